@@ -1,0 +1,336 @@
+"""Checkpoint image files: the on-disk form of a stopped execution.
+
+The layout follows the image directories of the WasmEdge and WAMR migration
+forks, so one directory describes a stopped run whichever runtime wrote it.
+Every file is little-endian; ``NONE`` (0xFFFFFFFF, i.e. -1 as u32) marks an
+absent index.  docs/images.md documents every field; this module is the one
+place that reads or writes them.
+
+=====================  ======================================================
+file                   contents
+=====================  ======================================================
+manifest.json          format name, version, runtime that wrote the set,
+                       module sha256, entry export, result types, step count
+program_counter.img    u32 fidx, u32 offset of the next instruction of the
+                       top frame (WasmEdge: instruction index; WAMR: byte
+                       offset after the local declarations)
+frame.img              u32 frame count
+stack{i}.img           i = 1 is the top frame.  u32 entry fidx, u32 return
+                       fidx, u32 return offset (where the caller resumes;
+                       NONE for the frame the host called), u32 slot count,
+                       u8 cells per slot (1, 2 or 4) for locals then
+                       operands, the u32 cells, u32 label count, then
+                       4 x u32 per label (begin_addr, target_addr, frame_sp,
+                       cell_num; NONE for none)
+memory.img             repeated: u32 byte offset, 4096 bytes (only pages
+                       that are not all zero)
+mem_page_count.img     u32 number of 64 KiB pages (absent: no memory)
+global.img             u32 count, then per global u8 value-type code and
+                       its cells (u32 each, count implied by the type)
+table.img              u32 table count, then per table u32 size and size
+                       u32 entries (function index, externref handle, NONE
+                       for null)
+=====================  ======================================================
+"""
+
+import hashlib
+import json
+import os
+import shutil
+import struct
+import tempfile
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Tuple
+
+from .errors import WasmError
+
+FORMAT = 'wasm-migrate-images'
+VERSION = 1
+NONE = 0xFFFFFFFF
+CHUNK = 4096                     # dirty-page granularity of memory.img
+PAGE = 65536                     # Wasm page
+RUNTIMES = ('wasmedge', 'wamr')
+
+# Binary value-type codes (spec binary/types.rst), used in global.img.
+TYPE_CODES = {'i32': 0x7F, 'i64': 0x7E, 'f32': 0x7D, 'f64': 0x7C,
+              'v128': 0x7B, 'funcref': 0x70, 'externref': 0x6F}
+CODE_TYPES = {code: t for t, code in TYPE_CODES.items()}
+CELLS = {'i32': 1, 'f32': 1, 'funcref': 1, 'externref': 1,
+         'i64': 2, 'f64': 2, 'v128': 4}
+
+
+class ImageError(WasmError):
+    """A broken, truncated or mismatched image set."""
+
+
+@dataclass
+class FrameImage:
+    """One stack{i}.img."""
+    entry_fidx: int
+    return_fidx: int                       # NONE for the host-called frame
+    return_offset: int
+    slot_cells: List[int]                  # 1, 2 or 4 per local/operand slot
+    cells: List[int]                       # u32 cells of all slots in order
+    labels: List[Tuple[int, int, int, int]] = field(default_factory=list)
+
+
+@dataclass
+class ImageSet:
+    """A whole image directory in memory."""
+    runtime: str
+    module_sha256: str
+    pc: Tuple[int, int]                    # (fidx, offset) of the top frame
+    frames: List[FrameImage]               # frames[0] is the top (stack1.img)
+    page_count: Optional[int]              # None: module has no memory
+    memory: Dict[int, bytes]               # byte offset -> 4096 bytes
+    globals: List[Tuple[str, List[int]]]   # (value type, cells)
+    tables: List[List[int]]
+    entry: str = ''                        # export the host invoked
+    results: List[str] = field(default_factory=list)
+    steps: int = 0                         # instructions executed before the stop
+
+
+def module_sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+# ---------------------------------------------------------------- writing
+
+def _u32(x):
+    return struct.pack('<I', x & 0xFFFFFFFF)
+
+
+def _u32s(xs):
+    return struct.pack(f'<{len(xs)}I', *[x & 0xFFFFFFFF for x in xs])
+
+
+def encode_frame(frame: FrameImage) -> bytes:
+    out = [_u32(frame.entry_fidx), _u32(frame.return_fidx),
+           _u32(frame.return_offset), _u32(len(frame.slot_cells)),
+           bytes(frame.slot_cells), _u32s(frame.cells),
+           _u32(len(frame.labels))]
+    for label in frame.labels:
+        out.append(_u32s(label))
+    return b''.join(out)
+
+
+def encode_files(images: ImageSet) -> Dict[str, bytes]:
+    """Every file of the set as bytes, keyed by file name."""
+    files = {
+        'manifest.json': json.dumps({
+            'format': FORMAT, 'version': VERSION, 'runtime': images.runtime,
+            'module_sha256': images.module_sha256, 'entry': images.entry,
+            'results': images.results, 'steps': images.steps,
+        }, indent=2).encode() + b'\n',
+        'program_counter.img': _u32s(images.pc),
+        'frame.img': _u32(len(images.frames)),
+    }
+    for i, frame in enumerate(images.frames, 1):
+        files[f'stack{i}.img'] = encode_frame(frame)
+    files['memory.img'] = b''.join(
+        _u32(off) + images.memory[off] for off in sorted(images.memory))
+    if images.page_count is not None:
+        files['mem_page_count.img'] = _u32(images.page_count)
+    glob = [_u32(len(images.globals))]
+    for t, cells in images.globals:
+        glob.append(bytes([TYPE_CODES[t]]) + _u32s(cells))
+    files['global.img'] = b''.join(glob)
+    tab = [_u32(len(images.tables))]
+    for entries in images.tables:
+        tab.append(_u32(len(entries)) + _u32s(entries))
+    files['table.img'] = b''.join(tab)
+    return files
+
+
+def write_images(images: ImageSet, directory: str) -> None:
+    """Write the set so that ``directory`` holds either the old content or
+    the complete new set, never a half-written one."""
+    directory = os.path.abspath(directory)
+    parent = os.path.dirname(directory)
+    os.makedirs(parent, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix='.images-', dir=parent)
+    try:
+        for name, data in encode_files(images).items():
+            with open(os.path.join(tmp, name), 'wb') as f:
+                f.write(data)
+        old = None
+        if os.path.exists(directory):
+            old = tempfile.mkdtemp(prefix='.old-images-', dir=parent)
+            os.rmdir(old)
+            os.replace(directory, old)
+        os.replace(tmp, directory)
+        if old:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+# ---------------------------------------------------------------- reading
+
+class _Reader:
+    """Sequential reads from one image file with errors naming the field."""
+
+    def __init__(self, name, data):
+        self.name, self.data, self.pos = name, data, 0
+
+    def fail(self, field_name, message):
+        raise ImageError(f'{self.name}: {field_name}: {message}',
+                         f'byte {self.pos}')
+
+    def u32(self, field_name):
+        if self.pos + 4 > len(self.data):
+            self.fail(field_name, 'truncated (expected u32)')
+        (x,) = struct.unpack_from('<I', self.data, self.pos)
+        self.pos += 4
+        return x
+
+    def u32s(self, n, field_name):
+        if self.pos + 4 * n > len(self.data):
+            self.fail(field_name, f'truncated (expected {n} u32)')
+        xs = list(struct.unpack_from(f'<{n}I', self.data, self.pos))
+        self.pos += 4 * n
+        return xs
+
+    def raw(self, n, field_name):
+        if self.pos + n > len(self.data):
+            self.fail(field_name, f'truncated (expected {n} bytes)')
+        b = self.data[self.pos:self.pos + n]
+        self.pos += n
+        return b
+
+    def end(self):
+        if self.pos != len(self.data):
+            self.fail('end', f'{len(self.data) - self.pos} unexpected trailing bytes')
+
+
+def decode_frame(name: str, data: bytes) -> FrameImage:
+    r = _Reader(name, data)
+    entry = r.u32('entry fidx')
+    ret_fidx = r.u32('return fidx')
+    ret_off = r.u32('return offset')
+    nslots = r.u32('slot count')
+    if nslots > len(data):
+        r.fail('slot count', f'{nslots} slots cannot fit in {len(data)} bytes')
+    slot_cells = list(r.raw(nslots, 'cells per slot'))
+    for k, c in enumerate(slot_cells):
+        if c not in (1, 2, 4):
+            r.fail(f'cells per slot [{k}]', f'{c} is not 1, 2 or 4')
+    cells = r.u32s(sum(slot_cells), 'cells')
+    nlabels = r.u32('label count')
+    if nlabels * 16 > len(data):
+        r.fail('label count', f'{nlabels} labels cannot fit in {len(data)} bytes')
+    labels = [tuple(r.u32s(4, f'label {k}')) for k in range(nlabels)]
+    r.end()
+    return FrameImage(entry, ret_fidx, ret_off, slot_cells, cells, labels)
+
+
+def _read(directory, name, required=True):
+    path = os.path.join(directory, name)
+    try:
+        with open(path, 'rb') as f:
+            return f.read()
+    except FileNotFoundError:
+        if required:
+            raise ImageError(f'{name}: missing from image directory {directory}')
+        return None
+    except OSError as e:
+        raise ImageError(f'{name}: cannot read: {e.strerror}')
+
+
+def read_images(directory: str) -> ImageSet:
+    """Load and check an image directory (structure only; see
+    ``check_against_module`` for the match with a module)."""
+    if not os.path.isdir(directory):
+        raise ImageError(f'image directory {directory} does not exist')
+    raw = _read(directory, 'manifest.json')
+    try:
+        manifest = json.loads(raw)
+    except ValueError as e:
+        raise ImageError(f'manifest.json: not valid JSON: {e}')
+    if not isinstance(manifest, dict) or manifest.get('format') != FORMAT:
+        raise ImageError(f'manifest.json: format: expected {FORMAT!r}')
+    if manifest.get('version') != VERSION:
+        raise ImageError(f"manifest.json: version: {manifest.get('version')!r} "
+                         f'is not supported (this tool reads version {VERSION})')
+    runtime = manifest.get('runtime')
+    if runtime not in RUNTIMES:
+        raise ImageError(f'manifest.json: runtime: {runtime!r} is not one of {RUNTIMES}')
+    sha = manifest.get('module_sha256')
+    if not isinstance(sha, str) or len(sha) != 64:
+        raise ImageError('manifest.json: module_sha256: missing or not a sha256 hex digest')
+
+    r = _Reader('program_counter.img', _read(directory, 'program_counter.img'))
+    pc = (r.u32('fidx'), r.u32('offset'))
+    r.end()
+    r = _Reader('frame.img', _read(directory, 'frame.img'))
+    nframes = r.u32('frame count')
+    r.end()
+    if nframes == 0:
+        raise ImageError('frame.img: frame count: 0 (a stopped run has at least one frame)')
+    frames = []
+    for i in range(1, nframes + 1):
+        name = f'stack{i}.img'
+        frames.append(decode_frame(name, _read(directory, name)))
+    if frames[0].entry_fidx != pc[0]:
+        raise ImageError(f'program_counter.img: fidx: {pc[0]} but stack1.img '
+                         f'entry fidx is {frames[0].entry_fidx}')
+
+    page_raw = _read(directory, 'mem_page_count.img', required=False)
+    page_count = None
+    if page_raw is not None:
+        r = _Reader('mem_page_count.img', page_raw)
+        page_count = r.u32('page count')
+        r.end()
+        if page_count > 65536:
+            raise ImageError(f'mem_page_count.img: page count: {page_count} exceeds 65536')
+    r = _Reader('memory.img', _read(directory, 'memory.img'))
+    memory = {}
+    limit = (page_count or 0) * PAGE
+    while r.pos < len(r.data):
+        off = r.u32(f'page offset #{len(memory)}')
+        if off % CHUNK:
+            r.fail('page offset', f'{off:#x} is not a multiple of {CHUNK}')
+        if off + CHUNK > limit:
+            r.fail('page offset', f'{off:#x} beyond memory of {page_count or 0} pages')
+        if off in memory:
+            r.fail('page offset', f'{off:#x} appears twice')
+        memory[off] = bytes(r.raw(CHUNK, f'page data at {off:#x}'))
+
+    r = _Reader('global.img', _read(directory, 'global.img'))
+    globs = []
+    for k in range(r.u32('global count')):
+        code = r.raw(1, f'global {k} type')[0]
+        if code not in CODE_TYPES:
+            r.fail(f'global {k} type', f'unknown value type code {code:#x}')
+        t = CODE_TYPES[code]
+        globs.append((t, r.u32s(CELLS[t], f'global {k} value')))
+    r.end()
+
+    tables = []
+    tab_raw = _read(directory, 'table.img', required=False)
+    if tab_raw is not None:
+        r = _Reader('table.img', tab_raw)
+        for k in range(r.u32('table count')):
+            size = r.u32(f'table {k} size')
+            if size * 4 > len(tab_raw):
+                r.fail(f'table {k} size', f'{size} entries cannot fit in the file')
+            tables.append(r.u32s(size, f'table {k} entries'))
+        r.end()
+
+    results = manifest.get('results', [])
+    if not isinstance(results, list) or any(t not in CELLS for t in results):
+        raise ImageError('manifest.json: results: expected a list of value types')
+    return ImageSet(runtime=runtime, module_sha256=sha, pc=pc, frames=frames,
+                    page_count=page_count, memory=memory, globals=globs,
+                    tables=tables, entry=str(manifest.get('entry', '')),
+                    results=results, steps=int(manifest.get('steps', 0)))
+
+
+def check_module(images: ImageSet, module_bytes: bytes) -> None:
+    """Refuse to resume an image set with a module other than the one that
+    wrote it."""
+    sha = module_sha256(module_bytes)
+    if sha != images.module_sha256:
+        raise ImageError(f'manifest.json: module_sha256: images were taken from module '
+                         f'{images.module_sha256[:16]}…, not this module ({sha[:16]}…)')
