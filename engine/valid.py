@@ -1,0 +1,770 @@
+"""Validation (spec chapter "Validation", checked with the algorithm of the
+appendix "Validation Algorithm").
+
+``validate_module(module)`` checks a decoded module and returns a
+``ModuleInfo`` whose per-function side tables (operand heights, matching
+``end``/``else`` and resolved branch targets) let both executors run the flat
+instruction list without re-deriving block structure at run time.
+
+Operand types are the ``syntax`` type strings; ``None`` is the algorithm's
+``Unknown`` (an operand popped from a polymorphic stack).  Error messages are
+the spec testsuite's ``assert_invalid`` texts; where the reference
+interpreter appends an index ("unknown global 1") we do too, since the
+testsuite compares by prefix.
+"""
+
+from dataclasses import dataclass, field
+from typing import Dict, List, NamedTuple
+
+from . import syntax as S
+from .errors import ValidationError
+from .opcodes import OPS
+
+I32, I64, F32, F64, V128 = S.I32, S.I64, S.F32, S.F64, S.V128
+FUNCREF, EXTERNREF = S.FUNCREF, S.EXTERNREF
+
+MAX_PAGES = 65536
+
+
+# --------------------------------------------------------------- results
+
+class Branch(NamedTuple):
+    """Where a taken br/br_if/br_table label continues and how the operand
+    stack is cut: keep the top ``keep`` values, drop ``erase`` below them.
+    (A NamedTuple: immutable like a frozen dataclass, much cheaper to build.)"""
+    target: int        # instr index to continue at (block/if: after 'end'; loop: after 'loop')
+    keep: int          # label arity
+    erase: int         # height at branch - keep - label_height (0 in dead code)
+    label_height: int  # operand height at label entry, below the block's params
+
+
+@dataclass
+class FuncInfo:
+    """Side tables for one defined function (see docs/architecture.md)."""
+    heights: List[int]                 # operand height before instr i; -1 in unreachable code
+    end_of: Dict[int, int]             # block/loop/if index -> matching 'end' index
+    else_of: Dict[int, int]            # if index -> its 'else' index
+    branches: Dict[int, List[Branch]]  # br/br_if: [one]; br_table: one per label, default last
+    max_height: int                    # maximal operand height (values, locals excluded)
+
+
+@dataclass
+class ModuleInfo:
+    """What validation learnt about a module: side tables of the defined
+    functions plus the context C (types of every index space)."""
+    funcs: List[FuncInfo]              # per defined function
+    func_types: List[S.FuncType]       # per function index, imports first
+    tables: List[S.TableType] = field(default_factory=list)
+    mems: List[S.MemType] = field(default_factory=list)
+    globals: List[S.GlobalType] = field(default_factory=list)
+    elems: List[str] = field(default_factory=list)      # reference type per elem segment
+    refs: frozenset = frozenset()                       # C.refs: declared function refs
+
+
+class _Invalid(Exception):
+    """Raised inside the checkers; turned into ValidationError with a
+    location by the caller that knows it (cheap to raise, no formatting)."""
+
+
+def _fail(msg):
+    raise _Invalid(msg)
+
+
+# ------------------------------------------------------------- opcode tables
+# Precomputed so the per-instruction loop is a dict lookup plus list ops.
+
+def _lanes(name):
+    shape = name.split('.', 1)[0]
+    return {'i8x16': 16, 'i16x8': 8, 'i32x4': 4, 'f32x4': 4,
+            'i64x2': 2, 'f64x2': 2}[shape]
+
+
+_FIXED = {}     # name -> (params list, results tuple); no immediate to check
+_MEMOPS = {}    # name -> (params list, results tuple, width, lanes or 0)
+_LANEOPS = {}   # name -> (params list, results tuple, lanes)
+for _op in OPS:
+    if _op.sig is None:
+        continue
+    _p, _r = list(_op.sig[0]), tuple(_op.sig[1])
+    if _op.imm in (None, 'i32', 'i64', 'f32', 'f64', 'v128'):
+        _FIXED[_op.name] = (_p, _r)
+    elif _op.imm == 'memarg':
+        _MEMOPS[_op.name] = (_p, _r, _op.width, 0)
+    elif _op.imm == 'memarg_lane':
+        _MEMOPS[_op.name] = (_p, _r, _op.width, 16 // _op.width)
+    elif _op.imm == 'lane':
+        _LANEOPS[_op.name] = (_p, _r, _lanes(_op.name))
+del _op, _p, _r
+
+_NUMVEC = frozenset((I32, I64, F32, F64, V128, None))
+_REFS = frozenset((FUNCREF, EXTERNREF, None))
+_CONST_OPS = frozenset(('i32.const', 'i64.const', 'f32.const', 'f64.const',
+                        'v128.const', 'ref.null', 'ref.func', 'global.get'))
+_CONST_TYPE = {'i32.const': I32, 'i64.const': I64, 'f32.const': F32,
+               'f64.const': F64, 'v128.const': V128}
+
+# control frame fields (a frame is a list, mutated in place)
+_KIND, _START, _END, _HEIGHT, _UNREACH, _DEAD, _LABEL, _POS, _PENDING = range(9)
+
+
+# ----------------------------------------------------------------- context
+
+class _Context:
+    """The validation context C of the spec (valid/conventions.rst)."""
+    __slots__ = ('types', 'funcs', 'tables', 'mems', 'globals', 'elems',
+                 'ndatas', 'refs')
+
+    def __init__(self, types, funcs, tables, mems, globals_, elems, ndatas, refs):
+        self.types = types
+        self.funcs = funcs
+        self.tables = tables
+        self.mems = mems
+        self.globals = globals_
+        self.elems = elems
+        self.ndatas = ndatas
+        self.refs = refs
+
+
+def _blocktype(ctx, bt):
+    """Expand a block type to (params, results) tuples."""
+    if bt is None:
+        return (), ()
+    if isinstance(bt, str):
+        return (), (bt,)
+    if bt >= len(ctx.types):
+        _fail('unknown type')
+    ft = ctx.types[bt]
+    return tuple(ft.params), tuple(ft.results)
+
+
+# --------------------------------------------------------- function bodies
+
+def _pop(stack, frame, expect):
+    """pop_val(expect) of the algorithm (slow path, also for Unknown)."""
+    if len(stack) == frame[_HEIGHT]:
+        if frame[_UNREACH]:
+            return None
+        _fail('type mismatch')
+    actual = stack.pop()
+    if actual != expect and actual is not None and expect is not None:
+        _fail('type mismatch')
+    return actual
+
+
+def _pop_vals(stack, frame, types):
+    """pop_vals: pop ``types`` (last on top); return the actual types."""
+    n = len(types)
+    if n and len(stack) - n >= frame[_HEIGHT] and stack[-n:] == list(types):
+        del stack[-n:]
+        return list(types)
+    popped = [None] * n
+    for k in range(n - 1, -1, -1):
+        popped[k] = _pop(stack, frame, types[k])
+    return popped
+
+
+def _check_code(ctx, params, results, local_types, body, stop=None):
+    """Validate one expression (function body or constant expression) with
+    the appendix algorithm.  Returns a FuncInfo, or, when ``stop`` is given,
+    the operand type stack before instruction ``stop``.
+
+    Raises _Invalid with attribute ``index`` (the failing instruction)."""
+    locals_ = list(params) + list(local_types)
+    nlocals = len(locals_)
+    funcs = ctx.funcs
+    types = ctx.types
+    gtypes = ctx.globals
+    tables = ctx.tables
+    nmems = len(ctx.mems)
+    FIXED, MEMOPS, LANEOPS = _FIXED, _MEMOPS, _LANEOPS
+
+    n = len(body)
+    heights = [-1] * n
+    end_of = {}
+    else_of = {}
+    branches = {}
+    stack = []
+    func_frame = ['func', (), tuple(results), 0, False, False, tuple(results), -1, []]
+    ctrls = [func_frame]
+    cur = func_frame
+    cur_h = 0
+    live = True          # current frame neither unreachable nor dead
+
+    limit = n if stop is None else min(stop, n)
+    i = 0
+    try:
+        while i < limit:
+            ins = body[i]
+            op = ins.op
+            if live:
+                heights[i] = len(stack)
+
+            sig = FIXED.get(op)
+            if sig is not None:
+                plist, res = sig
+                np = len(plist)
+                if np:
+                    if len(stack) - np >= cur_h and stack[-np:] == plist:
+                        del stack[-np:]
+                    else:
+                        for k in range(np - 1, -1, -1):
+                            _pop(stack, cur, plist[k])
+                if res:
+                    stack.extend(res)
+                i += 1
+                continue
+
+            sig = MEMOPS.get(op)
+            if sig is not None:
+                plist, res, width, lanes = sig
+                if not nmems:
+                    _fail('unknown memory 0')
+                imm = ins.imm
+                if (1 << imm[0]) > width:
+                    _fail('alignment must not be larger than natural')
+                if lanes and imm[2] >= lanes:
+                    _fail('invalid lane index')
+                np = len(plist)
+                if len(stack) - np >= cur_h and stack[-np:] == plist:
+                    del stack[-np:]
+                else:
+                    for k in range(np - 1, -1, -1):
+                        _pop(stack, cur, plist[k])
+                if res:
+                    stack.extend(res)
+                i += 1
+                continue
+
+            if op == 'local.get':
+                x = ins.imm
+                if x >= nlocals:
+                    _fail(f'unknown local {x}')
+                stack.append(locals_[x])
+            elif op == 'local.set':
+                x = ins.imm
+                if x >= nlocals:
+                    _fail(f'unknown local {x}')
+                t = locals_[x]
+                if len(stack) > cur_h and stack[-1] == t:
+                    stack.pop()
+                else:
+                    _pop(stack, cur, t)
+            elif op == 'local.tee':
+                x = ins.imm
+                if x >= nlocals:
+                    _fail(f'unknown local {x}')
+                t = locals_[x]
+                if len(stack) > cur_h and stack[-1] == t:
+                    pass
+                else:
+                    _pop(stack, cur, t)
+                    stack.append(t)
+            elif op == 'br_if':
+                x = ins.imm
+                if x >= len(ctrls):
+                    _fail('unknown label')
+                _pop(stack, cur, I32)
+                tgt = ctrls[-1 - x]
+                label = tgt[_LABEL]
+                h = len(stack)
+                _pop_vals(stack, cur, label)
+                stack.extend(label)
+                branches[i] = [_branch(tgt, i, 0, h, live)]
+            elif op == 'br':
+                x = ins.imm
+                if x >= len(ctrls):
+                    _fail('unknown label')
+                tgt = ctrls[-1 - x]
+                label = tgt[_LABEL]
+                h = len(stack)
+                _pop_vals(stack, cur, label)
+                branches[i] = [_branch(tgt, i, 0, h, live)]
+                del stack[cur_h:]
+                cur[_UNREACH] = True
+                live = False
+            elif op == 'block' or op == 'loop' or op == 'if':
+                bp, br_ = _blocktype(ctx, ins.imm)
+                if op == 'if':
+                    _pop(stack, cur, I32)
+                _pop_vals(stack, cur, bp)
+                label = bp if op == 'loop' else br_
+                cur = [op, bp, br_, len(stack), False, not live, label, i, []]
+                ctrls.append(cur)
+                cur_h = cur[_HEIGHT]
+                stack.extend(bp)
+                live = not cur[_DEAD]
+            elif op == 'end':
+                _pop_vals(stack, cur, cur[_END])
+                if len(stack) != cur_h:
+                    _fail('type mismatch')
+                kind = cur[_KIND]
+                if kind == 'if' and cur[_START] != cur[_END]:
+                    _fail('type mismatch')
+                ctrls.pop()
+                if kind != 'func':
+                    end_of[cur[_POS]] = i
+                _resolve(cur, i + 1, branches)
+                stack.extend(cur[_END])
+                if not ctrls:
+                    i += 1
+                    break
+                cur = ctrls[-1]
+                cur_h = cur[_HEIGHT]
+                live = not (cur[_UNREACH] or cur[_DEAD])
+            elif op == 'else':
+                if cur[_KIND] != 'if':
+                    _fail('else without if')
+                _pop_vals(stack, cur, cur[_END])
+                if len(stack) != cur_h:
+                    _fail('type mismatch')
+                else_of[cur[_POS]] = i
+                cur[_KIND] = 'else'
+                cur[_UNREACH] = False
+                stack.extend(cur[_START])
+                live = not cur[_DEAD]
+            elif op == 'call':
+                x = ins.imm
+                if x >= len(funcs):
+                    _fail(f'unknown function {x}')
+                ft = funcs[x]
+                _pop_vals(stack, cur, ft.params)
+                stack.extend(ft.results)
+            elif op == 'global.get':
+                x = ins.imm
+                if x >= len(gtypes):
+                    _fail(f'unknown global {x}')
+                stack.append(gtypes[x].valtype)
+            elif op == 'global.set':
+                x = ins.imm
+                if x >= len(gtypes):
+                    _fail(f'unknown global {x}')
+                gt = gtypes[x]
+                if not gt.mut:
+                    _fail('global is immutable')
+                _pop(stack, cur, gt.valtype)
+            elif op == 'drop':
+                if len(stack) > cur_h:
+                    stack.pop()
+                elif not cur[_UNREACH]:
+                    _fail('type mismatch')
+            elif op == 'select':
+                ts = ins.imm
+                if ts is None:
+                    _pop(stack, cur, I32)
+                    t1 = _pop(stack, cur, None)
+                    t2 = _pop(stack, cur, None)
+                    if t1 not in _NUMVEC or t2 not in _NUMVEC:
+                        _fail('type mismatch')
+                    if t1 != t2 and t1 is not None and t2 is not None:
+                        _fail('type mismatch')
+                    stack.append(t2 if t1 is None else t1)
+                else:
+                    if len(ts) != 1:
+                        _fail('invalid result arity')
+                    t = ts[0]
+                    _pop(stack, cur, I32)
+                    _pop(stack, cur, t)
+                    _pop(stack, cur, t)
+                    stack.append(t)
+            elif op == 'unreachable':
+                del stack[cur_h:]
+                cur[_UNREACH] = True
+                live = False
+            elif op == 'return':
+                _pop_vals(stack, cur, func_frame[_END])
+                del stack[cur_h:]
+                cur[_UNREACH] = True
+                live = False
+            elif op == 'br_table':
+                labels, default = ins.imm
+                _pop(stack, cur, I32)
+                if default >= len(ctrls):
+                    _fail('unknown label')
+                arity = len(ctrls[-1 - default][_LABEL])
+                h = len(stack)
+                out = []
+                for x in labels:
+                    if x >= len(ctrls):
+                        _fail('unknown label')
+                    tgt = ctrls[-1 - x]
+                    label = tgt[_LABEL]
+                    if len(label) != arity:
+                        _fail('type mismatch')
+                    stack.extend(_pop_vals(stack, cur, label))
+                    out.append(_branch(tgt, i, len(out), h, live))
+                tgt = ctrls[-1 - default]
+                _pop_vals(stack, cur, tgt[_LABEL])
+                out.append(_branch(tgt, i, len(out), h, live))
+                branches[i] = out
+                del stack[cur_h:]
+                cur[_UNREACH] = True
+                live = False
+            elif op == 'call_indirect':
+                y, x = ins.imm
+                if x >= len(tables):
+                    _fail(f'unknown table {x}')
+                if y >= len(types):
+                    _fail('unknown type')
+                if tables[x].elemtype != FUNCREF:
+                    _fail('type mismatch')
+                ft = types[y]
+                _pop(stack, cur, I32)
+                _pop_vals(stack, cur, ft.params)
+                stack.extend(ft.results)
+            else:
+                sig = LANEOPS.get(op)
+                if sig is not None:
+                    plist, res, lanes = sig
+                    if ins.imm >= lanes:
+                        _fail('invalid lane index')
+                    _pop_vals(stack, cur, plist)
+                    stack.extend(res)
+                else:
+                    _check_other(ctx, op, ins.imm, stack, cur)
+            i += 1
+        else:
+            if stop is None:
+                _fail('END opcode expected')
+        if stop is not None:
+            return stack
+        if i != n:
+            _fail('unexpected instructions after end')
+    except _Invalid as e:
+        e.index = i
+        raise
+    max_height = max(heights) if heights else 0
+    if len(results) > max_height:
+        max_height = len(results)
+    return FuncInfo(heights, end_of, else_of, branches, max_height)
+
+
+def _branch(tgt, i, slot, h, live):
+    """Branch record to label frame ``tgt`` taken at instr ``i`` with operand
+    height ``h``; for a block/if frame the target is filled in at its 'end'."""
+    keep = len(tgt[_LABEL])
+    lh = tgt[_HEIGHT]
+    erase = h - keep - lh if live else 0
+    if tgt[_KIND] == 'loop':
+        return Branch(tgt[_POS] + 1, keep, erase, lh)
+    tgt[_PENDING].append((i, slot, keep, erase, lh))
+    return None
+
+
+def _resolve(frame, target, branches):
+    """At a block/if/function 'end' the label's target (the instruction after
+    it) is known: fill in the branches recorded while it was open."""
+    for i, slot, keep, erase, lh in frame[_PENDING]:
+        branches[i][slot] = Branch(target, keep, erase, lh)
+
+
+def _check_other(ctx, op, imm, stack, cur):
+    """Instructions with index immediates that are rare in hot code."""
+    if op == 'ref.null':
+        stack.append(imm)
+    elif op == 'ref.is_null':
+        t = _pop(stack, cur, None)
+        if t not in _REFS:
+            _fail('type mismatch')
+        stack.append(I32)
+    elif op == 'ref.func':
+        if imm >= len(ctx.funcs):
+            _fail(f'unknown function {imm}')
+        if imm not in ctx.refs:
+            _fail('undeclared function reference')
+        stack.append(FUNCREF)
+    elif op == 'memory.size':
+        if not ctx.mems:
+            _fail('unknown memory 0')
+        stack.append(I32)
+    elif op == 'memory.grow':
+        if not ctx.mems:
+            _fail('unknown memory 0')
+        _pop(stack, cur, I32)
+        stack.append(I32)
+    elif op == 'memory.fill' or op == 'memory.copy':
+        if not ctx.mems:
+            _fail('unknown memory 0')
+        _pop_vals(stack, cur, (I32, I32, I32))
+    elif op == 'memory.init':
+        if not ctx.mems:
+            _fail('unknown memory 0')
+        if imm >= ctx.ndatas:
+            _fail(f'unknown data segment {imm}')
+        _pop_vals(stack, cur, (I32, I32, I32))
+    elif op == 'data.drop':
+        if imm >= ctx.ndatas:
+            _fail(f'unknown data segment {imm}')
+    elif op == 'table.get':
+        t = _table(ctx, imm).elemtype
+        _pop(stack, cur, I32)
+        stack.append(t)
+    elif op == 'table.set':
+        t = _table(ctx, imm).elemtype
+        _pop(stack, cur, t)
+        _pop(stack, cur, I32)
+    elif op == 'table.size':
+        _table(ctx, imm)
+        stack.append(I32)
+    elif op == 'table.grow':
+        t = _table(ctx, imm).elemtype
+        _pop(stack, cur, I32)
+        _pop(stack, cur, t)
+        stack.append(I32)
+    elif op == 'table.fill':
+        t = _table(ctx, imm).elemtype
+        _pop(stack, cur, I32)
+        _pop(stack, cur, t)
+        _pop(stack, cur, I32)
+    elif op == 'table.copy':
+        x, y = imm
+        t1 = _table(ctx, x).elemtype
+        t2 = _table(ctx, y).elemtype
+        if t1 != t2:
+            _fail('type mismatch')
+        _pop_vals(stack, cur, (I32, I32, I32))
+    elif op == 'table.init':
+        y, x = imm          # (elemidx, tableidx); the table is checked first
+        t1 = _table(ctx, x).elemtype
+        if y >= len(ctx.elems):
+            _fail(f'unknown elem segment {y}')
+        if ctx.elems[y] != t1:
+            _fail('type mismatch')
+        _pop_vals(stack, cur, (I32, I32, I32))
+    elif op == 'elem.drop':
+        if imm >= len(ctx.elems):
+            _fail(f'unknown elem segment {imm}')
+    elif op == 'i8x16.shuffle':
+        if max(imm) >= 32:
+            _fail('invalid lane index')
+        _pop_vals(stack, cur, (V128, V128))
+        stack.append(V128)
+    else:
+        _fail(f'unknown instruction {op}')
+
+
+def _table(ctx, x):
+    if x >= len(ctx.tables):
+        _fail(f'unknown table {x}')
+    return ctx.tables[x]
+
+
+# ------------------------------------------------------ constant expressions
+
+def _const_expr(ctx, expr, t):
+    """An initializer: valid with result [t] and built of constant
+    instructions only (valid/instructions.rst "Constant Expressions").
+    ``ctx.globals`` holds only the imported globals here (context C')."""
+    if len(expr) == 2:                      # fast path: one instruction + end
+        ins = expr[0]
+        op = ins.op
+        ct = _CONST_TYPE.get(op)
+        if ct is None:
+            if op == 'ref.null':
+                ct = ins.imm
+            elif op == 'ref.func':
+                if ins.imm >= len(ctx.funcs):
+                    _fail(f'unknown function {ins.imm}')
+                ct = FUNCREF
+            elif op == 'global.get':
+                x = ins.imm
+                if x >= len(ctx.globals):
+                    _fail(f'unknown global {x}')
+                gt = ctx.globals[x]
+                if gt.mut:
+                    _fail('constant expression required')
+                ct = gt.valtype
+        if ct is not None:
+            if ct != t:
+                _fail('type mismatch')
+            return
+    # general case: only constant instructions, then type-check like a body
+    for ins in expr[:-1]:
+        if ins.op not in _CONST_OPS:
+            _fail('constant expression required')
+    try:
+        _check_code(ctx, (), (t,), (), expr)
+    except _Invalid as e:
+        raise _Invalid(e.args[0]) from None
+    for ins in expr[:-1]:
+        if ins.op == 'global.get' and ctx.globals[ins.imm].mut:
+            _fail('constant expression required')
+
+
+# ------------------------------------------------------------------ types
+
+def _check_limits(lim, bound, msg):
+    """Limits within ``bound`` and min <= max (valid/types.rst)."""
+    if lim.min > bound:
+        _fail(msg)
+    if lim.max is not None:
+        if lim.max > bound:
+            _fail(msg)
+        if lim.min > lim.max:
+            _fail('size minimum must not be greater than maximum')
+
+
+def _check_tabletype(tt):
+    _check_limits(tt.limits, 0xFFFFFFFF, 'table size must be at most 2^32-1')
+
+
+def _check_memtype(mt):
+    _check_limits(mt.limits, MAX_PAGES,
+                  'memory size must be at most 65536 pages (4GiB)')
+
+
+# ----------------------------------------------------------------- modules
+
+def _free_funcidx(module):
+    """C.refs: function indices occurring outside function bodies and the
+    start function (globals, element segments, exports)."""
+    refs = set()
+    for g in module.globals:
+        for ins in g.init:
+            if ins.op == 'ref.func':
+                refs.add(ins.imm)
+    for e in module.elems:
+        for expr in e.init:
+            for ins in expr:
+                if ins.op == 'ref.func':
+                    refs.add(ins.imm)
+        if e.offset:
+            for ins in e.offset:
+                if ins.op == 'ref.func':
+                    refs.add(ins.imm)
+    for d in module.datas:
+        if d.offset:
+            for ins in d.offset:
+                if ins.op == 'ref.func':
+                    refs.add(ins.imm)
+    for ex in module.exports:
+        if ex.kind == 'func':
+            refs.add(ex.index)
+    return frozenset(refs)
+
+
+def _context(module):
+    """Build C (and check imports, whose types it contains)."""
+    types = module.types
+    funcs, tables, mems, globals_ = [], [], [], []
+    for k, imp in enumerate(module.imports):
+        where = f'import {k}'
+        try:
+            if imp.kind == 'func':
+                if imp.desc >= len(types):
+                    _fail('unknown type')
+                funcs.append(types[imp.desc])
+            elif imp.kind == 'table':
+                _check_tabletype(imp.desc)
+                tables.append(imp.desc)
+            elif imp.kind == 'memory':
+                _check_memtype(imp.desc)
+                mems.append(imp.desc)
+            else:
+                globals_.append(imp.desc)
+        except _Invalid as e:
+            raise ValidationError(e.args[0], where) from None
+    nimported_globals = len(globals_)
+    for k, f in enumerate(module.funcs):
+        if f.typeidx >= len(types):
+            raise ValidationError('unknown type', f'func {len(funcs)}')
+        funcs.append(types[f.typeidx])
+    tables.extend(t.type for t in module.tables)
+    mems.extend(m.type for m in module.mems)
+    globals_.extend(g.type for g in module.globals)
+    elems = [e.type for e in module.elems]
+    ctx = _Context(types, funcs, tables, mems, globals_, elems,
+                   len(module.datas), _free_funcidx(module))
+    return ctx, nimported_globals
+
+
+def validate_module(module: S.Module) -> ModuleInfo:
+    """Check ``module`` against valid/modules.rst; return its ModuleInfo.
+
+    Raises errors.ValidationError(message, where)."""
+    ctx, nig = _context(module)
+    # C': constant expressions see only the imported globals
+    cctx = _Context(ctx.types, ctx.funcs, ctx.tables, ctx.mems,
+                    ctx.globals[:nig], ctx.elems, ctx.ndatas, ctx.refs)
+    where = None
+    try:
+        for k, g in enumerate(module.globals):
+            where = f'global {nig + k}'
+            _const_expr(cctx, g.init, g.type.valtype)
+        for k, t in enumerate(module.tables):
+            where = f'table {k}'
+            _check_tabletype(t.type)
+        for k, m in enumerate(module.mems):
+            where = f'memory {k}'
+            _check_memtype(m.type)
+        for k, e in enumerate(module.elems):
+            where = f'elem {k}'
+            for expr in e.init:
+                _const_expr(cctx, expr, e.type)
+            if e.mode == 'active':
+                if e.table >= len(ctx.tables):
+                    _fail(f'unknown table {e.table}')
+                _const_expr(cctx, e.offset, I32)
+                if ctx.tables[e.table].elemtype != e.type:
+                    _fail('type mismatch')
+        for k, d in enumerate(module.datas):
+            where = f'data {k}'
+            if d.mode == 'active':
+                if d.memory >= len(ctx.mems):
+                    _fail(f'unknown memory {d.memory}')
+                _const_expr(cctx, d.offset, I32)
+    except _Invalid as e:
+        raise ValidationError(e.args[0], where) from None
+
+    infos = []
+    nif = len(ctx.funcs) - len(module.funcs)
+    for k, f in enumerate(module.funcs):
+        ft = ctx.funcs[nif + k]
+        try:
+            infos.append(_check_code(ctx, ft.params, ft.results, f.locals, f.body))
+        except _Invalid as e:
+            idx = getattr(e, 'index', 0)
+            off = f.body[idx].offset if idx < len(f.body) else -1
+            raise ValidationError(
+                e.args[0], f'func {nif + k} instr {idx} @{off}') from None
+
+    try:
+        where = 'start'
+        if module.start is not None:
+            x = module.start
+            if x >= len(ctx.funcs):
+                _fail(f'unknown function {x}')
+            ft = ctx.funcs[x]
+            if ft.params or ft.results:
+                _fail('start function')
+        names = set()
+        for k, ex in enumerate(module.exports):
+            where = f'export {k}'
+            x = ex.index
+            space = {'func': (ctx.funcs, 'function'), 'table': (ctx.tables, 'table'),
+                     'memory': (ctx.mems, 'memory'), 'global': (ctx.globals, 'global')}
+            lst, what = space[ex.kind]
+            if x >= len(lst):
+                _fail(f'unknown {what} {x}')
+            if ex.name in names:
+                _fail('duplicate export name')
+            names.add(ex.name)
+        where = 'module'
+        if len(ctx.mems) > 1:
+            _fail('multiple memories')
+    except _Invalid as e:
+        raise ValidationError(e.args[0], where) from None
+
+    return ModuleInfo(infos, ctx.funcs, ctx.tables, ctx.mems, ctx.globals,
+                      ctx.elems, ctx.refs)
+
+
+def operand_types(module: S.Module, funcidx: int, pc: int) -> list:
+    """Operand types on the stack before instruction ``pc`` of defined
+    function ``funcidx`` (index into module.funcs), by replaying validation.
+
+    The module must be valid.  Entries are value type strings; in
+    unreachable code an entry may be None (the algorithm's Unknown)."""
+    ctx, _ = _context(module)
+    f = module.funcs[funcidx]
+    ft = module.types[f.typeidx]
+    return list(_check_code(ctx, ft.params, ft.results, f.locals, f.body, stop=pc))
