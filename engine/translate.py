@@ -1,0 +1,277 @@
+"""The state translator: image sets of one runtime model into the other's,
+through the runtime-neutral ``state.Snapshot``.
+
+What differs between the models, and how each difference is bridged:
+
+=================  ==========================  ===============================
+                   WasmEdge                    WAMR
+=================  ==========================  ===============================
+PC                 instruction index           byte offset after the locals
+caller's resume    index of the call (From)    byte offset after the call
+values             whole values                32-bit cells
+labels             none (side table)           control stack per frame
+=================  ==========================  ===============================
+
+Values are split into cells and joined back with the type stack that
+validation derives at the PC (``valid.operand_types``).  The WAMR label
+stack is rebuilt by replaying the function's code from its start to the PC:
+every block, loop or if that is open there has a label, whose fields follow
+WAMR's classic interpreter (see ``wamr_labels``).
+"""
+
+from . import images as im
+from .images import CELLS, CHUNK, NONE, PAGE, ImageError, ImageSet, FrameImage
+from .state import Frame, Snapshot, cells_of, from_cells, to_cells
+from .syntax import ExternRef
+from .valid import operand_types
+
+CALLS = ('call', 'call_indirect')
+
+
+class ModuleView:
+    """What the translator needs to know of a module, computed once."""
+
+    def __init__(self, module, info):
+        self.module = module
+        self.info = info
+        self.nimported = len(module.imported('func'))
+        self.func_types = info.func_types
+        self.global_types = ([imp.desc.valtype for imp in module.imported('global')]
+                             + [g.type.valtype for g in module.globals])
+        self.table_types = ([imp.desc.elemtype for imp in module.imported('table')]
+                            + [t.type.elemtype for t in module.tables])
+        self.has_memory = bool(module.mems or module.imported('memory'))
+        self._offsets = {}
+
+    def func(self, fidx, where):
+        """The defined function ``fidx`` (imported ones never have frames)."""
+        if not self.nimported <= fidx < self.nimported + len(self.module.funcs):
+            raise ImageError(f'{where}: function {fidx} is not a function defined by the module')
+        return self.module.funcs[fidx - self.nimported]
+
+    def local_types(self, fidx):
+        f = self.module.funcs[fidx - self.nimported]
+        return list(self.func_types[fidx].params) + list(f.locals)
+
+    def operand_types(self, fidx, pc):
+        return operand_types(self.module, fidx - self.nimported, pc)
+
+    def index_of_offset(self, fidx, offset):
+        """Instruction index of the instruction starting at byte ``offset``."""
+        table = self._offsets.get(fidx)
+        if table is None:
+            body = self.module.funcs[fidx - self.nimported].body
+            table = self._offsets[fidx] = (
+                {ins.offset: i for i, ins in enumerate(body)},
+                {ins.end: i for i, ins in enumerate(body) if ins.op in CALLS})
+        return table
+
+    def blocktype(self, bt):
+        if bt is None:
+            return [], []
+        if isinstance(bt, str):
+            return [], [bt]
+        ft = self.module.types[bt]
+        return list(ft.params), list(ft.results)
+
+
+# ------------------------------------------------------------ WAMR labels
+
+def wamr_labels(view, fidx, pc):
+    """The WAMR control stack of a frame of function ``fidx`` stopped at
+    instruction index ``pc``, outermost first, as (begin_addr, target_addr,
+    frame_sp, cell_num) with byte offsets and cell counts.
+
+    WAMR pushes the function's own label at call entry (begin = code start,
+    target = the final ``end``, cell_num = result cells), and on block/loop/if
+    a label with begin_addr = the byte after the block type, target_addr = the
+    matching ``end`` for block/if (br lands on it and ``end`` pops the label)
+    or begin_addr for loop, frame_sp = operand cells at entry below the
+    block's params (for ``if``, after popping the condition), cell_num =
+    result cells for block/if and param cells for loop.  ``end`` pops; ``else``
+    does not touch the stack.  Replaying the code from the start to ``pc``
+    therefore gives exactly the labels that are open at ``pc``.
+    """
+    body = view.module.funcs[fidx - view.nimported].body
+    info = view.info.funcs[fidx - view.nimported]
+    results = view.func_types[fidx].results
+    labels = [(0, body[-1].offset, 0, cells_of(results))]
+    open_blocks = []
+    for i in range(pc):
+        op = body[i].op
+        if op in ('block', 'loop', 'if'):
+            open_blocks.append(i)
+        elif op == 'end' and open_blocks:
+            open_blocks.pop()
+    for b in open_blocks:
+        ins = body[b]
+        params, res = view.blocktype(ins.imm)
+        below = view.operand_types(fidx, b)
+        if ins.op == 'if':
+            below = below[:-1]                       # the condition is popped first
+        frame_sp = cells_of(below) - cells_of(params)
+        begin = ins.end
+        if ins.op == 'loop':
+            labels.append((begin, begin, frame_sp, cells_of(params)))
+        else:
+            labels.append((begin, body[info.end_of[b]].offset, frame_sp, cells_of(res)))
+    return labels
+
+
+# ------------------------------------------------------------ images → snapshot
+
+def _pc_index(view, runtime, fidx, unit, top, where):
+    """Instruction index of a frame's position given in the runtime's unit."""
+    body = view.func(fidx, where).body
+    if runtime == 'wasmedge':
+        pc = unit
+        if not 0 <= pc < len(body):
+            raise ImageError(f'{where}: instruction index {pc} outside function {fidx} '
+                             f'({len(body)} instructions)')
+    else:
+        starts, after_call = view.index_of_offset(fidx, unit)
+        table = starts if top else after_call
+        if unit not in table:
+            what = 'an instruction start' if top else 'just after a call'
+            raise ImageError(f'{where}: byte offset {unit} is not {what} in function {fidx}')
+        pc = table[unit]
+    if not top and body[pc].op not in CALLS:
+        raise ImageError(f'{where}: the caller of a frame must be stopped at a call, '
+                         f'function {fidx} instruction {pc} is {body[pc].op}')
+    return pc
+
+
+def _frame_types(view, frames, k, fidx, pc):
+    """Types of locals + operands of frame k (0 = top) stopped at ``pc``."""
+    ops = view.operand_types(fidx, pc)
+    if k > 0:   # inside a call: the callee's arguments are already popped
+        callee = frames[k - 1].entry_fidx
+        n = len(view.func_types[callee].params)
+        ops = ops[:len(ops) - n]
+    return view.local_types(fidx) + ops
+
+
+def snapshot_from_images(images: ImageSet, module, info) -> Snapshot:
+    """Read an image set of either runtime into the neutral form, checking
+    every frame against the module."""
+    view = ModuleView(module, info)
+    frames = []
+    for k, fi in enumerate(images.frames):
+        where = f'stack{k + 1}.img'
+        fidx = fi.entry_fidx
+        if k == 0:
+            unit = images.pc[1]
+        else:
+            above = images.frames[k - 1]
+            if above.return_fidx != fidx:
+                raise ImageError(f'stack{k}.img: return fidx: {above.return_fidx} but the '
+                                 f'frame below it ({where}) runs function {fidx}')
+            unit = above.return_offset
+        pc = _pc_index(view, images.runtime, fidx, unit, k == 0, where)
+        types = _frame_types(view, images.frames, k, fidx, pc)
+        if None in types:
+            raise ImageError(f'{where}: function {fidx} instruction {pc} is unreachable code')
+        want = [CELLS[t] for t in types]
+        if fi.slot_cells != want:
+            raise ImageError(f'{where}: cells per slot: {fi.slot_cells} but function {fidx} at '
+                             f'instruction {pc} has slots {types} ({want})')
+        values, pos = [], 0
+        for t in types:
+            n = CELLS[t]
+            values.append(from_cells(t, fi.cells[pos:pos + n]))
+            pos += n
+        if images.runtime == 'wamr':
+            expect = wamr_labels(view, fidx, pc)
+            got = [tuple(l) for l in fi.labels]
+            if got != expect:
+                raise ImageError(f'{where}: labels: {got} do not match the code of function '
+                                 f'{fidx} at offset {unit} (expected {expect})')
+        nloc = len(view.local_types(fidx))
+        frames.append(Frame(fidx, pc, values[:nloc], values[nloc:], types))
+    last = images.frames[-1]
+    if last.return_fidx != NONE or last.return_offset != NONE:
+        raise ImageError(f'stack{len(images.frames)}.img: return fidx: the host-called frame '
+                         f'must have none (-1)')
+    frames.reverse()
+
+    if view.has_memory != (images.page_count is not None):
+        raise ImageError('mem_page_count.img: ' + ('missing, but the module has a memory'
+                         if view.has_memory else 'present, but the module has no memory'))
+    memory = bytearray((images.page_count or 0) * PAGE)
+    for off, chunk in images.memory.items():
+        memory[off:off + CHUNK] = chunk
+
+    if [t for t, _ in images.globals] != view.global_types:
+        raise ImageError(f'global.img: types {[t for t, _ in images.globals]} do not match the '
+                         f"module's globals {view.global_types}")
+    globs = [from_cells(t, cells) for t, cells in images.globals]
+    if len(images.tables) != len(view.table_types):
+        raise ImageError(f'table.img: table count: {len(images.tables)} but the module has '
+                         f'{len(view.table_types)}')
+    nfuncs = len(view.func_types)
+    tables = []
+    for k, (t, entries) in enumerate(zip(view.table_types, images.tables)):
+        if t == 'funcref':
+            bad = [e for e in entries if e != NONE and e >= nfuncs]
+            if bad:
+                raise ImageError(f'table.img: table {k}: function index {bad[0]} out of range')
+        tables.append([from_cells(t, [e]) for e in entries])
+    return Snapshot(frames=frames, page_count=images.page_count, memory=bytes(memory),
+                    globals=globs, global_types=view.global_types, tables=tables,
+                    entry=images.entry, results=list(images.results), steps=images.steps)
+
+
+# ------------------------------------------------------------ snapshot → images
+
+def images_from_snapshot(snap: Snapshot, module, info, runtime, module_sha256) -> ImageSet:
+    """Write the neutral form in ``runtime``'s model."""
+    view = ModuleView(module, info)
+    out = []
+    top_first = list(reversed(snap.frames))
+    for k, fr in enumerate(top_first):
+        body = view.func(fr.fidx, f'frame {k + 1}').body
+        types = fr.types or _frame_types_from_snapshot(view, top_first, k)
+        cells = []
+        for t, v in zip(types, fr.locals + fr.stack):
+            cells.extend(to_cells(t, v))
+        if k + 1 < len(top_first):
+            caller = top_first[k + 1]
+            cbody = view.func(caller.fidx, f'frame {k + 2}').body
+            ret = (caller.fidx, caller.pc if runtime == 'wasmedge' else cbody[caller.pc].end)
+        else:
+            ret = (NONE, NONE)
+        labels = wamr_labels(view, fr.fidx, fr.pc) if runtime == 'wamr' else []
+        out.append(FrameImage(fr.fidx, ret[0], ret[1], [CELLS[t] for t in types],
+                              cells, labels))
+    top = top_first[0]
+    pc_unit = top.pc if runtime == 'wasmedge' else view.func(top.fidx, 'frame 1').body[top.pc].offset
+    memory = {}
+    mem = snap.memory
+    zero = bytes(CHUNK)
+    for off in range(0, len(mem), CHUNK):
+        chunk = mem[off:off + CHUNK]
+        if chunk != zero:
+            memory[off] = bytes(chunk)
+    tables = [[to_cells(t, v)[0] for v in entries]
+              for t, entries in zip(view.table_types, snap.tables)]
+    return ImageSet(runtime=runtime, module_sha256=module_sha256, pc=(top.fidx, pc_unit),
+                    frames=out, page_count=snap.page_count, memory=memory,
+                    globals=[(t, to_cells(t, v)) for t, v in zip(snap.global_types, snap.globals)],
+                    tables=tables, entry=snap.entry, results=list(snap.results),
+                    steps=snap.steps)
+
+
+def _frame_types_from_snapshot(view, top_first, k):
+    fr = top_first[k]
+    ops = view.operand_types(fr.fidx, fr.pc)
+    if k > 0:
+        ops = ops[:len(ops) - len(view.func_types[top_first[k - 1].fidx].params)]
+    return view.local_types(fr.fidx) + ops
+
+
+def translate(images: ImageSet, module, info, to: str) -> ImageSet:
+    """An image set of one model as an image set of the other (or the same)."""
+    if to not in im.RUNTIMES:
+        raise ImageError(f'unknown runtime {to!r}: expected one of {im.RUNTIMES}')
+    snap = snapshot_from_images(images, module, info)
+    return images_from_snapshot(snap, module, info, to, images.module_sha256)
