@@ -1,0 +1,161 @@
+"""Checkpoint and restore: an executor's live state to an image set in its
+own runtime model, and back.
+
+A WasmEdge-style executor saves through the neutral ``state.Snapshot``
+(its frames are already whole values and instruction indices, so nothing is
+lost).  A WAMR-style executor saves its cells and its own label stack as
+they are, so the images show exactly what that interpreter held; the
+translator checks those labels against the code when it reads them.
+
+The module instance is the one the run belongs to: frames of functions of
+other instances cannot be expressed in an image set and are refused.
+"""
+
+from . import images as im
+from .errors import WasmError
+from .images import ImageError, ImageSet
+from .state import Frame, Snapshot
+from .translate import ModuleView, images_from_snapshot, snapshot_from_images, _frame_types
+
+
+class CheckpointError(WasmError):
+    """The run cannot be saved (e.g. a frame of a foreign instance)."""
+
+
+# ------------------------------------------------------------ store parts
+
+def _addr_to_index(inst):
+    return {addr: i for i, addr in enumerate(inst.funcaddrs)}
+
+
+def _ref_out(t, v, to_index):
+    """A store-level reference as the module-level value a snapshot holds."""
+    if t == 'funcref' and v is not None:
+        if v not in to_index:
+            raise CheckpointError(f'function address {v} is not a function of this module')
+        return to_index[v]
+    return v
+
+
+def _ref_in(t, v, inst):
+    if t == 'funcref' and v is not None:
+        return inst.funcaddrs[v]
+    return v
+
+
+def _store_parts(store, inst, view):
+    """Memory, globals and tables of the instance, module-level."""
+    to_index = _addr_to_index(inst)
+    if inst.memaddrs:
+        data = store.mems[inst.memaddrs[0]].data
+        page_count, memory = len(data) // im.PAGE, bytes(data)
+    else:
+        page_count, memory = None, b''
+    globs = [_ref_out(t, store.globals[a].value, to_index)
+             for t, a in zip(view.global_types, inst.globaladdrs)]
+    tables = [[_ref_out(t, v, to_index) for v in store.tables[a].elem]
+              for t, a in zip(view.table_types, inst.tableaddrs)]
+    return page_count, memory, globs, tables
+
+
+def _load_store_parts(store, inst, view, snap):
+    if inst.memaddrs:
+        mem = store.mems[inst.memaddrs[0]]
+        mem.data[:] = snap.memory                   # in place: executors hold references
+        if hasattr(mem.type, 'limits'):
+            from .syntax import Limits, MemType
+            mem.type = MemType(Limits(snap.page_count, mem.type.limits.max))
+    for t, a, v in zip(view.global_types, inst.globaladdrs, snap.globals):
+        store.globals[a].value = _ref_in(t, v, inst)
+    for t, a, entries in zip(view.table_types, inst.tableaddrs, snap.tables):
+        tab = store.tables[a]
+        tab.elem[:] = [_ref_in(t, v, inst) for v in entries]
+        from .syntax import Limits, TableType
+        tab.type = TableType(Limits(len(entries), tab.type.limits.max), tab.type.elemtype)
+
+
+# ------------------------------------------------------------ WasmEdge model
+
+def snapshot_wasmedge(ex, inst) -> Snapshot:
+    """The WasmEdge executor's frames (bottom first) as neutral frames.
+
+    A frame's locals are ``stack[vpos : vpos+locals]``; its operands run up
+    to the next frame's ``vpos`` (the callee's params were the caller's
+    top operands) or to the stack top.  ``from_pc`` of a callee is the
+    instruction after the caller's call, so the caller stands at
+    ``from_pc - 1``."""
+    view = ModuleView(inst.module, inst.info)
+    to_index = _addr_to_index(inst)
+    frames = []
+    n = len(ex.frames)
+    for k, fr in enumerate(ex.frames):
+        if fr.func not in to_index:
+            raise CheckpointError(f'frame {k} runs function address {fr.func}, '
+                                  f'which belongs to another module instance')
+        fidx = to_index[fr.func]
+        top = k == n - 1
+        pc = ex.pc if top else ex.frames[k + 1].from_pc - 1
+        end = len(ex.stack) if top else ex.frames[k + 1].vpos
+        values = ex.stack[fr.vpos:end]
+        frames.append(Frame(fidx, pc, values[:fr.locals], values[fr.locals:]))
+    # types (and with them the funcref conversion) need the frame above each one
+    top_first = list(reversed(frames))
+    for k, fr in enumerate(top_first):
+        ops = view.operand_types(fr.fidx, fr.pc)
+        if k > 0:
+            ops = ops[:len(ops) - len(view.func_types[top_first[k - 1].fidx].params)]
+        fr.types = view.local_types(fr.fidx) + ops
+        vals = [_ref_out(t, v, to_index) for t, v in zip(fr.types, fr.locals + fr.stack)]
+        if len(vals) != len(fr.types):
+            raise CheckpointError(f'frame of function {fr.fidx} at {fr.pc} holds '
+                                  f'{len(fr.locals) + len(fr.stack)} values, validation says {len(fr.types)}')
+        fr.locals, fr.stack = vals[:len(fr.locals)], vals[len(fr.locals):]
+    page_count, memory, globs, tables = _store_parts(ex.store, inst, view)
+    return Snapshot(frames=frames, page_count=page_count, memory=memory, globals=globs,
+                    global_types=view.global_types, tables=tables, steps=ex.steps)
+
+
+def restore_wasmedge(store, inst, snap: Snapshot):
+    from .exec_wasmedge import Executor, Frame as WFrame, code_of
+    view = ModuleView(inst.module, inst.info)
+    _load_store_parts(store, inst, view, snap)
+    ex = Executor(store)
+    stack, frames = [], []
+    for k, fr in enumerate(snap.frames):
+        addr = inst.funcaddrs[fr.fidx]
+        code = code_of(store, addr)
+        vals = [_ref_in(t, v, inst) for t, v in zip(fr.types, fr.locals + fr.stack)] \
+            if fr.types else fr.locals + fr.stack
+        from_pc = None if k == 0 else snap.frames[k - 1].pc + 1
+        frames.append(WFrame(addr, from_pc, code.nlocals, code.arity, len(stack)))
+        stack.extend(vals)
+    ex.stack, ex.frames, ex.pc = stack, frames, snap.frames[-1].pc
+    ex.steps, ex.results, ex.finished = snap.steps, None, False
+    return ex
+
+
+# ------------------------------------------------------------ public API
+
+def save(ex, inst, module_sha256, entry='', results=()) -> ImageSet:
+    """The executor's current state as an image set of its own model."""
+    if ex.finished:
+        raise CheckpointError('the run has already finished: nothing to checkpoint')
+    name = type(ex).__module__.rsplit('.', 1)[-1]
+    if name == 'exec_wasmedge':
+        snap = snapshot_wasmedge(ex, inst)
+        snap.entry, snap.results = entry, list(results)
+        return images_from_snapshot(snap, inst.module, inst.info, 'wasmedge', module_sha256)
+    from .exec_wamr import save_images
+    images = save_images(ex, inst, module_sha256)
+    images.entry, images.results = entry, list(results)
+    return images
+
+
+def restore(store, inst, images: ImageSet):
+    """An executor of the images' model, loaded and ready to ``run()``."""
+    if images.runtime == 'wasmedge':
+        snap = snapshot_from_images(images, inst.module, inst.info)
+        return restore_wasmedge(store, inst, snap)
+    snapshot_from_images(images, inst.module, inst.info)     # checks frames and labels
+    from .exec_wamr import load_images
+    return load_images(store, inst, images)
