@@ -1,0 +1,280 @@
+"""``python -m conformance``: run the pinned spec testsuite against the engine.
+
+One task per file (parsed once, run under each runtime asked for), largest
+file first, in worker processes; each command has a time limit so one hang
+costs one command, not the run.  Prints a per-file table, optionally writes JUnit XML and JSON, and exits 0 only if
+every file had the outcome the manifest expects (1 otherwise; 2 for user
+errors such as a missing suite, a bad option or a .wast that does not parse).
+"""
+
+import argparse
+import fnmatch
+import json
+import os
+import re
+import sys
+import time
+import xml.etree.ElementTree as ET
+from concurrent.futures import ProcessPoolExecutor, as_completed
+
+from spectests import manifest as mf
+
+from .runner import run_script
+from .wast import WastSyntaxError, parse_file
+
+RUNTIMES = ('wasmedge', 'wamr')
+_COLUMNS = [('module', 'module'), ('return', 'assert_return'), ('trap', 'assert_trap'),
+            ('exhaust', 'assert_exhaustion'), ('invalid', 'assert_invalid'),
+            ('malformed', 'assert_malformed'), ('unlink', 'assert_unlinkable'),
+            ('uninst', 'assert_uninstantiable'), ('other', 'register+action')]
+
+
+class UsageError(Exception):
+    pass
+
+
+def run_file(path, runtimes, timeout, allowed):
+    """Worker: parse one file once, run it under each runtime; plain dicts
+    (one per runtime) go back to the parent."""
+    start = time.time()
+    error = None
+    try:
+        commands = parse_file(path)
+    except WastSyntaxError as e:
+        error = f'parse error: {e}'
+    except Exception as e:   # pragma: no cover - a parser bug
+        error = f'parser crashed: {type(e).__name__}: {e}'
+    parse_time = time.time() - start
+    results = []
+    for runtime in runtimes:
+        start = time.time()
+        result = {'file': os.path.basename(path), 'path': path, 'runtime': runtime,
+                  'counts': {}, 'failures': [], 'skips': [], 'error': error}
+        if error is None:
+            _tally(result, run_script(commands, executor=runtime, timeout=timeout), allowed)
+        result['time'] = time.time() - start + parse_time
+        results.append(result)
+    return results
+
+
+def _tally(result, outcomes, allowed):
+    for o in outcomes:
+        kind = o.kind if o.kind not in ('register', 'action') else 'register+action'
+        counts = result['counts'].setdefault(kind, {'passed': 0, 'failed': 0, 'skipped': 0})
+        status = o.status
+        if status == 'skipped' and (o.kind, o.line) not in allowed:
+            status = 'failed'
+            o = type(o)(o.kind, o.line, 'failed', f'unexpected skip: {o.reason}')
+        counts[status] += 1
+        if status == 'failed':
+            result['failures'].append(o.to_json())
+        elif status == 'skipped':
+            result['skips'].append(o.to_json())
+
+
+def _task(args):
+    return run_file(*args)
+
+
+def _cell(counts):
+    if not counts:
+        return ''
+    text = str(counts['passed'])
+    if counts['failed']:
+        text += f' F{counts["failed"]}'
+    if counts['skipped']:
+        text += f' S{counts["skipped"]}'
+    return text
+
+
+def _table(results, out):
+    name_w = max([len(r['file']) for r in results] + [4])
+    header = f'{"file":<{name_w}}  {"runtime":<8}' + ''.join(f' {c:>10}' for c, _ in _COLUMNS) + \
+        '    time  result'
+    print(header, file=out)
+    print('-' * len(header), file=out)
+    for r in results:
+        cells = ''.join(f' {_cell(r["counts"].get(k)):>10}' for _, k in _COLUMNS)
+        verdict = 'ok' if _ok(r) else ('ERROR' if r['error'] else 'FAIL')
+        print(f'{r["file"]:<{name_w}}  {r["runtime"]:<8}{cells} {r["time"]:6.1f}s  {verdict}', file=out)
+
+
+def _ok(r):
+    return not r['error'] and not r['failures']
+
+
+def _totals(results):
+    tot = {'passed': 0, 'failed': 0, 'skipped': 0}
+    for r in results:
+        for c in r['counts'].values():
+            for k in tot:
+                tot[k] += c[k]
+    return tot
+
+
+_XML_BAD = re.compile('[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]')
+
+
+def _xml(text):
+    """Escape what XML 1.0 cannot hold (failure reasons may quote odd names)."""
+    return _XML_BAD.sub(lambda m: '\\x%02x' % ord(m.group()), text)
+
+
+def write_junit(results, path, suite):
+    root = ET.Element('testsuites')
+    for runtime in sorted({r['runtime'] for r in results}):
+        rs = [r for r in results if r['runtime'] == runtime]
+        ts = ET.SubElement(root, 'testsuite', name=f'{suite}[{runtime}]', tests=str(len(rs)),
+                           failures=str(sum(1 for r in rs if r['failures'])),
+                           errors=str(sum(1 for r in rs if r['error'])),
+                           time=f'{sum(r["time"] for r in rs):.3f}')
+        for r in rs:
+            tc = ET.SubElement(ts, 'testcase', classname=f'{suite}.{runtime}', name=r['file'],
+                               time=f'{r["time"]:.3f}')
+            if r['error']:
+                ET.SubElement(tc, 'error', message=_xml(r['error'][:200])).text = _xml(r['error'])
+            elif r['failures']:
+                lines = [f'line {f["line"]} {f["kind"]}: {f["reason"]}' for f in r['failures']]
+                ET.SubElement(tc, 'failure', message=f'{len(lines)} command(s) failed').text = \
+                    _xml('\n'.join(lines))
+            if r['skips']:
+                ET.SubElement(tc, 'system-out').text = _xml('\n'.join(
+                    f'skipped line {s["line"]} {s["kind"]}: {s["reason"]}' for s in r['skips']))
+    ET.ElementTree(root).write(path, encoding='utf-8', xml_declaration=True)
+
+
+def select_files(suite, directory, patterns, manifest):
+    """Manifest files matching the patterns (all if none); ad-hoc paths pass through."""
+    names = sorted(mf.suite_entry(suite, manifest)['files'])
+    if not patterns:
+        return [(n, True) for n in names]
+    chosen, seen = [], set()
+    for pat in patterns:
+        if os.path.isfile(pat) and os.path.basename(pat) not in names:
+            chosen.append((os.path.abspath(pat), False))
+            continue
+        base = os.path.basename(pat)
+        hits = [n for n in names if fnmatch.fnmatch(n, base) or fnmatch.fnmatch(n, base + '.wast')]
+        if not hits:
+            raise UsageError(f'no {suite} file matches {pat!r}')
+        for n in hits:
+            if n not in seen:
+                seen.add(n)
+                chosen.append((n, True))
+    return chosen
+
+
+def parse_args(argv):
+    ap = argparse.ArgumentParser(prog='python -m conformance',
+                                 description='Run the pinned WebAssembly spec testsuite against the engine.')
+    ap.add_argument('files', nargs='*', help='file names or glob patterns (default: the whole suite); '
+                    'a path to another .wast file runs it unpinned')
+    ap.add_argument('--suite', default='wasm-2.0', help='suite folder (default: wasm-2.0)')
+    ap.add_argument('--runtime', choices=RUNTIMES + ('both',), default='wasmedge',
+                    help='executor model to run under (default: wasmedge)')
+    ap.add_argument('--jobs', '-j', type=int, default=os.cpu_count() or 1,
+                    help='worker processes (default: CPU count)')
+    ap.add_argument('--timeout', type=float, default=120.0, help='seconds per command (default: 120)')
+    ap.add_argument('--testsuite', metavar='DIR',
+                    help='folder holding the suite folders (else $WASM_TESTSUITE, else ../shared/testsuite)')
+    ap.add_argument('--junit', metavar='FILE', help='write JUnit XML here')
+    ap.add_argument('--json', metavar='FILE', help='write a JSON report here')
+    ap.add_argument('--quiet', '-q', action='store_true', help='only the summary and failures')
+    args = ap.parse_args(argv)
+    if args.jobs < 1:
+        ap.error('--jobs must be at least 1')
+    if args.timeout <= 0:
+        ap.error('--timeout must be positive')
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)   # argparse exits with 2 on bad options
+    try:
+        manifest = mf.load()
+        mf.suite_entry(args.suite, manifest)
+        directory = mf.suite_dir(args.suite, args.testsuite)
+        chosen = select_files(args.suite, directory, args.files, manifest)
+        mf.verify(args.suite, directory, [n for n, pinned in chosen if pinned], manifest)
+    except (mf.ManifestError, UsageError) as e:
+        print(f'error: {e}', file=sys.stderr)
+        return 2
+    runtimes = RUNTIMES if args.runtime == 'both' else (args.runtime,)
+    tasks = []
+    for name, pinned in chosen:
+        path = os.path.join(directory, name) if pinned else name
+        allowed = mf.allowed_skips(args.suite, name, manifest) if pinned else {}
+        tasks.append((path, runtimes, args.timeout, allowed))
+    tasks.sort(key=lambda t: -os.path.getsize(t[0]))     # largest first
+    started = time.time()
+    results = []
+    if args.jobs == 1 or len(tasks) == 1:
+        for t in tasks:
+            for r in _task(t):
+                results.append(r)
+                _progress(r, args.quiet)
+    else:
+        with ProcessPoolExecutor(max_workers=args.jobs) as pool:
+            futures = {pool.submit(_task, t): t for t in tasks}
+            for fut in as_completed(futures):
+                try:
+                    rs = fut.result()
+                except Exception as e:   # a worker died (e.g. killed by the OS)
+                    path = futures[fut][0]
+                    rs = [{'file': os.path.basename(path), 'path': path, 'runtime': rt,
+                           'counts': {}, 'failures': [], 'skips': [], 'time': 0.0,
+                           'error': f'worker failed: {type(e).__name__}: {e}'} for rt in runtimes]
+                for r in rs:
+                    results.append(r)
+                    _progress(r, args.quiet)
+    results.sort(key=lambda r: (r['file'], r['runtime']))
+    elapsed = time.time() - started
+    out = sys.stdout
+    if not args.quiet:
+        print(file=out)
+        _table(results, out)
+    _report_failures(results, out)
+    tot = _totals(results)
+    bad = [r for r in results if not _ok(r)]
+    print(f'\n{args.suite}: {len(results) - len(bad)}/{len(results)} file runs ok; commands: '
+          f'{tot["passed"]} passed, {tot["failed"]} failed, {tot["skipped"]} skipped '
+          f'({elapsed:.1f}s, {args.jobs} jobs)', file=out)
+    try:
+        if args.junit:
+            write_junit(results, args.junit, args.suite)
+        if args.json:
+            with open(args.json, 'w', encoding='utf-8') as f:
+                json.dump({'suite': args.suite, 'commit': mf.suite_entry(args.suite, manifest)['commit'],
+                           'runtimes': list(runtimes), 'elapsed': elapsed, 'totals': tot,
+                           'results': results}, f, indent=1)
+    except OSError as e:
+        print(f'error: cannot write report: {e}', file=sys.stderr)
+        return 2
+    if any((r['error'] or '').startswith('parse error') for r in results):
+        return 2              # a bad .wast is a user error, not an engine failure
+    return 0 if not bad else 1
+
+
+def _progress(r, quiet):
+    if quiet:
+        return
+    status = 'ok' if _ok(r) else 'FAIL'
+    print(f'  {r["file"]} [{r["runtime"]}] {status} ({r["time"]:.1f}s)', file=sys.stderr, flush=True)
+
+
+def _safe(text):
+    """Printable on any terminal encoding (reasons may hold lone surrogates)."""
+    enc = getattr(sys.stdout, 'encoding', None) or 'utf-8'
+    return text.encode(enc, 'backslashreplace').decode(enc)
+
+
+def _report_failures(results, out, limit=20):
+    for r in results:
+        if r['error']:
+            print(_safe(f'\n{r["file"]} [{r["runtime"]}]: {r["error"]}'), file=out)
+        elif r['failures']:
+            print(f'\n{r["file"]} [{r["runtime"]}]: {len(r["failures"])} failed', file=out)
+            for f in r['failures'][:limit]:
+                print(_safe(f'  line {f["line"]} {f["kind"]}: {f["reason"]}'), file=out)
+            if len(r['failures']) > limit:
+                print(f'  ... {len(r["failures"]) - limit} more', file=out)

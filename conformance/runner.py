@@ -1,0 +1,402 @@
+"""Runs a parsed .wast script against the engine's embedding API.
+
+Follows the reference interpreter's script runner (interpreter/script/run.ml):
+modules are decoded, validated and instantiated with imports looked up by
+name in a registry ("spectest" plus every ``register``ed instance); results
+are compared bit-exactly, NaN results by class; errors by kind and by message
+prefix (the engine's message must start with the assertion's text).
+
+Text modules are converted to binary by ``wasmtime.wat2wasm``: the engine
+itself only reads the binary format.
+"""
+
+import re
+import signal
+
+import wasmtime
+
+from engine import errors
+from engine.syntax import ExternRef
+
+from .wast import ModuleSrc, blank_comments
+
+__all__ = ['run_script', 'Outcome', 'CommandTimeout', 'TEXT_ONLY_SKIP']
+
+TEXT_ONLY_SKIP = 'text-format-only malformed case wat2wasm cannot express'
+
+
+class Outcome:
+    """Result of one command: status 'passed' | 'failed' | 'skipped'."""
+    __slots__ = ('kind', 'line', 'status', 'reason')
+
+    def __init__(self, kind, line, status, reason=''):
+        self.kind, self.line, self.status, self.reason = kind, line, status, reason
+
+    def to_json(self):
+        return {'kind': self.kind, 'line': self.line, 'status': self.status, 'reason': self.reason}
+
+    def __repr__(self):
+        return f'Outcome({self.kind}@{self.line} {self.status} {self.reason})'
+
+
+class CommandTimeout(BaseException):
+    """Raised by the alarm when one command runs too long (BaseException so
+    that no ``except Exception`` inside the engine can swallow it)."""
+
+
+class _Fail(Exception):
+    """The command did not do what the script says; message = reason."""
+
+
+# --------------------------------------------------------------- text -> binary
+
+_STRING = re.compile(r'"(?:[^"\\\n]|\\.)*"')
+
+
+def _escape_non_ascii(text):
+    """Spell non-ASCII characters in strings as \\u{..} escapes (same bytes).
+
+    wat2wasm (the Rust ``wat`` crate) refuses "likely-confusing" code points
+    such as bidi overrides written literally, although they are valid text.
+    """
+    def esc(mt):
+        return ''.join(ch if ord(ch) < 0x80 else '\\u{%x}' % ord(ch) for ch in mt.group())
+    return _STRING.sub(esc, blank_comments(text))
+
+
+def wat_to_binary(text):
+    """Text module -> bytes; raises wasmtime.WasmtimeError if wat2wasm rejects it."""
+    try:
+        return wasmtime.wat2wasm(text)
+    except wasmtime.WasmtimeError as e:
+        if 'confusing unicode' not in str(e):
+            raise
+    return wasmtime.wat2wasm(_escape_non_ascii(text))
+
+
+def module_bytes(src):
+    if src.kind == 'binary':
+        return src.source
+    return wat_to_binary(src.source)
+
+
+# --------------------------------------------------------------- comparing results
+
+_QUIET = {32: 1 << 22, 64: 1 << 51}
+_EXP = {32: 0xff << 23, 64: 0x7ff << 52}
+_WIDTH = {'i32': 32, 'i64': 64, 'f32': 32, 'f64': 64}
+_LANES = {'i8x16': (16, 8), 'i16x8': (8, 16), 'i32x4': (4, 32), 'i64x2': (2, 64),
+          'f32x4': (4, 32), 'f64x2': (2, 64)}
+
+
+def _is_num(v):
+    return type(v) is int
+
+
+def nan_matches(bits, width, cls):
+    """canonical: exponent all ones, only the quiet bit in the payload (any sign);
+    arithmetic: exponent all ones and the quiet bit set."""
+    if not _is_num(bits):
+        return False
+    mag = bits & ((1 << (width - 1)) - 1)
+    if cls == 'canonical':
+        return mag == _EXP[width] | _QUIET[width]
+    return mag & _EXP[width] == _EXP[width] and bool(mag & _QUIET[width])
+
+
+def result_matches(expected, got):
+    kind = expected[0]
+    if kind == 'num':
+        return _is_num(got) and got == expected[2]
+    if kind == 'nan':
+        return nan_matches(got, _WIDTH[expected[1]], expected[2])
+    if kind == 'v128':
+        if not _is_num(got):
+            return False
+        count, width = _LANES[expected[1]]
+        mask = (1 << width) - 1
+        for i, lane in enumerate(expected[2]):
+            bits = (got >> (i * width)) & mask
+            if isinstance(lane, tuple):
+                if not nan_matches(bits, width, lane[1]):
+                    return False
+            elif bits != lane:
+                return False
+        return True
+    if kind == 'ref.null':
+        return got is None
+    if kind == 'ref.extern':
+        return isinstance(got, ExternRef) and (expected[1] is None or got.value == expected[1])
+    if kind == 'ref.func':
+        return _is_num(got) and (expected[1] is None or got == expected[1])
+    raise ValueError(f'unknown result pattern {expected!r}')
+
+
+def show_value(v):
+    if v is None:
+        return 'ref.null'
+    if isinstance(v, ExternRef):
+        return f'ref.extern {v.value}'
+    if _is_num(v):
+        return hex(v)
+    return repr(v)
+
+
+def show_expected(e):
+    kind = e[0]
+    if kind == 'num':
+        return f'{e[1]}:{e[2]:#x}'
+    if kind == 'nan':
+        return f'{e[1]}:nan:{e[2]}'
+    if kind == 'v128':
+        lanes = ' '.join(f'nan:{x[1]}' if isinstance(x, tuple) else hex(x) for x in e[2])
+        return f'v128 {e[1]} {lanes}'
+    return ' '.join(str(x) for x in e if x is not None)
+
+
+def _message(exc):
+    return getattr(exc, 'message', None) or str(exc)
+
+
+# --------------------------------------------------------------- the script state
+
+class _Script:
+    """Store, registry and named instances of one script run."""
+
+    def __init__(self, embedding, executor):
+        self.emb = embedding
+        self.store = embedding.store_init(executor=executor)
+        self.registry = {'spectest': embedding.spectest_instance(self.store)}
+        self.named = {}
+        self.current = None
+
+    def decode(self, src):
+        """ModuleSrc -> (decoded module); text conversion errors propagate."""
+        return self.emb.module_decode(module_bytes(src))
+
+    def resolve(self, imp):
+        inst = self.registry.get(imp.module)
+        if inst is None:
+            raise errors.LinkError('unknown import', f'{imp.module}.{imp.name}')
+        try:
+            ev = self.emb.instance_export(inst, imp.name)
+        except errors.LinkError:
+            raise errors.LinkError('unknown import', f'{imp.module}.{imp.name}') from None
+        if ev[0] != imp.kind:
+            raise errors.LinkError('incompatible import type', f'{imp.module}.{imp.name}')
+        return ev
+
+    def instantiate(self, module):
+        externvals = [self.resolve(imp) for imp in module.imports]
+        return self.emb.module_instantiate(self.store, module, externvals)
+
+    def instance(self, name):
+        if name is None:
+            if self.current is None:
+                raise _Fail('no current module')
+            return self.current
+        if name not in self.named:
+            raise _Fail(f'unknown module {name}')
+        return self.named[name]
+
+    def perform(self, action):
+        inst = self.instance(action.module)
+        try:
+            kind, addr = self.emb.instance_export(inst, action.field)
+        except errors.LinkError:
+            raise _Fail(f'no export {action.field!r}') from None
+        if action.kind == 'invoke':
+            if kind != 'func':
+                raise _Fail(f'export {action.field!r} is a {kind}, not a func')
+            return list(self.emb.func_invoke(self.store, addr, list(action.args)))
+        if kind != 'global':
+            raise _Fail(f'export {action.field!r} is a {kind}, not a global')
+        return [self.emb.global_read(self.store, addr)]
+
+
+# --------------------------------------------------------------- commands
+
+def _expect_error(exc_type, expected, fn, what):
+    """Run fn; it must raise exc_type whose message starts with expected."""
+    try:
+        fn()
+    except exc_type as e:
+        msg = _message(e)
+        if not msg.startswith(expected):
+            raise _Fail(f'wrong {what} message: got {msg!r}, expected {expected!r}') from None
+        return
+    except errors.WasmError as e:
+        raise _Fail(f'expected {what} {expected!r}, got {type(e).__name__}: {_message(e)!r}') from None
+    raise _Fail(f'expected {what} {expected!r}, but it succeeded')
+
+
+def _cmd_module(s, cmd):
+    src = cmd.target
+    s.current = None      # a module that fails must not leave its predecessor in charge
+    if src.name:
+        s.named.pop(src.name, None)
+    try:
+        data = module_bytes(src)
+    except wasmtime.WasmtimeError as e:
+        raise _Fail(f'wat2wasm rejected the module: {str(e).splitlines()[0]}') from None
+    module = s.emb.module_decode(data)
+    s.emb.module_validate(module)
+    inst = s.instantiate(module)
+    s.current = inst
+    if src.name:
+        s.named[src.name] = inst
+
+
+def _cmd_register(s, cmd):
+    s.registry[cmd.expected] = s.instance(cmd.target)
+
+
+def _cmd_action(s, cmd):
+    s.perform(cmd.target)
+
+
+def _cmd_assert_return(s, cmd):
+    got = s.perform(cmd.target)
+    want = cmd.expected
+    if len(got) != len(want) or not all(result_matches(w, g) for w, g in zip(want, got)):
+        raise _Fail(f'result [{" ".join(show_value(g) for g in got)}], '
+                    f'expected [{" ".join(show_expected(w) for w in want)}]')
+
+
+def _valid_module(s, src, what):
+    """Decode and validate a module that an assertion says gets further."""
+    try:
+        data = module_bytes(src)
+    except wasmtime.WasmtimeError as e:
+        raise _Fail(f'wat2wasm rejected the module: {str(e).splitlines()[0]}') from None
+    try:
+        module = s.emb.module_decode(data)
+        s.emb.module_validate(module)
+    except (errors.DecodeError, errors.ValidationError) as e:
+        raise _Fail(f'expected {what}, got {type(e).__name__}: {_message(e)!r}') from None
+    return module
+
+
+def _cmd_assert_trap(s, cmd):
+    if isinstance(cmd.target, ModuleSrc):
+        return _cmd_assert_uninstantiable(s, cmd)
+    _expect_error(errors.Trap, cmd.expected, lambda: s.perform(cmd.target), 'trap')
+
+
+def _cmd_assert_exhaustion(s, cmd):
+    _expect_error(errors.Exhaustion, cmd.expected, lambda: s.perform(cmd.target), 'exhaustion')
+
+
+def _cmd_assert_uninstantiable(s, cmd):
+    module = _valid_module(s, cmd.target, 'trap at instantiation')
+
+    def run():
+        try:
+            s.instantiate(module)
+        except errors.LinkError as e:
+            raise _Fail(f'expected trap at instantiation, got LinkError: {_message(e)!r}') from None
+    _expect_error(errors.Trap, cmd.expected, run, 'trap')
+
+
+def _cmd_assert_unlinkable(s, cmd):
+    module = _valid_module(s, cmd.target, 'link error')
+    _expect_error(errors.LinkError, cmd.expected, lambda: s.instantiate(module), 'link error')
+
+
+def _cmd_assert_invalid(s, cmd):
+    src = cmd.target
+    try:
+        data = module_bytes(src)
+    except wasmtime.WasmtimeError as e:
+        raise _Fail(f'wat2wasm rejected the module: {str(e).splitlines()[0]}') from None
+    try:
+        module = s.emb.module_decode(data)
+    except errors.DecodeError as e:
+        raise _Fail(f'expected invalid, got DecodeError: {_message(e)!r}') from None
+    _expect_error(errors.ValidationError, cmd.expected,
+                  lambda: s.emb.module_validate(module), 'validation error')
+
+
+def _cmd_assert_malformed(s, cmd):
+    src = cmd.target
+    if src.kind != 'binary':
+        try:
+            wat_to_binary(src.source)
+        except wasmtime.WasmtimeError:
+            return None           # malformed text, as the assertion says
+        return TEXT_ONLY_SKIP
+    _expect_error(errors.DecodeError, cmd.expected,
+                  lambda: s.emb.module_decode(src.source), 'decode error')
+
+
+_HANDLERS = {
+    'module': _cmd_module,
+    'register': _cmd_register,
+    'action': _cmd_action,
+    'assert_return': _cmd_assert_return,
+    'assert_trap': _cmd_assert_trap,
+    'assert_exhaustion': _cmd_assert_exhaustion,
+    'assert_invalid': _cmd_assert_invalid,
+    'assert_malformed': _cmd_assert_malformed,
+    'assert_unlinkable': _cmd_assert_unlinkable,
+    'assert_uninstantiable': _cmd_assert_uninstantiable,
+}
+
+
+def _on_alarm(signum, frame):
+    raise CommandTimeout()
+
+
+def run_script(commands, executor='wasmedge', timeout=None, embedding=None):
+    """Run every command; returns one Outcome per command (never raises for
+    engine misbehaviour: crashes and timeouts are failures of that command).
+
+    ``timeout``: seconds per command (SIGALRM; main thread only).
+    """
+    outcomes = []
+    try:
+        if embedding is None:
+            from engine import embedding
+        script = _Script(embedding, executor)
+    except Exception as e:
+        reason = f'cannot set up the store: {type(e).__name__}: {e}'
+        return [Outcome(c.kind, c.line, 'failed', reason) for c in commands]
+    use_alarm = bool(timeout) and hasattr(signal, 'setitimer')
+    if use_alarm:
+        try:
+            old = signal.signal(signal.SIGALRM, _on_alarm)
+        except ValueError:        # not the main thread
+            use_alarm = False
+    try:
+        for cmd in commands:
+            outcomes.append(_run_command(script, cmd, timeout if use_alarm else None))
+    finally:
+        if use_alarm:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, old)
+    return outcomes
+
+
+def _run_command(script, cmd, timeout):
+    handler = _HANDLERS[cmd.kind]
+    try:
+        if timeout:
+            signal.setitimer(signal.ITIMER_REAL, timeout)
+        try:
+            skip = handler(script, cmd)
+        finally:
+            if timeout:
+                signal.setitimer(signal.ITIMER_REAL, 0)
+    except _Fail as e:
+        return Outcome(cmd.kind, cmd.line, 'failed', str(e))
+    except CommandTimeout:
+        return Outcome(cmd.kind, cmd.line, 'failed', f'timeout after {timeout}s')
+    except errors.WasmError as e:
+        return Outcome(cmd.kind, cmd.line, 'failed', f'unexpected {type(e).__name__}: {e}')
+    except RecursionError:
+        return Outcome(cmd.kind, cmd.line, 'failed', 'internal error: Python recursion limit')
+    except Exception as e:
+        return Outcome(cmd.kind, cmd.line, 'failed', f'internal error: {type(e).__name__}: {e}')
+    if skip:
+        return Outcome(cmd.kind, cmd.line, 'skipped', skip)
+    return Outcome(cmd.kind, cmd.line, 'passed')

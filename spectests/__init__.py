@@ -1,0 +1,1 @@
+"""Pins the official spec testsuite (manifest.json); the files live outside the repo."""

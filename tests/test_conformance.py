@@ -1,0 +1,433 @@
+"""The script runner, checked against an independent engine (wasmtime behind
+the embedding API) on hand-written scripts, including ones that must fail,
+and on whole integer suite files; plus the CLI's user-facing behaviour and
+(when engine/embedding.py exists) a sample of suite files on our engine."""
+
+import importlib.util
+import json
+import os
+import struct
+import subprocess
+import sys
+
+import pytest
+import wasmtime
+
+from conformance.runner import TEXT_ONLY_SKIP, nan_matches, result_matches, run_script
+from conformance.wast import parse_file, parse_wast
+from engine import errors
+from engine.syntax import ExternRef
+from spectests import manifest as mf
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+# ------------------------------------------------ wasmtime as a stand-in engine
+
+_TRAPS = ['integer divide by zero', 'integer overflow', 'out of bounds memory access',
+          'indirect call type mismatch', 'undefined element', 'uninitialized element',
+          'invalid conversion to integer', 'unreachable']
+
+_SPECTEST = '''(module
+  (func (export "print"))
+  (func (export "print_i32") (param i32))
+  (func (export "print_i64") (param i64))
+  (func (export "print_f32") (param f32))
+  (func (export "print_f64") (param f64))
+  (func (export "print_i32_f32") (param i32 f32))
+  (func (export "print_f64_f64") (param f64 f64))
+  (global (export "global_i32") i32 (i32.const 666))
+  (global (export "global_i64") i64 (i64.const 666))
+  (global (export "global_f32") f32 (f32.const 666.6))
+  (global (export "global_f64") f64 (f64.const 666.6))
+  (table (export "table") 10 20 funcref)
+  (memory (export "memory") 1 2))'''
+
+
+class _Import:
+    def __init__(self, module, name, kind):
+        self.module, self.name, self.kind = module, name, kind
+
+
+class _Module:
+    def __init__(self, wmod):
+        self.wmod = wmod
+        kinds = {'FuncType': 'func', 'TableType': 'table', 'MemoryType': 'memory',
+                 'GlobalType': 'global'}
+        self.imports = [_Import(i.module, i.name, kinds[type(i.type).__name__]) for i in wmod.imports]
+
+
+_ENGINE = wasmtime.Engine()
+
+
+class _Store:
+    def __init__(self):
+        self.engine = _ENGINE
+        self.wstore = wasmtime.Store(self.engine)
+        self.objs = []          # address -> wasmtime extern
+
+
+def _trap(exc):
+    text = str(exc)
+    if 'call stack exhausted' in text:
+        return errors.Exhaustion('call stack exhausted')
+    for msg in _TRAPS:
+        if msg in text:
+            return errors.Trap(msg)
+    return errors.Trap(text.strip().splitlines()[-1])
+
+
+class WasmtimeEmbedding:
+    """The embedding API of docs/architecture.md on top of wasmtime.
+
+    Decoding and validation are one step in wasmtime, so module_decode does
+    both (its errors are DecodeErrors here); floats travel as host floats.
+    """
+
+    def store_init(self, executor='wasmedge'):
+        return _Store()
+
+    def module_decode(self, data):
+        try:
+            return _Module(wasmtime.Module(_ENGINE, data))
+        except wasmtime.WasmtimeError as e:
+            raise errors.DecodeError(str(e).strip().splitlines()[-1].strip()) from None
+
+    def module_validate(self, module):
+        return None
+
+    def module_instantiate(self, store, module, externvals):
+        try:
+            inst = wasmtime.Instance(store.wstore, module.wmod, [store.objs[a] for _, a in externvals])
+        except wasmtime.Trap as e:
+            raise _trap(e) from None
+        except wasmtime.WasmtimeError as e:
+            raise errors.LinkError('incompatible import type', str(e)) from None
+        return (store, inst)
+
+    def instance_export(self, inst, name):
+        store, winst = inst
+        ext = winst.exports(store.wstore).get(name)
+        if ext is None:
+            raise errors.LinkError('unknown export')
+        kind = {'Func': 'func', 'Table': 'table', 'Memory': 'memory', 'Global': 'global'}[type(ext).__name__]
+        store.objs.append(ext)
+        return kind, len(store.objs) - 1
+
+    def func_invoke(self, store, addr, args):
+        func = store.objs[addr]
+        ftype = func.type(store.wstore)
+        conv = [_to_host(str(t), a) for t, a in zip(ftype.params, args)]
+        try:
+            res = func(store.wstore, *conv)
+        except wasmtime.Trap as e:
+            raise _trap(e) from None
+        results = [] if res is None else list(res) if isinstance(res, (list, tuple)) else [res]
+        return [_from_host(str(t), r) for t, r in zip(ftype.results, results)]
+
+    def global_read(self, store, addr):
+        g = store.objs[addr]
+        return _from_host(str(g.type(store.wstore).content), g.value(store.wstore))
+
+    def spectest_instance(self, store):
+        wmod = _Module(wasmtime.Module(store.engine, wasmtime.wat2wasm(_SPECTEST)))
+        return (store, wasmtime.Instance(store.wstore, wmod.wmod, []))
+
+
+def _to_host(t, v):
+    if t == 'i32':
+        return v - (1 << 32) if v >> 31 else v
+    if t == 'i64':
+        return v - (1 << 64) if v >> 63 else v
+    if t == 'f32':
+        return struct.unpack('<f', struct.pack('<I', v))[0]
+    if t == 'f64':
+        return struct.unpack('<d', struct.pack('<Q', v))[0]
+    return v
+
+
+def _from_host(t, v):
+    if t == 'i32':
+        return v & 0xffffffff
+    if t == 'i64':
+        return v & 0xffffffffffffffff
+    if t == 'f32':
+        return struct.unpack('<I', struct.pack('<f', v))[0]
+    if t == 'f64':
+        return struct.unpack('<Q', struct.pack('<d', v))[0]
+    return v
+
+
+def run(text, **kw):
+    return run_script(parse_wast(text), embedding=WasmtimeEmbedding(), **kw)
+
+
+def statuses(outcomes):
+    return [o.status for o in outcomes]
+
+
+# ------------------------------------------------ hand-written scripts
+
+GOOD = r'''
+(module $M
+  (func (export "add") (param i32 i32) (result i32) (i32.add (local.get 0) (local.get 1)))
+  (func (export "div") (param i32 i32) (result i32) (i32.div_s (local.get 0) (local.get 1)))
+  (func (export "nan") (result f64) (f64.div (f64.const 0) (f64.const 0)))
+  (func (export "neg0") (result f32) (f32.const -0))
+  (func (export "loop") (loop (br 0)))
+  (func $r (export "rec") (call $r))
+  (global (export "g") i64 (i64.const -2))
+)
+(assert_return (invoke "add" (i32.const 1) (i32.const -2)) (i32.const -1))
+(assert_return (invoke $M "add" (i32.const 0x7fffffff) (i32.const 1)) (i32.const 0x80000000))
+(assert_trap (invoke "div" (i32.const 1) (i32.const 0)) "integer divide by zero")
+(assert_return (invoke "nan") (f64.const nan:arithmetic))
+(assert_return (invoke "neg0") (f32.const -0x0p+0))
+(assert_return (get "g") (i64.const 0xffff_ffff_ffff_fffe))
+(assert_exhaustion (invoke "rec") "call stack exhausted")
+(register "m" $M)
+(module (import "m" "add" (func $add (param i32 i32) (result i32)))
+  (import "spectest" "global_i32" (global i32))
+  (func (export "twice") (param i32) (result i32) (call $add (local.get 0) (local.get 0)))
+  (func (export "g") (result i32) (global.get 0)))
+(assert_return (invoke "twice" (i32.const 21)) (i32.const 42))
+(assert_return (invoke "g") (i32.const 666))
+(assert_unlinkable (module (import "m" "nope" (func))) "unknown import")
+(assert_unlinkable (module (import "nowhere" "add" (func))) "unknown import")
+(assert_unlinkable (module (import "m" "g" (func))) "incompatible import type")
+(assert_trap (module (func $s unreachable) (start $s)) "unreachable")
+(assert_malformed (module quote "(func (i32.const nan:1))") "unknown operator")
+(assert_malformed (module binary "\00asm\02\00\00\00") "unknown binary version")
+'''
+
+
+def test_good_script_passes():
+    outs = run(GOOD)
+    assert [o for o in outs if o.status != 'passed'] == []
+    assert len(outs) == 18
+
+
+BAD = r'''
+(module
+  (func (export "one") (result i32) (i32.const 1))
+  (func (export "f") (result f32) (f32.const 1))
+  (func (export "snan") (result f32) (f32.const nan:0x200000))
+  (func (export "div") (param i32) (result i32) (i32.div_u (i32.const 1) (local.get 0)))
+  (func (export "loop") (loop (br 0))))
+(assert_return (invoke "one") (i32.const 2))
+(assert_return (invoke "one"))
+(assert_return (invoke "f") (f32.const -1))
+(assert_return (invoke "f") (f32.const nan:canonical))
+(assert_return (invoke "snan") (f32.const nan:canonical))
+(assert_trap (invoke "div" (i32.const 1)) "integer divide by zero")
+(assert_trap (invoke "div" (i32.const 0)) "integer overflow")
+(assert_return (invoke "missing"))
+(assert_return (invoke $Nope "one") (i32.const 1))
+(assert_malformed (module quote "(func)") "something")
+(assert_unlinkable (module (func)) "unknown import")
+'''
+
+
+def test_bad_script_failures_are_detected():
+    outs = run(BAD)
+    assert statuses(outs) == ['passed'] + ['failed'] * 7 + ['failed', 'failed', 'skipped',
+                                                           'failed']
+    reasons = [o.reason for o in outs]
+    assert 'result [0x1], expected [i32:0x2]' in reasons[1]
+    assert 'wrong trap message' in reasons[7]
+    assert "expected trap 'integer divide by zero', but it succeeded" in reasons[6]
+    assert 'no export' in reasons[8]
+    assert 'unknown module $Nope' in reasons[9]
+    assert reasons[10] == TEXT_ONLY_SKIP
+    assert 'but it succeeded' in reasons[11]
+
+
+class _Hanging(WasmtimeEmbedding):
+    """An engine whose calls never return (in Python code, as ours)."""
+
+    def func_invoke(self, store, addr, args):
+        while True:
+            pass
+
+
+def test_hanging_command_times_out_and_the_run_goes_on():
+    script = parse_wast('(module (func (export "f"))) (invoke "f") (assert_return (invoke "f"))')
+    outs = run_script(script, embedding=_Hanging(), timeout=0.3)
+    assert statuses(outs) == ['passed', 'failed', 'failed']
+    assert outs[1].reason == 'timeout after 0.3s'
+
+
+def test_v128_and_ref_patterns():
+    w = 0x7fc00000
+    exp = parse_wast('(assert_return (invoke "x") (v128.const f32x4 nan:canonical 1 -0 nan:arithmetic)'
+                     ' (ref.null extern) (ref.extern 3) (ref.func))')[0].expected
+    v = w | (0x3f800000 << 32) | (0x80000000 << 64) | (0xffe00001 << 96)
+    assert result_matches(exp[0], v)
+    assert not result_matches(exp[0], v | (1 << 32))
+    assert not result_matches(exp[0], v & ~(0x400000 << 96))   # lane 3 not quiet
+    assert result_matches(exp[1], None) and not result_matches(exp[1], ExternRef(0))
+    assert result_matches(exp[2], ExternRef(3)) and not result_matches(exp[2], ExternRef(4))
+    assert not result_matches(exp[2], None)
+    assert result_matches(exp[3], 0) and not result_matches(exp[3], None)
+
+
+def test_nan_classes():
+    assert nan_matches(0x7fc00000, 32, 'canonical') and nan_matches(0xffc00000, 32, 'canonical')
+    assert not nan_matches(0x7fc00001, 32, 'canonical')
+    assert nan_matches(0x7fc00001, 32, 'arithmetic')
+    assert not nan_matches(0x7f800001, 32, 'arithmetic')       # signalling
+    assert not nan_matches(0x7f800000, 32, 'arithmetic')       # infinity
+    assert nan_matches(0xfff8000000000000, 64, 'canonical')
+    assert not nan_matches(0x7ff8000000000001, 64, 'canonical')
+
+
+def test_missing_embedding_is_a_failure_not_a_crash():
+    class Broken:
+        def store_init(self, executor):
+            raise RuntimeError('no store')
+    outs = run_script(parse_wast('(module) (assert_return (invoke "f"))'), embedding=Broken())
+    assert statuses(outs) == ['failed', 'failed']
+    assert 'no store' in outs[0].reason
+
+
+# ------------------------------------------------ whole suite files on wasmtime
+
+SUITE = os.path.join(mf.testsuite_root(), 'wasm-2.0')
+needs_suite = pytest.mark.skipif(not os.path.isdir(SUITE), reason='spec testsuite not available')
+
+
+@needs_suite
+@pytest.mark.parametrize('name', ['i32.wast', 'i64.wast', 'int_exprs.wast', 'br_table.wast', 'f64.wast'])
+def test_suite_file_on_wasmtime(name):
+    """Runner + parser against an independent engine: every execution
+    assertion of an integer or f64 file passes (validation/decoding assertions are
+    not meaningful for the stand-in, whose messages differ)."""
+    outs = run_script(parse_file(os.path.join(SUITE, name)), embedding=WasmtimeEmbedding(), timeout=60)
+    relevant = [o for o in outs if o.kind in ('module', 'assert_return', 'assert_trap', 'action')]
+    assert len(relevant) > 10
+    assert [o for o in relevant if o.status != 'passed'] == []
+
+
+# ------------------------------------------------ the command line
+
+def _cli(*args, env=None):
+    return subprocess.run([sys.executable, '-m', 'conformance', *args], cwd=ROOT,
+                          capture_output=True, text=True, env=env, timeout=300)
+
+
+def test_cli_user_errors_exit_2_without_traceback(tmp_path):
+    for args in (['--testsuite', str(tmp_path), 'i32'], ['no_such_file'], ['--runtime', 'x'],
+                 ['--jobs', '0']):
+        p = _cli(*args)
+        assert p.returncode == 2, (args, p.stderr)
+        assert 'Traceback' not in p.stderr
+
+
+@needs_suite
+def test_cli_refuses_changed_suite(tmp_path):
+    d = tmp_path / 'wasm-2.0'
+    d.mkdir()
+    (d / 'nop.wast').write_text('(module)\n')
+    p = _cli('--testsuite', str(tmp_path), 'nop')
+    assert p.returncode == 2 and 'sha256 differs' in p.stderr and 'Traceback' not in p.stderr
+    p = _cli('--testsuite', str(tmp_path), 'i32')
+    assert p.returncode == 2 and 'missing' in p.stderr
+
+
+def test_cli_bad_wast_reports_location(tmp_path):
+    bad = tmp_path / 'bad.wast'
+    bad.write_text('(module)\n(assert_return (invoke "f") (i32.const 1 2))\n')
+    p = _cli('--json', str(tmp_path / 'r.json'), '--junit', str(tmp_path / 'r.xml'), str(bad))
+    assert p.returncode == 2 and 'Traceback' not in p.stderr
+    assert 'bad.wast:2:42' in p.stdout
+    report = json.loads((tmp_path / 'r.json').read_text())
+    assert 'bad.wast:2:42' in report['results'][0]['error']
+    assert (tmp_path / 'r.xml').read_text().count('<testcase') == 1
+
+
+# ------------------------------------------------ our engine on a sample
+
+def _engine_embedding():
+    try:
+        from engine import embedding
+    except ImportError:
+        return None
+    return embedding
+
+
+SAMPLE = ['nop.wast', 'fac.wast', 'forward.wast', 'comments.wast', 'int_literals.wast',
+          'local_tee.wast', 'store.wast', 'switch.wast', 'stack.wast', 'start.wast']
+
+
+@needs_suite
+@pytest.mark.skipif(_engine_embedding() is None, reason='engine/embedding.py not there yet')
+def _executor_present(runtime):
+    return importlib.util.find_spec(f'engine.exec_{runtime}') is not None
+
+
+@pytest.mark.parametrize('runtime', [
+    pytest.param(rt, marks=pytest.mark.skipif(not _executor_present(rt),
+                                              reason=f'engine/exec_{rt}.py not there yet'))
+    for rt in ('wasmedge', 'wamr')])
+@pytest.mark.parametrize('name', SAMPLE)
+def test_engine_on_sample(name, runtime):
+    """Ten small suite files, all commands, on our engine under each executor
+    (the whole suite is ``tox -e spec``)."""
+    mf.verify('wasm-2.0', SUITE, [name])
+    allowed = mf.allowed_skips('wasm-2.0', name)
+    outs = run_script(parse_file(os.path.join(SUITE, name)), executor=runtime, timeout=60)
+    bad = [o for o in outs if o.status == 'failed' or
+           (o.status == 'skipped' and (o.kind, o.line) not in allowed)]
+    assert bad == []
+
+
+# ------------------------------------------------ manifest and expected outcomes
+
+@needs_suite
+def test_manifest_pins_every_file_and_only_text_only_skips():
+    m = mf.load()
+    entry = mf.suite_entry('wasm-2.0', m)
+    assert entry['commit'] == 'a8101597d3c3c660086c3cd1eedee608ff18d3c3'
+    assert mf.suite_entry('wasm-3.0', m)['commit'] == '193e551ff22663995b1ac95dc62344133669e14b'
+    names = sorted(n for n in os.listdir(SUITE) if n.endswith('.wast'))
+    assert sorted(entry['files']) == names
+    mf.verify('wasm-2.0', SUITE, names, m)
+    skips = [(n, s) for n, f in entry['files'].items() for s in f['skips']]
+    assert len(skips) == 10
+    for name, s in skips:
+        assert s['kind'] == 'assert_malformed' and s['reason'] == TEXT_ONLY_SKIP
+        cmd = [c for c in parse_file(os.path.join(SUITE, name)) if c.line == s['line']][0]
+        assert cmd.target.kind == 'quote'
+        wasmtime.wat2wasm(cmd.target.source)        # accepted: nothing for the engine to reject
+
+
+def test_unlisted_skip_counts_as_failure():
+    from conformance.cli import _tally
+    from conformance.runner import Outcome
+    result = {'counts': {}, 'failures': [], 'skips': []}
+    outs = [Outcome('assert_malformed', 3, 'skipped', TEXT_ONLY_SKIP),
+            Outcome('assert_malformed', 5, 'skipped', TEXT_ONLY_SKIP),
+            Outcome('register', 7, 'passed')]
+    _tally(result, outs, {('assert_malformed', 3): TEXT_ONLY_SKIP})
+    assert result['counts'] == {'assert_malformed': {'passed': 0, 'failed': 1, 'skipped': 1},
+                                'register+action': {'passed': 1, 'failed': 0, 'skipped': 0}}
+    assert result['failures'][0]['line'] == 5
+    assert result['failures'][0]['reason'].startswith('unexpected skip')
+
+
+@needs_suite
+@pytest.mark.skipif(not _executor_present('wasmedge'), reason='engine/exec_wasmedge.py not there yet')
+def test_cli_passing_file_exits_0(tmp_path):
+    p = _cli('nop', 'fac', '--runtime', 'wasmedge', '--jobs', '2', '--json', str(tmp_path / 'r.json'))
+    assert p.returncode == 0, p.stdout[-2000:]
+    report = json.loads((tmp_path / 'r.json').read_text())
+    assert report['totals']['failed'] == 0 and report['totals']['passed'] > 90
+    assert 'nop.wast' in p.stdout and 'ok' in p.stdout
+
+
+def test_failed_module_is_not_silently_replaced_by_its_predecessor():
+    outs = run('''(module (func (export "f") (result i32) (i32.const 1)))
+(module (import "nowhere" "x" (func)) (func (export "f") (result i32) (i32.const 2)))
+(assert_return (invoke "f") (i32.const 1))''')
+    assert statuses(outs) == ['passed', 'failed', 'failed']
+    assert 'unknown import' in outs[1].reason and outs[2].reason == 'no current module'
