@@ -55,7 +55,11 @@ def _store_parts(store, inst, view):
              for t, a in zip(view.global_types, inst.globaladdrs)]
     tables = [[_ref_out(t, v, to_index) for v in store.tables[a].elem]
               for t, a in zip(view.table_types, inst.tableaddrs)]
-    return page_count, memory, globs, tables
+    dropped_elems = [i for i, a in enumerate(inst.elemaddrs)
+                     if not store.elems[a].elem and inst.module.elems[i].init]
+    dropped_datas = [i for i, a in enumerate(inst.dataaddrs)
+                     if not store.datas[a].data and inst.module.datas[i].init]
+    return page_count, memory, globs, tables, dropped_elems, dropped_datas
 
 
 def _load_store_parts(store, inst, view, snap):
@@ -72,6 +76,15 @@ def _load_store_parts(store, inst, view, snap):
         tab.elem[:] = [_ref_in(t, v, inst) for v in entries]
         from .syntax import Limits, TableType
         tab.type = TableType(Limits(len(entries), tab.type.limits.max), tab.type.elemtype)
+    from .runtime import eval_const
+    for i, a in enumerate(inst.elemaddrs):      # what instantiation left, minus the drops
+        seg = inst.module.elems[i]
+        keep = seg.mode == 'passive' and i not in snap.dropped_elems
+        store.elems[a].elem = [eval_const(store, inst, x) for x in seg.init] if keep else []
+    for i, a in enumerate(inst.dataaddrs):
+        seg = inst.module.datas[i]
+        keep = seg.mode == 'passive' and i not in snap.dropped_datas
+        store.datas[a].data = bytes(seg.init) if keep else b''
 
 
 # ------------------------------------------------------------ WasmEdge model
@@ -110,9 +123,10 @@ def snapshot_wasmedge(ex, inst) -> Snapshot:
             raise CheckpointError(f'frame of function {fr.fidx} at {fr.pc} holds '
                                   f'{len(fr.locals) + len(fr.stack)} values, validation says {len(fr.types)}')
         fr.locals, fr.stack = vals[:len(fr.locals)], vals[len(fr.locals):]
-    page_count, memory, globs, tables = _store_parts(ex.store, inst, view)
+    page_count, memory, globs, tables, d_elems, d_datas = _store_parts(ex.store, inst, view)
     return Snapshot(frames=frames, page_count=page_count, memory=memory, globals=globs,
-                    global_types=view.global_types, tables=tables, steps=ex.steps)
+                    global_types=view.global_types, tables=tables, steps=ex.steps,
+                    dropped_elems=d_elems, dropped_datas=d_datas)
 
 
 def restore_wasmedge(store, inst, snap: Snapshot):

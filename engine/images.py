@@ -30,6 +30,8 @@ global.img             u32 count, then per global u8 value-type code and
 table.img              u32 table count, then per table u32 size and size
                        u32 entries (function index, externref handle, NONE
                        for null)
+segment.img            u32 count, u32 indices of dropped element segments,
+                       then the same for dropped data segments
 =====================  ======================================================
 """
 
@@ -88,6 +90,8 @@ class ImageSet:
     entry: str = ''                        # export the host invoked
     results: List[str] = field(default_factory=list)
     steps: int = 0                         # instructions executed before the stop
+    dropped_elems: List[int] = field(default_factory=list)
+    dropped_datas: List[int] = field(default_factory=list)
 
 
 def module_sha256(data: bytes) -> str:
@@ -139,18 +143,23 @@ def encode_files(images: ImageSet) -> Dict[str, bytes]:
     for entries in images.tables:
         tab.append(_u32(len(entries)) + _u32s(entries))
     files['table.img'] = b''.join(tab)
+    files['segment.img'] = b''.join(
+        _u32(len(xs)) + _u32s(xs) for xs in (images.dropped_elems, images.dropped_datas))
     return files
 
 
-def write_images(images: ImageSet, directory: str) -> None:
-    """Write the set so that ``directory`` holds either the old content or
-    the complete new set, never a half-written one."""
+def write_images(images: ImageSet, directory: str, extra=None) -> None:
+    """Write the set (plus ``extra`` files, name -> bytes) so that
+    ``directory`` holds either the old content or the complete new set,
+    never a half-written one."""
     directory = os.path.abspath(directory)
     parent = os.path.dirname(directory)
     os.makedirs(parent, exist_ok=True)
     tmp = tempfile.mkdtemp(prefix='.images-', dir=parent)
     try:
-        for name, data in encode_files(images).items():
+        files = encode_files(images)
+        files.update(extra or {})
+        for name, data in files.items():
             with open(os.path.join(tmp, name), 'wb') as f:
                 f.write(data)
         old = None
@@ -318,13 +327,22 @@ def read_images(directory: str) -> ImageSet:
             tables.append(r.u32s(size, f'table {k} entries'))
         r.end()
 
+    dropped = ([], [])
+    seg_raw = _read(directory, 'segment.img', required=False)
+    if seg_raw is not None:
+        r = _Reader('segment.img', seg_raw)
+        dropped = tuple(r.u32s(min(r.u32(f'{what} count'), len(seg_raw)), f'dropped {what} indices')
+                        for what in ('elem', 'data'))
+        r.end()
+
     results = manifest.get('results', [])
     if not isinstance(results, list) or any(t not in CELLS for t in results):
         raise ImageError('manifest.json: results: expected a list of value types')
     return ImageSet(runtime=runtime, module_sha256=sha, pc=pc, frames=frames,
                     page_count=page_count, memory=memory, globals=globs,
                     tables=tables, entry=str(manifest.get('entry', '')),
-                    results=results, steps=int(manifest.get('steps', 0)))
+                    results=results, steps=int(manifest.get('steps', 0)),
+                    dropped_elems=dropped[0], dropped_datas=dropped[1])
 
 
 def check_module(images: ImageSet, module_bytes: bytes) -> None:

@@ -43,6 +43,8 @@ class Snapshot:
     entry: str = ''
     results: List[str] = field(default_factory=list)
     steps: int = 0
+    dropped_elems: List[int] = field(default_factory=list)
+    dropped_datas: List[int] = field(default_factory=list)
 
 
 # ------------------------------------------------------------ values ↔ cells

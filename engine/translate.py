@@ -22,7 +22,6 @@ WAMR's classic interpreter (see ``wamr_labels``).
 from . import images as im
 from .images import CELLS, CHUNK, NONE, PAGE, ImageError, ImageSet, FrameImage
 from .state import Frame, Snapshot, cells_of, from_cells, to_cells
-from .syntax import ExternRef
 from .valid import operand_types
 
 CALLS = ('call', 'call_indirect')
@@ -218,7 +217,17 @@ def snapshot_from_images(images: ImageSet, module, info) -> Snapshot:
         tables.append([from_cells(t, [e]) for e in entries])
     return Snapshot(frames=frames, page_count=images.page_count, memory=bytes(memory),
                     globals=globs, global_types=view.global_types, tables=tables,
-                    entry=images.entry, results=list(images.results), steps=images.steps)
+                    entry=images.entry, results=list(images.results), steps=images.steps,
+                    dropped_elems=_checked_segments(images.dropped_elems, len(module.elems), 'elem'),
+                    dropped_datas=_checked_segments(images.dropped_datas, len(module.datas), 'data'))
+
+
+def _checked_segments(indices, count, what):
+    for i in indices:
+        if i >= count:
+            raise ImageError(f'segment.img: dropped {what} indices: {i} but the module has '
+                             f'{count} {what} segments')
+    return list(indices)
 
 
 # ------------------------------------------------------------ snapshot → images
@@ -258,7 +267,8 @@ def images_from_snapshot(snap: Snapshot, module, info, runtime, module_sha256) -
                     frames=out, page_count=snap.page_count, memory=memory,
                     globals=[(t, to_cells(t, v)) for t, v in zip(snap.global_types, snap.globals)],
                     tables=tables, entry=snap.entry, results=list(snap.results),
-                    steps=snap.steps)
+                    steps=snap.steps, dropped_elems=list(snap.dropped_elems),
+                    dropped_datas=list(snap.dropped_datas))
 
 
 def _frame_types_from_snapshot(view, top_first, k):

@@ -17,7 +17,8 @@ def sample():
                 im.FrameImage(1, im.NONE, im.NONE, [4], [1, 2, 3, 4], [])],
         page_count=2, memory={4096: bytes(range(256)) * 16},
         globals=[('i64', [1, 2]), ('f32', [0x7FC00000])],
-        tables=[[0, im.NONE, 2]], entry='main', results=['i32'], steps=99)
+        tables=[[0, im.NONE, 2]], entry='main', results=['i32'], steps=99,
+        dropped_elems=[1], dropped_datas=[0, 2])
 
 
 def test_frame_bytes_are_exactly_the_documented_layout():
@@ -35,7 +36,7 @@ def test_round_trip(tmp_path):
     im.write_images(s, str(d))
     assert sorted(os.listdir(d)) == sorted(
         ['manifest.json', 'program_counter.img', 'frame.img', 'stack1.img', 'stack2.img',
-         'memory.img', 'mem_page_count.img', 'global.img', 'table.img'])
+         'memory.img', 'mem_page_count.img', 'global.img', 'table.img', 'segment.img'])
     assert (d / 'program_counter.img').read_bytes() == struct.pack('<2I', 3, 17)
     assert (d / 'memory.img').read_bytes()[:4] == struct.pack('<I', 4096)
     assert im.read_images(str(d)) == s
@@ -82,6 +83,7 @@ def corrupt(tmp_path, name, mutate):
     ('global.img', lambda b: b[:4] + b'\x55' + b[5:], ['global.img', 'global 0 type']),
     ('global.img', lambda b: b[:-1], ['global.img', 'global 1 value']),
     ('table.img', lambda b: b + b'\1', ['table.img']),
+    ('segment.img', lambda b: b[:-2], ['segment.img', 'dropped data']),
     ('manifest.json', lambda b: b'{', ['manifest.json', 'JSON']),
     ('manifest.json', lambda b: b.replace(b'"version": 1', b'"version": 7'), ['manifest.json', 'version']),
     ('manifest.json', lambda b: b.replace(b'"wamr"', b'"v8"'), ['manifest.json', 'runtime']),

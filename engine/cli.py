@@ -1,0 +1,275 @@
+"""``python -m engine``: run a module, stop it at an instruction, save the
+state as image files, translate images between the runtime models, restore
+them in either model and inspect them.
+
+Every user error (missing file, malformed module, bad argument, broken or
+mismatched images) ends with one line on stderr and exit status 2; a Wasm
+trap ends with status 1 and the trap message.
+"""
+
+import argparse
+import os
+import sys
+import time
+
+from . import checkpoint, embedding, images as im
+from .errors import Trap, WasmError
+from .translate import translate
+
+MODULE_FILE = 'module.wasm'     # the image directory carries its module
+NONE = im.NONE
+
+
+class UsageError(Exception):
+    pass
+
+
+# ------------------------------------------------------------ values
+
+def parse_arg(t, text):
+    """A command-line argument as a value of type ``t``: integers in
+    decimal or 0x hex (signed or unsigned), floats as decimal/hex/inf/nan
+    literals or raw bits ``bits:0x…``, v128 as 0x + 32 hex digits, refs as
+    ``null`` or a number (function index / extern handle)."""
+    from conformance.wast import LiteralError, parse_float, parse_int
+    try:
+        if t in ('i32', 'i64'):
+            return parse_int(text, int(t[1:]))
+        if t in ('f32', 'f64'):
+            if text.startswith('bits:'):
+                return parse_int(text[5:], int(t[1:]))
+            return parse_float(text, int(t[1:]))
+        if t == 'v128':
+            return parse_int(text, 128)
+        if text == 'null':
+            return None
+        n = parse_int(text, 32)
+        from .syntax import ExternRef
+        return n if t == 'funcref' else ExternRef(n)
+    except LiteralError as e:
+        raise UsageError(f'argument {text!r} is not a valid {t}: {e}')
+
+
+def show_value(t, v):
+    if v is None:
+        return f'{t}:null'
+    if t == 'externref':
+        return f'externref:{v.value}'
+    if t in ('f32', 'f64'):
+        import struct
+        f = struct.unpack('<f' if t == 'f32' else '<d',
+                          v.to_bytes(4 if t == 'f32' else 8, 'little'))[0]
+        return f'{t}:{f!r} (bits 0x{v:0{8 if t == "f32" else 16}x})'
+    if t == 'v128':
+        return f'v128:0x{v:032x}'
+    if t == 'funcref':
+        return f'funcref:{v}'
+    signed = v - (1 << int(t[1:])) if v >> (int(t[1:]) - 1) else v
+    return f'{t}:{signed}' if signed == v else f'{t}:{v} ({signed})'
+
+
+# ------------------------------------------------------------ module loading
+
+def read_module(path):
+    try:
+        with open(path, 'rb') as f:
+            return f.read()
+    except OSError as e:
+        raise UsageError(f'{path}: cannot read module: {e.strerror}')
+
+
+def instantiate(store, data, path, run_start=True):
+    """Decode, validate and instantiate with the spectest host module as
+    the only import source (what the testsuite's modules import)."""
+    module = embedding.module_decode(data)
+    embedding.module_validate(module)
+    externvals = []
+    spectest = None
+    for imp in module.imports:
+        if imp.module != 'spectest':
+            raise UsageError(f'{path}: import {imp.module}.{imp.name}: unknown import '
+                             f'(only "spectest" imports can be provided)')
+        if spectest is None:
+            spectest = embedding.spectest_instance(store)
+        if imp.name not in spectest.exports:
+            raise UsageError(f'{path}: import spectest.{imp.name}: unknown import')
+        externvals.append(spectest.exports[imp.name])
+    return embedding.module_instantiate(store, module, externvals, run_start=run_start)
+
+
+def entry_of(inst, name, path):
+    kind, addr = inst.exports.get(name, (None, None))
+    if kind != 'func':
+        funcs = sorted(n for n, (k, _) in inst.exports.items() if k == 'func')
+        raise UsageError(f'{path}: no exported function {name!r} (exported: {", ".join(funcs) or "none"})')
+    return addr
+
+
+# ------------------------------------------------------------ running
+
+def drive(ex, checkpoint_at=None, trigger=None, chunk=10000):
+    """Run until finished, or until ``checkpoint_at`` instructions have
+    executed, or until the trigger file appears (checked every ``chunk``
+    instructions).  Returns True when the run finished."""
+    while True:
+        budget = None
+        if checkpoint_at is not None:
+            budget = checkpoint_at - ex.steps
+            if budget <= 0:
+                return False
+        if trigger is not None:
+            budget = chunk if budget is None else min(budget, chunk)
+        if ex.run(budget):
+            return True
+        if trigger is not None and os.path.exists(trigger):
+            return False
+
+
+def finish(ex, results_types, started):
+    results = ex.results or []
+    for t, v in zip(results_types, results):
+        print(show_value(t, v))
+    print(f'# {ex.steps} instructions, {time.time() - started:.3f}s', file=sys.stderr)
+    return 0
+
+
+def stop_and_save(ex, inst, data, entry, result_types, out):
+    images = checkpoint.save(ex, inst, im.module_sha256(data), entry, result_types)
+    im.write_images(images, out, extra={MODULE_FILE: data})
+    print(f'checkpoint after {ex.steps} instructions: {images.runtime} images in {out} '
+          f'(function {images.pc[0]}, offset {images.pc[1]}, {len(images.frames)} frames)')
+    return 0
+
+
+def cmd_run(a):
+    data = read_module(a.module)
+    store = embedding.store_init(a.runtime)
+    inst = instantiate(store, data, a.module)
+    addr = entry_of(inst, a.invoke, a.module)
+    ftype = store.funcs[addr].type
+    if len(a.args) != len(ftype.params):
+        raise UsageError(f'{a.invoke} takes {len(ftype.params)} arguments '
+                         f'({" ".join(ftype.params) or "none"}), got {len(a.args)}')
+    args = [parse_arg(t, s) for t, s in zip(ftype.params, a.args)]
+    wants_images = a.checkpoint_at is not None or a.trigger is not None
+    if wants_images and not a.images:
+        raise UsageError('--checkpoint-at/--trigger need --images DIR to write to')
+    ex = store.new_executor()
+    started = time.time()
+    ex.start(addr, args)
+    if drive(ex, a.checkpoint_at, a.trigger):
+        if wants_images:
+            print(f'run finished after {ex.steps} instructions, before any checkpoint; '
+                  f'no images written', file=sys.stderr)
+        return finish(ex, ftype.results, started)
+    return stop_and_save(ex, inst, data, a.invoke, list(ftype.results), a.images)
+
+
+def load_dir(directory, module_path=None):
+    images = im.read_images(directory)
+    path = module_path or os.path.join(directory, MODULE_FILE)
+    data = read_module(path)
+    im.check_module(images, data)
+    return images, data, path
+
+
+def cmd_restore(a):
+    images, data, path = load_dir(a.images, a.module)
+    runtime = a.runtime or images.runtime
+    store = embedding.store_init(runtime)
+    inst = instantiate(store, data, path, run_start=False)
+    if images.runtime != runtime:
+        images = translate(images, inst.module, inst.info, runtime)
+    ex = checkpoint.restore(store, inst, images)
+    started = time.time()
+    if drive(ex, a.checkpoint_at, a.trigger):
+        return finish(ex, images.results, started)
+    if not a.out:
+        raise UsageError('--checkpoint-at/--trigger need --out DIR to write to')
+    return stop_and_save(ex, inst, data, images.entry, images.results, a.out)
+
+
+def cmd_translate(a):
+    images, data, path = load_dir(a.images, a.module)
+    store = embedding.store_init(a.to)
+    inst = instantiate(store, data, path, run_start=False)
+    out = translate(images, inst.module, inst.info, a.to)
+    im.write_images(out, a.out, extra={MODULE_FILE: data})
+    print(f'{images.runtime} images in {a.images} -> {a.to} images in {a.out}')
+    return 0
+
+
+def cmd_inspect(a):
+    images = im.read_images(a.images)
+    print(f'runtime      {images.runtime}')
+    print(f'module       sha256 {images.module_sha256}')
+    print(f'entry        {images.entry} -> [{" ".join(images.results)}]')
+    print(f'steps        {images.steps}')
+    unit = 'instruction' if images.runtime == 'wasmedge' else 'byte offset'
+    print(f'pc           function {images.pc[0]}, {unit} {images.pc[1]}')
+    for i, fr in enumerate(images.frames, 1):
+        ret = 'host' if fr.return_fidx == NONE else f'function {fr.return_fidx} @ {fr.return_offset}'
+        print(f'frame {i:<6} function {fr.entry_fidx}, returns to {ret}, '
+              f'{len(fr.slot_cells)} slots / {len(fr.cells)} cells')
+        pos = 0
+        slots = []
+        for n in fr.slot_cells:
+            slots.append('0x' + ''.join(f'{c:08x}' for c in reversed(fr.cells[pos:pos + n])))
+            pos += n
+        if slots:
+            print(f'             slots: {" ".join(slots)}')
+        for lab in fr.labels:
+            print('             label begin={} target={} frame_sp={} cell_num={}'.format(
+                *['-1' if x == NONE else x for x in lab]))
+    if images.page_count is not None:
+        print(f'memory       {images.page_count} pages, {len(images.memory)} non-zero 4 KiB chunks')
+    for k, (t, cells) in enumerate(images.globals):
+        print(f'global {k:<5} {t} ' + ' '.join(f'{c:08x}' for c in cells))
+    for k, entries in enumerate(images.tables):
+        print(f'table {k:<6} {len(entries)} entries')
+    return 0
+
+
+def parser():
+    p = argparse.ArgumentParser(prog='python -m engine', description=__doc__.split('\n\n')[0])
+    sub = p.add_subparsers(dest='command', required=True)
+    r = sub.add_parser('run', help='run an exported function, optionally stopping to save images')
+    r.add_argument('module')
+    r.add_argument('--invoke', required=True, metavar='EXPORT')
+    r.add_argument('--args', nargs='*', default=[], metavar='VALUE')
+    r.add_argument('--runtime', choices=im.RUNTIMES, default='wasmedge')
+    r.add_argument('--checkpoint-at', type=int, metavar='N',
+                   help='stop before the (N+1)-th instruction and save images')
+    r.add_argument('--trigger', metavar='FILE', help='stop and save once FILE exists')
+    r.add_argument('--images', metavar='DIR', help='where to write the images')
+    r.set_defaults(fn=cmd_run)
+    s = sub.add_parser('restore', help='resume a run from images (translating if needed)')
+    s.add_argument('images', metavar='DIR')
+    s.add_argument('--runtime', choices=im.RUNTIMES, help='model to resume in (default: the images\')')
+    s.add_argument('--module', help=f'module file (default: DIR/{MODULE_FILE})')
+    s.add_argument('--checkpoint-at', type=int, metavar='N', help='stop again after N instructions in total')
+    s.add_argument('--trigger', metavar='FILE')
+    s.add_argument('--out', metavar='DIR', help='where to write the next images')
+    s.set_defaults(fn=cmd_restore)
+    t = sub.add_parser('translate', help='convert images to the other runtime model')
+    t.add_argument('images', metavar='DIR')
+    t.add_argument('--to', choices=im.RUNTIMES, required=True)
+    t.add_argument('--out', required=True, metavar='DIR')
+    t.add_argument('--module', help=f'module file (default: DIR/{MODULE_FILE})')
+    t.set_defaults(fn=cmd_translate)
+    i = sub.add_parser('inspect', help='print an image directory')
+    i.add_argument('images', metavar='DIR')
+    i.set_defaults(fn=cmd_inspect)
+    return p
+
+
+def main(argv=None):
+    a = parser().parse_args(argv)
+    try:
+        return a.fn(a)
+    except Trap as e:
+        print(f'trap: {e}', file=sys.stderr)
+        return 1
+    except (UsageError, WasmError) as e:
+        print(f'error: {e}', file=sys.stderr)
+        return 2

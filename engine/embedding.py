@@ -1,0 +1,88 @@
+"""The embedding interface (spec appendix/embedding.rst) that the
+conformance runner and other hosts use; thin wrappers over binary, valid,
+runtime and the store's executor."""
+
+from . import runtime
+from . import syntax as S
+from .errors import LinkError, Trap
+
+_INFO_ATTR = '_module_info'
+
+
+def store_init(executor='wasmedge'):
+    """A new, empty store whose functions run on the given executor."""
+    return runtime.Store(executor)
+
+
+def module_decode(data):
+    """Binary -> Module (raises DecodeError)."""
+    from .binary import decode_module
+    return decode_module(bytes(data))
+
+
+def module_validate(module):
+    """Module -> ModuleInfo (raises ValidationError); cached on the module."""
+    info = getattr(module, _INFO_ATTR, None)
+    if info is None:
+        from .valid import validate_module
+        info = validate_module(module)
+        setattr(module, _INFO_ATTR, info)
+    return info
+
+
+def module_instantiate(store, module, externvals, run_start=True):
+    """Validate if needed, link and instantiate (LinkError / Trap)."""
+    info = module_validate(module)
+    return runtime.instantiate(store, module, info,
+                               [tuple(ev) for ev in externvals], run_start)
+
+
+def instance_export(inst, name):
+    """The extern value exported under ``name``: (kind, addr)."""
+    try:
+        return inst.exports[name]
+    except KeyError:
+        raise LinkError('unknown export') from None
+
+
+def _check_value(t, v):
+    if t in S.REF_TYPES:
+        if v is None:
+            return True
+        return isinstance(v, S.ExternRef) if t == S.EXTERNREF else \
+            isinstance(v, int)
+    bits = {S.I32: 32, S.F32: 32, S.I64: 64, S.F64: 64, S.V128: 128}[t]
+    return isinstance(v, int) and 0 <= v < (1 << bits)
+
+
+def func_invoke(store, funcaddr, args):
+    """Call a function with argument values (syntax.py representation)."""
+    fi = store.funcs[funcaddr]
+    params = fi.type.params
+    args = list(args)
+    if len(args) != len(params):
+        raise Trap('wrong number of arguments')
+    for t, v in zip(params, args):
+        if not _check_value(t, v):
+            raise Trap(f'argument type mismatch: {v!r} for {t}')
+    return list(store.invoke(funcaddr, args))
+
+
+def func_type(store, funcaddr):
+    return store.funcs[funcaddr].type
+
+
+def global_read(store, globaladdr):
+    return store.globals[globaladdr].value
+
+
+def global_write(store, globaladdr, value):
+    g = store.globals[globaladdr]
+    if not g.type.mut:
+        raise Trap('global is immutable')
+    g.value = value
+
+
+def spectest_instance(store):
+    """The testsuite's "spectest" host module, allocated in ``store``."""
+    return runtime.spectest_instance(store)

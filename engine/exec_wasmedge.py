@@ -1,0 +1,634 @@
+"""WasmEdge-style interpreter: the function body is the flat instruction list
+(syntax.Func.body), PC is an index into it, the operand stack holds whole
+values and a frame is {func, from_pc, locals, arity, vpos}.
+
+Each function is pre-decoded once (cached on its FuncInst) into two
+parallel lists, ``ops`` (small ints selecting a case of the run loop) and
+``args`` (the resolved immediate: a constant, a local index, a bound
+numeric function, a branch record, a store object...).  Branch records come
+from the validator's side table, so there is no label stack at run time:
+a branch keeps ``keep`` values, drops everything above the label's entry
+height and jumps.  ``block``/``loop``/inner ``end`` are no-ops; the
+function's final ``end`` returns.
+
+All execution state lives in ``stack``, ``frames`` and ``pc`` on the
+executor, and the loop is one ``while`` that can stop after any number of
+instructions (``run(max_steps)``), so a run can be checkpointed and resumed
+between any two instructions.
+"""
+
+from . import numerics
+from .errors import Exhaustion, Trap
+from .runtime import PAGE_SIZE, default_value
+
+MAX_FRAMES = 10000
+MAX_STACK = 1_000_000
+NAME = 'wasmedge'
+
+_M32 = 0xFFFFFFFF
+_M64 = 0xFFFFFFFFFFFFFFFF
+_M128 = (1 << 128) - 1
+_BIG = 1 << 62
+
+
+class Frame:
+    """An activation: ``locals`` = params + declared locals, stored on the
+    value stack from ``vpos``; ``from_pc`` = where the caller continues."""
+    __slots__ = ('func', 'from_pc', 'locals', 'arity', 'vpos')
+
+    def __init__(self, func, from_pc, locals, arity, vpos):
+        self.func = func
+        self.from_pc = from_pc
+        self.locals = locals
+        self.arity = arity
+        self.vpos = vpos
+
+    def __repr__(self):
+        return (f'Frame(func={self.func}, from_pc={self.from_pc}, '
+                f'locals={self.locals}, arity={self.arity}, vpos={self.vpos})')
+
+
+class Code:
+    """The pre-decoded form of one function."""
+    __slots__ = ('ops', 'args', 'nparams', 'nlocals', 'zeros', 'arity', 'mem')
+
+    def __init__(self, ops, args, nparams, zeros, arity, mem):
+        self.ops = ops
+        self.args = args
+        self.nparams = nparams
+        self.zeros = zeros
+        self.nlocals = nparams + len(zeros)
+        self.arity = arity
+        self.mem = mem
+
+
+# Operation kinds of the run loop (hot ones first: the loop tests in order).
+(LOCAL_GET, CONST, NOP, BR_IF, LOCAL_SET, BIN, I32_ADD, I32_SUB, BR,
+ LOCAL_TEE, I32_EQZ, I32_LT_S, I32_LT_U, I32_EQ, I32_NE, I32_AND, I64_ADD,
+ I64_SUB, UN, IF, JUMP, CALL, RETURN, LOAD, STORE, GLOBAL_GET, GLOBAL_SET,
+ DROP, SELECT, BR_TABLE, CALL_INDIRECT, GENERIC, UNREACHABLE, I32_GT_S,
+ I32_GT_U, I32_LE_S, I32_LE_U, I32_GE_S, I32_GE_U, I32_MUL, I32_OR,
+ I32_SHL, I32_SHR_U) = range(43)
+
+_INLINE = {
+    'i32.add': I32_ADD, 'i32.sub': I32_SUB, 'i32.eqz': I32_EQZ,
+    'i32.lt_s': I32_LT_S, 'i32.lt_u': I32_LT_U, 'i32.eq': I32_EQ,
+    'i32.ne': I32_NE, 'i32.and': I32_AND, 'i64.add': I64_ADD,
+    'i64.sub': I64_SUB, 'i32.gt_s': I32_GT_S, 'i32.gt_u': I32_GT_U,
+    'i32.le_s': I32_LE_S, 'i32.le_u': I32_LE_U, 'i32.ge_s': I32_GE_S,
+    'i32.ge_u': I32_GE_U, 'i32.mul': I32_MUL, 'i32.or': I32_OR,
+    'i32.shl': I32_SHL, 'i32.shr_u': I32_SHR_U,
+}
+
+_CONSTS = frozenset(('i32.const', 'i64.const', 'f32.const', 'f64.const',
+                     'v128.const'))
+
+# Scalar loads: name -> (bytes, signed, result mask).
+_LOADS = {
+    'i32.load': (4, False, _M32), 'i64.load': (8, False, _M64),
+    'f32.load': (4, False, _M32), 'f64.load': (8, False, _M64),
+    'i32.load8_s': (1, True, _M32), 'i32.load8_u': (1, False, _M32),
+    'i32.load16_s': (2, True, _M32), 'i32.load16_u': (2, False, _M32),
+    'i64.load8_s': (1, True, _M64), 'i64.load8_u': (1, False, _M64),
+    'i64.load16_s': (2, True, _M64), 'i64.load16_u': (2, False, _M64),
+    'i64.load32_s': (4, True, _M64), 'i64.load32_u': (4, False, _M64),
+    'v128.load': (16, False, _M128),
+}
+# Stores: name -> (bytes, value mask = wrap to the stored width).
+_STORES = {
+    'i32.store': (4, _M32), 'i64.store': (8, _M64), 'f32.store': (4, _M32),
+    'f64.store': (8, _M64), 'i32.store8': (1, 0xFF),
+    'i32.store16': (2, 0xFFFF), 'i64.store8': (1, 0xFF),
+    'i64.store16': (2, 0xFFFF), 'i64.store32': (4, _M32),
+    'v128.store': (16, _M128),
+}
+
+
+def _trap_mem():
+    raise Trap('out of bounds memory access')
+
+
+def _trap_table():
+    raise Trap('out of bounds table access')
+
+
+# ------------------------------------------------------------ pre-decoding
+
+def code_of(store, funcaddr):
+    """The cached pre-decoded code of a (non-host) function."""
+    fi = store.funcs[funcaddr]
+    c = fi.cache.get(NAME)
+    if c is None:
+        c = fi.cache[NAME] = compile_func(store, fi)
+    return c
+
+
+def compile_func(store, fi):
+    """Pre-decode a function body into the run loop's (ops, args) form."""
+    inst = fi.module
+    info = fi.info
+    if info is None:
+        raise RuntimeError('function has no validation info')
+    body = fi.code.body
+    last = len(body) - 1
+    mem = store.mems[inst.memaddrs[0]].data if inst.memaddrs else None
+    memi = store.mems[inst.memaddrs[0]] if inst.memaddrs else None
+    else_if = {e: i for i, e in info.else_of.items()}
+    branches = info.branches
+    ops = []
+    args = []
+
+    def br(b):
+        return (min(b.target, last), b.keep, b.label_height)
+
+    for i, ins in enumerate(body):
+        name = ins.op
+        imm = ins.imm
+        if name == 'local.get':
+            k, a = LOCAL_GET, imm
+        elif name in _CONSTS:
+            k, a = CONST, imm
+        elif name == 'local.set':
+            k, a = LOCAL_SET, imm
+        elif name == 'local.tee':
+            k, a = LOCAL_TEE, imm
+        elif name in _INLINE:
+            k, a = _INLINE[name], None
+        elif name in ('block', 'loop', 'nop'):
+            k, a = NOP, None
+        elif name == 'end':
+            k, a = (RETURN, None) if i == last else (NOP, None)
+        elif name == 'br_if':
+            k, a = BR_IF, br(branches[i][0])
+        elif name == 'br':
+            k, a = BR, br(branches[i][0])
+        elif name == 'br_table':
+            k, a = BR_TABLE, [br(b) for b in branches[i]]
+        elif name == 'if':
+            k = IF
+            a = info.else_of[i] + 1 if i in info.else_of else info.end_of[i] + 1
+        elif name == 'else':
+            k, a = JUMP, info.end_of[else_if[i]] + 1
+        elif name == 'return':
+            k, a = RETURN, None
+        elif name == 'call':
+            k, a = CALL, inst.funcaddrs[imm]
+        elif name == 'call_indirect':
+            typeidx, tableidx = imm
+            k, a = CALL_INDIRECT, (store.tables[inst.tableaddrs[tableidx]],
+                                   inst.types[typeidx])
+        elif name in _LOADS:
+            n, sg, mask = _LOADS[name]
+            k, a = LOAD, (imm[1], n, sg, mask)
+        elif name in _STORES:
+            n, mask = _STORES[name]
+            k, a = STORE, (imm[1], n, mask)
+        elif name == 'global.get':
+            k, a = GLOBAL_GET, store.globals[inst.globaladdrs[imm]]
+        elif name == 'global.set':
+            k, a = GLOBAL_SET, store.globals[inst.globaladdrs[imm]]
+        elif name == 'drop':
+            k, a = DROP, None
+        elif name == 'select':
+            k, a = SELECT, None
+        elif name == 'unreachable':
+            k, a = UNREACHABLE, None
+        elif name == 'ref.null':
+            k, a = CONST, None
+        elif name == 'ref.func':
+            k, a = CONST, inst.funcaddrs[imm]
+        elif name in numerics.OPS:
+            f = numerics.OPS[name]
+            if len(_sig(name)[0]) == 2:
+                k, a = BIN, f
+            else:
+                k, a = UN, f
+        else:
+            k, a = GENERIC, _generic(store, inst, memi, name, imm)
+        ops.append(k)
+        args.append(a)
+    zeros = [default_value(t) for t in fi.code.locals]
+    return Code(ops, args, len(fi.type.params), zeros, len(fi.type.results),
+                mem)
+
+
+def _sig(name):
+    from .opcodes import BY_NAME
+    return BY_NAME[name].sig
+
+
+def _generic(store, inst, memi, name, imm):
+    """A closure ``f(stack)`` for the rarer instructions."""
+    if name == 'ref.is_null':
+        def f(stack):
+            stack[-1] = 1 if stack[-1] is None else 0
+        return f
+    if name == 'memory.size':
+        def f(stack):
+            stack.append(len(memi.data) // PAGE_SIZE)
+        return f
+    if name == 'memory.grow':
+        def f(stack):
+            r = memi.grow(stack[-1])
+            stack[-1] = r & _M32
+        return f
+    if name == 'memory.fill':
+        mem = memi.data
+
+        def f(stack):
+            n = stack.pop()
+            v = stack.pop()
+            d = stack.pop()
+            if d + n > len(mem):
+                _trap_mem()
+            mem[d:d + n] = bytes((v & 0xFF,)) * n
+        return f
+    if name == 'memory.copy':
+        mem = memi.data
+
+        def f(stack):
+            n = stack.pop()
+            s = stack.pop()
+            d = stack.pop()
+            if s + n > len(mem) or d + n > len(mem):
+                _trap_mem()
+            mem[d:d + n] = mem[s:s + n]
+        return f
+    if name == 'memory.init':
+        mem = memi.data
+        da = inst.dataaddrs[imm]
+        datas = store.datas
+
+        def f(stack):
+            n = stack.pop()
+            s = stack.pop()
+            d = stack.pop()
+            src = datas[da].data
+            if s + n > len(src) or d + n > len(mem):
+                _trap_mem()
+            mem[d:d + n] = src[s:s + n]
+        return f
+    if name == 'data.drop':
+        di = store.datas[inst.dataaddrs[imm]]
+
+        def f(stack):
+            di.data = b''
+        return f
+    if name == 'elem.drop':
+        ei = store.elems[inst.elemaddrs[imm]]
+
+        def f(stack):
+            ei.elem = []
+        return f
+    if name in ('table.get', 'table.set', 'table.size', 'table.grow',
+                'table.fill'):
+        tab = store.tables[inst.tableaddrs[imm]]
+        if name == 'table.get':
+            def f(stack):
+                i = stack[-1]
+                if i >= len(tab.elem):
+                    _trap_table()
+                stack[-1] = tab.elem[i]
+        elif name == 'table.set':
+            def f(stack):
+                v = stack.pop()
+                i = stack.pop()
+                if i >= len(tab.elem):
+                    _trap_table()
+                tab.elem[i] = v
+        elif name == 'table.size':
+            def f(stack):
+                stack.append(len(tab.elem))
+        elif name == 'table.grow':
+            def f(stack):
+                n = stack.pop()
+                v = stack[-1]
+                stack[-1] = tab.grow(n, v) & _M32
+        else:
+            def f(stack):
+                n = stack.pop()
+                v = stack.pop()
+                d = stack.pop()
+                if d + n > len(tab.elem):
+                    _trap_table()
+                tab.elem[d:d + n] = [v] * n
+        return f
+    if name == 'table.copy':
+        dt = store.tables[inst.tableaddrs[imm[0]]]
+        st = store.tables[inst.tableaddrs[imm[1]]]
+
+        def f(stack):
+            n = stack.pop()
+            s = stack.pop()
+            d = stack.pop()
+            if s + n > len(st.elem) or d + n > len(dt.elem):
+                _trap_table()
+            dt.elem[d:d + n] = st.elem[s:s + n]
+        return f
+    if name == 'table.init':
+        elemidx, tableidx = imm
+        tab = store.tables[inst.tableaddrs[tableidx]]
+        ei = store.elems[inst.elemaddrs[elemidx]]
+
+        def f(stack):
+            n = stack.pop()
+            s = stack.pop()
+            d = stack.pop()
+            src = ei.elem
+            if s + n > len(src) or d + n > len(tab.elem):
+                _trap_table()
+            tab.elem[d:d + n] = src[s:s + n]
+        return f
+    return _simd(memi, name, imm)
+
+
+def _simd(memi, name, imm):
+    """SIMD instructions other than v128.load/store/const, via engine.simd."""
+    from . import simd
+    return simd.make_handler(name, imm, memi)
+
+
+# ---------------------------------------------------------------- executor
+
+class Executor:
+    """Runs functions of a Store; see the module docstring for the state."""
+
+    def __init__(self, store):
+        self.store = store
+        self.stack = []
+        self.frames = []
+        self.pc = 0
+        self.steps = 0
+        self.results = None
+        self.finished = True
+
+    # -- the embedder's view
+    def invoke(self, funcaddr, args):
+        """Run a function to completion and return its results."""
+        self.start(funcaddr, args)
+        self.run()
+        return self.results
+
+    def start(self, funcaddr, args):
+        """Set up the entry frame of a call from the host; no step runs."""
+        store = self.store
+        fi = store.funcs[funcaddr]
+        self.steps = 0
+        self.results = None
+        if fi.host is not None:
+            self.results = list(fi.host(list(args)))
+            self.finished = True
+            return
+        code = code_of(store, funcaddr)
+        self.stack = list(args)
+        self.stack.extend(code.zeros)
+        self.frames = [Frame(funcaddr, None, code.nlocals, code.arity, 0)]
+        self.pc = 0
+        self.finished = False
+
+    def run(self, max_steps=None):
+        """Execute up to ``max_steps`` instructions (all if None); True when
+        the entry call has returned (results in ``self.results``)."""
+        if self.finished:
+            return True
+        budget = _BIG if max_steps is None else max_steps
+        n = budget
+        store = self.store
+        funcs = store.funcs
+        stack = self.stack
+        frames = self.frames
+        pop = stack.pop
+        push = stack.append
+        frame = frames[-1]
+        code = code_of(store, frame.func)
+        ops = code.ops
+        args = code.args
+        mem = code.mem
+        vpos = frame.vpos
+        fbase = vpos + frame.locals
+        pc = self.pc
+        try:
+            while n:
+                n -= 1
+                op = ops[pc]
+                a = args[pc]
+                pc += 1
+                if op < 9:
+                    if op == 0:      # LOCAL_GET
+                        push(stack[vpos + a])
+                    elif op == 1:    # CONST
+                        push(a)
+                    elif op == 2:    # NOP
+                        pass
+                    elif op == 3:    # BR_IF
+                        if pop():
+                            target, keep, lh = a
+                            top = len(stack) - keep
+                            lb = fbase + lh
+                            if top > lb:
+                                del stack[lb:top]
+                            pc = target
+                    elif op == 4:    # LOCAL_SET
+                        stack[vpos + a] = pop()
+                    elif op == 5:    # BIN
+                        b = pop()
+                        stack[-1] = a(stack[-1], b)
+                    elif op == 6:    # I32_ADD
+                        b = pop()
+                        stack[-1] = (stack[-1] + b) & 0xFFFFFFFF
+                    elif op == 7:    # I32_SUB
+                        b = pop()
+                        stack[-1] = (stack[-1] - b) & 0xFFFFFFFF
+                    else:            # BR
+                        target, keep, lh = a
+                        top = len(stack) - keep
+                        lb = fbase + lh
+                        if top > lb:
+                            del stack[lb:top]
+                        pc = target
+                elif op < 19:
+                    if op == 9:      # LOCAL_TEE
+                        stack[vpos + a] = stack[-1]
+                    elif op == 10:   # I32_EQZ
+                        stack[-1] = 0 if stack[-1] else 1
+                    elif op == 11:   # I32_LT_S
+                        b = pop()
+                        stack[-1] = 1 if (stack[-1] ^ 0x80000000) < (b ^ 0x80000000) else 0
+                    elif op == 12:   # I32_LT_U
+                        b = pop()
+                        stack[-1] = 1 if stack[-1] < b else 0
+                    elif op == 13:   # I32_EQ
+                        b = pop()
+                        stack[-1] = 1 if stack[-1] == b else 0
+                    elif op == 14:   # I32_NE
+                        b = pop()
+                        stack[-1] = 1 if stack[-1] != b else 0
+                    elif op == 15:   # I32_AND
+                        b = pop()
+                        stack[-1] &= b
+                    elif op == 16:   # I64_ADD
+                        b = pop()
+                        stack[-1] = (stack[-1] + b) & 0xFFFFFFFFFFFFFFFF
+                    elif op == 17:   # I64_SUB
+                        b = pop()
+                        stack[-1] = (stack[-1] - b) & 0xFFFFFFFFFFFFFFFF
+                    else:            # UN
+                        stack[-1] = a(stack[-1])
+                elif op < 25:
+                    if op == 19:     # IF
+                        if not pop():
+                            pc = a
+                    elif op == 20:   # JUMP (else reached from the then-arm)
+                        pc = a
+                    elif op == 21:   # CALL
+                        fi = funcs[a]
+                        if fi.host is not None:
+                            np = len(fi.type.params)
+                            cargs = stack[len(stack) - np:]
+                            del stack[len(stack) - np:]
+                            stack.extend(fi.host(cargs))
+                            continue
+                        c = fi.cache.get(NAME)
+                        if c is None:
+                            c = code_of(store, a)
+                        if len(frames) >= MAX_FRAMES or len(stack) > MAX_STACK:
+                            raise Exhaustion('call stack exhausted')
+                        vpos = len(stack) - c.nparams
+                        frame = Frame(a, pc, c.nlocals, c.arity, vpos)
+                        frames.append(frame)
+                        stack.extend(c.zeros)
+                        fbase = vpos + c.nlocals
+                        ops = c.ops
+                        args = c.args
+                        mem = c.mem
+                        pc = 0
+                    elif op == 22:   # RETURN (also the function's last end)
+                        ar = frame.arity
+                        if ar:
+                            res = stack[len(stack) - ar:]
+                            del stack[vpos:]
+                            stack.extend(res)
+                        else:
+                            del stack[vpos:]
+                        frames.pop()
+                        if not frames:
+                            self.results = stack[:]
+                            del stack[:]
+                            self.finished = True
+                            self.pc = 0
+                            self.steps += budget - n
+                            return True
+                        pc = frame.from_pc
+                        frame = frames[-1]
+                        c = funcs[frame.func].cache[NAME]
+                        vpos = frame.vpos
+                        fbase = vpos + frame.locals
+                        ops = c.ops
+                        args = c.args
+                        mem = c.mem
+                    elif op == 23:   # LOAD
+                        off, w, sg, mask = a
+                        ea = stack[-1] + off
+                        if ea + w > len(mem):
+                            _trap_mem()
+                        stack[-1] = int.from_bytes(mem[ea:ea + w], 'little',
+                                                   signed=sg) & mask
+                    else:            # STORE
+                        off, w, mask = a
+                        v = pop()
+                        ea = pop() + off
+                        if ea + w > len(mem):
+                            _trap_mem()
+                        mem[ea:ea + w] = (v & mask).to_bytes(w, 'little')
+                elif op == 25:       # GLOBAL_GET
+                    push(a.value)
+                elif op == 26:       # GLOBAL_SET
+                    a.value = pop()
+                elif op == 27:       # DROP
+                    pop()
+                elif op == 28:       # SELECT
+                    c = pop()
+                    b = pop()
+                    if not c:
+                        stack[-1] = b
+                elif op == 29:       # BR_TABLE
+                    i = pop()
+                    target, keep, lh = a[i] if i < len(a) else a[-1]
+                    top = len(stack) - keep
+                    lb = fbase + lh
+                    if top > lb:
+                        del stack[lb:top]
+                    pc = target
+                elif op == 30:       # CALL_INDIRECT
+                    tab, ft = a
+                    i = pop()
+                    if i >= len(tab.elem):
+                        raise Trap('undefined element')
+                    r = tab.elem[i]
+                    if r is None:
+                        raise Trap(f'uninitialized element {i}')
+                    fi = funcs[r]
+                    if fi.type is not ft and fi.type != ft:
+                        raise Trap('indirect call type mismatch')
+                    if fi.host is not None:
+                        np = len(fi.type.params)
+                        cargs = stack[len(stack) - np:]
+                        del stack[len(stack) - np:]
+                        stack.extend(fi.host(cargs))
+                        continue
+                    c = fi.cache.get(NAME)
+                    if c is None:
+                        c = code_of(store, r)
+                    if len(frames) >= MAX_FRAMES or len(stack) > MAX_STACK:
+                        raise Exhaustion('call stack exhausted')
+                    vpos = len(stack) - c.nparams
+                    frame = Frame(r, pc, c.nlocals, c.arity, vpos)
+                    frames.append(frame)
+                    stack.extend(c.zeros)
+                    fbase = vpos + c.nlocals
+                    ops = c.ops
+                    args = c.args
+                    mem = c.mem
+                    pc = 0
+                elif op == 31:       # GENERIC
+                    a(stack)
+                elif op == 32:       # UNREACHABLE
+                    raise Trap('unreachable')
+                else:
+                    b = pop()
+                    x = stack[-1]
+                    if op == 33:     # I32_GT_S
+                        stack[-1] = 1 if (x ^ 0x80000000) > (b ^ 0x80000000) else 0
+                    elif op == 34:   # I32_GT_U
+                        stack[-1] = 1 if x > b else 0
+                    elif op == 35:   # I32_LE_S
+                        stack[-1] = 1 if (x ^ 0x80000000) <= (b ^ 0x80000000) else 0
+                    elif op == 36:   # I32_LE_U
+                        stack[-1] = 1 if x <= b else 0
+                    elif op == 37:   # I32_GE_S
+                        stack[-1] = 1 if (x ^ 0x80000000) >= (b ^ 0x80000000) else 0
+                    elif op == 38:   # I32_GE_U
+                        stack[-1] = 1 if x >= b else 0
+                    elif op == 39:   # I32_MUL
+                        stack[-1] = (x * b) & 0xFFFFFFFF
+                    elif op == 40:   # I32_OR
+                        stack[-1] = x | b
+                    elif op == 41:   # I32_SHL
+                        stack[-1] = (x << (b & 31)) & 0xFFFFFFFF
+                    else:            # I32_SHR_U
+                        stack[-1] = x >> (b & 31)
+        except RecursionError:
+            raise Exhaustion('call stack exhausted')
+        except Trap:
+            self.pc = pc
+            self.steps += budget - n
+            self.finished = True
+            raise
+        self.pc = pc
+        self.steps += budget - n
+        return False
+
+    @property
+    def func(self):
+        """The current function's address (top frame)."""
+        return self.frames[-1].func if self.frames else None

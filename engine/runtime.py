@@ -1,0 +1,403 @@
+"""Runtime structure and module instantiation (spec exec/runtime.rst,
+exec/modules.rst), shared by both executors.
+
+Classes (plain objects with __slots__, addresses are indices into the
+Store's lists):
+
+- ``Store``: ``funcs``, ``tables``, ``mems``, ``globals``, ``elems``,
+  ``datas`` lists of instances; ``executor`` ('wasmedge' | 'wamr');
+  ``new_executor()`` makes a fresh executor object of that kind.
+- ``FuncInst``: ``type`` (FuncType), ``module`` (ModuleInst or None for host
+  functions), ``code`` (syntax.Func or None), ``host`` (callable taking a
+  list of argument values and returning a list of results, or None),
+  ``info`` (the validator's FuncInfo), ``idx`` (function index in its
+  module, imports counted), ``cache`` (dict an executor may fill with its
+  pre-decoded form of ``code``, keyed by executor name).
+- ``TableInst``: ``type`` (TableType, min tracks the current size), ``elem``
+  (list of references); ``grow(n, ref) -> old size or -1``.
+- ``MemInst``: ``type`` (MemType), ``data`` (bytearray, grown in place so
+  executors may keep a reference); ``grow(n) -> old page count or -1``.
+- ``GlobalInst``: ``type`` (GlobalType), ``value``.
+- ``ElemInst``: ``type`` (reference type), ``elem`` (list of refs; emptied
+  by elem.drop).  ``DataInst``: ``data`` (bytes; emptied by data.drop).
+- ``ModuleInst``: ``types``, ``funcaddrs``, ``tableaddrs``, ``memaddrs``,
+  ``globaladdrs``, ``elemaddrs``, ``dataaddrs``, ``exports`` (dict name ->
+  (kind, addr)), ``module`` (syntax.Module), ``info`` (ModuleInfo).
+
+``instantiate(store, module, info, externvals)`` follows the spec order:
+import matching, globals and element references by constant-expression
+evaluation, allocation, active element then data segments (each bounds
+checked as a whole, earlier writes stay), then the start function.
+"""
+
+from . import syntax as S
+from .errors import LinkError, Trap
+
+PAGE_SIZE = 65536
+MAX_PAGES = 65536               # 4 GiB, the spec's limit for 32-bit memories
+MEM_RESOURCE_PAGES = 16384      # implementation limit: grow fails beyond 1 GiB
+TABLE_RESOURCE_LIMIT = 10_000_000   # implementation limit on table length
+
+
+class FuncInst:
+    __slots__ = ('type', 'module', 'code', 'host', 'info', 'idx', 'cache')
+
+    def __init__(self, type, module=None, code=None, host=None, info=None,
+                 idx=None):
+        self.type = type
+        self.module = module
+        self.code = code
+        self.host = host
+        self.info = info
+        self.idx = idx
+        self.cache = {}
+
+    def __repr__(self):
+        return f'FuncInst({self.type}, idx={self.idx}, host={self.host is not None})'
+
+
+class TableInst:
+    __slots__ = ('type', 'elem')
+
+    def __init__(self, type, init=None):
+        self.type = type
+        self.elem = [init] * type.limits.min
+
+    def grow(self, n, init=None):
+        """growtable: fail (-1) past the max or the u32 size range."""
+        old = len(self.elem)
+        new = old + n
+        mx = self.type.limits.max
+        if new > 0xFFFFFFFF or (mx is not None and new > mx) \
+                or new > TABLE_RESOURCE_LIMIT:
+            return -1
+        self.elem.extend([init] * n)
+        self.type = S.TableType(S.Limits(new, mx), self.type.elemtype)
+        return old
+
+
+class MemInst:
+    __slots__ = ('type', 'data')
+
+    def __init__(self, type):
+        self.type = type
+        self.data = bytearray(type.limits.min * PAGE_SIZE)
+
+    def size(self):
+        return len(self.data) // PAGE_SIZE
+
+    def grow(self, n):
+        """growmem: fail (-1) past the max or 65536 pages; zero-filled."""
+        old = len(self.data) // PAGE_SIZE
+        new = old + n
+        mx = self.type.limits.max
+        if new > MAX_PAGES or (mx is not None and new > mx) \
+                or new > MEM_RESOURCE_PAGES:
+            return -1
+        if n:
+            self.data.extend(bytes(n * PAGE_SIZE))
+        self.type = S.MemType(S.Limits(new, mx))
+        return old
+
+
+class GlobalInst:
+    __slots__ = ('type', 'value')
+
+    def __init__(self, type, value):
+        self.type = type
+        self.value = value
+
+
+class ElemInst:
+    __slots__ = ('type', 'elem')
+
+    def __init__(self, type, elem):
+        self.type = type
+        self.elem = elem
+
+
+class DataInst:
+    __slots__ = ('data',)
+
+    def __init__(self, data):
+        self.data = data
+
+
+class ModuleInst:
+    __slots__ = ('types', 'funcaddrs', 'tableaddrs', 'memaddrs',
+                 'globaladdrs', 'elemaddrs', 'dataaddrs', 'exports',
+                 'module', 'info')
+
+    def __init__(self, module=None, info=None):
+        self.types = list(module.types) if module is not None else []
+        self.funcaddrs = []
+        self.tableaddrs = []
+        self.memaddrs = []
+        self.globaladdrs = []
+        self.elemaddrs = []
+        self.dataaddrs = []
+        self.exports = {}
+        self.module = module
+        self.info = info
+
+
+class Store:
+    __slots__ = ('funcs', 'tables', 'mems', 'globals', 'elems', 'datas',
+                 'executor')
+
+    def __init__(self, executor='wasmedge'):
+        if executor not in ('wasmedge', 'wamr'):
+            raise ValueError(f'unknown executor {executor!r}')
+        self.funcs = []
+        self.tables = []
+        self.mems = []
+        self.globals = []
+        self.elems = []
+        self.datas = []
+        self.executor = executor
+
+    def new_executor(self):
+        """A fresh executor of the store's kind (imported lazily)."""
+        if self.executor == 'wamr':
+            from .exec_wamr import Executor
+        else:
+            from .exec_wasmedge import Executor
+        return Executor(self)
+
+    def invoke(self, funcaddr, args):
+        fi = self.funcs[funcaddr]
+        if fi.host is not None:
+            return list(fi.host(list(args)))
+        return self.new_executor().invoke(funcaddr, list(args))
+
+
+# ---------------------------------------------------------------- allocation
+
+def default_value(t):
+    """The zero of a value type (locals, table fill): 0 or null."""
+    return None if t in S.REF_TYPES else 0
+
+
+def alloc_func(store, type, module, code, info, idx):
+    store.funcs.append(FuncInst(type, module, code, None, info, idx))
+    return len(store.funcs) - 1
+
+
+def alloc_hostfunc(store, type, fn):
+    store.funcs.append(FuncInst(type, None, None, fn))
+    return len(store.funcs) - 1
+
+
+def alloc_table(store, type, init=None):
+    store.tables.append(TableInst(type, init))
+    return len(store.tables) - 1
+
+
+def alloc_mem(store, type):
+    store.mems.append(MemInst(type))
+    return len(store.mems) - 1
+
+
+def alloc_global(store, type, value):
+    store.globals.append(GlobalInst(type, value))
+    return len(store.globals) - 1
+
+
+def alloc_elem(store, type, refs):
+    store.elems.append(ElemInst(type, refs))
+    return len(store.elems) - 1
+
+
+def alloc_data(store, data):
+    store.datas.append(DataInst(data))
+    return len(store.datas) - 1
+
+
+# ------------------------------------------------------- constant expressions
+
+def eval_const(store, inst, expr):
+    """Evaluate a constant expression (the validator allows only these)."""
+    stack = []
+    for ins in expr:
+        op = ins.op
+        if op in ('i32.const', 'i64.const', 'f32.const', 'f64.const',
+                  'v128.const'):
+            stack.append(ins.imm)
+        elif op == 'ref.null':
+            stack.append(None)
+        elif op == 'ref.func':
+            stack.append(inst.funcaddrs[ins.imm])
+        elif op == 'global.get':
+            stack.append(store.globals[inst.globaladdrs[ins.imm]].value)
+        elif op == 'end':
+            break
+        else:
+            raise Trap(f'constant expression required ({op})')
+    return stack[-1]
+
+
+# ------------------------------------------------------------ import matching
+
+def match_limits(actual, expected):
+    """Limits subtyping: at least as large, at most as big a max."""
+    if actual.min < expected.min:
+        return False
+    if expected.max is None:
+        return True
+    return actual.max is not None and actual.max <= expected.max
+
+
+def extern_type(store, kind, addr):
+    """The current external type of an extern value (sizes included)."""
+    if kind == 'func':
+        return store.funcs[addr].type
+    if kind == 'table':
+        t = store.tables[addr]
+        return S.TableType(S.Limits(len(t.elem), t.type.limits.max),
+                           t.type.elemtype)
+    if kind == 'memory':
+        m = store.mems[addr]
+        return S.MemType(S.Limits(m.size(), m.type.limits.max))
+    return store.globals[addr].type
+
+
+def match_import(store, module, imp, externval):
+    kind, addr = externval
+    if kind != imp.kind:
+        return False
+    actual = extern_type(store, kind, addr)
+    if kind == 'func':
+        return actual == module.types[imp.desc]
+    if kind == 'table':
+        return (actual.elemtype == imp.desc.elemtype
+                and match_limits(actual.limits, imp.desc.limits))
+    if kind == 'memory':
+        return match_limits(actual.limits, imp.desc.limits)
+    return actual == imp.desc
+
+
+# -------------------------------------------------------------- instantiation
+
+def instantiate(store, module, info, externvals, run_start=True):
+    """Spec "Instantiation": link, allocate, run segments, run start.
+
+    ``run_start=False`` is for restoring a checkpoint: the saved state
+    already holds the start function's effects.
+
+    Returns the ModuleInst; raises LinkError when the imports do not match
+    and Trap when a segment is out of bounds or the start function traps
+    (the instance's effects on shared imports then remain, as in 2.0).
+    """
+    if len(externvals) != len(module.imports):
+        raise LinkError('unknown import')
+    for imp, ev in zip(module.imports, externvals):
+        if not match_import(store, module, imp, ev):
+            raise LinkError('incompatible import type')
+
+    inst = ModuleInst(module, info)
+    for kind, addr in externvals:
+        if kind == 'func':
+            inst.funcaddrs.append(addr)
+        elif kind == 'table':
+            inst.tableaddrs.append(addr)
+        elif kind == 'memory':
+            inst.memaddrs.append(addr)
+        else:
+            inst.globaladdrs.append(addr)
+
+    # Functions first, so ref.func in initialisers sees their addresses.
+    nimp = len(inst.funcaddrs)
+    finfos = getattr(info, 'funcs', None) or []
+    for i, f in enumerate(module.funcs):
+        fi = finfos[i] if i < len(finfos) else None
+        inst.funcaddrs.append(alloc_func(store, module.types[f.typeidx], inst,
+                                         f, fi, nimp + i))
+    for t in module.tables:
+        inst.tableaddrs.append(alloc_table(store, t.type))
+    for m in module.mems:
+        inst.memaddrs.append(alloc_mem(store, m.type))
+    # Global initialisers may read imported globals only (validated), and
+    # the already allocated ones are harmlessly visible too.
+    for g in module.globals:
+        v = eval_const(store, inst, g.init)
+        inst.globaladdrs.append(alloc_global(store, g.type, v))
+    for e in module.elems:
+        refs = [eval_const(store, inst, x) for x in e.init]
+        inst.elemaddrs.append(alloc_elem(store, e.type, refs))
+    for d in module.datas:
+        inst.dataaddrs.append(alloc_data(store, bytes(d.init)))
+    for ex in module.exports:
+        addrs = {'func': inst.funcaddrs, 'table': inst.tableaddrs,
+                 'memory': inst.memaddrs, 'global': inst.globaladdrs}[ex.kind]
+        inst.exports[ex.name] = (ex.kind, addrs[ex.index])
+
+    for i, e in enumerate(module.elems):
+        ea = inst.elemaddrs[i]
+        if e.mode == 'active':
+            off = eval_const(store, inst, e.offset)
+            table_init(store, inst.tableaddrs[e.table], ea, off, 0,
+                       len(e.init))
+            store.elems[ea].elem = []
+        elif e.mode == 'declarative':
+            store.elems[ea].elem = []
+    for i, d in enumerate(module.datas):
+        if d.mode == 'active':
+            da = inst.dataaddrs[i]
+            off = eval_const(store, inst, d.offset)
+            memory_init(store, inst.memaddrs[d.memory], da, off, 0,
+                        len(d.init))
+            store.datas[da].data = b''
+
+    if run_start and module.start is not None:
+        store.invoke(inst.funcaddrs[module.start], [])
+    return inst
+
+
+def table_init(store, tableaddr, elemaddr, d, s, n):
+    """table.init semantics: check both ranges, then copy."""
+    tab = store.tables[tableaddr].elem
+    src = store.elems[elemaddr].elem
+    if s + n > len(src) or d + n > len(tab):
+        raise Trap('out of bounds table access')
+    tab[d:d + n] = src[s:s + n]
+
+
+def memory_init(store, memaddr, dataaddr, d, s, n):
+    """memory.init semantics: check both ranges, then copy."""
+    mem = store.mems[memaddr].data
+    src = store.datas[dataaddr].data
+    if s + n > len(src) or d + n > len(mem):
+        raise Trap('out of bounds memory access')
+    mem[d:d + n] = src[s:s + n]
+
+
+# ------------------------------------------------------------ spectest module
+
+def spectest_instance(store):
+    """The testsuite's "spectest" host module (see the testsuite README)."""
+    inst = ModuleInst()
+    i32, i64, f32, f64 = S.I32, S.I64, S.F32, S.F64
+
+    def printer(*_):
+        return lambda args: []
+
+    for name, params in (('print', ()), ('print_i32', (i32,)),
+                         ('print_i64', (i64,)), ('print_f32', (f32,)),
+                         ('print_f64', (f64,)), ('print_i32_f32', (i32, f32)),
+                         ('print_f64_f64', (f64, f64))):
+        a = alloc_hostfunc(store, S.FuncType(params, ()), printer())
+        inst.funcaddrs.append(a)
+        inst.exports[name] = ('func', a)
+    for name, t, v in (('global_i32', i32, 666), ('global_i64', i64, 666),
+                       ('global_f32', f32, 0x4426A666),      # 666.6f
+                       ('global_f64', f64, 0x4084D4CCCCCCCCCD)):  # 666.6
+        a = alloc_global(store, S.GlobalType(False, t), v)
+        inst.globaladdrs.append(a)
+        inst.exports[name] = ('global', a)
+    a = alloc_table(store, S.TableType(S.Limits(10, 20), S.FUNCREF))
+    inst.tableaddrs.append(a)
+    inst.exports['table'] = ('table', a)
+    a = alloc_mem(store, S.MemType(S.Limits(1, 2)))
+    inst.memaddrs.append(a)
+    inst.exports['memory'] = ('memory', a)
+    return inst
