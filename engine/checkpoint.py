@@ -11,11 +11,11 @@ The module instance is the one the run belongs to: frames of functions of
 other instances cannot be expressed in an image set and are refused.
 """
 
-from . import images as im
+from . import faults, images as im
 from .errors import WasmError
 from .images import ImageError, ImageSet
 from .state import Frame, Snapshot
-from .translate import ModuleView, images_from_snapshot, snapshot_from_images, _frame_types
+from .translate import ModuleView, images_from_snapshot, snapshot_from_images
 
 
 class CheckpointError(WasmError):
@@ -87,6 +87,18 @@ def _load_store_parts(store, inst, view, snap):
         store.datas[a].data = bytes(seg.init) if keep else b''
 
 
+def frame_fidx(store, inst, to_index, k, funcaddr):
+    """The module function index a frame runs; an image set can only hold
+    functions defined by the instance being saved."""
+    if funcaddr not in to_index:
+        raise CheckpointError(f'frame {k} runs function address {funcaddr}, '
+                              f'which belongs to another module instance')
+    if store.funcs[funcaddr].module is not inst:
+        raise CheckpointError(f'frame {k} runs function {to_index[funcaddr]}, imported from '
+                              f'another module instance')
+    return to_index[funcaddr]
+
+
 # ------------------------------------------------------------ WasmEdge model
 
 def snapshot_wasmedge(ex, inst) -> Snapshot:
@@ -102,10 +114,7 @@ def snapshot_wasmedge(ex, inst) -> Snapshot:
     frames = []
     n = len(ex.frames)
     for k, fr in enumerate(ex.frames):
-        if fr.func not in to_index:
-            raise CheckpointError(f'frame {k} runs function address {fr.func}, '
-                                  f'which belongs to another module instance')
-        fidx = to_index[fr.func]
+        fidx = frame_fidx(ex.store, inst, to_index, k, fr.func)
         top = k == n - 1
         pc = ex.pc if top else ex.frames[k + 1].from_pc - 1
         end = len(ex.stack) if top else ex.frames[k + 1].vpos
@@ -114,14 +123,12 @@ def snapshot_wasmedge(ex, inst) -> Snapshot:
     # types (and with them the funcref conversion) need the frame above each one
     top_first = list(reversed(frames))
     for k, fr in enumerate(top_first):
-        ops = view.operand_types(fr.fidx, fr.pc)
-        if k > 0:
-            ops = ops[:len(ops) - len(view.func_types[top_first[k - 1].fidx].params)]
-        fr.types = view.local_types(fr.fidx) + ops
-        vals = [_ref_out(t, v, to_index) for t, v in zip(fr.types, fr.locals + fr.stack)]
-        if len(vals) != len(fr.types):
+        fr.types = view.frame_types(fr.fidx, fr.pc, top_first[k - 1].fidx if k else None)
+        values = fr.locals + fr.stack
+        if len(values) != len(fr.types):
             raise CheckpointError(f'frame of function {fr.fidx} at {fr.pc} holds '
-                                  f'{len(fr.locals) + len(fr.stack)} values, validation says {len(fr.types)}')
+                                  f'{len(values)} values, validation says {len(fr.types)}')
+        vals = [_ref_out(t, v, to_index) for t, v in zip(fr.types, values)]
         fr.locals, fr.stack = vals[:len(fr.locals)], vals[len(fr.locals):]
     page_count, memory, globs, tables, d_elems, d_datas = _store_parts(ex.store, inst, view)
     return Snapshot(frames=frames, page_count=page_count, memory=memory, globals=globs,
@@ -141,7 +148,8 @@ def restore_wasmedge(store, inst, snap: Snapshot):
         vals = [_ref_in(t, v, inst) for t, v in zip(fr.types, fr.locals + fr.stack)] \
             if fr.types else fr.locals + fr.stack
         from_pc = None if k == 0 else snap.frames[k - 1].pc + 1
-        frames.append(WFrame(addr, from_pc, code.nlocals, code.arity, len(stack)))
+        frames.append(WFrame(addr, from_pc, code.nlocals, code.arity,
+                             len(stack) - (code.nparams if faults.VPOS and k else 0)))
         stack.extend(vals)
     ex.stack, ex.frames, ex.pc = stack, frames, snap.frames[-1].pc
     ex.steps, ex.results, ex.finished = snap.steps, None, False

@@ -17,7 +17,7 @@ instructions (``run(max_steps)``), so a run can be checkpointed and resumed
 between any two instructions.
 """
 
-from . import numerics
+from . import faults, numerics
 from .errors import Exhaustion, Trap
 from .runtime import PAGE_SIZE, default_value
 
@@ -164,6 +164,7 @@ def compile_func(store, fi):
             k, a = BR, br(branches[i][0])
         elif name == 'br_table':
             k, a = BR_TABLE, [br(b) for b in branches[i]]
+            if faults.BR_TABLE_DEFAULT: a[-1] = br(faults.mirrored_default_branch(body, info, inst.types, fi.type.results, i))
         elif name == 'if':
             k = IF
             a = info.else_of[i] + 1 if i in info.else_of else info.end_of[i] + 1
@@ -343,9 +344,33 @@ def _generic(store, inst, memi, name, imm):
 
 
 def _simd(memi, name, imm):
-    """SIMD instructions other than v128.load/store/const, via engine.simd."""
+    """SIMD instructions other than v128.load/store/const: the pure
+    ``simd.instruction`` function adapted to the whole-value stack, with one
+    closure shape per operand count so the hot path has no loop or splat."""
     from . import simd
-    return simd.make_handler(name, imm, memi)
+    fn, params, results = simd.instruction(name, imm, memi)
+    n = len(params)
+    if results:
+        if n == 1:
+            def f(stack):
+                stack[-1] = fn(stack[-1])
+        elif n == 2:
+            def f(stack):
+                b = stack.pop()
+                stack[-1] = fn(stack[-1], b)
+        elif n == 3:
+            def f(stack):
+                c = stack.pop()
+                b = stack.pop()
+                stack[-1] = fn(stack[-1], b, c)
+        else:
+            def f(stack):
+                stack.append(fn())
+    else:
+        def f(stack):
+            b = stack.pop()
+            fn(stack.pop(), b)
+    return f
 
 
 # ---------------------------------------------------------------- executor

@@ -44,6 +44,7 @@ import tempfile
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple
 
+from . import faults
 from .errors import WasmError
 
 FORMAT = 'wasm-migrate-images'
@@ -132,12 +133,13 @@ def encode_files(images: ImageSet) -> Dict[str, bytes]:
     for i, frame in enumerate(images.frames, 1):
         files[f'stack{i}.img'] = encode_frame(frame)
     files['memory.img'] = b''.join(
-        _u32(off) + images.memory[off] for off in sorted(images.memory))
+        _u32(off) + images.memory[off] for off in sorted(images.memory)
+        [:-1 if faults.DIRTY_PAGE else None])
     if images.page_count is not None:
         files['mem_page_count.img'] = _u32(images.page_count)
     glob = [_u32(len(images.globals))]
     for t, cells in images.globals:
-        glob.append(bytes([TYPE_CODES[t]]) + _u32s(cells))
+        glob.append(bytes([TYPE_CODES[t]]) + _u32s(cells[:1] if faults.GLOBAL_WIDTH and t in ('i64', 'f64') else cells))
     files['global.img'] = b''.join(glob)
     tab = [_u32(len(images.tables))]
     for entries in images.tables:

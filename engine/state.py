@@ -19,6 +19,7 @@ and from it.  Conventions:
 from dataclasses import dataclass, field
 from typing import List, Optional
 
+from . import faults
 from .images import CELLS, NONE
 from .syntax import ExternRef
 
@@ -58,7 +59,8 @@ def to_cells(t: str, v) -> List[int]:
         return [NONE if v is None else v.value]
     if n == 1:
         return [v]
-    return [(v >> (32 * k)) & 0xFFFFFFFF for k in range(n)]
+    cells = [(v >> (32 * k)) & 0xFFFFFFFF for k in range(n)]
+    return cells[::-1] if faults.I64_CELL_ORDER and t == 'i64' else cells
 
 
 def from_cells(t: str, cells: List[int]):

@@ -19,7 +19,7 @@ every block, loop or if that is open there has a label, whose fields follow
 WAMR's classic interpreter (see ``wamr_labels``).
 """
 
-from . import images as im
+from . import faults, images as im
 from .images import CELLS, CHUNK, NONE, PAGE, ImageError, ImageSet, FrameImage
 from .state import Frame, Snapshot, cells_of, from_cells, to_cells
 from .valid import operand_types
@@ -54,6 +54,19 @@ class ModuleView:
 
     def operand_types(self, fidx, pc):
         return operand_types(self.module, fidx - self.nimported, pc)
+
+    def frame_types(self, fidx, pc, callee=None):
+        """Types of the locals and operands of a frame stopped at ``pc``.
+        A caller (``callee`` = the function it is calling) has already
+        popped the call's operands: the callee's parameters and, for
+        ``call_indirect``, the table index too."""
+        ops = self.operand_types(fidx, pc)
+        if callee is not None:
+            n = len(self.func_types[callee].params)
+            if self.module.funcs[fidx - self.nimported].body[pc].op == 'call_indirect':
+                n += 1
+            ops = ops[:len(ops) - n]
+        return self.local_types(fidx) + ops
 
     def index_of_offset(self, fidx, offset):
         """Instruction index of the instruction starting at byte ``offset``."""
@@ -109,9 +122,10 @@ def wamr_labels(view, fidx, pc):
         if ins.op == 'if':
             below = below[:-1]                       # the condition is popped first
         frame_sp = cells_of(below) - cells_of(params)
+        if faults.FRAME_SP: frame_sp = len(below) - len(params)
         begin = ins.end
         if ins.op == 'loop':
-            labels.append((begin, begin, frame_sp, cells_of(params)))
+            labels.append((begin, begin, frame_sp, cells_of(res if faults.CELL_NUM else params)))
         else:
             labels.append((begin, body[info.end_of[b]].offset, frame_sp, cells_of(res)))
     return labels
@@ -141,13 +155,8 @@ def _pc_index(view, runtime, fidx, unit, top, where):
 
 
 def _frame_types(view, frames, k, fidx, pc):
-    """Types of locals + operands of frame k (0 = top) stopped at ``pc``."""
-    ops = view.operand_types(fidx, pc)
-    if k > 0:   # inside a call: the callee's arguments are already popped
-        callee = frames[k - 1].entry_fidx
-        n = len(view.func_types[callee].params)
-        ops = ops[:len(ops) - n]
-    return view.local_types(fidx) + ops
+    """Types of locals + operands of image frame k (0 = top) at ``pc``."""
+    return view.frame_types(fidx, pc, frames[k - 1].entry_fidx if k else None)
 
 
 def snapshot_from_images(images: ImageSet, module, info) -> Snapshot:
@@ -247,13 +256,16 @@ def images_from_snapshot(snap: Snapshot, module, info, runtime, module_sha256) -
             caller = top_first[k + 1]
             cbody = view.func(caller.fidx, f'frame {k + 2}').body
             ret = (caller.fidx, caller.pc if runtime == 'wasmedge' else cbody[caller.pc].end)
+            if faults.RETURN_ADDRESS: ret = (caller.fidx, caller.pc + 1 if runtime == 'wasmedge' else cbody[caller.pc].offset)
         else:
             ret = (NONE, NONE)
         labels = wamr_labels(view, fr.fidx, fr.pc) if runtime == 'wamr' else []
+        if faults.LOST_LABEL and len(labels) > 1: labels = labels[:-1]
         out.append(FrameImage(fr.fidx, ret[0], ret[1], [CELLS[t] for t in types],
                               cells, labels))
     top = top_first[0]
     pc_unit = top.pc if runtime == 'wasmedge' else view.func(top.fidx, 'frame 1').body[top.pc].offset
+    if faults.PC_OFFSET and top.pc + 1 < len(view.func(top.fidx, 'frame 1').body): pc_unit = top.pc + 1 if runtime == 'wasmedge' else view.func(top.fidx, 'frame 1').body[top.pc + 1].offset
     memory = {}
     mem = snap.memory
     zero = bytes(CHUNK)
@@ -273,10 +285,7 @@ def images_from_snapshot(snap: Snapshot, module, info, runtime, module_sha256) -
 
 def _frame_types_from_snapshot(view, top_first, k):
     fr = top_first[k]
-    ops = view.operand_types(fr.fidx, fr.pc)
-    if k > 0:
-        ops = ops[:len(ops) - len(view.func_types[top_first[k - 1].fidx].params)]
-    return view.local_types(fr.fidx) + ops
+    return view.frame_types(fr.fidx, fr.pc, top_first[k - 1].fidx if k else None)
 
 
 def translate(images: ImageSet, module, info, to: str) -> ImageSet:

@@ -764,7 +764,44 @@ def operand_types(module: S.Module, funcidx: int, pc: int) -> list:
 
     The module must be valid.  Entries are value type strings; in
     unreachable code an entry may be None (the algorithm's Unknown)."""
-    ctx, _ = _context(module)
-    f = module.funcs[funcidx]
-    ft = module.types[f.typeidx]
-    return list(_check_code(ctx, ft.params, ft.results, f.locals, f.body, stop=pc))
+    # Cached per module: the migration check asks for the same positions
+    # thousands of times, and building C and replaying the body dominate.
+    cache = module.__dict__.get('_operand_types_cache')
+    if cache is None:
+        cache = module.__dict__['_operand_types_cache'] = {}
+    key = (funcidx, pc)
+    hit = cache.get(key)
+    if hit is None:
+        ctx = cache.get('ctx')
+        if ctx is None:
+            ctx = cache['ctx'] = _context(module)[0]
+        f = module.funcs[funcidx]
+        ft = module.types[f.typeidx]
+        if f.body[pc].op == 'end':
+            hit = _types_at_end(module, funcidx, ctx, f, ft, pc)
+        else:
+            hit = tuple(_check_code(ctx, ft.params, ft.results, f.locals, f.body, stop=pc))
+        cache[key] = hit
+    return list(hit)
+
+
+def _types_at_end(module, funcidx, ctx, f, ft, pc):
+    """At an ``end`` the stack is the block's entry height plus its results,
+    however the ``end`` is reached: a branch lands there (WAMR's target_addr
+    of a block, and both models' target for the function label) straight
+    from unreachable code, where replaying validation knows nothing."""
+    open_blocks = []
+    for i in range(pc):
+        op = f.body[i].op
+        if op in ('block', 'loop', 'if'):
+            open_blocks.append(i)
+        elif op == 'end' and open_blocks:
+            open_blocks.pop()
+    if not open_blocks:
+        return tuple(ft.results)
+    b = open_blocks[-1]
+    params, results = _blocktype(ctx, f.body[b].imm)
+    below = operand_types(module, funcidx, b)
+    if f.body[b].op == 'if':
+        below = below[:-1]
+    return tuple(below[:len(below) - len(params)]) + results

@@ -1,0 +1,1051 @@
+"""WAMR-style interpreter (the classic interpreter's model).
+
+State, as WAMR's classic interpreter keeps it:
+
+- the PC is a byte offset into the function's raw code (``Func.body_bytes``,
+  the bytes after the local declarations); dispatch goes by that offset;
+- the value stack is one list of 32-bit cells: i32/f32/references one cell,
+  i64/f64 two (low word first), v128 four (lowest word first); a funcref
+  cell is a store function address, an externref cell the handle, null is
+  ``0xFFFFFFFF``;
+- a frame is {func, ip, lp, labels}: ``lp`` is where its params + locals
+  start on the cell stack (its operands follow them), ``ip`` is where the
+  frame resumes once its callee returns (only meaningful for callers; the
+  top frame's position is ``Executor.pc``), ``labels`` is its control stack
+  (WAMR's csp area) of ``(begin_addr, target_addr, frame_sp, cell_num)``.
+
+Labels are pushed and popped as ``translate.wamr_labels`` documents: the
+function's own label at call entry, one per block/loop/if entered, popped
+by ``end``; a branch reads ``frame_sp``/``cell_num`` of its target label,
+keeps the top ``cell_num`` cells, drops the cells down to ``frame_sp`` and
+pops the labels above the target, then continues at the target's
+``target_addr``, as WAMR's ``POP_CSP_N`` does: for a block or if that is
+its ``end``, which then runs and pops the label; for a loop its
+``begin_addr`` (label kept); for the function label the final ``end``,
+which returns.  ``else`` reached from the then-arm jumps to the ``end``
+the same way.  So WAMR runs one instruction more than the WasmEdge model
+per branch out of a block (WasmEdge continues after the ``end``), and the
+same instruction count can name different points in the two models; the
+translator maps positions, never counts.
+
+Each function is pre-decoded once into three lists indexed by byte offset:
+``ops`` (case of the run loop), ``args`` (resolved immediate) and ``nxt``
+(offset of the following instruction).  Cell counts that depend on operand
+types (drop, select, locals, branch values) are resolved at pre-decode time
+by a small replay of the validator's type stack.
+"""
+
+from . import numerics
+from .errors import Exhaustion, Trap
+from .images import CELLS, CHUNK, NONE, FrameImage, ImageSet
+from .opcodes import BY_NAME
+from .runtime import default_value
+
+MAX_FRAMES = 10000
+MAX_STACK = 1_000_000
+NAME = 'wamr'
+
+_M32 = 0xFFFFFFFF
+_M64 = 0xFFFFFFFFFFFFFFFF
+_M128 = (1 << 128) - 1
+_BIG = 1 << 62
+
+
+class Frame:
+    """One activation (see the module docstring)."""
+    __slots__ = ('func', 'ip', 'lp', 'labels', 'code')
+
+    def __init__(self, func, ip, lp, labels, code):
+        self.func = func
+        self.ip = ip
+        self.lp = lp
+        self.labels = labels
+        self.code = code
+
+    def __repr__(self):
+        return (f'Frame(func={self.func}, ip={self.ip}, lp={self.lp}, '
+                f'labels={self.labels})')
+
+
+class Code:
+    """The pre-decoded form of one function."""
+    __slots__ = ('ops', 'args', 'nxt', 'param_cells', 'local_cells', 'zeros',
+                 'result_cells', 'results', 'func_label', 'mem', 'types')
+
+    def __init__(self, **kw):
+        for k, v in kw.items():
+            setattr(self, k, v)
+
+
+# Operation kinds of the run loop (hot ones first: the loop tests in order).
+(LOCAL_GET, CONST, NOP, BR_IF, LOCAL_SET, BIN, I32_ADD, I32_SUB, BR,
+ LOCAL_TEE, I32_EQZ, I32_LT_S, I32_LT_U, I32_EQ, I32_NE, I32_AND, BIN64,
+ UN, BLOCK, END, IF, ELSE, CALL, RETURN, LOAD, STORE, GLOBAL_GET, GLOBAL_SET,
+ DROP, SELECT, BR_TABLE, CALL_INDIRECT, GENERIC, UNREACHABLE, LOCAL_GET2,
+ LOCAL_SET2, LOCAL_TEE2, CONSTN, DROPN, SELECTN, LOCAL_GETN, LOCAL_SETN,
+ LOCAL_TEEN, I32_GT_S, I32_GT_U, I32_LE_S, I32_LE_U, I32_GE_S, I32_GE_U,
+ I32_MUL, I32_OR, I32_SHL, I32_SHR_U, I64_ADD, I64_SUB, I64_EQZ) = range(56)
+
+_INLINE = {
+    'i32.add': I32_ADD, 'i32.sub': I32_SUB, 'i32.eqz': I32_EQZ,
+    'i32.lt_s': I32_LT_S, 'i32.lt_u': I32_LT_U, 'i32.eq': I32_EQ,
+    'i32.ne': I32_NE, 'i32.and': I32_AND, 'i32.gt_s': I32_GT_S,
+    'i32.gt_u': I32_GT_U, 'i32.le_s': I32_LE_S, 'i32.le_u': I32_LE_U,
+    'i32.ge_s': I32_GE_S, 'i32.ge_u': I32_GE_U, 'i32.mul': I32_MUL,
+    'i32.or': I32_OR, 'i32.shl': I32_SHL, 'i32.shr_u': I32_SHR_U,
+    'i64.add': I64_ADD, 'i64.sub': I64_SUB, 'i64.eqz': I64_EQZ,
+}
+
+_CONSTS = frozenset(('i32.const', 'i64.const', 'f32.const', 'f64.const',
+                     'v128.const'))
+
+# Scalar loads: name -> (bytes, signed, result mask, result cells).
+_LOADS = {
+    'i32.load': (4, False, _M32, 1), 'i64.load': (8, False, _M64, 2),
+    'f32.load': (4, False, _M32, 1), 'f64.load': (8, False, _M64, 2),
+    'i32.load8_s': (1, True, _M32, 1), 'i32.load8_u': (1, False, _M32, 1),
+    'i32.load16_s': (2, True, _M32, 1), 'i32.load16_u': (2, False, _M32, 1),
+    'i64.load8_s': (1, True, _M64, 2), 'i64.load8_u': (1, False, _M64, 2),
+    'i64.load16_s': (2, True, _M64, 2), 'i64.load16_u': (2, False, _M64, 2),
+    'i64.load32_s': (4, True, _M64, 2), 'i64.load32_u': (4, False, _M64, 2),
+    'v128.load': (16, False, _M128, 4),
+}
+# Stores: name -> (bytes, value mask, value cells).
+_STORES = {
+    'i32.store': (4, _M32, 1), 'i64.store': (8, _M64, 2),
+    'f32.store': (4, _M32, 1), 'f64.store': (8, _M64, 2),
+    'i32.store8': (1, 0xFF, 1), 'i32.store16': (2, 0xFFFF, 1),
+    'i64.store8': (1, 0xFF, 2), 'i64.store16': (2, 0xFFFF, 2),
+    'i64.store32': (4, _M32, 2), 'v128.store': (16, _M128, 4),
+}
+
+# Instructions whose operands and results are all i32: the WasmEdge model's
+# closures work on a cell stack unchanged.
+_I32_ONLY = frozenset(('memory.size', 'memory.grow', 'memory.fill',
+                       'memory.copy', 'memory.init', 'data.drop', 'elem.drop',
+                       'table.size', 'table.copy', 'table.init'))
+
+
+def _trap_mem():
+    raise Trap('out of bounds memory access')
+
+
+def _trap_table():
+    raise Trap('out of bounds table access')
+
+
+# ------------------------------------------------------------ values ↔ cells
+
+def cells_of_value(t, v):
+    """One value (syntax representation, store-level refs) as cells."""
+    n = CELLS[t]
+    if n == 1:
+        if t == 'funcref':
+            return [NONE if v is None else v]
+        if t == 'externref':
+            return [NONE if v is None else v.value]
+        return [v]
+    return [(v >> (32 * k)) & _M32 for k in range(n)]
+
+
+def value_of_cells(t, cells):
+    """Cells back into one value of type ``t`` (store-level refs)."""
+    if t == 'funcref':
+        return None if cells[0] == NONE else cells[0]
+    if t == 'externref':
+        from .syntax import ExternRef
+        return None if cells[0] == NONE else ExternRef(cells[0])
+    v = 0
+    for k, c in enumerate(cells):
+        v |= c << (32 * k)
+    return v
+
+
+def _values_of(types, cells):
+    out, pos = [], 0
+    for t in types:
+        n = CELLS[t]
+        out.append(value_of_cells(t, cells[pos:pos + n]))
+        pos += n
+    return out
+
+
+def _cells_of(types, values):
+    out = []
+    for t, v in zip(types, values):
+        out.extend(cells_of_value(t, v))
+    return out
+
+
+# ------------------------------------------------------------ pre-decoding
+
+def code_of(store, funcaddr):
+    """The cached pre-decoded code of a (non-host) function."""
+    fi = store.funcs[funcaddr]
+    c = fi.cache.get(NAME)
+    if c is None:
+        c = fi.cache[NAME] = compile_func(store, fi)
+    return c
+
+
+def _blocktype(types, bt):
+    if bt is None:
+        return (), ()
+    if isinstance(bt, str):
+        return (), (bt,)
+    ft = types[bt]
+    return tuple(ft.params), tuple(ft.results)
+
+
+def _ncells(ts):
+    return sum(CELLS.get(t, 1) for t in ts)
+
+
+def compile_func(store, fi):
+    """Pre-decode a function body into the byte-offset indexed run-loop
+    form, replaying the operand type stack to size every cell move."""
+    inst = fi.module
+    info = fi.info
+    if info is None:
+        raise RuntimeError('function has no validation info')
+    func = fi.code
+    body = func.body
+    nbytes = len(func.body_bytes) or (body[-1].end if body else 0)
+    memi = store.mems[inst.memaddrs[0]] if inst.memaddrs else None
+    mem = memi.data if memi is not None else None
+    mtypes = inst.types
+    params = tuple(fi.type.params)
+    results = tuple(fi.type.results)
+    local_types = list(params) + list(func.locals)
+    local_off = []
+    off = 0
+    for t in local_types:
+        local_off.append(off)
+        off += CELLS[t]
+    param_cells = _ncells(params)
+    zeros = []
+    for t in func.locals:
+        zeros.extend(cells_of_value(t, default_value(t)))
+    result_cells = _ncells(results)
+    last = len(body) - 1
+    final_end = body[last].offset
+    func_label = (0, final_end, 0, result_cells)
+
+    ops = [UNREACHABLE] * (nbytes + 1)
+    args = [None] * (nbytes + 1)
+    nxt = [0] * (nbytes + 1)
+    else_if = {e: i for i, e in info.else_of.items()}
+    end_of = info.end_of
+
+    # type-stack replay: ctrl entries [kind, height, params, results, index]
+    tstack = []
+    ctrl = [['func', 0, (), results, -1]]
+
+    def pop():
+        if len(tstack) > ctrl[-1][1]:
+            return tstack.pop()
+        return None
+
+    def popn(n):
+        for _ in range(n):
+            pop()
+
+    def unreachable():
+        del tstack[ctrl[-1][1]:]
+
+    def branch(depth):
+        """(labels to pop, continue offset) of a branch to label ``depth``."""
+        tgt = ctrl[-1 - depth]
+        if tgt[0] == 'func':
+            return depth, final_end
+        if tgt[0] == 'loop':
+            return depth, body[tgt[4]].end
+        return depth, body[end_of[tgt[4]]].offset      # the end pops the label
+
+    for i, ins in enumerate(body):
+        name = ins.op
+        imm = ins.imm
+        o = ins.offset
+        nxt[o] = ins.end
+        k, a = GENERIC, None
+        if name == 'local.get':
+            n = CELLS[local_types[imm]]
+            k = LOCAL_GET if n == 1 else LOCAL_GET2 if n == 2 else LOCAL_GETN
+            a = local_off[imm]
+            tstack.append(local_types[imm])
+        elif name == 'local.set' or name == 'local.tee':
+            n = CELLS[local_types[imm]]
+            tee = name == 'local.tee'
+            if n == 1:
+                k = LOCAL_TEE if tee else LOCAL_SET
+            elif n == 2:
+                k = LOCAL_TEE2 if tee else LOCAL_SET2
+            else:
+                k = LOCAL_TEEN if tee else LOCAL_SETN
+            a = local_off[imm]
+            if not tee:
+                pop()
+        elif name in _CONSTS:
+            t = name[:-6]
+            cells = cells_of_value(t, imm)
+            if len(cells) == 1:
+                k, a = CONST, cells[0]
+            else:
+                k, a = CONSTN, cells
+            tstack.append(t)
+        elif name in _INLINE:
+            k = _INLINE[name]
+            p, r = BY_NAME[name].sig
+            popn(len(p))
+            tstack.extend(r)
+        elif name == 'block' or name == 'loop' or name == 'if':
+            bp, br_ = _blocktype(mtypes, imm)
+            if name == 'if':
+                pop()
+            popn(len(bp))
+            h = len(tstack)
+            frame_sp = _ncells(tstack)
+            if name == 'loop':
+                label = (ins.end, ins.end, frame_sp, _ncells(bp))
+            else:
+                label = (ins.end, body[end_of[i]].offset, frame_sp, _ncells(br_))
+            ctrl.append([name, h, bp, br_, i])
+            tstack.extend(bp)
+            if name == 'if':
+                k = IF
+                if i in info.else_of:
+                    a = (label, body[info.else_of[i]].end, True)
+                else:
+                    a = (label, body[end_of[i]].offset + 1, False)
+            else:
+                k, a = BLOCK, label
+        elif name == 'else':
+            k, a = ELSE, body[end_of[else_if[i]]].offset
+            c = ctrl[-1]
+            del tstack[c[1]:]
+            tstack.extend(c[2])
+        elif name == 'end':
+            c = ctrl.pop()
+            del tstack[c[1]:]
+            tstack.extend(c[3])
+            k = RETURN if i == last else END
+        elif name == 'br':
+            k, a = BR, (imm,) + branch(imm)
+            unreachable()
+        elif name == 'br_if':
+            pop()
+            k, a = BR_IF, (imm,) + branch(imm)
+        elif name == 'br_table':
+            labels, default = imm
+            k, a = BR_TABLE, [(x,) + branch(x) for x in list(labels) + [default]]
+            unreachable()
+        elif name == 'return':
+            k = RETURN
+            unreachable()
+        elif name == 'unreachable':
+            k = UNREACHABLE
+            unreachable()
+        elif name == 'nop':
+            k = NOP
+        elif name == 'call':
+            ft = store.funcs[inst.funcaddrs[imm]].type
+            k, a = CALL, inst.funcaddrs[imm]
+            popn(len(ft.params))
+            tstack.extend(ft.results)
+        elif name == 'call_indirect':
+            typeidx, tableidx = imm
+            ft = mtypes[typeidx]
+            k, a = CALL_INDIRECT, (store.tables[inst.tableaddrs[tableidx]], ft)
+            pop()
+            popn(len(ft.params))
+            tstack.extend(ft.results)
+        elif name == 'drop':
+            t = pop()
+            n = CELLS.get(t, 1)
+            k, a = (DROP, None) if n == 1 else (DROPN, n)
+        elif name == 'select':
+            pop()
+            t = pop()
+            t2 = pop()
+            if imm:
+                t = imm[0]
+            elif t is None:
+                t = t2
+            n = CELLS.get(t, 1)
+            k, a = (SELECT, None) if n == 1 else (SELECTN, n)
+            tstack.append(t)
+        elif name == 'global.get' or name == 'global.set':
+            g = store.globals[inst.globaladdrs[imm]]
+            t = g.type.valtype
+            if name == 'global.get':
+                tstack.append(t)
+                if t in ('i32', 'f32'):
+                    k, a = GLOBAL_GET, g
+                else:
+                    a = _global_get(g, t)
+            else:
+                pop()
+                if t in ('i32', 'f32'):
+                    k, a = GLOBAL_SET, g
+                else:
+                    a = _global_set(g, t)
+        elif name in _LOADS:
+            w, sg, mask, n = _LOADS[name]
+            k, a = LOAD, (imm[1], w, sg, mask, n)
+            pop()
+            tstack.append(BY_NAME[name].sig[1][0])
+        elif name in _STORES:
+            w, mask, n = _STORES[name]
+            k, a = STORE, (imm[1], w, mask, n)
+            popn(2)
+        elif name == 'ref.null':
+            k, a = CONST, NONE
+            tstack.append(imm)
+        elif name == 'ref.func':
+            k, a = CONST, inst.funcaddrs[imm]
+            tstack.append('funcref')
+        elif name == 'ref.is_null':
+            pop()
+            tstack.append('i32')
+            a = _ref_is_null
+        elif name in ('table.get', 'table.set', 'table.grow', 'table.fill'):
+            tab = store.tables[inst.tableaddrs[imm]]
+            et = tab.type.elemtype
+            a = _table_op(name, tab, et)
+            if name == 'table.get':
+                pop()
+                tstack.append(et)
+            elif name == 'table.set':
+                popn(2)
+            elif name == 'table.grow':
+                popn(2)
+                tstack.append('i32')
+            else:
+                popn(3)
+        elif name in _I32_ONLY:
+            from .exec_wasmedge import _generic
+            a = _generic(store, inst, memi, name, imm)
+            p, r = BY_NAME[name].sig
+            popn(len(p))
+            tstack.extend(r)
+        else:
+            p, r = BY_NAME[name].sig
+            popn(len(p))
+            tstack.extend(r)
+            if name in numerics.OPS:
+                fn = numerics.OPS[name]
+            else:
+                from . import simd
+                fn, p, r = simd.instruction(name, imm, memi)
+            pc_ = tuple(CELLS[t] for t in p)
+            rc = CELLS[r[0]] if r else 0
+            if pc_ == (1, 1) and rc == 1:
+                k, a = BIN, fn
+            elif pc_ == (1,) and rc == 1:
+                k, a = UN, fn
+            elif pc_ == (2, 2) and rc == 2:
+                k, a = BIN64, fn
+            else:
+                a = _adapt(fn, pc_, rc)
+        ops[o] = k
+        args[o] = a
+    return Code(ops=ops, args=args, nxt=nxt, param_cells=param_cells,
+                local_cells=off, zeros=zeros, result_cells=result_cells,
+                results=results, func_label=func_label, mem=mem,
+                types=local_types)
+
+
+def _ref_is_null(stack):
+    stack[-1] = 1 if stack[-1] == NONE else 0
+
+
+def _global_get(g, t):
+    n = CELLS[t]
+    if t == 'funcref':
+        def f(stack):
+            v = g.value
+            stack.append(NONE if v is None else v)
+    elif t == 'externref':
+        def f(stack):
+            v = g.value
+            stack.append(NONE if v is None else v.value)
+    else:
+        def f(stack):
+            v = g.value
+            stack.extend([(v >> (32 * j)) & _M32 for j in range(n)])
+    return f
+
+
+def _global_set(g, t):
+    n = CELLS[t]
+
+    def f(stack):
+        cells = stack[len(stack) - n:]
+        del stack[len(stack) - n:]
+        g.value = value_of_cells(t, cells)
+    return f
+
+
+def _table_op(name, tab, et):
+    """table.get/set/grow/fill: table entries are values, operands cells."""
+    if name == 'table.get':
+        def f(stack):
+            i = stack[-1]
+            if i >= len(tab.elem):
+                _trap_table()
+            stack[-1] = cells_of_value(et, tab.elem[i])[0]
+    elif name == 'table.set':
+        def f(stack):
+            v = value_of_cells(et, [stack.pop()])
+            i = stack.pop()
+            if i >= len(tab.elem):
+                _trap_table()
+            tab.elem[i] = v
+    elif name == 'table.grow':
+        def f(stack):
+            n = stack.pop()
+            v = value_of_cells(et, [stack[-1]])
+            stack[-1] = tab.grow(n, v) & _M32
+    else:
+        def f(stack):
+            n = stack.pop()
+            v = value_of_cells(et, [stack.pop()])
+            d = stack.pop()
+            if d + n > len(tab.elem):
+                _trap_table()
+            tab.elem[d:d + n] = [v] * n
+    return f
+
+
+def _adapt(fn, pcells, rc):
+    """A closure ``f(stack)`` running the value function ``fn`` on the cell
+    stack: join its operand cells, split its result."""
+    total = sum(pcells)
+    if pcells == (2,) and rc == 2:
+        def f(stack):
+            r = fn(stack[-2] | stack[-1] << 32)
+            stack[-2] = r & _M32
+            stack[-1] = r >> 32
+        return f
+    if pcells == (2,) and rc == 1:
+        def f(stack):
+            r = fn(stack[-2] | stack[-1] << 32)
+            del stack[-1]
+            stack[-1] = r
+        return f
+    if pcells == (1,) and rc == 2:
+        def f(stack):
+            r = fn(stack[-1])
+            stack[-1] = r & _M32
+            stack.append(r >> 32)
+        return f
+    if pcells == (2, 2) and rc == 1:
+        def f(stack):
+            r = fn(stack[-4] | stack[-3] << 32, stack[-2] | stack[-1] << 32)
+            del stack[-3:]
+            stack[-1] = r
+        return f
+    if pcells == (4,) and rc == 4:
+        def f(stack):
+            r = fn(stack[-4] | stack[-3] << 32 | stack[-2] << 64 | stack[-1] << 96)
+            stack[-4:] = (r & _M32, (r >> 32) & _M32, (r >> 64) & _M32, r >> 96)
+        return f
+    if pcells == (4, 4) and rc == 4:
+        def f(stack):
+            r = fn(stack[-8] | stack[-7] << 32 | stack[-6] << 64 | stack[-5] << 96,
+                   stack[-4] | stack[-3] << 32 | stack[-2] << 64 | stack[-1] << 96)
+            del stack[-4:]
+            stack[-4:] = (r & _M32, (r >> 32) & _M32, (r >> 64) & _M32, r >> 96)
+        return f
+
+    def f(stack):
+        base = len(stack) - total
+        vals = []
+        i = base
+        for n in pcells:
+            v = stack[i]
+            for j in range(1, n):
+                v |= stack[i + j] << (32 * j)
+            vals.append(v)
+            i += n
+        del stack[base:]
+        r = fn(*vals)
+        if rc == 1:
+            stack.append(r)
+        elif rc:
+            stack.extend([(r >> (32 * j)) & _M32 for j in range(rc)])
+    return f
+
+
+# ---------------------------------------------------------------- executor
+
+class Executor:
+    """Runs functions of a Store; see the module docstring for the state."""
+
+    def __init__(self, store):
+        self.store = store
+        self.stack = []
+        self.frames = []
+        self.pc = 0
+        self.steps = 0
+        self.results = None
+        self.finished = True
+
+    # -- the embedder's view
+    def invoke(self, funcaddr, args):
+        """Run a function to completion and return its results."""
+        self.start(funcaddr, args)
+        self.run()
+        return self.results
+
+    def start(self, funcaddr, args):
+        """Set up the entry frame of a call from the host; no step runs."""
+        store = self.store
+        fi = store.funcs[funcaddr]
+        self.steps = 0
+        self.results = None
+        if fi.host is not None:
+            self.results = list(fi.host(list(args)))
+            self.finished = True
+            return
+        code = code_of(store, funcaddr)
+        self.stack = _cells_of(fi.type.params, args)
+        self.stack.extend(code.zeros)
+        self.frames = [Frame(funcaddr, None, 0, [code.func_label], code)]
+        self.pc = 0
+        self.finished = False
+
+    def run(self, max_steps=None):
+        """Execute up to ``max_steps`` instructions (all if None); True when
+        the entry call has returned (results in ``self.results``)."""
+        if self.finished:
+            return True
+        budget = _BIG if max_steps is None else max_steps
+        n = budget
+        store = self.store
+        funcs = store.funcs
+        stack = self.stack
+        frames = self.frames
+        pop = stack.pop
+        push = stack.append
+        frame = frames[-1]
+        code = frame.code
+        ops = code.ops
+        args = code.args
+        nxt = code.nxt
+        mem = code.mem
+        labels = frame.labels
+        lpush = labels.append
+        lp = frame.lp
+        fbase = lp + code.local_cells
+        pc = self.pc
+        try:
+            while n:
+                n -= 1
+                op = ops[pc]
+                a = args[pc]
+                pc = nxt[pc]
+                if op < 9:
+                    if op == 0:      # LOCAL_GET
+                        push(stack[lp + a])
+                    elif op == 1:    # CONST
+                        push(a)
+                    elif op == 2:    # NOP
+                        pass
+                    elif op == 3:    # BR_IF
+                        if pop():
+                            depth, npop, pc = a
+                            lab = labels[-1 - depth]
+                            keep = lab[3]
+                            top = len(stack) - keep
+                            lb = fbase + lab[2]
+                            if top > lb:
+                                del stack[lb:top]
+                            if npop:
+                                del labels[len(labels) - npop:]
+                    elif op == 4:    # LOCAL_SET
+                        stack[lp + a] = pop()
+                    elif op == 5:    # BIN
+                        b = pop()
+                        stack[-1] = a(stack[-1], b)
+                    elif op == 6:    # I32_ADD
+                        b = pop()
+                        stack[-1] = (stack[-1] + b) & 0xFFFFFFFF
+                    elif op == 7:    # I32_SUB
+                        b = pop()
+                        stack[-1] = (stack[-1] - b) & 0xFFFFFFFF
+                    else:            # BR
+                        depth, npop, pc = a
+                        lab = labels[-1 - depth]
+                        keep = lab[3]
+                        top = len(stack) - keep
+                        lb = fbase + lab[2]
+                        if top > lb:
+                            del stack[lb:top]
+                        if npop:
+                            del labels[len(labels) - npop:]
+                elif op < 18:
+                    if op == 9:      # LOCAL_TEE
+                        stack[lp + a] = stack[-1]
+                    elif op == 10:   # I32_EQZ
+                        stack[-1] = 0 if stack[-1] else 1
+                    elif op == 11:   # I32_LT_S
+                        b = pop()
+                        stack[-1] = 1 if (stack[-1] ^ 0x80000000) < (b ^ 0x80000000) else 0
+                    elif op == 12:   # I32_LT_U
+                        b = pop()
+                        stack[-1] = 1 if stack[-1] < b else 0
+                    elif op == 13:   # I32_EQ
+                        b = pop()
+                        stack[-1] = 1 if stack[-1] == b else 0
+                    elif op == 14:   # I32_NE
+                        b = pop()
+                        stack[-1] = 1 if stack[-1] != b else 0
+                    elif op == 15:   # I32_AND
+                        b = pop()
+                        stack[-1] &= b
+                    elif op == 16:   # BIN64 (two 2-cell operands, 2-cell result)
+                        b = pop() << 32
+                        b |= pop()
+                        r = a(stack[-2] | stack[-1] << 32, b)
+                        stack[-2] = r & 0xFFFFFFFF
+                        stack[-1] = r >> 32
+                    else:            # UN
+                        stack[-1] = a(stack[-1])
+                elif op < 24:
+                    if op == 18:     # BLOCK / LOOP: push the label
+                        lpush(a)
+                    elif op == 19:   # END of a block/loop/if
+                        labels.pop()
+                    elif op == 20:   # IF
+                        if pop():
+                            lpush(a[0])
+                        else:
+                            if a[2]:
+                                lpush(a[0])
+                            pc = a[1]
+                    elif op == 21:   # ELSE reached from the then-arm: on to the end
+                        pc = a
+                    elif op == 22:   # CALL
+                        fi = funcs[a]
+                        if fi.host is not None:
+                            ft = fi.type
+                            nc = _ncells(ft.params)
+                            cargs = _values_of(ft.params, stack[len(stack) - nc:])
+                            del stack[len(stack) - nc:]
+                            stack.extend(_cells_of(ft.results, fi.host(cargs)))
+                            continue
+                        c = fi.cache.get(NAME)
+                        if c is None:
+                            c = code_of(store, a)
+                        if len(frames) >= MAX_FRAMES or len(stack) > MAX_STACK:
+                            raise Exhaustion('call stack exhausted')
+                        frame.ip = pc
+                        lp = len(stack) - c.param_cells
+                        labels = [c.func_label]
+                        lpush = labels.append
+                        frame = Frame(a, None, lp, labels, c)
+                        frames.append(frame)
+                        stack.extend(c.zeros)
+                        fbase = lp + c.local_cells
+                        ops = c.ops
+                        args = c.args
+                        nxt = c.nxt
+                        mem = c.mem
+                        pc = 0
+                    else:            # RETURN (also the function's last end)
+                        c = frame.code
+                        ar = c.result_cells
+                        if ar:
+                            res = stack[len(stack) - ar:]
+                            del stack[lp:]
+                            stack.extend(res)
+                        else:
+                            del stack[lp:]
+                        frames.pop()
+                        if not frames:
+                            self.results = _values_of(c.results, stack)
+                            del stack[:]
+                            self.finished = True
+                            self.pc = 0
+                            self.steps += budget - n
+                            return True
+                        frame = frames[-1]
+                        pc = frame.ip
+                        frame.ip = None
+                        c = frame.code
+                        labels = frame.labels
+                        lpush = labels.append
+                        lp = frame.lp
+                        fbase = lp + c.local_cells
+                        ops = c.ops
+                        args = c.args
+                        nxt = c.nxt
+                        mem = c.mem
+                elif op < 34:
+                    if op == 24:     # LOAD
+                        off, w, sg, mask, nc = a
+                        ea = stack[-1] + off
+                        if ea + w > len(mem):
+                            _trap_mem()
+                        v = int.from_bytes(mem[ea:ea + w], 'little', signed=sg) & mask
+                        if nc == 1:
+                            stack[-1] = v
+                        elif nc == 2:
+                            stack[-1] = v & 0xFFFFFFFF
+                            push(v >> 32)
+                        else:
+                            stack[-1:] = (v & 0xFFFFFFFF, (v >> 32) & 0xFFFFFFFF,
+                                          (v >> 64) & 0xFFFFFFFF, v >> 96)
+                    elif op == 25:   # STORE
+                        off, w, mask, nc = a
+                        if nc == 1:
+                            v = pop()
+                        elif nc == 2:
+                            v = pop() << 32
+                            v |= pop()
+                        else:
+                            v = stack[-4] | stack[-3] << 32 | stack[-2] << 64 | stack[-1] << 96
+                            del stack[-4:]
+                        ea = pop() + off
+                        if ea + w > len(mem):
+                            _trap_mem()
+                        mem[ea:ea + w] = (v & mask).to_bytes(w, 'little')
+                    elif op == 26:   # GLOBAL_GET (one cell)
+                        push(a.value)
+                    elif op == 27:   # GLOBAL_SET (one cell)
+                        a.value = pop()
+                    elif op == 28:   # DROP
+                        pop()
+                    elif op == 29:   # SELECT
+                        c = pop()
+                        b = pop()
+                        if not c:
+                            stack[-1] = b
+                    elif op == 30:   # BR_TABLE
+                        i = pop()
+                        depth, npop, pc = a[i] if i < len(a) else a[-1]
+                        lab = labels[-1 - depth]
+                        keep = lab[3]
+                        top = len(stack) - keep
+                        lb = fbase + lab[2]
+                        if top > lb:
+                            del stack[lb:top]
+                        if npop:
+                            del labels[len(labels) - npop:]
+                    elif op == 31:   # CALL_INDIRECT
+                        tab, ft = a
+                        i = pop()
+                        if i >= len(tab.elem):
+                            raise Trap('undefined element')
+                        r = tab.elem[i]
+                        if r is None:
+                            raise Trap(f'uninitialized element {i}')
+                        fi = funcs[r]
+                        if fi.type is not ft and fi.type != ft:
+                            raise Trap('indirect call type mismatch')
+                        if fi.host is not None:
+                            nc = _ncells(ft.params)
+                            cargs = _values_of(ft.params, stack[len(stack) - nc:])
+                            del stack[len(stack) - nc:]
+                            stack.extend(_cells_of(ft.results, fi.host(cargs)))
+                            continue
+                        c = fi.cache.get(NAME)
+                        if c is None:
+                            c = code_of(store, r)
+                        if len(frames) >= MAX_FRAMES or len(stack) > MAX_STACK:
+                            raise Exhaustion('call stack exhausted')
+                        frame.ip = pc
+                        lp = len(stack) - c.param_cells
+                        labels = [c.func_label]
+                        lpush = labels.append
+                        frame = Frame(r, None, lp, labels, c)
+                        frames.append(frame)
+                        stack.extend(c.zeros)
+                        fbase = lp + c.local_cells
+                        ops = c.ops
+                        args = c.args
+                        nxt = c.nxt
+                        mem = c.mem
+                        pc = 0
+                    elif op == 32:   # GENERIC
+                        a(stack)
+                    else:            # UNREACHABLE
+                        raise Trap('unreachable')
+                elif op < 43:
+                    if op == 34:     # LOCAL_GET2
+                        i = lp + a
+                        push(stack[i])
+                        push(stack[i + 1])
+                    elif op == 35:   # LOCAL_SET2
+                        i = lp + a
+                        stack[i + 1] = pop()
+                        stack[i] = pop()
+                    elif op == 36:   # LOCAL_TEE2
+                        i = lp + a
+                        stack[i] = stack[-2]
+                        stack[i + 1] = stack[-1]
+                    elif op == 37:   # CONSTN
+                        stack.extend(a)
+                    elif op == 38:   # DROPN
+                        del stack[len(stack) - a:]
+                    elif op == 39:   # SELECTN
+                        c = pop()
+                        if not c:
+                            stack[len(stack) - 2 * a:len(stack) - a] = stack[len(stack) - a:]
+                        del stack[len(stack) - a:]
+                    elif op == 40:   # LOCAL_GETN (v128)
+                        i = lp + a
+                        stack.extend(stack[i:i + 4])
+                    elif op == 41:   # LOCAL_SETN
+                        i = lp + a
+                        stack[i:i + 4] = stack[-4:]
+                        del stack[-4:]
+                    else:            # LOCAL_TEEN
+                        i = lp + a
+                        stack[i:i + 4] = stack[-4:]
+                elif op > 52:
+                    if op == 55:     # I64_EQZ
+                        hi = pop()
+                        stack[-1] = 0 if hi or stack[-1] else 1
+                    else:            # I64_ADD / I64_SUB on (lo, hi) cell pairs
+                        b = pop() << 32
+                        b |= pop()
+                        x = stack[-2] | stack[-1] << 32
+                        r = (x + b if op == 53 else x - b) & 0xFFFFFFFFFFFFFFFF
+                        stack[-2] = r & 0xFFFFFFFF
+                        stack[-1] = r >> 32
+                else:
+                    b = pop()
+                    x = stack[-1]
+                    if op == 43:     # I32_GT_S
+                        stack[-1] = 1 if (x ^ 0x80000000) > (b ^ 0x80000000) else 0
+                    elif op == 44:   # I32_GT_U
+                        stack[-1] = 1 if x > b else 0
+                    elif op == 45:   # I32_LE_S
+                        stack[-1] = 1 if (x ^ 0x80000000) <= (b ^ 0x80000000) else 0
+                    elif op == 46:   # I32_LE_U
+                        stack[-1] = 1 if x <= b else 0
+                    elif op == 47:   # I32_GE_S
+                        stack[-1] = 1 if (x ^ 0x80000000) >= (b ^ 0x80000000) else 0
+                    elif op == 48:   # I32_GE_U
+                        stack[-1] = 1 if x >= b else 0
+                    elif op == 49:   # I32_MUL
+                        stack[-1] = (x * b) & 0xFFFFFFFF
+                    elif op == 50:   # I32_OR
+                        stack[-1] = x | b
+                    elif op == 51:   # I32_SHL
+                        stack[-1] = (x << (b & 31)) & 0xFFFFFFFF
+                    else:            # I32_SHR_U
+                        stack[-1] = x >> (b & 31)
+        except RecursionError:
+            raise Exhaustion('call stack exhausted')
+        except Trap:
+            self.pc = pc
+            self.steps += budget - n
+            self.finished = True
+            raise
+        self.pc = pc
+        self.steps += budget - n
+        return False
+
+    @property
+    def func(self):
+        """The current function's address (top frame)."""
+        return self.frames[-1].func if self.frames else None
+
+
+# ------------------------------------------------------------ checkpoint
+
+def save_images(ex, inst, module_sha256) -> ImageSet:
+    """The executor's state as a WAMR image set: cells and labels exactly as
+    held (funcref cells as module function indices), caller frames resuming
+    just after their call."""
+    from .checkpoint import CheckpointError, _addr_to_index, _store_parts, frame_fidx
+    from .state import to_cells
+    from .translate import ModuleView
+    view = ModuleView(inst.module, inst.info)
+    to_index = _addr_to_index(inst)
+    frames = ex.frames
+    stack = ex.stack
+    nfr = len(frames)
+    out = []
+    callee = None                              # fidx of the frame above
+    for k in range(nfr - 1, -1, -1):          # top first
+        fr = frames[k]
+        fidx = frame_fidx(ex.store, inst, to_index, k, fr.func)
+        top = k == nfr - 1
+        unit = ex.pc if top else fr.ip
+        starts, after_call = view.index_of_offset(fidx, unit)
+        table = starts if top else after_call
+        if unit not in table:
+            raise CheckpointError(f'frame {k} of function {fidx} stands at byte offset {unit}, '
+                                  f'which is not {"an instruction" if top else "after a call"}')
+        pc = table[unit]
+        types = view.frame_types(fidx, pc, callee)
+        if None in types:
+            raise CheckpointError(f'frame {k} of function {fidx} is in unreachable code at {pc}')
+        end = len(stack) if top else frames[k + 1].lp
+        cells = list(stack[fr.lp:end])
+        slot_cells = [CELLS[t] for t in types]
+        if sum(slot_cells) != len(cells):
+            raise CheckpointError(f'frame {k} of function {fidx} at offset {unit} holds '
+                                  f'{len(cells)} cells, validation says {sum(slot_cells)}')
+        pos = 0
+        for t, nc in zip(types, slot_cells):
+            if t == 'funcref' and cells[pos] != NONE:
+                if cells[pos] not in to_index:
+                    raise CheckpointError(f'function address {cells[pos]} is not a function '
+                                          f'of this module')
+                cells[pos] = to_index[cells[pos]]
+            pos += nc
+        if k > 0:
+            ret = (to_index.get(frames[k - 1].func, NONE), frames[k - 1].ip)
+        else:
+            ret = (NONE, NONE)
+        out.append(FrameImage(fidx, ret[0], ret[1], slot_cells, cells,
+                              [tuple(l) for l in fr.labels]))
+        callee = fidx
+    page_count, memory, globs, tables, d_elems, d_datas = _store_parts(ex.store, inst, view)
+    chunks = {}
+    zero = bytes(CHUNK)
+    for off in range(0, len(memory), CHUNK):
+        chunk = memory[off:off + CHUNK]
+        if chunk != zero:
+            chunks[off] = bytes(chunk)
+    return ImageSet(runtime='wamr', module_sha256=module_sha256,
+                    pc=(out[0].entry_fidx, ex.pc), frames=out, page_count=page_count,
+                    memory=chunks,
+                    globals=[(t, to_cells(t, v)) for t, v in zip(view.global_types, globs)],
+                    tables=[[to_cells(t, v)[0] for v in entries]
+                            for t, entries in zip(view.table_types, tables)],
+                    steps=ex.steps, dropped_elems=d_elems, dropped_datas=d_datas)
+
+
+def load_images(store, inst, images) -> Executor:
+    """An executor holding the images' cells and labels, ready to run()."""
+    from .checkpoint import _load_store_parts
+    from .translate import ModuleView, snapshot_from_images
+    snap = snapshot_from_images(images, inst.module, inst.info)
+    view = ModuleView(inst.module, inst.info)
+    _load_store_parts(store, inst, view, snap)
+    ex = Executor(store)
+    stack, frames = [], []
+    nfr = len(images.frames)
+    for k in range(nfr - 1, -1, -1):          # bottom first
+        fimg = images.frames[k]
+        sfr = snap.frames[nfr - 1 - k]
+        addr = inst.funcaddrs[fimg.entry_fidx]
+        code = code_of(store, addr)
+        cells = list(fimg.cells)
+        pos = 0
+        for t in sfr.types:
+            if t == 'funcref' and cells[pos] != NONE:
+                cells[pos] = inst.funcaddrs[cells[pos]]
+            pos += CELLS[t]
+        ip = images.frames[k - 1].return_offset if k > 0 else None
+        frames.append(Frame(addr, ip, len(stack), [tuple(l) for l in fimg.labels], code))
+        stack.extend(cells)
+    ex.stack, ex.frames, ex.pc = stack, frames, images.pc[1]
+    ex.steps, ex.results, ex.finished = images.steps, None, False
+    return ex

@@ -1,0 +1,108 @@
+"""Deliberate faults for the mutation check (``python -m fuzz.mutants``).
+
+A fuzzer that never fails proves little unless it is shown to fail when the
+code is wrong.  Each fault below is a small, plausible bug in the
+translator, the image writer or an executor; ``fuzz.mutants`` switches one
+on through the environment variable ``WASM_MIGRATE_FAULT`` and checks that
+the migration campaign notices it.
+
+The variable is read once, when this module is first imported, into
+module-level booleans (``PC_OFFSET`` ...).  The hooks in the engine are one
+``if faults.X`` each on paths that run per checkpoint or per pre-decoded
+function, never per executed instruction, so a normal run (variable unset)
+pays nothing measurable.  Tests may flip the booleans directly.
+"""
+
+import os
+import sys
+
+ENV = 'WASM_MIGRATE_FAULT'
+
+# name -> what goes wrong (one line each; fuzz.mutants prints these)
+FAULTS = {
+    'pc_offset': 'translator writes the top frame PC one instruction too far '
+                 '(WasmEdge index + 1, WAMR offset of the next instruction)',
+    'i64_cell_order': 'state.to_cells splits an i64 high word first (from_cells still expects low first)',
+    'lost_label': 'translator drops the innermost WAMR label of every frame when writing',
+    'frame_sp': 'WAMR label replay counts values instead of cells for frame_sp',
+    'cell_num': 'WAMR label replay gives a loop label its result cells instead of its param cells',
+    'vpos': 'WasmEdge restore sets a callee frame\'s VPos as at call time '
+            '(subtracting its params once more)',
+    'dirty_page': 'memory.img writer stops one chunk early: the last dirty 4 KiB chunk is lost',
+    'global_width': 'global.img writer stores an i64/f64 global in one cell',
+    'br_table_default': 'WasmEdge pre-decoder counts the br_table default depth from the '
+                        'outermost label instead of the innermost',
+    'return_address': 'translator writes a caller\'s return offset at the call itself '
+                      '(WAMR) or one past it (WasmEdge)',
+}
+
+
+class UnknownFault(ValueError):
+    """``WASM_MIGRATE_FAULT`` (or a command-line fault name) is not a fault."""
+
+
+def check_name(name, where=ENV):
+    """``name`` if it is a fault, else an error naming ``where`` it came
+    from and listing the valid names."""
+    if name not in FAULTS:
+        raise UnknownFault(f'{where}: unknown fault {name!r}; expected one of: '
+                           + ', '.join(FAULTS))
+    return name
+
+
+def _active():
+    name = os.environ.get(ENV, '').strip()
+    if not name:
+        return None
+    try:
+        return check_name(name)
+    except UnknownFault as e:
+        # import time: no caller can catch this usefully, and a traceback
+        # would hide the one line that matters
+        print(f'error: {e}', file=sys.stderr)
+        raise SystemExit(2)
+
+
+ACTIVE = _active()          # the fault switched on, or None
+
+PC_OFFSET = ACTIVE == 'pc_offset'
+I64_CELL_ORDER = ACTIVE == 'i64_cell_order'
+LOST_LABEL = ACTIVE == 'lost_label'
+FRAME_SP = ACTIVE == 'frame_sp'
+CELL_NUM = ACTIVE == 'cell_num'
+VPOS = ACTIVE == 'vpos'
+DIRTY_PAGE = ACTIVE == 'dirty_page'
+GLOBAL_WIDTH = ACTIVE == 'global_width'
+BR_TABLE_DEFAULT = ACTIVE == 'br_table_default'
+RETURN_ADDRESS = ACTIVE == 'return_address'
+
+
+
+def mirrored_default_branch(body, info, types, results, i):
+    """The branch record (``valid.Branch`` fields) that br_table ``i``'s
+    default would get from a pre-decoder counting its label depth from the
+    wrong end of the control stack (from the function's label inwards
+    instead of from the innermost label outwards)."""
+    from .valid import Branch
+    open_blocks = []
+    for j in range(i):
+        op = body[j].op
+        if op in ('block', 'loop', 'if'):
+            open_blocks.append(j)
+        elif op == 'end' and open_blocks:
+            open_blocks.pop()
+    depth = len(open_blocks) - body[i].imm[1]       # labels: the function's + open blocks
+    if depth >= len(open_blocks):
+        return Branch(len(body), len(results), 0, 0)  # the function's label: return
+    b = open_blocks[-1 - depth]
+    bt = body[b].imm
+    if bt is None:
+        params, res = (), ()
+    elif isinstance(bt, str):
+        params, res = (), (bt,)
+    else:
+        params, res = types[bt].params, types[bt].results
+    height = info.heights[b] - len(params) - (body[b].op == 'if')   # if: the condition is popped
+    if body[b].op == 'loop':
+        return Branch(b + 1, len(params), 0, height)
+    return Branch(info.end_of[b] + 1, len(res), 0, height)
