@@ -667,8 +667,16 @@ class FuncGen:
 
     def do_br_table(self, st, non_loop):
         c = self.c
-        types = self.labels[-1 - c.choice(non_loop)][1]
-        same = [l for l in non_loop if self.labels[-1 - l][1] == types]
+        # A br_table only tells its labels apart when several share the
+        # types; prefer the most shared types, so nested targets differ.
+        by_types = {}
+        for l in non_loop:
+            by_types.setdefault(tuple(self.labels[-1 - l][1]), []).append(l)
+        if c.boolean():
+            same = max(by_types.values(), key=len)
+        else:
+            same = by_types[tuple(self.labels[-1 - c.choice(non_loop)][1])]
+        types = self.labels[-1 - same[0]][1]
         targets = tuple(c.choice(same) for _ in range(c.integers(0, 3)))
         self.operands(st, types)
         if c.boolean():

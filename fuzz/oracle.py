@@ -1,0 +1,523 @@
+"""Migration oracles: an uninterrupted run is the truth a migrated run must
+reproduce exactly.
+
+``uninterrupted`` runs an export to its end in one runtime model.
+``migrated`` runs the same call as a chain of hops: run some instructions,
+``checkpoint.save``, write the image set to disk, read it back, translate it
+to the next hop's model, instantiate the module in a fresh store of that
+model (without its start function) and ``checkpoint.restore`` into it, run on.
+``check`` compares the two (results or trap, memory byte for byte, every
+global, every table, instruction count) and optionally the uninterrupted run
+against wasmtime, and returns human-readable mismatch lines.
+
+Every exception that escapes the engine during a migrated run (ImageError,
+CheckpointError, KeyError, ...) becomes a mismatch line, never a crash of
+the caller: a fuzzer must record it, not die of it.
+"""
+
+import os
+import random
+import shutil
+import tempfile
+import traceback
+from dataclasses import dataclass, field
+from typing import List, Optional, Tuple
+
+from engine import checkpoint, embedding, images as im
+from engine.errors import Trap, WasmError
+from engine.syntax import ExternRef
+from engine.translate import translate
+
+RUNTIMES = ('wasmedge', 'wamr')
+MAX_STEPS = 5_000_000          # a generated run is far shorter; beyond this it hangs
+STEP_LIMIT = 'step limit reached'
+
+Hop = Tuple[str, Optional[int]]
+
+# image files of a throw-away migration go to RAM when possible: on a disk
+# file system creating and removing the small files costs more than the run
+_TMP_ROOT = '/dev/shm' if os.access('/dev/shm', os.W_OK) else None
+
+
+def available_runtimes():
+    """The runtime models whose executor exists in this tree (the WAMR one
+    may still be missing while it is being written)."""
+    out = ['wasmedge']
+    try:
+        import engine.exec_wamr  # noqa: F401
+        out.append('wamr')
+    except ImportError:
+        pass
+    return tuple(out)
+
+
+@dataclass
+class Outcome:
+    """What one call did, in module-level terms (funcrefs as function
+    indices) so that runs in different stores compare directly.
+
+    ``results`` is None when the call trapped; ``trap`` then holds the
+    message (``STEP_LIMIT`` if the run did not end within ``MAX_STEPS``).
+    ``hops`` lists (runtime, steps at the checkpoint) of every checkpoint
+    actually taken."""
+    results: Optional[list]
+    trap: Optional[str]
+    steps: int
+    memory: Optional[bytes]
+    globals: list
+    tables: list
+    exports: dict = field(default_factory=dict)     # name -> (kind, module index)
+    hops: list = field(default_factory=list)
+    error: Optional[str] = None                     # engine failure (not a Wasm trap)
+
+
+class EngineFailure(Exception):
+    """An exception out of the engine where none may happen; carries the
+    stage for the mismatch line."""
+
+
+# ---------------------------------------------------------------- helpers
+
+_MODULES = {}           # wasm bytes -> decoded, validated Module (last few)
+
+
+def _module(wasm):
+    """Decoding and validation are pure, and a case instantiates the same
+    bytes once per hop: do them once per module."""
+    module = _MODULES.get(wasm)
+    if module is None:
+        module = embedding.module_decode(wasm)
+        embedding.module_validate(module)
+        if len(_MODULES) >= 4:
+            _MODULES.pop(next(iter(_MODULES)))
+        _MODULES[bytes(wasm)] = module
+    return module
+
+
+def _instantiate(store, wasm, run_start):
+    module = _module(wasm)
+    if module.imports:
+        imp = module.imports[0]
+        raise EngineFailure(f'module imports {imp.module}.{imp.name}; fuzz modules must be import-free')
+    return embedding.module_instantiate(store, module, [], run_start=run_start)
+
+
+def _entry(inst, entry):
+    kind, addr = inst.exports.get(entry, (None, None))
+    if kind != 'func':
+        raise EngineFailure(f'no exported function {entry!r}')
+    return addr
+
+
+def _module_value(v, to_index):
+    """A store value as a module-level value: funcref address -> index."""
+    if isinstance(v, int) and not isinstance(v, bool) and to_index is not None:
+        if v not in to_index:
+            return ('foreign funcref address', v)
+        return to_index[v]
+    return v
+
+
+def _final_state(store, inst):
+    """Memory, globals, tables of ``inst`` (module-level values)."""
+    from engine.translate import ModuleView
+    view = ModuleView(inst.module, inst.info)
+    to_index = {a: i for i, a in enumerate(inst.funcaddrs)}
+    memory = bytes(store.mems[inst.memaddrs[0]].data) if inst.memaddrs else None
+    globs = [_module_value(store.globals[a].value, to_index if t == 'funcref' else None)
+             for t, a in zip(view.global_types, inst.globaladdrs)]
+    tables = [[_module_value(v, to_index if t == 'funcref' else None) for v in store.tables[a].elem]
+              for t, a in zip(view.table_types, inst.tableaddrs)]
+    exports = {name: (kind, _index_of(inst, kind, addr)) for name, (kind, addr) in inst.exports.items()}
+    return memory, globs, tables, exports
+
+
+def _index_of(inst, kind, addr):
+    seq = {'func': inst.funcaddrs, 'table': inst.tableaddrs, 'memory': inst.memaddrs,
+           'global': inst.globaladdrs}.get(kind, [])
+    return seq.index(addr) if addr in seq else None
+
+
+def _results(store, inst, entry_addr, results):
+    types = store.funcs[entry_addr].type.results
+    to_index = {a: i for i, a in enumerate(inst.funcaddrs)}
+    return [_module_value(v, to_index if t == 'funcref' else None) for t, v in zip(types, results)]
+
+
+def _outcome(store, inst, ex, entry_addr, trap=None, hops=()):
+    memory, globs, tables, exports = _final_state(store, inst)
+    results = None if trap is not None else _results(store, inst, entry_addr, ex.results or [])
+    return Outcome(results, trap, ex.steps, memory, globs, tables, exports, list(hops))
+
+
+def _run(ex, budget):
+    """Run up to ``budget`` instructions (None: to the end, within
+    MAX_STEPS).  Returns (finished, trap message or None)."""
+    try:
+        if budget is None:
+            limit = MAX_STEPS - ex.steps
+            if limit <= 0 or not ex.run(limit):
+                return True, STEP_LIMIT
+            return True, None
+        return ex.run(budget), None
+    except Trap as e:            # Exhaustion included
+        return True, e.message
+
+
+# ---------------------------------------------------------------- the runs
+
+def uninterrupted(wasm, entry, args, runtime='wasmedge') -> Outcome:
+    """Instantiate (start function included) and run ``entry(args)`` to its
+    end in ``runtime``.  A trap during instantiation is the outcome's trap.
+    Decode/validation/link errors raise (the module is not a valid case)."""
+    wasm = bytes(wasm)
+    store = embedding.store_init(runtime)
+    try:
+        inst = _instantiate(store, wasm, True)
+    except Trap as e:
+        return Outcome(None, f'instantiation: {e.message}', 0, None, [], [])
+    addr = _entry(inst, entry)
+    ex = store.new_executor()
+    ex.start(addr, list(args))
+    _, trap = _run(ex, None)
+    return _outcome(store, inst, ex, addr, trap)
+
+
+def migrated(wasm, entry, args, hops, image_dir=None) -> Outcome:
+    """Run ``entry(args)`` as the chain ``hops`` = [(runtime, steps), ...,
+    (runtime, None)]: each hop runs ``steps`` more instructions in its model,
+    then checkpoints through image files (``image_dir/hop{i}``, plus the
+    translated set in ``image_dir/hop{i}-{runtime}``; a temporary directory
+    unless ``image_dir`` is given) into a fresh store of the next hop's
+    model.  If the run ends before a hop's checkpoint, later hops are not
+    taken.  Exceptions from save/images/translate/restore propagate as
+    ``EngineFailure`` naming the hop and stage."""
+    wasm = bytes(wasm)
+    hops = [(rt, n) for rt, n in hops]
+    if not hops:
+        raise ValueError('hops must name at least one runtime')
+    for rt, _ in hops:
+        if rt not in RUNTIMES:
+            raise ValueError(f'unknown runtime {rt!r} in hops (expected one of {RUNTIMES})')
+    sha = im.module_sha256(wasm)
+    tmp = None
+    if image_dir is None:
+        tmp = image_dir = tempfile.mkdtemp(prefix='fuzz-images-', dir=_TMP_ROOT)
+    try:
+        store = embedding.store_init(hops[0][0])
+        try:
+            inst = _instantiate(store, wasm, True)
+        except Trap as e:
+            return Outcome(None, f'instantiation: {e.message}', 0, None, [], [])
+        addr = _entry(inst, entry)
+        result_types = list(store.funcs[addr].type.results)
+        ex = store.new_executor()
+        ex.start(addr, list(args))
+        taken = []
+        for i, (runtime, budget) in enumerate(hops):
+            last = i == len(hops) - 1
+            finished, trap = _run(ex, None if last else budget)
+            if finished:
+                return _outcome(store, inst, ex, addr, trap, taken)
+            nxt = hops[i + 1][0]
+            stage = 'save'
+            try:
+                images = checkpoint.save(ex, inst, sha, entry, result_types)
+                taken.append((runtime, ex.steps))
+                stage = 'write_images'
+                d = os.path.join(image_dir, f'hop{i}')
+                im.write_images(images, d, extra={'module.wasm': wasm})
+                stage = 'read_images'
+                images = im.read_images(d)
+                im.check_module(images, wasm)
+                stage = f'instantiate in {nxt}'
+                store = embedding.store_init(nxt)
+                inst = _instantiate(store, wasm, False)
+                stage = f'translate {images.runtime}->{nxt}'
+                images = translate(images, inst.module, inst.info, nxt)
+                stage = 'write translated images'
+                d2 = os.path.join(image_dir, f'hop{i}-{nxt}')
+                im.write_images(images, d2, extra={'module.wasm': wasm})
+                images = im.read_images(d2)
+                stage = f'restore in {nxt}'
+                ex = checkpoint.restore(store, inst, images)
+                addr = _entry(inst, entry)
+            except Exception as e:
+                raise EngineFailure(f'hop {i} ({runtime} -> {nxt}) at step {ex.steps}, '
+                                    f'{stage}: {type(e).__name__}: {e}') from e
+        raise AssertionError('unreachable: the last hop runs to the end')
+    finally:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+# ---------------------------------------------------------------- comparing
+
+def _show(v):
+    if isinstance(v, ExternRef):
+        return f'ref.extern {v.value}'
+    if v is None:
+        return 'null'
+    if isinstance(v, int):
+        return hex(v)
+    return repr(v)
+
+
+def _first_diff(a, b):
+    n = min(len(a), len(b))
+    for i in range(n):
+        if a[i] != b[i]:
+            return i
+    return n
+
+
+def compare(expected: Outcome, actual: Outcome, label, steps=True) -> List[str]:
+    """Mismatch lines of ``actual`` against ``expected``."""
+    out = []
+    if expected.trap != actual.trap:
+        out.append(f'{label}: trap {actual.trap!r}, expected {expected.trap!r}')
+    elif expected.results != actual.results:
+        out.append(f'{label}: results [{", ".join(map(_show, actual.results or []))}], '
+                   f'expected [{", ".join(map(_show, expected.results or []))}]')
+    if steps and expected.steps != actual.steps:
+        out.append(f'{label}: {actual.steps} instructions executed, expected {expected.steps}')
+    if expected.memory != actual.memory:
+        if expected.memory is None or actual.memory is None:
+            out.append(f'{label}: memory presence differs')
+        elif len(expected.memory) != len(actual.memory):
+            out.append(f'{label}: memory is {len(actual.memory) // 65536} pages, '
+                       f'expected {len(expected.memory) // 65536}')
+        else:
+            i = _first_diff(expected.memory, actual.memory)
+            ndiff = sum(1 for x, y in zip(expected.memory, actual.memory) if x != y)
+            out.append(f'{label}: memory differs in {ndiff} bytes, first at 0x{i:x} '
+                       f'(0x{actual.memory[i]:02x}, expected 0x{expected.memory[i]:02x})')
+    for k, (e, a) in enumerate(zip(expected.globals, actual.globals)):
+        if e != a:
+            out.append(f'{label}: global {k} = {_show(a)}, expected {_show(e)}')
+    if len(expected.globals) != len(actual.globals):
+        out.append(f'{label}: {len(actual.globals)} globals, expected {len(expected.globals)}')
+    for k, (e, a) in enumerate(zip(expected.tables, actual.tables)):
+        if e != a:
+            if len(e) != len(a):
+                out.append(f'{label}: table {k} has {len(a)} entries, expected {len(e)}')
+            else:
+                i = _first_diff(e, a)
+                out.append(f'{label}: table {k}[{i}] = {_show(a[i])}, expected {_show(e[i])}')
+    return out
+
+
+def _wasmtime_view(o: Outcome):
+    """The uninterrupted outcome as wasmtime_oracle reports it: exported
+    entities by name, funcrefs only as null / non-null."""
+    from fuzz.wasmtime_oracle import NONNULL_FUNCREF
+
+    def ref(v):
+        return NONNULL_FUNCREF if isinstance(v, int) and not isinstance(v, bool) else v
+    mems, globs, tabs = {}, {}, {}
+    for name, (kind, idx) in o.exports.items():
+        if kind == 'memory' and o.memory is not None:
+            mems[name] = o.memory
+        elif kind == 'global':
+            globs[name] = o.globals[idx]
+        elif kind == 'table':
+            tabs[name] = o.tables[idx]
+    return mems, globs, tabs, ref
+
+
+def compare_wasmtime(wasm, entry, args, ref: Outcome) -> List[str]:
+    """Mismatch lines of our uninterrupted outcome against wasmtime."""
+    from fuzz import wasmtime_oracle as wo
+    try:
+        w = wo.run(wasm, entry, list(args))
+    except Exception as e:
+        return [f'wasmtime: cannot run the module: {type(e).__name__}: {e}']
+    out = []
+    result_types = wo.export_types(wasm)[entry][1][1]
+    if ref.trap is not None or w.trap is not None:
+        ours = (ref.trap or '').replace('instantiation: ', '')
+        if w.trap is None or ref.trap is None or not ours.startswith(w.trap):
+            out.append(f'wasmtime: trap {w.trap!r}, engine {ref.trap!r}')
+    else:
+        mems, globs, tabs, conv = _wasmtime_view(ref)
+        ours = [conv(v) if t == 'funcref' else v for t, v in zip(result_types, ref.results)]
+        if ours != w.results:
+            out.append(f'wasmtime: results [{", ".join(map(_show, w.results))}], '
+                       f'engine [{", ".join(map(_show, ours))}]')
+    if ref.trap is None or not ref.trap.startswith('instantiation'):
+        mems, globs, tabs, conv = _wasmtime_view(ref)
+        for name, data in w.memories.items():
+            if mems.get(name) != data:
+                mine = mems.get(name) or b''
+                i = _first_diff(mine, data)
+                out.append(f'wasmtime: memory {name!r} differs (first at 0x{i:x}; '
+                           f'{len(data)} vs engine {len(mine)} bytes)')
+        for name, v in w.globals.items():
+            mine = globs.get(name)
+            mine = conv(mine) if v == wo.NONNULL_FUNCREF else mine
+            if mine != v:
+                out.append(f'wasmtime: global {name!r} = {_show(v)}, engine {_show(mine)}')
+        for name, entries in w.tables.items():
+            mine = [conv(v) for v in tabs.get(name, [])]
+            if mine != entries:
+                out.append(f'wasmtime: table {name!r} differs from engine')
+    return out
+
+
+def clamp(hops, total):
+    """Checkpoint budgets cut so that every checkpoint falls strictly before
+    the run's end (``total`` instructions): a hop whose checkpoint would lie
+    beyond the end is given the remaining instructions minus one, or 0."""
+    out, done = [], 0
+    for i, (rt, n) in enumerate(hops):
+        if i == len(hops) - 1:
+            out.append((rt, None))
+            break
+        n = max(0, min(int(n), total - 1 - done))
+        done += n
+        out.append((rt, n))
+    return out
+
+
+def check(wasm, entry, args, hops, reference='wasmedge', wasmtime=False,
+          image_dir=None, ref=None) -> List[str]:
+    """Mismatch lines (empty when all agree) of the migrated run ``hops``
+    against the uninterrupted run in ``reference`` (``ref`` reuses an
+    outcome already computed), and of the uninterrupted run against
+    wasmtime when ``wasmtime`` is set (only meaningful for modules whose
+    NaNs are canonicalised)."""
+    out = []
+    if ref is None:
+        try:
+            ref = uninterrupted(wasm, entry, args, reference)
+        except Exception as e:
+            return [f'uninterrupted run in {reference} failed: {type(e).__name__}: {e}'
+                    + _where(e)]
+    if wasmtime:
+        out += compare_wasmtime(wasm, entry, args, ref)
+    hops = clamp(hops, ref.steps)
+    try:
+        mig = migrated(wasm, entry, args, hops, image_dir)
+    except EngineFailure as e:
+        return out + [f'migrated run {describe(hops)}: {e}' + _where(e.__cause__ or e)]
+    except Exception as e:
+        return out + [f'migrated run {describe(hops)}: {type(e).__name__}: {e}' + _where(e)]
+    # instruction counts are compared only within one model: the two
+    # interpreters need not count the same way
+    out += compare(ref, mig, f'migrated {describe(hops)}',
+                   steps=all(rt == reference for rt, _ in hops))
+    return out
+
+
+def _where(e):
+    """The innermost engine frame of an unexpected exception (not for the
+    engine's own Wasm errors, whose messages already say where)."""
+    if isinstance(e, WasmError) or e is None:
+        return ''
+    tb = traceback.extract_tb(e.__traceback__)
+    for fr in reversed(tb):
+        if '/engine/' in fr.filename:
+            return f' [{os.path.basename(fr.filename)}:{fr.lineno} in {fr.name}]'
+    return ''
+
+
+def describe(hops):
+    return ' -> '.join(f'{rt}' + (f'@{n}' if n is not None else '') for rt, n in hops)
+
+
+# ---------------------------------------------------------------- plans
+
+def plans(rng: random.Random, total, runtimes=None, multi=True):
+    """Hop chains for one run of ``total`` instructions: one single
+    checkpoint for every ordered pair of runtime models, at a random point,
+    and multi-hop chains A->B->A->B starting from each model."""
+    runtimes = tuple(runtimes or available_runtimes())
+    out = []
+
+    def point(lo=0):
+        return rng.randint(lo, max(lo, total - 1)) if total > 0 else 0
+    for a in runtimes:
+        for b in runtimes:
+            out.append([(a, point()), (b, None)])
+    if multi:
+        for k, a in enumerate(runtimes):
+            b = runtimes[(k + 1) % len(runtimes)]
+            cuts = sorted(point() for _ in range(3))
+            budgets = [cuts[0], cuts[1] - cuts[0], cuts[2] - cuts[1]]
+            out.append([(a, budgets[0]), (b, budgets[1]), (a, budgets[2]), (b, None)])
+    return out
+
+
+# ---------------------------------------------------------------- case files
+
+def encode_value(v):
+    """A Wasm value (engine representation) for case.json."""
+    if isinstance(v, ExternRef):
+        return {'externref': v.value}
+    return v
+
+
+def decode_value(v):
+    if isinstance(v, dict):
+        if set(v) != {'externref'} or not isinstance(v['externref'], int):
+            raise ValueError(f'bad value {v!r}: expected an integer, null or {{"externref": n}}')
+        return ExternRef(v['externref'])
+    if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 0):
+        raise ValueError(f'bad value {v!r}: expected an unsigned integer bit pattern, null or '
+                         f'{{"externref": n}}')
+    return v
+
+
+# ---------------------------------------------------------------- one module
+
+@dataclass
+class Failure:
+    """The first failing check of a module: enough to replay it."""
+    args: tuple
+    hops: list
+    mismatch: List[str]
+
+
+def check_module(wasm, entry, args_list, rng, wasmtime=True, runtimes=None,
+                 reference='wasmedge', max_args=2):
+    """Every check for one module: per argument tuple, the uninterrupted run
+    against wasmtime and against the other runtime model, then migrated runs
+    along ``plans``.  Returns (number of checks, first Failure or None)."""
+    runtimes = tuple(runtimes or available_runtimes())
+    checks = 0
+    for args in list(args_list)[:max_args]:
+        args = tuple(args)
+        try:
+            ref = uninterrupted(wasm, entry, args, reference)
+        except Exception as e:
+            return checks + 1, Failure(args, [(reference, None)], [
+                f'uninterrupted run in {reference} failed: {type(e).__name__}: {e}' + _where(e)])
+        if wasmtime:
+            checks += 1
+            bad = compare_wasmtime(wasm, entry, args, ref)
+            if bad:
+                return checks, Failure(args, [(reference, None)], bad)
+        for rt in runtimes:
+            if rt == reference:
+                continue
+            checks += 1
+            try:
+                other = uninterrupted(wasm, entry, args, rt)
+                bad = compare(ref, other, f'uninterrupted {rt}', steps=False)
+            except Exception as e:
+                bad = [f'uninterrupted run in {rt} failed: {type(e).__name__}: {e}' + _where(e)]
+            if bad:
+                return checks, Failure(args, [(rt, None)], bad)
+        for hops in plans(rng, ref.steps, runtimes):
+            checks += 1
+            bad = check(wasm, entry, args, hops, reference, ref=ref)
+            if bad:
+                return checks, Failure(args, clamp(hops, ref.steps), bad)
+    return checks, None
+
+
+def case_rng(data: bytes):
+    """The checkpoint-point chooser of a byte-driven case (atheris, smith):
+    a function of the input only, so a saved input replays exactly."""
+    import hashlib
+    return random.Random(hashlib.sha256(b'plans:' + bytes(data)).digest())

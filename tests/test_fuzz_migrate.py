@@ -1,0 +1,254 @@
+"""Tests of the migration oracle, the campaign driver and replay.
+
+Truth: hand-computed results of a small module, the uninterrupted run (for
+migrated ones), and the oracle's ability to *fail*: a translator that
+corrupts one cell must be reported, or a clean report would prove nothing.
+"""
+
+import json
+import os
+import random
+import subprocess
+import sys
+
+import pytest
+import wasmtime
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from engine import images as im
+from fuzz import gen, migrate, oracle, replay
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+RUNTIMES = oracle.available_runtimes()
+
+# sum of 1..n into an i64 global and memory, returned as i32; with a call
+# so that checkpoints land in two-frame states too
+WAT = '''
+(module
+  (memory (export "mem") 1)
+  (global $acc (export "acc") (mut i64) (i64.const 0))
+  (func $add (param $k i32)
+    (global.set $acc (i64.add (global.get $acc) (i64.extend_i32_u (local.get $k))))
+    (i32.store (i32.mul (local.get $k) (i32.const 4)) (local.get $k)))
+  (func (export "run") (param $n i32) (result i32)
+    (local $i i32)
+    (block $done
+      (loop $next
+        (br_if $done (i32.gt_u (local.get $i) (local.get $n)))
+        (call $add (local.get $i))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $next)))
+    (i32.wrap_i64 (global.get $acc))))
+'''
+N = 10
+EXPECTED = N * (N + 1) // 2          # 55
+
+
+@pytest.fixture(scope='module')
+def sum_wasm():
+    return wasmtime.wat2wasm(WAT)
+
+
+def test_uninterrupted_matches_hand_computed(sum_wasm):
+    for rt in RUNTIMES:
+        out = oracle.uninterrupted(sum_wasm, 'run', (N,), rt)
+        assert out.trap is None and out.results == [EXPECTED]
+        assert out.globals == [EXPECTED]
+        for k in range(N + 1):
+            assert int.from_bytes(out.memory[4 * k:4 * k + 4], 'little') == k
+        assert out.steps > 50
+
+
+def test_migration_at_every_step_agrees(sum_wasm):
+    total = oracle.uninterrupted(sum_wasm, 'run', (N,)).steps
+    for a in RUNTIMES:
+        for b in RUNTIMES:
+            for n in range(0, total, 3):
+                assert oracle.check(sum_wasm, 'run', (N,), [(a, n), (b, None)]) == []
+
+
+def test_multi_hop_chain_keeps_images(sum_wasm, tmp_path):
+    a, b = RUNTIMES[0], RUNTIMES[-1]
+    hops = [(a, 20), (b, 15), (a, 30), (b, None)]
+    out = oracle.migrated(sum_wasm, 'run', (N,), hops, image_dir=str(tmp_path))
+    assert out.results == [EXPECTED]
+    assert [rt for rt, _ in out.hops] == [a, b, a]
+    assert [s for _, s in out.hops] == [20, 35, 65]
+    for i, (rt, _) in enumerate(hops[:-1]):
+        assert im.read_images(str(tmp_path / f'hop{i}')).runtime == rt
+        assert im.read_images(str(tmp_path / f'hop{i}-{hops[i + 1][0]}')).runtime == hops[i + 1][0]
+
+
+def test_clamp_keeps_checkpoints_before_the_end():
+    assert oracle.clamp([('wasmedge', 500), ('wamr', None)], 40) == [('wasmedge', 39), ('wamr', None)]
+    assert oracle.clamp([('wasmedge', 30), ('wamr', 30), ('wasmedge', None)], 40) == \
+        [('wasmedge', 30), ('wamr', 9), ('wasmedge', None)]
+
+
+# ---------------------------------------------------------------- the oracle can fail
+
+def _corrupting(field):
+    real = oracle.translate
+
+    def bad(images, module, info, to):
+        images = real(images, module, info, to)
+        if field == 'cell':
+            fr = images.frames[-1]                  # the host-called frame: holds $n and $i
+            fr.cells[0] ^= 1
+        elif field == 'global':
+            t, cells = images.globals[0]
+            images.globals[0] = (t, [cells[0] ^ 0x100] + list(cells[1:]))
+        elif field == 'memory':
+            off = min(images.memory)                # offset -> 4096 bytes
+            chunk = images.memory[off]
+            images.memory[off] = bytes([chunk[0]]) + bytes([chunk[1] ^ 0xFF]) + chunk[2:]
+        return images
+    return bad
+
+
+@pytest.mark.parametrize('field', ['cell', 'global', 'memory'])
+def test_oracle_detects_a_corrupted_translation(sum_wasm, monkeypatch, field):
+    monkeypatch.setattr(oracle, 'translate', _corrupting(field))
+    total = oracle.uninterrupted(sum_wasm, 'run', (N,)).steps
+    mismatch = oracle.check(sum_wasm, 'run', (N,), [(RUNTIMES[0], total // 2), (RUNTIMES[-1], None)])
+    assert mismatch, f'corrupted {field} went unnoticed'
+    assert all(m.startswith('migrated') for m in mismatch)
+
+
+def test_engine_exception_is_a_mismatch_not_a_crash(sum_wasm, monkeypatch):
+    def boom(*a):
+        raise KeyError('lost frame')
+    monkeypatch.setattr(oracle, 'translate', boom)
+    mismatch = oracle.check(sum_wasm, 'run', (N,), [(RUNTIMES[0], 10), (RUNTIMES[0], None)])
+    assert len(mismatch) == 1 and 'KeyError' in mismatch[0] and 'lost frame' in mismatch[0]
+
+
+def test_wasmtime_comparison_catches_a_wrong_result(sum_wasm):
+    ref = oracle.uninterrupted(sum_wasm, 'run', (N,))
+    assert oracle.compare_wasmtime(sum_wasm, 'run', (N,), ref) == []
+    ref.results = [EXPECTED + 1]
+    assert oracle.compare_wasmtime(sum_wasm, 'run', (N,), ref)
+
+
+# ---------------------------------------------------------------- property
+
+@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+@given(gen.modules(), st.randoms(use_true_random=False))
+def test_generated_modules_migrate_exactly(gm, rnd):
+    """Random checkpoint points, every direction, multi-hop chains."""
+    checks, failure = oracle.check_module(gm.wasm, gm.entry, gm.args, rnd, wasmtime=True)
+    assert checks > 0
+    assert failure is None, (f'args {failure.args} hops {failure.hops}: '
+                             + '\n'.join(failure.mismatch) + '\n' + gm.wat)
+
+
+# ---------------------------------------------------------------- campaign CLI
+
+def _run(*args, env=None, timeout=600):
+    e = dict(os.environ)
+    e.pop('WASM_MIGRATE_FAULT', None)
+    e.update(env or {})
+    return subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=timeout, env=e)
+
+
+def test_campaign_end_to_end(tmp_path):
+    out = tmp_path / 'camp'
+    p = _run('-m', 'fuzz.migrate', '--runs', '3', '--jobs', '2', '--generator', 'smith',
+             '--out', str(out), '--shrink-seconds', '5')
+    assert 'Traceback' not in p.stderr, p.stderr
+    summary = json.loads((out / 'summary.json').read_text())
+    for key in ('runs', 'checks', 'failures', 'elapsed', 'execs_per_sec', 'first_failure_seconds',
+                'generators'):
+        assert key in summary
+    assert summary['generators']['smith']['runs'] == summary['runs'] >= 1
+    assert summary['checks'] >= summary['runs']
+    # status 0 exactly when clean; every failure left a reproducer that replays
+    assert p.returncode == (1 if summary['failures'] else 0), p.stdout + p.stderr
+    assert (summary['first_failure_seconds'] is None) == (summary['failures'] == 0)
+    for d in summary['failure_dirs'].values():
+        r = _run('-m', 'fuzz.replay', d)
+        assert r.returncode == 1 and r.stdout.strip(), r.stdout + r.stderr
+
+
+def test_campaign_survives_a_crashing_worker(tmp_path):
+    out = tmp_path / 'crash'
+    p = _run('-m', 'fuzz.migrate', '--runs', '3', '--jobs', '1', '--generator', 'smith',
+             '--out', str(out), '--quiet', env={'FUZZ_MIGRATE_SELFTEST': 'crash:1'})
+    summary = json.loads((out / 'summary.json').read_text())
+    assert p.returncode == 1
+    crash = [k for k in summary['failure_dirs'] if k.startswith('crash-')]
+    assert crash == ['crash-s0-w0-u1']
+    assert json.loads((out / 'failures' / crash[0] / 'case.json').read_text())['unit'] == 1
+    assert summary['runs'] >= 2          # units 0 and 2 ran: the worker was restarted
+
+
+def test_campaign_kills_a_hanging_worker(tmp_path):
+    out = tmp_path / 'hang'
+    p = _run('-m', 'fuzz.migrate', '--runs', '2', '--jobs', '1', '--generator', 'smith',
+             '--out', str(out), '--quiet', '--case-timeout', '3',
+             env={'FUZZ_MIGRATE_SELFTEST': 'hang:0'})
+    summary = json.loads((out / 'summary.json').read_text())
+    assert p.returncode == 1
+    assert 'hang-s0-w0-u0' in summary['failure_dirs']
+
+
+@pytest.mark.parametrize('args, text', [
+    (['--jobs', '0', '--runs', '1'], '--jobs'),
+    (['--runs', '1', '--generator', 'afl'], "unknown generator 'afl'"),
+    (['--jobs', '1'], '--time'),
+    (['--time', '-3'], '--time'),
+    (['--jobs', 'many', '--runs', '1'], '--jobs'),
+])
+def test_usage_errors_exit_2(args, text, tmp_path):
+    p = _run('-m', 'fuzz.migrate', '--out', str(tmp_path / 'o'), *args)
+    assert p.returncode == 2
+    assert text in p.stderr and 'Traceback' not in p.stderr
+
+
+# ---------------------------------------------------------------- replay
+
+def _failing_case(sum_wasm):
+    return {'generator': 'test', 'wasm': sum_wasm, 'entry': 'run', 'args': [N],
+            'hops': [(RUNTIMES[0], 40), (RUNTIMES[-1], None)], 'wasmtime': True,
+            'mismatch': ['(made by the test)']}
+
+
+def test_reproducer_replays(sum_wasm, tmp_path, monkeypatch, capsys):
+    d = str(tmp_path / 'repro')
+    monkeypatch.setattr(oracle, 'translate', _corrupting('cell'))
+    migrate.write_reproducer(d, _failing_case(sum_wasm))
+    for name in ('module.wasm', 'module.wat', 'case.json', 'replay.txt', 'README', 'images/hop0'):
+        assert os.path.exists(os.path.join(d, name)), name
+    assert open(os.path.join(d, 'replay.txt')).read().strip() == f'python -m fuzz.replay {d}'
+    assert replay.main([d]) == 1
+    assert 'migrated' in capsys.readouterr().out
+    monkeypatch.undo()
+    assert replay.main([d]) == 0
+    assert 'no longer fails' in capsys.readouterr().out
+
+
+def test_replay_errors_are_one_line(tmp_path, sum_wasm):
+    p = _run('-m', 'fuzz.replay', str(tmp_path / 'missing'))
+    assert p.returncode == 2 and 'not a directory' in p.stderr and 'Traceback' not in p.stderr
+    d = tmp_path / 'broken'
+    d.mkdir()
+    (d / 'module.wasm').write_bytes(sum_wasm)
+    (d / 'case.json').write_text('{"entry": "run", "args": [1], "hops": [["wamr", 3]]}')
+    p = _run('-m', 'fuzz.replay', str(d))
+    assert p.returncode == 2 and 'hops[0]' in p.stderr and 'Traceback' not in p.stderr
+    (d / 'case.json').write_text('{"entry": "run", "args": [-1], "hops": [["wamr", null]]}')
+    p = _run('-m', 'fuzz.replay', str(d))
+    assert p.returncode == 2 and "'args'" in p.stderr and 'Traceback' not in p.stderr
+
+
+def test_plans_cover_every_direction_and_multi_hop():
+    ps = oracle.plans(random.Random(1), 100, ('wasmedge', 'wamr'))
+    singles = {(p[0][0], p[1][0]) for p in ps if len(p) == 2}
+    assert singles == {('wasmedge', 'wasmedge'), ('wasmedge', 'wamr'),
+                       ('wamr', 'wasmedge'), ('wamr', 'wamr')}
+    multi = [[rt for rt, _ in p] for p in ps if len(p) == 4]
+    assert ['wasmedge', 'wamr', 'wasmedge', 'wamr'] in multi
+    assert ['wamr', 'wasmedge', 'wamr', 'wasmedge'] in multi
+    for p in ps:
+        assert sum(n for _, n in p[:-1]) < 100

@@ -1,0 +1,239 @@
+"""The deliberate faults of engine/faults.py are real and off by default.
+
+For every fault, a small hand-written program is stopped at a chosen
+instruction, saved, carried through image files along a chain of runtime
+models and resumed.  Without the fault the outcome equals the value worked
+out by hand (and wasmtime agrees with it on the uninterrupted call); with the
+fault switched on, the outcome differs: a wrong result or memory, or an
+image set the reader rejects.  The booleans are flipped in-process
+(``monkeypatch``); the environment switch itself is checked in subprocesses.
+"""
+
+import importlib.util
+import os
+import subprocess
+import sys
+
+import pytest
+import wasmtime
+
+from engine import checkpoint, embedding, faults, images as im
+from engine.errors import Trap
+from engine.images import ImageError
+from engine.translate import translate
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+HAVE_WAMR = importlib.util.find_spec('engine.exec_wamr') is not None
+
+
+def _instance(runtime, data):
+    store = embedding.store_init(runtime)
+    module = embedding.module_decode(data)
+    inst = embedding.module_instantiate(store, module, [], run_start=False)
+    return store, inst
+
+
+def _observe(store, inst, outcome):
+    """What the oracle compares: outcome, whole memory, every global."""
+    mem = bytes(store.mems[inst.memaddrs[0]].data) if inst.memaddrs else b''
+    globs = [store.globals[a].value for a in inst.globaladdrs]
+    return outcome, mem, globs
+
+
+def migrate(tmp_path, data, entry, args, at, hops, fault=None, fault_from=0, budget=100000):
+    """Run ``entry`` in ``hops[0]`` for ``at`` instructions, save, write and
+    read the images, translate them through every later hop (writing and
+    reading each set) and resume in the last one for at most ``budget``
+    instructions (a fault may break a loop's counter).  ``fault`` is on
+    from hop ``fault_from`` (0: already while saving)."""
+    def switch(k):
+        if fault is not None:
+            setattr(faults, fault.upper(), k >= fault_from)
+    try:
+        switch(0)
+        store, inst = _instance(hops[0], data)
+        kind, addr = inst.exports[entry]
+        results = list(store.funcs[addr].type.results)
+        ex = store.new_executor()
+        ex.start(addr, args)
+        assert not ex.run(at), 'the program must still be running at the checkpoint'
+        images = checkpoint.save(ex, inst, im.module_sha256(data), entry, results)
+        for k, runtime in enumerate(hops):
+            switch(k)
+            d = str(tmp_path / f'hop{k}')
+            im.write_images(images, d)
+            images = im.read_images(d)
+            store, inst = _instance(runtime, data)
+            if images.runtime != runtime:
+                images = translate(images, inst.module, inst.info, runtime)
+        ex = checkpoint.restore(store, inst, images)
+        try:
+            outcome = ('ok', ex.results) if ex.run(budget) else ('still running', budget)
+        except Trap as e:
+            outcome = ('trap', str(e))
+        return _observe(store, inst, outcome)
+    except ImageError as e:
+        return ('rejected', str(e)), b'', []
+    finally:
+        if fault is not None:
+            setattr(faults, fault.upper(), False)
+
+
+def uninterrupted(data, entry, args):
+    store, inst = _instance('wasmedge', data)
+    return embedding.func_invoke(store, inst.exports[entry][1], args)
+
+
+def wasmtime_results(data, entry, args):
+    store = wasmtime.Store()
+    inst = wasmtime.Instance(store, wasmtime.Module(store.engine, data), [])
+    r = inst.exports(store)[entry](store, *args)
+    return [] if r is None else list(r) if isinstance(r, (tuple, list)) else [r]
+
+
+# ---------------------------------------------------------------- programs
+# Each case: wat, entry, args, checkpoint step, chain of runtimes, the hop
+# from which the fault is on, and the hand-computed results.  i32 results
+# are unsigned bit patterns.
+
+CASES = {
+    # (2 + 5) squared through a tee; stopped before the tee, which does not
+    # change the stack's shape: skipping it passes the reader's type check
+    'pc_offset': ('''(module (func (export "f") (param i32) (result i32)
+        local.get 0 i32.const 5 i32.add local.tee 0 local.get 0 i32.mul))''',
+        'f', [2], 3, ['wasmedge', 'wasmedge'], 0, [49]),
+    # an i64 whose words differ, live on the stack at the checkpoint
+    'i64_cell_order': ('''(module (func (export "f") (result i64)
+        i64.const 0x0000000100000002 i64.const 0 i64.add))''',
+        'f', [], 1, ['wasmedge', 'wasmedge'], 0, [0x0000000100000002]),
+    # stopped inside a block: the WAMR set loses the block's label
+    'lost_label': ('''(module (func (export "f") (param i32) (result i32)
+        (block (result i32) local.get 0 i32.const 1 i32.add)))''',
+        'f', [41], 2, ['wasmedge', 'wamr', 'wasmedge'], 0, [42]),
+    # a block entered with an i64 below it: frame_sp is 2 cells, not 1 value
+    'frame_sp': ('''(module (func (export "f") (result i64)
+        i64.const 7 (block (result i64) i64.const 5) i64.add))''',
+        'f', [], 2, ['wasmedge', 'wamr', 'wasmedge'], 2, [12]),
+    # a loop with no params and an i32 result: its label carries 0 cells, not 1
+    'cell_num': ('''(module (func (export "f") (result i32)
+        (loop (result i32) i32.const 9)))''',
+        'f', [], 1, ['wasmedge', 'wamr', 'wasmedge'], 2, [9]),
+    # stopped inside a callee with params, below a caller with locals and operands
+    'vpos': ('''(module
+        (func $sub (param i32 i32) (result i32) local.get 0 local.get 1 i32.sub)
+        (func (export "f") (result i32) (local i32 i32)
+          i32.const 100 i32.const 50 i32.const 7 i32.const 3 call $sub i32.add i32.add))''',
+        'f', [], 5, ['wasmedge', 'wasmedge'], 0, [154]),
+    # two dirty chunks; the later one is read back after the checkpoint
+    'dirty_page': ('''(module (memory 1) (func (export "f") (result i32)
+        i32.const 0 i32.const 11 i32.store
+        i32.const 8192 i32.const 22 i32.store
+        i32.const 8192 i32.load))''',
+        'f', [], 6, ['wasmedge', 'wasmedge'], 0, [22]),
+    # an i64 global followed by an i32 one
+    'global_width': ('''(module (global $g (mut i64) (i64.const 0x100000002))
+        (global $h (mut i32) (i32.const 3))
+        (func (export "f") (result i64)
+          global.get $g global.get $h i64.extend_i32_u i64.add))''',
+        'f', [], 1, ['wasmedge', 'wasmedge'], 0, [0x100000005]),
+    # index 5 is out of range: the default (outermost block) gives 30
+    'br_table_default': ('''(module (func (export "f") (param i32) (result i32)
+        (block (block (block local.get 0 br_table 0 1 2)
+          i32.const 10 return)
+          i32.const 20 return)
+        i32.const 30))''',
+        'f', [5], 1, ['wasmedge', 'wasmedge'], 0, [30]),
+    # two calls in a row; stopped inside the first one
+    'return_address': ('''(module
+        (func $inc (param i32) (result i32) local.get 0 i32.const 1 i32.add)
+        (func $dbl (param i32) (result i32) local.get 0 i32.const 2 i32.mul)
+        (func (export "f") (result i32) i32.const 5 call $inc call $dbl))''',
+        'f', [], 3, ['wasmedge', 'wasmedge'], 0, [12]),
+}
+
+
+def test_every_fault_has_a_case():
+    assert set(CASES) == set(faults.FAULTS)
+
+
+@pytest.mark.parametrize('name', sorted(CASES))
+def test_fault_changes_the_migrated_outcome(tmp_path, name):
+    wat, entry, args, at, hops, fault_from, expect = CASES[name]
+    data = wasmtime.wat2wasm(wat)
+    # independent truth: wasmtime agrees with the hand-computed value
+    assert wasmtime_results(data, entry, args) == expect
+    assert uninterrupted(data, entry, args) == expect
+    clean = migrate(tmp_path / 'clean', data, entry, args, at, hops)
+    assert clean[0] == ('ok', expect)
+    faulty = migrate(tmp_path / 'faulty', data, entry, args, at, hops, name, fault_from)
+    assert faulty != clean, f'{name} left the migrated run unchanged'
+
+
+# With the WAMR executor, the label faults also corrupt a resumed run (not
+# only the reader's check): branches use the labels' frame_sp and cell_num.
+WAMR_CASES = {
+    # a block entered above an i32 and an i64 (3 cells, 2 values), left by br
+    'frame_sp': ('''(module (func (export "f") (result i32 i64)
+        i32.const 3 i64.const 7 (block (result i64) i64.const 5 br 0) i64.add))''',
+        'f', [], 3, [3, 12]),
+    # a loop without params branched back to with an operand on the stack;
+    # keeping a cell there leaves it under the loop's result
+    'cell_num': ('''(module (func (export "f") (result i32) (local i32)
+        i32.const 2 local.set 0
+        i32.const 1000
+        (loop (result i32)
+          i32.const 100
+          local.get 0 i32.const 1 i32.sub local.tee 0
+          br_if 0
+          drop
+          i32.const 9)
+        i32.add))''',
+        'f', [], 4, [1009]),
+}
+
+
+@pytest.mark.skipif(not HAVE_WAMR, reason='engine/exec_wamr.py not present yet')
+@pytest.mark.parametrize('name', sorted(WAMR_CASES))
+def test_label_fault_changes_a_wamr_resume(tmp_path, name):
+    wat, entry, args, at, expect = WAMR_CASES[name]
+    data = wasmtime.wat2wasm(wat)
+    assert wasmtime_results(data, entry, args) == expect
+    hops = ['wasmedge', 'wamr']
+    clean = migrate(tmp_path / 'clean', data, entry, args, at, hops)
+    assert clean[0] == ('ok', expect)
+    faulty = migrate(tmp_path / 'faulty', data, entry, args, at, hops, name)
+    assert faulty != clean
+
+
+# ---------------------------------------------------------------- the switch
+
+def _probe(env_value):
+    env = {k: v for k, v in os.environ.items() if k != faults.ENV}
+    if env_value is not None:
+        env[faults.ENV] = env_value
+    code = ('from engine import faults; '
+            'print(faults.ACTIVE, sorted(n for n in faults.FAULTS if getattr(faults, n.upper())))')
+    return subprocess.run([sys.executable, '-c', code], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_faults_are_off_by_default():
+    assert faults.ACTIVE is None or os.environ.get(faults.ENV)
+    r = _probe(None)
+    assert r.returncode == 0 and r.stdout.strip() == 'None []'
+    r = _probe('')
+    assert r.stdout.strip() == 'None []'
+
+
+def test_environment_switches_exactly_one_fault():
+    r = _probe('vpos')
+    assert r.returncode == 0 and r.stdout.strip() == "vpos ['vpos']"
+
+
+def test_unknown_fault_is_a_clear_error():
+    r = _probe('off_by_two')
+    assert r.returncode == 2
+    assert 'Traceback' not in r.stderr
+    assert "unknown fault 'off_by_two'" in r.stderr and 'pc_offset' in r.stderr
+    with pytest.raises(faults.UnknownFault, match='expected one of'):
+        faults.check_name('nope')
