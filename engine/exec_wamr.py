@@ -77,11 +77,12 @@ class Code:
             setattr(self, k, v)
 
 
-# Operation kinds of the run loop (hot ones first: the loop tests in order).
+# Operation kinds of the run loop (hot ones first: the loop tests in order;
+# 31 is free: call_indirect is a CALL whose argument is (table, type)).
 (LOCAL_GET, CONST, NOP, BR_IF, LOCAL_SET, BIN, I32_ADD, I32_SUB, BR,
  LOCAL_TEE, I32_EQZ, I32_LT_S, I32_LT_U, I32_EQ, I32_NE, I32_AND, BIN64,
  UN, BLOCK, END, IF, ELSE, CALL, RETURN, LOAD, STORE, GLOBAL_GET, GLOBAL_SET,
- DROP, SELECT, BR_TABLE, CALL_INDIRECT, GENERIC, UNREACHABLE, LOCAL_GET2,
+ DROP, SELECT, BR_TABLE, _FREE, GENERIC, UNREACHABLE, LOCAL_GET2,
  LOCAL_SET2, LOCAL_TEE2, CONSTN, DROPN, SELECTN, LOCAL_GETN, LOCAL_SETN,
  LOCAL_TEEN, I32_GT_S, I32_GT_U, I32_LE_S, I32_LE_U, I32_GE_S, I32_GE_U,
  I32_MUL, I32_OR, I32_SHL, I32_SHR_U, I64_ADD, I64_SUB, I64_EQZ) = range(56)
@@ -355,7 +356,7 @@ def compile_func(store, fi):
         elif name == 'call_indirect':
             typeidx, tableidx = imm
             ft = mtypes[typeidx]
-            k, a = CALL_INDIRECT, (store.tables[inst.tableaddrs[tableidx]], ft)
+            k, a = CALL, (store.tables[inst.tableaddrs[tableidx]], ft)   # resolved by CALL
             pop()
             popn(len(ft.params))
             tstack.extend(ft.results)
@@ -726,8 +727,20 @@ class Executor:
                             pc = a[1]
                     elif op == 21:   # ELSE reached from the then-arm: on to the end
                         pc = a
-                    elif op == 22:   # CALL
-                        fi = funcs[a]
+                    elif op == 22:   # CALL (a funcaddr) or call_indirect (a (table, type))
+                        if a.__class__ is tuple:
+                            tab, ft = a
+                            i = pop()
+                            if i >= len(tab.elem):
+                                raise Trap('undefined element')
+                            a = tab.elem[i]
+                            if a is None:
+                                raise Trap(f'uninitialized element {i}')
+                            fi = funcs[a]
+                            if fi.type is not ft and fi.type != ft:
+                                raise Trap('indirect call type mismatch')
+                        else:
+                            fi = funcs[a]
                         if fi.host is not None:
                             ft = fi.type
                             nc = _ncells(ft.params)
@@ -833,41 +846,6 @@ class Executor:
                             del stack[lb:top]
                         if npop:
                             del labels[len(labels) - npop:]
-                    elif op == 31:   # CALL_INDIRECT
-                        tab, ft = a
-                        i = pop()
-                        if i >= len(tab.elem):
-                            raise Trap('undefined element')
-                        r = tab.elem[i]
-                        if r is None:
-                            raise Trap(f'uninitialized element {i}')
-                        fi = funcs[r]
-                        if fi.type is not ft and fi.type != ft:
-                            raise Trap('indirect call type mismatch')
-                        if fi.host is not None:
-                            nc = _ncells(ft.params)
-                            cargs = _values_of(ft.params, stack[len(stack) - nc:])
-                            del stack[len(stack) - nc:]
-                            stack.extend(_cells_of(ft.results, fi.host(cargs)))
-                            continue
-                        c = fi.cache.get(NAME)
-                        if c is None:
-                            c = code_of(store, r)
-                        if len(frames) >= MAX_FRAMES or len(stack) > MAX_STACK:
-                            raise Exhaustion('call stack exhausted')
-                        frame.ip = pc
-                        lp = len(stack) - c.param_cells
-                        labels = [c.func_label]
-                        lpush = labels.append
-                        frame = Frame(r, None, lp, labels, c)
-                        frames.append(frame)
-                        stack.extend(c.zeros)
-                        fbase = lp + c.local_cells
-                        ops = c.ops
-                        args = c.args
-                        nxt = c.nxt
-                        mem = c.mem
-                        pc = 0
                     elif op == 32:   # GENERIC
                         a(stack)
                     else:            # UNREACHABLE

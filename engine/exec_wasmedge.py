@@ -62,11 +62,12 @@ class Code:
         self.mem = mem
 
 
-# Operation kinds of the run loop (hot ones first: the loop tests in order).
+# Operation kinds of the run loop (hot ones first: the loop tests in order;
+# 30 is free: call_indirect is a CALL whose argument is (table, type)).
 (LOCAL_GET, CONST, NOP, BR_IF, LOCAL_SET, BIN, I32_ADD, I32_SUB, BR,
  LOCAL_TEE, I32_EQZ, I32_LT_S, I32_LT_U, I32_EQ, I32_NE, I32_AND, I64_ADD,
  I64_SUB, UN, IF, JUMP, CALL, RETURN, LOAD, STORE, GLOBAL_GET, GLOBAL_SET,
- DROP, SELECT, BR_TABLE, CALL_INDIRECT, GENERIC, UNREACHABLE, I32_GT_S,
+ DROP, SELECT, BR_TABLE, _FREE, GENERIC, UNREACHABLE, I32_GT_S,
  I32_GT_U, I32_LE_S, I32_LE_U, I32_GE_S, I32_GE_U, I32_MUL, I32_OR,
  I32_SHL, I32_SHR_U) = range(43)
 
@@ -174,10 +175,9 @@ def compile_func(store, fi):
             k, a = RETURN, None
         elif name == 'call':
             k, a = CALL, inst.funcaddrs[imm]
-        elif name == 'call_indirect':
+        elif name == 'call_indirect':       # CALL resolves it through the table
             typeidx, tableidx = imm
-            k, a = CALL_INDIRECT, (store.tables[inst.tableaddrs[tableidx]],
-                                   inst.types[typeidx])
+            k, a = CALL, (store.tables[inst.tableaddrs[tableidx]], inst.types[typeidx])
         elif name in _LOADS:
             n, sg, mask = _LOADS[name]
             k, a = LOAD, (imm[1], n, sg, mask)
@@ -505,8 +505,20 @@ class Executor:
                             pc = a
                     elif op == 20:   # JUMP (else reached from the then-arm)
                         pc = a
-                    elif op == 21:   # CALL
-                        fi = funcs[a]
+                    elif op == 21:   # CALL (a funcaddr) or call_indirect (a (table, type))
+                        if a.__class__ is tuple:
+                            tab, ft = a
+                            i = pop()
+                            if i >= len(tab.elem):
+                                raise Trap('undefined element')
+                            a = tab.elem[i]
+                            if a is None:
+                                raise Trap(f'uninitialized element {i}')
+                            fi = funcs[a]
+                            if fi.type is not ft and fi.type != ft:
+                                raise Trap('indirect call type mismatch')
+                        else:
+                            fi = funcs[a]
                         if fi.host is not None:
                             np = len(fi.type.params)
                             cargs = stack[len(stack) - np:]
@@ -584,37 +596,6 @@ class Executor:
                     if top > lb:
                         del stack[lb:top]
                     pc = target
-                elif op == 30:       # CALL_INDIRECT
-                    tab, ft = a
-                    i = pop()
-                    if i >= len(tab.elem):
-                        raise Trap('undefined element')
-                    r = tab.elem[i]
-                    if r is None:
-                        raise Trap(f'uninitialized element {i}')
-                    fi = funcs[r]
-                    if fi.type is not ft and fi.type != ft:
-                        raise Trap('indirect call type mismatch')
-                    if fi.host is not None:
-                        np = len(fi.type.params)
-                        cargs = stack[len(stack) - np:]
-                        del stack[len(stack) - np:]
-                        stack.extend(fi.host(cargs))
-                        continue
-                    c = fi.cache.get(NAME)
-                    if c is None:
-                        c = code_of(store, r)
-                    if len(frames) >= MAX_FRAMES or len(stack) > MAX_STACK:
-                        raise Exhaustion('call stack exhausted')
-                    vpos = len(stack) - c.nparams
-                    frame = Frame(r, pc, c.nlocals, c.arity, vpos)
-                    frames.append(frame)
-                    stack.extend(c.zeros)
-                    fbase = vpos + c.nlocals
-                    ops = c.ops
-                    args = c.args
-                    mem = c.mem
-                    pc = 0
                 elif op == 31:       # GENERIC
                     a(stack)
                 elif op == 32:       # UNREACHABLE
