@@ -33,9 +33,10 @@ class UsageError(Exception):
     pass
 
 
-def run_file(path, runtimes, timeout, allowed):
+def run_file(path, runtimes, timeout, allowed, migrate=None):
     """Worker: parse one file once, run it under each runtime; plain dicts
-    (one per runtime) go back to the parent."""
+    (one per runtime) go back to the parent.  ``migrate``: None, or a dict
+    runtime -> the model to migrate to (migration mode)."""
     start = time.time()
     error = None
     try:
@@ -50,8 +51,15 @@ def run_file(path, runtimes, timeout, allowed):
         start = time.time()
         result = {'file': os.path.basename(path), 'path': path, 'runtime': runtime,
                   'counts': {}, 'failures': [], 'skips': [], 'error': error}
+        migrator = None
+        if migrate:
+            from .migration import Migrator
+            migrator = Migrator(os.path.basename(path), runtime, migrate[runtime])
         if error is None:
-            _tally(result, run_script(commands, executor=runtime, timeout=timeout), allowed)
+            _tally(result, run_script(commands, executor=runtime, timeout=timeout,
+                                      migrator=migrator), allowed)
+        if migrator is not None:
+            result['migration'] = migrator.stats
         result['time'] = time.time() - start + parse_time
         results.append(result)
     return results
@@ -97,6 +105,33 @@ def _table(results, out):
         cells = ''.join(f' {_cell(r["counts"].get(k)):>10}' for _, k in _COLUMNS)
         verdict = 'ok' if _ok(r) else ('ERROR' if r['error'] else 'FAIL')
         print(f'{r["file"]:<{name_w}}  {r["runtime"]:<8}{cells} {r["time"]:6.1f}s  {verdict}', file=out)
+
+
+def _migration_table(results, out):
+    rows = [r for r in results if 'migration' in r]
+    if not rows:
+        return
+    name_w = max([len(r['file']) for r in rows] + [4])
+    header = (f'{"file":<{name_w}}  {"direction":<24} {"calls":>6} {"migrated":>8} {"points":>7} '
+              f'{"ckpts":>7} {"mismatch":>8} {"skipped":>7}')
+    print('\nmigration\n' + header, file=out)
+    print('-' * len(header), file=out)
+    for r in rows:
+        m = r['migration']
+        print(f'{r["file"]:<{name_w}}  {m["direction"]:<24} {m["calls"]:>6} {m["migrated"]:>8} '
+              f'{m["points"]:>7} {m["checkpoints"]:>7} {m["mismatches"]:>8} {m["skipped"]:>7}', file=out)
+    for r in rows:
+        for s in r['migration']['skips'][:3]:
+            print(_safe(f'  {r["file"]} [{r["runtime"]}] line {s["line"]} skipped: {s["reason"]}'), file=out)
+
+
+def _migration_totals(results):
+    keys = ('calls', 'migrated', 'points', 'checkpoints', 'mismatches', 'skipped')
+    tot = dict.fromkeys(keys, 0)
+    for r in results:
+        for k in keys:
+            tot[k] += r.get('migration', {}).get(k, 0)
+    return tot
 
 
 def _ok(r):
@@ -180,6 +215,10 @@ def parse_args(argv):
     ap.add_argument('--junit', metavar='FILE', help='write JUnit XML here')
     ap.add_argument('--json', metavar='FILE', help='write a JSON report here')
     ap.add_argument('--quiet', '-q', action='store_true', help='only the summary and failures')
+    ap.add_argument('--migrate', action='store_true',
+                    help='also checkpoint every assert_return/invoke at several instruction counts, '
+                    'move it to the other runtime model and back, and compare with the '
+                    'uninterrupted run (--runtime picks the starting model)')
     args = ap.parse_args(argv)
     if args.jobs < 1:
         ap.error('--jobs must be at least 1')
@@ -200,11 +239,15 @@ def main(argv=None):
         print(f'error: {e}', file=sys.stderr)
         return 2
     runtimes = RUNTIMES if args.runtime == 'both' else (args.runtime,)
+    migrate = None
+    if args.migrate:
+        from .migration import other_runtime
+        migrate = {rt: other_runtime(rt) for rt in runtimes}
     tasks = []
     for name, pinned in chosen:
         path = os.path.join(directory, name) if pinned else name
         allowed = mf.allowed_skips(args.suite, name, manifest) if pinned else {}
-        tasks.append((path, runtimes, args.timeout, allowed))
+        tasks.append((path, runtimes, args.timeout, allowed, migrate))
     tasks.sort(key=lambda t: -os.path.getsize(t[0]))     # largest first
     started = time.time()
     results = []
@@ -233,12 +276,20 @@ def main(argv=None):
     if not args.quiet:
         print(file=out)
         _table(results, out)
+    if args.migrate and not args.quiet:
+        _migration_table(results, out)
     _report_failures(results, out)
     tot = _totals(results)
     bad = [r for r in results if not _ok(r)]
     print(f'\n{args.suite}: {len(results) - len(bad)}/{len(results)} file runs ok; commands: '
           f'{tot["passed"]} passed, {tot["failed"]} failed, {tot["skipped"]} skipped '
           f'({elapsed:.1f}s, {args.jobs} jobs)', file=out)
+    if args.migrate:
+        mt = _migration_totals(results)
+        directions = sorted({r['migration']['direction'] for r in results if 'migration' in r})
+        print(f'migration ({", ".join(directions)}): {mt["migrated"]} of {mt["calls"]} calls '
+              f'migrated at {mt["points"]} points ({mt["checkpoints"]} checkpoints), '
+              f'{mt["mismatches"]} mismatches, {mt["skipped"]} skipped', file=out)
     try:
         if args.junit:
             write_junit(results, args.junit, args.suite)

@@ -169,6 +169,7 @@ class _Script:
         self.registry = {'spectest': embedding.spectest_instance(self.store)}
         self.named = {}
         self.current = None
+        self.migrator = None      # migration.Migrator in migrate mode
 
     def decode(self, src):
         """ModuleSrc -> (decoded module); text conversion errors propagate."""
@@ -199,7 +200,9 @@ class _Script:
             raise _Fail(f'unknown module {name}')
         return self.named[name]
 
-    def perform(self, action):
+    def perform(self, action, line=None):
+        """Run an action; with a migrator and the command's ``line``, an
+        invoke is also checked by migrating it (see conformance.migration)."""
         inst = self.instance(action.module)
         try:
             kind, addr = self.emb.instance_export(inst, action.field)
@@ -208,10 +211,22 @@ class _Script:
         if action.kind == 'invoke':
             if kind != 'func':
                 raise _Fail(f'export {action.field!r} is a {kind}, not a func')
+            if self.migrator is not None and line is not None:
+                return self._migrated(addr, list(action.args), line)
             return list(self.emb.func_invoke(self.store, addr, list(action.args)))
         if kind != 'global':
             raise _Fail(f'export {action.field!r} is a {kind}, not a global')
         return [self.emb.global_read(self.store, addr)]
+
+    def _migrated(self, addr, args, line):
+        from .migration import MigrationMismatch
+        params = self.emb.func_type(self.store, addr).params
+        if len(args) != len(params):
+            raise errors.Trap('wrong number of arguments')
+        try:
+            return self.migrator.invoke(self.store, addr, args, line)
+        except MigrationMismatch as e:
+            raise _Fail(str(e)) from None
 
 
 # --------------------------------------------------------------- commands
@@ -252,11 +267,11 @@ def _cmd_register(s, cmd):
 
 
 def _cmd_action(s, cmd):
-    s.perform(cmd.target)
+    s.perform(cmd.target, cmd.line)
 
 
 def _cmd_assert_return(s, cmd):
-    got = s.perform(cmd.target)
+    got = s.perform(cmd.target, cmd.line)
     want = cmd.expected
     if len(got) != len(want) or not all(result_matches(w, g) for w, g in zip(want, got)):
         raise _Fail(f'result [{" ".join(show_value(g) for g in got)}], '
@@ -347,17 +362,20 @@ def _on_alarm(signum, frame):
     raise CommandTimeout()
 
 
-def run_script(commands, executor='wasmedge', timeout=None, embedding=None):
+def run_script(commands, executor='wasmedge', timeout=None, embedding=None, migrator=None):
     """Run every command; returns one Outcome per command (never raises for
     engine misbehaviour: crashes and timeouts are failures of that command).
 
     ``timeout``: seconds per command (SIGALRM; main thread only).
+    ``migrator``: a ``migration.Migrator``; every assert_return and invoke
+    action is then also migrated between the models and checked.
     """
     outcomes = []
     try:
         if embedding is None:
             from engine import embedding
         script = _Script(embedding, executor)
+        script.migrator = migrator
     except Exception as e:
         reason = f'cannot set up the store: {type(e).__name__}: {e}'
         return [Outcome(c.kind, c.line, 'failed', reason) for c in commands]

@@ -19,7 +19,12 @@ from .translate import ModuleView, images_from_snapshot, snapshot_from_images
 
 
 class CheckpointError(WasmError):
-    """The run cannot be saved (e.g. a frame of a foreign instance)."""
+    """The run cannot be saved."""
+
+
+class ForeignInstanceError(CheckpointError):
+    """The run's stack holds a frame or a function reference of another
+    module instance: an image set describes one instance only."""
 
 
 # ------------------------------------------------------------ store parts
@@ -32,7 +37,7 @@ def _ref_out(t, v, to_index):
     """A store-level reference as the module-level value a snapshot holds."""
     if t == 'funcref' and v is not None:
         if v not in to_index:
-            raise CheckpointError(f'function address {v} is not a function of this module')
+            raise ForeignInstanceError(f'function address {v} is not a function of this module')
         return to_index[v]
     return v
 
@@ -91,10 +96,10 @@ def frame_fidx(store, inst, to_index, k, funcaddr):
     """The module function index a frame runs; an image set can only hold
     functions defined by the instance being saved."""
     if funcaddr not in to_index:
-        raise CheckpointError(f'frame {k} runs function address {funcaddr}, '
+        raise ForeignInstanceError(f'frame {k} runs function address {funcaddr}, '
                               f'which belongs to another module instance')
     if store.funcs[funcaddr].module is not inst:
-        raise CheckpointError(f'frame {k} runs function {to_index[funcaddr]}, imported from '
+        raise ForeignInstanceError(f'frame {k} runs function {to_index[funcaddr]}, imported from '
                               f'another module instance')
     return to_index[funcaddr]
 
@@ -109,7 +114,7 @@ def snapshot_wasmedge(ex, inst) -> Snapshot:
     top operands) or to the stack top.  ``from_pc`` of a callee is the
     instruction after the caller's call, so the caller stands at
     ``from_pc - 1``."""
-    view = ModuleView(inst.module, inst.info)
+    view = ModuleView.of(inst.module, inst.info)
     to_index = _addr_to_index(inst)
     frames = []
     n = len(ex.frames)
@@ -138,7 +143,7 @@ def snapshot_wasmedge(ex, inst) -> Snapshot:
 
 def restore_wasmedge(store, inst, snap: Snapshot):
     from .exec_wasmedge import Executor, Frame as WFrame, code_of
-    view = ModuleView(inst.module, inst.info)
+    view = ModuleView.of(inst.module, inst.info)
     _load_store_parts(store, inst, view, snap)
     ex = Executor(store)
     stack, frames = [], []

@@ -81,8 +81,11 @@ def read_module(path):
 def instantiate(store, data, path, run_start=True):
     """Decode, validate and instantiate with the spectest host module as
     the only import source (what the testsuite's modules import)."""
-    module = embedding.module_decode(data)
-    embedding.module_validate(module)
+    try:
+        module = embedding.module_decode(data)
+        embedding.module_validate(module)
+    except WasmError as e:          # name the file: the message only gives the byte
+        raise UsageError(f'{path}: {e}') from None
     externvals = []
     spectest = None
     for imp in module.imports:
@@ -154,6 +157,8 @@ def cmd_run(a):
     wants_images = a.checkpoint_at is not None or a.trigger is not None
     if wants_images and not a.images:
         raise UsageError('--checkpoint-at/--trigger need --images DIR to write to')
+    if wants_images:
+        check_out(a.images)
     ex = store.new_executor()
     started = time.time()
     ex.start(addr, args)
@@ -165,6 +170,18 @@ def cmd_run(a):
     return stop_and_save(ex, inst, data, a.invoke, list(ftype.results), a.images)
 
 
+def check_out(directory):
+    """Refuse an output path that is not an image directory: writing the set
+    replaces it whole, so a file or another folder there would be lost."""
+    if not os.path.lexists(directory):
+        return
+    if not os.path.isdir(directory):
+        raise UsageError(f'{directory}: exists and is not a directory; not overwriting it')
+    if os.listdir(directory) and not os.path.exists(os.path.join(directory, 'manifest.json')):
+        raise UsageError(f'{directory}: not empty and not an image directory (no manifest.json); '
+                         f'not overwriting it')
+
+
 def load_dir(directory, module_path=None):
     images = im.read_images(directory)
     path = module_path or os.path.join(directory, MODULE_FILE)
@@ -174,6 +191,8 @@ def load_dir(directory, module_path=None):
 
 
 def cmd_restore(a):
+    if a.out:
+        check_out(a.out)
     images, data, path = load_dir(a.images, a.module)
     runtime = a.runtime or images.runtime
     store = embedding.store_init(runtime)
@@ -190,6 +209,7 @@ def cmd_restore(a):
 
 
 def cmd_translate(a):
+    check_out(a.out)
     images, data, path = load_dir(a.images, a.module)
     store = embedding.store_init(a.to)
     inst = instantiate(store, data, path, run_start=False)
@@ -272,4 +292,7 @@ def main(argv=None):
         return 1
     except (UsageError, WasmError) as e:
         print(f'error: {e}', file=sys.stderr)
+        return 2
+    except OSError as e:            # e.g. the output folder cannot be written
+        print(f'error: {e.filename or ""}: {e.strerror or e}', file=sys.stderr)
         return 2

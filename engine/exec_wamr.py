@@ -939,10 +939,10 @@ def save_images(ex, inst, module_sha256) -> ImageSet:
     """The executor's state as a WAMR image set: cells and labels exactly as
     held (funcref cells as module function indices), caller frames resuming
     just after their call."""
-    from .checkpoint import CheckpointError, _addr_to_index, _store_parts, frame_fidx
+    from .checkpoint import CheckpointError, _addr_to_index, _ref_out, _store_parts, frame_fidx
     from .state import to_cells
     from .translate import ModuleView
-    view = ModuleView(inst.module, inst.info)
+    view = ModuleView.of(inst.module, inst.info)
     to_index = _addr_to_index(inst)
     frames = ex.frames
     stack = ex.stack
@@ -972,10 +972,7 @@ def save_images(ex, inst, module_sha256) -> ImageSet:
         pos = 0
         for t, nc in zip(types, slot_cells):
             if t == 'funcref' and cells[pos] != NONE:
-                if cells[pos] not in to_index:
-                    raise CheckpointError(f'function address {cells[pos]} is not a function '
-                                          f'of this module')
-                cells[pos] = to_index[cells[pos]]
+                cells[pos] = _ref_out(t, cells[pos], to_index)
             pos += nc
         if k > 0:
             ret = (to_index.get(frames[k - 1].func, NONE), frames[k - 1].ip)
@@ -1005,7 +1002,7 @@ def load_images(store, inst, images) -> Executor:
     from .checkpoint import _load_store_parts
     from .translate import ModuleView, snapshot_from_images
     snap = snapshot_from_images(images, inst.module, inst.info)
-    view = ModuleView(inst.module, inst.info)
+    view = ModuleView.of(inst.module, inst.info)
     _load_store_parts(store, inst, view, snap)
     ex = Executor(store)
     stack, frames = [], []

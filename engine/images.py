@@ -251,10 +251,26 @@ def _read(directory, name, required=True):
 
 def read_images(directory: str) -> ImageSet:
     """Load and check an image directory (structure only; see
-    ``check_against_module`` for the match with a module)."""
+    ``check_module`` for the match with a module)."""
     if not os.path.isdir(directory):
         raise ImageError(f'image directory {directory} does not exist')
-    raw = _read(directory, 'manifest.json')
+    return _decode(lambda name, required=True: _read(directory, name, required))
+
+
+def decode_files(files: Dict[str, bytes]) -> ImageSet:
+    """The same checks on an image set held in memory as file name -> bytes
+    (what ``encode_files`` gives), for callers that never touch the disk."""
+    def get(name, required=True):
+        if name in files:
+            return files[name]
+        if required:
+            raise ImageError(f'{name}: missing from the image set')
+        return None
+    return _decode(get)
+
+
+def _decode(get) -> ImageSet:
+    raw = get('manifest.json')
     try:
         manifest = json.loads(raw)
     except ValueError as e:
@@ -271,10 +287,10 @@ def read_images(directory: str) -> ImageSet:
     if not isinstance(sha, str) or len(sha) != 64:
         raise ImageError('manifest.json: module_sha256: missing or not a sha256 hex digest')
 
-    r = _Reader('program_counter.img', _read(directory, 'program_counter.img'))
+    r = _Reader('program_counter.img', get('program_counter.img'))
     pc = (r.u32('fidx'), r.u32('offset'))
     r.end()
-    r = _Reader('frame.img', _read(directory, 'frame.img'))
+    r = _Reader('frame.img', get('frame.img'))
     nframes = r.u32('frame count')
     r.end()
     if nframes == 0:
@@ -282,12 +298,12 @@ def read_images(directory: str) -> ImageSet:
     frames = []
     for i in range(1, nframes + 1):
         name = f'stack{i}.img'
-        frames.append(decode_frame(name, _read(directory, name)))
+        frames.append(decode_frame(name, get(name)))
     if frames[0].entry_fidx != pc[0]:
         raise ImageError(f'program_counter.img: fidx: {pc[0]} but stack1.img '
                          f'entry fidx is {frames[0].entry_fidx}')
 
-    page_raw = _read(directory, 'mem_page_count.img', required=False)
+    page_raw = get('mem_page_count.img', required=False)
     page_count = None
     if page_raw is not None:
         r = _Reader('mem_page_count.img', page_raw)
@@ -295,7 +311,7 @@ def read_images(directory: str) -> ImageSet:
         r.end()
         if page_count > 65536:
             raise ImageError(f'mem_page_count.img: page count: {page_count} exceeds 65536')
-    r = _Reader('memory.img', _read(directory, 'memory.img'))
+    r = _Reader('memory.img', get('memory.img'))
     memory = {}
     limit = (page_count or 0) * PAGE
     while r.pos < len(r.data):
@@ -308,7 +324,7 @@ def read_images(directory: str) -> ImageSet:
             r.fail('page offset', f'{off:#x} appears twice')
         memory[off] = bytes(r.raw(CHUNK, f'page data at {off:#x}'))
 
-    r = _Reader('global.img', _read(directory, 'global.img'))
+    r = _Reader('global.img', get('global.img'))
     globs = []
     for k in range(r.u32('global count')):
         code = r.raw(1, f'global {k} type')[0]
@@ -319,7 +335,7 @@ def read_images(directory: str) -> ImageSet:
     r.end()
 
     tables = []
-    tab_raw = _read(directory, 'table.img', required=False)
+    tab_raw = get('table.img', required=False)
     if tab_raw is not None:
         r = _Reader('table.img', tab_raw)
         for k in range(r.u32('table count')):
@@ -330,7 +346,7 @@ def read_images(directory: str) -> ImageSet:
         r.end()
 
     dropped = ([], [])
-    seg_raw = _read(directory, 'segment.img', required=False)
+    seg_raw = get('segment.img', required=False)
     if seg_raw is not None:
         r = _Reader('segment.img', seg_raw)
         dropped = tuple(r.u32s(min(r.u32(f'{what} count'), len(seg_raw)), f'dropped {what} indices')

@@ -28,7 +28,15 @@ CALLS = ('call', 'call_indirect')
 
 
 class ModuleView:
-    """What the translator needs to know of a module, computed once."""
+    """What the translator needs to know of a module, computed once per
+    module (``ModuleView.of``): every checkpoint and translation asks."""
+
+    @staticmethod
+    def of(module, info):
+        view = module.__dict__.get('_module_view')
+        if view is None or view.info is not info:
+            view = module.__dict__['_module_view'] = ModuleView(module, info)
+        return view
 
     def __init__(self, module, info):
         self.module = module
@@ -162,7 +170,7 @@ def _frame_types(view, frames, k, fidx, pc):
 def snapshot_from_images(images: ImageSet, module, info) -> Snapshot:
     """Read an image set of either runtime into the neutral form, checking
     every frame against the module."""
-    view = ModuleView(module, info)
+    view = ModuleView.of(module, info)
     frames = []
     for k, fi in enumerate(images.frames):
         where = f'stack{k + 1}.img'
@@ -243,7 +251,7 @@ def _checked_segments(indices, count, what):
 
 def images_from_snapshot(snap: Snapshot, module, info, runtime, module_sha256) -> ImageSet:
     """Write the neutral form in ``runtime``'s model."""
-    view = ModuleView(module, info)
+    view = ModuleView.of(module, info)
     out = []
     top_first = list(reversed(snap.frames))
     for k, fr in enumerate(top_first):

@@ -121,7 +121,7 @@ def _module_value(v, to_index):
 def _final_state(store, inst):
     """Memory, globals, tables of ``inst`` (module-level values)."""
     from engine.translate import ModuleView
-    view = ModuleView(inst.module, inst.info)
+    view = ModuleView.of(inst.module, inst.info)
     to_index = {a: i for i, a in enumerate(inst.funcaddrs)}
     memory = bytes(store.mems[inst.memaddrs[0]].data) if inst.memaddrs else None
     globs = [_module_value(store.globals[a].value, to_index if t == 'funcref' else None)

@@ -1,0 +1,337 @@
+"""The engine's command line: run, checkpoint, translate, restore, inspect,
+and every user error ending in one clear line with exit status 2.
+
+Truth comes from wasmtime (the uninterrupted results) and from the
+documented image layout (the files ``run --checkpoint-at`` must write).
+"""
+
+import importlib.util
+import json
+import os
+import shutil
+import struct
+import subprocess
+import sys
+
+import pytest
+import wasmtime
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+HAVE_WAMR = importlib.util.find_spec('engine.exec_wamr') is not None
+RUNTIMES = ['wasmedge', 'wamr'] if HAVE_WAMR else ['wasmedge']
+
+# A loop that fills memory and calls a recursive function, so a stop in the
+# middle has several frames, open blocks, a dirty memory page and a global.
+WAT = '''
+(module
+  (memory (export "mem") 1)
+  (global $acc (mut i64) (i64.const 0))
+  (func $fib (param $n i32) (result i64)
+    (if (result i64) (i32.lt_u (local.get $n) (i32.const 2))
+      (then (i64.extend_i32_u (local.get $n)))
+      (else (i64.add (call $fib (i32.sub (local.get $n) (i32.const 1)))
+                     (call $fib (i32.sub (local.get $n) (i32.const 2)))))))
+  (func (export "run") (param $n i32) (param $x f64) (result i64 f64 i32)
+    (local $i i32) (local $sum i32)
+    (block $done
+      (loop $next
+        (br_if $done (i32.ge_u (local.get $i) (local.get $n)))
+        (i32.store (i32.mul (local.get $i) (i32.const 4))
+                   (i32.mul (local.get $i) (local.get $i)))
+        (global.set $acc (i64.add (global.get $acc)
+                                  (call $fib (i32.rem_u (local.get $i) (i32.const 9)))))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $next)))
+    (local.set $i (i32.const 0))
+    (block $d2
+      (loop $l2
+        (br_if $d2 (i32.ge_u (local.get $i) (local.get $n)))
+        (local.set $sum (i32.add (local.get $sum)
+                                 (i32.load (i32.mul (local.get $i) (i32.const 4)))))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $l2)))
+    (global.get $acc)
+    (f64.mul (local.get $x) (f64.const 2.5))
+    (local.get $sum))
+  (func (export "boom") (result i32) unreachable)
+)
+'''
+ARGS = ['40', '-1.25']
+
+
+def engine(*args, cwd=None):
+    """``python -m engine ARGS`` -> (status, stdout, stderr)."""
+    p = subprocess.run([sys.executable, '-m', 'engine', *map(str, args)], cwd=cwd or ROOT,
+                       capture_output=True, text=True, timeout=300)
+    return p.returncode, p.stdout, p.stderr
+
+
+def wasmtime_results(wasm, name, args):
+    store = wasmtime.Store()
+    inst = wasmtime.Instance(store, wasmtime.Module(store.engine, wasm), [])
+    out = inst.exports(store)[name](store, *args)
+    return list(out) if isinstance(out, (list, tuple)) else [out]
+
+
+def f64_line(x):
+    bits = struct.unpack('<Q', struct.pack('<d', x))[0]
+    return f'f64:{x!r} (bits 0x{bits:016x})'
+
+
+@pytest.fixture(scope='module')
+def module(tmp_path_factory):
+    d = tmp_path_factory.mktemp('cli')
+    path = d / 'm.wasm'
+    path.write_bytes(wasmtime.wat2wasm(WAT))
+    return path
+
+
+@pytest.fixture(scope='module')
+def uninterrupted(module):
+    status, out, err = engine('run', module, '--invoke', 'run', '--args', *ARGS)
+    assert status == 0, err
+    steps = int(err.split('#', 1)[1].split()[0])
+    return out, steps
+
+
+@pytest.fixture(scope='module')
+def images(module, uninterrupted, tmp_path_factory):
+    """A wasmedge image set stopped in the middle of the run."""
+    _, steps = uninterrupted
+    d = tmp_path_factory.mktemp('img') / 'a'
+    status, out, err = engine('run', module, '--invoke', 'run', '--args', *ARGS,
+                              '--checkpoint-at', steps // 2, '--runtime', 'wasmedge', '--images', d)
+    assert status == 0, err
+    return d
+
+
+# ------------------------------------------------------------ happy paths
+
+def test_run_prints_the_results_wasmtime_computes(module, uninterrupted):
+    out, steps = uninterrupted
+    acc, x, total = wasmtime_results(module.read_bytes(), 'run', [40, -1.25])
+    assert out.splitlines() == [f'i64:{acc}', f64_line(x), f'i32:{total}']
+    assert steps > 1000
+
+
+def test_run_trap_is_status_1(module):
+    status, out, err = engine('run', module, '--invoke', 'boom')
+    assert status == 1 and err.strip() == 'trap: unreachable' and out == ''
+
+
+def test_checkpoint_writes_the_documented_image_set(images, uninterrupted):
+    _, steps = uninterrupted
+    names = set(os.listdir(images))
+    frames = struct.unpack('<I', (images / 'frame.img').read_bytes())[0]
+    assert frames >= 2          # stopped inside $fib (or between calls with the loop open)
+    assert {'manifest.json', 'program_counter.img', 'frame.img', 'memory.img',
+            'mem_page_count.img', 'global.img', 'module.wasm'} <= names
+    assert {f'stack{i}.img' for i in range(1, frames + 1)} <= names
+    manifest = json.loads((images / 'manifest.json').read_text())
+    assert manifest['runtime'] == 'wasmedge' and manifest['steps'] == steps // 2
+    assert manifest['entry'] == 'run' and manifest['results'] == ['i64', 'f64', 'i32']
+    assert struct.unpack('<I', (images / 'mem_page_count.img').read_bytes()) == (1,)
+    mem = (images / 'memory.img').read_bytes()
+    assert len(mem) == 4 + 4096 and mem[:4] == bytes(4)       # one dirty chunk, at 0
+    assert struct.unpack_from('<I', mem, 4 + 4 * 3)[0] == 9    # memory[3] = 3 * 3 already
+    glob = (images / 'global.img').read_bytes()
+    assert glob[:5] == struct.pack('<I', 1) + b'\x7e' and len(glob) == 4 + 1 + 8
+
+
+@pytest.mark.parametrize('runtime', RUNTIMES)
+def test_translate_then_restore_gives_the_uninterrupted_results(images, uninterrupted, runtime,
+                                                                tmp_path):
+    out, _ = uninterrupted
+    other = tmp_path / 'b'
+    status, msg, err = engine('translate', images, '--to', 'wamr', '--out', other)
+    assert status == 0, err
+    assert json.loads((other / 'manifest.json').read_text())['runtime'] == 'wamr'
+    status, got, err = engine('restore', other, '--runtime', runtime)
+    assert status == 0, err
+    assert got == out
+
+
+def test_restore_chain_stops_again_and_finishes(images, uninterrupted, tmp_path):
+    out, steps = uninterrupted
+    nxt = tmp_path / 'c'
+    status, _, err = engine('restore', images, '--checkpoint-at', steps // 2 + 7, '--out', nxt)
+    assert status == 0, err
+    assert json.loads((nxt / 'manifest.json').read_text())['steps'] == steps // 2 + 7
+    status, got, err = engine('restore', nxt, '--runtime', RUNTIMES[-1])
+    assert status == 0, err
+    assert got == out
+
+
+def test_inspect_shows_the_fields(images, uninterrupted):
+    _, steps = uninterrupted
+    status, out, err = engine('inspect', images)
+    assert status == 0, err
+    lines = out.splitlines()
+    assert 'runtime      wasmedge' in lines
+    assert f'steps        {steps // 2}' in lines
+    assert any(l.startswith('entry        run -> [i64 f64 i32]') for l in lines)
+    assert any(l.startswith('pc           function ') for l in lines)
+    assert any(l.startswith('frame 1 ') for l in lines)
+    assert 'memory       1 pages, 1 non-zero 4 KiB chunks' in lines
+    assert any(l.startswith('global 0     i64 ') for l in lines)
+
+
+# ------------------------------------------------------------ user errors
+
+def one_error_line(status, out, err, *needles):
+    assert status == 2, (status, out, err)
+    assert 'Traceback' not in err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith('error: '), err
+    for n in needles:
+        assert n in lines[0], (n, lines[0])
+
+
+def test_missing_module(tmp_path):
+    one_error_line(*engine('run', tmp_path / 'nope.wasm', '--invoke', 'f'), 'nope.wasm')
+
+
+def test_malformed_module(tmp_path):
+    bad = tmp_path / 'bad.wasm'
+    bad.write_bytes(b'\0asm\x01\0\0\0\x01\x05')
+    one_error_line(*engine('run', bad, '--invoke', 'f'), 'bad.wasm', 'length out of bounds')
+    bad.write_bytes(b'not wasm at all')
+    one_error_line(*engine('run', bad, '--invoke', 'f'), 'bad.wasm', 'magic header')
+
+
+def test_invalid_module(tmp_path):
+    bad = tmp_path / 'invalid.wasm'
+    # (func (result i32)) with an empty body: valid binary, invalid code
+    bad.write_bytes(b'\0asm\x01\0\0\0\x01\x05\x01\x60\x00\x01\x7f\x03\x02\x01\x00'
+                b'\x0a\x04\x01\x02\x00\x0b')
+    one_error_line(*engine('run', bad, '--invoke', 'f'), 'invalid.wasm', 'type mismatch')
+
+
+def test_unknown_export(module):
+    one_error_line(*engine('run', module, '--invoke', 'nosuch'), "'nosuch'", 'run')
+
+
+@pytest.mark.parametrize('args, needle', [
+    (['1'], 'takes 2 arguments'),
+    (['x', '1.0'], "'x'"),
+    (['1', 'pi'], "'pi'"),
+    (['0x1_0000_0000', '1'], 'i32'),
+])
+def test_bad_args(module, args, needle):
+    one_error_line(*engine('run', module, '--invoke', 'run', '--args', *args), needle)
+
+
+def test_checkpoint_without_images_dir(module):
+    one_error_line(*engine('run', module, '--invoke', 'run', '--args', *ARGS,
+                           '--checkpoint-at', '5'), '--images')
+
+
+def _broken_copy(images, tmp_path, name, how):
+    d = tmp_path / 'broken'
+    shutil.copytree(images, d)
+    p = d / name
+    data = p.read_bytes()
+    if how == 'truncate':
+        p.write_bytes(data[:-1])
+    elif how == 'extend':
+        p.write_bytes(data + b'\0')
+    elif how == 'delete':
+        p.unlink()
+    else:
+        p.write_bytes(how(data))
+    return d
+
+
+def _set_u32(pos, value):
+    return lambda data: data[:pos] + struct.pack('<I', value) + data[pos + 4:]
+
+
+BROKEN = [
+    ('manifest.json', lambda d: d[:len(d) // 2], 'manifest.json'),
+    ('manifest.json', lambda d: d.replace(b'"version": 1', b'"version": 7'), 'version'),
+    ('manifest.json', lambda d: d.replace(b'"wasmedge"', b'"jvm"'), 'runtime'),
+    ('program_counter.img', 'truncate', 'program_counter.img'),
+    ('program_counter.img', _set_u32(4, 99999), 'stack1.img'),
+    ('frame.img', 'truncate', 'frame.img'),
+    ('frame.img', _set_u32(0, 0), 'frame.img'),
+    ('frame.img', _set_u32(0, 40), 'stack'),
+    ('stack1.img', 'truncate', 'stack1.img'),
+    ('stack1.img', 'extend', 'stack1.img'),
+    ('stack1.img', _set_u32(12, 1), 'stack1.img'),
+    ('stack2.img', 'delete', 'stack2.img'),
+    ('memory.img', 'truncate', 'memory.img'),
+    ('memory.img', _set_u32(0, 123), 'memory.img'),
+    ('mem_page_count.img', 'truncate', 'mem_page_count.img'),
+    ('mem_page_count.img', _set_u32(0, 70000), 'mem_page_count.img'),
+    ('global.img', 'truncate', 'global.img'),
+    ('global.img', lambda d: d[:4] + b'\x7f' + d[5:], 'global.img'),
+]
+
+
+@pytest.mark.parametrize('name, how, needle', BROKEN,
+                         ids=[f'{n}-{h if isinstance(h, str) else i}' for i, (n, h, _) in enumerate(BROKEN)])
+@pytest.mark.parametrize('command', ['restore', 'translate', 'inspect'])
+def test_broken_image_files_are_refused(images, tmp_path, name, how, needle, command):
+    d = _broken_copy(images, tmp_path, name, how)
+    out = tmp_path / 'out'
+    args = {'restore': ['restore', d], 'translate': ['translate', d, '--to', 'wamr', '--out', out],
+            'inspect': ['inspect', d]}[command]
+    status, stdout, err = engine(*args)
+    if command == 'inspect' and status == 0:
+        # inspect only reads the files: a set that is well-formed but does
+        # not fit the module (e.g. a PC beyond the code) is for restore to refuse
+        assert needle in ('stack1.img', 'stack', 'global.img', 'mem_page_count.img'), err
+        return
+    one_error_line(status, stdout, err, needle)
+    assert not out.exists(), 'translate left something in --out'
+
+
+def test_module_mismatch(images, tmp_path):
+    other = tmp_path / 'other.wasm'
+    other.write_bytes(wasmtime.wat2wasm('(module (func (export "run")))'))
+    one_error_line(*engine('restore', images, '--module', other), 'module_sha256')
+    out = tmp_path / 'out'
+    one_error_line(*engine('translate', images, '--to', 'wamr', '--out', out, '--module', other),
+                   'module_sha256')
+    assert not out.exists()
+
+
+def test_missing_module_file_in_image_dir(images, tmp_path):
+    d = _broken_copy(images, tmp_path, 'module.wasm', 'delete')
+    one_error_line(*engine('restore', d), 'module.wasm')
+
+
+def test_missing_image_dir(tmp_path):
+    one_error_line(*engine('restore', tmp_path / 'none'), 'none')
+    one_error_line(*engine('inspect', tmp_path / 'none'), 'none')
+
+
+def test_failed_translate_keeps_the_old_out_dir(images, tmp_path):
+    out = tmp_path / 'out'
+    status, _, err = engine('translate', images, '--to', 'wamr', '--out', out)
+    assert status == 0, err
+    before = {n: (out / n).read_bytes() for n in os.listdir(out)}
+    d = _broken_copy(images, tmp_path, 'stack1.img', 'truncate')
+    one_error_line(*engine('translate', d, '--to', 'wasmedge', '--out', out), 'stack1.img')
+    assert {n: (out / n).read_bytes() for n in os.listdir(out)} == before
+    assert [n for n in os.listdir(tmp_path) if n.startswith('.')] == []
+
+
+def test_out_is_a_file(images, tmp_path):
+    out = tmp_path / 'out'
+    out.write_text('precious')
+    one_error_line(*engine('translate', images, '--to', 'wamr', '--out', out), str(out))
+    assert out.read_text() == 'precious'
+    assert [n for n in os.listdir(tmp_path) if n.startswith('.')] == []
+
+
+def test_out_is_a_foreign_folder(images, tmp_path):
+    out = tmp_path / 'notes'
+    out.mkdir()
+    (out / 'todo.txt').write_text('keep me')
+    one_error_line(*engine('translate', images, '--to', 'wamr', '--out', out), 'not an image directory')
+    one_error_line(*engine('restore', images, '--checkpoint-at', '1', '--out', out),
+                   'not an image directory')
+    one_error_line(*engine('run', images / 'module.wasm', '--invoke', 'run', '--args', *ARGS,
+                           '--checkpoint-at', '1', '--images', out), 'not an image directory')
+    assert (out / 'todo.txt').read_text() == 'keep me'

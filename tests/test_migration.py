@@ -1,0 +1,174 @@
+"""Migration mode (issue 3's acceptance check) on spec files and on
+generated programs: a run stopped at an instruction count, moved to the
+other runtime model and back, must end with the results, memory, globals
+and tables of the uninterrupted run.
+
+Truth is the uninterrupted run of the same call (whose results the spec
+assertions themselves check), and the check is shown to fail when the
+translator corrupts one cell.
+"""
+
+import os
+import subprocess
+import sys
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from conformance import migration
+from conformance.migration import Migrator, StoreState, checkpoint_points, migrate_call
+from conformance.runner import run_script
+from conformance.wast import parse_file, parse_wast
+from engine import embedding, translate as tr
+from engine.errors import Exhaustion, Trap
+from fuzz import gen
+from spectests import manifest as mf
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+RUNTIMES = ('wasmedge', 'wamr')
+
+
+def suite_file(name):
+    try:
+        directory = mf.suite_dir('wasm-2.0')
+    except mf.ManifestError as e:
+        pytest.skip(f'spec testsuite not available: {e}')
+    return os.path.join(directory, name + '.wast')
+
+
+def migrate_file(path, runtime, name=None):
+    m = Migrator(name or os.path.basename(path), runtime)
+    outcomes = run_script(parse_file(path), executor=runtime, migrator=m)
+    return m.stats, outcomes
+
+
+# ------------------------------------------------------------ spec files
+
+# A cheap sample covering calls, every kind of branch, blocks, multi-value,
+# i64 cells, memory, globals, bulk memory, references and v128 lanes (the
+# whole suite runs in `python -m conformance --migrate --runtime both`).
+SPEC_FILES = ['fac', 'br_table', 'loop', 'select', 'i64', 'local_tee', 'left-to-right', 'block',
+              'if', 'func', 'unwind', 'simd_lane', 'bulk', 'global', 'memory', 'return']
+
+
+@pytest.mark.parametrize('runtime', RUNTIMES)
+@pytest.mark.parametrize('name', SPEC_FILES)
+def test_spec_file_migrates_without_mismatch(name, runtime):
+    stats, outcomes = migrate_file(suite_file(name), runtime)
+    failed = [o for o in outcomes if o.status == 'failed']
+    assert not failed, failed[:5]
+    assert stats['mismatches'] == 0
+    assert stats['direction'] == f'{runtime}->{migration.other_runtime(runtime)}->{runtime}'
+    assert stats['migrated'] > 0 and stats['checkpoints'] >= stats['migrated']
+    assert stats['points'] >= stats['migrated']
+
+
+def test_a_corrupted_cell_is_reported(monkeypatch):
+    """Flip the low bit of the top frame's first cell on every translation:
+    the migrated runs of fac must then differ, and the failure must name
+    the line and the checkpoint."""
+    real = tr.translate
+
+    def corrupting(images, module, info, to):
+        out = real(images, module, info, to)
+        top = out.frames[0]
+        if top.cells:
+            top.cells[0] ^= 1
+        return out
+    monkeypatch.setattr(tr, 'translate', corrupting)
+    stats, outcomes = migrate_file(suite_file('fac'), 'wasmedge')
+    failed = [o for o in outcomes if o.status == 'failed']
+    assert stats['mismatches'] > 0 and len(failed) == stats['mismatches']
+    assert all(o.reason.startswith(f'migration mismatch at line {o.line}, checkpoint at ')
+               for o in failed), failed
+
+
+def test_store_is_left_in_the_uninterrupted_state():
+    """After a migrated call the store holds exactly what a plain run leaves."""
+    wat = '''(module (memory 1) (global $g (export "g") (mut i32) (i32.const 0))
+      (func (export "f") (param i32) (result i32)
+        (local $i i32)
+        (loop $l (i32.store8 (local.get $i) (i32.add (local.get $i) (local.get 0)))
+          (global.set $g (i32.add (global.get $g) (local.get $i)))
+          (br_if $l (i32.lt_u (local.tee $i (i32.add (local.get $i) (i32.const 1))) (i32.const 50))))
+        (memory.grow (i32.const 1))))'''
+    plain, migrated = (embedding.store_init('wasmedge') for _ in range(2))
+    addrs = []
+    for store in (plain, migrated):
+        module = embedding.module_decode(__import__('wasmtime').wat2wasm(wat))
+        inst = embedding.module_instantiate(store, module, [])
+        addrs.append(inst.exports['f'][1])
+    want = embedding.func_invoke(plain, addrs[0], [7])
+    got, rep = migrate_call(migrated, addrs[1], [7], 'wasmedge', 'wamr', seed='x')
+    assert got == want == [1] and rep.mismatch is None and rep.points >= 3
+    assert StoreState(plain).diff(migrated) is None
+    assert bytes(migrated.mems[0].data[:50]) == bytes((i + 7) & 0xFF for i in range(50))
+
+
+def test_foreign_frames_are_skipped_with_reason():
+    """A call that runs a function of another instance cannot be expressed
+    in one image set: skipped, with the reason, and not a failure."""
+    script = parse_wast('''
+      (module $A (func (export "f") (param i32) (result i32)
+        (i32.mul (local.get 0) (i32.const 3))))
+      (register "A" $A)
+      (module (import "A" "f" (func $f (param i32) (result i32)))
+        (func (export "g") (result i32) (i32.add (call $f (i32.const 5)) (i32.const 1)))
+        (export "f" (func $f)))
+      (assert_return (invoke "g") (i32.const 16))
+      (assert_return (invoke "f" (i32.const 2)) (i32.const 6))
+    ''')
+    for runtime in RUNTIMES:
+        m = Migrator('inline', runtime)
+        outcomes = run_script(script, executor=runtime, migrator=m)
+        assert [o.status for o in outcomes] == ['passed'] * len(outcomes)
+        st_ = m.stats
+        assert st_['skipped'] == 1 and st_['mismatches'] == 0
+        assert 'another module instance' in st_['skips'][0]['reason']
+        # the re-exported import is migrated inside its own instance A
+        assert st_['migrated'] == 1
+
+
+def test_checkpoint_points():
+    assert checkpoint_points(0, 's') == []
+    assert checkpoint_points(1, 's') == [0]
+    pts = checkpoint_points(1000, 'file:12')
+    assert {1, 500, 999} <= set(pts) and all(0 <= p < 1000 for p in pts)
+    assert pts == checkpoint_points(1000, 'file:12')
+
+
+def test_conformance_cli_migrate_flag():
+    p = subprocess.run([sys.executable, '-m', 'conformance', '--migrate', 'fac', '--runtime', 'both',
+                        '--jobs', '1', '-q'], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0, p.stdout + p.stderr
+    summary = [l for l in p.stdout.splitlines() if l.startswith('migration (')]
+    assert len(summary) == 1 and ', 0 mismatches' in summary[0], p.stdout
+    assert 'wasmedge->wamr->wasmedge' in summary[0] and 'wamr->wasmedge->wamr' in summary[0]
+
+
+# ------------------------------------------------------------ generated programs
+
+def _instance(store, wasm):
+    module = embedding.module_decode(wasm)
+    return embedding.module_instantiate(store, module, [])
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+@given(gm=gen.modules(), data=st.data())
+def test_generated_programs_migrate_at_random_points(gm, data):
+    for a in RUNTIMES:
+        b = migration.other_runtime(a)
+        store = embedding.store_init(a)
+        inst = _instance(store, gm.wasm)
+        addr = inst.exports[gm.entry][1]
+        for args in gm.args:
+            def points(n):
+                return data.draw(st.lists(st.integers(0, n - 1), min_size=1, max_size=3,
+                                          unique=True), label=f'points of {n}')
+            try:
+                _, rep = migrate_call(store, addr, list(args), a, b, seed=None, points=points)
+            except (Trap, Exhaustion):
+                continue           # the uninterrupted run traps: nothing to compare with
+            assert rep.mismatch is None, rep.mismatch
+            assert rep.skipped is None, rep.skipped
