@@ -1,6 +1,7 @@
 """``python -m engine``: run a module, stop it at an instruction, save the
-state as image files, translate images between the runtime models, restore
-them in either model and inspect them.
+state as image files, translate images between the runtime models and the
+runtime-neutral form (``neutral.json``), restore either in any model and
+inspect them.
 
 Every user error (missing file, malformed module, bad argument, broken or
 mismatched images) ends with one line on stderr and exit status 2; a Wasm
@@ -12,9 +13,9 @@ import os
 import sys
 import time
 
-from . import checkpoint, embedding, images as im
+from . import checkpoint, embedding, images as im, neutral
 from .errors import Trap, WasmError
-from .translate import translate
+from .translate import images_from_snapshot, snapshot_from_images, translate
 
 MODULE_FILE = 'module.wasm'     # the image directory carries its module
 NONE = im.NONE
@@ -177,9 +178,10 @@ def check_out(directory):
         return
     if not os.path.isdir(directory):
         raise UsageError(f'{directory}: exists and is not a directory; not overwriting it')
-    if os.listdir(directory) and not os.path.exists(os.path.join(directory, 'manifest.json')):
-        raise UsageError(f'{directory}: not empty and not an image directory (no manifest.json); '
-                         f'not overwriting it')
+    if os.listdir(directory) and not any(os.path.exists(os.path.join(directory, name))
+                                         for name in ('manifest.json', neutral.FILE)):
+        raise UsageError(f'{directory}: not empty and not an image directory (no manifest.json '
+                         f'or {neutral.FILE}); not overwriting it')
 
 
 def load_dir(directory, module_path=None):
@@ -190,14 +192,43 @@ def load_dir(directory, module_path=None):
     return images, data, path
 
 
+def load_any(directory, module_path=None):
+    """An image directory (-> ImageSet) or a neutral one (-> its checked
+    header; the rest is checked once the module is instantiated)."""
+    if not neutral.is_neutral_dir(directory):
+        return load_dir(directory, module_path)
+    doc = neutral.read_document(directory)
+    path = module_path or os.path.join(directory, MODULE_FILE)
+    data = read_module(path)
+    neutral.check_module(doc, im.module_sha256(data))
+    return doc, data, path
+
+
+def snapshot_of(src, inst):
+    """The neutral snapshot of an image set or a neutral document."""
+    if isinstance(src, im.ImageSet):
+        return snapshot_from_images(src, inst.module, inst.info)
+    return neutral.snapshot_from_document(src, inst.module, inst.info)
+
+
+def describe(src):
+    return f'{src.runtime} images' if isinstance(src, im.ImageSet) else 'neutral snapshot'
+
+
 def cmd_restore(a):
     if a.out:
         check_out(a.out)
-    images, data, path = load_dir(a.images, a.module)
+    images, data, path = load_any(a.images, a.module)
+    if not isinstance(images, im.ImageSet) and not a.runtime:
+        raise UsageError(f'{a.images}: a neutral snapshot follows no runtime model; '
+                         f'choose one with --runtime {"|".join(im.RUNTIMES)}')
     runtime = a.runtime or images.runtime
     store = embedding.store_init(runtime)
     inst = instantiate(store, data, path, run_start=False)
-    if images.runtime != runtime:
+    if not isinstance(images, im.ImageSet):
+        images = images_from_snapshot(snapshot_of(images, inst), inst.module, inst.info,
+                                      runtime, im.module_sha256(data))
+    elif images.runtime != runtime:
         images = translate(images, inst.module, inst.info, runtime)
     ex = checkpoint.restore(store, inst, images)
     started = time.time()
@@ -210,16 +241,58 @@ def cmd_restore(a):
 
 def cmd_translate(a):
     check_out(a.out)
-    images, data, path = load_dir(a.images, a.module)
-    store = embedding.store_init(a.to)
+    src, data, path = load_any(a.images, a.module)
+    store = embedding.store_init(a.to if a.to in im.RUNTIMES else im.RUNTIMES[0])
     inst = instantiate(store, data, path, run_start=False)
-    out = translate(images, inst.module, inst.info, a.to)
-    im.write_images(out, a.out, extra={MODULE_FILE: data})
-    print(f'{images.runtime} images in {a.images} -> {a.to} images in {a.out}')
+    snap = snapshot_of(src, inst)
+    sha = im.module_sha256(data)
+    if a.to == 'neutral':
+        doc = neutral.document_from_snapshot(snap, inst.module, inst.info, sha)
+        neutral.write_neutral(doc, a.out, extra={MODULE_FILE: data})
+        print(f'{describe(src)} in {a.images} -> neutral snapshot in {a.out}')
+    else:
+        out = images_from_snapshot(snap, inst.module, inst.info, a.to, sha)
+        im.write_images(out, a.out, extra={MODULE_FILE: data})
+        print(f'{describe(src)} in {a.images} -> {a.to} images in {a.out}')
+    return 0
+
+
+def inspect_neutral(a):
+    """Print a neutral snapshot after checking it against its module."""
+    doc, data, path = load_any(a.images, a.module)
+    store = embedding.store_init('wasmedge')
+    inst = instantiate(store, data, path, run_start=False)
+    snap = snapshot_of(doc, inst)
+    print(f'format       {neutral.FORMAT} version {neutral.VERSION}')
+    print(f'module       sha256 {doc["module_sha256"]}')
+    print(f'entry        {snap.entry} -> [{" ".join(snap.results)}]')
+    print(f'steps        {snap.steps}')
+    body_of = lambda fidx: inst.module.funcs[fidx - len(inst.module.imported('func'))].body
+    for k, (fr, raw) in enumerate(zip(snap.frames, doc['frames'])):
+        op = body_of(fr.fidx)[fr.pc].op
+        print(f'frames[{k}]{"":<3} function {fr.fidx}, instruction {fr.pc} ({op})')
+        nloc = len(fr.locals)
+        for part, ts, vs in (('locals', fr.types[:nloc], fr.locals),
+                             ('operands', fr.types[nloc:], fr.stack)):
+            if vs:
+                print(f'             {part}: ' + ', '.join(show_value(t, v) for t, v in zip(ts, vs)))
+        for lab in raw['labels']:
+            at = '' if lab['instr'] is None else f' @{lab["instr"]}'
+            print(f'             label {lab["kind"]}{at} arity={lab["arity"]} '
+                  f'height={lab["height"]} continuation={lab["continuation"]}')
+    if snap.page_count is not None:
+        print(f'memory       {snap.page_count} pages, {len(doc["memory"]["chunks"])} non-zero '
+              f'4 KiB chunks')
+    for k, (t, v) in enumerate(zip(snap.global_types, snap.globals)):
+        print(f'global {k:<5} {show_value(t, v)}')
+    for k, entries in enumerate(snap.tables):
+        print(f'table {k:<6} {len(entries)} entries')
     return 0
 
 
 def cmd_inspect(a):
+    if neutral.is_neutral_dir(a.images):
+        return inspect_neutral(a)
     images = im.read_images(a.images)
     print(f'runtime      {images.runtime}')
     print(f'module       sha256 {images.module_sha256}')
@@ -271,14 +344,16 @@ def parser():
     s.add_argument('--trigger', metavar='FILE')
     s.add_argument('--out', metavar='DIR', help='where to write the next images')
     s.set_defaults(fn=cmd_restore)
-    t = sub.add_parser('translate', help='convert images to the other runtime model')
+    t = sub.add_parser('translate', help='convert images (or a neutral snapshot) to a runtime '
+                       'model or to the runtime-neutral form')
     t.add_argument('images', metavar='DIR')
-    t.add_argument('--to', choices=im.RUNTIMES, required=True)
+    t.add_argument('--to', choices=im.RUNTIMES + ('neutral',), required=True)
     t.add_argument('--out', required=True, metavar='DIR')
     t.add_argument('--module', help=f'module file (default: DIR/{MODULE_FILE})')
     t.set_defaults(fn=cmd_translate)
-    i = sub.add_parser('inspect', help='print an image directory')
+    i = sub.add_parser('inspect', help='print an image directory or a neutral snapshot')
     i.add_argument('images', metavar='DIR')
+    i.add_argument('--module', help=f'module file of a neutral snapshot (default: DIR/{MODULE_FILE})')
     i.set_defaults(fn=cmd_inspect)
     return p
 

@@ -154,13 +154,20 @@ def write_images(images: ImageSet, directory: str, extra=None) -> None:
     """Write the set (plus ``extra`` files, name -> bytes) so that
     ``directory`` holds either the old content or the complete new set,
     never a half-written one."""
+    files = encode_files(images)
+    files.update(extra or {})
+    write_dir(files, directory)
+
+
+def write_dir(files: Dict[str, bytes], directory: str) -> None:
+    """Replace ``directory`` by one holding exactly ``files`` (name ->
+    bytes), atomically: the files go to a temporary sibling that is renamed
+    into place.  Shared by every on-disk form of a stopped run."""
     directory = os.path.abspath(directory)
     parent = os.path.dirname(directory)
     os.makedirs(parent, exist_ok=True)
     tmp = tempfile.mkdtemp(prefix='.images-', dir=parent)
     try:
-        files = encode_files(images)
-        files.update(extra or {})
         for name, data in files.items():
             with open(os.path.join(tmp, name), 'wb') as f:
                 f.write(data)

@@ -1,0 +1,423 @@
+"""The runtime-neutral form of a stopped run on disk: ``neutral.json``.
+
+The image sets of ``images.py`` follow one runtime model each (byte offsets
+and cells for WAMR, instruction indices and a label-less stack for
+WasmEdge).  This form follows neither: it is the spec's own picture of an
+execution — a stack of activation frames, each with its locals, its operand
+values and its labels — so a third runtime, or a person, can read or write
+a stopped run without knowing either model.  docs/images.md documents every
+field.
+
+Labels are derived from the code (a label per open block, loop or if, plus
+the function's own) when writing, and checked against the code when
+reading; they add nothing a reader must trust, but they make the document
+self-explaining and catch a frame put at the wrong instruction.
+
+Every field is checked against the module when reading; errors are
+``NeutralError`` naming the field path, e.g.
+``neutral.json: frames[1].operands[2]: type i64 expected, got f32``.
+"""
+
+import json
+import os
+import re
+
+from .images import CHUNK, NONE, PAGE, ImageError, write_dir
+from .state import Frame, Snapshot
+from .syntax import ExternRef, VAL_TYPES
+from .translate import CALLS, ModuleView
+
+FORMAT = 'wasm-migrate-neutral'
+VERSION = 1
+FILE = 'neutral.json'
+
+_HEX_DIGITS = {'f32': 8, 'f64': 16, 'v128': 32}
+_INT_BITS = {'i32': 32, 'i64': 64}
+_DECIMAL = re.compile(r'(0|[1-9][0-9]*)\Z')
+_HEX_CHUNK = re.compile(r'[0-9a-fA-F]{%d}\Z' % (2 * CHUNK))
+_TOP_KEYS = ('format', 'version', 'module_sha256', 'entry', 'results', 'steps', 'frames',
+             'memory', 'globals', 'tables', 'dropped_elems', 'dropped_datas')
+_FRAME_KEYS = ('func', 'pc', 'locals', 'operands', 'labels')
+
+
+class NeutralError(ImageError):
+    """A broken neutral document, or one that does not fit the module."""
+
+
+def _fail(where, message):
+    raise NeutralError(f'{FILE}: {where}: {message}' if where else f'{FILE}: {message}')
+
+
+# ------------------------------------------------------------ values
+
+def encode_value(t, v):
+    """One value in the document's scheme: i32/i64 unsigned decimal
+    numbers; f32/f64/v128 hex bit patterns with every digit (NaN payloads
+    and -0 stay exact); funcref a function index or null; externref
+    {"extern": n} or null."""
+    if t in _INT_BITS:
+        return v
+    if t in _HEX_DIGITS:
+        return f'0x{v:0{_HEX_DIGITS[t]}x}'
+    if t == 'funcref':
+        return v
+    return None if v is None else {'extern': v.value}
+
+
+def _is_int(x):
+    return isinstance(x, int) and not isinstance(x, bool)
+
+
+def decode_value(t, x, where, nfuncs):
+    """The value ``x`` of type ``t`` from the document, checked."""
+    if t in _INT_BITS:
+        bits = _INT_BITS[t]
+        if not _is_int(x) or not 0 <= x < 1 << bits:
+            _fail(where, f'{json.dumps(x)} is not an {t} (an unsigned integer 0 .. {(1 << bits) - 1})')
+        return x
+    if t in _HEX_DIGITS:
+        n = _HEX_DIGITS[t]
+        if not isinstance(x, str) or not re.fullmatch(r'0x[0-9a-fA-F]{%d}' % n, x):
+            _fail(where, f'{json.dumps(x)} is not an {t} (a bit pattern "0x" + {n} hex digits)')
+        return int(x, 16)
+    if x is None:
+        return None
+    if t == 'funcref':
+        if not _is_int(x) or not 0 <= x < nfuncs:
+            _fail(where, f'{json.dumps(x)} is not a funcref (null or a function index '
+                         f'0 .. {nfuncs - 1})')
+        return x
+    if not (isinstance(x, dict) and list(x) == ['extern'] and _is_int(x['extern'])
+            and 0 <= x['extern'] < NONE):
+        _fail(where, f'{json.dumps(x)} is not an externref (null or {{"extern": n}}, '
+                     f'0 <= n < {NONE})')
+    return ExternRef(x['extern'])
+
+
+def _typed(t, v):
+    return {'type': t, 'value': encode_value(t, v)}
+
+
+def _decode_typed(t, x, where, nfuncs):
+    _keys(x, ('type', 'value'), where)
+    if x['type'] != t:
+        got = x['type'] if x['type'] in VAL_TYPES else json.dumps(x['type'])
+        _fail(where, f'type {t} expected, got {got}')
+    return decode_value(t, x['value'], f'{where}.value', nfuncs)
+
+
+# ------------------------------------------------------------ labels
+
+def labels_at(view, fidx, pc):
+    """The spec labels of a frame of function ``fidx`` stopped at
+    instruction index ``pc``, outermost (the function's) first.
+
+    Replaying the code from the start to ``pc`` gives the blocks that are
+    open there.  Each label has ``arity`` (what a branch to it carries:
+    results, params for a loop), ``height`` (operand values below the
+    block's params at entry; the condition of ``if`` already popped) and
+    ``continuation`` (where a branch goes on: after the matching ``end``,
+    the loop body's first instruction for a loop, and one past the final
+    ``end`` — i.e. return — for the function)."""
+    body = view.func(fidx, f'{FILE}: function {fidx}').body
+    info = view.info.funcs[fidx - view.nimported]
+    out = [{'kind': 'func', 'instr': None, 'arity': len(view.func_types[fidx].results),
+            'height': 0, 'continuation': len(body)}]
+    open_blocks = []
+    for i in range(pc):
+        op = body[i].op
+        if op in ('block', 'loop', 'if'):
+            open_blocks.append(i)
+        elif op == 'end' and open_blocks:
+            open_blocks.pop()
+    for b in open_blocks:
+        ins = body[b]
+        params, results = view.blocktype(ins.imm)
+        below = len(view.operand_types(fidx, b)) - (ins.op == 'if')
+        loop = ins.op == 'loop'
+        out.append({'kind': ins.op, 'instr': b,
+                    'arity': len(params if loop else results),
+                    'height': below - len(params),
+                    'continuation': b + 1 if loop else info.end_of[b] + 1})
+    return out
+
+
+# ------------------------------------------------------------ snapshot → document
+
+def document_from_snapshot(snap: Snapshot, module, info, module_sha256: str) -> dict:
+    """The snapshot as a neutral document (a JSON-ready dict)."""
+    view = ModuleView.of(module, info)
+    frames = []
+    for k, fr in enumerate(snap.frames):
+        callee = snap.frames[k + 1].fidx if k + 1 < len(snap.frames) else None
+        types = view.frame_types(fr.fidx, fr.pc, callee)
+        nloc = len(fr.locals)
+        frames.append({
+            'func': fr.fidx, 'pc': fr.pc,
+            'locals': [_typed(t, v) for t, v in zip(types[:nloc], fr.locals)],
+            'operands': [_typed(t, v) for t, v in zip(types[nloc:], fr.stack)],
+            'labels': labels_at(view, fr.fidx, fr.pc)})
+    zero = bytes(CHUNK)
+    chunks = {}
+    for off in range(0, len(snap.memory), CHUNK):
+        chunk = snap.memory[off:off + CHUNK]
+        if chunk != zero:
+            chunks[str(off)] = chunk.hex()
+    return {
+        'format': FORMAT, 'version': VERSION, 'module_sha256': module_sha256,
+        'entry': snap.entry, 'results': list(snap.results), 'steps': snap.steps,
+        'frames': frames,
+        'memory': {'pages': snap.page_count, 'chunks': chunks},
+        'globals': [_typed(t, v) for t, v in zip(view.global_types, snap.globals)],
+        'tables': [[encode_value(t, v) for v in entries]
+                   for t, entries in zip(view.table_types, snap.tables)],
+        'dropped_elems': list(snap.dropped_elems), 'dropped_datas': list(snap.dropped_datas),
+    }
+
+
+def dumps(doc: dict) -> bytes:
+    """JSON text meant to be read: an object or list goes on one line when
+    it fits in 100 columns (a value, a label), else one entry per line."""
+    return _pretty(doc, 0).encode() + b'\n'
+
+
+def _pretty(x, indent):
+    flat = json.dumps(x)
+    if not isinstance(x, (dict, list)) or not x or indent + len(flat) <= 100:
+        return flat
+    pad = ' ' * (indent + 1)
+    if isinstance(x, dict):
+        items = [f'{pad}{json.dumps(k)}: {_pretty(v, indent + 1)}' for k, v in x.items()]
+        return '{\n' + ',\n'.join(items) + '\n' + ' ' * indent + '}'
+    items = [pad + _pretty(v, indent + 1) for v in x]
+    return '[\n' + ',\n'.join(items) + '\n' + ' ' * indent + ']'
+
+
+def write_neutral(doc: dict, directory: str, extra=None) -> None:
+    """Write ``neutral.json`` (plus ``extra`` files) atomically, like an
+    image set."""
+    files = {FILE: dumps(doc)}
+    files.update(extra or {})
+    write_dir(files, directory)
+
+
+# ------------------------------------------------------------ document → snapshot
+
+def is_neutral_dir(directory: str) -> bool:
+    return (os.path.isfile(os.path.join(directory, FILE))
+            and not os.path.exists(os.path.join(directory, 'manifest.json')))
+
+
+def loads(raw: bytes) -> dict:
+    """Parse the document and check what does not need the module (format,
+    version, module hash), so a caller can pick the module first."""
+    try:
+        doc = json.loads(raw)
+    except (ValueError, RecursionError) as e:
+        raise NeutralError(f'{FILE}: not valid JSON: {e}')
+    if not isinstance(doc, dict) or doc.get('format') != FORMAT:
+        raise NeutralError(f'{FILE}: format: expected {FORMAT!r}')
+    if doc.get('version') != VERSION:
+        _fail('version', f'{json.dumps(doc.get("version"))} is not supported '
+                         f'(this tool reads version {VERSION})')
+    sha = doc.get('module_sha256')
+    if not isinstance(sha, str) or not re.fullmatch(r'[0-9a-f]{64}', sha):
+        _fail('module_sha256', 'missing or not a sha256 hex digest')
+    return doc
+
+
+def read_document(directory: str) -> dict:
+    path = os.path.join(directory, FILE)
+    try:
+        with open(path, 'rb') as f:
+            raw = f.read()
+    except FileNotFoundError:
+        raise NeutralError(f'{FILE}: missing from directory {directory}')
+    except OSError as e:
+        raise NeutralError(f'{FILE}: cannot read: {e.strerror}')
+    return loads(raw)
+
+
+def check_module(doc: dict, module_sha256: str) -> None:
+    if doc['module_sha256'] != module_sha256:
+        _fail('module_sha256', f'the snapshot was taken from module {doc["module_sha256"][:16]}…, '
+                               f'not this module ({module_sha256[:16]}…)')
+
+
+def _keys(x, keys, where):
+    if not isinstance(x, dict):
+        _fail(where, f'expected an object with keys {", ".join(keys)}')
+    for k in keys:
+        if k not in x:
+            _fail(f'{where}.{k}' if where else k, 'missing')
+    extra = [k for k in x if k not in keys]
+    if extra:
+        _fail(f'{where}.{extra[0]}' if where else extra[0], 'unknown field')
+
+
+def _list(x, where, length=None):
+    if not isinstance(x, list):
+        _fail(where, f'expected a list, got {json.dumps(x)[:40]}')
+    if length is not None and len(x) != length:
+        _fail(where, f'{len(x)} entries, but {length} expected')
+    return x
+
+
+def _index(x, where, limit, what):
+    if not _is_int(x) or not 0 <= x < limit:
+        _fail(where, f'{json.dumps(x)[:40]} is not {what} (0 .. {limit - 1})')
+    return x
+
+
+def _canon(x):
+    return json.dumps(x, sort_keys=True)
+
+
+def snapshot_from_document(doc: dict, module, info) -> Snapshot:
+    """Check every field of ``doc`` against the module and return the
+    snapshot it describes."""
+    view = ModuleView.of(module, info)
+    _keys(doc, _TOP_KEYS, '')
+    nfuncs = len(view.func_types)
+    if not isinstance(doc['entry'], str):
+        _fail('entry', 'expected the name of the exported function as a string')
+    results = _list(doc['results'], 'results')
+    for k, t in enumerate(results):
+        if t not in VAL_TYPES:
+            _fail(f'results[{k}]', f'{json.dumps(t)[:40]} is not a value type')
+    if not _is_int(doc['steps']) or doc['steps'] < 0:
+        _fail('steps', f'{json.dumps(doc["steps"])[:40]} is not a count of instructions')
+
+    raw_frames = _list(doc['frames'], 'frames')
+    if not raw_frames:
+        _fail('frames', 'empty (a stopped run has at least one frame)')
+    frames = []
+    for k, rf in enumerate(raw_frames):
+        where = f'frames[{k}]'
+        _keys(rf, _FRAME_KEYS, where)
+        fidx = _index(rf['func'], f'{where}.func', nfuncs, 'a function index')
+        body = view.func(fidx, f'{FILE}: {where}.func').body
+        pc = _index(rf['pc'], f'{where}.pc', len(body),
+                    f'an instruction index of function {fidx}')
+        callee = None
+        if k + 1 < len(raw_frames):
+            ins = body[pc]
+            if ins.op not in CALLS:
+                _fail(f'{where}.pc', f'a frame with a frame above it must stand at its call, '
+                                     f'but instruction {pc} of function {fidx} is {ins.op}')
+            above = raw_frames[k + 1]
+            callee = _index(above.get('func') if isinstance(above, dict) else None,
+                            f'frames[{k + 1}].func', nfuncs, 'a function index')
+            if ins.op == 'call' and callee != ins.imm:
+                _fail(f'frames[{k + 1}].func', f'function {callee}, but frames[{k}] is calling '
+                                              f'function {ins.imm}')
+            if ins.op == 'call_indirect' and view.func_types[callee] != module.types[ins.imm[0]]:
+                _fail(f'frames[{k + 1}].func', f'function {callee} has type '
+                      f'{view.func_types[callee]}, but frames[{k}] calls indirectly with type '
+                      f'{module.types[ins.imm[0]]}')
+        types = view.frame_types(fidx, pc, callee)
+        if None in types:
+            _fail(f'{where}.pc', f'instruction {pc} of function {fidx} is unreachable code')
+        nloc = len(view.local_types(fidx))
+        values = []
+        for part, ts in (('locals', types[:nloc]), ('operands', types[nloc:])):
+            xs = _list(rf[part], f'{where}.{part}')
+            if len(xs) != len(ts):
+                _fail(f'{where}.{part}', f'{len(xs)} values, but function {fidx} at instruction '
+                                         f'{pc} has {len(ts)} ({" ".join(ts) or "none"})')
+            values.extend(_decode_typed(t, x, f'{where}.{part}[{i}]', nfuncs)
+                          for i, (t, x) in enumerate(zip(ts, xs)))
+        got = _list(rf['labels'], f'{where}.labels')
+        expect = labels_at(view, fidx, pc)
+        for i, (g, e) in enumerate(zip(got, expect)):
+            if _canon(g) != _canon(e):
+                _fail(f'{where}.labels[{i}]', f'{_canon(g)[:200]} does not match the code of '
+                      f'function {fidx} at instruction {pc} (expected {_canon(e)})')
+        if len(got) != len(expect):
+            _fail(f'{where}.labels', f'{len(got)} labels, but function {fidx} has {len(expect)} '
+                                     f'open at instruction {pc}')
+        frames.append(Frame(fidx, pc, values[:nloc], values[nloc:], types))
+    if doc['entry']:
+        _check_entry(doc, module, view, frames[0].fidx, results)
+
+    page_count, memory = _memory(doc['memory'], module, view)
+    globs = [_decode_typed(t, x, f'globals[{k}]', nfuncs) for k, (t, x) in enumerate(
+        zip(view.global_types, _list(doc['globals'], 'globals', len(view.global_types))))]
+    tables = []
+    table_limits = ([imp.desc.limits for imp in module.imported('table')]
+                    + [t.type.limits for t in module.tables])
+    for k, (t, lim, entries) in enumerate(zip(
+            view.table_types, table_limits,
+            _list(doc['tables'], 'tables', len(view.table_types)))):
+        entries = _list(entries, f'tables[{k}]')
+        top = NONE if lim.max is None else lim.max
+        if not lim.min <= len(entries) <= top:
+            _fail(f'tables[{k}]', f'{len(entries)} entries, but the table\'s limits are '
+                                  f'{lim.min} .. {top}')
+        tables.append([decode_value(t, x, f'tables[{k}][{i}]', nfuncs)
+                       for i, x in enumerate(entries)])
+    return Snapshot(frames=frames, page_count=page_count, memory=memory, globals=globs,
+                    global_types=view.global_types, tables=tables, entry=doc['entry'],
+                    results=list(results), steps=doc['steps'],
+                    dropped_elems=_segments(doc['dropped_elems'], 'dropped_elems',
+                                            len(module.elems), 'element'),
+                    dropped_datas=_segments(doc['dropped_datas'], 'dropped_datas',
+                                            len(module.datas), 'data'))
+
+
+def _check_entry(doc, module, view, fidx, results):
+    """The host called ``entry``: the outermost frame runs it and the
+    results are its results."""
+    exp = next((e for e in module.exports if e.name == doc['entry']), None)
+    if exp is None or exp.kind != 'func':
+        _fail('entry', f'{json.dumps(doc["entry"])} is not an exported function of the module')
+    if exp.index != fidx:
+        _fail('frames[0].func', f'function {fidx}, but the entry {doc["entry"]!r} is '
+                                f'function {exp.index}')
+    want = list(view.func_types[fidx].results)
+    if results != want:
+        _fail('results', f'{results} but {doc["entry"]!r} returns {want}')
+
+
+def _memory(raw, module, view):
+    _keys(raw, ('pages', 'chunks'), 'memory')
+    pages = raw['pages']
+    if not view.has_memory:
+        if pages is not None:
+            _fail('memory.pages', f'{json.dumps(pages)[:40]}, but the module has no memory '
+                                  f'(expected null)')
+        if raw['chunks'] != {}:
+            _fail('memory.chunks', 'not empty, but the module has no memory')
+        return None, b''
+    lim = ([imp.desc.limits for imp in module.imported('memory')]
+           + [m.type.limits for m in module.mems])[0]
+    top = 65536 if lim.max is None else lim.max
+    if not _is_int(pages) or not lim.min <= pages <= top:
+        _fail('memory.pages', f'{json.dumps(pages)[:40]} is not a page count within the '
+                              f'memory\'s limits {lim.min} .. {top}')
+    chunks = raw['chunks']
+    if not isinstance(chunks, dict):
+        _fail('memory.chunks', 'expected an object {"<byte offset>": "<hex of 4096 bytes>"}')
+    memory = bytearray(pages * PAGE)
+    for key, text in chunks.items():
+        where = f'memory.chunks["{key[:20]}"]'
+        if not _DECIMAL.match(key):
+            _fail(where, 'the key must be a byte offset in decimal')
+        off = int(key)
+        if off % CHUNK or off + CHUNK > len(memory):
+            _fail(where, f'offset {off} is not a multiple of {CHUNK} inside the memory of '
+                         f'{pages} pages')
+        if not isinstance(text, str) or not _HEX_CHUNK.match(text):
+            _fail(where, f'expected {2 * CHUNK} hex digits ({CHUNK} bytes)')
+        memory[off:off + CHUNK] = bytes.fromhex(text)
+    return pages, bytes(memory)
+
+
+def _segments(raw, where, count, what):
+    xs = _list(raw, where)
+    for i, x in enumerate(xs):
+        _index(x, f'{where}[{i}]', count, f'an {what} segment index' if what == 'element'
+               else f'a {what} segment index')
+        if x in xs[:i]:
+            _fail(f'{where}[{i}]', f'{x} appears twice')
+    return list(xs)
