@@ -40,6 +40,7 @@ from .errors import Exhaustion, Trap
 from .images import CELLS, CHUNK, NONE, FrameImage, ImageSet
 from .opcodes import BY_NAME
 from .runtime import default_value
+from .state import from_cells as value_of_cells, value_cells as cells_of_value
 
 MAX_FRAMES = 10000
 MAX_STACK = 1_000_000
@@ -136,31 +137,6 @@ def _trap_table():
 
 
 # ------------------------------------------------------------ values ↔ cells
-
-def cells_of_value(t, v):
-    """One value (syntax representation, store-level refs) as cells."""
-    n = CELLS[t]
-    if n == 1:
-        if t == 'funcref':
-            return [NONE if v is None else v]
-        if t == 'externref':
-            return [NONE if v is None else v.value]
-        return [v]
-    return [(v >> (32 * k)) & _M32 for k in range(n)]
-
-
-def value_of_cells(t, cells):
-    """Cells back into one value of type ``t`` (store-level refs)."""
-    if t == 'funcref':
-        return None if cells[0] == NONE else cells[0]
-    if t == 'externref':
-        from .syntax import ExternRef
-        return None if cells[0] == NONE else ExternRef(cells[0])
-    v = 0
-    for k, c in enumerate(cells):
-        v |= c << (32 * k)
-    return v
-
 
 def _values_of(types, cells):
     out, pos = [], 0

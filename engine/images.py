@@ -161,19 +161,27 @@ def write_images(images: ImageSet, directory: str, extra=None) -> None:
 
 def write_dir(files: Dict[str, bytes], directory: str) -> None:
     """Replace ``directory`` by one holding exactly ``files`` (name ->
-    bytes), atomically: the files go to a temporary sibling that is renamed
-    into place.  Shared by every on-disk form of a stopped run."""
-    directory = os.path.abspath(directory)
-    parent = os.path.dirname(directory)
-    os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix='.images-', dir=parent)
-    try:
+    bytes), atomically.  Shared by every on-disk form of a stopped run."""
+    def fill(tmp):
         for name, data in files.items():
             with open(os.path.join(tmp, name), 'wb') as f:
                 f.write(data)
+    atomic_dir(directory, fill)
+
+
+def atomic_dir(directory: str, fill) -> None:
+    """Create or replace ``directory`` by calling ``fill(tmp)`` on a
+    temporary sibling and renaming it into place: a reader sees the old
+    content or the complete new one, never a half-written folder."""
+    directory = os.path.abspath(directory)
+    parent = os.path.dirname(directory)
+    os.makedirs(parent, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix='.tmp-', dir=parent)
+    try:
+        fill(tmp)
         old = None
         if os.path.exists(directory):
-            old = tempfile.mkdtemp(prefix='.old-images-', dir=parent)
+            old = tempfile.mkdtemp(prefix='.old-', dir=parent)
             os.rmdir(old)
             os.replace(directory, old)
         os.replace(tmp, directory)

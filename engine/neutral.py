@@ -26,6 +26,7 @@ from .images import CHUNK, NONE, PAGE, ImageError, write_dir
 from .state import Frame, Snapshot
 from .syntax import ExternRef, VAL_TYPES
 from .translate import CALLS, ModuleView
+from .valid import blocks_open_at
 
 FORMAT = 'wasm-migrate-neutral'
 VERSION = 1
@@ -123,13 +124,7 @@ def labels_at(view, fidx, pc):
     info = view.info.funcs[fidx - view.nimported]
     out = [{'kind': 'func', 'instr': None, 'arity': len(view.func_types[fidx].results),
             'height': 0, 'continuation': len(body)}]
-    open_blocks = []
-    for i in range(pc):
-        op = body[i].op
-        if op in ('block', 'loop', 'if'):
-            open_blocks.append(i)
-        elif op == 'end' and open_blocks:
-            open_blocks.pop()
+    open_blocks = blocks_open_at(body, pc)
     for b in open_blocks:
         ins = body[b]
         params, results = view.blocktype(ins.imm)

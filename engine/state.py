@@ -50,8 +50,9 @@ class Snapshot:
 
 # ------------------------------------------------------------ values ↔ cells
 
-def to_cells(t: str, v) -> List[int]:
-    """Split a value into 32-bit cells, low word first (WAMR's layout)."""
+def value_cells(t: str, v) -> List[int]:
+    """Split a value into 32-bit cells, low word first (WAMR's layout);
+    what the WAMR executor itself holds."""
     n = CELLS[t]
     if t == 'funcref':
         return [NONE if v is None else v]
@@ -59,7 +60,12 @@ def to_cells(t: str, v) -> List[int]:
         return [NONE if v is None else v.value]
     if n == 1:
         return [v]
-    cells = [(v >> (32 * k)) & 0xFFFFFFFF for k in range(n)]
+    return [(v >> (32 * k)) & 0xFFFFFFFF for k in range(n)]
+
+
+def to_cells(t: str, v) -> List[int]:
+    """``value_cells`` on the translator's path (where a fault may sit)."""
+    cells = value_cells(t, v)
     return cells[::-1] if faults.I64_CELL_ORDER and t == 'i64' else cells
 
 

@@ -22,7 +22,7 @@ WAMR's classic interpreter (see ``wamr_labels``).
 from . import faults, images as im
 from .images import CELLS, CHUNK, NONE, PAGE, ImageError, ImageSet, FrameImage
 from .state import Frame, Snapshot, cells_of, from_cells, to_cells
-from .valid import operand_types
+from .valid import blocks_open_at, operand_types
 
 CALLS = ('call', 'call_indirect')
 
@@ -116,13 +116,7 @@ def wamr_labels(view, fidx, pc):
     info = view.info.funcs[fidx - view.nimported]
     results = view.func_types[fidx].results
     labels = [(0, body[-1].offset, 0, cells_of(results))]
-    open_blocks = []
-    for i in range(pc):
-        op = body[i].op
-        if op in ('block', 'loop', 'if'):
-            open_blocks.append(i)
-        elif op == 'end' and open_blocks:
-            open_blocks.pop()
+    open_blocks = blocks_open_at(body, pc)
     for b in open_blocks:
         ins = body[b]
         params, res = view.blocktype(ins.imm)

@@ -785,18 +785,26 @@ def operand_types(module: S.Module, funcidx: int, pc: int) -> list:
     return list(hit)
 
 
+def blocks_open_at(body, pc):
+    """Indices of the block/loop/if instructions still open before
+    instruction ``pc``, outermost first: besides the function's own, the
+    labels of the control stack there."""
+    open_blocks = []
+    for i in range(pc):
+        op = body[i].op
+        if op in ('block', 'loop', 'if'):
+            open_blocks.append(i)
+        elif op == 'end' and open_blocks:
+            open_blocks.pop()
+    return open_blocks
+
+
 def _types_at_end(module, funcidx, ctx, f, ft, pc):
     """At an ``end`` the stack is the block's entry height plus its results,
     however the ``end`` is reached: a branch lands there (WAMR's target_addr
     of a block, and both models' target for the function label) straight
     from unreachable code, where replaying validation knows nothing."""
-    open_blocks = []
-    for i in range(pc):
-        op = f.body[i].op
-        if op in ('block', 'loop', 'if'):
-            open_blocks.append(i)
-        elif op == 'end' and open_blocks:
-            open_blocks.pop()
+    open_blocks = blocks_open_at(f.body, pc)
     if not open_blocks:
         return tuple(ft.results)
     b = open_blocks[-1]

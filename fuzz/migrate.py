@@ -43,6 +43,8 @@ import time
 import traceback
 from multiprocessing.connection import wait
 
+from engine.images import atomic_dir
+
 GENERATORS = ('hypothesis', 'smith', 'atheris')
 MIX_WEIGHTS = (('hypothesis', 5), ('smith', 3), ('atheris', 2))
 CASE_TIMEOUT = 120          # seconds without a sign of life from a worker
@@ -58,27 +60,6 @@ class UsageError(Exception):
 
 
 # ================================================================ reproducers
-
-def _atomic_dir(final, fill):
-    """Create ``final`` by filling a temporary sibling and renaming it into
-    place: a reader sees the old folder or the complete new one."""
-    parent = os.path.dirname(os.path.abspath(final))
-    os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix='.tmp-', dir=parent)
-    try:
-        fill(tmp)
-        old = None
-        if os.path.exists(final):
-            old = tempfile.mkdtemp(prefix='.old-', dir=parent)
-            os.rmdir(old)
-            os.replace(final, old)
-        os.replace(tmp, final)
-        if old:
-            shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-
 
 def write_reproducer(directory, case, images=True):
     """A reproducer folder for ``case`` (a dict: wasm, entry, args, hops,
@@ -121,7 +102,7 @@ def write_reproducer(directory, case, images=True):
                     '([runtime, instructions run before the checkpoint], the last runs to the end).\n'
                     'images/hop<i>: the set saved at checkpoint i; images/hop<i>-<runtime>: '
                     'it translated for the next hop.\n')
-    _atomic_dir(directory, fill)
+    atomic_dir(directory, fill)
 
 
 # ================================================================ worker side
@@ -525,7 +506,7 @@ class Campaign:
             with open(os.path.join(tmp, 'README'), 'w') as f:
                 f.write(f'Worker {w} {why} while running unit {unit} ({generator}); the unit is a function of '
                         f'(seed, worker, unit), so rerunning the campaign with the same --seed and --jobs repeats it.\n')
-        _atomic_dir(d, fill)
+        atomic_dir(d, fill)
         self.notes.append(case['mismatch'][0])
         next_unit = unit + self.cfg['jobs']
         if not self.time_up() and (self.cfg['runs'] is None or next_unit < self.cfg['runs']):
