@@ -106,18 +106,31 @@ def test_store_is_left_in_the_uninterrupted_state():
     assert bytes(migrated.mems[0].data[:50]) == bytes((i + 7) & 0xFF for i in range(50))
 
 
-def test_foreign_frames_are_skipped_with_reason():
-    """A call that runs a function of another instance cannot be expressed
-    in one image set: skipped, with the reason, and not a failure."""
+def test_foreign_frames_are_stepped_over_and_foreign_refs_skipped():
+    """An image set describes one instance.  While a frame of another
+    instance is on the stack the run is saved at the next instruction where
+    none is (the call still migrates); a table of the instance holding a
+    function of another instance that it does not import can never be
+    saved: that call is skipped with the reason, not failed."""
     script = parse_wast('''
-      (module $A (func (export "f") (param i32) (result i32)
-        (i32.mul (local.get 0) (i32.const 3))))
+      (module $A
+        (func $f (export "f") (param i32) (result i32)
+          (i32.mul (local.get 0) (i32.const 3)))
+        (func $k (result i32) (i32.const 42))
+        (table (export "t") 1 funcref)
+        (elem (i32.const 0) $k))
       (register "A" $A)
-      (module (import "A" "f" (func $f (param i32) (result i32)))
+      (module
+        (import "A" "f" (func $f (param i32) (result i32)))
         (func (export "g") (result i32) (i32.add (call $f (i32.const 5)) (i32.const 1)))
         (export "f" (func $f)))
       (assert_return (invoke "g") (i32.const 16))
       (assert_return (invoke "f" (i32.const 2)) (i32.const 6))
+      (module
+        (import "A" "t" (table 1 funcref))
+        (type $r (func (result i32)))
+        (func (export "h") (result i32) (call_indirect (type $r) (i32.const 0))))
+      (assert_return (invoke "h") (i32.const 42))
     ''')
     for runtime in RUNTIMES:
         m = Migrator('inline', runtime)
@@ -125,9 +138,10 @@ def test_foreign_frames_are_skipped_with_reason():
         assert [o.status for o in outcomes] == ['passed'] * len(outcomes)
         st_ = m.stats
         assert st_['skipped'] == 1 and st_['mismatches'] == 0
-        assert 'another module instance' in st_['skips'][0]['reason']
-        # the re-exported import is migrated inside its own instance A
-        assert st_['migrated'] == 1
+        assert st_['skips'][0]['line'] == 19     # the invoke of h
+        assert 'not a function of this module' in st_['skips'][0]['reason']
+        # g (stepping over the frames of A's f) and f (inside A itself)
+        assert st_['migrated'] == 2
 
 
 def test_checkpoint_points():
