@@ -192,7 +192,7 @@ def _sha_of(inst):
 
 def run_uninterrupted(store, funcaddr, args, runtime=None):
     """(executor, results) of the call run to its end (store's model by default)."""
-    ex = _executor(store, runtime or store.executor)
+    ex = store.new_executor(runtime)
     ex.start(funcaddr, list(args))
     ex.run()
     return ex, list(ex.results or [])
@@ -272,7 +272,7 @@ def _migrated_run(store, inst, funcaddr, args, k, a, b, before, sha, result_type
     ``budget`` bounds the resumed run, so a migration that loops fails
     instead of hanging."""
     before.apply(store)
-    ex = _executor(store, a)
+    ex = store.new_executor(a)
     ex.start(funcaddr, list(args))
     if k and ex.run(k):
         raise MigrationMismatch(f'run in {a} finished after {ex.steps} steps, before the stop')
@@ -313,15 +313,6 @@ def _hop(store, inst, ex, src, dst, before, sha, result_types, must=False):
         raise MigrationMismatch(f'translate to {dst} wrote {images.runtime} images')
     before.apply(store, inst)
     return checkpoint.restore(store, inst, images)
-
-
-def _executor(store, runtime):
-    """An executor of ``runtime`` over ``store`` whatever the store's default."""
-    if runtime == 'wamr':
-        from engine.exec_wamr import Executor
-    else:
-        from engine.exec_wasmedge import Executor
-    return Executor(store)
 
 
 # ------------------------------------------------------------ per script

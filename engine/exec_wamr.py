@@ -37,7 +37,7 @@ by a small replay of the validator's type stack.
 
 from . import numerics
 from .errors import Exhaustion, Trap
-from .images import CELLS, CHUNK, NONE, FrameImage, ImageSet
+from .images import CELLS, NONE, FrameImage, ImageSet
 from .opcodes import BY_NAME
 from .runtime import default_value
 from .state import from_cells as value_of_cells, value_cells as cells_of_value
@@ -916,8 +916,7 @@ def save_images(ex, inst, module_sha256) -> ImageSet:
     held (funcref cells as module function indices), caller frames resuming
     just after their call."""
     from .checkpoint import CheckpointError, _addr_to_index, _ref_out, _store_parts, frame_fidx
-    from .state import to_cells
-    from .translate import ModuleView
+    from .translate import ModuleView, store_images
     view = ModuleView.of(inst.module, inst.info)
     to_index = _addr_to_index(inst)
     frames = ex.frames
@@ -958,18 +957,9 @@ def save_images(ex, inst, module_sha256) -> ImageSet:
                               [tuple(l) for l in fr.labels]))
         callee = fidx
     page_count, memory, globs, tables, d_elems, d_datas = _store_parts(ex.store, inst, view)
-    chunks = {}
-    zero = bytes(CHUNK)
-    for off in range(0, len(memory), CHUNK):
-        chunk = memory[off:off + CHUNK]
-        if chunk != zero:
-            chunks[off] = bytes(chunk)
     return ImageSet(runtime='wamr', module_sha256=module_sha256,
                     pc=(out[0].entry_fidx, ex.pc), frames=out, page_count=page_count,
-                    memory=chunks,
-                    globals=[(t, to_cells(t, v)) for t, v in zip(view.global_types, globs)],
-                    tables=[[to_cells(t, v)[0] for v in entries]
-                            for t, entries in zip(view.table_types, tables)],
+                    **store_images(view, memory, globs, tables),
                     steps=ex.steps, dropped_elems=d_elems, dropped_datas=d_datas)
 
 

@@ -19,7 +19,7 @@ between any two instructions.
 
 from . import faults, numerics
 from .errors import Exhaustion, Trap
-from .runtime import PAGE_SIZE, default_value
+from .runtime import PAGE_SIZE, default_value, memory_init, table_init
 
 MAX_FRAMES = 10000
 MAX_STACK = 1_000_000
@@ -256,18 +256,12 @@ def _generic(store, inst, memi, name, imm):
             mem[d:d + n] = mem[s:s + n]
         return f
     if name == 'memory.init':
-        mem = memi.data
-        da = inst.dataaddrs[imm]
-        datas = store.datas
+        ma, da = inst.memaddrs[0], inst.dataaddrs[imm]
 
         def f(stack):
             n = stack.pop()
             s = stack.pop()
-            d = stack.pop()
-            src = datas[da].data
-            if s + n > len(src) or d + n > len(mem):
-                _trap_mem()
-            mem[d:d + n] = src[s:s + n]
+            memory_init(store, ma, da, stack.pop(), s, n)
         return f
     if name == 'data.drop':
         di = store.datas[inst.dataaddrs[imm]]
@@ -328,17 +322,12 @@ def _generic(store, inst, memi, name, imm):
         return f
     if name == 'table.init':
         elemidx, tableidx = imm
-        tab = store.tables[inst.tableaddrs[tableidx]]
-        ei = store.elems[inst.elemaddrs[elemidx]]
+        ta, ea = inst.tableaddrs[tableidx], inst.elemaddrs[elemidx]
 
         def f(stack):
             n = stack.pop()
             s = stack.pop()
-            d = stack.pop()
-            src = ei.elem
-            if s + n > len(src) or d + n > len(tab.elem):
-                _trap_table()
-            tab.elem[d:d + n] = src[s:s + n]
+            table_init(store, ta, ea, stack.pop(), s, n)
         return f
     return _simd(memi, name, imm)
 

@@ -156,9 +156,10 @@ class Store:
         self.datas = []
         self.executor = executor
 
-    def new_executor(self):
-        """A fresh executor of the store's kind (imported lazily)."""
-        if self.executor == 'wamr':
+    def new_executor(self, kind=None):
+        """A fresh executor of ``kind`` (default: the store's), imported
+        lazily; either model runs over the same store."""
+        if (kind or self.executor) == 'wamr':
             from .exec_wamr import Executor
         else:
             from .exec_wasmedge import Executor

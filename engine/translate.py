@@ -156,11 +156,6 @@ def _pc_index(view, runtime, fidx, unit, top, where):
     return pc
 
 
-def _frame_types(view, frames, k, fidx, pc):
-    """Types of locals + operands of image frame k (0 = top) at ``pc``."""
-    return view.frame_types(fidx, pc, frames[k - 1].entry_fidx if k else None)
-
-
 def snapshot_from_images(images: ImageSet, module, info) -> Snapshot:
     """Read an image set of either runtime into the neutral form, checking
     every frame against the module."""
@@ -178,7 +173,7 @@ def snapshot_from_images(images: ImageSet, module, info) -> Snapshot:
                                  f'frame below it ({where}) runs function {fidx}')
             unit = above.return_offset
         pc = _pc_index(view, images.runtime, fidx, unit, k == 0, where)
-        types = _frame_types(view, images.frames, k, fidx, pc)
+        types = view.frame_types(fidx, pc, images.frames[k - 1].entry_fidx if k else None)
         if None in types:
             raise ImageError(f'{where}: function {fidx} instruction {pc} is unreachable code')
         want = [CELLS[t] for t in types]
@@ -250,7 +245,7 @@ def images_from_snapshot(snap: Snapshot, module, info, runtime, module_sha256) -
     top_first = list(reversed(snap.frames))
     for k, fr in enumerate(top_first):
         body = view.func(fr.fidx, f'frame {k + 1}').body
-        types = fr.types or _frame_types_from_snapshot(view, top_first, k)
+        types = fr.types or view.frame_types(fr.fidx, fr.pc, top_first[k - 1].fidx if k else None)
         cells = []
         for t, v in zip(types, fr.locals + fr.stack):
             cells.extend(to_cells(t, v))
@@ -268,26 +263,28 @@ def images_from_snapshot(snap: Snapshot, module, info, runtime, module_sha256) -
     top = top_first[0]
     pc_unit = top.pc if runtime == 'wasmedge' else view.func(top.fidx, 'frame 1').body[top.pc].offset
     if faults.PC_OFFSET and top.pc + 1 < len(view.func(top.fidx, 'frame 1').body): pc_unit = top.pc + 1 if runtime == 'wasmedge' else view.func(top.fidx, 'frame 1').body[top.pc + 1].offset
-    memory = {}
-    mem = snap.memory
-    zero = bytes(CHUNK)
-    for off in range(0, len(mem), CHUNK):
-        chunk = mem[off:off + CHUNK]
-        if chunk != zero:
-            memory[off] = bytes(chunk)
-    tables = [[to_cells(t, v)[0] for v in entries]
-              for t, entries in zip(view.table_types, snap.tables)]
     return ImageSet(runtime=runtime, module_sha256=module_sha256, pc=(top.fidx, pc_unit),
-                    frames=out, page_count=snap.page_count, memory=memory,
-                    globals=[(t, to_cells(t, v)) for t, v in zip(snap.global_types, snap.globals)],
-                    tables=tables, entry=snap.entry, results=list(snap.results),
+                    frames=out, page_count=snap.page_count,
+                    **store_images(view, snap.memory, snap.globals, snap.tables),
+                    entry=snap.entry, results=list(snap.results),
                     steps=snap.steps, dropped_elems=list(snap.dropped_elems),
                     dropped_datas=list(snap.dropped_datas))
 
 
-def _frame_types_from_snapshot(view, top_first, k):
-    fr = top_first[k]
-    return view.frame_types(fr.fidx, fr.pc, top_first[k - 1].fidx if k else None)
+def store_images(view, memory, globs, tables):
+    """The memory.img, global.img and table.img fields of an ImageSet from
+    module-level store values (the same in both models): memory as its
+    non-zero 4 KiB chunks, globals and table entries as cells."""
+    zero = bytes(CHUNK)
+    chunks = {}
+    for off in range(0, len(memory), CHUNK):
+        chunk = memory[off:off + CHUNK]
+        if chunk != zero:
+            chunks[off] = bytes(chunk)
+    return dict(memory=chunks,
+                globals=[(t, to_cells(t, v)) for t, v in zip(view.global_types, globs)],
+                tables=[[to_cells(t, v)[0] for v in entries]
+                        for t, entries in zip(view.table_types, tables)])
 
 
 def translate(images: ImageSet, module, info, to: str) -> ImageSet:
