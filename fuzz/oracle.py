@@ -35,8 +35,18 @@ STEP_LIMIT = 'step limit reached'
 Hop = Tuple[str, Optional[int]]
 
 # image files of a throw-away migration go to RAM when possible: on a disk
-# file system creating and removing the small files costs more than the run
+# file system creating and removing the small files costs more than the run.
+# A campaign names its own folder (FUZZ_TMP_ROOT) so that a restart can
+# remove what a killed run left there.
 _TMP_ROOT = '/dev/shm' if os.access('/dev/shm', os.W_OK) else None
+
+
+def _tmp_root():
+    root = os.environ.get('FUZZ_TMP_ROOT')
+    if root:
+        os.makedirs(root, exist_ok=True)
+        return root
+    return _TMP_ROOT
 
 
 def available_runtimes():
@@ -202,7 +212,7 @@ def migrated(wasm, entry, args, hops, image_dir=None) -> Outcome:
     sha = im.module_sha256(wasm)
     tmp = None
     if image_dir is None:
-        tmp = image_dir = tempfile.mkdtemp(prefix='fuzz-images-', dir=_TMP_ROOT)
+        tmp = image_dir = tempfile.mkdtemp(prefix='fuzz-images-', dir=_tmp_root())
     try:
         store = embedding.store_init(hops[0][0])
         try:
