@@ -26,7 +26,6 @@ from .images import CHUNK, NONE, PAGE, ImageError, write_dir
 from .state import Frame, Snapshot
 from .syntax import ExternRef, VAL_TYPES
 from .translate import CALLS, ModuleView
-from .valid import blocks_open_at
 
 FORMAT = 'wasm-migrate-neutral'
 VERSION = 1
@@ -124,11 +123,10 @@ def labels_at(view, fidx, pc):
     info = view.info.funcs[fidx - view.nimported]
     out = [{'kind': 'func', 'instr': None, 'arity': len(view.func_types[fidx].results),
             'height': 0, 'continuation': len(body)}]
-    open_blocks = blocks_open_at(body, pc)
-    for b in open_blocks:
+    for b, types in view.open_blocks(fidx, pc):
         ins = body[b]
         params, results = view.blocktype(ins.imm)
-        below = len(view.operand_types(fidx, b)) - (ins.op == 'if')
+        below = len(types) - (ins.op == 'if')
         loop = ins.op == 'loop'
         out.append({'kind': ins.op, 'instr': b,
                     'arity': len(params if loop else results),

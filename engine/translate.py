@@ -22,7 +22,7 @@ WAMR's classic interpreter (see ``wamr_labels``).
 from . import faults, images as im
 from .images import CELLS, CHUNK, NONE, PAGE, ImageError, ImageSet, FrameImage
 from .state import Frame, Snapshot, cells_of, from_cells, to_cells
-from .valid import blocks_open_at, operand_types
+from .valid import block_structure, operand_types
 
 CALLS = ('call', 'call_indirect')
 
@@ -62,6 +62,12 @@ class ModuleView:
 
     def operand_types(self, fidx, pc):
         return operand_types(self.module, fidx - self.nimported, pc)
+
+    def open_blocks(self, fidx, pc):
+        """(block index, operand types before it) of the blocks open before
+        ``pc``, outermost first, from one cached pass over the function."""
+        bs = block_structure(self.module, fidx - self.nimported)
+        return [(b, bs.entry_types[b]) for b in bs.open_at(pc)]
 
     def frame_types(self, fidx, pc, callee=None):
         """Types of the locals and operands of a frame stopped at ``pc``.
@@ -116,11 +122,9 @@ def wamr_labels(view, fidx, pc):
     info = view.info.funcs[fidx - view.nimported]
     results = view.func_types[fidx].results
     labels = [(0, body[-1].offset, 0, cells_of(results))]
-    open_blocks = blocks_open_at(body, pc)
-    for b in open_blocks:
+    for b, below in view.open_blocks(fidx, pc):
         ins = body[b]
         params, res = view.blocktype(ins.imm)
-        below = view.operand_types(fidx, b)
         if ins.op == 'if':
             below = below[:-1]                       # the condition is popped first
         frame_sp = cells_of(below) - cells_of(params)

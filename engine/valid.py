@@ -163,10 +163,11 @@ def _pop_vals(stack, frame, types):
     return popped
 
 
-def _check_code(ctx, params, results, local_types, body, stop=None):
+def _check_code(ctx, params, results, local_types, body, stop=None, record=None):
     """Validate one expression (function body or constant expression) with
     the appendix algorithm.  Returns a FuncInfo, or, when ``stop`` is given,
-    the operand type stack before instruction ``stop``.
+    the operand type stack before instruction ``stop``.  ``record`` (a dict)
+    receives the operand type stack before every block, loop and if.
 
     Raises _Invalid with attribute ``index`` (the failing instruction)."""
     locals_ = list(params) + list(local_types)
@@ -198,6 +199,8 @@ def _check_code(ctx, params, results, local_types, body, stop=None):
             op = ins.op
             if live:
                 heights[i] = len(stack)
+            if record is not None and op in _BLOCK_OPS:
+                record[i] = tuple(stack)
 
             sig = FIXED.get(op)
             if sig is not None:
@@ -783,6 +786,65 @@ def operand_types(module: S.Module, funcidx: int, pc: int) -> list:
             hit = tuple(_check_code(ctx, ft.params, ft.results, f.locals, f.body, stop=pc))
         cache[key] = hit
     return list(hit)
+
+
+_BLOCK_OPS = frozenset(('block', 'loop', 'if'))
+
+
+class BlockStructure:
+    """The nesting of one function's blocks, from one pass over its code
+    (``block_structure``): which blocks are open before any instruction
+    and the operand types at each block's entry.  Label replay at a frame
+    then costs the number of open labels, not the code before the PC
+    (a stop deep inside 100k nested blocks would otherwise be quadratic)."""
+
+    __slots__ = ('innermost', 'parent', 'entry_types')
+
+    def __init__(self, body, entry_types):
+        self.entry_types = entry_types      # block index -> operand types before it
+        self.innermost = innermost = [-1] * (len(body) + 1)   # innermost block open before i
+        self.parent = parent = {}           # block index -> enclosing block (-1: none)
+        cur = -1
+        for i, ins in enumerate(body):
+            innermost[i] = cur
+            op = ins.op
+            if op in _BLOCK_OPS:
+                parent[i] = cur
+                cur = i
+            elif op == 'end' and cur != -1:
+                cur = parent[cur]
+        innermost[len(body)] = cur
+
+    def open_at(self, pc):
+        """Same as ``blocks_open_at``: open blocks before ``pc``, outermost first."""
+        out = []
+        b = self.innermost[pc]
+        while b != -1:
+            out.append(b)
+            b = self.parent[b]
+        out.reverse()
+        return out
+
+
+def block_structure(module: S.Module, funcidx: int) -> BlockStructure:
+    """The ``BlockStructure`` of defined function ``funcidx``, cached per module."""
+    cache = module.__dict__.get('_block_structure_cache')
+    if cache is None:
+        cache = module.__dict__['_block_structure_cache'] = {}
+    bs = cache.get(funcidx)
+    if bs is None:
+        ocache = module.__dict__.get('_operand_types_cache')
+        if ocache is None:
+            ocache = module.__dict__['_operand_types_cache'] = {}
+        ctx = ocache.get('ctx')
+        if ctx is None:
+            ctx = ocache['ctx'] = _context(module)[0]
+        f = module.funcs[funcidx]
+        ft = module.types[f.typeidx]
+        entry = {}
+        _check_code(ctx, ft.params, ft.results, f.locals, f.body, record=entry)
+        bs = cache[funcidx] = BlockStructure(f.body, entry)
+    return bs
 
 
 def blocks_open_at(body, pc):
