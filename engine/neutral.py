@@ -22,6 +22,7 @@ import json
 import os
 import re
 
+from . import faults
 from .images import CHUNK, NONE, PAGE, ImageError, write_dir
 from .state import Frame, Snapshot
 from .syntax import ExternRef, VAL_TYPES
@@ -164,7 +165,8 @@ def document_from_snapshot(snap: Snapshot, module, info, module_sha256: str) -> 
         'globals': [_typed(t, v) for t, v in zip(view.global_types, snap.globals)],
         'tables': [[encode_value(t, v) for v in entries]
                    for t, entries in zip(view.table_types, snap.tables)],
-        'dropped_elems': list(snap.dropped_elems), 'dropped_datas': list(snap.dropped_datas),
+        'dropped_elems': list(snap.dropped_elems),
+        'dropped_datas': [] if faults.NEUTRAL_DROPPED else list(snap.dropped_datas),
     }
 
 

@@ -48,6 +48,8 @@ class ModuleView:
         self.table_types = ([imp.desc.elemtype for imp in module.imported('table')]
                             + [t.type.elemtype for t in module.tables])
         self.has_memory = bool(module.mems or module.imported('memory'))
+        mems = [imp.desc for imp in module.imported('memory')] + [m.type for m in module.mems]
+        self.memory_min = mems[0].limits.min if mems else 0
         self._offsets = {}
 
     def func(self, fidx, where):
@@ -281,7 +283,9 @@ def store_images(view, memory, globs, tables):
     non-zero 4 KiB chunks, globals and table entries as cells."""
     zero = bytes(CHUNK)
     chunks = {}
-    for off in range(0, len(memory), CHUNK):
+    end = len(memory)
+    if faults.GROWN_TAIL and view.has_memory: end = min(end, view.memory_min * PAGE)
+    for off in range(0, end, CHUNK):
         chunk = memory[off:off + CHUNK]
         if chunk != zero:
             chunks[off] = bytes(chunk)

@@ -522,6 +522,7 @@ def shrink_hops(wasm, entry, failure, deadline, beat):
             cand = hops[:i] + hops[i + 1:]
             if cand[i][1] is not None:
                 cand[i] = (cand[i][0], cand[i][1] + hops[i][1])
+            cand[0] = (oracle.model(cand[0][0]), cand[0][1])    # the first hop has no route
             beat('beat')
             m = oracle.check(wasm, entry, failure.args, cand, wasmtime=False)
             if m:
