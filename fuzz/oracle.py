@@ -392,8 +392,6 @@ def _wasmtime_view(o: Outcome):
 def compare_wasmtime(wasm, entry, args, ref: Outcome) -> List[str]:
     """Mismatch lines of our uninterrupted outcome against wasmtime."""
     from fuzz import wasmtime_oracle as wo
-    if linked.provider_of(wasm) is not None:
-        return []               # two-instance programs: the oracle has no linker for wasmtime
     try:
         w = wo.run(wasm, entry, list(args))
     except Exception as e:
