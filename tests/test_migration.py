@@ -164,8 +164,12 @@ def test_conformance_cli_migrate_flag():
 # ------------------------------------------------------------ generated programs
 
 def _instance(store, wasm):
+    """The generated module's instance; a linked one's provider first
+    (its frames and state are another instance's: the migration mode
+    steps over the provider's frames and resets only the main instance)."""
+    from fuzz import linked
     module = embedding.module_decode(wasm)
-    return embedding.module_instantiate(store, module, [])
+    return embedding.module_instantiate(store, module, linked.imports_for(store, module, wasm))
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
