@@ -13,6 +13,7 @@ end.  The timed part is translate + restore; it must grow linearly in N.
 from bench import cpu, workload
 from engine import checkpoint, embedding, images as im
 from engine.translate import translate
+from fuzz.encode import u32
 
 SIZES = (2000, 4000, 8000, 100_000)
 QUICK_SIZES = (2000, 8000)
@@ -22,21 +23,12 @@ def nested_blocks_module(n):
     """A module exporting ``f`` = n nested ``block``s around one ``nop``."""
     body = b'\x00' + b'\x02\x40' * n + b'\x01' + b'\x0b' * n + b'\x0b'    # no locals
 
-    def leb(x):
-        out = bytearray()
-        while True:
-            b = x & 0x7F
-            x >>= 7
-            out.append(b | (0x80 if x else 0))
-            if not x:
-                return bytes(out)
-
     def section(sid, payload):
-        return bytes([sid]) + leb(len(payload)) + payload
+        return bytes([sid]) + u32(len(payload)) + payload
     types = section(1, b'\x01\x60\x00\x00')
     funcs = section(3, b'\x01\x00')
     exports = section(7, b'\x01\x01f\x00\x00')
-    code = section(10, b'\x01' + leb(len(body)) + body)
+    code = section(10, b'\x01' + u32(len(body)) + body)
     return b'\x00asm\x01\x00\x00\x00' + types + funcs + exports + code
 
 

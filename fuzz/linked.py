@@ -12,6 +12,7 @@ set, which holds the imported state, is loaded into it.
 """
 
 from engine import embedding
+from fuzz.encode import u32
 
 SECTION = 'wasm-migrate:provider'
 PROVIDER = 'provider'          # the import module name
@@ -28,21 +29,11 @@ def _leb(data, pos):
             return result, pos
 
 
-def _u32(n):
-    out = bytearray()
-    while True:
-        b = n & 0x7F
-        n >>= 7
-        out.append(b | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
-
-
 def attach(main: bytes, provider: bytes) -> bytes:
     """``main`` with ``provider`` appended as a custom section."""
     name = SECTION.encode()
-    payload = _u32(len(name)) + name + provider
-    return bytes(main) + b'\x00' + _u32(len(payload)) + payload
+    payload = u32(len(name)) + name + provider
+    return bytes(main) + b'\x00' + u32(len(payload)) + payload
 
 
 def provider_of(wasm: bytes):
@@ -65,15 +56,18 @@ def provider_of(wasm: bytes):
     return None
 
 
-_DECODED = {}
+_DECODED = {}           # wasm bytes -> decoded, validated Module (last few)
 
 
-def _decoded(wasm):
+def decoded(wasm):
+    """Decoding and validation are pure, and a case instantiates the same
+    bytes once per hop: do them once per module (the provider's too)."""
+    wasm = bytes(wasm)
     module = _DECODED.get(wasm)
     if module is None:
         module = embedding.module_decode(wasm)
         embedding.module_validate(module)
-        if len(_DECODED) >= 4:
+        if len(_DECODED) >= 8:
             _DECODED.pop(next(iter(_DECODED)))
         _DECODED[wasm] = module
     return module
@@ -88,7 +82,7 @@ def imports_for(store, module, wasm):
     if provider is None:
         imp = module.imports[0]
         raise ValueError(f'module imports {imp.module}.{imp.name} but carries no provider module')
-    pinst = embedding.module_instantiate(store, _decoded(provider), [], run_start=True)
+    pinst = embedding.module_instantiate(store, decoded(provider), [], run_start=True)
     out = []
     for imp in module.imports:
         if imp.module != PROVIDER or imp.name not in pinst.exports:

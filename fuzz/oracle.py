@@ -99,20 +99,8 @@ class EngineFailure(Exception):
 
 # ---------------------------------------------------------------- helpers
 
-_MODULES = {}           # wasm bytes -> decoded, validated Module (last few)
-
-
 def _module(wasm):
-    """Decoding and validation are pure, and a case instantiates the same
-    bytes once per hop: do them once per module."""
-    module = _MODULES.get(wasm)
-    if module is None:
-        module = embedding.module_decode(wasm)
-        embedding.module_validate(module)
-        if len(_MODULES) >= 4:
-            _MODULES.pop(next(iter(_MODULES)))
-        _MODULES[bytes(wasm)] = module
-    return module
+    return linked.decoded(wasm)
 
 
 def _instantiate(store, wasm, run_start):
