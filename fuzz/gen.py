@@ -351,8 +351,11 @@ class ModuleGen:
         # memory edges: the first function often grows the memory at once,
         # so stores near the end of memory land in grown pages, and drops the
         # passive segment, so later memory.init sees it dropped
-        self.grow_first = c.integers(0, 2) == 2
+        self.grow_first = c.boolean()
         self.drop_first = c.integers(0, 3) == 3
+        # ... and half of those end by probing it (memory.init of one byte
+        # traps exactly when the segment is dropped), so a lost drop shows
+        self.probe_drop = self.drop_first and c.boolean()
         # bodies from the last function down, so callee costs are known
         self.costs = [0] * n
         bodies = [None] * n
@@ -524,9 +527,18 @@ class FuncGen:
             self.emit('i32.const', 1)
             self.emit('memory.grow', 0)
             self.emit('drop')
+            # and write the last word of the memory, grown or not
+            self.address(4, tail=True)
+            self.emit('i32.const', self.c.integers(1, 0xFFFFFFFF))
+            self.emit('i32.store', (2, 0))
         if self.idx == 0 and self.mg.drop_first:
             self.emit('data.drop', self.mg.passive_data)
         self.seq([], results, 16)
+        if self.idx == 0 and self.mg.probe_drop:
+            self.emit('i32.const', 0)
+            self.emit('i32.const', 0)
+            self.emit('i32.const', min(1, len(self.mg.datas[self.mg.passive_data].init)))
+            self.emit('memory.init', self.mg.passive_data)
         self.labels.pop()
         self.emit('end')
         return self.declared, self.code
@@ -1039,8 +1051,8 @@ class FuncGen:
             shape = op.name[:3]
             self.emit(shape + '.const', 1)
             self.emit(shape + '.or')
-        elif op.name in DIVISIONS and c.boolean():
-            shape = op.name[:3]         # now and then certainly zero
+        elif op.name in DIVISIONS:
+            shape = op.name[:3]         # risky modules: now and then certainly zero
             self.emit(shape + '.const', 0)
             self.emit(shape + '.mul')
         self.emit(op.name, imm)
@@ -1068,13 +1080,14 @@ class FuncGen:
 
     # ---- memory operands
 
-    def address(self, width):
-        """An i32 address: mostly in bounds, now and then out of bounds."""
+    def address(self, width, tail=False):
+        """An i32 address: mostly in bounds, now and then out of bounds
+        (``tail``: the end of the current memory)."""
         c = self.c
         ls = self.locals_of(I32)
         risky = 1 if self.mg.risky else 0
-        how = c.weighted([(80, 'low'), (10 if ls else 0, 'masked'), (10, 'page'), (15, 'tail'),
-                          (risky, 'edge'), (risky, 'any')])
+        how = 'tail' if tail else c.weighted([(80, 'low'), (10 if ls else 0, 'masked'), (10, 'page'),
+                                              (20, 'tail'), (risky, 'edge'), (risky, 'any')])
         if how == 'low':
             self.emit('i32.const', c.integers(0, 64))
         elif how == 'tail':
@@ -1082,7 +1095,7 @@ class FuncGen:
             self.emit('memory.size', 0)
             self.emit('i32.const', 16)
             self.emit('i32.shl')
-            self.emit('i32.const', c.integers(width, CHUNK_BYTES))
+            self.emit('i32.const', width if tail else c.integers(width, CHUNK_BYTES))
             self.emit('i32.sub')
         elif how == 'masked':
             self.emit('local.get', c.choice(ls))
