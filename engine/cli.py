@@ -13,7 +13,7 @@ import os
 import sys
 import time
 
-from . import checkpoint, embedding, images as im, neutral, wasi as wasi_mod
+from . import checkpoint, embedding, images as im, neutral, wasi as wasi_mod, wasi_state
 from .errors import Trap, WasmError
 from .translate import images_from_snapshot, snapshot_from_images, translate
 
@@ -164,7 +164,8 @@ def stop_and_save(ex, inst, data, entry, result_types, out, wasi=None):
     images = checkpoint.save(ex, inst, im.module_sha256(data), entry, result_types)
     im.write_images(images, out, extra=dict({MODULE_FILE: data}, **wasi_files(wasi)))
     print(f'checkpoint after {ex.steps} instructions: {images.runtime} images in {out} '
-          f'(function {images.pc[0]}, offset {images.pc[1]}, {len(images.frames)} frames)')
+          f'(function {images.pc[0]}, offset {images.pc[1]}, {len(images.frames)} frames)',
+          file=sys.stderr if wasi is not None and wasi.bound else sys.stdout)  # stdout: the guest's
     return 0
 
 
@@ -248,7 +249,28 @@ def wasi_files(wasi):
     """The WASI state file for an image directory (none without WASI)."""
     if wasi is None or not wasi.bound:
         return {}
-    raise UsageError('saving the WASI state of a command is not supported yet')
+    return {wasi_state.FILE: wasi_state.encode(wasi_state.capture(wasi))}
+
+
+def wasi_of_saved(a, directory):
+    """The WASI host module continuing the state saved in ``directory``
+    (None when it holds none).  --dir remaps saved preopens by guest name;
+    the other WASI options must agree with the saved state."""
+    doc = wasi_state.read(directory)
+    if doc is None:
+        if a.dir or a.env or a.deterministic or a.guest_args:
+            raise UsageError(f'{directory}: WASI options given but the directory holds no '
+                             f'{wasi_state.FILE} (a run without WASI state)')
+        return None
+    dirs, env = wasi_options(a)
+    for what, given, saved in (('--env', [f'{k}={v}' for k, v in env], doc['env']),
+                               ('arguments after --', a.guest_args, doc['args'][1:]),
+                               ('--deterministic', a.deterministic, doc['deterministic']),
+                               ('--seed', a.seed, doc['seed'])):
+        if given and given != saved:
+            raise UsageError(f'{what}: differs from the saved WASI state in '
+                             f'{wasi_state.FILE} ({saved!r}); a restored run keeps it')
+    return wasi_state.restore(doc, dirs)
 
 
 def wasi_of_options(a, argv):
@@ -301,28 +323,40 @@ def describe(src):
     return f'{src.runtime} images' if isinstance(src, im.ImageSet) else 'neutral snapshot'
 
 
-def cmd_restore(a):
-    if a.out:
-        check_out(a.out)
-    images, data, path = load_any(a.images, a.module)
-    if not isinstance(images, im.ImageSet) and not a.runtime:
-        raise UsageError(f'{a.images}: a neutral snapshot follows no runtime model; '
+def resume(directory, runtime=None, module_path=None, wasi=None):
+    """A stopped run (image or neutral directory) loaded into a fresh
+    instance of ``runtime`` (default: the images'), with ``wasi`` as its
+    WASI host module: (executor, instance, module bytes, image set)."""
+    images, data, path = load_any(directory, module_path)
+    if not isinstance(images, im.ImageSet) and not runtime:
+        raise UsageError(f'{directory}: a neutral snapshot follows no runtime model; '
                          f'choose one with --runtime {"|".join(im.RUNTIMES)}')
-    runtime = a.runtime or images.runtime
+    runtime = runtime or images.runtime
     store = embedding.store_init(runtime)
-    inst = instantiate(store, data, path, run_start=False)
+    inst = instantiate(store, data, path, run_start=False, wasi=wasi)
     if not isinstance(images, im.ImageSet):
         images = images_from_snapshot(snapshot_of(images, inst), inst.module, inst.info,
                                       runtime, im.module_sha256(data))
     elif images.runtime != runtime:
         images = translate(images, inst.module, inst.info, runtime)
-    ex = checkpoint.restore(store, inst, images)
+    return checkpoint.restore(store, inst, images), inst, data, images
+
+
+def cmd_restore(a):
+    if a.out:
+        check_out(a.out)
+    wasi = wasi_of_saved(a, a.images)
+    ex, inst, data, images = resume(a.images, a.runtime, a.module, wasi)
     started = time.time()
-    if drive(ex, a.checkpoint_at, a.trigger):
-        return finish(ex, images.results, started)
+    try:
+        finished = drive(ex, a.checkpoint_at, a.trigger)
+    except wasi_mod.WasiExit as e:
+        return e.code
+    if finished:
+        return finish(ex, images.results, started, quiet=wasi is not None)
     if not a.out:
         raise UsageError('--checkpoint-at/--trigger need --out DIR to write to')
-    return stop_and_save(ex, inst, data, images.entry, images.results, a.out)
+    return stop_and_save(ex, inst, data, images.entry, images.results, a.out, wasi)
 
 
 def cmd_translate(a):
@@ -332,13 +366,17 @@ def cmd_translate(a):
     inst = instantiate(store, data, path, run_start=False)
     snap = snapshot_of(src, inst)
     sha = im.module_sha256(data)
+    saved = wasi_state.read(a.images)          # checked, then carried along unchanged
+    carried = {MODULE_FILE: data}
+    if saved is not None:
+        carried[wasi_state.FILE] = wasi_state.encode(saved)
     if a.to == 'neutral':
         doc = neutral.document_from_snapshot(snap, inst.module, inst.info, sha)
-        neutral.write_neutral(doc, a.out, extra={MODULE_FILE: data})
+        neutral.write_neutral(doc, a.out, extra=carried)
         print(f'{describe(src)} in {a.images} -> neutral snapshot in {a.out}')
     else:
         out = images_from_snapshot(snap, inst.module, inst.info, a.to, sha)
-        im.write_images(out, a.out, extra={MODULE_FILE: data})
+        im.write_images(out, a.out, extra=carried)
         print(f'{describe(src)} in {a.images} -> {a.to} images in {a.out}')
     return 0
 
@@ -373,6 +411,7 @@ def inspect_neutral(a):
         print(f'global {k:<5} {show_value(t, v)}')
     for k, entries in enumerate(snap.tables):
         print(f'table {k:<6} {len(entries)} entries')
+    inspect_wasi(a.images)
     return 0
 
 
@@ -406,7 +445,14 @@ def cmd_inspect(a):
         print(f'global {k:<5} {t} ' + ' '.join(f'{c:08x}' for c in cells))
     for k, entries in enumerate(images.tables):
         print(f'table {k:<6} {len(entries)} entries')
+    inspect_wasi(a.images)
     return 0
+
+
+def inspect_wasi(directory):
+    doc = wasi_state.read(directory)
+    for line in wasi_state.describe(doc) if doc is not None else ():
+        print(line)
 
 
 def parser():
@@ -431,6 +477,7 @@ def parser():
     s.add_argument('--checkpoint-at', type=int, metavar='N', help='stop again after N instructions in total')
     s.add_argument('--trigger', metavar='FILE')
     s.add_argument('--out', metavar='DIR', help='where to write the next images')
+    add_wasi_options(s, restoring=True)
     s.set_defaults(fn=cmd_restore)
     t = sub.add_parser('translate', help='convert images (or a neutral snapshot) to a runtime '
                        'model or to the runtime-neutral form')
