@@ -13,7 +13,7 @@ import os
 import sys
 import time
 
-from . import checkpoint, embedding, images as im, neutral
+from . import checkpoint, embedding, fork_images, images as im, neutral
 from .errors import Trap, WasmError
 from .translate import images_from_snapshot, snapshot_from_images, translate
 
@@ -137,15 +137,48 @@ def finish(ex, results_types, started):
     return 0
 
 
-def stop_and_save(ex, inst, data, entry, result_types, out):
+def stop_and_save(ex, inst, data, entry, result_types, out, fork_base=None):
+    """Save the stopped run: the project's layout, or with ``fork_base``
+    (a fresh (store, instance) of the module) the fork's own layout."""
     images = checkpoint.save(ex, inst, im.module_sha256(data), entry, result_types)
-    im.write_images(images, out, extra={MODULE_FILE: data})
-    print(f'checkpoint after {ex.steps} instructions: {images.runtime} images in {out} '
+    if fork_base is None:
+        im.write_images(images, out, extra={MODULE_FILE: data})
+        what = f'{images.runtime} images'
+    else:
+        fork_images.write_fork_images(images, out, *fork_base)
+        what = f'{images.runtime} fork images'
+    print(f'checkpoint after {ex.steps} instructions: {what} in {out} '
           f'(function {images.pc[0]}, offset {images.pc[1]}, {len(images.frames)} frames)')
     return 0
 
 
+def fresh_instance(runtime, data, path):
+    """A new instance of the module, start function not run: the "as
+    instantiated" state the forks' image sets leave implicit."""
+    store = embedding.store_init(runtime)
+    return store, instantiate(store, data, path, run_start=False)
+
+
+def load_fork(a, runtime):
+    """A fork's image directory (``--format fork --from R --module M``) as
+    (ImageSet of model R, module bytes, module path, store, fresh instance)."""
+    if not a.source:
+        raise UsageError('--format fork needs --from wasmedge|wamr: the files do not say which '
+                         'fork wrote them')
+    if not a.module:
+        raise UsageError('--format fork needs --module app.wasm: the forks do not store the module')
+    data = read_module(a.module)
+    store, inst = fresh_instance(runtime, data, a.module)
+    images = fork_images.read_fork_images(a.images, a.source, data, store, inst,
+                                          entry=getattr(a, 'invoke', None) or '_start')
+    return images, data, store, inst
+
+
 def cmd_run(a):
+    if a.invoke is None:
+        if a.format != 'fork':
+            raise UsageError('--invoke EXPORT is required (it defaults to _start only with --format fork)')
+        a.invoke = '_start'
     data = read_module(a.module)
     store = embedding.store_init(a.runtime)
     inst = instantiate(store, data, a.module)
@@ -161,6 +194,7 @@ def cmd_run(a):
     if wants_images:
         check_out(a.images)
     ex = store.new_executor()
+    a.fork_base = fresh_instance(a.runtime, data, a.module) if a.format == 'fork' else None
     started = time.time()
     ex.start(addr, args)
     if drive(ex, a.checkpoint_at, a.trigger):
@@ -168,7 +202,8 @@ def cmd_run(a):
             print(f'run finished after {ex.steps} instructions, before any checkpoint; '
                   f'no images written', file=sys.stderr)
         return finish(ex, ftype.results, started)
-    return stop_and_save(ex, inst, data, a.invoke, list(ftype.results), a.images)
+    return stop_and_save(ex, inst, data, a.invoke, list(ftype.results), a.images,
+                         a.fork_base)
 
 
 def check_out(directory):
@@ -179,7 +214,8 @@ def check_out(directory):
     if not os.path.isdir(directory):
         raise UsageError(f'{directory}: exists and is not a directory; not overwriting it')
     if os.listdir(directory) and not any(os.path.exists(os.path.join(directory, name))
-                                         for name in ('manifest.json', neutral.FILE)):
+                                         for name in ('manifest.json', neutral.FILE,
+                                                      'program_counter.img')):
         raise UsageError(f'{directory}: not empty and not an image directory (no manifest.json '
                          f'or {neutral.FILE}); not overwriting it')
 
@@ -218,6 +254,8 @@ def describe(src):
 def cmd_restore(a):
     if a.out:
         check_out(a.out)
+    if a.format == 'fork':
+        return restore_fork(a)
     images, data, path = load_any(a.images, a.module)
     if not isinstance(images, im.ImageSet) and not a.runtime:
         raise UsageError(f'{a.images}: a neutral snapshot follows no runtime model; '
@@ -239,8 +277,28 @@ def cmd_restore(a):
     return stop_and_save(ex, inst, data, images.entry, images.results, a.out)
 
 
+def restore_fork(a):
+    """Resume a fork's image set: tables, dropped segments and (for WASI
+    programs) WASI state start as instantiated, since the forks save none."""
+    runtime = a.runtime or a.source
+    images, data, store, inst = load_fork(a, runtime)
+    if images.runtime != runtime:
+        images = translate(images, inst.module, inst.info, runtime)
+    ex = checkpoint.restore(store, inst, images)
+    started = time.time()
+    if drive(ex, a.checkpoint_at, a.trigger):
+        return finish(ex, images.results, started)
+    if not a.out:
+        raise UsageError('--checkpoint-at/--trigger need --out DIR to write to')
+    return stop_and_save(ex, inst, data, images.entry, images.results, a.out,
+                         fresh_instance(runtime, data, a.module))
+
+
 def cmd_translate(a):
     check_out(a.out)
+    out_format = a.out_format or a.format
+    if a.format == 'fork' or out_format == 'fork':
+        return translate_fork(a, out_format)
     src, data, path = load_any(a.images, a.module)
     store = embedding.store_init(a.to if a.to in im.RUNTIMES else im.RUNTIMES[0])
     inst = instantiate(store, data, path, run_start=False)
@@ -254,6 +312,37 @@ def cmd_translate(a):
         out = images_from_snapshot(snap, inst.module, inst.info, a.to, sha)
         im.write_images(out, a.out, extra={MODULE_FILE: data})
         print(f'{describe(src)} in {a.images} -> {a.to} images in {a.out}')
+    return 0
+
+
+def translate_fork(a, out_format):
+    """Translations with the forks' layout on either side."""
+    to = a.to
+    if out_format == 'fork' and to not in im.RUNTIMES:
+        raise UsageError(f'--to {to}: the forks\' layout exists for wasmedge and wamr only '
+                         f'(use --out-format project for {to})')
+    work = to if to in im.RUNTIMES else (a.source or im.RUNTIMES[0])
+    if a.format == 'fork':
+        src, data, store, inst = load_fork(a, work)
+        snap = snapshot_from_images(src, inst.module, inst.info)
+        what = f'{a.source} fork images'
+    else:
+        src, data, path = load_any(a.images, a.module)
+        store, inst = fresh_instance(work, data, path)
+        snap = snapshot_of(src, inst)
+        what = describe(src)
+    sha = im.module_sha256(data)
+    if out_format == 'fork':
+        fork_images.write_fork_snapshot(snap, a.out, store, inst, to)
+        print(f'{what} in {a.images} -> {to} fork images in {a.out}')
+    elif to == 'neutral':
+        doc = neutral.document_from_snapshot(snap, inst.module, inst.info, sha)
+        neutral.write_neutral(doc, a.out, extra={MODULE_FILE: data})
+        print(f'{what} in {a.images} -> neutral snapshot in {a.out}')
+    else:
+        out = images_from_snapshot(snap, inst.module, inst.info, to, sha)
+        im.write_images(out, a.out, extra={MODULE_FILE: data})
+        print(f'{what} in {a.images} -> {to} images in {a.out}')
     return 0
 
 
@@ -291,9 +380,16 @@ def inspect_neutral(a):
 
 
 def cmd_inspect(a):
+    if a.format == 'fork':
+        images = load_fork(a, a.source)[0]
+        print(f'format       {a.source} fork layout (module {a.module}, entry {images.entry})')
+        return print_images(images)
     if neutral.is_neutral_dir(a.images):
         return inspect_neutral(a)
-    images = im.read_images(a.images)
+    return print_images(im.read_images(a.images))
+
+
+def print_images(images):
     print(f'runtime      {images.runtime}')
     print(f'module       sha256 {images.module_sha256}')
     print(f'entry        {images.entry} -> [{" ".join(images.results)}]')
@@ -328,13 +424,15 @@ def parser():
     sub = p.add_subparsers(dest='command', required=True)
     r = sub.add_parser('run', help='run an exported function, optionally stopping to save images')
     r.add_argument('module')
-    r.add_argument('--invoke', required=True, metavar='EXPORT')
+    r.add_argument('--invoke', metavar='EXPORT', help='export to run (default with --format fork: _start)')
     r.add_argument('--args', nargs='*', default=[], metavar='VALUE')
     r.add_argument('--runtime', choices=im.RUNTIMES, default='wasmedge')
     r.add_argument('--checkpoint-at', type=int, metavar='N',
                    help='stop before the (N+1)-th instruction and save images')
     r.add_argument('--trigger', metavar='FILE', help='stop and save once FILE exists')
     r.add_argument('--images', metavar='DIR', help='where to write the images')
+    r.add_argument('--format', choices=FORMATS, default='project',
+                   help="image layout: the project's (default) or the forks' own (docs/images.md)")
     r.set_defaults(fn=cmd_run)
     s = sub.add_parser('restore', help='resume a run from images (translating if needed)')
     s.add_argument('images', metavar='DIR')
@@ -343,6 +441,12 @@ def parser():
     s.add_argument('--checkpoint-at', type=int, metavar='N', help='stop again after N instructions in total')
     s.add_argument('--trigger', metavar='FILE')
     s.add_argument('--out', metavar='DIR', help='where to write the next images')
+    fork_args(s)
+    s.add_argument('--invoke', metavar='EXPORT', help='with --format fork: the export the fork ran '
+                   '(default _start; its function must be the bottom frame\'s)')
+    s.add_argument('--args', nargs='*', default=[], metavar='VALUE',
+                   help='with --format fork: accepted for symmetry with run; the arguments of a '
+                   'non-WASI export live in the saved frames')
     s.set_defaults(fn=cmd_restore)
     t = sub.add_parser('translate', help='convert images (or a neutral snapshot) to a runtime '
                        'model or to the runtime-neutral form')
@@ -350,12 +454,45 @@ def parser():
     t.add_argument('--to', choices=im.RUNTIMES + ('neutral',), required=True)
     t.add_argument('--out', required=True, metavar='DIR')
     t.add_argument('--module', help=f'module file (default: DIR/{MODULE_FILE})')
+    fork_args(t)
+    t.add_argument('--out-format', choices=FORMATS, help='layout of the output (default: --format)')
+    t.add_argument('--invoke', metavar='EXPORT', help='with --format fork: the export the fork ran (default _start)')
     t.set_defaults(fn=cmd_translate)
     i = sub.add_parser('inspect', help='print an image directory or a neutral snapshot')
     i.add_argument('images', metavar='DIR')
     i.add_argument('--module', help=f'module file of a neutral snapshot (default: DIR/{MODULE_FILE})')
+    fork_args(i)
+    i.add_argument('--invoke', metavar='EXPORT', help='with --format fork: the export the fork ran (default _start)')
     i.set_defaults(fn=cmd_inspect)
+    y = sub.add_parser('typetables', help="write the forks' type-table files (tablemap_func, "
+                       'tablemap_offset, type_table) for a module')
+    y.add_argument('module')
+    y.add_argument('--out', required=True, metavar='DIR')
+    y.set_defaults(fn=cmd_typetables)
     return p
+
+
+FORMATS = ('project', 'fork')
+
+
+def fork_args(p):
+    p.add_argument('--format', choices=FORMATS, default='project',
+                   help="layout of DIR: the project's (default) or a fork's own")
+    p.add_argument('--from', dest='source', choices=im.RUNTIMES,
+                   help='with --format fork: which fork wrote DIR')
+
+
+def cmd_typetables(a):
+    from . import typetables
+    data = read_module(a.module)
+    try:
+        module = embedding.module_decode(data)
+        info = embedding.module_validate(module)
+    except WasmError as e:
+        raise UsageError(f'{a.module}: {e}') from None
+    typetables.write(module, info, a.out)
+    print(f'type tables of {a.module} in {a.out}: {", ".join(typetables.FILES)}')
+    return 0
 
 
 def main(argv=None):
