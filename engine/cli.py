@@ -188,6 +188,8 @@ def cmd_run(a):
         raise UsageError(f'{a.invoke} takes {len(ftype.params)} arguments '
                          f'({" ".join(ftype.params) or "none"}), got {len(a.args)}')
     args = [parse_arg(t, s) for t, s in zip(ftype.params, a.args)]
+    if a.dispatch_limit is not None:
+        a.checkpoint_at = dispatch_limit_steps(a, inst)
     wants_images = a.checkpoint_at is not None or a.trigger is not None
     if wants_images and not a.images:
         raise UsageError('--checkpoint-at/--trigger need --images DIR to write to')
@@ -202,8 +204,28 @@ def cmd_run(a):
             print(f'run finished after {ex.steps} instructions, before any checkpoint; '
                   f'no images written', file=sys.stderr)
         return finish(ex, ftype.results, started)
+    if a.dispatch_limit is not None and ex.steps != a.checkpoint_at:
+        print(f'--dispatch-limit {a.dispatch_limit} falls on the else a false if skips; the real '
+              f'WasmEdge fork never dumps there and runs on (docs/fork-findings.md); no images written',
+              file=sys.stderr)
+        ex.run()
+        return finish(ex, ftype.results, started)
     return stop_and_save(ex, inst, data, a.invoke, list(ftype.results), a.images,
                          a.fork_base)
+
+
+def dispatch_limit_steps(a, inst):
+    """Our step count at which the WasmEdge fork's ``--dispatch-limit N``
+    dumps: its counter also counts the instantiation's constant
+    expressions."""
+    if a.runtime != 'wasmedge':
+        raise UsageError('--dispatch-limit counts like the WasmEdge fork; use it with --runtime wasmedge')
+    before = fork_images.wasmedge_instantiation_count(inst.module)
+    if a.dispatch_limit <= before:
+        raise UsageError(f'--dispatch-limit {a.dispatch_limit}: WasmEdge counts {before} instructions '
+                         f'while instantiating this module, and its dump there crashes '
+                         f'(docs/fork-findings.md); choose a limit above {before}')
+    return a.dispatch_limit - before
 
 
 def check_out(directory):
@@ -430,6 +452,9 @@ def parser():
     r.add_argument('--checkpoint-at', type=int, metavar='N',
                    help='stop before the (N+1)-th instruction and save images')
     r.add_argument('--trigger', metavar='FILE', help='stop and save once FILE exists')
+    r.add_argument('--dispatch-limit', type=int, metavar='N', help='stop where the WasmEdge fork\'s '
+                   '--dispatch-limit N dumps (its count includes the instantiation\'s constant '
+                   'expressions); --runtime wasmedge')
     r.add_argument('--images', metavar='DIR', help='where to write the images')
     r.add_argument('--format', choices=FORMATS, default='project',
                    help="image layout: the project's (default) or the forks' own (docs/images.md)")

@@ -471,6 +471,24 @@ def fork_files(snap: Snapshot, module, info, runtime, base: Baseline) -> Dict[st
     return files
 
 
+# ------------------------------------------------------------ WasmEdge's count
+
+def wasmedge_instantiation_count(module):
+    """Instructions the WasmEdge fork counts before the entry function
+    starts: its ``--dispatch-limit`` counter also runs while instantiation
+    evaluates constant expressions (each ``end`` included): every global's
+    initializer, every element segment's item expressions, the offsets of
+    active element and data segments.  Our step counter starts at the
+    entry, so ``--dispatch-limit N`` is our step N minus this."""
+    n = sum(len(g.init) for g in module.globals)
+    for e in module.elems:
+        n += sum(len(x) for x in e.init)
+        if e.mode == 'active':
+            n += len(e.offset)
+    n += sum(len(d.offset) for d in module.datas if d.mode == 'active')
+    return n
+
+
 # ------------------------------------------------------------ public API
 
 def read_fork_images(directory, runtime, module_bytes, store, inst, entry='_start',
