@@ -152,14 +152,35 @@ def stop_and_save(ex, inst, data, entry, result_types, out, fork_base=None):
     return 0
 
 
-def fresh_instance(runtime, data, path):
+def fresh_instance(runtime, data, path, stubs=False):
     """A new instance of the module, start function not run: the "as
-    instantiated" state the forks' image sets leave implicit."""
+    instantiated" state the forks' image sets leave implicit.  ``stubs``
+    (for reading and translating, which run nothing): imported functions
+    the host cannot provide become functions that trap when called."""
     store = embedding.store_init(runtime)
-    return store, instantiate(store, data, path, run_start=False)
+    try:
+        return store, instantiate(store, data, path, run_start=False)
+    except UsageError:
+        if not stubs:
+            raise
+    module = embedding.module_decode(data)
+    externvals = []
+    for imp in module.imports:
+        if imp.kind != 'func':
+            raise UsageError(f'{path}: import {imp.module}.{imp.name}: unknown import')
+        externvals.append(('func', stub_function(store, module, imp)))
+    return store, embedding.module_instantiate(store, module, externvals, run_start=False)
 
 
-def load_fork(a, runtime):
+def stub_function(store, module, imp):
+    from .runtime import alloc_hostfunc
+
+    def missing(args):
+        raise Trap(f'host function {imp.module}.{imp.name} is not available here')
+    return alloc_hostfunc(store, module.types[imp.desc], missing)
+
+
+def load_fork(a, runtime, stubs=False):
     """A fork's image directory (``--format fork --from R --module M``) as
     (ImageSet of model R, module bytes, module path, store, fresh instance)."""
     if not a.source:
@@ -168,7 +189,7 @@ def load_fork(a, runtime):
     if not a.module:
         raise UsageError('--format fork needs --module app.wasm: the forks do not store the module')
     data = read_module(a.module)
-    store, inst = fresh_instance(runtime, data, a.module)
+    store, inst = fresh_instance(runtime, data, a.module, stubs)
     images = fork_images.read_fork_images(a.images, a.source, data, store, inst,
                                           entry=getattr(a, 'invoke', None) or '_start')
     return images, data, store, inst
@@ -345,12 +366,12 @@ def translate_fork(a, out_format):
                          f'(use --out-format project for {to})')
     work = to if to in im.RUNTIMES else (a.source or im.RUNTIMES[0])
     if a.format == 'fork':
-        src, data, store, inst = load_fork(a, work)
+        src, data, store, inst = load_fork(a, work, stubs=True)
         snap = snapshot_from_images(src, inst.module, inst.info)
         what = f'{a.source} fork images'
     else:
         src, data, path = load_any(a.images, a.module)
-        store, inst = fresh_instance(work, data, path)
+        store, inst = fresh_instance(work, data, path, stubs=True)
         snap = snapshot_of(src, inst)
         what = describe(src)
     sha = im.module_sha256(data)
@@ -403,7 +424,7 @@ def inspect_neutral(a):
 
 def cmd_inspect(a):
     if a.format == 'fork':
-        images = load_fork(a, a.source)[0]
+        images = load_fork(a, a.source, stubs=True)[0]
         print(f'format       {a.source} fork layout (module {a.module}, entry {images.entry})')
         return print_images(images)
     if neutral.is_neutral_dir(a.images):
