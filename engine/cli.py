@@ -556,9 +556,18 @@ def inspect_neutral(a):
 
 
 def cmd_inspect(a):
+    if a.format == 'fork':
+        images = load_fork(a, a.source, stubs=True)[0]
+        print(f'format       {a.source} fork layout (module {a.module}, entry {images.entry})')
+        return print_images(images)
     if neutral.is_neutral_dir(a.images):
         return inspect_neutral(a)
-    images = im.read_images(a.images)
+    print_images(im.read_images(a.images))
+    inspect_wasi(a.images)
+    return 0
+
+
+def print_images(images):
     print(f'runtime      {images.runtime}')
     print(f'module       sha256 {images.module_sha256}')
     print(f'entry        {images.entry} -> [{" ".join(images.results)}]')
@@ -585,7 +594,6 @@ def cmd_inspect(a):
         print(f'global {k:<5} {t} ' + ' '.join(f'{c:08x}' for c in cells))
     for k, entries in enumerate(images.tables):
         print(f'table {k:<6} {len(entries)} entries')
-    inspect_wasi(a.images)
     return 0
 
 
@@ -608,6 +616,11 @@ def parser():
                    help='stop before the (N+1)-th instruction and save images')
     r.add_argument('--trigger', metavar='FILE', help='stop and save once FILE exists')
     r.add_argument('--images', metavar='DIR', help='where to write the images')
+    r.add_argument('--format', choices=FORMATS, default='project',
+                   help="image layout: the project's (default) or the forks' own (docs/images.md)")
+    r.add_argument('--dispatch-limit', type=int, metavar='N', help='stop where the WasmEdge fork\'s '
+                   '--dispatch-limit N dumps (its count includes the instantiation\'s constant '
+                   'expressions); --runtime wasmedge')
     add_wasi_options(r)
     r.set_defaults(fn=cmd_run)
     s = sub.add_parser('restore', help='resume a run from images (translating if needed)')
@@ -618,6 +631,12 @@ def parser():
     s.add_argument('--trigger', metavar='FILE')
     s.add_argument('--out', metavar='DIR', help='where to write the next images')
     add_wasi_options(s, restoring=True)
+    fork_args(s)
+    s.add_argument('--invoke', metavar='EXPORT', help='with --format fork: the export the fork ran '
+                   '(default _start; its function must be the bottom frame\'s)')
+    s.add_argument('--args', nargs='*', default=[], metavar='VALUE',
+                   help='with --format fork: accepted like run\'s; a non-WASI export\'s '
+                   'arguments live in the saved frames, so they are not used')
     s.set_defaults(fn=cmd_restore)
     t = sub.add_parser('translate', help='convert images (or a neutral snapshot) to a runtime '
                        'model or to the runtime-neutral form')
@@ -625,12 +644,47 @@ def parser():
     t.add_argument('--to', choices=im.RUNTIMES + ('neutral',), required=True)
     t.add_argument('--out', required=True, metavar='DIR')
     t.add_argument('--module', help=f'module file (default: DIR/{MODULE_FILE})')
+    fork_args(t)
+    t.add_argument('--out-format', choices=FORMATS, help='layout of the output (default: --format)')
+    t.add_argument('--invoke', metavar='EXPORT', help='with --format fork: the export the fork ran '
+                   '(default _start)')
     t.set_defaults(fn=cmd_translate)
     i = sub.add_parser('inspect', help='print an image directory or a neutral snapshot')
     i.add_argument('images', metavar='DIR')
     i.add_argument('--module', help=f'module file of a neutral snapshot (default: DIR/{MODULE_FILE})')
+    fork_args(i)
+    i.add_argument('--invoke', metavar='EXPORT', help='with --format fork: the export the fork ran '
+                   '(default _start)')
     i.set_defaults(fn=cmd_inspect)
+    y = sub.add_parser('typetables', help="write the forks' type-table files (tablemap_func, "
+                       'tablemap_offset, type_table) for a module')
+    y.add_argument('module')
+    y.add_argument('--out', required=True, metavar='DIR')
+    y.set_defaults(fn=cmd_typetables)
     return p
+
+
+FORMATS = ('project', 'fork')
+
+
+def fork_args(p):
+    p.add_argument('--format', choices=FORMATS, default='project',
+                   help="layout of DIR: the project's (default) or a fork's own")
+    p.add_argument('--from', dest='source', choices=im.RUNTIMES,
+                   help='with --format fork: which fork wrote DIR')
+
+
+def cmd_typetables(a):
+    from . import typetables
+    data = read_module(a.module)
+    try:
+        module = embedding.module_decode(data)
+        info = embedding.module_validate(module)
+    except WasmError as e:
+        raise UsageError(f'{a.module}: {e}') from None
+    typetables.write(module, info, a.out)
+    print(f'type tables of {a.module} in {a.out}: {", ".join(typetables.FILES)}')
+    return 0
 
 
 def main(argv=None):
