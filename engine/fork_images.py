@@ -450,11 +450,13 @@ def fork_files(snap: Snapshot, module, info, runtime, base: Baseline) -> Dict[st
     files['frame.img'] = _u32s([len(top_first)])
     if snap.page_count is not None:
         files['mem_page_count.img'] = _u32s([snap.page_count])
+        # the pages a fork finds present: every non-zero one, and every one
+        # that differs from its instantiated content (grown pages start zero)
         chunks = []
         zero = bytes(CHUNK)
         for off in range(0, len(snap.memory), CHUNK):
             chunk = snap.memory[off:off + CHUNK]
-            if chunk != zero or chunk != base.memory[off:off + CHUNK]:
+            if chunk != zero or (base.memory[off:off + CHUNK] or zero) != zero:
                 chunks.append(_u32s([off]) + chunk)
         files['memory.img'] = b''.join(chunks)
     out = []
