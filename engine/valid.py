@@ -163,11 +163,12 @@ def _pop_vals(stack, frame, types):
     return popped
 
 
-def _check_code(ctx, params, results, local_types, body, stop=None, record=None):
+def _check_code(ctx, params, results, local_types, body, stop=None, trace=None):
     """Validate one expression (function body or constant expression) with
     the appendix algorithm.  Returns a FuncInfo, or, when ``stop`` is given,
-    the operand type stack before instruction ``stop``.  ``record`` (a dict)
-    receives the operand type stack before every block, loop and if.
+    the operand type stack before instruction ``stop``.  ``trace`` (a list)
+    receives the operand type stack before every instruction, in one pass
+    (the forks' type tables need all of them).
 
     Raises _Invalid with attribute ``index`` (the failing instruction)."""
     locals_ = list(params) + list(local_types)
@@ -195,12 +196,12 @@ def _check_code(ctx, params, results, local_types, body, stop=None, record=None)
     i = 0
     try:
         while i < limit:
+            if trace is not None:
+                trace.append(tuple(stack))
             ins = body[i]
             op = ins.op
             if live:
                 heights[i] = len(stack)
-            if record is not None and op in _BLOCK_OPS:
-                record[i] = tuple(stack)
 
             sig = FIXED.get(op)
             if sig is not None:
@@ -788,6 +789,20 @@ def operand_types(module: S.Module, funcidx: int, pc: int) -> list:
     return list(hit)
 
 
+def operand_trace(module: S.Module, funcidx: int) -> list:
+    """Operand type stacks before every instruction of defined function
+    ``funcidx``, from one validation pass (``operand_types`` for all pcs)."""
+    cache = module.__dict__.setdefault('_operand_types_cache', {})
+    ctx = cache.get('ctx')
+    if ctx is None:
+        ctx = cache['ctx'] = _context(module)[0]
+    f = module.funcs[funcidx]
+    ft = module.types[f.typeidx]
+    trace = []
+    _check_code(ctx, ft.params, ft.results, f.locals, f.body, trace=trace)
+    return [list(t) for t in trace]
+
+
 _BLOCK_OPS = frozenset(('block', 'loop', 'if'))
 
 
@@ -833,17 +848,10 @@ def block_structure(module: S.Module, funcidx: int) -> BlockStructure:
         cache = module.__dict__['_block_structure_cache'] = {}
     bs = cache.get(funcidx)
     if bs is None:
-        ocache = module.__dict__.get('_operand_types_cache')
-        if ocache is None:
-            ocache = module.__dict__['_operand_types_cache'] = {}
-        ctx = ocache.get('ctx')
-        if ctx is None:
-            ctx = ocache['ctx'] = _context(module)[0]
-        f = module.funcs[funcidx]
-        ft = module.types[f.typeidx]
-        entry = {}
-        _check_code(ctx, ft.params, ft.results, f.locals, f.body, record=entry)
-        bs = cache[funcidx] = BlockStructure(f.body, entry)
+        body = module.funcs[funcidx].body
+        trace = operand_trace(module, funcidx)
+        entry = {i: trace[i] for i, ins in enumerate(body) if ins.op in _BLOCK_OPS}
+        bs = cache[funcidx] = BlockStructure(body, entry)
     return bs
 
 
