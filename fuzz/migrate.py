@@ -183,10 +183,16 @@ class Worker:
         (which tells a failure that depends on this process's caches from
         one that does not come back at all)."""
         tried = ['python -m fuzz.replay in a fresh process']
+        cmd = [sys.executable, '-m', 'fuzz.replay', d]
         if not case.get('wasm'):
-            return {'verdict': 'replays', 'tried': ['the generator itself failed; '
-                                                    'replay re-runs it from input_hex']}
-        proc = subprocess.Popen([sys.executable, '-m', 'fuzz.replay', d], stdout=subprocess.PIPE,
+            # the generator itself failed: run it on the saved input in a fresh process
+            tried = ['the generator on input_hex in a fresh process']
+            mod = 'smith' if case.get('generator') == 'smith' else 'gen'
+            cmd = [sys.executable, '-c', f'import json, sys; from fuzz import {mod}\n'
+                   f'data = bytes.fromhex(json.load(open(sys.argv[1]))["input_hex"])\n'
+                   f'try:\n    {mod}.from_bytes(data)\nexcept Exception as e:\n'
+                   f'    print(type(e).__name__, e); sys.exit(1)', os.path.join(d, 'case.json')]
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, cwd=ROOT, preexec_fn=_die_with_parent)
         limit = time.time() + REPLAY_TIMEOUT
         while proc.poll() is None and time.time() < limit:
@@ -202,11 +208,15 @@ class Worker:
             return {'verdict': 'replays', 'tried': tried, 'replay_output': text[:500]}
         if proc.returncode != 0:
             return {'verdict': 'not replayable', 'tried': tried, 'replay_output': text[:500]}
-        from fuzz import oracle
+        from fuzz import gen, oracle, smith
         tried.append('the same check again in the campaign worker')
         try:
-            again = oracle.check(case['wasm'], case['entry'], tuple(case['args']), case['hops'],
-                                 wasmtime=False)
+            if not case.get('wasm'):
+                (smith if case.get('generator') == 'smith' else gen).from_bytes(case['input'])
+                again = []
+            else:
+                again = oracle.check(case['wasm'], case['entry'], tuple(case['args']), case['hops'],
+                                     wasmtime=False)
         except Exception as e:
             again = [f'{type(e).__name__}: {e}']
         if again:
