@@ -594,3 +594,52 @@ def test_real_wamr_round_trip(prog, tmp_path):
         p = subprocess.run([str(b.binary), '--restore', '-f', 'run', 'prog.wasm', '0'],
                            cwd=out, capture_output=True, timeout=300)
         assert p.stdout.decode().split()[-1] == want, p.stderr
+
+
+def _last_line(p):
+    return p.stdout.decode().strip().splitlines()[-1]
+
+
+def test_real_forks_continue_a_wasi_app_through_our_models(tmp_path):
+    """n-body: a real fork dumps (WasmEdge at a dispatch limit, WAMR on
+    SIGINT), our model of the same fork continues for 3000 instructions
+    (WASI fresh from the command line, as in the forks' restore), the real
+    fork restores our set and prints the uninterrupted final line."""
+    d = _app('n-body')
+    wasm = str(d / 'n-body.wasm')
+    arg = '20000'
+    we, wamr = _fork('wasmedge'), _fork('wamr')
+    runs = {
+        'wasmedge': lambda args, cwd: _wasmedge(we, args, cwd),
+        'wamr': lambda args, cwd: subprocess.run([str(wamr.binary)] + args, cwd=cwd,
+                                                 capture_output=True, timeout=600),
+    }
+    for fork in ('wasmedge', 'wamr'):
+        work = tmp_path / fork
+        work.mkdir()
+        cli.main(['typetables', wasm, '--out', str(work)])
+        want = _last_line(runs[fork]([wasm, arg], work))
+        dump = work / 'dump'
+        if fork == 'wasmedge':
+            runs[fork](['--image-dir', str(dump), '--dispatch-limit', '40000', wasm, arg], work)
+        else:
+            proc = subprocess.Popen([str(wamr.binary), wasm, arg], cwd=work,
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            time.sleep(0.3)
+            proc.send_signal(signal.SIGINT)
+            proc.communicate(timeout=600)
+            if not (work / 'frame.img').is_file():
+                pytest.skip('iwasm finished before the SIGINT arrived')
+            dump.mkdir()
+            for f in os.listdir(work):
+                if f.endswith('.img'):
+                    shutil.move(str(work / f), dump / f)
+        out = work / 'ours'
+        assert cli.main(['restore', str(dump), '--format', 'fork', '--from', fork, '--module',
+                         wasm, '--checkpoint-at', '3000', '--out', str(out), '--', arg]) == 0
+        if fork == 'wasmedge':
+            p = runs[fork](['--restore', '--image-dir', str(out), wasm], work)
+        else:
+            shutil.copy(wasm, out / 'n-body.wasm')
+            p = runs[fork](['--restore', 'n-body.wasm'], out)
+        assert _last_line(p) == want, p.stderr.decode()[-500:]
