@@ -561,14 +561,14 @@ def test_real_wamr_round_trip(prog, tmp_path):
     our models continue it for 3000 instructions, iwasm restores our set
     and prints the uninterrupted result."""
     b = _fork('wamr')
-    big = 2_000_000
+    big = 20_000_000
     cli.main(['typetables', str(prog), '--out', str(tmp_path)])
     p = subprocess.run([str(b.binary), '-f', 'run', str(prog), str(big)], cwd=tmp_path,
                        capture_output=True, timeout=300)
     want = p.stdout.decode().split()[-1]
     proc = subprocess.Popen([str(b.binary), '-f', 'run', str(prog), str(big)], cwd=tmp_path,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    time.sleep(0.15)
+    time.sleep(0.3)
     proc.send_signal(signal.SIGINT)
     proc.communicate(timeout=300)
     if not (tmp_path / 'frame.img').is_file():
@@ -607,7 +607,7 @@ def test_real_forks_continue_a_wasi_app_through_our_models(tmp_path):
     fork restores our set and prints the uninterrupted final line."""
     d = _app('n-body')
     wasm = str(d / 'n-body.wasm')
-    arg = '20000'
+    arg = '100000'
     we, wamr = _fork('wasmedge'), _fork('wamr')
     runs = {
         'wasmedge': lambda args, cwd: _wasmedge(we, args, cwd),
