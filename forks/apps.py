@@ -60,3 +60,36 @@ def app_path(name: str) -> Path | None:
         tmp.write_bytes(f.read())
         os.replace(tmp, out)
     return out
+
+
+def app_dir(name: str) -> Path | None:
+    """The app's whole folder in the cache (its .wasm, the authors' type
+    tables, ``expect-images/``), extracted on first use; ``None`` without
+    the archive."""
+    if name not in APPS:
+        raise ValueError(f'unknown app {name!r} (known: {", ".join(APPS)})')
+    src = archive()
+    if src is None:
+        return None
+    st = src.stat()
+    root = cache_root() / 'apps' / f'{src.name}-{st.st_size}-{int(st.st_mtime)}' / 'dirs'
+    out = root / name
+    if (out / '.complete').is_file():
+        return out
+    prefix = f'{src.name[:-len(".tar.gz")]}/test/migration/apps/{name}/'
+    tmp = root / f'.{name}.tmp{os.getpid()}'
+    tmp.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(src) as tar:
+        for m in tar.getmembers():
+            if m.isfile() and m.name.startswith(prefix):
+                rel = m.name[len(prefix):]
+                dest = tmp / rel
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                dest.write_bytes(tar.extractfile(m).read())
+    (tmp / '.complete').write_text('')
+    if out.exists():
+        import shutil
+        shutil.rmtree(tmp, ignore_errors=True)
+    else:
+        os.replace(tmp, out)
+    return out
