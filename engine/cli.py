@@ -13,7 +13,7 @@ import os
 import sys
 import time
 
-from . import checkpoint, embedding, images as im, neutral
+from . import checkpoint, embedding, images as im, limits as L, neutral
 from .errors import Trap, WasmError
 from .translate import images_from_snapshot, snapshot_from_images, translate
 
@@ -71,8 +71,10 @@ def show_value(t, v):
 
 # ------------------------------------------------------------ module loading
 
-def read_module(path):
+def read_module(path, limits=None):
     try:
+        (limits or L.DEFAULT).check('max_module_bytes', os.path.getsize(path),
+                                    f'{path}: module size in bytes')
         with open(path, 'rb') as f:
             return f.read()
     except OSError as e:
@@ -83,7 +85,7 @@ def instantiate(store, data, path, run_start=True):
     """Decode, validate and instantiate with the spectest host module as
     the only import source (what the testsuite's modules import)."""
     try:
-        module = embedding.module_decode(data)
+        module = embedding.module_decode(data, store.limits)
         embedding.module_validate(module)
     except WasmError as e:          # name the file: the message only gives the byte
         raise UsageError(f'{path}: {e}') from None
@@ -111,22 +113,54 @@ def entry_of(inst, name, path):
 
 # ------------------------------------------------------------ running
 
-def drive(ex, checkpoint_at=None, trigger=None, chunk=10000):
+def drive(ex, checkpoint_at=None, trigger=None, chunk=10000, limits=None, progress=False,
+          inst=None):
     """Run until finished, or until ``checkpoint_at`` instructions have
     executed, or until the trigger file appears (checked every ``chunk``
-    instructions).  Returns True when the run finished."""
-    while True:
-        budget = None
-        if checkpoint_at is not None:
-            budget = checkpoint_at - ex.steps
-            if budget <= 0:
-                return False
-        if trigger is not None:
-            budget = chunk if budget is None else min(budget, chunk)
-        if ex.run(budget):
-            return True
-        if trigger is not None and os.path.exists(trigger):
-            return False
+    instructions), within ``limits`` (step budget, timeout); ``progress``
+    prints the instruction count to stderr about once a second.  Returns
+    True when the run finished; a trap is re-raised with its location."""
+    started = last = time.monotonic()
+    first = ex.steps
+
+    def poll():
+        nonlocal last
+        if progress and time.monotonic() - last >= 1:
+            last = time.monotonic()
+            done = ex.steps - first
+            print(f'# {ex.steps} instructions, {last - started:.0f}s, '
+                  f'{done / max(last - started, 1e-9) / 1e6:.2f}M/s', file=sys.stderr, flush=True)
+        return trigger is not None and os.path.exists(trigger)
+    polled = trigger is not None or progress
+    try:
+        return L.run_bounded(ex, limits, checkpoint_at, poll if polled else None,
+                             chunk if polled else L.CHUNK)
+    except Trap as e:
+        if inst is not None:
+            e.where = ', '.join(x for x in (e.where, trap_location(ex, inst)) if x)
+        raise
+
+
+def trap_location(ex, inst):
+    """Where a run trapped: function index, the trapping instruction in both
+    PC units (instruction index and byte offset), and the instruction count
+    (the trapping instruction included)."""
+    addr = ex.func
+    if addr not in inst.funcaddrs or addr is None:
+        return f'after {ex.steps} instructions'
+    fidx = inst.funcaddrs.index(addr)
+    nimp = len(inst.module.imported('func'))
+    if fidx < nimp:
+        return f'in imported function {fidx}, after {ex.steps} instructions'
+    body = inst.module.funcs[fidx - nimp].body
+    if type(ex).__module__.endswith('exec_wamr'):     # PC: the byte after the instruction
+        index = next((i for i, ins in enumerate(body) if ins.end == ex.pc), None)
+    else:                                               # PC: the index after the instruction
+        index = ex.pc - 1 if 0 < ex.pc <= len(body) else None
+    if index is None:
+        return f'in function {fidx}, after {ex.steps} instructions'
+    return (f'in function {fidx} at instruction {index} ({body[index].op}), byte offset '
+            f'{body[index].offset}, instruction count {ex.steps}')
 
 
 def finish(ex, results_types, started):
@@ -146,8 +180,9 @@ def stop_and_save(ex, inst, data, entry, result_types, out):
 
 
 def cmd_run(a):
-    data = read_module(a.module)
-    store = embedding.store_init(a.runtime)
+    limits = L.from_arguments(a)
+    data = read_module(a.module, limits)
+    store = embedding.store_init(a.runtime, limits)
     inst = instantiate(store, data, a.module)
     addr = entry_of(inst, a.invoke, a.module)
     ftype = store.funcs[addr].type
@@ -163,7 +198,7 @@ def cmd_run(a):
     ex = store.new_executor()
     started = time.time()
     ex.start(addr, args)
-    if drive(ex, a.checkpoint_at, a.trigger):
+    if drive(ex, a.checkpoint_at, a.trigger, limits=limits, progress=a.progress, inst=inst):
         if wants_images:
             print(f'run finished after {ex.steps} instructions, before any checkpoint; '
                   f'no images written', file=sys.stderr)
@@ -184,31 +219,31 @@ def check_out(directory):
                          f'or {neutral.FILE}); not overwriting it')
 
 
-def load_dir(directory, module_path=None):
+def load_dir(directory, module_path=None, limits=None):
     images = im.read_images(directory)
     path = module_path or os.path.join(directory, MODULE_FILE)
-    data = read_module(path)
+    data = read_module(path, limits)
     im.check_module(images, data)
     return images, data, path
 
 
-def load_any(directory, module_path=None):
+def load_any(directory, module_path=None, limits=None):
     """An image directory (-> ImageSet) or a neutral one (-> its checked
     header; the rest is checked once the module is instantiated)."""
     if not neutral.is_neutral_dir(directory):
-        return load_dir(directory, module_path)
+        return load_dir(directory, module_path, limits)
     doc = neutral.read_document(directory)
     path = module_path or os.path.join(directory, MODULE_FILE)
-    data = read_module(path)
+    data = read_module(path, limits)
     neutral.check_module(doc, im.module_sha256(data))
     return doc, data, path
 
 
-def snapshot_of(src, inst):
+def snapshot_of(src, inst, limits=None):
     """The neutral snapshot of an image set or a neutral document."""
     if isinstance(src, im.ImageSet):
-        return snapshot_from_images(src, inst.module, inst.info)
-    return neutral.snapshot_from_document(src, inst.module, inst.info)
+        return snapshot_from_images(src, inst.module, inst.info, limits)
+    return neutral.snapshot_from_document(src, inst.module, inst.info, limits)
 
 
 def describe(src):
@@ -216,35 +251,42 @@ def describe(src):
 
 
 def cmd_restore(a):
+    limits = L.from_arguments(a)
+    if (a.checkpoint_at is not None or a.trigger is not None) and not a.out:
+        raise UsageError('--checkpoint-at/--trigger need --out DIR to write to')
     if a.out:
         check_out(a.out)
-    images, data, path = load_any(a.images, a.module)
+    images, data, path = load_any(a.images, a.module, limits)
     if not isinstance(images, im.ImageSet) and not a.runtime:
         raise UsageError(f'{a.images}: a neutral snapshot follows no runtime model; '
                          f'choose one with --runtime {"|".join(im.RUNTIMES)}')
+    steps = images.steps if isinstance(images, im.ImageSet) else images.get('steps')
+    if a.checkpoint_at is not None and isinstance(steps, int) and a.checkpoint_at <= steps:
+        raise UsageError(f'--checkpoint-at {a.checkpoint_at}: the images already stand after '
+                         f'{steps} instructions; N counts from the start of the run, so choose '
+                         f'N > {steps}')
     runtime = a.runtime or images.runtime
-    store = embedding.store_init(runtime)
+    store = embedding.store_init(runtime, limits)
     inst = instantiate(store, data, path, run_start=False)
     if not isinstance(images, im.ImageSet):
-        images = images_from_snapshot(snapshot_of(images, inst), inst.module, inst.info,
+        images = images_from_snapshot(snapshot_of(images, inst, limits), inst.module, inst.info,
                                       runtime, im.module_sha256(data))
     elif images.runtime != runtime:
-        images = translate(images, inst.module, inst.info, runtime)
+        images = translate(images, inst.module, inst.info, runtime, limits)
     ex = checkpoint.restore(store, inst, images)
     started = time.time()
-    if drive(ex, a.checkpoint_at, a.trigger):
+    if drive(ex, a.checkpoint_at, a.trigger, limits=limits, progress=a.progress, inst=inst):
         return finish(ex, images.results, started)
-    if not a.out:
-        raise UsageError('--checkpoint-at/--trigger need --out DIR to write to')
     return stop_and_save(ex, inst, data, images.entry, images.results, a.out)
 
 
 def cmd_translate(a):
+    limits = L.from_arguments(a)
     check_out(a.out)
-    src, data, path = load_any(a.images, a.module)
-    store = embedding.store_init(a.to if a.to in im.RUNTIMES else im.RUNTIMES[0])
+    src, data, path = load_any(a.images, a.module, limits)
+    store = embedding.store_init(a.to if a.to in im.RUNTIMES else im.RUNTIMES[0], limits)
     inst = instantiate(store, data, path, run_start=False)
-    snap = snapshot_of(src, inst)
+    snap = snapshot_of(src, inst, limits)
     sha = im.module_sha256(data)
     if a.to == 'neutral':
         doc = neutral.document_from_snapshot(snap, inst.module, inst.info, sha)
@@ -259,14 +301,15 @@ def cmd_translate(a):
 
 def inspect_neutral(a):
     """Print a neutral snapshot after checking it against its module."""
-    doc, data, path = load_any(a.images, a.module)
-    store = embedding.store_init('wasmedge')
+    limits = L.from_arguments(a)
+    doc, data, path = load_any(a.images, a.module, limits)
+    store = embedding.store_init('wasmedge', limits)
     inst = instantiate(store, data, path, run_start=False)
-    snap = snapshot_of(doc, inst)
+    snap = snapshot_of(doc, inst, limits)
     print(f'format       {neutral.FORMAT} version {neutral.VERSION}')
     print(f'module       sha256 {doc["module_sha256"]}')
     print(f'entry        {snap.entry} -> [{" ".join(snap.results)}]')
-    print(f'steps        {snap.steps}')
+    print_steps(snap.steps)
     body_of = lambda fidx: inst.module.funcs[fidx - len(inst.module.imported('func'))].body
     for k, (fr, raw) in enumerate(zip(snap.frames, doc['frames'])):
         op = body_of(fr.fidx)[fr.pc].op
@@ -290,6 +333,16 @@ def inspect_neutral(a):
     return 0
 
 
+def print_steps(steps):
+    """The step count and why the other model's count is not shown
+    (docs/images.md, "Instruction counts")."""
+    print(f'steps        {steps} (instructions executed so far, each counted by the model that '
+          f'ran it; translation keeps the count)')
+    print('other count  not derivable from a stopped state: wamr counts one more than wasmedge '
+          'for every taken branch out of a block/if and every then-arm reaching its else '
+          '(it executes that end); how many the run took is history, not state')
+
+
 def cmd_inspect(a):
     if neutral.is_neutral_dir(a.images):
         return inspect_neutral(a)
@@ -297,7 +350,7 @@ def cmd_inspect(a):
     print(f'runtime      {images.runtime}')
     print(f'module       sha256 {images.module_sha256}')
     print(f'entry        {images.entry} -> [{" ".join(images.results)}]')
-    print(f'steps        {images.steps}')
+    print_steps(images.steps)
     unit = 'instruction' if images.runtime == 'wasmedge' else 'byte offset'
     print(f'pc           function {images.pc[0]}, {unit} {images.pc[1]}')
     for i, fr in enumerate(images.frames, 1):
@@ -331,18 +384,23 @@ def parser():
     r.add_argument('--invoke', required=True, metavar='EXPORT')
     r.add_argument('--args', nargs='*', default=[], metavar='VALUE')
     r.add_argument('--runtime', choices=im.RUNTIMES, default='wasmedge')
-    r.add_argument('--checkpoint-at', type=int, metavar='N',
+    r.add_argument('--checkpoint-at', type=L.count, metavar='N',
                    help='stop before the (N+1)-th instruction and save images')
     r.add_argument('--trigger', metavar='FILE', help='stop and save once FILE exists')
     r.add_argument('--images', metavar='DIR', help='where to write the images')
+    r.add_argument('--progress', action='store_true', help='print the instruction count every second')
+    L.add_arguments(r)
     r.set_defaults(fn=cmd_run)
     s = sub.add_parser('restore', help='resume a run from images (translating if needed)')
     s.add_argument('images', metavar='DIR')
     s.add_argument('--runtime', choices=im.RUNTIMES, help='model to resume in (default: the images\')')
     s.add_argument('--module', help=f'module file (default: DIR/{MODULE_FILE})')
-    s.add_argument('--checkpoint-at', type=int, metavar='N', help='stop again after N instructions in total')
+    s.add_argument('--checkpoint-at', type=L.count, metavar='N',
+                   help='stop again after N instructions in total (more than the images hold)')
     s.add_argument('--trigger', metavar='FILE')
     s.add_argument('--out', metavar='DIR', help='where to write the next images')
+    s.add_argument('--progress', action='store_true', help='print the instruction count every second')
+    L.add_arguments(s)
     s.set_defaults(fn=cmd_restore)
     t = sub.add_parser('translate', help='convert images (or a neutral snapshot) to a runtime '
                        'model or to the runtime-neutral form')
@@ -350,10 +408,12 @@ def parser():
     t.add_argument('--to', choices=im.RUNTIMES + ('neutral',), required=True)
     t.add_argument('--out', required=True, metavar='DIR')
     t.add_argument('--module', help=f'module file (default: DIR/{MODULE_FILE})')
+    L.add_arguments(t, ('max_module_bytes', 'max_funcs', 'max_memory_pages', 'max_table_elems'))
     t.set_defaults(fn=cmd_translate)
     i = sub.add_parser('inspect', help='print an image directory or a neutral snapshot')
     i.add_argument('images', metavar='DIR')
     i.add_argument('--module', help=f'module file of a neutral snapshot (default: DIR/{MODULE_FILE})')
+    L.add_arguments(i, ('max_module_bytes', 'max_funcs', 'max_memory_pages', 'max_table_elems'))
     i.set_defaults(fn=cmd_inspect)
     return p
 
