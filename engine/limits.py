@@ -27,7 +27,7 @@ from .errors import Exhaustion, WasmError
 
 @dataclass(frozen=True)
 class Limits:
-    max_module_bytes: int = 256 << 20       # size of the binary module
+    max_module_bytes: int = 64 << 20        # size of the binary module
     max_funcs: int = 1_000_000              # functions of a module, imports counted
     max_memory_pages: int = 16384           # 64 KiB pages of a memory (1 GiB)
     max_table_elems: int = 10_000_000       # entries of a table
