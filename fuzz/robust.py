@@ -681,10 +681,23 @@ def load_stats(out):
         return {'targets': {}}
 
 
-def save_stats(out, stats):
-    with open(_stats_path(out) + '.tmp', 'w') as f:
+def save_stats(out, target, st):
+    """Write this target's entry into stats.json, keeping the others (one
+    campaign per target may run at the same time on the same --out)."""
+    stats = load_stats(out)
+    stats['targets'][target] = st
+    tmp = f'{_stats_path(out)}.{os.getpid()}.tmp'
+    with open(tmp, 'w') as f:
         json.dump(stats, f, indent=1, sort_keys=True)
-    os.replace(_stats_path(out) + '.tmp', _stats_path(out))
+    os.replace(tmp, _stats_path(out))
+
+
+class Stop(Exception):
+    """SIGTERM/SIGINT: end the campaign, keeping what it counted."""
+
+
+def _stop(signum, frame):
+    raise Stop()
 
 
 def campaign(target, inputs, jobs, out, seed=0, hang=2.0, max_time=None, quiet=False):
@@ -693,10 +706,10 @@ def campaign(target, inputs, jobs, out, seed=0, hang=2.0, max_time=None, quiet=F
     stats."""
     os.makedirs(os.path.join(out, 'findings'), exist_ok=True)
     build_seeds(target, out)                    # once, before the workers fork
-    stats = load_stats(out)
-    st = stats['targets'].setdefault(target, {
+    st = load_stats(out)['targets'].get(target) or dict({
         'inputs': 0, 'outcomes': {}, 'findings': [], 'untyped': 0, 'hangs': 0,
         'cpu_bound_seconds': hang, 'seconds': 0.0, 'next_index': 0, 'seed': seed})
+    st['cpu_bound_seconds'] = hang
     if st.get('seed') != seed:
         st['next_index'], st['seed'] = 0, seed  # another seed: another input stream
     start = st['next_index']
@@ -711,12 +724,16 @@ def campaign(target, inputs, jobs, out, seed=0, hang=2.0, max_time=None, quiet=F
     began = last_print = last_save = time.monotonic()
     running, run_done = jobs, 0
     base_seconds = st['seconds']
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, _stop)
     try:
         while running:
             if max_time is not None and time.monotonic() - began > max_time:
                 break
             try:
                 msg = queue.get(timeout=1)
+            except Stop:
+                raise
             except Exception:
                 if not any(p.is_alive() for p in procs):
                     break
@@ -737,13 +754,15 @@ def campaign(target, inputs, jobs, out, seed=0, hang=2.0, max_time=None, quiet=F
             now = time.monotonic()
             st['seconds'] = round(base_seconds + now - began, 1)
             if now - last_save > 30:
-                save_stats(out, stats)
+                save_stats(out, target, st)
                 last_save = now
             if not quiet and now - last_print > 10:
                 last_print = now
                 print(f'[{target}] {st["inputs"]} inputs in total, {run_done} this run '
                       f'({run_done / (now - began):.0f}/s), {st["untyped"]} untyped, '
                       f'{st["hangs"]} hangs', file=sys.stderr, flush=True)
+    except Stop:
+        print(f'[{target}] stopped; counts kept in {_stats_path(out)}', file=sys.stderr)
     finally:
         for p in procs:
             if p.is_alive():
@@ -767,7 +786,7 @@ def campaign(target, inputs, jobs, out, seed=0, hang=2.0, max_time=None, quiet=F
         st['hangs'] = st['outcomes'].get('FINDING hang', 0)
         st['seconds'] = round(base_seconds + time.monotonic() - began, 1)
         st['next_index'] = stop
-        save_stats(out, stats)
+        save_stats(out, target, st)
     return st
 
 
