@@ -501,17 +501,6 @@ def check_images(files, index, workdir):
     return f'{argv[0]} exit {status}'
 
 
-class _LimitedEmbedding:
-    """The embedding API with the campaign limits on every store."""
-
-    def __getattr__(self, name):
-        return getattr(embedding, name)
-
-    @staticmethod
-    def store_init(executor='wasmedge'):
-        return embedding.store_init(executor, CAMPAIGN_LIMITS)
-
-
 class InternalError(Exception):
     """The script runner reported an untyped exception inside a command."""
 
@@ -524,7 +513,7 @@ def check_wast(text, runtime):
     except WastSyntaxError:
         return 'WastSyntaxError'
     outcomes = run_script(commands, executor=runtime, timeout=HARD_STOP / 2,
-                          embedding=_LimitedEmbedding())
+                          limits=CAMPAIGN_LIMITS)
     for o in outcomes:
         if o.reason.startswith(('internal error', 'cannot set up', 'timeout')):
             raise InternalError(f'{o.kind} line {o.line}: {o.reason}')
