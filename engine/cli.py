@@ -100,7 +100,10 @@ def instantiate(store, data, path, run_start=True):
         if imp.name not in spectest.exports:
             raise UsageError(f'{path}: import spectest.{imp.name}: unknown import')
         externvals.append(spectest.exports[imp.name])
-    return embedding.module_instantiate(store, module, externvals, run_start=run_start)
+    try:
+        return embedding.module_instantiate(store, module, externvals, run_start=run_start)
+    except L.LimitError as e:       # sizes the module declares: name the file
+        raise UsageError(f'{path}: {e}') from None
 
 
 def entry_of(inst, name, path):
@@ -336,8 +339,9 @@ def inspect_neutral(a):
 def print_steps(steps):
     """The step count and why the other model's count is not shown
     (docs/images.md, "Instruction counts")."""
-    print(f'steps        {steps} (instructions executed so far, each counted by the model that '
-          f'ran it; translation keeps the count)')
+    print(f'steps        {steps}')
+    print('counted as    instructions executed so far, each counted by the model that ran it '
+          '(translation keeps the count)')
     print('other count  not derivable from a stopped state: wamr counts one more than wasmedge '
           'for every taken branch out of a block/if and every then-arm reaching its else '
           '(it executes that end); how many the run took is history, not state')
