@@ -572,7 +572,8 @@ def save_finding(out, target, data, finding):
     if target == 'images':
         blob = json.dumps({k: v.hex() for k, v in sorted(data.items())}).encode()
     else:
-        blob = data if isinstance(data, bytes) else data.encode('utf-8', 'surrogatepass')
+        blob = bytes(data) if isinstance(data, (bytes, bytearray)) else \
+            data.encode('utf-8', 'surrogatepass')
     ident = f'{target}-{hashlib.sha1(blob).hexdigest()[:12]}'
     d = os.path.join(out, 'findings', ident)
     if os.path.exists(d):
