@@ -398,7 +398,7 @@ def _memory(raw, view, limits):
         if not isinstance(text, str) or not _HEX_CHUNK.match(text):
             _fail(where, f'expected {2 * CHUNK} hex digits ({CHUNK} bytes)')
         memory[off:off + CHUNK] = bytes.fromhex(text)
-    return pages, bytes(memory)
+    return pages, memory          # a bytearray: a copy of a large memory costs seconds
 
 
 def _segments(raw, where, count, what):

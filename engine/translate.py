@@ -238,7 +238,7 @@ def snapshot_from_images(images: ImageSet, module, info, limits=None) -> Snapsho
             if bad:
                 raise ImageError(f'table.img: table {k}: function index {bad[0]} out of range')
         tables.append([from_cells(t, [e]) for e in entries])
-    return Snapshot(frames=frames, page_count=images.page_count, memory=bytes(memory),
+    return Snapshot(frames=frames, page_count=images.page_count, memory=memory,
                     globals=globs, global_types=view.global_types, tables=tables,
                     entry=images.entry, results=list(images.results), steps=images.steps,
                     dropped_elems=_checked_segments(images.dropped_elems, len(module.elems), 'elem'),
