@@ -36,9 +36,6 @@ class Limits:
     max_steps: Optional[int] = None         # instructions one run may execute
     timeout: Optional[float] = None         # seconds one run may take
 
-    def flag(self, name):
-        return '--' + name.replace('_', '-')
-
     def check(self, name, value, what=''):
         """Raise LimitError when ``value`` exceeds limit ``name``."""
         maximum = getattr(self, name)

@@ -690,6 +690,19 @@ def _stop(signum, frame):
     raise Stop()
 
 
+def _merge(st, msg):
+    """Add one worker report (inputs done, outcome counts, finding ids) to
+    the target's stats; returns the inputs done."""
+    done, counts, findings = msg
+    st['inputs'] += done
+    for k, v in counts.items():
+        st['outcomes'][k] = st['outcomes'].get(k, 0) + v
+    st['findings'] += [i for i in findings if i not in st['findings']]
+    st['untyped'] = st['outcomes'].get('FINDING untyped', 0)
+    st['hangs'] = st['outcomes'].get('FINDING hang', 0)
+    return done
+
+
 def campaign(target, inputs, jobs, out, seed=0, hang=2.0, max_time=None, quiet=False):
     """Run ``inputs`` more inputs of ``target`` (resuming the index where
     the last campaign in ``out`` ended); returns the target's cumulative
@@ -731,16 +744,7 @@ def campaign(target, inputs, jobs, out, seed=0, hang=2.0, max_time=None, quiet=F
             if msg is None:
                 running -= 1
                 continue
-            done, counts, findings = msg
-            run_done += done
-            st['inputs'] += done
-            for k, v in counts.items():
-                st['outcomes'][k] = st['outcomes'].get(k, 0) + v
-            for ident in findings:
-                if ident not in st['findings']:
-                    st['findings'].append(ident)
-            st['untyped'] = st['outcomes'].get('FINDING untyped', 0)
-            st['hangs'] = st['outcomes'].get('FINDING hang', 0)
+            run_done += _merge(st, msg)
             now = time.monotonic()
             st['seconds'] = round(base_seconds + now - began, 1)
             if now - last_save > 30:
@@ -766,14 +770,7 @@ def campaign(target, inputs, jobs, out, seed=0, hang=2.0, max_time=None, quiet=F
             except Exception:
                 break
             if msg:
-                done, counts, findings = msg
-                run_done += done
-                st['inputs'] += done
-                for k, v in counts.items():
-                    st['outcomes'][k] = st['outcomes'].get(k, 0) + v
-                st['findings'] += [i for i in findings if i not in st['findings']]
-        st['untyped'] = st['outcomes'].get('FINDING untyped', 0)
-        st['hangs'] = st['outcomes'].get('FINDING hang', 0)
+                run_done += _merge(st, msg)
         st['seconds'] = round(base_seconds + time.monotonic() - began, 1)
         st['next_index'] = stop
         save_stats(out, target, st)
