@@ -430,3 +430,19 @@ def test_failed_module_is_not_silently_replaced_by_its_predecessor():
 (assert_return (invoke "f") (i32.const 1))''')
     assert statuses(outs) == ['passed', 'failed', 'failed']
     assert 'unknown import' in outs[1].reason and outs[2].reason == 'no current module'
+
+
+@needs_suite
+def test_quiet_mode_prints_periodic_progress():
+    """--quiet is silent per file but not for minutes: a heartbeat line on
+    stderr every --progress-every seconds, also while no file finishes."""
+    import subprocess
+    import sys
+    p = subprocess.run([sys.executable, '-m', 'conformance', 'i32', 'nop', '--runtime', 'both',
+                        '--quiet', '--jobs', '2', '--progress-every', '0.2'],
+                       capture_output=True, text=True, timeout=600,
+                       env=dict(os.environ, WASM_TESTSUITE=mf.testsuite_root()))
+    assert p.returncode == 0, p.stdout + p.stderr
+    beats = [l for l in p.stderr.splitlines() if 'file runs done' in l]
+    assert beats and beats[0].startswith('... ') and '/4 file runs done' in beats[0]
+    assert '4/4 file runs ok' in p.stdout and ' 0 skipped' in p.stdout

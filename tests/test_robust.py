@@ -11,10 +11,9 @@ import pytest
 import wasmtime
 
 from fuzz import robust
+from spectests import manifest as mf
 
-SUITE = os.environ.get('WASM_TESTSUITE') or os.path.join(
-    os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
-    'shared', 'testsuite')
+SUITE = mf.testsuite_root()
 needs_suite = pytest.mark.skipif(not os.path.isdir(os.path.join(SUITE, 'wasm-2.0')),
                                  reason='spec testsuite not found')
 
