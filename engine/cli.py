@@ -13,7 +13,8 @@ import os
 import sys
 import time
 
-from . import checkpoint, embedding, images as im, limits as L, neutral
+from . import checkpoint, embedding, fork_images, images as im, neutral, wasi as wasi_mod, wasi_state
+from . import limits as L
 from .errors import Trap, WasmError
 from .translate import images_from_snapshot, snapshot_from_images, translate
 
@@ -81,29 +82,49 @@ def read_module(path, limits=None):
         raise UsageError(f'{path}: cannot read module: {e.strerror}')
 
 
-def instantiate(store, data, path, run_start=True):
-    """Decode, validate and instantiate with the spectest host module as
-    the only import source (what the testsuite's modules import)."""
+def instantiate(store, data, path, run_start=True, wasi=None):
+    """Decode, validate and instantiate with the spectest host module and
+    WASI preview 1 (``wasi``, a ``wasi.Wasi``; a default one when the module
+    imports WASI and none is given) as the import sources.  Every import
+    that cannot be provided is listed in one error."""
     try:
         module = embedding.module_decode(data, store.limits)
         embedding.module_validate(module)
     except WasmError as e:          # name the file: the message only gives the byte
         raise UsageError(f'{path}: {e}') from None
+    spectest, wasi_funcs = None, None
+    problems = [f'{imp.module}.{imp.name}: {why}' for imp, why in wasi_mod.missing_imports(module)]
     externvals = []
-    spectest = None
     for imp in module.imports:
-        if imp.module != 'spectest':
-            raise UsageError(f'{path}: import {imp.module}.{imp.name}: unknown import '
-                             f'(only "spectest" imports can be provided)')
-        if spectest is None:
-            spectest = embedding.spectest_instance(store)
-        if imp.name not in spectest.exports:
-            raise UsageError(f'{path}: import spectest.{imp.name}: unknown import')
-        externvals.append(spectest.exports[imp.name])
+        if imp.module == 'spectest':
+            if spectest is None:
+                spectest = embedding.spectest_instance(store)
+            if imp.name not in spectest.exports:
+                problems.append(f'spectest.{imp.name}: unknown import')
+            else:
+                externvals.append(spectest.exports[imp.name])
+        elif imp.module == wasi_mod.MODULE:
+            if wasi is None:
+                wasi = wasi_mod.Wasi(wasi_mod.WasiConfig(args=[os.path.basename(path)]))
+            if wasi_funcs is None:
+                wasi_funcs = wasi.imports(store)
+            externvals.append(wasi_funcs.get(imp.name))
+        else:
+            problems.append(f'{imp.module}.{imp.name}: unknown import (only "spectest" and '
+                            f'"{wasi_mod.MODULE}" imports can be provided)')
+    if problems:
+        raise UsageError(f'{path}: {len(problems)} import{"s" if len(problems) > 1 else ""} '
+                         f'cannot be provided: ' + '; '.join(problems))
     try:
-        return embedding.module_instantiate(store, module, externvals, run_start=run_start)
+        inst = embedding.module_instantiate(store, module, externvals,
+                                            run_start=run_start and wasi_funcs is None)
     except L.LimitError as e:       # sizes the module declares: name the file
         raise UsageError(f'{path}: {e}') from None
+    if wasi_funcs is not None:
+        wasi.bind(store, inst)
+        if run_start and module.start is not None:
+            store.invoke(inst.funcaddrs[module.start], [])
+    return inst
 
 
 def entry_of(inst, name, path):
@@ -138,6 +159,8 @@ def drive(ex, checkpoint_at=None, trigger=None, chunk=10000, limits=None, progre
     try:
         return L.run_bounded(ex, limits, checkpoint_at, poll if polled else None,
                              chunk if polled else L.CHUNK)
+    except wasi_mod.WasiExit:
+        raise
     except Trap as e:
         if inst is not None:
             e.where = ', '.join(x for x in (e.where, trap_location(ex, inst)) if x)
@@ -149,7 +172,7 @@ def trap_location(ex, inst):
     PC units (instruction index and byte offset), and the instruction count
     (the trapping instruction included)."""
     addr = ex.func
-    if addr not in inst.funcaddrs or addr is None:
+    if addr is None or addr not in inst.funcaddrs:
         return f'after {ex.steps} instructions'
     fidx = inst.funcaddrs.index(addr)
     nimp = len(inst.module.imported('func'))
@@ -166,47 +189,211 @@ def trap_location(ex, inst):
             f'{body[index].offset}, instruction count {ex.steps}')
 
 
-def finish(ex, results_types, started):
+def finish(ex, results_types, started, quiet=False):
+    """Print the results (and, unless ``quiet`` as for a WASI command whose
+    stderr is the guest's, the step count)."""
     results = ex.results or []
     for t, v in zip(results_types, results):
         print(show_value(t, v))
-    print(f'# {ex.steps} instructions, {time.time() - started:.3f}s', file=sys.stderr)
+    if not quiet:
+        print(f'# {ex.steps} instructions, {time.time() - started:.3f}s', file=sys.stderr)
     return 0
 
 
-def stop_and_save(ex, inst, data, entry, result_types, out):
+def stop_and_save(ex, inst, data, entry, result_types, out, wasi=None, fork_base=None):
+    """Save the stopped run: the project's layout, or with ``fork_base``
+    (a fresh (store, instance) of the module) the fork's own layout, which
+    holds no WASI state, no module and no entry (docs/images.md)."""
     images = checkpoint.save(ex, inst, im.module_sha256(data), entry, result_types)
-    im.write_images(images, out, extra={MODULE_FILE: data})
-    print(f'checkpoint after {ex.steps} instructions: {images.runtime} images in {out} '
-          f'(function {images.pc[0]}, offset {images.pc[1]}, {len(images.frames)} frames)')
+    if fork_base is None:
+        im.write_images(images, out, extra=dict({MODULE_FILE: data}, **wasi_files(wasi)))
+        what = f'{images.runtime} images'
+    else:
+        fork_images.write_fork_images(images, out, *fork_base)
+        what = f'{images.runtime} fork images'
+    print(f'checkpoint after {ex.steps} instructions: {what} in {out} '
+          f'(function {images.pc[0]}, offset {images.pc[1]}, {len(images.frames)} frames)',
+          file=sys.stderr if wasi is not None and wasi.bound else sys.stdout)  # stdout: the guest's
     return 0
+
+
+def fresh_instance(runtime, data, path, stubs=False, wasi=None, limits=None):
+    """A new instance of the module, start function not run: the "as
+    instantiated" state the forks' image sets leave implicit.  ``stubs``
+    (for reading and translating, which run nothing): imported functions
+    the host cannot provide become functions that trap when called."""
+    store = embedding.store_init(runtime, limits)
+    try:
+        return store, instantiate(store, data, path, run_start=False, wasi=wasi)
+    except UsageError:
+        if not stubs:
+            raise
+    module = embedding.module_decode(data)
+    externvals = []
+    for imp in module.imports:
+        if imp.kind != 'func':
+            raise UsageError(f'{path}: import {imp.module}.{imp.name}: unknown import')
+        externvals.append(('func', stub_function(store, module, imp)))
+    return store, embedding.module_instantiate(store, module, externvals, run_start=False)
+
+
+def stub_function(store, module, imp):
+    from .runtime import alloc_hostfunc
+
+    def missing(args):
+        raise Trap(f'host function {imp.module}.{imp.name} is not available here')
+    return alloc_hostfunc(store, module.types[imp.desc], missing)
+
+
+def load_fork(a, runtime, stubs=False, wasi=None):
+    """A fork's image directory (``--format fork --from R --module M``) as
+    (ImageSet of model R, module bytes, store, fresh instance)."""
+    if not a.source:
+        raise UsageError('--format fork needs --from wasmedge|wamr: the files do not say which '
+                         'fork wrote them')
+    if not a.module:
+        raise UsageError('--format fork needs --module app.wasm: the forks do not store the module')
+    limits = L.from_arguments(a)
+    data = read_module(a.module, limits)
+    store, inst = fresh_instance(runtime, data, a.module, stubs, wasi, limits)
+    images = fork_images.read_fork_images(a.images, a.source, data, store, inst,
+                                          entry=getattr(a, 'invoke', None) or '_start')
+    return images, data, store, inst
 
 
 def cmd_run(a):
     limits = L.from_arguments(a)
     data = read_module(a.module, limits)
     store = embedding.store_init(a.runtime, limits)
-    inst = instantiate(store, data, a.module)
-    addr = entry_of(inst, a.invoke, a.module)
+    wasi = wasi_of_options(a, [os.path.basename(a.module)] + a.guest_args)
+    inst = instantiate(store, data, a.module, wasi=wasi)
+    entry = a.invoke or '_start'
+    if a.invoke is None and inst.exports.get('_start', (None,))[0] != 'func':
+        raise UsageError(f'{a.module}: no --invoke EXPORT given and the module exports no '
+                         f'"_start" function to run as a WASI command')
+    if a.invoke is not None and a.guest_args:
+        raise UsageError('arguments after "--" are for a WASI command\'s _start; '
+                         'give --invoke\'s arguments with --args')
+    addr = entry_of(inst, entry, a.module)
     ftype = store.funcs[addr].type
     if len(a.args) != len(ftype.params):
-        raise UsageError(f'{a.invoke} takes {len(ftype.params)} arguments '
+        raise UsageError(f'{entry} takes {len(ftype.params)} arguments '
                          f'({" ".join(ftype.params) or "none"}), got {len(a.args)}')
     args = [parse_arg(t, s) for t, s in zip(ftype.params, a.args)]
+    if a.dispatch_limit is not None:
+        a.checkpoint_at = dispatch_limit_steps(a, inst)
     wants_images = a.checkpoint_at is not None or a.trigger is not None
     if wants_images and not a.images:
         raise UsageError('--checkpoint-at/--trigger need --images DIR to write to')
     if wants_images:
         check_out(a.images)
+    fork_base = fresh_instance(a.runtime, data, a.module) if a.format == 'fork' else None
     ex = store.new_executor()
     started = time.time()
     ex.start(addr, args)
-    if drive(ex, a.checkpoint_at, a.trigger, limits=limits, progress=a.progress, inst=inst):
+    try:
+        finished = drive(ex, a.checkpoint_at, a.trigger, limits=limits, progress=a.progress,
+                         inst=inst)
+        if not finished and a.dispatch_limit is not None and ex.steps != a.checkpoint_at:
+            print(f'--dispatch-limit {a.dispatch_limit} falls on the else a false if skips: '
+                  f'the WasmEdge fork never dumps there and runs on (docs/fork-findings.md, F6); '
+                  f'no images written', file=sys.stderr)
+            wants_images = False
+            finished = drive(ex, limits=limits, progress=a.progress, inst=inst)
+    except wasi_mod.WasiExit as e:
+        return e.code
+    if finished:
         if wants_images:
             print(f'run finished after {ex.steps} instructions, before any checkpoint; '
                   f'no images written', file=sys.stderr)
-        return finish(ex, ftype.results, started)
-    return stop_and_save(ex, inst, data, a.invoke, list(ftype.results), a.images)
+        return finish(ex, ftype.results, started, quiet=a.invoke is None)
+    return stop_and_save(ex, inst, data, entry, list(ftype.results), a.images, wasi, fork_base)
+
+
+def dispatch_limit_steps(a, inst):
+    """Our step count at which the WasmEdge fork's ``--dispatch-limit N``
+    dumps: its counter also counts the instantiation's constant
+    expressions."""
+    if a.runtime != 'wasmedge':
+        raise UsageError('--dispatch-limit counts like the WasmEdge fork; use it with --runtime wasmedge')
+    before = fork_images.wasmedge_instantiation_count(inst.module)
+    if a.dispatch_limit <= before:
+        raise UsageError(f'--dispatch-limit {a.dispatch_limit}: WasmEdge counts {before} instructions '
+                         f'while instantiating this module, and its dump there crashes '
+                         f'(docs/fork-findings.md, F5); choose a limit above {before}')
+    return a.dispatch_limit - before
+
+
+# ------------------------------------------------------------ WASI options
+
+def add_wasi_options(p, restoring=False):
+    """The WASI command options shared by ``run`` and ``restore``."""
+    g = p.add_argument_group('WASI' + (' (must match the saved state, except --dir)'
+                                       if restoring else ''))
+    g.add_argument('--dir', action='append', default=[], metavar='HOST[::GUEST]',
+                   help='grant a host directory to the guest (under the name GUEST)'
+                   + ('; remaps a saved preopen with the same GUEST name' if restoring else ''))
+    g.add_argument('--env', action='append', default=[], metavar='K=V',
+                   help='environment variable for the guest')
+    g.add_argument('--deterministic', action='store_true',
+                   help='fixed clock start (+1 ms per read) and seeded random_get')
+    g.add_argument('--seed', type=int, default=0, help='random_get seed in --deterministic mode')
+    g.add_argument('--', dest='guest_args', metavar='ARG', nargs='*', default=[],
+                   help='everything after "--" is the WASI command\'s arguments '
+                   '(argv[0] is the module name)')
+
+
+def wasi_options(a):
+    """(dirs, env) from the command line, checked."""
+    dirs = []
+    for spec in a.dir:
+        host, guest = wasi_mod.parse_dir(spec)
+        if not os.path.isdir(host):
+            raise UsageError(f'--dir {spec}: {host} is not a directory')
+        if not guest:
+            raise UsageError(f'--dir {spec}: empty guest name')
+        dirs.append((host, guest))
+    env = []
+    for kv in a.env:
+        k, sep, v = kv.partition('=')
+        if not sep or not k:
+            raise UsageError(f'--env {kv}: expected KEY=VALUE')
+        env.append((k, v))
+    return dirs, env
+
+
+def wasi_files(wasi):
+    """The WASI state file for an image directory (none without WASI)."""
+    if wasi is None or not wasi.bound:
+        return {}
+    return {wasi_state.FILE: wasi_state.encode(wasi_state.capture(wasi))}
+
+
+def wasi_of_saved(a, directory):
+    """The WASI host module continuing the state saved in ``directory``
+    (None when it holds none).  --dir remaps saved preopens by guest name;
+    the other WASI options must agree with the saved state."""
+    doc = wasi_state.read(directory)
+    if doc is None:
+        if a.dir or a.env or a.deterministic or a.guest_args:
+            raise UsageError(f'{directory}: WASI options given but the directory holds no '
+                             f'{wasi_state.FILE} (a run without WASI state)')
+        return None
+    dirs, env = wasi_options(a)
+    for what, given, saved in (('--env', [f'{k}={v}' for k, v in env], doc['env']),
+                               ('arguments after --', a.guest_args, doc['args'][1:]),
+                               ('--deterministic', a.deterministic, doc['deterministic']),
+                               ('--seed', a.seed, doc['seed'])):
+        if given and given != saved:
+            raise UsageError(f'{what}: differs from the saved WASI state in '
+                             f'{wasi_state.FILE} ({saved!r}); a restored run keeps it')
+    return wasi_state.restore(doc, dirs)
+
+
+def wasi_of_options(a, argv):
+    dirs, env = wasi_options(a)
+    return wasi_mod.Wasi(wasi_mod.WasiConfig(argv, env, dirs, deterministic=a.deterministic,
+                                             seed=a.seed))
 
 
 def check_out(directory):
@@ -217,7 +404,8 @@ def check_out(directory):
     if not os.path.isdir(directory):
         raise UsageError(f'{directory}: exists and is not a directory; not overwriting it')
     if os.listdir(directory) and not any(os.path.exists(os.path.join(directory, name))
-                                         for name in ('manifest.json', neutral.FILE)):
+                                         for name in ('manifest.json', neutral.FILE,
+                                                      'program_counter.img')):
         raise UsageError(f'{directory}: not empty and not an image directory (no manifest.json '
                          f'or {neutral.FILE}); not overwriting it')
 
@@ -243,7 +431,8 @@ def load_any(directory, module_path=None, limits=None):
 
 
 def snapshot_of(src, inst, limits=None):
-    """The neutral snapshot of an image set or a neutral document."""
+    """The neutral snapshot of an image set or a neutral document, sizes
+    checked against ``limits`` before anything is built."""
     if isinstance(src, im.ImageSet):
         return snapshot_from_images(src, inst.module, inst.info, limits)
     return neutral.snapshot_from_document(src, inst.module, inst.info, limits)
@@ -253,52 +442,131 @@ def describe(src):
     return f'{src.runtime} images' if isinstance(src, im.ImageSet) else 'neutral snapshot'
 
 
-def cmd_restore(a):
-    limits = L.from_arguments(a)
-    if (a.checkpoint_at is not None or a.trigger is not None) and not a.out:
-        raise UsageError('--checkpoint-at/--trigger need --out DIR to write to')
-    if a.out:
-        check_out(a.out)
-    images, data, path = load_any(a.images, a.module, limits)
-    if not isinstance(images, im.ImageSet) and not a.runtime:
-        raise UsageError(f'{a.images}: a neutral snapshot follows no runtime model; '
+def resume(directory, runtime=None, module_path=None, wasi=None, limits=None):
+    """A stopped run (image or neutral directory) loaded into a fresh
+    instance of ``runtime`` (default: the images'), with ``wasi`` as its
+    WASI host module: (executor, instance, module bytes, image set)."""
+    images, data, path = load_any(directory, module_path, limits)
+    if not isinstance(images, im.ImageSet) and not runtime:
+        raise UsageError(f'{directory}: a neutral snapshot follows no runtime model; '
                          f'choose one with --runtime {"|".join(im.RUNTIMES)}')
-    steps = images.steps if isinstance(images, im.ImageSet) else images.get('steps')
-    if a.checkpoint_at is not None and isinstance(steps, int) and a.checkpoint_at <= steps:
-        raise UsageError(f'--checkpoint-at {a.checkpoint_at}: the images already stand after '
-                         f'{steps} instructions; N counts from the start of the run, so choose '
-                         f'N > {steps}')
-    runtime = a.runtime or images.runtime
+    runtime = runtime or images.runtime
     store = embedding.store_init(runtime, limits)
-    inst = instantiate(store, data, path, run_start=False)
+    inst = instantiate(store, data, path, run_start=False, wasi=wasi)
     if not isinstance(images, im.ImageSet):
         images = images_from_snapshot(snapshot_of(images, inst, limits), inst.module, inst.info,
                                       runtime, im.module_sha256(data))
     elif images.runtime != runtime:
         images = translate(images, inst.module, inst.info, runtime, limits)
-    ex = checkpoint.restore(store, inst, images)
+    return checkpoint.restore(store, inst, images), inst, data, images
+
+
+def cmd_restore(a):
+    if (a.checkpoint_at is not None or a.trigger is not None) and not a.out:
+        raise UsageError('--checkpoint-at/--trigger need --out DIR to write to')
+    if a.out:
+        check_out(a.out)
+    if a.format == 'fork':
+        return restore_fork(a)
+    wasi = wasi_of_saved(a, a.images)
+    ex, inst, data, images = resume(a.images, a.runtime, a.module, wasi, L.from_arguments(a))
+    return continue_run(a, ex, inst, data, images, wasi)
+
+
+def continue_run(a, ex, inst, data, images, wasi, fork_base=None):
+    """Run a restored executor to the end or to the next checkpoint
+    (written in the fork's layout when ``fork_base`` is given)."""
+    if a.checkpoint_at is not None and a.checkpoint_at <= ex.steps:
+        raise UsageError(f'--checkpoint-at {a.checkpoint_at}: the images already stand after '
+                         f'{ex.steps} instructions; N counts from the start of the run, so '
+                         f'choose N > {ex.steps}')
     started = time.time()
-    if drive(ex, a.checkpoint_at, a.trigger, limits=limits, progress=a.progress, inst=inst):
-        return finish(ex, images.results, started)
-    return stop_and_save(ex, inst, data, images.entry, images.results, a.out)
+    try:
+        finished = drive(ex, a.checkpoint_at, a.trigger, limits=L.from_arguments(a),
+                         progress=a.progress, inst=inst)
+    except wasi_mod.WasiExit as e:
+        return e.code
+    if finished:
+        return finish(ex, images.results, started, quiet=wasi is not None)
+    return stop_and_save(ex, inst, data, images.entry, images.results, a.out, wasi, fork_base)
+
+
+def restore_fork(a):
+    """Resume a fork's image set.  The forks save no tables, dropped
+    segments or WASI state: tables and segments start as instantiated, and
+    WASI starts afresh from the command line (--dir, --env, arguments after
+    --), as in the fork's own restore."""
+    runtime = a.runtime or a.source
+    wasi = None
+    if a.module and a.source:
+        module = embedding.module_decode(read_module(a.module))
+        if any(imp.module == wasi_mod.MODULE for imp in module.imports):
+            wasi = wasi_of_options(a, [os.path.basename(a.module)] + a.guest_args)
+    images, data, store, inst = load_fork(a, runtime, wasi=wasi)
+    if images.runtime != runtime:
+        images = translate(images, inst.module, inst.info, runtime, L.from_arguments(a))
+    ex = checkpoint.restore(store, inst, images)
+    return continue_run(a, ex, inst, data, images, wasi,
+                        fresh_instance(runtime, data, a.module, stubs=True,
+                                       limits=L.from_arguments(a)))
 
 
 def cmd_translate(a):
-    limits = L.from_arguments(a)
     check_out(a.out)
+    out_format = a.out_format or a.format
+    if a.format == 'fork' or out_format == 'fork':
+        return translate_fork(a, out_format)
+    limits = L.from_arguments(a)
     src, data, path = load_any(a.images, a.module, limits)
     store = embedding.store_init(a.to if a.to in im.RUNTIMES else im.RUNTIMES[0], limits)
     inst = instantiate(store, data, path, run_start=False)
     snap = snapshot_of(src, inst, limits)
     sha = im.module_sha256(data)
+    saved = wasi_state.read(a.images)          # checked, then carried along unchanged
+    carried = {MODULE_FILE: data}
+    if saved is not None:
+        carried[wasi_state.FILE] = wasi_state.encode(saved)
     if a.to == 'neutral':
         doc = neutral.document_from_snapshot(snap, inst.module, inst.info, sha)
-        neutral.write_neutral(doc, a.out, extra={MODULE_FILE: data})
+        neutral.write_neutral(doc, a.out, extra=carried)
         print(f'{describe(src)} in {a.images} -> neutral snapshot in {a.out}')
     else:
         out = images_from_snapshot(snap, inst.module, inst.info, a.to, sha)
-        im.write_images(out, a.out, extra={MODULE_FILE: data})
+        im.write_images(out, a.out, extra=carried)
         print(f'{describe(src)} in {a.images} -> {a.to} images in {a.out}')
+    return 0
+
+
+def translate_fork(a, out_format):
+    """Translations with the forks' layout on either side (no WASI state
+    is carried: the forks' layout has none)."""
+    to = a.to
+    if out_format == 'fork' and to not in im.RUNTIMES:
+        raise UsageError(f'--to {to}: the forks\' layout exists for wasmedge and wamr only '
+                         f'(use --out-format project for {to})')
+    work = to if to in im.RUNTIMES else (a.source or im.RUNTIMES[0])
+    if a.format == 'fork':
+        src, data, store, inst = load_fork(a, work, stubs=True)
+        snap = snapshot_from_images(src, inst.module, inst.info, L.from_arguments(a))
+        what = f'{a.source} fork images'
+    else:
+        limits = L.from_arguments(a)
+        src, data, path = load_any(a.images, a.module, limits)
+        store, inst = fresh_instance(work, data, path, stubs=True, limits=limits)
+        snap = snapshot_of(src, inst, limits)
+        what = describe(src)
+    sha = im.module_sha256(data)
+    if out_format == 'fork':
+        fork_images.write_fork_snapshot(snap, a.out, store, inst, to)
+        print(f'{what} in {a.images} -> {to} fork images in {a.out}')
+    elif to == 'neutral':
+        doc = neutral.document_from_snapshot(snap, inst.module, inst.info, sha)
+        neutral.write_neutral(doc, a.out, extra={MODULE_FILE: data})
+        print(f'{what} in {a.images} -> neutral snapshot in {a.out}')
+    else:
+        out = images_from_snapshot(snap, inst.module, inst.info, to, sha)
+        im.write_images(out, a.out, extra={MODULE_FILE: data})
+        print(f'{what} in {a.images} -> {to} images in {a.out}')
     return 0
 
 
@@ -333,24 +601,23 @@ def inspect_neutral(a):
         print(f'global {k:<5} {show_value(t, v)}')
     for k, entries in enumerate(snap.tables):
         print(f'table {k:<6} {len(entries)} entries')
+    inspect_wasi(a.images)
     return 0
 
 
-def print_steps(steps):
-    """The step count and why the other model's count is not shown
-    (docs/images.md, "Instruction counts")."""
-    print(f'steps        {steps}')
-    print('counted as    instructions executed so far, each counted by the model that ran it '
-          '(translation keeps the count)')
-    print('other count  not derivable from a stopped state: wamr counts one more than wasmedge '
-          'for every taken branch out of a block/if and every then-arm reaching its else '
-          '(it executes that end); how many the run took is history, not state')
-
-
 def cmd_inspect(a):
+    if a.format == 'fork':
+        images = load_fork(a, a.source, stubs=True)[0]
+        print(f'format       {a.source} fork layout (module {a.module}, entry {images.entry})')
+        return print_images(images)
     if neutral.is_neutral_dir(a.images):
         return inspect_neutral(a)
-    images = im.read_images(a.images)
+    print_images(im.read_images(a.images))
+    inspect_wasi(a.images)
+    return 0
+
+
+def print_images(images):
     print(f'runtime      {images.runtime}')
     print(f'module       sha256 {images.module_sha256}')
     print(f'entry        {images.entry} -> [{" ".join(images.results)}]')
@@ -380,18 +647,42 @@ def cmd_inspect(a):
     return 0
 
 
+def print_steps(steps):
+    """The step count and why the other model's count is not shown
+    (docs/images.md, "Instruction counts")."""
+    print(f'steps        {steps}')
+    print('counted as   instructions executed so far, each counted by the model that ran it '
+          '(translation keeps the count)')
+    print('other count  not derivable from a stopped state: the models count jumps of '
+          'loops and if/else differently (docs/images.md, "Instruction counts"), and how many '
+          'the run took is history, not state')
+
+
+def inspect_wasi(directory):
+    doc = wasi_state.read(directory)
+    for line in wasi_state.describe(doc) if doc is not None else ():
+        print(line)
+
+
 def parser():
     p = argparse.ArgumentParser(prog='python -m engine', description=__doc__.split('\n\n')[0])
     sub = p.add_subparsers(dest='command', required=True)
     r = sub.add_parser('run', help='run an exported function, optionally stopping to save images')
     r.add_argument('module')
-    r.add_argument('--invoke', required=True, metavar='EXPORT')
+    r.add_argument('--invoke', metavar='EXPORT',
+                   help='export to call (default: a WASI command\'s _start)')
     r.add_argument('--args', nargs='*', default=[], metavar='VALUE')
     r.add_argument('--runtime', choices=im.RUNTIMES, default='wasmedge')
     r.add_argument('--checkpoint-at', type=L.count, metavar='N',
                    help='stop before the (N+1)-th instruction and save images')
     r.add_argument('--trigger', metavar='FILE', help='stop and save once FILE exists')
     r.add_argument('--images', metavar='DIR', help='where to write the images')
+    r.add_argument('--format', choices=FORMATS, default='project',
+                   help="image layout: the project's (default) or the forks' own (docs/images.md)")
+    r.add_argument('--dispatch-limit', type=L.count, metavar='N', help='stop where the WasmEdge fork\'s '
+                   '--dispatch-limit N dumps (its count includes the instantiation\'s constant '
+                   'expressions); --runtime wasmedge')
+    add_wasi_options(r)
     r.add_argument('--progress', action='store_true', help='print the instruction count every second')
     L.add_arguments(r)
     r.set_defaults(fn=cmd_run)
@@ -403,6 +694,13 @@ def parser():
                    help='stop again after N instructions in total (more than the images hold)')
     s.add_argument('--trigger', metavar='FILE')
     s.add_argument('--out', metavar='DIR', help='where to write the next images')
+    add_wasi_options(s, restoring=True)
+    fork_args(s)
+    s.add_argument('--invoke', metavar='EXPORT', help='with --format fork: the export the fork ran '
+                   '(default _start; its function must be the bottom frame\'s)')
+    s.add_argument('--args', nargs='*', default=[], metavar='VALUE',
+                   help='with --format fork: accepted like run\'s; a non-WASI export\'s '
+                   'arguments live in the saved frames, so they are not used')
     s.add_argument('--progress', action='store_true', help='print the instruction count every second')
     L.add_arguments(s)
     s.set_defaults(fn=cmd_restore)
@@ -412,20 +710,66 @@ def parser():
     t.add_argument('--to', choices=im.RUNTIMES + ('neutral',), required=True)
     t.add_argument('--out', required=True, metavar='DIR')
     t.add_argument('--module', help=f'module file (default: DIR/{MODULE_FILE})')
-    L.add_arguments(t, ('max_module_bytes', 'max_funcs', 'max_memory_pages', 'max_table_elems'))
+    fork_args(t)
+    t.add_argument('--out-format', choices=FORMATS, help='layout of the output (default: --format)')
+    t.add_argument('--invoke', metavar='EXPORT', help='with --format fork: the export the fork ran '
+                   '(default _start)')
+    L.add_arguments(t, L.SIZES)
     t.set_defaults(fn=cmd_translate)
     i = sub.add_parser('inspect', help='print an image directory or a neutral snapshot')
     i.add_argument('images', metavar='DIR')
     i.add_argument('--module', help=f'module file of a neutral snapshot (default: DIR/{MODULE_FILE})')
-    L.add_arguments(i, ('max_module_bytes', 'max_funcs', 'max_memory_pages', 'max_table_elems'))
+    fork_args(i)
+    i.add_argument('--invoke', metavar='EXPORT', help='with --format fork: the export the fork ran '
+                   '(default _start)')
+    L.add_arguments(i, L.SIZES)
     i.set_defaults(fn=cmd_inspect)
+    y = sub.add_parser('typetables', help="write the forks' type-table files (tablemap_func, "
+                       'tablemap_offset, type_table) for a module')
+    y.add_argument('module')
+    y.add_argument('--out', required=True, metavar='DIR')
+    y.set_defaults(fn=cmd_typetables)
     return p
 
 
+FORMATS = ('project', 'fork')
+
+
+def fork_args(p):
+    p.add_argument('--format', choices=FORMATS, default='project',
+                   help="layout of DIR: the project's (default) or a fork's own")
+    p.add_argument('--from', dest='source', choices=im.RUNTIMES,
+                   help='with --format fork: which fork wrote DIR')
+
+
+def cmd_typetables(a):
+    from . import typetables
+    data = read_module(a.module)
+    try:
+        module = embedding.module_decode(data)
+        info = embedding.module_validate(module)
+    except WasmError as e:
+        raise UsageError(f'{a.module}: {e}') from None
+    typetables.write(module, info, a.out)
+    print(f'type tables of {a.module} in {a.out}: {", ".join(typetables.FILES)}')
+    return 0
+
+
 def main(argv=None):
+    argv = list(sys.argv[1:] if argv is None else argv)
+    guest_args = []
+    if '--' in argv:                # a WASI command's own arguments, passed untouched
+        k = argv.index('--')
+        argv, guest_args = argv[:k], argv[k + 1:]
     a = parser().parse_args(argv)
+    if guest_args and not hasattr(a, 'guest_args'):
+        parser().error(f'{a.command} takes no arguments after "--"')
+    if hasattr(a, 'guest_args'):
+        a.guest_args = guest_args
     try:
         return a.fn(a)
+    except wasi_mod.WasiExit as e:          # proc_exit, e.g. from a start function
+        return e.code
     except Trap as e:
         print(f'trap: {e}', file=sys.stderr)
         return 1

@@ -9,7 +9,10 @@ numeric function, a branch record, a store object...).  Branch records come
 from the validator's side table, so there is no label stack at run time:
 a branch keeps ``keep`` values, drops everything above the label's entry
 height and jumps.  ``block``/``loop``/inner ``end`` are no-ops; the
-function's final ``end`` returns.
+function's final ``end`` returns.  Control flow lands and counts where the
+real WasmEdge's does (its ``--dispatch-limit`` must stop at the same
+place): a branch lands on the block's ``end`` or on the ``loop``, a false
+``if`` on its ``end``, or after its ``else`` with the ``else`` counted.
 
 All execution state lives in ``stack``, ``frames`` and ``pc`` on the
 executor, and the loop is one ``while`` that can stop after any number of
@@ -140,7 +143,10 @@ def compile_func(store, fi):
     args = []
 
     def br(b):
-        return (min(b.target, last), b.keep, b.label_height)
+        # Like WasmEdge (PC += PCOffset - 1, then PC++): a branch lands ON the
+        # block's 'end' or the 'loop' instruction, which then runs as a no-op
+        # (and counts); the function label's target is its final 'end'.
+        return (b.target - 1, b.keep, b.label_height)
 
     for i, ins in enumerate(body):
         name = ins.op
@@ -167,8 +173,11 @@ def compile_func(store, fi):
             k, a = BR_TABLE, [br(b) for b in branches[i]]
             if faults.BR_TABLE_DEFAULT: a[-1] = br(faults.mirrored_default_branch(body, info, inst.types, fi.type.results, i))
         elif name == 'if':
+            # WasmEdge's false 'if': without 'else' it lands on the 'end'; with
+            # one it continues after the 'else' and counts the 'else' as
+            # executed (runIfElseOp: Stat->incInstrCount()), marked by a < 0
             k = IF
-            a = info.else_of[i] + 1 if i in info.else_of else info.end_of[i] + 1
+            a = -(info.else_of[i] + 1) if i in info.else_of else info.end_of[i]
         elif name == 'else':
             k, a = JUMP, info.end_of[else_if[i]] + 1
         elif name == 'return':
@@ -423,7 +432,7 @@ class Executor:
         fbase = vpos + frame.locals
         pc = self.pc
         try:
-            while n:
+            while n > 0:
                 n -= 1
                 op = ops[pc]
                 a = args[pc]
@@ -492,7 +501,11 @@ class Executor:
                 elif op < 25:
                     if op == 19:     # IF
                         if not pop():
-                            pc = a
+                            if a < 0:
+                                pc = -a
+                                n -= 1
+                            else:
+                                pc = a
                     elif op == 20:   # JUMP (else reached from the then-arm)
                         pc = a
                     elif op == 21:   # CALL (a funcaddr) or call_indirect (a (table, type))

@@ -45,6 +45,7 @@ class Limits:
 
 DEFAULT = Limits()
 NAMES = tuple(f.name for f in fields(Limits))
+SIZES = ('max_module_bytes', 'max_funcs', 'max_memory_pages', 'max_table_elems')  # what reading checks
 
 
 class LimitError(WasmError):

@@ -398,7 +398,7 @@ def test_inspect_explains_both_counts(images):
     steps_line = [l for l in out.splitlines() if l.startswith('counted as ')][0]
     other = [l for l in out.splitlines() if l.startswith('other count ')][0]
     assert 'translation keeps the count' in steps_line
-    assert 'not derivable' in other and 'branch out of a block/if' in other
+    assert 'not derivable' in other and 'Instruction counts' in other
 
 
 @pytest.mark.parametrize('runtime', RUNTIMES)

@@ -250,29 +250,29 @@ def test_manifest_deep_json_and_missing_field():
 
 # ------------------------------------------------------------ the models' instruction counts
 
-COUNT_CASES = {   # body of (func (export "f") (result i32)) -> WAMR's extra steps
+COUNT_CASES = {   # body of (func (export "f") (result i32)) -> WAMR's count - WasmEdge's
     'i32.const 1': 0,
     '(block (result i32) i32.const 1)': 0,
-    '(block (result i32) i32.const 1 br 0)': 1,
-    '(block (result i32) i32.const 1 i32.const 1 br_if 0)': 1,
+    '(block (result i32) i32.const 1 br 0)': 0,                     # both land on the end
+    '(block (result i32) i32.const 1 i32.const 1 br_if 0)': 0,
     '(block (result i32) i32.const 1 i32.const 0 br_if 0)': 0,
-    '(block (result i32) i32.const 1 i32.const 0 br_table 0)': 1,
-    '(block (result i32) (block (result i32) i32.const 1 br 1))': 1,
-    '(if (result i32) (i32.const 1) (then i32.const 2) (else i32.const 3))': 1,
-    '(if (result i32) (i32.const 0) (then i32.const 2) (else i32.const 3))': 0,
-    '(if (i32.const 0) (then nop)) i32.const 0': 0,
+    '(block (result i32) i32.const 1 i32.const 0 br_table 0)': 0,
+    '(block (result i32) (block (result i32) i32.const 1 br 1))': 0,
+    '(if (result i32) (i32.const 1) (then i32.const 2) (else i32.const 3))': 1,   # then-arm: WAMR
+    '(if (result i32) (i32.const 0) (then i32.const 2) (else i32.const 3))': -1,  # false if: WE
+    '(if (i32.const 0) (then nop)) i32.const 0': -1,
+    '(if (i32.const 1) (then nop)) i32.const 0': 0,
     '(block (result i32) i32.const 1 return)': 0,
     'i32.const 1 br 0': 0,
     '(local i32) (loop (br_if 0 (i32.lt_u (local.tee 0 (i32.add (local.get 0) (i32.const 1))) '
-    '(i32.const 3)))) (local.get 0)': 0,
-    '(block (result i32) (loop (result i32) i32.const 1 i32.const 1 br_if 1 drop i32.const 2))': 1,
+    '(i32.const 3)))) (local.get 0)': -2,                            # two branches to the loop
+    '(block (result i32) (loop (result i32) i32.const 1 i32.const 1 br_if 1 drop i32.const 2))': 0,
 }
 
 
 @pytest.mark.parametrize('body, extra', COUNT_CASES.items(), ids=range(len(COUNT_CASES)))
 def test_instruction_count_difference(body, extra):
-    """docs/images.md "Instruction counts": WAMR executes the `end` a jump
-    lands on, WasmEdge continues after it."""
+    """docs/images.md "Instruction counts", row by row."""
     counts = []
     for rt in RUNTIMES:
         store, inst = instance(f'(module (func (export "f") (result i32) {body}))', rt)
