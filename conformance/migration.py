@@ -11,7 +11,8 @@ For one call of function ``funcaddr`` the check is:
    0..N-1 so that the run is still going): reset the store, run k steps in
    A, ``checkpoint.save``, encode to the image files' bytes and decode them,
    translate to model B, restore in B, run one more step, save again,
-   encode/decode, translate back to A, restore, run to the end; then compare
+   encode/decode, translate back to A through the runtime-neutral form
+   (neutral.json bytes and its checking reader), restore, run to the end; then compare
    results and the whole store with the uninterrupted run, bit for bit.
    Before each restore the instance's own memory, tables, globals and
    segments are put back to their state *before the call*, so whatever the
@@ -28,7 +29,7 @@ instance that it does not import) is skipped with the reason, not failed.
 import hashlib
 import random
 
-from engine import checkpoint, images as im, translate as tr
+from engine import checkpoint, images as im, neutral, translate as tr
 from engine.checkpoint import CheckpointError, ForeignInstanceError
 from engine.errors import Exhaustion, Trap, WasmError
 
@@ -279,7 +280,7 @@ def _migrated_run(store, inst, funcaddr, args, k, a, b, before, sha, result_type
     ex = _hop(store, inst, ex, a, b, before, sha, result_types, must=True)
     if ex.run(1):                       # ended in b: nothing left to move back
         return list(ex.results or []), 1
-    ex = _hop(store, inst, ex, b, a, before, sha, result_types)
+    ex = _hop(store, inst, ex, b, a, before, sha, result_types, via_neutral=True)
     if ex.finished:                     # ended in b while inside another instance
         return list(ex.results or []), 1
     if not ex.run(budget):
@@ -287,8 +288,9 @@ def _migrated_run(store, inst, funcaddr, args, k, a, b, before, sha, result_type
     return list(ex.results or []), 2
 
 
-def _hop(store, inst, ex, src, dst, before, sha, result_types, must=False):
-    """Save ``ex`` (model ``src``), through bytes, translate to ``dst``,
+def _hop(store, inst, ex, src, dst, before, sha, result_types, must=False, via_neutral=False):
+    """Save ``ex`` (model ``src``), through bytes, translate to ``dst``
+    (``via_neutral``: through neutral.json bytes instead of directly),
     restore with the instance reset to its pre-call state (so what the
     resumed run sees can only come from the images).
 
@@ -308,11 +310,23 @@ def _hop(store, inst, ex, src, dst, before, sha, result_types, must=False):
     images = roundtrip(saved)
     if images.runtime != src:
         raise MigrationMismatch(f'save wrote {images.runtime} images from a {src} executor')
-    images = tr.translate(images, inst.module, inst.info, dst)
+    if via_neutral:
+        images = through_neutral(images, inst, dst)
+    else:
+        images = tr.translate(images, inst.module, inst.info, dst)
     if images.runtime != dst:
         raise MigrationMismatch(f'translate to {dst} wrote {images.runtime} images')
     before.apply(store, inst)
     return checkpoint.restore(store, inst, images)
+
+
+def through_neutral(images, inst, dst):
+    """The set as neutral.json bytes, read back by the checking reader and
+    written in model ``dst``: the runtime-neutral route of a hop."""
+    snap = tr.snapshot_from_images(images, inst.module, inst.info)
+    doc = neutral.document_from_snapshot(snap, inst.module, inst.info, images.module_sha256)
+    snap = neutral.snapshot_from_document(neutral.loads(neutral.dumps(doc)), inst.module, inst.info)
+    return tr.images_from_snapshot(snap, inst.module, inst.info, dst, images.module_sha256)
 
 
 # ------------------------------------------------------------ per script

@@ -36,6 +36,7 @@ def _addr_to_index(inst):
 def _ref_out(t, v, to_index):
     """A store-level reference as the module-level value a snapshot holds."""
     if t == 'funcref' and v is not None:
+        if faults.FUNCREF_ADDRESS: return v
         if v not in to_index:
             raise ForeignInstanceError(f'function address {v} is not a function of this module')
         return to_index[v]

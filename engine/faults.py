@@ -34,6 +34,16 @@ FAULTS = {
                         'outermost label instead of the innermost',
     'return_address': 'translator writes a caller\'s return offset at the call itself '
                       '(WAMR) or one past it (WasmEdge)',
+    # one per blind spot of issue 13: each is invisible to a campaign that
+    # lacks the matching generator/oracle feature
+    'neutral_dropped': 'neutral.json writer forgets the dropped data segments '
+                       '(only the route through the neutral form sees it)',
+    'funcref_address': 'checkpoint writes a funcref as its store address instead of the '
+                       'module function index (equal in a fresh single-instance store)',
+    'chunk_index': 'memory.img writer stores a chunk\'s index instead of its byte offset and '
+                   'the reader multiplies it back (symmetric: round trips cancel out)',
+    'grown_tail': 'memory.img writer skips chunks past the memory\'s declared minimum '
+                  '(what memory.grow added)',
 }
 
 
@@ -75,6 +85,10 @@ DIRTY_PAGE = ACTIVE == 'dirty_page'
 GLOBAL_WIDTH = ACTIVE == 'global_width'
 BR_TABLE_DEFAULT = ACTIVE == 'br_table_default'
 RETURN_ADDRESS = ACTIVE == 'return_address'
+NEUTRAL_DROPPED = ACTIVE == 'neutral_dropped'
+FUNCREF_ADDRESS = ACTIVE == 'funcref_address'
+CHUNK_INDEX = ACTIVE == 'chunk_index'
+GROWN_TAIL = ACTIVE == 'grown_tail'
 
 
 

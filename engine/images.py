@@ -133,7 +133,8 @@ def encode_files(images: ImageSet) -> Dict[str, bytes]:
     for i, frame in enumerate(images.frames, 1):
         files[f'stack{i}.img'] = encode_frame(frame)
     files['memory.img'] = b''.join(
-        _u32(off) + images.memory[off] for off in sorted(images.memory)
+        _u32(off // CHUNK if faults.CHUNK_INDEX else off) + images.memory[off]
+        for off in sorted(images.memory)
         [:-1 if faults.DIRTY_PAGE else None])
     if images.page_count is not None:
         files['mem_page_count.img'] = _u32(images.page_count)
@@ -331,6 +332,7 @@ def _decode(get) -> ImageSet:
     limit = (page_count or 0) * PAGE
     while r.pos < len(r.data):
         off = r.u32(f'page offset #{len(memory)}')
+        if faults.CHUNK_INDEX: off *= CHUNK
         if off % CHUNK:
             r.fail('page offset', f'{off:#x} is not a multiple of {CHUNK}')
         if off + CHUNK > limit:

@@ -22,11 +22,11 @@ import json
 import os
 import re
 
+from . import faults
 from .images import CHUNK, NONE, PAGE, ImageError, write_dir
 from .state import Frame, Snapshot
 from .syntax import ExternRef, VAL_TYPES
 from .translate import CALLS, ModuleView
-from .valid import blocks_open_at
 
 FORMAT = 'wasm-migrate-neutral'
 VERSION = 1
@@ -124,11 +124,10 @@ def labels_at(view, fidx, pc):
     info = view.info.funcs[fidx - view.nimported]
     out = [{'kind': 'func', 'instr': None, 'arity': len(view.func_types[fidx].results),
             'height': 0, 'continuation': len(body)}]
-    open_blocks = blocks_open_at(body, pc)
-    for b in open_blocks:
+    for b, types in view.open_blocks(fidx, pc):
         ins = body[b]
         params, results = view.blocktype(ins.imm)
-        below = len(view.operand_types(fidx, b)) - (ins.op == 'if')
+        below = len(types) - (ins.op == 'if')
         loop = ins.op == 'loop'
         out.append({'kind': ins.op, 'instr': b,
                     'arity': len(params if loop else results),
@@ -166,7 +165,8 @@ def document_from_snapshot(snap: Snapshot, module, info, module_sha256: str) -> 
         'globals': [_typed(t, v) for t, v in zip(view.global_types, snap.globals)],
         'tables': [[encode_value(t, v) for v in entries]
                    for t, entries in zip(view.table_types, snap.tables)],
-        'dropped_elems': list(snap.dropped_elems), 'dropped_datas': list(snap.dropped_datas),
+        'dropped_elems': list(snap.dropped_elems),
+        'dropped_datas': [] if faults.NEUTRAL_DROPPED else list(snap.dropped_datas),
     }
 
 

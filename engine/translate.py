@@ -23,7 +23,7 @@ from . import faults, images as im
 from .images import CELLS, CHUNK, NONE, PAGE, ImageError, ImageSet, FrameImage
 from .state import Frame, Snapshot, cells_of, from_cells, to_cells
 from .limits import DEFAULT as DEFAULT_LIMITS
-from .valid import blocks_open_at, operand_types
+from .valid import block_structure, operand_types
 
 CALLS = ('call', 'call_indirect')
 
@@ -53,6 +53,7 @@ class ModuleView:
                            + [m.type.limits for m in module.mems])
         self.table_limits = ([imp.desc.limits for imp in module.imported('table')]
                              + [t.type.limits for t in module.tables])
+        self.memory_min = self.mem_limits[0].min if self.mem_limits else 0
         self._offsets = {}
 
     def size_range(self, kind, k, limits=None):
@@ -83,6 +84,12 @@ class ModuleView:
 
     def operand_types(self, fidx, pc):
         return operand_types(self.module, fidx - self.nimported, pc)
+
+    def open_blocks(self, fidx, pc):
+        """(block index, operand types before it) of the blocks open before
+        ``pc``, outermost first, from one cached pass over the function."""
+        bs = block_structure(self.module, fidx - self.nimported)
+        return [(b, bs.entry_types[b]) for b in bs.open_at(pc)]
 
     def frame_types(self, fidx, pc, callee=None):
         """Types of the locals and operands of a frame stopped at ``pc``.
@@ -137,11 +144,9 @@ def wamr_labels(view, fidx, pc):
     info = view.info.funcs[fidx - view.nimported]
     results = view.func_types[fidx].results
     labels = [(0, body[-1].offset, 0, cells_of(results))]
-    open_blocks = blocks_open_at(body, pc)
-    for b in open_blocks:
+    for b, below in view.open_blocks(fidx, pc):
         ins = body[b]
         params, res = view.blocktype(ins.imm)
-        below = view.operand_types(fidx, b)
         if ins.op == 'if':
             below = below[:-1]                       # the condition is popped first
         frame_sp = cells_of(below) - cells_of(params)
@@ -311,7 +316,9 @@ def store_images(view, memory, globs, tables):
     non-zero 4 KiB chunks, globals and table entries as cells."""
     zero = bytes(CHUNK)
     chunks = {}
-    for off in range(0, len(memory), CHUNK):
+    end = len(memory)
+    if faults.GROWN_TAIL and view.has_memory: end = min(end, view.memory_min * PAGE)
+    for off in range(0, end, CHUNK):
         chunk = memory[off:off + CHUNK]
         if chunk != zero:
             chunks[off] = bytes(chunk)

@@ -803,6 +803,58 @@ def operand_trace(module: S.Module, funcidx: int) -> list:
     return [list(t) for t in trace]
 
 
+_BLOCK_OPS = frozenset(('block', 'loop', 'if'))
+
+
+class BlockStructure:
+    """The nesting of one function's blocks, from one pass over its code
+    (``block_structure``): which blocks are open before any instruction
+    and the operand types at each block's entry.  Label replay at a frame
+    then costs the number of open labels, not the code before the PC
+    (a stop deep inside 100k nested blocks would otherwise be quadratic)."""
+
+    __slots__ = ('innermost', 'parent', 'entry_types')
+
+    def __init__(self, body, entry_types):
+        self.entry_types = entry_types      # block index -> operand types before it
+        self.innermost = innermost = [-1] * (len(body) + 1)   # innermost block open before i
+        self.parent = parent = {}           # block index -> enclosing block (-1: none)
+        cur = -1
+        for i, ins in enumerate(body):
+            innermost[i] = cur
+            op = ins.op
+            if op in _BLOCK_OPS:
+                parent[i] = cur
+                cur = i
+            elif op == 'end' and cur != -1:
+                cur = parent[cur]
+        innermost[len(body)] = cur
+
+    def open_at(self, pc):
+        """Same as ``blocks_open_at``: open blocks before ``pc``, outermost first."""
+        out = []
+        b = self.innermost[pc]
+        while b != -1:
+            out.append(b)
+            b = self.parent[b]
+        out.reverse()
+        return out
+
+
+def block_structure(module: S.Module, funcidx: int) -> BlockStructure:
+    """The ``BlockStructure`` of defined function ``funcidx``, cached per module."""
+    cache = module.__dict__.get('_block_structure_cache')
+    if cache is None:
+        cache = module.__dict__['_block_structure_cache'] = {}
+    bs = cache.get(funcidx)
+    if bs is None:
+        body = module.funcs[funcidx].body
+        trace = operand_trace(module, funcidx)
+        entry = {i: trace[i] for i, ins in enumerate(body) if ins.op in _BLOCK_OPS}
+        bs = cache[funcidx] = BlockStructure(body, entry)
+    return bs
+
+
 def blocks_open_at(body, pc):
     """Indices of the block/loop/if instructions still open before
     instruction ``pc``, outermost first: besides the function's own, the

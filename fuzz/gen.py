@@ -31,7 +31,7 @@ from typing import List, Optional, Tuple
 
 from engine import opcodes, syntax
 from engine.syntax import (I32, I64, F32, F64, V128, FUNCREF, EXTERNREF, FuncType, Instr)
-from fuzz import encode
+from fuzz import encode, linked
 
 NUM = (I32, I64, F32, F64)
 ALL_TYPES = (I32, I64, F32, F64, V128, FUNCREF, EXTERNREF)
@@ -43,6 +43,7 @@ RECURSION_LIMIT = 3        # bound on the shared depth global
 BUDGET = 3000              # estimated instructions executed per call of any function
 MAX_CODE = 400             # instructions per function body
 PAGE = 65536
+CHUNK_BYTES = 4096         # the image files' dirty-chunk size (memory.img)
 
 # ---------------------------------------------------------------- choosers
 
@@ -290,7 +291,7 @@ class ModuleGen:
     def const_instr(self, t):
         if t in REF_CONST:
             if t == FUNCREF and self.nfuncs and self.c.boolean():
-                return ('ref.func', self.c.integers(0, self.nfuncs - 1))
+                return ('ref.func', self.fbase + self.c.integers(0, self.nfuncs - 1))
             return ('ref.null', t)
         return (t + '.const', self.const_value(t))
 
@@ -313,8 +314,17 @@ class ModuleGen:
             params = tuple(self.valtype() for _ in range(c.integers(0, 3)))
             results = tuple(self.valtype() for _ in range(c.integers(0, 3)))
             self.sigs.append(FuncType(params, results))
-        # globals: user ones of every type, then the recursion depth counter
+        # a quarter of the modules import functions, mutable globals, the
+        # scratch table and the memory from a second instance (fuzz.linked)
+        self.linked = c.integers(0, 3) == 3
+        self.fbase = len(PROVIDER_FUNCS) if self.linked else 0     # imported functions first
+        self.tix = (1, 0) if self.linked else (0, 1)   # (call_indirect table, scratch table) indices
+        # globals: imported ones first, user ones of every type, then the recursion depth counter
         self.globals = []
+        if self.linked:
+            for t in PROVIDER_GLOBALS:
+                self.globals.append((t, True, None))
+        self.nimported_globals = len(self.globals)
         for _ in range(c.integers(0, 6)):
             t = self.valtype()
             self.globals.append((t, c.integers(0, 2) > 0, self.const_instr(t)))
@@ -338,6 +348,14 @@ class ModuleGen:
         self.passive_data = len(self.datas)
         self.datas.append(syntax.Data(bytes(c.integers(0, 255) for _ in range(c.integers(0, 16))),
                                       'passive'))
+        # memory edges: the first function often grows the memory at once,
+        # so stores near the end of memory land in grown pages, and drops the
+        # passive segment, so later memory.init sees it dropped
+        self.grow_first = c.boolean()
+        self.drop_first = c.integers(0, 3) == 3
+        # ... and half of those end by probing it (memory.init of one byte
+        # traps exactly when the segment is dropped), so a lost drop shows
+        self.probe_drop = self.drop_first and c.boolean()
         # bodies from the last function down, so callee costs are known
         self.costs = [0] * n
         bodies = [None] * n
@@ -355,23 +373,34 @@ class ModuleGen:
             funcs.append(syntax.Func(self.type_index(self.sigs[i]), locals_,
                                      [Instr(op, imm) for op, imm in code]))
         m.funcs = funcs
-        m.tables = [syntax.Table(syntax.TableType(syntax.Limits(self.table0_size), FUNCREF)),
-                    syntax.Table(syntax.TableType(self.t1_limits, self.t1_type))]
-        m.mems = [syntax.Mem(syntax.MemType(self.mem_limits))]
+        t0 = syntax.Table(syntax.TableType(syntax.Limits(self.table0_size), FUNCREF))
+        t1 = syntax.TableType(self.t1_limits, self.t1_type)
+        if self.linked:
+            m.imports = ([syntax.Import(linked.PROVIDER, name, 'func', self.type_index(ft))
+                          for name, ft in PROVIDER_FUNCS]
+                         + [syntax.Import(linked.PROVIDER, f'pg{k}', 'global', syntax.GlobalType(True, t))
+                            for k, t in enumerate(PROVIDER_GLOBALS)]
+                         + [syntax.Import(linked.PROVIDER, 'ptable', 'table', t1),
+                            syntax.Import(linked.PROVIDER, 'pmem', 'memory', syntax.MemType(self.mem_limits))])
+            m.tables = [t0]
+        else:
+            m.tables = [t0, syntax.Table(t1)]
+            m.mems = [syntax.Mem(syntax.MemType(self.mem_limits))]
         m.globals = [syntax.Global(syntax.GlobalType(mut, t), [Instr(*init), Instr('end')])
-                     for t, mut, init in self.globals]
+                     for t, mut, init in self.globals[self.nimported_globals:]]
         m.elems = [
-            syntax.Elem(FUNCREF, [[Instr('ref.func', k), Instr('end')] for k in range(self.nfuncs)],
-                        'active', 0, [Instr('i32.const', 0), Instr('end')]),
+            syntax.Elem(FUNCREF, [[Instr('ref.func', self.fbase + k), Instr('end')]
+                                  for k in range(self.nfuncs)],
+                        'active', self.tix[0], [Instr('i32.const', 0), Instr('end')]),
             syntax.Elem(self.t1_type, [[Instr(*e), Instr('end')] for e in self.passive_elem],
                         'passive'),
         ]
         m.datas = self.datas
         m.datacount = len(self.datas)
-        exports = [syntax.Export('run', 'func', 0)]
-        exports += [syntax.Export(f'f{i}', 'func', i) for i in range(1, self.nfuncs)]
-        exports += [syntax.Export('mem', 'memory', 0), syntax.Export('table0', 'table', 0),
-                    syntax.Export('table1', 'table', 1)]
+        exports = [syntax.Export('run', 'func', self.fbase)]
+        exports += [syntax.Export(f'f{i}', 'func', self.fbase + i) for i in range(1, self.nfuncs)]
+        exports += [syntax.Export('mem', 'memory', 0), syntax.Export('table0', 'table', self.tix[0]),
+                    syntax.Export('table1', 'table', self.tix[1])]
         ginfo = []
         for gi, (t, mut, _) in enumerate(self.globals):
             exports.append(syntax.Export(f'g{gi}', 'global', gi))
@@ -380,11 +409,57 @@ class ModuleGen:
         m.types = self.types
         entry = self.sigs[0]
         args = [tuple(self.arg_value(t) for t in entry.params) for _ in range(c.integers(1, 3))]
-        return GeneratedModule(encode.encode_module(m), m, 'run', entry.params, entry.results,
-                               args, ginfo)
+        wasm = encode.encode_module(m)
+        if self.linked:
+            wasm = linked.attach(wasm, self.provider())
+        return GeneratedModule(wasm, m, 'run', entry.params, entry.results, args, ginfo)
+
+    def provider(self):
+        """The second instance's module: a private helper function (so that
+        the main module's function addresses are not its indices), the
+        exported functions of PROVIDER_FUNCS, which read and write only the
+        state the main module imports (its globals, table and memory: after
+        a restore nothing else of the provider is restored), and an
+        element segment putting those functions into the shared table."""
+        c = self.c
+        k = c.integers(1, 0xFFFF)
+        m = syntax.Module()
+        m.types = [FuncType((I32,), (I32,)), FuncType((), ())]
+        mix = [('local.get', 0), ('i32.const', k), ('i32.mul',), ('i32.const', 13), ('i32.rotl',)]
+        g = [('local.get', 0), ('global.get', 0), ('i32.add',), ('global.set', 0),
+             ('i32.const', c.integers(0, 4096)), ('local.get', 0), ('i32.store', (2, 0)),
+             ('global.get', 0), ('call', 0)]
+        tail = [('memory.size', 0), ('i32.const', 16), ('i32.shl',), ('i32.const', c.integers(4, 4096)),
+                ('i32.sub',), ('global.get', 0), ('i32.store', (0, 0))]
+        grow = [('table.size', 0), ('local.get', 0), ('i32.add',)]
+        bodies = [(0, mix), (0, g), (1, tail), (0, grow)]
+        m.funcs = [syntax.Func(ti, [], [Instr(*ins) for ins in body] + [Instr('end')]) for ti, body in bodies]
+        assert [m.types[ti] for ti, _ in bodies[1:]] == [ft for _, ft in PROVIDER_FUNCS]
+        m.tables = [syntax.Table(syntax.TableType(self.t1_limits, self.t1_type))]
+        m.mems = [syntax.Mem(syntax.MemType(self.mem_limits))]
+        m.globals = [syntax.Global(syntax.GlobalType(True, t), [Instr(*self.const_instr_plain(t)), Instr('end')])
+                     for t in PROVIDER_GLOBALS]
+        if self.t1_type == FUNCREF:
+            n = min(self.t1_limits.min, len(PROVIDER_FUNCS))
+            m.elems = [syntax.Elem(FUNCREF, [[Instr('ref.func', 1 + (i % len(PROVIDER_FUNCS))), Instr('end')]
+                                             for i in range(n)], 'active', 0,
+                                   [Instr('i32.const', 0), Instr('end')])]
+        m.exports = ([syntax.Export(name, 'func', 1 + i) for i, (name, _) in enumerate(PROVIDER_FUNCS)]
+                     + [syntax.Export(f'pg{i}', 'global', i) for i in range(len(PROVIDER_GLOBALS))]
+                     + [syntax.Export('ptable', 'table', 0), syntax.Export('pmem', 'memory', 0)])
+        return encode.encode_module(m)
+
+    def const_instr_plain(self, t):
+        return (t + '.const', self.const_value(t))
 
 
 REF_CONST = (FUNCREF, EXTERNREF)
+# what a linked module imports from its provider (fuzz.linked), in import order;
+# the provider defines them after its private helper, so every function
+# address of the store is its index in the main module plus one
+PROVIDER_FUNCS = (('pf_global', FuncType((I32,), (I32,))), ('pf_tail', FuncType((), ())),
+                  ('pf_table', FuncType((I32,), (I32,))))
+PROVIDER_GLOBALS = (I32, I64, F64)
 
 
 # ---------------------------------------------------------------- functions
@@ -448,7 +523,22 @@ class FuncGen:
             self.user_locals.append(self.new_local(t))
         results = self.ft.results
         self.labels.append(('block', results, None))
+        if self.idx == 0 and self.mg.grow_first:
+            self.emit('i32.const', 1)
+            self.emit('memory.grow', 0)
+            self.emit('drop')
+            # and write the last word of the memory, grown or not
+            self.address(4, tail=True)
+            self.emit('i32.const', self.c.integers(1, 0xFFFFFFFF))
+            self.emit('i32.store', (2, 0))
+        if self.idx == 0 and self.mg.drop_first:
+            self.emit('data.drop', self.mg.passive_data)
         self.seq([], results, 16)
+        if self.idx == 0 and self.mg.probe_drop:
+            self.emit('i32.const', 0)
+            self.emit('i32.const', 0)
+            self.emit('i32.const', min(1, len(self.mg.datas[self.mg.passive_data].init)))
+            self.emit('memory.init', self.mg.passive_data)
         self.labels.pop()
         self.emit('end')
         return self.declared, self.code
@@ -519,6 +609,7 @@ class FuncGen:
             (2, 'br'), (3, 'br_if'), (1, 'br_table'), (1, 'return'),
             (1 if self.depth else 0, 'unreachable'),
             (6 if self.idx + 1 < self.mg.nfuncs else 0, 'call'),
+            (4 if self.mg.linked else 0, 'call_import'),
             (3 if self.idx + 1 < self.mg.nfuncs else 0, 'call_indirect'),
             (2 if self.mult == 1 and not self.self_called else 0, 'recurse'),
             (4, 'memory'), (3, 'table'), (3, 'select'), (2, 'ref'), (2, 'global.set'),
@@ -705,8 +796,17 @@ class FuncGen:
         j = c.choice(cands)
         ft = self.mg.sigs[j]
         self.operands(st, ft.params)
-        self.emit('call', j)
+        self.emit('call', self.mg.fbase + j)
         self.cost += self.mult * self.mg.costs[j]
+        st.extend(ft.results)
+
+    def do_call_import(self, st, _):
+        """A call into the provider instance (a frame of another instance)."""
+        q = self.c.integers(0, len(PROVIDER_FUNCS) - 1)
+        ft = PROVIDER_FUNCS[q][1]
+        self.operands(st, ft.params)
+        self.emit('call', q)
+        self.cost += self.mult * 20
         st.extend(ft.results)
 
     def do_call_indirect(self, st, _):
@@ -741,7 +841,7 @@ class FuncGen:
             # a slot that may be empty, out of range, or of another type
             self.emit('i32.const', c.integers(self.idx + 1, mg.table0_size + 2))
             self.cost += self.mult * worst
-        self.emit('call_indirect', (mg.type_index(ft), 0))
+        self.emit('call_indirect', (mg.type_index(ft), mg.tix[0]))
         st.extend(ft.results)
 
     def do_recurse(self, st, _):
@@ -761,7 +861,7 @@ class FuncGen:
         self.emit('global.set', d)
         for t in ft.params:
             self.value(t)
-        self.emit('call', self.idx)
+        self.emit('call', self.mg.fbase + self.idx)
         self.emit('global.get', d)
         self.emit('i32.const', 1)
         self.emit('i32.sub')
@@ -830,42 +930,42 @@ class FuncGen:
                       else c.integers(0, 5))
 
         if what == 'size':
-            self.emit('table.size', c.integers(0, 1))
+            self.emit('table.size', self.mg.tix[c.integers(0, 1)])
             st.append(I32)
         elif what == 'get':
             t = c.integers(0, 1)
             index(t, 1)
-            self.emit('table.get', t)
+            self.emit('table.get', self.mg.tix[t])
             st.append(FUNCREF if t == 0 else t1)
         elif what == 'set':
             index(1, 1)
             self.value(t1)
-            self.emit('table.set', 1)
+            self.emit('table.set', self.mg.tix[1])
         elif what == 'grow':
             self.value(t1)
             self.emit('i32.const', c.integers(0, 3))
-            self.emit('table.grow', 1)
+            self.emit('table.grow', self.mg.tix[1])
             st.append(I32)
         elif what == 'fill':
             n = c.integers(0, sizes[1])
             index(1, n)
             self.value(t1)
             count(n)
-            self.emit('table.fill', 1)
+            self.emit('table.fill', self.mg.tix[1])
         elif what == 'copy':
             src = c.integers(0, 1) if t1 == FUNCREF else 1
             n = c.integers(0, min(sizes[1], sizes[src]))
             index(1, n)
             index(src, n)
             count(n)
-            self.emit('table.copy', (1, src))
+            self.emit('table.copy', (self.mg.tix[1], self.mg.tix[src]))
         elif what == 'init':
             elen = len(self.mg.passive_elem)
             n = c.integers(0, min(sizes[1], elen))
             index(1, n)
             self.emit('i32.const', c.integers(0, elen - n))
             count(n)
-            self.emit('table.init', (1, 1))
+            self.emit('table.init', (self.mg.tix[1], 1))
         else:
             self.emit('elem.drop', 1)
 
@@ -918,7 +1018,7 @@ class FuncGen:
                 self.emit('i32.const', c.integers(0, size - 1)
                           if size and (c.integers(0, 7) or not self.mg.risky)
                           else c.integers(0, 4))
-                self.emit('table.get', ti)
+                self.emit('table.get', self.mg.tix[ti])
             return
         ops = OPS_BY_RESULT.get(t, ())
         how = c.weighted([(4, 'const'), (3 if ls else 0, 'local'), (2 if gs else 0, 'global'),
@@ -951,6 +1051,10 @@ class FuncGen:
             shape = op.name[:3]
             self.emit(shape + '.const', 1)
             self.emit(shape + '.or')
+        elif op.name in DIVISIONS:
+            shape = op.name[:3]         # risky modules: now and then certainly zero
+            self.emit(shape + '.const', 0)
+            self.emit(shape + '.mul')
         self.emit(op.name, imm)
         if self.mg.canon and nan_nondeterministic(op.name):
             self.canonicalize(op)
@@ -976,15 +1080,23 @@ class FuncGen:
 
     # ---- memory operands
 
-    def address(self, width):
-        """An i32 address: mostly in bounds, now and then out of bounds."""
+    def address(self, width, tail=False):
+        """An i32 address: mostly in bounds, now and then out of bounds
+        (``tail``: the end of the current memory)."""
         c = self.c
         ls = self.locals_of(I32)
         risky = 1 if self.mg.risky else 0
-        how = c.weighted([(80, 'low'), (10 if ls else 0, 'masked'), (10, 'page'), (risky, 'edge'),
-                          (risky, 'any')])
+        how = 'tail' if tail else c.weighted([(80, 'low'), (10 if ls else 0, 'masked'), (10, 'page'),
+                                              (20, 'tail'), (risky, 'edge'), (risky, 'any')])
         if how == 'low':
             self.emit('i32.const', c.integers(0, 64))
+        elif how == 'tail':
+            # the last 4 KiB chunk of the memory as it is now (grown or not)
+            self.emit('memory.size', 0)
+            self.emit('i32.const', 16)
+            self.emit('i32.shl')
+            self.emit('i32.const', width if tail else c.integers(width, CHUNK_BYTES))
+            self.emit('i32.sub')
         elif how == 'masked':
             self.emit('local.get', c.choice(ls))
             self.emit('i32.const', 0xFFF)

@@ -24,12 +24,26 @@ corpus there; hypothesis its example database), ``failures/<id>/`` (one
 reproducer per failure, written atomically: module.wasm, module.wat,
 case.json, images/ of every hop, replay.txt) and ``summary.json``.
 
-A worker that crashes or exceeds the per-case timeout is killed and
-restarted after its case is recorded as a failure.  Exit status: 0 clean,
-1 failures, 2 usage error.
+Integrity (issue 13).  Progress is journaled as it happens
+(``fuzz.journal``: ``progress.jsonl``) and ``summary.json`` is rewritten
+atomically every few seconds, so after a SIGKILL of the coordinator a
+restart with the same ``--out`` and options continues with the units not
+yet done, the remaining ``--time``, and the failures already found; it first
+removes what the dead run left (its temporary image directory, atheris work
+folders, whose crash inputs join the failing corpus, half-renamed
+reproducers).  A unit whose worker dies or hangs is infrastructure's loss,
+not a failure: it is retried on a fresh worker up to ``--retries`` times and
+listed under ``infra``; only a unit that is lost on every attempt becomes a
+``crash`` or ``hang`` finding (with the module it was running).  Every final
+reproducer is replayed by ``python -m fuzz.replay`` in a fresh process
+before it is reported; one that does not fail there is reported under
+``nondeterministic`` with what was tried, not as a failure.
+
+Exit status: 0 clean, 1 failures (or non-deterministic ones), 2 usage error.
 """
 
 import argparse
+import fcntl
 import hashlib
 import json
 import multiprocessing
@@ -44,7 +58,9 @@ import traceback
 from multiprocessing.connection import wait
 
 from engine.images import atomic_dir
+from fuzz import journal as jn
 
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 GENERATORS = ('hypothesis', 'smith', 'atheris')
 MIX_WEIGHTS = (('hypothesis', 5), ('smith', 3), ('atheris', 2))
 CASE_TIMEOUT = 120          # seconds without a sign of life from a worker
@@ -53,6 +69,9 @@ HYPOTHESIS_EXAMPLES = 20   # examples per hypothesis unit (its first ones are ti
 ATHERIS_MAX_FAILURES = 3   # failing inputs of one session that are shrunk and saved
 SHRINK_SECONDS = 30         # minimisation budget per failure
 GRACE = 45                  # after --time, how long workers may finish minimising
+RETRIES = 2                 # fresh workers a lost unit is given before it is a finding
+SUMMARY_EVERY = 5           # seconds between atomic rewrites of summary.json
+REPLAY_TIMEOUT = 120        # seconds for the fresh-process replay of a reproducer
 
 
 class UsageError(Exception):
@@ -123,22 +142,90 @@ class Worker:
     """Runs units and reports to the parent over a pipe (synchronous sends,
     so nothing is lost if the process dies right after)."""
 
-    def __init__(self, conn, cfg, worker):
-        self.conn, self.cfg, self.worker = conn, cfg, worker
+    def __init__(self, conn, cfg, worker, attempt=0):
+        self.conn, self.cfg, self.worker, self.attempt = conn, cfg, worker, attempt
         self.wasmtime = cfg['wasmtime']
-        self.reused = False
+        # a resumed campaign already replayed the saved hypothesis examples
+        self.reused = cfg.get('resumed', False)
 
     def send(self, *msg):
         self.conn.send(msg)
 
+    def inflight(self, wasm, entry, args):
+        """The case about to be checked, kept where the coordinator finds it
+        if this worker hangs or dies on it (the hang finding's module)."""
+        d = os.path.join(self.cfg['out'], '.inflight')
+        os.makedirs(d, exist_ok=True)
+        base = os.path.join(d, f'w{self.worker}')
+        from fuzz import oracle
+        with open(base + '.tmp', 'w') as f:
+            json.dump({'wasm': bytes(wasm).hex(), 'entry': entry,
+                       'args': [[oracle.encode_value(v) for v in a] for a in args]}, f)
+        os.replace(base + '.tmp', base + '.json')
+
     # -- one failing case, saved at once and again when minimised
-    def failed(self, fid, case, minimized):
+    def failed(self, fid, case, minimized, final=None):
+        """Save (or overwrite) the reproducer of ``fid``; the ``final`` one
+        (default: the minimised one) is replayed in a fresh process first."""
         case = dict(case, minimized=minimized, worker=self.worker, seed=self.cfg['seed'])
+        d = os.path.join(self.cfg['out'], 'failures', fid)
         try:
-            write_reproducer(os.path.join(self.cfg['out'], 'failures', fid), case)
+            write_reproducer(d, case)
         except Exception as e:
             case['mismatch'] = case['mismatch'] + [f'(writing the reproducer failed: {e})']
+        if minimized if final is None else final:
+            case['replay'] = self.verify(d, case)
         self.send('fail', fid, {k: v for k, v in case.items()}, minimized)
+
+    def verify(self, d, case):
+        """Does the reproducer fail in a fresh ``python -m fuzz.replay``?
+        If not, what else was tried: the same check again in this process
+        (which tells a failure that depends on this process's caches from
+        one that does not come back at all)."""
+        tried = ['python -m fuzz.replay in a fresh process']
+        cmd = [sys.executable, '-m', 'fuzz.replay', d]
+        if not case.get('wasm'):
+            # the generator itself failed: run it on the saved input in a fresh process
+            tried = ['the generator on input_hex in a fresh process']
+            mod = 'smith' if case.get('generator') == 'smith' else 'gen'
+            cmd = [sys.executable, '-c', f'import json, sys; from fuzz import {mod}\n'
+                   f'data = bytes.fromhex(json.load(open(sys.argv[1]))["input_hex"])\n'
+                   f'try:\n    {mod}.from_bytes(data)\nexcept Exception as e:\n'
+                   f'    print(type(e).__name__, e); sys.exit(1)', os.path.join(d, 'case.json')]
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, cwd=ROOT, preexec_fn=_die_with_parent)
+        limit = time.time() + REPLAY_TIMEOUT
+        while proc.poll() is None and time.time() < limit:
+            self.send('beat')
+            time.sleep(0.2)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+            return {'verdict': 'replays', 'tried': tried + [f'the replay hung (> {REPLAY_TIMEOUT} s)']}
+        text = proc.stdout.read().decode(errors='replace').strip()
+        proc.stdout.close()
+        if proc.returncode == 1:
+            return {'verdict': 'replays', 'tried': tried, 'replay_output': text[:500]}
+        if proc.returncode != 0:
+            return {'verdict': 'not replayable', 'tried': tried, 'replay_output': text[:500]}
+        from fuzz import gen, oracle, smith
+        tried.append('the same check again in the campaign worker')
+        try:
+            if not case.get('wasm'):
+                (smith if case.get('generator') == 'smith' else gen).from_bytes(case['input'])
+                again = []
+            else:
+                again = oracle.check(case['wasm'], case['entry'], tuple(case['args']), case['hops'],
+                                     wasmtime=False)
+        except Exception as e:
+            again = [f'{type(e).__name__}: {e}']
+        if again:
+            return {'verdict': 'nondeterministic', 'tried': tried,
+                    'why': 'fails again in the worker but not in a fresh process: it depends on '
+                           'state the worker process accumulated (caches of earlier cases)',
+                    'worker_output': again[:3]}
+        return {'verdict': 'nondeterministic', 'tried': tried,
+                'why': 'did not fail again, neither in a fresh process nor in the worker'}
 
     def _case(self, gm, failure, generator, unit, data=None):
         return {'generator': generator, 'unit': unit, 'wasm': gm.wasm, 'entry': gm.entry,
@@ -155,6 +242,7 @@ class Worker:
                 return 0, None, None
         else:
             gm = gen.from_bytes(data)
+        self.inflight(gm.wasm, gm.entry, gm.args)
         checks, failure = oracle.check_module(gm.wasm, gm.entry, gm.args, oracle.case_rng(data),
                                               wasmtime=self.wasmtime)
         return checks, failure, gm
@@ -196,7 +284,7 @@ class Worker:
                               'args': [], 'hops': [('wasmedge', None)], 'input': data,
                               'wasmtime': self.wasmtime,
                               'mismatch': [f'generator failed: {type(e).__name__}: {e}'
-                                           + oracle._where(e)]}, False)
+                                           + oracle._where(e)]}, False, final=True)
             return
         self.send('checks', 1, checks)
         if failure is None:
@@ -248,6 +336,7 @@ class Worker:
             if state['deadline'] and time.time() > state['deadline']:
                 raise StopShrinking()
             self.send('beat')
+            self.inflight(gm.wasm, gm.entry, gm.args)
             checks, failure = oracle.check_module(gm.wasm, gm.entry, gm.args, rnd,
                                                   wasmtime=self.wasmtime)
             if not state['first']:
@@ -339,7 +428,7 @@ class Worker:
             self.failed(fid, {'generator': 'atheris', 'unit': unit, 'wasm': gm.wasm, 'entry': gm.entry,
                               'args': list(gm.args[0]), 'hops': [('wasmedge', None)],
                               'mismatch': [f'libFuzzer {name.split("-")[0]}: {tail}'],
-                              'wasmtime': self.wasmtime, 'input': data}, False)
+                              'wasmtime': self.wasmtime, 'input': data}, False, final=True)
         shutil.rmtree(work, ignore_errors=True)
 
     # -- the loop
@@ -362,8 +451,9 @@ class Worker:
 
     def run(self, start_unit):
         cfg = self.cfg
-        if self.worker == 0 and start_unit == 0:
+        if self.worker == 0 and start_unit == 0 and not cfg.get('corpus_done'):
             self.rerun_corpus()
+            self.send('corpus')
         k = start_unit
         while True:
             if cfg['runs'] is not None and k >= cfg['runs']:
@@ -373,7 +463,12 @@ class Worker:
             rng = _unit_rng(cfg['seed'], self.worker, k)
             generator = _pick_generator(cfg['generators'], rng)
             self.send('unit', k)
-            self_test(k)
+            try:            # the case of an earlier unit is not this unit's
+                os.remove(os.path.join(cfg['out'], '.inflight', f'w{self.worker}.json'))
+            except OSError:
+                pass
+            self_test(k, self.attempt)
+            self.attempt = 0            # only the retried unit is a retry
             if generator == 'hypothesis':
                 self.unit_hypothesis(k, rng)
             elif generator == 'smith':
@@ -407,9 +502,11 @@ def _die_with_parent():
         pass
 
 
-def self_test(unit):
-    """``FUZZ_MIGRATE_SELFTEST=crash:K`` or ``hang:K`` makes a worker die or
-    hang at unit K: how the tests prove that the campaign survives both."""
+def self_test(unit, attempt=0):
+    """``FUZZ_MIGRATE_SELFTEST=crash:K``, ``hang:K`` or ``kill:K`` makes a
+    worker die, hang, or SIGKILL itself (first attempt only, like an OOM
+    killer) at unit K: how the tests prove that the campaign survives all.
+    (``worker-fault:NAME`` switches a fault on in the workers only.)"""
     spec = os.environ.get('FUZZ_MIGRATE_SELFTEST', '')
     kind, _, k = spec.partition(':')
     if k.isdigit() and int(k) == unit:
@@ -417,6 +514,9 @@ def self_test(unit):
             os._exit(3)
         if kind == 'hang':
             time.sleep(3600)
+        if kind == 'kill' and attempt == 0:
+            import signal
+            os.kill(os.getpid(), signal.SIGKILL)
 
 
 def shrink_hops(wasm, entry, failure, deadline, beat):
@@ -432,6 +532,7 @@ def shrink_hops(wasm, entry, failure, deadline, beat):
             cand = hops[:i] + hops[i + 1:]
             if cand[i][1] is not None:
                 cand[i] = (cand[i][0], cand[i][1] + hops[i][1])
+            cand[0] = (oracle.model(cand[0][0]), cand[0][1])    # the first hop has no route
             beat('beat')
             m = oracle.check(wasm, entry, failure.args, cand, wasmtime=False)
             if m:
@@ -440,8 +541,14 @@ def shrink_hops(wasm, entry, failure, deadline, beat):
     return hops, mismatch
 
 
-def worker_main(conn, cfg, worker, start_unit):
-    w = Worker(conn, cfg, worker)
+def worker_main(conn, cfg, worker, start_unit, attempt=0):
+    _die_with_parent()          # a coordinator killed with SIGKILL takes its workers along
+    spec = os.environ.get('FUZZ_MIGRATE_SELFTEST', '')
+    if spec.startswith('worker-fault:'):
+        # a fault only this process has (the test of non-replaying reproducers)
+        from engine import faults
+        setattr(faults, faults.check_name(spec.split(':', 1)[1]).upper(), True)
+    w = Worker(conn, cfg, worker, attempt)
     try:
         w.run(start_unit)
     except BaseException as e:
@@ -455,64 +562,149 @@ def worker_main(conn, cfg, worker, start_unit):
 # ================================================================ parent side
 
 class Campaign:
-    def __init__(self, cfg):
+    def __init__(self, cfg, resume=None):
         self.cfg = cfg
         self.start = time.time()
-        self.runs = self.checks = 0
-        self.failures = {}              # id -> case summary
-        self.first_failure = None
+        resume = resume or jn.resume_state([])
+        self.offset = resume['elapsed']         # campaign seconds spent by earlier runs
+        self.done = dict(resume['done'])        # (worker, unit) -> outcome
+        self.runs, self.checks = resume['runs'], resume['checks']
+        self.failures = dict(resume['failures'])   # id -> case summary
+        self.first_failure = min((f['found'] for f in self.failures.values()
+                                  if f.get('found') is not None), default=None)
         self.per_gen = {g: {'runs': 0, 'checks': 0, 'failures': 0} for g in cfg['generators']}
+        for g, c in resume['per_gen'].items():
+            self.per_gen.setdefault(g, {'runs': 0, 'checks': 0, 'failures': 0}).update(c)
+        self.infra = list(resume['infra'])       # units lost to the infrastructure
+        self.attempts = {}                       # (worker, unit) -> lost attempts in this run
+        for r in self.infra:
+            self.attempts[(r['worker'], r['unit'])] = max(self.attempts.get((r['worker'], r['unit']), 0),
+                                                          r['attempt'])
+        self.resumed = bool(resume['done'] or resume['elapsed'])
         self.workers = {}               # id -> state dict
         self.notes = []
         self.last_line = 0
+        self.status = 'running'
+        self.journal = jn.Journal(cfg['out'])
+        self.last_summary = 0
 
-    def spawn(self, w, start_unit):
+    def now(self):
+        """Campaign time: seconds since the first run of this campaign began."""
+        return self.offset + time.time() - self.start
+
+    def next_unit(self, w, k):
+        """The first unit of worker ``w`` from ``k`` on that is not done yet."""
+        while (w, k) in self.done:
+            k += self.cfg['jobs']
+        return k
+
+    def want(self, k):
+        return not self.time_up() and (self.cfg['runs'] is None or k < self.cfg['runs'])
+
+    def spawn(self, w, start_unit, attempt=0):
         ctx = multiprocessing.get_context('spawn')
         rd, wr = ctx.Pipe(duplex=False)
-        p = ctx.Process(target=worker_main, args=(wr, self.cfg, w, start_unit), daemon=True)
+        p = ctx.Process(target=worker_main, args=(wr, self.cfg, w, start_unit, attempt), daemon=True)
         p.start()
         wr.close()
         self.workers[w] = {'proc': p, 'conn': rd, 'unit': start_unit, 'case': None,
-                           'generator': None, 'last': time.time(), 'exited': False}
+                           'generator': None, 'last': time.time(), 'exited': False,
+                           'runs': 0, 'checks': 0}
 
     def record_failure(self, fid, case, minimized):
         if fid not in self.failures:
-            at = min(case.get('found_at') or time.time(), time.time()) - self.start
+            at = min(case.get('found_at') or time.time(), time.time()) - self.start + self.offset
             if self.first_failure is None or at < self.first_failure:
                 self.first_failure = max(0.0, at)
             g = case.get('generator')
             if g in self.per_gen:
                 self.per_gen[g]['failures'] += 1
-        self.failures[fid] = {'generator': case.get('generator'), 'mismatch': case['mismatch'][:3],
-                              'signature': signature(case['mismatch']),
-                              'minimized': minimized,
-                              'dir': os.path.join(self.cfg['out'], 'failures', fid)}
+        else:
+            at = self.failures[fid].get('found')
+        rec = {'generator': case.get('generator'), 'mismatch': case['mismatch'][:3],
+               'signature': signature(case['mismatch']), 'minimized': minimized,
+               'unit': case.get('unit'), 'worker': case.get('worker'), 'found': at,
+               'replay': case.get('replay', {'verdict': 'pending'}),
+               'dir': os.path.join(self.cfg['out'], 'failures', fid)}
+        self.failures[fid] = rec
+        self.journal.append({'event': 'failure', 'fid': fid, 'unit': rec['unit'],
+                             'worker': rec['worker'], 'record': rec})
 
     def lost_worker(self, w, why):
-        """A worker died or hung: record its unit as a failure, restart it."""
-        st = self.workers[w]
+        """A worker died or hung.  Its unit is retried on a fresh worker;
+        only a unit lost on every attempt is a finding of the code."""
+        st = self.workers.pop(w)
         unit, generator = st['unit'], st['generator'] or 'unknown'
+        attempt = self.attempts.get((w, unit), 0) + 1
+        self.attempts[(w, unit)] = attempt
+        detail = f'worker {w} {why} in unit {unit} ({generator}), attempt {attempt}' + (
+            f': {st.get("crash")}' if st.get('crash') else '')
+        event = {'worker': w, 'unit': unit, 'generator': generator, 'why': why,
+                 'attempt': attempt, 'at': round(self.now(), 3), 'detail': detail}
+        self.infra.append(event)
+        self.journal.append(dict(event, event='infra'))
+        self.notes.append(detail)
+        if not isinstance(unit, int):
+            # lost in the corpus re-check: not retried, the worker goes on with its units
+            self.cfg['corpus_done'] = True
+            unit = self.next_unit(w, w) - self.cfg['jobs']
+            if self.want(unit + self.cfg['jobs']):
+                self.spawn(w, unit + self.cfg['jobs'])
+            return
+        if attempt <= self.cfg['retries']:
+            if not self.time_up():
+                self.spawn(w, unit, attempt)
+            return
+        self.lost_for_good(w, unit, generator, why, attempt)
+        self.unit_done(w, unit, why, generator, st)
+        k = self.next_unit(w, unit + self.cfg['jobs'])
+        if self.want(k):
+            self.spawn(w, k)
+
+    def lost_for_good(self, w, unit, generator, why, attempts):
+        """A ``crash`` or ``hang`` finding: the unit's seed, and the module
+        the worker was checking when it was lost."""
         fid = f'{why}-s{self.cfg["seed"]}-w{w}-u{unit}'
-        case = {'generator': generator, 'unit': unit, 'mismatch': [f'worker {why} in unit {unit} ({generator})'
-                                                                  + (f': {st.get("crash")}' if st.get('crash') else '')]}
-        self.record_failure(fid, case, False)
+        case = {'generator': generator, 'unit': unit, 'worker': w,
+                'mismatch': [f'worker {why} in unit {unit} ({generator}) on all {attempts} attempts'],
+                'replay': {'verdict': 'replays', 'tried': [f'the unit, on {attempts} fresh workers']}}
+        inflight = os.path.join(self.cfg['out'], '.inflight', f'w{w}.json')
+        try:
+            with open(inflight) as f:
+                cur = json.load(f)
+        except (OSError, ValueError):
+            cur = None
         d = os.path.join(self.cfg['out'], 'failures', fid)
 
         def fill(tmp):
+            meta = dict(case, seed=self.cfg['seed'], kind=why,
+                        rerun=f'python -m fuzz.migrate --jobs {self.cfg["jobs"]} --seed {self.cfg["seed"]} '
+                              f'--generator {",".join(self.cfg["generators"])}')
+            if cur:
+                with open(os.path.join(tmp, 'module.wasm'), 'wb') as f:
+                    f.write(bytes.fromhex(cur['wasm']))
+                meta.update(entry=cur['entry'], args=cur['args'][0] if cur['args'] else [],
+                            hops=[['wasmedge', None]])
             with open(os.path.join(tmp, 'case.json'), 'w') as f:
-                json.dump(dict(case, seed=self.cfg['seed'], worker=w, kind=why,
-                               rerun=f'python -m fuzz.migrate --jobs {self.cfg["jobs"]} --seed {self.cfg["seed"]} '
-                                     f'--generator {",".join(self.cfg["generators"])}'), f, indent=1)
+                json.dump(meta, f, indent=1)
             with open(os.path.join(tmp, 'README'), 'w') as f:
-                f.write(f'Worker {w} {why} while running unit {unit} ({generator}); the unit is a function of '
-                        f'(seed, worker, unit), so rerunning the campaign with the same --seed and --jobs repeats it.\n')
+                f.write(f'Worker {w} {why} while running unit {unit} ({generator}) on each of '
+                        f'{attempts} attempts.  module.wasm (if present) is the module it was '
+                        f'checking; the unit is a function of (seed, worker, unit), so rerunning '
+                        f'the campaign with the same --seed and --jobs repeats it.\n')
         atomic_dir(d, fill)
-        self.notes.append(case['mismatch'][0])
-        next_unit = unit + self.cfg['jobs']
-        if not self.time_up() and (self.cfg['runs'] is None or next_unit < self.cfg['runs']):
-            self.spawn(w, next_unit)
-        else:
-            del self.workers[w]
+        self.record_failure(fid, case, False)
+
+    def unit_done(self, w, unit, outcome, generator, st):
+        self.done[(w, unit)] = outcome
+        self.journal.append({'event': 'unit', 'worker': w, 'unit': unit, 'outcome': outcome,
+                             'generator': generator, 'runs': st['runs'], 'checks': st['checks']})
+        self.runs += st['runs']
+        self.checks += st['checks']
+        if generator in self.per_gen:
+            self.per_gen[generator]['runs'] += st['runs']
+            self.per_gen[generator]['checks'] += st['checks']
+        st['runs'] = st['checks'] = 0
 
     def time_up(self):
         return self.cfg['deadline'] is not None and time.time() > self.cfg['deadline']
@@ -523,17 +715,25 @@ class Campaign:
         kind = msg[0]
         if kind == 'unit':
             st['unit'] = msg[1]
+            st['runs'] = st['checks'] = 0
         elif kind == 'start':
             st['generator'] = msg[2]
+            if isinstance(st['unit'], int) and msg[1] != st['unit']:
+                st['unit'] = msg[1]     # the corpus re-check names its own units
         elif kind == 'checks':
-            self.runs += msg[1]
-            self.checks += msg[2]
-            g = st['generator']
-            if g in self.per_gen:
-                self.per_gen[g]['runs'] += msg[1]
-                self.per_gen[g]['checks'] += msg[2]
+            st['runs'] += msg[1]
+            st['checks'] += msg[2]
         elif kind == 'fail':
             self.record_failure(msg[1], msg[2], msg[3])
+        elif kind == 'done':
+            unit = msg[1]
+            mine = [f for f in self.failures.values() if f.get('unit') == unit and f.get('worker') == w]
+            self.unit_done(w, unit, 'fail' if mine else 'ok', st['generator'], st)
+        elif kind == 'corpus':
+            self.journal.append({'event': 'corpus'})
+            self.runs += st['runs']
+            self.checks += st['checks']
+            st['runs'] = st['checks'] = 0
         elif kind == 'crash':
             st['crash'] = msg[1].splitlines()[0]
             self.notes.append(f'worker {w}: {msg[1]}')
@@ -548,15 +748,20 @@ class Campaign:
         if not (tty or final or el - self.last_line >= 10):
             return
         self.last_line = el
-        line = (f'\r[{el:6.0f}s] runs {self.runs} ({self.runs / el if el else 0:.1f}/s)  '
-                f'checks {self.checks}  failures {len(self.failures)}  workers {len(self.workers)}  ')
+        runs = self.runs + sum(st['runs'] for st in self.workers.values())
+        checks = self.checks + sum(st['checks'] for st in self.workers.values())
+        line = (f'\r[{self.now():6.0f}s] units {len(self.done)}  runs {runs} ({runs / el if el else 0:.1f}/s)  '
+                f'checks {checks}  failures {len(self.failures)}  retried {len(self.infra)}  '
+                f'workers {len(self.workers)}  ')
         if self.cfg['progress']:
             sys.stderr.write(line + ('\n' if final or not tty else ''))
             sys.stderr.flush()
 
     def loop(self):
         for w in range(self.cfg['jobs']):
-            self.spawn(w, w)
+            k = self.next_unit(w, w)
+            if self.want(k) or (w == 0 and not self.cfg.get('corpus_done')):
+                self.spawn(w, k)
         last_progress = 0
         while self.workers:
             conns = {st['conn']: w for w, st in self.workers.items()}
@@ -587,21 +792,81 @@ class Campaign:
             if now - last_progress > 1:
                 self.progress()
                 last_progress = now
+            if now - self.last_summary > SUMMARY_EVERY:
+                self.write_summary()
         self.progress(final=True)
 
+    def write_summary(self):
+        """summary.json, atomically; also the campaign time for a restart."""
+        self.last_summary = time.time()
+        self.journal.append({'event': 'elapsed', 'seconds': round(self.now(), 3)})
+        s = self.summary()
+        tmp = os.path.join(self.cfg['out'], '.summary.json.tmp')
+        with open(tmp, 'w') as f:
+            json.dump(s, f, indent=1)
+            f.write('\n')
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, os.path.join(self.cfg['out'], 'summary.json'))
+        return s
+
     def summary(self):
-        el = time.time() - self.start
+        el = self.now()
+        real = {k: v for k, v in self.failures.items()
+                if v['replay'].get('verdict') in ('replays', 'pending')}
+        nondet = {k: v for k, v in self.failures.items() if k not in real}
         sigs = {}
-        for fid, f in sorted(self.failures.items()):
+        for fid, f in sorted(real.items()):
             sigs.setdefault(f['signature'], []).append(fid)
-        return {'runs': self.runs, 'checks': self.checks, 'failures': len(self.failures),
-                'distinct_failures': len(sigs), 'signatures': sigs,
+        retried = sorted({(r['worker'], r['unit']) for r in self.infra}, key=str)
+        return {'status': self.status, 'resumed': self.resumed,
+                'units': len(self.done), 'runs': self.runs, 'checks': self.checks,
+                'failures': len(real), 'distinct_failures': len(sigs), 'signatures': sigs,
                 'elapsed': round(el, 3), 'execs_per_sec': round(self.runs / el, 3) if el else 0.0,
                 'first_failure_seconds': None if self.first_failure is None else round(self.first_failure, 3),
                 'generators': self.per_gen, 'seed': self.cfg['seed'], 'jobs': self.cfg['jobs'],
                 'runtimes': list(self.cfg['runtimes']),
-                'failure_dirs': {k: v['dir'] for k, v in sorted(self.failures.items())},
-                'failure_details': self.failures, 'notes': self.notes[-20:]}
+                'failure_dirs': {k: v['dir'] for k, v in sorted(real.items())},
+                'failure_details': real,
+                'nondeterministic': {k: {'dir': v['dir'], 'mismatch': v['mismatch'], **v['replay']}
+                                     for k, v in sorted(nondet.items())},
+                'infra': {'retried_units': [{'worker': w, 'unit': u} for w, u in retried],
+                          'lost_attempts': len(self.infra), 'events': self.infra[-50:]},
+                'notes': self.notes[-20:]}
+
+
+def cleanup(out, tmp_root):
+    """Remove what a dead coordinator left: its temporary image directory,
+    half-renamed reproducer folders, the in-flight cases, and atheris work
+    folders, whose crash inputs join the failing corpus to be re-checked."""
+    shutil.rmtree(tmp_root, ignore_errors=True)
+    shutil.rmtree(os.path.join(out, '.inflight'), ignore_errors=True)
+    for sub in ('failures', 'corpus'):
+        d = os.path.join(out, sub)
+        for name in os.listdir(d) if os.path.isdir(d) else []:
+            if name.startswith(('.tmp-', '.old-')):
+                shutil.rmtree(os.path.join(d, name), ignore_errors=True)
+    corpus = os.path.join(out, 'corpus')
+    for name in os.listdir(corpus) if os.path.isdir(corpus) else []:
+        if not name.startswith('atheris-w'):
+            continue
+        work = os.path.join(corpus, name)
+        for art in os.listdir(work):
+            if art.split('-')[0] in ('mismatch', 'crash'):
+                dst = os.path.join(corpus, 'failing-atheris')
+                os.makedirs(dst, exist_ok=True)
+                with open(os.path.join(work, art), 'rb') as f:
+                    data = f.read()
+                with open(os.path.join(dst, hashlib.sha1(data).hexdigest()), 'wb') as f:
+                    f.write(data)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def tmp_root_for(out):
+    """The campaign's own folder for throw-away image sets (in RAM when
+    possible), named after its --out so a restart finds and removes it."""
+    base = '/dev/shm' if os.access('/dev/shm', os.W_OK) else tempfile.gettempdir()
+    return os.path.join(base, 'fuzz-images-' + hashlib.sha1(out.encode()).hexdigest()[:12])
 
 
 def parse(argv):
@@ -616,6 +881,8 @@ def parse(argv):
     p.add_argument('--no-wasmtime', action='store_true', help='skip the wasmtime comparison')
     p.add_argument('--case-timeout', type=float, default=CASE_TIMEOUT)
     p.add_argument('--shrink-seconds', type=float, default=SHRINK_SECONDS)
+    p.add_argument('--retries', type=int, default=RETRIES,
+                   help='fresh workers a unit lost to a crash or hang gets before it is a finding')
     p.add_argument('--quiet', action='store_true', help='no progress line')
     a = p.parse_args(argv)
     if a.jobs < 1:
@@ -630,8 +897,8 @@ def parse(argv):
     for g in gens:
         if g not in GENERATORS:
             raise UsageError(f'--generator: unknown generator {g!r} (expected {", ".join(GENERATORS)} or mix)')
-    if a.case_timeout <= 0 or a.shrink_seconds < 0:
-        raise UsageError('--case-timeout must be positive and --shrink-seconds not negative')
+    if a.case_timeout <= 0 or a.shrink_seconds < 0 or a.retries < 0:
+        raise UsageError('--case-timeout must be positive, --shrink-seconds and --retries not negative')
     out = os.path.abspath(a.out)
     try:
         os.makedirs(os.path.join(out, 'failures'), exist_ok=True)
@@ -644,7 +911,8 @@ def parse(argv):
     return {'jobs': a.jobs, 'runs': a.runs, 'seed': a.seed, 'generators': tuple(dict.fromkeys(gens)),
             'out': out, 'wasmtime': not a.no_wasmtime, 'case_timeout': a.case_timeout,
             'shrink_seconds': a.shrink_seconds, 'progress': not a.quiet, 'time': a.time,
-            'grace': GRACE, 'runtimes': available_runtimes(), 'deadline': None}
+            'grace': GRACE, 'runtimes': available_runtimes(), 'deadline': None,
+            'retries': a.retries}
 
 
 def main(argv=None):
@@ -653,25 +921,60 @@ def main(argv=None):
     except UsageError as e:
         print(f'error: {e}', file=sys.stderr)
         return 2
-    c = Campaign(cfg)
-    cfg['deadline'] = None if cfg['time'] is None else c.start + cfg['time']
+    out = cfg['out']
+    lock = open(os.path.join(out, '.lock'), 'w')
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        print(f'error: --out {out}: another campaign is running there', file=sys.stderr)
+        return 2
+    journal = jn.Journal(out)
+    records = journal.read()
+    header = {k: cfg[k] for k in jn.SAME}
+    why = jn.resumable(records, header)
+    if why:
+        print(f'error: --out {out} holds an unfinished campaign with other options ({why}); '
+              f'rerun with its options to resume it, or use another --out', file=sys.stderr)
+        return 2
+    cfg['tmp_root'] = tmp_root_for(out)
+    cleanup(out, cfg['tmp_root'])
+    os.makedirs(cfg['tmp_root'], exist_ok=True)
+    os.environ['FUZZ_TMP_ROOT'] = cfg['tmp_root']      # the workers' (spawned) image sets
+    if why is None:
+        state = jn.resume_state(records)
+        cfg['resumed'] = True
+        cfg['corpus_done'] = state['corpus_done']
+    else:
+        state = None
+        journal.start(header)
+    c = Campaign(cfg, state)
+    c.journal = journal
+    left = None if cfg['time'] is None else max(0.0, cfg['time'] - c.offset)
+    cfg['deadline'] = None if left is None else c.start + left
+    if c.resumed:
+        c.notes.append(f'resumed after {c.offset:.1f} s with {len(c.done)} units done')
+    c.write_summary()
     try:
         c.loop()
+        c.status = 'finished'
     except KeyboardInterrupt:
         for st in c.workers.values():
             st['proc'].kill()
         c.notes.append('interrupted')
-    s = c.summary()
-    tmp = os.path.join(cfg['out'], '.summary.json.tmp')
-    with open(tmp, 'w') as f:
-        json.dump(s, f, indent=1)
-        f.write('\n')
-    os.replace(tmp, os.path.join(cfg['out'], 'summary.json'))
+        c.status = 'interrupted'
+    s = c.write_summary()
+    if c.status == 'finished':
+        journal.append({'event': 'finished'})
+    journal.close()
+    shutil.rmtree(cfg['tmp_root'], ignore_errors=True)
+    shutil.rmtree(os.path.join(out, '.inflight'), ignore_errors=True)
     brief = {k: v for k, v in s.items() if k not in ('failure_details', 'notes')}
     print(json.dumps(brief, indent=1))
     for fid, d in sorted(s['failure_dirs'].items()):
         print(f'FAIL {fid}: python -m fuzz.replay {d}', file=sys.stderr)
-    return 1 if s['failures'] else 0
+    for fid, v in sorted(s['nondeterministic'].items()):
+        print(f'NONDETERMINISTIC {fid}: {v.get("why", v.get("verdict"))}: {v["dir"]}', file=sys.stderr)
+    return 1 if s['failures'] or s['nondeterministic'] else 0
 
 
 if __name__ == '__main__':

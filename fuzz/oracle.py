@@ -23,20 +23,41 @@ import traceback
 from dataclasses import dataclass, field
 from typing import List, Optional, Tuple
 
-from engine import checkpoint, embedding, images as im
+from engine import checkpoint, embedding, images as im, neutral
+from engine.checkpoint import ForeignInstanceError
 from engine.errors import Trap, WasmError
 from engine.syntax import ExternRef
-from engine.translate import translate
+from engine.translate import images_from_snapshot, snapshot_from_images, translate
+from fuzz import imagecheck, linked
 
 RUNTIMES = ('wasmedge', 'wamr')
+# a hop named 'neutral:R' runs in model R after its state went through the
+# runtime-neutral form (neutral.json) instead of a direct translation
+NEUTRAL = 'neutral:'
+ROUTES = RUNTIMES + tuple(NEUTRAL + r for r in RUNTIMES)
+
+
+def model(route):
+    """The runtime model a hop runs in."""
+    return route[len(NEUTRAL):] if route.startswith(NEUTRAL) else route
 MAX_STEPS = 5_000_000          # a generated run is far shorter; beyond this it hangs
 STEP_LIMIT = 'step limit reached'
 
 Hop = Tuple[str, Optional[int]]
 
 # image files of a throw-away migration go to RAM when possible: on a disk
-# file system creating and removing the small files costs more than the run
+# file system creating and removing the small files costs more than the run.
+# A campaign names its own folder (FUZZ_TMP_ROOT) so that a restart can
+# remove what a killed run left there.
 _TMP_ROOT = '/dev/shm' if os.access('/dev/shm', os.W_OK) else None
+
+
+def _tmp_root():
+    root = os.environ.get('FUZZ_TMP_ROOT')
+    if root:
+        os.makedirs(root, exist_ok=True)
+        return root
+    return _TMP_ROOT
 
 
 def available_runtimes():
@@ -78,28 +99,19 @@ class EngineFailure(Exception):
 
 # ---------------------------------------------------------------- helpers
 
-_MODULES = {}           # wasm bytes -> decoded, validated Module (last few)
-
-
 def _module(wasm):
-    """Decoding and validation are pure, and a case instantiates the same
-    bytes once per hop: do them once per module."""
-    module = _MODULES.get(wasm)
-    if module is None:
-        module = embedding.module_decode(wasm)
-        embedding.module_validate(module)
-        if len(_MODULES) >= 4:
-            _MODULES.pop(next(iter(_MODULES)))
-        _MODULES[bytes(wasm)] = module
-    return module
+    return linked.decoded(wasm)
 
 
 def _instantiate(store, wasm, run_start):
+    """The module's instance; a module with imports brings its provider
+    (``fuzz.linked``), which is instantiated first in the same store."""
     module = _module(wasm)
-    if module.imports:
-        imp = module.imports[0]
-        raise EngineFailure(f'module imports {imp.module}.{imp.name}; fuzz modules must be import-free')
-    return embedding.module_instantiate(store, module, [], run_start=run_start)
+    try:
+        externs = linked.imports_for(store, module, wasm)
+    except ValueError as e:
+        raise EngineFailure(str(e))
+    return embedding.module_instantiate(store, module, externs, run_start=run_start)
 
 
 def _entry(inst, entry):
@@ -197,12 +209,14 @@ def migrated(wasm, entry, args, hops, image_dir=None) -> Outcome:
     if not hops:
         raise ValueError('hops must name at least one runtime')
     for rt, _ in hops:
-        if rt not in RUNTIMES:
-            raise ValueError(f'unknown runtime {rt!r} in hops (expected one of {RUNTIMES})')
+        if rt not in ROUTES:
+            raise ValueError(f'unknown runtime {rt!r} in hops (expected one of {ROUTES})')
+    if hops[0][0] not in RUNTIMES:
+        raise ValueError(f'the first hop runs before any checkpoint: {hops[0][0]!r} is not a runtime')
     sha = im.module_sha256(wasm)
     tmp = None
     if image_dir is None:
-        tmp = image_dir = tempfile.mkdtemp(prefix='fuzz-images-', dir=_TMP_ROOT)
+        tmp = image_dir = tempfile.mkdtemp(prefix='fuzz-images-', dir=_tmp_root())
     try:
         store = embedding.store_init(hops[0][0])
         try:
@@ -219,26 +233,39 @@ def migrated(wasm, entry, args, hops, image_dir=None) -> Outcome:
             finished, trap = _run(ex, None if last else budget)
             if finished:
                 return _outcome(store, inst, ex, addr, trap, taken)
-            nxt = hops[i + 1][0]
+            route = hops[i + 1][0]
+            nxt = model(route)
             stage = 'save'
             try:
-                images = checkpoint.save(ex, inst, sha, entry, result_types)
+                images, ended, trap = _save(ex, inst, sha, entry, result_types)
+                if ended:                       # ended while in another instance's code
+                    return _outcome(store, inst, ex, addr, trap, taken)
                 taken.append((runtime, ex.steps))
                 stage = 'write_images'
                 d = os.path.join(image_dir, f'hop{i}')
+                written = images
                 im.write_images(images, d, extra={'module.wasm': wasm})
                 stage = 'read_images'
                 images = im.read_images(d)
                 im.check_module(images, wasm)
+                stage = 'independent image check'
+                imagecheck.check_dir(d, written, images)
                 stage = f'instantiate in {nxt}'
                 store = embedding.store_init(nxt)
                 inst = _instantiate(store, wasm, False)
-                stage = f'translate {images.runtime}->{nxt}'
-                images = translate(images, inst.module, inst.info, nxt)
+                if route != nxt:
+                    stage = f'{images.runtime} -> neutral.json -> {nxt}'
+                    images = _via_neutral(images, inst, os.path.join(image_dir, f'hop{i}-neutral'),
+                                          wasm, nxt)
+                else:
+                    stage = f'translate {images.runtime}->{nxt}'
+                    images = translate(images, inst.module, inst.info, nxt)
                 stage = 'write translated images'
                 d2 = os.path.join(image_dir, f'hop{i}-{nxt}')
+                written = images
                 im.write_images(images, d2, extra={'module.wasm': wasm})
                 images = im.read_images(d2)
+                imagecheck.check_dir(d2, written, images)
                 stage = f'restore in {nxt}'
                 ex = checkpoint.restore(store, inst, images)
                 addr = _entry(inst, entry)
@@ -249,6 +276,31 @@ def migrated(wasm, entry, args, hops, image_dir=None) -> Outcome:
     finally:
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _save(ex, inst, sha, entry, result_types):
+    """``checkpoint.save``, or, while the stack holds a frame of another
+    instance (a call into the provider), the first point after it where an
+    image set can hold the run.  Returns (images, ended, trap): ``ended``
+    when the run finished first (``trap``: its trap message or None)."""
+    while True:
+        try:
+            return checkpoint.save(ex, inst, sha, entry, result_types), False, None
+        except ForeignInstanceError:
+            finished, trap = _run(ex, 1)
+            if finished:
+                return None, True, trap
+
+
+def _via_neutral(images, inst, directory, wasm, runtime):
+    """The set as neutral.json on disk, read back and written in ``runtime``."""
+    snap = snapshot_from_images(images, inst.module, inst.info)
+    doc = neutral.document_from_snapshot(snap, inst.module, inst.info, images.module_sha256)
+    neutral.write_neutral(doc, directory, extra={'module.wasm': wasm})
+    doc = neutral.read_document(directory)
+    neutral.check_module(doc, images.module_sha256)
+    snap = neutral.snapshot_from_document(doc, inst.module, inst.info)
+    return images_from_snapshot(snap, inst.module, inst.info, runtime, images.module_sha256)
 
 
 # ---------------------------------------------------------------- comparing
@@ -405,7 +457,7 @@ def check(wasm, entry, args, hops, reference='wasmedge', wasmtime=False,
     # instruction counts are compared only within one model: the two
     # interpreters need not count the same way
     out += compare(ref, mig, f'migrated {describe(hops)}',
-                   steps=all(rt == reference for rt, _ in hops))
+                   steps=all(model(rt) == reference for rt, _ in hops))
     return out
 
 
@@ -439,12 +491,15 @@ def plans(rng: random.Random, total, runtimes=None, multi=True):
     for a in runtimes:
         for b in runtimes:
             out.append([(a, point()), (b, None)])
+    for k, a in enumerate(runtimes):
+        # the route through the runtime-neutral form, into the other model
+        out.append([(a, point()), (NEUTRAL + runtimes[(k + 1) % len(runtimes)], None)])
     if multi:
         for k, a in enumerate(runtimes):
             b = runtimes[(k + 1) % len(runtimes)]
             cuts = sorted(point() for _ in range(3))
             budgets = [cuts[0], cuts[1] - cuts[0], cuts[2] - cuts[1]]
-            out.append([(a, budgets[0]), (b, budgets[1]), (a, budgets[2]), (b, None)])
+            out.append([(a, budgets[0]), (NEUTRAL + b, budgets[1]), (a, budgets[2]), (b, None)])
     return out
 
 

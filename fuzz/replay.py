@@ -50,11 +50,12 @@ def load(directory):
         raise ReproducerError(f'{case_path}: field \'args\': {e}')
     hops = []
     for i, h in enumerate(case['hops']):
-        ok = (isinstance(h, list) and len(h) == 2 and h[0] in oracle.RUNTIMES
+        ok = (isinstance(h, list) and len(h) == 2 and h[0] in (oracle.RUNTIMES if i == 0 else oracle.ROUTES)
               and (h[1] is None or (isinstance(h[1], int) and not isinstance(h[1], bool) and h[1] >= 0)))
         if not ok or (h[1] is None) != (i == len(case['hops']) - 1):
             raise ReproducerError(f'{case_path}: hops[{i}] = {h!r}: expected [runtime, steps] with runtime '
-                                  f'in {oracle.RUNTIMES}, steps >= 0, and null steps for the last hop only')
+                                  f'in {oracle.RUNTIMES} (later hops also {oracle.ROUTES[2:]}), '
+                                  f'steps >= 0, and null steps for the last hop only')
         hops.append((h[0], h[1]))
     if not hops:
         raise ReproducerError(f'{case_path}: field \'hops\' is empty')

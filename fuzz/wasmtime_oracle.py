@@ -15,6 +15,7 @@ from typing import Dict, List, Optional
 import wasmtime
 
 from engine import syntax
+from fuzz import linked
 
 NONNULL_FUNCREF = 'funcref'   # wasmtime cannot tell which function: compare non-null only
 
@@ -276,8 +277,9 @@ def export_types(wasm):
                 types.append((params, results))
         elif sid == 2:
             for _ in range(r.u32()):
-                r.pos += r.u32()
-                r.pos += r.u32()
+                for _name in ('module', 'field'):
+                    n = r.u32()           # (``r.pos += r.u32()`` would add to the old pos)
+                    r.pos += n
                 kind = r.byte()
                 if kind == 0:
                     funcs.append(r.u32())
@@ -336,8 +338,13 @@ def run(wasm, entry, args, fuel=None):
     if ftype is None:
         raise KeyError(f'no exported function {entry!r}')
     params, results = ftype
+    imports = []
+    provider = linked.provider_of(wasm)
+    if provider is not None:            # a two-instance program: link the provider's exports
+        pex = wasmtime.Instance(store, wasmtime.Module(engine, provider), []).exports(store)
+        imports = [pex[imp.name] for imp in module.imports]
     try:
-        inst = wasmtime.Instance(store, module, [])
+        inst = wasmtime.Instance(store, module, imports)
     except wasmtime.Trap as exc:
         return Outcome(None, _trap_message(exc, wasm))
     linker = wasmtime.Linker(engine)

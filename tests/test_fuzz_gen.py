@@ -87,7 +87,7 @@ def test_generated_programs_cover_the_feature_list():
                 if i.op in ('block', 'loop', 'if') and isinstance(i.imm, int):
                     ft = gm.module.types[i.imm]
                     blocktypes.add((bool(ft.params), len(ft.results) > 1))
-        if seed < 120:
+        if seed < 160:          # (the share of linked modules shifted the sample)
             for args in gm.args:
                 out = wo.run(gm.wasm, gm.entry, args, fuel=FUEL)
                 traps.add(out.trap)

@@ -164,8 +164,12 @@ def test_conformance_cli_migrate_flag():
 # ------------------------------------------------------------ generated programs
 
 def _instance(store, wasm):
+    """The generated module's instance; a linked one's provider first
+    (its frames and state are another instance's: the migration mode
+    steps over the provider's frames and resets only the main instance)."""
+    from fuzz import linked
     module = embedding.module_decode(wasm)
-    return embedding.module_instantiate(store, module, [])
+    return embedding.module_instantiate(store, module, linked.imports_for(store, module, wasm))
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
@@ -186,3 +190,16 @@ def test_generated_programs_migrate_at_random_points(gm, data):
                 continue           # the uninterrupted run traps: nothing to compare with
             assert rep.mismatch is None, rep.mismatch
             assert rep.skipped is None, rep.skipped
+
+
+def test_conformance_migrate_goes_through_the_neutral_form():
+    """The hop back to the first model goes through neutral.json: a fault in
+    the neutral writer alone (dropped data segments forgotten) fails the
+    bulk-memory script's migrated calls."""
+    env = dict(os.environ, WASM_MIGRATE_FAULT='neutral_dropped')
+    p = subprocess.run([sys.executable, '-m', 'conformance', '--migrate', 'bulk', '--runtime', 'wasmedge',
+                        '--jobs', '1', '-q'], cwd=ROOT, env=env, capture_output=True, text=True,
+                       timeout=600)
+    assert p.returncode == 1, p.stdout + p.stderr
+    summary = [l for l in p.stdout.splitlines() if l.startswith('migration (')]
+    assert len(summary) == 1 and ', 0 mismatches' not in summary[0], p.stdout

@@ -1,0 +1,161 @@
+"""A second, independent reader of image directories, for the oracle.
+
+Each hop of a migrated run writes its image set with ``engine.images`` and
+reads it back with the same module: a writer and a reader that are wrong
+the same way (an offset stored as a chunk index and multiplied back, a list
+written reversed and read reversed) cancel out and every run still agrees.
+This reader follows docs/images.md field by field with nothing but
+``struct`` and ``json``, shares no code with ``engine/images.py``, and
+``check_dir`` compares what it decodes with the ``ImageSet`` the run meant
+to write and with what the engine's reader returned.
+"""
+
+import json
+import os
+import struct
+
+VALTYPE = {0x7F: ('i32', 1), 0x7E: ('i64', 2), 0x7D: ('f32', 1), 0x7C: ('f64', 2),
+           0x7B: ('v128', 4), 0x70: ('funcref', 1), 0x6F: ('externref', 1)}
+CHUNK, PAGE = 4096, 65536
+
+
+class ImageCheckError(Exception):
+    """The files disagree with the documented layout or with what was meant."""
+
+
+class _Bytes:
+    def __init__(self, name, data):
+        self.name, self.data, self.at = name, data, 0
+
+    def u32(self, what):
+        if self.at + 4 > len(self.data):
+            raise ImageCheckError(f'{self.name}: {what}: file ends at byte {len(self.data)}')
+        (v,) = struct.unpack_from('<I', self.data, self.at)
+        self.at += 4
+        return v
+
+    def take(self, n, what):
+        if self.at + n > len(self.data):
+            raise ImageCheckError(f'{self.name}: {what}: file ends at byte {len(self.data)}')
+        out = self.data[self.at:self.at + n]
+        self.at += n
+        return out
+
+    def done(self):
+        if self.at != len(self.data):
+            raise ImageCheckError(f'{self.name}: {len(self.data) - self.at} bytes after the last field')
+
+
+def _file(directory, name, required=True):
+    path = os.path.join(directory, name)
+    if not os.path.exists(path):
+        if required:
+            raise ImageCheckError(f'{name}: missing')
+        return None
+    with open(path, 'rb') as f:
+        return f.read()
+
+
+def decode_dir(directory):
+    """The image directory as a plain dict, straight from docs/images.md."""
+    man = json.loads(_file(directory, 'manifest.json'))
+    b = _Bytes('program_counter.img', _file(directory, 'program_counter.img'))
+    pc = (b.u32('fidx'), b.u32('offset'))
+    b.done()
+    b = _Bytes('frame.img', _file(directory, 'frame.img'))
+    nframes = b.u32('count')
+    b.done()
+    frames = []
+    for i in range(1, nframes + 1):
+        name = f'stack{i}.img'
+        b = _Bytes(name, _file(directory, name))
+        entry, ret_f, ret_o, nslots = (b.u32(w) for w in ('entry fidx', 'return fidx',
+                                                           'return offset', 'slot count'))
+        slot_cells = list(b.take(nslots, 'cells per slot'))
+        if any(c not in (1, 2, 4) for c in slot_cells):
+            raise ImageCheckError(f'{name}: cells per slot: {slot_cells} (only 1, 2, 4 are documented)')
+        cells = [b.u32(f'cell {k}') for k in range(sum(slot_cells))]
+        labels = [tuple(b.u32(f'label {k} field') for _ in range(4)) for k in range(b.u32('label count'))]
+        b.done()
+        frames.append({'entry_fidx': entry, 'return_fidx': ret_f, 'return_offset': ret_o,
+                       'slot_cells': slot_cells, 'cells': cells, 'labels': labels})
+    raw = _file(directory, 'mem_page_count.img', required=False)
+    pages = None
+    if raw is not None:
+        b = _Bytes('mem_page_count.img', raw)
+        pages = b.u32('pages')
+        b.done()
+    b = _Bytes('memory.img', _file(directory, 'memory.img'))
+    memory = {}
+    while b.at < len(b.data):
+        off = b.u32('byte offset')
+        if off % CHUNK or off + CHUNK > (pages or 0) * PAGE:
+            raise ImageCheckError(f'memory.img: byte offset {off:#x} is not a multiple of {CHUNK} '
+                                  f'inside {pages or 0} pages')
+        memory[off] = b.take(CHUNK, f'chunk at {off:#x}')
+    b = _Bytes('global.img', _file(directory, 'global.img'))
+    globs = []
+    for k in range(b.u32('count')):
+        code = b.take(1, f'global {k} type')[0]
+        if code not in VALTYPE:
+            raise ImageCheckError(f'global.img: global {k}: type code {code:#x} is not documented')
+        t, n = VALTYPE[code]
+        globs.append((t, [b.u32(f'global {k} cell') for _ in range(n)]))
+    b.done()
+    tables = []
+    raw = _file(directory, 'table.img', required=False)
+    if raw is not None:
+        b = _Bytes('table.img', raw)
+        for k in range(b.u32('count')):
+            tables.append([b.u32(f'table {k} entry') for _ in range(b.u32(f'table {k} size'))])
+        b.done()
+    dropped = ([], [])
+    raw = _file(directory, 'segment.img', required=False)
+    if raw is not None:
+        b = _Bytes('segment.img', raw)
+        dropped = tuple([b.u32(what) for _ in range(b.u32(f'{what} count'))] for what in ('elem', 'data'))
+        b.done()
+    return {'runtime': man['runtime'], 'module_sha256': man['module_sha256'], 'pc': pc,
+            'frames': frames, 'page_count': pages, 'memory': memory, 'globals': globs,
+            'tables': tables, 'steps': man.get('steps', 0),
+            'dropped_elems': dropped[0], 'dropped_datas': dropped[1]}
+
+
+def as_dict(images):
+    """An ``engine.images.ImageSet`` in ``decode_dir``'s shape."""
+    return {'runtime': images.runtime, 'module_sha256': images.module_sha256, 'pc': tuple(images.pc),
+            'frames': [{'entry_fidx': f.entry_fidx, 'return_fidx': f.return_fidx,
+                        'return_offset': f.return_offset, 'slot_cells': list(f.slot_cells),
+                        'cells': list(f.cells), 'labels': [tuple(l) for l in f.labels]}
+                       for f in images.frames],
+            'page_count': images.page_count, 'memory': {k: bytes(v) for k, v in images.memory.items()},
+            'globals': [(t, list(c)) for t, c in images.globals],
+            'tables': [list(t) for t in images.tables], 'steps': images.steps,
+            'dropped_elems': list(images.dropped_elems), 'dropped_datas': list(images.dropped_datas)}
+
+
+def _differences(a, b, path=''):
+    if isinstance(a, dict) and isinstance(b, dict):
+        for k in sorted(set(a) | set(b), key=str):
+            if k not in a or k not in b:
+                yield f'{path}.{k}: present in one only'
+            else:
+                yield from _differences(a[k], b[k], f'{path}.{k}' if path else str(k))
+    elif isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)) and len(a) == len(b):
+        for i, (x, y) in enumerate(zip(a, b)):
+            yield from _differences(x, y, f'{path}[{i}]')
+    elif a != b:
+        sa, sb = repr(a), repr(b)
+        yield f'{path}: {sa[:60]} vs {sb[:60]}'
+
+
+def check_dir(directory, written, read_back):
+    """Raise ImageCheckError unless the files in ``directory``, decoded
+    independently, equal both the set that was written and the set the
+    engine's reader returned."""
+    mine = decode_dir(directory)
+    for what, other in (('the set written', written), ("the engine's reader", read_back)):
+        diff = list(_differences(mine, as_dict(other)))
+        if diff:
+            raise ImageCheckError(f'independent reader of {os.path.basename(directory)} disagrees with '
+                                  f'{what}: ' + '; '.join(diff[:3]))

@@ -1,0 +1,144 @@
+"""Campaign integrity (issue 13): a campaign survives a SIGKILL of its
+coordinator (the restart continues and ends exactly like an uninterrupted
+campaign), a killed worker's unit is retried instead of counted as a
+failure, and every reported reproducer replays in a fresh process.
+
+The campaigns are short, seeded, use the smith generator with a deliberate
+fault switched on (so there are findings to keep), and wait generously: the
+machine is shared.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from fuzz import journal as jn
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+UNITS = 24
+CAMPAIGN = ['-m', 'fuzz.migrate', '--runs', str(UNITS), '--jobs', '2', '--generator', 'smith',
+            '--seed', '7', '--quiet', '--shrink-seconds', '0', '--no-wasmtime']
+
+
+def _env(**extra):
+    e = dict(os.environ, PYTHONPATH=ROOT, WASM_MIGRATE_FAULT='pc_offset')
+    e.pop('FUZZ_MIGRATE_SELFTEST', None)
+    e.update(extra)
+    return e
+
+
+def _campaign(out, env=None, timeout=900):
+    return subprocess.run([sys.executable, *CAMPAIGN, '--out', str(out)], cwd=ROOT,
+                          env=env or _env(), capture_output=True, text=True, timeout=timeout)
+
+
+def _summary(out):
+    return json.loads((out / 'summary.json').read_text())
+
+
+def _done_units(out):
+    return sum(1 for r in jn.Journal(str(out)).read() if r.get('event') == 'unit')
+
+
+@pytest.fixture(scope='module')
+def uninterrupted(tmp_path_factory):
+    out = tmp_path_factory.mktemp('whole') / 'camp'
+    p = _campaign(out)
+    assert p.returncode == 1, p.stderr[-2000:]
+    return _summary(out)
+
+
+def test_restart_after_sigkill_ends_like_an_uninterrupted_campaign(tmp_path, uninterrupted):
+    out = tmp_path / 'camp'
+    proc = subprocess.Popen([sys.executable, *CAMPAIGN, '--out', str(out)], cwd=ROOT, env=_env(),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    limit = time.time() + 600
+    while _done_units(out) < 4 and proc.poll() is None and time.time() < limit:
+        time.sleep(0.05)
+    assert proc.poll() is None, 'the campaign ended before it could be killed; make it longer'
+    proc.send_signal(signal.SIGKILL)                    # the coordinator only
+    proc.wait()
+    killed_at = _done_units(out)
+    assert 4 <= killed_at < UNITS
+    # what the dead run left: summary.json of the run so far, its image folder
+    assert _summary(out)['status'] == 'running'
+    time.sleep(1)                                       # workers die with their parent
+    p = _campaign(out)
+    assert p.returncode == 1, p.stderr[-2000:]
+    s = _summary(out)
+    assert s['status'] == 'finished' and s['resumed']
+    assert s['units'] == uninterrupted['units'] == UNITS
+    assert sorted(s['failure_dirs']) == sorted(uninterrupted['failure_dirs'])
+    assert s['failures'] == uninterrupted['failures'] > 0
+    assert s['checks'] == uninterrupted['checks']
+    # no unit ran twice to completion, and nothing of the dead run is left
+    units = [(r['worker'], r['unit']) for r in jn.Journal(str(out)).read() if r.get('event') == 'unit']
+    assert len(units) == len(set(units)) == UNITS
+    from fuzz.migrate import tmp_root_for
+    assert not os.path.exists(tmp_root_for(str(out)))
+    assert not [n for n in os.listdir(out / 'failures') if n.startswith('.')]
+
+
+def test_killed_worker_is_retried_not_a_failure(tmp_path):
+    out = tmp_path / 'camp'
+    p = subprocess.run([sys.executable, '-m', 'fuzz.migrate', '--runs', '3', '--jobs', '1',
+                        '--generator', 'smith', '--quiet', '--out', str(out)], cwd=ROOT,
+                       env=_env(WASM_MIGRATE_FAULT='', FUZZ_MIGRATE_SELFTEST='kill:1'),
+                       capture_output=True, text=True, timeout=600)
+    s = _summary(out)
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert s['failures'] == 0 and s['units'] == 3
+    assert s['infra']['retried_units'] == [{'worker': 0, 'unit': 1}]
+    assert s['infra']['events'][0]['why'] == 'crash'
+
+
+def test_every_reported_reproducer_replays(uninterrupted):
+    assert not uninterrupted['nondeterministic']
+    for fid, f in uninterrupted['failure_details'].items():
+        assert f['replay']['verdict'] == 'replays', (fid, f['replay'])
+
+
+def test_a_reproducer_that_does_not_replay_is_reported_as_nondeterministic(tmp_path):
+    """A fault switched on only inside the campaign's workers (the replay in
+    a fresh process does not see it): the failure depends on process state."""
+    out = tmp_path / 'camp'
+    p = subprocess.run([sys.executable, '-m', 'fuzz.migrate', '--runs', '2', '--jobs', '1',
+                        '--generator', 'smith', '--quiet', '--shrink-seconds', '0', '--no-wasmtime',
+                        '--out', str(out)], cwd=ROOT,
+                       env=_env(WASM_MIGRATE_FAULT='', FUZZ_MIGRATE_SELFTEST='worker-fault:pc_offset'),
+                       capture_output=True, text=True, timeout=600)
+    s = _summary(out)
+    assert p.returncode == 1
+    assert s['failures'] == 0 and s['nondeterministic']
+    for v in s['nondeterministic'].values():
+        assert v['verdict'] == 'nondeterministic'
+        assert 'fresh process' in v['tried'][0] and 'process' in v['why']
+
+
+def test_unfinished_campaign_with_other_options_is_refused(tmp_path):
+    out = tmp_path / 'camp'
+    out.mkdir()
+    jn.Journal(str(out)).start({'seed': 1, 'jobs': 2, 'generators': ['smith'], 'runs': 5,
+                                'wasmtime': True})
+    p = subprocess.run([sys.executable, '-m', 'fuzz.migrate', '--runs', '5', '--jobs', '2',
+                        '--generator', 'smith', '--seed', '2', '--out', str(out)], cwd=ROOT,
+                       env=_env(), capture_output=True, text=True, timeout=120)
+    assert p.returncode == 2 and '--seed was 1' in p.stderr and 'Traceback' not in p.stderr
+
+
+def test_journal_ignores_a_torn_last_line(tmp_path):
+    j = jn.Journal(str(tmp_path))
+    j.start({'seed': 0})
+    j.append({'event': 'unit', 'worker': 0, 'unit': 0, 'outcome': 'ok', 'generator': 'smith',
+              'runs': 1, 'checks': 3})
+    j.close()
+    with open(j.path, 'a') as f:
+        f.write('{"event": "unit", "wor')
+    recs = j.read()
+    assert [r['event'] for r in recs] == ['campaign', 'unit']
+    assert jn.resume_state(recs)['checks'] == 3
