@@ -13,7 +13,7 @@ import os
 import sys
 import time
 
-from . import checkpoint, embedding, images as im, neutral
+from . import checkpoint, embedding, images as im, neutral, wasi as wasi_mod
 from .errors import Trap, WasmError
 from .translate import images_from_snapshot, snapshot_from_images, translate
 
@@ -79,26 +79,46 @@ def read_module(path):
         raise UsageError(f'{path}: cannot read module: {e.strerror}')
 
 
-def instantiate(store, data, path, run_start=True):
-    """Decode, validate and instantiate with the spectest host module as
-    the only import source (what the testsuite's modules import)."""
+def instantiate(store, data, path, run_start=True, wasi=None):
+    """Decode, validate and instantiate with the spectest host module and
+    WASI preview 1 (``wasi``, a ``wasi.Wasi``; a default one when the module
+    imports WASI and none is given) as the import sources.  Every import
+    that cannot be provided is listed in one error."""
     try:
         module = embedding.module_decode(data)
         embedding.module_validate(module)
     except WasmError as e:          # name the file: the message only gives the byte
         raise UsageError(f'{path}: {e}') from None
+    spectest, wasi_funcs = None, None
+    problems = [f'{imp.module}.{imp.name}: {why}' for imp, why in wasi_mod.missing_imports(module)]
     externvals = []
-    spectest = None
     for imp in module.imports:
-        if imp.module != 'spectest':
-            raise UsageError(f'{path}: import {imp.module}.{imp.name}: unknown import '
-                             f'(only "spectest" imports can be provided)')
-        if spectest is None:
-            spectest = embedding.spectest_instance(store)
-        if imp.name not in spectest.exports:
-            raise UsageError(f'{path}: import spectest.{imp.name}: unknown import')
-        externvals.append(spectest.exports[imp.name])
-    return embedding.module_instantiate(store, module, externvals, run_start=run_start)
+        if imp.module == 'spectest':
+            if spectest is None:
+                spectest = embedding.spectest_instance(store)
+            if imp.name not in spectest.exports:
+                problems.append(f'spectest.{imp.name}: unknown import')
+            else:
+                externvals.append(spectest.exports[imp.name])
+        elif imp.module == wasi_mod.MODULE:
+            if wasi is None:
+                wasi = wasi_mod.Wasi(wasi_mod.WasiConfig(args=[os.path.basename(path)]))
+            if wasi_funcs is None:
+                wasi_funcs = wasi.imports(store)
+            externvals.append(wasi_funcs.get(imp.name))
+        else:
+            problems.append(f'{imp.module}.{imp.name}: unknown import (only "spectest" and '
+                            f'"{wasi_mod.MODULE}" imports can be provided)')
+    if problems:
+        raise UsageError(f'{path}: {len(problems)} import{"s" if len(problems) > 1 else ""} '
+                         f'cannot be provided: ' + '; '.join(problems))
+    inst = embedding.module_instantiate(store, module, externvals,
+                                        run_start=run_start and wasi_funcs is None)
+    if wasi_funcs is not None:
+        wasi.bind(store, inst)
+        if run_start and module.start is not None:
+            store.invoke(inst.funcaddrs[module.start], [])
+    return inst
 
 
 def entry_of(inst, name, path):
@@ -129,17 +149,20 @@ def drive(ex, checkpoint_at=None, trigger=None, chunk=10000):
             return False
 
 
-def finish(ex, results_types, started):
+def finish(ex, results_types, started, quiet=False):
+    """Print the results (and, unless ``quiet`` as for a WASI command whose
+    stderr is the guest's, the step count)."""
     results = ex.results or []
     for t, v in zip(results_types, results):
         print(show_value(t, v))
-    print(f'# {ex.steps} instructions, {time.time() - started:.3f}s', file=sys.stderr)
+    if not quiet:
+        print(f'# {ex.steps} instructions, {time.time() - started:.3f}s', file=sys.stderr)
     return 0
 
 
-def stop_and_save(ex, inst, data, entry, result_types, out):
+def stop_and_save(ex, inst, data, entry, result_types, out, wasi=None):
     images = checkpoint.save(ex, inst, im.module_sha256(data), entry, result_types)
-    im.write_images(images, out, extra={MODULE_FILE: data})
+    im.write_images(images, out, extra=dict({MODULE_FILE: data}, **wasi_files(wasi)))
     print(f'checkpoint after {ex.steps} instructions: {images.runtime} images in {out} '
           f'(function {images.pc[0]}, offset {images.pc[1]}, {len(images.frames)} frames)')
     return 0
@@ -148,11 +171,19 @@ def stop_and_save(ex, inst, data, entry, result_types, out):
 def cmd_run(a):
     data = read_module(a.module)
     store = embedding.store_init(a.runtime)
-    inst = instantiate(store, data, a.module)
-    addr = entry_of(inst, a.invoke, a.module)
+    wasi = wasi_of_options(a, [os.path.basename(a.module)] + a.guest_args)
+    inst = instantiate(store, data, a.module, wasi=wasi)
+    entry = a.invoke or '_start'
+    if a.invoke is None and inst.exports.get('_start', (None,))[0] != 'func':
+        raise UsageError(f'{a.module}: no --invoke EXPORT given and the module exports no '
+                         f'"_start" function to run as a WASI command')
+    if a.invoke is not None and a.guest_args:
+        raise UsageError('arguments after "--" are for a WASI command\'s _start; '
+                         'give --invoke\'s arguments with --args')
+    addr = entry_of(inst, entry, a.module)
     ftype = store.funcs[addr].type
     if len(a.args) != len(ftype.params):
-        raise UsageError(f'{a.invoke} takes {len(ftype.params)} arguments '
+        raise UsageError(f'{entry} takes {len(ftype.params)} arguments '
                          f'({" ".join(ftype.params) or "none"}), got {len(a.args)}')
     args = [parse_arg(t, s) for t, s in zip(ftype.params, a.args)]
     wants_images = a.checkpoint_at is not None or a.trigger is not None
@@ -163,12 +194,67 @@ def cmd_run(a):
     ex = store.new_executor()
     started = time.time()
     ex.start(addr, args)
-    if drive(ex, a.checkpoint_at, a.trigger):
+    try:
+        finished = drive(ex, a.checkpoint_at, a.trigger)
+    except wasi_mod.WasiExit as e:
+        return e.code
+    if finished:
         if wants_images:
             print(f'run finished after {ex.steps} instructions, before any checkpoint; '
                   f'no images written', file=sys.stderr)
-        return finish(ex, ftype.results, started)
-    return stop_and_save(ex, inst, data, a.invoke, list(ftype.results), a.images)
+        return finish(ex, ftype.results, started, quiet=a.invoke is None)
+    return stop_and_save(ex, inst, data, entry, list(ftype.results), a.images, wasi)
+
+
+# ------------------------------------------------------------ WASI options
+
+def add_wasi_options(p, restoring=False):
+    """The WASI command options shared by ``run`` and ``restore``."""
+    g = p.add_argument_group('WASI' + (' (must match the saved state, except --dir)'
+                                       if restoring else ''))
+    g.add_argument('--dir', action='append', default=[], metavar='HOST[::GUEST]',
+                   help='grant a host directory to the guest (under the name GUEST)'
+                   + ('; remaps a saved preopen with the same GUEST name' if restoring else ''))
+    g.add_argument('--env', action='append', default=[], metavar='K=V',
+                   help='environment variable for the guest')
+    g.add_argument('--deterministic', action='store_true',
+                   help='fixed clock start (+1 ms per read) and seeded random_get')
+    g.add_argument('--seed', type=int, default=0, help='random_get seed in --deterministic mode')
+    g.add_argument('--', dest='guest_args', metavar='ARG', nargs='*', default=[],
+                   help='everything after "--" is the WASI command\'s arguments '
+                   '(argv[0] is the module name)')
+
+
+def wasi_options(a):
+    """(dirs, env) from the command line, checked."""
+    dirs = []
+    for spec in a.dir:
+        host, guest = wasi_mod.parse_dir(spec)
+        if not os.path.isdir(host):
+            raise UsageError(f'--dir {spec}: {host} is not a directory')
+        if not guest:
+            raise UsageError(f'--dir {spec}: empty guest name')
+        dirs.append((host, guest))
+    env = []
+    for kv in a.env:
+        k, sep, v = kv.partition('=')
+        if not sep or not k:
+            raise UsageError(f'--env {kv}: expected KEY=VALUE')
+        env.append((k, v))
+    return dirs, env
+
+
+def wasi_files(wasi):
+    """The WASI state file for an image directory (none without WASI)."""
+    if wasi is None or not wasi.bound:
+        return {}
+    raise UsageError('saving the WASI state of a command is not supported yet')
+
+
+def wasi_of_options(a, argv):
+    dirs, env = wasi_options(a)
+    return wasi_mod.Wasi(wasi_mod.WasiConfig(argv, env, dirs, deterministic=a.deterministic,
+                                             seed=a.seed))
 
 
 def check_out(directory):
@@ -328,13 +414,15 @@ def parser():
     sub = p.add_subparsers(dest='command', required=True)
     r = sub.add_parser('run', help='run an exported function, optionally stopping to save images')
     r.add_argument('module')
-    r.add_argument('--invoke', required=True, metavar='EXPORT')
+    r.add_argument('--invoke', metavar='EXPORT',
+                   help='export to call (default: a WASI command\'s _start)')
     r.add_argument('--args', nargs='*', default=[], metavar='VALUE')
     r.add_argument('--runtime', choices=im.RUNTIMES, default='wasmedge')
     r.add_argument('--checkpoint-at', type=int, metavar='N',
                    help='stop before the (N+1)-th instruction and save images')
     r.add_argument('--trigger', metavar='FILE', help='stop and save once FILE exists')
     r.add_argument('--images', metavar='DIR', help='where to write the images')
+    add_wasi_options(r)
     r.set_defaults(fn=cmd_run)
     s = sub.add_parser('restore', help='resume a run from images (translating if needed)')
     s.add_argument('images', metavar='DIR')
@@ -359,9 +447,20 @@ def parser():
 
 
 def main(argv=None):
+    argv = list(sys.argv[1:] if argv is None else argv)
+    guest_args = []
+    if '--' in argv:                # a WASI command's own arguments, passed untouched
+        k = argv.index('--')
+        argv, guest_args = argv[:k], argv[k + 1:]
     a = parser().parse_args(argv)
+    if guest_args and not hasattr(a, 'guest_args'):
+        parser().error(f'{a.command} takes no arguments after "--"')
+    if hasattr(a, 'guest_args'):
+        a.guest_args = guest_args
     try:
         return a.fn(a)
+    except wasi_mod.WasiExit as e:          # proc_exit, e.g. from a start function
+        return e.code
     except Trap as e:
         print(f'trap: {e}', file=sys.stderr)
         return 1
