@@ -163,10 +163,12 @@ def _pop_vals(stack, frame, types):
     return popped
 
 
-def _check_code(ctx, params, results, local_types, body, stop=None):
+def _check_code(ctx, params, results, local_types, body, stop=None, trace=None):
     """Validate one expression (function body or constant expression) with
     the appendix algorithm.  Returns a FuncInfo, or, when ``stop`` is given,
-    the operand type stack before instruction ``stop``.
+    the operand type stack before instruction ``stop``.  ``trace`` (a list)
+    receives the operand type stack before every instruction, in one pass
+    (the forks' type tables need all of them).
 
     Raises _Invalid with attribute ``index`` (the failing instruction)."""
     locals_ = list(params) + list(local_types)
@@ -194,6 +196,8 @@ def _check_code(ctx, params, results, local_types, body, stop=None):
     i = 0
     try:
         while i < limit:
+            if trace is not None:
+                trace.append(tuple(stack))
             ins = body[i]
             op = ins.op
             if live:
@@ -783,6 +787,20 @@ def operand_types(module: S.Module, funcidx: int, pc: int) -> list:
             hit = tuple(_check_code(ctx, ft.params, ft.results, f.locals, f.body, stop=pc))
         cache[key] = hit
     return list(hit)
+
+
+def operand_trace(module: S.Module, funcidx: int) -> list:
+    """Operand type stacks before every instruction of defined function
+    ``funcidx``, from one validation pass (``operand_types`` for all pcs)."""
+    cache = module.__dict__.setdefault('_operand_types_cache', {})
+    ctx = cache.get('ctx')
+    if ctx is None:
+        ctx = cache['ctx'] = _context(module)[0]
+    f = module.funcs[funcidx]
+    ft = module.types[f.typeidx]
+    trace = []
+    _check_code(ctx, ft.params, ft.results, f.locals, f.body, trace=trace)
+    return [list(t) for t in trace]
 
 
 def blocks_open_at(body, pc):

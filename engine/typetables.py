@@ -1,0 +1,109 @@
+"""The three *type-table* files the migration forks read when they dump a
+run: ``tablemap_func``, ``tablemap_offset``, ``type_table``.
+
+Neither fork knows the type of a value on its operand stack (WAMR holds
+32-bit cells, WasmEdge 128-bit slots), so at dump time each looks up the
+type stack of every frame in these tables, which the authors produce with
+a separate tool (Wacret).  Here they come from the validator: one pass over
+each function body (``valid.operand_trace``) gives the operand types before
+every instruction.  Layout (little-endian, packed):
+
+``tablemap_func``
+    per function index i, imports included: ``u32 i, u64 addr``, addr = byte
+    position of the function's entry in ``tablemap_offset`` (0 for imports).
+``tablemap_offset``
+    per defined function: ``u32 L`` and L bytes, the cell size of each
+    parameter and declared local; then per code position ``u32 offset,
+    u64 addr``, addr = byte position of its record in ``type_table``.
+``type_table``
+    per position ``u32 n`` and n cell-size bytes, the operand stack there,
+    bottom first.  A position just after a ``call``/``call_indirect`` has a
+    second record right after the first: the stack while the callee runs
+    (the call's operands popped, its results not yet pushed), which is what
+    a caller frame holds.
+
+Positions are byte offsets from the first instruction after the local
+declarations: 0 (the empty stack at entry), then the offset after each
+instruction, i.e. the stack before the next one; after the final ``end``
+the stack holds the function's results.  Cell sizes: i32/f32 1, i64/f64 2,
+v128 4, references 255 (``REF``; one cell in WAMR, see docs/images.md).
+
+In unreachable code (after ``br``, ``return``, ``unreachable`` ...)
+validation knows only what the following instructions push; an operand of
+unknown type (the algorithm's Unknown, e.g. from a ``select`` there) gets
+the byte 0, no running program can ever stand there.
+"""
+
+import os
+import struct
+
+from . import images as im
+from .valid import operand_trace
+
+REF = 255
+SIZES = {'i32': 1, 'f32': 1, 'i64': 2, 'f64': 2, 'v128': 4,
+         'funcref': REF, 'externref': REF}
+FILES = ('tablemap_func', 'tablemap_offset', 'type_table')
+CALLS = ('call', 'call_indirect')
+
+
+def type_bytes(types):
+    """Cell-size bytes of a list of value types (0 for Unknown)."""
+    return bytes(SIZES.get(t, 0) for t in types)
+
+
+def _record(types):
+    return struct.pack('<I', len(types)) + type_bytes(types)
+
+
+def function_positions(module, info, defidx, calls=CALLS):
+    """(offset, [records]) of every code position of defined function
+    ``defidx`` as the fork tables list them; the instructions named in
+    ``calls`` get the second (caller) record."""
+    f = module.funcs[defidx]
+    ft = module.types[f.typeidx]
+    trace = operand_trace(module, defidx)
+    trace.append(trace[-1])     # after the final end: as before it (never looked up)
+    out = [(0, [trace[0]])]
+    for i, ins in enumerate(f.body):
+        records = [trace[i + 1]]
+        if ins.op in calls:
+            callee = module.types[ins.imm[0]] if ins.op == 'call_indirect' else \
+                info.func_types[ins.imm]
+            popped = len(callee.params) + (1 if ins.op == 'call_indirect' else 0)
+            records.append(trace[i][:len(trace[i]) - popped])
+        out.append((ins.end, records))
+    return out
+
+
+def build(module, info, calls=CALLS):
+    """The three files as bytes, keyed by file name.  ``calls=('call',)``
+    leaves out the caller record after ``call_indirect``, as the authors'
+    tables do (docs/images.md explains why that is a defect)."""
+    nimp = len(module.imported('func'))
+    func_recs, offsets, table = [], bytearray(), bytearray()
+    for fidx in range(nimp):
+        func_recs.append(struct.pack('<IQ', fidx, 0))
+    for d, f in enumerate(module.funcs):
+        func_recs.append(struct.pack('<IQ', nimp + d, len(offsets)))
+        ft = module.types[f.typeidx]
+        local_types = list(ft.params) + list(f.locals)
+        offsets += struct.pack('<I', len(local_types)) + type_bytes(local_types)
+        for off, records in function_positions(module, info, d, calls):
+            offsets += struct.pack('<IQ', off, len(table))
+            for r in records:
+                table += _record(r)
+    return {'tablemap_func': b''.join(func_recs), 'tablemap_offset': bytes(offsets),
+            'type_table': bytes(table)}
+
+
+def write(module, info, directory):
+    """Write the three files into ``directory`` (created if needed); each
+    file is replaced atomically."""
+    os.makedirs(directory, exist_ok=True)
+    for name, data in build(module, info).items():
+        path = os.path.join(directory, name)
+        tmp = path + '.tmp'
+        with open(tmp, 'wb') as f:
+            f.write(data)
+        os.replace(tmp, path)
