@@ -170,9 +170,9 @@ def engine_caps() -> dict:
         def helptext(*sub):
             r = subprocess.run(engine_command() + [*sub, '--help'], capture_output=True, text=True)
             return r.stdout if r.returncode == 0 else ''
-        top, run = helptext(), helptext('run')
+        top, run, restore = helptext(), helptext('run'), helptext('restore')
         _caps = {'fork_format': '--format' in run, 'typetables': 'typetables' in top,
-                 'wasi': '--dir' in run}
+                 'wasi': '--dir' in run, 'wasi_restore': '--dir' in restore}
     return _caps
 
 
@@ -192,8 +192,8 @@ class Runtime:
         """Where this runtime's image files are, for a checkpoint taken in `work`."""
         return work / IMAGES
 
-    def available(self, prog: Program) -> str | None:
-        """None when `prog` can run here, else why not."""
+    def available(self, prog: Program, restoring: bool = False) -> str | None:
+        """None when `prog` can run (and be restored, if `restoring`) here, else why not."""
         return None
 
 
@@ -276,9 +276,11 @@ class Ours(Runtime):
         self.model = model
         self.name = f'ours-{model}'
 
-    def available(self, prog):
+    def available(self, prog, restoring=False):
         if prog.wasi and not engine_caps()['wasi']:
             return 'the engine has no WASI yet (python -m engine run has no --dir)'
+        if restoring and prog.wasi and not engine_caps()['wasi_restore']:
+            return 'the engine cannot restore WASI programs yet (python -m engine restore has no --dir)'
         return None
 
     def _program(self, prog):
