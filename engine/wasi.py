@@ -307,8 +307,11 @@ class Wasi:
     # -------------------------------------------------------- descriptors: data
 
     def fd_write(self, fd, iovs, n, nwritten_ptr):
+        entry = self.table.get(fd)
+        if entry.kind in ('dir', 'stdin'):
+            raise WasiError(EBADF, f'fd {fd} is not open for writing')
+        self.table.get(fd, R['fd_write'])
         self._check(nwritten_ptr, 4)
-        entry = self.table.get(fd, R['fd_write'])
         chunk = self.gather(iovs, n)
         if entry.kind in ('stdout', 'stderr'):
             k = 1 if entry.kind == 'stdout' else 2
@@ -317,39 +320,40 @@ class Wasi:
             stream.flush()
             self.written[k] += len(chunk)
             count = len(chunk)
-        elif entry.kind == 'file':
-            count = _write_all(entry.host_fd, chunk)
         else:
-            raise WasiError(EBADF if entry.kind == 'stdin' else EISDIR, f'fd {fd}')
+            count = _write_all(entry.host_fd, chunk)
         self.put(nwritten_ptr, '<I', count)
 
     def fd_read(self, fd, iovs, n, nread_ptr):
+        entry = self.table.get(fd)
+        if entry.kind in ('dir', 'stdout', 'stderr'):
+            raise WasiError(EBADF, f'fd {fd} is not open for reading')
+        self.table.get(fd, R['fd_read'])
         self._check(nread_ptr, 4)
-        entry = self.table.get(fd, R['fd_read'])
         vecs = self.iovecs(iovs, n)
         total = sum(length for _, length in vecs)
         if entry.kind == 'stdin':
             stream = self.streams[0]
             chunk = stream.read1(total) if hasattr(stream, 'read1') else stream.read(total)
             chunk = chunk or b''
-        elif entry.kind == 'file':
-            chunk = os.read(entry.host_fd, total)
         else:
-            raise WasiError(EBADF if entry.kind != 'dir' else EISDIR, f'fd {fd}')
+            chunk = os.read(entry.host_fd, total)
         self.scatter(vecs, chunk)
         self.put(nread_ptr, '<I', len(chunk))
 
     def _file(self, fd, right):
-        entry = self.table.get(fd, right)
+        """A regular file's descriptor: a stream is ESPIPE, a directory
+        EBADF (what wasmtime answers), then the right is checked."""
+        entry = self.table.get(fd)
         if entry.kind == 'dir':
-            raise WasiError(EISDIR if right in (R['fd_read'], R['fd_write']) else EBADF, f'fd {fd}')
+            raise WasiError(EBADF, f'fd {fd} is a directory')
         if entry.kind != 'file':
             raise WasiError(ESPIPE, f'fd {fd} is a stream')
-        return entry
+        return self.table.get(fd, right)
 
     def fd_pread(self, fd, iovs, n, offset, nread_ptr):
+        entry = self._file(fd, R['fd_read'])
         self._check(nread_ptr, 4)
-        entry = self._file(fd, R['fd_read'] | 0)
         if not entry.rights_base & R['fd_seek']:
             raise WasiError(ENOTCAPABLE, 'pread needs fd_seek')
         vecs = self.iovecs(iovs, n)
@@ -358,8 +362,8 @@ class Wasi:
         self.put(nread_ptr, '<I', len(chunk))
 
     def fd_pwrite(self, fd, iovs, n, offset, nwritten_ptr):
-        self._check(nwritten_ptr, 4)
         entry = self._file(fd, R['fd_write'])
+        self._check(nwritten_ptr, 4)
         if not entry.rights_base & R['fd_seek']:
             raise WasiError(ENOTCAPABLE, 'pwrite needs fd_seek')
         chunk = self.gather(iovs, n)
@@ -369,16 +373,16 @@ class Wasi:
         self.put(nwritten_ptr, '<I', count)
 
     def fd_seek(self, fd, offset, whence, newoffset_ptr):
-        self._check(newoffset_ptr, 8)
         entry = self._file(fd, R['fd_seek'] if whence != 1 or offset else R['fd_tell'])
+        self._check(newoffset_ptr, 8)
         if whence > 2:
             raise WasiError(EINVAL, f'whence {whence}')
         pos = os.lseek(entry.host_fd, _signed64(offset), (os.SEEK_SET, os.SEEK_CUR, os.SEEK_END)[whence])
         self.put(newoffset_ptr, '<Q', pos)
 
     def fd_tell(self, fd, ptr):
-        self._check(ptr, 8)
         entry = self._file(fd, R['fd_tell'])
+        self._check(ptr, 8)
         self.put(ptr, '<Q', os.lseek(entry.host_fd, 0, os.SEEK_CUR))
 
     def fd_close(self, fd):
@@ -502,9 +506,10 @@ class Wasi:
     def fd_readdir(self, fd, buf, buf_len, cookie, bufused_ptr):
         self._check(buf, buf_len)
         self._check(bufused_ptr, 4)
-        entry = self.table.get(fd, R['fd_readdir'])
+        entry = self.table.get(fd)
         if entry.kind != 'dir':
-            raise WasiError(ENOTDIR, f'fd {fd}')
+            raise WasiError(EBADF, f'fd {fd} is not a directory')     # as wasmtime
+        self.table.get(fd, R['fd_readdir'])
         out = bytearray()
         for k, (name, ino, ftype) in enumerate(self._dir_entries(entry)):
             if k < cookie:
@@ -620,7 +625,7 @@ class Wasi:
     def path_symlink(self, old_ptr, old_n, fd, new_ptr, new_n):
         target = self.string(old_ptr, old_n)
         if target.startswith('/'):
-            raise WasiError(ENOTCAPABLE, 'symbolic link to an absolute path')
+            raise WasiError(ERRNO['PERM'], 'symbolic link to an absolute path')
         _, _, new, _ = self._path(fd, new_ptr, new_n, right=R['path_symlink'])
         os.symlink(target, new)
 

@@ -6,8 +6,8 @@ only directories it can reach are the *preopens* the host grants
 (``--dir HOST[::GUEST]``).  Paths are resolved here component by component
 against the preopen's host directory, symbolic links included, so ``..``,
 absolute paths and links pointing outside the preopen can never leave it:
-such a lookup fails with ``ENOTCAPABLE`` (76) before the host file system
-is touched at the escaping name.
+such a lookup fails with ``EPERM`` (63, what wasmtime returns for an escape
+attempt) before the host file system is touched at the escaping name.
 
 Every descriptor remembers how it was opened (preopen, path relative to the
 preopen, open flags, rights, fd flags) so the table can be written into a
@@ -176,12 +176,14 @@ class FdTable:
             self.fds[3 + i] = Fd('dir', i, '', True, OFLAG_DIRECTORY, 0, RIGHTS_DIR, RIGHTS_ALL)
 
     def get(self, fd, right=0):
-        """The descriptor ``fd`` holding ``right`` (EBADF / ENOTCAPABLE)."""
+        """The descriptor ``fd`` holding ``right`` (EBADF, ENOTCAPABLE)."""
         entry = self.fds.get(fd)
         if entry is None:
             raise WasiError(EBADF, f'fd {fd}')
         if right and not entry.rights_base & right:
-            raise WasiError(ENOTCAPABLE, f'fd {fd} lacks a right')
+            # not open for reading / writing is EBADF, as in POSIX and wasmtime
+            errno = EBADF if right in (R['fd_read'], R['fd_write']) else ENOTCAPABLE
+            raise WasiError(errno, f'fd {fd} lacks a right')
         return entry
 
     def add(self, entry):
@@ -224,15 +226,16 @@ class FdTable:
     def resolve(self, fd, path, follow_last, right=0):
         """Resolve guest ``path`` relative to directory ``fd`` inside its
         preopen.  Returns ``(dir entry, resolved path relative to the
-        preopen)``; the last component is a symlink itself unless
-        ``follow_last``.  Escapes fail with ENOTCAPABLE, loops with ELOOP."""
+        preopen, whether the path ended in '/')``; the last component is a
+        symlink itself unless ``follow_last``.  Escapes fail with EPERM,
+        loops with ELOOP."""
         entry = self.get(fd, right)
         if entry.kind != 'dir':
             raise WasiError(ENOTDIR, f'fd {fd} is not a directory')
         if '\0' in path:
             raise WasiError(EINVAL, 'path holds a NUL byte')
         if path.startswith('/'):
-            raise WasiError(ENOTCAPABLE, f'absolute path {path!r}')
+            raise WasiError(EPERM, f'absolute path {path!r}')
         if path == '':
             raise WasiError(ENOENT, 'empty path')
         root = self.preopens[entry.preopen].host
@@ -247,7 +250,7 @@ class FdTable:
                 continue
             if comp == '..':
                 if len(done) <= base_depth:
-                    raise WasiError(ENOTCAPABLE, f'path {path!r} leaves its directory')
+                    raise WasiError(EPERM, f'path {path!r} leaves its directory')
                 done.pop()
                 continue
             if len(comp.encode()) > 255:
@@ -271,8 +274,8 @@ class FdTable:
                     raise WasiError(ELOOP, f'too many symbolic links in {path!r}')
                 target = os.readlink(here)
                 if target.startswith('/'):
-                    raise WasiError(ENOTCAPABLE, f'symbolic link {comp!r} points to an '
-                                                 f'absolute path')
+                    raise WasiError(EPERM, f'symbolic link {comp!r} points to an '
+                                           f'absolute path')
                 todo[:0] = target.split('/') + (['.'] if trailing_slash and last else [])
                 continue
             if not last and not stat.S_ISDIR(st.st_mode):
