@@ -44,7 +44,7 @@ from pathlib import Path
 
 from forks import programs as progs
 from forks.runtimes import (IMAGES, MODELS, RUNTIMES, TYPE_TABLES, Outcome, Program, Step,
-                            engine_caps, engine_command, execute, image_files, output_files,
+                            engine_caps, engine_command, engine_env, execute, image_files, output_files,
                             parse_results, runtimes, same_results)
 
 # Lines the forks print on the program's stdout that the program did not
@@ -57,7 +57,7 @@ FORK_NOISE = {
     'engine checkpoint line': re.compile(
         r'^checkpoint after \d+ instructions: [^\n]*images in [^\n]*\n', re.M),
 }
-RECORDED_ENV = ('WASM_MIGRATE_FAULT',)      # environment a reproducer must carry
+RECORDED_ENV = ('WASM_MIGRATE_FAULT', 'WASM_MIGRATE_ENGINE')      # environment a reproducer must carry
 IWASM_TRIES = 6                             # SIGINT attempts per iwasm checkpoint
 
 
@@ -189,7 +189,7 @@ def move_images(src_rt, tgt_rt, prog: Program, work: Path) -> Step | None:
     xl = engine_command() + ['translate', src_rel, '--format', 'fork', '--from', src_rt.model,
                              '--module', wasm, '--to', tgt_rt.model, '--out', out]
     place = (f'cp {out}/*.img .' if tgt_rel == '.' else f'rm -rf {IMAGES} && mv {out} {IMAGES}')
-    return Step(['sh', '-c', shlex.join(xl) + ' && ' + place], work,
+    return Step(['sh', '-c', shlex.join(xl) + ' && ' + place], work, engine_env(),
                 what=f'translate {src_rt.model} -> {tgt_rt.model}')
 
 
@@ -242,7 +242,7 @@ class Matrix:
                 shutil.copyfile(prog.tables / t, d / 'tables' / t)
         elif engine_caps()['typetables']:
             r = execute(Step(engine_command() + ['typetables', 'app.wasm', '--out', 'tables'], d,
-                             timeout=600))
+                             engine_env(), timeout=600))
             if r.exit_code != 0:
                 self.say(f'{prog.name}: typetables failed: {r.stderr.decode()[-300:]}')
         (d / '.ready').write_text('')
@@ -284,7 +284,7 @@ class Matrix:
             o = execute(step)
             obs = observe(prog, b'', o, d / 'ck')
             if o.exit_code not in (0, None) and _load_error(o) and (prog.invoke or not o.stdout):
-                self.refs[(prog.name, name)] = 'cannot load the module: ' + _last_line(o.stderr)
+                self.refs[(prog.name, name)] = 'cannot load the module: ' + _last_line(o.stderr + o.stdout)
             else:
                 self.refs[(prog.name, name)] = (obs, instructions(name, o), o.seconds)
             shutil.rmtree(d, ignore_errors=True)
@@ -389,8 +389,12 @@ class Matrix:
         the same image files (and the authors' expected ones)."""
         sets = {}
         row = {'program': label or prog.name, 'n': n, 'sets': {}, 'verdict': '', 'detail': []}
+        tables = (self.program_dir(prog) / 'tables').is_dir()
         for name in ('wasmedge', 'ours-wasmedge'):
             rt = self.rts.get(name)
+            if name == 'wasmedge' and not tables and not isinstance(rt, str):
+                row['sets'][name] = 'no type tables to dump with'
+                continue
             if rt is None or isinstance(rt, str):
                 row['sets'][name] = rt or 'not selected'
                 continue
@@ -441,11 +445,12 @@ class Matrix:
             iw = self.refs.get((prog.name, 'iwasm'))
             iw_seconds = iw[2] if isinstance(iw, tuple) else None
             for src, tgt in routes:
-                why = route_unavailable(prog, self.rts, src, tgt)
+                why = None
                 for name in (src, tgt):
                     r = self.refs.get((prog.name, name))
                     if why is None and isinstance(r, str):
                         why = f'{name}: {r}'
+                why = why or route_unavailable(prog, self.rts, src, tgt)
                 if why is None and src != 'iwasm' and total is None:
                     why = 'no instruction count known for the run'
                 if why:
@@ -555,7 +560,7 @@ def _last_line(b: bytes) -> str:
 
 
 def _load_error(o: Outcome) -> bool:
-    err = o.stderr.decode('utf-8', 'replace').lower()
+    err = (o.stderr + o.stdout).decode('utf-8', 'replace').lower()
     return any(s in err for s in ('load', 'unsupported', 'invalid opcode', 'validation'))
 
 
@@ -639,10 +644,16 @@ def main(argv=None) -> int:
     ap.add_argument('--sqlite', action='store_true', help='add sqlite-bench (real-fork routes only; long)')
     ap.add_argument('--quick', action='store_true', help='short matrix for CI: 1 point, 2 generated modules')
     ap.add_argument('--keep', action='store_true', help='keep the work folders of passing cases')
+    ap.add_argument('--engine', metavar='DIR', help='checkout of the project whose engine to test '
+                    '(default: the one on PYTHONPATH; also $WASM_MIGRATE_ENGINE)')
     a = ap.parse_args(argv)
     try:
         if a.quick:
             a.points, a.generated = 1, min(a.generated, 2)
+        if a.engine:
+            if not (Path(a.engine) / 'engine' / '__main__.py').is_file():
+                raise UsageError(f'--engine {a.engine}: not a checkout of the project (no engine/)')
+            os.environ['WASM_MIGRATE_ENGINE'] = str(Path(a.engine).resolve())
         for n in a.runtimes:
             if n not in RUNTIMES:
                 raise UsageError(f'unknown runtime {n!r}; choose from {", ".join(RUNTIMES)}')

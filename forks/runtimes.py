@@ -156,24 +156,33 @@ def execute(step: Step) -> Outcome:
 # ------------------------------------------------------------ runtimes
 
 def engine_command() -> list:
-    """How to call the project's engine (the one on PYTHONPATH)."""
+    """How to call the project's engine (see `engine_env`)."""
     return [sys.executable, '-m', 'engine']
 
 
-_caps = None
+def engine_env() -> dict:
+    """Environment of engine steps: `$WASM_MIGRATE_ENGINE` (a checkout of
+    the project, e.g. another branch) when set, else the PYTHONPATH the
+    harness runs with."""
+    path = os.environ.get('WASM_MIGRATE_ENGINE')
+    return {'PYTHONPATH': path} if path else {}
+
+
+_caps = {}
 
 
 def engine_caps() -> dict:
     """What the engine's CLI offers: fork-format images, type tables, WASI."""
-    global _caps
-    if _caps is None:
+    key = os.environ.get('WASM_MIGRATE_ENGINE')
+    if key not in _caps:
         def helptext(*sub):
-            r = subprocess.run(engine_command() + [*sub, '--help'], capture_output=True, text=True)
+            r = subprocess.run(engine_command() + [*sub, '--help'], capture_output=True, text=True,
+                               env=dict(os.environ, **engine_env()))
             return r.stdout if r.returncode == 0 else ''
         top, run, restore = helptext(), helptext('run'), helptext('restore')
-        _caps = {'fork_format': '--format' in run, 'typetables': 'typetables' in top,
-                 'wasi': '--dir' in run, 'wasi_restore': '--dir' in restore}
-    return _caps
+        _caps[key] = {'fork_format': '--format' in run, 'typetables': 'typetables' in top,
+                      'wasi': '--dir' in run, 'wasi_restore': '--dir' in restore}
+    return _caps[key]
 
 
 class Runtime:
@@ -293,15 +302,16 @@ class Ours(Runtime):
 
     def run(self, prog, work):
         return Step(engine_command() + ['run', prog.wasm, '--runtime', self.model,
-                                        *self._program(prog)], work, timeout=prog.timeout * 20,
-                    what=f'{self.name} run')
+                                        *self._program(prog)], work, engine_env(),
+                    timeout=prog.timeout * 20, what=f'{self.name} run')
 
     def checkpoint(self, prog, work, n: int) -> Step:
         fmt = ['--format', 'fork'] if engine_caps()['fork_format'] else []
         # the program part stays last ("-- args" of WASI programs)
         return Step(engine_command() + ['run', prog.wasm, '--runtime', self.model, '--checkpoint-at',
                                         str(n), '--images', IMAGES, *fmt, *self._program(prog)],
-                    work, timeout=prog.timeout * 20, what=f'{self.name} checkpoint (--checkpoint-at {n})')
+                    work, engine_env(), timeout=prog.timeout * 20,
+                    what=f'{self.name} checkpoint (--checkpoint-at {n})')
 
     def restore(self, prog, work, from_model: str | None = None):
         argv = engine_command() + ['restore', IMAGES, '--runtime', self.model]
@@ -311,7 +321,7 @@ class Ours(Runtime):
             argv += self._program(prog)
         elif engine_caps()['fork_format']:      # fork images do not name the entry
             argv += ['--invoke', prog.invoke, '--args', *map(str, prog.argv)]
-        return Step(argv, work, timeout=prog.timeout * 20, what=f'{self.name} restore')
+        return Step(argv, work, engine_env(), timeout=prog.timeout * 20, what=f'{self.name} restore')
 
 
 def runtimes(names=RUNTIMES, forks: str | None = None) -> dict:
