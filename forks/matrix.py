@@ -188,6 +188,8 @@ def move_images(src_rt, tgt_rt, prog: Program, work: Path) -> Step | None:
     out = 'translated'
     xl = engine_command() + ['translate', src_rel, '--format', 'fork', '--from', src_rt.model,
                              '--module', wasm, '--to', tgt_rt.model, '--out', out]
+    if prog.invoke:
+        xl += ['--invoke', prog.invoke]
     place = (f'cp {out}/*.img .' if tgt_rel == '.' else f'rm -rf {IMAGES} && mv {out} {IMAGES}')
     return Step(['sh', '-c', shlex.join(xl) + ' && ' + place], work, engine_env(),
                 what=f'translate {src_rt.model} -> {tgt_rt.model}')
@@ -410,7 +412,9 @@ class Matrix:
                 os.link(d / 'program' / 'app.wasm', d / 'program' / 'inputs' / prog.wasm.name)
                 lp = replace(lp, wasm=d / 'ck' / prog.wasm.name)
             execute(self.setup(d, (d / 'program' / 'tables').is_dir() and rt.real))
-            o = execute(rt.checkpoint(lp, d / 'ck', n))
+            like = not rt.real and engine_caps()['dispatch_limit']
+            o = execute(rt.checkpoint(lp, d / 'ck', n, like_wasmedge=True) if like
+                        else rt.checkpoint(lp, d / 'ck', n))
             files = image_files(rt.images_of(d / 'ck'))
             row['sets'][name] = f'{len(files)} files' if files else f'no images ({_status(o)})'
             if files:
@@ -667,7 +671,8 @@ def main(argv=None) -> int:
         cprogs, why = progs.c_programs(cache / 'c-programs')
         if why:
             print(f'note: C programs skipped: {why}')
-        programs += cprogs + progs.generated_programs(out / 'generated', a.generated, a.seed)
+        programs += cprogs + progs.wat_programs(cache / 'wat-programs')
+        programs += progs.generated_programs(out / 'generated', a.generated, a.seed)
         if a.programs:
             unknown = set(a.programs) - {p.name for p in programs}
             if unknown:

@@ -5,6 +5,8 @@
   (`test/migration/apps/`) into the cache;
 * C programs of `forks/programs/*.c`, built with clang for wasm32-wasi
   when clang and a WASI sysroot are installed;
+* hand-written WASI-free modules (`forks/programs/*.wat`) that both forks
+  load and run long enough for iwasm's SIGINT;
 * modules of the project's generator (`fuzz.gen`) whose entry takes and
   returns numbers only, so the forks' command lines can pass and print them
   (they use SIMD throughout, which the WAMR fork's classic interpreter
@@ -130,6 +132,29 @@ def c_programs(cache: Path) -> tuple[list, str | None]:
         out.append(Program(f'c-{src.stem}', wasm, argv=C_ARGS.get(src.stem, ()),
                            preopen=src.stem in C_PREOPEN))
     return out, None
+
+
+# ------------------------------------------------------------ hand-written modules
+
+# export, arguments, result types: about 5-7 million instructions each, long
+# enough for a SIGINT to land inside an iwasm run, short enough for the engine
+WAT_RUNS = {'fib': ('fib', ('27',), ('i32',)),
+            'sieve': ('run', ('3', '30000'), ('i32', 'i64')),
+            'floats': ('run', ('150000',), ('f64', 'f32', 'i64'))}
+
+
+def wat_programs(cache: Path) -> list:
+    """The WASI-free modules of `forks/programs/*.wat`, each with its entry."""
+    import wasmtime
+    out = []
+    for src in sorted(C_SOURCES.glob('*.wat')):
+        entry, argv, results = WAT_RUNS[src.stem]
+        wasm = cache / f'{src.stem}-{hashlib.sha256(src.read_bytes()).hexdigest()[:12]}.wasm'
+        if not wasm.is_file():
+            cache.mkdir(parents=True, exist_ok=True)
+            wasm.write_bytes(wasmtime.wat2wasm(src.read_text()))
+        out.append(Program(f'wat-{src.stem}', wasm, argv=argv, invoke=entry, results=results))
+    return out
 
 
 # ------------------------------------------------------------ generated modules

@@ -176,12 +176,14 @@ def engine_caps() -> dict:
     key = os.environ.get('WASM_MIGRATE_ENGINE')
     if key not in _caps:
         def helptext(*sub):
+            # (not run from the harness's folder: `python -m` puts the cwd first on sys.path)
             r = subprocess.run(engine_command() + [*sub, '--help'], capture_output=True, text=True,
-                               env=dict(os.environ, **engine_env()))
+                               env=dict(os.environ, **engine_env()), cwd=key or None)
             return r.stdout if r.returncode == 0 else ''
         top, run, restore = helptext(), helptext('run'), helptext('restore')
         _caps[key] = {'fork_format': '--format' in run, 'typetables': 'typetables' in top,
-                      'wasi': '--dir' in run, 'wasi_restore': '--dir' in restore}
+                      'wasi': '--dir' in run, 'wasi_restore': '--dir' in restore,
+                      'dispatch_limit': '--dispatch-limit' in run}
     return _caps[key]
 
 
@@ -305,13 +307,16 @@ class Ours(Runtime):
                                         *self._program(prog)], work, engine_env(),
                     timeout=prog.timeout * 20, what=f'{self.name} run')
 
-    def checkpoint(self, prog, work, n: int) -> Step:
+    def checkpoint(self, prog, work, n: int, like_wasmedge=False) -> Step:
+        """Stop after n instructions; `like_wasmedge`: where the WasmEdge
+        fork's `--dispatch-limit n` stops (the engine's own option)."""
         fmt = ['--format', 'fork'] if engine_caps()['fork_format'] else []
+        stop = '--dispatch-limit' if like_wasmedge else '--checkpoint-at'
         # the program part stays last ("-- args" of WASI programs)
-        return Step(engine_command() + ['run', prog.wasm, '--runtime', self.model, '--checkpoint-at',
-                                        str(n), '--images', IMAGES, *fmt, *self._program(prog)],
+        return Step(engine_command() + ['run', prog.wasm, '--runtime', self.model, stop, str(n),
+                                        '--images', IMAGES, *fmt, *self._program(prog)],
                     work, engine_env(), timeout=prog.timeout * 20,
-                    what=f'{self.name} checkpoint (--checkpoint-at {n})')
+                    what=f'{self.name} checkpoint ({stop} {n})')
 
     def restore(self, prog, work, from_model: str | None = None):
         argv = engine_command() + ['restore', IMAGES, '--runtime', self.model]
@@ -421,7 +426,7 @@ def _value(t, f):
 
 
 def same_results(a, b) -> bool:
-    """Result lists equal, floats compared to the 7 significant digits the forks print."""
+    """Result lists equal, floats compared to the 6 significant digits the forks print."""
     import math
     if a is None or b is None or len(a) != len(b):
         return False
@@ -430,7 +435,7 @@ def same_results(a, b) -> bool:
             x, y = float(x), float(y)
             if math.isnan(x) and math.isnan(y):
                 continue
-            if not math.isclose(x, y, rel_tol=1e-6, abs_tol=1e-30):
+            if not math.isclose(x, y, rel_tol=5e-6, abs_tol=1e-30):
                 return False
         elif x != y:
             return False
