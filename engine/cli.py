@@ -13,7 +13,7 @@ import os
 import sys
 import time
 
-from . import checkpoint, embedding, images as im, neutral, wasi as wasi_mod
+from . import checkpoint, embedding, fork_images, images as im, neutral, wasi as wasi_mod, wasi_state
 from .errors import Trap, WasmError
 from .translate import images_from_snapshot, snapshot_from_images, translate
 
@@ -160,12 +160,64 @@ def finish(ex, results_types, started, quiet=False):
     return 0
 
 
-def stop_and_save(ex, inst, data, entry, result_types, out, wasi=None):
+def stop_and_save(ex, inst, data, entry, result_types, out, wasi=None, fork_base=None):
+    """Save the stopped run: the project's layout, or with ``fork_base``
+    (a fresh (store, instance) of the module) the fork's own layout, which
+    holds no WASI state, no module and no entry (docs/images.md)."""
     images = checkpoint.save(ex, inst, im.module_sha256(data), entry, result_types)
-    im.write_images(images, out, extra=dict({MODULE_FILE: data}, **wasi_files(wasi)))
-    print(f'checkpoint after {ex.steps} instructions: {images.runtime} images in {out} '
-          f'(function {images.pc[0]}, offset {images.pc[1]}, {len(images.frames)} frames)')
+    if fork_base is None:
+        im.write_images(images, out, extra=dict({MODULE_FILE: data}, **wasi_files(wasi)))
+        what = f'{images.runtime} images'
+    else:
+        fork_images.write_fork_images(images, out, *fork_base)
+        what = f'{images.runtime} fork images'
+    print(f'checkpoint after {ex.steps} instructions: {what} in {out} '
+          f'(function {images.pc[0]}, offset {images.pc[1]}, {len(images.frames)} frames)',
+          file=sys.stderr if wasi is not None and wasi.bound else sys.stdout)  # stdout: the guest's
     return 0
+
+
+def fresh_instance(runtime, data, path, stubs=False, wasi=None):
+    """A new instance of the module, start function not run: the "as
+    instantiated" state the forks' image sets leave implicit.  ``stubs``
+    (for reading and translating, which run nothing): imported functions
+    the host cannot provide become functions that trap when called."""
+    store = embedding.store_init(runtime)
+    try:
+        return store, instantiate(store, data, path, run_start=False, wasi=wasi)
+    except UsageError:
+        if not stubs:
+            raise
+    module = embedding.module_decode(data)
+    externvals = []
+    for imp in module.imports:
+        if imp.kind != 'func':
+            raise UsageError(f'{path}: import {imp.module}.{imp.name}: unknown import')
+        externvals.append(('func', stub_function(store, module, imp)))
+    return store, embedding.module_instantiate(store, module, externvals, run_start=False)
+
+
+def stub_function(store, module, imp):
+    from .runtime import alloc_hostfunc
+
+    def missing(args):
+        raise Trap(f'host function {imp.module}.{imp.name} is not available here')
+    return alloc_hostfunc(store, module.types[imp.desc], missing)
+
+
+def load_fork(a, runtime, stubs=False, wasi=None):
+    """A fork's image directory (``--format fork --from R --module M``) as
+    (ImageSet of model R, module bytes, store, fresh instance)."""
+    if not a.source:
+        raise UsageError('--format fork needs --from wasmedge|wamr: the files do not say which '
+                         'fork wrote them')
+    if not a.module:
+        raise UsageError('--format fork needs --module app.wasm: the forks do not store the module')
+    data = read_module(a.module)
+    store, inst = fresh_instance(runtime, data, a.module, stubs, wasi)
+    images = fork_images.read_fork_images(a.images, a.source, data, store, inst,
+                                          entry=getattr(a, 'invoke', None) or '_start')
+    return images, data, store, inst
 
 
 def cmd_run(a):
@@ -186,16 +238,25 @@ def cmd_run(a):
         raise UsageError(f'{entry} takes {len(ftype.params)} arguments '
                          f'({" ".join(ftype.params) or "none"}), got {len(a.args)}')
     args = [parse_arg(t, s) for t, s in zip(ftype.params, a.args)]
+    if a.dispatch_limit is not None:
+        a.checkpoint_at = dispatch_limit_steps(a, inst)
     wants_images = a.checkpoint_at is not None or a.trigger is not None
     if wants_images and not a.images:
         raise UsageError('--checkpoint-at/--trigger need --images DIR to write to')
     if wants_images:
         check_out(a.images)
+    fork_base = fresh_instance(a.runtime, data, a.module) if a.format == 'fork' else None
     ex = store.new_executor()
     started = time.time()
     ex.start(addr, args)
     try:
         finished = drive(ex, a.checkpoint_at, a.trigger)
+        if not finished and a.dispatch_limit is not None and ex.steps != a.checkpoint_at:
+            print(f'--dispatch-limit {a.dispatch_limit} falls on the else a false if skips: '
+                  f'the WasmEdge fork never dumps there and runs on (docs/fork-findings.md, F6); '
+                  f'no images written', file=sys.stderr)
+            wants_images = False
+            finished = drive(ex)
     except wasi_mod.WasiExit as e:
         return e.code
     if finished:
@@ -203,7 +264,21 @@ def cmd_run(a):
             print(f'run finished after {ex.steps} instructions, before any checkpoint; '
                   f'no images written', file=sys.stderr)
         return finish(ex, ftype.results, started, quiet=a.invoke is None)
-    return stop_and_save(ex, inst, data, entry, list(ftype.results), a.images, wasi)
+    return stop_and_save(ex, inst, data, entry, list(ftype.results), a.images, wasi, fork_base)
+
+
+def dispatch_limit_steps(a, inst):
+    """Our step count at which the WasmEdge fork's ``--dispatch-limit N``
+    dumps: its counter also counts the instantiation's constant
+    expressions."""
+    if a.runtime != 'wasmedge':
+        raise UsageError('--dispatch-limit counts like the WasmEdge fork; use it with --runtime wasmedge')
+    before = fork_images.wasmedge_instantiation_count(inst.module)
+    if a.dispatch_limit <= before:
+        raise UsageError(f'--dispatch-limit {a.dispatch_limit}: WasmEdge counts {before} instructions '
+                         f'while instantiating this module, and its dump there crashes '
+                         f'(docs/fork-findings.md, F5); choose a limit above {before}')
+    return a.dispatch_limit - before
 
 
 # ------------------------------------------------------------ WASI options
@@ -248,7 +323,28 @@ def wasi_files(wasi):
     """The WASI state file for an image directory (none without WASI)."""
     if wasi is None or not wasi.bound:
         return {}
-    raise UsageError('saving the WASI state of a command is not supported yet')
+    return {wasi_state.FILE: wasi_state.encode(wasi_state.capture(wasi))}
+
+
+def wasi_of_saved(a, directory):
+    """The WASI host module continuing the state saved in ``directory``
+    (None when it holds none).  --dir remaps saved preopens by guest name;
+    the other WASI options must agree with the saved state."""
+    doc = wasi_state.read(directory)
+    if doc is None:
+        if a.dir or a.env or a.deterministic or a.guest_args:
+            raise UsageError(f'{directory}: WASI options given but the directory holds no '
+                             f'{wasi_state.FILE} (a run without WASI state)')
+        return None
+    dirs, env = wasi_options(a)
+    for what, given, saved in (('--env', [f'{k}={v}' for k, v in env], doc['env']),
+                               ('arguments after --', a.guest_args, doc['args'][1:]),
+                               ('--deterministic', a.deterministic, doc['deterministic']),
+                               ('--seed', a.seed, doc['seed'])):
+        if given and given != saved:
+            raise UsageError(f'{what}: differs from the saved WASI state in '
+                             f'{wasi_state.FILE} ({saved!r}); a restored run keeps it')
+    return wasi_state.restore(doc, dirs)
 
 
 def wasi_of_options(a, argv):
@@ -265,7 +361,8 @@ def check_out(directory):
     if not os.path.isdir(directory):
         raise UsageError(f'{directory}: exists and is not a directory; not overwriting it')
     if os.listdir(directory) and not any(os.path.exists(os.path.join(directory, name))
-                                         for name in ('manifest.json', neutral.FILE)):
+                                         for name in ('manifest.json', neutral.FILE,
+                                                      'program_counter.img')):
         raise UsageError(f'{directory}: not empty and not an image directory (no manifest.json '
                          f'or {neutral.FILE}); not overwriting it')
 
@@ -301,45 +398,126 @@ def describe(src):
     return f'{src.runtime} images' if isinstance(src, im.ImageSet) else 'neutral snapshot'
 
 
-def cmd_restore(a):
-    if a.out:
-        check_out(a.out)
-    images, data, path = load_any(a.images, a.module)
-    if not isinstance(images, im.ImageSet) and not a.runtime:
-        raise UsageError(f'{a.images}: a neutral snapshot follows no runtime model; '
+def resume(directory, runtime=None, module_path=None, wasi=None):
+    """A stopped run (image or neutral directory) loaded into a fresh
+    instance of ``runtime`` (default: the images'), with ``wasi`` as its
+    WASI host module: (executor, instance, module bytes, image set)."""
+    images, data, path = load_any(directory, module_path)
+    if not isinstance(images, im.ImageSet) and not runtime:
+        raise UsageError(f'{directory}: a neutral snapshot follows no runtime model; '
                          f'choose one with --runtime {"|".join(im.RUNTIMES)}')
-    runtime = a.runtime or images.runtime
+    runtime = runtime or images.runtime
     store = embedding.store_init(runtime)
-    inst = instantiate(store, data, path, run_start=False)
+    inst = instantiate(store, data, path, run_start=False, wasi=wasi)
     if not isinstance(images, im.ImageSet):
         images = images_from_snapshot(snapshot_of(images, inst), inst.module, inst.info,
                                       runtime, im.module_sha256(data))
     elif images.runtime != runtime:
         images = translate(images, inst.module, inst.info, runtime)
-    ex = checkpoint.restore(store, inst, images)
+    return checkpoint.restore(store, inst, images), inst, data, images
+
+
+def cmd_restore(a):
+    if a.out:
+        check_out(a.out)
+    if a.format == 'fork':
+        return restore_fork(a)
+    wasi = wasi_of_saved(a, a.images)
+    ex, inst, data, images = resume(a.images, a.runtime, a.module, wasi)
     started = time.time()
-    if drive(ex, a.checkpoint_at, a.trigger):
-        return finish(ex, images.results, started)
+    try:
+        finished = drive(ex, a.checkpoint_at, a.trigger)
+    except wasi_mod.WasiExit as e:
+        return e.code
+    if finished:
+        return finish(ex, images.results, started, quiet=wasi is not None)
     if not a.out:
         raise UsageError('--checkpoint-at/--trigger need --out DIR to write to')
-    return stop_and_save(ex, inst, data, images.entry, images.results, a.out)
+    return stop_and_save(ex, inst, data, images.entry, images.results, a.out, wasi)
+
+
+def restore_fork(a):
+    """Resume a fork's image set.  The forks save no tables, dropped
+    segments or WASI state: tables and segments start as instantiated, and
+    WASI starts afresh from the command line (--dir, --env, arguments after
+    --), as in the fork's own restore."""
+    runtime = a.runtime or a.source
+    wasi = None
+    if a.module and a.source:
+        module = embedding.module_decode(read_module(a.module))
+        if any(imp.module == wasi_mod.MODULE for imp in module.imports):
+            wasi = wasi_of_options(a, [os.path.basename(a.module)] + a.guest_args)
+    images, data, store, inst = load_fork(a, runtime, wasi=wasi)
+    if images.runtime != runtime:
+        images = translate(images, inst.module, inst.info, runtime)
+    ex = checkpoint.restore(store, inst, images)
+    started = time.time()
+    try:
+        finished = drive(ex, a.checkpoint_at, a.trigger)
+    except wasi_mod.WasiExit as e:
+        return e.code
+    if finished:
+        return finish(ex, images.results, started, quiet=wasi is not None)
+    if not a.out:
+        raise UsageError('--checkpoint-at/--trigger need --out DIR to write to')
+    return stop_and_save(ex, inst, data, images.entry, images.results, a.out, wasi,
+                         fresh_instance(runtime, data, a.module, stubs=True))
 
 
 def cmd_translate(a):
     check_out(a.out)
+    out_format = a.out_format or a.format
+    if a.format == 'fork' or out_format == 'fork':
+        return translate_fork(a, out_format)
     src, data, path = load_any(a.images, a.module)
     store = embedding.store_init(a.to if a.to in im.RUNTIMES else im.RUNTIMES[0])
     inst = instantiate(store, data, path, run_start=False)
     snap = snapshot_of(src, inst)
     sha = im.module_sha256(data)
+    saved = wasi_state.read(a.images)          # checked, then carried along unchanged
+    carried = {MODULE_FILE: data}
+    if saved is not None:
+        carried[wasi_state.FILE] = wasi_state.encode(saved)
     if a.to == 'neutral':
         doc = neutral.document_from_snapshot(snap, inst.module, inst.info, sha)
-        neutral.write_neutral(doc, a.out, extra={MODULE_FILE: data})
+        neutral.write_neutral(doc, a.out, extra=carried)
         print(f'{describe(src)} in {a.images} -> neutral snapshot in {a.out}')
     else:
         out = images_from_snapshot(snap, inst.module, inst.info, a.to, sha)
-        im.write_images(out, a.out, extra={MODULE_FILE: data})
+        im.write_images(out, a.out, extra=carried)
         print(f'{describe(src)} in {a.images} -> {a.to} images in {a.out}')
+    return 0
+
+
+def translate_fork(a, out_format):
+    """Translations with the forks' layout on either side (no WASI state
+    is carried: the forks' layout has none)."""
+    to = a.to
+    if out_format == 'fork' and to not in im.RUNTIMES:
+        raise UsageError(f'--to {to}: the forks\' layout exists for wasmedge and wamr only '
+                         f'(use --out-format project for {to})')
+    work = to if to in im.RUNTIMES else (a.source or im.RUNTIMES[0])
+    if a.format == 'fork':
+        src, data, store, inst = load_fork(a, work, stubs=True)
+        snap = snapshot_from_images(src, inst.module, inst.info)
+        what = f'{a.source} fork images'
+    else:
+        src, data, path = load_any(a.images, a.module)
+        store, inst = fresh_instance(work, data, path, stubs=True)
+        snap = snapshot_of(src, inst)
+        what = describe(src)
+    sha = im.module_sha256(data)
+    if out_format == 'fork':
+        fork_images.write_fork_snapshot(snap, a.out, store, inst, to)
+        print(f'{what} in {a.images} -> {to} fork images in {a.out}')
+    elif to == 'neutral':
+        doc = neutral.document_from_snapshot(snap, inst.module, inst.info, sha)
+        neutral.write_neutral(doc, a.out, extra={MODULE_FILE: data})
+        print(f'{what} in {a.images} -> neutral snapshot in {a.out}')
+    else:
+        out = images_from_snapshot(snap, inst.module, inst.info, to, sha)
+        im.write_images(out, a.out, extra={MODULE_FILE: data})
+        print(f'{what} in {a.images} -> {to} images in {a.out}')
     return 0
 
 
@@ -373,13 +551,23 @@ def inspect_neutral(a):
         print(f'global {k:<5} {show_value(t, v)}')
     for k, entries in enumerate(snap.tables):
         print(f'table {k:<6} {len(entries)} entries')
+    inspect_wasi(a.images)
     return 0
 
 
 def cmd_inspect(a):
+    if a.format == 'fork':
+        images = load_fork(a, a.source, stubs=True)[0]
+        print(f'format       {a.source} fork layout (module {a.module}, entry {images.entry})')
+        return print_images(images)
     if neutral.is_neutral_dir(a.images):
         return inspect_neutral(a)
-    images = im.read_images(a.images)
+    print_images(im.read_images(a.images))
+    inspect_wasi(a.images)
+    return 0
+
+
+def print_images(images):
     print(f'runtime      {images.runtime}')
     print(f'module       sha256 {images.module_sha256}')
     print(f'entry        {images.entry} -> [{" ".join(images.results)}]')
@@ -409,6 +597,12 @@ def cmd_inspect(a):
     return 0
 
 
+def inspect_wasi(directory):
+    doc = wasi_state.read(directory)
+    for line in wasi_state.describe(doc) if doc is not None else ():
+        print(line)
+
+
 def parser():
     p = argparse.ArgumentParser(prog='python -m engine', description=__doc__.split('\n\n')[0])
     sub = p.add_subparsers(dest='command', required=True)
@@ -422,6 +616,11 @@ def parser():
                    help='stop before the (N+1)-th instruction and save images')
     r.add_argument('--trigger', metavar='FILE', help='stop and save once FILE exists')
     r.add_argument('--images', metavar='DIR', help='where to write the images')
+    r.add_argument('--format', choices=FORMATS, default='project',
+                   help="image layout: the project's (default) or the forks' own (docs/images.md)")
+    r.add_argument('--dispatch-limit', type=int, metavar='N', help='stop where the WasmEdge fork\'s '
+                   '--dispatch-limit N dumps (its count includes the instantiation\'s constant '
+                   'expressions); --runtime wasmedge')
     add_wasi_options(r)
     r.set_defaults(fn=cmd_run)
     s = sub.add_parser('restore', help='resume a run from images (translating if needed)')
@@ -431,6 +630,13 @@ def parser():
     s.add_argument('--checkpoint-at', type=int, metavar='N', help='stop again after N instructions in total')
     s.add_argument('--trigger', metavar='FILE')
     s.add_argument('--out', metavar='DIR', help='where to write the next images')
+    add_wasi_options(s, restoring=True)
+    fork_args(s)
+    s.add_argument('--invoke', metavar='EXPORT', help='with --format fork: the export the fork ran '
+                   '(default _start; its function must be the bottom frame\'s)')
+    s.add_argument('--args', nargs='*', default=[], metavar='VALUE',
+                   help='with --format fork: accepted like run\'s; a non-WASI export\'s '
+                   'arguments live in the saved frames, so they are not used')
     s.set_defaults(fn=cmd_restore)
     t = sub.add_parser('translate', help='convert images (or a neutral snapshot) to a runtime '
                        'model or to the runtime-neutral form')
@@ -438,12 +644,47 @@ def parser():
     t.add_argument('--to', choices=im.RUNTIMES + ('neutral',), required=True)
     t.add_argument('--out', required=True, metavar='DIR')
     t.add_argument('--module', help=f'module file (default: DIR/{MODULE_FILE})')
+    fork_args(t)
+    t.add_argument('--out-format', choices=FORMATS, help='layout of the output (default: --format)')
+    t.add_argument('--invoke', metavar='EXPORT', help='with --format fork: the export the fork ran '
+                   '(default _start)')
     t.set_defaults(fn=cmd_translate)
     i = sub.add_parser('inspect', help='print an image directory or a neutral snapshot')
     i.add_argument('images', metavar='DIR')
     i.add_argument('--module', help=f'module file of a neutral snapshot (default: DIR/{MODULE_FILE})')
+    fork_args(i)
+    i.add_argument('--invoke', metavar='EXPORT', help='with --format fork: the export the fork ran '
+                   '(default _start)')
     i.set_defaults(fn=cmd_inspect)
+    y = sub.add_parser('typetables', help="write the forks' type-table files (tablemap_func, "
+                       'tablemap_offset, type_table) for a module')
+    y.add_argument('module')
+    y.add_argument('--out', required=True, metavar='DIR')
+    y.set_defaults(fn=cmd_typetables)
     return p
+
+
+FORMATS = ('project', 'fork')
+
+
+def fork_args(p):
+    p.add_argument('--format', choices=FORMATS, default='project',
+                   help="layout of DIR: the project's (default) or a fork's own")
+    p.add_argument('--from', dest='source', choices=im.RUNTIMES,
+                   help='with --format fork: which fork wrote DIR')
+
+
+def cmd_typetables(a):
+    from . import typetables
+    data = read_module(a.module)
+    try:
+        module = embedding.module_decode(data)
+        info = embedding.module_validate(module)
+    except WasmError as e:
+        raise UsageError(f'{a.module}: {e}') from None
+    typetables.write(module, info, a.out)
+    print(f'type tables of {a.module} in {a.out}: {", ".join(typetables.FILES)}')
+    return 0
 
 
 def main(argv=None):

@@ -140,7 +140,10 @@ def compile_func(store, fi):
     args = []
 
     def br(b):
-        return (min(b.target, last), b.keep, b.label_height)
+        # Like WasmEdge (PC += PCOffset - 1, then PC++): a branch lands ON the
+        # block's 'end' or the 'loop' instruction, which then runs as a no-op
+        # (and counts); the function label's target is its final 'end'.
+        return (b.target - 1, b.keep, b.label_height)
 
     for i, ins in enumerate(body):
         name = ins.op
@@ -167,8 +170,11 @@ def compile_func(store, fi):
             k, a = BR_TABLE, [br(b) for b in branches[i]]
             if faults.BR_TABLE_DEFAULT: a[-1] = br(faults.mirrored_default_branch(body, info, inst.types, fi.type.results, i))
         elif name == 'if':
+            # WasmEdge's false 'if': without 'else' it lands on the 'end'; with
+            # one it continues after the 'else' and counts the 'else' as
+            # executed (runIfElseOp: Stat->incInstrCount()), marked by a < 0
             k = IF
-            a = info.else_of[i] + 1 if i in info.else_of else info.end_of[i] + 1
+            a = -(info.else_of[i] + 1) if i in info.else_of else info.end_of[i]
         elif name == 'else':
             k, a = JUMP, info.end_of[else_if[i]] + 1
         elif name == 'return':
@@ -422,7 +428,7 @@ class Executor:
         fbase = vpos + frame.locals
         pc = self.pc
         try:
-            while n:
+            while n > 0:
                 n -= 1
                 op = ops[pc]
                 a = args[pc]
@@ -491,7 +497,11 @@ class Executor:
                 elif op < 25:
                     if op == 19:     # IF
                         if not pop():
-                            pc = a
+                            if a < 0:
+                                pc = -a
+                                n -= 1
+                            else:
+                                pc = a
                     elif op == 20:   # JUMP (else reached from the then-arm)
                         pc = a
                     elif op == 21:   # CALL (a funcaddr) or call_indirect (a (table, type))

@@ -450,11 +450,13 @@ def fork_files(snap: Snapshot, module, info, runtime, base: Baseline) -> Dict[st
     files['frame.img'] = _u32s([len(top_first)])
     if snap.page_count is not None:
         files['mem_page_count.img'] = _u32s([snap.page_count])
+        # the pages a fork finds present: every non-zero one, and every one
+        # that differs from its instantiated content (grown pages start zero)
         chunks = []
         zero = bytes(CHUNK)
         for off in range(0, len(snap.memory), CHUNK):
             chunk = snap.memory[off:off + CHUNK]
-            if chunk != zero or chunk != base.memory[off:off + CHUNK]:
+            if chunk != zero or (base.memory[off:off + CHUNK] or zero) != zero:
                 chunks.append(_u32s([off]) + chunk)
         files['memory.img'] = b''.join(chunks)
     out = []
@@ -469,6 +471,24 @@ def fork_files(snap: Snapshot, module, info, runtime, base: Baseline) -> Dict[st
                              f'restores it as instantiated, but its value has changed')
     files['global.img'] = b''.join(out)
     return files
+
+
+# ------------------------------------------------------------ WasmEdge's count
+
+def wasmedge_instantiation_count(module):
+    """Instructions the WasmEdge fork counts before the entry function
+    starts: its ``--dispatch-limit`` counter also runs while instantiation
+    evaluates constant expressions (each ``end`` included): every global's
+    initializer, every element segment's item expressions, the offsets of
+    active element and data segments.  Our step counter starts at the
+    entry, so ``--dispatch-limit N`` is our step N minus this."""
+    n = sum(len(g.init) for g in module.globals)
+    for e in module.elems:
+        n += sum(len(x) for x in e.init)
+        if e.mode == 'active':
+            n += len(e.offset)
+    n += sum(len(d.offset) for d in module.datas if d.mode == 'active')
+    return n
 
 
 # ------------------------------------------------------------ public API

@@ -232,14 +232,21 @@ class FdTable:
         entry = self.get(fd, right)
         if entry.kind != 'dir':
             raise WasiError(ENOTDIR, f'fd {fd} is not a directory')
+        rel, trailing_slash = self.resolve_in(entry.preopen, entry.path, path, follow_last)
+        return entry, rel, trailing_slash
+
+    def resolve_in(self, preopen, base, path, follow_last):
+        """Resolve ``path`` relative to ``base`` (a resolved path inside
+        preopen number ``preopen``) without leaving ``base``: the resolved
+        path relative to the preopen, and whether ``path`` ended in '/'."""
         if '\0' in path:
             raise WasiError(EINVAL, 'path holds a NUL byte')
         if path.startswith('/'):
             raise WasiError(EPERM, f'absolute path {path!r}')
         if path == '':
             raise WasiError(ENOENT, 'empty path')
-        root = self.preopens[entry.preopen].host
-        done = [c for c in entry.path.split('/') if c]
+        root = self.preopens[preopen].host
+        done = [c for c in base.split('/') if c]
         base_depth = len(done)  # each directory descriptor is a sandbox root of its own
         todo = path.split('/')
         trailing_slash = path.endswith('/')
@@ -281,4 +288,4 @@ class FdTable:
             if not last and not stat.S_ISDIR(st.st_mode):
                 raise WasiError(ENOTDIR, f'{comp!r} of {path!r}')
             done.append(comp)
-        return entry, '/'.join(done), trailing_slash
+        return '/'.join(done), trailing_slash
