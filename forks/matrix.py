@@ -61,7 +61,9 @@ RECORDED_ENV = ('WASM_MIGRATE_FAULT', 'WASM_MIGRATE_ENGINE')      # environment 
 IWASM_TRIES = 6                             # SIGINT attempts per iwasm checkpoint
 
 
-VERDICTS = ('pass', 'noise', 'fail', 'unreached')
+VERDICTS = ('pass', 'noise', 'fail', 'refused', 'unreached')
+# a translation the engine declines because the target fork cannot hold the state
+REFUSAL = re.compile(r'cannot be (written|held|represented)|fork-findings')
 
 
 class UsageError(Exception):
@@ -115,22 +117,24 @@ def observe(prog: Program, before: bytes, outcome: Outcome, work: Path) -> Obser
     """The run whose last part is `outcome` (`before`: stdout of the part
     up to the checkpoint), seen from outside."""
     noise = []
-    text = _denoise(before.decode('utf-8', 'replace'), noise) + \
-        _denoise(outcome.stdout.decode('utf-8', 'replace'), noise)
-    if prog.mask:
-        text = re.sub(prog.mask, '#', text)
+    head = _denoise(before.decode('utf-8', 'replace'), noise)
+    tail = _denoise(outcome.stdout.decode('utf-8', 'replace'), noise)
     if outcome.timed_out:
         status = 'timeout'
     elif prog.invoke:
         status = 'ok' if outcome.exit_code == 0 else 'trap'
     else:
         status = f'exit {outcome.exit_code}'
-    results = parse_results(text, prog.results) if prog.invoke and status == 'ok' else None
-    if prog.invoke and status == 'ok' and results is None:
-        status = 'unparsable results'
-    if prog.invoke:     # stdout holds the runtime's result lines, not the program's output
-        return Observation('', status, results, {}, [])
-    return Observation(text, status, results, output_files(work) if prog.preopen else {}, noise)
+    if prog.invoke:
+        # stdout holds the runtime's result lines, printed by the run that finishes
+        results = parse_results(tail, prog.results) if status == 'ok' else None
+        if status == 'ok' and results is None:
+            status = 'unparsable results'
+        # the runtimes' log lines do not matter here; values printed by the
+        # interrupted run do (a fork reporting results of a call that never returned)
+        return Observation('', status, results, {},
+                           ['results printed at the checkpoint'] if head.strip() else [])
+    return Observation(head + tail, status, None, output_files(work) if prog.preopen else {}, noise)
 
 
 def instructions(rt_name: str, outcome: Outcome) -> int | None:
@@ -227,11 +231,12 @@ class Matrix:
         self.na: dict = {}            # (program, src, tgt) -> reason
         self.images: list = []        # image-set checks
         self.programs: list = []
+        self.ready: set = set()       # program folders made by this run
 
     # -- program folder: the wasm, its inputs and type tables, shared by every case
     def program_dir(self, prog: Program) -> Path:
         d = self.out / 'programs' / prog.name
-        if (d / '.ready').is_file():
+        if prog.name in self.ready:
             return d
         shutil.rmtree(d, ignore_errors=True)
         (d / 'inputs').mkdir(parents=True)
@@ -247,7 +252,7 @@ class Matrix:
                              engine_env(), timeout=600))
             if r.exit_code != 0:
                 self.say(f'{prog.name}: typetables failed: {r.stderr.decode()[-300:]}')
-        (d / '.ready').write_text('')
+        self.ready.add(prog.name)
         return d
 
     def local(self, prog: Program, case_dir: Path) -> Program:
@@ -331,8 +336,14 @@ class Matrix:
         images_dir = srt.images_of(work)
         case.reached = read_point(images_dir) or (
             f'{(images_dir / "manifest.json").is_file() and "engine images" or "no images"}')
-        if not (images_dir / 'program_counter.img').is_file() and \
-                not (images_dir / 'manifest.json').is_file():
+        written = image_files(images_dir)
+        complete = (images_dir / 'manifest.json').is_file() or (
+            written.get('program_counter.img') and written.get('frame.img'))
+        if _crashed(ck_out) or (written and not complete):
+            case.verdict = 'fail'
+            case.detail = [f'checkpoint failed: {ck.what} ended with {_status(ck_out)}, '
+                           f'image files {sorted(written) or "none"}; {_last_line(ck_out.stderr)}']
+        elif not complete:
             case.verdict = 'unreached'
             case.detail = [f'no checkpoint: {ck.what} ended with {_status(ck_out)} '
                            f'before writing images; {_last_line(ck_out.stderr)}']
@@ -344,10 +355,11 @@ class Matrix:
                 r = execute(mv)
                 if r.exit_code != 0:
                     ok = False
-                    case.verdict = 'fail'
-                    case.detail = [f'{mv.what} failed ({_status(r)}): {_last_line(r.stderr)}']
+                    why = _last_line(r.stderr)
+                    case.verdict = 'refused' if r.exit_code == 2 and REFUSAL.search(why) else 'fail'
+                    case.detail = [f'{mv.what} {case.verdict} ({_status(r)}): {why}']
             if ok:
-                rs = trt.restore(lp, work, MODELS[src]) if not trt.real else trt.restore(lp, work)
+                rs = trt.restore(lp, work)
                 steps.append(rs)
                 rs_out = execute(rs)
                 obs = observe(prog, ck_out.stdout, rs_out, work)
@@ -444,8 +456,7 @@ class Matrix:
                 for src, tgt in routes:
                     self.na[(prog.name, src, tgt)] = 'no runtime could run it'
                 continue
-            totals = [r[1] for _, r in ok if r[1]]
-            total = min(totals) if totals else None
+            counts = {n[1]: r[1] for n, r in ok if r[1]}     # instructions counted per runtime
             iw = self.refs.get((prog.name, 'iwasm'))
             iw_seconds = iw[2] if isinstance(iw, tuple) else None
             for src, tgt in routes:
@@ -455,6 +466,7 @@ class Matrix:
                     if why is None and isinstance(r, str):
                         why = f'{name}: {r}'
                 why = why or route_unavailable(prog, self.rts, src, tgt)
+                total = counts.get(src) or min(counts.values(), default=None)
                 if why is None and src != 'iwasm' and total is None:
                     why = 'no instruction count known for the run'
                 if why:
@@ -467,7 +479,7 @@ class Matrix:
                     self.say(f'  {src} -> {tgt} #{k} [{case.point}; {case.reached}]: {case.verdict}'
                              + (f' ({case.detail[0]})' if case.detail else ''))
             for n in image_points:
-                if total is None or n < total:
+                if n < counts.get('wasmedge', n + 1):
                     self.image_check(prog, n)
         for name, (prog, limit, d) in (expect or {}).items():
             self.image_check(prog, limit, d, label=f'{name} (authors\' test)')
@@ -523,6 +535,8 @@ def markdown(doc) -> str:
             s += '*'
         if c['fail']:
             s += ' **FAIL**'
+        if c['refused']:
+            s += f' ({c["refused"]} refused)'
         if c['unreached']:
             s += f' ({c["unreached"]} unreached)'
         return s
@@ -535,8 +549,9 @@ def markdown(doc) -> str:
     t = doc['totals']
     lines += ['', f'Cells: passed/checked checkpoints; * = passed only once the fork\'s own lines '
               f'were removed from stdout (see docs/fork-findings.md). Totals: {t["pass"]} pass, '
-              f'{t["noise"]} pass*, {t["fail"]} fail, {t["unreached"]} unreached (iwasm finished '
-              f'before its SIGINT, or no images).', '']
+              f'{t["noise"]} pass*, {t["fail"]} fail, {t["refused"]} refused (the translator '
+              f'declined: the target fork cannot hold that state), {t["unreached"]} unreached '
+              f'(no images: iwasm finished before its SIGINT).', '']
     lines += [f'[{i + 1}] {n}' for i, n in enumerate(notes)]
     if doc['images']:
         lines += ['', '| image set at N | sets | verdict |', '|---|---|---|']
@@ -561,6 +576,11 @@ def _last_line(b: bytes) -> str:
              if ln.strip() and not re.match(r'^(boot_|memory, |global, |program counter, |stack, |'
                                            r'page_count|imageDir|Opt\.)', ln)]
     return lines[-1].strip()[:300] if lines else '(no stderr)'
+
+
+def _crashed(o: Outcome) -> bool:
+    """Killed by a signal other than the SIGINT it was sent, or aborted."""
+    return o.exit_code is not None and (o.exit_code < 0 and o.exit_code != -2 or o.exit_code == 134)
 
 
 def _load_error(o: Outcome) -> bool:

@@ -318,10 +318,11 @@ class Ours(Runtime):
                     work, engine_env(), timeout=prog.timeout * 20,
                     what=f'{self.name} checkpoint ({stop} {n})')
 
-    def restore(self, prog, work, from_model: str | None = None):
+    def restore(self, prog, work):
+        # the harness hands it images of its own model (translated if need be)
         argv = engine_command() + ['restore', IMAGES, '--runtime', self.model]
         if engine_caps()['fork_format']:
-            argv += ['--format', 'fork', '--from', from_model or self.model, '--module', prog.wasm]
+            argv += ['--format', 'fork', '--from', self.model, '--module', prog.wasm]
         if not prog.invoke:
             argv += self._program(prog)
         elif engine_caps()['fork_format']:      # fork images do not name the entry

@@ -51,7 +51,7 @@ def test_routes_between_the_engine_models_pass(tmp_path, prog):
     assert ref.status == 'ok' and ref.results == [22140, sum(sum(k * k for k in range(n, 41))
                                                              for n in range(1, 41))]
     assert doc['uninterrupted']['loop'] == '2/2 agree'
-    assert doc['totals'] == {'pass': 6, 'noise': 0, 'fail': 0, 'unreached': 0}
+    assert doc['totals'] == {'pass': 6, 'noise': 0, 'fail': 0, 'refused': 0, 'unreached': 0}
     for c in doc['cases']:
         assert c['reached'] and c['point'].startswith('N=')
     md = (tmp_path / 'out' / 'matrix.md').read_text()
