@@ -57,7 +57,8 @@ FORK_NOISE = {
     'engine checkpoint line': re.compile(
         r'^checkpoint after \d+ instructions: [^\n]*images in [^\n]*\n', re.M),
 }
-RECORDED_ENV = ('WASM_MIGRATE_FAULT', 'WASM_MIGRATE_ENGINE')      # environment a reproducer must carry
+RECORDED_ENV = ('WASM_MIGRATE_FAULT', 'WASM_MIGRATE_ENGINE')
+OUTPUTS = {'checkpoint': 'ck', 'move': 'mv', 'restore': 'rs'}   # step -> captured output files      # environment a reproducer must carry
 IWASM_TRIES = 6                             # SIGINT attempts per iwasm checkpoint
 
 
@@ -310,7 +311,7 @@ class Matrix:
         srt, trt = self.rts[src], self.rts[tgt]
         has_tables = (d / 'program' / 'tables').is_dir()
         setup = self.setup(d, has_tables and srt.real)
-        steps = [setup]
+        steps = [('setup', setup)]
         if src == 'iwasm':
             ck, ck_out = None, None
             lo, hi = 0.25 * iwasm_seconds, 0.9 * iwasm_seconds
@@ -332,10 +333,13 @@ class Matrix:
             execute(setup)
             ck = srt.checkpoint(lp, work, n)
             ck_out = execute(ck)
-        steps.append(ck)
+        steps.append(('checkpoint', ck))
         images_dir = srt.images_of(work)
         case.reached = read_point(images_dir) or (
             f'{(images_dir / "manifest.json").is_file() and "engine images" or "no images"}')
+        # the whole route goes into the reproducer, also the steps a failure cut short
+        mv, rs = move_images(srt, trt, lp, work), trt.restore(lp, work)
+        steps += ([('move', mv)] if mv else []) + [('restore', rs)]
         written = image_files(images_dir)
         complete = (images_dir / 'manifest.json').is_file() or (
             written.get('program_counter.img') and written.get('frame.img'))
@@ -347,29 +351,20 @@ class Matrix:
             case.verdict = 'unreached'
             case.detail = [f'no checkpoint: {ck.what} ended with {_status(ck_out)} '
                            f'before writing images; {_last_line(ck_out.stderr)}']
+        elif mv is not None and (r := execute(mv)).exit_code != 0:
+            why = _last_line(r.stderr)
+            case.verdict = 'refused' if r.exit_code == 2 and REFUSAL.search(why) else 'fail'
+            case.detail = [f'{mv.what} {case.verdict} ({_status(r)}): {why}']
         else:
-            mv = move_images(srt, trt, lp, work)
-            ok = True
-            if mv is not None:
-                steps.append(mv)
-                r = execute(mv)
-                if r.exit_code != 0:
-                    ok = False
-                    why = _last_line(r.stderr)
-                    case.verdict = 'refused' if r.exit_code == 2 and REFUSAL.search(why) else 'fail'
-                    case.detail = [f'{mv.what} {case.verdict} ({_status(r)}): {why}']
-            if ok:
-                rs = trt.restore(lp, work)
-                steps.append(rs)
-                rs_out = execute(rs)
-                obs = observe(prog, ck_out.stdout, rs_out, work)
-                ref = self.refs[(prog.name, src)][0]
-                diff = obs.differences(ref, bool(prog.invoke))
-                case.verdict = 'fail' if diff else 'noise' if obs.noise else 'pass'
-                if obs.noise and not diff:
-                    case.detail = ['stdout held fork output: ' + ', '.join(obs.noise)]
-                case.detail = diff + ([f'restore stderr: {_last_line(rs_out.stderr)}'] if diff else [])
-        case.steps = [s.shell(d) for s in steps]
+            rs_out = execute(rs)
+            obs = observe(prog, ck_out.stdout, rs_out, work)
+            diff = obs.differences(self.refs[(prog.name, src)][0], bool(prog.invoke))
+            case.verdict = 'fail' if diff else 'noise' if obs.noise else 'pass'
+            if diff:
+                case.detail = diff + [f'restore stderr: {_last_line(rs_out.stderr)}']
+            elif obs.noise:
+                case.detail = ['stdout held output the program did not write: ' + ', '.join(obs.noise)]
+        case.steps = [s.shell(d) for _, s in steps]
         case.seconds = round(time.monotonic() - started, 2)
         if case.verdict == 'fail':
             case.repro = str(self.save_repro(prog, case, d, steps))
@@ -580,7 +575,7 @@ def _last_line(b: bytes) -> str:
 
 def _crashed(o: Outcome) -> bool:
     """Killed by a signal other than the SIGINT it was sent, or aborted."""
-    return o.exit_code is not None and (o.exit_code < 0 and o.exit_code != -2 or o.exit_code == 134)
+    return o.exit_code is not None and o.exit_code < 0 and o.exit_code != -2
 
 
 def _load_error(o: Outcome) -> bool:
@@ -591,21 +586,20 @@ def _load_error(o: Outcome) -> bool:
 # ------------------------------------------------------------ reproducers
 
 def write_commands(dest: Path, root: Path, steps: list, case: Case, prog: Program):
-    """commands.sh: the case's exact commands, run from the reproducer folder."""
+    """commands.sh: the case's exact commands ((role, Step) pairs, run from
+    `root`), written to run from the reproducer folder `dest`."""
     env = ''.join(f'export {k}={shlex.quote(os.environ[k])}\n' for k in RECORDED_ENV if k in os.environ)
     lines = ['#!/bin/sh',
              f'# {prog.name}: checkpoint on {case.src} ({case.point}), restore on {case.tgt}',
-             '# ck.out/rs.out: stdout of the checkpointed and the restored run; rs.rc its exit status',
+             '# ck/mv/rs.{out,err,rc}: stdout, stderr and exit status of the checkpointed run, '
+             'the image move/translation and the restored run',
              'cd "$(dirname "$0")"',
              f'export PYTHONPATH={shlex.quote(os.environ.get("PYTHONPATH", str(Path(__file__).resolve().parent.parent)))}',
              env.rstrip('\n')]
-    roles = ['setup', 'checkpoint'] + (['move'] if len(steps) == 4 else []) + ['restore']
-    for role, step in zip(roles, steps):
+    for role, step in steps:
         line = step.shell(root)
-        if role == 'checkpoint':
-            line += ' > ck.out 2> ck.err'
-        elif role == 'restore':
-            line += ' > rs.out 2> rs.err; echo $? > rs.rc'
+        if role in OUTPUTS:
+            line += ' > {0}.out 2> {0}.err; echo $? > {0}.rc'.format(OUTPUTS[role])
         lines.append(line)
     text = '\n'.join(ln for ln in lines if ln) + '\n'
     (dest / 'commands.sh').write_text(text)
@@ -620,24 +614,40 @@ def replay(directory: Path) -> int:
         raise UsageError(f'{directory}: no commands.sh (not a reproducer of python -m forks matrix)')
     exp = json.loads((directory / 'expected.json').read_text())
     case = json.loads((directory / 'case.json').read_text())
+    for part in OUTPUTS.values():
+        for ext in ('out', 'err', 'rc'):
+            (directory / f'{part}.{ext}').unlink(missing_ok=True)
     r = execute(Step(['sh', str(directory / 'commands.sh')], directory, timeout=3600))
-    if r.exit_code != 0 and not (directory / 'rs.rc').is_file():
-        print(f'commands.sh failed ({_status(r)}): {_last_line(r.stderr)}')
+
+    def outcome(part):
+        if not (directory / f'{part}.rc').is_file():
+            return None
+        rc = int((directory / f'{part}.rc').read_text().strip() or 0)
+        return Outcome((directory / f'{part}.out').read_bytes(), (directory / f'{part}.err').read_bytes(),
+                       -(rc - 128) if rc > 128 else rc, 0.0)   # the shell's 128+N: signal N
+    ck, mv, rs = outcome('ck'), outcome('mv'), outcome('rs')
+    if ck is None:
+        print(f'commands.sh failed before the checkpoint ({_status(r)}): {_last_line(r.stderr)}')
+        return 1
+    if _crashed(ck):
+        print(f'mismatch reproduces: the checkpoint crashed again ({_status(ck)})')
+        return 1
+    if mv is not None and mv.exit_code != 0:
+        print(f'mismatch reproduces: {case["steps"][2] if len(case["steps"]) > 2 else "the move"} '
+              f'failed again: {_last_line(mv.stderr)}')
+        return 1
+    if rs is None:
+        print('no restore ran (the checkpoint wrote no images this time?)')
         return 1
     prog = Program(case['program'], directory / 'program' / 'app.wasm', invoke=exp['invoke'],
                    results=tuple(exp['results']), mask=exp['mask'], preopen=exp['preopen'])
-    rc = int((directory / 'rs.rc').read_text().strip() or 0)
-    rs_out = (directory / 'rs.out').read_bytes()
-    outcome = Outcome(rs_out, (directory / 'rs.err').read_bytes(), rc, 0.0)
-    ck_out = (directory / 'ck.out').read_bytes() if (directory / 'ck.out').is_file() else b''
-    obs = observe(prog, ck_out, outcome, directory / 'ck')
-    ref = Observation(**exp['program'])
-    diff = obs.differences(ref, bool(prog.invoke))
+    obs = observe(prog, ck.stdout, rs, directory / 'ck')
+    diff = obs.differences(Observation(**exp['program']), bool(prog.invoke))
     if diff:
         print('mismatch reproduces:\n  ' + '\n  '.join(diff))
         return 1
     print('no mismatch this time (the run matched the uninterrupted one'
-          + (f' once {", ".join(obs.noise)} was removed from stdout)' if obs.noise else ')'))
+          + (f'; stdout held {", ".join(obs.noise)})' if obs.noise else ')'))
     return 0
 
 

@@ -93,7 +93,7 @@ def test_cells_that_cannot_run_say_why(tmp_path, prog, monkeypatch):
     m.run([prog], routes, image_points=())
     doc = m.report(routes)
     assert doc['cells']['iwasm -> ours-wamr']['loop'] == \
-        {'na': 'wamr fork not built (run: python -m forks build wamr)'}
+        {'na': 'iwasm: wamr fork not built (run: python -m forks build wamr)'}
     assert doc['cells']['ours-wamr -> ours-wamr']['loop']['pass'] == 1
     assert 'n/a[1]' in (tmp_path / 'out' / 'matrix.md').read_text()
 
