@@ -37,9 +37,9 @@ def prog(tmp_path):
     return Program('loop', p, argv=('40',), invoke='run', results=('i32', 'i64'))
 
 
-def run_matrix(out, prog, points=2):
+def run_matrix(out, prog, points=2, known=None):
     rts = runtimes(('ours-wamr', 'ours-wasmedge'))
-    m = matrix.Matrix(out, rts, points=points, seed=1, progress=lambda msg: None)
+    m = matrix.Matrix(out, rts, points=points, seed=1, progress=lambda msg: None, known=known)
     m.run([prog], ROUTES, image_points=())
     return m, m.report(ROUTES)
 
@@ -51,7 +51,7 @@ def test_routes_between_the_engine_models_pass(tmp_path, prog):
     assert ref.status == 'ok' and ref.results == [22140, sum(sum(k * k for k in range(n, 41))
                                                              for n in range(1, 41))]
     assert doc['uninterrupted']['loop'] == '2/2 agree'
-    assert doc['totals'] == {'pass': 6, 'noise': 0, 'fail': 0, 'refused': 0, 'unreached': 0}
+    assert doc['totals'] == {'pass': 6, 'noise': 0, 'fail': 0, 'known': 0, 'refused': 0, 'unreached': 0}
     for c in doc['cases']:
         assert c['reached'] and c['point'].startswith('N=')
     md = (tmp_path / 'out' / 'matrix.md').read_text()
@@ -105,3 +105,18 @@ def test_bad_usage_is_one_line(tmp_path):
     r = subprocess.run([sys.executable, '-m', 'forks', 'replay', str(tmp_path)],
                        capture_output=True, text=True)
     assert r.returncode == 2 and 'no commands.sh' in r.stderr
+
+
+def test_failures_explained_by_a_documented_defect_are_counted_apart(tmp_path, prog, monkeypatch):
+    monkeypatch.setenv('WASM_MIGRATE_FAULT', 'pc_offset')
+    known = [{'finding': 'X1', 'program': 'loop$', 'src': '.*', 'tgt': '.*', 'detail': '.*'}]
+    m, doc = run_matrix(tmp_path / 'out', prog, known=known)
+    verdicts = [c['verdict'] for c in doc['cases']]
+    assert 'known' in verdicts and 'fail' not in verdicts
+    other = [{'finding': 'X2', 'program': 'other$', 'src': '.*', 'tgt': '.*', 'detail': '.*'}]
+    m, doc = run_matrix(tmp_path / 'out2', prog, known=other)     # does not match: still failures
+    assert 'fail' in [c['verdict'] for c in doc['cases']]
+    m, doc = run_matrix(tmp_path / 'out', prog, known=known)
+    c = next(c for c in doc['cases'] if c['verdict'] == 'known')
+    assert c['detail'][0] == 'known fork defect X1 (docs/fork-findings.md)' and c['repro']
+    assert 'known defect)' in (tmp_path / 'out' / 'matrix.md').read_text()
