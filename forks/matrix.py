@@ -385,8 +385,8 @@ class Matrix:
         dest = self.out / 'repro' / rid
         shutil.rmtree(dest, ignore_errors=True)
         dest.parent.mkdir(parents=True, exist_ok=True)
-        shutil.rmtree(d / 'ck', ignore_errors=True)
         shutil.copytree(d, dest)
+        (dest / 'ck').rename(dest / 'observed')     # as the failing run left it; commands.sh remakes ck/
         shutil.rmtree(d, ignore_errors=True)
         write_commands(dest, d, steps, case, prog)
         ref = self.refs[(prog.name, case.src)][0]
