@@ -279,6 +279,8 @@ class Matrix:
 
     # -- uninterrupted runs
     def reference(self, prog: Program):
+        """The uninterrupted run on every runtime, into self.refs[(program, runtime)]:
+        (Observation, instructions counted or None, seconds), or why it cannot run."""
         for name, rt in self.rts.items():
             if isinstance(rt, str):
                 self.refs[(prog.name, name)] = rt
@@ -424,6 +426,7 @@ class Matrix:
             if rt is None or isinstance(rt, str):
                 row['sets'][name] = rt or 'not selected'
                 continue
+            # (fork_only programs too: the engine runs the first n instructions fine)
             why = rt.available(prog) or (None if rt.real or engine_caps()['fork_format'] else
                                          'the engine cannot write the forks\' image layout yet')
             if why:

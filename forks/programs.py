@@ -20,15 +20,13 @@ import math
 import shutil
 import struct
 import subprocess
-import tarfile
 from pathlib import Path
 
-from forks import build as fork_build
+from forks import apps, build as fork_build
 from forks.runtimes import TYPE_TABLES, Program
 
 HERE = Path(__file__).resolve().parent
 C_SOURCES = HERE / 'programs'
-APPS = 'test/migration/apps'
 SQLITE_MASK = r'\d+(\.\d+)?( micros/op| MB/s)?'   # sqlite-bench prints timings
 
 
@@ -38,30 +36,10 @@ class ProgramError(Exception):
 
 def authors_apps(forks: str | None = None) -> Path:
     """The archive's test/migration/apps, extracted once into the cache."""
-    fork = fork_build.FORKS['wasmedge']
-    src = fork_build.forks_dir(forks)
-    archive = src / fork.archive
-    if not archive.is_file():
-        raise ProgramError(f'{archive} not found (pass --forks DIR)')
-    key = hashlib.sha256(archive.read_bytes()).hexdigest()[:16]
-    dest = fork_build.cache_root() / f'apps-{key}'
-    if (dest / '.done').is_file():
-        return dest
-    tmp = dest.with_name(dest.name + '.tmp')
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    with tarfile.open(archive) as tar:
-        members = [m for m in tar.getmembers() if f'/{APPS}/' in m.name and m.isfile()]
-        for m in members:
-            rel = m.name.split(f'/{APPS}/', 1)[1]
-            out = tmp / rel
-            out.parent.mkdir(parents=True, exist_ok=True)
-            with tar.extractfile(m) as f:
-                out.write_bytes(f.read())
-    (tmp / '.done').write_text('')
-    shutil.rmtree(dest, ignore_errors=True)
-    tmp.rename(dest)
-    return dest
+    d = apps.apps_dir(forks)
+    if d is None:
+        raise ProgramError(apps.missing_reason(forks) + ' (or pass --forks DIR)')
+    return d
 
 
 def _tables(d: Path):
@@ -93,7 +71,7 @@ def expect_images(forks=None) -> dict:
         d = apps / name
         if (d / 'expect-images').is_dir():
             out[name] = (Program(name, d / f'{name}.wasm', tables=_tables(d),
-                                 preopen=name == 'sqlite-bench', timeout=1800), limit,
+                                 timeout=1800), limit,
                          d / 'expect-images')
     return out
 
