@@ -466,7 +466,10 @@ class Matrix:
         self.say(f'  images {row["program"]} at {n}: {row["verdict"]} ' + '; '.join(row['detail']))
 
     # -- everything
-    def run(self, programs: list, routes: list, image_points=(1000,), expect=None):
+    def run(self, programs: list, routes: list, image_points=(1000, 'random'), expect=None):
+        """Every route for every program, then the image-set checks at the
+        `image_points` ('random': one seeded point inside the run) and
+        against the authors' expected images."""
         self.programs = [p.name for p in programs]
         self.invoked = {p.name: bool(p.invoke) for p in programs}
         for prog in programs:
@@ -498,9 +501,12 @@ class Matrix:
                     self.cases.append(case)
                     self.say(f'  {src} -> {tgt} #{k} [{case.point}; {case.reached}]: {case.verdict}'
                              + (f' ({case.detail[0]})' if case.detail else ''))
-            for n in image_points:
-                if n < counts.get('wasmedge', n + 1):
-                    self.image_check(prog, n)
+            if 'wasmedge' in counts and not prog.fork_only:
+                rng = random.Random(f'{self.seed}:{prog.name}:images')
+                for n in image_points:
+                    n = rng.randint(1, counts['wasmedge'] - 1) if n == 'random' else n
+                    if n < counts['wasmedge']:
+                        self.image_check(prog, n)
         for name, (prog, limit, d) in (expect or {}).items():
             self.image_check(prog, limit, d, label=f'{name} (authors\' test)')
 

@@ -120,3 +120,20 @@ def test_failures_explained_by_a_documented_defect_are_counted_apart(tmp_path, p
     c = next(c for c in doc['cases'] if c['verdict'] == 'known')
     assert c['detail'][0] == 'known fork defect X1 (docs/fork-findings.md)' and c['repro']
     assert 'known defect)' in (tmp_path / 'out' / 'matrix.md').read_text()
+
+
+def test_image_sets_at_equal_counts_match_the_real_wasmedge_and_the_authors(tmp_path):
+    """Real wasmedge --dispatch-limit 1000 and the engine's WasmEdge model at
+    the same count write byte-identical image files, equal to the authors'
+    expect-images (n-body, run as their test script runs it)."""
+    from forks import build, programs
+    if build.locate('wasmedge') is None:
+        pytest.skip('the wasmedge fork is not built (run: python -m forks build wasmedge)')
+    expect = programs.expect_images()
+    rts = runtimes(('wasmedge', 'ours-wasmedge'))
+    m = matrix.Matrix(tmp_path, rts, points=1, seed=0, progress=lambda msg: None)
+    prog, limit, d = expect['n-body']
+    m.image_check(prog, limit, d, label='n-body')
+    row = m.images[0]
+    assert row['sets'] == {'wasmedge': '9 files', 'ours-wasmedge': '9 files', 'expect-images': '9 files'}
+    assert (row['verdict'], row['detail']) == ('same', [])
