@@ -352,6 +352,10 @@ class Matrix:
             case.verdict = 'fail'
             case.detail = [f'checkpoint failed: {ck.what} ended with {_status(ck_out)}, '
                            f'image files {sorted(written) or "none"}; {_last_line(ck_out.stderr)}']
+        elif not complete and src != 'iwasm':
+            case.verdict = 'fail'           # N lies inside the run: the images must be there
+            case.detail = [f'no checkpoint at {case.point} although the run executes {total} '
+                           f'instructions: {ck.what} ended with {_status(ck_out)} and wrote no images']
         elif not complete:
             case.verdict = 'unreached'
             case.detail = [f'no checkpoint: {ck.what} ended with {_status(ck_out)} '
@@ -580,7 +584,7 @@ def markdown(doc) -> str:
               f'{t["noise"]} pass*, {t["fail"]} fail, {t["known"]} known fork defect '
               f'(forks/known_defects.json), {t["refused"]} refused (the translator '
               f'declined: the target fork cannot hold that state), {t["unreached"]} unreached '
-              f'(no images: iwasm finished before its SIGINT).', '']
+              f'(iwasm finished before its SIGINT).', '']
     lines += [f'[{i + 1}] {n}' for i, n in enumerate(notes)]
     if doc['images']:
         lines += ['', '| image set at N | sets | verdict |', '|---|---|---|']

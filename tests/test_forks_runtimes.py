@@ -87,13 +87,14 @@ def test_wasmedge_dispatch_limit_reproduces_the_authors_expect_images(tmp_path):
     assert b'-0.169' not in o.stdout
 
 
-def test_wasmedge_checkpoint_without_type_tables_writes_nothing_and_says_nothing(tmp_path):
-    """Fork finding (docs/fork-findings.md): exit 0, empty image directory."""
+def test_wasmedge_checkpoint_without_type_tables_is_lost_with_exit_status_0(tmp_path):
+    """Fork finding H3 (docs/fork-findings.md): exit 0, the error only on stdout, no images."""
     we = WasmEdge(fork('wasmedge'))
     prog = Program('n-body', app('n-body') / 'n-body.wasm')
     prepare(prog, tmp_path / 'w')
     o = execute(we.checkpoint(prog, tmp_path / 'w', 1000))
     assert o.exit_code == 0 and image_files(tmp_path / 'w' / IMAGES) == {}
+    assert b'[error] Not found type stack tables' in o.stdout
 
 
 def test_same_fork_checkpoint_and_restore(tmp_path):
