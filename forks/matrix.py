@@ -58,7 +58,7 @@ FORK_NOISE = {
         r'^checkpoint after \d+ instructions: [^\n]*images in [^\n]*\n', re.M),
 }
 RECORDED_ENV = ('WASM_MIGRATE_FAULT', 'WASM_MIGRATE_ENGINE')
-QUICK_PROGRAMS = ('n-body', 'c-files', 'wat-sieve', 'wat-floats', 'gen')   # --quick; 'gen' = generated
+QUICK_PROGRAMS = ('n-body', 'c-loops', 'wat-sieve', 'gen')   # --quick; 'gen' = generated
 OUTPUTS = {'checkpoint': 'ck', 'move': 'mv', 'restore': 'rs'}   # step -> captured output files      # environment a reproducer must carry
 IWASM_TRIES = 6                             # SIGINT attempts per iwasm checkpoint
 
