@@ -66,7 +66,7 @@ IWASM_TRIES = 6                             # SIGINT attempts per iwasm checkpoi
 VERDICTS = ('pass', 'noise', 'fail', 'known', 'refused', 'unreached')
 KNOWN_DEFECTS = Path(__file__).resolve().parent / 'known_defects.json'
 # a translation the engine declines because the target fork cannot hold the state
-REFUSAL = re.compile(r'cannot be (written|held|represented)|fork-findings')
+REFUSAL = re.compile(r'cannot be (written|held|represented)|fork-findings|hold no')
 
 
 class UsageError(Exception):
@@ -352,6 +352,10 @@ class Matrix:
             case.verdict = 'fail'
             case.detail = [f'checkpoint failed: {ck.what} ended with {_status(ck_out)}, '
                            f'image files {sorted(written) or "none"}; {_last_line(ck_out.stderr)}']
+        elif not complete and not srt.real and ck_out.exit_code == 2 and \
+                REFUSAL.search(_last_line(ck_out.stderr)):
+            case.verdict = 'refused'        # the engine cannot express this state in the forks' layout
+            case.detail = [f'{ck.what} refused: {_last_line(ck_out.stderr)}']
         elif not complete and src != 'iwasm':
             case.verdict = 'fail'           # N lies inside the run: the images must be there
             case.detail = [f'no checkpoint at {case.point} although the run executes {total} '
@@ -369,8 +373,13 @@ class Matrix:
             obs = observe(prog, ck_out.stdout, rs_out, work)
             diff = obs.differences(self.refs[(prog.name, src)][0], bool(prog.invoke))
             case.verdict = 'fail' if diff else 'noise' if obs.noise else 'pass'
-            if diff:
-                case.detail = diff + [f'restore stderr: {_last_line(rs_out.stderr)}']
+            why = _last_line(rs_out.stderr)
+            if diff and not trt.real and rs_out.exit_code == 2 and REFUSAL.search(why):
+                case.verdict = 'refused'    # the engine declines images a fork wrote
+                case.detail = [f'{rs.what} refused: {why}']
+            elif diff:
+                crash = [f'restore crashed ({_status(rs_out)})'] if _crashed(rs_out) else []
+                case.detail = crash + diff + [f'restore stderr: {why}']
             elif obs.noise:
                 case.detail = ['stdout held output the program did not write: ' + ', '.join(obs.noise)]
         if case.verdict == 'fail':
