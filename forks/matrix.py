@@ -244,7 +244,9 @@ class Matrix:
             return d
         shutil.rmtree(d, ignore_errors=True)
         (d / 'inputs').mkdir(parents=True)
-        shutil.copyfile(prog.wasm, d / 'app.wasm')
+        # the module runs from the work directory under its own name, so every
+        # runtime gets the same argv[0] (the engine passes the base name)
+        shutil.copyfile(prog.wasm, d / 'inputs' / prog.wasm.name)
         for name, data in prog.files:
             (d / 'inputs' / name).write_bytes(data)
         if prog.tables is not None:
@@ -252,7 +254,8 @@ class Matrix:
             for t in TYPE_TABLES:
                 shutil.copyfile(prog.tables / t, d / 'tables' / t)
         elif engine_caps()['typetables']:
-            r = execute(Step(engine_command() + ['typetables', 'app.wasm', '--out', 'tables'], d,
+            r = execute(Step(engine_command() + ['typetables', f'inputs/{prog.wasm.name}', '--out',
+                                                 'tables'], d,
                              engine_env(), timeout=600))
             if r.exit_code != 0:
                 self.say(f'{prog.name}: typetables failed: {r.stderr.decode()[-300:]}')
@@ -261,7 +264,7 @@ class Matrix:
 
     def local(self, prog: Program, case_dir: Path) -> Program:
         """The program as seen from a case directory (its own copy of the module)."""
-        return replace(prog, wasm=case_dir / 'program' / 'app.wasm')
+        return replace(prog, wasm=case_dir / 'ck' / prog.wasm.name)
 
     def setup(self, case_dir: Path, tables: bool) -> Step:
         script = 'rm -rf ck && mkdir ck && cp -R program/inputs/. ck/'
@@ -406,7 +409,8 @@ class Matrix:
         write_commands(dest, d, steps, case, prog)
         ref = self.refs[(prog.name, case.src)][0]
         (dest / 'expected.json').write_text(json.dumps(
-            {'program': asdict(ref), 'invoke': prog.invoke, 'results': list(prog.results),
+            {'program': asdict(ref), 'module': prog.wasm.name, 'invoke': prog.invoke,
+             'results': list(prog.results),
              'mask': prog.mask, 'preopen': prog.preopen}, indent=1) + '\n')
         (dest / 'mismatch.txt').write_text(
             f'{prog.name}: {case.src} -> {case.tgt}, checkpoint {case.point} (reached {case.reached})\n'
@@ -447,10 +451,6 @@ class Matrix:
                 continue
             d = self.new_case_dir(prog, f'images-{name}-{n}')
             lp = self.local(prog, d)
-            if expect is not None:
-                # the authors' test runs `<app>.wasm` from its folder: the same argv[0] in memory
-                os.link(d / 'program' / 'app.wasm', d / 'program' / 'inputs' / prog.wasm.name)
-                lp = replace(lp, wasm=d / 'ck' / prog.wasm.name)
             execute(self.setup(d, (d / 'program' / 'tables').is_dir() and rt.real))
             like = not rt.real and engine_caps()['dispatch_limit']
             o = execute(rt.checkpoint(lp, d / 'ck', n, like_wasmedge=True) if like
@@ -686,7 +686,7 @@ def replay(directory: Path) -> int:
     if rs is None:
         print('no restore ran (the checkpoint wrote no images this time?)')
         return 1
-    prog = Program(case['program'], directory / 'program' / 'app.wasm', invoke=exp['invoke'],
+    prog = Program(case['program'], directory / 'ck' / exp['module'], invoke=exp['invoke'],
                    results=tuple(exp['results']), mask=exp['mask'], preopen=exp['preopen'])
     obs = observe(prog, ck.stdout, rs, directory / 'ck')
     diff = obs.differences(Observation(**exp['program']), bool(prog.invoke))

@@ -363,11 +363,12 @@ def prepare(prog: Program, work: Path, tables: Path | None = None):
 
 
 def output_files(work: Path) -> dict:
-    """The program's files in a work directory (not images, tables, logs): name -> sha256."""
+    """The program's files in a work directory (not images, tables, logs, the
+    module itself): name -> sha256."""
     out = {}
     for p in sorted(work.rglob('*')):
         rel = p.relative_to(work)
-        if rel.parts[0] in NOT_OUTPUT or p.suffix == '.img' or not p.is_file():
+        if rel.parts[0] in NOT_OUTPUT or p.suffix in ('.img', '.wasm') or not p.is_file():
             continue
         out[str(rel)] = hashlib.sha256(p.read_bytes()).hexdigest()
     return out

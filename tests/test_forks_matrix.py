@@ -74,7 +74,8 @@ def test_a_forced_mismatch_is_saved_as_a_replayable_reproducer(tmp_path, prog, m
     script = (repro / 'commands.sh').read_text()
     assert 'export WASM_MIGRATE_FAULT=pc_offset' in script and '--checkpoint-at' in script
     assert str(tmp_path / 'out' / 'work') not in script          # runs from the reproducer folder
-    assert (repro / 'program' / 'app.wasm').read_bytes() == prog.wasm.read_bytes()
+    assert (repro / 'program' / 'inputs' / 'loop.wasm').read_bytes() == prog.wasm.read_bytes()
+    assert ' loop.wasm ' in script                               # run from the work folder
     monkeypatch.delenv('WASM_MIGRATE_FAULT')
     replay = lambda: subprocess.run([sys.executable, '-m', 'forks', 'replay', str(repro)],
                                     capture_output=True, text=True)
