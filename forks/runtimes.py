@@ -96,17 +96,21 @@ class Step:
     timeout: float = 120.0
     what: str = ''
 
-    def shell(self, root: Path | None = None) -> str:
-        """The step as a shell line; paths below `root` are written relative
-        (the working directory to root, arguments to the working directory),
-        so the line runs from a copy of root elsewhere."""
-        def under(p):
-            return root is not None and (str(p) == str(root) or str(p).startswith(str(root) + os.sep))
-        cwd = os.path.relpath(self.cwd, root) if under(self.cwd) else str(self.cwd)
-        args = [os.path.relpath(a, self.cwd) if under(a) and under(self.cwd) else str(a)
+    def args(self) -> list:
+        """The argv as run: paths inside the working directory relative to
+        it (the program sees the same argv[0] wherever the folder lies)."""
+        cwd = str(self.cwd)
+        return [os.path.relpath(a, cwd) if str(a).startswith(cwd + os.sep) else str(a)
                 for a in self.argv]
+
+    def shell(self, root: Path | None = None) -> str:
+        """The step as a shell line; with `root`, the working directory is
+        written relative to it, so the line runs from a copy of root elsewhere."""
+        under = root is not None and (str(self.cwd) == str(root)
+                                      or str(self.cwd).startswith(str(root) + os.sep))
+        cwd = os.path.relpath(self.cwd, root) if under else str(self.cwd)
         env = ' '.join(f'{k}={shlex.quote(str(v))}' for k, v in sorted(self.env.items()))
-        cmd = (env + ' ' if env else '') + shlex.join(args)
+        cmd = (env + ' ' if env else '') + shlex.join(self.args())
         if self.interrupt_after is None:
             return f'(cd {shlex.quote(cwd)} && {cmd})'
         return (f'(cd {shlex.quote(cwd)} || exit; {cmd} & pid=$!; sleep {self.interrupt_after:.3f}; '
@@ -131,7 +135,7 @@ def execute(step: Step) -> Outcome:
     env = dict(os.environ)
     env.update(step.env)
     started = time.monotonic()
-    proc = subprocess.Popen([str(a) for a in step.argv], cwd=step.cwd, env=env,
+    proc = subprocess.Popen(step.args(), cwd=step.cwd, env=env,
                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, start_new_session=True)
     interrupted = False
