@@ -95,6 +95,7 @@ class Step:
     interrupt_after: float | None = None
     timeout: float = 120.0
     what: str = ''
+    stdout_null: bool = False       # stdout to /dev/null (a character device) instead of a pipe
 
     def args(self) -> list:
         """The argv as run: paths inside the working directory relative to
@@ -111,6 +112,8 @@ class Step:
         cwd = os.path.relpath(self.cwd, root) if under else str(self.cwd)
         env = ' '.join(f'{k}={shlex.quote(str(v))}' for k, v in sorted(self.env.items()))
         cmd = (env + ' ' if env else '') + shlex.join(self.args())
+        if self.stdout_null:
+            cmd += ' > /dev/null'
         if self.interrupt_after is None:
             return f'(cd {shlex.quote(cwd)} && {cmd})'
         return (f'(cd {shlex.quote(cwd)} || exit; {cmd} & pid=$!; sleep {self.interrupt_after:.3f}; '
@@ -136,7 +139,8 @@ def execute(step: Step) -> Outcome:
     env.update(step.env)
     started = time.monotonic()
     proc = subprocess.Popen(step.args(), cwd=step.cwd, env=env,
-                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stdin=subprocess.DEVNULL,
+                            stdout=subprocess.DEVNULL if step.stdout_null else subprocess.PIPE,
                             stderr=subprocess.PIPE, start_new_session=True)
     interrupted = False
     try:
@@ -154,7 +158,7 @@ def execute(step: Step) -> Outcome:
         os.killpg(proc.pid, signal.SIGKILL)
         out, err = proc.communicate()
         code = None
-    return Outcome(out, err, code, time.monotonic() - started, interrupted)
+    return Outcome(out or b'', err, code, time.monotonic() - started, interrupted)
 
 
 # ------------------------------------------------------------ runtimes
