@@ -65,8 +65,9 @@ IWASM_TRIES = 6                             # SIGINT attempts per iwasm checkpoi
 
 VERDICTS = ('pass', 'noise', 'fail', 'known', 'refused', 'unreached')
 KNOWN_DEFECTS = Path(__file__).resolve().parent / 'known_defects.json'
-# a translation the engine declines because the target fork cannot hold the state
-REFUSAL = re.compile(r'cannot be (written|held|represented)|fork-findings|hold no')
+# the engine declining, with its one-line error naming an image file, to put a
+# state into the forks' layout or to take a fork's images it finds wrong
+REFUSAL = re.compile(r'(error: )?[^ :]+\.img: ')
 
 
 class UsageError(Exception):
@@ -385,7 +386,7 @@ class Matrix:
                 case.detail = crash + diff + [f'restore stderr: {why}']
             elif obs.noise:
                 case.detail = ['stdout held output the program did not write: ' + ', '.join(obs.noise)]
-        if case.verdict == 'fail':
+        if case.verdict in ('fail', 'refused'):
             finding = self.known_defect(case)
             if finding:
                 case.verdict = 'known'
