@@ -15,8 +15,9 @@ import re
 import sys
 import time
 import xml.etree.ElementTree as ET
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
+from engine import limits as L
 from spectests import manifest as mf
 
 from .runner import run_script
@@ -33,7 +34,7 @@ class UsageError(Exception):
     pass
 
 
-def run_file(path, runtimes, timeout, allowed, migrate=None):
+def run_file(path, runtimes, timeout, allowed, migrate=None, limits=None):
     """Worker: parse one file once, run it under each runtime; plain dicts
     (one per runtime) go back to the parent.  ``migrate``: None, or a dict
     runtime -> the model to migrate to (migration mode)."""
@@ -57,7 +58,7 @@ def run_file(path, runtimes, timeout, allowed, migrate=None):
             migrator = Migrator(os.path.basename(path), runtime, migrate[runtime])
         if error is None:
             _tally(result, run_script(commands, executor=runtime, timeout=timeout,
-                                      migrator=migrator), allowed)
+                                      migrator=migrator, limits=limits), allowed)
         if migrator is not None:
             result['migration'] = migrator.stats
         result['time'] = time.time() - start + parse_time
@@ -214,16 +215,23 @@ def parse_args(argv):
                     help='folder holding the suite folders (else $WASM_TESTSUITE, else ../shared/testsuite)')
     ap.add_argument('--junit', metavar='FILE', help='write JUnit XML here')
     ap.add_argument('--json', metavar='FILE', help='write a JSON report here')
-    ap.add_argument('--quiet', '-q', action='store_true', help='only the summary and failures')
+    ap.add_argument('--quiet', '-q', action='store_true', help='only the summary and failures '
+                    '(plus a progress line on stderr every --progress-every seconds)')
+    ap.add_argument('--progress-every', type=float, default=30.0, metavar='S',
+                    help='seconds between progress lines in --quiet mode (default: 30)')
     ap.add_argument('--migrate', action='store_true',
                     help='also checkpoint every assert_return/invoke at several instruction counts, '
                     'move it to the other runtime model and back, and compare with the '
                     'uninterrupted run (--runtime picks the starting model)')
+    L.add_arguments(ap, ('max_steps', 'max_call_depth', 'max_memory_pages', 'max_table_elems',
+                         'max_instances'))
     args = ap.parse_args(argv)
     if args.jobs < 1:
         ap.error('--jobs must be at least 1')
     if args.timeout <= 0:
         ap.error('--timeout must be positive')
+    if not args.progress_every > 0:
+        ap.error('--progress-every must be positive')
     return args
 
 
@@ -247,29 +255,36 @@ def main(argv=None):
     for name, pinned in chosen:
         path = os.path.join(directory, name) if pinned else name
         allowed = mf.allowed_skips(args.suite, name, manifest) if pinned else {}
-        tasks.append((path, runtimes, args.timeout, allowed, migrate))
+        tasks.append((path, runtimes, args.timeout, allowed, migrate, L.from_arguments(args)))
     tasks.sort(key=lambda t: -os.path.getsize(t[0]))     # largest first
     started = time.time()
     results = []
+    beat = Heartbeat(len(tasks) * len(runtimes), args.progress_every if args.quiet else None)
     if args.jobs == 1 or len(tasks) == 1:
         for t in tasks:
             for r in _task(t):
                 results.append(r)
                 _progress(r, args.quiet)
+            beat.tick(results)
     else:
         with ProcessPoolExecutor(max_workers=args.jobs) as pool:
             futures = {pool.submit(_task, t): t for t in tasks}
-            for fut in as_completed(futures):
-                try:
-                    rs = fut.result()
-                except Exception as e:   # a worker died (e.g. killed by the OS)
-                    path = futures[fut][0]
-                    rs = [{'file': os.path.basename(path), 'path': path, 'runtime': rt,
-                           'counts': {}, 'failures': [], 'skips': [], 'time': 0.0,
-                           'error': f'worker failed: {type(e).__name__}: {e}'} for rt in runtimes]
-                for r in rs:
-                    results.append(r)
-                    _progress(r, args.quiet)
+            pending = set(futures)
+            while pending:
+                done, pending = wait(pending, timeout=beat.wait_time(), return_when=FIRST_COMPLETED)
+                for fut in done:
+                    try:
+                        rs = fut.result()
+                    except Exception as e:   # a worker died (e.g. killed by the OS)
+                        path = futures[fut][0]
+                        rs = [{'file': os.path.basename(path), 'path': path, 'runtime': rt,
+                               'counts': {}, 'failures': [], 'skips': [], 'time': 0.0,
+                               'error': f'worker failed: {type(e).__name__}: {e}'}
+                              for rt in runtimes]
+                    for r in rs:
+                        results.append(r)
+                        _progress(r, args.quiet)
+                beat.tick(results)
     results.sort(key=lambda r: (r['file'], r['runtime']))
     elapsed = time.time() - started
     out = sys.stdout
@@ -304,6 +319,26 @@ def main(argv=None):
     if any((r['error'] or '').startswith('parse error') for r in results):
         return 2              # a bad .wast is a user error, not an engine failure
     return 0 if not bad else 1
+
+
+class Heartbeat:
+    """In --quiet mode, one progress line on stderr every ``every`` seconds
+    (files done, failing, elapsed), so a long quiet run is visibly alive."""
+
+    def __init__(self, total, every):
+        self.total, self.every = total, every
+        self.started = self.last = time.time()
+
+    def wait_time(self):
+        return None if self.every is None else max(0.1, self.every - (time.time() - self.last))
+
+    def tick(self, results):
+        if self.every is None or time.time() - self.last < self.every:
+            return
+        self.last = time.time()
+        bad = sum(1 for r in results if not _ok(r))
+        print(f'... {len(results)}/{self.total} file runs done, {bad} failing, '
+              f'{self.last - self.started:.0f}s', file=sys.stderr, flush=True)
 
 
 def _progress(r, quiet):

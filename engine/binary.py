@@ -16,6 +16,7 @@ the same decoding: WasmEdge walks the list, WAMR walks ``body_bytes``.
 
 from . import syntax as S
 from .errors import DecodeError
+from .limits import DEFAULT as DEFAULT_LIMITS
 from .opcodes import OPS
 
 MAGIC = b'\x00asm'
@@ -520,10 +521,13 @@ def _code(data, p, info):
     return locals_, body, data[body_start:p], p
 
 
-def decode_module(data) -> S.Module:
+def decode_module(data, limits=None) -> S.Module:
     """Decode a binary module (binary/modules.rst) into a ``syntax.Module``;
-    raises ``DecodeError`` with the spec testsuite's message."""
+    raises ``DecodeError`` with the spec testsuite's message, ``LimitError``
+    for a module bigger than ``limits`` (engine/limits.py) allow."""
     data = bytes(data)
+    limits = limits or DEFAULT_LIMITS
+    limits.check('max_module_bytes', len(data), 'module size in bytes')
     if len(data) < 4:
         raise DecodeError(EOS, 'byte 0x0 (magic)')
     if data[:4] != MAGIC:
@@ -564,6 +568,8 @@ def decode_module(data) -> S.Module:
                 m.imports, q = _vec(data, q, _import)
             elif sid == 3:
                 functypes, q = _vec(data, q, _u32)
+                limits.check('max_funcs', len(functypes) + sum(
+                    imp.kind == 'func' for imp in m.imports), 'functions')
             elif sid == 4:
                 m.tables, q = _vec(data, q, _table)
             elif sid == 5:

@@ -181,9 +181,10 @@ def save(ex, inst, module_sha256, entry='', results=()) -> ImageSet:
 
 def restore(store, inst, images: ImageSet):
     """An executor of the images' model, loaded and ready to ``run()``."""
+    limits = getattr(store, 'limits', None)
     if images.runtime == 'wasmedge':
-        snap = snapshot_from_images(images, inst.module, inst.info)
+        snap = snapshot_from_images(images, inst.module, inst.info, limits)
         return restore_wasmedge(store, inst, snap)
-    snapshot_from_images(images, inst.module, inst.info)     # checks frames and labels
+    snapshot_from_images(images, inst.module, inst.info, limits)   # checks frames and labels
     from .exec_wamr import load_images
     return load_images(store, inst, images)

@@ -14,6 +14,7 @@ import sys
 import time
 
 from . import checkpoint, embedding, fork_images, images as im, neutral, wasi as wasi_mod, wasi_state
+from . import limits as L
 from .errors import Trap, WasmError
 from .translate import images_from_snapshot, snapshot_from_images, translate
 
@@ -71,8 +72,10 @@ def show_value(t, v):
 
 # ------------------------------------------------------------ module loading
 
-def read_module(path):
+def read_module(path, limits=None):
     try:
+        (limits or L.DEFAULT).check('max_module_bytes', os.path.getsize(path),
+                                    f'{path}: module size in bytes')
         with open(path, 'rb') as f:
             return f.read()
     except OSError as e:
@@ -85,7 +88,7 @@ def instantiate(store, data, path, run_start=True, wasi=None):
     imports WASI and none is given) as the import sources.  Every import
     that cannot be provided is listed in one error."""
     try:
-        module = embedding.module_decode(data)
+        module = embedding.module_decode(data, store.limits)
         embedding.module_validate(module)
     except WasmError as e:          # name the file: the message only gives the byte
         raise UsageError(f'{path}: {e}') from None
@@ -112,8 +115,11 @@ def instantiate(store, data, path, run_start=True, wasi=None):
     if problems:
         raise UsageError(f'{path}: {len(problems)} import{"s" if len(problems) > 1 else ""} '
                          f'cannot be provided: ' + '; '.join(problems))
-    inst = embedding.module_instantiate(store, module, externvals,
-                                        run_start=run_start and wasi_funcs is None)
+    try:
+        inst = embedding.module_instantiate(store, module, externvals,
+                                            run_start=run_start and wasi_funcs is None)
+    except L.LimitError as e:       # sizes the module declares: name the file
+        raise UsageError(f'{path}: {e}') from None
     if wasi_funcs is not None:
         wasi.bind(store, inst)
         if run_start and module.start is not None:
@@ -131,22 +137,56 @@ def entry_of(inst, name, path):
 
 # ------------------------------------------------------------ running
 
-def drive(ex, checkpoint_at=None, trigger=None, chunk=10000):
+def drive(ex, checkpoint_at=None, trigger=None, chunk=10000, limits=None, progress=False,
+          inst=None):
     """Run until finished, or until ``checkpoint_at`` instructions have
     executed, or until the trigger file appears (checked every ``chunk``
-    instructions).  Returns True when the run finished."""
-    while True:
-        budget = None
-        if checkpoint_at is not None:
-            budget = checkpoint_at - ex.steps
-            if budget <= 0:
-                return False
-        if trigger is not None:
-            budget = chunk if budget is None else min(budget, chunk)
-        if ex.run(budget):
-            return True
-        if trigger is not None and os.path.exists(trigger):
-            return False
+    instructions), within ``limits`` (step budget, timeout); ``progress``
+    prints the instruction count to stderr about once a second.  Returns
+    True when the run finished; a trap is re-raised with its location."""
+    started = last = time.monotonic()
+    first = ex.steps
+
+    def poll():
+        nonlocal last
+        if progress and time.monotonic() - last >= 1:
+            last = time.monotonic()
+            done = ex.steps - first
+            print(f'# {ex.steps} instructions, {last - started:.0f}s, '
+                  f'{done / max(last - started, 1e-9) / 1e6:.2f}M/s', file=sys.stderr, flush=True)
+        return trigger is not None and os.path.exists(trigger)
+    polled = trigger is not None or progress
+    try:
+        return L.run_bounded(ex, limits, checkpoint_at, poll if polled else None,
+                             chunk if polled else L.CHUNK)
+    except wasi_mod.WasiExit:
+        raise
+    except Trap as e:
+        if inst is not None:
+            e.where = ', '.join(x for x in (e.where, trap_location(ex, inst)) if x)
+        raise
+
+
+def trap_location(ex, inst):
+    """Where a run trapped: function index, the trapping instruction in both
+    PC units (instruction index and byte offset), and the instruction count
+    (the trapping instruction included)."""
+    addr = ex.func
+    if addr is None or addr not in inst.funcaddrs:
+        return f'after {ex.steps} instructions'
+    fidx = inst.funcaddrs.index(addr)
+    nimp = len(inst.module.imported('func'))
+    if fidx < nimp:
+        return f'in imported function {fidx}, after {ex.steps} instructions'
+    body = inst.module.funcs[fidx - nimp].body
+    if type(ex).__module__.endswith('exec_wamr'):     # PC: the byte after the instruction
+        index = next((i for i, ins in enumerate(body) if ins.end == ex.pc), None)
+    else:                                               # PC: the index after the instruction
+        index = ex.pc - 1 if 0 < ex.pc <= len(body) else None
+    if index is None:
+        return f'in function {fidx}, after {ex.steps} instructions'
+    return (f'in function {fidx} at instruction {index} ({body[index].op}), byte offset '
+            f'{body[index].offset}, instruction count {ex.steps}')
 
 
 def finish(ex, results_types, started, quiet=False):
@@ -177,12 +217,12 @@ def stop_and_save(ex, inst, data, entry, result_types, out, wasi=None, fork_base
     return 0
 
 
-def fresh_instance(runtime, data, path, stubs=False, wasi=None):
+def fresh_instance(runtime, data, path, stubs=False, wasi=None, limits=None):
     """A new instance of the module, start function not run: the "as
     instantiated" state the forks' image sets leave implicit.  ``stubs``
     (for reading and translating, which run nothing): imported functions
     the host cannot provide become functions that trap when called."""
-    store = embedding.store_init(runtime)
+    store = embedding.store_init(runtime, limits)
     try:
         return store, instantiate(store, data, path, run_start=False, wasi=wasi)
     except UsageError:
@@ -213,16 +253,18 @@ def load_fork(a, runtime, stubs=False, wasi=None):
                          'fork wrote them')
     if not a.module:
         raise UsageError('--format fork needs --module app.wasm: the forks do not store the module')
-    data = read_module(a.module)
-    store, inst = fresh_instance(runtime, data, a.module, stubs, wasi)
+    limits = L.from_arguments(a)
+    data = read_module(a.module, limits)
+    store, inst = fresh_instance(runtime, data, a.module, stubs, wasi, limits)
     images = fork_images.read_fork_images(a.images, a.source, data, store, inst,
                                           entry=getattr(a, 'invoke', None) or '_start')
     return images, data, store, inst
 
 
 def cmd_run(a):
-    data = read_module(a.module)
-    store = embedding.store_init(a.runtime)
+    limits = L.from_arguments(a)
+    data = read_module(a.module, limits)
+    store = embedding.store_init(a.runtime, limits)
     wasi = wasi_of_options(a, [os.path.basename(a.module)] + a.guest_args)
     inst = instantiate(store, data, a.module, wasi=wasi)
     entry = a.invoke or '_start'
@@ -250,13 +292,14 @@ def cmd_run(a):
     started = time.time()
     ex.start(addr, args)
     try:
-        finished = drive(ex, a.checkpoint_at, a.trigger)
+        finished = drive(ex, a.checkpoint_at, a.trigger, limits=limits, progress=a.progress,
+                         inst=inst)
         if not finished and a.dispatch_limit is not None and ex.steps != a.checkpoint_at:
             print(f'--dispatch-limit {a.dispatch_limit} falls on the else a false if skips: '
                   f'the WasmEdge fork never dumps there and runs on (docs/fork-findings.md, F6); '
                   f'no images written', file=sys.stderr)
             wants_images = False
-            finished = drive(ex)
+            finished = drive(ex, limits=limits, progress=a.progress, inst=inst)
     except wasi_mod.WasiExit as e:
         return e.code
     if finished:
@@ -367,73 +410,85 @@ def check_out(directory):
                          f'or {neutral.FILE}); not overwriting it')
 
 
-def load_dir(directory, module_path=None):
+def load_dir(directory, module_path=None, limits=None):
     images = im.read_images(directory)
     path = module_path or os.path.join(directory, MODULE_FILE)
-    data = read_module(path)
+    data = read_module(path, limits)
     im.check_module(images, data)
     return images, data, path
 
 
-def load_any(directory, module_path=None):
+def load_any(directory, module_path=None, limits=None):
     """An image directory (-> ImageSet) or a neutral one (-> its checked
     header; the rest is checked once the module is instantiated)."""
     if not neutral.is_neutral_dir(directory):
-        return load_dir(directory, module_path)
+        return load_dir(directory, module_path, limits)
     doc = neutral.read_document(directory)
     path = module_path or os.path.join(directory, MODULE_FILE)
-    data = read_module(path)
+    data = read_module(path, limits)
     neutral.check_module(doc, im.module_sha256(data))
     return doc, data, path
 
 
-def snapshot_of(src, inst):
-    """The neutral snapshot of an image set or a neutral document."""
+def snapshot_of(src, inst, limits=None):
+    """The neutral snapshot of an image set or a neutral document, sizes
+    checked against ``limits`` before anything is built."""
     if isinstance(src, im.ImageSet):
-        return snapshot_from_images(src, inst.module, inst.info)
-    return neutral.snapshot_from_document(src, inst.module, inst.info)
+        return snapshot_from_images(src, inst.module, inst.info, limits)
+    return neutral.snapshot_from_document(src, inst.module, inst.info, limits)
 
 
 def describe(src):
     return f'{src.runtime} images' if isinstance(src, im.ImageSet) else 'neutral snapshot'
 
 
-def resume(directory, runtime=None, module_path=None, wasi=None):
+def resume(directory, runtime=None, module_path=None, wasi=None, limits=None):
     """A stopped run (image or neutral directory) loaded into a fresh
     instance of ``runtime`` (default: the images'), with ``wasi`` as its
     WASI host module: (executor, instance, module bytes, image set)."""
-    images, data, path = load_any(directory, module_path)
+    images, data, path = load_any(directory, module_path, limits)
     if not isinstance(images, im.ImageSet) and not runtime:
         raise UsageError(f'{directory}: a neutral snapshot follows no runtime model; '
                          f'choose one with --runtime {"|".join(im.RUNTIMES)}')
     runtime = runtime or images.runtime
-    store = embedding.store_init(runtime)
+    store = embedding.store_init(runtime, limits)
     inst = instantiate(store, data, path, run_start=False, wasi=wasi)
     if not isinstance(images, im.ImageSet):
-        images = images_from_snapshot(snapshot_of(images, inst), inst.module, inst.info,
+        images = images_from_snapshot(snapshot_of(images, inst, limits), inst.module, inst.info,
                                       runtime, im.module_sha256(data))
     elif images.runtime != runtime:
-        images = translate(images, inst.module, inst.info, runtime)
+        images = translate(images, inst.module, inst.info, runtime, limits)
     return checkpoint.restore(store, inst, images), inst, data, images
 
 
 def cmd_restore(a):
+    if (a.checkpoint_at is not None or a.trigger is not None) and not a.out:
+        raise UsageError('--checkpoint-at/--trigger need --out DIR to write to')
     if a.out:
         check_out(a.out)
     if a.format == 'fork':
         return restore_fork(a)
     wasi = wasi_of_saved(a, a.images)
-    ex, inst, data, images = resume(a.images, a.runtime, a.module, wasi)
+    ex, inst, data, images = resume(a.images, a.runtime, a.module, wasi, L.from_arguments(a))
+    return continue_run(a, ex, inst, data, images, wasi)
+
+
+def continue_run(a, ex, inst, data, images, wasi, fork_base=None):
+    """Run a restored executor to the end or to the next checkpoint
+    (written in the fork's layout when ``fork_base`` is given)."""
+    if a.checkpoint_at is not None and a.checkpoint_at <= ex.steps:
+        raise UsageError(f'--checkpoint-at {a.checkpoint_at}: the images already stand after '
+                         f'{ex.steps} instructions; N counts from the start of the run, so '
+                         f'choose N > {ex.steps}')
     started = time.time()
     try:
-        finished = drive(ex, a.checkpoint_at, a.trigger)
+        finished = drive(ex, a.checkpoint_at, a.trigger, limits=L.from_arguments(a),
+                         progress=a.progress, inst=inst)
     except wasi_mod.WasiExit as e:
         return e.code
     if finished:
         return finish(ex, images.results, started, quiet=wasi is not None)
-    if not a.out:
-        raise UsageError('--checkpoint-at/--trigger need --out DIR to write to')
-    return stop_and_save(ex, inst, data, images.entry, images.results, a.out, wasi)
+    return stop_and_save(ex, inst, data, images.entry, images.results, a.out, wasi, fork_base)
 
 
 def restore_fork(a):
@@ -449,19 +504,11 @@ def restore_fork(a):
             wasi = wasi_of_options(a, [os.path.basename(a.module)] + a.guest_args)
     images, data, store, inst = load_fork(a, runtime, wasi=wasi)
     if images.runtime != runtime:
-        images = translate(images, inst.module, inst.info, runtime)
+        images = translate(images, inst.module, inst.info, runtime, L.from_arguments(a))
     ex = checkpoint.restore(store, inst, images)
-    started = time.time()
-    try:
-        finished = drive(ex, a.checkpoint_at, a.trigger)
-    except wasi_mod.WasiExit as e:
-        return e.code
-    if finished:
-        return finish(ex, images.results, started, quiet=wasi is not None)
-    if not a.out:
-        raise UsageError('--checkpoint-at/--trigger need --out DIR to write to')
-    return stop_and_save(ex, inst, data, images.entry, images.results, a.out, wasi,
-                         fresh_instance(runtime, data, a.module, stubs=True))
+    return continue_run(a, ex, inst, data, images, wasi,
+                        fresh_instance(runtime, data, a.module, stubs=True,
+                                       limits=L.from_arguments(a)))
 
 
 def cmd_translate(a):
@@ -469,10 +516,11 @@ def cmd_translate(a):
     out_format = a.out_format or a.format
     if a.format == 'fork' or out_format == 'fork':
         return translate_fork(a, out_format)
-    src, data, path = load_any(a.images, a.module)
-    store = embedding.store_init(a.to if a.to in im.RUNTIMES else im.RUNTIMES[0])
+    limits = L.from_arguments(a)
+    src, data, path = load_any(a.images, a.module, limits)
+    store = embedding.store_init(a.to if a.to in im.RUNTIMES else im.RUNTIMES[0], limits)
     inst = instantiate(store, data, path, run_start=False)
-    snap = snapshot_of(src, inst)
+    snap = snapshot_of(src, inst, limits)
     sha = im.module_sha256(data)
     saved = wasi_state.read(a.images)          # checked, then carried along unchanged
     carried = {MODULE_FILE: data}
@@ -499,12 +547,13 @@ def translate_fork(a, out_format):
     work = to if to in im.RUNTIMES else (a.source or im.RUNTIMES[0])
     if a.format == 'fork':
         src, data, store, inst = load_fork(a, work, stubs=True)
-        snap = snapshot_from_images(src, inst.module, inst.info)
+        snap = snapshot_from_images(src, inst.module, inst.info, L.from_arguments(a))
         what = f'{a.source} fork images'
     else:
-        src, data, path = load_any(a.images, a.module)
-        store, inst = fresh_instance(work, data, path, stubs=True)
-        snap = snapshot_of(src, inst)
+        limits = L.from_arguments(a)
+        src, data, path = load_any(a.images, a.module, limits)
+        store, inst = fresh_instance(work, data, path, stubs=True, limits=limits)
+        snap = snapshot_of(src, inst, limits)
         what = describe(src)
     sha = im.module_sha256(data)
     if out_format == 'fork':
@@ -523,14 +572,15 @@ def translate_fork(a, out_format):
 
 def inspect_neutral(a):
     """Print a neutral snapshot after checking it against its module."""
-    doc, data, path = load_any(a.images, a.module)
-    store = embedding.store_init('wasmedge')
+    limits = L.from_arguments(a)
+    doc, data, path = load_any(a.images, a.module, limits)
+    store = embedding.store_init('wasmedge', limits)
     inst = instantiate(store, data, path, run_start=False)
-    snap = snapshot_of(doc, inst)
+    snap = snapshot_of(doc, inst, limits)
     print(f'format       {neutral.FORMAT} version {neutral.VERSION}')
     print(f'module       sha256 {doc["module_sha256"]}')
     print(f'entry        {snap.entry} -> [{" ".join(snap.results)}]')
-    print(f'steps        {snap.steps}')
+    print_steps(snap.steps)
     body_of = lambda fidx: inst.module.funcs[fidx - len(inst.module.imported('func'))].body
     for k, (fr, raw) in enumerate(zip(snap.frames, doc['frames'])):
         op = body_of(fr.fidx)[fr.pc].op
@@ -571,7 +621,7 @@ def print_images(images):
     print(f'runtime      {images.runtime}')
     print(f'module       sha256 {images.module_sha256}')
     print(f'entry        {images.entry} -> [{" ".join(images.results)}]')
-    print(f'steps        {images.steps}')
+    print_steps(images.steps)
     unit = 'instruction' if images.runtime == 'wasmedge' else 'byte offset'
     print(f'pc           function {images.pc[0]}, {unit} {images.pc[1]}')
     for i, fr in enumerate(images.frames, 1):
@@ -597,6 +647,17 @@ def print_images(images):
     return 0
 
 
+def print_steps(steps):
+    """The step count and why the other model's count is not shown
+    (docs/images.md, "Instruction counts")."""
+    print(f'steps        {steps}')
+    print('counted as   instructions executed so far, each counted by the model that ran it '
+          '(translation keeps the count)')
+    print('other count  not derivable from a stopped state: the models count jumps of '
+          'loops and if/else differently (docs/images.md, "Instruction counts"), and how many '
+          'the run took is history, not state')
+
+
 def inspect_wasi(directory):
     doc = wasi_state.read(directory)
     for line in wasi_state.describe(doc) if doc is not None else ():
@@ -612,22 +673,25 @@ def parser():
                    help='export to call (default: a WASI command\'s _start)')
     r.add_argument('--args', nargs='*', default=[], metavar='VALUE')
     r.add_argument('--runtime', choices=im.RUNTIMES, default='wasmedge')
-    r.add_argument('--checkpoint-at', type=int, metavar='N',
+    r.add_argument('--checkpoint-at', type=L.count, metavar='N',
                    help='stop before the (N+1)-th instruction and save images')
     r.add_argument('--trigger', metavar='FILE', help='stop and save once FILE exists')
     r.add_argument('--images', metavar='DIR', help='where to write the images')
     r.add_argument('--format', choices=FORMATS, default='project',
                    help="image layout: the project's (default) or the forks' own (docs/images.md)")
-    r.add_argument('--dispatch-limit', type=int, metavar='N', help='stop where the WasmEdge fork\'s '
+    r.add_argument('--dispatch-limit', type=L.count, metavar='N', help='stop where the WasmEdge fork\'s '
                    '--dispatch-limit N dumps (its count includes the instantiation\'s constant '
                    'expressions); --runtime wasmedge')
     add_wasi_options(r)
+    r.add_argument('--progress', action='store_true', help='print the instruction count every second')
+    L.add_arguments(r)
     r.set_defaults(fn=cmd_run)
     s = sub.add_parser('restore', help='resume a run from images (translating if needed)')
     s.add_argument('images', metavar='DIR')
     s.add_argument('--runtime', choices=im.RUNTIMES, help='model to resume in (default: the images\')')
     s.add_argument('--module', help=f'module file (default: DIR/{MODULE_FILE})')
-    s.add_argument('--checkpoint-at', type=int, metavar='N', help='stop again after N instructions in total')
+    s.add_argument('--checkpoint-at', type=L.count, metavar='N',
+                   help='stop again after N instructions in total (more than the images hold)')
     s.add_argument('--trigger', metavar='FILE')
     s.add_argument('--out', metavar='DIR', help='where to write the next images')
     add_wasi_options(s, restoring=True)
@@ -637,6 +701,8 @@ def parser():
     s.add_argument('--args', nargs='*', default=[], metavar='VALUE',
                    help='with --format fork: accepted like run\'s; a non-WASI export\'s '
                    'arguments live in the saved frames, so they are not used')
+    s.add_argument('--progress', action='store_true', help='print the instruction count every second')
+    L.add_arguments(s)
     s.set_defaults(fn=cmd_restore)
     t = sub.add_parser('translate', help='convert images (or a neutral snapshot) to a runtime '
                        'model or to the runtime-neutral form')
@@ -648,6 +714,7 @@ def parser():
     t.add_argument('--out-format', choices=FORMATS, help='layout of the output (default: --format)')
     t.add_argument('--invoke', metavar='EXPORT', help='with --format fork: the export the fork ran '
                    '(default _start)')
+    L.add_arguments(t, L.SIZES)
     t.set_defaults(fn=cmd_translate)
     i = sub.add_parser('inspect', help='print an image directory or a neutral snapshot')
     i.add_argument('images', metavar='DIR')
@@ -655,6 +722,7 @@ def parser():
     fork_args(i)
     i.add_argument('--invoke', metavar='EXPORT', help='with --format fork: the export the fork ran '
                    '(default _start)')
+    L.add_arguments(i, L.SIZES)
     i.set_defaults(fn=cmd_inspect)
     y = sub.add_parser('typetables', help="write the forks' type-table files (tablemap_func, "
                        'tablemap_offset, type_table) for a module')

@@ -9,15 +9,17 @@ from .errors import LinkError, Trap
 _INFO_ATTR = '_module_info'
 
 
-def store_init(executor='wasmedge'):
-    """A new, empty store whose functions run on the given executor."""
-    return runtime.Store(executor)
+def store_init(executor='wasmedge', limits=None):
+    """A new, empty store whose functions run on the given executor, within
+    ``limits`` (``engine.limits.Limits``; default: ``limits.DEFAULT``)."""
+    return runtime.Store(executor, limits)
 
 
-def module_decode(data):
-    """Binary -> Module (raises DecodeError)."""
+def module_decode(data, limits=None):
+    """Binary -> Module (raises DecodeError, or LimitError for a module
+    larger than ``limits`` allow)."""
     from .binary import decode_module
-    return decode_module(bytes(data))
+    return decode_module(bytes(data), limits)
 
 
 def module_validate(module):

@@ -37,12 +37,12 @@ by a small replay of the validator's type stack.
 
 from . import numerics
 from .errors import Exhaustion, Trap
+from .limits import CallDepthError, run_bounded
 from .images import CELLS, NONE, FrameImage, ImageSet
 from .opcodes import BY_NAME
 from .runtime import default_value
 from .state import from_cells as value_of_cells, value_cells as cells_of_value
 
-MAX_FRAMES = 10000
 MAX_STACK = 1_000_000
 NAME = 'wamr'
 
@@ -572,7 +572,7 @@ class Executor:
     def invoke(self, funcaddr, args):
         """Run a function to completion and return its results."""
         self.start(funcaddr, args)
-        self.run()
+        run_bounded(self, self.store.limits)
         return self.results
 
     def start(self, funcaddr, args):
@@ -600,6 +600,7 @@ class Executor:
         budget = _BIG if max_steps is None else max_steps
         n = budget
         store = self.store
+        max_frames = store.limits.max_call_depth
         funcs = store.funcs
         stack = self.stack
         frames = self.frames
@@ -727,7 +728,9 @@ class Executor:
                         c = fi.cache.get(NAME)
                         if c is None:
                             c = code_of(store, a)
-                        if len(frames) >= MAX_FRAMES or len(stack) > MAX_STACK:
+                        if len(frames) >= max_frames:
+                            raise CallDepthError(max_frames)
+                        if len(stack) > MAX_STACK:
                             raise Exhaustion('call stack exhausted')
                         frame.ip = pc
                         lp = len(stack) - c.param_cells

@@ -22,9 +22,9 @@ between any two instructions.
 
 from . import faults, numerics
 from .errors import Exhaustion, Trap
+from .limits import CallDepthError, run_bounded
 from .runtime import PAGE_SIZE, default_value, memory_init, table_init
 
-MAX_FRAMES = 10000
 MAX_STACK = 1_000_000
 NAME = 'wasmedge'
 
@@ -389,7 +389,7 @@ class Executor:
     def invoke(self, funcaddr, args):
         """Run a function to completion and return its results."""
         self.start(funcaddr, args)
-        self.run()
+        run_bounded(self, self.store.limits)
         return self.results
 
     def start(self, funcaddr, args):
@@ -417,6 +417,7 @@ class Executor:
         budget = _BIG if max_steps is None else max_steps
         n = budget
         store = self.store
+        max_frames = store.limits.max_call_depth
         funcs = store.funcs
         stack = self.stack
         frames = self.frames
@@ -530,7 +531,9 @@ class Executor:
                         c = fi.cache.get(NAME)
                         if c is None:
                             c = code_of(store, a)
-                        if len(frames) >= MAX_FRAMES or len(stack) > MAX_STACK:
+                        if len(frames) >= max_frames:
+                            raise CallDepthError(max_frames)
+                        if len(stack) > MAX_STACK:
                             raise Exhaustion('call stack exhausted')
                         vpos = len(stack) - c.nparams
                         frame = Frame(a, pc, c.nlocals, c.arity, vpos)

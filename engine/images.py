@@ -289,8 +289,8 @@ def _decode(get) -> ImageSet:
     raw = get('manifest.json')
     try:
         manifest = json.loads(raw)
-    except ValueError as e:
-        raise ImageError(f'manifest.json: not valid JSON: {e}')
+    except (ValueError, RecursionError) as e:
+        raise ImageError(f'manifest.json: not valid JSON: {str(e)[:200] or "nested too deeply"}')
     if not isinstance(manifest, dict) or manifest.get('format') != FORMAT:
         raise ImageError(f'manifest.json: format: expected {FORMAT!r}')
     if manifest.get('version') != VERSION:
@@ -370,14 +370,35 @@ def _decode(get) -> ImageSet:
                         for what in ('elem', 'data'))
         r.end()
 
-    results = manifest.get('results', [])
-    if not isinstance(results, list) or any(t not in CELLS for t in results):
-        raise ImageError('manifest.json: results: expected a list of value types')
+    entry, results, steps = _manifest_fields(manifest)
     return ImageSet(runtime=runtime, module_sha256=sha, pc=pc, frames=frames,
                     page_count=page_count, memory=memory, globals=globs,
-                    tables=tables, entry=str(manifest.get('entry', '')),
-                    results=results, steps=int(manifest.get('steps', 0)),
+                    tables=tables, entry=entry, results=results, steps=steps,
                     dropped_elems=dropped[0], dropped_datas=dropped[1])
+
+
+MANIFEST_KEYS = ('format', 'version', 'runtime', 'module_sha256', 'entry', 'results', 'steps')
+
+
+def _manifest_fields(manifest):
+    """``entry``, ``results`` and ``steps`` of the manifest, each checked for
+    its type and range (keys every writer of this version writes; other
+    keys are ignored, for tools that add their own)."""
+    missing = [k for k in MANIFEST_KEYS if k not in manifest]
+    if missing:
+        raise ImageError(f'manifest.json: {missing[0]}: missing')
+    entry, results, steps = manifest['entry'], manifest['results'], manifest['steps']
+    if not isinstance(entry, str):
+        raise ImageError(f'manifest.json: entry: {json.dumps(entry)[:40]} is not a string '
+                         f'(the name of the exported function)')
+    if not isinstance(results, list) or not all(isinstance(t, str) and t in CELLS
+                                                for t in results):
+        raise ImageError(f'manifest.json: results: {json.dumps(results)[:40]} is not a list '
+                         f'of value types')
+    if not isinstance(steps, int) or isinstance(steps, bool) or not 0 <= steps < 1 << 64:
+        raise ImageError(f'manifest.json: steps: {json.dumps(steps)[:40]} is not a count of '
+                         f'instructions (an integer 0 .. 2^64-1)')
+    return entry, list(results), steps
 
 
 def check_module(images: ImageSet, module_bytes: bytes) -> None:

@@ -268,9 +268,9 @@ def _canon(x):
     return json.dumps(x, sort_keys=True)
 
 
-def snapshot_from_document(doc: dict, module, info) -> Snapshot:
-    """Check every field of ``doc`` against the module and return the
-    snapshot it describes."""
+def snapshot_from_document(doc: dict, module, info, limits=None) -> Snapshot:
+    """Check every field of ``doc`` against the module (and memory and
+    table sizes against ``limits``) and return the snapshot it describes."""
     view = ModuleView.of(module, info)
     _keys(doc, _TOP_KEYS, '')
     nfuncs = len(view.func_types)
@@ -335,20 +335,16 @@ def snapshot_from_document(doc: dict, module, info) -> Snapshot:
     if doc['entry']:
         _check_entry(doc, module, view, frames[0].fidx, results)
 
-    page_count, memory = _memory(doc['memory'], module, view)
+    page_count, memory = _memory(doc['memory'], view, limits)
     globs = [_decode_typed(t, x, f'globals[{k}]', nfuncs) for k, (t, x) in enumerate(
         zip(view.global_types, _list(doc['globals'], 'globals', len(view.global_types))))]
     tables = []
-    table_limits = ([imp.desc.limits for imp in module.imported('table')]
-                    + [t.type.limits for t in module.tables])
-    for k, (t, lim, entries) in enumerate(zip(
-            view.table_types, table_limits,
-            _list(doc['tables'], 'tables', len(view.table_types)))):
+    for k, (t, entries) in enumerate(zip(
+            view.table_types, _list(doc['tables'], 'tables', len(view.table_types)))):
         entries = _list(entries, f'tables[{k}]')
-        top = NONE if lim.max is None else lim.max
-        if not lim.min <= len(entries) <= top:
-            _fail(f'tables[{k}]', f'{len(entries)} entries, but the table\'s limits are '
-                                  f'{lim.min} .. {top}')
+        lo, hi, why = view.size_range('table', k, limits)
+        if not lo <= len(entries) <= hi:
+            _fail(f'tables[{k}]', f'{len(entries)} entries, outside {why}')
         tables.append([decode_value(t, x, f'tables[{k}][{i}]', nfuncs)
                        for i, x in enumerate(entries)])
     return Snapshot(frames=frames, page_count=page_count, memory=memory, globals=globs,
@@ -374,7 +370,7 @@ def _check_entry(doc, module, view, fidx, results):
         _fail('results', f'{results} but {doc["entry"]!r} returns {want}')
 
 
-def _memory(raw, module, view):
+def _memory(raw, view, limits):
     _keys(raw, ('pages', 'chunks'), 'memory')
     pages = raw['pages']
     if not view.has_memory:
@@ -384,12 +380,9 @@ def _memory(raw, module, view):
         if raw['chunks'] != {}:
             _fail('memory.chunks', 'not empty, but the module has no memory')
         return None, b''
-    lim = ([imp.desc.limits for imp in module.imported('memory')]
-           + [m.type.limits for m in module.mems])[0]
-    top = 65536 if lim.max is None else lim.max
-    if not _is_int(pages) or not lim.min <= pages <= top:
-        _fail('memory.pages', f'{json.dumps(pages)[:40]} is not a page count within the '
-                              f'memory\'s limits {lim.min} .. {top}')
+    lo, hi, why = view.size_range('memory', 0, limits)
+    if not _is_int(pages) or not lo <= pages <= hi:
+        _fail('memory.pages', f'{json.dumps(pages)[:40]} is not a page count within {why}')
     chunks = raw['chunks']
     if not isinstance(chunks, dict):
         _fail('memory.chunks', 'expected an object {"<byte offset>": "<hex of 4096 bytes>"}')
@@ -405,7 +398,7 @@ def _memory(raw, module, view):
         if not isinstance(text, str) or not _HEX_CHUNK.match(text):
             _fail(where, f'expected {2 * CHUNK} hex digits ({CHUNK} bytes)')
         memory[off:off + CHUNK] = bytes.fromhex(text)
-    return pages, bytes(memory)
+    return pages, memory          # a bytearray: a copy of a large memory costs seconds
 
 
 def _segments(raw, where, count, what):

@@ -30,13 +30,14 @@ evaluation, allocation, active element then data segments (each bounds
 checked as a whole, earlier writes stay), then the start function.
 """
 
+from . import limits as L
 from . import syntax as S
 from .errors import LinkError, Trap
 
 PAGE_SIZE = 65536
 MAX_PAGES = 65536               # 4 GiB, the spec's limit for 32-bit memories
-MEM_RESOURCE_PAGES = 16384      # implementation limit: grow fails beyond 1 GiB
-TABLE_RESOURCE_LIMIT = 10_000_000   # implementation limit on table length
+# Implementation limits (grow fails past them, instantiation refuses a larger
+# minimum): the store's ``limits`` (engine/limits.py).
 
 
 class FuncInst:
@@ -57,10 +58,11 @@ class FuncInst:
 
 
 class TableInst:
-    __slots__ = ('type', 'elem')
+    __slots__ = ('type', 'elem', 'limit')
 
-    def __init__(self, type, init=None):
+    def __init__(self, type, init=None, limit=L.DEFAULT.max_table_elems):
         self.type = type
+        self.limit = limit
         self.elem = [init] * type.limits.min
 
     def grow(self, n, init=None):
@@ -69,7 +71,7 @@ class TableInst:
         new = old + n
         mx = self.type.limits.max
         if new > 0xFFFFFFFF or (mx is not None and new > mx) \
-                or new > TABLE_RESOURCE_LIMIT:
+                or new > self.limit:
             return -1
         self.elem.extend([init] * n)
         self.type = S.TableType(S.Limits(new, mx), self.type.elemtype)
@@ -77,10 +79,11 @@ class TableInst:
 
 
 class MemInst:
-    __slots__ = ('type', 'data')
+    __slots__ = ('type', 'data', 'limit')
 
-    def __init__(self, type):
+    def __init__(self, type, limit=L.DEFAULT.max_memory_pages):
         self.type = type
+        self.limit = limit
         self.data = bytearray(type.limits.min * PAGE_SIZE)
 
     def size(self):
@@ -92,7 +95,7 @@ class MemInst:
         new = old + n
         mx = self.type.limits.max
         if new > MAX_PAGES or (mx is not None and new > mx) \
-                or new > MEM_RESOURCE_PAGES:
+                or new > self.limit:
             return -1
         if n:
             self.data.extend(bytes(n * PAGE_SIZE))
@@ -143,11 +146,13 @@ class ModuleInst:
 
 class Store:
     __slots__ = ('funcs', 'tables', 'mems', 'globals', 'elems', 'datas',
-                 'executor')
+                 'executor', 'limits', 'instances')
 
-    def __init__(self, executor='wasmedge'):
+    def __init__(self, executor='wasmedge', limits=None):
         if executor not in ('wasmedge', 'wamr'):
             raise ValueError(f'unknown executor {executor!r}')
+        self.limits = limits or L.DEFAULT
+        self.instances = 0          # module instances made in this store
         self.funcs = []
         self.tables = []
         self.mems = []
@@ -190,12 +195,12 @@ def alloc_hostfunc(store, type, fn):
 
 
 def alloc_table(store, type, init=None):
-    store.tables.append(TableInst(type, init))
+    store.tables.append(TableInst(type, init, store.limits.max_table_elems))
     return len(store.tables) - 1
 
 
 def alloc_mem(store, type):
-    store.mems.append(MemInst(type))
+    store.mems.append(MemInst(type, store.limits.max_memory_pages))
     return len(store.mems) - 1
 
 
@@ -295,6 +300,8 @@ def instantiate(store, module, info, externvals, run_start=True):
         if not match_import(store, module, imp, ev):
             raise LinkError('incompatible import type')
 
+    check_limits(store.limits, module, store.instances)
+    store.instances += 1
     inst = ModuleInst(module, info)
     for kind, addr in externvals:
         if kind == 'func':
@@ -352,6 +359,18 @@ def instantiate(store, module, info, externvals, run_start=True):
     if run_start and module.start is not None:
         store.invoke(inst.funcaddrs[module.start], [])
     return inst
+
+
+def check_limits(limits, module, instances=0):
+    """Refuse, before allocating anything, a module whose instance would
+    exceed the limits: its memory or table minimums, its function count,
+    one instance too many."""
+    limits.check('max_instances', instances + 1, 'module instances in the store')
+    limits.check('max_funcs', len(module.imported('func')) + len(module.funcs), 'functions')
+    for i, t in enumerate(module.tables, len(module.imported('table'))):
+        limits.check('max_table_elems', t.type.limits.min, f'table {i} minimum size')
+    for i, m in enumerate(module.mems, len(module.imported('memory'))):
+        limits.check('max_memory_pages', m.type.limits.min, f'memory {i} minimum pages')
 
 
 def table_init(store, tableaddr, elemaddr, d, s, n):

@@ -37,7 +37,7 @@ class Frame:
 class Snapshot:
     frames: List[Frame]         # outermost (host-called) first
     page_count: Optional[int]   # None: no memory
-    memory: bytes               # the whole memory (page_count * 64 KiB)
+    memory: bytes               # the whole memory (page_count * 64 KiB); bytes or bytearray
     globals: List[object]       # every global of the module, imports first
     global_types: List[str]
     tables: List[List[object]]  # every table's entries (refs)

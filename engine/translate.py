@@ -22,6 +22,7 @@ WAMR's classic interpreter (see ``wamr_labels``).
 from . import faults, images as im
 from .images import CELLS, CHUNK, NONE, PAGE, ImageError, ImageSet, FrameImage
 from .state import Frame, Snapshot, cells_of, from_cells, to_cells
+from .limits import DEFAULT as DEFAULT_LIMITS
 from .valid import block_structure, operand_types
 
 CALLS = ('call', 'call_indirect')
@@ -48,9 +49,28 @@ class ModuleView:
         self.table_types = ([imp.desc.elemtype for imp in module.imported('table')]
                             + [t.type.elemtype for t in module.tables])
         self.has_memory = bool(module.mems or module.imported('memory'))
-        mems = [imp.desc for imp in module.imported('memory')] + [m.type for m in module.mems]
-        self.memory_min = mems[0].limits.min if mems else 0
+        self.mem_limits = ([imp.desc.limits for imp in module.imported('memory')]
+                           + [m.type.limits for m in module.mems])
+        self.table_limits = ([imp.desc.limits for imp in module.imported('table')]
+                             + [t.type.limits for t in module.tables])
+        self.memory_min = self.mem_limits[0].min if self.mem_limits else 0
         self._offsets = {}
+
+    def size_range(self, kind, k, limits=None):
+        """(lowest, highest, why) size memory/table ``k`` may have in a
+        stopped run: its type's limits, capped by the engine's ``limits``
+        (checked before anything of that size is allocated)."""
+        limits = limits or DEFAULT_LIMITS
+        if kind == 'memory':
+            lim, top, name = self.mem_limits[k], 65536, 'max_memory_pages'
+        else:
+            lim, top, name = self.table_limits[k], NONE, 'max_table_elems'
+        hi = top if lim.max is None else lim.max
+        cap = getattr(limits, name)
+        why = f"the {kind}'s limits {lim.min} .. {hi}"
+        if cap < hi:
+            hi, why = cap, f"{why}, capped by --{name.replace('_', '-')} {cap}"
+        return lim.min, hi, why
 
     def func(self, fidx, where):
         """The defined function ``fidx`` (imported ones never have frames)."""
@@ -162,10 +182,12 @@ def _pc_index(view, runtime, fidx, unit, top, where):
     return pc
 
 
-def snapshot_from_images(images: ImageSet, module, info) -> Snapshot:
+def snapshot_from_images(images: ImageSet, module, info, limits=None) -> Snapshot:
     """Read an image set of either runtime into the neutral form, checking
-    every frame against the module."""
+    every frame against the module, and memory and table sizes against the
+    module and ``limits`` before building them."""
     view = ModuleView.of(module, info)
+    _check_sizes(view, images, limits)
     frames = []
     for k, fi in enumerate(images.frames):
         where = f'stack{k + 1}.img'
@@ -205,9 +227,6 @@ def snapshot_from_images(images: ImageSet, module, info) -> Snapshot:
                          f'must have none (-1)')
     frames.reverse()
 
-    if view.has_memory != (images.page_count is not None):
-        raise ImageError('mem_page_count.img: ' + ('missing, but the module has a memory'
-                         if view.has_memory else 'present, but the module has no memory'))
     memory = bytearray((images.page_count or 0) * PAGE)
     for off, chunk in images.memory.items():
         memory[off:off + CHUNK] = chunk
@@ -216,9 +235,6 @@ def snapshot_from_images(images: ImageSet, module, info) -> Snapshot:
         raise ImageError(f'global.img: types {[t for t, _ in images.globals]} do not match the '
                          f"module's globals {view.global_types}")
     globs = [from_cells(t, cells) for t, cells in images.globals]
-    if len(images.tables) != len(view.table_types):
-        raise ImageError(f'table.img: table count: {len(images.tables)} but the module has '
-                         f'{len(view.table_types)}')
     nfuncs = len(view.func_types)
     tables = []
     for k, (t, entries) in enumerate(zip(view.table_types, images.tables)):
@@ -227,11 +243,28 @@ def snapshot_from_images(images: ImageSet, module, info) -> Snapshot:
             if bad:
                 raise ImageError(f'table.img: table {k}: function index {bad[0]} out of range')
         tables.append([from_cells(t, [e]) for e in entries])
-    return Snapshot(frames=frames, page_count=images.page_count, memory=bytes(memory),
+    return Snapshot(frames=frames, page_count=images.page_count, memory=memory,
                     globals=globs, global_types=view.global_types, tables=tables,
                     entry=images.entry, results=list(images.results), steps=images.steps,
                     dropped_elems=_checked_segments(images.dropped_elems, len(module.elems), 'elem'),
                     dropped_datas=_checked_segments(images.dropped_datas, len(module.datas), 'data'))
+
+
+def _check_sizes(view, images, limits):
+    if view.has_memory != (images.page_count is not None):
+        raise ImageError('mem_page_count.img: ' + ('missing, but the module has a memory'
+                         if view.has_memory else 'present, but the module has no memory'))
+    if images.page_count is not None:
+        lo, hi, why = view.size_range('memory', 0, limits)
+        if not lo <= images.page_count <= hi:
+            raise ImageError(f'mem_page_count.img: page count: {images.page_count} is outside {why}')
+    if len(images.tables) != len(view.table_types):
+        raise ImageError(f'table.img: table count: {len(images.tables)} but the module has '
+                         f'{len(view.table_types)}')
+    for k, entries in enumerate(images.tables):
+        lo, hi, why = view.size_range('table', k, limits)
+        if not lo <= len(entries) <= hi:
+            raise ImageError(f'table.img: table {k} size: {len(entries)} is outside {why}')
 
 
 def _checked_segments(indices, count, what):
@@ -295,9 +328,9 @@ def store_images(view, memory, globs, tables):
                         for t, entries in zip(view.table_types, tables)])
 
 
-def translate(images: ImageSet, module, info, to: str) -> ImageSet:
+def translate(images: ImageSet, module, info, to: str, limits=None) -> ImageSet:
     """An image set of one model as an image set of the other (or the same)."""
     if to not in im.RUNTIMES:
         raise ImageError(f'unknown runtime {to!r}: expected one of {im.RUNTIMES}')
-    snap = snapshot_from_images(images, module, info)
+    snap = snapshot_from_images(images, module, info, limits)
     return images_from_snapshot(snap, module, info, to, images.module_sha256)

@@ -9,6 +9,7 @@ archive is not on this machine (``missing_reason()`` says where it looked).
 from __future__ import annotations
 
 import os
+import shutil
 import tarfile
 from pathlib import Path
 
@@ -18,78 +19,67 @@ ARCHIVE = 'wasmedge-migration-eb7cc4b2.tar.gz'
 APPS = ('n-body', 'binary-trees', 'sqlite-bench')
 
 
-def _candidates():
+def _candidates(forks=None):
     seen = []
-    for d in (forks_dir(), Path('/work/shared/forks')):
+    for d in (forks_dir(forks), Path('/work/shared/forks')):
         if d not in seen:
             seen.append(d)
     return [d / ARCHIVE for d in seen]
 
 
-def archive() -> Path | None:
-    for p in _candidates():
+def archive(forks=None) -> Path | None:
+    for p in _candidates(forks):
         if p.is_file():
             return p
     return None
 
 
-def missing_reason() -> str:
+def missing_reason(forks=None) -> str:
     return (f'the WasmEdge fork archive {ARCHIVE} is absent (looked in '
-            f'{", ".join(str(p.parent) for p in _candidates())}; set WASM_MIGRATE_FORKS)')
+            f'{", ".join(str(p.parent) for p in _candidates(forks))}; set WASM_MIGRATE_FORKS)')
+
+
+def apps_dir(forks=None) -> Path | None:
+    """The archive's whole ``test/migration/apps`` folder (apps, type tables,
+    expected images), extracted once into the cache; None without the archive."""
+    src = archive(forks)
+    if src is None:
+        return None
+    st = src.stat()
+    dest = cache_root() / 'apps' / f'{src.name}-{st.st_size}-{int(st.st_mtime)}'
+    if (dest / '.done').is_file():
+        return dest
+    tmp = dest.with_name(f'{dest.name}.tmp{os.getpid()}')
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    marker = '/test/migration/apps/'
+    with tarfile.open(src) as tar:
+        for m in tar.getmembers():
+            if marker in m.name and m.isfile():
+                out = tmp / m.name.split(marker, 1)[1]
+                out.parent.mkdir(parents=True, exist_ok=True)
+                with tar.extractfile(m) as f:
+                    out.write_bytes(f.read())
+    (tmp / '.done').write_text('')
+    try:
+        tmp.rename(dest)            # atomic; fails if another process got there first
+    except OSError:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if not (dest / '.done').is_file():      # a dead run's partial folder
+            raise RuntimeError(f'{dest}: incomplete extraction in the way; remove it and retry')
+    return dest
+
+
+def app_dir(name: str) -> Path | None:
+    """The app's folder in the cache: its .wasm, the authors' type tables and
+    ``expect-images/``; None without the archive."""
+    if name not in APPS:
+        raise ValueError(f'unknown app {name!r} (known: {", ".join(APPS)})')
+    d = apps_dir()
+    return None if d is None else d / name
 
 
 def app_path(name: str) -> Path | None:
     """Path of the app's .wasm in the cache, extracting it on first use."""
-    if name not in APPS:
-        raise ValueError(f'unknown app {name!r} (known: {", ".join(APPS)})')
-    src = archive()
-    if src is None:
-        return None
-    st = src.stat()
-    root = cache_root() / 'apps' / f'{src.name}-{st.st_size}-{int(st.st_mtime)}'
-    out = root / f'{name}.wasm'
-    if out.is_file():
-        return out
-    member = f'{src.name[:-len(".tar.gz")]}/test/migration/apps/{name}/{name}.wasm'
-    root.mkdir(parents=True, exist_ok=True)
-    with tarfile.open(src) as tar:
-        f = tar.extractfile(member)
-        if f is None:
-            raise FileNotFoundError(f'{member} is not a file in {src}')
-        tmp = out.with_suffix(f'.tmp{os.getpid()}')
-        tmp.write_bytes(f.read())
-        os.replace(tmp, out)
-    return out
-
-
-def app_dir(name: str) -> Path | None:
-    """The app's whole folder in the cache (its .wasm, the authors' type
-    tables, ``expect-images/``), extracted on first use; ``None`` without
-    the archive."""
-    if name not in APPS:
-        raise ValueError(f'unknown app {name!r} (known: {", ".join(APPS)})')
-    src = archive()
-    if src is None:
-        return None
-    st = src.stat()
-    root = cache_root() / 'apps' / f'{src.name}-{st.st_size}-{int(st.st_mtime)}' / 'dirs'
-    out = root / name
-    if (out / '.complete').is_file():
-        return out
-    prefix = f'{src.name[:-len(".tar.gz")]}/test/migration/apps/{name}/'
-    tmp = root / f'.{name}.tmp{os.getpid()}'
-    tmp.mkdir(parents=True, exist_ok=True)
-    with tarfile.open(src) as tar:
-        for m in tar.getmembers():
-            if m.isfile() and m.name.startswith(prefix):
-                rel = m.name[len(prefix):]
-                dest = tmp / rel
-                dest.parent.mkdir(parents=True, exist_ok=True)
-                dest.write_bytes(tar.extractfile(m).read())
-    (tmp / '.complete').write_text('')
-    if out.exists():
-        import shutil
-        shutil.rmtree(tmp, ignore_errors=True)
-    else:
-        os.replace(tmp, out)
-    return out
+    d = app_dir(name)
+    return None if d is None else d / f'{name}.wasm'

@@ -96,11 +96,14 @@ def cache_root() -> Path:
 
 
 def forks_dir(explicit: str | os.PathLike | None = None) -> Path:
-    """The folder holding the archives: explicit, $WASM_MIGRATE_FORKS, ../shared/forks."""
-    for cand in (explicit, os.environ.get("WASM_MIGRATE_FORKS"), PROJECT.parent / "shared" / "forks"):
+    """The folder holding the archives: explicit, $WASM_MIGRATE_FORKS, else
+    ../shared/forks next to the checkout (or next to the folder of git
+    worktrees it sits in)."""
+    for cand in (explicit, os.environ.get("WASM_MIGRATE_FORKS")):
         if cand:
             return Path(cand)
-    raise AssertionError("unreachable")
+    near = [PROJECT.parent / "shared" / "forks", PROJECT.parent.parent / "shared" / "forks"]
+    return next((p for p in near if p.is_dir()), near[0])
 
 
 def _key(fork: Fork, source: Path) -> str:

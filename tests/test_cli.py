@@ -114,9 +114,14 @@ def test_run_prints_the_results_wasmtime_computes(module, uninterrupted):
     assert steps > 1000
 
 
-def test_run_trap_is_status_1(module):
-    status, out, err = engine('run', module, '--invoke', 'boom')
-    assert status == 1 and err.strip() == 'trap: unreachable' and out == ''
+@pytest.mark.parametrize('runtime', RUNTIMES)
+def test_run_trap_is_status_1_with_its_location(module, runtime):
+    status, out, err = engine('run', module, '--invoke', 'boom', '--runtime', runtime)
+    # boom is function 2; its body is [unreachable, end]: instruction 0 at
+    # byte offset 0 (no locals), and it is the first instruction executed
+    assert status == 1 and out == ''
+    assert err.strip() == ('trap: unreachable (in function 2 at instruction 0 (unreachable), '
+                           'byte offset 0, instruction count 1)')
 
 
 def test_checkpoint_writes_the_documented_image_set(images, uninterrupted):
@@ -265,7 +270,27 @@ BROKEN = [
     ('mem_page_count.img', _set_u32(0, 70000), 'mem_page_count.img'),
     ('global.img', 'truncate', 'global.img'),
     ('global.img', lambda d: d[:4] + b'\x7f' + d[5:], 'global.img'),
+    ('global.img', lambda d: d[:6], 'global.img'),
+    ('manifest.json', lambda d: _manifest(d, steps='abc'), 'manifest.json: steps'),
+    ('manifest.json', lambda d: _manifest(d, steps=None), 'manifest.json: steps'),
+    ('manifest.json', lambda d: _manifest(d, steps=[1]), 'manifest.json: steps'),
+    ('manifest.json', lambda d: _manifest(d, steps=-5), 'manifest.json: steps'),
+    ('manifest.json', lambda d: _manifest(d, steps=True), 'manifest.json: steps'),
+    ('manifest.json', lambda d: _manifest(d, results=[['i32']]), 'manifest.json: results'),
+    ('manifest.json', lambda d: _manifest(d, results='i64'), 'manifest.json: results'),
+    ('manifest.json', lambda d: _manifest(d, entry=7), 'manifest.json: entry'),
+    ('manifest.json', lambda d: _manifest(d, entry=None, drop='entry'), 'manifest.json: entry'),
+    ('manifest.json', lambda d: b'[' * 100000 + b']' * 100000, 'manifest.json'),
+    ('mem_page_count.img', _set_u32(0, 20000), '--max-memory-pages 16384'),
 ]
+
+
+def _manifest(data, drop=None, **fields):
+    doc = json.loads(data)
+    doc.update(fields)
+    if drop:
+        del doc[drop]
+    return json.dumps(doc).encode()
 
 
 @pytest.mark.parametrize('name, how, needle', BROKEN,
@@ -280,7 +305,8 @@ def test_broken_image_files_are_refused(images, tmp_path, name, how, needle, com
     if command == 'inspect' and status == 0:
         # inspect only reads the files: a set that is well-formed but does
         # not fit the module (e.g. a PC beyond the code) is for restore to refuse
-        assert needle in ('stack1.img', 'stack', 'global.img', 'mem_page_count.img'), err
+        assert needle in ('stack1.img', 'stack', 'global.img', 'mem_page_count.img',
+                          '--max-memory-pages 16384'), err
         return
     one_error_line(status, stdout, err, needle)
     assert not out.exists(), 'translate left something in --out'
@@ -335,3 +361,94 @@ def test_out_is_a_foreign_folder(images, tmp_path):
     one_error_line(*engine('run', images / 'module.wasm', '--invoke', 'run', '--args', *ARGS,
                            '--checkpoint-at', '1', '--images', out), 'not an image directory')
     assert (out / 'todo.txt').read_text() == 'keep me'
+
+
+# ------------------------------------------------------------ issue 12: CLI fixes and limits
+
+@pytest.mark.parametrize('command', ['run', 'restore'])
+def test_negative_checkpoint_at_is_refused(module, images, command):
+    args = (['run', module, '--invoke', 'run', '--args', *ARGS, '--images', 'x']
+            if command == 'run' else ['restore', images, '--out', 'x'])
+    status, out, err = engine(*args, '--checkpoint-at', '-5')
+    assert status == 2 and '--checkpoint-at: -5 is negative' in err and 'Traceback' not in err
+
+
+def test_restore_checkpoint_without_out_fails_before_running(images, tmp_path):
+    """The check comes first: the run is never started (no result printed)."""
+    for flag in (['--checkpoint-at', '999999999'], ['--trigger', str(tmp_path / 't')]):
+        status, out, err = engine('restore', images, *flag)
+        one_error_line(status, out, err, '--out DIR')
+        assert out == ''
+
+
+def test_restore_checkpoint_at_or_before_the_images_is_refused(images, uninterrupted, tmp_path):
+    manifest = json.loads((images / 'manifest.json').read_text())
+    held = manifest['steps']
+    for n in (held, held - 1, 0):
+        status, out, err = engine('restore', images, '--checkpoint-at', n, '--out', tmp_path / 'o')
+        one_error_line(status, out, err, f'--checkpoint-at {n}', f'after {held} instructions')
+        assert not (tmp_path / 'o').exists()
+    status, out, err = engine('restore', images, '--checkpoint-at', held + 1, '--out', tmp_path / 'o')
+    assert status == 0 and f'checkpoint after {held + 1} instructions' in out
+
+
+def test_inspect_explains_both_counts(images):
+    status, out, err = engine('inspect', images)
+    assert status == 0
+    steps_line = [l for l in out.splitlines() if l.startswith('counted as ')][0]
+    other = [l for l in out.splitlines() if l.startswith('other count ')][0]
+    assert 'translation keeps the count' in steps_line
+    assert 'not derivable' in other and 'Instruction counts' in other
+
+
+@pytest.mark.parametrize('runtime', RUNTIMES)
+def test_max_steps_and_call_depth_flags(module, uninterrupted, runtime):
+    _, steps = uninterrupted
+    status, out, err = engine('run', module, '--invoke', 'run', '--args', *ARGS,
+                              '--runtime', runtime, '--max-steps', 1000)
+    one_error_line(status, out, err, '--max-steps 1000')
+    if runtime == 'wasmedge':      # the count is the model's own (see docs/images.md)
+        status, out, err = engine('run', module, '--invoke', 'run', '--args', *ARGS,
+                                  '--max-steps', steps)
+        assert status == 0, err
+    status, out, err = engine('run', module, '--invoke', 'run', '--args', *ARGS,
+                              '--runtime', runtime, '--max-call-depth', 3)
+    assert status == 1 and err.startswith('trap: call stack exhausted (--max-call-depth 3, '
+                                          'in function 0 at instruction'), err
+
+
+def test_timeout_flag_stops_a_long_run(module):
+    status, out, err = engine('run', module, '--invoke', 'run', '--args', 10 ** 6, '1',
+                              '--timeout', '0.5')
+    one_error_line(status, out, err, '--timeout 0.5')
+
+
+def test_progress_flag_prints_the_count(module):
+    status, out, err = engine('run', module, '--invoke', 'run', '--args', 10 ** 6, '1',
+                              '--progress', '--timeout', '2.5')
+    assert status == 2
+    lines = [l for l in err.splitlines() if l.startswith('# ') and 'instructions' in l]
+    assert lines and all('M/s' in l for l in lines)
+
+
+def test_memory_and_module_size_flags(module, tmp_path):
+    big = tmp_path / 'big.wasm'
+    big.write_bytes(wasmtime.wat2wasm('(module (memory 65536) (func (export "f")))'))
+    one_error_line(*engine('run', big, '--invoke', 'f'), 'memory 0 minimum pages: 65536',
+                   '--max-memory-pages 16384')
+    one_error_line(*engine('run', big, '--invoke', 'f', '--max-memory-pages', 10), 'big.wasm',
+                   '--max-memory-pages 10')
+    one_error_line(*engine('run', module, '--invoke', 'run', '--max-module-bytes', 100),
+                   'module size in bytes', '--max-module-bytes 100')
+    tab = tmp_path / 'tab.wasm'
+    tab.write_bytes(wasmtime.wat2wasm('(module (table 0xffffffff funcref) (func (export "f")))'))
+    one_error_line(*engine('run', tab, '--invoke', 'f'), 'table 0 minimum size: 4294967295',
+                   '--max-table-elems')
+
+
+def test_restore_checks_page_count_against_the_memory_limit(images, tmp_path):
+    d = _broken_copy(images, tmp_path, 'mem_page_count.img', _set_u32(0, 2))
+    assert engine('restore', d)[0] == 0          # 2 pages fit the module and the default
+    status, out, err = engine('restore', d, '--max-memory-pages', 1)
+    one_error_line(status, out, err, 'mem_page_count.img: page count: 2',
+                   '--max-memory-pages 1')

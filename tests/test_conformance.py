@@ -12,7 +12,7 @@ import sys
 import pytest
 import wasmtime
 
-from conformance.runner import TEXT_ONLY_SKIP, nan_matches, result_matches, run_script
+from conformance.runner import TEXT_ONLY, nan_matches, result_matches, run_script
 from conformance.wast import parse_file, parse_wast
 from engine import errors
 from engine.syntax import ExternRef
@@ -229,7 +229,7 @@ BAD = r'''
 
 def test_bad_script_failures_are_detected():
     outs = run(BAD)
-    assert statuses(outs) == ['passed'] + ['failed'] * 7 + ['failed', 'failed', 'skipped',
+    assert statuses(outs) == ['passed'] + ['failed'] * 7 + ['failed', 'failed', 'failed',
                                                            'failed']
     reasons = [o.reason for o in outs]
     assert 'result [0x1], expected [i32:0x2]' in reasons[1]
@@ -237,8 +237,20 @@ def test_bad_script_failures_are_detected():
     assert "expected trap 'integer divide by zero', but it succeeded" in reasons[6]
     assert 'no export' in reasons[8]
     assert 'unknown module $Nope' in reasons[9]
-    assert reasons[10] == TEXT_ONLY_SKIP
+    assert reasons[10].startswith(TEXT_ONLY) and 'engine decoded it' in reasons[10]
     assert 'but it succeeded' in reasons[11]
+
+
+def test_text_only_malformed_is_checked_through_its_binary():
+    """wat2wasm accepts these malformed texts; the binaries it emits carry
+    the fault, and the engine must refuse them (never a skip)."""
+    outs = run('''
+(assert_malformed (module quote "(memory 0x1_0000_0000)") "i32 constant out of range")
+(assert_malformed (module quote "(func)" "(start 0)" "(start 0)") "multiple start sections")
+(assert_malformed (module quote "(func (export \\"f\\"))") "whatever")
+''')
+    assert statuses(outs) == ['passed', 'passed', 'failed']
+    assert outs[2].reason.startswith(TEXT_ONLY)
 
 
 class _Hanging(WasmtimeEmbedding):
@@ -367,7 +379,7 @@ def test_engine_on_sample(name, runtime):
 # ------------------------------------------------ manifest and expected outcomes
 
 @needs_suite
-def test_manifest_pins_every_file_and_only_text_only_skips():
+def test_manifest_pins_every_file_and_allows_no_skips():
     m = mf.load()
     entry = mf.suite_entry('wasm-2.0', m)
     assert entry['commit'] == 'a8101597d3c3c660086c3cd1eedee608ff18d3c3'
@@ -375,23 +387,28 @@ def test_manifest_pins_every_file_and_only_text_only_skips():
     names = sorted(n for n in os.listdir(SUITE) if n.endswith('.wast'))
     assert sorted(entry['files']) == names
     mf.verify('wasm-2.0', SUITE, names, m)
-    skips = [(n, s) for n, f in entry['files'].items() for s in f['skips']]
-    assert len(skips) == 10
-    for name, s in skips:
-        assert s['kind'] == 'assert_malformed' and s['reason'] == TEXT_ONLY_SKIP
+    assert [s for f in entry['files'].values() for s in f['skips']] == []
+    cases = [(n, s) for n, f in entry['files'].items() for s in f.get('text_only', [])]
+    assert len(cases) == 10
+    from engine import embedding
+    from engine.errors import DecodeError
+    for name, s in cases:
+        assert s['kind'] == 'assert_malformed' and s['check'] == TEXT_ONLY
         cmd = [c for c in parse_file(os.path.join(SUITE, name)) if c.line == s['line']][0]
         assert cmd.target.kind == 'quote'
-        wasmtime.wat2wasm(cmd.target.source)        # accepted: nothing for the engine to reject
+        data = wasmtime.wat2wasm(cmd.target.source)     # accepted by wat2wasm ...
+        with pytest.raises(DecodeError):                # ... and refused by the engine
+            embedding.module_decode(data)
 
 
 def test_unlisted_skip_counts_as_failure():
     from conformance.cli import _tally
     from conformance.runner import Outcome
     result = {'counts': {}, 'failures': [], 'skips': []}
-    outs = [Outcome('assert_malformed', 3, 'skipped', TEXT_ONLY_SKIP),
-            Outcome('assert_malformed', 5, 'skipped', TEXT_ONLY_SKIP),
+    outs = [Outcome('assert_malformed', 3, 'skipped', 'a reason'),
+            Outcome('assert_malformed', 5, 'skipped', 'a reason'),
             Outcome('register', 7, 'passed')]
-    _tally(result, outs, {('assert_malformed', 3): TEXT_ONLY_SKIP})
+    _tally(result, outs, {('assert_malformed', 3): 'a reason'})
     assert result['counts'] == {'assert_malformed': {'passed': 0, 'failed': 1, 'skipped': 1},
                                 'register+action': {'passed': 1, 'failed': 0, 'skipped': 0}}
     assert result['failures'][0]['line'] == 5
@@ -413,3 +430,19 @@ def test_failed_module_is_not_silently_replaced_by_its_predecessor():
 (assert_return (invoke "f") (i32.const 1))''')
     assert statuses(outs) == ['passed', 'failed', 'failed']
     assert 'unknown import' in outs[1].reason and outs[2].reason == 'no current module'
+
+
+@needs_suite
+def test_quiet_mode_prints_periodic_progress():
+    """--quiet is silent per file but not for minutes: a heartbeat line on
+    stderr every --progress-every seconds, also while no file finishes."""
+    import subprocess
+    import sys
+    p = subprocess.run([sys.executable, '-m', 'conformance', 'i32', 'nop', '--runtime', 'both',
+                        '--quiet', '--jobs', '2', '--progress-every', '0.2'],
+                       capture_output=True, text=True, timeout=600,
+                       env=dict(os.environ, WASM_TESTSUITE=mf.testsuite_root()))
+    assert p.returncode == 0, p.stdout + p.stderr
+    beats = [l for l in p.stderr.splitlines() if 'file runs done' in l]
+    assert beats and beats[0].startswith('... ') and '/4 file runs done' in beats[0]
+    assert '4/4 file runs ok' in p.stdout and ' 0 skipped' in p.stdout

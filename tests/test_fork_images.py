@@ -556,28 +556,35 @@ def test_authors_tables_break_call_indirect_callers(tmp_path):
     assert len(a.types) == len(o.types) + 1 and a.types[:-1] == o.types
 
 
+def _iwasm_sigint_dump(b, args, cwd):
+    """Run iwasm in ``cwd``, interrupt it after 0.3 s (it dumps into the
+    working directory and exits) and move the set into ``cwd/dump``."""
+    proc = subprocess.Popen([str(b.binary)] + args, cwd=cwd, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGINT)
+    proc.communicate(timeout=600)
+    if not (cwd / 'frame.img').is_file():
+        pytest.skip('iwasm finished before the SIGINT arrived')
+    dump = cwd / 'dump'
+    dump.mkdir()
+    for f in os.listdir(cwd):
+        if f.endswith('.img'):
+            shutil.move(str(cwd / f), dump / f)
+    return dump
+
+
 def test_real_wamr_round_trip(prog, tmp_path):
     """iwasm dumps on SIGINT (wherever it is); our reader checks that set,
     our models continue it for 3000 instructions, iwasm restores our set
     and prints the uninterrupted result."""
     b = _fork('wamr')
-    big = 2_000_000
+    big = 20_000_000
     cli.main(['typetables', str(prog), '--out', str(tmp_path)])
     p = subprocess.run([str(b.binary), '-f', 'run', str(prog), str(big)], cwd=tmp_path,
                        capture_output=True, timeout=300)
     want = p.stdout.decode().split()[-1]
-    proc = subprocess.Popen([str(b.binary), '-f', 'run', str(prog), str(big)], cwd=tmp_path,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    time.sleep(0.15)
-    proc.send_signal(signal.SIGINT)
-    proc.communicate(timeout=300)
-    if not (tmp_path / 'frame.img').is_file():
-        pytest.skip('iwasm finished before the SIGINT arrived')
-    dump = tmp_path / 'dump'
-    dump.mkdir()
-    for f in os.listdir(tmp_path):
-        if f.endswith('.img'):
-            shutil.move(str(tmp_path / f), dump / f)
+    dump = _iwasm_sigint_dump(b, ['-f', 'run', str(prog), str(big)], tmp_path)
     fork = ['--format', 'fork', '--from', 'wamr', '--module', str(prog), '--invoke', 'run']
     assert cli.main(['inspect', str(dump)] + fork) == 0
     for runtime in im.RUNTIMES:
@@ -594,3 +601,42 @@ def test_real_wamr_round_trip(prog, tmp_path):
         p = subprocess.run([str(b.binary), '--restore', '-f', 'run', 'prog.wasm', '0'],
                            cwd=out, capture_output=True, timeout=300)
         assert p.stdout.decode().split()[-1] == want, p.stderr
+
+
+def _last_line(p):
+    return p.stdout.decode().strip().splitlines()[-1]
+
+
+def test_real_forks_continue_a_wasi_app_through_our_models(tmp_path):
+    """n-body: a real fork dumps (WasmEdge at a dispatch limit, WAMR on
+    SIGINT), our model of the same fork continues for 3000 instructions
+    (WASI fresh from the command line, as in the forks' restore), the real
+    fork restores our set and prints the uninterrupted final line."""
+    d = _app('n-body')
+    wasm = str(d / 'n-body.wasm')
+    arg = '100000'
+    we, wamr = _fork('wasmedge'), _fork('wamr')
+    runs = {
+        'wasmedge': lambda args, cwd: _wasmedge(we, args, cwd),
+        'wamr': lambda args, cwd: subprocess.run([str(wamr.binary)] + args, cwd=cwd,
+                                                 capture_output=True, timeout=600),
+    }
+    for fork in ('wasmedge', 'wamr'):
+        work = tmp_path / fork
+        work.mkdir()
+        cli.main(['typetables', wasm, '--out', str(work)])
+        want = _last_line(runs[fork]([wasm, arg], work))
+        if fork == 'wasmedge':
+            dump = work / 'dump'
+            runs[fork](['--image-dir', str(dump), '--dispatch-limit', '40000', wasm, arg], work)
+        else:
+            dump = _iwasm_sigint_dump(wamr, [wasm, arg], work)
+        out = work / 'ours'
+        assert cli.main(['restore', str(dump), '--format', 'fork', '--from', fork, '--module',
+                         wasm, '--checkpoint-at', '3000', '--out', str(out), '--', arg]) == 0
+        if fork == 'wasmedge':
+            p = runs[fork](['--restore', '--image-dir', str(out), wasm], work)
+        else:
+            shutil.copy(wasm, out / 'n-body.wasm')
+            p = runs[fork](['--restore', 'n-body.wasm'], out)
+        assert _last_line(p) == want, p.stderr.decode()[-500:]

@@ -270,7 +270,7 @@ BAD = [
     (('globals', 0), {'type': 'f64'}, 'neutral.json: globals[0].value: missing'),
     (('tables', 0, 0), 2, 'neutral.json: tables[0][0]: 2 is not a funcref'),
     (('tables', 0, 0), {'extern': 1}, 'neutral.json: tables[0][0]'),
-    (('tables', 0), [None], "neutral.json: tables[0]: 1 entries, but the table's limits are 2"),
+    (('tables', 0), [None], "neutral.json: tables[0]: 1 entries, outside the table's limits 2"),
     (('tables',), {}, 'neutral.json: tables: expected a list'),
     (('dropped_elems',), [0, 0], 'neutral.json: dropped_elems[1]: 0 appears twice'),
     (('dropped_datas',), [1], 'neutral.json: dropped_datas[0]: 1 is not a data segment index'),

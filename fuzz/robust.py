@@ -1,0 +1,824 @@
+"""Robustness campaigns: hostile inputs must end in a typed outcome, fast.
+
+    python -m fuzz.robust --target module|images|wast --inputs N --jobs J --out DIR
+
+Unlike ``fuzz.migrate`` (valid programs, compared between models) these
+campaigns feed the engine *broken* input, the way a careless user or an
+attacker would, and check one contract: every input ends in a typed outcome
+(a result, or one of the engine's own errors: ``DecodeError``,
+``ValidationError``, ``LinkError``, ``Trap``, ``LimitError``,
+``ImageError``, ... / exit status 0, 1 or 2 of a command) within
+``--hang`` seconds (default 2) of CPU time.  Anything else -- a Python
+exception such as ``MemoryError``, ``IndexError``, ``RecursionError``, a
+run over the time bound, a half-written output directory -- is a *finding*,
+saved as a reproducer under ``DIR/findings/<target>-<hash>/`` (the input
+plus ``finding.json`` with the exception and traceback) and replayed with
+``python -m fuzz.robust --replay DIR/findings/<id>``.
+
+Targets (mutation-based; every input is derived from ``--seed`` and its
+index, so a campaign is repeatable and ``--out`` resumes where it ended):
+
+``module``  raw module bytes (valid seeds from the generator and the spec
+            suite, mutated: bit flips, random bytes, huge LEB128 counts,
+            u32 overwrites, insertions, deletions, splices, truncation)
+            through decode, validate, instantiate and a call of every
+            exported function, alternating the two runtime models.
+``images``  image sets of both models and neutral snapshots (taken from
+            generated modules stopped mid-run) with byte flips, truncated
+            or missing files, a file from another module's set, and
+            field-level corruption (manifest and neutral.json fields set to
+            wrong types and ranges, deep JSON nesting, huge page counts and
+            u32 fields), through ``engine restore``/``translate``/``inspect``.
+``wast``    scripts of the spec suite's own commands (a module and the
+            assertions after it), mutated as text, through the .wast parser
+            and the script runner under both models.
+
+Runs use the campaign limits (``CAMPAIGN_LIMITS``: 256 KiB modules, 256
+memory pages, 100,000 table entries, 20,000 instructions and 1 s per call), so a mutated infinite
+loop is a ``LimitError``, not a hang.  A coverage-guided variant of the
+module target is ``python -m fuzz.robust_atheris``.
+"""
+
+import argparse
+import contextlib
+import hashlib
+import io
+import json
+import multiprocessing
+import os
+import random
+import resource
+import shutil
+import signal
+import sys
+import tempfile
+import time
+import traceback
+
+from engine import embedding, limits as L
+from engine.errors import WasmError
+
+TARGETS = ('module', 'images', 'wast')
+CAMPAIGN_LIMITS = L.Limits(max_module_bytes=256 << 10, max_memory_pages=256, max_table_elems=100_000, max_instances=1000,
+                           max_call_depth=2000, max_steps=20_000, timeout=1.0)
+LIMIT_FLAGS = ['--max-module-bytes', str(256 << 10), '--max-memory-pages', '256',
+               '--max-table-elems', '100000']
+RUN_FLAGS = LIMIT_FLAGS + ['--max-steps', '20000', '--timeout', '1']
+HARD_STOP = 20.0            # seconds: an input still running is cut off (a hang finding)
+ADDRESS_SPACE = 3 << 30     # per worker: a runaway allocation fails fast instead of swapping
+
+
+class HardStop(BaseException):
+    """Raised by the alarm in an input that runs far past the hang bound."""
+
+
+# ------------------------------------------------------------ mutations
+
+INTERESTING_U32 = (0, 1, 0x7F, 0x80, 0xFF, 0x10000, 0x10001, 0x4000, 0x4001, 0x7FFFFFFF,
+                   0x80000000, 0xFFFFFFFE, 0xFFFFFFFF, 0x10000000)
+INTERESTING_LEB = (b'\xff\xff\xff\xff\x0f', b'\x80\x80\x80\x80\x10', b'\x80\x80\x04',
+                   b'\x81\x80\x04', b'\xff\xff\x03', b'\x00', b'\x7f', b'\x80\x00')
+
+
+def mutate_bytes(rng, data, others=()):
+    """1-4 random byte-level mutations of ``data``."""
+    b = bytearray(data)
+    for _ in range(rng.randint(1, 4)):
+        kind = rng.randrange(9)
+        pos = rng.randint(0, len(b))
+        if kind == 0 and b:                                    # bit flip
+            p = rng.randrange(len(b))
+            b[p] ^= 1 << rng.randrange(8)
+        elif kind == 1 and b:                                  # random byte
+            b[rng.randrange(len(b))] = rng.randrange(256)
+        elif kind == 2:                                        # huge/odd LEB128
+            b[pos:pos + rng.randint(0, 5)] = rng.choice(INTERESTING_LEB)
+        elif kind == 3 and len(b) >= 4:                        # u32 overwrite
+            p = rng.randrange(len(b) - 3)
+            b[p:p + 4] = rng.choice(INTERESTING_U32).to_bytes(4, 'little')
+        elif kind == 4:                                        # insert random bytes
+            b[pos:pos] = bytes(rng.randrange(256) for _ in range(rng.randint(1, 8)))
+        elif kind == 5 and b:                                  # delete a range
+            b[pos:pos + rng.randint(1, 16)] = b''
+        elif kind == 6 and b:                                  # duplicate a range
+            n = rng.randint(1, 32)
+            b[pos:pos] = b[pos:pos + n]
+        elif kind == 7:                                        # truncate
+            del b[rng.randint(0, len(b)):]
+        elif kind == 8 and others:                             # splice with another seed
+            o = rng.choice(others)
+            q = rng.randint(0, len(o))
+            b[pos:] = o[q:q + rng.randint(0, 256)]
+    return bytes(b)
+
+
+SIZES = (0, 1, 2, 255, 256, 257, 16384, 16385, 65535, 65536, 65537, 100_000, 100_001,
+         10_000_000, 10_000_001, 0x7FFFFFFF, 0xFFFFFFFF)
+
+
+def mutate_module(rng, data):
+    """A field-level change of a module that still decodes: memory and
+    table sizes, constants and immediates, functions or exports multiplied
+    (what byte mutation rarely reaches past the section framing)."""
+    from engine import syntax as S
+    from engine.binary import decode_module
+    from engine.errors import DecodeError
+    from fuzz.encode import encode_module
+    try:
+        m = decode_module(data)
+    except (DecodeError, L.LimitError):
+        return mutate_bytes(rng, data)
+    for _ in range(rng.randint(1, 3)):
+        kind = rng.randrange(6)
+        if kind == 0 and m.mems:
+            lo = rng.choice(SIZES) % 65537
+            hi = rng.choice((None, lo, lo + 1, 65536))
+            m.mems[0].type = S.MemType(S.Limits(lo, hi if hi is None or hi >= lo else None))
+        elif kind == 1 and m.tables:
+            t = rng.choice(m.tables)
+            lo = rng.choice(SIZES)
+            t.type = S.TableType(S.Limits(lo, rng.choice((None, lo, 0xFFFFFFFF))), t.type.elemtype)
+        elif kind in (2, 3):
+            bodies = [f.body for f in m.funcs] + [g.init for g in m.globals] + \
+                [d.offset for d in m.datas if d.mode == 'active'] + \
+                [e.offset for e in m.elems if e.mode == 'active']
+            consts = [ins for body in bodies for ins in body
+                      if ins.op in ('i32.const', 'i64.const') or
+                      (isinstance(ins.imm, int) and ins.op not in ('call', 'br', 'br_if'))]
+            if consts:
+                ins = rng.choice(consts)
+                bits = 64 if ins.op == 'i64.const' else 32
+                ins.imm = rng.choice(SIZES + (rng.getrandbits(bits),)) & ((1 << bits) - 1)
+        elif kind == 4 and m.funcs and len(data) < 20000:
+            m.funcs = m.funcs * rng.choice((2, 10, 100))
+        elif kind == 5 and m.funcs:
+            f = rng.choice(m.funcs)
+            f.locals = list(f.locals) + [rng.choice(S.VAL_TYPES)] * rng.choice((1, 1000, 60000))
+    try:
+        return encode_module(m)
+    except Exception:       # an immediate the encoder cannot write: fall back to bytes
+        return mutate_bytes(rng, data)
+
+
+WEIRD_JSON = ('abc', None, [], {}, -5, -1, 2 ** 70, 1.5, True, 'x' * 300, [1, 2], {'a': 1},
+              'wasmedge', 'i32', 0, 4294967295, 65536, 65537, float('inf'))
+
+
+def deep_json(depth):
+    return '[' * depth + ']' * depth
+
+
+def corrupt_json(rng, raw):
+    """A JSON document with one field (at a random path) set to a value of
+    the wrong type or range, a key added or removed, or deep nesting."""
+    try:
+        doc = json.loads(raw)
+    except ValueError:
+        return mutate_bytes(rng, raw)
+    kind = rng.randrange(6)
+    if kind == 0:
+        return deep_json(rng.choice((100, 5000, 100000))).encode()
+    paths = []
+
+    def walk(x, path):
+        paths.append(path)
+        if len(paths) > 5000:
+            return
+        if isinstance(x, dict):
+            for k, v in x.items():
+                walk(v, path + (k,))
+        elif isinstance(x, list):
+            for i, v in enumerate(x[:50]):
+                walk(v, path + (i,))
+    walk(doc, ())
+    path = rng.choice(paths[1:] or paths)
+    parent = doc
+    for k in path[:-1]:
+        parent = parent[k]
+    last = path[-1] if path else None
+    if last is None:
+        return json.dumps(rng.choice(WEIRD_JSON)).encode()
+    if kind == 1 and isinstance(parent, dict):
+        del parent[last]
+    elif kind == 2 and isinstance(parent, dict):
+        parent['extra' + str(rng.randrange(9))] = rng.choice(WEIRD_JSON)
+    elif kind == 3:
+        parent[last] = '@DEEP@'             # spliced in as text: json cannot build it
+    elif kind == 4 and isinstance(parent[last], int) and not isinstance(parent[last], bool):
+        parent[last] = rng.choice((-1, parent[last] + 1, parent[last] - 1, 2 ** 32, 2 ** 64,
+                                   rng.choice(INTERESTING_U32)))
+    else:
+        parent[last] = rng.choice(WEIRD_JSON)
+    try:
+        text = json.dumps(doc)
+    except (ValueError, RecursionError):
+        return raw
+    return text.replace('"@DEEP@"', deep_json(rng.choice((50, 3000, 100000)))).encode()
+
+
+def mutate_image_set(rng, files, others):
+    """One structured corruption of an image set or neutral directory."""
+    files = dict(files)
+    names = sorted(files)
+    name = rng.choice(names)
+    kind = rng.randrange(7)
+    if kind == 0:                                              # bytes of one file
+        files[name] = mutate_bytes(rng, files[name])
+    elif kind == 1:                                            # truncated file
+        files[name] = files[name][:rng.randint(0, max(0, len(files[name]) - 1))]
+    elif kind == 2:                                            # missing file
+        del files[name]
+    elif kind == 3 and others:                                 # file of another set
+        other = rng.choice(others)
+        pick = rng.choice(sorted(other))
+        files[pick] = other[pick]
+    elif kind == 4 and name.endswith('.json'):                 # field-level corruption
+        files[name] = corrupt_json(rng, files[name])
+    elif kind == 5 and len(files[name]) >= 4:                  # a u32 field
+        p = rng.randrange(0, len(files[name]) - 3) & ~3 if rng.random() < 0.7 else 0
+        files[name] = (files[name][:p] + rng.choice(INTERESTING_U32).to_bytes(4, 'little')
+                       + files[name][p + 4:])
+    else:                                                      # the json file, always
+        js = [n for n in names if n.endswith('.json')]
+        if js:
+            files[js[0]] = corrupt_json(rng, files[js[0]])
+        if 'mem_page_count.img' in files and rng.random() < 0.3:
+            files['mem_page_count.img'] = rng.choice((65536, 16385, 0xFFFFFFFF, 1 << 20, 257)) \
+                .to_bytes(4, 'little')
+    return files
+
+
+NUMBERS = ('0', '-1', '0xffffffff', '4294967296', '0x1_0000_0000', '-0x8000_0000', '1e309',
+           'nan:0x7fffff', 'inf', '-nan', '0x7fffffffffffffff', '18446744073709551616', '65536',
+           '65537', '99999999999999999999999')
+
+
+def mutate_text(rng, text):
+    """1-3 text-level mutations of a .wast script."""
+    for _ in range(rng.randint(1, 3)):
+        kind = rng.choice((0, 1, 2, 3, 3, 3, 3, 4, 5, 5))    # mostly still parses
+        pos = rng.randint(0, len(text))
+        if kind == 0 and text:
+            text = text[:pos] + chr(rng.choice((40, 41, 34, 59, 32, 10, rng.randrange(32, 127)))) \
+                + text[pos + 1:]
+        elif kind == 1:
+            text = text[:pos] + text[pos + rng.randint(1, 20):]
+        elif kind == 2:
+            n = rng.randint(1, 60)
+            text = text[:pos] + text[pos:pos + n] + text[pos:]
+        elif kind == 3:
+            import re
+            nums = [m.span() for m in re.finditer(r'(?<![\w$.])-?(0x)?[0-9][0-9a-fA-F_.]*', text)]
+            if nums:
+                a, b = rng.choice(nums)
+                text = text[:a] + rng.choice(NUMBERS) + text[b:]
+        elif kind == 4:
+            text = text[:pos]
+        else:
+            text = text[:pos] + rng.choice(('(', ')', '(block', '(loop', 'end', '"\\ff"',
+                                            '(memory 65536)', '(table 0xffffffff funcref)',
+                                            'unreachable', '(call 0)')) + text[pos:]
+    return text
+
+
+# ------------------------------------------------------------ seeds
+
+SEED_FILES = ('address.wast', 'block.wast', 'br_table.wast', 'bulk.wast', 'call.wast',
+              'call_indirect.wast', 'data.wast', 'elem.wast', 'exports.wast', 'func.wast',
+              'global.wast', 'imports.wast', 'linking.wast', 'loop.wast', 'memory.wast',
+              'memory_grow.wast', 'ref_func.wast', 'simd_lane.wast', 'start.wast', 'table.wast',
+              'table_grow.wast', 'binary.wast', 'fac.wast', 'select.wast')
+
+
+def _forms(text):
+    """Top-level parenthesised forms of a .wast text (strings and comments
+    respected), as (start, end) spans."""
+    from conformance.wast import blank_comments
+    clean = blank_comments(text)
+    spans, depth, start, i, n = [], 0, 0, 0, len(clean)
+    while i < n:
+        ch = clean[i]
+        if ch == '"':
+            i += 1
+            while i < n and clean[i] != '"':
+                i += 2 if clean[i] == '\\' else 1
+        elif ch == '(':
+            if depth == 0:
+                start = i
+            depth += 1
+        elif ch == ')':
+            depth -= 1
+            if depth == 0:
+                spans.append((start, i + 1))
+        i += 1
+    return [text[a:b] for a, b in spans]
+
+
+def _spec_dir():
+    from spectests import manifest as mf
+    return mf.suite_dir('wasm-2.0')
+
+
+def build_seeds(target, directory, count=40):
+    """The seed corpus of a target, built once and kept in ``directory``."""
+    path = os.path.join(directory, f'seeds-{target}.json')
+    if os.path.exists(path):
+        with open(path) as f:
+            return _load_seeds(target, json.load(f))
+    if target == 'module':
+        seeds = _module_seeds(count)
+        raw = [s.hex() for s in seeds]
+    elif target == 'images':
+        seeds = _image_seeds(count)
+        raw = [{k: v.hex() for k, v in s.items()} for s in seeds]
+    else:
+        seeds = _wast_seeds()
+        raw = seeds
+    os.makedirs(directory, exist_ok=True)
+    with open(path + '.tmp', 'w') as f:
+        json.dump(raw, f)
+    os.replace(path + '.tmp', path)
+    return seeds
+
+
+def _load_seeds(target, raw):
+    if target == 'module':
+        return [bytes.fromhex(s) for s in raw]
+    if target == 'images':
+        return [{k: bytes.fromhex(v) for k, v in s.items()} for s in raw]
+    return raw
+
+
+def _module_seeds(count):
+    from fuzz import gen
+    from conformance.runner import wat_to_binary
+    from conformance.wast import parse_file
+    seeds = [gen.from_seed(k).wasm for k in range(count)]
+    try:
+        directory = _spec_dir()
+    except Exception:
+        return seeds
+    for name in SEED_FILES:
+        taken = 0
+        for cmd in parse_file(os.path.join(directory, name)):
+            src = getattr(cmd, 'target', None)
+            if cmd.kind not in ('module', 'assert_trap', 'assert_malformed', 'assert_invalid') \
+                    or not hasattr(src, 'kind') or taken >= 12:
+                continue
+            try:
+                seeds.append(src.source if src.kind == 'binary' else wat_to_binary(src.source))
+                taken += 1
+            except Exception:
+                pass
+    return seeds
+
+
+def _image_seeds(count):
+    """Image sets (both models) and neutral documents of generated modules
+    stopped half-way."""
+    from engine import checkpoint, images as im, neutral
+    from engine.translate import snapshot_from_images
+    from fuzz import gen
+    seeds = []
+    for k in range(count):
+        gm = gen.from_seed(1000 + k)
+        args = list(gm.args[0]) if gm.args else []
+        for rt in im.RUNTIMES:
+            store = embedding.store_init(rt)
+            inst = embedding.module_instantiate(store, embedding.module_decode(gm.wasm), [])
+            addr = inst.exports[gm.entry][1]
+            ex = store.new_executor()
+            ex.start(addr, args)
+            try:
+                ex.run(200 + k * 37)
+            except WasmError:
+                continue
+            if ex.finished:
+                continue
+            try:
+                images = checkpoint.save(ex, inst, im.module_sha256(gm.wasm), gm.entry,
+                                         list(gm.results))
+            except WasmError:
+                continue
+            files = im.encode_files(images)
+            files['module.wasm'] = gm.wasm
+            seeds.append(files)
+            if rt == 'wasmedge':
+                snap = snapshot_from_images(images, inst.module, inst.info)
+                doc = neutral.document_from_snapshot(snap, inst.module, inst.info,
+                                                     im.module_sha256(gm.wasm))
+                seeds.append({neutral.FILE: neutral.dumps(doc), 'module.wasm': gm.wasm})
+    return seeds
+
+
+def _wast_seeds():
+    """Small scripts: each module of the seed files with up to six of the
+    commands after it."""
+    directory = _spec_dir()
+    seeds = []
+    for name in SEED_FILES:
+        with open(os.path.join(directory, name), encoding='utf-8') as f:
+            forms = _forms(f.read())
+        for i, form in enumerate(forms):
+            if form.startswith('(module') and len(form) < 20000:
+                seeds.append('\n'.join(forms[i:i + 7]))
+    return seeds
+
+
+# ------------------------------------------------------------ the checks
+
+def _zero(t):
+    return None if t in ('funcref', 'externref') else 0
+
+
+def check_module(data, runtime):
+    """Decode, validate, instantiate (spectest imports) and call every
+    exported function with zero arguments.  Returns the outcome's name."""
+    from engine.runtime import spectest_instance
+    store = embedding.store_init(runtime, CAMPAIGN_LIMITS)
+    try:
+        module = embedding.module_decode(data, CAMPAIGN_LIMITS)
+        embedding.module_validate(module)
+        spectest = spectest_instance(store)
+        externs = []
+        for imp in module.imports:
+            ev = spectest.exports.get(imp.name) if imp.module == 'spectest' else None
+            if ev is None:
+                return 'LinkError'
+            externs.append(ev)
+        inst = embedding.module_instantiate(store, module, externs)
+        outcome = 'ok'
+        for kind, addr in list(inst.exports.values())[:8]:
+            if kind != 'func':
+                continue
+            params = store.funcs[addr].type.params
+            try:
+                embedding.func_invoke(store, addr, [_zero(t) for t in params])
+            except WasmError as e:
+                outcome = type(e).__name__
+        return outcome
+    except WasmError as e:
+        return type(e).__name__
+
+
+class UnexpectedOutput(Exception):
+    """A command broke the CLI contract without raising (e.g. half-written
+    output, an exit status other than 0, 1, 2)."""
+
+
+def check_images(files, index, workdir):
+    """Put the set on disk and run one of restore / translate / inspect on
+    it through the CLI.  Returns ``exit <status>``."""
+    from engine import cli
+    src = os.path.join(workdir, 'in')
+    out = os.path.join(workdir, 'out')
+    for d in (src, out):
+        shutil.rmtree(d, ignore_errors=True)
+    os.makedirs(src)
+    for name, data in files.items():
+        with open(os.path.join(src, name), 'wb') as f:
+            f.write(data)
+    mode = index % 4
+    if mode == 0:
+        argv = ['restore', src, '--runtime', 'wamr' if index % 8 else 'wasmedge'] + RUN_FLAGS
+    elif mode == 1:
+        argv = ['translate', src, '--to', ('wasmedge', 'wamr', 'neutral')[index // 4 % 3],
+                '--out', out] + LIMIT_FLAGS
+    elif mode == 2:
+        argv = ['inspect', src] + LIMIT_FLAGS
+    else:
+        argv = ['restore', src, '--runtime', 'wasmedge', '--checkpoint-at',
+                str(1 + index % 5000), '--out', out] + RUN_FLAGS
+    sink = io.StringIO()
+    with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
+        status = cli.main(argv)
+    if status not in (0, 1, 2):
+        raise UnexpectedOutput(f'exit status {status!r}')
+    if status == 2 and os.path.exists(out):
+        raise UnexpectedOutput(f'{argv[0]} failed but left {out} behind')
+    if status == 2 and 'Traceback' in sink.getvalue():
+        raise UnexpectedOutput('a traceback on stderr')
+    return f'{argv[0]} exit {status}'
+
+
+class InternalError(Exception):
+    """The script runner reported an untyped exception inside a command."""
+
+
+def check_wast(text, runtime):
+    from conformance.runner import run_script
+    from conformance.wast import WastSyntaxError, parse_wast
+    try:
+        commands = parse_wast(text)
+    except WastSyntaxError:
+        return 'WastSyntaxError'
+    outcomes = run_script(commands, executor=runtime, timeout=HARD_STOP / 2,
+                          limits=CAMPAIGN_LIMITS)
+    for o in outcomes:
+        if o.reason.startswith(('internal error', 'cannot set up', 'timeout')):
+            raise InternalError(f'{o.kind} line {o.line}: {o.reason}')
+    return 'ran ' + ','.join(sorted({o.status for o in outcomes})) if outcomes else 'empty'
+
+
+# ------------------------------------------------------------ one input
+
+def make_input(target, seeds, index, seed):
+    rng = random.Random(f'{seed}:{target}:{index}')
+    base = rng.choice(seeds)
+    if target == 'module':
+        if rng.random() < 0.4:
+            return mutate_module(rng, base)
+        return mutate_bytes(rng, base, seeds)
+    if target == 'images':
+        return mutate_image_set(rng, base, seeds)
+    return mutate_text(rng, base)
+
+
+def run_input(target, data, index, workdir):
+    runtime = ('wasmedge', 'wamr')[index % 2]
+    if target == 'module':
+        return check_module(data, runtime)
+    if target == 'images':
+        return check_images(data, index, workdir)
+    return check_wast(data, runtime)
+
+
+def judge(target, data, index, workdir, hang):
+    """(outcome, finding or None) of one input, with the CPU-time bound."""
+    cpu = time.process_time()
+    wall = time.monotonic()
+    finding = None
+    outcome = None
+    try:
+        outcome = run_input(target, data, index, workdir)
+    except HardStop:
+        finding = {'kind': 'hang', 'error': f'still running after {HARD_STOP}s (cut off)'}
+    except BaseException as e:                      # the contract: nothing untyped
+        if isinstance(e, KeyboardInterrupt):
+            raise
+        finding = {'kind': 'untyped', 'error': f'{type(e).__name__}: {str(e)[:500]}',
+                   'traceback': traceback.format_exc()[-4000:]}
+    cpu = time.process_time() - cpu
+    wall = time.monotonic() - wall
+    if finding is None and cpu > hang:
+        finding = {'kind': 'hang', 'error': f'{cpu:.2f}s CPU ({wall:.2f}s wall) > {hang}s',
+                   'outcome': outcome}
+    if finding is not None:
+        finding.update(cpu_seconds=round(cpu, 3), wall_seconds=round(wall, 3), index=index)
+    return outcome, finding
+
+
+def save_finding(out, target, data, finding):
+    if target == 'images':
+        blob = json.dumps({k: v.hex() for k, v in sorted(data.items())}).encode()
+    else:
+        blob = bytes(data) if isinstance(data, (bytes, bytearray)) else \
+            data.encode('utf-8', 'surrogatepass')
+    ident = f'{target}-{hashlib.sha1(blob).hexdigest()[:12]}'
+    d = os.path.join(out, 'findings', ident)
+    if os.path.exists(d):
+        return ident
+    tmp = tempfile.mkdtemp(prefix='.tmp-', dir=os.path.join(out, 'findings'))
+    if target == 'images':
+        os.makedirs(os.path.join(tmp, 'input'))
+        for name, b in data.items():
+            with open(os.path.join(tmp, 'input', name), 'wb') as f:
+                f.write(b)
+    else:
+        with open(os.path.join(tmp, 'input.wasm' if target == 'module' else 'input.wast'),
+                  'wb') as f:
+            f.write(blob)
+    with open(os.path.join(tmp, 'finding.json'), 'w') as f:
+        json.dump(dict(finding, target=target), f, indent=1)
+    try:
+        os.replace(tmp, d)
+    except OSError:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return ident
+
+
+def load_finding(directory):
+    with open(os.path.join(directory, 'finding.json')) as f:
+        info = json.load(f)
+    target = info['target']
+    if target == 'images':
+        src = os.path.join(directory, 'input')
+        data = {}
+        for name in os.listdir(src):
+            with open(os.path.join(src, name), 'rb') as f:
+                data[name] = f.read()
+    else:
+        name = 'input.wasm' if target == 'module' else 'input.wast'
+        with open(os.path.join(directory, name), 'rb') as f:
+            data = f.read()
+        if target == 'wast':
+            data = data.decode('utf-8', 'surrogatepass')
+    return target, data, info
+
+
+# ------------------------------------------------------------ workers
+
+def _alarm(signum, frame):
+    raise HardStop()
+
+
+def _worker(target, seed, start, stop, step, first, out, hang, queue):
+    try:
+        soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+        if hard == resource.RLIM_INFINITY or hard > ADDRESS_SPACE:
+            resource.setrlimit(resource.RLIMIT_AS, (ADDRESS_SPACE, hard))
+    except (ValueError, OSError):
+        pass
+    sys.setrecursionlimit(max(sys.getrecursionlimit(), 1000))
+    signal.signal(signal.SIGALRM, _alarm)
+    seeds = build_seeds(target, out)
+    workdir = tempfile.mkdtemp(prefix=f'robust-{target}-')
+    counts, done, findings = {}, 0, []
+    last = time.monotonic()
+    try:
+        for index in range(first, stop, step):
+            data = make_input(target, seeds, index, seed)
+            if target != 'wast':
+                signal.setitimer(signal.ITIMER_REAL, HARD_STOP)
+            try:
+                outcome, finding = judge(target, data, index, workdir, hang)
+            finally:
+                signal.setitimer(signal.ITIMER_REAL, 0)
+            done += 1
+            key = outcome if finding is None else f'FINDING {finding["kind"]}'
+            counts[key] = counts.get(key, 0) + 1
+            if finding is not None:
+                findings.append(save_finding(out, target, data, finding))
+            if time.monotonic() - last > 2:
+                queue.put((done, counts, findings))
+                done, counts, findings = 0, {}, []
+                last = time.monotonic()
+    finally:
+        queue.put((done, counts, findings))
+        queue.put(None)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _stats_path(out):
+    return os.path.join(out, 'stats.json')
+
+
+def load_stats(out):
+    try:
+        with open(_stats_path(out)) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return {'targets': {}}
+
+
+def save_stats(out, target, st):
+    """Write this target's entry into stats.json, keeping the others (one
+    campaign per target may run at the same time on the same --out)."""
+    stats = load_stats(out)
+    stats['targets'][target] = st
+    tmp = f'{_stats_path(out)}.{os.getpid()}.tmp'
+    with open(tmp, 'w') as f:
+        json.dump(stats, f, indent=1, sort_keys=True)
+    os.replace(tmp, _stats_path(out))
+
+
+class Stop(Exception):
+    """SIGTERM/SIGINT: end the campaign, keeping what it counted."""
+
+
+def _stop(signum, frame):
+    raise Stop()
+
+
+def _merge(st, msg):
+    """Add one worker report (inputs done, outcome counts, finding ids) to
+    the target's stats; returns the inputs done."""
+    done, counts, findings = msg
+    st['inputs'] += done
+    for k, v in counts.items():
+        st['outcomes'][k] = st['outcomes'].get(k, 0) + v
+    st['findings'] += [i for i in findings if i not in st['findings']]
+    st['untyped'] = st['outcomes'].get('FINDING untyped', 0)
+    st['hangs'] = st['outcomes'].get('FINDING hang', 0)
+    return done
+
+
+def campaign(target, inputs, jobs, out, seed=0, hang=2.0, max_time=None, quiet=False):
+    """Run ``inputs`` more inputs of ``target`` (resuming the index where
+    the last campaign in ``out`` ended); returns the target's cumulative
+    stats."""
+    os.makedirs(os.path.join(out, 'findings'), exist_ok=True)
+    build_seeds(target, out)                    # once, before the workers fork
+    st = load_stats(out)['targets'].get(target) or dict({
+        'inputs': 0, 'outcomes': {}, 'findings': [], 'untyped': 0, 'hangs': 0,
+        'cpu_bound_seconds': hang, 'seconds': 0.0, 'next_index': 0, 'seed': seed})
+    st['cpu_bound_seconds'] = hang
+    if st.get('seed') != seed:
+        st['next_index'], st['seed'] = 0, seed  # another seed: another input stream
+    start = st['next_index']
+    stop = start + inputs
+    ctx = multiprocessing.get_context('fork')
+    queue = ctx.Queue()
+    procs = [ctx.Process(target=_worker, daemon=True,
+                         args=(target, seed, start, stop, jobs, start + w, out, hang, queue))
+             for w in range(jobs)]
+    for p in procs:
+        p.start()
+    began = last_print = last_save = time.monotonic()
+    running, run_done = jobs, 0
+    base_seconds = st['seconds']
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, _stop)
+    try:
+        while running:
+            if max_time is not None and time.monotonic() - began > max_time:
+                break
+            try:
+                msg = queue.get(timeout=1)
+            except Stop:
+                raise
+            except Exception:
+                if not any(p.is_alive() for p in procs):
+                    break
+                continue
+            if msg is None:
+                running -= 1
+                continue
+            run_done += _merge(st, msg)
+            now = time.monotonic()
+            st['seconds'] = round(base_seconds + now - began, 1)
+            if now - last_save > 30:
+                save_stats(out, target, st)
+                last_save = now
+            if not quiet and now - last_print > 10:
+                last_print = now
+                print(f'[{target}] {st["inputs"]} inputs in total, {run_done} this run '
+                      f'({run_done / (now - began):.0f}/s), {st["untyped"]} untyped, '
+                      f'{st["hangs"]} hangs', file=sys.stderr, flush=True)
+    except Stop:
+        print(f'[{target}] stopped; counts kept in {_stats_path(out)}', file=sys.stderr)
+    finally:
+        for p in procs:
+            if p.is_alive():
+                p.terminate()
+        for p in procs:
+            p.join(5)
+        # drain what the workers reported before stopping
+        while True:
+            try:
+                msg = queue.get_nowait()
+            except Exception:
+                break
+            if msg:
+                run_done += _merge(st, msg)
+        st['seconds'] = round(base_seconds + time.monotonic() - began, 1)
+        st['next_index'] = stop
+        save_stats(out, target, st)
+    return st
+
+
+def replay(directory):
+    target, data, info = load_finding(directory)
+    workdir = tempfile.mkdtemp(prefix='robust-replay-')
+    try:
+        outcome, finding = judge(target, data, info.get('index', 0), workdir, info.get(
+            'cpu_bound_seconds', 2.0))
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    if finding is None:
+        print(f'{directory}: fixed: now ends in {outcome}')
+        return 0
+    print(f'{directory}: still a finding: {finding["kind"]}: {finding["error"]}')
+    if 'traceback' in finding:
+        print(finding['traceback'])
+    return 1
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(prog='python -m fuzz.robust', description=__doc__.split('\n\n')[0])
+    ap.add_argument('--target', choices=TARGETS + ('all',), default='all')
+    ap.add_argument('--inputs', type=L.count, default=10_000, help='inputs per target (this run)')
+    ap.add_argument('--jobs', type=int, default=2)
+    ap.add_argument('--out', default='.robust', help='seeds, findings and stats.json (resumed)')
+    ap.add_argument('--seed', type=int, default=0)
+    ap.add_argument('--hang', type=float, default=2.0, help='CPU seconds per input (default 2)')
+    ap.add_argument('--time', type=float, help='stop each target after this many seconds')
+    ap.add_argument('--quiet', action='store_true')
+    ap.add_argument('--replay', metavar='FINDING_DIR', help='re-run one saved finding')
+    a = ap.parse_args(argv)
+    if a.replay:
+        return replay(a.replay)
+    if a.jobs < 1:
+        ap.error('--jobs must be at least 1')
+    bad = 0
+    for target in (TARGETS if a.target == 'all' else (a.target,)):
+        st = campaign(target, a.inputs, a.jobs, a.out, a.seed, a.hang, a.time, a.quiet)
+        top = ', '.join(f'{k} {v}' for k, v in sorted(st['outcomes'].items(), key=lambda x: -x[1])[:8])
+        print(f'{target}: {st["inputs"]} inputs ({st["seconds"]:.0f}s), {st["untyped"]} untyped, '
+              f'{st["hangs"]} hangs > {a.hang}s, {len(st["findings"])} reproducers; {top}')
+        bad += st['untyped'] + st['hangs']
+    return 1 if bad else 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
