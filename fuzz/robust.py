@@ -378,14 +378,15 @@ def _image_seeds(count):
     stopped half-way."""
     from engine import checkpoint, images as im, neutral
     from engine.translate import snapshot_from_images
-    from fuzz import gen
+    from fuzz import gen, linked
     seeds = []
     for k in range(count):
         gm = gen.from_seed(1000 + k)
         args = list(gm.args[0]) if gm.args else []
         for rt in im.RUNTIMES:
             store = embedding.store_init(rt)
-            inst = embedding.module_instantiate(store, embedding.module_decode(gm.wasm), [])
+            module = embedding.module_decode(gm.wasm)     # a linked one brings its provider
+            inst = embedding.module_instantiate(store, module, linked.imports_for(store, module, gm.wasm))
             addr = inst.exports[gm.entry][1]
             ex = store.new_executor()
             ex.start(addr, args)
