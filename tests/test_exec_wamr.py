@@ -177,36 +177,43 @@ def test_results_by_hand(name, args, expect):
     assert E.func_invoke(store, inst.exports[name][1], args) == expect
 
 
-@pytest.mark.parametrize('arg,edge_steps,wamr_steps', [(0, 7, 8), (1, 10, 11), (7, 10, 11),
-                                                     (2, 13, 14)])
-def test_branch_lands_on_the_end_as_in_wamr(arg, edge_steps, wamr_steps):
-    """WAMR's br continues at the target label's target_addr, the block's
-    ``end``, which then runs and pops the label; WasmEdge continues after
-    the ``end``.  Counted by hand on ``brt``: 6 instructions up to the
-    br_table, then what follows the target block, plus that ``end`` in WAMR."""
-    for kind, steps in (('wasmedge', edge_steps), ('wamr', wamr_steps)):
+@pytest.mark.parametrize('arg,steps', [(0, 8), (1, 11), (7, 11), (2, 14)])
+def test_branch_lands_on_the_end_in_both_models(arg, steps):
+    """A br continues on the target block's ``end``, which then runs (and,
+    in WAMR, pops the label): WAMR's classic interpreter jumps to the
+    label's target_addr, the real WasmEdge to the ``end`` instruction.
+    Counted by hand on ``brt``: 6 instructions up to the br_table, then
+    what follows the target block, including that ``end``."""
+    for kind in ('wasmedge', 'wamr'):
         store, inst, ex = started(kind, 'brt', [arg])
         ex.run()
         assert ex.steps == steps, kind
 
 
-def _is_at_end(fidx, idx):
-    return MODULE.funcs[fidx - VIEW.nimported].body[idx].op == 'end'
+def _is_control(fidx, idx):
+    return MODULE.funcs[fidx - VIEW.nimported].body[idx].op in ('end', 'else', 'loop')
 
 
 def _align(wamr_seq, edge_seq, position):
-    """Pairs (wamr item, wasmedge item) at the same position.  WAMR passes
-    through every position WasmEdge does, in the same order, plus the
-    ``end``s it lands on after a branch or an ``else``."""
-    pairs, j = [], 0
-    for w in wamr_seq:
-        if j < len(edge_seq) and position(w) == position(edge_seq[j]):
-            pairs.append((w, edge_seq[j]))
-            j += 1
+    """Pairs (wamr item, wasmedge item) at the same position.  Both models
+    pass through the same positions in the same order, except where they
+    stand on control instructions differently: WAMR lands on the ``end`` a
+    then-arm's ``else`` jumps to, WasmEdge counts the ``else`` a false
+    ``if`` skips and lands on the ``loop`` instruction a branch to the loop
+    targets (WAMR continues after it).  Every unpaired position must be
+    such an ``end``/``else``/``loop``."""
+    pairs, i, j = [], 0, 0
+    while i < len(wamr_seq) or j < len(edge_seq):
+        pw = position(wamr_seq[i]) if i < len(wamr_seq) else None
+        pe = position(edge_seq[j]) if j < len(edge_seq) else None
+        if pw == pe:
+            pairs.append((wamr_seq[i], edge_seq[j]))
+            i, j = i + 1, j + 1
+        elif pw is not None and _is_control(*pw[-1]):
+            i += 1
         else:
-            fidx, idx = position(w)[-1]
-            assert _is_at_end(fidx, idx), position(w)
-    assert j == len(edge_seq)
+            assert pe is not None and _is_control(*pe[-1]), (pw, pe)
+            j += 1
     return pairs
 
 
@@ -272,7 +279,6 @@ def test_labels_and_cells_at_every_step(name, args, expect):
     theirs = [checkpoint.snapshot_wasmedge(eex, einst)]
     while not eex.run(1):
         theirs.append(checkpoint.snapshot_wasmedge(eex, einst))
-    assert len(mine) >= len(theirs)
     for a, b in _align(mine, theirs, lambda s: [(f.fidx, f.pc) for f in s.frames]):
         assert [(f.locals, f.stack) for f in a.frames] == [(f.locals, f.stack) for f in b.frames]
     assert wex.results == eex.results == expect
