@@ -129,14 +129,7 @@ def parse_files(get, runtime) -> ForkFiles:
     """Parse a fork's files (``get(name, required)`` -> bytes or None)."""
     if runtime not in FORKS:
         raise ImageError(f'unknown fork {runtime!r}: expected one of {FORKS}')
-    r = _Reader('program_counter.img', get('program_counter.img'))
-    pc = (r.u32('fidx'), r.u32('offset'))
-    r.end()
-    r = _Reader('frame.img', get('frame.img'))
-    nframes = r.u32('frame count')
-    r.end()
-    if nframes == 0:
-        raise ImageError('frame.img: frame count: 0 (a stopped run has at least one frame)', 'byte 0')
+    pc, nframes = im.read_pc_and_frame_count(get)
     frames = []
     for i in range(1, nframes + 1):
         name = f'stack{i}.img'

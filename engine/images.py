@@ -285,6 +285,21 @@ def decode_files(files: Dict[str, bytes]) -> ImageSet:
     return _decode(get)
 
 
+def read_pc_and_frame_count(get):
+    """``program_counter.img`` and ``frame.img``, laid out alike in the
+    project's sets and the forks' own: ((fidx, offset), frame count >= 1)."""
+    r = _Reader('program_counter.img', get('program_counter.img'))
+    pc = (r.u32('fidx'), r.u32('offset'))
+    r.end()
+    r = _Reader('frame.img', get('frame.img'))
+    nframes = r.u32('frame count')
+    r.end()
+    if nframes == 0:
+        raise ImageError('frame.img: frame count: 0 (a stopped run has at least one frame)',
+                         'byte 0')
+    return pc, nframes
+
+
 def _decode(get) -> ImageSet:
     raw = get('manifest.json')
     try:
@@ -303,14 +318,7 @@ def _decode(get) -> ImageSet:
     if not isinstance(sha, str) or len(sha) != 64:
         raise ImageError('manifest.json: module_sha256: missing or not a sha256 hex digest')
 
-    r = _Reader('program_counter.img', get('program_counter.img'))
-    pc = (r.u32('fidx'), r.u32('offset'))
-    r.end()
-    r = _Reader('frame.img', get('frame.img'))
-    nframes = r.u32('frame count')
-    r.end()
-    if nframes == 0:
-        raise ImageError('frame.img: frame count: 0 (a stopped run has at least one frame)')
+    pc, nframes = read_pc_and_frame_count(get)
     frames = []
     for i in range(1, nframes + 1):
         name = f'stack{i}.img'
