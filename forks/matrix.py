@@ -65,9 +65,11 @@ IWASM_TRIES = 6                             # SIGINT attempts per iwasm checkpoi
 
 VERDICTS = ('pass', 'noise', 'fail', 'known', 'refused', 'unreached')
 KNOWN_DEFECTS = Path(__file__).resolve().parent / 'known_defects.json'
-# the engine declining, with its one-line error naming an image file, to put a
-# state into the forks' layout or to take a fork's images it finds wrong
-REFUSAL = re.compile(r'(error: )?[^ :]+\.img: ')
+# the engine declining to put a state into the forks' layout, or to read what a
+# fork wrote in its place, because the layout cannot hold it (its reasons, as it
+# words them; anything else from the engine is a failure)
+REFUSAL = re.compile(r'\.img: .*(cannot be (written|held|represented)|hold no |'
+                     r'the (WasmEdge|WAMR) fork (writes|holds|does not))')
 
 
 class UsageError(Exception):
@@ -386,7 +388,7 @@ class Matrix:
                 case.detail = crash + diff + [f'restore stderr: {why}']
             elif obs.noise:
                 case.detail = ['stdout held output the program did not write: ' + ', '.join(obs.noise)]
-        if case.verdict in ('fail', 'refused'):
+        if case.verdict == 'fail':
             finding = self.known_defect(case)
             if finding:
                 case.verdict = 'known'
