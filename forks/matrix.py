@@ -699,7 +699,8 @@ def replay(directory: Path) -> int:
     obs = observe(prog, ck.stdout, rs, directory / 'ck')
     diff = obs.differences(Observation(**exp['program']), bool(prog.invoke))
     if diff:
-        print('mismatch reproduces:\n  ' + '\n  '.join(diff))
+        crash = [f'the restore crashed ({_status(rs)})'] if _crashed(rs) else []
+        print('mismatch reproduces:\n  ' + '\n  '.join(crash + diff))
         return 1
     print('no mismatch this time (the run matched the uninterrupted one'
           + (f'; stdout held {", ".join(obs.noise)})' if obs.noise else ')'))
