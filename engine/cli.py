@@ -424,6 +424,12 @@ def cmd_restore(a):
         return restore_fork(a)
     wasi = wasi_of_saved(a, a.images)
     ex, inst, data, images = resume(a.images, a.runtime, a.module, wasi)
+    return continue_run(a, ex, inst, data, images, wasi)
+
+
+def continue_run(a, ex, inst, data, images, wasi, fork_base=None):
+    """Run a restored executor to the end or to the next checkpoint
+    (written in the fork's layout when ``fork_base`` is given)."""
     started = time.time()
     try:
         finished = drive(ex, a.checkpoint_at, a.trigger)
@@ -433,7 +439,7 @@ def cmd_restore(a):
         return finish(ex, images.results, started, quiet=wasi is not None)
     if not a.out:
         raise UsageError('--checkpoint-at/--trigger need --out DIR to write to')
-    return stop_and_save(ex, inst, data, images.entry, images.results, a.out, wasi)
+    return stop_and_save(ex, inst, data, images.entry, images.results, a.out, wasi, fork_base)
 
 
 def restore_fork(a):
@@ -451,17 +457,8 @@ def restore_fork(a):
     if images.runtime != runtime:
         images = translate(images, inst.module, inst.info, runtime)
     ex = checkpoint.restore(store, inst, images)
-    started = time.time()
-    try:
-        finished = drive(ex, a.checkpoint_at, a.trigger)
-    except wasi_mod.WasiExit as e:
-        return e.code
-    if finished:
-        return finish(ex, images.results, started, quiet=wasi is not None)
-    if not a.out:
-        raise UsageError('--checkpoint-at/--trigger need --out DIR to write to')
-    return stop_and_save(ex, inst, data, images.entry, images.results, a.out, wasi,
-                         fresh_instance(runtime, data, a.module, stubs=True))
+    return continue_run(a, ex, inst, data, images, wasi,
+                        fresh_instance(runtime, data, a.module, stubs=True))
 
 
 def cmd_translate(a):

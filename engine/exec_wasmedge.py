@@ -9,7 +9,10 @@ numeric function, a branch record, a store object...).  Branch records come
 from the validator's side table, so there is no label stack at run time:
 a branch keeps ``keep`` values, drops everything above the label's entry
 height and jumps.  ``block``/``loop``/inner ``end`` are no-ops; the
-function's final ``end`` returns.
+function's final ``end`` returns.  Control flow lands and counts where the
+real WasmEdge's does (its ``--dispatch-limit`` must stop at the same
+place): a branch lands on the block's ``end`` or on the ``loop``, a false
+``if`` on its ``end``, or after its ``else`` with the ``else`` counted.
 
 All execution state lives in ``stack``, ``frames`` and ``pc`` on the
 executor, and the loop is one ``while`` that can stop after any number of

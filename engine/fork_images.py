@@ -125,19 +125,6 @@ def parse_frame(name, data, runtime) -> ForkFrame:
     return ForkFrame(entry, ret_fidx, ret_off, types, cells, labels, at)
 
 
-def _read(directory, name, required=True):
-    path = os.path.join(directory, name)
-    try:
-        with open(path, 'rb') as f:
-            return f.read()
-    except FileNotFoundError:
-        if required:
-            raise ImageError(f'{name}: missing from fork image directory {directory}')
-        return None
-    except OSError as e:
-        raise ImageError(f'{name}: cannot read: {e.strerror}')
-
-
 def parse_files(get, runtime) -> ForkFiles:
     """Parse a fork's files (``get(name, required)`` -> bytes or None)."""
     if runtime not in FORKS:
@@ -186,7 +173,7 @@ def parse_files(get, runtime) -> ForkFiles:
 def read_fork_files(directory, runtime) -> ForkFiles:
     if not os.path.isdir(directory):
         raise ImageError(f'fork image directory {directory} does not exist')
-    return parse_files(lambda name, required=True: _read(directory, name, required), runtime)
+    return parse_files(lambda name, required=True: im._read(directory, name, required), runtime)
 
 
 # ------------------------------------------------------------ baseline

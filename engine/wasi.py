@@ -351,21 +351,23 @@ class Wasi:
             raise WasiError(ESPIPE, f'fd {fd} is a stream')
         return self.table.get(fd, right)
 
-    def fd_pread(self, fd, iovs, n, offset, nread_ptr):
-        entry = self._file(fd, R['fd_read'])
-        self._check(nread_ptr, 4)
+    def _positioned(self, fd, right, count_ptr):
+        """The file of a pread/pwrite: it needs ``right`` and fd_seek."""
+        entry = self._file(fd, right)
+        self._check(count_ptr, 4)
         if not entry.rights_base & R['fd_seek']:
-            raise WasiError(ENOTCAPABLE, 'pread needs fd_seek')
+            raise WasiError(ENOTCAPABLE, f'fd {fd} lacks fd_seek')
+        return entry
+
+    def fd_pread(self, fd, iovs, n, offset, nread_ptr):
+        entry = self._positioned(fd, R['fd_read'], nread_ptr)
         vecs = self.iovecs(iovs, n)
         chunk = os.pread(entry.host_fd, sum(ln for _, ln in vecs), offset)
         self.scatter(vecs, chunk)
         self.put(nread_ptr, '<I', len(chunk))
 
     def fd_pwrite(self, fd, iovs, n, offset, nwritten_ptr):
-        entry = self._file(fd, R['fd_write'])
-        self._check(nwritten_ptr, 4)
-        if not entry.rights_base & R['fd_seek']:
-            raise WasiError(ENOTCAPABLE, 'pwrite needs fd_seek')
+        entry = self._positioned(fd, R['fd_write'], nwritten_ptr)
         chunk = self.gather(iovs, n)
         count = 0
         while count < len(chunk):

@@ -108,20 +108,14 @@ MAX_FDS = 1024
 STREAMS = ('stdin', 'stdout', 'stderr')
 
 
+_MODE_TESTS = ((stat.S_ISREG, FILETYPE_FILE), (stat.S_ISDIR, FILETYPE_DIR),
+               (stat.S_ISLNK, FILETYPE_SYMLINK), (stat.S_ISCHR, FILETYPE_CHAR),
+               (stat.S_ISBLK, FILETYPE_BLOCK), (stat.S_ISSOCK, FILETYPE_SOCK_STREAM))
+
+
 def filetype_of_mode(mode):
-    if stat.S_ISREG(mode):
-        return FILETYPE_FILE
-    if stat.S_ISDIR(mode):
-        return FILETYPE_DIR
-    if stat.S_ISLNK(mode):
-        return FILETYPE_SYMLINK
-    if stat.S_ISCHR(mode):
-        return FILETYPE_CHAR
-    if stat.S_ISBLK(mode):
-        return FILETYPE_BLOCK
-    if stat.S_ISSOCK(mode):
-        return FILETYPE_SOCK_STREAM
-    return FILETYPE_UNKNOWN
+    """The WASI filetype of a host ``st_mode``."""
+    return next((ft for test, ft in _MODE_TESTS if test(mode)), FILETYPE_UNKNOWN)
 
 
 # ------------------------------------------------------------ descriptors

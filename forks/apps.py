@@ -72,3 +72,12 @@ def app_path(name: str) -> Path | None:
         raise ValueError(f'unknown app {name!r} (known: {", ".join(APPS)})')
     d = apps_dir()
     return None if d is None else d / name / f'{name}.wasm'
+
+
+def app_dir(name: str) -> Path | None:
+    """The app's whole folder in the cache (its .wasm, the authors' type
+    tables, ``expect-images/``); ``None`` without the archive."""
+    if name not in APPS:
+        raise ValueError(f'unknown app {name!r} (known: {", ".join(APPS)})')
+    d = apps_dir()
+    return None if d is None else d / name

@@ -1,0 +1,118 @@
+"""The forks' type-table files: hand-computed bytes for a small module, and
+the authors' tables of n-body and binary-trees compared byte for byte."""
+
+import struct
+
+import pytest
+import wasmtime
+
+from engine import cli, embedding, typetables
+from forks import apps
+
+HAND = '''
+(module
+  (type $v (func (param i64) (result i32)))
+  (import "spectest" "print_i32" (func $p (param i32)))
+  (table 1 funcref)
+  (func $g (param i64) (result i32) (i32.wrap_i64 (local.get 0)))
+  (func $f (param i32 i64) (local f64 externref)
+    local.get 1
+    call $g
+    local.get 1
+    i32.const 0
+    call_indirect (type $v)
+    i32.add
+    call $p))
+'''
+
+
+def _module(wat):
+    m = embedding.module_decode(wasmtime.wat2wasm(wat))
+    return m, embedding.module_validate(m)
+
+
+def _encode(funcs, nimports):
+    """The three files from hand-written (locals, [(offset, [records])])."""
+    tf, to, tt = b'', b'', b''
+    for i in range(nimports):
+        tf += struct.pack('<IQ', i, 0)
+    for k, (local_bytes, positions) in enumerate(funcs):
+        tf += struct.pack('<IQ', nimports + k, len(to))
+        to += struct.pack('<I', len(local_bytes)) + bytes(local_bytes)
+        for off, records in positions:
+            to += struct.pack('<IQ', off, len(tt))
+            for r in records:
+                tt += struct.pack('<I', len(r)) + bytes(r)
+    return {'tablemap_func': tf, 'tablemap_offset': to, 'type_table': tt}
+
+
+def test_hand_computed_tables():
+    # byte offsets: local.get 2 bytes, call 2, i32.const 2, call_indirect 3,
+    # i32.add / i32.wrap_i64 / end 1; after a call a second record: the
+    # caller's stack while the callee runs; after the final end: as before it
+    g = ([2], [(0, [[]]), (2, [[2]]), (3, [[1]]), (4, [[1]])])
+    f = ([1, 2, 2, 255], [
+        (0, [[]]), (2, [[2]]), (4, [[1], []]), (6, [[1, 2]]), (8, [[1, 2, 1]]),
+        (11, [[1, 1], [1]]), (12, [[1]]), (14, [[], []]), (15, [[]])])
+    assert typetables.build(*_module(HAND)) == _encode([g, f], 1)
+
+
+def test_authors_variant_drops_only_the_call_indirect_record():
+    m, info = _module(HAND)
+    f = ([1, 2, 2, 255], [
+        (0, [[]]), (2, [[2]]), (4, [[1], []]), (6, [[1, 2]]), (8, [[1, 2, 1]]),
+        (11, [[1, 1]]), (12, [[1]]), (14, [[], []]), (15, [[]])])
+    g = ([2], [(0, [[]]), (2, [[2]]), (3, [[1]]), (4, [[1]])])
+    assert typetables.build(m, info, calls=('call',)) == _encode([g, f], 1)
+
+
+def _authors(name):
+    d = apps.app_dir(name)
+    if d is None:
+        pytest.skip(apps.missing_reason())
+    m = embedding.module_decode((d / f'{name}.wasm').read_bytes())
+    return d, m, embedding.module_validate(m)
+
+
+@pytest.mark.parametrize('name', ['n-body', 'binary-trees'])
+def test_authors_tables_byte_for_byte(name):
+    """The authors' tables equal ours except for one thing: they have no
+    caller record after call_indirect (docs/images.md: theirs is the defect,
+    the forks read a second record after every call)."""
+    d, m, info = _authors(name)
+    theirs = {f: (d / f).read_bytes() for f in typetables.FILES}
+    assert typetables.build(m, info, calls=('call',)) == theirs
+    ours = typetables.build(m, info)
+    assert ours['tablemap_func'] != theirs['tablemap_func'] or \
+        ours['type_table'] != theirs['type_table']
+    # the difference is exactly one record per call_indirect
+    extra = 0
+    for d_idx, fn in enumerate(m.funcs):
+        for off, records in typetables.function_positions(m, info, d_idx):
+            fn_ins = [i for i in fn.body if i.end == off and i.op == 'call_indirect']
+            if fn_ins:
+                extra += 4 + len(records[1])
+    assert extra > 0
+    assert len(ours['type_table']) - len(theirs['type_table']) == extra
+
+
+def test_sqlite_bench_function_map_matches():
+    """Only tablemap_func of sqlite-bench survives in the archive: its
+    addresses fix the size of every function's tablemap_offset entry."""
+    d, m, info = _authors('sqlite-bench')
+    assert typetables.build(m, info)['tablemap_func'] == (d / 'tablemap_func').read_bytes()
+
+
+def test_cli_typetables(tmp_path, capsys):
+    wasm = tmp_path / 'hand.wasm'
+    wasm.write_bytes(wasmtime.wat2wasm(HAND))
+    assert cli.main(['typetables', str(wasm), '--out', str(tmp_path / 'tt')]) == 0
+    want = typetables.build(*_module(HAND))
+    for name, data in want.items():
+        assert (tmp_path / 'tt' / name).read_bytes() == data
+    bad = tmp_path / 'bad.wasm'
+    bad.write_bytes(b'\0asm\1\0\0\0\x01')
+    assert cli.main(['typetables', str(bad), '--out', str(tmp_path / 'tt2')]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith('error: ') and 'bad.wasm' in err and len(err.splitlines()) == 1
+    assert not (tmp_path / 'tt2').exists()
