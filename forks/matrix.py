@@ -65,9 +65,11 @@ IWASM_TRIES = 6                             # SIGINT attempts per iwasm checkpoi
 
 VERDICTS = ('pass', 'noise', 'fail', 'known', 'refused', 'unreached')
 KNOWN_DEFECTS = Path(__file__).resolve().parent / 'known_defects.json'
-# the engine declining, with its one-line error naming an image file, to put a
-# state into the forks' layout or to take a fork's images it finds wrong
-REFUSAL = re.compile(r'(error: )?[^ :]+\.img: ')
+# the engine declining to put a state into the forks' layout, or to read what a
+# fork wrote in its place, because the layout cannot hold it (its reasons, as it
+# words them; anything else from the engine is a failure)
+REFUSAL = re.compile(r'\.img: .*(cannot be (written|held|represented)|hold no |'
+                     r'the (WasmEdge|WAMR) fork (writes|holds|does not))')
 
 
 class UsageError(Exception):
@@ -343,6 +345,7 @@ class Matrix:
             ck = srt.checkpoint(lp, work, n)
             ck_out = execute(ck)
         steps.append(('checkpoint', ck))
+        outputs = {'ck': ck_out}
         images_dir = srt.images_of(work)
         case.reached = read_point(images_dir) or (
             f'{(images_dir / "manifest.json").is_file() and "engine images" or "no images"}')
@@ -368,12 +371,12 @@ class Matrix:
             case.verdict = 'unreached'
             case.detail = [f'no checkpoint: {ck.what} ended with {_status(ck_out)} '
                            f'before writing images; {_last_line(ck_out.stderr)}']
-        elif mv is not None and (r := execute(mv)).exit_code != 0:
+        elif mv is not None and (r := outputs.setdefault('mv', execute(mv))).exit_code != 0:
             why = _last_line(r.stderr)
             case.verdict = 'refused' if r.exit_code == 2 and REFUSAL.search(why) else 'fail'
             case.detail = [f'{mv.what} {case.verdict} ({_status(r)}): {why}']
         else:
-            rs_out = execute(rs)
+            rs_out = outputs['rs'] = execute(rs)
             obs = observe(prog, ck_out.stdout, rs_out, work)
             diff = obs.differences(self.refs[(prog.name, src)][0], bool(prog.invoke))
             case.verdict = 'fail' if diff else 'noise' if obs.noise else 'pass'
@@ -386,7 +389,7 @@ class Matrix:
                 case.detail = crash + diff + [f'restore stderr: {why}']
             elif obs.noise:
                 case.detail = ['stdout held output the program did not write: ' + ', '.join(obs.noise)]
-        if case.verdict in ('fail', 'refused'):
+        if case.verdict == 'fail':
             finding = self.known_defect(case)
             if finding:
                 case.verdict = 'known'
@@ -394,18 +397,22 @@ class Matrix:
         case.steps = [s.shell(d) for _, s in steps]
         case.seconds = round(time.monotonic() - started, 2)
         if case.verdict in ('fail', 'known'):
-            case.repro = str(self.save_repro(prog, case, d, steps))
+            case.repro = str(self.save_repro(prog, case, d, steps, outputs))
         elif not self.keep:
             shutil.rmtree(d, ignore_errors=True)
         return case
 
-    def save_repro(self, prog: Program, case: Case, d: Path, steps: list) -> Path:
+    def save_repro(self, prog: Program, case: Case, d: Path, steps: list, outputs: dict) -> Path:
         rid = f'{prog.name}-{case.src}--{case.tgt}-{case.k}'
         dest = self.out / 'repro' / rid
         shutil.rmtree(dest, ignore_errors=True)
         dest.parent.mkdir(parents=True, exist_ok=True)
         shutil.copytree(d, dest)
         (dest / 'ck').rename(dest / 'observed')     # as the failing run left it; commands.sh remakes ck/
+        for part, o in outputs.items():             # and what each step printed then
+            (dest / 'observed' / f'{part}.out').write_bytes(o.stdout)
+            (dest / 'observed' / f'{part}.err').write_bytes(o.stderr)
+            (dest / 'observed' / f'{part}.rc').write_text(f'{_status(o)}\n')
         shutil.rmtree(d, ignore_errors=True)
         write_commands(dest, d, steps, case, prog)
         ref = self.refs[(prog.name, case.src)][0]
@@ -435,6 +442,12 @@ class Matrix:
         the same image files (and the authors' expected ones)."""
         sets = {}
         row = {'program': label or prog.name, 'n': n, 'sets': {}, 'verdict': '', 'detail': []}
+        if prog.preopen:
+            row['verdict'] = 'n/a'
+            row['detail'] = ['opens files: WasmEdge numbers descriptors at random, so its own '
+                             'image sets differ run to run (docs/fork-findings.md, H13)']
+            self.images.append(row)
+            return
         tables = (self.program_dir(prog) / 'tables').is_dir()
         for name in ('wasmedge', 'ours-wasmedge'):
             rt = self.rts.get(name)
@@ -605,7 +618,7 @@ def markdown(doc) -> str:
         lines += ['', '| image set at N | sets | verdict |', '|---|---|---|']
         for r in doc['images']:
             sets = '; '.join(f'{k}: {v}' for k, v in r['sets'].items())
-            lines.append(f'| {r["program"]} @ {r["n"]} | {sets} | {r["verdict"]}'
+            lines.append(f'| {r["program"]} @ {r["n"]} | {sets or "-"} | {r["verdict"]}'
                          + (' — ' + '; '.join(r['detail']) if r['detail'] else '') + ' |')
     fails = [c for c in doc['cases'] if c['verdict'] in ('fail', 'known')]
     if fails:
@@ -697,7 +710,8 @@ def replay(directory: Path) -> int:
     obs = observe(prog, ck.stdout, rs, directory / 'ck')
     diff = obs.differences(Observation(**exp['program']), bool(prog.invoke))
     if diff:
-        print('mismatch reproduces:\n  ' + '\n  '.join(diff))
+        crash = [f'the restore crashed ({_status(rs)})'] if _crashed(rs) else []
+        print('mismatch reproduces:\n  ' + '\n  '.join(crash + diff))
         return 1
     print('no mismatch this time (the run matched the uninterrupted one'
           + (f'; stdout held {", ".join(obs.noise)})' if obs.noise else ')'))
