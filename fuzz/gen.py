@@ -782,10 +782,11 @@ class FuncGen:
         case, a ``br_table`` on a selector that is often out of range (so
         the default is taken), and after each block's ``end`` that case's
         code, falling through to the next case or breaking out.  Every case
-        first records itself in a memory word (``word = word * 8 + case``),
-        so a dispatch to the wrong label changes the final memory; the
-        cases share result types, so the values the branch carries flow on
-        through the later cases to the code after the switch."""
+        first records itself in a memory word (``word = word * 8 + k`` for
+        case k, counted from 1), so a dispatch to the wrong label changes
+        the final memory; the cases share result types, so the values the
+        branch carries flow on through the later cases to the code after
+        the switch."""
         c = self.c
         ncases = c.integers(2, 4)
         types = tuple(self.mg.valtype() for _ in range(c.weighted([(3, 0), (2, 1), (1, 2)])))
@@ -818,8 +819,7 @@ class FuncGen:
             self.emit('i32.const', case + 1)
             self.emit('i32.or')
             self.emit('i32.store', (2, 0))
-            body = list(types)
-            self.seq(body, types, max(1, 4 - self.depth))
+            self.seq(list(types), types, max(1, 4 - self.depth))
             if breaks and case < ncases - 1 and c.integers(0, 2) == 0:
                 self.emit('br', ncases - 1 - case)
         if breaks:
