@@ -606,7 +606,7 @@ class FuncGen:
             (3 if st and self.locals_of(top) else 0, 'tee'),
             (6, 'load'), (6, 'store'), (2, 'lane'),
             (4 if deeper else 0, 'block'), (5 if deeper else 0, 'if'), (6 if deeper else 0, 'loop'),
-            (2, 'br'), (3, 'br_if'), (1, 'br_table'), (1, 'return'),
+            (2, 'br'), (3, 'br_if'), (1, 'br_table'), (4 if deeper else 0, 'switch'), (1, 'return'),
             (1 if self.depth else 0, 'unreachable'),
             (6 if self.idx + 1 < self.mg.nfuncs else 0, 'call'),
             (4 if self.mg.linked else 0, 'call_import'),
@@ -776,6 +776,57 @@ class FuncGen:
             self.value(I32)
         self.emit('br_table', (targets, c.choice(same)))
         return STOP
+
+    def do_switch(self, st, _):
+        """The shape compilers give a switch statement: nested blocks, one per
+        case, a ``br_table`` on a selector that is often out of range (so
+        the default is taken), and after each block's ``end`` that case's
+        code, falling through to the next case or breaking out.  Every case
+        first records itself in a memory word (``word = word * 8 + k`` for
+        case k, counted from 1), so a dispatch to the wrong label changes
+        the final memory; the cases share result types, so the values the
+        branch carries flow on through the later cases to the code after
+        the switch."""
+        c = self.c
+        ncases = c.integers(2, 4)
+        types = tuple(self.mg.valtype() for _ in range(c.weighted([(3, 0), (2, 1), (1, 2)])))
+        breaks = c.boolean()            # an exit block after the last case: ``break``
+        slot = 4 * c.integers(0, 15)
+        labels = ncases + breaks        # the switch's own labels, innermost first
+        bt = self.block_type((), types)
+        for _ in range(labels):
+            self.emit('block', bt)
+            self.labels.append(('block', types, None))
+        self.depth += 1
+        # the dispatch: targets anywhere in the switch, the default mostly
+        # its last case or the exit
+        targets = tuple(c.integers(0, labels - 1) for _ in range(c.integers(0, ncases)))
+        default = c.weighted([(2, labels - 1), (1, c.integers(0, labels - 1))])
+        self.operands([], types)        # (the blocks take no params: a fresh stack)
+        if c.integers(0, 2):
+            self.emit('i32.const', c.integers(0, len(targets) + 2))
+        else:
+            self.value(I32)
+        self.emit('br_table', (targets, default))
+        for case in range(ncases):
+            self.labels.pop()
+            self.emit('end')
+            self.emit('i32.const', slot)
+            self.emit('i32.const', slot)
+            self.emit('i32.load', (2, 0))
+            self.emit('i32.const', 3)
+            self.emit('i32.shl')
+            self.emit('i32.const', case + 1)
+            self.emit('i32.or')
+            self.emit('i32.store', (2, 0))
+            self.seq(list(types), types, max(1, 4 - self.depth))
+            if breaks and case < ncases - 1 and c.integers(0, 2) == 0:
+                self.emit('br', ncases - 1 - case)
+        if breaks:
+            self.labels.pop()
+            self.emit('end')
+        self.depth -= 1
+        st.extend(types)
 
     def do_return(self, st, _):
         self.operands(st, self.ft.results)

@@ -397,12 +397,16 @@ class Worker:
                                 preexec_fn=_die_with_parent,
                                 cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
         limit = time.time() + seconds + 60
+        handled = []
         while proc.poll() is None:
             if time.time() > limit:
                 proc.kill()
                 proc.wait()
                 break
             self.send('beat')
+            # a collected mismatch is checked and saved as soon as libFuzzer
+            # finds it, not only when the session ends
+            self.atheris_artifacts(unit, work, handled, ('mismatch',))
             time.sleep(1)
         log.close()
         try:
@@ -411,9 +415,18 @@ class Worker:
         except (OSError, ValueError):
             execs = checks = 0
         self.send('checks', execs, checks)
-        artifacts = sorted(n for n in os.listdir(work) if n.split('-')[0] in ('mismatch', 'crash', 'timeout', 'oom', 'leak'))
-        artifacts = artifacts[:ATHERIS_MAX_FAILURES]
-        for n, name in enumerate(artifacts):
+        self.atheris_artifacts(unit, work, handled, ('mismatch', 'crash', 'timeout', 'oom', 'leak'))
+        shutil.rmtree(work, ignore_errors=True)
+
+    def atheris_artifacts(self, unit, work, handled, kinds):
+        """Check and save the finished artifacts of kinds ``kinds`` in the
+        session folder ``work`` not yet in ``handled`` (which this extends),
+        at most ATHERIS_MAX_FAILURES per session."""
+        names = sorted(n for n in os.listdir(work)
+                       if n.split('-')[0] in kinds and not n.endswith('.tmp') and n not in handled)
+        for name in names[:max(0, ATHERIS_MAX_FAILURES - len(handled))]:
+            n = len(handled)
+            handled.append(name)
             with open(os.path.join(work, name), 'rb') as f:
                 data = f.read()
             fid = f'atheris-s{self.cfg["seed"]}-w{self.worker}-u{unit}-{n}'
@@ -429,7 +442,6 @@ class Worker:
                               'args': list(gm.args[0]), 'hops': [('wasmedge', None)],
                               'mismatch': [f'libFuzzer {name.split("-")[0]}: {tail}'],
                               'wasmtime': self.wasmtime, 'input': data}, False, final=True)
-        shutil.rmtree(work, ignore_errors=True)
 
     # -- the loop
     def rerun_corpus(self):

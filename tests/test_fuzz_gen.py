@@ -287,3 +287,73 @@ def test_export_types_reads_v128_without_wasmtime():
         'f': ('func', (['v128', 'externref'], ['f32'])),
         'g': ('global', ('v128', True)),
         'm': ('memory', None)}
+
+
+class _LoneSwitch(gen.FuncGen):
+    """Function bodies that are one generated switch and nothing else (the
+    cases hold only their marks), so that its memory word can be foretold."""
+
+    def seq(self, st, out, steps, loop_counter=None):
+        if self.depth == 0:
+            self.do_switch(st, None)
+        self.finish(st, out)
+
+
+def _switch_path(body):
+    """(slot, cases expected to run, whether the default was chosen,
+    whether a case broke out) of the switch in ``body`` (Instr list) with a
+    constant selector, read off its shape; None for other selectors."""
+    k = next(i for i, ins in enumerate(body) if ins.op == 'br_table')
+    if body[k - 1].op != 'i32.const':
+        return None
+    targets, default = body[k].imm
+    sel = body[k - 1].imm
+    cases, breaks = [], set()
+    i = k + 1
+    while i + 9 < len(body) and body[i].op == 'end' and body[i + 3].op == 'i32.load':
+        slot = body[i + 1].imm
+        cases.append(len(cases))
+        i += 9                                  # end and the 8 instructions of the mark
+        if body[i].op == 'br':
+            breaks.add(len(cases) - 1)
+            i += 1
+    first = targets[sel] if sel < len(targets) else default
+    path = []
+    for case in range(first, len(cases)):
+        path.append(case)
+        if case in breaks:
+            break
+    return slot, path, sel >= len(targets), bool(path) and path[-1] < len(cases) - 1
+
+
+def test_switch_cases_record_the_dispatch_in_memory(monkeypatch):
+    """Every case of a generated switch leaves its number in the switch's
+    memory word (word * 8 + case + 1), so the word tells which label the
+    br_table chose (wasmtime's run against the cases read off the code),
+    and the selectors take the default as well as listed targets."""
+    monkeypatch.setattr(gen, 'FuncGen', _LoneSwitch)
+    seen = {'default': 0, 'listed': 0, 'break': 0, 'cases run': 0}
+    for seed in range(120):
+        gm = gen.from_seed(seed)
+        assert gen.validate(gm.wasm) is None
+        found = _switch_path(gm.module.funcs[0].body)
+        if found is None:
+            continue
+        slot, path, by_default, broke = found
+        init = bytearray(256)
+        for d in gm.module.datas:
+            if d.mode == 'active':
+                off = d.offset[0].imm
+                init[off:off + len(d.init)] = d.init
+        word = int.from_bytes(init[slot:slot + 4], 'little')
+        for case in path:
+            word = (word << 3 | (case + 1)) & 0xFFFFFFFF
+        out = wo.run(gm.wasm, gm.entry, gm.args[0], fuel=FUEL)
+        if out.trap is not None:
+            continue
+        assert int.from_bytes(out.memories['mem'][slot:slot + 4], 'little') == word, gm.wat
+        seen['default' if by_default else 'listed'] += 1
+        seen['break'] += broke
+        seen['cases run'] += bool(path)
+    assert (seen['default'] >= 20 and seen['listed'] >= 8 and seen['break'] >= 1
+            and seen['cases run'] >= 40), seen

@@ -256,3 +256,25 @@ def test_plans_cover_every_direction_and_multi_hop():
     assert ['wamr', 'neutral:wasmedge', 'wamr', 'wasmedge'] in multi
     for p in ps:
         assert sum(n for _, n in p[:-1]) < 100
+
+
+def test_atheris_mismatches_are_saved_while_the_session_runs(tmp_path, monkeypatch):
+    """A session's collected mismatch is checked when it appears (once, and
+    not while its file is still being written), not only when the session
+    ends; at most ATHERIS_MAX_FAILURES per session."""
+    seen = []
+    monkeypatch.setattr(migrate.Worker, 'unit_bytes',
+                        lambda self, g, unit, data, fid, found: seen.append((fid, data)))
+    w = migrate.Worker(None, {'seed': 3, 'out': str(tmp_path), 'wasmtime': False}, 1)
+    handled = []
+    (tmp_path / 'mismatch-b').write_bytes(b'B')
+    (tmp_path / 'mismatch-c.tmp').write_bytes(b'C')
+    (tmp_path / 'log').write_text('')
+    w.atheris_artifacts(7, str(tmp_path), handled, ('mismatch',))
+    assert seen == [('atheris-s3-w1-u7-0', b'B')]
+    os.replace(tmp_path / 'mismatch-c.tmp', tmp_path / 'mismatch-c')
+    for k in 'adef':
+        (tmp_path / f'mismatch-{k}').write_bytes(k.encode())
+    w.atheris_artifacts(7, str(tmp_path), handled, ('mismatch', 'crash'))
+    assert seen[1:] == [('atheris-s3-w1-u7-1', b'a'), ('atheris-s3-w1-u7-2', b'C')]
+    assert len(handled) == migrate.ATHERIS_MAX_FAILURES == 3
