@@ -376,7 +376,7 @@ def _module_seeds(count):
 def _image_seeds(count):
     """Image sets (both models) and neutral documents of generated modules
     stopped half-way."""
-    from engine import checkpoint, images as im, neutral
+    from engine import checkpoint, fork_images, images as im, neutral
     from engine.translate import snapshot_from_images
     from fuzz import gen
     seeds = []
@@ -403,6 +403,16 @@ def _image_seeds(count):
             files = im.encode_files(images)
             files['module.wasm'] = gm.wasm
             seeds.append(files)
+            fresh = embedding.store_init(rt)
+            base = embedding.module_instantiate(fresh, embedding.module_decode(gm.wasm), [],
+                                                run_start=False)
+            snap = snapshot_from_images(images, inst.module, inst.info)
+            try:
+                fork = fork_images.fork_files(snap, inst.module, inst.info, rt,
+                                              fork_images.baseline_of(fresh, base))
+            except WasmError:       # what a fork's layout cannot hold (docs/fork-findings.md)
+                continue
+            seeds.append(dict(fork, **{'module.wasm': gm.wasm, FORK: f'{rt} {gm.entry}'.encode()}))
             if rt == 'wasmedge':
                 snap = snapshot_from_images(images, inst.module, inst.info)
                 doc = neutral.document_from_snapshot(snap, inst.module, inst.info,
@@ -466,18 +476,24 @@ class UnexpectedOutput(Exception):
     output, an exit status other than 0, 1, 2)."""
 
 
+FORK = '@fork'   # not a file: marks a set in a fork's own layout (value: "<fork> <entry>")
+
+
 def check_images(files, index, workdir):
     """Put the set on disk and run one of restore / translate / inspect on
-    it through the CLI.  Returns ``exit <status>``."""
+    it through the CLI (with ``--format fork`` for a fork-layout set).
+    Returns ``<command> exit <status>``."""
     from engine import cli
     src = os.path.join(workdir, 'in')
     out = os.path.join(workdir, 'out')
     for d in (src, out):
         shutil.rmtree(d, ignore_errors=True)
     os.makedirs(src)
+    fork = files.get(FORK)
     for name, data in files.items():
-        with open(os.path.join(src, name), 'wb') as f:
-            f.write(data)
+        if name != FORK:
+            with open(os.path.join(src, name), 'wb') as f:
+                f.write(data)
     mode = index % 4
     if mode == 0:
         argv = ['restore', src, '--runtime', 'wamr' if index % 8 else 'wasmedge'] + RUN_FLAGS
@@ -489,9 +505,18 @@ def check_images(files, index, workdir):
     else:
         argv = ['restore', src, '--runtime', 'wasmedge', '--checkpoint-at',
                 str(1 + index % 5000), '--out', out] + RUN_FLAGS
+    if fork is not None:        # the fork's layout: which fork, and the module, given apart
+        which, _, entry = fork.decode('latin-1').partition(' ')
+        argv += ['--format', 'fork', '--from', which, '--invoke', entry,
+                 '--module', os.path.join(src, 'module.wasm')]
+        if argv[0] == 'translate' and argv[3] == 'neutral':
+            argv[3] = 'wamr'
     sink = io.StringIO()
     with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
-        status = cli.main(argv)
+        try:
+            status = cli.main(argv)
+        except SystemExit as e:             # argparse refusing an option (a mutated --from)
+            status = e.code
     if status not in (0, 1, 2):
         raise UnexpectedOutput(f'exit status {status!r}')
     if status == 2 and os.path.exists(out):
