@@ -581,7 +581,7 @@ def judge(target, data, index, workdir, hang):
     except HardStop:
         finding = {'kind': 'hang', 'error': f'still running after {HARD_STOP}s CPU (cut off)'}
     except BaseException as e:                      # the contract: nothing untyped
-        if isinstance(e, KeyboardInterrupt):
+        if isinstance(e, (KeyboardInterrupt, Stop)):
             raise
         finding = {'kind': 'untyped', 'error': f'{type(e).__name__}: {str(e)[:500]}',
                    'traceback': traceback.format_exc()[-4000:]}
@@ -650,6 +650,8 @@ def _alarm(signum, frame):
 
 
 def _worker(target, seed, start, stop, step, first, out, hang, queue):
+    for sig in (signal.SIGTERM, signal.SIGINT):     # not the driver's Stop: terminate() ends us
+        signal.signal(sig, signal.SIG_DFL)
     try:
         soft, hard = resource.getrlimit(resource.RLIMIT_AS)
         if hard == resource.RLIM_INFINITY or hard > ADDRESS_SPACE:
@@ -753,8 +755,7 @@ def campaign(target, inputs, jobs, out, seed=0, hang=2.0, max_time=None, quiet=F
     began = last_print = last_save = time.monotonic()
     running, run_done = jobs, 0
     base_seconds = st['seconds']
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, _stop)
+    previous = {sig: signal.signal(sig, _stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         while running:
             if max_time is not None and time.monotonic() - began > max_time:
@@ -800,6 +801,8 @@ def campaign(target, inputs, jobs, out, seed=0, hang=2.0, max_time=None, quiet=F
         st['seconds'] = round(base_seconds + time.monotonic() - began, 1)
         st['next_index'] = stop
         save_stats(out, target, st)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     return st
 
 
