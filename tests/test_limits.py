@@ -281,3 +281,34 @@ def test_instruction_count_difference(body, extra):
         assert ex.run() is True
         counts.append(ex.steps)
     assert counts[1] - counts[0] == extra, counts
+
+
+@pytest.mark.parametrize('runtime', RUNTIMES)
+def test_image_funcref_out_of_range_is_refused(runtime):
+    """Found by the images campaign: a funcref cell naming no function of
+    the module reached WAMR's loader (IndexError)."""
+    from engine import checkpoint
+    from engine.images import ImageError
+    from engine.translate import translate
+    text = '''(module (func $g) (elem declare func $g)
+      (func (export "f") (local funcref) (local i32)
+        (local.set 0 (ref.func $g))
+        (loop (local.set 1 (i32.add (local.get 1) (i32.const 1)))
+              (br_if 0 (i32.lt_u (local.get 1) (i32.const 50))))))'''
+    data = wasm(text)
+    store = embedding.store_init(runtime)
+    inst = embedding.module_instantiate(store, embedding.module_decode(data), [])
+    ex = store.new_executor()
+    ex.start(inst.exports['f'][1], [])
+    ex.run(40)
+    images = checkpoint.save(ex, inst, im.module_sha256(data), 'f', [])
+    assert images.frames[0].cells[0] == 0          # local 0 holds function 0 ($g)
+    images.frames[0].cells[0] = 128
+    for model in RUNTIMES:
+        fresh = embedding.store_init(model)
+        inst2 = embedding.module_instantiate(fresh, embedding.module_decode(data), [],
+                                             run_start=False)
+        with pytest.raises(ImageError, match='stack1.img: slot 0: function index 128 out of '
+                                             'range'):
+            checkpoint.restore(fresh, inst2, images if model == runtime else
+                               translate(images, inst2.module, inst2.info, model))
