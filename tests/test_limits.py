@@ -174,20 +174,24 @@ def test_flags_parse_and_override():
 
 # ------------------------------------------------------------ image sets and snapshots
 
-def _stopped(runtime='wasmedge'):
+STOPPED = '''(module (memory 1 4) (table 2 funcref) (global (mut i32) (i32.const 5))
+  (func (export "f") (result i32) (local i32)
+    (loop (local.set 0 (i32.add (local.get 0) (i32.const 1)))
+          (br_if 0 (i32.lt_u (local.get 0) (i32.const 100))))
+    (local.get 0)))'''
+
+
+def _stopped(runtime='wasmedge', text=STOPPED, steps=50):
+    """(module bytes, instance, image set) of export f stopped after ``steps``."""
     from engine import checkpoint
-    text = '''(module (memory 1 4) (table 2 funcref) (global (mut i32) (i32.const 5))
-      (func (export "f") (result i32) (local i32)
-        (loop (local.set 0 (i32.add (local.get 0) (i32.const 1)))
-              (br_if 0 (i32.lt_u (local.get 0) (i32.const 100))))
-        (local.get 0)))'''
     data = wasm(text)
     store = embedding.store_init(runtime)
     inst = embedding.module_instantiate(store, embedding.module_decode(data), [])
     ex = store.new_executor()
     ex.start(inst.exports['f'][1], [])
-    ex.run(50)
-    return data, inst, checkpoint.save(ex, inst, im.module_sha256(data), 'f', ['i32'])
+    ex.run(steps)
+    results = list(store.funcs[inst.exports['f'][1]].type.results)
+    return data, inst, checkpoint.save(ex, inst, im.module_sha256(data), 'f', results)
 
 
 def test_image_page_count_checked_against_module_and_limits_before_allocating():
@@ -295,13 +299,7 @@ def test_image_funcref_out_of_range_is_refused(runtime):
         (local.set 0 (ref.func $g))
         (loop (local.set 1 (i32.add (local.get 1) (i32.const 1)))
               (br_if 0 (i32.lt_u (local.get 1) (i32.const 50))))))'''
-    data = wasm(text)
-    store = embedding.store_init(runtime)
-    inst = embedding.module_instantiate(store, embedding.module_decode(data), [])
-    ex = store.new_executor()
-    ex.start(inst.exports['f'][1], [])
-    ex.run(40)
-    images = checkpoint.save(ex, inst, im.module_sha256(data), 'f', [])
+    data, _, images = _stopped(runtime, text, 40)
     assert images.frames[0].cells[0] == 0          # local 0 holds function 0 ($g)
     images.frames[0].cells[0] = 128
     for model in RUNTIMES:
