@@ -248,10 +248,10 @@ def _fail(name, ff, field_name, message):
 
 
 def snapshot_from_fork(files: ForkFiles, module, info, base: Baseline,
-                       entry_fidx=None) -> Snapshot:
+                       entry_fidx=None, limits=None) -> Snapshot:
     """Check a fork's files against the module and read them into the
     neutral form.  ``entry_fidx``: the function the host called (the
-    bottom frame must run it)."""
+    bottom frame must run it); ``limits``: engine/limits.py (page count)."""
     view = ModuleView.of(module, info)
     runtime = files.runtime
     frames = []
@@ -346,6 +346,10 @@ def snapshot_from_fork(files: ForkFiles, module, info, base: Baseline,
         if files.page_count < base.page_count:
             raise ImageError(f'mem_page_count.img: page count: {files.page_count} is below the '
                              f'{base.page_count} pages the module instantiates', 'byte 0')
+        lo, hi, why = view.size_range('memory', 0, limits)     # before allocating it
+        if files.page_count > hi:
+            raise ImageError(f'mem_page_count.img: page count: {files.page_count} is outside {why}',
+                             'byte 0')
         mem = bytearray(base.memory) + bytearray((files.page_count - base.page_count) * PAGE)
         for off, chunk in files.memory.items():
             mem[off:off + CHUNK] = chunk
@@ -490,7 +494,8 @@ def image_set_from_fork(files, module_bytes, store, inst, entry='_start', result
         raise ImageError(f'entry {entry!r}: not an exported function of the module (the fork '
                          f'images do not name their entry; give it with --invoke)')
     entry_fidx = inst.funcaddrs.index(addr)
-    snap = snapshot_from_fork(files, inst.module, inst.info, baseline_of(store, inst), entry_fidx)
+    snap = snapshot_from_fork(files, inst.module, inst.info, baseline_of(store, inst), entry_fidx,
+                              store.limits)
     snap.entry = entry
     snap.results = list(store.funcs[addr].type.results) if results is None else list(results)
     snap.steps = steps

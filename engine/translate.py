@@ -209,9 +209,10 @@ def snapshot_from_images(images: ImageSet, module, info, limits=None) -> Snapsho
             raise ImageError(f'{where}: cells per slot: {fi.slot_cells} but function {fidx} at '
                              f'instruction {pc} has slots {types} ({want})')
         values, pos = [], 0
-        for t in types:
+        for k, t in enumerate(types):
             n = CELLS[t]
-            values.append(from_cells(t, fi.cells[pos:pos + n]))
+            values.append(_funcref_checked(view, t, from_cells(t, fi.cells[pos:pos + n]),
+                                           f'{where}: slot {k}'))
             pos += n
         if images.runtime == 'wamr':
             expect = wamr_labels(view, fidx, pc)
@@ -234,7 +235,8 @@ def snapshot_from_images(images: ImageSet, module, info, limits=None) -> Snapsho
     if [t for t, _ in images.globals] != view.global_types:
         raise ImageError(f'global.img: types {[t for t, _ in images.globals]} do not match the '
                          f"module's globals {view.global_types}")
-    globs = [from_cells(t, cells) for t, cells in images.globals]
+    globs = [_funcref_checked(view, t, from_cells(t, cells), f'global.img: global {k}')
+             for k, (t, cells) in enumerate(images.globals)]
     nfuncs = len(view.func_types)
     tables = []
     for k, (t, entries) in enumerate(zip(view.table_types, images.tables)):
@@ -248,6 +250,14 @@ def snapshot_from_images(images: ImageSet, module, info, limits=None) -> Snapsho
                     entry=images.entry, results=list(images.results), steps=images.steps,
                     dropped_elems=_checked_segments(images.dropped_elems, len(module.elems), 'elem'),
                     dropped_datas=_checked_segments(images.dropped_datas, len(module.datas), 'data'))
+
+
+def _funcref_checked(view, t, v, where):
+    """A funcref read from an image must name a function of the module."""
+    if t == 'funcref' and v is not None and not 0 <= v < len(view.func_types):
+        raise ImageError(f'{where}: function index {v} out of range (the module has '
+                         f'{len(view.func_types)} functions)')
+    return v
 
 
 def _check_sizes(view, images, limits):

@@ -64,7 +64,7 @@ CAMPAIGN_LIMITS = L.Limits(max_module_bytes=256 << 10, max_memory_pages=256, max
 LIMIT_FLAGS = ['--max-module-bytes', str(256 << 10), '--max-memory-pages', '256',
                '--max-table-elems', '100000']
 RUN_FLAGS = LIMIT_FLAGS + ['--max-steps', '20000', '--timeout', '1']
-HARD_STOP = 20.0            # seconds: an input still running is cut off (a hang finding)
+HARD_STOP = 20.0            # CPU seconds: an input still running is cut off (a hang finding)
 ADDRESS_SPACE = 3 << 30     # per worker: a runaway allocation fails fast instead of swapping
 
 
@@ -376,7 +376,7 @@ def _module_seeds(count):
 def _image_seeds(count):
     """Image sets (both models) and neutral documents of generated modules
     stopped half-way."""
-    from engine import checkpoint, images as im, neutral
+    from engine import checkpoint, fork_images, images as im, neutral
     from engine.translate import snapshot_from_images
     from fuzz import gen, linked
     seeds = []
@@ -404,6 +404,16 @@ def _image_seeds(count):
             files = im.encode_files(images)
             files['module.wasm'] = gm.wasm
             seeds.append(files)
+            fresh = embedding.store_init(rt)
+            base = embedding.module_instantiate(fresh, embedding.module_decode(gm.wasm), [],
+                                                run_start=False)
+            snap = snapshot_from_images(images, inst.module, inst.info)
+            try:
+                fork = fork_images.fork_files(snap, inst.module, inst.info, rt,
+                                              fork_images.baseline_of(fresh, base))
+            except WasmError:       # what a fork's layout cannot hold (docs/fork-findings.md)
+                continue
+            seeds.append(dict(fork, **{'module.wasm': gm.wasm, FORK: f'{rt} {gm.entry}'.encode()}))
             if rt == 'wasmedge':
                 snap = snapshot_from_images(images, inst.module, inst.info)
                 doc = neutral.document_from_snapshot(snap, inst.module, inst.info,
@@ -467,18 +477,24 @@ class UnexpectedOutput(Exception):
     output, an exit status other than 0, 1, 2)."""
 
 
+FORK = '@fork'   # not a file: marks a set in a fork's own layout (value: "<fork> <entry>")
+
+
 def check_images(files, index, workdir):
     """Put the set on disk and run one of restore / translate / inspect on
-    it through the CLI.  Returns ``exit <status>``."""
+    it through the CLI (with ``--format fork`` for a fork-layout set).
+    Returns ``<command> exit <status>``."""
     from engine import cli
     src = os.path.join(workdir, 'in')
     out = os.path.join(workdir, 'out')
     for d in (src, out):
         shutil.rmtree(d, ignore_errors=True)
     os.makedirs(src)
+    fork = files.get(FORK)
     for name, data in files.items():
-        with open(os.path.join(src, name), 'wb') as f:
-            f.write(data)
+        if name != FORK:
+            with open(os.path.join(src, name), 'wb') as f:
+                f.write(data)
     mode = index % 4
     if mode == 0:
         argv = ['restore', src, '--runtime', 'wamr' if index % 8 else 'wasmedge'] + RUN_FLAGS
@@ -490,9 +506,18 @@ def check_images(files, index, workdir):
     else:
         argv = ['restore', src, '--runtime', 'wasmedge', '--checkpoint-at',
                 str(1 + index % 5000), '--out', out] + RUN_FLAGS
+    if fork is not None:        # the fork's layout: which fork, and the module, given apart
+        which, _, entry = fork.decode('latin-1').partition(' ')
+        argv += ['--format', 'fork', '--from', which, '--invoke', entry,
+                 '--module', os.path.join(src, 'module.wasm')]
+        if argv[0] == 'translate' and argv[3] == 'neutral':
+            argv[3] = 'wamr'
     sink = io.StringIO()
     with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
-        status = cli.main(argv)
+        try:
+            status = cli.main(argv)
+        except SystemExit as e:             # argparse refusing an option (a mutated --from)
+            status = e.code
     if status not in (0, 1, 2):
         raise UnexpectedOutput(f'exit status {status!r}')
     if status == 2 and os.path.exists(out):
@@ -516,8 +541,10 @@ def check_wast(text, runtime):
     outcomes = run_script(commands, executor=runtime, timeout=HARD_STOP / 2,
                           limits=CAMPAIGN_LIMITS)
     for o in outcomes:
-        if o.reason.startswith(('internal error', 'cannot set up', 'timeout')):
+        if o.reason.startswith(('internal error', 'cannot set up')):
             raise InternalError(f'{o.kind} line {o.line}: {o.reason}')
+    # a command cut off by the runner's wall-clock timeout is judged by the
+    # CPU time it used (judge): on a shared machine wall time is not ours
     return 'ran ' + ','.join(sorted({o.status for o in outcomes})) if outcomes else 'empty'
 
 
@@ -553,9 +580,9 @@ def judge(target, data, index, workdir, hang):
     try:
         outcome = run_input(target, data, index, workdir)
     except HardStop:
-        finding = {'kind': 'hang', 'error': f'still running after {HARD_STOP}s (cut off)'}
+        finding = {'kind': 'hang', 'error': f'still running after {HARD_STOP}s CPU (cut off)'}
     except BaseException as e:                      # the contract: nothing untyped
-        if isinstance(e, KeyboardInterrupt):
+        if isinstance(e, (KeyboardInterrupt, Stop)):
             raise
         finding = {'kind': 'untyped', 'error': f'{type(e).__name__}: {str(e)[:500]}',
                    'traceback': traceback.format_exc()[-4000:]}
@@ -624,6 +651,8 @@ def _alarm(signum, frame):
 
 
 def _worker(target, seed, start, stop, step, first, out, hang, queue):
+    for sig in (signal.SIGTERM, signal.SIGINT):     # not the driver's Stop: terminate() ends us
+        signal.signal(sig, signal.SIG_DFL)
     try:
         soft, hard = resource.getrlimit(resource.RLIMIT_AS)
         if hard == resource.RLIM_INFINITY or hard > ADDRESS_SPACE:
@@ -631,7 +660,7 @@ def _worker(target, seed, start, stop, step, first, out, hang, queue):
     except (ValueError, OSError):
         pass
     sys.setrecursionlimit(max(sys.getrecursionlimit(), 1000))
-    signal.signal(signal.SIGALRM, _alarm)
+    signal.signal(signal.SIGPROF, _alarm)     # a CPU-time alarm: a starved worker is no hang
     seeds = build_seeds(target, out)
     workdir = tempfile.mkdtemp(prefix=f'robust-{target}-')
     counts, done, findings = {}, 0, []
@@ -639,12 +668,11 @@ def _worker(target, seed, start, stop, step, first, out, hang, queue):
     try:
         for index in range(first, stop, step):
             data = make_input(target, seeds, index, seed)
-            if target != 'wast':
-                signal.setitimer(signal.ITIMER_REAL, HARD_STOP)
+            signal.setitimer(signal.ITIMER_PROF, HARD_STOP)
             try:
                 outcome, finding = judge(target, data, index, workdir, hang)
             finally:
-                signal.setitimer(signal.ITIMER_REAL, 0)
+                signal.setitimer(signal.ITIMER_PROF, 0)
             done += 1
             key = outcome if finding is None else f'FINDING {finding["kind"]}'
             counts[key] = counts.get(key, 0) + 1
@@ -728,8 +756,7 @@ def campaign(target, inputs, jobs, out, seed=0, hang=2.0, max_time=None, quiet=F
     began = last_print = last_save = time.monotonic()
     running, run_done = jobs, 0
     base_seconds = st['seconds']
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, _stop)
+    previous = {sig: signal.signal(sig, _stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         while running:
             if max_time is not None and time.monotonic() - began > max_time:
@@ -775,6 +802,8 @@ def campaign(target, inputs, jobs, out, seed=0, hang=2.0, max_time=None, quiet=F
         st['seconds'] = round(base_seconds + time.monotonic() - began, 1)
         st['next_index'] = stop
         save_stats(out, target, st)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     return st
 
 

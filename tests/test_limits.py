@@ -174,20 +174,24 @@ def test_flags_parse_and_override():
 
 # ------------------------------------------------------------ image sets and snapshots
 
-def _stopped(runtime='wasmedge'):
+STOPPED = '''(module (memory 1 4) (table 2 funcref) (global (mut i32) (i32.const 5))
+  (func (export "f") (result i32) (local i32)
+    (loop (local.set 0 (i32.add (local.get 0) (i32.const 1)))
+          (br_if 0 (i32.lt_u (local.get 0) (i32.const 100))))
+    (local.get 0)))'''
+
+
+def _stopped(runtime='wasmedge', text=STOPPED, steps=50):
+    """(module bytes, instance, image set) of export f stopped after ``steps``."""
     from engine import checkpoint
-    text = '''(module (memory 1 4) (table 2 funcref) (global (mut i32) (i32.const 5))
-      (func (export "f") (result i32) (local i32)
-        (loop (local.set 0 (i32.add (local.get 0) (i32.const 1)))
-              (br_if 0 (i32.lt_u (local.get 0) (i32.const 100))))
-        (local.get 0)))'''
     data = wasm(text)
     store = embedding.store_init(runtime)
     inst = embedding.module_instantiate(store, embedding.module_decode(data), [])
     ex = store.new_executor()
     ex.start(inst.exports['f'][1], [])
-    ex.run(50)
-    return data, inst, checkpoint.save(ex, inst, im.module_sha256(data), 'f', ['i32'])
+    ex.run(steps)
+    results = list(store.funcs[inst.exports['f'][1]].type.results)
+    return data, inst, checkpoint.save(ex, inst, im.module_sha256(data), 'f', results)
 
 
 def test_image_page_count_checked_against_module_and_limits_before_allocating():
@@ -281,3 +285,28 @@ def test_instruction_count_difference(body, extra):
         assert ex.run() is True
         counts.append(ex.steps)
     assert counts[1] - counts[0] == extra, counts
+
+
+@pytest.mark.parametrize('runtime', RUNTIMES)
+def test_image_funcref_out_of_range_is_refused(runtime):
+    """Found by the images campaign: a funcref cell naming no function of
+    the module reached WAMR's loader (IndexError)."""
+    from engine import checkpoint
+    from engine.images import ImageError
+    from engine.translate import translate
+    text = '''(module (func $g) (elem declare func $g)
+      (func (export "f") (local funcref) (local i32)
+        (local.set 0 (ref.func $g))
+        (loop (local.set 1 (i32.add (local.get 1) (i32.const 1)))
+              (br_if 0 (i32.lt_u (local.get 1) (i32.const 50))))))'''
+    data, _, images = _stopped(runtime, text, 40)
+    assert images.frames[0].cells[0] == 0          # local 0 holds function 0 ($g)
+    images.frames[0].cells[0] = 128
+    for model in RUNTIMES:
+        fresh = embedding.store_init(model)
+        inst2 = embedding.module_instantiate(fresh, embedding.module_decode(data), [],
+                                             run_start=False)
+        with pytest.raises(ImageError, match='stack1.img: slot 0: function index 128 out of '
+                                             'range'):
+            checkpoint.restore(fresh, inst2, images if model == runtime else
+                               translate(images, inst2.module, inst2.info, model))

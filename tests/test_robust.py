@@ -96,3 +96,31 @@ def test_short_campaign_is_clean_and_resumes(target, tmp_path, monkeypatch):
     assert st['inputs'] == 80 and st['next_index'] == 80
     with open(os.path.join(out, 'stats.json')) as f:
         assert json.load(f)['targets'][target]['inputs'] == 80
+
+
+def test_fork_layout_page_count_is_checked_before_allocating(tmp_path):
+    """Found by the images campaign: the fork reader allocated whatever
+    mem_page_count.img said (65536 pages: 4 GiB, 12 s CPU) before checking."""
+    forks = [s for s in robust._image_seeds(12) if robust.FORK in s]
+    assert forks
+    files = dict(forks[0], **{'mem_page_count.img': (65536).to_bytes(4, 'little')})
+    started = time.process_time()
+    assert robust.check_images(files, 0, str(tmp_path)) == 'restore exit 2'
+    assert time.process_time() - started < 2
+
+
+@needs_suite
+def test_all_targets_cut_by_time_leave_no_false_findings(tmp_path, monkeypatch):
+    """--time ends each target by terminating its workers: that must not
+    show up as a finding of the next target's workers (they are forked
+    after the driver installed its own SIGTERM handler), nor leave any
+    worker running."""
+    import multiprocessing
+    monkeypatch.setenv('WASM_TESTSUITE', SUITE)
+    out = str(tmp_path / 'all')
+    assert robust.main(['--target', 'all', '--inputs', '1000000', '--time', '3', '--jobs', '2',
+                        '--out', out, '--quiet']) == 0
+    stats = robust.load_stats(out)['targets']
+    assert sorted(stats) == sorted(robust.TARGETS)
+    assert all(st['inputs'] > 0 and not st['findings'] for st in stats.values())
+    assert multiprocessing.active_children() == []
