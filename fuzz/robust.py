@@ -375,12 +375,17 @@ def _module_seeds(count):
 
 def _image_seeds(count):
     """Image sets (both models) and neutral documents of generated modules
-    stopped half-way."""
+    stopped half-way, from the first ``count`` generated modules (seeds
+    1000 on) that are still running at their stop point."""
     from engine import checkpoint, fork_images, images as im, neutral
     from engine.translate import snapshot_from_images
     from fuzz import gen, linked
     seeds = []
-    for k in range(count):
+    modules = 0
+    for k in range(count * 20):
+        if modules >= count:
+            break
+        before = len(seeds)
         gm = gen.from_seed(1000 + k)
         args = list(gm.args[0]) if gm.args else []
         for rt in im.RUNTIMES:
@@ -405,8 +410,10 @@ def _image_seeds(count):
             files['module.wasm'] = gm.wasm
             seeds.append(files)
             fresh = embedding.store_init(rt)
-            base = embedding.module_instantiate(fresh, embedding.module_decode(gm.wasm), [],
-                                                run_start=False)
+            fresh_module = embedding.module_decode(gm.wasm)
+            base = embedding.module_instantiate(
+                fresh, fresh_module, linked.imports_for(fresh, fresh_module, gm.wasm),
+                run_start=False)
             snap = snapshot_from_images(images, inst.module, inst.info)
             try:
                 fork = fork_images.fork_files(snap, inst.module, inst.info, rt,
@@ -419,6 +426,7 @@ def _image_seeds(count):
                 doc = neutral.document_from_snapshot(snap, inst.module, inst.info,
                                                      im.module_sha256(gm.wasm))
                 seeds.append({neutral.FILE: neutral.dumps(doc), 'module.wasm': gm.wasm})
+        modules += len(seeds) > before
     return seeds
 
 
