@@ -248,7 +248,7 @@ class Matrix:
         shutil.rmtree(d, ignore_errors=True)
         (d / 'inputs').mkdir(parents=True)
         # the module runs from the work directory under its own name, so every
-        # runtime gets the same argv[0] (the engine passes the base name)
+        # runtime gets the same short argv[0] and commands.sh stays relocatable
         shutil.copyfile(prog.wasm, d / 'inputs' / prog.wasm.name)
         for name, data in prog.files:
             (d / 'inputs' / name).write_bytes(data)
