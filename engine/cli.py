@@ -105,7 +105,7 @@ def instantiate(store, data, path, run_start=True, wasi=None):
                 externvals.append(spectest.exports[imp.name])
         elif imp.module == wasi_mod.MODULE:
             if wasi is None:
-                wasi = wasi_mod.Wasi(wasi_mod.WasiConfig(args=[os.path.basename(path)]))
+                wasi = wasi_mod.Wasi(wasi_mod.WasiConfig(args=[str(path)]))
             if wasi_funcs is None:
                 wasi_funcs = wasi.imports(store)
             externvals.append(wasi_funcs.get(imp.name))
@@ -265,7 +265,7 @@ def cmd_run(a):
     limits = L.from_arguments(a)
     data = read_module(a.module, limits)
     store = embedding.store_init(a.runtime, limits)
-    wasi = wasi_of_options(a, [os.path.basename(a.module)] + a.guest_args)
+    wasi = wasi_of_options(a, [a.module] + a.guest_args)
     inst = instantiate(store, data, a.module, wasi=wasi)
     entry = a.invoke or '_start'
     if a.invoke is None and inst.exports.get('_start', (None,))[0] != 'func':
@@ -340,7 +340,7 @@ def add_wasi_options(p, restoring=False):
     g.add_argument('--seed', type=int, default=0, help='random_get seed in --deterministic mode')
     g.add_argument('--', dest='guest_args', metavar='ARG', nargs='*', default=[],
                    help='everything after "--" is the WASI command\'s arguments '
-                   '(argv[0] is the module name)')
+                   '(argv[0] is the module path as given, as in wasmtime and the forks)')
 
 
 def wasi_options(a):
@@ -501,7 +501,7 @@ def restore_fork(a):
     if a.module and a.source:
         module = embedding.module_decode(read_module(a.module))
         if any(imp.module == wasi_mod.MODULE for imp in module.imports):
-            wasi = wasi_of_options(a, [os.path.basename(a.module)] + a.guest_args)
+            wasi = wasi_of_options(a, [a.module] + a.guest_args)
     images, data, store, inst = load_fork(a, runtime, wasi=wasi)
     if images.runtime != runtime:
         images = translate(images, inst.module, inst.info, runtime, L.from_arguments(a))

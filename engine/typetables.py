@@ -31,7 +31,11 @@ v128 4, references 255 (``REF``; one cell in WAMR, see docs/images.md).
 In unreachable code (after ``br``, ``return``, ``unreachable`` ...)
 validation knows only what the following instructions push; an operand of
 unknown type (the algorithm's Unknown, e.g. from a ``select`` there) gets
-the byte 0, no running program can ever stand there.
+the byte 0, no running program can ever stand there.  The one exception
+is the position before an ``end``: a branch lands there (both forks stop
+at a block's or the function's ``end`` after ``br``/``br_table`` to its
+label), so it always lists the block's entry stack plus its results, as
+``valid.operand_types`` does, never the unreachable code's guess.
 """
 
 import os
@@ -56,13 +60,16 @@ def _record(types):
     return struct.pack('<I', len(types)) + type_bytes(types)
 
 
-def function_positions(module, info, defidx, calls=CALLS):
+def function_positions(module, info, defidx, calls=CALLS, ends=True):
     """(offset, [records]) of every code position of defined function
     ``defidx`` as the fork tables list them; the instructions named in
-    ``calls`` get the second (caller) record."""
+    ``calls`` get the second (caller) record; ``ends=False`` leaves the
+    unreachable code's guess before an ``end``, as the authors' tables do."""
     f = module.funcs[defidx]
     ft = module.types[f.typeidx]
     trace = operand_trace(module, defidx)
+    if ends:
+        _stacks_at_ends(module, f.body, ft, trace)
     trace.append(trace[-1])     # after the final end: as before it (never looked up)
     out = [(0, [trace[0]])]
     for i, ins in enumerate(f.body):
@@ -76,10 +83,30 @@ def function_positions(module, info, defidx, calls=CALLS):
     return out
 
 
-def build(module, info, calls=CALLS):
+def _stacks_at_ends(module, body, ft, trace):
+    """Before each ``end``: the block's entry stack plus its results (or the
+    function's results), whether or not the code before it is reachable."""
+    open_blocks = []
+    for i, ins in enumerate(body):
+        if ins.op in ('block', 'loop', 'if'):
+            open_blocks.append(i)
+        elif ins.op == 'end':
+            if not open_blocks:
+                trace[i] = list(ft.results)
+                continue
+            b = open_blocks.pop()
+            bt = body[b].imm
+            params, results = ((), ()) if bt is None else ((), (bt,)) if isinstance(bt, str) \
+                else (module.types[bt].params, module.types[bt].results)
+            below = trace[b][:-1] if body[b].op == 'if' else trace[b]
+            trace[i] = list(below[:len(below) - len(params)]) + list(results)
+
+
+def build(module, info, calls=CALLS, ends=True):
     """The three files as bytes, keyed by file name.  ``calls=('call',)``
-    leaves out the caller record after ``call_indirect``, as the authors'
-    tables do (docs/images.md explains why that is a defect)."""
+    leaves out the caller record after ``call_indirect`` and ``ends=False``
+    the branch's values before an unreachable ``end``, as the authors'
+    tables do (docs/images.md explains why both are defects)."""
     nimp = len(module.imported('func'))
     func_recs, offsets, table = [], bytearray(), bytearray()
     for fidx in range(nimp):
@@ -89,7 +116,7 @@ def build(module, info, calls=CALLS):
         ft = module.types[f.typeidx]
         local_types = list(ft.params) + list(f.locals)
         offsets += struct.pack('<I', len(local_types)) + type_bytes(local_types)
-        for off, records in function_positions(module, info, d, calls):
+        for off, records in function_positions(module, info, d, calls, ends):
             offsets += struct.pack('<IQ', off, len(table))
             for r in records:
                 table += _record(r)

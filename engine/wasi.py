@@ -28,7 +28,7 @@ from .errors import Trap
 from .wasi_fs import (
     EBADF, EFAULT, EINVAL, EISDIR, ENOTCAPABLE, ENOTDIR, ENOTSOCK, ENOTSUP, ESPIPE,
     ENAMETOOLONG, ERRNO, FDFLAG_APPEND, FDFLAG_DSYNC, FDFLAG_NONBLOCK, FDFLAG_RSYNC,
-    FDFLAG_SYNC, FDFLAGS_ALL, FILETYPE_CHAR, FILETYPE_DIR, Fd, FdTable,
+    FDFLAG_SYNC, FDFLAGS_ALL, FILETYPE_DIR, Fd, FdTable,
     LOOKUP_SYMLINK_FOLLOW, OFLAG_CREAT, OFLAG_DIRECTORY, OFLAG_EXCL, OFLAG_TRUNC,
     OFLAGS_ALL, R, SUCCESS, WasiError, errno_of, filetype_of_mode)
 
@@ -417,7 +417,7 @@ class Wasi:
     def fd_fdstat_get(self, fd, ptr):
         self._check(ptr, 24)
         entry = self.table.get(fd)
-        self.put(ptr, '<BxHxxxxQQ', entry.filetype, entry.fdflags,
+        self.put(ptr, '<BxHxxxxQQ', entry.filetype(self.streams), entry.fdflags,
                  entry.rights_base, entry.rights_inheriting)
 
     def fd_fdstat_set_flags(self, fd, flags):
@@ -450,8 +450,8 @@ class Wasi:
             self._put_filestat(ptr, os.fstat(entry.host_fd))
         elif entry.kind == 'dir':
             self._put_filestat(ptr, os.stat(self.table.host_path(entry)))
-        else:
-            self.put(ptr, '<QQBxxxxxxxQQQQQ', 0, 0, FILETYPE_CHAR, 1, 0, 0, 0, 0)
+        else:       # the stream's type; sizes and times 0, as the real WasmEdge
+            self.put(ptr, '<QQBxxxxxxxQQQQQ', 0, 0, entry.filetype(self.streams), 1, 0, 0, 0, 0)
 
     def fd_filestat_set_size(self, fd, size):
         entry = self._file(fd, R['fd_filestat_set_size'])

@@ -118,6 +118,24 @@ def filetype_of_mode(mode):
     return next((ft for test, ft in _MODE_TESTS if test(mode)), FILETYPE_UNKNOWN)
 
 
+def stream_filetype(stream):
+    """The WASI filetype of a host stream (stdin, stdout, stderr), as the real
+    WasmEdge reports it: a regular file, a character device (a terminal,
+    /dev/null) or a block device as such, anything else (a pipe, a socket, a
+    stream in memory) as unknown.  wasi-libc line-buffers stdout only on a
+    character device, so this decides how a guest's output is chunked, and
+    with it the instruction count."""
+    try:
+        mode = os.fstat(stream.fileno()).st_mode
+    except (AttributeError, OSError, ValueError):    # no host descriptor
+        return FILETYPE_UNKNOWN
+    for test, ft in ((stat.S_ISREG, FILETYPE_FILE), (stat.S_ISCHR, FILETYPE_CHAR),
+                     (stat.S_ISBLK, FILETYPE_BLOCK)):
+        if test(mode):
+            return ft
+    return FILETYPE_UNKNOWN
+
+
 # ------------------------------------------------------------ descriptors
 
 class Preopen:
@@ -148,13 +166,13 @@ class Fd:
         self.rights_base, self.rights_inheriting = rights_base, rights_inheriting
         self.host_fd = host_fd
 
-    @property
-    def filetype(self):
+    def filetype(self, streams):
+        """``streams``: the host's stdin, stdout and stderr."""
         if self.kind == 'dir':
             return FILETYPE_DIR
         if self.kind == 'file':
             return FILETYPE_FILE
-        return FILETYPE_CHAR
+        return stream_filetype(streams[STREAMS.index(self.kind)])
 
 
 class FdTable:

@@ -8,13 +8,16 @@
 * hand-written WASI-free modules (`forks/programs/*.wat`) that both forks
   load and run long enough for iwasm's SIGINT;
 * modules of the project's generator (`fuzz.gen`) whose entry takes and
-  returns numbers only, so the forks' command lines can pass and print them
-  (they use SIMD throughout, which the WAMR fork's classic interpreter
-  cannot load: its routes are reported as such).
+  returns numbers only, so the forks' command lines can pass and print them,
+  made without SIMD and reference types (`FORK_FEATURES`), which the WAMR
+  fork's build (`WAMR_BUILD_SIMD=0`, reference types off by default)
+  cannot load; an added export `run_many` repeats the entry to some
+  million instructions, so that iwasm's SIGINT lands inside the run.
 """
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import math
 import shutil
@@ -138,6 +141,8 @@ def wat_programs(cache: Path) -> list:
 # ------------------------------------------------------------ generated modules
 
 NUMERIC = ('i32', 'i64', 'f32', 'f64')
+FORK_FEATURES = frozenset()     # fuzz.gen proposals every fork's build loads
+GEN_INSTRUCTIONS = 5_000_000    # a generated run's length, as the hand-written modules'
 
 
 def _arg_text(t, v) -> str | None:
@@ -152,15 +157,40 @@ def _arg_text(t, v) -> str | None:
     return repr(f)
 
 
+def repeated(g, times: int) -> bytes:
+    """Generated module `g` plus an export `run_many` of the entry's type that
+    calls the entry `times` (>= 2) times with its own arguments (results of all
+    but the last call dropped): the same code, run long."""
+    from engine import syntax
+    from engine.syntax import Instr
+    from fuzz import encode
+    m = copy.copy(g.module)
+    entry = m.funcs[0]                          # `run` (no imports)
+    ft = m.types[entry.typeidx]
+    n = len(ft.params)
+    call = [Instr('local.get', i) for i in range(n)] + [Instr('call', 0)]
+    body = ([Instr('i32.const', times), Instr('local.set', n), Instr('loop', None)]
+            + call + [Instr('drop') for _ in ft.results]
+            + [Instr('local.get', n), Instr('i32.const', 1), Instr('i32.sub'),
+               Instr('local.tee', n), Instr('i32.const', 1), Instr('i32.gt_u'),
+               Instr('br_if', 0), Instr('end')]
+            + call + [Instr('end')])
+    m.funcs = [*m.funcs, syntax.Func(entry.typeidx, [syntax.I32], body)]
+    m.exports = [*m.exports, syntax.Export('run_many', 'func', len(m.funcs) - 1)]
+    return encode.encode_module(m)
+
+
 def generated_programs(cache: Path, count: int, seed: int = 0, scan: int = 400) -> list:
-    """Up to `count` generated modules (seeds from `seed` on) that the forks can run."""
-    from fuzz import gen
+    """Up to `count` generated modules (seeds from `seed` on) that the forks
+    can run: entry of numbers only, no trap (a repeated run would end at its
+    first call), run through `run_many` for about GEN_INSTRUCTIONS."""
+    from fuzz import gen, oracle
     out = []
     cache.mkdir(parents=True, exist_ok=True)
     for s in range(seed, seed + scan):
         if len(out) >= count:
             break
-        g = gen.from_seed(s)
+        g = gen.from_seed(s, features=FORK_FEATURES)
         if g.module.imports:
             continue
         if any(t not in NUMERIC for t in (*g.params, *g.results)):
@@ -171,9 +201,13 @@ def generated_programs(cache: Path, count: int, seed: int = 0, scan: int = 400) 
                 break
         else:
             continue
-        wasm = cache / f'gen-{s}.wasm'
+        once = oracle.uninterrupted(g.wasm, g.entry, args)
+        if once.trap is not None:
+            continue
+        data = repeated(g, max(2, GEN_INSTRUCTIONS // max(1, once.steps)))
+        wasm = cache / f'gen-{s}-{hashlib.sha256(data).hexdigest()[:12]}.wasm'
         if not wasm.is_file():
-            wasm.write_bytes(g.wasm)
-        out.append(Program(f'gen-{s}', wasm, argv=tuple(texts), invoke=g.entry,
+            wasm.write_bytes(data)
+        out.append(Program(f'gen-{s}', wasm, argv=tuple(texts), invoke='run_many',
                            results=tuple(g.results)))
     return out

@@ -178,6 +178,10 @@ def _elem(seg):
     inits = vec(expr(e) for e in seg.init)
     if seg.mode == 'active':
         if seg.table == 0 and seg.type == syntax.FUNCREF:
+            funcs = [e[0].imm for e in seg.init if len(e) == 2 and e[0].op == 'ref.func']
+            if len(funcs) == len(seg.init):
+                # the MVP form, the only one engines without reference types read
+                return u32(0) + expr(seg.offset) + vec(u32(f) for f in funcs)
             return u32(4) + expr(seg.offset) + inits
         return u32(6) + u32(seg.table) + expr(seg.offset) + valtype(seg.type) + inits
     if seg.mode == 'passive':

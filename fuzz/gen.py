@@ -19,6 +19,14 @@ to a loop are ``br_if`` on that counter.  A static cost estimate (loop bounds
 times body size, plus callee costs) keeps a run within a few thousand
 instructions.
 
+Proposals beyond the MVP come and go with ``features`` (names as in
+wasm-tools: ``'simd'``, ``'reference-types'``; default ``FEATURES``, all of
+them), for engines built without them, such as the WAMR fork's iwasm
+(``WAMR_BUILD_SIMD=0`` and ``WAMR_BUILD_REF_TYPES=0``): without SIMD no v128
+type or instruction; without reference types one table, no reference type,
+no table.*/ref.*/typed select, no passive element segment, no linking.  The
+default draws exactly the choices it always did, so a seed keeps its module.
+
 Floating-point NaN results are non-deterministic in Wasm; with
 ``canonicalize_nans`` (the default) every NaN-producing float operation is
 followed by a sequence replacing a NaN by the canonical NaN, so results can
@@ -190,6 +198,31 @@ for _op in LOAD_OPS:
 DIVISIONS = frozenset(f'{t}.{op}_{s}' for t in ('i32', 'i64') for op in ('div', 'rem')
                       for s in 'su')
 
+FEATURES = frozenset({'simd', 'reference-types'})
+
+
+def _op_pools(features):
+    """(pure, by params, by result, loads, stores, loads by result) of the ops
+    the features allow (the full pools, unchanged, when they allow all)."""
+    pools = (PURE_OPS, OPS_BY_PARAMS, OPS_BY_RESULT, LOAD_OPS, STORE_OPS, LOADS_BY_RESULT)
+    if 'simd' in features:
+        return pools
+
+    def scalar(op):
+        return V128 not in (*op.sig[0], *op.sig[1])
+
+    def by(ops, key):
+        out = {}
+        for op in ops:
+            out.setdefault(key(op), []).append(op)
+        return out
+    pure = [op for op in PURE_OPS if scalar(op)]
+    loads = [op for op in LOAD_OPS if scalar(op)]
+    return (pure, by(pure, lambda op: tuple(op.sig[0])),
+            by([op for op in pure if len(op.sig[1]) == 1], lambda op: op.sig[1][0]),
+            loads, [op for op in STORE_OPS if scalar(op)], by(loads, lambda op: op.sig[1][0]))
+
+
 STOP = object()   # returned by a step after which the code is unreachable
 
 # ---------------------------------------------------------------- result
@@ -252,9 +285,16 @@ def wasm_to_wat(wasm):
 class ModuleGen:
     """Builds one module; function bodies are made by ``FuncGen``."""
 
-    def __init__(self, c, canonicalize_nans=True):
+    def __init__(self, c, canonicalize_nans=True, features=FEATURES):
+        unknown = set(features) - FEATURES
+        if unknown:
+            raise ValueError(f'unknown generator features {sorted(unknown)}; known: {sorted(FEATURES)}')
         self.c = c
         self.canon = canonicalize_nans
+        self.simd = 'simd' in features
+        self.refs = 'reference-types' in features
+        (self.pure_ops, self.ops_by_params, self.ops_by_result, self.load_ops, self.store_ops,
+         self.loads_by_result) = _op_pools(features)
         self.types = []
         self.type_ids = {}
 
@@ -266,11 +306,12 @@ class ModuleGen:
         return idx
 
     def valtype(self, allow_refs=True):
-        c = self.c
-        if allow_refs:
-            return c.weighted([(6, I32), (4, I64), (3, F32), (3, F64), (3, V128),
-                               (1, FUNCREF), (1, EXTERNREF)])
-        return c.weighted([(6, I32), (4, I64), (3, F32), (3, F64), (3, V128)])
+        pairs = [(6, I32), (4, I64), (3, F32), (3, F64)]
+        if self.simd:
+            pairs.append((3, V128))
+        if allow_refs and self.refs:
+            pairs += [(1, FUNCREF), (1, EXTERNREF)]
+        return self.c.weighted(pairs)
 
     def const_value(self, t):
         """A bit pattern, mostly one of the edge cases of the type."""
@@ -316,7 +357,7 @@ class ModuleGen:
             self.sigs.append(FuncType(params, results))
         # a quarter of the modules import functions, mutable globals, the
         # scratch table and the memory from a second instance (fuzz.linked)
-        self.linked = c.integers(0, 3) == 3
+        self.linked = self.refs and c.integers(0, 3) == 3
         self.fbase = len(PROVIDER_FUNCS) if self.linked else 0     # imported functions first
         self.tix = (1, 0) if self.linked else (0, 1)   # (call_indirect table, scratch table) indices
         # globals: imported ones first, user ones of every type, then the recursion depth counter
@@ -336,10 +377,12 @@ class ModuleGen:
         # table 0: funcref, slot k holds function k, never written (call_indirect only)
         self.table0_size = n + c.integers(0, 3)
         # table 1: the scratch table for table.* instructions
-        self.t1_type = c.choice((FUNCREF, EXTERNREF))
-        t1_min = c.integers(1, 4)
-        self.t1_limits = syntax.Limits(t1_min, t1_min + c.integers(0, 4))
-        self.passive_elem = [self.const_instr(self.t1_type) for _ in range(c.integers(0, 4))]
+        # (absent without reference types: one table only)
+        if self.refs:
+            self.t1_type = c.choice((FUNCREF, EXTERNREF))
+            t1_min = c.integers(1, 4)
+            self.t1_limits = syntax.Limits(t1_min, t1_min + c.integers(0, 4))
+            self.passive_elem = [self.const_instr(self.t1_type) for _ in range(c.integers(0, 4))]
         self.datas = []
         for _ in range(c.integers(0, 2)):
             off = c.integers(0, 128)
@@ -374,7 +417,7 @@ class ModuleGen:
                                      [Instr(op, imm) for op, imm in code]))
         m.funcs = funcs
         t0 = syntax.Table(syntax.TableType(syntax.Limits(self.table0_size), FUNCREF))
-        t1 = syntax.TableType(self.t1_limits, self.t1_type)
+        t1 = syntax.TableType(self.t1_limits, self.t1_type) if self.refs else None
         if self.linked:
             m.imports = ([syntax.Import(linked.PROVIDER, name, 'func', self.type_index(ft))
                           for name, ft in PROVIDER_FUNCS]
@@ -384,7 +427,7 @@ class ModuleGen:
                             syntax.Import(linked.PROVIDER, 'pmem', 'memory', syntax.MemType(self.mem_limits))])
             m.tables = [t0]
         else:
-            m.tables = [t0, syntax.Table(t1)]
+            m.tables = [t0, syntax.Table(t1)] if self.refs else [t0]
             m.mems = [syntax.Mem(syntax.MemType(self.mem_limits))]
         m.globals = [syntax.Global(syntax.GlobalType(mut, t), [Instr(*init), Instr('end')])
                      for t, mut, init in self.globals[self.nimported_globals:]]
@@ -392,15 +435,17 @@ class ModuleGen:
             syntax.Elem(FUNCREF, [[Instr('ref.func', self.fbase + k), Instr('end')]
                                   for k in range(self.nfuncs)],
                         'active', self.tix[0], [Instr('i32.const', 0), Instr('end')]),
-            syntax.Elem(self.t1_type, [[Instr(*e), Instr('end')] for e in self.passive_elem],
-                        'passive'),
         ]
+        if self.refs:
+            m.elems.append(syntax.Elem(self.t1_type, [[Instr(*e), Instr('end')]
+                                                      for e in self.passive_elem], 'passive'))
         m.datas = self.datas
         m.datacount = len(self.datas)
         exports = [syntax.Export('run', 'func', self.fbase)]
         exports += [syntax.Export(f'f{i}', 'func', self.fbase + i) for i in range(1, self.nfuncs)]
-        exports += [syntax.Export('mem', 'memory', 0), syntax.Export('table0', 'table', self.tix[0]),
-                    syntax.Export('table1', 'table', self.tix[1])]
+        exports += [syntax.Export('mem', 'memory', 0), syntax.Export('table0', 'table', self.tix[0])]
+        if self.refs:
+            exports.append(syntax.Export('table1', 'table', self.tix[1]))
         ginfo = []
         for gi, (t, mut, _) in enumerate(self.globals):
             exports.append(syntax.Export(f'g{gi}', 'global', gi))
@@ -604,7 +649,7 @@ class FuncGen:
         action = c.weighted([
             (10, 'push'), (25, 'op'), (4 if st else 0, 'sink'),
             (3 if st and self.locals_of(top) else 0, 'tee'),
-            (6, 'load'), (6, 'store'), (2, 'lane'),
+            (6, 'load'), (6, 'store'), (2 if self.mg.simd else 0, 'lane'),
             (4 if deeper else 0, 'block'), (5 if deeper else 0, 'if'), (6 if deeper else 0, 'loop'),
             (2, 'br'), (3, 'br_if'), (1, 'br_table'), (4 if deeper else 0, 'switch'), (1, 'return'),
             (1 if self.depth else 0, 'unreachable'),
@@ -612,7 +657,8 @@ class FuncGen:
             (4 if self.mg.linked else 0, 'call_import'),
             (3 if self.idx + 1 < self.mg.nfuncs else 0, 'call_indirect'),
             (2 if self.mult == 1 and not self.self_called else 0, 'recurse'),
-            (4, 'memory'), (3, 'table'), (3, 'select'), (2, 'ref'), (2, 'global.set'),
+            (4, 'memory'), (3 if self.mg.refs else 0, 'table'), (3, 'select'),
+            (2 if self.mg.refs else 0, 'ref'), (2, 'global.set'),
         ])
         return getattr(self, 'do_' + action.replace('.', '_'))(st, non_loop)
 
@@ -626,8 +672,8 @@ class FuncGen:
         cands = []
         for k in (1, 2, 3):
             if len(st) >= k:
-                cands += OPS_BY_PARAMS.get(tuple(st[len(st) - k:]), ())
-        op = c.choice(cands) if cands and c.integers(0, 2) else c.choice(PURE_OPS)
+                cands += self.mg.ops_by_params.get(tuple(st[len(st) - k:]), ())
+        op = c.choice(cands) if cands and c.integers(0, 2) else c.choice(self.mg.pure_ops)
         params, results = op.sig
         self.operands(st, params)
         self.emit_pure(op)
@@ -649,14 +695,14 @@ class FuncGen:
         self.emit('global.set', c.choice(gs))
 
     def do_load(self, st, _):
-        op = self.c.choice(LOAD_OPS)
+        op = self.c.choice(self.mg.load_ops)
         self.address(op.width)
         self.emit(op.name, self.memarg(op.width))
         st.append(op.sig[1][0])
 
     def do_store(self, st, _):
         c = self.c
-        op = c.choice(STORE_OPS)
+        op = c.choice(self.mg.store_ops)
         t = op.sig[0][1]
         if st and st[-1] == t and c.boolean():
             # keep the computed value: park it while the address is made
@@ -1025,7 +1071,7 @@ class FuncGen:
         t = st[-1] if st and c.boolean() else self.mg.valtype()
         self.operands(st, (t, t))
         self.value(I32)
-        typed = t in REF_CONST or c.boolean()
+        typed = t in REF_CONST or (self.mg.refs and c.boolean())
         self.emit('select', (t,) if typed else None)
         st.append(t)
 
@@ -1071,7 +1117,7 @@ class FuncGen:
                           else c.integers(0, 4))
                 self.emit('table.get', self.mg.tix[ti])
             return
-        ops = OPS_BY_RESULT.get(t, ())
+        ops = self.mg.ops_by_result.get(t, ())
         how = c.weighted([(4, 'const'), (3 if ls else 0, 'local'), (2 if gs else 0, 'global'),
                           (4 if d < 2 else 0, 'op'), (2 if d < 2 else 0, 'load')])
         if how == 'const':
@@ -1086,7 +1132,7 @@ class FuncGen:
                 self.value(p, d + 1)
             self.emit_pure(op)
         else:
-            op = c.choice(LOADS_BY_RESULT[t])
+            op = c.choice(self.mg.loads_by_result[t])
             self.address(op.width)
             self.emit(op.name, self.memarg(op.width))
 
@@ -1177,25 +1223,25 @@ class FuncGen:
 # ---------------------------------------------------------------- entry points
 
 
-def build_module(c, canonicalize_nans=True):
+def build_module(c, canonicalize_nans=True, features=FEATURES):
     """Generate one module from chooser ``c`` (see module docstring)."""
-    return ModuleGen(c, canonicalize_nans).build()
+    return ModuleGen(c, canonicalize_nans, features).build()
 
 
-def from_bytes(data, canonicalize_nans=True):
+def from_bytes(data, canonicalize_nans=True, features=FEATURES):
     """Deterministic module from fuzzer bytes; never fails."""
-    return build_module(BytesChooser(data), canonicalize_nans)
+    return build_module(BytesChooser(data), canonicalize_nans, features)
 
 
-def from_seed(seed, canonicalize_nans=True):
-    return build_module(RandomChooser(seed), canonicalize_nans)
+def from_seed(seed, canonicalize_nans=True, features=FEATURES):
+    return build_module(RandomChooser(seed), canonicalize_nans, features)
 
 
-def modules(canonicalize_nans=True):
+def modules(canonicalize_nans=True, features=FEATURES):
     """Hypothesis strategy of ``GeneratedModule``."""
     import hypothesis.strategies as st
 
     @st.composite
     def _modules(draw):
-        return build_module(DrawChooser(draw), canonicalize_nans)
+        return build_module(DrawChooser(draw), canonicalize_nans, features)
     return _modules()

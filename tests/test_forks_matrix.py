@@ -138,3 +138,22 @@ def test_image_sets_at_equal_counts_match_the_real_wasmedge_and_the_authors(tmp_
     row = m.images[0]
     assert row['sets'] == {'wasmedge': '9 files', 'ours-wasmedge': '9 files', 'expect-images': '9 files'}
     assert (row['verdict'], row['detail']) == ('same', [])
+
+
+def test_instruction_count_of_a_trapping_engine_run(tmp_path):
+    """A trapping run prints no summary line; its count comes from the trap
+    message, so checkpoints are drawn inside the engine's own run."""
+    from forks.runtimes import Ours, execute
+    wasm = tmp_path / 'trap.wasm'
+    wasm.write_bytes(wasmtime.wat2wasm('(module (func (export "run") (param i32) (result i32)'
+                                       ' (i32.div_u (i32.const 7) (local.get 0))))'))
+    counts = {}
+    for arg in ('1', '0'):
+        o = execute(Ours('wamr').run(Program('t', wasm, argv=(arg,), invoke='run',
+                                             results=('i32',)), tmp_path))
+        counts[arg] = matrix.instructions('ours-wamr', o)
+    assert counts['1'] is not None and counts['0'] is not None
+    assert counts['0'] <= counts['1']
+    assert matrix.instructions('ours-wamr', matrix.Outcome(
+        b'', b'trap: integer overflow (in function 3 at instruction 57 (i64.trunc_f64_s), '
+        b'byte offset 151, instruction count 67)\n', 1, 0.1)) == 67

@@ -7,6 +7,7 @@ oracle's exact bits are checked against hand-computed values.
 
 import os
 import random
+import subprocess
 
 import pytest
 import wasmtime
@@ -357,3 +358,59 @@ def test_switch_cases_record_the_dispatch_in_memory(monkeypatch):
         seen['cases run'] += bool(path)
     assert (seen['default'] >= 20 and seen['listed'] >= 8 and seen['break'] >= 1
             and seen['cases run'] >= 40), seen
+
+
+SIMD_SHAPES = ('v128', 'i8x16', 'i16x8', 'i32x4', 'i64x2', 'f32x4', 'f64x2')
+
+
+def _types_and_ops(wasm):
+    """Every value type and every instruction name of a decoded module."""
+    from engine.embedding import module_decode
+    m = module_decode(wasm)
+    types = {t for ft in m.types for t in (*ft.params, *ft.results)}
+    types |= {t for f in m.funcs for t in f.locals} | {g.type.valtype for g in m.globals}
+    ops, imms = set(), []
+    for expr in [f.body for f in m.funcs] + [g.init for g in m.globals]:
+        for ins in expr:
+            ops.add(ins.op)
+            imms.append((ins.op, ins.imm))
+            if ins.op in ('block', 'loop', 'if') and isinstance(ins.imm, str):
+                types.add(ins.imm)
+            if ins.op == 'select' and ins.imm:
+                types.update(ins.imm)
+    return m, types, ops, imms
+
+
+def test_features_off_leave_out_simd_and_reference_types():
+    """Without features: no v128 type or instruction anywhere, no reference
+    type, one table, no ref/table instruction or typed select (what the WAMR
+    fork's iwasm, built without SIMD and reference types, loads), checked on
+    the decoded module and by wasm-tools validating Wasm 2.0 without both."""
+    seen = set()
+    for seed in range(150):
+        g = gen.from_seed(seed, features=frozenset())
+        m, types, ops, imms = _types_and_ops(g.wasm)
+        assert types <= {'i32', 'i64', 'f32', 'f64'}, (seed, types)
+        assert not [o for o in ops if o.split('.')[0] in SIMD_SHAPES], seed
+        assert not [o for o in ops if o.startswith(('ref.', 'table.', 'elem.'))], seed
+        assert not [i for o, i in imms if o == 'select' and i], seed
+        assert len(m.tables) == 1 and not m.imports and len(m.elems) == 1, seed
+        p = subprocess.run([gen.wasm_tools(), 'validate', '--features=wasm2,-simd,-reference-types',
+                            '-'], input=g.wasm, capture_output=True)
+        assert p.returncode == 0, (seed, p.stderr)
+        seen |= ops
+    # ... while still covering the rest of Wasm 2.0
+    assert {'call_indirect', 'memory.fill', 'memory.init', 'data.drop', 'i64.trunc_sat_f64_u',
+            'i32.extend8_s', 'br_table', 'f64.load', 'i64.store32'} <= seen
+
+
+def test_default_features_keep_simd_and_reference_types():
+    ops, types = set(), set()
+    for seed in range(40):
+        _, t, o, _ = _types_and_ops(gen.from_seed(seed).wasm)
+        ops |= o
+        types |= t
+    assert {'v128', 'funcref', 'externref'} <= types
+    assert any(o.startswith('i32x4.') for o in ops) and 'table.get' in ops
+    with pytest.raises(ValueError, match='unknown generator features'):
+        gen.from_seed(0, features={'gc'})

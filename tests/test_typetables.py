@@ -81,14 +81,14 @@ def test_authors_tables_byte_for_byte(name):
     the forks read a second record after every call)."""
     d, m, info = _authors(name)
     theirs = {f: (d / f).read_bytes() for f in typetables.FILES}
-    assert typetables.build(m, info, calls=('call',)) == theirs
-    ours = typetables.build(m, info)
+    assert typetables.build(m, info, calls=('call',), ends=False) == theirs
+    ours = typetables.build(m, info, ends=False)
     assert ours['tablemap_func'] != theirs['tablemap_func'] or \
         ours['type_table'] != theirs['type_table']
     # the difference is exactly one record per call_indirect
     extra = 0
     for d_idx, fn in enumerate(m.funcs):
-        for off, records in typetables.function_positions(m, info, d_idx):
+        for off, records in typetables.function_positions(m, info, d_idx, ends=False):
             fn_ins = [i for i in fn.body if i.end == off and i.op == 'call_indirect']
             if fn_ins:
                 extra += 4 + len(records[1])
@@ -116,3 +116,19 @@ def test_cli_typetables(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.startswith('error: ') and 'bad.wasm' in err and len(err.splitlines()) == 1
     assert not (tmp_path / 'tt2').exists()
+
+
+def test_end_reached_by_a_branch_lists_the_carried_values():
+    """Before an `end` whose code is unreachable (after `br`/`br_table`),
+    a branch lands with the label's values: the record lists them (the forks
+    dump exactly what the record says; an empty one lost the values, and
+    wasmedge's own restore then returned 0 instead of 42)."""
+    m, info = _module('''(module
+      (func (param i32) (result i32) (local i64)
+        (block (result f64) (f64.const 1) (br 0)) (drop)
+        (local.get 0) (i32.const 1) (i32.add) (br 0)))''')
+    # offsets: block 2, f64.const 9, br 2, end 1, drop 1, local.get 2, i32.const 2,
+    # i32.add 1, br 2, end 1
+    f = ([1, 2], [(0, [[]]), (2, [[]]), (11, [[2]]), (13, [[2]]), (14, [[2]]), (15, [[]]),
+                  (17, [[1]]), (19, [[1, 1]]), (20, [[1]]), (22, [[1]]), (23, [[1]])])
+    assert typetables.build(m, info) == _encode([f], 0)

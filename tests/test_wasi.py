@@ -207,13 +207,30 @@ def test_stdin_args_environ_exit_match_wasmtime(runtime, c_dir):
     assert engine_run(wasm, ['stdio', '7', 'two words'], runtime=runtime, **kw) == expected
 
 
+@pytest.mark.parametrize('runtime', RUNTIMES)
+def test_stdio_filetypes_are_the_hosts(runtime, c_dir, tmp_path):
+    """fds 0-2 report the host's file type (as the real WasmEdge, README's
+    WASI section): a pipe is `unknown` (0) as in wasmtime, a regular file is
+    a regular file (4), where wasmtime says `unknown` for it too."""
+    from wasi_helpers import compile_c, stdio_filetypes, wasmtime_command
+    m = tmp_path / 'filetypes.wasm'
+    m.write_bytes(compile_c('filetypes', c_dir))
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    ours = [sys.executable, '-m', 'engine', 'run', str(m), '--runtime', runtime]
+    pipe = stdio_filetypes(ours, 'pipe', tmp_path, env)
+    assert pipe == stdio_filetypes(wasmtime_command(m), 'pipe', tmp_path) == \
+        {fd: (0, 0) for fd in range(3)}
+    assert stdio_filetypes(ours, 'file', tmp_path, env) == {fd: (4, 4) for fd in range(3)}
+
+
 def test_cli_options_reach_the_guest(c_dir, tmp_path):
     from wasi_helpers import compile_c
     m = tmp_path / 'stdio.wasm'
     m.write_bytes(compile_c('stdio', c_dir))
     status, out, err = cli('run', m, '--env', 'GREETING=hey', '--', '3', 'x', stdin=b'abc')
     assert status == 3
-    assert out == b'argv[0]=stdio.wasm\nargv[1]=3\nargv[2]=x\nenv GREETING=hey\n' \
+    # argv[0] is the path as given on the command line (as wasmtime's CLI and the forks)
+    assert out == f'argv[0]={m}\nargv[1]=3\nargv[2]=x\nenv GREETING=hey\n'.encode() + \
                   b'getenv GREETING=hey\nABC'
     assert err == b'3 bytes from stdin\n'
     f = tmp_path / 'files.wasm'

@@ -120,3 +120,42 @@ def engine_run(wasm, argv, dirs=(), env=(), stdin=b'', runtime='wasmedge', **kw)
     _, _, wasi, ex, out, err = engine_start(wasm, argv, dirs, env, stdin, runtime, **kw)
     code = finish(wasi, ex)
     return code, out.getvalue(), err.getvalue()
+
+
+WASMTIME_CLI = ('import sys, wasmtime as w\n'
+                'e = w.Engine(); s = w.Store(e); c = w.WasiConfig()\n'
+                'c.inherit_stdin(); c.inherit_stdout(); c.inherit_stderr(); s.set_wasi(c)\n'
+                'l = w.Linker(e); l.define_wasi()\n'
+                'try:\n'
+                '    l.instantiate(s, w.Module.from_file(e, sys.argv[1])).exports(s)["_start"](s)\n'
+                'except w.ExitTrap as x:\n'
+                '    sys.exit(x.code)\n')
+
+
+def wasmtime_command(wasm_path):
+    """argv running a WASI command under wasmtime with the host's own stdio."""
+    import sys
+    return [sys.executable, '-c', WASMTIME_CLI, str(wasm_path)]
+
+
+def stdio_filetypes(argv, kind, tmp, env=None):
+    """Run `filetypes.wasm` (argv) with descriptors 0-2 all a pipe or all a
+    regular file (`kind`); its report: {fd: (fdstat type, filestat type)}."""
+    if kind == 'pipe':
+        p = subprocess.run(argv, input=b'', capture_output=True, env=env, timeout=120)
+        out = p.stdout
+    else:
+        names = [os.path.join(tmp, f'fd{i}') for i in range(3)]
+        for n in names:
+            open(n, 'wb').close()
+        with open(names[0], 'rb') as i, open(names[1], 'wb') as o, open(names[2], 'wb') as e:
+            p = subprocess.run(argv, stdin=i, stdout=o, stderr=e, env=env, timeout=120)
+        with open(names[1], 'rb') as f:
+            out = f.read()
+    assert p.returncode == 0, (argv, p.returncode)
+    report = {}
+    for line in out.decode().splitlines():
+        fd, a, b = line.split()
+        report[int(fd[2:])] = (int(a), int(b))
+    assert sorted(report) == [0, 1, 2], out
+    return report
