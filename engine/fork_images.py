@@ -137,14 +137,7 @@ def parse_files(get, runtime) -> ForkFiles:
     if get(f'stack{nframes + 1}.img', False) is not None:
         raise ImageError(f'frame.img: frame count: {nframes}, but stack{nframes + 1}.img exists '
                          f'(a set mixed from two dumps?)', 'byte 0')
-    page_raw = get('mem_page_count.img', False)
-    page_count = None
-    if page_raw is not None:
-        r = _Reader('mem_page_count.img', page_raw)
-        page_count = r.u32('page count')
-        r.end()
-        if page_count > 65536:
-            raise ImageError(f'mem_page_count.img: page count: {page_count} exceeds 65536', 'byte 0')
+    page_count = im.read_page_count(get)
     memory = {}
     mem_raw = get('memory.img', page_count is not None)
     if mem_raw is not None:

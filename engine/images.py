@@ -300,6 +300,20 @@ def read_pc_and_frame_count(get):
     return pc, nframes
 
 
+def read_page_count(get):
+    """``mem_page_count.img`` (both layouts): Wasm pages, or None when the
+    file is absent (a module without memory)."""
+    page_raw = get('mem_page_count.img', False)
+    if page_raw is None:
+        return None
+    r = _Reader('mem_page_count.img', page_raw)
+    page_count = r.u32('page count')
+    r.end()
+    if page_count > 65536:
+        raise ImageError(f'mem_page_count.img: page count: {page_count} exceeds 65536', 'byte 0')
+    return page_count
+
+
 def _decode(get) -> ImageSet:
     raw = get('manifest.json')
     try:
@@ -327,14 +341,7 @@ def _decode(get) -> ImageSet:
         raise ImageError(f'program_counter.img: fidx: {pc[0]} but stack1.img '
                          f'entry fidx is {frames[0].entry_fidx}')
 
-    page_raw = get('mem_page_count.img', required=False)
-    page_count = None
-    if page_raw is not None:
-        r = _Reader('mem_page_count.img', page_raw)
-        page_count = r.u32('page count')
-        r.end()
-        if page_count > 65536:
-            raise ImageError(f'mem_page_count.img: page count: {page_count} exceeds 65536')
+    page_count = read_page_count(get)
     r = _Reader('memory.img', get('memory.img'))
     memory = {}
     limit = (page_count or 0) * PAGE
