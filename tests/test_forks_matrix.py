@@ -157,3 +157,20 @@ def test_instruction_count_of_a_trapping_engine_run(tmp_path):
     assert matrix.instructions('ours-wamr', matrix.Outcome(
         b'', b'trap: integer overflow (in function 3 at instruction 57 (i64.trunc_f64_s), '
         b'byte offset 151, instruction count 67)\n', 1, 0.1)) == 67
+
+
+def test_memory_images_compare_by_content():
+    """A page of zeros listed by one side (a fork lists present pages) and
+    absent from the other (the engine lists non-zero ones) is the same
+    memory; any differing byte is not."""
+    from forks.matrix import _same_memory
+
+    def img(pages):
+        return b''.join(off.to_bytes(4, 'little') + data for off, data in pages)
+    page = bytes(range(256)) * 16
+    one = img([(0, page)])
+    assert _same_memory(one, img([(0, page), (4096, bytes(4096))]))[0]
+    assert _same_memory(one, one) == (True, 'memory.img same content; 0 zero page(s) listed by one side only')
+    assert not _same_memory(one, img([(0, page), (4096, b'\x01' + bytes(4095))]))[0]
+    assert not _same_memory(one, img([(4096, page)]))[0]
+    assert not _same_memory(one, None)[0]
