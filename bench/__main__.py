@@ -9,6 +9,7 @@ import sys
 import time
 
 from bench import load
+from engine.images import write_file_atomic
 
 
 def main(argv=None):
@@ -35,11 +36,7 @@ def main(argv=None):
         for r in rows:
             extra = ', '.join(f'{k}={v}' for k, v in r.items() if k not in ('case', 'cpu_seconds'))
             print(f'{name:<14} {r["case"]:<24} {r["cpu_seconds"]:>8.3f}  {extra}', flush=True)
-    tmp = a.json + '.tmp'
-    with open(tmp, 'w') as f:
-        json.dump(report, f, indent=1)
-        f.write('\n')
-    os.replace(tmp, a.json)
+    write_file_atomic(a.json, json.dumps(report, indent=1) + '\n')
     print(f'written: {a.json}')
     return 0
 

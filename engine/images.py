@@ -170,6 +170,22 @@ def write_dir(files: Dict[str, bytes], directory: str) -> None:
     atomic_dir(directory, fill)
 
 
+def write_file_atomic(path: str, data, sync: bool = False) -> None:
+    """Write ``data`` (bytes or str) to ``path`` through a hidden temporary
+    sibling renamed into place: a reader sees the old file or the whole new
+    one.  ``sync`` flushes it to disk first (records that must survive a
+    crash).  The temporary name starts with '.' and ends with '.tmp', which
+    every folder reader of the project skips."""
+    parent, name = os.path.split(path)
+    tmp = os.path.join(parent, f'.{name}.{os.getpid()}.tmp')
+    with open(tmp, 'wb' if isinstance(data, (bytes, bytearray)) else 'w') as f:
+        f.write(data)
+        if sync:
+            f.flush()
+            os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
 def atomic_dir(directory: str, fill) -> None:
     """Create or replace ``directory`` by calling ``fill(tmp)`` on a
     temporary sibling and renaming it into place: a reader sees the old

@@ -129,8 +129,4 @@ def write(module, info, directory):
     file is replaced atomically."""
     os.makedirs(directory, exist_ok=True)
     for name, data in build(module, info).items():
-        path = os.path.join(directory, name)
-        tmp = path + '.tmp'
-        with open(tmp, 'wb') as f:
-            f.write(data)
-        os.replace(tmp, path)
+        im.write_file_atomic(os.path.join(directory, name), data)

@@ -23,6 +23,7 @@ import atheris
 
 with atheris.instrument_imports(include=['engine', 'fuzz.oracle']):
     from fuzz import oracle
+from engine.images import write_file_atomic   # instrumented above, with the oracle
 
 from fuzz import gen
 
@@ -55,10 +56,8 @@ def TestOneInput(data: bytes):
             f.write(f'{_counts[0]} {_counts[1]}\n')
     if failure is not None and _COLLECT:
         import hashlib
-        path = os.path.join(_COLLECT, 'mismatch-' + hashlib.sha1(data).hexdigest())
-        with open(path + '.tmp', 'wb') as f:
-            f.write(data)
-        os.replace(path + '.tmp', path)
+        write_file_atomic(os.path.join(_COLLECT, 'mismatch-' + hashlib.sha1(data).hexdigest()),
+                          bytes(data))
     elif failure is not None:
         raise MigrationMismatch(f'args {failure.args!r}, hops {oracle.describe(failure.hops)}: '
                                 + '; '.join(failure.mismatch))

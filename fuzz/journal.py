@@ -15,6 +15,8 @@ in them and the campaign time already spent.
 import json
 import os
 
+from engine.images import write_file_atomic
+
 NAME = 'progress.jsonl'
 # the options a resumed campaign must share with the one it continues
 SAME = ('seed', 'jobs', 'generators', 'runs', 'wasmtime')
@@ -44,12 +46,7 @@ class Journal:
 
     def start(self, header):
         """A new campaign: the journal holds only ``header`` (atomically)."""
-        tmp = self.path + '.tmp'
-        with open(tmp, 'w') as f:
-            f.write(json.dumps(dict(header, event='campaign')) + '\n')
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self.path)
+        write_file_atomic(self.path, json.dumps(dict(header, event='campaign')) + '\n', sync=True)
 
     def append(self, record):
         if self._f is None:

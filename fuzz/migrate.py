@@ -57,7 +57,7 @@ import time
 import traceback
 from multiprocessing.connection import wait
 
-from engine.images import atomic_dir
+from engine.images import atomic_dir, write_file_atomic
 from fuzz import journal as jn
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -158,10 +158,9 @@ class Worker:
         os.makedirs(d, exist_ok=True)
         base = os.path.join(d, f'w{self.worker}')
         from fuzz import oracle
-        with open(base + '.tmp', 'w') as f:
-            json.dump({'wasm': bytes(wasm).hex(), 'entry': entry,
-                       'args': [[oracle.encode_value(v) for v in a] for a in args]}, f)
-        os.replace(base + '.tmp', base + '.json')
+        write_file_atomic(base + '.json', json.dumps(
+            {'wasm': bytes(wasm).hex(), 'entry': entry,
+             'args': [[oracle.encode_value(v) for v in a] for a in args]}))
 
     # -- one failing case, saved at once and again when minimised
     def failed(self, fid, case, minimized, final=None):
@@ -298,11 +297,7 @@ class Worker:
     def save_input(self, generator, data):
         d = os.path.join(self.cfg['out'], 'corpus', f'failing-{generator}')
         os.makedirs(d, exist_ok=True)
-        name = hashlib.sha1(data).hexdigest()
-        tmp = os.path.join(d, '.' + name)
-        with open(tmp, 'wb') as f:
-            f.write(data)
-        os.replace(tmp, os.path.join(d, name))
+        write_file_atomic(os.path.join(d, hashlib.sha1(data).hexdigest()), bytes(data))
 
     # -- hypothesis
     def unit_hypothesis(self, unit, rng):
@@ -813,13 +808,8 @@ class Campaign:
         self.last_summary = time.time()
         self.journal.append({'event': 'elapsed', 'seconds': round(self.now(), 3)})
         s = self.summary()
-        tmp = os.path.join(self.cfg['out'], '.summary.json.tmp')
-        with open(tmp, 'w') as f:
-            json.dump(s, f, indent=1)
-            f.write('\n')
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, os.path.join(self.cfg['out'], 'summary.json'))
+        write_file_atomic(os.path.join(self.cfg['out'], 'summary.json'),
+                          json.dumps(s, indent=1) + '\n', sync=True)
         return s
 
     def summary(self):

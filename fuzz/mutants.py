@@ -30,6 +30,7 @@ import sys
 import time
 
 from engine.faults import ENV, FAULTS, UnknownFault, check_name
+from engine.images import write_file_atomic
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CAMPAIGN_FILES = ('summary.json', 'campaign.log', 'corpus', 'failures')
@@ -256,10 +257,7 @@ def main(argv=None):
               'results': rows}
     os.makedirs(out, exist_ok=True)
     path = os.path.join(out, 'mutants.json')
-    with open(path + '.tmp', 'w') as f:
-        json.dump(report, f, indent=2)
-        f.write('\n')
-    os.replace(path + '.tmp', path)
+    write_file_atomic(path, json.dumps(report, indent=2) + '\n')
     print(table(rows))
     caught = sum(1 for r in faulty if r['caught'])
     print(f'{caught}/{len(faulty)} faults caught within {a.time:g} s; report: {path}')

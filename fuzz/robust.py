@@ -57,6 +57,7 @@ import traceback
 
 from engine import embedding, limits as L
 from engine.errors import WasmError
+from engine.images import write_file_atomic
 
 TARGETS = ('module', 'images', 'wast')
 CAMPAIGN_LIMITS = L.Limits(max_module_bytes=256 << 10, max_memory_pages=256, max_table_elems=100_000, max_instances=1000,
@@ -335,9 +336,7 @@ def build_seeds(target, directory, count=40):
         seeds = _wast_seeds()
         raw = seeds
     os.makedirs(directory, exist_ok=True)
-    with open(path + '.tmp', 'w') as f:
-        json.dump(raw, f)
-    os.replace(path + '.tmp', path)
+    write_file_atomic(path, json.dumps(raw))
     return seeds
 
 
@@ -713,10 +712,7 @@ def save_stats(out, target, st):
     campaign per target may run at the same time on the same --out)."""
     stats = load_stats(out)
     stats['targets'][target] = st
-    tmp = f'{_stats_path(out)}.{os.getpid()}.tmp'
-    with open(tmp, 'w') as f:
-        json.dump(stats, f, indent=1, sort_keys=True)
-    os.replace(tmp, _stats_path(out))
+    write_file_atomic(_stats_path(out), json.dumps(stats, indent=1, sort_keys=True))
 
 
 class Stop(Exception):

@@ -22,6 +22,7 @@ import atheris
 with atheris.instrument_imports(include=['engine']):
     from engine import binary, exec_wamr, exec_wasmedge, runtime, valid  # noqa: F401
 
+from engine.images import write_file_atomic
 from fuzz import robust
 
 _STATS = os.environ.get('ROBUST_STATS')
@@ -34,9 +35,7 @@ def TestOneInput(data: bytes):
     outcome = robust.check_module(data, ('wasmedge', 'wamr')[_n[0] % 2])
     _counts[outcome] = _counts.get(outcome, 0) + 1
     if _STATS and _n[0] % 1000 == 0:
-        with open(_STATS + '.tmp', 'w') as f:
-            f.write(f'{_n[0]} {json.dumps(_counts, sort_keys=True)}\n')
-        os.replace(_STATS + '.tmp', _STATS)
+        write_file_atomic(_STATS, f'{_n[0]} {json.dumps(_counts, sort_keys=True)}\n')
 
 
 def main(argv=None):
