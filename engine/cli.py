@@ -202,14 +202,15 @@ def finish(ex, results_types, started, quiet=False):
 
 def stop_and_save(ex, inst, data, entry, result_types, out, wasi=None, fork_base=None):
     """Save the stopped run: the project's layout, or with ``fork_base``
-    (a fresh (store, instance) of the module) the fork's own layout, which
-    holds no WASI state, no module and no entry (docs/images.md)."""
+    (called only now, for a fresh (store, instance) of the module: the "as
+    instantiated" baseline) the fork's own layout, which holds no WASI
+    state, no module and no entry (docs/images.md)."""
     images = checkpoint.save(ex, inst, im.module_sha256(data), entry, result_types)
     if fork_base is None:
         im.write_images(images, out, extra=dict({MODULE_FILE: data}, **wasi_files(wasi)))
         what = f'{images.runtime} images'
     else:
-        fork_images.write_fork_images(images, out, *fork_base)
+        fork_images.write_fork_images(images, out, *fork_base())
         what = f'{images.runtime} fork images'
     print(f'checkpoint after {ex.steps} instructions: {what} in {out} '
           f'(function {images.pc[0]}, offset {images.pc[1]}, {len(images.frames)} frames)',
@@ -287,7 +288,7 @@ def cmd_run(a):
         raise UsageError('--checkpoint-at/--trigger need --images DIR to write to')
     if wants_images:
         check_out(a.images)
-    fork_base = fresh_instance(a.runtime, data, a.module) if a.format == 'fork' else None
+    fork_base = (lambda: fresh_instance(a.runtime, data, a.module)) if a.format == 'fork' else None
     ex = store.new_executor()
     started = time.time()
     ex.start(addr, args)
@@ -475,7 +476,8 @@ def cmd_restore(a):
 
 def continue_run(a, ex, inst, data, images, wasi, fork_base=None):
     """Run a restored executor to the end or to the next checkpoint
-    (written in the fork's layout when ``fork_base`` is given)."""
+    (written in the fork's layout when ``fork_base``, see stop_and_save,
+    is given)."""
     if a.checkpoint_at is not None and a.checkpoint_at <= ex.steps:
         raise UsageError(f'--checkpoint-at {a.checkpoint_at}: the images already stand after '
                          f'{ex.steps} instructions; N counts from the start of the run, so '
@@ -507,8 +509,8 @@ def restore_fork(a):
         images = translate(images, inst.module, inst.info, runtime, L.from_arguments(a))
     ex = checkpoint.restore(store, inst, images)
     return continue_run(a, ex, inst, data, images, wasi,
-                        fresh_instance(runtime, data, a.module, stubs=True,
-                                       limits=L.from_arguments(a)))
+                        lambda: fresh_instance(runtime, data, a.module, stubs=True,
+                                               limits=L.from_arguments(a)))
 
 
 def cmd_translate(a):
