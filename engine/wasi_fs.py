@@ -129,11 +129,8 @@ def stream_filetype(stream):
         mode = os.fstat(stream.fileno()).st_mode
     except (AttributeError, OSError, ValueError):    # no host descriptor
         return FILETYPE_UNKNOWN
-    for test, ft in ((stat.S_ISREG, FILETYPE_FILE), (stat.S_ISCHR, FILETYPE_CHAR),
-                     (stat.S_ISBLK, FILETYPE_BLOCK)):
-        if test(mode):
-            return ft
-    return FILETYPE_UNKNOWN
+    ft = filetype_of_mode(mode)
+    return ft if ft in (FILETYPE_FILE, FILETYPE_CHAR, FILETYPE_BLOCK) else FILETYPE_UNKNOWN
 
 
 # ------------------------------------------------------------ descriptors
