@@ -19,24 +19,15 @@ ARCHIVE = 'wasmedge-migration-eb7cc4b2.tar.gz'
 APPS = ('n-body', 'binary-trees', 'sqlite-bench')
 
 
-def _candidates(forks=None):
-    seen = []
-    for d in (forks_dir(forks), Path('/work/shared/forks')):
-        if d not in seen:
-            seen.append(d)
-    return [d / ARCHIVE for d in seen]
-
-
 def archive(forks=None) -> Path | None:
-    for p in _candidates(forks):
-        if p.is_file():
-            return p
-    return None
+    """The WasmEdge fork's archive where forks.build.forks_dir looks, or None."""
+    p = forks_dir(forks) / ARCHIVE
+    return p if p.is_file() else None
 
 
 def missing_reason(forks=None) -> str:
     return (f'the WasmEdge fork archive {ARCHIVE} is absent (looked in '
-            f'{", ".join(str(p.parent) for p in _candidates(forks))}; set WASM_MIGRATE_FORKS)')
+            f'{forks_dir(forks)}; set WASM_MIGRATE_FORKS)')
 
 
 def apps_dir(forks=None) -> Path | None:
