@@ -78,13 +78,21 @@ class TableInst:
         return old
 
 
+CHUNK_SHIFT = 12            # dirty-tracking granularity: 4 KiB chunks
+
+
 class MemInst:
-    __slots__ = ('type', 'data', 'limit')
+    """A memory instance.  ``dirty`` has one flag per 4 KiB chunk of
+    ``data``, set by every writer (``dirty[ea >> CHUNK_SHIFT] = 1`` for the
+    first and the last byte written), so a checkpoint writes the chunks
+    ever written without scanning the whole memory."""
+    __slots__ = ('type', 'data', 'limit', 'dirty')
 
     def __init__(self, type, limit=L.DEFAULT.max_memory_pages):
         self.type = type
         self.limit = limit
         self.data = bytearray(type.limits.min * PAGE_SIZE)
+        self.dirty = bytearray(len(self.data) >> CHUNK_SHIFT)
 
     def size(self):
         return len(self.data) // PAGE_SIZE
@@ -99,6 +107,7 @@ class MemInst:
             return -1
         if n:
             self.data.extend(bytes(n * PAGE_SIZE))
+            self.dirty.extend(bytes((n * PAGE_SIZE) >> CHUNK_SHIFT))
         self.type = S.MemType(S.Limits(new, mx))
         return old
 
