@@ -13,7 +13,8 @@ other instances cannot be expressed in an image set and are refused.
 
 from . import faults, images as im
 from .errors import WasmError
-from .images import ImageError, ImageSet
+from .images import CHUNK, ImageError, ImageSet
+from .runtime import CHUNK_SHIFT
 from .state import Frame, Snapshot
 from .translate import ModuleView, images_from_snapshot, snapshot_from_images
 
@@ -68,10 +69,42 @@ def _store_parts(store, inst, view):
     return page_count, memory, globs, tables, dropped_elems, dropped_datas
 
 
+def load_memory(mem, snap):
+    """The snapshot's memory into ``mem``, in place (executors hold
+    references to ``data`` and ``dirty``): the page count of zeros, then
+    the non-zero chunks, each written once; exactly those chunks are
+    flagged dirty, so the next checkpoint writes them and nothing else."""
+    data, dirty, chunks = mem.data, mem.dirty, snap.chunks
+    if chunks is None:                          # a whole memory (the neutral form)
+        data[:] = snap.memory
+        zero, view = bytes(CHUNK), memoryview(data)
+        chunks = [off for off in range(0, len(data), CHUNK) if view[off:off + CHUNK] != zero]
+        view.release()
+    else:
+        size = snap.page_count * im.PAGE
+        if len(data) == size:
+            _zero(data)
+        else:
+            data[:] = bytes(size)
+        for off, chunk in chunks.items():
+            data[off:off + CHUNK] = chunk
+    dirty[:] = bytes(len(data) >> CHUNK_SHIFT)
+    for off in chunks:
+        dirty[off >> CHUNK_SHIFT] = 1
+
+
+def _zero(buf):
+    """Zero a bytearray in place at memset speed (no zero copy built and
+    copied over it: a 64 MiB memory takes milliseconds, not tens of them)."""
+    import ctypes
+    if buf:
+        ctypes.memset((ctypes.c_char * len(buf)).from_buffer(buf), 0, len(buf))
+
+
 def _load_store_parts(store, inst, view, snap):
     if inst.memaddrs:
         mem = store.mems[inst.memaddrs[0]]
-        mem.data[:] = snap.memory                   # in place: executors hold references
+        load_memory(mem, snap)
         if hasattr(mem.type, 'limits'):
             from .syntax import Limits, MemType
             mem.type = MemType(Limits(snap.page_count, mem.type.limits.max))
@@ -179,12 +212,17 @@ def save(ex, inst, module_sha256, entry='', results=()) -> ImageSet:
     return images
 
 
-def restore(store, inst, images: ImageSet):
-    """An executor of the images' model, loaded and ready to ``run()``."""
+def restore(store, inst, images: ImageSet, runtime=None):
+    """An executor of ``runtime`` (default: the images' model), loaded and
+    ready to ``run()``.  The images are read and checked once (frames,
+    labels, sizes), their memory chunks written once into the instance;
+    images of the other model are translated from that one reading."""
     limits = getattr(store, 'limits', None)
-    if images.runtime == 'wasmedge':
-        snap = snapshot_from_images(images, inst.module, inst.info, limits)
+    runtime = runtime or images.runtime
+    snap = snapshot_from_images(images, inst.module, inst.info, limits, memory=False)
+    if runtime == 'wasmedge':
         return restore_wasmedge(store, inst, snap)
-    snapshot_from_images(images, inst.module, inst.info, limits)   # checks frames and labels
+    if images.runtime != runtime:
+        images = images_from_snapshot(snap, inst.module, inst.info, runtime, images.module_sha256)
     from .exec_wamr import load_images
-    return load_images(store, inst, images)
+    return load_images(store, inst, images, snap)

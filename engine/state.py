@@ -46,6 +46,10 @@ class Snapshot:
     steps: int = 0
     dropped_elems: List[int] = field(default_factory=list)
     dropped_datas: List[int] = field(default_factory=list)
+    # The memory as its non-zero 4 KiB chunks (byte offset -> bytes), when
+    # read from an image set for a restore: ``memory`` is then None and the
+    # chunks go straight into the instance's memory (built once, not twice).
+    chunks: Optional[dict] = None
 
 
 # ------------------------------------------------------------ values ↔ cells
