@@ -21,6 +21,14 @@ def _data_string(blob):
     return ''.join(f'\\{b:02x}' for b in blob)
 
 
+def counted_loop(i, n, body, t='i32'):
+    """WAT running ``body`` while local ``$i`` < local ``$n`` (unsigned),
+    incrementing ``$i`` after each pass; locals of type ``t``."""
+    return (f'(block ${i}_done (loop ${i}_next '
+            f'(br_if ${i}_done ({t}.ge_u (local.get ${i}) (local.get ${n}))) {body} '
+            f'(local.set ${i} ({t}.add (local.get ${i}) ({t}.const 1))) (br ${i}_next)))')
+
+
 # ------------------------------------------------------------ recursive fib
 
 FIB = '''(module
@@ -45,14 +53,10 @@ I64_LOOP = '''(module
   (func (export "run") (param $n i32) (result i64)
     (local $i i64) (local $acc i64) (local $end i64)
     (local.set $end (i64.extend_i32_u (local.get $n)))
-    (block $done
-      (loop $next
-        (br_if $done (i64.ge_u (local.get $i) (local.get $end)))
+    ''' + counted_loop('i', 'end', '''
         (local.set $acc (i64.xor (i64.add (local.get $acc)
                                           (i64.mul (local.get $i) (i64.const 0x9E3779B97F4A7C15)))
-                                 (i64.shr_u (local.get $acc) (i64.const 7))))
-        (local.set $i (i64.add (local.get $i) (i64.const 1)))
-        (br $next)))
+                                 (i64.shr_u (local.get $acc) (i64.const 7))))''', 'i64') + '''
     (local.get $acc)))'''
 
 
@@ -68,21 +72,11 @@ def i64_loop_expected(n):
 MEMORY = '''(module
   (memory 4)
   (func (export "run") (param $n i32) (result i32)
-    (local $i i32) (local $sum i32)
-    (block $filled
-      (loop $fill
-        (br_if $filled (i32.ge_u (local.get $i) (local.get $n)))
-        (i32.store8 (local.get $i) (i32.add (i32.mul (local.get $i) (i32.const 7)) (i32.const 1)))
-        (local.set $i (i32.add (local.get $i) (i32.const 1)))
-        (br $fill)))
-    (local.set $i (i32.const 0))
-    (block $summed
-      (loop $sum
-        (br_if $summed (i32.ge_u (local.get $i) (local.get $n)))
+    (local $i i32) (local $j i32) (local $sum i32)
+    ''' + counted_loop('i', 'n', '''
+        (i32.store8 (local.get $i) (i32.add (i32.mul (local.get $i) (i32.const 7)) (i32.const 1)))''') + counted_loop('j', 'n', '''
         (local.set $sum (i32.add (i32.mul (local.get $sum) (i32.const 31))
-                                 (i32.load8_u (local.get $i))))
-        (local.set $i (i32.add (local.get $i) (i32.const 1)))
-        (br $sum)))
+                                 (i32.load8_u (local.get $j))))''') + '''
     (local.get $sum)))'''
 
 
@@ -293,13 +287,9 @@ CALL_INDIRECT = '''(module
   (func $rot (type $op) (i32.add (i32.rotl (local.get 0) (i32.const 5)) (local.get 1)))
   (func (export "run") (param $n i32) (result i32)
     (local $i i32) (local $acc i32)
-    (block $done
-      (loop $next
-        (br_if $done (i32.ge_u (local.get $i) (local.get $n)))
+    ''' + counted_loop('i', 'n', '''
         (local.set $acc (call_indirect (type $op) (local.get $acc) (local.get $i)
-                                       (i32.and (local.get $i) (i32.const 3))))
-        (local.set $i (i32.add (local.get $i) (i32.const 1)))
-        (br $next)))
+                                       (i32.and (local.get $i) (i32.const 3))))''') + '''
     (local.get $acc)))'''
 
 

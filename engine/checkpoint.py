@@ -220,9 +220,17 @@ def restore(store, inst, images: ImageSet, runtime=None):
     limits = getattr(store, 'limits', None)
     runtime = runtime or images.runtime
     snap = snapshot_from_images(images, inst.module, inst.info, limits, memory=False)
+    return restore_snapshot(store, inst, snap, runtime, images.module_sha256,
+                            images if images.runtime == runtime else None)
+
+
+def restore_snapshot(store, inst, snap: Snapshot, runtime, module_sha256, images=None):
+    """An executor of ``runtime`` loaded from a checked neutral snapshot
+    (from an image set or ``neutral.json``); ``images``: the WAMR set it
+    was read from, whose cells and labels are then loaded as they are."""
     if runtime == 'wasmedge':
         return restore_wasmedge(store, inst, snap)
-    if images.runtime != runtime:
-        images = images_from_snapshot(snap, inst.module, inst.info, runtime, images.module_sha256)
+    if images is None:
+        images = images_from_snapshot(snap, inst.module, inst.info, runtime, module_sha256)
     from .exec_wamr import load_images
     return load_images(store, inst, images, snap)

@@ -482,7 +482,8 @@ def describe(src):
 def resume(directory, runtime=None, module_path=None, wasi=None, limits=None):
     """A stopped run (image or neutral directory) loaded into a fresh
     instance of ``runtime`` (default: the images'), with ``wasi`` as its
-    WASI host module: (executor, instance, module bytes, image set)."""
+    WASI host module: (executor, instance, module bytes, image set or
+    neutral snapshot: its ``entry`` and ``results``)."""
     images, data, path = load_any(directory, module_path, limits)
     if not isinstance(images, im.ImageSet) and not runtime:
         raise UsageError(f'{directory}: a neutral snapshot follows no runtime model; '
@@ -490,9 +491,10 @@ def resume(directory, runtime=None, module_path=None, wasi=None, limits=None):
     runtime = runtime or images.runtime
     store = embedding.store_init(runtime, limits)
     inst = instantiate(store, data, path, run_start=False, wasi=wasi)
-    if not isinstance(images, im.ImageSet):
-        images = tr.images_from_snapshot(snapshot_of(images, inst, limits), inst.module, inst.info,
-                                      runtime, im.module_sha256(data))
+    if not isinstance(images, im.ImageSet):     # neutral: its snapshot, read once
+        snap = snapshot_of(images, inst, limits)
+        return (checkpoint.restore_snapshot(store, inst, snap, runtime, im.module_sha256(data)),
+                inst, data, snap)
     return checkpoint.restore(store, inst, images, runtime), inst, data, images
 
 
