@@ -77,9 +77,8 @@ def load_memory(mem, snap):
     data, dirty, chunks = mem.data, mem.dirty, snap.chunks
     if chunks is None:                          # a whole memory (the neutral form)
         data[:] = snap.memory
-        zero, view = bytes(CHUNK), memoryview(data)
-        chunks = [off for off in range(0, len(data), CHUNK) if view[off:off + CHUNK] != zero]
-        view.release()
+        zero = bytes(CHUNK)
+        chunks = [off for off in range(0, len(data), CHUNK) if not data.startswith(zero, off)]
     else:
         size = snap.page_count * im.PAGE
         if len(data) == size:
