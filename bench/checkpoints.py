@@ -9,16 +9,19 @@
   limit), saved and restored in both frame layouts (one ``stack{i}.img``
   per frame, the forks'; or all frames in ``stacks.img``), then finished
   with the right result.
-* ``campaign``: the migration oracle of ``python -m fuzz.migrate`` on a
-  fixed, seeded list of generated modules: checks per CPU second.
+* ``campaign``: ``python -m fuzz.migrate`` on a fixed, seeded number of
+  units: checks per CPU second.
 
 Each runs on this project's engines only (both models; the fast tier when
 the build has it): no other engine can stop and save a run.
 """
 
+import json
 import os
-import random
+import resource
 import shutil
+import subprocess
+import sys
 import tempfile
 import time
 
@@ -26,6 +29,7 @@ from bench import workload
 from bench.engines import OURS, Unavailable, our_store
 from bench.kernels import wasm_of
 
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MiB = 1 << 20
 PAGE = 65536
 DEPTH = 10_000                 # frames: engine.limits' default max_call_depth
@@ -189,26 +193,34 @@ def deep_stack(quick=False):
 
 # ------------------------------------------------------------ campaign
 
-@workload('campaign', 'migration fuzz checks per CPU second (fuzz.oracle on seeded generated '
-                      'modules, as a campaign unit does)')
+@workload('campaign', 'migration fuzz checks per CPU second: python -m fuzz.migrate on a fixed, '
+                      'seeded number of hypothesis units, one worker')
 def campaign(quick=False):
-    from fuzz import gen, oracle
-    units = 3 if quick else 60
-    checks = 0
-    failures = []
-    t0 = time.process_time()
-    for seed in range(units):
-        gm = gen.from_seed(seed)
-        n, failure = oracle.check_module(gm.wasm, gm.entry, gm.args, random.Random(seed),
-                                         wasmtime=True)
-        checks += n
-        if failure is not None:
-            failures.append(seed)
-    t = time.process_time() - t0
-    row = {'case': f'{units} seeded modules', 'engine': 'fuzz.oracle', 'cpu_seconds': round(t, 3),
-           'checks': checks, 'checks_per_second': round(checks / max(t, 1e-9), 1)}
-    if failures:        # a real finding: its time is not a rate of passing checks
-        row.update(status='error', why=f'checks failed for seeds {failures}')
-    else:
-        row['status'] = 'ok'
-    return [row]
+    """The campaign itself (coordinator, worker, oracle, wasmtime, journal)
+    in a child process; CPU seconds of it and its worker, checks from its
+    summary.json.  Units are functions of (seed, worker, unit): the same
+    work on every run."""
+    units = 1 if quick else 10
+    out = tempfile.mkdtemp(prefix='bench-campaign-')
+    cmd = [sys.executable, '-m', 'fuzz.migrate', '--jobs', '1', '--runs', str(units), '--seed', '1',
+           '--generator', 'hypothesis', '--out', os.path.join(out, 'c')]
+    row = {'case': f'{units} hypothesis units, seed 1', 'engine': 'fuzz.migrate'}
+    try:
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        p = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=1800)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+        try:
+            with open(os.path.join(out, 'c', 'summary.json')) as f:
+                summary = json.load(f)
+        except (OSError, ValueError):
+            summary = {}
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
+    if p.returncode != 0 or 'checks' not in summary:
+        what = 'it found failures' if p.returncode == 1 else f'exit status {p.returncode}'
+        return [dict(row, cpu_seconds=None, status='error',
+                     why=f'{" ".join(cmd[1:])}: {what}: {(p.stderr or p.stdout)[-300:]}')]
+    return [dict(row, cpu_seconds=round(cpu, 3), status='ok', checks=summary['checks'],
+                 modules=summary.get('runs'),
+                 checks_per_second=round(summary['checks'] / max(cpu, 1e-9), 1))]

@@ -64,12 +64,13 @@ def test_kernel_expected_values_are_what_wasmtime_computes():
 
 
 def test_quick_run_reports_every_engine_and_the_table(tmp_path):
-    """A smoke run of two cheap workloads: every engine has a row, with a
+    """A smoke run of three cheap workloads: every engine has a row, with a
     time or the reason there is none; the fast tier is reported unavailable
-    exactly when the build has no tiers; --table renders the JSON."""
+    exactly when the build has no tiers; one campaign unit runs clean;
+    --table renders the JSON."""
     from bench.engines import ENGINES, tiers_supported
     out = tmp_path / 'r.json'
-    p = run_bench('fib', 'deep-stack', '--quick', '--json', out)
+    p = run_bench('fib', 'deep-stack', 'campaign', '--quick', '--json', out)
     assert p.returncode == 0, p.stderr
     report = json.loads(out.read_text())
     rows = {r['engine']: r for r in report['workloads']['fib']['rows']}
@@ -84,6 +85,8 @@ def test_quick_run_reports_every_engine_and_the_table(tmp_path):
     assert sorted(r['case'] for r in stack) == sorted(['500 frames, stack{i}.img',
                                                        '500 frames, stacks.img'] * 2)
     assert all(r['status'] == 'ok' for r in stack)
+    (camp,) = report['workloads']['campaign']['rows']
+    assert camp['status'] == 'ok' and camp['checks'] > 0 and camp['checks_per_second'] > 0, camp
     assert {(r['model'], r['case']) for r in report['ratios']} == {
         (m, 'fib(12)') for m in ('wasmedge', 'wamr')}
     p = run_bench('--table', '--json', out)
