@@ -1,0 +1,152 @@
+"""The campaign on a Dask cluster (issue 11): a real scheduler and two
+workers on loopback (``dask scheduler`` / ``dask worker --no-nanny``
+processes), a seeded campaign through ``--scheduler``, one worker killed
+with SIGKILL while it runs a unit; the summary and the reproducers must be
+those of the local campaign with the same seed and unit count, and the lost
+unit must be listed as infrastructure's loss.
+"""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+pytest.importorskip('distributed')
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+UNITS = 10
+CAMPAIGN = ['-m', 'fuzz.migrate', '--runs', str(UNITS), '--jobs', '2', '--generator', 'smith',
+            '--seed', '7', '--quiet', '--shrink-seconds', '0', '--no-wasmtime']
+SAME = ('units', 'runs', 'checks', 'failures', 'distinct_failures', 'signatures', 'generators',
+        'status', 'seed', 'jobs')
+
+
+def _env(**extra):
+    e = dict(os.environ, PYTHONPATH=ROOT)
+    for k in ('FUZZ_MIGRATE_SELFTEST', 'WASM_MIGRATE_FAULT'):
+        e.pop(k, None)
+    e.update(extra)
+    return e
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+def _children(pid):
+    try:
+        with open(f'/proc/{pid}/task/{pid}/children') as f:
+            kids = [int(x) for x in f.read().split()]
+    except OSError:
+        return []
+    # the worker's threads other than the main one start the unit processes
+    for tid in os.listdir(f'/proc/{pid}/task') if os.path.isdir(f'/proc/{pid}/task') else []:
+        try:
+            with open(f'/proc/{pid}/task/{tid}/children') as f:
+                kids += [int(x) for x in f.read().split()]
+        except OSError:
+            pass
+    return sorted(set(kids))
+
+
+@pytest.fixture
+def cluster(tmp_path):
+    """tcp address of a scheduler with two one-thread workers, and the
+    workers' processes; everything is killed at the end."""
+    port = _free_port()
+    addr = f'tcp://127.0.0.1:{port}'
+    logs = []
+    procs = []
+
+    def start(args, name):
+        log = open(tmp_path / f'{name}.log', 'wb')
+        logs.append(log)
+        p = subprocess.Popen([sys.executable, '-m', *args], cwd=ROOT, env=_env(), stdout=log,
+                             stderr=subprocess.STDOUT, start_new_session=True)
+        procs.append(p)
+        return p
+    start(['distributed.cli.dask_scheduler', '--host', '127.0.0.1', '--port', str(port),
+           '--no-dashboard'], 'scheduler')
+    workers = [start(['distributed.cli.dask_worker', addr, '--nthreads', '1', '--no-nanny',
+                      '--no-dashboard', '--host', '127.0.0.1'], f'worker{i}') for i in range(2)]
+    from distributed import Client
+    limit = time.time() + 60
+    client = None
+    while True:
+        try:
+            client = client or Client(addr, timeout=5, set_as_default=False)
+            if len(client.scheduler_info()['workers']) == 2:
+                break
+        except OSError:
+            pass
+        assert time.time() < limit, 'the local Dask cluster did not come up in 60 s'
+        time.sleep(0.5)
+    client.close()
+    try:
+        yield addr, workers
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                os.killpg(p.pid, signal.SIGKILL)     # its own session: the process and its children
+            p.wait()
+        for log in logs:
+            log.close()
+
+
+def _summary(out):
+    return json.loads((out / 'summary.json').read_text())
+
+
+def _cases(out):
+    """Each reproducer's case.json, without the time it was found."""
+    cases = {}
+    for fid in sorted(os.listdir(out / 'failures')):
+        case = json.loads((out / 'failures' / fid / 'case.json').read_text())
+        case.pop('found_at', None)
+        cases[fid] = case
+    return cases
+
+
+def test_campaign_on_a_cluster_survives_a_killed_worker_and_ends_like_local(tmp_path, cluster):
+    addr, workers = cluster
+    env = _env(WASM_MIGRATE_FAULT='pc_offset')      # failures, minimising and reproducers to compare
+    local = tmp_path / 'local'
+    p = subprocess.run([sys.executable, *CAMPAIGN, '--out', str(local)], cwd=ROOT, env=env,
+                       capture_output=True, text=True, timeout=300)
+    assert p.returncode == 1, p.stderr[-2000:]
+
+    out = tmp_path / 'dask'
+    proc = subprocess.Popen([sys.executable, *CAMPAIGN, '--out', str(out), '--scheduler', addr],
+                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    killed = None
+    limit = time.time() + 120
+    while killed is None and proc.poll() is None and time.time() < limit:
+        progress = out / 'progress.jsonl'
+        done = progress.exists() and progress.read_text().count('"event": "unit"')
+        if done:
+            for wp in workers:
+                if _children(wp.pid):           # busy with a unit: kill it mid-unit
+                    os.kill(wp.pid, signal.SIGKILL)
+                    killed = wp.pid
+                    break
+        time.sleep(0.05)
+    stdout, stderr = proc.communicate(timeout=300)
+    assert killed is not None, 'the campaign ended before a worker could be killed mid-unit'
+    assert proc.returncode == 1, stderr[-2000:]
+
+    got, want = _summary(out), _summary(local)
+    assert {k: got[k] for k in SAME} == {k: want[k] for k in SAME}
+    assert got['failure_dirs'].keys() == want['failure_dirs'].keys()
+    assert got['infra']['lost_attempts'] >= 1, got['infra']
+    assert all(e['why'] == 'crash' for e in got['infra']['events'])
+    assert _cases(out) == _cases(local)
+    for fid in got['failure_dirs']:
+        replay = (out / 'failures' / fid / 'replay.txt').read_text()
+        assert replay.strip() == f'python -m fuzz.replay {out / "failures" / fid}'
