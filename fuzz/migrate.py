@@ -106,6 +106,9 @@ def write_reproducer(directory, case, images=True):
                                 image_dir=os.path.join(tmp, 'images'))
             except Exception as e:
                 meta['images_note'] = f'run stopped early: {type(e).__name__}: {e}'
+            # where the migrated run first departs from the uninterrupted one (fuzz.trace)
+            from fuzz import trace
+            meta['divergence'] = trace.locate(case['wasm'], case['entry'], case['args'], case['hops'])
         with open(os.path.join(tmp, 'case.json'), 'w') as f:
             json.dump(meta, f, indent=1)
             f.write('\n')
@@ -117,7 +120,9 @@ def write_reproducer(directory, case, images=True):
                     + '\n'.join(case['mismatch']) + '\n\n'
                     f'Replay: {cmd}\n'
                     'case.json: entry, args (bit patterns; null = null ref), hops '
-                    '([runtime, instructions run before the checkpoint], the last runs to the end).\n'
+                    '([runtime, instructions run before the checkpoint], the last runs to the end), '
+                    'divergence (the first instruction where the migrated run departs from the '
+                    'uninterrupted one; python -m fuzz.replay DIR --trace shows it).\n'
                     'images/hop<i>: the set saved at checkpoint i; images/hop<i>-<runtime>: '
                     'it translated for the next hop.\n')
     atomic_dir(directory, fill)
