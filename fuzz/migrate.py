@@ -514,7 +514,9 @@ def _die_with_parent():
 def self_test(unit, attempt=0):
     """``FUZZ_MIGRATE_SELFTEST=crash:K``, ``hang:K`` or ``kill:K`` makes a
     worker die, hang, or SIGKILL itself (first attempt only, like an OOM
-    killer) at unit K: how the tests prove that the campaign survives all.
+    killer) at unit K: how the tests prove that the campaign survives all;
+    ``slow:K`` makes unit K's first attempt start 8 s late (a unit surely
+    running when a test kills its cluster worker).
     (``worker-fault:NAME`` switches a fault on in the workers only.)"""
     spec = os.environ.get('FUZZ_MIGRATE_SELFTEST', '')
     kind, _, k = spec.partition(':')
@@ -523,6 +525,8 @@ def self_test(unit, attempt=0):
             os._exit(3)
         if kind == 'hang':
             time.sleep(3600)
+        if kind == 'slow' and attempt == 0:
+            time.sleep(8)
         if kind == 'kill' and attempt == 0:
             import signal
             os.kill(os.getpid(), signal.SIGKILL)
@@ -641,6 +645,13 @@ class Campaign:
         only a unit lost on every attempt is a finding of the code."""
         st = self.workers.pop(w)
         unit, generator = st['unit'], st['generator'] or 'unknown'
+        if (w, unit) in self.done:
+            # lost after its unit was done (before the next began): the lane goes on
+            self.notes.append(f'worker {w} {why} after finishing unit {unit}')
+            k = self.next_unit(w, unit + self.cfg['jobs'])
+            if self.want(k):
+                self.spawn(w, k)
+            return
         attempt = self.attempts.get((w, unit), 0) + 1
         self.attempts[(w, unit)] = attempt
         detail = f'worker {w} {why} in unit {unit} ({generator}), attempt {attempt}' + (

@@ -40,20 +40,29 @@ def _free_port():
         return s.getsockname()[1]
 
 
-def _children(pid):
+def _unit_processes(pid):
+    """The unit processes a Dask worker runs now (spawned children; not
+    multiprocessing's resource tracker, which stays)."""
+    kids = set()
     try:
-        with open(f'/proc/{pid}/task/{pid}/children') as f:
-            kids = [int(x) for x in f.read().split()]
+        tids = os.listdir(f'/proc/{pid}/task')      # a task thread starts them
     except OSError:
         return []
-    # the worker's threads other than the main one start the unit processes
-    for tid in os.listdir(f'/proc/{pid}/task') if os.path.isdir(f'/proc/{pid}/task') else []:
+    for tid in tids:
         try:
             with open(f'/proc/{pid}/task/{tid}/children') as f:
-                kids += [int(x) for x in f.read().split()]
+                kids.update(int(x) for x in f.read().split())
         except OSError:
             pass
-    return sorted(set(kids))
+    out = []
+    for k in sorted(kids):
+        try:
+            with open(f'/proc/{k}/cmdline', 'rb') as f:
+                if b'spawn_main' in f.read():
+                    out.append(k)
+        except OSError:
+            pass
+    return out
 
 
 @pytest.fixture
@@ -116,7 +125,9 @@ def _cases(out):
 
 def test_campaign_on_a_cluster_survives_a_killed_worker_and_ends_like_local(tmp_path, cluster):
     addr, workers = cluster
-    env = _env(WASM_MIGRATE_FAULT='pc_offset')      # failures, minimising and reproducers to compare
+    # a fault: failures, minimising and reproducers to compare; unit 3 starts
+    # 8 s late, so some unit is surely running when a worker is killed
+    env = _env(WASM_MIGRATE_FAULT='pc_offset', FUZZ_MIGRATE_SELFTEST='slow:3')
     local = tmp_path / 'local'
     p = subprocess.run([sys.executable, *CAMPAIGN, '--out', str(local)], cwd=ROOT, env=env,
                        capture_output=True, text=True, timeout=300)
@@ -126,16 +137,18 @@ def test_campaign_on_a_cluster_survives_a_killed_worker_and_ends_like_local(tmp_
     proc = subprocess.Popen([sys.executable, *CAMPAIGN, '--out', str(out), '--scheduler', addr],
                             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     killed = None
+    seen = {}
     limit = time.time() + 120
     while killed is None and proc.poll() is None and time.time() < limit:
         progress = out / 'progress.jsonl'
         done = progress.exists() and progress.read_text().count('"event": "unit"')
-        if done:
-            for wp in workers:
-                if _children(wp.pid):           # busy with a unit: kill it mid-unit
+        for wp in workers:
+            for kid in _unit_processes(wp.pid):
+                seen.setdefault(kid, time.time())
+                # mid-run (a unit done) and mid-unit (its process running for 2 s)
+                if done and time.time() - seen[kid] > 2 and killed is None:
                     os.kill(wp.pid, signal.SIGKILL)
                     killed = wp.pid
-                    break
         time.sleep(0.05)
     stdout, stderr = proc.communicate(timeout=300)
     assert killed is not None, 'the campaign ended before a worker could be killed mid-unit'
