@@ -163,3 +163,22 @@ def test_campaign_on_a_cluster_survives_a_killed_worker_and_ends_like_local(tmp_
     for fid in got['failure_dirs']:
         replay = (out / 'failures' / fid / 'replay.txt').read_text()
         assert replay.strip() == f'python -m fuzz.replay {out / "failures" / fid}'
+
+
+def test_a_unit_hanging_on_the_cluster_is_retried_then_a_hang_finding(tmp_path, cluster):
+    addr, _ = cluster
+    out = tmp_path / 'dask'
+    env = _env(FUZZ_MIGRATE_SELFTEST='hang:1')        # unit 1 hangs on every attempt
+    p = subprocess.run([sys.executable, '-m', 'fuzz.migrate', '--runs', '4', '--jobs', '2',
+                        '--generator', 'smith', '--seed', '7', '--quiet', '--no-wasmtime',
+                        '--case-timeout', '6', '--retries', '1', '--out', str(out),
+                        '--scheduler', addr], cwd=ROOT, env=env, capture_output=True, text=True,
+                       timeout=300)
+    assert p.returncode == 1, p.stderr[-2000:]
+    s = _summary(out)
+    assert s['units'] == 4 and s['status'] == 'finished'
+    assert [(e['worker'], e['unit'], e['why'], e['attempt']) for e in s['infra']['events']] == \
+        [(1, 1, 'hang', 1), (1, 1, 'hang', 2)]
+    assert list(s['failure_dirs']) == ['hang-s7-w1-u1']
+    case = json.loads((out / 'failures' / 'hang-s7-w1-u1' / 'case.json').read_text())
+    assert case['kind'] == 'hang'
