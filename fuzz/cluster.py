@@ -35,7 +35,7 @@ import time
 import uuid
 
 from engine.images import atomic_dir, write_file_atomic
-from fuzz.dispatch import LocalExecutor, lane_goes_on
+from fuzz.dispatch import ExecutorError, LocalExecutor, lane_goes_on
 
 # environment variables of the client that each unit's process gets
 PASSED_ENV = ('WASM_MIGRATE_FAULT', 'FUZZ_MIGRATE_SELFTEST')
@@ -44,7 +44,7 @@ WATCH_EVERY = 1.0      # seconds between the client's looks at the cluster's wor
 _ENV_LOCK = threading.Lock()
 
 
-class ClusterError(Exception):
+class ClusterError(ExecutorError):
     pass
 
 
@@ -121,6 +121,12 @@ class DaskExecutor:
 
     # -- what happened
     def events(self, timeout):
+        try:
+            return self._events(timeout)
+        except (OSError, TimeoutError) as e:    # CommClosedError is an OSError
+            raise ClusterError(f'lost the Dask scheduler: {type(e).__name__}: {e}')
+
+    def _events(self, timeout):
         out = []
         items = self.queue.get(batch=True)
         if not items:

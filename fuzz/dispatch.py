@@ -23,6 +23,11 @@ import time
 from multiprocessing.connection import wait
 
 
+class ExecutorError(Exception):
+    """The executor itself failed (e.g. the cluster's scheduler went away):
+    the campaign stops as interrupted and can be resumed."""
+
+
 def lane_goes_on(cfg, unit):
     """Whether a lane starts ``unit`` (the lane's next one): not past
     ``--runs`` nor past the deadline.  The lane loop of a worker process

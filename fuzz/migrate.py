@@ -57,7 +57,7 @@ import traceback
 
 from engine.images import atomic_dir, write_file_atomic
 from fuzz import journal as jn
-from fuzz.dispatch import LocalExecutor, lane_goes_on
+from fuzz.dispatch import ExecutorError, LocalExecutor, lane_goes_on
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 GENERATORS = ('hypothesis', 'smith', 'atheris')
@@ -979,14 +979,23 @@ def main(argv=None):
     if c.resumed:
         c.notes.append(f'resumed after {c.offset:.1f} s with {len(c.done)} units done')
     c.write_summary()
+    lost = None
     try:
         c.loop()
         c.status = 'finished'
     except KeyboardInterrupt:
         c.notes.append('interrupted')
         c.status = 'interrupted'
+    except ExecutorError as e:
+        lost = e
+        print(f'error: {e}; the campaign can be resumed with the same command', file=sys.stderr)
+        c.notes.append(f'interrupted: {e}')
+        c.status = 'interrupted'
     finally:
-        c.executor.close()
+        try:
+            c.executor.close()
+        except Exception:
+            pass            # a cluster that is gone has nothing left to close
     s = c.write_summary()
     if c.status == 'finished':
         journal.append({'event': 'finished'})
@@ -999,6 +1008,8 @@ def main(argv=None):
         print(f'FAIL {fid}: python -m fuzz.replay {d}', file=sys.stderr)
     for fid, v in sorted(s['nondeterministic'].items()):
         print(f'NONDETERMINISTIC {fid}: {v.get("why", v.get("verdict"))}: {v["dir"]}', file=sys.stderr)
+    if lost is not None:
+        return 2
     return 1 if s['failures'] or s['nondeterministic'] else 0
 
 
