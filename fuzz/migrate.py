@@ -2,6 +2,7 @@
 
     python -m fuzz.migrate --jobs 8 [--time S] [--runs N] [--seed X]
                            [--generator hypothesis|atheris|smith|mix|LIST] [--out DIR]
+                           [--scheduler tcp://HOST:PORT]
 
 Worker processes generate modules and check them with ``fuzz.oracle``
 (uninterrupted vs migrated at several random checkpoints, single hops in
@@ -39,7 +40,14 @@ reproducer is replayed by ``python -m fuzz.replay`` in a fresh process
 before it is reported; one that does not fail there is reported under
 ``nondeterministic`` with what was tried, not as a failure.
 
-Exit status: 0 clean, 1 failures (or non-deterministic ones), 2 usage error.
+Where the units run is the executor's business (``fuzz.dispatch``): local
+worker processes, or with ``--scheduler`` the tasks of a Dask cluster
+(``fuzz.cluster``); the campaign loop, journal and summary are these either
+way.  Each reproducer's case.json also says where the migrated run first
+departs from the uninterrupted one (``fuzz.trace``).
+
+Exit status: 0 clean, 1 failures (or non-deterministic ones), 2 usage error
+(or the cluster's scheduler went away; the campaign can be resumed).
 """
 
 import argparse
