@@ -6,6 +6,7 @@ those of the local campaign with the same seed and unit count, and the lost
 unit must be listed as infrastructure's loss.
 """
 
+import contextlib
 import json
 import os
 import signal
@@ -65,8 +66,8 @@ def _unit_processes(pid):
     return out
 
 
-@pytest.fixture
-def cluster(tmp_path):
+@contextlib.contextmanager
+def _cluster(tmp_path):
     """tcp address of a scheduler with two one-thread workers, and the
     workers' processes; everything is killed at the end."""
     port = _free_port()
@@ -81,24 +82,24 @@ def cluster(tmp_path):
                              stderr=subprocess.STDOUT, start_new_session=True)
         procs.append(p)
         return p
-    start(['distributed.cli.dask_scheduler', '--host', '127.0.0.1', '--port', str(port),
-           '--no-dashboard'], 'scheduler')
-    workers = [start(['distributed.cli.dask_worker', addr, '--nthreads', '1', '--no-nanny',
-                      '--no-dashboard', '--host', '127.0.0.1'], f'worker{i}') for i in range(2)]
-    from distributed import Client
-    limit = time.time() + 60
-    client = None
-    while True:
-        try:
-            client = client or Client(addr, timeout=5, set_as_default=False)
-            if len(client.scheduler_info()['workers']) == 2:
-                break
-        except OSError:
-            pass
-        assert time.time() < limit, 'the local Dask cluster did not come up in 60 s'
-        time.sleep(0.5)
-    client.close()
     try:
+        start(['distributed.cli.dask_scheduler', '--host', '127.0.0.1', '--port', str(port),
+               '--no-dashboard'], 'scheduler')
+        workers = [start(['distributed.cli.dask_worker', addr, '--nthreads', '1', '--no-nanny',
+                          '--no-dashboard', '--host', '127.0.0.1'], f'worker{i}') for i in range(2)]
+        from distributed import Client
+        limit = time.time() + 60
+        client = None
+        while True:
+            try:
+                client = client or Client(addr, timeout=5, set_as_default=False)
+                if len(client.scheduler_info()['workers']) == 2:
+                    break
+            except OSError:
+                pass
+            assert time.time() < limit, 'the local Dask cluster did not come up in 60 s'
+            time.sleep(0.5)
+        client.close()
         yield addr, workers
     finally:
         for p in procs:
@@ -107,6 +108,20 @@ def cluster(tmp_path):
             p.wait()
         for log in logs:
             log.close()
+
+
+@pytest.fixture
+def cluster(tmp_path):
+    """A cluster of this test only (the test may kill its workers)."""
+    with _cluster(tmp_path) as c:
+        yield c
+
+
+@pytest.fixture(scope='module')
+def shared_cluster(tmp_path_factory):
+    """A cluster the tests that leave it intact share."""
+    with _cluster(tmp_path_factory.mktemp('cluster')) as c:
+        yield c
 
 
 def _summary(out):
@@ -165,8 +180,8 @@ def test_campaign_on_a_cluster_survives_a_killed_worker_and_ends_like_local(tmp_
         assert replay.strip() == f'python -m fuzz.replay {out / "failures" / fid}'
 
 
-def test_a_unit_hanging_on_the_cluster_is_retried_then_a_hang_finding(tmp_path, cluster):
-    addr, _ = cluster
+def test_a_unit_hanging_on_the_cluster_is_retried_then_a_hang_finding(tmp_path, shared_cluster):
+    addr, _ = shared_cluster
     out = tmp_path / 'dask'
     env = _env(FUZZ_MIGRATE_SELFTEST='hang:1')        # unit 1 hangs on every attempt
     p = subprocess.run([sys.executable, '-m', 'fuzz.migrate', '--runs', '4', '--jobs', '2',
@@ -182,3 +197,18 @@ def test_a_unit_hanging_on_the_cluster_is_retried_then_a_hang_finding(tmp_path, 
     assert list(s['failure_dirs']) == ['hang-s7-w1-u1']
     case = json.loads((out / 'failures' / 'hang-s7-w1-u1' / 'case.json').read_text())
     assert case['kind'] == 'hang'
+
+
+def test_conformance_migrate_on_the_cluster_equals_local(shared_cluster):
+    addr, _ = shared_cluster
+    outs = []
+    for extra in ([], ['--scheduler', addr]):
+        p = subprocess.run([sys.executable, '-m', 'conformance', '--migrate', '--quiet', 'forward',
+                            'br_table', *extra], cwd=ROOT, env=_env(), capture_output=True, text=True,
+                           timeout=300)
+        assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
+        lines = [x for x in p.stdout.splitlines() if x.startswith(('wasm-2.0:', 'migration'))]
+        # the totals without the elapsed time and where it ran
+        outs.append([x.split(' (')[0] if x.startswith('wasm-2.0:') else x for x in lines])
+    assert outs[0] == outs[1] and len(outs[0]) == 2
+    assert '0 mismatches' in outs[0][1]
