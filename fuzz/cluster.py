@@ -173,6 +173,9 @@ class DaskExecutor:
             nxt = lane['unit'] + cfg['jobs']
             if kind == 'gone' and lane['exited'] and lane_goes_on(cfg, nxt):
                 self.start(w, cfg, nxt)         # the lane's next unit, as a local worker would go on
+                # the lane is on it from now on, even if its worker is lost before
+                # the unit's process says so
+                out.append((w, ('unit', nxt)))
             else:
                 out.append((w, msg))
         else:

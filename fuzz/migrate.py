@@ -523,18 +523,21 @@ def self_test(unit, attempt=0):
     """``FUZZ_MIGRATE_SELFTEST=crash:K``, ``hang:K`` or ``kill:K`` makes a
     worker die, hang, or SIGKILL itself (first attempt only, like an OOM
     killer) at unit K: how the tests prove that the campaign survives all;
-    ``slow:K`` makes unit K's first attempt start 8 s late (a unit surely
-    running when a test kills its cluster worker).
+    ``slow:K:FILE`` makes unit K's first attempt write its process id to
+    FILE and start 6 s late (a unit surely running when a test kills the
+    cluster worker that runs it).
     (``worker-fault:NAME`` switches a fault on in the workers only.)"""
     spec = os.environ.get('FUZZ_MIGRATE_SELFTEST', '')
     kind, _, k = spec.partition(':')
+    k, _, path = k.partition(':')
     if k.isdigit() and int(k) == unit:
         if kind == 'crash':
             os._exit(3)
         if kind == 'hang':
             time.sleep(3600)
         if kind == 'slow' and attempt == 0:
-            time.sleep(8)
+            write_file_atomic(path, str(os.getpid()))
+            time.sleep(6)
         if kind == 'kill' and attempt == 0:
             import signal
             os.kill(os.getpid(), signal.SIGKILL)
