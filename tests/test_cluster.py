@@ -22,7 +22,7 @@ from spectests import manifest as mf
 pytest.importorskip('distributed')
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-UNITS = 8
+UNITS = 6
 CAMPAIGN = ['-m', 'fuzz.migrate', '--runs', str(UNITS), '--jobs', '2', '--generator', 'smith',
             '--seed', '7', '--quiet', '--shrink-seconds', '0', '--no-wasmtime']
 SAME = ('units', 'runs', 'checks', 'failures', 'distinct_failures', 'signatures', 'generators',
