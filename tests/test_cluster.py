@@ -214,3 +214,14 @@ def test_conformance_migrate_on_the_cluster_equals_local(shared_cluster):
         outs.append([x.split(' (')[0] if x.startswith('wasm-2.0:') else x for x in lines])
     assert outs[0] == outs[1] and len(outs[0]) == 2
     assert '0 mismatches' in outs[0][1]
+
+
+def test_mutation_check_on_the_cluster_carries_the_fault_to_the_workers(tmp_path, shared_cluster):
+    addr, _ = shared_cluster        # its workers run without WASM_MIGRATE_FAULT
+    p = subprocess.run([sys.executable, '-m', 'fuzz.mutants', 'global_width', '--scheduler', addr,
+                        '--time', '120', '--out', str(tmp_path), '--campaign-arg=--generator=smith'],
+                       cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
+    row = json.loads((tmp_path / 'mutants.json').read_text())['results'][0]
+    assert row['caught'] and '--scheduler' in row['command']
+    assert any(v['verdict'] == 'fault' for v in row['reproducers'].values())
