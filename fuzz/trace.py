@@ -9,10 +9,10 @@ tracer drives the executor one instruction at a time (``ex.run(1)``, the
 executors' own stop-anywhere interface) and records after each one
 
     {"i": 7, "hop": 1, "model": "wamr", "step": 31, "instance": "main",
-     "func": 1, "pc": {"wasmedge": 12, "wamr": 27}, "op": "i64.add",
-     "top": "i64:0x2a", "writes": [[1024, "2a000000"]]}
+     "func": 1, "pc": {"wasmedge": 12, "wamr": 27}, "op": "i32.store",
+     "top": null, "writes": [[1024, "2a000000"]], "trap": null}
 
-``i`` counts the compared records, ``step`` is the model's own instruction
+``i`` numbers the records, ``step`` is the model's own instruction
 count (the two models count differently), ``func`` the function index in
 its instance (``main`` or the ``provider`` of a linked module), ``pc``
 where the instruction stands in both models' units (WasmEdge instruction
@@ -20,16 +20,21 @@ index, WAMR byte offset from the code start), ``top`` the operand stack's
 top value after the instruction (type:bits, ``func N`` for a funcref by
 module index, ``null``; null when the frame's operand stack is empty),
 ``writes`` the memory bytes the instruction wrote, as [address, hex] (for
-stores and ``memory.fill/copy/init``, read back after the instruction).
+stores and ``memory.fill/copy/init``, read back after the instruction),
+``trap`` its trap message (``engine: ...`` when the engine itself failed).
 
-The traces are compared record by record on instance, func, pc, op, top
-and writes.  Structural steps that one model counts and the other does not
-(the WAMR interpreter runs the ``end`` a branch lands on, WasmEdge-style
-code may continue after it) are left out of the comparison: ``block``,
-``loop``, ``else`` and ``end`` of a block.  The first record that differs
-is the divergence, reported with both records and the checkpoints taken
-before it; if none differs the runs still end differently (e.g. memory
-that no instruction read after the checkpoint) and the report says so.
+The traces are compared record by record on instance, func, pc, op, top,
+writes and trap.  Structural steps that one model counts and the other
+does not (whether a branch's landing on a block's ``end`` is a step) are
+left out of the comparison: ``block``, ``loop``, ``else`` and ``end`` of a
+block.  Before the first compared instruction after each restore, the
+whole state of both runs (``state``: frames with locals and operands,
+memory, globals, tables) is compared too, so a state the migration got
+wrong is reported where it happened, not where it first shows.  The first
+difference is the divergence (``divergence``: its kind, both records, what
+differs, the checkpoints); if none differs the report says why the runs
+still end differently, if they do (e.g. memory no instruction read after
+the checkpoint).
 
 Tracing costs nothing when it is not asked for: the executors' run loops
 have no hook; only this runner steps them.
@@ -215,11 +220,11 @@ def _operands(ex, model, fi, pc, n):
     """The top ``n`` operands (top last) as (type, value), or fewer."""
     types = _types(fi, pc)
     types = types[max(0, len(types) - n):]
-    out, depth = [], 0
+    out, end = [], len(ex.stack)
     for t in reversed(types):
-        depth += 1 if model == 'wasmedge' else _CELLS.get(t, 1)
-        out.append((t, _decode(model, ex.stack[len(ex.stack) - depth:][:1 if model == 'wasmedge'
-                                                                         else _CELLS.get(t, 1)], [t])[0]))
+        size = 1 if model == 'wasmedge' else _CELLS.get(t, 1)
+        out.append((t, _decode(model, ex.stack[end - size:end], [t])[0]))
+        end -= size
     return out[::-1]
 
 
