@@ -71,7 +71,7 @@ class Frame:
 class Code:
     """The pre-decoded form of one function."""
     __slots__ = ('ops', 'args', 'nxt', 'param_cells', 'local_cells', 'zeros',
-                 'result_cells', 'results', 'func_label', 'mem', 'types')
+                 'result_cells', 'results', 'func_label', 'mem', 'dirty', 'types')
 
     def __init__(self, **kw):
         for k, v in kw.items():
@@ -429,7 +429,7 @@ def compile_func(store, fi):
     return Code(ops=ops, args=args, nxt=nxt, param_cells=param_cells,
                 local_cells=off, zeros=zeros, result_cells=result_cells,
                 results=results, func_label=func_label, mem=mem,
-                types=local_types)
+                dirty=memi.dirty if memi is not None else None, types=local_types)
 
 
 def _ref_is_null(stack):
@@ -612,6 +612,7 @@ class Executor:
         args = code.args
         nxt = code.nxt
         mem = code.mem
+        dirty = code.dirty
         labels = frame.labels
         lpush = labels.append
         lp = frame.lp
@@ -744,6 +745,7 @@ class Executor:
                         args = c.args
                         nxt = c.nxt
                         mem = c.mem
+                        dirty = c.dirty
                         pc = 0
                     else:            # RETURN (also the function's last end)
                         c = frame.code
@@ -774,6 +776,7 @@ class Executor:
                         args = c.args
                         nxt = c.nxt
                         mem = c.mem
+                        dirty = c.dirty
                 elif op < 34:
                     if op == 24:     # LOAD
                         off, w, sg, mask, nc = a
@@ -803,6 +806,8 @@ class Executor:
                         if ea + w > len(mem):
                             _trap_mem()
                         mem[ea:ea + w] = (v & mask).to_bytes(w, 'little')
+                        dirty[ea >> 12] = 1
+                        dirty[(ea + w - 1) >> 12] = 1
                     elif op == 26:   # GLOBAL_GET (one cell)
                         push(a.value)
                     elif op == 27:   # GLOBAL_SET (one cell)
@@ -959,10 +964,11 @@ def save_images(ex, inst, module_sha256) -> ImageSet:
         out.append(FrameImage(fidx, ret[0], ret[1], slot_cells, cells,
                               [tuple(l) for l in fr.labels]))
         callee = fidx
-    page_count, memory, globs, tables, d_elems, d_datas = _store_parts(ex.store, inst, view)
+    page_count, memory, globs, tables, d_elems, d_datas, chunks = \
+        _store_parts(ex.store, inst, view, live=True)
     return ImageSet(runtime='wamr', module_sha256=module_sha256,
                     pc=(out[0].entry_fidx, ex.pc), frames=out, page_count=page_count,
-                    **store_images(view, memory, globs, tables),
+                    **store_images(view, memory, globs, tables, chunks),
                     steps=ex.steps, dropped_elems=d_elems, dropped_datas=d_datas)
 
 

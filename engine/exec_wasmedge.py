@@ -53,9 +53,10 @@ class Frame:
 
 class Code:
     """The pre-decoded form of one function."""
-    __slots__ = ('ops', 'args', 'nparams', 'nlocals', 'zeros', 'arity', 'mem')
+    __slots__ = ('ops', 'args', 'nparams', 'nlocals', 'zeros', 'arity', 'mem',
+                 'dirty')
 
-    def __init__(self, ops, args, nparams, zeros, arity, mem):
+    def __init__(self, ops, args, nparams, zeros, arity, mem, dirty):
         self.ops = ops
         self.args = args
         self.nparams = nparams
@@ -63,6 +64,7 @@ class Code:
         self.nlocals = nparams + len(zeros)
         self.arity = arity
         self.mem = mem
+        self.dirty = dirty          # memory 0's chunk flags (MemInst.dirty)
 
 
 # Operation kinds of the run loop (hot ones first: the loop tests in order;
@@ -219,7 +221,7 @@ def compile_func(store, fi):
         args.append(a)
     zeros = [default_value(t) for t in fi.code.locals]
     return Code(ops, args, len(fi.type.params), zeros, len(fi.type.results),
-                mem)
+                mem, memi.dirty if memi is not None else None)
 
 
 def _sig(name):
@@ -252,6 +254,7 @@ def _generic(store, inst, memi, name, imm):
             if d + n > len(mem):
                 _trap_mem()
             mem[d:d + n] = bytes((v & 0xFF,)) * n
+            memi.mark(d, n)
         return f
     if name == 'memory.copy':
         mem = memi.data
@@ -263,6 +266,7 @@ def _generic(store, inst, memi, name, imm):
             if s + n > len(mem) or d + n > len(mem):
                 _trap_mem()
             mem[d:d + n] = mem[s:s + n]
+            memi.mark(d, n)
         return f
     if name == 'memory.init':
         ma, da = inst.memaddrs[0], inst.dataaddrs[imm]
@@ -428,6 +432,7 @@ class Executor:
         ops = code.ops
         args = code.args
         mem = code.mem
+        dirty = code.dirty
         vpos = frame.vpos
         fbase = vpos + frame.locals
         pc = self.pc
@@ -543,6 +548,7 @@ class Executor:
                         ops = c.ops
                         args = c.args
                         mem = c.mem
+                        dirty = c.dirty
                         pc = 0
                     elif op == 22:   # RETURN (also the function's last end)
                         ar = frame.arity
@@ -568,6 +574,7 @@ class Executor:
                         ops = c.ops
                         args = c.args
                         mem = c.mem
+                        dirty = c.dirty
                     elif op == 23:   # LOAD
                         off, w, sg, mask = a
                         ea = stack[-1] + off
@@ -582,6 +589,8 @@ class Executor:
                         if ea + w > len(mem):
                             _trap_mem()
                         mem[ea:ea + w] = (v & mask).to_bytes(w, 'little')
+                        dirty[ea >> 12] = 1
+                        dirty[(ea + w - 1) >> 12] = 1
                 elif op == 25:       # GLOBAL_GET
                     push(a.value)
                 elif op == 26:       # GLOBAL_SET
