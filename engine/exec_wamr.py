@@ -35,7 +35,7 @@ types (drop, select, locals, branch values) are resolved at pre-decode time
 by a small replay of the validator's type stack.
 """
 
-from . import numerics
+from . import fusion, memory_access, numerics
 from .errors import Exhaustion, Trap
 from .limits import CallDepthError, run_bounded
 from .images import CELLS, NONE, FrameImage, ImageSet
@@ -70,7 +70,7 @@ class Frame:
 
 class Code:
     """The pre-decoded form of one function."""
-    __slots__ = ('ops', 'args', 'nxt', 'param_cells', 'local_cells', 'zeros',
+    __slots__ = ('ops', 'args', 'fops', 'fargs', 'nxt', 'param_cells', 'local_cells', 'zeros',
                  'result_cells', 'results', 'func_label', 'mem', 'dirty', 'types')
 
     def __init__(self, **kw):
@@ -88,6 +88,19 @@ class Code:
  LOCAL_TEEN, I32_GT_S, I32_GT_U, I32_LE_S, I32_LE_U, I32_GE_S, I32_GE_U,
  I32_MUL, I32_OR, I32_SHL, I32_SHR_U, I64_ADD, I64_SUB, I64_EQZ) = range(56)
 
+# Superinstructions (engine.fusion) over one-cell values, by shape (src1,
+# src2, dst); numbered from F_FIRST so the run loop tests for all at once.
+F_FIRST = 56
+SHAPES = {
+    (fusion.LOCAL, fusion.LOCAL, fusion.PUSH): 56, (fusion.LOCAL, fusion.CONST, fusion.PUSH): 57,
+    (fusion.LOCAL, fusion.LOCAL, fusion.SET): 58, (fusion.LOCAL, fusion.CONST, fusion.SET): 59,
+    (fusion.LOCAL, fusion.LOCAL, fusion.BRIF): 60, (fusion.LOCAL, fusion.CONST, fusion.BRIF): 61,
+    (fusion.STACK, fusion.LOCAL, fusion.PUSH): 62, (fusion.STACK, fusion.CONST, fusion.PUSH): 63,
+    (fusion.STACK, fusion.STACK, fusion.SET): 64, (fusion.STACK, fusion.STACK, fusion.BRIF): 65,
+    (fusion.STACK, fusion.CONST, fusion.BRIF): 66, (fusion.STACK, fusion.LOCAL, fusion.SET): 67,
+    (fusion.STACK, fusion.CONST, fusion.SET): 68,
+}
+
 _INLINE = {
     'i32.add': I32_ADD, 'i32.sub': I32_SUB, 'i32.eqz': I32_EQZ,
     'i32.lt_s': I32_LT_S, 'i32.lt_u': I32_LT_U, 'i32.eq': I32_EQ,
@@ -101,25 +114,12 @@ _INLINE = {
 _CONSTS = frozenset(('i32.const', 'i64.const', 'f32.const', 'f64.const',
                      'v128.const'))
 
-# Scalar loads: name -> (bytes, signed, result mask, result cells).
-_LOADS = {
-    'i32.load': (4, False, _M32, 1), 'i64.load': (8, False, _M64, 2),
-    'f32.load': (4, False, _M32, 1), 'f64.load': (8, False, _M64, 2),
-    'i32.load8_s': (1, True, _M32, 1), 'i32.load8_u': (1, False, _M32, 1),
-    'i32.load16_s': (2, True, _M32, 1), 'i32.load16_u': (2, False, _M32, 1),
-    'i64.load8_s': (1, True, _M64, 2), 'i64.load8_u': (1, False, _M64, 2),
-    'i64.load16_s': (2, True, _M64, 2), 'i64.load16_u': (2, False, _M64, 2),
-    'i64.load32_s': (4, True, _M64, 2), 'i64.load32_u': (4, False, _M64, 2),
-    'v128.load': (16, False, _M128, 4),
-}
-# Stores: name -> (bytes, value mask, value cells).
-_STORES = {
-    'i32.store': (4, _M32, 1), 'i64.store': (8, _M64, 2),
-    'f32.store': (4, _M32, 1), 'f64.store': (8, _M64, 2),
-    'i32.store8': (1, 0xFF, 1), 'i32.store16': (2, 0xFFFF, 1),
-    'i64.store8': (1, 0xFF, 2), 'i64.store16': (2, 0xFFFF, 2),
-    'i64.store32': (4, _M32, 2), 'v128.store': (16, _M128, 4),
-}
+# Loads: name -> (bytes, unpack_from(mem, ea) -> (value,), result mask,
+# result cells); stores: name -> (bytes, pack_into, value mask, value cells).
+_LOADS = {name: (w, memory_access.unpacker(w, sg), mask, CELLS[BY_NAME[name].sig[1][0]])
+          for name, (w, sg, mask) in memory_access.LOADS.items()}
+_STORES = {name: (w, memory_access.packer(w), mask, CELLS[BY_NAME[name].sig[0][1]])
+           for name, (w, mask) in memory_access.STORES.items()}
 
 # Instructions whose operands and results are all i32: the WasmEdge model's
 # closures work on a cell stack unchanged.
@@ -367,13 +367,13 @@ def compile_func(store, fi):
                 else:
                     a = _global_set(g, t)
         elif name in _LOADS:
-            w, sg, mask, n = _LOADS[name]
-            k, a = LOAD, (imm[1], w, sg, mask, n)
+            w, unpack, mask, n = _LOADS[name]
+            k, a = LOAD, (imm[1], w, unpack, mask, n)
             pop()
             tstack.append(BY_NAME[name].sig[1][0])
         elif name in _STORES:
-            w, mask, n = _STORES[name]
-            k, a = STORE, (imm[1], w, mask, n)
+            w, pack, mask, n = _STORES[name]
+            k, a = STORE, (imm[1], w, pack, mask, n)
             popn(2)
         elif name == 'ref.null':
             k, a = CONST, NONE
@@ -426,7 +426,17 @@ def compile_func(store, fi):
                 a = _adapt(fn, pc_, rc)
         ops[o] = k
         args[o] = a
-    return Code(ops=ops, args=args, nxt=nxt, param_cells=param_cells,
+    fops, fargs = list(ops), list(args)
+    one_cell = {'i32', 'f32'}
+    for i, fu in fusion.fusions(body, SHAPES, lambda x: local_types[x] in one_cell,
+                                one_cell.__contains__).items():
+        fops[body[i].offset] = SHAPES[fu.src1[0], fu.src2[0], fu.dst]
+        srcs = tuple(local_off[v] if kind == fusion.LOCAL else v
+                     for kind, v in (fu.src1, fu.src2) if kind != fusion.STACK)
+        dst = (local_off[fu.dst_arg],) if fu.dst == fusion.SET else \
+            (args[body[fu.dst_arg].offset],) if fu.dst == fusion.BRIF else ()
+        fargs[body[i].offset] = srcs + (fu.fn,) + dst + (body[i + fu.k - 1].end,)
+    return Code(ops=ops, args=args, fops=fops, fargs=fargs, nxt=nxt, param_cells=param_cells,
                 local_cells=off, zeros=zeros, result_cells=result_cells,
                 results=results, func_label=func_label, mem=mem,
                 dirty=memi.dirty if memi is not None else None, types=local_types)
@@ -608,8 +618,11 @@ class Executor:
         push = stack.append
         frame = frames[-1]
         code = frame.code
-        ops = code.ops
-        args = code.args
+        # superinstructions while the budget covers the longest one, then
+        # the plain instructions for the last steps (exact stops)
+        lim = fusion.LONGEST - 1 if n >= fusion.LONGEST else 0
+        ops = code.fops if lim else code.ops
+        args = code.fargs if lim else code.args
         nxt = code.nxt
         mem = code.mem
         dirty = code.dirty
@@ -619,12 +632,86 @@ class Executor:
         fbase = lp + code.local_cells
         pc = self.pc
         try:
-            while n:
+            while True:
+                if n <= lim:
+                    if n <= 0:
+                        break
+                    lim = 0
+                    ops = frame.code.ops
+                    args = frame.code.args
                 n -= 1
                 op = ops[pc]
                 a = args[pc]
                 pc = nxt[pc]
-                if op < 9:
+                if op >= F_FIRST:   # superinstructions: count k, continue after them
+                    if op < 62:
+                        if op == 56:     # local.get x; local.get y; binop
+                            x, y, f, pc = a
+                            n -= 2
+                            push(f(stack[lp + x], stack[lp + y]))
+                        elif op == 57:   # local.get x; const y; binop
+                            x, y, f, pc = a
+                            n -= 2
+                            push(f(stack[lp + x], y))
+                        elif op == 58:   # local.get x; local.get y; binop; local.set d
+                            x, y, f, d, pc = a
+                            n -= 3
+                            stack[lp + d] = f(stack[lp + x], stack[lp + y])
+                        elif op == 59:   # local.get x; const y; binop; local.set d
+                            x, y, f, d, pc = a
+                            n -= 3
+                            stack[lp + d] = f(stack[lp + x], y)
+                        else:            # local.get x; local.get/const y; binop; br_if
+                            x, y, f, br, pc = a
+                            n -= 3
+                            if f(stack[lp + x], stack[lp + y] if op == 60 else y):
+                                depth, npop, pc = br
+                                lab = labels[-1 - depth]
+                                top = len(stack) - lab[3]
+                                lb = fbase + lab[2]
+                                if top > lb:
+                                    del stack[lb:top]
+                                if npop:
+                                    del labels[len(labels) - npop:]
+                    elif op == 62:       # local.get x; binop
+                        x, f, pc = a
+                        n -= 1
+                        stack[-1] = f(stack[-1], stack[lp + x])
+                    elif op == 63:       # const y; binop
+                        y, f, pc = a
+                        n -= 1
+                        stack[-1] = f(stack[-1], y)
+                    elif op == 64:       # binop; local.set d
+                        f, d, pc = a
+                        n -= 1
+                        b = pop()
+                        stack[lp + d] = f(pop(), b)
+                    elif op == 67:       # local.get x; binop; local.set d
+                        x, f, d, pc = a
+                        n -= 2
+                        stack[lp + d] = f(pop(), stack[lp + x])
+                    elif op == 68:       # const y; binop; local.set d
+                        y, f, d, pc = a
+                        n -= 2
+                        stack[lp + d] = f(pop(), y)
+                    else:
+                        if op == 65:     # binop; br_if
+                            f, br, pc = a
+                            n -= 1
+                            b = pop()
+                        else:            # const y; binop; br_if
+                            b, f, br, pc = a
+                            n -= 2
+                        if f(pop(), b):
+                            depth, npop, pc = br
+                            lab = labels[-1 - depth]
+                            top = len(stack) - lab[3]
+                            lb = fbase + lab[2]
+                            if top > lb:
+                                del stack[lb:top]
+                            if npop:
+                                del labels[len(labels) - npop:]
+                elif op < 9:
                     if op == 0:      # LOCAL_GET
                         push(stack[lp + a])
                     elif op == 1:    # CONST
@@ -741,8 +828,8 @@ class Executor:
                         frames.append(frame)
                         stack.extend(c.zeros)
                         fbase = lp + c.local_cells
-                        ops = c.ops
-                        args = c.args
+                        ops = c.fops if lim else c.ops
+                        args = c.fargs if lim else c.args
                         nxt = c.nxt
                         mem = c.mem
                         dirty = c.dirty
@@ -772,18 +859,18 @@ class Executor:
                         lpush = labels.append
                         lp = frame.lp
                         fbase = lp + c.local_cells
-                        ops = c.ops
-                        args = c.args
+                        ops = c.fops if lim else c.ops
+                        args = c.fargs if lim else c.args
                         nxt = c.nxt
                         mem = c.mem
                         dirty = c.dirty
                 elif op < 34:
                     if op == 24:     # LOAD
-                        off, w, sg, mask, nc = a
+                        off, w, unpack, mask, nc = a
                         ea = stack[-1] + off
                         if ea + w > len(mem):
                             _trap_mem()
-                        v = int.from_bytes(mem[ea:ea + w], 'little', signed=sg) & mask
+                        v = unpack(mem, ea)[0] & mask
                         if nc == 1:
                             stack[-1] = v
                         elif nc == 2:
@@ -793,7 +880,7 @@ class Executor:
                             stack[-1:] = (v & 0xFFFFFFFF, (v >> 32) & 0xFFFFFFFF,
                                           (v >> 64) & 0xFFFFFFFF, v >> 96)
                     elif op == 25:   # STORE
-                        off, w, mask, nc = a
+                        off, w, pack, mask, nc = a
                         if nc == 1:
                             v = pop()
                         elif nc == 2:
@@ -805,7 +892,7 @@ class Executor:
                         ea = pop() + off
                         if ea + w > len(mem):
                             _trap_mem()
-                        mem[ea:ea + w] = (v & mask).to_bytes(w, 'little')
+                        pack(mem, ea, v & mask)
                         dirty[ea >> 12] = 1
                         dirty[(ea + w - 1) >> 12] = 1
                     elif op == 26:   # GLOBAL_GET (one cell)

@@ -1,0 +1,109 @@
+"""Superinstructions: short, frequent instruction sequences that an
+interpreter runs as one dispatch, while still counting every instruction.
+
+Stack code spends most of its instructions fetching operands and storing
+results (``local.get a; i32.const 1; i32.add; local.set a`` is four
+dispatches for one addition).  ``fusions(body, ...)`` finds, in a
+function's flat instruction list, sequences of the shape
+
+    [operands] binop [destination]
+
+with operands each a ``local.get`` or a constant (0, 1 or 2 of them: the
+rest come from the operand stack, in order) and the destination a
+``local.set`` (SET) or a ``br_if`` (BRIF) or nothing (PUSH: the result stays
+on the stack), ``binop`` being a numeric instruction of two operands and one
+result.  Each executor turns a match at index ``i`` into one case of its run
+loop that does the work of instructions ``i .. i+k-1``, counts ``k`` and
+continues at ``i+k``; the plain instructions stay in place behind it, so a
+branch or a return into the middle of a sequence runs them one by one.
+
+Exact stops: a fused case is only taken while the remaining step budget
+covers the longest sequence (``LONGEST``); the last steps of a budget run
+the plain instructions, so ``run(n)`` stops before the same instruction
+with the same count as without fusion.  A binop that can trap (integer
+division and remainder) is only fused as the last instruction of its
+sequence, so a trap leaves the same PC and count as the plain code (the
+operand stack of a trapped run is never looked at again).
+"""
+
+from typing import Callable, Dict, NamedTuple, Optional
+
+from .numerics import OPS
+from .opcodes import BY_NAME
+
+STACK, LOCAL, CONST = 'stack', 'local', 'const'
+PUSH, SET, BRIF = 'push', 'set', 'br_if'
+LONGEST = 4                 # instructions of the longest sequence
+
+_CONSTS = frozenset(('i32.const', 'i64.const', 'f32.const', 'f64.const'))
+_TRAPS = frozenset(('div_s', 'div_u', 'rem_s', 'rem_u'))
+
+
+class Fused(NamedTuple):
+    k: int                  # instructions covered
+    src1: tuple             # (STACK, None) | (LOCAL, index) | (CONST, value)
+    src2: tuple
+    fn: Callable            # numerics.OPS[binop]
+    binop: str
+    dst: str                # PUSH | SET | BRIF
+    dst_arg: Optional[int]  # SET: local index; BRIF: index of the br_if
+
+
+def binop_types(name):
+    """(operand types, result type) of a two-operand, one-result numeric
+    instruction, else None."""
+    op = BY_NAME.get(name)
+    if op is None or op.sig is None or name not in OPS:
+        return None
+    params, results = op.sig
+    if len(params) != 2 or len(results) != 1:
+        return None
+    return params, results[0]
+
+
+def fusions(body, shapes, local_ok=lambda i: True, type_ok=lambda t: True) -> Dict[int, Fused]:
+    """Index -> ``Fused`` for every sequence of ``body`` (a flat instruction
+    list) whose shape ``(src1 kind, src2 kind, dst)`` is in ``shapes`` (the
+    cases an executor implements); at each index the longest match wins.
+    ``local_ok(i)``/``type_ok(t)`` restrict the locals and value types an
+    executor can move in one step (WAMR: one-cell values only)."""
+    out = {}
+    n = len(body)
+    for i in range(n):
+        best = None
+        for m in range(2, -1, -1):               # operands fetched by the sequence
+            j = i + m
+            if j >= n:
+                continue
+            types = binop_types(body[j].op)
+            if types is None or not all(map(type_ok, types[0])) or not type_ok(types[1]):
+                continue
+            srcs = []
+            for ins in body[i:j]:
+                if ins.op == 'local.get' and local_ok(ins.imm):
+                    srcs.append((LOCAL, ins.imm))
+                elif ins.op in _CONSTS:
+                    srcs.append((CONST, ins.imm))
+                else:
+                    break
+            if len(srcs) != m:
+                continue
+            srcs = [(STACK, None)] * (2 - m) + srcs
+            traps = body[j].op.split('.')[1] in _TRAPS
+            nxt = body[j + 1] if j + 1 < n else None
+            cands = []
+            if nxt is not None and not traps:
+                if nxt.op == 'local.set' and local_ok(nxt.imm):
+                    cands.append((SET, nxt.imm, m + 2))
+                elif nxt.op == 'br_if' and types[1] == 'i32':
+                    cands.append((BRIF, j + 1, m + 2))
+            cands.append((PUSH, None, m + 1))
+            for dst, arg, k in cands:
+                if k >= 2 and (srcs[0][0], srcs[1][0], dst) in shapes:
+                    best = Fused(k, srcs[0], srcs[1], OPS[body[j].op], body[j].op, dst, arg)
+                    break
+            if best is not None:
+                break
+        if best is not None:
+            out[i] = best
+    return out
