@@ -99,7 +99,13 @@ SHAPES = {
     (fusion.STACK, fusion.STACK, fusion.SET): 64, (fusion.STACK, fusion.STACK, fusion.BRIF): 65,
     (fusion.STACK, fusion.CONST, fusion.BRIF): 66, (fusion.STACK, fusion.LOCAL, fusion.SET): 67,
     (fusion.STACK, fusion.CONST, fusion.SET): 68,
+    (fusion.LOCAL, fusion.CONST, fusion.IF): 70, (fusion.LOCAL, fusion.LOCAL, fusion.IF): 71,
+    (fusion.STACK, fusion.CONST, fusion.IF): 72, (fusion.STACK, fusion.STACK, fusion.IF): 73,
 }
+F_UNARY = 74    # local.get x; unop (one- or two-cell operand and result)
+WIDE = 69       # any shape over two-cell operands (i64, f64): one general case
+_SRC_KIND = {fusion.STACK: 0, fusion.LOCAL: 1, fusion.CONST: 2}
+_DST_KIND = {fusion.PUSH: 0, fusion.SET: 1, fusion.BRIF: 2}
 
 _INLINE = {
     'i32.add': I32_ADD, 'i32.sub': I32_SUB, 'i32.eqz': I32_EQZ,
@@ -427,15 +433,34 @@ def compile_func(store, fi):
         ops[o] = k
         args[o] = a
     fops, fargs = list(ops), list(args)
-    one_cell = {'i32', 'f32'}
-    for i, fu in fusion.fusions(body, SHAPES, lambda x: local_types[x] in one_cell,
-                                one_cell.__contains__).items():
+    one, two = {'i32', 'f32'}, {'i64', 'f64'}
+
+    def dst_arg(fu):
+        return local_off[fu.dst_arg] if fu.dst == fusion.SET else \
+            args[body[fu.dst_arg].offset] if fu.dst in (fusion.BRIF, fusion.IF) else None
+
+    for i, (x, f, name) in fusion.unary_fusions(
+            body, lambda x: local_types[x] in one or local_types[x] in two,
+            lambda p, r: p in one.union(two) and r in one.union(two)).items():
+        fops[body[i].offset] = F_UNARY
+        fargs[body[i].offset] = (local_off[x], CELLS[local_types[x]] == 2, f,
+                                 CELLS[BY_NAME[name].sig[1][0]] == 2, body[i + 1].end)
+    for i, fu in fusion.fusions(body, SHAPES, lambda x: local_types[x] in one,
+                                lambda p, r: one.issuperset(p) and r in one).items():
         fops[body[i].offset] = SHAPES[fu.src1[0], fu.src2[0], fu.dst]
         srcs = tuple(local_off[v] if kind == fusion.LOCAL else v
                      for kind, v in (fu.src1, fu.src2) if kind != fusion.STACK)
-        dst = (local_off[fu.dst_arg],) if fu.dst == fusion.SET else \
-            (args[body[fu.dst_arg].offset],) if fu.dst == fusion.BRIF else ()
+        dst = () if fu.dst == fusion.PUSH else (dst_arg(fu),)
         fargs[body[i].offset] = srcs + (fu.fn,) + dst + (body[i + fu.k - 1].end,)
+    shapes = {s for s in SHAPES if s[2] != fusion.IF}
+    for i, fu in fusion.fusions(body, shapes, lambda x: local_types[x] in two,
+                                lambda p, r: two.issuperset(p)).items():
+        fops[body[i].offset] = WIDE
+        (k1, v1), (k2, v2) = fu.src1, fu.src2
+        fargs[body[i].offset] = (
+            local_off[v1] if k1 == fusion.LOCAL else None, _SRC_KIND[k2],
+            local_off[v2] if k2 == fusion.LOCAL else v2, fu.fn, _DST_KIND[fu.dst],
+            dst_arg(fu), CELLS[BY_NAME[fu.binop].sig[1][0]], fu.k - 1, body[i + fu.k - 1].end)
     return Code(ops=ops, args=args, fops=fops, fargs=fargs, nxt=nxt, param_cells=param_cells,
                 local_cells=off, zeros=zeros, result_cells=result_cells,
                 results=results, func_label=func_label, mem=mem,
@@ -644,7 +669,73 @@ class Executor:
                 a = args[pc]
                 pc = nxt[pc]
                 if op >= F_FIRST:   # superinstructions: count k, continue after them
-                    if op < 62:
+                    if op == F_UNARY:    # local.get x; unop
+                        x, wide, f, rwide, pc = a
+                        n -= 1
+                        r = f(stack[lp + x] | stack[lp + x + 1] << 32 if wide else stack[lp + x])
+                        if rwide:
+                            push(r & 0xFFFFFFFF)
+                            push(r >> 32)
+                        else:
+                            push(r)
+                    elif op > WIDE:      # [local.get|const]{0,2} binop; if
+                        if op == 70:
+                            x, y, f, a, pc = a
+                            n -= 3
+                            c = f(stack[lp + x], y)
+                        elif op == 71:
+                            x, y, f, a, pc = a
+                            n -= 3
+                            c = f(stack[lp + x], stack[lp + y])
+                        elif op == 72:
+                            y, f, a, pc = a
+                            n -= 2
+                            c = f(pop(), y)
+                        else:
+                            f, a, pc = a
+                            n -= 1
+                            y = pop()
+                            c = f(pop(), y)
+                        if c:            # as IF below
+                            lpush(a[0])
+                        else:
+                            if a[2]:
+                                lpush(a[0])
+                            pc = a[1]
+                    elif op == WIDE:     # [local.get|const]{0,2} binop [local.set|br_if], 2-cell operands
+                        s1, k2, s2, f, dst, d, rc, k1, pc = a
+                        n -= k1
+                        if k2 == 2:
+                            y = s2
+                        elif k2 == 1:
+                            y = stack[lp + s2] | stack[lp + s2 + 1] << 32
+                        else:
+                            y = pop() << 32
+                            y |= pop()
+                        if s1 is None:
+                            x = pop() << 32
+                            x |= pop()
+                        else:
+                            x = stack[lp + s1] | stack[lp + s1 + 1] << 32
+                        r = f(x, y)
+                        if dst == 0:
+                            push(r & 0xFFFFFFFF)
+                            if rc == 2:
+                                push(r >> 32)
+                        elif dst == 1:
+                            stack[lp + d] = r & 0xFFFFFFFF
+                            if rc == 2:
+                                stack[lp + d + 1] = r >> 32
+                        elif r:
+                            depth, npop, pc = d
+                            lab = labels[-1 - depth]
+                            top = len(stack) - lab[3]
+                            lb = fbase + lab[2]
+                            if top > lb:
+                                del stack[lb:top]
+                            if npop:
+                                del labels[len(labels) - npop:]
+                    elif op < 62:
                         if op == 56:     # local.get x; local.get y; binop
                             x, y, f, pc = a
                             n -= 2

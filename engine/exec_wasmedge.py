@@ -91,7 +91,10 @@ SHAPES = {
     (fusion.STACK, fusion.STACK, fusion.SET): 51, (fusion.STACK, fusion.STACK, fusion.BRIF): 52,
     (fusion.STACK, fusion.CONST, fusion.BRIF): 53, (fusion.STACK, fusion.LOCAL, fusion.SET): 54,
     (fusion.STACK, fusion.CONST, fusion.SET): 55,
+    (fusion.LOCAL, fusion.CONST, fusion.IF): 56, (fusion.LOCAL, fusion.LOCAL, fusion.IF): 57,
+    (fusion.STACK, fusion.CONST, fusion.IF): 58, (fusion.STACK, fusion.STACK, fusion.IF): 59,
 }
+F_UNARY = 60    # local.get x; unop
 
 _INLINE = {
     'i32.add': I32_ADD, 'i32.sub': I32_SUB, 'i32.eqz': I32_EQZ,
@@ -226,11 +229,14 @@ def compile_func(store, fi):
         ops.append(k)
         args.append(a)
     fops, fargs = list(ops), list(args)
+    for i, (x, f, _) in fusion.unary_fusions(body).items():
+        fops[i], fargs[i] = F_UNARY, (x, f)
     for i, fu in fusion.fusions(body, SHAPES).items():
         fops[i] = SHAPES[fu.src1[0], fu.src2[0], fu.dst]
         srcs = tuple(v for kind, v in (fu.src1, fu.src2) if kind != fusion.STACK)
         dst = (fu.dst_arg,) if fu.dst == fusion.SET else \
-            (br(branches[fu.dst_arg][0]),) if fu.dst == fusion.BRIF else ()
+            (br(branches[fu.dst_arg][0]),) if fu.dst == fusion.BRIF else \
+            (args[fu.dst_arg],) if fu.dst == fusion.IF else ()
         fargs[i] = srcs + (fu.fn,) + dst
     zeros = [default_value(t) for t in fi.code.locals]
     return Code(ops, args, fops, fargs, len(fi.type.params), zeros, len(fi.type.results),
@@ -465,7 +471,40 @@ class Executor:
                 a = args[pc]
                 pc += 1
                 if op >= F_FIRST:   # superinstructions: count k, continue at +k
-                    if op < 49:
+                    if op == F_UNARY:    # local.get x; unop
+                        x, f = a
+                        pc += 1
+                        n -= 1
+                        push(f(stack[vpos + x]))
+                    elif op > 55:        # [local.get|const]{0,2} binop; if
+                        if op == 56:
+                            x, y, f, a = a
+                            pc += 3
+                            n -= 3
+                            c = f(stack[vpos + x], y)
+                        elif op == 57:
+                            x, y, f, a = a
+                            pc += 3
+                            n -= 3
+                            c = f(stack[vpos + x], stack[vpos + y])
+                        elif op == 58:
+                            y, f, a = a
+                            pc += 2
+                            n -= 2
+                            c = f(pop(), y)
+                        else:
+                            f, a = a
+                            pc += 1
+                            n -= 1
+                            y = pop()
+                            c = f(pop(), y)
+                        if not c:        # as IF below
+                            if a < 0:
+                                pc = -a
+                                n -= 1
+                            else:
+                                pc = a
+                    elif op < 49:
                         if op == 43:     # local.get x; local.get y; binop
                             x, y, f = a
                             pc += 2

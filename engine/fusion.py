@@ -10,7 +10,7 @@ function's flat instruction list, sequences of the shape
 
 with operands each a ``local.get`` or a constant (0, 1 or 2 of them: the
 rest come from the operand stack, in order) and the destination a
-``local.set`` (SET) or a ``br_if`` (BRIF) or nothing (PUSH: the result stays
+``local.set`` (SET), a ``br_if`` (BRIF), an ``if`` (IF) or nothing (PUSH: the result stays
 on the stack), ``binop`` being a numeric instruction of two operands and one
 result.  Each executor turns a match at index ``i`` into one case of its run
 loop that does the work of instructions ``i .. i+k-1``, counts ``k`` and
@@ -32,7 +32,7 @@ from .numerics import OPS
 from .opcodes import BY_NAME
 
 STACK, LOCAL, CONST = 'stack', 'local', 'const'
-PUSH, SET, BRIF = 'push', 'set', 'br_if'
+PUSH, SET, BRIF, IF = 'push', 'set', 'br_if', 'if'
 LONGEST = 4                 # instructions of the longest sequence
 
 _CONSTS = frozenset(('i32.const', 'i64.const', 'f32.const', 'f64.const'))
@@ -46,7 +46,7 @@ class Fused(NamedTuple):
     fn: Callable            # numerics.OPS[binop]
     binop: str
     dst: str                # PUSH | SET | BRIF
-    dst_arg: Optional[int]  # SET: local index; BRIF: index of the br_if
+    dst_arg: Optional[int]  # SET: local index; BRIF/IF: index of the br_if/if
 
 
 def binop_types(name):
@@ -61,12 +61,13 @@ def binop_types(name):
     return params, results[0]
 
 
-def fusions(body, shapes, local_ok=lambda i: True, type_ok=lambda t: True) -> Dict[int, Fused]:
+def fusions(body, shapes, local_ok=lambda i: True,
+            types_ok=lambda params, result: True) -> Dict[int, Fused]:
     """Index -> ``Fused`` for every sequence of ``body`` (a flat instruction
     list) whose shape ``(src1 kind, src2 kind, dst)`` is in ``shapes`` (the
     cases an executor implements); at each index the longest match wins.
-    ``local_ok(i)``/``type_ok(t)`` restrict the locals and value types an
-    executor can move in one step (WAMR: one-cell values only)."""
+    ``local_ok(i)``/``types_ok(params, result)`` restrict the locals and
+    the binops an executor moves in one case (WAMR: by cell count)."""
     out = {}
     n = len(body)
     for i in range(n):
@@ -76,7 +77,7 @@ def fusions(body, shapes, local_ok=lambda i: True, type_ok=lambda t: True) -> Di
             if j >= n:
                 continue
             types = binop_types(body[j].op)
-            if types is None or not all(map(type_ok, types[0])) or not type_ok(types[1]):
+            if types is None or not types_ok(*types):
                 continue
             srcs = []
             for ins in body[i:j]:
@@ -95,8 +96,8 @@ def fusions(body, shapes, local_ok=lambda i: True, type_ok=lambda t: True) -> Di
             if nxt is not None and not traps:
                 if nxt.op == 'local.set' and local_ok(nxt.imm):
                     cands.append((SET, nxt.imm, m + 2))
-                elif nxt.op == 'br_if' and types[1] == 'i32':
-                    cands.append((BRIF, j + 1, m + 2))
+                elif nxt.op in ('br_if', 'if') and types[1] == 'i32':
+                    cands.append((BRIF if nxt.op == 'br_if' else IF, j + 1, m + 2))
             cands.append((PUSH, None, m + 1))
             for dst, arg, k in cands:
                 if k >= 2 and (srcs[0][0], srcs[1][0], dst) in shapes:
@@ -106,4 +107,30 @@ def fusions(body, shapes, local_ok=lambda i: True, type_ok=lambda t: True) -> Di
                 break
         if best is not None:
             out[i] = best
+    return out
+
+
+def unop_types(name):
+    """(operand type, result type) of a one-operand, one-result numeric
+    instruction, else None."""
+    op = BY_NAME.get(name)
+    if op is None or op.sig is None or name not in OPS:
+        return None
+    params, results = op.sig
+    if len(params) != 1 or len(results) != 1:
+        return None
+    return params[0], results[0]
+
+
+def unary_fusions(body, local_ok=lambda i: True, types_ok=lambda param, result: True):
+    """Index -> (local index, ``numerics.OPS`` function, name) for every
+    ``local.get x; unop`` pair (two instructions; the unop is the last, so
+    one that traps leaves the plain code's PC and count)."""
+    out = {}
+    for i in range(len(body) - 1):
+        ins = body[i]
+        if ins.op == 'local.get' and local_ok(ins.imm):
+            types = unop_types(body[i + 1].op)
+            if types is not None and types_ok(*types):
+                out[i] = (ins.imm, OPS[body[i + 1].op], body[i + 1].op)
     return out

@@ -149,6 +149,8 @@ def test_fusion_finds_the_sequences():
     assert (fusion.LOCAL, fusion.LOCAL, 'i32.ge_u', fusion.BRIF, 4) in found
     assert (fusion.LOCAL, fusion.CONST, 'i32.add', fusion.SET, 4) in found
     assert (fusion.STACK, fusion.CONST, 'i32.ne', fusion.BRIF, 3) in found
+    fib = fusion.fusions(decode_module(FIB).funcs[0].body, {(fusion.LOCAL, fusion.CONST, fusion.IF)})
+    assert [(f.binop, f.dst, f.k) for f in fib.values()] == [('i32.lt_u', fusion.IF, 4)]
     # a division that can trap ends its sequence
     assert not any(b.startswith('i32.div') and d != fusion.PUSH for _, _, b, d, _ in found)
 
