@@ -88,22 +88,16 @@ class Code:
  LOCAL_TEEN, I32_GT_S, I32_GT_U, I32_LE_S, I32_LE_U, I32_GE_S, I32_GE_U,
  I32_MUL, I32_OR, I32_SHL, I32_SHR_U, I64_ADD, I64_SUB, I64_EQZ) = range(56)
 
-# Superinstructions (engine.fusion) over one-cell values, by shape (src1,
-# src2, dst); numbered from F_FIRST so the run loop tests for all at once.
+# Superinstructions (engine.fusion): local.get+unop, any shape over
+# two-cell operands (i64, f64: one general case), then one case per shape
+# over one-cell values in fusion.SHAPES order (the run loop tests for all of
+# them at once with F_FIRST), the conditions from F_COND, the ifs from F_IF.
 F_FIRST = 56
-SHAPES = {
-    (fusion.LOCAL, fusion.LOCAL, fusion.PUSH): 56, (fusion.LOCAL, fusion.CONST, fusion.PUSH): 57,
-    (fusion.LOCAL, fusion.LOCAL, fusion.SET): 58, (fusion.LOCAL, fusion.CONST, fusion.SET): 59,
-    (fusion.LOCAL, fusion.LOCAL, fusion.BRIF): 60, (fusion.LOCAL, fusion.CONST, fusion.BRIF): 61,
-    (fusion.STACK, fusion.LOCAL, fusion.PUSH): 62, (fusion.STACK, fusion.CONST, fusion.PUSH): 63,
-    (fusion.STACK, fusion.STACK, fusion.SET): 64, (fusion.STACK, fusion.STACK, fusion.BRIF): 65,
-    (fusion.STACK, fusion.CONST, fusion.BRIF): 66, (fusion.STACK, fusion.LOCAL, fusion.SET): 67,
-    (fusion.STACK, fusion.CONST, fusion.SET): 68,
-    (fusion.LOCAL, fusion.CONST, fusion.IF): 70, (fusion.LOCAL, fusion.LOCAL, fusion.IF): 71,
-    (fusion.STACK, fusion.CONST, fusion.IF): 72, (fusion.STACK, fusion.STACK, fusion.IF): 73,
-}
-F_UNARY = 74    # local.get x; unop (one- or two-cell operand and result)
-WIDE = 69       # any shape over two-cell operands (i64, f64): one general case
+F_UNARY = 56
+WIDE = 57
+SHAPES = fusion.numbered(F_FIRST + 2)
+F_COND = F_FIRST + 2 + len(fusion.VALUE_SHAPES)
+F_IF = F_COND + len(fusion.COND_SOURCES)
 _SRC_KIND = {fusion.STACK: 0, fusion.LOCAL: 1, fusion.CONST: 2}
 _DST_KIND = {fusion.PUSH: 0, fusion.SET: 1, fusion.BRIF: 2}
 
@@ -447,11 +441,15 @@ def compile_func(store, fi):
                                  CELLS[BY_NAME[name].sig[1][0]] == 2, body[i + 1].end)
     for i, fu in fusion.fusions(body, SHAPES, lambda x: local_types[x] in one,
                                 lambda p, r: one.issuperset(p) and r in one).items():
-        fops[body[i].offset] = SHAPES[fu.src1[0], fu.src2[0], fu.dst]
-        srcs = tuple(local_off[v] if kind == fusion.LOCAL else v
-                     for kind, v in (fu.src1, fu.src2) if kind != fusion.STACK)
-        dst = () if fu.dst == fusion.PUSH else (dst_arg(fu),)
-        fargs[body[i].offset] = srcs + (fu.fn,) + dst + (body[i + fu.k - 1].end,)
+        fops[body[i].offset] = op = SHAPES[fu.src1[0], fu.src2[0], fu.dst]
+        srcs = fusion.operands(fu, local_off.__getitem__)
+        after = body[i + fu.k - 1].end
+        if op >= F_COND:        # sources (as COND_SOURCES), operands, test, target, k - 1, next pc
+            fargs[body[i].offset] = ((op - F_COND) % len(fusion.COND_SOURCES),) + srcs + (
+                fu.fn, dst_arg(fu), fu.k - 1, after)
+        else:
+            fargs[body[i].offset] = tuple(v for v in srcs if v is not None) + (fu.fn,) + (
+                (dst_arg(fu),) if fu.dst == fusion.SET else ()) + (after,)
     shapes = {s for s in SHAPES if s[2] != fusion.IF}
     for i, fu in fusion.fusions(body, shapes, lambda x: local_types[x] in two,
                                 lambda p, r: two.issuperset(p)).items():
@@ -669,94 +667,20 @@ class Executor:
                 a = args[pc]
                 pc = nxt[pc]
                 if op >= F_FIRST:   # superinstructions: count k, continue after them
-                    if op == F_UNARY:    # local.get x; unop
-                        x, wide, f, rwide, pc = a
-                        n -= 1
-                        r = f(stack[lp + x] | stack[lp + x + 1] << 32 if wide else stack[lp + x])
-                        if rwide:
-                            push(r & 0xFFFFFFFF)
-                            push(r >> 32)
-                        else:
-                            push(r)
-                    elif op > WIDE:      # [local.get|const]{0,2} binop; if
-                        if op == 70:
-                            x, y, f, a, pc = a
-                            n -= 3
-                            c = f(stack[lp + x], y)
-                        elif op == 71:
-                            x, y, f, a, pc = a
-                            n -= 3
+                    if op >= F_COND:     # [local.get|const]{0,2} compare; br_if / if
+                        src, x, y, f, t, k, pc = a
+                        n -= k
+                        if src == 0:
                             c = f(stack[lp + x], stack[lp + y])
-                        elif op == 72:
-                            y, f, a, pc = a
-                            n -= 2
+                        elif src == 1:
+                            c = f(stack[lp + x], y)
+                        else:
+                            if src == 2:
+                                y = pop()
                             c = f(pop(), y)
-                        else:
-                            f, a, pc = a
-                            n -= 1
-                            y = pop()
-                            c = f(pop(), y)
-                        if c:            # as IF below
-                            lpush(a[0])
-                        else:
-                            if a[2]:
-                                lpush(a[0])
-                            pc = a[1]
-                    elif op == WIDE:     # [local.get|const]{0,2} binop [local.set|br_if], 2-cell operands
-                        s1, k2, s2, f, dst, d, rc, k1, pc = a
-                        n -= k1
-                        if k2 == 2:
-                            y = s2
-                        elif k2 == 1:
-                            y = stack[lp + s2] | stack[lp + s2 + 1] << 32
-                        else:
-                            y = pop() << 32
-                            y |= pop()
-                        if s1 is None:
-                            x = pop() << 32
-                            x |= pop()
-                        else:
-                            x = stack[lp + s1] | stack[lp + s1 + 1] << 32
-                        r = f(x, y)
-                        if dst == 0:
-                            push(r & 0xFFFFFFFF)
-                            if rc == 2:
-                                push(r >> 32)
-                        elif dst == 1:
-                            stack[lp + d] = r & 0xFFFFFFFF
-                            if rc == 2:
-                                stack[lp + d + 1] = r >> 32
-                        elif r:
-                            depth, npop, pc = d
-                            lab = labels[-1 - depth]
-                            top = len(stack) - lab[3]
-                            lb = fbase + lab[2]
-                            if top > lb:
-                                del stack[lb:top]
-                            if npop:
-                                del labels[len(labels) - npop:]
-                    elif op < 62:
-                        if op == 56:     # local.get x; local.get y; binop
-                            x, y, f, pc = a
-                            n -= 2
-                            push(f(stack[lp + x], stack[lp + y]))
-                        elif op == 57:   # local.get x; const y; binop
-                            x, y, f, pc = a
-                            n -= 2
-                            push(f(stack[lp + x], y))
-                        elif op == 58:   # local.get x; local.get y; binop; local.set d
-                            x, y, f, d, pc = a
-                            n -= 3
-                            stack[lp + d] = f(stack[lp + x], stack[lp + y])
-                        elif op == 59:   # local.get x; const y; binop; local.set d
-                            x, y, f, d, pc = a
-                            n -= 3
-                            stack[lp + d] = f(stack[lp + x], y)
-                        else:            # local.get x; local.get/const y; binop; br_if
-                            x, y, f, br, pc = a
-                            n -= 3
-                            if f(stack[lp + x], stack[lp + y] if op == 60 else y):
-                                depth, npop, pc = br
+                        if op < F_IF:
+                            if c:        # as BR_IF below
+                                depth, npop, pc = t
                                 lab = labels[-1 - depth]
                                 top = len(stack) - lab[3]
                                 lb = fbase + lab[2]
@@ -764,6 +688,71 @@ class Executor:
                                     del stack[lb:top]
                                 if npop:
                                     del labels[len(labels) - npop:]
+                        elif c:          # as IF below
+                            lpush(t[0])
+                        else:
+                            if t[2]:
+                                lpush(t[0])
+                            pc = t[1]
+                    elif op < 62:
+                        if op == 56:     # F_UNARY: local.get x; unop
+                            x, wide, f, rwide, pc = a
+                            n -= 1
+                            r = f(stack[lp + x] | stack[lp + x + 1] << 32 if wide else stack[lp + x])
+                            if rwide:
+                                push(r & 0xFFFFFFFF)
+                                push(r >> 32)
+                            else:
+                                push(r)
+                        elif op == 57:   # WIDE: [local.get|const]{0,2} binop [local.set|br_if], 2-cell operands
+                            s1, k2, s2, f, dst, d, rc, k1, pc = a
+                            n -= k1
+                            if k2 == 2:
+                                y = s2
+                            elif k2 == 1:
+                                y = stack[lp + s2] | stack[lp + s2 + 1] << 32
+                            else:
+                                y = pop() << 32
+                                y |= pop()
+                            if s1 is None:
+                                x = pop() << 32
+                                x |= pop()
+                            else:
+                                x = stack[lp + s1] | stack[lp + s1 + 1] << 32
+                            r = f(x, y)
+                            if dst == 0:
+                                push(r & 0xFFFFFFFF)
+                                if rc == 2:
+                                    push(r >> 32)
+                            elif dst == 1:
+                                stack[lp + d] = r & 0xFFFFFFFF
+                                if rc == 2:
+                                    stack[lp + d + 1] = r >> 32
+                            elif r:
+                                depth, npop, pc = d
+                                lab = labels[-1 - depth]
+                                top = len(stack) - lab[3]
+                                lb = fbase + lab[2]
+                                if top > lb:
+                                    del stack[lb:top]
+                                if npop:
+                                    del labels[len(labels) - npop:]
+                        elif op == 58:   # local.get x; local.get y; binop
+                            x, y, f, pc = a
+                            n -= 2
+                            push(f(stack[lp + x], stack[lp + y]))
+                        elif op == 59:   # local.get x; const y; binop
+                            x, y, f, pc = a
+                            n -= 2
+                            push(f(stack[lp + x], y))
+                        elif op == 60:   # local.get x; local.get y; binop; local.set d
+                            x, y, f, d, pc = a
+                            n -= 3
+                            stack[lp + d] = f(stack[lp + x], stack[lp + y])
+                        else:            # local.get x; const y; binop; local.set d
+                            x, y, f, d, pc = a
+                            n -= 3
+                            stack[lp + d] = f(stack[lp + x], y)
                     elif op == 62:       # local.get x; binop
                         x, f, pc = a
                         n -= 1
@@ -777,31 +766,14 @@ class Executor:
                         n -= 1
                         b = pop()
                         stack[lp + d] = f(pop(), b)
-                    elif op == 67:       # local.get x; binop; local.set d
+                    elif op == 65:       # local.get x; binop; local.set d
                         x, f, d, pc = a
                         n -= 2
                         stack[lp + d] = f(pop(), stack[lp + x])
-                    elif op == 68:       # const y; binop; local.set d
+                    else:                # const y; binop; local.set d
                         y, f, d, pc = a
                         n -= 2
                         stack[lp + d] = f(pop(), y)
-                    else:
-                        if op == 65:     # binop; br_if
-                            f, br, pc = a
-                            n -= 1
-                            b = pop()
-                        else:            # const y; binop; br_if
-                            b, f, br, pc = a
-                            n -= 2
-                        if f(pop(), b):
-                            depth, npop, pc = br
-                            lab = labels[-1 - depth]
-                            top = len(stack) - lab[3]
-                            lb = fbase + lab[2]
-                            if top > lb:
-                                del stack[lb:top]
-                            if npop:
-                                del labels[len(labels) - npop:]
                 elif op < 9:
                     if op == 0:      # LOCAL_GET
                         push(stack[lp + a])

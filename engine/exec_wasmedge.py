@@ -80,21 +80,14 @@ class Code:
  I32_GT_U, I32_LE_S, I32_LE_U, I32_GE_S, I32_GE_U, I32_MUL, I32_OR,
  I32_SHL, I32_SHR_U) = range(43)
 
-# Superinstructions (engine.fusion), by shape (src1, src2, dst); numbered
-# from F_FIRST so the run loop tests for all of them at once.
+# Superinstructions (engine.fusion): local.get+unop, then one case per
+# shape in fusion.SHAPES order (the run loop tests for all of them at once
+# with F_FIRST), the conditions from F_COND, the ifs among them from F_IF.
 F_FIRST = 43
-SHAPES = {
-    (fusion.LOCAL, fusion.LOCAL, fusion.PUSH): 43, (fusion.LOCAL, fusion.CONST, fusion.PUSH): 44,
-    (fusion.LOCAL, fusion.LOCAL, fusion.SET): 45, (fusion.LOCAL, fusion.CONST, fusion.SET): 46,
-    (fusion.LOCAL, fusion.LOCAL, fusion.BRIF): 47, (fusion.LOCAL, fusion.CONST, fusion.BRIF): 48,
-    (fusion.STACK, fusion.LOCAL, fusion.PUSH): 49, (fusion.STACK, fusion.CONST, fusion.PUSH): 50,
-    (fusion.STACK, fusion.STACK, fusion.SET): 51, (fusion.STACK, fusion.STACK, fusion.BRIF): 52,
-    (fusion.STACK, fusion.CONST, fusion.BRIF): 53, (fusion.STACK, fusion.LOCAL, fusion.SET): 54,
-    (fusion.STACK, fusion.CONST, fusion.SET): 55,
-    (fusion.LOCAL, fusion.CONST, fusion.IF): 56, (fusion.LOCAL, fusion.LOCAL, fusion.IF): 57,
-    (fusion.STACK, fusion.CONST, fusion.IF): 58, (fusion.STACK, fusion.STACK, fusion.IF): 59,
-}
-F_UNARY = 60    # local.get x; unop
+F_UNARY = 43                    # local.get x; unop
+SHAPES = fusion.numbered(F_FIRST + 1)
+F_COND = F_FIRST + 1 + len(fusion.VALUE_SHAPES)
+F_IF = F_COND + len(fusion.COND_SOURCES)
 
 _INLINE = {
     'i32.add': I32_ADD, 'i32.sub': I32_SUB, 'i32.eqz': I32_EQZ,
@@ -232,12 +225,15 @@ def compile_func(store, fi):
     for i, (x, f, _) in fusion.unary_fusions(body).items():
         fops[i], fargs[i] = F_UNARY, (x, f)
     for i, fu in fusion.fusions(body, SHAPES).items():
-        fops[i] = SHAPES[fu.src1[0], fu.src2[0], fu.dst]
-        srcs = tuple(v for kind, v in (fu.src1, fu.src2) if kind != fusion.STACK)
-        dst = (fu.dst_arg,) if fu.dst == fusion.SET else \
-            (br(branches[fu.dst_arg][0]),) if fu.dst == fusion.BRIF else \
-            (args[fu.dst_arg],) if fu.dst == fusion.IF else ()
-        fargs[i] = srcs + (fu.fn,) + dst
+        fops[i] = op = SHAPES[fu.src1[0], fu.src2[0], fu.dst]
+        srcs = fusion.operands(fu)
+        if op >= F_COND:        # sources (as COND_SOURCES), operands, test, target, k - 1
+            fargs[i] = ((op - F_COND) % len(fusion.COND_SOURCES),) + srcs + (
+                fu.fn, br(branches[fu.dst_arg][0]) if fu.dst == fusion.BRIF
+                else args[fu.dst_arg], fu.k - 1)
+        else:
+            fargs[i] = tuple(v for v in srcs if v is not None) + (fu.fn,) + (
+                (fu.dst_arg,) if fu.dst == fusion.SET else ())
     zeros = [default_value(t) for t in fi.code.locals]
     return Code(ops, args, fops, fargs, len(fi.type.params), zeros, len(fi.type.results),
                 mem, memi.dirty if memi is not None else None)
@@ -471,114 +467,84 @@ class Executor:
                 a = args[pc]
                 pc += 1
                 if op >= F_FIRST:   # superinstructions: count k, continue at +k
-                    if op == F_UNARY:    # local.get x; unop
-                        x, f = a
-                        pc += 1
-                        n -= 1
-                        push(f(stack[vpos + x]))
-                    elif op > 55:        # [local.get|const]{0,2} binop; if
-                        if op == 56:
-                            x, y, f, a = a
-                            pc += 3
-                            n -= 3
-                            c = f(stack[vpos + x], y)
-                        elif op == 57:
-                            x, y, f, a = a
-                            pc += 3
-                            n -= 3
+                    if op >= F_COND:     # [local.get|const]{0,2} compare; br_if / if
+                        src, x, y, f, t, k = a
+                        pc += k
+                        n -= k
+                        if src == 0:
                             c = f(stack[vpos + x], stack[vpos + y])
-                        elif op == 58:
-                            y, f, a = a
-                            pc += 2
-                            n -= 2
-                            c = f(pop(), y)
+                        elif src == 1:
+                            c = f(stack[vpos + x], y)
                         else:
-                            f, a = a
-                            pc += 1
-                            n -= 1
-                            y = pop()
+                            if src == 2:
+                                y = pop()
                             c = f(pop(), y)
-                        if not c:        # as IF below
-                            if a < 0:
-                                pc = -a
-                                n -= 1
-                            else:
-                                pc = a
-                    elif op < 49:
-                        if op == 43:     # local.get x; local.get y; binop
-                            x, y, f = a
-                            pc += 2
-                            n -= 2
-                            push(f(stack[vpos + x], stack[vpos + y]))
-                        elif op == 44:   # local.get x; const y; binop
-                            x, y, f = a
-                            pc += 2
-                            n -= 2
-                            push(f(stack[vpos + x], y))
-                        elif op == 45:   # local.get x; local.get y; binop; local.set d
-                            x, y, f, d = a
-                            pc += 3
-                            n -= 3
-                            stack[vpos + d] = f(stack[vpos + x], stack[vpos + y])
-                        elif op == 46:   # local.get x; const y; binop; local.set d
-                            x, y, f, d = a
-                            pc += 3
-                            n -= 3
-                            stack[vpos + d] = f(stack[vpos + x], y)
-                        else:
-                            x, y, f, br = a
-                            pc += 3
-                            n -= 3
-                            if f(stack[vpos + x], stack[vpos + y] if op == 47 else y):
-                                target, keep, lh = br    # local.get x; local.get/const y; binop; br_if
+                        if op < F_IF:
+                            if c:        # as BR_IF below
+                                target, keep, lh = t
                                 top = len(stack) - keep
                                 lb = fbase + lh
                                 if top > lb:
                                     del stack[lb:top]
                                 pc = target
-                    elif op == 49:       # local.get x; binop
+                        elif not c:      # as IF below
+                            if t < 0:
+                                pc = -t
+                                n -= 1
+                            else:
+                                pc = t
+                    elif op < 48:
+                        if op == 43:     # F_UNARY: local.get x; unop
+                            x, f = a
+                            pc += 1
+                            n -= 1
+                            push(f(stack[vpos + x]))
+                        elif op == 44:   # local.get x; local.get y; binop
+                            x, y, f = a
+                            pc += 2
+                            n -= 2
+                            push(f(stack[vpos + x], stack[vpos + y]))
+                        elif op == 45:   # local.get x; const y; binop
+                            x, y, f = a
+                            pc += 2
+                            n -= 2
+                            push(f(stack[vpos + x], y))
+                        elif op == 46:   # local.get x; local.get y; binop; local.set d
+                            x, y, f, d = a
+                            pc += 3
+                            n -= 3
+                            stack[vpos + d] = f(stack[vpos + x], stack[vpos + y])
+                        else:            # local.get x; const y; binop; local.set d
+                            x, y, f, d = a
+                            pc += 3
+                            n -= 3
+                            stack[vpos + d] = f(stack[vpos + x], y)
+                    elif op == 48:       # local.get x; binop
                         x, f = a
                         pc += 1
                         n -= 1
                         stack[-1] = f(stack[-1], stack[vpos + x])
-                    elif op == 50:       # const y; binop
+                    elif op == 49:       # const y; binop
                         y, f = a
                         pc += 1
                         n -= 1
                         stack[-1] = f(stack[-1], y)
-                    elif op == 51:       # binop; local.set d
+                    elif op == 50:       # binop; local.set d
                         f, d = a
                         pc += 1
                         n -= 1
                         b = pop()
                         stack[vpos + d] = f(pop(), b)
-                    elif op == 54:       # local.get x; binop; local.set d
+                    elif op == 51:       # local.get x; binop; local.set d
                         x, f, d = a
                         pc += 2
                         n -= 2
                         stack[vpos + d] = f(pop(), stack[vpos + x])
-                    elif op == 55:       # const y; binop; local.set d
+                    else:                # const y; binop; local.set d
                         y, f, d = a
                         pc += 2
                         n -= 2
                         stack[vpos + d] = f(pop(), y)
-                    else:
-                        if op == 52:     # binop; br_if
-                            f, br = a
-                            pc += 1
-                            n -= 1
-                            b = pop()
-                        else:            # const y; binop; br_if
-                            b, f, br = a
-                            pc += 2
-                            n -= 2
-                        if f(pop(), b):
-                            target, keep, lh = br
-                            top = len(stack) - keep
-                            lb = fbase + lh
-                            if top > lb:
-                                del stack[lb:top]
-                            pc = target
                 elif op < 9:
                     if op == 0:      # LOCAL_GET
                         push(stack[vpos + a])

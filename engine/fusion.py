@@ -35,6 +35,28 @@ STACK, LOCAL, CONST = 'stack', 'local', 'const'
 PUSH, SET, BRIF, IF = 'push', 'set', 'br_if', 'if'
 LONGEST = 4                 # instructions of the longest sequence
 
+# The shapes the interpreters implement, in their case order: results
+# kept (PUSH, SET), then conditions (BRIF, IF) over the same four sources.
+VALUE_SHAPES = ((LOCAL, LOCAL, PUSH), (LOCAL, CONST, PUSH), (LOCAL, LOCAL, SET),
+                (LOCAL, CONST, SET), (STACK, LOCAL, PUSH), (STACK, CONST, PUSH),
+                (STACK, STACK, SET), (STACK, LOCAL, SET), (STACK, CONST, SET))
+COND_SOURCES = ((LOCAL, LOCAL), (LOCAL, CONST), (STACK, STACK), (STACK, CONST))
+COND_SHAPES = tuple(src + (dst,) for dst in (BRIF, IF) for src in COND_SOURCES)
+SHAPES = VALUE_SHAPES + COND_SHAPES
+
+
+def numbered(first):
+    """Shape -> case number, from ``first`` in ``SHAPES`` order."""
+    return {shape: first + i for i, shape in enumerate(SHAPES)}
+
+
+def operands(fu, local=lambda x: x):
+    """The fetched operands of a match as case arguments: (src1, src2)
+    with locals mapped by ``local`` and stack operands as None."""
+    return tuple(None if kind == STACK else local(v) if kind == LOCAL else v
+                 for kind, v in (fu.src1, fu.src2))
+
+
 _CONSTS = frozenset(('i32.const', 'i64.const', 'f32.const', 'f64.const'))
 _TRAPS = frozenset(('div_s', 'div_u', 'rem_s', 'rem_u'))
 
@@ -49,14 +71,14 @@ class Fused(NamedTuple):
     dst_arg: Optional[int]  # SET: local index; BRIF/IF: index of the br_if/if
 
 
-def binop_types(name):
-    """(operand types, result type) of a two-operand, one-result numeric
-    instruction, else None."""
+def numeric_types(name, arity):
+    """(operand types, result type) of a numeric instruction of ``arity``
+    operands and one result, else None."""
     op = BY_NAME.get(name)
     if op is None or op.sig is None or name not in OPS:
         return None
     params, results = op.sig
-    if len(params) != 2 or len(results) != 1:
+    if len(params) != arity or len(results) != 1:
         return None
     return params, results[0]
 
@@ -76,7 +98,7 @@ def fusions(body, shapes, local_ok=lambda i: True,
             j = i + m
             if j >= n:
                 continue
-            types = binop_types(body[j].op)
+            types = numeric_types(body[j].op, 2)
             if types is None or not types_ok(*types):
                 continue
             srcs = []
@@ -110,18 +132,6 @@ def fusions(body, shapes, local_ok=lambda i: True,
     return out
 
 
-def unop_types(name):
-    """(operand type, result type) of a one-operand, one-result numeric
-    instruction, else None."""
-    op = BY_NAME.get(name)
-    if op is None or op.sig is None or name not in OPS:
-        return None
-    params, results = op.sig
-    if len(params) != 1 or len(results) != 1:
-        return None
-    return params[0], results[0]
-
-
 def unary_fusions(body, local_ok=lambda i: True, types_ok=lambda param, result: True):
     """Index -> (local index, ``numerics.OPS`` function, name) for every
     ``local.get x; unop`` pair (two instructions; the unop is the last, so
@@ -130,7 +140,7 @@ def unary_fusions(body, local_ok=lambda i: True, types_ok=lambda param, result: 
     for i in range(len(body) - 1):
         ins = body[i]
         if ins.op == 'local.get' and local_ok(ins.imm):
-            types = unop_types(body[i + 1].op)
-            if types is not None and types_ok(*types):
+            types = numeric_types(body[i + 1].op, 1)
+            if types is not None and types_ok(types[0][0], types[1]):
                 out[i] = (ins.imm, OPS[body[i + 1].op], body[i + 1].op)
     return out
