@@ -428,6 +428,8 @@ def compile_func(store, fi):
         args[o] = a
     fops, fargs = list(ops), list(args)
     one, two = {'i32', 'f32'}, {'i64', 'f64'}
+    if last and ops[body[last - 1].offset] in (END, NOP):   # its labels go with the frame
+        fops[body[last - 1].offset], fargs[body[last - 1].offset] = RETURN, 1
 
     def dst_arg(fu):
         return local_off[fu.dst_arg] if fu.dst == fusion.SET else \
@@ -898,6 +900,8 @@ class Executor:
                         dirty = c.dirty
                         pc = 0
                     else:            # RETURN (also the function's last end)
+                        if a:            # superinstruction: an end right before the final end
+                            n -= a
                         c = frame.code
                         ar = c.result_cells
                         if ar:

@@ -88,6 +88,9 @@ F_UNARY = 43                    # local.get x; unop
 SHAPES = fusion.numbered(F_FIRST + 1)
 F_COND = F_FIRST + 1 + len(fusion.VALUE_SHAPES)
 F_IF = F_COND + len(fusion.COND_SOURCES)
+# A branch lands on a loop or a block's end (a no-op that counts); a
+# condition right after one absorbs it, so sequences reach one more.
+LONGEST = fusion.LONGEST + 1
 
 _INLINE = {
     'i32.add': I32_ADD, 'i32.sub': I32_SUB, 'i32.eqz': I32_EQZ,
@@ -222,6 +225,8 @@ def compile_func(store, fi):
         ops.append(k)
         args.append(a)
     fops, fargs = list(ops), list(args)
+    if last and ops[last - 1] == NOP:   # an end (or nop) right before the final end
+        fops[last - 1], fargs[last - 1] = RETURN, 1
     for i, (x, f, _) in fusion.unary_fusions(body).items():
         fops[i], fargs[i] = F_UNARY, (x, f)
     for i, fu in fusion.fusions(body, SHAPES).items():
@@ -234,6 +239,9 @@ def compile_func(store, fi):
         else:
             fargs[i] = tuple(v for v in srcs if v is not None) + (fu.fn,) + (
                 (fu.dst_arg,) if fu.dst == fusion.SET else ())
+    for i in range(len(body) - 1):      # no-op; condition -> the condition counting k + 1
+        if ops[i] == NOP and fops[i + 1] >= F_COND and fops[i + 1] < F_IF + len(fusion.COND_SOURCES):
+            fops[i], fargs[i] = fops[i + 1], fargs[i + 1][:-1] + (fargs[i + 1][-1] + 1,)
     zeros = [default_value(t) for t in fi.code.locals]
     return Code(ops, args, fops, fargs, len(fi.type.params), zeros, len(fi.type.results),
                 mem, memi.dirty if memi is not None else None)
@@ -446,7 +454,7 @@ class Executor:
         code = code_of(store, frame.func)
         # superinstructions while the budget covers the longest one, then
         # the plain instructions for the last steps (exact stops)
-        lim = fusion.LONGEST - 1 if n >= fusion.LONGEST else 0
+        lim = LONGEST - 1 if n >= LONGEST else 0
         ops = code.fops if lim else code.ops
         args = code.fargs if lim else code.args
         mem = code.mem
@@ -655,6 +663,8 @@ class Executor:
                         dirty = c.dirty
                         pc = 0
                     elif op == 22:   # RETURN (also the function's last end)
+                        if a:            # superinstruction: a no-op right before the final end
+                            n -= a
                         ar = frame.arity
                         if ar:
                             res = stack[len(stack) - ar:]
