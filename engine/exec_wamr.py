@@ -47,8 +47,6 @@ MAX_STACK = 1_000_000
 NAME = 'wamr'
 
 _M32 = 0xFFFFFFFF
-_M64 = 0xFFFFFFFFFFFFFFFF
-_M128 = (1 << 128) - 1
 _BIG = 1 << 62
 
 

@@ -29,8 +29,6 @@ MAX_STACK = 1_000_000
 NAME = 'wasmedge'
 
 _M32 = 0xFFFFFFFF
-_M64 = 0xFFFFFFFFFFFFFFFF
-_M128 = (1 << 128) - 1
 _BIG = 1 << 62
 
 

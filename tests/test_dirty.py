@@ -7,8 +7,6 @@ image files written from the flags must be byte for byte the ones a full
 scan gives.
 """
 
-import io
-import random
 
 import pytest
 import wasmtime
@@ -18,8 +16,6 @@ from engine import checkpoint, embedding, fork_images, images as im, neutral
 from engine.binary import decode_module
 from engine.errors import Trap
 from engine.runtime import CHUNK_SHIFT
-from engine.translate import images_from_snapshot
-from engine.valid import validate_module
 from fuzz import gen, linked
 
 RUNTIMES = ('wasmedge', 'wamr')
