@@ -50,14 +50,18 @@ def _ref_in(t, v, inst):
     return v
 
 
-def _store_parts(store, inst, view):
-    """Memory, globals and tables of the instance, module-level."""
+def _store_parts(store, inst, view, live=False):
+    """Memory, globals and tables of the instance, module-level, and the
+    offsets of the memory's written chunks (the only ones that can be
+    non-zero).  ``live``: the memory is the instance's own bytearray, not a
+    copy, for a caller that is done with it before the run goes on."""
     to_index = _addr_to_index(inst)
     if inst.memaddrs:
-        data = store.mems[inst.memaddrs[0]].data
-        page_count, memory = len(data) // im.PAGE, bytes(data)
+        mem = store.mems[inst.memaddrs[0]]
+        page_count, memory = len(mem.data) // im.PAGE, mem.data if live else bytes(mem.data)
+        chunks = mem.dirty_offsets()
     else:
-        page_count, memory = None, b''
+        page_count, memory, chunks = None, b'', []
     globs = [_ref_out(t, store.globals[a].value, to_index)
              for t, a in zip(view.global_types, inst.globaladdrs)]
     tables = [[_ref_out(t, v, to_index) for v in store.tables[a].elem]
@@ -66,29 +70,29 @@ def _store_parts(store, inst, view):
                      if not store.elems[a].elem and inst.module.elems[i].init]
     dropped_datas = [i for i, a in enumerate(inst.dataaddrs)
                      if not store.datas[a].data and inst.module.datas[i].init]
-    return page_count, memory, globs, tables, dropped_elems, dropped_datas
+    return page_count, memory, globs, tables, dropped_elems, dropped_datas, chunks
 
 
 def load_memory(mem, snap):
     """The snapshot's memory into ``mem``, in place (executors hold
-    references to ``data`` and ``dirty``): the page count of zeros, then
-    the non-zero chunks, each written once; exactly those chunks are
-    flagged dirty, so the next checkpoint writes them and nothing else."""
-    data, dirty, chunks = mem.data, mem.dirty, snap.chunks
-    if chunks is None:                          # a whole memory (the neutral form)
-        data[:] = snap.memory
-        zero = bytes(CHUNK)
-        chunks = [off for off in range(0, len(data), CHUNK) if not data.startswith(zero, off)]
+    references to ``data`` and ``dirty``).  A snapshot read for a restore
+    holds only the images' chunks: the memory is zeroed in place, each chunk
+    written once, and exactly those chunks flagged dirty, so the next
+    checkpoint starts from them; a whole memory (``neutral.json``) is
+    copied once by ``MemInst.load``."""
+    if snap.memory is not None:
+        mem.load(snap.memory, snap.chunks)
+        return
+    data, dirty = mem.data, mem.dirty
+    size = snap.page_count * im.PAGE
+    if len(data) == size:
+        _zero(data)
     else:
-        size = snap.page_count * im.PAGE
-        if len(data) == size:
-            _zero(data)
-        else:
-            data[:] = bytes(size)
-        for off, chunk in chunks.items():
-            data[off:off + CHUNK] = chunk
+        data[:] = bytes(size)
+    for off, chunk in snap.chunk_data.items():
+        data[off:off + CHUNK] = chunk
     dirty[:] = bytes(len(data) >> CHUNK_SHIFT)
-    for off in chunks:
+    for off in snap.chunk_data:
         dirty[off >> CHUNK_SHIFT] = 1
 
 
@@ -139,14 +143,14 @@ def frame_fidx(store, inst, to_index, k, funcaddr):
 
 # ------------------------------------------------------------ WasmEdge model
 
-def snapshot_wasmedge(ex, inst) -> Snapshot:
+def snapshot_wasmedge(ex, inst, live=False) -> Snapshot:
     """The WasmEdge executor's frames (bottom first) as neutral frames.
 
     A frame's locals are ``stack[vpos : vpos+locals]``; its operands run up
     to the next frame's ``vpos`` (the callee's params were the caller's
     top operands) or to the stack top.  ``from_pc`` of a callee is the
     instruction after the caller's call, so the caller stands at
-    ``from_pc - 1``."""
+    ``from_pc - 1``.  ``live``: see ``_store_parts``."""
     view = ModuleView.of(inst.module, inst.info)
     to_index = _addr_to_index(inst)
     frames = []
@@ -168,10 +172,11 @@ def snapshot_wasmedge(ex, inst) -> Snapshot:
                                   f'{len(values)} values, validation says {len(fr.types)}')
         vals = [_ref_out(t, v, to_index) for t, v in zip(fr.types, values)]
         fr.locals, fr.stack = vals[:len(fr.locals)], vals[len(fr.locals):]
-    page_count, memory, globs, tables, d_elems, d_datas = _store_parts(ex.store, inst, view)
+    page_count, memory, globs, tables, d_elems, d_datas, chunks = \
+        _store_parts(ex.store, inst, view, live)
     return Snapshot(frames=frames, page_count=page_count, memory=memory, globals=globs,
                     global_types=view.global_types, tables=tables, steps=ex.steps,
-                    dropped_elems=d_elems, dropped_datas=d_datas)
+                    dropped_elems=d_elems, dropped_datas=d_datas, chunks=chunks)
 
 
 def restore_wasmedge(store, inst, snap: Snapshot):
@@ -202,7 +207,7 @@ def save(ex, inst, module_sha256, entry='', results=()) -> ImageSet:
         raise CheckpointError('the run has already finished: nothing to checkpoint')
     name = type(ex).__module__.rsplit('.', 1)[-1]
     if name == 'exec_wasmedge':
-        snap = snapshot_wasmedge(ex, inst)
+        snap = snapshot_wasmedge(ex, inst, live=True)
         snap.entry, snap.results = entry, list(results)
         return images_from_snapshot(snap, inst.module, inst.info, 'wasmedge', module_sha256)
     from .exec_wamr import save_images

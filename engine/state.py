@@ -46,10 +46,16 @@ class Snapshot:
     steps: int = 0
     dropped_elems: List[int] = field(default_factory=list)
     dropped_datas: List[int] = field(default_factory=list)
-    # The memory as its non-zero 4 KiB chunks (byte offset -> bytes), when
-    # read from an image set for a restore: ``memory`` is then None and the
-    # chunks go straight into the instance's memory (built once, not twice).
-    chunks: Optional[dict] = None
+    # byte offsets of the only 4 KiB chunks of ``memory`` that may be
+    # non-zero, ascending (a run's written chunks, an image's chunks);
+    # None: any.  Writers look at these alone, so a checkpoint costs what
+    # was written, not the memory's size.
+    chunks: Optional[List[int]] = None
+    # The memory as an image set's chunks (byte offset -> 4096 bytes) when
+    # read for a restore (``snapshot_from_images(memory=False)``): ``memory``
+    # is then None and the chunks go straight into the instance's memory,
+    # which is built once, not assembled here and copied again.
+    chunk_data: Optional[dict] = None
 
 
 # ------------------------------------------------------------ values ↔ cells

@@ -277,7 +277,7 @@ def test_restore_of_a_whole_memory_flags_its_non_zero_chunks():
     store = embedding.store_init('wasmedge')
     inst = embedding.module_instantiate(store, module, [], run_start=False)
     snap = tr.snapshot_from_images(images, inst.module, inst.info)
-    assert snap.chunks is None and len(snap.memory) == 2 * 65536
+    assert snap.chunk_data is None and len(snap.memory) == 2 * 65536
     ex = checkpoint.restore_wasmedge(store, inst, snap)
     mem = store.mems[inst.memaddrs[0]]
     assert bytes(mem.data) == memory
