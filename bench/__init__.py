@@ -12,7 +12,7 @@ import importlib
 import time
 
 WORKLOADS = {}            # name -> (description, function)
-MODULES = ('bench.label_replay',)
+MODULES = ('bench.compute', 'bench.checkpoints', 'bench.label_replay')
 
 
 def workload(name, description):

@@ -13,7 +13,8 @@ other instances cannot be expressed in an image set and are refused.
 
 from . import faults, images as im
 from .errors import WasmError
-from .images import ImageError, ImageSet
+from .images import CHUNK, ImageError, ImageSet
+from .runtime import CHUNK_SHIFT
 from .state import Frame, Snapshot
 from .translate import ModuleView, images_from_snapshot, snapshot_from_images
 
@@ -72,10 +73,41 @@ def _store_parts(store, inst, view, live=False):
     return page_count, memory, globs, tables, dropped_elems, dropped_datas, chunks
 
 
+def load_memory(mem, snap):
+    """The snapshot's memory into ``mem``, in place (executors hold
+    references to ``data`` and ``dirty``).  A snapshot read for a restore
+    holds only the images' chunks: the memory is zeroed in place, each chunk
+    written once, and exactly those chunks flagged dirty, so the next
+    checkpoint starts from them; a whole memory (``neutral.json``) is
+    copied once by ``MemInst.load``."""
+    if snap.memory is not None:
+        mem.load(snap.memory, snap.chunks)
+        return
+    data, dirty = mem.data, mem.dirty
+    size = snap.page_count * im.PAGE
+    if len(data) == size:
+        _zero(data)
+    else:
+        data[:] = bytes(size)
+    for off, chunk in snap.chunk_data.items():
+        data[off:off + CHUNK] = chunk
+    dirty[:] = bytes(len(data) >> CHUNK_SHIFT)
+    for off in snap.chunk_data:
+        dirty[off >> CHUNK_SHIFT] = 1
+
+
+def _zero(buf):
+    """Zero a bytearray in place at memset speed (no zero copy built and
+    copied over it: a 64 MiB memory takes milliseconds, not tens of them)."""
+    import ctypes
+    if buf:
+        ctypes.memset((ctypes.c_char * len(buf)).from_buffer(buf), 0, len(buf))
+
+
 def _load_store_parts(store, inst, view, snap):
     if inst.memaddrs:
         mem = store.mems[inst.memaddrs[0]]
-        mem.load(snap.memory, snap.chunks)          # in place: executors hold references
+        load_memory(mem, snap)
         if hasattr(mem.type, 'limits'):
             from .syntax import Limits, MemType
             mem.type = MemType(Limits(snap.page_count, mem.type.limits.max))
@@ -184,12 +216,25 @@ def save(ex, inst, module_sha256, entry='', results=()) -> ImageSet:
     return images
 
 
-def restore(store, inst, images: ImageSet):
-    """An executor of the images' model, loaded and ready to ``run()``."""
+def restore(store, inst, images: ImageSet, runtime=None):
+    """An executor of ``runtime`` (default: the images' model), loaded and
+    ready to ``run()``.  The images are read and checked once (frames,
+    labels, sizes), their memory chunks written once into the instance;
+    images of the other model are translated from that one reading."""
     limits = getattr(store, 'limits', None)
-    if images.runtime == 'wasmedge':
-        snap = snapshot_from_images(images, inst.module, inst.info, limits)
+    runtime = runtime or images.runtime
+    snap = snapshot_from_images(images, inst.module, inst.info, limits, memory=False)
+    return restore_snapshot(store, inst, snap, runtime, images.module_sha256,
+                            images if images.runtime == runtime else None)
+
+
+def restore_snapshot(store, inst, snap: Snapshot, runtime, module_sha256, images=None):
+    """An executor of ``runtime`` loaded from a checked neutral snapshot
+    (from an image set or ``neutral.json``); ``images``: the WAMR set it
+    was read from, whose cells and labels are then loaded as they are."""
+    if runtime == 'wasmedge':
         return restore_wasmedge(store, inst, snap)
-    snapshot_from_images(images, inst.module, inst.info, limits)   # checks frames and labels
+    if images is None:
+        images = images_from_snapshot(snap, inst.module, inst.info, runtime, module_sha256)
     from .exec_wamr import load_images
-    return load_images(store, inst, images)
+    return load_images(store, inst, images, snap)

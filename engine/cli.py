@@ -9,14 +9,35 @@ trap ends with status 1 and the trap message.
 """
 
 import argparse
+import importlib
 import os
 import sys
 import time
 
-from . import checkpoint, embedding, fork_images, images as im, neutral, wasi as wasi_mod, wasi_state
+from . import embedding, images as im
 from . import limits as L
 from .errors import Trap, WasmError
-from .translate import images_from_snapshot, snapshot_from_images, translate
+
+
+class _Later:
+    """A module imported at its first use, so that a command loads only what
+    it needs: ``run`` no WASI for a module without WASI imports, no
+    checkpoint code for a run that saves nothing, never the .wast grammar."""
+
+    def __init__(self, name):
+        self._name = name
+
+    def __getattr__(self, attr):
+        return getattr(importlib.import_module(f'{__package__}.{self._name}'), attr)
+
+
+checkpoint, fork_images, neutral, wasi_mod, wasi_state, tr = (
+    _Later(m) for m in ('checkpoint', 'fork_images', 'neutral', 'wasi', 'wasi_state', 'translate'))
+WASI_MODULE = 'wasi_snapshot_preview1'      # engine.wasi.MODULE, known without importing WASI
+
+
+def imports_wasi(module):
+    return any(imp.module == WASI_MODULE for imp in module.imports)
 
 MODULE_FILE = 'module.wasm'     # the image directory carries its module
 NONE = im.NONE
@@ -33,7 +54,7 @@ def parse_arg(t, text):
     decimal or 0x hex (signed or unsigned), floats as decimal/hex/inf/nan
     literals or raw bits ``bits:0x…``, v128 as 0x + 32 hex digits, refs as
     ``null`` or a number (function index / extern handle)."""
-    from conformance.wast import LiteralError, parse_float, parse_int
+    from .literals import LiteralError, parse_float, parse_int
     try:
         if t in ('i32', 'i64'):
             return parse_int(text, int(t[1:]))
@@ -82,18 +103,26 @@ def read_module(path, limits=None):
         raise UsageError(f'{path}: cannot read module: {e.strerror}')
 
 
-def instantiate(store, data, path, run_start=True, wasi=None):
-    """Decode, validate and instantiate with the spectest host module and
-    WASI preview 1 (``wasi``, a ``wasi.Wasi``; a default one when the module
-    imports WASI and none is given) as the import sources.  Every import
-    that cannot be provided is listed in one error."""
+def decode(data, path, limits=None):
+    """Decode and validate, naming the file in the error."""
     try:
-        module = embedding.module_decode(data, store.limits)
+        module = embedding.module_decode(data, limits)
         embedding.module_validate(module)
+        return module
     except WasmError as e:          # name the file: the message only gives the byte
         raise UsageError(f'{path}: {e}') from None
+
+
+def instantiate(store, data, path, run_start=True, wasi=None, module=None):
+    """Decode (unless ``module`` is the decoded ``data``), validate and
+    instantiate with the spectest host module and WASI preview 1 (``wasi``,
+    a ``wasi.Wasi``; a default one when the module imports WASI and none is
+    given) as the import sources.  Every import that cannot be provided is
+    listed in one error."""
+    module = module or decode(data, path, store.limits)
     spectest, wasi_funcs = None, None
-    problems = [f'{imp.module}.{imp.name}: {why}' for imp, why in wasi_mod.missing_imports(module)]
+    problems = [f'{imp.module}.{imp.name}: {why}' for imp, why in
+                (wasi_mod.missing_imports(module) if imports_wasi(module) else ())]
     externvals = []
     for imp in module.imports:
         if imp.module == 'spectest':
@@ -103,7 +132,7 @@ def instantiate(store, data, path, run_start=True, wasi=None):
                 problems.append(f'spectest.{imp.name}: unknown import')
             else:
                 externvals.append(spectest.exports[imp.name])
-        elif imp.module == wasi_mod.MODULE:
+        elif imp.module == WASI_MODULE:
             if wasi is None:
                 wasi = wasi_mod.Wasi(wasi_mod.WasiConfig(args=[str(path)]))
             if wasi_funcs is None:
@@ -111,7 +140,7 @@ def instantiate(store, data, path, run_start=True, wasi=None):
             externvals.append(wasi_funcs.get(imp.name))
         else:
             problems.append(f'{imp.module}.{imp.name}: unknown import (only "spectest" and '
-                            f'"{wasi_mod.MODULE}" imports can be provided)')
+                            f'"{WASI_MODULE}" imports can be provided)')
     if problems:
         raise UsageError(f'{path}: {len(problems)} import{"s" if len(problems) > 1 else ""} '
                          f'cannot be provided: ' + '; '.join(problems))
@@ -200,14 +229,17 @@ def finish(ex, results_types, started, quiet=False):
     return 0
 
 
-def stop_and_save(ex, inst, data, entry, result_types, out, wasi=None, fork_base=None):
-    """Save the stopped run: the project's layout, or with ``fork_base``
-    (called only now, for a fresh (store, instance) of the module: the "as
-    instantiated" baseline) the fork's own layout, which holds no WASI
-    state, no module and no entry (docs/images.md)."""
+def stop_and_save(ex, inst, data, entry, result_types, out, wasi=None, fork_base=None,
+                  frames='per-file'):
+    """Save the stopped run: the project's layout (``frames``: its frames
+    one file each or all in one), or with ``fork_base`` (called only now,
+    for a fresh (store, instance) of the module: the "as instantiated"
+    baseline) the fork's own layout, which holds no WASI state, no module
+    and no entry (docs/images.md)."""
     images = checkpoint.save(ex, inst, im.module_sha256(data), entry, result_types)
     if fork_base is None:
-        im.write_images(images, out, extra=dict({MODULE_FILE: data}, **wasi_files(wasi)))
+        im.write_images(images, out, extra=dict({MODULE_FILE: data}, **wasi_files(wasi)),
+                        frames=frames)
         what = f'{images.runtime} images'
     else:
         fork_images.write_fork_images(images, out, *fork_base())
@@ -218,14 +250,14 @@ def stop_and_save(ex, inst, data, entry, result_types, out, wasi=None, fork_base
     return 0
 
 
-def fresh_instance(runtime, data, path, stubs=False, wasi=None, limits=None):
+def fresh_instance(runtime, data, path, stubs=False, wasi=None, limits=None, module=None):
     """A new instance of the module, start function not run: the "as
     instantiated" state the forks' image sets leave implicit.  ``stubs``
     (for reading and translating, which run nothing): imported functions
     the host cannot provide become functions that trap when called."""
     store = embedding.store_init(runtime, limits)
     try:
-        return store, instantiate(store, data, path, run_start=False, wasi=wasi)
+        return store, instantiate(store, data, path, run_start=False, wasi=wasi, module=module)
     except UsageError:
         if not stubs:
             raise
@@ -246,17 +278,18 @@ def stub_function(store, module, imp):
     return alloc_hostfunc(store, module.types[imp.desc], missing)
 
 
-def load_fork(a, runtime, stubs=False, wasi=None):
+def load_fork(a, runtime, stubs=False, wasi=None, data=None, module=None):
     """A fork's image directory (``--format fork --from R --module M``) as
-    (ImageSet of model R, module bytes, store, fresh instance)."""
+    (ImageSet of model R, module bytes, store, fresh instance); ``data`` and
+    ``module``: the module already read and decoded."""
     if not a.source:
         raise UsageError('--format fork needs --from wasmedge|wamr: the files do not say which '
                          'fork wrote them')
     if not a.module:
         raise UsageError('--format fork needs --module app.wasm: the forks do not store the module')
     limits = L.from_arguments(a)
-    data = read_module(a.module, limits)
-    store, inst = fresh_instance(runtime, data, a.module, stubs, wasi, limits)
+    data = data if data is not None else read_module(a.module, limits)
+    store, inst = fresh_instance(runtime, data, a.module, stubs, wasi, limits, module)
     images = fork_images.read_fork_images(a.images, a.source, data, store, inst,
                                           entry=getattr(a, 'invoke', None) or '_start')
     return images, data, store, inst
@@ -266,8 +299,10 @@ def cmd_run(a):
     limits = L.from_arguments(a)
     data = read_module(a.module, limits)
     store = embedding.store_init(a.runtime, limits)
-    wasi = wasi_of_options(a, [a.module] + a.guest_args)
-    inst = instantiate(store, data, a.module, wasi=wasi)
+    module = decode(data, a.module, limits)
+    wasi = (wasi_of_options(a, [a.module] + a.guest_args)
+            if imports_wasi(module) or a.dir or a.env or a.deterministic else None)
+    inst = instantiate(store, data, a.module, wasi=wasi, module=module)
     entry = a.invoke or '_start'
     if a.invoke is None and inst.exports.get('_start', (None,))[0] != 'func':
         raise UsageError(f'{a.module}: no --invoke EXPORT given and the module exports no '
@@ -308,7 +343,8 @@ def cmd_run(a):
             print(f'run finished after {ex.steps} instructions, before any checkpoint; '
                   f'no images written', file=sys.stderr)
         return finish(ex, ftype.results, started, quiet=a.invoke is None)
-    return stop_and_save(ex, inst, data, entry, list(ftype.results), a.images, wasi, fork_base)
+    return stop_and_save(ex, inst, data, entry, list(ftype.results), a.images, wasi, fork_base,
+                         frames_layout(a))
 
 
 def dispatch_limit_steps(a, inst):
@@ -435,7 +471,7 @@ def snapshot_of(src, inst, limits=None):
     """The neutral snapshot of an image set or a neutral document, sizes
     checked against ``limits`` before anything is built."""
     if isinstance(src, im.ImageSet):
-        return snapshot_from_images(src, inst.module, inst.info, limits)
+        return tr.snapshot_from_images(src, inst.module, inst.info, limits)
     return neutral.snapshot_from_document(src, inst.module, inst.info, limits)
 
 
@@ -446,7 +482,8 @@ def describe(src):
 def resume(directory, runtime=None, module_path=None, wasi=None, limits=None):
     """A stopped run (image or neutral directory) loaded into a fresh
     instance of ``runtime`` (default: the images'), with ``wasi`` as its
-    WASI host module: (executor, instance, module bytes, image set)."""
+    WASI host module: (executor, instance, module bytes, image set or
+    neutral snapshot: its ``entry`` and ``results``)."""
     images, data, path = load_any(directory, module_path, limits)
     if not isinstance(images, im.ImageSet) and not runtime:
         raise UsageError(f'{directory}: a neutral snapshot follows no runtime model; '
@@ -454,12 +491,11 @@ def resume(directory, runtime=None, module_path=None, wasi=None, limits=None):
     runtime = runtime or images.runtime
     store = embedding.store_init(runtime, limits)
     inst = instantiate(store, data, path, run_start=False, wasi=wasi)
-    if not isinstance(images, im.ImageSet):
-        images = images_from_snapshot(snapshot_of(images, inst, limits), inst.module, inst.info,
-                                      runtime, im.module_sha256(data))
-    elif images.runtime != runtime:
-        images = translate(images, inst.module, inst.info, runtime, limits)
-    return checkpoint.restore(store, inst, images), inst, data, images
+    if not isinstance(images, im.ImageSet):     # neutral: its snapshot, read once
+        snap = snapshot_of(images, inst, limits)
+        return (checkpoint.restore_snapshot(store, inst, snap, runtime, im.module_sha256(data)),
+                inst, data, snap)
+    return checkpoint.restore(store, inst, images, runtime), inst, data, images
 
 
 def cmd_restore(a):
@@ -490,7 +526,8 @@ def continue_run(a, ex, inst, data, images, wasi, fork_base=None):
         return e.code
     if finished:
         return finish(ex, images.results, started, quiet=wasi is not None)
-    return stop_and_save(ex, inst, data, images.entry, images.results, a.out, wasi, fork_base)
+    return stop_and_save(ex, inst, data, images.entry, images.results, a.out, wasi, fork_base,
+                         frames_layout(a))
 
 
 def restore_fork(a):
@@ -499,18 +536,17 @@ def restore_fork(a):
     WASI starts afresh from the command line (--dir, --env, arguments after
     --), as in the fork's own restore."""
     runtime = a.runtime or a.source
-    wasi = None
-    if a.module and a.source:
-        module = embedding.module_decode(read_module(a.module))
-        if any(imp.module == wasi_mod.MODULE for imp in module.imports):
+    wasi = data = module = None
+    if a.module and a.source:               # read and decoded once, here
+        data = read_module(a.module, L.from_arguments(a))
+        module = decode(data, a.module, L.from_arguments(a))
+        if imports_wasi(module):
             wasi = wasi_of_options(a, [a.module] + a.guest_args)
-    images, data, store, inst = load_fork(a, runtime, wasi=wasi)
-    if images.runtime != runtime:
-        images = translate(images, inst.module, inst.info, runtime, L.from_arguments(a))
-    ex = checkpoint.restore(store, inst, images)
+    images, data, store, inst = load_fork(a, runtime, wasi=wasi, data=data, module=module)
+    ex = checkpoint.restore(store, inst, images, runtime)
     return continue_run(a, ex, inst, data, images, wasi,
                         lambda: fresh_instance(runtime, data, a.module, stubs=True,
-                                               limits=L.from_arguments(a)))
+                                               limits=L.from_arguments(a), module=module))
 
 
 def cmd_translate(a):
@@ -533,8 +569,8 @@ def cmd_translate(a):
         neutral.write_neutral(doc, a.out, extra=carried)
         print(f'{describe(src)} in {a.images} -> neutral snapshot in {a.out}')
     else:
-        out = images_from_snapshot(snap, inst.module, inst.info, a.to, sha)
-        im.write_images(out, a.out, extra=carried)
+        out = tr.images_from_snapshot(snap, inst.module, inst.info, a.to, sha)
+        im.write_images(out, a.out, extra=carried, frames=frames_layout(a))
         print(f'{describe(src)} in {a.images} -> {a.to} images in {a.out}')
     return 0
 
@@ -549,7 +585,7 @@ def translate_fork(a, out_format):
     work = to if to in im.RUNTIMES else (a.source or im.RUNTIMES[0])
     if a.format == 'fork':
         src, data, store, inst = load_fork(a, work, stubs=True)
-        snap = snapshot_from_images(src, inst.module, inst.info, L.from_arguments(a))
+        snap = tr.snapshot_from_images(src, inst.module, inst.info, L.from_arguments(a))
         what = f'{a.source} fork images'
     else:
         limits = L.from_arguments(a)
@@ -566,8 +602,8 @@ def translate_fork(a, out_format):
         neutral.write_neutral(doc, a.out, extra={MODULE_FILE: data})
         print(f'{what} in {a.images} -> neutral snapshot in {a.out}')
     else:
-        out = images_from_snapshot(snap, inst.module, inst.info, to, sha)
-        im.write_images(out, a.out, extra={MODULE_FILE: data})
+        out = tr.images_from_snapshot(snap, inst.module, inst.info, to, sha)
+        im.write_images(out, a.out, extra={MODULE_FILE: data}, frames=frames_layout(a))
         print(f'{what} in {a.images} -> {to} images in {a.out}')
     return 0
 
@@ -625,6 +661,8 @@ def print_images(images):
     print(f'entry        {images.entry} -> [{" ".join(images.results)}]')
     print_steps(images.steps)
     unit = 'instruction' if images.runtime == 'wasmedge' else 'byte offset'
+    print(f'frames       {len(images.frames)}, ' + ('all in stacks.img' if images.frames_layout == 'one-file'
+                                                   else 'one stack{i}.img each'))
     print(f'pc           function {images.pc[0]}, {unit} {images.pc[1]}')
     for i, fr in enumerate(images.frames, 1):
         ret = 'host' if fr.return_fidx == NONE else f'function {fr.return_fidx} @ {fr.return_offset}'
@@ -685,6 +723,7 @@ def parser():
                    '--dispatch-limit N dumps (its count includes the instantiation\'s constant '
                    'expressions); --runtime wasmedge')
     add_wasi_options(r)
+    add_frames_option(r)
     r.add_argument('--progress', action='store_true', help='print the instruction count every second')
     L.add_arguments(r)
     r.set_defaults(fn=cmd_run)
@@ -698,6 +737,7 @@ def parser():
     s.add_argument('--out', metavar='DIR', help='where to write the next images')
     add_wasi_options(s, restoring=True)
     fork_args(s)
+    add_frames_option(s)
     s.add_argument('--invoke', metavar='EXPORT', help='with --format fork: the export the fork ran '
                    '(default _start; its function must be the bottom frame\'s)')
     s.add_argument('--args', nargs='*', default=[], metavar='VALUE',
@@ -714,6 +754,7 @@ def parser():
     t.add_argument('--module', help=f'module file (default: DIR/{MODULE_FILE})')
     fork_args(t)
     t.add_argument('--out-format', choices=FORMATS, help='layout of the output (default: --format)')
+    add_frames_option(t)
     t.add_argument('--invoke', metavar='EXPORT', help='with --format fork: the export the fork ran '
                    '(default _start)')
     L.add_arguments(t, L.SIZES)
@@ -735,6 +776,22 @@ def parser():
 
 
 FORMATS = ('project', 'fork')
+
+
+def add_frames_option(p):
+    p.add_argument('--frames', choices=im.FRAME_LAYOUTS, default='per-file',
+                   help="how the images written hold the frames: one stack{i}.img each (default, "
+                   "the forks' layout) or all in one stacks.img (a deep stack; version 2, "
+                   'docs/images.md)')
+
+
+def frames_layout(a):
+    """The --frames layout asked for; the forks' own layout has only one."""
+    frames = getattr(a, 'frames', 'per-file')
+    if frames != 'per-file' and (getattr(a, 'out_format', None) or a.format) == 'fork':
+        raise UsageError("--frames one-file is a layout of the project's images; the forks' "
+                         'own layout has one file per frame')
+    return frames
 
 
 def fork_args(p):
@@ -769,6 +826,7 @@ def main(argv=None):
     if hasattr(a, 'guest_args'):
         a.guest_args = guest_args
     try:
+        frames_layout(a)                    # refuse a bad combination before running
         return a.fn(a)
     except wasi_mod.WasiExit as e:          # proc_exit, e.g. from a start function
         return e.code

@@ -1124,11 +1124,14 @@ def save_images(ex, inst, module_sha256) -> ImageSet:
                     steps=ex.steps, dropped_elems=d_elems, dropped_datas=d_datas)
 
 
-def load_images(store, inst, images) -> Executor:
-    """An executor holding the images' cells and labels, ready to run()."""
+def load_images(store, inst, images, snap=None) -> Executor:
+    """An executor holding the images' cells and labels, ready to run();
+    ``snap`` is the images' checked neutral form when the caller has it
+    (read once: checkpoint.restore)."""
     from .checkpoint import _load_store_parts
     from .translate import ModuleView, snapshot_from_images
-    snap = snapshot_from_images(images, inst.module, inst.info)
+    if snap is None:
+        snap = snapshot_from_images(images, inst.module, inst.info, store.limits, memory=False)
     view = ModuleView.of(inst.module, inst.info)
     _load_store_parts(store, inst, view, snap)
     ex = Executor(store)

@@ -35,7 +35,6 @@ segment.img            u32 count, u32 indices of dropped element segments,
 =====================  ======================================================
 """
 
-import hashlib
 import json
 import os
 import shutil
@@ -48,7 +47,11 @@ from . import faults
 from .errors import WasmError
 
 FORMAT = 'wasm-migrate-images'
-VERSION = 1
+VERSION = 1                      # what a set with one file per frame is written as
+ONE_FILE_VERSION = 2             # a set whose frames are all in FRAMES_FILE
+VERSIONS = (VERSION, ONE_FILE_VERSION)
+FRAME_LAYOUTS = ('per-file', 'one-file')   # stack{i}.img (the forks') or FRAMES_FILE
+FRAMES_FILE = 'stacks.img'
 NONE = 0xFFFFFFFF
 CHUNK = 4096                     # dirty-page granularity of memory.img
 PAGE = 65536                     # Wasm page
@@ -93,9 +96,11 @@ class ImageSet:
     steps: int = 0                         # instructions executed before the stop
     dropped_elems: List[int] = field(default_factory=list)
     dropped_datas: List[int] = field(default_factory=list)
+    frames_layout: str = 'per-file'        # as read (FRAME_LAYOUTS); writers choose their own
 
 
 def module_sha256(data: bytes) -> str:
+    import hashlib          # here: a run that saves nothing never loads OpenSSL
     return hashlib.sha256(data).hexdigest()
 
 
@@ -119,19 +124,32 @@ def encode_frame(frame: FrameImage) -> bytes:
     return b''.join(out)
 
 
-def encode_files(images: ImageSet) -> Dict[str, bytes]:
-    """Every file of the set as bytes, keyed by file name."""
+def encode_files(images: ImageSet, frames: str = 'per-file') -> Dict[str, bytes]:
+    """Every file of the set as bytes, keyed by file name.  ``frames``:
+    'per-file' (``stack{i}.img``, the forks' layout, version 1) or
+    'one-file' (every frame in ``stacks.img``, version 2: a deep stack is
+    one file instead of thousands)."""
+    if frames not in FRAME_LAYOUTS:
+        raise ValueError(f'frames layout {frames!r} is not one of {FRAME_LAYOUTS}')
+    manifest = {'format': FORMAT, 'version': VERSION, 'runtime': images.runtime,
+                'module_sha256': images.module_sha256, 'entry': images.entry,
+                'results': images.results, 'steps': images.steps}
+    if frames == 'one-file':
+        manifest.update(version=ONE_FILE_VERSION, frames=frames)
     files = {
-        'manifest.json': json.dumps({
-            'format': FORMAT, 'version': VERSION, 'runtime': images.runtime,
-            'module_sha256': images.module_sha256, 'entry': images.entry,
-            'results': images.results, 'steps': images.steps,
-        }, indent=2).encode() + b'\n',
+        'manifest.json': json.dumps(manifest, indent=2).encode() + b'\n',
         'program_counter.img': _u32s(images.pc),
         'frame.img': _u32(len(images.frames)),
     }
-    for i, frame in enumerate(images.frames, 1):
-        files[f'stack{i}.img'] = encode_frame(frame)
+    if frames == 'one-file':
+        parts = []
+        for frame in images.frames:
+            data = encode_frame(frame)
+            parts += (_u32(len(data)), data)
+        files[FRAMES_FILE] = b''.join(parts)
+    else:
+        for i, frame in enumerate(images.frames, 1):
+            files[f'stack{i}.img'] = encode_frame(frame)
     files['memory.img'] = b''.join(
         _u32(off // CHUNK if faults.CHUNK_INDEX else off) + images.memory[off]
         for off in sorted(images.memory)
@@ -151,11 +169,11 @@ def encode_files(images: ImageSet) -> Dict[str, bytes]:
     return files
 
 
-def write_images(images: ImageSet, directory: str, extra=None) -> None:
-    """Write the set (plus ``extra`` files, name -> bytes) so that
-    ``directory`` holds either the old content or the complete new set,
-    never a half-written one."""
-    files = encode_files(images)
+def write_images(images: ImageSet, directory: str, extra=None, frames: str = 'per-file') -> None:
+    """Write the set (plus ``extra`` files, name -> bytes; ``frames`` as for
+    ``encode_files``) so that ``directory`` holds either the old content or
+    the complete new set, never a half-written one."""
+    files = encode_files(images, frames)
     files.update(extra or {})
     write_dir(files, directory)
 
@@ -338,9 +356,14 @@ def _decode(get) -> ImageSet:
         raise ImageError(f'manifest.json: not valid JSON: {str(e)[:200] or "nested too deeply"}')
     if not isinstance(manifest, dict) or manifest.get('format') != FORMAT:
         raise ImageError(f'manifest.json: format: expected {FORMAT!r}')
-    if manifest.get('version') != VERSION:
-        raise ImageError(f"manifest.json: version: {manifest.get('version')!r} "
-                         f'is not supported (this tool reads version {VERSION})')
+    version = manifest.get('version')
+    if version not in VERSIONS or isinstance(version, bool):
+        raise ImageError(f"manifest.json: version: {json.dumps(version)[:40]} "
+                         f'is not supported (this tool reads versions {VERSION} and {ONE_FILE_VERSION})')
+    layout = 'per-file' if version == VERSION else manifest.get('frames')
+    if layout not in FRAME_LAYOUTS:
+        raise ImageError(f'manifest.json: frames: {json.dumps(layout)[:40]} is not one of '
+                         f'{FRAME_LAYOUTS} (required from version {ONE_FILE_VERSION} on)')
     runtime = manifest.get('runtime')
     if runtime not in RUNTIMES:
         raise ImageError(f'manifest.json: runtime: {runtime!r} is not one of {RUNTIMES}')
@@ -349,10 +372,8 @@ def _decode(get) -> ImageSet:
         raise ImageError('manifest.json: module_sha256: missing or not a sha256 hex digest')
 
     pc, nframes = read_pc_and_frame_count(get)
-    frames = []
-    for i in range(1, nframes + 1):
-        name = f'stack{i}.img'
-        frames.append(decode_frame(name, get(name)))
+    frames = (read_one_file_frames(get(FRAMES_FILE), nframes) if layout == 'one-file' else
+              [decode_frame(f'stack{i}.img', get(f'stack{i}.img')) for i in range(1, nframes + 1)])
     if frames[0].entry_fidx != pc[0]:
         raise ImageError(f'program_counter.img: fidx: {pc[0]} but stack1.img '
                          f'entry fidx is {frames[0].entry_fidx}')
@@ -405,7 +426,23 @@ def _decode(get) -> ImageSet:
     return ImageSet(runtime=runtime, module_sha256=sha, pc=pc, frames=frames,
                     page_count=page_count, memory=memory, globals=globs,
                     tables=tables, entry=entry, results=results, steps=steps,
-                    dropped_elems=dropped[0], dropped_datas=dropped[1])
+                    dropped_elems=dropped[0], dropped_datas=dropped[1], frames_layout=layout)
+
+
+def read_one_file_frames(data: bytes, nframes: int) -> List[FrameImage]:
+    """``stacks.img``: per frame (top first) a u32 byte length, then the
+    bytes a ``stack{i}.img`` would hold; errors name the frame and field."""
+    r = _Reader(FRAMES_FILE, data)
+    frames = []
+    for i in range(1, nframes + 1):
+        n = r.u32(f'frame {i} length')
+        if n > len(data) - r.pos:
+            r.fail(f'frame {i} length', f'{n} bytes, but only {len(data) - r.pos} remain')
+        start = r.pos                       # errors inside name the frame and its start
+        frames.append(decode_frame(f'{FRAMES_FILE}: frame {i} (from byte {start})',
+                                   r.raw(n, f'frame {i}')))
+    r.end()
+    return frames
 
 
 MANIFEST_KEYS = ('format', 'version', 'runtime', 'module_sha256', 'entry', 'results', 'steps')

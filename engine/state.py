@@ -51,6 +51,11 @@ class Snapshot:
     # None: any.  Writers look at these alone, so a checkpoint costs what
     # was written, not the memory's size.
     chunks: Optional[List[int]] = None
+    # The memory as an image set's chunks (byte offset -> 4096 bytes) when
+    # read for a restore (``snapshot_from_images(memory=False)``): ``memory``
+    # is then None and the chunks go straight into the instance's memory,
+    # which is built once, not assembled here and copied again.
+    chunk_data: Optional[dict] = None
 
 
 # ------------------------------------------------------------ values ↔ cells

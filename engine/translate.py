@@ -183,10 +183,12 @@ def _pc_index(view, runtime, fidx, unit, top, where):
     return pc
 
 
-def snapshot_from_images(images: ImageSet, module, info, limits=None) -> Snapshot:
+def snapshot_from_images(images: ImageSet, module, info, limits=None, memory=True) -> Snapshot:
     """Read an image set of either runtime into the neutral form, checking
     every frame against the module, and memory and table sizes against the
-    module and ``limits`` before building them."""
+    module and ``limits`` before building them.  ``memory=False`` (for a
+    restore) leaves the memory as the images' chunks (``Snapshot.chunks``)
+    instead of building the whole of it here."""
     view = ModuleView.of(module, info)
     _check_sizes(view, images, limits)
     frames = []
@@ -229,10 +231,13 @@ def snapshot_from_images(images: ImageSet, module, info, limits=None) -> Snapsho
                          f'must have none (-1)')
     frames.reverse()
 
-    memory = bytearray((images.page_count or 0) * PAGE)
-    for off, chunk in images.memory.items():
-        memory[off:off + CHUNK] = chunk
-    chunks = sorted(images.memory)
+    chunks, chunk_data = sorted(images.memory), None
+    if memory:
+        memory = bytearray((images.page_count or 0) * PAGE)
+        for off, chunk in images.memory.items():
+            memory[off:off + CHUNK] = chunk
+    else:
+        memory, chunk_data = None, images.memory
 
     if [t for t, _ in images.globals] != view.global_types:
         raise ImageError(f'global.img: types {[t for t, _ in images.globals]} do not match the '
@@ -250,7 +255,7 @@ def snapshot_from_images(images: ImageSet, module, info, limits=None) -> Snapsho
     return Snapshot(frames=frames, page_count=images.page_count, memory=memory,
                     globals=globs, global_types=view.global_types, tables=tables,
                     entry=images.entry, results=list(images.results), steps=images.steps,
-                    chunks=chunks,
+                    chunks=chunks, chunk_data=chunk_data,
                     dropped_elems=_checked_segments(images.dropped_elems, len(module.elems), 'elem'),
                     dropped_datas=_checked_segments(images.dropped_datas, len(module.datas), 'data'))
 
@@ -315,9 +320,13 @@ def images_from_snapshot(snap: Snapshot, module, info, runtime, module_sha256) -
     top = top_first[0]
     pc_unit = top.pc if runtime == 'wasmedge' else view.func(top.fidx, 'frame 1').body[top.pc].offset
     if faults.PC_OFFSET and top.pc + 1 < len(view.func(top.fidx, 'frame 1').body): pc_unit = top.pc + 1 if runtime == 'wasmedge' else view.func(top.fidx, 'frame 1').body[top.pc + 1].offset
+    if snap.memory is None:                 # read from images: their chunks as they are
+        parts = store_images(view, b'', snap.globals, snap.tables, [])
+        parts['memory'] = dict(snap.chunk_data)
+    else:
+        parts = store_images(view, snap.memory, snap.globals, snap.tables, snap.chunks)
     return ImageSet(runtime=runtime, module_sha256=module_sha256, pc=(top.fidx, pc_unit),
-                    frames=out, page_count=snap.page_count,
-                    **store_images(view, snap.memory, snap.globals, snap.tables, snap.chunks),
+                    frames=out, page_count=snap.page_count, **parts,
                     entry=snap.entry, results=list(snap.results),
                     steps=snap.steps, dropped_elems=list(snap.dropped_elems),
                     dropped_datas=list(snap.dropped_datas))

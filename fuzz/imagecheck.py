@@ -66,9 +66,17 @@ def decode_dir(directory):
     nframes = b.u32('count')
     b.done()
     frames = []
+    # version 2 with "frames": "one-file": every frame in stacks.img, each
+    # after its u32 length; otherwise one stack{i}.img per frame
+    one = _Bytes('stacks.img', _file(directory, 'stacks.img')) if (
+        man.get('version') == 2 and man.get('frames') == 'one-file') else None
     for i in range(1, nframes + 1):
-        name = f'stack{i}.img'
-        b = _Bytes(name, _file(directory, name))
+        if one is None:
+            name = f'stack{i}.img'
+            b = _Bytes(name, _file(directory, name))
+        else:
+            name = f'stacks.img frame {i}'
+            b = _Bytes(name, one.take(one.u32(f'frame {i} length'), f'frame {i}'))
         entry, ret_f, ret_o, nslots = (b.u32(w) for w in ('entry fidx', 'return fidx',
                                                            'return offset', 'slot count'))
         slot_cells = list(b.take(nslots, 'cells per slot'))
@@ -79,6 +87,8 @@ def decode_dir(directory):
         b.done()
         frames.append({'entry_fidx': entry, 'return_fidx': ret_f, 'return_offset': ret_o,
                        'slot_cells': slot_cells, 'cells': cells, 'labels': labels})
+    if one is not None:
+        one.done()
     raw = _file(directory, 'mem_page_count.img', required=False)
     pages = None
     if raw is not None:

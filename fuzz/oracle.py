@@ -263,8 +263,9 @@ def migrated(wasm, entry, args, hops, image_dir=None, run=_run) -> Outcome:
                     images = translate(images, inst.module, inst.info, nxt)
                 stage = 'write translated images'
                 d2 = os.path.join(image_dir, f'hop{i}-{nxt}')
-                written = images
-                im.write_images(images, d2, extra={'module.wasm': wasm})
+                written = images        # every other hop with its frames in one file (version 2)
+                im.write_images(images, d2, extra={'module.wasm': wasm},
+                                frames=im.FRAME_LAYOUTS[i % 2])
                 images = im.read_images(d2)
                 imagecheck.check_dir(d2, written, images)
                 stage = f'restore in {nxt}'

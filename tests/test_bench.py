@@ -41,3 +41,84 @@ def test_bench_quick_run_writes_json(tmp_path):
     p = subprocess.run([sys.executable, '-m', 'bench', 'nope'], cwd=ROOT,
                        env=dict(os.environ, PYTHONPATH=ROOT), capture_output=True, text=True, timeout=120)
     assert p.returncode == 2 and "unknown workload 'nope'" in p.stderr
+
+
+# ------------------------------------------------------------ issue 9's workloads
+
+def run_bench(*args):
+    return subprocess.run([sys.executable, '-m', 'bench', *map(str, args)], cwd=ROOT,
+                          env=dict(os.environ, PYTHONPATH=ROOT), capture_output=True, text=True,
+                          timeout=600)
+
+
+def test_kernel_expected_values_are_what_wasmtime_computes():
+    """Each kernel's Python mirror (the value every engine is checked
+    against) agrees with wasmtime on the kernel's wasm, f64 bits included."""
+    import wasmtime
+    from bench.kernels import KERNELS, wasm_of
+    for name, (_, wat, expected, result, (_, quick)) in KERNELS.items():
+        store = wasmtime.Store()
+        inst = wasmtime.Instance(store, wasmtime.Module(store.engine, wasm_of(wat)), [])
+        got = inst.exports(store)['run'](store, quick) & ((1 << int(result[1:])) - 1)
+        assert got == expected(quick), name
+
+
+def test_quick_run_reports_every_engine_and_the_table(tmp_path):
+    """A smoke run of three cheap workloads: every engine has a row, with a
+    time or the reason there is none; the fast tier is reported unavailable
+    exactly when the build has no tiers; one campaign unit runs clean;
+    --table renders the JSON."""
+    from bench.engines import ENGINES, tiers_supported
+    out = tmp_path / 'r.json'
+    p = run_bench('fib', 'deep-stack', 'campaign', '--quick', '--json', out)
+    assert p.returncode == 0, p.stderr
+    report = json.loads(out.read_text())
+    rows = {r['engine']: r for r in report['workloads']['fib']['rows']}
+    assert list(rows) == list(ENGINES)
+    for engine, r in rows.items():
+        assert r['status'] in ('ok', 'unavailable', 'error', 'wrong result'), r
+        assert (r['cpu_seconds'] is None) == (r['status'] != 'ok'), r
+    assert all(rows[e]['status'] == 'ok' for e in ('wasmedge/interp', 'wamr/interp', 'wasmtime'))
+    fast = {rows['wasmedge/fast']['status'], rows['wamr/fast']['status']}
+    assert fast == ({'ok'} if tiers_supported() else {'unavailable'})
+    stack = [r for r in report['workloads']['deep-stack']['rows'] if r['engine'].endswith('interp')]
+    assert sorted(r['case'] for r in stack) == sorted(['500 frames, stack{i}.img',
+                                                       '500 frames, stacks.img'] * 2)
+    assert all(r['status'] == 'ok' for r in stack)
+    (camp,) = report['workloads']['campaign']['rows']
+    assert camp['status'] == 'ok' and camp['checks'] > 0 and camp['checks_per_second'] > 0, camp
+    assert {(r['model'], r['case']) for r in report['ratios']} == {
+        (m, 'fib(12)') for m in ('wasmedge', 'wamr')}
+    p = run_bench('--table', '--json', out)
+    assert p.returncode == 0 and '| fib(12) |' in p.stdout and '| 500 frames, stacks.img |' in p.stdout
+
+
+def test_a_wrong_result_is_an_error_not_a_time():
+    from bench.compute import measure
+    from bench.kernels import FIB, wasm_of
+    row = measure('wasmedge/interp', wasm_of(FIB), ('invoke', 'run', [10]), 56)
+    assert row['status'] == 'wrong result' and row['cpu_seconds'] is None
+    assert 'got 55, expected 56' in row['why']
+    assert measure('wasmedge/interp', wasm_of(FIB), ('invoke', 'run', [10]), 55)['status'] == 'ok'
+
+
+def test_a_missing_engine_is_reported_as_such(monkeypatch):
+    from bench.compute import measure
+    from bench.kernels import FIB, wasm_of
+    monkeypatch.setitem(sys.modules, 'pwasm', None)         # import pwasm -> ImportError
+    row = measure('pwasm-compile', wasm_of(FIB), ('invoke', 'run', [10]), 55)
+    assert row['status'] == 'unavailable' and 'pwasm is not installed' in row['why']
+
+
+def test_readme_table_is_generated_from_the_json(tmp_path):
+    out = tmp_path / 'r.json'
+    assert run_bench('fib', '--quick', '--json', out).returncode == 0
+    readme = tmp_path / 'README.md'
+    readme.write_text('# x\n\n<!-- bench:begin -->\nold\n<!-- bench:end -->\n\ntail\n')
+    p = run_bench('--table', '--json', out, '--readme', readme)
+    assert p.returncode == 0, p.stderr
+    text = readme.read_text()
+    assert 'old' not in text and '| fib(12) |' in text and text.endswith('<!-- bench:end -->\n\ntail\n')
+    readme.write_text('no markers\n')
+    p = run_bench('--table', '--json', out, '--readme', readme)
+    assert p.returncode == 2 and 'markers' in p.stderr

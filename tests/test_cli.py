@@ -453,3 +453,122 @@ def test_restore_checks_page_count_against_the_memory_limit(images, tmp_path):
     status, out, err = engine('restore', d, '--max-memory-pages', 1)
     one_error_line(status, out, err, 'mem_page_count.img: page count: 2',
                    '--max-memory-pages 1')
+
+
+# ------------------------------------------------------------ frames in one file
+
+@pytest.mark.parametrize('runtime', RUNTIMES)
+def test_one_file_frames_round_trip_in_both_models(module, uninterrupted, runtime, tmp_path):
+    """run --frames one-file writes stacks.img (version 2, recorded in the
+    manifest); restore reads it in either model, translate keeps or changes
+    the layout, and every route gives wasmtime's results."""
+    out, steps = uninterrupted
+    one = tmp_path / 'one'
+    status, _, err = engine('run', module, '--invoke', 'run', '--args', *ARGS, '--runtime', runtime,
+                            '--checkpoint-at', steps // 2, '--images', one, '--frames', 'one-file')
+    assert status == 0, err
+    names = set(os.listdir(one))
+    assert 'stacks.img' in names and not any(n.startswith('stack') and n[5].isdigit() for n in names)
+    manifest = json.loads((one / 'manifest.json').read_text())
+    assert manifest['version'] == 2 and manifest['frames'] == 'one-file'
+    status, text, err = engine('inspect', one)
+    assert status == 0 and 'all in stacks.img' in text, err
+    for to in RUNTIMES:
+        status, got, err = engine('restore', one, '--runtime', to)
+        assert status == 0 and got == out, err
+    per = tmp_path / 'per'
+    status, _, err = engine('translate', one, '--to', RUNTIMES[-1], '--out', per)
+    assert status == 0, err
+    assert json.loads((per / 'manifest.json').read_text())['version'] == 1 and \
+        (per / 'stack1.img').exists()
+    back = tmp_path / 'back'
+    status, _, err = engine('translate', per, '--to', runtime, '--out', back, '--frames', 'one-file')
+    assert status == 0 and (back / 'stacks.img').exists(), err
+    nxt = tmp_path / 'next'
+    status, _, err = engine('restore', back, '--checkpoint-at', steps // 2 + 5, '--out', nxt,
+                            '--frames', 'one-file')
+    assert status == 0 and (nxt / 'stacks.img').exists(), err
+    status, got, err = engine('restore', nxt)
+    assert status == 0 and got == out, err
+
+
+def test_corrupt_one_file_frames_are_one_clear_error(module, uninterrupted, tmp_path):
+    _, steps = uninterrupted
+    one = tmp_path / 'one'
+    status, _, err = engine('run', module, '--invoke', 'run', '--args', *ARGS, '--checkpoint-at',
+                            steps // 2, '--images', one, '--frames', 'one-file')
+    assert status == 0, err
+    p = one / 'stacks.img'
+    data = p.read_bytes()
+    p.write_bytes(data[:20] + b'\x03' + data[21:])      # frame 1's first cells-per-slot byte
+    status, out, err = engine('restore', one)
+    one_error_line(status, out, err, 'stacks.img: frame 1', 'cells per slot [0]', '3 is not 1, 2 or 4')
+
+
+def test_one_file_frames_are_refused_for_the_forks_layout(module, tmp_path):
+    status, out, err = engine('run', module, '--invoke', 'run', '--args', *ARGS, '--checkpoint-at',
+                              5, '--images', tmp_path / 'f', '--format', 'fork', '--frames',
+                              'one-file')
+    one_error_line(status, out, err, '--frames one-file', 'one file per frame')
+    assert not (tmp_path / 'f').exists()
+
+
+# ------------------------------------------------------------ start-up
+
+LOADED = ('import sys, runpy\nsys.argv = ["engine"] + sys.argv[1:]\ntry:\n'
+          '    runpy.run_module("engine", run_name="__main__")\nexcept SystemExit:\n    pass\n'
+          'print(" ".join(sorted(sys.modules)), file=sys.stderr)\n')
+
+
+def loaded_modules(*args):
+    p = subprocess.run([sys.executable, '-c', LOADED, *map(str, args)], cwd=ROOT,
+                       capture_output=True, text=True, timeout=120)
+    return p.stdout, set(p.stderr.split())
+
+
+def test_run_imports_only_what_the_command_needs(module, tmp_path):
+    """``run`` of a module without WASI imports, with literal arguments,
+    loads neither the .wast grammar (lark, conformance), nor WASI, nor the
+    checkpoint code, nor fuzz; the same check on a WASI command and on a
+    checkpointing run shows those do load when needed."""
+    out, mods = loaded_modules('run', module, '--invoke', 'run', '--args', '3', '0x1p-2')
+    assert out.splitlines()[1] == f64_line(0.625)
+    assert 'engine.exec_wasmedge' in mods
+    for name in ('lark', 'conformance', 'conformance.wast', 'engine.wasi', 'engine.wasi_state',
+                 'engine.checkpoint', 'engine.translate', 'engine.neutral', 'engine.fork_images',
+                 'fuzz', 'forks', 'hypothesis'):
+        assert name not in mods, name
+    _, mods = loaded_modules('run', module, '--invoke', 'run', '--args', '40', '1',
+                             '--checkpoint-at', 100, '--images', tmp_path / 'i')
+    assert 'engine.checkpoint' in mods and 'lark' not in mods and 'engine.wasi' not in mods
+    wasi = tmp_path / 'hello.wasm'
+    wasi.write_bytes(wasmtime.wat2wasm(
+        '(module (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))'
+        ' (memory (export "memory") 1) (func (export "_start") (call $exit (i32.const 3))))'))
+    _, mods = loaded_modules('run', wasi)
+    assert 'engine.wasi' in mods and 'lark' not in mods
+
+
+def test_the_cli_knows_the_wasi_module_name_without_importing_it():
+    from engine import cli, wasi
+    assert cli.WASI_MODULE == wasi.MODULE
+
+
+@pytest.mark.parametrize('runtime', RUNTIMES)
+def test_restore_format_fork_reads_and_decodes_the_module_once(module, uninterrupted, runtime,
+                                                               tmp_path, monkeypatch, capsys):
+    from engine import cli, embedding
+    out, steps = uninterrupted
+    d = tmp_path / 'fork'
+    assert cli.main(['run', str(module), '--invoke', 'run', '--args', *ARGS, '--runtime', 'wasmedge',
+                     '--checkpoint-at', str(steps // 2), '--images', str(d), '--format', 'fork']) == 0
+    capsys.readouterr()
+    decoded, read = [], []
+    real_decode, real_read = embedding.module_decode, cli.read_module
+    monkeypatch.setattr(embedding, 'module_decode',
+                        lambda *a, **k: decoded.append(1) or real_decode(*a, **k))
+    monkeypatch.setattr(cli, 'read_module', lambda *a, **k: read.append(1) or real_read(*a, **k))
+    assert cli.main(['restore', str(d), '--format', 'fork', '--from', 'wasmedge', '--runtime',
+                     runtime, '--module', str(module), '--invoke', 'run']) == 0
+    assert capsys.readouterr().out == out
+    assert decoded == [1] and read == [1]

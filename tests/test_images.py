@@ -1,6 +1,8 @@
 """Image files: exact bytes of every field, round trip, and rejection of
 broken sets with an error naming the file and field."""
 
+import dataclasses
+import json
 import os
 import struct
 
@@ -103,3 +105,61 @@ def test_wrong_module_is_rejected():
 def test_missing_directory(tmp_path):
     with pytest.raises(im.ImageError, match='does not exist'):
         im.read_images(str(tmp_path / 'nope'))
+
+
+# ------------------------------------------------------------ frames in one file (version 2)
+
+def one_file(tmp_path, mutate=None, manifest=None):
+    d = tmp_path / 'one'
+    im.write_images(sample(), str(d), frames='one-file')
+    if mutate is not None:
+        p = d / im.FRAMES_FILE
+        p.write_bytes(mutate(p.read_bytes()))
+    if manifest is not None:
+        p = d / 'manifest.json'
+        p.write_bytes(manifest(p.read_bytes()))
+    return d
+
+
+def test_one_file_frames_round_trip_and_layout(tmp_path):
+    d = one_file(tmp_path)
+    names = sorted(os.listdir(d))
+    assert im.FRAMES_FILE in names and not [n for n in names if n.startswith('stack') and
+                                            n != im.FRAMES_FILE]
+    f1, f2 = (im.encode_frame(f) for f in sample().frames)
+    assert (d / im.FRAMES_FILE).read_bytes() == (struct.pack('<I', len(f1)) + f1
+                                                 + struct.pack('<I', len(f2)) + f2)
+    doc = json.loads((d / 'manifest.json').read_text())
+    assert doc['version'] == 2 and doc['frames'] == 'one-file'
+    back = im.read_images(str(d))
+    assert back.frames_layout == 'one-file'
+    assert dataclasses.replace(back, frames_layout='per-file') == sample()
+    # the default stays the forks' layout, version 1, with no frames key
+    im.write_images(sample(), str(tmp_path / 'per'))
+    doc = json.loads((tmp_path / 'per' / 'manifest.json').read_text())
+    assert doc['version'] == 1 and 'frames' not in doc
+    assert im.read_images(str(tmp_path / 'per')).frames_layout == 'per-file'
+
+
+@pytest.mark.parametrize('mutate,manifest,words', [
+    (lambda b: b[:-3], None, ['stacks.img', 'frame 2 length', 'only 34 remain']),
+    (lambda b: b + b'\0', None, ['stacks.img', 'end', 'trailing']),
+    (lambda b: struct.pack('<I', 10 ** 6) + b[4:], None, ['stacks.img', 'frame 1 length']),
+    (lambda b: b[:20] + b'\x03' + b[21:], None, ['stacks.img', 'frame 1', 'cells per slot [0]']),
+    (lambda b: b'', None, ['stacks.img', 'frame 1 length', 'truncated']),
+    (None, lambda b: b.replace(b'"frames": "one-file"', b'"frames": "two"'),
+     ['manifest.json', 'frames']),
+    (None, lambda b: b.replace(b'"version": 2', b'"version": 1'), ['stack1.img', 'missing']),
+])
+def test_corrupt_one_file_frames_are_refused_naming_file_and_field(tmp_path, mutate, manifest,
+                                                                   words):
+    d = one_file(tmp_path, mutate, manifest)
+    with pytest.raises(im.ImageError) as e:
+        im.read_images(str(d))
+    for w in words:
+        assert w in str(e.value), str(e.value)
+
+
+def test_unknown_frames_layout_is_a_programming_error():
+    with pytest.raises(ValueError, match='frames layout'):
+        im.encode_files(sample(), frames='zip')

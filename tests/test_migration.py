@@ -203,3 +203,83 @@ def test_conformance_migrate_goes_through_the_neutral_form():
     assert p.returncode == 1, p.stdout + p.stderr
     summary = [l for l in p.stdout.splitlines() if l.startswith('migration (')]
     assert len(summary) == 1 and ', 0 mismatches' not in summary[0], p.stdout
+
+
+# ------------------------------------------------------------ restore costs
+
+RESTORE_WAT = '''(module
+  (memory 2)
+  (data (i32.const 0) "hello, data segment")
+  (func (export "f") (result i32)
+    (i32.store (i32.const 0) (i32.const 0))              ;; part of the segment's chunk
+    (i32.store (i32.const 4) (i32.const 0))
+    (i32.store (i32.const 8) (i32.const 0))
+    (i32.store (i32.const 12) (i32.const 0))
+    (i32.store (i32.const 16) (i32.const 0))
+    (i32.store (i32.const 70000) (i32.const 0x01020304))  ;; the second page
+    (nop)
+    (i32.load (i32.const 70000))))'''
+
+
+def _stopped(runtime):
+    """A run of RESTORE_WAT stopped at its nop, and the images of it."""
+    import wasmtime
+    from engine import checkpoint, images as im
+    wasm = bytes(wasmtime.wat2wasm(RESTORE_WAT))
+    store = embedding.store_init(runtime)
+    inst = embedding.module_instantiate(store, embedding.module_decode(wasm), [], run_start=False)
+    ex = store.new_executor()
+    ex.start(inst.exports['f'][1], [])
+    ex.run(18)                              # 6 stores of 3 instructions
+    images = checkpoint.save(ex, inst, im.module_sha256(wasm), 'f', ['i32'])
+    return wasm, bytes(store.mems[inst.memaddrs[0]].data), images
+
+
+@pytest.mark.parametrize('saved', RUNTIMES)
+@pytest.mark.parametrize('target', RUNTIMES)
+def test_restore_reads_the_images_once_and_writes_memory_once(monkeypatch, saved, target):
+    """checkpoint.restore turns the images into the neutral form once (also
+    when it translates them to the other model, and for WAMR, whose loader
+    used to read them a second time), never builds the whole memory there,
+    and leaves exactly the saved memory in a fresh instance whose data
+    segment had written a chunk the images hold as zeros; the dirty flags
+    are exactly the chunks it restored."""
+    from engine import checkpoint, images as im
+    wasm, memory, images = _stopped(saved)
+    assert sorted(images.memory) == [69632]             # chunk 0 is all zeros again
+    calls = []
+    real = tr.snapshot_from_images
+
+    def counted(*args, **kw):
+        calls.append(kw.get('memory', True))
+        return real(*args, **kw)
+    monkeypatch.setattr(tr, 'snapshot_from_images', counted)
+    monkeypatch.setattr(checkpoint, 'snapshot_from_images', counted)
+    store = embedding.store_init(target)
+    inst = embedding.module_instantiate(store, embedding.module_decode(wasm), [], run_start=False)
+    mem = store.mems[inst.memaddrs[0]]
+    data, dirty = mem.data, mem.dirty
+    assert data[:5] == b'hello'
+    ex = checkpoint.restore(store, inst, images, target)
+    assert calls == [False]
+    assert mem.data is data and mem.dirty is dirty        # in place: executors hold them
+    assert bytes(mem.data) == memory
+    assert [k for k, f in enumerate(mem.dirty) if f] == [70000 >> 12]
+    assert ex.run() and ex.results == [0x01020304] and ex.steps == images.steps + 4   # nop, const, load, end
+
+
+def test_restore_of_a_whole_memory_flags_its_non_zero_chunks():
+    """The neutral form holds the whole memory: restoring it copies it once
+    and flags the non-zero chunks dirty."""
+    from engine import checkpoint
+    wasm, memory, images = _stopped('wasmedge')
+    module = embedding.module_decode(wasm)
+    store = embedding.store_init('wasmedge')
+    inst = embedding.module_instantiate(store, module, [], run_start=False)
+    snap = tr.snapshot_from_images(images, inst.module, inst.info)
+    assert snap.chunk_data is None and len(snap.memory) == 2 * 65536
+    ex = checkpoint.restore_wasmedge(store, inst, snap)
+    mem = store.mems[inst.memaddrs[0]]
+    assert bytes(mem.data) == memory
+    assert [k for k, f in enumerate(mem.dirty) if f] == [70000 >> 12]
+    assert ex.run() and ex.results == [0x01020304]
