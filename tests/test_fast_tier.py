@@ -1,0 +1,256 @@
+"""The compiled tier (engine/fast_wasmedge.py, engine/compile.py) against the
+WasmEdge-model interpreter: stopped at ANY step count N it holds exactly the
+interpreter's state (pc, stack, frames, steps, globals, memory, tables),
+resumes to the same end, traps identically, and resumes from restored
+image sets."""
+
+import random
+
+import pytest
+import wasmtime
+
+from engine import checkpoint, embedding, images as im
+from engine import limits as L
+from engine.errors import Trap
+from engine.fast_wasmedge import FastExecutor
+from fuzz import gen, linked
+
+M32 = 0xFFFFFFFF
+
+
+def setup(wasm, entry, args, tier, limits=None):
+    store = embedding.store_init('wasmedge', limits, tier)
+    module = linked.decoded(wasm)
+    inst = embedding.module_instantiate(store, module, linked.imports_for(store, module, wasm))
+    addr = inst.exports[entry][1]
+    ex = store.new_executor()
+    ex.start(addr, list(args))
+    return store, inst, ex
+
+
+def state(store, inst, ex, trapped=False):
+    """Everything a stop exposes (after a trap the operand stack is not part
+    of the contract: the run is over)."""
+    mem = bytes(store.mems[inst.memaddrs[0]].data) if inst.memaddrs else None
+    frames = [(f.func, f.from_pc, f.locals, f.arity, f.vpos) for f in ex.frames]
+    return dict(pc=ex.pc, steps=ex.steps, finished=ex.finished,
+                stack=None if trapped else list(ex.stack), frames=frames, results=ex.results,
+                globals=[store.globals[a].value for a in inst.globaladdrs], memory=mem,
+                tables=[list(store.tables[a].elem) for a in inst.tableaddrs])
+
+
+def run(ex, n):
+    """(finished, trap message or None)."""
+    try:
+        return ex.run(n), None
+    except Trap as e:
+        return True, e.message
+
+
+def outcome(store, inst, ex, n):
+    done, trap = run(ex, n)
+    return done, trap, state(store, inst, ex, trap is not None)
+
+
+def length(wasm, entry, args):
+    store, inst, ex = setup(wasm, entry, args, 'interp')
+    run(ex, None)
+    return ex.steps
+
+
+def check_every_stop(wasm, entry, args, points):
+    """For every N in ``points``: the two tiers stopped at N are identical,
+    and so are they after running on to the end."""
+    for n in points:
+        a = setup(wasm, entry, args, 'interp')
+        b = setup(wasm, entry, args, 'fast')
+        assert isinstance(b[2], FastExecutor)
+        ra, rb = outcome(*a, n), outcome(*b, n)
+        assert ra == rb, f'stop at N={n}'
+        if not ra[0]:
+            ra, rb = outcome(*a, None), outcome(*b, None)
+            assert ra == rb, f'resumed after N={n}'
+
+
+def check_chunked(wasm, entry, args, sizes, seed=0):
+    """Resuming the compiled tier many times (each stop hands it over to the
+    interpreter mid-function) against the interpreter run the same way."""
+    rnd = random.Random(seed)
+    a = setup(wasm, entry, args, 'interp')
+    b = setup(wasm, entry, args, 'fast')
+    while True:
+        k = rnd.choice(sizes)
+        ra, rb = outcome(*a, k), outcome(*b, k)
+        assert ra == rb, f'chunk ending at {a[2].steps}'
+        if ra[0]:
+            return
+
+
+def points_for(total, limit=160):
+    if total + 2 <= limit:
+        return range(total + 2)
+    rnd = random.Random(total)
+    pts = set(range(40)) | set(range(total - 20, total + 2))
+    pts |= set(rnd.sample(range(total), limit - len(pts)))
+    return sorted(pts)
+
+
+WAT = r'''
+(module
+  (type $ii (func (param i32) (result i32)))
+  (memory (export "mem") 1 3)
+  (table 4 funcref)
+  (elem (i32.const 0) $double $inc)
+  (global $g (mut i32) (i32.const 7))
+  (func $fib (export "fib") (param i32) (result i32)
+    (if (result i32) (i32.lt_u (local.get 0) (i32.const 2))
+      (then (local.get 0))
+      (else (i32.add (call $fib (i32.sub (local.get 0) (i32.const 1)))
+                     (call $fib (i32.sub (local.get 0) (i32.const 2)))))))
+  (func $double (type $ii) (i32.mul (local.get 0) (i32.const 2)))
+  (func $inc (type $ii) (i32.add (local.get 0) (i32.const 1)))
+  (func (export "mix") (param i32) (result i32) (local i32 i64 f64)
+    (block $out
+      (loop $l
+        (br_if $out (i32.eqz (local.get 0)))
+        (i32.store (i32.mul (local.get 0) (i32.const 4)) (local.get 0))
+        (local.set 1 (i32.add (local.get 1)
+          (call_indirect (type $ii) (local.get 0) (i32.and (local.get 0) (i32.const 1)))))
+        (local.set 2 (i64.add (local.get 2) (i64.load32_u (i32.mul (local.get 0) (i32.const 4)))))
+        (local.set 3 (f64.add (local.get 3) (f64.convert_i32_u (local.get 0))))
+        (global.set $g (i32.add (global.get $g) (i32.const 1)))
+        (if (i32.and (local.get 0) (i32.const 2))
+          (then (local.set 1 (i32.xor (local.get 1) (i32.const 0x55))))
+          (else (local.set 1 (i32.rotl (local.get 1) (i32.const 3)))))
+        (br_table 0 0 1 (i32.const 0) (local.tee 0 (i32.sub (local.get 0) (i32.const 1))))
+        ))
+    (i32.add (local.get 1) (i32.add (i32.wrap_i64 (local.get 2))
+                                    (i32.trunc_f64_u (local.get 3)))))
+  (func (export "multi") (param i32) (result i32 i32)
+    (i32.const 100)
+    (local.get 0)
+    (block (param i32 i32) (result i32 i32)
+      (block (param i32 i32) (result i32 i32)
+        (br_if 1 (i32.const 5) (i32.const 6) (i32.eqz (local.get 0)))
+        (drop) (drop) (drop) (drop)
+        (i32.const 1) (i32.const 2))
+      (i32.add (i32.const 10))))
+  (func (export "trap") (param i32) (result i32)
+    (i32.store (i32.const 0) (i32.const 9))
+    (i32.div_u (i32.const 10) (call $fib (local.get 0))))
+  (func (export "oob") (param i32) (result i32)
+    (i32.load (i32.add (local.get 0) (i32.const 65534))))
+  (func $deep (export "deep") (param i32) (result i32)
+    (if (result i32) (i32.eqz (local.get 0)) (then (i32.const 0))
+      (else (i32.add (i32.const 1) (call $deep (i32.sub (local.get 0) (i32.const 1)))))))
+  (func (export "fill") (param i32)
+    (loop $l
+      (local.set 0 (i32.sub (local.get 0) (i32.const 1)))
+      (i32.store8 offset=8192 (local.get 0) (local.get 0))
+      (br_if $l (local.get 0)))
+    (memory.fill (i32.const 40000) (i32.const 7) (i32.const 9000)))
+  (func (export "ifelse") (param i32) (result i32)
+    (if (result i32) (local.get 0) (then (i32.const 1)) (else (i32.const 2))))
+)
+'''
+
+
+@pytest.fixture(scope='module')
+def wasm():
+    return wasmtime.wat2wasm(WAT)
+
+
+@pytest.mark.parametrize('entry,args', [
+    ('fib', [7]), ('mix', [9]), ('multi', [0]), ('multi', [3]), ('trap', [0]),
+    ('trap', [4]), ('oob', [0]), ('oob', [2]), ('deep', [30]), ('ifelse', [0]),
+    ('ifelse', [1])])
+def test_every_stop_of_handwritten_functions(wasm, entry, args):
+    check_every_stop(wasm, entry, args, points_for(length(wasm, entry, args)))
+
+
+@pytest.mark.parametrize('sizes', [(1,), (1, 2, 3), (2, 5, 17), (40, 200)])
+def test_many_resumes(wasm, sizes):
+    check_chunked(wasm, 'mix', [40], sizes)
+    check_chunked(wasm, 'fib', [12], sizes)
+    check_chunked(wasm, 'deep', [60], sizes)
+
+
+def test_results_and_traps_match_the_interpreter(wasm):
+    for entry, args, expect in (('fib', [20], 6765), ('deep', [500], 500)):
+        store, inst, ex = setup(wasm, entry, args, 'fast')
+        assert ex.run() and ex.results == [expect]
+    store, inst, ex = setup(wasm, 'trap', [0], 'fast')
+    with pytest.raises(Trap, match='integer divide by zero'):
+        ex.run()
+    store, inst, ex = setup(wasm, 'oob', [2], 'fast')
+    with pytest.raises(Trap, match='out of bounds memory access'):
+        ex.run()
+
+
+def test_call_depth_and_stack_exhaustion_like_the_interpreter(wasm):
+    for depth in (5, 17, 1600, 3300):
+        lim = L.with_options(max_call_depth=depth)
+        got = []
+        for tier in ('interp', 'fast'):
+            store, inst, ex = setup(wasm, 'deep', [4000], tier, lim)
+            with pytest.raises(Trap, match='call stack exhausted'):
+                ex.run()
+            got.append((ex.steps, ex.pc, len(ex.frames)))
+        assert got[0] == got[1]
+
+
+def test_store_marks_dirty_chunks(wasm):
+    store, inst, ex = setup(wasm, 'fill', [5000], 'fast')
+    mi = store.mems[inst.memaddrs[0]]
+    mi.dirty[:] = bytes(len(mi.dirty))
+    ex.run()
+    # bytes 8192..13191 (chunks 2, 3), then 40000..48999 (chunks 9..11)
+    assert [i for i, f in enumerate(mi.dirty) if f] == [2, 3, 9, 10, 11]
+
+
+def test_resume_from_restored_image_set(wasm, tmp_path):
+    """A set saved by the interpreter at every few steps, restored into a
+    fast store, runs to the interpreter's end; and the compiled tier's own
+    checkpoints equal the interpreter's."""
+    total = length(wasm, 'mix', [12])
+    ref = setup(wasm, 'mix', [12], 'interp')
+    run(ref[2], None)
+    final = state(*ref)
+    sha = im.module_sha256(wasm)
+    for n in range(0, total, 37):
+        a = setup(wasm, 'mix', [12], 'interp')
+        b = setup(wasm, 'mix', [12], 'fast')
+        run(a[2], n)
+        run(b[2], n)
+        sa = checkpoint.save(a[2], a[1], sha)
+        sb = checkpoint.save(b[2], b[1], sha)
+        im.write_images(sa, tmp_path / f'a{n}')
+        im.write_images(sb, tmp_path / f'b{n}')
+        for name in sorted(p.name for p in (tmp_path / f'a{n}').iterdir()):
+            assert (tmp_path / f'a{n}' / name).read_bytes() == \
+                (tmp_path / f'b{n}' / name).read_bytes(), (n, name)
+        store = embedding.store_init('wasmedge', None, 'fast')
+        inst = embedding.module_instantiate(store, linked.decoded(wasm), [], run_start=False)
+        ex = checkpoint.restore(store, inst, im.read_images(tmp_path / f'a{n}'))
+        assert isinstance(ex, FastExecutor)
+        assert run(ex, None) == (True, None)
+        got = state(store, inst, ex)
+        assert (got['results'], got['steps'], got['memory'], got['globals']) == \
+            (final['results'], final['steps'], final['memory'], final['globals'])
+
+
+def _generated(seeds):
+    for seed in seeds:
+        gm = gen.from_seed(seed)
+        for args in gm.args[:2]:
+            yield seed, gm, args
+
+
+@pytest.mark.parametrize('block', range(4))
+def test_every_stop_of_generated_modules(block):
+    """The migration campaign's generator: for each module, every N (all of
+    them for short runs, 160 spread over the run otherwise)."""
+    for seed, gm, args in _generated(range(block * 6, block * 6 + 6)):
+        total = length(gm.wasm, gm.entry, args)
+        check_every_stop(gm.wasm, gm.entry, args, points_for(total, 120))
+        check_chunked(gm.wasm, gm.entry, args, (1, 3, 8, 50), seed)
