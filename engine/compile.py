@@ -30,8 +30,10 @@ executor rebuilds the interpreter's stack and frames from the traceback of
 mapping its line number to (pc, segment) through ``Compiled.lines``.
 """
 
+import math
 import re
 import struct
+from array import array
 
 from . import numerics
 from .errors import Trap
@@ -42,6 +44,7 @@ M32 = 0xFFFFFFFF
 M64 = 0xFFFFFFFFFFFFFFFF
 OOB = 'out of bounds memory access'
 STRUCT_OOB = 'requires a buffer'      # struct's bounds message: a trap, not a bug
+INDEX_OOB = 'bytearray index out of range'   # one-byte accesses index the memory
 
 
 class Stop(Exception):
@@ -154,6 +157,20 @@ _UN = {
     'i64.extend_i32_s': f'(({{a}} ^ {_S32}) - {_S32}) & {M64}',
 }
 
+# a jump to a small block that is not a loop head emits that block in place
+# (to this depth, up to this many instructions, while the function is short)
+INLINE_DEPTH, INLINE_SIZE, INLINE_LINES = 4, 48, 20000
+# f64 in the float domain: exact for every non-NaN result (a NaN result is
+# recomputed by the exact operations, which give its payload)
+_FBIN = {'f64.add': '+', 'f64.sub': '-', 'f64.mul': '*', 'f64.eq': '==', 'f64.ne': '!=',
+         'f64.lt': '<', 'f64.gt': '>', 'f64.le': '<=', 'f64.ge': '>='}
+_FCMP = frozenset(('f64.eq', 'f64.ne', 'f64.lt', 'f64.gt', 'f64.le', 'f64.ge'))
+_FUN = {'f64.neg': '-{a}', 'f64.abs': 'abs({a})', 'f64.convert_i32_u': 'float({a})',
+        'f64.convert_i32_s': f'float(({{a}} ^ {_S32}) - {_S32})',
+        'f64.convert_i64_u': 'float({a})',
+        'f64.convert_i64_s': f'float(({{a}} ^ {_S64}) - {_S64})'}
+_FA = array('d', [0.0])                    # one float and its bits, shared
+_QA = memoryview(_FA).cast('B').cast('Q')
 _TERMINATORS = frozenset(('br', 'br_if', 'br_table', 'if', 'else', 'return', 'unreachable'))
 _CALLS = frozenset(('call', 'call_indirect'))
 # the rarer instructions run through the interpreter's closure over a list:
@@ -178,10 +195,11 @@ def _traps(name):
 class _E:
     """A symbolic operand: a Python expression, the l*/s* variables it
     reads, and an optional boolean form (comparisons)."""
-    __slots__ = ('expr', 'refs', 'cond', 'size')
+    __slots__ = ('expr', 'refs', 'cond', 'size', 'fexpr')
 
-    def __init__(self, expr, refs=frozenset(), cond=None, size=1):
+    def __init__(self, expr, refs=frozenset(), cond=None, size=1, fexpr=None):
         self.expr, self.refs, self.cond, self.size = expr, refs, cond, size
+        self.fexpr = fexpr      # f64 only: the value as a Python float (None: not known)
 
 
 def _p(e):
@@ -197,9 +215,11 @@ class FuncGen:
         self.body = fi.code.body
         self.info = fi.info
         self.nparams = len(fi.type.params)
+        types = list(fi.type.params) + list(fi.code.locals)
+        self.f64locals = {j for j, t in enumerate(types) if t == 'f64'}
         self.nlocals = self.nparams + len(fi.code.locals)
         self.arity = len(fi.type.results)
-        self.ns = {'Trap': Trap, 'Stop': Stop, 'Reenter': Reenter, 'OOB': OOB,
+        self.ns = {'Trap': Trap, 'FA': _FA, 'QA': _QA, 'Stop': Stop, 'Reenter': Reenter, 'OOB': OOB,
                    'FUNCS': store.funcs, 'STORE': store, 'mem_fill': mem_fill,
                    'mem_copy': mem_copy, 'mem_init': mem_init}
         for c, st in _S.items():
@@ -278,6 +298,8 @@ class FuncGen:
             self.emit(2, f'h = len(V) - {L}')
             for j in range(maxh):
                 self.emit(2, f'if h > {j}: s{j} = V[{L + j}]')
+        for j in sorted(self.f64locals):    # float shadows of the f64 locals
+            self.emit(1, f'QA[0] = l{j}; f{j} = FA[0]')
         if self.stores:
             self.emit(1, 'D = MI.dirty')
         self.emit(1, 'while True:')
@@ -308,41 +330,13 @@ class FuncGen:
             i += 1
 
     def block(self, pc0, h0):
-        """Emit the arm of the block at leader pc0."""
+        """Emit the arm of the block at leader pc0 (a ``while True`` when it
+        jumps to itself); small successors are emitted inline."""
         start = self._start = len(self.out)
         self.jumps = []           # (index in out, indent, target block)
-        self.st = [_E(f's{j}', frozenset((f's{j}',))) for j in range(h0)]
-        ind = 4
         self.self_block = self.blocks[pc0]
-        pc = pc0
-        body, last = self.body, len(self.body) - 1
-        self.begin_segment(pc, ind)
-        while True:
-            ins = body[pc]
-            op = ins.op
-            self.tag = ('instr', pc, self.seg, self.segk, len(self.st))
-            if pc == last or op == 'return':
-                self.ret(ind)
-                break
-            if op in _TERMINATORS:
-                self.terminator(pc, ins, ind)
-                break
-            if op in _CALLS:
-                self.call(pc, ins, ind)
-                if pc + 1 in self.lead:
-                    self.flush_all(ind)
-                    self.jump(ind, pc + 1)
-                    break
-                pc += 1
-                self.begin_segment(pc, ind)
-                continue
-            self.instr(pc, ins, ind)
-            if pc + 1 in self.lead:
-                self.tag = ('instr', pc, self.seg, self.segk, len(self.st))
-                self.flush_all(ind)
-                self.jump(ind, pc + 1)
-                break
-            pc += 1
+        self.depth = 0
+        self.body_at(pc0, h0, 4)
         self.tag = None
         arm = self.out[start:]
         looped = any(t == self.self_block for _, _, t in self.jumps)
@@ -364,6 +358,47 @@ class FuncGen:
                 repl = [(i0, f'b = {target}', g), (i0, 'continue', g)]
             self.out[k:k + 1] = repl
 
+    def body_at(self, pc0, h0, ind):
+        """The instructions of the block at leader pc0, up to its jumps."""
+        self.st = [_E(f's{j}', frozenset((f's{j}',))) for j in range(h0)]
+        pc = pc0
+        body, last = self.body, len(self.body) - 1
+        self.begin_segment(pc, ind)
+        while True:
+            ins = body[pc]
+            op = ins.op
+            self.tag = ('instr', pc, self.seg, self.segk, len(self.st))
+            if pc == last or op == 'return':
+                self.ret(ind)
+                return
+            if op in _TERMINATORS:
+                self.terminator(pc, ins, ind)
+                return
+            if op in _CALLS:
+                self.call(pc, ins, ind)
+                if pc + 1 in self.lead:
+                    self.flush_all(ind)
+                    self.jump(ind, pc + 1)
+                    return
+                pc += 1
+                self.begin_segment(pc, ind)
+                continue
+            self.instr(pc, ins, ind)
+            if pc + 1 in self.lead:
+                self.tag = ('instr', pc, self.seg, self.segk, len(self.st))
+                self.flush_all(ind)
+                self.jump(ind, pc + 1)
+                return
+            pc += 1
+
+    def block_size(self, pc):
+        """Instructions from leader pc to its block's end (calls included)."""
+        body, last = self.body, len(self.body) - 1
+        i = pc
+        while not (body[i].op in _TERMINATORS or i == last or i + 1 in self.lead):
+            i += 1
+        return i - pc + 1
+
     def begin_segment(self, s, ind):
         self.seg, self.segk = s, self.segment_length(s)
         h = len(self.st)
@@ -371,14 +406,23 @@ class FuncGen:
         self.emit(ind, f'n -= {self.segk}', ('stop', s, s, self.segk, h))
 
     def jump(self, ind, pc):
+        target = self.blocks[pc]
+        if (target != self.self_block and self.body[pc].op != 'loop' and self.depth < INLINE_DEPTH
+                and self.block_size(pc) <= INLINE_SIZE and len(self.out) < INLINE_LINES):
+            saved = (list(self.st), self.seg, self.segk, self.tag)
+            self.depth += 1
+            self.body_at(pc, self.lead[pc], ind)
+            self.depth -= 1
+            self.st, self.seg, self.segk, self.tag = saved
+            return
         # a placeholder line, resolved when the arm is complete (indices are
         # relative to the arm's first line)
         self.jumps.append((len(self.out) - self._start, ind, self.blocks[pc]))
         self.emit(ind, '#jump')
 
     # -- the symbolic stack
-    def push(self, expr, refs, cond=None, size=1, ind=4):
-        e = _E(expr, refs, cond, size)
+    def push(self, expr, refs, cond=None, size=1, ind=4, fexpr=None):
+        e = _E(expr, refs, cond, size, fexpr)
         self.st.append(e)
         if size > 12 or len(expr) > 160:
             self.materialise(len(self.st) - 1, ind)
@@ -400,12 +444,31 @@ class FuncGen:
         name = f's{q}'
         if e.expr == name:
             return
-        self.st[q] = _E(name, frozenset((name,)))
+        self.st[q] = _E(name, frozenset((name,)), fexpr=f'g{q}' if e.fexpr else None)
         # the entry itself is now a slot; others reading s<q> must go first
         for r in range(len(self.st)):
             if r != q and name in self.st[r].refs and self.st[r].expr != f's{r}':
                 self.materialise(r, ind)
-        self.emit(ind, f'{name} = {e.expr}')
+        if e.fexpr:
+            self.float_to_bits(f'g{q}', name, e, ind)
+        else:
+            self.emit(ind, f'{name} = {e.expr}')
+
+    def float_to_bits(self, fvar, var, e, ind):
+        """``fvar = e``'s float; ``var`` = its bits: those of the float
+        unless it is a NaN, whose payload only the exact operations give."""
+        self.emit(ind, f'{fvar} = {e.fexpr}')
+        self.emit(ind, f'if {fvar} == {fvar}: FA[0] = {fvar}; {var} = QA[0]')
+        self.emit(ind, f'else: {var} = {e.expr}')
+
+    def bits(self, e, ind):
+        """An expression of ``e``'s bits, evaluating float-domain values once."""
+        if e.fexpr is None or _ATOM.match(e.expr):
+            return e.expr
+        self.ntemp = getattr(self, 'ntemp', 0) + 1
+        t = f't{self.ntemp}'
+        self.float_to_bits('t', t, e, ind)
+        return t
 
     def flush_all(self, ind):
         for q in range(len(self.st)):
@@ -417,12 +480,19 @@ class FuncGen:
         self.assign_slot(p, expr, ind)
         self.st.append(_E(f's{p}', frozenset((f's{p}',))))
 
-    def write_local(self, j, expr, ind):
+    def write_local(self, j, e, ind):
         name = f'l{j}'
         for q in range(len(self.st)):
             if name in self.st[q].refs:
                 self.materialise(q, ind)
-        self.emit(ind, f'{name} = {expr}')
+        if j not in self.f64locals:
+            self.emit(ind, f'{name} = {e.expr}')
+        elif e.fexpr is None:
+            self.emit(ind, f'{name} = {e.expr}; QA[0] = {name}; f{j} = FA[0]')
+        elif _ATOM.match(e.expr) and _ATOM.match(e.fexpr):
+            self.emit(ind, f'{name} = {e.expr}; f{j} = {e.fexpr}')
+        else:
+            self.float_to_bits(f'f{j}', name, e, ind)
 
     # -- instructions
     def instr(self, pc, ins, ind):
@@ -431,15 +501,34 @@ class FuncGen:
         if op in ('nop', 'block', 'loop', 'end'):
             return
         if op == 'local.get':
-            self.push(f'l{imm}', frozenset((f'l{imm}',)))
-        elif op in ('i32.const', 'i64.const', 'f32.const', 'f64.const', 'v128.const'):
+            self.push(f'l{imm}', frozenset((f'l{imm}',)),
+                      fexpr=f'f{imm}' if imm in self.f64locals else None)
+        elif op == 'f64.const':
+            x = struct.unpack('<d', struct.pack('<Q', imm))[0]
+            self.push(str(imm), frozenset(), fexpr=repr(x) if math.isfinite(x) else None)
+        elif op in ('i32.const', 'i64.const', 'f32.const', 'v128.const'):
             self.push(str(imm), frozenset())
         elif op == 'local.set':
-            self.write_local(imm, self.pop().expr, ind)
+            self.write_local(imm, self.pop(), ind)
         elif op == 'local.tee':
             e = self.pop()
-            self.write_local(imm, e.expr, ind)
-            self.push(f'l{imm}', frozenset((f'l{imm}',)))
+            self.write_local(imm, e, ind)
+            self.push(f'l{imm}', frozenset((f'l{imm}',)),
+                      fexpr=f'f{imm}' if imm in self.f64locals else None)
+        elif op in _FBIN and self.st[-1].fexpr and self.st[-2].fexpr:
+            b, a = self.pop(), self.pop()
+            refs, size = a.refs | b.refs, a.size + b.size + 1
+            fx = f'{_p(a.fexpr)} {_FBIN[op]} {_p(b.fexpr)}'
+            if op in _FCMP:
+                self.push(f'1 if {fx} else 0', refs, fx, size)
+            else:
+                f = self.numeric(op)
+                self.push(f'{f}({a.expr}, {b.expr})', refs, None, size, fexpr=fx)
+        elif op in _FUN and (self.st[-1].fexpr or op.startswith('f64.convert')):
+            a = self.pop()
+            f = self.numeric(op)
+            fx = _FUN[op].format(a=_p(a.fexpr or a.expr))
+            self.push(f'{f}({a.expr})', a.refs, None, a.size + 1, fexpr=fx)
         elif op == 'drop':
             self.pop()
         elif op == 'select':
@@ -454,7 +543,7 @@ class FuncGen:
         elif op == 'global.set':
             g = f'G{imm}'
             ns[g] = self.store.globals[self.inst.globaladdrs[imm]]
-            self.emit(ind, f'{g}.value = {self.pop().expr}')
+            self.emit(ind, f'{g}.value = {self.bits(self.pop(), ind)}')
         elif op in _BIN:
             b, a = self.pop(), self.pop()
             val, cond = _BIN[op]
@@ -486,17 +575,20 @@ class FuncGen:
             ch, mask = _LOADS[op]
             a = self.pop()
             ea = _p(a.expr) if not imm[1] else f'{_p(a.expr)} + {imm[1]}'
-            x = f'U{ch}(MEM, {ea})[0]'
+            x = f'MEM[{ea}]' if ch == 'B' else f'U{ch}(MEM, {ea})[0]'
             self.set_result(x if mask is None else f'{x} & {mask}', ind)
         elif op in _STORES:
             ch, mask, w = _STORES[op]
             v, a = self.pop(), self.pop()
             ea = a.expr if not imm[1] else f'{_p(a.expr)} + {imm[1]}'
-            val = v.expr if mask is None else f'{_p(v.expr)} & {mask}'
-            self.emit(ind, f'ea = {ea}')
-            self.emit(ind, f'P{ch}(MEM, ea, {val})')
-            self.emit(ind, 'D[ea >> 12] = 1' if w == 1 else
-                      f'D[ea >> 12] = 1; D[(ea + {w - 1}) >> 12] = 1')
+            vx = self.bits(v, ind)
+            val = vx if mask is None else f'{_p(vx)} & {mask}'
+            if not _ATOM.match(ea):
+                self.emit(ind, f'ea = {ea}')
+                ea = 'ea'
+            self.emit(ind, f'MEM[{ea}] = {val}' if w == 1 else f'P{ch}(MEM, {ea}, {val})')
+            self.emit(ind, f'D[{ea} >> 12] = 1' if w == 1 else
+                      f'D[{ea} >> 12] = 1; D[({ea} + {w - 1}) >> 12] = 1')
         elif op == 'v128.load':
             a = self.pop()
             self.emit(ind, f'ea = {_p(a.expr)} + {imm[1]}')
@@ -522,8 +614,7 @@ class FuncGen:
             ma, da = self.inst.memaddrs[0], self.inst.dataaddrs[imm]
             self.emit(ind, f'mem_init(STORE, MI, {ma}, {da}, {a.expr}, {b.expr}, {c.expr})')
         elif op in numerics.OPS:
-            f = f'O_{op.replace(".", "_")}'
-            ns[f] = numerics.OPS[op]
+            f = self.numeric(op)
             sig = BY_NAME[op].sig
             k = len(sig[0])
             args = [self.pop() for _ in range(k)][::-1]
@@ -535,6 +626,12 @@ class FuncGen:
                 self.push(call, refs, None, sum(a.size for a in args) + 1)
         else:
             self.generic(pc, ins, ind)
+
+    def numeric(self, op):
+        """The name of numerics.OPS[op] in the generated code."""
+        f = f'O_{op.replace(".", "_")}'
+        self.ns[f] = numerics.OPS[op]
+        return f
 
     def generic(self, pc, ins, ind):
         """Anything else (tables, drops, SIMD): the interpreter's closure over
@@ -622,13 +719,16 @@ class FuncGen:
 
     def ret(self, ind):
         res = self.st[len(self.st) - self.arity:] if self.arity else []
-        self.emit(ind, 'return n' + ''.join(', ' + e.expr for e in res))
+        self.emit(ind, 'return n' + ''.join(', ' + self.bits(e, ind) for e in res))
 
     def branch_to(self, b, ind):
         """Move the kept values to the target's slots and jump."""
         land = b.target - 1
         lh, keep = b.label_height, b.keep
         top = len(self.st)
+        for q in range(top - keep, top):
+            if self.st[q].fexpr:
+                self.materialise(q, ind)
         kept = self.st[top - keep:] if keep else []
         dst = [f's{lh + j}' for j in range(keep)]
         srcs = [e.expr for e in kept]

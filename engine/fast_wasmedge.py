@@ -34,7 +34,7 @@ import struct
 import sys
 
 from . import exec_wasmedge as W
-from .compile import OOB, STRUCT_OOB, Reenter, Stop, compiled
+from .compile import INDEX_OOB, OOB, STRUCT_OOB, Reenter, Stop, compiled
 from .errors import Trap
 
 PY_DEPTH = 1500           # compiled Wasm calls nested in one Python entry
@@ -94,9 +94,14 @@ class FastExecutor(W.Executor):
                 n = left
                 if isinstance(e, Stop):
                     return interp(self, n) if n > 0 else False
+                if n > 0:                             # the call, by the interpreter
+                    before = self.steps
+                    if interp(self, 1):
+                        return True
+                    n -= self.steps - before
                 continue
-            except struct.error as e:
-                if STRUCT_OOB not in str(e):
+            except (struct.error, IndexError) as e:
+                if STRUCT_OOB not in str(e) and INDEX_OOB != str(e):
                     raise
                 self._trapped(e, n)
                 raise Trap(OOB) from None
