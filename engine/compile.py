@@ -219,15 +219,7 @@ class FuncGen:
         self.f64locals = {j for j, t in enumerate(types) if t == 'f64'}
         self.nlocals = self.nparams + len(fi.code.locals)
         self.arity = len(fi.type.results)
-        self.ns = {'Trap': Trap, 'FA': _FA, 'QA': _QA, 'Stop': Stop, 'Reenter': Reenter, 'OOB': OOB,
-                   'FUNCS': store.funcs, 'STORE': store, 'mem_fill': mem_fill,
-                   'mem_copy': mem_copy, 'mem_init': mem_init}
-        for c, st in _S.items():
-            self.ns['U' + c] = st.unpack_from
-            self.ns['P' + c] = st.pack_into
-        if self.inst.memaddrs:
-            mi = store.mems[self.inst.memaddrs[0]]
-            self.ns['MI'], self.ns['MEM'] = mi, mi.data
+        self.bindings = {}     # name in the code -> (kind, module-level index), see bind()
         self.out = []          # (indent, text, tag)
         self.tag = None
 
@@ -497,7 +489,6 @@ class FuncGen:
     # -- instructions
     def instr(self, pc, ins, ind):
         op, imm = ins.op, ins.imm
-        ns = self.ns
         if op in ('nop', 'block', 'loop', 'end'):
             return
         if op == 'local.get':
@@ -537,12 +528,10 @@ class FuncGen:
             self.push(f'{_p(a.expr)} if {_p(cond)} else {_p(b.expr)}', a.refs | b.refs | c.refs,
                       size=a.size + b.size + c.size)
         elif op == 'global.get':
-            g = f'G{imm}'
-            ns[g] = self.store.globals[self.inst.globaladdrs[imm]]
+            g = self.bind(f'G{imm}', 'global', imm)
             self.set_result(f'{g}.value', ind)
         elif op == 'global.set':
-            g = f'G{imm}'
-            ns[g] = self.store.globals[self.inst.globaladdrs[imm]]
+            g = self.bind(f'G{imm}', 'global', imm)
             self.emit(ind, f'{g}.value = {self.bits(self.pop(), ind)}')
         elif op in _BIN:
             b, a = self.pop(), self.pop()
@@ -564,7 +553,7 @@ class FuncGen:
         elif op == 'ref.null':
             self.push('None', frozenset())
         elif op == 'ref.func':
-            self.push(str(self.inst.funcaddrs[imm]), frozenset())
+            self.push(self.bind(f'RF{imm}', 'funcaddr', imm), frozenset())
         elif op == 'ref.is_null':
             a = self.pop()
             c = f'{_p(a.expr)} is None'
@@ -611,8 +600,8 @@ class FuncGen:
             self.emit(ind, f'{fn}(MI, {a.expr}, {b.expr}, {c.expr})')
         elif op == 'memory.init':
             c, b, a = self.pop(), self.pop(), self.pop()
-            ma, da = self.inst.memaddrs[0], self.inst.dataaddrs[imm]
-            self.emit(ind, f'mem_init(STORE, MI, {ma}, {da}, {a.expr}, {b.expr}, {c.expr})')
+            da = self.bind(f'DA{imm}', 'dataaddr', imm)
+            self.emit(ind, f'mem_init(STORE, MI, MA, {da}, {a.expr}, {b.expr}, {c.expr})')
         elif op in numerics.OPS:
             f = self.numeric(op)
             sig = BY_NAME[op].sig
@@ -629,9 +618,13 @@ class FuncGen:
 
     def numeric(self, op):
         """The name of numerics.OPS[op] in the generated code."""
-        f = f'O_{op.replace(".", "_")}'
-        self.ns[f] = numerics.OPS[op]
-        return f
+        return self.bind(f'O_{op.replace(".", "_")}', 'numeric', op)
+
+    def bind(self, name, kind, arg):
+        """Names the generated code reads from its namespace: store objects
+        by module-level index, so one code object serves every instance."""
+        self.bindings[name] = (kind, arg)
+        return name
 
     def generic(self, pc, ins, ind):
         """Anything else (tables, drops, SIMD): the interpreter's closure over
@@ -650,9 +643,8 @@ class FuncGen:
             npop, npush = len(params), len(results)
         else:
             raise Uncompilable(op)
-        mi = self.store.mems[self.inst.memaddrs[0]] if self.inst.memaddrs else None
         g = f'X{pc}'
-        self.ns[g] = _generic(self.store, self.inst, mi, op, imm)
+        self.bind(g, 'generic', (op, imm))
         args = [self.pop() for _ in range(npop)][::-1]
         mark = op.startswith('v128.store') and op.endswith('_lane')
         if mark:
@@ -681,9 +673,8 @@ class FuncGen:
         self.tag = ('instr', pc, self.seg, self.segk, h)
         args = ', '.join(f's{j}' for j in range(below, below + np_))
         if indirect:
-            t = f'TAB{ins.imm[1]}'
-            self.ns[t] = self.store.tables[inst.tableaddrs[ins.imm[1]]]
-            self.ns[f'FT{pc}'] = ft
+            t = self.bind(f'TAB{ins.imm[1]}', 'table', ins.imm[1])
+            self.bind(f'FT{pc}', 'type', ins.imm[0])
             x = f's{h - 1}'
             self.emit(ind, f'E = {t}.elem')
             self.emit(ind, f"if {x} >= len(E): raise Trap('undefined element')")
@@ -695,22 +686,20 @@ class FuncGen:
             self.emit(ind, 'f = fi.cache.get("fast")')
             self.emit(ind, 'if f is None: f = compiled(STORE, a)')
             self.emit(ind, 'f = f.fn')
-            self.ns['compiled'] = compiled
             callee = 'f'
         else:
             fi = self.store.funcs[addr]
-            if fi.host is not None:
+            if fi.host is not None:             # part of the code cache's key
                 callee = None
-                self.ns[f'H{addr}'] = fi.host
+                host = self.bind(f'H{ins.imm}', 'host', ins.imm)
             else:
-                callee = f'F{addr}'
-                self.ns[callee] = _stub(self.ns, callee, self.store, addr)
+                callee = self.bind(f'C{ins.imm}', 'func', ins.imm)
         self.st[below:] = []
         res = [f's{j}' for j in range(below, below + nr)]
         self.tag = ('call', pc, self.seg, self.segk, below, h)
         if callee is None:
             self.emit(ind, f'{"".join(r + ", " for r in res)}{"_ = " if not res else "= "}'
-                           f'H{addr}([{args}])')
+                           f'{host}([{args}])')
         else:
             sep = ', ' if np_ else ''
             self.emit(ind, f'n{"".join(", " + r for r in res)} = {callee}(n, d - 1{sep}{args})')
@@ -814,6 +803,42 @@ class FuncGen:
             self.materialise(q, ind)
 
 
+def namespace(store, inst, bindings, c):
+    """The globals of one instance's copy of a compiled function."""
+    ns = {'Trap': Trap, 'FA': _FA, 'QA': _QA, 'Stop': Stop, 'Reenter': Reenter, 'OOB': OOB,
+          'FUNCS': store.funcs, 'STORE': store, 'mem_fill': mem_fill, 'mem_copy': mem_copy,
+          'mem_init': mem_init, 'compiled': compiled, '__wasm__': c}
+    for ch, st in _S.items():
+        ns['U' + ch] = st.unpack_from
+        ns['P' + ch] = st.pack_into
+    mi = None
+    if inst.memaddrs:
+        mi = store.mems[inst.memaddrs[0]]
+        ns['MI'], ns['MEM'], ns['MA'] = mi, mi.data, inst.memaddrs[0]
+    for name, (kind, arg) in bindings.items():
+        if kind == 'global':
+            v = store.globals[inst.globaladdrs[arg]]
+        elif kind == 'table':
+            v = store.tables[inst.tableaddrs[arg]]
+        elif kind == 'type':
+            v = inst.types[arg]
+        elif kind == 'funcaddr':
+            v = inst.funcaddrs[arg]
+        elif kind == 'dataaddr':
+            v = inst.dataaddrs[arg]
+        elif kind == 'numeric':
+            v = numerics.OPS[arg]
+        elif kind == 'generic':
+            from .exec_wasmedge import _generic
+            v = _generic(store, inst, mi, arg[0], arg[1])
+        elif kind == 'host':
+            v = store.funcs[inst.funcaddrs[arg]].host
+        else:                                   # 'func'
+            v = _stub(ns, name, store, inst.funcaddrs[arg])
+        ns[name] = v
+    return ns
+
+
 def _stub(ns, name, store, addr):
     """Compiles the callee on its first call and rebinds the caller's name."""
     def stub(*args):
@@ -848,26 +873,36 @@ def build(store, addr, model='wasmedge'):
         c.fn, c.entry, c.lines, c.code, c.source = hostcall, {}, {}, None, None
         c.nlocals = c.nparams
         return c
-    g = FuncGen(store, fi, addr, model)
-    c.nlocals = g.nlocals
-    try:
-        g.generate()
-    except Uncompilable:
+    c.nlocals = c.nparams + len(fi.code.locals)
+    inst = fi.module
+    # the code depends on the module and on which imported functions are
+    # host functions; it is cached on the function's validation info, which
+    # every instance of a decoded module shares
+    key = (model, tuple(store.funcs[a].host is not None
+                        for a in inst.funcaddrs[:len(inst.module.imported('func'))]))
+    cache = fi.info.__dict__.setdefault('fast_code', {})
+    hit = cache.get(key)
+    if hit is None:
+        g = FuncGen(store, fi, addr, model)
+        try:
+            g.generate()
+        except Uncompilable:
+            hit = cache[key] = None
+        else:
+            lines, tags = [], {}
+            for k, (ind, text, tag) in enumerate(g.out, 1):
+                lines.append('    ' * ind + text)
+                if tag is not None:
+                    tags[k] = tag
+            src = '\n'.join(lines) + '\n'
+            code = compile(src, f'<wasm function {fi.idx}>', 'exec')
+            hit = cache[key] = (code, {pc: g.blocks[pc] for pc in g.lead}, tags, g.bindings, src)
+    if hit is None:
         c.fn, c.entry, c.lines, c.code, c.source = interpreted, {}, {}, None, None
         return c
-    lines, tags = [], {}
-    for k, (ind, text, tag) in enumerate(g.out, 1):
-        lines.append('    ' * ind + text)
-        if tag is not None:
-            tags[k] = tag
-    src = '\n'.join(lines) + '\n'
-    ns = g.ns
-    ns['__wasm__'] = c
-    code = compile(src, f'<wasm function {addr}>', 'exec')
+    code, c.entry, c.lines, bindings, c.source = hit
+    ns = namespace(store, inst, bindings, c)
     exec(code, ns)
     c.fn = ns['F']
     c.code = c.fn.__code__
-    c.entry = {pc: g.blocks[pc] for pc in g.lead}
-    c.lines = tags
-    c.source = src
     return c
