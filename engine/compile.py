@@ -181,7 +181,7 @@ _GENERIC = {
     'data.drop': (0, 0),
 }
 _ATOM = re.compile(r'^[A-Za-z_][A-Za-z_0-9]*$|^-?\d+$|^None$')
-_NAMES = re.compile(r'\b[sl]\d+\b')
+_TOKEN = re.compile(r'@R\d+@')
 
 
 def _traps(name):
@@ -219,6 +219,7 @@ class FuncGen:
         self.f64locals = {j for j, t in enumerate(types) if t == 'f64'}
         self.nlocals = self.nparams + len(fi.code.locals)
         self.arity = len(fi.type.results)
+        self.regions = {}      # token in a check line -> [most steps a path charges]
         self.bindings = {}     # name in the code -> (kind, module-level index), see bind()
         self.out = []          # (indent, text, tag)
         self.tag = None
@@ -300,6 +301,9 @@ class FuncGen:
             self.block(pc, lead[pc])
         self.emit(2, 'else:')
         self.emit(3, 'raise RuntimeError("bad block")')
+        for k, (ind, text, tag) in enumerate(self.out):    # the regions' checks
+            if '@R' in text:
+                self.out[k] = (ind, _TOKEN.sub(lambda m: str(self.regions[m.group(0)][0]), text), tag)
 
     @property
     def stores(self):
@@ -328,38 +332,58 @@ class FuncGen:
         self.jumps = []           # (index in out, indent, target block)
         self.self_block = self.blocks[pc0]
         self.depth = 0
+        self.region = None
         self.body_at(pc0, h0, 4)
         self.tag = None
         arm = self.out[start:]
-        looped = any(t == self.self_block for _, _, t in self.jumps)
-        if looped:
+        selfs = {total for _, _, t, total in self.jumps if t == self.self_block}
+        looped = bool(selfs)
+        # a loop whose every iteration charges the same K and that makes no
+        # call: the budget steps down in a for loop (n, n - K, ... >= check),
+        # which keeps n exactly what the per-iteration code would hold
+        batched = (len(selfs) == 1 and None not in selfs and 0 not in selfs
+                   and not any(g and g[0] in ('call', 'reenter') for _, _, g in arm))
+        if batched:
+            K = selfs.pop()
+            check = arm[0]
+            tok = _TOKEN.search(check[1]).group(0)
+            self.out[start:] = ([(3, 'while True:', None), (4, check[1], check[2]),
+                                 (4, f'for n in range(n, {tok} - 1, -{K}):', check[2])]
+                                + [(i + 2, t, g) for i, t, g in arm[1:]]
+                                + [(4, 'else:', None), (5, f'n -= {K}', None),
+                                   (5, 'continue', None), (4, 'break', None)])
+            shift = 2
+        elif looped:
             self.out[start:] = [(i + 1, t, g) for i, t, g in arm]
             self.out.insert(start, (3, 'while True:', None))
             shift = 1
         else:
             shift = 0
         # resolve the jump placeholders
-        for idx, jind, target in sorted(self.jumps, reverse=True):
+        for idx, jind, target, total in sorted(self.jumps, reverse=True):
             k = start + idx + shift
             i0, _, g = self.out[k]
+            charge = [(i0, f'n -= {total}', g)] if total else []
             if looped and target == self.self_block:
-                repl = [(i0, 'continue', g)]
+                repl = ([] if batched else charge) + [(i0, 'continue', g)]
             elif looped:
-                repl = [(i0, f'b = {target}', g), (i0, 'break', g)]
+                repl = charge + [(i0, f'b = {target}', g), (i0, 'break', g)]
             else:
-                repl = [(i0, f'b = {target}', g), (i0, 'continue', g)]
+                repl = charge + [(i0, f'b = {target}', g), (i0, 'continue', g)]
             self.out[k:k + 1] = repl
 
-    def body_at(self, pc0, h0, ind):
-        """The instructions of the block at leader pc0, up to its jumps."""
+    def body_at(self, pc0, h0, ind, pre=None):
+        """The instructions of the block at leader pc0, up to its jumps;
+        ``pre``: steps charged on the path since its region's check (None:
+        the block starts a region)."""
         self.st = [_E(f's{j}', frozenset((f's{j}',))) for j in range(h0)]
         pc = pc0
         body, last = self.body, len(self.body) - 1
-        self.begin_segment(pc, ind)
+        self.begin_segment(pc, ind, pre)
         while True:
             ins = body[pc]
             op = ins.op
-            self.tag = ('instr', pc, self.seg, self.segk, len(self.st))
+            self.tag = ('instr', pc, self.seg, self.segk, len(self.st), self.pre)
             if pc == last or op == 'return':
                 self.ret(ind)
                 return
@@ -373,11 +397,11 @@ class FuncGen:
                     self.jump(ind, pc + 1)
                     return
                 pc += 1
-                self.begin_segment(pc, ind)
+                self.begin_segment(pc, ind, None)
                 continue
             self.instr(pc, ins, ind)
             if pc + 1 in self.lead:
-                self.tag = ('instr', pc, self.seg, self.segk, len(self.st))
+                self.tag = ('instr', pc, self.seg, self.segk, len(self.st), self.pre)
                 self.flush_all(ind)
                 self.jump(ind, pc + 1)
                 return
@@ -391,25 +415,42 @@ class FuncGen:
             i += 1
         return i - pc + 1
 
-    def begin_segment(self, s, ind):
+    def begin_segment(self, s, ind, pre):
+        """A segment: straight-line instructions up to a call, a branch or
+        the next leader.  A *region* (a block's arm, the code after a call)
+        starts with one budget check for all its paths: the sum of what its
+        segments charge bounds any path through it.  Charges along a path
+        are subtracted once, where the path leaves the region."""
         self.seg, self.segk = s, self.segment_length(s)
-        h = len(self.st)
-        self.emit(ind, f'if n < {self.segk}: raise Stop()', ('stop', s, s, self.segk, h))
-        self.emit(ind, f'n -= {self.segk}', ('stop', s, s, self.segk, h))
+        if pre is None:
+            tok = f'@R{len(self.regions)}@'
+            self.region = self.regions[tok] = [0]
+            self.pre = 0
+            self.emit(ind, f'if n < {tok}: raise Stop()',
+                      ('stop', s, s, self.segk, len(self.st), 0))
+        else:
+            self.pre = pre
 
-    def jump(self, ind, pc):
+    def charged(self, extra=0):
+        """Steps the path has taken since its region's check."""
+        total = self.pre + self.segk + extra
+        self.region[0] = max(self.region[0], total)
+        return total
+
+    def jump(self, ind, pc, extra=0):
         target = self.blocks[pc]
+        total = None if self.region is None else self.charged(extra)
         if (target != self.self_block and self.body[pc].op != 'loop' and self.depth < INLINE_DEPTH
                 and self.block_size(pc) <= INLINE_SIZE and len(self.out) < INLINE_LINES):
-            saved = (list(self.st), self.seg, self.segk, self.tag)
+            saved = (list(self.st), self.seg, self.segk, self.tag, self.pre, self.region)
             self.depth += 1
-            self.body_at(pc, self.lead[pc], ind)
+            self.body_at(pc, self.lead[pc], ind, total)
             self.depth -= 1
-            self.st, self.seg, self.segk, self.tag = saved
+            self.st, self.seg, self.segk, self.tag, self.pre, self.region = saved
             return
         # a placeholder line, resolved when the arm is complete (indices are
         # relative to the arm's first line)
-        self.jumps.append((len(self.out) - self._start, ind, self.blocks[pc]))
+        self.jumps.append((len(self.out) - self._start, ind, self.blocks[pc], total))
         self.emit(ind, '#jump')
 
     # -- the symbolic stack
@@ -668,9 +709,9 @@ class FuncGen:
         self.flush_all(ind)
         h = len(self.st)
         below = h - np_ - (1 if indirect else 0)
-        self.tag = ('reenter', pc, self.seg, self.segk, h)
+        self.tag = ('reenter', pc, self.seg, self.segk, h, self.pre)
         self.emit(ind, 'if not d: raise Reenter()')
-        self.tag = ('instr', pc, self.seg, self.segk, h)
+        self.tag = ('instr', pc, self.seg, self.segk, h, self.pre)
         args = ', '.join(f's{j}' for j in range(below, below + np_))
         if indirect:
             t = self.bind(f'TAB{ins.imm[1]}', 'table', ins.imm[1])
@@ -696,6 +737,8 @@ class FuncGen:
                 callee = self.bind(f'C{ins.imm}', 'func', ins.imm)
         self.st[below:] = []
         res = [f's{j}' for j in range(below, below + nr)]
+        self.emit(ind, f'n -= {self.charged()}')
+        self.region = None                      # the code after the call checks again
         self.tag = ('call', pc, self.seg, self.segk, below, h)
         if callee is None:
             self.emit(ind, f'{"".join(r + ", " for r in res)}{"_ = " if not res else "= "}'
@@ -708,7 +751,8 @@ class FuncGen:
 
     def ret(self, ind):
         res = self.st[len(self.st) - self.arity:] if self.arity else []
-        self.emit(ind, 'return n' + ''.join(', ' + self.bits(e, ind) for e in res))
+        vals = ''.join(', ' + self.bits(e, ind) for e in res)
+        self.emit(ind, f'return n - {self.charged()}{vals}')
 
     def branch_to(self, b, ind):
         """Move the kept values to the target's slots and jump."""
@@ -789,9 +833,8 @@ class FuncGen:
             self.flush_all(ind)
             self.emit(ind, 'if c:')
             self.jump(ind + 1, pc + 1)
-            if pc in info.else_of:
-                self.emit(ind, 'n -= 1')      # WasmEdge counts the 'else' it skips to
-                self.jump(ind, info.else_of[pc] + 1)
+            if pc in info.else_of:            # WasmEdge counts the 'else' it skips to
+                self.jump(ind, info.else_of[pc] + 1, extra=1)
             else:
                 self.jump(ind, info.end_of[pc])
         elif op == 'else':

@@ -152,23 +152,27 @@ class FastExecutor(W.Executor):
         left = None
         pc = None
         for k, (w, L, line) in enumerate(chain):
-            kind, at, seg, segk, h = w.lines[line][:5]
+            # see compile.FuncGen: on a 'call' line the path is charged up to
+            # and including the call; elsewhere ``pre`` steps of the path
+            # before this segment are not yet subtracted from n
+            kind, at, seg, segk, h, extra = w.lines[line]
             if k:
                 W.code_of(self.store, w.addr)         # the interpreter's form, for its returns
                 frames.append(W.Frame(w.addr, pc + 1, w.nlocals, w.arity, len(stack)))
+            done = at - seg + (1 if trapped else 0)   # steps of this segment taken
             if k < last:
                 pc = at                               # a caller, at its call
-            elif trapped:
-                left = L['n'] + segk - (at - seg + 1)
-                pc = at + 1
+            elif kind == 'call':                      # the callee trapped or is left to the interpreter
+                left = L['n'] + segk - done
+                pc = at + 1 if trapped else at
+                if not trapped:
+                    h = extra
             elif kind == 'stop':
                 left = L['n']
                 pc = at
-            else:                                     # before a call
-                left = L['n'] + segk - (at - seg)
-                pc = at
-                if kind == 'call':
-                    h = w.lines[line][5]
+            else:                                     # a trap, or before a call
+                left = L['n'] - extra - done
+                pc = at + 1 if trapped else at
             stack.extend(L[f'l{j}'] for j in range(w.nlocals))
             if trapped and k == last:
                 stack.extend(L[f's{j}'] for j in range(h) if f's{j}' in L)

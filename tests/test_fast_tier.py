@@ -161,6 +161,12 @@ WAT = r'''
       (then (local.set 2 (f64.abs (local.get 1)))))
     (i64.reinterpret_f64 (f64.add (local.get 1) (local.get 2)))
     (f64.mul (f64.convert_i32_s (i32.const -3)) (local.tee 1 (f64.neg (local.get 0)))))
+  (func (export "scan") (param i32) (result i32) (local i32)
+    (loop $l
+      (local.set 1 (i32.add (local.get 1) (i32.load8_u offset=65530 (local.get 0))))
+      (local.set 0 (i32.add (local.get 0) (i32.const 1)))
+      (br_if $l (i32.lt_u (local.get 0) (i32.const 100))))
+    (local.get 1))
   (func (export "ifelse") (param i32) (result i32)
     (if (result i32) (local.get 0) (then (i32.const 1)) (else (i32.const 2))))
 )
@@ -175,7 +181,7 @@ def wasm():
 @pytest.mark.parametrize('entry,args', [
     ('fib', [7]), ('mix', [9]), ('multi', [0]), ('multi', [3]), ('trap', [0]),
     ('trap', [4]), ('oob', [0]), ('oob', [2]), ('deep', [30]), ('ifelse', [0]),
-    ('ifelse', [1]), ('floats', [0x7FF0000000000001]), ('floats', [0x8000000000000000]),
+    ('ifelse', [1]), ('fill', [30]), ('scan', [0]), ('scan', [90]), ('floats', [0x7FF0000000000001]), ('floats', [0x8000000000000000]),
     ('floats', [0x4000000000000000])])
 def test_every_stop_of_handwritten_functions(wasm, entry, args):
     check_every_stop(wasm, entry, args, points_for(length(wasm, entry, args)))
@@ -186,6 +192,8 @@ def test_many_resumes(wasm, sizes):
     check_chunked(wasm, 'mix', [40], sizes)
     check_chunked(wasm, 'fib', [12], sizes)
     check_chunked(wasm, 'deep', [60], sizes)
+    check_chunked(wasm, 'fill', [300], sizes)
+    check_chunked(wasm, 'scan', [0], sizes)
 
 
 def test_results_and_traps_match_the_interpreter(wasm):
