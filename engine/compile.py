@@ -454,11 +454,11 @@ class FuncGen:
         self.emit(ind, '#jump')
 
     # -- the symbolic stack
-    def push(self, expr, refs, cond=None, size=1, ind=4, fexpr=None):
+    def push(self, expr, refs, cond=None, size=1, fexpr=None):
         e = _E(expr, refs, cond, size, fexpr)
         self.st.append(e)
-        if size > 12 or len(expr) > 160:
-            self.materialise(len(self.st) - 1, ind)
+        if size > 12 or len(expr) > 160:        # keep expressions small
+            self.materialise(len(self.st) - 1, self.ind)
 
     def pop(self):
         return self.st.pop()
@@ -530,6 +530,7 @@ class FuncGen:
     # -- instructions
     def instr(self, pc, ins, ind):
         op, imm = ins.op, ins.imm
+        self.ind = ind
         if op in ('nop', 'block', 'loop', 'end'):
             return
         if op == 'local.get':

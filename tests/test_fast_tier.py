@@ -167,6 +167,13 @@ WAT = r'''
       (local.set 0 (i32.add (local.get 0) (i32.const 1)))
       (br_if $l (i32.lt_u (local.get 0) (i32.const 100))))
     (local.get 1))
+  (func (export "bigexpr") (param i32) (result i32) (local i32)
+    ;; an expression too big to fuse, materialised inside an inlined branch
+    (if (local.get 0) (then
+      (local.set 1 (i32.mul (i32.add (i32.add (i32.add (i32.add (i32.add (i32.add
+        (i32.add (local.get 0) (i32.const 1)) (i32.const 2)) (i32.const 3)) (i32.const 4))
+        (i32.const 5)) (i32.const 6)) (i32.const 7)) (local.get 0)))))
+    (i32.add (local.get 1) (i32.const 1)))
   (func (export "ifelse") (param i32) (result i32)
     (if (result i32) (local.get 0) (then (i32.const 1)) (else (i32.const 2))))
 )
@@ -181,7 +188,7 @@ def wasm():
 @pytest.mark.parametrize('entry,args', [
     ('fib', [7]), ('mix', [9]), ('multi', [0]), ('multi', [3]), ('trap', [0]),
     ('trap', [4]), ('oob', [0]), ('oob', [2]), ('deep', [30]), ('ifelse', [0]),
-    ('ifelse', [1]), ('fill', [30]), ('scan', [0]), ('scan', [90]), ('floats', [0x7FF0000000000001]), ('floats', [0x8000000000000000]),
+    ('ifelse', [1]), ('bigexpr', [0]), ('bigexpr', [3]), ('fill', [30]), ('scan', [0]), ('scan', [90]), ('floats', [0x7FF0000000000001]), ('floats', [0x8000000000000000]),
     ('floats', [0x4000000000000000])])
 def test_every_stop_of_handwritten_functions(wasm, entry, args):
     check_every_stop(wasm, entry, args, points_for(length(wasm, entry, args)))
