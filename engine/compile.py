@@ -830,9 +830,11 @@ class FuncGen:
         elif op == 'if':
             c = self.pop()
             cond = c.cond or c.expr
-            self.emit(ind, f'c = {cond}')
+            if any(r[0] == 's' for r in c.refs):   # materialising could overwrite it
+                self.emit(ind, f'c = {cond}')
+                cond = 'c'
             self.flush_all(ind)
-            self.emit(ind, 'if c:')
+            self.emit(ind, f'if {cond}:')
             self.jump(ind + 1, pc + 1)
             if pc in info.else_of:            # WasmEdge counts the 'else' it skips to
                 self.jump(ind, info.else_of[pc] + 1, extra=1)
