@@ -776,6 +776,7 @@ class FuncGen:
         op = ins.op
         info = self.info
         if op == 'unreachable':
+            self.charged()                      # the region's check covers this path too
             self.emit(ind, "raise Trap('unreachable')")
         elif op == 'br':
             b = info.branches[pc][0]

@@ -93,7 +93,7 @@ def points_for(total, limit=100):
         return range(total + 2)
     rnd = random.Random(total)
     pts = set(range(25)) | set(range(total - 10, total + 2))
-    pts |= set(rnd.sample(range(total), limit - len(pts)))
+    pts |= set(rnd.sample(range(total), max(0, min(total, limit - len(pts)))))
     return sorted(pts)
 
 
@@ -160,6 +160,9 @@ WAT = r'''
         (i32.add (local.get 0) (i32.const 1)) (i32.const 2)) (i32.const 3)) (i32.const 4))
         (i32.const 5)) (i32.const 6)) (i32.const 7)) (local.get 0)))))
     (i32.add (local.get 1) (i32.const 1)))
+  (func (export "unreach") (param i32) (result i32)
+    (if (local.get 0) (then (nop) (drop (i32.const 1)) (unreachable)))
+    (i32.const 2))
   (func (export "ifelse") (param i32) (result i32)
     (if (result i32) (local.get 0) (then (i32.const 1)) (else (i32.const 2))))
 )
@@ -174,7 +177,7 @@ def wasm():
 @pytest.mark.parametrize('entry,args', [
     ('mix', [9]), ('trap', [0]),
     ('trap', [4]), ('oob', [0]), ('oob', [2]), ('deep', [30]), ('ifelse', [0]),
-    ('ifelse', [1]), ('bigexpr', [0]), ('bigexpr', [3]), ('fill', [30]), ('scan', [0]), ('scan', [90]), ('floats', [0x7FF0000000000001]), ('floats', [0x8000000000000000]),
+    ('ifelse', [1]), ('unreach', [0]), ('unreach', [1]), ('bigexpr', [0]), ('bigexpr', [3]), ('fill', [30]), ('scan', [0]), ('scan', [90]), ('floats', [0x7FF0000000000001]), ('floats', [0x8000000000000000]),
     ('floats', [0x4000000000000000])])
 def test_every_stop_of_handwritten_functions(wasm, entry, args):
     check_every_stop(wasm, entry, args, points_for(length(wasm, entry, args)))
