@@ -35,7 +35,7 @@ import re
 import struct
 from array import array
 
-from . import numerics
+from . import memory_access, numerics
 from .errors import Trap
 from .opcodes import BY_NAME
 from .runtime import default_value
@@ -109,22 +109,14 @@ def interpreted(*args, **kw):
 
 
 _S = {c: struct.Struct('<' + c) for c in 'bBhHiIqQ'}
-# name -> (struct char, result mask or None)
-_LOADS = {
-    'i32.load': ('I', None), 'i64.load': ('Q', None), 'f32.load': ('I', None),
-    'f64.load': ('Q', None), 'i32.load8_s': ('b', M32), 'i32.load8_u': ('B', None),
-    'i32.load16_s': ('h', M32), 'i32.load16_u': ('H', None),
-    'i64.load8_s': ('b', M64), 'i64.load8_u': ('B', None),
-    'i64.load16_s': ('h', M64), 'i64.load16_u': ('H', None),
-    'i64.load32_s': ('i', M64), 'i64.load32_u': ('I', None),
-}
-# name -> (struct char, value mask or None, width)
-_STORES = {
-    'i32.store': ('I', None, 4), 'i64.store': ('Q', None, 8), 'f32.store': ('I', None, 4),
-    'f64.store': ('Q', None, 8), 'i32.store8': ('B', 0xFF, 1), 'i32.store16': ('H', 0xFFFF, 2),
-    'i64.store8': ('B', 0xFF, 1), 'i64.store16': ('H', 0xFFFF, 2),
-    'i64.store32': ('I', M32, 4),
-}
+_FMT = {1: 'b', 2: 'h', 4: 'i', 8: 'q'}
+# scalar loads (memory_access.LOADS): name -> (struct char, result mask or None)
+_LOADS = {name: (_FMT[w] if signed else _FMT[w].upper(), mask if signed else None)
+          for name, (w, signed, mask) in memory_access.LOADS.items() if w != 16}
+# scalar stores: name -> (struct char, value mask or None, width); the value
+# is masked only when narrower than its type
+_STORES = {name: (_FMT[w].upper(), mask if w < (8 if name[1:3] == '64' else 4) else None, w)
+           for name, (w, mask) in memory_access.STORES.items() if w != 16}
 
 _S32, _S64 = '0x80000000', '0x8000000000000000'
 # pure binary operators inlined as Python: name -> (value template, condition template)
@@ -671,7 +663,6 @@ class FuncGen:
     def generic(self, pc, ins, ind):
         """Anything else (tables, drops, SIMD): the interpreter's closure over
         a list holding the operands."""
-        from .exec_wasmedge import _generic
         op, imm = ins.op, ins.imm
         if op in _GENERIC:
             npop, npush = _GENERIC[op]
