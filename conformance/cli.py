@@ -34,7 +34,7 @@ class UsageError(Exception):
     pass
 
 
-def run_file(path, runtimes, timeout, allowed, migrate=None, limits=None):
+def run_file(path, runtimes, timeout, allowed, migrate=None, limits=None, tier='interp'):
     """Worker: parse one file once, run it under each runtime; plain dicts
     (one per runtime) go back to the parent.  ``migrate``: None, or a dict
     runtime -> the model to migrate to (migration mode)."""
@@ -58,7 +58,7 @@ def run_file(path, runtimes, timeout, allowed, migrate=None, limits=None):
             migrator = Migrator(os.path.basename(path), runtime, migrate[runtime])
         if error is None:
             _tally(result, run_script(commands, executor=runtime, timeout=timeout,
-                                      migrator=migrator, limits=limits), allowed)
+                                      migrator=migrator, limits=limits, tier=tier), allowed)
         if migrator is not None:
             result['migration'] = migrator.stats
         result['time'] = time.time() - start + parse_time
@@ -226,6 +226,9 @@ def parse_args(argv):
                     help='also checkpoint every assert_return/invoke at several instruction counts, '
                     'move it to the other runtime model and back, and compare with the '
                     'uninterrupted run (--runtime picks the starting model)')
+    ap.add_argument('--tier', choices=('interp', 'fast'), default='interp',
+                    help='execution tier: the interpreter, or the compiled tier of the WasmEdge '
+                    'model (the WAMR model always interprets) (default: interp)')
     L.add_arguments(ap, ('max_steps', 'max_call_depth', 'max_memory_pages', 'max_table_elems',
                          'max_instances'))
     args = ap.parse_args(argv)
@@ -258,7 +261,8 @@ def main(argv=None):
     for name, pinned in chosen:
         path = os.path.join(directory, name) if pinned else name
         allowed = mf.allowed_skips(args.suite, name, manifest) if pinned else {}
-        tasks.append((path, runtimes, args.timeout, allowed, migrate, L.from_arguments(args)))
+        tasks.append((path, runtimes, args.timeout, allowed, migrate, L.from_arguments(args),
+                      args.tier))
     tasks.sort(key=lambda t: -os.path.getsize(t[0]))     # largest first
     started = time.time()
     results = []

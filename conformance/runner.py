@@ -164,9 +164,10 @@ def _message(exc):
 class _Script:
     """Store, registry and named instances of one script run."""
 
-    def __init__(self, embedding, executor, limits=None):
+    def __init__(self, embedding, executor, limits=None, tier='interp'):
         self.emb = embedding
-        self.store = embedding.store_init(executor=executor, **({'limits': limits} if limits else {}))
+        self.store = embedding.store_init(executor=executor, **({'limits': limits} if limits else {}),
+                                          **({'tier': tier} if tier != 'interp' else {}))
         self.registry = {'spectest': embedding.spectest_instance(self.store)}
         self.named = {}
         self.current = None
@@ -373,7 +374,7 @@ def _on_alarm(signum, frame):
 
 
 def run_script(commands, executor='wasmedge', timeout=None, embedding=None, migrator=None,
-               limits=None):
+               limits=None, tier='interp'):
     """Run every command; returns one Outcome per command (never raises for
     engine misbehaviour: crashes and timeouts are failures of that command).
 
@@ -382,12 +383,13 @@ def run_script(commands, executor='wasmedge', timeout=None, embedding=None, migr
     action is then also migrated between the models and checked.
     ``limits``: ``engine.limits.Limits`` of the script's store (step budget,
     timeout per call, sizes); the engine's defaults if None.
+    ``tier``: 'interp' or 'fast' (the compiled tier of the WasmEdge model).
     """
     outcomes = []
     try:
         if embedding is None:
             from engine import embedding
-        script = _Script(embedding, executor, limits)
+        script = _Script(embedding, executor, limits, tier)
         script.migrator = migrator
     except Exception as e:
         reason = f'cannot set up the store: {type(e).__name__}: {e}'

@@ -183,7 +183,7 @@ def restore_wasmedge(store, inst, snap: Snapshot):
     from .exec_wasmedge import Executor, Frame as WFrame, code_of
     view = ModuleView.of(inst.module, inst.info)
     _load_store_parts(store, inst, view, snap)
-    ex = Executor(store)
+    ex = store.new_executor('wasmedge') if hasattr(store, 'new_executor') else Executor(store)
     stack, frames = [], []
     for k, fr in enumerate(snap.frames):
         addr = inst.funcaddrs[fr.fidx]
@@ -205,8 +205,8 @@ def save(ex, inst, module_sha256, entry='', results=()) -> ImageSet:
     """The executor's current state as an image set of its own model."""
     if ex.finished:
         raise CheckpointError('the run has already finished: nothing to checkpoint')
-    name = type(ex).__module__.rsplit('.', 1)[-1]
-    if name == 'exec_wasmedge':
+    from .exec_wasmedge import Executor as WasmEdgeExecutor
+    if isinstance(ex, WasmEdgeExecutor):         # the compiled tier included
         snap = snapshot_wasmedge(ex, inst, live=True)
         snap.entry, snap.results = entry, list(results)
         return images_from_snapshot(snap, inst.module, inst.info, 'wasmedge', module_sha256)

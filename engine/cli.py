@@ -250,12 +250,13 @@ def stop_and_save(ex, inst, data, entry, result_types, out, wasi=None, fork_base
     return 0
 
 
-def fresh_instance(runtime, data, path, stubs=False, wasi=None, limits=None, module=None):
+def fresh_instance(runtime, data, path, stubs=False, wasi=None, limits=None, module=None,
+                   tier='interp'):
     """A new instance of the module, start function not run: the "as
     instantiated" state the forks' image sets leave implicit.  ``stubs``
     (for reading and translating, which run nothing): imported functions
     the host cannot provide become functions that trap when called."""
-    store = embedding.store_init(runtime, limits)
+    store = embedding.store_init(runtime, limits, tier)
     try:
         return store, instantiate(store, data, path, run_start=False, wasi=wasi, module=module)
     except UsageError:
@@ -289,16 +290,25 @@ def load_fork(a, runtime, stubs=False, wasi=None, data=None, module=None):
         raise UsageError('--format fork needs --module app.wasm: the forks do not store the module')
     limits = L.from_arguments(a)
     data = data if data is not None else read_module(a.module, limits)
-    store, inst = fresh_instance(runtime, data, a.module, stubs, wasi, limits, module)
+    store, inst = fresh_instance(runtime, data, a.module, stubs, wasi, limits, module,
+                                 getattr(a, 'tier', 'interp'))
     images = fork_images.read_fork_images(a.images, a.source, data, store, inst,
                                           entry=getattr(a, 'invoke', None) or '_start')
     return images, data, store, inst
 
 
+def add_tier(parser):
+    from .runtime import TIERS
+    parser.add_argument('--tier', choices=TIERS, default='fast',
+                        help='execution tier of the WasmEdge model: the interpreter or the compiled '
+                        'tier (same stops, counts and traps; WAMR always interprets) '
+                        '(default: fast)')
+
+
 def cmd_run(a):
     limits = L.from_arguments(a)
     data = read_module(a.module, limits)
-    store = embedding.store_init(a.runtime, limits)
+    store = embedding.store_init(a.runtime, limits, a.tier)
     module = decode(data, a.module, limits)
     wasi = (wasi_of_options(a, [a.module] + a.guest_args)
             if imports_wasi(module) or a.dir or a.env or a.deterministic else None)
@@ -479,7 +489,7 @@ def describe(src):
     return f'{src.runtime} images' if isinstance(src, im.ImageSet) else 'neutral snapshot'
 
 
-def resume(directory, runtime=None, module_path=None, wasi=None, limits=None):
+def resume(directory, runtime=None, module_path=None, wasi=None, limits=None, tier='interp'):
     """A stopped run (image or neutral directory) loaded into a fresh
     instance of ``runtime`` (default: the images'), with ``wasi`` as its
     WASI host module: (executor, instance, module bytes, image set or
@@ -489,7 +499,7 @@ def resume(directory, runtime=None, module_path=None, wasi=None, limits=None):
         raise UsageError(f'{directory}: a neutral snapshot follows no runtime model; '
                          f'choose one with --runtime {"|".join(im.RUNTIMES)}')
     runtime = runtime or images.runtime
-    store = embedding.store_init(runtime, limits)
+    store = embedding.store_init(runtime, limits, tier)
     inst = instantiate(store, data, path, run_start=False, wasi=wasi)
     if not isinstance(images, im.ImageSet):     # neutral: its snapshot, read once
         snap = snapshot_of(images, inst, limits)
@@ -506,7 +516,8 @@ def cmd_restore(a):
     if a.format == 'fork':
         return restore_fork(a)
     wasi = wasi_of_saved(a, a.images)
-    ex, inst, data, images = resume(a.images, a.runtime, a.module, wasi, L.from_arguments(a))
+    ex, inst, data, images = resume(a.images, a.runtime, a.module, wasi, L.from_arguments(a),
+                                    a.tier)
     return continue_run(a, ex, inst, data, images, wasi)
 
 
@@ -725,6 +736,7 @@ def parser():
     add_wasi_options(r)
     add_frames_option(r)
     r.add_argument('--progress', action='store_true', help='print the instruction count every second')
+    add_tier(r)
     L.add_arguments(r)
     r.set_defaults(fn=cmd_run)
     s = sub.add_parser('restore', help='resume a run from images (translating if needed)')
@@ -744,6 +756,7 @@ def parser():
                    help='with --format fork: accepted like run\'s; a non-WASI export\'s '
                    'arguments live in the saved frames, so they are not used')
     s.add_argument('--progress', action='store_true', help='print the instruction count every second')
+    add_tier(s)
     L.add_arguments(s)
     s.set_defaults(fn=cmd_restore)
     t = sub.add_parser('translate', help='convert images (or a neutral snapshot) to a runtime '

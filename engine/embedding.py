@@ -9,10 +9,11 @@ from .errors import LinkError, Trap
 _INFO_ATTR = '_module_info'
 
 
-def store_init(executor='wasmedge', limits=None):
-    """A new, empty store whose functions run on the given executor, within
-    ``limits`` (``engine.limits.Limits``; default: ``limits.DEFAULT``)."""
-    return runtime.Store(executor, limits)
+def store_init(executor='wasmedge', limits=None, tier='interp'):
+    """A new, empty store whose functions run on the given executor and
+    tier ('interp' | 'fast', the compiled tier), within ``limits``
+    (``engine.limits.Limits``; default: ``limits.DEFAULT``)."""
+    return runtime.Store(executor, limits, tier)
 
 
 def module_decode(data, limits=None):

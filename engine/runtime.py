@@ -37,6 +37,7 @@ from . import syntax as S
 from .errors import LinkError, Trap
 
 PAGE_SIZE = 65536
+TIERS = ('interp', 'fast')      # executors: the interpreter, the compiled tier
 MAX_PAGES = 65536               # 4 GiB, the spec's limit for 32-bit memories
 # Implementation limits (grow fails past them, instantiation refuses a larger
 # minimum): the store's ``limits`` (engine/limits.py).
@@ -196,11 +197,14 @@ class ModuleInst:
 
 class Store:
     __slots__ = ('funcs', 'tables', 'mems', 'globals', 'elems', 'datas',
-                 'executor', 'limits', 'instances')
+                 'executor', 'limits', 'instances', 'tier')
 
-    def __init__(self, executor='wasmedge', limits=None):
+    def __init__(self, executor='wasmedge', limits=None, tier='interp'):
         if executor not in ('wasmedge', 'wamr'):
             raise ValueError(f'unknown executor {executor!r}')
+        if tier not in TIERS:
+            raise ValueError(f'unknown tier {tier!r} (expected one of {", ".join(TIERS)})')
+        self.tier = tier
         self.limits = limits or L.DEFAULT
         self.instances = 0          # module instances made in this store
         self.funcs = []
@@ -211,11 +215,15 @@ class Store:
         self.datas = []
         self.executor = executor
 
-    def new_executor(self, kind=None):
-        """A fresh executor of ``kind`` (default: the store's), imported
-        lazily; either model runs over the same store."""
+    def new_executor(self, kind=None, tier=None):
+        """A fresh executor of ``kind`` and ``tier`` (default: the
+        store's), imported lazily; either model runs over the same store.
+        The compiled tier exists for the WasmEdge model; a WAMR executor is
+        always the interpreter."""
         if (kind or self.executor) == 'wamr':
             from .exec_wamr import Executor
+        elif (tier or self.tier) == 'fast':
+            from .fast_wasmedge import Executor
         else:
             from .exec_wasmedge import Executor
         return Executor(self)

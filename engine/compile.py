@@ -1,0 +1,946 @@
+"""Code generation for the compiled tier: one Wasm function -> one Python
+function (generated source, compiled once and cached on its FuncInst).
+
+Shape of the generated function (WasmEdge model: instruction indices,
+whole values)::
+
+    def F(n, d, l0=0, l1=0, R=None):    # n: step budget, d: calls allowed
+        l2 = 0                           # declared locals
+        b = 0                            # block to run
+        if R is not None: b, V = R; l0 = V[0]; ...; s0 = V[nlocals] ...
+        while True:
+            if b == 0:
+                if n < 7: raise Stop()   # budget short: stop before pc 0
+                n -= 7                   # one subtraction per segment
+                ...                      # straight-line code on l*/s* vars
+                b = 3
+            elif b == 3: ...
+
+Wasm locals are Python locals ``l<i>``, the operand at height ``h`` is
+``s<h>`` (heights are static), pure operations are fused into expressions
+and only materialised when needed.  A *block* starts at a *leader* (pc 0, a
+branch's landing instruction, the two sides of an ``if``/``br_if``, the
+instruction after ``else``'s jump); it is cut into *segments* after each
+call, and each segment is charged its exact instruction count (as the
+interpreter counts) at its start, before anything in it runs.
+
+No state is kept outside the Python frames while compiled code runs: the
+executor rebuilds the interpreter's stack and frames from the traceback of
+``Stop`` / ``Reenter`` / a trap, reading each compiled frame's locals and
+mapping its line number to (pc, segment) through ``Compiled.lines``.
+"""
+
+import math
+import re
+import struct
+from array import array
+
+from . import memory_access, numerics
+from .errors import Trap
+from .opcodes import BY_NAME
+from .runtime import default_value
+
+M32 = 0xFFFFFFFF
+M64 = 0xFFFFFFFFFFFFFFFF
+OOB = 'out of bounds memory access'
+STRUCT_OOB = 'requires a buffer'      # struct's bounds message: a trap, not a bug
+INDEX_OOB = 'bytearray index out of range'   # one-byte accesses index the memory
+
+
+class Stop(Exception):
+    """The budget does not cover the next segment: stop before it."""
+
+
+class Reenter(Exception):
+    """Stop before a call (no compiled call depth left, or a callee that
+    runs in the interpreter): the interpreter makes the call."""
+
+
+class Uncompilable(Exception):
+    """The function uses something the generator does not handle; it runs
+    in the interpreter."""
+
+
+class Compiled:
+    """A compiled function: ``fn``, the leader -> block map ``entry``, the
+    line -> tag map ``lines`` (tag = (kind, pc, segment start, segment
+    length, operand height)), its ``code`` object and frame layout."""
+    __slots__ = ('fn', 'entry', 'lines', 'code', 'addr', 'nlocals', 'nparams',
+                 'arity', 'source')
+
+
+# ------------------------------------------------------------ runtime helpers
+
+def _mark(dirty, d, n):
+    if n:
+        a, b = d >> 12, (d + n - 1) >> 12
+        dirty[a:b + 1] = b'\x01' * (b - a + 1)
+
+
+def mem_fill(mi, d, v, n):
+    mem = mi.data
+    if d + n > len(mem):
+        raise Trap(OOB)
+    mem[d:d + n] = bytes((v & 0xFF,)) * n
+    _mark(mi.dirty, d, n)
+
+
+def mem_copy(mi, d, s, n):
+    mem = mi.data
+    if s + n > len(mem) or d + n > len(mem):
+        raise Trap(OOB)
+    mem[d:d + n] = mem[s:s + n]
+    _mark(mi.dirty, d, n)
+
+
+def mem_init(store, mi, ma, da, d, s, n):
+    from .runtime import memory_init
+    memory_init(store, ma, da, d, s, n)
+    _mark(mi.dirty, d, n)
+
+
+def call_host(host, args):
+    return host(args)
+
+
+def interpreted(*args, **kw):
+    """Stands for a function that runs in the interpreter only."""
+    raise Reenter()
+
+
+_S = {c: struct.Struct('<' + c) for c in 'bBhHiIqQ'}
+_FMT = {1: 'b', 2: 'h', 4: 'i', 8: 'q'}
+# scalar loads (memory_access.LOADS): name -> (struct char, result mask or None)
+_LOADS = {name: (_FMT[w] if signed else _FMT[w].upper(), mask if signed else None)
+          for name, (w, signed, mask) in memory_access.LOADS.items() if w != 16}
+# scalar stores: name -> (struct char, value mask or None, width); the value
+# is masked only when narrower than its type
+_STORES = {name: (_FMT[w].upper(), mask if w < (8 if name[1:3] == '64' else 4) else None, w)
+           for name, (w, mask) in memory_access.STORES.items() if w != 16}
+
+_S32, _S64 = '0x80000000', '0x8000000000000000'
+# pure binary operators inlined as Python: name -> (value template, condition template)
+_BIN = {}
+for _t, _m, _sb, _bits in (('i32', str(M32), _S32, 31), ('i64', str(M64), _S64, 63)):
+    _BIN.update({
+        f'{_t}.add': (f'({{a}} + {{b}}) & {_m}', None),
+        f'{_t}.sub': (f'({{a}} - {{b}}) & {_m}', None),
+        f'{_t}.mul': (f'({{a}} * {{b}}) & {_m}', None),
+        f'{_t}.and': ('{a} & {b}', None),
+        f'{_t}.or': ('{a} | {b}', None),
+        f'{_t}.xor': ('{a} ^ {b}', None),
+        f'{_t}.shl': (f'({{a}} << ({{b}} & {_bits})) & {_m}', None),
+        f'{_t}.shr_u': (f'{{a}} >> ({{b}} & {_bits})', None),
+        f'{_t}.shr_s': (f'((({{a}} ^ {_sb}) - {_sb}) >> ({{b}} & {_bits})) & {_m}', None),
+        f'{_t}.eq': (None, '{a} == {b}'),
+        f'{_t}.ne': (None, '{a} != {b}'),
+        f'{_t}.lt_u': (None, '{a} < {b}'),
+        f'{_t}.gt_u': (None, '{a} > {b}'),
+        f'{_t}.le_u': (None, '{a} <= {b}'),
+        f'{_t}.ge_u': (None, '{a} >= {b}'),
+        f'{_t}.lt_s': (None, f'({{a}} ^ {_sb}) < ({{b}} ^ {_sb})'),
+        f'{_t}.gt_s': (None, f'({{a}} ^ {_sb}) > ({{b}} ^ {_sb})'),
+        f'{_t}.le_s': (None, f'({{a}} ^ {_sb}) <= ({{b}} ^ {_sb})'),
+        f'{_t}.ge_s': (None, f'({{a}} ^ {_sb}) >= ({{b}} ^ {_sb})'),
+    })
+_UN = {
+    'i32.wrap_i64': f'{{a}} & {M32}',
+    'i64.extend_i32_u': '{a}',
+    'i64.extend_i32_s': f'(({{a}} ^ {_S32}) - {_S32}) & {M64}',
+}
+
+# a jump to a small block that is not a loop head emits that block in place
+# (to this depth, up to this many instructions, while the function is short)
+INLINE_DEPTH, INLINE_SIZE, INLINE_LINES = 4, 48, 20000
+# f64 in the float domain: exact for every non-NaN result (a NaN result is
+# recomputed by the exact operations, which give its payload)
+_FBIN = {'f64.add': '+', 'f64.sub': '-', 'f64.mul': '*', 'f64.eq': '==', 'f64.ne': '!=',
+         'f64.lt': '<', 'f64.gt': '>', 'f64.le': '<=', 'f64.ge': '>='}
+_FCMP = frozenset(('f64.eq', 'f64.ne', 'f64.lt', 'f64.gt', 'f64.le', 'f64.ge'))
+_FUN = {'f64.neg': '-{a}', 'f64.abs': 'abs({a})', 'f64.convert_i32_u': 'float({a})',
+        'f64.convert_i32_s': f'float(({{a}} ^ {_S32}) - {_S32})',
+        'f64.convert_i64_u': 'float({a})',
+        'f64.convert_i64_s': f'float(({{a}} ^ {_S64}) - {_S64})'}
+_FA = array('d', [0.0])                    # one float and its bits, shared
+_QA = memoryview(_FA).cast('B').cast('Q')
+_TERMINATORS = frozenset(('br', 'br_if', 'br_table', 'if', 'else', 'return', 'unreachable'))
+_CALLS = frozenset(('call', 'call_indirect'))
+# the rarer instructions run through the interpreter's closure over a list:
+# name -> (values popped, values pushed)
+_GENERIC = {
+    'table.get': (1, 1), 'table.set': (2, 0), 'table.size': (0, 1), 'table.grow': (2, 1),
+    'table.fill': (3, 0), 'table.copy': (3, 0), 'table.init': (3, 0), 'elem.drop': (0, 0),
+    'data.drop': (0, 0),
+}
+_ATOM = re.compile(r'^[A-Za-z_][A-Za-z_0-9]*$|^-?\d+$|^None$')
+_TOKEN = re.compile(r'@R\d+@')
+
+
+def _traps(name):
+    """Numeric instructions that may trap are evaluated on their own line."""
+    if name[0] != 'i':
+        return False
+    return ('.div_' in name or '.rem_' in name
+            or ('.trunc_' in name and '_sat_' not in name))
+
+
+class _E:
+    """A symbolic operand: a Python expression, the l*/s* variables it
+    reads, and an optional boolean form (comparisons)."""
+    __slots__ = ('expr', 'refs', 'cond', 'size', 'fexpr')
+
+    def __init__(self, expr, refs=frozenset(), cond=None, size=1, fexpr=None):
+        self.expr, self.refs, self.cond, self.size = expr, refs, cond, size
+        self.fexpr = fexpr      # f64 only: the value as a Python float (None: not known)
+
+
+def _p(e):
+    return e if _ATOM.match(e) else f'({e})'
+
+
+class FuncGen:
+    """Generates the source of one function (see the module docstring)."""
+
+    def __init__(self, store, fi, addr, model):
+        self.store, self.fi, self.addr, self.model = store, fi, addr, model
+        self.inst = fi.module
+        self.body = fi.code.body
+        self.info = fi.info
+        self.nparams = len(fi.type.params)
+        types = list(fi.type.params) + list(fi.code.locals)
+        self.f64locals = {j for j, t in enumerate(types) if t == 'f64'}
+        self.nlocals = self.nparams + len(fi.code.locals)
+        self.arity = len(fi.type.results)
+        self.regions = {}      # token in a check line -> [most steps a path charges]
+        self.bindings = {}     # name in the code -> (kind, module-level index), see bind()
+        self.out = []          # (indent, text, tag)
+        self.tag = None
+
+    # -- control-flow analysis
+    def leaders(self):
+        """Leader pc -> operand height there (see the module docstring)."""
+        body, info, heights = self.body, self.info, self.info.heights
+        lead = {0: 0}
+        last = len(body) - 1
+
+        def add(pc, h):
+            old = lead.setdefault(pc, h)
+            if old != h:
+                raise Uncompilable(f'leader {pc}: heights {old} and {h}')
+
+        for i, ins in enumerate(body):
+            h = heights[i]
+            if h < 0:
+                continue
+            op = ins.op
+            if op in ('br', 'br_if', 'br_table'):
+                for b in info.branches[i]:
+                    add(b.target - 1, b.label_height + b.keep)
+                if op == 'br_if':
+                    add(i + 1, h - 1)
+            elif op == 'if':
+                add(i + 1, h - 1)
+                if i in info.else_of:
+                    add(info.else_of[i] + 1, h - 1)
+                else:
+                    add(info.end_of[i], h - 1)
+            elif op == 'else':
+                add(self.end_of_else(i) + 1, h)
+        if any(pc > last for pc in lead):
+            raise Uncompilable('leader past the end')
+        return lead
+
+    def end_of_else(self, i):
+        if not hasattr(self, '_else_if'):
+            self._else_if = {e: j for j, e in self.info.else_of.items()}
+        return self.info.end_of[self._else_if[i]]
+
+    # -- emission
+    def emit(self, ind, text, tag=None):
+        self.out.append((ind, text, tag if tag is not None else self.tag))
+
+    def generate(self):
+        lead = self.leaders()
+        order = sorted(lead)
+        loops = [pc for pc in order if self.body[pc].op == 'loop']
+        # hot blocks first in the dispatch chain: loop heads, then the rest
+        order = loops + [pc for pc in order if pc not in set(loops)]
+        self.blocks = {pc: k for k, pc in enumerate(sorted(lead))}
+        self.lead = lead
+        fi = self.fi
+        params = ''.join(f'l{j}=0, ' for j in range(self.nparams))
+        self.emit(0, f'def F(n, d, {params}R=None):')
+        for j, t in enumerate(fi.code.locals, self.nparams):
+            self.emit(1, f'l{j} = {default_value(t)!r}')
+        self.emit(1, 'b = 0')
+        self.emit(1, 'if R is not None:')
+        self.emit(2, 'b, V = R')
+        L = self.nlocals
+        for j in range(L):
+            self.emit(2, f'l{j} = V[{j}]')
+        maxh = max(lead.values())
+        if maxh:
+            self.emit(2, f'h = len(V) - {L}')
+            for j in range(maxh):
+                self.emit(2, f'if h > {j}: s{j} = V[{L + j}]')
+        for j in sorted(self.f64locals):    # float shadows of the f64 locals
+            self.emit(1, f'QA[0] = l{j}; f{j} = FA[0]')
+        if self.stores:
+            self.emit(1, 'D = MI.dirty')
+        self.emit(1, 'while True:')
+        for k, pc in enumerate(order):
+            self.emit(2, f'{"if" if k == 0 else "elif"} b == {self.blocks[pc]}:')
+            self.block(pc, lead[pc])
+        self.emit(2, 'else:')
+        self.emit(3, 'raise RuntimeError("bad block")')
+        for k, (ind, text, tag) in enumerate(self.out):    # the regions' checks
+            if '@R' in text:
+                self.out[k] = (ind, _TOKEN.sub(lambda m: str(self.regions[m.group(0)][0]), text), tag)
+
+    @property
+    def stores(self):
+        if not hasattr(self, '_stores'):
+            self._stores = any(i.op in _STORES or i.op in ('memory.fill', 'memory.copy',
+                                                            'memory.init')
+                               or (i.op.startswith('v128.store')) for i in self.body)
+        return self._stores
+
+    def segment_length(self, s):
+        body = self.body
+        last = len(body) - 1
+        i = s
+        while True:
+            op = body[i].op
+            if op in _TERMINATORS or op in _CALLS or i == last:
+                return i - s + 1
+            if i + 1 in self.lead:
+                return i - s + 1
+            i += 1
+
+    def block(self, pc0, h0):
+        """Emit the arm of the block at leader pc0 (a ``while True`` when it
+        jumps to itself); small successors are emitted inline."""
+        start = self._start = len(self.out)
+        self.jumps = []           # (index in out, indent, target block)
+        self.self_block = self.blocks[pc0]
+        self.depth = 0
+        self.region = None
+        self.body_at(pc0, h0, 4)
+        self.tag = None
+        arm = self.out[start:]
+        selfs = {total for _, _, t, total in self.jumps if t == self.self_block}
+        looped = bool(selfs)
+        # a loop whose every iteration charges the same K and that makes no
+        # call: the budget steps down in a for loop (n, n - K, ... >= check),
+        # which keeps n exactly what the per-iteration code would hold
+        batched = (len(selfs) == 1 and None not in selfs and 0 not in selfs
+                   and not any(g and g[0] in ('call', 'reenter') for _, _, g in arm))
+        if batched:
+            K = selfs.pop()
+            check = arm[0]
+            tok = _TOKEN.search(check[1]).group(0)
+            self.out[start:] = ([(3, 'while True:', None), (4, check[1], check[2]),
+                                 (4, f'for n in range(n, {tok} - 1, -{K}):', check[2])]
+                                + [(i + 2, t, g) for i, t, g in arm[1:]]
+                                + [(4, 'else:', None), (5, f'n -= {K}', None),
+                                   (5, 'continue', None), (4, 'break', None)])
+            shift = 2
+        elif looped:
+            self.out[start:] = [(i + 1, t, g) for i, t, g in arm]
+            self.out.insert(start, (3, 'while True:', None))
+            shift = 1
+        else:
+            shift = 0
+        # resolve the jump placeholders
+        for idx, jind, target, total in sorted(self.jumps, reverse=True):
+            k = start + idx + shift
+            i0, _, g = self.out[k]
+            charge = [(i0, f'n -= {total}', g)] if total else []
+            if looped and target == self.self_block:
+                repl = ([] if batched else charge) + [(i0, 'continue', g)]
+            elif looped:
+                repl = charge + [(i0, f'b = {target}', g), (i0, 'break', g)]
+            else:
+                repl = charge + [(i0, f'b = {target}', g), (i0, 'continue', g)]
+            self.out[k:k + 1] = repl
+
+    def body_at(self, pc0, h0, ind, pre=None):
+        """The instructions of the block at leader pc0, up to its jumps;
+        ``pre``: steps charged on the path since its region's check (None:
+        the block starts a region)."""
+        self.st = [_E(f's{j}', frozenset((f's{j}',))) for j in range(h0)]
+        pc = pc0
+        body, last = self.body, len(self.body) - 1
+        self.begin_segment(pc, ind, pre)
+        while True:
+            ins = body[pc]
+            op = ins.op
+            self.tag = ('instr', pc, self.seg, self.segk, len(self.st), self.pre)
+            if pc == last or op == 'return':
+                self.ret(ind)
+                return
+            if op in _TERMINATORS:
+                self.terminator(pc, ins, ind)
+                return
+            if op in _CALLS:
+                self.call(pc, ins, ind)
+                if pc + 1 in self.lead:
+                    self.flush_all(ind)
+                    self.jump(ind, pc + 1)
+                    return
+                pc += 1
+                self.begin_segment(pc, ind, None)
+                continue
+            self.instr(pc, ins, ind)
+            if pc + 1 in self.lead:
+                self.tag = ('instr', pc, self.seg, self.segk, len(self.st), self.pre)
+                self.flush_all(ind)
+                self.jump(ind, pc + 1)
+                return
+            pc += 1
+
+    def block_size(self, pc):
+        """Instructions from leader pc to its block's end (calls included)."""
+        body, last = self.body, len(self.body) - 1
+        i = pc
+        while not (body[i].op in _TERMINATORS or i == last or i + 1 in self.lead):
+            i += 1
+        return i - pc + 1
+
+    def begin_segment(self, s, ind, pre):
+        """A segment: straight-line instructions up to a call, a branch or
+        the next leader.  A *region* (a block's arm, the code after a call)
+        starts with one budget check for all its paths: the sum of what its
+        segments charge bounds any path through it.  Charges along a path
+        are subtracted once, where the path leaves the region."""
+        self.seg, self.segk = s, self.segment_length(s)
+        if pre is None:
+            tok = f'@R{len(self.regions)}@'
+            self.region = self.regions[tok] = [0]
+            self.pre = 0
+            self.emit(ind, f'if n < {tok}: raise Stop()',
+                      ('stop', s, s, self.segk, len(self.st), 0))
+        else:
+            self.pre = pre
+
+    def charged(self, extra=0):
+        """Steps the path has taken since its region's check."""
+        total = self.pre + self.segk + extra
+        self.region[0] = max(self.region[0], total)
+        return total
+
+    def jump(self, ind, pc, extra=0):
+        target = self.blocks[pc]
+        total = None if self.region is None else self.charged(extra)
+        if (target != self.self_block and self.body[pc].op != 'loop' and self.depth < INLINE_DEPTH
+                and self.block_size(pc) <= INLINE_SIZE and len(self.out) < INLINE_LINES):
+            saved = (list(self.st), self.seg, self.segk, self.tag, self.pre, self.region)
+            self.depth += 1
+            self.body_at(pc, self.lead[pc], ind, total)
+            self.depth -= 1
+            self.st, self.seg, self.segk, self.tag, self.pre, self.region = saved
+            return
+        # a placeholder line, resolved when the arm is complete (indices are
+        # relative to the arm's first line)
+        self.jumps.append((len(self.out) - self._start, ind, self.blocks[pc], total))
+        self.emit(ind, '#jump')
+
+    # -- the symbolic stack
+    def push(self, expr, refs, cond=None, size=1, fexpr=None):
+        e = _E(expr, refs, cond, size, fexpr)
+        self.st.append(e)
+        if size > 12 or len(expr) > 160:        # keep expressions small
+            self.materialise(len(self.st) - 1, self.ind)
+
+    def pop(self):
+        return self.st.pop()
+
+    def assign_slot(self, p, expr, ind):
+        """Emit ``s<p> = expr``, first materialising pending operands that
+        still read the old ``s<p>``."""
+        name = f's{p}'
+        for q in range(len(self.st)):
+            if q != p and name in self.st[q].refs and self.st[q].expr != f's{q}':
+                self.materialise(q, ind)
+        self.emit(ind, f'{name} = {expr}')
+
+    def materialise(self, q, ind):
+        e = self.st[q]
+        name = f's{q}'
+        if e.expr == name:
+            return
+        self.st[q] = _E(name, frozenset((name,)), fexpr=f'g{q}' if e.fexpr else None)
+        # the entry itself is now a slot; others reading s<q> must go first
+        for r in range(len(self.st)):
+            if r != q and name in self.st[r].refs and self.st[r].expr != f's{r}':
+                self.materialise(r, ind)
+        if e.fexpr:
+            self.float_to_bits(f'g{q}', name, e, ind)
+        else:
+            self.emit(ind, f'{name} = {e.expr}')
+
+    def float_to_bits(self, fvar, var, e, ind):
+        """``fvar = e``'s float; ``var`` = its bits: those of the float
+        unless it is a NaN, whose payload only the exact operations give."""
+        self.emit(ind, f'{fvar} = {e.fexpr}')
+        self.emit(ind, f'if {fvar} == {fvar}: FA[0] = {fvar}; {var} = QA[0]')
+        self.emit(ind, f'else: {var} = {e.expr}')
+
+    def bits(self, e, ind):
+        """An expression of ``e``'s bits, evaluating float-domain values once."""
+        if e.fexpr is None or _ATOM.match(e.expr):
+            return e.expr
+        self.ntemp = getattr(self, 'ntemp', 0) + 1
+        t = f't{self.ntemp}'
+        self.float_to_bits('t', t, e, ind)
+        return t
+
+    def flush_all(self, ind):
+        for q in range(len(self.st)):
+            self.materialise(q, ind)
+
+    def set_result(self, expr, ind):
+        """Push a value computed now (loads, calls, trapping numerics)."""
+        p = len(self.st)
+        self.assign_slot(p, expr, ind)
+        self.st.append(_E(f's{p}', frozenset((f's{p}',))))
+
+    def write_local(self, j, e, ind):
+        name = f'l{j}'
+        for q in range(len(self.st)):
+            if name in self.st[q].refs:
+                self.materialise(q, ind)
+        if j not in self.f64locals:
+            self.emit(ind, f'{name} = {e.expr}')
+        elif e.fexpr is None:
+            self.emit(ind, f'{name} = {e.expr}; QA[0] = {name}; f{j} = FA[0]')
+        elif _ATOM.match(e.expr) and _ATOM.match(e.fexpr):
+            self.emit(ind, f'{name} = {e.expr}; f{j} = {e.fexpr}')
+        else:
+            self.float_to_bits(f'f{j}', name, e, ind)
+
+    # -- instructions
+    def instr(self, pc, ins, ind):
+        op, imm = ins.op, ins.imm
+        self.ind = ind
+        if op in ('nop', 'block', 'loop', 'end'):
+            return
+        if op == 'local.get':
+            self.push(f'l{imm}', frozenset((f'l{imm}',)),
+                      fexpr=f'f{imm}' if imm in self.f64locals else None)
+        elif op == 'f64.const':
+            x = struct.unpack('<d', struct.pack('<Q', imm))[0]
+            self.push(str(imm), frozenset(), fexpr=repr(x) if math.isfinite(x) else None)
+        elif op in ('i32.const', 'i64.const', 'f32.const', 'v128.const'):
+            self.push(str(imm), frozenset())
+        elif op == 'local.set':
+            self.write_local(imm, self.pop(), ind)
+        elif op == 'local.tee':
+            e = self.pop()
+            self.write_local(imm, e, ind)
+            self.push(f'l{imm}', frozenset((f'l{imm}',)),
+                      fexpr=f'f{imm}' if imm in self.f64locals else None)
+        elif op in _FBIN and self.st[-1].fexpr and self.st[-2].fexpr:
+            b, a = self.pop(), self.pop()
+            refs, size = a.refs | b.refs, a.size + b.size + 1
+            fx = f'{_p(a.fexpr)} {_FBIN[op]} {_p(b.fexpr)}'
+            if op in _FCMP:
+                self.push(f'1 if {fx} else 0', refs, fx, size)
+            else:
+                f = self.numeric(op)
+                self.push(f'{f}({a.expr}, {b.expr})', refs, None, size, fexpr=fx)
+        elif op in _FUN and (self.st[-1].fexpr or op.startswith('f64.convert')):
+            a = self.pop()
+            f = self.numeric(op)
+            fx = _FUN[op].format(a=_p(a.fexpr or a.expr))
+            self.push(f'{f}({a.expr})', a.refs, None, a.size + 1, fexpr=fx)
+        elif op == 'drop':
+            self.pop()
+        elif op == 'select':
+            c, b, a = self.pop(), self.pop(), self.pop()
+            cond = c.cond or c.expr
+            self.push(f'{_p(a.expr)} if {_p(cond)} else {_p(b.expr)}', a.refs | b.refs | c.refs,
+                      size=a.size + b.size + c.size)
+        elif op == 'global.get':
+            g = self.bind(f'G{imm}', 'global', imm)
+            self.set_result(f'{g}.value', ind)
+        elif op == 'global.set':
+            g = self.bind(f'G{imm}', 'global', imm)
+            self.emit(ind, f'{g}.value = {self.bits(self.pop(), ind)}')
+        elif op in _BIN:
+            b, a = self.pop(), self.pop()
+            val, cond = _BIN[op]
+            A, B = _p(a.expr), _p(b.expr)
+            refs, size = a.refs | b.refs, a.size + b.size + 1
+            if cond is not None:
+                c = cond.format(a=A, b=B)
+                self.push(f'1 if {c} else 0', refs, c, size)
+            else:
+                self.push(val.format(a=A, b=B), refs, None, size)
+        elif op in _UN:
+            a = self.pop()
+            self.push(_UN[op].format(a=_p(a.expr)), a.refs, None, a.size + 1)
+        elif op in ('i32.eqz', 'i64.eqz'):
+            a = self.pop()
+            c = f'not {_p(a.cond)}' if a.cond else f'not {_p(a.expr)}'
+            self.push(f'1 if {c} else 0', a.refs, c, a.size + 1)
+        elif op == 'ref.null':
+            self.push('None', frozenset())
+        elif op == 'ref.func':
+            self.push(self.bind(f'RF{imm}', 'funcaddr', imm), frozenset())
+        elif op == 'ref.is_null':
+            a = self.pop()
+            c = f'{_p(a.expr)} is None'
+            if not a.refs:                      # a constant reference
+                c = str(a.expr == 'None')
+            self.push(f'1 if {c} else 0', a.refs, c, a.size + 1)
+        elif op in _LOADS:
+            ch, mask = _LOADS[op]
+            a = self.pop()
+            ea = _p(a.expr) if not imm[1] else f'{_p(a.expr)} + {imm[1]}'
+            x = f'MEM[{ea}]' if ch == 'B' else f'U{ch}(MEM, {ea})[0]'
+            self.set_result(x if mask is None else f'{x} & {mask}', ind)
+        elif op in _STORES:
+            ch, mask, w = _STORES[op]
+            v, a = self.pop(), self.pop()
+            ea = a.expr if not imm[1] else f'{_p(a.expr)} + {imm[1]}'
+            vx = self.bits(v, ind)
+            val = vx if mask is None else f'{_p(vx)} & {mask}'
+            if not _ATOM.match(ea):
+                self.emit(ind, f'ea = {ea}')
+                ea = 'ea'
+            self.emit(ind, f'MEM[{ea}] = {val}' if w == 1 else f'P{ch}(MEM, {ea}, {val})')
+            self.emit(ind, f'D[{ea} >> 12] = 1' if w == 1 else
+                      f'D[{ea} >> 12] = 1; D[({ea} + {w - 1}) >> 12] = 1')
+        elif op == 'v128.load':
+            a = self.pop()
+            self.emit(ind, f'ea = {_p(a.expr)} + {imm[1]}')
+            self.emit(ind, 'if ea + 16 > len(MEM): raise Trap(OOB)')
+            self.set_result("int.from_bytes(MEM[ea:ea + 16], 'little')", ind)
+        elif op == 'v128.store':
+            v, a = self.pop(), self.pop()
+            self.emit(ind, f'ea = {_p(a.expr)} + {imm[1]}')
+            self.emit(ind, 'if ea + 16 > len(MEM): raise Trap(OOB)')
+            self.emit(ind, f"MEM[ea:ea + 16] = ({v.expr}).to_bytes(16, 'little')")
+            self.emit(ind, 'D[ea >> 12] = 1; D[(ea + 15) >> 12] = 1')
+        elif op == 'memory.size':
+            self.set_result('len(MEM) >> 16', ind)
+        elif op == 'memory.grow':
+            a = self.pop()
+            self.set_result(f'MI.grow({a.expr}) & {M32}', ind)
+        elif op in ('memory.fill', 'memory.copy'):
+            c, b, a = self.pop(), self.pop(), self.pop()
+            fn = 'mem_fill' if op == 'memory.fill' else 'mem_copy'
+            self.emit(ind, f'{fn}(MI, {a.expr}, {b.expr}, {c.expr})')
+        elif op == 'memory.init':
+            c, b, a = self.pop(), self.pop(), self.pop()
+            da = self.bind(f'DA{imm}', 'dataaddr', imm)
+            self.emit(ind, f'mem_init(STORE, MI, MA, {da}, {a.expr}, {b.expr}, {c.expr})')
+        elif op in numerics.OPS:
+            f = self.numeric(op)
+            sig = BY_NAME[op].sig
+            k = len(sig[0])
+            args = [self.pop() for _ in range(k)][::-1]
+            call = f'{f}({", ".join(a.expr for a in args)})'
+            if _traps(op):
+                self.set_result(call, ind)
+            else:
+                refs = frozenset().union(*(a.refs for a in args))
+                self.push(call, refs, None, sum(a.size for a in args) + 1)
+        else:
+            self.generic(pc, ins, ind)
+
+    def numeric(self, op):
+        """The name of numerics.OPS[op] in the generated code."""
+        return self.bind(f'O_{op.replace(".", "_")}', 'numeric', op)
+
+    def bind(self, name, kind, arg):
+        """Names the generated code reads from its namespace: store objects
+        by module-level index, so one code object serves every instance."""
+        self.bindings[name] = (kind, arg)
+        return name
+
+    def generic(self, pc, ins, ind):
+        """Anything else (tables, drops, SIMD): the interpreter's closure over
+        a list holding the operands."""
+        op, imm = ins.op, ins.imm
+        if op in _GENERIC:
+            npop, npush = _GENERIC[op]
+        elif op.startswith(('v128.', 'i8x16.', 'i16x8.', 'i32x4.', 'i64x2.', 'f32x4.', 'f64x2.')):
+            from . import simd
+            mi = self.store.mems[self.inst.memaddrs[0]] if self.inst.memaddrs else None
+            try:
+                _, params, results = simd.instruction(op, imm, mi)
+            except Exception as e:
+                raise Uncompilable(f'{op}: {e}')
+            npop, npush = len(params), len(results)
+        else:
+            raise Uncompilable(op)
+        g = f'X{pc}'
+        self.bind(g, 'generic', (op, imm))
+        args = [self.pop() for _ in range(npop)][::-1]
+        mark = op.startswith('v128.store') and op.endswith('_lane')
+        if mark:
+            self.emit(ind, f'ea = {_p(args[0].expr)} + {imm[1]}')
+        self.emit(ind, f'T = [{", ".join(a.expr for a in args)}]')
+        self.emit(ind, f'{g}(T)')
+        if mark:
+            self.emit(ind, 'D[ea >> 12] = 1; D[(ea + 15) >> 12] = 1')
+        for j in range(npush):
+            self.set_result(f'T[{j}]', ind)
+
+    def call(self, pc, ins, ind):
+        inst = self.inst
+        indirect = ins.op == 'call_indirect'
+        if indirect:
+            ft = inst.types[ins.imm[0]]
+        else:
+            addr = inst.funcaddrs[ins.imm]
+            ft = self.store.funcs[addr].type
+        np_, nr = len(ft.params), len(ft.results)
+        self.flush_all(ind)
+        h = len(self.st)
+        below = h - np_ - (1 if indirect else 0)
+        self.tag = ('reenter', pc, self.seg, self.segk, h, self.pre)
+        self.emit(ind, 'if not d: raise Reenter()')
+        self.tag = ('instr', pc, self.seg, self.segk, h, self.pre)
+        args = ', '.join(f's{j}' for j in range(below, below + np_))
+        if indirect:
+            t = self.bind(f'TAB{ins.imm[1]}', 'table', ins.imm[1])
+            self.bind(f'FT{pc}', 'type', ins.imm[0])
+            x = f's{h - 1}'
+            self.emit(ind, f'E = {t}.elem')
+            self.emit(ind, f"if {x} >= len(E): raise Trap('undefined element')")
+            self.emit(ind, f'a = E[{x}]')
+            self.emit(ind, f"if a is None: raise Trap('uninitialized element %d' % {x})")
+            self.emit(ind, 'fi = FUNCS[a]')
+            self.emit(ind, f"if fi.type is not FT{pc} and fi.type != FT{pc}: "
+                           f"raise Trap('indirect call type mismatch')")
+            self.emit(ind, 'f = fi.cache.get("fast")')
+            self.emit(ind, 'if f is None: f = compiled(STORE, a)')
+            self.emit(ind, 'f = f.fn')
+            callee = 'f'
+        else:
+            fi = self.store.funcs[addr]
+            if fi.host is not None:             # part of the code cache's key
+                callee = None
+                host = self.bind(f'H{ins.imm}', 'host', ins.imm)
+            else:
+                callee = self.bind(f'C{ins.imm}', 'func', ins.imm)
+        self.st[below:] = []
+        res = [f's{j}' for j in range(below, below + nr)]
+        self.emit(ind, f'n -= {self.charged()}')
+        self.region = None                      # the code after the call checks again
+        self.tag = ('call', pc, self.seg, self.segk, below, h)
+        if callee is None:
+            self.emit(ind, f'{"".join(r + ", " for r in res)}{"_ = " if not res else "= "}'
+                           f'{host}([{args}])')
+        else:
+            sep = ', ' if np_ else ''
+            self.emit(ind, f'n{"".join(", " + r for r in res)} = {callee}(n, d - 1{sep}{args})')
+        for r in res:
+            self.st.append(_E(r, frozenset((r,))))
+
+    def ret(self, ind):
+        res = self.st[len(self.st) - self.arity:] if self.arity else []
+        vals = ''.join(', ' + self.bits(e, ind) for e in res)
+        self.emit(ind, f'return n - {self.charged()}{vals}')
+
+    def branch_to(self, b, ind):
+        """Move the kept values to the target's slots and jump."""
+        land = b.target - 1
+        lh, keep = b.label_height, b.keep
+        top = len(self.st)
+        for q in range(top - keep, top):
+            if self.st[q].fexpr:
+                self.materialise(q, ind)
+        kept = self.st[top - keep:] if keep else []
+        dst = [f's{lh + j}' for j in range(keep)]
+        srcs = [e.expr for e in kept]
+        moves = [(d_, s_) for d_, s_ in zip(dst, srcs) if d_ != s_]
+        if moves:
+            self.emit(ind, f'{", ".join(d_ for d_, _ in moves)} = '
+                           f'{", ".join(s_ for _, s_ in moves)}')
+        self.jump(ind, land)
+
+    def terminator(self, pc, ins, ind):
+        op = ins.op
+        info = self.info
+        if op == 'unreachable':
+            self.charged()                      # the region's check covers this path too
+            self.emit(ind, "raise Trap('unreachable')")
+        elif op == 'br':
+            b = info.branches[pc][0]
+            self._materialise_below(b.label_height, ind)
+            self.branch_to(b, ind)
+        elif op == 'br_if':
+            b = info.branches[pc][0]
+            c = self.pop()
+            cond = c.cond or c.expr
+            if any(r[0] == 's' for r in c.refs):
+                # the condition reads a slot that materialising could overwrite
+                self.emit(ind, f'c = {cond}')
+                cond = 'c'
+            # below the label: same slots on both paths; the kept values move
+            # only when taken, so the rest is materialised on each side
+            self._materialise_below(b.label_height, ind)
+            self.emit(ind, f'if {cond}:')
+            saved = list(self.st)
+            self.branch_to(b, ind + 1)
+            self.st = saved
+            self.flush_all(ind)
+            self.jump(ind, pc + 1)
+        elif op == 'br_table':
+            brs = info.branches[pc]
+            c = self.pop()
+            self.emit(ind, f'i = {c.expr}')
+            low = min(b.label_height for b in brs)
+            self._materialise_below(low, ind)
+            groups = {}
+            for k, b in enumerate(brs[:-1]):
+                groups.setdefault((b.target, b.keep, b.label_height), []).append(k)
+            default = brs[-1]
+            saved = list(self.st)
+            first = True
+            for key, idxs in groups.items():
+                if key == (default.target, default.keep, default.label_height):
+                    continue
+                test = f'i == {idxs[0]}' if len(idxs) == 1 else f'i in {set(idxs)!r}'
+                self.emit(ind, f'{"if" if first else "elif"} {test}:')
+                first = False
+                self.st = list(saved)
+                self._materialise_below(key[2], ind + 1)
+                self.branch_to(brs[idxs[0]], ind + 1)
+            self.st = list(saved)
+            if not first:
+                self.emit(ind, 'else:')
+                self._materialise_below(default.label_height, ind + 1)
+                self.branch_to(default, ind + 1)
+            else:
+                self._materialise_below(default.label_height, ind)
+                self.branch_to(default, ind)
+        elif op == 'if':
+            c = self.pop()
+            cond = c.cond or c.expr
+            if any(r[0] == 's' for r in c.refs):   # materialising could overwrite it
+                self.emit(ind, f'c = {cond}')
+                cond = 'c'
+            self.flush_all(ind)
+            self.emit(ind, f'if {cond}:')
+            self.jump(ind + 1, pc + 1)
+            if pc in info.else_of:            # WasmEdge counts the 'else' it skips to
+                self.jump(ind, info.else_of[pc] + 1, extra=1)
+            else:
+                self.jump(ind, info.end_of[pc])
+        elif op == 'else':
+            self.flush_all(ind)
+            self.jump(ind, self.end_of_else(pc) + 1)
+
+    def _materialise_below(self, h, ind):
+        for q in range(min(h, len(self.st))):
+            self.materialise(q, ind)
+
+
+def namespace(store, inst, bindings, c):
+    """The globals of one instance's copy of a compiled function."""
+    ns = {'Trap': Trap, 'FA': _FA, 'QA': _QA, 'Stop': Stop, 'Reenter': Reenter, 'OOB': OOB,
+          'FUNCS': store.funcs, 'STORE': store, 'mem_fill': mem_fill, 'mem_copy': mem_copy,
+          'mem_init': mem_init, 'compiled': compiled, '__wasm__': c}
+    for ch, st in _S.items():
+        ns['U' + ch] = st.unpack_from
+        ns['P' + ch] = st.pack_into
+    mi = None
+    if inst.memaddrs:
+        mi = store.mems[inst.memaddrs[0]]
+        ns['MI'], ns['MEM'], ns['MA'] = mi, mi.data, inst.memaddrs[0]
+    for name, (kind, arg) in bindings.items():
+        if kind == 'global':
+            v = store.globals[inst.globaladdrs[arg]]
+        elif kind == 'table':
+            v = store.tables[inst.tableaddrs[arg]]
+        elif kind == 'type':
+            v = inst.types[arg]
+        elif kind == 'funcaddr':
+            v = inst.funcaddrs[arg]
+        elif kind == 'dataaddr':
+            v = inst.dataaddrs[arg]
+        elif kind == 'numeric':
+            v = numerics.OPS[arg]
+        elif kind == 'generic':
+            from .exec_wasmedge import _generic
+            v = _generic(store, inst, mi, arg[0], arg[1])
+        elif kind == 'host':
+            v = store.funcs[inst.funcaddrs[arg]].host
+        else:                                   # 'func'
+            v = _stub(ns, name, store, inst.funcaddrs[arg])
+        ns[name] = v
+    return ns
+
+
+def _stub(ns, name, store, addr):
+    """Compiles the callee on its first call and rebinds the caller's name."""
+    def stub(*args):
+        c = compiled(store, addr)
+        ns[name] = c.fn
+        return c.fn(*args)
+    return stub
+
+
+def compiled(store, addr):
+    """The cached Compiled form of function ``addr`` (FuncInst.cache)."""
+    fi = store.funcs[addr]
+    c = fi.cache.get('fast')
+    if c is None:
+        c = fi.cache['fast'] = build(store, addr)
+    return c
+
+
+def build(store, addr, model='wasmedge'):
+    """The Compiled form of function ``addr`` (host functions: a wrapper)."""
+    fi = store.funcs[addr]
+    c = Compiled()
+    c.addr = addr
+    c.nparams = len(fi.type.params)
+    c.arity = len(fi.type.results)
+    if fi.host is not None:
+        host, nr = fi.host, c.arity
+
+        def hostcall(n, d, *args):
+            r = host(list(args))
+            return (n, *r) if nr else n
+        c.fn, c.entry, c.lines, c.code, c.source = hostcall, {}, {}, None, None
+        c.nlocals = c.nparams
+        return c
+    c.nlocals = c.nparams + len(fi.code.locals)
+    inst = fi.module
+    # the code depends on the module and on which imported functions are
+    # host functions; it is cached on the function's validation info, which
+    # every instance of a decoded module shares
+    key = (model, tuple(store.funcs[a].host is not None
+                        for a in inst.funcaddrs[:len(inst.module.imported('func'))]))
+    cache = fi.info.__dict__.setdefault('fast_code', {})
+    hit = cache.get(key)
+    if hit is None:
+        g = FuncGen(store, fi, addr, model)
+        try:
+            g.generate()
+        except Uncompilable:
+            hit = cache[key] = None
+        else:
+            lines, tags = [], {}
+            for k, (ind, text, tag) in enumerate(g.out, 1):
+                lines.append('    ' * ind + text)
+                if tag is not None:
+                    tags[k] = tag
+            src = '\n'.join(lines) + '\n'
+            code = compile(src, f'<wasm function {fi.idx}>', 'exec')
+            hit = cache[key] = (code, {pc: g.blocks[pc] for pc in g.lead}, tags, g.bindings, src)
+    if hit is None:
+        c.fn, c.entry, c.lines, c.code, c.source = interpreted, {}, {}, None, None
+        return c
+    code, c.entry, c.lines, bindings, c.source = hit
+    ns = namespace(store, inst, bindings, c)
+    exec(code, ns)
+    c.fn = ns['F']
+    c.code = c.fn.__code__
+    return c

@@ -1,0 +1,298 @@
+"""The compiled tier (engine/fast_wasmedge.py, engine/compile.py) against the
+WasmEdge-model interpreter: stopped at ANY step count N it holds exactly the
+interpreter's state (pc, stack, frames, steps, globals, memory, tables),
+resumes to the same end, traps identically, and resumes from restored
+image sets."""
+
+import random
+
+import pytest
+import wasmtime
+
+from engine import checkpoint, embedding, images as im
+from engine import limits as L
+from engine.errors import Trap
+from engine.fast_wasmedge import FastExecutor
+from fuzz import gen, linked
+
+M32 = 0xFFFFFFFF
+
+
+def setup(wasm, entry, args, tier, limits=None):
+    store = embedding.store_init('wasmedge', limits, tier)
+    module = linked.decoded(wasm)
+    inst = embedding.module_instantiate(store, module, linked.imports_for(store, module, wasm))
+    addr = inst.exports[entry][1]
+    ex = store.new_executor()
+    ex.start(addr, list(args))
+    return store, inst, ex
+
+
+def state(store, inst, ex, trapped=False):
+    """Everything a stop exposes (after a trap the operand stack is not part
+    of the contract: the run is over)."""
+    mem = bytes(store.mems[inst.memaddrs[0]].data) if inst.memaddrs else None
+    frames = [(f.func, f.from_pc, f.locals, f.arity, f.vpos) for f in ex.frames]
+    return dict(pc=ex.pc, steps=ex.steps, finished=ex.finished,
+                stack=None if trapped else list(ex.stack), frames=frames, results=ex.results,
+                globals=[store.globals[a].value for a in inst.globaladdrs], memory=mem,
+                tables=[list(store.tables[a].elem) for a in inst.tableaddrs])
+
+
+def run(ex, n):
+    """(finished, trap message or None)."""
+    try:
+        return ex.run(n), None
+    except Trap as e:
+        return True, e.message
+
+
+def outcome(store, inst, ex, n):
+    done, trap = run(ex, n)
+    return done, trap, state(store, inst, ex, trap is not None)
+
+
+def length(wasm, entry, args):
+    store, inst, ex = setup(wasm, entry, args, 'interp')
+    run(ex, None)
+    return ex.steps
+
+
+def check_every_stop(wasm, entry, args, points):
+    """For every N in ``points``: the two tiers stopped at N are identical,
+    and so are they after running on to the end."""
+    for n in points:
+        a = setup(wasm, entry, args, 'interp')
+        b = setup(wasm, entry, args, 'fast')
+        assert isinstance(b[2], FastExecutor)
+        ra, rb = outcome(*a, n), outcome(*b, n)
+        assert ra == rb, f'stop at N={n}'
+        if not ra[0]:
+            ra, rb = outcome(*a, None), outcome(*b, None)
+            assert ra == rb, f'resumed after N={n}'
+
+
+def check_chunked(wasm, entry, args, sizes, seed=0):
+    """Resuming the compiled tier many times (each stop hands it over to the
+    interpreter mid-function) against the interpreter run the same way."""
+    rnd = random.Random(seed)
+    a = setup(wasm, entry, args, 'interp')
+    b = setup(wasm, entry, args, 'fast')
+    while True:
+        k = rnd.choice(sizes)
+        ra, rb = outcome(*a, k), outcome(*b, k)
+        assert ra == rb, f'chunk ending at {a[2].steps}'
+        if ra[0]:
+            return
+
+
+def points_for(total, limit=100):
+    """Every N of a short run; else the first 25, the last 12 and a
+    random spread."""
+    if total + 2 <= limit:
+        return range(total + 2)
+    rnd = random.Random(total)
+    pts = set(range(25)) | set(range(total - 10, total + 2))
+    pts |= set(rnd.sample(range(total), max(0, min(total, limit - len(pts)))))
+    return sorted(pts)
+
+
+WAT = r'''
+(module
+  (type $ii (func (param i32) (result i32)))
+  (memory (export "mem") 1 3)
+  (table 4 funcref)
+  (elem (i32.const 0) $twice $next)
+  (global $g (mut i32) (i32.const 7))
+  (func $twice (type $ii) (i32.shl (local.get 0) (i32.const 1)))
+  (func $next (type $ii) (i32.add (local.get 0) (i32.const 3)))
+  (func (export "mix") (param i32) (result i32) (local i32 i64 f64)
+    (block $out
+      (loop $l
+        (br_if $out (i32.eqz (local.get 0)))
+        (i32.store (i32.mul (local.get 0) (i32.const 4)) (local.get 0))
+        (local.set 1 (i32.add (local.get 1)
+          (call_indirect (type $ii) (local.get 0) (i32.and (local.get 0) (i32.const 1)))))
+        (local.set 2 (i64.add (local.get 2) (i64.load32_u (i32.mul (local.get 0) (i32.const 4)))))
+        (local.set 3 (f64.add (local.get 3) (f64.convert_i32_u (local.get 0))))
+        (global.set $g (i32.add (global.get $g) (i32.const 1)))
+        (if (i32.and (local.get 0) (i32.const 2))
+          (then (local.set 1 (i32.xor (local.get 1) (i32.const 0x55))))
+          (else (local.set 1 (i32.rotl (local.get 1) (i32.const 3)))))
+        (br_table 0 0 1 (i32.const 0) (local.tee 0 (i32.sub (local.get 0) (i32.const 1))))
+        ))
+    (i32.add (local.get 1) (i32.add (i32.wrap_i64 (local.get 2))
+                                    (i32.trunc_f64_u (local.get 3)))))
+  (func (export "trap") (param i32) (result i32)
+    (i32.store (i32.const 0) (i32.const 9))
+    (i32.div_u (i32.const 10) (call $deep (local.get 0))))
+  (func (export "oob") (param i32) (result i32)
+    (i32.load (i32.add (local.get 0) (i32.const 65534))))
+  (func $deep (export "deep") (param i32) (result i32)
+    (if (result i32) (i32.eqz (local.get 0)) (then (i32.const 0))
+      (else (i32.add (i32.const 1) (call $deep (i32.sub (local.get 0) (i32.const 1)))))))
+  (func (export "fill") (param i32)
+    (loop $l
+      (local.set 0 (i32.sub (local.get 0) (i32.const 1)))
+      (i32.store8 offset=8192 (local.get 0) (local.get 0))
+      (br_if $l (local.get 0)))
+    (memory.fill (i32.const 40000) (i32.const 7) (i32.const 9000)))
+  (func $runaway (export "runaway") (call $runaway))
+  (func (export "floats") (param f64) (result i64 f64) (local f64 f64)
+    ;; float-domain fusion: NaN payloads, -0, infinities, comparisons
+    (local.set 1 (f64.add (f64.mul (local.get 0) (f64.const nan:0x8000000000004))
+                          (f64.const -0)))
+    (local.set 2 (f64.sub (f64.neg (local.get 0)) (f64.const inf)))
+    (if (f64.gt (local.get 1) (local.get 2))
+      (then (local.set 2 (f64.abs (local.get 1)))))
+    (i64.reinterpret_f64 (f64.add (local.get 1) (local.get 2)))
+    (f64.mul (f64.convert_i32_s (i32.const -3)) (local.tee 1 (f64.neg (local.get 0)))))
+  (func (export "scan") (param i32) (result i32) (local i32)
+    (loop $l
+      (local.set 1 (i32.add (local.get 1) (i32.load8_u offset=65530 (local.get 0))))
+      (local.set 0 (i32.add (local.get 0) (i32.const 1)))
+      (br_if $l (i32.lt_u (local.get 0) (i32.const 100))))
+    (local.get 1))
+  (func (export "bigexpr") (param i32) (result i32) (local i32)
+    ;; an expression too big to fuse, materialised inside an inlined branch
+    (if (local.get 0) (then
+      (local.set 1 (i32.mul (i32.add (i32.add (i32.add (i32.add (i32.add (i32.add
+        (i32.add (local.get 0) (i32.const 1)) (i32.const 2)) (i32.const 3)) (i32.const 4))
+        (i32.const 5)) (i32.const 6)) (i32.const 7)) (local.get 0)))))
+    (i32.add (local.get 1) (i32.const 1)))
+  (func (export "unreach") (param i32) (result i32)
+    (if (local.get 0) (then (nop) (drop (i32.const 1)) (unreachable)))
+    (i32.const 2))
+  (func (export "ifelse") (param i32) (result i32)
+    (if (result i32) (local.get 0) (then (i32.const 1)) (else (i32.const 2))))
+)
+'''
+
+
+@pytest.fixture(scope='module')
+def wasm():
+    return wasmtime.wat2wasm(WAT)
+
+
+@pytest.mark.parametrize('entry,args', [
+    ('mix', [9]), ('trap', [0]),
+    ('trap', [4]), ('oob', [0]), ('oob', [2]), ('deep', [30]), ('ifelse', [0]),
+    ('ifelse', [1]), ('unreach', [0]), ('unreach', [1]), ('bigexpr', [0]), ('bigexpr', [3]), ('fill', [30]), ('scan', [0]), ('scan', [90]), ('floats', [0x7FF0000000000001]), ('floats', [0x8000000000000000]),
+    ('floats', [0x4000000000000000])])
+def test_every_stop_of_handwritten_functions(wasm, entry, args):
+    check_every_stop(wasm, entry, args, points_for(length(wasm, entry, args)))
+
+
+@pytest.mark.parametrize('entry,args', [
+    ('fac', [10]), ('fib', [8]), ('sum', [20]), ('multi', [0]), ('multi', [3]), ('swap', [1, 2]),
+    ('brtable', [0]), ('brtable', [2]), ('brtable', [9]), ('indirect', [0, 5]),
+    ('indirect', [1, 5]), ('indirect', [3, 5]), ('indirect', [9, 5]),
+    ('memops', [8, 0x12345678]), ('grow', [1]), ('grow', [5]), ('size', []), ('load', [65534]),
+    ('div', [7, 2]), ('div', [7, 0]), ('div', [0x80000000, M32]), ('glob', [3]),
+    ('select', [0]), ('select', [1]), ('ifelse', [0]), ('ifelse', [7]), ('unreachable', []),
+    ('bulk', [])])
+def test_every_stop_of_the_interpreters_test_module(entry, args):
+    from test_exec_wasmedge import WAT as EXEC_WAT
+    wasm = wasmtime.wat2wasm(EXEC_WAT)
+    check_every_stop(wasm, entry, args, points_for(length(wasm, entry, args)))
+
+
+@pytest.mark.parametrize('sizes', [(1,), (1, 2, 3), (2, 5, 17), (40, 200)])
+def test_many_resumes(wasm, sizes):
+    check_chunked(wasm, 'mix', [40], sizes)
+    check_chunked(wasm, 'deep', [60], sizes)
+    check_chunked(wasm, 'fill', [300], sizes)
+    check_chunked(wasm, 'scan', [0], sizes)
+
+
+def test_results_and_traps_match_wasmtime(wasm):
+    """Independent truth: wasmtime runs the same module."""
+    wt_store = wasmtime.Store()
+    wt = wasmtime.Instance(wt_store, wasmtime.Module(wt_store.engine, wasm), [])
+
+    def call(name, *args):
+        r = wt.exports(wt_store)[name](wt_store, *args)
+        return list(r) if isinstance(r, (list, tuple)) else [r]
+    for entry, args in (('mix', [3]), ('mix', [40]), ('deep', [500]), ('bigexpr', [5])):
+        store, inst, ex = setup(wasm, entry, args, 'fast')
+        assert ex.run()
+        assert [v - (1 << 32) if v >= 1 << 31 else v for v in ex.results] == call(entry, *args)
+    for entry, args, message in (('trap', [0], 'integer divide by zero'),
+                                 ('oob', [2], 'out of bounds memory access'),
+                                 ('scan', [0], 'out of bounds memory access')):
+        store, inst, ex = setup(wasm, entry, args, 'fast')
+        with pytest.raises(Trap, match=message):
+            ex.run()
+        with pytest.raises(wasmtime.Trap):
+            call(entry, *args)
+
+
+def test_call_depth_and_stack_exhaustion_like_the_interpreter(wasm):
+    for entry, depth in (('deep', 5), ('deep', 17), ('deep', 1600), ('deep', 3300),
+                         ('runaway', 9), ('runaway', 4000)):
+        lim = L.with_options(max_call_depth=depth)
+        got = []
+        for tier in ('interp', 'fast'):
+            store, inst, ex = setup(wasm, entry, [4000] if entry == 'deep' else [], tier, lim)
+            with pytest.raises(Trap, match='call stack exhausted'):
+                ex.run()
+            got.append((ex.steps, ex.pc, len(ex.frames)))
+        assert got[0] == got[1]
+
+
+def test_store_marks_dirty_chunks(wasm):
+    store, inst, ex = setup(wasm, 'fill', [5000], 'fast')
+    mi = store.mems[inst.memaddrs[0]]
+    mi.dirty[:] = bytes(len(mi.dirty))
+    ex.run()
+    # bytes 8192..13191 (chunks 2, 3), then 40000..48999 (chunks 9..11)
+    assert [i for i, f in enumerate(mi.dirty) if f] == [2, 3, 9, 10, 11]
+
+
+def test_resume_from_restored_image_set(wasm, tmp_path):
+    """A set saved by the interpreter at every few steps, restored into a
+    fast store, runs to the interpreter's end; and the compiled tier's own
+    checkpoints equal the interpreter's."""
+    total = length(wasm, 'mix', [12])
+    ref = setup(wasm, 'mix', [12], 'interp')
+    run(ref[2], None)
+    final = state(*ref)
+    sha = im.module_sha256(wasm)
+    for n in range(0, total, 37):
+        a = setup(wasm, 'mix', [12], 'interp')
+        b = setup(wasm, 'mix', [12], 'fast')
+        run(a[2], n)
+        run(b[2], n)
+        sa = checkpoint.save(a[2], a[1], sha)
+        sb = checkpoint.save(b[2], b[1], sha)
+        im.write_images(sa, tmp_path / f'a{n}')
+        im.write_images(sb, tmp_path / f'b{n}')
+        for name in sorted(p.name for p in (tmp_path / f'a{n}').iterdir()):
+            assert (tmp_path / f'a{n}' / name).read_bytes() == \
+                (tmp_path / f'b{n}' / name).read_bytes(), (n, name)
+        store = embedding.store_init('wasmedge', None, 'fast')
+        inst = embedding.module_instantiate(store, linked.decoded(wasm), [], run_start=False)
+        ex = checkpoint.restore(store, inst, im.read_images(tmp_path / f'a{n}'))
+        assert isinstance(ex, FastExecutor)
+        assert run(ex, None) == (True, None)
+        got = state(store, inst, ex)
+        assert (got['results'], got['steps'], got['memory'], got['globals']) == \
+            (final['results'], final['steps'], final['memory'], final['globals'])
+
+
+def _generated(seeds):
+    for seed in seeds:
+        gm = gen.from_seed(seed)
+        for args in gm.args[:2]:
+            yield seed, gm, args
+
+
+@pytest.mark.parametrize("block", range(2))
+def test_every_stop_of_generated_modules(block):
+    """The migration campaign's generator: for each module, every N (all of
+    them for short runs, 45 spread over the run otherwise), and a run
+    resumed many times."""
+    for seed, gm, args in _generated(range(block * 5, block * 5 + 5)):
+        total = length(gm.wasm, gm.entry, args)
+        check_every_stop(gm.wasm, gm.entry, args, points_for(total, 45))
+        check_chunked(gm.wasm, gm.entry, args, (1, 3, 8, 50), seed)
