@@ -34,6 +34,7 @@ _COLUMN_OF = {'register': 'register+action', 'action': 'register+action',
               'module_definition': 'module', 'module_instance': 'module',
               'assert_malformed_custom': 'custom', 'assert_invalid_custom': 'custom'}
 SUITES = ('wasm-2.0', 'wasm-3.0')
+STANDARD = {'wasm-2.0': 2, 'wasm-3.0': 3}   # the validation rules each suite checks
 
 
 class UsageError(Exception):
@@ -67,7 +68,8 @@ def run_file(path, runtimes, timeout, allowed, migrate=None, limits=None, expect
             migrator = Migrator(os.path.basename(path), runtime, migrate[runtime])
         if error is None:
             _tally(result, run_script(commands, executor=runtime, timeout=timeout,
-                                      migrator=migrator, limits=limits), allowed,
+                                      migrator=migrator, limits=limits,
+                                      standard=STANDARD.get(suite)), allowed,
                    (expected or {}).get(runtime))
         if migrator is not None:
             result['migration'] = migrator.stats

@@ -173,8 +173,9 @@ def _message(exc):
 class _Script:
     """Store, registry and named instances of one script run."""
 
-    def __init__(self, embedding, executor, limits=None):
+    def __init__(self, embedding, executor, limits=None, standard=None):
         self.emb = embedding
+        self.standard = standard  # None: the embedding's default (Wasm 3.0)
         self.store = embedding.store_init(executor=executor, **({'limits': limits} if limits else {}))
         self.registry = {'spectest': embedding.spectest_instance(self.store)}
         self.named = {}
@@ -182,6 +183,11 @@ class _Script:
         self.definitions = {}     # $name -> decoded, validated module (3.0 module definitions)
         self.last_definition = None
         self.migrator = None      # migration.Migrator in migrate mode
+
+    def validate(self, module):
+        if self.standard is None:
+            return self.emb.module_validate(module)
+        return self.emb.module_validate(module, standard=self.standard)
 
     def decode(self, src):
         """ModuleSrc -> (decoded module); text conversion errors propagate."""
@@ -200,6 +206,7 @@ class _Script:
         return ev
 
     def instantiate(self, module):
+        self.validate(module)
         externvals = [self.resolve(imp) for imp in module.imports]
         return self.emb.module_instantiate(self.store, module, externvals)
 
@@ -267,7 +274,7 @@ def _cmd_module(s, cmd):
     except TextError as e:
         raise _Fail(f'no converter reads the module text: {e}') from None
     module = s.emb.module_decode(data)
-    s.emb.module_validate(module)
+    s.validate(module)
     _define(s, src.name, module)
     inst = s.instantiate(module)
     s.current = inst
@@ -292,7 +299,7 @@ def _cmd_module_definition(s, cmd):
     except TextError as e:
         raise _Fail(f'no converter reads the module text: {e}') from None
     module = s.emb.module_decode(data)
-    s.emb.module_validate(module)
+    s.validate(module)
     _define(s, src.name, module)
 
 
@@ -340,7 +347,7 @@ def _valid_module(s, src, what):
         raise _Fail(f'no converter reads the module text: {e}') from None
     try:
         module = s.emb.module_decode(data)
-        s.emb.module_validate(module)
+        s.validate(module)
     except (errors.DecodeError, errors.ValidationError) as e:
         raise _Fail(f'expected {what}, got {type(e).__name__}: {_message(e)!r}') from None
     return module
@@ -394,7 +401,7 @@ def _cmd_assert_invalid(s, cmd):
     except errors.DecodeError as e:
         raise _Fail(f'expected invalid, got DecodeError: {_message(e)!r}') from None
     _expect_error(errors.ValidationError, cmd.expected,
-                  lambda: s.emb.module_validate(module), 'validation error')
+                  lambda: s.validate(module), 'validation error')
 
 
 def _cmd_assert_malformed(s, cmd):
@@ -432,7 +439,7 @@ def _cmd_assert_custom(s, cmd):
         return None
     try:
         module = s.emb.module_decode(data)
-        s.emb.module_validate(module)
+        s.validate(module)
     except (errors.DecodeError, errors.ValidationError) as e:
         raise _Fail(f'the converter accepted a text whose fault is only in a custom section, and '
                     f'the engine refused the binary: {type(e).__name__}: {_message(e)!r}') from None
@@ -462,7 +469,7 @@ def _on_alarm(signum, frame):
 
 
 def run_script(commands, executor='wasmedge', timeout=None, embedding=None, migrator=None,
-               limits=None):
+               limits=None, standard=None):
     """Run every command; returns one Outcome per command (never raises for
     engine misbehaviour: crashes and timeouts are failures of that command).
 
@@ -471,12 +478,14 @@ def run_script(commands, executor='wasmedge', timeout=None, embedding=None, migr
     action is then also migrated between the models and checked.
     ``limits``: ``engine.limits.Limits`` of the script's store (step budget,
     timeout per call, sizes); the engine's defaults if None.
+    ``standard``: validate by the rules of Wasm 2 or 3 (``valid.STANDARDS``);
+    the embedding's default (3) if None.
     """
     outcomes = []
     try:
         if embedding is None:
             from engine import embedding
-        script = _Script(embedding, executor, limits)
+        script = _Script(embedding, executor, limits, standard)
         script.migrator = migrator
     except Exception as e:
         reason = f'cannot set up the store: {type(e).__name__}: {e}'

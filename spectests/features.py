@@ -19,7 +19,7 @@ GROUPS = {
              'GC types, multi-memory, memory64, exceptions, and error texts changed in 3.0'),
     'annotations': ('text-format annotations, quoted identifiers, custom-section annotations',
                     None),
-    'tail-call': ('return_call, return_call_indirect', 'tail calls not implemented yet'),
+    'tail-call': ('return_call, return_call_indirect', None),
     'multi-memory': ('several memories per module', 'multi-memory not implemented yet'),
     'memory64': ('64-bit memories and tables', 'memory64/table64 not implemented yet'),
     'function-references': ('typed function references', 'typed function references not '

@@ -7,7 +7,7 @@ wasm-3.0, legacy/, custom/ and proposals/ included, named by their path
 inside the suite folder) so that a run against a different or edited suite
 is refused instead of silently compared.
 
-    python -m spectests.manifest --update [--testsuite DIR] [--record REPORT.json ...]
+    python -m spectests.manifest --update [--full] [--testsuite DIR] [--record REPORT.json ...]
 
 recomputes the hashes and lists the text-format-only malformed cases that
 wat2wasm accepts anyway (``text_only``): the runner checks that the engine
@@ -226,7 +226,7 @@ def _recorded(reports):
     return out
 
 
-def update(option=None, reports=()):
+def update(option=None, reports=(), full=False):
     from . import features
     old = {}
     try:
@@ -244,13 +244,19 @@ def update(option=None, reports=()):
         for name in suite_files(suite, directory):
             path = os.path.join(directory, name)
             entry = {'sha256': sha256_file(path)}
+            # what the converters make of an unchanged file is kept (the
+            # slow part); --full asks them again (e.g. after upgrading them)
+            before = previous.get(name, {})
+            same = not full and before.get('sha256') == entry['sha256']
             if suite in SUPPORTED:
                 entry['expected'] = 'pass'
                 entry['skips'] = []
-                entry['text_only'] = _text_only_cases(path)
+                entry['text_only'] = before['text_only'] if same and 'text_only' in before \
+                    else _text_only_cases(path)
             if suite not in WHOLE:
                 entry['feature'] = features.group_of(name)
-                entry['unconvertible'] = _unconvertible(path)
+                entry['unconvertible'] = before['unconvertible'] \
+                    if same and 'unconvertible' in before else _unconvertible(path)
                 xfail = {}
                 for runtime in ('wasmedge', 'wamr'):
                     key = (suite, name, runtime)
@@ -282,6 +288,9 @@ def update(option=None, reports=()):
 def main(argv=None):
     ap = argparse.ArgumentParser(prog='python -m spectests.manifest', description=__doc__.split('\n\n')[0])
     ap.add_argument('--update', action='store_true', help='recompute hashes and allowed skips')
+    ap.add_argument('--full', action='store_true',
+                    help='with --update: convert every unchanged file again too (after upgrading '
+                    'wasmtime or wasm-tools)')
     ap.add_argument('--record', metavar='REPORT', action='append', default=[],
                     help='with --update: take the expected failures of wasm-3.0 from this JSON report '
                     'of python -m conformance (repeatable)')
@@ -289,7 +298,7 @@ def main(argv=None):
     args = ap.parse_args(argv)
     try:
         if args.update:
-            m = update(args.testsuite, args.record)
+            m = update(args.testsuite, args.record, args.full)
             for suite, entry in m['suites'].items():
                 skips = sum(len(f.get('skips', [])) for f in entry['files'].values())
                 text = sum(len(f.get('text_only', [])) for f in entry['files'].values())

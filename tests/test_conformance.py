@@ -370,7 +370,7 @@ def test_engine_on_sample(name, runtime):
     (the whole suite is ``tox -e spec``)."""
     mf.verify('wasm-2.0', SUITE, [name])
     allowed = mf.allowed_skips('wasm-2.0', name)
-    outs = run_script(parse_file(os.path.join(SUITE, name)), executor=runtime, timeout=60)
+    outs = run_script(parse_file(os.path.join(SUITE, name)), executor=runtime, timeout=60, standard=2)
     bad = [o for o in outs if o.status == 'failed' or
            (o.status == 'skipped' and (o.kind, o.line) not in allowed)]
     assert bad == []
