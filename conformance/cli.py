@@ -247,16 +247,17 @@ def _matches(name, pat):
                for p in (pat, pat + '.wast'))
 
 
-def select_files(suite, directory, patterns, manifest, required=True):
+def select_files(suite, directory, patterns, manifest, required=True, adhoc=True):
     """Manifest files matching the patterns (all if none); ad-hoc paths pass
-    through.  ``required``: a pattern matching no file is a usage error."""
+    through if ``adhoc``.  ``required``: a pattern matching no file is a
+    usage error."""
     names = sorted(mf.suite_entry(suite, manifest)['files'])
     if not patterns:
         return [(n, True) for n in names]
     chosen, seen = [], set()
     for pat in patterns:
         if os.path.isfile(pat) and os.path.basename(pat) not in names:
-            if required:
+            if adhoc:
                 chosen.append((os.path.abspath(pat), False))
             continue
         hits = [n for n in names if _matches(n, pat)]
@@ -318,11 +319,13 @@ def main(argv=None):
             # with several suites a pattern needs to match in one of them only;
             # an ad-hoc path runs once (with the first)
             chosen = select_files(suite, directory, args.files, manifest,
-                                  required=len(suites) == 1 or suite == suites[0])
+                                  required=len(suites) == 1, adhoc=suite == suites[0])
             mf.verify(suite, directory, [n for n, pinned in chosen if pinned], manifest)
             plan.append((suite, directory, chosen))
-        if args.files and len(suites) > 1 and not any(chosen for _, _, chosen in plan):
-            raise UsageError(f'no file of {", ".join(suites)} matches {" ".join(args.files)}')
+        for pat in args.files if len(suites) > 1 else ():
+            if not os.path.isfile(pat) and not any(
+                    _matches(n, pat) for _, _, chosen in plan for n, _ in chosen):
+                raise UsageError(f'no file of {", ".join(suites)} matches {pat!r}')
     except (mf.ManifestError, UsageError) as e:
         print(f'error: {e}', file=sys.stderr)
         return 2

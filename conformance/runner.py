@@ -269,29 +269,21 @@ def _cmd_module(s, cmd):
     s.current = None      # a module that fails must not leave its predecessor in charge
     if src.name:
         s.named.pop(src.name, None)
-    try:
-        data = module_bytes(src)
-    except TextError as e:
-        raise _Fail(f'no converter reads the module text: {e}') from None
-    module = s.emb.module_decode(data)
-    s.validate(module)
-    _define(s, src.name, module)
+    module = _define(s, src)
     inst = s.instantiate(module)
     s.current = inst
     if src.name:
         s.named[src.name] = inst
 
 
-def _define(s, name, module):
-    """Remember a validated module for later ``module instance`` commands
-    (a named ``module`` is also a definition, as in the reference interpreter)."""
-    s.last_definition = module
-    if name:
-        s.definitions[name] = module
-
-
 def _cmd_module_definition(s, cmd):
-    src = cmd.target
+    _define(s, cmd.target)
+
+
+def _define(s, src):
+    """Decode and validate; remember the module for later ``module
+    instance`` commands (a named ``module`` is also a definition, as in the
+    reference interpreter)."""
     if src.name:
         s.definitions.pop(src.name, None)
     try:
@@ -300,7 +292,10 @@ def _cmd_module_definition(s, cmd):
         raise _Fail(f'no converter reads the module text: {e}') from None
     module = s.emb.module_decode(data)
     s.validate(module)
-    _define(s, src.name, module)
+    s.last_definition = module
+    if src.name:
+        s.definitions[src.name] = module
+    return module
 
 
 def _cmd_module_instance(s, cmd):

@@ -413,14 +413,7 @@ def _check_code(ctx, params, results, local_types, body, stop=None, trace=None):
                 cur[_UNREACH] = True
                 live = False
             elif op == 'call_indirect':
-                y, x = ins.imm
-                if x >= len(tables):
-                    _fail(f'unknown table {x}')
-                if y >= len(types):
-                    _fail('unknown type')
-                if tables[x].elemtype != FUNCREF:
-                    _fail('type mismatch')
-                ft = types[y]
+                ft = _indirect_type(ins.imm, tables, types)
                 _pop(stack, cur, I32)
                 _pop_vals(stack, cur, ft.params)
                 stack.extend(ft.results)
@@ -433,14 +426,7 @@ def _check_code(ctx, params, results, local_types, body, stop=None, trace=None):
                         _fail(f'unknown function {x}')
                     ft = funcs[x]
                 else:
-                    y, x = ins.imm
-                    if x >= len(tables):
-                        _fail(f'unknown table {x}')
-                    if y >= len(types):
-                        _fail('unknown type')
-                    if tables[x].elemtype != FUNCREF:
-                        _fail('type mismatch')
-                    ft = types[y]
+                    ft = _indirect_type(ins.imm, tables, types)
                     _pop(stack, cur, I32)
                 if tuple(ft.results) != tuple(func_frame[_END]):
                     _fail('type mismatch')
@@ -583,6 +569,19 @@ def _table(ctx, x):
     if x >= len(ctx.tables):
         _fail(f'unknown table {x}')
     return ctx.tables[x]
+
+
+def _indirect_type(imm, tables, types):
+    """The function type of call_indirect / return_call_indirect (typeidx,
+    tableidx), after checking both indices and that the table holds funcrefs."""
+    y, x = imm
+    if x >= len(tables):
+        _fail(f'unknown table {x}')
+    if y >= len(types):
+        _fail('unknown type')
+    if tables[x].elemtype != FUNCREF:
+        _fail('type mismatch')
+    return types[y]
 
 
 # ------------------------------------------------------ constant expressions
