@@ -281,6 +281,9 @@ def parse_args(argv):
                     help='executor model to run under (default: wasmedge)')
     ap.add_argument('--jobs', '-j', type=int, default=os.cpu_count() or 1,
                     help='worker processes (default: CPU count)')
+    ap.add_argument('--scheduler', metavar='tcp://HOST:PORT',
+                    help='run the files on this Dask cluster instead of local processes (its '
+                    'workers must see the suite at the same path; needs the "cluster" extra)')
     ap.add_argument('--timeout', type=float, default=120.0, help='seconds per command (default: 120)')
     ap.add_argument('--testsuite', metavar='DIR',
                     help='folder holding the suite folders (else $WASM_TESTSUITE, else ../shared/testsuite)')
@@ -346,14 +349,26 @@ def main(argv=None):
     started = time.time()
     results = []
     beat = Heartbeat(len(tasks) * len(runtimes), args.progress_every if args.quiet else None)
-    if args.jobs == 1 or len(tasks) == 1:
+    if args.scheduler:
+        from fuzz import cluster
+        try:
+            client = cluster.connect(args.scheduler)
+        except cluster.ClusterError as e:
+            print(f'error: {e}', file=sys.stderr)
+            return 2
+        pool = client.get_executor(pure=False)      # concurrent.futures: the loop below
+    elif args.jobs > 1 and len(tasks) > 1:
+        pool = ProcessPoolExecutor(max_workers=args.jobs)
+    else:
+        pool = None
+    if pool is None:
         for t in tasks:
             for r in _task(t):
                 results.append(r)
                 _progress(r, args.quiet)
             beat.tick(results)
     else:
-        with ProcessPoolExecutor(max_workers=args.jobs) as pool:
+        with pool:
             futures = {pool.submit(_task, t): t for t in tasks}
             pending = set(futures)
             while pending:
@@ -372,6 +387,8 @@ def main(argv=None):
                         results.append(r)
                         _progress(r, args.quiet)
                 beat.tick(results)
+        if args.scheduler:
+            client.close()
     results.sort(key=lambda r: (suites.index(r['suite']) if r.get('suite') in suites else 0,
                                 r['file'], r['runtime']))
     elapsed = time.time() - started
@@ -395,7 +412,7 @@ def main(argv=None):
         xfail = f', {tot["xfail"]} expected failures (listed in the manifest)' if tot['xfail'] else ''
         print(f'\n{suite}: {len(rs) - nbad}/{len(rs)} file runs ok; commands: '
               f'{tot["passed"]} passed, {tot["failed"]} failed, {tot["skipped"]} skipped{xfail} '
-              f'({elapsed:.1f}s, {args.jobs} jobs)', file=out)
+              f'({elapsed:.1f}s, {args.scheduler or f"{args.jobs} jobs"})', file=out)
     tot = _totals(results)
     if args.migrate:
         mt = _migration_totals(results)

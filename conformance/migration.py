@@ -54,7 +54,7 @@ class StoreState:
     __slots__ = ('mems', 'tables', 'globals', 'elems', 'datas')
 
     def __init__(self, store):
-        self.mems = [(bytes(m.data), m.type) for m in store.mems]
+        self.mems = [(bytes(m.data), m.type, bytes(m.dirty)) for m in store.mems]
         self.tables = [(list(t.elem), t.type) for t in store.tables]
         self.globals = [g.value for g in store.globals]
         self.elems = [list(e.elem) for e in store.elems]
@@ -70,10 +70,11 @@ class StoreState:
             mems, tables, globs = inst.memaddrs, inst.tableaddrs, inst.globaladdrs
             elems, datas = inst.elemaddrs, inst.dataaddrs
         for a in mems:
-            data, typ = self.mems[a]
+            data, typ, dirty = self.mems[a]
             m = store.mems[a]
             if m.data != data:
                 m.data[:] = data
+            m.dirty[:] = dirty
             m.type = typ
         for a in tables:
             elem, typ = self.tables[a]
@@ -91,7 +92,7 @@ class StoreState:
     def diff(self, store):
         """First difference of the live ``store`` to this state as text, or
         None when they are equal (no copies: this runs once per checkpoint)."""
-        for a, (m, (d2, t2)) in enumerate(zip(store.mems, self.mems)):
+        for a, (m, (d2, t2, _)) in enumerate(zip(store.mems, self.mems)):
             d1 = m.data
             if d1 != d2:
                 if len(d1) != len(d2):

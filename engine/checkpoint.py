@@ -49,14 +49,18 @@ def _ref_in(t, v, inst):
     return v
 
 
-def _store_parts(store, inst, view):
-    """Memory, globals and tables of the instance, module-level."""
+def _store_parts(store, inst, view, live=False):
+    """Memory, globals and tables of the instance, module-level, and the
+    offsets of the memory's written chunks (the only ones that can be
+    non-zero).  ``live``: the memory is the instance's own bytearray, not a
+    copy, for a caller that is done with it before the run goes on."""
     to_index = _addr_to_index(inst)
     if inst.memaddrs:
-        data = store.mems[inst.memaddrs[0]].data
-        page_count, memory = len(data) // im.PAGE, bytes(data)
+        mem = store.mems[inst.memaddrs[0]]
+        page_count, memory = len(mem.data) // im.PAGE, mem.data if live else bytes(mem.data)
+        chunks = mem.dirty_offsets()
     else:
-        page_count, memory = None, b''
+        page_count, memory, chunks = None, b'', []
     globs = [_ref_out(t, store.globals[a].value, to_index)
              for t, a in zip(view.global_types, inst.globaladdrs)]
     tables = [[_ref_out(t, v, to_index) for v in store.tables[a].elem]
@@ -65,13 +69,13 @@ def _store_parts(store, inst, view):
                      if not store.elems[a].elem and inst.module.elems[i].init]
     dropped_datas = [i for i, a in enumerate(inst.dataaddrs)
                      if not store.datas[a].data and inst.module.datas[i].init]
-    return page_count, memory, globs, tables, dropped_elems, dropped_datas
+    return page_count, memory, globs, tables, dropped_elems, dropped_datas, chunks
 
 
 def _load_store_parts(store, inst, view, snap):
     if inst.memaddrs:
         mem = store.mems[inst.memaddrs[0]]
-        mem.data[:] = snap.memory                   # in place: executors hold references
+        mem.load(snap.memory, snap.chunks)          # in place: executors hold references
         if hasattr(mem.type, 'limits'):
             from .syntax import Limits, MemType
             mem.type = MemType(Limits(snap.page_count, mem.type.limits.max))
@@ -107,14 +111,14 @@ def frame_fidx(store, inst, to_index, k, funcaddr):
 
 # ------------------------------------------------------------ WasmEdge model
 
-def snapshot_wasmedge(ex, inst) -> Snapshot:
+def snapshot_wasmedge(ex, inst, live=False) -> Snapshot:
     """The WasmEdge executor's frames (bottom first) as neutral frames.
 
     A frame's locals are ``stack[vpos : vpos+locals]``; its operands run up
     to the next frame's ``vpos`` (the callee's params were the caller's
     top operands) or to the stack top.  ``from_pc`` of a callee is the
     instruction after the caller's call, so the caller stands at
-    ``from_pc - 1``."""
+    ``from_pc - 1``.  ``live``: see ``_store_parts``."""
     view = ModuleView.of(inst.module, inst.info)
     to_index = _addr_to_index(inst)
     frames = []
@@ -136,10 +140,11 @@ def snapshot_wasmedge(ex, inst) -> Snapshot:
                                   f'{len(values)} values, validation says {len(fr.types)}')
         vals = [_ref_out(t, v, to_index) for t, v in zip(fr.types, values)]
         fr.locals, fr.stack = vals[:len(fr.locals)], vals[len(fr.locals):]
-    page_count, memory, globs, tables, d_elems, d_datas = _store_parts(ex.store, inst, view)
+    page_count, memory, globs, tables, d_elems, d_datas, chunks = \
+        _store_parts(ex.store, inst, view, live)
     return Snapshot(frames=frames, page_count=page_count, memory=memory, globals=globs,
                     global_types=view.global_types, tables=tables, steps=ex.steps,
-                    dropped_elems=d_elems, dropped_datas=d_datas)
+                    dropped_elems=d_elems, dropped_datas=d_datas, chunks=chunks)
 
 
 def restore_wasmedge(store, inst, snap: Snapshot):
@@ -170,7 +175,7 @@ def save(ex, inst, module_sha256, entry='', results=()) -> ImageSet:
         raise CheckpointError('the run has already finished: nothing to checkpoint')
     name = type(ex).__module__.rsplit('.', 1)[-1]
     if name == 'exec_wasmedge':
-        snap = snapshot_wasmedge(ex, inst)
+        snap = snapshot_wasmedge(ex, inst, live=True)
         snap.entry, snap.results = entry, list(results)
         return images_from_snapshot(snap, inst.module, inst.info, 'wasmedge', module_sha256)
     from .exec_wamr import save_images

@@ -35,7 +35,7 @@ types (drop, select, locals, branch values) are resolved at pre-decode time
 by a small replay of the validator's type stack.
 """
 
-from . import numerics
+from . import fusion, memory_access, numerics
 from .errors import Exhaustion, Trap
 from .limits import CallDepthError, run_bounded
 from .images import CELLS, NONE, FrameImage, ImageSet
@@ -48,8 +48,6 @@ MAX_STACK = 1_000_000
 NAME = 'wamr'
 
 _M32 = 0xFFFFFFFF
-_M64 = 0xFFFFFFFFFFFFFFFF
-_M128 = (1 << 128) - 1
 _BIG = 1 << 62
 
 
@@ -71,8 +69,8 @@ class Frame:
 
 class Code:
     """The pre-decoded form of one function."""
-    __slots__ = ('ops', 'args', 'nxt', 'param_cells', 'local_cells', 'zeros',
-                 'result_cells', 'results', 'func_label', 'mem', 'types')
+    __slots__ = ('ops', 'args', 'fops', 'fargs', 'nxt', 'param_cells', 'local_cells', 'zeros',
+                 'result_cells', 'results', 'func_label', 'mem', 'dirty', 'types')
 
     def __init__(self, **kw):
         for k, v in kw.items():
@@ -87,8 +85,21 @@ class Code:
  DROP, SELECT, BR_TABLE, _FREE, GENERIC, UNREACHABLE, LOCAL_GET2,
  LOCAL_SET2, LOCAL_TEE2, CONSTN, DROPN, SELECTN, LOCAL_GETN, LOCAL_SETN,
  LOCAL_TEEN, I32_GT_S, I32_GT_U, I32_LE_S, I32_LE_U, I32_GE_S, I32_GE_U,
- I32_MUL, I32_OR, I32_SHL, I32_SHR_U, I64_ADD, I64_SUB, I64_EQZ,
- RETURN_CALL) = range(57)
+ I32_MUL, I32_OR, I32_SHL, I32_SHR_U, I64_ADD, I64_SUB, I64_EQZ) = range(56)
+RETURN_CALL = _FREE      # tail calls take the free slot below the superinstructions
+
+# Superinstructions (engine.fusion): local.get+unop, any shape over
+# two-cell operands (i64, f64: one general case), then one case per shape
+# over one-cell values in fusion.SHAPES order (the run loop tests for all of
+# them at once with F_FIRST), the conditions from F_COND, the ifs from F_IF.
+F_FIRST = 56
+F_UNARY = 56
+WIDE = 57
+SHAPES = fusion.numbered(F_FIRST + 2)
+F_COND = F_FIRST + 2 + len(fusion.VALUE_SHAPES)
+F_IF = F_COND + len(fusion.COND_SOURCES)
+_SRC_KIND = {fusion.STACK: 0, fusion.LOCAL: 1, fusion.CONST: 2}
+_DST_KIND = {fusion.PUSH: 0, fusion.SET: 1, fusion.BRIF: 2}
 
 _INLINE = {
     'i32.add': I32_ADD, 'i32.sub': I32_SUB, 'i32.eqz': I32_EQZ,
@@ -103,25 +114,12 @@ _INLINE = {
 _CONSTS = frozenset(('i32.const', 'i64.const', 'f32.const', 'f64.const',
                      'v128.const'))
 
-# Scalar loads: name -> (bytes, signed, result mask, result cells).
-_LOADS = {
-    'i32.load': (4, False, _M32, 1), 'i64.load': (8, False, _M64, 2),
-    'f32.load': (4, False, _M32, 1), 'f64.load': (8, False, _M64, 2),
-    'i32.load8_s': (1, True, _M32, 1), 'i32.load8_u': (1, False, _M32, 1),
-    'i32.load16_s': (2, True, _M32, 1), 'i32.load16_u': (2, False, _M32, 1),
-    'i64.load8_s': (1, True, _M64, 2), 'i64.load8_u': (1, False, _M64, 2),
-    'i64.load16_s': (2, True, _M64, 2), 'i64.load16_u': (2, False, _M64, 2),
-    'i64.load32_s': (4, True, _M64, 2), 'i64.load32_u': (4, False, _M64, 2),
-    'v128.load': (16, False, _M128, 4),
-}
-# Stores: name -> (bytes, value mask, value cells).
-_STORES = {
-    'i32.store': (4, _M32, 1), 'i64.store': (8, _M64, 2),
-    'f32.store': (4, _M32, 1), 'f64.store': (8, _M64, 2),
-    'i32.store8': (1, 0xFF, 1), 'i32.store16': (2, 0xFFFF, 1),
-    'i64.store8': (1, 0xFF, 2), 'i64.store16': (2, 0xFFFF, 2),
-    'i64.store32': (4, _M32, 2), 'v128.store': (16, _M128, 4),
-}
+# Loads: name -> (bytes, unpack_from(mem, ea) -> (value,), result mask,
+# result cells); stores: name -> (bytes, pack_into, value mask, value cells).
+_LOADS = {name: (w, memory_access.unpacker(w, sg), mask, CELLS[BY_NAME[name].sig[1][0]])
+          for name, (w, sg, mask) in memory_access.LOADS.items()}
+_STORES = {name: (w, memory_access.packer(w), mask, CELLS[BY_NAME[name].sig[0][1]])
+           for name, (w, mask) in memory_access.STORES.items()}
 
 # Instructions whose operands and results are all i32: the WasmEdge model's
 # closures work on a cell stack unchanged.
@@ -382,13 +380,13 @@ def compile_func(store, fi):
                 else:
                     a = _global_set(g, t)
         elif name in _LOADS:
-            w, sg, mask, n = _LOADS[name]
-            k, a = LOAD, (imm[1], w, sg, mask, n)
+            w, unpack, mask, n = _LOADS[name]
+            k, a = LOAD, (imm[1], w, unpack, mask, n)
             pop()
             tstack.append(BY_NAME[name].sig[1][0])
         elif name in _STORES:
-            w, mask, n = _STORES[name]
-            k, a = STORE, (imm[1], w, mask, n)
+            w, pack, mask, n = _STORES[name]
+            k, a = STORE, (imm[1], w, pack, mask, n)
             popn(2)
         elif name == 'ref.null':
             k, a = CONST, NONE
@@ -441,10 +439,45 @@ def compile_func(store, fi):
                 a = _adapt(fn, pc_, rc)
         ops[o] = k
         args[o] = a
-    return Code(ops=ops, args=args, nxt=nxt, param_cells=param_cells,
+    fops, fargs = list(ops), list(args)
+    one, two = {'i32', 'f32'}, {'i64', 'f64'}
+    if last and ops[body[last - 1].offset] in (END, NOP):   # its labels go with the frame
+        fops[body[last - 1].offset], fargs[body[last - 1].offset] = RETURN, 1
+
+    def dst_arg(fu):
+        return local_off[fu.dst_arg] if fu.dst == fusion.SET else \
+            args[body[fu.dst_arg].offset] if fu.dst in (fusion.BRIF, fusion.IF) else None
+
+    for i, (x, f, name) in fusion.unary_fusions(
+            body, lambda x: local_types[x] in one or local_types[x] in two,
+            lambda p, r: p in one.union(two) and r in one.union(two)).items():
+        fops[body[i].offset] = F_UNARY
+        fargs[body[i].offset] = (local_off[x], CELLS[local_types[x]] == 2, f,
+                                 CELLS[BY_NAME[name].sig[1][0]] == 2, body[i + 1].end)
+    for i, fu in fusion.fusions(body, SHAPES, lambda x: local_types[x] in one,
+                                lambda p, r: one.issuperset(p) and r in one).items():
+        fops[body[i].offset] = op = SHAPES[fu.src1[0], fu.src2[0], fu.dst]
+        srcs = fusion.operands(fu, local_off.__getitem__)
+        after = body[i + fu.k - 1].end
+        if op >= F_COND:        # sources (as COND_SOURCES), operands, test, target, k - 1, next pc
+            fargs[body[i].offset] = ((op - F_COND) % len(fusion.COND_SOURCES),) + srcs + (
+                fu.fn, dst_arg(fu), fu.k - 1, after)
+        else:
+            fargs[body[i].offset] = tuple(v for v in srcs if v is not None) + (fu.fn,) + (
+                (dst_arg(fu),) if fu.dst == fusion.SET else ()) + (after,)
+    shapes = {s for s in SHAPES if s[2] != fusion.IF}
+    for i, fu in fusion.fusions(body, shapes, lambda x: local_types[x] in two,
+                                lambda p, r: two.issuperset(p)).items():
+        fops[body[i].offset] = WIDE
+        (k1, v1), (k2, v2) = fu.src1, fu.src2
+        fargs[body[i].offset] = (
+            local_off[v1] if k1 == fusion.LOCAL else None, _SRC_KIND[k2],
+            local_off[v2] if k2 == fusion.LOCAL else v2, fu.fn, _DST_KIND[fu.dst],
+            dst_arg(fu), CELLS[BY_NAME[fu.binop].sig[1][0]], fu.k - 1, body[i + fu.k - 1].end)
+    return Code(ops=ops, args=args, fops=fops, fargs=fargs, nxt=nxt, param_cells=param_cells,
                 local_cells=off, zeros=zeros, result_cells=result_cells,
                 results=results, func_label=func_label, mem=mem,
-                types=local_types)
+                dirty=memi.dirty if memi is not None else None, types=local_types)
 
 
 def _ref_is_null(stack):
@@ -623,22 +656,140 @@ class Executor:
         push = stack.append
         frame = frames[-1]
         code = frame.code
-        ops = code.ops
-        args = code.args
+        # superinstructions while the budget covers the longest one, then
+        # the plain instructions for the last steps (exact stops)
+        lim = fusion.LONGEST - 1 if n >= fusion.LONGEST else 0
+        ops = code.fops if lim else code.ops
+        args = code.fargs if lim else code.args
         nxt = code.nxt
         mem = code.mem
+        dirty = code.dirty
         labels = frame.labels
         lpush = labels.append
         lp = frame.lp
         fbase = lp + code.local_cells
         pc = self.pc
         try:
-            while n:
+            while True:
+                if n <= lim:
+                    if n <= 0:
+                        break
+                    lim = 0
+                    ops = frame.code.ops
+                    args = frame.code.args
                 n -= 1
                 op = ops[pc]
                 a = args[pc]
                 pc = nxt[pc]
-                if op < 9:
+                if op >= F_FIRST:   # superinstructions: count k, continue after them
+                    if op >= F_COND:     # [local.get|const]{0,2} compare; br_if / if
+                        src, x, y, f, t, k, pc = a
+                        n -= k
+                        if src == 0:
+                            c = f(stack[lp + x], stack[lp + y])
+                        elif src == 1:
+                            c = f(stack[lp + x], y)
+                        else:
+                            if src == 2:
+                                y = pop()
+                            c = f(pop(), y)
+                        if op < F_IF:
+                            if c:        # as BR_IF below
+                                depth, npop, pc = t
+                                lab = labels[-1 - depth]
+                                top = len(stack) - lab[3]
+                                lb = fbase + lab[2]
+                                if top > lb:
+                                    del stack[lb:top]
+                                if npop:
+                                    del labels[len(labels) - npop:]
+                        elif c:          # as IF below
+                            lpush(t[0])
+                        else:
+                            if t[2]:
+                                lpush(t[0])
+                            pc = t[1]
+                    elif op < 62:
+                        if op == 56:     # F_UNARY: local.get x; unop
+                            x, wide, f, rwide, pc = a
+                            n -= 1
+                            r = f(stack[lp + x] | stack[lp + x + 1] << 32 if wide else stack[lp + x])
+                            if rwide:
+                                push(r & 0xFFFFFFFF)
+                                push(r >> 32)
+                            else:
+                                push(r)
+                        elif op == 57:   # WIDE: [local.get|const]{0,2} binop [local.set|br_if], 2-cell operands
+                            s1, k2, s2, f, dst, d, rc, k1, pc = a
+                            n -= k1
+                            if k2 == 2:
+                                y = s2
+                            elif k2 == 1:
+                                y = stack[lp + s2] | stack[lp + s2 + 1] << 32
+                            else:
+                                y = pop() << 32
+                                y |= pop()
+                            if s1 is None:
+                                x = pop() << 32
+                                x |= pop()
+                            else:
+                                x = stack[lp + s1] | stack[lp + s1 + 1] << 32
+                            r = f(x, y)
+                            if dst == 0:
+                                push(r & 0xFFFFFFFF)
+                                if rc == 2:
+                                    push(r >> 32)
+                            elif dst == 1:
+                                stack[lp + d] = r & 0xFFFFFFFF
+                                if rc == 2:
+                                    stack[lp + d + 1] = r >> 32
+                            elif r:
+                                depth, npop, pc = d
+                                lab = labels[-1 - depth]
+                                top = len(stack) - lab[3]
+                                lb = fbase + lab[2]
+                                if top > lb:
+                                    del stack[lb:top]
+                                if npop:
+                                    del labels[len(labels) - npop:]
+                        elif op == 58:   # local.get x; local.get y; binop
+                            x, y, f, pc = a
+                            n -= 2
+                            push(f(stack[lp + x], stack[lp + y]))
+                        elif op == 59:   # local.get x; const y; binop
+                            x, y, f, pc = a
+                            n -= 2
+                            push(f(stack[lp + x], y))
+                        elif op == 60:   # local.get x; local.get y; binop; local.set d
+                            x, y, f, d, pc = a
+                            n -= 3
+                            stack[lp + d] = f(stack[lp + x], stack[lp + y])
+                        else:            # local.get x; const y; binop; local.set d
+                            x, y, f, d, pc = a
+                            n -= 3
+                            stack[lp + d] = f(stack[lp + x], y)
+                    elif op == 62:       # local.get x; binop
+                        x, f, pc = a
+                        n -= 1
+                        stack[-1] = f(stack[-1], stack[lp + x])
+                    elif op == 63:       # const y; binop
+                        y, f, pc = a
+                        n -= 1
+                        stack[-1] = f(stack[-1], y)
+                    elif op == 64:       # binop; local.set d
+                        f, d, pc = a
+                        n -= 1
+                        b = pop()
+                        stack[lp + d] = f(pop(), b)
+                    elif op == 65:       # local.get x; binop; local.set d
+                        x, f, d, pc = a
+                        n -= 2
+                        stack[lp + d] = f(pop(), stack[lp + x])
+                    else:                # const y; binop; local.set d
+                        y, f, d, pc = a
+                        n -= 2
+                        stack[lp + d] = f(pop(), y)
+                elif op < 9:
                     if op == 0:      # LOCAL_GET
                         push(stack[lp + a])
                     elif op == 1:    # CONST
@@ -755,12 +906,15 @@ class Executor:
                         frames.append(frame)
                         stack.extend(c.zeros)
                         fbase = lp + c.local_cells
-                        ops = c.ops
-                        args = c.args
+                        ops = c.fops if lim else c.ops
+                        args = c.fargs if lim else c.args
                         nxt = c.nxt
                         mem = c.mem
+                        dirty = c.dirty
                         pc = 0
                     else:            # RETURN (also the function's last end)
+                        if a:            # superinstruction: an end right before the final end
+                            n -= a
                         c = frame.code
                         ar = c.result_cells
                         if ar:
@@ -785,17 +939,18 @@ class Executor:
                         lpush = labels.append
                         lp = frame.lp
                         fbase = lp + c.local_cells
-                        ops = c.ops
-                        args = c.args
+                        ops = c.fops if lim else c.ops
+                        args = c.fargs if lim else c.args
                         nxt = c.nxt
                         mem = c.mem
+                        dirty = c.dirty
                 elif op < 34:
                     if op == 24:     # LOAD
-                        off, w, sg, mask, nc = a
+                        off, w, unpack, mask, nc = a
                         ea = stack[-1] + off
                         if ea + w > len(mem):
                             _trap_mem()
-                        v = int.from_bytes(mem[ea:ea + w], 'little', signed=sg) & mask
+                        v = unpack(mem, ea)[0] & mask
                         if nc == 1:
                             stack[-1] = v
                         elif nc == 2:
@@ -805,7 +960,7 @@ class Executor:
                             stack[-1:] = (v & 0xFFFFFFFF, (v >> 32) & 0xFFFFFFFF,
                                           (v >> 64) & 0xFFFFFFFF, v >> 96)
                     elif op == 25:   # STORE
-                        off, w, mask, nc = a
+                        off, w, pack, mask, nc = a
                         if nc == 1:
                             v = pop()
                         elif nc == 2:
@@ -817,7 +972,9 @@ class Executor:
                         ea = pop() + off
                         if ea + w > len(mem):
                             _trap_mem()
-                        mem[ea:ea + w] = (v & mask).to_bytes(w, 'little')
+                        pack(mem, ea, v & mask)
+                        dirty[ea >> 12] = 1
+                        dirty[(ea + w - 1) >> 12] = 1
                     elif op == 26:   # GLOBAL_GET (one cell)
                         push(a.value)
                     elif op == 27:   # GLOBAL_SET (one cell)
@@ -840,6 +997,38 @@ class Executor:
                             del stack[lb:top]
                         if npop:
                             del labels[len(labels) - npop:]
+                    elif op == 31:   # RETURN_CALL: the callee replaces this frame
+                        a, final_end = a
+                        fi, a = resolve_callee(a, pop, funcs)
+                        ft = fi.type
+                        nc = _ncells(ft.params)
+                        cargs = stack[len(stack) - nc:]
+                        del stack[lp:]
+                        if fi.host is not None:
+                            # results on top, then this function's final end
+                            # returns them; that end is part of this step
+                            stack.extend(_cells_of(ft.results, fi.host(_values_of(ft.params, cargs))))
+                            pc = final_end
+                            n += 1
+                            continue
+                        c = fi.cache.get(NAME)
+                        if c is None:
+                            c = code_of(store, a)
+                        stack.extend(cargs)
+                        if len(stack) > MAX_STACK:
+                            raise Exhaustion('call stack exhausted')
+                        labels = [c.func_label]
+                        lpush = labels.append
+                        frame = Frame(a, frame.ip, lp, labels, c)
+                        frames[-1] = frame
+                        stack.extend(c.zeros)
+                        fbase = lp + c.local_cells
+                        ops = c.fops if lim else c.ops
+                        args = c.fargs if lim else c.args
+                        nxt = c.nxt
+                        mem = c.mem
+                        dirty = c.dirty
+                        pc = 0
                     elif op == 32:   # GENERIC
                         a(stack)
                     else:            # UNREACHABLE
@@ -880,37 +1069,6 @@ class Executor:
                     if op == 55:     # I64_EQZ
                         hi = pop()
                         stack[-1] = 0 if hi or stack[-1] else 1
-                    elif op == 56:   # RETURN_CALL: the callee replaces this frame
-                        a, final_end = a
-                        fi, a = resolve_callee(a, pop, funcs)
-                        ft = fi.type
-                        nc = _ncells(ft.params)
-                        cargs = stack[len(stack) - nc:]
-                        del stack[lp:]
-                        if fi.host is not None:
-                            # results on top, then this function's final end
-                            # returns them; that end is part of this step
-                            stack.extend(_cells_of(ft.results, fi.host(_values_of(ft.params, cargs))))
-                            pc = final_end
-                            n += 1
-                            continue
-                        c = fi.cache.get(NAME)
-                        if c is None:
-                            c = code_of(store, a)
-                        stack.extend(cargs)
-                        if len(stack) > MAX_STACK:
-                            raise Exhaustion('call stack exhausted')
-                        labels = [c.func_label]
-                        lpush = labels.append
-                        frame = Frame(a, frame.ip, lp, labels, c)
-                        frames[-1] = frame
-                        stack.extend(c.zeros)
-                        fbase = lp + c.local_cells
-                        ops = c.ops
-                        args = c.args
-                        nxt = c.nxt
-                        mem = c.mem
-                        pc = 0
                     else:            # I64_ADD / I64_SUB on (lo, hi) cell pairs
                         b = pop() << 32
                         b |= pop()
@@ -1005,10 +1163,11 @@ def save_images(ex, inst, module_sha256) -> ImageSet:
         out.append(FrameImage(fidx, ret[0], ret[1], slot_cells, cells,
                               [tuple(l) for l in fr.labels]))
         callee = fidx
-    page_count, memory, globs, tables, d_elems, d_datas = _store_parts(ex.store, inst, view)
+    page_count, memory, globs, tables, d_elems, d_datas, chunks = \
+        _store_parts(ex.store, inst, view, live=True)
     return ImageSet(runtime='wamr', module_sha256=module_sha256,
                     pc=(out[0].entry_fidx, ex.pc), frames=out, page_count=page_count,
-                    **store_images(view, memory, globs, tables),
+                    **store_images(view, memory, globs, tables, chunks),
                     steps=ex.steps, dropped_elems=d_elems, dropped_datas=d_datas)
 
 

@@ -20,7 +20,7 @@ instructions (``run(max_steps)``), so a run can be checkpointed and resumed
 between any two instructions.
 """
 
-from . import faults, numerics
+from . import faults, fusion, memory_access, numerics
 from .errors import Exhaustion, Trap
 from .limits import CallDepthError, run_bounded
 from .runtime import PAGE_SIZE, default_value, memory_init, table_init
@@ -29,8 +29,6 @@ MAX_STACK = 1_000_000
 NAME = 'wasmedge'
 
 _M32 = 0xFFFFFFFF
-_M64 = 0xFFFFFFFFFFFFFFFF
-_M128 = (1 << 128) - 1
 _BIG = 1 << 62
 
 
@@ -52,17 +50,23 @@ class Frame:
 
 
 class Code:
-    """The pre-decoded form of one function."""
-    __slots__ = ('ops', 'args', 'nparams', 'nlocals', 'zeros', 'arity', 'mem')
+    """The pre-decoded form of one function: ``ops``/``args`` one case per
+    instruction, ``fops``/``fargs`` the same with superinstructions
+    (``engine.fusion``) at the start of every fused sequence."""
+    __slots__ = ('ops', 'args', 'fops', 'fargs', 'nparams', 'nlocals', 'zeros',
+                 'arity', 'mem', 'dirty')
 
-    def __init__(self, ops, args, nparams, zeros, arity, mem):
+    def __init__(self, ops, args, fops, fargs, nparams, zeros, arity, mem, dirty):
         self.ops = ops
         self.args = args
+        self.fops = fops
+        self.fargs = fargs
         self.nparams = nparams
         self.zeros = zeros
         self.nlocals = nparams + len(zeros)
         self.arity = arity
         self.mem = mem
+        self.dirty = dirty          # memory 0's chunk flags (MemInst.dirty)
 
 
 # Operation kinds of the run loop (hot ones first: the loop tests in order;
@@ -72,7 +76,20 @@ class Code:
  I64_SUB, UN, IF, JUMP, CALL, RETURN, LOAD, STORE, GLOBAL_GET, GLOBAL_SET,
  DROP, SELECT, BR_TABLE, _FREE, GENERIC, UNREACHABLE, I32_GT_S,
  I32_GT_U, I32_LE_S, I32_LE_U, I32_GE_S, I32_GE_U, I32_MUL, I32_OR,
- I32_SHL, I32_SHR_U, RETURN_CALL) = range(44)
+ I32_SHL, I32_SHR_U) = range(43)
+RETURN_CALL = _FREE      # tail calls take the free slot below the superinstructions
+
+# Superinstructions (engine.fusion): local.get+unop, then one case per
+# shape in fusion.SHAPES order (the run loop tests for all of them at once
+# with F_FIRST), the conditions from F_COND, the ifs among them from F_IF.
+F_FIRST = 43
+F_UNARY = 43                    # local.get x; unop
+SHAPES = fusion.numbered(F_FIRST + 1)
+F_COND = F_FIRST + 1 + len(fusion.VALUE_SHAPES)
+F_IF = F_COND + len(fusion.COND_SOURCES)
+# A branch lands on a loop or a block's end (a no-op that counts); a
+# condition right after one absorbs it, so sequences reach one more.
+LONGEST = fusion.LONGEST + 1
 
 _INLINE = {
     'i32.add': I32_ADD, 'i32.sub': I32_SUB, 'i32.eqz': I32_EQZ,
@@ -87,25 +104,14 @@ _INLINE = {
 _CONSTS = frozenset(('i32.const', 'i64.const', 'f32.const', 'f64.const',
                      'v128.const'))
 
-# Scalar loads: name -> (bytes, signed, result mask).
-_LOADS = {
-    'i32.load': (4, False, _M32), 'i64.load': (8, False, _M64),
-    'f32.load': (4, False, _M32), 'f64.load': (8, False, _M64),
-    'i32.load8_s': (1, True, _M32), 'i32.load8_u': (1, False, _M32),
-    'i32.load16_s': (2, True, _M32), 'i32.load16_u': (2, False, _M32),
-    'i64.load8_s': (1, True, _M64), 'i64.load8_u': (1, False, _M64),
-    'i64.load16_s': (2, True, _M64), 'i64.load16_u': (2, False, _M64),
-    'i64.load32_s': (4, True, _M64), 'i64.load32_u': (4, False, _M64),
-    'v128.load': (16, False, _M128),
-}
-# Stores: name -> (bytes, value mask = wrap to the stored width).
-_STORES = {
-    'i32.store': (4, _M32), 'i64.store': (8, _M64), 'f32.store': (4, _M32),
-    'f64.store': (8, _M64), 'i32.store8': (1, 0xFF),
-    'i32.store16': (2, 0xFFFF), 'i64.store8': (1, 0xFF),
-    'i64.store16': (2, 0xFFFF), 'i64.store32': (4, _M32),
-    'v128.store': (16, _M128),
-}
+# Loads: name -> (bytes, unpack_from(mem, ea) -> (value,), result mask);
+# a signed load unpacks signed and the mask wraps it to the result width.
+_LOADS = {name: (w, memory_access.unpacker(w, sg), mask)
+          for name, (w, sg, mask) in memory_access.LOADS.items()}
+# Stores: name -> (bytes, pack_into(mem, ea, value), value mask = wrap to
+# the stored width).
+_STORES = {name: (w, memory_access.packer(w), mask)
+           for name, (w, mask) in memory_access.STORES.items()}
 
 
 def _trap_mem():
@@ -194,11 +200,11 @@ def compile_func(store, fi):
             k, a = RETURN_CALL, ((store.tables[inst.tableaddrs[tableidx]], inst.types[typeidx]),
                                  last)
         elif name in _LOADS:
-            n, sg, mask = _LOADS[name]
-            k, a = LOAD, (imm[1], n, sg, mask)
+            n, unpack, mask = _LOADS[name]
+            k, a = LOAD, (imm[1], n, unpack, mask)
         elif name in _STORES:
-            n, mask = _STORES[name]
-            k, a = STORE, (imm[1], n, mask)
+            n, pack, mask = _STORES[name]
+            k, a = STORE, (imm[1], n, pack, mask)
         elif name == 'global.get':
             k, a = GLOBAL_GET, store.globals[inst.globaladdrs[imm]]
         elif name == 'global.set':
@@ -223,9 +229,27 @@ def compile_func(store, fi):
             k, a = GENERIC, _generic(store, inst, memi, name, imm)
         ops.append(k)
         args.append(a)
+    fops, fargs = list(ops), list(args)
+    if last and ops[last - 1] == NOP:   # an end (or nop) right before the final end
+        fops[last - 1], fargs[last - 1] = RETURN, 1
+    for i, (x, f, _) in fusion.unary_fusions(body).items():
+        fops[i], fargs[i] = F_UNARY, (x, f)
+    for i, fu in fusion.fusions(body, SHAPES).items():
+        fops[i] = op = SHAPES[fu.src1[0], fu.src2[0], fu.dst]
+        srcs = fusion.operands(fu)
+        if op >= F_COND:        # sources (as COND_SOURCES), operands, test, target, k - 1
+            fargs[i] = ((op - F_COND) % len(fusion.COND_SOURCES),) + srcs + (
+                fu.fn, br(branches[fu.dst_arg][0]) if fu.dst == fusion.BRIF
+                else args[fu.dst_arg], fu.k - 1)
+        else:
+            fargs[i] = tuple(v for v in srcs if v is not None) + (fu.fn,) + (
+                (fu.dst_arg,) if fu.dst == fusion.SET else ())
+    for i in range(len(body) - 1):      # no-op; condition -> the condition counting k + 1
+        if ops[i] == NOP and fops[i + 1] >= F_COND and fops[i + 1] < F_IF + len(fusion.COND_SOURCES):
+            fops[i], fargs[i] = fops[i + 1], fargs[i + 1][:-1] + (fargs[i + 1][-1] + 1,)
     zeros = [default_value(t) for t in fi.code.locals]
-    return Code(ops, args, len(fi.type.params), zeros, len(fi.type.results),
-                mem)
+    return Code(ops, args, fops, fargs, len(fi.type.params), zeros, len(fi.type.results),
+                mem, memi.dirty if memi is not None else None)
 
 
 def resolve_callee(a, pop, funcs):
@@ -276,6 +300,7 @@ def _generic(store, inst, memi, name, imm):
             if d + n > len(mem):
                 _trap_mem()
             mem[d:d + n] = bytes((v & 0xFF,)) * n
+            memi.mark(d, n)
         return f
     if name == 'memory.copy':
         mem = memi.data
@@ -287,6 +312,7 @@ def _generic(store, inst, memi, name, imm):
             if s + n > len(mem) or d + n > len(mem):
                 _trap_mem()
             mem[d:d + n] = mem[s:s + n]
+            memi.mark(d, n)
         return f
     if name == 'memory.init':
         ma, da = inst.memaddrs[0], inst.dataaddrs[imm]
@@ -449,19 +475,108 @@ class Executor:
         push = stack.append
         frame = frames[-1]
         code = code_of(store, frame.func)
-        ops = code.ops
-        args = code.args
+        # superinstructions while the budget covers the longest one, then
+        # the plain instructions for the last steps (exact stops)
+        lim = LONGEST - 1 if n >= LONGEST else 0
+        ops = code.fops if lim else code.ops
+        args = code.fargs if lim else code.args
         mem = code.mem
+        dirty = code.dirty
         vpos = frame.vpos
         fbase = vpos + frame.locals
         pc = self.pc
         try:
-            while n > 0:
+            while True:
+                if n <= lim:
+                    if n <= 0:
+                        break
+                    lim = 0
+                    ops = code.ops
+                    args = code.args
                 n -= 1
                 op = ops[pc]
                 a = args[pc]
                 pc += 1
-                if op < 9:
+                if op >= F_FIRST:   # superinstructions: count k, continue at +k
+                    if op >= F_COND:     # [local.get|const]{0,2} compare; br_if / if
+                        src, x, y, f, t, k = a
+                        pc += k
+                        n -= k
+                        if src == 0:
+                            c = f(stack[vpos + x], stack[vpos + y])
+                        elif src == 1:
+                            c = f(stack[vpos + x], y)
+                        else:
+                            if src == 2:
+                                y = pop()
+                            c = f(pop(), y)
+                        if op < F_IF:
+                            if c:        # as BR_IF below
+                                target, keep, lh = t
+                                top = len(stack) - keep
+                                lb = fbase + lh
+                                if top > lb:
+                                    del stack[lb:top]
+                                pc = target
+                        elif not c:      # as IF below
+                            if t < 0:
+                                pc = -t
+                                n -= 1
+                            else:
+                                pc = t
+                    elif op < 48:
+                        if op == 43:     # F_UNARY: local.get x; unop
+                            x, f = a
+                            pc += 1
+                            n -= 1
+                            push(f(stack[vpos + x]))
+                        elif op == 44:   # local.get x; local.get y; binop
+                            x, y, f = a
+                            pc += 2
+                            n -= 2
+                            push(f(stack[vpos + x], stack[vpos + y]))
+                        elif op == 45:   # local.get x; const y; binop
+                            x, y, f = a
+                            pc += 2
+                            n -= 2
+                            push(f(stack[vpos + x], y))
+                        elif op == 46:   # local.get x; local.get y; binop; local.set d
+                            x, y, f, d = a
+                            pc += 3
+                            n -= 3
+                            stack[vpos + d] = f(stack[vpos + x], stack[vpos + y])
+                        else:            # local.get x; const y; binop; local.set d
+                            x, y, f, d = a
+                            pc += 3
+                            n -= 3
+                            stack[vpos + d] = f(stack[vpos + x], y)
+                    elif op == 48:       # local.get x; binop
+                        x, f = a
+                        pc += 1
+                        n -= 1
+                        stack[-1] = f(stack[-1], stack[vpos + x])
+                    elif op == 49:       # const y; binop
+                        y, f = a
+                        pc += 1
+                        n -= 1
+                        stack[-1] = f(stack[-1], y)
+                    elif op == 50:       # binop; local.set d
+                        f, d = a
+                        pc += 1
+                        n -= 1
+                        b = pop()
+                        stack[vpos + d] = f(pop(), b)
+                    elif op == 51:       # local.get x; binop; local.set d
+                        x, f, d = a
+                        pc += 2
+                        n -= 2
+                        stack[vpos + d] = f(pop(), stack[vpos + x])
+                    else:                # const y; binop; local.set d
+                        y, f, d = a
+                        pc += 2
+                        n -= 2
+                        stack[vpos + d] = f(pop(), y)
+                elif op < 9:
                     if op == 0:      # LOCAL_GET
                         push(stack[vpos + a])
                     elif op == 1:    # CONST
@@ -564,11 +679,15 @@ class Executor:
                         frames.append(frame)
                         stack.extend(c.zeros)
                         fbase = vpos + c.nlocals
-                        ops = c.ops
-                        args = c.args
+                        code = c
+                        ops = c.fops if lim else c.ops
+                        args = c.fargs if lim else c.args
                         mem = c.mem
+                        dirty = c.dirty
                         pc = 0
                     elif op == 22:   # RETURN (also the function's last end)
+                        if a:            # superinstruction: a no-op right before the final end
+                            n -= a
                         ar = frame.arity
                         if ar:
                             res = stack[len(stack) - ar:]
@@ -586,26 +705,28 @@ class Executor:
                             return True
                         pc = frame.from_pc
                         frame = frames[-1]
-                        c = funcs[frame.func].cache[NAME]
+                        code = c = funcs[frame.func].cache[NAME]
                         vpos = frame.vpos
                         fbase = vpos + frame.locals
-                        ops = c.ops
-                        args = c.args
+                        ops = c.fops if lim else c.ops
+                        args = c.fargs if lim else c.args
                         mem = c.mem
+                        dirty = c.dirty
                     elif op == 23:   # LOAD
-                        off, w, sg, mask = a
+                        off, w, unpack, mask = a
                         ea = stack[-1] + off
                         if ea + w > len(mem):
                             _trap_mem()
-                        stack[-1] = int.from_bytes(mem[ea:ea + w], 'little',
-                                                   signed=sg) & mask
+                        stack[-1] = unpack(mem, ea)[0] & mask
                     else:            # STORE
-                        off, w, mask = a
+                        off, w, pack, mask = a
                         v = pop()
                         ea = pop() + off
                         if ea + w > len(mem):
                             _trap_mem()
-                        mem[ea:ea + w] = (v & mask).to_bytes(w, 'little')
+                        pack(mem, ea, v & mask)
+                        dirty[ea >> 12] = 1
+                        dirty[(ea + w - 1) >> 12] = 1
                 elif op == 25:       # GLOBAL_GET
                     push(a.value)
                 elif op == 26:       # GLOBAL_SET
@@ -629,7 +750,7 @@ class Executor:
                     a(stack)
                 elif op == 32:       # UNREACHABLE
                     raise Trap('unreachable')
-                elif op == 43:       # RETURN_CALL: the callee replaces this frame
+                elif op == 30:       # RETURN_CALL: the callee replaces this frame
                     a, last = a
                     fi, a = resolve_callee(a, pop, funcs)
                     np = len(fi.type.params)
@@ -652,9 +773,11 @@ class Executor:
                     frames[-1] = frame
                     stack.extend(c.zeros)
                     fbase = vpos + c.nlocals
-                    ops = c.ops
-                    args = c.args
+                    code = c
+                    ops = c.fops if lim else c.ops
+                    args = c.fargs if lim else c.args
                     mem = c.mem
+                    dirty = c.dirty
                     pc = 0
                 else:
                     b = pop()

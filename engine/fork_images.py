@@ -53,6 +53,7 @@ from typing import Dict, List, Optional, Tuple
 
 from . import images as im
 from .images import CHUNK, NONE, PAGE, ImageError, ImageSet, _Reader
+from .runtime import nonzero_offsets
 from .state import Frame, Snapshot, cells_of, from_cells, to_cells
 from .translate import ModuleView, images_from_snapshot, snapshot_from_images, wamr_labels
 from .typetables import REF, type_bytes
@@ -174,6 +175,7 @@ class Baseline:
     tables: List[List[object]]
     dropped_elems: List[int]
     dropped_datas: List[int]
+    chunks: Optional[List[int]] = None      # as Snapshot.chunks
 
 
 def baseline_of(store, inst) -> Baseline:
@@ -345,9 +347,12 @@ def snapshot_from_fork(files: ForkFiles, module, info, base: Baseline,
         for off, chunk in files.memory.items():
             mem[off:off + CHUNK] = chunk
         memory = bytes(mem)
+        chunks = None if base.chunks is None else sorted(set(base.chunks) | set(files.memory))
+    else:
+        chunks = []
     globs = read_globals(files.globals_raw, runtime, view, base)
     return Snapshot(frames=frames, page_count=files.page_count, memory=memory,
-                    globals=globs, global_types=view.global_types,
+                    globals=globs, global_types=view.global_types, chunks=chunks,
                     tables=[list(t) for t in base.tables], steps=0,
                     dropped_elems=list(base.dropped_elems), dropped_datas=list(base.dropped_datas))
 
@@ -427,13 +432,10 @@ def fork_files(snap: Snapshot, module, info, runtime, base: Baseline) -> Dict[st
         files['mem_page_count.img'] = _u32s([snap.page_count])
         # the pages a fork finds present: every non-zero one, and every one
         # that differs from its instantiated content (grown pages start zero)
-        chunks = []
-        zero = bytes(CHUNK)
-        for off in range(0, len(snap.memory), CHUNK):
-            chunk = snap.memory[off:off + CHUNK]
-            if chunk != zero or (base.memory[off:off + CHUNK] or zero) != zero:
-                chunks.append(_u32s([off]) + chunk)
-        files['memory.img'] = b''.join(chunks)
+        present = sorted(set(nonzero_offsets(snap.memory, snap.chunks))
+                         | set(nonzero_offsets(base.memory, base.chunks)))
+        files['memory.img'] = b''.join(_u32s([off]) + snap.memory[off:off + CHUNK]
+                                       for off in present)
     out = []
     for k, (t, v) in enumerate(zip(view.global_types, snap.globals)):
         if t in _RAW_BYTES or (t == 'v128' and runtime == 'wasmedge'):

@@ -26,7 +26,7 @@ from . import faults
 from .images import CHUNK, NONE, PAGE, ImageError, write_dir
 from .state import Frame, Snapshot
 from .syntax import ExternRef, VAL_TYPES
-from .translate import CALLS, ModuleView
+from .translate import CALLS, ModuleView, memory_chunks
 
 FORMAT = 'wasm-migrate-neutral'
 VERSION = 1
@@ -151,12 +151,8 @@ def document_from_snapshot(snap: Snapshot, module, info, module_sha256: str) -> 
             'locals': [_typed(t, v) for t, v in zip(types[:nloc], fr.locals)],
             'operands': [_typed(t, v) for t, v in zip(types[nloc:], fr.stack)],
             'labels': labels_at(view, fr.fidx, fr.pc)})
-    zero = bytes(CHUNK)
-    chunks = {}
-    for off in range(0, len(snap.memory), CHUNK):
-        chunk = snap.memory[off:off + CHUNK]
-        if chunk != zero:
-            chunks[str(off)] = chunk.hex()
+    chunks = {str(off): chunk.hex()
+              for off, chunk in memory_chunks(snap.memory, snap.chunks).items()}
     return {
         'format': FORMAT, 'version': VERSION, 'module_sha256': module_sha256,
         'entry': snap.entry, 'results': list(snap.results), 'steps': snap.steps,
@@ -339,7 +335,7 @@ def snapshot_from_document(doc: dict, module, info, limits=None) -> Snapshot:
     if doc['entry']:
         _check_entry(doc, module, view, frames[0].fidx, results)
 
-    page_count, memory = _memory(doc['memory'], view, limits)
+    page_count, memory, chunks = _memory(doc['memory'], view, limits)
     globs = [_decode_typed(t, x, f'globals[{k}]', nfuncs) for k, (t, x) in enumerate(
         zip(view.global_types, _list(doc['globals'], 'globals', len(view.global_types))))]
     tables = []
@@ -353,7 +349,7 @@ def snapshot_from_document(doc: dict, module, info, limits=None) -> Snapshot:
                        for i, x in enumerate(entries)])
     return Snapshot(frames=frames, page_count=page_count, memory=memory, globals=globs,
                     global_types=view.global_types, tables=tables, entry=doc['entry'],
-                    results=list(results), steps=doc['steps'],
+                    results=list(results), steps=doc['steps'], chunks=chunks,
                     dropped_elems=_segments(doc['dropped_elems'], 'dropped_elems',
                                             len(module.elems), 'element'),
                     dropped_datas=_segments(doc['dropped_datas'], 'dropped_datas',
@@ -383,7 +379,7 @@ def _memory(raw, view, limits):
                                   f'(expected null)')
         if raw['chunks'] != {}:
             _fail('memory.chunks', 'not empty, but the module has no memory')
-        return None, b''
+        return None, b'', []
     lo, hi, why = view.size_range('memory', 0, limits)
     if not _is_int(pages) or not lo <= pages <= hi:
         _fail('memory.pages', f'{json.dumps(pages)[:40]} is not a page count within {why}')
@@ -402,7 +398,8 @@ def _memory(raw, view, limits):
         if not isinstance(text, str) or not _HEX_CHUNK.match(text):
             _fail(where, f'expected {2 * CHUNK} hex digits ({CHUNK} bytes)')
         memory[off:off + CHUNK] = bytes.fromhex(text)
-    return pages, memory          # a bytearray: a copy of a large memory costs seconds
+    # a bytearray: a copy of a large memory costs seconds
+    return pages, memory, sorted(int(key) for key in chunks)
 
 
 def _segments(raw, where, count, what):

@@ -30,6 +30,8 @@ evaluation, allocation, active element then data segments (each bounds
 checked as a whole, earlier writes stay), then the start function.
 """
 
+from itertools import compress
+
 from . import limits as L
 from . import numerics
 from . import syntax as S
@@ -80,6 +82,20 @@ class TableInst:
 
 
 CHUNK_SHIFT = 12            # dirty-tracking granularity: 4 KiB chunks
+CHUNK_SIZE = 1 << CHUNK_SHIFT
+
+
+def nonzero_offsets(data, offsets=None, end=None):
+    """Byte offsets of the 4 KiB chunks of ``data`` holding a non-zero
+    byte, ascending: of ``offsets`` only when given (the flagged chunks),
+    else of every chunk (a full scan); chunks from ``end`` on are left out."""
+    if end is None:
+        end = len(data)
+    if offsets is None:
+        offsets = range(0, end, CHUNK_SIZE)
+    zero = bytes(CHUNK_SIZE)
+    return [off for off in offsets
+            if off < end and data[off:off + CHUNK_SIZE] != zero]
 
 
 class MemInst:
@@ -97,6 +113,31 @@ class MemInst:
 
     def size(self):
         return len(self.data) // PAGE_SIZE
+
+    def mark(self, ea, n):
+        """Flag the chunks of the ``n`` bytes written at ``ea`` (a writer
+        outside the interpreters' inlined stores calls this)."""
+        if n > 0:
+            first, last = ea >> CHUNK_SHIFT, (ea + n - 1) >> CHUNK_SHIFT
+            self.dirty[first:last + 1] = b'\x01' * (last - first + 1)
+
+    def dirty_offsets(self):
+        """Byte offsets of the flagged chunks, ascending: the only chunks
+        that can hold a non-zero byte.  C-speed over the flags, so the cost
+        is in the chunks flagged, not in the memory's size."""
+        return [i << CHUNK_SHIFT for i in compress(range(len(self.dirty)), self.dirty)]
+
+    def load(self, data, offsets=None):
+        """Replace the contents by ``data`` in place (executors hold
+        ``data`` and ``dirty``); the flags become ``offsets`` (the chunks
+        that may be non-zero; None: found by scanning ``data``)."""
+        self.data[:] = data
+        self.dirty[:] = bytes(len(self.data) >> CHUNK_SHIFT)
+        if offsets is None:
+            offsets = nonzero_offsets(self.data)
+        dirty = self.dirty
+        for off in offsets:
+            dirty[off >> CHUNK_SHIFT] = 1
 
     def grow(self, n):
         """growmem: fail (-1) past the max or 65536 pages; zero-filled."""
@@ -406,6 +447,7 @@ def memory_init(store, memaddr, dataaddr, d, s, n):
     if s + n > len(src) or d + n > len(mem):
         raise Trap('out of bounds memory access')
     mem[d:d + n] = src[s:s + n]
+    store.mems[memaddr].mark(d, n)
 
 
 # ------------------------------------------------------------ spectest module

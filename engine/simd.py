@@ -502,6 +502,7 @@ def _memory_op(name, imm, memi):
     if memi is None:
         raise ValueError(f'{name}: module has no memory')
     mem = memi.data
+    mark = memi.mark
     off = imm[1]
     width = BY_NAME[name].width
 
@@ -541,6 +542,7 @@ def _memory_op(name, imm, memi):
             if ea + 16 > len(mem):
                 _trap()
             mem[ea:ea + 16] = v.to_bytes(16, 'little')
+            mark(ea, 16)
         return store
 
     lane = imm[2]
@@ -561,6 +563,7 @@ def _memory_op(name, imm, memi):
         if ea + width > len(mem):
             _trap()
         mem[ea:ea + width] = ((v >> sh) & mask).to_bytes(width, 'little')
+        mark(ea, width)
     return store_lane
 
 

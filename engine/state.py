@@ -46,6 +46,11 @@ class Snapshot:
     steps: int = 0
     dropped_elems: List[int] = field(default_factory=list)
     dropped_datas: List[int] = field(default_factory=list)
+    # byte offsets of the only 4 KiB chunks of ``memory`` that may be
+    # non-zero, ascending (a run's written chunks, an image's chunks);
+    # None: any.  Writers look at these alone, so a checkpoint costs what
+    # was written, not the memory's size.
+    chunks: Optional[List[int]] = None
 
 
 # ------------------------------------------------------------ values ↔ cells

@@ -23,6 +23,7 @@ from . import faults, images as im
 from .images import CELLS, CHUNK, NONE, PAGE, ImageError, ImageSet, FrameImage
 from .state import Frame, Snapshot, cells_of, from_cells, to_cells
 from .limits import DEFAULT as DEFAULT_LIMITS
+from .runtime import nonzero_offsets
 from .valid import block_structure, operand_types
 
 CALLS = ('call', 'call_indirect')
@@ -252,6 +253,7 @@ def snapshot_from_images(images: ImageSet, module, info, limits=None) -> Snapsho
     memory = bytearray((images.page_count or 0) * PAGE)
     for off, chunk in images.memory.items():
         memory[off:off + CHUNK] = chunk
+    chunks = sorted(images.memory)
 
     if [t for t, _ in images.globals] != view.global_types:
         raise ImageError(f'global.img: types {[t for t, _ in images.globals]} do not match the '
@@ -269,6 +271,7 @@ def snapshot_from_images(images: ImageSet, module, info, limits=None) -> Snapsho
     return Snapshot(frames=frames, page_count=images.page_count, memory=memory,
                     globals=globs, global_types=view.global_types, tables=tables,
                     entry=images.entry, results=list(images.results), steps=images.steps,
+                    chunks=chunks,
                     dropped_elems=_checked_segments(images.dropped_elems, len(module.elems), 'elem'),
                     dropped_datas=_checked_segments(images.dropped_datas, len(module.datas), 'data'))
 
@@ -335,25 +338,27 @@ def images_from_snapshot(snap: Snapshot, module, info, runtime, module_sha256) -
     if faults.PC_OFFSET and top.pc + 1 < len(view.func(top.fidx, 'frame 1').body): pc_unit = top.pc + 1 if runtime == 'wasmedge' else view.func(top.fidx, 'frame 1').body[top.pc + 1].offset
     return ImageSet(runtime=runtime, module_sha256=module_sha256, pc=(top.fidx, pc_unit),
                     frames=out, page_count=snap.page_count,
-                    **store_images(view, snap.memory, snap.globals, snap.tables),
+                    **store_images(view, snap.memory, snap.globals, snap.tables, snap.chunks),
                     entry=snap.entry, results=list(snap.results),
                     steps=snap.steps, dropped_elems=list(snap.dropped_elems),
                     dropped_datas=list(snap.dropped_datas))
 
 
-def store_images(view, memory, globs, tables):
+def memory_chunks(memory, offsets=None, end=None):
+    """{byte offset: 4 KiB bytes} of the non-zero chunks of ``memory``
+    (among ``offsets`` when given: see ``Snapshot.chunks``), ascending."""
+    return {off: bytes(memory[off:off + CHUNK])
+            for off in nonzero_offsets(memory, offsets, end)}
+
+
+def store_images(view, memory, globs, tables, offsets=None):
     """The memory.img, global.img and table.img fields of an ImageSet from
     module-level store values (the same in both models): memory as its
-    non-zero 4 KiB chunks, globals and table entries as cells."""
-    zero = bytes(CHUNK)
-    chunks = {}
+    non-zero 4 KiB chunks (looked for among ``offsets`` when given: the
+    written ones), globals and table entries as cells."""
     end = len(memory)
     if faults.GROWN_TAIL and view.has_memory: end = min(end, view.memory_min * PAGE)
-    for off in range(0, end, CHUNK):
-        chunk = memory[off:off + CHUNK]
-        if chunk != zero:
-            chunks[off] = bytes(chunk)
-    return dict(memory=chunks,
+    return dict(memory=memory_chunks(memory, offsets, end),
                 globals=[(t, to_cells(t, v)) for t, v in zip(view.global_types, globs)],
                 tables=[[to_cells(t, v)[0] for v in entries]
                         for t, entries in zip(view.table_types, tables)])

@@ -191,13 +191,15 @@ class Wasi:
 
     def write(self, ptr, b):
         self._check(ptr, len(b))[ptr:ptr + len(b)] = b
+        self.mem.mark(ptr, len(b))
 
     def u32(self, ptr):
         return struct.unpack_from('<I', self._check(ptr, 4), ptr)[0]
 
     def put(self, ptr, fmt, *values):
-        data = self._check(ptr, struct.calcsize(fmt))
-        struct.pack_into(fmt, data, ptr, *values)
+        n = struct.calcsize(fmt)
+        struct.pack_into(fmt, self._check(ptr, n), ptr, *values)
+        self.mem.mark(ptr, n)
 
     def string(self, ptr, n):
         try:
@@ -224,6 +226,7 @@ class Wasi:
         for buf, length in vecs:
             part = chunk[pos:pos + length]
             data[buf:buf + len(part)] = part
+            self.mem.mark(buf, len(part))
             pos += len(part)
             if pos >= len(chunk):
                 break

@@ -2,6 +2,7 @@
 
     python -m fuzz.migrate --jobs 8 [--time S] [--runs N] [--seed X]
                            [--generator hypothesis|atheris|smith|mix|LIST] [--out DIR]
+                           [--scheduler tcp://HOST:PORT]
 
 Worker processes generate modules and check them with ``fuzz.oracle``
 (uninterrupted vs migrated at several random checkpoints, single hops in
@@ -39,14 +40,20 @@ reproducer is replayed by ``python -m fuzz.replay`` in a fresh process
 before it is reported; one that does not fail there is reported under
 ``nondeterministic`` with what was tried, not as a failure.
 
-Exit status: 0 clean, 1 failures (or non-deterministic ones), 2 usage error.
+Where the units run is the executor's business (``fuzz.dispatch``): local
+worker processes, or with ``--scheduler`` the tasks of a Dask cluster
+(``fuzz.cluster``); the campaign loop, journal and summary are these either
+way.  Each reproducer's case.json also says where the migrated run first
+departs from the uninterrupted one (``fuzz.trace``).
+
+Exit status: 0 clean, 1 failures (or non-deterministic ones), 2 usage error
+(or the cluster's scheduler went away; the campaign can be resumed).
 """
 
 import argparse
 import fcntl
 import hashlib
 import json
-import multiprocessing
 import os
 import random
 import shutil
@@ -55,10 +62,10 @@ import sys
 import tempfile
 import time
 import traceback
-from multiprocessing.connection import wait
 
 from engine.images import atomic_dir, write_file_atomic
 from fuzz import journal as jn
+from fuzz.dispatch import ExecutorError, LocalExecutor, lane_goes_on
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 GENERATORS = ('hypothesis', 'smith', 'atheris')
@@ -107,6 +114,9 @@ def write_reproducer(directory, case, images=True):
                                 image_dir=os.path.join(tmp, 'images'))
             except Exception as e:
                 meta['images_note'] = f'run stopped early: {type(e).__name__}: {e}'
+            # where the migrated run first departs from the uninterrupted one (fuzz.trace)
+            from fuzz import trace
+            meta['divergence'] = trace.locate(case['wasm'], case['entry'], case['args'], case['hops'])
         with open(os.path.join(tmp, 'case.json'), 'w') as f:
             json.dump(meta, f, indent=1)
             f.write('\n')
@@ -118,7 +128,9 @@ def write_reproducer(directory, case, images=True):
                     + '\n'.join(case['mismatch']) + '\n\n'
                     f'Replay: {cmd}\n'
                     'case.json: entry, args (bit patterns; null = null ref), hops '
-                    '([runtime, instructions run before the checkpoint], the last runs to the end).\n'
+                    '([runtime, instructions run before the checkpoint], the last runs to the end), '
+                    'divergence (the first instruction where the migrated run departs from the '
+                    'uninterrupted one; python -m fuzz.replay DIR --trace shows it).\n'
                     'images/hop<i>: the set saved at checkpoint i; images/hop<i>-<runtime>: '
                     'it translated for the next hop.\n')
     atomic_dir(directory, fill)
@@ -462,11 +474,7 @@ class Worker:
             self.rerun_corpus()
             self.send('corpus')
         k = start_unit
-        while True:
-            if cfg['runs'] is not None and k >= cfg['runs']:
-                break
-            if cfg['deadline'] and time.time() > cfg['deadline']:
-                break
+        while lane_goes_on(cfg, k):
             rng = _unit_rng(cfg['seed'], self.worker, k)
             generator = _pick_generator(cfg['generators'], rng)
             self.send('unit', k)
@@ -485,6 +493,8 @@ class Worker:
                 left = (cfg['deadline'] - time.time()) if cfg['deadline'] else ATHERIS_SESSION
                 self.unit_atheris(k, rng, min(ATHERIS_SESSION, max(1, left)))
             self.send('done', k)
+            if cfg.get('one_unit'):     # a Dask task runs one unit (fuzz.cluster)
+                break
             k += cfg['jobs']
         self.send('exit')
 
@@ -512,15 +522,22 @@ def _die_with_parent():
 def self_test(unit, attempt=0):
     """``FUZZ_MIGRATE_SELFTEST=crash:K``, ``hang:K`` or ``kill:K`` makes a
     worker die, hang, or SIGKILL itself (first attempt only, like an OOM
-    killer) at unit K: how the tests prove that the campaign survives all.
+    killer) at unit K: how the tests prove that the campaign survives all;
+    ``slow:K:FILE`` makes unit K's first attempt write its process id to
+    FILE and start 6 s late (a unit surely running when a test kills the
+    cluster worker that runs it).
     (``worker-fault:NAME`` switches a fault on in the workers only.)"""
     spec = os.environ.get('FUZZ_MIGRATE_SELFTEST', '')
     kind, _, k = spec.partition(':')
+    k, _, path = k.partition(':')
     if k.isdigit() and int(k) == unit:
         if kind == 'crash':
             os._exit(3)
         if kind == 'hang':
             time.sleep(3600)
+        if kind == 'slow' and attempt == 0:
+            write_file_atomic(path, str(os.getpid()))
+            time.sleep(6)
         if kind == 'kill' and attempt == 0:
             import signal
             os.kill(os.getpid(), signal.SIGKILL)
@@ -569,8 +586,9 @@ def worker_main(conn, cfg, worker, start_unit, attempt=0):
 # ================================================================ parent side
 
 class Campaign:
-    def __init__(self, cfg, resume=None):
+    def __init__(self, cfg, resume=None, executor=None):
         self.cfg = cfg
+        self.executor = executor or LocalExecutor(worker_main)
         self.start = time.time()
         resume = resume or jn.resume_state([])
         self.offset = resume['elapsed']         # campaign seconds spent by earlier runs
@@ -609,13 +627,9 @@ class Campaign:
         return not self.time_up() and (self.cfg['runs'] is None or k < self.cfg['runs'])
 
     def spawn(self, w, start_unit, attempt=0):
-        ctx = multiprocessing.get_context('spawn')
-        rd, wr = ctx.Pipe(duplex=False)
-        p = ctx.Process(target=worker_main, args=(wr, self.cfg, w, start_unit, attempt), daemon=True)
-        p.start()
-        wr.close()
-        self.workers[w] = {'proc': p, 'conn': rd, 'unit': start_unit, 'case': None,
-                           'generator': None, 'last': time.time(), 'exited': False,
+        self.executor.start(w, self.cfg, start_unit, attempt)
+        self.workers[w] = {'unit': start_unit, 'case': None,
+                           'generator': None, 'last': time.time(),
                            'runs': 0, 'checks': 0}
 
     def record_failure(self, fid, case, minimized):
@@ -642,6 +656,13 @@ class Campaign:
         only a unit lost on every attempt is a finding of the code."""
         st = self.workers.pop(w)
         unit, generator = st['unit'], st['generator'] or 'unknown'
+        if (w, unit) in self.done:
+            # lost after its unit was done (before the next began): the lane goes on
+            self.notes.append(f'worker {w} {why} after finishing unit {unit}')
+            k = self.next_unit(w, unit + self.cfg['jobs'])
+            if self.want(k):
+                self.spawn(w, k)
+            return
         attempt = self.attempts.get((w, unit), 0) + 1
         self.attempts[(w, unit)] = attempt
         detail = f'worker {w} {why} in unit {unit} ({generator}), attempt {attempt}' + (
@@ -746,8 +767,6 @@ class Campaign:
             self.notes.append(f'worker {w}: {msg[1]}')
         elif kind == 'note':
             self.notes.append(msg[1])
-        elif kind == 'exit':
-            st['exited'] = True
 
     def progress(self, final=False):
         el = time.time() - self.start
@@ -758,8 +777,8 @@ class Campaign:
         runs = self.runs + sum(st['runs'] for st in self.workers.values())
         checks = self.checks + sum(st['checks'] for st in self.workers.values())
         line = (f'\r[{self.now():6.0f}s] units {len(self.done)}  runs {runs} ({runs / el if el else 0:.1f}/s)  '
-                f'checks {checks}  failures {len(self.failures)}  retried {len(self.infra)}  '
-                f'workers {len(self.workers)}  ')
+                f'checks {checks} ({checks / el if el else 0:.1f}/s)  failures {len(self.failures)}  '
+                f'retried {len(self.infra)}  lanes {len(self.workers)}  {self.executor.describe()}  ')
         if self.cfg['progress']:
             sys.stderr.write(line + ('\n' if final or not tty else ''))
             sys.stderr.flush()
@@ -771,25 +790,20 @@ class Campaign:
                 self.spawn(w, k)
         last_progress = 0
         while self.workers:
-            conns = {st['conn']: w for w, st in self.workers.items()}
-            for c in wait(list(conns), timeout=0.5):
-                w = conns[c]
-                try:
-                    while c.poll():
-                        self.handle(w, c.recv())
-                except (EOFError, OSError):
-                    st = self.workers[w]
-                    st['proc'].join(5)
-                    if st['exited']:
-                        del self.workers[w]
-                    else:
-                        self.lost_worker(w, 'crash')
+            for w, msg in self.executor.events(0.5):
+                if w not in self.workers:
+                    continue
+                if msg[0] == 'gone':
+                    del self.workers[w]
+                elif msg[0] == 'lost':
+                    self.lost_worker(w, msg[1])
+                else:
+                    self.handle(w, msg)
             now = time.time()
             for w, st in list(self.workers.items()):
                 hard = self.cfg['deadline'] is not None and now > self.cfg['deadline'] + self.cfg['grace']
                 if now - st['last'] > self.cfg['case_timeout'] or hard:
-                    st['proc'].kill()          # the process this campaign started
-                    st['proc'].join()
+                    self.executor.stop(w)
                     if hard:
                         self.notes.append(f'worker {w} stopped {self.cfg["grace"]}s after --time '
                                           f'(unit {st["unit"]} unfinished)')
@@ -873,7 +887,10 @@ def tmp_root_for(out):
 
 def parse(argv):
     p = argparse.ArgumentParser(prog='python -m fuzz.migrate', description=__doc__.split('\n\n')[0])
-    p.add_argument('--jobs', type=int, default=os.cpu_count() or 1, help='worker processes')
+    p.add_argument('--jobs', type=int, help='lanes: worker processes (default: the cores), or with '
+                   '--scheduler concurrent units on the cluster (default: its worker threads)')
+    p.add_argument('--scheduler', metavar='tcp://HOST:PORT',
+                   help='run the units on this Dask cluster (needs the "cluster" extra)')
     p.add_argument('--time', type=float, help='stop starting new units after S seconds')
     p.add_argument('--runs', type=int, help='number of units (modules; an atheris unit is a session)')
     p.add_argument('--seed', type=int, default=0)
@@ -887,7 +904,9 @@ def parse(argv):
                    help='fresh workers a unit lost to a crash or hang gets before it is a finding')
     p.add_argument('--quiet', action='store_true', help='no progress line')
     a = p.parse_args(argv)
-    if a.jobs < 1:
+    if a.jobs is None and a.scheduler is None:
+        a.jobs = os.cpu_count() or 1
+    if a.jobs is not None and a.jobs < 1:
         raise UsageError(f'--jobs must be at least 1, got {a.jobs}')
     if a.time is not None and a.time <= 0:
         raise UsageError(f'--time must be positive, got {a.time}')
@@ -914,7 +933,14 @@ def parse(argv):
             'out': out, 'wasmtime': not a.no_wasmtime, 'case_timeout': a.case_timeout,
             'shrink_seconds': a.shrink_seconds, 'progress': not a.quiet, 'time': a.time,
             'grace': GRACE, 'runtimes': available_runtimes(), 'deadline': None,
-            'retries': a.retries}
+            'retries': a.retries, 'scheduler': a.scheduler}
+
+
+def _refuse(message, executor):
+    print(f'error: {message}', file=sys.stderr)
+    if executor is not None:
+        executor.close()
+    return 2
 
 
 def main(argv=None):
@@ -923,21 +949,29 @@ def main(argv=None):
     except UsageError as e:
         print(f'error: {e}', file=sys.stderr)
         return 2
+    executor = None
+    if cfg['scheduler']:
+        from fuzz import cluster
+        try:
+            client = cluster.connect(cfg['scheduler'])
+        except cluster.ClusterError as e:
+            print(f'error: {e}', file=sys.stderr)
+            return 2
+        cfg['jobs'] = cfg['jobs'] or max(1, cluster.cluster_threads(client))
+        executor = cluster.DaskExecutor(client)
     out = cfg['out']
     lock = open(os.path.join(out, '.lock'), 'w')
     try:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
-        print(f'error: --out {out}: another campaign is running there', file=sys.stderr)
-        return 2
+        return _refuse(f'--out {out}: another campaign is running there', executor)
     journal = jn.Journal(out)
     records = journal.read()
     header = {k: cfg[k] for k in jn.SAME}
     why = jn.resumable(records, header)
     if why:
-        print(f'error: --out {out} holds an unfinished campaign with other options ({why}); '
-              f'rerun with its options to resume it, or use another --out', file=sys.stderr)
-        return 2
+        return _refuse(f'--out {out} holds an unfinished campaign with other options ({why}); '
+                       f'rerun with its options to resume it, or use another --out', executor)
     cfg['tmp_root'] = tmp_root_for(out)
     cleanup(out, cfg['tmp_root'])
     os.makedirs(cfg['tmp_root'], exist_ok=True)
@@ -949,21 +983,30 @@ def main(argv=None):
     else:
         state = None
         journal.start(header)
-    c = Campaign(cfg, state)
+    c = Campaign(cfg, state, executor)
     c.journal = journal
     left = None if cfg['time'] is None else max(0.0, cfg['time'] - c.offset)
     cfg['deadline'] = None if left is None else c.start + left
     if c.resumed:
         c.notes.append(f'resumed after {c.offset:.1f} s with {len(c.done)} units done')
     c.write_summary()
+    lost = None
     try:
         c.loop()
         c.status = 'finished'
     except KeyboardInterrupt:
-        for st in c.workers.values():
-            st['proc'].kill()
         c.notes.append('interrupted')
         c.status = 'interrupted'
+    except ExecutorError as e:
+        lost = e
+        print(f'error: {e}; the campaign can be resumed with the same command', file=sys.stderr)
+        c.notes.append(f'interrupted: {e}')
+        c.status = 'interrupted'
+    finally:
+        try:
+            c.executor.close()
+        except Exception:
+            pass            # a cluster that is gone has nothing left to close
     s = c.write_summary()
     if c.status == 'finished':
         journal.append({'event': 'finished'})
@@ -976,6 +1019,8 @@ def main(argv=None):
         print(f'FAIL {fid}: python -m fuzz.replay {d}', file=sys.stderr)
     for fid, v in sorted(s['nondeterministic'].items()):
         print(f'NONDETERMINISTIC {fid}: {v.get("why", v.get("verdict"))}: {v["dir"]}', file=sys.stderr)
+    if lost is not None:
+        return 2
     return 1 if s['failures'] or s['nondeterministic'] else 0
 
 

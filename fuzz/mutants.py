@@ -13,6 +13,9 @@ the fault; it is reported separately as "also without the fault".)  The
 fault is *caught* when the first such reproducer was written within
 ``--time`` seconds of the campaign's start.  Once caught, the campaign is
 interrupted (it still writes its summary.json) unless ``--full``.
+With ``--scheduler tcp://HOST:PORT`` every campaign runs its units on that
+Dask cluster; the fault travels with each task (``fuzz.cluster``), so the
+workers need not be started with it.
 
 Prints a table (fault | caught? | seconds to the first failure due to the
 fault | checks ...), writes it as JSON (``OUT/mutants.json``) and exits 0
@@ -96,6 +99,9 @@ def campaign(fault, args, out):
     cmd = [sys.executable, '-m', 'fuzz.migrate', '--jobs', str(args.jobs),
            '--time', str(args.time), '--seed', str(args.seed), '--out', out,
            '--shrink-seconds', '0', '--quiet']      # minimising would only keep workers from searching
+    if args.scheduler:
+        # the campaign's tasks carry the fault to the cluster's workers (fuzz.cluster)
+        cmd += ['--scheduler', args.scheduler]
     cmd += args.campaign_args
     row = {'fault': fault or '(none)', 'description': FAULTS.get(fault, 'no fault: the real code'),
            'command': f'{ENV}={fault or ""} ' + ' '.join(cmd), 'caught': None,
@@ -209,6 +215,8 @@ def parser():
     p.add_argument('--full', dest='early_stop', action='store_false',
                    help='run every campaign for the whole --time (default: stop a campaign '
                         'once it has caught its fault)')
+    p.add_argument('--scheduler', metavar='tcp://HOST:PORT',
+                   help='run each campaign on this Dask cluster (fuzz.migrate --scheduler)')
     p.add_argument('--campaign-arg', dest='campaign_args', action='append', default=[],
                    metavar='ARG', help='extra argument for fuzz.migrate, e.g. '
                                        '--campaign-arg=--generator=hypothesis (repeatable)')

@@ -178,10 +178,11 @@ def _run(ex, budget):
 
 # ---------------------------------------------------------------- the runs
 
-def uninterrupted(wasm, entry, args, runtime='wasmedge') -> Outcome:
+def uninterrupted(wasm, entry, args, runtime='wasmedge', run=_run) -> Outcome:
     """Instantiate (start function included) and run ``entry(args)`` to its
     end in ``runtime``.  A trap during instantiation is the outcome's trap.
-    Decode/validation/link errors raise (the module is not a valid case)."""
+    Decode/validation/link errors raise (the module is not a valid case).
+    ``run`` runs the executor (``_run``; ``fuzz.trace`` steps and records)."""
     wasm = bytes(wasm)
     store = embedding.store_init(runtime)
     try:
@@ -191,11 +192,11 @@ def uninterrupted(wasm, entry, args, runtime='wasmedge') -> Outcome:
     addr = _entry(inst, entry)
     ex = store.new_executor()
     ex.start(addr, list(args))
-    _, trap = _run(ex, None)
+    _, trap = run(ex, None)
     return _outcome(store, inst, ex, addr, trap)
 
 
-def migrated(wasm, entry, args, hops, image_dir=None) -> Outcome:
+def migrated(wasm, entry, args, hops, image_dir=None, run=_run) -> Outcome:
     """Run ``entry(args)`` as the chain ``hops`` = [(runtime, steps), ...,
     (runtime, None)]: each hop runs ``steps`` more instructions in its model,
     then checkpoints through image files (``image_dir/hop{i}``, plus the
@@ -230,14 +231,14 @@ def migrated(wasm, entry, args, hops, image_dir=None) -> Outcome:
         taken = []
         for i, (runtime, budget) in enumerate(hops):
             last = i == len(hops) - 1
-            finished, trap = _run(ex, None if last else budget)
+            finished, trap = run(ex, None if last else budget)
             if finished:
                 return _outcome(store, inst, ex, addr, trap, taken)
             route = hops[i + 1][0]
             nxt = model(route)
             stage = 'save'
             try:
-                images, ended, trap = _save(ex, inst, sha, entry, result_types)
+                images, ended, trap = _save(ex, inst, sha, entry, result_types, run)
                 if ended:                       # ended while in another instance's code
                     return _outcome(store, inst, ex, addr, trap, taken)
                 taken.append((runtime, ex.steps))
@@ -278,7 +279,7 @@ def migrated(wasm, entry, args, hops, image_dir=None) -> Outcome:
             shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _save(ex, inst, sha, entry, result_types):
+def _save(ex, inst, sha, entry, result_types, run=_run):
     """``checkpoint.save``, or, while the stack holds a frame of another
     instance (a call into the provider), the first point after it where an
     image set can hold the run.  Returns (images, ended, trap): ``ended``
@@ -287,7 +288,7 @@ def _save(ex, inst, sha, entry, result_types):
         try:
             return checkpoint.save(ex, inst, sha, entry, result_types), False, None
         except ForeignInstanceError:
-            finished, trap = _run(ex, 1)
+            finished, trap = run(ex, 1)
             if finished:
                 return None, True, trap
 

@@ -1,12 +1,19 @@
 """Re-run a reproducer folder written by ``python -m fuzz.migrate``.
 
-    python -m fuzz.replay DIR [--images OUT]
+    python -m fuzz.replay DIR [--images OUT] [--trace [--trace-out OUT]]
 
 Reads DIR/module.wasm and DIR/case.json (entry, args, hops, whether the
 wasmtime comparison was on), runs the same checks and prints the mismatch
 (exit 1) or ``no longer fails`` (exit 0).  A missing or broken folder is a
 one-line error with exit 2.  ``--images OUT`` keeps the image sets of
 every hop of the replayed run.
+
+``--trace`` also re-runs the uninterrupted and the migrated execution
+instruction by instruction (``fuzz.trace``) and shows the first instruction
+at which their states differ, both states side by side; ``--trace-out OUT``
+writes both traces (``uninterrupted.jsonl``, ``migrated.jsonl``, one JSON
+object per instruction; format in docs/campaigns.md) and the report
+(``divergence.json``) there.
 """
 
 import argparse
@@ -91,19 +98,81 @@ def replay(directory, image_dir=None):
     return oracle.check(wasm, case['entry'], case['args'], hops, image_dir=image_dir)
 
 
+def show_divergence(report, out=sys.stdout):
+    """The report of ``fuzz.trace.divergence`` for a reader: the two states
+    at the first differing instruction, side by side."""
+    cps = ', '.join(str(c) for c in report.get('checkpoints', [])) or 'none'
+    print(f'trace: {report["instructions"]["uninterrupted"]} instructions uninterrupted, '
+          f'{report["instructions"]["migrated"]} migrated; checkpoints before compared '
+          f'instruction {cps}', file=out)
+    if not report.get('found'):
+        print(f'no instruction differs: {report.get("note", "")}', file=out)
+        return
+    x, y = report['uninterrupted'], report['migrated']
+    print(f'first divergent instruction: #{report["index"]} of the compared instructions '
+          f'(last checkpoint before it: #{report["after_checkpoint"]}); {report["kind"]}:', file=out)
+    for line in report['what']:
+        print(f'  {line}', file=out)
+
+    def cell(rec, field):
+        if 'op' not in rec:         # the run ended (or the migration failed) before this instruction
+            return (rec.get('error') or rec.get('ended', '')) if field == 'instruction' else '-'
+        return {'model @ step': lambda: f'{rec["model"]} @ {rec["step"]}',
+                'function': lambda: f'{rec["instance"]} {rec["func"]}',
+                'pc (wasmedge, wamr)': lambda: f'{rec["pc"]["wasmedge"]}, {rec["pc"]["wamr"]}',
+                'instruction': lambda: rec['op'], 'stack top after': lambda: str(rec['top']),
+                'memory writes': lambda: json.dumps(rec['writes'])}[field]()
+    fields = ('model @ step', 'function', 'pc (wasmedge, wamr)', 'instruction', 'stack top after',
+              'memory writes')
+    rows = [('', 'uninterrupted', 'migrated')] + [(f, cell(x, f), cell(y, f)) for f in fields]
+    w0 = max(len(r[0]) for r in rows)
+    w1 = max(len(r[1]) for r in rows)
+    for r in rows:
+        mark = '  <--' if r[0] not in ('', 'model @ step') and r[1] != r[2] else ''
+        print(f'  {r[0]:<{w0}}  {r[1]:<{w1}}  {r[2]}{mark}', file=out)
+
+
+def trace_reproducer(directory, out_dir=None):
+    """The divergence report of a reproducer (and its traces in ``out_dir``)."""
+    from fuzz import trace
+    wasm, case = load(directory)
+    if len(case['hops']) < 2:
+        raise ReproducerError(f'{directory}: not a migrated run (one hop): nothing to trace')
+    keep = {}
+    report = trace.divergence(wasm, case['entry'], case['args'], case['hops'], keep=keep)
+    if out_dir:
+        os.makedirs(out_dir, exist_ok=True)
+        for name in ('uninterrupted', 'migrated'):
+            trace.write_jsonl(keep[name], os.path.join(out_dir, f'{name}.jsonl'))
+        with open(os.path.join(out_dir, 'divergence.json'), 'w') as f:
+            json.dump(report, f, indent=1)
+            f.write('\n')
+    return report
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(prog='python -m fuzz.replay', description=__doc__.split('\n\n')[0])
     p.add_argument('dir', metavar='DIR', help='a failures/<id> folder of a campaign')
     p.add_argument('--images', metavar='OUT', help='keep the image sets of every hop here')
+    p.add_argument('--trace', action='store_true',
+                   help='trace both runs and show the first instruction where they differ')
+    p.add_argument('--trace-out', metavar='OUT', help='with --trace: write both traces (JSON lines) '
+                   'and divergence.json here')
     a = p.parse_args(argv)
     try:
         mismatch = replay(a.dir, a.images)
+        report = trace_reproducer(a.dir, a.trace_out) if a.trace else None
     except ReproducerError as e:
         print(f'error: {e}', file=sys.stderr)
         return 2
+    except OSError as e:
+        print(f'error: --trace-out {a.trace_out}: {e.strerror}', file=sys.stderr)
+        return 2
+    for line in mismatch:
+        print(line)
+    if report is not None:
+        show_divergence(report)
     if mismatch:
-        for line in mismatch:
-            print(line)
         return 1
     print('no longer fails')
     return 0

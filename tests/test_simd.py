@@ -64,10 +64,11 @@ def _any_imm(name):
             'memarg': (0, 0), 'memarg_lane': (0, 0, 0), 'v128': 5}[kind]
 
 
-class _Mem:
-    """A stand-in MemInst: only ``data`` is used."""
-    def __init__(self, pages):
-        self.data = bytearray(pages * 65536)
+def _Mem(pages):
+    """A memory instance of ``pages`` pages (stores mark its dirty chunks)."""
+    from engine.runtime import MemInst
+    from engine.syntax import Limits, MemType
+    return MemInst(MemType(Limits(pages, None)))
 
 
 # ------------------------------------------------------------ saturation

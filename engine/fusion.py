@@ -1,0 +1,146 @@
+"""Superinstructions: short, frequent instruction sequences that an
+interpreter runs as one dispatch, while still counting every instruction.
+
+Stack code spends most of its instructions fetching operands and storing
+results (``local.get a; i32.const 1; i32.add; local.set a`` is four
+dispatches for one addition).  ``fusions(body, ...)`` finds, in a
+function's flat instruction list, sequences of the shape
+
+    [operands] binop [destination]
+
+with operands each a ``local.get`` or a constant (0, 1 or 2 of them: the
+rest come from the operand stack, in order) and the destination a
+``local.set`` (SET), a ``br_if`` (BRIF), an ``if`` (IF) or nothing (PUSH: the result stays
+on the stack), ``binop`` being a numeric instruction of two operands and one
+result.  Each executor turns a match at index ``i`` into one case of its run
+loop that does the work of instructions ``i .. i+k-1``, counts ``k`` and
+continues at ``i+k``; the plain instructions stay in place behind it, so a
+branch or a return into the middle of a sequence runs them one by one.
+
+Exact stops: a fused case is only taken while the remaining step budget
+covers the longest sequence (``LONGEST``); the last steps of a budget run
+the plain instructions, so ``run(n)`` stops before the same instruction
+with the same count as without fusion.  A binop that can trap (integer
+division and remainder) is only fused as the last instruction of its
+sequence, so a trap leaves the same PC and count as the plain code (the
+operand stack of a trapped run is never looked at again).
+"""
+
+from typing import Callable, Dict, NamedTuple, Optional
+
+from .numerics import OPS
+from .opcodes import BY_NAME
+
+STACK, LOCAL, CONST = 'stack', 'local', 'const'
+PUSH, SET, BRIF, IF = 'push', 'set', 'br_if', 'if'
+LONGEST = 4                 # instructions of the longest sequence
+
+# The shapes the interpreters implement, in their case order: results
+# kept (PUSH, SET), then conditions (BRIF, IF) over the same four sources.
+VALUE_SHAPES = ((LOCAL, LOCAL, PUSH), (LOCAL, CONST, PUSH), (LOCAL, LOCAL, SET),
+                (LOCAL, CONST, SET), (STACK, LOCAL, PUSH), (STACK, CONST, PUSH),
+                (STACK, STACK, SET), (STACK, LOCAL, SET), (STACK, CONST, SET))
+COND_SOURCES = ((LOCAL, LOCAL), (LOCAL, CONST), (STACK, STACK), (STACK, CONST))
+COND_SHAPES = tuple(src + (dst,) for dst in (BRIF, IF) for src in COND_SOURCES)
+SHAPES = VALUE_SHAPES + COND_SHAPES
+
+
+def numbered(first):
+    """Shape -> case number, from ``first`` in ``SHAPES`` order."""
+    return {shape: first + i for i, shape in enumerate(SHAPES)}
+
+
+def operands(fu, local=lambda x: x):
+    """The fetched operands of a match as case arguments: (src1, src2)
+    with locals mapped by ``local`` and stack operands as None."""
+    return tuple(None if kind == STACK else local(v) if kind == LOCAL else v
+                 for kind, v in (fu.src1, fu.src2))
+
+
+_CONSTS = frozenset(('i32.const', 'i64.const', 'f32.const', 'f64.const'))
+_TRAPS = frozenset(('div_s', 'div_u', 'rem_s', 'rem_u'))
+
+
+class Fused(NamedTuple):
+    k: int                  # instructions covered
+    src1: tuple             # (STACK, None) | (LOCAL, index) | (CONST, value)
+    src2: tuple
+    fn: Callable            # numerics.OPS[binop]
+    binop: str
+    dst: str                # PUSH | SET | BRIF
+    dst_arg: Optional[int]  # SET: local index; BRIF/IF: index of the br_if/if
+
+
+def numeric_types(name, arity):
+    """(operand types, result type) of a numeric instruction of ``arity``
+    operands and one result, else None."""
+    op = BY_NAME.get(name)
+    if op is None or op.sig is None or name not in OPS:
+        return None
+    params, results = op.sig
+    if len(params) != arity or len(results) != 1:
+        return None
+    return params, results[0]
+
+
+def fusions(body, shapes, local_ok=lambda i: True,
+            types_ok=lambda params, result: True) -> Dict[int, Fused]:
+    """Index -> ``Fused`` for every sequence of ``body`` (a flat instruction
+    list) whose shape ``(src1 kind, src2 kind, dst)`` is in ``shapes`` (the
+    cases an executor implements); at each index the longest match wins.
+    ``local_ok(i)``/``types_ok(params, result)`` restrict the locals and
+    the binops an executor moves in one case (WAMR: by cell count)."""
+    out = {}
+    n = len(body)
+    for i in range(n):
+        best = None
+        for m in range(2, -1, -1):               # operands fetched by the sequence
+            j = i + m
+            if j >= n:
+                continue
+            types = numeric_types(body[j].op, 2)
+            if types is None or not types_ok(*types):
+                continue
+            srcs = []
+            for ins in body[i:j]:
+                if ins.op == 'local.get' and local_ok(ins.imm):
+                    srcs.append((LOCAL, ins.imm))
+                elif ins.op in _CONSTS:
+                    srcs.append((CONST, ins.imm))
+                else:
+                    break
+            if len(srcs) != m:
+                continue
+            srcs = [(STACK, None)] * (2 - m) + srcs
+            traps = body[j].op.split('.')[1] in _TRAPS
+            nxt = body[j + 1] if j + 1 < n else None
+            cands = []
+            if nxt is not None and not traps:
+                if nxt.op == 'local.set' and local_ok(nxt.imm):
+                    cands.append((SET, nxt.imm, m + 2))
+                elif nxt.op in ('br_if', 'if') and types[1] == 'i32':
+                    cands.append((BRIF if nxt.op == 'br_if' else IF, j + 1, m + 2))
+            cands.append((PUSH, None, m + 1))
+            for dst, arg, k in cands:
+                if k >= 2 and (srcs[0][0], srcs[1][0], dst) in shapes:
+                    best = Fused(k, srcs[0], srcs[1], OPS[body[j].op], body[j].op, dst, arg)
+                    break
+            if best is not None:
+                break
+        if best is not None:
+            out[i] = best
+    return out
+
+
+def unary_fusions(body, local_ok=lambda i: True, types_ok=lambda param, result: True):
+    """Index -> (local index, ``numerics.OPS`` function, name) for every
+    ``local.get x; unop`` pair (two instructions; the unop is the last, so
+    one that traps leaves the plain code's PC and count)."""
+    out = {}
+    for i in range(len(body) - 1):
+        ins = body[i]
+        if ins.op == 'local.get' and local_ok(ins.imm):
+            types = numeric_types(body[i + 1].op, 1)
+            if types is not None and types_ok(types[0][0], types[1]):
+                out[i] = (ins.imm, OPS[body[i + 1].op], body[i + 1].op)
+    return out

@@ -1,0 +1,418 @@
+"""Instruction traces, and the first instruction where a migrated run
+departs from the uninterrupted one (``python -m fuzz.replay DIR --trace``).
+
+A reproducer says *that* the migrated run ended differently; a runtime
+engineer needs *where* it went wrong.  ``divergence`` re-runs both
+executions of a reproducer with a ``Tracer`` as the oracle's runner
+(``oracle.uninterrupted(..., run=)`` / ``oracle.migrated(..., run=)``): the
+tracer drives the executor one instruction at a time (``ex.run(1)``, the
+executors' own stop-anywhere interface) and records after each one
+
+    {"i": 7, "hop": 1, "model": "wamr", "step": 31, "instance": "main",
+     "func": 1, "pc": {"wasmedge": 12, "wamr": 27}, "op": "i32.store",
+     "top": null, "writes": [[1024, "2a000000"]], "trap": null}
+
+``i`` numbers the records, ``step`` is the model's own instruction
+count (the two models count differently), ``func`` the function index in
+its instance (``main`` or the ``provider`` of a linked module), ``pc``
+where the instruction stands in both models' units (WasmEdge instruction
+index, WAMR byte offset from the code start), ``top`` the operand stack's
+top value after the instruction (type:bits, ``func N`` for a funcref by
+module index, ``null``; null when the frame's operand stack is empty),
+``writes`` the memory bytes the instruction wrote, as [address, hex] (for
+stores and ``memory.fill/copy/init``, read back after the instruction),
+``trap`` its trap message (``engine: ...`` when the engine itself failed).
+
+The traces are compared record by record on instance, func, pc, op, top,
+writes and trap.  Structural steps that one model counts and the other
+does not (whether a branch's landing on a block's ``end`` is a step) are
+left out of the comparison: ``block``, ``loop``, ``else`` and ``end`` of a
+block.  Before the first compared instruction after each restore, the
+whole state of both runs (``state``: frames with locals and operands,
+memory, globals, tables) is compared too, so a state the migration got
+wrong is reported where it happened, not where it first shows.  The first
+difference is the divergence (``divergence``: its kind, both records, what
+differs, the checkpoints); if none differs the report says why the runs
+still end differently, if they do (e.g. memory no instruction read after
+the checkpoint).
+
+Tracing costs nothing when it is not asked for: the executors' run loops
+have no hook; only this runner steps them.
+"""
+
+import json
+import time
+
+from engine.errors import Trap
+from engine.state import from_cells
+from engine.typetables import CALLS
+from engine.valid import operand_types
+
+from fuzz import oracle
+
+MAX_RECORDS = 500_000          # a reproducer's run is far shorter
+MAX_SECONDS = 60               # per traced run
+SKIPPED = ('block', 'loop', 'else')
+_STORE_WIDTH = {'i32.store': 4, 'i64.store': 8, 'f32.store': 4, 'f64.store': 8,
+                'i32.store8': 1, 'i32.store16': 2, 'i64.store8': 1, 'i64.store16': 2,
+                'i64.store32': 4, 'v128.store': 16, 'v128.store8_lane': 1,
+                'v128.store16_lane': 2, 'v128.store32_lane': 4, 'v128.store64_lane': 8}
+_BULK = ('memory.fill', 'memory.copy', 'memory.init')
+_CELLS = {'i32': 1, 'f32': 1, 'i64': 2, 'f64': 2, 'v128': 4, 'funcref': 1, 'externref': 1}
+KEY = ('instance', 'func', 'pc', 'op', 'top', 'writes', 'trap')
+
+
+class TraceLimit(Exception):
+    pass
+
+
+class Tracer:
+    """The oracle's runner that records every instruction it runs, and the
+    whole state (``state``) before chosen compared instructions: in the
+    migrated run the first one after each restore (``at_restore``), in the
+    uninterrupted run those of ``capture_at`` (the same points)."""
+
+    def __init__(self, limit=MAX_RECORDS, seconds=MAX_SECONDS, capture_at=(), at_restore=False):
+        self.records = []
+        self.deadline = time.time() + seconds
+        self.hop = -1
+        self.limit = limit
+        self.checkpoints = []       # compared index of the first instruction after each restore
+        self.ncompared = 0
+        self.capture_at = set(capture_at)
+        self.at_restore = at_restore
+        self.states = {}            # compared index -> state (dict) or error text
+
+    def run(self, ex, budget):
+        """``oracle._run`` one instruction at a time."""
+        if budget != 1 or self.hop < 0:     # _save's single steps stay in the hop
+            self.hop += 1
+            if self.hop:
+                self.checkpoints.append(self.ncompared)
+                if self.at_restore:
+                    self.capture_at.add(self.ncompared)
+        model = 'wamr' if type(ex).__module__.endswith('exec_wamr') else 'wasmedge'
+        left = oracle.MAX_STEPS - ex.steps if budget is None else budget
+        while left > 0:
+            if ex.finished:
+                return True, None
+            rec = self._before(ex, model)
+            try:
+                done = ex.run(1)
+            except Trap as e:
+                rec['trap'] = e.message
+                self._after(ex, model, rec)
+                return True, e.message
+            except Exception as e:      # the engine broke on this instruction: it is the divergence
+                rec['trap'] = f'engine: {type(e).__name__}: {e}'
+                rec.pop('_range', None)
+                self.records.append({k: v for k, v in rec.items() if k != '_main'})
+                raise
+            self._after(ex, model, rec)
+            left -= 1
+            if done:
+                return True, None
+        if budget is None:
+            return True, oracle.STEP_LIMIT
+        return ex.finished, None
+
+    # -- one instruction
+    def _before(self, ex, model):
+        if len(self.records) >= self.limit:
+            raise TraceLimit(f'more than {self.limit} instructions traced')
+        if not len(self.records) & 1023 and time.time() > self.deadline:
+            raise TraceLimit(f'{len(self.records)} instructions traced, out of time')
+        fi, pc = _where(ex, model)
+        ins = fi.code.body[pc]
+        main = ex.store.funcs[ex.frames[0].func].module
+        skip = ins.op in SKIPPED or (ins.op == 'end' and pc != len(fi.code.body) - 1)
+        if not skip:
+            if self.ncompared in self.capture_at and self.ncompared not in self.states:
+                try:
+                    self.states[self.ncompared] = state(ex, model)
+                except Exception as e:          # a state the extractor cannot read is itself a finding
+                    self.states[self.ncompared] = f'state unreadable: {type(e).__name__}: {e}'
+            self.ncompared += 1
+        rec = {'i': len(self.records), 'hop': self.hop, 'model': model, 'step': ex.steps,
+               'instance': 'main' if fi.module is main else 'provider', 'func': fi.idx,
+               'pc': {'wasmedge': pc, 'wamr': ins.offset}, 'op': ins.op, 'top': None, 'writes': [],
+               'trap': None,
+               '_main': main, '_skip': skip}
+        if ins.op in _STORE_WIDTH or ins.op in _BULK:
+            memarg = ins.imm[0] if isinstance(ins.imm, tuple) and isinstance(ins.imm[0], tuple) else ins.imm
+            if ins.op in _STORE_WIDTH:
+                ops = _operands(ex, model, fi, pc, 2)
+                if len(ops) == 2:
+                    rec['_range'] = (ops[0][1] + memarg[1], _STORE_WIDTH[ins.op])
+            else:
+                ops = _operands(ex, model, fi, pc, 3)
+                if len(ops) == 3:
+                    rec['_range'] = (ops[0][1], ops[2][1])
+        return rec
+
+    def _after(self, ex, model, rec):
+        main = rec.pop('_main')
+        rng = rec.pop('_range', None)
+        if rng is not None and main.memaddrs:
+            data = ex.store.mems[main.memaddrs[0]].data
+            ea, n = rng
+            if 0 <= ea and ea + n <= len(data):
+                rec['writes'] = [[ea, bytes(data[ea:ea + min(n, 4096)]).hex()]]
+        if rec['trap'] is not None:
+            pass
+        elif ex.frames and not ex.finished:
+            fi, pc = _where(ex, model)
+            ops = _operands(ex, model, fi, pc, 1)
+            if ops:
+                rec['top'] = _show(ops[0], main)
+        elif ex.results:
+            rec['top'] = repr(ex.results[-1])
+        self.records.append(rec)
+
+
+# ---------------------------------------------------------------- reading an executor
+
+def _where(ex, model):
+    """(function instance, instruction index) where ``ex`` stands."""
+    fi = ex.store.funcs[ex.frames[-1].func]
+    if model == 'wasmedge':
+        return fi, ex.pc
+    return fi, _offsets(fi)[0][ex.pc]
+
+
+def _offsets(fi):
+    """({byte offset: index} of instruction starts, {offset after a call: index of the call})."""
+    t = fi.cache.get('trace-offsets')
+    if t is None:
+        body = fi.code.body
+        t = fi.cache['trace-offsets'] = ({ins.offset: i for i, ins in enumerate(body)},
+                                         {ins.end: i for i, ins in enumerate(body) if ins.op in CALLS})
+    return t
+
+
+def _types(fi, pc):
+    """Operand types before instruction ``pc`` of function instance ``fi``."""
+    cache = fi.cache.setdefault('trace-types', {})
+    t = cache.get(pc)
+    if t is None:
+        nimported = len(fi.module.funcaddrs) - len(fi.module.module.funcs)
+        t = cache[pc] = operand_types(fi.module.module, fi.idx - nimported, pc)
+    return t
+
+
+def _decode(model, raw, types):
+    """Values of ``types`` from a stack region (whole values or cells)."""
+    out, pos = [], 0
+    for t in types:
+        if model == 'wasmedge':
+            out.append(raw[pos])
+            pos += 1
+        else:
+            k = _CELLS.get(t, 1)
+            out.append(from_cells(t, raw[pos:pos + k]) if t else raw[pos])
+            pos += k
+    if pos != len(raw):
+        raise ValueError(f'stack region of {len(raw)} entries holds {types}')
+    return out
+
+
+def _operands(ex, model, fi, pc, n):
+    """The top ``n`` operands (top last) as (type, value), or fewer."""
+    types = _types(fi, pc)
+    types = types[max(0, len(types) - n):]
+    out, end = [], len(ex.stack)
+    for t in reversed(types):
+        size = 1 if model == 'wasmedge' else _CELLS.get(t, 1)
+        out.append((t, _decode(model, ex.stack[end - size:end], [t])[0]))
+        end -= size
+    return out[::-1]
+
+
+def state(ex, model):
+    """The whole state of a stopped run in module terms: every frame's
+    function, locals and operands, and the main instance's memory,
+    globals and tables (``oracle``'s normal form)."""
+    store = ex.store
+    main = store.funcs[ex.frames[0].func].module
+    frames = []
+    for i, fr in enumerate(ex.frames):
+        fi = store.funcs[fr.func]
+        top = i == len(ex.frames) - 1
+        if top:
+            pc = _where(ex, model)[1]
+            ops = list(_types(fi, pc))
+        else:
+            nxt = ex.frames[i + 1]
+            pc = nxt.from_pc - 1 if model == 'wasmedge' else _offsets(fi)[1][fr.ip]
+            ops = list(_types(fi, pc))
+            k = len(store.funcs[nxt.func].type.params) + (fi.code.body[pc].op == 'call_indirect')
+            ops = ops[:len(ops) - k]
+        local_types = list(fi.type.params) + list(fi.code.locals)
+        lo = fr.vpos if model == 'wasmedge' else fr.lp
+        hi = len(ex.stack) if top else (ex.frames[i + 1].vpos if model == 'wasmedge' else ex.frames[i + 1].lp)
+        vals = _decode(model, ex.stack[lo:hi], local_types + ops)
+        shown = [_show(tv, main) for tv in zip(local_types + ops, vals)]
+        frames.append({'instance': 'main' if fi.module is main else 'provider', 'func': fi.idx,
+                       'pc': pc, 'locals': shown[:len(local_types)], 'operands': shown[len(local_types):]})
+    memory, globs, tables, _ = oracle._final_state(store, main)
+    return {'frames': frames, 'memory': memory, 'globals': globs, 'tables': tables}
+
+
+def state_diff(x, y):
+    """What differs between two ``state`` results, one line each (at most 8)."""
+    if isinstance(x, str) or isinstance(y, str):
+        return [f'uninterrupted: {x}' if isinstance(x, str) else f'migrated: {y}']
+    out = []
+    if len(x['frames']) != len(y['frames']):
+        out.append(f'{len(y["frames"])} frames, expected {len(x["frames"])}')
+    for k, (f, g) in enumerate(zip(x['frames'], y['frames'])):
+        where = f'frame {k} ({f["instance"]} function {f["func"]})'
+        if (f['instance'], f['func'], f['pc']) != (g['instance'], g['func'], g['pc']):
+            out.append(f'{where}: at {g["instance"]} function {g["func"]} instruction {g["pc"]}, '
+                       f'expected instruction {f["pc"]}')
+            continue
+        for part in ('locals', 'operands'):
+            a, b = f[part], g[part]
+            if len(a) != len(b):
+                out.append(f'{where}: {len(b)} {part}, expected {len(a)}')
+            for j, (u, v) in enumerate(zip(a, b)):
+                if u != v:
+                    out.append(f'{where} {part[:-1]} {j}: {v}, expected {u}')
+    for j, (u, v) in enumerate(zip(x['globals'], y['globals'])):
+        if u != v:
+            out.append(f'global {j}: {_show_any(v)}, expected {_show_any(u)}')
+    for j, (u, v) in enumerate(zip(x['tables'], y['tables'])):
+        if u != v:
+            out.append(f'table {j} differs')
+    a, b = x['memory'], y['memory']
+    if a != b:
+        if a is None or b is None or len(a) != len(b):
+            out.append(f'memory size {len(b or b"")} bytes, expected {len(a or b"")}')
+        else:
+            diff = [i for i in range(len(a)) if a[i] != b[i]]
+            out.append(f'memory: {len(diff)} bytes differ in 0x{diff[0]:x}..0x{diff[-1]:x} '
+                       f'(4 KiB chunks {sorted({i >> 12 for i in diff})[:8]}); first: 0x{b[diff[0]]:02x}, '
+                       f'expected 0x{a[diff[0]]:02x}')
+    return out[:8]
+
+
+def _show_any(v):
+    return f'{v:#x}' if isinstance(v, int) and not isinstance(v, bool) else repr(v)
+
+
+def _show(tv, main):
+    t, v = tv
+    if t == 'funcref':
+        if v is None:
+            return 'null'
+        return f'func {main.funcaddrs.index(v)}' if v in main.funcaddrs else f'func @{v}'
+    if t == 'externref':
+        return 'null' if v is None else f'extern {getattr(v, "value", v)}'
+    if isinstance(v, int):
+        return f'{t}:{v:#x}'
+    return f'{t}:{v!r}'
+
+
+# ---------------------------------------------------------------- comparing two runs
+
+def _key(rec):
+    return tuple(json.dumps(rec[k], sort_keys=True) for k in KEY)
+
+
+def compared(records):
+    """The records that take part in the comparison (see the docstring)."""
+    return [r for r in records if not r['_skip']]
+
+
+def trace(wasm, entry, args, hops=None, reference='wasmedge', limit=MAX_RECORDS, seconds=MAX_SECONDS,
+          capture_at=()):
+    """The ``Tracer`` of the uninterrupted run in ``reference`` (``hops``
+    None) or of the migrated run, and its outcome (or error text)."""
+    t = Tracer(limit, seconds, capture_at, at_restore=hops is not None)
+    try:
+        if hops is None:
+            outcome = oracle.uninterrupted(wasm, entry, tuple(args), reference, run=t.run)
+        else:
+            outcome = oracle.migrated(wasm, entry, tuple(args), list(hops), run=t.run)
+    except TraceLimit as e:
+        outcome = f'trace stopped: {e}'
+    except Exception as e:
+        outcome = f'{type(e).__name__}: {e}'
+    return t, outcome
+
+
+def divergence(wasm, entry, args, hops, reference='wasmedge', limit=MAX_RECORDS, seconds=MAX_SECONDS,
+               keep=None):
+    """Where the migrated run ``hops`` first departs from the uninterrupted
+    run: a JSON-able dict (see the module docstring).  ``keep`` (a dict)
+    receives both traces under 'uninterrupted' and 'migrated'."""
+    hops = oracle.clamp(hops, oracle.uninterrupted(wasm, entry, tuple(args), reference).steps)
+    mt, mig_out = trace(wasm, entry, args, hops, reference, limit, seconds)
+    rt, ref_out = trace(wasm, entry, args, None, reference, limit, seconds, capture_at=mt.checkpoints)
+    ref, mig = rt.records, mt.records
+    if keep is not None:
+        keep.update(uninterrupted=ref, migrated=mig)
+    a, b = compared(ref), compared(mig)
+    report = {'hops': [[rt_, n] for rt_, n in hops], 'reference': reference,
+              'instructions': {'uninterrupted': len(ref), 'migrated': len(mig)},
+              'checkpoints': mt.checkpoints, 'found': False}
+
+    def found(k, kind, what, migrated=None):
+        cps = mt.checkpoints + ([k] if kind == 'migration failed' else [])   # the one that failed
+        report.update(found=True, index=k, kind=kind, what=what,
+                      after_checkpoint=max([c for c in cps if c <= k], default=None),
+                      uninterrupted=_public(a[k]) if k < len(a) else {'ended': _brief(ref_out)},
+                      migrated=migrated or (_public(b[k]) if k < len(b) else {'ended': _brief(mig_out)}))
+        return report
+    for k in range(max(len(a), len(b)) + 1):
+        if k in mt.states and k in rt.states:
+            diff = state_diff(rt.states[k], mt.states[k])
+            if diff:        # wrong from the restore on, before any instruction ran
+                return found(k, 'state after restore', diff)
+        if k >= len(a) or k >= len(b):
+            break
+        if _key(a[k]) != _key(b[k]):
+            return found(k, 'instruction', [f for f in KEY if a[k][f] != b[k][f]])
+    if len(b) < len(a) and isinstance(mig_out, str) and not mig_out.startswith('trace stopped'):
+        # the migration itself failed: the migrated run never runs instruction len(b)
+        return found(len(b), 'migration failed', [mig_out], {'error': mig_out})
+    if len(b) < len(a) and isinstance(mig_out, oracle.Outcome) and mig_out.trap == oracle.STEP_LIMIT:
+        return found(len(b), 'instruction', ['the migrated run hit the step limit'])
+    if len(a) != len(b):
+        report.update(index=min(len(a), len(b)), kind='length',
+                      note=f'the runs agree on every compared instruction but one runs '
+                           f'{len(a)} and the other {len(b)}: uninterrupted {_brief(ref_out)}, '
+                           f'migrated {_brief(mig_out)}')
+    elif isinstance(ref_out, oracle.Outcome) and isinstance(mig_out, oracle.Outcome):
+        report['note'] = ('every instruction agrees (position, operand top, memory writes) and so '
+                          'does the state after each restore; the runs end alike unless: '
+                          + ('; '.join(oracle.compare(ref_out, mig_out, 'migrated', steps=False))
+                             or 'nothing differs'))
+    else:
+        report['note'] = f'uninterrupted {_brief(ref_out)}, migrated {_brief(mig_out)}'
+    return report
+
+
+def _public(rec):
+    return {k: v for k, v in rec.items() if not k.startswith('_')}
+
+
+def _brief(outcome):
+    if isinstance(outcome, oracle.Outcome):
+        return f'trap {outcome.trap!r}' if outcome.trap else f'results {outcome.results}'
+    return str(outcome)
+
+
+def write_jsonl(records, path):
+    with open(path, 'w') as f:
+        for r in records:
+            f.write(json.dumps(_public(r)) + '\n')
+
+
+def locate(wasm, entry, args, hops, seconds=20):
+    """``divergence`` for a reproducer's case.json: never raises (an engine
+    failure becomes the report's ``error``), at most ``seconds`` per run."""
+    try:
+        return divergence(wasm, entry, args, hops, seconds=seconds)
+    except Exception as e:
+        return {'found': False, 'error': f'{type(e).__name__}: {e}'}
