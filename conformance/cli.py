@@ -27,17 +27,26 @@ RUNTIMES = ('wasmedge', 'wamr')
 _COLUMNS = [('module', 'module'), ('return', 'assert_return'), ('trap', 'assert_trap'),
             ('exhaust', 'assert_exhaustion'), ('invalid', 'assert_invalid'),
             ('malformed', 'assert_malformed'), ('unlink', 'assert_unlinkable'),
-            ('uninst', 'assert_uninstantiable'), ('other', 'register+action')]
+            ('uninst', 'assert_uninstantiable'), ('exception', 'assert_exception'),
+            ('custom', 'custom'), ('other', 'register+action')]
+# command kinds counted in another column
+_COLUMN_OF = {'register': 'register+action', 'action': 'register+action',
+              'module_definition': 'module', 'module_instance': 'module',
+              'assert_malformed_custom': 'custom', 'assert_invalid_custom': 'custom'}
+SUITES = ('wasm-2.0', 'wasm-3.0')
+STANDARD = {'wasm-2.0': 2, 'wasm-3.0': 3}   # the validation rules each suite checks
 
 
 class UsageError(Exception):
     pass
 
 
-def run_file(path, runtimes, timeout, allowed, migrate=None, limits=None, tier='interp'):
+def run_file(path, runtimes, timeout, allowed, migrate=None, limits=None, expected=None,
+             suite=None, name=None, tier='interp'):
     """Worker: parse one file once, run it under each runtime; plain dicts
     (one per runtime) go back to the parent.  ``migrate``: None, or a dict
-    runtime -> the model to migrate to (migration mode)."""
+    runtime -> the model to migrate to (migration mode).  ``expected``: dict
+    runtime -> (lines expected to fail, reason) from the manifest."""
     start = time.time()
     error = None
     try:
@@ -50,15 +59,18 @@ def run_file(path, runtimes, timeout, allowed, migrate=None, limits=None, tier='
     results = []
     for runtime in runtimes:
         start = time.time()
-        result = {'file': os.path.basename(path), 'path': path, 'runtime': runtime,
-                  'counts': {}, 'failures': [], 'skips': [], 'error': error}
+        result = {'file': name or os.path.basename(path), 'path': path, 'runtime': runtime,
+                  'suite': suite, 'counts': {}, 'failures': [], 'skips': [], 'xfails': [],
+                  'error': error}
         migrator = None
         if migrate:
             from .migration import Migrator
             migrator = Migrator(os.path.basename(path), runtime, migrate[runtime])
         if error is None:
             _tally(result, run_script(commands, executor=runtime, timeout=timeout,
-                                      migrator=migrator, limits=limits, tier=tier), allowed)
+                                      migrator=migrator, limits=limits,
+                                      standard=STANDARD.get(suite), tier=tier), allowed,
+                   (expected or {}).get(runtime))
         if migrator is not None:
             result['migration'] = migrator.stats
         result['time'] = time.time() - start + parse_time
@@ -66,17 +78,33 @@ def run_file(path, runtimes, timeout, allowed, migrate=None, limits=None, tier='
     return results
 
 
-def _tally(result, outcomes, allowed):
+def _tally(result, outcomes, allowed, expected=None):
+    """Count outcomes by column.  ``expected``: {line: reason} of the
+    commands the manifest expects to fail: such a failure counts as 'xfail',
+    and such a command that passes is a failure ("xpass": the manifest must
+    drop it)."""
+    xlines = expected or {}
     for o in outcomes:
-        kind = o.kind if o.kind not in ('register', 'action') else 'register+action'
+        kind = _COLUMN_OF.get(o.kind, o.kind)
         counts = result['counts'].setdefault(kind, {'passed': 0, 'failed': 0, 'skipped': 0})
         status = o.status
         if status == 'skipped' and (o.kind, o.line) not in allowed:
             status = 'failed'
             o = type(o)(o.kind, o.line, 'failed', f'unexpected skip: {o.reason}')
-        counts[status] += 1
+        xpass = False
+        if o.line in xlines:
+            if status == 'failed':
+                status = 'xfail'
+            elif status == 'passed':
+                status, xpass = 'failed', True
+                o = type(o)(o.kind, o.line, 'failed',
+                            f'passes, but the manifest expects it to fail ({xlines[o.line]}): '
+                            f'record the suite again (python -m spectests.manifest --update --record)')
+        counts[status] = counts.get(status, 0) + 1
         if status == 'failed':
-            result['failures'].append(o.to_json())
+            result['failures'].append(dict(o.to_json(), xpass=True) if xpass else o.to_json())
+        elif status == 'xfail':
+            result.setdefault('xfails', []).append(o.to_json())
         elif status == 'skipped':
             result['skips'].append(o.to_json())
 
@@ -91,6 +119,8 @@ def _cell(counts):
     text = str(counts['passed'])
     if counts['failed']:
         text += f' F{counts["failed"]}'
+    if counts.get('xfail'):
+        text += f' X{counts["xfail"]}'
     if counts['skipped']:
         text += f' S{counts["skipped"]}'
     return text
@@ -140,12 +170,43 @@ def _ok(r):
 
 
 def _totals(results):
-    tot = {'passed': 0, 'failed': 0, 'skipped': 0}
+    tot = {'passed': 0, 'failed': 0, 'xfail': 0, 'skipped': 0}
     for r in results:
         for c in r['counts'].values():
             for k in tot:
-                tot[k] += c[k]
+                tot[k] += c.get(k, 0)
     return tot
+
+
+def _feature_table(results, manifest, out):
+    """Per feature group and runtime (wasm-3.0): files, clean files, commands
+    passed / failed / expected to fail, and the group's reason."""
+    from spectests import features
+    rows = {}
+    for r in results:
+        if r.get('suite') in mf.WHOLE or r.get('suite') is None:
+            continue
+        entry = mf.suite_entry(r['suite'], manifest)['files'].get(r['file'], {})
+        group = entry.get('feature') or features.group_of(r['file'])
+        row = rows.setdefault((group, r['runtime']), {'files': 0, 'clean': 0, 'passed': 0,
+                                                      'failed': 0, 'xfail': 0})
+        row['files'] += 1
+        row['clean'] += 1 if _ok(r) and not any(c.get('xfail') for c in r['counts'].values()) else 0
+        for c in r['counts'].values():
+            for k in ('passed', 'failed', 'xfail'):
+                row[k] += c.get(k, 0)
+    if not rows:
+        return
+    header = (f'{"feature group":<20} {"runtime":<8} {"files":>5} {"clean":>5} {"passed":>7} '
+              f'{"failed":>6} {"xfail":>6}  expected failures because')
+    print('\nper feature group (wasm-3.0)\n' + header, file=out)
+    print('-' * len(header), file=out)
+    order = list(features.GROUPS)
+    for (group, runtime), row in sorted(rows.items(), key=lambda kv: (order.index(kv[0][0]), kv[0][1])):
+        reason = (features.reason_of(group) or 'commands needing another group\'s feature') \
+            if row['xfail'] else ''
+        print(f'{group:<20} {runtime:<8} {row["files"]:>5} {row["clean"]:>5} {row["passed"]:>7} '
+              f'{row["failed"]:>6} {row["xfail"]:>6}  {reason or ""}', file=out)
 
 
 _XML_BAD = re.compile('[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]')
@@ -158,8 +219,8 @@ def _xml(text):
 
 def write_junit(results, path, suite):
     root = ET.Element('testsuites')
-    for runtime in sorted({r['runtime'] for r in results}):
-        rs = [r for r in results if r['runtime'] == runtime]
+    for suite, runtime in sorted({(r.get('suite') or suite, r['runtime']) for r in results}):
+        rs = [r for r in results if r['runtime'] == runtime and (r.get('suite') or suite) == suite]
         ts = ET.SubElement(root, 'testsuite', name=f'{suite}[{runtime}]', tests=str(len(rs)),
                            failures=str(sum(1 for r in rs if r['failures'])),
                            errors=str(sum(1 for r in rs if r['error'])),
@@ -179,19 +240,28 @@ def write_junit(results, path, suite):
     ET.ElementTree(root).write(path, encoding='utf-8', xml_declaration=True)
 
 
-def select_files(suite, directory, patterns, manifest):
-    """Manifest files matching the patterns (all if none); ad-hoc paths pass through."""
+def _matches(name, pat):
+    """A manifest name (maybe legacy/x.wast) against a pattern: the whole name
+    or its last part, with or without .wast."""
+    return any(fnmatch.fnmatch(n, p) for n in (name, name.rsplit('/', 1)[-1])
+               for p in (pat, pat + '.wast'))
+
+
+def select_files(suite, directory, patterns, manifest, required=True, adhoc=True):
+    """Manifest files matching the patterns (all if none); ad-hoc paths pass
+    through if ``adhoc``.  ``required``: a pattern matching no file is a
+    usage error."""
     names = sorted(mf.suite_entry(suite, manifest)['files'])
     if not patterns:
         return [(n, True) for n in names]
     chosen, seen = [], set()
     for pat in patterns:
         if os.path.isfile(pat) and os.path.basename(pat) not in names:
-            chosen.append((os.path.abspath(pat), False))
+            if adhoc:
+                chosen.append((os.path.abspath(pat), False))
             continue
-        base = os.path.basename(pat)
-        hits = [n for n in names if fnmatch.fnmatch(n, base) or fnmatch.fnmatch(n, base + '.wast')]
-        if not hits:
+        hits = [n for n in names if _matches(n, pat)]
+        if not hits and required:
             raise UsageError(f'no {suite} file matches {pat!r}')
         for n in hits:
             if n not in seen:
@@ -205,7 +275,8 @@ def parse_args(argv):
                                  description='Run the pinned WebAssembly spec testsuite against the engine.')
     ap.add_argument('files', nargs='*', help='file names or glob patterns (default: the whole suite); '
                     'a path to another .wast file runs it unpinned')
-    ap.add_argument('--suite', default='wasm-2.0', help='suite folder (default: wasm-2.0)')
+    ap.add_argument('--suite', default='wasm-2.0', choices=SUITES + ('all',),
+                    help='suite folder, or all of them (default: wasm-2.0)')
     ap.add_argument('--runtime', choices=RUNTIMES + ('both',), default='wasmedge',
                     help='executor model to run under (default: wasmedge)')
     ap.add_argument('--jobs', '-j', type=int, default=os.cpu_count() or 1,
@@ -243,26 +314,40 @@ def parse_args(argv):
 
 def main(argv=None):
     args = parse_args(argv)   # argparse exits with 2 on bad options
+    suites = SUITES if args.suite == 'all' else (args.suite,)
+    runtimes = RUNTIMES if args.runtime == 'both' else (args.runtime,)
+    plan = []
     try:
         manifest = mf.load()
-        mf.suite_entry(args.suite, manifest)
-        directory = mf.suite_dir(args.suite, args.testsuite)
-        chosen = select_files(args.suite, directory, args.files, manifest)
-        mf.verify(args.suite, directory, [n for n, pinned in chosen if pinned], manifest)
+        for suite in suites:
+            mf.suite_entry(suite, manifest)
+            directory = mf.suite_dir(suite, args.testsuite)
+            # with several suites a pattern needs to match in one of them only;
+            # an ad-hoc path runs once (with the first)
+            chosen = select_files(suite, directory, args.files, manifest,
+                                  required=len(suites) == 1, adhoc=suite == suites[0])
+            mf.verify(suite, directory, [n for n, pinned in chosen if pinned], manifest)
+            plan.append((suite, directory, chosen))
+        for pat in args.files if len(suites) > 1 else ():
+            if not os.path.isfile(pat) and not any(
+                    _matches(n, pat) for _, _, chosen in plan for n, _ in chosen):
+                raise UsageError(f'no file of {", ".join(suites)} matches {pat!r}')
     except (mf.ManifestError, UsageError) as e:
         print(f'error: {e}', file=sys.stderr)
         return 2
-    runtimes = RUNTIMES if args.runtime == 'both' else (args.runtime,)
     migrate = None
     if args.migrate:
         from .migration import other_runtime
         migrate = {rt: other_runtime(rt) for rt in runtimes}
     tasks = []
-    for name, pinned in chosen:
-        path = os.path.join(directory, name) if pinned else name
-        allowed = mf.allowed_skips(args.suite, name, manifest) if pinned else {}
-        tasks.append((path, runtimes, args.timeout, allowed, migrate, L.from_arguments(args),
-                      args.tier))
+    for suite, directory, chosen in plan:
+        for name, pinned in chosen:
+            path = os.path.join(directory, name) if pinned else name
+            allowed = mf.allowed_skips(suite, name, manifest) if pinned else {}
+            expected = {rt: mf.expected_failures(suite, name, rt, manifest) for rt in runtimes} \
+                if pinned else None
+            tasks.append((path, runtimes, args.timeout, allowed, migrate, L.from_arguments(args),
+                          expected, suite, name if pinned else None, args.tier))
     tasks.sort(key=lambda t: -os.path.getsize(t[0]))     # largest first
     started = time.time()
     results = []
@@ -296,7 +381,8 @@ def main(argv=None):
                         rs = fut.result()
                     except Exception as e:   # a worker died (e.g. killed by the OS)
                         path = futures[fut][0]
-                        rs = [{'file': os.path.basename(path), 'path': path, 'runtime': rt,
+                        rs = [{'file': futures[fut][8] or os.path.basename(path), 'path': path,
+                               'runtime': rt, 'suite': futures[fut][7],
                                'counts': {}, 'failures': [], 'skips': [], 'time': 0.0,
                                'error': f'worker failed: {type(e).__name__}: {e}'}
                               for rt in runtimes]
@@ -306,20 +392,31 @@ def main(argv=None):
                 beat.tick(results)
         if args.scheduler:
             client.close()
-    results.sort(key=lambda r: (r['file'], r['runtime']))
+    results.sort(key=lambda r: (suites.index(r['suite']) if r.get('suite') in suites else 0,
+                                r['file'], r['runtime']))
     elapsed = time.time() - started
     out = sys.stdout
-    if not args.quiet:
-        print(file=out)
-        _table(results, out)
+    for suite in suites:
+        rs = [r for r in results if r.get('suite') == suite]
+        if not args.quiet and rs:
+            print(f'\n{suite}' if len(suites) > 1 else '', file=out)
+            _table(rs, out)
     if args.migrate and not args.quiet:
         _migration_table(results, out)
     _report_failures(results, out)
-    tot = _totals(results)
+    _feature_table(results, manifest, out)
     bad = [r for r in results if not _ok(r)]
-    print(f'\n{args.suite}: {len(results) - len(bad)}/{len(results)} file runs ok; commands: '
-          f'{tot["passed"]} passed, {tot["failed"]} failed, {tot["skipped"]} skipped '
-          f'({elapsed:.1f}s, {args.scheduler or f"{args.jobs} jobs"})', file=out)
+    for suite in suites:
+        rs = [r for r in results if r.get('suite') == suite]
+        if not rs:
+            continue
+        tot = _totals(rs)
+        nbad = sum(1 for r in rs if not _ok(r))
+        xfail = f', {tot["xfail"]} expected failures (listed in the manifest)' if tot['xfail'] else ''
+        print(f'\n{suite}: {len(rs) - nbad}/{len(rs)} file runs ok; commands: '
+              f'{tot["passed"]} passed, {tot["failed"]} failed, {tot["skipped"]} skipped{xfail} '
+              f'({elapsed:.1f}s, {args.scheduler or f"{args.jobs} jobs"})', file=out)
+    tot = _totals(results)
     if args.migrate:
         mt = _migration_totals(results)
         directions = sorted({r['migration']['direction'] for r in results if 'migration' in r})
@@ -331,7 +428,8 @@ def main(argv=None):
             write_junit(results, args.junit, args.suite)
         if args.json:
             with open(args.json, 'w', encoding='utf-8') as f:
-                json.dump({'suite': args.suite, 'commit': mf.suite_entry(args.suite, manifest)['commit'],
+                json.dump({'suite': args.suite,
+                           'commits': {s: mf.suite_entry(s, manifest)['commit'] for s in suites},
                            'runtimes': list(runtimes), 'elapsed': elapsed, 'totals': tot,
                            'results': results}, f, indent=1)
     except OSError as e:
@@ -377,10 +475,11 @@ def _safe(text):
 
 def _report_failures(results, out, limit=20):
     for r in results:
+        where = f'{r["suite"]}/{r["file"]}' if r.get('suite') else r['file']
         if r['error']:
-            print(_safe(f'\n{r["file"]} [{r["runtime"]}]: {r["error"]}'), file=out)
+            print(_safe(f'\n{where} [{r["runtime"]}]: {r["error"]}'), file=out)
         elif r['failures']:
-            print(f'\n{r["file"]} [{r["runtime"]}]: {len(r["failures"])} failed', file=out)
+            print(f'\n{where} [{r["runtime"]}]: {len(r["failures"])} failed', file=out)
             for f in r['failures'][:limit]:
                 print(_safe(f'  line {f["line"]} {f["kind"]}: {f["reason"]}'), file=out)
             if len(r['failures']) > limit:

@@ -6,21 +6,20 @@ name in a registry ("spectest" plus every ``register``ed instance); results
 are compared bit-exactly, NaN results by class; errors by kind and by message
 prefix (the engine's message must start with the assertion's text).
 
-Text modules are converted to binary by ``wasmtime.wat2wasm``: the engine
-itself only reads the binary format.
+Text modules are converted to binary by ``wasmtime.wat2wasm``, or by
+``wasm-tools parse`` where wat2wasm refuses the text (``conformance.wat``):
+the engine itself only reads the binary format.
 """
 
-import re
 import signal
-
-import wasmtime
 
 from engine import errors
 from engine.syntax import ExternRef
 
-from .wast import ModuleSrc, blank_comments
+from .wat import TextError, wat_to_binary
+from .wast import ModuleSrc
 
-__all__ = ['run_script', 'Outcome', 'CommandTimeout', 'TEXT_ONLY']
+__all__ = ['run_script', 'Outcome', 'CommandTimeout', 'TEXT_ONLY', 'wat_to_binary', 'TextError']
 
 TEXT_ONLY = ('text-format-only malformed case: wat2wasm emits a binary for it, which the engine '
              'must refuse as malformed')
@@ -50,30 +49,6 @@ class _Fail(Exception):
 
 
 # --------------------------------------------------------------- text -> binary
-
-_STRING = re.compile(r'"(?:[^"\\\n]|\\.)*"')
-
-
-def _escape_non_ascii(text):
-    """Spell non-ASCII characters in strings as \\u{..} escapes (same bytes).
-
-    wat2wasm (the Rust ``wat`` crate) refuses "likely-confusing" code points
-    such as bidi overrides written literally, although they are valid text.
-    """
-    def esc(mt):
-        return ''.join(ch if ord(ch) < 0x80 else '\\u{%x}' % ord(ch) for ch in mt.group())
-    return _STRING.sub(esc, blank_comments(text))
-
-
-def wat_to_binary(text):
-    """Text module -> bytes; raises wasmtime.WasmtimeError if wat2wasm rejects it."""
-    try:
-        return wasmtime.wat2wasm(text)
-    except wasmtime.WasmtimeError as e:
-        if 'confusing unicode' not in str(e):
-            raise
-    return wasmtime.wat2wasm(_escape_non_ascii(text))
-
 
 def module_bytes(src):
     if src.kind == 'binary':
@@ -130,7 +105,35 @@ def result_matches(expected, got):
         return isinstance(got, ExternRef) and (expected[1] is None or got.value == expected[1])
     if kind == 'ref.func':
         return _is_num(got) and (expected[1] is None or got == expected[1])
+    if kind == 'ref.host':
+        return ref_kind(got) == 'host' and got.value == expected[1]
+    if kind == 'ref':
+        return ref_kind(got) in _REF_PATTERN[expected[1]]
+    if kind == 'either':
+        return any(result_matches(alt, got) for alt in expected[1])
     raise ValueError(f'unknown result pattern {expected!r}')
+
+
+# (ref.K) result patterns -> the kinds of non-null reference they accept
+# (the 3.0 heap type hierarchy: eq covers i31, struct and array; any covers
+# eq and host references; (ref) any non-null reference).
+_REF_PATTERN = {
+    'struct': {'struct'}, 'array': {'array'}, 'i31': {'i31'}, 'exn': {'exn'},
+    'eq': {'struct', 'array', 'i31'},
+    'any': {'struct', 'array', 'i31', 'host'},
+    None: {'struct', 'array', 'i31', 'host', 'func', 'extern', 'exn'},
+}
+
+
+def ref_kind(v):
+    """The kind of a non-null reference value: 'func' (a function address),
+    'extern', or the ``ref_kind`` a heap value declares ('host', 'struct',
+    'array', 'i31', 'exn'); None for null and for numbers that are not refs."""
+    if v is None or type(v) is int:
+        return 'func' if type(v) is int else None
+    if isinstance(v, ExternRef):
+        return 'extern'
+    return getattr(v, 'ref_kind', None)
 
 
 def show_value(v):
@@ -138,6 +141,8 @@ def show_value(v):
         return 'ref.null'
     if isinstance(v, ExternRef):
         return f'ref.extern {v.value}'
+    if ref_kind(v) == 'host':
+        return f'ref.host {v.value}'
     if _is_num(v):
         return hex(v)
     return repr(v)
@@ -152,6 +157,10 @@ def show_expected(e):
     if kind == 'v128':
         lanes = ' '.join(f'nan:{x[1]}' if isinstance(x, tuple) else hex(x) for x in e[2])
         return f'v128 {e[1]} {lanes}'
+    if kind == 'either':
+        return '(either ' + ' | '.join(show_expected(x) for x in e[1]) + ')'
+    if kind == 'ref':
+        return f'ref.{e[1]}' if e[1] else 'ref'
     return ' '.join(str(x) for x in e if x is not None)
 
 
@@ -164,14 +173,22 @@ def _message(exc):
 class _Script:
     """Store, registry and named instances of one script run."""
 
-    def __init__(self, embedding, executor, limits=None, tier='interp'):
+    def __init__(self, embedding, executor, limits=None, standard=None, tier='interp'):
         self.emb = embedding
+        self.standard = standard  # None: the embedding's default (Wasm 3.0)
         self.store = embedding.store_init(executor=executor, **({'limits': limits} if limits else {}),
                                           **({'tier': tier} if tier != 'interp' else {}))
         self.registry = {'spectest': embedding.spectest_instance(self.store)}
         self.named = {}
         self.current = None
+        self.definitions = {}     # $name -> decoded, validated module (3.0 module definitions)
+        self.last_definition = None
         self.migrator = None      # migration.Migrator in migrate mode
+
+    def validate(self, module):
+        if self.standard is None:
+            return self.emb.module_validate(module)
+        return self.emb.module_validate(module, standard=self.standard)
 
     def decode(self, src):
         """ModuleSrc -> (decoded module); text conversion errors propagate."""
@@ -190,6 +207,7 @@ class _Script:
         return ev
 
     def instantiate(self, module):
+        self.validate(module)
         externvals = [self.resolve(imp) for imp in module.imports]
         return self.emb.module_instantiate(self.store, module, externvals)
 
@@ -252,16 +270,53 @@ def _cmd_module(s, cmd):
     s.current = None      # a module that fails must not leave its predecessor in charge
     if src.name:
         s.named.pop(src.name, None)
-    try:
-        data = module_bytes(src)
-    except wasmtime.WasmtimeError as e:
-        raise _Fail(f'wat2wasm rejected the module: {str(e).splitlines()[0]}') from None
-    module = s.emb.module_decode(data)
-    s.emb.module_validate(module)
+    module = _define(s, src)
     inst = s.instantiate(module)
     s.current = inst
     if src.name:
         s.named[src.name] = inst
+
+
+def _cmd_module_definition(s, cmd):
+    _define(s, cmd.target)
+
+
+def _define(s, src):
+    """Decode and validate; remember the module for later ``module
+    instance`` commands (a named ``module`` is also a definition, as in the
+    reference interpreter)."""
+    if src.name:
+        s.definitions.pop(src.name, None)
+    try:
+        data = module_bytes(src)
+    except TextError as e:
+        raise _Fail(f'no converter reads the module text: {e}') from None
+    module = s.emb.module_decode(data)
+    s.validate(module)
+    s.last_definition = module
+    if src.name:
+        s.definitions[src.name] = module
+    return module
+
+
+def _cmd_module_instance(s, cmd):
+    """(module instance $I $M): a new instance of the definition $M (or of
+    the last one); instantiation is generative, each one has its own state."""
+    s.current = None
+    if cmd.expected:
+        s.named.pop(cmd.expected, None)
+    if cmd.target is None:
+        module = s.last_definition
+        if module is None:
+            raise _Fail('no module definition to instantiate')
+    elif cmd.target in s.definitions:
+        module = s.definitions[cmd.target]
+    else:
+        raise _Fail(f'unknown module definition {cmd.target}')
+    inst = s.instantiate(module)
+    s.current = inst
+    if cmd.expected:
+        s.named[cmd.expected] = inst
 
 
 def _cmd_register(s, cmd):
@@ -284,11 +339,11 @@ def _valid_module(s, src, what):
     """Decode and validate a module that an assertion says gets further."""
     try:
         data = module_bytes(src)
-    except wasmtime.WasmtimeError as e:
-        raise _Fail(f'wat2wasm rejected the module: {str(e).splitlines()[0]}') from None
+    except TextError as e:
+        raise _Fail(f'no converter reads the module text: {e}') from None
     try:
         module = s.emb.module_decode(data)
-        s.emb.module_validate(module)
+        s.validate(module)
     except (errors.DecodeError, errors.ValidationError) as e:
         raise _Fail(f'expected {what}, got {type(e).__name__}: {_message(e)!r}') from None
     return module
@@ -298,6 +353,17 @@ def _cmd_assert_trap(s, cmd):
     if isinstance(cmd.target, ModuleSrc):
         return _cmd_assert_uninstantiable(s, cmd)
     _expect_error(errors.Trap, cmd.expected, lambda: s.perform(cmd.target), 'trap')
+
+
+def _cmd_assert_exception(s, cmd):
+    """The invoked function must end by an exception no handler caught."""
+    try:
+        s.perform(cmd.target)
+    except errors.UncaughtException:
+        return
+    except errors.WasmError as e:
+        raise _Fail(f'expected an uncaught exception, got {type(e).__name__}: {_message(e)!r}') from None
+    raise _Fail('expected an uncaught exception, but it returned')
 
 
 def _cmd_assert_exhaustion(s, cmd):
@@ -324,14 +390,14 @@ def _cmd_assert_invalid(s, cmd):
     src = cmd.target
     try:
         data = module_bytes(src)
-    except wasmtime.WasmtimeError as e:
-        raise _Fail(f'wat2wasm rejected the module: {str(e).splitlines()[0]}') from None
+    except TextError as e:
+        raise _Fail(f'no converter reads the module text: {e}') from None
     try:
         module = s.emb.module_decode(data)
     except errors.DecodeError as e:
         raise _Fail(f'expected invalid, got DecodeError: {_message(e)!r}') from None
     _expect_error(errors.ValidationError, cmd.expected,
-                  lambda: s.emb.module_validate(module), 'validation error')
+                  lambda: s.validate(module), 'validation error')
 
 
 def _cmd_assert_malformed(s, cmd):
@@ -339,7 +405,7 @@ def _cmd_assert_malformed(s, cmd):
     if src.kind != 'binary':
         try:
             data = wat_to_binary(src.source)
-        except wasmtime.WasmtimeError:
+        except TextError:
             return None           # malformed text, as the assertion says
         # wat2wasm accepted the malformed text (e.g. "(memory 0x1_0000_0000)")
         # and emitted a binary that carries the same fault (a u32 that
@@ -355,6 +421,26 @@ def _cmd_assert_malformed(s, cmd):
                   lambda: s.emb.module_decode(src.source), 'decode error')
 
 
+def _cmd_assert_custom(s, cmd):
+    """assert_malformed_custom / assert_invalid_custom: the module is wrong
+    only in what an annotation puts into a custom section (@custom, @name,
+    @metadata.code.branch_hint).  A converter that checks the annotation
+    refuses the text, which is the outcome asserted; one that accepts it
+    must produce a binary the engine decodes and validates, since the core
+    format gives custom sections no meaning a module could break."""
+    src = cmd.target
+    try:
+        data = module_bytes(src)
+    except TextError:
+        return None
+    try:
+        module = s.emb.module_decode(data)
+        s.validate(module)
+    except (errors.DecodeError, errors.ValidationError) as e:
+        raise _Fail(f'the converter accepted a text whose fault is only in a custom section, and '
+                    f'the engine refused the binary: {type(e).__name__}: {_message(e)!r}') from None
+
+
 _HANDLERS = {
     'module': _cmd_module,
     'register': _cmd_register,
@@ -366,6 +452,11 @@ _HANDLERS = {
     'assert_malformed': _cmd_assert_malformed,
     'assert_unlinkable': _cmd_assert_unlinkable,
     'assert_uninstantiable': _cmd_assert_uninstantiable,
+    'module_definition': _cmd_module_definition,
+    'module_instance': _cmd_module_instance,
+    'assert_exception': _cmd_assert_exception,
+    'assert_malformed_custom': _cmd_assert_custom,
+    'assert_invalid_custom': _cmd_assert_custom,
 }
 
 
@@ -374,7 +465,7 @@ def _on_alarm(signum, frame):
 
 
 def run_script(commands, executor='wasmedge', timeout=None, embedding=None, migrator=None,
-               limits=None, tier='interp'):
+               limits=None, standard=None, tier='interp'):
     """Run every command; returns one Outcome per command (never raises for
     engine misbehaviour: crashes and timeouts are failures of that command).
 
@@ -383,13 +474,15 @@ def run_script(commands, executor='wasmedge', timeout=None, embedding=None, migr
     action is then also migrated between the models and checked.
     ``limits``: ``engine.limits.Limits`` of the script's store (step budget,
     timeout per call, sizes); the engine's defaults if None.
+    ``standard``: validate by the rules of Wasm 2 or 3 (``valid.STANDARDS``);
+    the embedding's default (3) if None.
     ``tier``: 'interp' or 'fast' (the compiled tier of the WasmEdge model).
     """
     outcomes = []
     try:
         if embedding is None:
             from engine import embedding
-        script = _Script(embedding, executor, limits, tier)
+        script = _Script(embedding, executor, limits, standard, tier)
         script.migrator = migrator
     except Exception as e:
         reason = f'cannot set up the store: {type(e).__name__}: {e}'

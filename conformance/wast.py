@@ -16,14 +16,17 @@ from lark import Lark, Transformer, v_args
 from lark.exceptions import LarkError, UnexpectedEOF, UnexpectedInput, VisitError
 
 from engine.literals import LiteralError, parse_float, parse_int  # noqa: F401 (re-exported)
-from engine.syntax import ExternRef
+from engine.syntax import ExternRef, HostRef
 
 __all__ = ['parse_wast', 'parse_file', 'WastSyntaxError', 'ModuleSrc', 'Action',
            'Command', 'parse_int', 'parse_float', 'parse_v128', 'COMMAND_KINDS']
 
 COMMAND_KINDS = ('module', 'register', 'action', 'assert_return', 'assert_trap',
                  'assert_exhaustion', 'assert_invalid', 'assert_malformed',
-                 'assert_unlinkable', 'assert_uninstantiable')
+                 'assert_unlinkable', 'assert_uninstantiable',
+                 # Wasm 3.0 scripts
+                 'module_definition', 'module_instance', 'assert_exception',
+                 'assert_malformed_custom', 'assert_invalid_custom')
 
 
 class WastSyntaxError(Exception):
@@ -33,8 +36,9 @@ class WastSyntaxError(Exception):
 class ModuleSrc:
     """A module as written in the script: kind 'text' | 'binary' | 'quote'.
 
-    ``source`` is the text (text: the whole ``(module ...)`` slice; quote:
-    the concatenated strings) or the bytes of a binary module.
+    ``source`` is the text (text: the whole ``(module ...)`` slice, with the
+    ``definition`` keyword of a 3.0 module definition blanked out; quote: the
+    concatenated strings) or the bytes of a binary module.
     """
     __slots__ = ('kind', 'name', 'source', 'line')
 
@@ -62,9 +66,11 @@ class Command:
     kind: one of COMMAND_KINDS (as written: ``assert_trap`` of a module stays
     ``assert_trap``, ``target`` then being a ModuleSrc).  ``target`` is the
     ModuleSrc / Action the command is about (for register: the registered
-    module's $name or None); ``expected`` is the results list of
+    module's $name or None; for module_instance: the definition's $name or
+    None for the last one); ``expected`` is the results list of
     assert_return, the message text of other assertions, the 'as' name of
-    register.
+    register, the instance's $name (or None) of module_instance, None for
+    assert_exception.
     """
     __slots__ = ('kind', 'target', 'expected', 'line')
 
@@ -81,9 +87,15 @@ class Command:
 #   ('nan', type, 'canonical'|'arithmetic')
 #   ('v128', shape, lanes)       lanes: list of int bit patterns or
 #                                ('nan', 'canonical'|'arithmetic')
-#   ('ref.null', 'func'|'extern')
+#   ('ref.null', heaptype)       heaptype as written ('func', 'any', 'none', '1', ...)
+#                                or None: a null reference of any type
 #   ('ref.extern', n)            n None: any non-null externref
 #   ('ref.func', n)              n None: any non-null funcref
+#   ('ref.host', n)              the host reference n (as an anyref)
+#   ('ref', kind)                any non-null reference of that kind:
+#                                'struct' 'array' 'i31' 'eq' 'any' 'exn', or
+#                                None for any at all (``(ref)``)
+#   ('either', [result, ...])    any one of the alternatives (relaxed SIMD)
 
 
 # --------------------------------------------------------------- literals
@@ -179,6 +191,46 @@ def blank_comments(text):
         pos = scan
 
 
+_ANNOT_OUTSIDE = re.compile(r'"(?:[^"\\\n]|\\.)*"|\(@')
+_ANNOT_INSIDE = re.compile(r'"(?:[^"\\\n]|\\.)*"|[()]')
+
+
+def blank_annotations(text):
+    """Replace annotations ``(@id ...)`` by spaces (newlines kept), for the
+    script grammar only: they may stand anywhere, even between a command's
+    parenthesis and keyword (``((@a) module ...)``).  Module sources are cut
+    from the original text, so a converter still sees (and checks) them.
+    Expects comments already blanked."""
+    if '(@' not in text:
+        return text
+    out = []
+    pos = 0
+    while True:
+        mt = _ANNOT_OUTSIDE.search(text, pos)
+        if mt is None:
+            out.append(text[pos:])
+            return ''.join(out)
+        if mt.group()[0] == '"':
+            out.append(text[pos:mt.end()])
+            pos = mt.end()
+            continue
+        out.append(text[pos:mt.start()])
+        depth, scan = 1, mt.end()
+        while depth:
+            inner = _ANNOT_INSIDE.search(text, scan)
+            if inner is None:
+                line = text.count('\n', 0, mt.start()) + 1
+                raise WastSyntaxError(f'line {line}: unclosed annotation')
+            tok = inner.group()
+            if tok == '(':
+                depth += 1
+            elif tok == ')':
+                depth -= 1
+            scan = inner.end()
+        out.append(re.sub(r'[^\n]', ' ', text[mt.start():scan]))
+        pos = scan
+
+
 # ------------------------------------------------------------ tree -> commands
 
 _GRAMMAR = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'wast.lark')
@@ -195,7 +247,7 @@ def _get_parser():
 
 
 _MODULE_FIELDS = {'type', 'import', 'func', 'table', 'memory', 'global', 'export', 'start',
-                  'elem', 'data'}
+                  'elem', 'data', 'tag', 'rec'}
 
 
 class _Located(Exception):
@@ -204,10 +256,31 @@ class _Located(Exception):
         self.line, self.col, self.message = line, col, message
 
 
+def _identifier(tok):
+    """$name or $"text" -> one spelling ($ + the text), so both forms meet."""
+    text = str(tok)
+    if text.startswith('$"'):
+        try:
+            return '$' + decode_name(text[1:])
+        except LiteralError as e:
+            raise _Located(tok.line, tok.column, str(e))
+    return text
+
+
 def _name(children):
     if children and getattr(children[0], 'type', None) == 'NAME':
-        return str(children[0]), children[1:]
+        return _identifier(children[0]), children[1:]
     return None, children
+
+
+_DEFINITION = re.compile(r'\(\s*module\s+definition(?=[\s()])')
+
+
+def _drop_definition(text):
+    """``(module definition ...)`` -> ``(module            ...)`` (columns kept),
+    the text module a converter understands."""
+    mt = _DEFINITION.match(text)
+    return '(module' + ' ' * (mt.end() - 7) + text[mt.end():]
 
 
 @v_args(meta=True)
@@ -232,9 +305,30 @@ class _ToCommands(Transformer):
         data = b''.join(self._string(s) for s in strings)
         return ModuleSrc('quote', name, data.decode('utf-8', 'replace'), meta.line)
 
+    def text_definition(self, meta, children):
+        return ('definition', self._retext(self.text_module(meta, children)))
+
+    def binary_definition(self, meta, children):
+        return ('definition', self.binary_module(meta, children))
+
+    def quote_definition(self, meta, children):
+        return ('definition', self.quote_module(meta, children))
+
+    @staticmethod
+    def _retext(src):
+        src.source = _drop_definition(src.source)
+        return src
+
+    def module_instance(self, meta, children):
+        names = [_identifier(t) for t in children]
+        # (module instance $I $M); one name is the definition's, as in the
+        # reference interpreter's parser
+        inst, mod = (names + [None, None])[:2] if len(names) == 2 else (None, names[0] if names else None)
+        return Command('module_instance', mod, inst, meta.line)
+
     def inline_module(self, meta, children):
         for head, line, col in children:
-            if head not in _MODULE_FIELDS:
+            if head not in _MODULE_FIELDS and not (head or '').startswith('@'):
                 raise _Located(line, col, f'unknown command or module field {head or "()"!r}')
         return ModuleSrc('text', None, self.text[meta.start_pos:meta.end_pos], meta.line)
 
@@ -307,7 +401,20 @@ class _ToCommands(Transformer):
         return ('v128', shape, out)
 
     def ref_null(self, meta, c):
-        return ('ref.null', str(c[0]))
+        return ('ref.null', str(c[0]) if c else None)
+
+    def ref_host(self, meta, c):
+        return ('ref.host', self._literal(c[0], parse_int, 32))
+
+    def ref_pattern(self, meta, c):
+        text = str(c[0])
+        return ('ref', text[4:] if text != 'ref' else None)
+
+    def either(self, meta, c):
+        return ('either', list(c))
+
+    def result(self, meta, c):
+        return c[0]
 
     def ref_extern(self, meta, c):
         return ('ref.extern', self._literal(c[0], parse_int, 32) if c else None)
@@ -318,7 +425,7 @@ class _ToCommands(Transformer):
     # commands
     def register(self, meta, c):
         name = c[1] if len(c) > 1 else None
-        return Command('register', str(name) if name else None, self._field(c[0]), meta.line)
+        return Command('register', _identifier(name) if name else None, self._field(c[0]), meta.line)
 
     def action(self, meta, c):  # pragma: no cover - 'action' is aliased away
         return c[0]
@@ -338,7 +445,12 @@ class _ToCommands(Transformer):
     assert_malformed = _assertion('assert_malformed')
     assert_unlinkable = _assertion('assert_unlinkable')
     assert_uninstantiable = _assertion('assert_uninstantiable')
+    assert_malformed_custom = _assertion('assert_malformed_custom')
+    assert_invalid_custom = _assertion('assert_invalid_custom')
     del _assertion
+
+    def assert_exception(self, meta, c):
+        return Command('assert_exception', c[0], None, meta.line)
 
     def start(self, meta, children):
         out = []
@@ -347,6 +459,8 @@ class _ToCommands(Transformer):
                 out.append(Command('module', child, None, child.line))
             elif isinstance(child, Action):
                 out.append(Command('action', child, None, child.line))
+            elif isinstance(child, tuple) and child[0] == 'definition':
+                out.append(Command('module_definition', child[1], None, child[1].line))
             else:
                 out.append(child)
         return out
@@ -361,13 +475,15 @@ def _to_value(result, line, where):
         return None
     if kind == 'ref.extern' and result[1] is not None:
         return ExternRef(result[1])
+    if kind == 'ref.host':
+        return HostRef(result[1])
     raise WastSyntaxError(f'{where}:{line}: {kind} pattern is not a value')
 
 
 def parse_wast(text, filename='<string>'):
     """Parse a whole script -> list of Command; WastSyntaxError on bad input."""
     try:
-        clean = blank_comments(text)
+        clean = blank_annotations(blank_comments(text))
     except WastSyntaxError as e:
         raise WastSyntaxError(f'{filename}: {e}') from None
     try:

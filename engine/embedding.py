@@ -23,12 +23,15 @@ def module_decode(data, limits=None):
     return decode_module(bytes(data), limits)
 
 
-def module_validate(module):
-    """Module -> ModuleInfo (raises ValidationError); cached on the module."""
+def module_validate(module, standard=3):
+    """Module -> ModuleInfo (raises ValidationError); cached on the module.
+    ``standard``: 3 (Wasm 3.0, the default) or 2, the Wasm 2.0 rules where
+    3.0 relaxed them (``valid.STANDARDS``); a module validated once keeps
+    the standard it was validated under."""
     info = getattr(module, _INFO_ATTR, None)
     if info is None:
         from .valid import validate_module
-        info = validate_module(module)
+        info = validate_module(module, standard)
         setattr(module, _INFO_ATTR, info)
     return info
 

@@ -32,3 +32,8 @@ class Trap(WasmError):
 
 class Exhaustion(Trap):
     """Call stack or value stack exhausted (assert_exhaustion)."""
+
+
+class UncaughtException(WasmError):
+    """A Wasm exception (``throw``) that no handler caught before it left the
+    invoked function (assert_exception)."""

@@ -40,6 +40,7 @@ from .errors import Exhaustion, Trap
 from .limits import CallDepthError, run_bounded
 from .images import CELLS, NONE, FrameImage, ImageSet
 from .opcodes import BY_NAME
+from .exec_wasmedge import resolve_callee
 from .runtime import default_value
 from .state import from_cells as value_of_cells, value_cells as cells_of_value
 
@@ -85,6 +86,7 @@ class Code:
  LOCAL_SET2, LOCAL_TEE2, CONSTN, DROPN, SELECTN, LOCAL_GETN, LOCAL_SETN,
  LOCAL_TEEN, I32_GT_S, I32_GT_U, I32_LE_S, I32_LE_U, I32_GE_S, I32_GE_U,
  I32_MUL, I32_OR, I32_SHL, I32_SHR_U, I64_ADD, I64_SUB, I64_EQZ) = range(56)
+RETURN_CALL = _FREE      # tail calls take the free slot below the superinstructions
 
 # Superinstructions (engine.fusion): local.get+unop, any shape over
 # two-cell operands (i64, f64: one general case), then one case per shape
@@ -334,6 +336,19 @@ def compile_func(store, fi):
             pop()
             popn(len(ft.params))
             tstack.extend(ft.results)
+        elif name == 'return_call' or name == 'return_call_indirect':
+            # tail calls: argument as for CALL, plus the final end's offset
+            if name == 'return_call':
+                ft = store.funcs[inst.funcaddrs[imm]].type
+                a = inst.funcaddrs[imm]
+            else:
+                typeidx, tableidx = imm
+                ft = mtypes[typeidx]
+                a = (store.tables[inst.tableaddrs[tableidx]], ft)
+                pop()
+            k, a = RETURN_CALL, (a, final_end)
+            popn(len(ft.params))
+            unreachable()
         elif name == 'drop':
             t = pop()
             n = CELLS.get(t, 1)
@@ -982,6 +997,38 @@ class Executor:
                             del stack[lb:top]
                         if npop:
                             del labels[len(labels) - npop:]
+                    elif op == 31:   # RETURN_CALL: the callee replaces this frame
+                        a, final_end = a
+                        fi, a = resolve_callee(a, pop, funcs)
+                        ft = fi.type
+                        nc = _ncells(ft.params)
+                        cargs = stack[len(stack) - nc:]
+                        del stack[lp:]
+                        if fi.host is not None:
+                            # results on top, then this function's final end
+                            # returns them; that end is part of this step
+                            stack.extend(_cells_of(ft.results, fi.host(_values_of(ft.params, cargs))))
+                            pc = final_end
+                            n += 1
+                            continue
+                        c = fi.cache.get(NAME)
+                        if c is None:
+                            c = code_of(store, a)
+                        stack.extend(cargs)
+                        if len(stack) > MAX_STACK:
+                            raise Exhaustion('call stack exhausted')
+                        labels = [c.func_label]
+                        lpush = labels.append
+                        frame = Frame(a, frame.ip, lp, labels, c)
+                        frames[-1] = frame
+                        stack.extend(c.zeros)
+                        fbase = lp + c.local_cells
+                        ops = c.fops if lim else c.ops
+                        args = c.fargs if lim else c.args
+                        nxt = c.nxt
+                        mem = c.mem
+                        dirty = c.dirty
+                        pc = 0
                     elif op == 32:   # GENERIC
                         a(stack)
                     else:            # UNREACHABLE

@@ -77,6 +77,7 @@ class Code:
  DROP, SELECT, BR_TABLE, _FREE, GENERIC, UNREACHABLE, I32_GT_S,
  I32_GT_U, I32_LE_S, I32_LE_U, I32_GE_S, I32_GE_U, I32_MUL, I32_OR,
  I32_SHL, I32_SHR_U) = range(43)
+RETURN_CALL = _FREE      # tail calls take the free slot below the superinstructions
 
 # Superinstructions (engine.fusion): local.get+unop, then one case per
 # shape in fusion.SHAPES order (the run loop tests for all of them at once
@@ -192,6 +193,12 @@ def compile_func(store, fi):
         elif name == 'call_indirect':       # CALL resolves it through the table
             typeidx, tableidx = imm
             k, a = CALL, (store.tables[inst.tableaddrs[tableidx]], inst.types[typeidx])
+        elif name == 'return_call':         # tail calls: argument as for CALL, plus
+            k, a = RETURN_CALL, (inst.funcaddrs[imm], last)    # the final end
+        elif name == 'return_call_indirect':
+            typeidx, tableidx = imm
+            k, a = RETURN_CALL, ((store.tables[inst.tableaddrs[tableidx]], inst.types[typeidx]),
+                                 last)
         elif name in _LOADS:
             n, unpack, mask = _LOADS[name]
             k, a = LOAD, (imm[1], n, unpack, mask)
@@ -243,6 +250,24 @@ def compile_func(store, fi):
     zeros = [default_value(t) for t in fi.code.locals]
     return Code(ops, args, fops, fargs, len(fi.type.params), zeros, len(fi.type.results),
                 mem, memi.dirty if memi is not None else None)
+
+
+def resolve_callee(a, pop, funcs):
+    """(FuncInst, funcaddr) of a call's argument: a funcaddr, or (table,
+    type) of an indirect call, whose table index is popped and checked."""
+    if a.__class__ is tuple:
+        tab, ft = a
+        i = pop()
+        if i >= len(tab.elem):
+            raise Trap('undefined element')
+        a = tab.elem[i]
+        if a is None:
+            raise Trap(f'uninitialized element {i}')
+        fi = funcs[a]
+        if fi.type is not ft and fi.type != ft:
+            raise Trap('indirect call type mismatch')
+        return fi, a
+    return funcs[a], a
 
 
 def _sig(name):
@@ -725,6 +750,35 @@ class Executor:
                     a(stack)
                 elif op == 32:       # UNREACHABLE
                     raise Trap('unreachable')
+                elif op == 30:       # RETURN_CALL: the callee replaces this frame
+                    a, last = a
+                    fi, a = resolve_callee(a, pop, funcs)
+                    np = len(fi.type.params)
+                    cargs = stack[len(stack) - np:]
+                    del stack[vpos:]
+                    if fi.host is not None:
+                        # results on top, then this function's final end
+                        # returns them; that end is part of this step
+                        stack.extend(fi.host(cargs))
+                        pc = last
+                        n += 1
+                        continue
+                    c = fi.cache.get(NAME)
+                    if c is None:
+                        c = code_of(store, a)
+                    stack.extend(cargs)
+                    if len(stack) > MAX_STACK:
+                        raise Exhaustion('call stack exhausted')
+                    frame = Frame(a, frame.from_pc, c.nlocals, c.arity, vpos)
+                    frames[-1] = frame
+                    stack.extend(c.zeros)
+                    fbase = vpos + c.nlocals
+                    code = c
+                    ops = c.fops if lim else c.ops
+                    args = c.fargs if lim else c.args
+                    mem = c.mem
+                    dirty = c.dirty
+                    pc = 0
                 else:
                     b = pop()
                     x = stack[-1]

@@ -279,9 +279,7 @@ def snapshot_from_fork(files: ForkFiles, module, info, base: Baseline,
         callee = files.frames[k - 1].entry_fidx if k else None
         if callee is not None:
             ins = body[pc]
-            ok = (ins.imm == callee if ins.op == 'call' else
-                  view.func_types[callee] == module.types[ins.imm[0]])
-            if not ok:
+            if not view.may_call(fidx, pc, callee):
                 _fail(f'stack{k}.img', files.frames[k - 1], 'entry fidx',
                       f'function {callee} cannot be the callee of function {fidx}\'s '
                       f'{ins.op} at offset {body[pc].offset}')

@@ -299,10 +299,14 @@ def snapshot_from_document(doc: dict, module, info, limits=None) -> Snapshot:
             above = raw_frames[k + 1]
             callee = _index(above.get('func') if isinstance(above, dict) else None,
                             f'frames[{k + 1}].func', nfuncs, 'a function index')
-            if ins.op == 'call' and callee != ins.imm:
-                _fail(f'frames[{k + 1}].func', f'function {callee}, but frames[{k}] is calling '
-                                              f'function {ins.imm}')
-            if ins.op == 'call_indirect' and view.func_types[callee] != module.types[ins.imm[0]]:
+            if not view.may_call(fidx, pc, callee):
+                if view.tail_calls:
+                    _fail(f'frames[{k + 1}].func', f'function {callee} has type '
+                          f'{view.func_types[callee]}, whose results are not those of the '
+                          f'{ins.op} of frames[{k}] ({view.call_type(fidx, pc)})')
+                if ins.op == 'call':
+                    _fail(f'frames[{k + 1}].func', f'function {callee}, but frames[{k}] is '
+                                                  f'calling function {ins.imm}')
                 _fail(f'frames[{k + 1}].func', f'function {callee} has type '
                       f'{view.func_types[callee]}, but frames[{k}] calls indirectly with type '
                       f'{module.types[ins.imm[0]]}')

@@ -67,6 +67,9 @@ OPS = (
     Op('return', (15,), None, None, None),
     Op('call', (16,), 'funcidx', None, None),
     Op('call_indirect', (17,), 'call_indirect', None, None),
+    # tail calls (Wasm 3.0)
+    Op('return_call', (0x12,), 'funcidx', None, None),
+    Op('return_call_indirect', (0x13,), 'call_indirect', None, None),
     Op('drop', (26,), None, None, None),
     Op('select', (27,), None, None, None),
     Op('select', (28,), 'select_t', None, None),

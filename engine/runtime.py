@@ -33,6 +33,7 @@ checked as a whole, earlier writes stay), then the start function.
 from itertools import compress
 
 from . import limits as L
+from . import numerics
 from . import syntax as S
 from .errors import LinkError, Trap
 
@@ -279,6 +280,10 @@ def alloc_data(store, data):
 
 # ------------------------------------------------------- constant expressions
 
+# extended constant expressions (Wasm 3.0): integer add, sub, mul
+_CONST_BINOPS = {op: numerics.OPS[op] for op in
+                 ('i32.add', 'i32.sub', 'i32.mul', 'i64.add', 'i64.sub', 'i64.mul')}
+
 def eval_const(store, inst, expr):
     """Evaluate a constant expression (the validator allows only these)."""
     stack = []
@@ -293,6 +298,9 @@ def eval_const(store, inst, expr):
             stack.append(inst.funcaddrs[ins.imm])
         elif op == 'global.get':
             stack.append(store.globals[inst.globaladdrs[ins.imm]].value)
+        elif op in _CONST_BINOPS:
+            b = stack.pop()
+            stack.append(_CONST_BINOPS[op](stack.pop(), b))
         elif op == 'end':
             break
         else:

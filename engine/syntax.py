@@ -72,6 +72,25 @@ class ExternRef:
         return f'ExternRef({self.value!r})'
 
 
+class HostRef:
+    """A host reference seen as an anyref (``ref.host n`` in 3.0 scripts):
+    what ``any.convert_extern`` makes of ``ExternRef(n)``, and back."""
+    __slots__ = ('value',)
+    ref_kind = 'host'
+
+    def __init__(self, value):
+        self.value = value
+
+    def __eq__(self, other):
+        return isinstance(other, HostRef) and other.value == self.value
+
+    def __hash__(self):
+        return hash(('host', self.value))
+
+    def __repr__(self):
+        return f'HostRef({self.value!r})'
+
+
 class Instr:
     """One decoded instruction.
 

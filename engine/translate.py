@@ -27,6 +27,7 @@ from .runtime import nonzero_offsets
 from .valid import block_structure, operand_types
 
 CALLS = ('call', 'call_indirect')
+TAIL_CALLS = ('return_call', 'return_call_indirect')
 
 
 class ModuleView:
@@ -56,6 +57,9 @@ class ModuleView:
                              + [t.type.limits for t in module.tables])
         self.memory_min = self.mem_limits[0].min if self.mem_limits else 0
         self._offsets = {}
+        # with tail calls, the frame above a caller may run any function the
+        # called one tail-called, in chains: all it must share is the results
+        self.tail_calls = any(ins.op in TAIL_CALLS for f in module.funcs for ins in f.body)
 
     def size_range(self, kind, k, limits=None):
         """(lowest, highest, why) size memory/table ``k`` may have in a
@@ -92,14 +96,31 @@ class ModuleView:
         bs = block_structure(self.module, fidx - self.nimported)
         return [(b, bs.entry_types[b]) for b in bs.open_at(pc)]
 
+    def call_type(self, fidx, pc):
+        """The function type of the call instruction at ``pc`` of ``fidx``."""
+        ins = self.module.funcs[fidx - self.nimported].body[pc]
+        return self.func_types[ins.imm] if ins.op == 'call' else self.module.types[ins.imm[0]]
+
+    def may_call(self, fidx, pc, callee):
+        """Whether ``callee`` can run in the frame above one stopped at the
+        call at ``pc``: the function called (``call``) or one of the type
+        called (``call_indirect``); in a module with tail calls, any function
+        with the call's results (the called one may have tail-called it)."""
+        ins = self.module.funcs[fidx - self.nimported].body[pc]
+        want = self.call_type(fidx, pc)
+        if self.tail_calls:
+            return tuple(self.func_types[callee].results) == tuple(want.results)
+        return ins.imm == callee if ins.op == 'call' else self.func_types[callee] == want
+
     def frame_types(self, fidx, pc, callee=None):
         """Types of the locals and operands of a frame stopped at ``pc``.
-        A caller (``callee`` = the function it is calling) has already
-        popped the call's operands: the callee's parameters and, for
+        A caller (``callee`` not None: a function runs above it) has already
+        popped the call's operands: the called type's parameters (not the
+        running callee's, which a tail call may have replaced) and, for
         ``call_indirect``, the table index too."""
         ops = self.operand_types(fidx, pc)
         if callee is not None:
-            n = len(self.func_types[callee].params)
+            n = len(self.call_type(fidx, pc).params)
             if self.module.funcs[fidx - self.nimported].body[pc].op == 'call_indirect':
                 n += 1
             ops = ops[:len(ops) - n]

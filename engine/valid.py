@@ -99,7 +99,16 @@ del _op, _p, _r
 _NUMVEC = frozenset((I32, I64, F32, F64, V128, None))
 _REFS = frozenset((FUNCREF, EXTERNREF, None))
 _CONST_OPS = frozenset(('i32.const', 'i64.const', 'f32.const', 'f64.const',
-                        'v128.const', 'ref.null', 'ref.func', 'global.get'))
+                        'v128.const', 'ref.null', 'ref.func', 'global.get',
+                        # extended constant expressions (Wasm 3.0)
+                        'i32.add', 'i32.sub', 'i32.mul', 'i64.add', 'i64.sub', 'i64.mul'))
+_CONST_OPS_2 = frozenset((
+    'i32.const', 'i64.const', 'f32.const', 'f64.const', 'v128.const', 'ref.null', 'ref.func',
+    'global.get'))
+# The standards validate_module knows: 3 (the default, Wasm 3.0) and 2, whose
+# rules the Wasm 2.0 testsuite checks where 3.0 relaxed them (constant
+# expressions: no arithmetic, global.get of imported globals only).
+STANDARDS = (2, 3)
 _CONST_TYPE = {'i32.const': I32, 'i64.const': I64, 'f32.const': F32,
                'f64.const': F64, 'v128.const': V128}
 
@@ -404,17 +413,27 @@ def _check_code(ctx, params, results, local_types, body, stop=None, trace=None):
                 cur[_UNREACH] = True
                 live = False
             elif op == 'call_indirect':
-                y, x = ins.imm
-                if x >= len(tables):
-                    _fail(f'unknown table {x}')
-                if y >= len(types):
-                    _fail('unknown type')
-                if tables[x].elemtype != FUNCREF:
-                    _fail('type mismatch')
-                ft = types[y]
+                ft = _indirect_type(ins.imm, tables, types)
                 _pop(stack, cur, I32)
                 _pop_vals(stack, cur, ft.params)
                 stack.extend(ft.results)
+            elif op == 'return_call' or op == 'return_call_indirect':
+                # tail calls: the callee's results are the caller's, then
+                # the rest of the block is unreachable, as after 'return'
+                if op == 'return_call':
+                    x = ins.imm
+                    if x >= len(funcs):
+                        _fail(f'unknown function {x}')
+                    ft = funcs[x]
+                else:
+                    ft = _indirect_type(ins.imm, tables, types)
+                    _pop(stack, cur, I32)
+                if tuple(ft.results) != tuple(func_frame[_END]):
+                    _fail('type mismatch')
+                _pop_vals(stack, cur, ft.params)
+                del stack[cur_h:]
+                cur[_UNREACH] = True
+                live = False
             else:
                 sig = LANEOPS.get(op)
                 if sig is not None:
@@ -552,12 +571,27 @@ def _table(ctx, x):
     return ctx.tables[x]
 
 
+def _indirect_type(imm, tables, types):
+    """The function type of call_indirect / return_call_indirect (typeidx,
+    tableidx), after checking both indices and that the table holds funcrefs."""
+    y, x = imm
+    if x >= len(tables):
+        _fail(f'unknown table {x}')
+    if y >= len(types):
+        _fail('unknown type')
+    if tables[x].elemtype != FUNCREF:
+        _fail('type mismatch')
+    return types[y]
+
+
 # ------------------------------------------------------ constant expressions
 
-def _const_expr(ctx, expr, t):
+def _const_expr(ctx, expr, t, ops=_CONST_OPS):
     """An initializer: valid with result [t] and built of constant
-    instructions only (valid/instructions.rst "Constant Expressions").
-    ``ctx.globals`` holds only the imported globals here (context C')."""
+    instructions only (valid/instructions.rst "Constant Expressions"; 3.0
+    adds i32/i64 add, sub and mul).  ``ctx.globals`` holds the globals it
+    may read: a global's initializer the imported and earlier globals, a
+    segment's every global; ``global.get`` must name an immutable one."""
     if len(expr) == 2:                      # fast path: one instruction + end
         ins = expr[0]
         op = ins.op
@@ -583,7 +617,7 @@ def _const_expr(ctx, expr, t):
             return
     # general case: only constant instructions, then type-check like a body
     for ins in expr[:-1]:
-        if ins.op not in _CONST_OPS:
+        if ins.op not in ops:
             _fail('constant expression required')
     try:
         _check_code(ctx, (), (t,), (), expr)
@@ -681,19 +715,25 @@ def _context(module):
     return ctx, nimported_globals
 
 
-def validate_module(module: S.Module) -> ModuleInfo:
+def validate_module(module: S.Module, standard=3) -> ModuleInfo:
     """Check ``module`` against valid/modules.rst; return its ModuleInfo.
 
     Raises errors.ValidationError(message, where)."""
+    if standard not in STANDARDS:
+        raise ValueError(f'unknown standard {standard!r}')
     ctx, nig = _context(module)
-    # C': constant expressions see only the imported globals
-    cctx = _Context(ctx.types, ctx.funcs, ctx.tables, ctx.mems,
-                    ctx.globals[:nig], ctx.elems, ctx.ndatas, ctx.refs)
+    # C': a global's initializer sees the imported and the earlier globals,
+    # a segment every global (Wasm 3.0); in 2.0 both saw the imported ones only
+    ops = _CONST_OPS if standard >= 3 else _CONST_OPS_2
+    def seeing(n):
+        return _Context(ctx.types, ctx.funcs, ctx.tables, ctx.mems, ctx.globals[:n],
+                        ctx.elems, ctx.ndatas, ctx.refs)
     where = None
     try:
         for k, g in enumerate(module.globals):
             where = f'global {nig + k}'
-            _const_expr(cctx, g.init, g.type.valtype)
+            _const_expr(seeing(nig + k if standard >= 3 else nig), g.init, g.type.valtype, ops)
+        cctx = ctx if standard >= 3 else seeing(nig)
         for k, t in enumerate(module.tables):
             where = f'table {k}'
             _check_tabletype(t.type)
@@ -703,11 +743,11 @@ def validate_module(module: S.Module) -> ModuleInfo:
         for k, e in enumerate(module.elems):
             where = f'elem {k}'
             for expr in e.init:
-                _const_expr(cctx, expr, e.type)
+                _const_expr(cctx, expr, e.type, ops)
             if e.mode == 'active':
                 if e.table >= len(ctx.tables):
                     _fail(f'unknown table {e.table}')
-                _const_expr(cctx, e.offset, I32)
+                _const_expr(cctx, e.offset, I32, ops)
                 if ctx.tables[e.table].elemtype != e.type:
                     _fail('type mismatch')
         for k, d in enumerate(module.datas):
@@ -715,7 +755,7 @@ def validate_module(module: S.Module) -> ModuleInfo:
             if d.mode == 'active':
                 if d.memory >= len(ctx.mems):
                     _fail(f'unknown memory {d.memory}')
-                _const_expr(cctx, d.offset, I32)
+                _const_expr(cctx, d.offset, I32, ops)
     except _Invalid as e:
         raise ValidationError(e.args[0], where) from None
 

