@@ -13,7 +13,7 @@ import time
 
 from bench import load
 from bench.report import ratios, render, update_readme
-from engine.images import write_file_atomic
+from engine.migrate.images import write_file_atomic
 
 
 def cpu_all():

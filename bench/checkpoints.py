@@ -92,7 +92,7 @@ def _ours(run):
 def checkpoint_restore(engine, wasm, ex, inst, entry, frames, repeat):
     """Time save + write and read + restore of the stopped ``ex``; returns
     (checkpoint s, restore s, restored executor, its instance, bytes on disk)."""
-    from engine import checkpoint, images as im
+    from engine.migrate import checkpoint, images as im
     sha = im.module_sha256(wasm)
     tmp = tempfile.mkdtemp(prefix='bench-ckpt-')
     out = os.path.join(tmp, 'images')

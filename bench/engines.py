@@ -61,7 +61,8 @@ def _missing(package):
 # ------------------------------------------------------------ this project
 
 def _ours(model, tier, wasm, call):
-    from engine import embedding, wasi
+    from engine import embedding
+    from engine.wasi import preview1 as wasi
     store = our_store(model, tier)
     module = embedding.module_decode(wasm)
     if call[0] == 'invoke':

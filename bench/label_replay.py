@@ -11,8 +11,9 @@ end.  The timed part is translate + restore; it must grow linearly in N.
 """
 
 from bench import cpu, workload
-from engine import checkpoint, embedding, images as im
-from engine.translate import translate
+from engine.migrate import checkpoint, images as im
+from engine import embedding
+from engine.migrate.translate import translate
 from fuzz.encode import u32
 
 SIZES = (2000, 4000, 8000, 100_000)

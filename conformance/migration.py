@@ -29,8 +29,8 @@ instance that it does not import) is skipped with the reason, not failed.
 import hashlib
 import random
 
-from engine import checkpoint, images as im, neutral, translate as tr
-from engine.checkpoint import CheckpointError, ForeignInstanceError
+from engine.migrate import checkpoint, images as im, neutral, translate as tr
+from engine.migrate.checkpoint import CheckpointError, ForeignInstanceError
 from engine.errors import Exhaustion, Trap, WasmError
 
 RUNTIMES = ('wasmedge', 'wamr')

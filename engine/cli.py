@@ -14,7 +14,8 @@ import os
 import sys
 import time
 
-from . import embedding, images as im
+from . import embedding
+from .migrate import images as im
 from . import limits as L
 from .errors import Trap, WasmError
 
@@ -32,8 +33,9 @@ class _Later:
 
 
 checkpoint, fork_images, neutral, wasi_mod, wasi_state, tr = (
-    _Later(m) for m in ('checkpoint', 'fork_images', 'neutral', 'wasi', 'wasi_state', 'translate'))
-WASI_MODULE = 'wasi_snapshot_preview1'      # engine.wasi.MODULE, known without importing WASI
+    _Later(m) for m in ('migrate.checkpoint', 'migrate.fork_images', 'migrate.neutral',
+                        'wasi.preview1', 'wasi.state', 'migrate.translate'))
+WASI_MODULE = 'wasi_snapshot_preview1'      # engine.wasi.preview1.MODULE, known without importing WASI
 
 
 def imports_wasi(module):
@@ -208,7 +210,7 @@ def trap_location(ex, inst):
     if fidx < nimp:
         return f'in imported function {fidx}, after {ex.steps} instructions'
     body = inst.module.funcs[fidx - nimp].body
-    if type(ex).__module__.endswith('exec_wamr'):     # PC: the byte after the instruction
+    if ex.model == 'wamr':     # PC: the byte after the instruction
         index = next((i for i, ins in enumerate(body) if ins.end == ex.pc), None)
     else:                                               # PC: the index after the instruction
         index = ex.pc - 1 if 0 < ex.pc <= len(body) else None
@@ -815,7 +817,7 @@ def fork_args(p):
 
 
 def cmd_typetables(a):
-    from . import typetables
+    from .migrate import typetables
     data = read_module(a.module)
     try:
         module = embedding.module_decode(data)

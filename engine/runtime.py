@@ -33,7 +33,7 @@ checked as a whole, earlier writes stay), then the start function.
 from itertools import compress
 
 from . import limits as L
-from . import numerics
+from .exec import numerics
 from . import syntax as S
 from .errors import LinkError, Trap
 
@@ -222,11 +222,11 @@ class Store:
         The compiled tier exists for the WasmEdge model; a WAMR executor is
         always the interpreter."""
         if (kind or self.executor) == 'wamr':
-            from .exec_wamr import Executor
+            from .exec.wamr import Executor
         elif (tier or self.tier) == 'fast':
-            from .fast_wasmedge import Executor
+            from .exec.fast_wasmedge import Executor
         else:
-            from .exec_wasmedge import Executor
+            from .exec.wasmedge import Executor
         return Executor(self)
 
     def invoke(self, funcaddr, args):

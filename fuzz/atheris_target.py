@@ -23,7 +23,7 @@ import atheris
 
 with atheris.instrument_imports(include=['engine', 'fuzz.oracle']):
     from fuzz import oracle
-from engine.images import write_file_atomic   # instrumented above, with the oracle
+from engine.migrate.images import write_file_atomic   # instrumented above, with the oracle
 
 from fuzz import gen
 

@@ -34,7 +34,7 @@ import threading
 import time
 import uuid
 
-from engine.images import atomic_dir, write_file_atomic
+from engine.migrate.images import atomic_dir, write_file_atomic
 from fuzz.dispatch import ExecutorError, LocalExecutor, lane_goes_on
 
 # environment variables of the client that each unit's process gets

@@ -1,11 +1,11 @@
 """A second, independent reader of image directories, for the oracle.
 
-Each hop of a migrated run writes its image set with ``engine.images`` and
+Each hop of a migrated run writes its image set with ``engine.migrate.images`` and
 reads it back with the same module: a writer and a reader that are wrong
 the same way (an offset stored as a chunk index and multiplied back, a list
 written reversed and read reversed) cancel out and every run still agrees.
 This reader follows docs/images.md field by field with nothing but
-``struct`` and ``json``, shares no code with ``engine/images.py``, and
+``struct`` and ``json``, shares no code with ``engine/migrate/images.py``, and
 ``check_dir`` compares what it decodes with the ``ImageSet`` the run meant
 to write and with what the engine's reader returned.
 """
@@ -132,7 +132,7 @@ def decode_dir(directory):
 
 
 def as_dict(images):
-    """An ``engine.images.ImageSet`` in ``decode_dir``'s shape."""
+    """An ``engine.migrate.images.ImageSet`` in ``decode_dir``'s shape."""
     return {'runtime': images.runtime, 'module_sha256': images.module_sha256, 'pc': tuple(images.pc),
             'frames': [{'entry_fidx': f.entry_fidx, 'return_fidx': f.return_fidx,
                         'return_offset': f.return_offset, 'slot_cells': list(f.slot_cells),

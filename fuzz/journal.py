@@ -15,7 +15,7 @@ in them and the campaign time already spent.
 import json
 import os
 
-from engine.images import write_file_atomic
+from engine.migrate.images import write_file_atomic
 
 NAME = 'progress.jsonl'
 # the options a resumed campaign must share with the one it continues

@@ -63,7 +63,7 @@ import tempfile
 import time
 import traceback
 
-from engine.images import atomic_dir, write_file_atomic
+from engine.migrate.images import atomic_dir, write_file_atomic
 from fuzz import journal as jn
 from fuzz.dispatch import ExecutorError, LocalExecutor, lane_goes_on
 

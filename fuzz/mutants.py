@@ -33,7 +33,7 @@ import sys
 import time
 
 from engine.faults import ENV, FAULTS, UnknownFault, check_name
-from engine.images import write_file_atomic
+from engine.migrate.images import write_file_atomic
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CAMPAIGN_FILES = ('summary.json', 'campaign.log', 'corpus', 'failures')

@@ -23,11 +23,12 @@ import traceback
 from dataclasses import dataclass, field
 from typing import List, Optional, Tuple
 
-from engine import checkpoint, embedding, images as im, neutral
-from engine.checkpoint import ForeignInstanceError
+from engine.migrate import checkpoint, images as im, neutral
+from engine import embedding
+from engine.migrate.checkpoint import ForeignInstanceError
 from engine.errors import Trap, WasmError
 from engine.syntax import ExternRef
-from engine.translate import images_from_snapshot, snapshot_from_images, translate
+from engine.migrate.translate import images_from_snapshot, snapshot_from_images, translate
 from fuzz import imagecheck, linked
 
 RUNTIMES = ('wasmedge', 'wamr')
@@ -65,7 +66,7 @@ def available_runtimes():
     may still be missing while it is being written)."""
     out = ['wasmedge']
     try:
-        import engine.exec_wamr  # noqa: F401
+        import engine.exec.wamr  # noqa: F401
         out.append('wamr')
     except ImportError:
         pass
@@ -132,7 +133,7 @@ def _module_value(v, to_index):
 
 def _final_state(store, inst):
     """Memory, globals, tables of ``inst`` (module-level values)."""
-    from engine.translate import ModuleView
+    from engine.migrate.translate import ModuleView
     view = ModuleView.of(inst.module, inst.info)
     to_index = {a: i for i, a in enumerate(inst.funcaddrs)}
     memory = bytes(store.mems[inst.memaddrs[0]].data) if inst.memaddrs else None

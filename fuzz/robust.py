@@ -57,7 +57,7 @@ import traceback
 
 from engine import embedding, limits as L
 from engine.errors import WasmError
-from engine.images import write_file_atomic
+from engine.migrate.images import write_file_atomic
 
 TARGETS = ('module', 'images', 'wast')
 CAMPAIGN_LIMITS = L.Limits(max_module_bytes=256 << 10, max_memory_pages=256, max_table_elems=100_000, max_instances=1000,
@@ -376,8 +376,8 @@ def _image_seeds(count):
     """Image sets (both models) and neutral documents of generated modules
     stopped half-way, from the first ``count`` generated modules (seeds
     1000 on) that are still running at their stop point."""
-    from engine import checkpoint, fork_images, images as im, neutral
-    from engine.translate import snapshot_from_images
+    from engine.migrate import checkpoint, fork_images, images as im, neutral
+    from engine.migrate.translate import snapshot_from_images
     from fuzz import gen, linked
     seeds = []
     modules = 0

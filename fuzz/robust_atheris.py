@@ -20,9 +20,10 @@ import sys
 import atheris
 
 with atheris.instrument_imports(include=['engine']):
-    from engine import binary, exec_wamr, exec_wasmedge, runtime, valid  # noqa: F401
+    from engine import binary, runtime, valid
+    from engine.exec import wamr as exec_wamr, wasmedge as exec_wasmedge  # noqa: F401
 
-from engine.images import write_file_atomic
+from engine.migrate.images import write_file_atomic
 from fuzz import robust
 
 _STATS = os.environ.get('ROBUST_STATS')

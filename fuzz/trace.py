@@ -44,8 +44,8 @@ import json
 import time
 
 from engine.errors import Trap
-from engine.state import from_cells
-from engine.typetables import CALLS
+from engine.migrate.state import from_cells
+from engine.migrate.typetables import CALLS
 from engine.valid import operand_types
 
 from fuzz import oracle
@@ -91,7 +91,7 @@ class Tracer:
                 self.checkpoints.append(self.ncompared)
                 if self.at_restore:
                     self.capture_at.add(self.ncompared)
-        model = 'wamr' if type(ex).__module__.endswith('exec_wamr') else 'wasmedge'
+        model = ex.model
         left = oracle.MAX_STEPS - ex.steps if budget is None else budget
         while left > 0:
             if ex.finished:

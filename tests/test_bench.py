@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 from engine import embedding
-from engine.translate import ModuleView
+from engine.migrate.translate import ModuleView
 from engine.valid import blocks_open_at, operand_types
 from fuzz import gen
 

@@ -17,7 +17,7 @@ import pytest
 import wasmtime
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-HAVE_WAMR = importlib.util.find_spec('engine.exec_wamr') is not None
+HAVE_WAMR = importlib.util.find_spec('engine.exec.wamr') is not None
 RUNTIMES = ['wasmedge', 'wamr'] if HAVE_WAMR else ['wasmedge']
 
 # A loop that fills memory and calls a recursive function, so a stop in the
@@ -536,24 +536,25 @@ def test_run_imports_only_what_the_command_needs(module, tmp_path):
     checkpointing run shows those do load when needed."""
     out, mods = loaded_modules('run', module, '--invoke', 'run', '--args', '3', '0x1p-2')
     assert out.splitlines()[1] == f64_line(0.625)
-    assert 'engine.exec_wasmedge' in mods
-    for name in ('lark', 'conformance', 'conformance.wast', 'engine.wasi', 'engine.wasi_state',
-                 'engine.checkpoint', 'engine.translate', 'engine.neutral', 'engine.fork_images',
+    assert 'engine.exec.wasmedge' in mods
+    for name in ('lark', 'conformance', 'conformance.wast', 'engine.wasi.preview1', 'engine.wasi.state',
+                 'engine.migrate.checkpoint', 'engine.migrate.translate', 'engine.migrate.neutral', 'engine.migrate.fork_images',
                  'fuzz', 'forks', 'hypothesis'):
         assert name not in mods, name
     _, mods = loaded_modules('run', module, '--invoke', 'run', '--args', '40', '1',
                              '--checkpoint-at', 100, '--images', tmp_path / 'i')
-    assert 'engine.checkpoint' in mods and 'lark' not in mods and 'engine.wasi' not in mods
+    assert 'engine.migrate.checkpoint' in mods and 'lark' not in mods and 'engine.wasi.preview1' not in mods
     wasi = tmp_path / 'hello.wasm'
     wasi.write_bytes(wasmtime.wat2wasm(
         '(module (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))'
         ' (memory (export "memory") 1) (func (export "_start") (call $exit (i32.const 3))))'))
     _, mods = loaded_modules('run', wasi)
-    assert 'engine.wasi' in mods and 'lark' not in mods
+    assert 'engine.wasi.preview1' in mods and 'lark' not in mods
 
 
 def test_the_cli_knows_the_wasi_module_name_without_importing_it():
-    from engine import cli, wasi
+    from engine import cli
+    from engine.wasi import preview1 as wasi
     assert cli.WASI_MODULE == wasi.MODULE
 
 

@@ -12,7 +12,8 @@ import pytest
 import wasmtime
 from hypothesis import HealthCheck, given, settings
 
-from engine import checkpoint, embedding, fork_images, images as im, neutral
+from engine.migrate import checkpoint, fork_images, images as im, neutral
+from engine import embedding
 from engine.binary import decode_module
 from engine.errors import Trap
 from engine.runtime import CHUNK_SHIFT

@@ -7,10 +7,12 @@ import hashlib
 import pytest
 import wasmtime
 
-from engine import checkpoint, embedding as E, exec_wamr as W
-from engine import images as im, translate as T
+from engine.migrate import checkpoint
+from engine import embedding as E
+from engine.exec import wamr as W
+from engine.migrate import images as im, translate as T
 from engine.errors import Exhaustion, Trap
-from engine.images import CELLS
+from engine.migrate.images import CELLS
 from engine.syntax import ExternRef
 
 M32 = 0xFFFFFFFF
@@ -273,7 +275,7 @@ def test_labels_and_cells_at_every_step(name, args, expect):
             end = len(wex.stack) if k == len(wex.frames) - 1 else wex.frames[k + 1].lp
             assert end - wex.frames[k].lp == sum(CELLS[t] for t in types)
             callee = fidx
-        snap = T.snapshot_from_images(W.save_images(wex, winst, SHA), MODULE, INFO)
+        snap = T.snapshot_from_images(checkpoint.save_wamr(wex, winst, SHA), MODULE, INFO)
         assert snap.steps == len(mine)
         mine.append(snap)
         if wex.run(1):
@@ -312,7 +314,7 @@ def test_save_restore_at_every_step(name, args, expect, tmp_path):
     want, total = reference(name, args)
     assert want[0] == expect
     sets = _stopped_images('wamr', name, args,
-                           lambda ex, inst: W.save_images(ex, inst, SHA))
+                           lambda ex, inst: checkpoint.save_wamr(ex, inst, SHA))
     assert len(sets) == total
     for k, s in enumerate(sets):
         assert s.runtime == 'wamr' and s.steps == k
@@ -327,7 +329,7 @@ def test_save_restore_at_every_step(name, args, expect, tmp_path):
 def test_translate_both_ways_at_every_step(name, args, expect):
     want, total = reference(name, args)
     wamr_sets = _stopped_images('wamr', name, args,
-                                lambda ex, inst: W.save_images(ex, inst, SHA))
+                                lambda ex, inst: checkpoint.save_wamr(ex, inst, SHA))
     for s in wamr_sets:
         other = T.translate(s, MODULE, INFO, 'wasmedge')
         assert _resume('wasmedge', other)[0] == want
@@ -349,9 +351,9 @@ def test_translate_both_ways_at_every_step(name, args, expect):
 
 
 def test_load_keeps_image_labels():
-    """load_images takes labels from the images (not recomputed), and the
+    """restore_wamr takes labels from the images (not recomputed), and the
     translator refuses labels that do not match the code."""
-    sets = _stopped_images('wamr', 'nest', [2], lambda ex, inst: W.save_images(ex, inst, SHA))
+    sets = _stopped_images('wamr', 'nest', [2], lambda ex, inst: checkpoint.save_wamr(ex, inst, SHA))
     s = max(sets, key=lambda s: len(s.frames[0].labels))
     assert len(s.frames[0].labels) == 3          # function, block, loop
     store, inst = fresh('wamr', run_start=False)
@@ -371,7 +373,7 @@ def test_foreign_frame_is_refused():
     ex.start(other.exports['fac'][1], [3])
     ex.run(2)
     with pytest.raises(checkpoint.CheckpointError, match='another module instance'):
-        W.save_images(ex, inst, SHA)
+        checkpoint.save_wamr(ex, inst, SHA)
 
 
 def test_frame_in_imported_function_is_refused():
@@ -386,4 +388,4 @@ def test_frame_in_imported_function_is_refused():
     assert not ex.run(3)                    # i64.const, call, then inside fac
     assert len(ex.frames) == 2
     with pytest.raises(checkpoint.CheckpointError, match='another module instance'):
-        W.save_images(ex, inst, SHA)
+        checkpoint.save_wamr(ex, inst, SHA)

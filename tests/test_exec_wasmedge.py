@@ -5,7 +5,7 @@ import pytest
 import wasmtime
 
 from engine import embedding as E
-from engine import exec_wasmedge as X
+from engine.exec import wasmedge as X
 from engine.errors import Exhaustion, Trap
 
 M32 = 0xFFFFFFFF

@@ -1,4 +1,4 @@
-"""The compiled tier (engine/fast_wasmedge.py, engine/compile.py) against the
+"""The compiled tier (engine/exec/fast_wasmedge.py, engine/exec/compile.py) against the
 WasmEdge-model interpreter: stopped at ANY step count N it holds exactly the
 interpreter's state (pc, stack, frames, steps, globals, memory, tables),
 resumes to the same end, traps identically, and resumes from restored
@@ -9,10 +9,11 @@ import random
 import pytest
 import wasmtime
 
-from engine import checkpoint, embedding, images as im
+from engine.migrate import checkpoint, images as im
+from engine import embedding
 from engine import limits as L
 from engine.errors import Trap
-from engine.fast_wasmedge import FastExecutor
+from engine.exec.fast_wasmedge import FastExecutor
 from fuzz import gen, linked
 
 M32 = 0xFFFFFFFF

@@ -1,4 +1,4 @@
-"""The forks' own image layout (engine/fork_images.py): hand-computed fields,
+"""The forks' own image layout (engine/migrate/fork_images.py): hand-computed fields,
 round trips, broken sets, the authors' expect-images, and the real forks
 when they are built (``python -m forks.build wamr|wasmedge``)."""
 
@@ -12,9 +12,10 @@ import time
 import pytest
 import wasmtime
 
-from engine import checkpoint, cli, embedding, fork_images as fi, images as im
-from engine.images import ImageError
-from engine.translate import snapshot_from_images
+from engine.migrate import checkpoint, fork_images as fi, images as im
+from engine import cli, embedding
+from engine.migrate.images import ImageError
+from engine.migrate.translate import snapshot_from_images
 from forks import apps, build
 
 PROG = '''

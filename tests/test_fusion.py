@@ -1,4 +1,4 @@
-"""Superinstructions (engine.fusion) keep the exact-stop contract: a run in
+"""Superinstructions (engine.exec.fusion) keep the exact-stop contract: a run in
 budgets of any size stops before the same instruction, with the same count
 and the same state, as the run one instruction at a time (which never
 takes a superinstruction: its budget never covers one).
@@ -14,7 +14,8 @@ import wasmtime
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engine import embedding, fusion
+from engine import embedding
+from engine.exec import fusion
 from engine.binary import decode_module
 from engine.errors import Trap
 from fuzz import gen, linked

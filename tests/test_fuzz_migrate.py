@@ -15,7 +15,7 @@ import pytest
 import wasmtime
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from engine import images as im
+from engine.migrate import images as im
 from fuzz import gen, migrate, oracle, replay
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -8,7 +8,7 @@ import struct
 
 import pytest
 
-from engine import images as im
+from engine.migrate import images as im
 
 
 def sample():

@@ -9,7 +9,8 @@ import time
 import pytest
 import wasmtime
 
-from engine import embedding, images as im, limits as L, neutral
+from engine import embedding, limits as L
+from engine.migrate import images as im, neutral
 from engine.errors import Exhaustion, Trap
 from engine.limits import CallDepthError, LimitError, Limits
 
@@ -183,7 +184,7 @@ STOPPED = '''(module (memory 1 4) (table 2 funcref) (global (mut i32) (i32.const
 
 def _stopped(runtime='wasmedge', text=STOPPED, steps=50):
     """(module bytes, instance, image set) of export f stopped after ``steps``."""
-    from engine import checkpoint
+    from engine.migrate import checkpoint
     data = wasm(text)
     store = embedding.store_init(runtime)
     inst = embedding.module_instantiate(store, embedding.module_decode(data), [])
@@ -195,8 +196,8 @@ def _stopped(runtime='wasmedge', text=STOPPED, steps=50):
 
 
 def test_image_page_count_checked_against_module_and_limits_before_allocating():
-    from engine.translate import snapshot_from_images
-    from engine.images import ImageError
+    from engine.migrate.translate import snapshot_from_images
+    from engine.migrate.images import ImageError
     data, inst, images = _stopped()
     images.page_count = 5                      # the module's max is 4
     with pytest.raises(ImageError, match=r"mem_page_count.img: page count: 5 is outside the "
@@ -212,7 +213,7 @@ def test_image_page_count_checked_against_module_and_limits_before_allocating():
 
 
 def test_neutral_sizes_and_deep_json():
-    from engine.translate import snapshot_from_images
+    from engine.migrate.translate import snapshot_from_images
     data, inst, images = _stopped()
     snap = snapshot_from_images(images, inst.module, inst.info)
     doc = neutral.document_from_snapshot(snap, inst.module, inst.info, im.module_sha256(data))
@@ -229,7 +230,7 @@ def test_neutral_sizes_and_deep_json():
     ('steps', 1.5), ('results', [['i32']]), ('results', 'i32'), ('results', [7]),
     ('entry', 3), ('entry', None)])
 def test_manifest_field_types(field, value):
-    from engine.images import ImageError
+    from engine.migrate.images import ImageError
     _, _, images = _stopped()
     files = im.encode_files(images)
     doc = json.loads(files['manifest.json'])
@@ -240,7 +241,7 @@ def test_manifest_field_types(field, value):
 
 
 def test_manifest_deep_json_and_missing_field():
-    from engine.images import ImageError
+    from engine.migrate.images import ImageError
     _, _, images = _stopped()
     files = im.encode_files(images)
     deep = dict(files, **{'manifest.json': b'[' * 100000 + b']' * 100000})
@@ -291,9 +292,9 @@ def test_instruction_count_difference(body, extra):
 def test_image_funcref_out_of_range_is_refused(runtime):
     """Found by the images campaign: a funcref cell naming no function of
     the module reached WAMR's loader (IndexError)."""
-    from engine import checkpoint
-    from engine.images import ImageError
-    from engine.translate import translate
+    from engine.migrate import checkpoint
+    from engine.migrate.images import ImageError
+    from engine.migrate.translate import translate
     text = '''(module (func $g) (elem declare func $g)
       (func (export "f") (local funcref) (local i32)
         (local.set 0 (ref.func $g))

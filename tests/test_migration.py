@@ -20,7 +20,8 @@ from conformance import migration
 from conformance.migration import Migrator, StoreState, checkpoint_points, migrate_call
 from conformance.runner import run_script
 from conformance.wast import parse_file, parse_wast
-from engine import embedding, translate as tr
+from engine import embedding
+from engine.migrate import translate as tr
 from engine.errors import Exhaustion, Trap
 from fuzz import gen
 from spectests import manifest as mf
@@ -224,7 +225,7 @@ RESTORE_WAT = '''(module
 def _stopped(runtime):
     """A run of RESTORE_WAT stopped at its nop, and the images of it."""
     import wasmtime
-    from engine import checkpoint, images as im
+    from engine.migrate import checkpoint, images as im
     wasm = bytes(wasmtime.wat2wasm(RESTORE_WAT))
     store = embedding.store_init(runtime)
     inst = embedding.module_instantiate(store, embedding.module_decode(wasm), [], run_start=False)
@@ -244,7 +245,7 @@ def test_restore_reads_the_images_once_and_writes_memory_once(monkeypatch, saved
     and leaves exactly the saved memory in a fresh instance whose data
     segment had written a chunk the images hold as zeros; the dirty flags
     are exactly the chunks it restored."""
-    from engine import checkpoint, images as im
+    from engine.migrate import checkpoint, images as im
     wasm, memory, images = _stopped(saved)
     assert sorted(images.memory) == [69632]             # chunk 0 is all zeros again
     calls = []
@@ -271,7 +272,7 @@ def test_restore_reads_the_images_once_and_writes_memory_once(monkeypatch, saved
 def test_restore_of_a_whole_memory_flags_its_non_zero_chunks():
     """The neutral form holds the whole memory: restoring it copies it once
     and flags the non-zero chunks dirty."""
-    from engine import checkpoint
+    from engine.migrate import checkpoint
     wasm, memory, images = _stopped('wasmedge')
     module = embedding.module_decode(wasm)
     store = embedding.store_init('wasmedge')

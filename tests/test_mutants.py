@@ -17,13 +17,14 @@ import sys
 import pytest
 import wasmtime
 
-from engine import checkpoint, embedding, faults, images as im
+from engine.migrate import checkpoint, images as im
+from engine import embedding, faults
 from engine.errors import Trap
-from engine.images import ImageError
-from engine.translate import translate
+from engine.migrate.images import ImageError
+from engine.migrate.translate import translate
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-HAVE_WAMR = importlib.util.find_spec('engine.exec_wamr') is not None
+HAVE_WAMR = importlib.util.find_spec('engine.exec.wamr') is not None
 
 
 def _instance(runtime, data):
@@ -205,7 +206,7 @@ WAMR_CASES = {
 }
 
 
-@pytest.mark.skipif(not HAVE_WAMR, reason='engine/exec_wamr.py not present yet')
+@pytest.mark.skipif(not HAVE_WAMR, reason='engine/exec/wamr.py not present yet')
 @pytest.mark.parametrize('name', sorted(WAMR_CASES))
 def test_label_fault_changes_a_wamr_resume(tmp_path, name):
     wat, entry, args, at, expect = WAMR_CASES[name]

@@ -13,9 +13,10 @@ import sys
 import pytest
 import wasmtime
 
-from engine import checkpoint, cli, embedding, images as im, neutral
+from engine.migrate import checkpoint, images as im, neutral
+from engine import cli, embedding
 from engine.syntax import ExternRef
-from engine.translate import images_from_snapshot, snapshot_from_images
+from engine.migrate.translate import images_from_snapshot, snapshot_from_images
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

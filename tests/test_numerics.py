@@ -1,4 +1,4 @@
-"""Scalar numerics (engine/numerics.py) against hand-computed values from the
+"""Scalar numerics (engine/exec/numerics.py) against hand-computed values from the
 spec text (exec/numerics.rst) and against the official testsuite's
 assertions, evaluated directly on OPS."""
 
@@ -13,7 +13,7 @@ import subprocess
 
 import pytest
 
-from engine import numerics as N
+from engine.exec import numerics as N
 from engine import opcodes
 from engine.errors import Trap
 

@@ -1,4 +1,4 @@
-"""engine/simd.py: hand-computed edge cases (saturation, NaN rules, -0,
+"""engine/exec/simd.py: hand-computed edge cases (saturation, NaN rules, -0,
 narrowing, shift counts, shuffle/swizzle indices, lane bounds) and a
 differential run of every SIMD instruction against wasmtime, through the
 WasmEdge-style executor's adapter."""
@@ -10,7 +10,7 @@ import pytest
 import wasmtime
 
 from engine import embedding as E
-from engine import simd
+from engine.exec import simd
 from engine.errors import Trap
 from engine.opcodes import BY_NAME
 

@@ -10,7 +10,7 @@ import wasmtime
 
 from conformance.migration import migrate_call
 from engine import embedding as E
-from engine import translate as tr
+from engine.migrate import translate as tr
 from engine.errors import ValidationError
 
 RUNTIMES = ('wasmedge', 'wamr')

@@ -6,7 +6,8 @@ import struct
 import pytest
 import wasmtime
 
-from engine import cli, embedding, typetables
+from engine import cli, embedding
+from engine.migrate import typetables
 from forks import apps
 
 HAND = '''

@@ -305,7 +305,7 @@ BAD_CALLS = [
 
 
 def call_module(name, args):
-    from engine.wasi import SIGNATURES
+    from engine.wasi.preview1 import SIGNATURES
     return wat(f'''(module
       (import "wasi_snapshot_preview1" "{name}"
         (func $f (param {" ".join(SIGNATURES[name])}) (result i32)))

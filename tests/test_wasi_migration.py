@@ -66,14 +66,16 @@ def test_uninterrupted_run_matches_wasmtime(journal, tmp_path):
 def save(ex, inst, wasi, wasm, directory):
     """Checkpoint to an image directory with its wasi.json, then end the
     host side of the run as a stopped process would."""
-    from engine import checkpoint, cli, images as im
+    from engine.migrate import checkpoint, images as im
+    from engine import cli
     images = checkpoint.save(ex, inst, im.module_sha256(wasm), '_start', [])
     im.write_images(images, directory, extra=dict({cli.MODULE_FILE: wasm}, **cli.wasi_files(wasi)))
     wasi.close()
 
 
 def resume(directory, runtime, dirs):
-    from engine import cli, wasi_state
+    from engine import cli
+    from engine.wasi import state as wasi_state
     out, err = io.BytesIO(), io.BytesIO()
     wasi = wasi_state.restore(wasi_state.read(directory), dirs, io.BytesIO(), out, err)
     ex, inst, _, _ = cli.resume(directory, runtime, wasi=wasi)
@@ -189,7 +191,7 @@ def checkpointed(journal, tmp_path):
 
 
 def restore_error(directory, dirs=()):
-    from engine import wasi_state
+    from engine.wasi import state as wasi_state
     with pytest.raises(wasi_state.WasiStateError) as e:
         resume(directory, 'wamr', dirs)
     return str(e.value)
@@ -244,7 +246,7 @@ def test_restore_cli_refuses_with_one_line(checkpointed, tmp_path):
 ])
 def test_wasi_json_is_checked_field_by_field(checkpointed, edit, needle):
     import json
-    from engine import wasi_state
+    from engine.wasi import state as wasi_state
     ck, _ = checkpointed
     path = os.path.join(ck, 'wasi.json')
     doc = json.load(open(path))

@@ -91,7 +91,7 @@ def engine_start(wasm, argv, dirs=(), env=(), stdin=b'', runtime='wasmedge',
     """Instantiate under the project's engine: (store, inst, wasi, executor
     positioned at _start, stdout stream, stderr stream)."""
     from engine import cli, embedding
-    from engine.wasi import Wasi, WasiConfig
+    from engine.wasi.preview1 import Wasi, WasiConfig
     out, err = io.BytesIO(), io.BytesIO()
     wasi = Wasi(WasiConfig(argv, env, dirs, io.BytesIO(stdin), out, err,
                            deterministic=deterministic, seed=seed))
@@ -104,7 +104,7 @@ def engine_start(wasm, argv, dirs=(), env=(), stdin=b'', runtime='wasmedge',
 
 def finish(wasi, ex, budget=None):
     """Run to the end: exit code (0 when _start returns)."""
-    from engine.wasi import WasiExit
+    from engine.wasi.preview1 import WasiExit
     try:
         ex.run(budget)
     except WasiExit as e:

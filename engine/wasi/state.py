@@ -18,10 +18,9 @@ import json
 import os
 import stat
 
-from .errors import WasmError
-from .wasi import Wasi, WasiConfig
-from .wasi_fs import (FDFLAG_APPEND, FDFLAGS_ALL, OFLAGS_ALL, RIGHTS_ALL, STREAMS, Fd,
-                      WasiError)
+from ..errors import WasmError
+from .preview1 import Wasi, WasiConfig
+from .fs import FDFLAG_APPEND, FDFLAGS_ALL, OFLAGS_ALL, RIGHTS_ALL, STREAMS, Fd, WasiError
 
 FILE = 'wasi.json'
 FORMAT = 'wasm-migrate-wasi'
@@ -242,7 +241,7 @@ def restore(doc: dict, dirs=(), stdin=None, stdout=None, stderr=None) -> Wasi:
 
 
 def _reopen(table, k, e):
-    from .wasi import open_host
+    from .preview1 import open_host
     where = f'{FILE}: fds[{k}] (fd {e["fd"]}'
     entry = Fd(e['kind'], e['preopen'], e['path'], e['is_preopen'], e['oflags'], e['fdflags'],
                e['rights_base'], e['rights_inheriting'])

@@ -19,9 +19,8 @@ and from it.  Conventions:
 from dataclasses import dataclass, field
 from typing import List, Optional
 
-from . import faults
-from .images import CELLS, NONE
-from .syntax import ExternRef
+from .. import faults
+from ..exec.cells import CELLS, NONE, cells_of, from_cells, value_cells  # noqa: F401 (re-exported)
 
 
 @dataclass
@@ -59,37 +58,9 @@ class Snapshot:
 
 
 # ------------------------------------------------------------ values ↔ cells
-
-def value_cells(t: str, v) -> List[int]:
-    """Split a value into 32-bit cells, low word first (WAMR's layout);
-    what the WAMR executor itself holds."""
-    n = CELLS[t]
-    if t == 'funcref':
-        return [NONE if v is None else v]
-    if t == 'externref':
-        return [NONE if v is None else v.value]
-    if n == 1:
-        return [v]
-    return [(v >> (32 * k)) & 0xFFFFFFFF for k in range(n)]
-
+# (exec/cells.py; the translator's path goes through to_cells)
 
 def to_cells(t: str, v) -> List[int]:
     """``value_cells`` on the translator's path (where a fault may sit)."""
     cells = value_cells(t, v)
     return cells[::-1] if faults.I64_CELL_ORDER and t == 'i64' else cells
-
-
-def from_cells(t: str, cells: List[int]):
-    """Join cells back into one value of type ``t``."""
-    if t == 'funcref':
-        return None if cells[0] == NONE else cells[0]
-    if t == 'externref':
-        return None if cells[0] == NONE else ExternRef(cells[0])
-    v = 0
-    for k, c in enumerate(cells):
-        v |= c << (32 * k)
-    return v
-
-
-def cells_of(types: List[str]) -> int:
-    return sum(CELLS[t] for t in types)

@@ -53,11 +53,11 @@ from typing import Dict, List, Optional, Tuple
 
 from . import images as im
 from .images import CHUNK, NONE, PAGE, ImageError, ImageSet, _Reader
-from .runtime import nonzero_offsets
+from ..runtime import nonzero_offsets
 from .state import Frame, Snapshot, cells_of, from_cells, to_cells
 from .translate import ModuleView, images_from_snapshot, snapshot_from_images, wamr_labels
 from .typetables import REF, type_bytes
-from .valid import blocks_open_at
+from ..valid import blocks_open_at
 
 FORKS = im.RUNTIMES                      # ('wasmedge', 'wamr')
 FILES = ('program_counter.img', 'frame.img', 'memory.img', 'mem_page_count.img', 'global.img')

@@ -20,10 +20,11 @@ instructions (``run(max_steps)``), so a run can be checkpointed and resumed
 between any two instructions.
 """
 
-from . import faults, fusion, memory_access, numerics
-from .errors import Exhaustion, Trap
-from .limits import CallDepthError, run_bounded
-from .runtime import PAGE_SIZE, default_value, memory_init, table_init
+from .. import faults
+from . import fusion, memory_access, numerics
+from ..errors import Exhaustion, Trap
+from ..limits import CallDepthError, run_bounded
+from ..runtime import PAGE_SIZE, default_value, memory_init, table_init
 
 MAX_STACK = 1_000_000
 NAME = 'wasmedge'
@@ -52,7 +53,7 @@ class Frame:
 class Code:
     """The pre-decoded form of one function: ``ops``/``args`` one case per
     instruction, ``fops``/``fargs`` the same with superinstructions
-    (``engine.fusion``) at the start of every fused sequence."""
+    (``engine.exec.fusion``) at the start of every fused sequence."""
     __slots__ = ('ops', 'args', 'fops', 'fargs', 'nparams', 'nlocals', 'zeros',
                  'arity', 'mem', 'dirty')
 
@@ -79,7 +80,7 @@ class Code:
  I32_SHL, I32_SHR_U) = range(43)
 RETURN_CALL = _FREE      # tail calls take the free slot below the superinstructions
 
-# Superinstructions (engine.fusion): local.get+unop, then one case per
+# Superinstructions (engine.exec.fusion): local.get+unop, then one case per
 # shape in fusion.SHAPES order (the run loop tests for all of them at once
 # with F_FIRST), the conditions from F_COND, the ifs among them from F_IF.
 F_FIRST = 43
@@ -271,7 +272,7 @@ def resolve_callee(a, pop, funcs):
 
 
 def _sig(name):
-    from .opcodes import BY_NAME
+    from ..opcodes import BY_NAME
     return BY_NAME[name].sig
 
 
@@ -425,6 +426,7 @@ def _simd(memi, name, imm):
 
 class Executor:
     """Runs functions of a Store; see the module docstring for the state."""
+    model = NAME               # the runtime model whose state this executor holds
 
     def __init__(self, store):
         self.store = store

@@ -22,10 +22,10 @@ import json
 import os
 import re
 
-from . import faults
+from .. import faults
 from .images import CHUNK, NONE, PAGE, ImageError, write_dir
 from .state import Frame, Snapshot
-from .syntax import ExternRef, VAL_TYPES
+from ..syntax import ExternRef, VAL_TYPES
 from .translate import CALLS, ModuleView, memory_chunks
 
 FORMAT = 'wasm-migrate-neutral'

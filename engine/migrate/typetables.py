@@ -42,7 +42,7 @@ import os
 import struct
 
 from . import images as im
-from .valid import operand_trace
+from ..valid import operand_trace
 
 REF = 255
 SIZES = {'i32': 1, 'f32': 1, 'i64': 2, 'f64': 2, 'v128': 4,

@@ -11,12 +11,13 @@ The module instance is the one the run belongs to: frames of functions of
 other instances cannot be expressed in an image set and are refused.
 """
 
-from . import faults, images as im
-from .errors import WasmError
-from .images import CHUNK, ImageError, ImageSet
-from .runtime import CHUNK_SHIFT
+from .. import faults
+from . import images as im
+from ..errors import WasmError
+from .images import CELLS, CHUNK, NONE, FrameImage, ImageError, ImageSet
+from ..runtime import CHUNK_SHIFT
 from .state import Frame, Snapshot
-from .translate import ModuleView, images_from_snapshot, snapshot_from_images
+from .translate import ModuleView, images_from_snapshot, snapshot_from_images, store_images
 
 
 class CheckpointError(WasmError):
@@ -109,16 +110,16 @@ def _load_store_parts(store, inst, view, snap):
         mem = store.mems[inst.memaddrs[0]]
         load_memory(mem, snap)
         if hasattr(mem.type, 'limits'):
-            from .syntax import Limits, MemType
+            from ..syntax import Limits, MemType
             mem.type = MemType(Limits(snap.page_count, mem.type.limits.max))
     for t, a, v in zip(view.global_types, inst.globaladdrs, snap.globals):
         store.globals[a].value = _ref_in(t, v, inst)
     for t, a, entries in zip(view.table_types, inst.tableaddrs, snap.tables):
         tab = store.tables[a]
         tab.elem[:] = [_ref_in(t, v, inst) for v in entries]
-        from .syntax import Limits, TableType
+        from ..syntax import Limits, TableType
         tab.type = TableType(Limits(len(entries), tab.type.limits.max), tab.type.elemtype)
-    from .runtime import eval_const
+    from ..runtime import eval_const
     for i, a in enumerate(inst.elemaddrs):      # what instantiation left, minus the drops
         seg = inst.module.elems[i]
         keep = seg.mode == 'passive' and i not in snap.dropped_elems
@@ -180,7 +181,7 @@ def snapshot_wasmedge(ex, inst, live=False) -> Snapshot:
 
 
 def restore_wasmedge(store, inst, snap: Snapshot):
-    from .exec_wasmedge import Executor, Frame as WFrame, code_of
+    from ..exec.wasmedge import Executor, Frame as WFrame, code_of
     view = ModuleView.of(inst.module, inst.info)
     _load_store_parts(store, inst, view, snap)
     ex = store.new_executor('wasmedge') if hasattr(store, 'new_executor') else Executor(store)
@@ -199,19 +200,102 @@ def restore_wasmedge(store, inst, snap: Snapshot):
     return ex
 
 
+# ------------------------------------------------------------ WAMR model
+
+def save_wamr(ex, inst, module_sha256) -> ImageSet:
+    """The executor's state as a WAMR image set: cells and labels exactly as
+    held (funcref cells as module function indices), caller frames resuming
+    just after their call."""
+    view = ModuleView.of(inst.module, inst.info)
+    to_index = _addr_to_index(inst)
+    frames = ex.frames
+    stack = ex.stack
+    nfr = len(frames)
+    out = []
+    callee = None                              # fidx of the frame above
+    for k in range(nfr - 1, -1, -1):          # top first
+        fr = frames[k]
+        fidx = frame_fidx(ex.store, inst, to_index, k, fr.func)
+        top = k == nfr - 1
+        unit = ex.pc if top else fr.ip
+        starts, after_call = view.index_of_offset(fidx, unit)
+        table = starts if top else after_call
+        if unit not in table:
+            raise CheckpointError(f'frame {k} of function {fidx} stands at byte offset {unit}, '
+                                  f'which is not {"an instruction" if top else "after a call"}')
+        pc = table[unit]
+        types = view.frame_types(fidx, pc, callee)
+        if None in types:
+            raise CheckpointError(f'frame {k} of function {fidx} is in unreachable code at {pc}')
+        end = len(stack) if top else frames[k + 1].lp
+        cells = list(stack[fr.lp:end])
+        slot_cells = [CELLS[t] for t in types]
+        if sum(slot_cells) != len(cells):
+            raise CheckpointError(f'frame {k} of function {fidx} at offset {unit} holds '
+                                  f'{len(cells)} cells, validation says {sum(slot_cells)}')
+        pos = 0
+        for t, nc in zip(types, slot_cells):
+            if t == 'funcref' and cells[pos] != NONE:
+                cells[pos] = _ref_out(t, cells[pos], to_index)
+            pos += nc
+        if k > 0:
+            ret = (to_index.get(frames[k - 1].func, NONE), frames[k - 1].ip)
+        else:
+            ret = (NONE, NONE)
+        out.append(FrameImage(fidx, ret[0], ret[1], slot_cells, cells,
+                              [tuple(l) for l in fr.labels]))
+        callee = fidx
+    page_count, memory, globs, tables, d_elems, d_datas, chunks = \
+        _store_parts(ex.store, inst, view, live=True)
+    return ImageSet(runtime='wamr', module_sha256=module_sha256,
+                    pc=(out[0].entry_fidx, ex.pc), frames=out, page_count=page_count,
+                    **store_images(view, memory, globs, tables, chunks),
+                    steps=ex.steps, dropped_elems=d_elems, dropped_datas=d_datas)
+
+
+def restore_wamr(store, inst, images, snap=None):
+    """An executor holding the images' cells and labels, ready to run();
+    ``snap`` is the images' checked neutral form when the caller has it
+    (read once: checkpoint.restore)."""
+    from ..exec.wamr import Executor, Frame as WamrFrame, code_of
+    if snap is None:
+        snap = snapshot_from_images(images, inst.module, inst.info, store.limits, memory=False)
+    view = ModuleView.of(inst.module, inst.info)
+    _load_store_parts(store, inst, view, snap)
+    ex = Executor(store)
+    stack, frames = [], []
+    nfr = len(images.frames)
+    for k in range(nfr - 1, -1, -1):          # bottom first
+        fimg = images.frames[k]
+        sfr = snap.frames[nfr - 1 - k]
+        addr = inst.funcaddrs[fimg.entry_fidx]
+        code = code_of(store, addr)
+        cells = list(fimg.cells)
+        pos = 0
+        for t in sfr.types:
+            if t == 'funcref' and cells[pos] != NONE:
+                cells[pos] = inst.funcaddrs[cells[pos]]
+            pos += CELLS[t]
+        ip = images.frames[k - 1].return_offset if k > 0 else None
+        frames.append(WamrFrame(addr, ip, len(stack), [tuple(l) for l in fimg.labels], code))
+        stack.extend(cells)
+    ex.stack, ex.frames, ex.pc = stack, frames, images.pc[1]
+    ex.steps, ex.results, ex.finished = images.steps, None, False
+    return ex
+
+
 # ------------------------------------------------------------ public API
 
 def save(ex, inst, module_sha256, entry='', results=()) -> ImageSet:
     """The executor's current state as an image set of its own model."""
     if ex.finished:
         raise CheckpointError('the run has already finished: nothing to checkpoint')
-    from .exec_wasmedge import Executor as WasmEdgeExecutor
+    from ..exec.wasmedge import Executor as WasmEdgeExecutor
     if isinstance(ex, WasmEdgeExecutor):         # the compiled tier included
         snap = snapshot_wasmedge(ex, inst, live=True)
         snap.entry, snap.results = entry, list(results)
         return images_from_snapshot(snap, inst.module, inst.info, 'wasmedge', module_sha256)
-    from .exec_wamr import save_images
-    images = save_images(ex, inst, module_sha256)
+    images = save_wamr(ex, inst, module_sha256)
     images.entry, images.results = entry, list(results)
     return images
 
@@ -236,5 +320,4 @@ def restore_snapshot(store, inst, snap: Snapshot, runtime, module_sha256, images
         return restore_wasmedge(store, inst, snap)
     if images is None:
         images = images_from_snapshot(snap, inst.module, inst.info, runtime, module_sha256)
-    from .exec_wamr import load_images
-    return load_images(store, inst, images, snap)
+    return restore_wamr(store, inst, images, snap)

@@ -36,13 +36,12 @@ by a small replay of the validator's type stack.
 """
 
 from . import fusion, memory_access, numerics
-from .errors import Exhaustion, Trap
-from .limits import CallDepthError, run_bounded
-from .images import CELLS, NONE, FrameImage, ImageSet
-from .opcodes import BY_NAME
-from .exec_wasmedge import resolve_callee
-from .runtime import default_value
-from .state import from_cells as value_of_cells, value_cells as cells_of_value
+from ..errors import Exhaustion, Trap
+from ..limits import CallDepthError, run_bounded
+from ..opcodes import BY_NAME
+from .wasmedge import resolve_callee
+from ..runtime import default_value
+from .cells import CELLS, NONE, from_cells as value_of_cells, value_cells as cells_of_value
 
 MAX_STACK = 1_000_000
 NAME = 'wamr'
@@ -88,7 +87,7 @@ class Code:
  I32_MUL, I32_OR, I32_SHL, I32_SHR_U, I64_ADD, I64_SUB, I64_EQZ) = range(56)
 RETURN_CALL = _FREE      # tail calls take the free slot below the superinstructions
 
-# Superinstructions (engine.fusion): local.get+unop, any shape over
+# Superinstructions (engine.exec.fusion): local.get+unop, any shape over
 # two-cell operands (i64, f64: one general case), then one case per shape
 # over one-cell values in fusion.SHAPES order (the run loop tests for all of
 # them at once with F_FIRST), the conditions from F_COND, the ifs from F_IF.
@@ -413,7 +412,7 @@ def compile_func(store, fi):
             else:
                 popn(3)
         elif name in _I32_ONLY:
-            from .exec_wasmedge import _generic
+            from .wasmedge import _generic
             a = _generic(store, inst, memi, name, imm)
             p, r = BY_NAME[name].sig
             popn(len(p))
@@ -606,6 +605,7 @@ def _adapt(fn, pcells, rc):
 
 class Executor:
     """Runs functions of a Store; see the module docstring for the state."""
+    model = NAME               # the runtime model whose state this executor holds
 
     def __init__(self, store):
         self.store = store
@@ -1114,90 +1114,3 @@ class Executor:
     def func(self):
         """The current function's address (top frame)."""
         return self.frames[-1].func if self.frames else None
-
-
-# ------------------------------------------------------------ checkpoint
-
-def save_images(ex, inst, module_sha256) -> ImageSet:
-    """The executor's state as a WAMR image set: cells and labels exactly as
-    held (funcref cells as module function indices), caller frames resuming
-    just after their call."""
-    from .checkpoint import CheckpointError, _addr_to_index, _ref_out, _store_parts, frame_fidx
-    from .translate import ModuleView, store_images
-    view = ModuleView.of(inst.module, inst.info)
-    to_index = _addr_to_index(inst)
-    frames = ex.frames
-    stack = ex.stack
-    nfr = len(frames)
-    out = []
-    callee = None                              # fidx of the frame above
-    for k in range(nfr - 1, -1, -1):          # top first
-        fr = frames[k]
-        fidx = frame_fidx(ex.store, inst, to_index, k, fr.func)
-        top = k == nfr - 1
-        unit = ex.pc if top else fr.ip
-        starts, after_call = view.index_of_offset(fidx, unit)
-        table = starts if top else after_call
-        if unit not in table:
-            raise CheckpointError(f'frame {k} of function {fidx} stands at byte offset {unit}, '
-                                  f'which is not {"an instruction" if top else "after a call"}')
-        pc = table[unit]
-        types = view.frame_types(fidx, pc, callee)
-        if None in types:
-            raise CheckpointError(f'frame {k} of function {fidx} is in unreachable code at {pc}')
-        end = len(stack) if top else frames[k + 1].lp
-        cells = list(stack[fr.lp:end])
-        slot_cells = [CELLS[t] for t in types]
-        if sum(slot_cells) != len(cells):
-            raise CheckpointError(f'frame {k} of function {fidx} at offset {unit} holds '
-                                  f'{len(cells)} cells, validation says {sum(slot_cells)}')
-        pos = 0
-        for t, nc in zip(types, slot_cells):
-            if t == 'funcref' and cells[pos] != NONE:
-                cells[pos] = _ref_out(t, cells[pos], to_index)
-            pos += nc
-        if k > 0:
-            ret = (to_index.get(frames[k - 1].func, NONE), frames[k - 1].ip)
-        else:
-            ret = (NONE, NONE)
-        out.append(FrameImage(fidx, ret[0], ret[1], slot_cells, cells,
-                              [tuple(l) for l in fr.labels]))
-        callee = fidx
-    page_count, memory, globs, tables, d_elems, d_datas, chunks = \
-        _store_parts(ex.store, inst, view, live=True)
-    return ImageSet(runtime='wamr', module_sha256=module_sha256,
-                    pc=(out[0].entry_fidx, ex.pc), frames=out, page_count=page_count,
-                    **store_images(view, memory, globs, tables, chunks),
-                    steps=ex.steps, dropped_elems=d_elems, dropped_datas=d_datas)
-
-
-def load_images(store, inst, images, snap=None) -> Executor:
-    """An executor holding the images' cells and labels, ready to run();
-    ``snap`` is the images' checked neutral form when the caller has it
-    (read once: checkpoint.restore)."""
-    from .checkpoint import _load_store_parts
-    from .translate import ModuleView, snapshot_from_images
-    if snap is None:
-        snap = snapshot_from_images(images, inst.module, inst.info, store.limits, memory=False)
-    view = ModuleView.of(inst.module, inst.info)
-    _load_store_parts(store, inst, view, snap)
-    ex = Executor(store)
-    stack, frames = [], []
-    nfr = len(images.frames)
-    for k in range(nfr - 1, -1, -1):          # bottom first
-        fimg = images.frames[k]
-        sfr = snap.frames[nfr - 1 - k]
-        addr = inst.funcaddrs[fimg.entry_fidx]
-        code = code_of(store, addr)
-        cells = list(fimg.cells)
-        pos = 0
-        for t in sfr.types:
-            if t == 'funcref' and cells[pos] != NONE:
-                cells[pos] = inst.funcaddrs[cells[pos]]
-            pos += CELLS[t]
-        ip = images.frames[k - 1].return_offset if k > 0 else None
-        frames.append(Frame(addr, ip, len(stack), [tuple(l) for l in fimg.labels], code))
-        stack.extend(cells)
-    ex.stack, ex.frames, ex.pc = stack, frames, images.pc[1]
-    ex.steps, ex.results, ex.finished = images.steps, None, False
-    return ex

@@ -1,5 +1,5 @@
 """The compiled tier of the WasmEdge model: ``FastExecutor`` runs functions
-compiled by ``engine.compile`` and keeps the interpreter's contract exactly
+compiled by ``engine.exec.compile`` and keeps the interpreter's contract exactly
 (same ``stack``, ``frames``, ``pc``, ``steps`` at every stop, same counts,
 same traps).
 
@@ -33,9 +33,9 @@ its own ``CallDepthError`` / exhaustion at the same instruction.
 import struct
 import sys
 
-from . import exec_wasmedge as W
+from . import wasmedge as W
 from .compile import INDEX_OOB, OOB, STRUCT_OOB, Reenter, Stop, compiled
-from .errors import Trap
+from ..errors import Trap
 
 PY_DEPTH = 1500           # compiled Wasm calls nested in one Python entry
 NAME = W.NAME             # the model (images, checkpoint) is WasmEdge's

@@ -21,13 +21,13 @@ abs/neg/copysign/reinterpret are pure bit operations that keep every payload.
 The helpers ``f32_from_bits``, ``f32_to_bits``, ``f64_from_bits``,
 ``f64_to_bits``, ``signed``, ``f32_is_nan``/``f64_is_nan``, ``f32_nan``/
 ``f64_nan`` (NaN result of a binary op), ``int_to_f32_bits`` and the functions
-in ``OPS`` are public so that ``engine/simd.py`` can apply them lane-wise.
+in ``OPS`` are public so that ``engine/exec/simd.py`` can apply them lane-wise.
 """
 
 import math
 import struct
 
-from .errors import Trap
+from ..errors import Trap
 
 __all__ = [
     'OPS', 'signed', 'f32_from_bits', 'f32_to_bits', 'f64_from_bits',

@@ -43,8 +43,9 @@ import tempfile
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple
 
-from . import faults
-from .errors import WasmError
+from .. import faults
+from ..errors import WasmError
+from ..exec.cells import CELLS, NONE  # noqa: F401 (part of the image format)
 
 FORMAT = 'wasm-migrate-images'
 VERSION = 1                      # what a set with one file per frame is written as
@@ -52,7 +53,6 @@ ONE_FILE_VERSION = 2             # a set whose frames are all in FRAMES_FILE
 VERSIONS = (VERSION, ONE_FILE_VERSION)
 FRAME_LAYOUTS = ('per-file', 'one-file')   # stack{i}.img (the forks') or FRAMES_FILE
 FRAMES_FILE = 'stacks.img'
-NONE = 0xFFFFFFFF
 CHUNK = 4096                     # dirty-page granularity of memory.img
 PAGE = 65536                     # Wasm page
 RUNTIMES = ('wasmedge', 'wamr')
@@ -61,8 +61,6 @@ RUNTIMES = ('wasmedge', 'wamr')
 TYPE_CODES = {'i32': 0x7F, 'i64': 0x7E, 'f32': 0x7D, 'f64': 0x7C,
               'v128': 0x7B, 'funcref': 0x70, 'externref': 0x6F}
 CODE_TYPES = {code: t for t, code in TYPE_CODES.items()}
-CELLS = {'i32': 1, 'f32': 1, 'funcref': 1, 'externref': 1,
-         'i64': 2, 'f64': 2, 'v128': 4}
 
 
 class ImageError(WasmError):

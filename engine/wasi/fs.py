@@ -11,7 +11,7 @@ attempt) before the host file system is touched at the escaping name.
 
 Every descriptor remembers how it was opened (preopen, path relative to the
 preopen, open flags, rights, fd flags) so the table can be written into a
-checkpoint and reopened by a restored run (``engine/wasi_state.py``).
+checkpoint and reopened by a restored run (``engine/wasi/state.py``).
 """
 
 import os

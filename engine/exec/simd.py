@@ -8,7 +8,7 @@ Signed lanes come from the signed struct formats, so no per-lane sign fixing
 is needed; results whose lanes may be negative are packed with a signed
 format, which writes the same two's complement bytes.
 
-Float lanes are bit patterns and go through ``engine.numerics`` one lane at
+Float lanes are bit patterns and go through ``engine.exec.numerics`` one lane at
 a time, so NaN propagation, -0 and rounding are exactly the scalar rules.
 Pure bit operations (abs, neg, bitwise, splat, lane moves) never look at a
 float value and keep every NaN payload.
@@ -32,8 +32,8 @@ import operator
 import struct
 
 from . import numerics
-from .errors import Trap
-from .opcodes import BY_NAME, OPS as _ALL_OPS
+from ..errors import Trap
+from ..opcodes import BY_NAME, OPS as _ALL_OPS
 
 __all__ = ['instruction', 'OPS', 'SIMD_NAMES']
 

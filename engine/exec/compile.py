@@ -36,9 +36,9 @@ import struct
 from array import array
 
 from . import memory_access, numerics
-from .errors import Trap
-from .opcodes import BY_NAME
-from .runtime import default_value
+from ..errors import Trap
+from ..opcodes import BY_NAME
+from ..runtime import default_value
 
 M32 = 0xFFFFFFFF
 M64 = 0xFFFFFFFFFFFFFFFF
@@ -94,7 +94,7 @@ def mem_copy(mi, d, s, n):
 
 
 def mem_init(store, mi, ma, da, d, s, n):
-    from .runtime import memory_init
+    from ..runtime import memory_init
     memory_init(store, ma, da, d, s, n)
     _mark(mi.dirty, d, n)
 
@@ -867,7 +867,7 @@ def namespace(store, inst, bindings, c):
         elif kind == 'numeric':
             v = numerics.OPS[arg]
         elif kind == 'generic':
-            from .exec_wasmedge import _generic
+            from .wasmedge import _generic
             v = _generic(store, inst, mi, arg[0], arg[1])
         elif kind == 'host':
             v = store.funcs[inst.funcaddrs[arg]].host

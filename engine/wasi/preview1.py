@@ -23,14 +23,40 @@ import struct
 import sys
 import time
 
-from . import syntax as S
-from .errors import Trap
-from .wasi_fs import (
-    EBADF, EFAULT, EINVAL, EISDIR, ENOTCAPABLE, ENOTDIR, ENOTSOCK, ENOTSUP, ESPIPE,
-    ENAMETOOLONG, ERRNO, FDFLAG_APPEND, FDFLAG_DSYNC, FDFLAG_NONBLOCK, FDFLAG_RSYNC,
-    FDFLAG_SYNC, FDFLAGS_ALL, FILETYPE_DIR, Fd, FdTable,
-    LOOKUP_SYMLINK_FOLLOW, OFLAG_CREAT, OFLAG_DIRECTORY, OFLAG_EXCL, OFLAG_TRUNC,
-    OFLAGS_ALL, R, SUCCESS, WasiError, errno_of, filetype_of_mode)
+from .. import syntax as S
+from ..errors import Trap
+from .fs import (
+    EBADF,
+    EFAULT,
+    EINVAL,
+    EISDIR,
+    ENOTCAPABLE,
+    ENOTDIR,
+    ENOTSOCK,
+    ENOTSUP,
+    ESPIPE,
+    ENAMETOOLONG,
+    ERRNO,
+    FDFLAG_APPEND,
+    FDFLAG_DSYNC,
+    FDFLAG_NONBLOCK,
+    FDFLAG_RSYNC,
+    FDFLAG_SYNC,
+    FDFLAGS_ALL,
+    FILETYPE_DIR,
+    Fd,
+    FdTable,
+    LOOKUP_SYMLINK_FOLLOW,
+    OFLAG_CREAT,
+    OFLAG_DIRECTORY,
+    OFLAG_EXCL,
+    OFLAG_TRUNC,
+    OFLAGS_ALL,
+    R,
+    SUCCESS,
+    WasiError,
+    errno_of,
+    filetype_of_mode)
 
 MODULE = 'wasi_snapshot_preview1'
 DETERMINISTIC_EPOCH_NS = 1_577_836_800 * 10**9    # 2020-01-01T00:00:00Z
@@ -135,7 +161,7 @@ class Wasi:
 
     def imports(self, store):
         """Allocate every function in ``store``: name -> ('func', addr)."""
-        from .runtime import alloc_hostfunc
+        from ..runtime import alloc_hostfunc
         return {name: ('func', alloc_hostfunc(store, FUNC_TYPES[name], self._host(name)))
                 for name in SIGNATURES}
 

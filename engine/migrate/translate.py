@@ -19,12 +19,13 @@ every block, loop or if that is open there has a label, whose fields follow
 WAMR's classic interpreter (see ``wamr_labels``).
 """
 
-from . import faults, images as im
+from .. import faults
+from . import images as im
 from .images import CELLS, CHUNK, NONE, PAGE, ImageError, ImageSet, FrameImage
 from .state import Frame, Snapshot, cells_of, from_cells, to_cells
-from .limits import DEFAULT as DEFAULT_LIMITS
-from .runtime import nonzero_offsets
-from .valid import block_structure, operand_types
+from ..limits import DEFAULT as DEFAULT_LIMITS
+from ..runtime import nonzero_offsets
+from ..valid import block_structure, operand_types
 
 CALLS = ('call', 'call_indirect')
 TAIL_CALLS = ('return_call', 'return_call_indirect')

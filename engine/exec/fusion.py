@@ -29,7 +29,7 @@ operand stack of a trapped run is never looked at again).
 from typing import Callable, Dict, NamedTuple, Optional
 
 from .numerics import OPS
-from .opcodes import BY_NAME
+from ..opcodes import BY_NAME
 
 STACK, LOCAL, CONST = 'stack', 'local', 'const'
 PUSH, SET, BRIF, IF = 'push', 'set', 'br_if', 'if'

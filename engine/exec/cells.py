@@ -1,0 +1,41 @@
+"""Values as 32-bit cells, the stack unit of WAMR's classic interpreter:
+i32/f32/references one cell, i64/f64 two (low word first), v128 four
+(lowest word first); a null reference is ``NONE``.  The WAMR model holds
+its stack this way and the image files store it so."""
+
+from typing import List
+
+from ..syntax import ExternRef
+
+NONE = 0xFFFFFFFF
+CELLS = {'i32': 1, 'f32': 1, 'funcref': 1, 'externref': 1,
+         'i64': 2, 'f64': 2, 'v128': 4}
+
+
+def value_cells(t: str, v) -> List[int]:
+    """Split a value into 32-bit cells, low word first (WAMR's layout);
+    what the WAMR executor itself holds."""
+    n = CELLS[t]
+    if t == 'funcref':
+        return [NONE if v is None else v]
+    if t == 'externref':
+        return [NONE if v is None else v.value]
+    if n == 1:
+        return [v]
+    return [(v >> (32 * k)) & 0xFFFFFFFF for k in range(n)]
+
+
+def from_cells(t: str, cells: List[int]):
+    """Join cells back into one value of type ``t``."""
+    if t == 'funcref':
+        return None if cells[0] == NONE else cells[0]
+    if t == 'externref':
+        return None if cells[0] == NONE else ExternRef(cells[0])
+    v = 0
+    for k, c in enumerate(cells):
+        v |= c << (32 * k)
+    return v
+
+
+def cells_of(types: List[str]) -> int:
+    return sum(CELLS[t] for t in types)
