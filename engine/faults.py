@@ -44,6 +44,9 @@ FAULTS = {
                    'the reader multiplies it back (symmetric: round trips cancel out)',
     'grown_tail': 'memory.img writer skips chunks past the memory\'s declared minimum '
                   '(what memory.grow added)',
+    # the compiled tier against the interpreter (oracle.compare_tiers)
+    'fast_count': 'compiled tier charges a loop\'s back-edge one instruction more than '
+                  'the interpreter counts',
 }
 
 
@@ -89,6 +92,7 @@ NEUTRAL_DROPPED = ACTIVE == 'neutral_dropped'
 FUNCREF_ADDRESS = ACTIVE == 'funcref_address'
 CHUNK_INDEX = ACTIVE == 'chunk_index'
 GROWN_TAIL = ACTIVE == 'grown_tail'
+FAST_COUNT = ACTIVE == 'fast_count'
 
 
 

@@ -11,7 +11,8 @@ libFuzzer save the input as a crash artifact.
 
 ``FUZZ_STATS=FILE`` makes the target keep ``executions checks`` in FILE
 (the campaign driver reads it; libFuzzer's own output has no check count).
-``FUZZ_WASMTIME=0`` skips the wasmtime comparison.  ``FUZZ_COLLECT=DIR``
+``FUZZ_WASMTIME=0`` skips the wasmtime comparison, ``FUZZ_TIER=interp|fast`` sets
+the executor tier (default fast).  ``FUZZ_COLLECT=DIR``
 (campaign mode) saves a failing input as ``DIR/mismatch-<sha1>`` instead of
 raising, so that one session goes on to find more than its first failure.
 """
@@ -34,6 +35,7 @@ class MigrationMismatch(Exception):
 
 _STATS = os.environ.get('FUZZ_STATS')
 _WASMTIME = os.environ.get('FUZZ_WASMTIME', '1') != '0'
+_TIER = os.environ.get('FUZZ_TIER', oracle.TIER)
 _COLLECT = os.environ.get('FUZZ_COLLECT')
 _counts = [0, 0]
 
@@ -43,7 +45,7 @@ def run_case(data: bytes):
     campaign driver also calls to reproduce a saved crash input."""
     gm = gen.from_bytes(data)
     checks, failure = oracle.check_module(gm.wasm, gm.entry, gm.args, oracle.case_rng(data),
-                                          wasmtime=_WASMTIME)
+                                          wasmtime=_WASMTIME, tier=_TIER)
     return checks, failure, gm
 
 

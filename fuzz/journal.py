@@ -19,7 +19,9 @@ from engine.migrate.images import write_file_atomic
 
 NAME = 'progress.jsonl'
 # the options a resumed campaign must share with the one it continues
-SAME = ('seed', 'jobs', 'generators', 'runs', 'wasmtime')
+SAME = ('seed', 'jobs', 'generators', 'runs', 'wasmtime', 'tier')
+# what a journal written before an option existed ran with
+OLD = {'tier': 'interp'}
 
 
 class Journal:
@@ -69,9 +71,9 @@ def resumable(records, cfg):
     if any(r.get('event') == 'finished' for r in records):
         return ''
     head = records[0]
-    diff = [k for k in SAME if _norm(head.get(k)) != _norm(cfg.get(k))]
+    diff = [k for k in SAME if _norm(head.get(k, OLD.get(k))) != _norm(cfg.get(k))]
     if diff:
-        return ', '.join(f'--{k} was {head.get(k)!r}, now {cfg.get(k)!r}' for k in diff)
+        return ', '.join(f'--{k} was {head.get(k, OLD.get(k))!r}, now {cfg.get(k)!r}' for k in diff)
     return None
 
 

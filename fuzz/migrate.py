@@ -2,11 +2,14 @@
 
     python -m fuzz.migrate --jobs 8 [--time S] [--runs N] [--seed X]
                            [--generator hypothesis|atheris|smith|mix|LIST] [--out DIR]
-                           [--scheduler tcp://HOST:PORT]
+                           [--scheduler tcp://HOST:PORT] [--tier fast|interp]
 
 Worker processes generate modules and check them with ``fuzz.oracle``
 (uninterrupted vs migrated at several random checkpoints, single hops in
-every direction and multi-hop chains, plus wasmtime).  The work is a
+every direction and multi-hop chains, plus wasmtime, plus the same
+uninterrupted run under the other executor tier, instruction count
+included).  Every run uses ``--tier`` (default ``fast``, the compiled
+tier; recorded in summary.json and each case.json).  The work is a
 sequence of *units* numbered k = worker, worker + jobs, ...; unit k is a
 function of (seed, worker, k) only, so a campaign replays exactly:
 
@@ -89,8 +92,9 @@ class UsageError(Exception):
 
 def write_reproducer(directory, case, images=True):
     """A reproducer folder for ``case`` (a dict: wasm, entry, args, hops,
-    mismatch, wasmtime, generator, ...)."""
+    mismatch, wasmtime, generator, tier, ...)."""
     from fuzz import gen, oracle
+    tier = case.get('tier', oracle.TIER)
 
     def fill(tmp):
         with open(os.path.join(tmp, 'module.wasm'), 'wb') as f:
@@ -111,12 +115,13 @@ def write_reproducer(directory, case, images=True):
             # the image sets of every hop, as the failing run wrote them
             try:
                 oracle.migrated(case['wasm'], case['entry'], tuple(case['args']), case['hops'],
-                                image_dir=os.path.join(tmp, 'images'))
+                                image_dir=os.path.join(tmp, 'images'), tier=tier)
             except Exception as e:
                 meta['images_note'] = f'run stopped early: {type(e).__name__}: {e}'
             # where the migrated run first departs from the uninterrupted one (fuzz.trace)
             from fuzz import trace
-            meta['divergence'] = trace.locate(case['wasm'], case['entry'], case['args'], case['hops'])
+            meta['divergence'] = trace.locate(case['wasm'], case['entry'], case['args'], case['hops'],
+                                              tier=tier)
         with open(os.path.join(tmp, 'case.json'), 'w') as f:
             json.dump(meta, f, indent=1)
             f.write('\n')
@@ -127,7 +132,8 @@ def write_reproducer(directory, case, images=True):
             f.write(f'Migration fuzzing failure ({case.get("generator")}).\n\n'
                     + '\n'.join(case['mismatch']) + '\n\n'
                     f'Replay: {cmd}\n'
-                    'case.json: entry, args (bit patterns; null = null ref), hops '
+                    'case.json: entry, args (bit patterns; null = null ref), tier (the executor '
+                    'tier of every run), hops '
                     '([runtime, instructions run before the checkpoint], the last runs to the end), '
                     'divergence (the first instruction where the migrated run departs from the '
                     'uninterrupted one; python -m fuzz.replay DIR --trace shows it).\n'
@@ -157,6 +163,12 @@ class Worker:
     def __init__(self, conn, cfg, worker, attempt=0):
         self.conn, self.cfg, self.worker, self.attempt = conn, cfg, worker, attempt
         self.wasmtime = cfg['wasmtime']
+        from fuzz.oracle import TIER
+        self.tier = cfg.get('tier', TIER)
+        # either tier runs compiled code (the tier check runs the other one): its
+        # recursion limit is raised now, not inside a hypothesis test (which warns)
+        from engine.exec.fast_wasmedge import recursion_room
+        recursion_room()
         # a resumed campaign already replayed the saved hypothesis examples
         self.reused = cfg.get('resumed', False)
 
@@ -178,7 +190,7 @@ class Worker:
     def failed(self, fid, case, minimized, final=None):
         """Save (or overwrite) the reproducer of ``fid``; the ``final`` one
         (default: the minimised one) is replayed in a fresh process first."""
-        case = dict(case, minimized=minimized, worker=self.worker, seed=self.cfg['seed'])
+        case = dict(case, minimized=minimized, worker=self.worker, seed=self.cfg['seed'], tier=self.tier)
         d = os.path.join(self.cfg['out'], 'failures', fid)
         try:
             write_reproducer(d, case)
@@ -227,7 +239,7 @@ class Worker:
                 again = []
             else:
                 again = oracle.check(case['wasm'], case['entry'], tuple(case['args']), case['hops'],
-                                     wasmtime=False)
+                                     wasmtime=False, tier=self.tier)
         except Exception as e:
             again = [f'{type(e).__name__}: {e}']
         if again:
@@ -255,7 +267,7 @@ class Worker:
             gm = gen.from_bytes(data)
         self.inflight(gm.wasm, gm.entry, gm.args)
         checks, failure = oracle.check_module(gm.wasm, gm.entry, gm.args, oracle.case_rng(data),
-                                              wasmtime=self.wasmtime)
+                                              wasmtime=self.wasmtime, tier=self.tier)
         return checks, failure, gm
 
     def shrink_bytes(self, generator, data, gm, failure):
@@ -280,7 +292,7 @@ class Worker:
                     i += chunk
             if not changed:
                 chunk //= 2
-        hops = shrink_hops(best_gm.wasm, best_gm.entry, best_fail, deadline + 10, self.send)
+        hops = shrink_hops(best_gm.wasm, best_gm.entry, best_fail, deadline + 10, self.send, self.tier)
         return best, best_gm, oracle.Failure(best_fail.args, hops[0], hops[1])
 
     def unit_bytes(self, generator, unit, data, fid=None, found=None):
@@ -345,7 +357,7 @@ class Worker:
             self.send('beat')
             self.inflight(gm.wasm, gm.entry, gm.args)
             checks, failure = oracle.check_module(gm.wasm, gm.entry, gm.args, rnd,
-                                                  wasmtime=self.wasmtime)
+                                                  wasmtime=self.wasmtime, tier=self.tier)
             if not state['first']:
                 self.send('checks', 1, checks)
             if failure is not None:
@@ -373,7 +385,7 @@ class Worker:
                 self.send('note', f'hypothesis: {type(e).__name__}: {str(e)[:300]}')
         if state['last'] is not None:
             gm, failure = state['last']
-            hops = shrink_hops(gm.wasm, gm.entry, failure, time.time() + 10, self.send)
+            hops = shrink_hops(gm.wasm, gm.entry, failure, time.time() + 10, self.send, self.tier)
             failure = oracle.Failure(failure.args, hops[0], hops[1])
             self.failed(fid, self._case(gm, failure, 'hypothesis', unit), True)
 
@@ -393,7 +405,8 @@ class Worker:
                     f.write(data)
         work = tempfile.mkdtemp(prefix=f'atheris-w{self.worker}-', dir=base)
         stats = os.path.join(work, 'stats')
-        env = dict(os.environ, FUZZ_STATS=stats, FUZZ_COLLECT=work, FUZZ_WASMTIME='1' if self.wasmtime else '0')
+        env = dict(os.environ, FUZZ_STATS=stats, FUZZ_COLLECT=work, FUZZ_WASMTIME='1' if self.wasmtime else '0',
+                   FUZZ_TIER=self.tier)
         seconds = max(1, int(budget))
         cmd = [sys.executable, '-m', 'fuzz.atheris_target', f'-seed={rng.getrandbits(31) + 1}',
                f'-max_total_time={seconds}', '-max_len=4096', '-len_control=0', f'-timeout={CASE_TIMEOUT // 2}',
@@ -543,7 +556,7 @@ def self_test(unit, attempt=0):
             os.kill(os.getpid(), signal.SIGKILL)
 
 
-def shrink_hops(wasm, entry, failure, deadline, beat):
+def shrink_hops(wasm, entry, failure, deadline, beat, tier=None):
     """A shorter hop chain that still fails: drop checkpoints one at a time
     (a dropped hop's instructions go to the hop after it).  A failure of
     the uninterrupted run (one hop) has nothing to shorten."""
@@ -558,7 +571,7 @@ def shrink_hops(wasm, entry, failure, deadline, beat):
                 cand[i] = (cand[i][0], cand[i][1] + hops[i][1])
             cand[0] = (oracle.model(cand[0][0]), cand[0][1])    # the first hop has no route
             beat('beat')
-            m = oracle.check(wasm, entry, failure.args, cand, wasmtime=False)
+            m = oracle.check(wasm, entry, failure.args, cand, wasmtime=False, tier=tier or oracle.TIER)
             if m:
                 hops, mismatch, changed = cand, m, True
                 break
@@ -705,8 +718,9 @@ class Campaign:
         d = os.path.join(self.cfg['out'], 'failures', fid)
 
         def fill(tmp):
-            meta = dict(case, seed=self.cfg['seed'], kind=why,
+            meta = dict(case, seed=self.cfg['seed'], kind=why, tier=self.cfg['tier'],
                         rerun=f'python -m fuzz.migrate --jobs {self.cfg["jobs"]} --seed {self.cfg["seed"]} '
+                              f'--tier {self.cfg["tier"]} '
                               f'--generator {",".join(self.cfg["generators"])}')
             if cur:
                 with open(os.path.join(tmp, 'module.wasm'), 'wb') as f:
@@ -841,7 +855,7 @@ class Campaign:
                 'elapsed': round(el, 3), 'execs_per_sec': round(self.runs / el, 3) if el else 0.0,
                 'first_failure_seconds': None if self.first_failure is None else round(self.first_failure, 3),
                 'generators': self.per_gen, 'seed': self.cfg['seed'], 'jobs': self.cfg['jobs'],
-                'runtimes': list(self.cfg['runtimes']),
+                'runtimes': list(self.cfg['runtimes']), 'tier': self.cfg['tier'],
                 'failure_dirs': {k: v['dir'] for k, v in sorted(real.items())},
                 'failure_details': real,
                 'nondeterministic': {k: {'dir': v['dir'], 'mismatch': v['mismatch'], **v['replay']}
@@ -898,6 +912,9 @@ def parse(argv):
                    help='hypothesis, smith, atheris, mix (all), or a comma-separated list')
     p.add_argument('--out', default='fuzz-out', help='corpus, failures and summary.json go here')
     p.add_argument('--no-wasmtime', action='store_true', help='skip the wasmtime comparison')
+    p.add_argument('--tier', choices=('fast', 'interp'), default='fast',
+                   help='executor tier of every run (default fast, the compiled tier); the '
+                        'uninterrupted run is also checked under the other tier')
     p.add_argument('--case-timeout', type=float, default=CASE_TIMEOUT)
     p.add_argument('--shrink-seconds', type=float, default=SHRINK_SECONDS)
     p.add_argument('--retries', type=int, default=RETRIES,
@@ -933,7 +950,7 @@ def parse(argv):
             'out': out, 'wasmtime': not a.no_wasmtime, 'case_timeout': a.case_timeout,
             'shrink_seconds': a.shrink_seconds, 'progress': not a.quiet, 'time': a.time,
             'grace': GRACE, 'runtimes': available_runtimes(), 'deadline': None,
-            'retries': a.retries, 'scheduler': a.scheduler}
+            'retries': a.retries, 'scheduler': a.scheduler, 'tier': a.tier}
 
 
 def _refuse(message, executor):

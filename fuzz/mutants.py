@@ -98,7 +98,8 @@ def campaign(fault, args, out):
     _fresh(out)
     cmd = [sys.executable, '-m', 'fuzz.migrate', '--jobs', str(args.jobs),
            '--time', str(args.time), '--seed', str(args.seed), '--out', out,
-           '--shrink-seconds', '0', '--quiet']      # minimising would only keep workers from searching
+           '--shrink-seconds', '0', '--quiet',      # minimising would only keep workers from searching
+           '--tier', args.tier]
     if args.scheduler:
         # the campaign's tasks carry the fault to the cluster's workers (fuzz.cluster)
         cmd += ['--scheduler', args.scheduler]
@@ -217,6 +218,8 @@ def parser():
                         'once it has caught its fault)')
     p.add_argument('--scheduler', metavar='tcp://HOST:PORT',
                    help='run each campaign on this Dask cluster (fuzz.migrate --scheduler)')
+    p.add_argument('--tier', choices=('fast', 'interp'), default='fast',
+                   help='executor tier of the campaigns (fuzz.migrate --tier; default fast)')
     p.add_argument('--campaign-arg', dest='campaign_args', action='append', default=[],
                    metavar='ARG', help='extra argument for fuzz.migrate, e.g. '
                                        '--campaign-arg=--generator=hypothesis (repeatable)')
@@ -245,7 +248,7 @@ def main(argv=None):
     rows = []
     for fault in ([None] if a.baseline else []) + names:
         print(f'# {fault or "(no fault)"}: campaign of up to {a.time:g} s, {a.jobs} jobs, '
-              f'seed {a.seed}', file=sys.stderr, flush=True)
+              f'seed {a.seed}, {a.tier} tier', file=sys.stderr, flush=True)
         row = campaign(fault, a, os.path.join(out, fault or 'baseline'))
         rows.append(row)
         if fault is None:
@@ -261,7 +264,7 @@ def main(argv=None):
               file=sys.stderr, flush=True)
     faulty = [r for r in rows if r['fault'] != '(none)']
     ok = all(r['caught'] for r in faulty) and all(r['clean'] for r in rows if r['fault'] == '(none)')
-    report = {'time_limit': a.time, 'jobs': a.jobs, 'seed': a.seed, 'all_caught': ok,
+    report = {'time_limit': a.time, 'jobs': a.jobs, 'seed': a.seed, 'tier': a.tier, 'all_caught': ok,
               'results': rows}
     os.makedirs(out, exist_ok=True)
     path = os.path.join(out, 'mutants.json')

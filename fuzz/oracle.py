@@ -27,6 +27,7 @@ from engine.migrate import checkpoint, images as im, neutral
 from engine import embedding
 from engine.migrate.checkpoint import ForeignInstanceError
 from engine.errors import Trap, WasmError
+from engine.runtime import TIERS  # noqa: F401  (re-exported for the campaign)
 from engine.syntax import ExternRef
 from engine.migrate.translate import images_from_snapshot, snapshot_from_images, translate
 from fuzz import imagecheck, linked
@@ -41,6 +42,16 @@ ROUTES = RUNTIMES + tuple(NEUTRAL + r for r in RUNTIMES)
 def model(route):
     """The runtime model a hop runs in."""
     return route[len(NEUTRAL):] if route.startswith(NEUTRAL) else route
+# the executor tier of every run (TIERS: 'interp', 'fast'): the campaign
+# runs the compiled tier and checks it against the interpreter (compare_tiers)
+TIER = 'fast'
+
+
+def other_tier(tier):
+    """The tier the tier check runs against ``tier``."""
+    return 'interp' if tier == 'fast' else 'fast'
+
+
 MAX_STEPS = 5_000_000          # a generated run is far shorter; beyond this it hangs
 STEP_LIMIT = 'step limit reached'
 
@@ -179,13 +190,13 @@ def _run(ex, budget):
 
 # ---------------------------------------------------------------- the runs
 
-def uninterrupted(wasm, entry, args, runtime='wasmedge', run=_run) -> Outcome:
+def uninterrupted(wasm, entry, args, runtime='wasmedge', run=_run, tier=TIER) -> Outcome:
     """Instantiate (start function included) and run ``entry(args)`` to its
-    end in ``runtime``.  A trap during instantiation is the outcome's trap.
+    end in ``runtime`` under ``tier``.  A trap during instantiation is the outcome's trap.
     Decode/validation/link errors raise (the module is not a valid case).
     ``run`` runs the executor (``_run``; ``fuzz.trace`` steps and records)."""
     wasm = bytes(wasm)
-    store = embedding.store_init(runtime)
+    store = embedding.store_init(runtime, tier=tier)
     try:
         inst = _instantiate(store, wasm, True)
     except Trap as e:
@@ -197,14 +208,15 @@ def uninterrupted(wasm, entry, args, runtime='wasmedge', run=_run) -> Outcome:
     return _outcome(store, inst, ex, addr, trap)
 
 
-def migrated(wasm, entry, args, hops, image_dir=None, run=_run) -> Outcome:
+def migrated(wasm, entry, args, hops, image_dir=None, run=_run, tier=TIER) -> Outcome:
     """Run ``entry(args)`` as the chain ``hops`` = [(runtime, steps), ...,
     (runtime, None)]: each hop runs ``steps`` more instructions in its model,
     then checkpoints through image files (``image_dir/hop{i}``, plus the
     translated set in ``image_dir/hop{i}-{runtime}``; a temporary directory
     unless ``image_dir`` is given) into a fresh store of the next hop's
     model.  If the run ends before a hop's checkpoint, later hops are not
-    taken.  Exceptions from save/images/translate/restore propagate as
+    taken.  Every store (the first and each restored hop's) runs ``tier``.
+    Exceptions from save/images/translate/restore propagate as
     ``EngineFailure`` naming the hop and stage."""
     wasm = bytes(wasm)
     hops = [(rt, n) for rt, n in hops]
@@ -220,7 +232,7 @@ def migrated(wasm, entry, args, hops, image_dir=None, run=_run) -> Outcome:
     if image_dir is None:
         tmp = image_dir = tempfile.mkdtemp(prefix='fuzz-images-', dir=_tmp_root())
     try:
-        store = embedding.store_init(hops[0][0])
+        store = embedding.store_init(hops[0][0], tier=tier)
         try:
             inst = _instantiate(store, wasm, True)
         except Trap as e:
@@ -253,7 +265,7 @@ def migrated(wasm, entry, args, hops, image_dir=None, run=_run) -> Outcome:
                 stage = 'independent image check'
                 imagecheck.check_dir(d, written, images)
                 stage = f'instantiate in {nxt}'
-                store = embedding.store_init(nxt)
+                store = embedding.store_init(nxt, tier=tier)
                 inst = _instantiate(store, wasm, False)
                 if route != nxt:
                     stage = f'{images.runtime} -> neutral.json -> {nxt}'
@@ -435,16 +447,16 @@ def clamp(hops, total):
 
 
 def check(wasm, entry, args, hops, reference='wasmedge', wasmtime=False,
-          image_dir=None, ref=None) -> List[str]:
+          image_dir=None, ref=None, tier=TIER) -> List[str]:
     """Mismatch lines (empty when all agree) of the migrated run ``hops``
     against the uninterrupted run in ``reference`` (``ref`` reuses an
     outcome already computed), and of the uninterrupted run against
     wasmtime when ``wasmtime`` is set (only meaningful for modules whose
-    NaNs are canonicalised)."""
+    NaNs are canonicalised).  Both runs use ``tier``."""
     out = []
     if ref is None:
         try:
-            ref = uninterrupted(wasm, entry, args, reference)
+            ref = uninterrupted(wasm, entry, args, reference, tier=tier)
         except Exception as e:
             return [f'uninterrupted run in {reference} failed: {type(e).__name__}: {e}'
                     + _where(e)]
@@ -452,7 +464,7 @@ def check(wasm, entry, args, hops, reference='wasmedge', wasmtime=False,
         out += compare_wasmtime(wasm, entry, args, ref)
     hops = clamp(hops, ref.steps)
     try:
-        mig = migrated(wasm, entry, args, hops, image_dir)
+        mig = migrated(wasm, entry, args, hops, image_dir, tier=tier)
     except EngineFailure as e:
         return out + [f'migrated run {describe(hops)}: {e}' + _where(e.__cause__ or e)]
     except Exception as e:
@@ -462,6 +474,19 @@ def check(wasm, entry, args, hops, reference='wasmedge', wasmtime=False,
     out += compare(ref, mig, f'migrated {describe(hops)}',
                    steps=all(model(rt) == reference for rt, _ in hops))
     return out
+
+
+def compare_tiers(wasm, entry, args, ref: Outcome, runtime='wasmedge', tier=TIER) -> List[str]:
+    """Mismatch lines of the uninterrupted run in ``runtime`` under the
+    other tier against ``ref`` (the same run under ``tier``).  One model
+    counts the same in both tiers, so the instruction count is compared too."""
+    other = other_tier(tier)
+    label = f'uninterrupted {runtime} under the {other} tier (against the {tier} tier)'
+    try:
+        out = uninterrupted(wasm, entry, args, runtime, tier=other)
+    except Exception as e:
+        return [f'{label} failed: {type(e).__name__}: {e}' + _where(e)]
+    return compare(ref, out, label)
 
 
 def _where(e):
@@ -537,16 +562,18 @@ class Failure:
 
 
 def check_module(wasm, entry, args_list, rng, wasmtime=True, runtimes=None,
-                 reference='wasmedge', max_args=2):
+                 reference='wasmedge', max_args=2, tier=TIER):
     """Every check for one module: per argument tuple, the uninterrupted run
-    against wasmtime and against the other runtime model, then migrated runs
-    along ``plans``.  Returns (number of checks, first Failure or None)."""
+    against wasmtime, against itself under the other tier and against the
+    other runtime model, then migrated runs along ``plans``; every run but
+    the other-tier one under ``tier``.  Returns (number of checks, first
+    Failure or None)."""
     runtimes = tuple(runtimes or available_runtimes())
     checks = 0
     for args in list(args_list)[:max_args]:
         args = tuple(args)
         try:
-            ref = uninterrupted(wasm, entry, args, reference)
+            ref = uninterrupted(wasm, entry, args, reference, tier=tier)
         except Exception as e:
             return checks + 1, Failure(args, [(reference, None)], [
                 f'uninterrupted run in {reference} failed: {type(e).__name__}: {e}' + _where(e)])
@@ -555,12 +582,16 @@ def check_module(wasm, entry, args_list, rng, wasmtime=True, runtimes=None,
             bad = compare_wasmtime(wasm, entry, args, ref)
             if bad:
                 return checks, Failure(args, [(reference, None)], bad)
+        checks += 1
+        bad = compare_tiers(wasm, entry, args, ref, reference, tier)
+        if bad:
+            return checks, Failure(args, [(reference, None)], bad)
         for rt in runtimes:
             if rt == reference:
                 continue
             checks += 1
             try:
-                other = uninterrupted(wasm, entry, args, rt)
+                other = uninterrupted(wasm, entry, args, rt, tier=tier)
                 bad = compare(ref, other, f'uninterrupted {rt}', steps=False)
             except Exception as e:
                 bad = [f'uninterrupted run in {rt} failed: {type(e).__name__}: {e}' + _where(e)]
@@ -568,7 +599,7 @@ def check_module(wasm, entry, args_list, rng, wasmtime=True, runtimes=None,
                 return checks, Failure(args, [(rt, None)], bad)
         for hops in plans(rng, ref.steps, runtimes):
             checks += 1
-            bad = check(wasm, entry, args, hops, reference, ref=ref)
+            bad = check(wasm, entry, args, hops, reference, ref=ref, tier=tier)
             if bad:
                 return checks, Failure(args, clamp(hops, ref.steps), bad)
     return checks, None

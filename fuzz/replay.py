@@ -3,7 +3,9 @@
     python -m fuzz.replay DIR [--images OUT] [--trace [--trace-out OUT]]
 
 Reads DIR/module.wasm and DIR/case.json (entry, args, hops, whether the
-wasmtime comparison was on), runs the same checks and prints the mismatch
+wasmtime comparison was on, the executor tier: ``tier``, 'interp' when a
+reproducer older than the field lacks it), runs the same checks under the
+same tier and prints the mismatch
 (exit 1) or ``no longer fails`` (exit 0).  A missing or broken folder is a
 one-line error with exit 2.  ``--images OUT`` keeps the image sets of
 every hop of the replayed run.
@@ -67,14 +69,19 @@ def load(directory):
     if not hops:
         raise ReproducerError(f'{case_path}: field \'hops\' is empty')
     case['hops'] = hops
+    case['tier'] = case.get('tier', 'interp')     # written before campaigns ran the compiled tier
+    if case['tier'] not in oracle.TIERS:
+        raise ReproducerError(f'{case_path}: field \'tier\' = {case["tier"]!r}: expected one of '
+                              f'{", ".join(oracle.TIERS)}')
     return wasm, case
 
 
 def replay(directory, image_dir=None):
     """Mismatch lines of the reproducer now (empty: it no longer fails)."""
     wasm, case = load(directory)
+    tier = case['tier']
     try:
-        oracle.uninterrupted(wasm, case['entry'], case['args'], 'wasmedge')
+        ref = oracle.uninterrupted(wasm, case['entry'], case['args'], 'wasmedge', tier=tier)
     except oracle.EngineFailure as e:
         raise ReproducerError(f'{directory}: {e}')
     except Exception as e:
@@ -84,18 +91,18 @@ def replay(directory, image_dir=None):
     hops = case['hops']
     out = []
     if len(hops) == 1:
-        # a failure of the uninterrupted run: wasmtime or the other model
-        ref = oracle.uninterrupted(wasm, case['entry'], case['args'], 'wasmedge')
+        # a failure of the uninterrupted run: wasmtime, the other tier or the other model
         if case.get('wasmtime', True):
             out += oracle.compare_wasmtime(wasm, case['entry'], case['args'], ref)
+        out += oracle.compare_tiers(wasm, case['entry'], case['args'], ref, 'wasmedge', tier)
         if hops[0][0] != 'wasmedge':
             try:
-                other = oracle.uninterrupted(wasm, case['entry'], case['args'], hops[0][0])
+                other = oracle.uninterrupted(wasm, case['entry'], case['args'], hops[0][0], tier=tier)
                 out += oracle.compare(ref, other, f'uninterrupted {hops[0][0]}', steps=False)
             except Exception as e:
                 out.append(f'uninterrupted run in {hops[0][0]} failed: {type(e).__name__}: {e}')
         return out
-    return oracle.check(wasm, case['entry'], case['args'], hops, image_dir=image_dir)
+    return oracle.check(wasm, case['entry'], case['args'], hops, image_dir=image_dir, tier=tier)
 
 
 def show_divergence(report, out=sys.stdout):
@@ -139,7 +146,8 @@ def trace_reproducer(directory, out_dir=None):
     if len(case['hops']) < 2:
         raise ReproducerError(f'{directory}: not a migrated run (one hop): nothing to trace')
     keep = {}
-    report = trace.divergence(wasm, case['entry'], case['args'], case['hops'], keep=keep)
+    report = trace.divergence(wasm, case['entry'], case['args'], case['hops'], keep=keep,
+                              tier=case['tier'])
     if out_dir:
         os.makedirs(out_dir, exist_ok=True)
         for name in ('uninterrupted', 'migrated'):

@@ -325,15 +325,17 @@ def compared(records):
 
 
 def trace(wasm, entry, args, hops=None, reference='wasmedge', limit=MAX_RECORDS, seconds=MAX_SECONDS,
-          capture_at=()):
+          capture_at=(), tier=oracle.TIER):
     """The ``Tracer`` of the uninterrupted run in ``reference`` (``hops``
-    None) or of the migrated run, and its outcome (or error text)."""
+    None) or of the migrated run under ``tier``, and its outcome (or error
+    text).  (Stepping one instruction at a time, the compiled tier hands
+    every step to the interpreter.)"""
     t = Tracer(limit, seconds, capture_at, at_restore=hops is not None)
     try:
         if hops is None:
-            outcome = oracle.uninterrupted(wasm, entry, tuple(args), reference, run=t.run)
+            outcome = oracle.uninterrupted(wasm, entry, tuple(args), reference, run=t.run, tier=tier)
         else:
-            outcome = oracle.migrated(wasm, entry, tuple(args), list(hops), run=t.run)
+            outcome = oracle.migrated(wasm, entry, tuple(args), list(hops), run=t.run, tier=tier)
     except TraceLimit as e:
         outcome = f'trace stopped: {e}'
     except Exception as e:
@@ -342,18 +344,19 @@ def trace(wasm, entry, args, hops=None, reference='wasmedge', limit=MAX_RECORDS,
 
 
 def divergence(wasm, entry, args, hops, reference='wasmedge', limit=MAX_RECORDS, seconds=MAX_SECONDS,
-               keep=None):
+               keep=None, tier=oracle.TIER):
     """Where the migrated run ``hops`` first departs from the uninterrupted
     run: a JSON-able dict (see the module docstring).  ``keep`` (a dict)
     receives both traces under 'uninterrupted' and 'migrated'."""
-    hops = oracle.clamp(hops, oracle.uninterrupted(wasm, entry, tuple(args), reference).steps)
-    mt, mig_out = trace(wasm, entry, args, hops, reference, limit, seconds)
-    rt, ref_out = trace(wasm, entry, args, None, reference, limit, seconds, capture_at=mt.checkpoints)
+    hops = oracle.clamp(hops, oracle.uninterrupted(wasm, entry, tuple(args), reference, tier=tier).steps)
+    mt, mig_out = trace(wasm, entry, args, hops, reference, limit, seconds, tier=tier)
+    rt, ref_out = trace(wasm, entry, args, None, reference, limit, seconds, capture_at=mt.checkpoints,
+                        tier=tier)
     ref, mig = rt.records, mt.records
     if keep is not None:
         keep.update(uninterrupted=ref, migrated=mig)
     a, b = compared(ref), compared(mig)
-    report = {'hops': [[rt_, n] for rt_, n in hops], 'reference': reference,
+    report = {'hops': [[rt_, n] for rt_, n in hops], 'reference': reference, 'tier': tier,
               'instructions': {'uninterrupted': len(ref), 'migrated': len(mig)},
               'checkpoints': mt.checkpoints, 'found': False}
 
@@ -409,10 +412,10 @@ def write_jsonl(records, path):
             f.write(json.dumps(_public(r)) + '\n')
 
 
-def locate(wasm, entry, args, hops, seconds=20):
+def locate(wasm, entry, args, hops, seconds=20, tier=oracle.TIER):
     """``divergence`` for a reproducer's case.json: never raises (an engine
     failure becomes the report's ``error``), at most ``seconds`` per run."""
     try:
-        return divergence(wasm, entry, args, hops, seconds=seconds)
+        return divergence(wasm, entry, args, hops, seconds=seconds, tier=tier)
     except Exception as e:
         return {'found': False, 'error': f'{type(e).__name__}: {e}'}

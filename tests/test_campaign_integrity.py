@@ -142,3 +142,15 @@ def test_journal_ignores_a_torn_last_line(tmp_path):
     recs = j.read()
     assert [r['event'] for r in recs] == ['campaign', 'unit']
     assert jn.resume_state(recs)['checks'] == 3
+
+
+def test_resume_needs_the_same_tier_and_old_journals_ran_the_interpreter():
+    head = {'event': 'campaign', 'seed': 1, 'jobs': 2, 'generators': ['smith'], 'runs': 4,
+            'wasmtime': True}
+    cfg = dict(head, generators=('smith',), tier='fast')
+    del cfg['event']
+    assert jn.resumable([dict(head, tier='fast')], cfg) is None
+    assert jn.resumable([dict(head, tier='interp')], cfg) == "--tier was 'interp', now 'fast'"
+    # a journal written before --tier existed: that campaign interpreted
+    assert jn.resumable([head], cfg) == "--tier was 'interp', now 'fast'"
+    assert jn.resumable([head], dict(cfg, tier='interp')) is None

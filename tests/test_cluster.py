@@ -225,3 +225,22 @@ def test_mutation_check_on_the_cluster_carries_the_fault_to_the_workers(tmp_path
     row = json.loads((tmp_path / 'mutants.json').read_text())['results'][0]
     assert row['caught'] and '--scheduler' in row['command']
     assert any(v['verdict'] == 'fault' for v in row['reproducers'].values())
+
+
+def test_the_campaign_tier_reaches_the_cluster_workers(tmp_path, shared_cluster):
+    """``--tier interp`` travels with the tasks: the workers check under the
+    interpreter, and their tier check (the compiled tier, broken by
+    ``fast_count``) writes a reproducer whose case.json names that tier."""
+    addr, _ = shared_cluster
+    p = subprocess.run([sys.executable, '-m', 'fuzz.mutants', 'fast_count', '--scheduler', addr,
+                        '--tier', 'interp', '--time', '120', '--out', str(tmp_path),
+                        '--campaign-arg=--generator=smith'],
+                       cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
+    row = json.loads((tmp_path / 'mutants.json').read_text())['results'][0]
+    assert row['caught'] and '--tier interp' in row['command']
+    caught = [n for n, v in row['reproducers'].items() if v['verdict'] == 'fault']
+    case = json.loads((tmp_path / 'fast_count' / 'failures' / caught[0] / 'case.json').read_text())
+    assert case['tier'] == 'interp'
+    assert 'under the fast tier (against the interp tier)' in case['mismatch'][0]
+    assert json.loads((tmp_path / 'fast_count' / 'summary.json').read_text())['tier'] == 'interp'

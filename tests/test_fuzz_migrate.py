@@ -162,6 +162,9 @@ def test_campaign_end_to_end(tmp_path):
                 'generators'):
         assert key in summary
     assert summary['generators']['smith']['runs'] == summary['runs'] >= 1
+    # the compiled tier by default, recorded in the summary and the journal's header
+    assert summary['tier'] == 'fast'
+    assert json.loads((out / 'progress.jsonl').read_text().split('\n')[0])['tier'] == 'fast'
     assert summary['checks'] >= summary['runs']
     # status 0 exactly when clean; every failure left a reproducer that replays
     assert p.returncode == (1 if summary['failures'] else 0), p.stdout + p.stderr
@@ -278,3 +281,98 @@ def test_atheris_mismatches_are_saved_while_the_session_runs(tmp_path, monkeypat
     w.atheris_artifacts(7, str(tmp_path), handled, ('mismatch', 'crash'))
     assert seen[1:] == [('atheris-s3-w1-u7-1', b'a'), ('atheris-s3-w1-u7-2', b'C')]
     assert len(handled) == migrate.ATHERIS_MAX_FAILURES == 3
+
+
+# ---------------------------------------------------------------- tiers
+
+@pytest.fixture
+def executors(monkeypatch):
+    """(model, tier of the store, executor class) of every executor made."""
+    from engine import runtime
+    made = []
+    real = runtime.Store.new_executor
+
+    def recording(self, kind=None, tier=None):
+        ex = real(self, kind, tier)
+        made.append((kind or self.executor, self.tier, type(ex).__module__.split('.')[-1]))
+        return ex
+    monkeypatch.setattr(runtime.Store, 'new_executor', recording)
+    return made
+
+
+def test_campaign_worker_runs_the_fast_tier_by_default(tmp_path, executors):
+    """The default campaign configuration checks under the compiled tier:
+    every WasmEdge-model executor of the checks (the uninterrupted run and
+    each restored hop) is the compiled tier's, except the one run of the
+    tier check, which is the interpreter's."""
+    cfg = migrate.parse(['--runs', '1', '--out', str(tmp_path), '--no-wasmtime'])
+    assert cfg['tier'] == 'fast'
+    w = migrate.Worker(None, cfg, 0)
+    checks, failure, gm = w.bytes_case('atheris', bytes(range(200)))
+    assert failure is None and checks > 3
+    assert {t for _, t, _ in executors} == {'fast', 'interp'}
+    wasmedge = [(t, cls) for m, t, cls in executors if m == 'wasmedge']
+    interp = [x for x in wasmedge if x[1] == 'exec_wasmedge']
+    # per argument tuple: one interpreted run (the tier check); nothing else
+    assert interp and all(t == 'interp' for t, _ in interp)
+    assert len(interp) == min(2, len(gm.args))
+    assert sum(1 for t, cls in wasmedge if cls == 'fast_wasmedge') > 2 * len(interp)
+    assert all(cls == 'fast_wasmedge' for t, cls in wasmedge if t == 'fast')
+    assert all(cls == 'exec_wamr' for m, _, cls in executors if m == 'wamr')
+    cfg = migrate.parse(['--runs', '1', '--out', str(tmp_path), '--tier', 'interp'])
+    assert cfg['tier'] == 'interp'
+
+
+def test_tier_disagreement_is_a_failure(sum_wasm, monkeypatch):
+    """A compiled tier that counts one instruction more (or computes a
+    different value) than the interpreter is reported by check_module,
+    naming both tiers; likewise when the campaign runs the interpreter."""
+    from engine.exec import fast_wasmedge
+    real = fast_wasmedge.FastExecutor.run
+
+    def one_more(self, max_steps=None):
+        done = real(self, max_steps)
+        if done:
+            self.steps += 1
+        return done
+    rnd = random.Random(0)
+    assert oracle.check_module(sum_wasm, 'run', [(N,)], rnd, wasmtime=False) == (
+        len(list(oracle.plans(random.Random(0), 1, RUNTIMES))) + len(RUNTIMES), None)
+    monkeypatch.setattr(fast_wasmedge.FastExecutor, 'run', one_more)
+    for tier, other in (('fast', 'interp'), ('interp', 'fast')):
+        checks, failure = oracle.check_module(sum_wasm, 'run', [(N,)], rnd, wasmtime=False, tier=tier)
+        assert checks == 1 and failure.hops == [('wasmedge', None)]
+        line, = failure.mismatch
+        assert f'under the {other} tier (against the {tier} tier)' in line
+        assert 'instructions executed' in line
+    monkeypatch.setattr(fast_wasmedge.FastExecutor, 'run', real)
+
+    def wrong(self, max_steps=None):
+        done = real(self, max_steps)
+        if done and self.results:
+            self.results = [self.results[0] + 1]
+        return done
+    monkeypatch.setattr(fast_wasmedge.FastExecutor, 'run', wrong)
+    _, failure = oracle.check_module(sum_wasm, 'run', [(N,)], rnd, wasmtime=False)
+    assert f'results [{hex(EXPECTED)}], expected [{hex(EXPECTED + 1)}]' in failure.mismatch[0]
+
+
+def test_replay_honours_the_recorded_tier(sum_wasm, tmp_path, executors, capsys):
+    """case.json's tier is the tier of every replayed run; a reproducer
+    written before the field existed replays under the interpreter."""
+    case = dict(_failing_case(sum_wasm), wasmtime=False)
+    for tier, cls in (('fast', 'fast_wasmedge'), ('interp', 'exec_wasmedge'), (None, 'exec_wasmedge')):
+        d = tmp_path / f'repro-{tier}'
+        migrate.write_reproducer(str(d), dict(case, tier=tier or 'fast'), images=False)
+        meta = json.loads((d / 'case.json').read_text())
+        assert meta['tier'] == (tier or 'fast')
+        if tier is None:
+            del meta['tier']
+            (d / 'case.json').write_text(json.dumps(meta))
+        del executors[:]
+        assert replay.main([str(d)]) == 0
+        assert {c for m, _, c in executors if m == 'wasmedge'} == {cls}
+    meta['tier'] = 'jit'
+    (d / 'case.json').write_text(json.dumps(meta))
+    assert replay.main([str(d)]) == 2
+    assert "field 'tier' = 'jit'" in capsys.readouterr().err

@@ -161,9 +161,10 @@ CASES = {
 }
 
 # The blind-spot faults of issue 13: invisible to the chain above (direct
-# translation, one instance, the same reader for the files written), each
-# shown by its own test below with the oracle feature that sees it.
-BLIND_SPOTS = {'neutral_dropped', 'funcref_address', 'chunk_index'}
+# translation, one instance, the same reader for the files written, the
+# interpreter tier), each shown by its own test below with the oracle
+# feature that sees it.
+BLIND_SPOTS = {'neutral_dropped', 'funcref_address', 'chunk_index', 'fast_count'}
 
 
 def test_every_fault_has_a_case():
@@ -343,6 +344,35 @@ def test_funcref_address_is_seen_only_with_a_second_instance():
                               .replace('(import "provider" "pg" (global $pg (mut i32)))',
                                        '(global $pg (mut i32) (i32.const 5))'))
     assert _switched('funcref_address', lambda: oracle.check(alone, 'f', (), hops)) == []
+
+
+# a loop of 10 iterations: 1 (loop) + 10 x 9 (body) + 9 (back-edges landing
+# on the loop) + 3 (the loop's end, local.get, the function's end) = 103
+# instructions in either tier
+LOOP = '''(module (func (export "f") (param i32) (result i32) (local i32)
+    (loop $l local.get 1 local.get 0 i32.add local.set 1
+      local.get 0 i32.const 1 i32.sub local.tee 0 br_if $l)
+    local.get 1))'''
+
+
+def test_fast_count_is_seen_only_by_the_tier_check():
+    """The compiled tier charging each back-edge once more leaves every
+    value right, and the migrated runs (all in the compiled tier) agree with
+    the uninterrupted one: only the uninterrupted run under the other tier,
+    instruction count included, tells."""
+    import random
+    from fuzz import oracle
+    data = wasmtime.wat2wasm(LOOP)
+    interp = oracle.uninterrupted(data, 'f', (10,), tier='interp')
+    assert (interp.results, interp.steps) == ([55], 103)
+    assert oracle.check_module(data, 'f', [(10,)], random.Random(0), wasmtime=False)[1] is None
+    fast = _switched('fast_count', lambda: oracle.uninterrupted(data, 'f', (10,)))
+    assert (fast.results, fast.steps) == ([55], interp.steps + 9)     # nine back-edges
+    _, failure = _switched('fast_count', lambda: oracle.check_module(
+        data, 'f', [(10,)], random.Random(0), wasmtime=False))
+    assert failure.mismatch == [f'uninterrupted wasmedge under the interp tier (against the fast '
+                                f'tier): {interp.steps} instructions executed, expected {fast.steps}']
+    assert _switched('fast_count', lambda: oracle.uninterrupted(data, 'f', (10,), tier='interp')) == interp
 
 
 def test_short_campaigns_catch_every_blind_spot_fault(tmp_path):

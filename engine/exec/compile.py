@@ -35,6 +35,7 @@ import re
 import struct
 from array import array
 
+from .. import faults
 from . import memory_access, numerics
 from ..errors import Trap
 from ..opcodes import BY_NAME
@@ -327,6 +328,9 @@ class FuncGen:
         self.region = None
         self.body_at(pc0, h0, 4)
         self.tag = None
+        if faults.FAST_COUNT:       # the mutation check: a back-edge charged one step too many
+            self.jumps = [(i, ind, t, total + 1 if t == self.self_block and total else total)
+                          for i, ind, t, total in self.jumps]
         arm = self.out[start:]
         selfs = {total for _, _, t, total in self.jumps if t == self.self_block}
         looped = bool(selfs)
@@ -914,10 +918,11 @@ def build(store, addr, model='wasmedge'):
     c.nlocals = c.nparams + len(fi.code.locals)
     inst = fi.module
     # the code depends on the module and on which imported functions are
-    # host functions; it is cached on the function's validation info, which
-    # every instance of a decoded module shares
-    key = (model, tuple(store.funcs[a].host is not None
-                        for a in inst.funcaddrs[:len(inst.module.imported('func'))]))
+    # host functions (and on the fault switch, which tests flip); it is cached
+    # on the function's validation info, which every instance of a decoded
+    # module shares
+    key = (model, faults.FAST_COUNT, tuple(store.funcs[a].host is not None
+                                           for a in inst.funcaddrs[:len(inst.module.imported('func'))]))
     cache = fi.info.__dict__.setdefault('fast_code', {})
     hit = cache.get(key)
     if hit is None:

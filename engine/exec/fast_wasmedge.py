@@ -41,6 +41,15 @@ PY_DEPTH = 1500           # compiled Wasm calls nested in one Python entry
 NAME = W.NAME             # the model (images, checkpoint) is WasmEdge's
 
 
+def recursion_room():
+    """Python's recursion limit raised to what PY_DEPTH nested compiled
+    calls need (a caller may do it early, e.g. before a hypothesis test,
+    which warns when the limit changes inside it)."""
+    need = 3 * PY_DEPTH + 1000
+    if sys.getrecursionlimit() < need:
+        sys.setrecursionlimit(need)
+
+
 class FastExecutor(W.Executor):
     """The WasmEdge-model executor of the compiled tier."""
     tier = 'fast'
@@ -68,9 +77,7 @@ class FastExecutor(W.Executor):
             return True
         n = W._BIG if max_steps is None else max_steps
         store = self.store
-        need = 3 * PY_DEPTH + 1000
-        if sys.getrecursionlimit() < need:
-            sys.setrecursionlimit(need)
+        recursion_room()
         interp = W.Executor.run
         while n > 0:
             frames = self.frames
