@@ -312,13 +312,13 @@ def test_campaign_worker_runs_the_fast_tier_by_default(tmp_path, executors):
     assert failure is None and checks > 3
     assert {t for _, t, _ in executors} == {'fast', 'interp'}
     wasmedge = [(t, cls) for m, t, cls in executors if m == 'wasmedge']
-    interp = [x for x in wasmedge if x[1] == 'exec_wasmedge']
+    interp = [x for x in wasmedge if x[1] == 'wasmedge']
     # per argument tuple: one interpreted run (the tier check); nothing else
     assert interp and all(t == 'interp' for t, _ in interp)
     assert len(interp) == min(2, len(gm.args))
     assert sum(1 for t, cls in wasmedge if cls == 'fast_wasmedge') > 2 * len(interp)
     assert all(cls == 'fast_wasmedge' for t, cls in wasmedge if t == 'fast')
-    assert all(cls == 'exec_wamr' for m, _, cls in executors if m == 'wamr')
+    assert all(cls == 'wamr' for m, _, cls in executors if m == 'wamr')
     cfg = migrate.parse(['--runs', '1', '--out', str(tmp_path), '--tier', 'interp'])
     assert cfg['tier'] == 'interp'
 
@@ -361,7 +361,7 @@ def test_replay_honours_the_recorded_tier(sum_wasm, tmp_path, executors, capsys)
     """case.json's tier is the tier of every replayed run; a reproducer
     written before the field existed replays under the interpreter."""
     case = dict(_failing_case(sum_wasm), wasmtime=False)
-    for tier, cls in (('fast', 'fast_wasmedge'), ('interp', 'exec_wasmedge'), (None, 'exec_wasmedge')):
+    for tier, cls in (('fast', 'fast_wasmedge'), ('interp', 'wasmedge'), (None, 'wasmedge')):
         d = tmp_path / f'repro-{tier}'
         migrate.write_reproducer(str(d), dict(case, tier=tier or 'fast'), images=False)
         meta = json.loads((d / 'case.json').read_text())
