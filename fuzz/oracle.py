@@ -28,7 +28,7 @@ from engine.checkpoint import ForeignInstanceError
 from engine.errors import Trap, WasmError
 from engine.syntax import ExternRef
 from engine.translate import images_from_snapshot, snapshot_from_images, translate
-from fuzz import imagecheck, linked
+from fuzz import imagecheck, linked, neutralcheck
 
 RUNTIMES = ('wasmedge', 'wamr')
 # a hop named 'neutral:R' runs in model R after its state went through the
@@ -286,10 +286,32 @@ def _save(ex, inst, sha, entry, result_types):
     while True:
         try:
             return checkpoint.save(ex, inst, sha, entry, result_types), False, None
-        except ForeignInstanceError:
+        except ForeignInstanceError as e:
+            if not holds_foreign(ex, inst):
+                raise EngineFailure(f'save refused a checkpoint at step {ex.steps} ({e}), but no '
+                                    f'frame, value, global or table entry of the run belongs to '
+                                    f'another instance') from e
             finished, trap = _run(ex, 1)
             if finished:
                 return None, True, trap
+
+
+def holds_foreign(ex, inst):
+    """The oracle's own reason for a refused checkpoint: a frame runs a
+    function of another instance, or the address of a function that is not
+    ``inst``'s sits on the stack, in a global or in a table of ``inst``
+    (for a single-instance module: never).  Without this check a save that
+    wrongly refuses (e.g. a null funcref taken for a foreign one) would
+    only move the checkpoint later and go unnoticed."""
+    store = ex.store
+    if any(getattr(store.funcs[f.func], 'module', None) is not inst for f in ex.frames):
+        return True
+    foreign = set(range(len(store.funcs))) - set(inst.funcaddrs)
+    if not foreign:
+        return False
+    values = list(ex.stack) + [store.globals[a].value for a in inst.globaladdrs]
+    values += [v for a in inst.tableaddrs for v in store.tables[a].elem]
+    return any(type(v) is int and v in foreign for v in values)
 
 
 def _via_neutral(images, inst, directory, wasm, runtime):
@@ -297,6 +319,7 @@ def _via_neutral(images, inst, directory, wasm, runtime):
     snap = snapshot_from_images(images, inst.module, inst.info)
     doc = neutral.document_from_snapshot(snap, inst.module, inst.info, images.module_sha256)
     neutral.write_neutral(doc, directory, extra={'module.wasm': wasm})
+    neutralcheck.check_dir(directory, inst.module)
     doc = neutral.read_document(directory)
     neutral.check_module(doc, images.module_sha256)
     snap = neutral.snapshot_from_document(doc, inst.module, inst.info)
