@@ -200,9 +200,9 @@ def _db(work):
     return Path(work) / 'session.sqlite'
 
 
-def copy_tree(work):
+def copy_tree(work, name='tree'):
     """A private copy of the checkout's code in which mutants are applied."""
-    dst = _tree(work)
+    dst = Path(work) / name
     if dst.exists():
         shutil.rmtree(dst)
     dst.mkdir(parents=True)
@@ -312,59 +312,113 @@ def executed(tree, executed_lines, mutation):
     return any(owner.get(n, n) in lines for n in range(mutation.start_pos[0], mutation.end_pos[0] + 1))
 
 
+def test_mutant(tree, mutation, timeout):
+    """Apply one cosmic-ray mutation to ``tree`` (a copy of the code), run
+    the killing test there, put the file back; a cosmic-ray WorkResult."""
+    import difflib
+    import cosmic_ray.plugins
+    from cosmic_ray.mutating import use_mutation
+    from cosmic_ray.work_item import TestOutcome, WorkResult, WorkerOutcome
+    op = cosmic_ray.plugins.get_operator(mutation.operator_name)(**(mutation.operator_args or {}))
+    path = Path(tree) / mutation.module_path
+    with use_mutation(path, op, mutation.occurrence) as (original, mutated):
+        if mutated is None:
+            return WorkResult(worker_outcome=WorkerOutcome.NO_TEST)
+        diff = '\n'.join(difflib.unified_diff(original.splitlines(), mutated.splitlines(),
+                                               str(mutation.module_path), str(mutation.module_path),
+                                               n=0, lineterm=''))
+        proc = subprocess.Popen(kill_command(tree), cwd=tree, env=_env(tree), stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            out, _ = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            import signal
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+            return WorkResult(output='timeout', diff=diff, test_outcome=TestOutcome.KILLED,
+                              worker_outcome=WorkerOutcome.NORMAL)
+    outcome = TestOutcome.SURVIVED if proc.returncode == 0 else TestOutcome.KILLED
+    return WorkResult(output=out.decode('utf-8', 'replace')[-4000:], diff=diff, test_outcome=outcome,
+                      worker_outcome=WorkerOutcome.NORMAL)
+
+
 def run(work, budget, seed=0, jobs=1, timeout=None, log=sys.stdout):
     """Test pending mutants (seeded random order) until ``budget`` seconds
-    have passed; results go to the session database."""
-    from concurrent.futures import ThreadPoolExecutor
-    from cosmic_ray.mutating import mutate_and_test
+    have passed, ``jobs`` at a time (each in its own copy of the tree);
+    results go to the session database as they come."""
+    import threading
     from cosmic_ray.work_db import WorkDB, use_db
     from cosmic_ray.work_item import TestOutcome, WorkResult, WorkerOutcome
     tree = _tree(work)
     if not _db(work).exists():
         raise SystemExit(f'error: no session in {work}; run "python -m fuzz.mutation_testing init" first')
-    if jobs != 1:
-        raise SystemExit('error: mutants are applied to one tree in place; --jobs must be 1')
-    del ThreadPoolExecutor
+    trees = [tree]
+    for k in range(1, jobs):
+        t = Path(work) / f'tree{k}'
+        if t.exists():
+            shutil.rmtree(t)
+        shutil.copytree(tree, t)
+        trees.append(t)
     base = baseline(tree)
     timeout = timeout or max(3 * base, base + 10)
     print(f'killing test: {base:.1f} s unmutated; per-mutant timeout {timeout:.0f} s', file=log, flush=True)
     ran = executed_statements(tree, work)
     deadline = time.time() + budget
-    done = killed = 0
-    cwd = os.getcwd()
-    os.chdir(tree)
-    os.environ['PYTHONPATH'] = str(tree)
-    os.environ.pop('WASM_MIGRATE_FAULT', None)
-    try:
-        with use_db(str(_db(work)), WorkDB.Mode.open) as wdb:
-            pending = sorted(wdb.pending_work_items, key=lambda w: w.job_id)
-            random.Random(seed).shuffle(pending)
-            print(f'{len(pending)} mutants pending', file=log, flush=True)
-            cmd = ' '.join(kill_command(tree))
-            for item in pending:
-                if time.time() > deadline:
-                    break
-                if not any(executed(tree, ran, m) for m in item.mutations):
-                    wdb.set_result(item.job_id, WorkResult(
-                        output='not executed by the killing test', test_outcome=TestOutcome.SURVIVED,
-                        worker_outcome=WorkerOutcome.NORMAL))
-                    done += 1
-                    continue
-                t = time.time()
-                result = mutate_and_test(item.mutations, cmd, timeout)
+    lock = threading.Lock()
+    counts = {'done': 0}
+    with use_db(str(_db(work)), WorkDB.Mode.open) as wdb:
+        pending = sorted(wdb.pending_work_items, key=lambda w: w.job_id)
+        random.Random(seed).shuffle(pending)
+        print(f'{len(pending)} mutants pending', file=log, flush=True)
+        queue = list(reversed(pending))
+
+        def record(item, result, took):
+            with lock:
                 wdb.set_result(item.job_id, result)
-                done += 1
-                killed += result.is_killed
-                m = item.mutations[0]
-                outcome = (result.test_outcome or result.worker_outcome).value
-                print(f'{done:5d} {outcome:<11} {time.time() - t:5.1f}s '
-                      f'{m.module_path}:{m.start_pos[0]} {m.operator_name.split("/")[-1]}', file=log, flush=True)
-    finally:
-        os.chdir(cwd)
-    return done
+                counts['done'] += 1
+                if took is not None:
+                    m = item.mutations[0]
+                    outcome = (result.test_outcome or result.worker_outcome).value
+                    print(f'{counts["done"]:5d} {outcome:<11} {took:5.1f}s {m.module_path}:{m.start_pos[0]} '
+                          f'{m.operator_name.split("/")[-1]}', file=log, flush=True)
+
+        def worker(t):
+            while time.time() < deadline:
+                with lock:
+                    if not queue:
+                        return
+                    item = queue.pop()
+                if not any(executed(tree, ran, m) for m in item.mutations):
+                    record(item, WorkResult(output='not executed by the killing test',
+                                            test_outcome=TestOutcome.SURVIVED,
+                                            worker_outcome=WorkerOutcome.NORMAL), None)
+                    continue
+                start = time.time()
+                record(item, test_mutant(t, item.mutations[0], timeout), time.time() - start)
+        threads = [threading.Thread(target=worker, args=(t,)) for t in trees]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+    return counts['done']
 
 
 # ------------------------------------------------------------ report
+
+def _mutated_diff(rel, mutation):
+    """The diff of a mutant that was not run (cosmic-ray's mutation of the
+    checkout's file, unchanged since the session began)."""
+    import difflib
+    import cosmic_ray.plugins
+    from cosmic_ray.mutating import mutate_code
+    op = cosmic_ray.plugins.get_operator(mutation.operator_name)(**(mutation.operator_args or {}))
+    original = (ROOT / rel).read_text()
+    mutated = mutate_code(original, op, mutation.occurrence)
+    if mutated is None:
+        return None
+    return '\n'.join(difflib.unified_diff(original.splitlines(), mutated.splitlines(), rel, rel,
+                                           n=0, lineterm=''))
+
 
 def results(work):
     """One dict per mutant in scope: file, line, operator, outcome, diff."""
@@ -377,12 +431,14 @@ def results(work):
             r = res.get(item.job_id)
             if r is not None and r.worker_outcome == 'skipped':
                 continue
+            diff = r.diff if r is not None else None
             if r is None:
                 outcome = 'pending'
             elif r.worker_outcome == 'no-test':
                 outcome = 'no-test'
             elif r.output == 'not executed by the killing test':
                 outcome = 'not executed'
+                diff = _mutated_diff(str(m.module_path), m)
             elif r.test_outcome == 'survived':
                 outcome = 'survived'
             elif r.test_outcome == 'killed':
@@ -391,18 +447,33 @@ def results(work):
                 outcome = 'incompetent'
             rows.append({'job': item.job_id, 'file': str(m.module_path), 'line': m.start_pos[0],
                          'operator': m.operator_name.split('/')[-1], 'occurrence': m.occurrence,
-                         'function': m.definition_name, 'outcome': outcome,
-                         'diff': r.diff if r is not None else None})
+                         'function': m.definition_name, 'outcome': outcome, 'diff': diff,
+                         'output': (r.output or '')[:300] if r is not None else None})
     return rows
 
 
-def equivalents():
-    """job-independent keys of the mutants judged equivalent, with the reason
-    (docs/mutation-equivalents.json: file, line text, operator -> reason)."""
-    path = ROOT / 'docs' / 'mutation-equivalents.json'
+# why a surviving mutant does not count against the score
+# (docs/mutation-survivors.json: file, change (the -/+ lines), kind, reason)
+KINDS = {
+    'equivalent': 'behaves exactly like the original on every input',
+    'bad input': 'differs only on corrupt or hostile image sets/documents, or only in an error '
+                 "message's text: the robustness campaign's ground, never produced by a migration",
+    'fault hook': 'inside a deliberate fault switch of engine/faults.py (off in every run)',
+}
+
+
+def classified():
+    """(file, change) -> (kind, reason) of the surviving mutants judged
+    not to count, from docs/mutation-survivors.json."""
+    path = ROOT / 'docs' / 'mutation-survivors.json'
     if not path.exists():
-        return []
-    return json.loads(path.read_text())
+        return {}
+    out = {}
+    for e in json.loads(path.read_text()):
+        if e['kind'] not in KINDS:
+            raise SystemExit(f'error: {path}: unknown kind {e["kind"]!r} (one of {", ".join(KINDS)})')
+        out[(e['file'], e['change'])] = (e['kind'], e['reason'])
+    return out
 
 
 def _diff_key(diff):
@@ -413,47 +484,64 @@ def _diff_key(diff):
     return '\n'.join(keep)
 
 
-def summarise(rows, equiv):
-    keys = {(e['file'], e['change']) for e in equiv}
+def _hostile_line(rel, line, cache={}):
+    """Whether ``line`` of ``rel`` is in an error path for bad input (it or
+    the next line raises / fails, or it is the test guarding one)."""
+    if rel not in cache:
+        cache[rel] = (ROOT / rel).read_text().splitlines()
+    src = cache[rel]
+    return any(HOSTILE.search(x) for x in src[line - 1:line + 1])
+
+
+COLUMNS = ('mutants', 'tested', 'killed', 'survived', 'equivalent', 'bad input', 'fault hook',
+           'incompetent')
+
+
+def summarise(rows, judged):
+    """Per module counts; every row gets its final 'verdict'."""
     per = {}
     for r in rows:
-        s = per.setdefault(r['file'], {'mutants': 0, 'tested': 0, 'killed': 0, 'survived': 0,
-                                      'equivalent': 0, 'not executed': 0, 'incompetent': 0})
+        s = per.setdefault(r['file'], dict.fromkeys(COLUMNS, 0))
         s['mutants'] += 1
         o = r['outcome']
+        r['verdict'] = o
         if o in ('pending', 'no-test'):
             continue
         s['tested'] += 1
         if o in ('killed', 'timeout'):
-            s['killed'] += 1
+            r['verdict'] = 'killed'
         elif o == 'incompetent':
-            s['incompetent'] += 1
-        elif (r['file'], _diff_key(r['diff'])) in keys:
-            s['equivalent'] += 1
-            r['outcome'] = 'equivalent'
-        elif o == 'not executed':
-            s['not executed'] += 1
+            pass
         else:
-            s['survived'] += 1
+            kind = judged.get((r['file'], _diff_key(r['diff'])), (None, None))[0]
+            if kind is None and o == 'not executed' and _hostile_line(r['file'], r['line']):
+                kind = 'bad input'          # never run by a migration: an error path for bad input
+            r['verdict'] = kind or 'survived'
+        s[r['verdict']] += 1
     for s in per.values():
-        live = s['tested'] - s['equivalent'] - s['incompetent']
-        s['score'] = round(100 * s['killed'] / live, 1) if live else None
+        _score(s)
     return per
+
+
+def _score(s):
+    live = s['killed'] + s['survived']
+    s['score'] = round(100 * s['killed'] / live, 1) if live else None
+    s['raw score'] = round(100 * s['killed'] / (s['tested'] - s['incompetent']), 1) \
+        if s['tested'] - s['incompetent'] else None
 
 
 def report(work, out=sys.stdout, json_path=None):
     rows = results(work)
-    per = summarise(rows, equivalents())
-    tot = {k: sum(s[k] for s in per.values()) for k in next(iter(per.values())) if k != 'score'}
-    live = tot['tested'] - tot['equivalent'] - tot['incompetent']
-    tot['score'] = round(100 * tot['killed'] / live, 1) if live else None
-    cols = ('mutants', 'tested', 'killed', 'survived', 'not executed', 'equivalent', 'incompetent', 'score')
+    per = summarise(rows, classified())
+    tot = {k: sum(s[k] for s in per.values()) for k in COLUMNS}
+    _score(tot)
+    cols = COLUMNS + ('score', 'raw score')
     print('| module | ' + ' | '.join(cols) + ' |', file=out)
     print('| --- ' * (len(cols) + 1) + '|', file=out)
     for f, s in sorted(per.items()) + [('total', tot)]:
-        print(f'| {f} | ' + ' | '.join(str(s[c]) for c in cols) + ' |', file=out)
-    surv = [r for r in rows if r['outcome'] in ('survived', 'not executed')]
-    print(f'\n{len(surv)} surviving mutants (not judged equivalent):', file=out)
+        print(f'| {f} | ' + ' | '.join('-' if s[c] is None else str(s[c]) for c in cols) + ' |', file=out)
+    surv = [r for r in rows if r['verdict'] == 'survived']
+    print(f'\n{len(surv)} surviving mutants not explained:', file=out)
     for r in sorted(surv, key=lambda r: (r['file'], r['line'])):
         print(f'- {r["file"]}:{r["line"]} {r["function"]} {r["operator"]} ({r["outcome"]}): '
               + _diff_key(r['diff']).replace('\n', ' / '), file=out)
@@ -473,30 +561,25 @@ def campaign_check(work, sample, seconds, seed=0, jobs=1, log=sys.stdout):
     import cosmic_ray.plugins
     killed = [r for r in results(work) if r['outcome'] in ('killed', 'timeout')]
     random.Random(seed).shuffle(killed)
-    tree = _tree(work)
+    tree = copy_tree(work, 'tree-campaign')     # its own copy: a run may be using the others
     from cosmic_ray.work_db import WorkDB, use_db
     with use_db(str(_db(work)), WorkDB.Mode.open) as wdb:
         items = {i.job_id: i for i in wdb.work_items}
     rows = []
-    cwd = os.getcwd()
-    os.chdir(tree)
-    try:
-        for r in killed[:sample]:
-            m = items[r['job']].mutations[0]
-            op = cosmic_ray.plugins.get_operator(m.operator_name)(**(m.operator_args or {}))
-            out = Path(work) / 'campaign' / r['job']
-            if out.exists():
-                shutil.rmtree(out)
-            with use_mutation(Path(m.module_path), op, m.occurrence):
-                first, wall = _campaign(tree, out, seconds, seed, jobs)
-            row = {'job': r['job'], 'file': r['file'], 'line': r['line'], 'operator': r['operator'],
-                   'change': _diff_key(r['diff']), 'caught': first is not None and first <= seconds,
-                   'first_failure_seconds': first, 'wall': wall}
-            rows.append(row)
-            print(f'{r["file"]}:{r["line"]} {r["operator"]}: '
-                  + (f'caught after {first:.1f} s' if row['caught'] else 'NOT caught'), file=log, flush=True)
-    finally:
-        os.chdir(cwd)
+    for r in killed[:sample]:
+        m = items[r['job']].mutations[0]
+        op = cosmic_ray.plugins.get_operator(m.operator_name)(**(m.operator_args or {}))
+        out = Path(work) / 'campaign' / r['job']
+        if out.exists():
+            shutil.rmtree(out)
+        with use_mutation(tree / m.module_path, op, m.occurrence):
+            first, wall = _campaign(tree, out, seconds, seed, jobs)
+        row = {'job': r['job'], 'file': r['file'], 'line': r['line'], 'operator': r['operator'],
+               'change': _diff_key(r['diff']), 'caught': first is not None and first <= seconds,
+               'first_failure_seconds': first, 'wall': round(wall, 1)}
+        rows.append(row)
+        print(f'{r["file"]}:{r["line"]} {r["operator"]}: '
+              + (f'caught after {first:.1f} s' if row['caught'] else 'NOT caught'), file=log, flush=True)
     return rows
 
 
@@ -616,6 +699,7 @@ def main(argv=None):
             s.add_argument('--seed', type=int, default=0 if name != 'coverage' else 1)
         if name == 'run':
             s.add_argument('--timeout', type=float, help='per mutant (default 3x the killing test)')
+            s.add_argument('--jobs', type=int, default=1, help='mutants tested at once (one tree copy each)')
         if name == 'campaign':
             s.add_argument('--sample', type=int, default=20)
             s.add_argument('--jobs', type=int, default=1)
@@ -638,7 +722,7 @@ def main(argv=None):
     if a.cmd == 'init':
         init(work)
     elif a.cmd == 'run':
-        run(work, a.time, a.seed, timeout=a.timeout)
+        run(work, a.time, a.seed, jobs=a.jobs, timeout=a.timeout)
     elif a.cmd == 'report':
         report(work, json_path=a.json)
     elif a.cmd == 'campaign':
