@@ -77,9 +77,13 @@ def _instrs(gm):
 def test_generated_programs_cover_the_feature_list():
     ops, types, traps = set(), set(), set()
     blocktypes = set()
+    memoryless = 0
     for seed in range(250):
         gm = gen.from_seed(seed)
         ops |= _instrs(gm)
+        if gm.memory is None:
+            memoryless += 1
+            assert not gm.module.mems and not gm.module.imports and not gm.module.datas
         types.update(gm.params)
         for g in gm.module.globals:
             types.add(g.type.valtype)
@@ -108,6 +112,7 @@ def test_generated_programs_cover_the_feature_list():
             'undefined element', 'uninitialized element', 'indirect call type mismatch',
             'out of bounds table access', 'integer overflow'} <= traps, traps
     assert wo.OUT_OF_FUEL not in traps
+    assert 15 <= memoryless <= 50, memoryless
 
 
 def test_canonicalized_float_ops_give_canonical_nans():
