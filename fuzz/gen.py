@@ -340,7 +340,12 @@ class ModuleGen:
         if t == FUNCREF:
             return None
         if t == EXTERNREF:
-            return syntax.ExternRef(self.c.integers(0, 3)) if self.c.integers(0, 3) else None
+            # host references are any 32-bit value but the null cell (0xFFFFFFFF),
+            # often beyond the module's function count
+            c = self.c
+            if not c.integers(0, 3):
+                return None
+            return syntax.ExternRef(c.integers(0, 3) if c.boolean() else c.integers(4, 0xFFFFFFFE))
         return self.const_value(t)
 
     def build(self):
@@ -386,6 +391,13 @@ class ModuleGen:
             t1_min = c.integers(1, 4)
             self.t1_limits = syntax.Limits(t1_min, t1_min + c.integers(0, 4))
             self.passive_elem = [self.const_instr(self.t1_type) for _ in range(c.integers(0, 4))]
+            # the host is the only source of non-null externrefs: with an
+            # externref scratch table the entry often takes one, so tables,
+            # globals and frames hold host references at checkpoints
+            entry = self.sigs[0]
+            if self.t1_type == EXTERNREF and EXTERNREF not in entry.params and len(entry.params) < 4 \
+                    and c.boolean():
+                self.sigs[0] = FuncType(entry.params + (EXTERNREF,), entry.results)
         self.datas = []
         for _ in range(c.integers(0, 2) if self.has_memory else 0):
             off = c.integers(0, 128)
@@ -585,6 +597,16 @@ class FuncGen:
             self.emit('i32.store', (2, 0))
         if self.idx == 0 and self.mg.drop_first:
             self.emit('data.drop', self.mg.passive_data)
+        if self.idx == 0 and self.mg.refs and self.mg.t1_type == EXTERNREF and EXTERNREF in self.ft.params:
+            # the host's reference goes into the scratch table (and a global)
+            p = self.ft.params.index(EXTERNREF)
+            self.emit('i32.const', self.c.integers(0, self.mg.t1_limits.min - 1))
+            self.emit('local.get', p)
+            self.emit('table.set', self.mg.tix[1])
+            gs = self.globals_of(EXTERNREF, mutable=True)
+            if gs:
+                self.emit('local.get', p)
+                self.emit('global.set', self.c.choice(gs))
         self.seq([], results, 16)
         if self.idx == 0 and self.mg.probe_drop:
             self.emit('i32.const', 0)

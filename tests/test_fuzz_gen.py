@@ -421,3 +421,22 @@ def test_default_features_keep_simd_and_reference_types():
     assert any(o.startswith('i32x4.') for o in ops) and 'table.get' in ops
     with pytest.raises(ValueError, match='unknown generator features'):
         gen.from_seed(0, features={'gc'})
+
+
+def test_host_references_reach_tables_and_globals():
+    """Non-null externrefs come only from the host (the entry's arguments):
+    the entry of a module with an externref scratch table often takes one
+    and stores it there, and the values are spread over 32 bits (not only
+    below the function count, where a funcref check would pass them)."""
+    from engine.syntax import ExternRef
+    from fuzz import oracle
+    in_tables = large = 0
+    for seed in range(100):
+        gm = gen.from_seed(seed)
+        for args in gm.args[:1]:
+            out = oracle.uninterrupted(gm.wasm, gm.entry, args)
+            refs = [v for t in out.tables for v in t if isinstance(v, ExternRef)]
+            in_tables += bool(refs)
+            large += any(r.value >= 4 for r in refs)
+            assert all(r.value != 0xFFFFFFFF for r in refs)      # the null cell
+    assert in_tables >= 15 and large >= 5, (in_tables, large)
