@@ -342,7 +342,7 @@ def test_mutant(tree, mutation, timeout):
                       worker_outcome=WorkerOutcome.NORMAL)
 
 
-def run(work, budget, seed=0, jobs=1, timeout=None, log=sys.stdout):
+def run(work, budget, seed=0, jobs=1, timeout=None, log=sys.stdout, only=None):
     """Test pending mutants (seeded random order) until ``budget`` seconds
     have passed, ``jobs`` at a time (each in its own copy of the tree);
     results go to the session database as they come."""
@@ -367,7 +367,8 @@ def run(work, budget, seed=0, jobs=1, timeout=None, log=sys.stdout):
     lock = threading.Lock()
     counts = {'done': 0}
     with use_db(str(_db(work)), WorkDB.Mode.open) as wdb:
-        pending = sorted(wdb.pending_work_items, key=lambda w: w.job_id)
+        pending = sorted((w for w in wdb.pending_work_items if only is None or w.job_id in only),
+                         key=lambda w: w.job_id)
         random.Random(seed).shuffle(pending)
         print(f'{len(pending)} mutants pending', file=log, flush=True)
         queue = list(reversed(pending))
@@ -401,6 +402,28 @@ def run(work, budget, seed=0, jobs=1, timeout=None, log=sys.stdout):
         for th in threads:
             th.join()
     return counts['done']
+
+
+def rerun(work, which=('survived', 'not executed'), jobs=1, timeout=None, log=sys.stdout):
+    """Test again, with the checkout's current killing test, the mutants of
+    the session whose outcome is in ``which`` (after the generators or
+    oracles were improved): their results are reset and ``run`` takes them
+    (a fresh tree copy, fresh coverage of the killing test)."""
+    from cosmic_ray.work_db import WorkDB, use_db
+    judged = classified()
+    again = [r['job'] for r in results(work) if r['outcome'] in which
+             and (r['file'], _diff_key(r['diff'])) not in judged]
+    with use_db(str(_db(work)), WorkDB.Mode.open) as wdb:
+        from cosmic_ray.work_db import WorkResultStorage
+        with wdb._session_maker.begin() as session:      # cosmic-ray has no "forget a result"
+            session.query(WorkResultStorage).filter(WorkResultStorage.job_id.in_(again)).delete(
+                synchronize_session=False)
+    copy_tree(work)
+    cache = Path(work) / 'killing-test-lines.json'
+    if cache.exists():
+        cache.unlink()
+    print(f'{len(again)} mutants to test again', file=log, flush=True)
+    return run(work, float('inf'), jobs=jobs, timeout=timeout, log=log, only=set(again))
 
 
 # ------------------------------------------------------------ report
@@ -689,6 +712,7 @@ def main(argv=None):
     k.add_argument('--keep-going', action='store_true', help='run everything, count the failures')
     for name, hlp in (('init', 'a fresh cosmic-ray session of the scope'),
                       ('run', 'test pending mutants'), ('report', 'the score table and survivors'),
+                      ('rerun', 'test the unexplained survivors again with the current code'),
                       ('campaign', '120 s campaigns against a sample of killed mutants'),
                       ('coverage', 'branch coverage of the scope by a seeded campaign')):
         s = sub.add_parser(name, help=hlp)
@@ -697,7 +721,7 @@ def main(argv=None):
             s.add_argument('--time', type=float, required=True, metavar='S',
                            help='run budget (run, coverage) or campaign length (campaign)')
             s.add_argument('--seed', type=int, default=0 if name != 'coverage' else 1)
-        if name == 'run':
+        if name in ('run', 'rerun'):
             s.add_argument('--timeout', type=float, help='per mutant (default 3x the killing test)')
             s.add_argument('--jobs', type=int, default=1, help='mutants tested at once (one tree copy each)')
         if name == 'campaign':
@@ -723,6 +747,8 @@ def main(argv=None):
         init(work)
     elif a.cmd == 'run':
         run(work, a.time, a.seed, jobs=a.jobs, timeout=a.timeout)
+    elif a.cmd == 'rerun':
+        rerun(work, jobs=a.jobs, timeout=a.timeout)
     elif a.cmd == 'report':
         report(work, json_path=a.json)
     elif a.cmd == 'campaign':
