@@ -599,7 +599,9 @@ def campaign_check(work, sample, seconds, seed=0, jobs=1, log=sys.stdout):
             first, wall = _campaign(tree, out, seconds, seed, jobs)
         row = {'job': r['job'], 'file': r['file'], 'line': r['line'], 'operator': r['operator'],
                'change': _diff_key(r['diff']), 'caught': first is not None and first <= seconds,
-               'first_failure_seconds': first, 'wall': round(wall, 1)}
+               'first_failure_seconds': first, 'wall': round(wall, 1),
+               'killing test': 'timeout' if r['outcome'] == 'timeout' else
+               'spec file' if 'DIVERGENCE spec' in (r['output'] or '') else 'generated module'}
         rows.append(row)
         print(f'{r["file"]}:{r["line"]} {r["operator"]}: '
               + (f'caught after {first:.1f} s' if row['caught'] else 'NOT caught'), file=log, flush=True)
