@@ -507,9 +507,62 @@ def _diff_key(diff):
     return '\n'.join(keep)
 
 
+def _is_fail(stmt):
+    """A ``raise`` or a call of a ``fail``/``_fail`` helper (which raises)."""
+    if isinstance(stmt, ast.Raise):
+        return True
+    if isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call):
+        f = stmt.value.func
+        name = f.attr if isinstance(f, ast.Attribute) else getattr(f, 'id', '')
+        return name.endswith('fail')
+    return False
+
+
+def _innermost(rel, line, cache={}):
+    """(innermost statement containing ``line``, enclosing function name) of ``rel``."""
+    if rel not in cache:
+        tree = ast.parse((ROOT / rel).read_text())
+        stmts = []
+
+        def walk(node, func):
+            for child in ast.iter_child_nodes(node):
+                f = child.name if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)) else func
+                if isinstance(child, ast.stmt):
+                    stmts.append((child.lineno, child.end_lineno, child, f))
+                walk(child, f)
+        walk(tree, None)
+        cache[rel] = stmts
+    best = None
+    for lo, hi, node, func in cache[rel]:
+        if lo <= line <= hi and (best is None or hi - lo <= best[1] - best[0]):
+            best = (lo, hi, node, func)         # the smallest: a body's line is its own statement's
+    return (best[2], best[3]) if best else (None, None)
+
+
+def auto_kind(row):
+    """(kind, reason) of a surviving mutant by rules that need no judging of
+    the one case (docs/mutation-testing.md), or (None, None)."""
+    change = _diff_key(row['diff'])
+    if 'if faults.' in change:
+        return 'fault hook', 'on a line guarded by a deliberate fault switch, which is off'
+    node, func = _innermost(row['file'], row['line'])
+    if node is None:
+        return None, None
+    if _is_fail(node):
+        return 'bad input', 'in the raise of an error for bad input (its message or arguments)'
+    if isinstance(node, ast.If) and node.body and all(_is_fail(b) for b in node.body) and not node.orelse:
+        return 'bad input', 'in the test of a check whose only action is to reject bad input'
+    if row['file'] == 'engine/neutral.py' and func == '_pretty':
+        return 'equivalent', ("neutral.json's text layout (line breaks, indentation): the reader "
+                              'parses the same JSON value')
+    if row['outcome'] == 'not executed' and _hostile_line(row['file'], row['line']):
+        return 'bad input', 'never executed by a migration: an error path for bad input'
+    return None, None
+
+
 def _hostile_line(rel, line, cache={}):
     """Whether ``line`` of ``rel`` is in an error path for bad input (it or
-    the next line raises / fails, or it is the test guarding one)."""
+    the next line raises / fails)."""
     if rel not in cache:
         cache[rel] = (ROOT / rel).read_text().splitlines()
     src = cache[rel]
@@ -536,10 +589,11 @@ def summarise(rows, judged):
         elif o == 'incompetent':
             pass
         else:
-            kind = judged.get((r['file'], _diff_key(r['diff'])), (None, None))[0]
-            if kind is None and o == 'not executed' and _hostile_line(r['file'], r['line']):
-                kind = 'bad input'          # never run by a migration: an error path for bad input
-            r['verdict'] = kind or 'survived'
+            kind, why = judged.get((r['file'], _diff_key(r['diff'])), (None, None))
+            if kind is None:
+                kind, why = auto_kind(r)
+                r['rule'] = kind is not None
+            r['verdict'], r['why'] = kind or 'survived', why
         s[r['verdict']] += 1
     for s in per.values():
         _score(s)
@@ -620,9 +674,14 @@ def _campaign(tree, out, seconds, seed, jobs):
     first = None
     fdir = out / 'failures'
     while proc.poll() is None:
-        if first is None and fdir.is_dir() and any(not n.startswith('.') for n in os.listdir(fdir)):
-            first = time.time() - start
-            proc.send_signal(signal.SIGINT)
+        if first is None:
+            try:        # rewritten every few seconds; a reproducer folder comes later (replayed first)
+                s = json.loads((out / 'summary.json').read_text())
+            except (OSError, ValueError):
+                s = {}
+            if s.get('failures') or (fdir.is_dir() and any(not n.startswith('.') for n in os.listdir(fdir))):
+                first = s.get('first_failure_seconds') or time.time() - start
+                proc.send_signal(signal.SIGINT)
         if time.time() - start > seconds + 120:
             os.killpg(proc.pid, signal.SIGKILL)
             break

@@ -249,7 +249,7 @@ def migrated(wasm, entry, args, hops, image_dir=None) -> Outcome:
                 images = im.read_images(d)
                 im.check_module(images, wasm)
                 stage = 'independent image check'
-                imagecheck.check_dir(d, written, images)
+                imagecheck.check_dir(d, written, images, {'module.wasm': wasm})
                 stage = f'instantiate in {nxt}'
                 store = embedding.store_init(nxt)
                 inst = _instantiate(store, wasm, False)
@@ -265,7 +265,7 @@ def migrated(wasm, entry, args, hops, image_dir=None) -> Outcome:
                 written = images
                 im.write_images(images, d2, extra={'module.wasm': wasm})
                 images = im.read_images(d2)
-                imagecheck.check_dir(d2, written, images)
+                imagecheck.check_dir(d2, written, images, {'module.wasm': wasm})
                 stage = f'restore in {nxt}'
                 ex = checkpoint.restore(store, inst, images)
                 addr = _entry(inst, entry)
@@ -320,6 +320,7 @@ def _via_neutral(images, inst, directory, wasm, runtime):
     doc = neutral.document_from_snapshot(snap, inst.module, inst.info, images.module_sha256)
     neutral.write_neutral(doc, directory, extra={'module.wasm': wasm})
     neutralcheck.check_dir(directory, inst.module)
+    imagecheck.check_extra(directory, {'module.wasm': wasm})
     doc = neutral.read_document(directory)
     neutral.check_module(doc, images.module_sha256)
     snap = neutral.snapshot_from_document(doc, inst.module, inst.info)

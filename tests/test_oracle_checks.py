@@ -102,3 +102,15 @@ def test_a_wrong_neutral_label_is_seen_only_by_the_independent_check(monkeypatch
     gm, hops = cases[0]
     assert not any(oracle.check(gm.wasm, gm.entry, gm.args[0], [h, ('neutral:wamr', None)])
                    for h in hops)
+
+
+def test_the_module_written_beside_a_set_is_checked(tmp_path):
+    """A restore loads module.wasm from the image folder: the oracle checks
+    that the copy written there is the module's bytes."""
+    from fuzz import imagecheck
+    (tmp_path / 'module.wasm').write_bytes(b'\0asm\1\0\0\0')
+    imagecheck.check_extra(str(tmp_path), {'module.wasm': b'\0asm\1\0\0\0'})
+    with pytest.raises(imagecheck.ImageCheckError, match='differ'):
+        imagecheck.check_extra(str(tmp_path), {'module.wasm': b'\0asm\1\0\0\0\0'})
+    with pytest.raises(imagecheck.ImageCheckError, match='cannot be read'):
+        imagecheck.check_extra(str(tmp_path), {'other.wasm': b''})
