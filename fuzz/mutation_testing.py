@@ -681,12 +681,15 @@ def _campaign(tree, out, seconds, seed, jobs):
                 s = {}
             if s.get('failures') or (fdir.is_dir() and any(not n.startswith('.') for n in os.listdir(fdir))):
                 first = s.get('first_failure_seconds') or time.time() - start
-                proc.send_signal(signal.SIGINT)
+                os.killpg(proc.pid, signal.SIGKILL)   # caught: the rest of the campaign cannot change that
+                break
         if time.time() - start > seconds + 120:
             os.killpg(proc.pid, signal.SIGKILL)
             break
         time.sleep(0.25)
     proc.wait()
+    from fuzz.migrate import tmp_root_for
+    shutil.rmtree(tmp_root_for(str(out)), ignore_errors=True)     # a killed campaign's image folder
     if first is None:
         try:
             s = json.loads((out / 'summary.json').read_text())

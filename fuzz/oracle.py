@@ -266,6 +266,13 @@ def migrated(wasm, entry, args, hops, image_dir=None) -> Outcome:
                 im.write_images(images, d2, extra={'module.wasm': wasm})
                 images = im.read_images(d2)
                 imagecheck.check_dir(d2, written, images, {'module.wasm': wasm})
+                # an API user restores the translated set without files: read
+                # as it is in memory it must describe the same state
+                stage = 'reading the translated set as held in memory'
+                if snapshot_from_images(written, inst.module, inst.info) != \
+                        snapshot_from_images(images, inst.module, inst.info):
+                    raise EngineFailure('the translated set read in memory and read back from its '
+                                        'files describe different states')
                 stage = f'restore in {nxt}'
                 ex = checkpoint.restore(store, inst, images)
                 addr = _entry(inst, entry)

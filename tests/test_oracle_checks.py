@@ -114,3 +114,29 @@ def test_the_module_written_beside_a_set_is_checked(tmp_path):
         imagecheck.check_extra(str(tmp_path), {'module.wasm': b'\0asm\1\0\0\0\0'})
     with pytest.raises(imagecheck.ImageCheckError, match='cannot be read'):
         imagecheck.check_extra(str(tmp_path), {'other.wasm': b''})
+
+
+def test_a_translated_set_read_differently_in_memory_is_a_mismatch(monkeypatch):
+    """The oracle restores from the files; it also reads the translated set
+    as held in memory (what an API user restores) and requires the same
+    state.  Here the in-memory reading is made to differ."""
+    import dataclasses
+    from engine import images as im
+    read_back = set()
+    real_read, real_snap = im.read_images, oracle.snapshot_from_images
+
+    def read(d):
+        out = real_read(d)
+        read_back.add(id(out))
+        return out
+
+    def snap(images, module, info):
+        s = real_snap(images, module, info)
+        return s if id(images) in read_back else dataclasses.replace(s, steps=s.steps + 1)
+    seed, gm = next((s, g) for s, g in _unlinked() if oracle.uninterrupted(
+        g.wasm, g.entry, g.args[0]).steps > 10)
+    assert not oracle.check(gm.wasm, gm.entry, gm.args[0], [('wamr', 5), ('wasmedge', None)])
+    monkeypatch.setattr(im, 'read_images', read)
+    monkeypatch.setattr(oracle, 'snapshot_from_images', snap)
+    bad = oracle.check(gm.wasm, gm.entry, gm.args[0], [('wamr', 5), ('wasmedge', None)])
+    assert bad and 'read in memory and read back from its files describe different' in bad[0], bad
