@@ -404,15 +404,21 @@ def run(work, budget, seed=0, jobs=1, timeout=None, log=sys.stdout, only=None):
     return counts['done']
 
 
-def rerun(work, which=('survived', 'not executed'), jobs=1, timeout=None, log=sys.stdout):
+def rerun(work, which=('survived', 'not executed'), jobs=1, timeout=None, log=sys.stdout,
+          sample=None, seed=0):
     """Test again, with the checkout's current killing test, the mutants of
     the session whose outcome is in ``which`` (after the generators or
-    oracles were improved): their results are reset and ``run`` takes them
-    (a fresh tree copy, fresh coverage of the killing test)."""
+    oracles were improved; ``sample``: a seeded sample of them): their
+    results are reset and ``run`` takes them (a fresh tree copy, fresh
+    coverage of the killing test).  Survivors judged by hand are left as
+    they are."""
     from cosmic_ray.work_db import WorkDB, use_db
     judged = classified()
     again = [r['job'] for r in results(work) if r['outcome'] in which
              and (r['file'], _diff_key(r['diff'])) not in judged]
+    if sample is not None:
+        random.Random(seed).shuffle(again)
+        again = again[:sample]
     with use_db(str(_db(work)), WorkDB.Mode.open) as wdb:
         from cosmic_ray.work_db import WorkResultStorage
         with wdb._session_maker.begin() as session:      # cosmic-ray has no "forget a result"
@@ -629,14 +635,15 @@ def report(work, out=sys.stdout, json_path=None):
 
 # ------------------------------------------------------------ the 120 s campaign
 
-def campaign_check(work, sample, seconds, seed=0, jobs=1, log=sys.stdout):
+def campaign_check(work, sample, seconds, seed=0, jobs=1, log=sys.stdout, only=None):
     """For a seeded sample of killed mutants: apply each to the tree and run
     ``python -m fuzz.migrate --time seconds``; a mutant is caught when the
     campaign reports a failure (the unmutated campaign is clean).  Returns
     rows (job, caught, seconds to the first failure)."""
     from cosmic_ray.mutating import use_mutation
     import cosmic_ray.plugins
-    killed = [r for r in results(work) if r['outcome'] in ('killed', 'timeout')]
+    killed = [r for r in results(work) if r['outcome'] in ('killed', 'timeout')
+              and (not only or r['job'] in only)]
     random.Random(seed).shuffle(killed)
     tree = copy_tree(work, 'tree-campaign')     # its own copy: a run may be using the others
     from cosmic_ray.work_db import WorkDB, use_db
@@ -785,11 +792,18 @@ def main(argv=None):
             s.add_argument('--time', type=float, required=True, metavar='S',
                            help='run budget (run, coverage) or campaign length (campaign)')
             s.add_argument('--seed', type=int, default=0 if name != 'coverage' else 1)
+        if name == 'rerun':
+            s.add_argument('--outcome', action='append', choices=('survived', 'not executed', 'killed',
+                                                                  'timeout'),
+                           help='which results to test again (repeatable; default: survived and '
+                                'not executed)')
+            s.add_argument('--sample', type=int, help='only a seeded sample of them')
         if name in ('run', 'rerun'):
             s.add_argument('--timeout', type=float, help='per mutant (default 3x the killing test)')
             s.add_argument('--jobs', type=int, default=1, help='mutants tested at once (one tree copy each)')
         if name == 'campaign':
             s.add_argument('--sample', type=int, default=20)
+            s.add_argument('--only', action='append', metavar='JOB', help='these killed mutants (repeatable)')
             s.add_argument('--jobs', type=int, default=1)
             s.add_argument('--json', help='write the rows here')
         if name == 'coverage':
@@ -812,11 +826,12 @@ def main(argv=None):
     elif a.cmd == 'run':
         run(work, a.time, a.seed, jobs=a.jobs, timeout=a.timeout)
     elif a.cmd == 'rerun':
-        rerun(work, jobs=a.jobs, timeout=a.timeout)
+        rerun(work, tuple(a.outcome or ('survived', 'not executed')), jobs=a.jobs, timeout=a.timeout,
+              sample=a.sample)
     elif a.cmd == 'report':
         report(work, json_path=a.json)
     elif a.cmd == 'campaign':
-        rows = campaign_check(work, a.sample, a.time, a.seed, a.jobs)
+        rows = campaign_check(work, a.sample, a.time, a.seed, a.jobs, only=a.only)
         caught = sum(r['caught'] for r in rows)
         print(f'{caught}/{len(rows)} killed mutants caught by a {a.time:g} s campaign')
         if a.json:
