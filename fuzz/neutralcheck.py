@@ -6,15 +6,17 @@ and its reader compares them with ``labels_at`` again: a wrong
 "matching" and never used by a restore (the models rebuild their own
 control state), so a migrated run still agrees.  This check derives the
 labels from docs/images.md's definition with its own walk of the function
-body (open blocks by nesting, the matching ``end`` by counting), taking
-only the operand heights at each block instruction from the validator
-(``valid.operand_types``), and compares them with the file as written.
+body (the matching ``end`` by counting), taking the open blocks from a
+plain scan (``valid.blocks_open_at``, not the block structure
+``labels_at`` uses) and the operand heights at each block instruction from
+the validator (``valid.operand_types``), and compares them with the file
+as written.
 """
 
 import json
 import os
 
-from engine.valid import operand_types
+from engine.valid import blocks_open_at, operand_types
 
 
 class NeutralCheckError(Exception):
@@ -52,14 +54,7 @@ def expected_labels(module, fidx, pc):
     results = module.types[f.typeidx].results
     out = [{'kind': 'func', 'instr': None, 'arity': len(results), 'height': 0,
             'continuation': len(body)}]
-    open_blocks = []
-    for i in range(pc):
-        op = body[i].op
-        if op in ('block', 'loop', 'if'):
-            open_blocks.append(i)
-        elif op == 'end' and open_blocks:
-            open_blocks.pop()
-    for b in open_blocks:
+    for b in blocks_open_at(body, pc):
         ins = body[b]
         params, res = _blocktype(module, ins.imm)
         below = len(operand_types(module, fidx - nimported, b)) - (ins.op == 'if')
