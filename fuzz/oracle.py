@@ -525,6 +525,11 @@ def plans(rng: random.Random, total, runtimes=None, multi=True):
     for k, a in enumerate(runtimes):
         # the route through the runtime-neutral form, into the other model
         out.append([(a, point()), (NEUTRAL + runtimes[(k + 1) % len(runtimes)], None)])
+    for k, a in enumerate(runtimes):
+        # the last instruction: whatever the run's control state accumulated
+        # (a label a branch forgot to pop) is still there to be checked
+        if total > 1:
+            out.append([(a, total - 1), (runtimes[(k + 1) % len(runtimes)], None)])
     if multi:
         for k, a in enumerate(runtimes):
             b = runtimes[(k + 1) % len(runtimes)]
