@@ -410,12 +410,13 @@ def rerun(work, which=('survived', 'not executed'), jobs=1, timeout=None, log=sy
     the session whose outcome is in ``which`` (after the generators or
     oracles were improved; ``sample``: a seeded sample of them): their
     results are reset and ``run`` takes them (a fresh tree copy, fresh
-    coverage of the killing test).  Survivors judged by hand are left as
-    they are."""
+    coverage of the killing test).  Judged survivors (by hand or by rule)
+    are left as they are."""
     from cosmic_ray.work_db import WorkDB, use_db
-    judged = classified()
-    again = [r['job'] for r in results(work) if r['outcome'] in which
-             and (r['file'], _diff_key(r['diff'])) not in judged]
+    rows = results(work)
+    summarise(rows, classified())
+    again = [r['job'] for r in rows if r['outcome'] in which
+             and r['verdict'] in ('survived', 'killed')]          # not the judged ones
     if sample is not None:
         random.Random(seed).shuffle(again)
         again = again[:sample]
