@@ -411,6 +411,9 @@ class ModuleGen:
         # so stores near the end of memory land in grown pages, and drops the
         # passive segment, so later memory.init sees it dropped
         self.grow_first = self.has_memory and c.boolean()
+        # ... and grow the scratch table by one too, so image sets often
+        # hold a table beyond its declared minimum
+        self.grow_table_first = self.refs and self.grow_first
         self.drop_first = self.has_memory and c.integers(0, 3) == 3
         # ... and half of those end by probing it (memory.init of one byte
         # traps exactly when the segment is dropped), so a lost drop shows
@@ -595,6 +598,11 @@ class FuncGen:
             self.address(4, tail=True)
             self.emit('i32.const', self.c.integers(1, 0xFFFFFFFF))
             self.emit('i32.store', (2, 0))
+        if self.idx == 0 and self.mg.grow_table_first:
+            self.emit('ref.null', self.mg.t1_type)
+            self.emit('i32.const', 1)
+            self.emit('table.grow', self.mg.tix[1])
+            self.emit('drop')
         if self.idx == 0 and self.mg.drop_first:
             self.emit('data.drop', self.mg.passive_data)
         if self.idx == 0 and self.mg.refs and self.mg.t1_type == EXTERNREF and EXTERNREF in self.ft.params:
