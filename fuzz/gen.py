@@ -326,7 +326,12 @@ class ModuleGen:
         if t == FUNCREF:
             return None
         if t == EXTERNREF:
-            return syntax.ExternRef(self.c.integers(0, 3)) if self.c.integers(0, 3) else None
+            # host references are any 32-bit value but the null cell (0xFFFFFFFF),
+            # often beyond the module's function count
+            c = self.c
+            if not c.integers(0, 3):
+                return None
+            return syntax.ExternRef(c.integers(0, 3) if c.boolean() else c.integers(4, 0xFFFFFFFE))
         return self.const_value(t)
 
     def build(self):
@@ -344,6 +349,9 @@ class ModuleGen:
         # a quarter of the modules import functions, mutable globals, the
         # scratch table and the memory from a second instance (fuzz.linked)
         self.linked = self.refs and c.integers(0, 3) == 3
+        # an eighth of the others have no memory (and so no data segments):
+        # image sets and neutral.json without memory.img / pages
+        self.has_memory = self.linked or c.integers(0, 7) > 0
         self.fbase = len(PROVIDER_FUNCS) if self.linked else 0     # imported functions first
         self.tix = (1, 0) if self.linked else (0, 1)   # (call_indirect table, scratch table) indices
         # globals: imported ones first, user ones of every type, then the recursion depth counter
@@ -369,19 +377,30 @@ class ModuleGen:
             t1_min = c.integers(1, 4)
             self.t1_limits = syntax.Limits(t1_min, t1_min + c.integers(0, 4))
             self.passive_elem = [self.const_instr(self.t1_type) for _ in range(c.integers(0, 4))]
+            # the host is the only source of non-null externrefs: with an
+            # externref scratch table the entry often takes one, so tables,
+            # globals and frames hold host references at checkpoints
+            entry = self.sigs[0]
+            if self.t1_type == EXTERNREF and EXTERNREF not in entry.params and len(entry.params) < 4 \
+                    and c.boolean():
+                self.sigs[0] = FuncType(entry.params + (EXTERNREF,), entry.results)
         self.datas = []
-        for _ in range(c.integers(0, 2)):
+        for _ in range(c.integers(0, 2) if self.has_memory else 0):
             off = c.integers(0, 128)
             self.datas.append(syntax.Data(bytes(c.integers(0, 255) for _ in range(c.integers(0, 16))),
                                           'active', 0, [Instr('i32.const', off), Instr('end')]))
         self.passive_data = len(self.datas)
-        self.datas.append(syntax.Data(bytes(c.integers(0, 255) for _ in range(c.integers(0, 16))),
-                                      'passive'))
+        if self.has_memory:
+            self.datas.append(syntax.Data(bytes(c.integers(0, 255) for _ in range(c.integers(0, 16))),
+                                          'passive'))
         # memory edges: the first function often grows the memory at once,
         # so stores near the end of memory land in grown pages, and drops the
         # passive segment, so later memory.init sees it dropped
-        self.grow_first = c.boolean()
-        self.drop_first = c.integers(0, 3) == 3
+        self.grow_first = self.has_memory and c.boolean()
+        # ... and grow the scratch table by one too, so image sets often
+        # hold a table beyond its declared minimum
+        self.grow_table_first = self.refs and self.grow_first
+        self.drop_first = self.has_memory and c.integers(0, 3) == 3
         # ... and half of those end by probing it (memory.init of one byte
         # traps exactly when the segment is dropped), so a lost drop shows
         self.probe_drop = self.drop_first and c.boolean()
@@ -414,7 +433,7 @@ class ModuleGen:
             m.tables = [t0]
         else:
             m.tables = [t0, syntax.Table(t1)] if self.refs else [t0]
-            m.mems = [syntax.Mem(syntax.MemType(self.mem_limits))]
+            m.mems = [syntax.Mem(syntax.MemType(self.mem_limits))] if self.has_memory else []
         m.globals = [syntax.Global(syntax.GlobalType(mut, t), [Instr(*init), Instr('end')])
                      for t, mut, init in self.globals[self.nimported_globals:]]
         m.elems = [
@@ -429,7 +448,9 @@ class ModuleGen:
         m.datacount = len(self.datas)
         exports = [syntax.Export('run', 'func', self.fbase)]
         exports += [syntax.Export(f'f{i}', 'func', self.fbase + i) for i in range(1, self.nfuncs)]
-        exports += [syntax.Export('mem', 'memory', 0), syntax.Export('table0', 'table', self.tix[0])]
+        if self.has_memory:
+            exports.append(syntax.Export('mem', 'memory', 0))
+        exports.append(syntax.Export('table0', 'table', self.tix[0]))
         if self.refs:
             exports.append(syntax.Export('table1', 'table', self.tix[1]))
         ginfo = []
@@ -443,7 +464,8 @@ class ModuleGen:
         wasm = encode.encode_module(m)
         if self.linked:
             wasm = linked.attach(wasm, self.provider())
-        return GeneratedModule(wasm, m, 'run', entry.params, entry.results, args, ginfo)
+        return GeneratedModule(wasm, m, 'run', entry.params, entry.results, args, ginfo,
+                               'mem' if self.has_memory else None)
 
     def provider(self):
         """The second instance's module: a private helper function (so that
@@ -562,8 +584,23 @@ class FuncGen:
             self.address(4, tail=True)
             self.emit('i32.const', self.c.integers(1, 0xFFFFFFFF))
             self.emit('i32.store', (2, 0))
+        if self.idx == 0 and self.mg.grow_table_first:
+            self.emit('ref.null', self.mg.t1_type)
+            self.emit('i32.const', 1)
+            self.emit('table.grow', self.mg.tix[1])
+            self.emit('drop')
         if self.idx == 0 and self.mg.drop_first:
             self.emit('data.drop', self.mg.passive_data)
+        if self.idx == 0 and self.mg.refs and self.mg.t1_type == EXTERNREF and EXTERNREF in self.ft.params:
+            # the host's reference goes into the scratch table (and a global)
+            p = self.ft.params.index(EXTERNREF)
+            self.emit('i32.const', self.c.integers(0, self.mg.t1_limits.min - 1))
+            self.emit('local.get', p)
+            self.emit('table.set', self.mg.tix[1])
+            gs = self.globals_of(EXTERNREF, mutable=True)
+            if gs:
+                self.emit('local.get', p)
+                self.emit('global.set', self.c.choice(gs))
         self.seq([], results, 16)
         if self.idx == 0 and self.mg.probe_drop:
             self.emit('i32.const', 0)
@@ -632,18 +669,21 @@ class FuncGen:
         top = st[-1] if st else None
         deeper = self.depth < MAX_DEPTH
         non_loop = [l for l, (kind, _, _) in enumerate(reversed(self.labels)) if kind != 'loop']
+        mem = self.mg.has_memory
         action = c.weighted([
             (10, 'push'), (25, 'op'), (4 if st else 0, 'sink'),
             (3 if st and self.locals_of(top) else 0, 'tee'),
-            (6, 'load'), (6, 'store'), (2 if self.mg.simd else 0, 'lane'),
+            (6 if mem else 0, 'load'), (6 if mem else 0, 'store'),
+            (2 if self.mg.simd and mem else 0, 'lane'),
             (4 if deeper else 0, 'block'), (5 if deeper else 0, 'if'), (6 if deeper else 0, 'loop'),
-            (2, 'br'), (3, 'br_if'), (1, 'br_table'), (4 if deeper else 0, 'switch'), (1, 'return'),
+            (2, 'br'), (3, 'br_if'), (1, 'br_table'), (4 if deeper and mem else 0, 'switch'),
+            (1, 'return'),
             (1 if self.depth else 0, 'unreachable'),
             (6 if self.idx + 1 < self.mg.nfuncs else 0, 'call'),
             (4 if self.mg.linked else 0, 'call_import'),
             (3 if self.idx + 1 < self.mg.nfuncs else 0, 'call_indirect'),
             (2 if self.mult == 1 and not self.self_called else 0, 'recurse'),
-            (4, 'memory'), (3 if self.mg.refs else 0, 'table'), (3, 'select'),
+            (4 if mem else 0, 'memory'), (3 if self.mg.refs else 0, 'table'), (3, 'select'),
             (2 if self.mg.refs else 0, 'ref'), (2, 'global.set'),
         ])
         return getattr(self, 'do_' + action.replace('.', '_'))(st, non_loop)
@@ -1105,7 +1145,7 @@ class FuncGen:
             return
         ops = self.mg.ops_by_result.get(t, ())
         how = c.weighted([(4, 'const'), (3 if ls else 0, 'local'), (2 if gs else 0, 'global'),
-                          (4 if d < 2 else 0, 'op'), (2 if d < 2 else 0, 'load')])
+                          (4 if d < 2 else 0, 'op'), (2 if d < 2 and self.mg.has_memory else 0, 'load')])
         if how == 'const':
             self.emit(t + '.const', self.mg.const_value(t))
         elif how == 'local':

@@ -159,10 +159,26 @@ def _differences(a, b, path=''):
         yield f'{path}: {sa[:60]} vs {sb[:60]}'
 
 
-def check_dir(directory, written, read_back):
+def check_extra(directory, extra):
+    """The files written beside a set (``extra``: name -> bytes, e.g. the
+    module.wasm a restore loads) must be there, byte for byte."""
+    for name, data in (extra or {}).items():
+        try:
+            with open(os.path.join(directory, name), 'rb') as f:
+                got = f.read()
+        except OSError as e:
+            raise ImageCheckError(f'{os.path.basename(directory)}/{name}: written beside the set '
+                                  f'but cannot be read: {e.strerror}')
+        if got != data:
+            raise ImageCheckError(f'{os.path.basename(directory)}/{name}: {len(got)} bytes differ '
+                                  f'from the {len(data)} written')
+
+
+def check_dir(directory, written, read_back, extra=None):
     """Raise ImageCheckError unless the files in ``directory``, decoded
     independently, equal both the set that was written and the set the
-    engine's reader returned."""
+    engine's reader returned (and the ``extra`` files are there)."""
+    check_extra(directory, extra)
     mine = decode_dir(directory)
     for what, other in (('the set written', written), ("the engine's reader", read_back)):
         diff = list(_differences(mine, as_dict(other)))

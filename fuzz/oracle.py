@@ -30,7 +30,7 @@ from engine.errors import Trap, WasmError
 from engine.runtime import TIERS  # noqa: F401  (re-exported for the campaign)
 from engine.syntax import ExternRef
 from engine.migrate.translate import images_from_snapshot, snapshot_from_images, translate
-from fuzz import imagecheck, linked
+from fuzz import imagecheck, linked, neutralcheck
 
 RUNTIMES = ('wasmedge', 'wamr')
 # a hop named 'neutral:R' runs in model R after its state went through the
@@ -263,7 +263,7 @@ def migrated(wasm, entry, args, hops, image_dir=None, run=_run, tier=TIER) -> Ou
                 images = im.read_images(d)
                 im.check_module(images, wasm)
                 stage = 'independent image check'
-                imagecheck.check_dir(d, written, images)
+                imagecheck.check_dir(d, written, images, {'module.wasm': wasm})
                 stage = f'instantiate in {nxt}'
                 store = embedding.store_init(nxt, tier=tier)
                 inst = _instantiate(store, wasm, False)
@@ -280,7 +280,14 @@ def migrated(wasm, entry, args, hops, image_dir=None, run=_run, tier=TIER) -> Ou
                 im.write_images(images, d2, extra={'module.wasm': wasm},
                                 frames=im.FRAME_LAYOUTS[i % 2])
                 images = im.read_images(d2)
-                imagecheck.check_dir(d2, written, images)
+                imagecheck.check_dir(d2, written, images, {'module.wasm': wasm})
+                # an API user restores the translated set without files: read
+                # as it is in memory it must describe the same state
+                stage = 'reading the translated set as held in memory'
+                if snapshot_from_images(written, inst.module, inst.info) != \
+                        snapshot_from_images(images, inst.module, inst.info):
+                    raise EngineFailure('the translated set read in memory and read back from its '
+                                        'files describe different states')
                 stage = f'restore in {nxt}'
                 ex = checkpoint.restore(store, inst, images)
                 addr = _entry(inst, entry)
@@ -301,10 +308,32 @@ def _save(ex, inst, sha, entry, result_types, run=_run):
     while True:
         try:
             return checkpoint.save(ex, inst, sha, entry, result_types), False, None
-        except ForeignInstanceError:
+        except ForeignInstanceError as e:
+            if not holds_foreign(ex, inst):
+                raise EngineFailure(f'save refused a checkpoint at step {ex.steps} ({e}), but no '
+                                    f'frame, value, global or table entry of the run belongs to '
+                                    f'another instance') from e
             finished, trap = run(ex, 1)
             if finished:
                 return None, True, trap
+
+
+def holds_foreign(ex, inst):
+    """The oracle's own reason for a refused checkpoint: a frame runs a
+    function of another instance, or the address of a function that is not
+    ``inst``'s sits on the stack, in a global or in a table of ``inst``
+    (for a single-instance module: never).  Without this check a save that
+    wrongly refuses (e.g. a null funcref taken for a foreign one) would
+    only move the checkpoint later and go unnoticed."""
+    store = ex.store
+    if any(getattr(store.funcs[f.func], 'module', None) is not inst for f in ex.frames):
+        return True
+    foreign = set(range(len(store.funcs))) - set(inst.funcaddrs)
+    if not foreign:
+        return False
+    values = list(ex.stack) + [store.globals[a].value for a in inst.globaladdrs]
+    values += [v for a in inst.tableaddrs for v in store.tables[a].elem]
+    return any(type(v) is int and v in foreign for v in values)
 
 
 def _via_neutral(images, inst, directory, wasm, runtime):
@@ -312,6 +341,8 @@ def _via_neutral(images, inst, directory, wasm, runtime):
     snap = snapshot_from_images(images, inst.module, inst.info)
     doc = neutral.document_from_snapshot(snap, inst.module, inst.info, images.module_sha256)
     neutral.write_neutral(doc, directory, extra={'module.wasm': wasm})
+    neutralcheck.check_dir(directory, inst.module)
+    imagecheck.check_extra(directory, {'module.wasm': wasm})
     doc = neutral.read_document(directory)
     neutral.check_module(doc, images.module_sha256)
     snap = neutral.snapshot_from_document(doc, inst.module, inst.info)
@@ -522,6 +553,11 @@ def plans(rng: random.Random, total, runtimes=None, multi=True):
     for k, a in enumerate(runtimes):
         # the route through the runtime-neutral form, into the other model
         out.append([(a, point()), (NEUTRAL + runtimes[(k + 1) % len(runtimes)], None)])
+    for k, a in enumerate(runtimes):
+        # the last instruction: whatever the run's control state accumulated
+        # (a label a branch forgot to pop) is still there to be checked
+        if total > 1:
+            out.append([(a, total - 1), (runtimes[(k + 1) % len(runtimes)], None)])
     if multi:
         for k, a in enumerate(runtimes):
             b = runtimes[(k + 1) % len(runtimes)]

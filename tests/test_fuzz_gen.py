@@ -77,9 +77,13 @@ def _instrs(gm):
 def test_generated_programs_cover_the_feature_list():
     ops, types, traps = set(), set(), set()
     blocktypes = set()
+    memoryless = 0
     for seed in range(250):
         gm = gen.from_seed(seed)
         ops |= _instrs(gm)
+        if gm.memory is None:
+            memoryless += 1
+            assert not gm.module.mems and not gm.module.imports and not gm.module.datas
         types.update(gm.params)
         for g in gm.module.globals:
             types.add(g.type.valtype)
@@ -88,7 +92,7 @@ def test_generated_programs_cover_the_feature_list():
                 if i.op in ('block', 'loop', 'if') and isinstance(i.imm, int):
                     ft = gm.module.types[i.imm]
                     blocktypes.add((bool(ft.params), len(ft.results) > 1))
-        if seed < 160:          # (the share of linked modules shifted the sample)
+        if seed < 200:          # (linked and memoryless modules shifted the sample)
             for args in gm.args:
                 out = wo.run(gm.wasm, gm.entry, args, fuel=FUEL)
                 traps.add(out.trap)
@@ -108,6 +112,7 @@ def test_generated_programs_cover_the_feature_list():
             'undefined element', 'uninitialized element', 'indirect call type mismatch',
             'out of bounds table access', 'integer overflow'} <= traps, traps
     assert wo.OUT_OF_FUEL not in traps
+    assert 15 <= memoryless <= 50, memoryless
 
 
 def test_canonicalized_float_ops_give_canonical_nans():
@@ -336,6 +341,8 @@ def test_switch_cases_record_the_dispatch_in_memory(monkeypatch):
     seen = {'default': 0, 'listed': 0, 'break': 0, 'cases run': 0}
     for seed in range(120):
         gm = gen.from_seed(seed)
+        if gm.memory is None:       # (a module without memory has no switches)
+            continue
         assert gen.validate(gm.wasm) is None
         found = _switch_path(gm.module.funcs[0].body)
         if found is None:
@@ -414,3 +421,22 @@ def test_default_features_keep_simd_and_reference_types():
     assert any(o.startswith('i32x4.') for o in ops) and 'table.get' in ops
     with pytest.raises(ValueError, match='unknown generator features'):
         gen.from_seed(0, features={'gc'})
+
+
+def test_host_references_reach_tables_and_globals():
+    """Non-null externrefs come only from the host (the entry's arguments):
+    the entry of a module with an externref scratch table often takes one
+    and stores it there, and the values are spread over 32 bits (not only
+    below the function count, where a funcref check would pass them)."""
+    from engine.syntax import ExternRef
+    from fuzz import oracle
+    in_tables = large = 0
+    for seed in range(100):
+        gm = gen.from_seed(seed)
+        for args in gm.args[:1]:
+            out = oracle.uninterrupted(gm.wasm, gm.entry, args)
+            refs = [v for t in out.tables for v in t if isinstance(v, ExternRef)]
+            in_tables += bool(refs)
+            large += any(r.value >= 4 for r in refs)
+            assert all(r.value != 0xFFFFFFFF for r in refs)      # the null cell
+    assert in_tables >= 15 and large >= 5, (in_tables, large)

@@ -259,6 +259,8 @@ def test_plans_cover_every_direction_and_multi_hop():
     assert ['wamr', 'neutral:wasmedge', 'wamr', 'wasmedge'] in multi
     for p in ps:
         assert sum(n for _, n in p[:-1]) < 100
+    # the last instruction, where every label a branch forgot to pop is still held
+    assert [('wasmedge', 99), ('wamr', None)] in ps and [('wamr', 99), ('wasmedge', None)] in ps
 
 
 def test_atheris_mismatches_are_saved_while_the_session_runs(tmp_path, monkeypatch):

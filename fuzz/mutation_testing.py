@@ -1,0 +1,850 @@
+"""``python -m fuzz.mutation_testing``: mutation testing of the migration
+path with cosmic-ray, the migration campaign and the migrated spec suite
+being the test that must kill every mutant (issue 12, part 4).
+
+The deliberate faults of ``engine/faults.py`` are bugs somebody wrote down;
+a mutation tool writes thousands nobody thought of.  Cosmic-ray makes the
+mutants (its operators over the modules and functions of ``SCOPE``), this
+module runs the *killing test* against each: a fixed, seeded slice of the
+migration campaign (``fuzz.gen.from_seed`` modules checked by
+``fuzz.oracle.check_module``, every route of ``oracle.plans``: direct hops,
+the neutral route, multi-hop chains, the independent image reader) and a few
+migrated spec files (``conformance --migrate``), run in one process and
+stopped at the first divergence.
+
+    python -m fuzz.mutation_testing kill        # the killing test (exit 1 = mutant killed)
+    python -m fuzz.mutation_testing init        # a cosmic-ray session of the mutants in SCOPE
+    python -m fuzz.mutation_testing run --time S [--jobs N]
+    python -m fuzz.mutation_testing report [--json OUT]
+    python -m fuzz.mutation_testing campaign --sample N --time 120
+    python -m fuzz.mutation_testing coverage --time S
+
+All run state (the session database, a private copy of the tree in which
+mutants are applied, coverage data) lives in ``--work`` (default
+``~/.cache/wasm-migrate/mutation``), never in the checkout: cosmic-ray
+mutates files in place.  ``fuzz/cosmic-ray.toml`` is the committed
+configuration (``cosmic-ray init``/``exec`` work with it too, from a copy of
+the tree).  A session is resumable: ``run`` only takes pending mutants, in
+a seeded random order, so a run cut short by ``--time`` is a uniform sample
+of the scope.
+
+A mutant on a statement the killing test never executes cannot be killed
+by it; ``run`` records such a mutant as survived ("not executed by the
+killing test") without running the test (the coverage of the killing test
+is measured once per session).  See docs/mutation-testing.md.
+"""
+
+import argparse
+import ast
+import json
+import os
+import random
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CONFIG = ROOT / 'fuzz' / 'cosmic-ray.toml'
+DEFAULT_WORK = Path(os.environ.get('XDG_CACHE_HOME', Path.home() / '.cache')) / 'wasm-migrate' / 'mutation'
+
+# ------------------------------------------------------------ scope
+
+# file -> what of it is mutated: None (the whole module) or a list of
+# entries: 'qual.name' (a whole function) or ('qual.name', regex) (the lines
+# of that function matching the regex: the label and save/restore lines of
+# the run loops, not every instruction's implementation)
+SCOPE = {
+    'engine/migrate/state.py': None,
+    'engine/exec/cells.py': None,
+    'engine/migrate/images.py': None,
+    'engine/migrate/translate.py': None,
+    'engine/migrate/checkpoint.py': None,
+    'engine/migrate/neutral.py': None,
+    'engine/exec/wamr.py': [
+        'Executor.start', 'compile_func.branch',
+        ('compile_func', r'label|frame_sp|_ncells|ctrl\.|end_of|else_of'),
+        ('Executor.run', r'\blabels\b|\blab\b|lpush|npop|func_label|frame_sp|cell_num'),
+    ],
+    'engine/exec/wasmedge.py': [
+        'Executor.start', 'compile_func.br',
+        ('compile_func', r"'if'|'else'|'end'|'block'|'loop'|br_table|else_of|end_of|else_if"),
+        ('Executor.run', r'\bkeep\b|\blh\b|\bvpos\b|from_pc|fbase|target'),
+    ],
+}
+
+
+def _functions(tree):
+    """qualified name -> (first line, last line) of every function."""
+    out = {}
+
+    def walk(node, prefix):
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                name = prefix + child.name
+                if not isinstance(child, ast.ClassDef):
+                    first = min([child.lineno] + [d.lineno for d in child.decorator_list])
+                    out[name] = (first, child.end_lineno)
+                walk(child, name + '.')
+            else:
+                walk(child, prefix)
+    walk(tree, '')
+    return out
+
+
+def scope_lines(root=ROOT):
+    """file -> set of line numbers in scope (None: the whole file)."""
+    out = {}
+    for rel, entries in SCOPE.items():
+        if entries is None:
+            out[rel] = None
+            continue
+        src = (root / rel).read_text()
+        lines = src.splitlines()
+        funcs = _functions(ast.parse(src))
+        chosen = set()
+        for e in entries:
+            name, pattern = (e, None) if isinstance(e, str) else e
+            if name not in funcs:
+                raise SystemExit(f'error: {rel}: no function {name!r} (SCOPE in {__file__} is stale)')
+            lo, hi = funcs[name]
+            rx = re.compile(pattern) if pattern else None
+            # a nested function listed on its own is not part of its parent's pattern lines
+            for n in range(lo, hi + 1):
+                if rx is None or rx.search(lines[n - 1]):
+                    chosen.add(n)
+        out[rel] = chosen
+    return out
+
+
+def in_scope(rel, start_line, end_line, lines):
+    chosen = lines.get(rel, ())
+    if chosen is None:
+        return True
+    return any(n in chosen for n in range(start_line, end_line + 1))
+
+
+# ------------------------------------------------------------ the killing test
+
+# seeds of the generated modules and spec files of the killing test, chosen
+# for coverage of the migration path at a few seconds per run (see
+# docs/mutation-testing.md for how); seeds first: they kill most mutants fastest
+KILL_SEEDS = range(0, 60)
+KILL_SPEC = ('labels.wast', 'br_table.wast', 'block.wast', 'loop.wast', 'if.wast', 'br_if.wast',
+             'local_tee.wast', 'global.wast', 'bulk.wast', 'return.wast', 'select.wast',
+             'ref_func.wast', 'table_grow.wast')
+MEMORY_LIMIT = 2 << 30          # a mutant that allocates without bound dies of MemoryError, not the machine
+
+
+def spec_dir():
+    base = os.environ.get('WASM_TESTSUITE') or str(ROOT.parent / 'shared' / 'testsuite')
+    return os.path.join(base, 'wasm-2.0')
+
+
+def kill(seeds=KILL_SEEDS, spec=KILL_SPEC, out=sys.stdout, keep_going=False):
+    """The killing test: 0 when every check agrees, 1 at the first
+    divergence (printed), with ``keep_going`` the number of failures."""
+    import traceback
+    failures = 0
+
+    def fail(what):
+        nonlocal failures
+        failures += 1
+        print(f'DIVERGENCE {what}', file=out, flush=True)
+        return not keep_going
+    try:
+        from fuzz import gen, oracle
+        for s in seeds:
+            gm = gen.from_seed(s)
+            _, failure = oracle.check_module(gm.wasm, gm.entry, gm.args, random.Random(s),
+                                             wasmtime=False)
+            if failure is not None and fail(f'generated module seed {s}: args {failure.args} '
+                                            f'hops {oracle.describe(failure.hops)}: '
+                                            + '; '.join(failure.mismatch)):
+                return 1
+        from conformance.cli import run_file
+        from conformance.migration import other_runtime
+        d = spec_dir()
+        for name in spec:
+            path = os.path.join(d, name)
+            if not os.path.exists(path):
+                print(f'error: spec file {path} is missing (set WASM_TESTSUITE)', file=sys.stderr)
+                return 2
+            migrate = {rt: other_runtime(rt) for rt in oracle.RUNTIMES}
+            for r in run_file(path, oracle.RUNTIMES, 60, None, migrate):
+                bad = ([r['error']] if r['error'] else []) + [str(f) for f in r['failures']]
+                if bad and fail(f'spec {name} ({r["runtime"]}): {bad[0]}'[:2000]):
+                    return 1
+    except Exception as e:           # a mutant that breaks the harness itself is killed too
+        fail(f'harness raised {type(e).__name__}: {e}\n{traceback.format_exc()}')
+        return 1
+    return min(failures, 1) if not keep_going else failures
+
+
+def _limit_memory():
+    try:
+        import resource
+        resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
+    except (ImportError, ValueError, OSError):
+        pass
+
+
+# ------------------------------------------------------------ sessions
+
+def _tree(work):
+    return Path(work) / 'tree'
+
+
+def _db(work):
+    return Path(work) / 'session.sqlite'
+
+
+def copy_tree(work, name='tree'):
+    """A private copy of the checkout's code in which mutants are applied."""
+    dst = Path(work) / name
+    if dst.exists():
+        shutil.rmtree(dst)
+    dst.mkdir(parents=True)
+    for part in ('engine', 'fuzz', 'conformance', 'spectests'):
+        shutil.copytree(ROOT / part, dst / part, ignore=shutil.ignore_patterns('__pycache__', '*.pyc'))
+    return dst
+
+
+def _env(tree):
+    env = dict(os.environ)
+    env['PYTHONPATH'] = str(tree)
+    env.pop('WASM_MIGRATE_FAULT', None)
+    env['PYTHONDONTWRITEBYTECODE'] = '1'
+    return env
+
+
+def kill_command(tree):
+    return [sys.executable, '-m', 'fuzz.mutation_testing', 'kill']
+
+
+def init(work, config=CONFIG):
+    """A fresh session: the tree copied, cosmic-ray's work items for the
+    scope's files, those outside the scope marked skipped."""
+    from cosmic_ray.config import load_config
+    from cosmic_ray.commands.init import init as cr_init
+    from cosmic_ray.work_db import WorkDB, use_db
+    from cosmic_ray.work_item import WorkResult, WorkerOutcome
+    cfg = load_config(str(config))
+    tree = copy_tree(work)
+    lines = scope_lines(tree)
+    db = _db(work)
+    if db.exists():
+        db.unlink()
+    cwd = os.getcwd()
+    os.chdir(tree)              # work items name files relative to the tree
+    try:
+        with use_db(str(db), WorkDB.Mode.create) as wdb:
+            cr_init([Path(p) for p in cfg['module-path']], wdb, cfg.operators_config)
+            skip = [item.job_id for item in wdb.pending_work_items
+                    if not any(in_scope(str(m.module_path), m.start_pos[0], m.end_pos[0], lines)
+                               for m in item.mutations)]
+            wdb.set_multiple_results(skip, WorkResult(output='outside the migration path (SCOPE)',
+                                                      worker_outcome=WorkerOutcome.SKIPPED))
+            total = wdb.num_work_items
+    finally:
+        os.chdir(cwd)
+    print(f'session {db}: {total} mutants, {total - len(skip)} in scope', flush=True)
+    return db
+
+
+def baseline(tree):
+    """Seconds the killing test takes on the unmutated tree (it must pass)."""
+    t = time.time()
+    r = subprocess.run(kill_command(tree), cwd=tree, env=_env(tree), capture_output=True, text=True)
+    took = time.time() - t
+    if r.returncode != 0:
+        raise SystemExit(f'error: the killing test fails on the unmutated tree:\n{r.stdout}{r.stderr}')
+    return took
+
+
+def executed_statements(tree, work):
+    """file -> set of lines of statements the killing test executes
+    (coverage.py, measured once per session)."""
+    cache = Path(work) / 'killing-test-lines.json'
+    if cache.exists():
+        return {k: set(v) for k, v in json.loads(cache.read_text()).items()}
+    data = Path(work) / '.coverage.kill'
+    cmd = [sys.executable, '-m', 'coverage', 'run', f'--data-file={data}', '--source=engine',
+           '-m', 'fuzz.mutation_testing', 'kill']
+    r = subprocess.run(cmd, cwd=tree, env=_env(tree), capture_output=True, text=True)
+    if r.returncode != 0:
+        raise SystemExit(f'error: the killing test under coverage failed:\n{r.stdout}{r.stderr}')
+    import coverage
+    cov = coverage.Coverage(data_file=str(data))
+    cov.load()
+    out = {}
+    for rel in SCOPE:
+        out[rel] = sorted(cov.get_data().lines(str(tree / rel)) or [])
+    cache.write_text(json.dumps(out))
+    return {k: set(v) for k, v in out.items()}
+
+
+def _statement_of(tree, rel, cache={}):
+    """line -> first line of the innermost statement containing it."""
+    key = (str(tree), rel)
+    if key not in cache:
+        src = (Path(tree) / rel).read_text()
+        owner = {}
+        for node in ast.walk(ast.parse(src)):
+            if isinstance(node, ast.stmt):
+                # a compound statement owns only its header lines; its body's
+                # statements claim theirs (ast.walk visits parents first)
+                end = node.end_lineno
+                body = getattr(node, 'body', None)
+                if body and isinstance(body, list) and isinstance(body[0], ast.stmt):
+                    end = body[0].lineno - 1
+                for n in range(node.lineno, max(node.lineno, end) + 1):
+                    owner[n] = node.lineno
+        cache[key] = owner
+    return cache[key]
+
+
+def executed(tree, executed_lines, mutation):
+    rel = str(mutation.module_path)
+    owner = _statement_of(tree, rel)
+    lines = executed_lines.get(rel, set())
+    return any(owner.get(n, n) in lines for n in range(mutation.start_pos[0], mutation.end_pos[0] + 1))
+
+
+def test_mutant(tree, mutation, timeout):
+    """Apply one cosmic-ray mutation to ``tree`` (a copy of the code), run
+    the killing test there, put the file back; a cosmic-ray WorkResult."""
+    import difflib
+    import cosmic_ray.plugins
+    from cosmic_ray.mutating import use_mutation
+    from cosmic_ray.work_item import TestOutcome, WorkResult, WorkerOutcome
+    op = cosmic_ray.plugins.get_operator(mutation.operator_name)(**(mutation.operator_args or {}))
+    path = Path(tree) / mutation.module_path
+    with use_mutation(path, op, mutation.occurrence) as (original, mutated):
+        if mutated is None:
+            return WorkResult(worker_outcome=WorkerOutcome.NO_TEST)
+        diff = '\n'.join(difflib.unified_diff(original.splitlines(), mutated.splitlines(),
+                                               str(mutation.module_path), str(mutation.module_path),
+                                               n=0, lineterm=''))
+        proc = subprocess.Popen(kill_command(tree), cwd=tree, env=_env(tree), stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            out, _ = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            import signal
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+            return WorkResult(output='timeout', diff=diff, test_outcome=TestOutcome.KILLED,
+                              worker_outcome=WorkerOutcome.NORMAL)
+    outcome = TestOutcome.SURVIVED if proc.returncode == 0 else TestOutcome.KILLED
+    return WorkResult(output=out.decode('utf-8', 'replace')[-4000:], diff=diff, test_outcome=outcome,
+                      worker_outcome=WorkerOutcome.NORMAL)
+
+
+def run(work, budget, seed=0, jobs=1, timeout=None, log=sys.stdout, only=None):
+    """Test pending mutants (seeded random order) until ``budget`` seconds
+    have passed, ``jobs`` at a time (each in its own copy of the tree);
+    results go to the session database as they come."""
+    import threading
+    from cosmic_ray.work_db import WorkDB, use_db
+    from cosmic_ray.work_item import TestOutcome, WorkResult, WorkerOutcome
+    tree = _tree(work)
+    if not _db(work).exists():
+        raise SystemExit(f'error: no session in {work}; run "python -m fuzz.mutation_testing init" first')
+    trees = [tree]
+    for k in range(1, jobs):
+        t = Path(work) / f'tree{k}'
+        if t.exists():
+            shutil.rmtree(t)
+        shutil.copytree(tree, t)
+        trees.append(t)
+    base = baseline(tree)
+    timeout = timeout or max(3 * base, base + 10)
+    print(f'killing test: {base:.1f} s unmutated; per-mutant timeout {timeout:.0f} s', file=log, flush=True)
+    ran = executed_statements(tree, work)
+    deadline = time.time() + budget
+    lock = threading.Lock()
+    counts = {'done': 0}
+    with use_db(str(_db(work)), WorkDB.Mode.open) as wdb:
+        pending = sorted((w for w in wdb.pending_work_items if only is None or w.job_id in only),
+                         key=lambda w: w.job_id)
+        random.Random(seed).shuffle(pending)
+        print(f'{len(pending)} mutants pending', file=log, flush=True)
+        queue = list(reversed(pending))
+
+        def record(item, result, took):
+            with lock:
+                wdb.set_result(item.job_id, result)
+                counts['done'] += 1
+                if took is not None:
+                    m = item.mutations[0]
+                    outcome = (result.test_outcome or result.worker_outcome).value
+                    print(f'{counts["done"]:5d} {outcome:<11} {took:5.1f}s {m.module_path}:{m.start_pos[0]} '
+                          f'{m.operator_name.split("/")[-1]}', file=log, flush=True)
+
+        def worker(t):
+            while time.time() < deadline:
+                with lock:
+                    if not queue:
+                        return
+                    item = queue.pop()
+                if not any(executed(tree, ran, m) for m in item.mutations):
+                    record(item, WorkResult(output='not executed by the killing test',
+                                            test_outcome=TestOutcome.SURVIVED,
+                                            worker_outcome=WorkerOutcome.NORMAL), None)
+                    continue
+                start = time.time()
+                record(item, test_mutant(t, item.mutations[0], timeout), time.time() - start)
+        threads = [threading.Thread(target=worker, args=(t,)) for t in trees]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+    return counts['done']
+
+
+def rerun(work, which=('survived', 'not executed'), jobs=1, timeout=None, log=sys.stdout,
+          sample=None, seed=0):
+    """Test again, with the checkout's current killing test, the mutants of
+    the session whose outcome is in ``which`` (after the generators or
+    oracles were improved; ``sample``: a seeded sample of them): their
+    results are reset and ``run`` takes them (a fresh tree copy, fresh
+    coverage of the killing test).  Judged survivors (by hand or by rule)
+    are left as they are."""
+    from cosmic_ray.work_db import WorkDB, use_db
+    rows = results(work)
+    summarise(rows, classified())
+    again = [r['job'] for r in rows if r['outcome'] in which
+             and r['verdict'] in ('survived', 'killed')]          # not the judged ones
+    if sample is not None:
+        random.Random(seed).shuffle(again)
+        again = again[:sample]
+    with use_db(str(_db(work)), WorkDB.Mode.open) as wdb:
+        from cosmic_ray.work_db import WorkResultStorage
+        with wdb._session_maker.begin() as session:      # cosmic-ray has no "forget a result"
+            session.query(WorkResultStorage).filter(WorkResultStorage.job_id.in_(again)).delete(
+                synchronize_session=False)
+    copy_tree(work)
+    cache = Path(work) / 'killing-test-lines.json'
+    if cache.exists():
+        cache.unlink()
+    print(f'{len(again)} mutants to test again', file=log, flush=True)
+    return run(work, float('inf'), jobs=jobs, timeout=timeout, log=log, only=set(again))
+
+
+# ------------------------------------------------------------ report
+
+def _mutated_diff(rel, mutation):
+    """The diff of a mutant that was not run (cosmic-ray's mutation of the
+    checkout's file, unchanged since the session began)."""
+    import difflib
+    import cosmic_ray.plugins
+    from cosmic_ray.mutating import mutate_code
+    op = cosmic_ray.plugins.get_operator(mutation.operator_name)(**(mutation.operator_args or {}))
+    original = (ROOT / rel).read_text()
+    mutated = mutate_code(original, op, mutation.occurrence)
+    if mutated is None:
+        return None
+    return '\n'.join(difflib.unified_diff(original.splitlines(), mutated.splitlines(), rel, rel,
+                                           n=0, lineterm=''))
+
+
+def results(work):
+    """One dict per mutant in scope: file, line, operator, outcome, diff."""
+    from cosmic_ray.work_db import WorkDB, use_db
+    rows = []
+    with use_db(str(_db(work)), WorkDB.Mode.open) as wdb:
+        res = dict(wdb.results)
+        for item in wdb.work_items:
+            m = item.mutations[0]
+            r = res.get(item.job_id)
+            if r is not None and r.worker_outcome == 'skipped':
+                continue
+            diff = r.diff if r is not None else None
+            if r is None:
+                outcome = 'pending'
+            elif r.worker_outcome == 'no-test':
+                outcome = 'no-test'
+            elif r.output == 'not executed by the killing test':
+                outcome = 'not executed'
+                diff = _mutated_diff(str(m.module_path), m)
+            elif r.test_outcome == 'survived':
+                outcome = 'survived'
+            elif r.test_outcome == 'killed':
+                outcome = 'timeout' if r.output == 'timeout' else 'killed'
+            else:
+                outcome = 'incompetent'
+            rows.append({'job': item.job_id, 'file': str(m.module_path), 'line': m.start_pos[0],
+                         'operator': m.operator_name.split('/')[-1], 'occurrence': m.occurrence,
+                         'function': m.definition_name, 'outcome': outcome, 'diff': diff,
+                         'output': (r.output or '')[:300] if r is not None else None})
+    return rows
+
+
+# why a surviving mutant does not count against the score
+# (docs/mutation-survivors.json: file, change (the -/+ lines), kind, reason)
+KINDS = {
+    'equivalent': 'behaves exactly like the original on every input',
+    'bad input': 'differs only on corrupt or hostile image sets/documents, or only in an error '
+                 "message's text: the robustness campaign's ground, never produced by a migration",
+    'fault hook': 'inside a deliberate fault switch of engine/faults.py (off in every run)',
+}
+
+
+def classified():
+    """(file, change) -> (kind, reason) of the surviving mutants judged
+    not to count, from docs/mutation-survivors.json."""
+    path = ROOT / 'docs' / 'mutation-survivors.json'
+    if not path.exists():
+        return {}
+    out = {}
+    for e in json.loads(path.read_text()):
+        if e['kind'] not in KINDS:
+            raise SystemExit(f'error: {path}: unknown kind {e["kind"]!r} (one of {", ".join(KINDS)})')
+        out[(e['file'], e['change'])] = (e['kind'], e['reason'])
+    return out
+
+
+def _diff_key(diff):
+    """The changed lines of a mutant's diff (stable across line shifts)."""
+    if not diff:
+        return ''
+    keep = [l for l in diff.splitlines() if l[:1] in '+-' and not l.startswith(('+++', '---'))]
+    return '\n'.join(keep)
+
+
+def _is_fail(stmt):
+    """A ``raise`` or a call of a ``fail``/``_fail`` helper (which raises)."""
+    if isinstance(stmt, ast.Raise):
+        return True
+    if isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call):
+        f = stmt.value.func
+        name = f.attr if isinstance(f, ast.Attribute) else getattr(f, 'id', '')
+        return name.endswith('fail')
+    return False
+
+
+def _innermost(rel, line, cache={}):
+    """(innermost statement containing ``line``, enclosing function name) of ``rel``."""
+    if rel not in cache:
+        tree = ast.parse((ROOT / rel).read_text())
+        stmts = []
+
+        def walk(node, func):
+            for child in ast.iter_child_nodes(node):
+                f = child.name if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)) else func
+                if isinstance(child, ast.stmt):
+                    stmts.append((child.lineno, child.end_lineno, child, f))
+                walk(child, f)
+        walk(tree, None)
+        cache[rel] = stmts
+    best = None
+    for lo, hi, node, func in cache[rel]:
+        if lo <= line <= hi and (best is None or hi - lo <= best[1] - best[0]):
+            best = (lo, hi, node, func)         # the smallest: a body's line is its own statement's
+    return (best[2], best[3]) if best else (None, None)
+
+
+def auto_kind(row):
+    """(kind, reason) of a surviving mutant by rules that need no judging of
+    the one case (docs/mutation-testing.md), or (None, None)."""
+    change = _diff_key(row['diff'])
+    if 'if faults.' in change:
+        return 'fault hook', 'on a line guarded by a deliberate fault switch, which is off'
+    node, func = _innermost(row['file'], row['line'])
+    if node is None:
+        return None, None
+    if _is_fail(node):
+        return 'bad input', 'in the raise of an error for bad input (its message or arguments)'
+    if isinstance(node, ast.If) and node.body and all(_is_fail(b) for b in node.body) and not node.orelse:
+        return 'bad input', 'in the test of a check whose only action is to reject bad input'
+    if row['file'] == 'engine/migrate/neutral.py' and func == '_pretty':
+        return 'equivalent', ("neutral.json's text layout (line breaks, indentation): the reader "
+                              'parses the same JSON value')
+    if row['outcome'] == 'not executed' and _hostile_line(row['file'], row['line']):
+        return 'bad input', 'never executed by a migration: an error path for bad input'
+    return None, None
+
+
+def _hostile_line(rel, line, cache={}):
+    """Whether ``line`` of ``rel`` is in an error path for bad input (it or
+    the next line raises / fails)."""
+    if rel not in cache:
+        cache[rel] = (ROOT / rel).read_text().splitlines()
+    src = cache[rel]
+    return any(HOSTILE.search(x) for x in src[line - 1:line + 1])
+
+
+COLUMNS = ('mutants', 'tested', 'killed', 'survived', 'equivalent', 'bad input', 'fault hook',
+           'incompetent')
+
+
+def summarise(rows, judged):
+    """Per module counts; every row gets its final 'verdict'."""
+    per = {}
+    for r in rows:
+        s = per.setdefault(r['file'], dict.fromkeys(COLUMNS, 0))
+        s['mutants'] += 1
+        o = r['outcome']
+        r['verdict'] = o
+        if o in ('pending', 'no-test'):
+            continue
+        s['tested'] += 1
+        if o in ('killed', 'timeout'):
+            r['verdict'] = 'killed'
+        elif o == 'incompetent':
+            pass
+        else:
+            kind, why = judged.get((r['file'], _diff_key(r['diff'])), (None, None))
+            if kind is None:
+                kind, why = auto_kind(r)
+                r['rule'] = kind is not None
+            r['verdict'], r['why'] = kind or 'survived', why
+        s[r['verdict']] += 1
+    for s in per.values():
+        _score(s)
+    return per
+
+
+def _score(s):
+    live = s['killed'] + s['survived']
+    s['score'] = round(100 * s['killed'] / live, 1) if live else None
+    s['raw score'] = round(100 * s['killed'] / (s['tested'] - s['incompetent']), 1) \
+        if s['tested'] - s['incompetent'] else None
+
+
+def report(work, out=sys.stdout, json_path=None):
+    rows = results(work)
+    per = summarise(rows, classified())
+    tot = {k: sum(s[k] for s in per.values()) for k in COLUMNS}
+    _score(tot)
+    cols = COLUMNS + ('score', 'raw score')
+    print('| module | ' + ' | '.join(cols) + ' |', file=out)
+    print('| --- ' * (len(cols) + 1) + '|', file=out)
+    for f, s in sorted(per.items()) + [('total', tot)]:
+        print(f'| {f} | ' + ' | '.join('-' if s[c] is None else str(s[c]) for c in cols) + ' |', file=out)
+    surv = [r for r in rows if r['verdict'] == 'survived']
+    print(f'\n{len(surv)} surviving mutants not explained:', file=out)
+    for r in sorted(surv, key=lambda r: (r['file'], r['line'])):
+        print(f'- {r["file"]}:{r["line"]} {r["function"]} {r["operator"]} ({r["outcome"]}): '
+              + _diff_key(r['diff']).replace('\n', ' / '), file=out)
+    if json_path:
+        Path(json_path).write_text(json.dumps({'modules': per, 'total': tot, 'mutants': rows}, indent=1))
+    return per, tot, rows
+
+
+# ------------------------------------------------------------ the 120 s campaign
+
+def campaign_check(work, sample, seconds, seed=0, jobs=1, log=sys.stdout, only=None):
+    """For a seeded sample of killed mutants: apply each to the tree and run
+    ``python -m fuzz.migrate --time seconds``; a mutant is caught when the
+    campaign reports a failure (the unmutated campaign is clean).  Returns
+    rows (job, caught, seconds to the first failure)."""
+    from cosmic_ray.mutating import use_mutation
+    import cosmic_ray.plugins
+    killed = [r for r in results(work) if r['outcome'] in ('killed', 'timeout')
+              and (not only or r['job'] in only)]
+    random.Random(seed).shuffle(killed)
+    tree = copy_tree(work, 'tree-campaign')     # its own copy: a run may be using the others
+    from cosmic_ray.work_db import WorkDB, use_db
+    with use_db(str(_db(work)), WorkDB.Mode.open) as wdb:
+        items = {i.job_id: i for i in wdb.work_items}
+    rows = []
+    for r in killed[:sample]:
+        m = items[r['job']].mutations[0]
+        op = cosmic_ray.plugins.get_operator(m.operator_name)(**(m.operator_args or {}))
+        out = Path(work) / 'campaign' / r['job']
+        if out.exists():
+            shutil.rmtree(out)
+        with use_mutation(tree / m.module_path, op, m.occurrence):
+            first, wall = _campaign(tree, out, seconds, seed, jobs)
+        row = {'job': r['job'], 'file': r['file'], 'line': r['line'], 'operator': r['operator'],
+               'change': _diff_key(r['diff']), 'caught': first is not None and first <= seconds,
+               'first_failure_seconds': first, 'wall': round(wall, 1),
+               'killing test': 'timeout' if r['outcome'] == 'timeout' else
+               'spec file' if 'DIVERGENCE spec' in (r['output'] or '') else 'generated module'}
+        rows.append(row)
+        print(f'{r["file"]}:{r["line"]} {r["operator"]}: '
+              + (f'caught after {first:.1f} s' if row['caught'] else 'NOT caught'), file=log, flush=True)
+    return rows
+
+
+def _campaign(tree, out, seconds, seed, jobs):
+    """(seconds to the first failure or None, wall seconds) of a campaign in
+    ``tree``, stopped once a failure is written."""
+    import signal
+    cmd = [sys.executable, '-m', 'fuzz.migrate', '--jobs', str(jobs), '--time', str(seconds),
+           '--seed', str(seed), '--out', str(out), '--shrink-seconds', '0', '--quiet']
+    start = time.time()
+    proc = subprocess.Popen(cmd, cwd=tree, env=_env(tree), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    first = None
+    fdir = out / 'failures'
+    while proc.poll() is None:
+        if first is None:
+            try:        # rewritten every few seconds; a reproducer folder comes later (replayed first)
+                s = json.loads((out / 'summary.json').read_text())
+            except (OSError, ValueError):
+                s = {}
+            if s.get('failures') or (fdir.is_dir() and any(not n.startswith('.') for n in os.listdir(fdir))):
+                first = s.get('first_failure_seconds') or time.time() - start
+                os.killpg(proc.pid, signal.SIGKILL)   # caught: the rest of the campaign cannot change that
+                break
+        if time.time() - start > seconds + 120:
+            os.killpg(proc.pid, signal.SIGKILL)
+            break
+        time.sleep(0.25)
+    proc.wait()
+    from fuzz.migrate import tmp_root_for
+    shutil.rmtree(tmp_root_for(str(out)), ignore_errors=True)     # a killed campaign's image folder
+    if first is None:
+        try:
+            s = json.loads((out / 'summary.json').read_text())
+            first = s.get('first_failure_seconds')
+        except (OSError, ValueError):
+            pass
+    return first, time.time() - start
+
+
+# ------------------------------------------------------------ coverage of the campaign
+
+def campaign_coverage(work, seconds, seed=1, jobs=2, out=sys.stdout):
+    """Branch coverage (coverage.py) of the scope reached by a seeded
+    ``fuzz.migrate`` campaign alone, per module."""
+    data = Path(work) / 'coverage'
+    if data.exists():
+        shutil.rmtree(data)
+    data.mkdir(parents=True)
+    rc = data / 'rc'
+    rc.write_text(f'[run]\nbranch = True\nparallel = True\nconcurrency = multiprocessing\n'
+                  f'data_file = {data}/.coverage\nsource = {ROOT}/engine\nsigterm = True\n')
+    cmd = [sys.executable, '-m', 'coverage', 'run', f'--rcfile={rc}', '-m', 'fuzz.migrate',
+           '--jobs', str(jobs), '--time', str(seconds), '--seed', str(seed),
+           '--out', str(data / 'campaign'), '--quiet']
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    env.pop('WASM_MIGRATE_FAULT', None)
+    subprocess.run(cmd, cwd=ROOT, env=env)
+    subprocess.run([sys.executable, '-m', 'coverage', 'combine', f'--rcfile={rc}'], cwd=ROOT, env=env,
+                   capture_output=True)
+    return branch_table(data / '.coverage', ROOT, out)
+
+
+# a branch into one of these lines (or into the line before one) only
+# handles bad input (a corrupt image set or document, an impossible state):
+# the robustness campaign's ground
+HOSTILE = re.compile(r'^\s*(raise\b|\w+\.fail\(|_fail\()')
+
+
+def branch_table(data_file, root, out=sys.stdout):
+    """Per module of SCOPE: statements and branches (restricted to the
+    scope's lines for the executors) and how many of each were reached."""
+    import coverage
+    cov = coverage.Coverage(data_file=str(data_file))
+    cov.load()
+    lines = scope_lines(root)
+    rows = {}
+    for rel in SCOPE:
+        path = str(Path(root) / rel)
+        an = cov._analyze(path)
+        chosen = lines[rel]
+        stm = [n for n in an.statements if chosen is None or n in chosen]
+        miss = [n for n in an.missing if chosen is None or n in chosen]
+        stats = an.branch_stats()              # branch line -> (destinations, taken)
+        missing = an.missing_branch_arcs()     # branch line -> destinations never taken
+        blines = [l for l in stats if chosen is None or l in chosen]
+        nbranch = sum(stats[l][0] for l in blines)
+        br_missing = [(l, d) for l in blines for d in missing.get(l, ())]
+        rows[rel] = {'statements': len(stm), 'missed_statements': sorted(miss),
+                     'branches': nbranch, 'missed_branches': sorted(br_missing)}
+    print('| module | statements | reached | branches | reached | branch coverage | missed, to an '
+          'error for bad input | coverage of the rest |', file=out)
+    print('| --- | --- | --- | --- | --- | --- | --- | --- |', file=out)
+    for rel, r in rows.items():
+        src = (Path(root) / rel).read_text().splitlines()
+        hostile = [(l, d) for l, d in r['missed_branches']
+                   if d > 0 and any(HOSTILE.search(x) for x in src[d - 1:d + 1])]
+        r['missed_hostile'] = hostile
+        nb, nm, nh = r['branches'], len(r['missed_branches']), len(hostile)
+        pct = 100 * (nb - nm) / nb if nb else 100
+        rest = 100 * (nb - nm) / (nb - nh) if nb - nh else 100
+        spct = 100 * (r['statements'] - len(r['missed_statements'])) / r['statements'] if r['statements'] else 100
+        r.update(branch_pct=round(pct, 1), statement_pct=round(spct, 1), rest_pct=round(rest, 1))
+        print(f'| {rel} | {r["statements"]} | {spct:.1f}% | {nb} | {nb - nm} | {pct:.1f}% | {nh} | '
+              f'{rest:.1f}% |', file=out)
+    return rows
+
+
+# ------------------------------------------------------------ command line
+
+def main(argv=None):
+    p = argparse.ArgumentParser(prog='python -m fuzz.mutation_testing', description=__doc__.split('\n\n')[0])
+    sub = p.add_subparsers(dest='cmd', required=True)
+    k = sub.add_parser('kill', help='the killing test (exit 0 pass, 1 divergence)')
+    k.add_argument('--keep-going', action='store_true', help='run everything, count the failures')
+    for name, hlp in (('init', 'a fresh cosmic-ray session of the scope'),
+                      ('run', 'test pending mutants'), ('report', 'the score table and survivors'),
+                      ('rerun', 'test the unexplained survivors again with the current code'),
+                      ('campaign', '120 s campaigns against a sample of killed mutants'),
+                      ('coverage', 'branch coverage of the scope by a seeded campaign')):
+        s = sub.add_parser(name, help=hlp)
+        s.add_argument('--work', default=str(DEFAULT_WORK), help=f'run state (default {DEFAULT_WORK})')
+        if name in ('run', 'campaign', 'coverage'):
+            s.add_argument('--time', type=float, required=True, metavar='S',
+                           help='run budget (run, coverage) or campaign length (campaign)')
+            s.add_argument('--seed', type=int, default=0 if name != 'coverage' else 1)
+        if name == 'rerun':
+            s.add_argument('--outcome', action='append', choices=('survived', 'not executed', 'killed',
+                                                                  'timeout'),
+                           help='which results to test again (repeatable; default: survived and '
+                                'not executed)')
+            s.add_argument('--sample', type=int, help='only a seeded sample of them')
+        if name in ('run', 'rerun'):
+            s.add_argument('--timeout', type=float, help='per mutant (default 3x the killing test)')
+            s.add_argument('--jobs', type=int, default=1, help='mutants tested at once (one tree copy each)')
+        if name == 'campaign':
+            s.add_argument('--sample', type=int, default=20)
+            s.add_argument('--only', action='append', metavar='JOB', help='these killed mutants (repeatable)')
+            s.add_argument('--jobs', type=int, default=1)
+            s.add_argument('--json', help='write the rows here')
+        if name == 'coverage':
+            s.add_argument('--jobs', type=int, default=2)
+            s.add_argument('--json', help='write the table here')
+        if name == 'report':
+            s.add_argument('--json', help='write the whole report here')
+    a = p.parse_args(argv)
+    if a.cmd == 'kill':
+        _limit_memory()
+        return kill(keep_going=a.keep_going)
+    work = Path(a.work).expanduser().resolve()
+    if work == ROOT or ROOT in work.parents:
+        print(f'error: --work {work} is inside the checkout; mutation state stays outside it',
+              file=sys.stderr)
+        return 2
+    work.mkdir(parents=True, exist_ok=True)
+    if a.cmd == 'init':
+        init(work)
+    elif a.cmd == 'run':
+        run(work, a.time, a.seed, jobs=a.jobs, timeout=a.timeout)
+    elif a.cmd == 'rerun':
+        rerun(work, tuple(a.outcome or ('survived', 'not executed')), jobs=a.jobs, timeout=a.timeout,
+              sample=a.sample)
+    elif a.cmd == 'report':
+        report(work, json_path=a.json)
+    elif a.cmd == 'campaign':
+        rows = campaign_check(work, a.sample, a.time, a.seed, a.jobs, only=a.only)
+        caught = sum(r['caught'] for r in rows)
+        print(f'{caught}/{len(rows)} killed mutants caught by a {a.time:g} s campaign')
+        if a.json:
+            Path(a.json).write_text(json.dumps(rows, indent=1))
+        return 0 if caught == len(rows) else 1
+    elif a.cmd == 'coverage':
+        rows = campaign_coverage(work, a.time, a.seed, a.jobs)
+        if a.json:
+            Path(a.json).write_text(json.dumps(rows, indent=1))
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

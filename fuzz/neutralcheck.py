@@ -1,0 +1,82 @@
+"""An independent check of the labels in neutral.json, for the oracle.
+
+``engine/migrate/neutral.py`` writes each frame's spec labels with ``labels_at``
+and its reader compares them with ``labels_at`` again: a wrong
+``continuation``, ``arity`` or ``height`` is written, read back, found
+"matching" and never used by a restore (the models rebuild their own
+control state), so a migrated run still agrees.  This check derives the
+labels from docs/images.md's definition with its own walk of the function
+body (the matching ``end`` by counting), taking the open blocks from a
+plain scan (``valid.blocks_open_at``, not the block structure
+``labels_at`` uses) and the operand heights at each block instruction from
+the validator (``valid.operand_types``), and compares them with the file
+as written.
+"""
+
+import json
+import os
+
+from engine.valid import blocks_open_at, operand_types
+
+
+class NeutralCheckError(Exception):
+    """neutral.json's labels disagree with the code."""
+
+
+def _blocktype(module, bt):
+    if bt is None:
+        return (), ()
+    if isinstance(bt, str):
+        return (), (bt,)
+    ft = module.types[bt]
+    return tuple(ft.params), tuple(ft.results)
+
+
+def _matching_end(body, b):
+    depth = 0
+    for i in range(b, len(body)):
+        op = body[i].op
+        if op in ('block', 'loop', 'if'):
+            depth += 1
+        elif op == 'end':
+            depth -= 1
+            if depth == 0:
+                return i
+    raise NeutralCheckError(f'block at {b} has no end')
+
+
+def expected_labels(module, fidx, pc):
+    """The labels of a frame of (module-level) function ``fidx`` stopped at
+    instruction ``pc``, outermost (the function's) first."""
+    nimported = sum(1 for i in module.imports if i.kind == 'func')
+    f = module.funcs[fidx - nimported]
+    body = f.body
+    results = module.types[f.typeidx].results
+    out = [{'kind': 'func', 'instr': None, 'arity': len(results), 'height': 0,
+            'continuation': len(body)}]
+    for b in blocks_open_at(body, pc):
+        ins = body[b]
+        params, res = _blocktype(module, ins.imm)
+        below = len(operand_types(module, fidx - nimported, b)) - (ins.op == 'if')
+        loop = ins.op == 'loop'
+        out.append({'kind': ins.op, 'instr': b, 'arity': len(params if loop else res),
+                    'height': below - len(params),
+                    'continuation': b + 1 if loop else _matching_end(body, b) + 1})
+    return out
+
+
+def check_dir(directory, module):
+    """Compare every frame's labels in ``directory/neutral.json`` with
+    ``expected_labels``; raises NeutralCheckError naming the first difference."""
+    with open(os.path.join(directory, 'neutral.json')) as f:
+        doc = json.load(f)
+    for k, fr in enumerate(doc['frames']):
+        want = expected_labels(module, fr['func'], fr['pc'])
+        got = fr['labels']
+        if len(got) != len(want):
+            raise NeutralCheckError(f'neutral.json frames[{k}]: {len(got)} labels, the code of '
+                                    f'function {fr["func"]} at {fr["pc"]} has {len(want)} open')
+        for i, (g, w) in enumerate(zip(got, want)):
+            if g != w:
+                raise NeutralCheckError(f'neutral.json frames[{k}].labels[{i}] = {g}, the code '
+                                        f'says {w}')

@@ -1,0 +1,76 @@
+"""The killing test of the mutation testing (fuzz.mutation_testing) fails
+when the migration path is wrong, so a mutation run cannot report every
+mutant "killed" or "survived" because its harness is broken: it passes on
+the real code, fails for deliberate faults of engine/faults.py (in-process,
+and through the environment switch as cosmic-ray runs it), and its scope
+and run state stay where they belong."""
+
+import io
+import os
+import subprocess
+import sys
+
+import pytest
+
+from engine import faults
+from fuzz import mutation_testing as mt
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+HAVE_SPEC = os.path.isdir(mt.spec_dir())
+
+
+def test_a_slice_of_the_killing_test_passes_on_the_real_code():
+    out = io.StringIO()
+    spec = ('labels.wast',) if HAVE_SPEC else ()
+    assert mt.kill(seeds=range(4), spec=spec, out=out) == 0, out.getvalue()
+    assert out.getvalue() == ''
+
+
+@pytest.mark.parametrize('fault', ['lost_label', 'global_width', 'chunk_index', 'neutral_dropped',
+                                   'br_table_default', 'i64_cell_order'])
+def test_the_killing_test_fails_for_a_deliberate_fault(fault, monkeypatch):
+    monkeypatch.setattr(faults, fault.upper(), True)
+    out = io.StringIO()
+    assert mt.kill(spec=(), out=out) == 1
+    assert out.getvalue().startswith('DIVERGENCE generated module seed ')
+
+
+def test_the_killing_test_command_fails_with_the_fault_switched_on_by_the_environment():
+    """What cosmic-ray runs for each mutant: exit status 1 is 'killed'."""
+    env = dict(os.environ, PYTHONPATH=ROOT, WASM_MIGRATE_FAULT='pc_offset')
+    r = subprocess.run([sys.executable, '-m', 'fuzz.mutation_testing', 'kill'], cwd=ROOT, env=env,
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert 'DIVERGENCE' in r.stdout
+
+
+def test_a_harness_crash_counts_as_a_divergence(monkeypatch):
+    from fuzz import oracle
+
+    def broken(*a, **k):
+        raise KeyError('boom')
+    monkeypatch.setattr(oracle, 'check_module', broken)
+    out = io.StringIO()
+    assert mt.kill(seeds=range(1), spec=(), out=out) == 1
+    assert 'harness raised KeyError' in out.getvalue()
+
+
+def test_scope_names_functions_that_exist():
+    lines = mt.scope_lines()
+    assert set(lines) == set(mt.SCOPE)
+    for rel, entries in mt.SCOPE.items():
+        if entries is not None:
+            assert lines[rel], rel
+    src = open(os.path.join(ROOT, 'engine', 'exec_wamr.py')).read().splitlines()
+    start = next(i + 1 for i, l in enumerate(src) if l.strip().startswith('def start('))
+    assert start in lines['engine/exec/wamr.py']
+    assert mt.in_scope('engine/migrate/state.py', 1, 1, lines)
+    # the instruction implementations of the run loop are not in scope
+    add = next(i + 1 for i, l in enumerate(src) if 'if name in numerics.OPS' in l)
+    assert add not in lines['engine/exec/wamr.py']
+
+
+def test_run_state_outside_the_checkout_is_required(capsys):
+    assert mt.main(['init', '--work', os.path.join(ROOT, 'mutation-state')]) == 2
+    assert 'inside the checkout' in capsys.readouterr().err
+    assert not os.path.exists(os.path.join(ROOT, 'mutation-state'))

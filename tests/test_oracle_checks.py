@@ -1,0 +1,143 @@
+"""Oracle checks added by the mutation testing (docs/mutation-testing.md):
+a checkpoint the engine refuses must have a reason the oracle can see, and
+neutral.json's labels are compared with the code by an independent walk."""
+
+import random
+
+import pytest
+
+from engine.migrate import checkpoint, neutral
+from engine import embedding
+from engine.migrate.checkpoint import ForeignInstanceError
+from fuzz import gen, linked, neutralcheck, oracle
+
+
+def _unlinked(n=40):
+    for seed in range(n):
+        gm = gen.from_seed(seed)
+        if not linked.decoded(gm.wasm).imports:
+            yield seed, gm
+
+
+def test_a_single_instance_run_never_holds_anything_foreign():
+    for seed, gm in list(_unlinked(12)):
+        store = embedding.store_init('wamr')
+        inst = oracle._instantiate(store, gm.wasm, True)
+        ex = store.new_executor()
+        ex.start(oracle._entry(inst, gm.entry), list(gm.args[0]))
+        for _ in range(20):
+            assert not oracle.holds_foreign(ex, inst)
+            try:
+                if ex.run(7):
+                    break
+            except Exception:
+                break
+
+
+def test_a_refused_checkpoint_without_a_foreign_frame_is_a_mismatch(monkeypatch):
+    seed, gm = next((s, g) for s, g in _unlinked() if oracle.uninterrupted(
+        g.wasm, g.entry, g.args[0]).steps > 10)
+
+    def refuse(*a, **k):
+        raise ForeignInstanceError('function address 4294967295 is not a function of this module')
+    monkeypatch.setattr(checkpoint, 'save', refuse)
+    bad = oracle.check(gm.wasm, gm.entry, gm.args[0], [('wamr', 5), ('wasmedge', None)])
+    assert bad and 'save refused a checkpoint at step 5' in bad[0], bad
+
+
+def _frames_with_blocks(limit=60):
+    """(wasm, module, fidx, pc) of frames stopped inside blocks."""
+    out = []
+    for seed in range(limit):
+        gm = gen.from_seed(seed)
+        module = linked.decoded(gm.wasm)
+        nimp = sum(1 for i in module.imports if i.kind == 'func')
+        rng = random.Random(seed)
+        for k, f in enumerate(module.funcs):
+            for pc in rng.sample(range(len(f.body)), min(6, len(f.body))):
+                out.append((gm, module, nimp + k, pc))
+    return out
+
+
+def test_the_independent_labels_agree_with_the_engines_on_generated_code():
+    from engine.migrate.translate import ModuleView
+    nested = 0
+    for gm, module, fidx, pc in _frames_with_blocks():
+        view = ModuleView.of(module, embedding.module_validate(module))
+        if None in view.operand_types(fidx, pc):
+            continue                            # unreachable code: no frame stops there
+        mine = neutralcheck.expected_labels(module, fidx, pc)
+        assert mine == neutral.labels_at(view, fidx, pc), (gm.wat, fidx, pc)
+        nested += len(mine) > 2
+    assert nested > 50
+
+
+def test_a_wrong_neutral_label_is_seen_only_by_the_independent_check(monkeypatch):
+    """The engine's writer and reader share ``labels_at``: a wrong
+    continuation written is read back as matching and never used."""
+    real = neutral.labels_at
+
+    def shifted(view, fidx, pc):
+        out = real(view, fidx, pc)
+        for lab in out[1:]:
+            lab['continuation'] += 1
+        return out
+    cases = []
+    for seed in range(40):
+        gm = gen.from_seed(seed)
+        ref = oracle.uninterrupted(gm.wasm, gm.entry, gm.args[0])
+        if ref.steps > 20:
+            cases.append((gm, [('wasmedge', k) for k in range(5, ref.steps, max(1, ref.steps // 6))]))
+    assert all(not oracle.check(gm.wasm, gm.entry, gm.args[0], [hops[0], ('neutral:wamr', None)])
+               for gm, hops in cases[:5])
+    monkeypatch.setattr(neutral, 'labels_at', shifted)
+    seen = []
+    for gm, hops in cases:
+        for h in hops:
+            bad = oracle.check(gm.wasm, gm.entry, gm.args[0], [h, ('neutral:wamr', None)])
+            seen += bad
+        if seen:
+            break
+    assert seen and 'NeutralCheckError' in seen[0], seen
+    monkeypatch.setattr(neutralcheck, 'check_dir', lambda *a: None)
+    gm, hops = cases[0]
+    assert not any(oracle.check(gm.wasm, gm.entry, gm.args[0], [h, ('neutral:wamr', None)])
+                   for h in hops)
+
+
+def test_the_module_written_beside_a_set_is_checked(tmp_path):
+    """A restore loads module.wasm from the image folder: the oracle checks
+    that the copy written there is the module's bytes."""
+    from fuzz import imagecheck
+    (tmp_path / 'module.wasm').write_bytes(b'\0asm\1\0\0\0')
+    imagecheck.check_extra(str(tmp_path), {'module.wasm': b'\0asm\1\0\0\0'})
+    with pytest.raises(imagecheck.ImageCheckError, match='differ'):
+        imagecheck.check_extra(str(tmp_path), {'module.wasm': b'\0asm\1\0\0\0\0'})
+    with pytest.raises(imagecheck.ImageCheckError, match='cannot be read'):
+        imagecheck.check_extra(str(tmp_path), {'other.wasm': b''})
+
+
+def test_a_translated_set_read_differently_in_memory_is_a_mismatch(monkeypatch):
+    """The oracle restores from the files; it also reads the translated set
+    as held in memory (what an API user restores) and requires the same
+    state.  Here the in-memory reading is made to differ."""
+    import dataclasses
+    from engine.migrate import images as im
+    read_back = set()
+    real_read, real_snap = im.read_images, oracle.snapshot_from_images
+
+    def read(d):
+        out = real_read(d)
+        read_back.add(id(out))
+        return out
+
+    def snap(images, module, info):
+        s = real_snap(images, module, info)
+        return s if id(images) in read_back else dataclasses.replace(s, steps=s.steps + 1)
+    seed, gm = next((s, g) for s, g in _unlinked() if oracle.uninterrupted(
+        g.wasm, g.entry, g.args[0]).steps > 10)
+    assert not oracle.check(gm.wasm, gm.entry, gm.args[0], [('wamr', 5), ('wasmedge', None)])
+    monkeypatch.setattr(im, 'read_images', read)
+    monkeypatch.setattr(oracle, 'snapshot_from_images', snap)
+    bad = oracle.check(gm.wasm, gm.entry, gm.args[0], [('wamr', 5), ('wasmedge', None)])
+    assert bad and 'read in memory and read back from its files describe different' in bad[0], bad
