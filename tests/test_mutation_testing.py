@@ -61,7 +61,7 @@ def test_scope_names_functions_that_exist():
     for rel, entries in mt.SCOPE.items():
         if entries is not None:
             assert lines[rel], rel
-    src = open(os.path.join(ROOT, 'engine', 'exec_wamr.py')).read().splitlines()
+    src = open(os.path.join(ROOT, 'engine', 'exec', 'wamr.py')).read().splitlines()
     start = next(i + 1 for i, l in enumerate(src) if l.strip().startswith('def start('))
     assert start in lines['engine/exec/wamr.py']
     assert mt.in_scope('engine/migrate/state.py', 1, 1, lines)
