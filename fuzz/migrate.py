@@ -60,6 +60,7 @@ import json
 import os
 import random
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -1008,6 +1009,10 @@ def main(argv=None):
         c.notes.append(f'resumed after {c.offset:.1f} s with {len(c.done)} units done')
     c.write_summary()
     lost = None
+    # SIGINT stops the campaign cleanly (summary written, resumable) even
+    # when it was started from a background job, which inherits SIGINT
+    # ignored: fuzz.mutants stops a campaign that way once its fault is caught
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         c.loop()
         c.status = 'finished'

@@ -154,3 +154,25 @@ def test_resume_needs_the_same_tier_and_old_journals_ran_the_interpreter():
     # a journal written before --tier existed: that campaign interpreted
     assert jn.resumable([head], cfg) == "--tier was 'interp', now 'fast'"
     assert jn.resumable([head], dict(cfg, tier='interp')) is None
+
+
+def test_sigint_stops_a_campaign_started_with_sigint_ignored(tmp_path):
+    """A campaign started from a background job inherits SIGINT ignored;
+    it still stops on SIGINT (as fuzz.mutants stops one whose fault is
+    caught), with a complete summary saying so."""
+    out = tmp_path / 'c'
+    p = subprocess.Popen([sys.executable, '-m', 'fuzz.migrate', '--jobs', '1', '--time', '120',
+                          '--seed', '1', '--out', str(out), '--quiet', '--generator=hypothesis'],
+                         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    try:
+        deadline = time.time() + 60
+        while not (out / 'summary.json').exists() and time.time() < deadline:
+            time.sleep(0.2)
+        time.sleep(2)
+        p.send_signal(signal.SIGINT)
+        p.wait(timeout=60)
+    finally:
+        if p.poll() is None:
+            p.kill()
+    assert json.loads((out / 'summary.json').read_text())['status'] == 'interrupted'
