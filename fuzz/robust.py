@@ -741,7 +741,7 @@ def campaign(target, inputs, jobs, out, seed=0, hang=2.0, max_time=None, quiet=F
     the last campaign in ``out`` ended); returns the target's cumulative
     stats."""
     os.makedirs(os.path.join(out, 'findings'), exist_ok=True)
-    build_seeds(target, out)                    # once, before the workers fork
+    build_seeds(target, out)                    # once, before the workers start (they read the file)
     st = load_stats(out)['targets'].get(target) or dict({
         'inputs': 0, 'outcomes': {}, 'findings': [], 'untyped': 0, 'hangs': 0,
         'cpu_bound_seconds': hang, 'seconds': 0.0, 'next_index': 0, 'seed': seed})
@@ -750,7 +750,9 @@ def campaign(target, inputs, jobs, out, seed=0, hang=2.0, max_time=None, quiet=F
         st['next_index'], st['seed'] = 0, seed  # another seed: another input stream
     start = st['next_index']
     stop = start + inputs
-    ctx = multiprocessing.get_context('fork')
+    # spawned, not forked: a fork of a process that runs other threads (a
+    # test runner's, a Dask client's) can inherit a held lock and hang
+    ctx = multiprocessing.get_context('spawn')
     queue = ctx.Queue()
     procs = [ctx.Process(target=_worker, daemon=True,
                          args=(target, seed, start, stop, jobs, start + w, out, hang, queue))
