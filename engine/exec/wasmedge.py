@@ -650,17 +650,8 @@ class Executor:
                     elif op == 20:   # JUMP (else reached from the then-arm)
                         pc = a
                     elif op == 21:   # CALL (a funcaddr) or call_indirect (a (table, type))
-                        if a.__class__ is tuple:
-                            tab, ft = a
-                            i = pop()
-                            if i >= len(tab.elem):
-                                raise Trap('undefined element')
-                            a = tab.elem[i]
-                            if a is None:
-                                raise Trap(f'uninitialized element {i}')
-                            fi = funcs[a]
-                            if fi.type is not ft and fi.type != ft:
-                                raise Trap('indirect call type mismatch')
+                        if a.__class__ is tuple:     # indirect: through the table
+                            fi, a = resolve_callee(a, pop, funcs)
                         else:
                             fi = funcs[a]
                         if fi.host is not None:
