@@ -36,7 +36,7 @@ import struct
 from array import array
 
 from .. import faults
-from . import memory_access, numerics
+from . import memories, memory_access, numerics
 from ..errors import Trap
 from ..opcodes import BY_NAME
 from ..runtime import default_value
@@ -928,6 +928,9 @@ def build(store, addr, model='wasmedge'):
     if hit is None:
         g = FuncGen(store, fi, addr, model)
         try:
+            if memories.uses_general(store, inst, g.body):
+                # memories other than 0, 64-bit memories and tables: interpreted
+                raise Uncompilable('multi-memory / memory64 / table64 instruction')
             g.generate()
         except Uncompilable:
             hit = cache[key] = None

@@ -50,7 +50,8 @@ from ..exec.cells import CELLS, NONE  # noqa: F401 (part of the image format)
 FORMAT = 'wasm-migrate-images'
 VERSION = 1                      # what a set with one file per frame is written as
 ONE_FILE_VERSION = 2             # a set whose frames are all in FRAMES_FILE
-VERSIONS = (VERSION, ONE_FILE_VERSION)
+MEMORIES_VERSION = 3             # a set with memory{i}.img files (several memories)
+VERSIONS = (VERSION, ONE_FILE_VERSION, MEMORIES_VERSION)
 FRAME_LAYOUTS = ('per-file', 'one-file')   # stack{i}.img (the forks') or FRAMES_FILE
 FRAMES_FILE = 'stacks.img'
 CHUNK = 4096                     # dirty-page granularity of memory.img
@@ -95,6 +96,7 @@ class ImageSet:
     dropped_elems: List[int] = field(default_factory=list)
     dropped_datas: List[int] = field(default_factory=list)
     frames_layout: str = 'per-file'        # as read (FRAME_LAYOUTS); writers choose their own
+    memories: list = field(default_factory=list)   # memories 1.. (migrate.memories.MemoryImage)
 
 
 def module_sha256(data: bytes) -> str:
@@ -134,6 +136,8 @@ def encode_files(images: ImageSet, frames: str = 'per-file') -> Dict[str, bytes]
                 'results': images.results, 'steps': images.steps}
     if frames == 'one-file':
         manifest.update(version=ONE_FILE_VERSION, frames=frames)
+    if images.memories:             # several memories: files the forks' layout lacks
+        manifest.update(version=MEMORIES_VERSION, frames=frames)
     files = {
         'manifest.json': json.dumps(manifest, indent=2).encode() + b'\n',
         'program_counter.img': _u32s(images.pc),
@@ -164,6 +168,9 @@ def encode_files(images: ImageSet, frames: str = 'per-file') -> Dict[str, bytes]
     files['table.img'] = b''.join(tab)
     files['segment.img'] = b''.join(
         _u32(len(xs)) + _u32s(xs) for xs in (images.dropped_elems, images.dropped_datas))
+    if images.memories:
+        from . import memories
+        files.update(memories.encode(images.memories))
     return files
 
 
@@ -357,7 +364,8 @@ def _decode(get) -> ImageSet:
     version = manifest.get('version')
     if version not in VERSIONS or isinstance(version, bool):
         raise ImageError(f"manifest.json: version: {json.dumps(version)[:40]} "
-                         f'is not supported (this tool reads versions {VERSION} and {ONE_FILE_VERSION})')
+                         f'is not supported (this tool reads versions {VERSION}, {ONE_FILE_VERSION} '
+                         f'and {MEMORIES_VERSION})')
     layout = 'per-file' if version == VERSION else manifest.get('frames')
     if layout not in FRAME_LAYOUTS:
         raise ImageError(f'manifest.json: frames: {json.dumps(layout)[:40]} is not one of '
@@ -420,11 +428,17 @@ def _decode(get) -> ImageSet:
                         for what in ('elem', 'data'))
         r.end()
 
+    more = []
+    if version == MEMORIES_VERSION:
+        from . import memories
+        more = memories.decode(get)
+
     entry, results, steps = _manifest_fields(manifest)
     return ImageSet(runtime=runtime, module_sha256=sha, pc=pc, frames=frames,
                     page_count=page_count, memory=memory, globals=globs,
                     tables=tables, entry=entry, results=results, steps=steps,
-                    dropped_elems=dropped[0], dropped_datas=dropped[1], frames_layout=layout)
+                    dropped_elems=dropped[0], dropped_datas=dropped[1], frames_layout=layout,
+                    memories=more)
 
 
 def read_one_file_frames(data: bytes, nframes: int) -> List[FrameImage]:
