@@ -98,3 +98,17 @@ def group_of(name, line=None):
 def reason_of(group):
     """Why failures of this group are expected; None: they are not."""
     return GROUPS[group][1]
+
+
+def files_of(groups):
+    """The pinned wasm-3.0 files of the given feature groups (manifest order)."""
+    from .manifest import load
+    return [name for name in load()['suites']['wasm-3.0']['files'] if group_of(name) in groups]
+
+
+if __name__ == '__main__':      # python -m spectests.features GROUP...: their files, one a line
+    import sys
+    unknown = [g for g in sys.argv[1:] if g not in GROUPS]
+    if unknown:
+        sys.exit(f'unknown feature group {unknown[0]!r}: one of {", ".join(GROUPS)}')
+    print('\n'.join(files_of(sys.argv[1:])))
