@@ -299,3 +299,14 @@ def test_neutral_holds_every_memory(wasm, runtime):
     refused(lambda d: d['memories'][0]['chunks'].update({'5': '00' * 4096}),
             r'memories\[0\].chunks\["5"\]: offset 5 is not a multiple')
     refused(lambda d: d.update(version=1), 'memories: unknown field')
+
+
+def test_fork_layout_refuses_several_memories(wasm, tmp_path):
+    """The forks' image sets hold one memory: writing one for a module with
+    two is refused, naming memory.img, and nothing is left on disk."""
+    from engine.migrate import fork_images
+    store, inst, images = stopped_images(wasm, 'wamr')
+    d = str(tmp_path / 'fork')
+    with pytest.raises(im.ImageError, match="memory.img: the module has 2 memories; the forks'"):
+        fork_images.write_fork_images(images, d, store, inst)
+    assert not os.path.exists(d)

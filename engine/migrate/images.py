@@ -385,19 +385,8 @@ def _decode(get) -> ImageSet:
                          f'entry fidx is {frames[0].entry_fidx}')
 
     page_count = read_page_count(get)
-    r = _Reader('memory.img', get('memory.img'))
-    memory = {}
-    limit = (page_count or 0) * PAGE
-    while r.pos < len(r.data):
-        off = r.u32(f'page offset #{len(memory)}')
-        if faults.CHUNK_INDEX: off *= CHUNK
-        if off % CHUNK:
-            r.fail('page offset', f'{off:#x} is not a multiple of {CHUNK}')
-        if off + CHUNK > limit:
-            r.fail('page offset', f'{off:#x} beyond memory of {page_count or 0} pages')
-        if off in memory:
-            r.fail('page offset', f'{off:#x} appears twice')
-        memory[off] = bytes(r.raw(CHUNK, f'page data at {off:#x}'))
+    memory = read_chunks('memory.img', get('memory.img'), page_count or 0,
+                         CHUNK if faults.CHUNK_INDEX else 1)
 
     r = _Reader('global.img', get('global.img'))
     globs = []
@@ -439,6 +428,25 @@ def _decode(get) -> ImageSet:
                     tables=tables, entry=entry, results=results, steps=steps,
                     dropped_elems=dropped[0], dropped_datas=dropped[1], frames_layout=layout,
                     memories=more)
+
+
+def read_chunks(name, data, page_count, scale=1) -> Dict[int, bytes]:
+    """A memory file (``memory.img``, ``memory{i}.img``): repeated u32
+    byte offset and 4096 bytes, inside ``page_count`` pages, each offset
+    once; byte offset -> chunk."""
+    r = _Reader(name, data)
+    chunks = {}
+    limit = page_count * PAGE
+    while r.pos < len(r.data):
+        off = r.u32(f'page offset #{len(chunks)}') * scale
+        if off % CHUNK:
+            r.fail('page offset', f'{off:#x} is not a multiple of {CHUNK}')
+        if off + CHUNK > limit:
+            r.fail('page offset', f'{off:#x} beyond memory of {page_count} pages')
+        if off in chunks:
+            r.fail('page offset', f'{off:#x} appears twice')
+        chunks[off] = bytes(r.raw(CHUNK, f'page data at {off:#x}'))
+    return chunks
 
 
 def read_one_file_frames(data: bytes, nframes: int) -> List[FrameImage]:

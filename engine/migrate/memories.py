@@ -22,7 +22,7 @@ import struct
 from dataclasses import dataclass, field, replace
 from typing import Dict, List
 
-from .images import CHUNK, PAGE, ImageError, _Reader
+from .images import CHUNK, PAGE, ImageError, _Reader, read_chunks
 
 MEMORY_FILE = 'memory{}.img'
 PAGES_FILE = 'mem_page_count{}.img'
@@ -118,24 +118,6 @@ def decode(get) -> List[MemoryImage]:
         out.append(MemoryImage(pages, read_chunks(MEMORY_FILE.format(i),
                                                   get(MEMORY_FILE.format(i)), pages)))
         i += 1
-
-
-def read_chunks(name, data, page_count) -> Dict[int, bytes]:
-    """A ``memory.img`` layout: repeated u32 byte offset and 4096 bytes,
-    inside ``page_count`` pages, each offset once."""
-    r = _Reader(name, data)
-    chunks = {}
-    limit = page_count * PAGE
-    while r.pos < len(r.data):
-        off = r.u32(f'page offset #{len(chunks)}')
-        if off % CHUNK:
-            r.fail('page offset', f'{off:#x} is not a multiple of {CHUNK}')
-        if off + CHUNK > limit:
-            r.fail('page offset', f'{off:#x} beyond memory of {page_count} pages')
-        if off in chunks:
-            r.fail('page offset', f'{off:#x} appears twice')
-        chunks[off] = bytes(r.raw(CHUNK, f'page data at {off:#x}'))
-    return chunks
 
 
 # ------------------------------------------------------------ neutral.json
