@@ -310,3 +310,43 @@ def test_fork_layout_refuses_several_memories(wasm, tmp_path):
     with pytest.raises(im.ImageError, match="memory.img: the module has 2 memories; the forks'"):
         fork_images.write_fork_images(images, d, store, inst)
     assert not os.path.exists(d)
+
+
+def _tier_state(store, inst, ex):
+    return dict(pc=ex.pc, steps=ex.steps, finished=ex.finished, stack=list(ex.stack),
+                results=ex.results,
+                frames=[(f.func, f.from_pc, f.locals, f.arity, f.vpos) for f in ex.frames],
+                memories=[(bytes(store.mems[a].data), store.mems[a].type) for a in inst.memaddrs],
+                dirty=[bytes(store.mems[a].dirty) for a in inst.memaddrs],
+                tables=[(list(store.tables[a].elem), store.tables[a].type)
+                        for a in inst.tableaddrs],
+                globals=[store.globals[a].value for a in inst.globaladdrs])
+
+
+def test_compiled_tier_stops_exactly(wasm):
+    """The compiled tier runs the new forms through the interpreter's
+    functions; stopped at every N it holds exactly the interpreter's state
+    (every memory, its dirty flags, the table), and resumes to the same end."""
+    from engine.exec import compile as C
+    store, inst = instance(wasm, 'wasmedge', 'fast')
+    run = inst.exports['run'][1]
+    assert C.compiled(store, run).code is not None          # compiled, not interpreted
+    total = None
+    n = 0
+    while total is None or n <= total + 1:
+        states = []
+        for tier in ('interp', 'fast'):
+            store, inst = instance(wasm, 'wasmedge', tier)
+            ex = store.new_executor()
+            ex.start(inst.exports['run'][1], [3])
+            done = ex.run(n)
+            states.append((done, _tier_state(store, inst, ex)))
+            if not done:
+                ex.run()
+            states.append(_tier_state(store, inst, ex))
+            if total is None and tier == 'interp':
+                total = ex.steps
+        assert states[0] == states[2], f'stop at N={n}'
+        assert states[1] == states[3], f'resumed after N={n}'
+        n += 1
+    assert total > 80
