@@ -350,3 +350,22 @@ def test_compiled_tier_stops_exactly(wasm):
         assert states[1] == states[3], f'resumed after N={n}'
         n += 1
     assert total > 80
+
+
+def test_memory_beyond_the_image_format_is_refused(monkeypatch):
+    """A 64-bit memory grown past what u32 chunk offsets reach (65536
+    pages, allowed by a raised --max-memory-pages) is refused at the
+    checkpoint naming the memory, not written wrapped.  The bound is
+    lowered here so the test does not allocate 4 GiB."""
+    from engine.migrate import memories
+    monkeypatch.setattr(memories, 'MAX_IMAGE_PAGES', 2)
+    wasm = wasmtime.wat2wasm('(module (memory 1) (memory i64 2) (func (export "f") (result i64)'
+                             ' (memory.grow 1 (i64.const 1))))')
+    store, inst = instance(wasm, 'wamr')
+    ex = store.new_executor('wamr')
+    ex.start(inst.exports['f'][1], [])
+    assert not ex.run(2)
+    assert len(store.mems[inst.memaddrs[1]].data) == 3 * 65536
+    with pytest.raises(im.ImageError, match='memory 1: 3 pages: an image set holds memories '
+                                            'up to 2 pages'):
+        checkpoint.save(ex, inst, im.module_sha256(wasm), 'f', ['i64'])

@@ -42,14 +42,16 @@ class MemoryImage:
 # ------------------------------------------------------------ live store
 
 def capture(store, inst) -> List[MemoryImage]:
-    """Memories 1.. of the instance, from their written chunks only."""
+    """Memories 1.. of the instance, from their written chunks only (and
+    every memory's size checked: a 64-bit one may outgrow the files)."""
     out = []
     zero = bytes(CHUNK)
-    for k, a in enumerate(inst.memaddrs[1:], 1):
+    for k, a in enumerate(inst.memaddrs):
+        if len(store.mems[a].data) > MAX_IMAGE_PAGES * PAGE:
+            raise ImageError(f'memory {k}: {len(store.mems[a].data) // PAGE} pages: an image set '
+                             f'holds memories up to {MAX_IMAGE_PAGES} pages (u32 byte offsets)')
+    for a in inst.memaddrs[1:]:
         mem = store.mems[a]
-        if len(mem.data) > MAX_IMAGE_PAGES * PAGE:
-            raise ImageError(f'memory {k}: {len(mem.data) // PAGE} pages: an image set holds '
-                             f'memories up to {MAX_IMAGE_PAGES} pages (u32 byte offsets)')
         chunks = {}
         for off in mem.dirty_offsets():
             chunk = bytes(mem.data[off:off + CHUNK])
