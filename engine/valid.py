@@ -231,13 +231,13 @@ def _check_code(ctx, params, results, local_types, body, stop=None, trace=None):
             if sig is not None:
                 plist, res, width, lanes = sig
                 imm = ins.imm
-                if len(imm) == (4 if lanes else 3) or not nmems:
-                    _mem(ctx, imm[-1] if len(imm) == (4 if lanes else 3) else 0)
+                x = imm[-1] if len(imm) == (4 if lanes else 3) else 0    # multi-memory
+                if x or not nmems:
+                    _mem(ctx, x)
                 if (1 << imm[0]) > width:
                     _fail('alignment must not be larger than natural')
-                if len(imm) == (4 if lanes else 3) or imm[1] > 0xFFFFFFFF \
-                        or ctx.mems[0].at != I32:
-                    plist = _memop_params(ctx, imm, plist, lanes)
+                if x or imm[1] > 0xFFFFFFFF or ctx.mems[0].at != I32:
+                    plist = _memop_params(ctx, x, imm[1], plist)
                 if lanes and imm[2] >= lanes:
                     _fail('invalid lane index')
                 np = len(plist)
@@ -580,14 +580,12 @@ def _mem(ctx, x):
     return ctx.mems[x]
 
 
-def _memop_params(ctx, imm, plist, lanes):
-    """A load/store's operand types for its memory (multi-memory,
+def _memop_params(ctx, x, offset, plist):
+    """A load/store's operand types for memory ``x`` (multi-memory,
     memory64): the address (first operand) is the memory's address type,
     and a 32-bit memory's offset must fit in 32 bits."""
-    x = imm[-1] if len(imm) == (4 if lanes else 3) else 0
-    at = _mem(ctx, x).at
-    if at == I32:
-        if imm[1] > 0xFFFFFFFF:
+    if ctx.mems[x].at == I32:
+        if offset > 0xFFFFFFFF:
             _fail('offset out of range')
         return plist
     return [I64] + plist[1:]
