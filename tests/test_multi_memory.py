@@ -369,3 +369,19 @@ def test_memory_beyond_the_image_format_is_refused(monkeypatch):
     with pytest.raises(im.ImageError, match='memory 1: 3 pages: an image set holds memories '
                                             'up to 2 pages'):
         checkpoint.save(ex, inst, im.module_sha256(wasm), 'f', ['i64'])
+
+
+def test_feature_groups_list_their_files():
+    """``python -m spectests.features GROUP...`` (the CI's migrated list)."""
+    import subprocess
+    import sys
+    from spectests import features
+    files = features.files_of({'multi-memory', 'memory64'})
+    assert len(files) == 65 and 'memory64.wast' in files and 'memory-multi.wast' in files
+    assert features.reason_of('multi-memory') is None and features.reason_of('memory64') is None
+    out = subprocess.run([sys.executable, '-m', 'spectests.features', 'memory64'],
+                         capture_output=True, text=True, check=True).stdout.split()
+    assert out == features.files_of({'memory64'}) and len(out) == 24
+    bad = subprocess.run([sys.executable, '-m', 'spectests.features', 'nope'],
+                         capture_output=True, text=True)
+    assert bad.returncode != 0 and "unknown feature group 'nope'" in bad.stderr
