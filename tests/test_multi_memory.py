@@ -385,3 +385,33 @@ def test_feature_groups_list_their_files():
     bad = subprocess.run([sys.executable, '-m', 'spectests.features', 'nope'],
                          capture_output=True, text=True)
     assert bad.returncode != 0 and "unknown feature group 'nope'" in bad.stderr
+
+
+def test_cli_checkpoint_translate_restore(wasm, tmp_path):
+    """The commands end to end: run to a checkpoint, inspect (every memory
+    shown), translate through neutral.json to the other model, restore in
+    both models; the fork layout is refused with one line, no traceback."""
+    import subprocess
+    import sys
+    mod = tmp_path / 'm.wasm'
+    mod.write_bytes(wasm)
+
+    def engine(*args, ok=True):
+        p = subprocess.run([sys.executable, '-m', 'engine', *map(str, args)],
+                           capture_output=True, text=True)
+        assert (p.returncode == 0) == ok, p.stderr
+        return p.stdout + p.stderr
+    want = f'i64:{wasmtime_run(wasm, 7)}'
+    ck, ckn, ckw = tmp_path / 'ck', tmp_path / 'ckn', tmp_path / 'ckw'
+    engine('run', mod, '--invoke', 'run', '--args', '7', '--checkpoint-at', '60', '--images', ck)
+    out = engine('inspect', ck)
+    assert 'memory 1     2 pages, 3 non-zero 4 KiB chunks (memory1.img)' in out
+    engine('translate', ck, '--to', 'neutral', '--out', ckn)
+    assert 'memory 1     2 pages' in engine('inspect', ckn)
+    engine('translate', ckn, '--to', 'wamr', '--out', ckw)
+    for src, rt in ((ckw, 'wamr'), (ck, 'wamr'), (ckn, 'wasmedge')):
+        assert want in engine('restore', src, '--runtime', rt)
+    out = engine('run', mod, '--invoke', 'run', '--args', '7', '--format', 'fork',
+                 '--checkpoint-at', '60', '--images', tmp_path / 'f', ok=False)
+    assert "memory.img: the module has 2 memories; the forks' image sets hold one" in out
+    assert 'Traceback' not in out
