@@ -128,16 +128,23 @@ def test_bounds_and_grow_failure(wasm, runtime):
 
 
 def test_limits_checked_before_allocation():
-    """A 64-bit memory's minimum beyond --max-memory-pages is refused by the
-    resource limit (LimitError) before anything is allocated, and its
-    grow fails (-1) at the limit."""
+    """A 64-bit memory's or table's minimum beyond the resource limits is
+    refused (LimitError) before anything is allocated, and a 64-bit grow
+    fails (-1 as an i64) at the limit."""
     from engine.limits import LimitError, Limits
-    wasm = wasmtime.wat2wasm('(module (memory i64 100000)'
-                             ' (memory $s i64 1) (func (export "g") (result i64)'
-                             ' (memory.grow $s (i64.const 20))))')
+    wasm = wasmtime.wat2wasm('(module (memory i64 100000))')
     store = E.store_init('wasmedge', limits=Limits(max_memory_pages=16))
     with pytest.raises(LimitError, match='memory 0 minimum pages'):
         E.module_instantiate(store, E.module_decode(wasm), [])
+    wasm = wasmtime.wat2wasm('(module (memory $s i64 1) (func (export "g") (result i64)'
+                             ' (memory.grow $s (i64.const 20))))')
+    store = E.store_init('wamr', limits=Limits(max_memory_pages=16))
+    inst = E.module_instantiate(store, E.module_decode(wasm), [])
+    assert E.func_invoke(store, inst.exports['g'][1], []) == [(1 << 64) - 1]
+    assert len(store.mems[inst.memaddrs[0]].data) == 65536
+    wasm = wasmtime.wat2wasm('(module (table i64 0x1_0000_0000_0000 funcref))')
+    with pytest.raises(LimitError, match='table 0 minimum size'):
+        E.module_instantiate(E.store_init('wasmedge'), E.module_decode(wasm), [])
 
 
 def test_validation():
