@@ -32,7 +32,8 @@ memarg_lane     (align exponent, offset, lane)
 i32 / i64       unsigned bit pattern int
 f32 / f64       bit pattern int (NaN payloads preserved)
 v128            128-bit unsigned int (lane 0 in the low bits)
-reftype         'funcref' | 'externref'
+reftype         ref.null's type: syntax.RefType(True, heap type) (binary: the heap type)
+typeidx         int
 select_t        tuple of value types (exactly one in 2.0)
 shuffle         tuple of 16 lane indices
 lane            int lane index
@@ -70,6 +71,9 @@ OPS = (
     # tail calls (Wasm 3.0)
     Op('return_call', (0x12,), 'funcidx', None, None),
     Op('return_call_indirect', (0x13,), 'call_indirect', None, None),
+    # typed function references (Wasm 3.0)
+    Op('call_ref', (0x14,), 'typeidx', None, None),
+    Op('return_call_ref', (0x15,), 'typeidx', None, None),
     Op('drop', (26,), None, None, None),
     Op('select', (27,), None, None, None),
     Op('select', (28,), 'select_t', None, None),
@@ -240,6 +244,9 @@ OPS = (
     Op('ref.null', (208,), 'reftype', None, None),
     Op('ref.is_null', (209,), None, None, None),
     Op('ref.func', (210,), 'funcidx', ((), ('funcref',)), None),
+    Op('ref.as_non_null', (0xD4,), None, None, None),
+    Op('br_on_null', (0xD5,), 'labelidx', None, None),
+    Op('br_on_non_null', (0xD6,), 'labelidx', None, None),
     Op('i32.trunc_sat_f32_s', (252, 0), None, (('f32',), ('i32',)), None),
     Op('i32.trunc_sat_f32_u', (252, 1), None, (('f32',), ('i32',)), None),
     Op('i32.trunc_sat_f64_s', (252, 2), None, (('f64',), ('i32',)), None),

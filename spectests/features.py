@@ -22,8 +22,7 @@ GROUPS = {
     'tail-call': ('return_call, return_call_indirect', None),
     'multi-memory': ('several memories per module', 'multi-memory not implemented yet'),
     'memory64': ('64-bit memories and tables', 'memory64/table64 not implemented yet'),
-    'function-references': ('typed function references', 'typed function references not '
-                            'implemented yet'),
+    'function-references': ('typed function references', None),
     'gc': ('structs, arrays, i31, subtyping, casts', 'GC not implemented yet'),
     'exceptions': ('try_table, throw, throw_ref, tags', 'exception handling not implemented yet'),
     'legacy-exceptions': ('try/catch/delegate/rethrow', 'legacy exception handling not '
