@@ -468,10 +468,14 @@ def _funcref_exprs(data, p):
     return init, p
 
 
+# A segment of function indices holds non-null references (3.0: (ref func))
+REF_FUNC = S.RefType(False, 'func')
+
+
 def _elemkind(data, p):
     if data[p] != 0x00:
         _fail('malformed element kind', p)
-    return S.FUNCREF, p + 1
+    return REF_FUNC, p + 1
 
 
 def _elem(data, p):
@@ -500,7 +504,7 @@ def _elem(data, p):
         if flags & 3:
             et, p = _elemkind(data, p)
         else:
-            et = S.FUNCREF
+            et = REF_FUNC
         init, p = _funcref_exprs(data, p)
     return S.Elem(et, init, mode, table, offset), p
 

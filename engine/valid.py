@@ -143,6 +143,7 @@ def _blocktype(ctx, bt):
     if bt is None:
         return (), ()
     if isinstance(bt, str):
+        _check_valtype(ctx, bt)
         return (), (bt,)
     if bt >= len(ctx.types):
         _fail('unknown type')
@@ -868,8 +869,8 @@ def validate_module(module: S.Module, standard=3) -> ModuleInfo:
             where = f'table {k}'
             _check_tabletype(t.type)
             _check_valtype(ctx, t.type.elemtype)
-            if t.init is not None:
-                _const_expr(cctx, t.init, t.type.elemtype, ops)
+            if t.init is not None:      # tables come before the globals: imported ones only
+                _const_expr(seeing(nig), t.init, t.type.elemtype, ops)
             elif not _defaultable(t.type.elemtype):
                 _fail('type mismatch')
         for k, m in enumerate(module.mems):
