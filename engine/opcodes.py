@@ -501,6 +501,27 @@ OPS = (
     Op('i32x4.trunc_sat_f64x2_u_zero', (253, 253), None, (('v128',), ('v128',)), None),
     Op('f64x2.convert_low_i32x4_s', (253, 254), None, (('v128',), ('v128',)), None),
     Op('f64x2.convert_low_i32x4_u', (253, 255), None, (('v128',), ('v128',)), None),
+    # relaxed SIMD (Wasm 3.0); the deterministic choice of each: engine/exec/simd.py _relaxed
+    Op('i8x16.relaxed_swizzle', (253, 0x100), None, (('v128', 'v128',), ('v128',)), None),
+    Op('i32x4.relaxed_trunc_f32x4_s', (253, 0x101), None, (('v128',), ('v128',)), None),
+    Op('i32x4.relaxed_trunc_f32x4_u', (253, 0x102), None, (('v128',), ('v128',)), None),
+    Op('i32x4.relaxed_trunc_f64x2_s_zero', (253, 0x103), None, (('v128',), ('v128',)), None),
+    Op('i32x4.relaxed_trunc_f64x2_u_zero', (253, 0x104), None, (('v128',), ('v128',)), None),
+    Op('f32x4.relaxed_madd', (253, 0x105), None, (('v128', 'v128', 'v128',), ('v128',)), None),
+    Op('f32x4.relaxed_nmadd', (253, 0x106), None, (('v128', 'v128', 'v128',), ('v128',)), None),
+    Op('f64x2.relaxed_madd', (253, 0x107), None, (('v128', 'v128', 'v128',), ('v128',)), None),
+    Op('f64x2.relaxed_nmadd', (253, 0x108), None, (('v128', 'v128', 'v128',), ('v128',)), None),
+    Op('i8x16.relaxed_laneselect', (253, 0x109), None, (('v128', 'v128', 'v128',), ('v128',)), None),
+    Op('i16x8.relaxed_laneselect', (253, 0x10a), None, (('v128', 'v128', 'v128',), ('v128',)), None),
+    Op('i32x4.relaxed_laneselect', (253, 0x10b), None, (('v128', 'v128', 'v128',), ('v128',)), None),
+    Op('i64x2.relaxed_laneselect', (253, 0x10c), None, (('v128', 'v128', 'v128',), ('v128',)), None),
+    Op('f32x4.relaxed_min', (253, 0x10d), None, (('v128', 'v128',), ('v128',)), None),
+    Op('f32x4.relaxed_max', (253, 0x10e), None, (('v128', 'v128',), ('v128',)), None),
+    Op('f64x2.relaxed_min', (253, 0x10f), None, (('v128', 'v128',), ('v128',)), None),
+    Op('f64x2.relaxed_max', (253, 0x110), None, (('v128', 'v128',), ('v128',)), None),
+    Op('i16x8.relaxed_q15mulr_s', (253, 0x111), None, (('v128', 'v128',), ('v128',)), None),
+    Op('i16x8.relaxed_dot_i8x16_i7x16_s', (253, 0x112), None, (('v128', 'v128',), ('v128',)), None),
+    Op('i32x4.relaxed_dot_i8x16_i7x16_add_s', (253, 0x113), None, (('v128', 'v128', 'v128',), ('v128',)), None),
 )
 
 BY_CODE = {op.code: op for op in OPS}

@@ -27,7 +27,7 @@ GROUPS = {
     'exceptions': ('try_table, throw, throw_ref, tags', 'exception handling not implemented yet'),
     'legacy-exceptions': ('try/catch/delegate/rethrow', 'legacy exception handling not '
                           'implemented yet'),
-    'relaxed-simd': ('relaxed SIMD', 'relaxed SIMD not implemented yet'),
+    'relaxed-simd': ('relaxed SIMD', None),
     'threads': ('post-3.0 proposal: threads (shared memory, atomics)',
                 'post-3.0 proposal, not part of Wasm 3.0: not implemented'),
     'custom-page-sizes': ('post-3.0 proposal: custom page sizes',

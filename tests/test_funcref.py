@@ -259,3 +259,16 @@ def test_reference_type_texts():
         assert S.parse_valtype(text) == text
     for text in ('(ref null func)', '(ref  3)', '(ref 03)', '(ref any)', 'ref', 3):
         assert S.parse_valtype(text) is None
+
+
+@pytest.mark.parametrize('entry, args', [('run', [5]), ('null-tail', []), ('hold', [40])])
+def test_compiled_tier_stops_like_the_interpreter(entry, args):
+    """Functions using typed references are left to the interpreter by the
+    compiled tier (which runs their callers and callees compiled where it
+    can): a stop at every N leaves the same state in both tiers, and the
+    resumed runs end alike."""
+    from tests.test_fast_tier import check_chunked, check_every_stop, length
+    wasm = _bytes()
+    total = length(wasm, entry, args)
+    check_every_stop(wasm, entry, args, range(total + 1))
+    check_chunked(wasm, entry, args, (1, 2, 3, 7, 50))
