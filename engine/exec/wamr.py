@@ -504,6 +504,20 @@ def _ref_is_null(stack):
     stack[-1] = 1 if stack[-1] == NONE else 0
 
 
+def _take(stack, labels, fbase, branch):
+    """A branch a GENERIC closure took (rare: br_on_*), as BR does it
+    inline (POP_CSP_N): cut the cells to the target label's frame_sp
+    keeping its cell_num, pop the labels above it; the continue offset."""
+    depth, npop, pc = branch
+    frame_sp, keep = labels[-1 - depth][2:4]
+    top, lb = len(stack) - keep, fbase + frame_sp
+    if top > lb:
+        del stack[lb:top]
+    if npop:
+        del labels[len(labels) - npop:]
+    return pc
+
+
 def _ref_as_non_null(stack):
     if stack[-1] == NONE:
         raise Trap('null reference')
@@ -1069,15 +1083,7 @@ class Executor:
                     elif op == 32:   # GENERIC (br_on_null/br_on_non_null: a taken branch)
                         b = a(stack)
                         if b is not None:
-                            depth, npop, pc = b
-                            lab = labels[-1 - depth]
-                            keep = lab[3]
-                            top = len(stack) - keep
-                            lb = fbase + lab[2]
-                            if top > lb:
-                                del stack[lb:top]
-                            if npop:
-                                del labels[len(labels) - npop:]
+                            pc = _take(stack, labels, fbase, b)
                     else:            # UNREACHABLE
                         raise Trap('unreachable')
                 elif op < 43:

@@ -310,6 +310,16 @@ def _br_on(on_null, branch):
     return f
 
 
+def _take(stack, fbase, branch):
+    """A branch a GENERIC closure took (rare: br_on_*), as BR does it inline:
+    keep the label's values, drop the operands down to its height; the pc."""
+    target, keep, lh = branch
+    top, lb = len(stack) - keep, fbase + lh
+    if top > lb:
+        del stack[lb:top]
+    return target
+
+
 def _generic(store, inst, memi, name, imm):
     """A closure ``f(stack)`` for the rarer instructions; one that may
     branch returns the taken branch (see ``_br_on``)."""
@@ -782,12 +792,7 @@ class Executor:
                 elif op == 31:       # GENERIC (br_on_null/br_on_non_null: a taken branch)
                     b = a(stack)
                     if b is not None:
-                        target, keep, lh = b
-                        top = len(stack) - keep
-                        lb = fbase + lh
-                        if top > lb:
-                            del stack[lb:top]
-                        pc = target
+                        pc = _take(stack, fbase, b)
                 elif op == 32:       # UNREACHABLE
                     raise Trap('unreachable')
                 elif op == 30:       # RETURN_CALL: the callee replaces this frame
