@@ -30,7 +30,12 @@ EOS_SECTION = 'unexpected end of section or function'
 # value type encodings (binary/types.rst)
 VALTYPES = {0x7F: S.I32, 0x7E: S.I64, 0x7D: S.F32, 0x7C: S.F64,
             0x7B: S.V128, 0x70: S.FUNCREF, 0x6F: S.EXTERNREF}
-REFTYPES = {0x70: S.FUNCREF, 0x6F: S.EXTERNREF}
+REFTYPES = {0x70: S.FUNCREF, 0x6F: S.EXTERNREF,
+            0x73: S.RefType(True, 'nofunc'), 0x72: S.RefType(True, 'noextern')}
+VALTYPES.update(REFTYPES)
+# abstract heap types (binary/types.rst): the negative s33 values as one byte
+HEAPTYPES = {0x70: 'func', 0x6F: 'extern', 0x73: 'nofunc', 0x72: 'noextern'}
+REF_NULL, REF = 0x63, 0x64      # (ref null ht), (ref ht)
 
 SECTION_NAMES = {0: 'custom', 1: 'type', 2: 'import', 3: 'function',
                  4: 'table', 5: 'memory', 6: 'global', 7: 'export',
@@ -143,10 +148,25 @@ def _name(data, p):
 
 # ---------------------------------------------------------------- types
 
+def _heaptype(data, p):
+    """A heap type: an abstract one (one byte) or a type index (s33 >= 0)."""
+    b = data[p]
+    h = HEAPTYPES.get(b)
+    if h is not None:
+        return h, p + 1
+    v, q = _sN(data, p, 33)
+    if v < 0:
+        _fail('malformed heap type', p)
+    return v, q
+
+
 def _valtype(data, p):
     b = data[p]
     t = VALTYPES.get(b)
     if t is None:
+        if b == REF or b == REF_NULL:
+            ht, p = _heaptype(data, p + 1)
+            return S.RefType(b == REF_NULL, ht), p
         if b & 0x80:          # a multi-byte s7 can never be a value type
             _fail('integer representation too long', p + 1)
         _fail('malformed value type', p)
@@ -157,6 +177,9 @@ def _reftype(data, p):
     b = data[p]
     t = REFTYPES.get(b)
     if t is None:
+        if b == REF or b == REF_NULL:
+            ht, p = _heaptype(data, p + 1)
+            return S.RefType(b == REF_NULL, ht), p
         if b & 0x80:
             _fail('integer representation too long', p + 1)
         _fail('malformed reference type', p)
@@ -275,7 +298,7 @@ def _expr(data, p, info=None):
                 blocks[-1] = False
             imm = None
         elif kind == 'localidx' or kind == 'labelidx' or kind == 'funcidx' \
-                or kind == 'globalidx' or kind == 'tableidx' \
+                or kind == 'globalidx' or kind == 'tableidx' or kind == 'typeidx' \
                 or kind == 'elemidx' or kind == 'dataidx':
             imm = data[p]
             if imm < 0x80:
@@ -376,8 +399,9 @@ def _expr(data, p, info=None):
                 raise IndexError
             imm = tuple(data[p:q])
             p = q
-        elif kind == 'reftype':
-            imm, p = _reftype(data, p)
+        elif kind == 'reftype':          # ref.null's heap type: imm is the null's type
+            ht, p = _heaptype(data, p)
+            imm = S.RefType(True, ht)
         elif kind == 'select_t':
             imm, p = _resulttype(data, p)
         elif kind == 'memory.init':
@@ -457,6 +481,13 @@ def _import(data, p, standard=3):
 
 
 def _table(data, p, standard=3):
+    """A table, or (3.0) 0x40 0x00 and a table with an initializer expression."""
+    if data[p] == 0x40:
+        if data[p + 1] != 0x00:
+            _fail('malformed table', p + 1)
+        tt, p = _tabletype(data, p + 2, standard)
+        init, p = _expr(data, p)
+        return S.Table(tt, init), p
     tt, p = _tabletype(data, p, standard)
     return S.Table(tt), p
 
@@ -493,10 +524,14 @@ def _funcref_exprs(data, p):
     return init, p
 
 
+# A segment of function indices holds non-null references (3.0: (ref func))
+REF_FUNC = S.RefType(False, 'func')
+
+
 def _elemkind(data, p):
     if data[p] != 0x00:
         _fail('malformed element kind', p)
-    return S.FUNCREF, p + 1
+    return REF_FUNC, p + 1
 
 
 def _elem(data, p):
@@ -525,7 +560,7 @@ def _elem(data, p):
         if flags & 3:
             et, p = _elemkind(data, p)
         else:
-            et = S.FUNCREF
+            et = REF_FUNC
         init, p = _funcref_exprs(data, p)
     return S.Elem(et, init, mode, table, offset), p
 

@@ -69,8 +69,8 @@ def parse_arg(t, text):
         if text == 'null':
             return None
         n = parse_int(text, 32)
-        from .syntax import ExternRef
-        return n if t == 'funcref' else ExternRef(n)
+        from .syntax import ExternRef, value_class
+        return n if value_class(t) == 'funcref' else ExternRef(n)
     except LiteralError as e:
         raise UsageError(f'argument {text!r} is not a valid {t}: {e}')
 
@@ -78,6 +78,9 @@ def parse_arg(t, text):
 def show_value(t, v):
     if v is None:
         return f'{t}:null'
+    from .syntax import value_class
+    if value_class(t) != t:             # a 3.0 typed reference: shown as its 2.0 class
+        t = value_class(t)
     if t == 'externref':
         return f'externref:{v.value}'
     if t in ('f32', 'f64'):

@@ -242,7 +242,7 @@ class Store:
 
 def default_value(t):
     """The zero of a value type (locals, table fill): 0 or null."""
-    return None if t in S.REF_TYPES else 0
+    return None if S.is_ref(t) else 0
 
 
 def alloc_func(store, type, module, code, info, idx):
@@ -340,13 +340,25 @@ def match_import(store, module, imp, externval):
         return False
     actual = extern_type(store, kind, addr)
     if kind == 'func':
-        return actual == module.types[imp.desc]
+        return S.type_key(actual) == S.type_key(module.types[imp.desc])
     if kind == 'table':
-        return (actual.elemtype == imp.desc.elemtype and actual.at == imp.desc.at
+        return (_same_type(actual.elemtype, imp.desc.elemtype) and actual.at == imp.desc.at
                 and match_limits(actual.limits, imp.desc.limits))
     if kind == 'memory':
         return actual.at == imp.desc.at and match_limits(actual.limits, imp.desc.limits)
-    return actual == imp.desc
+    if actual.mut != imp.desc.mut:
+        return False
+    if actual.mut:
+        return _same_type(actual.valtype, imp.desc.valtype)
+    return S.matches(actual.valtype, imp.desc.valtype)
+
+
+def _same_type(t1, t2):
+    """Equivalent value types (mutable globals and tables are invariant).
+    A concrete heap type is compared by index (the exporter's and the
+    importer's indices are not related: two such types match only when
+    their texts agree)."""
+    return t1 == t2 or (S.matches(t1, t2) and S.matches(t2, t1))
 
 
 # -------------------------------------------------------------- instantiation
@@ -396,6 +408,12 @@ def instantiate(store, module, info, externvals, run_start=True):
     for g in module.globals:
         v = eval_const(store, inst, g.init)
         inst.globaladdrs.append(alloc_global(store, g.type, v))
+    # 3.0 table initializers (they may read the globals)
+    for t, ta in zip(module.tables, inst.tableaddrs[len(inst.tableaddrs) - len(module.tables):]):
+        if t.init is not None:
+            v = eval_const(store, inst, t.init)
+            tab = store.tables[ta]
+            tab.elem[:] = [v] * len(tab.elem)
     for e in module.elems:
         refs = [eval_const(store, inst, x) for x in e.init]
         inst.elemaddrs.append(alloc_elem(store, e.type, refs))

@@ -22,13 +22,12 @@ GROUPS = {
     'tail-call': ('return_call, return_call_indirect', None),
     'multi-memory': ('several memories per module', None),
     'memory64': ('64-bit memories and tables', None),
-    'function-references': ('typed function references', 'typed function references not '
-                            'implemented yet'),
+    'function-references': ('typed function references', None),
     'gc': ('structs, arrays, i31, subtyping, casts', 'GC not implemented yet'),
     'exceptions': ('try_table, throw, throw_ref, tags', 'exception handling not implemented yet'),
     'legacy-exceptions': ('try/catch/delegate/rethrow', 'legacy exception handling not '
                           'implemented yet'),
-    'relaxed-simd': ('relaxed SIMD', 'relaxed SIMD not implemented yet'),
+    'relaxed-simd': ('relaxed SIMD', None),
     'threads': ('post-3.0 proposal: threads (shared memory, atomics)',
                 'post-3.0 proposal, not part of Wasm 3.0: not implemented'),
     'custom-page-sizes': ('post-3.0 proposal: custom page sizes',

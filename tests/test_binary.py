@@ -297,10 +297,11 @@ OFF0 = b'\x41\x00\x0b'
 
 
 @pytest.mark.parametrize('payload, mode, table, etype, n, has_offset', [
-    (b'\x00' + OFF0 + b'\x02\x00\x01', 'active', 0, 'funcref', 2, True),
-    (b'\x01\x00\x01\x01', 'passive', 0, 'funcref', 1, False),
-    (b'\x02\x01' + OFF0 + b'\x00\x01\x00', 'active', 1, 'funcref', 1, True),
-    (b'\x03\x00\x02\x00\x01', 'declarative', 0, 'funcref', 2, False),
+    # segments of function indices hold (ref func) (Wasm 3.0), expressions their own type
+    (b'\x00' + OFF0 + b'\x02\x00\x01', 'active', 0, '(ref func)', 2, True),
+    (b'\x01\x00\x01\x01', 'passive', 0, '(ref func)', 1, False),
+    (b'\x02\x01' + OFF0 + b'\x00\x01\x00', 'active', 1, '(ref func)', 1, True),
+    (b'\x03\x00\x02\x00\x01', 'declarative', 0, '(ref func)', 2, False),
     (b'\x04' + OFF0 + b'\x02\xd2\x00\x0b\xd0\x70\x0b', 'active', 0, 'funcref', 2, True),
     (b'\x05\x6f\x01\xd0\x6f\x0b', 'passive', 0, 'externref', 1, False),
     (b'\x06\x01' + OFF0 + b'\x70\x01\xd2\x01\x0b', 'active', 1, 'funcref', 1, True),

@@ -57,6 +57,12 @@ class Reenter(Exception):
     runs in the interpreter): the interpreter makes the call."""
 
 
+# Typed function references (3.0) are left to the interpreter: a function
+# using one of these runs interpreted as a whole (exact by construction).
+_INTERPRETED = frozenset(('call_ref', 'return_call_ref', 'br_on_null', 'br_on_non_null',
+                          'ref.as_non_null'))
+
+
 class Uncompilable(Exception):
     """The function uses something the generator does not handle; it runs
     in the interpreter."""
@@ -222,6 +228,9 @@ class FuncGen:
     def leaders(self):
         """Leader pc -> operand height there (see the module docstring)."""
         body, info, heights = self.body, self.info, self.info.heights
+        for ins in body:
+            if ins.op in _INTERPRETED:
+                raise Uncompilable(ins.op)
         lead = {0: 0}
         last = len(body) - 1
 

@@ -40,6 +40,7 @@ from ..errors import Exhaustion, Trap
 from ..limits import CallDepthError, run_bounded
 from ..opcodes import BY_NAME
 from .wasmedge import resolve_callee
+from .. import syntax as S
 from ..runtime import default_value
 from .cells import CELLS, NONE, from_cells as value_of_cells, value_cells as cells_of_value
 
@@ -353,11 +354,31 @@ def compile_func(store, fi):
             pop()
             popn(len(ft.params))
             tstack.extend(ft.results)
-        elif name == 'return_call' or name == 'return_call_indirect':
+        elif name == 'call_ref':           # CALL through the reference: (None, type)
+            ft = mtypes[imm]
+            k, a = CALL, (None, ft)
+            pop()
+            popn(len(ft.params))
+            tstack.extend(ft.results)
+        elif name == 'br_on_null' or name == 'br_on_non_null':
+            t = S.reftype(pop())
+            if name == 'br_on_null':
+                tstack.append(None if t is None else S.RefType(False, t.heap))
+            a = _br_on(name == 'br_on_null', (imm,) + branch(imm))
+        elif name == 'ref.as_non_null':
+            t = S.reftype(pop())
+            tstack.append(None if t is None else S.RefType(False, t.heap))
+            a = _ref_as_non_null
+        elif name == 'return_call' or name == 'return_call_indirect' \
+                or name == 'return_call_ref':
             # tail calls: argument as for CALL, plus the final end's offset
             if name == 'return_call':
                 ft = store.funcs[inst.funcaddrs[imm]].type
                 a = inst.funcaddrs[imm]
+            elif name == 'return_call_ref':
+                ft = mtypes[imm]
+                a = (None, ft)
+                pop()
             else:
                 typeidx, tableidx = imm
                 ft = mtypes[typeidx]
@@ -389,13 +410,13 @@ def compile_func(store, fi):
                 if t in ('i32', 'f32'):
                     k, a = GLOBAL_GET, g
                 else:
-                    a = _global_get(g, t)
+                    a = _global_get(g, S.value_class(t))
             else:
                 pop()
                 if t in ('i32', 'f32'):
                     k, a = GLOBAL_SET, g
                 else:
-                    a = _global_set(g, t)
+                    a = _global_set(g, S.value_class(t))
         elif name in _LOADS:
             w, unpack, mask, n = _LOADS[name]
             k, a = LOAD, (imm[1], w, unpack, mask, n)
@@ -499,6 +520,45 @@ def compile_func(store, fi):
 
 def _ref_is_null(stack):
     stack[-1] = 1 if stack[-1] == NONE else 0
+
+
+def _take(stack, labels, fbase, branch):
+    """A branch a GENERIC closure took (rare: br_on_*), as BR does it
+    inline (POP_CSP_N): cut the cells to the target label's frame_sp
+    keeping its cell_num, pop the labels above it; the continue offset."""
+    depth, npop, pc = branch
+    frame_sp, keep = labels[-1 - depth][2:4]
+    top, lb = len(stack) - keep, fbase + frame_sp
+    if top > lb:
+        del stack[lb:top]
+    if npop:
+        del labels[len(labels) - npop:]
+    return pc
+
+
+def _ref_as_non_null(stack):
+    if stack[-1] == NONE:
+        raise Trap('null reference')
+
+
+def _br_on(on_null, branch):
+    """br_on_null / br_on_non_null as a GENERIC closure returning the taken
+    branch (depth, labels to pop, continue offset) or None, as WAMR's
+    BR_ON_NULL pops the reference and branches through label_pop_csp_n (a
+    br_on_null that is not taken pushes it back)."""
+    if on_null:
+        def f(stack):
+            if stack[-1] == NONE:
+                stack.pop()
+                return branch
+            return None
+    else:
+        def f(stack):
+            if stack[-1] == NONE:
+                stack.pop()
+                return None
+            return branch
+    return f
 
 
 def _global_get(g, t):
@@ -1040,8 +1100,10 @@ class Executor:
                         mem = c.mem
                         dirty = c.dirty
                         pc = 0
-                    elif op == 32:   # GENERIC
-                        a(stack)
+                    elif op == 32:   # GENERIC (br_on_null/br_on_non_null: a taken branch)
+                        b = a(stack)
+                        if b is not None:
+                            pc = _take(stack, labels, fbase, b)
                     else:            # UNREACHABLE
                         raise Trap('unreachable')
                 elif op < 43:

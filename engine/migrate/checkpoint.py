@@ -18,6 +18,7 @@ from . import images as im, memories
 from ..errors import WasmError
 from .images import CELLS, CHUNK, NONE, FrameImage, ImageError, ImageSet
 from ..runtime import CHUNK_SHIFT
+from ..syntax import value_class
 from .state import Frame, Snapshot
 from .translate import ModuleView, images_from_snapshot, snapshot_from_images, store_images
 
@@ -39,7 +40,7 @@ def _addr_to_index(inst):
 
 def _ref_out(t, v, to_index):
     """A store-level reference as the module-level value a snapshot holds."""
-    if t == 'funcref' and v is not None:
+    if v is not None and value_class(t) == 'funcref':
         if faults.FUNCREF_ADDRESS: return v
         if v not in to_index:
             raise ForeignInstanceError(f'function address {v} is not a function of this module')
@@ -48,7 +49,7 @@ def _ref_out(t, v, to_index):
 
 
 def _ref_in(t, v, inst):
-    if t == 'funcref' and v is not None:
+    if v is not None and value_class(t) == 'funcref':
         return inst.funcaddrs[v]
     return v
 
@@ -239,7 +240,7 @@ def save_wamr(ex, inst, module_sha256) -> ImageSet:
                                   f'{len(cells)} cells, validation says {sum(slot_cells)}')
         pos = 0
         for t, nc in zip(types, slot_cells):
-            if t == 'funcref' and cells[pos] != NONE:
+            if cells[pos] != NONE and value_class(t) == 'funcref':
                 cells[pos] = _ref_out(t, cells[pos], to_index)
             pos += nc
         if k > 0:
@@ -278,7 +279,7 @@ def restore_wamr(store, inst, images, snap=None):
         cells = list(fimg.cells)
         pos = 0
         for t in sfr.types:
-            if t == 'funcref' and cells[pos] != NONE:
+            if cells[pos] != NONE and value_class(t) == 'funcref':
                 cells[pos] = inst.funcaddrs[cells[pos]]
             pos += CELLS[t]
         ip = images.frames[k - 1].return_offset if k > 0 else None

@@ -44,6 +44,7 @@ from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple
 
 from .. import faults
+from .. import syntax as S
 from ..errors import WasmError
 from ..exec.cells import CELLS, NONE  # noqa: F401 (part of the image format)
 
@@ -479,10 +480,10 @@ def _manifest_fields(manifest):
     if not isinstance(entry, str):
         raise ImageError(f'manifest.json: entry: {json.dumps(entry)[:40]} is not a string '
                          f'(the name of the exported function)')
-    if not isinstance(results, list) or not all(isinstance(t, str) and t in CELLS
-                                                for t in results):
+    if not isinstance(results, list) or not all(S.parse_valtype(t) for t in results):
         raise ImageError(f'manifest.json: results: {json.dumps(results)[:40]} is not a list '
                          f'of value types')
+    results = [S.parse_valtype(t) for t in results]
     if not isinstance(steps, int) or isinstance(steps, bool) or not 0 <= steps < 1 << 64:
         raise ImageError(f'manifest.json: steps: {json.dumps(steps)[:40]} is not a count of '
                          f'instructions (an integer 0 .. 2^64-1)')
