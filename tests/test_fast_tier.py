@@ -166,6 +166,23 @@ WAT = r'''
     (i32.const 2))
   (func (export "ifelse") (param i32) (result i32)
     (if (result i32) (local.get 0) (then (i32.const 1)) (else (i32.const 2))))
+  (func (export "modchain") (param i32 i64) (result i32)
+    ;; sums, differences, products and left shifts wrapped once at the end of
+    ;; a chain (negative on the way), shift counts out of range, narrow
+    ;; stores and a wrap reading the chain's low bits
+    (i32.store8 offset=100 (i32.const 0) (i32.sub (i32.mul (local.get 0) (i32.const -3))
+                                                  (i32.const 1000)))
+    (i32.store16 offset=200 (i32.const 0) (i32.shl (i32.sub (i32.const 0) (local.get 0))
+                                                   (i32.const 33)))
+    (i64.store32 offset=300 (i32.const 0) (i64.mul (i64.sub (i64.const 0) (local.get 1))
+                                                   (local.get 1)))
+    (i32.add
+      (i32.add (i32.wrap_i64 (i64.sub (i64.mul (local.get 1) (i64.const 0x9E3779B97F4A7C15))
+                                      (i64.const 5)))
+               (i32.shr_u (i32.sub (i32.const 1) (local.get 0))
+                          (i32.sub (i32.const 0) (i32.const 29))))
+      (i32.add (i32.load offset=100 (i32.const 0))
+               (i32.add (i32.load offset=200 (i32.const 0)) (i32.load offset=300 (i32.const 0))))))
 )
 '''
 
@@ -179,7 +196,7 @@ def wasm():
     ('mix', [9]), ('trap', [0]),
     ('trap', [4]), ('oob', [0]), ('oob', [2]), ('deep', [30]), ('ifelse', [0]),
     ('ifelse', [1]), ('unreach', [0]), ('unreach', [1]), ('bigexpr', [0]), ('bigexpr', [3]), ('fill', [30]), ('scan', [0]), ('scan', [90]), ('floats', [0x7FF0000000000001]), ('floats', [0x8000000000000000]),
-    ('floats', [0x4000000000000000])])
+    ('floats', [0x4000000000000000]), ('modchain', [5, 7]), ('modchain', [M32, (1 << 64) - 1])])
 def test_every_stop_of_handwritten_functions(wasm, entry, args):
     check_every_stop(wasm, entry, args, points_for(length(wasm, entry, args)))
 
@@ -214,7 +231,8 @@ def test_results_and_traps_match_wasmtime(wasm):
     def call(name, *args):
         r = wt.exports(wt_store)[name](wt_store, *args)
         return list(r) if isinstance(r, (list, tuple)) else [r]
-    for entry, args in (('mix', [3]), ('mix', [40]), ('deep', [500]), ('bigexpr', [5])):
+    for entry, args in (('mix', [3]), ('mix', [40]), ('deep', [500]), ('bigexpr', [5]),
+                        ('modchain', [5, 7]), ('modchain', [123456, 99])):
         store, inst, ex = setup(wasm, entry, args, 'fast')
         assert ex.run()
         assert [v - (1 << 32) if v >= 1 << 31 else v for v in ex.results] == call(entry, *args)

@@ -100,6 +100,20 @@ def mem_init(store, mi, ma, da, d, s, n):
     _mark(mi.dirty, d, n)
 
 
+def indirect(site, store, a, ft, i):
+    """The compiled callee of a ``call_indirect`` whose table entry ``i``
+    holds ``a``, checked as the interpreter checks it and then kept in the
+    call site's ``site`` (funcaddr -> function: a funcaddr's type and code
+    never change), so the next call through that entry is one lookup."""
+    if a is None:
+        raise Trap(f'uninitialized element {i}')
+    fi = store.funcs[a]
+    if fi.type is not ft and fi.type != ft:
+        raise Trap('indirect call type mismatch')
+    f = site[a] = compiled(store, a).fn
+    return f
+
+
 def call_host(host, args):
     return host(args)
 
@@ -144,6 +158,15 @@ for _t, _m, _sb, _bits in (('i32', str(M32), _S32, 31), ('i64', str(M64), _S64, 
         f'{_t}.le_s': (None, f'({{a}} ^ {_sb}) <= ({{b}} ^ {_sb})'),
         f'{_t}.ge_s': (None, f'({{a}} ^ {_sb}) >= ({{b}} ^ {_sb})'),
     })
+# the ops of _BIN whose result modulo 2**width depends only on their operands
+# modulo 2**width: raw template (operands may be raw too) and width mask
+_MOD = {}
+for _t, _m in (('i32', str(M32)), ('i64', str(M64))):
+    _MOD.update({f'{_t}.add': ('{a} + {b}', _m), f'{_t}.sub': ('{a} - {b}', _m),
+                 f'{_t}.mul': ('{a} * {b}', _m)})
+# shifts read only the low bits of their count
+_SHIFTS = {f'{_t}.{_k}': _b for _t, _b in (('i32', 31), ('i64', 63))
+           for _k in ('shl', 'shr_u', 'shr_s')}
 _UN = {
     'i32.wrap_i64': f'{{a}} & {M32}',
     'i64.extend_i32_u': '{a}',
@@ -188,11 +211,15 @@ def _traps(name):
 class _E:
     """A symbolic operand: a Python expression, the l*/s* variables it
     reads, and an optional boolean form (comparisons)."""
-    __slots__ = ('expr', 'refs', 'cond', 'size', 'fexpr')
+    __slots__ = ('expr', 'refs', 'cond', 'size', 'fexpr', 'raw')
 
-    def __init__(self, expr, refs=frozenset(), cond=None, size=1, fexpr=None):
+    def __init__(self, expr, refs=frozenset(), cond=None, size=1, fexpr=None, raw=None):
         self.expr, self.refs, self.cond, self.size = expr, refs, cond, size
         self.fexpr = fexpr      # f64 only: the value as a Python float (None: not known)
+        # integers: the value before its final wrap (congruent to it modulo
+        # 2**width, maybe out of range or negative), for consumers that only
+        # read the low bits (_MOD): one mask for a chain instead of one per op
+        self.raw = raw
 
 
 def _p(e):
@@ -450,8 +477,8 @@ class FuncGen:
         self.emit(ind, '#jump')
 
     # -- the symbolic stack
-    def push(self, expr, refs, cond=None, size=1, fexpr=None):
-        e = _E(expr, refs, cond, size, fexpr)
+    def push(self, expr, refs, cond=None, size=1, fexpr=None, raw=None):
+        e = _E(expr, refs, cond, size, fexpr, raw)
         self.st.append(e)
         if size > 12 or len(expr) > 160:        # keep expressions small
             self.materialise(len(self.st) - 1, self.ind)
@@ -571,16 +598,32 @@ class FuncGen:
         elif op == 'global.set':
             g = self.bind(f'G{imm}', 'global', imm)
             self.emit(ind, f'{g}.value = {self.bits(self.pop(), ind)}')
+        elif op in _MOD:
+            b, a = self.pop(), self.pop()
+            tmpl, m = _MOD[op]
+            raw = tmpl.format(a=_p(a.raw or a.expr), b=_p(b.raw or b.expr))
+            self.push(f'({raw}) & {m}', a.refs | b.refs, None, a.size + b.size + 1, raw=raw)
         elif op in _BIN:
             b, a = self.pop(), self.pop()
             val, cond = _BIN[op]
             A, B = _p(a.expr), _p(b.expr)
             refs, size = a.refs | b.refs, a.size + b.size + 1
+            if op in _SHIFTS:                   # the count: its low bits only
+                bits = _SHIFTS[op]
+                B = str(int(B) & bits) if B.isdigit() else f'({_p(b.raw or b.expr)} & {bits})'
+                if op.endswith('shl'):          # and so the shifted value's
+                    raw = f'{_p(a.raw or a.expr)} << {B}'
+                    self.push(f'({raw}) & {_MOD[op[:4] + "add"][1]}', refs, None, size, raw=raw)
+                    return
+                val = val.replace(f'({{b}} & {bits})', '{b}')
             if cond is not None:
                 c = cond.format(a=A, b=B)
                 self.push(f'1 if {c} else 0', refs, c, size)
             else:
                 self.push(val.format(a=A, b=B), refs, None, size)
+        elif op == 'i32.wrap_i64' and self.st[-1].raw is not None:
+            a = self.pop()                      # the low 32 bits of the raw form
+            self.push(f'{_p(a.raw)} & {M32}', a.refs, None, a.size + 1, raw=a.raw)
         elif op in _UN:
             a = self.pop()
             self.push(_UN[op].format(a=_p(a.expr)), a.refs, None, a.size + 1)
@@ -608,7 +651,7 @@ class FuncGen:
             ch, mask, w = _STORES[op]
             v, a = self.pop(), self.pop()
             ea = a.expr if not imm[1] else f'{_p(a.expr)} + {imm[1]}'
-            vx = self.bits(v, ind)
+            vx = self.bits(v, ind) if mask is None or v.raw is None else v.raw
             val = vx if mask is None else f'{_p(vx)} & {mask}'
             if not _ATOM.match(ea):
                 self.emit(ind, f'ea = {ea}')
@@ -716,13 +759,9 @@ class FuncGen:
             self.emit(ind, f'E = {t}.elem')
             self.emit(ind, f"if {x} >= len(E): raise Trap('undefined element')")
             self.emit(ind, f'a = E[{x}]')
-            self.emit(ind, f"if a is None: raise Trap('uninitialized element %d' % {x})")
-            self.emit(ind, 'fi = FUNCS[a]')
-            self.emit(ind, f"if fi.type is not FT{pc} and fi.type != FT{pc}: "
-                           f"raise Trap('indirect call type mismatch')")
-            self.emit(ind, 'f = fi.cache.get("fast")')
-            self.emit(ind, 'if f is None: f = compiled(STORE, a)')
-            self.emit(ind, 'f = f.fn')
+            k = self.bind(f'K{pc}', 'callsite', None)
+            self.emit(ind, f'f = {k}.get(a)')
+            self.emit(ind, f'if f is None: f = indirect({k}, STORE, a, FT{pc}, {x})')
             callee = 'f'
         else:
             fi = self.store.funcs[addr]
@@ -849,7 +888,7 @@ def namespace(store, inst, bindings, c):
     """The globals of one instance's copy of a compiled function."""
     ns = {'Trap': Trap, 'FA': _FA, 'QA': _QA, 'Stop': Stop, 'Reenter': Reenter, 'OOB': OOB,
           'FUNCS': store.funcs, 'STORE': store, 'mem_fill': mem_fill, 'mem_copy': mem_copy,
-          'mem_init': mem_init, 'compiled': compiled, '__wasm__': c}
+          'mem_init': mem_init, 'compiled': compiled, 'indirect': indirect, '__wasm__': c}
     for ch, st in _S.items():
         ns['U' + ch] = st.unpack_from
         ns['P' + ch] = st.pack_into
@@ -868,6 +907,8 @@ def namespace(store, inst, bindings, c):
             v = inst.funcaddrs[arg]
         elif kind == 'dataaddr':
             v = inst.dataaddrs[arg]
+        elif kind == 'callsite':
+            v = {}
         elif kind == 'numeric':
             v = numerics.OPS[arg]
         elif kind == 'generic':
