@@ -17,6 +17,8 @@ from engine.exec.fast_wasmedge import FastExecutor
 from fuzz import gen, linked
 
 M32 = 0xFFFFFFFF
+F64 = {x: __import__('struct').unpack('<Q', __import__('struct').pack('<d', float(x)))[0]
+       for x in ('0', '-0', '1', '-1', '2', '4', '9', 'inf', '-inf', 'nan')}
 
 
 def setup(wasm, entry, args, tier, limits=None):
@@ -166,6 +168,15 @@ WAT = r'''
     (i32.const 2))
   (func (export "ifelse") (param i32) (result i32)
     (if (result i32) (local.get 0) (then (i32.const 1)) (else (i32.const 2))))
+  (func (export "fdiv") (param f64 f64) (result i64 i64 i64 i32)
+    ;; f64.div and f64.sqrt in the float domain: x / 0, -0 divisors, NaNs,
+    ;; infinities, negative square roots, a loaded operand
+    (f64.store (i32.const 64) (local.get 1))
+    (i64.reinterpret_f64 (f64.div (f64.add (local.get 0) (f64.const 1))
+                                  (f64.mul (f64.load (i32.const 64)) (f64.const 2))))
+    (i64.reinterpret_f64 (f64.sqrt (f64.sub (local.get 0) (local.get 1))))
+    (i64.reinterpret_f64 (f64.div (f64.sqrt (local.get 0)) (f64.neg (local.get 1))))
+    (f64.gt (f64.div (local.get 0) (local.get 1)) (f64.const 1)))
   (func (export "modchain") (param i32 i64) (result i32)
     ;; sums, differences, products and left shifts wrapped once at the end of
     ;; a chain (negative on the way), shift counts out of range, narrow
@@ -196,7 +207,10 @@ def wasm():
     ('mix', [9]), ('trap', [0]),
     ('trap', [4]), ('oob', [0]), ('oob', [2]), ('deep', [30]), ('ifelse', [0]),
     ('ifelse', [1]), ('unreach', [0]), ('unreach', [1]), ('bigexpr', [0]), ('bigexpr', [3]), ('fill', [30]), ('scan', [0]), ('scan', [90]), ('floats', [0x7FF0000000000001]), ('floats', [0x8000000000000000]),
-    ('floats', [0x4000000000000000]), ('modchain', [5, 7]), ('modchain', [M32, (1 << 64) - 1])])
+    ('floats', [0x4000000000000000]), ('modchain', [5, 7]), ('modchain', [M32, (1 << 64) - 1])] + [
+        ('fdiv', [F64[x], F64[y]]) for x, y in (
+            ('1', '0'), ('-1', '0'), ('0', '0'), ('1', '-0'), ('-0', '-0'), ('inf', 'inf'),
+            ('-inf', '0'), ('nan', '1'), ('4', '2'), ('-1', 'nan'), ('9', '-inf'))])
 def test_every_stop_of_handwritten_functions(wasm, entry, args):
     check_every_stop(wasm, entry, args, points_for(length(wasm, entry, args)))
 
@@ -315,3 +329,26 @@ def test_every_stop_of_generated_modules(block):
         total = length(gm.wasm, gm.entry, args)
         check_every_stop(gm.wasm, gm.entry, args, points_for(total, 45))
         check_chunked(gm.wasm, gm.entry, args, (1, 3, 8, 50), seed)
+
+
+
+def test_float_domain_division_and_square_root_by_hand(wasm):
+    """IEEE by hand: x / ±0 is a signed infinity, -0 - -0 = +0, and both
+    tiers give these bits ("fdiv" returns (x + 1) / (2y), sqrt(x - y),
+    sqrt(x) / -y, x / y > 1; None: a NaN, not compared here)."""
+    import math
+    import struct
+
+    def bits(v):
+        return struct.unpack('<Q', struct.pack('<d', v))[0]
+    inf, ninf = bits(math.inf), bits(-math.inf)
+    cases = {('1', '0'): [inf, bits(1.0), ninf, 1],
+             ('1', '-0'): [ninf, bits(1.0), inf, 0],
+             ('-0', '-0'): [ninf, bits(0.0), None, 0],
+             ('4', '2'): [bits(1.25), bits(math.sqrt(2.0)), bits(-1.0), 1]}
+    for (x, y), want in cases.items():
+        for tier in ('fast', 'interp'):
+            store, inst, ex = setup(wasm, 'fdiv', [F64[x], F64[y]], tier)
+            assert ex.run()
+            got = [None if w is None else g for g, w in zip(ex.results, want)]
+            assert got == want, (x, y, tier, [hex(v) for v in ex.results])

@@ -114,6 +114,21 @@ def indirect(site, store, a, ft, i):
     return f
 
 
+def fdiv(x, y):
+    """f64.div in the float domain (IEEE: x / 0 is an infinity or a NaN)."""
+    try:
+        return x / y
+    except ZeroDivisionError:
+        if x != x or x == 0.0:
+            return math.nan
+        return math.copysign(math.inf, x) * math.copysign(1.0, y)
+
+
+def fsqrt(x):
+    """f64.sqrt in the float domain (a negative operand gives a NaN)."""
+    return math.sqrt(x) if x >= 0.0 else math.nan
+
+
 def call_host(host, args):
     return host(args)
 
@@ -178,10 +193,11 @@ _UN = {
 INLINE_DEPTH, INLINE_SIZE, INLINE_LINES = 4, 48, 20000
 # f64 in the float domain: exact for every non-NaN result (a NaN result is
 # recomputed by the exact operations, which give its payload)
-_FBIN = {'f64.add': '+', 'f64.sub': '-', 'f64.mul': '*', 'f64.eq': '==', 'f64.ne': '!=',
-         'f64.lt': '<', 'f64.gt': '>', 'f64.le': '<=', 'f64.ge': '>='}
+_FBIN = {'f64.add': '+', 'f64.sub': '-', 'f64.mul': '*', 'f64.div': '/', 'f64.eq': '==',
+         'f64.ne': '!=', 'f64.lt': '<', 'f64.gt': '>', 'f64.le': '<=', 'f64.ge': '>='}
 _FCMP = frozenset(('f64.eq', 'f64.ne', 'f64.lt', 'f64.gt', 'f64.le', 'f64.ge'))
-_FUN = {'f64.neg': '-{a}', 'f64.abs': 'abs({a})', 'f64.convert_i32_u': 'float({a})',
+_FUN = {'f64.neg': '-{a}', 'f64.abs': 'abs({a})', 'f64.sqrt': 'FSQRT({a})',
+        'f64.convert_i32_u': 'float({a})',
         'f64.convert_i32_s': f'float(({{a}} ^ {_S32}) - {_S32})',
         'f64.convert_i64_u': 'float({a})',
         'f64.convert_i64_s': f'float(({{a}} ^ {_S64}) - {_S64})'}
@@ -574,7 +590,8 @@ class FuncGen:
         elif op in _FBIN and self.st[-1].fexpr and self.st[-2].fexpr:
             b, a = self.pop(), self.pop()
             refs, size = a.refs | b.refs, a.size + b.size + 1
-            fx = f'{_p(a.fexpr)} {_FBIN[op]} {_p(b.fexpr)}'
+            fx = (f'FDIV({a.fexpr}, {b.fexpr})' if op == 'f64.div' else
+                  f'{_p(a.fexpr)} {_FBIN[op]} {_p(b.fexpr)}')
             if op in _FCMP:
                 self.push(f'1 if {fx} else 0', refs, fx, size)
             else:
@@ -647,6 +664,10 @@ class FuncGen:
             ea = _p(a.expr) if not imm[1] else f'{_p(a.expr)} + {imm[1]}'
             x = f'MEM[{ea}]' if ch == 'B' else f'U{ch}(MEM, {ea})[0]'
             self.set_result(x if mask is None else f'{x} & {mask}', ind)
+            if op == 'f64.load':                # and its float, for the float domain
+                p = len(self.st) - 1
+                self.emit(ind, f'QA[0] = s{p}; g{p} = FA[0]')
+                self.st[p] = _E(f's{p}', frozenset((f's{p}',)), fexpr=f'g{p}')
         elif op in _STORES:
             ch, mask, w = _STORES[op]
             v, a = self.pop(), self.pop()
@@ -888,7 +909,8 @@ def namespace(store, inst, bindings, c):
     """The globals of one instance's copy of a compiled function."""
     ns = {'Trap': Trap, 'FA': _FA, 'QA': _QA, 'Stop': Stop, 'Reenter': Reenter, 'OOB': OOB,
           'FUNCS': store.funcs, 'STORE': store, 'mem_fill': mem_fill, 'mem_copy': mem_copy,
-          'mem_init': mem_init, 'compiled': compiled, 'indirect': indirect, '__wasm__': c}
+          'mem_init': mem_init, 'compiled': compiled, 'indirect': indirect, 'FDIV': fdiv, 'FSQRT': fsqrt,
+          '__wasm__': c}
     for ch, st in _S.items():
         ns['U' + ch] = st.unpack_from
         ns['P' + ch] = st.pack_into
