@@ -54,13 +54,13 @@ class _Bytes:
 
 
 def _file(directory, name, required=True):
-    path = os.path.join(directory, name)
-    if not os.path.exists(path):
+    try:
+        with open(os.path.join(directory, name), 'rb') as f:
+            return f.read()
+    except FileNotFoundError:
         if required:
-            raise ImageCheckError(f'{name}: missing')
+            raise ImageCheckError(f'{name}: missing') from None
         return None
-    with open(path, 'rb') as f:
-        return f.read()
 
 
 def decode_dir(directory):
