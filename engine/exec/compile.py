@@ -368,6 +368,9 @@ class FuncGen:
         self.jumps = []           # (index in out, indent, target block)
         self.self_block = self.blocks[pc0]
         self.depth = 0
+        # whether the path emitted so far tested the call allowance ``d``
+        # (constant in a call): a later call on it needs no test of its own
+        self.d_checked = False
         self.region = None
         self.body_at(pc0, h0, 4)
         self.tag = None
@@ -481,11 +484,13 @@ class FuncGen:
         total = None if self.region is None else self.charged(extra)
         if (target != self.self_block and self.body[pc].op != 'loop' and self.depth < INLINE_DEPTH
                 and self.block_size(pc) <= INLINE_SIZE and len(self.out) < INLINE_LINES):
-            saved = (list(self.st), self.seg, self.segk, self.tag, self.pre, self.region)
+            saved = (list(self.st), self.seg, self.segk, self.tag, self.pre, self.region,
+                     self.d_checked)
             self.depth += 1
             self.body_at(pc, self.lead[pc], ind, total)
             self.depth -= 1
-            self.st, self.seg, self.segk, self.tag, self.pre, self.region = saved
+            (self.st, self.seg, self.segk, self.tag, self.pre, self.region,
+             self.d_checked) = saved
             return
         # a placeholder line, resolved when the arm is complete (indices are
         # relative to the arm's first line)
@@ -770,7 +775,9 @@ class FuncGen:
         h = len(self.st)
         below = h - np_ - (1 if indirect else 0)
         self.tag = ('reenter', pc, self.seg, self.segk, h, self.pre)
-        self.emit(ind, 'if not d: raise Reenter()')
+        if not self.d_checked:
+            self.emit(ind, 'if not d: raise Reenter()')
+            self.d_checked = True
         self.tag = ('instr', pc, self.seg, self.segk, h, self.pre)
         args = ', '.join(f's{j}' for j in range(below, below + np_))
         if indirect:
