@@ -14,6 +14,8 @@ the first byte after the local declarations, so both runtime models can use
 the same decoding: WasmEdge walks the list, WAMR walks ``body_bytes``.
 """
 
+from functools import partial
+
 from . import syntax as S
 from .errors import DecodeError
 from .limits import DEFAULT as DEFAULT_LIMITS
@@ -190,15 +192,33 @@ def _limits(data, p):
     return S.Limits(lo, hi), p
 
 
-def _tabletype(data, p):
+def _addr_limits(data, p, standard):
+    """Limits and address type (Wasm 3.0: bounds are u64, flag bit 2 is
+    the i64 address type of memory64/table64; flags other than 0, 1, 4, 5
+    are "malformed limits flags").  Under ``standard`` 2 only 0 and 1 with
+    u32 bounds exist."""
+    b = data[p]
+    if standard < 3:
+        lim, p = _limits(data, p)
+        return lim, S.I32, p
+    if b & 0xFA:
+        _fail('malformed limits flags', p)
+    lo, p = _uN(data, p + 1, 64)       # u64 bounds; validation checks their range
+    hi = None
+    if b & 1:
+        hi, p = _uN(data, p, 64)
+    return S.Limits(lo, hi), S.I64 if b & 4 else S.I32, p
+
+
+def _tabletype(data, p, standard=3):
     et, p = _reftype(data, p)
-    lim, p = _limits(data, p)
-    return S.TableType(lim, et), p
+    lim, at, p = _addr_limits(data, p, standard)
+    return S.TableType(lim, et, at), p
 
 
-def _memtype(data, p):
-    lim, p = _limits(data, p)
-    return S.MemType(lim), p
+def _memtype(data, p, standard=3):
+    lim, at, p = _addr_limits(data, p, standard)
+    return S.MemType(lim, at), p
 
 
 def _globaltype(data, p):
@@ -226,6 +246,8 @@ def _expr(data, p, info=None):
     Instr = S.Instr
     single = SINGLE
     blocks = []          # per open block: True if it is an 'if' still before its 'else'
+    # Wasm 3.0 (multi-memory, memory64) widens memory immediates; 2.0 rules on request
+    std3 = info is None or info.get('standard', 3) >= 3
     while True:
         start = p
         b = data[p]
@@ -274,11 +296,14 @@ def _expr(data, p, info=None):
                 v, p = _sN(data, p, 32)
                 imm = v & _U32_MASK
         elif kind == 'memarg':
-            align, p = _u32(data, p)
-            if align >= 32:
-                _fail('malformed memop flags', p - 1)
-            offset, p = _u32(data, p)
-            imm = (align, offset)
+            if std3:
+                imm, p = _memarg(data, p)
+            else:
+                align, p = _u32(data, p)
+                if align >= 32:
+                    _fail('malformed memop flags', p - 1)
+                offset, p = _u32(data, p)
+                imm = (align, offset)
         elif kind == 'blocktype':
             v = data[p]
             if v == 0x40:
@@ -318,19 +343,26 @@ def _expr(data, p, info=None):
             x, p = _u32(data, p)
             imm = (y, x)
         elif kind == 'memidx':
-            if data[p] != 0:
-                _fail('zero byte expected', p)
-            p += 1
-            imm = 0
+            if std3:
+                imm, p = _u32(data, p)
+            else:
+                if data[p] != 0:
+                    _fail('zero byte expected', p)
+                p += 1
+                imm = 0
         elif kind == 'lane':
             imm = data[p]
             p += 1
         elif kind == 'memarg_lane':
-            align, p = _u32(data, p)
-            if align >= 32:
-                _fail('malformed memop flags', p - 1)
-            offset, p = _u32(data, p)
-            imm = (align, offset, data[p])
+            if std3:
+                imm, p = _memarg(data, p)
+                imm = imm[:2] + (data[p],) + imm[2:]
+            else:
+                align, p = _u32(data, p)
+                if align >= 32:
+                    _fail('malformed memop flags', p - 1)
+                offset, p = _u32(data, p)
+                imm = (align, offset, data[p])
             p += 1
         elif kind == 'v128':
             q = p + 16
@@ -350,18 +382,28 @@ def _expr(data, p, info=None):
             imm, p = _resulttype(data, p)
         elif kind == 'memory.init':
             imm, p = _u32(data, p)
-            if data[p] != 0:
-                _fail('zero byte expected', p)
-            p += 1
+            if std3:
+                x, p = _u32(data, p)
+                if x:
+                    imm = (imm, x)      # (dataidx, memidx) for a memory other than 0
+            else:
+                if data[p] != 0:
+                    _fail('zero byte expected', p)
+                p += 1
             if info is not None:
                 info['uses_data'] = True
         elif kind == 'memory.copy':
-            if data[p] != 0:
-                _fail('zero byte expected', p)
-            if data[p + 1] != 0:
-                _fail('zero byte expected', p + 1)
-            p += 2
-            imm = (0, 0)
+            if std3:
+                x, p = _u32(data, p)
+                y, p = _u32(data, p)
+                imm = (x, y)
+            else:
+                if data[p] != 0:
+                    _fail('zero byte expected', p)
+                if data[p + 1] != 0:
+                    _fail('zero byte expected', p + 1)
+                p += 2
+                imm = (0, 0)
         elif kind == 'table.init' or kind == 'table.copy':
             x, p = _u32(data, p)
             y, p = _u32(data, p)
@@ -369,6 +411,20 @@ def _expr(data, p, info=None):
         else:   # pragma: no cover - the opcode table has no other kinds
             raise AssertionError(kind)
         append(Instr(name, imm, start - base, p - base))
+
+
+def _memarg(data, p):
+    """Wasm 3.0 memarg: flags u32 (bit 6: a memory index follows; the
+    rest, below 64, the alignment exponent), then a u64 offset.  Returns
+    ((align, offset), p) for memory 0, ((align, offset, memidx), p) else."""
+    flags, p = _u32(data, p)
+    if flags >= 0x80:
+        _fail('malformed memop flags', p - 1)
+    x = 0
+    if flags & 0x40:
+        x, p = _u32(data, p)
+    offset, p = _uN(data, p, 64)
+    return ((flags & 0x3F, offset, x) if x else (flags & 0x3F, offset)), p
 
 
 # ---------------------------------------------------------------- sections
@@ -382,7 +438,7 @@ def _vec(data, p, item):
     return xs, p
 
 
-def _import(data, p):
+def _import(data, p, standard=3):
     module, p = _name(data, p)
     name, p = _name(data, p)
     kind = data[p]
@@ -390,9 +446,9 @@ def _import(data, p):
     if kind == 0:
         desc, p = _u32(data, p)
     elif kind == 1:
-        desc, p = _tabletype(data, p)
+        desc, p = _tabletype(data, p, standard)
     elif kind == 2:
-        desc, p = _memtype(data, p)
+        desc, p = _memtype(data, p, standard)
     elif kind == 3:
         desc, p = _globaltype(data, p)
     else:
@@ -400,13 +456,13 @@ def _import(data, p):
     return S.Import(module, name, EXTERN_KINDS[kind], desc), p
 
 
-def _table(data, p):
-    tt, p = _tabletype(data, p)
+def _table(data, p, standard=3):
+    tt, p = _tabletype(data, p, standard)
     return S.Table(tt), p
 
 
-def _mem(data, p):
-    mt, p = _memtype(data, p)
+def _mem(data, p, standard=3):
+    mt, p = _memtype(data, p, standard)
     return S.Mem(mt), p
 
 
@@ -521,10 +577,12 @@ def _code(data, p, info):
     return locals_, body, data[body_start:p], p
 
 
-def decode_module(data, limits=None) -> S.Module:
+def decode_module(data, limits=None, standard=3) -> S.Module:
     """Decode a binary module (binary/modules.rst) into a ``syntax.Module``;
     raises ``DecodeError`` with the spec testsuite's message, ``LimitError``
-    for a module bigger than ``limits`` (engine/limits.py) allow."""
+    for a module bigger than ``limits`` (engine/limits.py) allow.
+    ``standard`` 2: the Wasm 2.0 encodings only, where 3.0 reused bytes 2.0
+    rejects (limits flags, memory immediates), for the 2.0 testsuite."""
     data = bytes(data)
     limits = limits or DEFAULT_LIMITS
     limits.check('max_module_bytes', len(data), 'module size in bytes')
@@ -539,7 +597,7 @@ def decode_module(data, limits=None) -> S.Module:
     m = S.Module()
     functypes = []          # type indices from the function section
     codes = []
-    info = {'uses_data': False}
+    info = {'uses_data': False, 'standard': standard}
     last = 0                # order rank of the last non-custom section
     p = 8
     end = len(data)
@@ -565,15 +623,15 @@ def decode_module(data, limits=None) -> S.Module:
             elif sid == 1:
                 m.types, q = _vec(data, q, _functype)
             elif sid == 2:
-                m.imports, q = _vec(data, q, _import)
+                m.imports, q = _vec(data, q, partial(_import, standard=standard))
             elif sid == 3:
                 functypes, q = _vec(data, q, _u32)
                 limits.check('max_funcs', len(functypes) + sum(
                     imp.kind == 'func' for imp in m.imports), 'functions')
             elif sid == 4:
-                m.tables, q = _vec(data, q, _table)
+                m.tables, q = _vec(data, q, partial(_table, standard=standard))
             elif sid == 5:
-                m.mems, q = _vec(data, q, _mem)
+                m.mems, q = _vec(data, q, partial(_mem, standard=standard))
             elif sid == 6:
                 m.globals, q = _vec(data, q, _global)
             elif sid == 7:

@@ -648,6 +648,8 @@ def inspect_neutral(a):
     if snap.page_count is not None:
         print(f'memory       {snap.page_count} pages, {len(doc["memory"]["chunks"])} non-zero '
               f'4 KiB chunks')
+    for k, part in enumerate(snap.memories, 1):
+        print(f'memory {k:<5} {part.page_count} pages, {len(part.chunks)} non-zero 4 KiB chunks')
     for k, (t, v) in enumerate(zip(snap.global_types, snap.globals)):
         print(f'global {k:<5} {show_value(t, v)}')
     for k, entries in enumerate(snap.tables):
@@ -693,6 +695,9 @@ def print_images(images):
                 *['-1' if x == NONE else x for x in lab]))
     if images.page_count is not None:
         print(f'memory       {images.page_count} pages, {len(images.memory)} non-zero 4 KiB chunks')
+    for k, part in enumerate(images.memories, 1):
+        print(f'memory {k:<5} {part.page_count} pages, {len(part.chunks)} non-zero 4 KiB chunks '
+              f'(memory{k}.img)')
     for k, (t, cells) in enumerate(images.globals):
         print(f'global {k:<5} {t} ' + ' '.join(f'{c:08x}' for c in cells))
     for k, entries in enumerate(images.tables):

@@ -16,11 +16,11 @@ def store_init(executor='wasmedge', limits=None, tier='interp'):
     return runtime.Store(executor, limits, tier)
 
 
-def module_decode(data, limits=None):
+def module_decode(data, limits=None, standard=3):
     """Binary -> Module (raises DecodeError, or LimitError for a module
-    larger than ``limits`` allow)."""
+    larger than ``limits`` allow); ``standard`` 2: 2.0 encodings only."""
     from .binary import decode_module
-    return decode_module(bytes(data), limits)
+    return decode_module(bytes(data), limits, standard)
 
 
 def module_validate(module, standard=3):

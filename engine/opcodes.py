@@ -24,11 +24,11 @@ table.copy      (dst tableidx, src tableidx)
 table.init      (elemidx, tableidx)
 elemidx         int
 dataidx         int
-memidx          0 (reserved byte, must be zero in 2.0)
-memory.copy     (0, 0)
-memory.init     dataidx (int)
-memarg          (align exponent, offset)
-memarg_lane     (align exponent, offset, lane)
+memidx          memory index int (a reserved zero byte in 2.0)
+memory.copy     (dst memidx, src memidx)
+memory.init     dataidx (int) for memory 0, else (dataidx, memidx)
+memarg          (align exponent, offset), + memidx when not memory 0
+memarg_lane     (align exponent, offset, lane), + memidx when not memory 0
 i32 / i64       unsigned bit pattern int
 f32 / f64       bit pattern int (NaN payloads preserved)
 v128            128-bit unsigned int (lane 0 in the low bits)
@@ -40,6 +40,7 @@ lane            int lane index
 
 ``sig`` is (params, results) for instructions whose type is fixed; None for
 the polymorphic/structured ones that the validator types by hand.
+``memidx(ins)`` reads the memory index of any memory instruction.
 """
 
 from typing import NamedTuple, Optional, Tuple
@@ -502,3 +503,20 @@ for _op in OPS:
     BY_NAME.setdefault(_op.name, _op)   # 'select' → the untyped form 0x1B
 SELECT_T = BY_CODE[(0x1C,)]
 PREFIXES = frozenset(op.code[0] for op in OPS if len(op.code) == 2)
+
+
+def memidx(ins):
+    """The memory index of a memory instruction (multi-memory; 0 for memory
+    0, whose immediates keep their 2.0 shape); for memory.copy the
+    destination's."""
+    imm = ins.imm
+    kind = BY_NAME[ins.op].imm
+    if kind == 'memarg':
+        return imm[2] if len(imm) == 3 else 0
+    if kind == 'memarg_lane':
+        return imm[3] if len(imm) == 4 else 0
+    if kind == 'memory.init':
+        return imm[1] if imm.__class__ is tuple else 0
+    if kind == 'memory.copy':
+        return imm[0]
+    return imm                          # memidx: memory.size/grow/fill

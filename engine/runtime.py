@@ -30,6 +30,7 @@ evaluation, allocation, active element then data segments (each bounds
 checked as a whole, earlier writes stay), then the start function.
 """
 
+from dataclasses import replace
 from itertools import compress
 
 from . import limits as L
@@ -40,6 +41,7 @@ from .errors import LinkError, Trap
 PAGE_SIZE = 65536
 TIERS = ('interp', 'fast')      # executors: the interpreter, the compiled tier
 MAX_PAGES = 65536               # 4 GiB, the spec's limit for 32-bit memories
+MAX_PAGES_64 = 1 << 48          # 2^64 bytes: the limit for 64-bit memories (memory64)
 # Implementation limits (grow fails past them, instantiation refuses a larger
 # minimum): the store's ``limits`` (engine/limits.py).
 
@@ -74,11 +76,11 @@ class TableInst:
         old = len(self.elem)
         new = old + n
         mx = self.type.limits.max
-        if new > 0xFFFFFFFF or (mx is not None and new > mx) \
-                or new > self.limit:
+        if new > (0xFFFFFFFF if self.type.at == S.I32 else 0xFFFFFFFFFFFFFFFF) \
+                or (mx is not None and new > mx) or new > self.limit:
             return -1
         self.elem.extend([init] * n)
-        self.type = S.TableType(S.Limits(new, mx), self.type.elemtype)
+        self.type = replace(self.type, limits=S.Limits(new, mx))
         return old
 
 
@@ -145,13 +147,13 @@ class MemInst:
         old = len(self.data) // PAGE_SIZE
         new = old + n
         mx = self.type.limits.max
-        if new > MAX_PAGES or (mx is not None and new > mx) \
-                or new > self.limit:
+        if new > (MAX_PAGES if self.type.at == S.I32 else MAX_PAGES_64) \
+                or (mx is not None and new > mx) or new > self.limit:
             return -1
         if n:
             self.data.extend(bytes(n * PAGE_SIZE))
             self.dirty.extend(bytes((n * PAGE_SIZE) >> CHUNK_SHIFT))
-        self.type = S.MemType(S.Limits(new, mx))
+        self.type = replace(self.type, limits=S.Limits(new, mx))
         return old
 
 
@@ -325,11 +327,10 @@ def extern_type(store, kind, addr):
         return store.funcs[addr].type
     if kind == 'table':
         t = store.tables[addr]
-        return S.TableType(S.Limits(len(t.elem), t.type.limits.max),
-                           t.type.elemtype)
+        return replace(t.type, limits=S.Limits(len(t.elem), t.type.limits.max))
     if kind == 'memory':
         m = store.mems[addr]
-        return S.MemType(S.Limits(m.size(), m.type.limits.max))
+        return replace(m.type, limits=S.Limits(m.size(), m.type.limits.max))
     return store.globals[addr].type
 
 
@@ -341,10 +342,10 @@ def match_import(store, module, imp, externval):
     if kind == 'func':
         return actual == module.types[imp.desc]
     if kind == 'table':
-        return (actual.elemtype == imp.desc.elemtype
+        return (actual.elemtype == imp.desc.elemtype and actual.at == imp.desc.at
                 and match_limits(actual.limits, imp.desc.limits))
     if kind == 'memory':
-        return match_limits(actual.limits, imp.desc.limits)
+        return actual.at == imp.desc.at and match_limits(actual.limits, imp.desc.limits)
     return actual == imp.desc
 
 
@@ -484,6 +485,9 @@ def spectest_instance(store):
     a = alloc_table(store, S.TableType(S.Limits(10, 20), S.FUNCREF))
     inst.tableaddrs.append(a)
     inst.exports['table'] = ('table', a)
+    a = alloc_table(store, S.TableType(S.Limits(10, 20), S.FUNCREF, S.I64))   # Wasm 3.0
+    inst.tableaddrs.append(a)
+    inst.exports['table64'] = ('table', a)
     a = alloc_mem(store, S.MemType(S.Limits(1, 2)))
     inst.memaddrs.append(a)
     inst.exports['memory'] = ('memory', a)

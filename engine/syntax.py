@@ -42,11 +42,13 @@ class Limits:
 class TableType:
     limits: Limits
     elemtype: ValType
+    at: ValType = I32              # address type: i64 for a 64-bit table (table64)
 
 
 @dataclass(frozen=True)
 class MemType:
     limits: Limits
+    at: ValType = I32              # address type: i64 for a 64-bit memory (memory64)
 
 
 @dataclass(frozen=True)

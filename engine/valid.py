@@ -230,11 +230,14 @@ def _check_code(ctx, params, results, local_types, body, stop=None, trace=None):
             sig = MEMOPS.get(op)
             if sig is not None:
                 plist, res, width, lanes = sig
-                if not nmems:
-                    _fail('unknown memory 0')
                 imm = ins.imm
+                x = imm[-1] if len(imm) == (4 if lanes else 3) else 0    # multi-memory
+                if x or not nmems:
+                    _mem(ctx, x)
                 if (1 << imm[0]) > width:
                     _fail('alignment must not be larger than natural')
+                if x or imm[1] > 0xFFFFFFFF or ctx.mems[0].at != I32:
+                    plist = _memop_params(ctx, x, imm[1], plist)
                 if lanes and imm[2] >= lanes:
                     _fail('invalid lane index')
                 np = len(plist)
@@ -414,7 +417,7 @@ def _check_code(ctx, params, results, local_types, body, stop=None, trace=None):
                 live = False
             elif op == 'call_indirect':
                 ft = _indirect_type(ins.imm, tables, types)
-                _pop(stack, cur, I32)
+                _pop(stack, cur, tables[ins.imm[1]].at)
                 _pop_vals(stack, cur, ft.params)
                 stack.extend(ft.results)
             elif op == 'return_call' or op == 'return_call_indirect':
@@ -427,7 +430,7 @@ def _check_code(ctx, params, results, local_types, body, stop=None, trace=None):
                     ft = funcs[x]
                 else:
                     ft = _indirect_type(ins.imm, tables, types)
-                    _pop(stack, cur, I32)
+                    _pop(stack, cur, tables[ins.imm[1]].at)
                 if tuple(ft.results) != tuple(func_frame[_END]):
                     _fail('type mismatch')
                 _pop_vals(stack, cur, ft.params)
@@ -496,63 +499,63 @@ def _check_other(ctx, op, imm, stack, cur):
             _fail('undeclared function reference')
         stack.append(FUNCREF)
     elif op == 'memory.size':
-        if not ctx.mems:
-            _fail('unknown memory 0')
-        stack.append(I32)
+        stack.append(_mem(ctx, imm).at)
     elif op == 'memory.grow':
-        if not ctx.mems:
-            _fail('unknown memory 0')
-        _pop(stack, cur, I32)
-        stack.append(I32)
-    elif op == 'memory.fill' or op == 'memory.copy':
-        if not ctx.mems:
-            _fail('unknown memory 0')
-        _pop_vals(stack, cur, (I32, I32, I32))
+        at = _mem(ctx, imm).at
+        _pop(stack, cur, at)
+        stack.append(at)
+    elif op == 'memory.fill':
+        at = _mem(ctx, imm).at
+        _pop_vals(stack, cur, (at, I32, at))
+    elif op == 'memory.copy':
+        # the length is i64 only when both memories are 64-bit
+        at1, at2 = _mem(ctx, imm[0]).at, _mem(ctx, imm[1]).at
+        _pop_vals(stack, cur, (at1, at2, I32 if I32 in (at1, at2) else I64))
     elif op == 'memory.init':
-        if not ctx.mems:
-            _fail('unknown memory 0')
-        if imm >= ctx.ndatas:
-            _fail(f'unknown data segment {imm}')
-        _pop_vals(stack, cur, (I32, I32, I32))
+        y, x = imm if imm.__class__ is tuple else (imm, 0)
+        at = _mem(ctx, x).at
+        if y >= ctx.ndatas:
+            _fail(f'unknown data segment {y}')
+        _pop_vals(stack, cur, (at, I32, I32))
     elif op == 'data.drop':
         if imm >= ctx.ndatas:
             _fail(f'unknown data segment {imm}')
     elif op == 'table.get':
-        t = _table(ctx, imm).elemtype
-        _pop(stack, cur, I32)
-        stack.append(t)
+        tt = _table(ctx, imm)
+        _pop(stack, cur, tt.at)
+        stack.append(tt.elemtype)
     elif op == 'table.set':
-        t = _table(ctx, imm).elemtype
-        _pop(stack, cur, t)
-        _pop(stack, cur, I32)
+        tt = _table(ctx, imm)
+        _pop(stack, cur, tt.elemtype)
+        _pop(stack, cur, tt.at)
     elif op == 'table.size':
-        _table(ctx, imm)
-        stack.append(I32)
+        stack.append(_table(ctx, imm).at)
     elif op == 'table.grow':
-        t = _table(ctx, imm).elemtype
-        _pop(stack, cur, I32)
-        _pop(stack, cur, t)
-        stack.append(I32)
+        tt = _table(ctx, imm)
+        _pop(stack, cur, tt.at)
+        _pop(stack, cur, tt.elemtype)
+        stack.append(tt.at)
     elif op == 'table.fill':
-        t = _table(ctx, imm).elemtype
-        _pop(stack, cur, I32)
-        _pop(stack, cur, t)
-        _pop(stack, cur, I32)
+        tt = _table(ctx, imm)
+        _pop(stack, cur, tt.at)
+        _pop(stack, cur, tt.elemtype)
+        _pop(stack, cur, tt.at)
     elif op == 'table.copy':
         x, y = imm
-        t1 = _table(ctx, x).elemtype
-        t2 = _table(ctx, y).elemtype
-        if t1 != t2:
+        tt1 = _table(ctx, x)
+        tt2 = _table(ctx, y)
+        if tt1.elemtype != tt2.elemtype:
             _fail('type mismatch')
-        _pop_vals(stack, cur, (I32, I32, I32))
+        # the length is i64 only when both tables are 64-bit
+        _pop_vals(stack, cur, (tt1.at, tt2.at, I32 if I32 in (tt1.at, tt2.at) else I64))
     elif op == 'table.init':
         y, x = imm          # (elemidx, tableidx); the table is checked first
-        t1 = _table(ctx, x).elemtype
+        tt = _table(ctx, x)
         if y >= len(ctx.elems):
             _fail(f'unknown elem segment {y}')
-        if ctx.elems[y] != t1:
+        if ctx.elems[y] != tt.elemtype:
             _fail('type mismatch')
-        _pop_vals(stack, cur, (I32, I32, I32))
+        _pop_vals(stack, cur, (tt.at, I32, I32))
     elif op == 'elem.drop':
         if imm >= len(ctx.elems):
             _fail(f'unknown elem segment {imm}')
@@ -569,6 +572,23 @@ def _table(ctx, x):
     if x >= len(ctx.tables):
         _fail(f'unknown table {x}')
     return ctx.tables[x]
+
+
+def _mem(ctx, x):
+    if x >= len(ctx.mems):
+        _fail(f'unknown memory {x}')
+    return ctx.mems[x]
+
+
+def _memop_params(ctx, x, offset, plist):
+    """A load/store's operand types for memory ``x`` (multi-memory,
+    memory64): the address (first operand) is the memory's address type,
+    and a 32-bit memory's offset must fit in 32 bits."""
+    if ctx.mems[x].at == I32:
+        if offset > 0xFFFFFFFF:
+            _fail('offset out of range')
+        return plist
+    return [I64] + plist[1:]
 
 
 def _indirect_type(imm, tables, types):
@@ -642,12 +662,18 @@ def _check_limits(lim, bound, msg):
 
 
 def _check_tabletype(tt):
-    _check_limits(tt.limits, 0xFFFFFFFF, 'table size must be at most 2^32-1')
+    if tt.at == I64:
+        _check_limits(tt.limits, 0xFFFFFFFFFFFFFFFF, 'table size must be at most 2^64-1')
+    else:
+        _check_limits(tt.limits, 0xFFFFFFFF, 'table size must be at most 2^32-1')
 
 
 def _check_memtype(mt):
-    _check_limits(mt.limits, MAX_PAGES,
-                  'memory size must be at most 65536 pages (4GiB)')
+    if mt.at == I64:        # memory64: 2^48 pages of 64 KiB span the 2^64 bytes
+        _check_limits(mt.limits, 1 << 48, 'memory size must be at most 2^48 pages')
+    else:
+        _check_limits(mt.limits, MAX_PAGES,
+                      'memory size must be at most 65536 pages (4GiB)')
 
 
 # ----------------------------------------------------------------- modules
@@ -747,7 +773,7 @@ def validate_module(module: S.Module, standard=3) -> ModuleInfo:
             if e.mode == 'active':
                 if e.table >= len(ctx.tables):
                     _fail(f'unknown table {e.table}')
-                _const_expr(cctx, e.offset, I32, ops)
+                _const_expr(cctx, e.offset, ctx.tables[e.table].at, ops)
                 if ctx.tables[e.table].elemtype != e.type:
                     _fail('type mismatch')
         for k, d in enumerate(module.datas):
@@ -755,7 +781,7 @@ def validate_module(module: S.Module, standard=3) -> ModuleInfo:
             if d.mode == 'active':
                 if d.memory >= len(ctx.mems):
                     _fail(f'unknown memory {d.memory}')
-                _const_expr(cctx, d.offset, I32, ops)
+                _const_expr(cctx, d.offset, ctx.mems[d.memory].at, ops)
     except _Invalid as e:
         raise ValidationError(e.args[0], where) from None
 
@@ -793,7 +819,7 @@ def validate_module(module: S.Module, standard=3) -> ModuleInfo:
                 _fail('duplicate export name')
             names.add(ex.name)
         where = 'module'
-        if len(ctx.mems) > 1:
+        if len(ctx.mems) > 1 and standard < 3:
             _fail('multiple memories')
     except _Invalid as e:
         raise ValidationError(e.args[0], where) from None

@@ -35,7 +35,7 @@ types (drop, select, locals, branch values) are resolved at pre-decode time
 by a small replay of the validator's type stack.
 """
 
-from . import fusion, memory_access, numerics
+from . import fusion, memories, memory_access, numerics
 from ..errors import Exhaustion, Trap
 from ..limits import CallDepthError, run_bounded
 from ..opcodes import BY_NAME
@@ -238,13 +238,31 @@ def compile_func(store, fi):
             return depth, body[tgt[4]].end
         return depth, body[end_of[tgt[4]]].offset      # the end pops the label
 
+    gen = memories.uses_general(store, inst, body)   # several memories, memory64, table64
     for i, ins in enumerate(body):
         name = ins.op
         imm = ins.imm
         o = ins.offset
         nxt[o] = ins.end
         k, a = GENERIC, None
-        if name == 'local.get':
+        if gen and memories.general(store, inst, ins):
+            fn, p, r = memories.instruction(store, inst, ins)
+            a = memories.cell_closure(fn, p, r)
+            popn(len(p))
+            tstack.extend(r)
+        elif gen and memories.indirect64(store, inst, ins):
+            # a 1-tuple around (table, type): the run loop pops an i64 index
+            ft = mtypes[imm[0]]
+            a = ((store.tables[inst.tableaddrs[imm[1]]], ft),)
+            pop()
+            popn(len(ft.params))
+            if name == 'call_indirect':
+                k = CALL
+                tstack.extend(ft.results)
+            else:
+                k, a = RETURN_CALL, (a, final_end)
+                unreachable()
+        elif name == 'local.get':
             n = CELLS[local_types[imm]]
             k = LOCAL_GET if n == 1 else LOCAL_GET2 if n == 2 else LOCAL_GETN
             a = local_off[imm]
@@ -883,7 +901,8 @@ class Executor:
                         pc = a
                     elif op == 22:   # CALL (a funcaddr) or call_indirect (a (table, type))
                         if a.__class__ is tuple:     # indirect: through the table
-                            fi, a = resolve_callee(a, pop, funcs)
+                            fi, a = resolve_callee(a, pop, funcs) if len(a) == 2 else \
+                                resolve_callee(a[0], memories.pop_i64(stack), funcs)
                         else:
                             fi = funcs[a]
                         if fi.host is not None:
@@ -1001,7 +1020,8 @@ class Executor:
                             del labels[len(labels) - npop:]
                     elif op == 31:   # RETURN_CALL: the callee replaces this frame
                         a, final_end = a
-                        fi, a = resolve_callee(a, pop, funcs)
+                        fi, a = resolve_callee(a, pop, funcs) if a.__class__ is not tuple \
+                            or len(a) == 2 else resolve_callee(a[0], memories.pop_i64(stack), funcs)
                         ft = fi.type
                         nc = _ncells(ft.params)
                         cargs = stack[len(stack) - nc:]

@@ -21,7 +21,7 @@ between any two instructions.
 """
 
 from .. import faults
-from . import fusion, memory_access, numerics
+from . import fusion, memories, memory_access, numerics
 from ..errors import Exhaustion, Trap
 from ..limits import CallDepthError, run_bounded
 from ..runtime import PAGE_SIZE, default_value, memory_init, table_init
@@ -155,10 +155,14 @@ def compile_func(store, fi):
         # (and counts); the function label's target is its final 'end'.
         return (b.target - 1, b.keep, b.label_height)
 
+    gen = memories.uses_general(store, inst, body)   # several memories, memory64, table64
     for i, ins in enumerate(body):
         name = ins.op
         imm = ins.imm
-        if name == 'local.get':
+        if gen and memories.general(store, inst, ins):
+            fn, p, r = memories.instruction(store, inst, ins)
+            k, a = GENERIC, memories.stack_closure(fn, len(p), len(r))
+        elif name == 'local.get':
             k, a = LOCAL_GET, imm
         elif name in _CONSTS:
             k, a = CONST, imm

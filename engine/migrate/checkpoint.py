@@ -11,8 +11,10 @@ The module instance is the one the run belongs to: frames of functions of
 other instances cannot be expressed in an image set and are refused.
 """
 
+from dataclasses import replace
+
 from .. import faults
-from . import images as im
+from . import images as im, memories
 from ..errors import WasmError
 from .images import CELLS, CHUNK, NONE, FrameImage, ImageError, ImageSet
 from ..runtime import CHUNK_SHIFT
@@ -110,15 +112,16 @@ def _load_store_parts(store, inst, view, snap):
         mem = store.mems[inst.memaddrs[0]]
         load_memory(mem, snap)
         if hasattr(mem.type, 'limits'):
-            from ..syntax import Limits, MemType
-            mem.type = MemType(Limits(snap.page_count, mem.type.limits.max))
+            from ..syntax import Limits
+            mem.type = replace(mem.type, limits=Limits(snap.page_count, mem.type.limits.max))
+        memories.restore(store, inst, snap.memories)
     for t, a, v in zip(view.global_types, inst.globaladdrs, snap.globals):
         store.globals[a].value = _ref_in(t, v, inst)
     for t, a, entries in zip(view.table_types, inst.tableaddrs, snap.tables):
         tab = store.tables[a]
         tab.elem[:] = [_ref_in(t, v, inst) for v in entries]
-        from ..syntax import Limits, TableType
-        tab.type = TableType(Limits(len(entries), tab.type.limits.max), tab.type.elemtype)
+        from ..syntax import Limits
+        tab.type = replace(tab.type, limits=Limits(len(entries), tab.type.limits.max))
     from ..runtime import eval_const
     for i, a in enumerate(inst.elemaddrs):      # what instantiation left, minus the drops
         seg = inst.module.elems[i]
@@ -177,7 +180,8 @@ def snapshot_wasmedge(ex, inst, live=False) -> Snapshot:
         _store_parts(ex.store, inst, view, live)
     return Snapshot(frames=frames, page_count=page_count, memory=memory, globals=globs,
                     global_types=view.global_types, tables=tables, steps=ex.steps,
-                    dropped_elems=d_elems, dropped_datas=d_datas, chunks=chunks)
+                    dropped_elems=d_elems, dropped_datas=d_datas, chunks=chunks,
+                    memories=memories.capture(ex.store, inst))
 
 
 def restore_wasmedge(store, inst, snap: Snapshot):
@@ -250,7 +254,8 @@ def save_wamr(ex, inst, module_sha256) -> ImageSet:
     return ImageSet(runtime='wamr', module_sha256=module_sha256,
                     pc=(out[0].entry_fidx, ex.pc), frames=out, page_count=page_count,
                     **store_images(view, memory, globs, tables, chunks),
-                    steps=ex.steps, dropped_elems=d_elems, dropped_datas=d_datas)
+                    steps=ex.steps, dropped_elems=d_elems, dropped_datas=d_datas,
+                    memories=memories.capture(ex.store, inst))
 
 
 def restore_wamr(store, inst, images, snap=None):

@@ -23,6 +23,7 @@ import os
 import re
 
 from .. import faults
+from . import memories
 from .images import CHUNK, NONE, PAGE, ImageError, write_dir
 from .state import Frame, Snapshot
 from ..syntax import ExternRef, VAL_TYPES
@@ -30,6 +31,7 @@ from .translate import CALLS, ModuleView, memory_chunks
 
 FORMAT = 'wasm-migrate-neutral'
 VERSION = 1
+MEMORIES_VERSION = 2       # with "memories": the memories after memory 0 (multi-memory)
 FILE = 'neutral.json'
 
 _HEX_DIGITS = {'f32': 8, 'f64': 16, 'v128': 32}
@@ -163,6 +165,8 @@ def document_from_snapshot(snap: Snapshot, module, info, module_sha256: str) -> 
                    for t, entries in zip(view.table_types, snap.tables)],
         'dropped_elems': list(snap.dropped_elems),
         'dropped_datas': [] if faults.NEUTRAL_DROPPED else list(snap.dropped_datas),
+        **({'version': MEMORIES_VERSION, 'memories': memories.to_doc(snap.memories)}
+           if snap.memories else {}),
     }
 
 
@@ -208,9 +212,9 @@ def loads(raw: bytes) -> dict:
         raise NeutralError(f'{FILE}: not valid JSON: {e}')
     if not isinstance(doc, dict) or doc.get('format') != FORMAT:
         raise NeutralError(f'{FILE}: format: expected {FORMAT!r}')
-    if doc.get('version') != VERSION:
+    if doc.get('version') not in (VERSION, MEMORIES_VERSION) or isinstance(doc.get('version'), bool):
         _fail('version', f'{json.dumps(doc.get("version"))} is not supported '
-                         f'(this tool reads version {VERSION})')
+                         f'(this tool reads versions {VERSION} and {MEMORIES_VERSION})')
     sha = doc.get('module_sha256')
     if not isinstance(sha, str) or not re.fullmatch(r'[0-9a-f]{64}', sha):
         _fail('module_sha256', 'missing or not a sha256 hex digest')
@@ -268,7 +272,8 @@ def snapshot_from_document(doc: dict, module, info, limits=None) -> Snapshot:
     """Check every field of ``doc`` against the module (and memory and
     table sizes against ``limits``) and return the snapshot it describes."""
     view = ModuleView.of(module, info)
-    _keys(doc, _TOP_KEYS, '')
+    v2 = doc['version'] == MEMORIES_VERSION
+    _keys(doc, _TOP_KEYS + (('memories',) if v2 else ()), '')
     nfuncs = len(view.func_types)
     if not isinstance(doc['entry'], str):
         _fail('entry', 'expected the name of the exported function as a string')
@@ -336,6 +341,7 @@ def snapshot_from_document(doc: dict, module, info, limits=None) -> Snapshot:
         _check_entry(doc, module, view, frames[0].fidx, results)
 
     page_count, memory, chunks = _memory(doc['memory'], view, limits)
+    more = memories.from_doc(doc['memories'] if v2 else [], view, limits, _fail)
     globs = [_decode_typed(t, x, f'globals[{k}]', nfuncs) for k, (t, x) in enumerate(
         zip(view.global_types, _list(doc['globals'], 'globals', len(view.global_types))))]
     tables = []
@@ -349,7 +355,7 @@ def snapshot_from_document(doc: dict, module, info, limits=None) -> Snapshot:
                        for i, x in enumerate(entries)])
     return Snapshot(frames=frames, page_count=page_count, memory=memory, globals=globs,
                     global_types=view.global_types, tables=tables, entry=doc['entry'],
-                    results=list(results), steps=doc['steps'], chunks=chunks,
+                    results=list(results), steps=doc['steps'], chunks=chunks, memories=more,
                     dropped_elems=_segments(doc['dropped_elems'], 'dropped_elems',
                                             len(module.elems), 'element'),
                     dropped_datas=_segments(doc['dropped_datas'], 'dropped_datas',

@@ -277,7 +277,7 @@ def snapshot_from_images(images: ImageSet, module, info, limits=None, memory=Tru
     return Snapshot(frames=frames, page_count=images.page_count, memory=memory,
                     globals=globs, global_types=view.global_types, tables=tables,
                     entry=images.entry, results=list(images.results), steps=images.steps,
-                    chunks=chunks, chunk_data=chunk_data,
+                    chunks=chunks, chunk_data=chunk_data, memories=list(images.memories),
                     dropped_elems=_checked_segments(images.dropped_elems, len(module.elems), 'elem'),
                     dropped_datas=_checked_segments(images.dropped_datas, len(module.datas), 'data'))
 
@@ -298,6 +298,9 @@ def _check_sizes(view, images, limits):
         lo, hi, why = view.size_range('memory', 0, limits)
         if not lo <= images.page_count <= hi:
             raise ImageError(f'mem_page_count.img: page count: {images.page_count} is outside {why}')
+    if images.memories or len(view.mem_limits) > 1:
+        from . import memories
+        memories.check(view, images.memories, limits)
     if len(images.tables) != len(view.table_types):
         raise ImageError(f'table.img: table count: {len(images.tables)} but the module has '
                          f'{len(view.table_types)}')
@@ -351,7 +354,7 @@ def images_from_snapshot(snap: Snapshot, module, info, runtime, module_sha256) -
                     frames=out, page_count=snap.page_count, **parts,
                     entry=snap.entry, results=list(snap.results),
                     steps=snap.steps, dropped_elems=list(snap.dropped_elems),
-                    dropped_datas=list(snap.dropped_datas))
+                    dropped_datas=list(snap.dropped_datas), memories=list(snap.memories))
 
 
 def memory_chunks(memory, offsets=None, end=None):
