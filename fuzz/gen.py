@@ -102,18 +102,20 @@ class BytesChooser(Chooser):
 class DrawChooser(Chooser):
     """Wraps a hypothesis ``draw`` so each choice is a shrinkable integer."""
 
+    # (lo, hi) -> its strategy, shared by every module a process generates:
+    # a strategy is immutable, and hypothesis validates and unwraps it once
+    _cache = {}
+
     def __init__(self, draw):
-        import hypothesis.strategies as st
         self._draw = draw
-        self._st = st
-        self._cache = {}
 
     def integers(self, lo, hi):
         if hi <= lo:
             return lo
         s = self._cache.get((lo, hi))
         if s is None:
-            s = self._cache[(lo, hi)] = self._st.integers(lo, hi)
+            import hypothesis.strategies as st
+            s = self._cache[(lo, hi)] = st.integers(lo, hi).wrapped_strategy
         return self._draw(s)
 
 

@@ -34,6 +34,13 @@ class _Bytes:
         self.at += 4
         return v
 
+    def u32s(self, n, what):
+        if self.at + 4 * n > len(self.data):
+            raise ImageCheckError(f'{self.name}: {what}: file ends at byte {len(self.data)}')
+        out = list(struct.unpack_from(f'<{n}I', self.data, self.at))
+        self.at += 4 * n
+        return out
+
     def take(self, n, what):
         if self.at + n > len(self.data):
             raise ImageCheckError(f'{self.name}: {what}: file ends at byte {len(self.data)}')
@@ -47,13 +54,13 @@ class _Bytes:
 
 
 def _file(directory, name, required=True):
-    path = os.path.join(directory, name)
-    if not os.path.exists(path):
+    try:
+        with open(os.path.join(directory, name), 'rb') as f:
+            return f.read()
+    except FileNotFoundError:
         if required:
-            raise ImageCheckError(f'{name}: missing')
+            raise ImageCheckError(f'{name}: missing') from None
         return None
-    with open(path, 'rb') as f:
-        return f.read()
 
 
 def decode_dir(directory):
@@ -82,8 +89,8 @@ def decode_dir(directory):
         slot_cells = list(b.take(nslots, 'cells per slot'))
         if any(c not in (1, 2, 4) for c in slot_cells):
             raise ImageCheckError(f'{name}: cells per slot: {slot_cells} (only 1, 2, 4 are documented)')
-        cells = [b.u32(f'cell {k}') for k in range(sum(slot_cells))]
-        labels = [tuple(b.u32(f'label {k} field') for _ in range(4)) for k in range(b.u32('label count'))]
+        cells = b.u32s(sum(slot_cells), 'cells')
+        labels = [tuple(b.u32s(4, f'label {k}')) for k in range(b.u32('label count'))]
         b.done()
         frames.append({'entry_fidx': entry, 'return_fidx': ret_f, 'return_offset': ret_o,
                        'slot_cells': slot_cells, 'cells': cells, 'labels': labels})
@@ -129,20 +136,20 @@ def decode_dir(directory):
         if code not in VALTYPE:
             raise ImageCheckError(f'global.img: global {k}: type code {code:#x} is not documented')
         t, n = VALTYPE[code]
-        globs.append((t, [b.u32(f'global {k} cell') for _ in range(n)]))
+        globs.append((t, b.u32s(n, f'global {k} cells')))
     b.done()
     tables = []
     raw = _file(directory, 'table.img', required=False)
     if raw is not None:
         b = _Bytes('table.img', raw)
         for k in range(b.u32('count')):
-            tables.append([b.u32(f'table {k} entry') for _ in range(b.u32(f'table {k} size'))])
+            tables.append(b.u32s(b.u32(f'table {k} size'), f'table {k} entries'))
         b.done()
     dropped = ([], [])
     raw = _file(directory, 'segment.img', required=False)
     if raw is not None:
         b = _Bytes('segment.img', raw)
-        dropped = tuple([b.u32(what) for _ in range(b.u32(f'{what} count'))] for what in ('elem', 'data'))
+        dropped = tuple(b.u32s(b.u32(f'{what} count'), what) for what in ('elem', 'data'))
         b.done()
     return {'runtime': man['runtime'], 'module_sha256': man['module_sha256'], 'pc': pc,
             'frames': frames, 'page_count': pages, 'memory': memory, 'globals': globs,
@@ -166,6 +173,8 @@ def as_dict(images):
 
 
 def _differences(a, b, path=''):
+    if a == b:                  # the usual case, compared at C speed
+        return
     if isinstance(a, dict) and isinstance(b, dict):
         for k in sorted(set(a) | set(b), key=str):
             if k not in a or k not in b:

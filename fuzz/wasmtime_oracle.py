@@ -70,6 +70,22 @@ def _engine(fuel):
     return _ENGINES[key]
 
 
+_MODULES = {}           # (fuel, wasm bytes or shim text) -> compiled wasmtime.Module
+_MODULES_KEPT = 16
+
+
+def _compiled(engine, key, make):
+    """A compiled ``wasmtime.Module`` (immutable; every run still gets a
+    fresh Store and Instance), kept for the next calls on the same bytes: a
+    campaign runs each module once per argument tuple."""
+    m = _MODULES.get(key)
+    if m is None:
+        if len(_MODULES) >= _MODULES_KEPT:
+            del _MODULES[next(iter(_MODULES))]
+        m = _MODULES[key] = wasmtime.Module(engine, make())
+    return m
+
+
 def type_name(vt):
     return _TYPE_NAMES[str(vt)]
 
@@ -331,7 +347,8 @@ def run(wasm, entry, args, fuel=None):
     store = wasmtime.Store(engine)
     if fuel:
         store.set_fuel(fuel)
-    module = wasmtime.Module(engine, wasm)
+    wasm = bytes(wasm)
+    module = _compiled(engine, (bool(fuel), wasm), lambda: wasm)
     etypes = export_types(wasm)
     ftype = etypes.get(entry, (None, None))[1] if etypes.get(entry, ('',))[0] == 'func' else None
     gtypes = [(name, t[0], t[1]) for name, (kind, t) in etypes.items() if kind == 'global']
@@ -341,7 +358,8 @@ def run(wasm, entry, args, fuel=None):
     imports = []
     provider = linked.provider_of(wasm)
     if provider is not None:            # a two-instance program: link the provider's exports
-        pex = wasmtime.Instance(store, wasmtime.Module(engine, provider), []).exports(store)
+        pex = wasmtime.Instance(store, _compiled(engine, (bool(fuel), provider), lambda: provider),
+                                []).exports(store)
         imports = [pex[imp.name] for imp in module.imports]
     try:
         inst = wasmtime.Instance(store, module, imports)
@@ -349,8 +367,9 @@ def run(wasm, entry, args, fuel=None):
         return Outcome(None, _trap_message(exc, wasm))
     linker = wasmtime.Linker(engine)
     linker.define_instance(store, 'm', inst)
-    shim_wasm = wasmtime.wat2wasm(_shim(entry, params, results, gtypes))
-    shim = linker.instantiate(store, wasmtime.Module(engine, shim_wasm)).exports(store)
+    text = _shim(entry, params, results, gtypes)
+    shim = linker.instantiate(store, _compiled(engine, (bool(fuel), text),
+                                               lambda: wasmtime.wat2wasm(text))).exports(store)
     try:
         raw = shim['call'](store, *_flat_args(params, args))
         out = Outcome(_from_flat(results, _as_list(raw, len(_wire_types(results)))), None)

@@ -106,6 +106,35 @@ def mem_init(store, mi, ma, da, d, s, n):
     _mark(mi.dirty, d, n)
 
 
+def indirect(site, store, a, ft, i):
+    """The compiled callee of a ``call_indirect`` whose table entry ``i``
+    holds ``a``, checked as the interpreter checks it and then kept in the
+    call site's ``site`` (funcaddr -> function: a funcaddr's type and code
+    never change), so the next call through that entry is one lookup."""
+    if a is None:
+        raise Trap(f'uninitialized element {i}')
+    fi = store.funcs[a]
+    if fi.type is not ft and fi.type != ft:
+        raise Trap('indirect call type mismatch')
+    f = site[a] = compiled(store, a).fn
+    return f
+
+
+def fdiv(x, y):
+    """f64.div in the float domain (IEEE: x / 0 is an infinity or a NaN)."""
+    try:
+        return x / y
+    except ZeroDivisionError:
+        if x != x or x == 0.0:
+            return math.nan
+        return math.copysign(math.inf, x) * math.copysign(1.0, y)
+
+
+def fsqrt(x):
+    """f64.sqrt in the float domain (a negative operand gives a NaN)."""
+    return math.sqrt(x) if x >= 0.0 else math.nan
+
+
 def call_host(host, args):
     return host(args)
 
@@ -150,6 +179,15 @@ for _t, _m, _sb, _bits in (('i32', str(M32), _S32, 31), ('i64', str(M64), _S64, 
         f'{_t}.le_s': (None, f'({{a}} ^ {_sb}) <= ({{b}} ^ {_sb})'),
         f'{_t}.ge_s': (None, f'({{a}} ^ {_sb}) >= ({{b}} ^ {_sb})'),
     })
+# the ops of _BIN whose result modulo 2**width depends only on their operands
+# modulo 2**width: raw template (operands may be raw too) and width mask
+_MOD = {}
+for _t, _m in (('i32', str(M32)), ('i64', str(M64))):
+    _MOD.update({f'{_t}.add': ('{a} + {b}', _m), f'{_t}.sub': ('{a} - {b}', _m),
+                 f'{_t}.mul': ('{a} * {b}', _m)})
+# shifts read only the low bits of their count
+_SHIFTS = {f'{_t}.{_k}': _b for _t, _b in (('i32', 31), ('i64', 63))
+           for _k in ('shl', 'shr_u', 'shr_s')}
 _UN = {
     'i32.wrap_i64': f'{{a}} & {M32}',
     'i64.extend_i32_u': '{a}',
@@ -157,14 +195,18 @@ _UN = {
 }
 
 # a jump to a small block that is not a loop head emits that block in place
-# (to this depth, up to this many instructions, while the function is short)
-INLINE_DEPTH, INLINE_SIZE, INLINE_LINES = 4, 48, 20000
+# (to this depth, up to this many instructions, while the function is short:
+# a large function, mostly run once (libc's start-up and printf), costs more
+# to generate and compile than inlining saves; at 20000 lines the authors'
+# n-body spent three quarters of its run compiling)
+INLINE_DEPTH, INLINE_SIZE, INLINE_LINES = 4, 48, 1500
 # f64 in the float domain: exact for every non-NaN result (a NaN result is
 # recomputed by the exact operations, which give its payload)
-_FBIN = {'f64.add': '+', 'f64.sub': '-', 'f64.mul': '*', 'f64.eq': '==', 'f64.ne': '!=',
-         'f64.lt': '<', 'f64.gt': '>', 'f64.le': '<=', 'f64.ge': '>='}
+_FBIN = {'f64.add': '+', 'f64.sub': '-', 'f64.mul': '*', 'f64.div': '/', 'f64.eq': '==',
+         'f64.ne': '!=', 'f64.lt': '<', 'f64.gt': '>', 'f64.le': '<=', 'f64.ge': '>='}
 _FCMP = frozenset(('f64.eq', 'f64.ne', 'f64.lt', 'f64.gt', 'f64.le', 'f64.ge'))
-_FUN = {'f64.neg': '-{a}', 'f64.abs': 'abs({a})', 'f64.convert_i32_u': 'float({a})',
+_FUN = {'f64.neg': '-{a}', 'f64.abs': 'abs({a})', 'f64.sqrt': 'FSQRT({a})',
+        'f64.convert_i32_u': 'float({a})',
         'f64.convert_i32_s': f'float(({{a}} ^ {_S32}) - {_S32})',
         'f64.convert_i64_u': 'float({a})',
         'f64.convert_i64_s': f'float(({{a}} ^ {_S64}) - {_S64})'}
@@ -194,11 +236,15 @@ def _traps(name):
 class _E:
     """A symbolic operand: a Python expression, the l*/s* variables it
     reads, and an optional boolean form (comparisons)."""
-    __slots__ = ('expr', 'refs', 'cond', 'size', 'fexpr')
+    __slots__ = ('expr', 'refs', 'cond', 'size', 'fexpr', 'raw')
 
-    def __init__(self, expr, refs=frozenset(), cond=None, size=1, fexpr=None):
+    def __init__(self, expr, refs=frozenset(), cond=None, size=1, fexpr=None, raw=None):
         self.expr, self.refs, self.cond, self.size = expr, refs, cond, size
         self.fexpr = fexpr      # f64 only: the value as a Python float (None: not known)
+        # integers: the value before its final wrap (congruent to it modulo
+        # 2**width, maybe out of range or negative), for consumers that only
+        # read the low bits (_MOD): one mask for a chain instead of one per op
+        self.raw = raw
 
 
 def _p(e):
@@ -335,6 +381,9 @@ class FuncGen:
         self.jumps = []           # (index in out, indent, target block)
         self.self_block = self.blocks[pc0]
         self.depth = 0
+        # whether the path emitted so far tested the call allowance ``d``
+        # (constant in a call): a later call on it needs no test of its own
+        self.d_checked = False
         self.region = None
         self.body_at(pc0, h0, 4)
         self.tag = None
@@ -448,11 +497,13 @@ class FuncGen:
         total = None if self.region is None else self.charged(extra)
         if (target != self.self_block and self.body[pc].op != 'loop' and self.depth < INLINE_DEPTH
                 and self.block_size(pc) <= INLINE_SIZE and len(self.out) < INLINE_LINES):
-            saved = (list(self.st), self.seg, self.segk, self.tag, self.pre, self.region)
+            saved = (list(self.st), self.seg, self.segk, self.tag, self.pre, self.region,
+                     self.d_checked)
             self.depth += 1
             self.body_at(pc, self.lead[pc], ind, total)
             self.depth -= 1
-            self.st, self.seg, self.segk, self.tag, self.pre, self.region = saved
+            (self.st, self.seg, self.segk, self.tag, self.pre, self.region,
+             self.d_checked) = saved
             return
         # a placeholder line, resolved when the arm is complete (indices are
         # relative to the arm's first line)
@@ -460,8 +511,8 @@ class FuncGen:
         self.emit(ind, '#jump')
 
     # -- the symbolic stack
-    def push(self, expr, refs, cond=None, size=1, fexpr=None):
-        e = _E(expr, refs, cond, size, fexpr)
+    def push(self, expr, refs, cond=None, size=1, fexpr=None, raw=None):
+        e = _E(expr, refs, cond, size, fexpr, raw)
         self.st.append(e)
         if size > 12 or len(expr) > 160:        # keep expressions small
             self.materialise(len(self.st) - 1, self.ind)
@@ -559,7 +610,8 @@ class FuncGen:
         elif op in _FBIN and self.st[-1].fexpr and self.st[-2].fexpr:
             b, a = self.pop(), self.pop()
             refs, size = a.refs | b.refs, a.size + b.size + 1
-            fx = f'{_p(a.fexpr)} {_FBIN[op]} {_p(b.fexpr)}'
+            fx = (f'FDIV({a.fexpr}, {b.fexpr})' if op == 'f64.div' else
+                  f'{_p(a.fexpr)} {_FBIN[op]} {_p(b.fexpr)}')
             if op in _FCMP:
                 self.push(f'1 if {fx} else 0', refs, fx, size)
             else:
@@ -583,16 +635,32 @@ class FuncGen:
         elif op == 'global.set':
             g = self.bind(f'G{imm}', 'global', imm)
             self.emit(ind, f'{g}.value = {self.bits(self.pop(), ind)}')
+        elif op in _MOD:
+            b, a = self.pop(), self.pop()
+            tmpl, m = _MOD[op]
+            raw = tmpl.format(a=_p(a.raw or a.expr), b=_p(b.raw or b.expr))
+            self.push(f'({raw}) & {m}', a.refs | b.refs, None, a.size + b.size + 1, raw=raw)
         elif op in _BIN:
             b, a = self.pop(), self.pop()
             val, cond = _BIN[op]
             A, B = _p(a.expr), _p(b.expr)
             refs, size = a.refs | b.refs, a.size + b.size + 1
+            if op in _SHIFTS:                   # the count: its low bits only
+                bits = _SHIFTS[op]
+                B = str(int(B) & bits) if B.isdigit() else f'({_p(b.raw or b.expr)} & {bits})'
+                if op.endswith('shl'):          # and so the shifted value's
+                    raw = f'{_p(a.raw or a.expr)} << {B}'
+                    self.push(f'({raw}) & {_MOD[op[:4] + "add"][1]}', refs, None, size, raw=raw)
+                    return
+                val = val.replace(f'({{b}} & {bits})', '{b}')
             if cond is not None:
                 c = cond.format(a=A, b=B)
                 self.push(f'1 if {c} else 0', refs, c, size)
             else:
                 self.push(val.format(a=A, b=B), refs, None, size)
+        elif op == 'i32.wrap_i64' and self.st[-1].raw is not None:
+            a = self.pop()                      # the low 32 bits of the raw form
+            self.push(f'{_p(a.raw)} & {M32}', a.refs, None, a.size + 1, raw=a.raw)
         elif op in _UN:
             a = self.pop()
             self.push(_UN[op].format(a=_p(a.expr)), a.refs, None, a.size + 1)
@@ -616,11 +684,15 @@ class FuncGen:
             ea = _p(a.expr) if not imm[1] else f'{_p(a.expr)} + {imm[1]}'
             x = f'MEM[{ea}]' if ch == 'B' else f'U{ch}(MEM, {ea})[0]'
             self.set_result(x if mask is None else f'{x} & {mask}', ind)
+            if op == 'f64.load':                # and its float, for the float domain
+                p = len(self.st) - 1
+                self.emit(ind, f'QA[0] = s{p}; g{p} = FA[0]')
+                self.st[p] = _E(f's{p}', frozenset((f's{p}',)), fexpr=f'g{p}')
         elif op in _STORES:
             ch, mask, w = _STORES[op]
             v, a = self.pop(), self.pop()
             ea = a.expr if not imm[1] else f'{_p(a.expr)} + {imm[1]}'
-            vx = self.bits(v, ind)
+            vx = self.bits(v, ind) if mask is None or v.raw is None else v.raw
             val = vx if mask is None else f'{_p(vx)} & {mask}'
             if not _ATOM.match(ea):
                 self.emit(ind, f'ea = {ea}')
@@ -730,7 +802,9 @@ class FuncGen:
         h = len(self.st)
         below = h - np_ - (1 if indirect else 0)
         self.tag = ('reenter', pc, self.seg, self.segk, h, self.pre)
-        self.emit(ind, 'if not d: raise Reenter()')
+        if not self.d_checked:
+            self.emit(ind, 'if not d: raise Reenter()')
+            self.d_checked = True
         self.tag = ('instr', pc, self.seg, self.segk, h, self.pre)
         args = ', '.join(f's{j}' for j in range(below, below + np_))
         if indirect:
@@ -740,13 +814,9 @@ class FuncGen:
             self.emit(ind, f'E = {t}.elem')
             self.emit(ind, f"if {x} >= len(E): raise Trap('undefined element')")
             self.emit(ind, f'a = E[{x}]')
-            self.emit(ind, f"if a is None: raise Trap('uninitialized element %d' % {x})")
-            self.emit(ind, 'fi = FUNCS[a]')
-            self.emit(ind, f"if fi.type is not FT{pc} and fi.type != FT{pc}: "
-                           f"raise Trap('indirect call type mismatch')")
-            self.emit(ind, 'f = fi.cache.get("fast")')
-            self.emit(ind, 'if f is None: f = compiled(STORE, a)')
-            self.emit(ind, 'f = f.fn')
+            k = self.bind(f'K{pc}', 'callsite', None)
+            self.emit(ind, f'f = {k}.get(a)')
+            self.emit(ind, f'if f is None: f = indirect({k}, STORE, a, FT{pc}, {x})')
             callee = 'f'
         else:
             fi = self.store.funcs[addr]
@@ -873,7 +943,8 @@ def namespace(store, inst, bindings, c):
     """The globals of one instance's copy of a compiled function."""
     ns = {'Trap': Trap, 'FA': _FA, 'QA': _QA, 'Stop': Stop, 'Reenter': Reenter, 'OOB': OOB,
           'FUNCS': store.funcs, 'STORE': store, 'mem_fill': mem_fill, 'mem_copy': mem_copy,
-          'mem_init': mem_init, 'compiled': compiled, '__wasm__': c}
+          'mem_init': mem_init, 'compiled': compiled, 'indirect': indirect, 'FDIV': fdiv, 'FSQRT': fsqrt,
+          '__wasm__': c}
     for ch, st in _S.items():
         ns['U' + ch] = st.unpack_from
         ns['P' + ch] = st.pack_into
@@ -892,6 +963,8 @@ def namespace(store, inst, bindings, c):
             v = inst.funcaddrs[arg]
         elif kind == 'dataaddr':
             v = inst.dataaddrs[arg]
+        elif kind == 'callsite':
+            v = {}
         elif kind == 'numeric':
             v = numerics.OPS[arg]
         elif kind == 'generic':

@@ -71,16 +71,25 @@ class Fused(NamedTuple):
     dst_arg: Optional[int]  # SET: local index; BRIF/IF: index of the br_if/if
 
 
+_TYPES = {}                 # (name, arity) -> numeric_types(name, arity)
+
+
 def numeric_types(name, arity):
     """(operand types, result type) of a numeric instruction of ``arity``
     operands and one result, else None."""
+    key = (name, arity)
+    try:
+        return _TYPES[key]
+    except KeyError:
+        pass
     op = BY_NAME.get(name)
-    if op is None or op.sig is None or name not in OPS:
-        return None
-    params, results = op.sig
-    if len(params) != arity or len(results) != 1:
-        return None
-    return params, results[0]
+    out = None
+    if op is not None and op.sig is not None and name in OPS:
+        params, results = op.sig
+        if len(params) == arity and len(results) == 1:
+            out = params, results[0]
+    _TYPES[key] = out
+    return out
 
 
 def fusions(body, shapes, local_ok=lambda i: True,
@@ -92,14 +101,19 @@ def fusions(body, shapes, local_ok=lambda i: True,
     the binops an executor moves in one case (WAMR: by cell count)."""
     out = {}
     n = len(body)
-    for i in range(n):
+    # the binops (two operands, one result) of the body: a sequence ends at one
+    binops = {}
+    for j, ins in enumerate(body):
+        types = numeric_types(ins.op, 2)
+        if types is not None and types_ok(*types):
+            binops[j] = types
+    starts = sorted({j - m for j in binops for m in (0, 1, 2) if j - m >= 0})
+    for i in starts:
         best = None
         for m in range(2, -1, -1):               # operands fetched by the sequence
             j = i + m
-            if j >= n:
-                continue
-            types = numeric_types(body[j].op, 2)
-            if types is None or not types_ok(*types):
+            types = binops.get(j)
+            if types is None:
                 continue
             srcs = []
             for ins in body[i:j]:
@@ -143,4 +157,23 @@ def unary_fusions(body, local_ok=lambda i: True, types_ok=lambda param, result: 
             types = numeric_types(body[i + 1].op, 1)
             if types is not None and types_ok(types[0][0], types[1]):
                 out[i] = (ins.imm, OPS[body[i + 1].op], body[i + 1].op)
+    return out
+
+
+def changes(ops, args, fops, fargs):
+    """(index, case, argument) wherever ``fops``/``fargs`` (an executor's
+    fused form) differ from its plain ``ops``/``args``."""
+    return [(i, fops[i], fargs[i]) for i in range(len(ops))
+            if fops[i] != ops[i] or fargs[i] is not args[i]]
+
+
+def cached(info, model, compute):
+    """``compute()`` (a function's fused cases, which depend on its code
+    only, never on the store) once per function of a decoded module: kept
+    on its validation info, which every instance of the module shares, so
+    the fresh stores of a migration chain do not search it again."""
+    memo = info.__dict__.setdefault('fused', {})
+    out = memo.get(model)
+    if out is None:
+        out = memo[model] = compute()
     return out

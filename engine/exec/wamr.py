@@ -478,6 +478,20 @@ def compile_func(store, fi):
         ops[o] = k
         args[o] = a
     fops, fargs = list(ops), list(args)
+    for i, op, a in fusion.cached(info, NAME, lambda: _fused(body, ops, args, local_types, local_off,
+                                                              last)):
+        fops[i], fargs[i] = op, a
+    return Code(ops=ops, args=args, fops=fops, fargs=fargs, nxt=nxt, param_cells=param_cells,
+                local_cells=off, zeros=zeros, result_cells=result_cells,
+                results=results, func_label=func_label, mem=mem,
+                dirty=memi.dirty if memi is not None else None, types=local_types)
+
+
+def _fused(body, ops, args, local_types, local_off, last):
+    """The superinstruction cases of a function as (byte offset, case,
+    argument) over its plain ``ops``/``args``; store-independent, so
+    computed once per function of a decoded module (``fusion.cached``)."""
+    fops, fargs = list(ops), list(args)
     one, two = {'i32', 'f32'}, {'i64', 'f64'}
     if last and ops[body[last - 1].offset] in (END, NOP):   # its labels go with the frame
         fops[body[last - 1].offset], fargs[body[last - 1].offset] = RETURN, 1
@@ -512,10 +526,7 @@ def compile_func(store, fi):
             local_off[v1] if k1 == fusion.LOCAL else None, _SRC_KIND[k2],
             local_off[v2] if k2 == fusion.LOCAL else v2, fu.fn, _DST_KIND[fu.dst],
             dst_arg(fu), CELLS[BY_NAME[fu.binop].sig[1][0]], fu.k - 1, body[i + fu.k - 1].end)
-    return Code(ops=ops, args=args, fops=fops, fargs=fargs, nxt=nxt, param_cells=param_cells,
-                local_cells=off, zeros=zeros, result_cells=result_cells,
-                results=results, func_label=func_label, mem=mem,
-                dirty=memi.dirty if memi is not None else None, types=local_types)
+    return fusion.changes(ops, args, fops, fargs)
 
 
 def _ref_is_null(stack):

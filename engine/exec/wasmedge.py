@@ -242,6 +242,18 @@ def compile_func(store, fi):
         ops.append(k)
         args.append(a)
     fops, fargs = list(ops), list(args)
+    for i, op, a in fusion.cached(info, NAME, lambda: _fused(body, ops, args, branches, br, last)):
+        fops[i], fargs[i] = op, a
+    zeros = [default_value(t) for t in fi.code.locals]
+    return Code(ops, args, fops, fargs, len(fi.type.params), zeros, len(fi.type.results),
+                mem, memi.dirty if memi is not None else None)
+
+
+def _fused(body, ops, args, branches, br, last):
+    """The superinstruction cases of a function as (index, case, argument)
+    over its plain ``ops``/``args``; store-independent, so computed once
+    per function of a decoded module (``fusion.cached``)."""
+    fops, fargs = list(ops), list(args)
     if last and ops[last - 1] == NOP:   # an end (or nop) right before the final end
         fops[last - 1], fargs[last - 1] = RETURN, 1
     for i, (x, f, _) in fusion.unary_fusions(body).items():
@@ -259,9 +271,7 @@ def compile_func(store, fi):
     for i in range(len(body) - 1):      # no-op; condition -> the condition counting k + 1
         if ops[i] == NOP and fops[i + 1] >= F_COND and fops[i + 1] < F_IF + len(fusion.COND_SOURCES):
             fops[i], fargs[i] = fops[i + 1], fargs[i + 1][:-1] + (fargs[i + 1][-1] + 1,)
-    zeros = [default_value(t) for t in fi.code.locals]
-    return Code(ops, args, fops, fargs, len(fi.type.params), zeros, len(fi.type.results),
-                mem, memi.dirty if memi is not None else None)
+    return fusion.changes(ops, args, fops, fargs)
 
 
 def resolve_callee(a, pop, funcs):
