@@ -191,7 +191,8 @@ class Worker:
     def failed(self, fid, case, minimized, final=None):
         """Save (or overwrite) the reproducer of ``fid``; the ``final`` one
         (default: the minimised one) is replayed in a fresh process first."""
-        case = dict(case, minimized=minimized, worker=self.worker, seed=self.cfg['seed'], tier=self.tier)
+        case = dict(case, minimized=minimized, worker=self.worker, seed=self.cfg['seed'],
+                    tier=case.get('tier') or self.tier)
         d = os.path.join(self.cfg['out'], 'failures', fid)
         try:
             write_reproducer(d, case)
@@ -240,7 +241,7 @@ class Worker:
                 again = []
             else:
                 again = oracle.check(case['wasm'], case['entry'], tuple(case['args']), case['hops'],
-                                     wasmtime=False, tier=self.tier)
+                                     wasmtime=False, tier=case.get('tier') or self.tier)
         except Exception as e:
             again = [f'{type(e).__name__}: {e}']
         if again:
@@ -252,9 +253,10 @@ class Worker:
                 'why': 'did not fail again, neither in a fresh process nor in the worker'}
 
     def _case(self, gm, failure, generator, unit, data=None):
-        return {'generator': generator, 'unit': unit, 'wasm': gm.wasm, 'entry': gm.entry,
+        return {'generator': generator, 'unit': unit, 'wasm': gm.wasm, 'entry': failure.entry or gm.entry,
                 'args': list(failure.args), 'hops': [tuple(h) for h in failure.hops],
-                'mismatch': failure.mismatch, 'wasmtime': self.wasmtime, 'input': data}
+                'mismatch': failure.mismatch, 'wasmtime': self.wasmtime, 'input': data,
+                'tier': failure.tier}
 
     # -- byte-driven generators
     def bytes_case(self, generator, data):
@@ -268,7 +270,8 @@ class Worker:
             gm = gen.from_bytes(data)
         self.inflight(gm.wasm, gm.entry, gm.args)
         checks, failure = oracle.check_module(gm.wasm, gm.entry, gm.args, oracle.case_rng(data),
-                                              wasmtime=self.wasmtime, tier=self.tier)
+                                              wasmtime=self.wasmtime, tier=self.tier,
+                                              stops=gm.stops)
         return checks, failure, gm
 
     def shrink_bytes(self, generator, data, gm, failure):
@@ -294,7 +297,8 @@ class Worker:
             if not changed:
                 chunk //= 2
         hops = shrink_hops(best_gm.wasm, best_gm.entry, best_fail, deadline + 10, self.send, self.tier)
-        return best, best_gm, oracle.Failure(best_fail.args, hops[0], hops[1])
+        return best, best_gm, oracle.Failure(best_fail.args, hops[0], hops[1], best_fail.tier,
+                                             best_fail.entry)
 
     def unit_bytes(self, generator, unit, data, fid=None, found=None):
         from fuzz import oracle
@@ -358,7 +362,8 @@ class Worker:
             self.send('beat')
             self.inflight(gm.wasm, gm.entry, gm.args)
             checks, failure = oracle.check_module(gm.wasm, gm.entry, gm.args, rnd,
-                                                  wasmtime=self.wasmtime, tier=self.tier)
+                                                  wasmtime=self.wasmtime, tier=self.tier,
+                                                  stops=gm.stops)
             if not state['first']:
                 self.send('checks', 1, checks)
             if failure is not None:
@@ -387,7 +392,7 @@ class Worker:
         if state['last'] is not None:
             gm, failure = state['last']
             hops = shrink_hops(gm.wasm, gm.entry, failure, time.time() + 10, self.send, self.tier)
-            failure = oracle.Failure(failure.args, hops[0], hops[1])
+            failure = oracle.Failure(failure.args, hops[0], hops[1], failure.tier, failure.entry)
             self.failed(fid, self._case(gm, failure, 'hypothesis', unit), True)
 
     # -- atheris
@@ -563,6 +568,7 @@ def shrink_hops(wasm, entry, failure, deadline, beat, tier=None):
     the uninterrupted run (one hop) has nothing to shorten."""
     from fuzz import oracle
     hops, mismatch = list(failure.hops), failure.mismatch
+    entry = failure.entry or entry
     changed = True
     while changed and len(hops) > 2 and time.time() < deadline:
         changed = False
@@ -572,7 +578,8 @@ def shrink_hops(wasm, entry, failure, deadline, beat, tier=None):
                 cand[i] = (cand[i][0], cand[i][1] + hops[i][1])
             cand[0] = (oracle.model(cand[0][0]), cand[0][1])    # the first hop has no route
             beat('beat')
-            m = oracle.check(wasm, entry, failure.args, cand, wasmtime=False, tier=tier or oracle.TIER)
+            m = oracle.check(wasm, entry, failure.args, cand, wasmtime=False,
+                             tier=failure.tier or tier or oracle.TIER)
             if m:
                 hops, mismatch, changed = cand, m, True
                 break

@@ -159,8 +159,9 @@ def kill(seeds=KILL_SEEDS, spec=KILL_SPEC, out=sys.stdout, keep_going=False):
         for s in seeds:
             gm = gen.from_seed(s)
             _, failure = oracle.check_module(gm.wasm, gm.entry, gm.args, random.Random(s),
-                                             wasmtime=False)
-            if failure is not None and fail(f'generated module seed {s}: args {failure.args} '
+                                             wasmtime=False, stops=gm.stops)
+            if failure is not None and fail(f'generated module seed {s}: '
+                                            f'{failure.entry or gm.entry}{failure.args} '
                                             f'hops {oracle.describe(failure.hops)}: '
                                             + '; '.join(failure.mismatch)):
                 return 1
@@ -173,7 +174,7 @@ def kill(seeds=KILL_SEEDS, spec=KILL_SPEC, out=sys.stdout, keep_going=False):
                 print(f'error: spec file {path} is missing (set WASM_TESTSUITE)', file=sys.stderr)
                 return 2
             migrate = {rt: other_runtime(rt) for rt in oracle.RUNTIMES}
-            for r in run_file(path, oracle.RUNTIMES, 60, None, migrate):
+            for r in run_file(path, oracle.RUNTIMES, 60, None, migrate, suite='wasm-2.0'):
                 bad = ([r['error']] if r['error'] else []) + [str(f) for f in r['failures']]
                 if bad and fail(f'spec {name} ({r["runtime"]}): {bad[0]}'[:2000]):
                     return 1
@@ -507,6 +508,21 @@ def classified():
     return out
 
 
+def stale_judgements(root=ROOT):
+    """Judged survivors of docs/mutation-survivors.json whose original lines
+    (the ``-`` lines of ``change``) are no longer in their file: code that
+    moved to another file or changed, so that no mutant matches the key any
+    more (re-key or drop them)."""
+    path = Path(root) / 'docs' / 'mutation-survivors.json'
+    out = []
+    for e in json.loads(path.read_text()) if path.exists() else []:
+        f = Path(root) / e['file']
+        lines = set(f.read_text().splitlines()) if f.exists() else set()
+        if not all(l[1:] in lines for l in e['change'].splitlines() if l.startswith('-')):
+            out.append(e)
+    return out
+
+
 def _diff_key(diff):
     """The changed lines of a mutant's diff (stable across line shifts)."""
     if not diff:
@@ -625,6 +641,11 @@ def report(work, out=sys.stdout, json_path=None):
     print('| --- ' * (len(cols) + 1) + '|', file=out)
     for f, s in sorted(per.items()) + [('total', tot)]:
         print(f'| {f} | ' + ' | '.join('-' if s[c] is None else str(s[c]) for c in cols) + ' |', file=out)
+    stale = stale_judgements()
+    if stale:
+        print(f'\nwarning: {len(stale)} judged survivors in docs/mutation-survivors.json match no '
+              'code any more: ' + '; '.join(f'{e["file"]}: {e["change"].splitlines()[0]}' for e in stale),
+              file=out)
     surv = [r for r in rows if r['verdict'] == 'survived']
     print(f'\n{len(surv)} surviving mutants not explained:', file=out)
     for r in sorted(surv, key=lambda r: (r['file'], r['line'])):

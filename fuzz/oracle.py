@@ -538,10 +538,13 @@ def describe(hops):
 
 # ---------------------------------------------------------------- plans
 
-def plans(rng: random.Random, total, runtimes=None, multi=True):
+def plans(rng: random.Random, total, runtimes=None, multi=True, stops=()):
     """Hop chains for one run of ``total`` instructions: one single
     checkpoint for every ordered pair of runtime models, at a random point,
-    and multi-hop chains A->B->A->B starting from each model."""
+    and multi-hop chains A->B->A->B starting from each model; then, for
+    each of ``stops`` (counts the generator knows to be worth one, e.g. the
+    bottom of a deep call chain) inside the run, a checkpoint there from
+    each model into the other."""
     runtimes = tuple(runtimes or available_runtimes())
     out = []
 
@@ -564,6 +567,10 @@ def plans(rng: random.Random, total, runtimes=None, multi=True):
             cuts = sorted(point() for _ in range(3))
             budgets = [cuts[0], cuts[1] - cuts[0], cuts[2] - cuts[1]]
             out.append([(a, budgets[0]), (NEUTRAL + b, budgets[1]), (a, budgets[2]), (b, None)])
+    for s in stops:
+        if 0 < s < total:
+            for k, a in enumerate(runtimes):
+                out.append([(a, s), (runtimes[(k + 1) % len(runtimes)], None)])
     return out
 
 
@@ -591,53 +598,92 @@ def decode_value(v):
 
 @dataclass
 class Failure:
-    """The first failing check of a module: enough to replay it."""
+    """The first failing check of a module: enough to replay it (``tier``:
+    the tier the failing check ran under, when not the campaign's;
+    ``entry``: the export it called, when not the module's entry)."""
     args: tuple
     hops: list
     mismatch: List[str]
+    tier: Optional[str] = None
+    entry: Optional[str] = None     # when not the module's entry (a host function's export)
 
 
 def check_module(wasm, entry, args_list, rng, wasmtime=True, runtimes=None,
-                 reference='wasmedge', max_args=2, tier=TIER):
+                 reference='wasmedge', max_args=2, tier=TIER, stops=()):
     """Every check for one module: per argument tuple, the uninterrupted run
     against wasmtime, against itself under the other tier and against the
-    other runtime model, then migrated runs along ``plans``; every run but
-    the other-tier one under ``tier``.  Returns (number of checks, first
-    Failure or None)."""
+    other runtime model, then migrated runs along ``plans`` (``stops``:
+    the generator's ``GeneratedModule.stops``); the uninterrupted runs and
+    the single-checkpoint plans under ``tier``, the tier check, the
+    multi-hop chains and the stops' plans under the other tier.  Then the
+    same for every host function the module re-exports (``host_entries``:
+    an entry without code), with arguments from ``rng``.  Returns (number
+    of checks, first Failure or None)."""
     runtimes = tuple(runtimes or available_runtimes())
     checks = 0
     for args in list(args_list)[:max_args]:
-        args = tuple(args)
-        try:
-            ref = uninterrupted(wasm, entry, args, reference, tier=tier)
-        except Exception as e:
-            return checks + 1, Failure(args, [(reference, None)], [
-                f'uninterrupted run in {reference} failed: {type(e).__name__}: {e}' + _where(e)])
-        if wasmtime:
-            checks += 1
-            bad = compare_wasmtime(wasm, entry, args, ref)
-            if bad:
-                return checks, Failure(args, [(reference, None)], bad)
+        n, failure = _check_call(wasm, entry, tuple(args), rng, wasmtime, runtimes, reference, tier, stops)
+        checks += n
+        if failure is not None:
+            return checks, failure
+    for name, ft in host_entries(wasm):
+        args = tuple(rng.getrandbits(32) for _ in ft.params)
+        n, failure = _check_call(wasm, name, args, rng, wasmtime, runtimes, reference, tier, ())
+        checks += n
+        if failure is not None:
+            failure.entry = name
+            return checks, failure
+    return checks, None
+
+
+def host_entries(wasm):
+    """(export name, type) of the functions ``wasm`` imports from the
+    embedder (``fuzz.linked.HOST``) and exports again."""
+    module = _module(wasm)
+    fimps = [imp for imp in module.imports if imp.kind == 'func']
+    return [(e.name, module.types[fimps[e.index].desc]) for e in module.exports
+            if e.kind == 'func' and e.index < len(fimps) and fimps[e.index].module == linked.HOST]
+
+
+def _check_call(wasm, entry, args, rng, wasmtime, runtimes, reference, tier, stops):
+    """(checks, first Failure or None) of one call: see ``check_module``."""
+    checks = 0
+    try:
+        ref = uninterrupted(wasm, entry, args, reference, tier=tier)
+    except Exception as e:
+        return checks + 1, Failure(args, [(reference, None)], [
+            f'uninterrupted run in {reference} failed: {type(e).__name__}: {e}' + _where(e)])
+    if wasmtime:
         checks += 1
-        bad = compare_tiers(wasm, entry, args, ref, reference, tier)
+        bad = compare_wasmtime(wasm, entry, args, ref)
         if bad:
             return checks, Failure(args, [(reference, None)], bad)
-        for rt in runtimes:
-            if rt == reference:
-                continue
-            checks += 1
-            try:
-                other = uninterrupted(wasm, entry, args, rt, tier=tier)
-                bad = compare(ref, other, f'uninterrupted {rt}', steps=False)
-            except Exception as e:
-                bad = [f'uninterrupted run in {rt} failed: {type(e).__name__}: {e}' + _where(e)]
-            if bad:
-                return checks, Failure(args, [(rt, None)], bad)
-        for hops in plans(rng, ref.steps, runtimes):
-            checks += 1
-            bad = check(wasm, entry, args, hops, reference, ref=ref, tier=tier)
-            if bad:
-                return checks, Failure(args, clamp(hops, ref.steps), bad)
+    checks += 1
+    bad = compare_tiers(wasm, entry, args, ref, reference, tier)
+    if bad:
+        return checks, Failure(args, [(reference, None)], bad)
+    for rt in runtimes:
+        if rt == reference:
+            continue
+        checks += 1
+        try:
+            other = uninterrupted(wasm, entry, args, rt, tier=tier)
+            bad = compare(ref, other, f'uninterrupted {rt}', steps=False)
+        except Exception as e:
+            bad = [f'uninterrupted run in {rt} failed: {type(e).__name__}: {e}' + _where(e)]
+        if bad:
+            return checks, Failure(args, [(rt, None)], bad)
+    for hops in plans(rng, ref.steps, runtimes, stops=stops):
+        checks += 1
+        # the multi-hop chains and the generator's stops run under the
+        # other tier: the compiled tier hands only a stop's last few
+        # instructions to the interpreter, whose own call and branch
+        # bookkeeping a checkpoint would otherwise seldom see
+        run_tier = other_tier(tier) if len(hops) > 2 or hops[0][1] in stops else tier
+        bad = check(wasm, entry, args, hops, reference, ref=ref, tier=run_tier)
+        if bad:
+            return checks, Failure(args, clamp(hops, ref.steps), bad,
+                                   run_tier if run_tier != tier else None)
     return checks, None
 
 

@@ -74,3 +74,10 @@ def test_run_state_outside_the_checkout_is_required(capsys):
     assert mt.main(['init', '--work', os.path.join(ROOT, 'mutation-state')]) == 2
     assert 'inside the checkout' in capsys.readouterr().err
     assert not os.path.exists(os.path.join(ROOT, 'mutation-state'))
+
+
+def test_every_judged_survivor_still_names_code_of_its_file():
+    """docs/mutation-survivors.json is keyed by file and changed lines: a
+    judgement whose original lines left the file (moved, rewritten) would
+    silently judge nothing."""
+    assert mt.stale_judgements() == []
