@@ -212,7 +212,8 @@ def migrated(wasm, entry, args, hops, image_dir=None, run=_run, tier=TIER) -> Ou
     """Run ``entry(args)`` as the chain ``hops`` = [(runtime, steps), ...,
     (runtime, None)]: each hop runs ``steps`` more instructions in its model,
     then checkpoints through image files (``image_dir/hop{i}``, plus the
-    translated set in ``image_dir/hop{i}-{runtime}``; a temporary directory
+    translated set in ``image_dir/hop{i}-{runtime}`` for even ``i``, written
+    over ``image_dir/hop{i}`` for odd ``i``; a temporary directory
     unless ``image_dir`` is given) into a fresh store of the next hop's
     model.  If the run ends before a hop's checkpoint, later hops are not
     taken.  Every store (the first and each restored hop's) runs ``tier``.
@@ -275,19 +276,25 @@ def migrated(wasm, entry, args, hops, image_dir=None, run=_run, tier=TIER) -> Ou
                     stage = f'translate {images.runtime}->{nxt}'
                     images = translate(images, inst.module, inst.info, nxt)
                 stage = 'write translated images'
-                d2 = os.path.join(image_dir, f'hop{i}-{nxt}')
-                written = images        # every other hop with its frames in one file (version 2)
-                im.write_images(images, d2, extra={'module.wasm': wasm},
-                                frames=im.FRAME_LAYOUTS[i % 2])
+                # every other hop: the frames in one file (version 2), and the
+                # set written over the folder it was read from (a replaced set)
+                d2 = os.path.join(image_dir, f'hop{i}-{nxt}' if i % 2 == 0 else f'hop{i}')
+                written = images
+                layout = im.FRAME_LAYOUTS[i % 2]
+                im.write_images(images, d2, extra={'module.wasm': wasm}, frames=layout)
                 images = im.read_images(d2)
                 imagecheck.check_dir(d2, written, images, {'module.wasm': wasm})
                 # an API user restores the translated set without files: read
-                # as it is in memory it must describe the same state
+                # as it is in memory, or decoded from its files in memory, it
+                # must describe the same state
                 stage = 'reading the translated set as held in memory'
                 if snapshot_from_images(written, inst.module, inst.info) != \
                         snapshot_from_images(images, inst.module, inst.info):
                     raise EngineFailure('the translated set read in memory and read back from its '
                                         'files describe different states')
+                if im.decode_files(im.encode_files(written, layout)) != images:
+                    raise EngineFailure('the translated set decoded from its files in memory '
+                                        '(images.decode_files) differs from the set read from disk')
                 stage = f'restore in {nxt}'
                 ex = checkpoint.restore(store, inst, images)
                 addr = _entry(inst, entry)

@@ -109,9 +109,8 @@ def _load_store_parts(store, inst, view, snap):
     if inst.memaddrs:
         mem = store.mems[inst.memaddrs[0]]
         load_memory(mem, snap)
-        if hasattr(mem.type, 'limits'):
-            from ..syntax import Limits, MemType
-            mem.type = MemType(Limits(snap.page_count, mem.type.limits.max))
+        from ..syntax import Limits, MemType
+        mem.type = MemType(Limits(snap.page_count, mem.type.limits.max))
     for t, a, v in zip(view.global_types, inst.globaladdrs, snap.globals):
         store.globals[a].value = _ref_in(t, v, inst)
     for t, a, entries in zip(view.table_types, inst.tableaddrs, snap.tables):
