@@ -30,7 +30,7 @@ from engine.errors import Trap, WasmError
 from engine.runtime import TIERS  # noqa: F401  (re-exported for the campaign)
 from engine.syntax import ExternRef
 from engine.migrate.translate import images_from_snapshot, snapshot_from_images, translate
-from fuzz import imagecheck, linked, neutralcheck
+from fuzz import countcheck, imagecheck, linked, neutralcheck
 
 RUNTIMES = ('wasmedge', 'wamr')
 # a hop named 'neutral:R' runs in model R after its state went through the
@@ -53,6 +53,7 @@ def other_tier(tier):
 
 
 MAX_STEPS = 5_000_000          # a generated run is far shorter; beyond this it hangs
+COUNT_WALK_STEPS = 5_000       # runs up to this long get the counts' independent check
 STEP_LIMIT = 'step limit reached'
 
 Hop = Tuple[str, Optional[int]]
@@ -527,6 +528,30 @@ def compare_tiers(wasm, entry, args, ref: Outcome, runtime='wasmedge', tier=TIER
     return compare(ref, out, label)
 
 
+def compare_counts(wasm, entry, args, wasmedge: Outcome, wamr: Outcome) -> List[str]:
+    """Mismatch lines of the two models' instruction counts of one run
+    against docs/images.md's relation, with the jumps counted by an
+    independent walk (``fuzz.countcheck``; runs up to COUNT_WALK_STEPS)."""
+    if STEP_LIMIT in (wasmedge.trap, wamr.trap) or wamr.steps > COUNT_WALK_STEPS:
+        return []
+    store = embedding.store_init('wamr', tier='interp')
+    try:
+        inst = _instantiate(store, wasm, True)
+    except Trap:
+        return []
+    ex = store.new_executor()
+    ex.start(_entry(inst, entry), list(args))
+    ev = countcheck.events(ex, COUNT_WALK_STEPS + 1)
+    if ev is None or ex.steps != wamr.steps:
+        return [] if ev is None else [f'counts: the stepped WAMR run counted {ex.steps} instructions, '
+                                      f'the uninterrupted one {wamr.steps}']
+    want = ev.wasmedge_count(wamr.steps)
+    if want == wasmedge.steps:
+        return []
+    return [f'counts: WasmEdge model {wasmedge.steps} instructions, WAMR model {wamr.steps}; with '
+            f'{ev} (an independent walk) docs/images.md gives WasmEdge {want}']
+
+
 def _where(e):
     """The innermost engine frame of an unexpected exception (not for the
     engine's own Wasm errors, whose messages already say where)."""
@@ -676,6 +701,8 @@ def _check_call(wasm, entry, args, rng, wasmtime, runtimes, reference, tier, sto
         try:
             other = uninterrupted(wasm, entry, args, rt, tier=tier)
             bad = compare(ref, other, f'uninterrupted {rt}', steps=False)
+            if not bad and {reference, rt} == {'wasmedge', 'wamr'}:
+                bad = compare_counts(wasm, entry, args, *((ref, other) if rt == 'wamr' else (other, ref)))
         except Exception as e:
             bad = [f'uninterrupted run in {rt} failed: {type(e).__name__}: {e}' + _where(e)]
         if bad:

@@ -219,3 +219,45 @@ def test_the_plans_checkpoint_at_the_generators_stops():
     assert [p for p in plans if p[0][1] == 40 and len(p) == 2] == [
         [('wasmedge', 40), ('wamr', None)], [('wamr', 40), ('wasmedge', None)]]
     assert oracle.plans(random.Random(0), 100)[:len(plans) - 2] == plans[:-2]
+
+
+def test_the_two_models_counts_are_checked_against_the_documented_relation():
+    """docs/images.md: WasmEdge - WAMR = loop branches + false ifs - then-arms
+    into their else, the events counted by fuzz.countcheck's own walk; a
+    count-only change of either model breaks it."""
+    import dataclasses
+    import wasmtime
+    from fuzz import countcheck
+    wasm = wasmtime.wat2wasm('''(module (func (export "run") (result i32) (local i32)
+      (loop (local.set 0 (i32.add (local.get 0) (i32.const 1)))
+            (br_if 0 (i32.lt_u (local.get 0) (i32.const 4))))
+      (if (i32.const 0) (then nop) (else nop))
+      (if (i32.const 1) (then nop) (else nop))
+      (if (i32.const 0) (then nop))
+      (local.get 0)))''')
+    ref = oracle.uninterrupted(wasm, 'run', (), 'wasmedge')
+    wamr = oracle.uninterrupted(wasm, 'run', (), 'wamr')
+    store = embedding.store_init('wamr', tier='interp')
+    inst = oracle._instantiate(store, wasm, True)
+    ex = store.new_executor()
+    ex.start(oracle._entry(inst, 'run'), [])
+    ev = countcheck.events(ex, 1000)
+    assert (ev.loop_branches, ev.false_ifs, ev.then_into_else) == (3, 2, 1)     # by hand
+    assert ref.steps - wamr.steps == 3 + 2 - 1
+    assert oracle.compare_counts(wasm, 'run', (), ref, wamr) == []
+    for a, b in ((dataclasses.replace(ref, steps=ref.steps + 1), wamr),
+                 (ref, dataclasses.replace(wamr, steps=wamr.steps - 1))):
+        bad = oracle.compare_counts(wasm, 'run', (), a, b)
+        assert bad and bad[0].startswith('counts: '), bad
+
+
+def test_the_count_relation_holds_on_generated_code():
+    n = 0
+    for seed in range(30):
+        gm = gen.from_seed(seed)
+        for args in gm.args[:1]:
+            ref = oracle.uninterrupted(gm.wasm, gm.entry, args, 'wasmedge')
+            wamr = oracle.uninterrupted(gm.wasm, gm.entry, args, 'wamr')
+            assert oracle.compare_counts(gm.wasm, gm.entry, args, ref, wamr) == [], seed
+            n += ref.steps != wamr.steps
+    assert n > 5        # the counts do differ, and the walk accounts for it
