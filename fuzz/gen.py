@@ -690,9 +690,25 @@ class FuncGen:
         if loop_counter is not None and self.c.integers(0, 3):
             params = self.labels[-1][1]
             self.finish(st, params)
-            self.emit('local.get', loop_counter)
+            self.loop_test(loop_counter)
             self.emit('br_if', 0)
         self.finish(st, out)
+
+    def loop_test(self, counter):
+        """Push ``counter != 0`` (more iterations to go) in one of the three
+        shapes compilers emit, chosen by the counter's index (no draw, so a
+        seed keeps its module's choices): the counter itself, an i32
+        compare with zero, a widened i64 compare; the executors fuse the
+        compares with the ``br_if`` into superinstructions whose branch
+        bookkeeping is their own."""
+        self.emit('local.get', counter)
+        if counter % 3 == 1:
+            self.emit('i32.const', 0)
+            self.emit('i32.ne')
+        elif counter % 3 == 2:
+            self.emit('i64.extend_i32_u')
+            self.emit('i64.const', 0)
+            self.emit('i64.ne')
 
     def finish(self, st, out):
         k = 0
@@ -887,7 +903,7 @@ class FuncGen:
             l = c.choice(loops)
             _, types, counter = self.labels[-1 - l]
             self.operands(st, types)
-            self.emit('local.get', counter)
+            self.loop_test(counter)
         else:
             l = c.choice(non_loop)
             types = self.labels[-1 - l][1]

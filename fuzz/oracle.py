@@ -269,10 +269,11 @@ def migrated(wasm, entry, args, hops, image_dir=None, run=_run, tier=TIER) -> Ou
                 stage = f'instantiate in {nxt}'
                 store = embedding.store_init(nxt, tier=tier)
                 inst = _instantiate(store, wasm, False)
+                snap = None
                 if route != nxt:
                     stage = f'{images.runtime} -> neutral.json -> {nxt}'
-                    images = _via_neutral(images, inst, os.path.join(image_dir, f'hop{i}-neutral'),
-                                          wasm, nxt)
+                    images, snap = _via_neutral(images, inst, os.path.join(image_dir, f'hop{i}-neutral'),
+                                                wasm, nxt)
                 else:
                     stage = f'translate {images.runtime}->{nxt}'
                     images = translate(images, inst.module, inst.info, nxt)
@@ -297,7 +298,12 @@ def migrated(wasm, entry, args, hops, image_dir=None, run=_run, tier=TIER) -> Ou
                     raise EngineFailure('the translated set decoded from its files in memory '
                                         '(images.decode_files) differs from the set read from disk')
                 stage = f'restore in {nxt}'
-                ex = checkpoint.restore(store, inst, images)
+                if snap is not None and len(hops) > 2:
+                    # in a chain, as `engine restore DIR` does with a neutral.json:
+                    # straight from the document, its memory whole, no image set
+                    ex = checkpoint.restore_snapshot(store, inst, snap, nxt, images.module_sha256)
+                else:
+                    ex = checkpoint.restore(store, inst, images)
                 addr = _entry(inst, entry)
             except Exception as e:
                 raise EngineFailure(f'hop {i} ({runtime} -> {nxt}) at step {ex.steps}, '
@@ -345,7 +351,8 @@ def holds_foreign(ex, inst):
 
 
 def _via_neutral(images, inst, directory, wasm, runtime):
-    """The set as neutral.json on disk, read back and written in ``runtime``."""
+    """The set as neutral.json on disk, read back: (the set written in
+    ``runtime`` from it, the document's snapshot)."""
     snap = snapshot_from_images(images, inst.module, inst.info)
     doc = neutral.document_from_snapshot(snap, inst.module, inst.info, images.module_sha256)
     neutral.write_neutral(doc, directory, extra={'module.wasm': wasm})
@@ -354,7 +361,7 @@ def _via_neutral(images, inst, directory, wasm, runtime):
     doc = neutral.read_document(directory)
     neutral.check_module(doc, images.module_sha256)
     snap = neutral.snapshot_from_document(doc, inst.module, inst.info)
-    return images_from_snapshot(snap, inst.module, inst.info, runtime, images.module_sha256)
+    return images_from_snapshot(snap, inst.module, inst.info, runtime, images.module_sha256), snap
 
 
 # ---------------------------------------------------------------- comparing
