@@ -71,7 +71,8 @@ SCOPE = {
     'engine/exec/wasmedge.py': [
         'Executor.start', 'compile_func.br',
         ('compile_func', r"'if'|'else'|'end'|'block'|'loop'|br_table|else_of|end_of|else_if"),
-        ('Executor.run', r'\bkeep\b|\blh\b|\bvpos\b|from_pc|fbase|target'),
+        # vpos where a frame is made or left, not the locals' accesses stack[vpos + x]
+        ('Executor.run', r'\bkeep\b|\blh\b|(?<!\[)\bvpos\b|from_pc|fbase|target'),
     ],
 }
 
