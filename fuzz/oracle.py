@@ -269,7 +269,7 @@ def migrated(wasm, entry, args, hops, image_dir=None, run=_run, tier=TIER) -> Ou
                 stage = f'instantiate in {nxt}'
                 store = embedding.store_init(nxt, tier=tier)
                 inst = _instantiate(store, wasm, False)
-                snap = None
+                snap, untranslated = None, images
                 if route != nxt:
                     stage = f'{images.runtime} -> neutral.json -> {nxt}'
                     images, snap = _via_neutral(images, inst, os.path.join(image_dir, f'hop{i}-neutral'),
@@ -303,6 +303,18 @@ def migrated(wasm, entry, args, hops, image_dir=None, run=_run, tier=TIER) -> Ou
                     # straight from the document, its memory whole, no image set
                     ex = checkpoint.restore_snapshot(store, inst, snap, nxt, images.module_sha256)
                 else:
+                    if route == nxt != untranslated.runtime and len(hops) == 2 and ex.steps % 2:
+                        # a single direct hop into the other model at an odd count:
+                        # the set as saved, restored straight into it (`restore
+                        # --runtime`), must hold what the translated set holds
+                        stage = f'restore the {untranslated.runtime} set straight into {nxt}'
+                        direct = checkpoint.save(checkpoint.restore(store, inst, untranslated, runtime=nxt),
+                                                 inst, sha, entry, result_types)
+                        if snapshot_from_images(direct, inst.module, inst.info) != \
+                                snapshot_from_images(images, inst.module, inst.info):
+                            raise EngineFailure('restored straight from the untranslated set, the '
+                                                'state differs from the translated set\'s')
+                        stage = f'restore in {nxt}'
                     ex = checkpoint.restore(store, inst, images)
                 addr = _entry(inst, entry)
             except Exception as e:
