@@ -800,9 +800,9 @@ def _campaign(tree, out, args, seconds):
 
 # ------------------------------------------------------------ coverage of the campaign
 
-def campaign_coverage(work, seconds, seed=1, jobs=2, out=sys.stdout):
+def campaign_coverage(work, seconds, seed=1, jobs=2, out=sys.stdout, generator='mix'):
     """Branch coverage (coverage.py) of the scope reached by a seeded
-    ``fuzz.migrate`` campaign alone, per module."""
+    ``fuzz.migrate`` campaign alone (``--generator generator``), per module."""
     data = Path(work) / 'coverage'
     if data.exists():
         shutil.rmtree(data)
@@ -812,7 +812,7 @@ def campaign_coverage(work, seconds, seed=1, jobs=2, out=sys.stdout):
                   f'data_file = {data}/.coverage\nsource = {ROOT}/engine\nsigterm = True\n')
     cmd = [sys.executable, '-m', 'coverage', 'run', f'--rcfile={rc}', '-m', 'fuzz.migrate',
            '--jobs', str(jobs), '--time', str(seconds), '--seed', str(seed),
-           '--out', str(data / 'campaign'), '--quiet']
+           '--out', str(data / 'campaign'), '--quiet', '--generator', generator]
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     env.pop('WASM_MIGRATE_FAULT', None)
     subprocess.run(cmd, cwd=ROOT, env=env)
@@ -903,6 +903,8 @@ def main(argv=None):
             s.add_argument('--json', help='write the rows here')
         if name == 'coverage':
             s.add_argument('--jobs', type=int, default=2)
+            s.add_argument('--generator', default='mix',
+                           help='the campaign\'s generators (fuzz.migrate --generator; default mix)')
             s.add_argument('--json', help='write the table here')
         if name == 'report':
             s.add_argument('--json', help='write the whole report here')
@@ -944,7 +946,7 @@ def main(argv=None):
                                                 'kill_units': KILL_UNITS, 'mutants': rows}, indent=1))
         return 0 if reach and all(r['caught'] for r in rows) else 1
     elif a.cmd == 'coverage':
-        rows = campaign_coverage(work, a.time, a.seed, a.jobs)
+        rows = campaign_coverage(work, a.time, a.seed, a.jobs, generator=a.generator)
         if a.json:
             Path(a.json).write_text(json.dumps(rows, indent=1))
     return 0
