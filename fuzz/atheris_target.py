@@ -45,7 +45,7 @@ def run_case(data: bytes):
     campaign driver also calls to reproduce a saved crash input."""
     gm = gen.from_bytes(data)
     checks, failure = oracle.check_module(gm.wasm, gm.entry, gm.args, oracle.case_rng(data),
-                                          wasmtime=_WASMTIME, tier=_TIER)
+                                          wasmtime=_WASMTIME, tier=_TIER, stops=gm.stops)
     return checks, failure, gm
 
 

@@ -243,6 +243,9 @@ class GeneratedModule:
     args: List[tuple]
     globals: List[Tuple[str, str, bool]] = field(default_factory=list)  # (export, type, mutable)
     memory: Optional[str] = 'mem'
+    # instruction counts (the same in both models) worth a checkpoint of
+    # their own: the bottom of a dive (``ModuleGen.dive``)
+    stops: Tuple[int, ...] = ()
     _wat: Optional[str] = field(default=None, repr=False, compare=False)
 
     @property
@@ -355,7 +358,8 @@ class ModuleGen:
         # an eighth of the others have no memory (and so no data segments):
         # image sets and neutral.json without memory.img / pages
         self.has_memory = self.linked or c.integers(0, 7) > 0
-        self.fbase = len(PROVIDER_FUNCS) if self.linked else 0     # imported functions first
+        # imported functions first: the provider's, then the host's
+        self.fbase = len(PROVIDER_FUNCS) + len(linked.HOST_FUNCS) if self.linked else 0
         self.tix = (1, 0) if self.linked else (0, 1)   # (call_indirect table, scratch table) indices
         # globals: imported ones first, user ones of every type, then the recursion depth counter
         self.globals = []
@@ -429,6 +433,8 @@ class ModuleGen:
         if self.linked:
             m.imports = ([syntax.Import(linked.PROVIDER, name, 'func', self.type_index(ft))
                           for name, ft in PROVIDER_FUNCS]
+                         + [syntax.Import(linked.HOST, name, 'func', self.type_index(FuncType(p, r)))
+                            for name, p, r, _ in linked.HOST_FUNCS]
                          + [syntax.Import(linked.PROVIDER, f'pg{k}', 'global', syntax.GlobalType(True, t))
                             for k, t in enumerate(PROVIDER_GLOBALS)]
                          + [syntax.Import(linked.PROVIDER, 'ptable', 'table', t1),
@@ -450,6 +456,9 @@ class ModuleGen:
         m.datas = self.datas
         m.datacount = len(self.datas)
         exports = [syntax.Export('run', 'func', self.fbase)]
+        if self.linked:             # the host's functions, re-exported (oracle.host_entries)
+            exports += [syntax.Export(f'host_{name}', 'func', len(PROVIDER_FUNCS) + k)
+                        for k, (name, _, _, _) in enumerate(linked.HOST_FUNCS)]
         exports += [syntax.Export(f'f{i}', 'func', self.fbase + i) for i in range(1, self.nfuncs)]
         if self.has_memory:
             exports.append(syntax.Export('mem', 'memory', 0))
@@ -464,11 +473,68 @@ class ModuleGen:
         m.types = self.types
         entry = self.sigs[0]
         args = [tuple(self.arg_value(t) for t in entry.params) for _ in range(c.integers(1, 3))]
+        stops = self.dive(funcs)        # drawn last: a seed keeps the rest of its module
         wasm = encode.encode_module(m)
         if self.linked:
             wasm = linked.attach(wasm, self.provider())
         return GeneratedModule(wasm, m, 'run', entry.params, entry.results, args, ginfo,
-                               'mem' if self.has_memory else None)
+                               'mem' if self.has_memory else None, stops)
+
+    def dive(self, funcs):
+        """A quarter of the modules *dive*: right after its straight-line
+        prologue the entry calls a chain of 2-4 distinct functions, each
+        with its own signature and an operand of its own under the call,
+        whose last calls a recursion ``r(depth)`` (one frame per level, an
+        operand a taken ``br_if`` discards at the bottom).  Depth is mostly
+        0-4, an eighth of the time 258-270 frames: frame indices beyond
+        CPython's cached small integers, so an ``is`` taken for ``==`` shows.
+        Everything up to the bottom runs straight through, so the count at
+        which the bottom's ``br_if`` has just been taken is known here (the
+        same in both models: no loop, no ``if``): it is returned as the
+        module's stop, where the oracle checkpoints every frame at once
+        (random points rarely land four and more frames deep).  Appends the
+        functions to ``funcs`` and the call to ``funcs[0]``."""
+        c = self.c
+        if c.integers(0, 3):
+            return ()
+        k = c.integers(2, 4)
+        depth = c.integers(258, 270) if not c.integers(0, 7) else c.integers(0, 4)
+        first = self.fbase + len(funcs)             # e_0 .. e_{k-1}, then r
+        sigs = [FuncType(tuple(self.valtype() for _ in range(c.integers(0, 3))),
+                         tuple(self.valtype() for _ in range(c.integers(0, 1)))) for _ in range(k)]
+        rec = first + k
+
+        def call(j, ft):
+            return [self.const_instr(t) for t in ft.params] + [('call', j)]
+
+        def tail(ft, results):
+            return [('drop', None) for _ in ft.results] + [('drop', None)] + \
+                [self.const_instr(t) for t in results] + [('end', None)]
+        steps = 0
+        for j, ft in enumerate(sigs):
+            junk = self.const_instr(self.valtype())
+            if j + 1 < k:
+                head = [junk] + call(first + j + 1, sigs[j + 1])
+                body = head + tail(sigs[j + 1], ft.results)
+            else:
+                head = [junk, ('i32.const', depth), ('call', rec)]
+                body = head + [('drop', None)] + [self.const_instr(t) for t in ft.results] + [('end', None)]
+            steps += len(head)
+            funcs.append(syntax.Func(self.type_index(ft), [self.valtype() for _ in range(c.integers(0, 2))],
+                                     [Instr(op, imm) for op, imm in body]))
+        level = [('block', None), self.const_instr(self.valtype()), ('local.get', 0), ('i32.eqz', None),
+                 ('br_if', 0), ('drop', None), ('local.get', 0), ('i32.const', 1), ('i32.sub', None),
+                 ('call', rec), ('end', None), ('end', None)]
+        funcs.append(syntax.Func(self.type_index(FuncType((I32,), ())),
+                                 [self.valtype() for _ in range(c.integers(0, 2))],
+                                 [Instr(op, imm) for op, imm in level]))
+        # into the entry, after its prologue (straight-line: each instruction runs once)
+        at = self.prologue
+        enter = call(first, sigs[0])
+        code = enter + [('drop', None) for _ in sigs[0].results]
+        funcs[0].body[at:at] = [Instr(op, imm) for op, imm in code]
+        steps += at + len(enter)
+        return (steps + 10 * depth + 5,)
 
     def provider(self):
         """The second instance's module: a private helper function (so that
@@ -604,6 +670,8 @@ class FuncGen:
             if gs:
                 self.emit('local.get', p)
                 self.emit('global.set', self.c.choice(gs))
+        if self.idx == 0:
+            self.mg.prologue = len(self.code)       # straight-line so far (ModuleGen.dive)
         self.seq([], results, 16)
         if self.idx == 0 and self.mg.probe_drop:
             self.emit('i32.const', 0)
@@ -625,9 +693,25 @@ class FuncGen:
         if loop_counter is not None and self.c.integers(0, 3):
             params = self.labels[-1][1]
             self.finish(st, params)
-            self.emit('local.get', loop_counter)
+            self.loop_test(loop_counter)
             self.emit('br_if', 0)
         self.finish(st, out)
+
+    def loop_test(self, counter):
+        """Push ``counter != 0`` (more iterations to go) in one of the three
+        shapes compilers emit, chosen by the counter's index (no draw, so a
+        seed keeps its module's choices): the counter itself, an i32
+        compare with zero, a widened i64 compare; the executors fuse the
+        compares with the ``br_if`` into superinstructions whose branch
+        bookkeeping is their own."""
+        self.emit('local.get', counter)
+        if counter % 3 == 1:
+            self.emit('i32.const', 0)
+            self.emit('i32.ne')
+        elif counter % 3 == 2:
+            self.emit('i64.extend_i32_u')
+            self.emit('i64.const', 0)
+            self.emit('i64.ne')
 
     def finish(self, st, out):
         k = 0
@@ -822,7 +906,7 @@ class FuncGen:
             l = c.choice(loops)
             _, types, counter = self.labels[-1 - l]
             self.operands(st, types)
-            self.emit('local.get', counter)
+            self.loop_test(counter)
         else:
             l = c.choice(non_loop)
             types = self.labels[-1 - l][1]

@@ -17,6 +17,12 @@ import struct
 VALTYPE = {0x7F: ('i32', 1), 0x7E: ('i64', 2), 0x7D: ('f32', 1), 0x7C: ('f64', 2),
            0x7B: ('v128', 4), 0x70: ('funcref', 1), 0x6F: ('externref', 1)}
 CHUNK, PAGE = 4096, 65536
+# docs/images.md, "manifest.json": the format name and the versions of the
+# two frame layouts (written down here, not taken from the engine's writer,
+# whose constants a reader sharing them would accept whatever they became)
+FORMAT = 'wasm-migrate-images'
+VERSIONS = (1, 2)
+FRAME_LAYOUTS = ('one-file', 'per-file')
 
 
 class ImageCheckError(Exception):
@@ -63,9 +69,26 @@ def _file(directory, name, required=True):
         return None
 
 
+def _check_header(man):
+    """manifest.json's format and version as docs/images.md gives them:
+    version 1 (one stack{i}.img per frame) has no ``frames`` key, version 2
+    names its layout in ``frames``."""
+    if man.get('format') != FORMAT:
+        raise ImageCheckError(f'manifest.json: format {man.get("format")!r}, documented {FORMAT!r}')
+    version = man.get('version')
+    if type(version) is not int or version not in VERSIONS:
+        raise ImageCheckError(f'manifest.json: version {version!r}, documented: one of {VERSIONS}')
+    if version == 1 and 'frames' in man:
+        raise ImageCheckError('manifest.json: "frames" in a version 1 manifest')
+    if version == 2 and man.get('frames') not in FRAME_LAYOUTS:
+        raise ImageCheckError(f'manifest.json: version 2 with frames {man.get("frames")!r}, '
+                              f'documented: one of {FRAME_LAYOUTS}')
+
+
 def decode_dir(directory):
     """The image directory as a plain dict, straight from docs/images.md."""
     man = json.loads(_file(directory, 'manifest.json'))
+    _check_header(man)
     b = _Bytes('program_counter.img', _file(directory, 'program_counter.img'))
     pc = (b.u32('fidx'), b.u32('offset'))
     b.done()

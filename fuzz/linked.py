@@ -1,5 +1,6 @@
 """Two-instance programs: a generated module and the *provider* module whose
-functions, mutable globals, table and memory it imports.
+functions, mutable globals, table and memory it imports (and, from the
+embedder itself, the host functions of ``HOST_FUNCS``).
 
 The provider travels inside the main module's bytes as a custom section
 (``wasm-migrate:provider``; engines ignore custom sections), so everything
@@ -16,6 +17,25 @@ from fuzz.encode import u32
 
 SECTION = 'wasm-migrate:provider'
 PROVIDER = 'provider'          # the import module name
+HOST = 'host'                  # the import module name of the embedder's own functions
+
+
+def _mix(args):
+    return [(args[0] * 0x9E3779B1 + 0x7F4A7C15) & 0xFFFFFFFF]
+
+
+# what the embedder itself gives a linked module: (name, params, results,
+# function of the argument list).  The module re-exports them, so a host
+# function is also an entry (Executor.start of a function with no code)
+HOST_FUNCS = (('mix', ('i32',), ('i32',), _mix),)
+
+
+def host_func(name):
+    """(params, results, function) of the host function ``name``."""
+    for n, params, results, fn in HOST_FUNCS:
+        if n == name:
+            return params, results, fn
+    raise KeyError(name)
 
 
 def _leb(data, pos):
@@ -85,6 +105,11 @@ def imports_for(store, module, wasm):
     pinst = embedding.module_instantiate(store, decoded(provider), [], run_start=True)
     out = []
     for imp in module.imports:
+        if imp.module == HOST and imp.kind == 'func':
+            from engine import runtime, syntax
+            params, results, fn = host_func(imp.name)
+            out.append(('func', runtime.alloc_hostfunc(store, syntax.FuncType(params, results), fn)))
+            continue
         if imp.module != PROVIDER or imp.name not in pinst.exports:
             raise ValueError(f'import {imp.module}.{imp.name}: not exported by the provider')
         out.append(pinst.exports[imp.name])

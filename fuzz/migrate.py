@@ -1,7 +1,7 @@
 """The migration fuzzing campaign.
 
     python -m fuzz.migrate --jobs 8 [--time S] [--runs N] [--seed X]
-                           [--generator hypothesis|atheris|smith|mix|LIST] [--out DIR]
+                           [--generator hypothesis|atheris|smith|gen|mix|LIST] [--out DIR]
                            [--scheduler tcp://HOST:PORT] [--tier fast|interp]
 
 Worker processes generate modules and check them with ``fuzz.oracle``
@@ -17,6 +17,9 @@ function of (seed, worker, k) only, so a campaign replays exactly:
   examples of ``fuzz.gen.modules()``, its first failure shrunk by hypothesis;
 * ``smith``: ``fuzz.smith.from_bytes`` on seeded random bytes, shrunk by
   cutting those bytes and the hop chain;
+* ``gen``: ``fuzz.gen.from_bytes`` on seeded random bytes (not in the
+  default mix; the mutation testing's killing test runs the first units of
+  such a campaign, ``fuzz.mutation_testing``), shrunk like smith's;
 * ``atheris``: a short coverage-guided libFuzzer session
   (``fuzz.atheris_target``) over the shared corpus, whose crash inputs are
   shrunk like smith's.
@@ -72,8 +75,9 @@ from fuzz import journal as jn
 from fuzz.dispatch import ExecutorError, LocalExecutor, lane_goes_on
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-GENERATORS = ('hypothesis', 'smith', 'atheris')
-MIX_WEIGHTS = (('hypothesis', 5), ('smith', 3), ('atheris', 2))
+GENERATORS = ('hypothesis', 'smith', 'atheris', 'gen')
+MIX = ('hypothesis', 'smith', 'atheris')        # --generator mix
+MIX_WEIGHTS = (('hypothesis', 5), ('smith', 3), ('atheris', 2), ('gen', 6))
 CASE_TIMEOUT = 120          # seconds without a sign of life from a worker
 ATHERIS_SESSION = 20        # seconds per atheris unit
 HYPOTHESIS_EXAMPLES = 20   # examples per hypothesis unit (its first ones are tiny)
@@ -150,6 +154,37 @@ def _unit_rng(seed, worker, k):
     return random.Random(h)
 
 
+BYTE_GENERATORS = ('smith', 'gen')     # a unit checks one module made from seeded bytes
+
+
+def unit_data(generator, rng):
+    """The input bytes of a unit of a byte generator, drawn from its rng."""
+    return rng.randbytes(rng.randint(64, 2048) if generator == 'smith' else 2048)
+
+
+def bytes_module(generator, data):
+    """The module a byte generator makes of ``data`` (None: smith made none)."""
+    from fuzz import gen, smith
+    return smith.from_bytes(data) if generator == 'smith' else gen.from_bytes(data)
+
+
+def check_bytes(gm, data, wasmtime, tier):
+    """(checks, first Failure or None) of a byte generator's module: the
+    checkpoint points are a function of the input bytes."""
+    from fuzz import oracle
+    return oracle.check_module(gm.wasm, gm.entry, gm.args, oracle.case_rng(data), wasmtime=wasmtime,
+                               tier=tier, stops=gm.stops)
+
+
+def campaign_units(seed, jobs, generators, units):
+    """(unit, generator, rng) of units 0 .. ``units``-1 of a campaign with
+    ``--seed``, ``--jobs`` and ``--generator``: unit k runs on lane k % jobs
+    from the rng of (seed, lane, k), exactly as ``Worker.run`` draws it."""
+    for k in range(units):
+        rng = _unit_rng(seed, k % jobs, k)
+        yield k, _pick_generator(generators, rng), rng
+
+
 def _pick_generator(gens, rng):
     if len(gens) == 1:
         return gens[0]
@@ -191,7 +226,8 @@ class Worker:
     def failed(self, fid, case, minimized, final=None):
         """Save (or overwrite) the reproducer of ``fid``; the ``final`` one
         (default: the minimised one) is replayed in a fresh process first."""
-        case = dict(case, minimized=minimized, worker=self.worker, seed=self.cfg['seed'], tier=self.tier)
+        case = dict(case, minimized=minimized, worker=self.worker, seed=self.cfg['seed'],
+                    tier=case.get('tier') or self.tier)
         d = os.path.join(self.cfg['out'], 'failures', fid)
         try:
             write_reproducer(d, case)
@@ -240,7 +276,7 @@ class Worker:
                 again = []
             else:
                 again = oracle.check(case['wasm'], case['entry'], tuple(case['args']), case['hops'],
-                                     wasmtime=False, tier=self.tier)
+                                     wasmtime=False, tier=case.get('tier') or self.tier)
         except Exception as e:
             again = [f'{type(e).__name__}: {e}']
         if again:
@@ -252,23 +288,19 @@ class Worker:
                 'why': 'did not fail again, neither in a fresh process nor in the worker'}
 
     def _case(self, gm, failure, generator, unit, data=None):
-        return {'generator': generator, 'unit': unit, 'wasm': gm.wasm, 'entry': gm.entry,
+        return {'generator': generator, 'unit': unit, 'wasm': gm.wasm, 'entry': failure.entry or gm.entry,
                 'args': list(failure.args), 'hops': [tuple(h) for h in failure.hops],
-                'mismatch': failure.mismatch, 'wasmtime': self.wasmtime, 'input': data}
+                'mismatch': failure.mismatch, 'wasmtime': self.wasmtime, 'input': data,
+                'tier': failure.tier}
 
     # -- byte-driven generators
     def bytes_case(self, generator, data):
         """(checks, failure, module) for input bytes of a byte generator."""
-        from fuzz import gen, oracle, smith
-        if generator == 'smith':
-            gm = smith.from_bytes(data)
-            if gm is None:
-                return 0, None, None
-        else:
-            gm = gen.from_bytes(data)
+        gm = bytes_module(generator, data)
+        if gm is None:
+            return 0, None, None
         self.inflight(gm.wasm, gm.entry, gm.args)
-        checks, failure = oracle.check_module(gm.wasm, gm.entry, gm.args, oracle.case_rng(data),
-                                              wasmtime=self.wasmtime, tier=self.tier)
+        checks, failure = check_bytes(gm, data, self.wasmtime, self.tier)
         return checks, failure, gm
 
     def shrink_bytes(self, generator, data, gm, failure):
@@ -294,7 +326,8 @@ class Worker:
             if not changed:
                 chunk //= 2
         hops = shrink_hops(best_gm.wasm, best_gm.entry, best_fail, deadline + 10, self.send, self.tier)
-        return best, best_gm, oracle.Failure(best_fail.args, hops[0], hops[1])
+        return best, best_gm, oracle.Failure(best_fail.args, hops[0], hops[1], best_fail.tier,
+                                             best_fail.entry)
 
     def unit_bytes(self, generator, unit, data, fid=None, found=None):
         from fuzz import oracle
@@ -358,7 +391,8 @@ class Worker:
             self.send('beat')
             self.inflight(gm.wasm, gm.entry, gm.args)
             checks, failure = oracle.check_module(gm.wasm, gm.entry, gm.args, rnd,
-                                                  wasmtime=self.wasmtime, tier=self.tier)
+                                                  wasmtime=self.wasmtime, tier=self.tier,
+                                                  stops=gm.stops)
             if not state['first']:
                 self.send('checks', 1, checks)
             if failure is not None:
@@ -387,7 +421,7 @@ class Worker:
         if state['last'] is not None:
             gm, failure = state['last']
             hops = shrink_hops(gm.wasm, gm.entry, failure, time.time() + 10, self.send, self.tier)
-            failure = oracle.Failure(failure.args, hops[0], hops[1])
+            failure = oracle.Failure(failure.args, hops[0], hops[1], failure.tier, failure.entry)
             self.failed(fid, self._case(gm, failure, 'hypothesis', unit), True)
 
     # -- atheris
@@ -468,7 +502,7 @@ class Worker:
     def rerun_corpus(self):
         """Saved failing inputs first (worker 0 only: one re-check is enough)."""
         base = os.path.join(self.cfg['out'], 'corpus')
-        for generator in ('smith', 'atheris'):
+        for generator in ('smith', 'atheris', 'gen'):
             d = os.path.join(base, f'failing-{generator}')
             if not os.path.isdir(d):
                 continue
@@ -500,9 +534,8 @@ class Worker:
             self.attempt = 0            # only the retried unit is a retry
             if generator == 'hypothesis':
                 self.unit_hypothesis(k, rng)
-            elif generator == 'smith':
-                data = rng.randbytes(rng.randint(64, 2048))
-                self.unit_bytes('smith', k, data)
+            elif generator in BYTE_GENERATORS:
+                self.unit_bytes(generator, k, unit_data(generator, rng))
             else:
                 left = (cfg['deadline'] - time.time()) if cfg['deadline'] else ATHERIS_SESSION
                 self.unit_atheris(k, rng, min(ATHERIS_SESSION, max(1, left)))
@@ -563,6 +596,7 @@ def shrink_hops(wasm, entry, failure, deadline, beat, tier=None):
     the uninterrupted run (one hop) has nothing to shorten."""
     from fuzz import oracle
     hops, mismatch = list(failure.hops), failure.mismatch
+    entry = failure.entry or entry
     changed = True
     while changed and len(hops) > 2 and time.time() < deadline:
         changed = False
@@ -572,7 +606,8 @@ def shrink_hops(wasm, entry, failure, deadline, beat, tier=None):
                 cand[i] = (cand[i][0], cand[i][1] + hops[i][1])
             cand[0] = (oracle.model(cand[0][0]), cand[0][1])    # the first hop has no route
             beat('beat')
-            m = oracle.check(wasm, entry, failure.args, cand, wasmtime=False, tier=tier or oracle.TIER)
+            m = oracle.check(wasm, entry, failure.args, cand, wasmtime=False,
+                             tier=failure.tier or tier or oracle.TIER)
             if m:
                 hops, mismatch, changed = cand, m, True
                 break
@@ -910,7 +945,8 @@ def parse(argv):
     p.add_argument('--runs', type=int, help='number of units (modules; an atheris unit is a session)')
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--generator', default='mix',
-                   help='hypothesis, smith, atheris, mix (all), or a comma-separated list')
+                   help='hypothesis, smith, atheris, gen, mix (the first three), or a comma-separated '
+                        'list')
     p.add_argument('--out', default='fuzz-out', help='corpus, failures and summary.json go here')
     p.add_argument('--no-wasmtime', action='store_true', help='skip the wasmtime comparison')
     p.add_argument('--tier', choices=('fast', 'interp'), default='fast',
@@ -932,7 +968,7 @@ def parse(argv):
         raise UsageError(f'--runs must be at least 1, got {a.runs}')
     if a.time is None and a.runs is None:
         raise UsageError('give --time S and/or --runs N (a campaign must end)')
-    gens = GENERATORS if a.generator == 'mix' else tuple(g.strip() for g in a.generator.split(','))
+    gens = MIX if a.generator == 'mix' else tuple(g.strip() for g in a.generator.split(','))
     for g in gens:
         if g not in GENERATORS:
             raise UsageError(f'--generator: unknown generator {g!r} (expected {", ".join(GENERATORS)} or mix)')

@@ -19,8 +19,16 @@ import os
 from engine.valid import blocks_open_at, operand_types
 
 
+# docs/images.md, "Runtime-neutral snapshot (neutral.json, version 1)": the
+# header the document must carry (this checker's own copy: the engine's
+# writer and reader share neutral.VERSION, so a changed constant there
+# writes and accepts another version without anything disagreeing)
+FORMAT = 'wasm-migrate-neutral'
+VERSION = 1
+
+
 class NeutralCheckError(Exception):
-    """neutral.json's labels disagree with the code."""
+    """neutral.json's header or labels disagree with docs/images.md or the code."""
 
 
 def _blocktype(module, bt):
@@ -66,10 +74,14 @@ def expected_labels(module, fidx, pc):
 
 
 def check_dir(directory, module):
-    """Compare every frame's labels in ``directory/neutral.json`` with
-    ``expected_labels``; raises NeutralCheckError naming the first difference."""
+    """Check the header against docs/images.md and compare every frame's
+    labels in ``directory/neutral.json`` with ``expected_labels``; raises
+    NeutralCheckError naming the first difference."""
     with open(os.path.join(directory, 'neutral.json')) as f:
         doc = json.load(f)
+    for key, want in (('format', FORMAT), ('version', VERSION)):
+        if doc.get(key) != want or type(doc.get(key)) is not type(want):
+            raise NeutralCheckError(f'neutral.json: {key} {doc.get(key)!r}, docs/images.md says {want!r}')
     for k, fr in enumerate(doc['frames']):
         want = expected_labels(module, fr['func'], fr['pc'])
         got = fr['labels']

@@ -30,7 +30,7 @@ from engine.errors import Trap, WasmError
 from engine.runtime import TIERS  # noqa: F401  (re-exported for the campaign)
 from engine.syntax import ExternRef
 from engine.migrate.translate import images_from_snapshot, snapshot_from_images, translate
-from fuzz import imagecheck, linked, neutralcheck
+from fuzz import countcheck, imagecheck, linked, neutralcheck
 
 RUNTIMES = ('wasmedge', 'wamr')
 # a hop named 'neutral:R' runs in model R after its state went through the
@@ -53,6 +53,7 @@ def other_tier(tier):
 
 
 MAX_STEPS = 5_000_000          # a generated run is far shorter; beyond this it hangs
+COUNT_WALK_STEPS = 5_000       # runs up to this long get the counts' independent check
 STEP_LIMIT = 'step limit reached'
 
 Hop = Tuple[str, Optional[int]]
@@ -212,7 +213,8 @@ def migrated(wasm, entry, args, hops, image_dir=None, run=_run, tier=TIER) -> Ou
     """Run ``entry(args)`` as the chain ``hops`` = [(runtime, steps), ...,
     (runtime, None)]: each hop runs ``steps`` more instructions in its model,
     then checkpoints through image files (``image_dir/hop{i}``, plus the
-    translated set in ``image_dir/hop{i}-{runtime}``; a temporary directory
+    translated set in ``image_dir/hop{i}-{runtime}`` for even ``i``, written
+    over ``image_dir/hop{i}`` for odd ``i``; a temporary directory
     unless ``image_dir`` is given) into a fresh store of the next hop's
     model.  If the run ends before a hop's checkpoint, later hops are not
     taken.  Every store (the first and each restored hop's) runs ``tier``.
@@ -267,29 +269,53 @@ def migrated(wasm, entry, args, hops, image_dir=None, run=_run, tier=TIER) -> Ou
                 stage = f'instantiate in {nxt}'
                 store = embedding.store_init(nxt, tier=tier)
                 inst = _instantiate(store, wasm, False)
+                snap, untranslated = None, images
                 if route != nxt:
                     stage = f'{images.runtime} -> neutral.json -> {nxt}'
-                    images = _via_neutral(images, inst, os.path.join(image_dir, f'hop{i}-neutral'),
-                                          wasm, nxt)
+                    images, snap = _via_neutral(images, inst, os.path.join(image_dir, f'hop{i}-neutral'),
+                                                wasm, nxt)
                 else:
                     stage = f'translate {images.runtime}->{nxt}'
                     images = translate(images, inst.module, inst.info, nxt)
                 stage = 'write translated images'
-                d2 = os.path.join(image_dir, f'hop{i}-{nxt}')
-                written = images        # every other hop with its frames in one file (version 2)
-                im.write_images(images, d2, extra={'module.wasm': wasm},
-                                frames=im.FRAME_LAYOUTS[i % 2])
+                # every other hop: the frames in one file (version 2), and the
+                # set written over the folder it was read from (a replaced set)
+                d2 = os.path.join(image_dir, f'hop{i}-{nxt}' if i % 2 == 0 else f'hop{i}')
+                written = images
+                layout = im.FRAME_LAYOUTS[i % 2]
+                im.write_images(images, d2, extra={'module.wasm': wasm}, frames=layout)
                 images = im.read_images(d2)
                 imagecheck.check_dir(d2, written, images, {'module.wasm': wasm})
                 # an API user restores the translated set without files: read
-                # as it is in memory it must describe the same state
+                # as it is in memory, or decoded from its files in memory, it
+                # must describe the same state
                 stage = 'reading the translated set as held in memory'
                 if snapshot_from_images(written, inst.module, inst.info) != \
                         snapshot_from_images(images, inst.module, inst.info):
                     raise EngineFailure('the translated set read in memory and read back from its '
                                         'files describe different states')
+                if im.decode_files(im.encode_files(written, layout)) != images:
+                    raise EngineFailure('the translated set decoded from its files in memory '
+                                        '(images.decode_files) differs from the set read from disk')
                 stage = f'restore in {nxt}'
-                ex = checkpoint.restore(store, inst, images)
+                if snap is not None and len(hops) > 2:
+                    # in a chain, as `engine restore DIR` does with a neutral.json:
+                    # straight from the document, its memory whole, no image set
+                    ex = checkpoint.restore_snapshot(store, inst, snap, nxt, images.module_sha256)
+                else:
+                    if route == nxt != untranslated.runtime and len(hops) == 2 and ex.steps % 2:
+                        # a single direct hop into the other model at an odd count:
+                        # the set as saved, restored straight into it (`restore
+                        # --runtime`), must hold what the translated set holds
+                        stage = f'restore the {untranslated.runtime} set straight into {nxt}'
+                        direct = checkpoint.save(checkpoint.restore(store, inst, untranslated, runtime=nxt),
+                                                 inst, sha, entry, result_types)
+                        if snapshot_from_images(direct, inst.module, inst.info) != \
+                                snapshot_from_images(images, inst.module, inst.info):
+                            raise EngineFailure('restored straight from the untranslated set, the '
+                                                'state differs from the translated set\'s')
+                        stage = f'restore in {nxt}'
+                    ex = checkpoint.restore(store, inst, images)
                 addr = _entry(inst, entry)
             except Exception as e:
                 raise EngineFailure(f'hop {i} ({runtime} -> {nxt}) at step {ex.steps}, '
@@ -337,7 +363,8 @@ def holds_foreign(ex, inst):
 
 
 def _via_neutral(images, inst, directory, wasm, runtime):
-    """The set as neutral.json on disk, read back and written in ``runtime``."""
+    """The set as neutral.json on disk, read back: (the set written in
+    ``runtime`` from it, the document's snapshot)."""
     snap = snapshot_from_images(images, inst.module, inst.info)
     doc = neutral.document_from_snapshot(snap, inst.module, inst.info, images.module_sha256)
     neutral.write_neutral(doc, directory, extra={'module.wasm': wasm})
@@ -346,7 +373,7 @@ def _via_neutral(images, inst, directory, wasm, runtime):
     doc = neutral.read_document(directory)
     neutral.check_module(doc, images.module_sha256)
     snap = neutral.snapshot_from_document(doc, inst.module, inst.info)
-    return images_from_snapshot(snap, inst.module, inst.info, runtime, images.module_sha256)
+    return images_from_snapshot(snap, inst.module, inst.info, runtime, images.module_sha256), snap
 
 
 # ---------------------------------------------------------------- comparing
@@ -520,6 +547,30 @@ def compare_tiers(wasm, entry, args, ref: Outcome, runtime='wasmedge', tier=TIER
     return compare(ref, out, label)
 
 
+def compare_counts(wasm, entry, args, wasmedge: Outcome, wamr: Outcome) -> List[str]:
+    """Mismatch lines of the two models' instruction counts of one run
+    against docs/images.md's relation, with the jumps counted by an
+    independent walk (``fuzz.countcheck``; runs up to COUNT_WALK_STEPS)."""
+    if STEP_LIMIT in (wasmedge.trap, wamr.trap) or wamr.steps > COUNT_WALK_STEPS:
+        return []
+    store = embedding.store_init('wamr', tier='interp')
+    try:
+        inst = _instantiate(store, wasm, True)
+    except Trap:
+        return []
+    ex = store.new_executor()
+    ex.start(_entry(inst, entry), list(args))
+    ev = countcheck.events(ex, COUNT_WALK_STEPS + 1)
+    if ev is None or ex.steps != wamr.steps:
+        return [] if ev is None else [f'counts: the stepped WAMR run counted {ex.steps} instructions, '
+                                      f'the uninterrupted one {wamr.steps}']
+    want = ev.wasmedge_count(wamr.steps)
+    if want == wasmedge.steps:
+        return []
+    return [f'counts: WasmEdge model {wasmedge.steps} instructions, WAMR model {wamr.steps}; with '
+            f'{ev} (an independent walk) docs/images.md gives WasmEdge {want}']
+
+
 def _where(e):
     """The innermost engine frame of an unexpected exception (not for the
     engine's own Wasm errors, whose messages already say where)."""
@@ -538,10 +589,13 @@ def describe(hops):
 
 # ---------------------------------------------------------------- plans
 
-def plans(rng: random.Random, total, runtimes=None, multi=True):
+def plans(rng: random.Random, total, runtimes=None, multi=True, stops=()):
     """Hop chains for one run of ``total`` instructions: one single
     checkpoint for every ordered pair of runtime models, at a random point,
-    and multi-hop chains A->B->A->B starting from each model."""
+    and multi-hop chains A->B->A->B starting from each model; then, for
+    each of ``stops`` (counts the generator knows to be worth one, e.g. the
+    bottom of a deep call chain) inside the run, a checkpoint there from
+    each model into the other."""
     runtimes = tuple(runtimes or available_runtimes())
     out = []
 
@@ -564,6 +618,10 @@ def plans(rng: random.Random, total, runtimes=None, multi=True):
             cuts = sorted(point() for _ in range(3))
             budgets = [cuts[0], cuts[1] - cuts[0], cuts[2] - cuts[1]]
             out.append([(a, budgets[0]), (NEUTRAL + b, budgets[1]), (a, budgets[2]), (b, None)])
+    for s in stops:
+        if 0 < s < total:
+            for k, a in enumerate(runtimes):
+                out.append([(a, s), (runtimes[(k + 1) % len(runtimes)], None)])
     return out
 
 
@@ -591,53 +649,94 @@ def decode_value(v):
 
 @dataclass
 class Failure:
-    """The first failing check of a module: enough to replay it."""
+    """The first failing check of a module: enough to replay it (``tier``:
+    the tier the failing check ran under, when not the campaign's;
+    ``entry``: the export it called, when not the module's entry)."""
     args: tuple
     hops: list
     mismatch: List[str]
+    tier: Optional[str] = None
+    entry: Optional[str] = None     # when not the module's entry (a host function's export)
 
 
 def check_module(wasm, entry, args_list, rng, wasmtime=True, runtimes=None,
-                 reference='wasmedge', max_args=2, tier=TIER):
+                 reference='wasmedge', max_args=2, tier=TIER, stops=()):
     """Every check for one module: per argument tuple, the uninterrupted run
     against wasmtime, against itself under the other tier and against the
-    other runtime model, then migrated runs along ``plans``; every run but
-    the other-tier one under ``tier``.  Returns (number of checks, first
-    Failure or None)."""
+    other runtime model, then migrated runs along ``plans`` (``stops``:
+    the generator's ``GeneratedModule.stops``); the uninterrupted runs and
+    the single-checkpoint plans under ``tier``, the tier check, the
+    multi-hop chains and the stops' plans under the other tier.  Then the
+    same for every host function the module re-exports (``host_entries``:
+    an entry without code), with arguments from ``rng``.  Returns (number
+    of checks, first Failure or None)."""
     runtimes = tuple(runtimes or available_runtimes())
     checks = 0
     for args in list(args_list)[:max_args]:
-        args = tuple(args)
-        try:
-            ref = uninterrupted(wasm, entry, args, reference, tier=tier)
-        except Exception as e:
-            return checks + 1, Failure(args, [(reference, None)], [
-                f'uninterrupted run in {reference} failed: {type(e).__name__}: {e}' + _where(e)])
-        if wasmtime:
-            checks += 1
-            bad = compare_wasmtime(wasm, entry, args, ref)
-            if bad:
-                return checks, Failure(args, [(reference, None)], bad)
+        n, failure = _check_call(wasm, entry, tuple(args), rng, wasmtime, runtimes, reference, tier, stops)
+        checks += n
+        if failure is not None:
+            return checks, failure
+    for name, ft in host_entries(wasm):
+        args = tuple(rng.getrandbits(32) for _ in ft.params)
+        n, failure = _check_call(wasm, name, args, rng, wasmtime, runtimes, reference, tier, ())
+        checks += n
+        if failure is not None:
+            failure.entry = name
+            return checks, failure
+    return checks, None
+
+
+def host_entries(wasm):
+    """(export name, type) of the functions ``wasm`` imports from the
+    embedder (``fuzz.linked.HOST``) and exports again."""
+    module = _module(wasm)
+    fimps = [imp for imp in module.imports if imp.kind == 'func']
+    return [(e.name, module.types[fimps[e.index].desc]) for e in module.exports
+            if e.kind == 'func' and e.index < len(fimps) and fimps[e.index].module == linked.HOST]
+
+
+def _check_call(wasm, entry, args, rng, wasmtime, runtimes, reference, tier, stops):
+    """(checks, first Failure or None) of one call: see ``check_module``."""
+    checks = 0
+    try:
+        ref = uninterrupted(wasm, entry, args, reference, tier=tier)
+    except Exception as e:
+        return checks + 1, Failure(args, [(reference, None)], [
+            f'uninterrupted run in {reference} failed: {type(e).__name__}: {e}' + _where(e)])
+    if wasmtime:
         checks += 1
-        bad = compare_tiers(wasm, entry, args, ref, reference, tier)
+        bad = compare_wasmtime(wasm, entry, args, ref)
         if bad:
             return checks, Failure(args, [(reference, None)], bad)
-        for rt in runtimes:
-            if rt == reference:
-                continue
-            checks += 1
-            try:
-                other = uninterrupted(wasm, entry, args, rt, tier=tier)
-                bad = compare(ref, other, f'uninterrupted {rt}', steps=False)
-            except Exception as e:
-                bad = [f'uninterrupted run in {rt} failed: {type(e).__name__}: {e}' + _where(e)]
-            if bad:
-                return checks, Failure(args, [(rt, None)], bad)
-        for hops in plans(rng, ref.steps, runtimes):
-            checks += 1
-            bad = check(wasm, entry, args, hops, reference, ref=ref, tier=tier)
-            if bad:
-                return checks, Failure(args, clamp(hops, ref.steps), bad)
+    checks += 1
+    bad = compare_tiers(wasm, entry, args, ref, reference, tier)
+    if bad:
+        return checks, Failure(args, [(reference, None)], bad)
+    for rt in runtimes:
+        if rt == reference:
+            continue
+        checks += 1
+        try:
+            other = uninterrupted(wasm, entry, args, rt, tier=tier)
+            bad = compare(ref, other, f'uninterrupted {rt}', steps=False)
+            if not bad and {reference, rt} == {'wasmedge', 'wamr'}:
+                bad = compare_counts(wasm, entry, args, *((ref, other) if rt == 'wamr' else (other, ref)))
+        except Exception as e:
+            bad = [f'uninterrupted run in {rt} failed: {type(e).__name__}: {e}' + _where(e)]
+        if bad:
+            return checks, Failure(args, [(rt, None)], bad)
+    for hops in plans(rng, ref.steps, runtimes, stops=stops):
+        checks += 1
+        # the multi-hop chains and the generator's stops run under the
+        # other tier: the compiled tier hands only a stop's last few
+        # instructions to the interpreter, whose own call and branch
+        # bookkeeping a checkpoint would otherwise seldom see
+        run_tier = other_tier(tier) if len(hops) > 2 or hops[0][1] in stops else tier
+        bad = check(wasm, entry, args, hops, reference, ref=ref, tier=run_tier)
+        if bad:
+            return checks, Failure(args, clamp(hops, ref.steps), bad,
+                                   run_tier if run_tier != tier else None)
     return checks, None
 
 

@@ -360,7 +360,8 @@ def run(wasm, entry, args, fuel=None):
     if provider is not None:            # a two-instance program: link the provider's exports
         pex = wasmtime.Instance(store, _compiled(engine, (bool(fuel), provider), lambda: provider),
                                 []).exports(store)
-        imports = [pex[imp.name] for imp in module.imports]
+        imports = [_host_func(store, imp.name) if imp.module == linked.HOST else pex[imp.name]
+                   for imp in module.imports]
     try:
         inst = wasmtime.Instance(store, module, imports)
     except wasmtime.Trap as exc:
@@ -394,6 +395,20 @@ def run(wasm, entry, args, fuel=None):
             out.tables[name] = [_from_flat([t], [tab.get(store, i)])[0]
                                 for i in range(tab.size(store))]
     return out
+
+
+def _host_func(store, name):
+    """The embedder's function ``name`` of ``fuzz.linked.HOST_FUNCS`` (i32
+    parameters and results only: as the engine's host gets them)."""
+    params, results, fn = linked.host_func(name)
+    assert set(params + results) <= {'i32'}
+    ft = wasmtime.FuncType([wasmtime.ValType.i32() for _ in params],
+                           [wasmtime.ValType.i32() for _ in results])
+
+    def call(*args):
+        out = fn([a & 0xFFFFFFFF for a in args])
+        return _signed(out[0], 32) if len(out) == 1 else None
+    return wasmtime.Func(store, ft, call)
 
 
 def run_generated(gm, args=None, fuel=None):

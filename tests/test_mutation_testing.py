@@ -21,8 +21,8 @@ HAVE_SPEC = os.path.isdir(mt.spec_dir())
 
 def test_a_slice_of_the_killing_test_passes_on_the_real_code():
     out = io.StringIO()
-    spec = ('labels.wast',) if HAVE_SPEC else ()
-    assert mt.kill(seeds=range(4), spec=spec, out=out) == 0, out.getvalue()
+    spec = ('labels.wast', 'global.wast') if HAVE_SPEC else ()
+    assert mt.kill(units=4, spec=spec, out=out) == 0, out.getvalue()
     assert out.getvalue() == ''
 
 
@@ -32,7 +32,7 @@ def test_the_killing_test_fails_for_a_deliberate_fault(fault, monkeypatch):
     monkeypatch.setattr(faults, fault.upper(), True)
     out = io.StringIO()
     assert mt.kill(spec=(), out=out) == 1
-    assert out.getvalue().startswith('DIVERGENCE generated module seed ')
+    assert out.getvalue().startswith('DIVERGENCE campaign unit ')
 
 
 def test_the_killing_test_command_fails_with_the_fault_switched_on_by_the_environment():
@@ -51,7 +51,7 @@ def test_a_harness_crash_counts_as_a_divergence(monkeypatch):
         raise KeyError('boom')
     monkeypatch.setattr(oracle, 'check_module', broken)
     out = io.StringIO()
-    assert mt.kill(seeds=range(1), spec=(), out=out) == 1
+    assert mt.kill(units=1, spec=(), out=out) == 1
     assert 'harness raised KeyError' in out.getvalue()
 
 
@@ -74,3 +74,29 @@ def test_run_state_outside_the_checkout_is_required(capsys):
     assert mt.main(['init', '--work', os.path.join(ROOT, 'mutation-state')]) == 2
     assert 'inside the checkout' in capsys.readouterr().err
     assert not os.path.exists(os.path.join(ROOT, 'mutation-state'))
+
+
+def test_every_judged_survivor_still_names_code_of_its_file():
+    """docs/mutation-survivors.json is keyed by file and changed lines: a
+    judgement whose original lines left the file (moved, rewritten) would
+    silently judge nothing."""
+    assert mt.stale_judgements() == []
+
+
+def test_the_killing_tests_campaign_part_is_the_first_units_of_its_campaign(tmp_path, monkeypatch):
+    """The construction behind the 120 s criterion: a fault the campaign
+    part catches in unit k is caught by the campaign of mt.campaign_command
+    in its unit k (fuzz.migrate --runs k + 1), the same module and plans."""
+    import re
+    monkeypatch.setattr(faults, 'LOST_LABEL', True)
+    out = io.StringIO()
+    assert mt.kill(spec=(), out=out) == 1
+    part, unit = mt.killing_part(out.getvalue())
+    assert part == 'campaign', out.getvalue()
+    env = dict(os.environ, PYTHONPATH=ROOT, WASM_MIGRATE_FAULT='lost_label')
+    cmd = [sys.executable] + mt.campaign_command(units=unit + 1) + [
+        '--out', str(tmp_path / 'c'), '--shrink-seconds', '0', '--quiet', '--no-wasmtime']
+    r = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 1, r.stdout + r.stderr
+    failed = os.listdir(tmp_path / 'c' / 'failures')
+    assert [int(re.search(r'-u(\d+)$', f).group(1)) for f in failed] == [unit], failed

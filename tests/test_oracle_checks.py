@@ -141,3 +141,123 @@ def test_a_translated_set_read_differently_in_memory_is_a_mismatch(monkeypatch):
     monkeypatch.setattr(oracle, 'snapshot_from_images', snap)
     bad = oracle.check(gm.wasm, gm.entry, gm.args[0], [('wamr', 5), ('wasmedge', None)])
     assert bad and 'read in memory and read back from its files describe different' in bad[0], bad
+
+
+def _documented(pattern):
+    import os
+    import re
+    text = open(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                             'docs', 'images.md')).read()
+    return re.search(pattern, text)
+
+
+def test_the_independent_checkers_hold_the_versions_docs_images_md_documents():
+    """The header versions the oracle's own readers require are the
+    documented ones (the engine's writer and reader share one constant each)."""
+    from fuzz import imagecheck
+    m = _documented(r'# Runtime-neutral snapshot \(`neutral.json`, version (\d+)\)')
+    assert m and int(m.group(1)) == neutralcheck.VERSION
+    assert _documented(r'\| `version` \| `%d`; other versions are refused' % neutralcheck.VERSION)
+    assert _documented(r'\| `format` \| always `"%s"` \|' % neutralcheck.FORMAT)
+    assert _documented(r'\| `format` \| always `"%s"` \|' % imagecheck.FORMAT)
+    m = _documented(r'\| `version` \| `(\d)` \(one `stack\{i\}.img` per frame\) or `(\d)` \(frames in one file')
+    assert m and (int(m.group(1)), int(m.group(2))) == imagecheck.VERSIONS
+
+
+@pytest.mark.parametrize('what', ['neutral', 'images'])
+def test_a_version_the_engine_writes_and_accepts_but_the_docs_do_not_is_a_mismatch(what, monkeypatch):
+    """A changed version constant is written and read back by the engine
+    without complaint; only the independent checkers see it."""
+    from engine.migrate import images as im
+    seed, gm = next((s, g) for s, g in _unlinked() if oracle.uninterrupted(
+        g.wasm, g.entry, g.args[0]).steps > 10)
+    hops = [('wasmedge', 5), ('neutral:wamr' if what == 'neutral' else 'wamr', None)]
+    assert not oracle.check(gm.wasm, gm.entry, gm.args[0], hops)
+    if what == 'neutral':
+        monkeypatch.setattr(neutral, 'VERSION', 0)
+    else:
+        monkeypatch.setattr(im, 'VERSION', 0)
+        monkeypatch.setattr(im, 'VERSIONS', (0, im.ONE_FILE_VERSION))
+    bad = oracle.check(gm.wasm, gm.entry, gm.args[0], hops)
+    assert bad and ('NeutralCheckError' if what == 'neutral' else 'ImageCheckError') in bad[0], bad
+    assert 'version 0' in bad[0]
+
+
+def _dives(n=60):
+    for seed in range(n):
+        gm = gen.from_seed(seed)
+        if gm.stops:
+            yield seed, gm
+
+
+def test_a_dive_stops_at_its_bottom_with_distinct_functions_above_the_entry():
+    """The generator's dives (gen.ModuleGen.dive): at the stop it names, both
+    models hold the same frames, four and more, of distinct functions at
+    depths 1-3, standing at the bottom's block end; some dives go past 257
+    frames."""
+    depths = []
+    for seed, gm in _dives():
+        held = []
+        for rt in oracle.RUNTIMES:
+            store = embedding.store_init(rt, tier='interp')
+            inst = oracle._instantiate(store, gm.wasm, True)
+            ex = store.new_executor()
+            ex.start(oracle._entry(inst, gm.entry), list(gm.args[0]))
+            assert ex.run(gm.stops[0]) is False and ex.steps == gm.stops[0]
+            held.append([f.func for f in ex.frames])
+            ex.run(1)                       # the block's end, then the function's
+            assert len(ex.frames) == len(held[-1])
+        assert held[0] == held[1]
+        funcs = held[0]
+        assert len(funcs) >= 4 and len(set(funcs[:4])) == 4, (seed, funcs[:6])
+        depths.append(len(funcs))
+    assert len(depths) >= 8 and max(depths) > 257 and min(depths) < 20, depths
+
+
+def test_the_plans_checkpoint_at_the_generators_stops():
+    plans = oracle.plans(random.Random(0), 100, stops=(40, 100, 0))
+    assert [p for p in plans if p[0][1] == 40 and len(p) == 2] == [
+        [('wasmedge', 40), ('wamr', None)], [('wamr', 40), ('wasmedge', None)]]
+    assert oracle.plans(random.Random(0), 100)[:len(plans) - 2] == plans[:-2]
+
+
+def test_the_two_models_counts_are_checked_against_the_documented_relation():
+    """docs/images.md: WasmEdge - WAMR = loop branches + false ifs - then-arms
+    into their else, the events counted by fuzz.countcheck's own walk; a
+    count-only change of either model breaks it."""
+    import dataclasses
+    import wasmtime
+    from fuzz import countcheck
+    wasm = wasmtime.wat2wasm('''(module (func (export "run") (result i32) (local i32)
+      (loop (local.set 0 (i32.add (local.get 0) (i32.const 1)))
+            (br_if 0 (i32.lt_u (local.get 0) (i32.const 4))))
+      (if (i32.const 0) (then nop) (else nop))
+      (if (i32.const 1) (then nop) (else nop))
+      (if (i32.const 0) (then nop))
+      (local.get 0)))''')
+    ref = oracle.uninterrupted(wasm, 'run', (), 'wasmedge')
+    wamr = oracle.uninterrupted(wasm, 'run', (), 'wamr')
+    store = embedding.store_init('wamr', tier='interp')
+    inst = oracle._instantiate(store, wasm, True)
+    ex = store.new_executor()
+    ex.start(oracle._entry(inst, 'run'), [])
+    ev = countcheck.events(ex, 1000)
+    assert (ev.loop_branches, ev.false_ifs, ev.then_into_else) == (3, 2, 1)     # by hand
+    assert ref.steps - wamr.steps == 3 + 2 - 1
+    assert oracle.compare_counts(wasm, 'run', (), ref, wamr) == []
+    for a, b in ((dataclasses.replace(ref, steps=ref.steps + 1), wamr),
+                 (ref, dataclasses.replace(wamr, steps=wamr.steps - 1))):
+        bad = oracle.compare_counts(wasm, 'run', (), a, b)
+        assert bad and bad[0].startswith('counts: '), bad
+
+
+def test_the_count_relation_holds_on_generated_code():
+    n = 0
+    for seed in range(30):
+        gm = gen.from_seed(seed)
+        for args in gm.args[:1]:
+            ref = oracle.uninterrupted(gm.wasm, gm.entry, args, 'wasmedge')
+            wamr = oracle.uninterrupted(gm.wasm, gm.entry, args, 'wamr')
+            assert oracle.compare_counts(gm.wasm, gm.entry, args, ref, wamr) == [], seed
+            n += ref.steps != wamr.steps
+    assert n > 5        # the counts do differ, and the walk accounts for it

@@ -112,9 +112,8 @@ def _load_store_parts(store, inst, view, snap):
     if inst.memaddrs:
         mem = store.mems[inst.memaddrs[0]]
         load_memory(mem, snap)
-        if hasattr(mem.type, 'limits'):
-            from ..syntax import Limits
-            mem.type = replace(mem.type, limits=Limits(snap.page_count, mem.type.limits.max))
+        from ..syntax import Limits
+        mem.type = replace(mem.type, limits=Limits(snap.page_count, mem.type.limits.max))
         memories.restore(store, inst, snap.memories)
     for t, a, v in zip(view.global_types, inst.globaladdrs, snap.globals):
         store.globals[a].value = _ref_in(t, v, inst)
