@@ -21,7 +21,7 @@ CHUNK, PAGE = 4096, 65536
 # two frame layouts (written down here, not taken from the engine's writer,
 # whose constants a reader sharing them would accept whatever they became)
 FORMAT = 'wasm-migrate-images'
-VERSIONS = (1, 2)
+VERSIONS = (1, 2, 3)              # 3: several memories (memory{i}.img)
 FRAME_LAYOUTS = ('one-file', 'per-file')
 
 
@@ -80,8 +80,8 @@ def _check_header(man):
         raise ImageCheckError(f'manifest.json: version {version!r}, documented: one of {VERSIONS}')
     if version == 1 and 'frames' in man:
         raise ImageCheckError('manifest.json: "frames" in a version 1 manifest')
-    if version == 2 and man.get('frames') not in FRAME_LAYOUTS:
-        raise ImageCheckError(f'manifest.json: version 2 with frames {man.get("frames")!r}, '
+    if version >= 2 and man.get('frames') not in FRAME_LAYOUTS:
+        raise ImageCheckError(f'manifest.json: version {version} with frames {man.get("frames")!r}, '
                               f'documented: one of {FRAME_LAYOUTS}')
 
 

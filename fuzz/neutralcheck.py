@@ -19,12 +19,14 @@ import os
 from engine.valid import blocks_open_at, operand_types
 
 
-# docs/images.md, "Runtime-neutral snapshot (neutral.json, version 1)": the
-# header the document must carry (this checker's own copy: the engine's
-# writer and reader share neutral.VERSION, so a changed constant there
-# writes and accepts another version without anything disagreeing)
+# docs/images.md, "Runtime-neutral snapshot (neutral.json, versions 1 and
+# 2)": the header the document must carry (this checker's own copy: the
+# engine's writer and reader share neutral.VERSION, so a changed constant
+# there writes and accepts another version without anything disagreeing).
+# Version 2 holds Wasm 3.0 state and always has the "memories" key;
+# version 1 never has it.
 FORMAT = 'wasm-migrate-neutral'
-VERSION = 1
+VERSIONS = (1, 2)
 
 
 class NeutralCheckError(Exception):
@@ -79,7 +81,8 @@ def check_dir(directory, module):
     NeutralCheckError naming the first difference."""
     with open(os.path.join(directory, 'neutral.json')) as f:
         doc = json.load(f)
-    for key, want in (('format', FORMAT), ('version', VERSION)):
+    want = VERSIONS[1] if 'memories' in doc else VERSIONS[0]
+    for key, want in (('format', FORMAT), ('version', want)):
         if doc.get(key) != want or type(doc.get(key)) is not type(want):
             raise NeutralCheckError(f'neutral.json: {key} {doc.get(key)!r}, docs/images.md says {want!r}')
     for k, fr in enumerate(doc['frames']):
