@@ -34,7 +34,7 @@ import struct
 import sys
 
 from . import wasmedge as W
-from .compile import INDEX_OOB, OOB, STRUCT_OOB, Reenter, Stop, compiled
+from .compile import INDEX_OOB, OOB, STRUCT_OOB, Reenter, Stop, compiled, unwind
 from ..errors import Trap
 
 PY_DEPTH = 1500           # compiled Wasm calls nested in one Python entry
@@ -142,49 +142,18 @@ class FastExecutor(W.Executor):
 
     def _rebuild(self, e, trapped):
         """Stack, frames and pc from the compiled frames on ``e``'s
-        traceback; returns the budget left at the stop."""
-        chain = []
-        tb = e.__traceback__
-        while tb is not None:
-            f = tb.tb_frame
-            w = f.f_globals.get('__wasm__')
-            if w is not None and f.f_code is w.code:
-                chain.append((w, f.f_locals, tb.tb_lineno))
-            tb = tb.tb_next
-        if not chain:
-            raise RuntimeError('compiled tier: no compiled frame on the traceback') from e
+        traceback (compile.unwind); returns the budget left at the stop."""
+        left, chain = unwind(e, trapped)
         stack, frames = self.stack, self.frames
         del stack[frames[-1].vpos:]
-        last = len(chain) - 1
-        left = None
         pc = None
-        for k, (w, L, line) in enumerate(chain):
-            # see compile.FuncGen: on a 'call' line the path is charged up to
-            # and including the call; elsewhere ``pre`` steps of the path
-            # before this segment are not yet subtracted from n
-            kind, at, seg, segk, h, extra = w.lines[line]
+        for k, (w, at, locs, operands) in enumerate(chain):
             if k:
                 W.code_of(self.store, w.addr)         # the interpreter's form, for its returns
                 frames.append(W.Frame(w.addr, pc + 1, w.nlocals, w.arity, len(stack)))
-            done = at - seg + (1 if trapped else 0)   # steps of this segment taken
-            if k < last:
-                pc = at                               # a caller, at its call
-            elif kind == 'call':                      # the callee trapped or is left to the interpreter
-                left = L['n'] + segk - done
-                pc = at + 1 if trapped else at
-                if not trapped:
-                    h = extra
-            elif kind == 'stop':
-                left = L['n']
-                pc = at
-            else:                                     # a trap, or before a call
-                left = L['n'] - extra - done
-                pc = at + 1 if trapped else at
-            stack.extend(L[f'l{j}'] for j in range(w.nlocals))
-            if trapped and k == last:
-                stack.extend(L[f's{j}'] for j in range(h) if f's{j}' in L)
-            else:
-                stack.extend(L[f's{j}'] for j in range(h))
+            pc = at
+            stack.extend(locs)
+            stack.extend(operands)
         self.pc = pc
         return left
 
