@@ -19,8 +19,8 @@ from fuzz import gen, linked
 M32 = 0xFFFFFFFF
 
 
-def setup(wasm, entry, args, tier, limits=None):
-    store = embedding.store_init('wasmedge', limits, tier)
+def setup(wasm, entry, args, tier, limits=None, model='wasmedge'):
+    store = embedding.store_init(model, limits, tier)
     module = linked.decoded(wasm)
     inst = embedding.module_instantiate(store, module, linked.imports_for(store, module, wasm))
     addr = inst.exports[entry][1]
@@ -33,7 +33,10 @@ def state(store, inst, ex, trapped=False):
     """Everything a stop exposes (after a trap the operand stack is not part
     of the contract: the run is over)."""
     mem = bytes(store.mems[inst.memaddrs[0]].data) if inst.memaddrs else None
-    frames = [(f.func, f.from_pc, f.locals, f.arity, f.vpos) for f in ex.frames]
+    if ex.model == 'wamr':
+        frames = [(f.func, f.ip, f.lp, list(f.labels)) for f in ex.frames]
+    else:
+        frames = [(f.func, f.from_pc, f.locals, f.arity, f.vpos) for f in ex.frames]
     return dict(pc=ex.pc, steps=ex.steps, finished=ex.finished,
                 stack=None if trapped else list(ex.stack), frames=frames, results=ex.results,
                 globals=[store.globals[a].value for a in inst.globaladdrs], memory=mem,
@@ -53,32 +56,35 @@ def outcome(store, inst, ex, n):
     return done, trap, state(store, inst, ex, trap is not None)
 
 
-def length(wasm, entry, args):
-    store, inst, ex = setup(wasm, entry, args, 'interp')
+def length(wasm, entry, args, model='wasmedge'):
+    store, inst, ex = setup(wasm, entry, args, 'interp', model=model)
     run(ex, None)
     return ex.steps
 
 
-def check_every_stop(wasm, entry, args, points):
+def check_every_stop(wasm, entry, args, points, model='wasmedge', saved=None):
     """For every N in ``points``: the two tiers stopped at N are identical,
-    and so are they after running on to the end."""
+    and so are they after running on to the end.  ``saved(a, b)``, when
+    given, checks the two stopped runs further (their checkpoints)."""
     for n in points:
-        a = setup(wasm, entry, args, 'interp')
-        b = setup(wasm, entry, args, 'fast')
-        assert isinstance(b[2], FastExecutor)
+        a = setup(wasm, entry, args, 'interp', model=model)
+        b = setup(wasm, entry, args, 'fast', model=model)
+        assert b[2].tier == 'fast' and b[2].model == model
         ra, rb = outcome(*a, n), outcome(*b, n)
         assert ra == rb, f'stop at N={n}'
+        if saved is not None and not ra[0]:
+            saved(a, b)
         if not ra[0]:
             ra, rb = outcome(*a, None), outcome(*b, None)
             assert ra == rb, f'resumed after N={n}'
 
 
-def check_chunked(wasm, entry, args, sizes, seed=0):
+def check_chunked(wasm, entry, args, sizes, seed=0, model='wasmedge'):
     """Resuming the compiled tier many times (each stop hands it over to the
     interpreter mid-function) against the interpreter run the same way."""
     rnd = random.Random(seed)
-    a = setup(wasm, entry, args, 'interp')
-    b = setup(wasm, entry, args, 'fast')
+    a = setup(wasm, entry, args, 'interp', model=model)
+    b = setup(wasm, entry, args, 'fast', model=model)
     while True:
         k = rnd.choice(sizes)
         ra, rb = outcome(*a, k), outcome(*b, k)

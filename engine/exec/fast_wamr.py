@@ -1,0 +1,250 @@
+"""The compiled tier of the WAMR model: ``FastExecutor`` runs functions
+compiled by ``engine.exec.compile`` and keeps the WAMR interpreter's
+contract exactly (same cells, frames with ``ip``/``lp``/labels, byte-offset
+``pc`` and ``steps`` at every stop, same counts, same traps).
+
+The generated code is the WasmEdge model's (whole values in Python
+variables); only the model's control flow differs, and ``WamrGen`` says
+where: a branch to a loop continues *after* the ``loop`` (not counted), a
+false ``if`` continues after its ``else`` (not counted) or after its
+``end`` (not counted, when it has no ``else``), and an ``else`` reached
+from the then-arm continues at the ``end``, which is counted (see
+``engine/exec/wamr.py``).  Branches out of a block land on its ``end``
+(counted) in both models.
+
+The WAMR state is made from the compiled frames only where a run leaves
+compiled code (``Stop``, ``Reenter``, a trap), as ``fast_wasmedge`` does
+(``compile.unwind``): locals and operands become cells by their types (the
+validator's operand types at the pc), labels are the static control stack
+at the pc (the function's label, then one per open block, taken from the
+interpreter's own pre-decoded ``block``/``loop``/``if`` arguments; a
+label is open from its instruction up to and including its ``end``), the
+pc is the instruction's byte offset and a caller's ``ip`` the byte after
+its call.  Entering compiled code at a leader turns the top frame's cells
+back into values the same way.
+"""
+
+import struct
+
+from . import wamr as R
+from .compile import (GENERATORS, INDEX_OOB, OOB, STRUCT_OOB, FuncGen, Reenter, Stop,
+                      compiled, unwind)
+from .fast_wasmedge import PY_DEPTH, recursion_room
+from .wamr import _cells_of, _values_of
+from ..errors import Trap
+from ..valid import block_structure, operand_trace, operand_types
+
+NAME = R.NAME             # the model (images, checkpoint) is WAMR's
+V128_CELLS = 4            # the widest value, in cells
+
+
+class WamrGen(FuncGen):
+    """The generator with WAMR's branch landings and counts."""
+
+    def landing(self, b):
+        t = b.target - 1
+        return b.target if self.body[t].op == 'loop' else t
+
+    def if_false(self, i):
+        info = self.info
+        if i in info.else_of:
+            return info.else_of[i] + 1, 0
+        return info.end_of[i] + 1, 0
+
+    def else_jump(self, i):
+        return self.end_of_else(i)
+
+    def loop_head(self, pc):
+        return pc > 0 and self.body[pc - 1].op == 'loop'
+
+
+GENERATORS[NAME] = WamrGen
+
+
+class Layout:
+    """How one function's compiled frames map to WAMR frames: its
+    interpreter code, leaders by byte offset, cell types and labels by
+    instruction index (each computed once, when first needed)."""
+    __slots__ = ('code', 'body', 'entry', 'index', 'module', 'defidx', '_trace', '_blocks',
+                 '_types', '_labels')
+
+    KEY = 'fast:wamr:layout'
+
+    @classmethod
+    def of(cls, store, c):
+        fi = store.funcs[c.addr]
+        lay = fi.cache.get(cls.KEY)
+        if lay is None:
+            lay = fi.cache[cls.KEY] = cls(store, fi, c)
+        return lay
+
+    def __init__(self, store, fi, c):
+        self.code = R.code_of(store, c.addr)
+        self.body = body = fi.code.body
+        self.entry = {body[pc].offset: blk for pc, blk in c.entry.items()}
+        self.index = {body[pc].offset: pc for pc in c.entry}
+        self.module = fi.module.module
+        self.defidx = fi.idx - len(self.module.imported('func'))
+        self._trace = self._blocks = None
+        self._types = {}
+        self._labels = {}
+
+    def trace(self):
+        if self._trace is None:
+            self._trace = operand_trace(self.module, self.defidx)
+        return self._trace
+
+    def frame_types(self, pc):
+        """Types of the locals and of the operands before instruction pc."""
+        t = self._types.get(pc)
+        if t is None:
+            if self.body[pc].op == 'end':   # may be reached only by branches: the label's types
+                ops = operand_types(self.module, self.defidx, pc)
+            else:
+                ops = self.trace()[pc]
+            t = self._types[pc] = tuple(self.code.types) + tuple(ops)
+        return t
+
+    def labels(self, pc):
+        """The WAMR control stack before instruction pc (a fresh list)."""
+        lab = self._labels.get(pc)
+        if lab is None:
+            if self._blocks is None:
+                self._blocks = block_structure(self.module, self.defidx)
+            args, body = self.code.args, self.body
+            lab = [self.code.func_label]
+            for b in self._blocks.open_at(pc):
+                a = args[body[b].offset]
+                lab.append(a[0] if body[b].op == 'if' else a)
+            lab = self._labels[pc] = tuple(lab)
+        return list(lab)
+
+
+class FastExecutor(R.Executor):
+    """The WAMR-model executor of the compiled tier."""
+    tier = 'fast'
+
+    def __init__(self, store):
+        super().__init__(store)
+        self._width = (0, 1)
+
+    def _allowance(self):
+        """Compiled calls allowed: at most the call depth left, the cell
+        stack room left over the widest frame, and PY_DEPTH; a call past
+        it is the interpreter's, which raises its own limit errors."""
+        store = self.store
+        nf = len(store.funcs)
+        if self._width[0] != nf:
+            w = 1
+            for fi in store.funcs:
+                if fi.info is not None and fi.code is not None:
+                    w = max(w, V128_CELLS * (len(fi.type.params) + len(fi.code.locals)
+                                             + fi.info.max_height + 1))
+            self._width = (nf, w)
+        d = min(store.limits.max_call_depth - len(self.frames), PY_DEPTH,
+                (R.MAX_STACK - len(self.stack)) // self._width[1])
+        return d if d > 0 else 0
+
+    def run(self, max_steps=None):
+        if self.finished:
+            return True
+        n = R._BIG if max_steps is None else max_steps
+        store = self.store
+        recursion_room()
+        interp = R.Executor.run
+        while n > 0:
+            frames = self.frames
+            frame = frames[-1]
+            c = compiled(store, frame.func, NAME)
+            lay = Layout.of(store, c)
+            pc = self.pc
+            blk = lay.entry.get(pc)
+            if blk is None:
+                before = self.steps
+                done = interp(self, 1)
+                n -= self.steps - before
+                if done:
+                    return True
+                continue
+            stack = self.stack
+            lp = frame.lp
+            values = _values_of(lay.frame_types(lay.index[pc]), stack[lp:])
+            try:
+                r = c.fn(n, self._allowance(), R=(blk, values))
+            except (Stop, Reenter) as e:
+                left = self._rebuild(e, False)
+                self.steps += n - left
+                n = left
+                if isinstance(e, Stop):
+                    return interp(self, n) if n > 0 else False
+                if n > 0:                             # the call, by the interpreter
+                    before = self.steps
+                    if interp(self, 1):
+                        return True
+                    n -= self.steps - before
+                continue
+            except (struct.error, IndexError) as e:
+                if STRUCT_OOB not in str(e) and INDEX_OOB != str(e):
+                    raise
+                self._trapped(e, n)
+                raise Trap(OOB) from None
+            except Trap as e:
+                self._trapped(e, n)
+                raise
+            if c.arity:
+                left = r[0]
+                res = r[1:]
+            else:
+                left = r
+                res = ()
+            self.steps += n - left
+            n = left
+            results = store.funcs[frame.func].type.results
+            frames.pop()
+            del stack[lp:]
+            stack.extend(_cells_of(results, res))
+            if not frames:
+                self.results = _values_of(results, stack)
+                del stack[:]
+                self.finished = True
+                self.pc = 0
+                return True
+            caller = frames[-1]
+            self.pc = caller.ip
+            caller.ip = None
+        return False
+
+    def _trapped(self, e, n):
+        left = self._rebuild(e, True)
+        self.steps += n - left
+        self.finished = True
+
+    def _rebuild(self, e, trapped):
+        """Cells, frames, labels and pc from the compiled frames on ``e``'s
+        traceback; returns the budget left at the stop."""
+        left, chain = unwind(e, trapped)
+        store = self.store
+        stack, frames = self.stack, self.frames
+        frame = frames[-1]
+        del stack[frame.lp:]
+        last = len(chain) - 1
+        lay = at = None
+        for k, (w, at_k, locs, operands) in enumerate(chain):
+            if k:                                     # a callee of the frame below
+                frame.ip = lay.body[at].end
+                lay = Layout.of(store, w)
+                frame = R.Frame(w.addr, None, len(stack), None, lay.code)
+                frames.append(frame)
+            else:
+                lay = Layout.of(store, w)
+            at = at_k
+            types = lay.frame_types(at)
+            frame.labels = lay.labels(at)
+            stack.extend(_cells_of(types, locs))
+            if not (trapped and k == last):           # after a trap the operands are not kept
+                stack.extend(_cells_of(types[len(locs):], operands))
+        self.pc = lay.body[at].offset
+        return left
+
+
+Executor = FastExecutor
