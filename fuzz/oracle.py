@@ -43,7 +43,8 @@ def model(route):
     """The runtime model a hop runs in."""
     return route[len(NEUTRAL):] if route.startswith(NEUTRAL) else route
 # the executor tier of every run (TIERS: 'interp', 'fast'): the campaign
-# runs the compiled tier and checks it against the interpreter (compare_tiers)
+# runs the compiled tier and checks it against the interpreter in each model
+# (compare_tiers)
 TIER = 'fast'
 
 
@@ -601,8 +602,9 @@ def check_module(wasm, entry, args_list, rng, wasmtime=True, runtimes=None,
                  reference='wasmedge', max_args=2, tier=TIER):
     """Every check for one module: per argument tuple, the uninterrupted run
     against wasmtime, against itself under the other tier and against the
-    other runtime model, then migrated runs along ``plans``; every run but
-    the other-tier one under ``tier``.  Returns (number of checks, first
+    other runtime model (itself checked under the other tier too), then
+    migrated runs along ``plans``; every run but the other-tier ones under
+    ``tier``.  Returns (number of checks, first
     Failure or None)."""
     runtimes = tuple(runtimes or available_runtimes())
     checks = 0
@@ -631,6 +633,10 @@ def check_module(wasm, entry, args_list, rng, wasmtime=True, runtimes=None,
                 bad = compare(ref, other, f'uninterrupted {rt}', steps=False)
             except Exception as e:
                 bad = [f'uninterrupted run in {rt} failed: {type(e).__name__}: {e}' + _where(e)]
+            if bad:
+                return checks, Failure(args, [(rt, None)], bad)
+            checks += 1                 # that model's compiled tier against its interpreter
+            bad = compare_tiers(wasm, entry, args, other, rt, tier)
             if bad:
                 return checks, Failure(args, [(rt, None)], bad)
         for hops in plans(rng, ref.steps, runtimes):

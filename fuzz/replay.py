@@ -99,6 +99,8 @@ def replay(directory, image_dir=None):
             try:
                 other = oracle.uninterrupted(wasm, case['entry'], case['args'], hops[0][0], tier=tier)
                 out += oracle.compare(ref, other, f'uninterrupted {hops[0][0]}', steps=False)
+                out += oracle.compare_tiers(wasm, case['entry'], case['args'], other, hops[0][0],
+                                            tier)
             except Exception as e:
                 out.append(f'uninterrupted run in {hops[0][0]} failed: {type(e).__name__}: {e}')
         return out

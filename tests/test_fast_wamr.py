@@ -254,3 +254,34 @@ def test_outcome_helper_reports_traps(wasm):
     store, inst, ex = setup(wasm, 'trap', [0], 'fast', model='wamr')
     done, trap, st = outcome(store, inst, ex, None)
     assert done and trap == 'integer divide by zero' and st['stack'] is None
+
+
+def test_campaign_checks_the_wamr_compiled_tier(monkeypatch):
+    """fuzz.oracle.check_module runs the WAMR model's uninterrupted run
+    under the other tier too, instruction count included: the fault
+    ``fast_count`` (each compiled back-edge charged once more) shows there."""
+    import random
+    from engine import faults
+    from fuzz import oracle
+    from test_mutants import LOOP
+    data = wasmtime.wat2wasm(LOOP)
+    interp = oracle.uninterrupted(data, 'f', (10,), 'wamr', tier='interp')
+    # loop, 10 iterations of 9, the loop's end, local.get, the final end; a
+    # taken br_if continues after the loop (WasmEdge counts 103)
+    assert (interp.results, interp.steps) == ([55], 1 + 90 + 3)
+    monkeypatch.setattr(faults, 'FAST_COUNT', True)
+    fast = oracle.uninterrupted(data, 'f', (10,), 'wamr', tier='fast')
+    assert (fast.results, fast.steps) == ([55], interp.steps + 9)     # nine back-edges
+    assert oracle.compare_tiers(data, 'f', (10,), fast, 'wamr', 'fast') == [
+        f'uninterrupted wamr under the interp tier (against the fast tier): '
+        f'{interp.steps} instructions executed, expected {fast.steps}']
+    monkeypatch.setattr(faults, 'FAST_COUNT', False)
+    seen = []
+    real = oracle.compare_tiers
+
+    def spy(wasm, entry, args, ref, runtime='wasmedge', tier=oracle.TIER):
+        seen.append((runtime, tier, ref.steps))
+        return real(wasm, entry, args, ref, runtime, tier)
+    monkeypatch.setattr(oracle, 'compare_tiers', spy)
+    assert oracle.check_module(data, 'f', [(10,)], random.Random(0), wasmtime=False)[1] is None
+    assert seen == [('wasmedge', 'fast', 103), ('wamr', 'fast', 94)]
