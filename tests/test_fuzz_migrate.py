@@ -304,23 +304,23 @@ def executors(monkeypatch):
 
 def test_campaign_worker_runs_the_fast_tier_by_default(tmp_path, executors):
     """The default campaign configuration checks under the compiled tier:
-    every WasmEdge-model executor of the checks (the uninterrupted run and
-    each restored hop) is the compiled tier's, except the one run of the
-    tier check, which is the interpreter's."""
+    every executor of the checks in either model (the uninterrupted runs and
+    each restored hop) is the compiled tier's, except the one run per model
+    of the tier check, which is the interpreter's."""
     cfg = migrate.parse(['--runs', '1', '--out', str(tmp_path), '--no-wasmtime'])
     assert cfg['tier'] == 'fast'
     w = migrate.Worker(None, cfg, 0)
     checks, failure, gm = w.bytes_case('atheris', bytes(range(200)))
     assert failure is None and checks > 3
     assert {t for _, t, _ in executors} == {'fast', 'interp'}
-    wasmedge = [(t, cls) for m, t, cls in executors if m == 'wasmedge']
-    interp = [x for x in wasmedge if x[1] == 'wasmedge']
-    # per argument tuple: one interpreted run (the tier check); nothing else
-    assert interp and all(t == 'interp' for t, _ in interp)
-    assert len(interp) == min(2, len(gm.args))
-    assert sum(1 for t, cls in wasmedge if cls == 'fast_wasmedge') > 2 * len(interp)
-    assert all(cls == 'fast_wasmedge' for t, cls in wasmedge if t == 'fast')
-    assert all(cls == 'wamr' for m, _, cls in executors if m == 'wamr')
+    for model, minimum in (('wasmedge', 2), ('wamr', 0)):
+        made = [(t, cls) for m, t, cls in executors if m == model]
+        interp = [x for x in made if x[1] == model]
+        # per argument tuple: one interpreted run (the tier check); nothing else
+        assert interp and all(t == 'interp' for t, _ in interp)
+        assert len(interp) == min(2, len(gm.args))
+        assert sum(1 for t, cls in made if cls == f'fast_{model}') > minimum * len(interp)
+        assert all(cls == f'fast_{model}' for t, cls in made if t == 'fast')
     cfg = migrate.parse(['--runs', '1', '--out', str(tmp_path), '--tier', 'interp'])
     assert cfg['tier'] == 'interp'
 
@@ -339,8 +339,9 @@ def test_tier_disagreement_is_a_failure(sum_wasm, monkeypatch):
         return done
     rnd = random.Random(0)
     total = oracle.uninterrupted(sum_wasm, 'run', (N,)).steps
+    # the plans, the tier check of each model, the uninterrupted run of each other model
     assert oracle.check_module(sum_wasm, 'run', [(N,)], rnd, wasmtime=False) == (
-        len(list(oracle.plans(random.Random(0), total, RUNTIMES))) + len(RUNTIMES), None)
+        len(list(oracle.plans(random.Random(0), total, RUNTIMES))) + 2 * len(RUNTIMES) - 1, None)
     monkeypatch.setattr(fast_wasmedge.FastExecutor, 'run', one_more)
     for tier, other in (('fast', 'interp'), ('interp', 'fast')):
         checks, failure = oracle.check_module(sum_wasm, 'run', [(N,)], rnd, wasmtime=False, tier=tier)
@@ -358,6 +359,23 @@ def test_tier_disagreement_is_a_failure(sum_wasm, monkeypatch):
     monkeypatch.setattr(fast_wasmedge.FastExecutor, 'run', wrong)
     _, failure = oracle.check_module(sum_wasm, 'run', [(N,)], rnd, wasmtime=False)
     assert f'results [{hex(EXPECTED)}], expected [{hex(EXPECTED + 1)}]' in failure.mismatch[0]
+    monkeypatch.setattr(fast_wasmedge.FastExecutor, 'run', real)
+    # the WAMR model's compiled tier is checked the same way, after the
+    # WasmEdge tier check and WAMR's uninterrupted run
+    if 'wamr' in RUNTIMES:
+        from engine.exec import fast_wamr
+        real_wamr = fast_wamr.FastExecutor.run
+
+        def one_more_wamr(self, max_steps=None):
+            done = real_wamr(self, max_steps)
+            if done:
+                self.steps += 1
+            return done
+        monkeypatch.setattr(fast_wamr.FastExecutor, 'run', one_more_wamr)
+        checks, failure = oracle.check_module(sum_wasm, 'run', [(N,)], rnd, wasmtime=False)
+        assert checks == 3 and failure.hops == [('wamr', None)]
+        line, = failure.mismatch
+        assert line.startswith('uninterrupted wamr under the interp tier (against the fast tier): ')
 
 
 def test_replay_honours_the_recorded_tier(sum_wasm, tmp_path, executors, capsys):
