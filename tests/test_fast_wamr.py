@@ -285,3 +285,31 @@ def test_campaign_checks_the_wamr_compiled_tier(monkeypatch):
     monkeypatch.setattr(oracle, 'compare_tiers', spy)
     assert oracle.check_module(data, 'f', [(10,)], random.Random(0), wasmtime=False)[1] is None
     assert seen == [('wasmedge', 'fast', 103), ('wamr', 'fast', 94)]
+
+
+@pytest.mark.parametrize('fault', ['frame_sp', 'cell_num'])
+def test_restored_labels_the_code_does_not_imply_run_as_the_interpreter_runs_them(
+        monkeypatch, fault):
+    """Compiled code follows the static block structure; a frame restored
+    with other labels (here a translator fault writes them) is entered only
+    where its labels are the static ones, so the run goes on exactly as in
+    the interpreter, which acts on the labels it holds."""
+    from engine import faults
+    from fuzz import oracle
+    wasm = wasmtime.wat2wasm(
+        '(module (func (export "run") (param i32) (result i64) (local i64)'
+        ' (i64.const 9)'
+        ' (loop $l (param i64) (result i64)'
+        '   (block (result i64) (i64.const 5) (nop) (br 0)) (i64.add)'
+        '   (local.tee 0 (i32.sub (local.get 0) (i32.const 1))) (br_if $l))))')
+    monkeypatch.setattr(faults, fault.upper(), True)
+    for at in range(2, 12):
+        got = []
+        for tier in ('interp', 'fast'):
+            try:
+                o = oracle.migrated(wasm, 'run', (3,), [('wasmedge', at), ('wamr', None)],
+                                    tier=tier)
+                got.append((o.results, o.trap, o.steps))
+            except Exception as e:          # the engine's own failure on the bad labels
+                got.append((type(e).__name__, str(e)))
+        assert got[0] == got[1], at

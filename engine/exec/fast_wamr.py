@@ -30,6 +30,7 @@ from . import wamr as R
 from .compile import (GENERATORS, INDEX_OOB, OOB, STRUCT_OOB, FuncGen, Reenter, Stop,
                       compiled, unwind)
 from .fast_wasmedge import PY_DEPTH, recursion_room
+from .cells import CELLS
 from .wamr import _cells_of, _values_of
 from ..errors import Trap
 from ..valid import block_structure, operand_trace, operand_types
@@ -66,7 +67,7 @@ class Layout:
     interpreter code, leaders by byte offset, cell types and labels by
     instruction index (each computed once, when first needed)."""
     __slots__ = ('code', 'body', 'entry', 'index', 'module', 'defidx', '_trace', '_blocks',
-                 '_types', '_labels')
+                 '_types', '_labels', '_cells')
 
     KEY = 'fast:wamr:layout'
 
@@ -88,6 +89,7 @@ class Layout:
         self._trace = self._blocks = None
         self._types = {}
         self._labels = {}
+        self._cells = {}
 
     def trace(self):
         if self._trace is None:
@@ -107,6 +109,9 @@ class Layout:
 
     def labels(self, pc):
         """The WAMR control stack before instruction pc (a fresh list)."""
+        return list(self.label_tuple(pc))
+
+    def label_tuple(self, pc):
         lab = self._labels.get(pc)
         if lab is None:
             if self._blocks is None:
@@ -117,7 +122,23 @@ class Layout:
                 a = args[body[b].offset]
                 lab.append(a[0] if body[b].op == 'if' else a)
             lab = self._labels[pc] = tuple(lab)
-        return list(lab)
+        return lab
+
+    def enters(self, pc, frame, cells):
+        """The locals' and operands' types if the interpreter's frame at
+        instruction pc holds what the compiled code assumes there (its
+        static labels and cell count), else None: a frame restored with
+        other labels runs in the interpreter, which acts on them."""
+        types = self.frame_types(pc)
+        if tuple(frame.labels) != self.label_tuple(pc) or cells != self.cell_count(pc):
+            return None
+        return types
+
+    def cell_count(self, pc):
+        n = self._cells.get(pc)
+        if n is None:
+            n = self._cells[pc] = sum(CELLS[t] for t in self.frame_types(pc))
+        return n
 
 
 class FastExecutor(R.Executor):
@@ -159,6 +180,12 @@ class FastExecutor(R.Executor):
             lay = Layout.of(store, c)
             pc = self.pc
             blk = lay.entry.get(pc)
+            stack = self.stack
+            lp = frame.lp
+            if blk is not None:
+                types = lay.enters(lay.index[pc], frame, len(stack) - lp)
+                if types is None:
+                    blk = None
             if blk is None:
                 before = self.steps
                 done = interp(self, 1)
@@ -166,9 +193,7 @@ class FastExecutor(R.Executor):
                 if done:
                     return True
                 continue
-            stack = self.stack
-            lp = frame.lp
-            values = _values_of(lay.frame_types(lay.index[pc]), stack[lp:])
+            values = _values_of(types, stack[lp:])
             try:
                 r = c.fn(n, self._allowance(), R=(blk, values))
             except (Stop, Reenter) as e:
