@@ -214,6 +214,12 @@ def test_many_resumes(wasm, sizes):
 
 def test_results_and_traps_match_wasmtime(wasm):
     """Independent truth: wasmtime runs the same module."""
+    check_against_wasmtime(wasm, 'wasmedge')
+
+
+def check_against_wasmtime(wasm, model):
+    """The compiled tier of ``model`` on WAT's functions: results and traps
+    as wasmtime's."""
     wt_store = wasmtime.Store()
     wt = wasmtime.Instance(wt_store, wasmtime.Module(wt_store.engine, wasm), [])
 
@@ -221,13 +227,13 @@ def test_results_and_traps_match_wasmtime(wasm):
         r = wt.exports(wt_store)[name](wt_store, *args)
         return list(r) if isinstance(r, (list, tuple)) else [r]
     for entry, args in (('mix', [3]), ('mix', [40]), ('deep', [500]), ('bigexpr', [5])):
-        store, inst, ex = setup(wasm, entry, args, 'fast')
+        store, inst, ex = setup(wasm, entry, args, 'fast', model=model)
         assert ex.run()
         assert [v - (1 << 32) if v >= 1 << 31 else v for v in ex.results] == call(entry, *args)
     for entry, args, message in (('trap', [0], 'integer divide by zero'),
                                  ('oob', [2], 'out of bounds memory access'),
                                  ('scan', [0], 'out of bounds memory access')):
-        store, inst, ex = setup(wasm, entry, args, 'fast')
+        store, inst, ex = setup(wasm, entry, args, 'fast', model=model)
         with pytest.raises(Trap, match=message):
             ex.run()
         with pytest.raises(wasmtime.Trap):
@@ -235,15 +241,22 @@ def test_results_and_traps_match_wasmtime(wasm):
 
 
 def test_call_depth_and_stack_exhaustion_like_the_interpreter(wasm):
+    check_exhaustion(wasm, 'wasmedge')
+
+
+def check_exhaustion(wasm, model):
+    """Call depth limits and runaway recursion end both tiers of ``model``
+    at the same instruction, with the same frames."""
     for entry, depth in (('deep', 5), ('deep', 17), ('deep', 1600), ('deep', 3300),
                          ('runaway', 9), ('runaway', 4000)):
         lim = L.with_options(max_call_depth=depth)
         got = []
         for tier in ('interp', 'fast'):
-            store, inst, ex = setup(wasm, entry, [4000] if entry == 'deep' else [], tier, lim)
+            store, inst, ex = setup(wasm, entry, [4000] if entry == 'deep' else [], tier, lim,
+                                    model=model)
             with pytest.raises(Trap, match='call stack exhausted'):
                 ex.run()
-            got.append((ex.steps, ex.pc, len(ex.frames)))
+            got.append((ex.steps, ex.pc, len(ex.frames), state(store, inst, ex, True)['frames']))
         assert got[0] == got[1]
 
 

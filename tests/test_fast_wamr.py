@@ -10,14 +10,13 @@ import pytest
 import wasmtime
 
 from engine import embedding
-from engine import limits as L
-from engine.errors import Trap
 from engine.exec.fast_wamr import FastExecutor
 from engine.migrate import checkpoint, images as im
 from engine.syntax import ExternRef
 from fuzz import linked
-from test_fast_tier import (WAT, _generated, check_chunked, check_every_stop, length, outcome,
-                            points_for, run, setup, state)
+from test_fast_tier import (WAT, _generated, check_against_wasmtime, check_chunked,
+                            check_every_stop, check_exhaustion, length, outcome, points_for, run,
+                            setup, state)
 import test_exec_wamr
 
 M32 = 0xFFFFFFFF
@@ -173,39 +172,12 @@ def test_many_resumes(wasm, counts, sizes):
 
 def test_results_and_traps_match_wasmtime(wasm):
     """Independent truth: wasmtime runs the same module."""
-    wt_store = wasmtime.Store()
-    wt = wasmtime.Instance(wt_store, wasmtime.Module(wt_store.engine, wasm), [])
-
-    def call(name, *args):
-        r = wt.exports(wt_store)[name](wt_store, *args)
-        return list(r) if isinstance(r, (list, tuple)) else [r]
-    for entry, args in (('mix', [3]), ('mix', [40]), ('deep', [500]), ('bigexpr', [5])):
-        store, inst, ex = setup(wasm, entry, args, 'fast', model='wamr')
-        assert ex.run()
-        assert [v - (1 << 32) if v >= 1 << 31 else v for v in ex.results] == call(entry, *args)
-    for entry, args, message in (('trap', [0], 'integer divide by zero'),
-                                 ('oob', [2], 'out of bounds memory access'),
-                                 ('scan', [0], 'out of bounds memory access')):
-        store, inst, ex = setup(wasm, entry, args, 'fast', model='wamr')
-        with pytest.raises(Trap, match=message):
-            ex.run()
-        with pytest.raises(wasmtime.Trap):
-            call(entry, *args)
+    check_against_wasmtime(wasm, 'wamr')
 
 
 def test_call_depth_and_stack_exhaustion_like_the_interpreter(wasm):
-    for entry, depth in (('deep', 5), ('deep', 17), ('deep', 1600), ('deep', 3300),
-                         ('runaway', 9), ('runaway', 4000)):
-        lim = L.with_options(max_call_depth=depth)
-        got = []
-        for tier in ('interp', 'fast'):
-            store, inst, ex = setup(wasm, entry, [4000] if entry == 'deep' else [], tier, lim,
-                                    model='wamr')
-            with pytest.raises(Trap, match='call stack exhausted'):
-                ex.run()
-            got.append((ex.steps, ex.pc, len(ex.frames), ex.frames[-1].lp,
-                        list(ex.frames[-1].labels)))
-        assert got[0] == got[1]
+    """Same steps, pc, frames (ip, lp, labels) at the limit in both tiers."""
+    check_exhaustion(wasm, 'wamr')
 
 
 def test_store_marks_dirty_chunks(wasm):

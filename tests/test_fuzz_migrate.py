@@ -325,24 +325,28 @@ def test_campaign_worker_runs_the_fast_tier_by_default(tmp_path, executors):
     assert cfg['tier'] == 'interp'
 
 
+def _one_more(real):
+    """``real`` (a run method) counting one instruction more at the end."""
+    def one_more(self, max_steps=None):
+        done = real(self, max_steps)
+        if done:
+            self.steps += 1
+        return done
+    return one_more
+
+
 def test_tier_disagreement_is_a_failure(sum_wasm, monkeypatch):
     """A compiled tier that counts one instruction more (or computes a
     different value) than the interpreter is reported by check_module,
     naming both tiers; likewise when the campaign runs the interpreter."""
     from engine.exec import fast_wasmedge
     real = fast_wasmedge.FastExecutor.run
-
-    def one_more(self, max_steps=None):
-        done = real(self, max_steps)
-        if done:
-            self.steps += 1
-        return done
     rnd = random.Random(0)
     total = oracle.uninterrupted(sum_wasm, 'run', (N,)).steps
     # the plans, the tier check of each model, the uninterrupted run of each other model
     assert oracle.check_module(sum_wasm, 'run', [(N,)], rnd, wasmtime=False) == (
         len(list(oracle.plans(random.Random(0), total, RUNTIMES))) + 2 * len(RUNTIMES) - 1, None)
-    monkeypatch.setattr(fast_wasmedge.FastExecutor, 'run', one_more)
+    monkeypatch.setattr(fast_wasmedge.FastExecutor, 'run', _one_more(real))
     for tier, other in (('fast', 'interp'), ('interp', 'fast')):
         checks, failure = oracle.check_module(sum_wasm, 'run', [(N,)], rnd, wasmtime=False, tier=tier)
         assert checks == 1 and failure.hops == [('wasmedge', None)]
@@ -364,14 +368,7 @@ def test_tier_disagreement_is_a_failure(sum_wasm, monkeypatch):
     # WasmEdge tier check and WAMR's uninterrupted run
     if 'wamr' in RUNTIMES:
         from engine.exec import fast_wamr
-        real_wamr = fast_wamr.FastExecutor.run
-
-        def one_more_wamr(self, max_steps=None):
-            done = real_wamr(self, max_steps)
-            if done:
-                self.steps += 1
-            return done
-        monkeypatch.setattr(fast_wamr.FastExecutor, 'run', one_more_wamr)
+        monkeypatch.setattr(fast_wamr.FastExecutor, 'run', _one_more(fast_wamr.FastExecutor.run))
         checks, failure = oracle.check_module(sum_wasm, 'run', [(N,)], rnd, wasmtime=False)
         assert checks == 3 and failure.hops == [('wamr', None)]
         line, = failure.mismatch

@@ -24,15 +24,11 @@ its call.  Entering compiled code at a leader turns the top frame's cells
 back into values the same way.
 """
 
-import struct
-
 from . import wamr as R
-from .compile import (GENERATORS, INDEX_OOB, OOB, STRUCT_OOB, FuncGen, Reenter, Stop,
-                      compiled, unwind)
-from .fast_wasmedge import PY_DEPTH, recursion_room
+from .compile import GENERATORS, FuncGen, compiled, unwind
+from .fast_wasmedge import CompiledTier
 from .cells import CELLS
 from .wamr import _cells_of, _values_of
-from ..errors import Trap
 from ..valid import block_structure, operand_trace, operand_types
 
 NAME = R.NAME             # the model (images, checkpoint) is WAMR's
@@ -141,108 +137,47 @@ class Layout:
         return n
 
 
-class FastExecutor(R.Executor):
-    """The WAMR-model executor of the compiled tier."""
-    tier = 'fast'
+class FastExecutor(CompiledTier, R.Executor):
+    """The WAMR-model executor of the compiled tier (the run loop is
+    ``fast_wasmedge.CompiledTier``'s)."""
+    INTERP = R.Executor.run
+    MAX_STACK = R.MAX_STACK
+    BIG = R._BIG
 
-    def __init__(self, store):
-        super().__init__(store)
-        self._width = (0, 1)
+    @staticmethod
+    def _width(fi):
+        """Cells, counting every value as wide as a v128."""
+        return V128_CELLS * (len(fi.type.params) + len(fi.code.locals) + fi.info.max_height + 1)
 
-    def _allowance(self):
-        """Compiled calls allowed: at most the call depth left, the cell
-        stack room left over the widest frame, and PY_DEPTH; a call past
-        it is the interpreter's, which raises its own limit errors."""
-        store = self.store
-        nf = len(store.funcs)
-        if self._width[0] != nf:
-            w = 1
-            for fi in store.funcs:
-                if fi.info is not None and fi.code is not None:
-                    w = max(w, V128_CELLS * (len(fi.type.params) + len(fi.code.locals)
-                                             + fi.info.max_height + 1))
-            self._width = (nf, w)
-        d = min(store.limits.max_call_depth - len(self.frames), PY_DEPTH,
-                (R.MAX_STACK - len(self.stack)) // self._width[1])
-        return d if d > 0 else 0
+    def _entry(self, frame):
+        c = compiled(self.store, frame.func, NAME)
+        lay = Layout.of(self.store, c)
+        pc = self.pc
+        blk = lay.entry.get(pc)
+        if blk is None:
+            return None
+        stack = self.stack
+        types = lay.enters(lay.index[pc], frame, len(stack) - frame.lp)
+        if types is None:
+            return None
+        return c, blk, _values_of(types, stack[frame.lp:])
 
-    def run(self, max_steps=None):
-        if self.finished:
+    def _returned(self, frame, res):
+        frames, stack = self.frames, self.stack
+        results = self.store.funcs[frame.func].type.results
+        frames.pop()
+        del stack[frame.lp:]
+        stack.extend(_cells_of(results, res))
+        if not frames:
+            self.results = _values_of(results, stack)
+            del stack[:]
+            self.finished = True
+            self.pc = 0
             return True
-        n = R._BIG if max_steps is None else max_steps
-        store = self.store
-        recursion_room()
-        interp = R.Executor.run
-        while n > 0:
-            frames = self.frames
-            frame = frames[-1]
-            c = compiled(store, frame.func, NAME)
-            lay = Layout.of(store, c)
-            pc = self.pc
-            blk = lay.entry.get(pc)
-            stack = self.stack
-            lp = frame.lp
-            if blk is not None:
-                types = lay.enters(lay.index[pc], frame, len(stack) - lp)
-                if types is None:
-                    blk = None
-            if blk is None:
-                before = self.steps
-                done = interp(self, 1)
-                n -= self.steps - before
-                if done:
-                    return True
-                continue
-            values = _values_of(types, stack[lp:])
-            try:
-                r = c.fn(n, self._allowance(), R=(blk, values))
-            except (Stop, Reenter) as e:
-                left = self._rebuild(e, False)
-                self.steps += n - left
-                n = left
-                if isinstance(e, Stop):
-                    return interp(self, n) if n > 0 else False
-                if n > 0:                             # the call, by the interpreter
-                    before = self.steps
-                    if interp(self, 1):
-                        return True
-                    n -= self.steps - before
-                continue
-            except (struct.error, IndexError) as e:
-                if STRUCT_OOB not in str(e) and INDEX_OOB != str(e):
-                    raise
-                self._trapped(e, n)
-                raise Trap(OOB) from None
-            except Trap as e:
-                self._trapped(e, n)
-                raise
-            if c.arity:
-                left = r[0]
-                res = r[1:]
-            else:
-                left = r
-                res = ()
-            self.steps += n - left
-            n = left
-            results = store.funcs[frame.func].type.results
-            frames.pop()
-            del stack[lp:]
-            stack.extend(_cells_of(results, res))
-            if not frames:
-                self.results = _values_of(results, stack)
-                del stack[:]
-                self.finished = True
-                self.pc = 0
-                return True
-            caller = frames[-1]
-            self.pc = caller.ip
-            caller.ip = None
+        caller = frames[-1]
+        self.pc = caller.ip
+        caller.ip = None
         return False
-
-    def _trapped(self, e, n):
-        left = self._rebuild(e, True)
-        self.steps += n - left
-        self.finished = True
 
     def _rebuild(self, e, trapped):
         """Cells, frames, labels and pc from the compiled frames on ``e``'s

@@ -50,51 +50,51 @@ def recursion_room():
         sys.setrecursionlimit(need)
 
 
-class FastExecutor(W.Executor):
-    """The WasmEdge-model executor of the compiled tier."""
+class CompiledTier:
+    """The run loop of both models' compiled tiers (mixed into the model's
+    interpreter ``Executor``).  A model supplies ``INTERP`` (its
+    interpreter's ``run``), ``MAX_STACK`` and ``BIG``, and
+    ``_entry(frame)`` (None, or the Compiled function, block and values
+    ``R`` to enter it at the top frame's pc), ``_returned(frame, res)``
+    (pop the frame the compiled function returned from; True when that
+    finished the run), ``_rebuild(e, trapped)`` (the state at a stop, a
+    trap or a call left to the interpreter; the budget left) and
+    ``_width(fi)`` (stack slots a frame of function ``fi`` may hold)."""
     tier = 'fast'
-
-    def __init__(self, store):
-        super().__init__(store)
-        self._width = (0, 1)
+    _widest = (0, 1)
 
     def _allowance(self):
         store = self.store
         nf = len(store.funcs)
-        if self._width[0] != nf:
+        if self._widest[0] != nf:
             w = 1
             for fi in store.funcs:
                 if fi.info is not None and fi.code is not None:
-                    w = max(w, len(fi.type.params) + len(fi.code.locals)
-                            + fi.info.max_height + 1)
-            self._width = (nf, w)
+                    w = max(w, self._width(fi))
+            self._widest = (nf, w)
         d = min(store.limits.max_call_depth - len(self.frames), PY_DEPTH,
-                (W.MAX_STACK - len(self.stack)) // self._width[1])
+                (self.MAX_STACK - len(self.stack)) // self._widest[1])
         return d if d > 0 else 0
 
     def run(self, max_steps=None):
         if self.finished:
             return True
-        n = W._BIG if max_steps is None else max_steps
-        store = self.store
+        n = self.BIG if max_steps is None else max_steps
         recursion_room()
-        interp = W.Executor.run
+        interp = type(self).INTERP                 # the plain function: interp(self, n)
         while n > 0:
-            frames = self.frames
-            frame = frames[-1]
-            c = compiled(store, frame.func)
-            blk = c.entry.get(self.pc)
-            if blk is None:
+            frame = self.frames[-1]
+            entry = self._entry(frame)
+            if entry is None:
                 before = self.steps
                 done = interp(self, 1)
                 n -= self.steps - before
                 if done:
                     return True
                 continue
-            stack = self.stack
-            vpos = frame.vpos
+            c, blk, values = entry
             try:
-                r = c.fn(n, self._allowance(), R=(blk, stack[vpos:]))
+                r = c.fn(n, self._allowance(), R=(blk, values))
             except (Stop, Reenter) as e:
                 left = self._rebuild(e, False)
                 self.steps += n - left
@@ -123,22 +123,44 @@ class FastExecutor(W.Executor):
                 res = ()
             self.steps += n - left
             n = left
-            frames.pop()
-            del stack[vpos:]
-            stack.extend(res)
-            if not frames:
-                self.results = stack[:]
-                del stack[:]
-                self.finished = True
-                self.pc = 0
+            if self._returned(frame, res):
                 return True
-            self.pc = frame.from_pc
         return False
 
     def _trapped(self, e, n):
         left = self._rebuild(e, True)
         self.steps += n - left
         self.finished = True
+
+
+class FastExecutor(CompiledTier, W.Executor):
+    """The WasmEdge-model executor of the compiled tier."""
+    INTERP = W.Executor.run
+    MAX_STACK = W.MAX_STACK
+    BIG = W._BIG
+
+    @staticmethod
+    def _width(fi):
+        return len(fi.type.params) + len(fi.code.locals) + fi.info.max_height + 1
+
+    def _entry(self, frame):
+        c = compiled(self.store, frame.func)
+        blk = c.entry.get(self.pc)
+        return None if blk is None else (c, blk, self.stack[frame.vpos:])
+
+    def _returned(self, frame, res):
+        frames, stack = self.frames, self.stack
+        frames.pop()
+        del stack[frame.vpos:]
+        stack.extend(res)
+        if not frames:
+            self.results = stack[:]
+            del stack[:]
+            self.finished = True
+            self.pc = 0
+            return True
+        self.pc = frame.from_pc
+        return False
 
     def _rebuild(self, e, trapped):
         """Stack, frames and pc from the compiled frames on ``e``'s
