@@ -285,3 +285,15 @@ def test_restored_labels_the_code_does_not_imply_run_as_the_interpreter_runs_the
             except Exception as e:          # the engine's own failure on the bad labels
                 got.append((type(e).__name__, str(e)))
         assert got[0] == got[1], at
+
+
+def test_a_function_the_generator_refuses_runs_in_the_interpreter(counts):
+    """``$tc`` (a tail call) is not compiled: the executor interprets it in
+    runs of UNCOMPILED_RUN steps, and ``mixed``, calling it from a compiled
+    loop, still stops exactly (test_every_stop_of_wamr_control_flow)."""
+    from engine.exec.compile import compiled
+    store, inst, ex = setup(counts, 'mixed', [3], 'fast', model='wamr')
+    assert ex.run() and ex.results == [3 * 42 + 6]
+    tc, mixed = inst.funcaddrs[3], inst.funcaddrs[5]
+    assert compiled(store, tc, 'wamr').entry == {}
+    assert compiled(store, mixed, 'wamr').entry

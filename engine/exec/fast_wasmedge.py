@@ -23,6 +23,9 @@ When ``pc`` is not a leader (after a restore, or after the interpreter ran
 the last steps of a previous ``run``), the interpreter runs one instruction
 at a time until it reaches one.
 
+A function the generator refused runs in the interpreter UNCOMPILED_RUN steps
+at a time (stepping one at a time there cost 4x the interpreter).
+
 The allowance ``d`` given to compiled code is at most the call depth left
 (``Limits.max_call_depth``), the value-stack room left divided by the widest
 frame of the store, and ``PY_DEPTH`` (Python recursion), so the
@@ -38,6 +41,7 @@ from .compile import INDEX_OOB, OOB, STRUCT_OOB, Reenter, Stop, compiled, unwind
 from ..errors import Trap
 
 PY_DEPTH = 1500           # compiled Wasm calls nested in one Python entry
+UNCOMPILED_RUN = 256      # steps the interpreter takes at a time in a function the generator refused
 NAME = W.NAME             # the model (images, checkpoint) is WasmEdge's
 
 
@@ -54,8 +58,10 @@ class CompiledTier:
     """The run loop of both models' compiled tiers (mixed into the model's
     interpreter ``Executor``).  A model supplies ``INTERP`` (its
     interpreter's ``run``), ``MAX_STACK`` and ``BIG``, and
-    ``_entry(frame)`` (None, or the Compiled function, block and values
-    ``R`` to enter it at the top frame's pc), ``_returned(frame, res)``
+    ``_entry(frame)`` (the Compiled function, block and values ``R`` to
+    enter it at the top frame's pc, or else how many steps the interpreter
+    takes first: one to reach a leader, UNCOMPILED_RUN in a function that
+    is not compiled), ``_returned(frame, res)``
     (pop the frame the compiled function returned from; True when that
     finished the run), ``_rebuild(e, trapped)`` (the state at a stop, a
     trap or a call left to the interpreter; the budget left) and
@@ -85,9 +91,9 @@ class CompiledTier:
         while n > 0:
             frame = self.frames[-1]
             entry = self._entry(frame)
-            if entry is None:
+            if entry.__class__ is int:
                 before = self.steps
-                done = interp(self, 1)
+                done = interp(self, min(entry, n))
                 n -= self.steps - before
                 if done:
                     return True
@@ -146,7 +152,9 @@ class FastExecutor(CompiledTier, W.Executor):
     def _entry(self, frame):
         c = compiled(self.store, frame.func)
         blk = c.entry.get(self.pc)
-        return None if blk is None else (c, blk, self.stack[frame.vpos:])
+        if blk is None:
+            return 1 if c.entry else UNCOMPILED_RUN
+        return c, blk, self.stack[frame.vpos:]
 
     def _returned(self, frame, res):
         frames, stack = self.frames, self.stack
