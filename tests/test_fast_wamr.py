@@ -289,7 +289,7 @@ def test_restored_labels_the_code_does_not_imply_run_as_the_interpreter_runs_the
 
 def test_a_function_the_generator_refuses_runs_in_the_interpreter(counts):
     """``$tc`` (a tail call) is not compiled: the executor interprets it in
-    runs of UNCOMPILED_RUN steps, and ``mixed``, calling it from a compiled
+    runs of INTERPRETED_BATCH steps, and ``mixed``, calling it from a compiled
     loop, still stops exactly (test_every_stop_of_wamr_control_flow)."""
     from engine.exec.compile import compiled
     store, inst, ex = setup(counts, 'mixed', [3], 'fast', model='wamr')

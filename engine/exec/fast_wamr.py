@@ -26,7 +26,7 @@ back into values the same way.
 
 from . import wamr as R
 from .compile import GENERATORS, FuncGen, compiled, unwind
-from .fast_wasmedge import UNCOMPILED_RUN, CompiledTier
+from .fast_wasmedge import INTERPRETED_BATCH, CompiledTier
 from .cells import CELLS
 from .wamr import _cells_of, _values_of
 from ..valid import block_structure, operand_trace, operand_types
@@ -155,7 +155,7 @@ class FastExecutor(CompiledTier, R.Executor):
         pc = self.pc
         blk = lay.entry.get(pc)
         if blk is None:
-            return 1 if lay.entry else UNCOMPILED_RUN
+            return 1 if lay.entry else INTERPRETED_BATCH
         stack = self.stack
         types = lay.enters(lay.index[pc], frame, len(stack) - frame.lp)
         if types is None:

@@ -23,7 +23,7 @@ When ``pc`` is not a leader (after a restore, or after the interpreter ran
 the last steps of a previous ``run``), the interpreter runs one instruction
 at a time until it reaches one.
 
-A function the generator refused runs in the interpreter UNCOMPILED_RUN steps
+A function the generator refused runs in the interpreter INTERPRETED_BATCH steps
 at a time (stepping one at a time there cost 4x the interpreter).
 
 The allowance ``d`` given to compiled code is at most the call depth left
@@ -41,7 +41,7 @@ from .compile import INDEX_OOB, OOB, STRUCT_OOB, Reenter, Stop, compiled, unwind
 from ..errors import Trap
 
 PY_DEPTH = 1500           # compiled Wasm calls nested in one Python entry
-UNCOMPILED_RUN = 256      # steps the interpreter takes at a time in a function the generator refused
+INTERPRETED_BATCH = 256   # steps per interpreter run in a function without compiled code
 NAME = W.NAME             # the model (images, checkpoint) is WasmEdge's
 
 
@@ -60,7 +60,7 @@ class CompiledTier:
     interpreter's ``run``), ``MAX_STACK`` and ``BIG``, and
     ``_entry(frame)`` (the Compiled function, block and values ``R`` to
     enter it at the top frame's pc, or else how many steps the interpreter
-    takes first: one to reach a leader, UNCOMPILED_RUN in a function that
+    takes first: one to reach a leader, INTERPRETED_BATCH in a function that
     is not compiled), ``_returned(frame, res)``
     (pop the frame the compiled function returned from; True when that
     finished the run), ``_rebuild(e, trapped)`` (the state at a stop, a
@@ -153,7 +153,7 @@ class FastExecutor(CompiledTier, W.Executor):
         c = compiled(self.store, frame.func)
         blk = c.entry.get(self.pc)
         if blk is None:
-            return 1 if c.entry else UNCOMPILED_RUN
+            return 1 if c.entry else INTERPRETED_BATCH
         return c, blk, self.stack[frame.vpos:]
 
     def _returned(self, frame, res):

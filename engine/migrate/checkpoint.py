@@ -11,11 +11,14 @@ The module instance is the one the run belongs to: frames of functions of
 other instances cannot be expressed in an image set and are refused.
 """
 
+from dataclasses import replace
+
 from .. import faults
-from . import images as im
+from . import images as im, memories
 from ..errors import WasmError
 from .images import CELLS, CHUNK, NONE, FrameImage, ImageError, ImageSet
 from ..runtime import CHUNK_SHIFT
+from ..syntax import value_class
 from .state import Frame, Snapshot
 from .translate import ModuleView, images_from_snapshot, snapshot_from_images, store_images
 
@@ -37,7 +40,7 @@ def _addr_to_index(inst):
 
 def _ref_out(t, v, to_index):
     """A store-level reference as the module-level value a snapshot holds."""
-    if t == 'funcref' and v is not None:
+    if v is not None and value_class(t) == 'funcref':
         if faults.FUNCREF_ADDRESS: return v
         if v not in to_index:
             raise ForeignInstanceError(f'function address {v} is not a function of this module')
@@ -46,7 +49,7 @@ def _ref_out(t, v, to_index):
 
 
 def _ref_in(t, v, inst):
-    if t == 'funcref' and v is not None:
+    if v is not None and value_class(t) == 'funcref':
         return inst.funcaddrs[v]
     return v
 
@@ -110,15 +113,16 @@ def _load_store_parts(store, inst, view, snap):
         mem = store.mems[inst.memaddrs[0]]
         load_memory(mem, snap)
         if hasattr(mem.type, 'limits'):
-            from ..syntax import Limits, MemType
-            mem.type = MemType(Limits(snap.page_count, mem.type.limits.max))
+            from ..syntax import Limits
+            mem.type = replace(mem.type, limits=Limits(snap.page_count, mem.type.limits.max))
+        memories.restore(store, inst, snap.memories)
     for t, a, v in zip(view.global_types, inst.globaladdrs, snap.globals):
         store.globals[a].value = _ref_in(t, v, inst)
     for t, a, entries in zip(view.table_types, inst.tableaddrs, snap.tables):
         tab = store.tables[a]
         tab.elem[:] = [_ref_in(t, v, inst) for v in entries]
-        from ..syntax import Limits, TableType
-        tab.type = TableType(Limits(len(entries), tab.type.limits.max), tab.type.elemtype)
+        from ..syntax import Limits
+        tab.type = replace(tab.type, limits=Limits(len(entries), tab.type.limits.max))
     from ..runtime import eval_const
     for i, a in enumerate(inst.elemaddrs):      # what instantiation left, minus the drops
         seg = inst.module.elems[i]
@@ -177,7 +181,8 @@ def snapshot_wasmedge(ex, inst, live=False) -> Snapshot:
         _store_parts(ex.store, inst, view, live)
     return Snapshot(frames=frames, page_count=page_count, memory=memory, globals=globs,
                     global_types=view.global_types, tables=tables, steps=ex.steps,
-                    dropped_elems=d_elems, dropped_datas=d_datas, chunks=chunks)
+                    dropped_elems=d_elems, dropped_datas=d_datas, chunks=chunks,
+                    memories=memories.capture(ex.store, inst))
 
 
 def restore_wasmedge(store, inst, snap: Snapshot):
@@ -235,7 +240,7 @@ def save_wamr(ex, inst, module_sha256) -> ImageSet:
                                   f'{len(cells)} cells, validation says {sum(slot_cells)}')
         pos = 0
         for t, nc in zip(types, slot_cells):
-            if t == 'funcref' and cells[pos] != NONE:
+            if cells[pos] != NONE and value_class(t) == 'funcref':
                 cells[pos] = _ref_out(t, cells[pos], to_index)
             pos += nc
         if k > 0:
@@ -250,7 +255,8 @@ def save_wamr(ex, inst, module_sha256) -> ImageSet:
     return ImageSet(runtime='wamr', module_sha256=module_sha256,
                     pc=(out[0].entry_fidx, ex.pc), frames=out, page_count=page_count,
                     **store_images(view, memory, globs, tables, chunks),
-                    steps=ex.steps, dropped_elems=d_elems, dropped_datas=d_datas)
+                    steps=ex.steps, dropped_elems=d_elems, dropped_datas=d_datas,
+                    memories=memories.capture(ex.store, inst))
 
 
 def restore_wamr(store, inst, images, snap=None):
@@ -273,7 +279,7 @@ def restore_wamr(store, inst, images, snap=None):
         cells = list(fimg.cells)
         pos = 0
         for t in sfr.types:
-            if t == 'funcref' and cells[pos] != NONE:
+            if cells[pos] != NONE and value_class(t) == 'funcref':
                 cells[pos] = inst.funcaddrs[cells[pos]]
             pos += CELLS[t]
         ip = images.frames[k - 1].return_offset if k > 0 else None
