@@ -298,8 +298,8 @@ def parse_args(argv):
                     'move it to the other runtime model and back, and compare with the '
                     'uninterrupted run (--runtime picks the starting model)')
     ap.add_argument('--tier', choices=('interp', 'fast'), default='interp',
-                    help='execution tier: the interpreter, or the compiled tier of the WasmEdge '
-                    'model (the WAMR model always interprets) (default: interp)')
+                    help='execution tier of either model: the interpreter, or the compiled tier '
+                    '(default: interp)')
     L.add_arguments(ap, ('max_steps', 'max_call_depth', 'max_memory_pages', 'max_table_elems',
                          'max_instances'))
     args = ap.parse_args(argv)

@@ -482,7 +482,7 @@ def run_script(commands, executor='wasmedge', timeout=None, embedding=None, migr
     timeout per call, sizes); the engine's defaults if None.
     ``standard``: validate by the rules of Wasm 2 or 3 (``valid.STANDARDS``);
     the embedding's default (3) if None.
-    ``tier``: 'interp' or 'fast' (the compiled tier of the WasmEdge model).
+    ``tier``: 'interp' or 'fast' (the compiled tier, of either model).
     """
     outcomes = []
     try:

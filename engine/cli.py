@@ -305,9 +305,8 @@ def load_fork(a, runtime, stubs=False, wasi=None, data=None, module=None):
 def add_tier(parser):
     from .runtime import TIERS
     parser.add_argument('--tier', choices=TIERS, default='fast',
-                        help='execution tier of the WasmEdge model: the interpreter or the compiled '
-                        'tier (same stops, counts and traps; WAMR always interprets) '
-                        '(default: fast)')
+                        help='execution tier of either model: the interpreter or the compiled '
+                        'tier (same stops, counts and traps) (default: fast)')
 
 
 def cmd_run(a):

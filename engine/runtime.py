@@ -221,11 +221,14 @@ class Store:
     def new_executor(self, kind=None, tier=None):
         """A fresh executor of ``kind`` and ``tier`` (default: the
         store's), imported lazily; either model runs over the same store.
-        The compiled tier exists for the WasmEdge model; a WAMR executor is
-        always the interpreter."""
+        Both models have a compiled tier."""
+        fast = (tier or self.tier) == 'fast'
         if (kind or self.executor) == 'wamr':
-            from .exec.wamr import Executor
-        elif (tier or self.tier) == 'fast':
+            if fast:
+                from .exec.fast_wamr import Executor
+            else:
+                from .exec.wamr import Executor
+        elif fast:
             from .exec.fast_wasmedge import Executor
         else:
             from .exec.wasmedge import Executor

@@ -43,7 +43,8 @@ def model(route):
     """The runtime model a hop runs in."""
     return route[len(NEUTRAL):] if route.startswith(NEUTRAL) else route
 # the executor tier of every run (TIERS: 'interp', 'fast'): the campaign
-# runs the compiled tier and checks it against the interpreter (compare_tiers)
+# runs the compiled tier and checks it against the interpreter in each model
+# (compare_tiers)
 TIER = 'fast'
 
 
@@ -663,7 +664,8 @@ def check_module(wasm, entry, args_list, rng, wasmtime=True, runtimes=None,
                  reference='wasmedge', max_args=2, tier=TIER, stops=()):
     """Every check for one module: per argument tuple, the uninterrupted run
     against wasmtime, against itself under the other tier and against the
-    other runtime model, then migrated runs along ``plans`` (``stops``:
+    other runtime model (itself checked under the other tier too), then
+    migrated runs along ``plans`` (``stops``:
     the generator's ``GeneratedModule.stops``); the uninterrupted runs and
     the single-checkpoint plans under ``tier``, the tier check, the
     multi-hop chains and the stops' plans under the other tier.  Then the
@@ -724,6 +726,10 @@ def _check_call(wasm, entry, args, rng, wasmtime, runtimes, reference, tier, sto
                 bad = compare_counts(wasm, entry, args, *((ref, other) if rt == 'wamr' else (other, ref)))
         except Exception as e:
             bad = [f'uninterrupted run in {rt} failed: {type(e).__name__}: {e}' + _where(e)]
+        if bad:
+            return checks, Failure(args, [(rt, None)], bad)
+        checks += 1                     # that model's compiled tier against its interpreter
+        bad = compare_tiers(wasm, entry, args, other, rt, tier)
         if bad:
             return checks, Failure(args, [(rt, None)], bad)
     for hops in plans(rng, ref.steps, runtimes, stops=stops):

@@ -101,6 +101,8 @@ def replay(directory, image_dir=None):
                 out += oracle.compare(ref, other, f'uninterrupted {hops[0][0]}', steps=False)
                 if not out and hops[0][0] == 'wamr':
                     out += oracle.compare_counts(wasm, case['entry'], case['args'], ref, other)
+                out += oracle.compare_tiers(wasm, case['entry'], case['args'], other, hops[0][0],
+                                            tier)
             except Exception as e:
                 out.append(f'uninterrupted run in {hops[0][0]} failed: {type(e).__name__}: {e}')
         return out

@@ -576,3 +576,28 @@ def test_restore_format_fork_reads_and_decodes_the_module_once(module, uninterru
                      runtime, '--module', str(module), '--invoke', 'run']) == 0
     assert capsys.readouterr().out == out
     assert decoded == [1] and read == [1]
+
+
+def test_wamr_checkpoints_are_the_same_in_both_tiers(module, tmp_path):
+    """``run --runtime wamr --checkpoint-at N`` writes the same files under
+    --tier fast (the default) as under --tier interp, and restoring them in
+    either tier prints the same results and count."""
+    status, _, err = engine('run', module, '--invoke', 'run', '--args', *ARGS, '--runtime', 'wamr',
+                            '--tier', 'interp')
+    assert status == 0, err
+    steps = int(err.split('#', 1)[1].split()[0])
+    for n in (1, steps // 3, steps - 2):
+        dirs = {}
+        for tier in ('interp', 'fast'):
+            d = dirs[tier] = tmp_path / f'{n}-{tier}'
+            status, out, err = engine('run', module, '--invoke', 'run', '--args', *ARGS,
+                                      '--runtime', 'wamr', '--checkpoint-at', n, '--images', d,
+                                      '--tier', tier)
+            assert status == 0, err
+        names = sorted(p.name for p in dirs['interp'].iterdir())
+        assert names == sorted(p.name for p in dirs['fast'].iterdir())
+        for name in names:
+            assert (dirs['interp'] / name).read_bytes() == (dirs['fast'] / name).read_bytes(), name
+        got = [engine('restore', dirs['fast'], '--tier', tier) for tier in ('interp', 'fast')]
+        assert got[0][0] == 0 and got[0][1] == got[1][1]
+        assert got[0][2].split('#')[1].split(',')[0] == got[1][2].split('#')[1].split(',')[0]

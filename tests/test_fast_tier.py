@@ -21,8 +21,8 @@ F64 = {x: __import__('struct').unpack('<Q', __import__('struct').pack('<d', floa
        for x in ('0', '-0', '1', '-1', '2', '4', '9', 'inf', '-inf', 'nan')}
 
 
-def setup(wasm, entry, args, tier, limits=None):
-    store = embedding.store_init('wasmedge', limits, tier)
+def setup(wasm, entry, args, tier, limits=None, model='wasmedge'):
+    store = embedding.store_init(model, limits, tier)
     module = linked.decoded(wasm)
     inst = embedding.module_instantiate(store, module, linked.imports_for(store, module, wasm))
     addr = inst.exports[entry][1]
@@ -35,7 +35,10 @@ def state(store, inst, ex, trapped=False):
     """Everything a stop exposes (after a trap the operand stack is not part
     of the contract: the run is over)."""
     mem = bytes(store.mems[inst.memaddrs[0]].data) if inst.memaddrs else None
-    frames = [(f.func, f.from_pc, f.locals, f.arity, f.vpos) for f in ex.frames]
+    if ex.model == 'wamr':
+        frames = [(f.func, f.ip, f.lp, list(f.labels)) for f in ex.frames]
+    else:
+        frames = [(f.func, f.from_pc, f.locals, f.arity, f.vpos) for f in ex.frames]
     return dict(pc=ex.pc, steps=ex.steps, finished=ex.finished,
                 stack=None if trapped else list(ex.stack), frames=frames, results=ex.results,
                 globals=[store.globals[a].value for a in inst.globaladdrs], memory=mem,
@@ -55,32 +58,35 @@ def outcome(store, inst, ex, n):
     return done, trap, state(store, inst, ex, trap is not None)
 
 
-def length(wasm, entry, args):
-    store, inst, ex = setup(wasm, entry, args, 'interp')
+def length(wasm, entry, args, model='wasmedge'):
+    store, inst, ex = setup(wasm, entry, args, 'interp', model=model)
     run(ex, None)
     return ex.steps
 
 
-def check_every_stop(wasm, entry, args, points):
+def check_every_stop(wasm, entry, args, points, model='wasmedge', saved=None):
     """For every N in ``points``: the two tiers stopped at N are identical,
-    and so are they after running on to the end."""
+    and so are they after running on to the end.  ``saved(a, b)``, when
+    given, checks the two stopped runs further (their checkpoints)."""
     for n in points:
-        a = setup(wasm, entry, args, 'interp')
-        b = setup(wasm, entry, args, 'fast')
-        assert isinstance(b[2], FastExecutor)
+        a = setup(wasm, entry, args, 'interp', model=model)
+        b = setup(wasm, entry, args, 'fast', model=model)
+        assert b[2].tier == 'fast' and b[2].model == model
         ra, rb = outcome(*a, n), outcome(*b, n)
         assert ra == rb, f'stop at N={n}'
+        if saved is not None and not ra[0]:
+            saved(a, b)
         if not ra[0]:
             ra, rb = outcome(*a, None), outcome(*b, None)
             assert ra == rb, f'resumed after N={n}'
 
 
-def check_chunked(wasm, entry, args, sizes, seed=0):
+def check_chunked(wasm, entry, args, sizes, seed=0, model='wasmedge'):
     """Resuming the compiled tier many times (each stop hands it over to the
     interpreter mid-function) against the interpreter run the same way."""
     rnd = random.Random(seed)
-    a = setup(wasm, entry, args, 'interp')
-    b = setup(wasm, entry, args, 'fast')
+    a = setup(wasm, entry, args, 'interp', model=model)
+    b = setup(wasm, entry, args, 'fast', model=model)
     while True:
         k = rnd.choice(sizes)
         ra, rb = outcome(*a, k), outcome(*b, k)
@@ -239,6 +245,12 @@ def test_many_resumes(wasm, sizes):
 
 def test_results_and_traps_match_wasmtime(wasm):
     """Independent truth: wasmtime runs the same module."""
+    check_against_wasmtime(wasm, 'wasmedge')
+
+
+def check_against_wasmtime(wasm, model):
+    """The compiled tier of ``model`` on WAT's functions: results and traps
+    as wasmtime's."""
     wt_store = wasmtime.Store()
     wt = wasmtime.Instance(wt_store, wasmtime.Module(wt_store.engine, wasm), [])
 
@@ -247,13 +259,13 @@ def test_results_and_traps_match_wasmtime(wasm):
         return list(r) if isinstance(r, (list, tuple)) else [r]
     for entry, args in (('mix', [3]), ('mix', [40]), ('deep', [500]), ('bigexpr', [5]),
                         ('modchain', [5, 7]), ('modchain', [123456, 99])):
-        store, inst, ex = setup(wasm, entry, args, 'fast')
+        store, inst, ex = setup(wasm, entry, args, 'fast', model=model)
         assert ex.run()
         assert [v - (1 << 32) if v >= 1 << 31 else v for v in ex.results] == call(entry, *args)
     for entry, args, message in (('trap', [0], 'integer divide by zero'),
                                  ('oob', [2], 'out of bounds memory access'),
                                  ('scan', [0], 'out of bounds memory access')):
-        store, inst, ex = setup(wasm, entry, args, 'fast')
+        store, inst, ex = setup(wasm, entry, args, 'fast', model=model)
         with pytest.raises(Trap, match=message):
             ex.run()
         with pytest.raises(wasmtime.Trap):
@@ -261,15 +273,22 @@ def test_results_and_traps_match_wasmtime(wasm):
 
 
 def test_call_depth_and_stack_exhaustion_like_the_interpreter(wasm):
+    check_exhaustion(wasm, 'wasmedge')
+
+
+def check_exhaustion(wasm, model):
+    """Call depth limits and runaway recursion end both tiers of ``model``
+    at the same instruction, with the same frames."""
     for entry, depth in (('deep', 5), ('deep', 17), ('deep', 1600), ('deep', 3300),
                          ('runaway', 9), ('runaway', 4000)):
         lim = L.with_options(max_call_depth=depth)
         got = []
         for tier in ('interp', 'fast'):
-            store, inst, ex = setup(wasm, entry, [4000] if entry == 'deep' else [], tier, lim)
+            store, inst, ex = setup(wasm, entry, [4000] if entry == 'deep' else [], tier, lim,
+                                    model=model)
             with pytest.raises(Trap, match='call stack exhausted'):
                 ex.run()
-            got.append((ex.steps, ex.pc, len(ex.frames)))
+            got.append((ex.steps, ex.pc, len(ex.frames), state(store, inst, ex, True)['frames']))
         assert got[0] == got[1]
 
 

@@ -309,26 +309,38 @@ def executors(monkeypatch):
 
 def test_campaign_worker_runs_the_fast_tier_by_default(tmp_path, executors):
     """The default campaign configuration checks under the compiled tier:
-    every WasmEdge-model executor of the checks (the uninterrupted run and
+    every executor of the checks in either model (the uninterrupted runs and
     each restored hop of a single-checkpoint plan) is the compiled tier's,
-    except those of the tier check, the multi-hop chains and the
-    generator's stops, which are the interpreter's (oracle.check_module)."""
+    except those of the tier check (one run per model), the multi-hop chains
+    and the generator's stops, which are the interpreter's
+    (oracle.check_module)."""
     cfg = migrate.parse(['--runs', '1', '--out', str(tmp_path), '--no-wasmtime'])
     assert cfg['tier'] == 'fast'
     w = migrate.Worker(None, cfg, 0)
     checks, failure, gm = w.bytes_case('atheris', bytes(range(200)))
     assert failure is None and checks > 3
     assert {t for _, t, _ in executors} == {'fast', 'interp'}
-    wasmedge = [(t, cls) for m, t, cls in executors if m == 'wasmedge']
-    interp = [x for x in wasmedge if x[1] == 'wasmedge']
-    # per argument tuple: the tier check's run and the chains' hops in the model
-    assert interp and all(t == 'interp' for t, _ in interp)
-    assert len(interp) > min(2, len(gm.args))
-    assert sum(1 for t, cls in wasmedge if cls == 'fast_wasmedge') > 2 * min(2, len(gm.args))
-    assert all(cls == 'fast_wasmedge' for t, cls in wasmedge if t == 'fast')
-    assert all(cls == 'wamr' for m, _, cls in executors if m == 'wamr')
+    for model in ('wasmedge', 'wamr'):
+        made = [(t, cls) for m, t, cls in executors if m == model]
+        interp = [x for x in made if x[1] == model]
+        # per argument tuple: the tier check's run, and the chains' and the
+        # stops' hops in the model
+        assert interp and all(t == 'interp' for t, _ in interp)
+        assert len(interp) >= min(2, len(gm.args))
+        assert all(cls == f'fast_{model}' for t, cls in made if t == 'fast')
+    assert sum(1 for m, t, cls in executors if cls == 'fast_wasmedge') > 2 * min(2, len(gm.args))
     cfg = migrate.parse(['--runs', '1', '--out', str(tmp_path), '--tier', 'interp'])
     assert cfg['tier'] == 'interp'
+
+
+def _one_more(real):
+    """``real`` (a run method) counting one instruction more at the end."""
+    def one_more(self, max_steps=None):
+        done = real(self, max_steps)
+        if done:
+            self.steps += 1
+        return done
+    return one_more
 
 
 def test_tier_disagreement_is_a_failure(sum_wasm, monkeypatch):
@@ -337,17 +349,12 @@ def test_tier_disagreement_is_a_failure(sum_wasm, monkeypatch):
     naming both tiers; likewise when the campaign runs the interpreter."""
     from engine.exec import fast_wasmedge
     real = fast_wasmedge.FastExecutor.run
-
-    def one_more(self, max_steps=None):
-        done = real(self, max_steps)
-        if done:
-            self.steps += 1
-        return done
     rnd = random.Random(0)
     total = oracle.uninterrupted(sum_wasm, 'run', (N,)).steps
+    # the plans, the tier check of each model, the uninterrupted run of each other model
     assert oracle.check_module(sum_wasm, 'run', [(N,)], rnd, wasmtime=False) == (
-        len(list(oracle.plans(random.Random(0), total, RUNTIMES))) + len(RUNTIMES), None)
-    monkeypatch.setattr(fast_wasmedge.FastExecutor, 'run', one_more)
+        len(list(oracle.plans(random.Random(0), total, RUNTIMES))) + 2 * len(RUNTIMES) - 1, None)
+    monkeypatch.setattr(fast_wasmedge.FastExecutor, 'run', _one_more(real))
     for tier, other in (('fast', 'interp'), ('interp', 'fast')):
         checks, failure = oracle.check_module(sum_wasm, 'run', [(N,)], rnd, wasmtime=False, tier=tier)
         assert checks == 1 and failure.hops == [('wasmedge', None)]
@@ -364,6 +371,21 @@ def test_tier_disagreement_is_a_failure(sum_wasm, monkeypatch):
     monkeypatch.setattr(fast_wasmedge.FastExecutor, 'run', wrong)
     _, failure = oracle.check_module(sum_wasm, 'run', [(N,)], rnd, wasmtime=False)
     assert f'results [{hex(EXPECTED)}], expected [{hex(EXPECTED + 1)}]' in failure.mismatch[0]
+    monkeypatch.setattr(fast_wasmedge.FastExecutor, 'run', real)
+    # the WAMR model's compiled tier is checked the same way, after the
+    # WasmEdge tier check and WAMR's uninterrupted run
+    if 'wamr' in RUNTIMES:
+        from engine.exec import fast_wamr
+        monkeypatch.setattr(fast_wamr.FastExecutor, 'run', _one_more(fast_wamr.FastExecutor.run))
+        # under the fast tier the count relation between the models sees it
+        # first (fuzz/countcheck.py); under the interpreter, the tier check
+        checks, failure = oracle.check_module(sum_wasm, 'run', [(N,)], rnd, wasmtime=False)
+        assert checks == 2 and failure.hops == [('wamr', None)]
+        checks, failure = oracle.check_module(sum_wasm, 'run', [(N,)], rnd, wasmtime=False,
+                                              tier='interp')
+        assert checks == 3 and failure.hops == [('wamr', None)]
+        line, = failure.mismatch
+        assert line.startswith('uninterrupted wamr under the fast tier (against the interp tier): ')
 
 
 def test_replay_honours_the_recorded_tier(sum_wasm, tmp_path, executors, capsys):

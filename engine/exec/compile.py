@@ -106,7 +106,7 @@ def mem_init(store, mi, ma, da, d, s, n):
     _mark(mi.dirty, d, n)
 
 
-def indirect(site, store, a, ft, i):
+def indirect(site, store, a, ft, i, model='wasmedge'):
     """The compiled callee of a ``call_indirect`` whose table entry ``i``
     holds ``a``, checked as the interpreter checks it and then kept in the
     call site's ``site`` (funcaddr -> function: a funcaddr's type and code
@@ -116,7 +116,7 @@ def indirect(site, store, a, ft, i):
     fi = store.funcs[a]
     if fi.type is not ft and fi.type != ft:
         raise Trap('indirect call type mismatch')
-    f = site[a] = compiled(store, a).fn
+    f = site[a] = compiled(store, a, model).fn
     return f
 
 
@@ -292,17 +292,14 @@ class FuncGen:
             op = ins.op
             if op in ('br', 'br_if', 'br_table'):
                 for b in info.branches[i]:
-                    add(b.target - 1, b.label_height + b.keep)
+                    add(self.landing(b), b.label_height + b.keep)
                 if op == 'br_if':
                     add(i + 1, h - 1)
             elif op == 'if':
                 add(i + 1, h - 1)
-                if i in info.else_of:
-                    add(info.else_of[i] + 1, h - 1)
-                else:
-                    add(info.end_of[i], h - 1)
+                add(self.if_false(i)[0], h - 1)
             elif op == 'else':
-                add(self.end_of_else(i) + 1, h)
+                add(self.else_jump(i), h)
         if any(pc > last for pc in lead):
             raise Uncompilable('leader past the end')
         return lead
@@ -312,6 +309,30 @@ class FuncGen:
             self._else_if = {e: j for j, e in self.info.else_of.items()}
         return self.info.end_of[self._else_if[i]]
 
+    # -- the model's control flow: where branches land and what they count
+    # (WasmEdge here; fast_wamr.WamrGen overrides them for WAMR's rules)
+    def landing(self, b):
+        """The instruction a taken branch ``b`` continues at (counted):
+        the block's ``end``, or the ``loop`` itself."""
+        return b.target - 1
+
+    def if_false(self, i):
+        """(pc, extra steps) of an ``if`` at ``i`` whose condition is false:
+        past its ``else`` (counting it), or onto its ``end``."""
+        if i in self.info.else_of:
+            return self.info.else_of[i] + 1, 1
+        return self.info.end_of[i], 0
+
+    def else_jump(self, i):
+        """Where an ``else`` at ``i`` reached from the then-arm continues:
+        past the ``end``."""
+        return self.end_of_else(i) + 1
+
+    def loop_head(self, pc):
+        """Whether leader ``pc`` starts a loop's body (hot: first in the
+        dispatch chain, never emitted in place)."""
+        return self.body[pc].op == 'loop'
+
     # -- emission
     def emit(self, ind, text, tag=None):
         self.out.append((ind, text, tag if tag is not None else self.tag))
@@ -319,7 +340,7 @@ class FuncGen:
     def generate(self):
         lead = self.leaders()
         order = sorted(lead)
-        loops = [pc for pc in order if self.body[pc].op == 'loop']
+        loops = [pc for pc in order if self.loop_head(pc)]
         # hot blocks first in the dispatch chain: loop heads, then the rest
         order = loops + [pc for pc in order if pc not in set(loops)]
         self.blocks = {pc: k for k, pc in enumerate(sorted(lead))}
@@ -495,7 +516,7 @@ class FuncGen:
     def jump(self, ind, pc, extra=0):
         target = self.blocks[pc]
         total = None if self.region is None else self.charged(extra)
-        if (target != self.self_block and self.body[pc].op != 'loop' and self.depth < INLINE_DEPTH
+        if (target != self.self_block and not self.loop_head(pc) and self.depth < INLINE_DEPTH
                 and self.block_size(pc) <= INLINE_SIZE and len(self.out) < INLINE_LINES):
             saved = (list(self.st), self.seg, self.segk, self.tag, self.pre, self.region,
                      self.d_checked)
@@ -846,7 +867,7 @@ class FuncGen:
 
     def branch_to(self, b, ind):
         """Move the kept values to the target's slots and jump."""
-        land = b.target - 1
+        land = self.landing(b)
         lh, keep = b.label_height, b.keep
         top = len(self.st)
         for q in range(top - keep, top):
@@ -926,25 +947,77 @@ class FuncGen:
             self.flush_all(ind)
             self.emit(ind, f'if {cond}:')
             self.jump(ind + 1, pc + 1)
-            if pc in info.else_of:            # WasmEdge counts the 'else' it skips to
-                self.jump(ind, info.else_of[pc] + 1, extra=1)
-            else:
-                self.jump(ind, info.end_of[pc])
+            land, extra = self.if_false(pc)
+            self.jump(ind, land, extra=extra)
         elif op == 'else':
             self.flush_all(ind)
-            self.jump(ind, self.end_of_else(pc) + 1)
+            self.jump(ind, self.else_jump(pc))
 
     def _materialise_below(self, h, ind):
         for q in range(min(h, len(self.st))):
             self.materialise(q, ind)
 
 
-def namespace(store, inst, bindings, c):
+def unwind(e, trapped):
+    """The compiled frames on ``e``'s traceback (a ``Stop``, ``Reenter`` or
+    trap raised in compiled code), outermost first, as (Compiled, pc,
+    locals, operands), and the step budget left at the stop.
+
+    A caller stands at its call (operands below the arguments); the
+    innermost frame at its region start (``Stop``), before its call
+    (``Reenter``) or after the trapping instruction (a trap: the steps up to
+    and including it are charged; its operands are whatever the trap left).
+    Each line's tag says where it is and what its path charged: on a 'call'
+    line the path is charged up to and including the call; elsewhere
+    ``pre`` steps of the path before the segment are not yet subtracted
+    from n (see FuncGen)."""
+    chain = []
+    tb = e.__traceback__
+    while tb is not None:
+        f = tb.tb_frame
+        w = f.f_globals.get('__wasm__')
+        if w is not None and f.f_code is w.code:
+            chain.append((w, f.f_locals, tb.tb_lineno))
+        tb = tb.tb_next
+    if not chain:
+        raise RuntimeError('compiled tier: no compiled frame on the traceback') from e
+    last = len(chain) - 1
+    left = None
+    out = []
+    for k, (w, L, line) in enumerate(chain):
+        kind, at, seg, segk, h, extra = w.lines[line]
+        done = at - seg + (1 if trapped else 0)   # steps of this segment taken
+        if k < last:
+            pc = at                               # a caller, at its call
+        elif kind == 'call':                      # the callee trapped or is left to the interpreter
+            left = L['n'] + segk - done
+            pc = at + 1 if trapped else at
+            if not trapped:
+                h = extra
+        elif kind == 'stop':
+            left = L['n']
+            pc = at
+        else:                                     # a trap, or before a call
+            left = L['n'] - extra - done
+            pc = at + 1 if trapped else at
+        locs = [L[f'l{j}'] for j in range(w.nlocals)]
+        if trapped and k == last:
+            operands = [L[f's{j}'] for j in range(h) if f's{j}' in L]
+        else:
+            operands = [L[f's{j}'] for j in range(h)]
+        out.append((w, pc, locs, operands))
+    return left, out
+
+
+def namespace(store, inst, bindings, c, model='wasmedge'):
     """The globals of one instance's copy of a compiled function."""
     ns = {'Trap': Trap, 'FA': _FA, 'QA': _QA, 'Stop': Stop, 'Reenter': Reenter, 'OOB': OOB,
           'FUNCS': store.funcs, 'STORE': store, 'mem_fill': mem_fill, 'mem_copy': mem_copy,
-          'mem_init': mem_init, 'compiled': compiled, 'indirect': indirect, 'FDIV': fdiv, 'FSQRT': fsqrt,
-          '__wasm__': c}
+          'mem_init': mem_init, 'FDIV': fdiv, 'FSQRT': fsqrt, '__wasm__': c,
+          'compiled': compiled if model == 'wasmedge' else
+          (lambda store, addr: compiled(store, addr, model)),
+          'indirect': indirect if model == 'wasmedge' else
+          (lambda site, store, a, ft, i: indirect(site, store, a, ft, i, model))}
     for ch, st in _S.items():
         ns['U' + ch] = st.unpack_from
         ns['P' + ch] = st.pack_into
@@ -977,26 +1050,34 @@ def namespace(store, inst, bindings, c):
         elif kind == 'host':
             v = store.funcs[inst.funcaddrs[arg]].host
         else:                                   # 'func'
-            v = _stub(ns, name, store, inst.funcaddrs[arg])
+            v = _stub(ns, name, store, inst.funcaddrs[arg], model)
         ns[name] = v
     return ns
 
 
-def _stub(ns, name, store, addr):
+def _stub(ns, name, store, addr, model):
     """Compiles the callee on its first call and rebinds the caller's name."""
     def stub(*args):
-        c = compiled(store, addr)
+        c = compiled(store, addr, model)
         ns[name] = c.fn
         return c.fn(*args)
     return stub
 
 
-def compiled(store, addr):
-    """The cached Compiled form of function ``addr`` (FuncInst.cache)."""
+# the runtime models with a compiled tier: model -> the FuncInst.cache key of
+# its Compiled forms, and its generator (fast_wamr registers WAMR's)
+CACHE = {'wasmedge': 'fast', 'wamr': 'fast:wamr'}
+GENERATORS = {'wasmedge': FuncGen}
+
+
+def compiled(store, addr, model='wasmedge'):
+    """The cached Compiled form of function ``addr`` in ``model``
+    (FuncInst.cache)."""
     fi = store.funcs[addr]
-    c = fi.cache.get('fast')
+    key = CACHE[model]
+    c = fi.cache.get(key)
     if c is None:
-        c = fi.cache['fast'] = build(store, addr)
+        c = fi.cache[key] = build(store, addr, model)
     return c
 
 
@@ -1027,7 +1108,7 @@ def build(store, addr, model='wasmedge'):
     cache = fi.info.__dict__.setdefault('fast_code', {})
     hit = cache.get(key)
     if hit is None:
-        g = FuncGen(store, fi, addr, model)
+        g = GENERATORS[model](store, fi, addr, model)
         try:
             g.general = memories.uses_general(store, inst, g.body)
             g.generate()
@@ -1046,7 +1127,7 @@ def build(store, addr, model='wasmedge'):
         c.fn, c.entry, c.lines, c.code, c.source = interpreted, {}, {}, None, None
         return c
     code, c.entry, c.lines, bindings, c.source = hit
-    ns = namespace(store, inst, bindings, c)
+    ns = namespace(store, inst, bindings, c, model)
     exec(code, ns)
     c.fn = ns['F']
     c.code = c.fn.__code__

@@ -23,6 +23,9 @@ When ``pc`` is not a leader (after a restore, or after the interpreter ran
 the last steps of a previous ``run``), the interpreter runs one instruction
 at a time until it reaches one.
 
+A function the generator refused runs in the interpreter INTERPRETED_BATCH steps
+at a time (stepping one at a time there cost 4x the interpreter).
+
 The allowance ``d`` given to compiled code is at most the call depth left
 (``Limits.max_call_depth``), the value-stack room left divided by the widest
 frame of the store, and ``PY_DEPTH`` (Python recursion), so the
@@ -34,7 +37,7 @@ import struct
 import sys
 
 from . import wasmedge as W
-from .compile import INDEX_OOB, OOB, STRUCT_OOB, Reenter, Stop, compiled
+from .compile import INDEX_OOB, OOB, STRUCT_OOB, Reenter, Stop, compiled, unwind
 from ..errors import Trap
 
 PY_DEPTH = 1500           # compiled Wasm calls nested in one Python entry
@@ -51,55 +54,53 @@ def recursion_room():
         sys.setrecursionlimit(need)
 
 
-class FastExecutor(W.Executor):
-    """The WasmEdge-model executor of the compiled tier."""
+class CompiledTier:
+    """The run loop of both models' compiled tiers (mixed into the model's
+    interpreter ``Executor``).  A model supplies ``INTERP`` (its
+    interpreter's ``run``), ``MAX_STACK`` and ``BIG``, and
+    ``_entry(frame)`` (the Compiled function, block and values ``R`` to
+    enter it at the top frame's pc, or else how many steps the interpreter
+    takes first: one to reach a leader, INTERPRETED_BATCH in a function that
+    is not compiled), ``_returned(frame, res)``
+    (pop the frame the compiled function returned from; True when that
+    finished the run), ``_rebuild(e, trapped)`` (the state at a stop, a
+    trap or a call left to the interpreter; the budget left) and
+    ``_width(fi)`` (stack slots a frame of function ``fi`` may hold)."""
     tier = 'fast'
-
-    def __init__(self, store):
-        super().__init__(store)
-        self._width = (0, 1)
+    _widest = (0, 1)
 
     def _allowance(self):
         store = self.store
         nf = len(store.funcs)
-        if self._width[0] != nf:
+        if self._widest[0] != nf:
             w = 1
             for fi in store.funcs:
                 if fi.info is not None and fi.code is not None:
-                    w = max(w, len(fi.type.params) + len(fi.code.locals)
-                            + fi.info.max_height + 1)
-            self._width = (nf, w)
+                    w = max(w, self._width(fi))
+            self._widest = (nf, w)
         d = min(store.limits.max_call_depth - len(self.frames), PY_DEPTH,
-                (W.MAX_STACK - len(self.stack)) // self._width[1])
+                (self.MAX_STACK - len(self.stack)) // self._widest[1])
         return d if d > 0 else 0
 
     def run(self, max_steps=None):
         if self.finished:
             return True
-        n = W._BIG if max_steps is None else max_steps
-        store = self.store
+        n = self.BIG if max_steps is None else max_steps
         recursion_room()
-        interp = W.Executor.run
+        interp = type(self).INTERP                 # the plain function: interp(self, n)
         while n > 0:
-            frames = self.frames
-            frame = frames[-1]
-            c = compiled(store, frame.func)
-            blk = c.entry.get(self.pc)
-            if blk is None:
-                # not at a leader: step to one; in a function left to the
-                # interpreter (no entry at all) run a batch, since single
-                # steps through its loop would cost a dispatch each (a
-                # compiled callee it calls meanwhile runs interpreted: exact)
+            frame = self.frames[-1]
+            entry = self._entry(frame)
+            if entry.__class__ is int:
                 before = self.steps
-                done = interp(self, 1 if c.entry else min(n, INTERPRETED_BATCH))
+                done = interp(self, min(entry, n))
                 n -= self.steps - before
                 if done:
                     return True
                 continue
-            stack = self.stack
-            vpos = frame.vpos
+            c, blk, values = entry
             try:
-                r = c.fn(n, self._allowance(), R=(blk, stack[vpos:]))
+                r = c.fn(n, self._allowance(), R=(blk, values))
             except (Stop, Reenter) as e:
                 left = self._rebuild(e, False)
                 self.steps += n - left
@@ -128,16 +129,8 @@ class FastExecutor(W.Executor):
                 res = ()
             self.steps += n - left
             n = left
-            frames.pop()
-            del stack[vpos:]
-            stack.extend(res)
-            if not frames:
-                self.results = stack[:]
-                del stack[:]
-                self.finished = True
-                self.pc = 0
+            if self._returned(frame, res):
                 return True
-            self.pc = frame.from_pc
         return False
 
     def _trapped(self, e, n):
@@ -145,51 +138,52 @@ class FastExecutor(W.Executor):
         self.steps += n - left
         self.finished = True
 
+
+class FastExecutor(CompiledTier, W.Executor):
+    """The WasmEdge-model executor of the compiled tier."""
+    INTERP = W.Executor.run
+    MAX_STACK = W.MAX_STACK
+    BIG = W._BIG
+
+    @staticmethod
+    def _width(fi):
+        return len(fi.type.params) + len(fi.code.locals) + fi.info.max_height + 1
+
+    def _entry(self, frame):
+        c = compiled(self.store, frame.func)
+        blk = c.entry.get(self.pc)
+        if blk is None:
+            return 1 if c.entry else INTERPRETED_BATCH
+        return c, blk, self.stack[frame.vpos:]
+
+    def _returned(self, frame, res):
+        frames, stack = self.frames, self.stack
+        frames.pop()
+        del stack[frame.vpos:]
+        stack.extend(res)
+        if not frames:
+            self.results = stack[:]
+            del stack[:]
+            self.finished = True
+            self.pc = 0
+            return True
+        self.pc = frame.from_pc
+        return False
+
     def _rebuild(self, e, trapped):
         """Stack, frames and pc from the compiled frames on ``e``'s
-        traceback; returns the budget left at the stop."""
-        chain = []
-        tb = e.__traceback__
-        while tb is not None:
-            f = tb.tb_frame
-            w = f.f_globals.get('__wasm__')
-            if w is not None and f.f_code is w.code:
-                chain.append((w, f.f_locals, tb.tb_lineno))
-            tb = tb.tb_next
-        if not chain:
-            raise RuntimeError('compiled tier: no compiled frame on the traceback') from e
+        traceback (compile.unwind); returns the budget left at the stop."""
+        left, chain = unwind(e, trapped)
         stack, frames = self.stack, self.frames
         del stack[frames[-1].vpos:]
-        last = len(chain) - 1
-        left = None
         pc = None
-        for k, (w, L, line) in enumerate(chain):
-            # see compile.FuncGen: on a 'call' line the path is charged up to
-            # and including the call; elsewhere ``pre`` steps of the path
-            # before this segment are not yet subtracted from n
-            kind, at, seg, segk, h, extra = w.lines[line]
+        for k, (w, at, locs, operands) in enumerate(chain):
             if k:
                 W.code_of(self.store, w.addr)         # the interpreter's form, for its returns
                 frames.append(W.Frame(w.addr, pc + 1, w.nlocals, w.arity, len(stack)))
-            done = at - seg + (1 if trapped else 0)   # steps of this segment taken
-            if k < last:
-                pc = at                               # a caller, at its call
-            elif kind == 'call':                      # the callee trapped or is left to the interpreter
-                left = L['n'] + segk - done
-                pc = at + 1 if trapped else at
-                if not trapped:
-                    h = extra
-            elif kind == 'stop':
-                left = L['n']
-                pc = at
-            else:                                     # a trap, or before a call
-                left = L['n'] - extra - done
-                pc = at + 1 if trapped else at
-            stack.extend(L[f'l{j}'] for j in range(w.nlocals))
-            if trapped and k == last:
-                stack.extend(L[f's{j}'] for j in range(h) if f's{j}' in L)
-            else:
-                stack.extend(L[f's{j}'] for j in range(h))
+            pc = at
+            stack.extend(locs)
+            stack.extend(operands)
         self.pc = pc
         return left
 

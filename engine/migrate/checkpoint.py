@@ -267,7 +267,7 @@ def restore_wamr(store, inst, images, snap=None):
         snap = snapshot_from_images(images, inst.module, inst.info, store.limits, memory=False)
     view = ModuleView.of(inst.module, inst.info)
     _load_store_parts(store, inst, view, snap)
-    ex = Executor(store)
+    ex = store.new_executor('wamr') if hasattr(store, 'new_executor') else Executor(store)
     stack, frames = [], []
     nfr = len(images.frames)
     for k in range(nfr - 1, -1, -1):          # bottom first
