@@ -793,8 +793,9 @@ class FuncGen:
             self.emit(ind, f'ea = {_p(args[0].expr)} + {imm[1]}')
         self.emit(ind, f'T = [{", ".join(a.expr for a in args)}]')
         self.emit(ind, f'{g}(T)')
-        if mark:
-            self.emit(ind, 'D[ea >> 12] = 1; D[(ea + 15) >> 12] = 1')
+        if mark:            # the lane's bytes, not the vector's: a lane may end the memory
+            last = int(op[len('v128.store'):-len('_lane')]) // 8 - 1
+            self.emit(ind, f'D[ea >> 12] = 1; D[(ea + {last}) >> 12] = 1')
         for j in range(npush):
             self.set_result(f'T[{j}]', ind)
 
