@@ -16,11 +16,11 @@ def store_init(executor='wasmedge', limits=None, tier='interp'):
     return runtime.Store(executor, limits, tier)
 
 
-def module_decode(data, limits=None):
+def module_decode(data, limits=None, standard=3):
     """Binary -> Module (raises DecodeError, or LimitError for a module
-    larger than ``limits`` allow)."""
+    larger than ``limits`` allow); ``standard=2``: the 2.0 binary format."""
     from .binary import decode_module
-    return decode_module(bytes(data), limits)
+    return decode_module(bytes(data), limits, standard)
 
 
 def module_validate(module, standard=3):
@@ -56,7 +56,7 @@ def _check_value(t, v):
         if v is None:
             return True
         return isinstance(v, S.ExternRef) if t == S.EXTERNREF else \
-            isinstance(v, int)
+            isinstance(v, S.Exn) if t == S.EXNREF else isinstance(v, int)
     bits = {S.I32: 32, S.F32: 32, S.I64: 64, S.F64: 64, S.V128: 128}[t]
     return isinstance(v, int) and 0 <= v < (1 << bits)
 

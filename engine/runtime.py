@@ -171,6 +171,16 @@ class ElemInst:
         self.elem = elem
 
 
+class TagInst:
+    """A tag (exception handling): its type, the fields' types as params.
+    Tags are generative: each definition instantiated is a new address, and
+    a catch matches by address, so an imported tag is its exporter's."""
+    __slots__ = ('type',)
+
+    def __init__(self, type):
+        self.type = type
+
+
 class DataInst:
     __slots__ = ('data',)
 
@@ -181,7 +191,7 @@ class DataInst:
 class ModuleInst:
     __slots__ = ('types', 'funcaddrs', 'tableaddrs', 'memaddrs',
                  'globaladdrs', 'elemaddrs', 'dataaddrs', 'exports',
-                 'module', 'info')
+                 'module', 'info', 'tagaddrs')
 
     def __init__(self, module=None, info=None):
         self.types = list(module.types) if module is not None else []
@@ -191,6 +201,7 @@ class ModuleInst:
         self.globaladdrs = []
         self.elemaddrs = []
         self.dataaddrs = []
+        self.tagaddrs = []
         self.exports = {}
         self.module = module
         self.info = info
@@ -198,7 +209,7 @@ class ModuleInst:
 
 class Store:
     __slots__ = ('funcs', 'tables', 'mems', 'globals', 'elems', 'datas',
-                 'executor', 'limits', 'instances', 'tier')
+                 'executor', 'limits', 'instances', 'tier', 'tags')
 
     def __init__(self, executor='wasmedge', limits=None, tier='interp'):
         if executor not in ('wasmedge', 'wamr'):
@@ -214,6 +225,7 @@ class Store:
         self.globals = []
         self.elems = []
         self.datas = []
+        self.tags = []
         self.executor = executor
 
     def new_executor(self, kind=None, tier=None):
@@ -330,6 +342,8 @@ def extern_type(store, kind, addr):
     if kind == 'memory':
         m = store.mems[addr]
         return S.MemType(S.Limits(m.size(), m.type.limits.max))
+    if kind == 'tag':
+        return store.tags[addr].type
     return store.globals[addr].type
 
 
@@ -340,6 +354,8 @@ def match_import(store, module, imp, externval):
     actual = extern_type(store, kind, addr)
     if kind == 'func':
         return actual == module.types[imp.desc]
+    if kind == 'tag':
+        return actual == module.types[imp.desc.typeidx]
     if kind == 'table':
         return (actual.elemtype == imp.desc.elemtype
                 and match_limits(actual.limits, imp.desc.limits))
@@ -376,6 +392,8 @@ def instantiate(store, module, info, externvals, run_start=True):
             inst.tableaddrs.append(addr)
         elif kind == 'memory':
             inst.memaddrs.append(addr)
+        elif kind == 'tag':
+            inst.tagaddrs.append(addr)
         else:
             inst.globaladdrs.append(addr)
 
@@ -390,6 +408,9 @@ def instantiate(store, module, info, externvals, run_start=True):
         inst.tableaddrs.append(alloc_table(store, t.type))
     for m in module.mems:
         inst.memaddrs.append(alloc_mem(store, m.type))
+    for t in module.tags:
+        store.tags.append(TagInst(module.types[t.typeidx]))
+        inst.tagaddrs.append(len(store.tags) - 1)
     # Global initialisers may read imported globals only (validated), and
     # the already allocated ones are harmlessly visible too.
     for g in module.globals:
@@ -402,7 +423,8 @@ def instantiate(store, module, info, externvals, run_start=True):
         inst.dataaddrs.append(alloc_data(store, bytes(d.init)))
     for ex in module.exports:
         addrs = {'func': inst.funcaddrs, 'table': inst.tableaddrs,
-                 'memory': inst.memaddrs, 'global': inst.globaladdrs}[ex.kind]
+                 'memory': inst.memaddrs, 'global': inst.globaladdrs,
+                 'tag': inst.tagaddrs}[ex.kind]
         inst.exports[ex.name] = (ex.kind, addrs[ex.index])
 
     for i, e in enumerate(module.elems):

@@ -15,8 +15,9 @@ from typing import List, Optional, Tuple, Union
 
 I32, I64, F32, F64, V128 = 'i32', 'i64', 'f32', 'f64', 'v128'
 FUNCREF, EXTERNREF = 'funcref', 'externref'
+EXNREF = 'exnref'      # exception handling (Wasm 3.0)
 NUM_TYPES = (I32, I64, F32, F64)
-REF_TYPES = (FUNCREF, EXTERNREF)
+REF_TYPES = (FUNCREF, EXTERNREF, EXNREF)
 VAL_TYPES = NUM_TYPES + (V128,) + REF_TYPES
 
 ValType = str
@@ -91,6 +92,28 @@ class HostRef:
         return f'HostRef({self.value!r})'
 
 
+class Exn:
+    """A caught exception as an ``exnref`` value (spec: an exception
+    instance {tag, fields}): ``tag`` is the store's tag address, ``fields``
+    the thrown values (a tuple, typed by the tag's parameters).  Exceptions
+    have no observable identity (exnref is not an eqref), so a value."""
+    __slots__ = ('tag', 'fields')
+    ref_kind = 'exn'
+
+    def __init__(self, tag, fields):
+        self.tag = tag
+        self.fields = tuple(fields)
+
+    def __eq__(self, other):
+        return isinstance(other, Exn) and other.tag == self.tag and other.fields == self.fields
+
+    def __hash__(self):
+        return hash(('exn', self.tag, self.fields))
+
+    def __repr__(self):
+        return f'Exn(tag={self.tag}, fields={self.fields!r})'
+
+
 class Instr:
     """One decoded instruction.
 
@@ -157,17 +180,22 @@ class Data:
 
 
 @dataclass
+class Tag:
+    typeidx: int                   # a function type with no results: the fields
+
+
+@dataclass
 class Import:
     module: str
     name: str
-    kind: str                      # 'func' | 'table' | 'memory' | 'global'
-    desc: object                   # typeidx int | TableType | MemType | GlobalType
+    kind: str                      # 'func' | 'table' | 'memory' | 'global' | 'tag'
+    desc: object                   # typeidx int | TableType | MemType | GlobalType | Tag
 
 
 @dataclass
 class Export:
     name: str
-    kind: str                      # 'func' | 'table' | 'memory' | 'global'
+    kind: str                      # 'func' | 'table' | 'memory' | 'global' | 'tag'
     index: int
 
 
@@ -185,6 +213,7 @@ class Module:
     exports: List[Export] = field(default_factory=list)
     datacount: Optional[int] = None
     customs: List[Tuple[str, bytes]] = field(default_factory=list)
+    tags: List[Tag] = field(default_factory=list)
 
     def imported(self, kind):
         return [imp for imp in self.imports if imp.kind == kind]

@@ -21,7 +21,7 @@ between any two instructions.
 """
 
 from .. import faults
-from . import fusion, memory_access, numerics
+from . import exceptions, fusion, memory_access, numerics
 from ..errors import Exhaustion, Trap
 from ..limits import CallDepthError, run_bounded
 from ..runtime import PAGE_SIZE, default_value, memory_init, table_init
@@ -148,6 +148,11 @@ def compile_func(store, fi):
     branches = info.branches
     ops = []
     args = []
+    exn = exceptions.handlers_of(fi) if exceptions.has_handlers(body) else None
+    if exn is not None:     # a catch / catch_all reached from the arm before it: past the end
+        for t in exn.tries.values():
+            for ci, _ in t.catches:
+                else_if[ci] = t.pos
 
     def br(b):
         # Like WasmEdge (PC += PCOffset - 1, then PC++): a branch lands ON the
@@ -168,8 +173,12 @@ def compile_func(store, fi):
             k, a = LOCAL_TEE, imm
         elif name in _INLINE:
             k, a = _INLINE[name], None
-        elif name in ('block', 'loop', 'nop'):
+        elif name in ('block', 'loop', 'nop', 'try_table', 'try', 'delegate'):
             k, a = NOP, None
+        elif name in ('catch', 'catch_all'):
+            k, a = JUMP, info.end_of[else_if[i]] + 1
+        elif name in ('throw', 'throw_ref', 'rethrow'):
+            k, a = GENERIC, _throw(store, inst, name, imm, i, exn)
         elif name == 'end':
             k, a = (RETURN, None) if i == last else (NOP, None)
         elif name == 'br_if':
@@ -253,6 +262,10 @@ def compile_func(store, fi):
                 mem, memi.dirty if memi is not None else None)
 
 
+def _block_params(types, bt):
+    return types[bt].params if isinstance(bt, int) else ()
+
+
 def resolve_callee(a, pop, funcs):
     """(FuncInst, funcaddr) of a call's argument: a funcaddr, or (table,
     type) of an indirect call, whose table index is popped and checked."""
@@ -269,6 +282,32 @@ def resolve_callee(a, pop, funcs):
             raise Trap('indirect call type mismatch')
         return fi, a
     return funcs[a], a
+
+
+def _throw(store, inst, name, imm, at, exn):
+    """throw / throw_ref / rethrow as a closure raising ``Thrown``
+    (``rethrow`` names the caught slot; the executor fills in the exception)."""
+    Thrown, Exn = exceptions.Thrown, exceptions.Exn
+    if name == 'throw':
+        tag = inst.tagaddrs[imm]
+        n = len(store.tags[tag].type.params)
+
+        def f(stack):
+            fields = stack[len(stack) - n:]
+            del stack[len(stack) - n:]
+            raise Thrown(Exn(tag, fields), at)
+    elif name == 'throw_ref':
+        def f(stack):
+            v = stack.pop()
+            if v is None:
+                raise Trap('null exception reference')
+            raise Thrown(v, at)
+    else:
+        slot = exn.rethrow[at]
+
+        def f(stack):
+            raise Thrown(slot, at)
+    return f
 
 
 def _sig(name):
@@ -436,6 +475,7 @@ class Executor:
         self.steps = 0
         self.results = None
         self.finished = True
+        self.caught = {}       # (frame index, catch depth) -> Exn of an open legacy catch arm
 
     # -- the embedder's view
     def invoke(self, funcaddr, args):
@@ -463,7 +503,66 @@ class Executor:
 
     def run(self, max_steps=None):
         """Execute up to ``max_steps`` instructions (all if None); True when
-        the entry call has returned (results in ``self.results``)."""
+        the entry call has returned (results in ``self.results``).  An
+        exception thrown in the run is caught here, outside the hot loop:
+        the frames are unwound to its handler and the run goes on."""
+        while True:
+            before = self.steps
+            try:
+                return self._run(max_steps)
+            except exceptions.Thrown as e:
+                self.unwind(e)
+            if max_steps is not None:
+                max_steps -= self.steps - before
+                if max_steps <= 0:
+                    return False
+
+    def unwind(self, e):
+        """Pop frames until a handler catches ``e`` (a ``Thrown`` whose
+        ``at`` is the index of the throwing instruction in the top frame),
+        and continue there; none: the run ends with ``UncaughtException``."""
+        store = self.store
+        stack, frames = self.stack, self.frames
+        exn = e.exn
+        if exn.__class__ is int:            # rethrow: the exception its catch arm caught
+            exn = self.caught[(len(frames) - 1, exn)]
+        pos = e.at
+        while frames:
+            frame = frames[-1]
+            fi = store.funcs[frame.func]
+            found = exceptions.handlers_of(fi).find(pos, exn.tag) \
+                if exceptions.has_handlers(fi.code.body) else None
+            if found is not None:
+                t, k = found
+                fbase = frame.vpos + frame.locals
+                if t.table:                 # try_table: a branch to the clause's label
+                    kind, _, _ = t.clauses[k]
+                    b = fi.info.branches[t.pos][k]
+                    del stack[fbase + b.label_height:]
+                    if kind < 2:
+                        stack.extend(exn.fields)
+                    if kind & 1:
+                        stack.append(exn)
+                    self.pc = b.target - 1      # lands on the end / loop, as a branch does
+                else:                       # legacy: into the catch arm
+                    body = fi.code.body
+                    h = fi.info.heights[t.pos] - len(_block_params(fi.module.types, body[t.pos].imm))
+                    del stack[fbase + h:]
+                    if body[k].op == 'catch':
+                        stack.extend(exn.fields)
+                    h = exceptions.handlers_of(fi)
+                    self.caught[(len(frames) - 1, h.catch_depth[k + 1] - 1)] = exn
+                    self.pc = k + 1
+                return
+            del stack[frame.vpos:]
+            frames.pop()
+            if frames:
+                pos = frame.from_pc - 1
+        self.finished = True
+        self.pc = 0
+        raise exceptions.uncaught(exn)
+
+    def _run(self, max_steps=None):
         if self.finished:
             return True
         budget = _BIG if max_steps is None else max_steps
@@ -797,6 +896,10 @@ class Executor:
                         stack[-1] = x >> (b & 31)
         except RecursionError:
             raise Exhaustion('call stack exhausted')
+        except exceptions.Thrown:
+            self.pc = pc
+            self.steps += budget - n
+            raise
         except Trap:
             self.pc = pc
             self.steps += budget - n
