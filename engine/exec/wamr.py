@@ -526,7 +526,7 @@ def _ref_is_null(stack):
 
 def _global_get(g, t):
     n = CELLS[t]
-    if t == 'funcref':
+    if t == 'funcref' or t == 'exnref':     # an exnref cell is the exception object
         def f(stack):
             v = g.value
             stack.append(NONE if v is None else v)
