@@ -111,6 +111,9 @@ class Handlers:
                 b, in_arm = open_.pop()
                 if in_arm:
                     arms -= 1
+                    # the end is reached from the body or by a branch too,
+                    # with no arm entered: no caught exception is kept there
+                    catch_depth[i] = arms
                 t = tries.get(b)
                 if t is not None and t.body_end is None:
                     t.body_end = i

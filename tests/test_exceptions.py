@@ -1,0 +1,343 @@
+"""Exception handling (Wasm 3.0 tags, throw, throw_ref, try_table, exnref;
+the legacy try/catch/delegate/rethrow binaries) in both executor models,
+the compiled tier's hand-over, and migration of the new state: caught
+exnref values on the stack, in locals, a global and a table, the handlers
+active in each frame, the exception a legacy catch arm holds.
+
+Expected values are computed by hand in the comments."""
+
+import json
+import os
+
+import pytest
+import wasmtime
+
+from conformance.migration import migrate_call
+from conformance.wat import wat_to_binary
+from engine import embedding as E
+from engine.binary import decode_module
+from engine.errors import DecodeError, Trap, UncaughtException
+from engine.migrate import checkpoint, images as im, neutral, translate as tr
+from engine.migrate.fork_images import write_fork_images
+from engine.migrate.images import ImageError
+
+RUNTIMES = ('wasmedge', 'wamr')
+PAIRS = [('wasmedge', 'wamr'), ('wamr', 'wasmedge')]
+
+# $thrower throws $e(v, 3v) when v is odd.  $middle calls it with i and
+# i + 1 (so one of them throws, v = i if i is odd else i + 1) inside a
+# try_table whose catch_ref lands in $h with (v, 3v, exnref); it keeps the
+# exnref in a local, a global and a table, stores v at 32 and rethrows the
+# exception with throw_ref.  "run" catches it (catch $e, fields only) in a
+# loop: acc += v for i = 0 .. n-1, i.e. 1 + 1 + 3 + 3 + 5 = 13 for n = 5.
+TRY_TABLE = r'''(module
+  (tag $e (param i32 i64))
+  (global $g (mut exnref) (ref.null exn))
+  (table $t 2 exnref)
+  (memory 1)
+  (func $thrower (param i32)
+    (i32.store (i32.const 16) (local.get 0))
+    (if (i32.and (local.get 0) (i32.const 1))
+      (then (throw $e (local.get 0) (i64.extend_i32_u (i32.mul (local.get 0) (i32.const 3)))))))
+  (func $middle (param i32) (result i32)
+    (local $x exnref) (local $v i32)
+    (block $h (result i32 i64 exnref)
+      (try_table (catch_ref $e $h)
+        (call $thrower (local.get 0))
+        (call $thrower (i32.add (local.get 0) (i32.const 1))))
+      (return (i32.const -1)))
+    (local.set $x)
+    (drop)
+    (local.set $v)
+    (global.set $g (local.get $x))
+    (table.set $t (i32.const 1) (local.get $x))
+    (i32.store (i32.const 32) (local.get $v))
+    (throw_ref (global.get $g)))
+  (func (export "run") (param i32) (result i32)
+    (local $i i32) (local $acc i32)
+    (loop $l
+      (block $done (result i32 i64)
+        (try_table (catch $e $done)
+          (local.set $acc (i32.add (local.get $acc) (call $middle (local.get $i)))))
+        (local.set $acc (i32.add (local.get $acc) (i32.const 1000)))
+        (br $done (i32.const 0) (i64.const 0)))
+      (drop)
+      (local.set $acc (i32.add (local.get $acc)))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br_if $l (i32.lt_u (local.get $i) (local.get 0))))
+    (local.get $acc))
+  (func (export "uncaught") (param i32) (call $thrower (local.get 0)))
+  (func (export "null") (throw_ref (ref.null exn)))
+)'''
+
+# Legacy (flat text, which wasm-tools reads).  $rethrower: thrower(i)
+# throws $e(i) for i < 2, else $f; catch $e gives 100 + i, except i = 1
+# (101), which rethrows the caught $e from inside an if in the arm;
+# catch_all gives 7.  $delegator's inner try delegates to the outer one,
+# whose catch $e adds 1000 to the field.  run(4) = 100 + 1001 + 7 + 7 = 1115.
+LEGACY = r'''(module
+  (tag $e (param i32))
+  (tag $f)
+  (func $thrower (param i32)
+    local.get 0
+    i32.const 2
+    i32.lt_u
+    if
+      local.get 0
+      throw $e
+    end
+    throw $f)
+  (func $rethrower (param i32) (result i32)
+    try (result i32)
+      local.get 0
+      call $thrower
+      i32.const 0
+    catch $e
+      i32.const 100
+      i32.add
+      local.tee 0
+      i32.const 101
+      i32.eq
+      if
+        rethrow 1
+      end
+      local.get 0
+    catch_all
+      i32.const 7
+    end)
+  (func $delegator (param i32) (result i32)
+    try (result i32)
+      try (result i32)
+        local.get 0
+        call $rethrower
+      delegate 0
+    catch $e
+      i32.const 1000
+      i32.add
+    end)
+  (func (export "run") (param i32) (result i32)
+    (local $i i32) (local $acc i32)
+    loop $l
+      local.get $acc
+      local.get $i
+      call $delegator
+      i32.add
+      local.set $acc
+      local.get $i
+      i32.const 1
+      i32.add
+      local.tee $i
+      local.get 0
+      i32.lt_u
+      br_if $l
+    end
+    local.get $acc)
+)'''
+
+
+def instance(runtime, text, tier='interp'):
+    store = E.store_init(runtime, tier=tier) if tier != 'interp' else E.store_init(runtime)
+    data = wat_to_binary(text)
+    inst = E.module_instantiate(store, E.module_decode(data), [])
+    return store, inst, data
+
+
+@pytest.mark.parametrize('runtime', RUNTIMES)
+def test_try_table_catch_ref_and_throw_ref(runtime):
+    store, inst, _ = instance(runtime, TRY_TABLE)
+    assert E.func_invoke(store, inst.exports['run'][1], [5]) == [13]
+    mem = store.mems[inst.memaddrs[0]].data
+    assert mem[32] == 5 and mem[16] == 5          # the last v, the last thrower argument
+    g = store.globals[inst.globaladdrs[0]].value
+    assert g.tag == inst.tagaddrs[0] and g.fields == (5, 15)
+    assert store.tables[inst.tableaddrs[0]].elem == [None, g]
+
+
+@pytest.mark.parametrize('runtime', RUNTIMES)
+def test_uncaught_and_null(runtime):
+    store, inst, _ = instance(runtime, TRY_TABLE)
+    with pytest.raises(UncaughtException) as e:
+        E.func_invoke(store, inst.exports['uncaught'][1], [3])
+    assert e.value.exn.fields == (3, 9)
+    assert E.func_invoke(store, inst.exports['uncaught'][1], [2]) == []
+    with pytest.raises(Trap, match='null exception reference'):
+        E.func_invoke(store, inst.exports['null'][1], [])
+
+
+@pytest.mark.parametrize('runtime', RUNTIMES)
+def test_legacy_try_catch_delegate_rethrow(runtime):
+    store, inst, _ = instance(runtime, LEGACY)
+    assert E.func_invoke(store, inst.exports['run'][1], [4]) == [1115]
+
+
+@pytest.mark.parametrize('runtime', RUNTIMES)
+def test_exception_crosses_instances(runtime):
+    """A tag is its exporter's: an instance importing it catches the
+    exporter's throws by tag; one defining its own tag of the same type
+    does not (catch_all does).  Hand-computed: 42 + 1, then 7."""
+    store = E.store_init(runtime)
+    a = E.module_instantiate(store, E.module_decode(wat_to_binary(r'''(module
+      (tag (export "e") (param i32))
+      (func (export "throw") (param i32) (throw 0 (local.get 0))))''')), [])
+    b = E.module_instantiate(store, E.module_decode(wat_to_binary(r'''(module
+      (import "a" "e" (tag $e (param i32)))
+      (import "a" "throw" (func $throw (param i32)))
+      (tag $mine (param i32))
+      (func (export "own") (result i32)
+        (block $h (result i32)
+          (try_table (catch $e $h) (call $throw (i32.const 42)))
+          (i32.const -1))
+        (i32.const 1) (i32.add))
+      (func (export "other") (result i32)
+        (block $h
+          (block $m (result i32)
+            (try_table (catch $mine $m) (catch_all $h) (call $throw (i32.const 5)))
+            (i32.const 0))
+          (return))
+        (i32.const 7)))''')), [a.exports['e'], a.exports['throw']])
+    assert E.func_invoke(store, b.exports['own'][1], []) == [43]
+    assert E.func_invoke(store, b.exports['other'][1], []) == [7]
+
+
+@pytest.mark.parametrize('text, arg, want', [(TRY_TABLE, 5, 13), (LEGACY, 4, 1115)])
+def test_fast_tier_hands_exceptions_to_the_interpreter(text, arg, want):
+    """Functions with handlers are Uncompilable; a stop at any N leaves the
+    same state in both tiers."""
+    store, inst, data = instance('wasmedge', text, 'fast')
+    assert E.func_invoke(store, inst.exports['run'][1], [arg]) == [want]
+    total = None
+    for n in range(1, 400, 3):
+        states = []
+        for tier in ('interp', 'fast'):
+            store, inst, _ = instance('wasmedge', text, tier)
+            ex = store.new_executor()
+            ex.start(inst.exports['run'][1], [arg])
+            done = ex.run(n)
+            states.append((done, ex.steps, ex.pc, list(ex.stack),
+                           [(f.func, f.from_pc) for f in ex.frames], dict(ex.caught)))
+        assert states[0] == states[1], n
+        if states[0][0]:
+            total = states[0][1]
+            break
+    assert total is not None and total > 100
+
+
+@pytest.mark.parametrize('a, b', PAIRS)
+@pytest.mark.parametrize('text, arg, want', [(TRY_TABLE, 5, 13), (LEGACY, 4, 1115)],
+                         ids=['try_table', 'legacy'])
+def test_migrates_at_every_instruction(text, arg, want, a, b):
+    """Checkpoint after every instruction count, move a -> b (image bytes)
+    -> a (through neutral.json), finish, compare results, memory, globals
+    and tables (the exnref global and table entry) with the uninterrupted
+    run."""
+    store, inst, _ = instance(a, text)
+    results, report = migrate_call(store, inst.exports['run'][1], [arg], a, b, seed=None,
+                                   points=lambda n: list(range(n)))
+    assert results == [want]
+    assert report.mismatch is None and report.skipped is None
+    assert report.points == report.steps > 100
+    assert report.checkpoints >= report.points
+
+
+def _stop_with_exnref(runtime):
+    """A run stopped in $middle just after its catch_ref stored the exnref
+    in the global: the set holds exnref values and handlers."""
+    store, inst, data = instance(runtime, TRY_TABLE)
+    ex = store.new_executor(runtime)
+    ex.start(inst.exports['run'][1], [5])
+    while True:
+        ex.run(1)
+        g = store.globals[inst.globaladdrs[0]].value
+        if g is not None:
+            break
+    return store, inst, data, ex
+
+
+@pytest.mark.parametrize('runtime', RUNTIMES)
+def test_image_files_hold_the_exception_table(runtime, tmp_path):
+    store, inst, data, ex = _stop_with_exnref(runtime)
+    sha = im.module_sha256(data)
+    saved = checkpoint.save(ex, inst, sha)
+    assert saved.exceptions == [(0, [1, 3, 0])]          # tag 0, fields (1, 3)
+    d = tmp_path / 'ck'
+    im.write_images(saved, str(d))
+    manifest = json.loads((d / 'manifest.json').read_text())
+    assert manifest['version'] == im.EXN_VERSION and manifest['frames'] == 'per-file'
+    raw = (d / im.EXN_FILE).read_bytes()
+    assert raw == bytes.fromhex('01000000' '00000000' '03000000' '01000000' '03000000'
+                                '00000000' '00000000')
+    back = im.read_images(str(d))
+    assert back.exceptions == saved.exceptions and back.caught == []
+    snap = tr.snapshot_from_images(back, inst.module, inst.info)
+    assert snap.globals[0].tag == 0 and snap.globals[0].fields == (1, 3)
+    # a table naming a tag the module does not have, and a truncated file
+    (d / im.EXN_FILE).write_bytes(raw[:4] + (5).to_bytes(4, 'little') + raw[8:])
+    with pytest.raises(ImageError, match=r'exception.img: exception 0 tag: 5 but the module '
+                                         r'has 1 tags'):
+        tr.snapshot_from_images(im.read_images(str(d)), inst.module, inst.info)
+    (d / im.EXN_FILE).write_bytes(raw[:10])
+    with pytest.raises(ImageError, match='exception.img'):
+        im.read_images(str(d))
+    os.remove(d / im.EXN_FILE)
+    with pytest.raises(ImageError, match='exception.img'):
+        im.read_images(str(d))
+
+
+@pytest.mark.parametrize('runtime', RUNTIMES)
+def test_neutral_form_lists_handlers_and_exnrefs(runtime):
+    store, inst, data, ex = _stop_with_exnref(runtime)
+    sha = im.module_sha256(data)
+    snap = tr.snapshot_from_images(checkpoint.save(ex, inst, sha), inst.module, inst.info)
+    doc = neutral.document_from_snapshot(snap, inst.module, inst.info, sha)
+    assert doc['version'] == neutral.EXN_VERSION
+    assert doc['globals'][0] == {'type': 'exnref', 'value': {'exn': {'tag': 0, 'fields': [
+        {'type': 'i32', 'value': 1}, {'type': 'i64', 'value': 3}]}}}
+    run, middle = doc['frames']
+    # "run" stands at its call inside the try_table (catch $e -> label 0)
+    assert [h['catches'] for h in run['handlers']] == [[{'tag': 0, 'label': 0, 'ref': False}]]
+    assert middle['handlers'] == [] and middle['caught'] == []
+    back = neutral.snapshot_from_document(json.loads(neutral.dumps(doc)), inst.module, inst.info)
+    assert back.globals == snap.globals
+    bad = json.loads(neutral.dumps(doc))
+    bad['frames'][0]['handlers'] = []
+    with pytest.raises(neutral.NeutralError, match=r'frames\[0\].handlers'):
+        neutral.snapshot_from_document(bad, inst.module, inst.info)
+    bad = json.loads(neutral.dumps(doc))
+    bad['globals'][0]['value']['exn']['tag'] = 3
+    with pytest.raises(neutral.NeutralError, match=r'globals\[0\].value.exn.tag'):
+        neutral.snapshot_from_document(bad, inst.module, inst.info)
+
+
+def test_legacy_catch_arm_state_is_checked():
+    """Stopped inside $rethrower's catch $e arm: the caught exception is in
+    exception.img's caught list; a set without it is refused."""
+    store, inst, data = instance('wamr', LEGACY)
+    ex = store.new_executor('wamr')
+    ex.start(inst.exports['run'][1], [4])
+    while not ex.caught:
+        ex.run(1)
+    saved = checkpoint.save(ex, inst, im.module_sha256(data))
+    assert saved.caught == [(1, 0, 0)] and saved.exceptions == [(0, [0])]
+    tr.translate(saved, inst.module, inst.info, 'wasmedge')
+    saved.caught = []
+    with pytest.raises(ImageError, match=r'exception.img: caught frame 1 depth 0: missing'):
+        tr.translate(saved, inst.module, inst.info, 'wasmedge')
+
+
+def test_fork_layout_refuses_exception_state(tmp_path):
+    store, inst, data, ex = _stop_with_exnref('wamr')
+    saved = checkpoint.save(ex, inst, im.module_sha256(data))
+    with pytest.raises(ImageError, match='exception handling'):
+        write_fork_images(saved, str(tmp_path / 'f'), store, inst)
+
+
+def test_wasm_2_binary_format_has_no_exception_opcodes():
+    """The 2.0 suite's malformed binaries rely on 0x06-0x0a being illegal."""
+    body = bytes.fromhex('0061736d01000000' '01040160' '0000' '03020100' '0a05010300' '0a0b')
+    with pytest.raises(DecodeError, match='illegal opcode'):
+        decode_module(body, standard=2)
+    assert [i.op for i in decode_module(body).funcs[0].body] == ['throw_ref', 'end']   # 3.0
+    tag = bytes.fromhex('0061736d01000000' '01040160' '0000' '0d03010000')
+    assert len(decode_module(tag).tags) == 1
+    with pytest.raises(DecodeError, match='malformed section id'):
+        decode_module(tag, standard=2)
