@@ -41,6 +41,30 @@ class Thrown(Exception):
         self.at = at
 
 
+def run_catching(ex, max_steps):
+    """An executor's ``run``: its loop (``ex._run``) until the budget is
+    spent or the call returns, each exception thrown unwound by
+    ``ex.unwind`` (which raises ``UncaughtException`` when nothing catches
+    it) and the run continued with the steps left."""
+    while True:
+        before = ex.steps
+        try:
+            return ex._run(max_steps)
+        except Thrown as e:
+            ex.unwind(e)
+        if max_steps is not None:
+            max_steps -= ex.steps - before
+            if max_steps <= 0:
+                return False
+
+
+def exception_of(ex, e):
+    """The exception a ``Thrown`` carries; for ``rethrow`` (an int: the
+    catch depth) the one that catch arm of the top frame caught."""
+    exn = e.exn
+    return ex.caught[(len(ex.frames) - 1, exn)] if exn.__class__ is int else exn
+
+
 def uncaught(exn):
     """The error an exception no handler caught becomes at the host."""
     e = UncaughtException('uncaught exception')

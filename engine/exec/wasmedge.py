@@ -506,16 +506,7 @@ class Executor:
         the entry call has returned (results in ``self.results``).  An
         exception thrown in the run is caught here, outside the hot loop:
         the frames are unwound to its handler and the run goes on."""
-        while True:
-            before = self.steps
-            try:
-                return self._run(max_steps)
-            except exceptions.Thrown as e:
-                self.unwind(e)
-            if max_steps is not None:
-                max_steps -= self.steps - before
-                if max_steps <= 0:
-                    return False
+        return exceptions.run_catching(self, max_steps)
 
     def unwind(self, e):
         """Pop frames until a handler catches ``e`` (a ``Thrown`` whose
@@ -523,9 +514,7 @@ class Executor:
         and continue there; none: the run ends with ``UncaughtException``."""
         store = self.store
         stack, frames = self.stack, self.frames
-        exn = e.exn
-        if exn.__class__ is int:            # rethrow: the exception its catch arm caught
-            exn = self.caught[(len(frames) - 1, exn)]
+        exn = exceptions.exception_of(self, e)
         pos = e.at
         while frames:
             frame = frames[-1]

@@ -85,15 +85,6 @@ def open_handlers(module, nimported, fidx, pc):
 
 # ------------------------------------------------ store level <-> module level
 
-def exn_out(v, store, tag_index, ref_out):
-    """A store-level Exn as the module-level one (fields by ``ref_out(t, v)``)."""
-    if v.tag not in tag_index:
-        raise LookupError(f'exception of tag address {v.tag}, which the module neither defines '
-                          f'nor imports')
-    params = store.tags[v.tag].type.params
-    return Exn(tag_index[v.tag], [ref_out(t, f) for t, f in zip(params, v.fields)])
-
-
 def exn_in(v, inst, ref_in):
     """A module-level Exn as the store-level one of instance ``inst``."""
     params = tag_types(inst.module)[v.tag].params
