@@ -697,6 +697,10 @@ def print_images(images):
         print(f'global {k:<5} {t} ' + ' '.join(f'{c:08x}' for c in cells))
     for k, entries in enumerate(images.tables):
         print(f'table {k:<6} {len(entries)} entries')
+    for k, (tag, cells) in enumerate(images.exceptions):     # exception.img (version 3)
+        print(f'exception {k:<2} tag {tag}, fields ' + (' '.join(f'{c:08x}' for c in cells) or '-'))
+    for frame, depth, k in images.caught:
+        print(f'caught       frame {frame}, catch arm {depth}: exception {k}')
     return 0
 
 

@@ -341,3 +341,26 @@ def test_wasm_2_binary_format_has_no_exception_opcodes():
     assert len(decode_module(tag).tags) == 1
     with pytest.raises(DecodeError, match='malformed section id'):
         decode_module(tag, standard=2)
+
+
+def test_cli_checkpoint_inspect_translate_restore(tmp_path, capsys):
+    """The user's path: a WAMR checkpoint holding an exnref (version 3),
+    inspect shows the exception table, neutral and WasmEdge restores finish
+    with the uninterrupted result (13)."""
+    from engine import cli
+    wasm = tmp_path / 'm.wasm'
+    wasm.write_bytes(wat_to_binary(TRY_TABLE))
+    ck, ckn, ckw = (str(tmp_path / n) for n in ('ck', 'ckn', 'ckw'))
+    assert cli.main(['run', str(wasm), '--invoke', 'run', '--args', '5', '--runtime', 'wamr',
+                     '--checkpoint-at', '60', '--images', ck]) == 0
+    capsys.readouterr()
+    assert cli.main(['inspect', ck]) == 0
+    out = capsys.readouterr().out
+    assert 'global 0     exnref 00000000' in out
+    assert 'exception 0  tag 0, fields 00000001 00000003 00000000' in out
+    assert cli.main(['translate', ck, '--to', 'neutral', '--out', ckn]) == 0
+    assert cli.main(['translate', ck, '--to', 'wasmedge', '--out', ckw]) == 0
+    for d, extra in ((ckn, ['--runtime', 'wasmedge']), (ckw, []), (ck, [])):
+        capsys.readouterr()
+        assert cli.main(['restore', d, *extra]) == 0
+        assert capsys.readouterr().out.strip() == 'i32:13'
