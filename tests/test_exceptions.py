@@ -364,3 +364,19 @@ def test_cli_checkpoint_inspect_translate_restore(tmp_path, capsys):
         capsys.readouterr()
         assert cli.main(['restore', d, *extra]) == 0
         assert capsys.readouterr().out.strip() == 'i32:13'
+
+
+def test_exception_table_nesting_is_bounded():
+    """exception.img entries may nest (a field holding an earlier entry);
+    a chain deeper than MAX_NESTING is refused before anything recurses."""
+    from engine.migrate import exnstate
+    module = decode_module(wat_to_binary('(module (tag (param exnref)))'))
+
+    def fail(field, message):
+        raise ImageError(f'{field}: {message}')
+    chain = [(0, [0xFFFFFFFF])] + [(0, [k]) for k in range(exnstate.MAX_NESTING - 1)]
+    assert len(exnstate.read_table(module, chain, 0, fail)) == exnstate.MAX_NESTING
+    with pytest.raises(ImageError, match='nested 201 deep'):
+        exnstate.read_table(module, chain + [(0, [len(chain) - 1])], 0, fail)
+    with pytest.raises(ImageError, match='does not name an earlier exception'):
+        exnstate.read_table(module, [(0, [0])], 0, fail)

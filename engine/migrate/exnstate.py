@@ -28,6 +28,7 @@ from ..exec.cells import CELLS, NONE, from_cells, value_cells
 from ..syntax import Exn
 
 FILE = 'exception.img'
+MAX_NESTING = 200      # exceptions inside exceptions' fields a set may hold (conversions recurse)
 
 
 class _Same:
@@ -123,6 +124,7 @@ def read_table(module, entries, nfuncs, fail):
     module (``fail(field, message)`` raises)."""
     types = tag_types(module)
     out = []
+    depth = []
     for k, (tag, cells) in enumerate(entries):
         if tag >= len(types):
             fail(f'exception {k} tag', f'{tag} but the module has {len(types)} tags')
@@ -131,18 +133,23 @@ def read_table(module, entries, nfuncs, fail):
         if len(cells) != want:
             fail(f'exception {k} fields', f'{len(cells)} cells, tag {tag} has {want} '
                                           f'({" ".join(params) or "no fields"})')
-        fields, pos = [], 0
+        fields, pos, d = [], 0, 1
         for t in params:
             n = CELLS[t]
             c = cells[pos:pos + n]
             if t == 'exnref':
                 fields.append(None if c[0] == NONE else _earlier(out, c[0], k, fail))
+                if c[0] != NONE:
+                    d = max(d, depth[c[0]] + 1)
             else:
                 f = from_cells(t, c)
                 if t == 'funcref' and f is not None and f >= nfuncs:
                     fail(f'exception {k} fields', f'function index {f} out of range')
                 fields.append(f)
             pos += n
+        if d > MAX_NESTING:
+            fail(f'exception {k} fields', f'exceptions nested {d} deep (at most {MAX_NESTING})')
+        depth.append(d)
         out.append(Exn(tag, fields))
     return out
 
