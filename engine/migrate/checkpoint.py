@@ -73,6 +73,8 @@ def _ref_in(t, v, inst):
 
 def _caught_out(ex, inst, to_index, k, fidx, pc):
     """The exceptions the open legacy catch arms of frame ``k`` caught."""
+    if not exnstate.uses_exceptions(inst.module):
+        return []
     n = exnstate.catch_depth(inst.module, len(inst.module.imported('func')), fidx, pc)
     return [_ref_out('exnref', ex.caught[(k, d)], to_index) for d in range(n)]
 

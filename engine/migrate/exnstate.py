@@ -49,9 +49,13 @@ def tag_types(module):
 
 
 def uses_exceptions(module):
-    """Whether runs of ``module`` can hold exception state (tags or exnref)."""
-    return bool(tag_types(module)) or any(
-        ins.op in ('try', 'try_table') for f in module.funcs for ins in f.body)
+    """Whether runs of ``module`` can hold exception state: it has tags or
+    try blocks (cached on the module: every checkpoint asks)."""
+    hit = module.__dict__.get('_uses_exceptions')
+    if hit is None:
+        hit = module.__dict__['_uses_exceptions'] = bool(tag_types(module)) or any(
+            ins.op in ('try', 'try_table') for f in module.funcs for ins in f.body)
+    return hit
 
 
 def handlers(module, nimported, fidx):

@@ -298,6 +298,8 @@ def _exn_fail(where, message):
 def _read_caught(view, images, frames, exns):
     """Each frame's open legacy catch arms must have their exception in
     ``images.caught``, exactly once, and nothing else may be there."""
+    if not images.caught and not exnstate.uses_exceptions(view.module):
+        return
     got = {}
     for frame, depth, k in images.caught:
         if (frame, depth) in got:
