@@ -89,6 +89,8 @@ def show_value(t, v):
         return f'v128:0x{v:032x}'
     if t == 'funcref':
         return f'funcref:{v}'
+    if t == 'exnref':               # a caught exception: its tag (store address) and fields
+        return f'exnref:tag {v.tag} ({" ".join(map(str, v.fields))})'
     signed = v - (1 << int(t[1:])) if v >> (int(t[1:]) - 1) else v
     return f'{t}:{signed}' if signed == v else f'{t}:{v} ({signed})'
 

@@ -380,3 +380,18 @@ def test_exception_table_nesting_is_bounded():
         exnstate.read_table(module, chain + [(0, [len(chain) - 1])], 0, fail)
     with pytest.raises(ImageError, match='does not name an earlier exception'):
         exnstate.read_table(module, [(0, [0])], 0, fail)
+
+
+@pytest.mark.parametrize('runtime', RUNTIMES)
+def test_cli_reports_uncaught_exceptions_and_exnref_results(runtime, tmp_path, capsys):
+    from engine import cli
+    wasm = tmp_path / 'u.wasm'
+    wasm.write_bytes(wat_to_binary(r'''(module (tag $e (param i32))
+      (func (export "f") (param i32) (throw $e (local.get 0)))
+      (func (export "g") (result exnref)
+        (block $h (result exnref)
+          (try_table (catch_all_ref $h) (throw $e (i32.const 9))) (unreachable))))'''))
+    assert cli.main(['run', str(wasm), '--invoke', 'f', '--args', '3', '--runtime', runtime]) == 2
+    assert 'uncaught exception (tag address 0, fields [3])' in capsys.readouterr().err
+    assert cli.main(['run', str(wasm), '--invoke', 'g', '--runtime', runtime]) == 0
+    assert capsys.readouterr().out.strip() == 'exnref:tag 0 (9)'

@@ -67,7 +67,8 @@ def exception_of(ex, e):
 
 def uncaught(exn):
     """The error an exception no handler caught becomes at the host."""
-    e = UncaughtException('uncaught exception')
+    e = UncaughtException('uncaught exception', f'tag address {exn.tag}, fields '
+                                                 f'[{" ".join(map(str, exn.fields))}]')
     e.exn = exn
     return e
 
