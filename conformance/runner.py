@@ -190,15 +190,16 @@ class _Script:
             return self.emb.module_validate(module)
         return self.emb.module_validate(module, standard=self.standard)
 
-    def module_decode(self, data):
-        """Decode by the suite's standard (2.0 has no exception opcodes)."""
+    def decode(self, src):
+        """ModuleSrc -> (decoded module); text conversion errors propagate."""
+        return self.decode_data(module_bytes(src))
+
+    def decode_data(self, data):
+        """Binary -> module by the encodings of the suite's standard (2.0:
+        no exception opcodes, the 2.0 limits flags and memory immediates)."""
         if self.standard is None:
             return self.emb.module_decode(data)
         return self.emb.module_decode(data, standard=self.standard)
-
-    def decode(self, src):
-        """ModuleSrc -> (decoded module); text conversion errors propagate."""
-        return self.module_decode(module_bytes(src))
 
     def resolve(self, imp):
         inst = self.registry.get(imp.module)
@@ -297,7 +298,7 @@ def _define(s, src):
         data = module_bytes(src)
     except TextError as e:
         raise _Fail(f'no converter reads the module text: {e}') from None
-    module = s.module_decode(data)
+    module = s.decode_data(data)
     s.validate(module)
     s.last_definition = module
     if src.name:
@@ -348,7 +349,7 @@ def _valid_module(s, src, what):
     except TextError as e:
         raise _Fail(f'no converter reads the module text: {e}') from None
     try:
-        module = s.module_decode(data)
+        module = s.decode_data(data)
         s.validate(module)
     except (errors.DecodeError, errors.ValidationError) as e:
         raise _Fail(f'expected {what}, got {type(e).__name__}: {_message(e)!r}') from None
@@ -399,7 +400,7 @@ def _cmd_assert_invalid(s, cmd):
     except TextError as e:
         raise _Fail(f'no converter reads the module text: {e}') from None
     try:
-        module = s.module_decode(data)
+        module = s.decode_data(data)
     except errors.DecodeError as e:
         raise _Fail(f'expected invalid, got DecodeError: {_message(e)!r}') from None
     _expect_error(errors.ValidationError, cmd.expected,
@@ -418,13 +419,13 @@ def _cmd_assert_malformed(s, cmd):
         # overflows, a second start section): the engine must refuse it as
         # malformed; the message is the binary format's, not the text's.
         try:
-            s.module_decode(data)
+            s.decode_data(data)
         except errors.DecodeError:
             return None
         raise _Fail(f'{TEXT_ONLY}: wat2wasm emitted a binary for this malformed text and the '
                     f'engine decoded it instead of refusing it as malformed')
     _expect_error(errors.DecodeError, cmd.expected,
-                  lambda: s.module_decode(src.source), 'decode error')
+                  lambda: s.decode_data(src.source), 'decode error')
 
 
 def _cmd_assert_custom(s, cmd):
@@ -440,7 +441,7 @@ def _cmd_assert_custom(s, cmd):
     except TextError:
         return None
     try:
-        module = s.module_decode(data)
+        module = s.decode_data(data)
         s.validate(module)
     except (errors.DecodeError, errors.ValidationError) as e:
         raise _Fail(f'the converter accepted a text whose fault is only in a custom section, and '

@@ -15,6 +15,7 @@ the same decoding: WasmEdge walks the list, WAMR walks ``body_bytes``.
 """
 
 import contextvars
+from functools import partial
 
 from . import syntax as S
 from .errors import DecodeError
@@ -29,8 +30,15 @@ EOS_SECTION = 'unexpected end of section or function'
 
 # value type encodings (binary/types.rst)
 VALTYPES = {0x7F: S.I32, 0x7E: S.I64, 0x7D: S.F32, 0x7C: S.F64,
-            0x7B: S.V128, 0x70: S.FUNCREF, 0x6F: S.EXTERNREF, 0x69: S.EXNREF}
-REFTYPES = {0x70: S.FUNCREF, 0x6F: S.EXTERNREF, 0x69: S.EXNREF}
+            0x7B: S.V128, 0x70: S.FUNCREF, 0x6F: S.EXTERNREF}
+REFTYPES = {0x70: S.FUNCREF, 0x6F: S.EXTERNREF, 0x69: S.EXNREF,
+            0x73: S.RefType(True, 'nofunc'), 0x72: S.RefType(True, 'noextern'),
+            0x74: S.RefType(True, 'noexn')}
+VALTYPES.update(REFTYPES)
+# abstract heap types (binary/types.rst): the negative s33 values as one byte
+HEAPTYPES = {0x70: 'func', 0x6F: 'extern', 0x73: 'nofunc', 0x72: 'noextern',
+             0x69: 'exn', 0x74: 'noexn'}
+REF_NULL, REF = 0x63, 0x64      # (ref null ht), (ref ht)
 
 SECTION_NAMES = {0: 'custom', 1: 'type', 2: 'import', 3: 'function',
                  4: 'table', 5: 'memory', 6: 'global', 7: 'export',
@@ -150,14 +158,28 @@ def _name(data, p):
 
 # ---------------------------------------------------------------- types
 
+def _heaptype(data, p):
+    """A heap type: an abstract one (one byte) or a type index (s33 >= 0)."""
+    b = data[p]
+    h = HEAPTYPES.get(b)
+    if h is not None:
+        return h, p + 1
+    v, q = _sN(data, p, 33)
+    if v < 0:
+        _fail('malformed heap type', p)
+    return v, q
+
+
 def _valtype(data, p):
     b = data[p]
     t = VALTYPES.get(b)
-    if t is None and (b == 0x63 or b == 0x64) and data[p + 1] == 0x69:
-        return S.EXNREF, p + 2        # (ref null? exn): exnref until typed references
-    if t is S.EXNREF and _STANDARD.get() < 3:
-        t = None
+    if t is not None and t.__class__ is S.RefType and S.HEAP_TOPS.get(t.heap) == 'exn' \
+            and _STANDARD.get() < 3:
+        t = None                        # no exception handling in 2.0
     if t is None:
+        if b == REF or b == REF_NULL:
+            ht, p = _heaptype(data, p + 1)
+            return S.RefType(b == REF_NULL, ht), p
         if b & 0x80:          # a multi-byte s7 can never be a value type
             _fail('integer representation too long', p + 1)
         _fail('malformed value type', p)
@@ -168,6 +190,9 @@ def _reftype(data, p):
     b = data[p]
     t = REFTYPES.get(b)
     if t is None:
+        if b == REF or b == REF_NULL:
+            ht, p = _heaptype(data, p + 1)
+            return S.RefType(b == REF_NULL, ht), p
         if b & 0x80:
             _fail('integer representation too long', p + 1)
         _fail('malformed reference type', p)
@@ -203,15 +228,33 @@ def _limits(data, p):
     return S.Limits(lo, hi), p
 
 
-def _tabletype(data, p):
+def _addr_limits(data, p, standard):
+    """Limits and address type (Wasm 3.0: bounds are u64, flag bit 2 is
+    the i64 address type of memory64/table64; flags other than 0, 1, 4, 5
+    are "malformed limits flags").  Under ``standard`` 2 only 0 and 1 with
+    u32 bounds exist."""
+    b = data[p]
+    if standard < 3:
+        lim, p = _limits(data, p)
+        return lim, S.I32, p
+    if b & 0xFA:
+        _fail('malformed limits flags', p)
+    lo, p = _uN(data, p + 1, 64)       # u64 bounds; validation checks their range
+    hi = None
+    if b & 1:
+        hi, p = _uN(data, p, 64)
+    return S.Limits(lo, hi), S.I64 if b & 4 else S.I32, p
+
+
+def _tabletype(data, p, standard=3):
     et, p = _reftype(data, p)
-    lim, p = _limits(data, p)
-    return S.TableType(lim, et), p
+    lim, at, p = _addr_limits(data, p, standard)
+    return S.TableType(lim, et, at), p
 
 
-def _memtype(data, p):
-    lim, p = _limits(data, p)
-    return S.MemType(lim), p
+def _memtype(data, p, standard=3):
+    lim, at, p = _addr_limits(data, p, standard)
+    return S.MemType(lim, at), p
 
 
 def _globaltype(data, p):
@@ -239,6 +282,8 @@ def _expr(data, p, info=None):
     Instr = S.Instr
     single = SINGLE if _STANDARD.get() >= 3 else SINGLE_2
     blocks = []          # per open block: True if it is an 'if' still before its 'else'
+    # Wasm 3.0 (multi-memory, memory64) widens memory immediates; 2.0 rules on request
+    std3 = info is None or info.get('standard', 3) >= 3
     while True:
         start = p
         b = data[p]
@@ -268,7 +313,7 @@ def _expr(data, p, info=None):
                 _fail('END opcode expected', start)     # catch_all outside a legacy try
             imm = None
         elif kind == 'localidx' or kind == 'labelidx' or kind == 'funcidx' \
-                or kind == 'globalidx' or kind == 'tableidx' \
+                or kind == 'globalidx' or kind == 'tableidx' or kind == 'typeidx' \
                 or kind == 'elemidx' or kind == 'dataidx':
             imm = data[p]
             if imm < 0x80:
@@ -294,11 +339,14 @@ def _expr(data, p, info=None):
                 v, p = _sN(data, p, 32)
                 imm = v & _U32_MASK
         elif kind == 'memarg':
-            align, p = _u32(data, p)
-            if align >= 32:
-                _fail('malformed memop flags', p - 1)
-            offset, p = _u32(data, p)
-            imm = (align, offset)
+            if std3:
+                imm, p = _memarg(data, p)
+            else:
+                align, p = _u32(data, p)
+                if align >= 32:
+                    _fail('malformed memop flags', p - 1)
+                offset, p = _u32(data, p)
+                imm = (align, offset)
         elif kind == 'blocktype':
             v = data[p]
             if v == 0x40:
@@ -366,19 +414,26 @@ def _expr(data, p, info=None):
             x, p = _u32(data, p)
             imm = (y, x)
         elif kind == 'memidx':
-            if data[p] != 0:
-                _fail('zero byte expected', p)
-            p += 1
-            imm = 0
+            if std3:
+                imm, p = _u32(data, p)
+            else:
+                if data[p] != 0:
+                    _fail('zero byte expected', p)
+                p += 1
+                imm = 0
         elif kind == 'lane':
             imm = data[p]
             p += 1
         elif kind == 'memarg_lane':
-            align, p = _u32(data, p)
-            if align >= 32:
-                _fail('malformed memop flags', p - 1)
-            offset, p = _u32(data, p)
-            imm = (align, offset, data[p])
+            if std3:
+                imm, p = _memarg(data, p)
+                imm = imm[:2] + (data[p],) + imm[2:]
+            else:
+                align, p = _u32(data, p)
+                if align >= 32:
+                    _fail('malformed memop flags', p - 1)
+                offset, p = _u32(data, p)
+                imm = (align, offset, data[p])
             p += 1
         elif kind == 'v128':
             q = p + 16
@@ -392,24 +447,35 @@ def _expr(data, p, info=None):
                 raise IndexError
             imm = tuple(data[p:q])
             p = q
-        elif kind == 'reftype':
-            imm, p = _reftype(data, p)
+        elif kind == 'reftype':          # ref.null's heap type: imm is the null's type
+            ht, p = _heaptype(data, p)
+            imm = S.RefType(True, ht)
         elif kind == 'select_t':
             imm, p = _resulttype(data, p)
         elif kind == 'memory.init':
             imm, p = _u32(data, p)
-            if data[p] != 0:
-                _fail('zero byte expected', p)
-            p += 1
+            if std3:
+                x, p = _u32(data, p)
+                if x:
+                    imm = (imm, x)      # (dataidx, memidx) for a memory other than 0
+            else:
+                if data[p] != 0:
+                    _fail('zero byte expected', p)
+                p += 1
             if info is not None:
                 info['uses_data'] = True
         elif kind == 'memory.copy':
-            if data[p] != 0:
-                _fail('zero byte expected', p)
-            if data[p + 1] != 0:
-                _fail('zero byte expected', p + 1)
-            p += 2
-            imm = (0, 0)
+            if std3:
+                x, p = _u32(data, p)
+                y, p = _u32(data, p)
+                imm = (x, y)
+            else:
+                if data[p] != 0:
+                    _fail('zero byte expected', p)
+                if data[p + 1] != 0:
+                    _fail('zero byte expected', p + 1)
+                p += 2
+                imm = (0, 0)
         elif kind == 'table.init' or kind == 'table.copy':
             x, p = _u32(data, p)
             y, p = _u32(data, p)
@@ -417,6 +483,20 @@ def _expr(data, p, info=None):
         else:   # pragma: no cover - the opcode table has no other kinds
             raise AssertionError(kind)
         append(Instr(name, imm, start - base, p - base))
+
+
+def _memarg(data, p):
+    """Wasm 3.0 memarg: flags u32 (bit 6: a memory index follows; the
+    rest, below 64, the alignment exponent), then a u64 offset.  Returns
+    ((align, offset), p) for memory 0, ((align, offset, memidx), p) else."""
+    flags, p = _u32(data, p)
+    if flags >= 0x80:
+        _fail('malformed memop flags', p - 1)
+    x = 0
+    if flags & 0x40:
+        x, p = _u32(data, p)
+    offset, p = _uN(data, p, 64)
+    return ((flags & 0x3F, offset, x) if x else (flags & 0x3F, offset)), p
 
 
 # ---------------------------------------------------------------- sections
@@ -430,7 +510,7 @@ def _vec(data, p, item):
     return xs, p
 
 
-def _import(data, p):
+def _import(data, p, standard=3):
     module, p = _name(data, p)
     name, p = _name(data, p)
     kind = data[p]
@@ -438,9 +518,9 @@ def _import(data, p):
     if kind == 0:
         desc, p = _u32(data, p)
     elif kind == 1:
-        desc, p = _tabletype(data, p)
+        desc, p = _tabletype(data, p, standard)
     elif kind == 2:
-        desc, p = _memtype(data, p)
+        desc, p = _memtype(data, p, standard)
     elif kind == 3:
         desc, p = _globaltype(data, p)
     elif kind == 4 and _STANDARD.get() >= 3:
@@ -450,13 +530,20 @@ def _import(data, p):
     return S.Import(module, name, EXTERN_KINDS[kind], desc), p
 
 
-def _table(data, p):
-    tt, p = _tabletype(data, p)
+def _table(data, p, standard=3):
+    """A table, or (3.0) 0x40 0x00 and a table with an initializer expression."""
+    if data[p] == 0x40:
+        if data[p + 1] != 0x00:
+            _fail('malformed table', p + 1)
+        tt, p = _tabletype(data, p + 2, standard)
+        init, p = _expr(data, p)
+        return S.Table(tt, init), p
+    tt, p = _tabletype(data, p, standard)
     return S.Table(tt), p
 
 
-def _mem(data, p):
-    mt, p = _memtype(data, p)
+def _mem(data, p, standard=3):
+    mt, p = _memtype(data, p, standard)
     return S.Mem(mt), p
 
 
@@ -495,10 +582,14 @@ def _funcref_exprs(data, p):
     return init, p
 
 
+# A segment of function indices holds non-null references (3.0: (ref func))
+REF_FUNC = S.RefType(False, 'func')
+
+
 def _elemkind(data, p):
     if data[p] != 0x00:
         _fail('malformed element kind', p)
-    return S.FUNCREF, p + 1
+    return REF_FUNC, p + 1
 
 
 def _elem(data, p):
@@ -527,7 +618,7 @@ def _elem(data, p):
         if flags & 3:
             et, p = _elemkind(data, p)
         else:
-            et = S.FUNCREF
+            et = REF_FUNC
         init, p = _funcref_exprs(data, p)
     return S.Elem(et, init, mode, table, offset), p
 
@@ -583,7 +674,8 @@ def decode_module(data, limits=None, standard=3) -> S.Module:
     """Decode a binary module (binary/modules.rst) into a ``syntax.Module``;
     raises ``DecodeError`` with the spec testsuite's message, ``LimitError``
     for a module bigger than ``limits`` (engine/limits.py) allow.
-    ``standard=2``: Wasm 2.0's binary format (no exception handling)."""
+    ``standard=2``: Wasm 2.0's binary format (no exception handling, 2.0 encodings only where
+    3.0 reused bytes 2.0 rejects: limits flags, memory immediates)."""
     token = _STANDARD.set(standard)
     try:
         return _decode_module(data, limits, standard)
@@ -606,7 +698,7 @@ def _decode_module(data, limits, standard):
     m = S.Module()
     functypes = []          # type indices from the function section
     codes = []
-    info = {'uses_data': False}
+    info = {'uses_data': False, 'standard': standard}
     last = 0                # order rank of the last non-custom section
     p = 8
     end = len(data)
@@ -632,15 +724,15 @@ def _decode_module(data, limits, standard):
             elif sid == 1:
                 m.types, q = _vec(data, q, _functype)
             elif sid == 2:
-                m.imports, q = _vec(data, q, _import)
+                m.imports, q = _vec(data, q, partial(_import, standard=standard))
             elif sid == 3:
                 functypes, q = _vec(data, q, _u32)
                 limits.check('max_funcs', len(functypes) + sum(
                     imp.kind == 'func' for imp in m.imports), 'functions')
             elif sid == 4:
-                m.tables, q = _vec(data, q, _table)
+                m.tables, q = _vec(data, q, partial(_table, standard=standard))
             elif sid == 5:
-                m.mems, q = _vec(data, q, _mem)
+                m.mems, q = _vec(data, q, partial(_mem, standard=standard))
             elif sid == 6:
                 m.globals, q = _vec(data, q, _global)
             elif sid == 7:

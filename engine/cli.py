@@ -69,8 +69,8 @@ def parse_arg(t, text):
         if text == 'null':
             return None
         n = parse_int(text, 32)
-        from .syntax import ExternRef
-        return n if t == 'funcref' else ExternRef(n)
+        from .syntax import ExternRef, value_class
+        return n if value_class(t) == 'funcref' else ExternRef(n)
     except LiteralError as e:
         raise UsageError(f'argument {text!r} is not a valid {t}: {e}')
 
@@ -78,6 +78,9 @@ def parse_arg(t, text):
 def show_value(t, v):
     if v is None:
         return f'{t}:null'
+    from .syntax import value_class
+    if value_class(t) != t:             # a 3.0 typed reference: shown as its 2.0 class
+        t = value_class(t)
     if t == 'externref':
         return f'externref:{v.value}'
     if t in ('f32', 'f64'):
@@ -650,6 +653,8 @@ def inspect_neutral(a):
     if snap.page_count is not None:
         print(f'memory       {snap.page_count} pages, {len(doc["memory"]["chunks"])} non-zero '
               f'4 KiB chunks')
+    for k, part in enumerate(snap.memories, 1):
+        print(f'memory {k:<5} {part.page_count} pages, {len(part.chunks)} non-zero 4 KiB chunks')
     for k, (t, v) in enumerate(zip(snap.global_types, snap.globals)):
         print(f'global {k:<5} {show_value(t, v)}')
     for k, entries in enumerate(snap.tables):
@@ -695,6 +700,9 @@ def print_images(images):
                 *['-1' if x == NONE else x for x in lab]))
     if images.page_count is not None:
         print(f'memory       {images.page_count} pages, {len(images.memory)} non-zero 4 KiB chunks')
+    for k, part in enumerate(images.memories, 1):
+        print(f'memory {k:<5} {part.page_count} pages, {len(part.chunks)} non-zero 4 KiB chunks '
+              f'(memory{k}.img)')
     for k, (t, cells) in enumerate(images.globals):
         print(f'global {k:<5} {t} ' + ' '.join(f'{c:08x}' for c in cells))
     for k, entries in enumerate(images.tables):

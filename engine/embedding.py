@@ -18,7 +18,8 @@ def store_init(executor='wasmedge', limits=None, tier='interp'):
 
 def module_decode(data, limits=None, standard=3):
     """Binary -> Module (raises DecodeError, or LimitError for a module
-    larger than ``limits`` allow); ``standard=2``: the 2.0 binary format."""
+    larger than ``limits`` allow); ``standard=2``: the 2.0 binary format
+    (no exception handling, 2.0 encodings only)."""
     from .binary import decode_module
     return decode_module(bytes(data), limits, standard)
 
@@ -51,12 +52,22 @@ def instance_export(inst, name):
         raise LinkError('unknown export') from None
 
 
-def _check_value(t, v):
-    if t in S.REF_TYPES:
+def _check_value(t, v, store=None, fi=None):
+    r = S.reftype(t)
+    if r is not None:
         if v is None:
-            return True
-        return isinstance(v, S.ExternRef) if t == S.EXTERNREF else \
-            isinstance(v, S.Exn) if t == S.EXNREF else isinstance(v, int)
+            return r.nullable
+        if S.value_class(r) == S.EXTERNREF:
+            return isinstance(v, S.ExternRef) and r.heap not in S.HEAP_BOTTOMS
+        if S.value_class(r) == S.EXNREF:
+            return isinstance(v, S.Exn) and r.heap not in S.HEAP_BOTTOMS
+        if not isinstance(v, int) or r.heap in S.HEAP_BOTTOMS:
+            return False
+        if isinstance(r.heap, int):     # (ref $t): a function of that type
+            if store is None or fi is None or fi.module is None or not 0 <= v < len(store.funcs):
+                return False
+            return S.type_key(store.funcs[v].type) == S.type_key(fi.module.types[r.heap])
+        return True
     bits = {S.I32: 32, S.F32: 32, S.I64: 64, S.F64: 64, S.V128: 128}[t]
     return isinstance(v, int) and 0 <= v < (1 << bits)
 
@@ -69,7 +80,7 @@ def func_invoke(store, funcaddr, args):
     if len(args) != len(params):
         raise Trap('wrong number of arguments')
     for t, v in zip(params, args):
-        if not _check_value(t, v):
+        if not _check_value(t, v, store, fi):
             raise Trap(f'argument type mismatch: {v!r} for {t}')
     return list(store.invoke(funcaddr, args))
 

@@ -24,15 +24,16 @@ table.copy      (dst tableidx, src tableidx)
 table.init      (elemidx, tableidx)
 elemidx         int
 dataidx         int
-memidx          0 (reserved byte, must be zero in 2.0)
-memory.copy     (0, 0)
-memory.init     dataidx (int)
-memarg          (align exponent, offset)
-memarg_lane     (align exponent, offset, lane)
+memidx          memory index int (a reserved zero byte in 2.0)
+memory.copy     (dst memidx, src memidx)
+memory.init     dataidx (int) for memory 0, else (dataidx, memidx)
+memarg          (align exponent, offset), + memidx when not memory 0
+memarg_lane     (align exponent, offset, lane), + memidx when not memory 0
 i32 / i64       unsigned bit pattern int
 f32 / f64       bit pattern int (NaN payloads preserved)
 v128            128-bit unsigned int (lane 0 in the low bits)
-reftype         'funcref' | 'externref' | 'exnref'
+reftype         ref.null's type: syntax.RefType(True, heap type) (binary: the heap type)
+typeidx         int
 tagidx          int
 try_table       (blocktype, tuple of catch clauses (kind, tagidx or None, labelidx));
                 kind 0 catch, 1 catch_ref, 2 catch_all, 3 catch_all_ref
@@ -43,6 +44,7 @@ lane            int lane index
 
 ``sig`` is (params, results) for instructions whose type is fixed; None for
 the polymorphic/structured ones that the validator types by hand.
+``memidx(ins)`` reads the memory index of any memory instruction.
 """
 
 from typing import NamedTuple, Optional, Tuple
@@ -83,6 +85,9 @@ OPS = (
     Op('delegate', (0x18,), 'labelidx', None, None),
     Op('rethrow', (0x09,), 'labelidx', None, None),
     Op('return_call_indirect', (0x13,), 'call_indirect', None, None),
+    # typed function references (Wasm 3.0)
+    Op('call_ref', (0x14,), 'typeidx', None, None),
+    Op('return_call_ref', (0x15,), 'typeidx', None, None),
     Op('drop', (26,), None, None, None),
     Op('select', (27,), None, None, None),
     Op('select', (28,), 'select_t', None, None),
@@ -253,6 +258,9 @@ OPS = (
     Op('ref.null', (208,), 'reftype', None, None),
     Op('ref.is_null', (209,), None, None, None),
     Op('ref.func', (210,), 'funcidx', ((), ('funcref',)), None),
+    Op('ref.as_non_null', (0xD4,), None, None, None),
+    Op('br_on_null', (0xD5,), 'labelidx', None, None),
+    Op('br_on_non_null', (0xD6,), 'labelidx', None, None),
     Op('i32.trunc_sat_f32_s', (252, 0), None, (('f32',), ('i32',)), None),
     Op('i32.trunc_sat_f32_u', (252, 1), None, (('f32',), ('i32',)), None),
     Op('i32.trunc_sat_f64_s', (252, 2), None, (('f64',), ('i32',)), None),
@@ -507,6 +515,27 @@ OPS = (
     Op('i32x4.trunc_sat_f64x2_u_zero', (253, 253), None, (('v128',), ('v128',)), None),
     Op('f64x2.convert_low_i32x4_s', (253, 254), None, (('v128',), ('v128',)), None),
     Op('f64x2.convert_low_i32x4_u', (253, 255), None, (('v128',), ('v128',)), None),
+    # relaxed SIMD (Wasm 3.0); the deterministic choice of each: engine/exec/simd.py _relaxed
+    Op('i8x16.relaxed_swizzle', (253, 0x100), None, (('v128', 'v128',), ('v128',)), None),
+    Op('i32x4.relaxed_trunc_f32x4_s', (253, 0x101), None, (('v128',), ('v128',)), None),
+    Op('i32x4.relaxed_trunc_f32x4_u', (253, 0x102), None, (('v128',), ('v128',)), None),
+    Op('i32x4.relaxed_trunc_f64x2_s_zero', (253, 0x103), None, (('v128',), ('v128',)), None),
+    Op('i32x4.relaxed_trunc_f64x2_u_zero', (253, 0x104), None, (('v128',), ('v128',)), None),
+    Op('f32x4.relaxed_madd', (253, 0x105), None, (('v128', 'v128', 'v128',), ('v128',)), None),
+    Op('f32x4.relaxed_nmadd', (253, 0x106), None, (('v128', 'v128', 'v128',), ('v128',)), None),
+    Op('f64x2.relaxed_madd', (253, 0x107), None, (('v128', 'v128', 'v128',), ('v128',)), None),
+    Op('f64x2.relaxed_nmadd', (253, 0x108), None, (('v128', 'v128', 'v128',), ('v128',)), None),
+    Op('i8x16.relaxed_laneselect', (253, 0x109), None, (('v128', 'v128', 'v128',), ('v128',)), None),
+    Op('i16x8.relaxed_laneselect', (253, 0x10a), None, (('v128', 'v128', 'v128',), ('v128',)), None),
+    Op('i32x4.relaxed_laneselect', (253, 0x10b), None, (('v128', 'v128', 'v128',), ('v128',)), None),
+    Op('i64x2.relaxed_laneselect', (253, 0x10c), None, (('v128', 'v128', 'v128',), ('v128',)), None),
+    Op('f32x4.relaxed_min', (253, 0x10d), None, (('v128', 'v128',), ('v128',)), None),
+    Op('f32x4.relaxed_max', (253, 0x10e), None, (('v128', 'v128',), ('v128',)), None),
+    Op('f64x2.relaxed_min', (253, 0x10f), None, (('v128', 'v128',), ('v128',)), None),
+    Op('f64x2.relaxed_max', (253, 0x110), None, (('v128', 'v128',), ('v128',)), None),
+    Op('i16x8.relaxed_q15mulr_s', (253, 0x111), None, (('v128', 'v128',), ('v128',)), None),
+    Op('i16x8.relaxed_dot_i8x16_i7x16_s', (253, 0x112), None, (('v128', 'v128',), ('v128',)), None),
+    Op('i32x4.relaxed_dot_i8x16_i7x16_add_s', (253, 0x113), None, (('v128', 'v128', 'v128',), ('v128',)), None),
 )
 
 BY_CODE = {op.code: op for op in OPS}
@@ -515,3 +544,20 @@ for _op in OPS:
     BY_NAME.setdefault(_op.name, _op)   # 'select' → the untyped form 0x1B
 SELECT_T = BY_CODE[(0x1C,)]
 PREFIXES = frozenset(op.code[0] for op in OPS if len(op.code) == 2)
+
+
+def memidx(ins):
+    """The memory index of a memory instruction (multi-memory; 0 for memory
+    0, whose immediates keep their 2.0 shape); for memory.copy the
+    destination's."""
+    imm = ins.imm
+    kind = BY_NAME[ins.op].imm
+    if kind == 'memarg':
+        return imm[2] if len(imm) == 3 else 0
+    if kind == 'memarg_lane':
+        return imm[3] if len(imm) == 4 else 0
+    if kind == 'memory.init':
+        return imm[1] if imm.__class__ is tuple else 0
+    if kind == 'memory.copy':
+        return imm[0]
+    return imm                          # memidx: memory.size/grow/fill

@@ -30,6 +30,7 @@ evaluation, allocation, active element then data segments (each bounds
 checked as a whole, earlier writes stay), then the start function.
 """
 
+from dataclasses import replace
 from itertools import compress
 
 from . import limits as L
@@ -40,6 +41,7 @@ from .errors import LinkError, Trap
 PAGE_SIZE = 65536
 TIERS = ('interp', 'fast')      # executors: the interpreter, the compiled tier
 MAX_PAGES = 65536               # 4 GiB, the spec's limit for 32-bit memories
+MAX_PAGES_64 = 1 << 48          # 2^64 bytes: the limit for 64-bit memories (memory64)
 # Implementation limits (grow fails past them, instantiation refuses a larger
 # minimum): the store's ``limits`` (engine/limits.py).
 
@@ -74,11 +76,11 @@ class TableInst:
         old = len(self.elem)
         new = old + n
         mx = self.type.limits.max
-        if new > 0xFFFFFFFF or (mx is not None and new > mx) \
-                or new > self.limit:
+        if new > (0xFFFFFFFF if self.type.at == S.I32 else 0xFFFFFFFFFFFFFFFF) \
+                or (mx is not None and new > mx) or new > self.limit:
             return -1
         self.elem.extend([init] * n)
-        self.type = S.TableType(S.Limits(new, mx), self.type.elemtype)
+        self.type = replace(self.type, limits=S.Limits(new, mx))
         return old
 
 
@@ -145,13 +147,13 @@ class MemInst:
         old = len(self.data) // PAGE_SIZE
         new = old + n
         mx = self.type.limits.max
-        if new > MAX_PAGES or (mx is not None and new > mx) \
-                or new > self.limit:
+        if new > (MAX_PAGES if self.type.at == S.I32 else MAX_PAGES_64) \
+                or (mx is not None and new > mx) or new > self.limit:
             return -1
         if n:
             self.data.extend(bytes(n * PAGE_SIZE))
             self.dirty.extend(bytes((n * PAGE_SIZE) >> CHUNK_SHIFT))
-        self.type = S.MemType(S.Limits(new, mx))
+        self.type = replace(self.type, limits=S.Limits(new, mx))
         return old
 
 
@@ -252,7 +254,7 @@ class Store:
 
 def default_value(t):
     """The zero of a value type (locals, table fill): 0 or null."""
-    return None if t in S.REF_TYPES else 0
+    return None if S.is_ref(t) else 0
 
 
 def alloc_func(store, type, module, code, info, idx):
@@ -337,11 +339,10 @@ def extern_type(store, kind, addr):
         return store.funcs[addr].type
     if kind == 'table':
         t = store.tables[addr]
-        return S.TableType(S.Limits(len(t.elem), t.type.limits.max),
-                           t.type.elemtype)
+        return replace(t.type, limits=S.Limits(len(t.elem), t.type.limits.max))
     if kind == 'memory':
         m = store.mems[addr]
-        return S.MemType(S.Limits(m.size(), m.type.limits.max))
+        return replace(m.type, limits=S.Limits(m.size(), m.type.limits.max))
     if kind == 'tag':
         return store.tags[addr].type
     return store.globals[addr].type
@@ -353,15 +354,27 @@ def match_import(store, module, imp, externval):
         return False
     actual = extern_type(store, kind, addr)
     if kind == 'func':
-        return actual == module.types[imp.desc]
+        return S.type_key(actual) == S.type_key(module.types[imp.desc])
     if kind == 'tag':
-        return actual == module.types[imp.desc.typeidx]
+        return S.type_key(actual) == S.type_key(module.types[imp.desc.typeidx])
     if kind == 'table':
-        return (actual.elemtype == imp.desc.elemtype
+        return (_same_type(actual.elemtype, imp.desc.elemtype) and actual.at == imp.desc.at
                 and match_limits(actual.limits, imp.desc.limits))
     if kind == 'memory':
-        return match_limits(actual.limits, imp.desc.limits)
-    return actual == imp.desc
+        return actual.at == imp.desc.at and match_limits(actual.limits, imp.desc.limits)
+    if actual.mut != imp.desc.mut:
+        return False
+    if actual.mut:
+        return _same_type(actual.valtype, imp.desc.valtype)
+    return S.matches(actual.valtype, imp.desc.valtype)
+
+
+def _same_type(t1, t2):
+    """Equivalent value types (mutable globals and tables are invariant).
+    A concrete heap type is compared by index (the exporter's and the
+    importer's indices are not related: two such types match only when
+    their texts agree)."""
+    return t1 == t2 or (S.matches(t1, t2) and S.matches(t2, t1))
 
 
 # -------------------------------------------------------------- instantiation
@@ -416,6 +429,12 @@ def instantiate(store, module, info, externvals, run_start=True):
     for g in module.globals:
         v = eval_const(store, inst, g.init)
         inst.globaladdrs.append(alloc_global(store, g.type, v))
+    # 3.0 table initializers (they may read the globals)
+    for t, ta in zip(module.tables, inst.tableaddrs[len(inst.tableaddrs) - len(module.tables):]):
+        if t.init is not None:
+            v = eval_const(store, inst, t.init)
+            tab = store.tables[ta]
+            tab.elem[:] = [v] * len(tab.elem)
     for e in module.elems:
         refs = [eval_const(store, inst, x) for x in e.init]
         inst.elemaddrs.append(alloc_elem(store, e.type, refs))
@@ -506,6 +525,9 @@ def spectest_instance(store):
     a = alloc_table(store, S.TableType(S.Limits(10, 20), S.FUNCREF))
     inst.tableaddrs.append(a)
     inst.exports['table'] = ('table', a)
+    a = alloc_table(store, S.TableType(S.Limits(10, 20), S.FUNCREF, S.I64))   # Wasm 3.0
+    inst.tableaddrs.append(a)
+    inst.exports['table64'] = ('table', a)
     a = alloc_mem(store, S.MemType(S.Limits(1, 2)))
     inst.memaddrs.append(a)
     inst.exports['memory'] = ('memory', a)

@@ -10,15 +10,171 @@ function address (int index into ``Store.funcs``); a non-null externref is an
 ``ExternRef`` host value.
 """
 
+import re
 from dataclasses import dataclass, field
 from typing import List, Optional, Tuple, Union
 
 I32, I64, F32, F64, V128 = 'i32', 'i64', 'f32', 'f64', 'v128'
-FUNCREF, EXTERNREF = 'funcref', 'externref'
-EXNREF = 'exnref'      # exception handling (Wasm 3.0)
+
+
+class RefType(str):
+    """A reference type ``(ref null? ht)`` (Wasm 3.0, syntax/types.rst).
+
+    ``heap`` is an abstract heap type name ('func', 'extern', and the bottoms
+    'nofunc', 'noextern') or an int: a concrete type index of the module
+    (typed function references).  It is a ``str`` whose text is the type's
+    text form, with the 2.0 abbreviations for ``(ref null func)`` =
+    'funcref' and ``(ref null extern)`` = 'externref', so every value type
+    stays a string, the 2.0 names compare and hash as before and a table
+    keyed by 'funcref' finds ``FUNCREF``.
+
+    Extending it: GC's heap types ('any', 'eq', 'i31', 'struct', 'array',
+    'none') are more names in ``HEAP_TOPS`` (heap type -> the top of its
+    hierarchy, which also names the value representation, ``value_class``)
+    and in ``heap_matches``'s lattice, as exceptions' ('exn', 'noexn') are:
+    ``exnref`` is ``RefType(True, 'exn')``, its text 'exnref' an abbreviation
+    like 'funcref'.  A concrete index stays an int; GC's subtype declarations
+    would make ``heap_matches`` walk the declared supertypes instead of
+    comparing canonical keys only.
+    """
+
+    def __new__(cls, nullable, heap):
+        abbrev = _ABBREV.get(heap) if nullable else None
+        text = abbrev or f"(ref {'null ' if nullable else ''}{heap})"
+        obj = str.__new__(cls, text)
+        obj.nullable = nullable
+        obj.heap = heap
+        return obj
+
+    def __getnewargs__(self):
+        return (self.nullable, self.heap)
+
+    def __reduce__(self):
+        return (RefType, (self.nullable, self.heap))
+
+
+_ABBREV = {'func': 'funcref', 'extern': 'externref', 'exn': 'exnref'}
+# abstract heap type -> top of its hierarchy (values of the types below a top
+# share one representation: funcref a function address, externref ExternRef,
+# exnref an exception object (exception handling, Wasm 3.0))
+HEAP_TOPS = {'func': 'func', 'nofunc': 'func', 'extern': 'extern', 'noextern': 'extern',
+             'exn': 'exn', 'noexn': 'exn'}
+HEAP_BOTTOMS = {'nofunc', 'noextern', 'noexn'}
+
+FUNCREF, EXTERNREF = RefType(True, 'func'), RefType(True, 'extern')
+EXNREF = RefType(True, 'exn')
 NUM_TYPES = (I32, I64, F32, F64)
 REF_TYPES = (FUNCREF, EXTERNREF, EXNREF)
 VAL_TYPES = NUM_TYPES + (V128,) + REF_TYPES
+
+
+def reftype(t):
+    """``t`` as a RefType (a plain 'funcref'/'externref' string too), or None
+    for a number or vector type (or None)."""
+    if isinstance(t, RefType):
+        return t
+    if t == 'funcref':
+        return FUNCREF
+    if t == 'externref':
+        return EXTERNREF
+    if t == 'exnref':
+        return EXNREF
+    return None
+
+
+_REF_TEXT = re.compile(r'\(ref (null )?(func|extern|exn|nofunc|noextern|noexn|0|[1-9][0-9]*)\)')
+
+
+def parse_valtype(text):
+    """The value type named by ``text`` (a type's ``str``, as image
+    manifests and neutral.json write it), or None."""
+    if not isinstance(text, str):
+        return None
+    if text in VAL_TYPES:
+        return reftype(text) or text
+    m = _REF_TEXT.fullmatch(text)
+    if m is None or len(text) > 40:
+        return None
+    heap = m.group(2)
+    t = RefType(bool(m.group(1)), int(heap) if heap[0].isdigit() else heap)
+    return t if t == text else None     # only the canonical spelling
+
+
+_TOP_TYPES = {'func': FUNCREF, 'extern': EXTERNREF, 'exn': EXNREF}
+
+
+def is_ref(t):
+    return reftype(t) is not None
+
+
+def value_class(t):
+    """The nullable top type whose values (and cells, image codes, text
+    form) a value of type ``t`` shares: 'funcref' for every function
+    reference type, 'externref' for the extern ones, 'exnref' for the
+    exception ones, ``t`` itself otherwise."""
+    r = reftype(t)
+    if r is None:
+        return t
+    if isinstance(r.heap, int):
+        return FUNCREF
+    return _TOP_TYPES[HEAP_TOPS[r.heap]]
+
+
+def type_key(ft, types=None):
+    """A canonical key of a function type: equal keys <=> equivalent types.
+    Types that mention concrete type indices carry their module-independent
+    key (set by validation, ``canonicalize``); others are their own key."""
+    return ft.__dict__.get('_key', ft)
+
+
+def canonicalize(types):
+    """Give every type of a module that mentions a type index its canonical
+    key (indices replaced by the keys of the types they name; a reference
+    to the type itself or a later one stays relative), so types of
+    different modules or indices compare by structure (3.0 type equivalence
+    for rec groups of one type)."""
+    keys = []
+    for i, ft in enumerate(types):
+        def close(t, i=i):
+            r = reftype(t)
+            if r is None or not isinstance(r.heap, int):
+                return t
+            j = r.heap
+            return ('ref', r.nullable, keys[j] if j < i else ('rec', j - i))
+        if any(isinstance(getattr(t, 'heap', None), int) for t in ft.params + ft.results):
+            key = ('func', tuple(map(close, ft.params)), tuple(map(close, ft.results)))
+            object.__setattr__(ft, '_key', key)
+            keys.append(key)
+        else:
+            keys.append(ft)
+    return keys
+
+
+def heap_matches(h1, h2, keys):
+    """h1 <= h2 for heap types (valid/matching.rst), ``keys`` the module's
+    canonical type keys for concrete indices."""
+    if h1 == h2:
+        return True
+    if isinstance(h1, int):
+        if isinstance(h2, int):
+            return h1 < len(keys) and h2 < len(keys) and keys[h1] == keys[h2]
+        return h2 == 'func'
+    if h1 in HEAP_BOTTOMS:
+        top = HEAP_TOPS[h1]
+        return (h2 == top or HEAP_TOPS.get(h2) == top) if not isinstance(h2, int) \
+            else top == 'func'
+    return False
+
+
+def matches(t1, t2, keys=()):
+    """Value type t1 <= t2 (valid/matching.rst); None (the validation
+    algorithm's Unknown / bottom) matches anything."""
+    if t1 == t2 or t1 is None or t2 is None:
+        return True
+    r1, r2 = reftype(t1), reftype(t2)
+    if r1 is None or r2 is None:
+        return False
+    return (r2.nullable or not r1.nullable) and heap_matches(r1.heap, r2.heap, keys)
 
 ValType = str
 BlockType = Union[None, str, int]   # empty | single result value type | type index
@@ -43,11 +199,13 @@ class Limits:
 class TableType:
     limits: Limits
     elemtype: ValType
+    at: ValType = I32              # address type: i64 for a 64-bit table (table64)
 
 
 @dataclass(frozen=True)
 class MemType:
     limits: Limits
+    at: ValType = I32              # address type: i64 for a 64-bit memory (memory64)
 
 
 @dataclass(frozen=True)
@@ -149,6 +307,7 @@ class Func:
 @dataclass
 class Table:
     type: TableType
+    init: Optional[Expr] = None    # 3.0 initializer expression (default: ref.null)
 
 
 @dataclass

@@ -98,7 +98,6 @@ for _op in OPS:
 del _op, _p, _r
 
 _NUMVEC = frozenset((I32, I64, F32, F64, V128, None))
-_REFS = frozenset((FUNCREF, EXTERNREF, None))
 _CONST_OPS = frozenset(('i32.const', 'i64.const', 'f32.const', 'f64.const',
                         'v128.const', 'ref.null', 'ref.func', 'global.get',
                         # extended constant expressions (Wasm 3.0)
@@ -113,8 +112,10 @@ STANDARDS = (2, 3)
 _CONST_TYPE = {'i32.const': I32, 'i64.const': I64, 'f32.const': F32,
                'f64.const': F64, 'v128.const': V128}
 
-# control frame fields (a frame is a list, mutated in place)
-_KIND, _START, _END, _HEIGHT, _UNREACH, _DEAD, _LABEL, _POS, _PENDING = range(9)
+# control frame fields (a frame is a list, mutated in place); _KEYS: the
+# module's canonical type keys (for subtyping), _INITS: length of the
+# initialized-locals log at entry (3.0 local_init)
+_KIND, _START, _END, _HEIGHT, _UNREACH, _DEAD, _LABEL, _POS, _PENDING, _KEYS, _INITS = range(11)
 
 
 # ----------------------------------------------------------------- context
@@ -122,9 +123,12 @@ _KIND, _START, _END, _HEIGHT, _UNREACH, _DEAD, _LABEL, _POS, _PENDING = range(9)
 class _Context:
     """The validation context C of the spec (valid/conventions.rst)."""
     __slots__ = ('types', 'funcs', 'tables', 'mems', 'globals', 'elems',
-                 'ndatas', 'refs', 'tags')
+                 'ndatas', 'refs', 'keys', 'functypeidx', 'tags')
 
-    def __init__(self, types, funcs, tables, mems, globals_, elems, ndatas, refs, tags=()):
+    def __init__(self, types, funcs, tables, mems, globals_, elems, ndatas, refs,
+                 keys=(), functypeidx=(), tags=()):
+        self.keys = keys                # canonical type keys (syntax.canonicalize)
+        self.functypeidx = functypeidx  # type index per function index
         self.types = types
         self.funcs = funcs
         self.tables = tables
@@ -141,6 +145,7 @@ def _blocktype(ctx, bt):
     if bt is None:
         return (), ()
     if isinstance(bt, str):
+        _check_valtype(ctx, bt)
         return (), (bt,)
     if bt >= len(ctx.types):
         _fail('unknown type')
@@ -157,9 +162,33 @@ def _pop(stack, frame, expect):
             return None
         _fail('type mismatch')
     actual = stack.pop()
-    if actual != expect and actual is not None and expect is not None:
+    if actual != expect and actual is not None and expect is not None \
+            and not S.matches(actual, expect, frame[_KEYS]):
         _fail('type mismatch')
     return actual
+
+
+def _pop_ref(stack, frame):
+    """Pop a reference operand; its RefType, or None (Unknown)."""
+    t = _pop(stack, frame, None)
+    if t is None:
+        return None
+    r = S.reftype(t)
+    if r is None:
+        _fail('type mismatch')
+    return r
+
+
+def _check_valtype(ctx, t):
+    """A value type is valid when its heap type's index names a type."""
+    r = S.reftype(t)
+    if r is not None and isinstance(r.heap, int) and r.heap >= len(ctx.types):
+        _fail(f'unknown type {r.heap}')
+
+
+def _defaultable(t):
+    r = S.reftype(t)
+    return r is None or r.nullable
 
 
 def _pop_vals(stack, frame, types):
@@ -174,7 +203,7 @@ def _pop_vals(stack, frame, types):
     return popped
 
 
-def _check_code(ctx, params, results, local_types, body, stop=None, trace=None):
+def _check_code(ctx, params, results, local_types, body, stop=None, trace=None, unset=None):
     """Validate one expression (function body or constant expression) with
     the appendix algorithm.  Returns a FuncInfo, or, when ``stop`` is given,
     the operand type stack before instruction ``stop``.  ``trace`` (a list)
@@ -184,6 +213,13 @@ def _check_code(ctx, params, results, local_types, body, stop=None, trace=None):
     Raises _Invalid with attribute ``index`` (the failing instruction)."""
     locals_ = list(params) + list(local_types)
     nlocals = len(locals_)
+    keys = ctx.keys
+    for t in local_types:
+        _check_valtype(ctx, t)
+    # 3.0 local_init: non-defaultable locals must be set before they are read;
+    # a set inside a block is forgotten at its end (inits: the log of sets)
+    uninit = {len(params) + k for k, t in enumerate(local_types) if not _defaultable(t)}
+    inits = []
     funcs = ctx.funcs
     types = ctx.types
     gtypes = ctx.globals
@@ -197,7 +233,7 @@ def _check_code(ctx, params, results, local_types, body, stop=None, trace=None):
     else_of = {}
     branches = {}
     stack = []
-    func_frame = ['func', (), tuple(results), 0, False, False, tuple(results), -1, []]
+    func_frame = ['func', (), tuple(results), 0, False, False, tuple(results), -1, [], keys, 0]
     ctrls = [func_frame]
     cur = func_frame
     cur_h = 0
@@ -232,11 +268,14 @@ def _check_code(ctx, params, results, local_types, body, stop=None, trace=None):
             sig = MEMOPS.get(op)
             if sig is not None:
                 plist, res, width, lanes = sig
-                if not nmems:
-                    _fail('unknown memory 0')
                 imm = ins.imm
+                x = imm[-1] if len(imm) == (4 if lanes else 3) else 0    # multi-memory
+                if x or not nmems:
+                    _mem(ctx, x)
                 if (1 << imm[0]) > width:
                     _fail('alignment must not be larger than natural')
+                if x or imm[1] > 0xFFFFFFFF or ctx.mems[0].at != I32:
+                    plist = _memop_params(ctx, x, imm[1], plist)
                 if lanes and imm[2] >= lanes:
                     _fail('invalid lane index')
                 np = len(plist)
@@ -254,6 +293,8 @@ def _check_code(ctx, params, results, local_types, body, stop=None, trace=None):
                 x = ins.imm
                 if x >= nlocals:
                     _fail(f'unknown local {x}')
+                if uninit and x in uninit:
+                    _fail('uninitialized local')
                 stack.append(locals_[x])
             elif op == 'local.set':
                 x = ins.imm
@@ -264,6 +305,9 @@ def _check_code(ctx, params, results, local_types, body, stop=None, trace=None):
                     stack.pop()
                 else:
                     _pop(stack, cur, t)
+                if uninit and x in uninit:
+                    uninit.discard(x)
+                    inits.append(x)
             elif op == 'local.tee':
                 x = ins.imm
                 if x >= nlocals:
@@ -274,6 +318,9 @@ def _check_code(ctx, params, results, local_types, body, stop=None, trace=None):
                 else:
                     _pop(stack, cur, t)
                     stack.append(t)
+                if uninit and x in uninit:
+                    uninit.discard(x)
+                    inits.append(x)
             elif op == 'br_if':
                 x = ins.imm
                 if x >= len(ctrls):
@@ -301,18 +348,42 @@ def _check_code(ctx, params, results, local_types, body, stop=None, trace=None):
                 bp, br_ = _blocktype(ctx, ins.imm[0])
                 _pop_vals(stack, cur, bp)
                 branches[i] = _catch_branches(ctx, ctrls, ins.imm[1], i, len(stack), live)
-                cur = [op, bp, br_, len(stack), False, not live, br_, i, []]
+                cur = [op, bp, br_, len(stack), False, not live, br_, i, [], keys, len(inits)]
                 ctrls.append(cur)
                 cur_h = cur[_HEIGHT]
                 stack.extend(bp)
                 live = not cur[_DEAD]
+            elif op == 'br_on_null' or op == 'br_on_non_null':
+                x = ins.imm
+                if x >= len(ctrls):
+                    _fail('unknown label')
+                tgt = ctrls[-1 - x]
+                label = tgt[_LABEL]
+                r = _pop_ref(stack, cur)
+                nonnull = None if r is None else S.RefType(False, r.heap)
+                if op == 'br_on_null':
+                    # taken: the null is dropped and the label's values kept
+                    h = len(stack)
+                    _pop_vals(stack, cur, label)
+                    stack.extend(label)
+                    branches[i] = [_branch(tgt, i, 0, h, live)]
+                    stack.append(nonnull)
+                else:
+                    # taken: the (non-null) reference is the label's last value
+                    if not label or S.reftype(label[-1]) is None:
+                        _fail('type mismatch')
+                    stack.append(nonnull)
+                    h = len(stack)
+                    _pop_vals(stack, cur, label)
+                    stack.extend(label[:-1])
+                    branches[i] = [_branch(tgt, i, 0, h, live)]
             elif op == 'block' or op == 'loop' or op == 'if' or op == 'try':
                 bp, br_ = _blocktype(ctx, ins.imm)
                 if op == 'if':
                     _pop(stack, cur, I32)
                 _pop_vals(stack, cur, bp)
                 label = bp if op == 'loop' else br_
-                cur = [op, bp, br_, len(stack), False, not live, label, i, []]
+                cur = [op, bp, br_, len(stack), False, not live, label, i, [], keys, len(inits)]
                 ctrls.append(cur)
                 cur_h = cur[_HEIGHT]
                 stack.extend(bp)
@@ -322,13 +393,16 @@ def _check_code(ctx, params, results, local_types, body, stop=None, trace=None):
                 if len(stack) != cur_h:
                     _fail('type mismatch')
                 kind = cur[_KIND]
-                if kind == 'if' and cur[_START] != cur[_END]:
+                if kind == 'if' and not _params_cover(cur):
                     _fail('type mismatch')
                 if op == 'delegate':            # legacy: closes a try, names an outer label
                     if kind != 'try':
                         _fail('delegate without try')
                     if ins.imm >= len(ctrls) - 1:
                         _fail('unknown label')
+                if len(inits) > cur[_INITS]:
+                    uninit.update(inits[cur[_INITS]:])
+                    del inits[cur[_INITS]:]
                 ctrls.pop()
                 if kind != 'func':
                     end_of[cur[_POS]] = i
@@ -348,6 +422,9 @@ def _check_code(ctx, params, results, local_types, body, stop=None, trace=None):
                     _fail('type mismatch')
                 else_of[cur[_POS]] = i
                 cur[_KIND] = 'else'
+                if len(inits) > cur[_INITS]:
+                    uninit.update(inits[cur[_INITS]:])
+                    del inits[cur[_INITS]:]
                 cur[_UNREACH] = False
                 stack.extend(cur[_START])
                 live = not cur[_DEAD]
@@ -362,7 +439,8 @@ def _check_code(ctx, params, results, local_types, body, stop=None, trace=None):
                 if op == 'throw':
                     params = list(_tag(ctx, ins.imm).params)
                     top = stack[max(cur_h, len(stack) - len(params)):]
-                    if top != params[len(params) - len(top):] or (
+                    if not all(S.matches(a, b, keys) for a, b in
+                               zip(top, params[len(params) - len(top):])) or (
                             len(top) < len(params) and not cur[_UNREACH]):
                         _fail(f'type mismatch: instruction requires [{" ".join(params)}] '
                               f'but stack has [{" ".join(t or "_" for t in top)}]')
@@ -385,6 +463,9 @@ def _check_code(ctx, params, results, local_types, body, stop=None, trace=None):
                     _fail('type mismatch')
                 cur[_KIND] = op
                 cur[_UNREACH] = False
+                if len(inits) > cur[_INITS]:
+                    uninit.update(inits[cur[_INITS]:])
+                    del inits[cur[_INITS]:]
                 if op == 'catch':
                     stack.extend(_tag(ctx, ins.imm).params)
                 live = not cur[_DEAD]
@@ -421,6 +502,7 @@ def _check_code(ctx, params, results, local_types, body, stop=None, trace=None):
                     if len(ts) != 1:
                         _fail('invalid result arity')
                     t = ts[0]
+                    _check_valtype(ctx, t)
                     _pop(stack, cur, I32)
                     _pop(stack, cur, t)
                     _pop(stack, cur, t)
@@ -460,10 +542,15 @@ def _check_code(ctx, params, results, local_types, body, stop=None, trace=None):
                 live = False
             elif op == 'call_indirect':
                 ft = _indirect_type(ins.imm, tables, types)
-                _pop(stack, cur, I32)
+                _pop(stack, cur, tables[ins.imm[1]].at)
                 _pop_vals(stack, cur, ft.params)
                 stack.extend(ft.results)
-            elif op == 'return_call' or op == 'return_call_indirect':
+            elif op == 'call_ref':
+                ft = _ref_type(ins.imm, types, stack, cur)
+                _pop_vals(stack, cur, ft.params)
+                stack.extend(ft.results)
+            elif op == 'return_call' or op == 'return_call_indirect' \
+                    or op == 'return_call_ref':
                 # tail calls: the callee's results are the caller's, then
                 # the rest of the block is unreachable, as after 'return'
                 if op == 'return_call':
@@ -471,10 +558,14 @@ def _check_code(ctx, params, results, local_types, body, stop=None, trace=None):
                     if x >= len(funcs):
                         _fail(f'unknown function {x}')
                     ft = funcs[x]
+                elif op == 'return_call_ref':
+                    ft = _ref_type(ins.imm, types, stack, cur)
                 else:
                     ft = _indirect_type(ins.imm, tables, types)
-                    _pop(stack, cur, I32)
-                if tuple(ft.results) != tuple(func_frame[_END]):
+                    _pop(stack, cur, tables[ins.imm[1]].at)
+                fres = func_frame[_END]
+                if len(ft.results) != len(fres) or not all(
+                        S.matches(a, b, keys) for a, b in zip(ft.results, fres)):
                     _fail('type mismatch')
                 _pop_vals(stack, cur, ft.params)
                 del stack[cur_h:]
@@ -495,6 +586,12 @@ def _check_code(ctx, params, results, local_types, body, stop=None, trace=None):
             if stop is None:
                 _fail('END opcode expected')
         if stop is not None:
+            if unset is not None:
+                unset.update(uninit)
+                if stop < n and body[stop].op in ('end', 'else'):
+                    # branches land here too (and a false if on its else),
+                    # from before the block's sets: its entry state holds
+                    unset.update(inits[cur[_INITS]:])
             return stack
         if i != n:
             _fail('unexpected instructions after end')
@@ -505,6 +602,22 @@ def _check_code(ctx, params, results, local_types, body, stop=None, trace=None):
     if len(results) > max_height:
         max_height = len(results)
     return FuncInfo(heights, end_of, else_of, branches, max_height)
+
+
+def _params_cover(frame):
+    """An 'if' without 'else' passes its params through the missing arm:
+    they must match its results."""
+    st, en = frame[_START], frame[_END]
+    return len(st) == len(en) and all(S.matches(a, b, frame[_KEYS]) for a, b in zip(st, en))
+
+
+def _ref_type(x, types, stack, frame):
+    """call_ref / return_call_ref x: the function type x, after popping the
+    (ref null x) operand."""
+    if x >= len(types):
+        _fail(f'unknown type {x}')
+    _pop(stack, frame, S.RefType(True, x))
+    return types[x]
 
 
 def _branch(tgt, i, slot, h, live):
@@ -525,19 +638,23 @@ def _tag(ctx, x):
     return ctx.tags[x]
 
 
+_EXN = S.RefType(False, 'exn')     # what catch_ref and catch_all_ref push
+
+
 def _catch_branches(ctx, ctrls, clauses, i, h, live):
     """The Branch of each catch clause of a try_table at instr ``i``: the
     clause's label is counted outside the try_table, and carries the tag's
-    fields (catch, catch_ref) and the exnref (catch_ref, catch_all_ref)."""
+    fields (catch, catch_ref) and the (ref exn) (catch_ref, catch_all_ref)."""
     out = []
     for kind, x, label in clauses:
         if label >= len(ctrls):
             _fail('unknown label')
         vals = tuple(_tag(ctx, x).params) if kind < 2 else ()
         if kind & 1:
-            vals += (S.EXNREF,)
+            vals += (_EXN,)
         tgt = ctrls[-1 - label]
-        if tuple(tgt[_LABEL]) != vals:
+        lt = tgt[_LABEL]
+        if len(lt) != len(vals) or not all(S.matches(a, b, ctx.keys) for a, b in zip(vals, lt)):
             _fail('type mismatch')
         out.append(_branch(tgt, i, len(out), h + len(vals), live))
     return out
@@ -553,76 +670,78 @@ def _resolve(frame, target, branches):
 def _check_other(ctx, op, imm, stack, cur):
     """Instructions with index immediates that are rare in hot code."""
     if op == 'ref.null':
+        _check_valtype(ctx, imm)
         stack.append(imm)
     elif op == 'ref.is_null':
-        t = _pop(stack, cur, None)
-        if t not in _REFS:
-            _fail('type mismatch')
+        _pop_ref(stack, cur)
         stack.append(I32)
+    elif op == 'ref.as_non_null':
+        r = _pop_ref(stack, cur)
+        stack.append(None if r is None else S.RefType(False, r.heap))
     elif op == 'ref.func':
         if imm >= len(ctx.funcs):
             _fail(f'unknown function {imm}')
         if imm not in ctx.refs:
             _fail('undeclared function reference')
-        stack.append(FUNCREF)
+        stack.append(_func_ref_type(ctx, imm))
     elif op == 'memory.size':
-        if not ctx.mems:
-            _fail('unknown memory 0')
-        stack.append(I32)
+        stack.append(_mem(ctx, imm).at)
     elif op == 'memory.grow':
-        if not ctx.mems:
-            _fail('unknown memory 0')
-        _pop(stack, cur, I32)
-        stack.append(I32)
-    elif op == 'memory.fill' or op == 'memory.copy':
-        if not ctx.mems:
-            _fail('unknown memory 0')
-        _pop_vals(stack, cur, (I32, I32, I32))
+        at = _mem(ctx, imm).at
+        _pop(stack, cur, at)
+        stack.append(at)
+    elif op == 'memory.fill':
+        at = _mem(ctx, imm).at
+        _pop_vals(stack, cur, (at, I32, at))
+    elif op == 'memory.copy':
+        # the length is i64 only when both memories are 64-bit
+        at1, at2 = _mem(ctx, imm[0]).at, _mem(ctx, imm[1]).at
+        _pop_vals(stack, cur, (at1, at2, I32 if I32 in (at1, at2) else I64))
     elif op == 'memory.init':
-        if not ctx.mems:
-            _fail('unknown memory 0')
-        if imm >= ctx.ndatas:
-            _fail(f'unknown data segment {imm}')
-        _pop_vals(stack, cur, (I32, I32, I32))
+        y, x = imm if imm.__class__ is tuple else (imm, 0)
+        at = _mem(ctx, x).at
+        if y >= ctx.ndatas:
+            _fail(f'unknown data segment {y}')
+        _pop_vals(stack, cur, (at, I32, I32))
     elif op == 'data.drop':
         if imm >= ctx.ndatas:
             _fail(f'unknown data segment {imm}')
     elif op == 'table.get':
-        t = _table(ctx, imm).elemtype
-        _pop(stack, cur, I32)
-        stack.append(t)
+        tt = _table(ctx, imm)
+        _pop(stack, cur, tt.at)
+        stack.append(tt.elemtype)
     elif op == 'table.set':
-        t = _table(ctx, imm).elemtype
-        _pop(stack, cur, t)
-        _pop(stack, cur, I32)
+        tt = _table(ctx, imm)
+        _pop(stack, cur, tt.elemtype)
+        _pop(stack, cur, tt.at)
     elif op == 'table.size':
-        _table(ctx, imm)
-        stack.append(I32)
+        stack.append(_table(ctx, imm).at)
     elif op == 'table.grow':
-        t = _table(ctx, imm).elemtype
-        _pop(stack, cur, I32)
-        _pop(stack, cur, t)
-        stack.append(I32)
+        tt = _table(ctx, imm)
+        _pop(stack, cur, tt.at)
+        _pop(stack, cur, tt.elemtype)
+        stack.append(tt.at)
     elif op == 'table.fill':
-        t = _table(ctx, imm).elemtype
-        _pop(stack, cur, I32)
-        _pop(stack, cur, t)
-        _pop(stack, cur, I32)
+        tt = _table(ctx, imm)
+        _pop(stack, cur, tt.at)
+        _pop(stack, cur, tt.elemtype)
+        _pop(stack, cur, tt.at)
     elif op == 'table.copy':
         x, y = imm
-        t1 = _table(ctx, x).elemtype
-        t2 = _table(ctx, y).elemtype
-        if t1 != t2:
+        tt1 = _table(ctx, x)
+        tt2 = _table(ctx, y)
+        if not S.matches(tt2.elemtype, tt1.elemtype, ctx.keys):
             _fail('type mismatch')
-        _pop_vals(stack, cur, (I32, I32, I32))
+        # the length is i64 only when both tables are 64-bit
+        _pop_vals(stack, cur, (tt1.at, tt2.at, I32 if I32 in (tt1.at, tt2.at) else I64))
     elif op == 'table.init':
         y, x = imm          # (elemidx, tableidx); the table is checked first
-        t1 = _table(ctx, x).elemtype
+        tt = _table(ctx, x)
         if y >= len(ctx.elems):
             _fail(f'unknown elem segment {y}')
-        if ctx.elems[y] != t1:
+        if not S.matches(ctx.elems[y], tt.elemtype, ctx.keys):
             _fail('type mismatch')
-        _pop_vals(stack, cur, (I32, I32, I32))
+        _pop_vals(stack, cur, (tt.at, I32, I32))
     elif op == 'elem.drop':
         if imm >= len(ctx.elems):
             _fail(f'unknown elem segment {imm}')
@@ -641,6 +760,31 @@ def _table(ctx, x):
     return ctx.tables[x]
 
 
+def _mem(ctx, x):
+    if x >= len(ctx.mems):
+        _fail(f'unknown memory {x}')
+    return ctx.mems[x]
+
+
+def _memop_params(ctx, x, offset, plist):
+    """A load/store's operand types for memory ``x`` (multi-memory,
+    memory64): the address (first operand) is the memory's address type,
+    and a 32-bit memory's offset must fit in 32 bits."""
+    if ctx.mems[x].at == I32:
+        if offset > 0xFFFFFFFF:
+            _fail('offset out of range')
+        return plist
+    return [I64] + plist[1:]
+
+
+def _func_ref_type(ctx, x):
+    """ref.func x: (ref $t) with $t the function's type index (3.0); funcref
+    for a function whose type index is not known (a context without one)."""
+    if x < len(ctx.functypeidx):
+        return S.RefType(False, ctx.functypeidx[x])
+    return FUNCREF
+
+
 def _indirect_type(imm, tables, types):
     """The function type of call_indirect / return_call_indirect (typeidx,
     tableidx), after checking both indices and that the table holds funcrefs."""
@@ -649,7 +793,7 @@ def _indirect_type(imm, tables, types):
         _fail(f'unknown table {x}')
     if y >= len(types):
         _fail('unknown type')
-    if tables[x].elemtype != FUNCREF:
+    if S.value_class(tables[x].elemtype) != FUNCREF:
         _fail('type mismatch')
     return types[y]
 
@@ -669,10 +813,11 @@ def _const_expr(ctx, expr, t, ops=_CONST_OPS):
         if ct is None:
             if op == 'ref.null':
                 ct = ins.imm
+                _check_valtype(ctx, ct)
             elif op == 'ref.func':
                 if ins.imm >= len(ctx.funcs):
                     _fail(f'unknown function {ins.imm}')
-                ct = FUNCREF
+                ct = _func_ref_type(ctx, ins.imm)
             elif op == 'global.get':
                 x = ins.imm
                 if x >= len(ctx.globals):
@@ -682,7 +827,7 @@ def _const_expr(ctx, expr, t, ops=_CONST_OPS):
                     _fail('constant expression required')
                 ct = gt.valtype
         if ct is not None:
-            if ct != t:
+            if ct != t and not S.matches(ct, t, ctx.keys):
                 _fail('type mismatch')
             return
     # general case: only constant instructions, then type-check like a body
@@ -712,12 +857,18 @@ def _check_limits(lim, bound, msg):
 
 
 def _check_tabletype(tt):
-    _check_limits(tt.limits, 0xFFFFFFFF, 'table size must be at most 2^32-1')
+    if tt.at == I64:
+        _check_limits(tt.limits, 0xFFFFFFFFFFFFFFFF, 'table size must be at most 2^64-1')
+    else:
+        _check_limits(tt.limits, 0xFFFFFFFF, 'table size must be at most 2^32-1')
 
 
 def _check_memtype(mt):
-    _check_limits(mt.limits, MAX_PAGES,
-                  'memory size must be at most 65536 pages (4GiB)')
+    if mt.at == I64:        # memory64: 2^48 pages of 64 KiB span the 2^64 bytes
+        _check_limits(mt.limits, 1 << 48, 'memory size must be at most 2^48 pages')
+    else:
+        _check_limits(mt.limits, MAX_PAGES,
+                      'memory size must be at most 65536 pages (4GiB)')
 
 
 # ----------------------------------------------------------------- modules
@@ -726,7 +877,7 @@ def _free_funcidx(module):
     """C.refs: function indices occurring outside function bodies and the
     start function (globals, element segments, exports)."""
     refs = set()
-    for g in module.globals:
+    for g in module.globals + [t for t in module.tables if t.init is not None]:
         for ins in g.init:
             if ins.op == 'ref.func':
                 refs.add(ins.imm)
@@ -754,6 +905,15 @@ def _context(module):
     """Build C (and check imports, whose types it contains)."""
     types = module.types
     funcs, tables, mems, globals_, tags = [], [], [], [], []
+    typeidx = []
+    keys = S.canonicalize(types)
+    probe = _Context(types, (), (), (), (), (), 0, frozenset(), keys)
+    for k, ft in enumerate(types):
+        try:
+            for t in ft.params + ft.results:
+                _check_valtype(probe, t)
+        except _Invalid as e:
+            raise ValidationError(e.args[0], f'type {k}') from None
     for k, imp in enumerate(module.imports):
         where = f'import {k}'
         try:
@@ -761,8 +921,10 @@ def _context(module):
                 if imp.desc >= len(types):
                     _fail('unknown type')
                 funcs.append(types[imp.desc])
+                typeidx.append(imp.desc)
             elif imp.kind == 'table':
                 _check_tabletype(imp.desc)
+                _check_valtype(probe, imp.desc.elemtype)
                 tables.append(imp.desc)
             elif imp.kind == 'memory':
                 _check_memtype(imp.desc)
@@ -770,6 +932,7 @@ def _context(module):
             elif imp.kind == 'tag':
                 tags.append(_tagtype(types, imp.desc))
             else:
+                _check_valtype(probe, imp.desc.valtype)
                 globals_.append(imp.desc)
         except _Invalid as e:
             raise ValidationError(e.args[0], where) from None
@@ -778,6 +941,7 @@ def _context(module):
         if f.typeidx >= len(types):
             raise ValidationError('unknown type', f'func {len(funcs)}')
         funcs.append(types[f.typeidx])
+        typeidx.append(f.typeidx)
     tables.extend(t.type for t in module.tables)
     mems.extend(m.type for m in module.mems)
     globals_.extend(g.type for g in module.globals)
@@ -788,7 +952,7 @@ def _context(module):
         except _Invalid as e:
             raise ValidationError(e.args[0], f'tag {len(tags)}') from None
     ctx = _Context(types, funcs, tables, mems, globals_, elems,
-                   len(module.datas), _free_funcidx(module), tags)
+                   len(module.datas), _free_funcidx(module), keys, typeidx, tags)
     return ctx, nimported_globals
 
 
@@ -815,35 +979,42 @@ def validate_module(module: S.Module, standard=3) -> ModuleInfo:
     ops = _CONST_OPS if standard >= 3 else _CONST_OPS_2
     def seeing(n):
         return _Context(ctx.types, ctx.funcs, ctx.tables, ctx.mems, ctx.globals[:n],
-                        ctx.elems, ctx.ndatas, ctx.refs)
+                        ctx.elems, ctx.ndatas, ctx.refs, ctx.keys, ctx.functypeidx)
     where = None
     try:
         for k, g in enumerate(module.globals):
             where = f'global {nig + k}'
+            _check_valtype(ctx, g.type.valtype)
             _const_expr(seeing(nig + k if standard >= 3 else nig), g.init, g.type.valtype, ops)
         cctx = ctx if standard >= 3 else seeing(nig)
         for k, t in enumerate(module.tables):
             where = f'table {k}'
             _check_tabletype(t.type)
+            _check_valtype(ctx, t.type.elemtype)
+            if t.init is not None:      # tables come before the globals: imported ones only
+                _const_expr(seeing(nig), t.init, t.type.elemtype, ops)
+            elif not _defaultable(t.type.elemtype):
+                _fail('type mismatch')
         for k, m in enumerate(module.mems):
             where = f'memory {k}'
             _check_memtype(m.type)
         for k, e in enumerate(module.elems):
             where = f'elem {k}'
+            _check_valtype(ctx, e.type)
             for expr in e.init:
                 _const_expr(cctx, expr, e.type, ops)
             if e.mode == 'active':
                 if e.table >= len(ctx.tables):
                     _fail(f'unknown table {e.table}')
-                _const_expr(cctx, e.offset, I32, ops)
-                if ctx.tables[e.table].elemtype != e.type:
+                _const_expr(cctx, e.offset, ctx.tables[e.table].at, ops)
+                if not S.matches(e.type, ctx.tables[e.table].elemtype, ctx.keys):
                     _fail('type mismatch')
         for k, d in enumerate(module.datas):
             where = f'data {k}'
             if d.mode == 'active':
                 if d.memory >= len(ctx.mems):
                     _fail(f'unknown memory {d.memory}')
-                _const_expr(cctx, d.offset, I32, ops)
+                _const_expr(cctx, d.offset, ctx.mems[d.memory].at, ops)
     except _Invalid as e:
         raise ValidationError(e.args[0], where) from None
 
@@ -882,7 +1053,7 @@ def validate_module(module: S.Module, standard=3) -> ModuleInfo:
                 _fail('duplicate export name')
             names.add(ex.name)
         where = 'module'
-        if len(ctx.mems) > 1:
+        if len(ctx.mems) > 1 and standard < 3:
             _fail('multiple memories')
     except _Invalid as e:
         raise ValidationError(e.args[0], where) from None
@@ -916,6 +1087,25 @@ def operand_types(module: S.Module, funcidx: int, pc: int) -> list:
             hit = tuple(_check_code(ctx, ft.params, ft.results, f.locals, f.body, stop=pc))
         cache[key] = hit
     return list(hit)
+
+
+def unset_locals(module: S.Module, funcidx: int, pc: int) -> frozenset:
+    """Indices of the non-defaultable locals of defined function ``funcidx``
+    that are not initialized before instruction ``pc`` (3.0 local_init):
+    the only locals of a non-nullable type that may hold no value (null)."""
+    f = module.funcs[funcidx]
+    if all(_defaultable(t) for t in f.locals):
+        return frozenset()
+    cache = module.__dict__.setdefault('_unset_locals_cache', {})
+    key = (funcidx, pc)
+    hit = cache.get(key)
+    if hit is None:
+        ctx = _context(module)[0]
+        ft = module.types[f.typeidx]
+        unset = set()
+        _check_code(ctx, ft.params, ft.results, f.locals, f.body, stop=pc, unset=unset)
+        hit = cache[key] = frozenset(unset)
+    return hit
 
 
 def operand_trace(module: S.Module, funcidx: int) -> list:

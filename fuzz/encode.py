@@ -83,7 +83,7 @@ def _imm(kind, imm):
         return b''
     if kind == 'blocktype':
         return blocktype(imm)
-    if kind in ('labelidx', 'funcidx', 'localidx', 'globalidx', 'tableidx',
+    if kind in ('labelidx', 'funcidx', 'localidx', 'globalidx', 'tableidx', 'typeidx',
                 'elemidx', 'dataidx'):
         return u32(imm)
     if kind == 'br_table':

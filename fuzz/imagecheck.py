@@ -69,7 +69,7 @@ def decode_dir(directory):
     # version 2 with "frames": "one-file": every frame in stacks.img, each
     # after its u32 length; otherwise one stack{i}.img per frame
     one = _Bytes('stacks.img', _file(directory, 'stacks.img')) if (
-        man.get('version') == 2 and man.get('frames') == 'one-file') else None
+        man.get('version') in (2, 3) and man.get('frames') == 'one-file') else None
     for i in range(1, nframes + 1):
         if one is None:
             name = f'stack{i}.img'
@@ -103,6 +103,25 @@ def decode_dir(directory):
             raise ImageCheckError(f'memory.img: byte offset {off:#x} is not a multiple of {CHUNK} '
                                   f'inside {pages or 0} pages')
         memory[off] = b.take(CHUNK, f'chunk at {off:#x}')
+    # version 3: memory i >= 1 in mem_page_count{i}.img and memory{i}.img
+    memories = []
+    while man.get('version') == 3:
+        i = len(memories) + 1
+        raw = _file(directory, f'mem_page_count{i}.img', required=False)
+        if raw is None:
+            break
+        b = _Bytes(f'mem_page_count{i}.img', raw)
+        mpages = b.u32('pages')
+        b.done()
+        b = _Bytes(f'memory{i}.img', _file(directory, f'memory{i}.img'))
+        chunks = {}
+        while b.at < len(b.data):
+            off = b.u32('byte offset')
+            if off % CHUNK or off + CHUNK > mpages * PAGE:
+                raise ImageCheckError(f'memory{i}.img: byte offset {off:#x} is not a multiple of '
+                                      f'{CHUNK} inside {mpages} pages')
+            chunks[off] = b.take(CHUNK, f'chunk at {off:#x}')
+        memories.append((mpages, chunks))
     b = _Bytes('global.img', _file(directory, 'global.img'))
     globs = []
     for k in range(b.u32('count')):
@@ -128,7 +147,7 @@ def decode_dir(directory):
     return {'runtime': man['runtime'], 'module_sha256': man['module_sha256'], 'pc': pc,
             'frames': frames, 'page_count': pages, 'memory': memory, 'globals': globs,
             'tables': tables, 'steps': man.get('steps', 0),
-            'dropped_elems': dropped[0], 'dropped_datas': dropped[1]}
+            'dropped_elems': dropped[0], 'dropped_datas': dropped[1], 'memories': memories}
 
 
 def as_dict(images):
@@ -141,7 +160,9 @@ def as_dict(images):
             'page_count': images.page_count, 'memory': {k: bytes(v) for k, v in images.memory.items()},
             'globals': [(t, list(c)) for t, c in images.globals],
             'tables': [list(t) for t in images.tables], 'steps': images.steps,
-            'dropped_elems': list(images.dropped_elems), 'dropped_datas': list(images.dropped_datas)}
+            'dropped_elems': list(images.dropped_elems), 'dropped_datas': list(images.dropped_datas),
+            'memories': [(m.page_count, {k: bytes(v) for k, v in m.chunks.items()})
+                         for m in images.memories]}
 
 
 def _differences(a, b, path=''):

@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from engine import syntax as S
 from engine import binary
 from engine.binary import decode_module
 from engine.errors import DecodeError
@@ -37,9 +38,9 @@ def vec(*items):
     return bytes([len(items)]) + b''.join(items)
 
 
-def malformed(data, message):
+def malformed(data, message, standard=3):
     with pytest.raises(DecodeError) as e:
-        decode_module(data)
+        decode_module(data, standard=standard)
     assert e.value.message.startswith(message), e.value
     return e.value
 
@@ -211,11 +212,25 @@ def test_memory_zero_bytes_and_memop_flags():
     mem = sec(5, vec(b'\x00\x01'))
     def body(instrs):
         return HEADER + TYPE0 + FUNC0 + mem + code((b'\x00', instrs))
-    malformed(body(b'\x3f\x01\x1a\x0b'), 'zero byte expected')
-    malformed(body(b'\x41\x00\x40\x80\x00\x1a\x0b'), 'zero byte expected')
-    malformed(body(b'\x41\x00\x28\x20\x00\x1a\x0b'), 'malformed memop flags')
+    # Wasm 2.0: reserved zero bytes, alignment exponents below 32
+    malformed(body(b'\x3f\x01\x1a\x0b'), 'zero byte expected', 2)
+    malformed(body(b'\x41\x00\x40\x80\x00\x1a\x0b'), 'zero byte expected', 2)
+    malformed(body(b'\x41\x00\x28\x20\x00\x1a\x0b'), 'malformed memop flags', 2)
     m = decode_module(body(b'\x41\x00\x28\x1f\x80\x01\x1a\x0b'))
     assert m.funcs[0].body[1].imm == (31, 128)       # too-large alignment is a validation error
+    # Wasm 3.0 (multi-memory): memory indices; flag bit 6 puts one in the memarg
+    assert decode_module(body(b'\x3f\x01\x1a\x0b')).funcs[0].body[0].imm == 1
+    assert decode_module(body(b'\x41\x00\x28\x20\x00\x1a\x0b')).funcs[0].body[1].imm == (32, 0)
+    assert decode_module(body(b'\x41\x00\x28\x42\x02\x07\x1a\x0b')).funcs[0].body[1].imm == (2, 7, 2)
+    assert decode_module(body(b'\x41\x00\x28\x42\x00\x07\x1a\x0b')).funcs[0].body[1].imm == (2, 7)
+    malformed(body(b'\x41\x00\x28\x80\x01\x00\x1a\x0b'), 'malformed memop flags')
+    # memory64: u64 offsets; limits flags 4/5 (i64 address type), others malformed
+    m = decode_module(body(b'\x41\x00\x28\x02\x80\x80\x80\x80\x10\x1a\x0b'))
+    assert m.funcs[0].body[1].imm == (2, 1 << 32)
+    m = decode_module(HEADER + sec(5, vec(b'\x05\x01\x80\x80\x04')))
+    assert m.mems[0].type == S.MemType(S.Limits(1, 1 << 16), S.I64)
+    malformed(HEADER + sec(5, vec(b'\x03\x01\x02')), 'malformed limits flags')
+    malformed(HEADER + sec(5, vec(b'\x03\x01\x02')), 'integer too large', 2)
 
 
 def test_immediates_match_wat():
@@ -282,10 +297,11 @@ OFF0 = b'\x41\x00\x0b'
 
 
 @pytest.mark.parametrize('payload, mode, table, etype, n, has_offset', [
-    (b'\x00' + OFF0 + b'\x02\x00\x01', 'active', 0, 'funcref', 2, True),
-    (b'\x01\x00\x01\x01', 'passive', 0, 'funcref', 1, False),
-    (b'\x02\x01' + OFF0 + b'\x00\x01\x00', 'active', 1, 'funcref', 1, True),
-    (b'\x03\x00\x02\x00\x01', 'declarative', 0, 'funcref', 2, False),
+    # segments of function indices hold (ref func) (Wasm 3.0), expressions their own type
+    (b'\x00' + OFF0 + b'\x02\x00\x01', 'active', 0, '(ref func)', 2, True),
+    (b'\x01\x00\x01\x01', 'passive', 0, '(ref func)', 1, False),
+    (b'\x02\x01' + OFF0 + b'\x00\x01\x00', 'active', 1, '(ref func)', 1, True),
+    (b'\x03\x00\x02\x00\x01', 'declarative', 0, '(ref func)', 2, False),
     (b'\x04' + OFF0 + b'\x02\xd2\x00\x0b\xd0\x70\x0b', 'active', 0, 'funcref', 2, True),
     (b'\x05\x6f\x01\xd0\x6f\x0b', 'passive', 0, 'externref', 1, False),
     (b'\x06\x01' + OFF0 + b'\x70\x01\xd2\x01\x0b', 'active', 1, 'funcref', 1, True),
@@ -360,8 +376,10 @@ def test_imports_exports_globals_limits():
     assert m.start == 0
     malformed(HEADER + sec(2, vec(b'\x01m\x01f\x05\x00')), 'malformed import kind')   # 4: tag (3.0)
     malformed(HEADER + sec(6, vec(b'\x7f\x02\x41\x00\x0b')), 'malformed mutability')
-    malformed(HEADER + sec(5, vec(b'\x02\x00')), 'integer too large')
-    malformed(HEADER + sec(4, vec(b'\x70\x81\x00\x00')), 'integer representation too long')
+    malformed(HEADER + sec(5, vec(b'\x02\x00')), 'integer too large', 2)
+    malformed(HEADER + sec(4, vec(b'\x70\x81\x00\x00')), 'integer representation too long', 2)
+    malformed(HEADER + sec(5, vec(b'\x02\x00')), 'malformed limits flags')     # Wasm 3.0
+    malformed(HEADER + sec(4, vec(b'\x70\x81\x00\x00')), 'malformed limits flags')
     malformed(HEADER + sec(1, vec(b'\x60\x01\x40\x00')), 'malformed value type')
     malformed(HEADER + sec(1, vec(b'\xe0\x7f\x00\x00')), 'integer representation too long')
 
@@ -432,7 +450,7 @@ def check_file(suite, name):
         if c['type'] == 'assert_malformed':
             counts['malformed'] += 1
             try:
-                decode_module(data, standard=2)
+                decode_module(data, standard=2)   # the 2.0 suite
                 bad.append((c['line'], c['text'], 'decoded'))
             except DecodeError as e:
                 if not e.message.startswith(c['text']):

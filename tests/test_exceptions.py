@@ -262,7 +262,7 @@ def test_image_files_hold_the_exception_table(runtime, tmp_path):
     d = tmp_path / 'ck'
     im.write_images(saved, str(d))
     manifest = json.loads((d / 'manifest.json').read_text())
-    assert manifest['version'] == im.EXN_VERSION and manifest['frames'] == 'per-file'
+    assert manifest['version'] == im.WASM3_VERSION and manifest['frames'] == 'per-file'
     raw = (d / im.EXN_FILE).read_bytes()
     assert raw == bytes.fromhex('01000000' '00000000' '03000000' '01000000' '03000000'
                                 '00000000' '00000000')
@@ -278,9 +278,12 @@ def test_image_files_hold_the_exception_table(runtime, tmp_path):
     (d / im.EXN_FILE).write_bytes(raw[:10])
     with pytest.raises(ImageError, match='exception.img'):
         im.read_images(str(d))
+    # a version-3 set without exception.img reads (its 3.0 state could be
+    # memories alone), but the exnref cells name no exception
     os.remove(d / im.EXN_FILE)
-    with pytest.raises(ImageError, match='exception.img'):
-        im.read_images(str(d))
+    with pytest.raises(ImageError, match=r'exception.img: .*: exnref 0 but '
+                                         r'exception.img holds 0 exceptions'):
+        tr.snapshot_from_images(im.read_images(str(d)), inst.module, inst.info)
 
 
 @pytest.mark.parametrize('runtime', RUNTIMES)
@@ -289,7 +292,7 @@ def test_neutral_form_lists_handlers_and_exnrefs(runtime):
     sha = im.module_sha256(data)
     snap = tr.snapshot_from_images(checkpoint.save(ex, inst, sha), inst.module, inst.info)
     doc = neutral.document_from_snapshot(snap, inst.module, inst.info, sha)
-    assert doc['version'] == neutral.EXN_VERSION
+    assert doc['version'] == neutral.WASM3_VERSION
     assert doc['globals'][0] == {'type': 'exnref', 'value': {'exn': {'tag': 0, 'fields': [
         {'type': 'i32', 'value': 1}, {'type': 'i64', 'value': 3}]}}}
     run, middle = doc['frames']
@@ -395,3 +398,118 @@ def test_cli_reports_uncaught_exceptions_and_exnref_results(runtime, tmp_path, c
     assert 'uncaught exception (tag address 0, fields [3])' in capsys.readouterr().err
     assert cli.main(['run', str(wasm), '--invoke', 'g', '--runtime', runtime]) == 0
     assert capsys.readouterr().out.strip() == 'exnref:tag 0 (9)'
+
+
+# ------------------------------------------------ with typed references and multi-memory
+
+def test_exnref_is_an_abstract_heap_type_of_the_reference_types():
+    """exnref is (ref null exn) in the typed-reference representation: one
+    RefType scheme, subtyping by syntax.matches, exnref values' class."""
+    from engine import syntax as S
+    from engine.exec.cells import CELLS
+    exn, noexn = S.RefType(False, 'exn'), S.RefType(True, 'noexn')
+    assert S.EXNREF == 'exnref' and S.EXNREF.heap == 'exn' and S.EXNREF.nullable
+    assert S.parse_valtype('exnref') is S.EXNREF and S.parse_valtype('(ref exn)') == exn
+    assert S.parse_valtype('(ref null exn)') is None      # only the canonical spelling
+    assert S.parse_valtype('(ref null noexn)') == noexn
+    assert S.value_class(exn) == S.value_class(noexn) == 'exnref' and CELLS[exn] == 1
+    assert S.matches(exn, S.EXNREF) and S.matches(noexn, S.EXNREF) and S.matches(noexn, exn) is False
+    assert not S.matches(S.EXNREF, exn) and not S.matches(S.EXNREF, S.FUNCREF)
+    assert not S.matches(noexn, S.FUNCREF) and not S.matches(S.RefType(True, 'nofunc'), S.EXNREF)
+
+
+def test_catch_ref_pushes_a_non_null_exnref():
+    """catch_ref / catch_all_ref give (ref exn): a label of (ref exn) or of
+    exnref takes it, one of another reference type does not."""
+    def module(label):
+        return wat_to_binary(f'''(module (tag $e)
+          (func (result exnref)
+            (block $h (result {label})
+              (try_table (catch_all_ref $h) (throw $e))
+              (unreachable))))''')
+    for ok in ('(ref exn)', 'exnref'):
+        E.module_validate(E.module_decode(module(ok)))
+    from engine.errors import ValidationError
+    with pytest.raises(ValidationError, match='type mismatch'):
+        E.module_validate(E.module_decode(module('funcref')))
+
+
+# $thrower writes its argument to memory 1 and throws $e(2i) computed
+# through a call_ref; "run" catches it with catch_all_ref into a (ref exn)
+# local (unset, so null, until the first catch), keeps it in the global,
+# rethrows it into a catch $e and sums the fields: 0 + 2 + 4 + 6 = 12 for
+# n = 4, plus memory 1's last argument 3 = 15.
+WASM3 = r'''(module
+  (type $ft (func (param i32) (result i32)))
+  (tag $e (param i32))
+  (memory $m0 1)
+  (memory $m1 1)
+  (global $g (mut exnref) (ref.null exn))
+  (global $f (ref $ft) (ref.func $double))
+  (func $double (type $ft) (i32.mul (local.get 0) (i32.const 2)))
+  (func $thrower (param i32)
+    (i32.store $m1 (i32.const 8) (local.get 0))
+    (throw $e (call_ref $ft (local.get 0) (global.get $f))))
+  (func (export "run") (param i32) (result i32)
+    (local $i i32) (local $acc i32) (local $x (ref exn))
+    (loop $l
+      (block $h (result (ref exn))
+        (try_table (catch_all_ref $h)
+          (call $thrower (local.get $i)))
+        (unreachable))
+      (local.set $x)
+      (global.set $g (local.get $x))
+      (block $c (result i32)
+        (try_table (catch $e $c) (throw_ref (local.get $x)))
+        (unreachable))
+      (local.set $acc (i32.add (local.get $acc)))
+      (i32.store $m1 (i32.const 16) (local.get $acc))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br_if $l (i32.lt_u (local.get $i) (local.get 0))))
+    (i32.add (local.get $acc) (i32.load $m1 (i32.const 8))))
+)'''
+
+
+@pytest.mark.parametrize('a, b', PAIRS)
+def test_exceptions_typed_references_and_two_memories_migrate(a, b):
+    store, inst, _ = instance(a, WASM3)
+    results, report = migrate_call(store, inst.exports['run'][1], [4], a, b, seed=None,
+                                   points=lambda n: list(range(n)))
+    assert results == [15]
+    assert report.mismatch is None and report.skipped is None
+    assert report.points == report.steps > 100
+
+
+@pytest.mark.parametrize('runtime', RUNTIMES)
+def test_one_version_for_all_wasm_3_state(runtime, tmp_path):
+    """A stop holding a caught exception in a module with two memories: one
+    image set of version 3 with exception.img and memory1.img, one neutral
+    document of version 2 with memories, handlers and the (ref exn) local."""
+    store, inst, data = instance(runtime, WASM3)
+    ex = store.new_executor(runtime)
+    ex.start(inst.exports['run'][1], [4])
+    while store.globals[inst.globaladdrs[0]].value is None:
+        ex.run(1)
+    sha = im.module_sha256(data)
+    d = tmp_path / 'ck'
+    im.write_images(checkpoint.save(ex, inst, sha), str(d))
+    manifest = json.loads((d / 'manifest.json').read_text())
+    assert manifest['version'] == im.WASM3_VERSION
+    assert (d / im.EXN_FILE).exists() and (d / 'memory1.img').exists()
+    back = im.read_images(str(d))
+    assert back.exceptions == [(0, [0])] and len(back.memories) == 1
+    snap = tr.snapshot_from_images(back, inst.module, inst.info)
+    doc = neutral.document_from_snapshot(snap, inst.module, inst.info, sha)
+    assert doc['version'] == neutral.WASM3_VERSION and len(doc['memories']) == 1
+    run = doc['frames'][-1]
+    assert run['locals'][3] == {'type': '(ref exn)', 'value': {'exn': {
+        'tag': 0, 'fields': [{'type': 'i32', 'value': 0}]}}}
+    assert run['handlers'] == [] and run['caught'] == []
+    again = neutral.snapshot_from_document(json.loads(neutral.dumps(doc)), inst.module, inst.info)
+    assert again.globals == snap.globals and again.memories == snap.memories
+    # a version-1 document of this module is refused, naming why
+    doc['version'] = neutral.VERSION
+    del doc['memories']
+    with pytest.raises(neutral.NeutralError, match='version: 1, but a module with exception '
+                                                   'handling is written as version 2'):
+        neutral.snapshot_from_document(doc, inst.module, inst.info)

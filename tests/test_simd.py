@@ -438,8 +438,8 @@ def _cases(rng):
     cases = []
     for name in simd.SIMD_NAMES:
         kind = BY_NAME[name].imm
-        if name == 'v128.const':
-            continue
+        if name == 'v128.const' or '.relaxed_' in name:
+            continue            # relaxed SIMD may differ from wasmtime: test_relaxed_simd.py
         if kind == 'lane':
             n = 128 // simd._SHAPES[name.split('.')[0]]
             imms = sorted({0, n - 1, rng.randrange(n)})

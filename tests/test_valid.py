@@ -26,9 +26,9 @@ def module_with(body, params=(), results=(), locals_=(), **kw):
     return m
 
 
-def invalid(m, message):
+def invalid(m, message, standard=3):
     with pytest.raises(ValidationError) as e:
-        validate_module(m)
+        validate_module(m, standard)
     assert e.value.message.startswith(message), e.value.message
     return e.value
 
@@ -247,9 +247,13 @@ def test_module_level_errors():
             'size minimum must not be greater than maximum')
     invalid(S.Module(tables=[S.Table(S.TableType(lim(2, 1), 'funcref'))]),
             'size minimum must not be greater than maximum')
-    invalid(S.Module(mems=[S.Mem(S.MemType(lim(1)))] * 2), 'multiple memories')
+    invalid(S.Module(mems=[S.Mem(S.MemType(lim(1)))] * 2), 'multiple memories', 2)
     invalid(S.Module(imports=[S.Import('a', 'b', 'memory', S.MemType(lim(0)))],
-                     mems=[S.Mem(S.MemType(lim(1)))]), 'multiple memories')
+                     mems=[S.Mem(S.MemType(lim(1)))]), 'multiple memories', 2)
+    validate_module(S.Module(mems=[S.Mem(S.MemType(lim(1)))] * 2))     # Wasm 3.0: multi-memory
+    invalid(S.Module(mems=[S.Mem(S.MemType(lim(1 << 48 | 1), 'i64'))]),
+            'memory size must be at most 2^48 pages')
+    validate_module(S.Module(mems=[S.Mem(S.MemType(lim(65537), 'i64'))]))
     m = module_with([I('end')], exports=[S.Export('a', 'func', 0), S.Export('a', 'func', 0)])
     invalid(m, 'duplicate export name')
     invalid(module_with([I('end')], exports=[S.Export('a', 'global', 0)]),

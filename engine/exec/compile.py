@@ -36,7 +36,7 @@ import struct
 from array import array
 
 from .. import faults
-from . import memory_access, numerics
+from . import memories, memory_access, numerics
 from .exceptions import has_handlers
 from ..errors import Trap
 from ..opcodes import BY_NAME
@@ -56,6 +56,12 @@ class Stop(Exception):
 class Reenter(Exception):
     """Stop before a call (no compiled call depth left, or a callee that
     runs in the interpreter): the interpreter makes the call."""
+
+
+# Typed function references (3.0) are left to the interpreter: a function
+# using one of these runs interpreted as a whole (exact by construction).
+_INTERPRETED = frozenset(('call_ref', 'return_call_ref', 'br_on_null', 'br_on_non_null',
+                          'ref.as_non_null'))
 
 
 class Uncompilable(Exception):
@@ -217,11 +223,15 @@ class FuncGen:
         self.bindings = {}     # name in the code -> (kind, module-level index), see bind()
         self.out = []          # (indent, text, tag)
         self.tag = None
+        self.general = False   # uses memories.general instructions (set by build)
 
     # -- control-flow analysis
     def leaders(self):
         """Leader pc -> operand height there (see the module docstring)."""
         body, info, heights = self.body, self.info, self.info.heights
+        for ins in body:
+            if ins.op in _INTERPRETED:
+                raise Uncompilable(ins.op)
         lead = {0: 0}
         last = len(body) - 1
 
@@ -532,7 +542,9 @@ class FuncGen:
         self.ind = ind
         if op in ('nop', 'block', 'loop', 'end'):
             return
-        if op == 'local.get':
+        if self.general and memories.general(self.store, self.inst, ins):
+            self.memory_general(pc, ins, ind)
+        elif op == 'local.get':
             self.push(f'l{imm}', frozenset((f'l{imm}',)),
                       fexpr=f'f{imm}' if imm in self.f64locals else None)
         elif op == 'f64.const':
@@ -694,6 +706,18 @@ class FuncGen:
         if mark:
             self.emit(ind, 'D[ea >> 12] = 1; D[(ea + 15) >> 12] = 1')
         for j in range(npush):
+            self.set_result(f'T[{j}]', ind)
+
+    def memory_general(self, pc, ins, ind):
+        """An instruction on a memory other than 0, or on a 64-bit memory or
+        table (``memories.general``): the interpreter's value-level function,
+        called like a generic closure on a list of the operands."""
+        _, params, results = memories.instruction(self.store, self.inst, ins)
+        g = self.bind(f'XM{pc}', 'memories', pc)
+        args = [self.pop() for _ in params][::-1]
+        self.emit(ind, f'T = [{", ".join(a.expr for a in args)}]')
+        self.emit(ind, f'{g}(T)')
+        for j in range(len(results)):
             self.set_result(f'T[{j}]', ind)
 
     def call(self, pc, ins, ind):
@@ -876,6 +900,10 @@ def namespace(store, inst, bindings, c):
         elif kind == 'generic':
             from .wasmedge import _generic
             v = _generic(store, inst, mi, arg[0], arg[1])
+        elif kind == 'memories':              # the instruction at pc ``arg``
+            fn, params, results = memories.instruction(
+                store, inst, store.funcs[c.addr].code.body[arg])
+            v = memories.stack_closure(fn, len(params), len(results))
         elif kind == 'host':
             v = store.funcs[inst.funcaddrs[arg]].host
         else:                                   # 'func'
@@ -931,6 +959,7 @@ def build(store, addr, model='wasmedge'):
     if hit is None:
         g = FuncGen(store, fi, addr, model)
         try:
+            g.general = memories.uses_general(store, inst, g.body)
             g.generate()
         except Uncompilable:
             hit = cache[key] = None

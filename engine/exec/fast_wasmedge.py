@@ -38,6 +38,7 @@ from .compile import INDEX_OOB, OOB, STRUCT_OOB, Reenter, Stop, compiled
 from ..errors import Trap
 
 PY_DEPTH = 1500           # compiled Wasm calls nested in one Python entry
+INTERPRETED_BATCH = 256   # steps per interpreter run in a function without compiled code
 NAME = W.NAME             # the model (images, checkpoint) is WasmEdge's
 
 
@@ -85,8 +86,12 @@ class FastExecutor(W.Executor):
             c = compiled(store, frame.func)
             blk = c.entry.get(self.pc)
             if blk is None:
+                # not at a leader: step to one; in a function left to the
+                # interpreter (no entry at all) run a batch, since single
+                # steps through its loop would cost a dispatch each (a
+                # compiled callee it calls meanwhile runs interpreted: exact)
                 before = self.steps
-                done = interp(self, 1)
+                done = interp(self, 1 if c.entry else min(n, INTERPRETED_BATCH))
                 n -= self.steps - before
                 if done:
                     return True

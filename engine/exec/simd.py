@@ -426,6 +426,59 @@ def _misc():
     return ops
 
 
+def _relaxed(ops):
+    """Relaxed SIMD (Wasm 3.0): the spec allows each of these a set of
+    results; this engine always gives one, the same in both models and
+    tiers, chosen to be the corresponding deterministic instruction:
+
+    - relaxed_swizzle = i8x16.swizzle (an index >= 16 selects 0);
+    - relaxed_trunc* = trunc_sat* (NaN -> 0, saturating out of range);
+    - relaxed_madd(a, b, c) = a * b + c and relaxed_nmadd = -(a * b) + c,
+      *unfused*: the product is rounded, then the sum (f32x4/f64x2.mul then
+      add, NaNs as those give them);
+    - relaxed_laneselect = v128.bitselect (every bit of the mask counts);
+    - relaxed_min/max = f32x4/f64x2.min/max (a NaN lane is NaN as those give
+      it, -0 below +0);
+    - relaxed_q15mulr_s = i16x8.q15mulr_sat_s (-32768 * -32768 saturates);
+    - relaxed_dot_i8x16_i7x16_s: both operands signed, each pair's sum
+      wrapped to 16 bits; the _add_s form adds the two adjacent 16-bit sums
+      (sign-extended) and the i32 lane of c, wrapping.
+    """
+    ops['i8x16.relaxed_swizzle'] = ops['i8x16.swizzle']
+    for sfx in ('f32x4_s', 'f32x4_u', 'f64x2_s_zero', 'f64x2_u_zero'):
+        ops[f'i32x4.relaxed_trunc_{sfx}'] = ops[f'i32x4.trunc_sat_{sfx}']
+    for shape in ('f32x4', 'f64x2'):
+        mul, add, neg = ops[shape + '.mul'], ops[shape + '.add'], ops[shape + '.neg']
+        ops[shape + '.relaxed_madd'] = lambda a, b, c, mul=mul, add=add: add(mul(a, b), c)
+        ops[shape + '.relaxed_nmadd'] = \
+            lambda a, b, c, mul=mul, add=add, neg=neg: add(neg(mul(a, b)), c)
+        ops[shape + '.relaxed_min'] = ops[shape + '.min']
+        ops[shape + '.relaxed_max'] = ops[shape + '.max']
+    for shape in ('i8x16', 'i16x8', 'i32x4', 'i64x2'):
+        ops[shape + '.relaxed_laneselect'] = ops['v128.bitselect']
+    ops['i16x8.relaxed_q15mulr_s'] = ops['i16x8.q15mulr_sat_s']
+    s8 = _ST[8][1].unpack
+    s16p = _ST[16][1].pack
+    u32 = _ST[32][0]
+
+    def pairs(a, b):
+        x = s8(a.to_bytes(16, 'little'))
+        y = s8(b.to_bytes(16, 'little'))
+        return [((x[i] * y[i] + x[i + 1] * y[i + 1] + 0x8000) & 0xFFFF) - 0x8000
+                for i in range(0, 16, 2)]
+
+    def dot(a, b):
+        return _from_bytes(s16p(*pairs(a, b)), 'little')
+
+    def dot_add(a, b, c):
+        p = pairs(a, b)
+        acc = u32.unpack(c.to_bytes(16, 'little'))
+        return _from_bytes(u32.pack(*[(p[2 * i] + p[2 * i + 1] + acc[i]) & 0xFFFFFFFF
+                                      for i in range(4)]), 'little')
+    ops['i16x8.relaxed_dot_i8x16_i7x16_s'] = dot
+    ops['i32x4.relaxed_dot_i8x16_i7x16_add_s'] = dot_add
+
+
 def _build_ops():
     ops = {}
     for shape, w in _SHAPES.items():
@@ -437,6 +490,7 @@ def _build_ops():
         ops.update(_widening(shape, w))
     ops.update(_conversions())
     ops.update(_misc())
+    _relaxed(ops)
     # keep exactly the instructions that exist (the factories are uniform
     # over shapes; the instruction set is not)
     return {k: v for k, v in ops.items()

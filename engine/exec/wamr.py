@@ -35,11 +35,12 @@ types (drop, select, locals, branch values) are resolved at pre-decode time
 by a small replay of the validator's type stack.
 """
 
-from . import exceptions, fusion, memory_access, numerics
+from . import exceptions, fusion, memories, memory_access, numerics
 from ..errors import Exhaustion, Trap
 from ..limits import CallDepthError, run_bounded
 from ..opcodes import BY_NAME
 from .wasmedge import resolve_callee
+from .. import syntax as S
 from ..runtime import default_value
 from .cells import CELLS, NONE, from_cells as value_of_cells, value_cells as cells_of_value
 
@@ -238,13 +239,31 @@ def compile_func(store, fi):
             return depth, body[tgt[4]].end
         return depth, body[end_of[tgt[4]]].offset      # the end pops the label
 
+    gen = memories.uses_general(store, inst, body)   # several memories, memory64, table64
     for i, ins in enumerate(body):
         name = ins.op
         imm = ins.imm
         o = ins.offset
         nxt[o] = ins.end
         k, a = GENERIC, None
-        if name == 'local.get':
+        if gen and memories.general(store, inst, ins):
+            fn, p, r = memories.instruction(store, inst, ins)
+            a = memories.cell_closure(fn, p, r)
+            popn(len(p))
+            tstack.extend(r)
+        elif gen and memories.indirect64(store, inst, ins):
+            # a 1-tuple around (table, type): the run loop pops an i64 index
+            ft = mtypes[imm[0]]
+            a = ((store.tables[inst.tableaddrs[imm[1]]], ft),)
+            pop()
+            popn(len(ft.params))
+            if name == 'call_indirect':
+                k = CALL
+                tstack.extend(ft.results)
+            else:
+                k, a = RETURN_CALL, (a, final_end)
+                unreachable()
+        elif name == 'local.get':
             n = CELLS[local_types[imm]]
             k = LOCAL_GET if n == 1 else LOCAL_GET2 if n == 2 else LOCAL_GETN
             a = local_off[imm]
@@ -349,11 +368,31 @@ def compile_func(store, fi):
             pop()
             popn(len(ft.params))
             tstack.extend(ft.results)
-        elif name == 'return_call' or name == 'return_call_indirect':
+        elif name == 'call_ref':           # CALL through the reference: (None, type)
+            ft = mtypes[imm]
+            k, a = CALL, (None, ft)
+            pop()
+            popn(len(ft.params))
+            tstack.extend(ft.results)
+        elif name == 'br_on_null' or name == 'br_on_non_null':
+            t = S.reftype(pop())
+            if name == 'br_on_null':
+                tstack.append(None if t is None else S.RefType(False, t.heap))
+            a = _br_on(name == 'br_on_null', (imm,) + branch(imm))
+        elif name == 'ref.as_non_null':
+            t = S.reftype(pop())
+            tstack.append(None if t is None else S.RefType(False, t.heap))
+            a = _ref_as_non_null
+        elif name == 'return_call' or name == 'return_call_indirect' \
+                or name == 'return_call_ref':
             # tail calls: argument as for CALL, plus the final end's offset
             if name == 'return_call':
                 ft = store.funcs[inst.funcaddrs[imm]].type
                 a = inst.funcaddrs[imm]
+            elif name == 'return_call_ref':
+                ft = mtypes[imm]
+                a = (None, ft)
+                pop()
             else:
                 typeidx, tableidx = imm
                 ft = mtypes[typeidx]
@@ -385,13 +424,13 @@ def compile_func(store, fi):
                 if t in ('i32', 'f32'):
                     k, a = GLOBAL_GET, g
                 else:
-                    a = _global_get(g, t)
+                    a = _global_get(g, S.value_class(t))
             else:
                 pop()
                 if t in ('i32', 'f32'):
                     k, a = GLOBAL_SET, g
                 else:
-                    a = _global_set(g, t)
+                    a = _global_set(g, S.value_class(t))
         elif name in _LOADS:
             w, unpack, mask, n = _LOADS[name]
             k, a = LOAD, (imm[1], w, unpack, mask, n)
@@ -522,6 +561,45 @@ def _throw(store, inst, name, imm, at, index, fi):
 
 def _ref_is_null(stack):
     stack[-1] = 1 if stack[-1] == NONE else 0
+
+
+def _take(stack, labels, fbase, branch):
+    """A branch a GENERIC closure took (rare: br_on_*), as BR does it
+    inline (POP_CSP_N): cut the cells to the target label's frame_sp
+    keeping its cell_num, pop the labels above it; the continue offset."""
+    depth, npop, pc = branch
+    frame_sp, keep = labels[-1 - depth][2:4]
+    top, lb = len(stack) - keep, fbase + frame_sp
+    if top > lb:
+        del stack[lb:top]
+    if npop:
+        del labels[len(labels) - npop:]
+    return pc
+
+
+def _ref_as_non_null(stack):
+    if stack[-1] == NONE:
+        raise Trap('null reference')
+
+
+def _br_on(on_null, branch):
+    """br_on_null / br_on_non_null as a GENERIC closure returning the taken
+    branch (depth, labels to pop, continue offset) or None, as WAMR's
+    BR_ON_NULL pops the reference and branches through label_pop_csp_n (a
+    br_on_null that is not taken pushes it back)."""
+    if on_null:
+        def f(stack):
+            if stack[-1] == NONE:
+                stack.pop()
+                return branch
+            return None
+    else:
+        def f(stack):
+            if stack[-1] == NONE:
+                stack.pop()
+                return None
+            return branch
+    return f
 
 
 def _global_get(g, t):
@@ -973,7 +1051,8 @@ class Executor:
                         pc = a
                     elif op == 22:   # CALL (a funcaddr) or call_indirect (a (table, type))
                         if a.__class__ is tuple:     # indirect: through the table
-                            fi, a = resolve_callee(a, pop, funcs)
+                            fi, a = resolve_callee(a, pop, funcs) if len(a) == 2 else \
+                                resolve_callee(a[0], memories.pop_i64(stack), funcs)
                         else:
                             fi = funcs[a]
                         if fi.host is not None:
@@ -1091,7 +1170,8 @@ class Executor:
                             del labels[len(labels) - npop:]
                     elif op == 31:   # RETURN_CALL: the callee replaces this frame
                         a, final_end = a
-                        fi, a = resolve_callee(a, pop, funcs)
+                        fi, a = resolve_callee(a, pop, funcs) if a.__class__ is not tuple \
+                            or len(a) == 2 else resolve_callee(a[0], memories.pop_i64(stack), funcs)
                         ft = fi.type
                         nc = _ncells(ft.params)
                         cargs = stack[len(stack) - nc:]
@@ -1121,8 +1201,10 @@ class Executor:
                         mem = c.mem
                         dirty = c.dirty
                         pc = 0
-                    elif op == 32:   # GENERIC
-                        a(stack)
+                    elif op == 32:   # GENERIC (br_on_null/br_on_non_null: a taken branch)
+                        b = a(stack)
+                        if b is not None:
+                            pc = _take(stack, labels, fbase, b)
                     else:            # UNREACHABLE
                         raise Trap('unreachable')
                 elif op < 43:

@@ -21,7 +21,8 @@ between any two instructions.
 """
 
 from .. import faults
-from . import exceptions, fusion, memory_access, numerics
+from .. import syntax as S
+from . import exceptions, fusion, memories, memory_access, numerics
 from ..errors import Exhaustion, Trap
 from ..limits import CallDepthError, run_bounded
 from ..runtime import PAGE_SIZE, default_value, memory_init, table_init
@@ -160,10 +161,14 @@ def compile_func(store, fi):
         # (and counts); the function label's target is its final 'end'.
         return (b.target - 1, b.keep, b.label_height)
 
+    gen = memories.uses_general(store, inst, body)   # several memories, memory64, table64
     for i, ins in enumerate(body):
         name = ins.op
         imm = ins.imm
-        if name == 'local.get':
+        if gen and memories.general(store, inst, ins):
+            fn, p, r = memories.instruction(store, inst, ins)
+            k, a = GENERIC, memories.stack_closure(fn, len(p), len(r))
+        elif name == 'local.get':
             k, a = LOCAL_GET, imm
         elif name in _CONSTS:
             k, a = CONST, imm
@@ -209,6 +214,12 @@ def compile_func(store, fi):
             typeidx, tableidx = imm
             k, a = RETURN_CALL, ((store.tables[inst.tableaddrs[tableidx]], inst.types[typeidx]),
                                  last)
+        elif name == 'call_ref':            # CALL through a reference: (None, type)
+            k, a = CALL, (None, inst.types[imm])
+        elif name == 'return_call_ref':
+            k, a = RETURN_CALL, ((None, inst.types[imm]), last)
+        elif name == 'br_on_null' or name == 'br_on_non_null':
+            k, a = GENERIC, _br_on(name == 'br_on_null', br(branches[i][0]))
         elif name in _LOADS:
             n, unpack, mask = _LOADS[name]
             k, a = LOAD, (imm[1], n, unpack, mask)
@@ -268,9 +279,16 @@ def _block_params(types, bt):
 
 def resolve_callee(a, pop, funcs):
     """(FuncInst, funcaddr) of a call's argument: a funcaddr, or (table,
-    type) of an indirect call, whose table index is popped and checked."""
+    type) of an indirect call, whose table index is popped and checked, or
+    (None, type) of call_ref, whose function reference is popped (its type
+    is guaranteed by validation)."""
     if a.__class__ is tuple:
         tab, ft = a
+        if tab is None:                 # call_ref: the reference is the callee
+            a = pop()
+            if a is None or a == 0xFFFFFFFF:    # null (a value, or WAMR's null cell)
+                raise Trap('null function reference')
+            return funcs[a], a
         i = pop()
         if i >= len(tab.elem):
             raise Trap('undefined element')
@@ -278,7 +296,7 @@ def resolve_callee(a, pop, funcs):
         if a is None:
             raise Trap(f'uninitialized element {i}')
         fi = funcs[a]
-        if fi.type is not ft and fi.type != ft:
+        if fi.type is not ft and S.type_key(fi.type) != S.type_key(ft):
             raise Trap('indirect call type mismatch')
         return fi, a
     return funcs[a], a
@@ -315,11 +333,47 @@ def _sig(name):
     return BY_NAME[name].sig
 
 
+def _br_on(on_null, branch):
+    """br_on_null / br_on_non_null as a GENERIC closure: it returns the
+    branch (target, keep, label height) when taken, after dropping a null
+    (br_on_null); otherwise None, leaving a non-null reference (br_on_null)
+    or dropping the null (br_on_non_null)."""
+    if on_null:
+        def f(stack):
+            if stack[-1] is None:
+                stack.pop()
+                return branch
+            return None
+    else:
+        def f(stack):
+            if stack[-1] is None:
+                stack.pop()
+                return None
+            return branch
+    return f
+
+
+def _take(stack, fbase, branch):
+    """A branch a GENERIC closure took (rare: br_on_*), as BR does it inline:
+    keep the label's values, drop the operands down to its height; the pc."""
+    target, keep, lh = branch
+    top, lb = len(stack) - keep, fbase + lh
+    if top > lb:
+        del stack[lb:top]
+    return target
+
+
 def _generic(store, inst, memi, name, imm):
-    """A closure ``f(stack)`` for the rarer instructions."""
+    """A closure ``f(stack)`` for the rarer instructions; one that may
+    branch returns the taken branch (see ``_br_on``)."""
     if name == 'ref.is_null':
         def f(stack):
             stack[-1] = 1 if stack[-1] is None else 0
+        return f
+    if name == 'ref.as_non_null':
+        def f(stack):
+            if stack[-1] is None:
+                raise Trap('null reference')
         return f
     if name == 'memory.size':
         def f(stack):
@@ -827,8 +881,10 @@ class Executor:
                     if top > lb:
                         del stack[lb:top]
                     pc = target
-                elif op == 31:       # GENERIC
-                    a(stack)
+                elif op == 31:       # GENERIC (br_on_null/br_on_non_null: a taken branch)
+                    b = a(stack)
+                    if b is not None:
+                        pc = _take(stack, fbase, b)
                 elif op == 32:       # UNREACHABLE
                     raise Trap('unreachable')
                 elif op == 30:       # RETURN_CALL: the callee replaces this frame

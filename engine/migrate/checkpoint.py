@@ -11,11 +11,14 @@ The module instance is the one the run belongs to: frames of functions of
 other instances cannot be expressed in an image set and are refused.
 """
 
+from dataclasses import replace
+
 from .. import faults
-from . import images as im
+from . import images as im, memories
 from ..errors import WasmError
 from .images import CELLS, CHUNK, NONE, FrameImage, ImageError, ImageSet
 from ..runtime import CHUNK_SHIFT
+from ..syntax import value_class
 from .state import Frame, Snapshot
 from . import exnstate
 from .translate import ModuleView, images_from_snapshot, snapshot_from_images, store_images
@@ -47,12 +50,12 @@ def _addr_to_index(inst):
 
 def _ref_out(t, v, to_index):
     """A store-level reference as the module-level value a snapshot holds."""
-    if t == 'funcref' and v is not None:
+    if v is not None and value_class(t) == 'funcref':
         if faults.FUNCREF_ADDRESS: return v
         if v not in to_index:
             raise ForeignInstanceError(f'function address {v} is not a function of this module')
         return to_index[v]
-    if t == 'exnref' and v is not None:
+    if value_class(t) == 'exnref' and v is not None:
         tags = to_index.tags
         if v.tag not in tags:
             raise ForeignInstanceError(f'exception of tag address {v.tag}, which the module '
@@ -64,9 +67,9 @@ def _ref_out(t, v, to_index):
 
 
 def _ref_in(t, v, inst):
-    if t == 'funcref' and v is not None:
+    if v is not None and value_class(t) == 'funcref':
         return inst.funcaddrs[v]
-    if t == 'exnref' and v is not None:
+    if value_class(t) == 'exnref' and v is not None:
         return exnstate.exn_in(v, inst, lambda ft, f: _ref_in(ft, f, inst))
     return v
 
@@ -143,15 +146,16 @@ def _load_store_parts(store, inst, view, snap):
         mem = store.mems[inst.memaddrs[0]]
         load_memory(mem, snap)
         if hasattr(mem.type, 'limits'):
-            from ..syntax import Limits, MemType
-            mem.type = MemType(Limits(snap.page_count, mem.type.limits.max))
+            from ..syntax import Limits
+            mem.type = replace(mem.type, limits=Limits(snap.page_count, mem.type.limits.max))
+        memories.restore(store, inst, snap.memories)
     for t, a, v in zip(view.global_types, inst.globaladdrs, snap.globals):
         store.globals[a].value = _ref_in(t, v, inst)
     for t, a, entries in zip(view.table_types, inst.tableaddrs, snap.tables):
         tab = store.tables[a]
         tab.elem[:] = [_ref_in(t, v, inst) for v in entries]
-        from ..syntax import Limits, TableType
-        tab.type = TableType(Limits(len(entries), tab.type.limits.max), tab.type.elemtype)
+        from ..syntax import Limits
+        tab.type = replace(tab.type, limits=Limits(len(entries), tab.type.limits.max))
     from ..runtime import eval_const
     for i, a in enumerate(inst.elemaddrs):      # what instantiation left, minus the drops
         seg = inst.module.elems[i]
@@ -211,7 +215,8 @@ def snapshot_wasmedge(ex, inst, live=False) -> Snapshot:
         _store_parts(ex.store, inst, view, live)
     return Snapshot(frames=frames, page_count=page_count, memory=memory, globals=globs,
                     global_types=view.global_types, tables=tables, steps=ex.steps,
-                    dropped_elems=d_elems, dropped_datas=d_datas, chunks=chunks)
+                    dropped_elems=d_elems, dropped_datas=d_datas, chunks=chunks,
+                    memories=memories.capture(ex.store, inst))
 
 
 def restore_wasmedge(store, inst, snap: Snapshot):
@@ -272,9 +277,9 @@ def save_wamr(ex, inst, module_sha256) -> ImageSet:
                                   f'{len(cells)} cells, validation says {sum(slot_cells)}')
         pos = 0
         for t, nc in zip(types, slot_cells):
-            if t == 'funcref' and cells[pos] != NONE:
+            if cells[pos] != NONE and value_class(t) == 'funcref':
                 cells[pos] = _ref_out(t, cells[pos], to_index)
-            elif t == 'exnref':
+            elif value_class(t) == 'exnref':
                 cells[pos] = exns.cell(None if cells[pos] is NONE or cells[pos] == NONE
                                        else _ref_out(t, cells[pos], to_index))
             pos += nc
@@ -293,7 +298,8 @@ def save_wamr(ex, inst, module_sha256) -> ImageSet:
                     pc=(out[0].entry_fidx, ex.pc), frames=out, page_count=page_count,
                     **store_images(view, memory, globs, tables, chunks, exns),
                     steps=ex.steps, dropped_elems=d_elems, dropped_datas=d_datas,
-                    exceptions=exns.entries, caught=caught)
+                    exceptions=exns.entries, caught=caught,
+                    memories=memories.capture(ex.store, inst))
 
 
 def restore_wamr(store, inst, images, snap=None):
@@ -317,9 +323,9 @@ def restore_wamr(store, inst, images, snap=None):
         pos = 0
         svals = sfr.locals + sfr.stack
         for j, t in enumerate(sfr.types):
-            if t == 'funcref' and cells[pos] != NONE:
+            if cells[pos] != NONE and value_class(t) == 'funcref':
                 cells[pos] = inst.funcaddrs[cells[pos]]
-            elif t == 'exnref':
+            elif value_class(t) == 'exnref':
                 v = _ref_in(t, svals[j], inst)
                 cells[pos] = NONE if v is None else v
             pos += CELLS[t]

@@ -25,7 +25,7 @@ In an image set the exception instances are a table in ``exception.img``
 
 from ..exec.exceptions import Handlers
 from ..exec.cells import CELLS, NONE, from_cells, value_cells
-from ..syntax import Exn
+from ..syntax import Exn, value_class
 
 FILE = 'exception.img'
 MAX_NESTING = 200      # exceptions inside exceptions' fields a set may hold (conversions recurse)
@@ -114,13 +114,13 @@ class ExnTable:
         if k is None:
             cells = []
             for t, f in zip(self.types[v.tag].params, v.fields):
-                cells.extend([self.cell(f)] if t == 'exnref' else value_cells(t, f))
+                cells.extend([self.cell(f)] if value_class(t) == 'exnref' else value_cells(t, f))
             k = self.ids[v] = len(self.entries)
             self.entries.append((v.tag, cells))
         return k
 
     def cells(self, t, v, to_cells):
-        return [self.cell(v)] if t == 'exnref' else to_cells(t, v)
+        return [self.cell(v)] if value_class(t) == 'exnref' else to_cells(t, v)
 
 
 def read_table(module, entries, nfuncs, fail):
@@ -141,13 +141,13 @@ def read_table(module, entries, nfuncs, fail):
         for t in params:
             n = CELLS[t]
             c = cells[pos:pos + n]
-            if t == 'exnref':
+            if value_class(t) == 'exnref':
                 fields.append(None if c[0] == NONE else _earlier(out, c[0], k, fail))
                 if c[0] != NONE:
                     d = max(d, depth[c[0]] + 1)
             else:
                 f = from_cells(t, c)
-                if t == 'funcref' and f is not None and f >= nfuncs:
+                if value_class(t) == 'funcref' and f is not None and f >= nfuncs:
                     fail(f'exception {k} fields', f'function index {f} out of range')
                 fields.append(f)
             pos += n

@@ -248,6 +248,9 @@ def snapshot_from_fork(files: ForkFiles, module, info, base: Baseline,
     neutral form.  ``entry_fidx``: the function the host called (the
     bottom frame must run it); ``limits``: engine/limits.py (page count)."""
     view = ModuleView.of(module, info)
+    if len(view.mem_limits) > 1:
+        raise ImageError(f'memory.img: the module has {len(view.mem_limits)} memories; the '
+                         "forks' image sets hold one")
     runtime = files.runtime
     frames = []
     n = len(files.frames)
@@ -395,6 +398,9 @@ def fork_files(snap: Snapshot, module, info, runtime, base: Baseline) -> Dict[st
                          "fork has it (the WasmEdge fork's 0.13.1 predates it, the WAMR fork is "
                          "built without WASM_BUILD_EXCE_HANDLING and has only the legacy form), "
                          "so its state cannot be written in the forks' layout")
+    if len(view.mem_limits) > 1:
+        raise ImageError(f'memory.img: the module has {len(view.mem_limits)} memories; the '
+                         "forks' image sets hold one, so this state cannot be written")
     if [list(t) for t in snap.tables] != [list(t) for t in base.tables]:
         raise ImageError('table.img: the tables differ from their instantiated contents; the '
                          "forks' image sets hold no tables, so this state cannot be written")

@@ -44,14 +44,17 @@ from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple
 
 from .. import faults
+from .. import syntax as S
 from ..errors import WasmError
 from ..exec.cells import CELLS, NONE  # noqa: F401 (part of the image format)
 
 FORMAT = 'wasm-migrate-images'
 VERSION = 1                      # what a set with one file per frame is written as
 ONE_FILE_VERSION = 2             # a set whose frames are all in FRAMES_FILE
-EXN_VERSION = 3                  # a set with exception state (EXN_FILE), either frame layout
-VERSIONS = (VERSION, ONE_FILE_VERSION, EXN_VERSION)
+WASM3_VERSION = 3                # a set holding Wasm 3.0 state, either frame layout:
+                                 # memory{i}.img files (several memories) and/or
+                                 # EXN_FILE (exception state), each only when needed
+VERSIONS = (VERSION, ONE_FILE_VERSION, WASM3_VERSION)
 EXN_FILE = 'exception.img'
 FRAME_LAYOUTS = ('per-file', 'one-file')   # stack{i}.img (the forks') or FRAMES_FILE
 FRAMES_FILE = 'stacks.img'
@@ -103,6 +106,7 @@ class ImageSet:
     # catch depth, table index)
     exceptions: List[Tuple[int, List[int]]] = field(default_factory=list)
     caught: List[Tuple[int, int, int]] = field(default_factory=list)
+    memories: list = field(default_factory=list)   # memories 1.. (migrate.memories.MemoryImage)
 
 
 def module_sha256(data: bytes) -> str:
@@ -143,8 +147,8 @@ def encode_files(images: ImageSet, frames: str = 'per-file') -> Dict[str, bytes]
     if frames == 'one-file':
         manifest.update(version=ONE_FILE_VERSION, frames=frames)
     exn = images.exceptions or images.caught
-    if exn:
-        manifest.update(version=EXN_VERSION, frames=frames)
+    if exn or images.memories:      # Wasm 3.0 state: files the forks' layout lacks
+        manifest.update(version=WASM3_VERSION, frames=frames)
     files = {
         'manifest.json': json.dumps(manifest, indent=2).encode() + b'\n',
         'program_counter.img': _u32s(images.pc),
@@ -183,6 +187,9 @@ def encode_files(images: ImageSet, frames: str = 'per-file') -> Dict[str, bytes]
         for entry in images.caught:
             out.append(_u32s(entry))
         files[EXN_FILE] = b''.join(out)
+    if images.memories:
+        from . import memories
+        files.update(memories.encode(images.memories))
     return files
 
 
@@ -377,7 +384,7 @@ def _decode(get) -> ImageSet:
     if version not in VERSIONS or isinstance(version, bool):
         raise ImageError(f"manifest.json: version: {json.dumps(version)[:40]} "
                          f'is not supported (this tool reads versions {VERSION}, {ONE_FILE_VERSION} '
-                         f'and {EXN_VERSION})')
+                         f'and {WASM3_VERSION})')
     layout = 'per-file' if version == VERSION else manifest.get('frames')
     if layout not in FRAME_LAYOUTS:
         raise ImageError(f'manifest.json: frames: {json.dumps(layout)[:40]} is not one of '
@@ -397,19 +404,8 @@ def _decode(get) -> ImageSet:
                          f'entry fidx is {frames[0].entry_fidx}')
 
     page_count = read_page_count(get)
-    r = _Reader('memory.img', get('memory.img'))
-    memory = {}
-    limit = (page_count or 0) * PAGE
-    while r.pos < len(r.data):
-        off = r.u32(f'page offset #{len(memory)}')
-        if faults.CHUNK_INDEX: off *= CHUNK
-        if off % CHUNK:
-            r.fail('page offset', f'{off:#x} is not a multiple of {CHUNK}')
-        if off + CHUNK > limit:
-            r.fail('page offset', f'{off:#x} beyond memory of {page_count or 0} pages')
-        if off in memory:
-            r.fail('page offset', f'{off:#x} appears twice')
-        memory[off] = bytes(r.raw(CHUNK, f'page data at {off:#x}'))
+    memory = read_chunks('memory.img', get('memory.img'), page_count or 0,
+                         CHUNK if faults.CHUNK_INDEX else 1)
 
     r = _Reader('global.img', get('global.img'))
     globs = []
@@ -441,8 +437,8 @@ def _decode(get) -> ImageSet:
         r.end()
 
     exceptions, caught = [], []
-    if version == EXN_VERSION:
-        raw = get(EXN_FILE)
+    raw = get(EXN_FILE, False) if version == WASM3_VERSION else None
+    if raw is not None:
         r = _Reader(EXN_FILE, raw)
         for k in range(r.u32('exception count')):
             tag = r.u32(f'exception {k} tag')
@@ -459,13 +455,36 @@ def _decode(get) -> ImageSet:
                                                 f'{len(exceptions)}')
             caught.append(entry)
         r.end()
+    more = []
+    if version == WASM3_VERSION:
+        from . import memories
+        more = memories.decode(get)
 
     entry, results, steps = _manifest_fields(manifest)
     return ImageSet(runtime=runtime, module_sha256=sha, pc=pc, frames=frames,
                     page_count=page_count, memory=memory, globals=globs,
                     tables=tables, entry=entry, results=results, steps=steps,
                     dropped_elems=dropped[0], dropped_datas=dropped[1], frames_layout=layout,
-                    exceptions=exceptions, caught=caught)
+                    exceptions=exceptions, caught=caught, memories=more)
+
+
+def read_chunks(name, data, page_count, scale=1) -> Dict[int, bytes]:
+    """A memory file (``memory.img``, ``memory{i}.img``): repeated u32
+    byte offset and 4096 bytes, inside ``page_count`` pages, each offset
+    once; byte offset -> chunk."""
+    r = _Reader(name, data)
+    chunks = {}
+    limit = page_count * PAGE
+    while r.pos < len(r.data):
+        off = r.u32(f'page offset #{len(chunks)}') * scale
+        if off % CHUNK:
+            r.fail('page offset', f'{off:#x} is not a multiple of {CHUNK}')
+        if off + CHUNK > limit:
+            r.fail('page offset', f'{off:#x} beyond memory of {page_count} pages')
+        if off in chunks:
+            r.fail('page offset', f'{off:#x} appears twice')
+        chunks[off] = bytes(r.raw(CHUNK, f'page data at {off:#x}'))
+    return chunks
 
 
 def read_one_file_frames(data: bytes, nframes: int) -> List[FrameImage]:
@@ -498,10 +517,10 @@ def _manifest_fields(manifest):
     if not isinstance(entry, str):
         raise ImageError(f'manifest.json: entry: {json.dumps(entry)[:40]} is not a string '
                          f'(the name of the exported function)')
-    if not isinstance(results, list) or not all(isinstance(t, str) and t in CELLS
-                                                for t in results):
+    if not isinstance(results, list) or not all(S.parse_valtype(t) for t in results):
         raise ImageError(f'manifest.json: results: {json.dumps(results)[:40]} is not a list '
                          f'of value types')
+    results = [S.parse_valtype(t) for t in results]
     if not isinstance(steps, int) or isinstance(steps, bool) or not 0 <= steps < 1 << 64:
         raise ImageError(f'manifest.json: steps: {json.dumps(steps)[:40]} is not a count of '
                          f'instructions (an integer 0 .. 2^64-1)')

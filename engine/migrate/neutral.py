@@ -23,16 +23,22 @@ import os
 import re
 
 from .. import faults
+from . import memories
 from .images import CHUNK, NONE, PAGE, ImageError, write_dir
 from .state import Frame, Snapshot
-from ..syntax import Exn, ExternRef, VAL_TYPES
+from ..syntax import Exn, ExternRef, VAL_TYPES, parse_valtype, value_class
 from ..valid import blocktype_of
 from . import exnstate
-from .translate import CALLS, ModuleView, memory_chunks
+from .translate import CALLS, ModuleView, check_ref, memory_chunks
 
 FORMAT = 'wasm-migrate-neutral'
 VERSION = 1
-EXN_VERSION = 2        # frames also list their active handlers and caught exceptions
+# a document holding Wasm 3.0 state: always "memories" (the memories after
+# memory 0, multi-memory; [] for one memory), and 3.0 reference types
+# (typed references, exnref values) and, for a module with exception
+# handling, each frame's active handlers and caught exceptions
+WASM3_VERSION = 2
+VERSIONS = (VERSION, WASM3_VERSION)
 FILE = 'neutral.json'
 
 _HEX_DIGITS = {'f32': 8, 'f64': 16, 'v128': 32}
@@ -65,9 +71,9 @@ def encode_value(t, v, tags=()):
         return v
     if t in _HEX_DIGITS:
         return f'0x{v:0{_HEX_DIGITS[t]}x}'
-    if t == 'funcref':
+    if value_class(t) == 'funcref':
         return v
-    if t == 'exnref' and v is not None:
+    if value_class(t) == 'exnref' and v is not None:
         return {'exn': {'tag': v.tag, 'fields': [_typed(ft, f, tags) for ft, f in
                                                  zip(tags[v.tag].params, v.fields)]}}
     return None if v is None else {'extern': v.value}
@@ -77,8 +83,19 @@ def _is_int(x):
     return isinstance(x, int) and not isinstance(x, bool)
 
 
-def decode_value(t, x, where, nfuncs, tags=()):
-    """The value ``x`` of type ``t`` from the document, checked."""
+def decode_value(t, x, where, nfuncs, view=None, unset=False, tags=()):
+    """The value ``x`` of type ``t`` from the document, checked (a 3.0
+    typed reference against its type too, given the module's ``view``)."""
+    v = _decode_value(t, x, where, nfuncs, tags)
+    if view is not None and t not in VAL_TYPES:
+        try:
+            check_ref(view, t, v, f'{FILE}: {where}', unset)
+        except ImageError as e:
+            raise NeutralError(str(e)) from None
+    return v
+
+
+def _decode_value(t, x, where, nfuncs, tags):
     if t in _INT_BITS:
         bits = _INT_BITS[t]
         if not _is_int(x) or not 0 <= x < 1 << bits:
@@ -91,9 +108,9 @@ def decode_value(t, x, where, nfuncs, tags=()):
         return int(x, 16)
     if x is None:
         return None
-    if t == 'exnref':
+    if value_class(t) == 'exnref':
         return _decode_exn(x, where, nfuncs, tags)
-    if t == 'funcref':
+    if value_class(t) == 'funcref':
         if not _is_int(x) or not 0 <= x < nfuncs:
             _fail(where, f'{json.dumps(x)} is not a funcref (null or a function index '
                          f'0 .. {nfuncs - 1})')
@@ -109,12 +126,12 @@ def _typed(t, v, tags=()):
     return {'type': t, 'value': encode_value(t, v, tags)}
 
 
-def _decode_typed(t, x, where, nfuncs, tags=()):
+def _decode_typed(t, x, where, nfuncs, view=None, unset=False, tags=()):
     _keys(x, ('type', 'value'), where)
     if x['type'] != t:
-        got = x['type'] if x['type'] in VAL_TYPES else json.dumps(x['type'])
+        got = x['type'] if parse_valtype(x['type']) else json.dumps(x['type'])
         _fail(where, f'type {t} expected, got {got}')
-    return decode_value(t, x['value'], f'{where}.value', nfuncs, tags)
+    return decode_value(t, x['value'], f'{where}.value', nfuncs, view, unset, tags)
 
 
 def _decode_exn(x, where, nfuncs, tags):
@@ -126,8 +143,17 @@ def _decode_exn(x, where, nfuncs, tags):
         _fail(f'{where}.exn.tag', 'the module has no tags')
     params = tags[tag].params
     fields = _list(e['fields'], f'{where}.exn.fields', len(params))
-    return Exn(tag, [_decode_typed(ft, f, f'{where}.exn.fields[{i}]', nfuncs, tags)
+    return Exn(tag, [_decode_typed(ft, f, f'{where}.exn.fields[{i}]', nfuncs, tags=tags)
                      for i, (ft, f) in enumerate(zip(params, fields))])
+
+
+_WASM2_TYPES = frozenset(('i32', 'i64', 'f32', 'f64', 'v128', 'funcref', 'externref'))
+
+
+def _wasm3_types(types):
+    """Whether any of ``types`` is a 3.0 reference type: typed references,
+    exnref (a document holding one is version 2)."""
+    return any(t is not None and t not in _WASM2_TYPES for t in types)
 
 
 # ------------------------------------------------------------ labels
@@ -202,8 +228,11 @@ def document_from_snapshot(snap: Snapshot, module, info, module_sha256: str) -> 
             frames[-1]['caught'] = [encode_value('exnref', v, tags) for v in fr.caught]
     chunks = {str(off): chunk.hex()
               for off, chunk in memory_chunks(snap.memory, snap.chunks).items()}
+    typed = _wasm3_types(list(view.global_types) + list(view.table_types) + list(snap.results)
+                        + [x['type'] for fr in frames for x in fr['locals'] + fr['operands']])
+    v2 = exn or typed or bool(snap.memories)
     return {
-        'format': FORMAT, 'version': EXN_VERSION if exn else VERSION,
+        'format': FORMAT, 'version': WASM3_VERSION if v2 else VERSION,
         'module_sha256': module_sha256,
         'entry': snap.entry, 'results': list(snap.results), 'steps': snap.steps,
         'frames': frames,
@@ -213,6 +242,7 @@ def document_from_snapshot(snap: Snapshot, module, info, module_sha256: str) -> 
                    for t, entries in zip(view.table_types, snap.tables)],
         'dropped_elems': list(snap.dropped_elems),
         'dropped_datas': [] if faults.NEUTRAL_DROPPED else list(snap.dropped_datas),
+        **({'memories': memories.to_doc(snap.memories)} if v2 else {}),
     }
 
 
@@ -258,9 +288,9 @@ def loads(raw: bytes) -> dict:
         raise NeutralError(f'{FILE}: not valid JSON: {e}')
     if not isinstance(doc, dict) or doc.get('format') != FORMAT:
         raise NeutralError(f'{FILE}: format: expected {FORMAT!r}')
-    if doc.get('version') not in (VERSION, EXN_VERSION) or isinstance(doc.get('version'), bool):
+    if doc.get('version') not in VERSIONS or isinstance(doc.get('version'), bool):
         _fail('version', f'{json.dumps(doc.get("version"))} is not supported '
-                         f'(this tool reads versions {VERSION} and {EXN_VERSION})')
+                         f'(this tool reads versions {VERSION} and {WASM3_VERSION})')
     sha = doc.get('module_sha256')
     if not isinstance(sha, str) or not re.fullmatch(r'[0-9a-f]{64}', sha):
         _fail('module_sha256', 'missing or not a sha256 hex digest')
@@ -318,20 +348,21 @@ def snapshot_from_document(doc: dict, module, info, limits=None) -> Snapshot:
     """Check every field of ``doc`` against the module (and memory and
     table sizes against ``limits``) and return the snapshot it describes."""
     view = ModuleView.of(module, info)
-    _keys(doc, _TOP_KEYS, '')
+    v2 = doc['version'] == WASM3_VERSION
+    _keys(doc, _TOP_KEYS + (('memories',) if v2 else ()), '')
     nfuncs = len(view.func_types)
     tags = exnstate.tag_types(module)
-    exn = doc['version'] == EXN_VERSION
-    if exn != exnstate.uses_exceptions(module):
-        _fail('version', f'{doc["version"]}, but a module ' + (
-            'without' if exn else 'with') + f' exception handling is written as version '
-            f'{VERSION if exn else EXN_VERSION}')
+    exn = exnstate.uses_exceptions(module)
+    if exn and not v2:
+        _fail('version', f'{doc["version"]}, but a module with exception handling is written '
+                         f'as version {WASM3_VERSION}')
     if not isinstance(doc['entry'], str):
         _fail('entry', 'expected the name of the exported function as a string')
     results = _list(doc['results'], 'results')
     for k, t in enumerate(results):
-        if t not in VAL_TYPES:
+        if not parse_valtype(t):
             _fail(f'results[{k}]', f'{json.dumps(t)[:40]} is not a value type')
+    results = [parse_valtype(t) for t in results]
     if not _is_int(doc['steps']) or doc['steps'] < 0:
         _fail('steps', f'{json.dumps(doc["steps"])[:40]} is not a count of instructions')
 
@@ -364,8 +395,9 @@ def snapshot_from_document(doc: dict, module, info, limits=None) -> Snapshot:
                     _fail(f'frames[{k + 1}].func', f'function {callee}, but frames[{k}] is '
                                                   f'calling function {ins.imm}')
                 _fail(f'frames[{k + 1}].func', f'function {callee} has type '
-                      f'{view.func_types[callee]}, but frames[{k}] calls indirectly with type '
-                      f'{module.types[ins.imm[0]]}')
+                      f'{view.func_types[callee]}, but frames[{k}] calls '
+                      f'{"through a reference" if ins.op == "call_ref" else "indirectly"} '
+                      f'with type {view.call_type(fidx, pc)}')
         types = view.frame_types(fidx, pc, callee)
         if None in types:
             _fail(f'{where}.pc', f'instruction {pc} of function {fidx} is unreachable code')
@@ -376,7 +408,9 @@ def snapshot_from_document(doc: dict, module, info, limits=None) -> Snapshot:
             if len(xs) != len(ts):
                 _fail(f'{where}.{part}', f'{len(xs)} values, but function {fidx} at instruction '
                                          f'{pc} has {len(ts)} ({" ".join(ts) or "none"})')
-            values.extend(_decode_typed(t, x, f'{where}.{part}[{i}]', nfuncs, tags)
+            unset = view.unset_locals(fidx, pc) if part == 'locals' else ()
+            values.extend(_decode_typed(t, x, f'{where}.{part}[{i}]', nfuncs, view, i in unset,
+                                        tags)
                           for i, (t, x) in enumerate(zip(ts, xs)))
         got = _list(rf['labels'], f'{where}.labels')
         expect = labels_at(view, fidx, pc)
@@ -394,7 +428,7 @@ def snapshot_from_document(doc: dict, module, info, limits=None) -> Snapshot:
                 _fail(f'{where}.handlers', f'{_canon(rf["handlers"])[:200]} does not match the '
                       f'code of function {fidx} at instruction {pc} (expected {_canon(expect)})')
             n = exnstate.catch_depth(module, view.nimported, fidx, pc)
-            caught = [decode_value('exnref', x, f'{where}.caught[{i}]', nfuncs, tags)
+            caught = [decode_value('exnref', x, f'{where}.caught[{i}]', nfuncs, tags=tags)
                       for i, x in enumerate(_list(rf['caught'], f'{where}.caught', n))]
             if None in caught:
                 _fail(f'{where}.caught', 'null: a catch arm always holds its exception')
@@ -403,7 +437,9 @@ def snapshot_from_document(doc: dict, module, info, limits=None) -> Snapshot:
         _check_entry(doc, module, view, frames[0].fidx, results)
 
     page_count, memory, chunks = _memory(doc['memory'], view, limits)
-    globs = [_decode_typed(t, x, f'globals[{k}]', nfuncs, tags) for k, (t, x) in enumerate(
+    more = memories.from_doc(doc['memories'] if v2 else [], view, limits, _fail)
+    globs = [_decode_typed(t, x, f'globals[{k}]', nfuncs, view, tags=tags)
+             for k, (t, x) in enumerate(
         zip(view.global_types, _list(doc['globals'], 'globals', len(view.global_types))))]
     tables = []
     for k, (t, entries) in enumerate(zip(
@@ -412,11 +448,16 @@ def snapshot_from_document(doc: dict, module, info, limits=None) -> Snapshot:
         lo, hi, why = view.size_range('table', k, limits)
         if not lo <= len(entries) <= hi:
             _fail(f'tables[{k}]', f'{len(entries)} entries, outside {why}')
-        tables.append([decode_value(t, x, f'tables[{k}][{i}]', nfuncs, tags)
+        tables.append([decode_value(t, x, f'tables[{k}][{i}]', nfuncs, view, tags=tags)
                        for i, x in enumerate(entries)])
+    if doc['version'] == VERSION and _wasm3_types(
+            list(view.global_types) + list(view.table_types) + list(results)
+            + [t for fr in frames for t in fr.types]):
+        _fail('version', f'{VERSION}, but the run holds 3.0 typed reference types, which '
+                         f'version {WASM3_VERSION} documents carry')
     return Snapshot(frames=frames, page_count=page_count, memory=memory, globals=globs,
                     global_types=view.global_types, tables=tables, entry=doc['entry'],
-                    results=list(results), steps=doc['steps'], chunks=chunks,
+                    results=list(results), steps=doc['steps'], chunks=chunks, memories=more,
                     dropped_elems=_segments(doc['dropped_elems'], 'dropped_elems',
                                             len(module.elems), 'element'),
                     dropped_datas=_segments(doc['dropped_datas'], 'dropped_datas',

@@ -56,6 +56,8 @@ class Snapshot:
     # is then None and the chunks go straight into the instance's memory,
     # which is built once, not assembled here and copied again.
     chunk_data: Optional[dict] = None
+    # memories 1.. (multi-memory) as migrate.memories.MemoryImage, in order
+    memories: list = field(default_factory=list)
 
 
 # ------------------------------------------------------------ values ↔ cells

@@ -20,16 +20,19 @@ WAMR's classic interpreter (see ``wamr_labels``).
 """
 
 from .. import faults
+from .. import syntax as S
 from . import images as im
 from .images import CELLS, CHUNK, NONE, PAGE, ImageError, ImageSet, FrameImage
 from .state import Frame, Snapshot, cells_of, from_cells, to_cells
 from ..limits import DEFAULT as DEFAULT_LIMITS
 from ..runtime import nonzero_offsets
-from ..valid import block_structure, blocktype_of, operand_types
+from ..valid import block_structure, blocktype_of, operand_types, unset_locals
 from . import exnstate
 
-CALLS = ('call', 'call_indirect')
-TAIL_CALLS = ('return_call', 'return_call_indirect')
+CALLS = ('call', 'call_indirect', 'call_ref')
+TAIL_CALLS = ('return_call', 'return_call_indirect', 'return_call_ref')
+# calls that pop one operand besides the arguments (table index, reference)
+CALLS_THROUGH = ('call_indirect', 'call_ref')
 
 
 class ModuleView:
@@ -92,6 +95,11 @@ class ModuleView:
     def operand_types(self, fidx, pc):
         return operand_types(self.module, fidx - self.nimported, pc)
 
+    def unset_locals(self, fidx, pc):
+        """Local indices (params counted) of the non-nullable locals not yet
+        initialized at ``pc``: they hold null."""
+        return unset_locals(self.module, fidx - self.nimported, pc)
+
     def open_blocks(self, fidx, pc):
         """(block index, operand types before it) of the blocks open before
         ``pc``, outermost first, from one cached pass over the function."""
@@ -101,18 +109,21 @@ class ModuleView:
     def call_type(self, fidx, pc):
         """The function type of the call instruction at ``pc`` of ``fidx``."""
         ins = self.module.funcs[fidx - self.nimported].body[pc]
-        return self.func_types[ins.imm] if ins.op == 'call' else self.module.types[ins.imm[0]]
+        if ins.op == 'call':
+            return self.func_types[ins.imm]
+        return self.module.types[ins.imm if ins.op == 'call_ref' else ins.imm[0]]
 
     def may_call(self, fidx, pc, callee):
         """Whether ``callee`` can run in the frame above one stopped at the
         call at ``pc``: the function called (``call``) or one of the type
-        called (``call_indirect``); in a module with tail calls, any function
+        called (``call_indirect``, ``call_ref``); in a module with tail calls, any function
         with the call's results (the called one may have tail-called it)."""
         ins = self.module.funcs[fidx - self.nimported].body[pc]
         want = self.call_type(fidx, pc)
         if self.tail_calls:
             return tuple(self.func_types[callee].results) == tuple(want.results)
-        return ins.imm == callee if ins.op == 'call' else self.func_types[callee] == want
+        return ins.imm == callee if ins.op == 'call' else \
+            S.type_key(self.func_types[callee]) == S.type_key(want)
 
     def frame_types(self, fidx, pc, callee=None):
         """Types of the locals and operands of a frame stopped at ``pc``.
@@ -123,7 +134,7 @@ class ModuleView:
         ops = self.operand_types(fidx, pc)
         if callee is not None:
             n = len(self.call_type(fidx, pc).params)
-            if self.module.funcs[fidx - self.nimported].body[pc].op == 'call_indirect':
+            if self.module.funcs[fidx - self.nimported].body[pc].op in CALLS_THROUGH:
                 n += 1
             ops = ops[:len(ops) - n]
         return self.local_types(fidx) + ops
@@ -218,7 +229,7 @@ def snapshot_from_images(images: ImageSet, module, info, limits=None, memory=Tru
         if images.exceptions else []
 
     def value(t, cells, where):
-        if t == 'exnref':
+        if S.value_class(t) == 'exnref':
             return exnstate.lookup(exns, cells[0], _exn_fail, where)
         return _funcref_checked(view, t, from_cells(t, cells), where)
     frames = []
@@ -242,9 +253,11 @@ def snapshot_from_images(images: ImageSet, module, info, limits=None, memory=Tru
             raise ImageError(f'{where}: cells per slot: {fi.slot_cells} but function {fidx} at '
                              f'instruction {pc} has slots {types} ({want})')
         values, pos = [], 0
+        unset = view.unset_locals(fidx, pc)
         for k, t in enumerate(types):
             n = CELLS[t]
-            values.append(value(t, fi.cells[pos:pos + n], f'{where}: slot {k}'))
+            values.append(check_ref(view, t, value(t, fi.cells[pos:pos + n], f'{where}: slot {k}'),
+                                    f'{where}: slot {k}', k in unset))
             pos += n
         if images.runtime == 'wamr':
             expect = wamr_labels(view, fidx, pc)
@@ -269,24 +282,27 @@ def snapshot_from_images(images: ImageSet, module, info, limits=None, memory=Tru
     else:
         memory, chunk_data = None, images.memory
 
-    if [t for t, _ in images.globals] != view.global_types:
+    if [t for t, _ in images.globals] != [S.value_class(t) for t in view.global_types]:
         raise ImageError(f'global.img: types {[t for t, _ in images.globals]} do not match the '
                          f"module's globals {view.global_types}")
-    globs = [value(t, cells, f'global.img: global {k}')
-             for k, (t, cells) in enumerate(images.globals)]
+    globs = [check_ref(view, t, value(c, cells, f'global.img: global {k}'),
+                       f'global.img: global {k}')
+             for k, ((c, cells), t) in enumerate(zip(images.globals, view.global_types))]
     nfuncs = len(view.func_types)
     tables = []
     for k, (t, entries) in enumerate(zip(view.table_types, images.tables)):
-        if t == 'funcref':
+        if S.value_class(t) == 'funcref':
             bad = [e for e in entries if e != NONE and e >= nfuncs]
             if bad:
                 raise ImageError(f'table.img: table {k}: function index {bad[0]} out of range')
-        tables.append([value(t, [e], f'table.img: table {k}') for e in entries]
-                      if t == 'exnref' else [from_cells(t, [e]) for e in entries])
+        exn = S.value_class(t) == 'exnref'
+        tables.append([check_ref(view, t, value(t, [e], f'table.img: table {k}') if exn
+                                 else from_cells(t, [e]), f'table.img: table {k}[{j}]')
+                       for j, e in enumerate(entries)])
     return Snapshot(frames=frames, page_count=images.page_count, memory=memory,
                     globals=globs, global_types=view.global_types, tables=tables,
                     entry=images.entry, results=list(images.results), steps=images.steps,
-                    chunks=chunks, chunk_data=chunk_data,
+                    chunks=chunks, chunk_data=chunk_data, memories=list(images.memories),
                     dropped_elems=_checked_segments(images.dropped_elems, len(module.elems), 'elem'),
                     dropped_datas=_checked_segments(images.dropped_datas, len(module.datas), 'data'))
 
@@ -317,9 +333,32 @@ def _read_caught(view, images, frames, exns):
         _exn_fail(f'caught frame {frame} depth {depth}', 'not an open catch arm of that frame')
 
 
+def check_ref(view, t, v, where, unset=False):
+    """A value of a 3.0 typed reference type read from a checkpoint: a
+    non-nullable type holds no null (but for an ``unset`` local: one not
+    initialized yet, 3.0 local_init, which holds null), a ``(ref $t)`` only
+    a function whose type is $t (validation guarantees both in a live run).
+    ``v`` is the module-level value (a function index for function
+    references)."""
+    r = S.reftype(t)
+    if r is None or r == 'funcref' or r == 'externref' or r == 'exnref':
+        return v
+    if v is None:
+        if not r.nullable and not unset:
+            raise ImageError(f'{where}: null in a slot of non-nullable type {t}')
+        return v
+    if r.heap in S.HEAP_BOTTOMS:
+        raise ImageError(f'{where}: a reference in a slot of type {t}, which holds only null')
+    if isinstance(r.heap, int) and isinstance(v, int) and 0 <= v < len(view.func_types) \
+            and S.type_key(view.func_types[v]) != S.type_key(view.module.types[r.heap]):
+        raise ImageError(f'{where}: function {v} has type {view.func_types[v]}, '
+                         f'not type {r.heap} ({view.module.types[r.heap]}) as {t} requires')
+    return v
+
+
 def _funcref_checked(view, t, v, where):
     """A funcref read from an image must name a function of the module."""
-    if t == 'funcref' and v is not None and not 0 <= v < len(view.func_types):
+    if S.value_class(t) == 'funcref' and v is not None and not 0 <= v < len(view.func_types):
         raise ImageError(f'{where}: function index {v} out of range (the module has '
                          f'{len(view.func_types)} functions)')
     return v
@@ -333,6 +372,9 @@ def _check_sizes(view, images, limits):
         lo, hi, why = view.size_range('memory', 0, limits)
         if not lo <= images.page_count <= hi:
             raise ImageError(f'mem_page_count.img: page count: {images.page_count} is outside {why}')
+    if images.memories or len(view.mem_limits) > 1:
+        from . import memories
+        memories.check(view, images.memories, limits)
     if len(images.tables) != len(view.table_types):
         raise ImageError(f'table.img: table count: {len(images.tables)} but the module has '
                          f'{len(view.table_types)}')
@@ -389,7 +431,7 @@ def images_from_snapshot(snap: Snapshot, module, info, runtime, module_sha256) -
                     frames=out, page_count=snap.page_count, **parts,
                     entry=snap.entry, results=list(snap.results),
                     steps=snap.steps, dropped_elems=list(snap.dropped_elems),
-                    dropped_datas=list(snap.dropped_datas),
+                    dropped_datas=list(snap.dropped_datas), memories=list(snap.memories),
                     exceptions=exns.entries, caught=caught)
 
 
@@ -409,7 +451,8 @@ def store_images(view, memory, globs, tables, offsets=None, exns=None):
     if faults.GROWN_TAIL and view.has_memory: end = min(end, view.memory_min * PAGE)
     cells = to_cells if exns is None else lambda t, v: exns.cells(t, v, to_cells)
     return dict(memory=memory_chunks(memory, offsets, end),
-                globals=[(t, cells(t, v)) for t, v in zip(view.global_types, globs)],
+                globals=[(S.value_class(t), cells(t, v))       # a typed reference: its class's code
+                         for t, v in zip(view.global_types, globs)],
                 tables=[[cells(t, v)[0] for v in entries]
                         for t, entries in zip(view.table_types, tables)])
 

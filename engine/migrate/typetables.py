@@ -42,18 +42,20 @@ import os
 import struct
 
 from . import images as im
+from ..syntax import value_class
 from ..valid import operand_trace
 
 REF = 255
 SIZES = {'i32': 1, 'f32': 1, 'i64': 2, 'f64': 2, 'v128': 4,
          'funcref': REF, 'externref': REF}
 FILES = ('tablemap_func', 'tablemap_offset', 'type_table')
-CALLS = ('call', 'call_indirect')
+CALLS = ('call', 'call_indirect', 'call_ref')
 
 
 def type_bytes(types):
-    """Cell-size bytes of a list of value types (0 for Unknown)."""
-    return bytes(SIZES.get(t, 0) for t in types)
+    """Cell-size bytes of a list of value types (0 for Unknown; every
+    reference type, 3.0 typed ones too, is a reference)."""
+    return bytes(SIZES.get(value_class(t), 0) for t in types)
 
 
 def _record(types):
@@ -76,8 +78,8 @@ def function_positions(module, info, defidx, calls=CALLS, ends=True):
         records = [trace[i + 1]]
         if ins.op in calls:
             callee = module.types[ins.imm[0]] if ins.op == 'call_indirect' else \
-                info.func_types[ins.imm]
-            popped = len(callee.params) + (1 if ins.op == 'call_indirect' else 0)
+                module.types[ins.imm] if ins.op == 'call_ref' else info.func_types[ins.imm]
+            popped = len(callee.params) + (1 if ins.op != 'call' else 0)
             records.append(trace[i][:len(trace[i]) - popped])
         out.append((ins.end, records))
     return out
