@@ -441,8 +441,8 @@ def _decode(get) -> ImageSet:
         r.end()
 
     exceptions, caught = [], []
-    if version == EXN_VERSION:
-        raw = get(EXN_FILE)
+    raw = get(EXN_FILE, required=False) if version == EXN_VERSION else None
+    if raw is not None:             # absent: no exception state (an exnref cell then fails)
         r = _Reader(EXN_FILE, raw)
         for k in range(r.u32('exception count')):
             tag = r.u32(f'exception {k} tag')
