@@ -438,7 +438,7 @@ def _decode(get) -> ImageSet:
 
     exceptions, caught = [], []
     raw = get(EXN_FILE, False) if version == WASM3_VERSION else None
-    if raw is not None:
+    if raw is not None:             # absent: no exception state (an exnref cell then fails)
         r = _Reader(EXN_FILE, raw)
         for k in range(r.u32('exception count')):
             tag = r.u32(f'exception {k} tag')

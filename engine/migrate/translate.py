@@ -229,8 +229,8 @@ def snapshot_from_images(images: ImageSet, module, info, limits=None, memory=Tru
         if images.exceptions else []
 
     def value(t, cells, where):
-        if S.value_class(t) == 'exnref':
-            return exnstate.lookup(exns, cells[0], _exn_fail, where)
+        if S.value_class(t) == 'exnref':    # the slot's file is at fault, not exception.img
+            return exnstate.lookup(exns, cells[0], _slot_fail, where)
         return _funcref_checked(view, t, from_cells(t, cells), where)
     frames = []
     for k, fi in enumerate(images.frames):
@@ -305,6 +305,10 @@ def snapshot_from_images(images: ImageSet, module, info, limits=None, memory=Tru
                     chunks=chunks, chunk_data=chunk_data, memories=list(images.memories),
                     dropped_elems=_checked_segments(images.dropped_elems, len(module.elems), 'elem'),
                     dropped_datas=_checked_segments(images.dropped_datas, len(module.datas), 'data'))
+
+
+def _slot_fail(where, message):
+    raise ImageError(f'{where}: {message}')
 
 
 def _exn_fail(where, message):
