@@ -195,7 +195,8 @@ class _Script:
         return self.decode_data(module_bytes(src))
 
     def decode_data(self, data):
-        """Binary -> module by the encodings of the suite's standard."""
+        """Binary -> module by the encodings of the suite's standard (2.0:
+        no exception opcodes, the 2.0 limits flags and memory immediates)."""
         if self.standard is None:
             return self.emb.module_decode(data)
         return self.emb.module_decode(data, standard=self.standard)

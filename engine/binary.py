@@ -14,6 +14,7 @@ the first byte after the local declarations, so both runtime models can use
 the same decoding: WasmEdge walks the list, WAMR walks ``body_bytes``.
 """
 
+import contextvars
 from functools import partial
 
 from . import syntax as S
@@ -30,21 +31,23 @@ EOS_SECTION = 'unexpected end of section or function'
 # value type encodings (binary/types.rst)
 VALTYPES = {0x7F: S.I32, 0x7E: S.I64, 0x7D: S.F32, 0x7C: S.F64,
             0x7B: S.V128, 0x70: S.FUNCREF, 0x6F: S.EXTERNREF}
-REFTYPES = {0x70: S.FUNCREF, 0x6F: S.EXTERNREF,
-            0x73: S.RefType(True, 'nofunc'), 0x72: S.RefType(True, 'noextern')}
+REFTYPES = {0x70: S.FUNCREF, 0x6F: S.EXTERNREF, 0x69: S.EXNREF,
+            0x73: S.RefType(True, 'nofunc'), 0x72: S.RefType(True, 'noextern'),
+            0x74: S.RefType(True, 'noexn')}
 VALTYPES.update(REFTYPES)
 # abstract heap types (binary/types.rst): the negative s33 values as one byte
-HEAPTYPES = {0x70: 'func', 0x6F: 'extern', 0x73: 'nofunc', 0x72: 'noextern'}
+HEAPTYPES = {0x70: 'func', 0x6F: 'extern', 0x73: 'nofunc', 0x72: 'noextern',
+             0x69: 'exn', 0x74: 'noexn'}
 REF_NULL, REF = 0x63, 0x64      # (ref null ht), (ref ht)
 
 SECTION_NAMES = {0: 'custom', 1: 'type', 2: 'import', 3: 'function',
                  4: 'table', 5: 'memory', 6: 'global', 7: 'export',
                  8: 'start', 9: 'element', 10: 'code', 11: 'data',
-                 12: 'data count'}
+                 12: 'data count', 13: 'tag'}
 # the order non-custom sections must appear in (data count sits before code)
 SECTION_ORDER = {1: 1, 2: 2, 3: 3, 4: 4, 5: 5, 6: 6, 7: 7, 8: 8, 9: 9,
-                 12: 10, 10: 11, 11: 12}
-EXTERN_KINDS = ('func', 'table', 'memory', 'global')
+                 12: 10, 10: 11, 11: 12, 13: 5.5}     # tags: after memory, before globals
+EXTERN_KINDS = ('func', 'table', 'memory', 'global', 'tag')
 
 # opcode tables built from the shared instruction index
 SINGLE = [None] * 256                  # byte -> (name, imm kind)
@@ -55,6 +58,13 @@ for _op in OPS:
     else:
         PREFIXED.setdefault(_op.code[0], {})[_op.code[1]] = (_op.name, _op.imm)
 del _op
+# Wasm 2.0 has no exception handling: those opcodes are illegal there, and the
+# 2.0 testsuite's malformed binaries rely on it (the standard is chosen per
+# decode, see decode_module)
+SINGLE_2 = [None if e is not None and e[0] in (
+    'throw', 'throw_ref', 'try_table', 'try', 'catch', 'catch_all', 'delegate', 'rethrow')
+    else e for e in SINGLE]
+_STANDARD = contextvars.ContextVar('standard', default=3)
 
 _U32_MASK = 0xFFFFFFFF
 # Implementation limit on declared locals per function (spec appendix
@@ -163,6 +173,9 @@ def _heaptype(data, p):
 def _valtype(data, p):
     b = data[p]
     t = VALTYPES.get(b)
+    if t is not None and t.__class__ is S.RefType and S.HEAP_TOPS.get(t.heap) == 'exn' \
+            and _STANDARD.get() < 3:
+        t = None                        # no exception handling in 2.0
     if t is None:
         if b == REF or b == REF_NULL:
             ht, p = _heaptype(data, p + 1)
@@ -267,7 +280,7 @@ def _expr(data, p, info=None):
     out = []
     append = out.append
     Instr = S.Instr
-    single = SINGLE
+    single = SINGLE if _STANDARD.get() >= 3 else SINGLE_2
     blocks = []          # per open block: True if it is an 'if' still before its 'else'
     # Wasm 3.0 (multi-memory, memory64) widens memory immediates; 2.0 rules on request
     std3 = info is None or info.get('standard', 3) >= 3
@@ -293,9 +306,11 @@ def _expr(data, p, info=None):
                 blocks.pop()
                 continue
             if b == 0x05:
-                if not blocks or not blocks[-1]:
+                if not blocks or blocks[-1] is not True:
                     _fail('END opcode expected', start)
                 blocks[-1] = False
+            elif b == 0x19 and (not blocks or blocks[-1] != 'try'):
+                _fail('END opcode expected', start)     # catch_all outside a legacy try
             imm = None
         elif kind == 'localidx' or kind == 'labelidx' or kind == 'funcidx' \
                 or kind == 'globalidx' or kind == 'tableidx' or kind == 'typeidx' \
@@ -307,6 +322,11 @@ def _expr(data, p, info=None):
                 imm, p = _uN(data, p, 32)
             if kind == 'dataidx' and info is not None:
                 info['uses_data'] = True
+            elif b == 0x18:                   # delegate closes a legacy try
+                if not blocks or blocks[-1] != 'try':
+                    _fail('END opcode expected', start)
+                blocks.pop()
+
         elif kind == 'i32':
             v = data[p]
             if v < 0x40:
@@ -337,7 +357,35 @@ def _expr(data, p, info=None):
             else:
                 v, p = _sN(data, p, 33)
                 imm = v & _U32_MASK      # a negative index is out of range anyway
-            blocks.append(b == 0x04)
+            blocks.append('try' if b == 0x06 else b == 0x04)
+        elif kind == 'tagidx':
+            imm, p = _u32(data, p)
+            if b == 0x07 and (not blocks or blocks[-1] != 'try'):
+                _fail('END opcode expected', start)     # catch outside a legacy try
+        elif kind == 'try_table':
+            v = data[p]
+            if v == 0x40:
+                bt = None
+                p += 1
+            elif v & 0xC0 == 0x40 or v == 0x63 or v == 0x64:
+                bt, p = _valtype(data, p)
+            else:
+                v, p = _sN(data, p, 33)
+                bt = v & _U32_MASK
+            n, p = _len32(data, p)
+            clauses = []
+            for _ in range(n):
+                ck = data[p]
+                if ck > 3:
+                    _fail('malformed catch clause', p)
+                p += 1
+                x = None
+                if ck < 2:
+                    x, p = _u32(data, p)
+                label, p = _u32(data, p)
+                clauses.append((ck, x, label))
+            imm = (bt, tuple(clauses))
+            blocks.append(False)
         elif kind == 'i64':
             v, p = _sN(data, p, 64)
             imm = v & _U64_MASK
@@ -475,6 +523,8 @@ def _import(data, p, standard=3):
         desc, p = _memtype(data, p, standard)
     elif kind == 3:
         desc, p = _globaltype(data, p)
+    elif kind == 4 and _STANDARD.get() >= 3:
+        desc, p = _tag(data, p)
     else:
         _fail('malformed import kind', p - 1)
     return S.Import(module, name, EXTERN_KINDS[kind], desc), p
@@ -503,10 +553,18 @@ def _global(data, p):
     return S.Global(gt, init), p
 
 
+def _tag(data, p):
+    """tag ::= 0x00 typeidx (exception handling): the attribute byte must be 0."""
+    if data[p] != 0:
+        _fail('malformed tag attribute', p)
+    x, p = _u32(data, p + 1)
+    return S.Tag(x), p
+
+
 def _export(data, p):
     name, p = _name(data, p)
     kind = data[p]
-    if kind > 3:
+    if kind > 4 or (kind == 4 and _STANDARD.get() < 3):
         _fail('malformed export kind', p)
     idx, p = _u32(data, p + 1)
     return S.Export(name, EXTERN_KINDS[kind], idx), p
@@ -616,8 +674,16 @@ def decode_module(data, limits=None, standard=3) -> S.Module:
     """Decode a binary module (binary/modules.rst) into a ``syntax.Module``;
     raises ``DecodeError`` with the spec testsuite's message, ``LimitError``
     for a module bigger than ``limits`` (engine/limits.py) allow.
-    ``standard`` 2: the Wasm 2.0 encodings only, where 3.0 reused bytes 2.0
-    rejects (limits flags, memory immediates), for the 2.0 testsuite."""
+    ``standard=2``: Wasm 2.0's binary format (no exception handling, 2.0 encodings only where
+    3.0 reused bytes 2.0 rejects: limits flags, memory immediates)."""
+    token = _STANDARD.set(standard)
+    try:
+        return _decode_module(data, limits, standard)
+    finally:
+        _STANDARD.reset(token)
+
+
+def _decode_module(data, limits, standard):
     data = bytes(data)
     limits = limits or DEFAULT_LIMITS
     limits.check('max_module_bytes', len(data), 'module size in bytes')
@@ -640,7 +706,7 @@ def decode_module(data, limits=None, standard=3) -> S.Module:
     try:
         while p < end:
             sid = data[p]
-            if sid > 12:
+            if sid > 13 or (sid == 13 and standard == 2):
                 _fail('malformed section id', p)
             if sid:
                 rank = SECTION_ORDER[sid]
@@ -685,6 +751,8 @@ def decode_module(data, limits=None, standard=3) -> S.Module:
                     codes.append(c)
             elif sid == 11:
                 m.datas, q = _vec(data, q, _data)
+            elif sid == 13:
+                m.tags, q = _vec(data, q, _tag)
             if q != start + size:
                 _fail('section size mismatch', start)
             p = q

@@ -92,6 +92,8 @@ def show_value(t, v):
         return f'v128:0x{v:032x}'
     if t == 'funcref':
         return f'funcref:{v}'
+    if t == 'exnref':               # a caught exception: its tag (store address) and fields
+        return f'exnref:tag {v.tag} ({" ".join(map(str, v.fields))})'
     signed = v - (1 << int(t[1:])) if v >> (int(t[1:]) - 1) else v
     return f'{t}:{signed}' if signed == v else f'{t}:{v} ({signed})'
 
@@ -704,6 +706,10 @@ def print_images(images):
         print(f'global {k:<5} {t} ' + ' '.join(f'{c:08x}' for c in cells))
     for k, entries in enumerate(images.tables):
         print(f'table {k:<6} {len(entries)} entries')
+    for k, (tag, cells) in enumerate(images.exceptions):     # exception.img (version 3)
+        print(f'exception {k:<2} tag {tag}, fields ' + (' '.join(f'{c:08x}' for c in cells) or '-'))
+    for frame, depth, k in images.caught:
+        print(f'caught       frame {frame}, catch arm {depth}: exception {k}')
     return 0
 
 

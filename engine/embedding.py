@@ -18,7 +18,8 @@ def store_init(executor='wasmedge', limits=None, tier='interp'):
 
 def module_decode(data, limits=None, standard=3):
     """Binary -> Module (raises DecodeError, or LimitError for a module
-    larger than ``limits`` allow); ``standard`` 2: 2.0 encodings only."""
+    larger than ``limits`` allow); ``standard=2``: the 2.0 binary format
+    (no exception handling, 2.0 encodings only)."""
     from .binary import decode_module
     return decode_module(bytes(data), limits, standard)
 
@@ -58,6 +59,8 @@ def _check_value(t, v, store=None, fi=None):
             return r.nullable
         if S.value_class(r) == S.EXTERNREF:
             return isinstance(v, S.ExternRef) and r.heap not in S.HEAP_BOTTOMS
+        if S.value_class(r) == S.EXNREF:
+            return isinstance(v, S.Exn) and r.heap not in S.HEAP_BOTTOMS
         if not isinstance(v, int) or r.heap in S.HEAP_BOTTOMS:
             return False
         if isinstance(r.heap, int):     # (ref $t): a function of that type

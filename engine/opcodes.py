@@ -34,6 +34,9 @@ f32 / f64       bit pattern int (NaN payloads preserved)
 v128            128-bit unsigned int (lane 0 in the low bits)
 reftype         ref.null's type: syntax.RefType(True, heap type) (binary: the heap type)
 typeidx         int
+tagidx          int
+try_table       (blocktype, tuple of catch clauses (kind, tagidx or None, labelidx));
+                kind 0 catch, 1 catch_ref, 2 catch_all, 3 catch_all_ref
 select_t        tuple of value types (exactly one in 2.0)
 shuffle         tuple of 16 lane indices
 lane            int lane index
@@ -71,6 +74,16 @@ OPS = (
     Op('call_indirect', (17,), 'call_indirect', None, None),
     # tail calls (Wasm 3.0)
     Op('return_call', (0x12,), 'funcidx', None, None),
+    # exception handling (Wasm 3.0; engine/exec/exceptions.py), then the
+    # legacy instructions the 3.0 testsuite's legacy/ files still use
+    Op('throw', (0x08,), 'tagidx', None, None),
+    Op('throw_ref', (0x0A,), None, None, None),
+    Op('try_table', (0x1F,), 'try_table', None, None),
+    Op('try', (0x06,), 'blocktype', None, None),
+    Op('catch', (0x07,), 'tagidx', None, None),
+    Op('catch_all', (0x19,), None, None, None),
+    Op('delegate', (0x18,), 'labelidx', None, None),
+    Op('rethrow', (0x09,), 'labelidx', None, None),
     Op('return_call_indirect', (0x13,), 'call_indirect', None, None),
     # typed function references (Wasm 3.0)
     Op('call_ref', (0x14,), 'typeidx', None, None),

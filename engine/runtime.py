@@ -173,6 +173,16 @@ class ElemInst:
         self.elem = elem
 
 
+class TagInst:
+    """A tag (exception handling): its type, the fields' types as params.
+    Tags are generative: each definition instantiated is a new address, and
+    a catch matches by address, so an imported tag is its exporter's."""
+    __slots__ = ('type',)
+
+    def __init__(self, type):
+        self.type = type
+
+
 class DataInst:
     __slots__ = ('data',)
 
@@ -183,7 +193,7 @@ class DataInst:
 class ModuleInst:
     __slots__ = ('types', 'funcaddrs', 'tableaddrs', 'memaddrs',
                  'globaladdrs', 'elemaddrs', 'dataaddrs', 'exports',
-                 'module', 'info')
+                 'module', 'info', 'tagaddrs')
 
     def __init__(self, module=None, info=None):
         self.types = list(module.types) if module is not None else []
@@ -193,6 +203,7 @@ class ModuleInst:
         self.globaladdrs = []
         self.elemaddrs = []
         self.dataaddrs = []
+        self.tagaddrs = []
         self.exports = {}
         self.module = module
         self.info = info
@@ -200,7 +211,7 @@ class ModuleInst:
 
 class Store:
     __slots__ = ('funcs', 'tables', 'mems', 'globals', 'elems', 'datas',
-                 'executor', 'limits', 'instances', 'tier')
+                 'executor', 'limits', 'instances', 'tier', 'tags')
 
     def __init__(self, executor='wasmedge', limits=None, tier='interp'):
         if executor not in ('wasmedge', 'wamr'):
@@ -216,6 +227,7 @@ class Store:
         self.globals = []
         self.elems = []
         self.datas = []
+        self.tags = []
         self.executor = executor
 
     def new_executor(self, kind=None, tier=None):
@@ -334,6 +346,8 @@ def extern_type(store, kind, addr):
     if kind == 'memory':
         m = store.mems[addr]
         return replace(m.type, limits=S.Limits(m.size(), m.type.limits.max))
+    if kind == 'tag':
+        return store.tags[addr].type
     return store.globals[addr].type
 
 
@@ -344,6 +358,8 @@ def match_import(store, module, imp, externval):
     actual = extern_type(store, kind, addr)
     if kind == 'func':
         return S.type_key(actual) == S.type_key(module.types[imp.desc])
+    if kind == 'tag':
+        return S.type_key(actual) == S.type_key(module.types[imp.desc.typeidx])
     if kind == 'table':
         return (_same_type(actual.elemtype, imp.desc.elemtype) and actual.at == imp.desc.at
                 and match_limits(actual.limits, imp.desc.limits))
@@ -392,6 +408,8 @@ def instantiate(store, module, info, externvals, run_start=True):
             inst.tableaddrs.append(addr)
         elif kind == 'memory':
             inst.memaddrs.append(addr)
+        elif kind == 'tag':
+            inst.tagaddrs.append(addr)
         else:
             inst.globaladdrs.append(addr)
 
@@ -406,6 +424,9 @@ def instantiate(store, module, info, externvals, run_start=True):
         inst.tableaddrs.append(alloc_table(store, t.type))
     for m in module.mems:
         inst.memaddrs.append(alloc_mem(store, m.type))
+    for t in module.tags:
+        store.tags.append(TagInst(module.types[t.typeidx]))
+        inst.tagaddrs.append(len(store.tags) - 1)
     # Global initialisers may read imported globals only (validated), and
     # the already allocated ones are harmlessly visible too.
     for g in module.globals:
@@ -424,7 +445,8 @@ def instantiate(store, module, info, externvals, run_start=True):
         inst.dataaddrs.append(alloc_data(store, bytes(d.init)))
     for ex in module.exports:
         addrs = {'func': inst.funcaddrs, 'table': inst.tableaddrs,
-                 'memory': inst.memaddrs, 'global': inst.globaladdrs}[ex.kind]
+                 'memory': inst.memaddrs, 'global': inst.globaladdrs,
+                 'tag': inst.tagaddrs}[ex.kind]
         inst.exports[ex.name] = (ex.kind, addrs[ex.index])
 
     for i, e in enumerate(module.elems):

@@ -29,9 +29,9 @@ class RefType(str):
     keyed by 'funcref' finds ``FUNCREF``.
 
     Extending it: GC's heap types ('any', 'eq', 'i31', 'struct', 'array',
-    'none') and exceptions' ('exn', 'noexn') are more names in ``HEAP_TOPS``
-    (heap type -> the top of its hierarchy, which also names the value
-    representation, ``value_class``) and in ``heap_matches``'s lattice;
+    'none') are more names in ``HEAP_TOPS`` (heap type -> the top of its
+    hierarchy, which also names the value representation, ``value_class``)
+    and in ``heap_matches``'s lattice, as exceptions' ('exn', 'noexn') are:
     ``exnref`` is ``RefType(True, 'exn')``, its text 'exnref' an abbreviation
     like 'funcref'.  A concrete index stays an int; GC's subtype declarations
     would make ``heap_matches`` walk the declared supertypes instead of
@@ -53,15 +53,18 @@ class RefType(str):
         return (RefType, (self.nullable, self.heap))
 
 
-_ABBREV = {'func': 'funcref', 'extern': 'externref'}
+_ABBREV = {'func': 'funcref', 'extern': 'externref', 'exn': 'exnref'}
 # abstract heap type -> top of its hierarchy (values of the types below a top
-# share one representation: funcref a function address, externref ExternRef)
-HEAP_TOPS = {'func': 'func', 'nofunc': 'func', 'extern': 'extern', 'noextern': 'extern'}
-HEAP_BOTTOMS = {'nofunc', 'noextern'}
+# share one representation: funcref a function address, externref ExternRef,
+# exnref an exception object (exception handling, Wasm 3.0))
+HEAP_TOPS = {'func': 'func', 'nofunc': 'func', 'extern': 'extern', 'noextern': 'extern',
+             'exn': 'exn', 'noexn': 'exn'}
+HEAP_BOTTOMS = {'nofunc', 'noextern', 'noexn'}
 
 FUNCREF, EXTERNREF = RefType(True, 'func'), RefType(True, 'extern')
+EXNREF = RefType(True, 'exn')
 NUM_TYPES = (I32, I64, F32, F64)
-REF_TYPES = (FUNCREF, EXTERNREF)
+REF_TYPES = (FUNCREF, EXTERNREF, EXNREF)
 VAL_TYPES = NUM_TYPES + (V128,) + REF_TYPES
 
 
@@ -74,10 +77,12 @@ def reftype(t):
         return FUNCREF
     if t == 'externref':
         return EXTERNREF
+    if t == 'exnref':
+        return EXNREF
     return None
 
 
-_REF_TEXT = re.compile(r'\(ref (null )?(func|extern|nofunc|noextern|0|[1-9][0-9]*)\)')
+_REF_TEXT = re.compile(r'\(ref (null )?(func|extern|exn|nofunc|noextern|noexn|0|[1-9][0-9]*)\)')
 
 
 def parse_valtype(text):
@@ -95,19 +100,24 @@ def parse_valtype(text):
     return t if t == text else None     # only the canonical spelling
 
 
+_TOP_TYPES = {'func': FUNCREF, 'extern': EXTERNREF, 'exn': EXNREF}
+
+
 def is_ref(t):
     return reftype(t) is not None
 
 
 def value_class(t):
-    """The 2.0 type whose values (and cells, image codes, text form) a value
-    of type ``t`` shares: 'funcref' for every function reference type,
-    'externref' for the extern ones, ``t`` itself otherwise."""
+    """The nullable top type whose values (and cells, image codes, text
+    form) a value of type ``t`` shares: 'funcref' for every function
+    reference type, 'externref' for the extern ones, 'exnref' for the
+    exception ones, ``t`` itself otherwise."""
     r = reftype(t)
     if r is None:
         return t
-    return FUNCREF if r.heap == 'func' or isinstance(r.heap, int) \
-        or HEAP_TOPS.get(r.heap) == 'func' else EXTERNREF
+    if isinstance(r.heap, int):
+        return FUNCREF
+    return _TOP_TYPES[HEAP_TOPS[r.heap]]
 
 
 def type_key(ft, types=None):
@@ -240,6 +250,28 @@ class HostRef:
         return f'HostRef({self.value!r})'
 
 
+class Exn:
+    """A caught exception as an ``exnref`` value (spec: an exception
+    instance {tag, fields}): ``tag`` is the store's tag address, ``fields``
+    the thrown values (a tuple, typed by the tag's parameters).  Exceptions
+    have no observable identity (exnref is not an eqref), so a value."""
+    __slots__ = ('tag', 'fields')
+    ref_kind = 'exn'
+
+    def __init__(self, tag, fields):
+        self.tag = tag
+        self.fields = tuple(fields)
+
+    def __eq__(self, other):
+        return isinstance(other, Exn) and other.tag == self.tag and other.fields == self.fields
+
+    def __hash__(self):
+        return hash(('exn', self.tag, self.fields))
+
+    def __repr__(self):
+        return f'Exn(tag={self.tag}, fields={self.fields!r})'
+
+
 class Instr:
     """One decoded instruction.
 
@@ -307,17 +339,22 @@ class Data:
 
 
 @dataclass
+class Tag:
+    typeidx: int                   # a function type with no results: the fields
+
+
+@dataclass
 class Import:
     module: str
     name: str
-    kind: str                      # 'func' | 'table' | 'memory' | 'global'
-    desc: object                   # typeidx int | TableType | MemType | GlobalType
+    kind: str                      # 'func' | 'table' | 'memory' | 'global' | 'tag'
+    desc: object                   # typeidx int | TableType | MemType | GlobalType | Tag
 
 
 @dataclass
 class Export:
     name: str
-    kind: str                      # 'func' | 'table' | 'memory' | 'global'
+    kind: str                      # 'func' | 'table' | 'memory' | 'global' | 'tag'
     index: int
 
 
@@ -335,6 +372,7 @@ class Module:
     exports: List[Export] = field(default_factory=list)
     datacount: Optional[int] = None
     customs: List[Tuple[str, bytes]] = field(default_factory=list)
+    tags: List[Tag] = field(default_factory=list)
 
     def imported(self, kind):
         return [imp for imp in self.imports if imp.kind == kind]

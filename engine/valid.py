@@ -59,6 +59,7 @@ class ModuleInfo:
     globals: List[S.GlobalType] = field(default_factory=list)
     elems: List[str] = field(default_factory=list)      # reference type per elem segment
     refs: frozenset = frozenset()                       # C.refs: declared function refs
+    tags: List[S.FuncType] = field(default_factory=list)  # per tag index, imports first
 
 
 class _Invalid(Exception):
@@ -122,10 +123,10 @@ _KIND, _START, _END, _HEIGHT, _UNREACH, _DEAD, _LABEL, _POS, _PENDING, _KEYS, _I
 class _Context:
     """The validation context C of the spec (valid/conventions.rst)."""
     __slots__ = ('types', 'funcs', 'tables', 'mems', 'globals', 'elems',
-                 'ndatas', 'refs', 'keys', 'functypeidx')
+                 'ndatas', 'refs', 'keys', 'functypeidx', 'tags')
 
     def __init__(self, types, funcs, tables, mems, globals_, elems, ndatas, refs,
-                 keys=(), functypeidx=()):
+                 keys=(), functypeidx=(), tags=()):
         self.keys = keys                # canonical type keys (syntax.canonicalize)
         self.functypeidx = functypeidx  # type index per function index
         self.types = types
@@ -136,6 +137,7 @@ class _Context:
         self.elems = elems
         self.ndatas = ndatas
         self.refs = refs
+        self.tags = tags
 
 
 def _blocktype(ctx, bt):
@@ -342,6 +344,15 @@ def _check_code(ctx, params, results, local_types, body, stop=None, trace=None, 
                 del stack[cur_h:]
                 cur[_UNREACH] = True
                 live = False
+            elif op == 'try_table':
+                bp, br_ = _blocktype(ctx, ins.imm[0])
+                _pop_vals(stack, cur, bp)
+                branches[i] = _catch_branches(ctx, ctrls, ins.imm[1], i, len(stack), live)
+                cur = [op, bp, br_, len(stack), False, not live, br_, i, [], keys, len(inits)]
+                ctrls.append(cur)
+                cur_h = cur[_HEIGHT]
+                stack.extend(bp)
+                live = not cur[_DEAD]
             elif op == 'br_on_null' or op == 'br_on_non_null':
                 x = ins.imm
                 if x >= len(ctrls):
@@ -366,7 +377,7 @@ def _check_code(ctx, params, results, local_types, body, stop=None, trace=None, 
                     _pop_vals(stack, cur, label)
                     stack.extend(label[:-1])
                     branches[i] = [_branch(tgt, i, 0, h, live)]
-            elif op == 'block' or op == 'loop' or op == 'if':
+            elif op == 'block' or op == 'loop' or op == 'if' or op == 'try':
                 bp, br_ = _blocktype(ctx, ins.imm)
                 if op == 'if':
                     _pop(stack, cur, I32)
@@ -377,13 +388,18 @@ def _check_code(ctx, params, results, local_types, body, stop=None, trace=None, 
                 cur_h = cur[_HEIGHT]
                 stack.extend(bp)
                 live = not cur[_DEAD]
-            elif op == 'end':
+            elif op == 'end' or op == 'delegate':
                 _pop_vals(stack, cur, cur[_END])
                 if len(stack) != cur_h:
                     _fail('type mismatch')
                 kind = cur[_KIND]
                 if kind == 'if' and not _params_cover(cur):
                     _fail('type mismatch')
+                if op == 'delegate':            # legacy: closes a try, names an outer label
+                    if kind != 'try':
+                        _fail('delegate without try')
+                    if ins.imm >= len(ctrls) - 1:
+                        _fail('unknown label')
                 if len(inits) > cur[_INITS]:
                     uninit.update(inits[cur[_INITS]:])
                     del inits[cur[_INITS]:]
@@ -419,6 +435,40 @@ def _check_code(ctx, params, results, local_types, body, stop=None, trace=None, 
                 ft = funcs[x]
                 _pop_vals(stack, cur, ft.params)
                 stack.extend(ft.results)
+            elif op == 'throw' or op == 'throw_ref' or op == 'rethrow':
+                if op == 'throw':
+                    params = list(_tag(ctx, ins.imm).params)
+                    top = stack[max(cur_h, len(stack) - len(params)):]
+                    if not all(S.matches(a, b, keys) for a, b in
+                               zip(top, params[len(params) - len(top):])) or (
+                            len(top) < len(params) and not cur[_UNREACH]):
+                        _fail(f'type mismatch: instruction requires [{" ".join(params)}] '
+                              f'but stack has [{" ".join(t or "_" for t in top)}]')
+                    _pop_vals(stack, cur, params)
+                elif op == 'throw_ref':
+                    _pop(stack, cur, S.EXNREF)
+                else:
+                    if ins.imm >= len(ctrls):
+                        _fail('unknown label')
+                    if ctrls[-1 - ins.imm][_KIND] not in ('catch', 'catch_all'):
+                        _fail('invalid rethrow label')
+                del stack[cur_h:]
+                cur[_UNREACH] = True
+                live = False
+            elif op == 'catch' or op == 'catch_all':
+                if cur[_KIND] not in ('try', 'catch'):
+                    _fail(f'{op} without try')
+                _pop_vals(stack, cur, cur[_END])
+                if len(stack) != cur_h:
+                    _fail('type mismatch')
+                cur[_KIND] = op
+                cur[_UNREACH] = False
+                if len(inits) > cur[_INITS]:
+                    uninit.update(inits[cur[_INITS]:])
+                    del inits[cur[_INITS]:]
+                if op == 'catch':
+                    stack.extend(_tag(ctx, ins.imm).params)
+                live = not cur[_DEAD]
             elif op == 'global.get':
                 x = ins.imm
                 if x >= len(gtypes):
@@ -580,6 +630,34 @@ def _branch(tgt, i, slot, h, live):
         return Branch(tgt[_POS] + 1, keep, erase, lh)
     tgt[_PENDING].append((i, slot, keep, erase, lh))
     return None
+
+
+def _tag(ctx, x):
+    if x >= len(ctx.tags):
+        _fail(f'unknown tag {x}')
+    return ctx.tags[x]
+
+
+_EXN = S.RefType(False, 'exn')     # what catch_ref and catch_all_ref push
+
+
+def _catch_branches(ctx, ctrls, clauses, i, h, live):
+    """The Branch of each catch clause of a try_table at instr ``i``: the
+    clause's label is counted outside the try_table, and carries the tag's
+    fields (catch, catch_ref) and the (ref exn) (catch_ref, catch_all_ref)."""
+    out = []
+    for kind, x, label in clauses:
+        if label >= len(ctrls):
+            _fail('unknown label')
+        vals = tuple(_tag(ctx, x).params) if kind < 2 else ()
+        if kind & 1:
+            vals += (_EXN,)
+        tgt = ctrls[-1 - label]
+        lt = tgt[_LABEL]
+        if len(lt) != len(vals) or not all(S.matches(a, b, ctx.keys) for a, b in zip(vals, lt)):
+            _fail('type mismatch')
+        out.append(_branch(tgt, i, len(out), h + len(vals), live))
+    return out
 
 
 def _resolve(frame, target, branches):
@@ -826,7 +904,7 @@ def _free_funcidx(module):
 def _context(module):
     """Build C (and check imports, whose types it contains)."""
     types = module.types
-    funcs, tables, mems, globals_ = [], [], [], []
+    funcs, tables, mems, globals_, tags = [], [], [], [], []
     typeidx = []
     keys = S.canonicalize(types)
     probe = _Context(types, (), (), (), (), (), 0, frozenset(), keys)
@@ -851,6 +929,8 @@ def _context(module):
             elif imp.kind == 'memory':
                 _check_memtype(imp.desc)
                 mems.append(imp.desc)
+            elif imp.kind == 'tag':
+                tags.append(_tagtype(types, imp.desc))
             else:
                 _check_valtype(probe, imp.desc.valtype)
                 globals_.append(imp.desc)
@@ -866,9 +946,25 @@ def _context(module):
     mems.extend(m.type for m in module.mems)
     globals_.extend(g.type for g in module.globals)
     elems = [e.type for e in module.elems]
+    for k, t in enumerate(module.tags):
+        try:
+            tags.append(_tagtype(types, t))
+        except _Invalid as e:
+            raise ValidationError(e.args[0], f'tag {len(tags)}') from None
     ctx = _Context(types, funcs, tables, mems, globals_, elems,
-                   len(module.datas), _free_funcidx(module), keys, typeidx)
+                   len(module.datas), _free_funcidx(module), keys, typeidx, tags)
     return ctx, nimported_globals
+
+
+def _tagtype(types, tag):
+    """A tag's function type: its parameters are the exception's fields,
+    its results must be empty."""
+    if tag.typeidx >= len(types):
+        _fail('unknown type')
+    ft = types[tag.typeidx]
+    if ft.results:
+        _fail('non-empty tag result type')
+    return ft
 
 
 def validate_module(module: S.Module, standard=3) -> ModuleInfo:
@@ -948,7 +1044,8 @@ def validate_module(module: S.Module, standard=3) -> ModuleInfo:
             where = f'export {k}'
             x = ex.index
             space = {'func': (ctx.funcs, 'function'), 'table': (ctx.tables, 'table'),
-                     'memory': (ctx.mems, 'memory'), 'global': (ctx.globals, 'global')}
+                     'memory': (ctx.mems, 'memory'), 'global': (ctx.globals, 'global'),
+                     'tag': (ctx.tags, 'tag')}
             lst, what = space[ex.kind]
             if x >= len(lst):
                 _fail(f'unknown {what} {x}')
@@ -962,7 +1059,7 @@ def validate_module(module: S.Module, standard=3) -> ModuleInfo:
         raise ValidationError(e.args[0], where) from None
 
     return ModuleInfo(infos, ctx.funcs, ctx.tables, ctx.mems, ctx.globals,
-                      ctx.elems, ctx.refs)
+                      ctx.elems, ctx.refs, ctx.tags)
 
 
 def operand_types(module: S.Module, funcidx: int, pc: int) -> list:
@@ -984,7 +1081,7 @@ def operand_types(module: S.Module, funcidx: int, pc: int) -> list:
             ctx = cache['ctx'] = _context(module)[0]
         f = module.funcs[funcidx]
         ft = module.types[f.typeidx]
-        if f.body[pc].op == 'end':
+        if f.body[pc].op in _CLOSE_OPS:
             hit = _types_at_end(module, funcidx, ctx, f, ft, pc)
         else:
             hit = tuple(_check_code(ctx, ft.params, ft.results, f.locals, f.body, stop=pc))
@@ -1025,7 +1122,8 @@ def operand_trace(module: S.Module, funcidx: int) -> list:
     return [list(t) for t in trace]
 
 
-_BLOCK_OPS = frozenset(('block', 'loop', 'if'))
+_BLOCK_OPS = frozenset(('block', 'loop', 'if', 'try_table', 'try'))
+_CLOSE_OPS = frozenset(('end', 'delegate'))
 
 
 class BlockStructure:
@@ -1048,7 +1146,7 @@ class BlockStructure:
             if op in _BLOCK_OPS:
                 parent[i] = cur
                 cur = i
-            elif op == 'end' and cur != -1:
+            elif op in _CLOSE_OPS and cur != -1:
                 cur = parent[cur]
         innermost[len(body)] = cur
 
@@ -1077,6 +1175,11 @@ def block_structure(module: S.Module, funcidx: int) -> BlockStructure:
     return bs
 
 
+def blocktype_of(ins):
+    """The block type of a block/loop/if/try/try_table instruction."""
+    return ins.imm[0] if ins.op == 'try_table' else ins.imm
+
+
 def blocks_open_at(body, pc):
     """Indices of the block/loop/if instructions still open before
     instruction ``pc``, outermost first: besides the function's own, the
@@ -1084,9 +1187,9 @@ def blocks_open_at(body, pc):
     open_blocks = []
     for i in range(pc):
         op = body[i].op
-        if op in ('block', 'loop', 'if'):
+        if op in _BLOCK_OPS:
             open_blocks.append(i)
-        elif op == 'end' and open_blocks:
+        elif op in _CLOSE_OPS and open_blocks:
             open_blocks.pop()
     return open_blocks
 
@@ -1100,7 +1203,7 @@ def _types_at_end(module, funcidx, ctx, f, ft, pc):
     if not open_blocks:
         return tuple(ft.results)
     b = open_blocks[-1]
-    params, results = _blocktype(ctx, f.body[b].imm)
+    params, results = _blocktype(ctx, blocktype_of(f.body[b]))
     below = operand_types(module, funcidx, b)
     if f.body[b].op == 'if':
         below = below[:-1]

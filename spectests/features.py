@@ -24,9 +24,14 @@ GROUPS = {
     'memory64': ('64-bit memories and tables', None),
     'function-references': ('typed function references', None),
     'gc': ('structs, arrays, i31, subtyping, casts', 'GC not implemented yet'),
-    'exceptions': ('try_table, throw, throw_ref, tags', 'exception handling not implemented yet'),
-    'legacy-exceptions': ('try/catch/delegate/rethrow', 'legacy exception handling not '
-                          'implemented yet'),
+    'exceptions': ('try_table, throw, throw_ref, tags', None),
+    # the instructions run (binary forms, tests/test_exceptions.py); what fails
+    # is the text: every module of these files but try_delegate's first uses the
+    # folded legacy form (try (do ...) (catch ...)) that neither converter reads
+    'legacy-exceptions': ('try/catch/delegate/rethrow',
+                          'their text modules use the folded legacy (try (do ...)) form that '
+                          'neither wat2wasm nor wasm-tools reads (listed as unconvertible); '
+                          'the commands on those modules fail before reaching the engine'),
     'relaxed-simd': ('relaxed SIMD', None),
     'threads': ('post-3.0 proposal: threads (shared memory, atomics)',
                 'post-3.0 proposal, not part of Wasm 3.0: not implemented'),
@@ -81,6 +86,14 @@ _COMMANDS = {
     ('table_init64.wast', 2457): 'gc',                 # an arrayref table
     ('table_init64.wast', 2471): 'gc',
 }
+# exception files whose cases also use another group's feature
+_COMMANDS.update({('tag.wast', n): 'gc' for n in (30, 38, 40, 48, 59)})   # rec types
+_COMMANDS.update({('try_table.wast', n): 'function-references'             # (ref $t)
+                  for n in (420, 464, 465, 466, 467, 468, 470, 483)})
+_COMMANDS.update({('instance.wast', n): 'function-references'              # table initializers
+                  for n in (3, 10, 11, 12, 13, 109, 125, 126)})
+_COMMANDS.update({('instance.wast', n): 'multi-memory'                     # two memories
+                  for n in (15, 54, 55, 56, 57, 62, 101, 102, 103, 104, 128, 167, 168, 169, 170)})
 
 
 def group_of(name, line=None):

@@ -138,7 +138,7 @@ def test_header():
 def test_section_order_duplicates_and_ids():
     malformed(HEADER + FUNC0 + TYPE0, 'unexpected content after last section')
     malformed(HEADER + TYPE0 + TYPE0, 'unexpected content after last section')
-    malformed(HEADER + b'\x0d\x00', 'malformed section id')
+    malformed(HEADER + b'\x0e\x00', 'malformed section id')    # 13 is the tag section (3.0)
     malformed(HEADER + b'\x01\x05\x00', 'length out of bounds')
     malformed(HEADER + sec(1, b'\x01\x60\x00\x00\x00'), 'section size mismatch')
     # data count (12) goes between element (9) and code (10)
@@ -198,7 +198,7 @@ def test_body_structure_errors():
               'END opcode expected')
     malformed(HEADER + TYPE0 + FUNC0 + code((b'\x00', b'\x04\x40\x05\x05\x0b\x0b')),
               'END opcode expected')
-    malformed(HEADER + TYPE0 + FUNC0 + code((b'\x00', b'\x06\x0b')), 'illegal opcode')
+    malformed(HEADER + TYPE0 + FUNC0 + code((b'\x00', b'\x27\x0b')), 'illegal opcode')
     malformed(HEADER + TYPE0 + FUNC0 + code((b'\x00', b'\xfc\x12\x0b')), 'illegal opcode')
     malformed(HEADER + TYPE0 + FUNC0 + code((b'\x00', b'\xfd\x9a\x01\x0b')), 'illegal opcode')
     # body shorter than the instructions: decoding runs on, size is checked after
@@ -374,7 +374,7 @@ def test_imports_exports_globals_limits():
     assert [(i.op, i.imm) for i in m.globals[0].init] == [('i64.const', 5), ('end', None)]
     assert (m.exports[0].name, m.exports[0].kind, m.exports[0].index) == ('e', 'global', 1)
     assert m.start == 0
-    malformed(HEADER + sec(2, vec(b'\x01m\x01f\x04\x00')), 'malformed import kind')
+    malformed(HEADER + sec(2, vec(b'\x01m\x01f\x05\x00')), 'malformed import kind')   # 4: tag (3.0)
     malformed(HEADER + sec(6, vec(b'\x7f\x02\x41\x00\x0b')), 'malformed mutability')
     malformed(HEADER + sec(5, vec(b'\x02\x00')), 'integer too large', 2)
     malformed(HEADER + sec(4, vec(b'\x70\x81\x00\x00')), 'integer representation too long', 2)

@@ -105,7 +105,9 @@ def test_generated_programs_cover_the_feature_list():
             'v128.store', 'v128.load8_lane', 'i8x16.shuffle', 'i32.div_s', 'i64.rem_u'}
     assert need <= ops, need - ops
     assert sum(1 for o in ops if '.' in o and o.split('.')[0] in gen.LANES) > 150
-    assert set(syntax.VAL_TYPES) <= types
+    # exnref (Wasm 3.0 exception handling) is not generated yet: the generator
+    # emits no 3.0 features (issue 10), and wasmtime's oracle would need them on
+    assert set(syntax.VAL_TYPES) - {syntax.EXNREF} <= types
     assert {(True, False), (False, True), (True, True)} <= blocktypes
     assert None in traps
     assert {'integer divide by zero', 'out of bounds memory access', 'unreachable',

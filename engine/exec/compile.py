@@ -37,6 +37,7 @@ from array import array
 
 from .. import faults
 from . import memories, memory_access, numerics
+from .exceptions import has_handlers
 from ..errors import Trap
 from ..opcodes import BY_NAME
 from ..runtime import default_value
@@ -338,6 +339,8 @@ class FuncGen:
         self.out.append((ind, text, tag if tag is not None else self.tag))
 
     def generate(self):
+        if has_handlers(self.body):     # throw, try_table, legacy try: the interpreter runs it
+            raise Uncompilable('exception handling')
         lead = self.leaders()
         order = sorted(lead)
         loops = [pc for pc in order if self.loop_head(pc)]

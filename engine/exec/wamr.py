@@ -35,7 +35,7 @@ types (drop, select, locals, branch values) are resolved at pre-decode time
 by a small replay of the validator's type stack.
 """
 
-from . import fusion, memories, memory_access, numerics
+from . import exceptions, fusion, memories, memory_access, numerics
 from ..errors import Exhaustion, Trap
 from ..limits import CallDepthError, run_bounded
 from ..opcodes import BY_NAME
@@ -293,8 +293,10 @@ def compile_func(store, fi):
             p, r = BY_NAME[name].sig
             popn(len(p))
             tstack.extend(r)
-        elif name == 'block' or name == 'loop' or name == 'if':
-            bp, br_ = _blocktype(mtypes, imm)
+        elif name in ('block', 'loop', 'if', 'try_table', 'try'):
+            # try_table / legacy try: a label like a block's; the handlers are
+            # the try_table labels on this stack (exceptions.Handlers)
+            bp, br_ = _blocktype(mtypes, imm[0] if name == 'try_table' else imm)
             if name == 'if':
                 pop()
             popn(len(bp))
@@ -319,7 +321,19 @@ def compile_func(store, fi):
             c = ctrl[-1]
             del tstack[c[1]:]
             tstack.extend(c[2])
-        elif name == 'end':
+        elif name == 'catch' or name == 'catch_all':
+            # reached from the arm before it: on to the end, as from a then-arm
+            c = ctrl[-1]
+            k, a = ELSE, body[end_of[c[4]]].offset
+            del tstack[c[1]:]
+            if name == 'catch':
+                tstack.extend(store.tags[inst.tagaddrs[imm]].type.params)
+        elif name in ('throw', 'throw_ref', 'rethrow'):
+            a = _throw(store, inst, name, imm, o, i, fi)
+            if name == 'throw':
+                popn(len(store.tags[inst.tagaddrs[imm]].type.params))
+            unreachable()
+        elif name == 'end' or name == 'delegate':
             c = ctrl.pop()
             del tstack[c[1]:]
             tstack.extend(c[3])
@@ -529,6 +543,33 @@ def _fused(body, ops, args, local_types, local_off, last):
     return fusion.changes(ops, args, fops, fargs)
 
 
+def _throw(store, inst, name, imm, at, index, fi):
+    """throw / throw_ref / rethrow on the cell stack, raising ``Thrown``
+    (``rethrow``: the caught slot, which the executor resolves)."""
+    Thrown, Exn = exceptions.Thrown, exceptions.Exn
+    if name == 'throw':
+        tag = inst.tagaddrs[imm]
+        types = store.tags[tag].type.params
+        nc = _ncells(types)
+
+        def f(stack):
+            fields = _values_of(types, stack[len(stack) - nc:])
+            del stack[len(stack) - nc:]
+            raise Thrown(Exn(tag, fields), at)
+    elif name == 'throw_ref':
+        def f(stack):
+            v = stack.pop()
+            if v is NONE or v == NONE:
+                raise Trap('null exception reference')
+            raise Thrown(v, at)
+    else:
+        slot = exceptions.handlers_of(fi).rethrow[index]
+
+        def f(stack):
+            raise Thrown(slot, at)
+    return f
+
+
 def _ref_is_null(stack):
     stack[-1] = 1 if stack[-1] == NONE else 0
 
@@ -574,7 +615,7 @@ def _br_on(on_null, branch):
 
 def _global_get(g, t):
     n = CELLS[t]
-    if t == 'funcref':
+    if t == 'funcref' or t == 'exnref':     # an exnref cell is the exception object
         def f(stack):
             v = g.value
             stack.append(NONE if v is None else v)
@@ -704,6 +745,7 @@ class Executor:
         self.steps = 0
         self.results = None
         self.finished = True
+        self.caught = {}       # (frame index, catch depth) -> Exn of an open legacy catch arm
 
     # -- the embedder's view
     def invoke(self, funcaddr, args):
@@ -731,7 +773,66 @@ class Executor:
 
     def run(self, max_steps=None):
         """Execute up to ``max_steps`` instructions (all if None); True when
-        the entry call has returned (results in ``self.results``)."""
+        the entry call has returned (results in ``self.results``).  An
+        exception thrown in the run is caught here, outside the hot loop:
+        the frames are unwound to its handler and the run goes on."""
+        return exceptions.run_catching(self, max_steps)
+
+    def unwind(self, e):
+        """Pop frames until a handler catches ``e`` (``at``: byte offset of
+        the throwing instruction in the top frame) and continue there, as a
+        branch to the clause's label does (its labels above the target
+        popped, the cells cut to its ``frame_sp``, the values pushed); none:
+        the run ends with ``UncaughtException``."""
+        store = self.store
+        stack, frames = self.stack, self.frames
+        exn = exceptions.exception_of(self, e)
+        at = e.at
+        top = True
+        while frames:
+            frame = frames[-1]
+            fi = store.funcs[frame.func]
+            found = None
+            if exceptions.has_handlers(fi.code.body):
+                h = exceptions.handlers_of(fi)
+                pos = h.index_at[at] if top else h.index_before[at]
+                found = h.find(pos, exn.tag)
+            if found is not None:
+                t, k = found
+                labels = frame.labels
+                fbase = frame.lp + frame.code.local_cells
+                d = h.depth[t.pos]          # blocks around the try: its label is labels[d + 1]
+                if t.table:                 # a branch to the clause's label
+                    kind, _, label = t.clauses[k]
+                    lab = labels[d - label]
+                    del labels[d - label + 1:]
+                    del stack[fbase + lab[2]:]
+                    if kind < 2:
+                        stack.extend(_cells_of(store.tags[exn.tag].type.params, exn.fields))
+                    if kind & 1:
+                        stack.append(exn)
+                    self.pc = lab[1]
+                else:                       # legacy: into the catch arm, the try's label kept
+                    lab = labels[d + 1]
+                    del labels[d + 2:]
+                    del stack[fbase + lab[2]:]
+                    ins = fi.code.body[k]
+                    if ins.op == 'catch':
+                        stack.extend(_cells_of(store.tags[exn.tag].type.params, exn.fields))
+                    self.caught[(len(frames) - 1, h.catch_depth[k + 1] - 1)] = exn
+                    self.pc = ins.end
+                frame.ip = None
+                return
+            del stack[frame.lp:]
+            frames.pop()
+            if frames:
+                at = frames[-1].ip
+                top = False
+        self.finished = True
+        self.pc = 0
+        raise exceptions.uncaught(exn)
+
+    def _run(self, max_steps=None):
         if self.finished:
             return True
         budget = _BIG if max_steps is None else max_steps
@@ -1185,6 +1286,10 @@ class Executor:
                         stack[-1] = x >> (b & 31)
         except RecursionError:
             raise Exhaustion('call stack exhausted')
+        except exceptions.Thrown:
+            self.pc = pc
+            self.steps += budget - n
+            raise
         except Trap:
             self.pc = pc
             self.steps += budget - n

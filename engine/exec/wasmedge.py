@@ -22,7 +22,7 @@ between any two instructions.
 
 from .. import faults
 from .. import syntax as S
-from . import fusion, memories, memory_access, numerics
+from . import exceptions, fusion, memories, memory_access, numerics
 from ..errors import Exhaustion, Trap
 from ..limits import CallDepthError, run_bounded
 from ..runtime import PAGE_SIZE, default_value, memory_init, table_init
@@ -149,6 +149,11 @@ def compile_func(store, fi):
     branches = info.branches
     ops = []
     args = []
+    exn = exceptions.handlers_of(fi) if exceptions.has_handlers(body) else None
+    if exn is not None:     # a catch / catch_all reached from the arm before it: past the end
+        for t in exn.tries.values():
+            for ci, _ in t.catches:
+                else_if[ci] = t.pos
 
     def br(b):
         # Like WasmEdge (PC += PCOffset - 1, then PC++): a branch lands ON the
@@ -173,8 +178,12 @@ def compile_func(store, fi):
             k, a = LOCAL_TEE, imm
         elif name in _INLINE:
             k, a = _INLINE[name], None
-        elif name in ('block', 'loop', 'nop'):
+        elif name in ('block', 'loop', 'nop', 'try_table', 'try', 'delegate'):
             k, a = NOP, None
+        elif name in ('catch', 'catch_all'):
+            k, a = JUMP, info.end_of[else_if[i]] + 1
+        elif name in ('throw', 'throw_ref', 'rethrow'):
+            k, a = GENERIC, _throw(store, inst, name, imm, i, exn)
         elif name == 'end':
             k, a = (RETURN, None) if i == last else (NOP, None)
         elif name == 'br_if':
@@ -274,6 +283,10 @@ def _fused(body, ops, args, branches, br, last):
     return fusion.changes(ops, args, fops, fargs)
 
 
+def _block_params(types, bt):
+    return types[bt].params if isinstance(bt, int) else ()
+
+
 def resolve_callee(a, pop, funcs):
     """(FuncInst, funcaddr) of a call's argument: a funcaddr, or (table,
     type) of an indirect call, whose table index is popped and checked, or
@@ -297,6 +310,32 @@ def resolve_callee(a, pop, funcs):
             raise Trap('indirect call type mismatch')
         return fi, a
     return funcs[a], a
+
+
+def _throw(store, inst, name, imm, at, exn):
+    """throw / throw_ref / rethrow as a closure raising ``Thrown``
+    (``rethrow`` names the caught slot; the executor fills in the exception)."""
+    Thrown, Exn = exceptions.Thrown, exceptions.Exn
+    if name == 'throw':
+        tag = inst.tagaddrs[imm]
+        n = len(store.tags[tag].type.params)
+
+        def f(stack):
+            fields = stack[len(stack) - n:]
+            del stack[len(stack) - n:]
+            raise Thrown(Exn(tag, fields), at)
+    elif name == 'throw_ref':
+        def f(stack):
+            v = stack.pop()
+            if v is None:
+                raise Trap('null exception reference')
+            raise Thrown(v, at)
+    else:
+        slot = exn.rethrow[at]
+
+        def f(stack):
+            raise Thrown(slot, at)
+    return f
 
 
 def _sig(name):
@@ -500,6 +539,7 @@ class Executor:
         self.steps = 0
         self.results = None
         self.finished = True
+        self.caught = {}       # (frame index, catch depth) -> Exn of an open legacy catch arm
 
     # -- the embedder's view
     def invoke(self, funcaddr, args):
@@ -527,7 +567,55 @@ class Executor:
 
     def run(self, max_steps=None):
         """Execute up to ``max_steps`` instructions (all if None); True when
-        the entry call has returned (results in ``self.results``)."""
+        the entry call has returned (results in ``self.results``).  An
+        exception thrown in the run is caught here, outside the hot loop:
+        the frames are unwound to its handler and the run goes on."""
+        return exceptions.run_catching(self, max_steps)
+
+    def unwind(self, e):
+        """Pop frames until a handler catches ``e`` (a ``Thrown`` whose
+        ``at`` is the index of the throwing instruction in the top frame),
+        and continue there; none: the run ends with ``UncaughtException``."""
+        store = self.store
+        stack, frames = self.stack, self.frames
+        exn = exceptions.exception_of(self, e)
+        pos = e.at
+        while frames:
+            frame = frames[-1]
+            fi = store.funcs[frame.func]
+            found = exceptions.handlers_of(fi).find(pos, exn.tag) \
+                if exceptions.has_handlers(fi.code.body) else None
+            if found is not None:
+                t, k = found
+                fbase = frame.vpos + frame.locals
+                if t.table:                 # try_table: a branch to the clause's label
+                    kind, _, _ = t.clauses[k]
+                    b = fi.info.branches[t.pos][k]
+                    del stack[fbase + b.label_height:]
+                    if kind < 2:
+                        stack.extend(exn.fields)
+                    if kind & 1:
+                        stack.append(exn)
+                    self.pc = b.target - 1      # lands on the end / loop, as a branch does
+                else:                       # legacy: into the catch arm
+                    body = fi.code.body
+                    h = fi.info.heights[t.pos] - len(_block_params(fi.module.types, body[t.pos].imm))
+                    del stack[fbase + h:]
+                    if body[k].op == 'catch':
+                        stack.extend(exn.fields)
+                    h = exceptions.handlers_of(fi)
+                    self.caught[(len(frames) - 1, h.catch_depth[k + 1] - 1)] = exn
+                    self.pc = k + 1
+                return
+            del stack[frame.vpos:]
+            frames.pop()
+            if frames:
+                pos = frame.from_pc - 1
+        self.finished = True
+        self.pc = 0
+        raise exceptions.uncaught(exn)
+
+    def _run(self, max_steps=None):
         if self.finished:
             return True
         budget = _BIG if max_steps is None else max_steps
@@ -863,6 +951,10 @@ class Executor:
                         stack[-1] = x >> (b & 31)
         except RecursionError:
             raise Exhaustion('call stack exhausted')
+        except exceptions.Thrown:
+            self.pc = pc
+            self.steps += budget - n
+            raise
         except Trap:
             self.pc = pc
             self.steps += budget - n

@@ -20,6 +20,7 @@ from .images import CELLS, CHUNK, NONE, FrameImage, ImageError, ImageSet
 from ..runtime import CHUNK_SHIFT
 from ..syntax import value_class
 from .state import Frame, Snapshot
+from . import exnstate
 from .translate import ModuleView, images_from_snapshot, snapshot_from_images, store_images
 
 
@@ -34,8 +35,17 @@ class ForeignInstanceError(CheckpointError):
 
 # ------------------------------------------------------------ store parts
 
+class _Index(dict):
+    """Function address -> module function index; ``tags`` the same for
+    tag addresses, ``inst`` the instance (exnref fields' types)."""
+    __slots__ = ('tags', 'inst')
+
+
 def _addr_to_index(inst):
-    return {addr: i for i, addr in enumerate(inst.funcaddrs)}
+    out = _Index((addr, i) for i, addr in enumerate(inst.funcaddrs))
+    out.tags = {addr: i for i, addr in enumerate(getattr(inst, 'tagaddrs', ()))}
+    out.inst = inst
+    return out
 
 
 def _ref_out(t, v, to_index):
@@ -45,13 +55,36 @@ def _ref_out(t, v, to_index):
         if v not in to_index:
             raise ForeignInstanceError(f'function address {v} is not a function of this module')
         return to_index[v]
+    if value_class(t) == 'exnref' and v is not None:
+        tags = to_index.tags
+        if v.tag not in tags:
+            raise ForeignInstanceError(f'exception of tag address {v.tag}, which the module '
+                                       f'neither defines nor imports')
+        params = exnstate.tag_types(to_index.inst.module)[tags[v.tag]].params
+        return exnstate.Exn(tags[v.tag], [_ref_out(ft, f, to_index)
+                                          for ft, f in zip(params, v.fields)])
     return v
 
 
 def _ref_in(t, v, inst):
     if v is not None and value_class(t) == 'funcref':
         return inst.funcaddrs[v]
+    if value_class(t) == 'exnref' and v is not None:
+        return exnstate.exn_in(v, inst, lambda ft, f: _ref_in(ft, f, inst))
     return v
+
+
+def _caught_out(ex, inst, to_index, k, fidx, pc):
+    """The exceptions the open legacy catch arms of frame ``k`` caught."""
+    if not exnstate.uses_exceptions(inst.module):
+        return []
+    n = exnstate.catch_depth(inst.module, len(inst.module.imported('func')), fidx, pc)
+    return [_ref_out('exnref', ex.caught[(k, d)], to_index) for d in range(n)]
+
+
+def _caught_in(ex, inst, snap):
+    ex.caught = {(k, d): _ref_in('exnref', v, inst)
+                 for k, fr in enumerate(snap.frames) for d, v in enumerate(fr.caught)}
 
 
 def _store_parts(store, inst, view, live=False):
@@ -165,7 +198,8 @@ def snapshot_wasmedge(ex, inst, live=False) -> Snapshot:
         pc = ex.pc if top else ex.frames[k + 1].from_pc - 1
         end = len(ex.stack) if top else ex.frames[k + 1].vpos
         values = ex.stack[fr.vpos:end]
-        frames.append(Frame(fidx, pc, values[:fr.locals], values[fr.locals:]))
+        frames.append(Frame(fidx, pc, values[:fr.locals], values[fr.locals:],
+                            caught=_caught_out(ex, inst, to_index, k, fidx, pc)))
     # types (and with them the funcref conversion) need the frame above each one
     top_first = list(reversed(frames))
     for k, fr in enumerate(top_first):
@@ -201,6 +235,7 @@ def restore_wasmedge(store, inst, snap: Snapshot):
         stack.extend(vals)
     ex.stack, ex.frames, ex.pc = stack, frames, snap.frames[-1].pc
     ex.steps, ex.results, ex.finished = snap.steps, None, False
+    _caught_in(ex, inst, snap)
     return ex
 
 
@@ -216,6 +251,8 @@ def save_wamr(ex, inst, module_sha256) -> ImageSet:
     stack = ex.stack
     nfr = len(frames)
     out = []
+    exns = exnstate.ExnTable(inst.module)
+    caught = []
     callee = None                              # fidx of the frame above
     for k in range(nfr - 1, -1, -1):          # top first
         fr = frames[k]
@@ -241,7 +278,12 @@ def save_wamr(ex, inst, module_sha256) -> ImageSet:
         for t, nc in zip(types, slot_cells):
             if cells[pos] != NONE and value_class(t) == 'funcref':
                 cells[pos] = _ref_out(t, cells[pos], to_index)
+            elif value_class(t) == 'exnref':
+                cells[pos] = exns.cell(None if cells[pos] is NONE or cells[pos] == NONE
+                                       else _ref_out(t, cells[pos], to_index))
             pos += nc
+        caught += [(nfr - k, d, exns.cell(v))
+                   for d, v in enumerate(_caught_out(ex, inst, to_index, k, fidx, pc))]
         if k > 0:
             ret = (to_index.get(frames[k - 1].func, NONE), frames[k - 1].ip)
         else:
@@ -253,8 +295,9 @@ def save_wamr(ex, inst, module_sha256) -> ImageSet:
         _store_parts(ex.store, inst, view, live=True)
     return ImageSet(runtime='wamr', module_sha256=module_sha256,
                     pc=(out[0].entry_fidx, ex.pc), frames=out, page_count=page_count,
-                    **store_images(view, memory, globs, tables, chunks),
+                    **store_images(view, memory, globs, tables, chunks, exns),
                     steps=ex.steps, dropped_elems=d_elems, dropped_datas=d_datas,
+                    exceptions=exns.entries, caught=caught,
                     memories=memories.capture(ex.store, inst))
 
 
@@ -277,15 +320,20 @@ def restore_wamr(store, inst, images, snap=None):
         code = code_of(store, addr)
         cells = list(fimg.cells)
         pos = 0
-        for t in sfr.types:
+        svals = sfr.locals + sfr.stack
+        for j, t in enumerate(sfr.types):
             if cells[pos] != NONE and value_class(t) == 'funcref':
                 cells[pos] = inst.funcaddrs[cells[pos]]
+            elif value_class(t) == 'exnref':
+                v = _ref_in(t, svals[j], inst)
+                cells[pos] = NONE if v is None else v
             pos += CELLS[t]
         ip = images.frames[k - 1].return_offset if k > 0 else None
         frames.append(WamrFrame(addr, ip, len(stack), [tuple(l) for l in fimg.labels], code))
         stack.extend(cells)
     ex.stack, ex.frames, ex.pc = stack, frames, images.pc[1]
     ex.steps, ex.results, ex.finished = images.steps, None, False
+    _caught_in(ex, inst, snap)
     return ex
 
 

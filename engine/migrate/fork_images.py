@@ -392,6 +392,12 @@ def fork_files(snap: Snapshot, module, info, runtime, base: Baseline) -> Dict[st
     if runtime not in FORKS:
         raise ImageError(f'unknown fork {runtime!r}: expected one of {FORKS}')
     view = ModuleView.of(module, info)
+    from .exnstate import uses_exceptions
+    if uses_exceptions(module):
+        raise ImageError('the module uses exception handling (tags, try_table, try); neither '
+                         "fork has it (the WasmEdge fork's 0.13.1 predates it, the WAMR fork is "
+                         "built without WASM_BUILD_EXCE_HANDLING and has only the legacy form), "
+                         "so its state cannot be written in the forks' layout")
     if len(view.mem_limits) > 1:
         raise ImageError(f'memory.img: the module has {len(view.mem_limits)} memories; the '
                          "forks' image sets hold one, so this state cannot be written")

@@ -51,8 +51,11 @@ from ..exec.cells import CELLS, NONE  # noqa: F401 (part of the image format)
 FORMAT = 'wasm-migrate-images'
 VERSION = 1                      # what a set with one file per frame is written as
 ONE_FILE_VERSION = 2             # a set whose frames are all in FRAMES_FILE
-MEMORIES_VERSION = 3             # a set with memory{i}.img files (several memories)
-VERSIONS = (VERSION, ONE_FILE_VERSION, MEMORIES_VERSION)
+WASM3_VERSION = 3                # a set holding Wasm 3.0 state, either frame layout:
+                                 # memory{i}.img files (several memories) and/or
+                                 # EXN_FILE (exception state), each only when needed
+VERSIONS = (VERSION, ONE_FILE_VERSION, WASM3_VERSION)
+EXN_FILE = 'exception.img'
 FRAME_LAYOUTS = ('per-file', 'one-file')   # stack{i}.img (the forks') or FRAMES_FILE
 FRAMES_FILE = 'stacks.img'
 CHUNK = 4096                     # dirty-page granularity of memory.img
@@ -61,7 +64,7 @@ RUNTIMES = ('wasmedge', 'wamr')
 
 # Binary value-type codes (spec binary/types.rst), used in global.img.
 TYPE_CODES = {'i32': 0x7F, 'i64': 0x7E, 'f32': 0x7D, 'f64': 0x7C,
-              'v128': 0x7B, 'funcref': 0x70, 'externref': 0x6F}
+              'v128': 0x7B, 'funcref': 0x70, 'externref': 0x6F, 'exnref': 0x69}
 CODE_TYPES = {code: t for t, code in TYPE_CODES.items()}
 
 
@@ -97,6 +100,12 @@ class ImageSet:
     dropped_elems: List[int] = field(default_factory=list)
     dropped_datas: List[int] = field(default_factory=list)
     frames_layout: str = 'per-file'        # as read (FRAME_LAYOUTS); writers choose their own
+    # exception handling (EXN_FILE): the exnref values' table, (tag index,
+    # field cells), an exnref cell anywhere being an index into it; and the
+    # exception each open legacy catch arm caught: (frame i of stack{i}.img,
+    # catch depth, table index)
+    exceptions: List[Tuple[int, List[int]]] = field(default_factory=list)
+    caught: List[Tuple[int, int, int]] = field(default_factory=list)
     memories: list = field(default_factory=list)   # memories 1.. (migrate.memories.MemoryImage)
 
 
@@ -137,8 +146,9 @@ def encode_files(images: ImageSet, frames: str = 'per-file') -> Dict[str, bytes]
                 'results': images.results, 'steps': images.steps}
     if frames == 'one-file':
         manifest.update(version=ONE_FILE_VERSION, frames=frames)
-    if images.memories:             # several memories: files the forks' layout lacks
-        manifest.update(version=MEMORIES_VERSION, frames=frames)
+    exn = images.exceptions or images.caught
+    if exn or images.memories:      # Wasm 3.0 state: files the forks' layout lacks
+        manifest.update(version=WASM3_VERSION, frames=frames)
     files = {
         'manifest.json': json.dumps(manifest, indent=2).encode() + b'\n',
         'program_counter.img': _u32s(images.pc),
@@ -169,6 +179,14 @@ def encode_files(images: ImageSet, frames: str = 'per-file') -> Dict[str, bytes]
     files['table.img'] = b''.join(tab)
     files['segment.img'] = b''.join(
         _u32(len(xs)) + _u32s(xs) for xs in (images.dropped_elems, images.dropped_datas))
+    if exn:
+        out = [_u32(len(images.exceptions))]
+        for tag, cells in images.exceptions:
+            out.append(_u32s([tag, len(cells)] + list(cells)))
+        out.append(_u32(len(images.caught)))
+        for entry in images.caught:
+            out.append(_u32s(entry))
+        files[EXN_FILE] = b''.join(out)
     if images.memories:
         from . import memories
         files.update(memories.encode(images.memories))
@@ -372,7 +390,7 @@ def _decode(get) -> ImageSet:
     if version not in VERSIONS or isinstance(version, bool):
         raise ImageError(f"manifest.json: version: {json.dumps(version)[:40]} "
                          f'is not supported (this tool reads versions {VERSION}, {ONE_FILE_VERSION} '
-                         f'and {MEMORIES_VERSION})')
+                         f'and {WASM3_VERSION})')
     layout = 'per-file' if version == VERSION else manifest.get('frames')
     if layout not in FRAME_LAYOUTS:
         raise ImageError(f'manifest.json: frames: {json.dumps(layout)[:40]} is not one of '
@@ -424,8 +442,27 @@ def _decode(get) -> ImageSet:
                         for what in ('elem', 'data'))
         r.end()
 
+    exceptions, caught = [], []
+    raw = get(EXN_FILE, False) if version == WASM3_VERSION else None
+    if raw is not None:             # absent: no exception state (an exnref cell then fails)
+        r = _Reader(EXN_FILE, raw)
+        for k in range(r.u32('exception count')):
+            tag = r.u32(f'exception {k} tag')
+            n = r.u32(f'exception {k} cell count')
+            if n * 4 > len(raw):
+                r.fail(f'exception {k} cell count', f'{n} cells cannot fit in the file')
+            exceptions.append((tag, r.u32s(n, f'exception {k} fields')))
+        for k in range(r.u32('caught count')):
+            entry = tuple(r.u32s(3, f'caught {k}'))
+            if not 1 <= entry[0] <= nframes:
+                r.fail(f'caught {k} frame', f'{entry[0]} is not a frame 1 .. {nframes}')
+            if entry[2] >= len(exceptions):
+                r.fail(f'caught {k} exception', f'{entry[2]} but the table holds '
+                                                f'{len(exceptions)}')
+            caught.append(entry)
+        r.end()
     more = []
-    if version == MEMORIES_VERSION:
+    if version == WASM3_VERSION:
         from . import memories
         more = memories.decode(get)
 
@@ -434,7 +471,7 @@ def _decode(get) -> ImageSet:
                     page_count=page_count, memory=memory, globals=globs,
                     tables=tables, entry=entry, results=results, steps=steps,
                     dropped_elems=dropped[0], dropped_datas=dropped[1], frames_layout=layout,
-                    memories=more)
+                    exceptions=exceptions, caught=caught, memories=more)
 
 
 def read_chunks(name, data, page_count, scale=1) -> Dict[int, bytes]:

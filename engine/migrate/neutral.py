@@ -26,13 +26,17 @@ from .. import faults
 from . import memories
 from .images import CHUNK, NONE, PAGE, ImageError, write_dir
 from .state import Frame, Snapshot
-from ..syntax import ExternRef, VAL_TYPES, parse_valtype, value_class
+from ..syntax import Exn, ExternRef, VAL_TYPES, parse_valtype, value_class
+from ..valid import blocktype_of
+from . import exnstate
 from .translate import CALLS, ModuleView, check_ref, memory_chunks
 
 FORMAT = 'wasm-migrate-neutral'
 VERSION = 1
-# a document holding Wasm 3.0 state: 3.0 typed reference types, and always
-# "memories" (the memories after memory 0, multi-memory; [] for one memory)
+# a document holding Wasm 3.0 state: always "memories" (the memories after
+# memory 0, multi-memory; [] for one memory), and 3.0 reference types
+# (typed references, exnref values) and, for a module with exception
+# handling, each frame's active handlers and caught exceptions
 WASM3_VERSION = 2
 VERSIONS = (VERSION, WASM3_VERSION)
 FILE = 'neutral.json'
@@ -44,6 +48,7 @@ _HEX_CHUNK = re.compile(r'[0-9a-fA-F]{%d}\Z' % (2 * CHUNK))
 _TOP_KEYS = ('format', 'version', 'module_sha256', 'entry', 'results', 'steps', 'frames',
              'memory', 'globals', 'tables', 'dropped_elems', 'dropped_datas')
 _FRAME_KEYS = ('func', 'pc', 'locals', 'operands', 'labels')
+_EXN_FRAME_KEYS = _FRAME_KEYS + ('handlers', 'caught')
 
 
 class NeutralError(ImageError):
@@ -56,17 +61,21 @@ def _fail(where, message):
 
 # ------------------------------------------------------------ values
 
-def encode_value(t, v):
+def encode_value(t, v, tags=()):
     """One value in the document's scheme: i32/i64 unsigned decimal
     numbers; f32/f64/v128 hex bit patterns with every digit (NaN payloads
     and -0 stay exact); funcref a function index or null; externref
-    {"extern": n} or null."""
+    {"extern": n} or null; exnref {"exn": {"tag": k, "fields": [typed
+    values]}} or null (``tags``: the module's tag types)."""
     if t in _INT_BITS:
         return v
     if t in _HEX_DIGITS:
         return f'0x{v:0{_HEX_DIGITS[t]}x}'
     if value_class(t) == 'funcref':
         return v
+    if value_class(t) == 'exnref' and v is not None:
+        return {'exn': {'tag': v.tag, 'fields': [_typed(ft, f, tags) for ft, f in
+                                                 zip(tags[v.tag].params, v.fields)]}}
     return None if v is None else {'extern': v.value}
 
 
@@ -74,10 +83,10 @@ def _is_int(x):
     return isinstance(x, int) and not isinstance(x, bool)
 
 
-def decode_value(t, x, where, nfuncs, view=None, unset=False):
+def decode_value(t, x, where, nfuncs, view=None, unset=False, tags=()):
     """The value ``x`` of type ``t`` from the document, checked (a 3.0
     typed reference against its type too, given the module's ``view``)."""
-    v = _decode_value(t, x, where, nfuncs)
+    v = _decode_value(t, x, where, nfuncs, tags)
     if view is not None and t not in VAL_TYPES:
         try:
             check_ref(view, t, v, f'{FILE}: {where}', unset)
@@ -86,7 +95,7 @@ def decode_value(t, x, where, nfuncs, view=None, unset=False):
     return v
 
 
-def _decode_value(t, x, where, nfuncs):
+def _decode_value(t, x, where, nfuncs, tags):
     if t in _INT_BITS:
         bits = _INT_BITS[t]
         if not _is_int(x) or not 0 <= x < 1 << bits:
@@ -99,6 +108,8 @@ def _decode_value(t, x, where, nfuncs):
         return int(x, 16)
     if x is None:
         return None
+    if value_class(t) == 'exnref':
+        return _decode_exn(x, where, nfuncs, tags)
     if value_class(t) == 'funcref':
         if not _is_int(x) or not 0 <= x < nfuncs:
             _fail(where, f'{json.dumps(x)} is not a funcref (null or a function index '
@@ -111,22 +122,38 @@ def _decode_value(t, x, where, nfuncs):
     return ExternRef(x['extern'])
 
 
-def _typed(t, v):
-    return {'type': t, 'value': encode_value(t, v)}
+def _typed(t, v, tags=()):
+    return {'type': t, 'value': encode_value(t, v, tags)}
 
 
-def _decode_typed(t, x, where, nfuncs, view=None, unset=False):
+def _decode_typed(t, x, where, nfuncs, view=None, unset=False, tags=()):
     _keys(x, ('type', 'value'), where)
     if x['type'] != t:
         got = x['type'] if parse_valtype(x['type']) else json.dumps(x['type'])
         _fail(where, f'type {t} expected, got {got}')
-    return decode_value(t, x['value'], f'{where}.value', nfuncs, view, unset)
+    return decode_value(t, x['value'], f'{where}.value', nfuncs, view, unset, tags)
 
 
-def _typed_refs(types):
-    """Whether any of ``types`` is a 3.0 typed reference type (a document
-    holding one is version 2)."""
-    return any(t is not None and t not in VAL_TYPES for t in types)
+def _decode_exn(x, where, nfuncs, tags):
+    """An exnref: the tag of the module and its fields, typed by the tag."""
+    _keys(x, ('exn',), where)
+    e = x['exn']
+    _keys(e, ('tag', 'fields'), f'{where}.exn')
+    tag = _index(e['tag'], f'{where}.exn.tag', len(tags), 'a tag index') if tags else \
+        _fail(f'{where}.exn.tag', 'the module has no tags')
+    params = tags[tag].params
+    fields = _list(e['fields'], f'{where}.exn.fields', len(params))
+    return Exn(tag, [_decode_typed(ft, f, f'{where}.exn.fields[{i}]', nfuncs, tags=tags)
+                     for i, (ft, f) in enumerate(zip(params, fields))])
+
+
+_WASM2_TYPES = frozenset(('i32', 'i64', 'f32', 'f64', 'v128', 'funcref', 'externref'))
+
+
+def _wasm3_types(types):
+    """Whether any of ``types`` is a 3.0 reference type: typed references,
+    exnref (a document holding one is version 2)."""
+    return any(t is not None and t not in _WASM2_TYPES for t in types)
 
 
 # ------------------------------------------------------------ labels
@@ -148,7 +175,7 @@ def labels_at(view, fidx, pc):
             'height': 0, 'continuation': len(body)}]
     for b, types in view.open_blocks(fidx, pc):
         ins = body[b]
-        params, results = view.blocktype(ins.imm)
+        params, results = view.blocktype(blocktype_of(ins))
         below = len(types) - (ins.op == 'if')
         loop = ins.op == 'loop'
         out.append({'kind': ins.op, 'instr': b,
@@ -158,11 +185,34 @@ def labels_at(view, fidx, pc):
     return out
 
 
+def handlers_at(view, fidx, pc):
+    """The handlers active in a frame at ``pc``, outermost first: each
+    try_table (or legacy try) whose body holds ``pc``, with its catch
+    clauses as written in the code (tag index or null, label depth, and
+    whether the exnref is passed); derived from the code like the labels."""
+    body = view.func(fidx, f'{FILE}: function {fidx}').body
+    out = []
+    for b in exnstate.open_handlers(view.module, view.nimported, fidx, pc):
+        ins = body[b]
+        if ins.op == 'try_table':
+            out.append({'instr': b, 'catches': [
+                {'tag': x, 'label': label, 'ref': bool(kind & 1)}
+                for kind, x, label in ins.imm[1]]})
+        else:
+            h = exnstate.handlers(view.module, view.nimported, fidx).tries[b]
+            out.append({'instr': b, 'legacy_catches': [
+                {'tag': body[ci].imm if body[ci].op == 'catch' else None, 'instr': ci}
+                for ci, _ in h.catches], 'delegate': h.delegate_at})
+    return out
+
+
 # ------------------------------------------------------------ snapshot → document
 
 def document_from_snapshot(snap: Snapshot, module, info, module_sha256: str) -> dict:
     """The snapshot as a neutral document (a JSON-ready dict)."""
     view = ModuleView.of(module, info)
+    tags = exnstate.tag_types(module)
+    exn = exnstate.uses_exceptions(module)
     frames = []
     for k, fr in enumerate(snap.frames):
         callee = snap.frames[k + 1].fidx if k + 1 < len(snap.frames) else None
@@ -170,25 +220,29 @@ def document_from_snapshot(snap: Snapshot, module, info, module_sha256: str) -> 
         nloc = len(fr.locals)
         frames.append({
             'func': fr.fidx, 'pc': fr.pc,
-            'locals': [_typed(t, v) for t, v in zip(types[:nloc], fr.locals)],
-            'operands': [_typed(t, v) for t, v in zip(types[nloc:], fr.stack)],
+            'locals': [_typed(t, v, tags) for t, v in zip(types[:nloc], fr.locals)],
+            'operands': [_typed(t, v, tags) for t, v in zip(types[nloc:], fr.stack)],
             'labels': labels_at(view, fr.fidx, fr.pc)})
+        if exn:
+            frames[-1]['handlers'] = handlers_at(view, fr.fidx, fr.pc)
+            frames[-1]['caught'] = [encode_value('exnref', v, tags) for v in fr.caught]
     chunks = {str(off): chunk.hex()
               for off, chunk in memory_chunks(snap.memory, snap.chunks).items()}
-    typed = _typed_refs(list(view.global_types) + list(view.table_types) + list(snap.results)
+    typed = _wasm3_types(list(view.global_types) + list(view.table_types) + list(snap.results)
                         + [x['type'] for fr in frames for x in fr['locals'] + fr['operands']])
+    v2 = exn or typed or bool(snap.memories)
     return {
-        'format': FORMAT, 'version': WASM3_VERSION if typed or snap.memories else VERSION,
+        'format': FORMAT, 'version': WASM3_VERSION if v2 else VERSION,
         'module_sha256': module_sha256,
         'entry': snap.entry, 'results': list(snap.results), 'steps': snap.steps,
         'frames': frames,
         'memory': {'pages': snap.page_count, 'chunks': chunks},
-        'globals': [_typed(t, v) for t, v in zip(view.global_types, snap.globals)],
-        'tables': [[encode_value(t, v) for v in entries]
+        'globals': [_typed(t, v, tags) for t, v in zip(view.global_types, snap.globals)],
+        'tables': [[encode_value(t, v, tags) for v in entries]
                    for t, entries in zip(view.table_types, snap.tables)],
         'dropped_elems': list(snap.dropped_elems),
         'dropped_datas': [] if faults.NEUTRAL_DROPPED else list(snap.dropped_datas),
-        **({'memories': memories.to_doc(snap.memories)} if typed or snap.memories else {}),
+        **({'memories': memories.to_doc(snap.memories)} if v2 else {}),
     }
 
 
@@ -297,6 +351,11 @@ def snapshot_from_document(doc: dict, module, info, limits=None) -> Snapshot:
     v2 = doc['version'] == WASM3_VERSION
     _keys(doc, _TOP_KEYS + (('memories',) if v2 else ()), '')
     nfuncs = len(view.func_types)
+    tags = exnstate.tag_types(module)
+    exn = exnstate.uses_exceptions(module)
+    if exn and not v2:
+        _fail('version', f'{doc["version"]}, but a module with exception handling is written '
+                         f'as version {WASM3_VERSION}')
     if not isinstance(doc['entry'], str):
         _fail('entry', 'expected the name of the exported function as a string')
     results = _list(doc['results'], 'results')
@@ -313,7 +372,7 @@ def snapshot_from_document(doc: dict, module, info, limits=None) -> Snapshot:
     frames = []
     for k, rf in enumerate(raw_frames):
         where = f'frames[{k}]'
-        _keys(rf, _FRAME_KEYS, where)
+        _keys(rf, _EXN_FRAME_KEYS if exn else _FRAME_KEYS, where)
         fidx = _index(rf['func'], f'{where}.func', nfuncs, 'a function index')
         body = view.func(fidx, f'{FILE}: {where}.func').body
         pc = _index(rf['pc'], f'{where}.pc', len(body),
@@ -350,7 +409,8 @@ def snapshot_from_document(doc: dict, module, info, limits=None) -> Snapshot:
                 _fail(f'{where}.{part}', f'{len(xs)} values, but function {fidx} at instruction '
                                          f'{pc} has {len(ts)} ({" ".join(ts) or "none"})')
             unset = view.unset_locals(fidx, pc) if part == 'locals' else ()
-            values.extend(_decode_typed(t, x, f'{where}.{part}[{i}]', nfuncs, view, i in unset)
+            values.extend(_decode_typed(t, x, f'{where}.{part}[{i}]', nfuncs, view, i in unset,
+                                        tags)
                           for i, (t, x) in enumerate(zip(ts, xs)))
         got = _list(rf['labels'], f'{where}.labels')
         expect = labels_at(view, fidx, pc)
@@ -361,13 +421,25 @@ def snapshot_from_document(doc: dict, module, info, limits=None) -> Snapshot:
         if len(got) != len(expect):
             _fail(f'{where}.labels', f'{len(got)} labels, but function {fidx} has {len(expect)} '
                                      f'open at instruction {pc}')
-        frames.append(Frame(fidx, pc, values[:nloc], values[nloc:], types))
+        caught = []
+        if exn:
+            expect = handlers_at(view, fidx, pc)
+            if _canon(rf['handlers']) != _canon(expect):
+                _fail(f'{where}.handlers', f'{_canon(rf["handlers"])[:200]} does not match the '
+                      f'code of function {fidx} at instruction {pc} (expected {_canon(expect)})')
+            n = exnstate.catch_depth(module, view.nimported, fidx, pc)
+            caught = [decode_value('exnref', x, f'{where}.caught[{i}]', nfuncs, tags=tags)
+                      for i, x in enumerate(_list(rf['caught'], f'{where}.caught', n))]
+            if None in caught:
+                _fail(f'{where}.caught', 'null: a catch arm always holds its exception')
+        frames.append(Frame(fidx, pc, values[:nloc], values[nloc:], types, caught))
     if doc['entry']:
         _check_entry(doc, module, view, frames[0].fidx, results)
 
     page_count, memory, chunks = _memory(doc['memory'], view, limits)
     more = memories.from_doc(doc['memories'] if v2 else [], view, limits, _fail)
-    globs = [_decode_typed(t, x, f'globals[{k}]', nfuncs, view) for k, (t, x) in enumerate(
+    globs = [_decode_typed(t, x, f'globals[{k}]', nfuncs, view, tags=tags)
+             for k, (t, x) in enumerate(
         zip(view.global_types, _list(doc['globals'], 'globals', len(view.global_types))))]
     tables = []
     for k, (t, entries) in enumerate(zip(
@@ -376,9 +448,9 @@ def snapshot_from_document(doc: dict, module, info, limits=None) -> Snapshot:
         lo, hi, why = view.size_range('table', k, limits)
         if not lo <= len(entries) <= hi:
             _fail(f'tables[{k}]', f'{len(entries)} entries, outside {why}')
-        tables.append([decode_value(t, x, f'tables[{k}][{i}]', nfuncs, view)
+        tables.append([decode_value(t, x, f'tables[{k}][{i}]', nfuncs, view, tags=tags)
                        for i, x in enumerate(entries)])
-    if doc['version'] == VERSION and _typed_refs(
+    if doc['version'] == VERSION and _wasm3_types(
             list(view.global_types) + list(view.table_types) + list(results)
             + [t for fr in frames for t in fr.types]):
         _fail('version', f'{VERSION}, but the run holds 3.0 typed reference types, which '

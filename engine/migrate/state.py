@@ -30,6 +30,7 @@ class Frame:
     locals: List[object]        # params then declared locals
     stack: List[object]         # this frame's operand values, bottom first
     types: List[str] = field(default_factory=list)   # types of locals + stack
+    caught: List[object] = field(default_factory=list)  # per open legacy catch arm (exnstate)
 
 
 @dataclass

@@ -26,7 +26,8 @@ from .images import CELLS, CHUNK, NONE, PAGE, ImageError, ImageSet, FrameImage
 from .state import Frame, Snapshot, cells_of, from_cells, to_cells
 from ..limits import DEFAULT as DEFAULT_LIMITS
 from ..runtime import nonzero_offsets
-from ..valid import block_structure, operand_types, unset_locals
+from ..valid import block_structure, blocktype_of, operand_types, unset_locals
+from . import exnstate
 
 CALLS = ('call', 'call_indirect', 'call_ref')
 TAIL_CALLS = ('return_call', 'return_call_indirect', 'return_call_ref')
@@ -180,7 +181,7 @@ def wamr_labels(view, fidx, pc):
     labels = [(0, body[-1].offset, 0, cells_of(results))]
     for b, below in view.open_blocks(fidx, pc):
         ins = body[b]
-        params, res = view.blocktype(ins.imm)
+        params, res = view.blocktype(blocktype_of(ins))
         if ins.op == 'if':
             below = below[:-1]                       # the condition is popped first
         frame_sp = cells_of(below) - cells_of(params)
@@ -224,6 +225,13 @@ def snapshot_from_images(images: ImageSet, module, info, limits=None, memory=Tru
     instead of building the whole of it here."""
     view = ModuleView.of(module, info)
     _check_sizes(view, images, limits)
+    exns = exnstate.read_table(module, images.exceptions, len(view.func_types), _exn_fail) \
+        if images.exceptions else []
+
+    def value(t, cells, where):
+        if S.value_class(t) == 'exnref':    # the slot's file is at fault, not exception.img
+            return exnstate.lookup(exns, cells[0], _slot_fail, where)
+        return _funcref_checked(view, t, from_cells(t, cells), where)
     frames = []
     for k, fi in enumerate(images.frames):
         where = f'stack{k + 1}.img'
@@ -248,9 +256,8 @@ def snapshot_from_images(images: ImageSet, module, info, limits=None, memory=Tru
         unset = view.unset_locals(fidx, pc)
         for k, t in enumerate(types):
             n = CELLS[t]
-            values.append(check_ref(view, t, _funcref_checked(
-                view, t, from_cells(t, fi.cells[pos:pos + n]), f'{where}: slot {k}'),
-                f'{where}: slot {k}', k in unset))
+            values.append(check_ref(view, t, value(t, fi.cells[pos:pos + n], f'{where}: slot {k}'),
+                                    f'{where}: slot {k}', k in unset))
             pos += n
         if images.runtime == 'wamr':
             expect = wamr_labels(view, fidx, pc)
@@ -260,6 +267,7 @@ def snapshot_from_images(images: ImageSet, module, info, limits=None, memory=Tru
                                  f'{fidx} at offset {unit} (expected {expect})')
         nloc = len(view.local_types(fidx))
         frames.append(Frame(fidx, pc, values[:nloc], values[nloc:], types))
+    _read_caught(view, images, frames, exns)
     last = images.frames[-1]
     if last.return_fidx != NONE or last.return_offset != NONE:
         raise ImageError(f'stack{len(images.frames)}.img: return fidx: the host-called frame '
@@ -277,8 +285,7 @@ def snapshot_from_images(images: ImageSet, module, info, limits=None, memory=Tru
     if [t for t, _ in images.globals] != [S.value_class(t) for t in view.global_types]:
         raise ImageError(f'global.img: types {[t for t, _ in images.globals]} do not match the '
                          f"module's globals {view.global_types}")
-    globs = [check_ref(view, t, _funcref_checked(view, c, from_cells(c, cells),
-                                                 f'global.img: global {k}'),
+    globs = [check_ref(view, t, value(c, cells, f'global.img: global {k}'),
                        f'global.img: global {k}')
              for k, ((c, cells), t) in enumerate(zip(images.globals, view.global_types))]
     nfuncs = len(view.func_types)
@@ -288,7 +295,9 @@ def snapshot_from_images(images: ImageSet, module, info, limits=None, memory=Tru
             bad = [e for e in entries if e != NONE and e >= nfuncs]
             if bad:
                 raise ImageError(f'table.img: table {k}: function index {bad[0]} out of range')
-        tables.append([check_ref(view, t, from_cells(t, [e]), f'table.img: table {k}[{j}]')
+        exn = S.value_class(t) == 'exnref'
+        tables.append([check_ref(view, t, value(t, [e], f'table.img: table {k}') if exn
+                                 else from_cells(t, [e]), f'table.img: table {k}[{j}]')
                        for j, e in enumerate(entries)])
     return Snapshot(frames=frames, page_count=images.page_count, memory=memory,
                     globals=globs, global_types=view.global_types, tables=tables,
@@ -296,6 +305,36 @@ def snapshot_from_images(images: ImageSet, module, info, limits=None, memory=Tru
                     chunks=chunks, chunk_data=chunk_data, memories=list(images.memories),
                     dropped_elems=_checked_segments(images.dropped_elems, len(module.elems), 'elem'),
                     dropped_datas=_checked_segments(images.dropped_datas, len(module.datas), 'data'))
+
+
+def _slot_fail(where, message):
+    raise ImageError(f'{where}: {message}')
+
+
+def _exn_fail(where, message):
+    raise ImageError(f'{exnstate.FILE}: {where}: {message}')
+
+
+def _read_caught(view, images, frames, exns):
+    """Each frame's open legacy catch arms must have their exception in
+    ``images.caught``, exactly once, and nothing else may be there."""
+    if not images.caught and not exnstate.uses_exceptions(view.module):
+        return
+    got = {}
+    for frame, depth, k in images.caught:
+        if (frame, depth) in got:
+            _exn_fail(f'caught frame {frame} depth {depth}', 'listed twice')
+        got[(frame, depth)] = exns[k]
+    for i, fr in enumerate(frames, 1):          # frames still top first here
+        n = exnstate.catch_depth(view.module, view.nimported, fr.fidx, fr.pc)
+        for d in range(n):
+            if (i, d) not in got:
+                _exn_fail(f'caught frame {i} depth {d}', f'missing: function {fr.fidx} at '
+                                                         f'instruction {fr.pc} is in {n} catch arms')
+        fr.caught = [got.pop((i, d)) for d in range(n)]
+    if got:
+        (frame, depth), _ = got.popitem()
+        _exn_fail(f'caught frame {frame} depth {depth}', 'not an open catch arm of that frame')
 
 
 def check_ref(view, t, v, where, unset=False):
@@ -306,7 +345,7 @@ def check_ref(view, t, v, where, unset=False):
     ``v`` is the module-level value (a function index for function
     references)."""
     r = S.reftype(t)
-    if r is None or r == 'funcref' or r == 'externref':
+    if r is None or r == 'funcref' or r == 'externref' or r == 'exnref':
         return v
     if v is None:
         if not r.nullable and not unset:
@@ -363,13 +402,16 @@ def images_from_snapshot(snap: Snapshot, module, info, runtime, module_sha256) -
     """Write the neutral form in ``runtime``'s model."""
     view = ModuleView.of(module, info)
     out = []
+    exns = exnstate.ExnTable(module)
+    caught = []
     top_first = list(reversed(snap.frames))
     for k, fr in enumerate(top_first):
         body = view.func(fr.fidx, f'frame {k + 1}').body
         types = fr.types or view.frame_types(fr.fidx, fr.pc, top_first[k - 1].fidx if k else None)
         cells = []
         for t, v in zip(types, fr.locals + fr.stack):
-            cells.extend(to_cells(t, v))
+            cells.extend(exns.cells(t, v, to_cells))
+        caught += [(k + 1, d, exns.cell(v)) for d, v in enumerate(fr.caught)]
         if k + 1 < len(top_first):
             caller = top_first[k + 1]
             cbody = view.func(caller.fidx, f'frame {k + 2}').body
@@ -385,15 +427,16 @@ def images_from_snapshot(snap: Snapshot, module, info, runtime, module_sha256) -
     pc_unit = top.pc if runtime == 'wasmedge' else view.func(top.fidx, 'frame 1').body[top.pc].offset
     if faults.PC_OFFSET and top.pc + 1 < len(view.func(top.fidx, 'frame 1').body): pc_unit = top.pc + 1 if runtime == 'wasmedge' else view.func(top.fidx, 'frame 1').body[top.pc + 1].offset
     if snap.memory is None:                 # read from images: their chunks as they are
-        parts = store_images(view, b'', snap.globals, snap.tables, [])
+        parts = store_images(view, b'', snap.globals, snap.tables, [], exns)
         parts['memory'] = dict(snap.chunk_data)
     else:
-        parts = store_images(view, snap.memory, snap.globals, snap.tables, snap.chunks)
+        parts = store_images(view, snap.memory, snap.globals, snap.tables, snap.chunks, exns)
     return ImageSet(runtime=runtime, module_sha256=module_sha256, pc=(top.fidx, pc_unit),
                     frames=out, page_count=snap.page_count, **parts,
                     entry=snap.entry, results=list(snap.results),
                     steps=snap.steps, dropped_elems=list(snap.dropped_elems),
-                    dropped_datas=list(snap.dropped_datas), memories=list(snap.memories))
+                    dropped_datas=list(snap.dropped_datas), memories=list(snap.memories),
+                    exceptions=exns.entries, caught=caught)
 
 
 def memory_chunks(memory, offsets=None, end=None):
@@ -403,17 +446,18 @@ def memory_chunks(memory, offsets=None, end=None):
             for off in nonzero_offsets(memory, offsets, end)}
 
 
-def store_images(view, memory, globs, tables, offsets=None):
+def store_images(view, memory, globs, tables, offsets=None, exns=None):
     """The memory.img, global.img and table.img fields of an ImageSet from
     module-level store values (the same in both models): memory as its
     non-zero 4 KiB chunks (looked for among ``offsets`` when given: the
     written ones), globals and table entries as cells."""
     end = len(memory)
     if faults.GROWN_TAIL and view.has_memory: end = min(end, view.memory_min * PAGE)
+    cells = to_cells if exns is None else lambda t, v: exns.cells(t, v, to_cells)
     return dict(memory=memory_chunks(memory, offsets, end),
-                globals=[(S.value_class(t), to_cells(t, v))       # a typed reference: its class's code
+                globals=[(S.value_class(t), cells(t, v))       # a typed reference: its class's code
                          for t, v in zip(view.global_types, globs)],
-                tables=[[to_cells(t, v)[0] for v in entries]
+                tables=[[cells(t, v)[0] for v in entries]
                         for t, entries in zip(view.table_types, tables)])
 
 
