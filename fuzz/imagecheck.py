@@ -21,7 +21,7 @@ CHUNK, PAGE = 4096, 65536
 # two frame layouts (written down here, not taken from the engine's writer,
 # whose constants a reader sharing them would accept whatever they became)
 FORMAT = 'wasm-migrate-images'
-VERSIONS = (1, 2, 3)              # 3: several memories (memory{i}.img)
+VERSIONS = (1, 2, 3)              # 3: Wasm 3.0 state (memory{i}.img, exception.img)
 FRAME_LAYOUTS = ('one-file', 'per-file')
 
 

@@ -157,12 +157,12 @@ def test_the_independent_checkers_hold_the_versions_docs_images_md_documents():
     from fuzz import imagecheck
     m = _documented(r'# Runtime-neutral snapshot \(`neutral.json`, versions (\d+) and (\d+)\)')
     assert m and (int(m.group(1)), int(m.group(2))) == neutralcheck.VERSIONS
-    assert _documented(r'\| `version` \| `%d`, or `%d` when the run holds Wasm 3.0 state'
+    assert _documented(r'\| `version` \| `%d`, or `%d` exactly when the document holds Wasm 3.0 state'
                        % neutralcheck.VERSIONS)
     assert _documented(r'\| `format` \| always `"%s"` \|' % neutralcheck.FORMAT)
     assert _documented(r'\| `format` \| always `"%s"` \|' % imagecheck.FORMAT)
     m = _documented(r'\| `version` \| `(\d)` \(one `stack\{i\}.img` per frame\), `(\d)` \(frames in one '
-                    r'file, see "Frames in one file"\) or `(\d)` \(several memories')
+                    r'file, see "Frames in one file"\) or `(\d)` \(a set holding Wasm 3.0 state')
     assert m and tuple(int(g) for g in m.groups()) == imagecheck.VERSIONS
 
 
