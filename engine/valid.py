@@ -348,10 +348,8 @@ def _check_code(ctx, params, results, local_types, body, stop=None, trace=None, 
                 bp, br_ = _blocktype(ctx, ins.imm[0])
                 _pop_vals(stack, cur, bp)
                 branches[i] = _catch_branches(ctx, ctrls, ins.imm[1], i, len(stack), live)
-                cur = [op, bp, br_, len(stack), False, not live, br_, i, [], keys, len(inits)]
-                ctrls.append(cur)
+                cur = _open(ctrls, op, bp, br_, br_, i, stack, live, keys, inits)
                 cur_h = cur[_HEIGHT]
-                stack.extend(bp)
                 live = not cur[_DEAD]
             elif op == 'br_on_null' or op == 'br_on_non_null':
                 x = ins.imm
@@ -382,11 +380,9 @@ def _check_code(ctx, params, results, local_types, body, stop=None, trace=None, 
                 if op == 'if':
                     _pop(stack, cur, I32)
                 _pop_vals(stack, cur, bp)
-                label = bp if op == 'loop' else br_
-                cur = [op, bp, br_, len(stack), False, not live, label, i, [], keys, len(inits)]
-                ctrls.append(cur)
+                cur = _open(ctrls, op, bp, br_, bp if op == 'loop' else br_, i, stack, live,
+                            keys, inits)
                 cur_h = cur[_HEIGHT]
-                stack.extend(bp)
                 live = not cur[_DEAD]
             elif op == 'end' or op == 'delegate':
                 _pop_vals(stack, cur, cur[_END])
@@ -758,6 +754,15 @@ def _table(ctx, x):
     if x >= len(ctx.tables):
         _fail(f'unknown table {x}')
     return ctx.tables[x]
+
+
+def _open(ctrls, op, params, results, label, i, stack, live, keys, inits):
+    """Push the control frame of a block-like instruction at ``i`` whose
+    parameters were just popped, and push them back as the block's operands."""
+    cur = [op, params, results, len(stack), False, not live, label, i, [], keys, len(inits)]
+    ctrls.append(cur)
+    stack.extend(params)
+    return cur
 
 
 def _mem(ctx, x):

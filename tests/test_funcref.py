@@ -16,10 +16,11 @@ import wasmtime
 from conformance.migration import migrate_call, roundtrip
 from engine import embedding as E
 from engine import syntax as S
-from engine.errors import Trap, ValidationError
+from engine.errors import Trap
 from engine.migrate import checkpoint, neutral
 from engine.migrate import translate as tr
 from engine.migrate.images import NONE, ImageError
+from wat_helpers import invalid_wat
 
 RUNTIMES = ('wasmedge', 'wamr')
 
@@ -143,9 +144,7 @@ def test_tail_calls_through_references_run_in_constant_frames(runtime):
 
 
 def test_validation_of_typed_references():
-    def invalid(wat, msg):
-        with pytest.raises(ValidationError, match=msg):
-            E.module_validate(E.module_decode(wasmtime.wat2wasm(wat)))
+    invalid = invalid_wat
     invalid('(module (func (local (ref func)) (drop (local.get 0))))', 'uninitialized local')
     invalid('(module (type $t (func)) (func (param funcref) (call_ref $t (local.get 0))))',
             'type mismatch')

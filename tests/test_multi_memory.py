@@ -20,6 +20,7 @@ from engine import embedding as E
 from engine.errors import Trap, ValidationError
 from engine.migrate import checkpoint, images as im, neutral
 from engine.migrate.translate import snapshot_from_images, translate
+from wat_helpers import invalid_wat
 
 RUNTIMES = ('wasmedge', 'wamr')
 
@@ -148,9 +149,7 @@ def test_limits_checked_before_allocation():
 
 
 def test_validation():
-    def invalid(wat, msg):
-        with pytest.raises(ValidationError, match=msg):
-            E.module_validate(E.module_decode(wasmtime.wat2wasm(wat)))
+    invalid = invalid_wat
     invalid('(module (memory i64 1) (func (drop (i32.load (i32.const 0)))))', 'type mismatch')
     invalid('(module (memory 1) (memory 1) (func (drop (i32.load 2 (i32.const 0)))))',
             'unknown memory 2')
