@@ -214,11 +214,15 @@ def _check_code(ctx, params, results, local_types, body, stop=None, trace=None, 
     locals_ = list(params) + list(local_types)
     nlocals = len(locals_)
     keys = ctx.keys
-    for t in local_types:
+    # each distinct type once: a body may declare a great many locals of few types
+    distinct = set(local_types)
+    for t in distinct:
         _check_valtype(ctx, t)
     # 3.0 local_init: non-defaultable locals must be set before they are read;
     # a set inside a block is forgotten at its end (inits: the log of sets)
-    uninit = {len(params) + k for k, t in enumerate(local_types) if not _defaultable(t)}
+    nondefault = {t for t in distinct if not _defaultable(t)}
+    uninit = {len(params) + k for k, t in enumerate(local_types)
+              if t in nondefault} if nondefault else set()
     inits = []
     funcs = ctx.funcs
     types = ctx.types

@@ -463,3 +463,23 @@ def test_agrees_with_wasmtime(seed):
     except ValidationError as e:
         got = str(e)
     assert (got is None) == (expected is None), (wat, got, expected)
+
+
+def test_many_declared_locals_are_checked_per_distinct_type(monkeypatch):
+    """A body declaring a great many locals of a few types checks each type
+    once (the robustness campaign's module of 10,000 functions x 1,000
+    externref locals took 2.7 s of CPU checking 10^7 locals one by one)."""
+    from engine import valid
+    seen = []
+    real = valid._check_valtype
+    monkeypatch.setattr(valid, '_check_valtype', lambda ctx, t: (seen.append(t), real(ctx, t)))
+    ref0 = S.RefType(True, 0)
+    m = S.Module(types=[FT((), ())], funcs=[
+        S.Func(0, ['externref'] * 5000 + ['i32'] * 3000 + [ref0] * 7, [I('end')])
+        for _ in range(3)])
+    validate_module(m)
+    assert sorted(seen) == sorted(['externref', 'i32', ref0] * 3)
+    # a non-defaultable local still is one: (ref 0) read before it is set
+    m.funcs[0] = S.Func(0, ['i32'] * 4000 + [S.RefType(False, 0)],
+                        [I('local.get', 4000), I('drop'), I('end')])
+    invalid(m, 'uninitialized local')
