@@ -791,14 +791,9 @@ class FuncGen:
         g = f'X{pc}'
         self.bind(g, 'generic', (op, imm))
         args = [self.pop() for _ in range(npop)][::-1]
-        mark = op.startswith('v128.store') and op.endswith('_lane')
-        if mark:
-            self.emit(ind, f'ea = {_p(args[0].expr)} + {imm[1]}')
+        # a store among them (v128.store*_lane) marks its own dirty chunks
         self.emit(ind, f'T = [{", ".join(a.expr for a in args)}]')
         self.emit(ind, f'{g}(T)')
-        if mark:            # the lane's bytes, not the vector's: a lane may end the memory
-            last = int(op[len('v128.store'):-len('_lane')]) // 8 - 1
-            self.emit(ind, f'D[ea >> 12] = 1; D[(ea + {last}) >> 12] = 1')
         for j in range(npush):
             self.set_result(f'T[{j}]', ind)
 
