@@ -6,6 +6,7 @@ and keeps the generator independent of the engine's own decoder (which is
 one of the things under test).
 """
 
+import itertools
 import struct
 
 from engine import opcodes, syntax
@@ -165,12 +166,7 @@ def _section(sid, payload):
 
 def _locals(types):
     """Compress declared locals into runs of equal type."""
-    runs = []
-    for t in types:
-        if runs and runs[-1][1] == t:
-            runs[-1][0] += 1
-        else:
-            runs.append([1, t])
+    runs = ((sum(1 for _ in run), t) for t, run in itertools.groupby(types))
     return vec(u32(n) + valtype(t) for n, t in runs)
 
 
@@ -235,9 +231,13 @@ def encode_module(m):
         out += _section(12, u32(len(m.datas)))
     if m.funcs:
         bodies = []
+        encoded = {}         # a function listed many times (a mutator's copies) is encoded once
         for f in m.funcs:
-            code = _locals(f.locals) + expr(f.body)
-            bodies.append(u32(len(code)) + code)
+            body = encoded.get(id(f))
+            if body is None:
+                code = _locals(f.locals) + expr(f.body)
+                body = encoded[id(f)] = u32(len(code)) + code
+            bodies.append(body)
         out += _section(10, vec(bodies))
     if m.datas:
         out += _section(11, vec(_data(s) for s in m.datas))

@@ -55,7 +55,7 @@ import tempfile
 import time
 import traceback
 
-from engine import embedding, limits as L
+from engine import embedding, limits as L, syntax
 from engine.errors import WasmError
 from engine.migrate.images import write_file_atomic
 
@@ -290,6 +290,18 @@ SEED_FILES = ('address.wast', 'block.wast', 'br_table.wast', 'bulk.wast', 'call.
               'memory_grow.wast', 'ref_func.wast', 'simd_lane.wast', 'start.wast', 'table.wast',
               'table_grow.wast', 'binary.wast', 'fac.wast', 'select.wast')
 
+# Wasm 3.0 seeds, so mutations start from the 3.0 encodings (64-bit limits
+# and addresses, memory indices, typed references, tags and try_table, tail
+# calls, relaxed SIMD, GC types the engine refuses, legacy try/catch).
+SEED_FILES_3 = ('address64.wast', 'memory64.wast', 'memory_grow64.wast', 'table64.wast',
+                'table_grow64.wast', 'memory-multi.wast', 'load1.wast', 'store1.wast',
+                'memory_copy1.wast', 'call_ref.wast', 'br_on_null.wast', 'br_on_non_null.wast',
+                'return_call.wast', 'return_call_indirect.wast', 'return_call_ref.wast',
+                'tag.wast', 'throw.wast', 'throw_ref.wast', 'try_table.wast',
+                'relaxed_laneselect.wast', 'relaxed_madd_nmadd.wast', 'i31.wast',
+                'struct.wast', 'array.wast', 'br_on_cast.wast', 'type-rec.wast',
+                'legacy/try_catch.wast', 'legacy/rethrow.wast')
+
 
 def _forms(text):
     """Top-level parenthesised forms of a .wast text (strings and comments
@@ -315,9 +327,9 @@ def _forms(text):
     return [text[a:b] for a, b in spans]
 
 
-def _spec_dir():
+def _spec_dir(suite='wasm-2.0'):
     from spectests import manifest as mf
-    return mf.suite_dir('wasm-2.0')
+    return mf.suite_dir(suite)
 
 
 def build_seeds(target, directory, count=40):
@@ -350,26 +362,35 @@ def _load_seeds(target, raw):
 
 def _module_seeds(count):
     from fuzz import gen
-    from conformance.runner import wat_to_binary
-    from conformance.wast import parse_file
     seeds = [gen.from_seed(k).wasm for k in range(count)]
-    try:
-        directory = _spec_dir()
-    except Exception:
-        return seeds
-    for name in SEED_FILES:
-        taken = 0
-        for cmd in parse_file(os.path.join(directory, name)):
-            src = getattr(cmd, 'target', None)
-            if cmd.kind not in ('module', 'assert_trap', 'assert_malformed', 'assert_invalid') \
-                    or not hasattr(src, 'kind') or taken >= 12:
-                continue
-            try:
-                seeds.append(src.source if src.kind == 'binary' else wat_to_binary(src.source))
-                taken += 1
-            except Exception:
-                pass
+    for suite, names in (('wasm-2.0', SEED_FILES), ('wasm-3.0', SEED_FILES_3)):
+        try:
+            directory = _spec_dir(suite)
+        except Exception:
+            continue
+        for name in names:
+            seeds += _file_modules(os.path.join(directory, name), 12)
     return seeds
+
+
+def _file_modules(path, most):
+    """Up to ``most`` module binaries of a spec file's module, assert_trap,
+    assert_malformed and assert_invalid commands (text converted)."""
+    from conformance.wat import wat_to_binary
+    from conformance.wast import parse_file
+    if not os.path.exists(path):
+        return []
+    found = []
+    for cmd in parse_file(path):
+        src = getattr(cmd, 'target', None)
+        if cmd.kind not in ('module', 'assert_trap', 'assert_malformed', 'assert_invalid') \
+                or not hasattr(src, 'kind') or len(found) >= most:
+            continue
+        try:
+            found.append(src.source if src.kind == 'binary' else wat_to_binary(src.source))
+        except Exception:
+            pass
+    return found
 
 
 def _image_seeds(count):
@@ -446,7 +467,7 @@ def _wast_seeds():
 # ------------------------------------------------------------ the checks
 
 def _zero(t):
-    return None if t in ('funcref', 'externref') else 0
+    return None if syntax.is_ref(t) else 0
 
 
 def check_module(data, runtime):

@@ -124,3 +124,35 @@ def test_all_targets_cut_by_time_leave_no_false_findings(tmp_path, monkeypatch):
     assert sorted(stats) == sorted(robust.TARGETS)
     assert all(st['inputs'] > 0 and not st['findings'] for st in stats.values())
     assert multiprocessing.active_children() == []
+
+
+@needs_suite
+def test_module_seeds_reach_wasm_3_encodings(monkeypatch):
+    """The module target's seeds hold 3.0 modules, so mutations start from
+    64-bit limits, tags, try_table and typed references as well; the valid
+    ones instantiate and run to a typed outcome under the campaign's checks."""
+    from engine import binary, errors, syntax
+    monkeypatch.setenv('WASM_TESTSUITE', SUITE)
+    seeds = robust._module_seeds(0)
+    features = set()
+    for data in seeds:
+        try:
+            m = binary.decode_module(data, standard=2)
+        except errors.WasmError:
+            m = None
+        if m is not None:
+            continue                                    # a 2.0 module
+        try:
+            m = binary.decode_module(data, standard=3)
+        except errors.WasmError:
+            continue
+        if any(mem.type.at == 'i64' for mem in m.mems):
+            features.add('memory64')
+        if getattr(m, 'tags', None):
+            features.add('tags')
+        if any(syntax.reftype(t) is not None and isinstance(syntax.reftype(t).heap, int)
+               for f in m.funcs for t in f.locals):
+            features.add('typed refs')
+        for rt in ('wasmedge', 'wamr'):
+            assert robust.check_module(data, rt)        # a typed outcome, never an exception
+    assert {'memory64', 'tags'} <= features, features
