@@ -693,8 +693,13 @@ class FuncGen:
         if loop_counter is not None and self.c.integers(0, 3):
             params = self.labels[-1][1]
             self.finish(st, params)
+            nested = self.c.integers(0, 3) == 0     # a `continue` from inside a block
+            if nested:
+                self.emit('block', self.block_type(params, params))
             self.loop_test(loop_counter)
-            self.emit('br_if', 0)
+            self.emit('br_if', int(nested))
+            if nested:
+                self.emit('end')
         self.finish(st, out)
 
     def loop_test(self, counter):
@@ -903,7 +908,9 @@ class FuncGen:
         c = self.c
         loops = [l for l, (kind, _, _) in enumerate(reversed(self.labels)) if kind == 'loop']
         if loops and c.boolean():
-            l = c.choice(loops)
+            # the outermost loop half the time: a back-branch across nested
+            # blocks pops their labels inside the fused compare-and-branch
+            l = loops[-1] if c.boolean() else c.choice(loops)
             _, types, counter = self.labels[-1 - l]
             self.operands(st, types)
             self.loop_test(counter)
