@@ -66,13 +66,13 @@ SCOPE = {
     'engine/exec/wamr.py': [
         'Executor.start', 'compile_func.branch',
         ('compile_func', r'label|frame_sp|_ncells|ctrl\.|end_of|else_of'),
-        ('Executor.run', r'\blabels\b|\blab\b|lpush|npop|func_label|frame_sp|cell_num'),
+        ('Executor._run', r'\blabels\b|\blab\b|lpush|npop|func_label|frame_sp|cell_num'),
     ],
     'engine/exec/wasmedge.py': [
         'Executor.start', 'compile_func.br',
         ('compile_func', r"'if'|'else'|'end'|'block'|'loop'|br_table|else_of|end_of|else_if"),
         # vpos where a frame is made or left, not the locals' accesses stack[vpos + x]
-        ('Executor.run', r'\bkeep\b|\blh\b|(?<!\[)\bvpos\b|from_pc|fbase|target'),
+        ('Executor._run', r'\bkeep\b|\blh\b|(?<!\[)\bvpos\b|from_pc|fbase|target'),
     ],
 }
 
@@ -113,9 +113,11 @@ def scope_lines(root=ROOT):
             lo, hi = funcs[name]
             rx = re.compile(pattern) if pattern else None
             # a nested function listed on its own is not part of its parent's pattern lines
-            for n in range(lo, hi + 1):
-                if rx is None or rx.search(lines[n - 1]):
-                    chosen.add(n)
+            picked = {n for n in range(lo, hi + 1) if rx is None or rx.search(lines[n - 1])}
+            if rx is not None and len(picked) < 3:     # the code moved: the scope would shrink unseen
+                raise SystemExit(f'error: {rel}: {name!r} has {len(picked)} lines matching '
+                                 f'{pattern!r} (SCOPE in {__file__} is stale)')
+            chosen |= picked
         out[rel] = chosen
     return out
 

@@ -68,6 +68,20 @@ def test_scope_names_functions_that_exist():
     # the instruction implementations of the run loop are not in scope
     add = next(i + 1 for i, l in enumerate(src) if 'if name in numerics.OPS' in l)
     assert add not in lines['engine/exec/wamr.py']
+    # the run loops' branch bookkeeping is (the loop moved once into _run,
+    # and the scope lost it without an error)
+    for rel, needle in (('wamr.py', 'del labels[len(labels) - npop:]'),
+                        ('wasmedge.py', 'from_pc')):
+        src = open(os.path.join(ROOT, 'engine', 'exec', rel)).read().splitlines()
+        run = next(i for i, l in enumerate(src) if 'def _run(' in l)
+        hits = [i + 1 for i, l in enumerate(src) if needle in l and i > run]
+        assert hits and set(hits) <= lines['engine/exec/' + rel], rel
+
+
+def test_a_scope_pattern_matching_almost_nothing_is_stale(monkeypatch):
+    monkeypatch.setitem(mt.SCOPE, 'engine/exec/wamr.py', [('Executor.run', 'no such code')])
+    with pytest.raises(SystemExit, match='stale'):
+        mt.scope_lines()
 
 
 def test_run_state_outside_the_checkout_is_required(capsys):
