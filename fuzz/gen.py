@@ -330,6 +330,7 @@ class TailChain:
     results: Tuple[str, ...]
     iterations: int
     cost: int
+    slot: Optional[int] = None      # T_0's slot in table 0
 
 
 class Wasm3Module:
@@ -343,7 +344,7 @@ class Wasm3Module:
         count = 0
         if multi:
             count = c.weighted([(2, 0), (3, 1), (2, 2)])
-        if not self.has_memory and wide and (count == 0 or not multi) and c.boolean():
+        if not self.has_memory and wide and (count <= 1 or not multi) and c.boolean():
             count = 1                   # one 64-bit memory, the module's only one
         if not multi:
             count = min(count, 0 if self.has_memory else 1)
@@ -351,7 +352,7 @@ class Wasm3Module:
         specs = []
         for k in range(count):
             only = not self.has_memory and count == 1
-            at = I64 if wide and (only and not multi or c.integers(0, 2) == 0) else I32
+            at = I64 if wide and (only or c.integers(0, 2) == 0) else I32
             lo = c.weighted([(1, 0), (3, 1), (1, 2)])
             imported = self.linked and c.integers(0, 2) == 0
             specs.append((imported, at, syntax.Limits(lo, lo + c.integers(0, 2))))
@@ -380,7 +381,9 @@ class Wasm3Module:
                 for _ in range(k)]
         iterations = c.weighted([(3, c.integers(1, 12)), (2, c.integers(40, 150))])
         cost = sum(len(ft.params) + 6 for ft in sigs) + TAIL_STEP * (iterations + 1) + len(results)
-        self.chain = TailChain(self.fbase + self.nfuncs, sigs, results, iterations, cost)
+        # T_0 also sits in table 0's last slot when it is free (an indirect tail call's target)
+        slot = self.table0_size - 1 if self.table0_size > self.nfuncs and c.boolean() else None
+        self.chain = TailChain(self.fbase + self.nfuncs, sigs, results, iterations, cost, slot)
 
     def chain_funcs(self):
         """The tail chain's functions (appended after the generated ones)."""
@@ -424,8 +427,13 @@ class Wasm3Module:
                                [Instr(op, imm) for op, imm in body + [('end', None)]]))
         return out
 
-    def assemble_memories(self, m, exports):
-        """The extra memories: imports (after memory 0's), definitions, exports."""
+    def assemble_wasm3(self, m, exports):
+        """The extra memories: imports (after memory 0's), definitions,
+        exports; T_0 into table 0."""
+        if self.chain is not None and self.chain.slot is not None:
+            m.elems.append(syntax.Elem(FUNCREF, [[Instr('ref.func', self.chain.first), Instr('end')]],
+                                       'active', self.tix[0], [Instr('i32.const', self.chain.slot),
+                                                               Instr('end')]))
         for x in self.xmems:
             if x.imported:
                 m.imports.append(syntax.Import(linked.PROVIDER, x.import_name, 'memory', x.type))
@@ -562,10 +570,20 @@ class Wasm3Func:
             ft = ch.sigs[0]
             self.operands(st, ft.params)
             self.cost += self.mult * ch.cost
+            indirect = ch.slot is not None and c.boolean()
+            if indirect:
+                self.emit('i32.const', ch.slot)
             if ft.results == self.ft.results and c.integers(0, 2):
-                self.emit('return_call', ch.first)
+                if indirect:
+                    self.emit('return_call_indirect', (mg.type_index(ft), mg.tix[0]))
+                else:
+                    self.emit('return_call', ch.first)
                 return STOP
-            self.emit('call', ch.first)     # a caller below the replaced frames
+            # a caller below the replaced frames
+            if indirect:
+                self.emit('call_indirect', (mg.type_index(ft), mg.tix[0]))
+            else:
+                self.emit('call', ch.first)
             st.extend(ft.results)
             return None
         if how == 'self':
@@ -580,6 +598,19 @@ class Wasm3Func:
             self.emit('i32.const', j)
             self.emit('return_call_indirect', (mg.type_index(ft), mg.tix[0]))
         return STOP
+
+    def enter_chain(self):
+        """Half of the entries with a tail chain run it first thing (a
+        caller frame below the chain's replaced frames for most of a run)."""
+        ch = self.mg.chain
+        if ch is None or not self.c.boolean():
+            return
+        for t in ch.sigs[0].params:
+            self.emit(*self.mg.const_instr(t))
+        self.emit('call', ch.first)
+        self.cost += ch.cost
+        for t in reversed(ch.results):
+            self.sink(t)
 
     def tail_self(self, st):
         """``if depth < LIMIT { depth += 1; return_call self }``: the depth
@@ -597,7 +628,11 @@ class Wasm3Func:
         self.emit('global.set', d)
         for t in self.ft.params:
             self.value(t)
-        self.emit('return_call', self.mg.fbase + self.idx)
+        if self.c.boolean():        # through its own slot of table 0
+            self.emit('i32.const', self.idx)
+            self.emit('return_call_indirect', (self.mg.type_index(self.ft), self.mg.tix[0]))
+        else:
+            self.emit('return_call', self.mg.fbase + self.idx)
         self.labels.pop()
         self.emit('end')
         return None
@@ -798,7 +833,7 @@ class ModuleGen(Wasm3Module):
         exports += [syntax.Export(f'f{i}', 'func', self.fbase + i) for i in range(1, self.nfuncs)]
         if self.has_memory:
             exports.append(syntax.Export('mem', 'memory', 0))
-        self.assemble_memories(m, exports)
+        self.assemble_wasm3(m, exports)
         exports.append(syntax.Export('table0', 'table', self.tix[0]))
         if self.refs:
             exports.append(syntax.Export('table1', 'table', self.tix[1]))
@@ -1013,6 +1048,7 @@ class FuncGen(Wasm3Func):
         if self.idx == 0:
             self.grow_xmems_first()
             self.mg.prologue = len(self.code)       # straight-line so far (ModuleGen.dive)
+            self.enter_chain()
         self.seq([], results, 16)
         if self.idx == 0 and self.mg.probe_drop:
             self.emit('i32.const', 0)
