@@ -20,8 +20,9 @@ times body size, plus callee costs) keeps a run within a few thousand
 instructions.
 
 Proposals beyond the MVP come and go with ``features`` (names as in
-wasm-tools: ``'simd'``, ``'reference-types'``; default ``FEATURES``, all of
-them), for engines built without them, such as the WAMR fork's iwasm
+wasm-tools: ``'simd'``, ``'reference-types'``, and the Wasm 3.0
+``'multi-memory'``, ``'memory64'``, ``'tail-call'`` of the section "Wasm
+3.0" below; default ``FEATURES``, all of them), for engines built without them, such as the WAMR fork's iwasm
 (``WAMR_BUILD_SIMD=0`` and ``WAMR_BUILD_REF_TYPES=0``): without SIMD no v128
 type or instruction; without reference types one table, no reference type,
 no table.*/ref.*/typed select, no passive element segment, no linking.  The
