@@ -288,7 +288,9 @@ def wasm_to_wat(wasm):
 # pages (grown by the entry's prologue or left to memory.size/grow), some
 # with a data segment of their own; with memory64 some of them have i64
 # addresses, and a module without memory 0 may have one 64-bit memory as its
-# only one.  Each is exported as ``mem{i}`` (its index), so every oracle
+# only one.  With memory64 and reference types half of the modules also get
+# a 64-bit funcref table (table64; ``t64``, after the 2.0 tables), slot k
+# holding function k, which calls and tail calls go through with i64 indices.  Each is exported as ``mem{i}`` (its index), so every oracle
 # compares it.
 #
 # Tail calls keep termination: ``return_call``/``return_call_indirect``
@@ -371,6 +373,9 @@ class Wasm3Module:
             self.xpassive = len(self.datas)
             self.datas.append(syntax.Data(bytes(c.integers(0, 255) for _ in range(c.integers(0, 16))),
                                           'passive'))
+        # table64: a 64-bit funcref table, slot k holding function k like
+        # table 0, called through with i64 indices (after the 2.0 tables)
+        self.t64 = 2 if wide and self.refs and c.boolean() else None
         if self.tail and c.integers(0, 2):
             self.plan_chain()
 
@@ -431,6 +436,12 @@ class Wasm3Module:
     def assemble_wasm3(self, m, exports):
         """The extra memories: imports (after memory 0's), definitions,
         exports; T_0 into table 0."""
+        if self.t64 is not None:
+            m.tables.append(syntax.Table(syntax.TableType(syntax.Limits(self.nfuncs, self.nfuncs), FUNCREF,
+                                                          I64)))
+            m.elems.append(syntax.Elem(FUNCREF, [[Instr('ref.func', self.fbase + k), Instr('end')]
+                                                 for k in range(self.nfuncs)],
+                                       'active', self.t64, [Instr('i64.const', 0), Instr('end')]))
         if self.chain is not None and self.chain.slot is not None:
             m.elems.append(syntax.Elem(FUNCREF, [[Instr('ref.func', self.chain.first), Instr('end')]],
                                        'active', self.tix[0], [Instr('i32.const', self.chain.slot),
@@ -562,11 +573,14 @@ class Wasm3Func:
         ch = mg.chain
         later = [j for j in range(self.idx + 1, mg.nfuncs)
                  if mg.sigs[j].results == self.ft.results and self.mult * mg.costs[j] <= room]
-        how = c.weighted([(4 if ch and self.mult * ch.cost <= room else 0, 'chain'),
-                          (3 if later else 0, 'later'), (2 if later else 0, 'indirect'),
-                          (2 if self.mult == 1 and not self.self_called else 0, 'self')])
-        if how is None or (how == 'chain' and not ch):
+        callable_ = [j for j in range(self.idx + 1, mg.nfuncs) if self.mult * mg.costs[j] <= room]
+        options = [(4 if ch and self.mult * ch.cost <= room else 0, 'chain'),
+                   (3 if later else 0, 'later'), (2 if later else 0, 'indirect'),
+                   (2 if self.mult == 1 and not self.self_called else 0, 'self'),
+                   (2 if mg.t64 is not None and callable_ else 0, 'call64')]
+        if not any(w for w, _ in options):
             return self.do_push(st, _)
+        how = c.weighted(options)
         if how == 'chain':
             ft = ch.sigs[0]
             self.operands(st, ft.params)
@@ -589,12 +603,24 @@ class Wasm3Func:
             return None
         if how == 'self':
             return self.tail_self(st)
+        if how == 'call64':             # a plain call through the 64-bit table
+            j = c.choice(callable_)
+            ft = mg.sigs[j]
+            self.operands(st, ft.params)
+            self.cost += self.mult * mg.costs[j]
+            self.emit('i64.const', j)
+            self.emit('call_indirect', (mg.type_index(ft), mg.t64))
+            st.extend(ft.results)
+            return None
         j = c.choice(later)
         ft = mg.sigs[j]
         self.operands(st, ft.params)
         self.cost += self.mult * mg.costs[j]
         if how == 'later':
             self.emit('return_call', mg.fbase + j)
+        elif mg.t64 is not None and c.boolean():
+            self.emit('i64.const', j)
+            self.emit('return_call_indirect', (mg.type_index(ft), mg.t64))
         else:
             self.emit('i32.const', j)
             self.emit('return_call_indirect', (mg.type_index(ft), mg.tix[0]))
@@ -658,7 +684,7 @@ class ModuleGen(Wasm3Module):
         self.types = []
         self.type_ids = {}
         self.wasm3 = frozenset(features) & WASM3_FEATURES
-        self.xmems, self.chain = [], None       # (ModuleGen.plan_wasm3)
+        self.xmems, self.chain, self.t64 = [], None, None      # (ModuleGen.plan_wasm3)
 
     def type_index(self, ft):
         idx = self.type_ids.get(ft)

@@ -505,6 +505,11 @@ def test_wasm3_features_appear_over_seeds():
                     if len(i.imm) == (4 if i.op.endswith('_lane') else 3):
                         ops['lane access of memory >= 1' if i.op.endswith('_lane')
                             else 'access of memory >= 1'] += 1
+        t64 = [k for k, t in enumerate(m.tables) if t.type.at == 'i64']
+        seen['64-bit table'] += bool(t64)
+        seen['call through the 64-bit table'] += any(
+            i.op in ('call_indirect', 'return_call_indirect') and i.imm[1] in t64
+            for f in m.funcs for i in f.body)
         self_tail = any(i.op == 'return_call' and i.imm == k + sum(1 for x in m.imports if x.kind == 'func')
                         for k, f in enumerate(m.funcs) for i in f.body)
         seen['self tail call'] += self_tail
@@ -518,7 +523,8 @@ def test_wasm3_features_appear_over_seeds():
             'return_call_indirect': 6, 'self tail call': 20, 'memory.copy between two': 10,
             'memory.init into memory >= 1': 5, 'memory.size of memory >= 1': 30,
             'memory.grow of memory >= 1': 20, 'memory.fill of memory >= 1': 10,
-            'access of memory >= 1': 40, 'lane access of memory >= 1': 3}
+            'access of memory >= 1': 40, 'lane access of memory >= 1': 3,
+            '64-bit table': 40, 'call through the 64-bit table': 10}
     low = {k: (seen[k], n) for k, n in want.items() if seen[k] < n}
     assert not low, (low, seen)
 
