@@ -19,10 +19,9 @@ RUNTIMES = ('wasmedge', 'wamr')
 # "run"'s call then has other parameters than the called type; $acc and
 # $acc_ind tail-call each other directly and through the table; a value
 # (1000) waits on "run"'s operand stack below the call; $log tail-calls a
-# host function.
-TAIL = r'''(module
-  (import "spectest" "print_i32" (func $print (param i32)))
-  (type $t (func (param i64 i64) (result i64)))
+# host function.  (ACC: the type, memory, global, table and the two
+# accumulator functions, shared with ENTRY_TAIL below.)
+ACC = r'''  (type $t (func (param i64 i64) (result i64)))
   (memory 1)
   (global $calls (mut i32) (i32.const 0))
   (table 2 funcref)
@@ -36,7 +35,10 @@ TAIL = r'''(module
                                   (i64.add (local.get 1) (local.get 0))))))
   (func $acc_ind (type $t)
     (return_call_indirect (type $t) (local.get 0) (local.get 1) (i32.const 0)))
-  (func $start (param i32) (result i64)
+'''
+TAIL = r'''(module
+  (import "spectest" "print_i32" (func $print (param i32)))
+''' + ACC + r'''  (func $start (param i32) (result i64)
     (return_call $acc (i64.extend_i32_u (local.get 0)) (i64.const 0)))
   (func $log (param i32) (return_call $print (local.get 0)))
   (func (export "run") (param i32) (result i64)
@@ -130,21 +132,10 @@ def test_frame_above_a_caller_may_be_a_tail_callee():
         ['i32', 'i64']
 
 
-# The exported entry itself tail-calls: the outermost frame then runs
+# The exported entry itself tail-calls $acc (ACC above): the outermost frame then runs
 # $acc / $acc_ind, not "run" (neutral.json once refused such a document:
 # "frames[0].func: function 1, but the entry 'run' is function 4").
-ENTRY_TAIL = r'''(module
-  (type $t (func (param i64 i64) (result i64)))
-  (table 2 funcref)
-  (elem (i32.const 0) $acc $acc_ind)
-  (func $acc (type $t)
-    (if (result i64) (i64.eqz (local.get 0))
-      (then (local.get 1))
-      (else (return_call $acc_ind (i64.sub (local.get 0) (i64.const 1))
-                                  (i64.add (local.get 1) (local.get 0))))))
-  (func $acc_ind (type $t)
-    (return_call_indirect (type $t) (local.get 0) (local.get 1) (i32.const 0)))
-  (func $other (result i32) (i32.const 7))
+ENTRY_TAIL = '(module\n' + ACC + r'''  (func $other (result i32) (i32.const 7))
   (func (export "run") (param i32) (result i64)
     (return_call $acc (i64.extend_i32_u (local.get 0)) (i64.const 0)))
 )'''
