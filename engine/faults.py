@@ -47,6 +47,13 @@ FAULTS = {
     # the compiled tier against the interpreter (oracle.compare_tiers)
     'fast_count': 'compiled tier charges a loop\'s back-edge one instruction more than '
                   'the interpreter counts',
+    # Wasm 3.0 state (multi-memory, memory64, tail calls)
+    'second_memory': 'checkpoint takes the dirty chunks of memories 1.. from memory 0\'s bytes '
+                     '(the offsets are right, the data is memory 0\'s)',
+    'mem64_type': 'restore rebuilds a memory\'s type from its limits alone: a 64-bit memory '
+                  'comes back with 32-bit addresses',
+    'tail_caller_params': 'translator pops the running callee\'s parameters from its caller\'s '
+                          'operands, not the called type\'s (a tail call replaced the callee)',
 }
 
 
@@ -93,6 +100,9 @@ FUNCREF_ADDRESS = ACTIVE == 'funcref_address'
 CHUNK_INDEX = ACTIVE == 'chunk_index'
 GROWN_TAIL = ACTIVE == 'grown_tail'
 FAST_COUNT = ACTIVE == 'fast_count'
+SECOND_MEMORY = ACTIVE == 'second_memory'
+MEM64_TYPE = ACTIVE == 'mem64_type'
+TAIL_CALLER_PARAMS = ACTIVE == 'tail_caller_params'
 
 
 

@@ -15,6 +15,11 @@ stop-anywhere interface; no hook in the run loops) and classifies each
 executed instruction from the module's code by where the next one
 stands, not from either executor's compiled form.  The oracle then
 requires the relation between the two uninterrupted runs' counts.
+
+Wasm 3.0 instructions add no term: ``return_call`` and
+``return_call_indirect`` count once in both models and replace the frame
+(the walk sees a new top frame, as for a call), and instructions on
+memories >= 1 or on 64-bit memories are ordinary single steps.
 """
 
 BRANCHES = ('br', 'br_if', 'br_table')

@@ -64,10 +64,12 @@ def valtype(t):
     return bytes([VALTYPE_BYTE[t]])
 
 
-def limits(lim):
+def limits(lim, at='i32'):
+    """Limits; flag 0x04 marks a 64-bit memory or table (memory64/table64)."""
+    wide = 0x04 if at == 'i64' else 0
     if lim.max is None:
-        return b'\x00' + u32(lim.min)
-    return b'\x01' + u32(lim.min) + u32(lim.max)
+        return bytes([wide]) + u32(lim.min)
+    return bytes([1 | wide]) + u32(lim.min) + u32(lim.max)
 
 
 def blocktype(bt):
@@ -76,6 +78,12 @@ def blocktype(bt):
     if isinstance(bt, str):
         return valtype(bt)
     return sleb(bt)          # type index as s33
+
+
+def _memarg(align, offset, mem):
+    if mem:
+        return u32(align | 0x40) + u32(mem) + u32(offset)
+    return u32(align) + u32(offset)
 
 
 def _imm(kind, imm):
@@ -93,15 +101,15 @@ def _imm(kind, imm):
     if kind in ('call_indirect', 'table.copy', 'table.init'):
         return u32(imm[0]) + u32(imm[1])
     if kind == 'memidx':
-        return b'\x00'
+        return u32(imm or 0)
     if kind == 'memory.copy':
-        return b'\x00\x00'
-    if kind == 'memory.init':
-        return u32(imm) + b'\x00'
-    if kind == 'memarg':
         return u32(imm[0]) + u32(imm[1])
+    if kind == 'memory.init':
+        return u32(imm) + b'\x00' if isinstance(imm, int) else u32(imm[0]) + u32(imm[1])
+    if kind == 'memarg':            # (align, offset[, memidx]): flag 0x40 when a memory index follows
+        return _memarg(imm[0], imm[1], imm[2] if len(imm) > 2 else 0)
     if kind == 'memarg_lane':
-        return u32(imm[0]) + u32(imm[1]) + bytes([imm[2]])
+        return _memarg(imm[0], imm[1], imm[3] if len(imm) > 3 else 0) + bytes([imm[2]])
     if kind == 'i32':
         return sleb(signed(32, imm))
     if kind == 'i64':
@@ -198,9 +206,9 @@ def _importdesc(imp):
     if imp.kind == 'func':
         return b'\x00' + u32(imp.desc)
     if imp.kind == 'table':
-        return b'\x01' + valtype(imp.desc.elemtype) + limits(imp.desc.limits)
+        return b'\x01' + valtype(imp.desc.elemtype) + limits(imp.desc.limits, imp.desc.at)
     if imp.kind == 'memory':
-        return b'\x02' + limits(imp.desc.limits)
+        return b'\x02' + limits(imp.desc.limits, imp.desc.at)
     return b'\x03' + valtype(imp.desc.valtype) + bytes([int(imp.desc.mut)])
 
 
@@ -214,9 +222,9 @@ def encode_module(m):
     if m.funcs:
         out += _section(3, vec(u32(f.typeidx) for f in m.funcs))
     if m.tables:
-        out += _section(4, vec(valtype(t.type.elemtype) + limits(t.type.limits) for t in m.tables))
+        out += _section(4, vec(valtype(t.type.elemtype) + limits(t.type.limits, t.type.at) for t in m.tables))
     if m.mems:
-        out += _section(5, vec(limits(mm.type.limits) for mm in m.mems))
+        out += _section(5, vec(limits(mm.type.limits, mm.type.at) for mm in m.mems))
     if m.globals:
         out += _section(6, vec(valtype(g.type.valtype) + bytes([int(g.type.mut)]) + expr(g.init)
                                for g in m.globals))

@@ -20,8 +20,9 @@ times body size, plus callee costs) keeps a run within a few thousand
 instructions.
 
 Proposals beyond the MVP come and go with ``features`` (names as in
-wasm-tools: ``'simd'``, ``'reference-types'``; default ``FEATURES``, all of
-them), for engines built without them, such as the WAMR fork's iwasm
+wasm-tools: ``'simd'``, ``'reference-types'``, and the Wasm 3.0
+``'multi-memory'``, ``'memory64'``, ``'tail-call'`` of the section "Wasm
+3.0" below; default ``FEATURES``, all of them), for engines built without them, such as the WAMR fork's iwasm
 (``WAMR_BUILD_SIMD=0`` and ``WAMR_BUILD_REF_TYPES=0``): without SIMD no v128
 type or instruction; without reference types one table, no reference type,
 no table.*/ref.*/typed select, no passive element segment, no linking.  The
@@ -202,7 +203,8 @@ for _op in LOAD_OPS:
 DIVISIONS = frozenset(f'{t}.{op}_{s}' for t in ('i32', 'i64') for op in ('div', 'rem')
                       for s in 'su')
 
-FEATURES = frozenset({'simd', 'reference-types'})
+FEATURES = frozenset({'simd', 'reference-types', 'multi-memory', 'memory64', 'tail-call'})
+WASM3_FEATURES = frozenset({'multi-memory', 'memory64', 'tail-call'})   # see "Wasm 3.0" below
 
 
 def _op_pools(features):
@@ -257,9 +259,11 @@ class GeneratedModule:
 
 
 
-def validate(wasm):
-    """None if wasm-tools accepts ``wasm`` as a Wasm 2.0 module, else its message."""
-    proc = subprocess.run([wasm_tools(), 'validate', '--features=wasm2', '-'], input=wasm,
+def validate(wasm, features=FEATURES):
+    """None if wasm-tools accepts ``wasm`` as a Wasm 2.0 module plus the 3.0
+    proposals among ``features`` (wasm-tools' names), else its message."""
+    extra = ''.join(',' + f for f in sorted(set(features) & WASM3_FEATURES))
+    proc = subprocess.run([wasm_tools(), 'validate', '--features=wasm2' + extra, '-'], input=wasm,
                           capture_output=True)
     return proc.stderr.decode(errors='replace') if proc.returncode else None
 
@@ -271,10 +275,400 @@ def wasm_to_wat(wasm):
     return proc.stdout.decode()
 
 
+# ---------------------------------------------------------------- Wasm 3.0: memories, tail calls
+#
+# Features 'multi-memory', 'memory64' and 'tail-call' (names as in
+# wasm-tools).  Every decision below is drawn only when its feature is on,
+# so a module made without them is drawn exactly as before (the forks'
+# FORK_FEATURES keep their modules).
+#
+# Extra memories (``ModuleGen.xmems``): memory 0 stays the 2.0 generator's
+# (``has_memory``, export ``mem``); with multi-memory 1-2 more follow it,
+# some imported from the provider where a module is linked, some with 0
+# pages (grown by the entry's prologue or left to memory.size/grow), some
+# with a data segment of their own; with memory64 some of them have i64
+# addresses, and a module without memory 0 may have one 64-bit memory as its
+# only one.  With memory64 and reference types half of the modules also get
+# a 64-bit funcref table (table64; ``t64``, after the 2.0 tables), slot k
+# holding function k, which calls and tail calls go through with i64 indices.  Each is exported as ``mem{i}`` (its index), so every oracle
+# compares it.
+#
+# Tail calls keep termination: ``return_call``/``return_call_indirect``
+# only to functions j > i (the DAG of calls), a self tail call guarded by
+# the depth global (which it increments for good: at most
+# RECURSION_LIMIT of them in a run), and a *tail chain* appended after the
+# generated functions: T_0 .. T_{k-1} each tail-calling the next with
+# parameters of its own, the last one a loop function L(n, acc) that
+# tail-calls itself n times (a strictly decreasing counter), so a
+# checkpoint inside it finds one replaced frame where the caller's call
+# named T_0 (and a caller holding T_0's arguments popped, not L's).
+
+TAIL_STEP = 16      # instructions of one iteration of the chain's loop function (upper bound)
+
+
+@dataclass
+class XMem:
+    """One memory of the 3.0 section: its index, type and how it is made."""
+    index: int
+    type: syntax.MemType
+    imported: bool
+    import_name: str = ''
+    grown_first: bool = False       # the entry's prologue grows it by one page
+
+    @property
+    def at(self):
+        return self.type.at
+
+    @property
+    def usable(self):
+        """Accesses at low addresses do not trap (as far as the start goes)."""
+        return self.type.limits.min > 0 or self.grown_first
+
+
+@dataclass
+class TailChain:
+    """The appended functions: T_0 .. T_{k-1}, then L (see above)."""
+    first: int                      # function index of T_0
+    sigs: List[FuncType]            # T_j's types; L's is (i32, i64) -> results
+    results: Tuple[str, ...]
+    iterations: int
+    cost: int
+    slot: Optional[int] = None      # T_0's slot in table 0
+
+
+class Wasm3Module:
+    """ModuleGen's part for the 3.0 features (a mixin: module-level plan,
+    the appended functions, the memories' declarations)."""
+
+    def plan_wasm3(self):
+        c = self.c
+        self.tail = 'tail-call' in self.wasm3
+        multi, wide = 'multi-memory' in self.wasm3, 'memory64' in self.wasm3
+        count = 0
+        if multi:
+            count = c.weighted([(2, 0), (3, 1), (2, 2)])
+        if not self.has_memory and wide and (count <= 1 or not multi) and c.boolean():
+            count = 1                   # one 64-bit memory, the module's only one
+        if not multi:
+            count = min(count, 0 if self.has_memory else 1)
+        base = 1 if self.has_memory else 0
+        specs = []
+        for k in range(count):
+            only = not self.has_memory and count == 1
+            at = I64 if wide and (only or c.integers(0, 2) == 0) else I32
+            lo = c.weighted([(1, 0), (3, 1), (1, 2)])
+            imported = self.linked and c.integers(0, 2) == 0
+            specs.append((imported, at, syntax.Limits(lo, lo + c.integers(0, 2))))
+        specs.sort(key=lambda s: not s[0])      # imported memories come first in the index space
+        for k, (imported, at, lim) in enumerate(specs):
+            x = XMem(base + k, syntax.MemType(lim, at), imported, f'pmem{base + k}' if imported else '')
+            x.grown_first = lim.min == 0 and c.boolean()
+            self.xmems.append(x)
+            if lim.min and c.boolean():     # an active data segment into it
+                off = c.integers(0, 128)
+                self.datas.append(syntax.Data(bytes(c.integers(0, 255) for _ in range(c.integers(1, 16))),
+                                              'active', x.index, [Instr(at + '.const', off), Instr('end')]))
+        self.xpassive = None
+        if self.xmems and not self.has_memory:      # memory.init's segment
+            self.xpassive = len(self.datas)
+            self.datas.append(syntax.Data(bytes(c.integers(0, 255) for _ in range(c.integers(0, 16))),
+                                          'passive'))
+        # table64: a 64-bit funcref table, slot k holding function k like
+        # table 0, called through with i64 indices (after the 2.0 tables)
+        self.t64 = 2 if wide and self.refs and c.boolean() else None
+        if self.tail and c.integers(0, 2):
+            self.plan_chain()
+
+    def plan_chain(self):
+        c = self.c
+        k = c.integers(1, 3)
+        results = self.sigs[0].results      # the entry can tail-call the chain
+        sigs = [FuncType(tuple(self.valtype() for _ in range(c.integers(0, 3))), results)
+                for _ in range(k)]
+        iterations = c.weighted([(3, c.integers(1, 12)), (2, c.integers(40, 150))])
+        cost = sum(len(ft.params) + 6 for ft in sigs) + TAIL_STEP * (iterations + 1) + len(results)
+        # T_0 also sits in table 0's last slot when it is free (an indirect tail call's target)
+        slot = self.table0_size - 1 if self.table0_size > self.nfuncs and c.boolean() else None
+        self.chain = TailChain(self.fbase + self.nfuncs, sigs, results, iterations, cost, slot)
+
+    def chain_funcs(self):
+        """The tail chain's functions (appended after the generated ones)."""
+        ch = self.chain
+        if ch is None:
+            return []
+        c = self.c
+        out = []
+        loop = ch.first + len(ch.sigs)
+        for j, ft in enumerate(ch.sigs):
+            body = []
+            gs = [gi for gi, (t, mut, _) in enumerate(self.globals)
+                  if mut and gi != self.depth_global and ft.params and t == ft.params[0]]
+            if gs and c.boolean():          # leave a trace of the frame that is replaced
+                body += [('local.get', 0), ('global.set', c.choice(gs))]
+            if j + 1 < len(ch.sigs):
+                body += [self.const_instr(t) for t in ch.sigs[j + 1].params] + [('return_call', ch.first + j + 1)]
+            else:
+                body += [('i32.const', ch.iterations), ('i64.const', c.choice(I64_VALS)),
+                         ('return_call', loop)]
+            out.append(syntax.Func(self.type_index(ft), [], [Instr(op, imm) for op, imm in body + [('end', None)]]))
+        # L(n, acc): while n: acc = acc * K + n, a store of acc, n -= 1 (a tail call)
+        body = [('block', None), ('local.get', 0), ('i32.eqz', None), ('br_if', 0)]
+        mems = ([(0, I32)] if self.has_memory else []) + [(x.index, x.at) for x in self.xmems
+                                                           if x.type.limits.min]
+        if mems:
+            m, at = c.choice(mems)
+            body += [('local.get', 0), ('i32.const', 7), ('i32.and', None), ('i32.const', 3), ('i32.shl', None)]
+            if at == I64:
+                body.append(('i64.extend_i32_u', None))
+            body += [('local.get', 1), ('i64.store', (3, 8 * c.integers(0, 8)) + ((m,) if m else ()))]
+        body += [('local.get', 0), ('i32.const', 1), ('i32.sub', None),
+                 ('local.get', 1), ('i64.const', c.choice(I64_VALS) | 1), ('i64.mul', None),
+                 ('local.get', 0), ('i64.extend_i32_u', None), ('i64.add', None),
+                 ('return_call', loop), ('end', None)]
+        gs = [gi for gi, (t, mut, _) in enumerate(self.globals) if mut and t == I64]
+        if gs:
+            body += [('local.get', 1), ('global.set', c.choice(gs))]
+        body += [('local.get', 1) if t == I64 else self.const_instr(t) for t in ch.results]
+        out.append(syntax.Func(self.type_index(FuncType((I32, I64), ch.results)), [],
+                               [Instr(op, imm) for op, imm in body + [('end', None)]]))
+        return out
+
+    def assemble_wasm3(self, m, exports):
+        """The extra memories: imports (after memory 0's), definitions,
+        exports; T_0 into table 0."""
+        if self.t64 is not None:
+            m.tables.append(syntax.Table(syntax.TableType(syntax.Limits(self.nfuncs, self.nfuncs), FUNCREF,
+                                                          I64)))
+            m.elems.append(syntax.Elem(FUNCREF, [[Instr('ref.func', self.fbase + k), Instr('end')]
+                                                 for k in range(self.nfuncs)],
+                                       'active', self.t64, [Instr('i64.const', 0), Instr('end')]))
+        if self.chain is not None and self.chain.slot is not None:
+            m.elems.append(syntax.Elem(FUNCREF, [[Instr('ref.func', self.chain.first), Instr('end')]],
+                                       'active', self.tix[0], [Instr('i32.const', self.chain.slot),
+                                                               Instr('end')]))
+        for x in self.xmems:
+            if x.imported:
+                m.imports.append(syntax.Import(linked.PROVIDER, x.import_name, 'memory', x.type))
+            else:
+                m.mems.append(syntax.Mem(x.type))
+            exports.append(syntax.Export(f'mem{x.index}', 'memory', x.index))
+
+
+class Wasm3Func:
+    """FuncGen's part for the 3.0 features: instructions on the extra
+    memories (``do_xmem``) and tail calls (``do_tail``)."""
+
+    def grow_xmems_first(self):
+        for x in self.mg.xmems:
+            if x.grown_first:
+                self.emit(x.at + '.const', 1)
+                self.emit('memory.grow', x.index)
+                self.emit('drop')
+
+    @staticmethod
+    def memarg_of(x, align, offset, *lane):
+        """A memarg (lane) immediate: the memory index only for memory >= 1."""
+        return (align, offset, *lane) + ((x.index,) if x.index else ())
+
+    def xaddress(self, x, width):
+        """An address of ``x``'s type: mostly in bounds, now and then not."""
+        c = self.c
+        at = x.at
+        ls = self.locals_of(I32)
+        risky = 1 if self.mg.risky or not x.usable else 0
+        how = c.weighted([(60, 'low'), (10 if ls else 0, 'masked'), (10, 'page'), (20, 'tail'),
+                          (risky, 'edge'), (risky, 'any')])
+        if how == 'low':
+            self.emit(at + '.const', c.integers(0, 64))
+        elif how == 'tail':
+            self.emit('memory.size', x.index)
+            self.emit(at + '.const', 16)
+            self.emit(at + '.shl')
+            self.emit(at + '.const', c.integers(width, CHUNK_BYTES))
+            self.emit(at + '.sub')
+        elif how == 'masked':
+            self.emit('local.get', c.choice(ls))
+            self.emit('i32.const', 0xFFF)
+            self.emit('i32.and')
+            if at == I64:
+                self.emit('i64.extend_i32_u')
+        elif how == 'page':
+            self.emit(at + '.const', c.integers(0, PAGE - width))
+        elif how == 'edge':
+            self.emit(at + '.const', PAGE - width + c.integers(1, width))
+        else:
+            self.value(at, 2)
+
+    def xlength(self, at):
+        c = self.c
+        self.emit(at + '.const', c.weighted([(20, c.integers(0, 64)),
+                                             (1 if self.mg.risky else 0, c.integers(8 * PAGE, 0xFFFFFFFF))]))
+
+    def do_xmem(self, st, _):
+        c = self.c
+        mg = self.mg
+        x = c.choice(mg.xmems)
+        what = c.weighted([(5, 'load'), (5, 'store'), (2, 'size'), (2, 'grow'), (2, 'fill'),
+                           (3, 'copy'), (2, 'init'), (2 if mg.simd else 0, 'lane')])
+        if what not in ('size', 'grow') and not x.usable and not mg.risky:
+            what = c.choice(('size', 'grow'))       # its accesses would trap
+        if what == 'load':
+            op = c.choice(mg.load_ops)
+            self.xaddress(x, op.width)
+            self.emit(op.name, self.memarg_of(x, *self.memarg(op.width)))
+            st.append(op.sig[1][0])
+        elif what == 'store':
+            op = c.choice(mg.store_ops)
+            self.xaddress(x, op.width)
+            self.value(op.sig[0][1])
+            self.emit(op.name, self.memarg_of(x, *self.memarg(op.width)))
+        elif what == 'size':
+            self.emit('memory.size', x.index)
+            st.append(x.at)
+        elif what == 'grow':
+            if c.integers(0, 7):
+                self.emit(x.at + '.const', c.integers(0, 2))
+            else:
+                self.value(x.at)
+            self.emit('memory.grow', x.index)
+            st.append(x.at)
+        elif what == 'fill':
+            self.xaddress(x, 1)
+            self.value(I32)
+            self.xlength(x.at)
+            self.emit('memory.fill', x.index)
+        elif what == 'copy':
+            # between two memories (either way round), or within one
+            others = mg.xmems + ([XMem(0, syntax.MemType(mg.mem_limits), False)] if mg.has_memory else [])
+            y = c.choice(others)
+            dst, src = (x, y) if c.boolean() else (y, x)
+            self.xaddress(dst, 1)
+            self.xaddress(src, 1)
+            self.xlength(I64 if dst.at == src.at == I64 else I32)
+            self.emit('memory.copy', (dst.index, src.index))
+        elif what == 'init':
+            seg = mg.passive_data if mg.has_memory else mg.xpassive
+            size = len(mg.datas[seg].init)
+            src = c.integers(0, size)
+            n = c.integers(0, size - src)
+            self.xaddress(x, 1)
+            self.emit('i32.const', src)
+            self.emit('i32.const', n)
+            self.emit('memory.init', (seg, x.index) if x.index else seg)
+        else:
+            op = c.choice(LANE_LOADS + LANE_STORES)
+            self.xaddress(x, op.width)
+            self.value(V128)
+            align, offset = self.memarg(op.width)
+            self.emit(op.name, self.memarg_of(x, align, offset, c.integers(0, 16 // op.width - 1)))
+            if op.sig[1]:
+                st.append(V128)
+
+    def do_tail(self, st, _):
+        """A tail call: into the chain, to a later function with this one's
+        results (directly or through table 0), or a guarded self tail call."""
+        c = self.c
+        mg = self.mg
+        room = BUDGET - self.cost
+        ch = mg.chain
+        later = [j for j in range(self.idx + 1, mg.nfuncs)
+                 if mg.sigs[j].results == self.ft.results and self.mult * mg.costs[j] <= room]
+        callable_ = [j for j in range(self.idx + 1, mg.nfuncs) if self.mult * mg.costs[j] <= room]
+        options = [(4 if ch and self.mult * ch.cost <= room else 0, 'chain'),
+                   (3 if later else 0, 'later'), (2 if later else 0, 'indirect'),
+                   (2 if self.mult == 1 and not self.self_called else 0, 'self'),
+                   (2 if mg.t64 is not None and callable_ else 0, 'call64')]
+        if not any(w for w, _ in options):
+            return self.do_push(st, _)
+        how = c.weighted(options)
+        if how == 'chain':
+            ft = ch.sigs[0]
+            self.operands(st, ft.params)
+            self.cost += self.mult * ch.cost
+            indirect = ch.slot is not None and c.boolean()
+            if indirect:
+                self.emit('i32.const', ch.slot)
+            if ft.results == self.ft.results and c.integers(0, 2):
+                if indirect:
+                    self.emit('return_call_indirect', (mg.type_index(ft), mg.tix[0]))
+                else:
+                    self.emit('return_call', ch.first)
+                return STOP
+            # a caller below the replaced frames
+            if indirect:
+                self.emit('call_indirect', (mg.type_index(ft), mg.tix[0]))
+            else:
+                self.emit('call', ch.first)
+            st.extend(ft.results)
+            return None
+        if how == 'self':
+            return self.tail_self(st)
+        if how == 'call64':             # a plain call through the 64-bit table
+            j = c.choice(callable_)
+            ft = mg.sigs[j]
+            self.operands(st, ft.params)
+            self.cost += self.mult * mg.costs[j]
+            self.emit('i64.const', j)
+            self.emit('call_indirect', (mg.type_index(ft), mg.t64))
+            st.extend(ft.results)
+            return None
+        j = c.choice(later)
+        ft = mg.sigs[j]
+        self.operands(st, ft.params)
+        self.cost += self.mult * mg.costs[j]
+        if how == 'later':
+            self.emit('return_call', mg.fbase + j)
+        elif mg.t64 is not None and c.boolean():
+            self.emit('i64.const', j)
+            self.emit('return_call_indirect', (mg.type_index(ft), mg.t64))
+        else:
+            self.emit('i32.const', j)
+            self.emit('return_call_indirect', (mg.type_index(ft), mg.tix[0]))
+        return STOP
+
+    def enter_chain(self):
+        """Half of the entries with a tail chain run it first thing (a
+        caller frame below the chain's replaced frames for most of a run)."""
+        ch = self.mg.chain
+        if ch is None or not self.c.boolean():
+            return
+        for t in ch.sigs[0].params:
+            self.emit(*self.mg.const_instr(t))
+        self.emit('call', ch.first)
+        self.cost += ch.cost
+        for t in reversed(ch.results):
+            self.sink(t)
+
+    def tail_self(self, st):
+        """``if depth < LIMIT { depth += 1; return_call self }``: the depth
+        global only grows, so at most RECURSION_LIMIT of them run at all."""
+        d = self.mg.depth_global
+        self.self_called = True
+        self.emit('global.get', d)
+        self.emit('i32.const', RECURSION_LIMIT)
+        self.emit('i32.lt_u')
+        self.emit('if', None)
+        self.labels.append(('if', (), None))
+        self.emit('global.get', d)
+        self.emit('i32.const', 1)
+        self.emit('i32.add')
+        self.emit('global.set', d)
+        for t in self.ft.params:
+            self.value(t)
+        if self.c.boolean():        # through its own slot of table 0
+            self.emit('i32.const', self.idx)
+            self.emit('return_call_indirect', (self.mg.type_index(self.ft), self.mg.tix[0]))
+        else:
+            self.emit('return_call', self.mg.fbase + self.idx)
+        self.labels.pop()
+        self.emit('end')
+        return None
+
+
 # ---------------------------------------------------------------- module
 
 
-class ModuleGen:
+class ModuleGen(Wasm3Module):
     """Builds one module; function bodies are made by ``FuncGen``."""
 
     def __init__(self, c, canonicalize_nans=True, features=FEATURES):
@@ -289,6 +683,8 @@ class ModuleGen:
          self.loads_by_result) = _op_pools(features)
         self.types = []
         self.type_ids = {}
+        self.wasm3 = frozenset(features) & WASM3_FEATURES
+        self.xmems, self.chain, self.t64 = [], None, None      # (ModuleGen.plan_wasm3)
 
     def type_index(self, ft):
         idx = self.type_ids.get(ft)
@@ -411,6 +807,7 @@ class ModuleGen:
         # ... and half of those end by probing it (memory.init of one byte
         # traps exactly when the segment is dropped), so a lost drop shows
         self.probe_drop = self.drop_first and c.boolean()
+        self.plan_wasm3()
         # bodies from the last function down, so callee costs are known
         self.costs = [0] * n
         bodies = [None] * n
@@ -427,6 +824,7 @@ class ModuleGen:
         for i, (locals_, code) in enumerate(bodies):
             funcs.append(syntax.Func(self.type_index(self.sigs[i]), locals_,
                                      [Instr(op, imm) for op, imm in code]))
+        funcs += self.chain_funcs()
         m.funcs = funcs
         t0 = syntax.Table(syntax.TableType(syntax.Limits(self.table0_size), FUNCREF))
         t1 = syntax.TableType(self.t1_limits, self.t1_type) if self.refs else None
@@ -462,6 +860,7 @@ class ModuleGen:
         exports += [syntax.Export(f'f{i}', 'func', self.fbase + i) for i in range(1, self.nfuncs)]
         if self.has_memory:
             exports.append(syntax.Export('mem', 'memory', 0))
+        self.assemble_wasm3(m, exports)
         exports.append(syntax.Export('table0', 'table', self.tix[0]))
         if self.refs:
             exports.append(syntax.Export('table1', 'table', self.tix[1]))
@@ -558,7 +957,8 @@ class ModuleGen:
         m.funcs = [syntax.Func(ti, [], [Instr(*ins) for ins in body] + [Instr('end')]) for ti, body in bodies]
         assert [m.types[ti] for ti, _ in bodies[1:]] == [ft for _, ft in PROVIDER_FUNCS]
         m.tables = [syntax.Table(syntax.TableType(self.t1_limits, self.t1_type))]
-        m.mems = [syntax.Mem(syntax.MemType(self.mem_limits))]
+        m.mems = [syntax.Mem(syntax.MemType(self.mem_limits))] + [
+            syntax.Mem(x.type) for x in self.xmems if x.imported]
         m.globals = [syntax.Global(syntax.GlobalType(True, t), [Instr(*self.const_instr_plain(t)), Instr('end')])
                      for t in PROVIDER_GLOBALS]
         if self.t1_type == FUNCREF:
@@ -568,7 +968,9 @@ class ModuleGen:
                                    [Instr('i32.const', 0), Instr('end')])]
         m.exports = ([syntax.Export(name, 'func', 1 + i) for i, (name, _) in enumerate(PROVIDER_FUNCS)]
                      + [syntax.Export(f'pg{i}', 'global', i) for i in range(len(PROVIDER_GLOBALS))]
-                     + [syntax.Export('ptable', 'table', 0), syntax.Export('pmem', 'memory', 0)])
+                     + [syntax.Export('ptable', 'table', 0), syntax.Export('pmem', 'memory', 0)]
+                     + [syntax.Export(x.import_name, 'memory', k + 1)
+                        for k, x in enumerate(x for x in self.xmems if x.imported)])
         return encode.encode_module(m)
 
     def const_instr_plain(self, t):
@@ -587,7 +989,7 @@ PROVIDER_GLOBALS = (I32, I64, F64)
 # ---------------------------------------------------------------- functions
 
 
-class FuncGen:
+class FuncGen(Wasm3Func):
     """Generates one function body while tracking the typed operand stack."""
 
     def __init__(self, mg, idx):
@@ -671,7 +1073,9 @@ class FuncGen:
                 self.emit('local.get', p)
                 self.emit('global.set', self.c.choice(gs))
         if self.idx == 0:
+            self.grow_xmems_first()
             self.mg.prologue = len(self.code)       # straight-line so far (ModuleGen.dive)
+            self.enter_chain()
         self.seq([], results, 16)
         if self.idx == 0 and self.mg.probe_drop:
             self.emit('i32.const', 0)
@@ -777,6 +1181,7 @@ class FuncGen:
             (2 if self.mult == 1 and not self.self_called else 0, 'recurse'),
             (4 if mem else 0, 'memory'), (3 if self.mg.refs else 0, 'table'), (3, 'select'),
             (2 if self.mg.refs else 0, 'ref'), (2, 'global.set'),
+            (8 if self.mg.xmems else 0, 'xmem'), (4 if self.mg.tail else 0, 'tail'),
         ])
         return getattr(self, 'do_' + action.replace('.', '_'))(st, non_loop)
 

@@ -75,6 +75,43 @@ def expected_labels(module, fidx, pc):
     return out
 
 
+CHUNK, PAGE = 4096, 65536
+
+
+def _memory_part(m, where):
+    """One ``{"pages": n, "chunks": {...}}`` as docs/images.md lays it out."""
+    if not isinstance(m, dict) or sorted(m) != ['chunks', 'pages']:
+        raise NeutralCheckError(f'neutral.json {where}: keys {sorted(m) if isinstance(m, dict) else m!r}, '
+                                f'docs/images.md says "pages" and "chunks"')
+    pages = m['pages']
+    if type(pages) is not int or not 0 <= pages <= 65536:
+        raise NeutralCheckError(f'neutral.json {where}.pages: {pages!r} is not a page count')
+    for key, hexdigits in m['chunks'].items():
+        if not key.isdigit() or int(key) % CHUNK or int(key) + CHUNK > pages * PAGE:
+            raise NeutralCheckError(f'neutral.json {where}.chunks: offset {key!r} is not a multiple of '
+                                    f'{CHUNK} inside {pages} pages')
+        if len(hexdigits) != 2 * CHUNK or bytes.fromhex(hexdigits) == bytes(CHUNK):
+            raise NeutralCheckError(f'neutral.json {where}.chunks[{key}]: not the hex of a non-zero '
+                                    f'{CHUNK}-byte chunk')
+
+
+def _check_memories(doc, module):
+    """docs/images.md "memories (version 2)": one entry per memory after
+    memory 0, exactly when the module has several (counted from the
+    module's own imports and definitions)."""
+    n = len(module.mems) + sum(1 for i in module.imports if i.kind == 'memory')
+    if n > 1 and 'memories' not in doc:
+        raise NeutralCheckError(f'neutral.json: no "memories", but the module has {n} memories')
+    more = doc.get('memories', [])
+    if not isinstance(more, list) or len(more) != max(n - 1, 0):
+        raise NeutralCheckError(f'neutral.json memories: {len(more) if isinstance(more, list) else more!r} '
+                                f'entries, the module has {max(n - 1, 0)} memories after memory 0')
+    for i, m in enumerate(more):
+        _memory_part(m, f'memories[{i}]')
+    if n:
+        _memory_part(doc['memory'], 'memory')
+
+
 def check_dir(directory, module):
     """Check the header against docs/images.md and compare every frame's
     labels in ``directory/neutral.json`` with ``expected_labels``; raises
@@ -85,6 +122,7 @@ def check_dir(directory, module):
     for key, want in (('format', FORMAT), ('version', want)):
         if doc.get(key) != want or type(doc.get(key)) is not type(want):
             raise NeutralCheckError(f'neutral.json: {key} {doc.get(key)!r}, docs/images.md says {want!r}')
+    _check_memories(doc, module)
     for k, fr in enumerate(doc['frames']):
         want = expected_labels(module, fr['func'], fr['pc'])
         got = fr['labels']

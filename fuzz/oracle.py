@@ -104,6 +104,8 @@ class Outcome:
     exports: dict = field(default_factory=dict)     # name -> (kind, module index)
     hops: list = field(default_factory=list)
     error: Optional[str] = None                     # engine failure (not a Wasm trap)
+    # every memory by index (``memory`` is the first; multi-memory has more)
+    memories: list = field(default_factory=list)
 
 
 class EngineFailure(Exception):
@@ -149,13 +151,13 @@ def _final_state(store, inst):
     from engine.migrate.translate import ModuleView
     view = ModuleView.of(inst.module, inst.info)
     to_index = {a: i for i, a in enumerate(inst.funcaddrs)}
-    memory = bytes(store.mems[inst.memaddrs[0]].data) if inst.memaddrs else None
+    memories = [bytes(store.mems[a].data) for a in inst.memaddrs]
     globs = [_module_value(store.globals[a].value, to_index if t == 'funcref' else None)
              for t, a in zip(view.global_types, inst.globaladdrs)]
     tables = [[_module_value(v, to_index if t == 'funcref' else None) for v in store.tables[a].elem]
               for t, a in zip(view.table_types, inst.tableaddrs)]
     exports = {name: (kind, _index_of(inst, kind, addr)) for name, (kind, addr) in inst.exports.items()}
-    return memory, globs, tables, exports
+    return memories, globs, tables, exports
 
 
 def _index_of(inst, kind, addr):
@@ -171,9 +173,10 @@ def _results(store, inst, entry_addr, results):
 
 
 def _outcome(store, inst, ex, entry_addr, trap=None, hops=()):
-    memory, globs, tables, exports = _final_state(store, inst)
+    memories, globs, tables, exports = _final_state(store, inst)
     results = None if trap is not None else _results(store, inst, entry_addr, ex.results or [])
-    return Outcome(results, trap, ex.steps, memory, globs, tables, exports, list(hops))
+    return Outcome(results, trap, ex.steps, memories[0] if memories else None, globs, tables, exports,
+                   list(hops), memories=memories)
 
 
 def _run(ex, budget):
@@ -418,6 +421,16 @@ def compare(expected: Outcome, actual: Outcome, label, steps=True) -> List[str]:
             ndiff = sum(1 for x, y in zip(expected.memory, actual.memory) if x != y)
             out.append(f'{label}: memory differs in {ndiff} bytes, first at 0x{i:x} '
                        f'(0x{actual.memory[i]:02x}, expected 0x{expected.memory[i]:02x})')
+    for k, (e, a) in enumerate(zip(expected.memories[1:], actual.memories[1:]), 1):
+        if e != a:                      # memories after memory 0 (multi-memory)
+            if len(e) != len(a):
+                out.append(f'{label}: memory {k} is {len(a) // 65536} pages, expected {len(e) // 65536}')
+            else:
+                i = _first_diff(e, a)
+                out.append(f'{label}: memory {k} differs in {sum(x != y for x, y in zip(e, a))} bytes, '
+                           f'first at 0x{i:x} (0x{a[i]:02x}, expected 0x{e[i]:02x})')
+    if len(expected.memories) != len(actual.memories):
+        out.append(f'{label}: {len(actual.memories)} memories, expected {len(expected.memories)}')
     for k, (e, a) in enumerate(zip(expected.globals, actual.globals)):
         if e != a:
             out.append(f'{label}: global {k} = {_show(a)}, expected {_show(e)}')
@@ -442,8 +455,8 @@ def _wasmtime_view(o: Outcome):
         return NONNULL_FUNCREF if isinstance(v, int) and not isinstance(v, bool) else v
     mems, globs, tabs = {}, {}, {}
     for name, (kind, idx) in o.exports.items():
-        if kind == 'memory' and o.memory is not None:
-            mems[name] = o.memory
+        if kind == 'memory' and idx is not None and idx < len(o.memories):
+            mems[name] = o.memories[idx]
         elif kind == 'global':
             globs[name] = o.globals[idx]
         elif kind == 'table':

@@ -63,7 +63,10 @@ def _engine(fuel):
         cfg = wasmtime.Config()
         cfg.consume_fuel = key
         cfg.cranelift_opt_level = 'none'     # compile fast: modules run once
-        cfg.wasm_tail_call = False
+        # the generator's Wasm 3.0 features (fuzz.gen.WASM3_FEATURES)
+        cfg.wasm_tail_call = True
+        cfg.wasm_multi_memory = True
+        cfg.wasm_memory64 = True
         cfg.wasm_threads = False
         cfg.wasm_relaxed_simd = False
         _ENGINES[key] = wasmtime.Engine(cfg)

@@ -78,12 +78,15 @@ def test_generated_programs_cover_the_feature_list():
     ops, types, traps = set(), set(), set()
     blocktypes = set()
     memoryless = 0
-    for seed in range(250):
+    for seed in range(300):
         gm = gen.from_seed(seed)
         ops |= _instrs(gm)
         if gm.memory is None:
             memoryless += 1
-            assert not gm.module.mems and not gm.module.imports and not gm.module.datas
+            # no memory 0: only the 3.0 section's memories (each exported as mem{i}), if any
+            mems = sorted(e.name for e in gm.module.exports if e.kind == 'memory')
+            assert mems == [f'mem{i}' for i in range(len(gm.module.mems))] and not gm.module.imports
+            assert bool(gm.module.datas) <= bool(gm.module.mems)
         types.update(gm.params)
         for g in gm.module.globals:
             types.add(g.type.valtype)
@@ -92,7 +95,7 @@ def test_generated_programs_cover_the_feature_list():
                 if i.op in ('block', 'loop', 'if') and isinstance(i.imm, int):
                     ft = gm.module.types[i.imm]
                     blocktypes.add((bool(ft.params), len(ft.results) > 1))
-        if seed < 200:          # (linked and memoryless modules shifted the sample)
+        if seed < 300:          # (linked and memoryless modules and the 3.0 features shifted the sample)
             for args in gm.args:
                 out = wo.run(gm.wasm, gm.entry, args, fuel=FUEL)
                 traps.add(out.trap)
@@ -342,7 +345,8 @@ def test_switch_cases_record_the_dispatch_in_memory(monkeypatch):
     monkeypatch.setattr(gen, 'FuncGen', _LoneSwitch)
     seen = {'default': 0, 'listed': 0, 'break': 0, 'cases run': 0}
     for seed in range(120):
-        gm = gen.from_seed(seed)
+        # (no tail chain: the entry may run it first, and it stores into memory 0)
+        gm = gen.from_seed(seed, features=gen.FEATURES - {'tail-call'})
         if gm.memory is None:       # (a module without memory has no switches)
             continue
         assert gen.validate(gm.wasm) is None
@@ -352,7 +356,7 @@ def test_switch_cases_record_the_dispatch_in_memory(monkeypatch):
         slot, path, by_default, broke = found
         init = bytearray(256)
         for d in gm.module.datas:
-            if d.mode == 'active':
+            if d.mode == 'active' and d.memory == 0:
                 off = d.offset[0].imm
                 init[off:off + len(d.init)] = d.init
         word = int.from_bytes(init[slot:slot + 4], 'little')
@@ -457,3 +461,137 @@ def test_loop_back_branches_cross_blocks_in_every_compare_shape():
                 if ins.op == 'br_if' and ins.imm > 0:
                     shapes[prev.op] = shapes.get(prev.op, 0) + 1
     assert all(shapes.get(op, 0) >= 5 for op in ('local.get', 'i32.ne', 'i64.ne')), shapes
+
+
+# ---------------------------------------------------------------- Wasm 3.0 features
+
+def _memtypes(m):
+    return [i.desc for i in m.imports if i.kind == 'memory'] + [x.type for x in m.mems]
+
+
+def test_wasm3_features_appear_over_seeds():
+    """The default features put several memories (imported ones, 0-page
+    ones, 64-bit ones, a 64-bit one alone), memory instructions naming
+    memory >= 1 (SIMD lanes included), copies between two memories, data
+    segments into memory >= 1 and tail calls of every kind into the modules
+    often; what the counts say is also valid under wasm-tools with exactly
+    those proposals and ends within the fuel under wasmtime."""
+    from collections import Counter
+    seen = Counter()
+    for seed in range(150):
+        gm = gen.from_seed(seed)
+        m = gm.module
+        mems = _memtypes(m)
+        seen['several memories'] += len(mems) > 1
+        seen['three memories'] += len(mems) > 2
+        seen['an imported memory >= 1'] += sum(1 for i in m.imports if i.kind == 'memory') > 1
+        seen['64-bit memory'] += any(t.at == 'i64' for t in mems)
+        seen['64-bit memory alone'] += len(mems) == 1 and mems[0].at == 'i64'
+        seen['64-bit beside 32-bit'] += len({t.at for t in mems}) == 2
+        seen['0-page memory'] += any(t.limits.min == 0 for t in mems)
+        seen['data into memory >= 1'] += any(d.mode == 'active' and d.memory for d in m.datas)
+        ops = Counter()
+        for f in m.funcs:
+            for i in f.body:
+                if i.op in ('return_call', 'return_call_indirect'):
+                    ops[i.op] += 1
+                elif i.op == 'memory.copy' and i.imm[0] != i.imm[1]:
+                    ops['memory.copy between two'] += 1
+                elif i.op == 'memory.init' and isinstance(i.imm, tuple):
+                    ops['memory.init into memory >= 1'] += 1
+                elif i.op in ('memory.size', 'memory.grow', 'memory.fill') and i.imm:
+                    ops[i.op + ' of memory >= 1'] += 1
+                elif isinstance(i.imm, tuple) and '.load' in i.op or '.store' in i.op:
+                    if len(i.imm) == (4 if i.op.endswith('_lane') else 3):
+                        ops['lane access of memory >= 1' if i.op.endswith('_lane')
+                            else 'access of memory >= 1'] += 1
+        t64 = [k for k, t in enumerate(m.tables) if t.type.at == 'i64']
+        seen['64-bit table'] += bool(t64)
+        seen['call through the 64-bit table'] += any(
+            i.op in ('call_indirect', 'return_call_indirect') and i.imm[1] in t64
+            for f in m.funcs for i in f.body)
+        self_tail = any(i.op == 'return_call' and i.imm == k + sum(1 for x in m.imports if x.kind == 'func')
+                        for k, f in enumerate(m.funcs) for i in f.body)
+        seen['self tail call'] += self_tail
+        for k in ops:
+            seen[k] += 1
+        if seed < 40:
+            check_module(gm)
+    want = {'several memories': 40, 'three memories': 15, 'an imported memory >= 1': 3,
+            '64-bit memory': 25, '64-bit memory alone': 2, '64-bit beside 32-bit': 10,
+            '0-page memory': 15, 'data into memory >= 1': 15, 'return_call': 60,
+            'return_call_indirect': 6, 'self tail call': 20, 'memory.copy between two': 10,
+            'memory.init into memory >= 1': 5, 'memory.size of memory >= 1': 30,
+            'memory.grow of memory >= 1': 20, 'memory.fill of memory >= 1': 10,
+            'access of memory >= 1': 40, 'lane access of memory >= 1': 3,
+            '64-bit table': 40, 'call through the 64-bit table': 10}
+    low = {k: (seen[k], n) for k, n in want.items() if seen[k] < n}
+    assert not low, (low, seen)
+
+
+def test_wasm3_modules_need_their_proposals():
+    """wasm-tools refuses some of the modules without the 3.0 proposals
+    (so the features really are in them) and accepts them all with."""
+    refused = 0
+    for seed in range(30):
+        gm = gen.from_seed(seed)
+        assert gen.validate(gm.wasm) is None
+        refused += gen.validate(gm.wasm, features=frozenset()) is not None
+    assert refused > 15
+
+
+def test_features_off_leave_out_wasm3_and_keep_the_modules():
+    """Without the 3.0 features a seed draws exactly what it drew before
+    they existed (the forks' FORK_FEATURES modules do not change): no
+    second memory, no 64-bit memory, no tail call."""
+    from forks.programs import FORK_FEATURES
+    assert not FORK_FEATURES & gen.WASM3_FEATURES
+    two = gen.FEATURES - gen.WASM3_FEATURES
+    for seed in range(40):
+        gm = gen.from_seed(seed, features=two)
+        mems = _memtypes(gm.module)
+        assert len(mems) <= 1 and all(t.at == 'i32' for t in mems), seed
+        assert not any(i.op.startswith('return_call') for f in gm.module.funcs for i in f.body), seed
+        assert gen.validate(gm.wasm, features=two) is None
+    # the default generator draws like the 2.0 one up to its first 3.0
+    # decision (after the module-level 2.0 plan): the same functions' types
+    for seed in range(40):
+        a, b = gen.ModuleGen(gen.RandomChooser(seed), features=two), gen.ModuleGen(gen.RandomChooser(seed))
+        a.build()
+        b.build()
+        assert (a.sigs, a.linked, a.has_memory, a.mem_limits) == (b.sigs, b.linked, b.has_memory,
+                                                                  b.mem_limits)
+
+
+def test_tail_chains_replace_frames():
+    """A module with a long tail chain runs it in a bounded number of
+    frames: both models replace the frame at each return_call, so the
+    deepest stack is far below the chain's iterations."""
+    from engine import embedding
+    from fuzz import oracle
+    checked = 0
+    for seed in range(200):
+        mg = gen.ModuleGen(gen.RandomChooser(seed))
+        gm = mg.build()
+        if mg.chain is None or mg.chain.iterations < 40 or gm.params:
+            continue
+        loop = mg.chain.first + len(mg.chain.sigs)
+        for runtime in ('wasmedge', 'wamr'):
+            store = embedding.store_init(runtime)
+            inst = oracle._instantiate(store, gm.wasm, True)
+            ex = store.new_executor(runtime)
+            ex.start(oracle._entry(inst, gm.entry), list(gm.args[0]))
+            deepest = in_loop = 0
+            try:
+                while not ex.run(1):
+                    deepest = max(deepest, len(ex.frames))
+                    in_loop += store.funcs[ex.frames[-1].func].module is inst and \
+                        inst.funcaddrs.index(ex.frames[-1].func) == loop
+            except Exception:
+                pass
+            if in_loop > 40 * 10:
+                assert deepest < 12, (seed, runtime, deepest)
+                checked += 1
+        if checked >= 4:
+            break
+    assert checked >= 4

@@ -158,6 +158,27 @@ CASES = {
         i32.const 131068 i32.const 77 i32.store
         i32.const 131068 i32.load))''',
         'f', [], 7, ['wasmedge', 'wasmedge'], 0, [77]),
+    # Wasm 3.0 state: memory 1 holds 22 where memory 0 holds 11
+    'second_memory': ('''(module (memory 1) (memory $m1 1) (func (export "f") (result i32)
+        i32.const 0 i32.const 11 i32.store
+        i32.const 0 i32.const 22 i32.store $m1
+        nop
+        i32.const 0 i32.load $m1))''',
+        'f', [], 6, ['wasmedge', 'wasmedge'], 0, [22]),
+    # a 64-bit memory read after the restore: its i64 address is two cells in WAMR
+    'mem64_type': ('''(module (memory i64 1) (func (export "f") (result i64)
+        i64.const 16 i64.const 77 i64.store
+        nop
+        i64.const 16 i64.load))''',
+        'f', [], 4, ['wasmedge', 'wamr'], 0, [77]),
+    # stopped in $h, which $g tail-called: f's frame popped $g's one i32,
+    # not $h's two i64s, and keeps its 100 below the call (on from the
+    # translation: the same slip while saving is refused by save's own count)
+    'tail_caller_params': ('''(module
+        (func $h (param i64 i64) (result i32) local.get 0 local.get 1 i64.add i32.wrap_i64)
+        (func $g (param i32) (result i32) local.get 0 i64.extend_i32_u i64.const 5 return_call $h)
+        (func (export "f") (result i32) i32.const 100 i32.const 7 call $g i32.add))''',
+        'f', [], 8, ['wasmedge', 'wamr'], 1, [112]),
 }
 
 # The blind-spot faults of issue 13: invisible to the chain above (direct

@@ -2,6 +2,7 @@
 a checkpoint the engine refuses must have a reason the oracle can see, and
 neutral.json's labels are compared with the code by an independent walk."""
 
+import os
 import random
 
 import pytest
@@ -263,3 +264,102 @@ def test_the_count_relation_holds_on_generated_code():
             assert oracle.compare_counts(gm.wasm, gm.entry, args, ref, wamr) == [], seed
             n += ref.steps != wamr.steps
     assert n > 5        # the counts do differ, and the walk accounts for it
+
+
+# ---------------------------------------------------------------- Wasm 3.0 state (multi-memory)
+
+def _stopped_with_memories(runtime, want_chunks=True):
+    """(gm, store, inst, ex) of a generated run stopped with a written
+    memory >= 1 (a version-3 image set)."""
+    from engine.migrate.images import module_sha256
+    for seed in range(200):
+        gm = gen.from_seed(seed)
+        module = linked.decoded(gm.wasm)
+        if len(module.mems) + sum(1 for i in module.imports if i.kind == 'memory') < 2:
+            continue
+        ref = oracle.uninterrupted(gm.wasm, gm.entry, gm.args[0], runtime)
+        for k in (ref.steps * 3 // 4, ref.steps // 2):
+            store = embedding.store_init(runtime)
+            inst = oracle._instantiate(store, gm.wasm, True)
+            ex = store.new_executor(runtime)
+            ex.start(oracle._entry(inst, gm.entry), list(gm.args[0]))
+            try:
+                if k < 1 or ex.run(k):
+                    continue
+            except Exception:
+                continue
+            if oracle.holds_foreign(ex, inst):
+                continue
+            images = checkpoint.save(ex, inst, module_sha256(gm.wasm), gm.entry,
+                                     list(gm.results))
+            if images.memories and (not want_chunks or any(m.chunks for m in images.memories)):
+                return gm, inst, images
+    raise AssertionError('no generated run with a written memory >= 1')
+
+
+@pytest.mark.parametrize('runtime', ('wasmedge', 'wamr'))
+def test_the_independent_image_reader_reads_the_memories_of_generated_runs(runtime, tmp_path):
+    """A version-3 set of a generated multi-memory run: imagecheck's own
+    reading of memory{i}.img / mem_page_count{i}.img agrees with the set,
+    and a byte changed in memory1.img, or memory1.img read as memory 0's
+    bytes, is a disagreement."""
+    from engine.migrate import images as im
+    from fuzz import imagecheck
+    gm, inst, images = _stopped_with_memories(runtime)
+    d = str(tmp_path / 'set')
+    im.write_images(images, d)
+    back = im.read_images(d)
+    imagecheck.check_dir(d, images, back)
+    mine = imagecheck.decode_dir(d)
+    assert [p for p, _ in mine['memories']] == [m.page_count for m in images.memories]
+    i = next(i for i, m in enumerate(images.memories, 1) if m.chunks)
+    path = os.path.join(d, f'memory{i}.img')
+    raw = bytearray(open(path, 'rb').read())
+    raw[4 + 100] ^= 0x40                                # a byte of the first chunk
+    open(path, 'wb').write(bytes(raw))
+    with pytest.raises(imagecheck.ImageCheckError, match=rf'memories\[{i - 1}\]'):
+        imagecheck.check_dir(d, images, back)
+    os.remove(os.path.join(d, f'mem_page_count{i}.img'))
+    with pytest.raises(imagecheck.ImageCheckError):
+        imagecheck.check_dir(d, images, back)
+
+
+def test_the_neutral_check_counts_the_memories(tmp_path):
+    """neutralcheck reads ``memories`` by docs/images.md: one entry per
+    memory after memory 0, each a page count and non-zero 4 KiB chunks."""
+    import json
+    from engine.migrate.translate import snapshot_from_images
+    gm, inst, images = _stopped_with_memories('wasmedge')
+    snap = snapshot_from_images(images, inst.module, inst.info)
+    doc = neutral.document_from_snapshot(snap, inst.module, inst.info, images.module_sha256)
+    d = str(tmp_path / 'n')
+    neutral.write_neutral(doc, d)
+    neutralcheck.check_dir(d, inst.module)
+    for broken, why in ((lambda doc: doc['memories'].pop(), 'entries'),
+                        (lambda doc: doc['memories'][0].update(pages=70000), 'page count'),
+                        (lambda doc: doc['memories'][0]['chunks'].update({'4097': '00' * 4096}),
+                         'offset')):
+        bad = json.loads(json.dumps(doc))
+        broken(bad)
+        neutral.write_neutral(bad, d)
+        with pytest.raises(neutralcheck.NeutralCheckError, match=why):
+            neutralcheck.check_dir(d, inst.module)
+
+
+def test_the_oracle_compares_every_memory():
+    """A difference in memory 1 alone is a mismatch, and the wasmtime view
+    names the memory by its export."""
+    gm = next(g for g in (gen.from_seed(s) for s in range(60))
+              if sum(1 for e in linked.decoded(g.wasm).exports if e.kind == 'memory') >= 2)
+    ref = oracle.uninterrupted(gm.wasm, gm.entry, gm.args[0])
+    assert len(ref.memories) >= 2 and ref.memory == ref.memories[0]
+    assert oracle.compare_wasmtime(gm.wasm, gm.entry, gm.args[0], ref) == []
+    other = oracle.uninterrupted(gm.wasm, gm.entry, gm.args[0])
+    k = len(other.memories) - 1
+    changed = bytearray(other.memories[k] or b'\0')
+    changed[0] ^= 1
+    other.memories[k] = bytes(changed)
+    bad = oracle.compare(ref, other, 'x')
+    assert bad and f'memory {k}' in bad[0], bad
+    mems, _, _, _ = oracle._wasmtime_view(ref)
+    assert len(mems) == len(ref.memories)

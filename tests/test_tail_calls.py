@@ -19,10 +19,9 @@ RUNTIMES = ('wasmedge', 'wamr')
 # "run"'s call then has other parameters than the called type; $acc and
 # $acc_ind tail-call each other directly and through the table; a value
 # (1000) waits on "run"'s operand stack below the call; $log tail-calls a
-# host function.
-TAIL = r'''(module
-  (import "spectest" "print_i32" (func $print (param i32)))
-  (type $t (func (param i64 i64) (result i64)))
+# host function.  (ACC: the type, memory, global, table and the two
+# accumulator functions, shared with ENTRY_TAIL below.)
+ACC = r'''  (type $t (func (param i64 i64) (result i64)))
   (memory 1)
   (global $calls (mut i32) (i32.const 0))
   (table 2 funcref)
@@ -36,7 +35,10 @@ TAIL = r'''(module
                                   (i64.add (local.get 1) (local.get 0))))))
   (func $acc_ind (type $t)
     (return_call_indirect (type $t) (local.get 0) (local.get 1) (i32.const 0)))
-  (func $start (param i32) (result i64)
+'''
+TAIL = r'''(module
+  (import "spectest" "print_i32" (func $print (param i32)))
+''' + ACC + r'''  (func $start (param i32) (result i64)
     (return_call $acc (i64.extend_i32_u (local.get 0)) (i64.const 0)))
   (func $log (param i32) (return_call $print (local.get 0)))
   (func (export "run") (param i32) (result i64)
@@ -128,3 +130,62 @@ def test_frame_above_a_caller_may_be_a_tail_callee():
     # popped), whichever function runs above
     assert view.frame_types(run_idx, pc, 1) == view.frame_types(run_idx, pc, 3) == \
         ['i32', 'i64']
+
+
+# The exported entry itself tail-calls $acc (ACC above): the outermost frame then runs
+# $acc / $acc_ind, not "run" (neutral.json once refused such a document:
+# "frames[0].func: function 1, but the entry 'run' is function 4").
+ENTRY_TAIL = '(module\n' + ACC + r'''  (func $other (result i32) (i32.const 7))
+  (func (export "run") (param i32) (result i64)
+    (return_call $acc (i64.extend_i32_u (local.get 0)) (i64.const 0)))
+)'''
+
+
+@pytest.mark.parametrize('a, b', [('wasmedge', 'wamr'), ('wamr', 'wasmedge')])
+def test_an_entry_that_tail_calls_migrates_at_every_point(a, b):
+    store = E.store_init(a)
+    inst = E.module_instantiate(store, E.module_decode(wasmtime.wat2wasm(ENTRY_TAIL)), [])
+    results, report = migrate_call(store, inst.exports['run'][1], [9], a, b, seed=None,
+                                   points=lambda n: list(range(n)))
+    assert results == [45]
+    assert report.mismatch is None and report.skipped is None
+    assert report.points == report.steps > 40
+
+
+def test_neutral_bottom_frame_must_return_the_entrys_results():
+    """With tail calls the bottom frame may run another function than the
+    entry, but only one returning the entry's results."""
+    import json
+    from engine.migrate import checkpoint, neutral
+    from engine.migrate.images import module_sha256
+    wasm = wasmtime.wat2wasm(ENTRY_TAIL)
+    store = E.store_init('wasmedge')
+    module = E.module_decode(wasm)
+    inst = E.module_instantiate(store, module, [])
+    ex = store.new_executor('wasmedge')
+    ex.start(inst.exports['run'][1], [9])
+    assert not ex.run(12)
+    images = checkpoint.save(ex, inst, module_sha256(wasm), 'run', ['i64'])
+    snap = tr.snapshot_from_images(images, inst.module, inst.info)
+    doc = neutral.document_from_snapshot(snap, inst.module, inst.info, images.module_sha256)
+    assert doc['frames'][0]['func'] in (0, 1)           # $acc or $acc_ind, not "run" (3)
+    back = neutral.snapshot_from_document(json.loads(neutral.dumps(doc)), inst.module, inst.info)
+    assert back.frames[0].fidx == doc['frames'][0]['func']
+    view = tr.ModuleView.of(inst.module, inst.info)
+    neutral._check_entry(doc, inst.module, view, 0, ['i64'])
+    with pytest.raises(neutral.NeutralError, match=r"frames\[0\].func: function 2, but the entry "
+                                                   r"'run' is function 3 and function 2 does not "
+                                                   r"return its results \['i64'\]"):
+        neutral._check_entry(doc, inst.module, view, 2, ['i64'])     # $other: () -> i32
+
+
+@pytest.mark.parametrize('a, b', [('wasmedge', 'wamr'), ('wamr', 'wasmedge')])
+def test_the_fuzz_oracle_migrates_an_entry_that_tail_called_through_neutral_json(a, b):
+    """The campaign's route names the entry in neutral.json: every stop of
+    the run, through the document, finishes like the uninterrupted run."""
+    from fuzz import oracle
+    wasm = wasmtime.wat2wasm(ENTRY_TAIL)
+    ref = oracle.uninterrupted(wasm, 'run', (9,), a)
+    assert ref.results == [45]
+    for k in range(1, ref.steps):
+        assert oracle.check(wasm, 'run', (9,), [(a, k), (f'neutral:{b}', None)], a, ref=ref) == [], k

@@ -145,8 +145,9 @@ def _load_store_parts(store, inst, view, snap):
     if inst.memaddrs:
         mem = store.mems[inst.memaddrs[0]]
         load_memory(mem, snap)
-        from ..syntax import Limits
+        from ..syntax import Limits, MemType
         mem.type = replace(mem.type, limits=Limits(snap.page_count, mem.type.limits.max))
+        if faults.MEM64_TYPE: mem.type = MemType(mem.type.limits)
         memories.restore(store, inst, snap.memories)
     for t, a, v in zip(view.global_types, inst.globaladdrs, snap.globals):
         store.globals[a].value = _ref_in(t, v, inst)

@@ -22,6 +22,7 @@ import struct
 from dataclasses import dataclass, field, replace
 from typing import Dict, List
 
+from .. import faults
 from .images import CHUNK, PAGE, ImageError, _Reader, read_chunks
 
 MEMORY_FILE = 'memory{}.img'
@@ -53,8 +54,9 @@ def capture(store, inst) -> List[MemoryImage]:
     for a in inst.memaddrs[1:]:
         mem = store.mems[a]
         chunks = {}
+        data = store.mems[inst.memaddrs[0]].data if faults.SECOND_MEMORY else mem.data
         for off in mem.dirty_offsets():
-            chunk = bytes(mem.data[off:off + CHUNK])
+            chunk = bytes(data[off:off + CHUNK])
             if chunk != zero:
                 chunks[off] = chunk
         out.append(MemoryImage(len(mem.data) // PAGE, chunks))
@@ -64,7 +66,7 @@ def capture(store, inst) -> List[MemoryImage]:
 def restore(store, inst, memories: List[MemoryImage]) -> None:
     """Memories 1.. of the instance become the images' (in place: the
     executors hold each memory's ``data`` and ``dirty``)."""
-    from ..syntax import Limits
+    from ..syntax import Limits, MemType
     for a, part in zip(inst.memaddrs[1:], memories):
         mem = store.mems[a]
         data = bytearray(part.page_count * PAGE)
@@ -72,6 +74,7 @@ def restore(store, inst, memories: List[MemoryImage]) -> None:
             data[off:off + CHUNK] = chunk
         mem.load(data, sorted(part.chunks))
         mem.type = replace(mem.type, limits=Limits(part.page_count, mem.type.limits.max))
+        if faults.MEM64_TYPE: mem.type = MemType(mem.type.limits)
 
 
 def check(view, memories: List[MemoryImage], limits) -> None:

@@ -134,6 +134,7 @@ class ModuleView:
         ops = self.operand_types(fidx, pc)
         if callee is not None:
             n = len(self.call_type(fidx, pc).params)
+            if faults.TAIL_CALLER_PARAMS: n = len(self.func_types[callee].params)
             if self.module.funcs[fidx - self.nimported].body[pc].op in CALLS_THROUGH:
                 n += 1
             ops = ops[:len(ops) - n]
