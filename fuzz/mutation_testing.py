@@ -63,13 +63,15 @@ SCOPE = {
     'engine/migrate/translate.py': None,
     'engine/migrate/checkpoint.py': None,
     'engine/migrate/neutral.py': None,
+    'engine/migrate/memories.py': None,      # Wasm 3.0: memories after the first, 64-bit ones
+    'engine/migrate/exnstate.py': None,      # Wasm 3.0: handlers and caught exceptions
     'engine/exec/wamr.py': [
-        'Executor.start', 'compile_func.branch',
+        'Executor.start', 'Executor.unwind', 'compile_func.branch',
         ('compile_func', r'label|frame_sp|_ncells|ctrl\.|end_of|else_of'),
         ('Executor._run', r'\blabels\b|\blab\b|lpush|npop|func_label|frame_sp|cell_num'),
     ],
     'engine/exec/wasmedge.py': [
-        'Executor.start', 'compile_func.br',
+        'Executor.start', 'Executor.unwind', 'compile_func.br',
         ('compile_func', r"'if'|'else'|'end'|'block'|'loop'|br_table|else_of|end_of|else_if"),
         # vpos where a frame is made or left, not the locals' accesses stack[vpos + x]
         ('Executor._run', r'\bkeep\b|\blh\b|(?<!\[)\bvpos\b|from_pc|fbase|target'),
