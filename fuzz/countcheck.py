@@ -47,7 +47,7 @@ def _index(fi, cache):
 def events(ex, limit):
     """Step ``ex`` (a started WAMR-model executor) to its end or trap, at
     most ``limit`` instructions; the Events, or None past ``limit``."""
-    from engine.errors import Trap
+    from engine.errors import Trap, UncaughtException
     store = ex.store
     out, cache = Events(), {}
     while ex.steps < limit:
@@ -63,7 +63,7 @@ def events(ex, limit):
         try:
             if ex.run(1):
                 return out
-        except Trap:
+        except (Trap, UncaughtException):     # an exception nobody caught ends the run too
             return out
         if len(ex.frames) != depth or ex.frames[-1] is not fr:
             continue                    # a call or a return: no jump of the table

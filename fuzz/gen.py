@@ -40,7 +40,7 @@ from typing import List, Optional, Tuple
 from conformance.wat import wasm_tools     # the one finder of the binary
 from engine import opcodes, syntax
 from engine.syntax import (I32, I64, F32, F64, V128, FUNCREF, EXTERNREF, FuncType, Instr)
-from fuzz import encode, linked
+from fuzz import encode, gen3, linked
 
 NUM = (I32, I64, F32, F64)
 ALL_TYPES = (I32, I64, F32, F64, V128, FUNCREF, EXTERNREF)
@@ -202,7 +202,7 @@ for _op in LOAD_OPS:
 DIVISIONS = frozenset(f'{t}.{op}_{s}' for t in ('i32', 'i64') for op in ('div', 'rem')
                       for s in 'su')
 
-FEATURES = frozenset({'simd', 'reference-types'})
+FEATURES = frozenset({'simd', 'reference-types'}) | gen3.EXN_FEATURES
 
 
 def _op_pools(features):
@@ -257,9 +257,11 @@ class GeneratedModule:
 
 
 
-def validate(wasm):
-    """None if wasm-tools accepts ``wasm`` as a Wasm 2.0 module, else its message."""
-    proc = subprocess.run([wasm_tools(), 'validate', '--features=wasm2', '-'], input=wasm,
+def validate(wasm, features=FEATURES):
+    """None if wasm-tools accepts ``wasm`` as a Wasm 2.0 module with the 3.0
+    proposals among ``features`` (wasm-tools' names), else its message."""
+    extra = ''.join(',' + f for f in sorted(set(features) & gen3.EXN_FEATURES))
+    proc = subprocess.run([wasm_tools(), 'validate', '--features=wasm2' + extra, '-'], input=wasm,
                           capture_output=True)
     return proc.stderr.decode(errors='replace') if proc.returncode else None
 
@@ -274,7 +276,7 @@ def wasm_to_wat(wasm):
 # ---------------------------------------------------------------- module
 
 
-class ModuleGen:
+class ModuleGen(gen3.ModuleFeatures3):
     """Builds one module; function bodies are made by ``FuncGen``."""
 
     def __init__(self, c, canonicalize_nans=True, features=FEATURES):
@@ -285,6 +287,7 @@ class ModuleGen:
         self.canon = canonicalize_nans
         self.simd = 'simd' in features
         self.refs = 'reference-types' in features
+        self.init3(features)
         (self.pure_ops, self.ops_by_params, self.ops_by_result, self.load_ops, self.store_ops,
          self.loads_by_result) = _op_pools(features)
         self.types = []
@@ -352,6 +355,7 @@ class ModuleGen:
             params = tuple(self.valtype() for _ in range(c.integers(0, 3)))
             results = tuple(self.valtype() for _ in range(c.integers(0, 3)))
             self.sigs.append(FuncType(params, results))
+        self.typed_signatures()
         # a quarter of the modules import functions, mutable globals, the
         # scratch table and the memory from a second instance (fuzz.linked)
         self.linked = self.refs and c.integers(0, 3) == 3
@@ -370,6 +374,7 @@ class ModuleGen:
         for _ in range(c.integers(0, 6)):
             t = self.valtype()
             self.globals.append((t, c.integers(0, 2) > 0, self.const_instr(t)))
+        self.exception_globals()
         self.depth_global = len(self.globals)
         self.globals.append((I32, True, ('i32.const', 0)))
         # memory with small bounds so memory.grow stays cheap and deterministic
@@ -453,6 +458,7 @@ class ModuleGen:
         if self.refs:
             m.elems.append(syntax.Elem(self.t1_type, [[Instr(*e), Instr('end')]
                                                       for e in self.passive_elem], 'passive'))
+        self.assemble3(m)
         m.datas = self.datas
         m.datacount = len(self.datas)
         exports = [syntax.Export('run', 'func', self.fbase)]
@@ -467,6 +473,8 @@ class ModuleGen:
             exports.append(syntax.Export('table1', 'table', self.tix[1]))
         ginfo = []
         for gi, (t, mut, _) in enumerate(self.globals):
+            if not self.exported_global(t):
+                continue
             exports.append(syntax.Export(f'g{gi}', 'global', gi))
             ginfo.append((f'g{gi}', t, mut))
         m.exports = exports
@@ -587,7 +595,7 @@ PROVIDER_GLOBALS = (I32, I64, F64)
 # ---------------------------------------------------------------- functions
 
 
-class FuncGen:
+class FuncGen(gen3.FuncFeatures3):
     """Generates one function body while tracking the typed operand stack."""
 
     def __init__(self, mg, idx):
@@ -605,6 +613,7 @@ class FuncGen:
         self.mult = 1
         self.depth = 0
         self.self_called = False
+        self.in_try = 0         # open try_table bodies
 
     # ---- bookkeeping
 
@@ -645,6 +654,7 @@ class FuncGen:
             self.user_locals.append(self.new_local(t))
         results = self.ft.results
         self.labels.append(('block', results, None))
+        self.locals3()
         if self.idx == 0 and self.mg.grow_first:
             self.emit('i32.const', 1)
             self.emit('memory.grow', 0)
@@ -777,6 +787,7 @@ class FuncGen:
             (2 if self.mult == 1 and not self.self_called else 0, 'recurse'),
             (4 if mem else 0, 'memory'), (3 if self.mg.refs else 0, 'table'), (3, 'select'),
             (2 if self.mg.refs else 0, 'ref'), (2, 'global.set'),
+            *self.weights3(deeper),
         ])
         return getattr(self, 'do_' + action.replace('.', '_'))(st, non_loop)
 
@@ -1191,7 +1202,7 @@ class FuncGen:
         t = st[-1] if st and c.boolean() else self.mg.valtype()
         self.operands(st, (t, t))
         self.value(I32)
-        typed = t in REF_CONST or (self.mg.refs and c.boolean())
+        typed = syntax.is_ref(t) or (self.mg.refs and c.boolean())
         self.emit('select', (t,) if typed else None)
         st.append(t)
 
@@ -1217,6 +1228,8 @@ class FuncGen:
     def value(self, t, d=0):
         """Emit code pushing exactly one value of type t."""
         c = self.c
+        if t not in REF_CONST and syntax.is_ref(t):
+            return self.value3(t)
         ls = self.locals_of(t)
         gs = self.globals_of(t)
         if t in REF_CONST:
