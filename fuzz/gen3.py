@@ -129,10 +129,10 @@ class FuncFeatures3:
         mg = self.mg
         exn, typed = mg.exn, mg.typed
         stored = exn and (self.locals_of(EXNREF) or self.globals_of(EXNREF))
-        return [(4 if exn and deeper else 0, 'try_table'),
-                ((3 if self.in_try else 1) if exn else 0, 'throw'),
+        return [((8 if self.idx == 0 else 4) if exn and deeper else 0, 'try_table'),
+                ((10 if self.in_try else 1) if exn else 0, 'throw'),
                 (2 if stored else 0, 'throw_ref'),
-                (5 if typed and self.typed_types() else 0, 'typed')]
+                (6 if typed and self.typed_types() else 0, 'typed')]
 
     # ---- values
 
@@ -210,7 +210,7 @@ class FuncFeatures3:
         results = tuple(mg.valtype() for _ in range(c.weighted([(3, 0), (3, 1), (1, 2)])))
         handlers = []
         for _ in range(c.integers(1, 3)):
-            kind = c.choice((CATCH, CATCH_REF, CATCH_ALL, CATCH_ALL_REF))
+            kind = c.weighted([(2, CATCH), (3, CATCH_REF), (1, CATCH_ALL), (3, CATCH_ALL_REF)])
             tag = c.integers(0, len(mg.tags) - 1) if kind <= CATCH_REF else None
             types = (mg.tags[tag] if tag is not None else ()) + ((EXNREF,) if kind in (CATCH_REF, CATCH_ALL_REF) else ())
             handlers.append((kind, tag, types))
@@ -233,6 +233,8 @@ class FuncFeatures3:
         self.depth += 1
         self.in_try += 1
         self.seq([], results, max(3, 11 - 2 * self.depth))
+        if c.integers(0, 3):
+            self.guarded_throw()
         self.in_try -= 1
         self.labels.pop()
         self.emit('end')
@@ -241,7 +243,7 @@ class FuncFeatures3:
             self.labels.pop()
             self.emit('end')
             for t in reversed(handlers[h][2]):
-                self.sink(t)
+                self.keep(t)
             for t in results:
                 self.value(t)
             if h:
@@ -250,6 +252,35 @@ class FuncFeatures3:
         self.labels.pop()
         self.emit('end')
         st.extend(results)
+
+    def guarded_throw(self):
+        """``if (cond) { throw }``: the end of three in four try_table
+        bodies may throw, so handlers run and exnrefs get stored."""
+        c = self.c
+        how = c.weighted([(3, 1), (1, 0), (1, None)])
+        if how is None:
+            self.value(I32)
+        else:
+            self.emit('i32.const', how)
+        self.emit('if', None)
+        self.labels.append(('if', (), None))
+        self.do_throw([], None)
+        self.labels.pop()
+        self.emit('end')
+
+    def keep(self, t):
+        """A handler's value: a caught exnref mostly stored (the global
+        outlives the frame, the local is live at the frame's later
+        checkpoints), the tag's fields as ``sink`` does."""
+        if t != EXNREF:
+            return self.sink(t)
+        c = self.c
+        ls, gs = self.locals_of(EXNREF), self.globals_of(EXNREF, mutable=True)
+        how = c.weighted([(3 if gs else 0, 'global'), (2 if ls else 0, 'local'), (1, 'drop')])
+        if how == 'drop':
+            self.emit('drop')
+        else:
+            self.emit(how + '.set', c.choice(gs if how == 'global' else ls))
 
     # ---- typed function references
 
@@ -260,7 +291,7 @@ class FuncFeatures3:
         callee_cost = max(mg.costs[f] for f in mg.funcs_of_type(heap))
         callable_ = (min(mg.funcs_of_type(heap)) > self.idx
                      and self.mult * callee_cost <= _room(self))
-        what = c.weighted([(5 if callable_ else 0, 'call_ref'), (2, 'as_non_null'),
+        what = c.weighted([(5 if callable_ else 0, 'call_ref'), (3, 'as_non_null'),
                            (2, 'br_on_null'), (2, 'br_on_non_null')])
         nullable, nonnull = RefType(True, heap), RefType(False, heap)
         if what == 'call_ref':
