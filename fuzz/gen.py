@@ -1,4 +1,5 @@
-"""Generator of valid, terminating Wasm 2.0 modules for differential testing.
+"""Generator of valid, terminating Wasm modules (2.0, plus exception handling
+and typed function references of 3.0) for differential testing.
 
 One core, ``build_module(chooser)``, makes every decision through an abstract
 *chooser* (``integers(lo, hi)``, ``choice(seq)``, ``boolean()``), so the same
@@ -20,12 +21,16 @@ times body size, plus callee costs) keeps a run within a few thousand
 instructions.
 
 Proposals beyond the MVP come and go with ``features`` (names as in
-wasm-tools: ``'simd'``, ``'reference-types'``; default ``FEATURES``, all of
-them), for engines built without them, such as the WAMR fork's iwasm
-(``WAMR_BUILD_SIMD=0`` and ``WAMR_BUILD_REF_TYPES=0``): without SIMD no v128
+wasm-tools: ``'simd'``, ``'reference-types'``, and the Wasm 3.0
+``'exceptions'`` and ``'function-references'`` of ``fuzz.gen3``; default
+``FEATURES``, all of them), for engines built without them, such as the WAMR
+fork's iwasm (``WAMR_BUILD_SIMD=0`` and ``WAMR_BUILD_REF_TYPES=0``; the real
+forks get ``forks.programs.FORK_FEATURES``, none): without SIMD no v128
 type or instruction; without reference types one table, no reference type,
-no table.*/ref.*/typed select, no passive element segment, no linking.  The
-default draws exactly the choices it always did, so a seed keeps its module.
+no table.*/ref.*/typed select, no passive element segment, no linking.
+Without the two 3.0 features a seed draws exactly the choices it drew
+before they existed, so it keeps its module; with them (the default) the
+3.0 actions join the draws and a seed's module changed.
 
 Floating-point NaN results are non-deterministic in Wasm; with
 ``canonicalize_nans`` (the default) every NaN-producing float operation is
