@@ -360,7 +360,7 @@ class ModuleGen(gen3.ModuleFeatures3):
             params = tuple(self.valtype() for _ in range(c.integers(0, 3)))
             results = tuple(self.valtype() for _ in range(c.integers(0, 3)))
             self.sigs.append(FuncType(params, results))
-        self.typed_signatures()
+        self.choices3()
         # a quarter of the modules import functions, mutable globals, the
         # scratch table and the memory from a second instance (fuzz.linked)
         self.linked = self.refs and c.integers(0, 3) == 3
@@ -687,6 +687,7 @@ class FuncGen(gen3.FuncFeatures3):
                 self.emit('global.set', self.c.choice(gs))
         if self.idx == 0:
             self.mg.prologue = len(self.code)       # straight-line so far (ModuleGen.dive)
+        self.prologue3()
         self.seq([], results, 16)
         if self.idx == 0 and self.mg.probe_drop:
             self.emit('i32.const', 0)

@@ -3,8 +3,13 @@ and typed function references, as mixins of ``gen.ModuleGen`` and
 ``gen.FuncGen`` (feature names as in wasm-tools: ``'exceptions'``,
 ``'function-references'``).
 
+Two thirds of the modules use the features (the compiled tier interprets
+a function using them, ``engine/exec/compile.py``: the other third stays
+compiled, loops included).
+
 Exceptions: a module has 1-3 tags whose parameters are of any value type,
-and a mutable ``exnref`` global; every function has an ``exnref`` local.
+and a mutable ``exnref`` global; each function using the features has an
+``exnref`` local.
 ``throw`` may stand anywhere (nested blocks, callees: frames unwound across
 calls; an exception nobody catches ends the entry, which wasmtime and both
 models must agree on).  A ``try_table`` is emitted in the shape compilers
@@ -52,10 +57,18 @@ class ModuleFeatures3:
         self.tags = []              # FuncType (params only) per tag
         self.exn_global = None
 
+    def choices3(self):
+        """Whether the module's code uses the features at all: a third of
+        the modules do not, so the compiled tier (which interprets every
+        function using them) keeps whole modules compiled; then the typed
+        signatures."""
+        self.use3 = (self.exn or self.typed) and self.c.integers(0, 2) > 0
+        self.typed_signatures()
+
     def typed_signatures(self):
         """Give some signatures after the entry a typed reference parameter
         or result (of a later function's type: interned first)."""
-        if not self.typed:
+        if not self.typed or not self.use3:
             return
         c = self.c
         n = self.nfuncs
@@ -113,6 +126,12 @@ class FuncFeatures3:
         first thing (straight-line, before the entry's prologue mark)."""
         c = self.c
         mg = self.mg
+        # every function of a module using the 3.0 features (the compiled
+        # tier runs a function with any of their instructions in the
+        # interpreter: the other modules stay compiled)
+        self.wasm3 = mg.use3
+        if not self.wasm3:
+            return
         if mg.exn:
             self.user_locals.append(self.new_local(EXNREF))
         if not mg.typed or self.idx + 1 >= mg.nfuncs:
@@ -125,7 +144,31 @@ class FuncFeatures3:
                 self.ref_func(t.heap)
                 self.emit('local.set', x)
 
+    def prologue3(self):
+        """Three in four entries using exceptions start (after the prologue
+        a dive counts) by throwing one and keeping it in the exnref global:
+        ``block (result exnref) try_table (catch_all_ref 0) ... throw end
+        unreachable end global.set``, so most checkpoints of the run hold a
+        caught exception (exception.img) whose fields are of the tag's
+        types."""
+        mg = self.mg
+        if self.idx or not self.wasm3 or not mg.exn or not self.c.integers(0, 3):
+            return
+        self.emit('block', EXNREF)
+        self.labels.append(('block', (EXNREF,), None))
+        self.emit('try_table', (None, ((CATCH_ALL_REF, None, 0),)))
+        self.labels.append(('try_table', (), None))
+        self.do_throw([], None)
+        self.labels.pop()
+        self.emit('end')
+        self.emit('unreachable')
+        self.labels.pop()
+        self.emit('end')
+        self.emit('global.set', mg.exn_global)
+
     def weights3(self, deeper):
+        if not self.wasm3:
+            return []
         mg = self.mg
         exn, typed = mg.exn, mg.typed
         stored = exn and (self.locals_of(EXNREF) or self.globals_of(EXNREF))
