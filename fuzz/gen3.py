@@ -91,8 +91,10 @@ class ModuleFeatures3:
 
     def exception_globals(self):
         """The tags, and the mutable exnref global (appended to the
-        globals, before the recursion depth counter)."""
-        if not self.exn:
+        globals, before the recursion depth counter); none in a module
+        not using the features, which stays Wasm 2.0 throughout (image
+        sets of version 1, the forks' own layout)."""
+        if not self.exn or not self.use3:
             return
         c = self.c
         for _ in range(c.integers(1, 3)):
@@ -105,9 +107,9 @@ class ModuleFeatures3:
         takes references of (table 0's active segment declares them too)."""
         from engine import syntax
         from engine.syntax import Instr
-        if self.exn:
+        if self.tags:
             m.tags = [syntax.Tag(self.type_index(FuncType(p, ()))) for p in self.tags]
-        if self.typed:
+        if self.typed and self.use3:
             m.elems.append(syntax.Elem(FUNCREF, [[Instr('ref.func', self.fbase + k), Instr('end')]
                                                  for k in range(self.nfuncs)], 'declarative'))
 
