@@ -13,9 +13,13 @@ from engine import opcodes, syntax
 
 VALTYPE_BYTE = {
     syntax.I32: 0x7F, syntax.I64: 0x7E, syntax.F32: 0x7D, syntax.F64: 0x7C,
-    syntax.V128: 0x7B, syntax.FUNCREF: 0x70, syntax.EXTERNREF: 0x6F,
+    syntax.V128: 0x7B, syntax.FUNCREF: 0x70, syntax.EXTERNREF: 0x6F, syntax.EXNREF: 0x69,
 }
-EXTERN_KIND_BYTE = {'func': 0, 'table': 1, 'memory': 2, 'global': 3}
+EXTERN_KIND_BYTE = {'func': 0, 'table': 1, 'memory': 2, 'global': 3, 'tag': 4}
+# abstract heap types (Wasm 3.0 binary/types.rst "Heap Types"); a concrete
+# type index is its s33
+HEAPTYPE_BYTE = {'func': 0x70, 'extern': 0x6F, 'exn': 0x69, 'nofunc': 0x73, 'noextern': 0x72,
+                 'noexn': 0x74}
 
 
 def u32(n):
@@ -60,8 +64,16 @@ def name(s):
     return u32(len(data)) + data
 
 
+def heaptype(h):
+    return sleb(h) if isinstance(h, int) else bytes([HEAPTYPE_BYTE[h]])
+
+
 def valtype(t):
-    return bytes([VALTYPE_BYTE[t]])
+    b = VALTYPE_BYTE.get(t)
+    if b is not None:
+        return bytes([b])
+    # (ref null? ht) without a one-byte abbreviation (typed function references)
+    return (b'\x63' if t.nullable else b'\x64') + heaptype(t.heap)
 
 
 def limits(lim, at='i32'):
@@ -92,7 +104,11 @@ def _imm(kind, imm):
         return b''
     if kind == 'blocktype':
         return blocktype(imm)
-    if kind in ('labelidx', 'funcidx', 'localidx', 'globalidx', 'tableidx', 'typeidx',
+    if kind == 'try_table':
+        bt, clauses = imm
+        return blocktype(bt) + vec(bytes([k]) + (u32(x) if k < 2 else b'') + u32(label)
+                                   for k, x, label in clauses)
+    if kind in ('tagidx', 'labelidx', 'funcidx', 'localidx', 'globalidx', 'tableidx', 'typeidx',
                 'elemidx', 'dataidx'):
         return u32(imm)
     if kind == 'br_table':
@@ -120,8 +136,8 @@ def _imm(kind, imm):
         return struct.pack('<Q', imm)
     if kind == 'v128':
         return imm.to_bytes(16, 'little')
-    if kind == 'reftype':
-        return valtype(imm)
+    if kind == 'reftype':            # ref.null's heap type (imm: the null's type)
+        return heaptype(syntax.reftype(imm).heap)
     if kind == 'select_t':
         return vec(valtype(t) for t in imm)
     if kind == 'shuffle':
@@ -225,6 +241,8 @@ def encode_module(m):
         out += _section(4, vec(valtype(t.type.elemtype) + limits(t.type.limits, t.type.at) for t in m.tables))
     if m.mems:
         out += _section(5, vec(limits(mm.type.limits, mm.type.at) for mm in m.mems))
+    if m.tags:
+        out += _section(13, vec(b'\x00' + u32(t.typeidx) for t in m.tags))
     if m.globals:
         out += _section(6, vec(valtype(g.type.valtype) + bytes([int(g.type.mut)]) + expr(g.init)
                                for g in m.globals))

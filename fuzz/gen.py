@@ -1,4 +1,5 @@
-"""Generator of valid, terminating Wasm 2.0 modules for differential testing.
+"""Generator of valid, terminating Wasm modules (2.0, plus exception handling
+and typed function references of 3.0) for differential testing.
 
 One core, ``build_module(chooser)``, makes every decision through an abstract
 *chooser* (``integers(lo, hi)``, ``choice(seq)``, ``boolean()``), so the same
@@ -22,11 +23,15 @@ instructions.
 Proposals beyond the MVP come and go with ``features`` (names as in
 wasm-tools: ``'simd'``, ``'reference-types'``, and the Wasm 3.0
 ``'multi-memory'``, ``'memory64'``, ``'tail-call'`` of the section "Wasm
-3.0" below; default ``FEATURES``, all of them), for engines built without them, such as the WAMR fork's iwasm
-(``WAMR_BUILD_SIMD=0`` and ``WAMR_BUILD_REF_TYPES=0``): without SIMD no v128
+3.0" below and ``'exceptions'``, ``'function-references'`` of ``fuzz.gen3``;
+default ``FEATURES``, all of them), for engines built without them, such as
+the WAMR fork's iwasm (``WAMR_BUILD_SIMD=0`` and ``WAMR_BUILD_REF_TYPES=0``;
+the real forks get ``forks.programs.FORK_FEATURES``, none): without SIMD no v128
 type or instruction; without reference types one table, no reference type,
-no table.*/ref.*/typed select, no passive element segment, no linking.  The
-default draws exactly the choices it always did, so a seed keeps its module.
+no table.*/ref.*/typed select, no passive element segment, no linking.
+Without the 3.0 features a seed draws exactly the choices it drew
+before they existed, so it keeps its module; with them (the default) the
+3.0 actions join the draws and a seed's module changed.
 
 Floating-point NaN results are non-deterministic in Wasm; with
 ``canonicalize_nans`` (the default) every NaN-producing float operation is
@@ -41,7 +46,7 @@ from typing import List, Optional, Tuple
 from conformance.wat import wasm_tools     # the one finder of the binary
 from engine import opcodes, syntax
 from engine.syntax import (I32, I64, F32, F64, V128, FUNCREF, EXTERNREF, FuncType, Instr)
-from fuzz import encode, linked
+from fuzz import encode, gen3, linked
 
 NUM = (I32, I64, F32, F64)
 ALL_TYPES = (I32, I64, F32, F64, V128, FUNCREF, EXTERNREF)
@@ -203,8 +208,8 @@ for _op in LOAD_OPS:
 DIVISIONS = frozenset(f'{t}.{op}_{s}' for t in ('i32', 'i64') for op in ('div', 'rem')
                       for s in 'su')
 
-FEATURES = frozenset({'simd', 'reference-types', 'multi-memory', 'memory64', 'tail-call'})
 WASM3_FEATURES = frozenset({'multi-memory', 'memory64', 'tail-call'})   # see "Wasm 3.0" below
+FEATURES = frozenset({'simd', 'reference-types'}) | WASM3_FEATURES | gen3.EXN_FEATURES
 
 
 def _op_pools(features):
@@ -262,7 +267,7 @@ class GeneratedModule:
 def validate(wasm, features=FEATURES):
     """None if wasm-tools accepts ``wasm`` as a Wasm 2.0 module plus the 3.0
     proposals among ``features`` (wasm-tools' names), else its message."""
-    extra = ''.join(',' + f for f in sorted(set(features) & WASM3_FEATURES))
+    extra = ''.join(',' + f for f in sorted(set(features) & (WASM3_FEATURES | gen3.EXN_FEATURES)))
     proc = subprocess.run([wasm_tools(), 'validate', '--features=wasm2' + extra, '-'], input=wasm,
                           capture_output=True)
     return proc.stderr.decode(errors='replace') if proc.returncode else None
@@ -668,7 +673,7 @@ class Wasm3Func:
 # ---------------------------------------------------------------- module
 
 
-class ModuleGen(Wasm3Module):
+class ModuleGen(Wasm3Module, gen3.ModuleFeatures3):
     """Builds one module; function bodies are made by ``FuncGen``."""
 
     def __init__(self, c, canonicalize_nans=True, features=FEATURES):
@@ -679,6 +684,7 @@ class ModuleGen(Wasm3Module):
         self.canon = canonicalize_nans
         self.simd = 'simd' in features
         self.refs = 'reference-types' in features
+        self.init3(features)
         (self.pure_ops, self.ops_by_params, self.ops_by_result, self.load_ops, self.store_ops,
          self.loads_by_result) = _op_pools(features)
         self.types = []
@@ -748,6 +754,7 @@ class ModuleGen(Wasm3Module):
             params = tuple(self.valtype() for _ in range(c.integers(0, 3)))
             results = tuple(self.valtype() for _ in range(c.integers(0, 3)))
             self.sigs.append(FuncType(params, results))
+        self.choices3()
         # a quarter of the modules import functions, mutable globals, the
         # scratch table and the memory from a second instance (fuzz.linked)
         self.linked = self.refs and c.integers(0, 3) == 3
@@ -766,6 +773,7 @@ class ModuleGen(Wasm3Module):
         for _ in range(c.integers(0, 6)):
             t = self.valtype()
             self.globals.append((t, c.integers(0, 2) > 0, self.const_instr(t)))
+        self.exception_globals()
         self.depth_global = len(self.globals)
         self.globals.append((I32, True, ('i32.const', 0)))
         # memory with small bounds so memory.grow stays cheap and deterministic
@@ -851,6 +859,7 @@ class ModuleGen(Wasm3Module):
         if self.refs:
             m.elems.append(syntax.Elem(self.t1_type, [[Instr(*e), Instr('end')]
                                                       for e in self.passive_elem], 'passive'))
+        self.assemble3(m)
         m.datas = self.datas
         m.datacount = len(self.datas)
         exports = [syntax.Export('run', 'func', self.fbase)]
@@ -866,6 +875,8 @@ class ModuleGen(Wasm3Module):
             exports.append(syntax.Export('table1', 'table', self.tix[1]))
         ginfo = []
         for gi, (t, mut, _) in enumerate(self.globals):
+            if not self.exported_global(t):
+                continue
             exports.append(syntax.Export(f'g{gi}', 'global', gi))
             ginfo.append((f'g{gi}', t, mut))
         m.exports = exports
@@ -989,7 +1000,7 @@ PROVIDER_GLOBALS = (I32, I64, F64)
 # ---------------------------------------------------------------- functions
 
 
-class FuncGen(Wasm3Func):
+class FuncGen(Wasm3Func, gen3.FuncFeatures3):
     """Generates one function body while tracking the typed operand stack."""
 
     def __init__(self, mg, idx):
@@ -1007,6 +1018,7 @@ class FuncGen(Wasm3Func):
         self.mult = 1
         self.depth = 0
         self.self_called = False
+        self.in_try = 0         # open try_table bodies
 
     # ---- bookkeeping
 
@@ -1047,6 +1059,7 @@ class FuncGen(Wasm3Func):
             self.user_locals.append(self.new_local(t))
         results = self.ft.results
         self.labels.append(('block', results, None))
+        self.locals3()
         if self.idx == 0 and self.mg.grow_first:
             self.emit('i32.const', 1)
             self.emit('memory.grow', 0)
@@ -1076,6 +1089,7 @@ class FuncGen(Wasm3Func):
             self.grow_xmems_first()
             self.mg.prologue = len(self.code)       # straight-line so far (ModuleGen.dive)
             self.enter_chain()
+        self.prologue3()
         self.seq([], results, 16)
         if self.idx == 0 and self.mg.probe_drop:
             self.emit('i32.const', 0)
@@ -1182,6 +1196,7 @@ class FuncGen(Wasm3Func):
             (4 if mem else 0, 'memory'), (3 if self.mg.refs else 0, 'table'), (3, 'select'),
             (2 if self.mg.refs else 0, 'ref'), (2, 'global.set'),
             (8 if self.mg.xmems else 0, 'xmem'), (4 if self.mg.tail else 0, 'tail'),
+            *self.weights3(deeper),
         ])
         return getattr(self, 'do_' + action.replace('.', '_'))(st, non_loop)
 
@@ -1596,7 +1611,7 @@ class FuncGen(Wasm3Func):
         t = st[-1] if st and c.boolean() else self.mg.valtype()
         self.operands(st, (t, t))
         self.value(I32)
-        typed = t in REF_CONST or (self.mg.refs and c.boolean())
+        typed = syntax.is_ref(t) or (self.mg.refs and c.boolean())
         self.emit('select', (t,) if typed else None)
         st.append(t)
 
@@ -1622,6 +1637,8 @@ class FuncGen(Wasm3Func):
     def value(self, t, d=0):
         """Emit code pushing exactly one value of type t."""
         c = self.c
+        if t not in REF_CONST and syntax.is_ref(t):
+            return self.value3(t)
         ls = self.locals_of(t)
         gs = self.globals_of(t)
         if t in REF_CONST:

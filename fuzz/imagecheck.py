@@ -15,7 +15,9 @@ import os
 import struct
 
 VALTYPE = {0x7F: ('i32', 1), 0x7E: ('i64', 2), 0x7D: ('f32', 1), 0x7C: ('f64', 2),
-           0x7B: ('v128', 4), 0x70: ('funcref', 1), 0x6F: ('externref', 1)}
+           0x7B: ('v128', 4), 0x70: ('funcref', 1), 0x6F: ('externref', 1),
+           0x69: ('exnref', 1)}     # version 3: an index into exception.img's table
+NONE = 0xFFFFFFFF                   # a null reference cell
 CHUNK, PAGE = 4096, 65536
 # docs/images.md, "manifest.json": the format name and the versions of the
 # two frame layouts (written down here, not taken from the engine's writer,
@@ -174,10 +176,40 @@ def decode_dir(directory):
         b = _Bytes('segment.img', raw)
         dropped = tuple(b.u32s(b.u32(f'{what} count'), what) for what in ('elem', 'data'))
         b.done()
+    exceptions, caught = _exceptions(directory, man, nframes, globs)
     return {'runtime': man['runtime'], 'module_sha256': man['module_sha256'], 'pc': pc,
             'frames': frames, 'page_count': pages, 'memory': memory, 'globals': globs,
             'tables': tables, 'steps': man.get('steps', 0),
-            'dropped_elems': dropped[0], 'dropped_datas': dropped[1], 'memories': memories}
+            'dropped_elems': dropped[0], 'dropped_datas': dropped[1], 'memories': memories,
+            'exceptions': exceptions, 'caught': caught}
+
+
+def _exceptions(directory, man, nframes, globs):
+    """docs/images.md "Exceptions": exception.img (version 3 only) is the
+    table of exception instances, (tag index, cells), then the caught list
+    of (frame 1..count, catch depth, table index); an exnref global's cell
+    is NONE or an index into the table."""
+    raw = _file(directory, 'exception.img', required=False)
+    exceptions, caught = [], []
+    if raw is not None:
+        if man.get('version') != 3:
+            raise ImageCheckError(f'exception.img in a version {man.get("version")} set (documented: 3 only)')
+        b = _Bytes('exception.img', raw)
+        for k in range(b.u32('exception count')):
+            tag = b.u32(f'exception {k} tag')
+            exceptions.append((tag, b.u32s(b.u32(f'exception {k} cell count'), f'exception {k} fields')))
+        for k in range(b.u32('caught count')):
+            frame, depth, index = b.u32s(3, f'caught {k}')
+            if not 1 <= frame <= nframes or index >= len(exceptions):
+                raise ImageCheckError(f'exception.img: caught {k}: frame {frame} of {nframes}, '
+                                      f'exception {index} of {len(exceptions)}')
+            caught.append((frame, depth, index))
+        b.done()
+    for k, (t, cells) in enumerate(globs):
+        if t == 'exnref' and cells[0] != NONE and cells[0] >= len(exceptions):
+            raise ImageCheckError(f'global.img: global {k}: exnref cell {cells[0]} but exception.img '
+                                  f'holds {len(exceptions)} exceptions')
+    return exceptions, caught
 
 
 def as_dict(images):
@@ -192,7 +224,9 @@ def as_dict(images):
             'tables': [list(t) for t in images.tables], 'steps': images.steps,
             'dropped_elems': list(images.dropped_elems), 'dropped_datas': list(images.dropped_datas),
             'memories': [(m.page_count, {k: bytes(v) for k, v in m.chunks.items()})
-                         for m in images.memories]}
+                         for m in images.memories],
+            'exceptions': [(tag, list(cells)) for tag, cells in images.exceptions],
+            'caught': [tuple(e) for e in images.caught]}
 
 
 def _differences(a, b, path=''):

@@ -46,7 +46,7 @@ def _matching_end(body, b):
     depth = 0
     for i in range(b, len(body)):
         op = body[i].op
-        if op in ('block', 'loop', 'if'):
+        if op in ('block', 'loop', 'if', 'try_table', 'try'):
             depth += 1
         elif op == 'end':
             depth -= 1
@@ -66,7 +66,7 @@ def expected_labels(module, fidx, pc):
             'continuation': len(body)}]
     for b in blocks_open_at(body, pc):
         ins = body[b]
-        params, res = _blocktype(module, ins.imm)
+        params, res = _blocktype(module, ins.imm[0] if ins.op == 'try_table' else ins.imm)
         below = len(operand_types(module, fidx - nimported, b)) - (ins.op == 'if')
         loop = ins.op == 'loop'
         out.append({'kind': ins.op, 'instr': b, 'arity': len(params if loop else res),
@@ -112,6 +112,39 @@ def _check_memories(doc, module):
         _memory_part(doc['memory'], 'memory')
 
 
+def expected_handlers(module, fidx, pc):
+    """The try_table handlers active in a frame at ``pc``, outermost
+    first, as docs/images.md writes them (``handlers``: each try_table
+    whose body holds ``pc``, with its clauses as written; kind 1 and 3 carry
+    the exnref).  The body is the instructions between ``try_table`` and
+    its ``end`` (spec syntax: ``try_table bt catch* instr* end``), so at the
+    ``end`` itself, where nothing can throw, the handler is no longer listed
+    (its label still is)."""
+    nimported = sum(1 for i in module.imports if i.kind == 'func')
+    body = module.funcs[fidx - nimported].body
+    return [{'instr': b, 'catches': [{'tag': tag, 'label': label, 'ref': kind in (1, 3)}
+                                     for kind, tag, label in body[b].imm[1]]}
+            for b in blocks_open_at(body, pc)
+            if body[b].op == 'try_table' and _matching_end(body, b) != pc]
+
+
+def _check_exceptions(doc, k, fr, module):
+    """A frame's ``handlers`` (its try_table entries) and ``caught``
+    (legacy catch arms only: none without a legacy try) against the code."""
+    uses = bool(module.tags) or any(i.op in ('try_table', 'try') for f in module.funcs for i in f.body)
+    if not uses:
+        return
+    if doc.get('version') != 2 or 'handlers' not in fr or 'caught' not in fr:
+        raise NeutralCheckError(f'neutral.json frames[{k}]: a module with exception handling needs '
+                                f'version 2 with "handlers" and "caught"')
+    got = [h for h in fr['handlers'] if 'catches' in h]
+    want = expected_handlers(module, fr['func'], fr['pc'])
+    if got != want:
+        raise NeutralCheckError(f'neutral.json frames[{k}].handlers = {got}, the code says {want}')
+    if not any(i.op == 'try' for f in module.funcs for i in f.body) and fr['caught']:
+        raise NeutralCheckError(f'neutral.json frames[{k}].caught = {fr["caught"]} without a legacy try')
+
+
 def check_dir(directory, module):
     """Check the header against docs/images.md and compare every frame's
     labels in ``directory/neutral.json`` with ``expected_labels``; raises
@@ -124,6 +157,7 @@ def check_dir(directory, module):
             raise NeutralCheckError(f'neutral.json: {key} {doc.get(key)!r}, docs/images.md says {want!r}')
     _check_memories(doc, module)
     for k, fr in enumerate(doc['frames']):
+        _check_exceptions(doc, k, fr, module)
         want = expected_labels(module, fr['func'], fr['pc'])
         got = fr['labels']
         if len(got) != len(want):

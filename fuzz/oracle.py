@@ -26,7 +26,7 @@ from typing import List, Optional, Tuple
 from engine.migrate import checkpoint, images as im, neutral
 from engine import embedding
 from engine.migrate.checkpoint import ForeignInstanceError
-from engine.errors import Trap, WasmError
+from engine.errors import Trap, UncaughtException, WasmError
 from engine.runtime import TIERS  # noqa: F401  (re-exported for the campaign)
 from engine.syntax import ExternRef
 from engine.migrate.translate import images_from_snapshot, snapshot_from_images, translate
@@ -191,6 +191,10 @@ def _run(ex, budget):
         return ex.run(budget), None
     except Trap as e:            # Exhaustion included
         return True, e.message
+    except UncaughtException as e:
+        # the run ended in an exception nobody caught: compared like a trap,
+        # with its tag and fields (wasmtime's by the message's start only)
+        return True, str(e)
 
 
 # ---------------------------------------------------------------- the runs

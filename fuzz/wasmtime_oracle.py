@@ -38,7 +38,13 @@ _TRAPS = {
     wasmtime.TrapCode.BAD_CONVERSION_TO_INTEGER: 'invalid conversion to integer',
     wasmtime.TrapCode.UNREACHABLE: 'unreachable',
     wasmtime.TrapCode.OUT_OF_FUEL: 'out of fuel',
+    # ref.as_non_null, call_ref, throw_ref on null: the spec's "null reference",
+    # "null function reference", "null exception reference" (wasmtime has one code)
+    wasmtime.TrapCode.NULL_REFERENCE: 'null ',
 }
+# a Wasm exception no handler caught (exception handling): the engine's
+# UncaughtException message, which fuzz.oracle reports as the outcome's trap
+UNCAUGHT = 'uncaught exception'
 OUT_OF_FUEL = 'out of fuel'
 
 
@@ -69,6 +75,8 @@ def _engine(fuel):
         cfg.wasm_memory64 = True
         cfg.wasm_threads = False
         cfg.wasm_relaxed_simd = False
+        cfg.wasm_exceptions = True              # fuzz.gen's 'exceptions'
+        cfg.wasm_function_references = True     # and 'function-references'
         _ENGINES[key] = wasmtime.Engine(cfg)
     return _ENGINES[key]
 
@@ -219,6 +227,9 @@ def _as_list(r, n):
 
 def _trap_message(exc, wasm):
     code = getattr(exc, 'trap_code', None)
+    if code == getattr(wasmtime.TrapCode, 'UNCAUGHT_EXCEPTION', None) or (
+            code is None and 'thrown Wasm exception' in str(exc)):
+        return UNCAUGHT
     msg = _TRAPS.get(code)
     if msg is None:
         text = str(exc)
@@ -237,7 +248,8 @@ def _trap_message(exc, wasm):
 
 
 _VT = {0x7F: 'i32', 0x7E: 'i64', 0x7D: 'f32', 0x7C: 'f64', 0x7B: 'v128', 0x70: 'funcref',
-       0x6F: 'externref'}
+       0x6F: 'externref', 0x69: 'exnref'}
+_TYPED_REF = {0x63: 'ref null', 0x64: 'ref'}     # (ref null? ht): ht a byte or an s33 index
 
 
 class _Reader:
@@ -257,6 +269,12 @@ class _Reader:
             shift += 7
             if not b & 0x80:
                 return result
+
+    def valtype(self):
+        b = self.byte()
+        if b in _TYPED_REF:
+            return f'({_TYPED_REF[b]} {self.u32()})'   # an s33 >= 0 reads as u32; abstract: one byte
+        return _VT[b]
 
     def skip_const_expr(self):
         while True:
@@ -291,8 +309,8 @@ def export_types(wasm):
         if sid == 1:
             for _ in range(r.u32()):
                 r.byte()
-                params = [_VT[r.byte()] for _ in range(r.u32())]
-                results = [_VT[r.byte()] for _ in range(r.u32())]
+                params = [r.valtype() for _ in range(r.u32())]
+                results = [r.valtype() for _ in range(r.u32())]
                 types.append((params, results))
         elif sid == 2:
             for _ in range(r.u32()):
@@ -314,12 +332,12 @@ def export_types(wasm):
                     if flags & 1:
                         r.u32()
                 else:
-                    globals_.append((_VT[r.byte()], bool(r.byte())))
+                    globals_.append((r.valtype(), bool(r.byte())))
         elif sid == 3:
             funcs += [r.u32() for _ in range(r.u32())]
         elif sid == 6:
             for _ in range(r.u32()):
-                t = _VT[r.byte()]
+                t = r.valtype()
                 mut = bool(r.byte())
                 r.skip_const_expr()
                 globals_.append((t, mut))

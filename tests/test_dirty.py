@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from engine.migrate import checkpoint, fork_images, images as im, neutral
 from engine import embedding
 from engine.binary import decode_module
-from engine.errors import Trap
+from engine.errors import Trap, UncaughtException
 from engine.runtime import CHUNK_SHIFT
 from fuzz import gen, linked
 
@@ -190,7 +190,7 @@ def _generated_run(gm, runtime, check_each_step):
                     assert changed <= flagged(m), (runtime, ex.steps, sorted(changed - flagged(m)))
                 if done:
                     break
-        except Trap:                                 # ends the call (exhaustion too)
+        except (Trap, UncaughtException):            # ends the call (exhaustion too)
             pass
     if not check_each_step:
         for m in mems:

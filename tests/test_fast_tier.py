@@ -12,7 +12,7 @@ import wasmtime
 from engine.migrate import checkpoint, images as im
 from engine import embedding
 from engine import limits as L
-from engine.errors import Trap
+from engine.errors import Trap, UncaughtException
 from engine.exec.fast_wasmedge import FastExecutor
 from fuzz import gen, linked
 
@@ -51,6 +51,8 @@ def run(ex, n):
         return ex.run(n), None
     except Trap as e:
         return True, e.message
+    except UncaughtException as e:                # ends the run too (tag and fields)
+        return True, str(e)
 
 
 def outcome(store, inst, ex, n):

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from engine import embedding
 from engine.exec import fusion
 from engine.binary import decode_module
-from engine.errors import Trap
+from engine.errors import Trap, UncaughtException
 from fuzz import gen, linked
 
 RUNTIMES = ('wasmedge', 'wamr')
@@ -54,7 +54,7 @@ def trajectory(runtime, wasm, entry, args):
             if ex.run(1):
                 end = ('results', ex.results, ex.steps)
                 break
-        except Trap as e:
+        except (Trap, UncaughtException) as e:
             end = ('trap', str(e), ex.steps, ex.pc)
             break
     return states, end
@@ -71,7 +71,7 @@ def check_budgets(runtime, wasm, entry, args, budgets):
         before = ex.steps
         try:
             done = ex.run(budgets[k % len(budgets)])
-        except Trap as e:
+        except (Trap, UncaughtException) as e:      # an uncaught exception ends a run too
             assert ('trap', str(e), ex.steps, ex.pc) == end
             return
         k += 1

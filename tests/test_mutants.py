@@ -185,7 +185,9 @@ CASES = {
 # translation, one instance, the same reader for the files written, the
 # interpreter tier), each shown by its own test below with the oracle
 # feature that sees it.
-BLIND_SPOTS = {'neutral_dropped', 'funcref_address', 'chunk_index', 'fast_count'}
+BLIND_SPOTS = {'neutral_dropped', 'funcref_address', 'chunk_index', 'fast_count',
+               # Wasm 3.0 state (fuzz.gen3), each shown below with its oracle
+               'exn_handler', 'exn_tag', 'typed_nullable'}
 
 
 def test_every_fault_has_a_case():
@@ -419,3 +421,53 @@ def test_short_campaigns_catch_every_blind_spot_fault(tmp_path):
         # or do not fail with it
         assert all(v['verdict'] == 'fault' for v in row['reproducers'].values()), (name, row['reproducers'])
     assert r.returncode == 0
+
+
+# ---------------------------------------------------------------- Wasm 3.0 state
+
+# An exception caught with catch_ref into the exnref global, thrown again
+# from a second try_table and caught there; a (ref $t) local called at the
+# end: 5 + 7.  Step 14 stops at the nop inside the second try_table (a
+# handler active, an exception in the global: exception.img).
+EXN = '''(module
+  (type $t (func (result i32)))
+  (tag $e (param i32 i64))
+  (global $x (mut exnref) (ref.null exn))
+  (func $g (type $t) i32.const 7)
+  (elem declare func $g)
+  (func (export "f") (result i32)
+    (local $r (ref $t))
+    ref.func $g
+    local.set $r
+    (block $h (result i32 i64 exnref)
+      (try_table (catch_ref $e $h)
+        nop
+        i32.const 5 i64.const 6 throw $e)
+      unreachable)
+    global.set $x drop
+    nop
+    (block $h2 (result i32 i64)
+      (try_table (catch $e $h2)
+        nop
+        global.get $x throw_ref)
+      unreachable)
+    drop drop
+    local.get $r call_ref $t
+    i32.add))'''
+
+
+@pytest.mark.parametrize('name, hops, seen', [
+    # writer and reader derive the handlers alike: only neutralcheck sees the loss
+    ('exn_handler', [('wasmedge', 14), ('neutral:wamr', None)], 'NeutralCheckError: neutral.json frames[0].handlers'),
+    # symmetric tag index: only the independent reader of exception.img
+    ('exn_tag', [('wamr', 14), ('wasmedge', None)], 'independent image check'),
+    # (ref $t) written as (ref null $t): the neutral route's reader refuses it
+    ('typed_nullable', [('wasmedge', 14), ('neutral:wasmedge', None)], 'type (ref 0) expected, got (ref null 0)'),
+])
+def test_the_3_0_state_faults_are_seen(name, hops, seen):
+    from fuzz import oracle
+    data = wasmtime.wat2wasm(EXN)
+    assert oracle.uninterrupted(data, 'f', ()).results == [12]
+    assert oracle.check(data, 'f', (), hops) == []
+    bad = _switched(name, lambda: oracle.check(data, 'f', (), hops))
+    assert bad and seen in bad[0], bad

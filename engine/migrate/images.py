@@ -182,7 +182,7 @@ def encode_files(images: ImageSet, frames: str = 'per-file') -> Dict[str, bytes]
     if exn:
         out = [_u32(len(images.exceptions))]
         for tag, cells in images.exceptions:
-            out.append(_u32s([tag, len(cells)] + list(cells)))
+            out.append(_u32s([tag + faults.EXN_TAG, len(cells)] + list(cells)))
         out.append(_u32(len(images.caught)))
         for entry in images.caught:
             out.append(_u32s(entry))
@@ -447,7 +447,7 @@ def _decode(get) -> ImageSet:
     if raw is not None:             # absent: no exception state (an exnref cell then fails)
         r = _Reader(EXN_FILE, raw)
         for k in range(r.u32('exception count')):
-            tag = r.u32(f'exception {k} tag')
+            tag = r.u32(f'exception {k} tag') - faults.EXN_TAG
             n = r.u32(f'exception {k} cell count')
             if n * 4 > len(raw):
                 r.fail(f'exception {k} cell count', f'{n} cells cannot fit in the file')

@@ -26,7 +26,7 @@ from .. import faults
 from . import memories
 from .images import CHUNK, NONE, PAGE, ImageError, write_dir
 from .state import Frame, Snapshot
-from ..syntax import Exn, ExternRef, VAL_TYPES, parse_valtype, value_class
+from ..syntax import Exn, ExternRef, RefType, VAL_TYPES, parse_valtype, value_class
 from ..valid import blocktype_of
 from . import exnstate
 from .translate import CALLS, ModuleView, check_ref, memory_chunks
@@ -123,6 +123,8 @@ def _decode_value(t, x, where, nfuncs, tags):
 
 
 def _typed(t, v, tags=()):
+    if faults.TYPED_NULLABLE and isinstance(getattr(t, 'heap', None), int):
+        return {'type': RefType(True, t.heap), 'value': encode_value(t, v, tags)}
     return {'type': t, 'value': encode_value(t, v, tags)}
 
 
@@ -203,6 +205,8 @@ def handlers_at(view, fidx, pc):
             out.append({'instr': b, 'legacy_catches': [
                 {'tag': body[ci].imm if body[ci].op == 'catch' else None, 'instr': ci}
                 for ci, _ in h.catches], 'delegate': h.delegate_at})
+    if faults.EXN_HANDLER and out:
+        del out[-1]
     return out
 
 

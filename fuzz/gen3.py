@@ -1,0 +1,394 @@
+"""Wasm 3.0 parts of the fuzz generator (``fuzz.gen``): exception handling
+and typed function references, as mixins of ``gen.ModuleGen`` and
+``gen.FuncGen`` (feature names as in wasm-tools: ``'exceptions'``,
+``'function-references'``).
+
+Two thirds of the modules use the features (the compiled tier interprets
+a function using them, ``engine/exec/compile.py``: the other third stays
+compiled, loops included).
+
+Exceptions: a module has 1-3 tags whose parameters are of any value type,
+and a mutable ``exnref`` global; each function using the features has an
+``exnref`` local.
+``throw`` may stand anywhere (nested blocks, callees: frames unwound across
+calls; an exception nobody catches ends the entry, which wasmtime and both
+models must agree on).  A ``try_table`` is emitted in the shape compilers
+give a try/catch: an outer block for its results, one handler block per
+clause (``catch``, ``catch_ref``, ``catch_all``, ``catch_all_ref``) nested
+inside it, so the clauses' labels lie at several depths, and sometimes one
+more ``catch_all`` to an enclosing label of no result.  A handler stores
+what it caught (``exnref`` values into the local or global, so a caught
+exception is live at later checkpoints) and ``throw_ref`` throws a stored
+one again later (behind a null test, except now and then in risky
+modules).  Checkpoints inside a ``try_table`` body, or in a callee called
+from one, hold active handlers.
+
+Typed function references: functions after the entry may take or return
+``(ref $t)``/``(ref null $t)`` of a later function's type, functions have
+such locals (the non-nullable ones set first thing), and ``call_ref``,
+``ref.as_non_null``, ``br_on_null`` and ``br_on_non_null`` use them.
+Termination: a value of type ``(ref null? $t)`` only ever holds a defined
+function whose type is ``$t`` (``ref.func`` is the only source), and
+``call_ref`` on ``$t`` is emitted in function i only when every function
+of type ``$t`` is after i, so the call graph stays a DAG.  Types refer only
+to earlier types (no recursion groups needed): signatures are given their
+references from the last function down, each naming an already interned
+type.
+"""
+
+from engine.syntax import EXNREF, FUNCREF, FuncType, I32, RefType
+
+EXN_FEATURES = frozenset({'exceptions', 'function-references'})
+MAX_TAG_PARAMS = 3
+CATCH, CATCH_REF, CATCH_ALL, CATCH_ALL_REF = range(4)
+
+
+def is_typed(t):
+    """A concrete (typed function) reference type."""
+    return isinstance(t, RefType) and isinstance(t.heap, int)
+
+
+class ModuleFeatures3:
+    """``ModuleGen`` side: tags, the exnref global, typed signatures."""
+
+    def init3(self, features):
+        self.exn = 'exceptions' in features
+        self.typed = 'function-references' in features
+        self.tags = []              # FuncType (params only) per tag
+        self.exn_global = None
+
+    def choices3(self):
+        """Whether the module's code uses the features at all: a third of
+        the modules do not, so the compiled tier (which interprets every
+        function using them) keeps whole modules compiled; then the typed
+        signatures."""
+        self.use3 = (self.exn or self.typed) and self.c.integers(0, 2) > 0
+        self.typed_signatures()
+
+    def typed_signatures(self):
+        """Give some signatures after the entry a typed reference parameter
+        or result (of a later function's type: interned first)."""
+        if not self.typed or not self.use3:
+            return
+        c = self.c
+        n = self.nfuncs
+        for i in reversed(range(1, n)):
+            if i + 1 >= n or c.integers(0, 2):
+                continue
+            t = self.typed_ref(c.integers(i + 1, n - 1), c.boolean())
+            ft = self.sigs[i]
+            if c.boolean() and len(ft.params) < 4:
+                self.sigs[i] = FuncType(ft.params + (t,), ft.results)
+            elif len(ft.results) < 4:
+                self.sigs[i] = FuncType(ft.params, ft.results + (t,))
+
+    def typed_ref(self, j, nullable):
+        return RefType(nullable, self.type_index(self.sigs[j]))
+
+    def funcs_of_type(self, heap):
+        ft = self.types[heap]
+        return [f for f in range(self.nfuncs) if self.sigs[f] == ft]
+
+    def exception_globals(self):
+        """The tags, and the mutable exnref global (appended to the
+        globals, before the recursion depth counter); none in a module
+        not using the features, which stays Wasm 2.0 throughout (image
+        sets of version 1, the forks' own layout)."""
+        if not self.exn or not self.use3:
+            return
+        c = self.c
+        for _ in range(c.integers(1, 3)):
+            self.tags.append(tuple(self.valtype() for _ in range(c.integers(0, MAX_TAG_PARAMS))))
+        self.exn_global = len(self.globals)
+        self.globals.append((EXNREF, True, ('ref.null', EXNREF)))
+
+    def assemble3(self, m):
+        """Tags, and a declarative element segment of the functions code
+        takes references of (table 0's active segment declares them too)."""
+        from engine import syntax
+        from engine.syntax import Instr
+        if self.tags:
+            m.tags = [syntax.Tag(self.type_index(FuncType(p, ()))) for p in self.tags]
+        if self.typed and self.use3:
+            m.elems.append(syntax.Elem(FUNCREF, [[Instr('ref.func', self.fbase + k), Instr('end')]
+                                                 for k in range(self.nfuncs)], 'declarative'))
+
+    def exported_global(self, t):
+        """Whether a global of type t is exported: not exnref ones (the
+        host cannot hold an exception: the shims of fuzz.wasmtime_oracle
+        pass numbers and references of the 2.0 types only)."""
+        return t != EXNREF
+
+
+class FuncFeatures3:
+    """``FuncGen`` side: the actions and values of the 3.0 features."""
+
+    def locals3(self):
+        """An exnref local; typed reference locals, non-nullable ones set
+        first thing (straight-line, before the entry's prologue mark)."""
+        c = self.c
+        mg = self.mg
+        # every function of a module using the 3.0 features (the compiled
+        # tier runs a function with any of their instructions in the
+        # interpreter: the other modules stay compiled)
+        self.wasm3 = mg.use3
+        if not self.wasm3:
+            return
+        if mg.exn:
+            self.user_locals.append(self.new_local(EXNREF))
+        if not mg.typed or self.idx + 1 >= mg.nfuncs:
+            return
+        for _ in range(c.integers(0, 2)):
+            t = mg.typed_ref(c.integers(self.idx + 1, mg.nfuncs - 1), c.boolean())
+            x = self.new_local(t)
+            self.user_locals.append(x)
+            if not t.nullable:
+                self.ref_func(t.heap)
+                self.emit('local.set', x)
+
+    def prologue3(self):
+        """Three in four entries using exceptions start (after the prologue
+        a dive counts) by throwing one and keeping it in the exnref global:
+        ``block (result exnref) try_table (catch_all_ref 0) ... throw end
+        unreachable end global.set``, so most checkpoints of the run hold a
+        caught exception (exception.img) whose fields are of the tag's
+        types."""
+        mg = self.mg
+        if self.idx or not self.wasm3 or not mg.exn or not self.c.integers(0, 3):
+            return
+        self.emit('block', EXNREF)
+        self.labels.append(('block', (EXNREF,), None))
+        self.emit('try_table', (None, ((CATCH_ALL_REF, None, 0),)))
+        self.labels.append(('try_table', (), None))
+        self.do_throw([], None)
+        self.labels.pop()
+        self.emit('end')
+        self.emit('unreachable')
+        self.labels.pop()
+        self.emit('end')
+        self.emit('global.set', mg.exn_global)
+
+    def weights3(self, deeper):
+        if not self.wasm3:
+            return []
+        mg = self.mg
+        exn, typed = mg.exn, mg.typed
+        stored = exn and (self.locals_of(EXNREF) or self.globals_of(EXNREF))
+        return [((8 if self.idx == 0 else 4) if exn and deeper else 0, 'try_table'),
+                ((10 if self.in_try else 1) if exn else 0, 'throw'),
+                (2 if stored else 0, 'throw_ref'),
+                (6 if typed and self.typed_types() else 0, 'typed')]
+
+    # ---- values
+
+    def ref_func(self, heap):
+        f = self.c.choice(self.mg.funcs_of_type(heap))
+        self.emit('ref.func', self.mg.fbase + f)
+
+    def typed_types(self):
+        """Concrete types of the function's typed locals and parameters."""
+        return sorted({t.heap for t in self.local_types if is_typed(t)})
+
+    def value3(self, t):
+        """Push one value of a 3.0 reference type (exnref or typed)."""
+        c = self.c
+        ls = [x for x in self.user_locals if self.local_types[x] == t
+              or (t.nullable and is_typed(t) and self.local_types[x] == RefType(False, t.heap))]
+        gs = self.globals_of(t)
+        if t == EXNREF or not is_typed(t):
+            how = c.weighted([(1, 'null'), (3 if ls else 0, 'local'), (3 if gs else 0, 'global')])
+        else:
+            how = c.weighted([(1 if t.nullable else 0, 'null'), (3, 'func'), (3 if ls else 0, 'local')])
+        if how == 'null':
+            self.emit('ref.null', RefType(True, t.heap))
+        elif how == 'func':
+            self.ref_func(t.heap)
+        elif how == 'local':
+            self.emit('local.get', c.choice(ls))
+        else:
+            self.emit('global.get', c.choice(gs))
+
+    # ---- exceptions
+
+    def do_throw(self, st, _):
+        from fuzz.gen import STOP
+        tag = self.c.integers(0, len(self.mg.tags) - 1)
+        self.operands(st, self.mg.tags[tag])
+        self.emit('throw', tag)
+        return STOP
+
+    def do_throw_ref(self, st, _):
+        """Throw a stored exnref again (a null one is skipped, except now
+        and then in risky modules, where it traps)."""
+        c = self.c
+        ls, gs = self.locals_of(EXNREF), self.globals_of(EXNREF)
+        get = ('local.get', c.choice(ls)) if ls and (not gs or c.boolean()) else ('global.get', c.choice(gs))
+        how = c.weighted([(4 if self.mg.typed else 0, 'br_on_null'), (3, 'if'),
+                          (1 if self.mg.risky else 0, 'bare')])
+        if how == 'bare':
+            self.emit(*get)
+            self.emit('throw_ref')
+            from fuzz.gen import STOP
+            return STOP
+        if how == 'br_on_null':
+            self.emit('block', None)
+            self.emit(*get)
+            self.emit('br_on_null', 0)
+            self.emit('throw_ref')
+            self.emit('end')
+        else:
+            self.emit(*get)
+            self.emit('ref.is_null')
+            self.emit('if', None)
+            self.emit('else')
+            self.emit(*get)
+            self.emit('throw_ref')
+            self.emit('end')
+
+    def do_try_table(self, st, _):
+        """block $o (R) { block $h1 (P1) { ... try_table (R) clauses { body }
+        br $o } handler ... } : the clauses of the handler blocks, innermost
+        handler label 0, and maybe a catch_all to an enclosing label of no
+        result."""
+        c = self.c
+        mg = self.mg
+        results = tuple(mg.valtype() for _ in range(c.weighted([(3, 0), (3, 1), (1, 2)])))
+        handlers = []
+        for _ in range(c.integers(1, 3)):
+            kind = c.weighted([(2, CATCH), (3, CATCH_REF), (1, CATCH_ALL), (3, CATCH_ALL_REF)])
+            tag = c.integers(0, len(mg.tags) - 1) if kind <= CATCH_REF else None
+            types = (mg.tags[tag] if tag is not None else ()) + ((EXNREF,) if kind in (CATCH_REF, CATCH_ALL_REF) else ())
+            handlers.append((kind, tag, types))
+        self.emit('block', self.block_type((), results))
+        self.labels.append(('block', results, None))
+        for _, _, types in handlers:
+            self.emit('block', self.block_type((), types))
+            self.labels.append(('block', types, None))
+        nh = len(handlers)
+        clauses = [(kind, tag, nh - 1 - h) for h, (kind, tag, _) in enumerate(handlers)]
+        empty = [l for l, (kind, types, _) in enumerate(reversed(self.labels))
+                 if kind != 'loop' and not types and l >= nh]
+        if empty and c.integers(0, 2) == 0:
+            clauses.append((CATCH_ALL, None, c.choice(empty)))
+        order = []
+        while clauses:                  # the first matching clause wins: any order
+            order.append(clauses.pop(c.integers(0, len(clauses) - 1)))
+        self.emit('try_table', (self.block_type((), results), tuple(order)))
+        self.labels.append(('try_table', results, None))
+        self.depth += 1
+        self.in_try += 1
+        self.seq([], results, max(3, 11 - 2 * self.depth))
+        if c.integers(0, 3):
+            self.guarded_throw()
+        self.in_try -= 1
+        self.labels.pop()
+        self.emit('end')
+        self.emit('br', nh)
+        for h in reversed(range(nh)):
+            self.labels.pop()
+            self.emit('end')
+            for t in reversed(handlers[h][2]):
+                self.keep(t)
+            for t in results:
+                self.value(t)
+            if h:
+                self.emit('br', h)
+        self.depth -= 1
+        self.labels.pop()
+        self.emit('end')
+        st.extend(results)
+
+    def guarded_throw(self):
+        """``if (cond) { throw }``: the end of three in four try_table
+        bodies may throw, so handlers run and exnrefs get stored."""
+        c = self.c
+        how = c.weighted([(3, 1), (1, 0), (1, None)])
+        if how is None:
+            self.value(I32)
+        else:
+            self.emit('i32.const', how)
+        self.emit('if', None)
+        self.labels.append(('if', (), None))
+        self.do_throw([], None)
+        self.labels.pop()
+        self.emit('end')
+
+    def keep(self, t):
+        """A handler's value: a caught exnref mostly stored (the global
+        outlives the frame, the local is live at the frame's later
+        checkpoints), the tag's fields as ``sink`` does."""
+        if t != EXNREF:
+            return self.sink(t)
+        c = self.c
+        ls, gs = self.locals_of(EXNREF), self.globals_of(EXNREF, mutable=True)
+        how = c.weighted([(3 if gs else 0, 'global'), (2 if ls else 0, 'local'), (1, 'drop')])
+        if how == 'drop':
+            self.emit('drop')
+        else:
+            self.emit(how + '.set', c.choice(gs if how == 'global' else ls))
+
+    # ---- typed function references
+
+    def do_typed(self, st, _):
+        c = self.c
+        mg = self.mg
+        heap = c.choice(self.typed_types())
+        callee_cost = max(mg.costs[f] for f in mg.funcs_of_type(heap))
+        callable_ = (min(mg.funcs_of_type(heap)) > self.idx
+                     and self.mult * callee_cost <= _room(self))
+        what = c.weighted([(5 if callable_ else 0, 'call_ref'), (3, 'as_non_null'),
+                           (2, 'br_on_null'), (2, 'br_on_non_null')])
+        nullable, nonnull = RefType(True, heap), RefType(False, heap)
+        if what == 'call_ref':
+            ft = mg.types[heap]
+            self.operands(st, ft.params)
+            if mg.risky and c.integers(0, 3) == 0:
+                self.value(nullable)            # may be null: traps
+            elif c.boolean():
+                self.value(nullable)
+                self.emit_nonnull_guard(nullable)
+            else:
+                self.value(nonnull)
+            self.emit('call_ref', heap)
+            self.cost += self.mult * callee_cost
+            st.extend(ft.results)
+        elif what == 'as_non_null':
+            self.value(nullable if mg.risky else nonnull)
+            self.emit('ref.as_non_null')
+            st.append(nonnull)
+        elif what == 'br_on_null':
+            # block { ref ; br_on_null 0 ; keep the non-null one }
+            self.emit('block', None)
+            self.labels.append(('block', (), None))
+            self.value(nullable)
+            self.emit('br_on_null', 0)
+            self.sink(nonnull)
+            self.labels.pop()
+            self.emit('end')
+        else:
+            # block (result (ref $t)) { ref ; br_on_non_null 0 ; a fallback }
+            self.emit('block', nonnull)
+            self.labels.append(('block', (nonnull,), None))
+            self.value(nullable)
+            self.emit('br_on_non_null', 0)
+            self.ref_func(heap)
+            self.labels.pop()
+            self.emit('end')
+            st.append(nonnull)
+
+    def emit_nonnull_guard(self, nullable):
+        """Turn the nullable reference on the stack into a non-null one:
+        ``br_on_non_null`` past a fallback ``ref.func``."""
+        heap = nullable.heap
+        s = self.scratch_local('typed', nullable)
+        self.emit('local.set', s)
+        self.emit('block', RefType(False, heap))
+        self.emit('local.get', s)
+        self.emit('br_on_non_null', 0)
+        self.ref_func(heap)
+        self.emit('end')
+
+
+def _room(fg):
+    from fuzz.gen import BUDGET
+    return BUDGET - fg.cost

@@ -1,0 +1,232 @@
+"""The generator's Wasm 3.0 features (fuzz/gen3.py: 'exceptions',
+'function-references'): they appear, the modules validate under wasm-tools
+with the features and terminate, the state they add is live at
+checkpoints, and the oracle's independent readers read it (exception.img,
+neutral.json ``handlers``)."""
+
+import collections
+import json
+import os
+import random
+
+import pytest
+
+from engine import embedding, syntax
+from engine.migrate import checkpoint, images as im, neutral
+from engine.migrate.translate import snapshot_from_images
+from fuzz import gen, gen3, imagecheck, linked, neutralcheck, oracle
+
+SEEDS = range(120)
+NEW_OPS = ('throw', 'throw_ref', 'try_table', 'call_ref', 'ref.as_non_null', 'br_on_null',
+           'br_on_non_null')
+
+
+def _modules(seeds=SEEDS, **kw):
+    return [(s, gen.from_seed(s, **kw)) for s in seeds]
+
+
+@pytest.fixture(scope='module')
+def generated():
+    return _modules()
+
+
+def _clause_stats(module):
+    kinds, depths = collections.Counter(), collections.Counter()
+    for f in module.funcs:
+        for ins in f.body:
+            if ins.op == 'try_table':
+                for kind, _, label in ins.imm[1]:
+                    kinds[kind] += 1
+                    depths[label] += 1
+    return kinds, depths
+
+
+def test_the_features_appear_over_seeds(generated):
+    ops, kinds, depths = collections.Counter(), collections.Counter(), collections.Counter()
+    nonnull_locals = typed_sigs = tag_types = declarative = exn_globals = 0
+    for _, gm in generated:
+        m = gm.module
+        for f in m.funcs:
+            ops.update(i.op for i in f.body if i.op in NEW_OPS)
+            nonnull_locals += sum(1 for t in f.locals if gen3.is_typed(t) and not t.nullable)
+        k, d = _clause_stats(m)
+        kinds += k
+        depths += d
+        typed_sigs += sum(1 for ft in m.types for t in ft.params + ft.results if gen3.is_typed(t))
+        tag_types += len({t for tag in m.tags for t in m.types[tag.typeidx].params})
+        declarative += sum(1 for e in m.elems if e.mode == 'declarative')
+        exn_globals += sum(1 for g in m.globals if g.type.valtype == syntax.EXNREF)
+    assert all(ops[o] >= 10 for o in NEW_OPS), ops
+    assert all(kinds[k] >= 10 for k in range(4)), kinds             # catch, catch_ref, catch_all(_ref)
+    assert len([d for d in depths if depths[d] >= 5]) >= 3, depths    # labels at several depths
+    assert nonnull_locals >= 10 and typed_sigs >= 10 and declarative >= 30 and exn_globals >= 30
+    assert tag_types >= 60          # tags of params of several types
+
+
+def test_the_modules_validate_with_the_features_and_terminate(generated):
+    outcomes = collections.Counter()
+    for seed, gm in generated[:60]:
+        assert gen.validate(gm.wasm) is None, seed
+        o = oracle.uninterrupted(gm.wasm, gm.entry, gm.args[0], 'wasmedge', tier='interp')
+        assert o.trap != oracle.STEP_LIMIT, seed
+        outcomes['uncaught' if (o.trap or '').startswith('uncaught exception') else 'other'] += 1
+    assert outcomes['uncaught'] >= 2, outcomes      # some entries end in an uncaught exception
+
+
+def test_without_the_features_nothing_of_them_is_drawn():
+    for seed, gm in _modules(range(40), features=frozenset({'simd', 'reference-types'})):
+        m = gm.module
+        assert not m.tags and not [i for f in m.funcs for i in f.body if i.op in NEW_OPS], seed
+        assert gen.validate(gm.wasm, features=()) is None, seed
+    # and such a seed keeps the module it had before the 3.0 features
+    assert gen.from_seed(3, features=frozenset({'simd', 'reference-types'})).wasm != gen.from_seed(3).wasm
+
+
+def test_an_uncaught_exception_compares_with_wasmtime():
+    """Both models and wasmtime end the entry in the same uncaught
+    exception; the models also agree on its tag and fields."""
+    found = 0
+    for seed in range(80):
+        gm = gen.from_seed(seed)
+        ref = oracle.uninterrupted(gm.wasm, gm.entry, gm.args[0], 'wasmedge', tier='interp')
+        if not (ref.trap or '').startswith('uncaught exception'):
+            continue
+        found += 1
+        assert oracle.compare_wasmtime(gm.wasm, gm.entry, gm.args[0], ref) == [], seed
+        other = oracle.uninterrupted(gm.wasm, gm.entry, gm.args[0], 'wamr', tier='interp')
+        assert other.trap == ref.trap, seed
+        if found == 3:
+            break
+    assert found == 3
+
+
+def _stops(gm, runtime, every):
+    """Image sets of ``gm``'s entry stopped every ``every`` instructions."""
+    store = embedding.store_init(runtime, tier='interp')
+    inst = oracle._instantiate(store, gm.wasm, True)
+    ex = store.new_executor()
+    ex.start(oracle._entry(inst, gm.entry), list(gm.args[0]))
+    sha = im.module_sha256(gm.wasm)
+    types = list(store.funcs[oracle._entry(inst, gm.entry)].type.results)
+    while True:
+        try:
+            if ex.run(every):
+                return
+        except Exception:
+            return
+        try:
+            yield inst, checkpoint.save(ex, inst, sha, gm.entry, types)
+        except checkpoint.ForeignInstanceError:
+            continue
+
+
+def test_exception_state_is_live_at_checkpoints(tmp_path):
+    """Checkpoints land inside try_table bodies (the top frame's handlers),
+    in callees called from one (a lower frame's handlers), and with a caught
+    exnref stored (exception.img); each such set is read alike by the
+    engine and by the independent reader."""
+    seen = collections.Counter()
+    n = 0
+    for seed in range(40):
+        gm = gen.from_seed(seed)
+        module = linked.decoded(gm.wasm)
+        for inst, images in _stops(gm, 'wasmedge', 13):
+            snap = snapshot_from_images(images, module, inst.info)
+            view_frames = [(fr.fidx, fr.pc) for fr in snap.frames]
+            open_ = [bool(neutralcheck.expected_handlers(module, f, pc)) for f, pc in view_frames]
+            seen['top frame in a try_table'] += open_[-1]
+            seen['lower frame in a try_table'] += any(open_[:-1])
+            if images.exceptions:
+                seen['exnref live'] += 1
+                if seen['exnref live'] <= 5:
+                    n += 1
+                    d = str(tmp_path / f'ck{n}')
+                    im.write_images(images, d)
+                    assert os.path.exists(os.path.join(d, 'exception.img'))
+                    imagecheck.check_dir(d, images, im.read_images(d))
+    assert all(seen[k] >= 5 for k in ('top frame in a try_table', 'lower frame in a try_table',
+                                      'exnref live')), seen
+
+
+def _first_exception_set(tmp_path):
+    for seed in range(40):
+        gm = gen.from_seed(seed)
+        for inst, images in _stops(gm, 'wamr', 11):
+            if images.exceptions and any(t == 'exnref' and c[0] != imagecheck.NONE
+                                         for t, c in images.globals):
+                d = str(tmp_path / 'ck')
+                im.write_images(images, d)
+                return d, images
+    raise AssertionError('no set with an exception in a global')
+
+
+def test_the_independent_reader_reads_exception_img(tmp_path):
+    d, images = _first_exception_set(tmp_path)
+    mine = imagecheck.decode_dir(d)
+    assert mine['exceptions'] == [(tag, list(c)) for tag, c in images.exceptions]
+    assert mine['caught'] == []
+    imagecheck.check_dir(d, images, im.read_images(d))
+    path = os.path.join(d, 'exception.img')
+    raw = bytearray(open(path, 'rb').read())
+    raw[4] ^= 1                                   # exception 0's tag index
+    open(path, 'wb').write(bytes(raw))
+    with pytest.raises(imagecheck.ImageCheckError, match=r'exceptions\[0\]\[0\]'):
+        imagecheck.check_dir(d, images, images)
+    open(path, 'wb').write(b'\x00' * 8)      # no exceptions, no caught list
+    with pytest.raises(imagecheck.ImageCheckError, match='exnref cell'):
+        imagecheck.decode_dir(d)
+    man = json.load(open(os.path.join(d, 'manifest.json')))
+    man['version'] = 2
+    man['frames'] = 'per-file'
+    json.dump(man, open(os.path.join(d, 'manifest.json'), 'w'))
+    with pytest.raises(imagecheck.ImageCheckError, match='version 2 set'):
+        imagecheck.decode_dir(d)
+
+
+def test_the_independent_handlers_check_sees_a_missing_handler(tmp_path, monkeypatch):
+    """neutral.json's ``handlers`` are derived from the code by the writer
+    and the reader alike (``neutral.handlers_at``): a handler list short of
+    its innermost try_table round-trips; only neutralcheck sees it."""
+    for seed in range(40):
+        gm = gen.from_seed(seed)
+        module = linked.decoded(gm.wasm)
+        for inst, images in _stops(gm, 'wasmedge', 7):
+            snap = snapshot_from_images(images, module, inst.info)
+            fr = snap.frames[-1]
+            if not neutralcheck.expected_handlers(module, fr.fidx, fr.pc):
+                continue
+            d = str(tmp_path / 'n')
+            os.makedirs(d)
+            doc = neutral.document_from_snapshot(snap, module, inst.info, images.module_sha256)
+            with open(os.path.join(d, 'neutral.json'), 'w') as f:
+                json.dump(doc, f)
+            neutralcheck.check_dir(d, module)
+            doc['frames'][-1]['handlers'] = doc['frames'][-1]['handlers'][:-1]
+            with open(os.path.join(d, 'neutral.json'), 'w') as f:
+                json.dump(doc, f)
+            with pytest.raises(neutralcheck.NeutralCheckError, match='handlers'):
+                neutralcheck.check_dir(d, module)
+            return
+    raise AssertionError('no checkpoint inside a try_table')
+
+
+@pytest.mark.parametrize('runtime', ['wasmedge', 'wamr'])
+def test_the_compiled_tier_runs_them_with_the_same_counts(runtime):
+    """Functions using typed references or exceptions run interpreted in
+    batches under tier='fast': outcome and instruction count equal the
+    interpreter's (oracle.compare_tiers), at checkpoints too."""
+    n = 0
+    for seed in range(80):
+        gm = gen.from_seed(seed)
+        if not any(i.op in NEW_OPS for f in gm.module.funcs for i in f.body):
+            continue
+        if n == 15:
+            break
+        ref = oracle.uninterrupted(gm.wasm, gm.entry, gm.args[0], runtime, tier='fast')
+        assert oracle.compare_tiers(gm.wasm, gm.entry, gm.args[0], ref, runtime, tier='fast') == [], seed
+        rng = random.Random(seed)
+        hops = [(runtime, rng.randint(0, max(0, ref.steps - 1))), (runtime, None)]
+        assert oracle.check(gm.wasm, gm.entry, gm.args[0], hops, reference=runtime, ref=ref,
+                            tier='fast') == [], seed
+        n += 1
+    assert n >= 15
