@@ -114,3 +114,15 @@ def test_the_killing_tests_campaign_part_is_the_first_units_of_its_campaign(tmp_
     assert r.returncode == 1, r.stdout + r.stderr
     failed = os.listdir(tmp_path / 'c' / 'failures')
     assert [int(re.search(r'-u(\d+)$', f).group(1)) for f in failed] == [unit], failed
+
+
+def test_error_paths_are_recognised_in_every_spelling():
+    """Branches into the rejection of bad input are set apart from the
+    coverage target: a raise, a module's ``_fail``, an object's ``.fail``
+    and a ``fail`` passed in as a parameter (engine/migrate/memories.py,
+    exnstate.py) alike; an ordinary call is not one."""
+    for line in ("    raise ImageError('x')", "        _fail('f', 'm')", "  self.fail(where, 'm')",
+                 "            fail(f'exception {k} tag', 'm')"):
+        assert mt.HOSTILE.search(line), line
+    for line in ("    failures.append(x)", "    out = fail_count + 1", "    unfail(x)"):
+        assert not mt.HOSTILE.search(line), line
