@@ -1018,7 +1018,7 @@ class FuncGen(Wasm3Func, gen3.FuncFeatures3):
         self.mult = 1
         self.depth = 0
         self.self_called = False
-        self.in_try = 0         # open try_table bodies
+        self.in_try = 0         # open try_table / legacy try bodies
 
     # ---- bookkeeping
 
