@@ -21,7 +21,17 @@ what it caught (``exnref`` values into the local or global, so a caught
 exception is live at later checkpoints) and ``throw_ref`` throws a stored
 one again later (behind a null test, except now and then in risky
 modules).  Checkpoints inside a ``try_table`` body, or in a callee called
-from one, hold active handlers.
+from one, hold active handlers.  A tag's parameter is sometimes ``exnref``
+(or ``funcref``), and an entry's prologue then throws one carrying the
+exception caught before, so exceptions nest (exception.img).
+
+Legacy exception handling (``'legacy-exceptions'``, with ``'exceptions'``):
+half the exception-using modules also emit ``try bt ... catch $t ...
+catch_all ... end`` (arms holding the caught exception: ``caught`` at
+their checkpoints, also in callees called from an arm), ``rethrow`` to an
+enclosing arm behind a condition, and ``try bt ... delegate l`` to an
+enclosing label.  wasmtime cannot run these modules: ``fuzz.oracle`` skips
+its comparison for exactly them (``wasmtime_runs``).
 
 Typed function references: functions after the entry may take or return
 ``(ref $t)``/``(ref null $t)`` of a later function's type, functions have
