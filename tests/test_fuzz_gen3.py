@@ -333,3 +333,30 @@ def test_a_checkpoint_in_a_catch_arm_holds_the_caught_exception(tmp_path):
                 assert oracle.check(gm.wasm, gm.entry, gm.args[0], hops, reference=a,
                                     tier='interp') == [], (seed, hops)
     assert seen['top'] >= 3 and seen['lower'] >= 2 and seen['nested'] >= 5, seen
+
+
+def test_the_count_relation_holds_with_legacy_arms():
+    """docs/images.md's count relation with its legacy row: a body or arm
+    running into the next catch counts one more in WAMR (WasmEdge goes on
+    past the end, WAMR lands on it), and fuzz.countcheck's walk counts
+    those arms (found by the coverage campaign as count mismatches)."""
+    from engine import embedding
+    from engine.syntax import Instr as I
+    from fuzz import countcheck, encode
+    body = [I('try', None), I('nop'), I('catch', 0), I('drop'), I('catch_all'), I('end'),  # body into a catch
+            I('try', None), I('i32.const', 7), I('throw', 0),
+            I('catch', 0), I('drop'), I('catch_all'), I('end'), I('end')]          # an arm into catch_all
+    m = syntax.Module(types=[syntax.FuncType((syntax.I32,), ()), syntax.FuncType((), ())],
+                      funcs=[syntax.Func(1, [], body)], tags=[syntax.Tag(0)],
+                      exports=[syntax.Export('f', 'func', 0)])
+    wasm = encode.encode_module(m)
+    assert gen.validate(wasm) is None
+    a = oracle.uninterrupted(wasm, 'f', [], 'wasmedge', tier='interp')
+    b = oracle.uninterrupted(wasm, 'f', [], 'wamr', tier='interp')
+    assert a.trap is None and b.trap is None
+    assert b.steps - a.steps == 2
+    store = embedding.store_init('wamr', tier='interp')
+    ex = store.new_executor()
+    ex.start(oracle._entry(oracle._instantiate(store, wasm, True), 'f'), [])
+    assert countcheck.events(ex, 100).arm_into_catch == 2
+    assert oracle.compare_counts(wasm, 'f', [], a, b) == []
