@@ -23,7 +23,8 @@ instructions.
 Proposals beyond the MVP come and go with ``features`` (names as in
 wasm-tools: ``'simd'``, ``'reference-types'``, and the Wasm 3.0
 ``'multi-memory'``, ``'memory64'``, ``'tail-call'`` of the section "Wasm
-3.0" below and ``'exceptions'``, ``'function-references'`` of ``fuzz.gen3``;
+3.0" below and ``'exceptions'``, ``'legacy-exceptions'`` (with
+``'exceptions'`` only), ``'function-references'`` of ``fuzz.gen3``;
 default ``FEATURES``, all of them), for engines built without them, such as
 the WAMR fork's iwasm (``WAMR_BUILD_SIMD=0`` and ``WAMR_BUILD_REF_TYPES=0``;
 the real forks get ``forks.programs.FORK_FEATURES``, none): without SIMD no v128
@@ -1018,7 +1019,7 @@ class FuncGen(Wasm3Func, gen3.FuncFeatures3):
         self.mult = 1
         self.depth = 0
         self.self_called = False
-        self.in_try = 0         # open try_table bodies
+        self.in_try = 0         # open try_table / legacy try bodies
 
     # ---- bookkeeping
 

@@ -21,7 +21,17 @@ what it caught (``exnref`` values into the local or global, so a caught
 exception is live at later checkpoints) and ``throw_ref`` throws a stored
 one again later (behind a null test, except now and then in risky
 modules).  Checkpoints inside a ``try_table`` body, or in a callee called
-from one, hold active handlers.
+from one, hold active handlers.  A tag's parameter is sometimes ``exnref``
+(or ``funcref``), and an entry's prologue then throws one carrying the
+exception caught before, so exceptions nest (exception.img).
+
+Legacy exception handling (``'legacy-exceptions'``, with ``'exceptions'``):
+half the exception-using modules also emit ``try bt ... catch $t ...
+catch_all ... end`` (arms holding the caught exception: ``caught`` at
+their checkpoints, also in callees called from an arm), ``rethrow`` to an
+enclosing arm behind a condition, and ``try bt ... delegate l`` to an
+enclosing label.  wasmtime cannot run these modules: ``fuzz.oracle`` skips
+its comparison for exactly them (``wasmtime_runs``).
 
 Typed function references: functions after the entry may take or return
 ``(ref $t)``/``(ref null $t)`` of a later function's type, functions have
@@ -38,7 +48,8 @@ type.
 
 from engine.syntax import EXNREF, FUNCREF, FuncType, I32, RefType
 
-EXN_FEATURES = frozenset({'exceptions', 'function-references'})
+LEGACY = 'legacy-exceptions'
+EXN_FEATURES = frozenset({'exceptions', 'function-references', LEGACY})
 MAX_TAG_PARAMS = 3
 CATCH, CATCH_REF, CATCH_ALL, CATCH_ALL_REF = range(4)
 
@@ -53,6 +64,8 @@ class ModuleFeatures3:
 
     def init3(self, features):
         self.exn = 'exceptions' in features
+        self.legacy_feature = self.exn and LEGACY in features
+        self.legacy = False         # this module emits legacy try/catch (choices3)
         self.typed = 'function-references' in features
         self.tags = []              # FuncType (params only) per tag
         self.exn_global = None
@@ -63,6 +76,9 @@ class ModuleFeatures3:
         function using them) keeps whole modules compiled; then the typed
         signatures."""
         self.use3 = (self.exn or self.typed) and self.c.integers(0, 2) > 0
+        # half the exception-using modules also use the legacy forms (which
+        # wasmtime cannot run: fuzz.oracle skips its comparison for them)
+        self.legacy = self.legacy_feature and self.use3 and self.c.boolean()
         self.typed_signatures()
 
     def typed_signatures(self):
@@ -98,9 +114,16 @@ class ModuleFeatures3:
             return
         c = self.c
         for _ in range(c.integers(1, 3)):
-            self.tags.append(tuple(self.valtype() for _ in range(c.integers(0, MAX_TAG_PARAMS))))
+            self.tags.append(tuple(self.tag_param() for _ in range(c.integers(0, MAX_TAG_PARAMS))))
         self.exn_global = len(self.globals)
         self.globals.append((EXNREF, True, ('ref.null', EXNREF)))
+
+    def tag_param(self):
+        """A tag parameter: mostly any value type, sometimes ``exnref`` (an
+        exception carrying another one: nested fields in exception.img) or
+        ``funcref``."""
+        how = self.c.weighted([(6, 'any'), (2, 'exnref'), (1 if self.refs else 0, 'funcref')])
+        return self.valtype() if how == 'any' else EXNREF if how == 'exnref' else FUNCREF
 
     def assemble3(self, m):
         """Tags, and a declarative element segment of the functions code
@@ -148,19 +171,37 @@ class FuncFeatures3:
 
     def prologue3(self):
         """Three in four entries using exceptions start (after the prologue
-        a dive counts) by throwing one and keeping it in the exnref global:
-        ``block (result exnref) try_table (catch_all_ref 0) ... throw end
-        unreachable end global.set``, so most checkpoints of the run hold a
+        a dive counts) by throwing one and keeping it in the exnref global
+        (``caught_into_global``), so most checkpoints of the run hold a
         caught exception (exception.img) whose fields are of the tag's
-        types."""
+        types; with a tag of an exnref parameter, then one carrying it."""
         mg = self.mg
         if self.idx or not self.wasm3 or not mg.exn or not self.c.integers(0, 3):
             return
+        self.caught_into_global(None)
+        nesting = [k for k, params in enumerate(mg.tags) if EXNREF in params]
+        if nesting:
+            self.caught_into_global(self.c.choice(nesting))
+
+    def caught_into_global(self, nesting):
+        """``block (result exnref) try_table (catch_all_ref 0) ... throw
+        end unreachable end global.set``; a ``nesting`` tag's exnref
+        fields get the global's exception (caught before): an exception
+        in an exception."""
+        mg = self.mg
         self.emit('block', EXNREF)
         self.labels.append(('block', (EXNREF,), None))
         self.emit('try_table', (None, ((CATCH_ALL_REF, None, 0),)))
         self.labels.append(('try_table', (), None))
-        self.do_throw([], None)
+        if nesting is None:
+            self.do_throw([], None)
+        else:
+            for t in mg.tags[nesting]:
+                if t == EXNREF:
+                    self.emit('global.get', mg.exn_global)
+                else:
+                    self.value(t)
+            self.emit('throw', nesting)
         self.labels.pop()
         self.emit('end')
         self.emit('unreachable')
@@ -177,6 +218,8 @@ class FuncFeatures3:
         return [((8 if self.idx == 0 else 4) if exn and deeper else 0, 'try_table'),
                 ((10 if self.in_try else 1) if exn else 0, 'throw'),
                 (2 if stored else 0, 'throw_ref'),
+                ((8 if self.idx == 0 else 4) if mg.legacy and deeper else 0, 'try_legacy'),
+                (3 if mg.legacy and self.catch_labels() else 0, 'rethrow'),
                 (6 if typed and self.typed_types() else 0, 'typed')]
 
     # ---- values
@@ -210,9 +253,10 @@ class FuncFeatures3:
 
     # ---- exceptions
 
-    def do_throw(self, st, _):
+    def do_throw(self, st, _, tag=None):
         from fuzz.gen import STOP
-        tag = self.c.integers(0, len(self.mg.tags) - 1)
+        if tag is None:
+            tag = self.c.integers(0, len(self.mg.tags) - 1)
         self.operands(st, self.mg.tags[tag])
         self.emit('throw', tag)
         return STOP
@@ -298,7 +342,63 @@ class FuncFeatures3:
         self.emit('end')
         st.extend(results)
 
-    def guarded_throw(self):
+    def do_try_legacy(self, st, _):
+        """The legacy form: ``try bt { body } catch $t { arm } ... catch_all
+        { arm } end``, or ``try bt { body } delegate l`` (to an enclosing
+        label: that try's handlers, or further out, or the caller).  An arm
+        starts with the tag's fields (used or sunk), may ``rethrow`` and
+        call; a checkpoint in one holds the frame's ``caught`` entry."""
+        c = self.c
+        mg = self.mg
+        results = tuple(mg.valtype() for _ in range(c.weighted([(3, 0), (3, 1), (1, 2)])))
+        delegate = c.integers(0, 4) == 0
+        arms = []
+        if not delegate:
+            arms = [('catch', c.integers(0, len(mg.tags) - 1)) for _ in range(c.weighted([(2, 0), (3, 1), (1, 2)]))]
+            if not arms or c.integers(0, 2):
+                arms.append(('catch_all', None))
+        self.emit('try', self.block_type((), results))
+        self.labels.append(('try', results, None))
+        self.depth += 1
+        steps = max(3, 11 - 2 * self.depth)
+        self.in_try += 1
+        self.seq([], results, steps)
+        if c.integers(0, 5):
+            # mostly a tag an arm catches, so the arms run
+            self.guarded_throw(c.choice(arms)[1] if arms else None)
+        self.in_try -= 1
+        if delegate:
+            self.labels.pop()
+            self.emit('delegate', c.integers(0, len(self.labels) - 1))   # the last: the function's
+        else:
+            self.labels[-1] = ('catch', results, None)
+            for op, tag in arms:
+                self.emit(op, tag)
+                self.seq(list(mg.tags[tag]) if op == 'catch' else [], results, steps)
+            self.labels.pop()
+            self.emit('end')
+        self.depth -= 1
+        st.extend(results)
+
+    def catch_labels(self):
+        """Label indices of the enclosing catch arms (``rethrow`` targets)."""
+        return [l for l, (kind, _, _) in enumerate(reversed(self.labels)) if kind == 'catch']
+
+    def do_rethrow(self, st, _):
+        """``if (cond) { rethrow l }``: the exception an enclosing arm
+        caught, thrown again (caught by an inner try, or further out)."""
+        c = self.c
+        l = c.choice(self.catch_labels())
+        how = c.weighted([(2, None), (1, 1), (2, 0)])
+        if how is None:
+            self.value(I32)
+        else:
+            self.emit('i32.const', how)
+        self.emit('if', None)
+        self.emit('rethrow', l + 1)
+        self.emit('end')
+
+    def guarded_throw(self, tag=None):
         """``if (cond) { throw }``: the end of three in four try_table
         bodies may throw, so handlers run and exnrefs get stored."""
         c = self.c
@@ -309,7 +409,7 @@ class FuncFeatures3:
             self.emit('i32.const', how)
         self.emit('if', None)
         self.labels.append(('if', (), None))
-        self.do_throw([], None)
+        self.do_throw([], None, tag)
         self.labels.pop()
         self.emit('end')
 

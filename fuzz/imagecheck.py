@@ -204,6 +204,11 @@ def _exceptions(directory, man, nframes, globs):
                 raise ImageCheckError(f'exception.img: caught {k}: frame {frame} of {nframes}, '
                                       f'exception {index} of {len(exceptions)}')
             caught.append((frame, depth, index))
+        for frame in {f for f, _, _ in caught}:
+            depths = [d for f, d, _ in caught if f == frame]
+            if sorted(depths) != list(range(len(depths))):
+                raise ImageCheckError(f'exception.img: frame {frame} has caught depths {depths}, '
+                                      f'documented: 0, 1, ... (one per open catch arm, outermost first)')
         b.done()
     for k, (t, cells) in enumerate(globs):
         if t == 'exnref' and cells[0] != NONE and cells[0] >= len(exceptions):

@@ -48,7 +48,7 @@ def _matching_end(body, b):
         op = body[i].op
         if op in ('block', 'loop', 'if', 'try_table', 'try'):
             depth += 1
-        elif op == 'end':
+        elif op in ('end', 'delegate'):        # delegate closes a legacy try
             depth -= 1
             if depth == 0:
                 return i
@@ -128,9 +128,33 @@ def expected_handlers(module, fidx, pc):
             if body[b].op == 'try_table' and _matching_end(body, b) != pc]
 
 
+def expected_caught(module, fidx, pc):
+    """How many legacy catch arms are open at ``pc`` (docs/images.md
+    ``caught``: one exception each): the open ``try`` blocks with one of
+    their own ``catch``/``catch_all`` before ``pc`` and their ``end`` not
+    reached (at the ``end``, also reached from the body, no arm is open)."""
+    nimported = sum(1 for i in module.imports if i.kind == 'func')
+    body = module.funcs[fidx - nimported].body
+    n = 0
+    for b in blocks_open_at(body, pc):
+        if body[b].op != 'try' or _matching_end(body, b) == pc:
+            continue
+        depth = 0
+        for i in range(b + 1, pc):
+            op = body[i].op
+            if op in ('block', 'loop', 'if', 'try_table', 'try'):
+                depth += 1
+            elif op in ('end', 'delegate'):
+                depth -= 1
+            elif depth == 0 and op in ('catch', 'catch_all'):
+                n += 1
+                break
+    return n
+
+
 def _check_exceptions(doc, k, fr, module):
-    """A frame's ``handlers`` (its try_table entries) and ``caught``
-    (legacy catch arms only: none without a legacy try) against the code."""
+    """A frame's ``handlers`` (its try_table entries) and ``caught`` (one
+    exception per open legacy catch arm) against the code."""
     uses = bool(module.tags) or any(i.op in ('try_table', 'try') for f in module.funcs for i in f.body)
     if not uses:
         return
@@ -141,8 +165,10 @@ def _check_exceptions(doc, k, fr, module):
     want = expected_handlers(module, fr['func'], fr['pc'])
     if got != want:
         raise NeutralCheckError(f'neutral.json frames[{k}].handlers = {got}, the code says {want}')
-    if not any(i.op == 'try' for f in module.funcs for i in f.body) and fr['caught']:
-        raise NeutralCheckError(f'neutral.json frames[{k}].caught = {fr["caught"]} without a legacy try')
+    want = expected_caught(module, fr['func'], fr['pc'])
+    if len(fr['caught']) != want:
+        raise NeutralCheckError(f'neutral.json frames[{k}].caught has {len(fr["caught"])} exceptions, '
+                                f'the code has {want} legacy catch arms open at {fr["pc"]}')
 
 
 def check_dir(directory, module):

@@ -1,5 +1,5 @@
 """The generator's Wasm 3.0 features (fuzz/gen3.py: 'exceptions',
-'function-references'): they appear, the modules validate under wasm-tools
+'legacy-exceptions', 'function-references'): they appear, the modules validate under wasm-tools
 with the features and terminate, the state they add is live at
 checkpoints, and the oracle's independent readers read it (exception.img,
 neutral.json ``handlers``)."""
@@ -14,7 +14,7 @@ import pytest
 from engine import embedding, syntax
 from engine.migrate import checkpoint, images as im, neutral
 from engine.migrate.translate import snapshot_from_images
-from fuzz import gen, gen3, imagecheck, linked, neutralcheck, oracle
+from fuzz import gen, gen3, imagecheck, linked, neutralcheck, oracle, wasmtime_oracle
 
 SEEDS = range(120)
 NEW_OPS = ('throw', 'throw_ref', 'try_table', 'call_ref', 'ref.as_non_null', 'br_on_null',
@@ -127,7 +127,7 @@ def test_exception_state_is_live_at_checkpoints(tmp_path):
     engine and by the independent reader."""
     seen = collections.Counter()
     n = 0
-    for seed in range(40):
+    for seed in range(80):
         gm = gen.from_seed(seed)
         module = linked.decoded(gm.wasm)
         for inst, images in _stops(gm, 'wasmedge', 13):
@@ -230,3 +230,133 @@ def test_the_compiled_tier_runs_them_with_the_same_counts(runtime):
                             tier='fast') == [], seed
         n += 1
     assert n >= 15
+
+
+# ---- the legacy forms ('legacy-exceptions') and exceptions in exceptions
+
+LEGACY_OPS = ('try', 'catch', 'catch_all', 'delegate', 'rethrow')
+CELLS = {'i64': 2, 'f64': 2, 'v128': 4}        # docs/images.md: every other type one cell
+
+
+def _legacy(gm):
+    return any(i.op in LEGACY_OPS for f in gm.module.funcs for i in f.body)
+
+
+def test_the_legacy_forms_and_reference_fields_appear_over_seeds(generated):
+    ops = collections.Counter()
+    fields = collections.Counter()
+    for _, gm in generated:
+        m = gm.module
+        ops.update(i.op for f in m.funcs for i in f.body if i.op in LEGACY_OPS)
+        fields.update(str(t) for tag in m.tags for t in m.types[tag.typeidx].params
+                      if t in (syntax.EXNREF, syntax.FUNCREF))
+    assert all(ops[o] >= 10 for o in LEGACY_OPS), ops
+    assert fields[str(syntax.EXNREF)] >= 20 and fields[str(syntax.FUNCREF)] >= 10, fields
+    legacy = sum(map(_legacy, (gm for _, gm in generated)))
+    assert 15 <= legacy <= 90, legacy             # some exception-using modules, not all
+
+
+def test_without_legacy_exceptions_no_legacy_form_is_drawn():
+    features = gen.FEATURES - {'legacy-exceptions'}
+    try_tables = 0
+    for seed, gm in _modules(range(40), features=features):
+        assert not _legacy(gm), seed
+        assert gen.validate(gm.wasm, features=features) is None, seed
+        try_tables += any(i.op == 'try_table' for f in gm.module.funcs for i in f.body)
+    assert try_tables >= 10
+
+
+def test_wasmtime_is_skipped_exactly_for_the_legacy_modules(generated):
+    """wasmtime cannot run the legacy forms: the comparison skips exactly
+    those modules (wasm-tools too wants the feature named)."""
+    legacy = [gm for _, gm in generated[:60] if _legacy(gm)]
+    for _, gm in generated[:60]:
+        assert oracle.wasmtime_runs(gm.wasm) == (not _legacy(gm))
+    gm = legacy[0]
+    with pytest.raises(Exception, match='legacy_exceptions'):
+        wasmtime_oracle.run(gm.wasm, gm.entry, list(gm.args[0]))
+    ref = oracle.uninterrupted(gm.wasm, gm.entry, gm.args[0], 'wasmedge', tier='interp')
+    assert oracle.compare_wasmtime(gm.wasm, gm.entry, gm.args[0], ref) == []
+    assert 'legacy' in gen.validate(gm.wasm, features=gen.FEATURES - {'legacy-exceptions'})
+
+
+def _nested(module, images):
+    """Exceptions of exception.img whose exnref field holds another (an
+    earlier entry, by docs/images.md)."""
+    out = 0
+    for k, (tag, cells) in enumerate(images.exceptions):
+        at = 0
+        for t in module.types[module.tags[tag].typeidx].params:
+            if t == syntax.EXNREF and cells[at] != imagecheck.NONE:
+                assert cells[at] < k
+                out += 1
+            at += CELLS.get(str(t), 1)
+    return out
+
+
+def test_a_checkpoint_in_a_catch_arm_holds_the_caught_exception(tmp_path):
+    """Checkpoints land inside legacy catch arms of the top frame and of a
+    lower one (a callee called from an arm): exception.img lists the caught
+    exceptions, the independent readers agree (neutralcheck sees one
+    missing), and both models resume each other's such sets; exceptions
+    carry other exceptions in exnref fields."""
+    seen = collections.Counter()
+    for seed in range(60):
+        gm = gen.from_seed(seed)
+        module = linked.decoded(gm.wasm)
+        for k, (inst, images) in enumerate(_stops(gm, 'wasmedge', 13)):
+            seen['nested'] += _nested(module, images)
+            if not images.caught:
+                continue
+            where = 'top' if any(f == 1 for f, _, _ in images.caught) else 'lower'
+            seen[where] += 1
+            if seen[where] > 3:
+                continue
+            d = str(tmp_path / f'{where}{seen[where]}')
+            im.write_images(images, d)
+            assert imagecheck.decode_dir(d)['caught'] == [tuple(e) for e in images.caught]
+            imagecheck.check_dir(d, images, im.read_images(d))
+            snap = snapshot_from_images(images, module, inst.info)
+            assert sum(len(fr.caught) for fr in snap.frames) == len(images.caught)
+            doc = neutral.document_from_snapshot(snap, module, inst.info, images.module_sha256)
+            with open(os.path.join(d, 'neutral.json'), 'w') as f:
+                json.dump(doc, f)
+            neutralcheck.check_dir(d, module)
+            fr = next(fr for fr in doc['frames'] if fr['caught'])
+            fr['caught'] = fr['caught'][1:]
+            with open(os.path.join(d, 'neutral.json'), 'w') as f:
+                json.dump(doc, f)
+            with pytest.raises(neutralcheck.NeutralCheckError, match='caught'):
+                neutralcheck.check_dir(d, module)
+            for a, b in (('wasmedge', 'wamr'), ('wamr', 'wasmedge')):
+                hops = [(a, 13 * (k + 1)), (b, None)]
+                assert oracle.check(gm.wasm, gm.entry, gm.args[0], hops, reference=a,
+                                    tier='interp') == [], (seed, hops)
+    assert seen['top'] >= 3 and seen['lower'] >= 2 and seen['nested'] >= 5, seen
+
+
+def test_the_count_relation_holds_with_legacy_arms():
+    """docs/images.md's count relation with its legacy row: a body or arm
+    running into the next catch counts one more in WAMR (WasmEdge goes on
+    past the end, WAMR lands on it), and fuzz.countcheck's walk counts
+    those arms (found by the coverage campaign as count mismatches)."""
+    from engine import embedding
+    from engine.syntax import Instr as I
+    from fuzz import countcheck, encode
+    body = [I('try', None), I('nop'), I('catch', 0), I('drop'), I('catch_all'), I('end'),  # body into a catch
+            I('try', None), I('i32.const', 7), I('throw', 0),
+            I('catch', 0), I('drop'), I('catch_all'), I('end'), I('end')]          # an arm into catch_all
+    m = syntax.Module(types=[syntax.FuncType((syntax.I32,), ()), syntax.FuncType((), ())],
+                      funcs=[syntax.Func(1, [], body)], tags=[syntax.Tag(0)],
+                      exports=[syntax.Export('f', 'func', 0)])
+    wasm = encode.encode_module(m)
+    assert gen.validate(wasm) is None
+    a = oracle.uninterrupted(wasm, 'f', [], 'wasmedge', tier='interp')
+    b = oracle.uninterrupted(wasm, 'f', [], 'wamr', tier='interp')
+    assert a.trap is None and b.trap is None
+    assert b.steps - a.steps == 2
+    store = embedding.store_init('wamr', tier='interp')
+    ex = store.new_executor()
+    ex.start(oracle._entry(oracle._instantiate(store, wasm, True), 'f'), [])
+    assert countcheck.events(ex, 100).arm_into_catch == 2
+    assert oracle.compare_counts(wasm, 'f', [], a, b) == []
