@@ -828,8 +828,8 @@ def campaign_coverage(work, seconds, seed=1, jobs=2, out=sys.stdout, generator='
 # a branch into one of these lines (or into the line before one) only
 # handles bad input (a corrupt image set or document, an impossible state):
 # the robustness campaign's ground
-# (a raise, or a call of a fail helper: ``x.fail(``, ``_fail(``, or a ``fail`` passed in)
-HOSTILE = re.compile(r'^\s*(raise\b|(\w+\.)?_?fail\()')
+# (a raise, or a call of a fail helper: ``x.fail(``, ``_fail(``, ``_exn_fail(``, or a ``fail`` passed in)
+HOSTILE = re.compile(r'^\s*(raise\b|(\w+\.)?(\w*_)?fail\()')
 # a branch out of a line testing a deliberate fault's switch (engine/faults.py,
 # off in every campaign) into the fault's code: never taken with the faults off
 FAULT_SWITCH = re.compile(r'^\s*(el)?if faults\.[A-Z_]+\b')

@@ -122,7 +122,7 @@ def test_error_paths_are_recognised_in_every_spelling():
     and a ``fail`` passed in as a parameter (engine/migrate/memories.py,
     exnstate.py) alike; an ordinary call is not one."""
     for line in ("    raise ImageError('x')", "        _fail('f', 'm')", "  self.fail(where, 'm')",
-                 "            fail(f'exception {k} tag', 'm')"):
+                 "            fail(f'exception {k} tag', 'm')", "    _exn_fail(f'caught', 'm')"):
         assert mt.HOSTILE.search(line), line
     for line in ("    failures.append(x)", "    out = fail_count + 1", "    unfail(x)"):
         assert not mt.HOSTILE.search(line), line
