@@ -502,16 +502,17 @@ class Worker:
     def rerun_corpus(self):
         """Saved failing inputs first (worker 0 only: one re-check is enough)."""
         base = os.path.join(self.cfg['out'], 'corpus')
-        for generator in ('smith', 'atheris', 'gen'):
-            d = os.path.join(base, f'failing-{generator}')
-            if not os.path.isdir(d):
-                continue
-            for name in sorted(os.listdir(d)):
-                if name.startswith('.'):
+        listing = self.cfg.get('corpus_files')
+        if listing is None:         # a journal written before the listing was kept
+            listing = corpus_listing(self.cfg['out'])
+        for generator in CORPUS_GENERATORS:
+            for name in listing.get(generator, ()):
+                path = os.path.join(base, f'failing-{generator}', name)
+                if not os.path.exists(path):
                     continue
                 if self.cfg['deadline'] and time.time() > self.cfg['deadline']:
                     return
-                with open(os.path.join(d, name), 'rb') as f:
+                with open(path, 'rb') as f:
                     data = f.read()
                 self.unit_bytes(generator, f'corpus-{name[:12]}', data,
                                 f'{generator}-corpus-{name[:12]}')
@@ -990,6 +991,23 @@ def parse(argv):
             'retries': a.retries, 'scheduler': a.scheduler, 'tier': a.tier}
 
 
+CORPUS_GENERATORS = ('smith', 'atheris', 'gen')     # byte generators whose failing inputs are kept
+
+
+def corpus_listing(out):
+    """The saved failing inputs a campaign starts with, {generator: [names]}.
+    Its corpus re-check covers these only (the list is kept in the journal),
+    so a campaign resumed after a SIGKILL re-checks what the uninterrupted
+    one would have, not the inputs its own first part saved."""
+    found = {}
+    for generator in CORPUS_GENERATORS:
+        d = os.path.join(out, 'corpus', f'failing-{generator}')
+        names = sorted(n for n in os.listdir(d) if not n.startswith('.')) if os.path.isdir(d) else []
+        if names:
+            found[generator] = names
+    return found
+
+
 def _refuse(message, executor):
     print(f'error: {message}', file=sys.stderr)
     if executor is not None:
@@ -1034,9 +1052,11 @@ def main(argv=None):
         state = jn.resume_state(records)
         cfg['resumed'] = True
         cfg['corpus_done'] = state['corpus_done']
+        cfg['corpus_files'] = records[0].get('corpus')
     else:
         state = None
-        journal.start(header)
+        cfg['corpus_files'] = corpus_listing(out)
+        journal.start(dict(header, corpus=cfg['corpus_files']))
     c = Campaign(cfg, state, executor)
     c.journal = journal
     left = None if cfg['time'] is None else max(0.0, cfg['time'] - c.offset)

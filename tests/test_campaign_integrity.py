@@ -176,3 +176,27 @@ def test_sigint_stops_a_campaign_started_with_sigint_ignored(tmp_path):
         if p.poll() is None:
             p.kill()
     assert json.loads((out / 'summary.json').read_text())['status'] == 'interrupted'
+
+
+def test_a_resumed_campaign_rechecks_only_the_corpus_it_started_with(tmp_path):
+    """Found by the CI gate (a race): the coordinator was killed before
+    worker 0 had done its corpus re-check, so the restart re-checked the
+    failing inputs the killed part had saved and reported them once more
+    under corpus names.  The journal keeps the corpus as it was at the
+    start; here the kill is played by cutting the journal after its header."""
+    out = tmp_path / 'camp'
+    argv = ['-m', 'fuzz.migrate', '--runs', '3', '--jobs', '1', '--generator', 'smith',
+            '--seed', '7', '--quiet', '--shrink-seconds', '0', '--no-wasmtime', '--out', str(out)]
+    p = subprocess.run([sys.executable, *argv], cwd=ROOT, env=_env(), capture_output=True,
+                       text=True, timeout=600)
+    assert p.returncode == 1, p.stderr[-2000:]
+    first = sorted(_summary(out)['failure_dirs'])
+    assert os.listdir(out / 'corpus' / 'failing-smith')     # the killed part saved its failures
+    journal = out / jn.NAME
+    head = journal.read_text().splitlines()[0]
+    journal.write_text(head + '\n')                         # killed before anything else was recorded
+    p = subprocess.run([sys.executable, *argv], cwd=ROOT, env=_env(), capture_output=True,
+                       text=True, timeout=600)
+    assert p.returncode == 1, p.stderr[-2000:]
+    assert json.loads(journal.read_text().splitlines()[0]) == json.loads(head)   # continued, not restarted
+    assert sorted(_summary(out)['failure_dirs']) == first                        # no corpus-* re-finds
