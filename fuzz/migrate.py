@@ -905,7 +905,9 @@ class Campaign:
 def cleanup(out, tmp_root):
     """Remove what a dead coordinator left: its temporary image directory,
     half-renamed reproducer folders, the in-flight cases, and atheris work
-    folders, whose crash inputs join the failing corpus to be re-checked."""
+    folders, whose crash inputs join the failing corpus to be re-checked.
+    Returns the names of those inputs (in ``failing-atheris``)."""
+    moved = []
     shutil.rmtree(tmp_root, ignore_errors=True)
     shutil.rmtree(os.path.join(out, '.inflight'), ignore_errors=True)
     for sub in ('failures', 'corpus'):
@@ -924,9 +926,11 @@ def cleanup(out, tmp_root):
                 os.makedirs(dst, exist_ok=True)
                 with open(os.path.join(work, art), 'rb') as f:
                     data = f.read()
-                with open(os.path.join(dst, hashlib.sha1(data).hexdigest()), 'wb') as f:
+                moved.append(hashlib.sha1(data).hexdigest())
+                with open(os.path.join(dst, moved[-1]), 'wb') as f:
                     f.write(data)
         shutil.rmtree(work, ignore_errors=True)
+    return moved
 
 
 def tmp_root_for(out):
@@ -1045,7 +1049,7 @@ def main(argv=None):
         return _refuse(f'--out {out} holds an unfinished campaign with other options ({why}); '
                        f'rerun with its options to resume it, or use another --out', executor)
     cfg['tmp_root'] = tmp_root_for(out)
-    cleanup(out, cfg['tmp_root'])
+    crashes = cleanup(out, cfg['tmp_root'])
     os.makedirs(cfg['tmp_root'], exist_ok=True)
     os.environ['FUZZ_TMP_ROOT'] = cfg['tmp_root']      # the workers' (spawned) image sets
     if why is None:
@@ -1053,6 +1057,9 @@ def main(argv=None):
         cfg['resumed'] = True
         cfg['corpus_done'] = state['corpus_done']
         cfg['corpus_files'] = records[0].get('corpus')
+        if cfg['corpus_files'] is not None and crashes:    # the dead run's atheris crash inputs too
+            had = cfg['corpus_files'].get('atheris', [])
+            cfg['corpus_files']['atheris'] = sorted(set(had) | set(crashes))
     else:
         state = None
         cfg['corpus_files'] = corpus_listing(out)
