@@ -1623,11 +1623,11 @@ class FuncGen(Wasm3Func, gen3.FuncFeatures3):
         self.emit('ref.is_null')
         st.append(I32)
 
-    def condition(self):
-        """An i32 for if/br_if: often a plain 0 or 1, so that branches are
-        taken about half of the time rather than almost always."""
-        c = self.c
-        how = c.weighted([(2, 0), (1, 1), (3, None)])
+    def condition(self, weights=((2, 0), (1, 1), (3, None))):
+        """An i32 for if/br_if: often a plain 0 or 1 (``weights`` of 0, 1 and
+        None = a computed value), so that branches are taken about half of
+        the time rather than almost always."""
+        how = self.c.weighted(weights)
         if how is None:
             self.value(I32)
         else:

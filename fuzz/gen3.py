@@ -46,7 +46,7 @@ references from the last function down, each naming an already interned
 type.
 """
 
-from engine.syntax import EXNREF, FUNCREF, FuncType, I32, RefType
+from engine.syntax import EXNREF, FUNCREF, FuncType, RefType
 
 LEGACY = 'legacy-exceptions'
 EXN_FEATURES = frozenset({'exceptions', 'function-references', LEGACY})
@@ -389,11 +389,7 @@ class FuncFeatures3:
         caught, thrown again (caught by an inner try, or further out)."""
         c = self.c
         l = c.choice(self.catch_labels())
-        how = c.weighted([(2, None), (1, 1), (2, 0)])
-        if how is None:
-            self.value(I32)
-        else:
-            self.emit('i32.const', how)
+        self.condition(((2, None), (1, 1), (2, 0)))
         self.emit('if', None)
         self.emit('rethrow', l + 1)
         self.emit('end')
@@ -401,12 +397,7 @@ class FuncFeatures3:
     def guarded_throw(self, tag=None):
         """``if (cond) { throw }``: the end of three in four try_table
         bodies may throw, so handlers run and exnrefs get stored."""
-        c = self.c
-        how = c.weighted([(3, 1), (1, 0), (1, None)])
-        if how is None:
-            self.value(I32)
-        else:
-            self.emit('i32.const', how)
+        self.condition(((3, 1), (1, 0), (1, None)))
         self.emit('if', None)
         self.labels.append(('if', (), None))
         self.do_throw([], None, tag)
