@@ -46,6 +46,8 @@ import sys
 import time
 from pathlib import Path
 
+from spectests.manifest import testsuite_root
+
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = ROOT / 'fuzz' / 'cosmic-ray.toml'
 DEFAULT_WORK = Path(os.environ.get('XDG_CACHE_HOME', Path.home() / '.cache')) / 'wasm-migrate' / 'mutation'
@@ -148,8 +150,7 @@ MEMORY_LIMIT = 2 << 30          # a mutant that allocates without bound dies of 
 
 
 def spec_dir():
-    base = os.environ.get('WASM_TESTSUITE') or str(ROOT.parent / 'shared' / 'testsuite')
-    return os.path.join(base, 'wasm-2.0')
+    return os.path.join(testsuite_root(), 'wasm-2.0')
 
 
 def campaign_command(units=None, **extra):
@@ -246,6 +247,8 @@ def copy_tree(work, name='tree'):
 def _env(tree):
     env = dict(os.environ)
     env['PYTHONPATH'] = str(tree)
+    # the tree lives outside the checkout, so its ../shared is not the suite's
+    env.setdefault('WASM_TESTSUITE', testsuite_root())
     env.pop('WASM_MIGRATE_FAULT', None)
     env['PYTHONDONTWRITEBYTECODE'] = '1'
     return env
