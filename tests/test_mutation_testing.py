@@ -90,6 +90,20 @@ def test_run_state_outside_the_checkout_is_required(capsys):
     assert not os.path.exists(os.path.join(ROOT, 'mutation-state'))
 
 
+@pytest.mark.skipif(not HAVE_SPEC, reason='spec testsuite not found')
+def test_a_tree_copy_outside_the_checkout_finds_the_spec_suite(tmp_path, monkeypatch):
+    """Mutants are tested in a copy under ~/.cache, whose ../shared is not
+    the suite's: the killing test there must still find its spec files (a
+    session once failed its baseline on this)."""
+    monkeypatch.delenv('WASM_TESTSUITE', raising=False)
+    tree = mt.copy_tree(tmp_path)
+    code = ('import os, fuzz.mutation_testing as m; '
+            'print(os.path.isfile(os.path.join(m.spec_dir(), "labels.wast")), m.ROOT)')
+    r = subprocess.run([sys.executable, '-c', code], cwd=tree, env=mt._env(tree),
+                       capture_output=True, text=True, timeout=60)
+    assert r.stdout.split() == ['True', str(tree)], r.stdout + r.stderr
+
+
 def test_every_judged_survivor_still_names_code_of_its_file():
     """docs/mutation-survivors.json is keyed by file and changed lines: a
     judgement whose original lines left the file (moved, rewritten) would
