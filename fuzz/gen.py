@@ -1484,7 +1484,6 @@ class FuncGen(Wasm3Func, gen3.FuncFeatures3):
 
     def do_recurse(self, st, _):
         """Self call guarded by the shared depth global (bounded recursion)."""
-        c = self.c
         d = self.mg.depth_global
         ft = self.ft
         self.self_called = True
