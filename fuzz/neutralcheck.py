@@ -128,6 +128,39 @@ def expected_handlers(module, fidx, pc):
             if body[b].op == 'try_table' and _matching_end(body, b) != pc]
 
 
+def expected_legacy_handlers(module, fidx, pc):
+    """The legacy ``try`` blocks whose body holds ``pc``, outermost first,
+    as docs/images.md writes them (``handlers``: ``{"instr", "legacy_catches":
+    [{"tag": k or null, "instr": j}], "delegate": j or null}``): the body is
+    the instructions after ``try`` up to its first ``catch``/``catch_all``,
+    its ``delegate`` or its ``end``."""
+    nimported = sum(1 for i in module.imports if i.kind == 'func')
+    body = module.funcs[fidx - nimported].body
+    out = []
+    for b in blocks_open_at(body, pc):
+        if body[b].op != 'try':
+            continue
+        arms, delegate, body_end, depth = [], None, None, 0
+        for i in range(b + 1, len(body)):
+            op = body[i].op
+            if op in ('block', 'loop', 'if', 'try_table', 'try'):
+                depth += 1
+            elif op in ('end', 'delegate') and depth:
+                depth -= 1
+            elif depth == 0 and op in ('catch', 'catch_all', 'delegate', 'end'):
+                body_end = i if body_end is None else body_end
+                if op == 'catch':
+                    arms.append({'tag': body[i].imm, 'instr': i})
+                elif op == 'catch_all':
+                    arms.append({'tag': None, 'instr': i})
+                else:
+                    delegate = i if op == 'delegate' else None
+                    break
+        if pc < body_end:
+            out.append({'instr': b, 'legacy_catches': arms, 'delegate': delegate})
+    return out
+
+
 def expected_caught(module, fidx, pc):
     """How many legacy catch arms are open at ``pc`` (docs/images.md
     ``caught``: one exception each): the open ``try`` blocks with one of
@@ -165,6 +198,10 @@ def _check_exceptions(doc, k, fr, module):
     want = expected_handlers(module, fr['func'], fr['pc'])
     if got != want:
         raise NeutralCheckError(f'neutral.json frames[{k}].handlers = {got}, the code says {want}')
+    got = [h for h in fr['handlers'] if 'legacy_catches' in h]
+    want = expected_legacy_handlers(module, fr['func'], fr['pc'])
+    if got != want:
+        raise NeutralCheckError(f'neutral.json frames[{k}].handlers (legacy) = {got}, the code says {want}')
     want = expected_caught(module, fr['func'], fr['pc'])
     if len(fr['caught']) != want:
         raise NeutralCheckError(f'neutral.json frames[{k}].caught has {len(fr["caught"])} exceptions, '

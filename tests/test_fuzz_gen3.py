@@ -210,6 +210,39 @@ def test_the_independent_handlers_check_sees_a_missing_handler(tmp_path, monkeyp
     raise AssertionError('no checkpoint inside a try_table')
 
 
+def test_the_independent_handlers_check_sees_a_legacy_catch_with_the_wrong_tag(tmp_path):
+    """A legacy try's ``legacy_catches`` in neutral.json, derived from the
+    code by the writer and the reader alike (``neutral.handlers_at``): a
+    writer and reader that both drop the tags agree with each other; only
+    neutralcheck, reading the code itself, sees catches naming no tag."""
+    for seed in range(200):
+        gm = gen.from_seed(seed)
+        module = linked.decoded(gm.wasm)
+        if not _legacy(gm):
+            continue
+        for inst, images in _stops(gm, 'wasmedge', 3):
+            snap = snapshot_from_images(images, module, inst.info)
+            fr = snap.frames[-1]
+            want = neutralcheck.expected_legacy_handlers(module, fr.fidx, fr.pc)
+            if not any(c['tag'] is not None for h in want for c in h['legacy_catches']):
+                continue
+            d = str(tmp_path / 'n')
+            os.makedirs(d)
+            doc = neutral.document_from_snapshot(snap, module, inst.info, images.module_sha256)
+            with open(os.path.join(d, 'neutral.json'), 'w') as f:
+                json.dump(doc, f)
+            neutralcheck.check_dir(d, module)
+            for h in doc['frames'][-1]['handlers']:
+                for c in h.get('legacy_catches', ()):
+                    c['tag'] = None
+            with open(os.path.join(d, 'neutral.json'), 'w') as f:
+                json.dump(doc, f)
+            with pytest.raises(neutralcheck.NeutralCheckError, match='legacy'):
+                neutralcheck.check_dir(d, module)
+            return
+    raise AssertionError('no checkpoint inside a legacy try body with a catch')
+
+
 @pytest.mark.parametrize('runtime', ['wasmedge', 'wamr'])
 def test_the_compiled_tier_runs_them_with_the_same_counts(runtime):
     """Functions using typed references or exceptions run interpreted in
