@@ -1188,6 +1188,7 @@ class FuncGen(Wasm3Func, gen3.FuncFeatures3):
             (2 if self.mg.simd and mem else 0, 'lane'),
             (4 if deeper else 0, 'block'), (5 if deeper else 0, 'if'), (6 if deeper else 0, 'loop'),
             (2, 'br'), (3, 'br_if'), (1, 'br_table'), (4 if deeper and mem else 0, 'switch'),
+            (2 if deeper else 0, 'ladder'),
             (1, 'return'),
             (1 if self.depth else 0, 'unreachable'),
             (6 if self.idx + 1 < self.mg.nfuncs else 0, 'call'),
@@ -1270,8 +1271,18 @@ class FuncGen(Wasm3Func, gen3.FuncFeatures3):
             return results[0] if results else None
         return self.mg.type_index(FuncType(tuple(params), tuple(results)))
 
+    def push_operand(self, st):
+        t = self.mg.valtype()
+        self.value(t)
+        st.append(t)
+
     def structured(self, st, kind):
         c = self.c
+        if c.integers(0, 3) == 0:
+            # an operand the block's label sits above (its height in WAMR's
+            # label, frame_sp): a branch out discards down to it, not to the
+            # frame's base
+            self.push_operand(st)
         np = c.integers(0, min(2, len(st)))
         params = tuple(st[len(st) - np:])
         results = tuple(self.mg.valtype() for _ in range(c.weighted([(3, 0), (4, 1), (2, 2), (1, 3)])))
@@ -1327,6 +1338,8 @@ class FuncGen(Wasm3Func, gen3.FuncFeatures3):
 
     def do_br_if(self, st, non_loop):
         c = self.c
+        if c.integers(0, 2) == 0:
+            self.push_operand(st)       # one the taken branch discards
         loops = [l for l, (kind, _, _) in enumerate(reversed(self.labels)) if kind == 'loop']
         if loops and c.boolean():
             # the outermost loop half the time: a back-branch across nested
@@ -1336,7 +1349,10 @@ class FuncGen(Wasm3Func, gen3.FuncFeatures3):
             self.operands(st, types)
             self.loop_test(counter)
         else:
-            l = c.choice(non_loop)
+            # the outer half of the labels half the time: a branch across
+            # several labels of different heights (the blocks' own operands
+            # below them) takes the target's height, not a nearer one's
+            l = c.choice(non_loop[len(non_loop) // 2:] if c.boolean() else non_loop)
             types = self.labels[-1 - l][1]
             self.operands(st, types)
             self.condition()
@@ -1363,6 +1379,43 @@ class FuncGen(Wasm3Func, gen3.FuncFeatures3):
             self.value(I32)
         self.emit('br_table', (targets, c.choice(same)))
         return STOP
+
+    def do_ladder(self, st, _):
+        """An early exit from nested scopes: three blocks, the inner two each
+        above an operand of its own (so the three labels stand at different
+        heights, with different arities), and in the innermost, above one
+        more operand, a ``br_if 2`` to the outermost, mostly taken (often as
+        a compare the executors fuse with the branch).  The taken branch
+        keeps the outer block's results at the outer label's height; a
+        nearer label's height or arity leaves another stack."""
+        c = self.c
+        mg = self.mg
+        kinds = [tuple(mg.valtype() for _ in range(c.integers(0, 2))) for _ in range(3)]
+        inside = []
+        for k, res in enumerate(kinds):
+            if k:
+                self.push_operand(inside[-1])
+            self.emit('block', self.block_type((), res))
+            self.labels.append(('block', res, None))
+            inside.append([])
+        self.push_operand(inside[-1])           # discarded by the taken branch
+        self.operands(inside[-1], kinds[0])
+        how = c.integers(0, 2)
+        if how == 0:
+            self.condition(((1, 0), (3, 1), (1, None)))
+        else:                                   # x >= 0 (unsigned): always true, fused
+            self.value(I32)
+            self.emit('i32.const', 0)
+            self.emit('i32.ge_u' if how == 1 else 'i32.lt_u')
+        self.emit('br_if', 2)
+        inside[-1].extend(kinds[0])
+        for k in (2, 1, 0):
+            self.finish(inside[k], kinds[k])
+            self.labels.pop()
+            self.emit('end')
+            if k:
+                inside[k - 1].extend(kinds[k])
+        st.extend(kinds[0])
 
     def do_switch(self, st, _):
         """The shape compilers give a switch statement: nested blocks, one per

@@ -145,12 +145,26 @@ KILL_CAMPAIGN = {'seed': 0, 'jobs': 2, 'generators': ('gen', 'smith')}
 KILL_UNITS = 72
 KILL_SPEC = ('labels.wast', 'br_table.wast', 'block.wast', 'loop.wast', 'if.wast', 'br_if.wast',
              'local_tee.wast', 'global.wast', 'bulk.wast', 'return.wast', 'select.wast',
-             'ref_func.wast', 'table_grow.wast')
+             'ref_func.wast', 'table_grow.wast',
+             # Wasm 3.0 state (validated by the 3.0 rules): handlers and
+             # exnrefs, typed references, several and 64-bit memories and
+             # tables, unset non-nullable locals; each under a second of CPU
+             'wasm-3.0/try_table.wast', 'wasm-3.0/throw.wast', 'wasm-3.0/throw_ref.wast',
+             'wasm-3.0/unwind.wast', 'wasm-3.0/call_ref.wast', 'wasm-3.0/br_on_null.wast',
+             'wasm-3.0/br_on_non_null.wast', 'wasm-3.0/ref_as_non_null.wast',
+             'wasm-3.0/local_init.wast', 'wasm-3.0/memory-multi.wast', 'wasm-3.0/memory_copy1.wast',
+             'wasm-3.0/address64.wast', 'wasm-3.0/table_grow64.wast')
 MEMORY_LIMIT = 2 << 30          # a mutant that allocates without bound dies of MemoryError, not the machine
 
 
-def spec_dir():
-    return os.path.join(testsuite_root(), 'wasm-2.0')
+def spec_dir(suite='wasm-2.0'):
+    return os.path.join(testsuite_root(), suite)
+
+
+def spec_file(name):
+    """(suite, path) of a KILL_SPEC entry: ``suite/file`` or a 2.0 file's name."""
+    suite, _, file = name.rpartition('/') if name.startswith('wasm-') else ('wasm-2.0', '', name)
+    return suite, os.path.join(spec_dir(suite), file)
 
 
 def campaign_command(units=None, **extra):
@@ -198,14 +212,13 @@ def kill(units=KILL_UNITS, spec=KILL_SPEC, out=sys.stdout, keep_going=False):
                 return 1
         from conformance.cli import run_file
         from conformance.migration import other_runtime
-        d = spec_dir()
         for name in spec:
-            path = os.path.join(d, name)
+            suite, path = spec_file(name)
             if not os.path.exists(path):
                 print(f'error: spec file {path} is missing (set WASM_TESTSUITE)', file=sys.stderr)
                 return 2
             migrate = {rt: other_runtime(rt) for rt in oracle.RUNTIMES}
-            for r in run_file(path, oracle.RUNTIMES, 60, None, migrate, suite='wasm-2.0'):
+            for r in run_file(path, oracle.RUNTIMES, 60, None, migrate, suite=suite):
                 bad = ([r['error']] if r['error'] else []) + [str(f) for f in r['failures']]
                 if bad and fail(f'spec {name} ({r["runtime"]}): {bad[0]}'[:2000]):
                     return 1

@@ -104,7 +104,7 @@ def test_generated_programs_cover_the_feature_list():
     # the traps over more seeds: linked and memoryless modules, and entries
     # ending in an uncaught exception (Wasm 3.0), thinned the rare ones
     # (without the legacy exception forms, which wasmtime cannot run)
-    for seed in range(400):
+    for seed in range(600):
         gm = gen.from_seed(seed, features=gen.FEATURES - {'legacy-exceptions'})
         for args in gm.args:
             out = wo.run(gm.wasm, gm.entry, args, fuel=FUEL)

@@ -127,7 +127,7 @@ def test_exception_state_is_live_at_checkpoints(tmp_path):
     engine and by the independent reader."""
     seen = collections.Counter()
     n = 0
-    for seed in range(80):
+    for seed in range(160):
         gm = gen.from_seed(seed)
         module = linked.decoded(gm.wasm)
         for inst, images in _stops(gm, 'wasmedge', 13):
@@ -283,7 +283,7 @@ def test_the_legacy_forms_and_reference_fields_appear_over_seeds(generated):
         ops.update(i.op for f in m.funcs for i in f.body if i.op in LEGACY_OPS)
         fields.update(str(t) for tag in m.tags for t in m.types[tag.typeidx].params
                       if t in (syntax.EXNREF, syntax.FUNCREF))
-    assert all(ops[o] >= 10 for o in LEGACY_OPS), ops
+    assert all(ops[o] >= 5 for o in LEGACY_OPS), ops
     assert fields[str(syntax.EXNREF)] >= 20 and fields[str(syntax.FUNCREF)] >= 10, fields
     legacy = sum(map(_legacy, (gm for _, gm in generated)))
     assert 15 <= legacy <= 90, legacy             # some exception-using modules, not all

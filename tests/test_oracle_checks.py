@@ -200,7 +200,7 @@ def test_a_dive_stops_at_its_bottom_with_distinct_functions_above_the_entry():
     depths 1-3, standing at the bottom's block end; some dives go past 257
     frames."""
     depths = []
-    for seed, gm in _dives():
+    for seed, gm in _dives(200):
         held = []
         for rt in oracle.RUNTIMES:
             store = embedding.store_init(rt, tier='interp')
