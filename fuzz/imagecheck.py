@@ -266,11 +266,31 @@ def check_extra(directory, extra):
                                   f'from the {len(data)} written')
 
 
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+FILE_MODE = 0o666 & ~_umask()      # what any file the user creates gets
+
+
+def check_modes(directory):
+    """A set's files are plain data files: read-write as the user's umask
+    allows, never executable (a writer passing another mode shows here)."""
+    for name in sorted(os.listdir(directory)):
+        mode = os.stat(os.path.join(directory, name)).st_mode & 0o7777
+        if mode != FILE_MODE:
+            raise ImageCheckError(f'{os.path.basename(directory)}/{name}: mode {mode:o}, expected '
+                                  f'{FILE_MODE:o} (0666 less the umask)')
+
+
 def check_dir(directory, written, read_back, extra=None):
     """Raise ImageCheckError unless the files in ``directory``, decoded
     independently, equal both the set that was written and the set the
     engine's reader returned (and the ``extra`` files are there)."""
     check_extra(directory, extra)
+    check_modes(directory)
     mine = decode_dir(directory)
     for what, other in (('the set written', written), ("the engine's reader", read_back)):
         diff = list(_differences(mine, as_dict(other)))

@@ -185,11 +185,16 @@ def expected_caught(module, fidx, pc):
     return n
 
 
+def _uses_exceptions(module):
+    """Tags (defined or imported) or try blocks: its runs can hold exception state."""
+    return bool(module.tags) or any(i.kind == 'tag' for i in module.imports) or \
+        any(i.op in ('try_table', 'try') for f in module.funcs for i in f.body)
+
+
 def _check_exceptions(doc, k, fr, module):
     """A frame's ``handlers`` (its try_table entries) and ``caught`` (one
     exception per open legacy catch arm) against the code."""
-    uses = bool(module.tags) or any(i.op in ('try_table', 'try') for f in module.funcs for i in f.body)
-    if not uses:
+    if not _uses_exceptions(module):
         return
     if doc.get('version') != 2 or 'handlers' not in fr or 'caught' not in fr:
         raise NeutralCheckError(f'neutral.json frames[{k}]: a module with exception handling needs '
@@ -208,13 +213,29 @@ def _check_exceptions(doc, k, fr, module):
                                 f'the code has {want} legacy catch arms open at {fr["pc"]}')
 
 
+WASM2_TYPES = frozenset(('i32', 'i64', 'f32', 'f64', 'v128', 'funcref', 'externref'))
+
+
+def _needs_version_2(doc, module):
+    """docs/images.md: version 2 exactly for a module with exception
+    handling or several memories, or a run holding a 3.0 reference type
+    (typed references, exnref) in a frame, a global, a table or the
+    results; the tables' types read from the module itself."""
+    tables = [t.type.elemtype for t in module.tables] + \
+        [i.desc.elemtype for i in module.imports if i.kind == 'table']
+    nmems = len(module.mems) + sum(1 for i in module.imports if i.kind == 'memory')
+    typed = [x.get('type') for fr in doc.get('frames', ()) for x in fr.get('locals', []) + fr.get('operands', [])]
+    typed += [g.get('type') for g in doc.get('globals', ())] + list(doc.get('results', ()))
+    return _uses_exceptions(module) or nmems > 1 or any(str(t) not in WASM2_TYPES for t in typed + tables)
+
+
 def check_dir(directory, module):
     """Check the header against docs/images.md and compare every frame's
     labels in ``directory/neutral.json`` with ``expected_labels``; raises
     NeutralCheckError naming the first difference."""
     with open(os.path.join(directory, 'neutral.json')) as f:
         doc = json.load(f)
-    want = VERSIONS[1] if 'memories' in doc else VERSIONS[0]
+    want = VERSIONS[1] if _needs_version_2(doc, module) else VERSIONS[0]
     for key, want in (('format', FORMAT), ('version', want)):
         if doc.get(key) != want or type(doc.get(key)) is not type(want):
             raise NeutralCheckError(f'neutral.json: {key} {doc.get(key)!r}, docs/images.md says {want!r}')

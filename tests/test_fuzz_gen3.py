@@ -393,3 +393,32 @@ def test_the_count_relation_holds_with_legacy_arms():
     ex.start(oracle._entry(oracle._instantiate(store, wasm, True), 'f'), [])
     assert countcheck.events(ex, 100).arm_into_catch == 2
     assert oracle.compare_counts(wasm, 'f', [], a, b) == []
+
+
+def test_a_typed_reference_document_written_as_version_1_is_seen(tmp_path):
+    """A run holding a typed reference (no exceptions, one memory) is a
+    version-2 document (docs/images.md); a writer and reader that agree on
+    calling it version 1 pass each other, neutralcheck's own reading of the
+    module and the document's types does not."""
+    features = gen.FEATURES - {'exceptions', 'legacy-exceptions', 'multi-memory'}
+    for seed in range(200):
+        gm = gen.from_seed(seed, features=features)
+        module = linked.decoded(gm.wasm)
+        for inst, images in _stops(gm, 'wasmedge', 5):
+            snap = snapshot_from_images(images, module, inst.info)
+            doc = neutral.document_from_snapshot(snap, module, inst.info, images.module_sha256)
+            if doc['version'] != 2:
+                continue
+            d = str(tmp_path / 'n')
+            os.makedirs(d)
+            with open(os.path.join(d, 'neutral.json'), 'w') as f:
+                json.dump(doc, f)
+            neutralcheck.check_dir(d, module)
+            doc['version'] = 1
+            del doc['memories']
+            with open(os.path.join(d, 'neutral.json'), 'w') as f:
+                json.dump(doc, f)
+            with pytest.raises(neutralcheck.NeutralCheckError, match='version 1'):
+                neutralcheck.check_dir(d, module)
+            return
+    raise AssertionError('no version-2 document without exceptions')

@@ -118,6 +118,20 @@ def test_the_module_written_beside_a_set_is_checked(tmp_path):
         imagecheck.check_extra(str(tmp_path), {'other.wasm': b''})
 
 
+def test_a_set_written_with_another_file_mode_is_seen(tmp_path):
+    """The files of a written set are plain data files (0666 less the
+    umask); one made executable, or group-writable, shows."""
+    from engine.migrate import images as im
+    from fuzz import imagecheck
+    d = str(tmp_path / 'set')
+    im.write_dir({'a.img': b'1', 'b.img': b'2'}, d)
+    imagecheck.check_modes(d)
+    for mode in [m for m in (0o755, 0o777, 0o600, 0o644) if m != imagecheck.FILE_MODE]:
+        os.chmod(os.path.join(d, 'b.img'), mode)
+        with pytest.raises(imagecheck.ImageCheckError, match='b.img: mode'):
+            imagecheck.check_modes(d)
+
+
 def test_a_translated_set_read_differently_in_memory_is_a_mismatch(monkeypatch):
     """The oracle restores from the files; it also reads the translated set
     as held in memory (what an API user restores) and requires the same
