@@ -666,6 +666,9 @@ def plans(rng: random.Random, total, runtimes=None, multi=True, stops=()):
         if 0 < s < total:
             for k, a in enumerate(runtimes):
                 out.append([(a, s), (runtimes[(k + 1) % len(runtimes)], None)])
+            # and through neutral.json: a deep stop's frame indices pass 256,
+            # beyond CPython's cached small ints (an `is` taken for `==`)
+            out.append([(runtimes[-1], s), (NEUTRAL + runtimes[0], None)])
     return out
 
 
