@@ -55,7 +55,7 @@ def other_tier(tier):
 
 
 MAX_STEPS = 5_000_000          # a generated run is far shorter; beyond this it hangs
-COUNT_WALK_STEPS = 5_000       # runs up to this long get the counts' independent check
+COUNT_WALK_STEPS = 100_000     # runs up to this long get the counts' independent check (~400,000 steps/s)
 STEP_LIMIT = 'step limit reached'
 
 Hop = Tuple[str, Optional[int]]
