@@ -17,7 +17,7 @@ executed instruction from the module's code by where the next one
 stands, not from either executor's compiled form.  The oracle then
 requires the relation between the two uninterrupted runs' counts.
 
-Wasm 3.0 instructions add no term: ``return_call`` and
+Wasm 3.0 instructions add no term: ``return_call``, ``return_call_ref`` and
 ``return_call_indirect`` count once in both models and replace the frame
 (the walk sees a new top frame, as for a call), and instructions on
 memories >= 1 or on 64-bit memories are ordinary single steps.

@@ -91,8 +91,12 @@ class ModuleFeatures3:
         for i in reversed(range(1, n)):
             if i + 1 >= n or c.integers(0, 2):
                 continue
-            t = self.typed_ref(c.integers(i + 1, n - 1), c.boolean())
             ft = self.sigs[i]
+            # half the time a function with this one's results, which it can
+            # tail-call through the reference (return_call_ref)
+            same = [j for j in range(i + 1, n) if self.sigs[j].results == ft.results]
+            j = c.choice(same) if same and c.boolean() else c.integers(i + 1, n - 1)
+            t = self.typed_ref(j, c.boolean())
             if c.boolean() and len(ft.params) < 4:
                 self.sigs[i] = FuncType(ft.params + (t,), ft.results)
             elif len(ft.results) < 4:
@@ -161,8 +165,13 @@ class FuncFeatures3:
             self.user_locals.append(self.new_local(EXNREF))
         if not mg.typed or self.idx + 1 >= mg.nfuncs:
             return
+        # later functions with this one's results: a typed local of their
+        # type allows a tail call through it (return_call_ref)
+        same = [j for j in range(self.idx + 1, mg.nfuncs) if mg.sigs[j].results == self.ft.results]
         for _ in range(c.integers(0, 2)):
-            t = mg.typed_ref(c.integers(self.idx + 1, mg.nfuncs - 1), c.boolean())
+            j = c.choice(same) if same and mg.tail and c.boolean() else \
+                c.integers(self.idx + 1, mg.nfuncs - 1)
+            t = mg.typed_ref(j, c.boolean())
             x = self.new_local(t)
             self.user_locals.append(x)
             if not t.nullable:
@@ -427,12 +436,18 @@ class FuncFeatures3:
     def do_typed(self, st, _):
         c = self.c
         mg = self.mg
-        heap = c.choice(self.typed_types())
+        # a tail call through a reference (return_call_ref) needs a type
+        # with this function's results
+        tails = [h for h in self.typed_types() if mg.types[h].results == self.ft.results] \
+            if mg.tail else []
+        tail = bool(tails) and c.integers(0, 2) == 0
+        heap = c.choice(tails if tail else self.typed_types())
         callee_cost = max(mg.costs[f] for f in mg.funcs_of_type(heap))
         callable_ = (min(mg.funcs_of_type(heap)) > self.idx
                      and self.mult * callee_cost <= _room(self))
-        what = c.weighted([(5 if callable_ else 0, 'call_ref'), (3, 'as_non_null'),
-                           (2, 'br_on_null'), (2, 'br_on_non_null')])
+        what = 'call_ref' if tail and callable_ else \
+            c.weighted([(5 if callable_ else 0, 'call_ref'), (3, 'as_non_null'),
+                        (2, 'br_on_null'), (2, 'br_on_non_null')])
         nullable, nonnull = RefType(True, heap), RefType(False, heap)
         if what == 'call_ref':
             ft = mg.types[heap]
@@ -444,8 +459,12 @@ class FuncFeatures3:
                 self.emit_nonnull_guard(nullable)
             else:
                 self.value(nonnull)
-            self.emit('call_ref', heap)
             self.cost += self.mult * callee_cost
+            if tail:
+                self.emit('return_call_ref', heap)      # the callee replaces this frame
+                from fuzz.gen import STOP
+                return STOP
+            self.emit('call_ref', heap)
             st.extend(ft.results)
         elif what == 'as_non_null':
             self.value(nullable if mg.risky else nonnull)
