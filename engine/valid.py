@@ -209,10 +209,10 @@ def _close_vals(stack, frame, types):
     (check_block: "instruction requires" for the results, "block requires"
     for what is left)."""
     h = frame[_HEIGHT]
-    if stack[h:] == list(types):
+    n = len(types)
+    if len(stack) - h == n and (not n or stack[h:] == list(types)):
         del stack[h:]
         return
-    n = len(types)
     top = stack[max(h, len(stack) - n):]
     if len(top) < n and not frame[_UNREACH] or not all(
             a is None or b is None or a == b or S.matches(a, b, frame[_KEYS])
