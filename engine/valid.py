@@ -203,6 +203,29 @@ def _pop_vals(stack, frame, types):
     return popped
 
 
+def _close_vals(stack, frame, types):
+    """At a block's end (and else, catch, catch_all, delegate): pop its
+    results, then nothing may be left; the reference interpreter's messages
+    (check_block: "instruction requires" for the results, "block requires"
+    for what is left)."""
+    h = frame[_HEIGHT]
+    n = len(types)
+    if len(stack) - h == n and (not n or stack[h:] == list(types)):
+        del stack[h:]
+        return
+    top = stack[max(h, len(stack) - n):]
+    if len(top) < n and not frame[_UNREACH] or not all(
+            a is None or b is None or a == b or S.matches(a, b, frame[_KEYS])
+            for a, b in zip(top, types[n - len(top):])):
+        shown = ['_'] * (n - len(top)) if frame[_UNREACH] else []
+        _fail(f'type mismatch: instruction requires [{" ".join(types)}] '
+              f'but stack has [{" ".join(shown + [t or "_" for t in top])}]')
+    if len(stack) - len(top) != h:
+        _fail(f'type mismatch: block requires [{" ".join(types)}] '
+              f'but stack has [{" ".join(t or "_" for t in stack[h:])}]')
+    del stack[h:]
+
+
 def _check_code(ctx, params, results, local_types, body, stop=None, trace=None, unset=None):
     """Validate one expression (function body or constant expression) with
     the appendix algorithm.  Returns a FuncInfo, or, when ``stop`` is given,
@@ -389,9 +412,7 @@ def _check_code(ctx, params, results, local_types, body, stop=None, trace=None, 
                 cur_h = cur[_HEIGHT]
                 live = not cur[_DEAD]
             elif op == 'end' or op == 'delegate':
-                _pop_vals(stack, cur, cur[_END])
-                if len(stack) != cur_h:
-                    _fail('type mismatch')
+                _close_vals(stack, cur, cur[_END])
                 kind = cur[_KIND]
                 if kind == 'if' and not _params_cover(cur):
                     _fail('type mismatch')
@@ -417,9 +438,7 @@ def _check_code(ctx, params, results, local_types, body, stop=None, trace=None, 
             elif op == 'else':
                 if cur[_KIND] != 'if':
                     _fail('else without if')
-                _pop_vals(stack, cur, cur[_END])
-                if len(stack) != cur_h:
-                    _fail('type mismatch')
+                _close_vals(stack, cur, cur[_END])
                 else_of[cur[_POS]] = i
                 cur[_KIND] = 'else'
                 if len(inits) > cur[_INITS]:
@@ -458,9 +477,7 @@ def _check_code(ctx, params, results, local_types, body, stop=None, trace=None, 
             elif op == 'catch' or op == 'catch_all':
                 if cur[_KIND] not in ('try', 'catch'):
                     _fail(f'{op} without try')
-                _pop_vals(stack, cur, cur[_END])
-                if len(stack) != cur_h:
-                    _fail('type mismatch')
+                _close_vals(stack, cur, cur[_END])
                 cur[_KIND] = op
                 cur[_UNREACH] = False
                 if len(inits) > cur[_INITS]:

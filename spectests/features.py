@@ -25,13 +25,9 @@ GROUPS = {
     'function-references': ('typed function references', None),
     'gc': ('structs, arrays, i31, subtyping, casts', 'GC not implemented yet'),
     'exceptions': ('try_table, throw, throw_ref, tags', None),
-    # the instructions run (binary forms, tests/test_exceptions.py); what fails
-    # is the text: every module of these files but try_delegate's first uses the
-    # folded legacy form (try (do ...) (catch ...)) that neither converter reads
-    'legacy-exceptions': ('try/catch/delegate/rethrow',
-                          'their text modules use the folded legacy (try (do ...)) form that '
-                          'neither wat2wasm nor wasm-tools reads (listed as unconvertible); '
-                          'the commands on those modules fail before reaching the engine'),
+    # their text modules write the legacy try folded, (try (do ...) (catch ...)),
+    # which conformance.wat reads by unfolding it (conformance/unfold.py)
+    'legacy-exceptions': ('try/catch/delegate/rethrow', None),
     'relaxed-simd': ('relaxed SIMD', None),
     'threads': ('post-3.0 proposal: threads (shared memory, atomics)',
                 'post-3.0 proposal, not part of Wasm 3.0: not implemented'),

@@ -190,8 +190,9 @@ _MUST_CONVERT = ('module', 'module_definition', 'assert_trap', 'assert_invalid',
 
 
 def _unconvertible(path):
-    """Text modules (that are not asserted malformed) which neither converter
-    reads: each listed with both converters' messages, never skipped silently
+    """Text modules (that are not asserted malformed) which no route of
+    conformance.wat reads (wat2wasm, wasm-tools, wasm-tools after unfolding):
+    each listed with both converters' messages, never skipped silently
     (their commands fail, and are expected to only where the manifest's
     feature group says why)."""
     from conformance.wat import TextError, wat_to_binary

@@ -483,3 +483,28 @@ def test_many_declared_locals_are_checked_per_distinct_type(monkeypatch):
     m.funcs[0] = S.Func(0, ['i32'] * 4000 + [S.RefType(False, 0)],
                         [I('local.get', 4000), I('drop'), I('end')])
     invalid(m, 'uninitialized local')
+
+
+@pytest.mark.parametrize('body, results, message', [
+    ([I('end')], ('i32',), 'type mismatch: instruction requires [i32] but stack has []'),
+    ([I('i64.const', 0), I('end')], ('i32',),
+     'type mismatch: instruction requires [i32] but stack has [i64]'),
+    ([I('i32.const', 1), I('end')], (), 'type mismatch: block requires [] but stack has [i32]'),
+    ([I('block', 'i32'), I('i32.const', 1), I('i32.const', 2), I('end'), I('drop'), I('end')], (),
+     'type mismatch: block requires [i32] but stack has [i32 i32]'),
+    ([I('unreachable'), I('i64.const', 0), I('end')], ('i32', 'i32'),
+     'type mismatch: instruction requires [i32 i32] but stack has [_ i64]'),
+    ([I('i32.const', 0), I('if', 'i32'), I('i32.const', 1), I('else'), I('end'), I('end')], ('i32',),
+     'type mismatch: instruction requires [i32] but stack has []'),
+])
+def test_end_of_block_messages_are_the_reference_interpreters(body, results, message):
+    """end/else (and catch, catch_all, delegate) check the results the way
+    the reference interpreter's check_block does, with its messages (the
+    3.0 suite's legacy try_catch.wast asserts them)."""
+    e = invalid(module_with(body, results=results), message)
+    assert e.message == message
+
+
+def test_end_of_block_in_unreachable_code_takes_missing_results_as_given():
+    validate_module(module_with([I('unreachable'), I('end')], results=('i32', 'i64')))
+    validate_module(module_with([I('unreachable'), I('i64.const', 0), I('end')], results=('i32', 'i64')))
