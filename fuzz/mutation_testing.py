@@ -153,7 +153,9 @@ KILL_SPEC = ('labels.wast', 'br_table.wast', 'block.wast', 'loop.wast', 'if.wast
              'wasm-3.0/unwind.wast', 'wasm-3.0/call_ref.wast', 'wasm-3.0/br_on_null.wast',
              'wasm-3.0/br_on_non_null.wast', 'wasm-3.0/ref_as_non_null.wast',
              'wasm-3.0/local_init.wast', 'wasm-3.0/memory-multi.wast', 'wasm-3.0/memory_copy1.wast',
-             'wasm-3.0/address64.wast', 'wasm-3.0/table_grow64.wast')
+             'wasm-3.0/address64.wast', 'wasm-3.0/table_grow64.wast',
+             'wasm-3.0/legacy/try_catch.wast', 'wasm-3.0/legacy/rethrow.wast',
+             'wasm-3.0/legacy/try_delegate.wast', 'wasm-3.0/legacy/throw.wast')
 MEMORY_LIMIT = 2 << 30          # a mutant that allocates without bound dies of MemoryError, not the machine
 
 
@@ -163,7 +165,7 @@ def spec_dir(suite='wasm-2.0'):
 
 def spec_file(name):
     """(suite, path) of a KILL_SPEC entry: ``suite/file`` or a 2.0 file's name."""
-    suite, _, file = name.rpartition('/') if name.startswith('wasm-') else ('wasm-2.0', '', name)
+    suite, _, file = name.partition('/') if name.startswith('wasm-') else ('wasm-2.0', '', name)
     return suite, os.path.join(spec_dir(suite), file)
 
 
