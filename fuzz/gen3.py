@@ -36,7 +36,10 @@ its comparison for exactly them (``wasmtime_runs``).
 Typed function references: functions after the entry may take or return
 ``(ref $t)``/``(ref null $t)`` of a later function's type, functions have
 such locals (the non-nullable ones set first thing), and ``call_ref``,
-``ref.as_non_null``, ``br_on_null`` and ``br_on_non_null`` use them.
+``return_call_ref`` (with tail calls on: through a local or parameter of
+a later function's type with this function's results, to which such
+locals and parameters lean), ``ref.as_non_null``, ``br_on_null`` and
+``br_on_non_null`` use them.
 Termination: a value of type ``(ref null? $t)`` only ever holds a defined
 function whose type is ``$t`` (``ref.func`` is the only source), and
 ``call_ref`` on ``$t`` is emitted in function i only when every function
