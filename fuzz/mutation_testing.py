@@ -36,6 +36,7 @@ is measured once per session).  See docs/mutation-testing.md.
 
 import argparse
 import ast
+import contextlib
 import json
 import os
 import random
@@ -212,22 +213,57 @@ def kill(units=KILL_UNITS, spec=KILL_SPEC, out=sys.stdout, keep_going=False):
                                             f'hops {oracle.describe(failure.hops)}: '
                                             + '; '.join(failure.mismatch)):
                 return 1
-        from conformance.cli import run_file
-        from conformance.migration import other_runtime
-        for name in spec:
-            suite, path = spec_file(name)
-            if not os.path.exists(path):
-                print(f'error: spec file {path} is missing (set WASM_TESTSUITE)', file=sys.stderr)
-                return 2
-            migrate = {rt: other_runtime(rt) for rt in oracle.RUNTIMES}
-            for r in run_file(path, oracle.RUNTIMES, 60, None, migrate, suite=suite):
-                bad = ([r['error']] if r['error'] else []) + [str(f) for f in r['failures']]
-                if bad and fail(f'spec {name} ({r["runtime"]}): {bad[0]}'[:2000]):
-                    return 1
+        with _neutral_checked():
+            failed = _spec_part(spec, fail)
+        if failed is not None:
+            return failed
     except Exception as e:           # a mutant that breaks the harness itself is killed too
         fail(f'harness raised {type(e).__name__}: {e}\n{traceback.format_exc()}')
         return 1
     return min(failures, 1) if not keep_going else failures
+
+
+def _spec_part(spec, fail):
+    """The spec files migrated: 1 (stop: killed) or 2 (a file missing) or
+    None to go on."""
+    from conformance.cli import run_file
+    from conformance.migration import other_runtime
+    from fuzz import oracle
+    for name in spec:
+        suite, path = spec_file(name)
+        if not os.path.exists(path):
+            print(f'error: spec file {path} is missing (set WASM_TESTSUITE)', file=sys.stderr)
+            return 2
+        migrate = {rt: other_runtime(rt) for rt in oracle.RUNTIMES}
+        for r in run_file(path, oracle.RUNTIMES, 60, None, migrate, suite=suite):
+            bad = ([r['error']] if r['error'] else []) + [str(f) for f in r['failures']]
+            if bad and fail(f'spec {name} ({r["runtime"]}): {bad[0]}'[:2000]):
+                return 1
+    return None
+
+
+@contextlib.contextmanager
+def _neutral_checked():
+    """The spec part's route through neutral.json (``conformance.migration.
+    through_neutral``) with the document also read by the independent
+    checker (``fuzz.neutralcheck``), as the campaign's neutral hops are:
+    a writer and reader that agree on a wrong handler list or version
+    pass each other, not the checker."""
+    from conformance import migration
+    from engine.migrate import neutral, translate as tr
+    from fuzz import neutralcheck
+    real = migration.through_neutral
+
+    def checked(images, inst, dst):
+        snap = tr.snapshot_from_images(images, inst.module, inst.info)
+        doc = neutral.document_from_snapshot(snap, inst.module, inst.info, images.module_sha256)
+        neutralcheck.check_doc(neutral.loads(neutral.dumps(doc)), inst.module)
+        return real(images, inst, dst)
+    migration.through_neutral = checked
+    try:
+        yield
+    finally:
+        migration.through_neutral = real
 
 
 def _limit_memory():

@@ -230,11 +230,15 @@ def _needs_version_2(doc, module):
 
 
 def check_dir(directory, module):
-    """Check the header against docs/images.md and compare every frame's
-    labels in ``directory/neutral.json`` with ``expected_labels``; raises
-    NeutralCheckError naming the first difference."""
+    """``check_doc`` of ``directory/neutral.json``."""
     with open(os.path.join(directory, 'neutral.json')) as f:
-        doc = json.load(f)
+        check_doc(json.load(f), module)
+
+
+def check_doc(doc, module):
+    """Check the header against docs/images.md and compare every frame's
+    labels (and handlers) with those read from the code; raises
+    NeutralCheckError naming the first difference."""
     want = VERSIONS[1] if _needs_version_2(doc, module) else VERSIONS[0]
     for key, want in (('format', FORMAT), ('version', want)):
         if doc.get(key) != want or type(doc.get(key)) is not type(want):

@@ -140,3 +140,27 @@ def test_error_paths_are_recognised_in_every_spelling():
         assert mt.HOSTILE.search(line), line
     for line in ("    failures.append(x)", "    out = fail_count + 1", "    unfail(x)"):
         assert not mt.HOSTILE.search(line), line
+
+
+@pytest.mark.skipif(not HAVE_SPEC, reason='spec testsuite not found')
+def test_the_spec_parts_neutral_route_is_read_by_the_independent_checker(monkeypatch):
+    """conformance's neutral hop derives a frame's handlers from the code
+    when writing and reading alike: handlers written without their tags
+    pass it, and the killing test's spec part catches them through
+    fuzz.neutralcheck (and leaves conformance as it found it)."""
+    from conformance import migration
+    from engine.migrate import neutral
+    real = neutral.handlers_at
+
+    def tagless(*a):
+        out = real(*a)
+        for h in out:
+            for c in h.get('legacy_catches', ()):
+                c['tag'] = None
+        return out
+    monkeypatch.setattr(neutral, 'handlers_at', tagless)
+    before = migration.through_neutral
+    out = io.StringIO()
+    assert mt.kill(units=0, spec=('wasm-3.0/legacy/try_catch.wast',), out=out) == 1
+    assert 'NeutralCheckError' in out.getvalue() and 'legacy' in out.getvalue()
+    assert migration.through_neutral is before
