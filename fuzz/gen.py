@@ -1400,13 +1400,14 @@ class FuncGen(Wasm3Func, gen3.FuncFeatures3):
             inside.append([])
         self.push_operand(inside[-1])           # discarded by the taken branch
         self.operands(inside[-1], kinds[0])
-        how = c.integers(0, 2)
+        how = c.integers(0, 3)
         if how == 0:
             self.condition(((1, 0), (3, 1), (1, None)))
         else:                                   # x >= 0 (unsigned): always true, fused
-            self.value(I32)
-            self.emit('i32.const', 0)
-            self.emit('i32.ge_u' if how == 1 else 'i32.lt_u')
+            t = I64 if how == 3 else I32        # (an i64 compare: two cells per operand)
+            self.value(t)
+            self.emit(f'{t}.const', 0)
+            self.emit(f'{t}.ge_u' if how != 2 else 'i32.lt_u')
         self.emit('br_if', 2)
         inside[-1].extend(kinds[0])
         for k in (2, 1, 0):
