@@ -921,12 +921,22 @@ class ModuleGen(Wasm3Module, gen3.ModuleFeatures3):
         def tail(ft, results):
             return [('drop', None) for _ in ft.results] + [('drop', None)] + \
                 [self.const_instr(t) for t in results] + [('end', None)]
+        # in a module with the legacy exception forms, half the time the
+        # chain's last function calls the recursion from a catch arm
+        tags = [t for t, ps in enumerate(getattr(self, 'tags', ())) if all(p in ALL_TYPES for p in ps)]
+        catcher = getattr(self, 'legacy', False) and tags and c.boolean()
         steps = 0
         for j, ft in enumerate(sigs):
             junk = self.const_instr(self.valtype())
             if j + 1 < k:
                 head = [junk] + call(first + j + 1, sigs[j + 1])
                 body = head + tail(sigs[j + 1], ft.results)
+            elif catcher:
+                head, rest = self.dive_catcher(c, tags, depth, rec)
+                body = [junk] + head + rest + [('drop', None)] + \
+                    [self.const_instr(t) for t in ft.results] + [('end', None)]
+                steps += 1 + len(head) - 1      # the catch itself is not executed: the throw lands past it
+                head = []
             else:
                 head = [junk, ('i32.const', depth), ('call', rec)]
                 body = head + [('drop', None)] + [self.const_instr(t) for t in ft.results] + [('end', None)]
@@ -946,6 +956,23 @@ class ModuleGen(Wasm3Module, gen3.ModuleFeatures3):
         funcs[0].body[at:at] = [Instr(op, imm) for op, imm in code]
         steps += at + len(enter)
         return (steps + 10 * depth + 5,)
+
+    def dive_catcher(self, c, tags, depth, rec):
+        """The dive's call of its recursion from a legacy ``catch``/
+        ``catch_all`` arm, the ``try`` two or three blocks deep, its body
+        throwing a tag with fields (a catch arm's holds them under the
+        call): at the dive's stop that frame is several frames down, in an
+        open arm (neutral.json's ``caught``, exception.img).  (head, rest):
+        the instructions up to the call, then the rest to the blocks' end."""
+        tag = max(tags, key=lambda t: (len(self.tags[t]), t))
+        nblocks = c.integers(2, 3)
+        arm = c.choice(('catch', 'catch_all'))
+        fields = list(self.tags[tag]) if arm == 'catch' else []
+        head = [('block', None)] * nblocks + [('try', None)] + \
+            [self.const_instr(t) for t in self.tags[tag]] + [('throw', tag)] + \
+            [(arm, tag if arm == 'catch' else None), ('i32.const', depth), ('call', rec)]
+        rest = [('drop', None) for _ in fields] + [('end', None)] * (1 + nblocks)
+        return head, rest
 
     def provider(self):
         """The second instance's module: a private helper function (so that

@@ -232,6 +232,32 @@ def test_a_dive_stops_at_its_bottom_with_distinct_functions_above_the_entry():
     assert len(depths) >= 8 and max(depths) > 257 and min(depths) < 20, depths
 
 
+def test_some_dives_stop_with_a_catch_arm_open_frames_below():
+    """In modules with the legacy exception forms, a dive's last chain
+    function may call the recursion from a catch arm two or three blocks
+    deep: at the stop, in both models, that frame lies below the top ones
+    with its caught exception, and the checkpoint round-trips."""
+    found = 0
+    for seed, gm in _dives(400):
+        module = linked.decoded(gm.wasm)
+        if not any([i.op for i in f.body[k - 1:k + 3]] in (['throw', c, 'i32.const', 'call']
+                                                          for c in ('catch', 'catch_all'))
+                   for f in module.funcs for k in range(1, len(f.body) - 2)):
+            continue
+        for rt in oracle.RUNTIMES:
+            store = embedding.store_init(rt, tier='interp')
+            inst = oracle._instantiate(store, gm.wasm, True)
+            ex = store.new_executor()
+            ex.start(oracle._entry(inst, gm.entry), list(gm.args[0]))
+            assert ex.run(gm.stops[0]) is False
+            snap = oracle.snapshot_from_images(
+                checkpoint.save(ex, inst, 'x' * 64, gm.entry, []), inst.module, inst.info)
+            holding = [k for k, fr in enumerate(snap.frames) if fr.caught]
+            assert holding and len(snap.frames) - holding[0] >= 2, (seed, rt, holding)
+        found += 1
+    assert found >= 5, found
+
+
 def test_the_plans_checkpoint_at_the_generators_stops():
     plans = oracle.plans(random.Random(0), 100, stops=(40, 100, 0))
     assert [p for p in plans if p[0][1] == 40 and len(p) == 2] == [
