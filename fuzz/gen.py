@@ -968,7 +968,11 @@ class ModuleGen(Wasm3Module, gen3.ModuleFeatures3):
         nblocks = c.integers(2, 3)
         arm = c.choice(('catch', 'catch_all'))
         fields = list(self.tags[tag]) if arm == 'catch' else []
-        head = [('block', None)] * nblocks + [('try', None)] + \
+        # the try takes parameters, still on the stack at the throw (the
+        # unwinding discards them down to the try's label)
+        params = tuple(self.valtype() for _ in range(c.integers(1, 2)))
+        bt = self.type_index(FuncType(params, ()))
+        head = [('block', None)] * nblocks + [self.const_instr(t) for t in params] + [('try', bt)] + \
             [self.const_instr(t) for t in self.tags[tag]] + [('throw', tag)] + \
             [(arm, tag if arm == 'catch' else None), ('i32.const', depth), ('call', rec)]
         rest = [('drop', None) for _ in fields] + [('end', None)] * (1 + nblocks)

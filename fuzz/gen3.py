@@ -369,12 +369,17 @@ class FuncFeatures3:
             arms = [('catch', c.integers(0, len(mg.tags) - 1)) for _ in range(c.weighted([(2, 0), (3, 1), (1, 2)]))]
             if not arms or c.integers(0, 2):
                 arms.append(('catch_all', None))
-        self.emit('try', self.block_type((), results))
+        # parameters from the stack now and then: the arms start without
+        # them (only the tag's fields), the try's label sits below them
+        np = c.integers(0, min(2, len(st))) if c.integers(0, 2) == 0 else 0
+        params = tuple(st[len(st) - np:])
+        del st[len(st) - np:]
+        self.emit('try', self.block_type(params, results))
         self.labels.append(('try', results, None))
         self.depth += 1
         steps = max(3, 11 - 2 * self.depth)
         self.in_try += 1
-        self.seq([], results, steps)
+        self.seq(list(params), results, steps)
         if c.integers(0, 5):
             # mostly a tag an arm catches, so the arms run
             # a body that ends without throwing runs into the first catch
