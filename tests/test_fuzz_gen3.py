@@ -183,7 +183,17 @@ def test_the_independent_reader_reads_exception_img(tmp_path):
         imagecheck.decode_dir(d)
 
 
-def test_the_independent_handlers_check_sees_a_missing_handler(tmp_path, monkeypatch):
+def _seen_only_by_the_checker(doc, module, corrupt, match):
+    """``doc`` (as JSON) passes neutralcheck; after ``corrupt`` it fails
+    with ``match``."""
+    doc = json.loads(json.dumps(doc))
+    neutralcheck.check_doc(doc, module)
+    corrupt(doc)
+    with pytest.raises(neutralcheck.NeutralCheckError, match=match):
+        neutralcheck.check_doc(doc, module)
+
+
+def test_the_independent_handlers_check_sees_a_missing_handler():
     """neutral.json's ``handlers`` are derived from the code by the writer
     and the reader alike (``neutral.handlers_at``): a handler list short of
     its innermost try_table round-trips; only neutralcheck sees it."""
@@ -195,22 +205,16 @@ def test_the_independent_handlers_check_sees_a_missing_handler(tmp_path, monkeyp
             fr = snap.frames[-1]
             if not neutralcheck.expected_handlers(module, fr.fidx, fr.pc):
                 continue
-            d = str(tmp_path / 'n')
-            os.makedirs(d)
             doc = neutral.document_from_snapshot(snap, module, inst.info, images.module_sha256)
-            with open(os.path.join(d, 'neutral.json'), 'w') as f:
-                json.dump(doc, f)
-            neutralcheck.check_dir(d, module)
-            doc['frames'][-1]['handlers'] = doc['frames'][-1]['handlers'][:-1]
-            with open(os.path.join(d, 'neutral.json'), 'w') as f:
-                json.dump(doc, f)
-            with pytest.raises(neutralcheck.NeutralCheckError, match='handlers'):
-                neutralcheck.check_dir(d, module)
+
+            def drop_innermost(doc):
+                doc['frames'][-1]['handlers'] = doc['frames'][-1]['handlers'][:-1]
+            _seen_only_by_the_checker(doc, module, drop_innermost, 'handlers')
             return
     raise AssertionError('no checkpoint inside a try_table')
 
 
-def test_the_independent_handlers_check_sees_a_legacy_catch_with_the_wrong_tag(tmp_path):
+def test_the_independent_handlers_check_sees_a_legacy_catch_with_the_wrong_tag():
     """A legacy try's ``legacy_catches`` in neutral.json, derived from the
     code by the writer and the reader alike (``neutral.handlers_at``): a
     writer and reader that both drop the tags agree with each other; only
@@ -226,19 +230,13 @@ def test_the_independent_handlers_check_sees_a_legacy_catch_with_the_wrong_tag(t
             want = neutralcheck.expected_legacy_handlers(module, fr.fidx, fr.pc)
             if not any(c['tag'] is not None for h in want for c in h['legacy_catches']):
                 continue
-            d = str(tmp_path / 'n')
-            os.makedirs(d)
             doc = neutral.document_from_snapshot(snap, module, inst.info, images.module_sha256)
-            with open(os.path.join(d, 'neutral.json'), 'w') as f:
-                json.dump(doc, f)
-            neutralcheck.check_dir(d, module)
-            for h in doc['frames'][-1]['handlers']:
-                for c in h.get('legacy_catches', ()):
-                    c['tag'] = None
-            with open(os.path.join(d, 'neutral.json'), 'w') as f:
-                json.dump(doc, f)
-            with pytest.raises(neutralcheck.NeutralCheckError, match='legacy'):
-                neutralcheck.check_dir(d, module)
+
+            def no_tags(doc):
+                for h in doc['frames'][-1]['handlers']:
+                    for c in h.get('legacy_catches', ()):
+                        c['tag'] = None
+            _seen_only_by_the_checker(doc, module, no_tags, 'legacy')
             return
     raise AssertionError('no checkpoint inside a legacy try body with a catch')
 
@@ -395,7 +393,7 @@ def test_the_count_relation_holds_with_legacy_arms():
     assert oracle.compare_counts(wasm, 'f', [], a, b) == []
 
 
-def test_a_typed_reference_document_written_as_version_1_is_seen(tmp_path):
+def test_a_typed_reference_document_written_as_version_1_is_seen():
     """A run holding a typed reference (no exceptions, one memory) is a
     version-2 document (docs/images.md); a writer and reader that agree on
     calling it version 1 pass each other, neutralcheck's own reading of the
@@ -409,17 +407,11 @@ def test_a_typed_reference_document_written_as_version_1_is_seen(tmp_path):
             doc = neutral.document_from_snapshot(snap, module, inst.info, images.module_sha256)
             if doc['version'] != 2:
                 continue
-            d = str(tmp_path / 'n')
-            os.makedirs(d)
-            with open(os.path.join(d, 'neutral.json'), 'w') as f:
-                json.dump(doc, f)
-            neutralcheck.check_dir(d, module)
-            doc['version'] = 1
-            del doc['memories']
-            with open(os.path.join(d, 'neutral.json'), 'w') as f:
-                json.dump(doc, f)
-            with pytest.raises(neutralcheck.NeutralCheckError, match='version 1'):
-                neutralcheck.check_dir(d, module)
+
+            def as_version_1(doc):
+                doc['version'] = 1
+                del doc['memories']
+            _seen_only_by_the_checker(doc, module, as_version_1, 'version 1')
             return
     raise AssertionError('no version-2 document without exceptions')
 
