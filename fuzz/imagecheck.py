@@ -12,6 +12,7 @@ to write and with what the engine's reader returned.
 
 import json
 import os
+import re
 import struct
 
 VALTYPE = {0x7F: ('i32', 1), 0x7E: ('i64', 2), 0x7D: ('f32', 1), 0x7C: ('f64', 2),
@@ -87,10 +88,25 @@ def _check_header(man):
                               f'documented: one of {FRAME_LAYOUTS}')
 
 
+def _check_version(directory, man):
+    """docs/images.md: version 3 exactly when the set holds Wasm 3.0 state
+    files (exception.img, memory{i}.img / mem_page_count{i}.img for i >= 1),
+    else version 2 exactly when its frames are in one file (stacks.img),
+    else version 1."""
+    names = set(os.listdir(directory))
+    v3 = 'exception.img' in names or any(re.fullmatch(r'(memory|mem_page_count)[1-9][0-9]*\.img', n)
+                                         for n in names)
+    want = 3 if v3 else 2 if 'stacks.img' in names else 1
+    if man.get('version') != want:
+        raise ImageCheckError(f'manifest.json: version {man.get("version")!r}, but a set of these files '
+                              f'is version {want} (docs/images.md)')
+
+
 def decode_dir(directory):
     """The image directory as a plain dict, straight from docs/images.md."""
     man = json.loads(_file(directory, 'manifest.json'))
     _check_header(man)
+    _check_version(directory, man)
     b = _Bytes('program_counter.img', _file(directory, 'program_counter.img'))
     pc = (b.u32('fidx'), b.u32('offset'))
     b.done()

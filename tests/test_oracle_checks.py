@@ -434,3 +434,36 @@ def test_half_the_hops_hand_the_translator_the_chunks_last_first(monkeypatch):
         if True in seen and False in seen:
             return
     raise AssertionError(f'no chain with several chunks read both ways: {seen}')
+
+
+def test_a_set_of_another_version_than_its_files_say_is_seen(tmp_path):
+    """docs/images.md: a set is version 3 exactly when it holds 3.0 state
+    files, else 2 exactly when its frames are in one file, else 1; the
+    engine's writer and reader share the version constants, the
+    independent reader derives the version from the files."""
+    import json
+    from engine.migrate import images as im
+    from fuzz import imagecheck
+    seed, gm = next((s, g) for s, g in _unlinked(features=frozenset({'simd', 'reference-types'}))
+                    if oracle.uninterrupted(g.wasm, g.entry, g.args[0]).steps > 10)
+    store = embedding.store_init('wamr', tier='interp')
+    inst = oracle._instantiate(store, gm.wasm, True)
+    ex = store.new_executor()
+    ex.start(oracle._entry(inst, gm.entry), list(gm.args[0]))
+    ex.run(5)
+    images = checkpoint.save(ex, inst, 'x' * 64, gm.entry, [])
+    for layout, version, wrong in (('per-file', 1, 2), ('one-file', 2, 3), ('one-file', 2, 1)):
+        d = str(tmp_path / f'{layout}-{wrong}')
+        im.write_images(images, d, frames=layout)
+        imagecheck.check_dir(d, images, im.read_images(d))
+        path = os.path.join(d, 'manifest.json')
+        man = json.load(open(path))
+        assert man['version'] == version
+        man['version'] = wrong
+        if wrong == 1:
+            del man['frames']
+        else:
+            man['frames'] = layout
+        json.dump(man, open(path, 'w'))
+        with pytest.raises(imagecheck.ImageCheckError, match=f'version {wrong}'):
+            imagecheck.decode_dir(d)
