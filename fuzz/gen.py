@@ -932,10 +932,11 @@ class ModuleGen(Wasm3Module, gen3.ModuleFeatures3):
                 head = [junk] + call(first + j + 1, sigs[j + 1])
                 body = head + tail(sigs[j + 1], ft.results)
             elif catcher:
-                head, rest = self.dive_catcher(c, tags, depth, rec)
+                head, rest, thrown = self.dive_catcher(c, tags, depth, rec)
                 body = [junk] + head + rest + [('drop', None)] + \
                     [self.const_instr(t) for t in ft.results] + [('end', None)]
-                steps += 1 + len(head) - 1      # the catch itself is not executed: the throw lands past it
+                # a throw before the call lands past the catch, which is not executed
+                steps += 1 + len(head) - (thrown is None)
                 head = []
             else:
                 head = [junk, ('i32.const', depth), ('call', rec)]
@@ -946,6 +947,8 @@ class ModuleGen(Wasm3Module, gen3.ModuleFeatures3):
         level = [('block', None), self.const_instr(self.valtype()), ('local.get', 0), ('i32.eqz', None),
                  ('br_if', 0), ('drop', None), ('local.get', 0), ('i32.const', 1), ('i32.sub', None),
                  ('call', rec), ('end', None), ('end', None)]
+        if catcher and thrown is not None:      # the bottom throws, after the stop, to the catcher
+            level[-1:] = [self.const_instr(t) for t in self.tags[thrown]] + [('throw', thrown), ('end', None)]
         funcs.append(syntax.Func(self.type_index(FuncType((I32,), ())),
                                  [self.valtype() for _ in range(c.integers(0, 2))],
                                  [Instr(op, imm) for op, imm in level]))
@@ -958,25 +961,35 @@ class ModuleGen(Wasm3Module, gen3.ModuleFeatures3):
         return (steps + 10 * depth + 5,)
 
     def dive_catcher(self, c, tags, depth, rec):
-        """The dive's call of its recursion from a legacy ``catch``/
-        ``catch_all`` arm, the ``try`` two or three blocks deep, its body
-        throwing a tag with fields (a catch arm's holds them under the
-        call): at the dive's stop that frame is several frames down, in an
-        open arm (neutral.json's ``caught``, exception.img).  (head, rest):
-        the instructions up to the call, then the rest to the blocks' end."""
+        """The dive's recursion called inside a legacy ``try`` two or three
+        blocks deep, taking parameters still on the stack when the
+        exception is thrown (the unwinding discards them down to the try's
+        label), caught by a ``catch`` (its fields) or ``catch_all`` arm.
+        Either the body throws the tag with the most fields and the arm
+        calls the recursion (at the dive's stop that frame is several
+        frames down in an open arm: neutral.json's ``caught``,
+        exception.img), or the body calls it and its bottom throws after
+        the stop, through every recursion frame to this try (its handler is
+        active frames down at the stop).  (head, rest, thrown): the
+        instructions up to the call, the rest to the blocks' end, and the
+        tag the bottom throws (None: the body throws)."""
         tag = max(tags, key=lambda t: (len(self.tags[t]), t))
         nblocks = c.integers(2, 3)
         arm = c.choice(('catch', 'catch_all'))
         fields = list(self.tags[tag]) if arm == 'catch' else []
-        # the try takes parameters, still on the stack at the throw (the
-        # unwinding discards them down to the try's label)
         params = tuple(self.valtype() for _ in range(c.integers(1, 2)))
         bt = self.type_index(FuncType(params, ()))
-        head = [('block', None)] * nblocks + [self.const_instr(t) for t in params] + [('try', bt)] + \
-            [self.const_instr(t) for t in self.tags[tag]] + [('throw', tag)] + \
-            [(arm, tag if arm == 'catch' else None), ('i32.const', depth), ('call', rec)]
-        rest = [('drop', None) for _ in fields] + [('end', None)] * (1 + nblocks)
-        return head, rest
+        enter = [('block', None)] * nblocks + [self.const_instr(t) for t in params] + [('try', bt)]
+        catch = [(arm, tag if arm == 'catch' else None)]
+        recurse = [('i32.const', depth), ('call', rec)]
+        if c.boolean():
+            head = enter + [self.const_instr(t) for t in self.tags[tag]] + [('throw', tag)] + catch + recurse
+            rest, thrown = [], None
+        else:
+            head = enter + recurse
+            rest, thrown = [('drop', None) for _ in params] + catch, tag
+        rest += [('drop', None) for _ in fields] + [('end', None)] * (1 + nblocks)
+        return head, rest, thrown
 
     def provider(self):
         """The second instance's module: a private helper function (so that

@@ -258,6 +258,33 @@ def test_some_dives_stop_with_a_catch_arm_open_frames_below():
     assert found >= 5, found
 
 
+def test_some_dives_throw_from_their_bottom_to_a_try_frames_down():
+    """The other catcher: the recursion called inside the try's body, its
+    bottom throwing after the stop through every recursion frame.  At the
+    stop a lower frame's legacy handler is active; the run and its
+    checkpoints agree everywhere (wasmtime cannot run legacy modules)."""
+    found = 0
+    for seed, gm in _dives(400):
+        module = linked.decoded(gm.wasm)
+        if not any(len(f.body) > 2 and f.body[-2].op == 'throw' and f.body[0].op == 'block'
+                   for f in module.funcs):
+            continue
+        store = embedding.store_init('wamr', tier='interp')
+        inst = oracle._instantiate(store, gm.wasm, True)
+        ex = store.new_executor()
+        ex.start(oracle._entry(inst, gm.entry), list(gm.args[0]))
+        assert ex.run(gm.stops[0]) is False
+        snap = oracle.snapshot_from_images(checkpoint.save(ex, inst, 'x' * 64, gm.entry, []),
+                                           inst.module, inst.info)
+        assert any(neutralcheck.expected_legacy_handlers(module, fr.fidx, fr.pc)
+                   for fr in snap.frames[:-2]), seed
+        checks, failure = oracle.check_module(gm.wasm, gm.entry, gm.args[:1], random.Random(seed),
+                                              stops=gm.stops)
+        assert failure is None, (seed, failure)
+        found += 1
+    assert found >= 3, found
+
+
 def test_the_plans_checkpoint_at_the_generators_stops():
     plans = oracle.plans(random.Random(0), 100, stops=(40, 100, 0))
     assert [p for p in plans if p[0][1] == 40 and len(p) == 2] == [
