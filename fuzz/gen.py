@@ -923,20 +923,29 @@ class ModuleGen(Wasm3Module, gen3.ModuleFeatures3):
                 [self.const_instr(t) for t in results] + [('end', None)]
         # in a module with the legacy exception forms, half the time the
         # chain's last function calls the recursion from a catch arm
+        # (dive_catcher), the recursion's bottom throws after the stop, and
+        # the function before catches that in a try around its call: an
+        # exception crossing every recursion frame and an open arm
         tags = [t for t, ps in enumerate(getattr(self, 'tags', ())) if all(p in ALL_TYPES for p in ps)]
         catcher = getattr(self, 'legacy', False) and tags and c.boolean()
+        tag = max(tags, key=lambda t: (len(self.tags[t]), t)) if catcher else None
         steps = 0
         for j, ft in enumerate(sigs):
             junk = self.const_instr(self.valtype())
-            if j + 1 < k:
+            if catcher and j == k - 2:
+                callee = sigs[j + 1]
+                head = [junk, ('try', None)] + call(first + j + 1, callee)
+                body = head + [('drop', None) for _ in callee.results] + \
+                    [('catch_all', None), ('end', None), ('drop', None)] + \
+                    [self.const_instr(t) for t in ft.results] + [('end', None)]
+            elif j + 1 < k:
                 head = [junk] + call(first + j + 1, sigs[j + 1])
                 body = head + tail(sigs[j + 1], ft.results)
             elif catcher:
-                head, rest, thrown = self.dive_catcher(c, tags, depth, rec)
+                head, rest = self.dive_catcher(c, tag, depth, rec)
                 body = [junk] + head + rest + [('drop', None)] + \
                     [self.const_instr(t) for t in ft.results] + [('end', None)]
-                # a throw before the call lands past the catch, which is not executed
-                steps += 1 + len(head) - (thrown is None)
+                steps += len(head)      # the throw lands past the catch, which is not executed
                 head = []
             else:
                 head = [junk, ('i32.const', depth), ('call', rec)]
@@ -947,8 +956,8 @@ class ModuleGen(Wasm3Module, gen3.ModuleFeatures3):
         level = [('block', None), self.const_instr(self.valtype()), ('local.get', 0), ('i32.eqz', None),
                  ('br_if', 0), ('drop', None), ('local.get', 0), ('i32.const', 1), ('i32.sub', None),
                  ('call', rec), ('end', None), ('end', None)]
-        if catcher and thrown is not None:      # the bottom throws, after the stop, to the catcher
-            level[-1:] = [self.const_instr(t) for t in self.tags[thrown]] + [('throw', thrown), ('end', None)]
+        if catcher:         # the bottom throws after the stop, past the arm, to the try before it
+            level[-1:] = [self.const_instr(t) for t in self.tags[tag]] + [('throw', tag), ('end', None)]
         funcs.append(syntax.Func(self.type_index(FuncType((I32,), ())),
                                  [self.valtype() for _ in range(c.integers(0, 2))],
                                  [Instr(op, imm) for op, imm in level]))
@@ -960,36 +969,31 @@ class ModuleGen(Wasm3Module, gen3.ModuleFeatures3):
         steps += at + len(enter)
         return (steps + 10 * depth + 5,)
 
-    def dive_catcher(self, c, tags, depth, rec):
-        """The dive's recursion called inside a legacy ``try`` two or three
-        blocks deep, taking parameters still on the stack when the
-        exception is thrown (the unwinding discards them down to the try's
-        label), caught by a ``catch`` (its fields) or ``catch_all`` arm.
-        Either the body throws the tag with the most fields and the arm
-        calls the recursion (at the dive's stop that frame is several
-        frames down in an open arm: neutral.json's ``caught``,
-        exception.img), or the body calls it and its bottom throws after
-        the stop, through every recursion frame to this try (its handler is
-        active frames down at the stop).  (head, rest, thrown): the
-        instructions up to the call, the rest to the blocks' end, and the
-        tag the bottom throws (None: the body throws)."""
-        tag = max(tags, key=lambda t: (len(self.tags[t]), t))
+    def dive_catcher(self, c, tag, depth, rec):
+        """The dive's call of its recursion from a legacy ``catch``/
+        ``catch_all`` arm, the ``try`` two or three blocks deep (an operand
+        under each inner block), taking
+        parameters still on the stack when its body throws ``tag`` (the
+        unwinding discards them down to the try's label; a ``catch`` arm
+        holds the fields under the call): at the dive's stop that frame is
+        several frames down in an open arm (neutral.json's ``caught``,
+        exception.img).  (head, rest): the instructions up to the call,
+        then the rest to the blocks' end."""
         nblocks = c.integers(2, 3)
         arm = c.choice(('catch', 'catch_all'))
         fields = list(self.tags[tag]) if arm == 'catch' else []
         params = tuple(self.valtype() for _ in range(c.integers(1, 2)))
-        bt = self.type_index(FuncType(params, ()))
-        enter = [('block', None)] * nblocks + [self.const_instr(t) for t in params] + [('try', bt)]
-        catch = [(arm, tag if arm == 'catch' else None)]
-        recurse = [('i32.const', depth), ('call', rec)]
-        if c.boolean():
-            head = enter + [self.const_instr(t) for t in self.tags[tag]] + [('throw', tag)] + catch + recurse
-            rest, thrown = [], None
-        else:
-            head = enter + recurse
-            rest, thrown = [('drop', None) for _ in params] + catch, tag
-        rest += [('drop', None) for _ in fields] + [('end', None)] * (1 + nblocks)
-        return head, rest, thrown
+        # an operand under each inner block: the labels at different heights
+        blocks = [('block', None)]
+        for _ in range(nblocks - 1):
+            blocks += [self.const_instr(self.valtype()), ('block', None)]
+        head = blocks + [self.const_instr(t) for t in params] + \
+            [('try', self.type_index(FuncType(params, ())))] + \
+            [self.const_instr(t) for t in self.tags[tag]] + [('throw', tag)] + \
+            [(arm, tag if arm == 'catch' else None), ('i32.const', depth), ('call', rec)]
+        rest = [('drop', None) for _ in fields] + [('end', None)] + \
+            [('end', None), ('drop', None)] * (nblocks - 1) + [('end', None)]
+        return head, rest
 
     def provider(self):
         """The second instance's module: a private helper function (so that

@@ -259,10 +259,11 @@ def test_some_dives_stop_with_a_catch_arm_open_frames_below():
 
 
 def test_some_dives_throw_from_their_bottom_to_a_try_frames_down():
-    """The other catcher: the recursion called inside the try's body, its
-    bottom throwing after the stop through every recursion frame.  At the
-    stop a lower frame's legacy handler is active; the run and its
-    checkpoints agree everywhere (wasmtime cannot run legacy modules)."""
+    """With the catch arm, the recursion's bottom throws after the stop
+    through every recursion frame and past the open arm to a try around
+    the call one frame further down.  At the stop that frame's legacy
+    handler is active; the run and its checkpoints agree everywhere
+    (wasmtime cannot run legacy modules)."""
     found = 0
     for seed, gm in _dives(400):
         module = linked.decoded(gm.wasm)
