@@ -371,7 +371,9 @@ class Wasm3Module:
             x.grown_first = lim.min == 0 and c.boolean()
             self.xmems.append(x)
             if lim.min and c.boolean():     # an active data segment into it
-                off = c.integers(0, 128)
+                # at its start or in its last chunk (memory{i}.img then holds
+                # a chunk past offset 0)
+                off = c.integers(0, 128) if c.boolean() else lim.min * 65536 - 16 - c.integers(0, 4000)
                 self.datas.append(syntax.Data(bytes(c.integers(0, 255) for _ in range(c.integers(1, 16))),
                                               'active', x.index, [Instr(at + '.const', off), Instr('end')]))
         self.xpassive = None
