@@ -164,3 +164,13 @@ def test_the_spec_parts_neutral_route_is_read_by_the_independent_checker(monkeyp
     assert mt.kill(units=0, spec=('wasm-3.0/legacy/try_catch.wast',), out=out) == 1
     assert 'NeutralCheckError' in out.getvalue() and 'legacy' in out.getvalue()
     assert migration.through_neutral is before
+
+
+def test_every_file_of_the_scope_is_given_to_cosmic_ray():
+    """SCOPE restricts the mutants cosmic-ray makes of its ``module-path``
+    files: a SCOPE file missing there gets no mutants at all, silently
+    (the Wasm 3.0 modules once did)."""
+    import tomllib
+    with open(mt.CONFIG, 'rb') as f:
+        paths = tomllib.load(f)['cosmic-ray']['module-path']
+    assert set(mt.SCOPE) <= set(paths), set(mt.SCOPE) - set(paths)
