@@ -228,6 +228,19 @@ def _operands(ex, model, fi, pc, n):
     return out[::-1]
 
 
+def _popped_by_call(store, fi, ins):
+    """Operands the call ``ins`` took from its frame: the called type's
+    parameters (not the running callee's, which a tail call may have
+    replaced by a function of other parameters), and the table index of a
+    ``call_indirect`` or the reference of a ``call_ref``."""
+    inst = fi.module
+    if ins.op == 'call':
+        return len(store.funcs[inst.funcaddrs[ins.imm]].type.params)
+    if ins.op == 'call_indirect':
+        return len(inst.types[ins.imm[0]].params) + 1
+    return len(inst.types[ins.imm].params) + 1           # call_ref
+
+
 def state(ex, model):
     """The whole state of a stopped run in module terms: every frame's
     function, locals and operands, and the main instance's memory,
@@ -245,7 +258,7 @@ def state(ex, model):
             nxt = ex.frames[i + 1]
             pc = nxt.from_pc - 1 if model == 'wasmedge' else _offsets(fi)[1][fr.ip]
             ops = list(_types(fi, pc))
-            k = len(store.funcs[nxt.func].type.params) + (fi.code.body[pc].op == 'call_indirect')
+            k = _popped_by_call(store, fi, fi.code.body[pc])
             ops = ops[:len(ops) - k]
         local_types = list(fi.type.params) + list(fi.code.locals)
         lo = fr.vpos if model == 'wasmedge' else fr.lp
