@@ -128,6 +128,23 @@ def expected_handlers(module, fidx, pc):
             if body[b].op == 'try_table' and _matching_end(body, b) != pc]
 
 
+def _try_parts(body, b):
+    """The legacy ``try`` at ``b``'s own ``catch``/``catch_all``
+    instructions, then its ``delegate`` or ``end``: [(index, op)]."""
+    parts, depth = [], 0
+    for i in range(b + 1, len(body)):
+        op = body[i].op
+        if op in ('block', 'loop', 'if', 'try_table', 'try'):
+            depth += 1
+        elif op in ('end', 'delegate') and depth:
+            depth -= 1
+        elif depth == 0 and op in ('catch', 'catch_all', 'delegate', 'end'):
+            parts.append((i, op))
+            if op in ('delegate', 'end'):
+                break
+    return parts
+
+
 def expected_legacy_handlers(module, fidx, pc):
     """The legacy ``try`` blocks whose body holds ``pc``, outermost first,
     as docs/images.md writes them (``handlers``: ``{"instr", "legacy_catches":
@@ -140,24 +157,12 @@ def expected_legacy_handlers(module, fidx, pc):
     for b in blocks_open_at(body, pc):
         if body[b].op != 'try':
             continue
-        arms, delegate, body_end, depth = [], None, None, 0
-        for i in range(b + 1, len(body)):
-            op = body[i].op
-            if op in ('block', 'loop', 'if', 'try_table', 'try'):
-                depth += 1
-            elif op in ('end', 'delegate') and depth:
-                depth -= 1
-            elif depth == 0 and op in ('catch', 'catch_all', 'delegate', 'end'):
-                body_end = i if body_end is None else body_end
-                if op == 'catch':
-                    arms.append({'tag': body[i].imm, 'instr': i})
-                elif op == 'catch_all':
-                    arms.append({'tag': None, 'instr': i})
-                else:
-                    delegate = i if op == 'delegate' else None
-                    break
-        if pc < body_end:
-            out.append({'instr': b, 'legacy_catches': arms, 'delegate': delegate})
+        parts = _try_parts(body, b)
+        if pc < parts[0][0]:
+            out.append({'instr': b,
+                        'legacy_catches': [{'tag': body[i].imm if op == 'catch' else None, 'instr': i}
+                                           for i, op in parts if op in ('catch', 'catch_all')],
+                        'delegate': parts[-1][0] if parts[-1][1] == 'delegate' else None})
     return out
 
 
@@ -170,18 +175,11 @@ def expected_caught(module, fidx, pc):
     body = module.funcs[fidx - nimported].body
     n = 0
     for b in blocks_open_at(body, pc):
-        if body[b].op != 'try' or _matching_end(body, b) == pc:
+        if body[b].op != 'try':
             continue
-        depth = 0
-        for i in range(b + 1, pc):
-            op = body[i].op
-            if op in ('block', 'loop', 'if', 'try_table', 'try'):
-                depth += 1
-            elif op in ('end', 'delegate'):
-                depth -= 1
-            elif depth == 0 and op in ('catch', 'catch_all'):
-                n += 1
-                break
+        parts = _try_parts(body, b)
+        if parts[-1][0] != pc and any(i < pc and op in ('catch', 'catch_all') for i, op in parts):
+            n += 1
     return n
 
 
