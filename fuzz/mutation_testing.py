@@ -14,6 +14,7 @@ stopped at the first divergence.
 
     python -m fuzz.mutation_testing kill        # the killing test (exit 1 = mutant killed)
     python -m fuzz.mutation_testing init        # a cosmic-ray session of the mutants in SCOPE
+    python -m fuzz.mutation_testing extend      # ... plus the files SCOPE gained since
     python -m fuzz.mutation_testing run --time S [--jobs N]
     python -m fuzz.mutation_testing report [--json OUT]
     python -m fuzz.mutation_testing campaign --sample N --time 120
@@ -337,6 +338,46 @@ def init(work, config=CONFIG):
         os.chdir(cwd)
     print(f'session {db}: {total} mutants, {total - len(skip)} in scope', flush=True)
     return db
+
+
+def extend(work, config=CONFIG):
+    """Work items for the files of the configuration's module-path that the
+    session has none of (the scope grew after ``init``), the results so far
+    kept; those outside the scope marked skipped as by ``init``.  The new
+    files must be the ones in the session's tree, or a later fresh copy
+    (``rerun``) would apply their mutants to other code."""
+    import importlib
+    from cosmic_ray.config import load_config
+    from cosmic_ray.work_db import WorkDB, use_db
+    from cosmic_ray.work_item import WorkResult, WorkerOutcome
+    all_work_items = importlib.import_module('cosmic_ray.commands.init')._all_work_items
+    cfg = load_config(str(config))
+    tree = _tree(work)
+    if not _db(work).exists():
+        raise SystemExit(f'error: no session in {work}; run "python -m fuzz.mutation_testing init" first')
+    lines = scope_lines(tree)
+    cwd = os.getcwd()
+    with use_db(str(_db(work)), WorkDB.Mode.open) as wdb:
+        have = {str(m.module_path) for item in wdb.work_items for m in item.mutations}
+        new = [p for p in cfg['module-path'] if p not in have]
+        for rel in new:
+            if (tree / rel).read_bytes() != (ROOT / rel).read_bytes():
+                raise SystemExit(f'error: {rel} changed since the session began (the tree in {tree} '
+                                 f'holds another version); start a fresh session with "init"')
+        os.chdir(tree)          # work items name files relative to the tree
+        try:
+            items = list(all_work_items([Path(p) for p in new], cfg.operators_config))
+        finally:
+            os.chdir(cwd)
+        wdb.add_work_items(items)
+        skip = [item.job_id for item in items
+                if not any(in_scope(str(m.module_path), m.start_pos[0], m.end_pos[0], lines)
+                           for m in item.mutations)]
+        wdb.set_multiple_results(skip, WorkResult(output='outside the migration path (SCOPE)',
+                                                  worker_outcome=WorkerOutcome.SKIPPED))
+    print(f'session {_db(work)}: {len(items)} mutants added from {", ".join(new) or "no new file"}, '
+          f'{len(items) - len(skip)} in scope', flush=True)
+    return len(items) - len(skip)
 
 
 def baseline(tree):
@@ -937,6 +978,7 @@ def main(argv=None):
     k = sub.add_parser('kill', help='the killing test (exit 0 pass, 1 divergence)')
     k.add_argument('--keep-going', action='store_true', help='run everything, count the failures')
     for name, hlp in (('init', 'a fresh cosmic-ray session of the scope'),
+                      ('extend', 'add the mutants of files the scope gained since init'),
                       ('run', 'test pending mutants'), ('report', 'the score table and survivors'),
                       ('rerun', 'test the unexplained survivors again with the current code'),
                       ('campaign', '120 s campaigns against a sample of killed mutants'),
@@ -979,6 +1021,8 @@ def main(argv=None):
     work.mkdir(parents=True, exist_ok=True)
     if a.cmd == 'init':
         init(work)
+    elif a.cmd == 'extend':
+        extend(work)
     elif a.cmd == 'run':
         run(work, a.time, a.seed, jobs=a.jobs, timeout=a.timeout)
     elif a.cmd == 'rerun':

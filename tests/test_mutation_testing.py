@@ -174,3 +174,39 @@ def test_every_file_of_the_scope_is_given_to_cosmic_ray():
     with open(mt.CONFIG, 'rb') as f:
         paths = tomllib.load(f)['cosmic-ray']['module-path']
     assert set(mt.SCOPE) <= set(paths), set(mt.SCOPE) - set(paths)
+
+
+def _config(path, files):
+    path.write_text('[cosmic-ray]\nmodule-path = [' + ', '.join(f'"{f}"' for f in files) + ']\n'
+                    'timeout = 60.0\nexcluded-modules = []\ntest-command = "true"\n'
+                    '[cosmic-ray.distributor]\nname = "local"\n')
+    return path
+
+
+def test_a_session_gains_the_mutants_of_files_the_scope_gained(tmp_path):
+    """``extend`` adds the work items of module-path files the session has
+    none of, keeping the results so far (the Wasm 3.0 modules joined the
+    scope after a session had run for hours)."""
+    from cosmic_ray.work_db import WorkDB, use_db
+    from cosmic_ray.work_item import TestOutcome, WorkResult, WorkerOutcome
+    work = tmp_path / 'work'
+    mt.init(work, config=_config(tmp_path / 'one.toml', ['engine/migrate/state.py']))
+    with use_db(str(mt._db(work)), WorkDB.Mode.open) as wdb:
+        before = [w.job_id for w in wdb.work_items]
+        wdb.set_result(before[0], WorkResult(output='x', test_outcome=TestOutcome.KILLED,
+                                             worker_outcome=WorkerOutcome.NORMAL))
+    two = _config(tmp_path / 'two.toml', ['engine/migrate/state.py', 'engine/migrate/exnstate.py'])
+    added = mt.extend(work, config=two)
+    with use_db(str(mt._db(work)), WorkDB.Mode.open) as wdb:
+        items = list(wdb.work_items)
+        files = {str(m.module_path) for w in items for m in w.mutations}
+        kept = dict(wdb.results)
+    assert added > 0 and len(items) == len(before) + added
+    assert files == {'engine/migrate/state.py', 'engine/migrate/exnstate.py'}
+    assert kept[before[0]].test_outcome == TestOutcome.KILLED
+    assert mt.extend(work, config=two) == 0            # nothing new the second time
+    # a grown file that is not the tree's version cannot be added
+    three = _config(tmp_path / 'three.toml', ['engine/migrate/state.py', 'engine/migrate/memories.py'])
+    (mt._tree(work) / 'engine/migrate/memories.py').write_text('# another version\n')
+    with pytest.raises(SystemExit, match='memories.py changed since the session began'):
+        mt.extend(work, config=three)
