@@ -948,6 +948,7 @@ class ModuleGen(Wasm3Module, gen3.ModuleFeatures3):
                 body = [junk] + head + rest + [('drop', None)] + \
                     [self.const_instr(t) for t in ft.results] + [('end', None)]
                 steps += len(head)      # the throw lands past the catch, which is not executed
+                arm_at = (len(funcs), len(head) - 1)    # the function, its body's `i32.const depth`
                 head = []
             else:
                 head = [junk, ('i32.const', depth), ('call', rec)]
@@ -969,7 +970,35 @@ class ModuleGen(Wasm3Module, gen3.ModuleFeatures3):
         code = enter + [('drop', None) for _ in sigs[0].results]
         funcs[0].body[at:at] = [Instr(op, imm) for op, imm in code]
         steps += at + len(enter)
+        if catcher:     # drawn after every older choice: a seed keeps the rest of its module
+            fi, pos = arm_at
+            steps += self.nest_arms(c, tags, funcs[fi].body, pos)
         return (steps + 10 * depth + 5,)
+
+    def nest_arms(self, c, tags, body, pos):
+        """Most catcher dives nest 1-3 more legacy tries in the arm, each
+        thrown into at once and caught (``catch`` of the thrown tag or
+        ``catch_all``), the recursion called from the innermost arm: at the
+        dive's stop the frame holds 2-4 open arms, each with its own caught
+        exception (fields drawn anew) and a ``catch`` arm's fields under
+        the next try.  The WAMR model keys a caught exception by (frame,
+        arm depth), so a wrong depth shows at the stop's checkpoint (and
+        only from three open arms on do ``d - 1`` and ``d >> 1`` differ).
+        Inserted into ``body`` before ``pos`` (the call's ``i32.const``),
+        the arms' ends after the call; returns the instructions that run
+        before the call (each once, the arm instructions not: a throw caught
+        in its own frame lands past them, alike in both models)."""
+        n = c.weighted([(1, 0), (1, 1), (2, 2), (2, 3)])
+        head, rest = [], []
+        for _ in range(n):
+            tag = c.choice(tags)
+            arm = c.choice(('catch', 'catch_all'))
+            head += [('try', None)] + [self.const_instr(t) for t in self.tags[tag]] + \
+                [('throw', tag), (arm, tag if arm == 'catch' else None)]
+            rest[:0] = [('drop', None) for _ in (self.tags[tag] if arm == 'catch' else ())] + [('end', None)]
+        body[pos + 2:pos + 2] = [Instr(op, imm) for op, imm in rest]
+        body[pos:pos] = [Instr(op, imm) for op, imm in head]
+        return len(head) - n
 
     def dive_catcher(self, c, tag, depth, rec):
         """The dive's call of its recursion from a legacy ``catch``/

@@ -366,6 +366,62 @@ def test_a_checkpoint_in_a_catch_arm_holds_the_caught_exception(tmp_path):
     assert seen['top'] >= 3 and seen['lower'] >= 2 and seen['nested'] >= 5, seen
 
 
+def _catcher_arms(module):
+    """(function index, imports counted; tags of the arms open at its call) of a dive's
+    catcher (gen.ModuleGen.dive_catcher, nest_arms): the function whose
+    legacy tries are each thrown into at once, the recursion called from the
+    innermost arm; None without one."""
+    for fidx, f in enumerate(module.funcs):
+        ops = [i.op for i in f.body]
+        for k in range(1, len(ops) - 2):
+            if ops[k - 1] == 'throw' and ops[k] in ('catch', 'catch_all') and ops[k + 1:k + 3] == [
+                    'i32.const', 'call']:
+                return fidx + len(module.imported('func')), [f.body[j].imm for j in range(k)
+                                                            if ops[j] == 'throw']
+    return None
+
+
+def test_dives_stop_with_legacy_catch_arms_nested_three_and_four_deep():
+    """Most catcher dives nest more legacy tries in their arm (each thrown
+    into and caught at once): at the dive's stop the frame holds 2-4 open
+    arms, in both models the same caught exceptions, each under its own arm
+    depth (the tag thrown into that try), three and four deep in some
+    modules; the oracle's plans with such a stop agree everywhere."""
+    depths = collections.Counter()
+    checked = 0
+    for seed in range(400):
+        gm = gen.from_seed(seed)
+        if not gm.stops:
+            continue
+        module = linked.decoded(gm.wasm)
+        found = _catcher_arms(module)
+        if found is None:
+            continue
+        fidx, tags = found
+        held = []
+        for rt in oracle.RUNTIMES:
+            store = embedding.store_init(rt, tier='interp')
+            inst = oracle._instantiate(store, gm.wasm, True)
+            ex = store.new_executor()
+            ex.start(oracle._entry(inst, gm.entry), list(gm.args[0]))
+            assert ex.run(gm.stops[0]) is False
+            snap = snapshot_from_images(checkpoint.save(ex, inst, 'x' * 64, gm.entry, []),
+                                        module, inst.info)
+            fr = next(fr for fr in snap.frames if fr.fidx == fidx)
+            assert [e.tag for e in fr.caught] == tags, (seed, rt)
+            assert snap.frames[-1].fidx != fidx          # the recursion runs above it
+            held.append(fr.caught)
+        assert held[0] == held[1], seed
+        depths[len(tags)] += 1
+        if len(tags) >= 3 and checked < 2:
+            checked += 1
+            checks, failure = oracle.check_module(gm.wasm, gm.entry, gm.args[:1], random.Random(seed),
+                                                  stops=gm.stops)
+            assert failure is None, (seed, failure)
+    assert depths[1] + depths[2] >= 1 and depths[3] >= 2 and depths[4] >= 2, depths
+    assert checked == 2
+
+
 def test_the_count_relation_holds_with_legacy_arms():
     """docs/images.md's count relation with its legacy row: a body or arm
     running into the next catch counts one more in WAMR (WasmEdge goes on
