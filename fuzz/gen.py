@@ -887,9 +887,11 @@ class ModuleGen(Wasm3Module, gen3.ModuleFeatures3):
         entry = self.sigs[0]
         args = [tuple(self.arg_value(t) for t in entry.params) for _ in range(c.integers(1, 3))]
         stops = self.dive(funcs)        # drawn last: a seed keeps the rest of its module
+        provider = self.provider() if self.linked else None
+        stops = self.nest_arms(stops)   # newer still: after the provider's choices
         wasm = encode.encode_module(m)
-        if self.linked:
-            wasm = linked.attach(wasm, self.provider())
+        if provider is not None:
+            wasm = linked.attach(wasm, provider)
         return GeneratedModule(wasm, m, 'run', entry.params, entry.results, args, ginfo,
                                'mem' if self.has_memory else None, stops)
 
@@ -908,6 +910,7 @@ class ModuleGen(Wasm3Module, gen3.ModuleFeatures3):
         (random points rarely land four and more frames deep).  Appends the
         functions to ``funcs`` and the call to ``funcs[0]``."""
         c = self.c
+        self.catcher_arm = None         # (tags, body, pos) for nest_arms
         if c.integers(0, 3):
             return ()
         k = c.integers(2, 4)
@@ -948,7 +951,7 @@ class ModuleGen(Wasm3Module, gen3.ModuleFeatures3):
                 body = [junk] + head + rest + [('drop', None)] + \
                     [self.const_instr(t) for t in ft.results] + [('end', None)]
                 steps += len(head)      # the throw lands past the catch, which is not executed
-                arm_at = (len(funcs), len(head) - 1)    # the function, its body's `i32.const depth`
+                arm_at = (len(funcs), len(head) - 1)    # the function, its `i32.const depth`
                 head = []
             else:
                 head = [junk, ('i32.const', depth), ('call', rec)]
@@ -970,12 +973,11 @@ class ModuleGen(Wasm3Module, gen3.ModuleFeatures3):
         code = enter + [('drop', None) for _ in sigs[0].results]
         funcs[0].body[at:at] = [Instr(op, imm) for op, imm in code]
         steps += at + len(enter)
-        if catcher:     # drawn after every older choice: a seed keeps the rest of its module
-            fi, pos = arm_at
-            steps += self.nest_arms(c, tags, funcs[fi].body, pos)
+        if catcher:
+            self.catcher_arm = (tags, funcs[arm_at[0]].body, arm_at[1])
         return (steps + 10 * depth + 5,)
 
-    def nest_arms(self, c, tags, body, pos):
+    def nest_arms(self, stops):
         """Most catcher dives nest 1-3 more legacy tries in the arm, each
         thrown into at once and caught (``catch`` of the thrown tag or
         ``catch_all``), the recursion called from the innermost arm: at the
@@ -984,10 +986,16 @@ class ModuleGen(Wasm3Module, gen3.ModuleFeatures3):
         the next try.  The WAMR model keys a caught exception by (frame,
         arm depth), so a wrong depth shows at the stop's checkpoint (and
         only from three open arms on do ``d - 1`` and ``d >> 1`` differ).
-        Inserted into ``body`` before ``pos`` (the call's ``i32.const``),
-        the arms' ends after the call; returns the instructions that run
-        before the call (each once, the arm instructions not: a throw caught
-        in its own frame lands past them, alike in both models)."""
+        Drawn after every older choice of the module (the provider's too):
+        a seed keeps the rest of it.  The tries go into the catcher before
+        its call's ``i32.const``, the arms' ends after the call; the stop
+        moves by the instructions that run before the call (each once, the
+        arm instructions not: a throw caught in its own frame lands past
+        them, alike in both models)."""
+        if self.catcher_arm is None:
+            return stops
+        c = self.c
+        tags, body, pos = self.catcher_arm
         n = c.weighted([(1, 0), (1, 1), (2, 2), (2, 3)])
         head, rest = [], []
         for _ in range(n):
@@ -998,7 +1006,7 @@ class ModuleGen(Wasm3Module, gen3.ModuleFeatures3):
             rest[:0] = [('drop', None) for _ in (self.tags[tag] if arm == 'catch' else ())] + [('end', None)]
         body[pos + 2:pos + 2] = [Instr(op, imm) for op, imm in rest]
         body[pos:pos] = [Instr(op, imm) for op, imm in head]
-        return len(head) - n
+        return (stops[0] + len(head) - n,)
 
     def dive_catcher(self, c, tag, depth, rec):
         """The dive's call of its recursion from a legacy ``catch``/

@@ -15,6 +15,7 @@ from engine import embedding, syntax
 from engine.migrate import checkpoint, images as im, neutral
 from engine.migrate.translate import snapshot_from_images
 from fuzz import gen, gen3, imagecheck, linked, neutralcheck, oracle, wasmtime_oracle
+from test_oracle_checks import snapshot_at_stop
 
 SEEDS = range(120)
 NEW_OPS = ('throw', 'throw_ref', 'try_table', 'call_ref', 'ref.as_non_null', 'br_on_null',
@@ -400,13 +401,7 @@ def test_dives_stop_with_legacy_catch_arms_nested_three_and_four_deep():
         fidx, tags = found
         held = []
         for rt in oracle.RUNTIMES:
-            store = embedding.store_init(rt, tier='interp')
-            inst = oracle._instantiate(store, gm.wasm, True)
-            ex = store.new_executor()
-            ex.start(oracle._entry(inst, gm.entry), list(gm.args[0]))
-            assert ex.run(gm.stops[0]) is False
-            snap = snapshot_from_images(checkpoint.save(ex, inst, 'x' * 64, gm.entry, []),
-                                        module, inst.info)
+            snap = snapshot_at_stop(gm, rt)
             fr = next(fr for fr in snap.frames if fr.fidx == fidx)
             assert [e.tag for e in fr.caught] == tags, (seed, rt)
             assert snap.frames[-1].fidx != fidx          # the recursion runs above it

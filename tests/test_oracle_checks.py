@@ -208,6 +208,18 @@ def _dives(n=60):
             yield seed, gm
 
 
+def snapshot_at_stop(gm, runtime):
+    """The state of ``gm``'s first call stopped at the generator's first
+    stop in ``runtime`` (interpreter tier), read back as a snapshot."""
+    store = embedding.store_init(runtime, tier='interp')
+    inst = oracle._instantiate(store, gm.wasm, True)
+    ex = store.new_executor()
+    ex.start(oracle._entry(inst, gm.entry), list(gm.args[0]))
+    assert ex.run(gm.stops[0]) is False
+    return oracle.snapshot_from_images(checkpoint.save(ex, inst, 'x' * 64, gm.entry, []),
+                                       inst.module, inst.info)
+
+
 def test_a_dive_stops_at_its_bottom_with_distinct_functions_above_the_entry():
     """The generator's dives (gen.ModuleGen.dive): at the stop it names, both
     models hold the same frames, four and more, of distinct functions at
@@ -245,13 +257,7 @@ def test_some_dives_stop_with_a_catch_arm_open_frames_below():
                    for f in module.funcs for k in range(1, len(f.body) - 2)):
             continue
         for rt in oracle.RUNTIMES:
-            store = embedding.store_init(rt, tier='interp')
-            inst = oracle._instantiate(store, gm.wasm, True)
-            ex = store.new_executor()
-            ex.start(oracle._entry(inst, gm.entry), list(gm.args[0]))
-            assert ex.run(gm.stops[0]) is False
-            snap = oracle.snapshot_from_images(
-                checkpoint.save(ex, inst, 'x' * 64, gm.entry, []), inst.module, inst.info)
+            snap = snapshot_at_stop(gm, rt)
             holding = [k for k, fr in enumerate(snap.frames) if fr.caught]
             assert holding and len(snap.frames) - holding[0] >= 2, (seed, rt, holding)
         found += 1
@@ -270,13 +276,7 @@ def test_some_dives_throw_from_their_bottom_to_a_try_frames_down():
         if not any(len(f.body) > 2 and f.body[-2].op == 'throw' and f.body[0].op == 'block'
                    for f in module.funcs):
             continue
-        store = embedding.store_init('wamr', tier='interp')
-        inst = oracle._instantiate(store, gm.wasm, True)
-        ex = store.new_executor()
-        ex.start(oracle._entry(inst, gm.entry), list(gm.args[0]))
-        assert ex.run(gm.stops[0]) is False
-        snap = oracle.snapshot_from_images(checkpoint.save(ex, inst, 'x' * 64, gm.entry, []),
-                                           inst.module, inst.info)
+        snap = snapshot_at_stop(gm, 'wamr')
         assert any(neutralcheck.expected_legacy_handlers(module, fr.fidx, fr.pc)
                    for fr in snap.frames[:-2]), seed
         checks, failure = oracle.check_module(gm.wasm, gm.entry, gm.args[:1], random.Random(seed),
