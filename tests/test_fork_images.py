@@ -369,6 +369,31 @@ def test_state_the_forks_cannot_hold_is_refused(prog):
         fi.fork_files(snap, inst.module, inst.info, 'wamr', base)
 
 
+EXNREF_LOCAL = '''
+(module
+  (func (export "run") (param $n i32) (result i32)
+    (local $e exnref)
+    (local.get $n)))
+'''
+
+
+@pytest.mark.parametrize('runtime', ['wamr', 'wasmedge'])
+def test_an_exnref_value_is_refused_not_written_as_an_unreadable_set(runtime, tmp_path):
+    """A module with an exnref local but no tag or try (so the writer's
+    exception-handling refusal does not apply): the type tables give
+    exnref no byte, and the set once written held a 0 its own reader
+    refused."""
+    path = tmp_path / 'exnref.wasm'
+    path.write_bytes(wasmtime.wat2wasm(EXNREF_LOCAL))
+    ex, store, inst, data = started('wamr', path, args=(3,))
+    assert not ex.run(0)
+    images = checkpoint.save(ex, inst, im.module_sha256(data), 'run', ['i32'])
+    snap = snapshot_from_images(images, inst.module, inst.info)
+    base = fi.baseline_of(*fresh('wamr', path))
+    with pytest.raises(ImageError, match=r'stack1.img: values: a value of type exnref has no type byte'):
+        fi.fork_files(snap, inst.module, inst.info, runtime, base)
+
+
 REFS = '''
 (module
   (global $r (mut funcref) (ref.null func))

@@ -415,6 +415,11 @@ def fork_files(snap: Snapshot, module, info, runtime, base: Baseline) -> Dict[st
         body = view.func(fr.fidx, f'frame {k + 1}').body
         types = fr.types or view.frame_types(fr.fidx, fr.pc, top_first[k - 1].fidx if k else None)
         tb = type_bytes(types)
+        if 0 in tb:
+            t = types[tb.index(0)]
+            raise ImageError(f'stack{k + 1}.img: values: a value of type {t} has no type byte in the forks\' '
+                             f'layout (neither fork has exception handling), so this state cannot '
+                             f'be written')
         if runtime == 'wasmedge' and REF in tb:
             raise ImageError(f'stack{k + 1}.img: values: a reference value cannot be written for '
                              f'the WasmEdge fork, which holds 1020 bytes of host memory there '
