@@ -1022,10 +1022,11 @@ class ModuleGen(Wasm3Module, gen3.ModuleFeatures3):
           unset (null), in a linked module in functions after the imports.
         * **wide**: in a module without tail calls (where a frame's callee
           must be the very function a ``call`` names) seven times in eight,
-          else a quarter of the time, 257-264 empty functions come before
-          the dive's: every frame above the entry, and every function its
-          chain calls, has an index beyond CPython's cached small integers
-          (a module of more than 256 functions)."""
+          else a quarter of the time, empty functions come before the
+          dive's, so many that its first one has index 257-264: every frame
+          above the entry, and every function its chain calls, has an index
+          beyond CPython's cached small integers (a module of more than 256
+          functions)."""
         if not stops or not self.refs:
             return stops
         c = self.c
