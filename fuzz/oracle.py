@@ -19,6 +19,8 @@ import dataclasses
 import os
 import random
 import shutil
+import subprocess
+import sys
 import tempfile
 import traceback
 from dataclasses import dataclass, field
@@ -37,12 +39,21 @@ RUNTIMES = ('wasmedge', 'wamr')
 # a hop named 'neutral:R' runs in model R after its state went through the
 # runtime-neutral form (neutral.json) instead of a direct translation
 NEUTRAL = 'neutral:'
-ROUTES = RUNTIMES + tuple(NEUTRAL + r for r in RUNTIMES)
+# a hop named 'cli:R' is translated into model R by the command line a user
+# runs (`python -m engine translate DIR --to R --out D --frames one-file`),
+# whose options are strings argparse made, not the oracle's constants
+CLI = 'cli:'
+ROUTES = RUNTIMES + tuple(NEUTRAL + r for r in RUNTIMES) + tuple(CLI + r for r in RUNTIMES)
+CLI_SHARE = 0.125           # of the calls: one single hop goes through the command line
+HELD_STEPS = 200            # the source runs on this far past a single hop's checkpoint
 
 
 def model(route):
     """The runtime model a hop runs in."""
-    return route[len(NEUTRAL):] if route.startswith(NEUTRAL) else route
+    for prefix in (NEUTRAL, CLI):
+        if route.startswith(prefix):
+            return route[len(prefix):]
+    return route
 # the executor tier of every run (TIERS: 'interp', 'fast'): the campaign
 # runs the compiled tier and checks it against the interpreter in each model
 # (compare_tiers)
@@ -258,6 +269,7 @@ def migrated(wasm, entry, args, hops, image_dir=None, run=_run, tier=TIER) -> Ou
             finished, trap = run(ex, None if last else budget)
             if finished:
                 return _outcome(store, inst, ex, addr, trap, taken)
+            at = ex.steps
             route = hops[i + 1][0]
             nxt = model(route)
             stage = 'save'
@@ -265,7 +277,11 @@ def migrated(wasm, entry, args, hops, image_dir=None, run=_run, tier=TIER) -> Ou
                 images, ended, trap = _save(ex, inst, sha, entry, result_types, run)
                 if ended:                       # ended while in another instance's code
                     return _outcome(store, inst, ex, addr, trap, taken)
-                taken.append((runtime, ex.steps))
+                at = ex.steps
+                taken.append((runtime, at))
+                if len(hops) == 2:
+                    stage = 'a checkpoint held while the run goes on'
+                    _held_while_running(ex, inst, images, sha)
                 stage = 'write_images'
                 d = os.path.join(image_dir, f'hop{i}')
                 written = images
@@ -275,7 +291,7 @@ def migrated(wasm, entry, args, hops, image_dir=None, run=_run, tier=TIER) -> Ou
                 im.check_module(images, wasm)
                 stage = 'independent image check'
                 imagecheck.check_dir(d, written, images, {'module.wasm': wasm})
-                if (i + ex.steps) % 2:
+                if (i + at) % 2:
                     # memory.img may list its chunks in any order (a fork's
                     # writer need not sort them): half the hops read them
                     # last first
@@ -297,7 +313,12 @@ def migrated(wasm, entry, args, hops, image_dir=None, run=_run, tier=TIER) -> Ou
                 d2 = os.path.join(image_dir, f'hop{i}-{nxt}' if i % 2 == 0 else f'hop{i}')
                 written = images
                 layout = im.FRAME_LAYOUTS[i % 2]
-                im.write_images(images, d2, extra={'module.wasm': wasm}, frames=layout)
+                if route.startswith(CLI):
+                    stage = 'engine translate (the command line)'
+                    layout = 'one-file'
+                    _cli_translate(d, d2, nxt, layout)
+                else:
+                    im.write_images(images, d2, extra={'module.wasm': wasm}, frames=layout)
                 images = im.read_images(d2)
                 imagecheck.check_dir(d2, written, images, {'module.wasm': wasm})
                 # an API user restores the translated set without files: read
@@ -317,7 +338,7 @@ def migrated(wasm, entry, args, hops, image_dir=None, run=_run, tier=TIER) -> Ou
                     # straight from the document, its memory whole, no image set
                     ex = checkpoint.restore_snapshot(store, inst, snap, nxt, images.module_sha256)
                 else:
-                    if route == nxt != untranslated.runtime and len(hops) == 2 and ex.steps % 2:
+                    if route == nxt != untranslated.runtime and len(hops) == 2 and at % 2:
                         # a single direct hop into the other model at an odd count:
                         # the set as saved, restored straight into it (`restore
                         # --runtime`), must hold what the translated set holds
@@ -332,12 +353,50 @@ def migrated(wasm, entry, args, hops, image_dir=None, run=_run, tier=TIER) -> Ou
                     ex = checkpoint.restore(store, inst, images)
                 addr = _entry(inst, entry)
             except Exception as e:
-                raise EngineFailure(f'hop {i} ({runtime} -> {nxt}) at step {ex.steps}, '
+                raise EngineFailure(f'hop {i} ({runtime} -> {nxt}) at step {at}, '
                                     f'{stage}: {type(e).__name__}: {e}') from e
         raise AssertionError('unreachable: the last hop runs to the end')
     finally:
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _held_while_running(ex, inst, saved, sha):
+    """An API user may keep a checkpoint while the run goes on (to migrate
+    it later, or twice): neither the saved set nor a WasmEdge snapshot taken
+    with ``snapshot_wasmedge``'s default (a copy of the memory) may change
+    as the run writes on.  The source runs ``HELD_STEPS`` further (by
+    ``_run``: this side run is not part of the migrated run a custom
+    runner records); the state it is in then is thrown away."""
+    before = im.encode_files(saved)
+    held = checkpoint.snapshot_wasmedge(ex, inst) if ex.model == 'wasmedge' else None
+    _run(ex, HELD_STEPS)
+    if im.encode_files(saved) != before:
+        raise EngineFailure(f'the saved image set changed as the run went on to step {ex.steps}: '
+                            f'it shares state with the running executor')
+    if held is not None:
+        held.entry, held.results = saved.entry, saved.results
+        if im.encode_files(images_from_snapshot(held, inst.module, inst.info, 'wasmedge', sha)) != before:
+            raise EngineFailure(f'a snapshot held while the run went on to step {ex.steps} no longer '
+                                f'describes the checkpoint: it shares state with the running executor')
+
+
+def cli_loads(wasm):
+    """Whether ``python -m engine`` can instantiate ``wasm``: it provides
+    the spectest and WASI imports only, not a linked module's provider."""
+    return all(imp.module in ('spectest', 'wasi_snapshot_preview1') for imp in _module(wasm).imports)
+
+
+def _cli_translate(src, dst, runtime, layout):
+    """``python -m engine translate`` in a child process, as a user runs
+    it, on the engine being checked (its PYTHONPATH first)."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(embedding.__file__)))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([root] + [p for p in [os.environ.get('PYTHONPATH')] if p]))
+    r = subprocess.run([sys.executable, '-m', 'engine', 'translate', src, '--to', runtime, '--out', dst,
+                        '--frames', layout], capture_output=True, text=True, env=env)
+    if r.returncode != 0:
+        raise EngineFailure(f'`engine translate {src} --to {runtime} --frames {layout}` exited '
+                            f'{r.returncode}: {(r.stderr or r.stdout).strip()[-2000:]}')
 
 
 def _save(ex, inst, sha, entry, result_types, run=_run):
@@ -633,13 +692,14 @@ def describe(hops):
 
 # ---------------------------------------------------------------- plans
 
-def plans(rng: random.Random, total, runtimes=None, multi=True, stops=()):
+def plans(rng: random.Random, total, runtimes=None, multi=True, stops=(), cli=False):
     """Hop chains for one run of ``total`` instructions: one single
     checkpoint for every ordered pair of runtime models, at a random point,
     and multi-hop chains A->B->A->B starting from each model; then, for
     each of ``stops`` (counts the generator knows to be worth one, e.g. the
     bottom of a deep call chain) inside the run, a checkpoint there from
-    each model into the other."""
+    each model into the other.  ``cli``: the command line can load the
+    module (``cli_loads``), so a hop may go through it."""
     runtimes = tuple(runtimes or available_runtimes())
     out = []
 
@@ -669,6 +729,12 @@ def plans(rng: random.Random, total, runtimes=None, multi=True, stops=()):
             # and through neutral.json: a deep stop's frame indices pass 256,
             # beyond CPython's cached small ints (an `is` taken for `==`)
             out.append([(runtimes[-1], s), (NEUTRAL + runtimes[0], None)])
+    # drawn after every older choice: now and then one single hop into the
+    # other model goes through the command line instead of the API
+    singles = [k for k, h in enumerate(out) if len(h) == 2 and h[1][0] in runtimes and h[0][0] != h[1][0]]
+    if cli and singles and rng.random() < CLI_SHARE:
+        k = rng.choice(singles)
+        out[k] = [out[k][0], (CLI + out[k][1][0], None)]
     return out
 
 
@@ -778,7 +844,7 @@ def _check_call(wasm, entry, args, rng, wasmtime, runtimes, reference, tier, sto
         bad = compare_tiers(wasm, entry, args, other, rt, tier)
         if bad:
             return checks, Failure(args, [(rt, None)], bad)
-    for hops in plans(rng, ref.steps, runtimes, stops=stops):
+    for hops in plans(rng, ref.steps, runtimes, stops=stops, cli=cli_loads(wasm)):
         checks += 1
         # the multi-hop chains and the generator's stops run under the
         # other tier: the compiled tier hands only a stop's last few

@@ -495,3 +495,46 @@ def test_a_set_of_another_version_than_its_files_say_is_seen(tmp_path):
         json.dump(man, open(path, 'w'))
         with pytest.raises(imagecheck.ImageCheckError, match=f'version {wrong}'):
             imagecheck.decode_dir(d)
+
+
+def test_some_single_hops_go_through_the_command_line():
+    """Now and then a single hop into the other model is translated by
+    `python -m engine translate` (its options strings argparse made), never
+    for a module the command line cannot instantiate (a linked one)."""
+    chosen = [h for seed in range(80) for h in oracle.plans(random.Random(seed), 500, ('wasmedge', 'wamr'),
+                                                            cli=True) if h[-1][0].startswith(oracle.CLI)]
+    assert chosen and all(len(h) == 2 and h[0][0] != oracle.model(h[1][0]) for h in chosen)
+    assert not [h for seed in range(80) for h in oracle.plans(random.Random(seed), 500, ('wasmedge', 'wamr'))
+                if h[-1][0].startswith(oracle.CLI)]
+    linked_ones = [g for g in (gen.from_seed(s) for s in range(40)) if linked.decoded(g.wasm).imports]
+    assert linked_ones and not any(oracle.cli_loads(g.wasm) for g in linked_ones)
+
+
+def test_a_fault_only_in_the_command_lines_translation_is_seen(monkeypatch):
+    """The hop through the command line reads what the child process wrote:
+    a translator fault switched on for that process alone (through the
+    environment, which this process read long ago) shows."""
+    seed, gm = next((s, g) for s, g in _unlinked() if oracle.uninterrupted(
+        g.wasm, g.entry, g.args[0]).steps > 10)
+    hops = [('wasmedge', 5), (oracle.CLI + 'wamr', None)]
+    assert not oracle.check(gm.wasm, gm.entry, gm.args[0], hops)
+    monkeypatch.setenv('WASM_MIGRATE_FAULT', 'pc_offset')
+    bad = oracle.check(gm.wasm, gm.entry, gm.args[0], hops)
+    assert bad, 'the command line\'s translation was not used'
+
+
+def test_a_checkpoint_held_while_the_run_goes_on_must_not_change(monkeypatch):
+    """A single hop's source runs on past its checkpoint; the saved set and
+    a snapshot taken with snapshot_wasmedge's default must still describe
+    the checkpoint.  A snapshot that shares the running memory is seen."""
+    real = checkpoint.snapshot_wasmedge
+    monkeypatch.setattr(checkpoint, 'snapshot_wasmedge', lambda ex, inst, live=False: real(ex, inst, True))
+    for seed, gm in _unlinked(60):
+        ref = oracle.uninterrupted(gm.wasm, gm.entry, gm.args[0])
+        if ref.memory and ref.steps > 40:
+            for at in range(0, ref.steps - 1, max(1, ref.steps // 12)):
+                bad = oracle.check(gm.wasm, gm.entry, gm.args[0], [('wasmedge', at), ('wamr', None)], ref=ref)
+                if bad:
+                    assert 'no longer describes the checkpoint' in bad[0], bad
+                    return
+    raise AssertionError('no generated run wrote its memory after a checkpoint')
