@@ -889,6 +889,7 @@ class ModuleGen(Wasm3Module, gen3.ModuleFeatures3):
         stops = self.dive(funcs)        # drawn last: a seed keeps the rest of its module
         provider = self.provider() if self.linked else None
         stops = self.nest_arms(stops)   # newer still: after the provider's choices
+        stops = self.dive_variants(m, stops)        # drawn after all of the above
         wasm = encode.encode_module(m)
         if provider is not None:
             wasm = linked.attach(wasm, provider)
@@ -919,6 +920,7 @@ class ModuleGen(Wasm3Module, gen3.ModuleFeatures3):
         sigs = [FuncType(tuple(self.valtype() for _ in range(c.integers(0, 3))),
                          tuple(self.valtype() for _ in range(c.integers(0, 1)))) for _ in range(k)]
         rec = first + k
+        self.dive_span = (first, k)                 # (ModuleGen.dive_variants)
 
         def call(j, ft):
             return [self.const_instr(t) for t in ft.params] + [('call', j)]
@@ -1033,6 +1035,92 @@ class ModuleGen(Wasm3Module, gen3.ModuleFeatures3):
         rest = [('drop', None) for _ in fields] + [('end', None)] + \
             [('end', None), ('drop', None)] * (nblocks - 1) + [('end', None)]
         return head, rest
+
+    def dive_variants(self, m, stops):
+        """Three variations of a dive (``dive``), drawn after every other
+        choice (a seed keeps the rest of its module), in modules with
+        reference types (the forks' modules, made without, stay as they
+        were).  Returns the stops, moved by the instructions added.
+
+        * **indirect calls**: each call of the chain (the entry's into it,
+          each function's into the next, the last one's into the
+          recursion) is half the time a ``call_indirect`` through a table
+          of its own (after the others) or, with typed references, a
+          ``call_ref`` of a ``ref.func``.  The function so called is
+          declared with a *twin* of the type the call names: a second,
+          structurally equal entry of the type section (the call's check
+          is structural; one-type rec groups are equivalent in 3.0), so at
+          the stop the frame above the caller runs a function whose
+          declared type is another entry than the call's.
+        * **late non-nullable locals**: with typed references, half the
+          chain's functions and the recursion get a ``(ref $t)`` local set
+          only after their call: at the stop every such frame holds it
+          unset (null), in a linked module in functions after the imports.
+        * **wide**: in a module without tail calls (where a frame's callee
+          must be the very function a ``call`` names) seven times in eight,
+          else a quarter of the time, empty functions come before the
+          dive's, so many that its first one has index 257-264: every frame
+          above the entry, and every function its chain calls, has an index
+          beyond CPython's cached small integers (a module of more than 256
+          functions)."""
+        if not stops or not self.refs:
+            return stops
+        c = self.c
+        first, k = self.dive_span
+        funcs = m.funcs
+        dive = funcs[first - self.fbase:]          # e_0 .. e_{k-1}, then r
+        typed = self.typed and self.use3
+        # the k + 1 calls of the chain: caller, callee
+        calls = [(funcs[0], first)] + [(dive[j], first + j + 1) for j in range(k)]
+        forms = [c.weighted([(2, 'call'), (1, 'call_indirect'), (1 if typed else 0, 'call_ref')])
+                 for _ in calls]
+        late = [self.fbase + c.integers(0, self.nfuncs - 1) if typed and c.boolean() else None
+                for _ in dive]
+        tails = any(ins.op.startswith('return_call') for f in funcs for ins in f.body)
+        shift = 257 - first + c.integers(0, 7) if c.integers(0, 7) > (5 if tails else 0) else 0
+
+        def site(body, callee):
+            return next(p for p, ins in enumerate(body) if ins.op == 'call' and ins.imm == callee)
+        for j, (f, g) in enumerate(zip(dive, late)):      # after the function's own call
+            if g is not None:
+                x = len(self.types[f.typeidx].params) + len(f.locals)
+                f.locals.append(syntax.RefType(False, funcs[g - self.fbase].typeidx))
+                p = site(f.body, first + min(j + 1, k)) + 1
+                f.body[p:p] = [Instr('ref.func', g), Instr('local.set', x)]
+        table = len(m.imported('table')) + len(m.tables)
+        slots, refs, twins = [], [], {}
+        for (f, callee), form in zip(calls, forms):
+            if form == 'call':
+                continue
+            g = funcs[callee - self.fbase]
+            named = g.typeidx
+            if named not in twins:
+                ft = self.types[named]
+                twins[named] = len(self.types)
+                self.types.append(FuncType(ft.params, ft.results))
+            g.typeidx = twins[named]
+            p = site(f.body, callee)
+            if form == 'call_indirect':
+                f.body[p:p + 1] = [Instr('i32.const', len(slots)), Instr('call_indirect', (named, table))]
+                slots.append(callee)
+            else:
+                f.body[p:p + 1] = [Instr('ref.func', callee), Instr('call_ref', named)]
+                refs.append(callee)
+        funcs[first - self.fbase:first - self.fbase] = [
+            syntax.Func(self.type_index(FuncType((), ())), [], [Instr('end')]) for _ in range(shift)]
+        for f in [funcs[0]] + dive:
+            f.body = [Instr(ins.op, ins.imm + shift) if ins.op in ('call', 'ref.func') and ins.imm >= first
+                      else ins for ins in f.body]
+
+        def elem(xs, mode, *where):
+            return syntax.Elem(FUNCREF, [[Instr('ref.func', x + shift), Instr('end')] for x in xs],
+                               mode, *where)
+        if slots:
+            m.tables.append(syntax.Table(syntax.TableType(syntax.Limits(len(slots), len(slots)), FUNCREF)))
+            m.elems.append(elem(slots, 'active', table, [Instr('i32.const', 0), Instr('end')]))
+        if refs:
+            m.elems.append(elem(refs, 'declarative'))
+        return (stops[0] + len(slots) + len(refs),)
 
     def provider(self):
         """The second instance's module: a private helper function (so that

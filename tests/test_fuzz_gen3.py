@@ -333,7 +333,7 @@ def test_a_checkpoint_in_a_catch_arm_holds_the_caught_exception(tmp_path):
     missing), and both models resume each other's such sets; exceptions
     carry other exceptions in exnref fields."""
     seen = collections.Counter()
-    for seed in range(60):
+    for seed in range(120):
         gm = gen.from_seed(seed)
         module = linked.decoded(gm.wasm)
         for k, (inst, images) in enumerate(_stops(gm, 'wasmedge', 13)):
