@@ -873,6 +873,7 @@ class ModuleGen(Wasm3Module, gen3.ModuleFeatures3):
         if self.has_memory:
             exports.append(syntax.Export('mem', 'memory', 0))
         self.assemble_wasm3(m, exports)
+        self.assemble3_tables(m)
         exports.append(syntax.Export('table0', 'table', self.tix[0]))
         if self.refs:
             exports.append(syntax.Export('table1', 'table', self.tix[1]))

@@ -125,6 +125,20 @@ class ModuleFeatures3:
         self.exn_global = len(self.globals)
         self.globals.append((EXNREF, True, ('ref.null', EXNREF)))
 
+    def exn_table(self):
+        """Index of the one-slot exnref table that keeps the entry's first
+        caught exception beside the exnref global (so table.img and the
+        neutral tables hold exnref entries naming exception.img): after
+        the 2.0 tables and the 64-bit one (``ModuleGen.plan_wasm3``)."""
+        return (2 if self.refs else 1) + (self.t64 is not None)
+
+    def assemble3_tables(self, m):
+        """The exnref table, after every table ``assemble_wasm3`` adds."""
+        from engine import syntax
+        if self.exn_global is not None:
+            assert len(m.imported('table')) + len(m.tables) == self.exn_table()
+            m.tables.append(syntax.Table(syntax.TableType(syntax.Limits(1, 1), EXNREF)))
+
     def tag_param(self):
         """A tag parameter: mostly any value type, sometimes ``exnref`` (an
         exception carrying another one: nested fields in exception.img) or
@@ -220,6 +234,9 @@ class FuncFeatures3:
         self.labels.pop()
         self.emit('end')
         self.emit('global.set', mg.exn_global)
+        self.emit('i32.const', 0)
+        self.emit('global.get', mg.exn_global)
+        self.emit('table.set', mg.exn_table())
 
     def weights3(self, deeper):
         if not self.wasm3:

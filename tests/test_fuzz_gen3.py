@@ -478,3 +478,28 @@ def test_tail_calls_through_typed_references_appear_and_agree(generated):
         gm = gen.from_seed(s)
         checks, failure = oracle.check_module(gm.wasm, gm.entry, gm.args, random.Random(s), stops=gm.stops)
         assert failure is None and checks > 10, (s, failure)
+
+
+def test_an_exnref_table_holds_a_caught_exception_at_checkpoints(tmp_path):
+    """The entry's first caught exception is also kept in a one-slot exnref
+    table: checkpoints then hold an exnref table entry naming an exception
+    of exception.img (table.img's exnref cells, read by the translator
+    through the exception table, not as plain cells), and a migrated run
+    restores it into the other model."""
+    held = 0
+    for seed in range(60):
+        gm = gen.from_seed(seed)
+        module = linked.decoded(gm.wasm)
+        exn_tables = [k for k, t in enumerate(module.tables) if t.type.elemtype == syntax.EXNREF]
+        if not exn_tables:
+            continue
+        k = len(module.imported('table')) + exn_tables[0]
+        for inst, images in _stops(gm, 'wamr', 29):
+            entry = images.tables[k][0]
+            if entry != im.NONE:
+                held += 1
+                assert 0 <= entry < len(images.exceptions)
+                snap = snapshot_from_images(images, module, inst.info)
+                assert snap.tables[k][0] is not None and hasattr(snap.tables[k][0], 'tag')
+                break
+    assert held >= 5, held
