@@ -23,7 +23,7 @@ GROUPS = {
     'multi-memory': ('several memories per module', None),
     'memory64': ('64-bit memories and tables', None),
     'function-references': ('typed function references', None),
-    'gc': ('structs, arrays, i31, subtyping, casts', 'GC not implemented yet'),
+    'gc': ('structs, arrays, i31, subtyping, casts', None),
     'exceptions': ('try_table, throw, throw_ref, tags', None),
     # their text modules write the legacy try folded, (try (do ...) (catch ...)),
     # which conformance.wat reads by unfolding it (conformance/unfold.py)
