@@ -118,7 +118,7 @@ class StoreState:
             if not _same(g.value, v2):
                 return f'global {a}: {_show(g.value)}, uninterrupted run has {_show(v2)}'
         for a, (e, e2) in enumerate(zip(store.elems, self.elems)):
-            if e.elem != e2:
+            if len(e.elem) != len(e2) or not all(map(_same, e.elem, e2)):
                 return f'element segment {a}: {len(e.elem)} refs, uninterrupted run has {len(e2)}'
         for a, (d, d2) in enumerate(zip(store.datas, self.datas)):
             if d.data != d2:

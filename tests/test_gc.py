@@ -274,3 +274,24 @@ def test_migrating_a_gc_call_is_a_skip_not_a_mismatch(a, b):
     assert results == [15]
     assert report.mismatch is None
     assert 'GC heap migration is not implemented yet' in report.skipped
+
+
+# $f is declared a subtype of $t: the (ref null $t) table holds it, call_indirect
+# through $t reaches it (7 + 1 = 8), and a stop inside $f migrates (no GC state)
+SUBTYPED_CALL = r'''(module
+  (type $t (sub (func (result i32))))
+  (type $s (sub $t (func (result i32))))
+  (table $tab 1 (ref null $t))
+  (elem (table $tab) (i32.const 0) (ref null $t) (ref.func $f))
+  (func $f (type $s) (i32.add (i32.const 3) (i32.const 4)))
+  (func (export "run") (result i32)
+    (i32.add (call_indirect $tab (type $t) (i32.const 0)) (i32.const 1))))'''
+
+
+@pytest.mark.parametrize('a, b', [('wasmedge', 'wamr'), ('wamr', 'wasmedge')])
+def test_a_subtyped_callee_migrates(a, b):
+    store, inst, _ = instance(a, SUBTYPED_CALL)
+    results, report = migrate_call(store, inst.exports['run'][1], [], a, b, seed=1,
+                                   points=lambda n: range(n))
+    assert results == [8]
+    assert report.mismatch is None and report.skipped is None and report.checkpoints > 0

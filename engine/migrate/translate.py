@@ -19,7 +19,7 @@ every block, loop or if that is open there has a label, whose fields follow
 WAMR's classic interpreter (see ``wamr_labels``).
 """
 
-from .. import faults
+from .. import deftypes, faults
 from .. import syntax as S
 from . import images as im
 from .images import CELLS, CHUNK, NONE, PAGE, ImageError, ImageSet, FrameImage
@@ -123,7 +123,7 @@ class ModuleView:
         if self.tail_calls:
             return tuple(self.func_types[callee].results) == tuple(want.results)
         return ins.imm == callee if ins.op == 'call' else \
-            S.type_key(self.func_types[callee]) == S.type_key(want)
+            deftypes.deftype_matches(S.type_key(self.func_types[callee]), S.type_key(want))
 
     def frame_types(self, fidx, pc, callee=None):
         """Types of the locals and operands of a frame stopped at ``pc``.
@@ -355,9 +355,11 @@ def check_ref(view, t, v, where, unset=False):
     if r.heap in S.HEAP_BOTTOMS:
         raise ImageError(f'{where}: a reference in a slot of type {t}, which holds only null')
     if isinstance(r.heap, int) and isinstance(v, int) and 0 <= v < len(view.func_types) \
-            and S.type_key(view.func_types[v]) != S.type_key(view.module.types[r.heap]):
+            and not deftypes.deftype_matches(S.type_key(view.func_types[v]),
+                                             S.type_key(view.module.types[r.heap])):
         raise ImageError(f'{where}: function {v} has type {view.func_types[v]}, '
-                         f'not type {r.heap} ({view.module.types[r.heap]}) as {t} requires')
+                         f'not type {r.heap} ({view.module.types[r.heap]}) or a subtype '
+                         f'as {t} requires')
     return v
 
 
