@@ -584,6 +584,10 @@ BY_NAME = {}
 for _op in OPS:
     BY_NAME.setdefault(_op.name, _op)   # 'select' → the untyped form 0x1B
 SELECT_T = BY_CODE[(0x1C,)]
+# GC's instructions (engine/exec/gc.py): the branching casts, and the rest
+GC_BRANCHES = frozenset(('br_on_cast', 'br_on_cast_fail'))
+GC_OPS = frozenset(op.name for op in OPS if op.code[0] == 0xFB or op.name == 'ref.eq') \
+    - GC_BRANCHES
 PREFIXES = frozenset(op.code[0] for op in OPS if len(op.code) == 2)
 
 

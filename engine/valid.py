@@ -19,7 +19,7 @@ from typing import Dict, List, NamedTuple
 from . import deftypes
 from . import syntax as S
 from .errors import ValidationError
-from .opcodes import OPS
+from .opcodes import GC_OPS, OPS
 
 I32, I64, F32, F64, V128 = S.I32, S.I64, S.F32, S.F64, S.V128
 FUNCREF, EXTERNREF = S.FUNCREF, S.EXTERNREF
@@ -409,11 +409,7 @@ def _check_code(ctx, params, results, local_types, body, stop=None, trace=None, 
                     # taken: the (non-null) reference is the label's last value
                     if not label or S.reftype(label[-1]) is None:
                         _fail('type mismatch')
-                    stack.append(nonnull)
-                    h = len(stack)
-                    _pop_vals(stack, cur, label)
-                    stack.extend(label[:-1])
-                    branches[i] = [_branch(tgt, i, 0, h, live)]
+                    branches[i] = _branch_with_ref(stack, cur, tgt, i, live, nonnull)
             elif op == 'br_on_cast' or op == 'br_on_cast_fail':
                 x, rt1, rt2 = ins.imm
                 if x >= len(ctrls):
@@ -430,11 +426,7 @@ def _check_code(ctx, params, results, local_types, body, stop=None, trace=None, 
                 taken, rest = (rt2, diff) if op == 'br_on_cast' else (diff, rt2)
                 if not label or not S.matches(taken, label[-1], keys):
                     _fail('type mismatch')
-                stack.append(taken)
-                h = len(stack)
-                _pop_vals(stack, cur, label)
-                stack.extend(label[:-1])
-                branches[i] = [_branch(tgt, i, 0, h, live)]
+                branches[i] = _branch_with_ref(stack, cur, tgt, i, live, taken)
                 stack.append(rest)
             elif op == 'block' or op == 'loop' or op == 'if' or op == 'try':
                 bp, br_ = _blocktype(ctx, ins.imm)
@@ -670,6 +662,18 @@ def _ref_type(x, types, stack, frame):
     return ft
 
 
+def _branch_with_ref(stack, cur, tgt, i, live, ref):
+    """The branch of br_on_non_null / br_on_cast / br_on_cast_fail: it
+    carries the reference operand (type ``ref``) as the label's last value,
+    above the label's other values, which stay on the stack."""
+    label = tgt[_LABEL]
+    stack.append(ref)
+    h = len(stack)
+    _pop_vals(stack, cur, label)
+    stack.extend(label[:-1])
+    return [_branch(tgt, i, 0, h, live)]
+
+
 def _branch(tgt, i, slot, h, live):
     """Branch record to label frame ``tgt`` taken at instr ``i`` with operand
     height ``h``; for a block/if frame the target is filled in at its 'end'."""
@@ -800,7 +804,7 @@ def _check_other(ctx, op, imm, stack, cur):
             _fail('invalid lane index')
         _pop_vals(stack, cur, (V128, V128))
         stack.append(V128)
-    elif op in _GC_OPS:
+    elif op in GC_OPS:
         _check_gc(ctx, op, imm, stack, cur)
     else:
         _fail(f'unknown instruction {op}')
@@ -808,12 +812,6 @@ def _check_other(ctx, op, imm, stack, cur):
 
 # ------------------------------------------------------------------ GC
 
-_GC_OPS = frozenset((
-    'ref.eq', 'struct.new', 'struct.new_default', 'struct.get', 'struct.get_s', 'struct.get_u',
-    'struct.set', 'array.new', 'array.new_default', 'array.new_fixed', 'array.new_data',
-    'array.new_elem', 'array.get', 'array.get_s', 'array.get_u', 'array.set', 'array.len',
-    'array.fill', 'array.copy', 'array.init_data', 'array.init_elem', 'ref.test', 'ref.cast',
-    'any.convert_extern', 'extern.convert_any', 'ref.i31', 'i31.get_s', 'i31.get_u'))
 EQREF, I31REF = S.RefType(True, 'eq'), S.RefType(True, 'i31')
 ARRAYREF = S.RefType(True, 'array')
 

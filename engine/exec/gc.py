@@ -19,6 +19,7 @@ integers, so the whole state stays inspectable.
 from .. import deftypes
 from .. import syntax as S
 from ..errors import Trap
+from ..opcodes import GC_BRANCHES, GC_OPS
 from ..runtime import default_value
 
 _M32 = 0xFFFFFFFF
@@ -27,13 +28,8 @@ I31REF = S.RefType(False, 'i31')
 _WIDTH = {'i8': 1, 'i16': 2, 'i32': 4, 'f32': 4, 'i64': 8, 'f64': 8, 'v128': 16}
 _PACK_MASK = {'i8': 0xFF, 'i16': 0xFFFF}
 
-OPS = frozenset((
-    'ref.eq', 'struct.new', 'struct.new_default', 'struct.get', 'struct.get_s', 'struct.get_u',
-    'struct.set', 'array.new', 'array.new_default', 'array.new_fixed', 'array.new_data',
-    'array.new_elem', 'array.get', 'array.get_s', 'array.get_u', 'array.set', 'array.len',
-    'array.fill', 'array.copy', 'array.init_data', 'array.init_elem', 'ref.test', 'ref.cast',
-    'any.convert_extern', 'extern.convert_any', 'ref.i31', 'i31.get_s', 'i31.get_u'))
-BRANCHES = frozenset(('br_on_cast', 'br_on_cast_fail'))
+OPS, BRANCHES = GC_OPS, GC_BRANCHES
+
 
 
 def unpacked(st):
@@ -59,8 +55,15 @@ def _null(what):
     raise Trap(f'null {what} reference')
 
 
-def _oob_array():
-    raise Trap('out of bounds array access')
+def _span(r, d, n):
+    """The elements of array ``r`` after checking it is not null and
+    holds [d, d + n)."""
+    if r is None:
+        _null('array')
+    fields = r.fields
+    if d + n > len(fields):
+        raise Trap('out of bounds array access')
+    return fields
 
 
 def top_class(rt, module):
@@ -203,9 +206,8 @@ def _array(store, inst, name, imm, types, keys):
         def fn(dst, d, src, s, n):
             if dst is None or src is None:
                 _null('array')
-            if d + n > len(dst.fields) or s + n > len(src.fields):
-                _oob_array()
-            dst.fields[d:d + n] = src.fields[s:s + n]
+            fields = _span(dst, d, n)          # checked before the source (spec order)
+            fields[d:d + n] = _span(src, s, n)[s:s + n]
         return fn, (ANYREF, I32, ANYREF, I32, I32), ()
     x = imm[0] if isinstance(imm, tuple) else imm
     at = types[x]
@@ -242,48 +244,31 @@ def _array(store, inst, name, imm, types, keys):
         signed = name == 'array.get_s'
 
         def fn(r, i):
-            if r is None:
-                _null('array')
-            if i >= len(r.fields):
-                _oob_array()
-            return _extend(st, r.fields[i], signed)
+            return _extend(st, _span(r, i, 1)[i], signed)
         return fn, (ANYREF, I32), (t,)
     if name == 'array.set':
         def fn(r, i, v):
-            if r is None:
-                _null('array')
-            if i >= len(r.fields):
-                _oob_array()
-            r.fields[i] = _pack(st, v)
+            _span(r, i, 1)[i] = _pack(st, v)
         return fn, (ANYREF, I32, t), ()
     if name == 'array.fill':
         def fn(r, d, v, n):
-            if r is None:
-                _null('array')
-            if d + n > len(r.fields):
-                _oob_array()
-            r.fields[d:d + n] = [_pack(st, v)] * n
+            fields = _span(r, d, n)            # checked before n values are made
+            fields[d:d + n] = [_pack(st, v)] * n
         return fn, (ANYREF, I32, t, I32), ()
     if name == 'array.init_data':
         di = store.datas[inst.dataaddrs[imm[1]]]
 
         def fn(r, d, s, n):
-            if r is None:
-                _null('array')
-            if d + n > len(r.fields):
-                _oob_array()
-            r.fields[d:d + n] = _read_data(st, di.data, s, n)
+            fields = _span(r, d, n)            # the array's bounds before the data's
+            fields[d:d + n] = _read_data(st, di.data, s, n)
         return fn, (ANYREF, I32, I32, I32), ()
     if name == 'array.init_elem':
         ei = store.elems[inst.elemaddrs[imm[1]]]
 
         def fn(r, d, s, n):
-            if r is None:
-                _null('array')
-            if d + n > len(r.fields):
-                _oob_array()
+            fields = _span(r, d, n)
             if s + n > len(ei.elem):
                 raise Trap('out of bounds table access')
-            r.fields[d:d + n] = ei.elem[s:s + n]
+            fields[d:d + n] = ei.elem[s:s + n]
         return fn, (ANYREF, I32, I32, I32), ()
     raise AssertionError(name)      # pragma: no cover - OPS lists the names above

@@ -230,6 +230,7 @@ def snapshot_from_images(images: ImageSet, module, info, limits=None, memory=Tru
         if images.exceptions else []
 
     def value(t, cells, where):
+        refuse_gc_type(t, where)
         if S.value_class(t) == 'exnref':    # the slot's file is at fault, not exception.img
             return exnstate.lookup(exns, cells[0], _slot_fail, where)
         return _funcref_checked(view, t, from_cells(t, cells), where)
@@ -338,6 +339,15 @@ def _read_caught(view, images, frames, exns):
         _exn_fail(f'caught frame {frame} depth {depth}', 'not an open catch arm of that frame')
 
 
+def refuse_gc_type(t, where):
+    """A checkpoint slot of a GC type (any, eq, i31, struct, array, none,
+    a struct or array type index): no image set or neutral.json is written
+    for one (checkpoint.GCHeapError), so reading one is refused too."""
+    if S.value_class(t) == 'anyref':
+        raise ImageError(f'{where}: a slot of GC type {t}: GC heap migration is not '
+                         f'implemented yet')
+
+
 def check_ref(view, t, v, where, unset=False):
     """A value of a 3.0 typed reference type read from a checkpoint: a
     non-nullable type holds no null (but for an ``unset`` local: one not
@@ -348,6 +358,7 @@ def check_ref(view, t, v, where, unset=False):
     r = S.reftype(t)
     if r is None or r == 'funcref' or r == 'externref' or r == 'exnref':
         return v
+    refuse_gc_type(t, where)
     if v is None:
         if not r.nullable and not unset:
             raise ImageError(f'{where}: null in a slot of non-nullable type {t}')
