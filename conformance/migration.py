@@ -23,7 +23,10 @@ An image set describes one instance (as in the migration forks).  While the
 stack holds a frame or a function reference of another instance, the run
 goes on instruction by instruction to the next point where it can be saved.
 A call with no such point (its instance's table holds a function of another
-instance that it does not import) is skipped with the reason, not failed.
+instance that it does not import) is skipped with the reason, not failed;
+so is a point whose state holds a GC reference (struct, array, i31, or a
+slot of a GC type): GC heap migration is not implemented yet
+(``checkpoint.GCHeapError``).
 """
 
 import hashlib
@@ -32,6 +35,7 @@ import random
 from engine.migrate import checkpoint, images as im, neutral, translate as tr
 from engine.migrate.checkpoint import CheckpointError, ForeignInstanceError
 from engine.errors import Exhaustion, Trap, WasmError
+from engine.syntax import ExternRef, Struct
 
 RUNTIMES = ('wasmedge', 'wamr')
 SKIP_REASONS_KEPT = 20
@@ -103,7 +107,7 @@ class StoreState:
                 return f'memory {a} limits: {_limits(m.type)}, uninterrupted run has {_limits(t2)}'
         for a, (t, (e2, t2)) in enumerate(zip(store.tables, self.tables)):
             e1 = t.elem
-            if e1 != e2 or not all(map(_same, e1, e2)):
+            if len(e1) != len(e2) or not all(map(_same, e1, e2)):
                 if len(e1) != len(e2):
                     return f'table {a}: {len(e1)} entries, uninterrupted run has {len(e2)}'
                 pos = next(i for i in range(len(e1)) if not _same(e1[i], e2[i]))
@@ -114,7 +118,7 @@ class StoreState:
             if not _same(g.value, v2):
                 return f'global {a}: {_show(g.value)}, uninterrupted run has {_show(v2)}'
         for a, (e, e2) in enumerate(zip(store.elems, self.elems)):
-            if e.elem != e2:
+            if len(e.elem) != len(e2) or not all(map(_same, e.elem, e2)):
                 return f'element segment {a}: {len(e.elem)} refs, uninterrupted run has {len(e2)}'
         for a, (d, d2) in enumerate(zip(store.datas, self.datas)):
             if d.data != d2:
@@ -127,9 +131,24 @@ def _limits(t):
     return (lim.min, lim.max) if lim is not None else t
 
 
-def _same(a, b):
-    """Bit-exact equality of two values (type included: 0 is not null)."""
-    return type(a) is type(b) and a == b
+def _same(a, b, seen=None):
+    """Bit-exact equality of two values (type included: 0 is not null).
+    GC objects of two separate runs are the same when their types and
+    fields are (structure, not identity; a cycle is assumed equal)."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, Struct):          # Array too
+        if a is b:
+            return True
+        seen = set() if seen is None else seen
+        if (id(a), id(b)) in seen:
+            return True
+        seen.add((id(a), id(b)))
+        return a.type == b.type and len(a.fields) == len(b.fields) and \
+            all(_same(x, y, seen) for x, y in zip(a.fields, b.fields))
+    if isinstance(a, ExternRef) and isinstance(a.value, Struct):     # an externalized one
+        return _same(a.value, b.value, seen)
+    return a == b
 
 
 def _show(v):
@@ -141,9 +160,10 @@ def _show(v):
 
 
 def foreign(error):
-    """The documented limit (a frame or funcref of another instance), not
-    an inconsistency that is a bug."""
-    return isinstance(error, checkpoint.ForeignInstanceError)
+    """A documented limit (a frame or funcref of another instance; a GC
+    reference, whose heap migration is not implemented yet), not an
+    inconsistency that is a bug: the call is skipped with the reason."""
+    return isinstance(error, (checkpoint.ForeignInstanceError, checkpoint.GCHeapError))
 
 
 # ------------------------------------------------------------ image bytes

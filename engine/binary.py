@@ -18,6 +18,7 @@ import contextvars
 from functools import partial
 
 from . import syntax as S
+from .deftypes import storage_types
 from .errors import DecodeError
 from .limits import DEFAULT as DEFAULT_LIMITS
 from .opcodes import OPS
@@ -31,14 +32,21 @@ EOS_SECTION = 'unexpected end of section or function'
 # value type encodings (binary/types.rst)
 VALTYPES = {0x7F: S.I32, 0x7E: S.I64, 0x7D: S.F32, 0x7C: S.F64,
             0x7B: S.V128, 0x70: S.FUNCREF, 0x6F: S.EXTERNREF}
-REFTYPES = {0x70: S.FUNCREF, 0x6F: S.EXTERNREF, 0x69: S.EXNREF,
-            0x73: S.RefType(True, 'nofunc'), 0x72: S.RefType(True, 'noextern'),
-            0x74: S.RefType(True, 'noexn')}
-VALTYPES.update(REFTYPES)
 # abstract heap types (binary/types.rst): the negative s33 values as one byte
 HEAPTYPES = {0x70: 'func', 0x6F: 'extern', 0x73: 'nofunc', 0x72: 'noextern',
-             0x69: 'exn', 0x74: 'noexn'}
+             0x69: 'exn', 0x74: 'noexn',
+             0x6E: 'any', 0x6D: 'eq', 0x6C: 'i31', 0x6B: 'struct', 0x6A: 'array', 0x71: 'none'}
+# a heap type's byte alone is the nullable reference type's shorthand
+REFTYPES = {b: S.reftype(S.RefType(True, h)) for b, h in HEAPTYPES.items()}
+VALTYPES.update(REFTYPES)
 REF_NULL, REF = 0x63, 0x64      # (ref null ht), (ref ht)
+# GC's type section (binary/types.rst): rec groups, sub types, composite types
+REC, SUB, SUB_FINAL = 0x4E, 0x50, 0x4F
+FUNC_TYPE, STRUCT_TYPE, ARRAY_TYPE = 0x60, 0x5F, 0x5E
+PACKED = {0x78: 'i8', 0x77: 'i16'}
+# the composite kind of each type index while decoding a module ('func' or
+# another: its concrete references get RefType.top, see syntax.value_class)
+_KINDS = contextvars.ContextVar('kinds', default=None)
 
 SECTION_NAMES = {0: 'custom', 1: 'type', 2: 'import', 3: 'function',
                  4: 'table', 5: 'memory', 6: 'global', 7: 'export',
@@ -62,7 +70,8 @@ del _op
 # 2.0 testsuite's malformed binaries rely on it (the standard is chosen per
 # decode, see decode_module)
 SINGLE_2 = [None if e is not None and e[0] in (
-    'throw', 'throw_ref', 'try_table', 'try', 'catch', 'catch_all', 'delegate', 'rethrow')
+    'throw', 'throw_ref', 'try_table', 'try', 'catch', 'catch_all', 'delegate', 'rethrow',
+    'ref.eq')
     else e for e in SINGLE]
 _STANDARD = contextvars.ContextVar('standard', default=3)
 
@@ -170,16 +179,25 @@ def _heaptype(data, p):
     return v, q
 
 
+def _ref(nullable, ht):
+    """(ref null? ht), a concrete one marked with its hierarchy's top."""
+    if isinstance(ht, int):
+        kinds = _KINDS.get()
+        if kinds is not None and ht < len(kinds) and kinds[ht] != 'func':
+            return S.RefType(nullable, ht, 'any')
+    return S.RefType(nullable, ht)
+
+
 def _valtype(data, p):
     b = data[p]
     t = VALTYPES.get(b)
-    if t is not None and t.__class__ is S.RefType and S.HEAP_TOPS.get(t.heap) == 'exn' \
+    if t is not None and t.__class__ is S.RefType and S.HEAP_TOPS.get(t.heap) in ('exn', 'any') \
             and _STANDARD.get() < 3:
-        t = None                        # no exception handling in 2.0
+        t = None                        # no exception handling nor GC in 2.0
     if t is None:
         if b == REF or b == REF_NULL:
             ht, p = _heaptype(data, p + 1)
-            return S.RefType(b == REF_NULL, ht), p
+            return _ref(b == REF_NULL, ht), p
         if b & 0x80:          # a multi-byte s7 can never be a value type
             _fail('integer representation too long', p + 1)
         _fail('malformed value type', p)
@@ -192,7 +210,7 @@ def _reftype(data, p):
     if t is None:
         if b == REF or b == REF_NULL:
             ht, p = _heaptype(data, p + 1)
-            return S.RefType(b == REF_NULL, ht), p
+            return _ref(b == REF_NULL, ht), p
         if b & 0x80:
             _fail('integer representation too long', p + 1)
         _fail('malformed reference type', p)
@@ -217,6 +235,87 @@ def _functype(data, p):
     params, p = _resulttype(data, p + 1)
     results, p = _resulttype(data, p)
     return S.FuncType(params, results), p
+
+
+def _fieldtype(data, p):
+    st = PACKED.get(data[p])
+    if st is None:
+        st, p = _valtype(data, p)
+    else:
+        p += 1
+    m = data[p]
+    if m > 1:
+        _fail('malformed mutability', p)
+    return S.FieldType(st, bool(m)), p + 1
+
+
+def _comptype(data, p):
+    b = data[p]
+    if b == STRUCT_TYPE:
+        fields, p = _vec(data, p + 1, _fieldtype)
+        return S.StructType(tuple(fields)), p
+    if b == ARRAY_TYPE:
+        f, p = _fieldtype(data, p + 1)
+        return S.ArrayType(f), p
+    return _functype(data, p)
+
+
+def _subtype(data, p):
+    """subtype ::= 0x50 vec(typeidx) comptype | 0x4F vec(typeidx) comptype
+    | comptype (final, no supertype).  Returns ((final, supers), comptype)."""
+    b = data[p]
+    if b == SUB or b == SUB_FINAL:
+        sups, p = _vec(data, p + 1, _u32)
+        ct, p = _comptype(data, p)
+        return (b == SUB_FINAL, tuple(sups)), ct, p
+    ct, p = _comptype(data, p)
+    return (True, ()), ct, p
+
+
+def _typesec(data, p, m):
+    """The type section: rec groups (0x4E vec(subtype)) or single subtypes,
+    into ``m.types``, ``m.recs``, ``m.subs``."""
+    n, p = _len32(data, p)
+    types, recs, subs = [], [], {}
+    gc = _STANDARD.get() >= 3
+    for _ in range(n):
+        if gc and data[p] == REC:
+            k, p = _len32(data, p + 1)
+        else:
+            k = 1
+            if not gc:      # 2.0: function types only
+                ct, p = _functype(data, p)
+                types.append(ct)
+                recs.append(1)
+                continue
+        for _ in range(k):
+            sub, ct, p = _subtype(data, p)
+            if sub != (True, ()):
+                subs[len(types)] = sub
+            types.append(ct)
+        recs.append(k)
+    m.types, m.recs, m.subs = types, recs, subs
+    # mark concrete references by their hierarchy, now that all kinds are known
+    kinds = ['func' if isinstance(t, S.FuncType) else 'any' for t in types]
+    _KINDS.set(kinds)
+    if 'any' in kinds:
+        for k, t in enumerate(types):
+            if any(isinstance(getattr(x, 'heap', None), int) for x in storage_types(t)):
+                types[k] = _retop(t, kinds)
+    return p
+
+
+def _retop(t, kinds):
+    def fix(v):
+        if isinstance(getattr(v, 'heap', None), int) and v.heap < len(kinds) \
+                and kinds[v.heap] != 'func':
+            return S.RefType(v.nullable, v.heap, 'any')
+        return v
+    if isinstance(t, S.FuncType):
+        return S.FuncType(tuple(map(fix, t.params)), tuple(map(fix, t.results)))
+    if isinstance(t, S.StructType):
+        return S.StructType(tuple(S.FieldType(fix(f.storage), f.mut) for f in t.fields))
+    return S.ArrayType(S.FieldType(fix(t.field.storage), t.field.mut))
 
 
 def _limits(data, p):
@@ -290,7 +389,7 @@ def _expr(data, p, info=None):
         p += 1
         entry = single[b]
         if entry is None:
-            if b in PREFIXED:
+            if b in PREFIXED and (b != 0xFB or single is SINGLE):     # GC: 3.0 only
                 sub, p = _u32(data, p)
                 entry = PREFIXED[b].get(sub)
                 if entry is None:
@@ -449,7 +548,7 @@ def _expr(data, p, info=None):
             p = q
         elif kind == 'reftype':          # ref.null's heap type: imm is the null's type
             ht, p = _heaptype(data, p)
-            imm = S.RefType(True, ht)
+            imm = _ref(True, ht)
         elif kind == 'select_t':
             imm, p = _resulttype(data, p)
         elif kind == 'memory.init':
@@ -476,10 +575,25 @@ def _expr(data, p, info=None):
                     _fail('zero byte expected', p + 1)
                 p += 2
                 imm = (0, 0)
-        elif kind == 'table.init' or kind == 'table.copy':
+        elif kind == 'table.init' or kind == 'table.copy' or kind == 'field' \
+                or kind == 'array_fixed' or kind == 'type_data' or kind == 'type_elem' \
+                or kind == 'type_type':
             x, p = _u32(data, p)
             y, p = _u32(data, p)
             imm = (x, y)
+            if kind == 'type_data' and info is not None:
+                info['uses_data'] = True
+        elif kind == 'ref_test' or kind == 'ref_test_null':
+            ht, p = _heaptype(data, p)
+            imm = _ref(kind == 'ref_test_null', ht)
+        elif kind == 'br_on_cast':
+            flags = data[p]
+            if flags > 3:
+                _fail('malformed br_on_cast flags', p)
+            label, p = _u32(data, p + 1)
+            ht1, p = _heaptype(data, p)
+            ht2, p = _heaptype(data, p)
+            imm = (label, _ref(bool(flags & 1), ht1), _ref(bool(flags & 2), ht2))
         else:   # pragma: no cover - the opcode table has no other kinds
             raise AssertionError(kind)
         append(Instr(name, imm, start - base, p - base))
@@ -677,10 +791,12 @@ def decode_module(data, limits=None, standard=3) -> S.Module:
     ``standard=2``: Wasm 2.0's binary format (no exception handling, 2.0 encodings only where
     3.0 reused bytes 2.0 rejects: limits flags, memory immediates)."""
     token = _STANDARD.set(standard)
+    kinds = _KINDS.set(None)
     try:
         return _decode_module(data, limits, standard)
     finally:
         _STANDARD.reset(token)
+        _KINDS.reset(kinds)
 
 
 def _decode_module(data, limits, standard):
@@ -722,7 +838,7 @@ def _decode_module(data, limits, standard):
                 m.customs.append((name, data[q:start + size]))
                 q = start + size
             elif sid == 1:
-                m.types, q = _vec(data, q, _functype)
+                q = _typesec(data, q, m)
             elif sid == 2:
                 m.imports, q = _vec(data, q, partial(_import, standard=standard))
             elif sid == 3:

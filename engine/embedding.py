@@ -2,7 +2,7 @@
 conformance runner and other hosts use; thin wrappers over binary, valid,
 runtime and the store's executor."""
 
-from . import runtime
+from . import deftypes, runtime
 from . import syntax as S
 from .errors import LinkError, Trap
 
@@ -61,6 +61,18 @@ def _check_value(t, v, store=None, fi=None):
             return isinstance(v, S.ExternRef) and r.heap not in S.HEAP_BOTTOMS
         if S.value_class(r) == S.EXNREF:
             return isinstance(v, S.Exn) and r.heap not in S.HEAP_BOTTOMS
+        if S.value_class(r) == S.ANYREF:    # GC: a host reference, an i31, a struct or array
+            kind = getattr(v, 'ref_kind', None)
+            have = {'host': 'any', 'i31': 'i31'}.get(kind) or \
+                (v.type if kind in ('struct', 'array') else None)
+            if have is None:
+                return False
+            want = r.heap
+            if isinstance(want, int):
+                if fi is None or fi.module is None:
+                    return False
+                want = deftypes.resolve(want, deftypes.module_keys(fi.module.module))
+            return want is not None and deftypes.heap_sub(have, want)
         if not isinstance(v, int) or r.heap in S.HEAP_BOTTOMS:
             return False
         if isinstance(r.heap, int):     # (ref $t): a function of that type

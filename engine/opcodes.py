@@ -40,6 +40,14 @@ try_table       (blocktype, tuple of catch clauses (kind, tagidx or None, labeli
 select_t        tuple of value types (exactly one in 2.0)
 shuffle         tuple of 16 lane indices
 lane            int lane index
+field           (typeidx, field index) of struct.get/get_s/get_u/set (GC)
+array_fixed     (typeidx, number of operands) of array.new_fixed
+type_data       (typeidx, dataidx) of array.new_data / array.init_data
+type_elem       (typeidx, elemidx) of array.new_elem / array.init_elem
+type_type       (destination typeidx, source typeidx) of array.copy
+ref_test        ref.test / ref.cast's target type: syntax.RefType(False, heap type)
+ref_test_null   the same, nullable: RefType(True, heap type)
+br_on_cast      (labelidx, source RefType, target RefType)
 ==============  ================================================================
 
 ``sig`` is (params, results) for instructions whose type is fixed; None for
@@ -261,6 +269,39 @@ OPS = (
     Op('ref.as_non_null', (0xD4,), None, None, None),
     Op('br_on_null', (0xD5,), 'labelidx', None, None),
     Op('br_on_non_null', (0xD6,), 'labelidx', None, None),
+    # GC (Wasm 3.0; engine/exec/gc.py)
+    Op('ref.eq', (0xD3,), None, None, None),
+    Op('struct.new', (0xFB, 0), 'typeidx', None, None),
+    Op('struct.new_default', (0xFB, 1), 'typeidx', None, None),
+    Op('struct.get', (0xFB, 2), 'field', None, None),
+    Op('struct.get_s', (0xFB, 3), 'field', None, None),
+    Op('struct.get_u', (0xFB, 4), 'field', None, None),
+    Op('struct.set', (0xFB, 5), 'field', None, None),
+    Op('array.new', (0xFB, 6), 'typeidx', None, None),
+    Op('array.new_default', (0xFB, 7), 'typeidx', None, None),
+    Op('array.new_fixed', (0xFB, 8), 'array_fixed', None, None),
+    Op('array.new_data', (0xFB, 9), 'type_data', None, None),
+    Op('array.new_elem', (0xFB, 10), 'type_elem', None, None),
+    Op('array.get', (0xFB, 11), 'typeidx', None, None),
+    Op('array.get_s', (0xFB, 12), 'typeidx', None, None),
+    Op('array.get_u', (0xFB, 13), 'typeidx', None, None),
+    Op('array.set', (0xFB, 14), 'typeidx', None, None),
+    Op('array.len', (0xFB, 15), None, None, None),
+    Op('array.fill', (0xFB, 16), 'typeidx', None, None),
+    Op('array.copy', (0xFB, 17), 'type_type', None, None),
+    Op('array.init_data', (0xFB, 18), 'type_data', None, None),
+    Op('array.init_elem', (0xFB, 19), 'type_elem', None, None),
+    Op('ref.test', (0xFB, 20), 'ref_test', None, None),
+    Op('ref.test', (0xFB, 21), 'ref_test_null', None, None),
+    Op('ref.cast', (0xFB, 22), 'ref_test', None, None),
+    Op('ref.cast', (0xFB, 23), 'ref_test_null', None, None),
+    Op('br_on_cast', (0xFB, 24), 'br_on_cast', None, None),
+    Op('br_on_cast_fail', (0xFB, 25), 'br_on_cast', None, None),
+    Op('any.convert_extern', (0xFB, 26), None, None, None),
+    Op('extern.convert_any', (0xFB, 27), None, None, None),
+    Op('ref.i31', (0xFB, 28), None, None, None),
+    Op('i31.get_s', (0xFB, 29), None, None, None),
+    Op('i31.get_u', (0xFB, 30), None, None, None),
     Op('i32.trunc_sat_f32_s', (252, 0), None, (('f32',), ('i32',)), None),
     Op('i32.trunc_sat_f32_u', (252, 1), None, (('f32',), ('i32',)), None),
     Op('i32.trunc_sat_f64_s', (252, 2), None, (('f64',), ('i32',)), None),
@@ -543,6 +584,10 @@ BY_NAME = {}
 for _op in OPS:
     BY_NAME.setdefault(_op.name, _op)   # 'select' → the untyped form 0x1B
 SELECT_T = BY_CODE[(0x1C,)]
+# GC's instructions (engine/exec/gc.py): the branching casts, and the rest
+GC_BRANCHES = frozenset(('br_on_cast', 'br_on_cast_fail'))
+GC_OPS = frozenset(op.name for op in OPS if op.code[0] == 0xFB or op.name == 'ref.eq') \
+    - GC_BRANCHES
 PREFIXES = frozenset(op.code[0] for op in OPS if len(op.code) == 2)
 
 

@@ -35,6 +35,7 @@ from itertools import compress
 
 from . import limits as L
 from .exec import numerics
+from . import deftypes
 from . import syntax as S
 from .errors import LinkError, Trap
 
@@ -64,10 +65,11 @@ class FuncInst:
 
 
 class TableInst:
-    __slots__ = ('type', 'elem', 'limit')
+    __slots__ = ('type', 'elem', 'limit', 'keys')
 
-    def __init__(self, type, init=None, limit=L.DEFAULT.max_table_elems):
+    def __init__(self, type, init=None, limit=L.DEFAULT.max_table_elems, keys=()):
         self.type = type
+        self.keys = keys        # the defining module's type keys (deftypes), for import matching
         self.limit = limit
         self.elem = [init] * type.limits.min
 
@@ -158,11 +160,12 @@ class MemInst:
 
 
 class GlobalInst:
-    __slots__ = ('type', 'value')
+    __slots__ = ('type', 'value', 'keys')
 
-    def __init__(self, type, value):
+    def __init__(self, type, value, keys=()):
         self.type = type
         self.value = value
+        self.keys = keys        # the defining module's type keys (deftypes), for import matching
 
 
 class ElemInst:
@@ -270,8 +273,8 @@ def alloc_hostfunc(store, type, fn):
     return len(store.funcs) - 1
 
 
-def alloc_table(store, type, init=None):
-    store.tables.append(TableInst(type, init, store.limits.max_table_elems))
+def alloc_table(store, type, init=None, keys=()):
+    store.tables.append(TableInst(type, init, store.limits.max_table_elems, keys))
     return len(store.tables) - 1
 
 
@@ -280,8 +283,8 @@ def alloc_mem(store, type):
     return len(store.mems) - 1
 
 
-def alloc_global(store, type, value):
-    store.globals.append(GlobalInst(type, value))
+def alloc_global(store, type, value, keys=()):
+    store.globals.append(GlobalInst(type, value, keys))
     return len(store.globals) - 1
 
 
@@ -320,9 +323,20 @@ def eval_const(store, inst, expr):
             stack.append(_CONST_BINOPS[op](stack.pop(), b))
         elif op == 'end':
             break
+        elif op in _CONST_GC:      # GC allocations and conversions (Wasm 3.0)
+            from .exec import gc
+            fn, params, _ = gc.instruction(store, inst, ins)
+            n = len(params)
+            args = stack[len(stack) - n:] if n else []
+            del stack[len(stack) - n:]
+            stack.append(fn(*args))
         else:
             raise Trap(f'constant expression required ({op})')
     return stack[-1]
+
+
+_CONST_GC = frozenset(('struct.new', 'struct.new_default', 'array.new', 'array.new_default',
+                       'array.new_fixed', 'ref.i31', 'any.convert_extern', 'extern.convert_any'))
 
 
 # ------------------------------------------------------------ import matching
@@ -356,28 +370,31 @@ def match_import(store, module, imp, externval):
     if kind != imp.kind:
         return False
     actual = extern_type(store, kind, addr)
-    if kind == 'func':
-        return S.type_key(actual) == S.type_key(module.types[imp.desc])
+    if kind == 'func':      # 3.0: the function's type is a subtype of the import's
+        return deftypes.deftype_matches(S.type_key(actual), S.type_key(module.types[imp.desc]))
     if kind == 'tag':
         return S.type_key(actual) == S.type_key(module.types[imp.desc.typeidx])
+    keys = deftypes.module_keys(module)
     if kind == 'table':
-        return (_same_type(actual.elemtype, imp.desc.elemtype) and actual.at == imp.desc.at
-                and match_limits(actual.limits, imp.desc.limits))
+        akeys = getattr(store.tables[addr], 'keys', ())
+        return (_same_type(actual.elemtype, akeys, imp.desc.elemtype, keys)
+                and actual.at == imp.desc.at and match_limits(actual.limits, imp.desc.limits))
     if kind == 'memory':
         return actual.at == imp.desc.at and match_limits(actual.limits, imp.desc.limits)
     if actual.mut != imp.desc.mut:
         return False
+    akeys = getattr(store.globals[addr], 'keys', ())
     if actual.mut:
-        return _same_type(actual.valtype, imp.desc.valtype)
-    return S.matches(actual.valtype, imp.desc.valtype)
+        return _same_type(actual.valtype, akeys, imp.desc.valtype, keys)
+    return deftypes.matches_across(actual.valtype, akeys, imp.desc.valtype, keys)
 
 
-def _same_type(t1, t2):
-    """Equivalent value types (mutable globals and tables are invariant).
-    A concrete heap type is compared by index (the exporter's and the
-    importer's indices are not related: two such types match only when
-    their texts agree)."""
-    return t1 == t2 or (S.matches(t1, t2) and S.matches(t2, t1))
+def _same_type(t1, keys1, t2, keys2):
+    """Equivalent value types (mutable globals and tables are invariant);
+    a concrete heap type is resolved in its own module (``keys1`` the
+    exporter's type keys, ``keys2`` the importer's)."""
+    return deftypes.matches_across(t1, keys1, t2, keys2) and \
+        deftypes.matches_across(t2, keys2, t1, keys1)
 
 
 # -------------------------------------------------------------- instantiation
@@ -400,6 +417,7 @@ def instantiate(store, module, info, externvals, run_start=True):
 
     check_limits(store.limits, module, store.instances)
     store.instances += 1
+    keys = deftypes.module_keys(module)
     inst = ModuleInst(module, info)
     for kind, addr in externvals:
         if kind == 'func':
@@ -421,7 +439,7 @@ def instantiate(store, module, info, externvals, run_start=True):
         inst.funcaddrs.append(alloc_func(store, module.types[f.typeidx], inst,
                                          f, fi, nimp + i))
     for t in module.tables:
-        inst.tableaddrs.append(alloc_table(store, t.type))
+        inst.tableaddrs.append(alloc_table(store, t.type, keys=keys))
     for m in module.mems:
         inst.memaddrs.append(alloc_mem(store, m.type))
     for t in module.tags:
@@ -431,7 +449,7 @@ def instantiate(store, module, info, externvals, run_start=True):
     # the already allocated ones are harmlessly visible too.
     for g in module.globals:
         v = eval_const(store, inst, g.init)
-        inst.globaladdrs.append(alloc_global(store, g.type, v))
+        inst.globaladdrs.append(alloc_global(store, g.type, v, keys))
     # 3.0 table initializers (they may read the globals)
     for t, ta in zip(module.tables, inst.tableaddrs[len(inst.tableaddrs) - len(module.tables):]):
         if t.init is not None:

@@ -38,33 +38,42 @@ class RefType(str):
     comparing canonical keys only.
     """
 
-    def __new__(cls, nullable, heap):
+    def __new__(cls, nullable, heap, top=None):
         abbrev = _ABBREV.get(heap) if nullable else None
         text = abbrev or f"(ref {'null ' if nullable else ''}{heap})"
         obj = str.__new__(cls, text)
         obj.nullable = nullable
         obj.heap = heap
+        if top is not None:
+            obj.top = top       # a concrete index's hierarchy: 'func' or 'any' (GC)
         return obj
 
     def __getnewargs__(self):
-        return (self.nullable, self.heap)
+        return (self.nullable, self.heap, getattr(self, 'top', None))
 
     def __reduce__(self):
-        return (RefType, (self.nullable, self.heap))
+        return (RefType, self.__getnewargs__())
 
 
-_ABBREV = {'func': 'funcref', 'extern': 'externref', 'exn': 'exnref'}
+_ABBREV = {'func': 'funcref', 'extern': 'externref', 'exn': 'exnref',
+           'any': 'anyref', 'eq': 'eqref', 'i31': 'i31ref', 'struct': 'structref',
+           'array': 'arrayref', 'none': 'nullref'}
 # abstract heap type -> top of its hierarchy (values of the types below a top
 # share one representation: funcref a function address, externref ExternRef,
-# exnref an exception object (exception handling, Wasm 3.0))
+# exnref an exception object (exception handling, Wasm 3.0), anyref a GC
+# object, an i31 or a host reference (GC, Wasm 3.0))
 HEAP_TOPS = {'func': 'func', 'nofunc': 'func', 'extern': 'extern', 'noextern': 'extern',
-             'exn': 'exn', 'noexn': 'exn'}
-HEAP_BOTTOMS = {'nofunc', 'noextern', 'noexn'}
+             'exn': 'exn', 'noexn': 'exn',
+             'any': 'any', 'eq': 'any', 'i31': 'any', 'struct': 'any', 'array': 'any',
+             'none': 'any'}
+HEAP_BOTTOMS = {'nofunc', 'noextern', 'noexn', 'none'}
 
 FUNCREF, EXTERNREF = RefType(True, 'func'), RefType(True, 'extern')
 EXNREF = RefType(True, 'exn')
+ANYREF = RefType(True, 'any')
 NUM_TYPES = (I32, I64, F32, F64)
 REF_TYPES = (FUNCREF, EXTERNREF, EXNREF)
+_ABBREV_TYPES = {a: RefType(True, h) for h, a in _ABBREV.items()}
 VAL_TYPES = NUM_TYPES + (V128,) + REF_TYPES
 
 
@@ -79,10 +88,11 @@ def reftype(t):
         return EXTERNREF
     if t == 'exnref':
         return EXNREF
-    return None
+    return _ABBREV_TYPES.get(t) if isinstance(t, str) else None
 
 
-_REF_TEXT = re.compile(r'\(ref (null )?(func|extern|exn|nofunc|noextern|noexn|0|[1-9][0-9]*)\)')
+_REF_TEXT = re.compile(r'\(ref (null )?(func|extern|exn|nofunc|noextern|noexn|any|eq|i31|struct|'
+                       r'array|none|0|[1-9][0-9]*)\)')
 
 
 def parse_valtype(text):
@@ -90,7 +100,7 @@ def parse_valtype(text):
     manifests and neutral.json write it), or None."""
     if not isinstance(text, str):
         return None
-    if text in VAL_TYPES:
+    if text in VAL_TYPES or text in _ABBREV_TYPES:
         return reftype(text) or text
     m = _REF_TEXT.fullmatch(text)
     if m is None or len(text) > 40:
@@ -100,7 +110,7 @@ def parse_valtype(text):
     return t if t == text else None     # only the canonical spelling
 
 
-_TOP_TYPES = {'func': FUNCREF, 'extern': EXTERNREF, 'exn': EXNREF}
+_TOP_TYPES = {'func': FUNCREF, 'extern': EXTERNREF, 'exn': EXNREF, 'any': ANYREF}
 
 
 def is_ref(t):
@@ -111,70 +121,16 @@ def value_class(t):
     """The nullable top type whose values (and cells, image codes, text
     form) a value of type ``t`` shares: 'funcref' for every function
     reference type, 'externref' for the extern ones, 'exnref' for the
-    exception ones, ``t`` itself otherwise."""
+    exception ones, 'anyref' for GC references (a concrete type index
+    names a struct or array type when the decoder marked the type so,
+    ``RefType.top``), ``t`` itself otherwise."""
     r = reftype(t)
     if r is None:
         return t
     if isinstance(r.heap, int):
-        return FUNCREF
+        return ANYREF if getattr(r, 'top', 'func') == 'any' else FUNCREF
     return _TOP_TYPES[HEAP_TOPS[r.heap]]
 
-
-def type_key(ft, types=None):
-    """A canonical key of a function type: equal keys <=> equivalent types.
-    Types that mention concrete type indices carry their module-independent
-    key (set by validation, ``canonicalize``); others are their own key."""
-    return ft.__dict__.get('_key', ft)
-
-
-def canonicalize(types):
-    """Give every type of a module that mentions a type index its canonical
-    key (indices replaced by the keys of the types they name; a reference
-    to the type itself or a later one stays relative), so types of
-    different modules or indices compare by structure (3.0 type equivalence
-    for rec groups of one type)."""
-    keys = []
-    for i, ft in enumerate(types):
-        def close(t, i=i):
-            r = reftype(t)
-            if r is None or not isinstance(r.heap, int):
-                return t
-            j = r.heap
-            return ('ref', r.nullable, keys[j] if j < i else ('rec', j - i))
-        if any(isinstance(getattr(t, 'heap', None), int) for t in ft.params + ft.results):
-            key = ('func', tuple(map(close, ft.params)), tuple(map(close, ft.results)))
-            object.__setattr__(ft, '_key', key)
-            keys.append(key)
-        else:
-            keys.append(ft)
-    return keys
-
-
-def heap_matches(h1, h2, keys):
-    """h1 <= h2 for heap types (valid/matching.rst), ``keys`` the module's
-    canonical type keys for concrete indices."""
-    if h1 == h2:
-        return True
-    if isinstance(h1, int):
-        if isinstance(h2, int):
-            return h1 < len(keys) and h2 < len(keys) and keys[h1] == keys[h2]
-        return h2 == 'func'
-    if h1 in HEAP_BOTTOMS:
-        top = HEAP_TOPS[h1]
-        return (h2 == top or HEAP_TOPS.get(h2) == top) if not isinstance(h2, int) \
-            else top == 'func'
-    return False
-
-
-def matches(t1, t2, keys=()):
-    """Value type t1 <= t2 (valid/matching.rst); None (the validation
-    algorithm's Unknown / bottom) matches anything."""
-    if t1 == t2 or t1 is None or t2 is None:
-        return True
-    r1, r2 = reftype(t1), reftype(t2)
-    if r1 is None or r2 is None:
-        return False
-    return (r2.nullable or not r1.nullable) and heap_matches(r1.heap, r2.heap, keys)
 
 ValType = str
 BlockType = Union[None, str, int]   # empty | single result value type | type index
@@ -187,6 +143,39 @@ class FuncType:
 
     def __str__(self):
         return f"[{' '.join(self.params)}] -> [{' '.join(self.results)}]"
+
+
+PACKED_TYPES = ('i8', 'i16')      # storage types of struct and array fields only
+
+
+@dataclass(frozen=True)
+class FieldType:
+    """A struct field or array element (GC): a storage type (a value type
+    or a packed 'i8' / 'i16') and whether it is mutable."""
+    storage: str
+    mut: bool = False
+
+    def __str__(self):
+        return f'(mut {self.storage})' if self.mut else str(self.storage)
+
+
+@dataclass(frozen=True)
+class StructType:
+    fields: Tuple[FieldType, ...]
+
+    def __str__(self):
+        return f"(struct {' '.join(f'(field {f})' for f in self.fields)})"
+
+
+@dataclass(frozen=True)
+class ArrayType:
+    field: FieldType
+
+    def __str__(self):
+        return f'(array {self.field})'
+
+
+CompType = Union[FuncType, StructType, ArrayType]
 
 
 @dataclass(frozen=True)
@@ -270,6 +259,50 @@ class Exn:
 
     def __repr__(self):
         return f'Exn(tag={self.tag}, fields={self.fields!r})'
+
+
+class Struct:
+    """A struct object (GC): its canonical defined type (a ``deftypes``
+    key) and its field values (packed fields as masked integers).  A
+    reference to it is the object itself; ref.eq compares identity."""
+    __slots__ = ('type', 'fields')
+    ref_kind = 'struct'
+
+    def __init__(self, type, fields):
+        self.type = type
+        self.fields = fields
+
+    def __repr__(self):
+        return f'Struct({self.fields!r})'
+
+
+class Array(Struct):
+    """An array object (GC): its canonical defined type and its elements."""
+    __slots__ = ()
+    ref_kind = 'array'
+
+    def __repr__(self):
+        return f'Array({self.fields!r})'
+
+
+class I31:
+    """An i31 reference (GC): an unboxed 31-bit integer, compared by value."""
+    __slots__ = ('value',)
+    ref_kind = 'i31'
+
+    def __init__(self, value):
+        self.value = value
+
+    def __eq__(self, other):
+        if other.__class__ is not I31:
+            return NotImplemented
+        return other.value == self.value
+
+    def __hash__(self):
+        return hash(('i31', self.value))
+
+    def __repr__(self):
+        return f'I31({self.value})'
 
 
 class Instr:
@@ -360,7 +393,11 @@ class Export:
 
 @dataclass
 class Module:
-    types: List[FuncType] = field(default_factory=list)
+    # the defined types, flat; GC's rec groups and subtype declarations are
+    # ``recs`` (the size of each rec group in order; empty: every type its own
+    # group) and ``subs`` (type index -> (final, supertype indices) where not
+    # the default (True, ())), see engine/deftypes.py
+    types: List[CompType] = field(default_factory=list)
     funcs: List[Func] = field(default_factory=list)
     tables: List[Table] = field(default_factory=list)
     mems: List[Mem] = field(default_factory=list)
@@ -373,6 +410,32 @@ class Module:
     datacount: Optional[int] = None
     customs: List[Tuple[str, bytes]] = field(default_factory=list)
     tags: List[Tag] = field(default_factory=list)
+    recs: List[int] = field(default_factory=list)
+    subs: dict = field(default_factory=dict)
 
     def imported(self, kind):
         return [imp for imp in self.imports if imp.kind == kind]
+
+
+# type equivalence and subtyping (GC's iso-recursive types) live in deftypes
+
+
+def type_key(ct, types=None):
+    """The canonical key of a module's type (``deftypes.canonicalize``)."""
+    return ct.__dict__.get('_key', ct)
+
+
+def canonicalize(types, recs=(), subs=None):
+    return _deftypes.canonicalize(types, recs, subs)
+
+
+def heap_matches(h1, h2, keys):
+    return _deftypes.heap_matches(h1, h2, keys)
+
+
+def matches(t1, t2, keys=()):
+    """Value type t1 <= t2 (``deftypes.matches``)."""
+    return _deftypes.matches(t1, t2, keys)
+
+
+from . import deftypes as _deftypes  # noqa: E402  (last: deftypes reads this module)

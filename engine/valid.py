@@ -13,12 +13,14 @@ interpreter appends an index ("unknown global 1") we do too, since the
 testsuite compares by prefix.
 """
 
+import contextvars
 from dataclasses import dataclass, field
 from typing import Dict, List, NamedTuple
 
+from . import deftypes
 from . import syntax as S
 from .errors import ValidationError
-from .opcodes import OPS
+from .opcodes import GC_OPS, OPS
 
 I32, I64, F32, F64, V128 = S.I32, S.I64, S.F32, S.F64, S.V128
 FUNCREF, EXTERNREF = S.FUNCREF, S.EXTERNREF
@@ -101,7 +103,10 @@ _NUMVEC = frozenset((I32, I64, F32, F64, V128, None))
 _CONST_OPS = frozenset(('i32.const', 'i64.const', 'f32.const', 'f64.const',
                         'v128.const', 'ref.null', 'ref.func', 'global.get',
                         # extended constant expressions (Wasm 3.0)
-                        'i32.add', 'i32.sub', 'i32.mul', 'i64.add', 'i64.sub', 'i64.mul'))
+                        'i32.add', 'i32.sub', 'i32.mul', 'i64.add', 'i64.sub', 'i64.mul',
+                        # GC (Wasm 3.0)
+                        'struct.new', 'struct.new_default', 'array.new', 'array.new_default',
+                        'array.new_fixed', 'ref.i31', 'any.convert_extern', 'extern.convert_any'))
 _CONST_OPS_2 = frozenset((
     'i32.const', 'i64.const', 'f32.const', 'f64.const', 'v128.const', 'ref.null', 'ref.func',
     'global.get'))
@@ -109,6 +114,7 @@ _CONST_OPS_2 = frozenset((
 # rules the Wasm 2.0 testsuite checks where 3.0 relaxed them (constant
 # expressions: no arithmetic, global.get of imported globals only).
 STANDARDS = (2, 3)
+_STANDARD = contextvars.ContextVar('standard', default=3)   # for the few texts 3.0 changed
 _CONST_TYPE = {'i32.const': I32, 'i64.const': I64, 'f32.const': F32,
                'f64.const': F64, 'v128.const': V128}
 
@@ -147,10 +153,18 @@ def _blocktype(ctx, bt):
     if isinstance(bt, str):
         _check_valtype(ctx, bt)
         return (), (bt,)
-    if bt >= len(ctx.types):
-        _fail('unknown type')
-    ft = ctx.types[bt]
+    ft = _functype(ctx.types, bt)
     return tuple(ft.params), tuple(ft.results)
+
+
+def _functype(types, x, unknown='unknown type'):
+    """Type ``x``, which must be a function type (GC: not a struct or array)."""
+    if x >= len(types):
+        _fail(unknown)
+    ft = types[x]
+    if not isinstance(ft, S.FuncType):
+        _fail('type mismatch')
+    return ft
 
 
 # --------------------------------------------------------- function bodies
@@ -385,7 +399,7 @@ def _check_code(ctx, params, results, local_types, body, stop=None, trace=None, 
                 tgt = ctrls[-1 - x]
                 label = tgt[_LABEL]
                 r = _pop_ref(stack, cur)
-                nonnull = None if r is None else S.RefType(False, r.heap)
+                nonnull = None if r is None else _nonnull(r)
                 if op == 'br_on_null':
                     # taken: the null is dropped and the label's values kept
                     h = len(stack)
@@ -397,11 +411,25 @@ def _check_code(ctx, params, results, local_types, body, stop=None, trace=None, 
                     # taken: the (non-null) reference is the label's last value
                     if not label or S.reftype(label[-1]) is None:
                         _fail('type mismatch')
-                    stack.append(nonnull)
-                    h = len(stack)
-                    _pop_vals(stack, cur, label)
-                    stack.extend(label[:-1])
-                    branches[i] = [_branch(tgt, i, 0, h, live)]
+                    branches[i] = _branch_with_ref(stack, cur, tgt, i, live, nonnull)
+            elif op == 'br_on_cast' or op == 'br_on_cast_fail':
+                x, rt1, rt2 = ins.imm
+                if x >= len(ctrls):
+                    _fail('unknown label')
+                _check_valtype(ctx, rt1)
+                _check_valtype(ctx, rt2)
+                if not S.matches(rt2, rt1, keys):
+                    _fail('type mismatch')
+                tgt = ctrls[-1 - x]
+                label = tgt[_LABEL]
+                _pop(stack, cur, rt1)
+                # rt1 less rt2: what a failed cast leaves (non-null when rt2 takes null)
+                diff = _nonnull(rt1) if rt2.nullable else rt1
+                taken, rest = (rt2, diff) if op == 'br_on_cast' else (diff, rt2)
+                if not label or not S.matches(taken, label[-1], keys):
+                    _fail('type mismatch')
+                branches[i] = _branch_with_ref(stack, cur, tgt, i, live, taken)
+                stack.append(rest)
             elif op == 'block' or op == 'loop' or op == 'if' or op == 'try':
                 bp, br_ = _blocktype(ctx, ins.imm)
                 if op == 'if':
@@ -496,8 +524,8 @@ def _check_code(ctx, params, results, local_types, body, stop=None, trace=None, 
                 if x >= len(gtypes):
                     _fail(f'unknown global {x}')
                 gt = gtypes[x]
-                if not gt.mut:
-                    _fail('global is immutable')
+                if not gt.mut:      # the 2.0 testsuite's text, then 3.0's
+                    _fail('global is immutable' if _STANDARD.get() < 3 else 'immutable global')
                 _pop(stack, cur, gt.valtype)
             elif op == 'drop':
                 if len(stack) > cur_h:
@@ -631,10 +659,21 @@ def _params_cover(frame):
 def _ref_type(x, types, stack, frame):
     """call_ref / return_call_ref x: the function type x, after popping the
     (ref null x) operand."""
-    if x >= len(types):
-        _fail(f'unknown type {x}')
+    ft = _functype(types, x, f'unknown type {x}')
     _pop(stack, frame, S.RefType(True, x))
-    return types[x]
+    return ft
+
+
+def _branch_with_ref(stack, cur, tgt, i, live, ref):
+    """The branch of br_on_non_null / br_on_cast / br_on_cast_fail: it
+    carries the reference operand (type ``ref``) as the label's last value,
+    above the label's other values, which stay on the stack."""
+    label = tgt[_LABEL]
+    stack.append(ref)
+    h = len(stack)
+    _pop_vals(stack, cur, label)
+    stack.extend(label[:-1])
+    return [_branch(tgt, i, 0, h, live)]
 
 
 def _branch(tgt, i, slot, h, live):
@@ -694,7 +733,7 @@ def _check_other(ctx, op, imm, stack, cur):
         stack.append(I32)
     elif op == 'ref.as_non_null':
         r = _pop_ref(stack, cur)
-        stack.append(None if r is None else S.RefType(False, r.heap))
+        stack.append(None if r is None else _nonnull(r))
     elif op == 'ref.func':
         if imm >= len(ctx.funcs):
             _fail(f'unknown function {imm}')
@@ -767,8 +806,157 @@ def _check_other(ctx, op, imm, stack, cur):
             _fail('invalid lane index')
         _pop_vals(stack, cur, (V128, V128))
         stack.append(V128)
+    elif op in GC_OPS:
+        _check_gc(ctx, op, imm, stack, cur)
     else:
         _fail(f'unknown instruction {op}')
+
+
+# ------------------------------------------------------------------ GC
+
+EQREF, I31REF = S.RefType(True, 'eq'), S.RefType(True, 'i31')
+ARRAYREF = S.RefType(True, 'array')
+
+
+def _ref_to(ctx, x, nullable):
+    """(ref null? x) for type index x, marked with its hierarchy."""
+    return S.RefType(nullable, x, None if isinstance(ctx.types[x], S.FuncType) else 'any')
+
+
+def _nonnull(r):
+    return S.RefType(False, r.heap, getattr(r, 'top', None))
+
+
+def _top_of(ctx, r):
+    """(ref null top) of the hierarchy a reference type belongs to."""
+    h = r.heap
+    if isinstance(h, int):
+        return FUNCREF if isinstance(ctx.types[h], S.FuncType) else S.ANYREF
+    return S.RefType(True, S.HEAP_TOPS[h])
+
+
+def _composite(ctx, x, cls):
+    if x >= len(ctx.types):
+        _fail(f'unknown type {x}')
+    ct = ctx.types[x]
+    if not isinstance(ct, cls):
+        _fail('type mismatch')
+    return ct
+
+
+def _unpacked(st):
+    return I32 if st in S.PACKED_TYPES else st
+
+
+def _field_read(op, st):
+    """get on a packed field needs get_s/get_u, and they need a packed one."""
+    if (op.endswith('_s') or op.endswith('_u')) != (st in S.PACKED_TYPES):
+        _fail('type mismatch')
+    return _unpacked(st)
+
+
+def _check_gc(ctx, op, imm, stack, cur):
+    """GC instructions (valid/instructions.rst, aggregate and scalar
+    reference instructions, casts)."""
+    pop = _pop
+    if op == 'ref.eq':
+        _pop_vals(stack, cur, (EQREF, EQREF))
+        stack.append(I32)
+    elif op == 'ref.i31':
+        pop(stack, cur, I32)
+        stack.append(S.RefType(False, 'i31'))
+    elif op == 'i31.get_s' or op == 'i31.get_u':
+        pop(stack, cur, I31REF)
+        stack.append(I32)
+    elif op == 'any.convert_extern' or op == 'extern.convert_any':
+        src, dst = ('extern', 'any') if op == 'any.convert_extern' else ('any', 'extern')
+        r = pop(stack, cur, S.RefType(True, src))
+        stack.append(S.RefType(r is None or S.reftype(r).nullable, dst))
+    elif op == 'ref.test' or op == 'ref.cast':
+        _check_valtype(ctx, imm)
+        pop(stack, cur, _top_of(ctx, imm))
+        stack.append(I32 if op == 'ref.test' else imm)
+    elif op.startswith('struct.'):
+        x = imm if op.startswith('struct.new') else imm[0]
+        st = _composite(ctx, x, S.StructType)
+        if op == 'struct.new':
+            _pop_vals(stack, cur, [_unpacked(f.storage) for f in st.fields])
+            stack.append(_ref_to(ctx, x, False))
+        elif op == 'struct.new_default':
+            if not all(_defaultable(_unpacked(f.storage)) for f in st.fields):
+                _fail('type mismatch')
+            stack.append(_ref_to(ctx, x, False))
+        else:
+            y = imm[1]
+            if y >= len(st.fields):
+                _fail(f'unknown field {y}')
+            f = st.fields[y]
+            if op == 'struct.set':
+                if not f.mut:
+                    _fail('immutable field')
+                pop(stack, cur, _unpacked(f.storage))
+                pop(stack, cur, _ref_to(ctx, x, True))
+            else:
+                t = _field_read(op, f.storage)
+                pop(stack, cur, _ref_to(ctx, x, True))
+                stack.append(t)
+    elif op == 'array.len':
+        pop(stack, cur, ARRAYREF)
+        stack.append(I32)
+    else:
+        _check_array(ctx, op, imm, stack, cur)
+
+
+def _check_array(ctx, op, imm, stack, cur):
+    x = imm[0] if isinstance(imm, tuple) else imm
+    at = _composite(ctx, x, S.ArrayType)
+    f = at.field
+    t = _unpacked(f.storage)
+    ref = _ref_to(ctx, x, True)
+    if op in ('array.set', 'array.fill', 'array.copy', 'array.init_data', 'array.init_elem') \
+            and not f.mut:
+        _fail('immutable array')
+    if op in ('array.new_data', 'array.init_data'):
+        if S.reftype(t) is not None:
+            _fail('array type is not numeric or vector')
+        if imm[1] >= ctx.ndatas:
+            _fail(f'unknown data segment {imm[1]}')
+    if op in ('array.new_elem', 'array.init_elem'):
+        if imm[1] >= len(ctx.elems):
+            _fail(f'unknown elem segment {imm[1]}')
+        if not S.matches(ctx.elems[imm[1]], t, ctx.keys):
+            _fail('type mismatch')
+    if op == 'array.new':
+        _pop_vals(stack, cur, (t, I32))
+    elif op == 'array.new_default':
+        if not _defaultable(t):
+            _fail('type mismatch')
+        _pop(stack, cur, I32)
+    elif op == 'array.new_fixed':
+        _pop_vals(stack, cur, (t,) * imm[1])
+    elif op == 'array.new_data' or op == 'array.new_elem':
+        _pop_vals(stack, cur, (I32, I32))
+    elif op in ('array.get', 'array.get_s', 'array.get_u'):
+        t = _field_read(op, f.storage)
+        _pop_vals(stack, cur, (ref, I32))
+        stack.append(t)
+        return
+    elif op == 'array.set':
+        _pop_vals(stack, cur, (ref, I32, t))
+        return
+    elif op == 'array.fill':
+        _pop_vals(stack, cur, (ref, I32, t, I32))
+        return
+    elif op == 'array.copy':
+        sf = _composite(ctx, imm[1], S.ArrayType).field
+        if not deftypes.storage_matches(sf.storage, f.storage, ctx.keys):
+            _fail('array types do not match')
+        _pop_vals(stack, cur, (ref, I32, _ref_to(ctx, imm[1], True), I32, I32))
+        return
+    else:                               # array.init_data / array.init_elem
+        _pop_vals(stack, cur, (ref, I32, I32, I32))
+        return
+    stack.append(_ref_to(ctx, x, False))
 
 
 def _table(ctx, x):
@@ -817,11 +1005,10 @@ def _indirect_type(imm, tables, types):
     y, x = imm
     if x >= len(tables):
         _fail(f'unknown table {x}')
-    if y >= len(types):
-        _fail('unknown type')
+    ft = _functype(types, y)
     if S.value_class(tables[x].elemtype) != FUNCREF:
         _fail('type mismatch')
-    return types[y]
+    return ft
 
 
 # ------------------------------------------------------ constant expressions
@@ -932,21 +1119,14 @@ def _context(module):
     types = module.types
     funcs, tables, mems, globals_, tags = [], [], [], [], []
     typeidx = []
-    keys = S.canonicalize(types)
+    keys = module.__dict__['_type_keys'] = deftypes.canonicalize(module)   # deftypes.module_keys
+    _check_types(module, keys)
     probe = _Context(types, (), (), (), (), (), 0, frozenset(), keys)
-    for k, ft in enumerate(types):
-        try:
-            for t in ft.params + ft.results:
-                _check_valtype(probe, t)
-        except _Invalid as e:
-            raise ValidationError(e.args[0], f'type {k}') from None
     for k, imp in enumerate(module.imports):
         where = f'import {k}'
         try:
             if imp.kind == 'func':
-                if imp.desc >= len(types):
-                    _fail('unknown type')
-                funcs.append(types[imp.desc])
+                funcs.append(_functype(types, imp.desc))
                 typeidx.append(imp.desc)
             elif imp.kind == 'table':
                 _check_tabletype(imp.desc)
@@ -964,9 +1144,10 @@ def _context(module):
             raise ValidationError(e.args[0], where) from None
     nimported_globals = len(globals_)
     for k, f in enumerate(module.funcs):
-        if f.typeidx >= len(types):
-            raise ValidationError('unknown type', f'func {len(funcs)}')
-        funcs.append(types[f.typeidx])
+        try:
+            funcs.append(_functype(types, f.typeidx))
+        except _Invalid as e:
+            raise ValidationError(e.args[0], f'func {len(funcs)}') from None
         typeidx.append(f.typeidx)
     tables.extend(t.type for t in module.tables)
     mems.extend(m.type for m in module.mems)
@@ -982,12 +1163,38 @@ def _context(module):
     return ctx, nimported_globals
 
 
+def _check_types(module, keys):
+    """The type section (valid/types.rst, rec types): each rec group sees
+    the types before it and its own; a subtype declares at most one
+    supertype, an earlier non-final type whose composite type it matches."""
+    types = module.types
+    for start, n in deftypes.rec_groups(module):
+        probe = _Context(types[:start + n], (), (), (), (), (), 0, frozenset(), keys)
+        for i in range(start, start + n):
+            try:
+                ct = types[i]
+                for t in deftypes.storage_types(ct):
+                    if t not in S.PACKED_TYPES:
+                        _check_valtype(probe, t)
+                final, sups = deftypes.sub_of(module, i)
+                if len(sups) > 1:
+                    _fail(f'multiple supertypes of type {i}')
+                for x in sups:
+                    if x >= i:
+                        _fail(f'unknown type {x}' if x >= start + n else
+                              f'forward use of type {x} as a supertype of type {i}')
+                    if deftypes.sub_of(module, x)[0]:
+                        _fail(f'sub type {i} has final super type {x}')
+                    if not deftypes.comptype_matches(ct, types[x], keys):
+                        _fail(f'sub type {i} does not match super type {x}')
+            except _Invalid as e:
+                raise ValidationError(e.args[0], f'type {i}') from None
+
+
 def _tagtype(types, tag):
     """A tag's function type: its parameters are the exception's fields,
     its results must be empty."""
-    if tag.typeidx >= len(types):
-        _fail('unknown type')
-    ft = types[tag.typeidx]
+    ft = _functype(types, tag.typeidx)
     if ft.results:
         _fail('non-empty tag result type')
     return ft
@@ -999,6 +1206,14 @@ def validate_module(module: S.Module, standard=3) -> ModuleInfo:
     Raises errors.ValidationError(message, where)."""
     if standard not in STANDARDS:
         raise ValueError(f'unknown standard {standard!r}')
+    token = _STANDARD.set(standard)
+    try:
+        return _validate_module(module, standard)
+    finally:
+        _STANDARD.reset(token)
+
+
+def _validate_module(module, standard):
     ctx, nig = _context(module)
     # C': a global's initializer sees the imported and the earlier globals,
     # a segment every global (Wasm 3.0); in 2.0 both saw the imported ones only

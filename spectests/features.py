@@ -15,15 +15,14 @@ import fnmatch
 # group -> (what it is, reason for expected failures or None when complete).
 GROUPS = {
     'core': ('2.0 files as extended for 3.0 (their new cases use 3.0 types and encodings)',
-             '3.0 changes inside 2.0 files not implemented yet: cases using typed references, '
-             'GC types, exceptions, and error texts changed in 3.0'),
+             None),
     'annotations': ('text-format annotations, quoted identifiers, custom-section annotations',
                     None),
     'tail-call': ('return_call, return_call_indirect', None),
     'multi-memory': ('several memories per module', None),
     'memory64': ('64-bit memories and tables', None),
     'function-references': ('typed function references', None),
-    'gc': ('structs, arrays, i31, subtyping, casts', 'GC not implemented yet'),
+    'gc': ('structs, arrays, i31, subtyping, casts', None),
     'exceptions': ('try_table, throw, throw_ref, tags', None),
     # their text modules write the legacy try folded, (try (do ...) (catch ...)),
     # which conformance.wat reads by unfolding it (conformance/unfold.py)

@@ -576,16 +576,20 @@ def test_expected_failures_count_apart_and_unexpected_passes_fail():
 
 @pytest.mark.skipif(not os.path.isdir(SUITE3), reason='3.0 testsuite not available')
 def test_cli_runs_both_suites_with_per_suite_and_feature_tables(tmp_path):
-    """--suite all: a pattern needs to match in one suite only (i31 is 3.0
-    only, and its GC failures are the manifest's expected ones)."""
-    p = _cli('--suite', 'all', 'nop', 'i31', '--runtime', 'both', '--jobs', '2',
+    """--suite all: a pattern needs to match in one suite only (i31 and
+    wide-arithmetic are 3.0 only, and wide-arithmetic's failures are the
+    manifest's expected ones: a post-3.0 proposal)."""
+    p = _cli('--suite', 'all', 'nop', 'i31', 'wide-arithmetic', '--runtime', 'both', '--jobs', '2',
              '--json', str(tmp_path / 'r.json'))
     assert p.returncode == 0, p.stdout + p.stderr
     assert 'wasm-2.0: 2/2 file runs ok' in p.stdout
-    assert 'wasm-3.0: 4/4 file runs ok' in p.stdout and 'expected failures' in p.stdout
-    assert 'per feature group (wasm-3.0)' in p.stdout and 'GC not implemented yet' in p.stdout
+    assert 'wasm-3.0: 6/6 file runs ok' in p.stdout and 'expected failures' in p.stdout
+    assert 'per feature group (wasm-3.0)' in p.stdout and 'not part of Wasm 3.0' in p.stdout
     report = json.loads((tmp_path / 'r.json').read_text())
+    wide = 'proposals/wide-arithmetic/wide-arithmetic.wast'
     assert {(r['suite'], r['file']) for r in report['results']} == {
-        ('wasm-2.0', 'nop.wast'), ('wasm-3.0', 'nop.wast'), ('wasm-3.0', 'i31.wast')}
-    assert any(r['xfails'] for r in report['results'] if r['file'] == 'i31.wast')
+        ('wasm-2.0', 'nop.wast'), ('wasm-3.0', 'nop.wast'), ('wasm-3.0', 'i31.wast'),
+        ('wasm-3.0', wide)}
+    assert any(r['xfails'] for r in report['results'] if r['file'] == wide)
+    assert not any(r['xfails'] for r in report['results'] if r['file'] == 'i31.wast')
     assert _cli('--suite', 'all', 'no_such_file').returncode == 2

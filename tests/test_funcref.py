@@ -256,7 +256,11 @@ def test_reference_type_texts():
     for text in ('funcref', 'externref', '(ref 3)', '(ref null 0)', '(ref func)',
                  '(ref null extern)'.replace('(ref null extern)', 'externref'), 'i32'):
         assert S.parse_valtype(text) == text
-    for text in ('(ref null func)', '(ref  3)', '(ref 03)', '(ref any)', 'ref', 3):
+    for text in ('anyref', 'eqref', '(ref i31)', '(ref null struct)'.replace(
+            '(ref null struct)', 'structref'), '(ref none)', 'nullref', '(ref array)'):
+        assert S.parse_valtype(text) == text      # GC's abstract heap types (Wasm 3.0)
+    for text in ('(ref null func)', '(ref  3)', '(ref 03)', '(ref anything)', '(ref null any)',
+                 'ref', 3):
         assert S.parse_valtype(text) is None
 
 

@@ -212,7 +212,9 @@ def test_br_table_arity():
 def test_global_rules():
     g_imm = S.Global(S.GlobalType(False, 'i32'), [I('i32.const', 0), I('end')])
     invalid(module_with([I('i32.const', 1), I('global.set', 0), I('end')],
-                        globals=[g_imm]), 'global is immutable')
+                        globals=[g_imm]), 'immutable global')           # 3.0's text
+    invalid(module_with([I('i32.const', 1), I('global.set', 0), I('end')],
+                        globals=[g_imm]), 'global is immutable', standard=2)
     # constant expressions: earlier globals (2.0: imported ones only),
     # immutable, constant instrs
     bad = S.Global(S.GlobalType(False, 'i32'), [I('global.get', 0), I('end')])

@@ -20,7 +20,7 @@ class _Cells(dict):
         return self[c]
 
 
-CELLS = _Cells({'i32': 1, 'f32': 1, 'funcref': 1, 'externref': 1, 'exnref': 1,
+CELLS = _Cells({'i32': 1, 'f32': 1, 'funcref': 1, 'externref': 1, 'exnref': 1, 'anyref': 1,
                 'i64': 2, 'f64': 2, 'v128': 4})
 
 
@@ -34,7 +34,7 @@ def value_cells(t: str, v) -> List[int]:
         return [NONE if v is None else v]
     if t == 'externref':
         return [NONE if v is None else v.value]
-    if t == 'exnref':                 # the exception object itself (the image files name it)
+    if t == 'exnref' or t == 'anyref':   # the exception / GC object itself (one cell)
         return [NONE if v is None else v]
     if n == 1:
         return [v]
@@ -49,7 +49,7 @@ def from_cells(t: str, cells: List[int]):
         return None if cells[0] == NONE else cells[0]
     if t == 'externref':
         return None if cells[0] == NONE else ExternRef(cells[0])
-    if t == 'exnref':
+    if t == 'exnref' or t == 'anyref':
         return None if cells[0] is NONE or cells[0] == NONE else cells[0]
     v = 0
     for k, c in enumerate(cells):

@@ -35,8 +35,9 @@ import re
 import struct
 from array import array
 
-from .. import faults
-from . import memories, memory_access, numerics
+from .. import deftypes, faults
+from .. import syntax as S
+from . import gc, memories, memory_access, numerics
 from .exceptions import has_handlers
 from ..errors import Trap
 from ..opcodes import BY_NAME
@@ -58,10 +59,10 @@ class Reenter(Exception):
     runs in the interpreter): the interpreter makes the call."""
 
 
-# Typed function references (3.0) are left to the interpreter: a function
-# using one of these runs interpreted as a whole (exact by construction).
+# Typed function references and GC (3.0) are left to the interpreter: a
+# function using one of these runs interpreted as a whole (exact by construction).
 _INTERPRETED = frozenset(('call_ref', 'return_call_ref', 'br_on_null', 'br_on_non_null',
-                          'ref.as_non_null'))
+                          'ref.as_non_null')) | gc.OPS | gc.BRANCHES
 
 
 class Uncompilable(Exception):
@@ -115,7 +116,7 @@ def indirect(site, store, a, ft, i, model='wasmedge'):
     if a is None:
         raise Trap(f'uninitialized element {i}')
     fi = store.funcs[a]
-    if fi.type is not ft and fi.type != ft:
+    if fi.type is not ft and not deftypes.deftype_matches(S.type_key(fi.type), S.type_key(ft)):
         raise Trap('indirect call type mismatch')
     f = site[a] = compiled(store, a, model).fn
     return f

@@ -35,7 +35,7 @@ types (drop, select, locals, branch values) are resolved at pre-decode time
 by a small replay of the validator's type stack.
 """
 
-from . import exceptions, fusion, memories, memory_access, numerics
+from . import exceptions, fusion, gc, memories, memory_access, numerics
 from ..errors import Exhaustion, Trap
 from ..limits import CallDepthError, run_bounded
 from ..opcodes import BY_NAME
@@ -377,11 +377,11 @@ def compile_func(store, fi):
         elif name == 'br_on_null' or name == 'br_on_non_null':
             t = S.reftype(pop())
             if name == 'br_on_null':
-                tstack.append(None if t is None else S.RefType(False, t.heap))
+                tstack.append(None if t is None else S.RefType(False, t.heap, getattr(t, "top", None)))
             a = _br_on(name == 'br_on_null', (imm,) + branch(imm))
         elif name == 'ref.as_non_null':
             t = S.reftype(pop())
-            tstack.append(None if t is None else S.RefType(False, t.heap))
+            tstack.append(None if t is None else S.RefType(False, t.heap, getattr(t, "top", None)))
             a = _ref_as_non_null
         elif name == 'return_call' or name == 'return_call_indirect' \
                 or name == 'return_call_ref':
@@ -464,6 +464,18 @@ def compile_func(store, fi):
                 tstack.append('i32')
             else:
                 popn(3)
+        elif name in gc.OPS:
+            fn, p, r = gc.instruction(store, inst, ins)
+            a = memories.cell_closure(fn, p, r)
+            popn(len(p))
+            tstack.extend(r)
+        elif name in gc.BRANCHES:
+            x, rt1, rt2 = imm
+            pop()
+            diff = S.RefType(False, rt1.heap, getattr(rt1, 'top', None)) if rt2.nullable else rt1
+            tstack.append(rt2 if name == 'br_on_cast_fail' else diff)
+            a = _br_on_cast(gc.cast_test(store, inst, rt2), gc.top_class(rt2, inst.module),
+                            name == 'br_on_cast', (x,) + branch(x))
         elif name in _I32_ONLY:
             from .wasmedge import _generic
             a = _generic(store, inst, memi, name, imm)
@@ -613,9 +625,18 @@ def _br_on(on_null, branch):
     return f
 
 
+def _br_on_cast(test, cls, on_cast, branch):
+    """br_on_cast / br_on_cast_fail as a GENERIC closure on cells: the
+    reference cell stays; the branch is taken when the cast succeeds
+    (br_on_cast) or fails (br_on_cast_fail)."""
+    def f(stack):
+        return branch if test(value_of_cells(cls, [stack[-1]])) == on_cast else None
+    return f
+
+
 def _global_get(g, t):
     n = CELLS[t]
-    if t == 'funcref' or t == 'exnref':     # an exnref cell is the exception object
+    if t == 'funcref' or t == 'exnref' or t == 'anyref':   # exnref/anyref: the object itself
         def f(stack):
             v = g.value
             stack.append(NONE if v is None else v)

@@ -20,9 +20,9 @@ instructions (``run(max_steps)``), so a run can be checkpointed and resumed
 between any two instructions.
 """
 
-from .. import faults
+from .. import deftypes, faults
 from .. import syntax as S
-from . import exceptions, fusion, memories, memory_access, numerics
+from . import exceptions, fusion, gc, memories, memory_access, numerics
 from ..errors import Exhaustion, Trap
 from ..limits import CallDepthError, run_bounded
 from ..runtime import PAGE_SIZE, default_value, memory_init, table_init
@@ -246,6 +246,12 @@ def compile_func(store, fi):
                 k, a = BIN, f
             else:
                 k, a = UN, f
+        elif name in gc.OPS:
+            fn, p, r = gc.instruction(store, inst, ins)
+            k, a = GENERIC, memories.stack_closure(fn, len(p), len(r))
+        elif name in gc.BRANCHES:
+            k, a = GENERIC, _br_on_cast(gc.cast_test(store, inst, imm[2]), name == 'br_on_cast',
+                                        br(branches[i][0]))
         else:
             k, a = GENERIC, _generic(store, inst, memi, name, imm)
         ops.append(k)
@@ -306,7 +312,7 @@ def resolve_callee(a, pop, funcs):
         if a is None:
             raise Trap(f'uninitialized element {i}')
         fi = funcs[a]
-        if fi.type is not ft and S.type_key(fi.type) != S.type_key(ft):
+        if fi.type is not ft and not deftypes.deftype_matches(S.type_key(fi.type), S.type_key(ft)):
             raise Trap('indirect call type mismatch')
         return fi, a
     return funcs[a], a
@@ -360,6 +366,15 @@ def _br_on(on_null, branch):
                 stack.pop()
                 return None
             return branch
+    return f
+
+
+def _br_on_cast(test, on_cast, branch):
+    """br_on_cast / br_on_cast_fail as a GENERIC closure: the reference
+    stays on the stack either way; the branch is taken when the cast
+    succeeds (br_on_cast) or fails (br_on_cast_fail)."""
+    def f(stack):
+        return branch if test(stack[-1]) == on_cast else None
     return f
 
 

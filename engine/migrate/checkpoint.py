@@ -33,6 +33,33 @@ class ForeignInstanceError(CheckpointError):
     module instance: an image set describes one instance only."""
 
 
+class GCHeapError(CheckpointError):
+    """The run's state holds a GC reference (a struct, array, i31 or host
+    anyref, or a slot of such a type): the image files have no form for the
+    GC heap yet, so nothing is written rather than a wrong image set."""
+
+
+def _gc_kind(t, v):
+    """What GC reference slot ``t`` holding ``v`` is, or None when it is
+    none (an externref holding an externalized GC object counts)."""
+    if value_class(t) == 'anyref':
+        kind = getattr(v, 'ref_kind', None)
+        return {'struct': 'GC struct reference', 'array': 'GC array reference',
+                'i31': 'i31 reference', 'host': 'host anyref'}.get(
+                    kind, f'null GC reference (a slot of type {t})')
+    if value_class(t) == 'externref' and v is not None and v is not NONE:
+        inner = getattr(v, 'value', v)
+        if not isinstance(inner, int):
+            return f'externalized {getattr(inner, "ref_kind", "GC")} reference'
+    return None
+
+
+def _refuse_gc(t, v, where):
+    kind = _gc_kind(t, v)
+    if kind is not None:
+        raise GCHeapError(f'a {kind} in {where}: GC heap migration is not implemented yet')
+
+
 # ------------------------------------------------------------ store parts
 
 class _Index(dict):
@@ -48,8 +75,10 @@ def _addr_to_index(inst):
     return out
 
 
-def _ref_out(t, v, to_index):
-    """A store-level reference as the module-level value a snapshot holds."""
+def _ref_out(t, v, to_index, where='the state'):
+    """A store-level reference as the module-level value a snapshot holds
+    (``where`` names the slot for the GC refusal)."""
+    _refuse_gc(t, v, where)
     if v is not None and value_class(t) == 'funcref':
         if faults.FUNCREF_ADDRESS: return v
         if v not in to_index:
@@ -61,7 +90,7 @@ def _ref_out(t, v, to_index):
             raise ForeignInstanceError(f'exception of tag address {v.tag}, which the module '
                                        f'neither defines nor imports')
         params = exnstate.tag_types(to_index.inst.module)[tags[v.tag]].params
-        return exnstate.Exn(tags[v.tag], [_ref_out(ft, f, to_index)
+        return exnstate.Exn(tags[v.tag], [_ref_out(ft, f, to_index, f'a field of an exception in {where}')
                                           for ft, f in zip(params, v.fields)])
     return v
 
@@ -99,10 +128,11 @@ def _store_parts(store, inst, view, live=False):
         chunks = mem.dirty_offsets()
     else:
         page_count, memory, chunks = None, b'', []
-    globs = [_ref_out(t, store.globals[a].value, to_index)
-             for t, a in zip(view.global_types, inst.globaladdrs)]
-    tables = [[_ref_out(t, v, to_index) for v in store.tables[a].elem]
-              for t, a in zip(view.table_types, inst.tableaddrs)]
+    globs = [_ref_out(t, store.globals[a].value, to_index, f'global {i}')
+             for i, (t, a) in enumerate(zip(view.global_types, inst.globaladdrs))]
+    tables = [[_ref_out(t, v, to_index, f'table {i} entry {j}')
+               for j, v in enumerate(store.tables[a].elem)]
+              for i, (t, a) in enumerate(zip(view.table_types, inst.tableaddrs))]
     dropped_elems = [i for i, a in enumerate(inst.elemaddrs)
                      if not store.elems[a].elem and inst.module.elems[i].init]
     dropped_datas = [i for i, a in enumerate(inst.dataaddrs)
@@ -209,7 +239,8 @@ def snapshot_wasmedge(ex, inst, live=False) -> Snapshot:
         if len(values) != len(fr.types):
             raise CheckpointError(f'frame of function {fr.fidx} at {fr.pc} holds '
                                   f'{len(values)} values, validation says {len(fr.types)}')
-        vals = [_ref_out(t, v, to_index) for t, v in zip(fr.types, values)]
+        vals = [_ref_out(t, v, to_index, f'frame {n - 1 - k} (function {fr.fidx}) slot {j}')
+                for j, (t, v) in enumerate(zip(fr.types, values))]
         fr.locals, fr.stack = vals[:len(fr.locals)], vals[len(fr.locals):]
     page_count, memory, globs, tables, d_elems, d_datas, chunks = \
         _store_parts(ex.store, inst, view, live)
@@ -276,7 +307,8 @@ def save_wamr(ex, inst, module_sha256) -> ImageSet:
             raise CheckpointError(f'frame {k} of function {fidx} at offset {unit} holds '
                                   f'{len(cells)} cells, validation says {sum(slot_cells)}')
         pos = 0
-        for t, nc in zip(types, slot_cells):
+        for j, (t, nc) in enumerate(zip(types, slot_cells)):
+            _refuse_gc(t, cells[pos], f'frame {k} (function {fidx}) slot {j}')
             if cells[pos] != NONE and value_class(t) == 'funcref':
                 cells[pos] = _ref_out(t, cells[pos], to_index)
             elif value_class(t) == 'exnref':

@@ -106,6 +106,8 @@ def _decode_value(t, x, where, nfuncs, tags):
         if not isinstance(x, str) or not re.fullmatch(r'0x[0-9a-fA-F]{%d}' % n, x):
             _fail(where, f'{json.dumps(x)} is not an {t} (a bit pattern "0x" + {n} hex digits)')
         return int(x, 16)
+    if value_class(t) == 'anyref':
+        _fail(where, f'a slot of GC type {t}: GC heap migration is not implemented yet')
     if x is None:
         return None
     if value_class(t) == 'exnref':

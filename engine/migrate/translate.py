@@ -19,7 +19,7 @@ every block, loop or if that is open there has a label, whose fields follow
 WAMR's classic interpreter (see ``wamr_labels``).
 """
 
-from .. import faults
+from .. import deftypes, faults
 from .. import syntax as S
 from . import images as im
 from .images import CELLS, CHUNK, NONE, PAGE, ImageError, ImageSet, FrameImage
@@ -123,7 +123,7 @@ class ModuleView:
         if self.tail_calls:
             return tuple(self.func_types[callee].results) == tuple(want.results)
         return ins.imm == callee if ins.op == 'call' else \
-            S.type_key(self.func_types[callee]) == S.type_key(want)
+            deftypes.deftype_matches(S.type_key(self.func_types[callee]), S.type_key(want))
 
     def frame_types(self, fidx, pc, callee=None):
         """Types of the locals and operands of a frame stopped at ``pc``.
@@ -230,6 +230,7 @@ def snapshot_from_images(images: ImageSet, module, info, limits=None, memory=Tru
         if images.exceptions else []
 
     def value(t, cells, where):
+        refuse_gc_type(t, where)
         if S.value_class(t) == 'exnref':    # the slot's file is at fault, not exception.img
             return exnstate.lookup(exns, cells[0], _slot_fail, where)
         return _funcref_checked(view, t, from_cells(t, cells), where)
@@ -338,6 +339,15 @@ def _read_caught(view, images, frames, exns):
         _exn_fail(f'caught frame {frame} depth {depth}', 'not an open catch arm of that frame')
 
 
+def refuse_gc_type(t, where):
+    """A checkpoint slot of a GC type (any, eq, i31, struct, array, none,
+    a struct or array type index): no image set or neutral.json is written
+    for one (checkpoint.GCHeapError), so reading one is refused too."""
+    if S.value_class(t) == 'anyref':
+        raise ImageError(f'{where}: a slot of GC type {t}: GC heap migration is not '
+                         f'implemented yet')
+
+
 def check_ref(view, t, v, where, unset=False):
     """A value of a 3.0 typed reference type read from a checkpoint: a
     non-nullable type holds no null (but for an ``unset`` local: one not
@@ -348,6 +358,7 @@ def check_ref(view, t, v, where, unset=False):
     r = S.reftype(t)
     if r is None or r == 'funcref' or r == 'externref' or r == 'exnref':
         return v
+    refuse_gc_type(t, where)
     if v is None:
         if not r.nullable and not unset:
             raise ImageError(f'{where}: null in a slot of non-nullable type {t}')
@@ -355,9 +366,11 @@ def check_ref(view, t, v, where, unset=False):
     if r.heap in S.HEAP_BOTTOMS:
         raise ImageError(f'{where}: a reference in a slot of type {t}, which holds only null')
     if isinstance(r.heap, int) and isinstance(v, int) and 0 <= v < len(view.func_types) \
-            and S.type_key(view.func_types[v]) != S.type_key(view.module.types[r.heap]):
+            and not deftypes.deftype_matches(S.type_key(view.func_types[v]),
+                                             S.type_key(view.module.types[r.heap])):
         raise ImageError(f'{where}: function {v} has type {view.func_types[v]}, '
-                         f'not type {r.heap} ({view.module.types[r.heap]}) as {t} requires')
+                         f'not type {r.heap} ({view.module.types[r.heap]}) or a subtype '
+                         f'as {t} requires')
     return v
 
 
