@@ -84,6 +84,39 @@ def test_image_corruptions_end_in_exit_2(tmp_path):
             assert robust.check_images(files, index, str(tmp_path)).endswith('exit 2')
 
 
+def test_result_types_other_than_the_bottom_functions_are_refused(tmp_path, capsys):
+    """Found by the images campaign (input 2,265,883): a manifest naming
+    two of its entry's three result types passed every check, and the
+    restored run printed a v128 as an f64 (OverflowError).  Project sets
+    and neutral.json (whose entry may be empty) both refuse it."""
+    from engine import cli
+    from engine.migrate import images as im, neutral
+    seeds = [s for s in robust._image_seeds(24) if 'manifest.json' in s and robust.FORK not in s]
+    assert seeds
+    files = dict(seeds[0])
+    manifest = json.loads(files['manifest.json'])
+    results = manifest['results']
+    # a non-empty list of other types (an empty one records none)
+    manifest['results'] = results[1:] if len(results) > 1 else ['i64'] if results != ['i64'] else ['i32']
+    files['manifest.json'] = json.dumps(manifest).encode()
+    d = tmp_path / 'set'
+    im.write_dir(files, str(d))
+    for argv in (['restore', str(d), '--runtime', 'wamr'], ['restore', str(d), '--runtime', 'wasmedge'],
+                 ['translate', str(d), '--to', 'neutral', '--out', str(tmp_path / 'n')]):
+        assert cli.main(argv) == 2
+        assert 'manifest.json: results: [' in capsys.readouterr().err
+    # the same through neutral.json, with and without an entry
+    files['manifest.json'] = json.dumps(dict(manifest, results=results)).encode()
+    im.write_dir(files, str(d))
+    assert cli.main(['translate', str(d), '--to', 'neutral', '--out', str(tmp_path / 'n')]) == 0
+    doc_path = tmp_path / 'n' / neutral.FILE
+    doc = json.loads(doc_path.read_text())
+    for entry in (doc['entry'], ''):
+        doc_path.write_text(json.dumps(dict(doc, entry=entry, results=manifest['results'])))
+        assert cli.main(['restore', str(tmp_path / 'n'), '--runtime', 'wamr']) == 2
+        assert 'results' in capsys.readouterr().err
+
+
 @needs_suite
 @pytest.mark.parametrize('target', robust.TARGETS)
 def test_short_campaign_is_clean_and_resumes(target, tmp_path, monkeypatch):

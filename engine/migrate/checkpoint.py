@@ -373,17 +373,28 @@ def restore_wamr(store, inst, images, snap=None):
 # ------------------------------------------------------------ public API
 
 def save(ex, inst, module_sha256, entry='', results=()) -> ImageSet:
-    """The executor's current state as an image set of its own model."""
+    """The executor's current state as an image set of its own model.
+    ``results``: the entry's result types; the run returns its bottom
+    frame's function's (a tail call keeps them), which the set records
+    when ``results`` is empty and which a given list must be."""
     if ex.finished:
         raise CheckpointError('the run has already finished: nothing to checkpoint')
     from ..exec.wasmedge import Executor as WasmEdgeExecutor
     if isinstance(ex, WasmEdgeExecutor):         # the compiled tier included
         snap = snapshot_wasmedge(ex, inst, live=True)
-        snap.entry, snap.results = entry, list(results)
+        snap.entry, snap.results = entry, _run_results(ex, results)
         return images_from_snapshot(snap, inst.module, inst.info, 'wasmedge', module_sha256)
     images = save_wamr(ex, inst, module_sha256)
-    images.entry, images.results = entry, list(results)
+    images.entry, images.results = entry, _run_results(ex, results)
     return images
+
+
+def _run_results(ex, results):
+    own = list(ex.store.funcs[ex.frames[0].func].type.results)
+    if results and [str(t) for t in results] != [str(t) for t in own]:
+        raise CheckpointError(f'results [{" ".join(map(str, results))}] given, but the run returns '
+                              f'[{" ".join(map(str, own))}] (its bottom frame\'s function)')
+    return own
 
 
 def restore(store, inst, images: ImageSet, runtime=None):

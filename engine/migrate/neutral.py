@@ -29,7 +29,7 @@ from .state import Frame, Snapshot
 from ..syntax import Exn, ExternRef, RefType, VAL_TYPES, parse_valtype, value_class
 from ..valid import blocktype_of
 from . import exnstate
-from .translate import CALLS, ModuleView, check_ref, memory_chunks
+from .translate import CALLS, ModuleView, check_ref, memory_chunks, wrong_results
 
 FORMAT = 'wasm-migrate-neutral'
 VERSION = 1
@@ -441,6 +441,9 @@ def snapshot_from_document(doc: dict, module, info, limits=None) -> Snapshot:
         frames.append(Frame(fidx, pc, values[:nloc], values[nloc:], types, caught))
     if doc['entry']:
         _check_entry(doc, module, view, frames[0].fidx, results)
+    wrong = wrong_results(view, results, frames[0].fidx)
+    if wrong:
+        _fail('results', wrong)
 
     page_count, memory, chunks = _memory(doc['memory'], view, limits)
     more = memories.from_doc(doc['memories'] if v2 else [], view, limits, _fail)

@@ -270,6 +270,9 @@ def snapshot_from_images(images: ImageSet, module, info, limits=None, memory=Tru
         nloc = len(view.local_types(fidx))
         frames.append(Frame(fidx, pc, values[:nloc], values[nloc:], types))
     _read_caught(view, images, frames, exns)
+    wrong = wrong_results(view, images.results, images.frames[-1].entry_fidx)
+    if wrong:
+        raise ImageError(f'manifest.json: results: {wrong}')
     last = images.frames[-1]
     if last.return_fidx != NONE or last.return_offset != NONE:
         raise ImageError(f'stack{len(images.frames)}.img: return fidx: the host-called frame '
@@ -346,6 +349,20 @@ def refuse_gc_type(t, where):
     if S.value_class(t) == 'anyref':
         raise ImageError(f'{where}: a slot of GC type {t}: GC heap migration is not '
                          f'implemented yet')
+
+
+def wrong_results(view, results, fidx):
+    """What is wrong with the result types a set or document names, or
+    None: a stopped run returns its bottom frame's function's results (a
+    tail call keeps them), and other types would have its values printed
+    and compared as what they are not.  An empty list records none (the
+    low-level savers leave them out); ``checkpoint.save`` records them."""
+    want = [str(t) for t in view.func_types[fidx].results]
+    got = [str(t) for t in results]
+    if got and got != want:             # empty: not recorded (a set saved without them)
+        return (f'[{" ".join(got)}], but the bottom frame runs function {fidx}, which returns '
+                f'[{" ".join(want)}]')
+    return None
 
 
 def check_ref(view, t, v, where, unset=False):
