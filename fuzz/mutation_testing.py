@@ -517,7 +517,9 @@ def run(work, budget, seed=0, jobs=1, timeout=None, log=sys.stdout, only=None):
                         return
                     item = queue.pop()
                 if not any(executed(tree, ran, m) for m in item.mutations):
+                    m = item.mutations[0]
                     record(item, WorkResult(output='not executed by the killing test',
+                                            diff=_mutated_diff(str(m.module_path), m, tree),
                                             test_outcome=TestOutcome.SURVIVED,
                                             worker_outcome=WorkerOutcome.NORMAL), None)
                     continue
@@ -562,14 +564,16 @@ def rerun(work, which=('survived', 'not executed'), jobs=1, timeout=None, log=sy
 
 # ------------------------------------------------------------ report
 
-def _mutated_diff(rel, mutation):
-    """The diff of a mutant that was not run (cosmic-ray's mutation of the
-    checkout's file, unchanged since the session began)."""
+def _mutated_diff(rel, mutation, root=ROOT):
+    """The diff of a mutant that was not run: cosmic-ray's mutation of the
+    file in ``root``, which must be the session's code (its tree: the
+    checkout may have moved on, and occurrences count from the code the
+    session was made of)."""
     import difflib
     import cosmic_ray.plugins
     from cosmic_ray.mutating import mutate_code
     op = cosmic_ray.plugins.get_operator(mutation.operator_name)(**(mutation.operator_args or {}))
-    original = (ROOT / rel).read_text()
+    original = (Path(root) / rel).read_text()
     mutated = mutate_code(original, op, mutation.occurrence)
     if mutated is None:
         return None
@@ -581,6 +585,9 @@ def results(work):
     """One dict per mutant in scope: file, line, operator, outcome, diff."""
     from cosmic_ray.work_db import WorkDB, use_db
     rows = []
+    # the rules read the code the session was made of: its tree (the
+    # checkout may have moved on since)
+    root = _tree(work) if _tree(work).is_dir() else ROOT
     with use_db(str(_db(work)), WorkDB.Mode.open) as wdb:
         res = dict(wdb.results)
         for item in wdb.work_items:
@@ -595,7 +602,8 @@ def results(work):
                 outcome = 'no-test'
             elif r.output == 'not executed by the killing test':
                 outcome = 'not executed'
-                diff = _mutated_diff(str(m.module_path), m)
+                # recorded by run since 2026-12-01; before, made from the session's tree
+                diff = diff or _mutated_diff(str(m.module_path), m, _tree(work))
             elif r.test_outcome == 'survived':
                 outcome = 'survived'
             elif r.test_outcome == 'killed':
@@ -608,7 +616,8 @@ def results(work):
                          'killed by': part,
                          'operator': m.operator_name.split('/')[-1], 'occurrence': m.occurrence,
                          'function': m.definition_name, 'outcome': outcome, 'diff': diff,
-                         'output': (r.output or '')[:300] if r is not None else None})
+                         'output': (r.output or '')[:300] if r is not None else None,
+                         'root': str(root)})
     return rows
 
 
@@ -670,10 +679,12 @@ def _is_fail(stmt):
     return False
 
 
-def _innermost(rel, line, cache={}):
-    """(innermost statement containing ``line``, enclosing function name) of ``rel``."""
-    if rel not in cache:
-        tree = ast.parse((ROOT / rel).read_text())
+def _innermost(rel, line, root=ROOT, cache={}):
+    """(innermost statement containing ``line``, enclosing function name) of
+    ``rel`` as in ``root`` (the session's code)."""
+    key = (str(root), rel)
+    if key not in cache:
+        tree = ast.parse((Path(root) / rel).read_text())
         stmts = []
 
         def walk(node, func):
@@ -683,9 +694,9 @@ def _innermost(rel, line, cache={}):
                     stmts.append((child.lineno, child.end_lineno, child, f))
                 walk(child, f)
         walk(tree, None)
-        cache[rel] = stmts
+        cache[key] = stmts
     best = None
-    for lo, hi, node, func in cache[rel]:
+    for lo, hi, node, func in cache[key]:
         if lo <= line <= hi and (best is None or hi - lo <= best[1] - best[0]):
             best = (lo, hi, node, func)         # the smallest: a body's line is its own statement's
     return (best[2], best[3]) if best else (None, None)
@@ -697,27 +708,32 @@ def auto_kind(row):
     change = _diff_key(row['diff'])
     if 'if faults.' in change:
         return 'fault hook', 'on a line guarded by a deliberate fault switch, which is off'
-    node, func = _innermost(row['file'], row['line'])
+    root = row.get('root', ROOT)
+    node, func = _innermost(row['file'], row['line'], root)
     if node is None:
         return None, None
     if _is_fail(node):
         return 'bad input', 'in the raise of an error for bad input (its message or arguments)'
-    if isinstance(node, ast.If) and node.body and all(_is_fail(b) for b in node.body) and not node.orelse:
+    # (not for != made `is not`: on ints past 256 or fresh objects the check
+    # then fires on a valid state, one the killing test may never reach)
+    if isinstance(node, ast.If) and node.body and all(_is_fail(b) for b in node.body) and \
+            not node.orelse and not row['operator'].endswith('NotEq_IsNot'):
         return 'bad input', 'in the test of a check whose only action is to reject bad input'
     if row['file'] == 'engine/migrate/neutral.py' and func == '_pretty':
         return 'equivalent', ("neutral.json's text layout (line breaks, indentation): the reader "
                               'parses the same JSON value')
-    if row['outcome'] == 'not executed' and _hostile_line(row['file'], row['line']):
+    if row['outcome'] == 'not executed' and _hostile_line(row['file'], row['line'], root):
         return 'bad input', 'never executed by a migration: an error path for bad input'
     return None, None
 
 
-def _hostile_line(rel, line, cache={}):
-    """Whether ``line`` of ``rel`` is in an error path for bad input (it or
-    the next line raises / fails)."""
-    if rel not in cache:
-        cache[rel] = (ROOT / rel).read_text().splitlines()
-    src = cache[rel]
+def _hostile_line(rel, line, root=ROOT, cache={}):
+    """Whether ``line`` of ``rel`` (as in ``root``) is in an error path for
+    bad input (it or the next line raises / fails)."""
+    key = (str(root), rel)
+    if key not in cache:
+        cache[key] = (Path(root) / rel).read_text().splitlines()
+    src = cache[key]
     return any(HOSTILE.search(x) for x in src[line - 1:line + 1])
 
 
