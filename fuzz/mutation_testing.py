@@ -14,6 +14,8 @@ stopped at the first divergence.
 
     python -m fuzz.mutation_testing kill        # the killing test (exit 1 = mutant killed)
     python -m fuzz.mutation_testing init        # a cosmic-ray session of the mutants in SCOPE
+    python -m fuzz.mutation_testing init --carry docs/mutation-ledger.json   # ... reusing recorded results
+    python -m fuzz.mutation_testing export      # the session's results -> docs/mutation-ledger.json
     python -m fuzz.mutation_testing extend      # ... plus the files SCOPE gained since
     python -m fuzz.mutation_testing run --time S [--jobs N]
     python -m fuzz.mutation_testing report [--json OUT]
@@ -50,8 +52,11 @@ from pathlib import Path
 
 from spectests.manifest import testsuite_root
 
+from . import mutation_ledger
+
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = ROOT / 'fuzz' / 'cosmic-ray.toml'
+LEDGER = ROOT / 'docs' / 'mutation-ledger.json'
 DEFAULT_WORK = Path(os.environ.get('XDG_CACHE_HOME', Path.home() / '.cache')) / 'wasm-migrate' / 'mutation'
 
 # ------------------------------------------------------------ scope
@@ -285,13 +290,16 @@ def _db(work):
     return Path(work) / 'session.sqlite'
 
 
+TREE_PARTS = ('engine', 'fuzz', 'conformance', 'spectests')
+
+
 def copy_tree(work, name='tree'):
     """A private copy of the checkout's code in which mutants are applied."""
     dst = Path(work) / name
     if dst.exists():
         shutil.rmtree(dst)
     dst.mkdir(parents=True)
-    for part in ('engine', 'fuzz', 'conformance', 'spectests'):
+    for part in TREE_PARTS:
         shutil.copytree(ROOT / part, dst / part, ignore=shutil.ignore_patterns('__pycache__', '*.pyc'))
     return dst
 
@@ -310,19 +318,42 @@ def kill_command(tree):
     return [sys.executable, '-m', 'fuzz.mutation_testing', 'kill']
 
 
-def init(work, config=CONFIG):
+def _commit():
+    """The checkout's commit, ``+`` when its tracked files differ from it."""
+    try:
+        rev = subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], cwd=ROOT, capture_output=True,
+                             text=True, check=True).stdout.strip()
+        dirty = subprocess.run(['git', 'diff', '--quiet', 'HEAD', '--'] + list(TREE_PARTS), cwd=ROOT).returncode
+    except (OSError, subprocess.CalledProcessError):
+        return 'unknown'
+    return rev + ('+' if dirty else '')
+
+
+def session_commit(work):
+    path = Path(work) / 'session.json'
+    try:
+        return json.loads(path.read_text())['commit']
+    except (OSError, ValueError, KeyError, TypeError):
+        return 'unknown'
+
+
+def init(work, config=CONFIG, carry=None):
     """A fresh session: the tree copied, cosmic-ray's work items for the
-    scope's files, those outside the scope marked skipped."""
+    scope's files, those outside the scope marked skipped; with ``carry``
+    (a ledger file) the mutants of functions unchanged since the ledger
+    was written get its results (fuzz/mutation_ledger.py)."""
     from cosmic_ray.config import load_config
     from cosmic_ray.commands.init import init as cr_init
     from cosmic_ray.work_db import WorkDB, use_db
     from cosmic_ray.work_item import WorkResult, WorkerOutcome
     cfg = load_config(str(config))
+    ledger = mutation_ledger.read(carry) if carry else None
     tree = copy_tree(work)
     lines = scope_lines(tree)
     db = _db(work)
     if db.exists():
         db.unlink()
+    (Path(work) / 'session.json').write_text(json.dumps({'commit': _commit()}))
     cwd = os.getcwd()
     os.chdir(tree)              # work items name files relative to the tree
     try:
@@ -334,10 +365,49 @@ def init(work, config=CONFIG):
             wdb.set_multiple_results(skip, WorkResult(output='outside the migration path (SCOPE)',
                                                       worker_outcome=WorkerOutcome.SKIPPED))
             total = wdb.num_work_items
+            carried = _carry(wdb, tree, ledger) if ledger else 0
     finally:
         os.chdir(cwd)
-    print(f'session {db}: {total} mutants, {total - len(skip)} in scope', flush=True)
+    print(f'session {db}: {total} mutants, {total - len(skip)} in scope'
+          + (f', {carried} results carried from {carry}' if ledger else ''), flush=True)
     return db
+
+
+def _carry(wdb, tree, ledger):
+    """Give the pending mutants whose ledger key is recorded its result."""
+    from cosmic_ray.work_item import TestOutcome, WorkResult, WorkerOutcome
+    commit, entries = ledger
+    pending = list(wdb.pending_work_items)
+    keys = mutation_ledger.session_keys(tree, pending)
+    n = 0
+    for item in pending:
+        e = entries.get(keys.get(item.job_id))
+        if e is None:
+            continue
+        m = item.mutations[0]
+        diff = _mutated_diff(str(m.module_path), m, tree) if e['outcome'] == 'survived' else None
+        wdb.set_result(item.job_id, WorkResult(
+            output=mutation_ledger.output_of(commit, e), diff=diff, worker_outcome=WorkerOutcome.NORMAL,
+            test_outcome=TestOutcome.SURVIVED if e['outcome'] == 'survived' else TestOutcome.KILLED))
+        n += 1
+    return n
+
+
+def export(work, path):
+    """Write the session's carryable results to the ledger ``path``
+    (what ``init --carry`` reads); returns how many."""
+    from cosmic_ray.work_db import WorkDB, use_db
+    rows = results(work)
+    summarise(rows, classified())
+    with use_db(str(_db(work)), WorkDB.Mode.open) as wdb:
+        keys = mutation_ledger.session_keys(_tree(work), list(wdb.work_items))
+    out = {}
+    for r in rows:
+        e = mutation_ledger.entry(r)
+        if e is not None:
+            out[keys[r['job']]] = e
+    mutation_ledger.write(path, session_commit(work), out)
+    return len(out)
 
 
 def extend(work, config=CONFIG):
@@ -534,7 +604,7 @@ def run(work, budget, seed=0, jobs=1, timeout=None, log=sys.stdout, only=None):
 
 
 def rerun(work, which=('survived', 'not executed'), jobs=1, timeout=None, log=sys.stdout,
-          sample=None, seed=0):
+          sample=None, seed=0, carried=False):
     """Test again, with the checkout's current killing test, the mutants of
     the session whose outcome is in ``which`` (after the generators or
     oracles were improved; ``sample``: a seeded sample of them): their
@@ -545,7 +615,8 @@ def rerun(work, which=('survived', 'not executed'), jobs=1, timeout=None, log=sy
     rows = results(work)
     summarise(rows, classified())
     again = [r['job'] for r in rows if r['outcome'] in which
-             and r['verdict'] in ('survived', 'killed')]          # not the judged ones
+             and r['verdict'] in ('survived', 'killed')           # not the judged ones
+             and (r['carried'] or not carried)]
     if sample is not None:
         random.Random(seed).shuffle(again)
         again = again[:sample]
@@ -596,6 +667,7 @@ def results(work):
             if r is not None and r.worker_outcome == 'skipped':
                 continue
             diff = r.diff if r is not None else None
+            carried = r is not None and (r.output or '').startswith(mutation_ledger.CARRIED)
             if r is None:
                 outcome = 'pending'
             elif r.worker_outcome == 'no-test':
@@ -607,13 +679,14 @@ def results(work):
             elif r.test_outcome == 'survived':
                 outcome = 'survived'
             elif r.test_outcome == 'killed':
-                outcome = 'timeout' if r.output == 'timeout' else 'killed'
+                outcome = 'timeout' if r.output == 'timeout' or carried and r.output.endswith(': timeout') \
+                    else 'killed'
             else:
                 outcome = 'incompetent'
-            part = killing_part(r.output)[0] if outcome == 'killed' else \
-                'timeout' if outcome == 'timeout' else None
+            part, unit = killing_part(r.output) if outcome == 'killed' else \
+                ('timeout', None) if outcome == 'timeout' else (None, None)
             rows.append({'job': item.job_id, 'file': str(m.module_path), 'line': m.start_pos[0],
-                         'killed by': part,
+                         'killed by': part, 'unit': unit, 'carried': carried,
                          'operator': m.operator_name.split('/')[-1], 'occurrence': m.occurrence,
                          'function': m.definition_name, 'outcome': outcome, 'diff': diff,
                          'output': (r.output or '')[:300] if r is not None else None,
@@ -790,6 +863,10 @@ def report(work, out=sys.stdout, json_path=None):
         print(f'\nwarning: {len(stale)} judged survivors in docs/mutation-survivors.json match no '
               'code any more: ' + '; '.join(f'{e["file"]}: {e["change"].splitlines()[0]}' for e in stale),
               file=out)
+    carried = sum(r['carried'] for r in rows)
+    if carried:
+        print(f'\n{carried} results carried from a ledger (functions unchanged since; '
+              '"rerun --outcome killed --carried --sample N" tests a sample again)', file=out)
     surv = [r for r in rows if r['verdict'] == 'survived']
     print(f'\n{len(surv)} surviving mutants not explained:', file=out)
     for r in sorted(surv, key=lambda r: (r['file'], r['line'])):
@@ -995,6 +1072,7 @@ def main(argv=None):
     k.add_argument('--keep-going', action='store_true', help='run everything, count the failures')
     for name, hlp in (('init', 'a fresh cosmic-ray session of the scope'),
                       ('extend', 'add the mutants of files the scope gained since init'),
+                      ('export', 'write the carryable results to a ledger file (init --carry reads it)'),
                       ('run', 'test pending mutants'), ('report', 'the score table and survivors'),
                       ('rerun', 'test the unexplained survivors again with the current code'),
                       ('campaign', '120 s campaigns against a sample of killed mutants'),
@@ -1025,6 +1103,14 @@ def main(argv=None):
             s.add_argument('--json', help='write the table here')
         if name == 'report':
             s.add_argument('--json', help='write the whole report here')
+        if name == 'init':
+            s.add_argument('--carry', metavar='LEDGER',
+                           help='give mutants of unchanged functions the results of this ledger '
+                                f'(e.g. {LEDGER.relative_to(ROOT)})')
+        if name == 'export':
+            s.add_argument('--to', default=str(LEDGER), help=f'the ledger file (default {LEDGER})')
+        if name == 'rerun':
+            s.add_argument('--carried', action='store_true', help='only results carried from a ledger')
     a = p.parse_args(argv)
     if a.cmd == 'kill':
         _limit_memory()
@@ -1036,14 +1122,20 @@ def main(argv=None):
         return 2
     work.mkdir(parents=True, exist_ok=True)
     if a.cmd == 'init':
-        init(work)
+        try:
+            init(work, carry=a.carry)
+        except mutation_ledger.LedgerError as e:
+            print(f'error: {e}', file=sys.stderr)
+            return 2
+    elif a.cmd == 'export':
+        print(f'{export(work, a.to)} results written to {a.to}')
     elif a.cmd == 'extend':
         extend(work)
     elif a.cmd == 'run':
         run(work, a.time, a.seed, jobs=a.jobs, timeout=a.timeout)
     elif a.cmd == 'rerun':
         rerun(work, tuple(a.outcome or ('survived', 'not executed')), jobs=a.jobs, timeout=a.timeout,
-              sample=a.sample)
+              sample=a.sample, carried=a.carried)
     elif a.cmd == 'report':
         report(work, json_path=a.json)
     elif a.cmd == 'campaign':

@@ -210,3 +210,76 @@ def test_a_session_gains_the_mutants_of_files_the_scope_gained(tmp_path):
     (mt._tree(work) / 'engine/migrate/memories.py').write_text('# another version\n')
     with pytest.raises(SystemExit, match='memories.py changed since the session began'):
         mt.extend(work, config=three)
+
+
+def test_ledger_keys_follow_a_function_not_its_place_in_the_file(tmp_path):
+    """A mutant's ledger key names the function it mutates by its source:
+    it survives lines added above the function, and changes when the
+    function itself changes (so its mutants are tested again)."""
+    from fuzz.mutation_ledger import Keys
+    one = 'X = 1\n\ndef a(x):\n    return x + 1 + 2\n\ndef b(y):\n    return y - 1\n'
+    two = 'X = 1\nZ = 3\n\n\ndef a(x):\n    return x + 1 + 2\n\ndef b(y):\n    return y - 2\n'
+    (tmp_path / 'one').mkdir()
+    (tmp_path / 'two').mkdir()
+    (tmp_path / 'one' / 'm.py').write_text(one)
+    (tmp_path / 'two' / 'm.py').write_text(two)
+    k1 = Keys(tmp_path / 'one', 'm.py').keys([('core/AddSub', None, 0, 4), ('core/AddSub', None, 1, 4),
+                                              ('core/AddSub', None, 2, 7)])
+    # the file's occurrences move (Z's line adds none here, but a's lines shift by two)
+    k2 = Keys(tmp_path / 'two', 'm.py').keys([('core/AddSub', None, 0, 6), ('core/AddSub', None, 1, 6),
+                                              ('core/AddSub', None, 2, 9)])
+    assert k1[('core/AddSub', 0)] == k2[('core/AddSub', 0)]
+    assert k1[('core/AddSub', 1)] == k2[('core/AddSub', 1)]
+    assert k1[('core/AddSub', 0)] != k1[('core/AddSub', 1)]          # the rank in the function
+    assert k1[('core/AddSub', 2)] != k2[('core/AddSub', 2)]          # b changed
+    # a module-level line belongs to the whole file, which changed
+    m1 = Keys(tmp_path / 'one', 'm.py').keys([('core/NumberReplacer', None, 0, 1)])
+    m2 = Keys(tmp_path / 'two', 'm.py').keys([('core/NumberReplacer', None, 0, 1)])
+    assert m1 != m2
+
+
+def test_a_ledger_carries_killed_and_judged_results_into_a_fresh_session(tmp_path):
+    """``export`` writes what a later killing test cannot overturn (killed,
+    timeout); ``init --carry`` gives those results to the same mutants of
+    a fresh session, with their killing part; an unexplained survivor is
+    not carried (it is tested again)."""
+    from cosmic_ray.work_db import WorkDB, use_db
+    from cosmic_ray.work_item import TestOutcome, WorkResult, WorkerOutcome
+    from fuzz import mutation_ledger
+    cfg = _config(tmp_path / 'one.toml', ['engine/migrate/state.py'])
+    work = tmp_path / 'work'
+    mt.init(work, config=cfg)
+    with use_db(str(mt._db(work)), WorkDB.Mode.open) as wdb:
+        jobs = sorted(w.job_id for w in wdb.pending_work_items)
+        killed, timed, survived = jobs[:3]
+        wdb.set_result(killed, WorkResult(output='...\nDIVERGENCE campaign unit 7 wamr -> wasmedge\n',
+                                          test_outcome=TestOutcome.KILLED, worker_outcome=WorkerOutcome.NORMAL))
+        wdb.set_result(timed, WorkResult(output='timeout', test_outcome=TestOutcome.KILLED,
+                                         worker_outcome=WorkerOutcome.NORMAL))
+        wdb.set_result(survived, WorkResult(output='ok', diff='--- a\n+++ b\n-x = 1\n+x = 2',
+                                            test_outcome=TestOutcome.SURVIVED,
+                                            worker_outcome=WorkerOutcome.NORMAL))
+    ledger = tmp_path / 'ledger.json'
+    assert mt.export(work, ledger) == 2
+    commit, entries = mutation_ledger.read(ledger)
+    assert sorted(e['outcome'] for e in entries.values()) == ['killed', 'timeout']
+    work2 = tmp_path / 'work2'
+    mt.init(work2, config=cfg, carry=ledger)
+    # job ids are new in each session: the same mutant is the same operator and occurrence
+    name = {r['job']: (r['operator'], r['occurrence']) for r in mt.results(work)}
+    killed, timed, survived = name[killed], name[timed], name[survived]
+    rows = {(r['operator'], r['occurrence']): r for r in mt.results(work2)}
+    assert rows[killed]['outcome'] == 'killed' and rows[killed]['carried']
+    assert (rows[killed]['killed by'], rows[killed]['unit']) == ('campaign', 7)
+    assert rows[timed]['outcome'] == 'timeout' and rows[timed]['carried']
+    assert rows[survived]['outcome'] == 'pending'
+    assert sum(r['carried'] for r in rows.values()) == 2
+    # the carried session exports the same ledger again
+    again = tmp_path / 'again.json'
+    mt.export(work2, again)
+    assert mutation_ledger.read(again)[1] == entries
+    # a file that is not a ledger is refused, naming it
+    bad = tmp_path / 'bad.json'
+    bad.write_text('{"version": 1, "results": {"k": {"outcome": "maybe"}}}')
+    with pytest.raises(mutation_ledger.LedgerError, match='bad.json: entry k'):
+        mt.init(tmp_path / 'work3', config=cfg, carry=bad)
