@@ -58,6 +58,9 @@ class Snapshot:
     chunk_data: Optional[dict] = None
     # memories 1.. (multi-memory) as migrate.memories.MemoryImage, in order
     memories: list = field(default_factory=list)
+    # the passive, not dropped element segments of a GC element type as
+    # (segment index, module-level values): part of the heap (gcheap)
+    gc_elems: list = field(default_factory=list)
 
 
 # ------------------------------------------------------------ values ↔ cells
