@@ -368,3 +368,30 @@ def test_fork_layout_refuses_a_gc_module(tmp_path):
                                          r'no GC heap format'):
         fork_images.write_fork_images(images, str(tmp_path / 'f'), store, inst2)
     assert not (tmp_path / 'f').exists()
+
+
+@pytest.mark.parametrize('runtime', RUNTIMES)
+def test_the_independent_checkers_read_gc_sets(tmp_path, runtime):
+    """fuzz/imagecheck.py decodes gc.img from docs/images.md alone and
+    agrees with the engine; fuzz/neutralcheck.py checks the version-3
+    heap (ids in range, each object reached); both refuse a broken one."""
+    from fuzz import imagecheck, neutralcheck
+    images, inst = _heap_set(runtime)
+    d = str(tmp_path / 'set')
+    im.write_images(images, d, frames='one-file')
+    imagecheck.check_dir(d, images, im.read_images(d))
+    mine = imagecheck.decode_dir(d)
+    assert mine['heap'] == imagecheck.as_dict(images)['heap'] and len(mine['heap']) == 7  # 5 objects, 2 i31
+    doc = _doc(images, inst)
+    neutralcheck.check_doc(doc, inst.module)
+    doc['heap'].append({'struct': 0, 'fields': [3, None]})
+    with pytest.raises(neutralcheck.NeutralCheckError, match=r'heap\[5\]: not reachable'):
+        neutralcheck.check_doc(doc, inst.module)
+    doc['globals'][0]['value'] = {'ref': 40}
+    with pytest.raises(neutralcheck.NeutralCheckError, match=r'\{"ref": 40\} names no heap object'):
+        neutralcheck.check_doc(doc, inst.module)
+    raw = bytearray(open(f'{d}/gc.img', 'rb').read())
+    raw[4:8] = (1).to_bytes(4, 'little')           # one entry: the rest is trailing bytes
+    open(f'{d}/gc.img', 'wb').write(bytes(raw))
+    with pytest.raises(imagecheck.ImageCheckError, match=r'^gc.img'):
+        imagecheck.decode_dir(d)

@@ -714,3 +714,49 @@ def json_value(module, t, x, heap, func_types, where, fail, slot=False):
     if not matches(module, v, t):
         fail(where, f'{_describe(v)} does not match the type {t}')
     return ExternRef(v) if c == 'externref' else v
+
+
+# ------------------------------------------------------------ comparing states
+
+def same_state(a, b):
+    """Equality of two module-level states (snapshots, frames, values) in
+    which ``Obj`` graphs are compared by isomorphism with one pairing for
+    the whole comparison (no recursion through object chains)."""
+    pairs, pending = {}, []
+    if not _equal(a, b, pairs, pending):
+        return False
+    while pending:
+        x, y = pending.pop()
+        if x.typeidx != y.typeidx or x.kind != y.kind or len(x.fields) != len(y.fields):
+            return False
+        if not all(_equal(f, g, pairs, pending) for f, g in zip(x.fields, y.fields)):
+            return False
+    return True
+
+
+def _equal(a, b, pairs, pending):
+    import dataclasses
+    if isinstance(a, Obj) or isinstance(b, Obj):
+        if not (isinstance(a, Obj) and isinstance(b, Obj)):
+            return False
+        pa, pb = pairs.get(('a', id(a))), pairs.get(('b', id(b)))
+        if pa is not None or pb is not None:
+            return pa is b and pb is a
+        pairs[('a', id(a))], pairs[('b', id(b))] = b, a
+        pending.append((a, b))
+        return True
+    if isinstance(a, (list, tuple)) or isinstance(b, (list, tuple)):
+        return type(a) is type(b) and len(a) == len(b) and all(
+            _equal(x, y, pairs, pending) for x, y in zip(a, b))
+    if isinstance(a, dict) or isinstance(b, dict):
+        return isinstance(a, dict) and isinstance(b, dict) and a.keys() == b.keys() and all(
+            _equal(a[k], b[k], pairs, pending) for k in a)
+    if isinstance(a, S.Exn) or isinstance(b, S.Exn):
+        return type(a) is type(b) and a.tag == b.tag and _equal(a.fields, b.fields, pairs, pending)
+    if isinstance(a, ExternRef) or isinstance(b, ExternRef):
+        return type(a) is type(b) and _equal(a.value, b.value, pairs, pending)
+    if dataclasses.is_dataclass(a) and not isinstance(a, type):
+        return type(a) is type(b) and all(
+            _equal(getattr(a, f.name), getattr(b, f.name), pairs, pending)
+            for f in dataclasses.fields(a))
+    return a == b
