@@ -32,6 +32,9 @@ table.img              u32 table count, then per table u32 size and size
                        for null)
 segment.img            u32 count, u32 indices of dropped element segments,
                        then the same for dropped data segments
+gc.img                 version 4 (a module using GC): the GC heap, each
+                       object once with an id; every anyref/externref
+                       cell is then an entry id (migrate/gcheap.py)
 =====================  ======================================================
 """
 
