@@ -395,3 +395,30 @@ def test_the_independent_checkers_read_gc_sets(tmp_path, runtime):
     open(f'{d}/gc.img', 'wb').write(bytes(raw))
     with pytest.raises(imagecheck.ImageCheckError, match=r'^gc.img'):
         imagecheck.decode_dir(d)
+
+
+def test_command_line_saves_inspects_translates_and_restores_gc_state(tmp_path, capsys):
+    """run --checkpoint-at, inspect (image set and neutral), translate to
+    neutral, restore in the other model: the same results; the forks'
+    layout is refused with one line, no traceback."""
+    from engine import cli
+    wasm = tmp_path / 'prog.wasm'
+    wasm.write_bytes(wat_to_binary(PROGRAM))
+    ck, ckn = str(tmp_path / 'ck'), str(tmp_path / 'ckn')
+    assert cli.main(['run', str(wasm), '--invoke', 'run', '--runtime', 'wamr',
+                     '--checkpoint-at', '60', '--images', ck]) == 0
+    assert cli.main(['inspect', ck]) == 0
+    out = capsys.readouterr().out
+    assert 'gc heap      7 entries (5 structs/arrays), 1 GC element segments (gc.img)' in out
+    assert cli.main(['translate', ck, '--to', 'neutral', '--out', ckn]) == 0
+    assert cli.main(['inspect', ckn]) == 0
+    out = capsys.readouterr().out
+    assert 'format       wasm-migrate-neutral version 3' in out and 'gc heap      5 objects' in out
+    assert 'global 0     anyref:struct of type 1 (3 fields)' in out
+    assert cli.main(['restore', ckn, '--runtime', 'wasmedge']) == 0
+    out = capsys.readouterr().out
+    assert out.split('#')[0].split() == [f'i32:{v}' for v in EXPECTED[:5]] + [
+        'i32:4294967295', '(-1)'] + [f'i32:{v}' for v in EXPECTED[6:]]
+    assert cli.main(['run', str(wasm), '--invoke', 'run', '--runtime', 'wamr', '--checkpoint-at',
+                     '60', '--images', str(tmp_path / 'f'), '--format', 'fork']) == 2
+    assert "the forks' layout has no GC heap format" in capsys.readouterr().err
