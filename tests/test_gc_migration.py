@@ -422,3 +422,48 @@ def test_command_line_saves_inspects_translates_and_restores_gc_state(tmp_path, 
     assert cli.main(['run', str(wasm), '--invoke', 'run', '--runtime', 'wamr', '--checkpoint-at',
                      '60', '--images', str(tmp_path / 'f'), '--format', 'fork']) == 2
     assert "the forks' layout has no GC heap format" in capsys.readouterr().err
+
+
+# A linked list built in a loop (no recursion anywhere: saving, the files,
+# the neutral form and restoring walk it with work lists), externalized
+# into an externref global, and a host reference seen as an anyref
+# (any.convert_extern of the argument ref.extern 7).  f(k) = 0 + 1 + ...
+# + (k-1) summed over the list read back, + 1 for ref.test (ref any) of the
+# host reference.
+LIST = r'''(module
+  (type $n (struct (field i32) (field (ref null $n))))
+  (global $e (mut externref) (ref.null extern))
+  (func (export "f") (param $k i32) (param $h externref) (result i32)
+    (local $l (ref null $n)) (local $i i32) (local $s i32) (local $a anyref)
+    (local.set $a (any.convert_extern (local.get $h)))
+    (block $d (loop $top
+      (br_if $d (i32.ge_u (local.get $i) (local.get $k)))
+      (local.set $l (struct.new $n (local.get $i) (local.get $l)))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br $top)))
+    (global.set $e (extern.convert_any (local.get $l)))
+    nop
+    (local.set $l (ref.cast (ref null $n) (any.convert_extern (global.get $e))))
+    (block $d2 (loop $t2
+      (br_if $d2 (ref.is_null (local.get $l)))
+      (local.set $s (i32.add (local.get $s) (struct.get $n 0 (local.get $l))))
+      (local.set $l (struct.get $n 1 (local.get $l)))
+      (br $t2)))
+    (i32.add (local.get $s) (ref.test (ref any) (local.get $a)))))'''
+
+
+@pytest.mark.parametrize('a, b', [('wamr', 'wasmedge'), ('wasmedge', 'wamr')])
+def test_a_long_list_and_host_references_migrate(a, b):
+    from conformance.migration import through_neutral
+    k = 3000
+    store, inst, data = instance(a, LIST)
+    ex = store.new_executor(a)
+    ex.start(inst.exports['f'][1], [k, S.ExternRef(7)])
+    while store.globals[inst.globaladdrs[0]].value is None:     # stop where the global holds it
+        assert not ex.run(1)
+    images = roundtrip(checkpoint.save(ex, inst, im.module_sha256(data), 'f'))
+    assert len(images.heap) == k + 1 and ('host', 7) in images.heap     # k nodes, the host ref
+    images = roundtrip(through_neutral(images, inst, b))
+    store2, inst2, _ = instance(b, LIST)
+    ex2 = checkpoint.restore(store2, inst2, images)
+    assert ex2.run(10 ** 7) and ex2.results == [k * (k - 1) // 2 + 1]
