@@ -25,8 +25,7 @@ goes on instruction by instruction to the next point where it can be saved.
 A call with no such point (its instance's table holds a function of another
 instance that it does not import) is skipped with the reason, not failed;
 so is a point whose GC heap holds what an image set cannot express (an
-exnref field of a struct or array, an object of a type the module does not
-define: ``checkpoint.GCHeapError``).  GC state itself migrates
+object of a type the module does not define: ``checkpoint.GCHeapError``).  GC state itself migrates
 (``engine/migrate/gcheap.py``); GC results and store contents are compared
 with the uninterrupted run's by graph isomorphism (types, field values and
 sharing), since the migrated run's objects are rebuilt ones.

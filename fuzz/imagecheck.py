@@ -27,7 +27,7 @@ CHUNK, PAGE = 4096, 65536
 FORMAT = 'wasm-migrate-images'
 VERSIONS = (1, 2, 3, 4)           # 3: Wasm 3.0 state (memory{i}.img, exception.img); 4: gc.img
 GC_KINDS = ('struct', 'array', 'i31', 'host')     # docs/images.md "GC heap": kind byte 0 .. 3
-GC_PAYLOAD = {0: 0, 1: 4, 2: 4, 3: 4, 4: 4, 5: 8, 6: 16, 7: 4}   # field tag -> payload bytes
+GC_PAYLOAD = {0: 0, 1: 4, 2: 4, 3: 4, 4: 4, 5: 8, 6: 16, 7: 4, 8: 4}   # field tag -> payload bytes
 FRAME_LAYOUTS = ('one-file', 'per-file')
 
 

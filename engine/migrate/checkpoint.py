@@ -35,9 +35,9 @@ class ForeignInstanceError(CheckpointError):
 
 
 class GCHeapError(CheckpointError):
-    """The run's GC heap holds what an image set cannot express (an exnref
-    field of a struct or array, an object of a type the module does not
-    define): nothing is written rather than a wrong image set."""
+    """The run's GC heap holds what an image set cannot express (an object
+    of a type the module does not define, made by another instance):
+    nothing is written rather than a wrong image set."""
 
 
 # ------------------------------------------------------------ store parts
@@ -52,8 +52,16 @@ def _addr_to_index(inst):
     out = _Index((addr, i) for i, addr in enumerate(inst.funcaddrs))
     out.tags = {addr: i for i, addr in enumerate(getattr(inst, 'tagaddrs', ()))}
     out.inst = inst
-    out.gc = gcheap.Out(inst.module, lambda a: _func_out(a, out))
+    out.gc = gcheap.Out(inst.module, lambda a: _func_out(a, out),
+                        lambda v: _ref_out('exnref', v, out, 'an exnref field of a GC object'))
     return out
+
+
+def _gc_in(inst):
+    """A ``gcheap.In`` for one restore (exnref fields through ``_ref_in``)."""
+    gin = gcheap.In(inst)
+    gin.exn_in = lambda v: _ref_in('exnref', v, inst, gin)
+    return gin
 
 
 def _func_out(v, to_index):
@@ -258,7 +266,7 @@ def snapshot_wasmedge(ex, inst, live=False) -> Snapshot:
 def restore_wasmedge(store, inst, snap: Snapshot):
     from ..exec.wasmedge import Executor, Frame as WFrame, code_of
     view = ModuleView.of(inst.module, inst.info)
-    gin = gcheap.In(inst)
+    gin = _gc_in(inst)
     _load_store_parts(store, inst, view, snap, gin)
     ex = store.new_executor('wasmedge') if hasattr(store, 'new_executor') else Executor(store)
     stack, frames = [], []
@@ -291,6 +299,8 @@ def save_wamr(ex, inst, module_sha256) -> ImageSet:
     out = []
     heap = gcheap.HeapTable(inst.module) if gcheap.uses_gc(inst.module) else None
     exns = exnstate.ExnTable(inst.module, heap)
+    if heap is not None:
+        heap.exns = exns
     caught = []
     callee = None                              # fidx of the frame above
     for k in range(nfr - 1, -1, -1):          # top first
@@ -358,7 +368,7 @@ def restore_wamr(store, inst, images, snap=None):
     if snap is None:
         snap = snapshot_from_images(images, inst.module, inst.info, store.limits, memory=False)
     view = ModuleView.of(inst.module, inst.info)
-    gin = gcheap.In(inst)
+    gin = _gc_in(inst)
     _load_store_parts(store, inst, view, snap, gin)
     ex = store.new_executor('wamr') if hasattr(store, 'new_executor') else Executor(store)
     stack, frames = [], []

@@ -30,7 +30,7 @@ FILE = 'gc.img'
 MAGIC = b'GCH1'
 KINDS = ('struct', 'array', 'i31', 'host')
 # field tags (docs/images.md "GC heap")
-NULL, T_I31, OBJ, FUNC, NUM32, NUM64, NUM128, HOST = range(8)
+NULL, T_I31, OBJ, FUNC, NUM32, NUM64, NUM128, HOST, EXN = range(9)
 _NUM_TAG = {'i8': NUM32, 'i16': NUM32, 'i32': NUM32, 'f32': NUM32,
             'i64': NUM64, 'f64': NUM64, 'v128': NUM128}
 _BITS = {'i8': 8, 'i16': 16, 'i32': 32, 'f32': 32, 'i64': 64, 'f64': 64, 'v128': 128}
@@ -133,8 +133,9 @@ class Out:
     once (``memo``), so sharing and cycles carry over.  ``func_index``
     maps a function address to the module's index (or raises)."""
 
-    def __init__(self, module, func_index):
+    def __init__(self, module, func_index, exn_out=None):
         self.module, self.func_index = module, func_index
+        self.exn_out = exn_out          # a store exnref -> module level (exnstate), for fields
         self.memo = {}
 
     def value(self, t, v):
@@ -179,8 +180,7 @@ class Out:
         if c == 'funcref':
             return self.func_index(f)
         if c == 'exnref':
-            raise HeapError(f'an exnref in field {i} of a GC {o.kind} of type {o.typeidx}: '
-                            f'exnref fields of GC objects cannot be saved')
+            return self.exn_out(f)
         inner = f.value if c == 'externref' else f
         if isinstance(inner, int):
             return f                                # a host externref
@@ -202,9 +202,10 @@ class In:
     each ``Obj`` rebuilt once: all objects reachable are allocated first,
     then filled (cycles)."""
 
-    def __init__(self, inst):
+    def __init__(self, inst, exn_in=None):
         self.inst = inst
         self.keys = deftypes.module_keys(inst.module)
+        self.exn_in = exn_in            # a module-level exnref -> the store's, for fields
         self.memo = {}
 
     def value(self, t, v):
@@ -243,6 +244,8 @@ class In:
         c = value_class(st)
         if c == 'funcref':
             return self.inst.funcaddrs[f]
+        if c == 'exnref':
+            return self.exn_in(f)
         inner = f.value if c == 'externref' else f
         if not isinstance(inner, Obj):
             return f
@@ -267,6 +270,7 @@ class HeapTable:
         self.ids = {}              # id(Obj) -> (entry id, Obj)
         self.values = {}           # ('i31'|'host', n) -> entry id
         self.elems = []            # (elem index, [entry ids or NONE])
+        self.exns = None           # the set's exnstate.ExnTable (exnref fields are its indices)
 
     def cell(self, t, v):
         """The cell of a value of an anyref- or externref-class slot."""
@@ -319,6 +323,8 @@ class HeapTable:
         c = value_class(st)
         if c == 'funcref':
             return (FUNC, f)
+        if c == 'exnref':
+            return (EXN, self.exns.cell(f))
         inner = f.value if c == 'externref' else f
         if isinstance(inner, int) or isinstance(inner, HostRef):
             return (HOST, inner if isinstance(inner, int) else inner.value)
@@ -399,8 +405,8 @@ def decode(data):
         for i in range(count):
             where = f'entry {k} field {i}'
             tag = r.raw(1, f'{where} tag')[0]
-            if tag > HOST:
-                r.fail(f'{where} tag', f'{tag} is not a field tag 0 .. {HOST}')
+            if tag > EXN:
+                r.fail(f'{where} tag', f'{tag} is not a field tag 0 .. {EXN}')
             if tag == NULL:
                 x = 0
             elif tag == NUM64:
@@ -463,7 +469,27 @@ def read_table(module, entries, func_types, fail):
     return out
 
 
-_TAG_NAMES = ('null', 'i31', 'object', 'funcref', 'num32', 'num64', 'num128', 'host')
+_TAG_NAMES = ('null', 'i31', 'object', 'funcref', 'num32', 'num64', 'num128', 'host', 'exnref')
+
+
+class PendingExn(int):
+    """An exnref field as read from ``gc.img``: an index into
+    ``exception.img``'s table, which is read after the heap (its fields
+    may name heap entries); ``fill_exns`` replaces it."""
+    __slots__ = ()
+
+
+def fill_exns(table, exns, fail):
+    """Replace the exnref fields read by ``read_table`` by the exceptions
+    of ``exception.img`` they name."""
+    for k, o in enumerate(table):
+        if isinstance(o, Obj):
+            for i, f in enumerate(o.fields):
+                if f.__class__ is PendingExn:
+                    if f >= len(exns):
+                        fail(f'entry {k} field {i}', f'exnref {int(f)} but exception.img holds '
+                                                     f'{len(exns)} exceptions')
+                    o.fields[i] = exns[f]
 
 
 def _read_field(module, st, tag, x, table, func_types, fail):
@@ -489,8 +515,10 @@ def _read_field(module, st, tag, x, table, func_types, fail):
                 S.type_key(func_types[x]), S.type_key(module.types[r.heap])):
             fail(f'function {x} does not have type {r.heap} as {st} requires')
         return x
-    if c not in ('anyref', 'externref'):
-        fail(f'tag {_TAG_NAMES[tag]} in a field of type {st}: only null is supported there')
+    if c == 'exnref':
+        if tag != EXN:
+            fail(f'tag {_TAG_NAMES[tag]} in a field of type {st} (expected null or exnref)')
+        return PendingExn(x)
     if tag == T_I31:
         if x >= 1 << 31:
             fail(f'i31 value {x:#x} is not below 2^31')
@@ -573,8 +601,9 @@ class JsonHeap:
     """Module-level GC values -> the neutral document's values, each
     object once in ``heap`` (its index the object id)."""
 
-    def __init__(self, module):
+    def __init__(self, module, exn=None):
         self.module = module
+        self.exn = exn          # exnref field -> its neutral value (neutral.encode_value)
         self.heap = []
         self.ids = {}
 
@@ -619,15 +648,18 @@ class JsonHeap:
         c = value_class(st)
         if c == 'funcref':
             return f
+        if c == 'exnref':
+            return self.exn(f)
         inner = f.value if c == 'externref' else f
         if isinstance(inner, int):
             return {'extern': inner}
         return self._ref(inner, work)
 
 
-def read_json_heap(module, raw, func_types, fail):
+def read_json_heap(module, raw, func_types, fail, exn=None):
     """The ``heap`` list of a neutral document as ``Obj``s, every field
-    checked (``fail(where, message)`` raises).  Two passes: allocate, fill."""
+    checked (``fail(where, message)`` raises).  Two passes: allocate, fill.
+    ``exn(x, where, heap)`` reads an exnref field's value."""
     types = module.types
     if not isinstance(raw, list):
         fail('heap', 'expected a list of objects')
@@ -654,7 +686,8 @@ def read_json_heap(module, raw, func_types, fail):
     for k, (o, d) in enumerate(zip(out, raw)):
         for i, (st, f) in enumerate(zip(_field_types(module, o.typeidx, len(o.fields)),
                                         d['fields'])):
-            o.fields[i] = json_value(module, st, f, out, func_types, f'heap[{k}].fields[{i}]', fail)
+            o.fields[i] = json_value(module, st, f, out, func_types, f'heap[{k}].fields[{i}]', fail,
+                                     exn=exn)
     return out
 
 
@@ -662,7 +695,7 @@ def _int(x):
     return isinstance(x, int) and not isinstance(x, bool)
 
 
-def json_value(module, t, x, heap, func_types, where, fail, slot=False):
+def json_value(module, t, x, heap, func_types, where, fail, slot=False, exn=None):
     """A field (storage type ``t``), or (``slot``) a slot's value of an
     anyref- or externref-class type, from the neutral document, checked
     (a slot's nullability is the caller's: an unset local holds null)."""
@@ -689,6 +722,8 @@ def json_value(module, t, x, heap, func_types, where, fail, slot=False):
                 S.type_key(func_types[x]), S.type_key(module.types[r.heap])):
             fail(where, f'function {x} does not have type {r.heap} as {t} requires')
         return x
+    if c == 'exnref' and exn is not None:
+        return exn(x, where, heap)
     if c not in ('anyref', 'externref'):
         fail(where, f'{x!r} in a field of type {t}: only null is supported there')
     keys = ('ref', 'i31', 'host') if c == 'anyref' else ('ref', 'i31', 'extern')

@@ -231,6 +231,8 @@ def document_from_snapshot(snap: Snapshot, module, info, module_sha256: str) -> 
     tags = exnstate.tag_types(module)
     exn = exnstate.uses_exceptions(module)
     gc = gcheap.JsonHeap(module) if gcheap.uses_gc(module) else None
+    if gc is not None:
+        gc.exn = lambda v: encode_value('exnref', v, tags, gc)
     frames = []
     for k, fr in enumerate(snap.frames):
         callee = snap.frames[k + 1].fidx if k + 1 < len(snap.frames) else None
@@ -381,8 +383,11 @@ def snapshot_from_document(doc: dict, module, info, limits=None) -> Snapshot:
     _keys(doc, _TOP_KEYS + (('memories',) if v2 else ()) + (('heap', 'gc_elems') if v3 else ()),
           '')
     nfuncs = len(view.func_types)
-    gc = (module, gcheap.read_json_heap(module, doc['heap'], view.func_types, _fail),
-          view.func_types) if v3 else None
+    tags = exnstate.tag_types(module)
+    gc = (module, gcheap.read_json_heap(
+        module, doc['heap'], view.func_types, _fail,
+        lambda x, where, heap: _decode_exn(x, where, nfuncs, tags, (module, heap, view.func_types))),
+        view.func_types) if v3 else None
     tags = exnstate.tag_types(module)
     exn = exnstate.uses_exceptions(module)
     if exn and not v2:

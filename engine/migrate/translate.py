@@ -229,6 +229,8 @@ def snapshot_from_images(images: ImageSet, module, info, limits=None, memory=Tru
     heap = read_heap(view, images)
     exns = exnstate.read_table(module, images.exceptions, len(view.func_types), _exn_fail,
                                heap) if images.exceptions else []
+    if heap is not None:
+        gcheap.fill_exns(heap, exns, _gc_fail)          # exnref fields of objects
 
     def value(t, cells, where):
         c = S.value_class(t)
@@ -459,6 +461,8 @@ def images_from_snapshot(snap: Snapshot, module, info, runtime, module_sha256) -
     out = []
     heap = gcheap.HeapTable(module) if gcheap.uses_gc(module) else None
     exns = exnstate.ExnTable(module, heap)
+    if heap is not None:
+        heap.exns = exns
     caught = []
     top_first = list(reversed(snap.frames))
     for k, fr in enumerate(top_first):
