@@ -502,3 +502,40 @@ def test_an_exnref_field_naming_no_exception_is_refused():
     with pytest.raises(ImageError, match=r'^gc.img: entry 0 field 0: exnref 9 but exception.img '
                                          r'holds 1 exceptions'):
         tr.snapshot_from_images(images, inst.module, inst.info)
+
+
+# Module A makes a struct of a type only it defines and exports it in an
+# anyref global; module B imports that global: B's state holds an object
+# whose type B cannot name, so B's run cannot be saved (one line, the slot
+# named), while an i31 there is fine.
+MAKER = r'''(module
+  (type $p (struct (field i32) (field i64)))
+  (global (export "g") (mut anyref) (struct.new $p (i32.const 1) (i64.const 2))))'''
+USER = r'''(module
+  (global $g (import "a" "g") (mut anyref))
+  (func (export "f") (result i32)
+    nop
+    (global.set $g (ref.i31 (i32.const 9)))
+    nop
+    (i31.get_u (ref.cast (ref i31) (global.get $g)))))'''
+
+
+@pytest.mark.parametrize('runtime', RUNTIMES)
+def test_an_object_of_a_type_the_module_lacks_is_refused(runtime):
+    store = E.store_init(runtime)
+    a = E.module_instantiate(store, E.module_decode(wat_to_binary(MAKER)), [])
+    data = wat_to_binary(USER)
+    b = E.module_instantiate(store, E.module_decode(data), [a.exports['g']])
+    ex = store.new_executor(runtime)
+    ex.start(b.exports['f'][1], [])
+    with pytest.raises(checkpoint.GCHeapError, match=r'^a GC struct of a type the module does not '
+                                                     r'define \(made by another instance\) \(in global 0\)'):
+        checkpoint.save(ex, b, im.module_sha256(data), 'f')
+    assert not ex.run(4)                        # the global now holds i31 9: saved and restored
+    images = roundtrip(checkpoint.save(ex, b, im.module_sha256(data), 'f'))
+    assert images.heap == [('i31', 9)] and images.globals == [('anyref', [0])]
+    store2 = E.store_init(runtime)
+    a2 = E.module_instantiate(store2, E.module_decode(wat_to_binary(MAKER)), [])
+    b2 = E.module_instantiate(store2, E.module_decode(data), [a2.exports['g']])
+    ex2 = checkpoint.restore(store2, b2, images)
+    assert ex2.run(100) and ex2.results == [9]
