@@ -83,15 +83,27 @@ def _uses_gc(module):
 
 def storage_of(module, typeidx):
     """The storage types of a struct's fields, or (the element type,) of an array."""
-    ct = module.types[typeidx]
-    if isinstance(ct, S.StructType):
-        return [f.storage for f in ct.fields]
-    return [ct.field.storage]
+    return _layout(module, typeidx)[1]
+
+
+def _layout(module, typeidx):
+    """(is a struct, storage types) of a struct or array type, cached on the
+    module (every object of a heap asks)."""
+    cache = module.__dict__.setdefault('_gc_layout', {})
+    hit = cache.get(typeidx)
+    if hit is None:
+        ct = module.types[typeidx]
+        if isinstance(ct, S.StructType):
+            hit = (True, [f.storage for f in ct.fields])
+        else:
+            hit = (False, [ct.field.storage])
+        cache[typeidx] = hit
+    return hit
 
 
 def _field_types(module, obj_typeidx, n):
-    st = storage_of(module, obj_typeidx)
-    return st if isinstance(module.types[obj_typeidx], S.StructType) else st * n
+    struct_, st = _layout(module, obj_typeidx)
+    return st if struct_ else st * n
 
 
 def _index_of_key(module):
@@ -108,7 +120,17 @@ def _index_of_key(module):
 
 def matches(module, v, t):
     """Whether module-level GC value ``v`` (not null) may sit in a slot or
-    field of reference type ``t`` (its anyref or externref class)."""
+    field of reference type ``t`` (its anyref or externref class); cached
+    on the module by (the value's type, ``t``)."""
+    what = v.typeidx if isinstance(v, Obj) else v.__class__
+    cache = module.__dict__.setdefault('_gc_matches', {})
+    hit = cache.get((what, t))
+    if hit is None:
+        hit = cache[(what, t)] = _matches(module, v, t)
+    return hit
+
+
+def _matches(module, v, t):
     r = S.reftype(t)
     if value_class(t) == 'externref':
         return r.heap not in S.HEAP_BOTTOMS
