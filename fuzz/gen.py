@@ -891,6 +891,7 @@ class ModuleGen(Wasm3Module, gen3.ModuleFeatures3):
         provider = self.provider() if self.linked else None
         stops = self.nest_arms(stops)   # newer still: after the provider's choices
         stops = self.dive_variants(m, stops)        # drawn after all of the above
+        self.crowd(m)                               # drawn last of all
         wasm = encode.encode_module(m)
         if provider is not None:
             wasm = linked.attach(wasm, provider)
@@ -1122,6 +1123,48 @@ class ModuleGen(Wasm3Module, gen3.ModuleFeatures3):
         if refs:
             m.elems.append(elem(refs, 'declarative'))
         return (stops[0] + len(slots) + len(refs),)
+
+    def crowd(self, m):
+        """About one in 16 of the modules with reference types is *crowded*
+        (drawn after every other choice, so a seed keeps the rest of its
+        module; the forks' modules, made without reference types, stay as
+        they were): shapes past CPython's cached small integers (256) and
+        orders nothing else makes, each a blind spot of the mutation run
+        (docs/mutation-testing.md), all with counts or names that an
+        ``is`` taken for ``==`` or an ordering test taken for equality
+        would get wrong:
+
+        * the entry gets 257-264 more locals (its frame, live at every
+          checkpoint, holds 257 or more values, and more cells);
+        * 257-264 more globals (image sets and neutral.json list 257 or
+          more globals);
+        * with typed references, a global of type ``(ref null $t')``
+          holding a function declared with type ``$t``, where ``$t'`` is a
+          twin (structurally equal, distinct) entry of ``$t``: a typed
+          slot whose function's type is another entry than the slot's;
+        * the entry ``run`` exported last, after exports whose names sort
+          after it (``table0``, and ``zz`` for another function)."""
+        c = self.c
+        if not self.refs or c.integers(0, 15) != 15:      # not when a fuzzer's bytes ran out
+            return
+        palette = [self.valtype() for _ in range(c.integers(1, 3))]
+        m.funcs[0].locals += [palette[j % len(palette)] for j in range(c.integers(257, 264))]
+        ginit = {t: self.const_instr(t) for t in palette}
+        m.globals += [syntax.Global(syntax.GlobalType(j % 2 == 0, palette[j % len(palette)]),
+                                    [Instr(*ginit[palette[j % len(palette)]]), Instr('end')])
+                      for j in range(c.integers(257, 264))]
+        if self.typed and self.use3:
+            g = self.fbase + c.integers(0, self.nfuncs - 1)
+            ft = self.types[m.funcs[g - self.fbase].typeidx]
+            self.types.append(FuncType(ft.params, ft.results))         # the twin
+            m.globals.append(syntax.Global(
+                syntax.GlobalType(True, syntax.RefType(True, len(self.types) - 1)),
+                [Instr('ref.func', g), Instr('end')]))
+        run = next(e for e in m.exports if e.name == 'run')
+        m.exports.remove(run)
+        if self.nfuncs > 1:
+            m.exports.append(syntax.Export('zz', 'func', self.fbase + self.nfuncs - 1))
+        m.exports.append(run)
 
     def provider(self):
         """The second instance's module: a private helper function (so that

@@ -421,3 +421,38 @@ def test_cli_checkpoint_translate_restore(wasm, tmp_path):
                  '--checkpoint-at', '60', '--images', tmp_path / 'f', ok=False)
     assert "memory.img: the module has 2 memories; the forks' image sets hold one" in out
     assert 'Traceback' not in out
+
+
+def test_size_range_tops_by_address_type():
+    """A type without a max tops at what validation lets a max be for its
+    address type (Memtype_ok / Tabletype_ok): 2^16 pages for a 32-bit
+    memory, 2^48 for a 64-bit one; 2^32 - 1 elements for a 32-bit table,
+    2^64 - 1 for a 64-bit one.  So an image set of a 64-bit memory with
+    more than 65536 pages, within a raised --max-memory-pages, passes the
+    range check, and a 32-bit memory of as many pages is refused naming
+    its limits (checked on page counts only: nothing is allocated)."""
+    from engine.limits import Limits
+    from engine.migrate import memories
+    from engine.migrate.translate import ModuleView
+    wasm = wasmtime.wat2wasm('(module (memory 1) (memory i64 2) (memory 3)'
+                             ' (table 0 funcref) (table i64 1 funcref))')
+    module = E.module_decode(wasm)
+    view = ModuleView.of(module, E.module_validate(module))
+    big = Limits(max_memory_pages=1 << 60, max_table_elems=1 << 70)
+    assert view.size_range('memory', 0, big) == (1, 65536, "the memory's limits 1 .. 65536")
+    assert view.size_range('memory', 1, big) == (2, 1 << 48, f"the memory's limits 2 .. {1 << 48}")
+    assert view.size_range('table', 0, big) == (0, (1 << 32) - 1,
+                                               f"the table's limits 0 .. {(1 << 32) - 1}")
+    assert view.size_range('table', 1, big)[1] == (1 << 64) - 1
+    # the default limits cap both kinds (16,384 pages)
+    assert view.size_range('memory', 1, None)[1:] == (
+        16384, f"the memory's limits 2 .. {1 << 48}, capped by --max-memory-pages 16384")
+    raised = Limits(max_memory_pages=100_000)
+    memories.check(view, [memories.MemoryImage(70_000), memories.MemoryImage(3)], raised)
+    with pytest.raises(im.ImageError, match=r"mem_page_count2.img: page count: 70000 is outside "
+                                            r"the memory's limits 3 \.\. 65536"):
+        memories.check(view, [memories.MemoryImage(70_000), memories.MemoryImage(70_000)], raised)
+    with pytest.raises(im.ImageError, match=r'70001 is outside the memory\'s limits 2 \.\. '
+                                            rf'{1 << 48}, capped by --max-memory-pages 70000'):
+        memories.check(view, [memories.MemoryImage(70_001), memories.MemoryImage(3)],
+                       Limits(max_memory_pages=70_000))

@@ -33,6 +33,14 @@ CALLS = ('call', 'call_indirect', 'call_ref')
 TAIL_CALLS = ('return_call', 'return_call_indirect', 'return_call_ref')
 # calls that pop one operand besides the arguments (table index, reference)
 CALLS_THROUGH = ('call_indirect', 'call_ref')
+# the highest size a memory's / table's limits may declare, by address type
+# (3.0 validation, Memtype_ok / Tabletype_ok: memory pages within
+# 2^(|at| - 16), table elements within 2^|at| - 1): the top of a type
+# without a max
+# (literals, not expressions: each mutant of a digit is judged in
+# docs/mutation-survivors.json)
+MEMORY_TOP = {S.I32: 65536, S.I64: 281474976710656}                      # 2^16, 2^48
+TABLE_TOP = {S.I32: 4294967295, S.I64: 18446744073709551615}             # 2^32-1, 2^64-1
 
 
 class ModuleView:
@@ -56,10 +64,14 @@ class ModuleView:
         self.table_types = ([imp.desc.elemtype for imp in module.imported('table')]
                             + [t.type.elemtype for t in module.tables])
         self.has_memory = bool(module.mems or module.imported('memory'))
-        self.mem_limits = ([imp.desc.limits for imp in module.imported('memory')]
-                           + [m.type.limits for m in module.mems])
-        self.table_limits = ([imp.desc.limits for imp in module.imported('table')]
-                             + [t.type.limits for t in module.tables])
+        mem_types = ([imp.desc for imp in module.imported('memory')]
+                     + [m.type for m in module.mems])
+        table_types = ([imp.desc for imp in module.imported('table')]
+                       + [t.type for t in module.tables])
+        self.mem_limits = [m.limits for m in mem_types]
+        self.table_limits = [t.limits for t in table_types]
+        self.mem_at = [m.at for m in mem_types]           # address types
+        self.table_at = [t.at for t in table_types]
         self.memory_min = self.mem_limits[0].min if self.mem_limits else 0
         self._offsets = {}
         # with tail calls, the frame above a caller may run any function the
@@ -72,9 +84,9 @@ class ModuleView:
         (checked before anything of that size is allocated)."""
         limits = limits or DEFAULT_LIMITS
         if kind == 'memory':
-            lim, top, name = self.mem_limits[k], 65536, 'max_memory_pages'
+            lim, top, name = self.mem_limits[k], MEMORY_TOP[self.mem_at[k]], 'max_memory_pages'
         else:
-            lim, top, name = self.table_limits[k], NONE, 'max_table_elems'
+            lim, top, name = self.table_limits[k], TABLE_TOP[self.table_at[k]], 'max_table_elems'
         hi = top if lim.max is None else lim.max
         cap = getattr(limits, name)
         why = f"the {kind}'s limits {lim.min} .. {hi}"
