@@ -29,7 +29,7 @@ does not (whether a branch's landing on a block's ``end`` is a step) are
 left out of the comparison: ``block``, ``loop``, ``else`` and ``end`` of a
 block.  Before the first compared instruction after each restore, the
 whole state of both runs (``state``: frames with locals and operands,
-memory, globals, tables) is compared too, so a state the migration got
+memory, globals, tables, the segments dropped so far) is compared too, so a state the migration got
 wrong is reported where it happened, not where it first shows.  The first
 difference is the divergence (``divergence``: its kind, both records, what
 differs, the checkpoints); if none differs the report says why the runs
@@ -268,7 +268,14 @@ def state(ex, model):
         frames.append({'instance': 'main' if fi.module is main else 'provider', 'func': fi.idx,
                        'pc': pc, 'locals': shown[:len(local_types)], 'operands': shown[len(local_types):]})
     memory, globs, tables, _ = oracle._final_state(store, main)
-    return {'frames': frames, 'memory': memory, 'globals': globs, 'tables': tables}
+    # segments dropped so far: a restore that forgets one is wrong before any
+    # instruction runs, although no instruction may ever read the segment
+    dropped = {'data': [i for i, a in enumerate(main.dataaddrs)
+                        if not store.datas[a].data and main.module.datas[i].init],
+               'elem': [i for i, a in enumerate(main.elemaddrs)
+                        if not store.elems[a].elem and main.module.elems[i].init]}
+    return {'frames': frames, 'memory': memory, 'globals': globs, 'tables': tables,
+            'dropped': dropped}
 
 
 def state_diff(x, y):
@@ -297,6 +304,10 @@ def state_diff(x, y):
     for j, (u, v) in enumerate(zip(x['tables'], y['tables'])):
         if u != v:
             out.append(f'table {j} differs')
+    for kind in ('data', 'elem'):
+        u, v = x['dropped'][kind], y['dropped'][kind]
+        if u != v:
+            out.append(f'dropped {kind} segments {v}, expected {u}')
     a, b = x['memory'], y['memory']
     if a != b:
         if a is None or b is None or len(a) != len(b):
