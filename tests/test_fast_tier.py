@@ -202,8 +202,36 @@ WAT = r'''
                           (i32.sub (i32.const 0) (i32.const 29))))
       (i32.add (i32.load offset=100 (i32.const 0))
                (i32.add (i32.load offset=200 (i32.const 0)) (i32.load offset=300 (i32.const 0))))))
+  (func (export "fbits") (param i64 i64 i32) (result i64 i64 i64 i64 i64 i64)
+    (local f64 f64 f64)
+    ;; f64 locals and loaded operands held as Python floats: NaN payloads,
+    ;; -0 and infinities through loads, local copies, tees, stores, a call
+    ;; with a loaded operand below it, and a loop stopped anywhere
+    (i64.store (i32.const 128) (local.get 0))
+    (i64.store (i32.const 136) (local.get 1))
+    (local.set 3 (f64.load (i32.const 128)))
+    (local.set 4 (local.get 3))
+    (local.set 5 (f64.add (f64.load (i32.const 136)) (local.get 4)))
+    (f64.store (i32.const 144) (f64.mul (local.get 5) (f64.const -1)))
+    (f64.store (i32.const 152) (local.get 4))
+    (f64.store (i32.const 160) (f64.load (i32.const 136)))
+    (loop $l
+      (local.set 4 (f64.sub (local.tee 3 (f64.mul (local.get 4) (f64.load (i32.const 136))))
+                            (local.get 5)))
+      (local.set 5 (f64.div (local.get 5) (f64.load (i32.const 128))))
+      (br_if $l (local.tee 2 (i32.sub (local.get 2) (i32.const 1)))))
+    (i64.load (i32.const 144)) (i64.load (i32.const 152)) (i64.load (i32.const 160))
+    (i64.reinterpret_f64 (local.get 4))
+    (i64.reinterpret_f64 (block (result f64) (f64.load (i32.const 136))
+                                (drop (call $twice (i32.const 1)))))
+    (i64.reinterpret_f64 (f64.add (local.get 3) (local.get 5))))
 )
 '''
+# bit patterns for "fbits": a signalling NaN with a payload, a negative quiet
+# NaN with one, -0, infinities, ordinary values
+FBITS = [(0x7FF0000000000004, F64['1']), (F64['-0'], F64['-0']), (F64['inf'], F64['-inf']),
+         (0xFFF8000000000123, 0x4004000000000000), (0x3FF8000000000000, 0x7FF4000000000000),
+         (F64['2'], F64['9']), (F64['-1'], F64['0'])]
 
 
 @pytest.fixture(scope='module')
@@ -218,7 +246,8 @@ def wasm():
     ('floats', [0x4000000000000000]), ('modchain', [5, 7]), ('modchain', [M32, (1 << 64) - 1])] + [
         ('fdiv', [F64[x], F64[y]]) for x, y in (
             ('1', '0'), ('-1', '0'), ('0', '0'), ('1', '-0'), ('-0', '-0'), ('inf', 'inf'),
-            ('-inf', '0'), ('nan', '1'), ('4', '2'), ('-1', 'nan'), ('9', '-inf'))])
+            ('-inf', '0'), ('nan', '1'), ('4', '2'), ('-1', 'nan'), ('9', '-inf'))] + [
+        ('fbits', [x, y, 3]) for x, y in FBITS])
 def test_every_stop_of_handwritten_functions(wasm, entry, args):
     check_every_stop(wasm, entry, args, points_for(length(wasm, entry, args)))
 

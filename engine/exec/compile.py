@@ -75,7 +75,7 @@ class Compiled:
     line -> tag map ``lines`` (tag = (kind, pc, segment start, segment
     length, operand height)), its ``code`` object and frame layout."""
     __slots__ = ('fn', 'entry', 'lines', 'code', 'addr', 'nlocals', 'nparams',
-                 'arity', 'source')
+                 'arity', 'source', 'floats')
 
 
 # ------------------------------------------------------------ runtime helpers
@@ -137,6 +137,15 @@ def fsqrt(x):
     return math.sqrt(x) if x >= 0.0 else math.nan
 
 
+def fbits(f, b):
+    """The bits of an f64 local held as the float ``f`` (``b``: its exact
+    bits, kept only while ``f`` is a NaN, whose payload a float may lose)."""
+    if f != f:
+        return b
+    _FA[0] = f
+    return _QA[0]
+
+
 def call_host(host, args):
     return host(args)
 
@@ -146,7 +155,7 @@ def interpreted(*args, **kw):
     raise Reenter()
 
 
-_S = {c: struct.Struct('<' + c) for c in 'bBhHiIqQ'}
+_S = {c: struct.Struct('<' + c) for c in 'bBhHiIqQd'}
 _FMT = {1: 'b', 2: 'h', 4: 'i', 8: 'q'}
 # scalar loads (memory_access.LOADS): name -> (struct char, result mask or None)
 _LOADS = {name: (_FMT[w] if signed else _FMT[w].upper(), mask if signed else None)
@@ -595,7 +604,17 @@ class FuncGen:
         self.assign_slot(p, expr, ind)
         self.st.append(_E(f's{p}', frozenset((f's{p}',))))
 
+    def push_local(self, j):
+        """local.get: an f64 local is the float ``f<j>`` (its bits: ``FB``)."""
+        if j in self.f64locals:
+            self.push(f'FB(f{j}, l{j})', frozenset((f'l{j}',)), fexpr=f'f{j}')
+        else:
+            self.push(f'l{j}', frozenset((f'l{j}',)))
+
     def write_local(self, j, e, ind):
+        """An f64 local is written as its float ``f<j>``; its bits ``l<j>``
+        are written only when that is a NaN (the exact operations give the
+        payload), so ``l<j>`` is stale except then (``unwind``, ``FB``)."""
         name = f'l{j}'
         for q in range(len(self.st)):
             if name in self.st[q].refs:
@@ -604,10 +623,17 @@ class FuncGen:
             self.emit(ind, f'{name} = {e.expr}')
         elif e.fexpr is None:
             self.emit(ind, f'{name} = {e.expr}; QA[0] = {name}; f{j} = FA[0]')
-        elif _ATOM.match(e.expr) and _ATOM.match(e.fexpr):
-            self.emit(ind, f'{name} = {e.expr}; f{j} = {e.fexpr}')
+        elif _ATOM.match(e.fexpr) and (_ATOM.match(e.expr) or e.expr == f'FB({e.fexpr}, l{e.fexpr[1:]})'):
+            src = e.expr if _ATOM.match(e.expr) else f'l{e.fexpr[1:]}'
+            if src != name:
+                self.emit(ind, f'{name} = {src}; f{j} = {e.fexpr}')
+        elif name in e.refs:                # reads the old value: the exact form first
+            self.emit(ind, f't = {e.fexpr}')
+            self.emit(ind, f'if t != t: {name} = {e.expr}')
+            self.emit(ind, f'f{j} = t')
         else:
-            self.float_to_bits(f'f{j}', name, e, ind)
+            self.emit(ind, f'f{j} = {e.fexpr}')
+            self.emit(ind, f'if f{j} != f{j}: {name} = {e.expr}')
 
     # -- instructions
     def instr(self, pc, ins, ind):
@@ -618,8 +644,7 @@ class FuncGen:
         if self.general and memories.general(self.store, self.inst, ins):
             self.memory_general(pc, ins, ind)
         elif op == 'local.get':
-            self.push(f'l{imm}', frozenset((f'l{imm}',)),
-                      fexpr=f'f{imm}' if imm in self.f64locals else None)
+            self.push_local(imm)
         elif op == 'f64.const':
             x = struct.unpack('<d', struct.pack('<Q', imm))[0]
             self.push(str(imm), frozenset(), fexpr=repr(x) if math.isfinite(x) else None)
@@ -630,8 +655,7 @@ class FuncGen:
         elif op == 'local.tee':
             e = self.pop()
             self.write_local(imm, e, ind)
-            self.push(f'l{imm}', frozenset((f'l{imm}',)),
-                      fexpr=f'f{imm}' if imm in self.f64locals else None)
+            self.push_local(imm)
         elif op in _FBIN and self.st[-1].fexpr and self.st[-2].fexpr:
             b, a = self.pop(), self.pop()
             refs, size = a.refs | b.refs, a.size + b.size + 1
@@ -703,26 +727,45 @@ class FuncGen:
             if not a.refs:                      # a constant reference
                 c = str(a.expr == 'None')
             self.push(f'1 if {c} else 0', a.refs, c, a.size + 1)
+        elif op == 'f64.load':
+            # read as a float (the float domain); its bits ``s<p>`` are read
+            # too only when it is a NaN (a float may not keep the payload)
+            a = self.pop()
+            ea = _p(a.expr) if not imm[1] else f'{_p(a.expr)} + {imm[1]}'
+            p = len(self.st)
+            name = f's{p}'
+            for q in range(p):
+                if name in self.st[q].refs and self.st[q].expr != f's{q}':
+                    self.materialise(q, ind)
+            self.emit(ind, f'g{p} = Ud(MEM, {ea})[0]')
+            self.emit(ind, f'if g{p} != g{p}: {name} = UQ(MEM, {ea})[0]')
+            # (``s<p>`` may be unbound: read only when a NaN)
+            self.st.append(_E(f'{name} if g{p} != g{p} else FB(g{p}, 0)', frozenset((name,)),
+                              fexpr=f'g{p}'))
         elif op in _LOADS:
             ch, mask = _LOADS[op]
             a = self.pop()
             ea = _p(a.expr) if not imm[1] else f'{_p(a.expr)} + {imm[1]}'
             x = f'MEM[{ea}]' if ch == 'B' else f'U{ch}(MEM, {ea})[0]'
             self.set_result(x if mask is None else f'{x} & {mask}', ind)
-            if op == 'f64.load':                # and its float, for the float domain
-                p = len(self.st) - 1
-                self.emit(ind, f'QA[0] = s{p}; g{p} = FA[0]')
-                self.st[p] = _E(f's{p}', frozenset((f's{p}',)), fexpr=f'g{p}')
         elif op in _STORES:
             ch, mask, w = _STORES[op]
             v, a = self.pop(), self.pop()
             ea = a.expr if not imm[1] else f'{_p(a.expr)} + {imm[1]}'
-            vx = self.bits(v, ind) if mask is None or v.raw is None else v.raw
-            val = vx if mask is None else f'{_p(vx)} & {mask}'
             if not _ATOM.match(ea):
                 self.emit(ind, f'ea = {ea}')
                 ea = 'ea'
-            self.emit(ind, f'MEM[{ea}] = {val}' if w == 1 else f'P{ch}(MEM, {ea}, {val})')
+            if op == 'f64.store' and v.fexpr is not None:   # a float: its bits unless a NaN
+                fx = v.fexpr
+                if not _ATOM.match(fx):
+                    self.emit(ind, f't = {fx}')
+                    fx = 't'
+                self.emit(ind, f'if {fx} == {fx}: Pd(MEM, {ea}, {fx})')
+                self.emit(ind, f'else: PQ(MEM, {ea}, {v.expr})')
+            else:
+                vx = self.bits(v, ind) if mask is None or v.raw is None else v.raw
+                val = vx if mask is None else f'{_p(vx)} & {mask}'
+                self.emit(ind, f'MEM[{ea}] = {val}' if w == 1 else f'P{ch}(MEM, {ea}, {val})')
             self.emit(ind, f'D[{ea} >> 12] = 1' if w == 1 else
                       f'D[{ea} >> 12] = 1; D[({ea} + {w - 1}) >> 12] = 1')
         elif op == 'v128.load':
@@ -1001,6 +1044,10 @@ def unwind(e, trapped):
             left = L['n'] - extra - done
             pc = at + 1 if trapped else at
         locs = [L[f'l{j}'] for j in range(w.nlocals)]
+        for j in w.floats:                        # f64 locals: their floats' bits
+            f = L.get(f'f{j}')
+            if f is not None:
+                locs[j] = fbits(f, locs[j])
         if trapped and k == last:
             operands = [L[f's{j}'] for j in range(h) if f's{j}' in L]
         else:
@@ -1011,7 +1058,7 @@ def unwind(e, trapped):
 
 def namespace(store, inst, bindings, c, model='wasmedge'):
     """The globals of one instance's copy of a compiled function."""
-    ns = {'Trap': Trap, 'FA': _FA, 'QA': _QA, 'Stop': Stop, 'Reenter': Reenter, 'OOB': OOB,
+    ns = {'Trap': Trap, 'FA': _FA, 'QA': _QA, 'FB': fbits, 'Stop': Stop, 'Reenter': Reenter, 'OOB': OOB,
           'FUNCS': store.funcs, 'STORE': store, 'mem_fill': mem_fill, 'mem_copy': mem_copy,
           'mem_init': mem_init, 'FDIV': fdiv, 'FSQRT': fsqrt, '__wasm__': c,
           'compiled': compiled if model == 'wasmedge' else
@@ -1096,6 +1143,7 @@ def build(store, addr, model='wasmedge'):
             return (n, *r) if nr else n
         c.fn, c.entry, c.lines, c.code, c.source = hostcall, {}, {}, None, None
         c.nlocals = c.nparams
+        c.floats = ()
         return c
     c.nlocals = c.nparams + len(fi.code.locals)
     inst = fi.module
@@ -1122,11 +1170,12 @@ def build(store, addr, model='wasmedge'):
                     tags[k] = tag
             src = '\n'.join(lines) + '\n'
             code = compile(src, f'<wasm function {fi.idx}>', 'exec')
-            hit = cache[key] = (code, {pc: g.blocks[pc] for pc in g.lead}, tags, g.bindings, src)
+            hit = cache[key] = (code, {pc: g.blocks[pc] for pc in g.lead}, tags, g.bindings, src,
+                                tuple(sorted(g.f64locals)))
     if hit is None:
-        c.fn, c.entry, c.lines, c.code, c.source = interpreted, {}, {}, None, None
+        c.fn, c.entry, c.lines, c.code, c.source, c.floats = interpreted, {}, {}, None, None, ()
         return c
-    code, c.entry, c.lines, bindings, c.source = hit
+    code, c.entry, c.lines, bindings, c.source, c.floats = hit
     ns = namespace(store, inst, bindings, c, model)
     exec(code, ns)
     c.fn = ns['F']
