@@ -430,3 +430,91 @@ def test_float_domain_division_and_square_root_by_hand(wasm):
             assert ex.run()
             got = [None if w is None else g for g, w in zip(ex.results, want)]
             assert got == want, (x, y, tier, [hex(v) for v in ex.results])
+
+
+# ------------------------------------------------ generated float/dispatch modules
+
+FPATTERNS = [0x7FF4000000000001, 0xFFF8000000000123, 0x7FF8000000000000, F64['-0'], F64['0'],
+             F64['inf'], F64['-inf'], 0x3FF8000000000000, 0xC012000000000000, 0x0000000000000001]
+
+
+def float_dispatch_module(seed):
+    """A random module for the property test: a loop whose body dispatches
+    with ``br_table`` to 9-14 blocks (so the compiled dispatch is a search
+    tree), each block a random mix of f64 work on locals (held as floats),
+    f64 loads/stores of NaN payloads, -0 and infinities, a call, branches
+    and integer mixing of the floats' bits; the result folds all of it."""
+    rnd = random.Random(seed)
+    K = rnd.randint(9, 14)
+    F = ['$a', '$b', '$c']
+
+    def fx():
+        k = rnd.randrange(5)
+        if k == 0:
+            return f'(local.get {rnd.choice(F)})'
+        if k == 1:
+            return f'(f64.load (i32.const {8 * rnd.randrange(len(FPATTERNS))}))'
+        if k == 2:
+            return f'(f64.const {rnd.choice(["1.5", "-0", "0", "inf", "-2.25", "nan:0x1234"])})'
+        if k == 3:
+            return f'(f64.convert_i64_s (local.get $i))'
+        return f'(call $h {f"(local.get {rnd.choice(F)})"})'
+
+    def stmt():
+        k = rnd.randrange(8)
+        x = rnd.choice(F)
+        op = rnd.choice(['add', 'sub', 'mul', 'div', 'min', 'max', 'copysign'])
+        if k == 0:
+            return f'(local.set {x} (f64.{op} {fx()} {fx()}))'
+        if k == 1:
+            return (f'(f64.store (i32.const {8 * rnd.randrange(len(FPATTERNS))}) '
+                    f'(f64.{op} {fx()} {fx()}))')
+        if k == 2:
+            return f'(local.set {x} (local.get {rnd.choice(F)}))'
+        if k == 3:
+            return f'(local.set {x} (f64.{rnd.choice(["sqrt", "neg", "abs", "floor"])} {fx()}))'
+        if k == 4:
+            return f'(local.set $i (i64.add (local.get $i) (i64.reinterpret_f64 {fx()})))'
+        if k == 5:
+            return (f'(if (f64.{rnd.choice(["lt", "ge", "eq", "ne"])} {fx()} {fx()}) '
+                    f'(then (local.set {x} (f64.mul {fx()} (f64.const 3)))))')
+        if k == 6:
+            return f'(local.set {x} (local.tee {rnd.choice(F)} (f64.add {fx()} {fx()})))'
+        return f'(drop (f64.add {fx()} (local.get {x})))'
+
+    cases = []
+    for j in range(K):
+        body = ' '.join(stmt() for _ in range(rnd.randint(1, 4)))
+        exit_ = '(br $top)' if rnd.random() < 0.8 else '(br $out)'
+        cases.append((j, body, exit_))
+    inner = f'(br_table {" ".join(str(j) for j in range(K))} (i32.rem_u (local.get $n) (i32.const {K})))'
+    for j, body, exit_ in cases:
+        inner = f'(block {inner}) {body} (local.set $n (i32.sub (local.get $n) (i32.const 1))) ' \
+                f'(br_if $out (i32.eqz (local.get $n))) {exit_}'
+    data = ''.join(''.join(f'\\{b:02x}' for b in x.to_bytes(8, 'little')) for x in FPATTERNS)
+    return f'''(module (memory 1) (data (i32.const 0) "{data}")
+  (func $h (param f64) (result f64) (f64.sub (local.get 0) (f64.const 0.5)))
+  (func (export "run") (param $n i32) (param $i i64) (result i64) (local $a f64) (local $b f64)
+    (local $c f64)
+    (local.set $a (f64.load (i32.const 0)))
+    (block $out (loop $top {inner}))
+    (i64.xor (local.get $i) (i64.xor (i64.reinterpret_f64 (local.get $a))
+      (i64.xor (i64.reinterpret_f64 (local.get $b)) (i64.reinterpret_f64 (local.get $c)))))))'''
+
+
+@pytest.mark.parametrize('seed', range(6))
+def test_every_stop_of_generated_float_dispatch_modules(seed, model='wasmedge'):
+    """Property: for every N (all of a short run, else a spread), a stop in
+    the compiled tier lands on the interpreter's instruction with its
+    state, f64 locals as bits; the module's function is compiled with a
+    dispatch tree and float-domain locals."""
+    from engine.exec.compile import compiled
+    wasm = wasmtime.wat2wasm(float_dispatch_module(seed))
+    for args in ([5, 0], [23, 7]):
+        total = length(wasm, 'run', args, model)
+        check_every_stop(wasm, 'run', args, points_for(total, 70), model)
+        check_chunked(wasm, 'run', args, (1, 4, 9, 31), seed, model)
+    store, inst, ex = setup(wasm, 'run', [3, 0], 'fast', model=model)
+    ex.run()
+    src = compiled(store, inst.exports['run'][1], model).source
+    assert 'if b < ' in src and 'FB(f' in src

@@ -297,3 +297,11 @@ def test_a_function_the_generator_refuses_runs_in_the_interpreter(counts):
     tc, mixed = inst.funcaddrs[3], inst.funcaddrs[5]
     assert compiled(store, tc, 'wamr').entry == {}
     assert compiled(store, mixed, 'wamr').entry
+
+
+@pytest.mark.parametrize('seed', range(6))
+def test_every_stop_of_generated_float_dispatch_modules(seed):
+    """test_fast_tier's property (every N, dispatch tree, float-domain f64
+    locals) in the WAMR model."""
+    import test_fast_tier
+    test_fast_tier.test_every_stop_of_generated_float_dispatch_modules(seed, model='wamr')

@@ -211,6 +211,9 @@ _UN = {
 # to generate and compile than inlining saves; at 20000 lines the authors'
 # n-body spent three quarters of its run compiling)
 INLINE_DEPTH, INLINE_SIZE, INLINE_LINES = 4, 48, 1500
+# more blocks than this in the dispatch loop: a binary-search if-tree on the
+# block number instead of a chain of ``b == k`` tests
+DISPATCH_CHAIN = 8
 # f64 in the float domain: exact for every non-NaN result (a NaN result is
 # recomputed by the exact operations, which give its payload)
 _FBIN = {'f64.add': '+', 'f64.sub': '-', 'f64.mul': '*', 'f64.div': '/', 'f64.eq': '==',
@@ -352,17 +355,15 @@ class FuncGen:
         if has_handlers(self.body):     # throw, try_table, legacy try: the interpreter runs it
             raise Uncompilable('exception handling')
         lead = self.leaders()
-        order = sorted(lead)
-        loops = [pc for pc in order if self.loop_head(pc)]
-        # hot blocks first in the dispatch chain: loop heads, then the rest
-        order = loops + [pc for pc in order if pc not in set(loops)]
         self.blocks = {pc: k for k, pc in enumerate(sorted(lead))}
         self.lead = lead
+        self.targets = set()       # blocks some arm jumps to (see dispatch)
+        self.held = 0              # lines of the arms generated, not yet in out
         fi = self.fi
         params = ''.join(f'l{j}=0, ' for j in range(self.nparams))
         self.emit(0, f'def F(n, d, {params}R=None):')
         for j, t in enumerate(fi.code.locals, self.nparams):
-            self.emit(1, f'l{j} = {default_value(t)!r}')
+            self.emit(1, f'l{j} = {default_value(t)!r}' + ('; f%d = 0.0' % j if t == 'f64' else ''))
         self.emit(1, 'b = 0')
         self.emit(1, 'if R is not None:')
         self.emit(2, 'b, V = R')
@@ -374,19 +375,60 @@ class FuncGen:
             self.emit(2, f'h = len(V) - {L}')
             for j in range(maxh):
                 self.emit(2, f'if h > {j}: s{j} = V[{L + j}]')
-        for j in sorted(self.f64locals):    # float shadows of the f64 locals
-            self.emit(1, f'QA[0] = l{j}; f{j} = FA[0]')
+        # the f64 locals as floats: declared ones when resumed, params always
+        for j in sorted(self.f64locals, key=lambda j: j < self.nparams):
+            self.emit(1 if j < self.nparams else 2, f'QA[0] = l{j}; f{j} = FA[0]')
         if self.stores:
             self.emit(1, 'D = MI.dirty')
-        self.emit(1, 'while True:')
-        for k, pc in enumerate(order):
-            self.emit(2, f'{"if" if k == 0 else "elif"} b == {self.blocks[pc]}:')
-            self.block(pc, lead[pc])
-        self.emit(2, 'else:')
-        self.emit(3, 'raise RuntimeError("bad block")')
+        # the entry block runs straight from the start (or a resume at it),
+        # as a loop its jumps leave with ``break``
+        arm = self.arm(0, lead[0], entry=True)
+        self.emit(1, 'if b == 0:')
+        self.out += [(i - 1, t, g) for i, t, g in arm]
+        arms = {pc: self.arm(pc, lead[pc]) for pc in sorted(lead) if pc}
+        # block 0 again only if an arm jumps to it
+        order = [pc for pc in sorted(lead) if pc or self.blocks[pc] in self.targets]
+        if 0 in order:
+            arms[0] = self.arm(0, lead[0])
+        if not order:                       # one block: no dispatch loop
+            pass
+        elif len(order) <= DISPATCH_CHAIN:
+            self.emit(1, 'while True:')
+            # a chain, hot blocks first: loop heads, then the rest
+            loops = [pc for pc in order if self.loop_head(pc)]
+            order = loops + [pc for pc in order if pc not in set(loops)]
+            for k, pc in enumerate(order):
+                self.emit(2, f'{"if" if k == 0 else "elif"} b == {self.blocks[pc]}:')
+                self.out += arms[pc]
+            self.emit(2, 'else:')
+            self.emit(3, 'raise RuntimeError("bad block")')
+        else:
+            self.emit(1, 'while True:')
+            self.tree([(self.blocks[pc], arms[pc]) for pc in order], 2)
         for k, (ind, text, tag) in enumerate(self.out):    # the regions' checks
             if '@R' in text:
                 self.out[k] = (ind, _TOKEN.sub(lambda m: str(self.regions[m.group(0)][0]), text), tag)
+
+    def arm(self, pc, h, entry=False):
+        """The lines of the block at leader pc (indented for a chain)."""
+        start = len(self.out)
+        self.block(pc, h, entry)
+        arm = self.out[start:]
+        del self.out[start:]
+        self.held += len(arm)
+        return arm
+
+    def tree(self, arms, ind):
+        """Dispatch on ``b`` by binary search over the (block, lines)
+        ``arms`` sorted by block: log2 tests instead of a chain's scan."""
+        if len(arms) == 1:
+            self.out += [(i + ind - 2, t, g) for i, t, g in arms[0][1]]
+            return
+        mid = len(arms) // 2
+        self.emit(ind, f'if b < {arms[mid][0]}:')
+        self.tree(arms[:mid], ind + 1)
+        self.emit(ind, 'else:')
+        self.tree(arms[mid:], ind + 1)
 
     @property
     def stores(self):
@@ -408,9 +450,10 @@ class FuncGen:
                 return i - s + 1
             i += 1
 
-    def block(self, pc0, h0):
+    def block(self, pc0, h0, entry=False):
         """Emit the arm of the block at leader pc0 (a ``while True`` when it
-        jumps to itself); small successors are emitted inline."""
+        jumps to itself or is the ``entry``, run before the dispatch loop);
+        small successors are emitted inline."""
         start = self._start = len(self.out)
         self.jumps = []           # (index in out, indent, target block)
         self.self_block = self.blocks[pc0]
@@ -426,7 +469,7 @@ class FuncGen:
                           for i, ind, t, total in self.jumps]
         arm = self.out[start:]
         selfs = {total for _, _, t, total in self.jumps if t == self.self_block}
-        looped = bool(selfs)
+        looped = bool(selfs) or entry
         # a loop whose every iteration charges the same K and that makes no
         # call: the budget steps down in a for loop (n, n - K, ... >= check),
         # which keeps n exactly what the per-iteration code would hold
@@ -450,6 +493,8 @@ class FuncGen:
             shift = 0
         # resolve the jump placeholders
         for idx, jind, target, total in sorted(self.jumps, reverse=True):
+            if target != self.self_block:
+                self.targets.add(target)
             k = start + idx + shift
             i0, _, g = self.out[k]
             charge = [(i0, f'n -= {total}', g)] if total else []
@@ -530,7 +575,8 @@ class FuncGen:
         target = self.blocks[pc]
         total = None if self.region is None else self.charged(extra)
         if (target != self.self_block and not self.loop_head(pc) and self.depth < INLINE_DEPTH
-                and self.block_size(pc) <= INLINE_SIZE and len(self.out) < INLINE_LINES):
+                and self.block_size(pc) <= INLINE_SIZE
+                and len(self.out) + self.held < INLINE_LINES):
             saved = (list(self.st), self.seg, self.segk, self.tag, self.pre, self.region,
                      self.d_checked)
             self.depth += 1
