@@ -518,3 +518,45 @@ def test_every_stop_of_generated_float_dispatch_modules(seed, model='wasmedge'):
     ex.run()
     src = compiled(store, inst.exports['run'][1], model).source
     assert 'if b < ' in src and 'FB(f' in src
+
+
+def tiering_module():
+    """``big`` is longer than COLD_SIZE (runs interpreted until hot), called
+    directly and through a table from a small compiled loop."""
+    from engine.exec.compile import COLD_SIZE
+    steps = ' '.join(f'(local.set 1 (i32.add (i32.mul (local.get 1) (i32.const {k * 2 + 3})) '
+                     f'(local.get 0)))' for k in range(COLD_SIZE // 5 + 1))
+    return f'''(module (type $t (func (param i32) (result i32))) (table 1 funcref)
+  (elem (i32.const 0) $big)
+  (func $big (type $t) (local i32)
+    (local.set 1 (local.get 0))
+    (loop $l {steps}
+      (br_if $l (local.tee 0 (i32.and (i32.sub (local.get 0) (i32.const 1)) (i32.const 3)))))
+    (local.get 1))
+  (func (export "run") (param i32) (result i32) (local i32)
+    (loop $l
+      (local.set 1 (i32.xor (local.get 1) (call $big (local.get 0))))
+      (local.set 1 (i32.add (local.get 1) (call_indirect (type $t) (local.get 0) (i32.const 0))))
+      (br_if $l (local.tee 0 (i32.sub (local.get 0) (i32.const 1)))))
+    (local.get 1)))'''
+
+
+@pytest.mark.parametrize('model', ['wasmedge', 'wamr'])
+def test_a_big_function_runs_interpreted_until_hot(model):
+    """Tiering: a function longer than COLD_SIZE is compiled only after
+    HOT_STEPS * L // COLD_SIZE entries; until then its calls (direct, indirect)
+    are left to the interpreter.  Stops at any N are the interpreter's, and
+    the function is compiled by the end of a long run, not after one call."""
+    from engine.exec.compile import CACHE, COLD_SIZE, HOT_STEPS
+    wasm = wasmtime.wat2wasm(tiering_module())
+    store, inst, ex = setup(wasm, 'run', [40], 'fast', model=model)
+    big = store.funcs[inst.funcaddrs[0]]
+    assert len(big.code.body) > COLD_SIZE
+    ex.run(length(wasm, 'run', [1], model) - 3)         # one pass of the caller's loop
+    assert CACHE[model] not in big.cache and big.cache['entries:' + CACHE[model]] >= 2
+    ex.run()
+    assert CACHE[model] in big.cache
+    assert big.cache['entries:' + CACHE[model]] == HOT_STEPS * len(big.code.body) // COLD_SIZE
+    total = length(wasm, 'run', [40], model)
+    check_every_stop(wasm, 'run', [40], points_for(total, 60), model)
+    check_chunked(wasm, 'run', [40], (1, 7, 300, 5000), 3, model)

@@ -118,7 +118,10 @@ def indirect(site, store, a, ft, i, model='wasmedge'):
     fi = store.funcs[a]
     if fi.type is not ft and not deftypes.deftype_matches(S.type_key(fi.type), S.type_key(ft)):
         raise Trap('indirect call type mismatch')
-    f = site[a] = compiled(store, a, model).fn
+    c = ready(store, a, model)
+    if c is None:                   # cold: the interpreter makes this call
+        raise Reenter()
+    f = site[a] = c.fn
     return f
 
 
@@ -214,6 +217,10 @@ INLINE_DEPTH, INLINE_SIZE, INLINE_LINES = 4, 48, 1500
 # more blocks than this in the dispatch loop: a binary-search if-tree on the
 # block number instead of a chain of ``b == k`` tests
 DISPATCH_CHAIN = 8
+# tiering (``ready``): a function of L > COLD_SIZE instructions is compiled
+# once it has been entered HOT_STEPS * L // COLD_SIZE times; a smaller one
+# at once
+COLD_SIZE, HOT_STEPS = 400, 8
 # f64 in the float domain: exact for every non-NaN result (a NaN result is
 # recomputed by the exact operations, which give its payload)
 _FBIN = {'f64.add': '+', 'f64.sub': '-', 'f64.mul': '*', 'f64.div': '/', 'f64.eq': '==',
@@ -1151,7 +1158,9 @@ def namespace(store, inst, bindings, c, model='wasmedge'):
 def _stub(ns, name, store, addr, model):
     """Compiles the callee on its first call and rebinds the caller's name."""
     def stub(*args):
-        c = compiled(store, addr, model)
+        c = ready(store, addr, model)
+        if c is None:               # cold: the interpreter makes this call
+            raise Reenter()
         ns[name] = c.fn
         return c.fn(*args)
     return stub
@@ -1161,6 +1170,28 @@ def _stub(ns, name, store, addr, model):
 # its Compiled forms, and its generator (fast_wamr registers WAMR's)
 CACHE = {'wasmedge': 'fast', 'wamr': 'fast:wamr'}
 GENERATORS = {'wasmedge': FuncGen}
+
+
+def ready(store, addr, model='wasmedge'):
+    """The Compiled form of function ``addr`` if it is to run compiled
+    now, else None: a function of L > COLD_SIZE instructions is compiled
+    only after HOT_STEPS * L // COLD_SIZE entries (calls from compiled code,
+    turns of the run loop in it: generating and compiling cost about its
+    length), so big functions run a few times (start-up, printf) do not pay
+    for their code."""
+    fi = store.funcs[addr]
+    key = CACHE[model]
+    c = fi.cache.get(key)
+    if c is not None:
+        return c
+    size = 0 if fi.host is not None else len(fi.code.body)
+    if size > COLD_SIZE:
+        k = 'entries:' + key
+        seen = fi.cache.get(k, 0)
+        if seen < HOT_STEPS * size // COLD_SIZE:
+            fi.cache[k] = seen + 1
+            return None
+    return compiled(store, addr, model)
 
 
 def compiled(store, addr, model='wasmedge'):
