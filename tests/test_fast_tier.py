@@ -461,7 +461,7 @@ def float_dispatch_module(seed):
         return f'(call $h {f"(local.get {rnd.choice(F)})"})'
 
     def stmt():
-        k = rnd.randrange(8)
+        k = rnd.randrange(9)
         x = rnd.choice(F)
         op = rnd.choice(['add', 'sub', 'mul', 'div', 'min', 'max', 'copysign'])
         if k == 0:
@@ -480,6 +480,8 @@ def float_dispatch_module(seed):
                     f'(then (local.set {x} (f64.mul {fx()} (f64.const 3)))))')
         if k == 6:
             return f'(local.set {x} (local.tee {rnd.choice(F)} (f64.add {fx()} {fx()})))'
+        if k == 7:
+            return f'(local.set {x} (f64.const {rnd.choice(["-0", "0.5", "1e300", "5e-324"])}))'
         return f'(drop (f64.add {fx()} (local.get {x})))'
 
     cases = []

@@ -244,6 +244,7 @@ _GENERIC = {
 }
 _ATOM = re.compile(r'^[A-Za-z_][A-Za-z_0-9]*$|^-?\d+$|^None$')
 _TOKEN = re.compile(r'@R\d+@')
+_FLOAT = re.compile(r'^-?\d+(\.\d+)?(e[-+]\d+)?$')    # repr of a finite float
 
 
 def _traps(name):
@@ -680,6 +681,8 @@ class FuncGen:
             src = e.expr if _ATOM.match(e.expr) else f'l{e.fexpr[1:]}'
             if src != name:
                 self.emit(ind, f'{name} = {src}; f{j} = {e.fexpr}')
+        elif not e.refs and _FLOAT.match(e.fexpr):  # a finite constant: never a NaN
+            self.emit(ind, f'f{j} = {e.fexpr}')
         elif name in e.refs:                # reads the old value: the exact form first
             self.emit(ind, f't = {e.fexpr}')
             self.emit(ind, f'if t != t: {name} = {e.expr}')
