@@ -202,8 +202,36 @@ WAT = r'''
                           (i32.sub (i32.const 0) (i32.const 29))))
       (i32.add (i32.load offset=100 (i32.const 0))
                (i32.add (i32.load offset=200 (i32.const 0)) (i32.load offset=300 (i32.const 0))))))
+  (func (export "fbits") (param i64 i64 i32) (result i64 i64 i64 i64 i64 i64)
+    (local f64 f64 f64)
+    ;; f64 locals and loaded operands held as Python floats: NaN payloads,
+    ;; -0 and infinities through loads, local copies, tees, stores, a call
+    ;; with a loaded operand below it, and a loop stopped anywhere
+    (i64.store (i32.const 128) (local.get 0))
+    (i64.store (i32.const 136) (local.get 1))
+    (local.set 3 (f64.load (i32.const 128)))
+    (local.set 4 (local.get 3))
+    (local.set 5 (f64.add (f64.load (i32.const 136)) (local.get 4)))
+    (f64.store (i32.const 144) (f64.mul (local.get 5) (f64.const -1)))
+    (f64.store (i32.const 152) (local.get 4))
+    (f64.store (i32.const 160) (f64.load (i32.const 136)))
+    (loop $l
+      (local.set 4 (f64.sub (local.tee 3 (f64.mul (local.get 4) (f64.load (i32.const 136))))
+                            (local.get 5)))
+      (local.set 5 (f64.div (local.get 5) (f64.load (i32.const 128))))
+      (br_if $l (local.tee 2 (i32.sub (local.get 2) (i32.const 1)))))
+    (i64.load (i32.const 144)) (i64.load (i32.const 152)) (i64.load (i32.const 160))
+    (i64.reinterpret_f64 (local.get 4))
+    (i64.reinterpret_f64 (block (result f64) (f64.load (i32.const 136))
+                                (drop (call $twice (i32.const 1)))))
+    (i64.reinterpret_f64 (f64.add (local.get 3) (local.get 5))))
 )
 '''
+# bit patterns for "fbits": a signalling NaN with a payload, a negative quiet
+# NaN with one, -0, infinities, ordinary values
+FBITS = [(0x7FF0000000000004, F64['1']), (F64['-0'], F64['-0']), (F64['inf'], F64['-inf']),
+         (0xFFF8000000000123, 0x4004000000000000), (0x3FF8000000000000, 0x7FF4000000000000),
+         (F64['2'], F64['9']), (F64['-1'], F64['0'])]
 
 
 @pytest.fixture(scope='module')
@@ -218,7 +246,8 @@ def wasm():
     ('floats', [0x4000000000000000]), ('modchain', [5, 7]), ('modchain', [M32, (1 << 64) - 1])] + [
         ('fdiv', [F64[x], F64[y]]) for x, y in (
             ('1', '0'), ('-1', '0'), ('0', '0'), ('1', '-0'), ('-0', '-0'), ('inf', 'inf'),
-            ('-inf', '0'), ('nan', '1'), ('4', '2'), ('-1', 'nan'), ('9', '-inf'))])
+            ('-inf', '0'), ('nan', '1'), ('4', '2'), ('-1', 'nan'), ('9', '-inf'))] + [
+        ('fbits', [x, y, 3]) for x, y in FBITS])
 def test_every_stop_of_handwritten_functions(wasm, entry, args):
     check_every_stop(wasm, entry, args, points_for(length(wasm, entry, args)))
 
@@ -401,3 +430,135 @@ def test_float_domain_division_and_square_root_by_hand(wasm):
             assert ex.run()
             got = [None if w is None else g for g, w in zip(ex.results, want)]
             assert got == want, (x, y, tier, [hex(v) for v in ex.results])
+
+
+# ------------------------------------------------ generated float/dispatch modules
+
+FPATTERNS = [0x7FF4000000000001, 0xFFF8000000000123, 0x7FF8000000000000, F64['-0'], F64['0'],
+             F64['inf'], F64['-inf'], 0x3FF8000000000000, 0xC012000000000000, 0x0000000000000001]
+
+
+def float_dispatch_module(seed):
+    """A random module for the property test: a loop whose body dispatches
+    with ``br_table`` to 9-14 blocks (so the compiled dispatch is a search
+    tree), each block a random mix of f64 work on locals (held as floats),
+    f64 loads/stores of NaN payloads, -0 and infinities, a call, branches
+    and integer mixing of the floats' bits; the result folds all of it."""
+    rnd = random.Random(seed)
+    K = rnd.randint(9, 14)
+    F = ['$a', '$b', '$c']
+
+    def fx():
+        k = rnd.randrange(5)
+        if k == 0:
+            return f'(local.get {rnd.choice(F)})'
+        if k == 1:
+            return f'(f64.load (i32.const {8 * rnd.randrange(len(FPATTERNS))}))'
+        if k == 2:
+            return f'(f64.const {rnd.choice(["1.5", "-0", "0", "inf", "-2.25", "nan:0x1234"])})'
+        if k == 3:
+            return f'(f64.convert_i64_s (local.get $i))'
+        return f'(call $h {f"(local.get {rnd.choice(F)})"})'
+
+    def stmt():
+        k = rnd.randrange(9)
+        x = rnd.choice(F)
+        op = rnd.choice(['add', 'sub', 'mul', 'div', 'min', 'max', 'copysign'])
+        if k == 0:
+            return f'(local.set {x} (f64.{op} {fx()} {fx()}))'
+        if k == 1:
+            return (f'(f64.store (i32.const {8 * rnd.randrange(len(FPATTERNS))}) '
+                    f'(f64.{op} {fx()} {fx()}))')
+        if k == 2:
+            return f'(local.set {x} (local.get {rnd.choice(F)}))'
+        if k == 3:
+            return f'(local.set {x} (f64.{rnd.choice(["sqrt", "neg", "abs", "floor"])} {fx()}))'
+        if k == 4:
+            return f'(local.set $i (i64.add (local.get $i) (i64.reinterpret_f64 {fx()})))'
+        if k == 5:
+            return (f'(if (f64.{rnd.choice(["lt", "ge", "eq", "ne"])} {fx()} {fx()}) '
+                    f'(then (local.set {x} (f64.mul {fx()} (f64.const 3)))))')
+        if k == 6:
+            return f'(local.set {x} (local.tee {rnd.choice(F)} (f64.add {fx()} {fx()})))'
+        if k == 7:
+            return f'(local.set {x} (f64.const {rnd.choice(["-0", "0.5", "1e300", "5e-324"])}))'
+        return f'(drop (f64.add {fx()} (local.get {x})))'
+
+    cases = []
+    for j in range(K):
+        body = ' '.join(stmt() for _ in range(rnd.randint(1, 4)))
+        exit_ = '(br $top)' if rnd.random() < 0.8 else '(br $out)'
+        cases.append((j, body, exit_))
+    inner = f'(br_table {" ".join(str(j) for j in range(K))} (i32.rem_u (local.get $n) (i32.const {K})))'
+    for j, body, exit_ in cases:
+        inner = f'(block {inner}) {body} (local.set $n (i32.sub (local.get $n) (i32.const 1))) ' \
+                f'(br_if $out (i32.eqz (local.get $n))) {exit_}'
+    data = ''.join(''.join(f'\\{b:02x}' for b in x.to_bytes(8, 'little')) for x in FPATTERNS)
+    return f'''(module (memory 1) (data (i32.const 0) "{data}")
+  (func $h (param f64) (result f64) (f64.sub (local.get 0) (f64.const 0.5)))
+  (func (export "run") (param $n i32) (param $i i64) (result i64) (local $a f64) (local $b f64)
+    (local $c f64)
+    (local.set $a (f64.load (i32.const 0)))
+    (block $out (loop $top {inner}))
+    (i64.xor (local.get $i) (i64.xor (i64.reinterpret_f64 (local.get $a))
+      (i64.xor (i64.reinterpret_f64 (local.get $b)) (i64.reinterpret_f64 (local.get $c)))))))'''
+
+
+@pytest.mark.parametrize('seed', range(6))
+def test_every_stop_of_generated_float_dispatch_modules(seed, model='wasmedge'):
+    """Property: for every N (all of a short run, else a spread), a stop in
+    the compiled tier lands on the interpreter's instruction with its
+    state, f64 locals as bits; the module's function is compiled with a
+    dispatch tree and float-domain locals."""
+    from engine.exec.compile import compiled
+    wasm = wasmtime.wat2wasm(float_dispatch_module(seed))
+    for args in ([5, 0], [23, 7]):
+        total = length(wasm, 'run', args, model)
+        check_every_stop(wasm, 'run', args, points_for(total, 70), model)
+        check_chunked(wasm, 'run', args, (1, 4, 9, 31), seed, model)
+    store, inst, ex = setup(wasm, 'run', [3, 0], 'fast', model=model)
+    ex.run()
+    src = compiled(store, inst.exports['run'][1], model).source
+    assert 'if b < ' in src and 'FB(f' in src
+
+
+def tiering_module():
+    """``big`` is longer than COLD_SIZE (runs interpreted until hot), called
+    directly and through a table from a small compiled loop."""
+    from engine.exec.compile import COLD_SIZE
+    steps = ' '.join(f'(local.set 1 (i32.add (i32.mul (local.get 1) (i32.const {k * 2 + 3})) '
+                     f'(local.get 0)))' for k in range(COLD_SIZE // 5 + 1))
+    return f'''(module (type $t (func (param i32) (result i32))) (table 1 funcref)
+  (elem (i32.const 0) $big)
+  (func $big (type $t) (local i32)
+    (local.set 1 (local.get 0))
+    (loop $l {steps}
+      (br_if $l (local.tee 0 (i32.and (i32.sub (local.get 0) (i32.const 1)) (i32.const 3)))))
+    (local.get 1))
+  (func (export "run") (param i32) (result i32) (local i32)
+    (loop $l
+      (local.set 1 (i32.xor (local.get 1) (call $big (local.get 0))))
+      (local.set 1 (i32.add (local.get 1) (call_indirect (type $t) (local.get 0) (i32.const 0))))
+      (br_if $l (local.tee 0 (i32.sub (local.get 0) (i32.const 1)))))
+    (local.get 1)))'''
+
+
+@pytest.mark.parametrize('model', ['wasmedge', 'wamr'])
+def test_a_big_function_runs_interpreted_until_hot(model):
+    """Tiering: a function longer than COLD_SIZE is compiled only after
+    HOT_STEPS * L // COLD_SIZE entries; until then its calls (direct, indirect)
+    are left to the interpreter.  Stops at any N are the interpreter's, and
+    the function is compiled by the end of a long run, not after one call."""
+    from engine.exec.compile import CACHE, COLD_SIZE, HOT_STEPS
+    wasm = wasmtime.wat2wasm(tiering_module())
+    store, inst, ex = setup(wasm, 'run', [40], 'fast', model=model)
+    big = store.funcs[inst.funcaddrs[0]]
+    assert len(big.code.body) > COLD_SIZE
+    ex.run(length(wasm, 'run', [1], model) - 3)         # one pass of the caller's loop
+    assert CACHE[model] not in big.cache and big.cache['entries:' + CACHE[model]] >= 2
+    ex.run()
+    assert CACHE[model] in big.cache
+    assert big.cache['entries:' + CACHE[model]] == HOT_STEPS * len(big.code.body) // COLD_SIZE
+    total = length(wasm, 'run', [40], model)
+    check_every_stop(wasm, 'run', [40], points_for(total, 60), model)
+    check_chunked(wasm, 'run', [40], (1, 7, 300, 5000), 3, model)

@@ -14,7 +14,7 @@ from engine.exec.fast_wamr import FastExecutor
 from engine.migrate import checkpoint, images as im
 from engine.syntax import ExternRef
 from fuzz import linked
-from test_fast_tier import (WAT, _generated, check_against_wasmtime, check_chunked,
+from test_fast_tier import (WAT, FBITS, _generated, check_against_wasmtime, check_chunked,
                             check_every_stop, check_exhaustion, length, outcome, points_for, run,
                             setup, state)
 import test_exec_wamr
@@ -59,7 +59,7 @@ def wasm():
     ('ifelse', [0]), ('ifelse', [1]), ('unreach', [0]), ('unreach', [1]), ('bigexpr', [0]),
     ('bigexpr', [3]), ('fill', [30]), ('scan', [0]), ('scan', [90]),
     ('floats', [0x7FF0000000000001]), ('floats', [0x8000000000000000]),
-    ('floats', [0x4000000000000000])])
+    ('floats', [0x4000000000000000])] + [('fbits', [x, y, 3]) for x, y in FBITS])
 def test_every_stop_of_handwritten_functions(wasm, entry, args, tmp_path):
     every_stop(wasm, entry, args, tmp_path)
 
@@ -297,3 +297,11 @@ def test_a_function_the_generator_refuses_runs_in_the_interpreter(counts):
     tc, mixed = inst.funcaddrs[3], inst.funcaddrs[5]
     assert compiled(store, tc, 'wamr').entry == {}
     assert compiled(store, mixed, 'wamr').entry
+
+
+@pytest.mark.parametrize('seed', range(6))
+def test_every_stop_of_generated_float_dispatch_modules(seed):
+    """test_fast_tier's property (every N, dispatch tree, float-domain f64
+    locals) in the WAMR model."""
+    import test_fast_tier
+    test_fast_tier.test_every_stop_of_generated_float_dispatch_modules(seed, model='wamr')

@@ -75,7 +75,7 @@ class Compiled:
     line -> tag map ``lines`` (tag = (kind, pc, segment start, segment
     length, operand height)), its ``code`` object and frame layout."""
     __slots__ = ('fn', 'entry', 'lines', 'code', 'addr', 'nlocals', 'nparams',
-                 'arity', 'source')
+                 'arity', 'source', 'floats')
 
 
 # ------------------------------------------------------------ runtime helpers
@@ -118,7 +118,10 @@ def indirect(site, store, a, ft, i, model='wasmedge'):
     fi = store.funcs[a]
     if fi.type is not ft and not deftypes.deftype_matches(S.type_key(fi.type), S.type_key(ft)):
         raise Trap('indirect call type mismatch')
-    f = site[a] = compiled(store, a, model).fn
+    c = ready(store, a, model)
+    if c is None:                   # cold: the interpreter makes this call
+        raise Reenter()
+    f = site[a] = c.fn
     return f
 
 
@@ -137,6 +140,15 @@ def fsqrt(x):
     return math.sqrt(x) if x >= 0.0 else math.nan
 
 
+def fbits(f, b):
+    """The bits of an f64 local held as the float ``f`` (``b``: its exact
+    bits, kept only while ``f`` is a NaN, whose payload a float may lose)."""
+    if f != f:
+        return b
+    _FA[0] = f
+    return _QA[0]
+
+
 def call_host(host, args):
     return host(args)
 
@@ -146,7 +158,7 @@ def interpreted(*args, **kw):
     raise Reenter()
 
 
-_S = {c: struct.Struct('<' + c) for c in 'bBhHiIqQ'}
+_S = {c: struct.Struct('<' + c) for c in 'bBhHiIqQd'}
 _FMT = {1: 'b', 2: 'h', 4: 'i', 8: 'q'}
 # scalar loads (memory_access.LOADS): name -> (struct char, result mask or None)
 _LOADS = {name: (_FMT[w] if signed else _FMT[w].upper(), mask if signed else None)
@@ -202,6 +214,13 @@ _UN = {
 # to generate and compile than inlining saves; at 20000 lines the authors'
 # n-body spent three quarters of its run compiling)
 INLINE_DEPTH, INLINE_SIZE, INLINE_LINES = 4, 48, 1500
+# more blocks than this in the dispatch loop: a binary-search if-tree on the
+# block number instead of a chain of ``b == k`` tests
+DISPATCH_CHAIN = 8
+# tiering (``ready``): a function of L > COLD_SIZE instructions is compiled
+# once it has been entered HOT_STEPS * L // COLD_SIZE times; a smaller one
+# at once
+COLD_SIZE, HOT_STEPS = 400, 8
 # f64 in the float domain: exact for every non-NaN result (a NaN result is
 # recomputed by the exact operations, which give its payload)
 _FBIN = {'f64.add': '+', 'f64.sub': '-', 'f64.mul': '*', 'f64.div': '/', 'f64.eq': '==',
@@ -225,6 +244,7 @@ _GENERIC = {
 }
 _ATOM = re.compile(r'^[A-Za-z_][A-Za-z_0-9]*$|^-?\d+$|^None$')
 _TOKEN = re.compile(r'@R\d+@')
+_FLOAT = re.compile(r'^-?\d+(\.\d+)?(e[-+]\d+)?$')    # repr of a finite float
 
 
 def _traps(name):
@@ -343,17 +363,15 @@ class FuncGen:
         if has_handlers(self.body):     # throw, try_table, legacy try: the interpreter runs it
             raise Uncompilable('exception handling')
         lead = self.leaders()
-        order = sorted(lead)
-        loops = [pc for pc in order if self.loop_head(pc)]
-        # hot blocks first in the dispatch chain: loop heads, then the rest
-        order = loops + [pc for pc in order if pc not in set(loops)]
         self.blocks = {pc: k for k, pc in enumerate(sorted(lead))}
         self.lead = lead
+        self.targets = set()       # blocks some arm jumps to (see dispatch)
+        self.held = 0              # lines of the arms generated, not yet in out
         fi = self.fi
         params = ''.join(f'l{j}=0, ' for j in range(self.nparams))
         self.emit(0, f'def F(n, d, {params}R=None):')
         for j, t in enumerate(fi.code.locals, self.nparams):
-            self.emit(1, f'l{j} = {default_value(t)!r}')
+            self.emit(1, f'l{j} = {default_value(t)!r}' + ('; f%d = 0.0' % j if t == 'f64' else ''))
         self.emit(1, 'b = 0')
         self.emit(1, 'if R is not None:')
         self.emit(2, 'b, V = R')
@@ -365,19 +383,60 @@ class FuncGen:
             self.emit(2, f'h = len(V) - {L}')
             for j in range(maxh):
                 self.emit(2, f'if h > {j}: s{j} = V[{L + j}]')
-        for j in sorted(self.f64locals):    # float shadows of the f64 locals
-            self.emit(1, f'QA[0] = l{j}; f{j} = FA[0]')
+        # the f64 locals as floats: declared ones when resumed, params always
+        for j in sorted(self.f64locals, key=lambda j: j < self.nparams):
+            self.emit(1 if j < self.nparams else 2, f'QA[0] = l{j}; f{j} = FA[0]')
         if self.stores:
             self.emit(1, 'D = MI.dirty')
-        self.emit(1, 'while True:')
-        for k, pc in enumerate(order):
-            self.emit(2, f'{"if" if k == 0 else "elif"} b == {self.blocks[pc]}:')
-            self.block(pc, lead[pc])
-        self.emit(2, 'else:')
-        self.emit(3, 'raise RuntimeError("bad block")')
+        # the entry block runs straight from the start (or a resume at it),
+        # as a loop its jumps leave with ``break``
+        arm = self.arm(0, lead[0], entry=True)
+        self.emit(1, 'if b == 0:')
+        self.out += [(i - 1, t, g) for i, t, g in arm]
+        arms = {pc: self.arm(pc, lead[pc]) for pc in sorted(lead) if pc}
+        # block 0 again only if an arm jumps to it
+        order = [pc for pc in sorted(lead) if pc or self.blocks[pc] in self.targets]
+        if 0 in order:
+            arms[0] = self.arm(0, lead[0])
+        if not order:                       # one block: no dispatch loop
+            pass
+        elif len(order) <= DISPATCH_CHAIN:
+            self.emit(1, 'while True:')
+            # a chain, hot blocks first: loop heads, then the rest
+            loops = [pc for pc in order if self.loop_head(pc)]
+            order = loops + [pc for pc in order if pc not in set(loops)]
+            for k, pc in enumerate(order):
+                self.emit(2, f'{"if" if k == 0 else "elif"} b == {self.blocks[pc]}:')
+                self.out += arms[pc]
+            self.emit(2, 'else:')
+            self.emit(3, 'raise RuntimeError("bad block")')
+        else:
+            self.emit(1, 'while True:')
+            self.tree([(self.blocks[pc], arms[pc]) for pc in order], 2)
         for k, (ind, text, tag) in enumerate(self.out):    # the regions' checks
             if '@R' in text:
                 self.out[k] = (ind, _TOKEN.sub(lambda m: str(self.regions[m.group(0)][0]), text), tag)
+
+    def arm(self, pc, h, entry=False):
+        """The lines of the block at leader pc (indented for a chain)."""
+        start = len(self.out)
+        self.block(pc, h, entry)
+        arm = self.out[start:]
+        del self.out[start:]
+        self.held += len(arm)
+        return arm
+
+    def tree(self, arms, ind):
+        """Dispatch on ``b`` by binary search over the (block, lines)
+        ``arms`` sorted by block: log2 tests instead of a chain's scan."""
+        if len(arms) == 1:
+            self.out += [(i + ind - 2, t, g) for i, t, g in arms[0][1]]
+            return
+        mid = len(arms) // 2
+        self.emit(ind, f'if b < {arms[mid][0]}:')
+        self.tree(arms[:mid], ind + 1)
+        self.emit(ind, 'else:')
+        self.tree(arms[mid:], ind + 1)
 
     @property
     def stores(self):
@@ -399,9 +458,10 @@ class FuncGen:
                 return i - s + 1
             i += 1
 
-    def block(self, pc0, h0):
+    def block(self, pc0, h0, entry=False):
         """Emit the arm of the block at leader pc0 (a ``while True`` when it
-        jumps to itself); small successors are emitted inline."""
+        jumps to itself or is the ``entry``, run before the dispatch loop);
+        small successors are emitted inline."""
         start = self._start = len(self.out)
         self.jumps = []           # (index in out, indent, target block)
         self.self_block = self.blocks[pc0]
@@ -417,7 +477,7 @@ class FuncGen:
                           for i, ind, t, total in self.jumps]
         arm = self.out[start:]
         selfs = {total for _, _, t, total in self.jumps if t == self.self_block}
-        looped = bool(selfs)
+        looped = bool(selfs) or entry
         # a loop whose every iteration charges the same K and that makes no
         # call: the budget steps down in a for loop (n, n - K, ... >= check),
         # which keeps n exactly what the per-iteration code would hold
@@ -441,6 +501,8 @@ class FuncGen:
             shift = 0
         # resolve the jump placeholders
         for idx, jind, target, total in sorted(self.jumps, reverse=True):
+            if target != self.self_block:
+                self.targets.add(target)
             k = start + idx + shift
             i0, _, g = self.out[k]
             charge = [(i0, f'n -= {total}', g)] if total else []
@@ -521,7 +583,8 @@ class FuncGen:
         target = self.blocks[pc]
         total = None if self.region is None else self.charged(extra)
         if (target != self.self_block and not self.loop_head(pc) and self.depth < INLINE_DEPTH
-                and self.block_size(pc) <= INLINE_SIZE and len(self.out) < INLINE_LINES):
+                and self.block_size(pc) <= INLINE_SIZE
+                and len(self.out) + self.held < INLINE_LINES):
             saved = (list(self.st), self.seg, self.segk, self.tag, self.pre, self.region,
                      self.d_checked)
             self.depth += 1
@@ -595,7 +658,17 @@ class FuncGen:
         self.assign_slot(p, expr, ind)
         self.st.append(_E(f's{p}', frozenset((f's{p}',))))
 
+    def push_local(self, j):
+        """local.get: an f64 local is the float ``f<j>`` (its bits: ``FB``)."""
+        if j in self.f64locals:
+            self.push(f'FB(f{j}, l{j})', frozenset((f'l{j}',)), fexpr=f'f{j}')
+        else:
+            self.push(f'l{j}', frozenset((f'l{j}',)))
+
     def write_local(self, j, e, ind):
+        """An f64 local is written as its float ``f<j>``; its bits ``l<j>``
+        are written only when that is a NaN (the exact operations give the
+        payload), so ``l<j>`` is stale except then (``unwind``, ``FB``)."""
         name = f'l{j}'
         for q in range(len(self.st)):
             if name in self.st[q].refs:
@@ -604,10 +677,19 @@ class FuncGen:
             self.emit(ind, f'{name} = {e.expr}')
         elif e.fexpr is None:
             self.emit(ind, f'{name} = {e.expr}; QA[0] = {name}; f{j} = FA[0]')
-        elif _ATOM.match(e.expr) and _ATOM.match(e.fexpr):
-            self.emit(ind, f'{name} = {e.expr}; f{j} = {e.fexpr}')
+        elif _ATOM.match(e.fexpr) and (_ATOM.match(e.expr) or e.expr == f'FB({e.fexpr}, l{e.fexpr[1:]})'):
+            src = e.expr if _ATOM.match(e.expr) else f'l{e.fexpr[1:]}'
+            if src != name:
+                self.emit(ind, f'{name} = {src}; f{j} = {e.fexpr}')
+        elif not e.refs and _FLOAT.match(e.fexpr):  # a finite constant: never a NaN
+            self.emit(ind, f'f{j} = {e.fexpr}')
+        elif name in e.refs:                # reads the old value: the exact form first
+            self.emit(ind, f't = {e.fexpr}')
+            self.emit(ind, f'if t != t: {name} = {e.expr}')
+            self.emit(ind, f'f{j} = t')
         else:
-            self.float_to_bits(f'f{j}', name, e, ind)
+            self.emit(ind, f'f{j} = {e.fexpr}')
+            self.emit(ind, f'if f{j} != f{j}: {name} = {e.expr}')
 
     # -- instructions
     def instr(self, pc, ins, ind):
@@ -618,8 +700,7 @@ class FuncGen:
         if self.general and memories.general(self.store, self.inst, ins):
             self.memory_general(pc, ins, ind)
         elif op == 'local.get':
-            self.push(f'l{imm}', frozenset((f'l{imm}',)),
-                      fexpr=f'f{imm}' if imm in self.f64locals else None)
+            self.push_local(imm)
         elif op == 'f64.const':
             x = struct.unpack('<d', struct.pack('<Q', imm))[0]
             self.push(str(imm), frozenset(), fexpr=repr(x) if math.isfinite(x) else None)
@@ -630,8 +711,7 @@ class FuncGen:
         elif op == 'local.tee':
             e = self.pop()
             self.write_local(imm, e, ind)
-            self.push(f'l{imm}', frozenset((f'l{imm}',)),
-                      fexpr=f'f{imm}' if imm in self.f64locals else None)
+            self.push_local(imm)
         elif op in _FBIN and self.st[-1].fexpr and self.st[-2].fexpr:
             b, a = self.pop(), self.pop()
             refs, size = a.refs | b.refs, a.size + b.size + 1
@@ -703,26 +783,45 @@ class FuncGen:
             if not a.refs:                      # a constant reference
                 c = str(a.expr == 'None')
             self.push(f'1 if {c} else 0', a.refs, c, a.size + 1)
+        elif op == 'f64.load':
+            # read as a float (the float domain); its bits ``s<p>`` are read
+            # too only when it is a NaN (a float may not keep the payload)
+            a = self.pop()
+            ea = _p(a.expr) if not imm[1] else f'{_p(a.expr)} + {imm[1]}'
+            p = len(self.st)
+            name = f's{p}'
+            for q in range(p):
+                if name in self.st[q].refs and self.st[q].expr != f's{q}':
+                    self.materialise(q, ind)
+            self.emit(ind, f'g{p} = Ud(MEM, {ea})[0]')
+            self.emit(ind, f'if g{p} != g{p}: {name} = UQ(MEM, {ea})[0]')
+            # (``s<p>`` may be unbound: read only when a NaN)
+            self.st.append(_E(f'{name} if g{p} != g{p} else FB(g{p}, 0)', frozenset((name,)),
+                              fexpr=f'g{p}'))
         elif op in _LOADS:
             ch, mask = _LOADS[op]
             a = self.pop()
             ea = _p(a.expr) if not imm[1] else f'{_p(a.expr)} + {imm[1]}'
             x = f'MEM[{ea}]' if ch == 'B' else f'U{ch}(MEM, {ea})[0]'
             self.set_result(x if mask is None else f'{x} & {mask}', ind)
-            if op == 'f64.load':                # and its float, for the float domain
-                p = len(self.st) - 1
-                self.emit(ind, f'QA[0] = s{p}; g{p} = FA[0]')
-                self.st[p] = _E(f's{p}', frozenset((f's{p}',)), fexpr=f'g{p}')
         elif op in _STORES:
             ch, mask, w = _STORES[op]
             v, a = self.pop(), self.pop()
             ea = a.expr if not imm[1] else f'{_p(a.expr)} + {imm[1]}'
-            vx = self.bits(v, ind) if mask is None or v.raw is None else v.raw
-            val = vx if mask is None else f'{_p(vx)} & {mask}'
             if not _ATOM.match(ea):
                 self.emit(ind, f'ea = {ea}')
                 ea = 'ea'
-            self.emit(ind, f'MEM[{ea}] = {val}' if w == 1 else f'P{ch}(MEM, {ea}, {val})')
+            if op == 'f64.store' and v.fexpr is not None:   # a float: its bits unless a NaN
+                fx = v.fexpr
+                if not _ATOM.match(fx):
+                    self.emit(ind, f't = {fx}')
+                    fx = 't'
+                self.emit(ind, f'if {fx} == {fx}: Pd(MEM, {ea}, {fx})')
+                self.emit(ind, f'else: PQ(MEM, {ea}, {v.expr})')
+            else:
+                vx = self.bits(v, ind) if mask is None or v.raw is None else v.raw
+                val = vx if mask is None else f'{_p(vx)} & {mask}'
+                self.emit(ind, f'MEM[{ea}] = {val}' if w == 1 else f'P{ch}(MEM, {ea}, {val})')
             self.emit(ind, f'D[{ea} >> 12] = 1' if w == 1 else
                       f'D[{ea} >> 12] = 1; D[({ea} + {w - 1}) >> 12] = 1')
         elif op == 'v128.load':
@@ -1001,6 +1100,10 @@ def unwind(e, trapped):
             left = L['n'] - extra - done
             pc = at + 1 if trapped else at
         locs = [L[f'l{j}'] for j in range(w.nlocals)]
+        for j in w.floats:                        # f64 locals: their floats' bits
+            f = L.get(f'f{j}')
+            if f is not None:
+                locs[j] = fbits(f, locs[j])
         if trapped and k == last:
             operands = [L[f's{j}'] for j in range(h) if f's{j}' in L]
         else:
@@ -1011,7 +1114,7 @@ def unwind(e, trapped):
 
 def namespace(store, inst, bindings, c, model='wasmedge'):
     """The globals of one instance's copy of a compiled function."""
-    ns = {'Trap': Trap, 'FA': _FA, 'QA': _QA, 'Stop': Stop, 'Reenter': Reenter, 'OOB': OOB,
+    ns = {'Trap': Trap, 'FA': _FA, 'QA': _QA, 'FB': fbits, 'Stop': Stop, 'Reenter': Reenter, 'OOB': OOB,
           'FUNCS': store.funcs, 'STORE': store, 'mem_fill': mem_fill, 'mem_copy': mem_copy,
           'mem_init': mem_init, 'FDIV': fdiv, 'FSQRT': fsqrt, '__wasm__': c,
           'compiled': compiled if model == 'wasmedge' else
@@ -1058,7 +1161,9 @@ def namespace(store, inst, bindings, c, model='wasmedge'):
 def _stub(ns, name, store, addr, model):
     """Compiles the callee on its first call and rebinds the caller's name."""
     def stub(*args):
-        c = compiled(store, addr, model)
+        c = ready(store, addr, model)
+        if c is None:               # cold: the interpreter makes this call
+            raise Reenter()
         ns[name] = c.fn
         return c.fn(*args)
     return stub
@@ -1068,6 +1173,28 @@ def _stub(ns, name, store, addr, model):
 # its Compiled forms, and its generator (fast_wamr registers WAMR's)
 CACHE = {'wasmedge': 'fast', 'wamr': 'fast:wamr'}
 GENERATORS = {'wasmedge': FuncGen}
+
+
+def ready(store, addr, model='wasmedge'):
+    """The Compiled form of function ``addr`` if it is to run compiled
+    now, else None: a function of L > COLD_SIZE instructions is compiled
+    only after HOT_STEPS * L // COLD_SIZE entries (calls from compiled code,
+    turns of the run loop in it: generating and compiling cost about its
+    length), so big functions run a few times (start-up, printf) do not pay
+    for their code."""
+    fi = store.funcs[addr]
+    key = CACHE[model]
+    c = fi.cache.get(key)
+    if c is not None:
+        return c
+    size = 0 if fi.host is not None else len(fi.code.body)
+    if size > COLD_SIZE:
+        k = 'entries:' + key
+        seen = fi.cache.get(k, 0)
+        if seen < HOT_STEPS * size // COLD_SIZE:
+            fi.cache[k] = seen + 1
+            return None
+    return compiled(store, addr, model)
 
 
 def compiled(store, addr, model='wasmedge'):
@@ -1096,6 +1223,7 @@ def build(store, addr, model='wasmedge'):
             return (n, *r) if nr else n
         c.fn, c.entry, c.lines, c.code, c.source = hostcall, {}, {}, None, None
         c.nlocals = c.nparams
+        c.floats = ()
         return c
     c.nlocals = c.nparams + len(fi.code.locals)
     inst = fi.module
@@ -1122,11 +1250,12 @@ def build(store, addr, model='wasmedge'):
                     tags[k] = tag
             src = '\n'.join(lines) + '\n'
             code = compile(src, f'<wasm function {fi.idx}>', 'exec')
-            hit = cache[key] = (code, {pc: g.blocks[pc] for pc in g.lead}, tags, g.bindings, src)
+            hit = cache[key] = (code, {pc: g.blocks[pc] for pc in g.lead}, tags, g.bindings, src,
+                                tuple(sorted(g.f64locals)))
     if hit is None:
-        c.fn, c.entry, c.lines, c.code, c.source = interpreted, {}, {}, None, None
+        c.fn, c.entry, c.lines, c.code, c.source, c.floats = interpreted, {}, {}, None, None, ()
         return c
-    code, c.entry, c.lines, bindings, c.source = hit
+    code, c.entry, c.lines, bindings, c.source, c.floats = hit
     ns = namespace(store, inst, bindings, c, model)
     exec(code, ns)
     c.fn = ns['F']

@@ -25,7 +25,7 @@ back into values the same way.
 """
 
 from . import wamr as R
-from .compile import GENERATORS, FuncGen, compiled, unwind
+from .compile import GENERATORS, FuncGen, ready, unwind
 from .fast_wasmedge import INTERPRETED_BATCH, CompiledTier
 from .cells import CELLS
 from .wamr import _cells_of, _values_of
@@ -150,7 +150,9 @@ class FastExecutor(CompiledTier, R.Executor):
         return V128_CELLS * (len(fi.type.params) + len(fi.code.locals) + fi.info.max_height + 1)
 
     def _entry(self, frame):
-        c = compiled(self.store, frame.func, NAME)
+        c = ready(self.store, frame.func, NAME)
+        if c is None:                              # cold: not compiled yet
+            return INTERPRETED_BATCH
         lay = Layout.of(self.store, c)
         pc = self.pc
         blk = lay.entry.get(pc)

@@ -37,7 +37,7 @@ import struct
 import sys
 
 from . import wasmedge as W
-from .compile import INDEX_OOB, OOB, STRUCT_OOB, Reenter, Stop, compiled, unwind
+from .compile import INDEX_OOB, OOB, STRUCT_OOB, Reenter, Stop, ready, unwind
 from ..errors import Trap
 
 PY_DEPTH = 1500           # compiled Wasm calls nested in one Python entry
@@ -150,7 +150,9 @@ class FastExecutor(CompiledTier, W.Executor):
         return len(fi.type.params) + len(fi.code.locals) + fi.info.max_height + 1
 
     def _entry(self, frame):
-        c = compiled(self.store, frame.func)
+        c = ready(self.store, frame.func)
+        if c is None:                              # cold: not compiled yet
+            return INTERPRETED_BATCH
         blk = c.entry.get(self.pc)
         if blk is None:
             return 1 if c.entry else INTERPRETED_BATCH
