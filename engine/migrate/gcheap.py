@@ -150,18 +150,15 @@ def _is_ref(st):
     return st not in _NUM_TAG
 
 
-class Out:
-    """Store-level GC values of one stopped run -> module level, each object
-    once (``memo``), so sharing and cycles carry over.  ``func_index``
-    maps a function address to the module's index (or raises)."""
-
-    def __init__(self, module, func_index, exn_out=None):
-        self.module, self.func_index = module, func_index
-        self.exn_out = exn_out          # a store exnref -> module level (exnstate), for fields
-        self.memo = {}
+class _Copy:
+    """One direction of a heap copy (store level <-> module level), each
+    object copied once (``memo``: id of the source -> (copy, source)), so
+    sharing and cycles carry over; no recursion, so long lists are fine.
+    A direction says what a leaf is (copied as it is), how an object and
+    a function or exnref field cross, and which side holds the type index."""
 
     def value(self, t, v):
-        """A store-level value of an anyref- or externref-class type."""
+        """A value of an anyref- or externref-class slot."""
         if v is None:
             return None
         if value_class(t) == 'externref':
@@ -170,21 +167,56 @@ class Out:
         return self.any(v)
 
     def any(self, v):
-        k = v.ref_kind
-        if k == 'i31' or k == 'host':
-            return v                                # values, immutable
+        if self._leaf(v):
+            return v
         hit = self.memo.get(id(v))
         if hit is not None:
             return hit[0]
         root = self._new(v)
         work = [v]
-        while work:                                 # no recursion: long lists are fine
-            s = work.pop()
-            o = self.memo[id(s)][0]
-            types = _field_types(self.module, o.typeidx, len(s.fields))
-            for i, (st, f) in enumerate(zip(types, s.fields)):
-                o.fields[i] = self._field(st, f, o, i, work)
+        while work:
+            src = work.pop()
+            copy = self.memo[id(src)][0]
+            types = _field_types(self.module, self._typeidx(src, copy), len(src.fields))
+            for i, (st, f) in enumerate(zip(types, src.fields)):
+                copy.fields[i] = self._field(st, f, work)
         return root
+
+    def _field(self, st, f, work):
+        if not _is_ref(st) or f is None:
+            return f
+        c = value_class(st)
+        if c == 'funcref':
+            return self._func(f)
+        if c == 'exnref':
+            return self._exn(f)
+        inner = f.value if c == 'externref' else f
+        if self._leaf(inner):
+            return f                                # a host externref, an i31, a host anyref
+        hit = self.memo.get(id(inner))
+        if hit is None:
+            self._new(inner)
+            work.append(inner)
+            hit = self.memo[id(inner)]
+        return ExternRef(hit[0]) if c == 'externref' else hit[0]
+
+
+class Out(_Copy):
+    """Store-level GC values of one stopped run -> module level (``Obj``).
+    ``func_index`` maps a function address to the module's index (or
+    raises); ``exn_out`` a store exnref to module level (exnstate)."""
+
+    def __init__(self, module, func_index, exn_out=None):
+        self.module, self._func, self._exn = module, func_index, exn_out
+        self.memo = {}
+
+    @staticmethod
+    def _leaf(x):
+        return isinstance(x, int) or x.ref_kind in ('i31', 'host')
+
+    @staticmethod
+    def _typeidx(src, copy):
+        return copy.typeidx
 
     def _new(self, s):
         idx = _index_of_key(self.module).get(s.type)
@@ -195,88 +227,37 @@ class Out:
         self.memo[id(s)] = (o, s)
         return o
 
-    def _field(self, st, f, o, i, work):
-        if not _is_ref(st) or f is None:
-            return f
-        c = value_class(st)
-        if c == 'funcref':
-            return self.func_index(f)
-        if c == 'exnref':
-            return self.exn_out(f)
-        inner = f.value if c == 'externref' else f
-        if isinstance(inner, int):
-            return f                                # a host externref
-        k = inner.ref_kind
-        if k == 'i31' or k == 'host':
-            g = inner
-        else:
-            hit = self.memo.get(id(inner))
-            if hit is None:
-                self._new(inner)
-                work.append(inner)
-                hit = self.memo[id(inner)]
-            g = hit[0]
-        return ExternRef(g) if c == 'externref' else g
 
-
-class In:
-    """Module-level GC values -> store-level ones of instance ``inst``,
-    each ``Obj`` rebuilt once: all objects reachable are allocated first,
-    then filled (cycles)."""
+class In(_Copy):
+    """Module-level GC values -> store-level ones of instance ``inst``:
+    all objects reachable are allocated first, then filled (cycles).
+    ``exn_in`` maps a module-level exnref field to the store's."""
 
     def __init__(self, inst, exn_in=None):
-        self.inst = inst
+        self.inst, self.module = inst, inst.module
         self.keys = deftypes.module_keys(inst.module)
-        self.exn_in = exn_in            # a module-level exnref -> the store's, for fields
+        self.exn_in = exn_in
         self.memo = {}
 
-    def value(self, t, v):
-        if v is None:
-            return None
-        if value_class(t) == 'externref':
-            inner = v.value
-            return v if isinstance(inner, int) else ExternRef(self.any(inner))
-        return self.any(v)
+    @staticmethod
+    def _leaf(x):
+        return not isinstance(x, Obj)
 
-    def any(self, v):
-        if not isinstance(v, Obj):
-            return v
-        hit = self.memo.get(id(v))
-        if hit is not None:
-            return hit[0]
-        root = self._new(v)
-        work = [v]
-        while work:
-            o = work.pop()
-            s = self.memo[id(o)][0]
-            types = _field_types(self.inst.module, o.typeidx, len(o.fields))
-            for i, (st, f) in enumerate(zip(types, o.fields)):
-                s.fields[i] = self._field(st, f, work)
-        return root
+    @staticmethod
+    def _typeidx(src, copy):
+        return src.typeidx
+
+    def _func(self, f):
+        return self.inst.funcaddrs[f]
+
+    def _exn(self, f):
+        return self.exn_in(f)
 
     def _new(self, o):
         cls = S.Struct if o.kind == 'struct' else S.Array
         s = cls(self.keys[o.typeidx], [None] * len(o.fields))
         self.memo[id(o)] = (s, o)
         return s
-
-    def _field(self, st, f, work):
-        if not _is_ref(st) or f is None:
-            return f
-        c = value_class(st)
-        if c == 'funcref':
-            return self.inst.funcaddrs[f]
-        if c == 'exnref':
-            return self.exn_in(f)
-        inner = f.value if c == 'externref' else f
-        if not isinstance(inner, Obj):
-            return f
-        hit = self.memo.get(id(inner))
-        if hit is None:
-            self._new(inner)
-            work.append(inner)
-            hit = self.memo[id(inner)]
-        return ExternRef(hit[0]) if c == 'externref' else hit[0]
 
 
 # ------------------------------------------------------------ module level -> entries
