@@ -31,7 +31,7 @@ from engine import embedding
 from engine.migrate.checkpoint import ForeignInstanceError
 from engine.errors import Trap, UncaughtException, WasmError
 from engine.runtime import TIERS  # noqa: F401  (re-exported for the campaign)
-from engine.syntax import ExternRef
+from engine.syntax import ExternRef, Struct
 from engine.migrate.translate import images_from_snapshot, snapshot_from_images, translate
 from fuzz import countcheck, imagecheck, linked, neutralcheck
 
@@ -158,8 +158,57 @@ def _module_value(v, to_index):
     return v
 
 
+class GCRef(tuple):
+    """A GC object of an outcome as structure, not identity (two runs'
+    objects are never the same Python objects): ``('gc', n, heap)``, n the
+    object's number in the outcome's heap, ``heap`` every object reachable
+    from the outcome's globals, tables and results, numbered in the order a
+    breadth-first walk from them in that order meets them, each as (kind,
+    canonical type, fields with references as ('gc', m)).  Equal exactly
+    when the two heaps are isomorphic by that walk: the same types and
+    field values, the same sharing and cycles, the same root reaching the
+    same object."""
+
+    def __new__(cls, n, heap):
+        return tuple.__new__(cls, ('gc', n, heap))
+
+    def __reduce__(self):
+        return (GCRef, (self[1], self[2]))
+
+    def __repr__(self):
+        kind, _, fields = self[2][self[1]]
+        return f'{kind}#{self[1]}({", ".join(_show(f) for f in fields)})'
+
+
+def gc_views(seqs):
+    """``seqs`` (lists of values: globals, each table, results) with every
+    GC struct or array replaced by its ``GCRef``; unchanged without any."""
+    index, order = {}, []
+
+    def visit(v):
+        if isinstance(v, Struct) and id(v) not in index:
+            index[id(v)] = len(order)
+            order.append(v)
+    for seq in seqs:
+        for v in seq:
+            visit(v)
+    if not order:
+        return seqs
+    k = 0
+    while k < len(order):
+        for f in order[k].fields:
+            visit(f)
+        k += 1
+
+    def ref(v):
+        return ('gc', index[id(v)]) if isinstance(v, Struct) else v
+    heap = tuple((o.ref_kind, o.type, tuple(ref(f) for f in o.fields)) for o in order)
+    return [[GCRef(index[id(v)], heap) if isinstance(v, Struct) else v for v in seq] for seq in seqs]
+
+
 def _final_state(store, inst):
-    """Memory, globals, tables of ``inst`` (module-level values)."""
+    """Memory, globals, tables of ``inst`` (module-level values; GC
+    objects as ``GCRef``: ``_outcome``)."""
     from engine.migrate.translate import ModuleView
     view = ModuleView.of(inst.module, inst.info)
     to_index = {a: i for i, a in enumerate(inst.funcaddrs)}
@@ -187,6 +236,10 @@ def _results(store, inst, entry_addr, results):
 def _outcome(store, inst, ex, entry_addr, trap=None, hops=()):
     memories, globs, tables, exports = _final_state(store, inst)
     results = None if trap is not None else _results(store, inst, entry_addr, ex.results or [])
+    views = gc_views([globs, *tables, results or []])
+    globs, tables = views[0], views[1:1 + len(tables)]
+    if results is not None:
+        results = views[-1]
     return Outcome(results, trap, ex.steps, memories[0] if memories else None, globs, tables, exports,
                    list(hops), memories=memories)
 
@@ -458,6 +511,8 @@ def _show(v):
         return 'null'
     if isinstance(v, int):
         return hex(v)
+    if isinstance(v, tuple) and len(v) == 2 and v[0] == 'gc':
+        return f'#{v[1]}'           # a GCRef's field referring to another object
     return repr(v)
 
 
