@@ -206,6 +206,62 @@ def gc_views(seqs):
     return [[GCRef(index[id(v)], heap) if isinstance(v, Struct) else v for v in seq] for seq in seqs]
 
 
+def _gc_head(v):
+    """(kind, type) of a GC object, None for any other value: a store's
+    ``Struct``/``Array`` (its canonical type), or a snapshot's module-level
+    object (``engine.migrate.gcheap.Obj``: ``kind``, ``typeidx``,
+    ``fields``)."""
+    if isinstance(v, Struct):
+        return (v.ref_kind, v.type)
+    kind = getattr(v, 'kind', None)
+    if kind in ('struct', 'array') and hasattr(v, 'typeidx') and hasattr(v, 'fields'):
+        return (kind, v.typeidx)
+    return None
+
+
+def structural(x):
+    """``x`` (a snapshot: dataclasses, lists, dicts of values) with every GC
+    object (a store's ``Struct``/``Array`` or a snapshot's ``gcheap.Obj``)
+    replaced by ('gc', n), n its number in the order a walk of ``x`` and
+    then of the objects' fields meets it, paired with the objects' contents:
+    two snapshots read from different places (their objects never the same
+    Python objects) are equal by it exactly when their states are
+    isomorphic (see ``GCRef``).  A part holding no GC object stays itself,
+    compared by its own ``__eq__``."""
+    index, order = {}, []
+
+    def walk(v):
+        """(v as compared, whether it holds a GC object)."""
+        if _gc_head(v) is not None:
+            n = index.get(id(v))
+            if n is None:
+                n = index[id(v)] = len(order)
+                order.append(v)
+            return ('gc', n), True
+        if isinstance(v, ExternRef) and not isinstance(v.value, int):
+            inner, gc = walk(v.value)       # an externalized GC object
+            return (('extern', inner), True) if gc else (v, False)
+        if dataclasses.is_dataclass(v) and not isinstance(v, type):
+            parts = [walk(getattr(v, f.name)) for f in dataclasses.fields(v)]
+            name = type(v).__name__
+        elif isinstance(v, (list, tuple)):
+            parts, name = [walk(e) for e in v], 'seq'
+        elif isinstance(v, dict):
+            parts, name = [walk((k, e)) for k, e in v.items()], 'dict'
+        else:
+            return v, False
+        if not any(gc for _, gc in parts):
+            return v, False
+        return (name,) + tuple(p for p, _ in parts), True
+    root, _ = walk(x)
+    heap, k = [], 0
+    while k < len(order):
+        o = order[k]
+        heap.append(_gc_head(o) + (tuple(walk(f)[0] for f in o.fields),))
+        k += 1
+    return root, tuple(heap)
+
+
 def _final_state(store, inst):
     """Memory, globals, tables of ``inst`` (module-level values; GC
     objects as ``GCRef``: ``_outcome``)."""
@@ -378,8 +434,8 @@ def migrated(wasm, entry, args, hops, image_dir=None, run=_run, tier=TIER) -> Ou
                 # as it is in memory, or decoded from its files in memory, it
                 # must describe the same state
                 stage = 'reading the translated set as held in memory'
-                if snapshot_from_images(written, inst.module, inst.info) != \
-                        snapshot_from_images(images, inst.module, inst.info):
+                if structural(snapshot_from_images(written, inst.module, inst.info)) != \
+                        structural(snapshot_from_images(images, inst.module, inst.info)):
                     raise EngineFailure('the translated set read in memory and read back from its '
                                         'files describe different states')
                 if im.decode_files(im.encode_files(written, layout)) != images:
@@ -398,8 +454,8 @@ def migrated(wasm, entry, args, hops, image_dir=None, run=_run, tier=TIER) -> Ou
                         stage = f'restore the {untranslated.runtime} set straight into {nxt}'
                         direct = checkpoint.save(checkpoint.restore(store, inst, untranslated, runtime=nxt),
                                                  inst, sha, entry, result_types)
-                        if snapshot_from_images(direct, inst.module, inst.info) != \
-                                snapshot_from_images(images, inst.module, inst.info):
+                        if structural(snapshot_from_images(direct, inst.module, inst.info)) != \
+                                structural(snapshot_from_images(images, inst.module, inst.info)):
                             raise EngineFailure('restored straight from the untranslated set, the '
                                                 'state differs from the translated set\'s')
                         stage = f'restore in {nxt}'

@@ -4,6 +4,7 @@ what fuzz.encode wrote, both executor models and wasmtime agree on their
 runs, objects made early are live at a checkpoint in the middle of the
 entry, and the oracle compares GC state as structure (fuzz.oracle.GCRef)."""
 
+import dataclasses
 import subprocess
 
 import pytest
@@ -169,3 +170,29 @@ def test_gcref_is_structure_not_identity():
     assert oracle.gc_views([[a2, b2, a2], []]) != shared
     # no GC object: unchanged
     assert oracle.gc_views([[1, None], [2]]) == [[1, None], [2]]
+
+
+
+@dataclasses.dataclass
+class _Snap:
+    frames: list
+    globals: list
+    memory: bytes
+
+
+def test_structural_sees_sharing_and_contents():
+    """``structural`` on snapshot-like dataclasses: equal for two copies of
+    one state (other objects, same shape), not when a field or the sharing
+    differs; parts without GC objects compared as themselves."""
+    t = ('struct', ())
+
+    def state(split=False, value=7):
+        a = S.Struct(t, [value, None])
+        b = S.Struct(t, [1, a])
+        a.fields[1] = b                 # a <-> b
+        return _Snap([[b, 3]], [a, S.Struct(t, [value, b]) if split else a, None], b'\x01')
+    assert oracle.structural(state()) == oracle.structural(state())
+    assert oracle.structural(state()) != oracle.structural(state(split=True))
+    assert oracle.structural(state()) != oracle.structural(state(value=8))
+    plain = _Snap([[1, 2]], [None], b'\x00')
+    assert oracle.structural(plain) == (plain, ())
