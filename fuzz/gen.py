@@ -25,7 +25,8 @@ wasm-tools: ``'simd'``, ``'reference-types'``, and the Wasm 3.0
 ``'multi-memory'``, ``'memory64'``, ``'tail-call'`` of the section "Wasm
 3.0" below and ``'exceptions'``, ``'legacy-exceptions'`` (with
 ``'exceptions'`` only), ``'function-references'`` of ``fuzz.gen3``;
-default ``FEATURES``, all of them), for engines built without them, such as
+default ``FEATURES``, all of them but ``'gc'`` of ``fuzz.gen3``, which is
+asked for by name: ``KNOWN_FEATURES``), for engines built without them, such as
 the WAMR fork's iwasm (``WAMR_BUILD_SIMD=0`` and ``WAMR_BUILD_REF_TYPES=0``;
 the real forks get ``forks.programs.FORK_FEATURES``, none): without SIMD no v128
 type or instruction; without reference types one table, no reference type,

@@ -1,7 +1,8 @@
-"""Wasm 3.0 parts of the fuzz generator (``fuzz.gen``): exception handling
-and typed function references, as mixins of ``gen.ModuleGen`` and
+"""Wasm 3.0 parts of the fuzz generator (``fuzz.gen``): exception handling,
+typed function references and GC, as mixins of ``gen.ModuleGen`` and
 ``gen.FuncGen`` (feature names as in wasm-tools: ``'exceptions'``,
-``'function-references'``).
+``'function-references'``, ``'gc'``; 'gc' is asked for by name, not among
+``gen.FEATURES``' defaults).
 
 Two thirds of the modules use the features (the compiled tier interprets
 a function using them, ``engine/exec/compile.py``: the other third stays
@@ -47,6 +48,35 @@ of type ``$t`` is after i, so the call graph stays a DAG.  Types refer only
 to earlier types (no recursion groups needed): signatures are given their
 references from the last function down, each naming an already interned
 type.
+
+GC (``ModuleGC``, ``FuncGC``): three in four modules (the minimal draw
+included: hypothesis's simplest modules use it) declare types 0-4 first:
+A (open: a mutable i32, a mutable i8/i16, an immutable i8/i16/i64), B
+(``sub`` A, final or not, one more mutable i64), the rec group {NODE,
+NODES} (NODE: a mutable i32, a mutable ``(ref null NODE)``, a mutable
+``(ref null A)``; NODES an array of NODE references) and ARR (an array of
+a mutable i8/i16/i32/i64); mutable globals of a NODE, an A and an anyref,
+an exported i32 heap digest, and an anyref table after every other table.
+Every function starts (straight-line, in the entry before the dive's and
+the tail chain's calls) by making an A or B, a NODE pointing at it and at
+the caller's NODE from the global, a cycle (the NODE to itself or two
+NODEs to each other), an array (``array.new``/``new_default``/
+``new_fixed``), and shares them through the globals and the table (with
+i31s, NODES arrays, NODEs gone through ``extern.convert_any`` and back);
+its body then reads fields (``struct.get``/``_s``/``_u``, ``array.get``,
+``array.len``), writes them (``struct.set``, ``array.set``/``fill``/
+``copy``), relinks NODEs, compares (``ref.eq``), tests and casts
+(``ref.test``, ``ref.cast`` guarded by ``ref.test`` or bare in risky
+modules, ``br_on_cast`` to B's own field, ``br_on_cast_fail``) and makes
+new objects; the numbers read go on the operand stack (results, globals,
+memory), and the function ends by adding a digest of what it reaches to
+the digest global.  So objects made early are live at every later
+checkpoint, shared between frames, globals and the table.  Null
+references are read only behind ``br_on_non_null`` (bare now and then in
+risky modules, which then trap, as wasmtime does); array indices are in
+bounds except now and then in risky modules.  No signature, exported
+global or exported table has a GC type: wasmtime compares numbers, the
+oracle compares the GC state as structure (``fuzz.oracle.GCRef``).
 """
 
 from types import SimpleNamespace
