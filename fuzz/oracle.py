@@ -572,6 +572,14 @@ def _show(v):
     return repr(v)
 
 
+def _heap_note(e, a):
+    """Why two GC references that print alike differ: the rest of the heap
+    (what they share with other roots, what they reach)."""
+    if isinstance(e, GCRef) and isinstance(a, GCRef) and repr(e) == repr(a):
+        return ' (alike, but the heaps differ: sharing or objects reached)'
+    return ''
+
+
 def _first_diff(a, b):
     n = min(len(a), len(b))
     for i in range(n):
@@ -613,7 +621,7 @@ def compare(expected: Outcome, actual: Outcome, label, steps=True) -> List[str]:
         out.append(f'{label}: {len(actual.memories)} memories, expected {len(expected.memories)}')
     for k, (e, a) in enumerate(zip(expected.globals, actual.globals)):
         if e != a:
-            out.append(f'{label}: global {k} = {_show(a)}, expected {_show(e)}')
+            out.append(f'{label}: global {k} = {_show(a)}, expected {_show(e)}' + _heap_note(e, a))
     if len(expected.globals) != len(actual.globals):
         out.append(f'{label}: {len(actual.globals)} globals, expected {len(expected.globals)}')
     for k, (e, a) in enumerate(zip(expected.tables, actual.tables)):
@@ -622,7 +630,8 @@ def compare(expected: Outcome, actual: Outcome, label, steps=True) -> List[str]:
                 out.append(f'{label}: table {k} has {len(a)} entries, expected {len(e)}')
             else:
                 i = _first_diff(e, a)
-                out.append(f'{label}: table {k}[{i}] = {_show(a[i])}, expected {_show(e[i])}')
+                out.append(f'{label}: table {k}[{i}] = {_show(a[i])}, expected {_show(e[i])}'
+                           + _heap_note(e[i], a[i]))
     return out
 
 

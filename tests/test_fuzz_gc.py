@@ -196,3 +196,18 @@ def test_structural_sees_sharing_and_contents():
     assert oracle.structural(state()) != oracle.structural(state(value=8))
     plain = _Snap([[1, 2]], [None], b'\x00')
     assert oracle.structural(plain) == (plain, ())
+
+
+def test_compare_names_a_split_sharing():
+    t = ('struct', ())
+    a = S.Struct(t, [5])
+    shared = oracle.gc_views([[a, a]])[0]
+    split = oracle.gc_views([[a, S.Struct(t, [5])]])[0]
+    e = oracle.Outcome([], None, 1, None, shared, [])
+    f = oracle.Outcome([], None, 1, None, split, [])
+    out = oracle.compare(e, f, 'x')
+    # global 0 prints alike (a struct holding 5), global 1 is another object
+    assert out == ['x: global 0 = struct#0(0x5), expected struct#0(0x5) (alike, but the heaps '
+                   'differ: sharing or objects reached)',
+                   'x: global 1 = struct#1(0x5), expected struct#0(0x5)']
+    assert oracle.compare(e, oracle.Outcome([], None, 1, None, oracle.gc_views([[a, a]])[0], []), 'x') == []
