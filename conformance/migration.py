@@ -24,9 +24,12 @@ stack holds a frame or a function reference of another instance, the run
 goes on instruction by instruction to the next point where it can be saved.
 A call with no such point (its instance's table holds a function of another
 instance that it does not import) is skipped with the reason, not failed;
-so is a point whose state holds a GC reference (struct, array, i31, or a
-slot of a GC type): GC heap migration is not implemented yet
-(``checkpoint.GCHeapError``).
+so is a point whose GC heap holds what an image set cannot express (an
+exnref field of a struct or array, an object of a type the module does not
+define: ``checkpoint.GCHeapError``).  GC state itself migrates
+(``engine/migrate/gcheap.py``); GC results and store contents are compared
+with the uninterrupted run's by graph isomorphism (types, field values and
+sharing), since the migrated run's objects are rebuilt ones.
 """
 
 import hashlib
@@ -95,7 +98,10 @@ class StoreState:
 
     def diff(self, store):
         """First difference of the live ``store`` to this state as text, or
-        None when they are equal (no copies: this runs once per checkpoint)."""
+        None when they are equal (no copies: this runs once per checkpoint).
+        GC objects are paired once across the whole store (``_same``)."""
+        seen = {}
+        same = lambda x, y: _same(x, y, seen)      # noqa: E731
         for a, (m, (d2, t2, _)) in enumerate(zip(store.mems, self.mems)):
             d1 = m.data
             if d1 != d2:
@@ -107,18 +113,18 @@ class StoreState:
                 return f'memory {a} limits: {_limits(m.type)}, uninterrupted run has {_limits(t2)}'
         for a, (t, (e2, t2)) in enumerate(zip(store.tables, self.tables)):
             e1 = t.elem
-            if len(e1) != len(e2) or not all(map(_same, e1, e2)):
+            if len(e1) != len(e2) or not all(map(same, e1, e2)):
                 if len(e1) != len(e2):
                     return f'table {a}: {len(e1)} entries, uninterrupted run has {len(e2)}'
-                pos = next(i for i in range(len(e1)) if not _same(e1[i], e2[i]))
+                pos = next(i for i in range(len(e1)) if not _same(e1[i], e2[i], dict(seen)))
                 return f'table {a} entry {pos}: {_show(e1[pos])}, uninterrupted run has {_show(e2[pos])}'
             if _limits(t.type) != _limits(t2):
                 return f'table {a} limits: {_limits(t.type)}, uninterrupted run has {_limits(t2)}'
         for a, (g, v2) in enumerate(zip(store.globals, self.globals)):
-            if not _same(g.value, v2):
+            if not same(g.value, v2):
                 return f'global {a}: {_show(g.value)}, uninterrupted run has {_show(v2)}'
         for a, (e, e2) in enumerate(zip(store.elems, self.elems)):
-            if len(e.elem) != len(e2) or not all(map(_same, e.elem, e2)):
+            if len(e.elem) != len(e2) or not all(map(same, e.elem, e2)):
                 return f'element segment {a}: {len(e.elem)} refs, uninterrupted run has {len(e2)}'
         for a, (d, d2) in enumerate(zip(store.datas, self.datas)):
             if d.data != d2:
@@ -133,22 +139,30 @@ def _limits(t):
 
 def _same(a, b, seen=None):
     """Bit-exact equality of two values (type included: 0 is not null).
-    GC objects of two separate runs are the same when their types and
-    fields are (structure, not identity; a cycle is assumed equal)."""
+    GC objects of two separate runs are the same when the graphs they span
+    are isomorphic: one-to-one paired objects of equal types and fields
+    (so sharing and cycles must match too, not identity).  ``seen``: the
+    pairing so far, shared across the values of one comparison."""
     if type(a) is not type(b):
         return False
     if isinstance(a, Struct):          # Array too
-        if a is b:
-            return True
-        seen = set() if seen is None else seen
-        if (id(a), id(b)) in seen:
-            return True
-        seen.add((id(a), id(b)))
+        seen = {} if seen is None else seen
+        pa, pb = seen.get(('a', id(a))), seen.get(('b', id(b)))
+        if pa is not None or pb is not None:
+            return pa is b and pb is a
+        seen[('a', id(a))], seen[('b', id(b))] = b, a
         return a.type == b.type and len(a.fields) == len(b.fields) and \
             all(_same(x, y, seen) for x, y in zip(a.fields, b.fields))
     if isinstance(a, ExternRef) and isinstance(a.value, Struct):     # an externalized one
         return _same(a.value, b.value, seen)
     return a == b
+
+
+def same_values(xs, ys):
+    """``_same`` over two lists with one pairing: two results that are one
+    object must be one object in the other run too."""
+    seen = {}
+    return len(xs) == len(ys) and all(_same(x, y, seen) for x, y in zip(xs, ys))
 
 
 def _show(v):
@@ -160,8 +174,8 @@ def _show(v):
 
 
 def foreign(error):
-    """A documented limit (a frame or funcref of another instance; a GC
-    reference, whose heap migration is not implemented yet), not an
+    """A documented limit (a frame or funcref of another instance; GC heap
+    state an image set cannot express, checkpoint.GCHeapError), not an
     inconsistency that is a bug: the call is skipped with the reason."""
     return isinstance(error, (checkpoint.ForeignInstanceError, checkpoint.GCHeapError))
 
@@ -274,7 +288,7 @@ def migrate_call(store, funcaddr, args, a, b, seed, points=None, before=None):
                 break
             report.checkpoints += saves
             migrated_points += 1
-            if len(got) != len(results) or not all(map(_same, got, results)):
+            if len(got) != len(results) or not same_values(got, results):
                 report.mismatch = (f'{where}: results [{" ".join(map(_show, got))}], uninterrupted '
                                    f'run has [{" ".join(map(_show, results))}]')
                 break

@@ -82,7 +82,14 @@ def show_value(t, v):
     if value_class(t) != t:             # a 3.0 typed reference: shown as its 2.0 class
         t = value_class(t)
     if t == 'externref':
-        return f'externref:{v.value}'
+        if isinstance(v.value, int):
+            return f'externref:{v.value}'
+        return f'externref:extern of {show_value("anyref", v.value)[7:]}'
+    if t == 'anyref':               # module level: a heap object, an i31 or a host reference
+        kind = getattr(v, 'kind', None) or getattr(v, 'ref_kind', '?')
+        if kind in ('struct', 'array'):
+            return f'anyref:{kind} of type {v.typeidx} ({len(v.fields)} fields)'
+        return f'anyref:{kind} {v.value}'
     if t in ('f32', 'f64'):
         import struct
         f = struct.unpack('<f' if t == 'f32' else '<d',
@@ -632,7 +639,7 @@ def inspect_neutral(a):
     store = embedding.store_init('wasmedge', limits)
     inst = instantiate(store, data, path, run_start=False)
     snap = snapshot_of(doc, inst, limits)
-    print(f'format       {neutral.FORMAT} version {neutral.VERSION}')
+    print(f'format       {neutral.FORMAT} version {doc["version"]}')
     print(f'module       sha256 {doc["module_sha256"]}')
     print(f'entry        {snap.entry} -> [{" ".join(snap.results)}]')
     print_steps(snap.steps)
@@ -658,6 +665,8 @@ def inspect_neutral(a):
         print(f'global {k:<5} {show_value(t, v)}')
     for k, entries in enumerate(snap.tables):
         print(f'table {k:<6} {len(entries)} entries')
+    if 'heap' in doc:
+        print(f'gc heap      {len(doc["heap"])} objects, {len(doc["gc_elems"])} GC element segments')
     inspect_wasi(a.images)
     return 0
 
@@ -708,6 +717,13 @@ def print_images(images):
         print(f'table {k:<6} {len(entries)} entries')
     for k, (tag, cells) in enumerate(images.exceptions):     # exception.img (version 3)
         print(f'exception {k:<2} tag {tag}, fields ' + (' '.join(f'{c:08x}' for c in cells) or '-'))
+    if images.heap is not None:                               # gc.img (version 4)
+        objs = sum(1 for e in images.heap if len(e) == 3)
+        print(f'gc heap      {len(images.heap)} entries ({objs} structs/arrays), '
+              f'{len(images.gc_elems)} GC element segments (gc.img)')
+        for k, e in enumerate(images.heap):
+            what = f'{e[0]} of type {e[1]}, {len(e[2])} fields' if len(e) == 3 else f'{e[0]} {e[1]}'
+            print(f'gc entry {k:<3} {what}')
     for frame, depth, k in images.caught:
         print(f'caught       frame {frame}, catch arm {depth}: exception {k}')
     return 0

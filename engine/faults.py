@@ -61,6 +61,9 @@ FAULTS = {
                'reader subtracts it back (symmetric: round trips cancel out)',
     'typed_nullable': 'neutral.json writer loses a typed reference slot\'s nullability '
                       '((ref $t) written as (ref null $t))',
+    # Wasm 3.0 GC heap (gc.img, neutral heap)
+    'gc_identity': 'gc.img / neutral heap writer writes each slot\'s objects anew: two '
+                   'references to one struct become two copies (ref.eq is lost after restore)',
 }
 
 
@@ -113,6 +116,7 @@ TAIL_CALLER_PARAMS = ACTIVE == 'tail_caller_params'
 EXN_HANDLER = ACTIVE == 'exn_handler'
 EXN_TAG = ACTIVE == 'exn_tag'
 TYPED_NULLABLE = ACTIVE == 'typed_nullable'
+GC_IDENTITY = ACTIVE == 'gc_identity'
 
 
 

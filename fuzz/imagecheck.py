@@ -17,14 +17,17 @@ import struct
 
 VALTYPE = {0x7F: ('i32', 1), 0x7E: ('i64', 2), 0x7D: ('f32', 1), 0x7C: ('f64', 2),
            0x7B: ('v128', 4), 0x70: ('funcref', 1), 0x6F: ('externref', 1),
-           0x69: ('exnref', 1)}     # version 3: an index into exception.img's table
+           0x69: ('exnref', 1),     # version 3: an index into exception.img's table
+           0x6E: ('anyref', 1)}     # version 4: an entry id of gc.img
 NONE = 0xFFFFFFFF                   # a null reference cell
 CHUNK, PAGE = 4096, 65536
 # docs/images.md, "manifest.json": the format name and the versions of the
 # two frame layouts (written down here, not taken from the engine's writer,
 # whose constants a reader sharing them would accept whatever they became)
 FORMAT = 'wasm-migrate-images'
-VERSIONS = (1, 2, 3)              # 3: Wasm 3.0 state (memory{i}.img, exception.img)
+VERSIONS = (1, 2, 3, 4)           # 3: Wasm 3.0 state (memory{i}.img, exception.img); 4: gc.img
+GC_KINDS = ('struct', 'array', 'i31', 'host')     # docs/images.md "GC heap": kind byte 0 .. 3
+GC_PAYLOAD = {0: 0, 1: 4, 2: 4, 3: 4, 4: 4, 5: 8, 6: 16, 7: 4}   # field tag -> payload bytes
 FRAME_LAYOUTS = ('one-file', 'per-file')
 
 
@@ -89,14 +92,15 @@ def _check_header(man):
 
 
 def _check_version(directory, man):
-    """docs/images.md: version 3 exactly when the set holds Wasm 3.0 state
+    """docs/images.md: version 4 exactly when the set has gc.img (a module
+    using GC), else version 3 exactly when the set holds Wasm 3.0 state
     files (exception.img, memory{i}.img / mem_page_count{i}.img for i >= 1),
     else version 2 exactly when its frames are in one file (stacks.img),
     else version 1."""
     names = set(os.listdir(directory))
     v3 = 'exception.img' in names or any(re.fullmatch(r'(memory|mem_page_count)[1-9][0-9]*\.img', n)
                                          for n in names)
-    want = 3 if v3 else 2 if 'stacks.img' in names else 1
+    want = 4 if 'gc.img' in names else 3 if v3 else 2 if 'stacks.img' in names else 1
     if man.get('version') != want:
         raise ImageCheckError(f'manifest.json: version {man.get("version")!r}, but a set of these files '
                               f'is version {want} (docs/images.md)')
@@ -117,7 +121,7 @@ def decode_dir(directory):
     # version 2 with "frames": "one-file": every frame in stacks.img, each
     # after its u32 length; otherwise one stack{i}.img per frame
     one = _Bytes('stacks.img', _file(directory, 'stacks.img')) if (
-        man.get('version') in (2, 3) and man.get('frames') == 'one-file') else None
+        man.get('version') in (2, 3, 4) and man.get('frames') == 'one-file') else None
     for i in range(1, nframes + 1):
         if one is None:
             name = f'stack{i}.img'
@@ -153,7 +157,7 @@ def decode_dir(directory):
         memory[off] = b.take(CHUNK, f'chunk at {off:#x}')
     # version 3: memory i >= 1 in mem_page_count{i}.img and memory{i}.img
     memories = []
-    while man.get('version') == 3:
+    while man.get('version') in (3, 4):
         i = len(memories) + 1
         raw = _file(directory, f'mem_page_count{i}.img', required=False)
         if raw is None:
@@ -193,7 +197,8 @@ def decode_dir(directory):
         dropped = tuple(b.u32s(b.u32(f'{what} count'), what) for what in ('elem', 'data'))
         b.done()
     exceptions, caught = _exceptions(directory, man, nframes, globs)
-    return {'runtime': man['runtime'], 'module_sha256': man['module_sha256'], 'pc': pc,
+    heap, gc_elems = _gc_heap(directory, man, globs)
+    return {'heap': heap, 'gc_elems': gc_elems,'runtime': man['runtime'], 'module_sha256': man['module_sha256'], 'pc': pc,
             'frames': frames, 'page_count': pages, 'memory': memory, 'globals': globs,
             'tables': tables, 'steps': man.get('steps', 0),
             'dropped_elems': dropped[0], 'dropped_datas': dropped[1], 'memories': memories,
@@ -208,8 +213,9 @@ def _exceptions(directory, man, nframes, globs):
     raw = _file(directory, 'exception.img', required=False)
     exceptions, caught = [], []
     if raw is not None:
-        if man.get('version') != 3:
-            raise ImageCheckError(f'exception.img in a version {man.get("version")} set (documented: 3 only)')
+        if man.get('version') not in (3, 4):
+            raise ImageCheckError(f'exception.img in a version {man.get("version")} set '
+                                  f'(documented: 3 and 4 only)')
         b = _Bytes('exception.img', raw)
         for k in range(b.u32('exception count')):
             tag = b.u32(f'exception {k} tag')
@@ -233,6 +239,71 @@ def _exceptions(directory, man, nframes, globs):
     return exceptions, caught
 
 
+def _gc_heap(directory, man, globs):
+    """docs/images.md "GC heap": gc.img (version 4 only): magic GCH1, u32
+    entry count, per entry a kind byte (struct, array: u32 type index, u32
+    field count, per field a tag byte and its payload; i31: u32 < 2^31;
+    host: u32 handle), then u32 segment count, per segment u32 index
+    (ascending), u32 length, u32 entry ids.  Object fields name struct or
+    array entries; a GC global's cell is NONE or an entry id."""
+    raw = _file(directory, 'gc.img', required=False)
+    if raw is None:
+        if man.get('version') == 4:
+            raise ImageCheckError('gc.img: missing from a version 4 set')
+        return None, []
+    b = _Bytes('gc.img', raw)
+    if b.take(4, 'magic') != b'GCH1':
+        raise ImageCheckError(f'gc.img: magic {raw[:4]!r}, documented GCH1')
+    entries = []
+    for k in range(b.u32('entry count')):
+        kind = b.take(1, f'entry {k} kind')[0]
+        if kind >= len(GC_KINDS):
+            raise ImageCheckError(f'gc.img: entry {k}: kind {kind} is not documented')
+        if kind >= 2:
+            v = b.u32(f'entry {k} value')
+            if (kind == 2 and v >= 1 << 31) or (kind == 3 and v == NONE):
+                raise ImageCheckError(f'gc.img: entry {k}: {GC_KINDS[kind]} value {v:#x} out of range')
+            entries.append((GC_KINDS[kind], v))
+            continue
+        typeidx, n = b.u32(f'entry {k} type index'), b.u32(f'entry {k} field count')
+        fields = []
+        for i in range(n):
+            tag = b.take(1, f'entry {k} field {i} tag')[0]
+            if tag not in GC_PAYLOAD:
+                raise ImageCheckError(f'gc.img: entry {k} field {i}: tag {tag} is not documented')
+            fields.append((tag, int.from_bytes(b.take(GC_PAYLOAD[tag], f'entry {k} field {i}'),
+                                               'little')))
+        entries.append((GC_KINDS[kind], typeidx, tuple(fields)))
+    for k, e in enumerate(entries):
+        for i, (tag, x) in enumerate(e[2] if len(e) == 3 else ()):
+            if tag == 2 and (x >= len(entries) or len(entries[x]) != 3):
+                raise ImageCheckError(f'gc.img: entry {k} field {i}: object {x} is not a struct or '
+                                      f'array entry of the {len(entries)}')
+    elems, last = [], -1
+    for j in range(b.u32('segment count')):
+        i = b.u32(f'segment {j} index')
+        if i <= last:
+            raise ImageCheckError(f'gc.img: segment {j}: index {i} not ascending')
+        last = i
+        cells = b.u32s(b.u32(f'segment {j} length'), f'segment {j} elements')
+        if any(c != NONE and c >= len(entries) for c in cells):
+            raise ImageCheckError(f'gc.img: segment {j}: an element names no entry')
+        elems.append((i, cells))
+    b.done()
+    for k, (t, cells) in enumerate(globs):
+        if t in ('anyref', 'externref') and cells[0] != NONE and cells[0] >= len(entries):
+            raise ImageCheckError(f'global.img: global {k}: cell {cells[0]} but gc.img holds '
+                                  f'{len(entries)} entries')
+    return entries, elems
+
+
+def _heap_dict(images):
+    if images.heap is None:
+        return None
+    return [(e[0], e[1], tuple((tag, x) for tag, x in e[2])) if len(e) == 3 else tuple(e)
+            for e in images.heap]
+
+
 def as_dict(images):
     """An ``engine.migrate.images.ImageSet`` in ``decode_dir``'s shape."""
     return {'runtime': images.runtime, 'module_sha256': images.module_sha256, 'pc': tuple(images.pc),
@@ -247,7 +318,9 @@ def as_dict(images):
             'memories': [(m.page_count, {k: bytes(v) for k, v in m.chunks.items()})
                          for m in images.memories],
             'exceptions': [(tag, list(cells)) for tag, cells in images.exceptions],
-            'caught': [tuple(e) for e in images.caught]}
+            'caught': [tuple(e) for e in images.caught],
+            'heap': _heap_dict(images),
+            'gc_elems': [(i, list(cells)) for i, cells in images.gc_elems]}
 
 
 def _differences(a, b, path=''):

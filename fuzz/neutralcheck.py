@@ -24,9 +24,10 @@ from engine.valid import blocks_open_at, operand_types
 # engine's writer and reader share neutral.VERSION, so a changed constant
 # there writes and accepts another version without anything disagreeing).
 # Version 2 holds Wasm 3.0 state and always has the "memories" key;
-# version 1 never has it.
+# version 1 never has it.  Version 3 is a module using GC: version 2's
+# keys plus "heap" and "gc_elems".
 FORMAT = 'wasm-migrate-neutral'
-VERSIONS = (1, 2)
+VERSIONS = (1, 2, 3)
 
 
 class NeutralCheckError(Exception):
@@ -194,9 +195,9 @@ def _check_exceptions(doc, k, fr, module):
     exception per open legacy catch arm) against the code."""
     if not _uses_exceptions(module):
         return
-    if doc.get('version') != 2 or 'handlers' not in fr or 'caught' not in fr:
+    if doc.get('version') not in (2, 3) or 'handlers' not in fr or 'caught' not in fr:
         raise NeutralCheckError(f'neutral.json frames[{k}]: a module with exception handling needs '
-                                f'version 2 with "handlers" and "caught"')
+                                f'version 2 (3 with GC) with "handlers" and "caught"')
     got = [h for h in fr['handlers'] if 'catches' in h]
     want = expected_handlers(module, fr['func'], fr['pc'])
     if got != want:
@@ -227,6 +228,83 @@ def _needs_version_2(doc, module):
     return _uses_exceptions(module) or nmems > 1 or any(str(t) not in WASM2_TYPES for t in typed + tables)
 
 
+GC_HEAP_TYPES = frozenset(('any', 'eq', 'i31', 'struct', 'array', 'none'))
+GC_OPS = frozenset(('ref.i31', 'i31.get_s', 'i31.get_u', 'any.convert_extern', 'extern.convert_any',
+                    'ref.eq', 'ref.test', 'ref.cast', 'br_on_cast', 'br_on_cast_fail'))
+
+
+def _uses_gc(module):
+    """docs/images.md "GC heap": a struct or array type, a type of the
+    any hierarchy anywhere the module names value types, or a GC
+    instruction (this checker's own reading of the module)."""
+    from engine import syntax as S
+    if any(isinstance(t, (S.StructType, S.ArrayType)) for t in module.types):
+        return True
+
+    def gc_type(t):
+        heap = getattr(t, 'heap', None)
+        if isinstance(heap, int):
+            return isinstance(module.types[heap], (S.StructType, S.ArrayType))
+        return heap in GC_HEAP_TYPES or t in ('anyref', 'eqref', 'i31ref', 'structref',
+                                              'arrayref', 'nullref')
+    types = [t for ft in module.types if isinstance(ft, S.FuncType) for t in ft.params + ft.results]
+    types += [g.type.valtype for g in module.globals] + [t.type.elemtype for t in module.tables]
+    types += [e.type for e in module.elems] + [t for f in module.funcs for t in f.locals]
+    types += [getattr(i.desc, 'valtype', None) or getattr(i.desc, 'elemtype', None)
+              for i in module.imports]
+    return any(gc_type(t) for t in types if t is not None) or any(
+        i.op in GC_OPS or i.op.startswith(('struct.', 'array.')) for f in module.funcs for i in f.body)
+
+
+def _refs(x):
+    """Every {"ref": n} inside a JSON value."""
+    if isinstance(x, dict):
+        if list(x) == ['ref']:
+            yield x['ref']
+        else:
+            for v in x.values():
+                yield from _refs(v)
+    elif isinstance(x, list):
+        for v in x:
+            yield from _refs(v)
+
+
+def _check_heap(doc, module):
+    """docs/images.md "heap (version 3: GC)": each object {"struct"|"array":
+    type index, "fields"}, a struct with its type's field count; every
+    {"ref": n} names an object, and every object is reached from the
+    run's state (the writer writes what is reachable, each once)."""
+    from engine import syntax as S
+    heap = doc.get('heap')
+    if not isinstance(heap, list) or not isinstance(doc.get('gc_elems'), list):
+        raise NeutralCheckError('neutral.json: version 3 needs "heap" and "gc_elems" lists')
+    for k, o in enumerate(heap):
+        kind = 'struct' if 'struct' in o else 'array'
+        if sorted(o) != sorted((kind, 'fields')) or not isinstance(o[kind], int) \
+                or not 0 <= o[kind] < len(module.types):
+            raise NeutralCheckError(f'neutral.json heap[{k}]: {json.dumps(o)[:80]} is not '
+                                    f'{{"struct"|"array": type index, "fields": [...]}}')
+        t = module.types[o[kind]]
+        if not isinstance(t, S.StructType if kind == 'struct' else S.ArrayType):
+            raise NeutralCheckError(f'neutral.json heap[{k}]: type {o[kind]} is not a {kind} type')
+        if kind == 'struct' and len(o['fields']) != len(t.fields):
+            raise NeutralCheckError(f'neutral.json heap[{k}]: {len(o["fields"])} fields, type '
+                                    f'{o[kind]} has {len(t.fields)}')
+    roots = [v for key, v in doc.items() if key != 'heap']
+    reached, todo = set(), list(_refs(roots))
+    while todo:
+        n = todo.pop()
+        if not isinstance(n, int) or not 0 <= n < len(heap):
+            raise NeutralCheckError(f'neutral.json: {{"ref": {n!r}}} names no heap object '
+                                    f'(the heap holds {len(heap)})')
+        if n not in reached:
+            reached.add(n)
+            todo.extend(_refs(heap[n]['fields']))
+    if len(reached) != len(heap):
+        k = min(set(range(len(heap))) - reached)
+        raise NeutralCheckError(f'neutral.json heap[{k}]: not reachable from the run\'s state')
+
+
 def check_dir(directory, module):
     """``check_doc`` of ``directory/neutral.json``."""
     with open(os.path.join(directory, 'neutral.json')) as f:
@@ -237,11 +315,14 @@ def check_doc(doc, module):
     """Check the header against docs/images.md and compare every frame's
     labels (and handlers) with those read from the code; raises
     NeutralCheckError naming the first difference."""
-    want = VERSIONS[1] if _needs_version_2(doc, module) else VERSIONS[0]
+    gc = _uses_gc(module)
+    want = VERSIONS[2] if gc else VERSIONS[1] if _needs_version_2(doc, module) else VERSIONS[0]
     for key, want in (('format', FORMAT), ('version', want)):
         if doc.get(key) != want or type(doc.get(key)) is not type(want):
             raise NeutralCheckError(f'neutral.json: {key} {doc.get(key)!r}, docs/images.md says {want!r}')
     _check_memories(doc, module)
+    if gc:
+        _check_heap(doc, module)
     for k, fr in enumerate(doc['frames']):
         _check_exceptions(doc, k, fr, module)
         want = expected_labels(module, fr['func'], fr['pc'])

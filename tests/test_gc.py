@@ -1,7 +1,7 @@
 """Wasm 3.0 GC: iso-recursive type canonicalisation and subtyping
 (engine/deftypes.py) on hand-built type sections, a struct / array / i31
-program in both executor models, its traps, and the checkpoint's refusal
-of GC state (heap migration is not implemented yet).
+program in both executor models, its traps, and checkpoints of GC state
+(the heap itself: tests/test_gc_migration.py).
 
 Expected values are computed by hand in the comments."""
 
@@ -254,26 +254,26 @@ def test_gc_traps(runtime, name, msg):
 
 
 @pytest.mark.parametrize('runtime', RUNTIMES)
-def test_checkpoint_refuses_gc_state(runtime):
-    """A stop whose frame holds a struct reference fails with the reason
-    and the place, and writes nothing."""
+def test_checkpoint_saves_gc_state(runtime):
+    """A stop whose frame holds a struct reference writes a version-4 set
+    whose gc.img holds the struct (type 0 $pt: fields 3 and 0x1FF masked
+    to i8 0xFF) and the i31 of global $seven."""
     store, inst, data = instance(runtime)
     ex = store.new_executor(runtime)
     ex.start(inst.exports['run'][1], [3])
     ex.run(4)          # local.get, i32.const, struct.new, local.set: $p holds the struct
-    with pytest.raises(checkpoint.GCHeapError,
-                       match=r'a GC struct reference in frame 0 \(function 0\) slot 1: '
-                             r'GC heap migration is not implemented yet'):
-        checkpoint.save(ex, inst, im.module_sha256(data))
+    files = im.encode_files(checkpoint.save(ex, inst, im.module_sha256(data)))
+    assert b'"version": 4' in files['manifest.json']
+    back = im.decode_files(files)
+    assert back.heap == [('struct', 0, [(4, 3), (4, 0xFF)]), ('i31', 7)]
 
 
 @pytest.mark.parametrize('a, b', [('wasmedge', 'wamr'), ('wamr', 'wasmedge')])
-def test_migrating_a_gc_call_is_a_skip_not_a_mismatch(a, b):
+def test_migrating_a_gc_call_migrates_every_point(a, b):
     store, inst, _ = instance(a)
     results, report = migrate_call(store, inst.exports['run'][1], [10], a, b, seed=1)
     assert results == [15]
-    assert report.mismatch is None
-    assert 'GC heap migration is not implemented yet' in report.skipped
+    assert report.mismatch is None and report.skipped is None and report.checkpoints > 0
 
 
 # $f is declared a subtype of $t: the (ref null $t) table holds it, call_indirect
@@ -297,15 +297,17 @@ def test_a_subtyped_callee_migrates(a, b):
     assert report.mismatch is None and report.skipped is None and report.checkpoints > 0
 
 
-def test_reading_a_gc_slot_is_refused_too():
-    """No image set or neutral.json holds a GC slot (saving refuses it), so
-    a hand-made one is refused on reading, not taken as a funcref or externref."""
+def test_reading_a_gc_slot_without_a_heap_is_refused():
+    """A GC value in a document without a heap (a module that does not use
+    GC) is refused on reading, not taken as a funcref or externref; a null
+    in a non-nullable GC slot is refused as for typed function references."""
     from engine.migrate import neutral, translate
     from engine.migrate.images import ImageError
-    with pytest.raises(neutral.NeutralError, match=r'frames\[0\]: a slot of GC type structref: '
-                                                   r'GC heap migration is not implemented yet'):
+    with pytest.raises(neutral.NeutralError, match=r'frames\[0\]: a value of GC type structref '
+                                                   r'in a document of a module that does not use GC'):
         neutral.decode_value(S.RefType(True, 'struct'), None, 'frames[0]', 1)
-    with pytest.raises(ImageError, match=r'^stack1.img: slot 2: a slot of GC type \(ref 0\)'):
+    with pytest.raises(ImageError, match=r'^stack1.img: slot 2: null in a slot of non-nullable '
+                                         r'type \(ref 0\)'):
         translate.check_ref(None, ref(0, False), None, 'stack1.img: slot 2')
     assert translate.check_ref(None, S.FUNCREF, None, 'x') is None
 

@@ -179,6 +179,16 @@ CASES = {
         (func $g (param i32) (result i32) local.get 0 i64.extend_i32_u i64.const 5 return_call $h)
         (func (export "f") (result i32) i32.const 100 i32.const 7 call $g i32.add))''',
         'f', [], 8, ['wasmedge', 'wamr'], 1, [112]),
+    # two locals hold one struct at the stop; a write through one is read
+    # through the other: 7, or the old 1 when each local got its own copy
+    'gc_identity': ('''(module (type $s (struct (field (mut i32))))
+        (func (export "f") (result i32) (local $a (ref null $s)) (local $b (ref null $s))
+          (local.set $a (struct.new $s (i32.const 1)))
+          (local.set $b (local.get $a))
+          nop
+          (struct.set $s 0 (local.get $a) (i32.const 7))
+          (struct.get $s 0 (local.get $b))))''',
+        'f', [], 5, ['wasmedge', 'wamr'], 0, [7]),
 }
 
 # The blind-spot faults of issue 13: invisible to the chain above (direct

@@ -20,7 +20,8 @@ from .images import CELLS, CHUNK, NONE, FrameImage, ImageError, ImageSet
 from ..runtime import CHUNK_SHIFT
 from ..syntax import value_class
 from .state import Frame, Snapshot
-from . import exnstate
+from . import exnstate, gcheap
+from ..exec.cells import from_cells, value_cells
 from .translate import ModuleView, images_from_snapshot, snapshot_from_images, store_images
 
 
@@ -34,30 +35,9 @@ class ForeignInstanceError(CheckpointError):
 
 
 class GCHeapError(CheckpointError):
-    """The run's state holds a GC reference (a struct, array, i31 or host
-    anyref, or a slot of such a type): the image files have no form for the
-    GC heap yet, so nothing is written rather than a wrong image set."""
-
-
-def _gc_kind(t, v):
-    """What GC reference slot ``t`` holding ``v`` is, or None when it is
-    none (an externref holding an externalized GC object counts)."""
-    if value_class(t) == 'anyref':
-        kind = getattr(v, 'ref_kind', None)
-        return {'struct': 'GC struct reference', 'array': 'GC array reference',
-                'i31': 'i31 reference', 'host': 'host anyref'}.get(
-                    kind, f'null GC reference (a slot of type {t})')
-    if value_class(t) == 'externref' and v is not None and v is not NONE:
-        inner = getattr(v, 'value', v)
-        if not isinstance(inner, int):
-            return f'externalized {getattr(inner, "ref_kind", "GC")} reference'
-    return None
-
-
-def _refuse_gc(t, v, where):
-    kind = _gc_kind(t, v)
-    if kind is not None:
-        raise GCHeapError(f'a {kind} in {where}: GC heap migration is not implemented yet')
+    """The run's GC heap holds what an image set cannot express (an exnref
+    field of a struct or array, an object of a type the module does not
+    define): nothing is written rather than a wrong image set."""
 
 
 # ------------------------------------------------------------ store parts
@@ -65,25 +45,36 @@ def _refuse_gc(t, v, where):
 class _Index(dict):
     """Function address -> module function index; ``tags`` the same for
     tag addresses, ``inst`` the instance (exnref fields' types)."""
-    __slots__ = ('tags', 'inst')
+    __slots__ = ('tags', 'inst', 'gc')
 
 
 def _addr_to_index(inst):
     out = _Index((addr, i) for i, addr in enumerate(inst.funcaddrs))
     out.tags = {addr: i for i, addr in enumerate(getattr(inst, 'tagaddrs', ()))}
     out.inst = inst
+    out.gc = gcheap.Out(inst.module, lambda a: _func_out(a, out))
     return out
+
+
+def _func_out(v, to_index):
+    if faults.FUNCREF_ADDRESS: return v
+    if v not in to_index:
+        raise ForeignInstanceError(f'function address {v} is not a function of this module')
+    return to_index[v]
 
 
 def _ref_out(t, v, to_index, where='the state'):
     """A store-level reference as the module-level value a snapshot holds
-    (``where`` names the slot for the GC refusal)."""
-    _refuse_gc(t, v, where)
-    if v is not None and value_class(t) == 'funcref':
-        if faults.FUNCREF_ADDRESS: return v
-        if v not in to_index:
-            raise ForeignInstanceError(f'function address {v} is not a function of this module')
-        return to_index[v]
+    (``where`` names the slot for a refusal); GC values as ``gcheap.Obj``
+    graphs, each object once per checkpoint."""
+    c = value_class(t)
+    if v is not None and c == 'funcref':
+        return _func_out(v, to_index)
+    if c == 'anyref' or c == 'externref':
+        try:
+            return to_index.gc.value(t, v)
+        except gcheap.HeapError as e:
+            raise GCHeapError(f'{e} (in {where})') from None
     if value_class(t) == 'exnref' and v is not None:
         tags = to_index.tags
         if v.tag not in tags:
@@ -95,11 +86,16 @@ def _ref_out(t, v, to_index, where='the state'):
     return v
 
 
-def _ref_in(t, v, inst):
-    if v is not None and value_class(t) == 'funcref':
+def _ref_in(t, v, inst, gin):
+    """A module-level value as the store-level one of ``inst``; ``gin``
+    (a ``gcheap.In``, one per restore) rebuilds each GC object once."""
+    c = value_class(t)
+    if v is not None and c == 'funcref':
         return inst.funcaddrs[v]
-    if value_class(t) == 'exnref' and v is not None:
-        return exnstate.exn_in(v, inst, lambda ft, f: _ref_in(ft, f, inst))
+    if c == 'exnref' and v is not None:
+        return exnstate.exn_in(v, inst, lambda ft, f: _ref_in(ft, f, inst, gin))
+    if c == 'anyref' or c == 'externref':
+        return gin.value(t, v)
     return v
 
 
@@ -111,17 +107,19 @@ def _caught_out(ex, inst, to_index, k, fidx, pc):
     return [_ref_out('exnref', ex.caught[(k, d)], to_index) for d in range(n)]
 
 
-def _caught_in(ex, inst, snap):
-    ex.caught = {(k, d): _ref_in('exnref', v, inst)
+def _caught_in(ex, inst, snap, gin):
+    ex.caught = {(k, d): _ref_in('exnref', v, inst, gin)
                  for k, fr in enumerate(snap.frames) for d, v in enumerate(fr.caught)}
 
 
-def _store_parts(store, inst, view, live=False):
+def _store_parts(store, inst, view, live=False, view_index=None):
     """Memory, globals and tables of the instance, module-level, and the
     offsets of the memory's written chunks (the only ones that can be
     non-zero).  ``live``: the memory is the instance's own bytearray, not a
-    copy, for a caller that is done with it before the run goes on."""
-    to_index = _addr_to_index(inst)
+    copy, for a caller that is done with it before the run goes on.
+    ``view_index``: the checkpoint's ``_addr_to_index`` (one heap walk:
+    objects shared with the frames are the same)."""
+    to_index = view_index if view_index is not None else _addr_to_index(inst)
     if inst.memaddrs:
         mem = store.mems[inst.memaddrs[0]]
         page_count, memory = len(mem.data) // im.PAGE, mem.data if live else bytes(mem.data)
@@ -137,7 +135,10 @@ def _store_parts(store, inst, view, live=False):
                      if not store.elems[a].elem and inst.module.elems[i].init]
     dropped_datas = [i for i, a in enumerate(inst.dataaddrs)
                      if not store.datas[a].data and inst.module.datas[i].init]
-    return page_count, memory, globs, tables, dropped_elems, dropped_datas, chunks
+    gc_elems = [(i, [_ref_out(inst.module.elems[i].type, v, to_index, f'element segment {i}')
+                     for v in store.elems[inst.elemaddrs[i]].elem])
+                for i in gcheap.gc_elem_indices(inst.module, dropped_elems)]
+    return page_count, memory, globs, tables, dropped_elems, dropped_datas, chunks, gc_elems
 
 
 def load_memory(mem, snap):
@@ -171,7 +172,7 @@ def _zero(buf):
         ctypes.memset((ctypes.c_char * len(buf)).from_buffer(buf), 0, len(buf))
 
 
-def _load_store_parts(store, inst, view, snap):
+def _load_store_parts(store, inst, view, snap, gin):
     if inst.memaddrs:
         mem = store.mems[inst.memaddrs[0]]
         load_memory(mem, snap)
@@ -180,16 +181,20 @@ def _load_store_parts(store, inst, view, snap):
         if faults.MEM64_TYPE: mem.type = MemType(mem.type.limits)
         memories.restore(store, inst, snap.memories)
     for t, a, v in zip(view.global_types, inst.globaladdrs, snap.globals):
-        store.globals[a].value = _ref_in(t, v, inst)
+        store.globals[a].value = _ref_in(t, v, inst, gin)
     for t, a, entries in zip(view.table_types, inst.tableaddrs, snap.tables):
         tab = store.tables[a]
-        tab.elem[:] = [_ref_in(t, v, inst) for v in entries]
+        tab.elem[:] = [_ref_in(t, v, inst, gin) for v in entries]
         from ..syntax import Limits
         tab.type = replace(tab.type, limits=Limits(len(entries), tab.type.limits.max))
     from ..runtime import eval_const
+    heap_elems = dict(snap.gc_elems)
     for i, a in enumerate(inst.elemaddrs):      # what instantiation left, minus the drops
         seg = inst.module.elems[i]
         keep = seg.mode == 'passive' and i not in snap.dropped_elems
+        if i in heap_elems:                     # part of the heap: as saved, shared
+            store.elems[a].elem = [_ref_in(seg.type, v, inst, gin) for v in heap_elems[i]]
+            continue
         store.elems[a].elem = [eval_const(store, inst, x) for x in seg.init] if keep else []
     for i, a in enumerate(inst.dataaddrs):
         seg = inst.module.datas[i]
@@ -242,24 +247,25 @@ def snapshot_wasmedge(ex, inst, live=False) -> Snapshot:
         vals = [_ref_out(t, v, to_index, f'frame {n - 1 - k} (function {fr.fidx}) slot {j}')
                 for j, (t, v) in enumerate(zip(fr.types, values))]
         fr.locals, fr.stack = vals[:len(fr.locals)], vals[len(fr.locals):]
-    page_count, memory, globs, tables, d_elems, d_datas, chunks = \
-        _store_parts(ex.store, inst, view, live)
+    page_count, memory, globs, tables, d_elems, d_datas, chunks, gc_elems = \
+        _store_parts(ex.store, inst, view, live, to_index)
     return Snapshot(frames=frames, page_count=page_count, memory=memory, globals=globs,
                     global_types=view.global_types, tables=tables, steps=ex.steps,
                     dropped_elems=d_elems, dropped_datas=d_datas, chunks=chunks,
-                    memories=memories.capture(ex.store, inst))
+                    memories=memories.capture(ex.store, inst), gc_elems=gc_elems)
 
 
 def restore_wasmedge(store, inst, snap: Snapshot):
     from ..exec.wasmedge import Executor, Frame as WFrame, code_of
     view = ModuleView.of(inst.module, inst.info)
-    _load_store_parts(store, inst, view, snap)
+    gin = gcheap.In(inst)
+    _load_store_parts(store, inst, view, snap, gin)
     ex = store.new_executor('wasmedge') if hasattr(store, 'new_executor') else Executor(store)
     stack, frames = [], []
     for k, fr in enumerate(snap.frames):
         addr = inst.funcaddrs[fr.fidx]
         code = code_of(store, addr)
-        vals = [_ref_in(t, v, inst) for t, v in zip(fr.types, fr.locals + fr.stack)] \
+        vals = [_ref_in(t, v, inst, gin) for t, v in zip(fr.types, fr.locals + fr.stack)] \
             if fr.types else fr.locals + fr.stack
         from_pc = None if k == 0 else snap.frames[k - 1].pc + 1
         frames.append(WFrame(addr, from_pc, code.nlocals, code.arity,
@@ -267,7 +273,7 @@ def restore_wasmedge(store, inst, snap: Snapshot):
         stack.extend(vals)
     ex.stack, ex.frames, ex.pc = stack, frames, snap.frames[-1].pc
     ex.steps, ex.results, ex.finished = snap.steps, None, False
-    _caught_in(ex, inst, snap)
+    _caught_in(ex, inst, snap, gin)
     return ex
 
 
@@ -283,7 +289,8 @@ def save_wamr(ex, inst, module_sha256) -> ImageSet:
     stack = ex.stack
     nfr = len(frames)
     out = []
-    exns = exnstate.ExnTable(inst.module)
+    heap = gcheap.HeapTable(inst.module) if gcheap.uses_gc(inst.module) else None
+    exns = exnstate.ExnTable(inst.module, heap)
     caught = []
     callee = None                              # fidx of the frame above
     for k in range(nfr - 1, -1, -1):          # top first
@@ -308,8 +315,11 @@ def save_wamr(ex, inst, module_sha256) -> ImageSet:
                                   f'{len(cells)} cells, validation says {sum(slot_cells)}')
         pos = 0
         for j, (t, nc) in enumerate(zip(types, slot_cells)):
-            _refuse_gc(t, cells[pos], f'frame {k} (function {fidx}) slot {j}')
-            if cells[pos] != NONE and value_class(t) == 'funcref':
+            if heap is not None and value_class(t) in ('anyref', 'externref'):
+                v = from_cells(t, [cells[pos]])
+                cells[pos] = heap.cell(t, _ref_out(t, v, to_index,
+                                                   f'frame {k} (function {fidx}) slot {j}'))
+            elif cells[pos] != NONE and value_class(t) == 'funcref':
                 cells[pos] = _ref_out(t, cells[pos], to_index)
             elif value_class(t) == 'exnref':
                 cells[pos] = exns.cell(None if cells[pos] is NONE or cells[pos] == NONE
@@ -324,14 +334,20 @@ def save_wamr(ex, inst, module_sha256) -> ImageSet:
         out.append(FrameImage(fidx, ret[0], ret[1], slot_cells, cells,
                               [tuple(l) for l in fr.labels]))
         callee = fidx
-    page_count, memory, globs, tables, d_elems, d_datas, chunks = \
-        _store_parts(ex.store, inst, view, live=True)
+    page_count, memory, globs, tables, d_elems, d_datas, chunks, gc_elems = \
+        _store_parts(ex.store, inst, view, live=True, view_index=to_index)
+    parts = store_images(view, memory, globs, tables, chunks, exns)
+    if heap is not None:
+        for i, values in gc_elems:
+            heap.add_elem(i, inst.module.elems[i].type, values)
     return ImageSet(runtime='wamr', module_sha256=module_sha256,
                     pc=(out[0].entry_fidx, ex.pc), frames=out, page_count=page_count,
-                    **store_images(view, memory, globs, tables, chunks, exns),
+                    **parts,
                     steps=ex.steps, dropped_elems=d_elems, dropped_datas=d_datas,
                     exceptions=exns.entries, caught=caught,
-                    memories=memories.capture(ex.store, inst))
+                    memories=memories.capture(ex.store, inst),
+                    heap=None if heap is None else heap.entries,
+                    gc_elems=[] if heap is None else heap.elems)
 
 
 def restore_wamr(store, inst, images, snap=None):
@@ -342,7 +358,8 @@ def restore_wamr(store, inst, images, snap=None):
     if snap is None:
         snap = snapshot_from_images(images, inst.module, inst.info, store.limits, memory=False)
     view = ModuleView.of(inst.module, inst.info)
-    _load_store_parts(store, inst, view, snap)
+    gin = gcheap.In(inst)
+    _load_store_parts(store, inst, view, snap, gin)
     ex = store.new_executor('wamr') if hasattr(store, 'new_executor') else Executor(store)
     stack, frames = [], []
     nfr = len(images.frames)
@@ -358,15 +375,17 @@ def restore_wamr(store, inst, images, snap=None):
             if cells[pos] != NONE and value_class(t) == 'funcref':
                 cells[pos] = inst.funcaddrs[cells[pos]]
             elif value_class(t) == 'exnref':
-                v = _ref_in(t, svals[j], inst)
+                v = _ref_in(t, svals[j], inst, gin)
                 cells[pos] = NONE if v is None else v
+            elif value_class(t) in ('anyref', 'externref') and images.heap is not None:
+                cells[pos] = value_cells(t, _ref_in(t, svals[j], inst, gin))[0]
             pos += CELLS[t]
         ip = images.frames[k - 1].return_offset if k > 0 else None
         frames.append(WamrFrame(addr, ip, len(stack), [tuple(l) for l in fimg.labels], code))
         stack.extend(cells)
     ex.stack, ex.frames, ex.pc = stack, frames, images.pc[1]
     ex.steps, ex.results, ex.finished = images.steps, None, False
-    _caught_in(ex, inst, snap)
+    _caught_in(ex, inst, snap, gin)
     return ex
 
 

@@ -102,10 +102,11 @@ class ExnTable:
     """Module-level exnref values -> indices of ``exception.img``'s table:
     (tag index, field cells), a nested exnref field as an earlier index."""
 
-    def __init__(self, module):
+    def __init__(self, module, gc=None):
         self.types = tag_types(module)
         self.entries = []
         self.ids = {}
+        self.gc = gc               # gcheap.HeapTable of a set with a heap
 
     def cell(self, v):
         if v is None:
@@ -114,18 +115,30 @@ class ExnTable:
         if k is None:
             cells = []
             for t, f in zip(self.types[v.tag].params, v.fields):
-                cells.extend([self.cell(f)] if value_class(t) == 'exnref' else value_cells(t, f))
+                cells.extend([self.cell(f)] if value_class(t) == 'exnref' else
+                             [self.gc.cell(t, f)] if self.gc is not None and _gc_class(t)
+                             else value_cells(t, f))
             k = self.ids[v] = len(self.entries)
             self.entries.append((v.tag, cells))
         return k
 
     def cells(self, t, v, to_cells):
-        return [self.cell(v)] if value_class(t) == 'exnref' else to_cells(t, v)
+        if value_class(t) == 'exnref':
+            return [self.cell(v)]
+        if self.gc is not None and _gc_class(t):
+            return [self.gc.cell(t, v)]
+        return to_cells(t, v)
 
 
-def read_table(module, entries, nfuncs, fail):
+def _gc_class(t):
+    """Whether a slot of type ``t`` is a heap entry id in a set with a heap."""
+    return value_class(t) in ('anyref', 'externref')
+
+
+def read_table(module, entries, nfuncs, fail, heap=None):
     """The Exn values of ``exception.img``'s table, checked against the
-    module (``fail(field, message)`` raises)."""
+    module (``fail(field, message)`` raises); ``heap``: the values of a
+    set's ``gc.img`` entries (its anyref/externref cells are entry ids)."""
     types = tag_types(module)
     out = []
     depth = []
@@ -145,6 +158,10 @@ def read_table(module, entries, nfuncs, fail):
                 fields.append(None if c[0] == NONE else _earlier(out, c[0], k, fail))
                 if c[0] != NONE:
                     d = max(d, depth[c[0]] + 1)
+            elif heap is not None and _gc_class(t):
+                from . import gcheap
+                v = gcheap.lookup(heap, t, c[0], fail, f'exception {k} fields')
+                fields.append(gcheap.check_value(module, t, v, f'exception {k} fields', fail))
             else:
                 f = from_cells(t, c)
                 if value_class(t) == 'funcref' and f is not None and f >= nfuncs:

@@ -176,6 +176,7 @@ class Baseline:
     dropped_elems: List[int]
     dropped_datas: List[int]
     chunks: Optional[List[int]] = None      # as Snapshot.chunks
+    gc_elems: list = field(default_factory=list)   # as Snapshot.gc_elems (a GC module: refused)
 
 
 def baseline_of(store, inst) -> Baseline:
@@ -251,6 +252,10 @@ def snapshot_from_fork(files: ForkFiles, module, info, base: Baseline,
     if len(view.mem_limits) > 1:
         raise ImageError(f'memory.img: the module has {len(view.mem_limits)} memories; the '
                          "forks' image sets hold one")
+    from .gcheap import uses_gc
+    if uses_gc(module):
+        raise ImageError("gc.img: the module uses GC; the forks' layout has no GC heap format, "
+                         "so no fork image set can hold its state")
     runtime = files.runtime
     frames = []
     n = len(files.frames)
@@ -393,6 +398,11 @@ def fork_files(snap: Snapshot, module, info, runtime, base: Baseline) -> Dict[st
         raise ImageError(f'unknown fork {runtime!r}: expected one of {FORKS}')
     view = ModuleView.of(module, info)
     from .exnstate import uses_exceptions
+    from .gcheap import uses_gc
+    if uses_gc(module):
+        raise ImageError("gc.img: the module uses GC (struct/array types, GC reference types or "
+                         "instructions); the forks' layout has no GC heap format (neither fork "
+                         "implements Wasm GC), so its state cannot be written in the forks' layout")
     if uses_exceptions(module):
         raise ImageError('the module uses exception handling (tags, try_table, try); neither '
                          "fork has it (the WasmEdge fork's 0.13.1 predates it, the WAMR fork is "

@@ -32,6 +32,9 @@ table.img              u32 table count, then per table u32 size and size
                        for null)
 segment.img            u32 count, u32 indices of dropped element segments,
                        then the same for dropped data segments
+gc.img                 version 4 (a module using GC): the GC heap, each
+                       object once with an id; every anyref/externref
+                       cell is then an entry id (migrate/gcheap.py)
 =====================  ======================================================
 """
 
@@ -54,8 +57,11 @@ ONE_FILE_VERSION = 2             # a set whose frames are all in FRAMES_FILE
 WASM3_VERSION = 3                # a set holding Wasm 3.0 state, either frame layout:
                                  # memory{i}.img files (several memories) and/or
                                  # EXN_FILE (exception state), each only when needed
-VERSIONS = (VERSION, ONE_FILE_VERSION, WASM3_VERSION)
+GC_VERSION = 4                   # a set of a module that uses GC: version 3's files plus
+                                 # GC_FILE (the heap; every anyref/externref cell an entry id)
+VERSIONS = (VERSION, ONE_FILE_VERSION, WASM3_VERSION, GC_VERSION)
 EXN_FILE = 'exception.img'
+GC_FILE = 'gc.img'
 FRAME_LAYOUTS = ('per-file', 'one-file')   # stack{i}.img (the forks') or FRAMES_FILE
 FRAMES_FILE = 'stacks.img'
 CHUNK = 4096                     # dirty-page granularity of memory.img
@@ -64,7 +70,8 @@ RUNTIMES = ('wasmedge', 'wamr')
 
 # Binary value-type codes (spec binary/types.rst), used in global.img.
 TYPE_CODES = {'i32': 0x7F, 'i64': 0x7E, 'f32': 0x7D, 'f64': 0x7C,
-              'v128': 0x7B, 'funcref': 0x70, 'externref': 0x6F, 'exnref': 0x69}
+              'v128': 0x7B, 'funcref': 0x70, 'externref': 0x6F, 'exnref': 0x69,
+              'anyref': 0x6E}
 CODE_TYPES = {code: t for t, code in TYPE_CODES.items()}
 
 
@@ -107,6 +114,11 @@ class ImageSet:
     exceptions: List[Tuple[int, List[int]]] = field(default_factory=list)
     caught: List[Tuple[int, int, int]] = field(default_factory=list)
     memories: list = field(default_factory=list)   # memories 1.. (migrate.memories.MemoryImage)
+    # the GC heap (GC_FILE, docs/images.md "GC heap"): None for a module
+    # that does not use GC; else gcheap's entries, and the passive element
+    # segments of a GC type as (index, entry ids)
+    heap: Optional[list] = None
+    gc_elems: List[Tuple[int, List[int]]] = field(default_factory=list)
 
 
 def module_sha256(data: bytes) -> str:
@@ -149,6 +161,8 @@ def encode_files(images: ImageSet, frames: str = 'per-file') -> Dict[str, bytes]
     exn = images.exceptions or images.caught
     if exn or images.memories:      # Wasm 3.0 state: files the forks' layout lacks
         manifest.update(version=WASM3_VERSION, frames=frames)
+    if images.heap is not None:
+        manifest.update(version=GC_VERSION, frames=frames)
     files = {
         'manifest.json': json.dumps(manifest, indent=2).encode() + b'\n',
         'program_counter.img': _u32s(images.pc),
@@ -190,6 +204,9 @@ def encode_files(images: ImageSet, frames: str = 'per-file') -> Dict[str, bytes]
     if images.memories:
         from . import memories
         files.update(memories.encode(images.memories))
+    if images.heap is not None:
+        from . import gcheap
+        files[GC_FILE] = gcheap.encode(images.heap, images.gc_elems)
     return files
 
 
@@ -389,8 +406,8 @@ def _decode(get) -> ImageSet:
     version = manifest.get('version')
     if version not in VERSIONS or isinstance(version, bool):
         raise ImageError(f"manifest.json: version: {json.dumps(version)[:40]} "
-                         f'is not supported (this tool reads versions {VERSION}, {ONE_FILE_VERSION} '
-                         f'and {WASM3_VERSION})')
+                         f'is not supported (this tool reads versions {VERSION}, {ONE_FILE_VERSION}, '
+                         f'{WASM3_VERSION} and {GC_VERSION})')
     layout = 'per-file' if version == VERSION else manifest.get('frames')
     if layout not in FRAME_LAYOUTS:
         raise ImageError(f'manifest.json: frames: {json.dumps(layout)[:40]} is not one of '
@@ -443,7 +460,7 @@ def _decode(get) -> ImageSet:
         r.end()
 
     exceptions, caught = [], []
-    raw = get(EXN_FILE, False) if version == WASM3_VERSION else None
+    raw = get(EXN_FILE, False) if version >= WASM3_VERSION else None
     if raw is not None:             # absent: no exception state (an exnref cell then fails)
         r = _Reader(EXN_FILE, raw)
         for k in range(r.u32('exception count')):
@@ -462,16 +479,27 @@ def _decode(get) -> ImageSet:
             caught.append(entry)
         r.end()
     more = []
-    if version == WASM3_VERSION:
+    if version >= WASM3_VERSION:
         from . import memories
         more = memories.decode(get)
+    heap, gc_elems = None, []
+    if version == GC_VERSION:
+        from . import gcheap
+        raw = get(GC_FILE, False)
+        if raw is None:
+            raise ImageError(f'{GC_FILE}: missing from a version-{GC_VERSION} set (the GC heap)')
+        heap, gc_elems = gcheap.decode(raw)
+    elif get(GC_FILE, False) is not None:
+        raise ImageError(f'{GC_FILE}: present in a version-{version} set (a GC heap needs '
+                         f'version {GC_VERSION})')
 
     entry, results, steps = _manifest_fields(manifest)
     return ImageSet(runtime=runtime, module_sha256=sha, pc=pc, frames=frames,
                     page_count=page_count, memory=memory, globals=globs,
                     tables=tables, entry=entry, results=results, steps=steps,
                     dropped_elems=dropped[0], dropped_datas=dropped[1], frames_layout=layout,
-                    exceptions=exceptions, caught=caught, memories=more)
+                    exceptions=exceptions, caught=caught, memories=more,
+                    heap=heap, gc_elems=gc_elems)
 
 
 def read_chunks(name, data, page_count, scale=1) -> Dict[int, bytes]:

@@ -28,7 +28,7 @@ from .images import CHUNK, NONE, PAGE, ImageError, write_dir
 from .state import Frame, Snapshot
 from ..syntax import Exn, ExternRef, RefType, VAL_TYPES, parse_valtype, value_class
 from ..valid import blocktype_of
-from . import exnstate
+from . import exnstate, gcheap
 from .translate import CALLS, ModuleView, check_ref, memory_chunks, wrong_results
 
 FORMAT = 'wasm-migrate-neutral'
@@ -38,7 +38,10 @@ VERSION = 1
 # (typed references, exnref values) and, for a module with exception
 # handling, each frame's active handlers and caught exceptions
 WASM3_VERSION = 2
-VERSIONS = (VERSION, WASM3_VERSION)
+# a document of a module that uses GC (gcheap.uses_gc): version 2's keys
+# plus "heap" (every struct and array once) and "gc_elems"
+GC_VERSION = 3
+VERSIONS = (VERSION, WASM3_VERSION, GC_VERSION)
 FILE = 'neutral.json'
 
 _HEX_DIGITS = {'f32': 8, 'f64': 16, 'v128': 32}
@@ -61,20 +64,24 @@ def _fail(where, message):
 
 # ------------------------------------------------------------ values
 
-def encode_value(t, v, tags=()):
+def encode_value(t, v, tags=(), gc=None):
     """One value in the document's scheme: i32/i64 unsigned decimal
     numbers; f32/f64/v128 hex bit patterns with every digit (NaN payloads
     and -0 stay exact); funcref a function index or null; externref
     {"extern": n} or null; exnref {"exn": {"tag": k, "fields": [typed
-    values]}} or null (``tags``: the module's tag types)."""
+    values]}} or null (``tags``: the module's tag types); with ``gc`` (a
+    ``gcheap.JsonHeap``: a module using GC) anyref and externref values
+    as its references ({"ref": id}, {"i31": n}, ...)."""
     if t in _INT_BITS:
         return v
     if t in _HEX_DIGITS:
         return f'0x{v:0{_HEX_DIGITS[t]}x}'
     if value_class(t) == 'funcref':
         return v
+    if gc is not None and value_class(t) in ('anyref', 'externref'):
+        return gc.value(t, v)
     if value_class(t) == 'exnref' and v is not None:
-        return {'exn': {'tag': v.tag, 'fields': [_typed(ft, f, tags) for ft, f in
+        return {'exn': {'tag': v.tag, 'fields': [_typed(ft, f, tags, gc) for ft, f in
                                                  zip(tags[v.tag].params, v.fields)]}}
     return None if v is None else {'extern': v.value}
 
@@ -83,10 +90,11 @@ def _is_int(x):
     return isinstance(x, int) and not isinstance(x, bool)
 
 
-def decode_value(t, x, where, nfuncs, view=None, unset=False, tags=()):
+def decode_value(t, x, where, nfuncs, view=None, unset=False, tags=(), gc=None):
     """The value ``x`` of type ``t`` from the document, checked (a 3.0
-    typed reference against its type too, given the module's ``view``)."""
-    v = _decode_value(t, x, where, nfuncs, tags)
+    typed reference against its type too, given the module's ``view``);
+    ``gc``: (module, heap objects, function types) of a GC document."""
+    v = _decode_value(t, x, where, nfuncs, tags, gc)
     if view is not None and t not in VAL_TYPES:
         try:
             check_ref(view, t, v, f'{FILE}: {where}', unset)
@@ -95,7 +103,7 @@ def decode_value(t, x, where, nfuncs, view=None, unset=False, tags=()):
     return v
 
 
-def _decode_value(t, x, where, nfuncs, tags):
+def _decode_value(t, x, where, nfuncs, tags, gc=None):
     if t in _INT_BITS:
         bits = _INT_BITS[t]
         if not _is_int(x) or not 0 <= x < 1 << bits:
@@ -106,12 +114,15 @@ def _decode_value(t, x, where, nfuncs, tags):
         if not isinstance(x, str) or not re.fullmatch(r'0x[0-9a-fA-F]{%d}' % n, x):
             _fail(where, f'{json.dumps(x)} is not an {t} (a bit pattern "0x" + {n} hex digits)')
         return int(x, 16)
+    if gc is not None and value_class(t) in ('anyref', 'externref'):
+        module, heap, func_types = gc
+        return gcheap.json_value(module, t, x, heap, func_types, where, _fail, slot=True)
     if value_class(t) == 'anyref':
-        _fail(where, f'a slot of GC type {t}: GC heap migration is not implemented yet')
+        _fail(where, f'a value of GC type {t} in a document of a module that does not use GC')
     if x is None:
         return None
     if value_class(t) == 'exnref':
-        return _decode_exn(x, where, nfuncs, tags)
+        return _decode_exn(x, where, nfuncs, tags, gc)
     if value_class(t) == 'funcref':
         if not _is_int(x) or not 0 <= x < nfuncs:
             _fail(where, f'{json.dumps(x)} is not a funcref (null or a function index '
@@ -124,21 +135,21 @@ def _decode_value(t, x, where, nfuncs, tags):
     return ExternRef(x['extern'])
 
 
-def _typed(t, v, tags=()):
+def _typed(t, v, tags=(), gc=None):
     if faults.TYPED_NULLABLE and isinstance(getattr(t, 'heap', None), int):
-        return {'type': RefType(True, t.heap), 'value': encode_value(t, v, tags)}
-    return {'type': t, 'value': encode_value(t, v, tags)}
+        return {'type': RefType(True, t.heap), 'value': encode_value(t, v, tags, gc)}
+    return {'type': t, 'value': encode_value(t, v, tags, gc)}
 
 
-def _decode_typed(t, x, where, nfuncs, view=None, unset=False, tags=()):
+def _decode_typed(t, x, where, nfuncs, view=None, unset=False, tags=(), gc=None):
     _keys(x, ('type', 'value'), where)
     if x['type'] != t:
         got = x['type'] if parse_valtype(x['type']) else json.dumps(x['type'])
         _fail(where, f'type {t} expected, got {got}')
-    return decode_value(t, x['value'], f'{where}.value', nfuncs, view, unset, tags)
+    return decode_value(t, x['value'], f'{where}.value', nfuncs, view, unset, tags, gc)
 
 
-def _decode_exn(x, where, nfuncs, tags):
+def _decode_exn(x, where, nfuncs, tags, gc=None):
     """An exnref: the tag of the module and its fields, typed by the tag."""
     _keys(x, ('exn',), where)
     e = x['exn']
@@ -147,7 +158,7 @@ def _decode_exn(x, where, nfuncs, tags):
         _fail(f'{where}.exn.tag', 'the module has no tags')
     params = tags[tag].params
     fields = _list(e['fields'], f'{where}.exn.fields', len(params))
-    return Exn(tag, [_decode_typed(ft, f, f'{where}.exn.fields[{i}]', nfuncs, tags=tags)
+    return Exn(tag, [_decode_typed(ft, f, f'{where}.exn.fields[{i}]', nfuncs, tags=tags, gc=gc)
                      for i, (ft, f) in enumerate(zip(params, fields))])
 
 
@@ -219,6 +230,7 @@ def document_from_snapshot(snap: Snapshot, module, info, module_sha256: str) -> 
     view = ModuleView.of(module, info)
     tags = exnstate.tag_types(module)
     exn = exnstate.uses_exceptions(module)
+    gc = gcheap.JsonHeap(module) if gcheap.uses_gc(module) else None
     frames = []
     for k, fr in enumerate(snap.frames):
         callee = snap.frames[k + 1].fidx if k + 1 < len(snap.frames) else None
@@ -226,30 +238,36 @@ def document_from_snapshot(snap: Snapshot, module, info, module_sha256: str) -> 
         nloc = len(fr.locals)
         frames.append({
             'func': fr.fidx, 'pc': fr.pc,
-            'locals': [_typed(t, v, tags) for t, v in zip(types[:nloc], fr.locals)],
-            'operands': [_typed(t, v, tags) for t, v in zip(types[nloc:], fr.stack)],
+            'locals': [_typed(t, v, tags, gc) for t, v in zip(types[:nloc], fr.locals)],
+            'operands': [_typed(t, v, tags, gc) for t, v in zip(types[nloc:], fr.stack)],
             'labels': labels_at(view, fr.fidx, fr.pc)})
         if exn:
             frames[-1]['handlers'] = handlers_at(view, fr.fidx, fr.pc)
-            frames[-1]['caught'] = [encode_value('exnref', v, tags) for v in fr.caught]
+            frames[-1]['caught'] = [encode_value('exnref', v, tags, gc) for v in fr.caught]
     chunks = {str(off): chunk.hex()
               for off, chunk in memory_chunks(snap.memory, snap.chunks).items()}
     typed = _wasm3_types(list(view.global_types) + list(view.table_types) + list(snap.results)
                         + [x['type'] for fr in frames for x in fr['locals'] + fr['operands']])
-    v2 = exn or typed or bool(snap.memories)
-    return {
-        'format': FORMAT, 'version': WASM3_VERSION if v2 else VERSION,
+    v2 = exn or typed or bool(snap.memories) or gc is not None
+    doc = {
+        'format': FORMAT,
+        'version': GC_VERSION if gc is not None else WASM3_VERSION if v2 else VERSION,
         'module_sha256': module_sha256,
         'entry': snap.entry, 'results': list(snap.results), 'steps': snap.steps,
         'frames': frames,
         'memory': {'pages': snap.page_count, 'chunks': chunks},
-        'globals': [_typed(t, v, tags) for t, v in zip(view.global_types, snap.globals)],
-        'tables': [[encode_value(t, v, tags) for v in entries]
+        'globals': [_typed(t, v, tags, gc) for t, v in zip(view.global_types, snap.globals)],
+        'tables': [[encode_value(t, v, tags, gc) for v in entries]
                    for t, entries in zip(view.table_types, snap.tables)],
         'dropped_elems': list(snap.dropped_elems),
         'dropped_datas': [] if faults.NEUTRAL_DROPPED else list(snap.dropped_datas),
         **({'memories': memories.to_doc(snap.memories)} if v2 else {}),
     }
+    if gc is not None:
+        doc['gc_elems'] = [{'elem': i, 'values': [gc.value(module.elems[i].type, v) for v in vals]}
+                           for i, vals in snap.gc_elems]
+        doc['heap'] = gc.heap           # last: every value above has been walked
+    return doc
 
 
 def dumps(doc: dict) -> bytes:
@@ -296,7 +314,7 @@ def loads(raw: bytes) -> dict:
         raise NeutralError(f'{FILE}: format: expected {FORMAT!r}')
     if doc.get('version') not in VERSIONS or isinstance(doc.get('version'), bool):
         _fail('version', f'{json.dumps(doc.get("version"))} is not supported '
-                         f'(this tool reads versions {VERSION} and {WASM3_VERSION})')
+                         f'(this tool reads versions {VERSION}, {WASM3_VERSION} and {GC_VERSION})')
     sha = doc.get('module_sha256')
     if not isinstance(sha, str) or not re.fullmatch(r'[0-9a-f]{64}', sha):
         _fail('module_sha256', 'missing or not a sha256 hex digest')
@@ -354,9 +372,17 @@ def snapshot_from_document(doc: dict, module, info, limits=None) -> Snapshot:
     """Check every field of ``doc`` against the module (and memory and
     table sizes against ``limits``) and return the snapshot it describes."""
     view = ModuleView.of(module, info)
-    v2 = doc['version'] == WASM3_VERSION
-    _keys(doc, _TOP_KEYS + (('memories',) if v2 else ()), '')
+    v3 = doc['version'] == GC_VERSION
+    v2 = doc['version'] == WASM3_VERSION or v3
+    if gcheap.uses_gc(module) != v3:
+        _fail('version', f'{doc["version"]}, but a module that uses GC is written as version '
+                         f'{GC_VERSION}' if not v3 else
+              f'{GC_VERSION} (a GC heap), but the module does not use GC')
+    _keys(doc, _TOP_KEYS + (('memories',) if v2 else ()) + (('heap', 'gc_elems') if v3 else ()),
+          '')
     nfuncs = len(view.func_types)
+    gc = (module, gcheap.read_json_heap(module, doc['heap'], view.func_types, _fail),
+          view.func_types) if v3 else None
     tags = exnstate.tag_types(module)
     exn = exnstate.uses_exceptions(module)
     if exn and not v2:
@@ -416,7 +442,7 @@ def snapshot_from_document(doc: dict, module, info, limits=None) -> Snapshot:
                                          f'{pc} has {len(ts)} ({" ".join(ts) or "none"})')
             unset = view.unset_locals(fidx, pc) if part == 'locals' else ()
             values.extend(_decode_typed(t, x, f'{where}.{part}[{i}]', nfuncs, view, i in unset,
-                                        tags)
+                                        tags, gc)
                           for i, (t, x) in enumerate(zip(ts, xs)))
         got = _list(rf['labels'], f'{where}.labels')
         expect = labels_at(view, fidx, pc)
@@ -434,7 +460,7 @@ def snapshot_from_document(doc: dict, module, info, limits=None) -> Snapshot:
                 _fail(f'{where}.handlers', f'{_canon(rf["handlers"])[:200]} does not match the '
                       f'code of function {fidx} at instruction {pc} (expected {_canon(expect)})')
             n = exnstate.catch_depth(module, view.nimported, fidx, pc)
-            caught = [decode_value('exnref', x, f'{where}.caught[{i}]', nfuncs, tags=tags)
+            caught = [decode_value('exnref', x, f'{where}.caught[{i}]', nfuncs, tags=tags, gc=gc)
                       for i, x in enumerate(_list(rf['caught'], f'{where}.caught', n))]
             if None in caught:
                 _fail(f'{where}.caught', 'null: a catch arm always holds its exception')
@@ -447,7 +473,7 @@ def snapshot_from_document(doc: dict, module, info, limits=None) -> Snapshot:
 
     page_count, memory, chunks = _memory(doc['memory'], view, limits)
     more = memories.from_doc(doc['memories'] if v2 else [], view, limits, _fail)
-    globs = [_decode_typed(t, x, f'globals[{k}]', nfuncs, view, tags=tags)
+    globs = [_decode_typed(t, x, f'globals[{k}]', nfuncs, view, tags=tags, gc=gc)
              for k, (t, x) in enumerate(
         zip(view.global_types, _list(doc['globals'], 'globals', len(view.global_types))))]
     tables = []
@@ -457,8 +483,11 @@ def snapshot_from_document(doc: dict, module, info, limits=None) -> Snapshot:
         lo, hi, why = view.size_range('table', k, limits)
         if not lo <= len(entries) <= hi:
             _fail(f'tables[{k}]', f'{len(entries)} entries, outside {why}')
-        tables.append([decode_value(t, x, f'tables[{k}][{i}]', nfuncs, view, tags=tags)
+        tables.append([decode_value(t, x, f'tables[{k}][{i}]', nfuncs, view, tags=tags, gc=gc)
                        for i, x in enumerate(entries)])
+    dropped_elems = _segments(doc['dropped_elems'], 'dropped_elems', len(module.elems), 'element')
+    gc_elems = _gc_elems(doc['gc_elems'], module, view, dropped_elems, nfuncs, tags, gc) \
+        if v3 else []
     if doc['version'] == VERSION and _wasm3_types(
             list(view.global_types) + list(view.table_types) + list(results)
             + [t for fr in frames for t in fr.types]):
@@ -467,10 +496,27 @@ def snapshot_from_document(doc: dict, module, info, limits=None) -> Snapshot:
     return Snapshot(frames=frames, page_count=page_count, memory=memory, globals=globs,
                     global_types=view.global_types, tables=tables, entry=doc['entry'],
                     results=list(results), steps=doc['steps'], chunks=chunks, memories=more,
-                    dropped_elems=_segments(doc['dropped_elems'], 'dropped_elems',
-                                            len(module.elems), 'element'),
+                    gc_elems=gc_elems, dropped_elems=dropped_elems,
                     dropped_datas=_segments(doc['dropped_datas'], 'dropped_datas',
                                             len(module.datas), 'data'))
+
+
+def _gc_elems(raw, module, view, dropped, nfuncs, tags, gc):
+    """``gc_elems``: exactly the passive, not dropped element segments of a
+    GC type, ascending, each element checked against the segment's type."""
+    want = gcheap.gc_elem_indices(module, dropped)
+    xs = _list(raw, 'gc_elems', len(want))
+    out = []
+    for k, (x, i) in enumerate(zip(xs, want)):
+        _keys(x, ('elem', 'values'), f'gc_elems[{k}]')
+        if x['elem'] != i:
+            _fail(f'gc_elems[{k}].elem', f'{json.dumps(x["elem"])[:40]}, but the passive, not '
+                                         f'dropped element segments of a GC type are {want}')
+        t = module.elems[i].type
+        out.append((i, [decode_value(t, v, f'gc_elems[{k}].values[{j}]', nfuncs, view,
+                                     tags=tags, gc=gc)
+                        for j, v in enumerate(_list(x['values'], f'gc_elems[{k}].values'))]))
+    return out
 
 
 def _check_entry(doc, module, view, fidx, results):

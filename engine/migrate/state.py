@@ -33,7 +33,7 @@ class Frame:
     caught: List[object] = field(default_factory=list)  # per open legacy catch arm (exnstate)
 
 
-@dataclass
+@dataclass(eq=False)
 class Snapshot:
     frames: List[Frame]         # outermost (host-called) first
     page_count: Optional[int]   # None: no memory
@@ -58,6 +58,18 @@ class Snapshot:
     chunk_data: Optional[dict] = None
     # memories 1.. (multi-memory) as migrate.memories.MemoryImage, in order
     memories: list = field(default_factory=list)
+    # the passive, not dropped element segments of a GC element type as
+    # (segment index, module-level values): part of the heap (gcheap)
+    gc_elems: list = field(default_factory=list)
+
+    def __eq__(self, other):
+        """The same stopped state: every field equal, GC objects (two
+        readings make two ``gcheap.Obj`` graphs) paired one to one across
+        the whole snapshot, so sharing and cycles must match too."""
+        if not isinstance(other, Snapshot):
+            return NotImplemented
+        from .gcheap import same_state
+        return same_state(self, other)
 
 
 # ------------------------------------------------------------ values ↔ cells

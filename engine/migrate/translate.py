@@ -27,7 +27,7 @@ from .state import Frame, Snapshot, cells_of, from_cells, to_cells
 from ..limits import DEFAULT as DEFAULT_LIMITS
 from ..runtime import nonzero_offsets
 from ..valid import block_structure, blocktype_of, operand_types, unset_locals
-from . import exnstate
+from . import exnstate, gcheap
 
 CALLS = ('call', 'call_indirect', 'call_ref')
 TAIL_CALLS = ('return_call', 'return_call_indirect', 'return_call_ref')
@@ -226,13 +226,16 @@ def snapshot_from_images(images: ImageSet, module, info, limits=None, memory=Tru
     instead of building the whole of it here."""
     view = ModuleView.of(module, info)
     _check_sizes(view, images, limits)
-    exns = exnstate.read_table(module, images.exceptions, len(view.func_types), _exn_fail) \
-        if images.exceptions else []
+    heap = read_heap(view, images)
+    exns = exnstate.read_table(module, images.exceptions, len(view.func_types), _exn_fail,
+                               heap) if images.exceptions else []
 
     def value(t, cells, where):
-        refuse_gc_type(t, where)
-        if S.value_class(t) == 'exnref':    # the slot's file is at fault, not exception.img
+        c = S.value_class(t)
+        if c == 'exnref':                   # the slot's file is at fault, not exception.img
             return exnstate.lookup(exns, cells[0], _slot_fail, where)
+        if heap is not None and (c == 'anyref' or c == 'externref'):
+            return gcheap.lookup(heap, t, cells[0], _slot_fail, where)
         return _funcref_checked(view, t, from_cells(t, cells), where)
     frames = []
     for k, fi in enumerate(images.frames):
@@ -300,20 +303,47 @@ def snapshot_from_images(images: ImageSet, module, info, limits=None, memory=Tru
             bad = [e for e in entries if e != NONE and e >= nfuncs]
             if bad:
                 raise ImageError(f'table.img: table {k}: function index {bad[0]} out of range')
-        exn = S.value_class(t) == 'exnref'
+        exn = S.value_class(t) == 'exnref' or heap is not None and S.value_class(t) in (
+            'anyref', 'externref')
         tables.append([check_ref(view, t, value(t, [e], f'table.img: table {k}') if exn
                                  else from_cells(t, [e]), f'table.img: table {k}[{j}]')
                        for j, e in enumerate(entries)])
+    dropped_elems = _checked_segments(images.dropped_elems, len(module.elems), 'elem')
+    gc_elems = []
+    if heap is not None:
+        gcheap.check_elems(module, images.gc_elems, dropped_elems, _gc_fail)
+        for i, ids in images.gc_elems:
+            t = module.elems[i].type
+            where = f'{gcheap.FILE}: segment {i}'
+            gc_elems.append((i, [check_ref(view, t, gcheap.lookup(heap, t, e, _slot_fail, where),
+                                           f'{where}[{j}]') for j, e in enumerate(ids)]))
     return Snapshot(frames=frames, page_count=images.page_count, memory=memory,
                     globals=globs, global_types=view.global_types, tables=tables,
                     entry=images.entry, results=list(images.results), steps=images.steps,
                     chunks=chunks, chunk_data=chunk_data, memories=list(images.memories),
-                    dropped_elems=_checked_segments(images.dropped_elems, len(module.elems), 'elem'),
+                    gc_elems=gc_elems, dropped_elems=dropped_elems,
                     dropped_datas=_checked_segments(images.dropped_datas, len(module.datas), 'data'))
 
 
 def _slot_fail(where, message):
     raise ImageError(f'{where}: {message}')
+
+
+def _gc_fail(where, message):
+    raise ImageError(f'{gcheap.FILE}: {where}: {message}')
+
+
+def read_heap(view, images):
+    """The values of the set's ``gc.img`` entries (None: a set without a
+    heap), which it has exactly when the module uses GC."""
+    uses = gcheap.uses_gc(view.module)
+    if uses != (images.heap is not None):
+        raise ImageError(f'{gcheap.FILE}: ' + (
+            f'missing, but the module uses GC (a version-{im.GC_VERSION} set holds its heap)'
+            if uses else 'present, but the module does not use GC'))
+    if images.heap is None:
+        return None
+    return gcheap.read_table(view.module, images.heap, view.func_types, _gc_fail)
 
 
 def _exn_fail(where, message):
@@ -342,15 +372,6 @@ def _read_caught(view, images, frames, exns):
         _exn_fail(f'caught frame {frame} depth {depth}', 'not an open catch arm of that frame')
 
 
-def refuse_gc_type(t, where):
-    """A checkpoint slot of a GC type (any, eq, i31, struct, array, none,
-    a struct or array type index): no image set or neutral.json is written
-    for one (checkpoint.GCHeapError), so reading one is refused too."""
-    if S.value_class(t) == 'anyref':
-        raise ImageError(f'{where}: a slot of GC type {t}: GC heap migration is not '
-                         f'implemented yet')
-
-
 def wrong_results(view, results, fidx):
     """What is wrong with the result types a set or document names, or
     None: a stopped run returns its bottom frame's function's results (a
@@ -373,15 +394,18 @@ def check_ref(view, t, v, where, unset=False):
     ``v`` is the module-level value (a function index for function
     references)."""
     r = S.reftype(t)
-    if r is None or r == 'funcref' or r == 'externref' or r == 'exnref':
+    if r is None or r == 'funcref' or r == 'exnref':
         return v
-    refuse_gc_type(t, where)
+    if r == 'externref':
+        return gcheap.check_value(view.module, t, v, where, _slot_fail)
     if v is None:
         if not r.nullable and not unset:
             raise ImageError(f'{where}: null in a slot of non-nullable type {t}')
         return v
     if r.heap in S.HEAP_BOTTOMS:
         raise ImageError(f'{where}: a reference in a slot of type {t}, which holds only null')
+    if S.value_class(t) in ('anyref', 'externref'):
+        return gcheap.check_value(view.module, t, v, where, _slot_fail)
     if isinstance(r.heap, int) and isinstance(v, int) and 0 <= v < len(view.func_types) \
             and not deftypes.deftype_matches(S.type_key(view.func_types[v]),
                                              S.type_key(view.module.types[r.heap])):
@@ -433,7 +457,8 @@ def images_from_snapshot(snap: Snapshot, module, info, runtime, module_sha256) -
     """Write the neutral form in ``runtime``'s model."""
     view = ModuleView.of(module, info)
     out = []
-    exns = exnstate.ExnTable(module)
+    heap = gcheap.HeapTable(module) if gcheap.uses_gc(module) else None
+    exns = exnstate.ExnTable(module, heap)
     caught = []
     top_first = list(reversed(snap.frames))
     for k, fr in enumerate(top_first):
@@ -462,6 +487,10 @@ def images_from_snapshot(snap: Snapshot, module, info, runtime, module_sha256) -
         parts['memory'] = dict(snap.chunk_data)
     else:
         parts = store_images(view, snap.memory, snap.globals, snap.tables, snap.chunks, exns)
+    if heap is not None:
+        for i, values in snap.gc_elems:
+            heap.add_elem(i, module.elems[i].type, values)
+        parts.update(heap=heap.entries, gc_elems=heap.elems)
     return ImageSet(runtime=runtime, module_sha256=module_sha256, pc=(top.fidx, pc_unit),
                     frames=out, page_count=snap.page_count, **parts,
                     entry=snap.entry, results=list(snap.results),
