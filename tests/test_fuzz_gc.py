@@ -211,3 +211,102 @@ def test_compare_names_a_split_sharing():
                    'differ: sharing or objects reached)',
                    'x: global 1 = struct#1(0x5), expected struct#0(0x5)']
     assert oracle.compare(e, oracle.Outcome([], None, 1, None, oracle.gc_views([[a, a]])[0], []), 'x') == []
+
+
+def _saved(gm, steps, runtime='wasmedge'):
+    """The image set of ``gm``'s entry stopped after ``steps`` instructions,
+    with the instance it ran in."""
+    from engine.migrate import checkpoint
+    store = embedding.store_init(runtime)
+    inst = oracle._instantiate(store, gm.wasm, True)
+    ex = store.new_executor()
+    ex.start(oracle._entry(inst, gm.entry), list(gm.args[0]))
+    assert ex.run(steps) is False
+    return checkpoint.save(ex, inst, '0' * 64, gm.entry), inst
+
+
+def test_structural_snapshots_of_a_gc_checkpoint(gc_modules, tmp_path):
+    """A GC checkpoint read twice (in memory, and back from its files) holds
+    objects that are never the same Python objects: ``structural`` finds
+    the two equal, and finds a changed field or a split sharing (as
+    Snapshot's own equality does)."""
+    from engine.migrate import gcheap, images as im
+    from engine.migrate.translate import snapshot_from_images, translate
+    checked = 0
+    for seed, gm, _ in gc_modules:
+        total = oracle.uninterrupted(gm.wasm, gm.entry, gm.args[0], 'wasmedge').steps
+        if total < 120:
+            continue
+        images, inst = _saved(gm, total // 2)
+        wamr = translate(images, inst.module, inst.info, 'wamr')
+        d = tmp_path / f's{seed}'
+        im.write_images(wamr, str(d), extra={'module.wasm': gm.wasm})
+        a = snapshot_from_images(wamr, inst.module, inst.info)
+        b = snapshot_from_images(im.read_images(str(d)), inst.module, inst.info)
+        objs = [v for v in a.globals if isinstance(v, gcheap.Obj)]
+        assert objs, seed
+        assert not {id(o) for o in objs} & {id(v) for v in b.globals}     # other objects
+        assert oracle.structural(a) == oracle.structural(b), seed
+        assert a == b       # Snapshot's own equality pairs the objects too (gcheap)
+        # a field changed
+        o = objs[0]
+        k = next(i for i, f in enumerate(o.fields) if isinstance(f, int))
+        o.fields[k] ^= 1
+        assert oracle.structural(a) != oracle.structural(b), seed
+        o.fields[k] ^= 1
+        # the anyref global made to share the object in both; then in one
+        # a copy of it instead: equal contents, the sharing split
+        g, gany = a.globals.index(o), a.global_types.index('anyref')
+        a.globals[gany], b.globals[gany] = a.globals[g], b.globals[g]
+        assert oracle.structural(a) == oracle.structural(b), seed
+        a.globals[gany] = gcheap.Obj(o.typeidx, o.kind, list(o.fields))
+        assert oracle.structural(a) != oracle.structural(b), seed
+        assert a != b
+        checked += 1
+        if checked == 4:
+            break
+    assert checked >= 2
+
+
+
+def test_migrations_of_gc_modules_agree(gc_modules):
+    """Every check of the campaign (models, tiers, wasmtime, migrated runs
+    in every direction, the independent image and neutral checks) on GC
+    modules: no mismatch."""
+    import random
+    checks = 0
+    for seed, gm, _ in gc_modules[:6]:
+        n, failure = oracle.check_module(gm.wasm, gm.entry, gm.args, random.Random(seed),
+                                         stops=gm.stops)
+        assert failure is None, (seed, failure)
+        checks += n
+    assert checks >= 60
+
+
+_FAULT_SCRIPT = '''
+import random, sys
+from fuzz import gen, oracle
+gm = gen.from_seed(int(sys.argv[1]), features=gen.FEATURES | {'gc'})
+n, failure = oracle.check_module(gm.wasm, gm.entry, gm.args, random.Random(0), stops=gm.stops)
+print(failure.mismatch[0] if failure else 'clean')
+'''
+
+
+def test_the_gc_identity_fault_is_caught(gc_modules):
+    """With the deliberate fault ``gc_identity`` (the heap writer copies
+    each slot's objects: sharing lost), the first GC module's checks fail,
+    on a GC global or table slot compared as structure."""
+    import os
+    import sys
+    from engine.faults import ENV
+    seed = gc_modules[0][0]
+    env = dict(os.environ, **{ENV: 'gc_identity'})
+    proc = subprocess.run([sys.executable, '-c', _FAULT_SCRIPT, str(seed)], env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith('migrated '), proc.stdout
+    assert 'struct#' in proc.stdout or 'array#' in proc.stdout, proc.stdout
+    clean = subprocess.run([sys.executable, '-c', _FAULT_SCRIPT, str(seed)],
+                           env={k: v for k, v in os.environ.items() if k != ENV},
+                           capture_output=True, text=True, timeout=600)
+    assert clean.stdout.strip() == 'clean', clean.stdout + clean.stderr
