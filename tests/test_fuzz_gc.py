@@ -310,3 +310,16 @@ def test_the_gc_identity_fault_is_caught(gc_modules):
                            env={k: v for k, v in os.environ.items() if k != ENV},
                            capture_output=True, text=True, timeout=600)
     assert clean.stdout.strip() == 'clean', clean.stdout + clean.stderr
+
+
+def test_a_campaign_asks_for_gc_modules(tmp_path):
+    from fuzz import migrate
+    cfg = migrate.parse(['--runs', '1', '--gc', '--out', str(tmp_path)])
+    assert cfg['gc'] is True
+    assert migrate.parse(['--runs', '1', '--out', str(tmp_path)])['gc'] is False
+    feats = migrate.campaign_features(True)
+    assert feats == gen.FEATURES | {'gc'} and migrate.campaign_features(False) == gen.FEATURES
+    ops = {i.op for f in migrate.bytes_module('gen', b'', feats).module.funcs for i in f.body}
+    assert 'struct.new' in ops
+    ops = {i.op for f in migrate.bytes_module('gen', b'').module.funcs for i in f.body}
+    assert 'struct.new' not in ops
