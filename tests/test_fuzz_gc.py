@@ -323,3 +323,34 @@ def test_a_campaign_asks_for_gc_modules(tmp_path):
     assert 'struct.new' in ops
     ops = {i.op for f in migrate.bytes_module('gen', b'').module.funcs for i in f.body}
     assert 'struct.new' not in ops
+
+
+_TRAPS_WAT = '''(module
+  (type $s (struct (field (mut i32))))
+  (type $a (array (mut i8)))
+  (func (export "null") (result i32) (struct.get $s 0 (ref.null $s)))
+  (func (export "cast") (result i32)
+    (struct.get $s 0 (ref.cast (ref $s) (array.new_default $a (i32.const 1)))))
+  (func (export "oob") (result i32)
+    (array.get_u $a (array.new_default $a (i32.const 2)) (i32.const 2)))
+  (func (export "ok") (result i32)
+    (array.get_s $a (array.new $a (i32.const 255) (i32.const 2)) (i32.const 1))))'''
+
+
+@pytest.mark.parametrize('entry, trap', [('null', 'null structure reference'),
+                                         ('cast', 'cast failure'),
+                                         ('oob', 'out of bounds array access'),
+                                         ('ok', None)])
+def test_gc_traps_agree_with_wasmtime(entry, trap):
+    """The GC traps the generator's risky modules may end in: the engine's
+    message, and wasmtime's trap code mapped to it (fuzz.wasmtime_oracle)."""
+    from conformance.wat import wat_to_binary
+    from fuzz import wasmtime_oracle as wo
+    wasm = wat_to_binary(_TRAPS_WAT)
+    ref = oracle.uninterrupted(wasm, entry, (), 'wasmedge')
+    assert ref.trap == trap
+    if trap is None:
+        assert ref.results == [0xFFFFFFFF]      # i8 255 read signed: -1
+    else:
+        assert ref.trap.startswith(wo.run(wasm, entry, []).trap)
+    assert oracle.compare_wasmtime(wasm, entry, (), ref) == []
