@@ -8,6 +8,7 @@ import dataclasses
 import subprocess
 
 import pytest
+from hypothesis import HealthCheck, given, settings
 
 from conformance.wat import wasm_tools
 from engine import embedding
@@ -354,3 +355,21 @@ def test_gc_traps_agree_with_wasmtime(entry, trap):
     else:
         assert ref.trap.startswith(wo.run(wasm, entry, []).trap)
     assert oracle.compare_wasmtime(wasm, entry, (), ref) == []
+
+
+@pytest.fixture(scope='module')
+def compiled_room():
+    # the compiled tier raises the recursion limit: now, not inside a
+    # hypothesis test (which warns), as fuzz.migrate's workers do
+    from engine.exec.fast_wasmedge import recursion_room
+    recursion_room()
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+@given(gm=gen.modules(features=FEATURES))
+def test_hypothesis_gc_modules_validate_and_agree(compiled_room, gm):
+    """The campaign's source with ``--gc``: valid, and both models end alike."""
+    assert gen.validate(gm.wasm, FEATURES) is None
+    ref = oracle.uninterrupted(gm.wasm, gm.entry, gm.args[0], 'wasmedge')
+    wamr = oracle.uninterrupted(gm.wasm, gm.entry, gm.args[0], 'wamr')
+    assert oracle.compare(ref, wamr, 'wamr', steps=False) == []
