@@ -56,12 +56,13 @@ A (open: a mutable i32, a mutable i8/i16, an immutable i8/i16/i64), B
 NODES} (NODE: a mutable i32, a mutable ``(ref null NODE)``, a mutable
 ``(ref null A)``; NODES an array of NODE references) and ARR (an array of
 a mutable i8/i16/i32/i64); mutable globals of a NODE, an A and an anyref,
-an exported i32 heap digest, and an anyref table after every other table.
+an exported i32 heap digest, and an anyref table and a ``(ref null NODE)``
+table after every other table.
 Every function starts (straight-line, in the entry before the dive's and
 the tail chain's calls) by making an A or B, a NODE pointing at it and at
 the caller's NODE from the global, a cycle (the NODE to itself or two
 NODEs to each other), an array (``array.new``/``new_default``/
-``new_fixed``), and shares them through the globals and the table (with
+``new_fixed``), and shares them through the globals and the tables (with
 i31s, NODES arrays, NODEs gone through ``extern.convert_any`` and back);
 its body then reads fields (``struct.get``/``_s``/``_u``, ``array.get``,
 ``array.len``), writes them (``struct.set``, ``array.set``/``fill``/
@@ -71,7 +72,7 @@ modules, ``br_on_cast`` to B's own field, ``br_on_cast_fail``) and makes
 new objects; the numbers read go on the operand stack (results, globals,
 memory), and the function ends by adding a digest of what it reaches to
 the digest global.  So objects made early are live at every later
-checkpoint, shared between frames, globals and the table.  Null
+checkpoint, shared between frames, globals and tables.  Null
 references are read only behind ``br_on_non_null`` (bare now and then in
 risky modules, which then trap, as wasmtime does); array indices are in
 bounds except now and then in risky modules.  No signature, exported
@@ -163,7 +164,8 @@ class ModuleGC:
         self.globals.append((I32, True, ('i32.const', 0)))
 
     def gc_table(self):
-        """Index of the anyref table: after every other table."""
+        """Index of the anyref table: after every other table (the NODE
+        table, of type ``(ref null NODE)`` and the same size, follows it)."""
         return self.exn_table() + (self.exn_global is not None)
 
     def assemble_gc(self, m):
@@ -177,6 +179,7 @@ class ModuleGC:
             assert len(m.imported('table')) + len(m.tables) == self.gc_table()
             n = self.gct.table_size
             m.tables.append(syntax.Table(syntax.TableType(syntax.Limits(n, n), ANYREF)))
+            m.tables.append(syntax.Table(syntax.TableType(syntax.Limits(n, n), self.gct.rnode)))
 
 
 class FuncGC:
@@ -249,6 +252,9 @@ class FuncGC:
             self.emit('i32.const', c.integers(0, t.table_size - 1))
             self.any_value()
             self.emit('table.set', self.mg.gc_table())
+        self.emit('i32.const', c.integers(0, t.table_size - 1))
+        self.emit('local.get', L.n2 if pair and c.boolean() else L.n1)
+        self.emit('table.set', self.mg.gc_table() + 1)
         self.any_value()
         self.emit('global.set', t.g_any)
 
@@ -315,12 +321,13 @@ class FuncGC:
     # ---- references
 
     def node_ref(self, nonnull=False):
-        """Push a NODE reference: n1, n2, the global's, n1's next or next's
-        next; the maybe-null ones behind ``br_on_non_null`` with n1 as the
+        """Push a NODE reference: n1, n2, the global's, a NODE table slot,
+        n1's next or next's next; the maybe-null ones behind ``br_on_non_null`` with n1 as the
         fallback when ``nonnull`` (bare, so maybe trapping, now and then in
         risky modules)."""
         c, t, L = self.c, self.mg.gct, self.gcl
-        how = c.weighted([(3, 'n1'), (2, 'n2'), (2, 'global'), (2, 'next'), (1, 'next2')])
+        how = c.weighted([(3, 'n1'), (2, 'n2'), (2, 'global'), (2, 'next'), (1, 'next2'),
+                          (1, 'table')])
         if how == 'n1':
             self.emit('local.get', L.n1)
             return
@@ -331,6 +338,9 @@ class FuncGC:
             self.emit('local.get', L.n2)
         elif how == 'global':
             self.emit('global.get', t.g_node)
+        elif how == 'table':
+            self.emit('i32.const', c.integers(0, t.table_size - 1))
+            self.emit('table.get', self.mg.gc_table() + 1)
         else:
             self.emit('local.get', L.n1)
             self.emit('struct.get', (t.node, 1))
@@ -365,16 +375,17 @@ class FuncGC:
             self.emit('end')
 
     def any_source(self):
-        """Push an anyref read back: the local, the global, a table slot."""
+        """Push an anyref read back: the local, the global, a slot of the
+        anyref table or of the NODE table."""
         c, t = self.c, self.mg.gct
-        how = c.weighted([(2, 'local'), (2, 'global'), (3, 'table')])
+        how = c.weighted([(2, 'local'), (2, 'global'), (3, 'table'), (1, 'ntable')])
         if how == 'local':
             self.emit('local.get', self.gcl.any)
         elif how == 'global':
             self.emit('global.get', t.g_any)
         else:
             self.emit('i32.const', c.integers(0, t.table_size - 1))
-            self.emit('table.get', self.mg.gc_table())
+            self.emit('table.get', self.mg.gc_table() + (how == 'ntable'))
 
     def arr_index(self, room=1):
         """An i32 index into the array leaving ``room`` elements from it
@@ -598,13 +609,18 @@ class FuncGC:
             self.emit('local.set', L.arr)
 
     def gc_store(self):
-        """An anyref into the table, the global or the local."""
+        """An anyref into the anyref table, the global or the local; a NODE
+        into the NODE table."""
         c, t, L = self.c, self.mg.gct, self.gcl
-        how = c.weighted([(3, 'table'), (2, 'global'), (1, 'local')])
+        how = c.weighted([(3, 'table'), (2, 'global'), (1, 'local'), (2, 'ntable')])
         if how == 'table':
             self.emit('i32.const', c.integers(0, t.table_size - 1))
             self.any_value()
             self.emit('table.set', self.mg.gc_table())
+        elif how == 'ntable':
+            self.emit('i32.const', c.integers(0, t.table_size - 1))
+            self.node_ref()
+            self.emit('table.set', self.mg.gc_table() + 1)
         else:
             self.any_value()
             self.emit('global.set' if how == 'global' else 'local.set',

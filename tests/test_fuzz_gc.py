@@ -295,8 +295,9 @@ print(failure.mismatch[0] if failure else 'clean')
 
 def test_the_gc_identity_fault_is_caught(gc_modules):
     """With the deliberate fault ``gc_identity`` (the heap writer copies
-    each slot's objects: sharing lost), the first GC module's checks fail,
-    on a GC global or table slot compared as structure."""
+    each slot's objects: sharing lost), the first GC module's checks fail
+    on a migrated run (a GC global compared as structure, or what the run
+    does with the split objects), and pass without it."""
     import os
     import sys
     from engine.faults import ENV
@@ -305,8 +306,7 @@ def test_the_gc_identity_fault_is_caught(gc_modules):
     proc = subprocess.run([sys.executable, '-c', _FAULT_SCRIPT, str(seed)], env=env,
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.startswith('migrated '), proc.stdout
-    assert 'struct#' in proc.stdout or 'array#' in proc.stdout, proc.stdout
+    assert proc.stdout.startswith('migrated '), proc.stdout     # a migrated run differs
     clean = subprocess.run([sys.executable, '-c', _FAULT_SCRIPT, str(seed)],
                            env={k: v for k, v in os.environ.items() if k != ENV},
                            capture_output=True, text=True, timeout=600)
