@@ -15,11 +15,14 @@ VALTYPE_BYTE = {
     syntax.I32: 0x7F, syntax.I64: 0x7E, syntax.F32: 0x7D, syntax.F64: 0x7C,
     syntax.V128: 0x7B, syntax.FUNCREF: 0x70, syntax.EXTERNREF: 0x6F, syntax.EXNREF: 0x69,
 }
+# a GC field's packed storage types (binary/types.rst "Composite Types")
+PACKED_BYTE = {'i8': 0x78, 'i16': 0x77}
 EXTERN_KIND_BYTE = {'func': 0, 'table': 1, 'memory': 2, 'global': 3, 'tag': 4}
 # abstract heap types (Wasm 3.0 binary/types.rst "Heap Types"); a concrete
 # type index is its s33
 HEAPTYPE_BYTE = {'func': 0x70, 'extern': 0x6F, 'exn': 0x69, 'nofunc': 0x73, 'noextern': 0x72,
-                 'noexn': 0x74}
+                 'noexn': 0x74,
+                 'any': 0x6E, 'eq': 0x6D, 'i31': 0x6C, 'struct': 0x6B, 'array': 0x6A, 'none': 0x71}
 
 
 def u32(n):
@@ -72,6 +75,8 @@ def valtype(t):
     b = VALTYPE_BYTE.get(t)
     if b is not None:
         return bytes([b])
+    if t.nullable and t.heap in HEAPTYPE_BYTE:
+        return bytes([HEAPTYPE_BYTE[t.heap]])      # anyref, eqref, ...: the one-byte shorthand
     # (ref null? ht) without a one-byte abbreviation (typed function references)
     return (b'\x63' if t.nullable else b'\x64') + heaptype(t.heap)
 
@@ -138,6 +143,14 @@ def _imm(kind, imm):
         return imm.to_bytes(16, 'little')
     if kind == 'reftype':            # ref.null's heap type (imm: the null's type)
         return heaptype(syntax.reftype(imm).heap)
+    if kind in ('field', 'array_fixed', 'type_type'):     # GC: two indices / counts
+        return u32(imm[0]) + u32(imm[1])
+    if kind == 'ref_test':           # ref.test / ref.cast: the target's heap type
+        return heaptype(imm.heap)
+    if kind == 'br_on_cast':         # (label, source, target): nullability in the flags byte
+        label, t1, t2 = imm
+        return bytes([int(t1.nullable) | int(t2.nullable) << 1]) + u32(label) \
+            + heaptype(t1.heap) + heaptype(t2.heap)
     if kind == 'select_t':
         return vec(valtype(t) for t in imm)
     if kind == 'shuffle':
@@ -155,11 +168,21 @@ for _op in opcodes.OPS:
                            else bytes([_code[0]]) + u32(_code[1]), _op.imm)
 
 
+# ref.test / ref.cast have two opcodes each: the target (ref ht) or (ref null ht)
+_OPCODE_BYTES['ref.test'] = (b'\xfb' + u32(20), 'ref_test')
+_OPCODE_BYTES['ref.cast'] = (b'\xfb' + u32(22), 'ref_test')
+_NULL_TARGET = {'ref.test': (b'\xfb' + u32(21), 'ref_test'),
+                'ref.cast': (b'\xfb' + u32(23), 'ref_test')}
+
+
 def instr(op, imm=None):
     """Encode one instruction given by text name (typed select: a tuple imm)."""
     if op == 'select' and imm:
         op = 'select_t'
-    code, kind = _OPCODE_BYTES[op]
+    if op in _NULL_TARGET and imm.nullable:
+        code, kind = _NULL_TARGET[op]
+    else:
+        code, kind = _OPCODE_BYTES[op]
     return code + _imm(kind, imm)
 
 
@@ -182,6 +205,44 @@ def expr(instrs):
 
 def functype(ft):
     return b'\x60' + vec(valtype(t) for t in ft.params) + vec(valtype(t) for t in ft.results)
+
+
+def fieldtype(f):
+    st = PACKED_BYTE.get(f.storage)
+    return (bytes([st]) if st is not None else valtype(f.storage)) + bytes([int(f.mut)])
+
+
+def comptype(ct):
+    """A composite type: func, struct (0x5F) or array (0x5E)."""
+    if isinstance(ct, syntax.StructType):
+        return b'\x5f' + vec(fieldtype(f) for f in ct.fields)
+    if isinstance(ct, syntax.ArrayType):
+        return b'\x5e' + fieldtype(ct.field)
+    return functype(ct)
+
+
+def subtype(ct, sub):
+    """A type with its subtype declaration (``Module.subs``): the bare
+    composite type when final without supertypes, else 0x50 (open) or
+    0x4F (final) and the supertypes."""
+    if sub is None or sub == (True, ()):
+        return comptype(ct)
+    final, sups = sub
+    return (b'\x4f' if final else b'\x50') + vec(u32(x) for x in sups) + comptype(ct)
+
+
+def typesec(m):
+    """The type section's entries: one per rec group (``Module.recs``; a
+    group of one is the bare subtype, a larger one 0x4E and its types;
+    types past the listed groups, interned later, are groups of one)."""
+    recs = list(m.recs)
+    recs += [1] * (len(m.types) - sum(recs))
+    out, i = [], 0
+    for n in recs:
+        group = [subtype(m.types[k], m.subs.get(k)) for k in range(i, i + n)]
+        out.append(group[0] if n == 1 else b'\x4e' + vec(group))
+        i += n
+    return out
 
 
 def _section(sid, payload):
@@ -232,7 +293,7 @@ def encode_module(m):
     """Encode a syntax.Module to the binary format (sections in spec order)."""
     out = bytearray(b'\x00asm\x01\x00\x00\x00')
     if m.types:
-        out += _section(1, vec(functype(t) for t in m.types))
+        out += _section(1, vec(typesec(m)))
     if m.imports:
         out += _section(2, vec(name(i.module) + name(i.name) + _importdesc(i) for i in m.imports))
     if m.funcs:

@@ -25,7 +25,8 @@ wasm-tools: ``'simd'``, ``'reference-types'``, and the Wasm 3.0
 ``'multi-memory'``, ``'memory64'``, ``'tail-call'`` of the section "Wasm
 3.0" below and ``'exceptions'``, ``'legacy-exceptions'`` (with
 ``'exceptions'`` only), ``'function-references'`` of ``fuzz.gen3``;
-default ``FEATURES``, all of them), for engines built without them, such as
+default ``FEATURES``, all of them but ``'gc'`` of ``fuzz.gen3``, which is
+asked for by name: ``KNOWN_FEATURES``), for engines built without them, such as
 the WAMR fork's iwasm (``WAMR_BUILD_SIMD=0`` and ``WAMR_BUILD_REF_TYPES=0``;
 the real forks get ``forks.programs.FORK_FEATURES``, none): without SIMD no v128
 type or instruction; without reference types one table, no reference type,
@@ -211,6 +212,8 @@ DIVISIONS = frozenset(f'{t}.{op}_{s}' for t in ('i32', 'i64') for op in ('div', 
 
 WASM3_FEATURES = frozenset({'multi-memory', 'memory64', 'tail-call'})   # see "Wasm 3.0" below
 FEATURES = frozenset({'simd', 'reference-types'}) | WASM3_FEATURES | gen3.EXN_FEATURES
+# every feature the generator knows: FEATURES and GC ('gc', fuzz.gen3), asked for by name
+KNOWN_FEATURES = FEATURES | gen3.GC_FEATURES
 
 
 def _op_pools(features):
@@ -268,7 +271,8 @@ class GeneratedModule:
 def validate(wasm, features=FEATURES):
     """None if wasm-tools accepts ``wasm`` as a Wasm 2.0 module plus the 3.0
     proposals among ``features`` (wasm-tools' names), else its message."""
-    extra = ''.join(',' + f for f in sorted(set(features) & (WASM3_FEATURES | gen3.EXN_FEATURES)))
+    extra = ''.join(',' + f for f in sorted(set(features) & (WASM3_FEATURES | gen3.EXN_FEATURES
+                                                             | gen3.GC_FEATURES)))
     proc = subprocess.run([wasm_tools(), 'validate', '--features=wasm2' + extra, '-'], input=wasm,
                           capture_output=True)
     return proc.stderr.decode(errors='replace') if proc.returncode else None
@@ -680,9 +684,9 @@ class ModuleGen(Wasm3Module, gen3.ModuleFeatures3):
     """Builds one module; function bodies are made by ``FuncGen``."""
 
     def __init__(self, c, canonicalize_nans=True, features=FEATURES):
-        unknown = set(features) - FEATURES
+        unknown = set(features) - KNOWN_FEATURES
         if unknown:
-            raise ValueError(f'unknown generator features {sorted(unknown)}; known: {sorted(FEATURES)}')
+            raise ValueError(f'unknown generator features {sorted(unknown)}; known: {sorted(KNOWN_FEATURES)}')
         self.c = c
         self.canon = canonicalize_nans
         self.simd = 'simd' in features
@@ -1305,12 +1309,14 @@ class FuncGen(Wasm3Func, gen3.FuncFeatures3):
             if gs:
                 self.emit('local.get', p)
                 self.emit('global.set', self.c.choice(gs))
+        self.prologue_gc()                          # straight-line too (fuzz.gen3)
         if self.idx == 0:
             self.grow_xmems_first()
             self.mg.prologue = len(self.code)       # straight-line so far (ModuleGen.dive)
             self.enter_chain()
         self.prologue3()
         self.seq([], results, 16)
+        self.epilogue3()
         if self.idx == 0 and self.mg.probe_drop:
             self.emit('i32.const', 0)
             self.emit('i32.const', 0)

@@ -1,7 +1,8 @@
-"""Wasm 3.0 parts of the fuzz generator (``fuzz.gen``): exception handling
-and typed function references, as mixins of ``gen.ModuleGen`` and
+"""Wasm 3.0 parts of the fuzz generator (``fuzz.gen``): exception handling,
+typed function references and GC, as mixins of ``gen.ModuleGen`` and
 ``gen.FuncGen`` (feature names as in wasm-tools: ``'exceptions'``,
-``'function-references'``).
+``'function-references'``, ``'gc'``; 'gc' is asked for by name, not among
+``gen.FEATURES``' defaults).
 
 Two thirds of the modules use the features (the compiled tier interprets
 a function using them, ``engine/exec/compile.py``: the other third stays
@@ -47,25 +48,614 @@ of type ``$t`` is after i, so the call graph stays a DAG.  Types refer only
 to earlier types (no recursion groups needed): signatures are given their
 references from the last function down, each naming an already interned
 type.
+
+GC (``ModuleGC``, ``FuncGC``): three in four modules (the minimal draw
+included: hypothesis's simplest modules use it) declare types 0-4 first:
+A (open: a mutable i32, a mutable i8/i16, an immutable i8/i16/i64), B
+(``sub`` A, final or not, one more mutable i64), the rec group {NODE,
+NODES} (NODE: a mutable i32, a mutable ``(ref null NODE)``, a mutable
+``(ref null A)``; NODES an array of NODE references) and ARR (an array of
+a mutable i8/i16/i32/i64); mutable globals of a NODE, an A and an anyref,
+an exported i32 heap digest, and an anyref table and a ``(ref null NODE)``
+table after every other table.
+Every function starts (straight-line, in the entry before the dive's and
+the tail chain's calls) by making an A or B, a NODE pointing at it and at
+the caller's NODE from the global, a cycle (the NODE to itself or two
+NODEs to each other), an array (``array.new``/``new_default``/
+``new_fixed``), and shares them through the globals and the tables (with
+i31s, NODES arrays, NODEs gone through ``extern.convert_any`` and back);
+its body then reads fields (``struct.get``/``_s``/``_u``, ``array.get``,
+``array.len``), writes them (``struct.set``, ``array.set``/``fill``/
+``copy``), relinks NODEs, compares (``ref.eq``), tests and casts
+(``ref.test``, ``ref.cast`` guarded by ``ref.test`` or bare in risky
+modules, ``br_on_cast`` to B's own field, ``br_on_cast_fail``) and makes
+new objects; the numbers read go on the operand stack (results, globals,
+memory), and the function ends by adding a digest of what it reaches to
+the digest global.  So objects made early are live at every later
+checkpoint, shared between frames, globals and tables.  Null
+references are read only behind ``br_on_non_null`` (bare now and then in
+risky modules, which then trap, as wasmtime does); array indices are in
+bounds except now and then in risky modules.  No signature, exported
+global or exported table has a GC type: wasmtime compares numbers, the
+oracle compares the GC state as structure (``fuzz.oracle.GCRef``).
 """
 
-from engine.syntax import EXNREF, FUNCREF, FuncType, RefType
+from types import SimpleNamespace
+
+from engine.syntax import (ANYREF, EXNREF, FUNCREF, I32, I64, ArrayType, FieldType, FuncType,
+                           RefType, StructType, value_class)
 
 LEGACY = 'legacy-exceptions'
 EXN_FEATURES = frozenset({'exceptions', 'function-references', LEGACY})
+GC = 'gc'
+GC_FEATURES = frozenset({GC})
 MAX_TAG_PARAMS = 3
 CATCH, CATCH_REF, CATCH_ALL, CATCH_ALL_REF = range(4)
 
 
 def is_typed(t):
-    """A concrete (typed function) reference type."""
-    return isinstance(t, RefType) and isinstance(t.heap, int)
+    """A concrete typed function reference type (not a GC struct/array one)."""
+    return isinstance(t, RefType) and isinstance(t.heap, int) and getattr(t, 'top', 'func') == 'func'
 
 
-class ModuleFeatures3:
+def is_gc(t):
+    """A reference of GC's any hierarchy (anyref, a struct or array type)."""
+    return isinstance(t, RefType) and value_class(t) == ANYREF
+
+
+# ---------------------------------------------------------------- GC
+
+
+def _unpacked(storage):
+    """The value type a field of ``storage`` reads and writes."""
+    return I32 if storage in ('i8', 'i16') else storage
+
+
+class ModuleGC:
+    """``ModuleGen`` side of 'gc': the struct and array types, the GC
+    globals and the anyref table (see the module docstring)."""
+
+    def init_gc(self, features):
+        self.gc = GC in features
+        self.use_gc = False
+        self.gct = None
+
+    def plan_gc(self):
+        """Whether the module uses GC (three in four; the minimal draw says
+        yes, so hypothesis's simplest modules use it too), and its types,
+        interned first (types 0-4, before any function type): A (open, a
+        mutable i32, a mutable packed field, an immutable packed or i64
+        one), B (a subtype of A with one more mutable i64), the rec group
+        {NODE, NODES} (NODE: a mutable i32, a mutable reference to a NODE,
+        so cycles, and one to an A; NODES: an array of NODE references) and
+        ARR (an array of a mutable number, maybe packed)."""
+        if not self.gc:
+            return
+        c = self.c
+        self.use_gc = c.integers(0, 3) < 3
+        if not self.use_gc:
+            return
+        assert not self.types, 'the GC types come first'
+        a, b, node, nodes, arr = range(5)
+        p1, p2 = c.choice(('i8', 'i16')), c.choice(('i8', 'i16', I64))
+        elem = c.choice(('i8', 'i16', I32, I64))
+        ra, rnode = RefType(True, a, 'any'), RefType(True, node, 'any')
+        fa = (FieldType(I32, True), FieldType(p1, True), FieldType(p2, False))
+        self.types += [StructType(fa), StructType(fa + (FieldType(I64, True),)),
+                       StructType((FieldType(I32, True), FieldType(rnode, True), FieldType(ra, True))),
+                       ArrayType(FieldType(rnode, True)), ArrayType(FieldType(elem, True))]
+        self.gct = SimpleNamespace(
+            a=a, b=b, node=node, nodes=nodes, arr=arr, p1=p1, p2=p2, elem=elem,
+            ra=ra, rnode=rnode, rarr=RefType(True, arr, 'any'),
+            recs=[1, 1, 2, 1], subs={a: (False, ()), b: (c.boolean(), (a,))},
+            table_size=c.integers(2, 4))
+
+    def gc_globals(self):
+        """Mutable globals of a NODE, an A, an anyref, and the heap digest
+        (an exported i32 every function adds what it reads of the heap to
+        at its end: ``FuncGC.epilogue3``)."""
+        if not self.use_gc:
+            return
+        t = self.gct
+        for name, vt in (('g_node', t.rnode), ('g_a', t.ra), ('g_any', ANYREF)):
+            setattr(t, name, len(self.globals))
+            self.globals.append((vt, True, ('ref.null', vt)))
+        t.g_digest = len(self.globals)
+        self.globals.append((I32, True, ('i32.const', 0)))
+
+    def gc_table(self):
+        """Index of the anyref table: after every other table (the NODE
+        table, of type ``(ref null NODE)`` and the same size, follows it)."""
+        return self.exn_table() + (self.exn_global is not None)
+
+    def assemble_gc(self, m):
+        if self.use_gc:
+            m.recs = list(self.gct.recs)
+            m.subs = dict(self.gct.subs)
+
+    def assemble_gc_table(self, m):
+        from engine import syntax
+        if self.use_gc:
+            assert len(m.imported('table')) + len(m.tables) == self.gc_table()
+            n = self.gct.table_size
+            m.tables.append(syntax.Table(syntax.TableType(syntax.Limits(n, n), ANYREF)))
+            m.tables.append(syntax.Table(syntax.TableType(syntax.Limits(n, n), self.gct.rnode)))
+
+
+class FuncGC:
+    """``FuncGen`` side of 'gc': every function of a GC module starts by
+    building objects into its GC locals and globals (``prologue_gc``), its
+    body reads, writes, relinks, compares and casts them (``do_gc``: the
+    numbers read go on the operand stack, so into results, globals and
+    memory), and it ends by adding a digest of the heap to the exported
+    digest global (``epilogue3``).  Local ``n1`` holds a NODE from the
+    prologue on and is never written again, so it is the non-null fallback
+    of every guard; ``a`` and ``arr`` are only ever set to new objects."""
+
+    def locals_gc(self):
+        self.gcl = None
+        mg = self.mg
+        if not mg.use_gc:
+            return
+        t = mg.gct
+        self.gcl = SimpleNamespace(n1=self.new_local(t.rnode), n2=self.new_local(t.rnode),
+                                   a=self.new_local(t.ra), arr=self.new_local(t.rarr),
+                                   any=self.new_local(ANYREF))
+        self.arr_len = None
+
+    # ---- building
+
+    def prologue_gc(self):
+        """Objects made at the function's start (straight-line code, in the
+        entry before the prologue mark ``ModuleGen.dive`` calls its chain
+        at, and before a tail chain is entered), live through its body:
+        an A or B, a NODE pointing at it (and at the caller's NODE from
+        the global), a cycle (the NODE to itself, or two NODEs to each
+        other), an array, the anyref table and globals sharing them."""
+        if not self.gcl:
+            return
+        c, t, L = self.c, self.mg.gct, self.gcl
+        self.new_a()
+        self.emit('local.set', L.a)
+        self.emit('i32.const', c.integers(0, 0xFFFFFFFF))
+        if c.boolean():
+            self.emit('global.get', t.g_node)
+        else:
+            self.emit('ref.null', t.rnode)
+        self.emit('local.get', L.a)
+        self.emit('struct.new', t.node)
+        self.emit('local.set', L.n1)
+        pair = c.boolean()
+        if not pair:                    # n1 -> n1
+            self.emit('local.get', L.n1)
+            self.emit('local.get', L.n1)
+        else:                           # n1 -> n2 -> n1
+            self.emit('i32.const', c.integers(0, 0xFFFFFFFF))
+            self.emit('local.get', L.n1)
+            if c.boolean():
+                self.emit('local.get', L.a)
+            else:
+                self.emit('ref.null', t.ra)
+            self.emit('struct.new', t.node)
+            self.emit('local.set', L.n2)
+            self.emit('local.get', L.n1)
+            self.emit('local.get', L.n2)
+        self.emit('struct.set', (t.node, 1))
+        self.emit('local.get', L.n2 if pair and c.boolean() else L.n1)
+        self.emit('global.set', t.g_node)
+        self.arr_len = c.integers(1, 5)
+        self.new_arr()
+        self.emit('local.set', L.arr)
+        self.emit('local.get', L.a)
+        self.emit('global.set', t.g_a)
+        for _ in range(c.integers(1, 2)):
+            self.emit('i32.const', c.integers(0, t.table_size - 1))
+            self.any_value()
+            self.emit('table.set', self.mg.gc_table())
+        self.emit('i32.const', c.integers(0, t.table_size - 1))
+        self.emit('local.get', L.n2 if pair and c.boolean() else L.n1)
+        self.emit('table.set', self.mg.gc_table() + 1)
+        self.any_value()
+        self.emit('global.set', t.g_any)
+
+    def new_a(self):
+        """Push a new A or B (as an A): struct.new or struct.new_default."""
+        c, t = self.c, self.mg.gct
+        how = c.weighted([(3, 'a'), (2, 'b'), (2, 'default')])
+        if how == 'default':
+            self.emit('struct.new_default', c.choice((t.a, t.b)))
+            return
+        self.value(I32)
+        self.value(I32)
+        self.value(_unpacked(t.p2))
+        if how == 'b':
+            self.value(I64)
+        self.emit('struct.new', t.a if how == 'a' else t.b)
+
+    def new_arr(self):
+        """Push a new ARR of the function's length: array.new, new_default
+        or new_fixed."""
+        c, t, n = self.c, self.mg.gct, self.arr_len
+        how = c.weighted([(2, 'new'), (1, 'default'), (2, 'fixed')])
+        if how == 'fixed':
+            for _ in range(n):
+                self.value(_unpacked(t.elem))
+            self.emit('array.new_fixed', (t.arr, n))
+            return
+        if how == 'new':
+            self.value(_unpacked(t.elem))
+        self.emit('i32.const', n)
+        self.emit('array.new' if how == 'new' else 'array.new_default', t.arr)
+
+    def any_value(self):
+        """Push an anyref: a NODE, the A, the array, an i31, a NODES array,
+        a NODE gone through externref and back, or null."""
+        c, t, L = self.c, self.mg.gct, self.gcl
+        how = c.weighted([(3, 'node'), (2, 'a'), (2, 'arr'), (2, 'i31'), (1, 'nodes'),
+                          (1, 'extern'), (1, 'null')])
+        if how == 'node':
+            self.node_ref()
+        elif how == 'a':
+            self.emit('local.get', L.a)
+        elif how == 'arr':
+            self.emit('local.get', L.arr)
+        elif how == 'i31':
+            self.value(I32)
+            self.emit('ref.i31')
+        elif how == 'nodes':
+            if c.boolean():
+                self.emit('local.get', L.n1)
+                self.emit('local.get', L.n2)
+                self.emit('array.new_fixed', (t.nodes, 2))
+            else:
+                self.emit('local.get', L.n1)
+                self.emit('i32.const', c.integers(1, 3))
+                self.emit('array.new', t.nodes)
+        elif how == 'extern':
+            self.emit('local.get', L.n1)
+            self.emit('extern.convert_any')
+            self.emit('any.convert_extern')
+        else:
+            self.emit('ref.null', ANYREF)
+
+    # ---- references
+
+    def node_ref(self, nonnull=False):
+        """Push a NODE reference: n1, n2, the global's, a NODE table slot,
+        n1's next or next's next; the maybe-null ones behind ``br_on_non_null`` with n1 as the
+        fallback when ``nonnull`` (bare, so maybe trapping, now and then in
+        risky modules)."""
+        c, t, L = self.c, self.mg.gct, self.gcl
+        how = c.weighted([(3, 'n1'), (2, 'n2'), (2, 'global'), (2, 'next'), (1, 'next2'),
+                          (1, 'table')])
+        if how == 'n1':
+            self.emit('local.get', L.n1)
+            return
+        guard = nonnull and not (self.mg.risky and c.integers(0, 3) == 0)
+        if guard:
+            self.emit('block', RefType(False, t.node, 'any'))
+        if how == 'n2':
+            self.emit('local.get', L.n2)
+        elif how == 'global':
+            self.emit('global.get', t.g_node)
+        elif how == 'table':
+            self.emit('i32.const', c.integers(0, t.table_size - 1))
+            self.emit('table.get', self.mg.gc_table() + 1)
+        else:
+            self.emit('local.get', L.n1)
+            self.emit('struct.get', (t.node, 1))
+            if how == 'next2':
+                self.emit('struct.get', (t.node, 1))    # n1's next is never null
+        if guard:
+            self.emit('br_on_non_null', 0)
+            self.emit('local.get', L.n1)
+            self.emit('ref.as_non_null')
+            self.emit('end')
+
+    def a_ref(self):
+        """Push a non-null A (unless a risky module's bare NODE field):
+        the local, the global, or a NODE's A field behind a guard."""
+        c, t, L = self.c, self.mg.gct, self.gcl
+        how = c.weighted([(3, 'local'), (2, 'global'), (2, 'field')])
+        if how == 'local':
+            self.emit('local.get', L.a)
+            return
+        guard = not (self.mg.risky and c.integers(0, 3) == 0)
+        if guard:
+            self.emit('block', RefType(False, t.a, 'any'))
+        if how == 'global':
+            self.emit('global.get', t.g_a)
+        else:
+            self.node_ref(nonnull=True)
+            self.emit('struct.get', (t.node, 2))
+        if guard:
+            self.emit('br_on_non_null', 0)
+            self.emit('local.get', L.a)
+            self.emit('ref.as_non_null')
+            self.emit('end')
+
+    def any_source(self):
+        """Push an anyref read back: the local, the global, a slot of the
+        anyref table or of the NODE table."""
+        c, t = self.c, self.mg.gct
+        how = c.weighted([(2, 'local'), (2, 'global'), (3, 'table'), (1, 'ntable')])
+        if how == 'local':
+            self.emit('local.get', self.gcl.any)
+        elif how == 'global':
+            self.emit('global.get', t.g_any)
+        else:
+            self.emit('i32.const', c.integers(0, t.table_size - 1))
+            self.emit('table.get', self.mg.gc_table() + (how == 'ntable'))
+
+    def arr_index(self, room=1):
+        """An i32 index into the array leaving ``room`` elements from it
+        (out of bounds now and then in risky modules)."""
+        c = self.c
+        if self.mg.risky and c.integers(0, 7) == 0:
+            self.emit('i32.const', self.arr_len + c.integers(0, 2))
+        else:
+            self.emit('i32.const', c.integers(0, self.arr_len - room))
+
+    # ---- the body's actions
+
+    def do_gc(self, st, _):
+        c = self.c
+        what = c.weighted([(6, 'number'), (3, 'write'), (2, 'relink'), (2, 'new'), (2, 'store')])
+        if what == 'number':
+            st.append(self.gc_number())
+        elif what == 'write':
+            self.gc_write()
+        elif what == 'relink':
+            self.gc_relink()
+        elif what == 'new':
+            self.gc_new()
+        else:
+            self.gc_store()
+
+    def gc_number(self):
+        """Push a number read from the heap; returns its type."""
+        c, t, L = self.c, self.mg.gct, self.gcl
+        how = c.weighted([(3, 'node'), (3, 'a'), (2, 'b'), (3, 'eq'), (3, 'array'), (2, 'len'),
+                          (2, 'test'), (2, 'i31'), (2, 'cast'), (1, 'extern')])
+        if how == 'node':
+            self.node_ref(nonnull=True)
+            self.emit('struct.get', (t.node, 0))
+            return I32
+        if how == 'a':
+            self.a_ref()
+            k = c.integers(0, 2)
+            storage = (I32, t.p1, t.p2)[k]
+            if storage in ('i8', 'i16'):
+                self.emit(c.choice(('struct.get_s', 'struct.get_u')), (t.a, k))
+            else:
+                self.emit('struct.get', (t.a, k))
+            return _unpacked(storage)
+        if how == 'b':
+            # block $b (result i64) { block $c (result (ref B)) { A ; br_on_cast $c ;
+            # drop ; i64.const ; br $b } struct.get B 3 }: B's own field when the A is a B
+            self.emit('block', I64)
+            self.emit('block', RefType(False, t.b, 'any'))
+            self.a_ref()
+            self.emit('br_on_cast', (0, t.ra, RefType(False, t.b, 'any')))
+            self.emit('drop')
+            self.value(I64)
+            self.emit('br', 1)
+            self.emit('end')
+            self.emit('struct.get', (t.b, 3))
+            self.emit('end')
+            return I64
+        if how == 'eq':
+            for _ in range(2):
+                w = c.weighted([(3, 'node'), (1, 'a'), (1, 'any')])
+                if w == 'node':
+                    self.node_ref()
+                elif w == 'a':
+                    self.emit('local.get', L.a)
+                else:       # an anyref as an eqref: a guarded cast (null when not one)
+                    self.any_source()
+                    self.emit('local.tee', L.any)
+                    self.emit('ref.test', RefType(True, 'eq'))
+                    self.emit('if', RefType(True, 'eq'))
+                    self.emit('local.get', L.any)
+                    self.emit('ref.cast', RefType(True, 'eq'))
+                    self.emit('else')
+                    self.emit('ref.null', RefType(True, 'eq'))
+                    self.emit('end')
+            self.emit('ref.eq')
+            return I32
+        if how == 'array':
+            self.emit('local.get', L.arr)
+            self.arr_index()
+            if t.elem in ('i8', 'i16'):
+                self.emit(c.choice(('array.get_s', 'array.get_u')), t.arr)
+            else:
+                self.emit('array.get', t.arr)
+            return _unpacked(t.elem)
+        if how == 'len':
+            self.emit('local.get', L.arr)
+            self.emit('array.len')
+            return I32
+        if how == 'test':
+            self.any_source()
+            target = c.choice((RefType(False, t.node, 'any'), RefType(True, t.a, 'any'),
+                               RefType(False, t.b, 'any'), RefType(False, 'i31'),
+                               RefType(False, 'struct'), RefType(False, 'array'),
+                               RefType(True, 'eq'), RefType(False, t.nodes, 'any')))
+            self.emit('ref.test', target)
+            return I32
+        if how == 'i31':
+            # any ; tee ; ref.test (ref i31) ; if (result i32) { get ; ref.cast ; i31.get } else { const }
+            self.any_source()
+            self.emit('local.tee', L.any)
+            self.emit('ref.test', RefType(False, 'i31'))
+            self.emit('if', I32)
+            self.emit('local.get', L.any)
+            self.emit('ref.cast', RefType(False, 'i31'))
+            self.emit(c.choice(('i31.get_s', 'i31.get_u')))
+            self.emit('else')
+            self.value(I32)
+            self.emit('end')
+            return I32
+        if how == 'cast':
+            # a NODE's value through an anyref: a risky module's bare cast may
+            # fail (a trap), the others' is guarded by br_on_cast_fail
+            if self.mg.risky and c.integers(0, 3) == 0:
+                self.any_source()
+                self.emit('ref.cast', RefType(True, t.node, 'any'))
+                self.emit('struct.get', (t.node, 0))
+                return I32
+            # block $b (result i32) { block $f (result anyref) { any ; br_on_cast_fail $f ;
+            # struct.get NODE 0 ; br $b } drop ; const }
+            self.emit('block', I32)
+            self.emit('block', ANYREF)
+            self.any_source()
+            self.emit('br_on_cast_fail', (0, ANYREF, RefType(False, t.node, 'any')))
+            self.emit('struct.get', (t.node, 0))
+            self.emit('br', 1)
+            self.emit('end')
+            self.emit('drop')
+            self.value(I32)
+            self.emit('end')
+            return I32
+        # extern: a NODE through externref and back is the same object
+        self.node_ref()
+        self.emit('extern.convert_any')
+        self.emit('any.convert_extern')
+        if c.boolean():
+            self.emit('ref.test', RefType(False, t.node, 'any'))
+        else:
+            self.emit('ref.cast', RefType(True, 'eq'))
+            self.node_ref()
+            self.emit('ref.eq')
+        return I32
+
+    def gc_write(self):
+        """struct.set of a NODE's or an A's field, array.set / fill / copy."""
+        c, t, L = self.c, self.mg.gct, self.gcl
+        how = c.weighted([(3, 'node'), (2, 'a'), (3, 'set'), (1, 'fill'), (1, 'copy')])
+        if how == 'node':
+            self.node_ref(nonnull=True)
+            self.value(I32)
+            self.emit('struct.set', (t.node, 0))
+        elif how == 'a':
+            self.a_ref()
+            k = c.integers(0, 1)
+            self.value(I32)
+            self.emit('struct.set', (t.a, k))
+        elif how == 'set':
+            self.emit('local.get', L.arr)
+            self.arr_index()
+            self.value(_unpacked(t.elem))
+            self.emit('array.set', t.arr)
+        elif how == 'fill':
+            n = c.integers(0, self.arr_len)
+            self.emit('local.get', L.arr)
+            self.emit('i32.const', c.integers(0, self.arr_len - n))
+            self.value(_unpacked(t.elem))
+            self.emit('i32.const', n)
+            self.emit('array.fill', t.arr)
+        else:
+            n = c.integers(0, self.arr_len)
+            self.emit('local.get', L.arr)
+            self.emit('i32.const', c.integers(0, self.arr_len - n))
+            if c.boolean():
+                self.emit('local.get', L.arr)       # overlapping: memmove semantics
+            else:
+                self.new_arr()
+            self.emit('i32.const', c.integers(0, self.arr_len - n))
+            self.emit('i32.const', n)
+            self.emit('array.copy', (t.arr, t.arr))
+
+    def gc_relink(self):
+        """Change the graph: n2 from somewhere, a NODE's next (cycles), a
+        NODE's A, the NODE global."""
+        c, t, L = self.c, self.mg.gct, self.gcl
+        how = c.weighted([(2, 'n2'), (3, 'next'), (1, 'field_a'), (2, 'global')])
+        if how == 'n2':
+            self.node_ref()
+            self.emit('local.set', L.n2)
+        elif how == 'next':
+            # the target is non-null, so n1's next stays non-null
+            self.node_ref(nonnull=True)
+            self.node_ref(nonnull=True)
+            self.emit('struct.set', (t.node, 1))
+        elif how == 'field_a':
+            self.node_ref(nonnull=True)
+            self.emit('local.get', L.a)
+            self.emit('struct.set', (t.node, 2))
+        else:
+            self.node_ref()
+            self.emit('global.set', t.g_node)
+
+    def gc_new(self):
+        """New objects: an A (local, maybe the global), a NODE (n2), an array."""
+        c, t, L = self.c, self.mg.gct, self.gcl
+        how = c.weighted([(2, 'a'), (2, 'node'), (1, 'arr')])
+        if how == 'a':
+            self.new_a()
+            if c.boolean():
+                self.emit('local.tee', L.a)
+                self.emit('global.set', t.g_a)
+            else:
+                self.emit('local.set', L.a)
+        elif how == 'node':
+            self.value(I32)
+            self.node_ref()
+            self.emit('local.get', L.a)
+            self.emit('struct.new', t.node)
+            self.emit('local.set', L.n2)
+        else:
+            self.new_arr()
+            self.emit('local.set', L.arr)
+
+    def gc_store(self):
+        """An anyref into the anyref table, the global or the local; a NODE
+        into the NODE table."""
+        c, t, L = self.c, self.mg.gct, self.gcl
+        how = c.weighted([(3, 'table'), (2, 'global'), (1, 'local'), (2, 'ntable')])
+        if how == 'table':
+            self.emit('i32.const', c.integers(0, t.table_size - 1))
+            self.any_value()
+            self.emit('table.set', self.mg.gc_table())
+        elif how == 'ntable':
+            self.emit('i32.const', c.integers(0, t.table_size - 1))
+            self.node_ref()
+            self.emit('table.set', self.mg.gc_table() + 1)
+        else:
+            self.any_value()
+            self.emit('global.set' if how == 'global' else 'local.set',
+                      t.g_any if how == 'global' else L.any)
+
+    def epilogue3(self):
+        """The function's last act (unreachable after a return: valid all
+        the same): add what it reads of the heap to the digest global, so a
+        lost or split object shows in an exported number."""
+        if not self.gcl:
+            return
+        t, L = self.mg.gct, self.gcl
+        self.emit('global.get', t.g_digest)
+        self.node_ref(nonnull=True)
+        self.emit('struct.get', (t.node, 0))
+        self.emit('i32.add')
+        self.emit('local.get', L.n1)
+        self.emit('global.get', t.g_node)
+        self.emit('ref.eq')
+        self.emit('i32.add')
+        self.emit('local.get', L.arr)
+        self.emit('array.len')
+        self.emit('i32.add')
+        self.emit('local.get', L.n1)
+        self.emit('struct.get', (t.node, 1))
+        self.emit('struct.get', (t.node, 0))
+        self.emit('i32.add')
+        self.emit('global.set', t.g_digest)
+
+
+class ModuleFeatures3(ModuleGC):
     """``ModuleGen`` side: tags, the exnref global, typed signatures."""
 
     def init3(self, features):
+        self.init_gc(features)
         self.exn = 'exceptions' in features
         self.legacy_feature = self.exn and LEGACY in features
         self.legacy = False         # this module emits legacy try/catch (choices3)
@@ -78,6 +668,7 @@ class ModuleFeatures3:
         the modules do not, so the compiled tier (which interprets every
         function using them) keeps whole modules compiled; then the typed
         signatures."""
+        self.plan_gc()
         self.use3 = (self.exn or self.typed) and self.c.integers(0, 2) > 0
         # half the exception-using modules also use the legacy forms (which
         # wasmtime cannot run: fuzz.oracle skips its comparison for them)
@@ -117,6 +708,7 @@ class ModuleFeatures3:
         globals, before the recursion depth counter); none in a module
         not using the features, which stays Wasm 2.0 throughout (image
         sets of version 1, the forks' own layout)."""
+        self.gc_globals()
         if not self.exn or not self.use3:
             return
         c = self.c
@@ -138,6 +730,7 @@ class ModuleFeatures3:
         if self.exn_global is not None:
             assert len(m.imported('table')) + len(m.tables) == self.exn_table()
             m.tables.append(syntax.Table(syntax.TableType(syntax.Limits(1, 1), EXNREF)))
+        self.assemble_gc_table(m)
 
     def tag_param(self):
         """A tag parameter: mostly any value type, sometimes ``exnref`` (an
@@ -151,6 +744,7 @@ class ModuleFeatures3:
         takes references of (table 0's active segment declares them too)."""
         from engine import syntax
         from engine.syntax import Instr
+        self.assemble_gc(m)
         if self.tags:
             m.tags = [syntax.Tag(self.type_index(FuncType(p, ()))) for p in self.tags]
         if self.typed and self.use3:
@@ -160,16 +754,18 @@ class ModuleFeatures3:
     def exported_global(self, t):
         """Whether a global of type t is exported: not exnref ones (the
         host cannot hold an exception: the shims of fuzz.wasmtime_oracle
-        pass numbers and references of the 2.0 types only)."""
-        return t != EXNREF
+        pass numbers and references of the 2.0 types only), nor GC ones
+        (wasmtime cannot hand its GC objects to the host's comparison)."""
+        return t != EXNREF and not is_gc(t)
 
 
-class FuncFeatures3:
+class FuncFeatures3(FuncGC):
     """``FuncGen`` side: the actions and values of the 3.0 features."""
 
     def locals3(self):
         """An exnref local; typed reference locals, non-nullable ones set
         first thing (straight-line, before the entry's prologue mark)."""
+        self.locals_gc()
         c = self.c
         mg = self.mg
         # every function of a module using the 3.0 features (the compiled
@@ -239,8 +835,9 @@ class FuncFeatures3:
         self.emit('table.set', mg.exn_table())
 
     def weights3(self, deeper):
+        gc = [(14, 'gc')] if self.gcl else []
         if not self.wasm3:
-            return []
+            return gc
         mg = self.mg
         exn, typed = mg.exn, mg.typed
         stored = exn and (self.locals_of(EXNREF) or self.globals_of(EXNREF))
@@ -249,7 +846,7 @@ class FuncFeatures3:
                 (2 if stored else 0, 'throw_ref'),
                 ((8 if self.idx == 0 else 4) if mg.legacy and deeper else 0, 'try_legacy'),
                 (3 if mg.legacy and self.catch_labels() else 0, 'rethrow'),
-                (6 if typed and self.typed_types() else 0, 'typed')]
+                (6 if typed and self.typed_types() else 0, 'typed')] + gc
 
     # ---- values
 

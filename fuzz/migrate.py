@@ -2,7 +2,7 @@
 
     python -m fuzz.migrate --jobs 8 [--time S] [--runs N] [--seed X]
                            [--generator hypothesis|atheris|smith|gen|mix|LIST] [--out DIR]
-                           [--scheduler tcp://HOST:PORT] [--tier fast|interp]
+                           [--scheduler tcp://HOST:PORT] [--tier fast|interp] [--gc]
 
 Worker processes generate modules and check them with ``fuzz.oracle``
 (uninterrupted vs migrated at several random checkpoints, single hops in
@@ -14,7 +14,9 @@ sequence of *units* numbered k = worker, worker + jobs, ...; unit k is a
 function of (seed, worker, k) only, so a campaign replays exactly:
 
 * ``hypothesis``: a seeded hypothesis session of ``HYPOTHESIS_EXAMPLES``
-  examples of ``fuzz.gen.modules()``, its first failure shrunk by hypothesis;
+  examples of ``fuzz.gen.modules()``, its first failure shrunk by hypothesis
+  (with ``--gc`` the generator's 'gc' feature too, as for ``gen`` below:
+  ``campaign_features``; smith's and atheris's modules have no GC);
 * ``smith``: ``fuzz.smith.from_bytes`` on seeded random bytes, shrunk by
   cutting those bytes and the hop chain;
 * ``gen``: ``fuzz.gen.from_bytes`` on seeded random bytes (not in the
@@ -162,10 +164,21 @@ def unit_data(generator, rng):
     return rng.randbytes(rng.randint(64, 2048) if generator == 'smith' else 2048)
 
 
-def bytes_module(generator, data):
-    """The module a byte generator makes of ``data`` (None: smith made none)."""
+def campaign_features(gc=False):
+    """The generator features of a campaign's hypothesis and gen units:
+    ``fuzz.gen``'s defaults, with ``--gc`` also 'gc' (``fuzz.gen3``: GC
+    objects live across the checkpoints)."""
+    from fuzz import gen, gen3
+    return gen.FEATURES | gen3.GC_FEATURES if gc else gen.FEATURES
+
+
+def bytes_module(generator, data, features=None):
+    """The module a byte generator makes of ``data`` (None: smith made
+    none); ``features``: the gen generator's (default ``fuzz.gen``'s)."""
     from fuzz import gen, smith
-    return smith.from_bytes(data) if generator == 'smith' else gen.from_bytes(data)
+    if generator == 'smith':
+        return smith.from_bytes(data)
+    return gen.from_bytes(data) if features is None else gen.from_bytes(data, features=features)
 
 
 def check_bytes(gm, data, wasmtime, tier):
@@ -201,6 +214,7 @@ class Worker:
         self.wasmtime = cfg['wasmtime']
         from fuzz.oracle import TIER
         self.tier = cfg.get('tier', TIER)
+        self.features = campaign_features(cfg.get('gc', False))
         # either tier runs compiled code (the tier check runs the other one): its
         # recursion limit is raised now, not inside a hypothesis test (which warns)
         from engine.exec.fast_wasmedge import recursion_room
@@ -248,9 +262,11 @@ class Worker:
             # the generator itself failed: run it on the saved input in a fresh process
             tried = ['the generator on input_hex in a fresh process']
             mod = 'smith' if case.get('generator') == 'smith' else 'gen'
+            kw = '' if mod == 'smith' or not case.get('features') else \
+                f', features={sorted(case["features"])!r}'
             cmd = [sys.executable, '-c', f'import json, sys; from fuzz import {mod}\n'
                    f'data = bytes.fromhex(json.load(open(sys.argv[1]))["input_hex"])\n'
-                   f'try:\n    {mod}.from_bytes(data)\nexcept Exception as e:\n'
+                   f'try:\n    {mod}.from_bytes(data{kw})\nexcept Exception as e:\n'
                    f'    print(type(e).__name__, e); sys.exit(1)', os.path.join(d, 'case.json')]
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, cwd=ROOT, preexec_fn=_die_with_parent)
@@ -272,7 +288,7 @@ class Worker:
         tried.append('the same check again in the campaign worker')
         try:
             if not case.get('wasm'):
-                (smith if case.get('generator') == 'smith' else gen).from_bytes(case['input'])
+                bytes_module(case.get('generator'), case['input'], case.get('features'))
                 again = []
             else:
                 again = oracle.check(case['wasm'], case['entry'], tuple(case['args']), case['hops'],
@@ -291,12 +307,12 @@ class Worker:
         return {'generator': generator, 'unit': unit, 'wasm': gm.wasm, 'entry': failure.entry or gm.entry,
                 'args': list(failure.args), 'hops': [tuple(h) for h in failure.hops],
                 'mismatch': failure.mismatch, 'wasmtime': self.wasmtime, 'input': data,
-                'tier': failure.tier}
+                'tier': failure.tier, 'features': sorted(self.features)}
 
     # -- byte-driven generators
     def bytes_case(self, generator, data):
         """(checks, failure, module) for input bytes of a byte generator."""
-        gm = bytes_module(generator, data)
+        gm = bytes_module(generator, data, self.features)
         if gm is None:
             return 0, None, None
         self.inflight(gm.wasm, gm.entry, gm.args)
@@ -339,7 +355,7 @@ class Worker:
             self.save_input(generator, data)
             self.failed(fid, {'generator': generator, 'unit': unit, 'wasm': b'', 'entry': '',
                               'args': [], 'hops': [('wasmedge', None)], 'input': data,
-                              'wasmtime': self.wasmtime,
+                              'wasmtime': self.wasmtime, 'features': sorted(self.features),
                               'mismatch': [f'generator failed: {type(e).__name__}: {e}'
                                            + oracle._where(e)]}, False, final=True)
             return
@@ -384,7 +400,7 @@ class Worker:
                   verbosity=Verbosity.quiet,
                   suppress_health_check=list(HealthCheck), report_multiple_bugs=False,
                   phases=phases)
-        @given(gen.modules(), st.randoms(use_true_random=False))
+        @given(gen.modules(features=self.features), st.randoms(use_true_random=False))
         def prop(gm, rnd):
             if state['deadline'] and time.time() > state['deadline']:
                 raise StopShrinking()
@@ -962,6 +978,9 @@ def parse(argv):
     p.add_argument('--retries', type=int, default=RETRIES,
                    help='fresh workers a unit lost to a crash or hang gets before it is a finding')
     p.add_argument('--quiet', action='store_true', help='no progress line')
+    p.add_argument('--gc', action='store_true',
+                   help="GC modules too: the hypothesis and gen generators add fuzz.gen3's 'gc' "
+                        'feature (structs, arrays, i31s live across the checkpoints)')
     a = p.parse_args(argv)
     if a.jobs is None and a.scheduler is None:
         a.jobs = os.cpu_count() or 1
@@ -992,7 +1011,7 @@ def parse(argv):
             'out': out, 'wasmtime': not a.no_wasmtime, 'case_timeout': a.case_timeout,
             'shrink_seconds': a.shrink_seconds, 'progress': not a.quiet, 'time': a.time,
             'grace': GRACE, 'runtimes': available_runtimes(), 'deadline': None,
-            'retries': a.retries, 'scheduler': a.scheduler, 'tier': a.tier}
+            'retries': a.retries, 'scheduler': a.scheduler, 'tier': a.tier, 'gc': a.gc}
 
 
 CORPUS_GENERATORS = ('smith', 'atheris', 'gen')     # byte generators whose failing inputs are kept

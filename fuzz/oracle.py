@@ -31,7 +31,7 @@ from engine import embedding
 from engine.migrate.checkpoint import ForeignInstanceError
 from engine.errors import Trap, UncaughtException, WasmError
 from engine.runtime import TIERS  # noqa: F401  (re-exported for the campaign)
-from engine.syntax import ExternRef
+from engine.syntax import ExternRef, Struct
 from engine.migrate.translate import images_from_snapshot, snapshot_from_images, translate
 from fuzz import countcheck, imagecheck, linked, neutralcheck
 
@@ -158,8 +158,113 @@ def _module_value(v, to_index):
     return v
 
 
+class GCRef(tuple):
+    """A GC object of an outcome as structure, not identity (two runs'
+    objects are never the same Python objects): ``('gc', n, heap)``, n the
+    object's number in the outcome's heap, ``heap`` every object reachable
+    from the outcome's globals, tables and results, numbered in the order a
+    breadth-first walk from them in that order meets them, each as (kind,
+    canonical type, fields with references as ('gc', m)).  Equal exactly
+    when the two heaps are isomorphic by that walk: the same types and
+    field values, the same sharing and cycles, the same root reaching the
+    same object."""
+
+    def __new__(cls, n, heap):
+        return tuple.__new__(cls, ('gc', n, heap))
+
+    def __reduce__(self):
+        return (GCRef, (self[1], self[2]))
+
+    def __repr__(self):
+        kind, _, fields = self[2][self[1]]
+        return f'{kind}#{self[1]}({", ".join(_show(f) for f in fields)})'
+
+
+def gc_views(seqs):
+    """``seqs`` (lists of values: globals, each table, results) with every
+    GC struct or array replaced by its ``GCRef``; unchanged without any."""
+    index, order = {}, []
+
+    def visit(v):
+        if isinstance(v, Struct) and id(v) not in index:
+            index[id(v)] = len(order)
+            order.append(v)
+    for seq in seqs:
+        for v in seq:
+            visit(v)
+    if not order:
+        return seqs
+    k = 0
+    while k < len(order):
+        for f in order[k].fields:
+            visit(f)
+        k += 1
+
+    def ref(v):
+        return ('gc', index[id(v)]) if isinstance(v, Struct) else v
+    heap = tuple((o.ref_kind, o.type, tuple(ref(f) for f in o.fields)) for o in order)
+    return [[GCRef(index[id(v)], heap) if isinstance(v, Struct) else v for v in seq] for seq in seqs]
+
+
+def _gc_head(v):
+    """(kind, type) of a GC object, None for any other value: a store's
+    ``Struct``/``Array`` (its canonical type), or a snapshot's module-level
+    object (``engine.migrate.gcheap.Obj``: ``kind``, ``typeidx``,
+    ``fields``)."""
+    if isinstance(v, Struct):
+        return (v.ref_kind, v.type)
+    kind = getattr(v, 'kind', None)
+    if kind in ('struct', 'array') and hasattr(v, 'typeidx') and hasattr(v, 'fields'):
+        return (kind, v.typeidx)
+    return None
+
+
+def structural(x):
+    """``x`` (a snapshot: dataclasses, lists, dicts of values) with every GC
+    object (a store's ``Struct``/``Array`` or a snapshot's ``gcheap.Obj``)
+    replaced by ('gc', n), n its number in the order a walk of ``x`` and
+    then of the objects' fields meets it, paired with the objects' contents:
+    two snapshots read from different places (their objects never the same
+    Python objects) are equal by it exactly when their states are
+    isomorphic (see ``GCRef``).  A part holding no GC object stays itself,
+    compared by its own ``__eq__``."""
+    index, order = {}, []
+
+    def walk(v):
+        """(v as compared, whether it holds a GC object)."""
+        if _gc_head(v) is not None:
+            n = index.get(id(v))
+            if n is None:
+                n = index[id(v)] = len(order)
+                order.append(v)
+            return ('gc', n), True
+        if isinstance(v, ExternRef) and not isinstance(v.value, int):
+            inner, gc = walk(v.value)       # an externalized GC object
+            return (('extern', inner), True) if gc else (v, False)
+        if dataclasses.is_dataclass(v) and not isinstance(v, type):
+            parts = [walk(getattr(v, f.name)) for f in dataclasses.fields(v)]
+            name = type(v).__name__
+        elif isinstance(v, (list, tuple)):
+            parts, name = [walk(e) for e in v], 'seq'
+        elif isinstance(v, dict):
+            parts, name = [walk((k, e)) for k, e in v.items()], 'dict'
+        else:
+            return v, False
+        if not any(gc for _, gc in parts):
+            return v, False
+        return (name,) + tuple(p for p, _ in parts), True
+    root, _ = walk(x)
+    heap, k = [], 0
+    while k < len(order):
+        o = order[k]
+        heap.append(_gc_head(o) + (tuple(walk(f)[0] for f in o.fields),))
+        k += 1
+    return root, tuple(heap)
+
+
 def _final_state(store, inst):
-    """Memory, globals, tables of ``inst`` (module-level values)."""
+    """Memory, globals, tables of ``inst`` (module-level values; GC
+    objects as ``GCRef``: ``_outcome``)."""
     from engine.migrate.translate import ModuleView
     view = ModuleView.of(inst.module, inst.info)
     to_index = {a: i for i, a in enumerate(inst.funcaddrs)}
@@ -187,6 +292,10 @@ def _results(store, inst, entry_addr, results):
 def _outcome(store, inst, ex, entry_addr, trap=None, hops=()):
     memories, globs, tables, exports = _final_state(store, inst)
     results = None if trap is not None else _results(store, inst, entry_addr, ex.results or [])
+    views = gc_views([globs, *tables, results or []])
+    globs, tables = views[0], views[1:1 + len(tables)]
+    if results is not None:
+        results = views[-1]
     return Outcome(results, trap, ex.steps, memories[0] if memories else None, globs, tables, exports,
                    list(hops), memories=memories)
 
@@ -325,8 +434,8 @@ def migrated(wasm, entry, args, hops, image_dir=None, run=_run, tier=TIER) -> Ou
                 # as it is in memory, or decoded from its files in memory, it
                 # must describe the same state
                 stage = 'reading the translated set as held in memory'
-                if snapshot_from_images(written, inst.module, inst.info) != \
-                        snapshot_from_images(images, inst.module, inst.info):
+                if structural(snapshot_from_images(written, inst.module, inst.info)) != \
+                        structural(snapshot_from_images(images, inst.module, inst.info)):
                     raise EngineFailure('the translated set read in memory and read back from its '
                                         'files describe different states')
                 if im.decode_files(im.encode_files(written, layout)) != images:
@@ -345,8 +454,8 @@ def migrated(wasm, entry, args, hops, image_dir=None, run=_run, tier=TIER) -> Ou
                         stage = f'restore the {untranslated.runtime} set straight into {nxt}'
                         direct = checkpoint.save(checkpoint.restore(store, inst, untranslated, runtime=nxt),
                                                  inst, sha, entry, result_types)
-                        if snapshot_from_images(direct, inst.module, inst.info) != \
-                                snapshot_from_images(images, inst.module, inst.info):
+                        if structural(snapshot_from_images(direct, inst.module, inst.info)) != \
+                                structural(snapshot_from_images(images, inst.module, inst.info)):
                             raise EngineFailure('restored straight from the untranslated set, the '
                                                 'state differs from the translated set\'s')
                         stage = f'restore in {nxt}'
@@ -458,7 +567,17 @@ def _show(v):
         return 'null'
     if isinstance(v, int):
         return hex(v)
+    if isinstance(v, tuple) and len(v) == 2 and v[0] == 'gc':
+        return f'#{v[1]}'           # a GCRef's field referring to another object
     return repr(v)
+
+
+def _heap_note(e, a):
+    """Why two GC references that print alike differ: the rest of the heap
+    (what they share with other roots, what they reach)."""
+    if isinstance(e, GCRef) and isinstance(a, GCRef) and repr(e) == repr(a):
+        return ' (alike, but the heaps differ: sharing or objects reached)'
+    return ''
 
 
 def _first_diff(a, b):
@@ -502,7 +621,7 @@ def compare(expected: Outcome, actual: Outcome, label, steps=True) -> List[str]:
         out.append(f'{label}: {len(actual.memories)} memories, expected {len(expected.memories)}')
     for k, (e, a) in enumerate(zip(expected.globals, actual.globals)):
         if e != a:
-            out.append(f'{label}: global {k} = {_show(a)}, expected {_show(e)}')
+            out.append(f'{label}: global {k} = {_show(a)}, expected {_show(e)}' + _heap_note(e, a))
     if len(expected.globals) != len(actual.globals):
         out.append(f'{label}: {len(actual.globals)} globals, expected {len(expected.globals)}')
     for k, (e, a) in enumerate(zip(expected.tables, actual.tables)):
@@ -511,7 +630,8 @@ def compare(expected: Outcome, actual: Outcome, label, steps=True) -> List[str]:
                 out.append(f'{label}: table {k} has {len(a)} entries, expected {len(e)}')
             else:
                 i = _first_diff(e, a)
-                out.append(f'{label}: table {k}[{i}] = {_show(a[i])}, expected {_show(e[i])}')
+                out.append(f'{label}: table {k}[{i}] = {_show(a[i])}, expected {_show(e[i])}'
+                           + _heap_note(e[i], a[i]))
     return out
 
 

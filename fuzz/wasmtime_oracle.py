@@ -41,6 +41,9 @@ _TRAPS = {
     # ref.as_non_null, call_ref, throw_ref on null: the spec's "null reference",
     # "null function reference", "null exception reference" (wasmtime has one code)
     wasmtime.TrapCode.NULL_REFERENCE: 'null ',
+    # GC: array.get/set/fill/copy past the end, ref.cast of another type
+    wasmtime.TrapCode.ARRAY_OUT_OF_BOUNDS: 'out of bounds array access',
+    wasmtime.TrapCode.CAST_FAILURE: 'cast failure',
 }
 # a Wasm exception no handler caught (exception handling): the engine's
 # UncaughtException message, which fuzz.oracle reports as the outcome's trap
@@ -89,6 +92,7 @@ def _engine(fuel):
         cfg.wasm_relaxed_simd = False
         cfg.wasm_exceptions = True              # fuzz.gen's 'exceptions'
         cfg.wasm_function_references = True     # and 'function-references'
+        cfg.wasm_gc = True                      # and 'gc' (fuzz.gen3's GC feature)
         _ENGINES[key] = wasmtime.Engine(cfg)
     return _ENGINES[key]
 
@@ -260,7 +264,10 @@ def _trap_message(exc, wasm):
 
 
 _VT = {0x7F: 'i32', 0x7E: 'i64', 0x7D: 'f32', 0x7C: 'f64', 0x7B: 'v128', 0x70: 'funcref',
-       0x6F: 'externref', 0x69: 'exnref'}
+       0x6F: 'externref', 0x69: 'exnref',
+       0x6E: 'anyref', 0x6D: 'eqref', 0x6C: 'i31ref', 0x6B: 'structref', 0x6A: 'arrayref',
+       0x71: 'nullref'}
+_PACKED = (0x78, 0x77)      # i8, i16: storage types of GC fields only
 _TYPED_REF = {0x63: 'ref null', 0x64: 'ref'}     # (ref null? ht): ht a byte or an s33 index
 
 
@@ -300,12 +307,42 @@ class _Reader:
             elif op == 0x44:
                 self.pos += 8
             elif op == 0xD0:
-                self.pos += 1
+                self.u32()            # the heap type: a byte, or a type index (s33 >= 0)
             elif op == 0xFD:
                 self.u32()
                 self.pos += 16
             elif op in (0x6A, 0x6B, 0x6C, 0x7C, 0x7D, 0x7E):
                 pass                  # extended-const arithmetic
+
+
+def _rec_group(r):
+    """The types of one type-section entry (GC: a rec group 0x4E of
+    subtypes, a subtype 0x50/0x4F with supertypes, or a composite type):
+    a function type as (params, results), a struct or array type as None."""
+    n = 1
+    if r.data[r.pos] == 0x4E:
+        r.byte()
+        n = r.u32()
+    out = []
+    for _ in range(n):
+        if r.data[r.pos] in (0x50, 0x4F):
+            r.byte()
+            for _ in range(r.u32()):
+                r.u32()
+        kind = r.byte()
+        if kind == 0x60:
+            params = [r.valtype() for _ in range(r.u32())]
+            results = [r.valtype() for _ in range(r.u32())]
+            out.append((params, results))
+            continue
+        for _ in range(r.u32() if kind == 0x5F else 1):     # struct fields, array element
+            if r.data[r.pos] in _PACKED:
+                r.byte()
+            else:
+                r.valtype()
+            r.byte()                # mutability
+        out.append(None)
+    return out
 
 
 def export_types(wasm):
@@ -320,10 +357,7 @@ def export_types(wasm):
         end = r.pos + size
         if sid == 1:
             for _ in range(r.u32()):
-                r.byte()
-                params = [r.valtype() for _ in range(r.u32())]
-                results = [r.valtype() for _ in range(r.u32())]
-                types.append((params, results))
+                types += _rec_group(r)
         elif sid == 2:
             for _ in range(r.u32()):
                 for _name in ('module', 'field'):

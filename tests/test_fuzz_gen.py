@@ -436,7 +436,7 @@ def test_default_features_keep_simd_and_reference_types():
     assert {'v128', 'funcref', 'externref'} <= types
     assert any(o.startswith('i32x4.') for o in ops) and 'table.get' in ops
     with pytest.raises(ValueError, match='unknown generator features'):
-        gen.from_seed(0, features={'gc'})
+        gen.from_seed(0, features={'stack-switching'})
 
 
 def test_host_references_reach_tables_and_globals():
