@@ -92,8 +92,10 @@ class Tracer:
                 if self.at_restore:
                     self.capture_at.add(self.ncompared)
         model = ex.model
-        left = oracle.MAX_STEPS - ex.steps if budget is None else budget
-        while left > 0:
+        # the budget is instructions counted, not run(1) calls: a WasmEdge
+        # false `if` with an `else` counts both in one call
+        stop = oracle.MAX_STEPS if budget is None else ex.steps + budget
+        while ex.steps < stop:
             if ex.finished:
                 return True, None
             rec = self._before(ex, model)
@@ -109,7 +111,6 @@ class Tracer:
                 self.records.append({k: v for k, v in rec.items() if k != '_main'})
                 raise
             self._after(ex, model, rec)
-            left -= 1
             if done:
                 return True, None
         if budget is None:

@@ -129,7 +129,7 @@ def _compared_before(wasm, entry, args, runtime, steps):
     ex = store.new_executor()
     ex.start(inst.exports[entry][1], list(args))
     n = 0
-    for _ in range(steps):
+    while ex.steps < steps:     # counted instructions: a WasmEdge false `if` counts its `else` too
         fi = store.funcs[ex.frames[-1].func]
         body = fi.code.body
         pc = ex.pc if runtime == 'wasmedge' else next(i for i, x in enumerate(body) if x.offset == ex.pc)
@@ -189,3 +189,22 @@ def test_mutation_check_reproducers_name_the_first_divergent_instruction(mutatio
         assert faults.ACTIVE is None
         again = trace.divergence(wasm, case['entry'], args, hops)
         assert not again['found'], again
+
+
+def test_a_hop_stops_after_its_count_of_instructions_not_of_single_steps(fault):
+    """In the WasmEdge model a false ``if`` with an ``else`` counts both in
+    one step; a hop of N instructions must stop where ``run(N)`` stops (the
+    campaign's checkpoint), not after N single steps (one instruction
+    later: here past the division, whose trap the migrated run would
+    otherwise reach before its checkpoint)."""
+    fault('neutral_dropped')
+    wasm = wat('(module (memory 1) (data $d "abcd") (func (export "run") (result i32) '
+               'data.drop $d i32.const 0 (if (then nop) (else nop)) '
+               'i32.const 1 i32.const 0 i32.div_u))')
+    r = trace.divergence(wasm, 'run', (), [('wasmedge', 8), ('neutral:wamr', None)])
+    # 8 instructions: data.drop, i32.const, if + else, nop, end, i32.const,
+    # i32.const (7 single steps); the stop is before the division (compared
+    # instruction 6: block structure is not compared), and the restore
+    # keeps the dropped segment
+    assert r['found'] and r['kind'] == 'state after restore', r
+    assert r['checkpoints'] == [6] and r['what'] == ['dropped data segments [], expected [0]']
