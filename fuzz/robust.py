@@ -24,11 +24,13 @@ index, so a campaign is repeatable and ``--out`` resumes where it ended):
             through decode, validate, instantiate and a call of every
             exported function, alternating the two runtime models.
 ``images``  image sets of both models and neutral snapshots (taken from
-            generated modules stopped mid-run) with byte flips, truncated
+            generated modules and the GC programs of ``fuzz.gcseeds``
+            stopped mid-run) with byte flips, truncated
             or missing files, a file from another module's set, and
             field-level corruption (manifest and neutral.json fields set to
             wrong types and ranges, deep JSON nesting, huge page counts and
-            u32 fields), through ``engine restore``/``translate``/``inspect``.
+            u32 fields, ``gc.img`` corrupted by structure), through
+            ``engine restore``/``translate``/``inspect``.
 ``wast``    scripts of the spec suite's own commands (a module and the
             assertions after it), mutated as text, through the .wast parser
             and the script runner under both models.
