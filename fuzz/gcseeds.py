@@ -8,8 +8,9 @@ a cycle, objects shared between a local, a global, a table and another
 object, arrays with packed i8/i16 elements, i31 values, an object
 externalized into an externref global, a host reference seen as anyref,
 GC references on the operand stack, a passive GC element segment shared
-with an array made by ``array.new_elem``, and a loop that grows a list
-(so later stop points hold more objects).
+with an array made by ``array.new_elem``, a loop that grows a list (so
+later stop points hold more objects), and a struct holding a caught
+exception that carries the struct (a cycle through exception.img).
 """
 
 from engine.errors import WasmError
@@ -91,7 +92,33 @@ STACK = r'''(module
     (i32.add (array.len (local.get $v)))))'''
 
 
-PROGRAMS = ((LIST, 'run', 'list'), (STACK, 'walk', 'stack'))
+# "exn" puts a caught exception (exnref) into a struct field whose
+# exception carries that struct: a cycle through exception.img.
+EXN = r'''(module
+  (type $box (struct (field (mut exnref)) (field (mut anyref))))
+  (tag $e (param (ref null $box)))
+  (func (export "exn") (param $n i32) (result i32)
+    (local $b (ref null $box)) (local $x exnref) (local $i i32)
+    (local.set $b (struct.new $box (ref.null exn) (ref.null any)))
+    (loop $l
+      (block $h (result (ref null $box) exnref)
+        (try_table (catch_ref $e $h) (throw $e (local.get $b)))
+        unreachable)
+      (local.set $x)
+      (drop)
+      (struct.set $box 0 (local.get $b) (local.get $x))
+      (struct.set $box 1 (local.get $b) (ref.i31 (local.get $i)))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br_if $l (i32.lt_u (local.get $i) (local.get $n))))
+    (i32.add
+      (ref.eq (block $h2 (result (ref null $box))
+                (try_table (catch $e $h2) (throw_ref (struct.get $box 0 (local.get $b))))
+                unreachable)
+              (local.get $b))
+      (i31.get_u (ref.cast (ref i31) (struct.get $box 1 (local.get $b)))))))'''
+
+
+PROGRAMS = ((LIST, 'run', 'list'), (STACK, 'walk', 'stack'), (EXN, 'exn', 'exn'))
 
 
 def gc_modules():

@@ -200,10 +200,11 @@ def _gc_seeds():
 def test_gc_programs_agree_with_wasmtime_and_hand_values():
     """fuzz/gcseeds.py's programs, 12 rounds: list = (0+..+11) + ref.eq 1
     + shorts[1] (-9 as u16 = 65527) + i31 7 + bytes[2] (300 & 255 = 44);
-    stack = i31 11 + len 2 + ref.eq 1 + len 12."""
+    stack = i31 11 + len 2 + ref.eq 1 + len 12; exn = ref.eq of the box
+    the rethrown exception carries with the box 1 + the last i31 11."""
     from fuzz import gcseeds
     from engine import embedding
-    expected = {'list': 66 + 1 + 65527 + 7 + 44, 'stack': 11 + 2 + 1 + 12}
+    expected = {'list': 66 + 1 + 65527 + 7 + 44, 'stack': 11 + 2 + 1 + 12, 'exn': 1 + 11}
     for (text, entry, name), (wasm, _, _) in zip(gcseeds.PROGRAMS, gcseeds.gc_modules()):
         store = wasmtime.Store()
         inst = wasmtime.Instance(store, wasmtime.Module(store.engine, text), [])
@@ -220,7 +221,7 @@ def test_gc_programs_agree_with_wasmtime_and_hand_values():
 def test_gc_seeds_hold_a_live_heap_and_restore_clean(tmp_path):
     """The images campaign's GC seeds: version-4 sets of both models whose
     gc.img holds structs, arrays, i31 and host entries, a cycle and a GC
-    element segment; neutral v3 documents with a heap; every one restores
+    element segment (and sets with exception.img); neutral v3 documents with a heap; every one restores
     to the uninterrupted result (exit 0); a fork-layout set given a GC
     module is refused (exit 2)."""
     from engine.migrate import gcheap, images as im
@@ -237,6 +238,7 @@ def test_gc_seeds_hold_a_live_heap_and_restore_clean(tmp_path):
         cycle |= any(e[0] == 'struct' and (gcheap.OBJ, k) in e[2] for k, e in enumerate(entries))
         segs |= bool(elems)
     assert kinds == {'struct', 'array', 'i31', 'host'} and cycle and segs
+    assert any('exception.img' in s for s in sets)        # a cycle through an exception
     assert all(json.loads(d['neutral.json'])['version'] == 3 and json.loads(d['neutral.json'])['heap']
                for d in docs)
     for s in seeds:
