@@ -221,9 +221,9 @@ def test_gc_programs_agree_with_wasmtime_and_hand_values():
 def test_gc_seeds_hold_a_live_heap_and_restore_clean(tmp_path):
     """The images campaign's GC seeds: version-4 sets of both models whose
     gc.img holds structs, arrays, i31 and host entries, a cycle and a GC
-    element segment (and sets with exception.img); neutral v3 documents with a heap; every one restores
-    to the uninterrupted result (exit 0); a fork-layout set given a GC
-    module is refused (exit 2)."""
+    element segment (and sets with exception.img); neutral v3 documents
+    with a heap; every one restores to the uninterrupted result (exit 0);
+    a fork-layout set given a GC module is refused (exit 2)."""
     from engine.migrate import gcheap, images as im
     seeds = _gc_seeds()
     sets = [s for s in seeds if 'gc.img' in s]
