@@ -24,11 +24,13 @@ index, so a campaign is repeatable and ``--out`` resumes where it ended):
             through decode, validate, instantiate and a call of every
             exported function, alternating the two runtime models.
 ``images``  image sets of both models and neutral snapshots (taken from
-            generated modules stopped mid-run) with byte flips, truncated
+            generated modules and the GC programs of ``fuzz.gcseeds``
+            stopped mid-run) with byte flips, truncated
             or missing files, a file from another module's set, and
             field-level corruption (manifest and neutral.json fields set to
             wrong types and ranges, deep JSON nesting, huge page counts and
-            u32 fields), through ``engine restore``/``translate``/``inspect``.
+            u32 fields, ``gc.img`` corrupted by structure), through
+            ``engine restore``/``translate``/``inspect``.
 ``wast``    scripts of the spec suite's own commands (a module and the
             assertions after it), mutated as text, through the .wast parser
             and the script runner under both models.
@@ -50,6 +52,7 @@ import random
 import resource
 import shutil
 import signal
+import struct
 import sys
 import tempfile
 import time
@@ -192,6 +195,9 @@ def corrupt_json(rng, raw):
             for i, v in enumerate(x[:50]):
                 walk(v, path + (i,))
     walk(doc, ())
+    aimed = [p for p in paths if len(p) > 1 and p[0] in HEAP_KEYS]
+    if aimed and rng.random() < 0.5:         # a GC document: its heap and segments
+        paths = [()] + aimed
     path = rng.choice(paths[1:] or paths)
     parent = doc
     for k in path[:-1]:
@@ -217,11 +223,109 @@ def corrupt_json(rng, raw):
     return text.replace('"@DEEP@"', deep_json(rng.choice((50, 3000, 100000)))).encode()
 
 
+def mutate_gc_img(rng, data):
+    """A structured corruption of ``gc.img`` (docs/images.md "GC heap")
+    that keeps its framing, so the checks behind the decoder are reached:
+    a type index out of range or of the other composite kind, an object
+    id out of range or naming an entry of another kind, a field tag or
+    payload of the wrong kind or width, a field dropped or added, segment
+    ids and indices out of range -- or a huge entry count, field count or
+    segment length written into the header, which must be refused before
+    anything of that size is allocated."""
+    from engine.errors import WasmError
+    from engine.migrate import gcheap
+    try:
+        entries, elems = gcheap.decode(data)
+    except WasmError:
+        return mutate_bytes(rng, data)
+    entries = [list(e[:2]) + ([list(e[2])] if len(e) > 2 else []) for e in entries]
+    elems = [(i, list(cells)) for i, cells in elems]
+    objs = [k for k, e in enumerate(entries) if e[0] in ('struct', 'array')]
+    ids = (len(entries), len(entries) + 1, 0xFFFFFFFE, 0xFFFFFFFF, 0x7FFFFFFF,
+           rng.randrange(len(entries) + 1))
+    kind = rng.randrange(8)
+    if kind == 0:                                          # a huge count in a header
+        which = rng.randrange(3)
+        huge = rng.choice((0xFFFFFFFF, 0x7FFFFFFF, 0x10000000, 1 << 20, len(data)))
+        if which == 1 and objs:                            # an object's field count
+            k = rng.choice(objs)
+            pos = len(gcheap.encode([tuple(e) for e in entries[:k]], [])) - 4 + 1 + 4
+        elif which == 2 and elems:                         # a segment's length
+            j = rng.randrange(len(elems))
+            pos = len(gcheap.encode([tuple(e) for e in entries], elems[:j])) + 4
+        else:                                              # the entry count
+            pos = 4
+        return data[:pos] + huge.to_bytes(4, 'little') + data[pos + 4:]
+    if kind == 1 and objs:                                 # type index
+        e = entries[rng.choice(objs)]
+        e[1] = rng.choice((e[1] + 1, e[1] - 1 if e[1] else 0xFFFFFFFF, rng.randrange(8),
+                           0xFFFFFFFF, 1000))
+    elif kind == 2 and objs:                               # struct <-> array
+        e = entries[rng.choice(objs)]
+        e[0] = 'array' if e[0] == 'struct' else 'struct'
+    elif kind == 3 and objs:                               # a field's payload
+        fields = entries[rng.choice(objs)][2]
+        if fields:
+            i = rng.randrange(len(fields))
+            tag, x = fields[i]
+            if tag in (gcheap.OBJ, gcheap.EXN):
+                x = rng.choice(ids + tuple(k for k, e in enumerate(entries) if e[0] in ('i31', 'host')))
+            elif tag == gcheap.NUM64:
+                x = rng.choice((0, 1 << 63, (1 << 64) - 1))
+            elif tag == gcheap.NUM128:
+                x = rng.choice((0, (1 << 128) - 1))
+            else:
+                x = rng.choice(INTERESTING_U32)
+            fields[i] = (tag, x)
+    elif kind == 4 and objs:                               # a field's tag
+        fields = entries[rng.choice(objs)][2]
+        if fields:
+            i = rng.randrange(len(fields))
+            tag = rng.randrange(gcheap.EXN + 1)
+            x = 0 if tag in (gcheap.NUM64, gcheap.NUM128, gcheap.NULL) else rng.choice(ids)
+            fields[i] = (tag, x)
+    elif kind == 5 and objs:                               # a field dropped or added
+        fields = entries[rng.choice(objs)][2]
+        if fields and rng.random() < 0.5:
+            del fields[rng.randrange(len(fields))]
+        else:
+            fields.append(rng.choice(((gcheap.NULL, 0), (gcheap.NUM32, 1), (gcheap.OBJ, 0),
+                                      (gcheap.T_I31, 3))))
+    elif kind == 6 and elems:                              # a segment
+        j = rng.randrange(len(elems))
+        i, cells = elems[j]
+        if cells and rng.random() < 0.6:
+            cells[rng.randrange(len(cells))] = rng.choice(ids)
+        else:
+            elems[j] = (rng.choice((i + 1, 0xFFFFFFFF, 0, 99)), cells)
+    else:                                                  # i31/host values, entries dropped
+        if entries and rng.random() < 0.5:
+            del entries[rng.randrange(len(entries))]
+        else:
+            vals = [k for k, e in enumerate(entries) if e[0] in ('i31', 'host')]
+            if vals:
+                entries[rng.choice(vals)][1] = rng.choice((1 << 31, 0xFFFFFFFF, 0x7FFFFFFF))
+    try:
+        return gcheap.encode([tuple(e) for e in entries], elems)
+    except (struct.error, OverflowError, ValueError):
+        return mutate_bytes(rng, data)
+
+
+HEAP_KEYS = ('heap', 'gc_elems')   # neutral.json v3: what corrupt_json aims at half the time
+
+
 def mutate_image_set(rng, files, others):
     """One structured corruption of an image set or neutral directory."""
     files = dict(files)
     names = sorted(files)
     name = rng.choice(names)
+    if 'gc.img' in files and rng.random() < 0.3:               # the GC heap, structured
+        files['gc.img'] = mutate_gc_img(rng, files['gc.img'])
+        if rng.random() < 0.2 and others:                      # with another set's gc.img
+            donors = [o for o in others if 'gc.img' in o]
+            if donors:
+                files['gc.img'] = rng.choice(donors)['gc.img']
+        return files
     kind = rng.randrange(7)
     if kind == 0:                                              # bytes of one file
         files[name] = mutate_bytes(rng, files[name])
@@ -394,11 +498,11 @@ def _file_modules(path, most):
 
 
 def _image_seeds(count):
-    """Image sets (both models) and neutral documents of generated modules
-    stopped half-way, from the first ``count`` generated modules (seeds
-    1000 on) that are still running at their stop point."""
-    from engine.migrate import checkpoint, fork_images, images as im, neutral
-    from engine.migrate.translate import snapshot_from_images
+    """Image sets (both models), fork-layout sets and neutral documents of
+    generated modules stopped half-way, from the first ``count`` generated
+    modules (seeds 1000 on) that are still running at their stop point;
+    then those of the GC programs (``_gc_image_seeds``)."""
+    from engine.migrate import images as im
     from fuzz import gen, linked
     seeds = []
     modules = 0
@@ -421,32 +525,63 @@ def _image_seeds(count):
                 continue
             if ex.finished:
                 continue
-            try:
-                images = checkpoint.save(ex, inst, im.module_sha256(gm.wasm), gm.entry,
-                                         list(gm.results))
-            except WasmError:
-                continue
-            files = im.encode_files(images)
-            files['module.wasm'] = gm.wasm
-            seeds.append(files)
-            fresh = embedding.store_init(rt)
-            fresh_module = embedding.module_decode(gm.wasm)
-            base = embedding.module_instantiate(
-                fresh, fresh_module, linked.imports_for(fresh, fresh_module, gm.wasm),
-                run_start=False)
-            snap = snapshot_from_images(images, inst.module, inst.info)
-            try:
-                fork = fork_images.fork_files(snap, inst.module, inst.info, rt,
-                                              fork_images.baseline_of(fresh, base))
-            except WasmError:       # what a fork's layout cannot hold (docs/fork-findings.md)
-                continue
-            seeds.append(dict(fork, **{'module.wasm': gm.wasm, FORK: f'{rt} {gm.entry}'.encode()}))
-            if rt == 'wasmedge':
-                snap = snapshot_from_images(images, inst.module, inst.info)
-                doc = neutral.document_from_snapshot(snap, inst.module, inst.info,
-                                                     im.module_sha256(gm.wasm))
-                seeds.append({neutral.FILE: neutral.dumps(doc), 'module.wasm': gm.wasm})
+            seeds += _sets_of(ex, inst, rt, gm.wasm, gm.entry, list(gm.results),
+                              lambda store, module, wasm=gm.wasm: linked.imports_for(store, module, wasm))
         modules += len(seeds) > before
+    return seeds + _gc_image_seeds(seeds)
+
+
+def _sets_of(ex, inst, rt, wasm, entry, results, imports):
+    """The seeds of one stopped run: its image set, the fork layout of it
+    (where a fork's layout can hold it), and (wasmedge runs) its neutral
+    document.  ``imports(store, module)`` links a fresh instance."""
+    from engine.migrate import checkpoint, fork_images, images as im, neutral
+    from engine.migrate.translate import snapshot_from_images
+    try:
+        images = checkpoint.save(ex, inst, im.module_sha256(wasm), entry, results)
+    except WasmError:
+        return []
+    files = im.encode_files(images)
+    files['module.wasm'] = wasm
+    out = [files]
+    fresh = embedding.store_init(rt)
+    fresh_module = embedding.module_decode(wasm)
+    base = embedding.module_instantiate(fresh, fresh_module, imports(fresh, fresh_module),
+                                        run_start=False)
+    snap = snapshot_from_images(images, inst.module, inst.info)
+    try:
+        fork = fork_images.fork_files(snap, inst.module, inst.info, rt,
+                                      fork_images.baseline_of(fresh, base))
+        out.append(dict(fork, **{'module.wasm': wasm, FORK: f'{rt} {entry}'.encode()}))
+    except WasmError:       # what a fork's layout cannot hold (docs/fork-findings.md), GC
+        pass
+    if rt == 'wasmedge':
+        snap = snapshot_from_images(images, inst.module, inst.info)
+        doc = neutral.document_from_snapshot(snap, inst.module, inst.info, im.module_sha256(wasm))
+        out.append({neutral.FILE: neutral.dumps(doc), 'module.wasm': wasm})
+    return out
+
+
+GC_STOPS = (12, 20, 30, 75, 140, 260)   # instructions before the stop (of each GC program's run)
+GC_ROUNDS = 12                    # loop rounds of the GC programs' entries
+
+
+def _gc_image_seeds(plain):
+    """Image sets (version 4, with gc.img) and neutral v3 documents of the
+    GC programs of ``fuzz.gcseeds`` stopped at ``GC_STOPS`` in both models,
+    plus fork-layout sets of ``plain`` given a GC module instead of their
+    own (a fork's layout has no GC heap: restoring one must be refused)."""
+    from fuzz import gcseeds
+    from engine.migrate import images as im
+    seeds = []
+    modules = gcseeds.gc_modules()
+    for wasm, entry, _ in modules:
+        for rt in im.RUNTIMES:
+            for ex, inst in gcseeds.stopped_runs(rt, wasm, entry, GC_ROUNDS, GC_STOPS):
+                seeds += _sets_of(ex, inst, rt, wasm, entry, ['i32'], lambda store, module: [])
+    forks = [s for s in plain if FORK in s][:2]
+    for s, (wasm, _, _) in zip(forks, modules):
+        seeds.append(dict(s, **{'module.wasm': wasm}))
     return seeds
 
 

@@ -189,3 +189,108 @@ def test_module_seeds_reach_wasm_3_encodings(monkeypatch):
         for rt in ('wasmedge', 'wamr'):
             assert robust.check_module(data, rt)        # a typed outcome, never an exception
     assert {'memory64', 'tags'} <= features, features
+
+
+# ------------------------------------------------------------ GC image sets
+
+def _gc_seeds():
+    return robust._gc_image_seeds([])
+
+
+def test_gc_programs_agree_with_wasmtime_and_hand_values():
+    """fuzz/gcseeds.py's programs, 12 rounds: list = (0+..+11) + ref.eq 1
+    + shorts[1] (-9 as u16 = 65527) + i31 7 + bytes[2] (300 & 255 = 44);
+    stack = i31 11 + len 2 + ref.eq 1 + len 12; exn = ref.eq of the box
+    the rethrown exception carries with the box 1 + the last i31 11."""
+    from fuzz import gcseeds
+    from engine import embedding
+    expected = {'list': 66 + 1 + 65527 + 7 + 44, 'stack': 11 + 2 + 1 + 12, 'exn': 1 + 11}
+    for (text, entry, name), (wasm, _, _) in zip(gcseeds.PROGRAMS, gcseeds.gc_modules()):
+        store = wasmtime.Store()
+        inst = wasmtime.Instance(store, wasmtime.Module(store.engine, text), [])
+        args = [robust.GC_ROUNDS] + ([None] if entry == 'run' else [])
+        assert inst.exports(store)[entry](store, *args) == expected[name]
+        for rt in ('wasmedge', 'wamr'):
+            s = embedding.store_init(rt)
+            i = embedding.module_instantiate(s, embedding.module_decode(wasm), [])
+            ex = s.new_executor()
+            ex.start(i.exports[entry][1], gcseeds.host_args(entry, robust.GC_ROUNDS))
+            assert ex.run(10 ** 6) and ex.results == [expected[name]]
+
+
+def test_gc_seeds_hold_a_live_heap_and_restore_clean(tmp_path):
+    """The images campaign's GC seeds: version-4 sets of both models whose
+    gc.img holds structs, arrays, i31 and host entries, a cycle and a GC
+    element segment (and sets with exception.img); neutral v3 documents
+    with a heap; every one restores to the uninterrupted result (exit 0);
+    a fork-layout set given a GC module is refused (exit 2)."""
+    from engine.migrate import gcheap, images as im
+    seeds = _gc_seeds()
+    sets = [s for s in seeds if 'gc.img' in s]
+    docs = [s for s in seeds if 'neutral.json' in s]
+    runtimes = {json.loads(s['manifest.json'])['runtime'] for s in sets}
+    assert runtimes == set(im.RUNTIMES) and len(sets) >= 12 and len(docs) >= 6
+    assert all(json.loads(s['manifest.json'])['version'] == 4 for s in sets)
+    kinds, cycle, segs = set(), False, False
+    for s in sets:
+        entries, elems = gcheap.decode(s['gc.img'])
+        kinds |= {e[0] for e in entries}
+        cycle |= any(e[0] == 'struct' and (gcheap.OBJ, k) in e[2] for k, e in enumerate(entries))
+        segs |= bool(elems)
+    assert kinds == {'struct', 'array', 'i31', 'host'} and cycle and segs
+    assert any('exception.img' in s for s in sets)        # a cycle through an exception
+    assert all(json.loads(d['neutral.json'])['version'] == 3 and json.loads(d['neutral.json'])['heap']
+               for d in docs)
+    for s in seeds:
+        assert robust.check_images(s, 0, str(tmp_path)) == 'restore exit 0'
+    forks = [s for s in robust._image_seeds(12) if robust.FORK in s]
+    assert forks
+    wasm = sets[0]['module.wasm']
+    assert robust.check_images(dict(forks[0], **{'module.wasm': wasm}), 0, str(tmp_path)) == \
+        'restore exit 2'
+
+
+def test_gc_img_huge_counts_are_refused_before_allocating(tmp_path, capsys):
+    """A huge entry count, field count or segment length in gc.img's
+    headers: exit 2 naming gc.img and the field, well within the bound."""
+    import random
+    from engine import cli
+    from engine.migrate import images as im
+    s = next(s for s in _gc_seeds() if 'gc.img' in s)
+    seen = set()
+    for k in range(200):
+        rng = random.Random(k)
+        bad = robust.mutate_gc_img(rng, s['gc.img'])
+        if len(bad) != len(s['gc.img']) or bad == s['gc.img']:
+            continue
+        d = tmp_path / f'set{k}'
+        im.write_dir(dict(s, **{'gc.img': bad}), str(d))
+        started = time.process_time()
+        status = cli.main(['restore', str(d), '--runtime', 'wamr'])
+        err = capsys.readouterr().err
+        assert time.process_time() - started < 2
+        assert status in (0, 1, 2) and "Traceback" not in err     # 1: the run traps
+        for field in ('entry count', 'field count', 'segment 0 length'):
+            if status == 2 and 'gc.img: ' in err and field in err:
+                seen.add(field)
+    assert seen == {'entry count', 'field count', 'segment 0 length'}
+
+
+def test_gc_img_structured_corruption_reaches_the_semantic_checks(tmp_path):
+    """Most mutate_gc_img outputs still decode (so the checks against the
+    module are what refuses them), and every one ends typed."""
+    from engine.errors import WasmError
+    from engine.migrate import gcheap
+    seeds = [s for s in _gc_seeds() if 'gc.img' in s]
+    decodes = 0
+    for k in range(120):
+        rng = __import__('random').Random(k)
+        s = seeds[k % len(seeds)]
+        bad = dict(s, **{'gc.img': robust.mutate_gc_img(rng, s['gc.img'])})
+        try:
+            gcheap.decode(bad['gc.img'])
+            decodes += 1
+        except WasmError:
+            pass
+        assert robust.check_images(bad, k, str(tmp_path)).endswith(('exit 0', 'exit 1', 'exit 2'))
+    assert decodes > 60
