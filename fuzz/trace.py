@@ -44,6 +44,7 @@ import json
 import time
 
 from engine.errors import Trap
+from engine.migrate.checkpoint import dropped_segments
 from engine.migrate.state import from_cells
 from engine.migrate.typetables import CALLS
 from engine.valid import operand_types
@@ -271,10 +272,8 @@ def state(ex, model):
     memory, globs, tables, _ = oracle._final_state(store, main)
     # segments dropped so far: a restore that forgets one is wrong before any
     # instruction runs, although no instruction may ever read the segment
-    dropped = {'data': [i for i, a in enumerate(main.dataaddrs)
-                        if not store.datas[a].data and main.module.datas[i].init],
-               'elem': [i for i, a in enumerate(main.elemaddrs)
-                        if not store.elems[a].elem and main.module.elems[i].init]}
+    elems, datas = dropped_segments(store, main)
+    dropped = {'data': datas, 'elem': elems}
     return {'frames': frames, 'memory': memory, 'globals': globs, 'tables': tables,
             'dropped': dropped}
 

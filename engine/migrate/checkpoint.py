@@ -83,7 +83,7 @@ def _ref_out(t, v, to_index, where='the state'):
             return to_index.gc.value(t, v)
         except gcheap.HeapError as e:
             raise GCHeapError(f'{e} (in {where})') from None
-    if value_class(t) == 'exnref' and v is not None:
+    if c == 'exnref' and v is not None:
         tags = to_index.tags
         if v.tag not in tags:
             raise ForeignInstanceError(f'exception of tag address {v.tag}, which the module '
@@ -139,14 +139,20 @@ def _store_parts(store, inst, view, live=False, view_index=None):
     tables = [[_ref_out(t, v, to_index, f'table {i} entry {j}')
                for j, v in enumerate(store.tables[a].elem)]
               for i, (t, a) in enumerate(zip(view.table_types, inst.tableaddrs))]
-    dropped_elems = [i for i, a in enumerate(inst.elemaddrs)
-                     if not store.elems[a].elem and inst.module.elems[i].init]
-    dropped_datas = [i for i, a in enumerate(inst.dataaddrs)
-                     if not store.datas[a].data and inst.module.datas[i].init]
+    dropped_elems, dropped_datas = dropped_segments(store, inst)
     gc_elems = [(i, [_ref_out(inst.module.elems[i].type, v, to_index, f'element segment {i}')
                      for v in store.elems[inst.elemaddrs[i]].elem])
                 for i in gcheap.gc_elem_indices(inst.module, dropped_elems)]
     return page_count, memory, globs, tables, dropped_elems, dropped_datas, chunks, gc_elems
+
+
+def dropped_segments(store, inst):
+    """(element segments, data segments) of ``inst`` dropped so far, by
+    index: emptied at run time although the module gives them contents."""
+    return ([i for i, a in enumerate(inst.elemaddrs)
+             if not store.elems[a].elem and inst.module.elems[i].init],
+            [i for i, a in enumerate(inst.dataaddrs)
+             if not store.datas[a].data and inst.module.datas[i].init])
 
 
 def load_memory(mem, snap):
