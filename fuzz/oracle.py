@@ -182,28 +182,23 @@ class GCRef(tuple):
 
 def gc_views(seqs):
     """``seqs`` (lists of values: globals, each table, results) with every
-    GC struct or array replaced by its ``GCRef``; unchanged without any."""
-    index, order = {}, []
-
-    def visit(v):
-        if isinstance(v, Struct) and id(v) not in index:
-            index[id(v)] = len(order)
-            order.append(v)
-    for seq in seqs:
-        for v in seq:
-            visit(v)
-    if not order:
+    GC struct or array replaced by its ``GCRef`` (an externalized one by
+    ('extern', its GCRef)); unchanged without any.  Numbered as
+    ``structural`` numbers them, so the two agree on what is isomorphic."""
+    numbering = _Numbering()
+    views = [[numbering.walk(v)[0] for v in seq] for seq in seqs]
+    if not numbering.order:
         return seqs
-    k = 0
-    while k < len(order):
-        for f in order[k].fields:
-            visit(f)
-        k += 1
+    heap = numbering.heap()
 
-    def ref(v):
-        return ('gc', index[id(v)]) if isinstance(v, Struct) else v
-    heap = tuple((o.ref_kind, o.type, tuple(ref(f) for f in o.fields)) for o in order)
-    return [[GCRef(index[id(v)], heap) if isinstance(v, Struct) else v for v in seq] for seq in seqs]
+    def top(view):
+        if isinstance(view, tuple) and len(view) == 2:
+            if view[0] == 'gc':
+                return GCRef(view[1], heap)
+            if view[0] == 'extern':
+                return ('extern', top(view[1]))
+        return view
+    return [[top(v) for v in seq] for seq in views]
 
 
 def _gc_head(v):
@@ -219,6 +214,49 @@ def _gc_head(v):
     return None
 
 
+class _Numbering:
+    """GC objects numbered in the order a walk meets them (first the values
+    walked, then the objects' fields breadth-first: ``heap``), every other
+    part kept as itself unless it holds a GC object."""
+
+    def __init__(self):
+        self.index, self.order = {}, []
+
+    def walk(self, v):
+        """(v as compared, whether it holds a GC object)."""
+        if _gc_head(v) is not None:
+            n = self.index.get(id(v))
+            if n is None:
+                n = self.index[id(v)] = len(self.order)
+                self.order.append(v)
+            return ('gc', n), True
+        if isinstance(v, ExternRef) and not isinstance(v.value, int):
+            inner, gc = self.walk(v.value)       # an externalized GC object
+            return (('extern', inner), True) if gc else (v, False)
+        if dataclasses.is_dataclass(v) and not isinstance(v, type):
+            parts = [self.walk(getattr(v, f.name)) for f in dataclasses.fields(v)]
+            name = type(v).__name__
+        elif isinstance(v, (list, tuple)):
+            parts, name = [self.walk(e) for e in v], 'seq'
+        elif isinstance(v, dict):
+            parts, name = [self.walk((k, e)) for k, e in v.items()], 'dict'
+        else:
+            return v, False
+        if not any(gc for _, gc in parts):
+            return v, False
+        return (name,) + tuple(p for p, _ in parts), True
+
+    def heap(self):
+        """Every object met, and those its fields reach, as (kind, type,
+        fields) with references as ('gc', m)."""
+        heap, k = [], 0
+        while k < len(self.order):
+            o = self.order[k]
+            heap.append(_gc_head(o) + (tuple(self.walk(f)[0] for f in o.fields),))
+            k += 1
+        return tuple(heap)
+
+
 def structural(x):
     """``x`` (a snapshot: dataclasses, lists, dicts of values) with every GC
     object (a store's ``Struct``/``Array`` or a snapshot's ``gcheap.Obj``)
@@ -228,38 +266,9 @@ def structural(x):
     Python objects) are equal by it exactly when their states are
     isomorphic (see ``GCRef``).  A part holding no GC object stays itself,
     compared by its own ``__eq__``."""
-    index, order = {}, []
-
-    def walk(v):
-        """(v as compared, whether it holds a GC object)."""
-        if _gc_head(v) is not None:
-            n = index.get(id(v))
-            if n is None:
-                n = index[id(v)] = len(order)
-                order.append(v)
-            return ('gc', n), True
-        if isinstance(v, ExternRef) and not isinstance(v.value, int):
-            inner, gc = walk(v.value)       # an externalized GC object
-            return (('extern', inner), True) if gc else (v, False)
-        if dataclasses.is_dataclass(v) and not isinstance(v, type):
-            parts = [walk(getattr(v, f.name)) for f in dataclasses.fields(v)]
-            name = type(v).__name__
-        elif isinstance(v, (list, tuple)):
-            parts, name = [walk(e) for e in v], 'seq'
-        elif isinstance(v, dict):
-            parts, name = [walk((k, e)) for k, e in v.items()], 'dict'
-        else:
-            return v, False
-        if not any(gc for _, gc in parts):
-            return v, False
-        return (name,) + tuple(p for p, _ in parts), True
-    root, _ = walk(x)
-    heap, k = [], 0
-    while k < len(order):
-        o = order[k]
-        heap.append(_gc_head(o) + (tuple(walk(f)[0] for f in o.fields),))
-        k += 1
-    return root, tuple(heap)
+    numbering = _Numbering()
+    root, _ = numbering.walk(x)
+    return root, numbering.heap()
 
 
 def _final_state(store, inst):
@@ -563,6 +572,8 @@ def _via_neutral(images, inst, directory, wasm, runtime):
 def _show(v):
     if isinstance(v, ExternRef):
         return f'ref.extern {v.value}'
+    if isinstance(v, tuple) and len(v) == 2 and v[0] == 'extern':
+        return f'ref.extern {_show(v[1])}'      # an externalized GC object (gc_views)
     if v is None:
         return 'null'
     if isinstance(v, int):

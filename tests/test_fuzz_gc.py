@@ -173,6 +173,24 @@ def test_gcref_is_structure_not_identity():
     assert oracle.gc_views([[1, None], [2]]) == [[1, None], [2]]
 
 
+def test_gcref_sees_through_externalized_objects():
+    """A global or table holding ``extern.convert_any`` of a struct, or a
+    field holding one: two runs' rebuilt objects are equal by structure
+    (an ``ExternRef`` alone would compare the objects by identity)."""
+    t = ('struct', ())
+
+    def roots(value=1):
+        a = S.Struct(t, [value, None])
+        b = S.Struct(t, [2, S.ExternRef(a)])       # b's field: a, externalized
+        return [[S.ExternRef(a), b], [S.ExternRef(7)]]
+    one, two = oracle.gc_views(roots()), oracle.gc_views(roots())
+    assert one == two
+    assert one[0][0] == ('extern', one[0][0][1]) and isinstance(one[0][0][1], oracle.GCRef)
+    assert one[1] == [S.ExternRef(7)]               # a host reference stays itself
+    assert oracle.gc_views(roots(value=3)) != one
+    assert oracle._show(one[0][0]) == 'ref.extern struct#0(0x1, null)'
+
+
 
 @dataclasses.dataclass
 class _Snap:
