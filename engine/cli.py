@@ -471,7 +471,7 @@ def check_out(directory):
 
 
 def load_dir(directory, module_path=None, limits=None):
-    images = im.read_images(directory)
+    images = im.read_images(directory, limits)
     path = module_path or os.path.join(directory, MODULE_FILE)
     data = read_module(path, limits)
     im.check_module(images, data)

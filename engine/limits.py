@@ -13,7 +13,9 @@ the spec's "call stack exhausted" trap (``CallDepthError``, both an
 
 The defaults are generous enough for the whole spec testsuite and for real
 programs (a 1 GiB memory, ten million table entries, 10,000 nested calls);
-the step budget and the wall-clock limit are off by default because a
+a restored GC heap may hold four million objects, each array as long as a
+table may be (the limit ``array.new`` obeys at run time); the step budget
+and the wall-clock limit are off by default because a
 long run is not an error in itself (``--progress`` shows one), and on in
 the robustness campaigns.
 """
@@ -33,6 +35,7 @@ class Limits:
     max_table_elems: int = 10_000_000       # entries of a table
     max_instances: int = 100_000            # module instances in one store
     max_call_depth: int = 10_000            # nested Wasm calls (frames)
+    max_gc_objects: int = 4_000_000         # GC objects of a heap read from an image set
     max_steps: Optional[int] = None         # instructions one run may execute
     timeout: Optional[float] = None         # seconds one run may take
 
@@ -133,6 +136,8 @@ _HELP = {
     'max_table_elems': 'most entries a table may have (declared, grown or restored)',
     'max_instances': 'most module instances in one store',
     'max_call_depth': 'most nested calls before "call stack exhausted"',
+    'max_gc_objects': 'most GC objects (structs, arrays, i31s, host references) in the heap '
+                      'of a restored image set or neutral document',
     'max_steps': 'most instructions one run may execute (default: no limit)',
     'timeout': 'most seconds one run may take (default: no limit)',
 }

@@ -314,6 +314,40 @@ def test_corrupt_neutral_heap_is_refused_naming_the_path(change, message):
         neutral.snapshot_from_document(doc, inst.module, inst.info)
 
 
+def test_a_heap_past_the_object_limit_is_refused_before_it_is_built(tmp_path, capsys):
+    """gc.img's entry count and array lengths, and a neutral heap, are
+    checked against --max-gc-objects / --max-table-elems (the limit
+    array.new obeys) before any object is made: a typed error naming the
+    flag, on the command line one line and exit 2."""
+    from engine import cli
+    from engine.limits import LimitError, Limits
+    images, inst = _heap_set()
+    files = im.encode_files(images)
+    n = len(images.heap)                               # 7 entries, 5 of them structs/arrays
+    im.decode_files(files, Limits(max_gc_objects=n))
+    with pytest.raises(LimitError, match=rf'gc.img: entry count: {n} exceeds the limit '
+                                         rf'--max-gc-objects {n - 1}'):
+        im.decode_files(files, Limits(max_gc_objects=n - 1))
+    longest = max(len(e[2]) for e in images.heap if e[0] == 'array')
+    with pytest.raises(LimitError, match=rf'gc.img: entry \d+ array length: {longest} exceeds '
+                                         rf'the limit --max-table-elems {longest - 1}'):
+        im.decode_files(files, Limits(max_table_elems=longest - 1))
+    doc = _doc(images, inst)
+    with pytest.raises(LimitError, match=r'neutral.json: heap objects: 5 exceeds the limit '
+                                         r'--max-gc-objects 4'):
+        neutral.snapshot_from_document(doc, inst.module, inst.info, Limits(max_gc_objects=4))
+    with pytest.raises(LimitError, match=r'neutral.json: heap\[\d\] array length'):
+        neutral.snapshot_from_document(doc, inst.module, inst.info,
+                                       Limits(max_table_elems=longest - 1))
+    ck = tmp_path / 'ck'
+    im.write_images(images, str(ck))
+    (ck / 'module.wasm').write_bytes(wat_to_binary(PROGRAM))
+    assert cli.main(['restore', str(ck), '--max-gc-objects', str(n - 1)]) == 2
+    err = capsys.readouterr().err
+    assert f'--max-gc-objects {n - 1}' in err and 'Traceback' not in err
+    assert cli.main(['restore', str(ck), '--max-gc-objects', str(n)]) == 0
+
+
 def test_gc_identity_fault_loses_sharing():
     """With the deliberate fault two references to one object come back as
     two copies.  Stopped 40 instructions before the end (the first two

@@ -22,6 +22,7 @@ Three forms of the same heap:
 import struct
 
 from .. import deftypes, faults
+from .. import limits as L
 from .. import syntax as S
 from ..exec.cells import NONE
 from ..syntax import ExternRef, HostRef, I31, value_class
@@ -370,10 +371,12 @@ def encode(entries, elems):
     return b''.join(out)
 
 
-def decode(data):
-    """``gc.img``'s entries and segments, checked for structure (every
+def decode(data, limits=None):
+    """``gc.img``'s entries and segments, checked for structure and against
+    ``limits`` (object count, array length) before they are built (every
     field's meaning is checked against the module by ``read_table``)."""
     from .images import _Reader
+    limits = limits or L.DEFAULT
     r = _Reader(FILE, data)
     if bytes(r.raw(4, 'magic')) != MAGIC:
         r.pos = 0
@@ -381,6 +384,7 @@ def decode(data):
     n = r.u32('entry count')
     if n > len(data):
         r.fail('entry count', f'{n} entries cannot fit in {len(data)} bytes')
+    limits.check('max_gc_objects', n, f'{FILE}: entry count')
     entries = []
     for k in range(n):
         code = r.raw(1, f'entry {k} kind')[0]
@@ -404,6 +408,8 @@ def decode(data):
         if count > len(data) - r.pos:
             r.fail(f'entry {k} field count', f'{count} fields cannot fit in the '
                                              f'{len(data) - r.pos} bytes left')
+        if kind == 'array':
+            limits.check('max_table_elems', count, f'{FILE}: entry {k} array length')
         fields = []
         for i in range(count):
             where = f'entry {k} field {i}'
@@ -659,13 +665,16 @@ class JsonHeap:
         return self._ref(inner, work)
 
 
-def read_json_heap(module, raw, func_types, fail, exn=None):
+def read_json_heap(module, raw, func_types, fail, exn=None, limits=None):
     """The ``heap`` list of a neutral document as ``Obj``s, every field
-    checked (``fail(where, message)`` raises).  Two passes: allocate, fill.
+    checked (``fail(where, message)`` raises) and the object count and
+    array lengths against ``limits``.  Two passes: allocate, fill.
     ``exn(x, where, heap)`` reads an exnref field's value."""
     types = module.types
+    limits = limits or L.DEFAULT
     if not isinstance(raw, list):
         fail('heap', 'expected a list of objects')
+    limits.check('max_gc_objects', len(raw), 'neutral.json: heap objects')
     out = []
     for k, d in enumerate(raw):
         where = f'heap[{k}]'
@@ -685,6 +694,8 @@ def read_json_heap(module, raw, func_types, fail, exn=None):
         if kind == 'struct' and len(fields) != len(types[x].fields):
             fail(f'{where}.fields', f'{len(fields)} fields, but struct type {x} has '
                                     f'{len(types[x].fields)}')
+        if kind == 'array':
+            limits.check('max_table_elems', len(fields), f'neutral.json: {where} array length')
         out.append(Obj(x, kind, [None] * len(fields)))
     for k, (o, d) in enumerate(zip(out, raw)):
         for i, (st, f) in enumerate(zip(_field_types(module, o.typeidx, len(o.fields)),

@@ -346,15 +346,16 @@ def _read(directory, name, required=True):
         raise ImageError(f'{name}: cannot read: {e.strerror}')
 
 
-def read_images(directory: str) -> ImageSet:
+def read_images(directory: str, limits=None) -> ImageSet:
     """Load and check an image directory (structure only; see
-    ``check_module`` for the match with a module)."""
+    ``check_module`` for the match with a module); ``limits``
+    (engine/limits.py) bounds the GC heap before it is built."""
     if not os.path.isdir(directory):
         raise ImageError(f'image directory {directory} does not exist')
-    return _decode(lambda name, required=True: _read(directory, name, required))
+    return _decode(lambda name, required=True: _read(directory, name, required), limits)
 
 
-def decode_files(files: Dict[str, bytes]) -> ImageSet:
+def decode_files(files: Dict[str, bytes], limits=None) -> ImageSet:
     """The same checks on an image set held in memory as file name -> bytes
     (what ``encode_files`` gives), for callers that never touch the disk."""
     def get(name, required=True):
@@ -363,7 +364,7 @@ def decode_files(files: Dict[str, bytes]) -> ImageSet:
         if required:
             raise ImageError(f'{name}: missing from the image set')
         return None
-    return _decode(get)
+    return _decode(get, limits)
 
 
 def read_pc_and_frame_count(get):
@@ -395,7 +396,7 @@ def read_page_count(get):
     return page_count
 
 
-def _decode(get) -> ImageSet:
+def _decode(get, limits=None) -> ImageSet:
     raw = get('manifest.json')
     try:
         manifest = json.loads(raw)
@@ -488,7 +489,7 @@ def _decode(get) -> ImageSet:
         raw = get(GC_FILE, False)
         if raw is None:
             raise ImageError(f'{GC_FILE}: missing from a version-{GC_VERSION} set (the GC heap)')
-        heap, gc_elems = gcheap.decode(raw)
+        heap, gc_elems = gcheap.decode(raw, limits)
     elif get(GC_FILE, False) is not None:
         raise ImageError(f'{GC_FILE}: present in a version-{version} set (a GC heap needs '
                          f'version {GC_VERSION})')

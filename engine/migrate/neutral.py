@@ -386,8 +386,8 @@ def snapshot_from_document(doc: dict, module, info, limits=None) -> Snapshot:
     tags = exnstate.tag_types(module)
     gc = (module, gcheap.read_json_heap(
         module, doc['heap'], view.func_types, _fail,
-        lambda x, where, heap: _decode_exn(x, where, nfuncs, tags, (module, heap, view.func_types))),
-        view.func_types) if v3 else None
+        lambda x, where, heap: _decode_exn(x, where, nfuncs, tags, (module, heap, view.func_types)),
+        limits), view.func_types) if v3 else None
     tags = exnstate.tag_types(module)
     exn = exnstate.uses_exceptions(module)
     if exn and not v2:
