@@ -233,11 +233,12 @@ def run_uninterrupted(store, funcaddr, args, runtime=None):
     return ex, list(ex.results or [])
 
 
-def migrate_call(store, funcaddr, args, a, b, seed, points=None, before=None):
+def migrate_call(store, funcaddr, args, a, b, seed, points=None, before=None, peers=None):
     """Run the call uninterrupted in model ``a`` and migrated ``a -> b -> a``
     at each checkpoint count; returns (results, report).  ``points``: the
     counts, or a function of the total step count giving them (default:
-    ``checkpoint_points`` seeded with ``seed``).
+    ``checkpoint_points`` seeded with ``seed``).  ``peers``: the other
+    instances by name, whose functions the images then hold as links.
 
     ``before`` is the store state before the call (captured if None).
     Traps and exhaustion of the uninterrupted run propagate as they would
@@ -266,7 +267,7 @@ def migrate_call(store, funcaddr, args, a, b, seed, points=None, before=None):
             where = f'checkpoint at {k}/{ex.steps} ({a}->{b}->{a})'
             try:
                 got, saves = _migrated_run(store, inst, funcaddr, args, k, a, b,
-                                           before, sha, result_types, 4 * ex.steps + 10000)
+                                           before, sha, result_types, 4 * ex.steps + 10000, peers)
             except CheckpointError as e:
                 if not foreign(e):
                     report.mismatch = f'{where}: CheckpointError: {e}'
@@ -302,7 +303,8 @@ def migrate_call(store, funcaddr, args, a, b, seed, points=None, before=None):
     return results, report
 
 
-def _migrated_run(store, inst, funcaddr, args, k, a, b, before, sha, result_types, budget):
+def _migrated_run(store, inst, funcaddr, args, k, a, b, before, sha, result_types, budget,
+                  peers=None):
     """One a -> b -> a chain stopped first after k steps; (results, saves).
     ``budget`` bounds the resumed run, so a migration that loops fails
     instead of hanging."""
@@ -311,10 +313,10 @@ def _migrated_run(store, inst, funcaddr, args, k, a, b, before, sha, result_type
     ex.start(funcaddr, list(args))
     if k and ex.run(k):
         raise MigrationMismatch(f'run in {a} finished after {ex.steps} steps, before the stop')
-    ex = _hop(store, inst, ex, a, b, before, sha, result_types, must=True)
+    ex = _hop(store, inst, ex, a, b, before, sha, result_types, must=True, peers=peers)
     if ex.run(1):                       # ended in b: nothing left to move back
         return list(ex.results or []), 1
-    ex = _hop(store, inst, ex, b, a, before, sha, result_types, via_neutral=True)
+    ex = _hop(store, inst, ex, b, a, before, sha, result_types, via_neutral=True, peers=peers)
     if ex.finished:                     # ended in b while inside another instance
         return list(ex.results or []), 1
     if not ex.run(budget):
@@ -322,7 +324,8 @@ def _migrated_run(store, inst, funcaddr, args, k, a, b, before, sha, result_type
     return list(ex.results or []), 2
 
 
-def _hop(store, inst, ex, src, dst, before, sha, result_types, must=False, via_neutral=False):
+def _hop(store, inst, ex, src, dst, before, sha, result_types, must=False, via_neutral=False,
+         peers=None):
     """Save ``ex`` (model ``src``), through bytes, translate to ``dst``
     (``via_neutral``: through neutral.json bytes instead of directly),
     restore with the instance reset to its pre-call state (so what the
@@ -334,7 +337,7 @@ def _hop(store, inst, ex, src, dst, before, sha, result_types, must=False, via_n
     ``ex`` comes back finished (or, with ``must``, the error is raised)."""
     while True:
         try:
-            saved = checkpoint.save(ex, inst, sha, '', result_types)
+            saved = checkpoint.save(ex, inst, sha, '', result_types, peers=peers)
             break
         except ForeignInstanceError as e:
             if ex.run(1):
@@ -351,7 +354,7 @@ def _hop(store, inst, ex, src, dst, before, sha, result_types, must=False, via_n
     if images.runtime != dst:
         raise MigrationMismatch(f'translate to {dst} wrote {images.runtime} images')
     before.apply(store, inst)
-    return checkpoint.restore(store, inst, images)
+    return checkpoint.restore(store, inst, images, peers=peers)
 
 
 def through_neutral(images, inst, dst):
@@ -376,11 +379,12 @@ class Migrator:
                       'points': 0, 'checkpoints': 0, 'mismatches': 0, 'skipped': 0,
                       'skips': []}
 
-    def invoke(self, store, funcaddr, args, line):
+    def invoke(self, store, funcaddr, args, line, peers=None):
         """The call's results (like a plain invoke); raises MigrationMismatch
-        naming the line and the checkpoint when a migrated run differs."""
+        naming the line and the checkpoint when a migrated run differs.
+        ``peers``: the script's named instances (runner ``peers()``)."""
         results, rep = migrate_call(store, funcaddr, args, self.a, self.b,
-                                    seed=f'{self.file}:{line}')
+                                    seed=f'{self.file}:{line}', peers=peers)
         st = self.stats
         st['calls'] += 1
         st['points'] += rep.points

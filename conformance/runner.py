@@ -245,13 +245,23 @@ class _Script:
             raise _Fail(f'export {action.field!r} is a {kind}, not a global')
         return [self.emb.global_read(self.store, addr)]
 
+    def peers(self):
+        """Every instance the script can name, by that name: registered
+        names first (what imports use), then ``$id``s.  A migrated call
+        links the functions of these instances it holds references to
+        (engine/migrate/links.py)."""
+        out = dict(self.registry)
+        for name, inst in self.named.items():
+            out.setdefault(name, inst)
+        return out
+
     def _migrated(self, addr, args, line):
         from .migration import MigrationMismatch
         params = self.emb.func_type(self.store, addr).params
         if len(args) != len(params):
             raise errors.Trap('wrong number of arguments')
         try:
-            return self.migrator.invoke(self.store, addr, args, line)
+            return self.migrator.invoke(self.store, addr, args, line, peers=self.peers())
         except MigrationMismatch as e:
             raise _Fail(str(e)) from None
 

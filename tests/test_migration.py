@@ -107,18 +107,20 @@ def test_store_is_left_in_the_uninterrupted_state():
     assert bytes(migrated.mems[0].data[:50]) == bytes((i + 7) & 0xFF for i in range(50))
 
 
-def test_foreign_frames_are_stepped_over_and_foreign_refs_skipped():
+def test_foreign_frames_are_stepped_over_and_foreign_refs_linked_or_skipped():
     """An image set describes one instance.  While a frame of another
     instance is on the stack the run is saved at the next instruction where
     none is (the call still migrates); a table of the instance holding a
-    function of another instance that it does not import can never be
-    saved: that call is skipped with the reason, not failed."""
-    script = parse_wast('''
+    function of another, named instance is saved with a link to it
+    (engine/migrate/links.py); one holding a function of an instance the
+    script cannot name can never be saved: that call is skipped with the
+    reason, not failed."""
+    text = '''
       (module $A
         (func $f (export "f") (param i32) (result i32)
           (i32.mul (local.get 0) (i32.const 3)))
         (func $k (result i32) (i32.const 42))
-        (table (export "t") 1 funcref)
+        (table (export "t") 2 funcref)
         (elem (i32.const 0) $k))
       (register "A" $A)
       (module
@@ -128,21 +130,33 @@ def test_foreign_frames_are_stepped_over_and_foreign_refs_skipped():
       (assert_return (invoke "g") (i32.const 16))
       (assert_return (invoke "f" (i32.const 2)) (i32.const 6))
       (module
-        (import "A" "t" (table 1 funcref))
+        (import "A" "t" (table 2 funcref))
         (type $r (func (result i32)))
         (func (export "h") (result i32) (call_indirect (type $r) (i32.const 0))))
       (assert_return (invoke "h") (i32.const 42))
-    ''')
+      (module
+        (import "A" "t" (table 2 funcref))
+        (func $m (result i32) (i32.const 7))
+        (elem (i32.const 1) $m))
+      (module
+        (import "A" "t" (table 2 funcref))
+        (type $r (func (result i32)))
+        (func (export "h1") (result i32) (call_indirect (type $r) (i32.const 1))))
+      (assert_return (invoke "h1") (i32.const 7))
+    '''
+    script = parse_wast(text)
+    unnamed_line = next(i for i, l in enumerate(text.split('\n'), 1) if 'invoke "h1"' in l)
     for runtime in RUNTIMES:
         m = Migrator('inline', runtime)
         outcomes = run_script(script, executor=runtime, migrator=m)
         assert [o.status for o in outcomes] == ['passed'] * len(outcomes)
         st_ = m.stats
         assert st_['skipped'] == 1 and st_['mismatches'] == 0
-        assert st_['skips'][0]['line'] == 19     # the invoke of h
-        assert 'not a function of this module' in st_['skips'][0]['reason']
-        # g (stepping over the frames of A's f) and f (inside A itself)
-        assert st_['migrated'] == 2
+        assert st_['skips'][0]['line'] == unnamed_line
+        assert 'not a function of this module nor of a named peer' in st_['skips'][0]['reason']
+        # g (stepping over the frames of A's f), f (inside A itself) and h
+        # (A's $k in the table, a link to ("A", 1))
+        assert st_['migrated'] == 3
 
 
 def test_checkpoint_points():

@@ -303,7 +303,7 @@ def test_externref_values_are_checked():
     (b'{', 'neutral.json: not valid JSON'),
     (b'[' * 100000, 'neutral.json: not valid JSON'),
     (b'[]', "neutral.json: format: expected 'wasm-migrate-neutral'"),
-    (b'{"format": "wasm-migrate-neutral", "version": 4}', 'neutral.json: version: 4 is not supported'),
+    (b'{"format": "wasm-migrate-neutral", "version": 5}', 'neutral.json: version: 5 is not supported'),
     (b'{"format": "wasm-migrate-neutral", "version": 1, "module_sha256": "ab"}',
      'neutral.json: module_sha256: missing or not'),
 ])

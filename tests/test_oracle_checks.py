@@ -529,7 +529,8 @@ def test_a_checkpoint_held_while_the_run_goes_on_must_not_change(monkeypatch):
     a snapshot taken with snapshot_wasmedge's default must still describe
     the checkpoint.  A snapshot that shares the running memory is seen."""
     real = checkpoint.snapshot_wasmedge
-    monkeypatch.setattr(checkpoint, 'snapshot_wasmedge', lambda ex, inst, live=False: real(ex, inst, True))
+    monkeypatch.setattr(checkpoint, 'snapshot_wasmedge',
+                        lambda ex, inst, live=False, peers=None: real(ex, inst, True, peers))
     for seed, gm in _unlinked(60):
         ref = oracle.uninterrupted(gm.wasm, gm.entry, gm.args[0])
         if ref.memory and ref.steps > 40:

@@ -8,7 +8,10 @@ they are, so the images show exactly what that interpreter held; the
 translator checks those labels against the code when it reads them.
 
 The module instance is the one the run belongs to: frames of functions of
-other instances cannot be expressed in an image set and are refused.
+other instances cannot be expressed in an image set and are refused.  A
+*reference* to a function of another instance is saved as a link to one of
+the named ``peers`` (migrate/links.py) and resolved against the peers
+given to the restore.
 """
 
 from dataclasses import replace
@@ -20,7 +23,7 @@ from .images import CELLS, CHUNK, NONE, FrameImage, ImageError, ImageSet
 from ..runtime import CHUNK_SHIFT
 from ..syntax import value_class
 from .state import Frame, Snapshot
-from . import exnstate, gcheap
+from . import exnstate, gcheap, links as lk
 from ..exec.cells import from_cells, value_cells
 from .translate import ModuleView, images_from_snapshot, snapshot_from_images, store_images
 
@@ -44,30 +47,44 @@ class GCHeapError(CheckpointError):
 
 class _Index(dict):
     """Function address -> module function index; ``tags`` the same for
-    tag addresses, ``inst`` the instance (exnref fields' types)."""
-    __slots__ = ('tags', 'inst', 'gc')
+    tag addresses, ``inst`` the instance (exnref fields' types), ``links``
+    the checkpoint's ``links.LinkTable`` (None: no store, no peers)."""
+    __slots__ = ('tags', 'inst', 'gc', 'links')
 
 
-def _addr_to_index(inst):
+def _addr_to_index(inst, store=None, peers=None):
     out = _Index((addr, i) for i, addr in enumerate(inst.funcaddrs))
     out.tags = {addr: i for i, addr in enumerate(getattr(inst, 'tagaddrs', ()))}
     out.inst = inst
+    out.links = None if store is None else lk.LinkTable(store, len(inst.funcaddrs), peers,
+                                                        _foreign_function)
     out.gc = gcheap.Out(inst.module, lambda a: _func_out(a, out),
                         lambda v: _ref_out('exnref', v, out, 'an exnref field of a GC object'))
     return out
 
 
-def _gc_in(inst):
-    """A ``gcheap.In`` for one restore (exnref fields through ``_ref_in``)."""
-    gin = gcheap.In(inst)
+def _gc_in(inst, funcaddrs=None):
+    """A ``gcheap.In`` for one restore (exnref fields through ``_ref_in``);
+    ``funcaddrs``: the store address of every function index, links
+    resolved (``links.func_addrs``), which ``_ref_in`` uses too."""
+    gin = gcheap.In(inst, funcaddrs=funcaddrs)
     gin.exn_in = lambda v: _ref_in('exnref', v, inst, gin)
     return gin
 
 
+def _foreign_function(v):
+    raise ForeignInstanceError(f'function address {v} is not a function of this module '
+                               f'nor of a named peer instance')
+
+
 def _func_out(v, to_index):
+    """The module function index of address ``v``, or a link's index past
+    them when another (named) instance holds it."""
     if faults.FUNCREF_ADDRESS: return v
     if v not in to_index:
-        raise ForeignInstanceError(f'function address {v} is not a function of this module')
+        if to_index.links is None:
+            _foreign_function(v)
+        return to_index.links.index(v)
     return to_index[v]
 
 
@@ -99,7 +116,7 @@ def _ref_in(t, v, inst, gin):
     (a ``gcheap.In``, one per restore) rebuilds each GC object once."""
     c = value_class(t)
     if v is not None and c == 'funcref':
-        return inst.funcaddrs[v]
+        return gin.funcaddrs[v]
     if c == 'exnref' and v is not None:
         return exnstate.exn_in(v, inst, lambda ft, f: _ref_in(ft, f, inst, gin))
     if c == 'anyref' or c == 'externref':
@@ -230,16 +247,17 @@ def frame_fidx(store, inst, to_index, k, funcaddr):
 
 # ------------------------------------------------------------ WasmEdge model
 
-def snapshot_wasmedge(ex, inst, live=False) -> Snapshot:
+def snapshot_wasmedge(ex, inst, live=False, peers=None) -> Snapshot:
     """The WasmEdge executor's frames (bottom first) as neutral frames.
 
     A frame's locals are ``stack[vpos : vpos+locals]``; its operands run up
     to the next frame's ``vpos`` (the callee's params were the caller's
     top operands) or to the stack top.  ``from_pc`` of a callee is the
     instruction after the caller's call, so the caller stands at
-    ``from_pc - 1``.  ``live``: see ``_store_parts``."""
+    ``from_pc - 1``.  ``live``: see ``_store_parts``; ``peers``: see
+    ``save``."""
     view = ModuleView.of(inst.module, inst.info)
-    to_index = _addr_to_index(inst)
+    to_index = _addr_to_index(inst, ex.store, peers)
     frames = []
     n = len(ex.frames)
     for k, fr in enumerate(ex.frames):
@@ -266,13 +284,14 @@ def snapshot_wasmedge(ex, inst, live=False) -> Snapshot:
     return Snapshot(frames=frames, page_count=page_count, memory=memory, globals=globs,
                     global_types=view.global_types, tables=tables, steps=ex.steps,
                     dropped_elems=d_elems, dropped_datas=d_datas, chunks=chunks,
-                    memories=memories.capture(ex.store, inst), gc_elems=gc_elems)
+                    memories=memories.capture(ex.store, inst), gc_elems=gc_elems,
+                    links=to_index.links.entries)
 
 
-def restore_wasmedge(store, inst, snap: Snapshot):
+def restore_wasmedge(store, inst, snap: Snapshot, peers=None):
     from ..exec.wasmedge import Executor, Frame as WFrame, code_of
     view = ModuleView.of(inst.module, inst.info)
-    gin = _gc_in(inst)
+    gin = _gc_in(inst, lk.func_addrs(inst, snap.links, peers))     # before any change
     _load_store_parts(store, inst, view, snap, gin)
     ex = store.new_executor('wasmedge') if hasattr(store, 'new_executor') else Executor(store)
     stack, frames = [], []
@@ -293,12 +312,12 @@ def restore_wasmedge(store, inst, snap: Snapshot):
 
 # ------------------------------------------------------------ WAMR model
 
-def save_wamr(ex, inst, module_sha256) -> ImageSet:
+def save_wamr(ex, inst, module_sha256, peers=None) -> ImageSet:
     """The executor's state as a WAMR image set: cells and labels exactly as
-    held (funcref cells as module function indices), caller frames resuming
-    just after their call."""
+    held (funcref cells as module function indices, or links to ``peers``),
+    caller frames resuming just after their call."""
     view = ModuleView.of(inst.module, inst.info)
-    to_index = _addr_to_index(inst)
+    to_index = _addr_to_index(inst, ex.store, peers)
     frames = ex.frames
     stack = ex.stack
     nfr = len(frames)
@@ -363,10 +382,11 @@ def save_wamr(ex, inst, module_sha256) -> ImageSet:
                     exceptions=exns.entries, caught=caught,
                     memories=memories.capture(ex.store, inst),
                     heap=None if heap is None else heap.entries,
-                    gc_elems=[] if heap is None else heap.elems)
+                    gc_elems=[] if heap is None else heap.elems,
+                    links=to_index.links.entries)
 
 
-def restore_wamr(store, inst, images, snap=None):
+def restore_wamr(store, inst, images, snap=None, peers=None):
     """An executor holding the images' cells and labels, ready to run();
     ``snap`` is the images' checked neutral form when the caller has it
     (read once: checkpoint.restore)."""
@@ -374,7 +394,7 @@ def restore_wamr(store, inst, images, snap=None):
     if snap is None:
         snap = snapshot_from_images(images, inst.module, inst.info, store.limits, memory=False)
     view = ModuleView.of(inst.module, inst.info)
-    gin = _gc_in(inst)
+    gin = _gc_in(inst, lk.func_addrs(inst, snap.links, peers))     # before any change
     _load_store_parts(store, inst, view, snap, gin)
     ex = store.new_executor('wamr') if hasattr(store, 'new_executor') else Executor(store)
     stack, frames = [], []
@@ -389,7 +409,7 @@ def restore_wamr(store, inst, images, snap=None):
         svals = sfr.locals + sfr.stack
         for j, t in enumerate(sfr.types):
             if cells[pos] != NONE and value_class(t) == 'funcref':
-                cells[pos] = inst.funcaddrs[cells[pos]]
+                cells[pos] = gin.funcaddrs[cells[pos]]
             elif value_class(t) == 'exnref':
                 v = _ref_in(t, svals[j], inst, gin)
                 cells[pos] = NONE if v is None else v
@@ -407,19 +427,23 @@ def restore_wamr(store, inst, images, snap=None):
 
 # ------------------------------------------------------------ public API
 
-def save(ex, inst, module_sha256, entry='', results=()) -> ImageSet:
+def save(ex, inst, module_sha256, entry='', results=(), peers=None) -> ImageSet:
     """The executor's current state as an image set of its own model.
     ``results``: the entry's result types; the run returns its bottom
     frame's function's (a tail call keeps them), which the set records
-    when ``results`` is empty and which a given list must be."""
+    when ``results`` is empty and which a given list must be.
+    ``peers``: other instances by name (dict name -> instance); a
+    reference to a function of one of them is saved as a link (the
+    defining instance's name when it is a peer), any other foreign
+    function is refused (``ForeignInstanceError``)."""
     if ex.finished:
         raise CheckpointError('the run has already finished: nothing to checkpoint')
     from ..exec.wasmedge import Executor as WasmEdgeExecutor
     if isinstance(ex, WasmEdgeExecutor):         # the compiled tier included
-        snap = snapshot_wasmedge(ex, inst, live=True)
+        snap = snapshot_wasmedge(ex, inst, live=True, peers=peers)
         snap.entry, snap.results = entry, _run_results(ex, results)
         return images_from_snapshot(snap, inst.module, inst.info, 'wasmedge', module_sha256)
-    images = save_wamr(ex, inst, module_sha256)
+    images = save_wamr(ex, inst, module_sha256, peers)
     images.entry, images.results = entry, _run_results(ex, results)
     return images
 
@@ -432,24 +456,28 @@ def _run_results(ex, results):
     return own
 
 
-def restore(store, inst, images: ImageSet, runtime=None):
+def restore(store, inst, images: ImageSet, runtime=None, peers=None):
     """An executor of ``runtime`` (default: the images' model), loaded and
     ready to ``run()``.  The images are read and checked once (frames,
     labels, sizes), their memory chunks written once into the instance;
-    images of the other model are translated from that one reading."""
+    images of the other model are translated from that one reading.
+    ``peers``: the instances the set's links name (dict name -> instance);
+    a link none of them resolves is ``links.UnresolvedLink``, raised
+    before the instance is touched."""
     limits = getattr(store, 'limits', None)
     runtime = runtime or images.runtime
     snap = snapshot_from_images(images, inst.module, inst.info, limits, memory=False)
     return restore_snapshot(store, inst, snap, runtime, images.module_sha256,
-                            images if images.runtime == runtime else None)
+                            images if images.runtime == runtime else None, peers)
 
 
-def restore_snapshot(store, inst, snap: Snapshot, runtime, module_sha256, images=None):
+def restore_snapshot(store, inst, snap: Snapshot, runtime, module_sha256, images=None,
+                     peers=None):
     """An executor of ``runtime`` loaded from a checked neutral snapshot
     (from an image set or ``neutral.json``); ``images``: the WAMR set it
     was read from, whose cells and labels are then loaded as they are."""
     if runtime == 'wasmedge':
-        return restore_wasmedge(store, inst, snap)
+        return restore_wasmedge(store, inst, snap, peers)
     if images is None:
         images = images_from_snapshot(snap, inst.module, inst.info, runtime, module_sha256)
-    return restore_wamr(store, inst, images, snap)
+    return restore_wamr(store, inst, images, snap, peers)

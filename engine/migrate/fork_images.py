@@ -37,6 +37,10 @@ global.img             raw values, no count, no type codes: i32/f32 4
                        bytes, i64/f64 8; others: WAMR writes nothing,
                        WasmEdge 16 bytes (a host pointer for references)
 tables, segments       not saved: assumed as instantiated
+link.img               none: the forks restore one instance and have no
+                       way to name another's function; a state holding
+                       links is refused when writing, a link.img when
+                       reading
 =====================  ==================================================
 
 Reading takes a freshly instantiated instance of the module (start
@@ -130,6 +134,10 @@ def parse_files(get, runtime) -> ForkFiles:
     """Parse a fork's files (``get(name, required)`` -> bytes or None)."""
     if runtime not in FORKS:
         raise ImageError(f'unknown fork {runtime!r}: expected one of {FORKS}')
+    if get(im.LINK_FILE, False) is not None:
+        raise ImageError(f"{im.LINK_FILE}: present, but the forks' layout has no links (a "
+                         f'reference to another instance\'s function): this is a set of the '
+                         f"project's own layout (read it without --format fork), not a fork's")
     pc, nframes = im.read_pc_and_frame_count(get)
     frames = []
     for i in range(1, nframes + 1):
@@ -411,6 +419,11 @@ def fork_files(snap: Snapshot, module, info, runtime, base: Baseline) -> Dict[st
     if len(view.mem_limits) > 1:
         raise ImageError(f'memory.img: the module has {len(view.mem_limits)} memories; the '
                          "forks' image sets hold one, so this state cannot be written")
+    if snap.links:
+        raise ImageError(f'link.img: the state holds {len(snap.links)} link(s) to functions of '
+                         f'other instances ({snap.links[0]}, ...); the forks restore one '
+                         "instance and have no link format, so this state cannot be written in "
+                         "the forks' layout")
     if [list(t) for t in snap.tables] != [list(t) for t in base.tables]:
         raise ImageError('table.img: the tables differ from their instantiated contents; the '
                          "forks' image sets hold no tables, so this state cannot be written")

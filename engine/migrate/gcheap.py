@@ -234,8 +234,10 @@ class In(_Copy):
     all objects reachable are allocated first, then filled (cycles).
     ``exn_in`` maps a module-level exnref field to the store's."""
 
-    def __init__(self, inst, exn_in=None):
+    def __init__(self, inst, exn_in=None, funcaddrs=None):
         self.inst, self.module = inst, inst.module
+        # the address of every function index, links (migrate/links.py) included
+        self.funcaddrs = inst.funcaddrs if funcaddrs is None else funcaddrs
         self.keys = deftypes.module_keys(inst.module)
         self.exn_in = exn_in
         self.memo = {}
@@ -249,7 +251,7 @@ class In(_Copy):
         return src.typeidx
 
     def _func(self, f):
-        return self.inst.funcaddrs[f]
+        return self.funcaddrs[f]
 
     def _exn(self, f):
         return self.exn_in(f)
@@ -520,7 +522,7 @@ def _read_field(module, st, tag, x, table, func_types, fail):
             fail(f'tag {_TAG_NAMES[tag]} in a field of type {st} (expected null or funcref)')
         if x >= len(func_types):
             fail(f'function index {x} out of range (the module has {len(func_types)} functions)')
-        if isinstance(r.heap, int) and not deftypes.deftype_matches(
+        if isinstance(r.heap, int) and func_types[x] is not None and not deftypes.deftype_matches(
                 S.type_key(func_types[x]), S.type_key(module.types[r.heap])):
             fail(f'function {x} does not have type {r.heap} as {st} requires')
         return x
@@ -732,7 +734,7 @@ def json_value(module, t, x, heap, func_types, where, fail, slot=False, exn=None
     if c == 'funcref':
         if not _int(x) or not 0 <= x < len(func_types):
             fail(where, f'{x!r} is not a function index (0 .. {len(func_types) - 1})')
-        if isinstance(r.heap, int) and not deftypes.deftype_matches(
+        if isinstance(r.heap, int) and func_types[x] is not None and not deftypes.deftype_matches(
                 S.type_key(func_types[x]), S.type_key(module.types[r.heap])):
             fail(where, f'function {x} does not have type {r.heap} as {t} requires')
         return x

@@ -35,6 +35,9 @@ segment.img            u32 count, u32 indices of dropped element segments,
 gc.img                 version 4 (a module using GC): the GC heap, each
                        object once with an id; every anyref/externref
                        cell is then an entry id (migrate/gcheap.py)
+link.img               version 5 (functions of other instances): the
+                       links, (instance name, function index); function
+                       index nfuncs + i is link i (migrate/links.py)
 =====================  ======================================================
 """
 
@@ -59,9 +62,13 @@ WASM3_VERSION = 3                # a set holding Wasm 3.0 state, either frame la
                                  # EXN_FILE (exception state), each only when needed
 GC_VERSION = 4                   # a set of a module that uses GC: version 3's files plus
                                  # GC_FILE (the heap; every anyref/externref cell an entry id)
-VERSIONS = (VERSION, ONE_FILE_VERSION, WASM3_VERSION, GC_VERSION)
+LINK_VERSION = 5                 # a set holding links to other instances' functions:
+                                 # version 4's files (gc.img exactly for a module using
+                                 # GC) plus LINK_FILE
+VERSIONS = (VERSION, ONE_FILE_VERSION, WASM3_VERSION, GC_VERSION, LINK_VERSION)
 EXN_FILE = 'exception.img'
 GC_FILE = 'gc.img'
+LINK_FILE = 'link.img'
 FRAME_LAYOUTS = ('per-file', 'one-file')   # stack{i}.img (the forks') or FRAMES_FILE
 FRAMES_FILE = 'stacks.img'
 CHUNK = 4096                     # dirty-page granularity of memory.img
@@ -119,6 +126,10 @@ class ImageSet:
     # segments of a GC type as (index, entry ids)
     heap: Optional[list] = None
     gc_elems: List[Tuple[int, List[int]]] = field(default_factory=list)
+    # functions of other instances (LINK_FILE, docs/images.md "Links"):
+    # links.Link each; function index nfuncs + i (any funcref cell, GC or
+    # exception field) names links[i]
+    links: list = field(default_factory=list)
 
 
 def module_sha256(data: bytes) -> str:
@@ -163,6 +174,8 @@ def encode_files(images: ImageSet, frames: str = 'per-file') -> Dict[str, bytes]
         manifest.update(version=WASM3_VERSION, frames=frames)
     if images.heap is not None:
         manifest.update(version=GC_VERSION, frames=frames)
+    if images.links:
+        manifest.update(version=LINK_VERSION, frames=frames)
     files = {
         'manifest.json': json.dumps(manifest, indent=2).encode() + b'\n',
         'program_counter.img': _u32s(images.pc),
@@ -207,6 +220,9 @@ def encode_files(images: ImageSet, frames: str = 'per-file') -> Dict[str, bytes]
     if images.heap is not None:
         from . import gcheap
         files[GC_FILE] = gcheap.encode(images.heap, images.gc_elems)
+    if images.links:
+        from . import links
+        files[LINK_FILE] = links.encode(images.links)
     return files
 
 
@@ -408,7 +424,7 @@ def _decode(get, limits=None) -> ImageSet:
     if version not in VERSIONS or isinstance(version, bool):
         raise ImageError(f"manifest.json: version: {json.dumps(version)[:40]} "
                          f'is not supported (this tool reads versions {VERSION}, {ONE_FILE_VERSION}, '
-                         f'{WASM3_VERSION} and {GC_VERSION})')
+                         f'{WASM3_VERSION}, {GC_VERSION} and {LINK_VERSION})')
     layout = 'per-file' if version == VERSION else manifest.get('frames')
     if layout not in FRAME_LAYOUTS:
         raise ImageError(f'manifest.json: frames: {json.dumps(layout)[:40]} is not one of '
@@ -484,15 +500,25 @@ def _decode(get, limits=None) -> ImageSet:
         from . import memories
         more = memories.decode(get)
     heap, gc_elems = None, []
-    if version == GC_VERSION:
+    raw = get(GC_FILE, False) if version >= GC_VERSION else None
+    if raw is not None:             # version 5: present exactly for a module using GC
         from . import gcheap
-        raw = get(GC_FILE, False)
-        if raw is None:
-            raise ImageError(f'{GC_FILE}: missing from a version-{GC_VERSION} set (the GC heap)')
         heap, gc_elems = gcheap.decode(raw, limits)
-    elif get(GC_FILE, False) is not None:
+    elif version == GC_VERSION:
+        raise ImageError(f'{GC_FILE}: missing from a version-{GC_VERSION} set (the GC heap)')
+    elif version < GC_VERSION and get(GC_FILE, False) is not None:
         raise ImageError(f'{GC_FILE}: present in a version-{version} set (a GC heap needs '
                          f'version {GC_VERSION})')
+    links = []
+    raw = get(LINK_FILE, False)
+    if version == LINK_VERSION:
+        if raw is None:
+            raise ImageError(f'{LINK_FILE}: missing from a version-{LINK_VERSION} set (the links)')
+        from . import links as lk
+        links = lk.decode(raw, ImageError)
+    elif raw is not None:
+        raise ImageError(f'{LINK_FILE}: present in a version-{version} set (links need '
+                         f'version {LINK_VERSION})')
 
     entry, results, steps = _manifest_fields(manifest)
     return ImageSet(runtime=runtime, module_sha256=sha, pc=pc, frames=frames,
@@ -500,7 +526,7 @@ def _decode(get, limits=None) -> ImageSet:
                     tables=tables, entry=entry, results=results, steps=steps,
                     dropped_elems=dropped[0], dropped_datas=dropped[1], frames_layout=layout,
                     exceptions=exceptions, caught=caught, memories=more,
-                    heap=heap, gc_elems=gc_elems)
+                    heap=heap, gc_elems=gc_elems, links=links)
 
 
 def read_chunks(name, data, page_count, scale=1) -> Dict[int, bytes]:

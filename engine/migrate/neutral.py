@@ -29,7 +29,8 @@ from .state import Frame, Snapshot
 from ..syntax import Exn, ExternRef, RefType, VAL_TYPES, parse_valtype, value_class
 from ..valid import blocktype_of
 from . import exnstate, gcheap
-from .translate import CALLS, ModuleView, check_ref, memory_chunks, wrong_results
+from .links import Link
+from .translate import CALLS, ModuleView, check_ref, link_types, memory_chunks, wrong_results
 
 FORMAT = 'wasm-migrate-neutral'
 VERSION = 1
@@ -41,7 +42,11 @@ WASM3_VERSION = 2
 # a document of a module that uses GC (gcheap.uses_gc): version 2's keys
 # plus "heap" (every struct and array once) and "gc_elems"
 GC_VERSION = 3
-VERSIONS = (VERSION, WASM3_VERSION, GC_VERSION)
+# a document holding links to other instances' functions (migrate/links.py):
+# version 2's keys, version 3's exactly for a module using GC, plus "links";
+# a funcref value n + i (n: the module's functions) is links[i]
+LINK_VERSION = 4
+VERSIONS = (VERSION, WASM3_VERSION, GC_VERSION, LINK_VERSION)
 FILE = 'neutral.json'
 
 _HEX_DIGITS = {'f32': 8, 'f64': 16, 'v128': 32}
@@ -250,10 +255,11 @@ def document_from_snapshot(snap: Snapshot, module, info, module_sha256: str) -> 
               for off, chunk in memory_chunks(snap.memory, snap.chunks).items()}
     typed = _wasm3_types(list(view.global_types) + list(view.table_types) + list(snap.results)
                         + [x['type'] for fr in frames for x in fr['locals'] + fr['operands']])
-    v2 = exn or typed or bool(snap.memories) or gc is not None
+    v2 = exn or typed or bool(snap.memories) or gc is not None or bool(snap.links)
     doc = {
         'format': FORMAT,
-        'version': GC_VERSION if gc is not None else WASM3_VERSION if v2 else VERSION,
+        'version': LINK_VERSION if snap.links else GC_VERSION if gc is not None
+        else WASM3_VERSION if v2 else VERSION,
         'module_sha256': module_sha256,
         'entry': snap.entry, 'results': list(snap.results), 'steps': snap.steps,
         'frames': frames,
@@ -269,6 +275,8 @@ def document_from_snapshot(snap: Snapshot, module, info, module_sha256: str) -> 
         doc['gc_elems'] = [{'elem': i, 'values': [gc.value(module.elems[i].type, v) for v in vals]}
                            for i, vals in snap.gc_elems]
         doc['heap'] = gc.heap           # last: every value above has been walked
+    if snap.links:
+        doc['links'] = [{'instance': link.instance, 'func': link.fidx} for link in snap.links]
     return doc
 
 
@@ -316,7 +324,8 @@ def loads(raw: bytes) -> dict:
         raise NeutralError(f'{FILE}: format: expected {FORMAT!r}')
     if doc.get('version') not in VERSIONS or isinstance(doc.get('version'), bool):
         _fail('version', f'{json.dumps(doc.get("version"))} is not supported '
-                         f'(this tool reads versions {VERSION}, {WASM3_VERSION} and {GC_VERSION})')
+                         f'(this tool reads versions {VERSION}, {WASM3_VERSION}, {GC_VERSION} '
+                         f'and {LINK_VERSION})')
     sha = doc.get('module_sha256')
     if not isinstance(sha, str) or not re.fullmatch(r'[0-9a-f]{64}', sha):
         _fail('module_sha256', 'missing or not a sha256 hex digest')
@@ -374,20 +383,23 @@ def snapshot_from_document(doc: dict, module, info, limits=None) -> Snapshot:
     """Check every field of ``doc`` against the module (and memory and
     table sizes against ``limits``) and return the snapshot it describes."""
     view = ModuleView.of(module, info)
-    v3 = doc['version'] == GC_VERSION
-    v2 = doc['version'] == WASM3_VERSION or v3
+    v4 = doc['version'] == LINK_VERSION
+    v3 = doc['version'] == GC_VERSION or v4 and gcheap.uses_gc(module)
+    v2 = doc['version'] == WASM3_VERSION or v3 or v4
     if gcheap.uses_gc(module) != v3:
         _fail('version', f'{doc["version"]}, but a module that uses GC is written as version '
                          f'{GC_VERSION}' if not v3 else
               f'{GC_VERSION} (a GC heap), but the module does not use GC')
-    _keys(doc, _TOP_KEYS + (('memories',) if v2 else ()) + (('heap', 'gc_elems') if v3 else ()),
-          '')
-    nfuncs = len(view.func_types)
+    _keys(doc, _TOP_KEYS + (('memories',) if v2 else ()) + (('heap', 'gc_elems') if v3 else ())
+          + (('links',) if v4 else ()), '')
+    links = _links(doc['links']) if v4 else []
+    ftypes = link_types(view, links)       # links extend the function index space
+    nfuncs = len(ftypes)
     tags = exnstate.tag_types(module)
     gc = (module, gcheap.read_json_heap(
-        module, doc['heap'], view.func_types, _fail,
-        lambda x, where, heap: _decode_exn(x, where, nfuncs, tags, (module, heap, view.func_types)),
-        limits), view.func_types) if v3 else None
+        module, doc['heap'], ftypes, _fail,
+        lambda x, where, heap: _decode_exn(x, where, nfuncs, tags, (module, heap, ftypes)),
+        limits), ftypes) if v3 else None
     tags = exnstate.tag_types(module)
     exn = exnstate.uses_exceptions(module)
     if exn and not v2:
@@ -410,7 +422,7 @@ def snapshot_from_document(doc: dict, module, info, limits=None) -> Snapshot:
     for k, rf in enumerate(raw_frames):
         where = f'frames[{k}]'
         _keys(rf, _EXN_FRAME_KEYS if exn else _FRAME_KEYS, where)
-        fidx = _index(rf['func'], f'{where}.func', nfuncs, 'a function index')
+        fidx = _index(rf['func'], f'{where}.func', len(view.func_types), 'a function index')
         body = view.func(fidx, f'{FILE}: {where}.func').body
         pc = _index(rf['pc'], f'{where}.pc', len(body),
                     f'an instruction index of function {fidx}')
@@ -422,7 +434,7 @@ def snapshot_from_document(doc: dict, module, info, limits=None) -> Snapshot:
                                      f'but instruction {pc} of function {fidx} is {ins.op}')
             above = raw_frames[k + 1]
             callee = _index(above.get('func') if isinstance(above, dict) else None,
-                            f'frames[{k + 1}].func', nfuncs, 'a function index')
+                            f'frames[{k + 1}].func', len(view.func_types), 'a function index')
             if not view.may_call(fidx, pc, callee):
                 if view.tail_calls:
                     _fail(f'frames[{k + 1}].func', f'function {callee} has type '
@@ -501,9 +513,29 @@ def snapshot_from_document(doc: dict, module, info, limits=None) -> Snapshot:
     return Snapshot(frames=frames, page_count=page_count, memory=memory, globals=globs,
                     global_types=view.global_types, tables=tables, entry=doc['entry'],
                     results=list(results), steps=doc['steps'], chunks=chunks, memories=more,
-                    gc_elems=gc_elems, dropped_elems=dropped_elems,
+                    gc_elems=gc_elems, dropped_elems=dropped_elems, links=links,
                     dropped_datas=_segments(doc['dropped_datas'], 'dropped_datas',
                                             len(module.datas), 'data'))
+
+
+def _links(raw):
+    """``links``: a non-empty list of {"instance": name, "func": index},
+    each link once (a document without links has no such key)."""
+    xs = _list(raw, 'links')
+    if not xs:
+        _fail('links', 'empty (a document without links is version 1 to 3 and has no "links")')
+    out = []
+    for k, x in enumerate(xs):
+        _keys(x, ('instance', 'func'), f'links[{k}]')
+        if not isinstance(x['instance'], str) or not x['instance']:
+            _fail(f'links[{k}].instance', f'{json.dumps(x["instance"])[:40]} is not an '
+                                          f'instance name (a non-empty string)')
+        _index(x['func'], f'links[{k}].func', NONE, 'a function index')
+        link = Link(x['instance'], x['func'])
+        if link in out:
+            _fail(f'links[{k}]', f'{link} is listed twice')
+        out.append(link)
+    return out
 
 
 def _gc_elems(raw, module, view, dropped, nfuncs, tags, gc):

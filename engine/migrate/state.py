@@ -13,7 +13,9 @@ and from it.  Conventions:
   pushed).
 - Values use the syntax.py representation; function references are
   function *indices* of the module (not store addresses), so a snapshot
-  means the same thing in a fresh instance of the same module.
+  means the same thing in a fresh instance of the same module.  An index
+  past the module's functions names a function of another instance
+  (``Snapshot.links``, migrate/links.py).
 """
 
 from dataclasses import dataclass, field
@@ -61,6 +63,9 @@ class Snapshot:
     # the passive, not dropped element segments of a GC element type as
     # (segment index, module-level values): part of the heap (gcheap)
     gc_elems: list = field(default_factory=list)
+    # functions of other instances (links.Link): a funcref value
+    # ``nfuncs + i`` anywhere (slot, global, table, field) is links[i]
+    links: list = field(default_factory=list)
 
     def __eq__(self, other):
         """The same stopped state: every field equal, GC objects (two

@@ -238,8 +238,9 @@ def snapshot_from_images(images: ImageSet, module, info, limits=None, memory=Tru
     instead of building the whole of it here."""
     view = ModuleView.of(module, info)
     _check_sizes(view, images, limits)
+    nfuncs = len(view.func_types) + len(images.links)      # links extend the index space
     heap = read_heap(view, images)
-    exns = exnstate.read_table(module, images.exceptions, len(view.func_types), _exn_fail,
+    exns = exnstate.read_table(module, images.exceptions, nfuncs, _exn_fail,
                                heap) if images.exceptions else []
     if heap is not None:
         gcheap.fill_exns(heap, exns, _gc_fail)          # exnref fields of objects
@@ -250,7 +251,7 @@ def snapshot_from_images(images: ImageSet, module, info, limits=None, memory=Tru
             return exnstate.lookup(exns, cells[0], _slot_fail, where)
         if heap is not None and (c == 'anyref' or c == 'externref'):
             return gcheap.lookup(heap, t, cells[0], _slot_fail, where)
-        return _funcref_checked(view, t, from_cells(t, cells), where)
+        return _funcref_checked(view, len(images.links), t, from_cells(t, cells), where)
     frames = []
     for k, fi in enumerate(images.frames):
         where = f'stack{k + 1}.img'
@@ -310,7 +311,6 @@ def snapshot_from_images(images: ImageSet, module, info, limits=None, memory=Tru
     globs = [check_ref(view, t, value(c, cells, f'global.img: global {k}'),
                        f'global.img: global {k}')
              for k, ((c, cells), t) in enumerate(zip(images.globals, view.global_types))]
-    nfuncs = len(view.func_types)
     tables = []
     for k, (t, entries) in enumerate(zip(view.table_types, images.tables)):
         if S.value_class(t) == 'funcref':
@@ -335,7 +335,7 @@ def snapshot_from_images(images: ImageSet, module, info, limits=None, memory=Tru
                     globals=globs, global_types=view.global_types, tables=tables,
                     entry=images.entry, results=list(images.results), steps=images.steps,
                     chunks=chunks, chunk_data=chunk_data, memories=list(images.memories),
-                    gc_elems=gc_elems, dropped_elems=dropped_elems,
+                    gc_elems=gc_elems, dropped_elems=dropped_elems, links=list(images.links),
                     dropped_datas=_checked_segments(images.dropped_datas, len(module.datas), 'data'))
 
 
@@ -357,7 +357,13 @@ def read_heap(view, images):
             if uses else 'present, but the module does not use GC'))
     if images.heap is None:
         return None
-    return gcheap.read_table(view.module, images.heap, view.func_types, _gc_fail)
+    return gcheap.read_table(view.module, images.heap, link_types(view, images.links), _gc_fail)
+
+
+def link_types(view, links):
+    """The type of every function index, links included: None for a link
+    (its function's type is its own instance's, known only at restore)."""
+    return list(view.func_types) + [None] * len(links) if links else view.func_types
 
 
 def _exn_fail(where, message):
@@ -429,11 +435,13 @@ def check_ref(view, t, v, where, unset=False):
     return v
 
 
-def _funcref_checked(view, t, v, where):
-    """A funcref read from an image must name a function of the module."""
-    if S.value_class(t) == 'funcref' and v is not None and not 0 <= v < len(view.func_types):
+def _funcref_checked(view, nlinks, t, v, where):
+    """A funcref read from an image must name a function of the module or
+    one of the set's ``nlinks`` links (the indices after them)."""
+    n = len(view.func_types)
+    if S.value_class(t) == 'funcref' and v is not None and not 0 <= v < n + nlinks:
         raise ImageError(f'{where}: function index {v} out of range (the module has '
-                         f'{len(view.func_types)} functions)')
+                         f'{n} functions' + (f' and the set {nlinks} links)' if nlinks else ')'))
     return v
 
 
@@ -512,7 +520,7 @@ def images_from_snapshot(snap: Snapshot, module, info, runtime, module_sha256) -
                     entry=snap.entry, results=list(snap.results),
                     steps=snap.steps, dropped_elems=list(snap.dropped_elems),
                     dropped_datas=list(snap.dropped_datas), memories=list(snap.memories),
-                    exceptions=exns.entries, caught=caught)
+                    exceptions=exns.entries, caught=caught, links=list(snap.links))
 
 
 def memory_chunks(memory, offsets=None, end=None):

@@ -1,0 +1,192 @@
+"""Links: function references to *other* module instances in a checkpoint.
+
+An image set describes one instance, but its tables, globals, slots,
+exception fields and GC fields may hold a function that another instance
+provides and the module does not import (a table shared across modules, a
+funcref handed over by a call).  Such a function is saved as a *link*:
+``(instance name, function index in that instance)``, the instance being
+one of the ``peers`` the caller names at save time, and resolved against
+the peers named at restore time.  docs/images.md "Links" documents the
+format.
+
+Links extend the module's function index space, as imports extend it at
+the front: with ``n`` functions (imports counted), function index
+``n + i`` means ``links[i]``.  So a funcref stays one u32 cell (or one
+JSON integer) everywhere a module function index may stand, and the
+translator and the neutral form carry links without looking at them;
+only the range checks grow by the link count.
+
+This module is the one place that writes or reads ``link.img`` and that
+maps links to store addresses and back.
+"""
+
+import struct
+from dataclasses import dataclass
+
+from ..errors import WasmError
+
+FILE = 'link.img'
+MAGIC = b'LNK1'
+MAX_NAME = 1 << 16              # bytes of an instance name (wast names are short)
+
+
+@dataclass(frozen=True)
+class Link:
+    """A function of another instance: its name among the peers and the
+    function's index in that instance (imports counted)."""
+    instance: str
+    fidx: int
+
+    def __str__(self):
+        return f'function {self.fidx} of instance {self.instance!r}'
+
+
+class LinkError(WasmError):
+    """A link that cannot be used at restore."""
+
+
+class UnresolvedLink(LinkError):
+    """A link naming an instance that is not among the peers, or a
+    function index that instance does not have."""
+
+    def __init__(self, link, why):
+        super().__init__(f'{FILE}: link to {link}: {why}')
+        self.link = link
+
+
+def check_peers(peers):
+    """``peers`` as a dict name -> instance (None: no peers); a name must be
+    a non-empty string, as the files store it."""
+    if not peers:
+        return {}
+    out = dict(peers)
+    for name in out:
+        if not isinstance(name, str) or not name:
+            raise TypeError(f'peer name {name!r}: expected a non-empty string')
+    return out
+
+
+# ------------------------------------------------------------ saving
+
+class LinkTable:
+    """Function addresses of other instances -> extended function indices
+    (``nfuncs + i``), for one checkpoint; ``entries`` the links in the
+    order first met.  ``foreign(addr)`` raises when no peer holds the
+    address (the caller's own error type)."""
+
+    def __init__(self, store, nfuncs, peers, foreign):
+        self.store, self.nfuncs, self.peers, self.foreign = store, nfuncs, check_peers(peers), foreign
+        self.entries = []
+        self._ids = {}
+        self._where = None
+
+    def index(self, addr):
+        k = self._ids.get(addr)
+        if k is None:
+            link = self._where_of().get(addr)
+            if link is None:
+                self.foreign(addr)
+            k = self._ids[addr] = self.nfuncs + len(self.entries)
+            self.entries.append(link)
+        return k
+
+    def _where_of(self):
+        """addr -> Link over every peer, built on the first foreign address:
+        the instance that defines the function when it is a peer (its own
+        index), else the first peer, in the order given, holding it."""
+        if self._where is None:
+            self._where = {}
+            home = {}
+            for name, inst in self.peers.items():
+                for i, a in enumerate(inst.funcaddrs):
+                    own = getattr(self.store.funcs[a], 'module', None) is inst
+                    if a not in self._where or (own and not home[a]):
+                        self._where[a], home[a] = Link(name, i), own
+        return self._where
+
+
+# ------------------------------------------------------------ restoring
+
+def resolve(links, peers):
+    """The store address of each link, all checked before the caller
+    changes anything (a restore never stops half done)."""
+    peers = check_peers(peers)
+    out = []
+    for link in links:
+        inst = peers.get(link.instance)
+        if inst is None:
+            names = ', '.join(map(repr, peers)) or 'none'
+            raise UnresolvedLink(link, f'no peer instance of that name (peers given: {names})')
+        if link.fidx >= len(inst.funcaddrs):
+            raise UnresolvedLink(link, f'instance {link.instance!r} has '
+                                       f'{len(inst.funcaddrs)} functions')
+        out.append(inst.funcaddrs[link.fidx])
+    return out
+
+
+def func_addrs(inst, links, peers):
+    """``inst.funcaddrs`` extended by the links' resolved addresses: the
+    store address of every index of the extended function index space."""
+    if not links:
+        return inst.funcaddrs
+    return list(inst.funcaddrs) + resolve(links, peers)
+
+
+# ------------------------------------------------------------ link.img
+
+def encode(links):
+    """``link.img``: magic, u32 count, per link u32 function index, u32
+    name length, the name's UTF-8 bytes."""
+    out = [MAGIC, struct.pack('<I', len(links))]
+    for link in links:
+        name = link.instance.encode()
+        out.append(struct.pack('<II', link.fidx, len(name)) + name)
+    return b''.join(out)
+
+
+def decode(data, error):
+    """The links of ``link.img``; ``error(message, position)`` builds the
+    exception raised for a malformed file (images.ImageError)."""
+    pos = 0
+
+    def fail(field, message):
+        raise error(f'{FILE}: {field}: {message}', f'byte {pos}')
+
+    def u32(field):
+        nonlocal pos
+        if pos + 4 > len(data):
+            fail(field, 'truncated (expected u32)')
+        (x,) = struct.unpack_from('<I', data, pos)
+        pos += 4
+        return x
+
+    if data[:4] != MAGIC:
+        fail('magic', f'{bytes(data[:4])!r}, expected {MAGIC!r}')
+    pos = 4
+    count = u32('link count')
+    if count == 0:
+        fail('link count', '0 (a set with no links has no link.img)')
+    if count * 8 > len(data) - pos:
+        fail('link count', f'{count} links cannot fit in {len(data)} bytes')
+    links, seen = [], set()
+    for k in range(count):
+        fidx = u32(f'link {k} function index')
+        n = u32(f'link {k} name length')
+        if n == 0:
+            fail(f'link {k} name length', '0 (an instance name is not empty)')
+        if n > MAX_NAME or pos + n > len(data):
+            fail(f'link {k} name length', f'{n} bytes, but only {len(data) - pos} remain')
+        raw = bytes(data[pos:pos + n])
+        try:
+            name = raw.decode('utf-8')
+        except UnicodeDecodeError:
+            fail(f'link {k} name', 'not valid UTF-8')
+        pos += n
+        link = Link(name, fidx)
+        if link in seen:
+            fail(f'link {k}', f'{link} is listed twice')
+        seen.add(link)
+        links.append(link)
+    if pos != len(data):
+        fail('end', f'{len(data) - pos} unexpected trailing bytes')
+    return links
