@@ -25,7 +25,8 @@ CHUNK, PAGE = 4096, 65536
 # two frame layouts (written down here, not taken from the engine's writer,
 # whose constants a reader sharing them would accept whatever they became)
 FORMAT = 'wasm-migrate-images'
-VERSIONS = (1, 2, 3, 4)           # 3: Wasm 3.0 state (memory{i}.img, exception.img); 4: gc.img
+VERSIONS = (1, 2, 3, 4, 5)        # 3: Wasm 3.0 state (memory{i}.img, exception.img); 4: gc.img;
+                                  # 5: link.img (functions of other instances)
 GC_KINDS = ('struct', 'array', 'i31', 'host')     # docs/images.md "GC heap": kind byte 0 .. 3
 GC_PAYLOAD = {0: 0, 1: 4, 2: 4, 3: 4, 4: 4, 5: 8, 6: 16, 7: 4, 8: 4}   # field tag -> payload bytes
 FRAME_LAYOUTS = ('one-file', 'per-file')
@@ -92,15 +93,17 @@ def _check_header(man):
 
 
 def _check_version(directory, man):
-    """docs/images.md: version 4 exactly when the set has gc.img (a module
-    using GC), else version 3 exactly when the set holds Wasm 3.0 state
+    """docs/images.md: version 5 exactly when the set has link.img, else
+    version 4 exactly when the set has gc.img (a module using GC), else
+    version 3 exactly when the set holds Wasm 3.0 state
     files (exception.img, memory{i}.img / mem_page_count{i}.img for i >= 1),
     else version 2 exactly when its frames are in one file (stacks.img),
     else version 1."""
     names = set(os.listdir(directory))
     v3 = 'exception.img' in names or any(re.fullmatch(r'(memory|mem_page_count)[1-9][0-9]*\.img', n)
                                          for n in names)
-    want = 4 if 'gc.img' in names else 3 if v3 else 2 if 'stacks.img' in names else 1
+    want = 5 if 'link.img' in names else 4 if 'gc.img' in names else 3 if v3 else \
+        2 if 'stacks.img' in names else 1
     if man.get('version') != want:
         raise ImageCheckError(f'manifest.json: version {man.get("version")!r}, but a set of these files '
                               f'is version {want} (docs/images.md)')
@@ -121,7 +124,7 @@ def decode_dir(directory):
     # version 2 with "frames": "one-file": every frame in stacks.img, each
     # after its u32 length; otherwise one stack{i}.img per frame
     one = _Bytes('stacks.img', _file(directory, 'stacks.img')) if (
-        man.get('version') in (2, 3, 4) and man.get('frames') == 'one-file') else None
+        man.get('version') in (2, 3, 4, 5) and man.get('frames') == 'one-file') else None
     for i in range(1, nframes + 1):
         if one is None:
             name = f'stack{i}.img'
@@ -157,7 +160,7 @@ def decode_dir(directory):
         memory[off] = b.take(CHUNK, f'chunk at {off:#x}')
     # version 3: memory i >= 1 in mem_page_count{i}.img and memory{i}.img
     memories = []
-    while man.get('version') in (3, 4):
+    while man.get('version') in (3, 4, 5):
         i = len(memories) + 1
         raw = _file(directory, f'mem_page_count{i}.img', required=False)
         if raw is None:
@@ -198,7 +201,7 @@ def decode_dir(directory):
         b.done()
     exceptions, caught = _exceptions(directory, man, nframes, globs)
     heap, gc_elems = _gc_heap(directory, man, globs)
-    return {'heap': heap, 'gc_elems': gc_elems,'runtime': man['runtime'], 'module_sha256': man['module_sha256'], 'pc': pc,
+    return {'links': _links(directory), 'heap': heap, 'gc_elems': gc_elems, 'runtime': man['runtime'], 'module_sha256': man['module_sha256'], 'pc': pc,
             'frames': frames, 'page_count': pages, 'memory': memory, 'globals': globs,
             'tables': tables, 'steps': man.get('steps', 0),
             'dropped_elems': dropped[0], 'dropped_datas': dropped[1], 'memories': memories,
@@ -213,9 +216,9 @@ def _exceptions(directory, man, nframes, globs):
     raw = _file(directory, 'exception.img', required=False)
     exceptions, caught = [], []
     if raw is not None:
-        if man.get('version') not in (3, 4):
+        if man.get('version') not in (3, 4, 5):
             raise ImageCheckError(f'exception.img in a version {man.get("version")} set '
-                                  f'(documented: 3 and 4 only)')
+                                  f'(documented: 3, 4 and 5 only)')
         b = _Bytes('exception.img', raw)
         for k in range(b.u32('exception count')):
             tag = b.u32(f'exception {k} tag')
@@ -297,6 +300,35 @@ def _gc_heap(directory, man, globs):
     return entries, elems
 
 
+def _links(directory):
+    """docs/images.md "Links": link.img (version 5 only, which
+    ``_check_version`` ties to it): magic LNK1, u32 count (at least 1),
+    per link u32 function index, u32 name length (at least 1), the
+    instance name in UTF-8; no link twice."""
+    raw = _file(directory, 'link.img', required=False)
+    if raw is None:
+        return []
+    b = _Bytes('link.img', raw)
+    if b.take(4, 'magic') != b'LNK1':
+        raise ImageCheckError(f'link.img: magic {raw[:4]!r}, documented LNK1')
+    n = b.u32('link count')
+    if n == 0:
+        raise ImageCheckError('link.img: no links (documented: a set without links has no link.img)')
+    out = []
+    for k in range(n):
+        fidx = b.u32(f'link {k} function index')
+        size = b.u32(f'link {k} name length')
+        try:
+            name = b.take(size, f'link {k} name').decode('utf-8')
+        except UnicodeDecodeError:
+            raise ImageCheckError(f'link.img: link {k}: name is not UTF-8') from None
+        if not name or (name, fidx) in out:
+            raise ImageCheckError(f'link.img: link {k}: {(name, fidx)} empty or listed twice')
+        out.append((name, fidx))
+    b.done()
+    return out
+
+
 def _heap_dict(images):
     if images.heap is None:
         return None
@@ -320,7 +352,8 @@ def as_dict(images):
             'exceptions': [(tag, list(cells)) for tag, cells in images.exceptions],
             'caught': [tuple(e) for e in images.caught],
             'heap': _heap_dict(images),
-            'gc_elems': [(i, list(cells)) for i, cells in images.gc_elems]}
+            'gc_elems': [(i, list(cells)) for i, cells in images.gc_elems],
+            'links': [(link.instance, link.fidx) for link in images.links]}
 
 
 def _differences(a, b, path=''):

@@ -25,9 +25,11 @@ from engine.valid import blocks_open_at, operand_types
 # there writes and accepts another version without anything disagreeing).
 # Version 2 holds Wasm 3.0 state and always has the "memories" key;
 # version 1 never has it.  Version 3 is a module using GC: version 2's
-# keys plus "heap" and "gc_elems".
+# keys plus "heap" and "gc_elems".  Version 4 holds links to other
+# instances' functions: version 2's keys, version 3's for a module using
+# GC, plus a non-empty "links" list.
 FORMAT = 'wasm-migrate-neutral'
-VERSIONS = (1, 2, 3)
+VERSIONS = (1, 2, 3, 4)
 
 
 class NeutralCheckError(Exception):
@@ -195,9 +197,9 @@ def _check_exceptions(doc, k, fr, module):
     exception per open legacy catch arm) against the code."""
     if not _uses_exceptions(module):
         return
-    if doc.get('version') not in (2, 3) or 'handlers' not in fr or 'caught' not in fr:
+    if doc.get('version') not in (2, 3, 4) or 'handlers' not in fr or 'caught' not in fr:
         raise NeutralCheckError(f'neutral.json frames[{k}]: a module with exception handling needs '
-                                f'version 2 (3 with GC) with "handlers" and "caught"')
+                                f'version 2 (3 with GC, 4 with links) with "handlers" and "caught"')
     got = [h for h in fr['handlers'] if 'catches' in h]
     want = expected_handlers(module, fr['func'], fr['pc'])
     if got != want:
@@ -316,7 +318,8 @@ def check_doc(doc, module):
     labels (and handlers) with those read from the code; raises
     NeutralCheckError naming the first difference."""
     gc = _uses_gc(module)
-    want = VERSIONS[2] if gc else VERSIONS[1] if _needs_version_2(doc, module) else VERSIONS[0]
+    want = VERSIONS[3] if doc.get('links') else VERSIONS[2] if gc else \
+        VERSIONS[1] if _needs_version_2(doc, module) else VERSIONS[0]
     for key, want in (('format', FORMAT), ('version', want)):
         if doc.get(key) != want or type(doc.get(key)) is not type(want):
             raise NeutralCheckError(f'neutral.json: {key} {doc.get(key)!r}, docs/images.md says {want!r}')

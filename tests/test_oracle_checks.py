@@ -170,15 +170,18 @@ def test_the_independent_checkers_hold_the_versions_docs_images_md_documents():
     """The header versions the oracle's own readers require are the
     documented ones (the engine's writer and reader share one constant each)."""
     from fuzz import imagecheck
-    m = _documented(r'# Runtime-neutral snapshot \(`neutral.json`, versions (\d+), (\d+) and (\d+)\)')
+    m = _documented(r'# Runtime-neutral snapshot \(`neutral.json`, versions (\d+), (\d+), (\d+) '
+                    r'and (\d+)\)')
     assert m and tuple(int(g) for g in m.groups()) == neutralcheck.VERSIONS
     assert _documented(r'\| `version` \| `%d`, or `%d` exactly when the document holds Wasm 3.0 state'
-                       r'.*; `%d` exactly for a module that uses GC' % neutralcheck.VERSIONS)
+                       r'.*; `%d` exactly for a module that uses GC.*; `%d` exactly when the run holds '
+                       r'links' % neutralcheck.VERSIONS)
     assert _documented(r'\| `format` \| always `"%s"` \|' % neutralcheck.FORMAT)
     assert _documented(r'\| `format` \| always `"%s"` \|' % imagecheck.FORMAT)
     m = _documented(r'\| `version` \| `(\d)` \(one `stack\{i\}.img` per frame\), `(\d)` \(frames in one '
                     r'file, see "Frames in one file"\), `(\d)` \(a set holding Wasm 3.0 state, see '
-                    r'"Version 3"\) or `(\d)` \(a set of a module using GC')
+                    r'"Version 3"\), `(\d)` \(a set of a module using GC, see "GC heap"\) or `(\d)` '
+                    r'\(a set holding links')
     assert m and tuple(int(g) for g in m.groups()) == imagecheck.VERSIONS
 
 
