@@ -317,3 +317,58 @@ def test_the_independent_reader_decodes_link_img(tmp_path):
     os.remove(os.path.join(d, im.LINK_FILE))
     with pytest.raises(imagecheck.ImageCheckError, match='version 5, but a set of these files is version'):
         imagecheck.decode_dir(d)
+
+
+# A GC struct of $G holding a function of $A in a field, and an exception
+# of $G whose field is one: links inside gc.img and exception.img.
+G = '''(module
+  (type $r (func (param i32) (result i32)))
+  (type $box (struct (field (mut funcref))))
+  (tag $e (param funcref))
+  (import "A" "t" (table $t 2 funcref))
+  (global $g (mut (ref null $box)) (ref.null $box))
+  (func (export "run") (param $n i32) (result i32)
+    (local $acc i32)
+    (global.set $g (struct.new $box (table.get $t (i32.const 0))))
+    (table.set $t (i32.const 0) (ref.null func))
+    (loop $l
+      (local.set $acc (i32.add (local.get $acc)
+        (block $h (result funcref)
+          (try_table (catch $e $h)
+            (throw $e (struct.get $box 0 (global.get $g))))
+          (unreachable))
+        (drop) (i32.const 1)))
+      (table.set $t (i32.const 1) (struct.get $box 0 (global.get $g)))
+      (local.set $acc (call_indirect $t (type $r) (local.get $acc) (i32.const 1)))
+      (br_if $l (i32.gt_s (local.tee $n (i32.sub (local.get $n) (i32.const 1)))
+                          (i32.const 0))))
+    (local.get $acc)))'''
+
+
+def _gc_world(runtime):
+    store = E.store_init(runtime)
+    a = E.module_instantiate(store, E.module_decode(wasmtime.wat2wasm(A)), [])
+    g = E.module_instantiate(store, E.module_decode(wasmtime.wat2wasm(G)), [a.exports['t']])
+    return store, a, g
+
+
+@pytest.mark.parametrize('a,b', [('wasmedge', 'wamr'), ('wamr', 'wasmedge')])
+def test_links_in_gc_fields_migrate(a, b):
+    """The only reference to $A's $dbl once the loop runs is a struct
+    field (gc.img) and, while caught, an exception's field: every point
+    migrates both ways, through the translator and neutral.json."""
+    store, inst_a, inst_g = _gc_world(a)
+    plain_store, _, plain_g = _gc_world(a)
+    want = list(E.func_invoke(plain_store, plain_g.exports['run'][1], [4]))
+    results, rep = migrate_call(store, inst_g.exports['run'][1], [4], a, b, seed='gc',
+                                points=lambda n: range(n), peers={'A': inst_a})
+    assert results == want
+    assert rep.mismatch is None and rep.skipped is None and rep.points == rep.steps
+    # a stopped run's set: version 5 with gc.img and link.img
+    ex = store.new_executor(a)
+    ex.start(inst_g.exports['run'][1], [4])
+    ex.run(8)
+    images = checkpoint.save(ex, inst_g, 'ab' * 32, 'run', [], peers={'A': inst_a})
+    files = im.encode_files(images)
+    assert json.loads(files['manifest.json'])['version'] == im.LINK_VERSION
+    assert im.GC_FILE in files and im.LINK_FILE in files
