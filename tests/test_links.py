@@ -28,7 +28,8 @@ A = '''(module
   (func $dbl (type $r) (i32.mul (local.get 0) (i32.const 2)))
   (func $inc (type $r) (i32.add (local.get 0) (i32.const 1)))
   (table (export "t") 2 funcref)
-  (elem (i32.const 0) $dbl $inc))'''
+  (elem (i32.const 0) $dbl $inc)
+  (global (export "gf") (ref $r) (ref.func $dbl)))'''
 
 B = '''(module
   (type $r (func (param i32) (result i32)))
@@ -372,3 +373,44 @@ def test_links_in_gc_fields_migrate(a, b):
     files = im.encode_files(images)
     assert json.loads(files['manifest.json'])['version'] == im.LINK_VERSION
     assert im.GC_FILE in files and im.LINK_FILE in files
+
+
+# $A's $dbl held in a slot of a typed reference type, (ref $r): imported
+# as a global's value, on the stack for call_ref
+T = '''(module
+  (type $r (func (param i32) (result i32)))
+  (import "A" "gf" (global $gf (ref $r)))
+  (func (export "run") (param $n i32) (result i32)
+    (local $acc i32)
+    (loop $l
+      (local.set $acc (call_ref $r (i32.add (local.get $acc) (local.get $n)) (global.get $gf)))
+      (br_if $l (i32.gt_s (local.tee $n (i32.sub (local.get $n) (i32.const 1)))
+                          (i32.const 0))))
+    (local.get $acc)))'''
+
+# a peer whose function 0 has another type than $A's
+X = '''(module (func (result i32) (i32.const 1)) (func (param i32) (result i32) (local.get 0)))'''
+
+
+@pytest.mark.parametrize('runtime', RUNTIMES)
+def test_a_link_in_a_typed_slot_must_resolve_to_a_function_of_that_type(runtime):
+    store = E.store_init(runtime)
+    a = E.module_instantiate(store, E.module_decode(wasmtime.wat2wasm(A)), [])
+    t = E.module_instantiate(store, E.module_decode(wasmtime.wat2wasm(T)), [a.exports['gf']])
+    x = E.module_instantiate(store, E.module_decode(wasmtime.wat2wasm(X)), [])
+    want = list(E.func_invoke(store, t.exports['run'][1], [N]))
+    ex = store.new_executor(runtime)
+    ex.start(t.exports['run'][1], [N])
+    ex.run(10)
+    images = im.decode_files(im.encode_files(
+        checkpoint.save(ex, t, 'ab' * 32, 'run', [], peers={'A': a})))
+    assert images.links == [links.Link('A', 0)] and images.globals == [('funcref', [1])]
+    before = StoreState(store)
+    with pytest.raises(links.LinkTypeMismatch) as e:
+        checkpoint.restore(store, t, images, peers={'A': x})
+    assert str(e.value).startswith("link.img: link to function 0 of instance 'A': it has type ")
+    assert 'global.img global 0 is of type (ref 0)' in str(e.value)
+    assert before.diff(store) is None
+    ex = checkpoint.restore(store, t, images, peers={'A': a})
+    ex.run()
+    assert list(ex.results) == want

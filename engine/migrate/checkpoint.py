@@ -21,7 +21,7 @@ from . import images as im, memories
 from ..errors import WasmError
 from .images import CELLS, CHUNK, NONE, FrameImage, ImageError, ImageSet
 from ..runtime import CHUNK_SHIFT
-from ..syntax import value_class
+from ..syntax import ExternRef, value_class
 from .state import Frame, Snapshot
 from . import exnstate, gcheap, links as lk
 from ..exec.cells import from_cells, value_cells
@@ -70,6 +70,55 @@ def _gc_in(inst, funcaddrs=None):
     gin = gcheap.In(inst, funcaddrs=funcaddrs)
     gin.exn_in = lambda v: _ref_in('exnref', v, inst, gin)
     return gin
+
+
+def _resolve_links(store, inst, view, snap, peers):
+    """The address of every function index of ``snap`` (links resolved
+    against ``peers``), each link checked against the typed references
+    holding it; raises before anything of the instance is changed."""
+    addrs = lk.func_addrs(inst, snap.links, peers)
+    if snap.links:
+        lk.check_types(store, inst.module, addrs, len(inst.funcaddrs), snap.links,
+                       _funcref_places(inst.module, view, snap))
+    return addrs
+
+
+def _funcref_places(module, view, snap):
+    """(type, value, where) of every value of a snapshot: frame slots,
+    globals, tables, and the fields of the GC objects and exceptions they
+    reach (each object once)."""
+    def values():
+        top_first = snap.frames[::-1]
+        for k, fr in enumerate(top_first, 1):
+            for j, (t, v) in enumerate(zip(fr.types, fr.locals + fr.stack)):
+                yield t, v, f'stack{k}.img slot {j}'
+            for d, v in enumerate(fr.caught):
+                yield 'exnref', v, f'stack{k}.img caught exception {d}'
+        for k, (t, v) in enumerate(zip(view.global_types, snap.globals)):
+            yield t, v, f'global.img global {k}'
+        for k, (t, entries) in enumerate(zip(view.table_types, snap.tables)):
+            for j, v in enumerate(entries):
+                yield t, v, f'table.img table {k}[{j}]'
+        for i, vals in snap.gc_elems:
+            for j, v in enumerate(vals):
+                yield module.elems[i].type, v, f'{gcheap.FILE} segment {i}[{j}]'
+    seen, work = set(), list(values())
+    tags = exnstate.tag_types(module) if exnstate.uses_exceptions(module) else ()
+    while work:
+        t, v, where = work.pop()
+        yield t, v, where
+        inner = v.value if isinstance(v, ExternRef) else v
+        if id(inner) in seen:
+            continue
+        if isinstance(inner, gcheap.Obj):
+            seen.add(id(inner))
+            types = gcheap._field_types(module, inner.typeidx, len(inner.fields))
+            work += [(ft, f, f'{gcheap.FILE} {inner.kind} of type {inner.typeidx} field {i}')
+                     for i, (ft, f) in enumerate(zip(types, inner.fields))]
+        elif value_class(t) == 'exnref' and inner is not None and tags:
+            seen.add(id(inner))
+            work += [(ft, f, f'{exnstate.FILE} field {i} of an exception of tag {inner.tag}')
+                     for i, (ft, f) in enumerate(zip(tags[inner.tag].params, inner.fields))]
 
 
 def _foreign_function(v):
@@ -291,7 +340,7 @@ def snapshot_wasmedge(ex, inst, live=False, peers=None) -> Snapshot:
 def restore_wasmedge(store, inst, snap: Snapshot, peers=None):
     from ..exec.wasmedge import Executor, Frame as WFrame, code_of
     view = ModuleView.of(inst.module, inst.info)
-    gin = _gc_in(inst, lk.func_addrs(inst, snap.links, peers))     # before any change
+    gin = _gc_in(inst, _resolve_links(store, inst, view, snap, peers))     # before any change
     _load_store_parts(store, inst, view, snap, gin)
     ex = store.new_executor('wasmedge') if hasattr(store, 'new_executor') else Executor(store)
     stack, frames = [], []
@@ -394,7 +443,7 @@ def restore_wamr(store, inst, images, snap=None, peers=None):
     if snap is None:
         snap = snapshot_from_images(images, inst.module, inst.info, store.limits, memory=False)
     view = ModuleView.of(inst.module, inst.info)
-    gin = _gc_in(inst, lk.func_addrs(inst, snap.links, peers))     # before any change
+    gin = _gc_in(inst, _resolve_links(store, inst, view, snap, peers))     # before any change
     _load_store_parts(store, inst, view, snap, gin)
     ex = store.new_executor('wamr') if hasattr(store, 'new_executor') else Executor(store)
     stack, frames = [], []

@@ -23,6 +23,8 @@ maps links to store addresses and back.
 import struct
 from dataclasses import dataclass
 
+from .. import deftypes
+from .. import syntax as S
 from ..errors import WasmError
 
 FILE = 'link.img'
@@ -52,6 +54,12 @@ class UnresolvedLink(LinkError):
     def __init__(self, link, why):
         super().__init__(f'{FILE}: link to {link}: {why}')
         self.link = link
+
+
+class LinkTypeMismatch(LinkError):
+    """A link in a slot of a typed function reference type whose resolved
+    function does not have that type (a set tampered with, or peers that
+    are not the instances the set was saved with)."""
 
 
 def check_peers(peers):
@@ -122,6 +130,23 @@ def resolve(links, peers):
                                        f'{len(inst.funcaddrs)} functions')
         out.append(inst.funcaddrs[link.fidx])
     return out
+
+
+def check_types(store, module, funcaddrs, nfuncs, links, places):
+    """Every link held where a typed function reference ``(ref $t)`` is
+    expected must resolve to a function of type ``$t`` (reading could
+    not check it: the type is the peer's).  ``places``: (type, value,
+    where) of the state's funcref-class values; raises before any change."""
+    for t, v, where in places:
+        if v is None or S.value_class(t) != 'funcref' or v < nfuncs:
+            continue
+        heap = getattr(S.reftype(t), 'heap', None)
+        if not isinstance(heap, int):
+            continue                        # funcref, (ref func): any function fits
+        got, want = store.funcs[funcaddrs[v]].type, module.types[heap]
+        if got is not want and not deftypes.deftype_matches(S.type_key(got), S.type_key(want)):
+            raise LinkTypeMismatch(f'{FILE}: link to {links[v - nfuncs]}: it has type {got}, but '
+                                   f'{where} is of type {t} (type {heap}: {want})')
 
 
 def func_addrs(inst, links, peers):
