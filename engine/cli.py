@@ -667,6 +667,7 @@ def inspect_neutral(a):
         print(f'table {k:<6} {len(entries)} entries')
     if 'heap' in doc:
         print(f'gc heap      {len(doc["heap"])} objects, {len(doc["gc_elems"])} GC element segments')
+    print_links(snap.links)
     inspect_wasi(a.images)
     return 0
 
@@ -726,7 +727,16 @@ def print_images(images):
             print(f'gc entry {k:<3} {what}')
     for frame, depth, k in images.caught:
         print(f'caught       frame {frame}, catch arm {depth}: exception {k}')
+    print_links(images.links)
     return 0
+
+
+def print_links(links):
+    """link.img / neutral.json "links" (docs/images.md "Links"): what each
+    function index past the module's names; restoring needs these peers."""
+    for k, link in enumerate(links):
+        print(f'link {k:<7} function {link.fidx} of instance {link.instance!r} '
+              f'(function index = module functions + {k})')
 
 
 def print_steps(steps):

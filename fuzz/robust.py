@@ -29,7 +29,8 @@ index, so a campaign is repeatable and ``--out`` resumes where it ended):
             or missing files, a file from another module's set, and
             field-level corruption (manifest and neutral.json fields set to
             wrong types and ranges, deep JSON nesting, huge page counts and
-            u32 fields, ``gc.img`` corrupted by structure), through
+            u32 fields, ``gc.img`` and ``link.img`` corrupted by
+            structure), through
             ``engine restore``/``translate``/``inspect``.
 ``wast``    scripts of the spec suite's own commands (a module and the
             assertions after it), mutated as text, through the .wast parser
@@ -311,6 +312,33 @@ def mutate_gc_img(rng, data):
         return mutate_bytes(rng, data)
 
 
+def mutate_link_img(rng, data):
+    """A structured corruption of ``link.img`` (docs/images.md "Links")
+    that keeps its framing: a function index past the peer's functions or
+    at the top of u32, a name changed, emptied or made invalid UTF-8, a
+    link dropped (cells then name one past the table) or listed twice, or
+    a huge count in the header."""
+    from engine.migrate import images as im, links
+    try:
+        entries = [(l.instance.encode(), l.fidx) for l in links.decode(data, im.ImageError)]
+    except im.ImageError:
+        return mutate_bytes(rng, data)
+    kind = rng.randrange(5)
+    k = rng.randrange(len(entries))
+    if kind == 0:
+        return data[:4] + rng.choice((0xFFFFFFFF, 1 << 20, len(data))).to_bytes(4, 'little') + data[8:]
+    if kind == 1:
+        entries[k] = (entries[k][0], rng.choice((entries[k][1] + 1, 1000, 0xFFFFFFFF)))
+    elif kind == 2:
+        entries[k] = (rng.choice((b'', b'\xff\xfe', b'B', entries[k][0] * 3)), entries[k][1])
+    elif kind == 3 and len(entries) > 1:
+        del entries[k]
+    else:
+        entries.append(entries[k])
+    return links.MAGIC + struct.pack('<I', len(entries)) + b''.join(
+        struct.pack('<II', fidx, len(name)) + name for name, fidx in entries)
+
+
 HEAP_KEYS = ('heap', 'gc_elems')   # neutral.json v3: what corrupt_json aims at half the time
 
 
@@ -325,6 +353,9 @@ def mutate_image_set(rng, files, others):
             donors = [o for o in others if 'gc.img' in o]
             if donors:
                 files['gc.img'] = rng.choice(donors)['gc.img']
+        return files
+    if 'link.img' in files and rng.random() < 0.3:             # the links, structured
+        files['link.img'] = mutate_link_img(rng, files['link.img'])
         return files
     kind = rng.randrange(7)
     if kind == 0:                                              # bytes of one file
@@ -501,7 +532,8 @@ def _image_seeds(count):
     """Image sets (both models), fork-layout sets and neutral documents of
     generated modules stopped half-way, from the first ``count`` generated
     modules (seeds 1000 on) that are still running at their stop point;
-    then those of the GC programs (``_gc_image_seeds``)."""
+    then those of the GC programs (``_gc_image_seeds``) and of a program
+    holding functions of another instance (``_link_image_seeds``)."""
     from engine.migrate import images as im
     from fuzz import gen, linked
     seeds = []
@@ -528,7 +560,7 @@ def _image_seeds(count):
             seeds += _sets_of(ex, inst, rt, gm.wasm, gm.entry, list(gm.results),
                               lambda store, module, wasm=gm.wasm: linked.imports_for(store, module, wasm))
         modules += len(seeds) > before
-    return seeds + _gc_image_seeds(seeds)
+    return seeds + _gc_image_seeds(seeds) + _link_image_seeds()
 
 
 def _sets_of(ex, inst, rt, wasm, entry, results, imports):
@@ -560,6 +592,69 @@ def _sets_of(ex, inst, rt, wasm, entry, results, imports):
         doc = neutral.document_from_snapshot(snap, inst.module, inst.info, im.module_sha256(wasm))
         out.append({neutral.FILE: neutral.dumps(doc), 'module.wasm': wasm})
     return out
+
+
+# a program whose table (imported from its provider) holds the provider's
+# functions, kept in a local, a global and its own table too: its sets are
+# version 5 with link.img (docs/images.md "Links").  The command line
+# provides no imports (nor peers), so restore and translate refuse the
+# module (exit 2); inspect reads the set and checks it, links included,
+# against the module, which is what a corrupted link.img must survive.
+LINK_PROVIDER = '''(module
+  (type $r (func (param i32) (result i32)))
+  (func $dbl (type $r) (i32.mul (local.get 0) (i32.const 2)))
+  (func $inc (type $r) (i32.add (local.get 0) (i32.const 1)))
+  (table (export "t") 2 funcref)
+  (elem (i32.const 0) $dbl $inc))'''
+LINK_USER = '''(module
+  (type $r (func (param i32) (result i32)))
+  (import "A" "t" (table $t 2 funcref))
+  (table $own 1 funcref)
+  (global $keep (mut funcref) (ref.null func))
+  (func (export "run") (param $n i32) (result i32)
+    (local $acc i32) (local $f funcref)
+    (local.set $f (table.get $t (i32.const 1)))
+    (global.set $keep (table.get $t (i32.const 0)))
+    (table.set $own (i32.const 0) (local.get $f))
+    (loop $l
+      (local.set $acc (call_indirect $t (type $r) (i32.add (local.get $acc) (local.get $n))
+                                     (i32.const 0)))
+      (local.set $acc (call_indirect $own (type $r) (local.get $acc) (i32.const 0)))
+      (br_if $l (i32.gt_s (local.tee $n (i32.sub (local.get $n) (i32.const 1))) (i32.const 0))))
+    (local.get $acc)))'''
+LINK_STOPS = (6, 19, 40)
+
+
+def _link_image_seeds():
+    """Sets of ``LINK_USER`` stopped at ``LINK_STOPS`` in both models,
+    saved with its provider as the peer "A" (version 5, link.img), and a
+    neutral v4 document of each wasmedge one."""
+    from conformance.wat import wat_to_binary
+    from engine.migrate import checkpoint, images as im, neutral
+    from engine.migrate.translate import snapshot_from_images
+    provider, user = wat_to_binary(LINK_PROVIDER), wat_to_binary(LINK_USER)
+    seeds = []
+    for rt in im.RUNTIMES:
+        for k in LINK_STOPS:
+            store = embedding.store_init(rt)
+            a = embedding.module_instantiate(store, embedding.module_decode(provider), [])
+            b = embedding.module_instantiate(store, embedding.module_decode(user), [a.exports['t']])
+            ex = store.new_executor()
+            ex.start(b.exports['run'][1], [5])
+            ex.run(k)
+            while True:
+                try:
+                    images = checkpoint.save(ex, b, im.module_sha256(user), 'run', ['i32'],
+                                             peers={'A': a})
+                    break
+                except checkpoint.ForeignInstanceError:     # in a frame of the provider
+                    ex.run(1)
+            seeds.append(dict(im.encode_files(images), **{'module.wasm': user}))
+            if rt == 'wasmedge':
+                snap = snapshot_from_images(images, b.module, b.info)
+                doc = neutral.document_from_snapshot(snap, b.module, b.info, images.module_sha256)
+                seeds.append({neutral.FILE: neutral.dumps(doc), 'module.wasm': user})
+    return seeds
 
 
 GC_STOPS = (12, 20, 30, 75, 140, 260)   # instructions before the stop (of each GC program's run)

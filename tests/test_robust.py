@@ -294,3 +294,32 @@ def test_gc_img_structured_corruption_reaches_the_semantic_checks(tmp_path):
             pass
         assert robust.check_images(bad, k, str(tmp_path)).endswith(('exit 0', 'exit 1', 'exit 2'))
     assert decodes > 60
+
+
+def test_link_seeds_are_version_5_and_end_typed(tmp_path):
+    """The images campaign's link seeds: version-5 sets of both models
+    with link.img and neutral v4 documents; without peers on the command
+    line restore, translate and a neutral document's inspect refuse the
+    module (its import, exit 2, no traceback); inspect reads a set, links
+    included (exit 0); structured corruptions of link.img end typed too,
+    many of them refused."""
+    import random
+    seeds = robust._link_image_seeds()
+    sets = [s for s in seeds if 'manifest.json' in s]
+    docs = [s for s in seeds if 'neutral.json' in s]
+    assert len(sets) == 6 and len(docs) == 3
+    assert all(json.loads(s['manifest.json'])['version'] == 5 and 'link.img' in s for s in sets)
+    assert all(json.loads(d['neutral.json'])['version'] == 4 for d in docs)
+    for s in seeds:
+        assert robust.check_images(s, 0, str(tmp_path)) == 'restore exit 2'
+        assert robust.check_images(s, 2, str(tmp_path)) == \
+            ('inspect exit 0' if s in sets else 'inspect exit 2')
+        assert robust.check_images(s, 1, str(tmp_path)) == 'translate exit 2'
+    rng = random.Random(3)
+    outcomes = []
+    for i in range(60):
+        s = sets[i % len(sets)]
+        bad = dict(s, **{'link.img': robust.mutate_link_img(rng, s['link.img'])})
+        outcomes.append(robust.check_images(bad, 2, str(tmp_path)))
+    assert set(outcomes) <= {'inspect exit 0', 'inspect exit 2'}
+    assert outcomes.count('inspect exit 2') > 10
