@@ -394,11 +394,11 @@ def snapshot_from_document(doc: dict, module, info, limits=None) -> Snapshot:
           + (('links',) if v4 else ()), '')
     links = _links(doc['links']) if v4 else []
     ftypes = link_types(view, links)       # links extend the function index space
-    nfuncs = len(ftypes)
+    nfuncs, nrefs = len(view.func_types), len(ftypes)
     tags = exnstate.tag_types(module)
     gc = (module, gcheap.read_json_heap(
         module, doc['heap'], ftypes, _fail,
-        lambda x, where, heap: _decode_exn(x, where, nfuncs, tags, (module, heap, ftypes)),
+        lambda x, where, heap: _decode_exn(x, where, nrefs, tags, (module, heap, ftypes)),
         limits), ftypes) if v3 else None
     tags = exnstate.tag_types(module)
     exn = exnstate.uses_exceptions(module)
@@ -422,7 +422,7 @@ def snapshot_from_document(doc: dict, module, info, limits=None) -> Snapshot:
     for k, rf in enumerate(raw_frames):
         where = f'frames[{k}]'
         _keys(rf, _EXN_FRAME_KEYS if exn else _FRAME_KEYS, where)
-        fidx = _index(rf['func'], f'{where}.func', len(view.func_types), 'a function index')
+        fidx = _index(rf['func'], f'{where}.func', nfuncs, 'a function index')
         body = view.func(fidx, f'{FILE}: {where}.func').body
         pc = _index(rf['pc'], f'{where}.pc', len(body),
                     f'an instruction index of function {fidx}')
@@ -434,7 +434,7 @@ def snapshot_from_document(doc: dict, module, info, limits=None) -> Snapshot:
                                      f'but instruction {pc} of function {fidx} is {ins.op}')
             above = raw_frames[k + 1]
             callee = _index(above.get('func') if isinstance(above, dict) else None,
-                            f'frames[{k + 1}].func', len(view.func_types), 'a function index')
+                            f'frames[{k + 1}].func', nfuncs, 'a function index')
             if not view.may_call(fidx, pc, callee):
                 if view.tail_calls:
                     _fail(f'frames[{k + 1}].func', f'function {callee} has type '
@@ -458,7 +458,7 @@ def snapshot_from_document(doc: dict, module, info, limits=None) -> Snapshot:
                 _fail(f'{where}.{part}', f'{len(xs)} values, but function {fidx} at instruction '
                                          f'{pc} has {len(ts)} ({" ".join(ts) or "none"})')
             unset = view.unset_locals(fidx, pc) if part == 'locals' else ()
-            values.extend(_decode_typed(t, x, f'{where}.{part}[{i}]', nfuncs, view, i in unset,
+            values.extend(_decode_typed(t, x, f'{where}.{part}[{i}]', nrefs, view, i in unset,
                                         tags, gc)
                           for i, (t, x) in enumerate(zip(ts, xs)))
         got = _list(rf['labels'], f'{where}.labels')
@@ -477,7 +477,7 @@ def snapshot_from_document(doc: dict, module, info, limits=None) -> Snapshot:
                 _fail(f'{where}.handlers', f'{_canon(rf["handlers"])[:200]} does not match the '
                       f'code of function {fidx} at instruction {pc} (expected {_canon(expect)})')
             n = exnstate.catch_depth(module, view.nimported, fidx, pc)
-            caught = [decode_value('exnref', x, f'{where}.caught[{i}]', nfuncs, tags=tags, gc=gc)
+            caught = [decode_value('exnref', x, f'{where}.caught[{i}]', nrefs, tags=tags, gc=gc)
                       for i, x in enumerate(_list(rf['caught'], f'{where}.caught', n))]
             if None in caught:
                 _fail(f'{where}.caught', 'null: a catch arm always holds its exception')
@@ -490,7 +490,7 @@ def snapshot_from_document(doc: dict, module, info, limits=None) -> Snapshot:
 
     page_count, memory, chunks = _memory(doc['memory'], view, limits)
     more = memories.from_doc(doc['memories'] if v2 else [], view, limits, _fail)
-    globs = [_decode_typed(t, x, f'globals[{k}]', nfuncs, view, tags=tags, gc=gc)
+    globs = [_decode_typed(t, x, f'globals[{k}]', nrefs, view, tags=tags, gc=gc)
              for k, (t, x) in enumerate(
         zip(view.global_types, _list(doc['globals'], 'globals', len(view.global_types))))]
     tables = []
@@ -500,10 +500,10 @@ def snapshot_from_document(doc: dict, module, info, limits=None) -> Snapshot:
         lo, hi, why = view.size_range('table', k, limits)
         if not lo <= len(entries) <= hi:
             _fail(f'tables[{k}]', f'{len(entries)} entries, outside {why}')
-        tables.append([decode_value(t, x, f'tables[{k}][{i}]', nfuncs, view, tags=tags, gc=gc)
+        tables.append([decode_value(t, x, f'tables[{k}][{i}]', nrefs, view, tags=tags, gc=gc)
                        for i, x in enumerate(entries)])
     dropped_elems = _segments(doc['dropped_elems'], 'dropped_elems', len(module.elems), 'element')
-    gc_elems = _gc_elems(doc['gc_elems'], module, view, dropped_elems, nfuncs, tags, gc) \
+    gc_elems = _gc_elems(doc['gc_elems'], module, view, dropped_elems, nrefs, tags, gc) \
         if v3 else []
     if doc['version'] == VERSION and _wasm3_types(
             list(view.global_types) + list(view.table_types) + list(results)
