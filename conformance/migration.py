@@ -22,18 +22,16 @@ For one call of function ``funcaddr`` the check is:
 An image set describes one instance (as in the migration forks).  A
 reference to a function of another instance is saved as a link to it by
 name (engine/migrate/links.py): the runner passes every instance the script
-can name (registered names, ``$id``s) as ``peers`` to the save and the
-restore.  While the stack holds a *frame* of another instance, the run goes
-on instruction by instruction to the next point where it can be saved.  A
-call with no such point is skipped with the reason, not failed: its
-instance reaches a function of an instance with no name (one whose
-instantiation trapped after writing into a shared table, or an anonymous
-module that wrote into ``spectest``'s table: wasm-2.0 linking.wast 275,
-288, 452 and elem.wast 561; wasm-3.0 linking.wast 410, 423, 609,
-linking0.wast 42, linking3.wast 82, 83 and elem.wast 921, each in both
-directions; docs/images.md "Limits"); so is a point whose GC heap holds
-what an image set cannot express (an object of a type the module does not
-define: ``checkpoint.GCHeapError``).  GC state itself migrates
+made as ``peers`` to the save and the restore, named by its registered
+name, ``$id``, else ``line N`` of its module command (so an anonymous
+module, or one whose instantiation trapped after writing its functions
+into a shared table, is linked too; docs/images.md "Limits").  While the
+stack holds a *frame* of another instance, the run goes on instruction by
+instruction to the next point where it can be saved.  A call with no such
+point is skipped with the reason, not failed (none in the pinned 2.0 and
+3.0 suites since links, against 21 and 30 per direction before); so is a
+point whose GC heap holds what an image set cannot express (an object of a
+type the module does not define: ``checkpoint.GCHeapError``).  GC state itself migrates
 (``engine/migrate/gcheap.py``); GC results and store contents are compared
 with the uninterrupted run's by graph isomorphism (types, field values and
 sharing), since the migrated run's objects are rebuilt ones.

@@ -184,6 +184,10 @@ class _Script:
         self.definitions = {}     # $name -> decoded, validated module (3.0 module definitions)
         self.last_definition = None
         self.migrator = None      # migration.Migrator in migrate mode
+        # every instance made, even one whose instantiation trapped (its
+        # functions live on in the tables it wrote), by the line of its
+        # command: the name a migration links an otherwise anonymous one by
+        self.by_line = {}
 
     def validate(self, module):
         if self.standard is None:
@@ -213,10 +217,24 @@ class _Script:
             raise errors.LinkError('incompatible import type', f'{imp.module}.{imp.name}')
         return ev
 
-    def instantiate(self, module):
+    def instantiate(self, module, line=None):
+        """Instantiate with the registry's imports; ``line``: the command's,
+        under which the instance is remembered (``by_line``), also the
+        partly initialised one a trap in its segments or start leaves."""
         self.validate(module)
         externvals = [self.resolve(imp) for imp in module.imports]
-        return self.emb.module_instantiate(self.store, module, externvals)
+        first = len(self.store.funcs)
+        try:
+            inst = self.emb.module_instantiate(self.store, module, externvals)
+        except errors.WasmError:
+            partial = next((f.module for f in self.store.funcs[first:] if f.module is not None),
+                           None)
+            if partial is not None and line is not None:
+                self.by_line[f'line {line}'] = partial
+            raise
+        if line is not None:
+            self.by_line[f'line {line}'] = inst
+        return inst
 
     def instance(self, name):
         if name is None:
@@ -246,13 +264,16 @@ class _Script:
         return [self.emb.global_read(self.store, addr)]
 
     def peers(self):
-        """Every instance the script can name, by that name: registered
-        names first (what imports use), then ``$id``s.  A migrated call
-        links the functions of these instances it holds references to
-        (engine/migrate/links.py)."""
+        """Every instance the script made, by a name: registered names
+        first (what imports use), then ``$id``s, then ``line N`` for the
+        module command at line N (an anonymous module, or one whose
+        instantiation trapped after writing its functions into a shared
+        table).  A migrated call links the functions of these instances it
+        holds references to (engine/migrate/links.py)."""
         out = dict(self.registry)
-        for name, inst in self.named.items():
-            out.setdefault(name, inst)
+        for names in (self.named, self.by_line):
+            for name, inst in names.items():
+                out.setdefault(name, inst)
         return out
 
     def _migrated(self, addr, args, line):
@@ -288,7 +309,7 @@ def _cmd_module(s, cmd):
     if src.name:
         s.named.pop(src.name, None)
     module = _define(s, src)
-    inst = s.instantiate(module)
+    inst = s.instantiate(module, cmd.line)
     s.current = inst
     if src.name:
         s.named[src.name] = inst
@@ -330,7 +351,7 @@ def _cmd_module_instance(s, cmd):
         module = s.definitions[cmd.target]
     else:
         raise _Fail(f'unknown module definition {cmd.target}')
-    inst = s.instantiate(module)
+    inst = s.instantiate(module, cmd.line)
     s.current = inst
     if cmd.expected:
         s.named[cmd.expected] = inst
@@ -392,7 +413,7 @@ def _cmd_assert_uninstantiable(s, cmd):
 
     def run():
         try:
-            s.instantiate(module)
+            s.instantiate(module, cmd.line)
         except errors.LinkError as e:
             raise _Fail(f'expected trap at instantiation, got LinkError: {_message(e)!r}') from None
     _expect_error(errors.Trap, cmd.expected, run, 'trap')

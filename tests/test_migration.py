@@ -107,20 +107,21 @@ def test_store_is_left_in_the_uninterrupted_state():
     assert bytes(migrated.mems[0].data[:50]) == bytes((i + 7) & 0xFF for i in range(50))
 
 
-def test_foreign_frames_are_stepped_over_and_foreign_refs_linked_or_skipped():
+def test_foreign_frames_are_stepped_over_and_foreign_refs_linked():
     """An image set describes one instance.  While a frame of another
     instance is on the stack the run is saved at the next instruction where
     none is (the call still migrates); a table of the instance holding a
-    function of another, named instance is saved with a link to it
-    (engine/migrate/links.py); one holding a function of an instance the
-    script cannot name can never be saved: that call is skipped with the
-    reason, not failed."""
+    function of another instance is saved with a link to it
+    (engine/migrate/links.py): the runner names every instance it made,
+    by its registered name or $id, else by the line of its module command
+    (an anonymous module; one whose instantiation trapped after writing
+    its functions into a shared table)."""
     text = '''
       (module $A
         (func $f (export "f") (param i32) (result i32)
           (i32.mul (local.get 0) (i32.const 3)))
         (func $k (result i32) (i32.const 42))
-        (table (export "t") 2 funcref)
+        (table (export "t") 3 funcref)
         (elem (i32.const 0) $k))
       (register "A" $A)
       (module
@@ -130,33 +131,61 @@ def test_foreign_frames_are_stepped_over_and_foreign_refs_linked_or_skipped():
       (assert_return (invoke "g") (i32.const 16))
       (assert_return (invoke "f" (i32.const 2)) (i32.const 6))
       (module
-        (import "A" "t" (table 2 funcref))
+        (import "A" "t" (table 3 funcref))
         (type $r (func (result i32)))
         (func (export "h") (result i32) (call_indirect (type $r) (i32.const 0))))
       (assert_return (invoke "h") (i32.const 42))
       (module
-        (import "A" "t" (table 2 funcref))
+        (import "A" "t" (table 3 funcref))
         (func $m (result i32) (i32.const 7))
         (elem (i32.const 1) $m))
+      (assert_trap
+        (module
+          (import "A" "t" (table 3 funcref))
+          (func $n (result i32) (i32.const 8))
+          (elem (i32.const 2) $n)
+          (func $start (unreachable))
+          (start $start))
+        "unreachable")
       (module
-        (import "A" "t" (table 2 funcref))
+        (import "A" "t" (table 3 funcref))
         (type $r (func (result i32)))
-        (func (export "h1") (result i32) (call_indirect (type $r) (i32.const 1))))
-      (assert_return (invoke "h1") (i32.const 7))
+        (func (export "h1") (param i32) (result i32)
+          (call_indirect (type $r) (local.get 0))))
+      (assert_return (invoke "h1" (i32.const 1)) (i32.const 7))
+      (assert_return (invoke "h1" (i32.const 2)) (i32.const 8))
     '''
     script = parse_wast(text)
-    unnamed_line = next(i for i, l in enumerate(text.split('\n'), 1) if 'invoke "h1"' in l)
     for runtime in RUNTIMES:
         m = Migrator('inline', runtime)
         outcomes = run_script(script, executor=runtime, migrator=m)
         assert [o.status for o in outcomes] == ['passed'] * len(outcomes)
         st_ = m.stats
-        assert st_['skipped'] == 1 and st_['mismatches'] == 0
-        assert st_['skips'][0]['line'] == unnamed_line
-        assert 'not a function of this module nor of a named peer' in st_['skips'][0]['reason']
-        # g (stepping over the frames of A's f), f (inside A itself) and h
-        # (A's $k in the table, a link to ("A", 1))
-        assert st_['migrated'] == 3
+        assert st_['skipped'] == 0 and st_['mismatches'] == 0, st_['skips']
+        # g (stepping over the frames of A's f), f (inside A itself), h
+        # (A's $k in the table: a link to ("A", 1)) and h1 twice (links to
+        # the anonymous module's $m and the trapped one's $n, by line)
+        assert st_['migrated'] == 5
+
+
+def test_the_runner_names_every_instance_it_made():
+    """Registered names first, then $ids, then "line N" of the module
+    command (anonymous instances and ones whose instantiation trapped)."""
+    from conformance.runner import _Script
+    from engine import embedding as emb
+    s = _Script(emb, 'wasmedge')
+    wat = '(module (table (export "t") 1 funcref) (func $f) (elem (i32.const 0) $f))'
+    a = s.instantiate(emb.module_decode(__import__('wasmtime').wat2wasm(wat)), 3)
+    s.named['$A'] = a
+    s.registry['A'] = a
+    trapping = ('(module (import "A" "t" (table 1 funcref)) (func $g) (elem (i32.const 0) $g) '
+                '(func $s (unreachable)) (start $s))')
+    with pytest.raises(Trap):
+        s.instantiate(emb.module_decode(__import__('wasmtime').wat2wasm(trapping)), 9)
+    peers = s.peers()
+    assert list(peers) == ['spectest', 'A', '$A', 'line 3', 'line 9']
+    assert peers['line 3'] is a and peers['line 9'] is not a
+    assert s.store.tables[a.tableaddrs[0]].elem[0] == peers['line 9'].funcaddrs[0]
 
 
 def test_checkpoint_points():
