@@ -71,6 +71,11 @@ def check_peers(peers):
     for name in out:
         if not isinstance(name, str) or not name:
             raise TypeError(f'peer name {name!r}: expected a non-empty string')
+        try:
+            name.encode('utf-8')
+        except UnicodeEncodeError:
+            raise TypeError(f'peer name {name!r}: not encodable as UTF-8 (link.img stores it '
+                            f'so)') from None
     return out
 
 
