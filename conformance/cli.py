@@ -65,7 +65,12 @@ def run_file(path, runtimes, timeout, allowed, migrate=None, limits=None, expect
         migrator = None
         if migrate:
             from .migration import Migrator
-            migrator = Migrator(os.path.basename(path), runtime, migrate[runtime])
+            # a pinned file's migration skips must be the manifest's (kind
+            # "migration"); an unpinned file's are only counted
+            allowed_migration = None if name is None else \
+                {line: reason for (kind, line), reason in allowed.items() if kind == 'migration'}
+            migrator = Migrator(os.path.basename(path), runtime, migrate[runtime],
+                                allowed=allowed_migration)
         if error is None:
             _tally(result, run_script(commands, executor=runtime, timeout=timeout,
                                       migrator=migrator, limits=limits,

@@ -376,10 +376,14 @@ def through_neutral(images, inst, dst):
 # ------------------------------------------------------------ per script
 
 class Migrator:
-    """Migration bookkeeping of one script run (one file, one start model)."""
+    """Migration bookkeeping of one script run (one file, one start model).
+    ``allowed``: None (skips are counted only), or {line: reason} of the
+    calls that may be skipped (a pinned file: the manifest's skips of kind
+    "migration"); any other skip fails its command."""
 
-    def __init__(self, file, runtime, other=None):
+    def __init__(self, file, runtime, other=None, allowed=None):
         self.file = file
+        self.allowed = allowed
         self.a = runtime
         self.b = other or other_runtime(runtime)
         self.stats = {'direction': f'{self.a}->{self.b}->{self.a}', 'calls': 0, 'migrated': 0,
@@ -405,4 +409,8 @@ class Migrator:
         if rep.mismatch:
             st['mismatches'] += 1
             raise MigrationMismatch(f'migration mismatch at line {line}, {rep.mismatch}')
+        if rep.skipped and self.allowed is not None and line not in self.allowed:
+            raise MigrationMismatch(f'unexpected migration skip at line {line}: {rep.skipped} '
+                                    f'(spectests/manifest.json lists the allowed ones, kind '
+                                    f'"migration", with their reasons)')
         return results

@@ -327,3 +327,26 @@ def test_restore_of_a_whole_memory_flags_its_non_zero_chunks():
     assert bytes(mem.data) == memory
     assert [k for k, f in enumerate(mem.dirty) if f] == [70000 >> 12]
     assert ex.run() and ex.results == [0x01020304]
+
+
+def test_a_pinned_files_migration_skip_must_be_allowed(monkeypatch):
+    """With ``allowed`` (a pinned file: the manifest's skips of kind
+    "migration") a call that cannot be migrated fails its command unless
+    its line is listed; without it (an unpinned file) it is only counted."""
+    script = parse_wast('''
+      (module (func (export "f") (result i32) (i32.const 1)))
+      (assert_return (invoke "f") (i32.const 1))''')
+
+    def skipping(store, funcaddr, args, a, b, seed, peers=None):
+        rep = migration.CallReport()
+        rep.skipped, rep.points = 'cannot checkpoint: for the test', 1
+        return [1], rep
+    monkeypatch.setattr(migration, 'migrate_call', skipping)
+    for allowed, status in ((None, 'passed'), ({3: 'why'}, 'passed'), ({}, 'failed'),
+                            ({4: 'another line'}, 'failed')):
+        m = Migrator('inline', 'wasmedge', allowed=allowed)
+        outcomes = run_script(script, executor='wasmedge', migrator=m)
+        assert outcomes[-1].status == status, allowed
+        assert m.stats['skipped'] == 1
+        if status == 'failed':
+            assert 'unexpected migration skip at line 3' in outcomes[-1].reason

@@ -128,7 +128,9 @@ def resolve(links, peers):
     for link in links:
         inst = peers.get(link.instance)
         if inst is None:
-            names = ', '.join(map(repr, peers)) or 'none'
+            names = ', '.join(map(repr, list(peers)[:8])) or 'none'
+            if len(peers) > 8:
+                names += f', ... ({len(peers)} in all)'
             raise UnresolvedLink(link, f'no peer instance of that name (peers given: {names})')
         if link.fidx >= len(inst.funcaddrs):
             raise UnresolvedLink(link, f'instance {link.instance!r} has '
