@@ -248,6 +248,7 @@ def _link_img(entries, count=None, magic=links.MAGIC):
     (_link_img([('A', 0)])[:10], 'link.img: link count: 1 links cannot fit in 10 bytes'),
     (_link_img([('ABCDEFGHIJ', 0)], count=2), 'link.img: link 1 function index: truncated'),
     (_link_img([('', 0)]), 'link.img: link 0 name length: 0'),
+    (_link_img([('x' * 70000, 0)]), 'link.img: link 0 name length: 70000 bytes, more than'),
     (_link_img([(b'\xff', 0)]), 'link.img: link 0 name: not valid UTF-8'),
     (_link_img([('A', 0), ('A', 0)]), 'link.img: link 1: function 0 of instance \'A\' is listed twice'),
     (_link_img([('A', 0)]) + b'x', 'link.img: end: 1 unexpected trailing bytes'),

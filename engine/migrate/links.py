@@ -206,7 +206,10 @@ def decode(data, error):
         n = u32(f'link {k} name length')
         if n == 0:
             fail(f'link {k} name length', '0 (an instance name is not empty)')
-        if n > MAX_NAME or pos + n > len(data):
+        if n > MAX_NAME:
+            fail(f'link {k} name length', f'{n} bytes, more than an instance name may have '
+                                          f'({MAX_NAME})')
+        if pos + n > len(data):
             fail(f'link {k} name length', f'{n} bytes, but only {len(data) - pos} remain')
         raw = bytes(data[pos:pos + n])
         try:
