@@ -64,7 +64,8 @@ class LinkTypeMismatch(LinkError):
 
 def check_peers(peers):
     """``peers`` as a dict name -> instance (None: no peers); a name must be
-    a non-empty string, as the files store it."""
+    a non-empty string link.img can store (UTF-8, at most MAX_NAME bytes).
+    A programming error, not a broken file: TypeError."""
     if not peers:
         return {}
     out = dict(peers)
@@ -72,10 +73,13 @@ def check_peers(peers):
         if not isinstance(name, str) or not name:
             raise TypeError(f'peer name {name!r}: expected a non-empty string')
         try:
-            name.encode('utf-8')
+            size = len(name.encode('utf-8'))
         except UnicodeEncodeError:
             raise TypeError(f'peer name {name!r}: not encodable as UTF-8 (link.img stores it '
                             f'so)') from None
+        if size > MAX_NAME:
+            raise TypeError(f'peer name {name[:40]!r}...: {size} bytes, link.img holds names '
+                            f'of at most {MAX_NAME}')
     return out
 
 
