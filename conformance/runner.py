@@ -270,9 +270,14 @@ class _Script:
         instantiation trapped after writing its functions into a shared
         table).  A migrated call links the functions of these instances it
         holds references to (engine/migrate/links.py)."""
-        out = dict(self.registry)
-        for names in (self.named, self.by_line):
+        from engine.migrate import links
+        out = {}
+        for names in (self.registry, self.named, self.by_line):
             for name, inst in names.items():
+                try:
+                    links.check_peers({name: inst})     # a name link.img can hold
+                except TypeError:
+                    continue
                 out.setdefault(name, inst)
         return out
 
