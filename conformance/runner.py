@@ -219,21 +219,23 @@ class _Script:
 
     def instantiate(self, module, line=None):
         """Instantiate with the registry's imports; ``line``: the command's,
-        under which the instance is remembered (``by_line``), also the
-        partly initialised one a trap in its segments or start leaves."""
+        under which a migrating run remembers the instance (``by_line``),
+        also the partly initialised one a trap in its segments or start
+        leaves (found through the functions it allocated in the store)."""
         self.validate(module)
         externvals = [self.resolve(imp) for imp in module.imports]
+        if self.migrator is None or line is None:   # only migrations link (another
+            return self.emb.module_instantiate(self.store, module, externvals)  # embedding too)
         first = len(self.store.funcs)
         try:
             inst = self.emb.module_instantiate(self.store, module, externvals)
         except errors.WasmError:
             partial = next((f.module for f in self.store.funcs[first:] if f.module is not None),
                            None)
-            if partial is not None and line is not None:
+            if partial is not None:
                 self.by_line[f'line {line}'] = partial
             raise
-        if line is not None:
-            self.by_line[f'line {line}'] = inst
+        self.by_line[f'line {line}'] = inst
         return inst
 
     def instance(self, name):
