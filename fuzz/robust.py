@@ -634,14 +634,14 @@ def _link_image_seeds():
     from engine.migrate.translate import snapshot_from_images
     provider, user = wat_to_binary(LINK_PROVIDER), wat_to_binary(LINK_USER)
     seeds = []
-    for rt in im.RUNTIMES:
+    for rt in im.RUNTIMES:            # one run per model, saved at each stop on its way
+        store = embedding.store_init(rt)
+        a = embedding.module_instantiate(store, embedding.module_decode(provider), [])
+        b = embedding.module_instantiate(store, embedding.module_decode(user), [a.exports['t']])
+        ex = store.new_executor()
+        ex.start(b.exports['run'][1], [5])
         for k in LINK_STOPS:
-            store = embedding.store_init(rt)
-            a = embedding.module_instantiate(store, embedding.module_decode(provider), [])
-            b = embedding.module_instantiate(store, embedding.module_decode(user), [a.exports['t']])
-            ex = store.new_executor()
-            ex.start(b.exports['run'][1], [5])
-            ex.run(k)
+            ex.run(k - ex.steps)
             while True:
                 try:
                     images = checkpoint.save(ex, b, im.module_sha256(user), 'run', ['i32'],
