@@ -63,7 +63,9 @@ the tail chain's calls) by making an A or B, a NODE pointing at it and at
 the caller's NODE from the global, a cycle (the NODE to itself or two
 NODEs to each other), an array (``array.new``/``new_default``/
 ``new_fixed``), and shares them through the globals and the tables (with
-i31s, NODES arrays, NODEs gone through ``extern.convert_any`` and back);
+i31s, NODES arrays, NODEs gone through ``extern.convert_any`` and back),
+from numbers that cannot trap (constants, locals, globals: the heap is made
+before anything may end the entry, risky modules included);
 its body then reads fields (``struct.get``/``_s``/``_u``, ``array.get``,
 ``array.len``), writes them (``struct.set``, ``array.set``/``fill``/
 ``copy``), relinks NODEs, compares (``ref.eq``), tests and casts
@@ -202,8 +204,24 @@ class FuncGC:
                                    a=self.new_local(t.ra), arr=self.new_local(t.rarr),
                                    any=self.new_local(ANYREF))
         self.arr_len = None
+        self.gc_plain = False
 
     # ---- building
+
+    def field_value(self, t):
+        """Push a number for a new object: any value in the body, but in the
+        prologue (``gc_plain``) one that cannot trap (a constant, a local, a
+        global): a trap there would end the entry before any object is
+        made, so no checkpoint would see a heap."""
+        if not self.gc_plain:
+            self.value(t)
+            return
+        c, ls, gs = self.c, self.locals_of(t), self.globals_of(t)
+        how = c.weighted([(4, 'const'), (3 if ls else 0, 'local'), (2 if gs else 0, 'global')])
+        if how == 'const':
+            self.emit(t + '.const', self.mg.const_value(t))
+        else:
+            self.emit(f'{how}.get', c.choice(ls if how == 'local' else gs))
 
     def prologue_gc(self):
         """Objects made at the function's start (straight-line code, in the
@@ -215,6 +233,7 @@ class FuncGC:
         if not self.gcl:
             return
         c, t, L = self.c, self.mg.gct, self.gcl
+        self.gc_plain = True
         self.new_a()
         self.emit('local.set', L.a)
         self.emit('i32.const', c.integers(0, 0xFFFFFFFF))
@@ -257,6 +276,7 @@ class FuncGC:
         self.emit('table.set', self.mg.gc_table() + 1)
         self.any_value()
         self.emit('global.set', t.g_any)
+        self.gc_plain = False
 
     def new_a(self):
         """Push a new A or B (as an A): struct.new or struct.new_default."""
@@ -265,11 +285,11 @@ class FuncGC:
         if how == 'default':
             self.emit('struct.new_default', c.choice((t.a, t.b)))
             return
-        self.value(I32)
-        self.value(I32)
-        self.value(_unpacked(t.p2))
+        self.field_value(I32)
+        self.field_value(I32)
+        self.field_value(_unpacked(t.p2))
         if how == 'b':
-            self.value(I64)
+            self.field_value(I64)
         self.emit('struct.new', t.a if how == 'a' else t.b)
 
     def new_arr(self):
@@ -279,11 +299,11 @@ class FuncGC:
         how = c.weighted([(2, 'new'), (1, 'default'), (2, 'fixed')])
         if how == 'fixed':
             for _ in range(n):
-                self.value(_unpacked(t.elem))
+                self.field_value(_unpacked(t.elem))
             self.emit('array.new_fixed', (t.arr, n))
             return
         if how == 'new':
-            self.value(_unpacked(t.elem))
+            self.field_value(_unpacked(t.elem))
         self.emit('i32.const', n)
         self.emit('array.new' if how == 'new' else 'array.new_default', t.arr)
 
@@ -300,7 +320,7 @@ class FuncGC:
         elif how == 'arr':
             self.emit('local.get', L.arr)
         elif how == 'i31':
-            self.value(I32)
+            self.field_value(I32)
             self.emit('ref.i31')
         elif how == 'nodes':
             if c.boolean():

@@ -141,6 +141,49 @@ def test_objects_are_live_mid_entry(gc_modules):
     assert checked >= 5
 
 
+def test_the_gc_prologue_never_traps(monkeypatch):
+    """The objects are made before anything may end the entry: no run traps
+    inside a function's GC prologue (its numbers are constants, locals or
+    globals, never a division, conversion or load that risky modules let
+    trap), so a trapping module still has its heap at every checkpoint
+    before the trap.  Run one instruction at a time, so the trapping
+    instruction is the one the run stood before."""
+    from engine.errors import Trap, UncaughtException
+    from fuzz import gen3
+    spans = {}
+    made = gen3.FuncGC.prologue_gc
+
+    def recording(self):
+        start = len(self.code)
+        made(self)
+        spans[self.idx] = (start, len(self.code))
+    monkeypatch.setattr(gen3.FuncGC, 'prologue_gc', recording)
+    trapped = 0
+    for seed in range(150):
+        spans.clear()
+        gm = gen.from_seed(seed, features=FEATURES)
+        if not spans or spans[0][0] == spans[0][1]:
+            continue                    # no GC in this module
+        store = embedding.store_init('wasmedge')
+        inst = oracle._instantiate(store, gm.wasm, True)
+        nimported = len(inst.funcaddrs) - len(inst.module.funcs)
+        ex = store.new_executor()
+        ex.start(oracle._entry(inst, gm.entry), list(gm.args[0]))
+        while not ex.finished and ex.steps < 100_000:
+            fi, pc = store.funcs[ex.frames[-1].func], ex.pc
+            try:
+                ex.run(1)
+            except Trap as e:
+                trapped += 1
+                if fi.module is inst:
+                    start, end = spans.get(fi.idx - nimported, (0, 0))
+                    assert not start <= pc < end, (seed, fi.idx, pc, str(e))
+                break
+            except UncaughtException:
+                break
+    assert trapped >= 10
+
+
 def gc_globals(gm):
     """Indices of the module's globals of GC types (NODE, A, anyref)."""
     m = decode_module(gm.wasm)
