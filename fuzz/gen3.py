@@ -1,8 +1,7 @@
 """Wasm 3.0 parts of the fuzz generator (``fuzz.gen``): exception handling,
 typed function references and GC, as mixins of ``gen.ModuleGen`` and
 ``gen.FuncGen`` (feature names as in wasm-tools: ``'exceptions'``,
-``'function-references'``, ``'gc'``; 'gc' is asked for by name, not among
-``gen.FEATURES``' defaults).
+``'function-references'``, ``'gc'``, all among ``gen.FEATURES``' defaults).
 
 Two thirds of the modules use the features (the compiled tier interprets
 a function using them, ``engine/exec/compile.py``: the other third stays
@@ -118,7 +117,9 @@ class ModuleGC:
     globals and the anyref table (see the module docstring)."""
 
     def init_gc(self, features):
-        self.gc = GC in features
+        # GC's types are typed references: without function references
+        # (wasm-tools' 'gc' needs them too) no module uses GC
+        self.gc = GC in features and 'function-references' in features
         self.use_gc = False
         self.gct = None
 

@@ -53,7 +53,8 @@ def test_the_features_appear_over_seeds(generated):
         k, d = _clause_stats(m)
         kinds += k
         depths += d
-        typed_sigs += sum(1 for ft in m.types for t in ft.params + ft.results if gen3.is_typed(t))
+        typed_sigs += sum(1 for ft in m.types if isinstance(ft, syntax.FuncType)
+                          for t in ft.params + ft.results if gen3.is_typed(t))
         tag_types += len({t for tag in m.tags for t in m.types[tag.typeidx].params})
         declarative += sum(1 for e in m.elems if e.mode == 'declarative')
         exn_globals += sum(1 for g in m.globals if g.type.valtype == syntax.EXNREF)
@@ -471,8 +472,12 @@ def test_tail_calls_through_typed_references_appear_and_agree(generated):
     """return_call_ref (tail calls with function references): a function
     tail-calls a later one of its results through a typed local or
     parameter; the modules pass every check, wasmtime included."""
-    seeds = [s for s, gm in generated
-             if any(i.op == 'return_call_ref' for f in gm.module.funcs for i in f.body)]
+    def tail_ref(gm):
+        return any(i.op == 'return_call_ref' for f in gm.module.funcs for i in f.body)
+    seeds = [s for s, gm in generated if tail_ref(gm)]
+    # rare (about one module in 150): past the shared seeds until two are found
+    more = (s for s in range(len(SEEDS), 1000) if tail_ref(gen.from_seed(s)))
+    seeds += [s for _, s in zip(range(2 - len(seeds)), more)]
     assert len(seeds) >= 2, seeds
     for s in seeds:
         gm = gen.from_seed(s)
