@@ -48,8 +48,11 @@ to earlier types (no recursion groups needed): signatures are given their
 references from the last function down, each naming an already interned
 type.
 
-GC (``ModuleGC``, ``FuncGC``): three in four modules (the minimal draw
-included: hypothesis's simplest modules use it) declare types 0-4 first:
+GC (``ModuleGC``, ``FuncGC``): half the modules, three in four of the
+two thirds that use the 3.0 features (the minimal draw included:
+hypothesis's simplest modules use it; the third left plain stays compiled
+whole in the compiled tier, which interprets every function of a GC
+module), declare types 0-4 first:
 A (open: a mutable i32, a mutable i8/i16, an immutable i8/i16/i64), B
 (``sub`` A, final or not, one more mutable i64), the rec group {NODE,
 NODES} (NODE: a mutable i32, a mutable ``(ref null NODE)``, a mutable
@@ -123,9 +126,10 @@ class ModuleGC:
         self.use_gc = False
         self.gct = None
 
-    def plan_gc(self):
-        """Whether the module uses GC (three in four; the minimal draw says
-        yes, so hypothesis's simplest modules use it too), and its types,
+    def plan_gc(self, plain):
+        """Whether the module uses GC (three in four of the modules not
+        ``plain``: ``choices3``; the minimal draw says yes, so hypothesis's
+        simplest modules use it too), and its types,
         interned first (types 0-4, before any function type): A (open, a
         mutable i32, a mutable packed field, an immutable packed or i64
         one), B (a subtype of A with one more mutable i64), the rec group
@@ -135,7 +139,7 @@ class ModuleGC:
         if not self.gc:
             return
         c = self.c
-        self.use_gc = c.integers(0, 3) < 3
+        self.use_gc = not plain and c.integers(0, 3) < 3
         if not self.use_gc:
             return
         assert not self.types, 'the GC types come first'
@@ -687,10 +691,19 @@ class ModuleFeatures3(ModuleGC):
     def choices3(self):
         """Whether the module's code uses the features at all: a third of
         the modules do not, so the compiled tier (which interprets every
-        function using them) keeps whole modules compiled; then the typed
-        signatures."""
-        self.plan_gc()
-        self.use3 = (self.exn or self.typed) and self.c.integers(0, 2) > 0
+        function using them, and every function of a GC module: each starts
+        with its GC prologue) keeps whole modules compiled; then the typed
+        signatures.  With 'gc' the third is drawn first (the minimal draw:
+        not plain), and the rest all use the other features, as two thirds
+        of the modules did before GC, and three in four of them GC too
+        (``plan_gc``).  Without 'gc' the draw is the one of before GC
+        existed, so those modules stay as they were."""
+        if self.gc:
+            plain = self.c.integers(0, 2) == 2
+            self.plan_gc(plain)
+            self.use3 = (self.exn or self.typed) and not plain
+        else:
+            self.use3 = (self.exn or self.typed) and self.c.integers(0, 2) > 0
         # half the exception-using modules also use the legacy forms (which
         # wasmtime cannot run: fuzz.oracle skips its comparison for them)
         self.legacy = self.legacy_feature and self.use3 and self.c.boolean()

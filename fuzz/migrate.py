@@ -179,6 +179,14 @@ def campaign_features(without=()):
     return gen.FEATURES - frozenset(without)
 
 
+def _without_option(cfg):
+    """`` --without A,B`` for a campaign's features left out, '' for none
+    (a rerun command must make the same modules)."""
+    from fuzz import gen
+    left_out = sorted(gen.FEATURES - set(cfg.get('features', gen.FEATURES)))
+    return f' --without {",".join(left_out)}' if left_out else ''
+
+
 def bytes_module(generator, data, features=None):
     """The module a byte generator makes of ``data`` (None: smith made
     none); ``features``: the gen generator's (default ``fuzz.gen``'s)."""
@@ -780,7 +788,8 @@ class Campaign:
             meta = dict(case, seed=self.cfg['seed'], kind=why, tier=self.cfg['tier'],
                         rerun=f'python -m fuzz.migrate --jobs {self.cfg["jobs"]} --seed {self.cfg["seed"]} '
                               f'--tier {self.cfg["tier"]} '
-                              f'--generator {",".join(self.cfg["generators"])}')
+                              f'--generator {",".join(self.cfg["generators"])}'
+                              + _without_option(self.cfg))
             if cur:
                 with open(os.path.join(tmp, 'module.wasm'), 'wb') as f:
                     f.write(bytes.fromhex(cur['wasm']))
