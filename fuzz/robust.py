@@ -502,7 +502,7 @@ def _image_seeds(count):
     generated modules stopped half-way, from the first ``count`` generated
     modules (seeds 1000 on) that are still running at their stop point;
     then those of the GC programs (``_gc_image_seeds``).  A fork's layout
-    holds no GC heap, and three in four default modules have one: its sets
+    holds no GC heap, and half the default modules have one: its sets
     come from the same seeds' modules made without 'gc', which are the
     modules these seeds were before GC became a default, so they keep their
     fork sets."""
