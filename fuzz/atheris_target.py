@@ -12,7 +12,9 @@ libFuzzer save the input as a crash artifact.
 ``FUZZ_STATS=FILE`` makes the target keep ``executions checks`` in FILE
 (the campaign driver reads it; libFuzzer's own output has no check count).
 ``FUZZ_WASMTIME=0`` skips the wasmtime comparison, ``FUZZ_TIER=interp|fast`` sets
-the executor tier (default fast).  ``FUZZ_COLLECT=DIR``
+the executor tier (default fast), ``FUZZ_FEATURES=a,b,...`` the generator's
+features (default ``fuzz.gen.FEATURES``; the campaign passes its own, so
+its worker remakes the same module from a saved input).  ``FUZZ_COLLECT=DIR``
 (campaign mode) saves a failing input as ``DIR/mismatch-<sha1>`` instead of
 raising, so that one session goes on to find more than its first failure.
 """
@@ -37,13 +39,15 @@ _STATS = os.environ.get('FUZZ_STATS')
 _WASMTIME = os.environ.get('FUZZ_WASMTIME', '1') != '0'
 _TIER = os.environ.get('FUZZ_TIER', oracle.TIER)
 _COLLECT = os.environ.get('FUZZ_COLLECT')
+_FEATURES = (gen.FEATURES if os.environ.get('FUZZ_FEATURES') is None
+             else frozenset(f for f in os.environ['FUZZ_FEATURES'].split(',') if f))
 _counts = [0, 0]
 
 
 def run_case(data: bytes):
     """(checks, Failure or None, GeneratedModule) of one input; what the
     campaign driver also calls to reproduce a saved crash input."""
-    gm = gen.from_bytes(data)
+    gm = gen.from_bytes(data, features=_FEATURES)
     checks, failure = oracle.check_module(gm.wasm, gm.entry, gm.args, oracle.case_rng(data),
                                           wasmtime=_WASMTIME, tier=_TIER, stops=gm.stops)
     return checks, failure, gm

@@ -1,5 +1,5 @@
-"""Generator of valid, terminating Wasm modules (2.0, plus exception handling
-and typed function references of 3.0) for differential testing.
+"""Generator of valid, terminating Wasm modules (2.0, plus exception handling,
+typed function references and GC of 3.0) for differential testing.
 
 One core, ``build_module(chooser)``, makes every decision through an abstract
 *chooser* (``integers(lo, hi)``, ``choice(seq)``, ``boolean()``), so the same
@@ -24,9 +24,9 @@ Proposals beyond the MVP come and go with ``features`` (names as in
 wasm-tools: ``'simd'``, ``'reference-types'``, and the Wasm 3.0
 ``'multi-memory'``, ``'memory64'``, ``'tail-call'`` of the section "Wasm
 3.0" below and ``'exceptions'``, ``'legacy-exceptions'`` (with
-``'exceptions'`` only), ``'function-references'`` of ``fuzz.gen3``;
-default ``FEATURES``, all of them but ``'gc'`` of ``fuzz.gen3``, which is
-asked for by name: ``KNOWN_FEATURES``), for engines built without them, such as
+``'exceptions'`` only), ``'function-references'`` and ``'gc'`` (with
+``'function-references'`` only) of ``fuzz.gen3``; default ``FEATURES``, all of them: ``KNOWN_FEATURES``), for
+engines built without them, such as
 the WAMR fork's iwasm (``WAMR_BUILD_SIMD=0`` and ``WAMR_BUILD_REF_TYPES=0``;
 the real forks get ``forks.programs.FORK_FEATURES``, none): without SIMD no v128
 type or instruction; without reference types one table, no reference type,
@@ -211,9 +211,11 @@ DIVISIONS = frozenset(f'{t}.{op}_{s}' for t in ('i32', 'i64') for op in ('div', 
                       for s in 'su')
 
 WASM3_FEATURES = frozenset({'multi-memory', 'memory64', 'tail-call'})   # see "Wasm 3.0" below
-FEATURES = frozenset({'simd', 'reference-types'}) | WASM3_FEATURES | gen3.EXN_FEATURES
-# every feature the generator knows: FEATURES and GC ('gc', fuzz.gen3), asked for by name
-KNOWN_FEATURES = FEATURES | gen3.GC_FEATURES
+FEATURES = (frozenset({'simd', 'reference-types'}) | WASM3_FEATURES | gen3.EXN_FEATURES
+            | gen3.GC_FEATURES)
+# every feature the generator knows: all of them are defaults (a campaign
+# leaves some out: ``fuzz.migrate --without``)
+KNOWN_FEATURES = FEATURES
 
 
 def _op_pools(features):

@@ -1,8 +1,7 @@
 """Wasm 3.0 parts of the fuzz generator (``fuzz.gen``): exception handling,
 typed function references and GC, as mixins of ``gen.ModuleGen`` and
 ``gen.FuncGen`` (feature names as in wasm-tools: ``'exceptions'``,
-``'function-references'``, ``'gc'``; 'gc' is asked for by name, not among
-``gen.FEATURES``' defaults).
+``'function-references'``, ``'gc'``, all among ``gen.FEATURES``' defaults).
 
 Two thirds of the modules use the features (the compiled tier interprets
 a function using them, ``engine/exec/compile.py``: the other third stays
@@ -49,8 +48,11 @@ to earlier types (no recursion groups needed): signatures are given their
 references from the last function down, each naming an already interned
 type.
 
-GC (``ModuleGC``, ``FuncGC``): three in four modules (the minimal draw
-included: hypothesis's simplest modules use it) declare types 0-4 first:
+GC (``ModuleGC``, ``FuncGC``): half the modules, three in four of the
+two thirds that use the 3.0 features (the minimal draw included:
+hypothesis's simplest modules use it; the third left plain stays compiled
+whole in the compiled tier, which interprets every function of a GC
+module), declare types 0-4 first:
 A (open: a mutable i32, a mutable i8/i16, an immutable i8/i16/i64), B
 (``sub`` A, final or not, one more mutable i64), the rec group {NODE,
 NODES} (NODE: a mutable i32, a mutable ``(ref null NODE)``, a mutable
@@ -63,7 +65,9 @@ the tail chain's calls) by making an A or B, a NODE pointing at it and at
 the caller's NODE from the global, a cycle (the NODE to itself or two
 NODEs to each other), an array (``array.new``/``new_default``/
 ``new_fixed``), and shares them through the globals and the tables (with
-i31s, NODES arrays, NODEs gone through ``extern.convert_any`` and back);
+i31s, NODES arrays, NODEs gone through ``extern.convert_any`` and back),
+from numbers that cannot trap (constants, locals, globals: the heap is made
+before anything may end the entry, risky modules included);
 its body then reads fields (``struct.get``/``_s``/``_u``, ``array.get``,
 ``array.len``), writes them (``struct.set``, ``array.set``/``fill``/
 ``copy``), relinks NODEs, compares (``ref.eq``), tests and casts
@@ -116,13 +120,16 @@ class ModuleGC:
     globals and the anyref table (see the module docstring)."""
 
     def init_gc(self, features):
-        self.gc = GC in features
+        # GC's types are typed references: without function references
+        # (wasm-tools' 'gc' needs them too) no module uses GC
+        self.gc = GC in features and 'function-references' in features
         self.use_gc = False
         self.gct = None
 
-    def plan_gc(self):
-        """Whether the module uses GC (three in four; the minimal draw says
-        yes, so hypothesis's simplest modules use it too), and its types,
+    def plan_gc(self, plain):
+        """Whether the module uses GC (three in four of the modules not
+        ``plain``: ``choices3``; the minimal draw says yes, so hypothesis's
+        simplest modules use it too), and its types,
         interned first (types 0-4, before any function type): A (open, a
         mutable i32, a mutable packed field, an immutable packed or i64
         one), B (a subtype of A with one more mutable i64), the rec group
@@ -132,7 +139,7 @@ class ModuleGC:
         if not self.gc:
             return
         c = self.c
-        self.use_gc = c.integers(0, 3) < 3
+        self.use_gc = not plain and c.integers(0, 3) < 3
         if not self.use_gc:
             return
         assert not self.types, 'the GC types come first'
@@ -202,8 +209,24 @@ class FuncGC:
                                    a=self.new_local(t.ra), arr=self.new_local(t.rarr),
                                    any=self.new_local(ANYREF))
         self.arr_len = None
+        self.gc_plain = False
 
     # ---- building
+
+    def field_value(self, t):
+        """Push a number for a new object: any value in the body, but in the
+        prologue (``gc_plain``) one that cannot trap (a constant, a local, a
+        global): a trap there would end the entry before any object is
+        made, so no checkpoint would see a heap."""
+        if not self.gc_plain:
+            self.value(t)
+            return
+        c, ls, gs = self.c, self.locals_of(t), self.globals_of(t)
+        how = c.weighted([(4, 'const'), (3 if ls else 0, 'local'), (2 if gs else 0, 'global')])
+        if how == 'const':
+            self.emit(t + '.const', self.mg.const_value(t))
+        else:
+            self.emit(f'{how}.get', c.choice(ls if how == 'local' else gs))
 
     def prologue_gc(self):
         """Objects made at the function's start (straight-line code, in the
@@ -215,6 +238,7 @@ class FuncGC:
         if not self.gcl:
             return
         c, t, L = self.c, self.mg.gct, self.gcl
+        self.gc_plain = True
         self.new_a()
         self.emit('local.set', L.a)
         self.emit('i32.const', c.integers(0, 0xFFFFFFFF))
@@ -257,6 +281,7 @@ class FuncGC:
         self.emit('table.set', self.mg.gc_table() + 1)
         self.any_value()
         self.emit('global.set', t.g_any)
+        self.gc_plain = False
 
     def new_a(self):
         """Push a new A or B (as an A): struct.new or struct.new_default."""
@@ -265,11 +290,11 @@ class FuncGC:
         if how == 'default':
             self.emit('struct.new_default', c.choice((t.a, t.b)))
             return
-        self.value(I32)
-        self.value(I32)
-        self.value(_unpacked(t.p2))
+        self.field_value(I32)
+        self.field_value(I32)
+        self.field_value(_unpacked(t.p2))
         if how == 'b':
-            self.value(I64)
+            self.field_value(I64)
         self.emit('struct.new', t.a if how == 'a' else t.b)
 
     def new_arr(self):
@@ -279,11 +304,11 @@ class FuncGC:
         how = c.weighted([(2, 'new'), (1, 'default'), (2, 'fixed')])
         if how == 'fixed':
             for _ in range(n):
-                self.value(_unpacked(t.elem))
+                self.field_value(_unpacked(t.elem))
             self.emit('array.new_fixed', (t.arr, n))
             return
         if how == 'new':
-            self.value(_unpacked(t.elem))
+            self.field_value(_unpacked(t.elem))
         self.emit('i32.const', n)
         self.emit('array.new' if how == 'new' else 'array.new_default', t.arr)
 
@@ -300,7 +325,7 @@ class FuncGC:
         elif how == 'arr':
             self.emit('local.get', L.arr)
         elif how == 'i31':
-            self.value(I32)
+            self.field_value(I32)
             self.emit('ref.i31')
         elif how == 'nodes':
             if c.boolean():
@@ -666,10 +691,19 @@ class ModuleFeatures3(ModuleGC):
     def choices3(self):
         """Whether the module's code uses the features at all: a third of
         the modules do not, so the compiled tier (which interprets every
-        function using them) keeps whole modules compiled; then the typed
-        signatures."""
-        self.plan_gc()
-        self.use3 = (self.exn or self.typed) and self.c.integers(0, 2) > 0
+        function using them, and every function of a GC module: each starts
+        with its GC prologue) keeps whole modules compiled; then the typed
+        signatures.  With 'gc' the third is drawn first (the minimal draw:
+        not plain), and the rest all use the other features, as two thirds
+        of the modules did before GC, and three in four of them GC too
+        (``plan_gc``).  Without 'gc' the draw is the one of before GC
+        existed, so those modules stay as they were."""
+        if self.gc:
+            plain = self.c.integers(0, 2) == 2
+            self.plan_gc(plain)
+            self.use3 = (self.exn or self.typed) and not plain
+        else:
+            self.use3 = (self.exn or self.typed) and self.c.integers(0, 2) > 0
         # half the exception-using modules also use the legacy forms (which
         # wasmtime cannot run: fuzz.oracle skips its comparison for them)
         self.legacy = self.legacy_feature and self.use3 and self.c.boolean()

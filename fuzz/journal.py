@@ -19,9 +19,12 @@ from engine.migrate.images import write_file_atomic
 
 NAME = 'progress.jsonl'
 # the options a resumed campaign must share with the one it continues
-SAME = ('seed', 'jobs', 'generators', 'runs', 'wasmtime', 'tier')
-# what a journal written before an option existed ran with
-OLD = {'tier': 'interp'}
+SAME = ('seed', 'jobs', 'generators', 'runs', 'wasmtime', 'tier', 'features')
+# what a journal written before an option existed ran with (features: the
+# generator's defaults before 'gc' joined them; --gc was not journaled)
+OLD = {'tier': 'interp',
+       'features': ['exceptions', 'function-references', 'legacy-exceptions', 'memory64',
+                    'multi-memory', 'reference-types', 'simd', 'tail-call']}
 
 
 class Journal:

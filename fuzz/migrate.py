@@ -2,7 +2,8 @@
 
     python -m fuzz.migrate --jobs 8 [--time S] [--runs N] [--seed X]
                            [--generator hypothesis|atheris|smith|gen|mix|LIST] [--out DIR]
-                           [--scheduler tcp://HOST:PORT] [--tier fast|interp] [--gc]
+                           [--scheduler tcp://HOST:PORT] [--tier fast|interp]
+                           [--without FEATURE[,FEATURE...]]
 
 Worker processes generate modules and check them with ``fuzz.oracle``
 (uninterrupted vs migrated at several random checkpoints, single hops in
@@ -15,8 +16,9 @@ function of (seed, worker, k) only, so a campaign replays exactly:
 
 * ``hypothesis``: a seeded hypothesis session of ``HYPOTHESIS_EXAMPLES``
   examples of ``fuzz.gen.modules()``, its first failure shrunk by hypothesis
-  (with ``--gc`` the generator's 'gc' feature too, as for ``gen`` below:
-  ``campaign_features``; smith's and atheris's modules have no GC);
+  (the generator's features, as for ``gen`` and ``atheris`` below, are
+  ``fuzz.gen``'s defaults, GC included, less those of ``--without``:
+  ``campaign_features``; smith's modules have no GC);
 * ``smith``: ``fuzz.smith.from_bytes`` on seeded random bytes, shrunk by
   cutting those bytes and the hop chain;
 * ``gen``: ``fuzz.gen.from_bytes`` on seeded random bytes (not in the
@@ -164,12 +166,25 @@ def unit_data(generator, rng):
     return rng.randbytes(rng.randint(64, 2048) if generator == 'smith' else 2048)
 
 
-def campaign_features(gc=False):
-    """The generator features of a campaign's hypothesis and gen units:
-    ``fuzz.gen``'s defaults, with ``--gc`` also 'gc' (``fuzz.gen3``: GC
-    objects live across the checkpoints)."""
-    from fuzz import gen, gen3
-    return gen.FEATURES | gen3.GC_FEATURES if gc else gen.FEATURES
+def campaign_features(without=()):
+    """The generator features of a campaign's hypothesis, gen and atheris
+    units: ``fuzz.gen``'s defaults (GC among them: objects live across the
+    checkpoints) less ``--without``'s, for a campaign against an engine
+    that lacks some."""
+    from fuzz import gen
+    unknown = set(without) - gen.KNOWN_FEATURES
+    if unknown:
+        raise UsageError(f'--without: unknown generator features {sorted(unknown)} '
+                         f'(known: {", ".join(sorted(gen.KNOWN_FEATURES))})')
+    return gen.FEATURES - frozenset(without)
+
+
+def _without_option(cfg):
+    """`` --without A,B`` for a campaign's features left out, '' for none
+    (a rerun command must make the same modules)."""
+    from fuzz import gen
+    left_out = sorted(gen.FEATURES - set(cfg.get('features', gen.FEATURES)))
+    return f' --without {",".join(left_out)}' if left_out else ''
 
 
 def bytes_module(generator, data, features=None):
@@ -214,7 +229,7 @@ class Worker:
         self.wasmtime = cfg['wasmtime']
         from fuzz.oracle import TIER
         self.tier = cfg.get('tier', TIER)
-        self.features = campaign_features(cfg.get('gc', False))
+        self.features = frozenset(cfg['features']) if 'features' in cfg else campaign_features()
         # either tier runs compiled code (the tier check runs the other one): its
         # recursion limit is raised now, not inside a hypothesis test (which warns)
         from engine.exec.fast_wasmedge import recursion_room
@@ -457,7 +472,7 @@ class Worker:
         work = tempfile.mkdtemp(prefix=f'atheris-w{self.worker}-', dir=base)
         stats = os.path.join(work, 'stats')
         env = dict(os.environ, FUZZ_STATS=stats, FUZZ_COLLECT=work, FUZZ_WASMTIME='1' if self.wasmtime else '0',
-                   FUZZ_TIER=self.tier)
+                   FUZZ_TIER=self.tier, FUZZ_FEATURES=','.join(sorted(self.features)))
         seconds = max(1, int(budget))
         cmd = [sys.executable, '-m', 'fuzz.atheris_target', f'-seed={rng.getrandbits(31) + 1}',
                f'-max_total_time={seconds}', '-max_len=4096', '-len_control=0', f'-timeout={CASE_TIMEOUT // 2}',
@@ -505,8 +520,7 @@ class Worker:
             if name.startswith(('mismatch', 'crash')):
                 self.unit_bytes('atheris', unit, data, fid, found)
                 continue
-            from fuzz import gen
-            gm = gen.from_bytes(data)
+            gm = bytes_module('atheris', data, self.features)
             with open(os.path.join(work, 'log')) as f:
                 tail = f.read()[-2000:]
             self.failed(fid, {'generator': 'atheris', 'unit': unit, 'wasm': gm.wasm, 'entry': gm.entry,
@@ -774,7 +788,8 @@ class Campaign:
             meta = dict(case, seed=self.cfg['seed'], kind=why, tier=self.cfg['tier'],
                         rerun=f'python -m fuzz.migrate --jobs {self.cfg["jobs"]} --seed {self.cfg["seed"]} '
                               f'--tier {self.cfg["tier"]} '
-                              f'--generator {",".join(self.cfg["generators"])}')
+                              f'--generator {",".join(self.cfg["generators"])}'
+                              + _without_option(self.cfg))
             if cur:
                 with open(os.path.join(tmp, 'module.wasm'), 'wb') as f:
                     f.write(bytes.fromhex(cur['wasm']))
@@ -909,6 +924,8 @@ class Campaign:
                 'first_failure_seconds': None if self.first_failure is None else round(self.first_failure, 3),
                 'generators': self.per_gen, 'seed': self.cfg['seed'], 'jobs': self.cfg['jobs'],
                 'runtimes': list(self.cfg['runtimes']), 'tier': self.cfg['tier'],
+                'features': list(self.cfg['features'] if 'features' in self.cfg
+                                 else sorted(campaign_features())),
                 'failure_dirs': {k: v['dir'] for k, v in sorted(real.items())},
                 'failure_details': real,
                 'nondeterministic': {k: {'dir': v['dir'], 'mismatch': v['mismatch'], **v['replay']}
@@ -978,9 +995,12 @@ def parse(argv):
     p.add_argument('--retries', type=int, default=RETRIES,
                    help='fresh workers a unit lost to a crash or hang gets before it is a finding')
     p.add_argument('--quiet', action='store_true', help='no progress line')
+    p.add_argument('--without', action='append', default=[], metavar='FEATURE[,FEATURE...]',
+                   help="generator features the hypothesis, gen and atheris modules leave out "
+                        "(fuzz.gen's names, e.g. gc, simd, exceptions; repeatable); default none")
     p.add_argument('--gc', action='store_true',
-                   help="GC modules too: the hypothesis and gen generators add fuzz.gen3's 'gc' "
-                        'feature (structs, arrays, i31s live across the checkpoints)')
+                   help='accepted for old command lines: GC modules are a default now '
+                        '(--without gc leaves them out)')
     a = p.parse_args(argv)
     if a.jobs is None and a.scheduler is None:
         a.jobs = os.cpu_count() or 1
@@ -996,6 +1016,10 @@ def parse(argv):
     for g in gens:
         if g not in GENERATORS:
             raise UsageError(f'--generator: unknown generator {g!r} (expected {", ".join(GENERATORS)} or mix)')
+    without = sorted({f.strip() for w in a.without for f in w.split(',') if f.strip()})
+    if a.gc and 'gc' in without:
+        raise UsageError('--gc and --without gc contradict each other')
+    features = sorted(campaign_features(without))
     if a.case_timeout <= 0 or a.shrink_seconds < 0 or a.retries < 0:
         raise UsageError('--case-timeout must be positive, --shrink-seconds and --retries not negative')
     out = os.path.abspath(a.out)
@@ -1011,7 +1035,8 @@ def parse(argv):
             'out': out, 'wasmtime': not a.no_wasmtime, 'case_timeout': a.case_timeout,
             'shrink_seconds': a.shrink_seconds, 'progress': not a.quiet, 'time': a.time,
             'grace': GRACE, 'runtimes': available_runtimes(), 'deadline': None,
-            'retries': a.retries, 'scheduler': a.scheduler, 'tier': a.tier, 'gc': a.gc}
+            'retries': a.retries, 'scheduler': a.scheduler, 'tier': a.tier,
+            'features': features}
 
 
 CORPUS_GENERATORS = ('smith', 'atheris', 'gen')     # byte generators whose failing inputs are kept

@@ -39,10 +39,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CAMPAIGN_FILES = ('summary.json', 'campaign.log', 'corpus', 'failures')
 GRACE = 120          # seconds a campaign may overrun --time (start-up, minimising) before it is killed
 REPLAY_TIMEOUT = 120
-# campaign options a fault's state needs: the default generator mix makes
-# no GC modules (docs/campaigns.md), so a GC fault is looked for in
-# campaigns that make them
-FAULT_CAMPAIGN_ARGS = {'gc_identity': ('--gc',)}
+# campaign options a fault's state needs beyond the defaults: none, since
+# the default campaign makes GC modules too (gc_identity needed --gc before)
+FAULT_CAMPAIGN_ARGS = {}
 
 
 def _env(fault):

@@ -533,7 +533,21 @@ def _image_seeds(count):
     generated modules stopped half-way, from the first ``count`` generated
     modules (seeds 1000 on) that are still running at their stop point;
     then those of the GC programs (``_gc_image_seeds``) and of a program
-    holding functions of another instance (``_link_image_seeds``)."""
+    holding functions of another instance (``_link_image_seeds``).  A fork's layout
+    holds no GC heap, and half the default modules have one: its sets
+    come from the same seeds' modules made without 'gc', which are the
+    modules these seeds were before GC became a default, so they keep their
+    fork sets."""
+    from fuzz import gen, gen3
+    seeds = _stopped_seeds(count, None)
+    seeds += [s for s in _stopped_seeds(count, gen.FEATURES - gen3.GC_FEATURES) if FORK in s]
+    return seeds + _gc_image_seeds(seeds) + _link_image_seeds()
+
+
+def _stopped_seeds(count, features):
+    """The ``_sets_of`` of the first ``count`` modules of seeds 1000 on
+    (``fuzz.gen``'s ``features``, None: its defaults) still running at
+    their stop point."""
     from engine.migrate import images as im
     from fuzz import gen, linked
     seeds = []
@@ -542,7 +556,7 @@ def _image_seeds(count):
         if modules >= count:
             break
         before = len(seeds)
-        gm = gen.from_seed(1000 + k)
+        gm = gen.from_seed(1000 + k) if features is None else gen.from_seed(1000 + k, features=features)
         args = list(gm.args[0]) if gm.args else []
         for rt in im.RUNTIMES:
             store = embedding.store_init(rt)
@@ -560,7 +574,7 @@ def _image_seeds(count):
             seeds += _sets_of(ex, inst, rt, gm.wasm, gm.entry, list(gm.results),
                               lambda store, module, wasm=gm.wasm: linked.imports_for(store, module, wasm))
         modules += len(seeds) > before
-    return seeds + _gc_image_seeds(seeds) + _link_image_seeds()
+    return seeds
 
 
 def _sets_of(ex, inst, rt, wasm, entry, results, imports):

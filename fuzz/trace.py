@@ -30,7 +30,12 @@ left out of the comparison: ``block``, ``loop``, ``else`` and ``end`` of a
 block.  Before the first compared instruction after each restore, the
 whole state of both runs (``state``: frames with locals and operands,
 memory, globals, tables, the segments dropped so far) is compared too, so a state the migration got
-wrong is reported where it happened, not where it first shows.  The first
+wrong is reported where it happened, not where it first shows.  GC objects
+compare by structure, never identity (a restored object is a new Python
+object): the state numbers them as ``oracle.gc_views`` does (frames, then
+globals, then tables; shared objects and cycles keep one number) and lists
+the heap once, and a record's ``top`` shows an object one level deep
+(``struct(0x7, struct)``).  The first
 difference is the divergence (``divergence``: its kind, both records, what
 differs, the checkpoints); if none differs the report says why the runs
 still end differently, if they do (e.g. memory no instruction read after
@@ -47,6 +52,7 @@ from engine.errors import Trap
 from engine.migrate.checkpoint import dropped_segments
 from engine.migrate.state import from_cells
 from engine.migrate.typetables import CALLS
+from engine.syntax import ExternRef, Struct
 from engine.valid import operand_types
 
 from fuzz import oracle
@@ -246,10 +252,13 @@ def _popped_by_call(store, fi, ins):
 def state(ex, model):
     """The whole state of a stopped run in module terms: every frame's
     function, locals and operands, and the main instance's memory,
-    globals and tables (``oracle``'s normal form)."""
+    globals and tables (``oracle``'s normal form).  GC objects are shown
+    by number (``oracle.gc_views``, one numbering over frames, globals and
+    tables in that order) and described once in ``heap``: a restored
+    object is a new Python object, so only structure and sharing compare."""
     store = ex.store
     main = store.funcs[ex.frames[0].func].module
-    frames = []
+    frames, values = [], []
     for i, fr in enumerate(ex.frames):
         fi = store.funcs[fr.func]
         top = i == len(ex.frames) - 1
@@ -265,17 +274,50 @@ def state(ex, model):
         local_types = list(fi.type.params) + list(fi.code.locals)
         lo = fr.vpos if model == 'wasmedge' else fr.lp
         hi = len(ex.stack) if top else (ex.frames[i + 1].vpos if model == 'wasmedge' else ex.frames[i + 1].lp)
-        vals = _decode(model, ex.stack[lo:hi], local_types + ops)
-        shown = [_show(tv, main) for tv in zip(local_types + ops, vals)]
+        values.append(_decode(model, ex.stack[lo:hi], local_types + ops))
         frames.append({'instance': 'main' if fi.module is main else 'provider', 'func': fi.idx,
-                       'pc': pc, 'locals': shown[:len(local_types)], 'operands': shown[len(local_types):]})
+                       'pc': pc, 'types': local_types + ops, 'nlocals': len(local_types)})
     memory, globs, tables, _ = oracle._final_state(store, main)
+    views = oracle.gc_views(values + [globs, *tables])
+    heap = next((_gcref(v).heap for seq in views for v in seq if _gcref(v) is not None), ())
+    for f, vals in zip(frames, views):
+        shown = [_show(tv, main) for tv in zip(f.pop('types'), vals)]
+        n = f.pop('nlocals')
+        f.update(locals=shown[:n], operands=shown[n:])
+    globs = [_by_number(v) for v in views[len(frames)]]
+    tables = [[_by_number(v) for v in seq] for seq in views[len(frames) + 1:]]
     # segments dropped so far: a restore that forgets one is wrong before any
     # instruction runs, although no instruction may ever read the segment
     elems, datas = dropped_segments(store, main)
     dropped = {'data': datas, 'elem': elems}
     return {'frames': frames, 'memory': memory, 'globals': globs, 'tables': tables,
-            'dropped': dropped}
+            'dropped': dropped, 'heap': heap}
+
+
+class _Ref:
+    """A ``GCRef`` taken apart: its number and the heap it is numbered in."""
+    __slots__ = ('n', 'heap', 'extern')
+
+    def __init__(self, n, heap, extern):
+        self.n, self.heap, self.extern = n, heap, extern
+
+
+def _gcref(v):
+    """``v`` (a ``gc_views`` value) as a ``_Ref``, None if no GC object."""
+    if isinstance(v, oracle.GCRef):
+        return _Ref(v[1], v[2], False)
+    if isinstance(v, tuple) and len(v) == 2 and v[0] == 'extern' and isinstance(v[1], oracle.GCRef):
+        return _Ref(v[1][1], v[1][2], True)
+    return None
+
+
+def _by_number(v):
+    """A global's or table slot's view with a GC object as its number only
+    (its contents are compared once, in the state's ``heap``)."""
+    r = _gcref(v)
+    if r is None:
+        return v
+    return f'{"extern " if r.extern else ""}{r.heap[r.n][0]}#{r.n}'
 
 
 def state_diff(x, y):
@@ -308,6 +350,12 @@ def state_diff(x, y):
         u, v = x['dropped'][kind], y['dropped'][kind]
         if u != v:
             out.append(f'dropped {kind} segments {v}, expected {u}')
+    hx, hy = x.get('heap', ()), y.get('heap', ())
+    if len(hx) != len(hy):
+        out.append(f'{len(hy)} GC objects reachable, expected {len(hx)}')
+    for n, (u, v) in enumerate(zip(hx, hy)):
+        if u != v:
+            out.append(f'GC object {oracle.GCRef(n, hy)!r}, expected {oracle.GCRef(n, hx)!r}')
     a, b = x['memory'], y['memory']
     if a != b:
         if a is None or b is None or len(a) != len(b):
@@ -321,20 +369,37 @@ def state_diff(x, y):
 
 
 def _show_any(v):
+    if isinstance(v, str):              # already shown (a GC object by number: ``_by_number``)
+        return v
     return f'{v:#x}' if isinstance(v, int) and not isinstance(v, bool) else repr(v)
 
 
 def _show(tv, main):
     t, v = tv
+    r = _gcref(v)
+    if r is not None:                   # a frame's GC object, numbered (``state``)
+        return f'{t}:{_by_number(v)}'
+    if isinstance(v, Struct):           # a record's top: the object itself, one level deep
+        return f'{t}:{_shallow(v)}'
     if t == 'funcref':
         if v is None:
             return 'null'
         return f'func {main.funcaddrs.index(v)}' if v in main.funcaddrs else f'func @{v}'
     if t == 'externref':
+        if isinstance(v, ExternRef) and isinstance(v.value, Struct):
+            return f'extern {_shallow(v.value)}'
         return 'null' if v is None else f'extern {getattr(v, "value", v)}'
     if isinstance(v, int):
         return f'{t}:{v:#x}'
     return f'{t}:{v!r}'
+
+
+def _shallow(o):
+    """A GC object's kind and fields, the objects it refers to by kind only:
+    what two runs' objects share whatever their identity, at a cost
+    independent of the heap behind them (it is shown at every instruction)."""
+    fields = ', '.join(f.ref_kind if isinstance(f, Struct) else _show_any(f) for f in o.fields)
+    return f'{o.ref_kind}({fields})'
 
 
 # ---------------------------------------------------------------- comparing two runs

@@ -147,13 +147,30 @@ def test_journal_ignores_a_torn_last_line(tmp_path):
 def test_resume_needs_the_same_tier_and_old_journals_ran_the_interpreter():
     head = {'event': 'campaign', 'seed': 1, 'jobs': 2, 'generators': ['smith'], 'runs': 4,
             'wasmtime': True}
-    cfg = dict(head, generators=('smith',), tier='fast')
+    cfg = dict(head, generators=('smith',), tier='fast', features=jn.OLD['features'])
     del cfg['event']
     assert jn.resumable([dict(head, tier='fast')], cfg) is None
     assert jn.resumable([dict(head, tier='interp')], cfg) == "--tier was 'interp', now 'fast'"
     # a journal written before --tier existed: that campaign interpreted
     assert jn.resumable([head], cfg) == "--tier was 'interp', now 'fast'"
     assert jn.resumable([head], dict(cfg, tier='interp')) is None
+
+
+def test_resume_needs_the_same_generator_features_and_old_journals_had_no_gc(tmp_path):
+    """The features make the modules: a campaign resumed with others
+    (``--without``) would not be the one it continues.  A journal written
+    before they were journaled ran the defaults of then, without 'gc'."""
+    from fuzz import gen, migrate
+    cfg = migrate.parse(['--runs', '4', '--out', str(tmp_path)])
+    head = dict({k: cfg[k] for k in jn.SAME}, event='campaign')
+    assert jn.resumable([head], cfg) is None
+    assert jn.resumable([head], migrate.parse(['--runs', '4', '--gc', '--out', str(tmp_path)])) is None
+    nogc = migrate.parse(['--runs', '4', '--without', 'gc', '--out', str(tmp_path)])
+    assert jn.resumable([head], nogc).startswith('--features was [')
+    old = {k: v for k, v in head.items() if k not in ('features', 'tier')}
+    assert jn.resumable([old], dict(nogc, tier='interp')) is None
+    assert jn.resumable([old], dict(cfg, tier='interp')).startswith('--features was [')
+    assert sorted(gen.FEATURES - {'gc'}) == jn.OLD['features']
 
 
 def test_sigint_stops_a_campaign_started_with_sigint_ignored(tmp_path):

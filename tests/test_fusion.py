@@ -18,20 +18,22 @@ from engine import embedding
 from engine.exec import fusion
 from engine.binary import decode_module
 from engine.errors import Trap, UncaughtException
-from fuzz import gen, linked
+from fuzz import gen, linked, oracle
 
 RUNTIMES = ('wasmedge', 'wamr')
 
 
 def state(store, ex):
-    """Everything a checkpoint could see, as plain data."""
+    """Everything a checkpoint could see, as plain data; GC objects by
+    structure and sharing (``oracle.structural``: the two runs' stores
+    never share an object)."""
     if ex.__class__.__module__.endswith('wamr'):
         frames = [(f.func, f.ip, f.lp, list(f.labels)) for f in ex.frames]
     else:
         frames = [(f.func, f.from_pc, f.locals, f.arity, f.vpos) for f in ex.frames]
-    return (ex.pc, ex.steps, ex.finished, frames, list(ex.stack),
-            [bytes(m.data) for m in store.mems], [g.value for g in store.globals],
-            [list(t.elem) for t in store.tables])
+    return oracle.structural((ex.pc, ex.steps, ex.finished, frames, list(ex.stack),
+                              [bytes(m.data) for m in store.mems], [g.value for g in store.globals],
+                              [list(t.elem) for t in store.tables]))
 
 
 def instance(runtime, wasm):
@@ -52,7 +54,7 @@ def trajectory(runtime, wasm, entry, args):
         states[ex.steps] = state(store, ex)
         try:
             if ex.run(1):
-                end = ('results', ex.results, ex.steps)
+                end = oracle.structural(('results', ex.results, ex.steps))
                 break
         except (Trap, UncaughtException) as e:
             end = ('trap', str(e), ex.steps, ex.pc)
@@ -76,7 +78,7 @@ def check_budgets(runtime, wasm, entry, args, budgets):
             return
         k += 1
         if done:
-            assert ('results', ex.results, ex.steps) == end
+            assert oracle.structural(('results', ex.results, ex.steps)) == end
             return
         # a budget is spent exactly (an if counting its else may overshoot by one)
         assert ex.steps - before in (budgets[(k - 1) % len(budgets)],

@@ -390,7 +390,8 @@ def _types_and_ops(wasm):
     """Every value type and every instruction name of a decoded module."""
     from engine.embedding import module_decode
     m = module_decode(wasm)
-    types = {t for ft in m.types for t in (*ft.params, *ft.results)}
+    # function types' params and results (GC's struct and array types have none)
+    types = {t for ft in m.types if isinstance(ft, syntax.FuncType) for t in (*ft.params, *ft.results)}
     types |= {t for f in m.funcs for t in f.locals} | {g.type.valtype for g in m.globals}
     ops, imms = set(), []
     for expr in [f.body for f in m.funcs] + [g.init for g in m.globals]:

@@ -53,7 +53,8 @@ def test_the_features_appear_over_seeds(generated):
         k, d = _clause_stats(m)
         kinds += k
         depths += d
-        typed_sigs += sum(1 for ft in m.types for t in ft.params + ft.results if gen3.is_typed(t))
+        typed_sigs += sum(1 for ft in m.types if isinstance(ft, syntax.FuncType)
+                          for t in ft.params + ft.results if gen3.is_typed(t))
         tag_types += len({t for tag in m.tags for t in m.types[tag.typeidx].params})
         declarative += sum(1 for e in m.elems if e.mode == 'declarative')
         exn_globals += sum(1 for g in m.globals if g.type.valtype == syntax.EXNREF)
@@ -390,7 +391,13 @@ def test_dives_stop_with_legacy_catch_arms_nested_three_and_four_deep():
     modules; the oracle's plans with such a stop agree everywhere."""
     depths = collections.Counter()
     checked = 0
-    for seed in range(400):
+
+    def enough():
+        return depths[1] + depths[2] >= 1 and depths[3] >= 2 and depths[4] >= 2 and checked == 2
+    # rare (about one seed in 50 has such a dive): up to the seed that makes enough
+    for seed in range(1000):
+        if enough():
+            break
         gm = gen.from_seed(seed)
         if not gm.stops:
             continue
@@ -471,8 +478,12 @@ def test_tail_calls_through_typed_references_appear_and_agree(generated):
     """return_call_ref (tail calls with function references): a function
     tail-calls a later one of its results through a typed local or
     parameter; the modules pass every check, wasmtime included."""
-    seeds = [s for s, gm in generated
-             if any(i.op == 'return_call_ref' for f in gm.module.funcs for i in f.body)]
+    def tail_ref(gm):
+        return any(i.op == 'return_call_ref' for f in gm.module.funcs for i in f.body)
+    seeds = [s for s, gm in generated if tail_ref(gm)]
+    # rare (about one module in 150): past the shared seeds until two are found
+    more = (s for s in range(len(SEEDS), 1000) if tail_ref(gen.from_seed(s)))
+    seeds += [s for _, s in zip(range(2 - len(seeds)), more)]
     assert len(seeds) >= 2, seeds
     for s in seeds:
         gm = gen.from_seed(s)

@@ -483,11 +483,11 @@ def test_the_3_0_state_faults_are_seen(name, hops, seen):
     assert bad and seen in bad[0], bad
 
 
-def test_the_mutation_check_catches_the_gc_fault_with_gc_campaigns(tmp_path):
+def test_the_default_campaign_catches_the_gc_fault(tmp_path):
     """``python -m fuzz.mutants gc_identity`` with no extra options: the
-    check runs its campaign with ``--gc`` (``FAULT_CAMPAIGN_ARGS``; the
-    default mix makes no GC modules) and catches the fault within the
-    issue's 60 s, its reproducers failing only with the fault."""
+    check runs the default campaign (GC modules are among its defaults, no
+    ``FAULT_CAMPAIGN_ARGS``) and catches the fault within the issue's 60 s,
+    its reproducers failing only with the fault."""
     env = {k: v for k, v in os.environ.items() if k != faults.ENV}
     env['PYTHONPATH'] = ROOT
     r = subprocess.run([sys.executable, '-m', 'fuzz.mutants', 'gc_identity', '--time', '60',
@@ -495,7 +495,7 @@ def test_the_mutation_check_catches_the_gc_fault_with_gc_campaigns(tmp_path):
                        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     import json
     row, = json.loads((tmp_path / 'm' / 'mutants.json').read_text())['results']
-    assert ' --gc' in row['command']
+    assert ' --gc' not in row['command'] and ' --without' not in row['command']
     assert row['caught'] and row['caught_seconds'] <= 60, (row, r.stderr[-1500:])
     assert all(v['verdict'] == 'fault' for v in row['reproducers'].values()), row['reproducers']
     assert r.returncode == 0

@@ -208,3 +208,51 @@ def test_a_hop_stops_after_its_count_of_instructions_not_of_single_steps(fault):
     # keeps the dropped segment
     assert r['found'] and r['kind'] == 'state after restore', r
     assert r['checkpoints'] == [6] and r['what'] == ['dropped data segments [], expected [0]']
+
+
+SHARED = '''(module
+  (type $n (struct (field (mut i32)) (field (mut (ref null $n)))))
+  (global $g (mut (ref null $n)) (ref.null $n))
+  (func (export "run") (result i32) (local $l (ref null $n))
+    (local.set $l (struct.new $n (i32.const 7) (ref.null $n)))
+    (struct.set $n 1 (local.get $l) (local.get $l))
+    (global.set $g (local.get $l))
+    nop
+    (ref.eq (local.get $l) (global.get $g))))'''
+
+
+@pytest.mark.parametrize('runtime', ['wasmedge', 'wamr'])
+def test_a_restored_gc_heap_compares_by_structure_and_sharing(runtime):
+    """A restored GC object is a new Python object: the state after the
+    restore agrees when the heap has the same shape (a cycle, one object
+    shared by a local and a global), and the instruction tops show objects
+    by contents, not identity."""
+    kept = {}
+    # checkpoint before the nop: compared i32.const, ref.null, struct.new,
+    # local.set, local.get x2, struct.set, local.get, global.set
+    r = trace.divergence(wat(SHARED), 'run', (), [(runtime, 9), ('wasmedge', None)], keep=kept)
+    assert r['checkpoints'] == [9] and not r['found'], r
+    tops = [x['top'] for x in trace.compared(kept['migrated'])]
+    assert tops[2] == '(ref 0):struct(0x7, None)' and tops[7] == '(ref null 0):struct(0x7, struct)'
+    assert tops[-2:] == ['i32:0x1', '1']
+
+
+def test_the_state_shows_gc_objects_by_number_with_one_heap():
+    store = embedding.store_init('wasmedge')
+    inst = embedding.module_instantiate(store, linked.decoded(wat(SHARED)), [])
+    ex = store.new_executor()
+    ex.start(inst.exports['run'][1], [])
+    ex.run(9)
+    s = trace.state(ex, 'wasmedge')
+    assert s['frames'][0]['locals'] == ['(ref null 0):struct#0']
+    assert s['globals'] == ['struct#0']
+    assert [h[0] for h in s['heap']] == ['struct'] and s['heap'][0][2] == (7, ('gc', 0))
+
+
+def test_split_sharing_after_a_restore_is_reported_at_the_restore(fault):
+    fault('gc_identity')
+    r = trace.divergence(wat(SHARED), 'run', (), [('wamr', 9), ('wasmedge', None)])
+    # the local and the global held one object; the restore made two
+    assert r['found'] and r['kind'] == 'state after restore' and r['index'] == 9, r
+    assert r['what'][0] == 'global 0: struct#1, expected struct#0'
+    assert '2 GC objects reachable, expected 1' in r['what']
