@@ -242,14 +242,13 @@ def kill(units=KILL_UNITS, spec=KILL_SPEC, out=sys.stdout, keep_going=False, gc=
 def _gc_part(names, fail):
     """The GC programs of fuzz/gcseeds.py through ``oracle.check_module``
     (no wasmtime, as in the campaign part): 1 (stop: killed) or None."""
-    import random as _random
     from fuzz import gcseeds, oracle
     from fuzz.robust import GC_ROUNDS, GC_STOPS
     for wasm, entry, name in gcseeds.gc_modules():
         if name not in names:
             continue
         _, failure = oracle.check_module(wasm, entry, [gcseeds.host_args(entry, GC_ROUNDS)],
-                                         _random.Random(0), wasmtime=False, stops=GC_STOPS)
+                                         random.Random(0), wasmtime=False, stops=GC_STOPS)
         if failure is not None and fail(f'gc program {name}: {failure.entry or entry}{failure.args} '
                                         f'hops {oracle.describe(failure.hops)}: '
                                         + '; '.join(failure.mismatch)):
