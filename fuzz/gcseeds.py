@@ -93,29 +93,34 @@ STACK = r'''(module
 
 
 # "exn" puts a caught exception (exnref) into a struct field whose
-# exception carries that struct: a cycle through exception.img.
+# exception carries that struct: a cycle through exception.img.  The tag
+# also carries the round's number (an i32 beside the GC field, so
+# exception.img holds both kinds of field), which the result adds.
 EXN = r'''(module
   (type $box (struct (field (mut exnref)) (field (mut anyref))))
-  (tag $e (param (ref null $box)))
+  (tag $e (param (ref null $box) i32))
   (func (export "exn") (param $n i32) (result i32)
-    (local $b (ref null $box)) (local $x exnref) (local $i i32)
+    (local $b (ref null $box)) (local $x exnref) (local $i i32) (local $k i32)
     (local.set $b (struct.new $box (ref.null exn) (ref.null any)))
     (loop $l
-      (block $h (result (ref null $box) exnref)
-        (try_table (catch_ref $e $h) (throw $e (local.get $b)))
+      (block $h (result (ref null $box) i32 exnref)
+        (try_table (catch_ref $e $h) (throw $e (local.get $b) (local.get $i)))
         unreachable)
       (local.set $x)
+      (drop)
       (drop)
       (struct.set $box 0 (local.get $b) (local.get $x))
       (struct.set $box 1 (local.get $b) (ref.i31 (local.get $i)))
       (local.set $i (i32.add (local.get $i) (i32.const 1)))
       (br_if $l (i32.lt_u (local.get $i) (local.get $n))))
-    (i32.add
-      (ref.eq (block $h2 (result (ref null $box))
-                (try_table (catch $e $h2) (throw_ref (struct.get $box 0 (local.get $b))))
-                unreachable)
-              (local.get $b))
-      (i31.get_u (ref.cast (ref i31) (struct.get $box 1 (local.get $b)))))))'''
+    (block $h2 (result (ref null $box) i32)
+      (try_table (catch $e $h2) (throw_ref (struct.get $box 0 (local.get $b))))
+      unreachable)
+    (local.set $k)
+    (local.get $b)
+    (ref.eq)
+    (i32.add (i31.get_u (ref.cast (ref i31) (struct.get $box 1 (local.get $b)))))
+    (i32.add (local.get $k))))'''
 
 
 PROGRAMS = ((LIST, 'run', 'list'), (STACK, 'walk', 'stack'), (EXN, 'exn', 'exn'))

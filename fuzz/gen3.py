@@ -86,7 +86,7 @@ oracle compares the GC state as structure (``fuzz.oracle.GCRef``).
 
 from types import SimpleNamespace
 
-from engine.syntax import (ANYREF, EXNREF, FUNCREF, I32, I64, ArrayType, FieldType, FuncType,
+from engine.syntax import (ANYREF, EXNREF, EXTERNREF, FUNCREF, I32, I64, ArrayType, FieldType, FuncType,
                            RefType, StructType, value_class)
 
 LEGACY = 'legacy-exceptions'
@@ -95,6 +95,7 @@ GC = 'gc'
 GC_FEATURES = frozenset({GC})
 MAX_TAG_PARAMS = 3
 CATCH, CATCH_REF, CATCH_ALL, CATCH_ALL_REF = range(4)
+HOST_TAG = (EXTERNREF, EXNREF)      # the entry's host exception (FuncFeatures3.host_exception)
 
 
 def is_typed(t):
@@ -687,6 +688,7 @@ class ModuleFeatures3(ModuleGC):
         self.typed = 'function-references' in features
         self.tags = []              # FuncType (params only) per tag
         self.exn_global = None
+        self.host_tag = None        # the entry's host exception's tag (FuncFeatures3.host_exception)
 
     def choices3(self):
         """Whether the module's code uses the features at all: a third of
@@ -781,6 +783,9 @@ class ModuleFeatures3(ModuleGC):
         self.assemble_gc(m)
         if self.tags:
             m.tags = [syntax.Tag(self.type_index(FuncType(p, ()))) for p in self.tags]
+        if self.host_tag is not None:           # after the drawn ones (host_exception)
+            assert len(m.tags) == self.host_tag
+            m.tags.append(syntax.Tag(self.type_index(FuncType(HOST_TAG, ()))))
         if self.typed and self.use3:
             m.elems.append(syntax.Elem(FUNCREF, [[Instr('ref.func', self.fbase + k), Instr('end')]
                                                  for k in range(self.nfuncs)], 'declarative'))
@@ -832,12 +837,47 @@ class FuncFeatures3(FuncGC):
         caught exception (exception.img) whose fields are of the tag's
         types; with a tag of an exnref parameter, then one carrying it."""
         mg = self.mg
-        if self.idx or not self.wasm3 or not mg.exn or not self.c.integers(0, 3):
+        if self.idx or not self.wasm3 or not mg.exn:
             return
-        self.caught_into_global(None)
-        nesting = [k for k, params in enumerate(mg.tags) if EXNREF in params]
-        if nesting:
-            self.caught_into_global(self.c.choice(nesting))
+        if self.c.integers(0, 3):
+            self.caught_into_global(None)
+            nesting = [k for k, params in enumerate(mg.tags) if EXNREF in params]
+            if nesting:
+                self.caught_into_global(self.c.choice(nesting))
+        self.host_exception()
+
+    def host_exception(self):
+        """An entry that takes an externref (the host's reference, mostly
+        not null: ``ModuleGen.arg_value``) in a module using exceptions
+        then throws it in an exception of a tag of its own, ``HOST_TAG``
+        (the host's reference and the exception caught before it), and
+        keeps that in the exnref global and table: exception.img holds a
+        non-null host reference (and a nested exception) at the
+        checkpoints that follow.  A drawn tag parameter is seldom
+        externref and its value seldom the host's, so exception fields
+        were null host references nearly always.  Draws nothing, and the
+        tag comes after the drawn ones (``assemble3``): a seed keeps every
+        choice of its module."""
+        mg = self.mg
+        if EXTERNREF not in self.ft.params:
+            return
+        mg.host_tag = len(mg.tags)
+        self.emit('block', EXNREF)
+        self.labels.append(('block', (EXNREF,), None))
+        self.emit('try_table', (None, ((CATCH_ALL_REF, None, 0),)))
+        self.labels.append(('try_table', (), None))
+        self.emit('local.get', self.ft.params.index(EXTERNREF))
+        self.emit('global.get', mg.exn_global)
+        self.emit('throw', mg.host_tag)
+        self.labels.pop()
+        self.emit('end')
+        self.emit('unreachable')
+        self.labels.pop()
+        self.emit('end')
+        self.emit('global.set', mg.exn_global)
+        self.emit('i32.const', 0)
+        self.emit('global.get', mg.exn_global)
+        self.emit('table.set', mg.exn_table())
 
     def caught_into_global(self, nesting):
         """``block (result exnref) try_table (catch_all_ref 0) ... throw

@@ -14,7 +14,7 @@ that is when the function it mutates is unchanged since the ledger was
 written; every mutant of a changed function is tested again.
 
 Only results that a later killing test cannot overturn in the mutant's
-favour are carried: killed (by the campaign, the spec part, the harness or
+favour are carried: killed (by the campaign, the GC part, the spec part, the harness or
 the timeout) and judged survivors (docs/mutation-survivors.json or a rule:
 equivalent, bad input, fault hook).  Unexplained survivors and mutants the
 killing test did not execute are tested again, since the generators and
@@ -163,6 +163,8 @@ def output_of(commit, e):
         tail = f'judged {e.get("kind")}'
     elif part[0] == 'campaign':
         tail = f'DIVERGENCE campaign unit {part[1]} '
+    elif part[0] == 'gc':
+        tail = f'DIVERGENCE gc program {part[1]} '
     elif part[0] == 'spec':
         tail = 'DIVERGENCE spec '
     elif part[0] == 'harness':

@@ -163,6 +163,12 @@ KILL_SPEC = ('labels.wast', 'br_table.wast', 'block.wast', 'loop.wast', 'if.wast
              'wasm-3.0/address64.wast', 'wasm-3.0/table_grow64.wast',
              'wasm-3.0/legacy/try_catch.wast', 'wasm-3.0/legacy/rethrow.wast',
              'wasm-3.0/legacy/try_delegate.wast', 'wasm-3.0/legacy/throw.wast')
+# the GC part: the hand-written GC programs of fuzz/gcseeds.py (a heap with
+# cycles and sharing, a passive GC element segment, an exception carrying a
+# struct and an i32), each run with its rounds and checkpointed by
+# oracle.check_module at fuzz.robust's GC stops and at random points along
+# every route; the campaign's generated modules use no GC (gen.FEATURES)
+KILL_GC = ('list', 'stack', 'exn')
 MEMORY_LIMIT = 2 << 30          # a mutant that allocates without bound dies of MemoryError, not the machine
 
 
@@ -188,10 +194,11 @@ def campaign_command(units=None, **extra):
     return cmd
 
 
-def kill(units=KILL_UNITS, spec=KILL_SPEC, out=sys.stdout, keep_going=False):
+def kill(units=KILL_UNITS, spec=KILL_SPEC, out=sys.stdout, keep_going=False, gc=KILL_GC):
     """The killing test: 0 when every check agrees, 1 at the first
     divergence (printed), with ``keep_going`` the number of failures.
-    ``units``: how many units of the campaign (an int, or a range of them)."""
+    ``units``: how many units of the campaign (an int, or a range of them);
+    ``gc``: the GC programs of fuzz/gcseeds.py checked (by name)."""
     import traceback
     failures = 0
 
@@ -219,6 +226,9 @@ def kill(units=KILL_UNITS, spec=KILL_SPEC, out=sys.stdout, keep_going=False):
                                             f'hops {oracle.describe(failure.hops)}: '
                                             + '; '.join(failure.mismatch)):
                 return 1
+        failed = _gc_part(gc, fail)
+        if failed is not None:
+            return failed
         with _neutral_checked():
             failed = _spec_part(spec, fail)
         if failed is not None:
@@ -227,6 +237,23 @@ def kill(units=KILL_UNITS, spec=KILL_SPEC, out=sys.stdout, keep_going=False):
         fail(f'harness raised {type(e).__name__}: {e}\n{traceback.format_exc()}')
         return 1
     return min(failures, 1) if not keep_going else failures
+
+
+def _gc_part(names, fail):
+    """The GC programs of fuzz/gcseeds.py through ``oracle.check_module``
+    (no wasmtime, as in the campaign part): 1 (stop: killed) or None."""
+    from fuzz import gcseeds, oracle
+    from fuzz.robust import GC_ROUNDS, GC_STOPS
+    for wasm, entry, name in gcseeds.gc_modules():
+        if name not in names:
+            continue
+        _, failure = oracle.check_module(wasm, entry, [gcseeds.host_args(entry, GC_ROUNDS)],
+                                         random.Random(0), wasmtime=False, stops=GC_STOPS)
+        if failure is not None and fail(f'gc program {name}: {failure.entry or entry}{failure.args} '
+                                        f'hops {oracle.describe(failure.hops)}: '
+                                        + '; '.join(failure.mismatch)):
+            return 1
+    return None
 
 
 def _spec_part(spec, fail):
@@ -881,11 +908,15 @@ def report(work, out=sys.stdout, json_path=None):
 
 def killing_part(output):
     """Which part of the killing test killed a mutant, from its output:
-    ('campaign', unit), ('spec', None), ('harness', None) or (None, None)."""
+    ('campaign', unit), ('gc', program), ('spec', None), ('harness', None) or
+    (None, None)."""
     output = output or ''
     m = re.search(r'DIVERGENCE campaign unit (\d+) ', output)
     if m:
         return 'campaign', int(m.group(1))
+    m = re.search(r'DIVERGENCE gc program (\w+)', output)
+    if m:
+        return 'gc', m.group(1)
     if 'DIVERGENCE spec ' in output:
         return 'spec', None
     if 'DIVERGENCE harness raised' in output:

@@ -31,7 +31,7 @@ from engine import embedding
 from engine.migrate.checkpoint import ForeignInstanceError
 from engine.errors import Trap, UncaughtException, WasmError
 from engine.runtime import TIERS  # noqa: F401  (re-exported for the campaign)
-from engine.syntax import ExternRef, Struct
+from engine.syntax import Exn, ExternRef, Struct
 from engine.migrate.translate import images_from_snapshot, snapshot_from_images, translate
 from fuzz import countcheck, imagecheck, linked, neutralcheck
 
@@ -197,6 +197,8 @@ def gc_views(seqs):
                 return GCRef(view[1], heap)
             if view[0] == 'extern':
                 return ('extern', top(view[1]))
+        if isinstance(view, tuple) and len(view) == 3 and view[0] == 'exn':
+            return ('exn', view[1], tuple(top(f) for f in view[2]))
         return view
     return [[top(v) for v in seq] for seq in views]
 
@@ -233,6 +235,13 @@ class _Numbering:
         if isinstance(v, ExternRef) and not isinstance(v.value, int):
             inner, gc = self.walk(v.value)       # an externalized GC object
             return (('extern', inner), True) if gc else (v, False)
+        if isinstance(v, Exn):
+            # an exception carrying GC objects (its fields, or an object's
+            # field holding it): Exn's own __eq__ would compare them by identity
+            fields = [self.walk(f) for f in v.fields]
+            if not any(gc for _, gc in fields):
+                return v, False
+            return ('exn', v.tag, tuple(f for f, _ in fields)), True
         if dataclasses.is_dataclass(v) and not isinstance(v, type):
             parts = [self.walk(getattr(v, f.name)) for f in dataclasses.fields(v)]
             name = type(v).__name__
@@ -580,6 +589,8 @@ def _show(v):
         return hex(v)
     if isinstance(v, tuple) and len(v) == 2 and v[0] == 'gc':
         return f'#{v[1]}'           # a GCRef's field referring to another object
+    if isinstance(v, tuple) and len(v) == 3 and v[0] == 'exn':     # an exception carrying objects
+        return f'exn {v[1]}(' + ', '.join(_show(f) for f in v[2]) + ')'
     return repr(v)
 
 

@@ -298,6 +298,30 @@ def test_structural_sees_sharing_and_contents():
     assert oracle.structural(plain) == (plain, ())
 
 
+def test_an_exception_carrying_objects_is_compared_by_structure():
+    """An exnref whose fields hold GC objects (and an object whose field
+    holds that exception: a cycle through exception.img), as two readings
+    of one image set give them: equal by ``structural`` and ``gc_views``
+    although no object is the same (``Exn.__eq__`` would compare the
+    objects by identity), unequal when a field inside differs."""
+    t = ('struct', ())
+
+    def state(value=7):
+        box = S.Struct(t, [None, value])
+        exn = S.Exn(0, [box, 3])
+        box.fields[0] = exn
+        return _Snap([[exn, 1]], [box], b''), [[exn], [box]]
+    one, two, other = state(), state(), state(value=8)
+    assert one[0].frames[0][0] != two[0].frames[0][0]          # as Exn.__eq__ sees them
+    assert oracle.structural(one[0]) == oracle.structural(two[0])
+    assert oracle.structural(one[0]) != oracle.structural(other[0])
+    assert oracle.gc_views(one[1]) == oracle.gc_views(two[1])
+    assert oracle.gc_views(one[1]) != oracle.gc_views(other[1])
+    assert oracle._show(oracle.gc_views(one[1])[0][0]) == 'exn 0(struct#0(exn 0(#0, 0x3), 0x7), 0x3)'
+    plain = S.Exn(1, [5, None])                 # no object inside: compared as itself
+    assert oracle.gc_views([[plain]]) == [[plain]]
+
+
 def test_compare_names_a_split_sharing():
     t = ('struct', ())
     a = S.Struct(t, [5])

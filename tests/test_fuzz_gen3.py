@@ -514,3 +514,78 @@ def test_an_exnref_table_holds_a_caught_exception_at_checkpoints(tmp_path):
                 assert snap.tables[k][0] is not None and hasattr(snap.tables[k][0], 'tag')
                 break
     assert held >= 5, held
+
+
+def _host_tag(module):
+    """Index of the entry's host exception tag (gen3.HOST_TAG, last), or None."""
+    if not module.tags:
+        return None
+    k = len(module.tags) - 1
+    params = tuple(map(str, module.types[module.tags[k].typeidx].params))
+    body = module.funcs[0].body
+    return k if params == tuple(map(str, gen3.HOST_TAG)) and \
+        any(i.op == 'throw' and i.imm == k for i in body) else None
+
+
+def _exceptions(values):
+    """Every Exn among ``values`` and nested in their fields."""
+    out, todo = [], [v for v in values if isinstance(v, syntax.Exn)]
+    while todo:
+        e = todo.pop(0)
+        out.append(e)
+        todo += [f for f in e.fields if isinstance(f, syntax.Exn)]
+    return out
+
+
+def test_an_exception_carries_the_hosts_reference_at_checkpoints(monkeypatch):
+    """An entry taking the host's reference in a module using exceptions
+    throws it in an exception of its own tag (with the exception caught
+    before) and keeps that in the exnref global: checkpoints then hold a
+    non-null externref field in exception.img, read back as the host's
+    reference in the other model and in neutral.json.  Drawn fields were
+    almost never the host's reference.  Nothing is drawn for it: the
+    module is the one of the seed without it, plus the throw and the tag."""
+    held, modules = 0, 0
+    for seed in range(160):
+        gm = gen.from_seed(seed)
+        module = linked.decoded(gm.wasm)
+        k = _host_tag(module)
+        if k is None:
+            continue
+        modules += 1
+        host = [a for a, t in zip(gm.args[0], gm.params) if t == syntax.EXTERNREF][0]
+        for inst, images in _stops(gm, 'wamr', 23):
+            fields = [cells for tag, cells in images.exceptions if tag == k]
+            if not fields or host is None:
+                continue
+            assert fields[-1][0] == host.value, (seed, fields)
+            snap = snapshot_from_images(images, module, inst.info)
+            exns = _exceptions(snap.globals + [v for t in snap.tables for v in t]
+                               + [v for f in snap.frames for v in f.locals + f.stack + f.caught])
+            assert any(e.tag == k and e.fields[0] == host for e in exns), seed
+            doc = neutral.loads(neutral.dumps(neutral.document_from_snapshot(
+                snap, module, inst.info, images.module_sha256)))
+            neutralcheck.check_doc(doc, module)
+            back = neutral.snapshot_from_document(doc, module, inst.info)
+            assert _exceptions(back.globals + [v for t in back.tables for v in t]
+                               + [v for f in back.frames for v in f.locals + f.stack + f.caught]) == exns
+            held += 1
+            break
+    assert modules >= 8 and held >= 4, (modules, held)
+    # without it the seed's module is the same but for the throw and the tag
+    compared = 0
+    for seed in range(40):
+        with_it = gen.from_seed(seed).module
+        if _host_tag(with_it) is None:
+            continue
+        monkeypatch.setattr(gen3.FuncFeatures3, 'host_exception', lambda self: None)
+        without = gen.from_seed(seed).module
+        monkeypatch.undo()
+        ops = lambda body: [(i.op, i.imm) for i in body]
+        a, b = ops(with_it.funcs[0].body), ops(without.funcs[0].body)
+        at = next(i for i, (x, y) in enumerate(zip(a, b)) if x != y)
+        assert a[:at] + a[at + 12:] == b and ('throw', len(with_it.tags) - 1) in a[at:at + 12], seed
+        assert [ops(f.body) for f in with_it.funcs[1:]] == [ops(f.body) for f in without.funcs[1:]]
+        assert with_it.tags[:-1] == without.tags
+        compared += 1
+    assert compared >= 2, compared

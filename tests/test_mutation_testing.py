@@ -35,6 +35,22 @@ def test_the_killing_test_fails_for_a_deliberate_fault(fault, monkeypatch):
     assert out.getvalue().startswith('DIVERGENCE campaign unit ')
 
 
+def test_the_gc_part_checks_the_gc_programs_and_names_itself(monkeypatch):
+    """The campaign's generated modules use no GC: the GC part (the
+    programs of fuzz/gcseeds.py through oracle.check_module) passes on the
+    real code, fails for the GC heap fault, and a kill there is recorded
+    as the GC part's (also when carried through the ledger)."""
+    from fuzz import mutation_ledger
+    out = io.StringIO()
+    assert mt.kill(units=0, spec=(), out=out) == 0, out.getvalue()
+    monkeypatch.setattr(faults, 'GC_IDENTITY', True)
+    assert mt.kill(units=0, spec=(), out=out) == 1
+    part = mt.killing_part(out.getvalue())
+    assert part[0] == 'gc' and part[1] in mt.KILL_GC, out.getvalue()
+    carried = mutation_ledger.output_of('abc', {'outcome': 'killed', 'part': list(part)})
+    assert mt.killing_part(carried) == part
+
+
 def test_the_killing_test_command_fails_with_the_fault_switched_on_by_the_environment():
     """What cosmic-ray runs for each mutant: exit status 1 is 'killed'."""
     env = dict(os.environ, PYTHONPATH=ROOT, WASM_MIGRATE_FAULT='pc_offset')
