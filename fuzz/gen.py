@@ -898,6 +898,7 @@ class ModuleGen(Wasm3Module, gen3.ModuleFeatures3):
         stops = self.nest_arms(stops)   # newer still: after the provider's choices
         stops = self.dive_variants(m, stops)        # drawn after all of the above
         self.crowd(m)                               # drawn last of all
+        self.assemble_host_tag(m)
         wasm = encode.encode_module(m)
         if provider is not None:
             wasm = linked.attach(wasm, provider)
@@ -1245,6 +1246,7 @@ class FuncGen(Wasm3Func, gen3.FuncFeatures3):
         self.depth = 0
         self.self_called = False
         self.in_try = 0         # open try_table / legacy try bodies
+        self.uncounted = 0      # code outside the budget (FuncFeatures3.host_exception)
 
     # ---- bookkeeping
 
@@ -1274,7 +1276,7 @@ class FuncGen(Wasm3Func, gen3.FuncFeatures3):
                 if gt == t and gi != self.mg.depth_global and (mut or not mutable)]
 
     def exhausted(self):
-        return self.cost > BUDGET or len(self.code) > MAX_CODE
+        return self.cost > BUDGET or len(self.code) - self.uncounted > MAX_CODE
 
     # ---- body
 

@@ -783,12 +783,19 @@ class ModuleFeatures3(ModuleGC):
         self.assemble_gc(m)
         if self.tags:
             m.tags = [syntax.Tag(self.type_index(FuncType(p, ()))) for p in self.tags]
-        if self.host_tag is not None:           # after the drawn ones (host_exception)
-            assert len(m.tags) == self.host_tag
-            m.tags.append(syntax.Tag(self.type_index(FuncType(HOST_TAG, ()))))
         if self.typed and self.use3:
             m.elems.append(syntax.Elem(FUNCREF, [[Instr('ref.func', self.fbase + k), Instr('end')]
                                                  for k in range(self.nfuncs)], 'declarative'))
+
+    def assemble_host_tag(self, m):
+        """The host exception's tag (``host_exception``), after the drawn
+        tags and its type after every other type (the dive's signatures are
+        drawn after ``assemble3``): without it a seed's module is the same
+        but for the throw."""
+        from engine import syntax
+        if self.host_tag is not None:
+            assert len(m.tags) == self.host_tag
+            m.tags.append(syntax.Tag(self.type_index(FuncType(HOST_TAG, ()))))
 
     def exported_global(self, t):
         """Whether a global of type t is exported: not exnref ones (the
@@ -855,13 +862,20 @@ class FuncFeatures3(FuncGC):
         non-null host reference (and a nested exception) at the
         checkpoints that follow.  A drawn tag parameter is seldom
         externref and its value seldom the host's, so exception fields
-        were null host references nearly always.  Draws nothing, and the
-        tag comes after the drawn ones (``assemble3``): a seed keeps every
+        were null host references nearly always.  Draws nothing, costs
+        nothing of the body's budget (``FuncGen.exhausted``), and the
+        tag comes after the drawn ones (``assemble_host_tag``): a seed keeps every
         choice of its module."""
         mg = self.mg
         if EXTERNREF not in self.ft.params:
             return
         mg.host_tag = len(mg.tags)
+        cost, length = self.cost, len(self.code)     # outside the budget: the
+        self._host_throw()                          # rest of the body is drawn as before
+        self.cost, self.uncounted = cost, self.uncounted + len(self.code) - length
+
+    def _host_throw(self):
+        mg = self.mg
         self.emit('block', EXNREF)
         self.labels.append(('block', (EXNREF,), None))
         self.emit('try_table', (None, ((CATCH_ALL_REF, None, 0),)))
