@@ -876,42 +876,39 @@ class FuncFeatures3(FuncGC):
 
     def _host_throw(self):
         mg = self.mg
-        self.emit('block', EXNREF)
-        self.labels.append(('block', (EXNREF,), None))
-        self.emit('try_table', (None, ((CATCH_ALL_REF, None, 0),)))
-        self.labels.append(('try_table', (), None))
-        self.emit('local.get', self.ft.params.index(EXTERNREF))
-        self.emit('global.get', mg.exn_global)
-        self.emit('throw', mg.host_tag)
-        self.labels.pop()
-        self.emit('end')
-        self.emit('unreachable')
-        self.labels.pop()
-        self.emit('end')
-        self.emit('global.set', mg.exn_global)
-        self.emit('i32.const', 0)
-        self.emit('global.get', mg.exn_global)
-        self.emit('table.set', mg.exn_table())
+        def throw():
+            self.emit('local.get', self.ft.params.index(EXTERNREF))
+            self.emit('global.get', mg.exn_global)
+            self.emit('throw', mg.host_tag)
+        self.catch_into_global(throw)
 
     def caught_into_global(self, nesting):
-        """``block (result exnref) try_table (catch_all_ref 0) ... throw
-        end unreachable end global.set``; a ``nesting`` tag's exnref
-        fields get the global's exception (caught before): an exception
-        in an exception."""
+        """An exception thrown and caught into the global (``catch_into_global``);
+        a ``nesting`` tag's exnref fields get the global's exception (caught
+        before): an exception in an exception."""
         mg = self.mg
-        self.emit('block', EXNREF)
-        self.labels.append(('block', (EXNREF,), None))
-        self.emit('try_table', (None, ((CATCH_ALL_REF, None, 0),)))
-        self.labels.append(('try_table', (), None))
-        if nesting is None:
-            self.do_throw([], None)
-        else:
+        def throw():
+            if nesting is None:
+                self.do_throw([], None)
+                return
             for t in mg.tags[nesting]:
                 if t == EXNREF:
                     self.emit('global.get', mg.exn_global)
                 else:
                     self.value(t)
             self.emit('throw', nesting)
+        self.catch_into_global(throw)
+
+    def catch_into_global(self, throw):
+        """``block (result exnref) try_table (catch_all_ref 0)`` ``throw()``
+        ``end unreachable end global.set``, and the exception also into
+        element 0 of the exnref table."""
+        mg = self.mg
+        self.emit('block', EXNREF)
+        self.labels.append(('block', (EXNREF,), None))
+        self.emit('try_table', (None, ((CATCH_ALL_REF, None, 0),)))
+        self.labels.append(('try_table', (), None))
+        throw()
         self.labels.pop()
         self.emit('end')
         self.emit('unreachable')

@@ -609,7 +609,8 @@ def _sets_of(ex, inst, rt, wasm, entry, results, imports):
 
 
 # a program whose table (imported from its provider) holds the provider's
-# functions, kept in a local, a global and its own table too: its sets are
+# functions, kept in a local, a global, its own table and on the operand
+# stack (tests/test_links.py runs it at every instruction): its sets are
 # version 5 with link.img (docs/images.md "Links").  The command line
 # provides no imports (nor peers), so restore and translate refuse the
 # module (exit 2); inspect reads the set and checks it, links included,
@@ -619,7 +620,8 @@ LINK_PROVIDER = '''(module
   (func $dbl (type $r) (i32.mul (local.get 0) (i32.const 2)))
   (func $inc (type $r) (i32.add (local.get 0) (i32.const 1)))
   (table (export "t") 2 funcref)
-  (elem (i32.const 0) $dbl $inc))'''
+  (elem (i32.const 0) $dbl $inc)
+  (global (export "gf") (ref $r) (ref.func $dbl)))'''
 LINK_USER = '''(module
   (type $r (func (param i32) (result i32)))
   (import "A" "t" (table $t 2 funcref))
@@ -631,10 +633,13 @@ LINK_USER = '''(module
     (global.set $keep (table.get $t (i32.const 0)))
     (table.set $own (i32.const 0) (local.get $f))
     (loop $l
-      (local.set $acc (call_indirect $t (type $r) (i32.add (local.get $acc) (local.get $n))
-                                     (i32.const 0)))
+      (local.set $acc (call_indirect $t (type $r)
+        (i32.add (local.get $acc) (local.get $n)) (i32.const 0)))
       (local.set $acc (call_indirect $own (type $r) (local.get $acc) (i32.const 0)))
-      (br_if $l (i32.gt_s (local.tee $n (i32.sub (local.get $n) (i32.const 1))) (i32.const 0))))
+      (local.set $acc (i32.and (local.get $acc) (i32.const 0xffff)))
+      (drop (select (result funcref) (local.get $f) (global.get $keep) (local.get $n)))
+      (br_if $l (i32.gt_s (local.tee $n (i32.sub (local.get $n) (i32.const 1)))
+                          (i32.const 0))))
     (local.get $acc)))'''
 LINK_STOPS = (6, 19, 40)
 

@@ -16,40 +16,17 @@ from engine.migrate import checkpoint, fork_images, images as im, links, neutral
 from engine.migrate import translate as tr
 from engine.migrate.checkpoint import ForeignInstanceError
 from engine.migrate.images import ImageError
-from fuzz import imagecheck
+from fuzz import imagecheck, robust
 
 RUNTIMES = ('wasmedge', 'wamr')
 
 # $A defines the functions; $B imports only its table, so every function it
 # reaches through the table (kept in a local, a global, its own table and
-# on the operand stack) belongs to another instance.
-A = '''(module
-  (type $r (func (param i32) (result i32)))
-  (func $dbl (type $r) (i32.mul (local.get 0) (i32.const 2)))
-  (func $inc (type $r) (i32.add (local.get 0) (i32.const 1)))
-  (table (export "t") 2 funcref)
-  (elem (i32.const 0) $dbl $inc)
-  (global (export "gf") (ref $r) (ref.func $dbl)))'''
+# on the operand stack) belongs to another instance.  The image campaign
+# seeds its corruptions with the same two (fuzz.robust).
+A = robust.LINK_PROVIDER
+B = robust.LINK_USER
 
-B = '''(module
-  (type $r (func (param i32) (result i32)))
-  (import "A" "t" (table $t 2 funcref))
-  (table $own 1 funcref)
-  (global $keep (mut funcref) (ref.null func))
-  (func (export "run") (param $n i32) (result i32)
-    (local $acc i32) (local $f funcref)
-    (local.set $f (table.get $t (i32.const 1)))
-    (global.set $keep (table.get $t (i32.const 0)))
-    (table.set $own (i32.const 0) (local.get $f))
-    (loop $l
-      (local.set $acc (call_indirect $t (type $r)
-        (i32.add (local.get $acc) (local.get $n)) (i32.const 0)))
-      (local.set $acc (call_indirect $own (type $r) (local.get $acc) (i32.const 0)))
-      (local.set $acc (i32.and (local.get $acc) (i32.const 0xffff)))
-      (drop (select (result funcref) (local.get $f) (global.get $keep) (local.get $n)))
-      (br_if $l (i32.gt_s (local.tee $n (i32.sub (local.get $n) (i32.const 1)))
-                          (i32.const 0))))
-    (local.get $acc)))'''
 
 # a module on its own: its sets hold no links
 C = '''(module
