@@ -320,7 +320,7 @@ def mutate_link_img(rng, data):
     a huge count in the header."""
     from engine.migrate import images as im, links
     try:
-        entries = [(l.instance.encode(), l.fidx) for l in links.decode(data, im.ImageError)]
+        entries = [(l.instance.encode(), l.fidx) for l in links.decode(data)]
     except im.ImageError:
         return mutate_bytes(rng, data)
     kind = rng.randrange(5)

@@ -515,7 +515,7 @@ def _decode(get, limits=None) -> ImageSet:
         if raw is None:
             raise ImageError(f'{LINK_FILE}: missing from a version-{LINK_VERSION} set (the links)')
         from . import links as lk
-        links = lk.decode(raw, ImageError)
+        links = lk.decode(raw)
     elif raw is not None:
         raise ImageError(f'{LINK_FILE}: present in a version-{version} set (links need '
                          f'version {LINK_VERSION})')

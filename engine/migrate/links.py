@@ -180,52 +180,39 @@ def encode(links):
     return b''.join(out)
 
 
-def decode(data, error):
-    """The links of ``link.img``; ``error(message, position)`` builds the
-    exception raised for a malformed file (images.ImageError)."""
-    pos = 0
-
-    def fail(field, message):
-        raise error(f'{FILE}: {field}: {message}', f'byte {pos}')
-
-    def u32(field):
-        nonlocal pos
-        if pos + 4 > len(data):
-            fail(field, 'truncated (expected u32)')
-        (x,) = struct.unpack_from('<I', data, pos)
-        pos += 4
-        return x
-
-    if data[:4] != MAGIC:
-        fail('magic', f'{bytes(data[:4])!r}, expected {MAGIC!r}')
-    pos = 4
-    count = u32('link count')
+def decode(data):
+    """The links of ``link.img``, read with the image reader (errors are
+    ``images.ImageError`` naming the field and byte)."""
+    from .images import _Reader
+    r = _Reader(FILE, data)
+    if bytes(data[:4]) != MAGIC:
+        r.fail('magic', f'{bytes(data[:4])!r}, expected {MAGIC!r}')
+    r.pos = 4
+    count = r.u32('link count')
     if count == 0:
-        fail('link count', '0 (a set with no links has no link.img)')
-    if count * 8 > len(data) - pos:
-        fail('link count', f'{count} links cannot fit in {len(data)} bytes')
+        r.fail('link count', '0 (a set with no links has no link.img)')
+    if count * 8 > len(data) - r.pos:
+        r.fail('link count', f'{count} links cannot fit in {len(data)} bytes')
     links, seen = [], set()
     for k in range(count):
-        fidx = u32(f'link {k} function index')
-        n = u32(f'link {k} name length')
+        fidx = r.u32(f'link {k} function index')
+        n = r.u32(f'link {k} name length')
         if n == 0:
-            fail(f'link {k} name length', '0 (an instance name is not empty)')
+            r.fail(f'link {k} name length', '0 (an instance name is not empty)')
         if n > MAX_NAME:
-            fail(f'link {k} name length', f'{n} bytes, more than an instance name may have '
-                                          f'({MAX_NAME})')
-        if pos + n > len(data):
-            fail(f'link {k} name length', f'{n} bytes, but only {len(data) - pos} remain')
-        raw = bytes(data[pos:pos + n])
+            r.fail(f'link {k} name length', f'{n} bytes, more than an instance name may have '
+                                            f'({MAX_NAME})')
+        if r.pos + n > len(data):
+            r.fail(f'link {k} name length', f'{n} bytes, but only {len(data) - r.pos} remain')
         try:
-            name = raw.decode('utf-8')
+            name = bytes(data[r.pos:r.pos + n]).decode('utf-8')
         except UnicodeDecodeError:
-            fail(f'link {k} name', 'not valid UTF-8')
-        pos += n
+            r.fail(f'link {k} name', 'not valid UTF-8')
+        r.pos += n
         link = Link(name, fidx)
         if link in seen:
-            fail(f'link {k}', f'{link} is listed twice')
+            r.fail(f'link {k}', f'{link} is listed twice')
         seen.add(link)
         links.append(link)
-    if pos != len(data):
-        fail('end', f'{len(data) - pos} unexpected trailing bytes')
+    r.end()
     return links
