@@ -870,17 +870,14 @@ class FuncFeatures3(FuncGC):
         if EXTERNREF not in self.ft.params:
             return
         mg.host_tag = len(mg.tags)
-        cost, length = self.cost, len(self.code)     # outside the budget: the
-        self._host_throw()                          # rest of the body is drawn as before
-        self.cost, self.uncounted = cost, self.uncounted + len(self.code) - length
 
-    def _host_throw(self):
-        mg = self.mg
         def throw():
             self.emit('local.get', self.ft.params.index(EXTERNREF))
             self.emit('global.get', mg.exn_global)
             self.emit('throw', mg.host_tag)
-        self.catch_into_global(throw)
+        cost, length = self.cost, len(self.code)     # outside the budget: the
+        self.catch_into_global(throw)               # rest of the body is drawn as before
+        self.cost, self.uncounted = cost, self.uncounted + len(self.code) - length
 
     def caught_into_global(self, nesting):
         """An exception thrown and caught into the global (``catch_into_global``);

@@ -167,7 +167,8 @@ KILL_SPEC = ('labels.wast', 'br_table.wast', 'block.wast', 'loop.wast', 'if.wast
 # cycles and sharing, a passive GC element segment, an exception carrying a
 # struct and an i32), each run with its rounds and checkpointed by
 # oracle.check_module at fuzz.robust's GC stops and at random points along
-# every route; the campaign's generated modules use no GC (gen.FEATURES)
+# every route: the campaign's GC modules (gen.FEATURES) have no tag with a
+# GC parameter and no GC element segment, which these hold
 KILL_GC = ('list', 'stack', 'exn')
 MEMORY_LIMIT = 2 << 30          # a mutant that allocates without bound dies of MemoryError, not the machine
 
