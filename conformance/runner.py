@@ -188,6 +188,17 @@ class _Script:
         # functions live on in the tables it wrote), by the line of its
         # command: the name a migration links an otherwise anonymous one by
         self.by_line = {}
+        self._peers = None        # peers(), until a name changes
+
+    def bind(self, names, name, inst):
+        """Set ``name`` in ``names`` (registry, named or by_line) to
+        ``inst``, or drop it (None); every change of a name goes through
+        here, so peers() is recomputed only after one."""
+        if inst is None:
+            names.pop(name, None)
+        else:
+            names[name] = inst
+        self._peers = None
 
     def validate(self, module):
         if self.standard is None:
@@ -233,9 +244,9 @@ class _Script:
             partial = next((f.module for f in self.store.funcs[first:] if f.module is not None),
                            None)
             if partial is not None:
-                self.by_line[f'line {line}'] = partial
+                self.bind(self.by_line, f'line {line}', partial)
             raise
-        self.by_line[f'line {line}'] = inst
+        self.bind(self.by_line, f'line {line}', inst)
         return inst
 
     def instance(self, name):
@@ -272,6 +283,8 @@ class _Script:
         instantiation trapped after writing its functions into a shared
         table).  A migrated call links the functions of these instances it
         holds references to (engine/migrate/links.py)."""
+        if self._peers is not None:
+            return self._peers
         from engine.migrate import links
         out = {}
         for names in (self.registry, self.named, self.by_line):
@@ -281,6 +294,7 @@ class _Script:
                 except TypeError:
                     continue
                 out.setdefault(name, inst)
+        self._peers = out
         return out
 
     def _migrated(self, addr, args, line):
@@ -314,12 +328,12 @@ def _cmd_module(s, cmd):
     src = cmd.target
     s.current = None      # a module that fails must not leave its predecessor in charge
     if src.name:
-        s.named.pop(src.name, None)
+        s.bind(s.named, src.name, None)
     module = _define(s, src)
     inst = s.instantiate(module, cmd.line)
     s.current = inst
     if src.name:
-        s.named[src.name] = inst
+        s.bind(s.named, src.name, inst)
 
 
 def _cmd_module_definition(s, cmd):
@@ -349,7 +363,7 @@ def _cmd_module_instance(s, cmd):
     the last one); instantiation is generative, each one has its own state."""
     s.current = None
     if cmd.expected:
-        s.named.pop(cmd.expected, None)
+        s.bind(s.named, cmd.expected, None)
     if cmd.target is None:
         module = s.last_definition
         if module is None:
@@ -361,11 +375,11 @@ def _cmd_module_instance(s, cmd):
     inst = s.instantiate(module, cmd.line)
     s.current = inst
     if cmd.expected:
-        s.named[cmd.expected] = inst
+        s.bind(s.named, cmd.expected, inst)
 
 
 def _cmd_register(s, cmd):
-    s.registry[cmd.expected] = s.instance(cmd.target)
+    s.bind(s.registry, cmd.expected, s.instance(cmd.target))
 
 
 def _cmd_action(s, cmd):

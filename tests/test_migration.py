@@ -177,8 +177,8 @@ def test_the_runner_names_every_instance_it_made():
     s.migrator = Migrator('inline', 'wasmedge')      # only a migrating run names by line
     wat = '(module (table (export "t") 1 funcref) (func $f) (elem (i32.const 0) $f))'
     a = s.instantiate(emb.module_decode(__import__('wasmtime').wat2wasm(wat)), 3)
-    s.named['$A'] = a
-    s.registry['A'] = a
+    s.bind(s.named, '$A', a)
+    s.bind(s.registry, 'A', a)
     trapping = ('(module (import "A" "t" (table 1 funcref)) (func $g) (elem (i32.const 0) $g) '
                 '(func $s (unreachable)) (start $s))')
     with pytest.raises(Trap):
@@ -187,6 +187,11 @@ def test_the_runner_names_every_instance_it_made():
     assert list(peers) == ['spectest', 'A', '$A', 'line 3', 'line 9']
     assert peers['line 3'] is a and peers['line 9'] is not a
     assert s.store.tables[a.tableaddrs[0]].elem[0] == peers['line 9'].funcaddrs[0]
+    # made once per change of a name, not once per migrated call
+    assert s.peers() is peers
+    s.bind(s.registry, 'B', peers['line 9'])
+    s.bind(s.named, '$A', None)
+    assert list(s.peers()) == ['spectest', 'A', 'B', 'line 3', 'line 9']
 
 
 def test_checkpoint_points():

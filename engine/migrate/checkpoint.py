@@ -112,7 +112,7 @@ def _funcref_places(module, view, snap):
             continue
         if isinstance(inner, gcheap.Obj):
             seen.add(id(inner))
-            types = gcheap._field_types(module, inner.typeidx, len(inner.fields))
+            types = gcheap.field_types(module, inner.typeidx, len(inner.fields))
             work += [(ft, f, f'{gcheap.FILE} {inner.kind} of type {inner.typeidx} field {i}')
                      for i, (ft, f) in enumerate(zip(types, inner.fields))]
         elif value_class(t) == 'exnref' and inner is not None and tags:

@@ -102,7 +102,10 @@ def _layout(module, typeidx):
     return hit
 
 
-def _field_types(module, obj_typeidx, n):
+def field_types(module, obj_typeidx, n):
+    """The storage type of each of the ``n`` fields of an object of type
+    ``obj_typeidx`` (a struct's own list, an array's element type n times):
+    what a walker of the heap needs to know which fields hold references."""
     struct_, st = _layout(module, obj_typeidx)
     return st if struct_ else st * n
 
@@ -178,7 +181,7 @@ class _Copy:
         while work:
             src = work.pop()
             copy = self.memo[id(src)][0]
-            types = _field_types(self.module, self._typeidx(src, copy), len(src.fields))
+            types = field_types(self.module, self._typeidx(src, copy), len(src.fields))
             for i, (st, f) in enumerate(zip(types, src.fields)):
                 copy.fields[i] = self._field(st, f, work)
         return root
@@ -309,7 +312,7 @@ class HeapTable:
         while work:
             o = work.pop()
             fields = self.entries[self.ids[id(o)][0]][2]
-            types = _field_types(self.module, o.typeidx, len(o.fields))
+            types = field_types(self.module, o.typeidx, len(o.fields))
             for st, f in zip(types, o.fields):
                 fields.append(self._field(st, f, work))
         return root
@@ -474,7 +477,7 @@ def read_table(module, entries, func_types, fail):
         o = out[k]
         if not isinstance(o, Obj):
             continue
-        for i, (st, (tag, x)) in enumerate(zip(_field_types(module, o.typeidx, len(e[2])), e[2])):
+        for i, (st, (tag, x)) in enumerate(zip(field_types(module, o.typeidx, len(e[2])), e[2])):
             o.fields[i] = _read_field(module, st, tag, x, out, func_types,
                                       lambda m, i=i: fail(f'entry {k} field {i}', m))
     return out
@@ -631,7 +634,7 @@ class JsonHeap:
         out = self._ref(v, work)
         while work:
             o, doc = work.pop()
-            types = _field_types(self.module, o.typeidx, len(o.fields))
+            types = field_types(self.module, o.typeidx, len(o.fields))
             doc['fields'] = [self._field(st, f, work) for st, f in zip(types, o.fields)]
         return out
 
@@ -700,7 +703,7 @@ def read_json_heap(module, raw, func_types, fail, exn=None, limits=None):
             limits.check('max_table_elems', len(fields), f'neutral.json: {where} array length')
         out.append(Obj(x, kind, [None] * len(fields)))
     for k, (o, d) in enumerate(zip(out, raw)):
-        for i, (st, f) in enumerate(zip(_field_types(module, o.typeidx, len(o.fields)),
+        for i, (st, f) in enumerate(zip(field_types(module, o.typeidx, len(o.fields)),
                                         d['fields'])):
             o.fields[i] = json_value(module, st, f, out, func_types, f'heap[{k}].fields[{i}]', fail,
                                      exn=exn)
