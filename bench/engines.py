@@ -121,6 +121,19 @@ def _pywasm(engine, wasm, call):
 
 # ------------------------------------------------------------ pwasm
 
+def _cold(pwasm):
+    """Turn off pwasm's disk cache of generated code (~/.cache/pwasm by
+    default): with it warm, its compile mode loads code an earlier run
+    compiled, so a second bench run would time pwasm without its
+    compilation while ours includes it.  Both engines start cold."""
+    try:
+        from pwasm import codegen
+    except ImportError:
+        return
+    if hasattr(codegen, 'CACHE_DIR'):
+        codegen.CACHE_DIR = None
+
+
 def _pwasm(engine, wasm, call):
     try:
         import pwasm
@@ -128,6 +141,7 @@ def _pwasm(engine, wasm, call):
     except ImportError:
         _missing('pwasm')
     mode = 'interpret' if engine == 'pwasm-interp' else 'compile'
+    _cold(pwasm)
     module = pwasm.decode_module(wasm)
     if call[0] == 'invoke':
         _, export, args = call

@@ -7,6 +7,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from engine import embedding
 from engine.migrate.translate import ModuleView
 from engine.valid import blocks_open_at, operand_types
@@ -108,6 +110,17 @@ def test_a_missing_engine_is_reported_as_such(monkeypatch):
     monkeypatch.setitem(sys.modules, 'pwasm', None)         # import pwasm -> ImportError
     row = measure('pwasm-compile', wasm_of(FIB), ('invoke', 'run', [10]), 55)
     assert row['status'] == 'unavailable' and 'pwasm is not installed' in row['why']
+
+
+def test_pwasm_compiles_cold_as_ours_does(tmp_path, monkeypatch):
+    """pwasm's disk cache of generated code would let a second bench run
+    time it without compiling; the bench turns the cache off."""
+    codegen = pytest.importorskip('pwasm.codegen')
+    from bench.compute import measure
+    from bench.kernels import FIB, wasm_of
+    monkeypatch.setattr(codegen, 'CACHE_DIR', str(tmp_path / 'pwasm'))
+    assert measure('pwasm-compile', wasm_of(FIB), ('invoke', 'run', [10]), 55)['status'] == 'ok'
+    assert codegen.CACHE_DIR is None and not (tmp_path / 'pwasm').exists()
 
 
 def test_readme_table_is_generated_from_the_json(tmp_path):
