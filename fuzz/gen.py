@@ -272,9 +272,13 @@ class GeneratedModule:
 
 def validate(wasm, features=FEATURES):
     """None if wasm-tools accepts ``wasm`` as a Wasm 2.0 module plus the 3.0
-    proposals among ``features`` (wasm-tools' names), else its message."""
+    proposals among ``features`` (wasm-tools' names), else its message.
+    With 'gc' also extended constant expressions, which the GC element
+    segment's items use (``gen3.ModuleGC.gc_elem_item``)."""
     extra = ''.join(',' + f for f in sorted(set(features) & (WASM3_FEATURES | gen3.EXN_FEATURES
                                                              | gen3.GC_FEATURES)))
+    if gen3.GC in features:
+        extra += ',extended-const'
     proc = subprocess.run([wasm_tools(), 'validate', '--features=wasm2' + extra, '-'], input=wasm,
                           capture_output=True)
     return proc.stderr.decode(errors='replace') if proc.returncode else None
