@@ -1381,8 +1381,11 @@ class FuncGen(Wasm3Func, gen3.FuncFeatures3):
             st.append(t)
 
     def sink(self, t):
-        """Consume one value of type t, keeping it observable when possible."""
+        """Consume one value of type t, keeping it observable when possible
+        (a GC one, a caught exception's field: ``FuncGC.keep_gc``)."""
         c = self.c
+        if self.gcl and gen3.is_gc(t):
+            return self.keep_gc(t)
         gs = self.globals_of(t, mutable=True)
         ls = self.locals_of(t)
         how = c.weighted([(3, 'drop'), (2 if gs else 0, 'global'), (1 if ls else 0, 'local')])
