@@ -1323,7 +1323,7 @@ class FuncGen(Wasm3Func, gen3.FuncFeatures3):
             self.mg.prologue = len(self.code)       # straight-line so far (ModuleGen.dive)
             self.enter_chain()
         self.prologue3()
-        self.seq([], results, 16)
+        self.body_seq(results)                      # seq([], results, 16), or split (fuzz.gen3)
         self.epilogue3()
         if self.idx == 0 and self.mg.probe_drop:
             self.emit('i32.const', 0)
@@ -1336,12 +1336,13 @@ class FuncGen(Wasm3Func, gen3.FuncFeatures3):
 
     def seq(self, st, out, steps, loop_counter=None):
         """Emit code turning stack ``st`` into exactly ``out``; a loop body
-        may end with its counted back-branch."""
+        may end with its counted back-branch.  Returns STOP when it ended
+        in code after which nothing runs (a return, a branch, a throw)."""
         for _ in range(self.c.integers(0, steps)):
             if self.exhausted():
                 break
             if self.step(st) is STOP:
-                return
+                return STOP
         if loop_counter is not None and self.c.integers(0, 3):
             params = self.labels[-1][1]
             self.finish(st, params)

@@ -183,9 +183,10 @@ class ModuleGC:
         own, ANYS, type 5, for that), so a checkpoint holds it live
         (``gc_elems``) with its objects shared with tables, globals and
         arrays.  In one in three of these modules the entry drops it
-        (``elem.drop`` at its top level), and then only the entry uses it,
-        with empty ranges after its drop: checkpoints fall before and
-        after the drop.  Drawn after every other choice of ``plan_gc``."""
+        (``elem.drop`` at its top level, ``FuncGC.body_seq``), and then
+        only the entry uses it, with empty ranges after its drop:
+        checkpoints fall before and after the drop.  Drawn after every
+        other choice of ``plan_gc``."""
         c, t = self.c, self.gct
         t.seg = None
         if c.integers(0, 3) == 3:
@@ -800,23 +801,34 @@ class FuncGC:
         n = c.integers(0, min(room, seg.n))
         return c.integers(0, seg.n - n), n
 
+    def body_seq(self, results):
+        """The function's body after its prologues: ``seq([], results,
+        16)``, except in the entry of a module whose GC segment is dropped:
+        there up to 8 steps, the ``elem.drop`` (at the top level, so code
+        emitted after it runs after it, and reads empty ranges of the
+        segment: ``seg_range``), then up to 12 more.  Draws as before in
+        every other function."""
+        from fuzz.gen import STOP
+        seg = self.mg.gct.seg if self.gcl else None
+        if self.idx or seg is None or not seg.drop:
+            self.seq([], results, 16)
+            return
+        if self.seq([], (), 8) is STOP:
+            return
+        self.emit('elem.drop', self.mg.gc_elem_index())
+        self.seg_dropped = True
+        self.seq([], results, 12)
+
     def gc_segment(self):
         """``table.init`` of the anyref table (or the NODE table, from a
-        NODE segment), ``array.new_elem`` (the array kept in the table, a
-        global, the anyref local, or one of its elements folded into the
-        digest), or the entry's ``elem.drop`` (at its top level only, once,
-        in a module whose segment is dropped: code emitted after it runs
-        after it, and reads empty ranges)."""
+        NODE segment), or ``array.new_elem`` (the array kept in the table,
+        a global, the anyref local, or one of its elements folded into the
+        digest)."""
         c, t, L = self.c, self.mg.gct, self.gcl
         seg = t.seg
         index = self.mg.gc_elem_index()
-        can_drop = seg.drop and self.idx == 0 and self.depth == 0 and self.mult == 1 \
-            and not self.seg_dropped
-        how = c.weighted([(3, 'init'), (2, 'new'), (2 if can_drop else 0, 'drop')])
-        if how == 'drop':
-            self.emit('elem.drop', index)
-            self.seg_dropped = True
-        elif how == 'init':
+        how = c.weighted([(3, 'init'), (2, 'new')])
+        if how == 'init':
             table = self.mg.gc_table() + (seg.type == t.rnode and c.boolean())
             src, n = self.seg_range(t.table_size)
             self.emit('i32.const', c.integers(0, t.table_size - n))
