@@ -143,7 +143,7 @@ def _imm(kind, imm):
         return imm.to_bytes(16, 'little')
     if kind == 'reftype':            # ref.null's heap type (imm: the null's type)
         return heaptype(syntax.reftype(imm).heap)
-    if kind in ('field', 'array_fixed', 'type_type'):     # GC: two indices / counts
+    if kind in ('field', 'array_fixed', 'type_type', 'type_elem', 'type_data'):     # GC: two indices / counts
         return u32(imm[0]) + u32(imm[1])
     if kind == 'ref_test':           # ref.test / ref.cast: the target's heap type
         return heaptype(imm.heap)

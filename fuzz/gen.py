@@ -272,9 +272,13 @@ class GeneratedModule:
 
 def validate(wasm, features=FEATURES):
     """None if wasm-tools accepts ``wasm`` as a Wasm 2.0 module plus the 3.0
-    proposals among ``features`` (wasm-tools' names), else its message."""
+    proposals among ``features`` (wasm-tools' names), else its message.
+    With 'gc' also extended constant expressions, which the GC element
+    segment's items use (``gen3.ModuleGC.gc_elem_item``)."""
     extra = ''.join(',' + f for f in sorted(set(features) & (WASM3_FEATURES | gen3.EXN_FEATURES
                                                              | gen3.GC_FEATURES)))
+    if gen3.GC in features:
+        extra += ',extended-const'
     proc = subprocess.run([wasm_tools(), 'validate', '--features=wasm2' + extra, '-'], input=wasm,
                           capture_output=True)
     return proc.stderr.decode(errors='replace') if proc.returncode else None
@@ -1319,7 +1323,7 @@ class FuncGen(Wasm3Func, gen3.FuncFeatures3):
             self.mg.prologue = len(self.code)       # straight-line so far (ModuleGen.dive)
             self.enter_chain()
         self.prologue3()
-        self.seq([], results, 16)
+        self.body_seq(results)                      # seq([], results, 16), or split (fuzz.gen3)
         self.epilogue3()
         if self.idx == 0 and self.mg.probe_drop:
             self.emit('i32.const', 0)
@@ -1332,12 +1336,13 @@ class FuncGen(Wasm3Func, gen3.FuncFeatures3):
 
     def seq(self, st, out, steps, loop_counter=None):
         """Emit code turning stack ``st`` into exactly ``out``; a loop body
-        may end with its counted back-branch."""
+        may end with its counted back-branch.  Returns STOP when it ended
+        in code after which nothing runs (a return, a branch, a throw)."""
         for _ in range(self.c.integers(0, steps)):
             if self.exhausted():
                 break
             if self.step(st) is STOP:
-                return
+                return STOP
         if loop_counter is not None and self.c.integers(0, 3):
             params = self.labels[-1][1]
             self.finish(st, params)
@@ -1377,8 +1382,11 @@ class FuncGen(Wasm3Func, gen3.FuncFeatures3):
             st.append(t)
 
     def sink(self, t):
-        """Consume one value of type t, keeping it observable when possible."""
+        """Consume one value of type t, keeping it observable when possible
+        (a GC one, a caught exception's field: ``FuncGC.keep_gc``)."""
         c = self.c
+        if self.gcl and gen3.is_gc(t):
+            return self.keep_gc(t)
         gs = self.globals_of(t, mutable=True)
         ls = self.locals_of(t)
         how = c.weighted([(3, 'drop'), (2 if gs else 0, 'global'), (1 if ls else 0, 'local')])

@@ -23,7 +23,13 @@ one again later (behind a null test, except now and then in risky
 modules).  Checkpoints inside a ``try_table`` body, or in a callee called
 from one, hold active handlers.  A tag's parameter is sometimes ``exnref``
 (or ``funcref``), and an entry's prologue then throws one carrying the
-exception caught before, so exceptions nest (exception.img).
+exception caught before, so exceptions nest (exception.img).  In a GC
+module a tag's parameter is also often a GC reference (a NODE, an A, an
+ARR, an i31 or an anyref: ``ModuleGC.gc_tag_type``): throws carry
+objects (``FuncGC.gc_value``), the entry's first caught exception is
+mostly of such a tag (kept in the exnref global: exception.img's GC
+fields at most checkpoints), and a handler keeps a caught GC field in
+the digest, a GC global or a GC table (``FuncGC.keep_gc``).
 
 Legacy exception handling (``'legacy-exceptions'``, with ``'exceptions'``):
 half the exception-using modules also emit ``try bt ... catch $t ...
@@ -76,7 +82,14 @@ modules, ``br_on_cast`` to B's own field, ``br_on_cast_fail``) and makes
 new objects; the numbers read go on the operand stack (results, globals,
 memory), and the function ends by adding a digest of what it reaches to
 the digest global.  So objects made early are live at every later
-checkpoint, shared between frames, globals and tables.  Null
+checkpoint, shared between frames, globals and tables.  Three in four
+GC modules also have a passive GC element segment (``ModuleGC.plan_gc_elem``:
+anyref, or ``(ref null NODE)``, items made by constant expressions),
+copied into the tables by ``table.init`` (by the entry's prologue, and in
+bodies) and read by ``array.new_elem`` (an anyref segment's arrays of the
+type ANYS, type 5), and in a third of them dropped by the entry: a
+checkpoint's ``gc_elems`` share objects with the tables, before and after
+the drop.  Null
 references are read only behind ``br_on_non_null`` (bare now and then in
 risky modules, which then trap, as wasmtime does); array indices are in
 bounds except now and then in risky modules.  No signature, exported
@@ -96,6 +109,7 @@ GC_FEATURES = frozenset({GC})
 MAX_TAG_PARAMS = 3
 CATCH, CATCH_REF, CATCH_ALL, CATCH_ALL_REF = range(4)
 HOST_TAG = (EXTERNREF, EXNREF)      # the entry's host exception (FuncFeatures3.host_exception)
+I31REF = RefType(True, 'i31')
 
 
 def is_typed(t):
@@ -157,6 +171,104 @@ class ModuleGC:
             ra=ra, rnode=rnode, rarr=RefType(True, arr, 'any'),
             recs=[1, 1, 2, 1], subs={a: (False, ()), b: (c.boolean(), (a,))},
             table_size=c.integers(2, 4))
+        self.plan_gc_elem()
+
+    def plan_gc_elem(self):
+        """The GC element segment (three in four GC modules, the minimal
+        draw included): passive, mostly of type anyref (else ``(ref null
+        NODE)``), 1-4 items that are constant expressions making objects
+        (``gc_elem_item``).  Code copies it into the anyref (or NODE)
+        table with ``table.init`` and makes arrays of it with
+        ``array.new_elem`` (an anyref segment gets an array type of its
+        own, ANYS, type 5, for that), so a checkpoint holds it live
+        (``gc_elems``) with its objects shared with tables, globals and
+        arrays.  In one in three of these modules the entry drops it
+        (``elem.drop`` at its top level, ``FuncGC.body_seq``), and then
+        only the entry uses it, with empty ranges after its drop:
+        checkpoints fall before and after the drop.  Drawn after every
+        other choice of ``plan_gc``."""
+        c, t = self.c, self.gct
+        t.seg = None
+        if c.integers(0, 3) == 3:
+            return
+        typ = t.rnode if c.integers(0, 3) == 3 else ANYREF
+        n = c.integers(1, 4)
+        drop = c.integers(0, 2) == 2
+        items = [self.gc_elem_item(typ) for _ in range(n)]
+        array = t.nodes
+        if typ == ANYREF:
+            array = len(self.types)
+            self.types.append(ArrayType(FieldType(ANYREF, True)))
+        t.seg = SimpleNamespace(type=typ, items=items, n=n, drop=drop, array=array,
+                                rarray=RefType(True, array, 'any'))
+
+    def gc_elem_index(self):
+        """The GC segment's index: after table 0's active segment, the
+        scratch table's passive one and the declarative one of a module
+        using typed references (``assemble3`` appends it next)."""
+        return 1 + bool(self.refs) + bool(self.typed and self.use3)
+
+    def gc_elem_item(self, typ):
+        """One item of the GC segment: a constant expression (Wasm 3.0
+        allows struct.new, array.new*, ref.i31, extern conversions and i32
+        add/sub/mul in them) of a NODE (its next a nested NODE or null, its
+        A field an A or B or null), an A or B, an i31 (sometimes of an
+        extended constant, or gone through externref and back), an ARR of
+        1-4 elements, or null.  Instructions as (op, imm) pairs."""
+        c, t = self.c, self.gct
+        if typ == t.rnode:
+            how = c.weighted([(4, 'node'), (1, 'null')])
+        else:
+            how = c.weighted([(3, 'node'), (2, 'a'), (2, 'i31'), (2, 'arr'), (1, 'null')])
+        if how == 'null':
+            return [('ref.null', typ)]
+        if how == 'node':
+            nxt = [('ref.null', t.rnode)]
+            if c.integers(0, 2) == 0:
+                nxt = [('i32.const', self.const_value(I32)), ('ref.null', t.rnode), ('ref.null', t.ra),
+                       ('struct.new', t.node)]
+            fa = self.gc_elem_a() if c.boolean() else [('ref.null', t.ra)]
+            return [('i32.const', self.const_value(I32))] + nxt + fa + [('struct.new', t.node)]
+        if how == 'a':
+            return self.gc_elem_a()
+        if how == 'i31':
+            k = c.integers(0, 3)
+            if k == 0:      # an extended constant expression
+                code = [('i32.const', self.const_value(I32)), ('i32.const', self.const_value(I32)),
+                        (c.choice(('i32.add', 'i32.sub', 'i32.mul')), None), ('ref.i31', None)]
+            else:
+                code = [('i32.const', self.const_value(I32)), ('ref.i31', None)]
+            if k == 1:
+                code += [('extern.convert_any', None), ('any.convert_extern', None)]
+            return code
+        n = c.integers(1, 4)
+        e = _unpacked(t.elem)
+        how = c.weighted([(2, 'fixed'), (1, 'new'), (1, 'default')])
+        if how == 'fixed':
+            return [(e + '.const', self.const_value(e)) for _ in range(n)] + [('array.new_fixed', (t.arr, n))]
+        if how == 'new':
+            return [(e + '.const', self.const_value(e)), ('i32.const', n), ('array.new', t.arr)]
+        return [('i32.const', n), ('array.new_default', t.arr)]
+
+    def gc_elem_a(self):
+        """A constant A or B: struct.new with constants, or struct.new_default."""
+        c, t = self.c, self.gct
+        how = c.weighted([(3, 'a'), (2, 'b'), (1, 'default')])
+        if how == 'default':
+            return [('struct.new_default', c.choice((t.a, t.b)))]
+        p2 = _unpacked(t.p2)
+        code = [('i32.const', self.const_value(I32)), ('i32.const', self.const_value(I32)),
+                (p2 + '.const', self.const_value(p2))]
+        if how == 'b':
+            code.append(('i64.const', self.const_value(I64)))
+        return code + [('struct.new', t.a if how == 'a' else t.b)]
+
+    def gc_tag_type(self):
+        """A tag parameter of a GC type: a NODE, an A, an anyref, an ARR or
+        an i31 reference, all nullable (``FuncGC.gc_value`` makes their
+        values, ``FuncGC.keep_gc`` keeps what a handler catches)."""
+        t = self.gct
+        return self.c.weighted([(3, t.rnode), (2, t.ra), (3, ANYREF), (1, t.rarr), (1, I31REF)])
 
     def gc_globals(self):
         """Mutable globals of a NODE, an A, an anyref, and the heap digest
@@ -211,6 +323,7 @@ class FuncGC:
                                    any=self.new_local(ANYREF))
         self.arr_len = None
         self.gc_plain = False
+        self.seg_dropped = False        # the entry's elem.drop of the GC segment is behind
 
     # ---- building
 
@@ -235,7 +348,9 @@ class FuncGC:
         at, and before a tail chain is entered), live through its body:
         an A or B, a NODE pointing at it (and at the caller's NODE from
         the global), a cycle (the NODE to itself, or two NODEs to each
-        other), an array, the anyref table and globals sharing them."""
+        other), an array, the anyref table and globals sharing them; the
+        entry of a module whose GC segment is never dropped then copies
+        part of the segment into the anyref table."""
         if not self.gcl:
             return
         c, t, L = self.c, self.mg.gct, self.gcl
@@ -282,6 +397,15 @@ class FuncGC:
         self.emit('table.set', self.mg.gc_table() + 1)
         self.any_value()
         self.emit('global.set', t.g_any)
+        seg = t.seg
+        if self.idx == 0 and seg is not None and not seg.drop:
+            # the segment's objects into the anyref table: shared between
+            # the segment (live: gc_elems) and the table from the start
+            n = c.integers(1, min(seg.n, t.table_size))
+            self.emit('i32.const', c.integers(0, t.table_size - n))
+            self.emit('i32.const', c.integers(0, seg.n - n))
+            self.emit('i32.const', n)
+            self.emit('table.init', (self.mg.gc_elem_index(), self.mg.gc_table()))
         self.gc_plain = False
 
     def new_a(self):
@@ -426,8 +550,11 @@ class FuncGC:
 
     def do_gc(self, st, _):
         c = self.c
-        what = c.weighted([(6, 'number'), (3, 'write'), (2, 'relink'), (2, 'new'), (2, 'store')])
-        if what == 'number':
+        what = c.weighted([(6, 'number'), (3, 'write'), (2, 'relink'), (2, 'new'), (2, 'store'),
+                           (3 if self.seg_usable() else 0, 'segment')])
+        if what == 'segment':
+            self.gc_segment()
+        elif what == 'number':
             st.append(self.gc_number())
         elif what == 'write':
             self.gc_write()
@@ -652,6 +779,187 @@ class FuncGC:
             self.emit('global.set' if how == 'global' else 'local.set',
                       t.g_any if how == 'global' else L.any)
 
+    # ---- the GC element segment
+
+    def seg_usable(self):
+        """Whether this function uses the GC segment: every function when
+        it is never dropped, else the entry only (which drops it)."""
+        seg = self.mg.gct.seg
+        return seg is not None and (not seg.drop or self.idx == 0)
+
+    def seg_range(self, room):
+        """(source offset, count) of a range of the segment of at most
+        ``room`` items; after the entry's drop (the segment is empty then)
+        an empty range at 0, and now and then in risky modules a range
+        past the end (a trap, as a dropped segment's too)."""
+        c, seg = self.c, self.mg.gct.seg
+        if self.mg.risky and c.integers(0, 7) == 0:
+            n = c.integers(1, min(room, seg.n))
+            return c.integers(seg.n - n + 1, seg.n), n
+        if self.seg_dropped:
+            return 0, 0
+        n = c.integers(0, min(room, seg.n))
+        return c.integers(0, seg.n - n), n
+
+    def body_seq(self, results):
+        """The function's body after its prologues: ``seq([], results,
+        16)``, except in the entry of a module whose GC segment is dropped:
+        there up to 8 steps, the ``elem.drop`` (at the top level, so code
+        emitted after it runs after it, and reads empty ranges of the
+        segment: ``seg_range``), then up to 12 more.  Draws as before in
+        every other function."""
+        from fuzz.gen import STOP
+        seg = self.mg.gct.seg if self.gcl else None
+        if self.idx or seg is None or not seg.drop:
+            self.seq([], results, 16)
+            return
+        if self.seq([], (), 8) is STOP:
+            return
+        self.emit('elem.drop', self.mg.gc_elem_index())
+        self.seg_dropped = True
+        self.seq([], results, 12)
+
+    def gc_segment(self):
+        """``table.init`` of the anyref table (or the NODE table, from a
+        NODE segment), or ``array.new_elem`` (the array kept in the table,
+        a global, the anyref local, or one of its elements folded into the
+        digest)."""
+        c, t, L = self.c, self.mg.gct, self.gcl
+        seg = t.seg
+        index = self.mg.gc_elem_index()
+        how = c.weighted([(3, 'init'), (2, 'new')])
+        if how == 'init':
+            table = self.mg.gc_table() + (seg.type == t.rnode and c.boolean())
+            src, n = self.seg_range(t.table_size)
+            self.emit('i32.const', c.integers(0, t.table_size - n))
+            self.emit('i32.const', src)
+            self.emit('i32.const', n)
+            self.emit('table.init', (index, table))
+        else:
+            src, n = self.seg_range(4)
+            self.emit('i32.const', src)
+            self.emit('i32.const', n)
+            self.emit('array.new_elem', (seg.array, index))
+            where = c.weighted([(2, 'table'), (2, 'global'), (1, 'local'), (3 if n else 0, 'digest')])
+            if where == 'table':
+                s = self.scratch_local('gc', seg.rarray)
+                self.emit('local.set', s)
+                self.emit('i32.const', c.integers(0, t.table_size - 1))
+                self.emit('local.get', s)
+                self.emit('table.set', self.mg.gc_table())
+            elif where == 'global':
+                self.emit('global.set', t.g_any)
+            elif where == 'local':
+                self.emit('local.set', L.any)
+            else:
+                self.emit('i32.const', c.integers(0, n - 1))
+                self.emit('array.get', seg.array)
+                self.fold_gc(seg.type)
+                self.add_to_digest()
+
+    # ---- GC values of tags: thrown and caught
+
+    def gc_value(self, t):
+        """Push a value of a GC tag parameter's type (``gc_tag_type``): a
+        NODE, the A (or a new one), the array (or a new one), an i31, any
+        anyref (``any_value``), now and then null."""
+        c, g, L = self.c, self.mg.gct, self.gcl
+        heap = t.heap
+        if c.integers(0, 7) == 0:
+            self.emit('ref.null', t)
+        elif heap == g.node:
+            self.node_ref()
+        elif heap == g.a:
+            how = c.weighted([(2, 'local'), (1, 'global'), (1, 'new')])
+            if how == 'new':
+                self.new_a()
+            else:
+                self.emit(f'{how}.get', L.a if how == 'local' else g.g_a)
+        elif heap == g.arr:
+            if c.boolean():
+                self.new_arr()
+            else:
+                self.emit('local.get', L.arr)
+        elif heap == 'i31':
+            self.field_value(I32)
+            self.emit('ref.i31')
+        else:
+            self.any_value()
+
+    def keep_gc(self, t):
+        """Consume a GC value (a caught exception's field), keeping it
+        observable: folded into the digest (``fold_gc``), into a GC global
+        or the anyref (a NODE also the NODE) table, or dropped now and
+        then; so a field that migrated wrong changes the final state."""
+        c, g = self.c, self.mg.gct
+        how = c.weighted([(3, 'digest'), (2, 'global'), (2, 'table'), (1, 'drop')])
+        if how == 'digest':
+            self.fold_gc(t)
+            self.add_to_digest()
+        elif how == 'global':
+            own = {g.node: g.g_node, g.a: g.g_a}.get(t.heap)
+            self.emit('global.set', own if own is not None and c.integers(0, 2) else g.g_any)
+        elif how == 'table':
+            s = self.scratch_local('gc', RefType(True, t.heap, getattr(t, 'top', None)))
+            self.emit('local.set', s)
+            self.emit('i32.const', c.integers(0, g.table_size - 1))
+            self.emit('local.get', s)
+            self.emit('table.set', self.mg.gc_table() + (t.heap == g.node and c.boolean()))
+        else:
+            self.emit('drop')
+
+    def add_to_digest(self):
+        """The i32 on the stack added to the digest global."""
+        g = self.mg.gct
+        self.emit('global.get', g.g_digest)
+        self.emit('i32.add')
+        self.emit('global.set', g.g_digest)
+
+    def fold_gc(self, t):
+        """Turn the GC value of type ``t`` on the stack into an i32 telling
+        what it is: a chain of ``br_on_cast_fail`` over the types it may
+        be (NODE: its number; B: its own i64, wrapped; A: a packed field;
+        i31: its value; ARR: element 0, every ARR has one; NODES, ANYS:
+        the length), ending in ``ref.is_null`` for the rest."""
+        c, g = self.c, self.mg.gct
+
+        def packed(op, storage):
+            return op + c.choice(('_s', '_u')) if storage in ('i8', 'i16') else op
+        wrap = [('i32.wrap_i64', None)]
+        node = (g.node, [('struct.get', (g.node, 0))])
+        b = (g.b, [('struct.get', (g.b, 3))] + wrap)
+        a = (g.a, [(packed('struct.get', g.p1), (g.a, 1))])
+        i31 = ('i31', [(c.choice(('i31.get_s', 'i31.get_u')), None)])
+        arr = (g.arr, [('i32.const', 0), (packed('array.get', g.elem), g.arr)] + (wrap if g.elem == I64 else []))
+        nodes = (g.nodes, [('array.len', None)])
+        cases = {g.node: [node], g.a: [b, a], g.arr: [arr], 'i31': [i31], g.nodes: [nodes]}.get(t.heap)
+        if cases is None:
+            cases = [node, b, a, i31, arr, nodes]
+            seg = g.seg
+            if seg is not None and seg.array != g.nodes:
+                cases.append((seg.array, [('array.len', None)]))
+            if t.heap != 'any':
+                cases = []
+        src = RefType(True, t.heap, getattr(t, 'top', None))
+        s = self.scratch_local('gc', src)
+        self.emit('local.set', s)
+        self.emit('block', I32)
+        for _ in cases:
+            self.emit('block', src)
+        self.emit('local.get', s)
+        for j, (heap, read) in enumerate(cases):
+            if j:
+                self.emit('end')
+            target = RefType(False, heap, 'any' if isinstance(heap, int) else None)
+            self.emit('br_on_cast_fail', (0, src, target))
+            for op, imm in read:
+                self.emit(op, imm)
+            self.emit('br', len(cases) - j)
+        if cases:
+            self.emit('end')
+        self.emit('ref.is_null')
+        self.emit('end')
+
     def epilogue3(self):
         """The function's last act (unreachable after a return: valid all
         the same): add what it reads of the heap to the digest global, so a
@@ -771,13 +1079,20 @@ class ModuleFeatures3(ModuleGC):
     def tag_param(self):
         """A tag parameter: mostly any value type, sometimes ``exnref`` (an
         exception carrying another one: nested fields in exception.img) or
-        ``funcref``."""
-        how = self.c.weighted([(6, 'any'), (2, 'exnref'), (1 if self.refs else 0, 'funcref')])
+        ``funcref``, and in a GC module a GC reference (``gc_tag_type``:
+        thrown exceptions carry objects, exception.img's GC fields).  The
+        GC weight comes last and is 0 elsewhere, so a module without GC
+        draws its tags as before."""
+        how = self.c.weighted([(6, 'any'), (2, 'exnref'), (1 if self.refs else 0, 'funcref'),
+                               (4 if self.use_gc else 0, 'gc')])
+        if how == 'gc':
+            return self.gc_tag_type()
         return self.valtype() if how == 'any' else EXNREF if how == 'exnref' else FUNCREF
 
     def assemble3(self, m):
-        """Tags, and a declarative element segment of the functions code
-        takes references of (table 0's active segment declares them too)."""
+        """Tags, a declarative element segment of the functions code
+        takes references of (table 0's active segment declares them too),
+        and the GC segment (``plan_gc_elem``)."""
         from engine import syntax
         from engine.syntax import Instr
         self.assemble_gc(m)
@@ -786,6 +1101,11 @@ class ModuleFeatures3(ModuleGC):
         if self.typed and self.use3:
             m.elems.append(syntax.Elem(FUNCREF, [[Instr('ref.func', self.fbase + k), Instr('end')]
                                                  for k in range(self.nfuncs)], 'declarative'))
+        if self.use_gc and self.gct.seg is not None:
+            seg = self.gct.seg
+            assert len(m.elems) == self.gc_elem_index()
+            m.elems.append(syntax.Elem(seg.type, [[Instr(op, imm) for op, imm in item] + [Instr('end')]
+                                                  for item in seg.items], 'passive'))
 
     def assemble_host_tag(self, m):
         """The host exception's tag (``host_exception``), after the drawn
@@ -847,11 +1167,21 @@ class FuncFeatures3(FuncGC):
         if self.idx or not self.wasm3 or not mg.exn:
             return
         if self.c.integers(0, 3):
-            self.caught_into_global(None)
+            self.gc_plain = True        # the fields' numbers cannot trap
+            self.caught_into_global(self.gc_tag(), first=True)
             nesting = [k for k, params in enumerate(mg.tags) if EXNREF in params]
             if nesting:
                 self.caught_into_global(self.c.choice(nesting))
+            self.gc_plain = False
         self.host_exception()
+
+    def gc_tag(self):
+        """The tag of the entry's first caught exception: three times in
+        four one with a GC parameter when the module has such tags (so
+        exception.img holds objects at most checkpoints), else None
+        (``do_throw`` draws).  Draws nothing in other modules."""
+        gc = [k for k, params in enumerate(self.mg.tags) if any(map(is_gc, params))]
+        return self.c.choice(gc) if gc and self.c.integers(0, 3) else None
 
     def host_exception(self):
         """An entry that takes an externref (the host's reference, mostly
@@ -879,14 +1209,15 @@ class FuncFeatures3(FuncGC):
         self.catch_into_global(throw)               # rest of the body is drawn as before
         self.cost, self.uncounted = cost, self.uncounted + len(self.code) - length
 
-    def caught_into_global(self, nesting):
+    def caught_into_global(self, nesting, first=False):
         """An exception thrown and caught into the global (``catch_into_global``);
         a ``nesting`` tag's exnref fields get the global's exception (caught
-        before): an exception in an exception."""
+        before): an exception in an exception.  ``first``: ``nesting`` is
+        the first exception's tag (None: drawn), with no exnref field."""
         mg = self.mg
         def throw():
-            if nesting is None:
-                self.do_throw([], None)
+            if nesting is None or first:
+                self.do_throw([], None, nesting)
                 return
             for t in mg.tags[nesting]:
                 if t == EXNREF:
@@ -941,8 +1272,11 @@ class FuncFeatures3(FuncGC):
         return sorted({t.heap for t in self.local_types if is_typed(t)})
 
     def value3(self, t):
-        """Push one value of a 3.0 reference type (exnref or typed)."""
+        """Push one value of a 3.0 reference type (exnref, typed, or a GC
+        tag parameter's: ``gc_value``)."""
         c = self.c
+        if self.gcl and is_gc(t):
+            return self.gc_value(t)
         ls = [x for x in self.user_locals if self.local_types[x] == t
               or (t.nullable and is_typed(t) and self.local_types[x] == RefType(False, t.heap))]
         gs = self.globals_of(t)
