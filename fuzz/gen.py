@@ -1893,7 +1893,7 @@ class FuncGen(Wasm3Func, gen3.FuncFeatures3):
             index(1, n)
             self.emit('i32.const', c.integers(0, elen - n))
             count(n)
-            self.emit('table.init', (self.mg.tix[1], 1))
+            self.emit('table.init', (1, self.mg.tix[1]))    # (elem, table): the scratch table's passive segment
         else:
             self.emit('elem.drop', 1)
 
