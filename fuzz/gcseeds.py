@@ -1,9 +1,10 @@
 """GC programs for the image robustness campaign (fuzz/robust.py).
 
-The generated modules the ``images`` target starts from create no GC
-objects, so ``gc.img`` (image set version 4) and the ``heap`` /
-``gc_elems`` of neutral.json version 3 would never be corrupted.  These
-hand-written programs build a non-trivial heap and are stopped half-way:
+About half the generated modules the ``images`` target starts from use
+GC (``fuzz.gen``'s defaults), with the generator's fixed type shapes.
+These hand-written programs add heaps of other shapes to corrupt in
+``gc.img`` and in the ``heap`` / ``gc_elems`` of neutral.json, stopped
+half-way, and they are the GC part of the mutation killing test:
 a cycle, objects shared between a local, a global, a table and another
 object, arrays with packed i8/i16 elements, i31 values, an object
 externalized into an externref global, a host reference seen as anyref,
