@@ -75,7 +75,8 @@ def render(report):
              + (f', {report["total_cpu_seconds"]:.0f} s CPU in all' if 'total_cpu_seconds' in report
                 else '') + '.', '',
              'CPU seconds of the timed run (instantiation excluded; pwasm-compile includes its '
-             'compilation, which happens at the first call).', '']
+             'compilation, which happens at the first call, with its disk cache of generated code '
+             'off; our fast tier includes its compilation too).', '']
     notes = []
     lines.append('| workload | ' + ' | '.join(ENGINES) + ' |')
     lines.append('|---|' + '---:|' * len(ENGINES))
