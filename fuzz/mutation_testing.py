@@ -74,6 +74,8 @@ SCOPE = {
     'engine/migrate/neutral.py': None,
     'engine/migrate/memories.py': None,      # Wasm 3.0: memories after the first, 64-bit ones
     'engine/migrate/exnstate.py': None,      # Wasm 3.0: handlers and caught exceptions
+    'engine/migrate/gcheap.py': None,        # Wasm 3.0: the GC heap (gc.img, neutral heap)
+    'engine/migrate/links.py': None,         # functions of other instances (link.img)
     'engine/exec/wamr.py': [
         'Executor.start', 'Executor.unwind', 'compile_func.branch',
         ('compile_func', r'label|frame_sp|_ncells|ctrl\.|end_of|else_of'),
