@@ -606,3 +606,22 @@ def test_tail_chains_replace_frames():
         if checked >= 4:
             break
     assert checked >= 4
+
+
+def test_table_init_names_a_passive_segment_of_the_tables_type():
+    """An active or declarative segment is dropped at instantiation, so a
+    ``table.init`` of one traps unless empty: every generated one names a
+    passive segment, in linked modules (whose scratch table is table 0) as
+    in the others (the validator checks its type against the table's)."""
+    from fuzz import linked
+    seen = set()
+    for seed in range(200):
+        m = gen.from_seed(seed).module
+        is_linked = any(i.module == linked.PROVIDER for i in m.imports)
+        for f in m.funcs:
+            for i in f.body:
+                if i.op == 'table.init':
+                    elem, _ = i.imm
+                    assert m.elems[elem].mode == 'passive', (seed, i.imm)
+                    seen.add(is_linked)
+    assert seen == {False, True}
