@@ -43,7 +43,7 @@ import random
 from engine.migrate import checkpoint, images as im, neutral, translate as tr
 from engine.migrate.checkpoint import CheckpointError, ForeignInstanceError
 from engine.errors import Exhaustion, Trap, WasmError
-from engine.syntax import ExternRef, Struct
+from engine.syntax import Exn, ExternRef, Struct
 
 RUNTIMES = ('wasmedge', 'wamr')
 SKIP_REASONS_KEPT = 20
@@ -160,6 +160,9 @@ def _same(a, b, seen=None):
             all(_same(x, y, seen) for x, y in zip(a.fields, b.fields))
     if isinstance(a, ExternRef) and isinstance(a.value, Struct):     # an externalized one
         return _same(a.value, b.value, seen)
+    if isinstance(a, Exn):      # a value: its fields may be objects, compared as above
+        return a.tag == b.tag and len(a.fields) == len(b.fields) and \
+            all(_same(x, y, seen) for x, y in zip(a.fields, b.fields))
     return a == b
 
 

@@ -14,7 +14,7 @@ from engine.migrate.translate import CALLS_THROUGH, snapshot_from_images
 from engine.syntax import RefType
 from fuzz import gen, oracle
 
-SEEDS = range(160)
+SEEDS = range(400)
 
 
 def _dives():
