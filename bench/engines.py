@@ -121,7 +121,7 @@ def _pywasm(engine, wasm, call):
 
 # ------------------------------------------------------------ pwasm
 
-def _cold(pwasm):
+def _cold():
     """Turn off pwasm's disk cache of generated code (~/.cache/pwasm by
     default): with it warm, its compile mode loads code an earlier run
     compiled, so a second bench run would time pwasm without its
@@ -141,7 +141,7 @@ def _pwasm(engine, wasm, call):
     except ImportError:
         _missing('pwasm')
     mode = 'interpret' if engine == 'pwasm-interp' else 'compile'
-    _cold(pwasm)
+    _cold()
     module = pwasm.decode_module(wasm)
     if call[0] == 'invoke':
         _, export, args = call

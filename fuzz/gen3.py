@@ -842,11 +842,7 @@ class FuncGC:
             self.emit('array.new_elem', (seg.array, index))
             where = c.weighted([(2, 'table'), (2, 'global'), (1, 'local'), (3 if n else 0, 'digest')])
             if where == 'table':
-                s = self.scratch_local('gc', seg.rarray)
-                self.emit('local.set', s)
-                self.emit('i32.const', c.integers(0, t.table_size - 1))
-                self.emit('local.get', s)
-                self.emit('table.set', self.mg.gc_table())
+                self.stack_into_table(seg.rarray)
             elif where == 'global':
                 self.emit('global.set', t.g_any)
             elif where == 'local':
@@ -900,13 +896,20 @@ class FuncGC:
             own = {g.node: g.g_node, g.a: g.g_a}.get(t.heap)
             self.emit('global.set', own if own is not None and c.integers(0, 2) else g.g_any)
         elif how == 'table':
-            s = self.scratch_local('gc', RefType(True, t.heap, getattr(t, 'top', None)))
-            self.emit('local.set', s)
-            self.emit('i32.const', c.integers(0, g.table_size - 1))
-            self.emit('local.get', s)
-            self.emit('table.set', self.mg.gc_table() + (t.heap == g.node and c.boolean()))
+            self.stack_into_table(RefType(True, t.heap, getattr(t, 'top', None)), t.heap == g.node)
         else:
             self.emit('drop')
+
+    def stack_into_table(self, t, node_too=False):
+        """The reference of type ``t`` on the stack into a drawn slot of the
+        anyref table (or, ``node_too``, now and then the NODE table),
+        through a scratch local (table.set takes the index first)."""
+        c = self.c
+        s = self.scratch_local('gc', t)
+        self.emit('local.set', s)
+        self.emit('i32.const', c.integers(0, self.mg.gct.table_size - 1))
+        self.emit('local.get', s)
+        self.emit('table.set', self.mg.gc_table() + (node_too and c.boolean()))
 
     def add_to_digest(self):
         """The i32 on the stack added to the digest global."""

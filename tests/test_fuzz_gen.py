@@ -608,7 +608,7 @@ def test_tail_chains_replace_frames():
     assert checked >= 4
 
 
-def test_table_init_names_a_passive_segment_of_the_tables_type():
+def test_table_init_names_a_passive_segment():
     """An active or declarative segment is dropped at instantiation, so a
     ``table.init`` of one traps unless empty: every generated one names a
     passive segment, in linked modules (whose scratch table is table 0) as

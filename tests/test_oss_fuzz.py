@@ -44,9 +44,9 @@ def test_built_fuzzer_runs_seed_inputs(built, fuzzer, tmp_path):
             (corpus / n).write_bytes(z.read(n))
     # run as ClusterFuzz does, with the limits of the fuzzer's own .options
     # (the migration fuzzer declares 4 GiB of RSS, libFuzzer's default is 2)
-    opts = [f'-{k.strip()}={v.strip()}' for k, _, v in
+    opts = [f'-{k.strip()}={v.strip()}' for k, eq, v in
             (line.partition('=') for line in (built / f'{fuzzer}.options').read_text().splitlines())
-            if _ and k.strip() in ('rss_limit_mb', 'timeout')]
+            if eq and k.strip() in ('rss_limit_mb', 'timeout')]
     assert any(o.startswith('-rss_limit_mb=') for o in opts)
     p = subprocess.run([str(built / fuzzer), '-runs=3', '-max_len=4096', *opts, str(corpus)],
                        cwd=tmp_path, capture_output=True, text=True, timeout=300)
