@@ -41,10 +41,12 @@ import argparse
 import ast
 import contextlib
 import json
+import math
 import os
 import random
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -321,6 +323,15 @@ def _db(work):
     return Path(work) / 'session.sqlite'
 
 
+def _session(work):
+    """The session database of ``work``; a clear error when ``init`` never
+    made one there."""
+    db = _db(work)
+    if not db.exists():
+        raise SystemExit(f'error: no session in {work}; run "python -m fuzz.mutation_testing init" first')
+    return str(db)
+
+
 TREE_PARTS = ('engine', 'fuzz', 'conformance', 'spectests')
 
 
@@ -430,7 +441,7 @@ def export(work, path):
     from cosmic_ray.work_db import WorkDB, use_db
     rows = results(work)
     summarise(rows, classified())
-    with use_db(str(_db(work)), WorkDB.Mode.open) as wdb:
+    with use_db(_session(work), WorkDB.Mode.open) as wdb:
         keys = mutation_ledger.session_keys(_tree(work), list(wdb.work_items))
     out = {}
     for r in rows:
@@ -454,11 +465,10 @@ def extend(work, config=CONFIG):
     all_work_items = importlib.import_module('cosmic_ray.commands.init')._all_work_items
     cfg = load_config(str(config))
     tree = _tree(work)
-    if not _db(work).exists():
-        raise SystemExit(f'error: no session in {work}; run "python -m fuzz.mutation_testing init" first')
+    _session(work)
     lines = scope_lines(tree)
     cwd = os.getcwd()
-    with use_db(str(_db(work)), WorkDB.Mode.open) as wdb:
+    with use_db(_session(work), WorkDB.Mode.open) as wdb:
         have = {str(m.module_path) for item in wdb.work_items for m in item.mutations}
         new = [p for p in cfg['module-path'] if p not in have]
         for rel in new:
@@ -482,10 +492,14 @@ def extend(work, config=CONFIG):
 
 
 def baseline(tree):
-    """Seconds the killing test takes on the unmutated tree (it must pass)."""
-    t = time.time()
+    """CPU seconds the killing test takes on the unmutated tree (it must
+    pass): CPU, not wall time, so a loaded machine moves neither the
+    baseline nor the per-mutant limit derived from it."""
+    import resource
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     r = subprocess.run(kill_command(tree), cwd=tree, env=_env(tree), capture_output=True, text=True)
-    took = time.time() - t
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    took = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
     if r.returncode != 0:
         raise SystemExit(f'error: the killing test fails on the unmutated tree:\n{r.stdout}{r.stderr}')
     return took
@@ -540,6 +554,21 @@ def executed(tree, executed_lines, mutation):
     return any(owner.get(n, n) in lines for n in range(mutation.start_pos[0], mutation.end_pos[0] + 1))
 
 
+# the per-mutant limit is CPU seconds (RLIMIT_CPU of the killing test's
+# process), so a run beside other work (nice 19, helpers, a CI run) counts
+# no mutant as a timeout because it waited for a core; a wall-clock guard
+# of this many times the limit catches a test blocked without using CPU
+WALL_FACTOR = 10
+
+
+def _limit_cpu(seconds):
+    """In the child before exec: SIGXCPU after ``seconds`` of CPU, SIGKILL
+    5 s later."""
+    import resource
+    soft = max(1, math.ceil(seconds))
+    resource.setrlimit(resource.RLIMIT_CPU, (soft, soft + 5))
+
+
 def test_mutant(tree, mutation, timeout):
     """Apply one cosmic-ray mutation to ``tree`` (a copy of the code), run
     the killing test there, put the file back; a cosmic-ray WorkResult."""
@@ -556,13 +585,15 @@ def test_mutant(tree, mutation, timeout):
                                                str(mutation.module_path), str(mutation.module_path),
                                                n=0, lineterm=''))
         proc = subprocess.Popen(kill_command(tree), cwd=tree, env=_env(tree), stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, start_new_session=True)
+                                stderr=subprocess.STDOUT, start_new_session=True,
+                                preexec_fn=lambda: _limit_cpu(timeout))
         try:
-            out, _ = proc.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            import signal
+            out, _ = proc.communicate(timeout=WALL_FACTOR * timeout + 600)
+        except subprocess.TimeoutExpired:       # blocked without using CPU
             os.killpg(proc.pid, signal.SIGKILL)
             proc.communicate()
+            out = None
+        if out is None or proc.returncode in (-signal.SIGXCPU, -signal.SIGKILL):
             return WorkResult(output='timeout', diff=diff, test_outcome=TestOutcome.KILLED,
                               worker_outcome=WorkerOutcome.NORMAL)
     outcome = TestOutcome.SURVIVED if proc.returncode == 0 else TestOutcome.KILLED
@@ -578,8 +609,7 @@ def run(work, budget, seed=0, jobs=1, timeout=None, log=sys.stdout, only=None):
     from cosmic_ray.work_db import WorkDB, use_db
     from cosmic_ray.work_item import TestOutcome, WorkResult, WorkerOutcome
     tree = _tree(work)
-    if not _db(work).exists():
-        raise SystemExit(f'error: no session in {work}; run "python -m fuzz.mutation_testing init" first')
+    _session(work)
     trees = [tree]
     for k in range(1, jobs):
         t = Path(work) / f'tree{k}'
@@ -589,12 +619,12 @@ def run(work, budget, seed=0, jobs=1, timeout=None, log=sys.stdout, only=None):
         trees.append(t)
     base = baseline(tree)
     timeout = timeout or max(3 * base, base + 10)
-    print(f'killing test: {base:.1f} s unmutated; per-mutant timeout {timeout:.0f} s', file=log, flush=True)
+    print(f'killing test: {base:.1f} CPU s unmutated; per-mutant limit {timeout:.0f} CPU s', file=log, flush=True)
     ran = executed_statements(tree, work)
     deadline = time.time() + budget
     lock = threading.Lock()
     counts = {'done': 0}
-    with use_db(str(_db(work)), WorkDB.Mode.open) as wdb:
+    with use_db(_session(work), WorkDB.Mode.open) as wdb:
         pending = sorted((w for w in wdb.pending_work_items if only is None or w.job_id in only),
                          key=lambda w: w.job_id)
         random.Random(seed).shuffle(pending)
@@ -651,7 +681,7 @@ def rerun(work, which=('survived', 'not executed'), jobs=1, timeout=None, log=sy
     if sample is not None:
         random.Random(seed).shuffle(again)
         again = again[:sample]
-    with use_db(str(_db(work)), WorkDB.Mode.open) as wdb:
+    with use_db(_session(work), WorkDB.Mode.open) as wdb:
         from cosmic_ray.work_db import WorkResultStorage
         with wdb._session_maker.begin() as session:      # cosmic-ray has no "forget a result"
             session.query(WorkResultStorage).filter(WorkResultStorage.job_id.in_(again)).delete(
@@ -690,7 +720,7 @@ def results(work):
     # the rules read the code the session was made of: its tree (the
     # checkout may have moved on since)
     root = _tree(work) if _tree(work).is_dir() else ROOT
-    with use_db(str(_db(work)), WorkDB.Mode.open) as wdb:
+    with use_db(_session(work), WorkDB.Mode.open) as wdb:
         res = dict(wdb.results)
         for item in wdb.work_items:
             m = item.mutations[0]
@@ -963,7 +993,7 @@ def campaign_check(work, sample, seconds, seed=0, log=sys.stdout, only=None):
     random.Random(seed).shuffle(killed)
     tree = copy_tree(work, 'tree-campaign')     # its own copy: a run may be using the others
     from cosmic_ray.work_db import WorkDB, use_db
-    with use_db(str(_db(work)), WorkDB.Mode.open) as wdb:
+    with use_db(_session(work), WorkDB.Mode.open) as wdb:
         items = {i.job_id: i for i in wdb.work_items}
     rows = []
     for r in killed[:sample]:
@@ -1125,7 +1155,7 @@ def main(argv=None):
                                 'not executed)')
             s.add_argument('--sample', type=int, help='only a seeded sample of them')
         if name in ('run', 'rerun'):
-            s.add_argument('--timeout', type=float, help='per mutant (default 3x the killing test)')
+            s.add_argument('--timeout', type=float, help='CPU seconds per mutant (default 3x the killing test)')
             s.add_argument('--jobs', type=int, default=1, help='mutants tested at once (one tree copy each)')
         if name == 'campaign':
             s.add_argument('--sample', type=int, default=20)

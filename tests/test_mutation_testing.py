@@ -299,3 +299,23 @@ def test_a_ledger_carries_killed_and_judged_results_into_a_fresh_session(tmp_pat
     bad.write_text('{"version": 1, "results": {"k": {"outcome": "maybe"}}}')
     with pytest.raises(mutation_ledger.LedgerError, match='bad.json: entry k'):
         mt.init(tmp_path / 'work3', config=cfg, carry=bad)
+
+
+def test_every_session_command_without_a_session_says_to_run_init(tmp_path, capsys):
+    """``report`` once ended in cosmic-ray's FileNotFoundError traceback."""
+    for cmd in (['report'], ['export', '--to', str(tmp_path / 'l.json')], ['rerun'],
+                ['run', '--time', '1'], ['campaign', '--time', '1']):
+        with pytest.raises(SystemExit, match='no session in .*run "python -m fuzz.mutation_testing init"'):
+            mt.main(cmd + ['--work', str(tmp_path / 'none')])
+    assert not (tmp_path / 'l.json').exists()
+
+
+def test_the_per_mutant_limit_counts_cpu_not_waiting():
+    """A mutant that loops is stopped by its CPU seconds (SIGXCPU), which a
+    killing test waiting for a busy core does not spend."""
+    spin = subprocess.run([sys.executable, '-c', 'while True: pass'], preexec_fn=lambda: mt._limit_cpu(1),
+                          timeout=60)
+    assert spin.returncode == -mt.signal.SIGXCPU
+    wait = subprocess.run([sys.executable, '-c', 'import time; time.sleep(2)'],
+                          preexec_fn=lambda: mt._limit_cpu(1), timeout=60)
+    assert wait.returncode == 0
