@@ -407,12 +407,32 @@ def check_modes(directory):
                                   f'{FILE_MODE:o} (0666 less the umask)')
 
 
-def check_dir(directory, written, read_back, extra=None):
+def hidden_beside(directory):
+    """The hidden entries of ``directory``'s parent folder."""
+    parent = os.path.dirname(os.path.abspath(directory))
+    return frozenset(n for n in os.listdir(parent) if n.startswith('.'))
+
+
+def check_nothing_left_beside(directory, there_before=frozenset()):
+    """A writer may stage a set beside its directory (a hidden folder of
+    the same parent, so one rename publishes it, and the set it replaces
+    moved aside first) but must leave nothing of that behind: nothing
+    half-written on disk.  ``there_before``: the hidden entries the parent
+    had before anything was written."""
+    left = sorted(hidden_beside(directory) - there_before)
+    if left:
+        raise ImageCheckError(f'writing {os.path.basename(directory)} left {", ".join(left)} behind '
+                              f'in its parent directory')
+
+
+def check_dir(directory, written, read_back, extra=None, there_before=frozenset()):
     """Raise ImageCheckError unless the files in ``directory``, decoded
     independently, equal both the set that was written and the set the
-    engine's reader returned (and the ``extra`` files are there)."""
+    engine's reader returned (and the ``extra`` files are there), and the
+    writing left nothing beside it (``check_nothing_left_beside``)."""
     check_extra(directory, extra)
     check_modes(directory)
+    check_nothing_left_beside(directory, there_before)
     mine = decode_dir(directory)
     for what, other in (('the set written', written), ("the engine's reader", read_back)):
         diff = list(_differences(mine, as_dict(other)))

@@ -416,11 +416,14 @@ def init(work, config=CONFIG, carry=None):
 
 
 def _carry(wdb, tree, ledger):
-    """Give the pending mutants whose ledger key is recorded its result."""
+    """Give the pending mutants whose ledger key is recorded its result; a
+    judged survivor only while its judgement (docs/mutation-survivors.json
+    or a rule) still stands."""
     from cosmic_ray.work_item import TestOutcome, WorkResult, WorkerOutcome
     commit, entries = ledger
     pending = list(wdb.pending_work_items)
     keys = mutation_ledger.session_keys(tree, pending)
+    judged = classified()
     n = 0
     for item in pending:
         e = entries.get(keys.get(item.job_id))
@@ -428,6 +431,10 @@ def _carry(wdb, tree, ledger):
             continue
         m = item.mutations[0]
         diff = _mutated_diff(str(m.module_path), m, tree) if e['outcome'] == 'survived' else None
+        if diff is not None and (str(m.module_path), _diff_key(diff)) not in judged and auto_kind(
+                {'file': str(m.module_path), 'line': m.start_pos[0], 'diff': diff, 'outcome': 'survived',
+                 'operator': m.operator_name, 'root': tree})[0] is None:
+            continue        # its judgement was withdrawn since: tested again
         wdb.set_result(item.job_id, WorkResult(
             output=mutation_ledger.output_of(commit, e), diff=diff, worker_outcome=WorkerOutcome.NORMAL,
             test_outcome=TestOutcome.SURVIVED if e['outcome'] == 'survived' else TestOutcome.KILLED))

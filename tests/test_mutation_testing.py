@@ -319,3 +319,39 @@ def test_the_per_mutant_limit_counts_cpu_not_waiting():
     wait = subprocess.run([sys.executable, '-c', 'import time; time.sleep(2)'],
                           preexec_fn=lambda: mt._limit_cpu(1), timeout=60)
     assert wait.returncode == 0
+
+
+def test_a_judged_survivor_is_carried_only_while_its_judgement_stands(tmp_path, monkeypatch):
+    """A ledger once carried an 'equivalent' judgement whose entry had left
+    docs/mutation-survivors.json (it was wrong: the mutant is killed), and
+    the report showed it as an untested survivor; with the judgement
+    withdrawn, the mutant is tested again."""
+    from cosmic_ray.work_db import WorkDB, use_db
+    from cosmic_ray.work_item import TestOutcome, WorkResult, WorkerOutcome
+    from fuzz import mutation_ledger
+    cfg = _config(tmp_path / 'one.toml', ['engine/migrate/state.py'])
+    work = tmp_path / 'work'
+    mt.init(work, config=cfg)
+    with use_db(str(mt._db(work)), WorkDB.Mode.open) as wdb:
+        items = {w.job_id: w.mutations[0] for w in wdb.pending_work_items}
+    tree = mt._tree(work)
+    for job, m in sorted(items.items()):
+        diff = mt._mutated_diff(str(m.module_path), m, tree)
+        row = {'file': str(m.module_path), 'line': m.start_pos[0], 'diff': diff, 'outcome': 'survived',
+               'operator': m.operator_name, 'root': tree}
+        if diff and mt.auto_kind(row)[0] is None:
+            break
+    with use_db(str(mt._db(work)), WorkDB.Mode.open) as wdb:
+        wdb.set_result(job, WorkResult(output='ok', diff=diff, test_outcome=TestOutcome.SURVIVED,
+                                       worker_outcome=WorkerOutcome.NORMAL))
+    judgement = {(row['file'], mt._diff_key(diff)): ('equivalent', 'a reason')}
+    monkeypatch.setattr(mt, 'classified', lambda: judgement)
+    ledger = tmp_path / 'ledger.json'
+    assert mt.export(work, ledger) == 1
+    assert list(mutation_ledger.read(ledger)[1].values()) == [{'outcome': 'survived', 'kind': 'equivalent'}]
+    key = {r['job']: (r['operator'], r['occurrence']) for r in mt.results(work)}[job]
+    for name, judged, outcome in (('standing', judgement, 'survived'), ('withdrawn', {}, 'pending')):
+        monkeypatch.setattr(mt, 'classified', lambda: judged)
+        mt.init(tmp_path / name, config=cfg, carry=ledger)
+        rows = {(r['operator'], r['occurrence']): r for r in mt.results(tmp_path / name)}
+        assert rows[key]['outcome'] == outcome, name

@@ -543,3 +543,86 @@ def test_a_checkpoint_held_while_the_run_goes_on_must_not_change(monkeypatch):
                     assert 'no longer describes the checkpoint' in bad[0], bad
                     return
     raise AssertionError('no generated run wrote its memory after a checkpoint')
+
+
+def _gc_segment_runs(limit=80):
+    """(seed, module, outcome) of generated runs ending with a live GC
+    element segment holding objects."""
+    for seed in range(limit):
+        gm = gen.from_seed(seed)
+        if linked.decoded(gm.wasm).imports:
+            continue
+        ref = oracle.uninterrupted(gm.wasm, gm.entry, gm.args[0])
+        if any(isinstance(v, oracle.GCRef) for seg in ref.elems for v in seg):
+            yield seed, gm, ref
+
+
+def test_the_oracle_compares_the_element_segments(monkeypatch):
+    """A passive segment is instance state a migration carries (gc_elems);
+    its objects are compared with their sharing, so a restore that rebuilds
+    the segment from the module instead (fresh objects, not those the heap
+    shares) is a mismatch, as is any changed item."""
+    from engine.migrate import gcheap
+    seed, gm, ref = next(_gc_segment_runs())
+    k = next(k for k, seg in enumerate(ref.elems) if seg)
+    other = oracle.uninterrupted(gm.wasm, gm.entry, gm.args[0])
+    assert oracle.compare(ref, other, 'x') == []
+    other.elems[k] = other.elems[k][1:] + other.elems[k][:1] if len(set(map(repr, other.elems[k]))) > 1 \
+        else other.elems[k][1:]
+    bad = oracle.compare(ref, other, 'x')
+    assert bad and f'element segment {k}' in bad[0], bad
+    caught = 0
+    monkeypatch.setattr(gcheap, 'gc_elem_indices', lambda module, dropped: [])
+    for seed, gm, ref in _gc_segment_runs():
+        hops = [('wasmedge', ref.steps // 2), ('wasmedge', None)]
+        caught += bool(oracle.check(gm.wasm, gm.entry, gm.args[0], hops, ref=ref))
+    assert caught, 'no run saw a segment rebuilt from the module'
+
+
+def test_a_writer_leaving_its_staging_behind_is_a_mismatch(monkeypatch):
+    """Nothing half-written on disk: a set written over another (every
+    other hop) must not leave the replaced set beside it."""
+    from engine.migrate import images as im
+    real = im.atomic_dir
+
+    def leave_old(directory, fill):
+        if os.path.exists(directory):
+            os.rename(directory, os.path.join(os.path.dirname(directory), '.old-kept'))
+        real(directory, fill)
+    seed, gm = next((s, g) for s, g in _unlinked() if oracle.uninterrupted(
+        g.wasm, g.entry, g.args[0]).steps > 10)
+    hops = [('wamr', 5), ('wasmedge', 3), ('wamr', None)]
+    assert not oracle.check(gm.wasm, gm.entry, gm.args[0], hops)
+    monkeypatch.setattr(im, 'atomic_dir', leave_old)
+    bad = oracle.check(gm.wasm, gm.entry, gm.args[0], hops)
+    assert bad and '.old-kept behind' in bad[0], bad
+
+
+def test_snapshot_equality_must_agree_with_the_oracles_isomorphism(monkeypatch):
+    """``Snapshot.__eq__`` is API (users compare checkpoints): where the
+    oracle finds two readings of one state the same, it must say so too."""
+    from engine.migrate import gcheap
+    seed, gm = next((s, g) for s, g in _unlinked() if oracle.uninterrupted(
+        g.wasm, g.entry, g.args[0]).steps > 10)
+    monkeypatch.setattr(gcheap, 'same_state', lambda a, b: False)
+    bad = oracle.check(gm.wasm, gm.entry, gm.args[0], [('wamr', 5), ('wasmedge', None)])
+    assert bad and 'Snapshot equality (gcheap.same_state) calls them different' in bad[0], bad
+
+
+def test_the_wamr_checkpoint_at_the_last_instruction_runs_in_the_interpreter(monkeypatch):
+    """There every label the interpreter's branches forgot to pop is still
+    held; under the compiled tier only the last few instructions would be
+    the interpreter's."""
+    runs = []
+    real = oracle.check
+
+    def check(wasm, entry, args, hops, *a, tier=oracle.TIER, **k):
+        runs.append((list(hops), tier))
+        return real(wasm, entry, args, hops, *a, tier=tier, **k)
+    monkeypatch.setattr(oracle, 'check', check)
+    seed, gm = next((s, g) for s, g in _unlinked() if oracle.uninterrupted(
+        g.wasm, g.entry, g.args[0]).steps > 10)
+    oracle.check_module(gm.wasm, gm.entry, [gm.args[0]], random.Random(0), wasmtime=False)
+    total = oracle.uninterrupted(gm.wasm, gm.entry, gm.args[0], 'wasmedge').steps
+    tiers = {h[0]: t for h, t in runs if len(h) == 2 and h[0][1] == total - 1 and h[1][1] is None}
+    assert tiers == {('wamr', total - 1): 'interp', ('wasmedge', total - 1): oracle.TIER}, runs
