@@ -610,15 +610,17 @@ def test_mutant(tree, mutation, timeout):
 
 def run(work, budget, seed=0, jobs=1, timeout=None, log=sys.stdout, only=None):
     """Test pending mutants (seeded random order) until ``budget`` seconds
-    have passed, ``jobs`` at a time (each in its own copy of the tree);
-    results go to the session database as they come."""
+    have passed, ``jobs`` at a time (each in its own fresh copy of the
+    session's tree); results go to the session database as they come."""
     import threading
     from cosmic_ray.work_db import WorkDB, use_db
     from cosmic_ray.work_item import TestOutcome, WorkResult, WorkerOutcome
     tree = _tree(work)
     _session(work)
-    trees = [tree]
-    for k in range(1, jobs):
+    # mutants are applied in fresh copies only: a run killed while a mutant
+    # was applied leaves that copy mutated, never the session's own tree
+    trees = []
+    for k in range(1, jobs + 1):
         t = Path(work) / f'tree{k}'
         if t.exists():
             shutil.rmtree(t)

@@ -355,3 +355,37 @@ def test_a_judged_survivor_is_carried_only_while_its_judgement_stands(tmp_path, 
         mt.init(tmp_path / name, config=cfg, carry=ledger)
         rows = {(r['operator'], r['occurrence']): r for r in mt.results(tmp_path / name)}
         assert rows[key]['outcome'] == outcome, name
+
+
+def test_a_run_killed_while_a_mutant_is_applied_leaves_the_sessions_tree_unmutated(tmp_path):
+    """The next run copies its workers' trees from the session's tree: a
+    mutant left applied there would be in every later test."""
+    import signal
+    import time
+    cfg = _config(tmp_path / 'one.toml', ['engine/migrate/state.py'])
+    work = tmp_path / 'work'
+    mt.init(work, config=cfg)
+    original = (mt._tree(work) / 'engine/migrate/state.py').read_text()
+    started = tmp_path / 'started'
+    driver = f'''
+import sys
+from fuzz import mutation_testing as mt
+mt.baseline = lambda tree: 1.0
+mt.executed_statements = lambda tree, work: {{'engine/migrate/state.py': set(range(1, 10000))}}
+mt.kill_command = lambda tree: [sys.executable, '-c',
+    'import os, pathlib, time; pathlib.Path(os.environ["STARTED"]).touch(); time.sleep(60)']
+mt.run({str(work)!r}, 60, jobs=1, timeout=60)
+'''
+    proc = subprocess.Popen([sys.executable, '-c', driver], cwd=ROOT, start_new_session=True,
+                            env=dict(os.environ, STARTED=str(started)))
+    try:
+        deadline = time.time() + 60
+        while not started.exists() and time.time() < deadline:
+            time.sleep(0.1)
+        assert started.exists(), 'the run never started a mutant'
+        mutated = (work / 'tree1' / 'engine/migrate/state.py').read_text()
+        assert mutated != original             # the mutant is applied, in the worker's copy
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert (mt._tree(work) / 'engine/migrate/state.py').read_text() == original
