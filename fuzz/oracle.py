@@ -669,22 +669,16 @@ def compare(expected: Outcome, actual: Outcome, label, steps=True) -> List[str]:
             out.append(f'{label}: global {k} = {_show(a)}, expected {_show(e)}' + _heap_note(e, a))
     if len(expected.globals) != len(actual.globals):
         out.append(f'{label}: {len(actual.globals)} globals, expected {len(expected.globals)}')
-    for k, (e, a) in enumerate(zip(expected.tables, actual.tables)):
-        if e != a:
-            if len(e) != len(a):
-                out.append(f'{label}: table {k} has {len(a)} entries, expected {len(e)}')
-            else:
-                i = _first_diff(e, a)
-                out.append(f'{label}: table {k}[{i}] = {_show(a[i])}, expected {_show(e[i])}'
-                           + _heap_note(e[i], a[i]))
-    for k, (e, a) in enumerate(zip(expected.elems, actual.elems)):
-        if e != a:
-            if len(e) != len(a):
-                out.append(f'{label}: element segment {k} has {len(a)} entries, expected {len(e)}')
-            else:
-                i = _first_diff(e, a)
-                out.append(f'{label}: element segment {k}[{i}] = {_show(a[i])}, expected {_show(e[i])}'
-                           + _heap_note(e[i], a[i]))
+    for what, es, acts in (('table', expected.tables, actual.tables),
+                           ('element segment', expected.elems, actual.elems)):
+        for k, (e, a) in enumerate(zip(es, acts)):
+            if e != a:
+                if len(e) != len(a):
+                    out.append(f'{label}: {what} {k} has {len(a)} entries, expected {len(e)}')
+                else:
+                    i = _first_diff(e, a)
+                    out.append(f'{label}: {what} {k}[{i}] = {_show(a[i])}, expected {_show(e[i])}'
+                               + _heap_note(e[i], a[i]))
     if len(expected.elems) != len(actual.elems):
         out.append(f'{label}: {len(actual.elems)} element segments, expected {len(expected.elems)}')
     return out
