@@ -1266,8 +1266,10 @@ class ModuleGen(Wasm3Module, gen3.ModuleFeatures3):
         (``call_indirect`` through the own table, or with typed references
         ``call_ref`` on the global) and fold its result into an i32 global
         of their own, so a link resolved to the wrong function shows in
-        the state.  Returns the stops, moved by the instructions run
-        before them."""
+        the state; in a module using exceptions the entry, after its
+        prologues, throws the link in an exception of a tag of its own
+        (after the others) and keeps that in the exnref global and table.
+        Returns the stops, moved by the instructions run before them."""
         if not self.linked:
             return stops
         c = self.c
@@ -1301,6 +1303,18 @@ class ModuleGen(Wasm3Module, gen3.ModuleFeatures3):
                 [('i32.add', None), ('global.set', acc)]
         after = [('global.set', own_g)] + call()
         at = self.prologue
+        body_at = self.body_at + self.dive_entry
+        if self.exn_global is not None:
+            # after the entry's caught exceptions: one of a tag of its own
+            # carrying the link and the exception caught before, kept in
+            # the exnref global and table (exception.img's funcref field)
+            tag = len(m.tags)
+            m.tags.append(syntax.Tag(self.type_index(FuncType((self.link_type(), gen3.EXNREF), ()))))
+            throw = [('block', gen3.EXNREF), ('try_table', (None, ((gen3.CATCH_ALL_REF, None, 0),))),
+                     ('global.get', g), ('global.get', self.exn_global), ('throw', tag), ('end', None),
+                     ('unreachable', None), ('end', None), ('global.set', self.exn_global),
+                     ('i32.const', 0), ('global.get', self.exn_global), ('table.set', self.exn_table())]
+            entry.body[body_at:body_at] = [Instr(op, imm) for op, imm in throw]
         entry.body[at + self.dive_entry:at + self.dive_entry] = [Instr(op, imm) for op, imm in after]
         entry.body[at:at] = [Instr(op, imm) for op, imm in keep]
         moved = len(keep)
@@ -1325,8 +1339,9 @@ class ModuleGen(Wasm3Module, gen3.ModuleFeatures3):
 
 REF_CONST = (FUNCREF, EXTERNREF)
 # what a linked module imports from its provider (fuzz.linked), in import order;
-# the provider defines them after its private helper, so every function
-# address of the store is its index in the main module plus one
+# the provider defines them after its private helper (and before a second
+# private function), so no function address of the store is its index in
+# the main module (one more for these, two more from the host's on)
 PROVIDER_FUNCS = (('pf_global', FuncType((I32,), (I32,))), ('pf_tail', FuncType((), ())),
                   ('pf_table', FuncType((I32,), (I32,))))
 PROVIDER_GLOBALS = (I32, I64, F64)
@@ -1433,6 +1448,8 @@ class FuncGen(Wasm3Func, gen3.FuncFeatures3):
             self.mg.prologue = len(self.code)       # straight-line so far (ModuleGen.dive)
             self.enter_chain()
         self.prologue3()
+        if self.idx == 0:
+            self.mg.body_at = len(self.code)        # after the prologues (ModuleGen.links)
         self.body_seq(results)                      # seq([], results, 16), or split (fuzz.gen3)
         self.epilogue3()
         if self.idx == 0 and self.mg.probe_drop:
