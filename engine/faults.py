@@ -64,6 +64,9 @@ FAULTS = {
     # Wasm 3.0 GC heap (gc.img, neutral heap)
     'gc_identity': 'gc.img / neutral heap writer writes each slot\'s objects anew: two '
                    'references to one struct become two copies (ref.eq is lost after restore)',
+    # links to functions of other instances (link.img)
+    'link_target': 'restore resolves a link to the function after the one it names in the '
+                   'peer instance (the right instance, the wrong function)',
 }
 
 
@@ -117,6 +120,7 @@ EXN_HANDLER = ACTIVE == 'exn_handler'
 EXN_TAG = ACTIVE == 'exn_tag'
 TYPED_NULLABLE = ACTIVE == 'typed_nullable'
 GC_IDENTITY = ACTIVE == 'gc_identity'
+LINK_TARGET = ACTIVE == 'link_target'
 
 
 

@@ -420,7 +420,8 @@ class Wasm3Module:
         for j, ft in enumerate(ch.sigs):
             body = []
             gs = [gi for gi, (t, mut, _) in enumerate(self.globals)
-                  if mut and gi != self.depth_global and ft.params and t == ft.params[0]]
+                  if mut and gi not in (self.depth_global, self.link_global) and ft.params
+                  and t == ft.params[0]]
             if gs and c.boolean():          # leave a trace of the frame that is replaced
                 body += [('local.get', 0), ('global.set', c.choice(gs))]
             if j + 1 < len(ch.sigs):
@@ -782,6 +783,11 @@ class ModuleGen(Wasm3Module, gen3.ModuleFeatures3):
         if self.linked:
             for t in PROVIDER_GLOBALS:
                 self.globals.append((t, True, None))
+        # the provider's global holding a function it does not export
+        # (ModuleGen.links): no drawn code reads it (``FuncGen.globals_of``)
+        self.link_global = len(self.globals) if self.linked else None
+        if self.linked:
+            self.globals.append((FUNCREF, True, None))
         self.nimported_globals = len(self.globals)
         for _ in range(c.integers(0, 6)):
             t = self.valtype()
@@ -856,6 +862,8 @@ class ModuleGen(Wasm3Module, gen3.ModuleFeatures3):
                             for name, p, r, _ in linked.HOST_FUNCS]
                          + [syntax.Import(linked.PROVIDER, f'pg{k}', 'global', syntax.GlobalType(True, t))
                             for k, t in enumerate(PROVIDER_GLOBALS)]
+                         + [syntax.Import(linked.PROVIDER, LINK_GLOBAL, 'global',
+                                          syntax.GlobalType(True, self.link_type()))]
                          + [syntax.Import(linked.PROVIDER, 'ptable', 'table', t1),
                             syntax.Import(linked.PROVIDER, 'pmem', 'memory', syntax.MemType(self.mem_limits))])
             m.tables = [t0]
@@ -889,7 +897,7 @@ class ModuleGen(Wasm3Module, gen3.ModuleFeatures3):
             exports.append(syntax.Export('table1', 'table', self.tix[1]))
         ginfo = []
         for gi, (t, mut, _) in enumerate(self.globals):
-            if not self.exported_global(t):
+            if not self.exported_global(t) or gi == self.link_global:
                 continue
             exports.append(syntax.Export(f'g{gi}', 'global', gi))
             ginfo.append((f'g{gi}', t, mut))
@@ -903,9 +911,10 @@ class ModuleGen(Wasm3Module, gen3.ModuleFeatures3):
         stops = self.dive_variants(m, stops)        # drawn after all of the above
         self.crowd(m)                               # drawn last of all
         self.assemble_host_tag(m)
+        stops = self.links(m, stops)                # newer than everything above
         wasm = encode.encode_module(m)
         if provider is not None:
-            wasm = linked.attach(wasm, provider)
+            wasm = linked.attach(wasm, encode.encode_module(provider))
         return GeneratedModule(wasm, m, 'run', entry.params, entry.results, args, ginfo,
                                'mem' if self.has_memory else None, stops)
 
@@ -925,6 +934,7 @@ class ModuleGen(Wasm3Module, gen3.ModuleFeatures3):
         functions to ``funcs`` and the call to ``funcs[0]``."""
         c = self.c
         self.catcher_arm = None         # (tags, body, pos) for nest_arms
+        self.dive_entry = self.dive_shift = 0
         if c.integers(0, 3):
             return ()
         k = c.integers(2, 4)
@@ -990,6 +1000,7 @@ class ModuleGen(Wasm3Module, gen3.ModuleFeatures3):
         steps += at + len(enter)
         if catcher:
             self.catcher_arm = (tags, funcs[arm_at[0]].body, arm_at[1])
+        self.dive_entry = len(code)         # the entry's instructions of the dive (ModuleGen.links)
         return (steps + 10 * depth + 5,)
 
     def nest_arms(self, stops):
@@ -1091,6 +1102,7 @@ class ModuleGen(Wasm3Module, gen3.ModuleFeatures3):
                 for _ in dive]
         tails = any(ins.op.startswith('return_call') for f in funcs for ins in f.body)
         shift = 257 - first + c.integers(0, 7) if c.integers(0, 7) > (5 if tails else 0) else 0
+        self.dive_shift = shift             # (ModuleGen.links)
 
         def site(body, callee):
             return next(p for p, ins in enumerate(body) if ins.op == 'call' and ins.imm == callee)
@@ -1113,6 +1125,8 @@ class ModuleGen(Wasm3Module, gen3.ModuleFeatures3):
                 self.types.append(FuncType(ft.params, ft.results))
             g.typeidx = twins[named]
             p = site(f.body, callee)
+            if f is funcs[0]:
+                self.dive_entry += 1        # the entry's call became two instructions
             if form == 'call_indirect':
                 f.body[p:p + 1] = [Instr('i32.const', len(slots)), Instr('call_indirect', (named, table))]
                 slots.append(callee)
@@ -1178,12 +1192,18 @@ class ModuleGen(Wasm3Module, gen3.ModuleFeatures3):
         m.exports.append(run)
 
     def provider(self):
-        """The second instance's module: a private helper function (so that
-        the main module's function addresses are not its indices), the
-        exported functions of PROVIDER_FUNCS, which read and write only the
-        state the main module imports (its globals, table and memory: after
-        a restore nothing else of the provider is restored), and an
-        element segment putting those functions into the shared table."""
+        """The second instance's module (encoded by ``assemble``): a private
+        helper function (so that the main module's function addresses are
+        not its indices), the exported functions of PROVIDER_FUNCS, which
+        read and write only the state the main module imports (its globals,
+        table and memory: after a restore nothing else of the provider is
+        restored), and an element segment putting those functions into the
+        shared table.  Since 2026-12-02 (no draw: a seed keeps its module's
+        choices) also functions it hands out without exporting them, for
+        the main module to hold as *links* (``links``): the helper in the
+        funcref global ``LINK_GLOBAL`` and a second private function
+        (``PRIVATE_FUNCS``, of the helper's type) in the shared table's
+        last initial slot."""
         c = self.c
         k = c.integers(1, 0xFFFF)
         m = syntax.Module()
@@ -1195,25 +1215,123 @@ class ModuleGen(Wasm3Module, gen3.ModuleFeatures3):
         tail = [('memory.size', 0), ('i32.const', 16), ('i32.shl',), ('i32.const', c.integers(4, 4096)),
                 ('i32.sub',), ('global.get', 0), ('i32.store', (0, 0))]
         grow = [('table.size', 0), ('local.get', 0), ('i32.add',)]
-        bodies = [(0, mix), (0, g), (1, tail), (0, grow)]
+        # the second private function: pure, unlike any exported one of its type
+        hidden = [('local.get', 0), ('i32.const', k ^ 0x5A5A), ('i32.xor',), ('i32.const', 7), ('i32.rotr',)]
+        bodies = [(0, mix), (0, g), (1, tail), (0, grow), (0, hidden)]
         m.funcs = [syntax.Func(ti, [], [Instr(*ins) for ins in body] + [Instr('end')]) for ti, body in bodies]
-        assert [m.types[ti] for ti, _ in bodies[1:]] == [ft for _, ft in PROVIDER_FUNCS]
+        assert [m.types[ti] for ti, _ in bodies[1:1 + len(PROVIDER_FUNCS)]] == [ft for _, ft in PROVIDER_FUNCS]
+        assert all(m.types[bodies[f][0]] == LINK_TYPE for f in PRIVATE_FUNCS)
         m.tables = [syntax.Table(syntax.TableType(self.t1_limits, self.t1_type))]
         m.mems = [syntax.Mem(syntax.MemType(self.mem_limits))] + [
             syntax.Mem(x.type) for x in self.xmems if x.imported]
         m.globals = [syntax.Global(syntax.GlobalType(True, t), [Instr(*self.const_instr_plain(t)), Instr('end')])
                      for t in PROVIDER_GLOBALS]
+        m.globals.append(syntax.Global(syntax.GlobalType(True, self.link_type(0)),
+                                       [Instr('ref.func', PRIVATE_FUNCS[0]), Instr('end')]))
         if self.t1_type == FUNCREF:
             n = min(self.t1_limits.min, len(PROVIDER_FUNCS))
-            m.elems = [syntax.Elem(FUNCREF, [[Instr('ref.func', 1 + (i % len(PROVIDER_FUNCS))), Instr('end')]
-                                             for i in range(n)], 'active', 0,
-                                   [Instr('i32.const', 0), Instr('end')])]
+            slots = [1 + (i % len(PROVIDER_FUNCS)) for i in range(n)]
+            slots[self.t1_limits.min - 1:] = [PRIVATE_FUNCS[1]]      # the last initial slot
+            m.elems = [syntax.Elem(FUNCREF, [[Instr('ref.func', f), Instr('end')] for f in slots],
+                                   'active', 0, [Instr('i32.const', 0), Instr('end')])]
         m.exports = ([syntax.Export(name, 'func', 1 + i) for i, (name, _) in enumerate(PROVIDER_FUNCS)]
                      + [syntax.Export(f'pg{i}', 'global', i) for i in range(len(PROVIDER_GLOBALS))]
                      + [syntax.Export('ptable', 'table', 0), syntax.Export('pmem', 'memory', 0)]
                      + [syntax.Export(x.import_name, 'memory', k + 1)
-                        for k, x in enumerate(x for x in self.xmems if x.imported)])
-        return encode.encode_module(m)
+                        for k, x in enumerate(x for x in self.xmems if x.imported)]
+                     + [syntax.Export(LINK_GLOBAL, 'global', len(PROVIDER_GLOBALS))])
+        return m
+
+    def link_type(self, heap=None):
+        """The type of the provider's ``LINK_GLOBAL``: ``(ref null $t)`` of
+        ``LINK_TYPE`` in a module using typed references (``heap``: its
+        index, the main module's own when None), else ``funcref``."""
+        if not (self.typed and self.use3):
+            return FUNCREF
+        return syntax.RefType(True, self.type_index(LINK_TYPE) if heap is None else heap)
+
+    def links(self, m, stops):
+        """Links (2026-12-02; drawn after every other choice, so a seed
+        keeps the rest of its module): a linked module holds functions of
+        the provider that it does not import, which a checkpoint saves as
+        links to the provider instance (engine/migrate/links.py, link.img).
+        The entry reads the provider's ``LINK_GLOBAL`` (and, with a funcref
+        shared table, its slot holding the second private function) and
+        keeps them, straight-line before the dive's call, in a funcref
+        local, a table of its own (``call_indirect`` reaches them there),
+        a funcref global of its own and its operand stack under the dive
+        (set into the global after it); half the dive's chain functions
+        hold the global's link under their call; functions after the entry
+        (each half the time) and the entry after the dive call a link
+        (``call_indirect`` through the own table, or with typed references
+        ``call_ref`` on the global) and fold its result into an i32 global
+        of their own, so a link resolved to the wrong function shows in
+        the state; in a module using exceptions the entry, after its
+        prologues, throws the link in an exception of a tag of its own
+        (after the others) and keeps that in the exnref global and table.
+        Returns the stops, moved by the instructions run before them."""
+        if not self.linked:
+            return stops
+        c = self.c
+        funcs, entry = m.funcs, m.funcs[0]
+        lt = self.type_index(LINK_TYPE)
+        nglob = len(m.imported('global'))
+        own_g, acc = nglob + len(m.globals), nglob + len(m.globals) + 1
+        m.globals += [syntax.Global(syntax.GlobalType(True, FUNCREF), [Instr('ref.null', FUNCREF), Instr('end')]),
+                      syntax.Global(syntax.GlobalType(True, I32), [Instr('i32.const', 0), Instr('end')])]
+        table = len(m.imported('table')) + len(m.tables)
+        m.tables.append(syntax.Table(syntax.TableType(syntax.Limits(2, 2), FUNCREF)))
+        local = len(self.types[entry.typeidx].params) + len(entry.locals)
+        entry.locals.append(FUNCREF)
+        shared = self.t1_type == FUNCREF            # the shared table holds a private function
+        slots = [0, 1] if shared else [0]
+        g = self.link_global
+        keep = [('global.get', g), ('local.set', local),
+                ('i32.const', 0), ('global.get', g), ('table.set', table)]
+        if shared:
+            keep += [('i32.const', 1), ('i32.const', self.t1_limits.min - 1), ('table.get', 0),
+                     ('table.set', table)]
+        keep += [('global.get', g)]                 # under the dive's call
+        typed = self.typed and self.use3
+
+        def call():
+            if typed and c.boolean():
+                how = [('global.get', g), ('call_ref', lt)]
+            else:
+                how = [('i32.const', c.choice(slots)), ('call_indirect', (lt, table))]
+            return [('global.get', acc), ('i32.const', self.const_value(I32))] + how + \
+                [('i32.add', None), ('global.set', acc)]
+        after = [('global.set', own_g)] + call()
+        at = self.prologue
+        body_at = self.body_at + self.dive_entry
+        if self.exn_global is not None:
+            # after the entry's caught exceptions: one of a tag of its own
+            # carrying the link and the exception caught before, kept in
+            # the exnref global and table (exception.img's funcref field)
+            tag = len(m.tags)
+            m.tags.append(syntax.Tag(self.type_index(FuncType((self.link_type(), gen3.EXNREF), ()))))
+            throw = [('block', gen3.EXNREF), ('try_table', (None, ((gen3.CATCH_ALL_REF, None, 0),))),
+                     ('global.get', g), ('global.get', self.exn_global), ('throw', tag), ('end', None),
+                     ('unreachable', None), ('end', None), ('global.set', self.exn_global),
+                     ('i32.const', 0), ('global.get', self.exn_global), ('table.set', self.exn_table())]
+            entry.body[body_at:body_at] = [Instr(op, imm) for op, imm in throw]
+        entry.body[at + self.dive_entry:at + self.dive_entry] = [Instr(op, imm) for op, imm in after]
+        entry.body[at:at] = [Instr(op, imm) for op, imm in keep]
+        moved = len(keep)
+        for f in funcs[1:self.nfuncs]:
+            if c.boolean():
+                f.body[0:0] = [Instr(op, imm) for op, imm in call()]
+        if stops:                                   # the chain: e_0 .. e_{k-1}
+            first, k = self.dive_span
+            at = first - self.fbase + self.dive_shift
+            for f in funcs[at:at + k]:
+                if c.boolean():
+                    nres = len(self.types[f.typeidx].results)
+                    f.body.insert(len(f.body) - 1 - nres, Instr('drop'))
+                    f.body.insert(0, Instr('global.get', g))
+                    moved += 1
+            stops = tuple(s + moved for s in stops)
+        return stops
 
     def const_instr_plain(self, t):
         return (t + '.const', self.const_value(t))
@@ -1221,11 +1339,17 @@ class ModuleGen(Wasm3Module, gen3.ModuleFeatures3):
 
 REF_CONST = (FUNCREF, EXTERNREF)
 # what a linked module imports from its provider (fuzz.linked), in import order;
-# the provider defines them after its private helper, so every function
-# address of the store is its index in the main module plus one
+# the provider defines them after its private helper (and before a second
+# private function), so no function address of the store is its index in
+# the main module (one more for these, two more from the host's on)
 PROVIDER_FUNCS = (('pf_global', FuncType((I32,), (I32,))), ('pf_tail', FuncType((), ())),
                   ('pf_table', FuncType((I32,), (I32,))))
 PROVIDER_GLOBALS = (I32, I64, F64)
+# the provider's functions it does not export, handed to the main module
+# (ModuleGen.links): the helper in LINK_GLOBAL, one more in the shared table
+PRIVATE_FUNCS = (0, 1 + len(PROVIDER_FUNCS))
+LINK_TYPE = FuncType((I32,), (I32,))
+LINK_GLOBAL = 'pfunc'
 
 
 # ---------------------------------------------------------------- functions
@@ -1277,7 +1401,8 @@ class FuncGen(Wasm3Func, gen3.FuncFeatures3):
 
     def globals_of(self, t, mutable=False):
         return [gi for gi, (gt, mut, _) in enumerate(self.mg.globals)
-                if gt == t and gi != self.mg.depth_global and (mut or not mutable)]
+                if gt == t and gi not in (self.mg.depth_global, self.mg.link_global)
+                and (mut or not mutable)]
 
     def exhausted(self):
         return self.cost > BUDGET or len(self.code) - self.uncounted > MAX_CODE
@@ -1323,6 +1448,8 @@ class FuncGen(Wasm3Func, gen3.FuncFeatures3):
             self.mg.prologue = len(self.code)       # straight-line so far (ModuleGen.dive)
             self.enter_chain()
         self.prologue3()
+        if self.idx == 0:
+            self.mg.body_at = len(self.code)        # after the prologues (ModuleGen.links)
         self.body_seq(results)                      # seq([], results, 16), or split (fuzz.gen3)
         self.epilogue3()
         if self.idx == 0 and self.mg.probe_drop:

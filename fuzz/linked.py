@@ -114,3 +114,16 @@ def imports_for(store, module, wasm):
             raise ValueError(f'import {imp.module}.{imp.name}: not exported by the provider')
         out.append(pinst.exports[imp.name])
     return out
+
+
+def peers(store, inst):
+    """The instances a checkpoint of ``inst`` may link to (``checkpoint.save``
+    and ``restore``'s ``peers``): ``{PROVIDER: the provider instance}``
+    for a linked module, found as the owner of its imported functions, so
+    that a restore in a fresh store gets that store's provider; None for
+    a module without one."""
+    for a in inst.funcaddrs:
+        owner = getattr(store.funcs[a], 'module', None)
+        if owner is not None and owner is not inst:
+            return {PROVIDER: owner}
+    return None

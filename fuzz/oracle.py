@@ -472,21 +472,24 @@ def migrated(wasm, entry, args, hops, image_dir=None, run=_run, tier=TIER) -> Ou
                 if snap is not None and len(hops) > 2:
                     # in a chain, as `engine restore DIR` does with a neutral.json:
                     # straight from the document, its memory whole, no image set
-                    ex = checkpoint.restore_snapshot(store, inst, snap, nxt, images.module_sha256)
+                    ex = checkpoint.restore_snapshot(store, inst, snap, nxt, images.module_sha256,
+                                                     peers=linked.peers(store, inst))
                 else:
                     if route == nxt != untranslated.runtime and len(hops) == 2 and at % 2:
                         # a single direct hop into the other model at an odd count:
                         # the set as saved, restored straight into it (`restore
                         # --runtime`), must hold what the translated set holds
                         stage = f'restore the {untranslated.runtime} set straight into {nxt}'
-                        direct = checkpoint.save(checkpoint.restore(store, inst, untranslated, runtime=nxt),
-                                                 inst, sha, entry, result_types)
+                        peers = linked.peers(store, inst)
+                        direct = checkpoint.save(checkpoint.restore(store, inst, untranslated, runtime=nxt,
+                                                                    peers=peers),
+                                                 inst, sha, entry, result_types, peers=peers)
                         _same_snapshots(snapshot_from_images(direct, inst.module, inst.info),
                                         snapshot_from_images(images, inst.module, inst.info),
                                         'the set restored straight from the untranslated one '
                                         'and the translated set')
                         stage = f'restore in {nxt}'
-                    ex = checkpoint.restore(store, inst, images)
+                    ex = checkpoint.restore(store, inst, images, peers=linked.peers(store, inst))
                 addr = _entry(inst, entry)
             except Exception as e:
                 raise EngineFailure(f'hop {i} ({runtime} -> {nxt}) at step {at}, '
@@ -517,7 +520,8 @@ def _held_while_running(ex, inst, saved, sha):
     ``_run``: this side run is not part of the migrated run a custom
     runner records); the state it is in then is thrown away."""
     before = im.encode_files(saved)
-    held = checkpoint.snapshot_wasmedge(ex, inst) if ex.model == 'wasmedge' else None
+    held = checkpoint.snapshot_wasmedge(ex, inst, peers=linked.peers(ex.store, inst)) \
+        if ex.model == 'wasmedge' else None
     _run(ex, HELD_STEPS)
     if im.encode_files(saved) != before:
         raise EngineFailure(f'the saved image set changed as the run went on to step {ex.steps}: '
@@ -552,11 +556,12 @@ def _save(ex, inst, sha, entry, result_types, run=_run):
     instance (a call into the provider), the first point after it where an
     image set can hold the run.  Returns (images, ended, trap): ``ended``
     when the run finished first (``trap``: its trap message or None)."""
+    peers = linked.peers(ex.store, inst)
     while True:
         try:
-            return checkpoint.save(ex, inst, sha, entry, result_types), False, None
+            return checkpoint.save(ex, inst, sha, entry, result_types, peers=peers), False, None
         except ForeignInstanceError as e:
-            if not holds_foreign(ex, inst):
+            if not holds_foreign(ex, inst, peers):
                 raise EngineFailure(f'save refused a checkpoint at step {ex.steps} ({e}), but no '
                                     f'frame, value, global or table entry of the run belongs to '
                                     f'another instance') from e
@@ -565,17 +570,21 @@ def _save(ex, inst, sha, entry, result_types, run=_run):
                 return None, True, trap
 
 
-def holds_foreign(ex, inst):
+def holds_foreign(ex, inst, peers=None):
     """The oracle's own reason for a refused checkpoint: a frame runs a
     function of another instance, or the address of a function that is not
-    ``inst``'s sits on the stack, in a global or in a table of ``inst``
-    (for a single-instance module: never).  Without this check a save that
-    wrongly refuses (e.g. a null funcref taken for a foreign one) would
-    only move the checkpoint later and go unnoticed."""
+    ``inst``'s nor one of ``peers``' (which a save links to) sits on the
+    stack, in a global or in a table of ``inst`` (for a single-instance
+    module, or a linked one with its provider as the peer: never).  Without
+    this check a save that wrongly refuses (e.g. a null funcref taken for a
+    foreign one, a link not found among the peers) would only move the
+    checkpoint later and go unnoticed."""
     store = ex.store
     if any(getattr(store.funcs[f.func], 'module', None) is not inst for f in ex.frames):
         return True
     foreign = set(range(len(store.funcs))) - set(inst.funcaddrs)
+    for peer in (peers or {}).values():
+        foreign -= set(peer.funcaddrs)
     if not foreign:
         return False
     values = list(ex.stack) + [store.globals[a].value for a in inst.globaladdrs]
@@ -690,7 +699,8 @@ def _wasmtime_view(o: Outcome):
     from fuzz.wasmtime_oracle import NONNULL_FUNCREF
 
     def ref(v):
-        return NONNULL_FUNCREF if isinstance(v, int) and not isinstance(v, bool) else v
+        foreign = isinstance(v, tuple) and v[:1] == ('foreign funcref address',)   # a link
+        return NONNULL_FUNCREF if foreign or isinstance(v, int) and not isinstance(v, bool) else v
     mems, globs, tabs = {}, {}, {}
     for name, (kind, idx) in o.exports.items():
         if kind == 'memory' and idx is not None and idx < len(o.memories):

@@ -583,8 +583,10 @@ def _sets_of(ex, inst, rt, wasm, entry, results, imports):
     document.  ``imports(store, module)`` links a fresh instance."""
     from engine.migrate import checkpoint, fork_images, images as im, neutral
     from engine.migrate.translate import snapshot_from_images
-    try:
-        images = checkpoint.save(ex, inst, im.module_sha256(wasm), entry, results)
+    from fuzz import linked
+    try:        # a linked module's references to its provider as links (link.img)
+        images = checkpoint.save(ex, inst, im.module_sha256(wasm), entry, results,
+                                 peers=linked.peers(ex.store, inst))
     except WasmError:
         return []
     files = im.encode_files(images)

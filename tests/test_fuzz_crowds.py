@@ -14,7 +14,7 @@ import pytest
 from engine import embedding
 from engine.migrate import checkpoint, neutral
 from engine.syntax import FuncType, RefType
-from fuzz import gen, oracle
+from fuzz import gen, linked, oracle
 
 SEEDS = range(320)
 
@@ -97,7 +97,8 @@ def test_crowds_are_live_at_checkpoints(generated):
         snaps = []
         for rt in oracle.RUNTIMES:
             ex, inst = _checkpoint(gm, rt, 2)
-            images = checkpoint.save(ex, inst, 'x' * 64, gm.entry, list(gm.results))
+            images = checkpoint.save(ex, inst, 'x' * 64, gm.entry, list(gm.results),
+                                     peers=linked.peers(ex.store, inst))
             assert len(images.globals) >= 257
             bottom = images.frames[-1]                  # the entry's (frames[0] is the top)
             assert bottom.entry_fidx == len(m.imported('func'))

@@ -12,7 +12,7 @@ from engine import embedding
 from engine.migrate import checkpoint, images as im
 from engine.migrate.translate import CALLS_THROUGH, snapshot_from_images
 from engine.syntax import RefType
-from fuzz import gen, oracle
+from fuzz import gen, linked, oracle
 
 SEEDS = range(400)
 
@@ -37,7 +37,7 @@ def _at_stop(gm, runtime='wasmedge'):
     ex.start(entry, list(gm.args[0]))
     assert ex.run(gm.stops[0]) is False and ex.steps == gm.stops[0]
     images = checkpoint.save(ex, inst, im.module_sha256(gm.wasm), gm.entry,
-                             list(store.funcs[entry].type.results))
+                             list(store.funcs[entry].type.results), peers=linked.peers(store, inst))
     return inst.module, snapshot_from_images(images, inst.module, inst.info)
 
 

@@ -16,7 +16,7 @@ from conformance.wat import wasm_tools
 from engine import embedding
 from engine import syntax as S
 from engine.binary import decode_module
-from fuzz import encode, gen, oracle
+from fuzz import encode, gen, linked, oracle
 
 FEATURES = gen.FEATURES
 SEEDS = range(24)
@@ -346,7 +346,7 @@ def _saved(gm, steps, runtime='wasmedge'):
     ex = store.new_executor()
     ex.start(oracle._entry(inst, gm.entry), list(gm.args[0]))
     assert ex.run(steps) is False
-    return checkpoint.save(ex, inst, '0' * 64, gm.entry), inst
+    return checkpoint.save(ex, inst, '0' * 64, gm.entry, peers=linked.peers(store, inst)), inst
 
 
 def test_structural_snapshots_of_a_gc_checkpoint(gc_modules, tmp_path):

@@ -5,6 +5,7 @@ feature set), wasmtime executes with fuel metering (termination), and the
 oracle's exact bits are checked against hand-computed values.
 """
 
+import collections
 import os
 import random
 import subprocess
@@ -625,3 +626,84 @@ def test_table_init_names_a_passive_segment():
                     assert m.elems[elem].mode == 'passive', (seed, i.imm)
                     seen.add(is_linked)
     assert seen == {False, True}
+
+
+def _linked_snapshots(seed, gm, runtime):
+    """Snapshots (with their module's function count) of ``gm``'s first
+    call stopped at a third and two thirds of its run and at its stop,
+    saved with the provider as the peer."""
+    from engine import embedding
+    from engine.migrate import checkpoint
+    from engine.migrate.translate import snapshot_from_images
+    from fuzz import linked, oracle
+    total = oracle.uninterrupted(gm.wasm, gm.entry, gm.args[0], runtime).steps
+    for k in sorted({total // 3, 2 * total // 3, *gm.stops}):
+        store = embedding.store_init(runtime, tier='interp')
+        inst = oracle._instantiate(store, gm.wasm, True)
+        ex = store.new_executor()
+        ex.start(oracle._entry(inst, gm.entry), list(gm.args[0]))
+        try:
+            if k < 1 or ex.run(k):
+                continue
+            images, ended, _ = oracle._save(ex, inst, 'x' * 64, gm.entry, [])
+        except Exception:
+            continue                    # trapped or threw before k
+        if not ended:
+            yield k, len(inst.funcaddrs), snapshot_from_images(images, inst.module, inst.info)
+
+
+def test_linked_modules_hold_links_at_checkpoints():
+    """The provider hands the main module functions it does not export
+    (``ModuleGen.links``): checkpoints of linked modules save them as
+    links to the provider (link.img), in frames (the entry's local and
+    operands), globals, tables and exception fields, in both models; at
+    a dive's stop frames above the entry hold one too.  The links name the provider's
+    private functions, and a save without the provider as a peer refuses
+    them (they are not the module's own functions)."""
+    from engine import embedding
+    from engine.migrate import checkpoint
+    from engine.migrate.checkpoint import ForeignInstanceError
+    from engine.migrate.exnstate import Exn
+    from fuzz import linked, oracle
+    places = collections.Counter()
+    modules = 0
+    for seed in range(120):
+        gm = gen.from_seed(seed)
+        if not gm.module.imports:
+            continue
+        modules += 1
+        for runtime in ('wasmedge', 'wamr'):
+            for k, n, snap in _linked_snapshots(seed, gm, runtime):
+                if not snap.links:
+                    continue
+                places['saves'] += 1
+                assert {(l.instance, l.fidx) for l in snap.links} <= \
+                    {(linked.PROVIDER, f) for f in gen.PRIVATE_FUNCS}, (seed, snap.links)
+
+                def held(vals):
+                    return any(type(v) is int and v >= n for v in vals)
+
+                def in_exception(v):
+                    return isinstance(v, Exn) and (held(v.fields) or any(map(in_exception, v.fields)))
+                places['frame'] += any(held(fr.locals + fr.stack) for fr in snap.frames)
+                places['exception'] += any(map(in_exception, snap.globals))
+                places['above the entry'] += any(held(fr.locals + fr.stack) for fr in snap.frames[1:])
+                places['global'] += held(snap.globals)
+                places['table'] += any(held(t) for t in snap.tables)
+                places['two links'] += len(snap.links) > 1
+        if modules >= 12:
+            break
+    assert modules >= 12
+    assert places['saves'] >= 30, places
+    assert all(places[p] for p in ('frame', 'above the entry', 'global', 'table', 'two links',
+                                   'exception')), places
+    # without the peer, the same state cannot be saved
+    gm = next(g for g in map(gen.from_seed, range(120)) if g.module.imports)
+    store = embedding.store_init('wasmedge')
+    inst = oracle._instantiate(store, gm.wasm, True)
+    ex = store.new_executor()
+    ex.start(oracle._entry(inst, gm.entry), list(gm.args[0]))
+    ex.run(1)
+    with pytest.raises(ForeignInstanceError):
+        checkpoint.save(ex, inst, 'x' * 64, gm.entry)
+    assert checkpoint.save(ex, inst, 'x' * 64, gm.entry, peers=linked.peers(store, inst)).links

@@ -118,7 +118,7 @@ def _stops(gm, runtime, every):
         except Exception:
             return
         try:
-            yield inst, checkpoint.save(ex, inst, sha, gm.entry, types)
+            yield inst, checkpoint.save(ex, inst, sha, gm.entry, types, peers=linked.peers(store, inst))
         except checkpoint.ForeignInstanceError:
             continue
 

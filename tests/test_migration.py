@@ -225,6 +225,7 @@ def _instance(store, wasm):
 @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
 @given(gm=gen.modules(), data=st.data())
 def test_generated_programs_migrate_at_random_points(gm, data):
+    from fuzz import linked             # a linked module's links name its provider
     for a in RUNTIMES:
         b = migration.other_runtime(a)
         store = embedding.store_init(a)
@@ -235,7 +236,8 @@ def test_generated_programs_migrate_at_random_points(gm, data):
                 return data.draw(st.lists(st.integers(0, n - 1), min_size=1, max_size=3,
                                           unique=True), label=f'points of {n}')
             try:
-                _, rep = migrate_call(store, addr, list(args), a, b, seed=None, points=points)
+                _, rep = migrate_call(store, addr, list(args), a, b, seed=None, points=points,
+                                      peers=linked.peers(store, inst))
             except (Trap, Exhaustion, UncaughtException):
                 continue           # the uninterrupted run traps (or throws): nothing to compare with
             assert rep.mismatch is None, rep.mismatch

@@ -27,7 +27,7 @@ def test_a_slice_of_the_killing_test_passes_on_the_real_code():
 
 
 @pytest.mark.parametrize('fault', ['lost_label', 'global_width', 'chunk_index', 'neutral_dropped',
-                                   'br_table_default', 'i64_cell_order'])
+                                   'br_table_default', 'i64_cell_order', 'link_target'])
 def test_the_killing_test_fails_for_a_deliberate_fault(fault, monkeypatch):
     monkeypatch.setattr(faults, fault.upper(), True)
     out = io.StringIO()

@@ -220,7 +220,8 @@ def snapshot_at_stop(gm, runtime):
     ex = store.new_executor()
     ex.start(oracle._entry(inst, gm.entry), list(gm.args[0]))
     assert ex.run(gm.stops[0]) is False
-    return oracle.snapshot_from_images(checkpoint.save(ex, inst, 'x' * 64, gm.entry, []),
+    return oracle.snapshot_from_images(checkpoint.save(ex, inst, 'x' * 64, gm.entry, [],
+                                                       peers=linked.peers(store, inst)),
                                        inst.module, inst.info)
 
 
@@ -626,3 +627,64 @@ def test_the_wamr_checkpoint_at_the_last_instruction_runs_in_the_interpreter(mon
     total = oracle.uninterrupted(gm.wasm, gm.entry, gm.args[0], 'wasmedge').steps
     tiers = {h[0]: t for h, t in runs if len(h) == 2 and h[0][1] == total - 1 and h[1][1] is None}
     assert tiers == {('wamr', total - 1): 'interp', ('wasmedge', total - 1): oracle.TIER}, runs
+
+
+def _linked_modules(count, seeds=range(200)):
+    for seed in seeds:
+        gm = gen.from_seed(seed)
+        if linked.decoded(gm.wasm).imports:
+            yield seed, gm
+            count -= 1
+            if not count:
+                return
+
+
+def test_linked_modules_migrate_with_their_links(monkeypatch):
+    """Generated linked modules hold links to their provider at
+    checkpoints (``gen.ModuleGen.links``); the oracle names the provider as
+    the peer at every save and restore (the fresh store's at a restore),
+    so every route of ``check_module`` (direct, neutral, chains, stops,
+    straight into the other model) carries them, and the runs agree."""
+    saved = []
+    real = checkpoint.save
+
+    def save(*a, **k):
+        images = real(*a, **k)
+        saved.append(len(images.links))
+        return images
+    monkeypatch.setattr(checkpoint, 'save', save)
+    for seed, gm in _linked_modules(4):
+        n, failure = oracle.check_module(gm.wasm, gm.entry, gm.args, random.Random(seed),
+                                         wasmtime=False, stops=gm.stops)
+        assert failure is None, (seed, failure)
+    assert sum(1 for k in saved if k) >= 20 and max(saved) >= 2, saved
+
+
+def test_a_link_resolved_to_the_wrong_function_is_caught(monkeypatch):
+    """The fault ``link_target`` (a restore resolves a link to the peer's
+    next function) fails the oracle on a linked module: the migrated run
+    calls another function or holds another reference."""
+    from engine import faults
+    seed, gm = next(_linked_modules(1))
+    assert oracle.check_module(gm.wasm, gm.entry, gm.args, random.Random(0), wasmtime=False,
+                               stops=gm.stops)[1] is None
+    monkeypatch.setattr(faults, 'LINK_TARGET', True)
+    _, failure = oracle.check_module(gm.wasm, gm.entry, gm.args, random.Random(0), wasmtime=False,
+                                     stops=gm.stops)
+    assert failure is not None and failure.mismatch, seed
+
+
+def test_a_provider_function_is_foreign_only_without_the_peer():
+    """``holds_foreign`` with the provider as the peer: a value holding a
+    provider function the module does not import is no reason to refuse
+    a save (it is a link), a frame of the provider still is."""
+    seed, gm = next(_linked_modules(1))
+    store = embedding.store_init('wasmedge')
+    inst = oracle._instantiate(store, gm.wasm, True)
+    ex = store.new_executor()
+    ex.start(oracle._entry(inst, gm.entry), list(gm.args[0]))
+    ex.run(1)
+    peers = linked.peers(store, inst)
+    assert set(peers) == {linked.PROVIDER} and peers[linked.PROVIDER] is not inst
+    assert oracle.holds_foreign(ex, inst) and not oracle.holds_foreign(ex, inst, peers)
+    assert linked.peers(store, peers[linked.PROVIDER]) is None     # the provider imports nothing

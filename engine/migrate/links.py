@@ -23,7 +23,7 @@ maps links to store addresses and back.
 import struct
 from dataclasses import dataclass
 
-from .. import deftypes
+from .. import deftypes, faults
 from .. import syntax as S
 from ..errors import WasmError
 
@@ -139,6 +139,9 @@ def resolve(links, peers):
         if link.fidx >= len(inst.funcaddrs):
             raise UnresolvedLink(link, f'instance {link.instance!r} has '
                                        f'{len(inst.funcaddrs)} functions')
+        if faults.LINK_TARGET:
+            out.append(inst.funcaddrs[(link.fidx + 1) % len(inst.funcaddrs)])
+            continue
         out.append(inst.funcaddrs[link.fidx])
     return out
 
