@@ -520,9 +520,9 @@ def _held_while_running(ex, inst, saved, sha):
     ``_run``: this side run is not part of the migrated run a custom
     runner records); the state it is in then is thrown away."""
     before = im.encode_files(saved)
-    held = checkpoint.snapshot_wasmedge(ex, inst, peers=linked.peers(ex.store, inst)) \
-        if ex.model == 'wasmedge' else None
-    _run(ex, HELD_STEPS)
+    peers = linked.peers(ex.store, inst)
+    held = checkpoint.snapshot_wasmedge(ex, inst, peers=peers) if ex.model == 'wasmedge' else None
+    finished, _ = _run(ex, HELD_STEPS)
     if im.encode_files(saved) != before:
         raise EngineFailure(f'the saved image set changed as the run went on to step {ex.steps}: '
                             f'it shares state with the running executor')
@@ -531,6 +531,28 @@ def _held_while_running(ex, inst, saved, sha):
         if im.encode_files(images_from_snapshot(held, inst.module, inst.info, 'wasmedge', sha)) != before:
             raise EngineFailure(f'a snapshot held while the run went on to step {ex.steps} no longer '
                                 f'describes the checkpoint: it shares state with the running executor')
+        if not finished:
+            _equality_agrees(held, ex, inst, peers)
+
+
+def _equality_agrees(held, ex, inst, peers):
+    """The engine's state equality (``gcheap.same_state``, behind
+    ``Snapshot.__eq__``) and the oracle's isomorphism must agree on each
+    global and table of two states of one run, ``held`` and the state the
+    run went on to: sometimes the same, sometimes not (an object of the same
+    type but another length or other fields in its place)."""
+    from engine.migrate import gcheap
+    try:
+        now = checkpoint.snapshot_wasmedge(ex, inst, peers=peers)
+    except ForeignInstanceError:            # in a frame of the provider
+        return
+    for what, xs, ys in (('global', held.globals, now.globals), ('table', held.tables, now.tables)):
+        for k, (x, y) in enumerate(zip(xs, ys)):
+            same = structural(x) == structural(y)
+            if gcheap.same_state(x, y) != same:
+                raise EngineFailure(f'{what} {k} at the checkpoint and at step {ex.steps}: the oracle '
+                                    f'finds them {"the same" if same else "different"}, Snapshot '
+                                    f'equality (gcheap.same_state) does not')
 
 
 def cli_loads(wasm):
@@ -605,7 +627,26 @@ def _via_neutral(images, inst, directory, wasm, runtime, hidden=frozenset()):
     doc = neutral.read_document(directory)
     neutral.check_module(doc, images.module_sha256)
     snap = neutral.snapshot_from_document(doc, inst.module, inst.info)
+    # a JSON object's members have no order (RFC 8259): another writer may
+    # put them in any, and the document must read as the same state
+    try:
+        other = neutral.snapshot_from_document(_members_reversed(doc), inst.module, inst.info)
+    except WasmError as e:
+        raise EngineFailure(f'neutral.json with its objects\' members in reverse order is refused: '
+                            f'{e}') from e
+    if structural(other) != structural(snap):
+        raise EngineFailure('neutral.json with its objects\' members in reverse order reads as '
+                            'another state')
     return images_from_snapshot(snap, inst.module, inst.info, runtime, images.module_sha256), snap
+
+
+def _members_reversed(x):
+    """A JSON value with every object's members in reverse order."""
+    if isinstance(x, dict):
+        return {k: _members_reversed(x[k]) for k in reversed(list(x))}
+    if isinstance(x, list):
+        return [_members_reversed(v) for v in x]
+    return x
 
 
 # ---------------------------------------------------------------- comparing

@@ -688,3 +688,40 @@ def test_a_provider_function_is_foreign_only_without_the_peer():
     assert set(peers) == {linked.PROVIDER} and peers[linked.PROVIDER] is not inst
     assert oracle.holds_foreign(ex, inst) and not oracle.holds_foreign(ex, inst, peers)
     assert linked.peers(store, peers[linked.PROVIDER]) is None     # the provider imports nothing
+
+
+def test_a_reader_minding_json_member_order_is_a_mismatch(monkeypatch):
+    """neutral.json's objects are unordered; the oracle reads each document
+    also with every object's members reversed.  Here the reader's label
+    comparison is made to mind the order (as ``_canon`` without sort_keys
+    would)."""
+    import json
+    seed, gm = next((s, g) for s, g in _unlinked() if oracle.uninterrupted(
+        g.wasm, g.entry, g.args[0]).steps > 10)
+    hops = [('wasmedge', 9), (oracle.NEUTRAL + 'wamr', None)]
+    assert not oracle.check(gm.wasm, gm.entry, gm.args[0], hops)
+    monkeypatch.setattr(neutral, '_canon', lambda x: json.dumps(x))
+    bad = oracle.check(gm.wasm, gm.entry, gm.args[0], hops)
+    assert bad and 'members in reverse order' in bad[0], bad
+
+
+def test_state_equality_and_the_oracle_agree_on_differing_states(monkeypatch):
+    """Held while the run goes on, the checkpoint's globals and tables are
+    compared with the later ones by both equalities; an engine equality
+    that calls different objects the same is a mismatch."""
+    from engine.migrate import gcheap
+    real = gcheap.same_state
+    monkeypatch.setattr(gcheap, 'same_state', lambda a, b: True if not isinstance(a, type(None))
+                        and not hasattr(a, 'frames') else real(a, b))
+    for seed in range(80):
+        gm = gen.from_seed(seed)
+        if linked.decoded(gm.wasm).imports:
+            continue
+        ref = oracle.uninterrupted(gm.wasm, gm.entry, gm.args[0])
+        if ref.steps < 40:
+            continue
+        bad = oracle.check(gm.wasm, gm.entry, gm.args[0], [('wasmedge', 20), ('wamr', None)])
+        if bad:
+            assert 'Snapshot equality (gcheap.same_state) does not' in bad[0], bad
+            return
+    raise AssertionError('no run changed a global or table while a checkpoint was held')
