@@ -903,6 +903,7 @@ class ModuleGen(Wasm3Module, gen3.ModuleFeatures3):
         stops = self.dive_variants(m, stops)        # drawn after all of the above
         self.crowd(m)                               # drawn last of all
         self.assemble_host_tag(m)
+        stops = self.gc_floats(m, stops)            # after the host tag's type (fuzz.gen3)
         wasm = encode.encode_module(m)
         if provider is not None:
             wasm = linked.attach(wasm, provider)
