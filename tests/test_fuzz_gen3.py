@@ -845,7 +845,8 @@ def test_float_fields_with_special_values_migrate(runtime, tmp_path):
     """Stopped where gc.img holds the float objects, their fields are NaNs
     with payloads, -0, infinities and subnormals (over a few modules), the
     neutral document writes each as all the hex digits of its width (the
-    independent checker reads them, and refuses a digit more), and the run migrates into both
+    independent checker reads them, and refuses a digit more; the image
+    checker refuses an f32 field tagged num64), and the run migrates into both
     models, directly and through neutral.json, and ends as the
     uninterrupted run does, the heap compared bit-exact."""
     from engine.migrate.translate import translate
@@ -879,6 +880,13 @@ def test_float_fields_with_special_values_migrate(runtime, tmp_path):
             def wider(doc):
                 doc['heap'][k]['fields'][0] = '0x0' + doc['heap'][k]['fields'][0][2:]
             _seen_only_by_the_checker(doc, module, wider, r'fields\[0\].* is not an f32')
+            # gc.img: the f32 field's tag by the documentation, not by the writer's table
+            heap = imagecheck._heap_dict(images)
+            imagecheck.check_gc_tags(heap, gm.wasm)
+            k = next(k for k, e in enumerate(heap) if e[0] == 'struct' and e[1] == fs)
+            heap[k] = heap[k][:2] + (((5, heap[k][2][0][1]),) + heap[k][2][1:],)
+            with pytest.raises(imagecheck.ImageCheckError, match=f'entry {k} field 0: tag 5 in a field of type f32'):
+                imagecheck.check_gc_tags(heap, gm.wasm)
         other = 'wasmedge' if runtime == 'wamr' else 'wamr'
         back = translate(translate(images, module, inst.info, other), module, inst.info, runtime)
         assert oracle.structural(snapshot_from_images(back, module, inst.info)) == oracle.structural(snap), seed
