@@ -314,7 +314,7 @@ def _check_heap(doc, module):
         for i, (st, v) in enumerate(zip(storages, o['fields'])):
             if st in NUMBER_BITS and not _number_written(st, v):
                 raise NeutralCheckError(f'neutral.json heap[{k}].fields[{i}]: {json.dumps(v)} is not '
-                                        f'an {st} as docs/images.md writes it')
+                                        f'{"a" if st == "v128" else "an"} {st} as docs/images.md writes it')
     roots = [v for key, v in doc.items() if key != 'heap']
     reached, todo = set(), list(_refs(roots))
     while todo:
