@@ -912,6 +912,7 @@ class ModuleGen(Wasm3Module, gen3.ModuleFeatures3):
         self.crowd(m)                               # drawn last of all
         self.assemble_host_tag(m)
         stops = self.links(m, stops)                # newer than everything above
+        stops = self.gc_floats(m, stops)            # after the host tag's type and the links (fuzz.gen3)
         wasm = encode.encode_module(m)
         if provider is not None:
             wasm = linked.attach(wasm, encode.encode_module(provider))

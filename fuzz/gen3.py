@@ -89,7 +89,15 @@ copied into the tables by ``table.init`` (by the entry's prologue, and in
 bodies) and read by ``array.new_elem`` (an anyref segment's arrays of the
 type ANYS, type 5), and in a third of them dropped by the entry: a
 checkpoint's ``gc_elems`` share objects with the tables, before and after
-the drop.  Null
+the drop.  Drawn after every other choice of the module
+(``ModuleGC.gc_floats``), the storage types the rest never declares:
+FA, an array of f32, f64 or (with SIMD) v128, and FS, a struct of
+mutable and immutable f32 and f64 fields, a v128, a non-null reference to
+FA, a funcref, an externref and an anyref (the host's reference when the
+entry takes one), appended after every other type, one object of each
+made by the entry's prologue from NaNs with payloads, -0, infinities and
+subnormals (``SPECIAL``) and kept in two globals of their own, read into
+the digest and written by every callee.  Null
 references are read only behind ``br_on_non_null`` (bare now and then in
 risky modules, which then trap, as wasmtime does); array indices are in
 bounds except now and then in risky modules.  No signature, exported
@@ -99,8 +107,9 @@ oracle compares the GC state as structure (``fuzz.oracle.GCRef``).
 
 from types import SimpleNamespace
 
-from engine.syntax import (ANYREF, EXNREF, EXTERNREF, FUNCREF, I32, I64, ArrayType, FieldType, FuncType,
-                           RefType, StructType, value_class)
+from engine import syntax
+from engine.syntax import (ANYREF, EXNREF, EXTERNREF, F32, F64, FUNCREF, I32, I64, V128, ArrayType, FieldType,
+                           FuncType, Instr, RefType, StructType, value_class)
 
 LEGACY = 'legacy-exceptions'
 EXN_FEATURES = frozenset({'exceptions', 'function-references', LEGACY})
@@ -123,6 +132,29 @@ def is_gc(t):
 
 
 # ---------------------------------------------------------------- GC
+
+
+# bit patterns of the GC float fields (ModuleGC.gc_floats), in fours: a NaN
+# with a payload (quiet or signalling, either sign), -0, an infinity, a
+# subnormal, so any four in a row hold one of each
+SPECIAL = {
+    F32: (0x7FC00001, 0x80000000, 0x7F800000, 0x00000001, 0xFFC00123, 0x80000000, 0xFF800000,
+          0x807FFFFF, 0x7FA00001, 0x80000000, 0x7F800000, 0x00400000),
+    F64: (0x7FF8000000000001, 0x8000000000000000, 0x7FF0000000000000, 0x0000000000000001,
+          0xFFF8000000000123, 0x8000000000000000, 0xFFF0000000000000, 0x800FFFFFFFFFFFFF,
+          0x7FF4000000000001, 0x8000000000000000, 0x7FF0000000000000, 0x0008000000000000),
+}
+
+
+def special(t, k):
+    """``t.const`` of special bit pattern ``k`` (modulo the list): a v128
+    is four f32 or two f64 ones (k even / odd), every lane another."""
+    if t != V128:
+        vals = SPECIAL[t]
+        return (t + '.const', vals[k % len(vals)])
+    bits = 32 if k % 2 == 0 else 64
+    vals = SPECIAL[F32 if bits == 32 else F64]
+    return ('v128.const', sum(vals[(k + j) % len(vals)] << (bits * j) for j in range(128 // bits)))
 
 
 def _unpacked(storage):
@@ -294,12 +326,110 @@ class ModuleGC:
             m.subs = dict(self.gct.subs)
 
     def assemble_gc_table(self, m):
-        from engine import syntax
         if self.use_gc:
             assert len(m.imported('table')) + len(m.tables) == self.gc_table()
             n = self.gct.table_size
             m.tables.append(syntax.Table(syntax.TableType(syntax.Limits(n, n), ANYREF)))
             m.tables.append(syntax.Table(syntax.TableType(syntax.Limits(n, n), self.gct.rnode)))
+
+    # ---- late: float, v128 and reference fields (drawn after every other choice)
+
+    def gc_floats(self, m, stops):
+        """Types with the storage types the rest of the GC code never
+        declares, an object of each kept live from the entry's prologue
+        on, and reads and writes of them in every other function: drawn
+        after every other choice (``ModuleGen.assemble`` calls it last),
+        so a seed keeps the rest of its module.  Returns the stops,
+        moved by the instructions added before them.
+
+        FA (an array of f32, f64 or, with SIMD, v128, mutable) and FS (a
+        struct of a mutable f32 and f64, a v128 with SIMD, an immutable
+        f32 or f64, a non-null immutable reference to FA, a funcref, an
+        externref and an anyref, the last two the host's reference when
+        the entry takes one, so anyref fields hold host references),
+        appended after every other type; two mutable globals of them after
+        every other global.  Numbers are NaNs with payloads, -0,
+        infinities and subnormals (``SPECIAL``; a drawn index into the
+        list for each object, its fields or elements the patterns after it,
+        so a fuzzer whose bytes ran out still gets them), and v128 lanes
+        all differ.  The heap the oracle compares at the end is
+        reached from the globals, field by field, bit-exact; the
+        callees also fold a float field into the exported digest and
+        write an element of FA, after the checkpoints that fall before
+        their calls."""
+        if not self.use_gc:
+            return stops
+        c, t = self.c, self.gct
+        kinds = [F32, F64] + ([V128] if self.simd else [])
+        elem = c.choice(kinds)
+        fa = len(self.types)
+        self.types.append(ArrayType(FieldType(elem, True)))
+        rfa = RefType(False, fa, 'any')
+        fields = [FieldType(F32, c.integers(0, 3) > 0), FieldType(F64, c.integers(0, 3) > 0)]
+        if self.simd:
+            fields.append(FieldType(V128, True))
+        fields += [FieldType(c.choice((F32, F64)), False), FieldType(rfa, False),
+                   FieldType(FUNCREF, True), FieldType(EXTERNREF, True), FieldType(ANYREF, True)]
+        fs = len(self.types)
+        self.types.append(StructType(tuple(fields)))
+        nglobals = len(m.imported('global')) + len(m.globals)
+        g_fa, g_fs = nglobals, nglobals + 1
+        for k in (fa, fs):
+            m.globals.append(syntax.Global(syntax.GlobalType(True, RefType(True, k, 'any')),
+                                           [Instr('ref.null', RefType(True, k, 'any')), Instr('end')]))
+        t.floats = SimpleNamespace(fa=fa, fs=fs, elem=elem, fields=fields, g_fa=g_fa, g_fs=g_fs)
+        host = self.sigs[0].params.index(EXTERNREF) if EXTERNREF in self.sigs[0].params else None
+        n = c.integers(2, 6)
+        base = c.integers(0, 63)
+        code = [special(elem, base + k) for k in range(n)]
+        code += [('array.new_fixed', (fa, n)), ('global.set', g_fa)]
+        base = c.integers(0, 63)
+        for k, f in enumerate(fields):
+            if f.storage in kinds:
+                code.append(special(f.storage, base + k))
+            elif f.storage == rfa:
+                code += [('global.get', g_fa), ('ref.as_non_null', None)]
+            elif f.storage == FUNCREF:
+                code.append(('ref.func', self.fbase + c.integers(0, self.nfuncs - 1)))
+            elif host is None:
+                code.append(('ref.null', f.storage))
+            else:
+                code.append(('local.get', host))
+                if f.storage == ANYREF:
+                    code.append(('any.convert_extern', None))
+        code += [('struct.new', fs), ('global.set', g_fs)]
+        entry = m.funcs[0].body
+        entry[self.prologue:self.prologue] = [Instr(op, imm) for op, imm in code]
+        for f in m.funcs[1:self.nfuncs]:
+            f.body[0:0] = [Instr(op, imm) for op, imm in self.gc_floats_use()]
+        return tuple(s + len(code) for s in stops)
+
+    def gc_floats_use(self):
+        """A callee's first code: a number field of FS (or an element of
+        FA) folded into the digest (``block``, ``br_on_null``: the globals
+        are null until the entry's prologue has run), and an element of FA
+        set to another special number."""
+        c, g, f = self.c, self.gct, self.gct.floats
+        nums = [k for k, ft in enumerate(f.fields) if ft.storage in (F32, F64, V128)]
+        if c.boolean():
+            k = c.choice(nums)
+            read, st = [('global.get', f.g_fs), ('br_on_null', 0), ('struct.get', (f.fs, k))], \
+                f.fields[k].storage
+        else:
+            read, st = [('global.get', f.g_fa), ('br_on_null', 0), ('i32.const', c.integers(0, 1)),
+                        ('array.get', f.fa)], f.elem
+        if st == F32:
+            fold = [('i32.reinterpret_f32', None)]
+        elif st == F64:
+            fold = [('i64.reinterpret_f64', None), ('i64.const', c.choice((0, 32))), ('i64.rotl', None),
+                    ('i32.wrap_i64', None)]
+        else:
+            fold = [('i32x4.extract_lane', c.integers(0, 3))]
+        digest = [('global.get', g.g_digest), ('i32.add', None), ('global.set', g.g_digest)]
+        write = [('global.get', f.g_fa), ('br_on_null', 0), ('i32.const', c.integers(0, 1)),
+                 special(f.elem, c.integers(0, 63)), ('array.set', f.fa)]
+        return [('block', None)] + read + fold + digest + [('end', None), ('block', None)] + write + \
+            [('end', None)]
 
 
 class FuncGC:

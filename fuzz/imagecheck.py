@@ -10,6 +10,7 @@ This reader follows docs/images.md field by field with nothing but
 to write and with what the engine's reader returned.
 """
 
+import functools
 import json
 import os
 import re
@@ -30,6 +31,10 @@ VERSIONS = (1, 2, 3, 4, 5)        # 3: Wasm 3.0 state (memory{i}.img, exception.
 GC_KINDS = ('struct', 'array', 'i31', 'host')     # docs/images.md "GC heap": kind byte 0 .. 3
 GC_PAYLOAD = {0: 0, 1: 4, 2: 4, 3: 4, 4: 4, 5: 8, 6: 16, 7: 4, 8: 4}   # field tag -> payload bytes
 FRAME_LAYOUTS = ('one-file', 'per-file')
+# docs/images.md "GC heap": the tag a field of each number storage type has
+# (num32, num64, num128); a reference field has one of the others
+GC_NUM_TAG = {'i8': 4, 'i16': 4, 'i32': 4, 'f32': 4, 'i64': 5, 'f64': 5, 'v128': 6}
+GC_REF_TAGS = frozenset((0, 1, 2, 3, 7, 8))
 
 
 class ImageCheckError(Exception):
@@ -407,6 +412,33 @@ def check_modes(directory):
                                   f'{FILE_MODE:o} (0666 less the umask)')
 
 
+@functools.lru_cache(maxsize=8)
+def _module_types(wasm):
+    """The type section of a module (the engine's binary decoder: the
+    module, not the image format, is what it reads)."""
+    from engine.binary import decode_module
+    return decode_module(wasm).types
+
+
+def check_gc_tags(heap, wasm):
+    """Each struct or array field of gc.img's entries (``decode_dir``'s
+    ``heap``) has the tag docs/images.md gives its storage type in the
+    module ``wasm``: a writer and a reader sharing one wrong table (an f32
+    as num64) agree with each other but not with the documentation."""
+    types = _module_types(bytes(wasm))
+    for k, e in enumerate(heap or ()):
+        if len(e) != 3 or e[1] >= len(types):
+            continue
+        t = types[e[1]]
+        fields = getattr(t, 'fields', None)
+        storages = [f.storage for f in fields] if fields is not None else [t.field.storage] * len(e[2])
+        for i, (st, (tag, _)) in enumerate(zip(storages, e[2])):
+            want = GC_NUM_TAG.get(st)
+            if (tag != want) if want is not None else (tag not in GC_REF_TAGS):
+                raise ImageCheckError(f'gc.img: entry {k} field {i}: tag {tag} in a field of type {st} '
+                                      f'(docs/images.md: {want if want is not None else "a reference tag"})')
+
+
 def hidden_beside(directory):
     """The hidden entries of ``directory``'s parent folder."""
     parent = os.path.dirname(os.path.abspath(directory))
@@ -434,6 +466,8 @@ def check_dir(directory, written, read_back, extra=None, there_before=frozenset(
     check_modes(directory)
     check_nothing_left_beside(directory, there_before)
     mine = decode_dir(directory)
+    if mine['heap'] and extra and 'module.wasm' in extra:
+        check_gc_tags(mine['heap'], extra['module.wasm'])
     for what, other in (('the set written', written), ("the engine's reader", read_back)):
         diff = list(_differences(mine, as_dict(other)))
         if diff:

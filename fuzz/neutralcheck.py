@@ -258,6 +258,23 @@ def _uses_gc(module):
         i.op in GC_OPS or i.op.startswith(('struct.', 'array.')) for f in module.funcs for i in f.body)
 
 
+# docs/images.md "Values" and "heap": a number field's width in bits; i8,
+# i16, i32, i64 are unsigned decimals below 2^bits, f32, f64 and v128 the
+# string "0x" and *all* bits / 4 hex digits of the bit pattern (this
+# checker's own table: the engine's writer and reader share one, so a
+# changed width is written and read back alike)
+NUMBER_BITS = {'i8': 8, 'i16': 16, 'i32': 32, 'i64': 64, 'f32': 32, 'f64': 64, 'v128': 128}
+HEX_DIGITS = frozenset('0123456789abcdefABCDEF')
+
+
+def _number_written(st, v):
+    """Whether ``v`` is a field of number type ``st`` as documented."""
+    bits = NUMBER_BITS[st]
+    if st in ('f32', 'f64', 'v128'):
+        return isinstance(v, str) and len(v) == 2 + bits // 4 and v[:2] == '0x' and set(v[2:]) <= HEX_DIGITS
+    return isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 1 << bits
+
+
 def _refs(x):
     """Every {"ref": n} inside a JSON value."""
     if isinstance(x, dict):
@@ -273,7 +290,8 @@ def _refs(x):
 
 def _check_heap(doc, module):
     """docs/images.md "heap (version 3: GC)": each object {"struct"|"array":
-    type index, "fields"}, a struct with its type's field count; every
+    type index, "fields"}, a struct with its type's field count, its
+    number fields written as documented (``_number_written``); every
     {"ref": n} names an object, and every object is reached from the
     run's state (the writer writes what is reachable, each once)."""
     from engine import syntax as S
@@ -292,6 +310,11 @@ def _check_heap(doc, module):
         if kind == 'struct' and len(o['fields']) != len(t.fields):
             raise NeutralCheckError(f'neutral.json heap[{k}]: {len(o["fields"])} fields, type '
                                     f'{o[kind]} has {len(t.fields)}')
+        storages = [f.storage for f in t.fields] if kind == 'struct' else [t.field.storage] * len(o['fields'])
+        for i, (st, v) in enumerate(zip(storages, o['fields'])):
+            if st in NUMBER_BITS and not _number_written(st, v):
+                raise NeutralCheckError(f'neutral.json heap[{k}].fields[{i}]: {json.dumps(v)} is not '
+                                        f'{"a" if st == "v128" else "an"} {st} as docs/images.md writes it')
     roots = [v for key, v in doc.items() if key != 'heap']
     reached, todo = set(), list(_refs(roots))
     while todo:

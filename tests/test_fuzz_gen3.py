@@ -584,10 +584,13 @@ def test_an_exception_carries_the_hosts_reference_at_checkpoints(monkeypatch):
             break
     assert modules >= 8 and held >= 4, (modules, held)
     # without it the seed's module is the same but for the throw and the tag
+    # (the GC float types, appended after its tag's type, left out of both)
     compared = 0
     for seed in range(40):
+        monkeypatch.setattr(gen3.ModuleGC, 'gc_floats', lambda self, m, stops: stops)
         with_it = gen.from_seed(seed).module
         if _host_tag(with_it) is None:
+            monkeypatch.undo()
             continue
         monkeypatch.setattr(gen3.FuncFeatures3, 'host_exception', lambda self: None)
         without = gen.from_seed(seed).module
@@ -720,3 +723,178 @@ def test_a_dropped_gc_segment_migrates(runtime):
             assert oracle.check(gm.wasm, gm.entry, gm.args[0], hops) == [], (seed, hops)
         return
     raise AssertionError('no checkpoint after a GC segment was dropped')
+
+
+# ---------------------------------------------------------------- GC float, v128 and reference fields
+
+FLOATS = ('f32', 'f64', 'v128')
+
+
+def _float_types(module):
+    """(FA, FS) type indices of a generated module (``ModuleGC.gc_floats``),
+    or None: the array of floats and the struct whose fields include one."""
+    arrays = [k for k, t in enumerate(module.types)
+              if isinstance(t, syntax.ArrayType) and t.field.storage in FLOATS]
+    structs = [k for k, t in enumerate(module.types)
+               if isinstance(t, syntax.StructType) and any(f.storage in FLOATS for f in t.fields)]
+    return (arrays[-1], structs[-1]) if arrays and structs else None
+
+
+def _bits_kind(st, x):
+    """What kind of special bit pattern ``x`` of float type ``st`` is."""
+    exp, man = (8, 23) if st == 'f32' else (11, 52)
+    e, m, sign = (x >> man) & ((1 << exp) - 1), x & ((1 << man) - 1), x >> (exp + man)
+    if e == (1 << exp) - 1:
+        return 'nan payload' if m not in (0, 1 << (man - 1)) else 'nan' if m else 'inf'
+    if e == 0:
+        return 'subnormal' if m else '-0' if sign else '+0'
+    return 'normal'
+
+
+def test_gc_modules_declare_float_v128_and_reference_fields(generated):
+    """Every GC module has an array of f32, f64 or (with SIMD) v128 and a
+    struct of mutable and immutable f32 and f64 fields, a v128, a non-null
+    reference to the array, a funcref, an externref and an anyref, kept in
+    globals of their own that the entry's prologue sets; every callee reads
+    a number of them into the digest and writes an element.  Over the
+    seeds each element type appears."""
+    elems = collections.Counter()
+    gc = 0
+    for seed, gm in generated:
+        m = gm.module
+        if not any(i.op == 'struct.new' for f in m.funcs for i in f.body):
+            assert _float_types(m) is None, seed
+            continue
+        gc += 1
+        fa, fs = _float_types(m)
+        elems[m.types[fa].field.storage] += 1
+        fields = m.types[fs].fields
+        storages = [f.storage for f in fields]
+        assert {'f32', 'f64', 'v128', 'funcref', 'externref', 'anyref'} <= set(storages), (seed, storages)
+        assert any(f.storage in ('f32', 'f64') and not f.mut for f in fields), seed
+        assert syntax.RefType(False, fa, 'any') in storages, seed
+        kinds = {(g.type.valtype.heap if isinstance(g.type.valtype, syntax.RefType) else None)
+                 for g in m.globals}
+        assert {fa, fs} <= kinds, seed
+        entry = [i.op for i in m.funcs[0].body]
+        assert 'array.new_fixed' in entry and ('struct.new', fs) in [(i.op, i.imm) for i in m.funcs[0].body]
+        callees = [e.index for e in m.exports if e.kind == 'func' and e.name[1:].isdigit()]
+        elems['callees'] += len(callees)
+        for x in callees:
+            ops = [(i.op, i.imm) for i in m.funcs[x - len(m.imported('func'))].body]
+            assert ('array.set', fa) in ops, (seed, x)
+            assert ('array.get', fa) in ops or any(op == 'struct.get' and imm[0] == fs for op, imm in ops), \
+                (seed, x)
+    assert gc >= 40, gc
+    assert all(elems[t] >= 5 for t in FLOATS) and elems['callees'] >= 40, elems
+
+
+def test_the_float_fields_leave_every_other_choice_as_it_was(generated, monkeypatch):
+    """The float types, globals and code are drawn after everything else
+    (``ModuleGC.gc_floats``): without them a seed's module is the same but
+    for the instructions inserted (the entry's at its prologue mark, each
+    callee's at its start), the types and the two globals appended, and
+    the stops moved by the entry's insertion."""
+    with_floats = dict(generated[:40])
+    monkeypatch.setattr(gen3.ModuleGC, 'gc_floats', lambda self, m, stops: stops)
+    compared = 0
+    for seed in range(40):
+        old, new = gen.from_seed(seed).module, with_floats[seed].module
+        if _float_types(new) is None:
+            assert gen.from_seed(seed).wasm == with_floats[seed].wasm, seed
+            continue
+        assert new.types[:len(old.types)] == old.types and len(new.types) == len(old.types) + 2, seed
+        assert len(new.globals) == len(old.globals) + 2, seed
+        assert [g.type for g in new.globals[:len(old.globals)]] == [g.type for g in old.globals], seed
+        added = len(new.funcs[0].body) - len(old.funcs[0].body)
+        shift = [b - a for a, b in zip(gen.from_seed(seed).stops, with_floats[seed].stops)]
+        assert shift == [added] * len(shift), seed
+        for k, (f, g) in enumerate(zip(old.funcs, new.funcs)):
+            ops, nops = [(i.op, i.imm) for i in f.body], [(i.op, i.imm) for i in g.body]
+            assert _one_run_inserted(ops, nops), (seed, k)
+            assert k == 0 or nops[len(nops) - len(ops):] == ops, (seed, k)      # a callee's at its start
+        compared += 1
+    assert compared >= 10, compared
+
+
+def _one_run_inserted(old, new):
+    """Whether ``new`` is ``old`` with one contiguous run inserted (or equal)."""
+    p = next((i for i, (a, b) in enumerate(zip(old, new)) if a != b), len(old))
+    s = next((i for i, (a, b) in enumerate(zip(reversed(old), reversed(new))) if a != b), len(old))
+    return len(new) >= len(old) and p + s >= len(old)
+
+
+def _float_sets(seeds, runtime):
+    """(seed, module, inst, images) of the first stop of each GC module
+    (every 17 instructions in ``runtime``) whose heap holds both float
+    objects with their special values."""
+    for seed in seeds:
+        gm = gen.from_seed(seed)
+        module = linked.decoded(gm.wasm)
+        if _float_types(module) is None:
+            continue
+        for inst, images in _stops(gm, runtime, 17):
+            if images.heap and sum(e[0] in ('struct', 'array') and e[1] in _float_types(module)
+                                   for e in images.heap) == 2:
+                yield seed, gm, inst, images
+                break
+
+
+@pytest.mark.parametrize('runtime', oracle.RUNTIMES)
+def test_float_fields_with_special_values_migrate(runtime, tmp_path):
+    """Stopped where gc.img holds the float objects, their fields are NaNs
+    with payloads, -0, infinities and subnormals (over a few modules), the
+    neutral document writes each as all the hex digits of its width (the
+    independent checker reads them, and refuses a digit more; the image
+    checker refuses an f32 field tagged num64), and the run migrates into both
+    models, directly and through neutral.json, and ends as the
+    uninterrupted run does, the heap compared bit-exact."""
+    from engine.migrate.translate import translate
+    kinds, found = collections.Counter(), 0
+    for seed, gm, inst, images in _float_sets(range(60), runtime):
+        module = inst.module
+        fa, fs = _float_types(module)
+        for e in images.heap:
+            if e[0] in ('struct', 'array') and e[1] in (fa, fs):
+                types = [f.storage for f in module.types[fs].fields] if e[1] == fs else \
+                    [module.types[fa].field.storage] * len(e[2])
+                for st, (tag, x) in zip(types, e[2]):
+                    if st in ('f32', 'f64'):
+                        kinds[_bits_kind(st, x)] += 1
+                    if st == 'v128':
+                        kinds['v128'] += 1
+        snap = snapshot_from_images(images, module, inst.info)
+        doc = neutral.document_from_snapshot(snap, module, inst.info, images.module_sha256)
+        neutralcheck.check_doc(doc, module)
+        for o in doc['heap']:
+            kind = 'struct' if 'struct' in o else 'array'
+            if o[kind] in (fa, fs):
+                types = [f.storage for f in module.types[fs].fields] if o[kind] == fs else \
+                    [module.types[fa].field.storage] * len(o['fields'])
+                for st, v in zip(types, o['fields']):
+                    if st in FLOATS:
+                        assert len(v) == 2 + {'f32': 8, 'f64': 16, 'v128': 32}[st], (seed, st, v)
+        if not found:       # a float written one digit wider: only the checker's own widths see it
+            k = next(k for k, o in enumerate(doc['heap']) if o.get('struct') == fs)
+
+            def wider(doc):
+                doc['heap'][k]['fields'][0] = '0x0' + doc['heap'][k]['fields'][0][2:]
+            _seen_only_by_the_checker(doc, module, wider, r'fields\[0\].* is not an f32')
+            # gc.img: the f32 field's tag by the documentation, not by the writer's table
+            heap = imagecheck._heap_dict(images)
+            imagecheck.check_gc_tags(heap, gm.wasm)
+            k = next(k for k, e in enumerate(heap) if e[0] == 'struct' and e[1] == fs)
+            heap[k] = heap[k][:2] + (((5, heap[k][2][0][1]),) + heap[k][2][1:],)
+            with pytest.raises(imagecheck.ImageCheckError, match=f'entry {k} field 0: tag 5 in a field of type f32'):
+                imagecheck.check_gc_tags(heap, gm.wasm)
+        other = 'wasmedge' if runtime == 'wamr' else 'wamr'
+        back = translate(translate(images, module, inst.info, other), module, inst.info, runtime)
+        assert oracle.structural(snapshot_from_images(back, module, inst.info)) == oracle.structural(snap), seed
+        for route in (other, oracle.NEUTRAL + other):
+            hops = [(runtime, images.steps), (route, None)]
+            assert oracle.check(gm.wasm, gm.entry, gm.args[0], hops) == [], (seed, hops)
+        found += 1
+        if found == 3:
+            break
+    assert found == 3, found
+    assert all(kinds[k] for k in ('nan payload', '-0', 'inf', 'subnormal', 'v128')), kinds
