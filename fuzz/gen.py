@@ -1252,8 +1252,8 @@ class ModuleGen(Wasm3Module, gen3.ModuleFeatures3):
         return syntax.RefType(True, self.type_index(LINK_TYPE) if heap is None else heap)
 
     def links(self, m, stops):
-        """Links (2026-12-02; drawn after every other choice, so a seed
-        keeps the rest of its module): a linked module holds functions of
+        """Links (2026-12-02; drawn after every other choice but the GC
+        float fields', so a seed keeps the rest of its module): a linked module holds functions of
         the provider that it does not import, which a checkpoint saves as
         links to the provider instance (engine/migrate/links.py, link.img).
         The entry reads the provider's ``LINK_GLOBAL`` (and, with a funcref
