@@ -5,6 +5,7 @@ Shape of the generated function (WasmEdge model: instruction indices,
 whole values)::
 
     def F(n, d, l0=0, l1=0, R=None):    # n: step budget, d: calls allowed
+        nonlocal N                       # the budget left, on return
         l2 = 0                           # declared locals
         b = 0                            # block to run
         if R is not None: b, V = R; l0 = V[0]; ...; s0 = V[nlocals] ...
@@ -15,6 +16,11 @@ whole values)::
                 ...                      # straight-line code on l*/s* vars
                 b = 3
             elif b == 3: ...
+
+A call passes the budget in and returns the function's results only (one
+value as itself, several as a tuple, none as None): the budget left comes
+back in the closure cell ``N`` that every compiled function of the store
+shares (``budget_cell``), so a return builds no tuple.
 
 Wasm locals are Python locals ``l<i>``, the operand at height ``h`` is
 ``s<h>`` (heights are static), pure operations are fused into expressions
@@ -33,6 +39,7 @@ mapping its line number to (pc, segment) through ``Compiled.lines``.
 import math
 import re
 import struct
+import types
 from array import array
 
 from .. import deftypes, faults
@@ -147,6 +154,15 @@ def fbits(f, b):
         return b
     _FA[0] = f
     return _QA[0]
+
+
+def budget_cell(store):
+    """The closure cell through which the store's compiled functions hand
+    the budget left back to their caller (created on first use)."""
+    cell = store.budget
+    if cell is None:
+        cell = store.budget = types.CellType(0)
+    return cell
 
 
 def call_host(host, args):
@@ -370,6 +386,7 @@ class FuncGen:
         fi = self.fi
         params = ''.join(f'l{j}=0, ' for j in range(self.nparams))
         self.emit(0, f'def F(n, d, {params}R=None):')
+        self.emit(1, 'nonlocal N')
         for j, t in enumerate(fi.code.locals, self.nparams):
             self.emit(1, f'l{j} = {default_value(t)!r}' + ('; f%d = 0.0' % j if t == 'f64' else ''))
         self.emit(1, 'b = 0')
@@ -955,14 +972,16 @@ class FuncGen:
                            f'{host}([{args}])')
         else:
             sep = ', ' if np_ else ''
-            self.emit(ind, f'n{"".join(", " + r for r in res)} = {callee}(n, d - 1{sep}{args})')
+            lhs = f'{", ".join(res)} = ' if res else ''
+            self.emit(ind, f'{lhs}{callee}(n, d - 1{sep}{args}); n = N')
         for r in res:
             self.st.append(_E(r, frozenset((r,))))
 
     def ret(self, ind):
         res = self.st[len(self.st) - self.arity:] if self.arity else []
-        vals = ''.join(', ' + self.bits(e, ind) for e in res)
-        self.emit(ind, f'return n - {self.charged()}{vals}')
+        vals = ', '.join(self.bits(e, ind) for e in res)
+        k = self.charged()
+        self.emit(ind, f'N = n - {k}; return {vals}' if k else f'N = n; return {vals}')
 
     def branch_to(self, b, ind):
         """Move the kept values to the target's slots and jump."""
@@ -1216,11 +1235,12 @@ def build(store, addr, model='wasmedge'):
     c.nparams = len(fi.type.params)
     c.arity = len(fi.type.results)
     if fi.host is not None:
-        host, nr = fi.host, c.arity
+        host, nr, cell = fi.host, c.arity, budget_cell(store)
 
         def hostcall(n, d, *args):
             r = host(list(args))
-            return (n, *r) if nr else n
+            cell.cell_contents = n
+            return (r[0] if nr == 1 else tuple(r)) if nr else None
         c.fn, c.entry, c.lines, c.code, c.source = hostcall, {}, {}, None, None
         c.nlocals = c.nparams
         c.floats = ()
@@ -1243,11 +1263,14 @@ def build(store, addr, model='wasmedge'):
         except Uncompilable:
             hit = cache[key] = None
         else:
-            lines, tags = [], {}
-            for k, (ind, text, tag) in enumerate(g.out, 1):
-                lines.append('    ' * ind + text)
+            # F is made inside MAKE so that N is a free variable; build gives
+            # it the store's cell
+            lines, tags = ['def MAKE(N):'], {}
+            for k, (ind, text, tag) in enumerate(g.out, 2):
+                lines.append('    ' * (ind + 1) + text)
                 if tag is not None:
                     tags[k] = tag
+            lines.append('    return F')
             src = '\n'.join(lines) + '\n'
             code = compile(src, f'<wasm function {fi.idx}>', 'exec')
             hit = cache[key] = (code, {pc: g.blocks[pc] for pc in g.lead}, tags, g.bindings, src,
@@ -1258,6 +1281,8 @@ def build(store, addr, model='wasmedge'):
     code, c.entry, c.lines, bindings, c.source, c.floats = hit
     ns = namespace(store, inst, bindings, c, model)
     exec(code, ns)
-    c.fn = ns['F']
+    proto = ns['MAKE'](0)
+    c.fn = types.FunctionType(proto.__code__, ns, 'F', proto.__defaults__,
+                              (budget_cell(store),))
     c.code = c.fn.__code__
     return c

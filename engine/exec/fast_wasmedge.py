@@ -37,7 +37,7 @@ import struct
 import sys
 
 from . import wasmedge as W
-from .compile import INDEX_OOB, OOB, STRUCT_OOB, Reenter, Stop, ready, unwind
+from .compile import INDEX_OOB, OOB, STRUCT_OOB, Reenter, Stop, budget_cell, ready, unwind
 from ..errors import Trap
 
 PY_DEPTH = 1500           # compiled Wasm calls nested in one Python entry
@@ -88,6 +88,7 @@ class CompiledTier:
         n = self.BIG if max_steps is None else max_steps
         recursion_room()
         interp = type(self).INTERP                 # the plain function: interp(self, n)
+        cell = budget_cell(self.store)             # where compiled code returns the budget left
         while n > 0:
             frame = self.frames[-1]
             entry = self._entry(frame)
@@ -121,12 +122,8 @@ class CompiledTier:
             except Trap as e:
                 self._trapped(e, n)
                 raise
-            if c.arity:
-                left = r[0]
-                res = r[1:]
-            else:
-                left = r
-                res = ()
+            left = cell.cell_contents
+            res = (r,) if c.arity == 1 else r if c.arity else ()
             self.steps += n - left
             n = left
             if self._returned(frame, res):
