@@ -237,6 +237,9 @@ DISPATCH_CHAIN = 8
 # once it has been entered HOT_STEPS * L // COLD_SIZE times; a smaller one
 # at once
 COLD_SIZE, HOT_STEPS = 400, 8
+# most steps after a call charged before it (FuncGen.precharge): a stop
+# comes that much earlier per frame, and the interpreter runs the rest
+PRECHARGE = 64
 # f64 in the float domain: exact for every non-NaN result (a NaN result is
 # recomputed by the exact operations, which give its payload)
 _FBIN = {'f64.add': '+', 'f64.sub': '-', 'f64.mul': '*', 'f64.div': '/', 'f64.eq': '==',
@@ -486,6 +489,7 @@ class FuncGen:
         # whether the path emitted so far tested the call allowance ``d``
         # (constant in a call): a later call on it needs no test of its own
         self.d_checked = False
+        self.synced = False        # whether N holds n (just after a compiled call)
         self.region = None
         self.body_at(pc0, h0, 4)
         self.tag = None
@@ -556,7 +560,12 @@ class FuncGen:
                     self.jump(ind, pc + 1)
                     return
                 pc += 1
-                self.begin_segment(pc, ind, None)
+                if self.over:                   # charged already: no check, no charge
+                    self.region = [0]           # (its own, not the call's region)
+                    self.begin_segment(pc, ind, -self.over)
+                    self.precharged = True
+                else:
+                    self.begin_segment(pc, ind, None)
                 continue
             self.instr(pc, ins, ind)
             if pc + 1 in self.lead:
@@ -582,6 +591,7 @@ class FuncGen:
         are subtracted once, where the path leaves the region."""
         self.seg, self.segk = s, self.segment_length(s)
         if pre is None:
+            self.precharged = False
             tok = f'@R{len(self.regions)}@'
             self.region = self.regions[tok] = [0]
             self.pre = 0
@@ -599,16 +609,21 @@ class FuncGen:
     def jump(self, ind, pc, extra=0):
         target = self.blocks[pc]
         total = None if self.region is None else self.charged(extra)
+        if self.precharged:
+            # the end of precharged code: all charged, and the code after the
+            # jump, which the check before the call does not cover, checks anew
+            assert total == 0, total
+            total = None
         if (target != self.self_block and not self.loop_head(pc) and self.depth < INLINE_DEPTH
                 and self.block_size(pc) <= INLINE_SIZE
                 and len(self.out) + self.held < INLINE_LINES):
             saved = (list(self.st), self.seg, self.segk, self.tag, self.pre, self.region,
-                     self.d_checked)
+                     self.d_checked, self.precharged, self.synced)
             self.depth += 1
             self.body_at(pc, self.lead[pc], ind, total)
             self.depth -= 1
             (self.st, self.seg, self.segk, self.tag, self.pre, self.region,
-             self.d_checked) = saved
+             self.d_checked, self.precharged, self.synced) = saved
             return
         # a placeholder line, resolved when the arm is complete (indices are
         # relative to the arm's first line)
@@ -964,16 +979,28 @@ class FuncGen:
                 callee = self.bind(f'C{ins.imm}', 'func', ins.imm)
         self.st[below:] = []
         res = [f's{j}' for j in range(below, below + nr)]
-        self.emit(ind, f'n -= {self.charged()}')
-        self.region = None                      # the code after the call checks again
-        self.tag = ('call', pc, self.seg, self.segk, below, h)
+        x = self.charged()
+        if x > 0:                               # the path's charge, and the continuations'
+            over = self.precharge(pc)
+            if over:
+                self.charged(over)              # the region's check covers them
+            self.emit(ind, f'n -= {x + over}')
+            self.synced = False
+        else:                                   # a call in precharged continuations
+            over = -x
+        self.over = over
+        self.region = None                      # the code after the call checks again,
+        self.precharged = False                 # unless charged ahead (body_at)
+        self.tag = ('call', pc, self.seg, self.segk, below, h, over)
         if callee is None:
             self.emit(ind, f'{"".join(r + ", " for r in res)}{"_ = " if not res else "= "}'
                            f'{host}([{args}])')
+            self.synced = False                 # a host function may run other code
         else:
             sep = ', ' if np_ else ''
             lhs = f'{", ".join(res)} = ' if res else ''
             self.emit(ind, f'{lhs}{callee}(n, d - 1{sep}{args}); n = N')
+            self.synced = True                  # N is n
         for r in res:
             self.st.append(_E(r, frozenset((r,))))
 
@@ -981,7 +1008,37 @@ class FuncGen:
         res = self.st[len(self.st) - self.arity:] if self.arity else []
         vals = ', '.join(self.bits(e, ind) for e in res)
         k = self.charged()
-        self.emit(ind, f'N = n - {k}; return {vals}' if k else f'N = n; return {vals}')
+        if k:
+            self.emit(ind, f'N = n - {k}; return {vals}')
+        else:                                   # a precharged continuation
+            self.emit(ind, f'return {vals}' if self.synced else f'N = n; return {vals}')
+
+    def precharge(self, pc):
+        """Steps of the code after the call at pc that the call's region
+        check covers and its charge subtracts before the call: the segments
+        that follow it up to the next call (and on after that one), a
+        return or a jump, as long as each path through them charges the
+        same (no false ``if`` counting an ``else``), at most PRECHARGE.
+        That code then needs no check and no subtraction of its own (one
+        check and one subtraction per call of a small function).  A stop
+        inside the callee is exact still: ``unwind`` adds each caller's
+        precharged steps (the 'call' tag's last field) to the budget left."""
+        body, last = self.body, len(self.body) - 1
+        total = 0
+        s = pc + 1
+        while s <= last and s not in self.lead:
+            k = self.segment_length(s)
+            e = s + k - 1
+            op = body[e].op
+            if op == 'unreachable' or (op == 'if' and self.if_false(e)[1]):
+                break
+            if total + k > PRECHARGE:
+                break
+            total += k
+            if op not in _CALLS:
+                break
+            s = e + 1
+        return total
 
     def branch_to(self, b, ind):
         """Move the kept values to the target's slots and jump."""
@@ -1086,9 +1143,11 @@ def unwind(e, trapped):
     (``Reenter``) or after the trapping instruction (a trap: the steps up to
     and including it are charged; its operands are whatever the trap left).
     Each line's tag says where it is and what its path charged: on a 'call'
-    line the path is charged up to and including the call; elsewhere
+    line the path is charged up to and including the call, and the tag's
+    last field more, the steps after it charged ahead (FuncGen.precharge),
+    which every caller adds to the budget left; elsewhere
     ``pre`` steps of the path before the segment are not yet subtracted
-    from n (see FuncGen)."""
+    from n (see FuncGen; negative after a call that charged ahead)."""
     chain = []
     tb = e.__traceback__
     while tb is not None:
@@ -1101,14 +1160,17 @@ def unwind(e, trapped):
         raise RuntimeError('compiled tier: no compiled frame on the traceback') from e
     last = len(chain) - 1
     left = None
+    ahead = 0                                     # the callers' precharged steps
     out = []
     for k, (w, L, line) in enumerate(chain):
-        kind, at, seg, segk, h, extra = w.lines[line]
+        tag = w.lines[line]
+        kind, at, seg, segk, h, extra = tag[:6]
         done = at - seg + (1 if trapped else 0)   # steps of this segment taken
         if k < last:
             pc = at                               # a caller, at its call
+            ahead += tag[6]
         elif kind == 'call':                      # the callee trapped or is left to the interpreter
-            left = L['n'] + segk - done
+            left = L['n'] + segk - done + tag[6]
             pc = at + 1 if trapped else at
             if not trapped:
                 h = extra
@@ -1128,7 +1190,7 @@ def unwind(e, trapped):
         else:
             operands = [L[f's{j}'] for j in range(h)]
         out.append((w, pc, locs, operands))
-    return left, out
+    return left + ahead, out
 
 
 def namespace(store, inst, bindings, c, model='wasmedge'):
