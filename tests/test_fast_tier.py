@@ -626,3 +626,19 @@ def test_a_stop_in_a_callee_whose_caller_charged_ahead(model):
                 ex.run()
             got.append((ex.steps, ex.pc, state(store, inst, ex, True)['frames']))
         assert got[0] == got[1]
+
+
+@pytest.mark.parametrize('model', ['wasmedge', 'wamr'])
+def test_a_frame_at_pc_0_that_no_call_makes_runs_as_the_interpreter_runs_it(model):
+    """The compiled tier enters a frame at pc 0 by calling its function
+    with the params; a frame there whose declared local is not its default
+    (as a restored image set may hold) is not such a frame: both tiers
+    read the local it holds."""
+    wasm = wasmtime.wat2wasm('''(module (func (export "f") (param i32) (result i32) (local i32)
+      (i32.add (local.get 0) (local.get 1))))''')
+    got = []
+    for tier in ('interp', 'fast'):
+        store, inst, ex = setup(wasm, 'f', [5], tier, model=model)
+        ex.stack[-1] = 7                          # the declared local (one value, one cell)
+        got.append(outcome(store, inst, ex, None))
+    assert got[0] == got[1] and got[0][2]['results'] == [12]

@@ -7,15 +7,16 @@ whole values)::
     def F(n, d, l0=0, l1=0, R=None):    # n: step budget, d: calls allowed
         nonlocal N                       # the budget left, on return
         l2 = 0                           # declared locals
-        b = 0                            # block to run
-        if R is not None: b, V = R; l0 = V[0]; ...; s0 = V[nlocals] ...
-        while True:
-            if b == 0:
+        if R is None:                    # a call: the entry block
+            while True:
                 if n < 7: raise Stop()   # budget short: stop before pc 0
                 n -= 7                   # one subtraction per segment
                 ...                      # straight-line code on l*/s* vars
-                b = 3
-            elif b == 3: ...
+                b = 3; break
+        else:                            # a resume: block b, locals, operands
+            b, V = R; l0 = V[0]; ...; s0 = V[nlocals] ...
+        while True:
+            if b == 3: ...
 
 A call passes the budget in and returns the function's results only (one
 value as itself, several as a tuple, none as None): the budget left comes
@@ -82,7 +83,13 @@ class Compiled:
     line -> tag map ``lines`` (tag = (kind, pc, segment start, segment
     length, operand height)), its ``code`` object and frame layout."""
     __slots__ = ('fn', 'entry', 'lines', 'code', 'addr', 'nlocals', 'nparams',
-                 'arity', 'source', 'floats')
+                 'arity', 'source', 'floats', 'defaults')
+
+    def fresh(self, values):
+        """Whether a frame holding ``values`` (locals and operands) at pc 0
+        is one a call makes (declared locals at their defaults, no
+        operands): then it is entered by calling ``fn`` with its params."""
+        return self.defaults is not None and values[self.nparams:] == self.defaults
 
 
 # ------------------------------------------------------------ runtime helpers
@@ -392,8 +399,20 @@ class FuncGen:
         self.emit(1, 'nonlocal N')
         for j, t in enumerate(fi.code.locals, self.nparams):
             self.emit(1, f'l{j} = {default_value(t)!r}' + ('; f%d = 0.0' % j if t == 'f64' else ''))
-        self.emit(1, 'b = 0')
-        self.emit(1, 'if R is not None:')
+        if self.stores:
+            self.emit(1, 'D = MI.dirty')
+        # a call (no R) runs the entry block straight from the start, as a
+        # loop its jumps leave with ``break``; a resume (R: block, values)
+        # goes to the dispatch loop, which holds block 0 only if an arm
+        # jumps to it (else the executor enters a frame at pc 0 by a call:
+        # Compiled.defaults)
+        arm = self.arm(0, lead[0], entry=True)
+        self.emit(1, 'if R is None:')
+        for j in sorted(self.f64locals):      # the f64 params as floats
+            if j < self.nparams:
+                self.emit(2, f'QA[0] = l{j}; f{j} = FA[0]')
+        self.out += [(i - 1, t, g) for i, t, g in arm]
+        self.emit(1, 'else:')
         self.emit(2, 'b, V = R')
         L = self.nlocals
         for j in range(L):
@@ -403,19 +422,12 @@ class FuncGen:
             self.emit(2, f'h = len(V) - {L}')
             for j in range(maxh):
                 self.emit(2, f'if h > {j}: s{j} = V[{L + j}]')
-        # the f64 locals as floats: declared ones when resumed, params always
-        for j in sorted(self.f64locals, key=lambda j: j < self.nparams):
-            self.emit(1 if j < self.nparams else 2, f'QA[0] = l{j}; f{j} = FA[0]')
-        if self.stores:
-            self.emit(1, 'D = MI.dirty')
-        # the entry block runs straight from the start (or a resume at it),
-        # as a loop its jumps leave with ``break``
-        arm = self.arm(0, lead[0], entry=True)
-        self.emit(1, 'if b == 0:')
-        self.out += [(i - 1, t, g) for i, t, g in arm]
+        for j in sorted(self.f64locals):      # every f64 local as a float
+            self.emit(2, f'QA[0] = l{j}; f{j} = FA[0]')
         arms = {pc: self.arm(pc, lead[pc]) for pc in sorted(lead) if pc}
         # block 0 again only if an arm jumps to it
         order = [pc for pc in sorted(lead) if pc or self.blocks[pc] in self.targets]
+        self.resume0 = 0 in order
         if 0 in order:
             arms[0] = self.arm(0, lead[0])
         if not order:                       # one block: no dispatch loop
@@ -1304,6 +1316,7 @@ def build(store, addr, model='wasmedge'):
             cell.cell_contents = n
             return (r[0] if nr == 1 else tuple(r)) if nr else None
         c.fn, c.entry, c.lines, c.code, c.source = hostcall, {}, {}, None, None
+        c.defaults = None
         c.nlocals = c.nparams
         c.floats = ()
         return c
@@ -1335,12 +1348,15 @@ def build(store, addr, model='wasmedge'):
             lines.append('    return F')
             src = '\n'.join(lines) + '\n'
             code = compile(src, f'<wasm function {fi.idx}>', 'exec')
-            hit = cache[key] = (code, {pc: g.blocks[pc] for pc in g.lead}, tags, g.bindings, src,
+            entry = {pc: g.blocks[pc] for pc in g.lead if pc or g.resume0}
+            hit = cache[key] = (code, entry, tags, g.bindings, src,
                                 tuple(sorted(g.f64locals)))
     if hit is None:
         c.fn, c.entry, c.lines, c.code, c.source, c.floats = interpreted, {}, {}, None, None, ()
+        c.defaults = None
         return c
     code, c.entry, c.lines, bindings, c.source, c.floats = hit
+    c.defaults = [default_value(t) for t in fi.code.locals]
     ns = namespace(store, inst, bindings, c, model)
     exec(code, ns)
     proto = ns['MAKE'](0)

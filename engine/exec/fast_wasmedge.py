@@ -101,7 +101,10 @@ class CompiledTier:
                 continue
             c, blk, values = entry
             try:
-                r = c.fn(n, self._allowance(), R=(blk, values))
+                if blk is None:                       # a fresh frame at pc 0: the call
+                    r = c.fn(n, self._allowance(), *values)
+                else:
+                    r = c.fn(n, self._allowance(), R=(blk, values))
             except (Stop, Reenter) as e:
                 left = self._rebuild(e, False)
                 self.steps += n - left
@@ -151,9 +154,12 @@ class FastExecutor(CompiledTier, W.Executor):
         if c is None:                              # cold: not compiled yet
             return INTERPRETED_BATCH
         blk = c.entry.get(self.pc)
+        values = self.stack[frame.vpos:]
         if blk is None:
-            return 1 if c.entry else INTERPRETED_BATCH
-        return c, blk, self.stack[frame.vpos:]
+            if self.pc == 0 and c.fresh(values):
+                return c, None, values[:c.nparams]
+            return INTERPRETED_BATCH if c.code is None else 1
+        return c, blk, values
 
     def _returned(self, frame, res):
         frames, stack = self.frames, self.stack
