@@ -122,11 +122,15 @@ def mem_init(store, mi, ma, da, d, s, n):
     _mark(mi.dirty, d, n)
 
 
-def indirect(site, store, a, ft, i, model='wasmedge'):
-    """The compiled callee of a ``call_indirect`` whose table entry ``i``
-    holds ``a``, checked as the interpreter checks it and then kept in the
-    call site's ``site`` (funcaddr -> function: a funcaddr's type and code
-    never change), so the next call through that entry is one lookup."""
+def indirect(site, store, elem, ft, i, model='wasmedge'):
+    """The compiled callee of a ``call_indirect`` through entry ``i`` of the
+    table's ``elem``, checked as the interpreter checks it and then kept in
+    the call site's ``site`` (funcaddr -> function: a funcaddr's type and
+    code never change), so the next call through that entry is one lookup
+    (the generated code calls this when that lookup fails)."""
+    if i >= len(elem):
+        raise Trap('undefined element')
+    a = elem[i]
     if a is None:
         raise Trap(f'uninitialized element {i}')
     fi = store.funcs[a]
@@ -976,11 +980,9 @@ class FuncGen:
             self.bind(f'FT{pc}', 'type', ins.imm[0])
             x = f's{h - 1}'
             self.emit(ind, f'E = {t}.elem')
-            self.emit(ind, f"if {x} >= len(E): raise Trap('undefined element')")
-            self.emit(ind, f'a = E[{x}]')
             k = self.bind(f'K{pc}', 'callsite', None)
-            self.emit(ind, f'f = {k}.get(a)')
-            self.emit(ind, f'if f is None: f = indirect({k}, STORE, a, FT{pc}, {x})')
+            self.emit(ind, f'try: f = {k}[E[{x}]]')     # no such entry or not seen: indirect
+            self.emit(ind, f'except LookupError: f = indirect({k}, STORE, E, FT{pc}, {x})')
             callee = 'f'
         else:
             fi = self.store.funcs[addr]
@@ -1213,7 +1215,7 @@ def namespace(store, inst, bindings, c, model='wasmedge'):
           'compiled': compiled if model == 'wasmedge' else
           (lambda store, addr: compiled(store, addr, model)),
           'indirect': indirect if model == 'wasmedge' else
-          (lambda site, store, a, ft, i: indirect(site, store, a, ft, i, model))}
+          (lambda site, store, elem, ft, i: indirect(site, store, elem, ft, i, model))}
     for ch, st in _S.items():
         ns['U' + ch] = st.unpack_from
         ns['P' + ch] = st.pack_into
