@@ -592,6 +592,10 @@ PRECHARGED = '''(module (type $ii (func (param i32) (result i32))) (table 3 func
     ;; charged-ahead calls up to a leader (the if's end), then a new region
     (if (local.get 0) (then (call $none) (call $none) (call $none)))
     (call $inc (local.get 0)))
+  (func (export "tail") (param i32) (result i32)
+    ;; the code after the if (a division by zero for -1) charged ahead too
+    (i32.div_u (i32.const 100)
+      (if (result i32) (local.get 0) (then (call $inc (local.get 0))) (else (i32.const 1)))))
   (func $rec (export "rec") (param i32) (result i32)
     ;; recursion with two calls on a path and a loop after them
     (local i32)
@@ -614,7 +618,7 @@ def test_a_stop_in_a_callee_whose_caller_charged_ahead(model):
     wasm = wasmtime.wat2wasm(PRECHARGED)
     for entry, args in (('chain', [5, 0]), ('chain', [5, 1]), ('chain', [5, 2]),
                         ('chain', [5, 7]), ('chain', [2, 1]), ('calls', [0]), ('calls', [1]),
-                        ('rec', [3])):
+                        ('tail', [5]), ('tail', [M32]), ('rec', [3])):
         check_every_stop(wasm, entry, args, points_for(length(wasm, entry, args, model)), model)
     check_chunked(wasm, 'rec', [12], (1, 2, 5, 11, 40), 1, model)
     for depth in (3, 7, 8):

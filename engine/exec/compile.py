@@ -626,6 +626,15 @@ class FuncGen:
         target = self.blocks[pc]
         total = None if self.region is None else self.charged(extra)
         if self.precharged:
+            tail = self.tail_size(pc)
+            if total and total == -tail and target != self.self_block:
+                # a tail charged ahead too (precharge): in place, unchecked
+                saved = (list(self.st), self.seg, self.segk, self.tag, self.pre, self.synced)
+                self.depth += 1
+                self.body_at(pc, self.lead[pc], ind, total)
+                self.depth -= 1
+                self.st, self.seg, self.segk, self.tag, self.pre, self.synced = saved
+                return
             # the end of precharged code: all charged, and the code after the
             # jump, which the check before the call does not cover, checks anew
             assert total == 0, total
@@ -1049,10 +1058,40 @@ class FuncGen:
             if total + k > PRECHARGE:
                 break
             total += k
-            if op not in _CALLS:
+            if op in _CALLS:
+                s = e + 1
+                continue
+            # a jump on to a tail (see tail_size) takes it in too
+            if op == 'br':
+                to = self.landing(self.info.branches[e][0])
+            elif op == 'else':
+                to = self.else_jump(e)
+            elif op not in _TERMINATORS and e != last:
+                to = e + 1                      # falls onto a leader
+            else:
                 break
-            s = e + 1
+            t = self.tail_size(to)
+            if t and total + t <= PRECHARGE:
+                total += t
+            break
         return total
+
+    def tail_size(self, pc):
+        """The instructions of the block at leader pc if it runs straight
+        to the function's return (no call, no branch, no loop head, at
+        most 8), else 0: precharged code jumping there emits it in place."""
+        body, last = self.body, len(self.body) - 1
+        if self.loop_head(pc):
+            return 0
+        i = pc
+        while i - pc < 8:
+            op = body[i].op
+            if i == last or op == 'return':
+                return i - pc + 1
+            if op in _CALLS or op in _TERMINATORS or i + 1 in self.lead:
+                return 0
+            i += 1
+        return 0
 
     def branch_to(self, b, ind):
         """Move the kept values to the target's slots and jump."""
