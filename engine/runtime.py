@@ -214,7 +214,7 @@ class ModuleInst:
 
 class Store:
     __slots__ = ('funcs', 'tables', 'mems', 'globals', 'elems', 'datas',
-                 'executor', 'limits', 'instances', 'tier', 'tags')
+                 'executor', 'limits', 'instances', 'tier', 'tags', 'budget')
 
     def __init__(self, executor='wasmedge', limits=None, tier='interp'):
         if executor not in ('wasmedge', 'wamr'):
@@ -232,6 +232,7 @@ class Store:
         self.datas = []
         self.tags = []
         self.executor = executor
+        self.budget = None          # the compiled tier's budget cell (compile.budget_cell)
 
     def new_executor(self, kind=None, tier=None):
         """A fresh executor of ``kind`` and ``tier`` (default: the

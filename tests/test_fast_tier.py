@@ -569,3 +569,80 @@ def test_a_big_function_runs_interpreted_until_hot(model):
     total = length(wasm, 'run', [40], model)
     check_every_stop(wasm, 'run', [40], points_for(total, 60), model)
     check_chunked(wasm, 'run', [40], (1, 7, 300, 5000), 3, model)
+
+
+PRECHARGED = '''(module (type $ii (func (param i32) (result i32))) (table 3 funcref)
+  (elem (i32.const 0) $inc $sq)
+  (func $inc (type $ii) (i32.add (local.get 0) (i32.const 1)))
+  (func $sq (type $ii) (i32.mul (local.get 0) (local.get 0)))
+  (tag $e)
+  (func $slow (type $ii)       ;; throws: runs in the interpreter (Reenter at the call)
+    (if (i32.eq (local.get 0) (i32.const 999)) (then (throw $e)))
+    (i32.add (local.get 0) (i32.const 2)))
+  (func (export "chain") (param i32 i32) (result i32)
+    ;; each call's continuation is charged before the first call: stops in
+    ;; the callees, a callee left to the interpreter, an uninitialised or
+    ;; undefined element, a division by zero
+    (i32.div_u
+      (call_indirect (type $ii) (call $slow (call $sq (call $inc (local.get 0))))
+                     (local.get 1))
+      (call $inc (i32.sub (local.get 0) (i32.const 3)))))
+  (func $none)
+  (func (export "calls") (param i32) (result i32)
+    ;; charged-ahead calls up to a leader (the if's end), then a new region
+    (if (local.get 0) (then (call $none) (call $none) (call $none)))
+    (call $inc (local.get 0)))
+  (func (export "tail") (param i32) (result i32)
+    ;; the code after the if (a division by zero for -1) charged ahead too
+    (i32.div_u (i32.const 100)
+      (if (result i32) (local.get 0) (then (call $inc (local.get 0))) (else (i32.const 1)))))
+  (func $rec (export "rec") (param i32) (result i32)
+    ;; recursion with two calls on a path and a loop after them
+    (local i32)
+    (if (result i32) (i32.eqz (local.get 0)) (then (i32.const 1))
+      (else
+        (local.set 1 (i32.add (call $rec (i32.sub (local.get 0) (i32.const 1)))
+                              (call $inc (local.get 0))))
+        (loop $l
+          (local.set 1 (i32.add (local.get 1) (i32.const 3)))
+          (br_if $l (i32.and (local.get 1) (i32.const 4))))
+        (local.get 1)))))'''
+
+
+@pytest.mark.parametrize('model', ['wasmedge', 'wamr'])
+def test_a_stop_in_a_callee_whose_caller_charged_ahead(model):
+    """A call charges the straight code after it before it is made
+    (FuncGen.precharge): a stop inside the callee, a trap or a call left to
+    the interpreter after it still lands on the interpreter's instruction
+    with its count and state, and so does call stack exhaustion."""
+    wasm = wasmtime.wat2wasm(PRECHARGED)
+    for entry, args in (('chain', [5, 0]), ('chain', [5, 1]), ('chain', [5, 2]),
+                        ('chain', [5, 7]), ('chain', [2, 1]), ('calls', [0]), ('calls', [1]),
+                        ('tail', [5]), ('tail', [M32]), ('rec', [3])):
+        check_every_stop(wasm, entry, args, points_for(length(wasm, entry, args, model)), model)
+    check_chunked(wasm, 'rec', [12], (1, 2, 5, 11, 40), 1, model)
+    for depth in (3, 7, 8):
+        lim = L.with_options(max_call_depth=depth)
+        got = []
+        for tier in ('interp', 'fast'):
+            store, inst, ex = setup(wasm, 'rec', [20], tier, lim, model=model)
+            with pytest.raises(Trap, match='call stack exhausted'):
+                ex.run()
+            got.append((ex.steps, ex.pc, state(store, inst, ex, True)['frames']))
+        assert got[0] == got[1]
+
+
+@pytest.mark.parametrize('model', ['wasmedge', 'wamr'])
+def test_a_frame_at_pc_0_that_no_call_makes_runs_as_the_interpreter_runs_it(model):
+    """The compiled tier enters a frame at pc 0 by calling its function
+    with the params; a frame there whose declared local is not its default
+    (as a restored image set may hold) is not such a frame: both tiers
+    read the local it holds."""
+    wasm = wasmtime.wat2wasm('''(module (func (export "f") (param i32) (result i32) (local i32)
+      (i32.add (local.get 0) (local.get 1))))''')
+    got = []
+    for tier in ('interp', 'fast'):
+        store, inst, ex = setup(wasm, 'f', [5], tier, model=model)
+        ex.stack[-1] = 7                          # the declared local (one value, one cell)
+        got.append(outcome(store, inst, ex, None))
+    assert got[0] == got[1] and got[0][2]['results'] == [12]

@@ -5,16 +5,23 @@ Shape of the generated function (WasmEdge model: instruction indices,
 whole values)::
 
     def F(n, d, l0=0, l1=0, R=None):    # n: step budget, d: calls allowed
+        nonlocal N                       # the budget left, on return
         l2 = 0                           # declared locals
-        b = 0                            # block to run
-        if R is not None: b, V = R; l0 = V[0]; ...; s0 = V[nlocals] ...
-        while True:
-            if b == 0:
+        if R is None:                    # a call: the entry block
+            while True:
                 if n < 7: raise Stop()   # budget short: stop before pc 0
                 n -= 7                   # one subtraction per segment
                 ...                      # straight-line code on l*/s* vars
-                b = 3
-            elif b == 3: ...
+                b = 3; break
+        else:                            # a resume: block b, locals, operands
+            b, V = R; l0 = V[0]; ...; s0 = V[nlocals] ...
+        while True:
+            if b == 3: ...
+
+A call passes the budget in and returns the function's results only (one
+value as itself, several as a tuple, none as None): the budget left comes
+back in the closure cell ``N`` that every compiled function of the store
+shares (``budget_cell``), so a return builds no tuple.
 
 Wasm locals are Python locals ``l<i>``, the operand at height ``h`` is
 ``s<h>`` (heights are static), pure operations are fused into expressions
@@ -33,6 +40,7 @@ mapping its line number to (pc, segment) through ``Compiled.lines``.
 import math
 import re
 import struct
+import types
 from array import array
 
 from .. import deftypes, faults
@@ -75,7 +83,13 @@ class Compiled:
     line -> tag map ``lines`` (tag = (kind, pc, segment start, segment
     length, operand height)), its ``code`` object and frame layout."""
     __slots__ = ('fn', 'entry', 'lines', 'code', 'addr', 'nlocals', 'nparams',
-                 'arity', 'source', 'floats')
+                 'arity', 'source', 'floats', 'defaults')
+
+    def fresh(self, values):
+        """Whether a frame holding ``values`` (locals and operands) at pc 0
+        is one a call makes (declared locals at their defaults, no
+        operands): then it is entered by calling ``fn`` with its params."""
+        return self.defaults is not None and values[self.nparams:] == self.defaults
 
 
 # ------------------------------------------------------------ runtime helpers
@@ -108,11 +122,15 @@ def mem_init(store, mi, ma, da, d, s, n):
     _mark(mi.dirty, d, n)
 
 
-def indirect(site, store, a, ft, i, model='wasmedge'):
-    """The compiled callee of a ``call_indirect`` whose table entry ``i``
-    holds ``a``, checked as the interpreter checks it and then kept in the
-    call site's ``site`` (funcaddr -> function: a funcaddr's type and code
-    never change), so the next call through that entry is one lookup."""
+def indirect(site, store, elem, ft, i, model='wasmedge'):
+    """The compiled callee of a ``call_indirect`` through entry ``i`` of the
+    table's ``elem``, checked as the interpreter checks it and then kept in
+    the call site's ``site`` (funcaddr -> function: a funcaddr's type and
+    code never change), so the next call through that entry is one lookup
+    (the generated code calls this when that lookup fails)."""
+    if i >= len(elem):
+        raise Trap('undefined element')
+    a = elem[i]
     if a is None:
         raise Trap(f'uninitialized element {i}')
     fi = store.funcs[a]
@@ -147,6 +165,15 @@ def fbits(f, b):
         return b
     _FA[0] = f
     return _QA[0]
+
+
+def budget_cell(store):
+    """The closure cell through which the store's compiled functions hand
+    the budget left back to their caller (created on first use)."""
+    cell = store.budget
+    if cell is None:
+        cell = store.budget = types.CellType(0)
+    return cell
 
 
 def call_host(host, args):
@@ -221,6 +248,9 @@ DISPATCH_CHAIN = 8
 # once it has been entered HOT_STEPS * L // COLD_SIZE times; a smaller one
 # at once
 COLD_SIZE, HOT_STEPS = 400, 8
+# most steps after a call charged before it (FuncGen.precharge): a stop
+# comes that much earlier per frame, and the interpreter runs the rest
+PRECHARGE = 64
 # f64 in the float domain: exact for every non-NaN result (a NaN result is
 # recomputed by the exact operations, which give its payload)
 _FBIN = {'f64.add': '+', 'f64.sub': '-', 'f64.mul': '*', 'f64.div': '/', 'f64.eq': '==',
@@ -370,10 +400,23 @@ class FuncGen:
         fi = self.fi
         params = ''.join(f'l{j}=0, ' for j in range(self.nparams))
         self.emit(0, f'def F(n, d, {params}R=None):')
+        self.emit(1, 'nonlocal N')
         for j, t in enumerate(fi.code.locals, self.nparams):
             self.emit(1, f'l{j} = {default_value(t)!r}' + ('; f%d = 0.0' % j if t == 'f64' else ''))
-        self.emit(1, 'b = 0')
-        self.emit(1, 'if R is not None:')
+        if self.stores:
+            self.emit(1, 'D = MI.dirty')
+        # a call (no R) runs the entry block straight from the start, as a
+        # loop its jumps leave with ``break``; a resume (R: block, values)
+        # goes to the dispatch loop, which holds block 0 only if an arm
+        # jumps to it (else the executor enters a frame at pc 0 by a call:
+        # Compiled.defaults)
+        arm = self.arm(0, lead[0], entry=True)
+        self.emit(1, 'if R is None:')
+        for j in sorted(self.f64locals):      # the f64 params as floats
+            if j < self.nparams:
+                self.emit(2, f'QA[0] = l{j}; f{j} = FA[0]')
+        self.out += [(i - 1, t, g) for i, t, g in arm]
+        self.emit(1, 'else:')
         self.emit(2, 'b, V = R')
         L = self.nlocals
         for j in range(L):
@@ -383,19 +426,12 @@ class FuncGen:
             self.emit(2, f'h = len(V) - {L}')
             for j in range(maxh):
                 self.emit(2, f'if h > {j}: s{j} = V[{L + j}]')
-        # the f64 locals as floats: declared ones when resumed, params always
-        for j in sorted(self.f64locals, key=lambda j: j < self.nparams):
-            self.emit(1 if j < self.nparams else 2, f'QA[0] = l{j}; f{j} = FA[0]')
-        if self.stores:
-            self.emit(1, 'D = MI.dirty')
-        # the entry block runs straight from the start (or a resume at it),
-        # as a loop its jumps leave with ``break``
-        arm = self.arm(0, lead[0], entry=True)
-        self.emit(1, 'if b == 0:')
-        self.out += [(i - 1, t, g) for i, t, g in arm]
+        for j in sorted(self.f64locals):      # every f64 local as a float
+            self.emit(2, f'QA[0] = l{j}; f{j} = FA[0]')
         arms = {pc: self.arm(pc, lead[pc]) for pc in sorted(lead) if pc}
         # block 0 again only if an arm jumps to it
         order = [pc for pc in sorted(lead) if pc or self.blocks[pc] in self.targets]
+        self.resume0 = 0 in order
         if 0 in order:
             arms[0] = self.arm(0, lead[0])
         if not order:                       # one block: no dispatch loop
@@ -469,6 +505,7 @@ class FuncGen:
         # whether the path emitted so far tested the call allowance ``d``
         # (constant in a call): a later call on it needs no test of its own
         self.d_checked = False
+        self.synced = False        # whether N holds n (just after a compiled call)
         self.region = None
         self.body_at(pc0, h0, 4)
         self.tag = None
@@ -539,7 +576,12 @@ class FuncGen:
                     self.jump(ind, pc + 1)
                     return
                 pc += 1
-                self.begin_segment(pc, ind, None)
+                if self.over:                   # charged already: no check, no charge
+                    self.region = [0]           # (its own, not the call's region)
+                    self.begin_segment(pc, ind, -self.over)
+                    self.precharged = True
+                else:
+                    self.begin_segment(pc, ind, None)
                 continue
             self.instr(pc, ins, ind)
             if pc + 1 in self.lead:
@@ -565,6 +607,7 @@ class FuncGen:
         are subtracted once, where the path leaves the region."""
         self.seg, self.segk = s, self.segment_length(s)
         if pre is None:
+            self.precharged = False
             tok = f'@R{len(self.regions)}@'
             self.region = self.regions[tok] = [0]
             self.pre = 0
@@ -582,16 +625,30 @@ class FuncGen:
     def jump(self, ind, pc, extra=0):
         target = self.blocks[pc]
         total = None if self.region is None else self.charged(extra)
+        if self.precharged:
+            tail = self.tail_size(pc)
+            if total and total == -tail and target != self.self_block:
+                # a tail charged ahead too (precharge): in place, unchecked
+                saved = (list(self.st), self.seg, self.segk, self.tag, self.pre, self.synced)
+                self.depth += 1
+                self.body_at(pc, self.lead[pc], ind, total)
+                self.depth -= 1
+                self.st, self.seg, self.segk, self.tag, self.pre, self.synced = saved
+                return
+            # the end of precharged code: all charged, and the code after the
+            # jump, which the check before the call does not cover, checks anew
+            assert total == 0, total
+            total = None
         if (target != self.self_block and not self.loop_head(pc) and self.depth < INLINE_DEPTH
                 and self.block_size(pc) <= INLINE_SIZE
                 and len(self.out) + self.held < INLINE_LINES):
             saved = (list(self.st), self.seg, self.segk, self.tag, self.pre, self.region,
-                     self.d_checked)
+                     self.d_checked, self.precharged, self.synced)
             self.depth += 1
             self.body_at(pc, self.lead[pc], ind, total)
             self.depth -= 1
             (self.st, self.seg, self.segk, self.tag, self.pre, self.region,
-             self.d_checked) = saved
+             self.d_checked, self.precharged, self.synced) = saved
             return
         # a placeholder line, resolved when the arm is complete (indices are
         # relative to the arm's first line)
@@ -932,11 +989,9 @@ class FuncGen:
             self.bind(f'FT{pc}', 'type', ins.imm[0])
             x = f's{h - 1}'
             self.emit(ind, f'E = {t}.elem')
-            self.emit(ind, f"if {x} >= len(E): raise Trap('undefined element')")
-            self.emit(ind, f'a = E[{x}]')
             k = self.bind(f'K{pc}', 'callsite', None)
-            self.emit(ind, f'f = {k}.get(a)')
-            self.emit(ind, f'if f is None: f = indirect({k}, STORE, a, FT{pc}, {x})')
+            self.emit(ind, f'try: f = {k}[E[{x}]]')     # no such entry or not seen: indirect
+            self.emit(ind, f'except LookupError: f = indirect({k}, STORE, E, FT{pc}, {x})')
             callee = 'f'
         else:
             fi = self.store.funcs[addr]
@@ -947,22 +1002,96 @@ class FuncGen:
                 callee = self.bind(f'C{ins.imm}', 'func', ins.imm)
         self.st[below:] = []
         res = [f's{j}' for j in range(below, below + nr)]
-        self.emit(ind, f'n -= {self.charged()}')
-        self.region = None                      # the code after the call checks again
-        self.tag = ('call', pc, self.seg, self.segk, below, h)
+        x = self.charged()
+        if x > 0:                               # the path's charge, and the continuations'
+            over = self.precharge(pc)
+            if over:
+                self.charged(over)              # the region's check covers them
+            self.emit(ind, f'n -= {x + over}')
+            self.synced = False
+        else:                                   # a call in precharged continuations
+            over = -x
+        self.over = over
+        self.region = None                      # the code after the call checks again,
+        self.precharged = False                 # unless charged ahead (body_at)
+        self.tag = ('call', pc, self.seg, self.segk, below, h, over)
         if callee is None:
             self.emit(ind, f'{"".join(r + ", " for r in res)}{"_ = " if not res else "= "}'
                            f'{host}([{args}])')
+            self.synced = False                 # a host function may run other code
         else:
             sep = ', ' if np_ else ''
-            self.emit(ind, f'n{"".join(", " + r for r in res)} = {callee}(n, d - 1{sep}{args})')
+            lhs = f'{", ".join(res)} = ' if res else ''
+            self.emit(ind, f'{lhs}{callee}(n, d - 1{sep}{args}); n = N')
+            self.synced = True                  # N is n
         for r in res:
             self.st.append(_E(r, frozenset((r,))))
 
     def ret(self, ind):
         res = self.st[len(self.st) - self.arity:] if self.arity else []
-        vals = ''.join(', ' + self.bits(e, ind) for e in res)
-        self.emit(ind, f'return n - {self.charged()}{vals}')
+        vals = ', '.join(self.bits(e, ind) for e in res)
+        k = self.charged()
+        if k:
+            self.emit(ind, f'N = n - {k}; return {vals}')
+        else:                                   # a precharged continuation
+            self.emit(ind, f'return {vals}' if self.synced else f'N = n; return {vals}')
+
+    def precharge(self, pc):
+        """Steps of the code after the call at pc that the call's region
+        check covers and its charge subtracts before the call: the segments
+        that follow it up to the next call (and on after that one), a
+        return or a jump, as long as each path through them charges the
+        same (no false ``if`` counting an ``else``), at most PRECHARGE.
+        That code then needs no check and no subtraction of its own (one
+        check and one subtraction per call of a small function).  A stop
+        inside the callee is exact still: ``unwind`` adds each caller's
+        precharged steps (the 'call' tag's last field) to the budget left."""
+        body, last = self.body, len(self.body) - 1
+        total = 0
+        s = pc + 1
+        while s <= last and s not in self.lead:
+            k = self.segment_length(s)
+            e = s + k - 1
+            op = body[e].op
+            if op == 'unreachable' or (op == 'if' and self.if_false(e)[1]):
+                break
+            if total + k > PRECHARGE:
+                break
+            total += k
+            if op in _CALLS:
+                s = e + 1
+                continue
+            # a jump on to a tail (see tail_size) takes it in too
+            if op == 'br':
+                to = self.landing(self.info.branches[e][0])
+            elif op == 'else':
+                to = self.else_jump(e)
+            elif op not in _TERMINATORS and e != last:
+                to = e + 1                      # falls onto a leader
+            else:
+                break
+            t = self.tail_size(to)
+            if t and total + t <= PRECHARGE:
+                total += t
+            break
+        return total
+
+    def tail_size(self, pc):
+        """The instructions of the block at leader pc if it runs straight
+        to the function's return (no call, no branch, no loop head, at
+        most 8), else 0: precharged code jumping there emits it in place."""
+        body, last = self.body, len(self.body) - 1
+        if self.loop_head(pc):
+            return 0
+        i = pc
+        while i - pc < 8:
+            op = body[i].op
+            if i == last or op == 'return':
+                return i - pc + 1
+            if op in _CALLS or op in _TERMINATORS or i + 1 in self.lead:
+                return 0
+            i += 1
+        return 0
 
     def branch_to(self, b, ind):
         """Move the kept values to the target's slots and jump."""
@@ -1067,9 +1196,11 @@ def unwind(e, trapped):
     (``Reenter``) or after the trapping instruction (a trap: the steps up to
     and including it are charged; its operands are whatever the trap left).
     Each line's tag says where it is and what its path charged: on a 'call'
-    line the path is charged up to and including the call; elsewhere
+    line the path is charged up to and including the call, and the tag's
+    last field more, the steps after it charged ahead (FuncGen.precharge),
+    which every caller adds to the budget left; elsewhere
     ``pre`` steps of the path before the segment are not yet subtracted
-    from n (see FuncGen)."""
+    from n (see FuncGen; negative after a call that charged ahead)."""
     chain = []
     tb = e.__traceback__
     while tb is not None:
@@ -1082,14 +1213,17 @@ def unwind(e, trapped):
         raise RuntimeError('compiled tier: no compiled frame on the traceback') from e
     last = len(chain) - 1
     left = None
+    ahead = 0                                     # the callers' precharged steps
     out = []
     for k, (w, L, line) in enumerate(chain):
-        kind, at, seg, segk, h, extra = w.lines[line]
+        tag = w.lines[line]
+        kind, at, seg, segk, h, extra = tag[:6]
         done = at - seg + (1 if trapped else 0)   # steps of this segment taken
         if k < last:
             pc = at                               # a caller, at its call
+            ahead += tag[6]
         elif kind == 'call':                      # the callee trapped or is left to the interpreter
-            left = L['n'] + segk - done
+            left = L['n'] + segk - done + tag[6]
             pc = at + 1 if trapped else at
             if not trapped:
                 h = extra
@@ -1109,7 +1243,7 @@ def unwind(e, trapped):
         else:
             operands = [L[f's{j}'] for j in range(h)]
         out.append((w, pc, locs, operands))
-    return left, out
+    return left + ahead, out
 
 
 def namespace(store, inst, bindings, c, model='wasmedge'):
@@ -1120,7 +1254,7 @@ def namespace(store, inst, bindings, c, model='wasmedge'):
           'compiled': compiled if model == 'wasmedge' else
           (lambda store, addr: compiled(store, addr, model)),
           'indirect': indirect if model == 'wasmedge' else
-          (lambda site, store, a, ft, i: indirect(site, store, a, ft, i, model))}
+          (lambda site, store, elem, ft, i: indirect(site, store, elem, ft, i, model))}
     for ch, st in _S.items():
         ns['U' + ch] = st.unpack_from
         ns['P' + ch] = st.pack_into
@@ -1216,12 +1350,14 @@ def build(store, addr, model='wasmedge'):
     c.nparams = len(fi.type.params)
     c.arity = len(fi.type.results)
     if fi.host is not None:
-        host, nr = fi.host, c.arity
+        host, nr, cell = fi.host, c.arity, budget_cell(store)
 
         def hostcall(n, d, *args):
             r = host(list(args))
-            return (n, *r) if nr else n
+            cell.cell_contents = n
+            return (r[0] if nr == 1 else tuple(r)) if nr else None
         c.fn, c.entry, c.lines, c.code, c.source = hostcall, {}, {}, None, None
+        c.defaults = None
         c.nlocals = c.nparams
         c.floats = ()
         return c
@@ -1243,21 +1379,29 @@ def build(store, addr, model='wasmedge'):
         except Uncompilable:
             hit = cache[key] = None
         else:
-            lines, tags = [], {}
-            for k, (ind, text, tag) in enumerate(g.out, 1):
-                lines.append('    ' * ind + text)
+            # F is made inside MAKE so that N is a free variable; build gives
+            # it the store's cell
+            lines, tags = ['def MAKE(N):'], {}
+            for k, (ind, text, tag) in enumerate(g.out, 2):
+                lines.append('    ' * (ind + 1) + text)
                 if tag is not None:
                     tags[k] = tag
+            lines.append('    return F')
             src = '\n'.join(lines) + '\n'
             code = compile(src, f'<wasm function {fi.idx}>', 'exec')
-            hit = cache[key] = (code, {pc: g.blocks[pc] for pc in g.lead}, tags, g.bindings, src,
+            entry = {pc: g.blocks[pc] for pc in g.lead if pc or g.resume0}
+            hit = cache[key] = (code, entry, tags, g.bindings, src,
                                 tuple(sorted(g.f64locals)))
     if hit is None:
         c.fn, c.entry, c.lines, c.code, c.source, c.floats = interpreted, {}, {}, None, None, ()
+        c.defaults = None
         return c
     code, c.entry, c.lines, bindings, c.source, c.floats = hit
+    c.defaults = [default_value(t) for t in fi.code.locals]
     ns = namespace(store, inst, bindings, c, model)
     exec(code, ns)
-    c.fn = ns['F']
+    proto = ns['MAKE'](0)
+    c.fn = types.FunctionType(proto.__code__, ns, 'F', proto.__defaults__,
+                              (budget_cell(store),))
     c.code = c.fn.__code__
     return c

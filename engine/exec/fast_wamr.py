@@ -62,7 +62,7 @@ class Layout:
     """How one function's compiled frames map to WAMR frames: its
     interpreter code, leaders by byte offset, cell types and labels by
     instruction index (each computed once, when first needed)."""
-    __slots__ = ('code', 'body', 'entry', 'index', 'module', 'defidx', '_trace', '_blocks',
+    __slots__ = ('code', 'body', 'entry', 'index', 'start', 'module', 'defidx', '_trace', '_blocks',
                  '_types', '_labels', '_cells')
 
     KEY = 'fast:wamr:layout'
@@ -80,6 +80,7 @@ class Layout:
         self.body = body = fi.code.body
         self.entry = {body[pc].offset: blk for pc, blk in c.entry.items()}
         self.index = {body[pc].offset: pc for pc in c.entry}
+        self.start = body[0].offset
         self.module = fi.module.module
         self.defidx = fi.idx - len(self.module.imported('func'))
         self._trace = self._blocks = None
@@ -157,12 +158,21 @@ class FastExecutor(CompiledTier, R.Executor):
         pc = self.pc
         blk = lay.entry.get(pc)
         if blk is None:
-            return 1 if lay.entry else INTERPRETED_BATCH
+            if c.code is None:
+                return INTERPRETED_BATCH
+            if pc != lay.start:
+                return 1
+            at = 0                                 # pc 0: entered by a call if fresh
+        else:
+            at = lay.index[pc]
         stack = self.stack
-        types = lay.enters(lay.index[pc], frame, len(stack) - frame.lp)
+        types = lay.enters(at, frame, len(stack) - frame.lp)
         if types is None:
             return 1
-        return c, blk, _values_of(types, stack[frame.lp:])
+        values = _values_of(types, stack[frame.lp:])
+        if blk is None:
+            return (c, None, values[:c.nparams]) if c.fresh(values) else 1
+        return c, blk, values
 
     def _returned(self, frame, res):
         frames, stack = self.frames, self.stack

@@ -37,7 +37,7 @@ import struct
 import sys
 
 from . import wasmedge as W
-from .compile import INDEX_OOB, OOB, STRUCT_OOB, Reenter, Stop, ready, unwind
+from .compile import INDEX_OOB, OOB, STRUCT_OOB, Reenter, Stop, budget_cell, ready, unwind
 from ..errors import Trap
 
 PY_DEPTH = 1500           # compiled Wasm calls nested in one Python entry
@@ -88,6 +88,7 @@ class CompiledTier:
         n = self.BIG if max_steps is None else max_steps
         recursion_room()
         interp = type(self).INTERP                 # the plain function: interp(self, n)
+        cell = budget_cell(self.store)             # where compiled code returns the budget left
         while n > 0:
             frame = self.frames[-1]
             entry = self._entry(frame)
@@ -100,7 +101,10 @@ class CompiledTier:
                 continue
             c, blk, values = entry
             try:
-                r = c.fn(n, self._allowance(), R=(blk, values))
+                if blk is None:                       # a fresh frame at pc 0: the call
+                    r = c.fn(n, self._allowance(), *values)
+                else:
+                    r = c.fn(n, self._allowance(), R=(blk, values))
             except (Stop, Reenter) as e:
                 left = self._rebuild(e, False)
                 self.steps += n - left
@@ -121,12 +125,8 @@ class CompiledTier:
             except Trap as e:
                 self._trapped(e, n)
                 raise
-            if c.arity:
-                left = r[0]
-                res = r[1:]
-            else:
-                left = r
-                res = ()
+            left = cell.cell_contents
+            res = (r,) if c.arity == 1 else r if c.arity else ()
             self.steps += n - left
             n = left
             if self._returned(frame, res):
@@ -154,9 +154,12 @@ class FastExecutor(CompiledTier, W.Executor):
         if c is None:                              # cold: not compiled yet
             return INTERPRETED_BATCH
         blk = c.entry.get(self.pc)
+        values = self.stack[frame.vpos:]
         if blk is None:
-            return 1 if c.entry else INTERPRETED_BATCH
-        return c, blk, self.stack[frame.vpos:]
+            if self.pc == 0 and c.fresh(values):
+                return c, None, values[:c.nparams]
+            return INTERPRETED_BATCH if c.code is None else 1
+        return c, blk, values
 
     def _returned(self, frame, res):
         frames, stack = self.frames, self.stack
