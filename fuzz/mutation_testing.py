@@ -391,6 +391,10 @@ def init(work, config=CONFIG, carry=None):
     cfg = load_config(str(config))
     ledger = mutation_ledger.read(carry) if carry else None
     tree = copy_tree(work)
+    # the lines the killing test executes are the new tree's to measure: a
+    # cache left by an earlier session once marked the new code's mutants
+    # "not executed" without testing them
+    (Path(work) / 'killing-test-lines.json').unlink(missing_ok=True)
     lines = scope_lines(tree)
     db = _db(work)
     if db.exists():

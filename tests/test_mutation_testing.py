@@ -389,3 +389,14 @@ mt.run({str(work)!r}, 60, jobs=1, timeout=60)
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
     assert (mt._tree(work) / 'engine/migrate/state.py').read_text() == original
+
+
+def test_a_fresh_session_measures_what_the_killing_test_executes_again(tmp_path):
+    """A session's coverage of the killing test was kept over ``init``, so
+    a new session on new code skipped its mutants as not executed."""
+    cfg = _config(tmp_path / 'one.toml', ['engine/migrate/state.py'])
+    work = tmp_path / 'work'
+    work.mkdir()
+    (work / 'killing-test-lines.json').write_text('{}')
+    mt.init(work, config=cfg)
+    assert not (work / 'killing-test-lines.json').exists()
