@@ -1345,8 +1345,8 @@ class ModuleGen(Wasm3Module, gen3.ModuleFeatures3):
         Every module gets an i32 global of its own and an *early exit*
         (``early_exit``) first thing in the entry (always taken there) and
         in every other function (taken or not); a GC module also probes
-        null table slots and keeps a growing array
-        (``gen3.ModuleGC.gc_reach``)."""
+        null table slots and keeps a growing array, a module with the
+        legacy forms runs quiet tries (``gen3.ModuleGC.gc_reach``)."""
         g = len(m.imported('global')) + len(m.globals)
         m.globals.append(syntax.Global(syntax.GlobalType(True, I32), [Instr('i32.const', 0), Instr('end')]))
         code = [self.early_exit(g, k == 0) for k in range(self.nfuncs)]

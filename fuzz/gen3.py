@@ -431,10 +431,10 @@ class ModuleGC:
         return [('block', None)] + read + fold + digest + [('end', None), ('block', None)] + write + \
             [('end', None)]
 
-    # ---- newest: null slots, a growing array (ModuleGen.reach)
+    # ---- newest: null slots, a growing array, quiet tries (ModuleGen.reach)
 
     def gc_reach(self, m, g, code):
-        """The GC part of ``ModuleGen.reach``: appends
+        """The GC and legacy-exception part of ``ModuleGen.reach``: appends
         to each function's first ``code`` (the entry's first) and returns
         the instruction count of what it adds to the entry (straight-line).
 
@@ -452,7 +452,12 @@ class ModuleGC:
         new one's prefix), now and then truncates it by one the same way,
         and starts again from a short array of defaults when it has grown
         long, so the global holds arrays of one type and many lengths
-        through the run."""
+        through the run.  A module with the legacy forms wraps an update
+        of ``g`` in a ``try`` whose body completes normally (its ``catch``
+        arms jumped over), as most try bodies of real programs do: first
+        thing in each function after the entry, last thing in the entry
+        (when the drawn code has a ``try`` already: wasmtime, which cannot
+        run the legacy forms, still runs the others)."""
         steps = 0
         if self.use_gc:
             c, t = self.c, self.gct
@@ -466,6 +471,14 @@ class ModuleGC:
                 code[k] += add
                 if k == 0:
                     steps += len(add)
+        # (only where the drawn code has a legacy form already: wasmtime
+        # cannot run these modules, and the others stay compared with it)
+        if self.legacy and any(ins.op == 'try' for f in m.funcs for ins in f.body):
+            for k in range(1, self.nfuncs):
+                code[k] += self.quiet_try(g)
+            # and the entry's last thing (WAMR counts a body run into its
+            # catch one more: none may come before a stop)
+            m.funcs[0].body[-1:-1] = [Instr(op, imm) for op, imm in self.quiet_try(g)]
         if self.use_gc:
             # and again at each function's end (before its last instruction)
             # (the entry's in a loop of 2-6 rounds: after its stops, whose
@@ -534,6 +547,21 @@ class ModuleGC:
                 code += [('i32.const', j), ('i32.add', None)]
             code += [(e + '.const', self.const_value(e)), ('array.set', t.arr)]
         return code
+
+    def quiet_try(self, g):
+        """``try { g += 1 } catch $t { drop the fields; g ^= 256 } catch_all
+        { g ^= 512 } end``: a legacy try whose body completes normally
+        (``gc_reach``)."""
+        c = self.c
+        code = [('try', None), ('global.get', g), ('i32.const', 1), ('i32.add', None), ('global.set', g)]
+        if self.tags and c.boolean():
+            tag = c.integers(0, len(self.tags) - 1)
+            code += [('catch', tag)] + [('drop', None)] * len(self.tags[tag]) + \
+                [('global.get', g), ('i32.const', 256), ('i32.xor', None), ('global.set', g)]
+        code += [('catch_all', None), ('global.get', g), ('i32.const', 512), ('i32.xor', None),
+                 ('global.set', g), ('end', None)]
+        return code
+
 
 class FuncGC:
     """``FuncGen`` side of 'gc': every function of a GC module starts by

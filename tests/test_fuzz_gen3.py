@@ -984,6 +984,26 @@ def test_gc_modules_hold_a_growing_array_of_many_lengths():
     assert seen['3 lengths'] >= seen['modules'] // 3 and seen['prefix'] >= seen['modules'] // 2, seen
 
 
+def test_legacy_try_bodies_complete_normally():
+    """In modules with the legacy forms, a third of the runs and more
+    complete try bodies without throwing (the WAMR model's walk sees a body run into its first catch:
+    countcheck's ``arm_into_catch``), and the two models' counts keep
+    docs/images.md's relation."""
+    from fuzz import countcheck
+    runs = quiet = 0
+    for seed in range(40):
+        gm = gen.from_seed(seed)
+        if not any(ins.op == 'try' for f in gm.module.funcs for ins in f.body):
+            continue
+        runs_of = [oracle.uninterrupted(gm.wasm, gm.entry, gm.args[0], rt) for rt in ('wasmedge', 'wamr')]
+        assert not oracle.compare_counts(gm.wasm, gm.entry, gm.args[0], *runs_of), seed
+        _, _, ex = _entry_run(gm, 'wamr')
+        ev = countcheck.events(ex, oracle.COUNT_WALK_STEPS + 1)
+        runs += ev is not None
+        quiet += ev is not None and ev.arm_into_catch > 0
+    assert runs >= 8 and quiet >= runs // 3, (runs, quiet)
+
+
 def test_modules_with_the_reach_parts_migrate():
     """GC modules (null probes, the growing array) and modules with legacy
     tries (quiet ones among them, ``gc_reach``) pass every check of the
