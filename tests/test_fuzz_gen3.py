@@ -794,8 +794,10 @@ def test_the_float_fields_leave_every_other_choice_as_it_was(generated, monkeypa
     (``ModuleGC.gc_floats``): without them a seed's module is the same but
     for the instructions inserted (the entry's at its prologue mark, each
     callee's at its start), the types and the two globals appended, and
-    the stops moved by the entry's insertion."""
-    with_floats = dict(generated[:40])
+    the stops moved by the entry's insertion (the newer ``ModuleGen.reach``
+    left out of both)."""
+    monkeypatch.setattr(gen.ModuleGen, 'reach', lambda self, m, stops: stops)
+    with_floats = dict(_modules(range(40)))
     monkeypatch.setattr(gen3.ModuleGC, 'gc_floats', lambda self, m, stops: stops)
     compared = 0
     for seed in range(40):
@@ -815,6 +817,28 @@ def test_the_float_fields_leave_every_other_choice_as_it_was(generated, monkeypa
             assert k == 0 or nops[len(nops) - len(ops):] == ops, (seed, k)      # a callee's at its start
         compared += 1
     assert compared >= 10, compared
+
+
+def test_the_reach_parts_leave_every_other_choice_as_it_was(generated, monkeypatch):
+    """``ModuleGen.reach`` is drawn after everything else: without it a
+    seed's module is the same but for the globals appended, the locals
+    appended, instructions inserted (an old body is a subsequence of the
+    new one) and the stops moved by the entry's first inserted run's
+    count."""
+    monkeypatch.setattr(gen.ModuleGen, 'reach', lambda self, m, stops: stops)
+    for seed, gm in generated[:40]:
+        was = gen.from_seed(seed)
+        old, new = was.module, gm.module
+        assert new.types == old.types and new.tags == old.tags, seed
+        assert [g.type for g in new.globals[:len(old.globals)]] == [g.type for g in old.globals], seed
+        assert 1 <= len(new.globals) - len(old.globals) <= 2, seed
+        for k, (f, g) in enumerate(zip(old.funcs, new.funcs)):
+            assert g.locals[:len(f.locals)] == f.locals, (seed, k)
+            rest = iter((i.op, i.imm) for i in g.body)
+            assert all(ins in rest for ins in ((i.op, i.imm) for i in f.body)), (seed, k)
+        added = len(new.funcs[0].body) - len(old.funcs[0].body)
+        shift = {b - a for a, b in zip(was.stops, gm.stops)}
+        assert len(shift) <= 1 and all(0 < d <= added for d in shift), seed
 
 
 def _one_run_inserted(old, new):
