@@ -33,7 +33,10 @@ type or instruction; without reference types one table, no reference type,
 no table.*/ref.*/typed select, no passive element segment, no linking.
 Without the 3.0 features a seed draws exactly the choices it drew
 before they existed, so it keeps its module; with them (the default) the
-3.0 actions join the draws and a seed's module changed.
+3.0 actions join the draws and a seed's module changed.  Drawn after
+every other choice, each function of every module starts with an *early
+exit* (``ModuleGen.reach``: a compare-and-branch out of a block with
+temporaries left below its result), so a seed keeps the rest of its module.
 
 Floating-point NaN results are non-deterministic in Wasm; with
 ``canonicalize_nans`` (the default) every NaN-producing float operation is

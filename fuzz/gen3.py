@@ -97,7 +97,12 @@ FA, a funcref, an externref and an anyref (the host's reference when the
 entry takes one), appended after every other type, one object of each
 made by the entry's prologue from NaNs with payloads, -0, infinities and
 subnormals (``SPECIAL``) and kept in two globals of their own, read into
-the digest and written by every callee.  Null
+the digest and written by every callee.  Newer still (``ModuleGC.gc_reach``):
+every function reads GC table slots and tests them for null (the entry
+first thing, while all are null), and appends to a *growing array* kept
+in a global of its own (a longer array with the old one copied in, so
+the global holds arrays of one type and many lengths); a module with a
+drawn legacy ``try`` gets *quiet tries* whose bodies complete normally.  Null
 references are read only behind ``br_on_non_null`` (bare now and then in
 risky modules, which then trap, as wasmtime does); array indices are in
 bounds except now and then in risky modules.  No signature, exported
