@@ -33,7 +33,10 @@ type or instruction; without reference types one table, no reference type,
 no table.*/ref.*/typed select, no passive element segment, no linking.
 Without the 3.0 features a seed draws exactly the choices it drew
 before they existed, so it keeps its module; with them (the default) the
-3.0 actions join the draws and a seed's module changed.
+3.0 actions join the draws and a seed's module changed.  Drawn after
+every other choice, each function of every module starts with an *early
+exit* (``ModuleGen.reach``: a compare-and-branch out of a block with
+temporaries left below its result), so a seed keeps the rest of its module.
 
 Floating-point NaN results are non-deterministic in Wasm; with
 ``canonicalize_nans`` (the default) every NaN-producing float operation is
@@ -913,6 +916,7 @@ class ModuleGen(Wasm3Module, gen3.ModuleFeatures3):
         self.assemble_host_tag(m)
         stops = self.links(m, stops)                # newer than everything above
         stops = self.gc_floats(m, stops)            # after the host tag's type and the links (fuzz.gen3)
+        stops = self.reach(m, stops)                # newest: after the float fields
         wasm = encode.encode_module(m)
         if provider is not None:
             wasm = linked.attach(wasm, encode.encode_module(provider))
@@ -1333,6 +1337,57 @@ class ModuleGen(Wasm3Module, gen3.ModuleFeatures3):
                     moved += 1
             stops = tuple(s + moved for s in stops)
         return stops
+
+    def reach(self, m, stops):
+        """Kinds of state the drawn code reached too seldom (2026-12-02,
+        docs/mutation-testing.md "The generator's early exits, null slots,
+        growing arrays and quiet tries"), drawn after every other choice
+        (``assemble`` calls it last), so a seed keeps the rest of its
+        module; returns the stops, moved by the entry's added steps.
+
+        Every module gets an i32 global of its own and an *early exit*
+        (``early_exit``) first thing in the entry (always taken there) and
+        in every other function (taken or not); a GC module also probes
+        null table slots and keeps a growing array, a module with the
+        legacy forms runs quiet tries (``gen3.ModuleGC.gc_reach``)."""
+        g = len(m.imported('global')) + len(m.globals)
+        m.globals.append(syntax.Global(syntax.GlobalType(True, I32), [Instr('i32.const', 0), Instr('end')]))
+        code = [self.early_exit(g, k == 0) for k in range(self.nfuncs)]
+        steps = len(code[0]) - 3            # taken (early_exit)
+        steps += self.gc_reach(m, g, code)
+        for f, body in zip(m.funcs, code):
+            f.body[0:0] = [Instr(op, imm) for op, imm in body]
+        return tuple(s + steps for s in stops)
+
+    def early_exit(self, g, entry):
+        """An early exit out of a block with temporaries still on the stack
+        (what a compiler makes of ``return r if cond`` inside an
+        expression): ``block (result i32)``, 1-2 values of any number type
+        left below the result, a comparison of the global ``g`` with a
+        constant (the compare-and-branch pair the interpreters fuse) and
+        ``br_if 0``, which discards the temporaries; not taken, the result
+        plus one leaves by ``br 0``.  The result goes into ``g``, so which
+        way it went shows.  In the entry (``entry``: first thing, ``g``
+        still 0) the branch is always taken, so the added code's count is
+        known (its length less the three instructions skipped; both
+        models count the block's ``end``); elsewhere it goes either way.  The
+        temporaries a branch failed to cut would sit below every later
+        label of the frame."""
+        c = self.c
+        code = [('block', I32)]
+        for _ in range(c.integers(1, 2)):
+            code.append(self.const_instr_plain(self.valtype(allow_refs=False)))
+        code += [('i32.const', self.const_value(I32)), ('global.get', g)]
+        if entry:
+            code += c.choice(([('i32.const', c.integers(1, 7)), ('i32.lt_u', None)],
+                              [('i32.const', c.integers(1, 7)), ('i32.ne', None)],
+                              [('i32.const', 0), ('i32.eq', None)]))
+        else:
+            code += [('i32.const', c.integers(0, 7)), (c.choice(('i32.lt_u', 'i32.ne', 'i32.eq', 'i32.ge_u',
+                                                                  'i32.gt_s')), None)]
+        code += [('br_if', 0), ('i32.const', 1), ('i32.add', None), ('br', 0), ('end', None),
+                 ('global.set', g)]
+        return code
 
     def const_instr_plain(self, t):
         return (t + '.const', self.const_value(t))

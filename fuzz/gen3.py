@@ -97,7 +97,12 @@ FA, a funcref, an externref and an anyref (the host's reference when the
 entry takes one), appended after every other type, one object of each
 made by the entry's prologue from NaNs with payloads, -0, infinities and
 subnormals (``SPECIAL``) and kept in two globals of their own, read into
-the digest and written by every callee.  Null
+the digest and written by every callee.  Newer still (``ModuleGC.gc_reach``):
+every function reads GC table slots and tests them for null (the entry
+first thing, while all are null), and appends to a *growing array* kept
+in a global of its own (a longer array with the old one copied in, so
+the global holds arrays of one type and many lengths); a module with a
+drawn legacy ``try`` gets *quiet tries* whose bodies complete normally.  Null
 references are read only behind ``br_on_non_null`` (bare now and then in
 risky modules, which then trap, as wasmtime does); array indices are in
 bounds except now and then in risky modules.  No signature, exported
@@ -430,6 +435,137 @@ class ModuleGC:
                  special(f.elem, c.integers(0, 63)), ('array.set', f.fa)]
         return [('block', None)] + read + fold + digest + [('end', None), ('block', None)] + write + \
             [('end', None)]
+
+    # ---- newest: null slots, a growing array, quiet tries (ModuleGen.reach)
+
+    def gc_reach(self, m, g, code):
+        """The GC and legacy-exception part of ``ModuleGen.reach``: appends
+        to each function's first ``code`` (the entry's first) and returns
+        the instruction count of what it adds to the entry (straight-line).
+
+        A GC module's functions probe slots of the anyref and NODE tables
+        (``table.get``, then ``ref.is_null`` into the digest, or
+        ``br_on_null`` around a field read): the entry first thing, while
+        every slot is still null, the others after the prologues filled
+        some, callees also clear one now and then (``table.set`` of null),
+        so null GC references are read, tested and held in both models'
+        cells.  The module also keeps a *growing array* (a vector: an ARR
+        in a global of its own, from an empty one): every function, first
+        thing and again at its end (the entry in a loop of 2-6 rounds),
+        appends to it by making a longer array, copying the old one in and
+        setting the new last elements (the old array's elements are the
+        new one's prefix), now and then truncates it by one the same way,
+        and starts again from a short array of defaults when it has grown
+        long, so the global holds arrays of one type and many lengths
+        through the run.  A module with the legacy forms wraps an update
+        of ``g`` in a ``try`` whose body completes normally (its ``catch``
+        arms jumped over), as most try bodies of real programs do: first
+        thing in each function after the entry, last thing in the entry
+        (when the drawn code has a ``try`` already: wasmtime, which cannot
+        run the legacy forms, still runs the others)."""
+        steps = 0
+        if self.use_gc:
+            c, t = self.c, self.gct
+            gv = len(m.imported('global')) + len(m.globals)
+            m.globals.append(syntax.Global(syntax.GlobalType(True, t.rarr), [
+                Instr('i32.const', 0), Instr('array.new_default', t.arr), Instr('end')]))
+            for k, f in enumerate(m.funcs[:self.nfuncs]):
+                old = len(self.types[f.typeidx].params) + len(f.locals)
+                f.locals.append(t.rarr)
+                add = self.null_probes(k == 0) + self.vector(gv, old, k == 0)
+                code[k] += add
+                if k == 0:
+                    steps += len(add)
+        # (only where the drawn code has a legacy form already: wasmtime
+        # cannot run these modules, and the others stay compared with it)
+        if self.legacy and any(ins.op == 'try' for f in m.funcs for ins in f.body):
+            for k in range(1, self.nfuncs):
+                code[k] += self.quiet_try(g)
+            # and the entry's last thing (WAMR counts a body run into its
+            # catch one more: none may come before a stop)
+            m.funcs[0].body[-1:-1] = [Instr(op, imm) for op, imm in self.quiet_try(g)]
+        if self.use_gc:
+            # and again at each function's end (before its last instruction)
+            # (the entry's in a loop of 2-6 rounds: after its stops, whose
+            # counts a loop's taken branches would make the models' differ)
+            for k, f in enumerate(m.funcs[:self.nfuncs]):
+                old = len(self.types[f.typeidx].params) + len(f.locals) - 1
+                end = self.vector(gv, old, False)
+                if k == 0:
+                    f.locals.append(I32)
+                    n = old + 1
+                    end = [('i32.const', c.integers(2, 6)), ('local.set', n), ('loop', None)] + end + [
+                        ('local.get', n), ('i32.const', 1), ('i32.sub', None), ('local.tee', n),
+                        ('br_if', 0), ('end', None)]
+                f.body[-1:-1] = [Instr(op, imm) for op, imm in end]
+        return steps
+
+    def null_probes(self, entry):
+        """Reads of GC table slots tested for null (``gc_reach``); the
+        entry's straight-line (``ref.is_null`` folded into the digest)."""
+        c, t = self.c, self.gct
+        any_t, node_t = self.gc_table(), self.gc_table() + 1
+        code = []
+
+        def slot():
+            return ('i32.const', c.integers(0, t.table_size - 1))
+        fold = [('global.get', t.g_digest), ('i32.add', None), ('global.set', t.g_digest)]
+        if not entry and c.integers(0, 2) == 0:
+            tab = c.choice((any_t, node_t))
+            code += [slot(), ('ref.null', ANYREF if tab == any_t else t.rnode), ('table.set', tab)]
+        for tab in (any_t, node_t):
+            if entry or c.boolean():
+                code += [slot(), ('table.get', tab), ('ref.is_null', None)] + fold
+            else:
+                read = [('struct.get', (t.node, 0))] if tab == node_t else [('ref.test', I31REF), ]
+                code += [('block', None), slot(), ('table.get', tab), ('br_on_null', 0)] + read + fold + \
+                    [('end', None)]
+        return code
+
+    def vector(self, gv, old, entry):
+        """Append 1-2 elements to the growing array in global ``gv``
+        (``old``: a local of its type), or (not in the entry) truncate it
+        by one, or start it again when longer than 6 (``gc_reach``)."""
+        c, t = self.c, self.gct
+        e = _unpacked(t.elem)
+        code = []
+        if not entry:
+            code += [('global.get', gv), ('array.len', None), ('i32.const', 6), ('i32.gt_u', None),
+                     ('if', None), ('i32.const', c.integers(0, 2)), ('array.new_default', t.arr),
+                     ('global.set', gv), ('end', None)]
+        code += [('global.get', gv), ('local.set', old)]
+        if not entry and c.integers(0, 3) == 0:
+            # truncate: the first len - 1 elements (an empty array stays empty)
+            length = [('local.get', old), ('array.len', None), ('i32.const', 1), ('i32.sub', None),
+                      ('i32.const', 0), ('local.get', old), ('array.len', None), ('select', None)]
+            return code + length + [('array.new_default', t.arr), ('global.set', gv),
+                                    ('global.get', gv), ('i32.const', 0), ('local.get', old),
+                                    ('i32.const', 0)] + length + [('array.copy', (t.arr, t.arr))]
+        d = c.integers(1, 2)
+        code += [('local.get', old), ('array.len', None), ('i32.const', d), ('i32.add', None),
+                 ('array.new_default', t.arr), ('global.set', gv),
+                 ('global.get', gv), ('i32.const', 0), ('local.get', old), ('i32.const', 0),
+                 ('local.get', old), ('array.len', None), ('array.copy', (t.arr, t.arr))]
+        for j in range(d):
+            code += [('global.get', gv), ('local.get', old), ('array.len', None)]
+            if j:
+                code += [('i32.const', j), ('i32.add', None)]
+            code += [(e + '.const', self.const_value(e)), ('array.set', t.arr)]
+        return code
+
+    def quiet_try(self, g):
+        """``try { g += 1 } catch $t { drop the fields; g ^= 256 } catch_all
+        { g ^= 512 } end``: a legacy try whose body completes normally
+        (``gc_reach``)."""
+        c = self.c
+        code = [('try', None), ('global.get', g), ('i32.const', 1), ('i32.add', None), ('global.set', g)]
+        if self.tags and c.boolean():
+            tag = c.integers(0, len(self.tags) - 1)
+            code += [('catch', tag)] + [('drop', None)] * len(self.tags[tag]) + \
+                [('global.get', g), ('i32.const', 256), ('i32.xor', None), ('global.set', g)]
+        code += [('catch_all', None), ('global.get', g), ('i32.const', 512), ('i32.xor', None),
+                 ('global.set', g), ('end', None)]
+        return code
 
 
 class FuncGC:

@@ -794,8 +794,10 @@ def test_the_float_fields_leave_every_other_choice_as_it_was(generated, monkeypa
     (``ModuleGC.gc_floats``): without them a seed's module is the same but
     for the instructions inserted (the entry's at its prologue mark, each
     callee's at its start), the types and the two globals appended, and
-    the stops moved by the entry's insertion."""
-    with_floats = dict(generated[:40])
+    the stops moved by the entry's insertion (the newer ``ModuleGen.reach``
+    left out of both)."""
+    monkeypatch.setattr(gen.ModuleGen, 'reach', lambda self, m, stops: stops)
+    with_floats = dict(_modules(range(40)))
     monkeypatch.setattr(gen3.ModuleGC, 'gc_floats', lambda self, m, stops: stops)
     compared = 0
     for seed in range(40):
@@ -815,6 +817,28 @@ def test_the_float_fields_leave_every_other_choice_as_it_was(generated, monkeypa
             assert k == 0 or nops[len(nops) - len(ops):] == ops, (seed, k)      # a callee's at its start
         compared += 1
     assert compared >= 10, compared
+
+
+def test_the_reach_parts_leave_every_other_choice_as_it_was(generated, monkeypatch):
+    """``ModuleGen.reach`` is drawn after everything else: without it a
+    seed's module is the same but for the globals appended, the locals
+    appended, instructions inserted (an old body is a subsequence of the
+    new one) and the stops moved by the entry's first inserted run's
+    count."""
+    monkeypatch.setattr(gen.ModuleGen, 'reach', lambda self, m, stops: stops)
+    for seed, gm in generated[:40]:
+        was = gen.from_seed(seed)
+        old, new = was.module, gm.module
+        assert new.types == old.types and new.tags == old.tags, seed
+        assert [g.type for g in new.globals[:len(old.globals)]] == [g.type for g in old.globals], seed
+        assert 1 <= len(new.globals) - len(old.globals) <= 2, seed
+        for k, (f, g) in enumerate(zip(old.funcs, new.funcs)):
+            assert g.locals[:len(f.locals)] == f.locals, (seed, k)
+            rest = iter((i.op, i.imm) for i in g.body)
+            assert all(ins in rest for ins in ((i.op, i.imm) for i in f.body)), (seed, k)
+        added = len(new.funcs[0].body) - len(old.funcs[0].body)
+        shift = {b - a for a, b in zip(was.stops, gm.stops)}
+        assert len(shift) <= 1 and all(0 < d <= added for d in shift), seed
 
 
 def _one_run_inserted(old, new):
@@ -898,3 +922,126 @@ def test_float_fields_with_special_values_migrate(runtime, tmp_path):
             break
     assert found == 3, found
     assert all(kinds[k] for k in ('nan payload', '-0', 'inf', 'subnormal', 'v128')), kinds
+
+
+# ---- ModuleGen.reach's GC and legacy parts (ModuleGC.gc_reach)
+
+def _reach_globals(module):
+    """(digest global, growing array's global) of a GC module: the global
+    the entry's first null probe adds to, and the last global initialized
+    by ``array.new_default``."""
+    body = module.funcs[0].body
+    k = next(i for i, ins in enumerate(body) if ins.op == 'ref.is_null')
+    base = len(module.imported('global'))
+    vec = max(base + j for j, g in enumerate(module.globals) if g.init[-2].op == 'array.new_default')
+    return body[k + 1].imm, vec
+
+
+def _entry_run(gm, runtime, tier='interp'):
+    store = embedding.store_init(runtime, tier=tier)
+    inst = oracle._instantiate(store, gm.wasm, True)
+    ex = store.new_executor()
+    ex.start(oracle._entry(inst, gm.entry), list(gm.args[0]))
+    return store, inst, ex
+
+
+def _snapshot(store, inst, ex, gm):
+    return oracle.snapshot_from_images(checkpoint.save(ex, inst, 'x' * 64, gm.entry, [],
+                                                       peers=linked.peers(store, inst)),
+                                       inst.module, inst.info)
+
+
+def _gc_reach_modules(seeds):
+    for seed in seeds:
+        gm = gen.from_seed(seed)
+        if any(ins.op == 'array.copy' for ins in gm.module.funcs[0].body):
+            yield seed, gm
+
+
+@pytest.mark.parametrize('runtime', oracle.RUNTIMES)
+def test_null_gc_table_slots_read_first_thing_test_null_in_both_models(runtime):
+    """A GC module's entry reads a slot of its anyref table and one of its
+    NODE table before anything is stored there and adds ``ref.is_null`` of
+    each to the digest: stopped right after, the digest is 2 in both
+    models (a null read into WAMR's cells stays null)."""
+    n = 0
+    for seed, gm in _gc_reach_modules(range(40)):
+        body = gm.module.funcs[0].body
+        digest, _ = _reach_globals(gm.module)
+        last = [i for i, ins in enumerate(body) if ins.op == 'ref.is_null'][1] + 3
+        assert (body[last].op, body[last].imm) == ('global.set', digest), seed
+        exit_end = next(i for i, ins in enumerate(body) if ins.op == 'global.set')
+        steps = exit_end + 1 - 3 + (last - exit_end)     # the early exit's taken branch skips three
+        store, inst, ex = _entry_run(gm, runtime)
+        assert ex.run(steps) is False, seed
+        assert _snapshot(store, inst, ex, gm).globals[digest] == 2, seed
+        n += 1
+    assert n >= 10, n
+
+
+def test_gc_modules_hold_a_growing_array_of_many_lengths():
+    """Stopped every 37 instructions, the growing array's global holds
+    arrays of one type and several lengths through a run, and in many
+    modules two states of it in a row are arrays of different lengths one
+    a prefix of the other (an array appended to, or truncated)."""
+    seen = collections.Counter()
+    for seed, gm in _gc_reach_modules(range(60)):
+        _, vec = _reach_globals(gm.module)
+        store, inst, ex = _entry_run(gm, 'wasmedge')
+        states = []
+        while True:
+            try:
+                if ex.run(37):
+                    break
+            except Exception:       # a trap or an uncaught exception ends the run
+                break
+            try:
+                snap = checkpoint.snapshot_wasmedge(ex, inst, peers=linked.peers(store, inst))
+            except checkpoint.ForeignInstanceError:     # in a frame of the provider
+                continue
+            states.append(list(snap.globals[vec].fields))
+        seen['modules'] += 1
+        seen['3 lengths'] += len({len(s) for s in states}) >= 3
+        seen['prefix'] += any(len(a) != len(b) and a[:len(b)] == b[:len(a)]
+                              for a, b in zip(states, states[1:]))
+    assert seen['modules'] >= 20, seen
+    assert seen['3 lengths'] >= seen['modules'] // 3 and seen['prefix'] >= seen['modules'] // 2, seen
+
+
+def test_legacy_try_bodies_complete_normally():
+    """In modules with the legacy forms, a third of the runs and more
+    complete try bodies without throwing (the WAMR model's walk sees a body run into its first catch:
+    countcheck's ``arm_into_catch``), and the two models' counts keep
+    docs/images.md's relation."""
+    from fuzz import countcheck
+    runs = quiet = 0
+    for seed in range(40):
+        gm = gen.from_seed(seed)
+        if not any(ins.op == 'try' for f in gm.module.funcs for ins in f.body):
+            continue
+        runs_of = [oracle.uninterrupted(gm.wasm, gm.entry, gm.args[0], rt) for rt in ('wasmedge', 'wamr')]
+        assert not oracle.compare_counts(gm.wasm, gm.entry, gm.args[0], *runs_of), seed
+        _, _, ex = _entry_run(gm, 'wamr')
+        ev = countcheck.events(ex, oracle.COUNT_WALK_STEPS + 1)
+        runs += ev is not None
+        quiet += ev is not None and ev.arm_into_catch > 0
+    assert runs >= 8 and quiet >= runs // 3, (runs, quiet)
+
+
+def test_modules_with_the_reach_parts_migrate():
+    """GC modules (null probes, the growing array) and modules with legacy
+    tries (quiet ones among them, ``gc_reach``) pass every check of the
+    oracle."""
+    n = 0
+    for seed in range(40):
+        gm = gen.from_seed(seed)
+        ops = {ins.op for f in gm.module.funcs for ins in f.body}
+        if not ({'array.copy', 'try'} & ops):
+            continue
+        _, failure = oracle.check_module(gm.wasm, gm.entry, gm.args, random.Random(seed), wasmtime=False,
+                                         stops=gm.stops, max_args=1)
+        assert failure is None, (seed, failure)
+        n += 1
+        if n == 8:
+            break
+    assert n == 8

@@ -278,8 +278,10 @@ def test_some_dives_throw_from_their_bottom_to_a_try_frames_down():
     found = 0
     for seed, gm in _dives(400):
         module = linked.decoded(gm.wasm)
+        # the recursion's level: ``block`` of no result (every function
+        # before the dive starts with an early exit, of an i32: gen.reach)
         if not any(len(f.body) > 2 and f.body[-2].op == 'throw' and f.body[0].op == 'block'
-                   for f in module.funcs):
+                   and f.body[0].imm is None for f in module.funcs):
             continue
         snap = snapshot_at_stop(gm, 'wamr')
         assert any(neutralcheck.expected_legacy_handlers(module, fr.fidx, fr.pc)
