@@ -277,7 +277,7 @@ def state(ex, model):
         values.append(_decode(model, ex.stack[lo:hi], local_types + ops))
         frames.append({'instance': 'main' if fi.module is main else 'provider', 'func': fi.idx,
                        'pc': pc, 'types': local_types + ops, 'nlocals': len(local_types)})
-    memory, globs, tables, _ = oracle._final_state(store, main)
+    memory, globs, tables, _, _ = oracle._final_state(store, main)     # no segments, exports
     views = oracle.gc_views(values + [globs, *tables])
     heap = next((_gcref(v).heap for seq in views for v in seq if _gcref(v) is not None), ())
     for f, vals in zip(frames, views):
