@@ -436,6 +436,7 @@ def migrated(wasm, entry, args, hops, image_dir=None, run=_run, tier=TIER) -> Ou
                 stage = f'instantiate in {nxt}'
                 store = embedding.store_init(nxt, tier=tier)
                 inst = _instantiate(store, wasm, False)
+                peers = linked.peers(store, inst)       # the fresh store's provider
                 snap, untranslated = None, images
                 if route != nxt:
                     stage = f'{images.runtime} -> neutral.json -> {nxt}'
@@ -473,14 +474,13 @@ def migrated(wasm, entry, args, hops, image_dir=None, run=_run, tier=TIER) -> Ou
                     # in a chain, as `engine restore DIR` does with a neutral.json:
                     # straight from the document, its memory whole, no image set
                     ex = checkpoint.restore_snapshot(store, inst, snap, nxt, images.module_sha256,
-                                                     peers=linked.peers(store, inst))
+                                                     peers=peers)
                 else:
                     if route == nxt != untranslated.runtime and len(hops) == 2 and at % 2:
                         # a single direct hop into the other model at an odd count:
                         # the set as saved, restored straight into it (`restore
                         # --runtime`), must hold what the translated set holds
                         stage = f'restore the {untranslated.runtime} set straight into {nxt}'
-                        peers = linked.peers(store, inst)
                         direct = checkpoint.save(checkpoint.restore(store, inst, untranslated, runtime=nxt,
                                                                     peers=peers),
                                                  inst, sha, entry, result_types, peers=peers)
@@ -489,7 +489,7 @@ def migrated(wasm, entry, args, hops, image_dir=None, run=_run, tier=TIER) -> Ou
                                         'the set restored straight from the untranslated one '
                                         'and the translated set')
                         stage = f'restore in {nxt}'
-                    ex = checkpoint.restore(store, inst, images, peers=linked.peers(store, inst))
+                    ex = checkpoint.restore(store, inst, images, peers=peers)
                 addr = _entry(inst, entry)
             except Exception as e:
                 raise EngineFailure(f'hop {i} ({runtime} -> {nxt}) at step {at}, '
