@@ -646,3 +646,44 @@ def test_a_frame_at_pc_0_that_no_call_makes_runs_as_the_interpreter_runs_it(mode
         ex.stack[-1] = 7                          # the declared local (one value, one cell)
         got.append(outcome(store, inst, ex, None))
     assert got[0] == got[1] and got[0][2]['results'] == [12]
+
+
+# ------------------------------------------------ wrapping at the boundaries
+
+WRAP_WAT = '''(module
+  (func (export "wrap32") (param $x i32) (param $y i32) (result i32 i32 i32 i32 i32 i32)
+    (i32.add (local.get $x) (i32.const 1))
+    (i32.sub (local.get $x) (i32.const 3))
+    (i32.add (local.get $x) (i32.const 0xFFFFFFFF))
+    (i32.xor (i32.add (local.get $x) (local.get $y)) (i32.shr_u (local.get $x) (i32.const 3)))
+    (i32.and (i32.sub (local.get $x) (local.get $y)) (i32.const 0xF0F0F0F0))
+    (i32.or (i32.mul (local.get $x) (i32.const 0x9E3779B9)) (i32.sub (local.get $y) (i32.const 7))))
+  (func (export "wrap64") (param $x i64) (param $y i64) (result i64 i64 i64 i64 i64)
+    (i64.add (local.get $x) (i64.const 1))
+    (i64.sub (local.get $x) (i64.const 0x8000000000000000))
+    (i64.xor (i64.add (local.get $x) (i64.mul (local.get $y) (i64.const 0x9E3779B97F4A7C15)))
+             (i64.shr_u (local.get $x) (i64.const 7)))
+    (i64.and (i64.sub (local.get $x) (local.get $y)) (i64.sub (local.get $y) (local.get $x)))
+    (i32.wrap_i64 (i64.or (i64.sub (local.get $x) (local.get $y)) (i64.const 1)))
+    (i64.extend_i32_u)))'''
+
+
+@pytest.mark.parametrize('model', ['wasmedge', 'wamr'])
+def test_wrapping_arithmetic_at_the_boundaries_matches_wasmtime(model):
+    """Sums, differences and bitwise chains wrapped once (conditional wraps
+    for a variable and a constant, one mask after a bitwise op on unwrapped
+    operands) give wasmtime's results at 0, 1, the sign bit and all ones."""
+    wasm = wasmtime.wat2wasm(WRAP_WAT)
+    wt_store = wasmtime.Store()
+    wt = wasmtime.Instance(wt_store, wasmtime.Module(wt_store.engine, wasm), [])
+    for entry, width in (('wrap32', 32), ('wrap64', 64)):
+        m = (1 << width) - 1
+        edges = [0, 1, 2, 3, 7, 1 << (width - 1), (1 << (width - 1)) - 1, m - 1, m]
+        for x in edges:
+            for y in edges:
+                signed = [v - (1 << width) if v >> (width - 1) else v for v in (x, y)]
+                want = [v & m for v in wt.exports(wt_store)[entry](wt_store, *signed)]
+                for tier in ('fast', 'interp'):
+                    store, inst, ex = setup(wasm, entry, [x, y], tier, model=model)
+                    assert ex.run()
+                    assert list(ex.results) == want, (entry, tier, hex(x), hex(y))

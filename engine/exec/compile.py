@@ -226,6 +226,10 @@ _MOD = {}
 for _t, _m in (('i32', str(M32)), ('i64', str(M64))):
     _MOD.update({f'{_t}.add': ('{a} + {b}', _m), f'{_t}.sub': ('{a} - {b}', _m),
                  f'{_t}.mul': ('{a} * {b}', _m)})
+# bitwise ops: their result's low bits are those of their operands' low bits,
+# so raw operands are wrapped once, after the op
+_BITWISE = {f'{_t}.{_k}': (_s, _m) for _t, _m in (('i32', str(M32)), ('i64', str(M64)))
+            for _k, _s in (('and', '&'), ('or', '|'), ('xor', '^'))}
 # shifts read only the low bits of their count
 _SHIFTS = {f'{_t}.{_k}': _b for _t, _b in (('i32', 31), ('i64', 63))
            for _k in ('shl', 'shr_u', 'shr_s')}
@@ -236,11 +240,13 @@ _UN = {
 }
 
 # a jump to a small block that is not a loop head emits that block in place
-# (to this depth, up to this many instructions, while the function is short:
-# a large function, mostly run once (libc's start-up and printf), costs more
-# to generate and compile than inlining saves; at 20000 lines the authors'
-# n-body spent three quarters of its run compiling)
-INLINE_DEPTH, INLINE_SIZE, INLINE_LINES = 4, 48, 1500
+# (to this depth, up to this many instructions, in a function of at most
+# INLINE_BODY instructions and while its code is short: a large function,
+# mostly run a few times (libc's start-up, printf, malloc), costs more to
+# generate and compile than inlining saves; at 20000 lines the authors'
+# n-body spent three quarters of its run compiling, and with inlining up to
+# 1500 lines in every function binary-trees spent half of its run there)
+INLINE_DEPTH, INLINE_SIZE, INLINE_LINES, INLINE_BODY = 4, 48, 1500, 400
 # more blocks than this in the dispatch loop: a binary-search if-tree on the
 # block number instead of a chain of ``b == k`` tests
 DISPATCH_CHAIN = 8
@@ -274,6 +280,7 @@ _GENERIC = {
 }
 _ATOM = re.compile(r'^[A-Za-z_][A-Za-z_0-9]*$|^-?\d+$|^None$')
 _TOKEN = re.compile(r'@R\d+@')
+_NAME = re.compile(r'^[A-Za-z_][A-Za-z_0-9]*$')
 _FLOAT = re.compile(r'^-?\d+(\.\d+)?(e[-+]\d+)?$')    # repr of a finite float
 
 
@@ -640,7 +647,7 @@ class FuncGen:
             assert total == 0, total
             total = None
         if (target != self.self_block and not self.loop_head(pc) and self.depth < INLINE_DEPTH
-                and self.block_size(pc) <= INLINE_SIZE
+                and self.block_size(pc) <= INLINE_SIZE and len(self.body) <= INLINE_BODY
                 and len(self.out) + self.held < INLINE_LINES):
             saved = (list(self.st), self.seg, self.segk, self.tag, self.pre, self.region,
                      self.d_checked, self.precharged, self.synced)
@@ -801,7 +808,28 @@ class FuncGen:
             b, a = self.pop(), self.pop()
             tmpl, m = _MOD[op]
             raw = tmpl.format(a=_p(a.raw or a.expr), b=_p(b.raw or b.expr))
-            self.push(f'({raw}) & {m}', a.refs | b.refs, None, a.size + b.size + 1, raw=raw)
+            size = a.size + b.size + 1
+            w = int(m) + 1
+            if (op[4:] in ('add', 'sub') and a.raw is None and _NAME.match(a.expr)
+                    and b.expr.isdigit() and 0 < int(b.expr) < w):
+                # a wrapped variable plus or minus a constant: one compare
+                # (specialised for small ints) instead of a generic ``&``
+                c, A = int(b.expr), a.expr
+                val = (f'{A} + {c} if {A} < {w - c} else {A} - {w - c}' if op[4:] == 'add'
+                       else f'{A} - {c} if {A} >= {c} else {A} + {w - c}')
+                self.push(val, a.refs, None, size, raw=raw)
+            else:
+                self.push(f'({raw}) & {m}', a.refs | b.refs, None, size, raw=raw)
+        elif op in _BITWISE and (self.st[-1].raw is not None or self.st[-2].raw is not None):
+            b, a = self.pop(), self.pop()
+            sym, m = _BITWISE[op]
+            raw = f'{_p(a.raw or a.expr)} {sym} {_p(b.raw or b.expr)}'
+            size = a.size + b.size + 1
+            if sym == '&' and (a.raw is None or b.raw is None):
+                # one operand in range bounds the result: no wrap needed
+                self.push(raw, a.refs | b.refs, None, size)
+            else:                           # one wrap for the whole chain
+                self.push(f'({raw}) & {m}', a.refs | b.refs, None, size, raw=raw)
         elif op in _BIN:
             b, a = self.pop(), self.pop()
             val, cond = _BIN[op]
