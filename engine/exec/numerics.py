@@ -26,6 +26,7 @@ in ``OPS`` are public so that ``engine/exec/simd.py`` can apply them lane-wise.
 
 import math
 import struct
+from array import array
 
 from ..errors import Trap
 
@@ -69,6 +70,11 @@ _pack_d = struct.Struct('<d').pack
 _unpack_d = struct.Struct('<d').unpack
 _pack_QQ = struct.Struct('<QQ').pack
 _unpack_dd = struct.Struct('<dd').unpack
+# two f64 slots seen as floats (_F2) and as their bits (_Q2): an operand's
+# bits go in and its float comes out with no pack/unpack calls (the engine
+# runs single-threaded; units of a campaign are processes)
+_F2 = array('d', (0.0, 0.0))
+_Q2 = memoryview(_F2).cast('B').cast('Q')
 
 _TRAP_DIV0 = 'integer divide by zero'
 _TRAP_OVERFLOW = 'integer overflow'
@@ -467,27 +473,33 @@ def f32_ge(a, b):
 # f64 operators
 
 def f64_add(a, b):
-    x, y = _unpack_dd(_pack_QQ(a, b))
-    r = x + y
+    _Q2[0] = a
+    _Q2[1] = b
+    r = _F2[0] + _F2[1]
     if r != r:
         return f64_nan(a, b)
-    return _unpack_Q(_pack_d(r))[0]
+    _F2[0] = r
+    return _Q2[0]
 
 
 def f64_sub(a, b):
-    x, y = _unpack_dd(_pack_QQ(a, b))
-    r = x - y
+    _Q2[0] = a
+    _Q2[1] = b
+    r = _F2[0] - _F2[1]
     if r != r:
         return f64_nan(a, b)
-    return _unpack_Q(_pack_d(r))[0]
+    _F2[0] = r
+    return _Q2[0]
 
 
 def f64_mul(a, b):
-    x, y = _unpack_dd(_pack_QQ(a, b))
-    r = x * y
+    _Q2[0] = a
+    _Q2[1] = b
+    r = _F2[0] * _F2[1]
     if r != r:
         return f64_nan(a, b)
-    return _unpack_Q(_pack_d(r))[0]
+    _F2[0] = r
+    return _Q2[0]
 
 
 def f64_div(a, b):
@@ -569,33 +581,39 @@ f64_nearest = _f64_rounder(round)
 
 
 def f64_eq(a, b):
-    x, y = _unpack_dd(_pack_QQ(a, b))
-    return 1 if x == y else 0
+    _Q2[0] = a
+    _Q2[1] = b
+    return 1 if _F2[0] == _F2[1] else 0
 
 
 def f64_ne(a, b):
-    x, y = _unpack_dd(_pack_QQ(a, b))
-    return 1 if x != y else 0
+    _Q2[0] = a
+    _Q2[1] = b
+    return 1 if _F2[0] != _F2[1] else 0
 
 
 def f64_lt(a, b):
-    x, y = _unpack_dd(_pack_QQ(a, b))
-    return 1 if x < y else 0
+    _Q2[0] = a
+    _Q2[1] = b
+    return 1 if _F2[0] < _F2[1] else 0
 
 
 def f64_gt(a, b):
-    x, y = _unpack_dd(_pack_QQ(a, b))
-    return 1 if x > y else 0
+    _Q2[0] = a
+    _Q2[1] = b
+    return 1 if _F2[0] > _F2[1] else 0
 
 
 def f64_le(a, b):
-    x, y = _unpack_dd(_pack_QQ(a, b))
-    return 1 if x <= y else 0
+    _Q2[0] = a
+    _Q2[1] = b
+    return 1 if _F2[0] <= _F2[1] else 0
 
 
 def f64_ge(a, b):
-    x, y = _unpack_dd(_pack_QQ(a, b))
-    return 1 if x >= y else 0
+    _Q2[0] = a
+    _Q2[1] = b
+    return 1 if _F2[0] >= _F2[1] else 0
 
 
 # ---------------------------------------------------------------------------
