@@ -29,11 +29,12 @@ does not (whether a branch's landing on a block's ``end`` is a step) are
 left out of the comparison: ``block``, ``loop``, ``else`` and ``end`` of a
 block.  Before the first compared instruction after each restore, the
 whole state of both runs (``state``: frames with locals and operands,
-memory, globals, tables, the segments dropped so far) is compared too, so a state the migration got
+memory, globals, tables, element segments' contents, the segments dropped
+so far) is compared too, so a state the migration got
 wrong is reported where it happened, not where it first shows.  GC objects
 compare by structure, never identity (a restored object is a new Python
 object): the state numbers them as ``oracle.gc_views`` does (frames, then
-globals, then tables; shared objects and cycles keep one number) and lists
+globals, tables, element segments; shared objects and cycles keep one number) and lists
 the heap once, and a record's ``top`` shows an object one level deep
 (``struct(0x7, struct)``).  The first
 difference is the divergence (``divergence``: its kind, both records, what
@@ -253,8 +254,8 @@ def state(ex, model):
     """The whole state of a stopped run in module terms: every frame's
     function, locals and operands, and the main instance's memory,
     globals and tables (``oracle``'s normal form).  GC objects are shown
-    by number (``oracle.gc_views``, one numbering over frames, globals and
-    tables in that order) and described once in ``heap``: a restored
+    by number (``oracle.gc_views``, one numbering over frames, globals,
+    tables and segments in that order) and described once in ``heap``: a restored
     object is a new Python object, so only structure and sharing compare."""
     store = ex.store
     main = store.funcs[ex.frames[0].func].module
@@ -277,21 +278,25 @@ def state(ex, model):
         values.append(_decode(model, ex.stack[lo:hi], local_types + ops))
         frames.append({'instance': 'main' if fi.module is main else 'provider', 'func': fi.idx,
                        'pc': pc, 'types': local_types + ops, 'nlocals': len(local_types)})
-    memory, globs, tables, _, _ = oracle._final_state(store, main)     # no segments, exports
-    views = oracle.gc_views(values + [globs, *tables])
+    memory, globs, tables, elems, _ = oracle._final_state(store, main)     # no exports
+    views = oracle.gc_views(values + [globs, *tables, *elems])
     heap = next((_gcref(v).heap for seq in views for v in seq if _gcref(v) is not None), ())
     for f, vals in zip(frames, views):
         shown = [_show(tv, main) for tv in zip(f.pop('types'), vals)]
         n = f.pop('nlocals')
         f.update(locals=shown[:n], operands=shown[n:])
     globs = [_by_number(v) for v in views[len(frames)]]
-    tables = [[_by_number(v) for v in seq] for seq in views[len(frames) + 1:]]
+    first = len(frames) + 1
+    tables = [[_by_number(v) for v in seq] for seq in views[first:first + len(tables)]]
+    # element segments' contents (what table.init and array.new_elem copy;
+    # a GC segment's objects are shared with tables and globals)
+    segments = [[_by_number(v) for v in seq] for seq in views[first + len(tables):]]
     # segments dropped so far: a restore that forgets one is wrong before any
     # instruction runs, although no instruction may ever read the segment
-    elems, datas = dropped_segments(store, main)
-    dropped = {'data': datas, 'elem': elems}
+    dropped_elems, datas = dropped_segments(store, main)
+    dropped = {'data': datas, 'elem': dropped_elems}
     return {'frames': frames, 'memory': memory, 'globals': globs, 'tables': tables,
-            'dropped': dropped, 'heap': heap}
+            'elems': segments, 'dropped': dropped, 'heap': heap}
 
 
 class _Ref:
@@ -343,9 +348,11 @@ def state_diff(x, y):
     for j, (u, v) in enumerate(zip(x['globals'], y['globals'])):
         if u != v:
             out.append(f'global {j}: {_show_any(v)}, expected {_show_any(u)}')
-    for j, (u, v) in enumerate(zip(x['tables'], y['tables'])):
-        if u != v:
-            out.append(f'table {j} differs')
+    for part, name in (('tables', 'table'), ('elems', 'element segment')):
+        for j, (u, v) in enumerate(zip(x.get(part, ()), y.get(part, ()))):
+            if u != v:
+                k = next((i for i, (p, q) in enumerate(zip(u, v)) if p != q), min(len(u), len(v)))
+                out.append(f'{name} {j} differs from slot {k} ({len(v)} slots, expected {len(u)})')
     for kind in ('data', 'elem'):
         u, v = x['dropped'][kind], y['dropped'][kind]
         if u != v:

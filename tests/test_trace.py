@@ -256,3 +256,36 @@ def test_split_sharing_after_a_restore_is_reported_at_the_restore(fault):
     assert r['found'] and r['kind'] == 'state after restore' and r['index'] == 9, r
     assert r['what'][0] == 'global 0: struct#1, expected struct#0'
     assert '2 GC objects reachable, expected 1' in r['what']
+
+
+SEGMENTS = '''(module
+  (table 2 funcref)
+  (func $a (result i32) (i32.const 1))
+  (func $b (result i32) (i32.const 2))
+  (elem $s func $a $b)
+  (func (export "run") (result i32)
+    (nop)
+    (table.init 0 (i32.const 0) (i32.const 0) (i32.const 2))
+    (call_indirect (result i32) (i32.const 1))))'''
+
+
+def test_the_state_shows_element_segments_and_a_wrong_one_is_reported():
+    """The state holds each element segment's contents (what table.init
+    will copy); a restore that wrote another function into a slot differs
+    there, before the table.init that would copy it runs."""
+    def stopped():
+        store = embedding.store_init('wasmedge')
+        inst = embedding.module_instantiate(store, linked.decoded(wat(SEGMENTS)), [])
+        ex = store.new_executor()
+        ex.start(inst.exports['run'][1], [])
+        ex.run(1)
+        return store, inst, ex
+    store, inst, ex = stopped()
+    good = trace.state(ex, 'wasmedge')
+    assert good['elems'] == [[0, 1]] and good['tables'] == [[None, None]]
+    store, inst, ex = stopped()
+    seg = store.elems[inst.elemaddrs[0]].elem
+    seg[1] = seg[0]
+    bad = trace.state(ex, 'wasmedge')
+    assert bad['elems'] == [[0, 0]]
+    assert trace.state_diff(good, bad) == ['element segment 0 differs from slot 1 (2 slots, expected 2)']
