@@ -253,7 +253,8 @@ def _popped_by_call(store, fi, ins):
 def state(ex, model):
     """The whole state of a stopped run in module terms: every frame's
     function, locals and operands, and the main instance's memory,
-    globals and tables (``oracle``'s normal form).  GC objects are shown
+    globals, tables and element segments (``oracle``'s normal form).  GC
+    objects are shown
     by number (``oracle.gc_views``, one numbering over frames, globals,
     tables and segments in that order) and described once in ``heap``: a restored
     object is a new Python object, so only structure and sharing compare."""
