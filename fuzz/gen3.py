@@ -337,6 +337,22 @@ class ModuleGC:
             m.tables.append(syntax.Table(syntax.TableType(syntax.Limits(n, n), ANYREF)))
             m.tables.append(syntax.Table(syntax.TableType(syntax.Limits(n, n), self.gct.rnode)))
 
+    # ---- late: a GC type with no GC in it (drawn after every other choice)
+
+    def null_gc(self, m):
+        """Half the modules that may use GC but do not (``plan_gc``) get
+        one mutable global of a type of the any hierarchy, null, that no
+        code touches: such a module still *uses GC* (docs/images.md "GC
+        heap": it names an anyref-class type), so its image sets carry an
+        (empty) heap and its neutral documents the GC version, which only
+        the types, not the code or the struct types, say.  Drawn after
+        every other choice, so a seed keeps the rest of its module."""
+        if not self.gc or self.use_gc or self.c.integers(0, 1):
+            return
+        heap = self.c.choice(('any', 'eq', 'i31', 'struct', 'array', 'none'))
+        t = RefType(True, heap)
+        m.globals.append(syntax.Global(syntax.GlobalType(True, t), [Instr('ref.null', t), Instr('end')]))
+
     # ---- late: float, v128 and reference fields (drawn after every other choice)
 
     def gc_floats(self, m, stops):

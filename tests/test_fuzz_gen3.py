@@ -825,8 +825,10 @@ def test_the_reach_parts_leave_every_other_choice_as_it_was(generated, monkeypat
     appended, instructions inserted (an old body is a subsequence of the
     new one) and the stops moved by the entry's first inserted run's
     count."""
+    monkeypatch.setattr(gen3.ModuleGC, 'null_gc', lambda self, m: None)    # drawn after reach
+    with_reach = _modules(range(40))
     monkeypatch.setattr(gen.ModuleGen, 'reach', lambda self, m, stops: stops)
-    for seed, gm in generated[:40]:
+    for seed, gm in with_reach:
         was = gen.from_seed(seed)
         old, new = was.module, gm.module
         assert new.types == old.types and new.tags == old.tags, seed
@@ -839,6 +841,41 @@ def test_the_reach_parts_leave_every_other_choice_as_it_was(generated, monkeypat
         added = len(new.funcs[0].body) - len(old.funcs[0].body)
         shift = {b - a for a, b in zip(was.stops, gm.stops)}
         assert len(shift) <= 1 and all(0 < d <= added for d in shift), seed
+
+
+def test_a_null_gc_global_is_all_that_null_gc_adds(generated, monkeypatch):
+    """``ModuleGC.null_gc`` is drawn last: without it a seed's module is
+    the same but for one appended global of the any hierarchy, null and
+    untouched by the code, in half the modules that may use GC but do not
+    (no struct or array type); such a module still uses GC by the
+    independent reading of neutralcheck and by the engine's."""
+    from engine.migrate import gcheap
+    monkeypatch.setattr(gen3.ModuleGC, 'null_gc', lambda self, m: None)
+    added = 0
+    for seed, gm in generated:
+        was, new = gen.from_seed(seed).module, gm.module
+        if len(new.globals) == len(was.globals):
+            assert gm.wasm == gen.from_seed(seed).wasm, seed
+            continue
+        added += 1
+        assert len(new.globals) == len(was.globals) + 1, seed
+        assert _globals(new)[:-1] == _globals(was), seed
+        g = new.globals[-1]
+        assert g.type.mut and g.type.valtype.heap in ('any', 'eq', 'i31', 'struct', 'array', 'none')
+        assert [i.op for i in g.init] == ['ref.null', 'end'], seed
+        assert not any(isinstance(t, (syntax.StructType, syntax.ArrayType)) for t in new.types), seed
+        assert _code(new) == _code(was) and new.types == was.types, seed
+        decoded = linked.decoded(gm.wasm)
+        assert neutralcheck._uses_gc(decoded) and gcheap.uses_gc(decoded), seed
+    assert added >= len(generated) // 10, added
+
+
+def _globals(m):
+    return [(g.type, [(i.op, i.imm) for i in g.init]) for g in m.globals]
+
+
+def _code(m):
+    return [(f.typeidx, f.locals, [(i.op, i.imm) for i in f.body]) for f in m.funcs]
 
 
 def _one_run_inserted(old, new):
