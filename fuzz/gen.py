@@ -1388,7 +1388,22 @@ class ModuleGen(Wasm3Module, gen3.ModuleFeatures3):
                                                                   'i32.gt_s')), None)]
         code += [('br_if', 0), ('i32.const', 1), ('i32.add', None), ('br', 0), ('end', None),
                  ('global.set', g)]
+        if not entry and c.integers(0, 1) == 0:
+            code += self.fused_if_else(g)
         return code
+
+    def fused_if_else(self, g):
+        """(Half the non-entry functions, after the early exit.)  A
+        comparison of ``g`` with a constant deciding an ``if (result i32)``
+        (the compare-and-if the interpreters fuse) whose else arm leaves by
+        ``br 0`` with its result: a branch from inside the else arm reads
+        the label the fused if pushed when it jumped there, which only an
+        arm branching out of itself shows; the result goes into ``g``."""
+        c = self.c
+        return [('global.get', g), ('i32.const', c.integers(0, 7)),
+                (c.choice(('i32.lt_u', 'i32.ne', 'i32.ge_s')), None), ('if', I32),
+                ('i32.const', self.const_value(I32)), ('else', None),
+                ('i32.const', self.const_value(I32)), ('br', 0), ('end', None), ('global.set', g)]
 
     def const_instr_plain(self, t):
         return (t + '.const', self.const_value(t))

@@ -759,3 +759,51 @@ def test_early_exits_discard_their_temporaries(runtime):
                                 tier='interp'), seed
         n += 1
     assert n >= 20, n
+
+
+def _fused_if_else(body):
+    """The run ``ModuleGen.fused_if_else`` appended to a body, or None."""
+    for k, ins in enumerate(body):
+        if ins.op == 'if' and body[k - 1].op in ('i32.lt_u', 'i32.ne', 'i32.ge_s') \
+                and body[k + 3].op == 'i32.const' and body[k + 4].op == 'br' and body[k + 4].imm == 0:
+            assert body[k - 3].op == 'global.get' and body[k + 2].op == 'else'
+            assert body[k + 5].op == 'end' and body[k + 6].op == 'global.set'
+            return body[k - 3:k + 7]
+    return None
+
+
+@pytest.mark.parametrize('runtime', oracle.RUNTIMES)
+def test_fused_if_else_arms_branch_out_and_migrate_at_every_stop(runtime):
+    """Half the non-entry functions end their early exit with a fused
+    compare-and-if whose else arm leaves by ``br 0``.  Each such run, in a
+    function of its own with the global below and above the constant, stops
+    at every instruction in the interpreter tier and migrates into the other
+    model (and back), ending with wasmtime's global."""
+    found, checked = 0, 0
+    for seed in range(12):
+        gm = gen.from_seed(seed)
+        for f in gm.module.funcs[1:]:
+            run = _fused_if_else(f.body)
+            if run is None:
+                continue
+            found += 1
+            if checked >= 6:
+                continue
+            k = run[1].imm
+            text = ' '.join('if (result i32)' if i.op == 'if' else
+                            f'{i.op}{"" if i.imm is None else " " + str(i.imm)}'
+                            for i in run[1:-1])
+            for start in (k - 1 if k else 0, k + 3):
+                wat = (f'(module (global $g (mut i32) (i32.const {start})) (func (export "run") (result i32)'
+                       f' global.get $g {text} global.set $g global.get $g))')
+                wasm = wasmtime.wat2wasm(wat)
+                want = wasmtime.Instance(s := wasmtime.Store(), wasmtime.Module(s.engine, wasm), []
+                                         ).exports(s)['run'](s) & 0xFFFFFFFF
+                ref = oracle.uninterrupted(wasm, 'run', (), runtime, tier='interp')
+                assert ref.results == [want], (seed, wat)
+                other = 'wamr' if runtime == 'wasmedge' else 'wasmedge'
+                for n in range(ref.steps):
+                    assert not oracle.check(wasm, 'run', (), [(runtime, n), (other, 1), (runtime, None)],
+                                            reference=runtime, ref=ref, tier='interp'), (seed, n, wat)
+            checked += 1
+    assert found >= 10 and checked == 6, (found, checked)
