@@ -341,15 +341,21 @@ class ModuleGC:
 
     def null_gc(self, m):
         """Half the modules that may use GC but do not (``plan_gc``) get
-        one mutable global of a type of the any hierarchy, null, that no
-        code touches: such a module still *uses GC* (docs/images.md "GC
-        heap": it names an anyref-class type), so its image sets carry an
-        (empty) heap and its neutral documents the GC version, which only
-        the types, not the code or the struct types, say.  Drawn after
-        every other choice, so a seed keeps the rest of its module."""
-        if not self.gc or self.use_gc or self.c.integers(0, 1):
+        GC that no code touches: one mutable global of a type of the any
+        hierarchy, null, or (three in four of those whose code uses no 3.0
+        feature) a struct type appended after every other type.  Such a module still *uses GC* (docs/images.md
+        "GC heap"), so its image sets carry an (empty) heap and its neutral
+        documents the GC version, with "memories": only the types say so,
+        not the code, and with the struct type alone no value is of a 3.0
+        type.  Drawn after every other choice, so a seed keeps the rest of
+        its module."""
+        c = self.c
+        if not self.gc or self.use_gc or c.integers(0, 1):
             return
-        heap = self.c.choice(('any', 'eq', 'i31', 'struct', 'array', 'none'))
+        if not self.use3 and c.integers(0, 3) < 3:
+            m.types.append(StructType((FieldType(c.choice((I32, I64, F64, 'i8')), c.boolean()),)))
+            return
+        heap = c.choice(('any', 'eq', 'i31', 'struct', 'array', 'none'))
         t = RefType(True, heap)
         m.globals.append(syntax.Global(syntax.GlobalType(True, t), [Instr('ref.null', t), Instr('end')]))
 

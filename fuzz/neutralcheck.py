@@ -103,6 +103,11 @@ def _check_memories(doc, module):
     memory 0, exactly when the module has several (counted from the
     module's own imports and definitions)."""
     n = len(module.mems) + sum(1 for i in module.imports if i.kind == 'memory')
+    # docs/images.md "version": a version-2 (and 3, 4) document always has
+    # "memories", a version-1 document never
+    if (doc.get('version') != VERSIONS[0]) != ('memories' in doc):
+        raise NeutralCheckError(f'neutral.json: version {doc.get("version")!r} '
+                                f'{"with" if "memories" in doc else "without"} "memories"')
     if n > 1 and 'memories' not in doc:
         raise NeutralCheckError(f'neutral.json: no "memories", but the module has {n} memories')
     more = doc.get('memories', [])

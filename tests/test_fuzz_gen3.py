@@ -843,31 +843,50 @@ def test_the_reach_parts_leave_every_other_choice_as_it_was(generated, monkeypat
         assert len(shift) <= 1 and all(0 < d <= added for d in shift), seed
 
 
-def test_a_null_gc_global_is_all_that_null_gc_adds(generated, monkeypatch):
+def test_null_gc_adds_a_null_global_or_a_struct_type_and_nothing_else(generated, monkeypatch):
     """``ModuleGC.null_gc`` is drawn last: without it a seed's module is
     the same but for one appended global of the any hierarchy, null and
-    untouched by the code, in half the modules that may use GC but do not
-    (no struct or array type); such a module still uses GC by the
-    independent reading of neutralcheck and by the engine's."""
+    untouched by the code, or one appended struct type, in half the modules
+    that may use GC but do not (no GC type before); such a module still
+    uses GC by the independent reading of neutralcheck and by the
+    engine's, and its neutral document is version 3 with "memories"."""
     from engine.migrate import gcheap
     monkeypatch.setattr(gen3.ModuleGC, 'null_gc', lambda self, m: None)
-    added = 0
+    kinds = collections.Counter()
     for seed, gm in generated:
         was, new = gen.from_seed(seed).module, gm.module
-        if len(new.globals) == len(was.globals):
-            assert gm.wasm == gen.from_seed(seed).wasm, seed
+        if gm.wasm == gen.from_seed(seed).wasm:
             continue
-        added += 1
-        assert len(new.globals) == len(was.globals) + 1, seed
-        assert _globals(new)[:-1] == _globals(was), seed
-        g = new.globals[-1]
-        assert g.type.mut and g.type.valtype.heap in ('any', 'eq', 'i31', 'struct', 'array', 'none')
-        assert [i.op for i in g.init] == ['ref.null', 'end'], seed
-        assert not any(isinstance(t, (syntax.StructType, syntax.ArrayType)) for t in new.types), seed
-        assert _code(new) == _code(was) and new.types == was.types, seed
+        assert not any(isinstance(t, (syntax.StructType, syntax.ArrayType)) for t in was.types), seed
+        assert _code(new) == _code(was), seed
+        if len(new.globals) == len(was.globals):
+            assert new.types[:-1] == was.types and isinstance(new.types[-1], syntax.StructType), seed
+            kinds['struct'] += 1
+        else:
+            assert new.types == was.types and len(new.globals) == len(was.globals) + 1, seed
+            assert _globals(new)[:-1] == _globals(was), seed
+            g = new.globals[-1]
+            assert g.type.mut and g.type.valtype.heap in ('any', 'eq', 'i31', 'struct', 'array', 'none')
+            assert [i.op for i in g.init] == ['ref.null', 'end'], seed
+            kinds['global'] += 1
         decoded = linked.decoded(gm.wasm)
         assert neutralcheck._uses_gc(decoded) and gcheap.uses_gc(decoded), seed
-    assert added >= len(generated) // 10, added
+        store = embedding.store_init('wasmedge', tier='interp')
+        inst = oracle._instantiate(store, gm.wasm, True)
+        ex = store.new_executor()
+        ex.start(oracle._entry(inst, gm.entry), list(gm.args[0]))
+        try:
+            if ex.run(5):
+                continue
+        except Exception:
+            continue
+        images = checkpoint.save(ex, inst, 'x' * 64, gm.entry, [], peers=linked.peers(store, inst))
+        snap = snapshot_from_images(images, inst.module, inst.info)
+        doc = neutral.document_from_snapshot(snap, inst.module, inst.info, 'x' * 64)
+        assert doc['version'] == (4 if doc.get('links') else 3), seed
+        assert 'memories' in doc and doc['heap'] == [], seed
+        neutralcheck.check_doc(doc, decoded)
+    assert kinds['struct'] >= 3 and kinds['global'] >= 6, kinds
 
 
 def _globals(m):

@@ -415,7 +415,9 @@ def test_the_neutral_check_counts_the_memories(tmp_path):
     for broken, why in ((lambda doc: doc['memories'].pop(), 'entries'),
                         (lambda doc: doc['memories'][0].update(pages=70000), 'page count'),
                         (lambda doc: doc['memories'][0]['chunks'].update({'4097': '00' * 4096}),
-                         'offset')):
+                         'offset'),
+                        # docs/images.md: a version-2 or later document always has it
+                        (lambda doc: doc.pop('memories'), 'without "memories"')):
         bad = json.loads(json.dumps(doc))
         broken(bad)
         neutral.write_neutral(bad, d)
