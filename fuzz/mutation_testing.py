@@ -580,6 +580,10 @@ def _limit_cpu(seconds):
     resource.setrlimit(resource.RLIMIT_CPU, (soft, soft + 5))
 
 
+# the killing tests running now (``run`` stops them when interrupted)
+_RUNNING = set()
+
+
 def test_mutant(tree, mutation, timeout):
     """Apply one cosmic-ray mutation to ``tree`` (a copy of the code), run
     the killing test there, put the file back; a cosmic-ray WorkResult."""
@@ -598,18 +602,25 @@ def test_mutant(tree, mutation, timeout):
         proc = subprocess.Popen(kill_command(tree), cwd=tree, env=_env(tree), stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, start_new_session=True,
                                 preexec_fn=lambda: _limit_cpu(timeout))
+        _RUNNING.add(proc)
         try:
             out, _ = proc.communicate(timeout=WALL_FACTOR * timeout + 600)
         except subprocess.TimeoutExpired:       # blocked without using CPU
             os.killpg(proc.pid, signal.SIGKILL)
             proc.communicate()
             out = None
+        finally:
+            _RUNNING.discard(proc)
         if out is None or proc.returncode in (-signal.SIGXCPU, -signal.SIGKILL):
             return WorkResult(output='timeout', diff=diff, test_outcome=TestOutcome.KILLED,
                               worker_outcome=WorkerOutcome.NORMAL)
     outcome = TestOutcome.SURVIVED if proc.returncode == 0 else TestOutcome.KILLED
     return WorkResult(output=out.decode('utf-8', 'replace')[-4000:], diff=diff, test_outcome=outcome,
                       worker_outcome=WorkerOutcome.NORMAL)
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt(f'signal {signum}')
 
 
 def run(work, budget, seed=0, jobs=1, timeout=None, log=sys.stdout, only=None):
@@ -636,7 +647,12 @@ def run(work, budget, seed=0, jobs=1, timeout=None, log=sys.stdout, only=None):
     ran = executed_statements(tree, work)
     deadline = time.time() + budget
     lock = threading.Lock()
+    stop = threading.Event()
     counts = {'done': 0}
+    if threading.current_thread() is threading.main_thread():
+        # also when started in the background, where SIGINT is ignored
+        signal.signal(signal.SIGTERM, _interrupt)
+        signal.signal(signal.SIGINT, _interrupt)
     with use_db(_session(work), WorkDB.Mode.open) as wdb:
         pending = sorted((w for w in wdb.pending_work_items if only is None or w.job_id in only),
                          key=lambda w: w.job_id)
@@ -655,7 +671,7 @@ def run(work, budget, seed=0, jobs=1, timeout=None, log=sys.stdout, only=None):
                           f'{m.operator_name.split("/")[-1]}', file=log, flush=True)
 
         def worker(t):
-            while time.time() < deadline:
+            while time.time() < deadline and not stop.is_set():
                 with lock:
                     if not queue:
                         return
@@ -668,12 +684,37 @@ def run(work, budget, seed=0, jobs=1, timeout=None, log=sys.stdout, only=None):
                                             worker_outcome=WorkerOutcome.NORMAL), None)
                     continue
                 start = time.time()
-                record(item, test_mutant(t, item.mutations[0], timeout), time.time() - start)
-        threads = [threading.Thread(target=worker, args=(t,)) for t in trees]
+                result = test_mutant(t, item.mutations[0], timeout)
+                if stop.is_set():       # its test was stopped, not finished: stays pending
+                    return
+                record(item, result, time.time() - start)
+        done = [threading.Event() for _ in trees]
+
+        def lane(t, finished):
+            try:
+                worker(t)
+            finally:
+                finished.set()
+        threads = [threading.Thread(target=lane, args=(t, e)) for t, e in zip(trees, done)]
         for th in threads:
             th.start()
-        for th in threads:
-            th.join()
+        try:
+            for th in threads:
+                th.join()
+        except KeyboardInterrupt:
+            # SIGINT or SIGTERM: no new mutant, the running tests stopped
+            # (their mutants stay pending, their files put back), every
+            # finished result kept.  Each lane's own event says when it is
+            # done: a join the signal interrupted may return at once later
+            stop.set()
+            for proc in list(_RUNNING):
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+            for finished in done:
+                finished.wait()
+            print(f'interrupted: {counts["done"]} results recorded; the mutants under test stay pending',
+                  file=log, flush=True)
+            raise
     return counts['done']
 
 
@@ -1209,11 +1250,15 @@ def main(argv=None):
         print(f'{export(work, a.to)} results written to {a.to}')
     elif a.cmd == 'extend':
         extend(work)
-    elif a.cmd == 'run':
-        run(work, a.time, a.seed, jobs=a.jobs, timeout=a.timeout)
-    elif a.cmd == 'rerun':
-        rerun(work, tuple(a.outcome or ('survived', 'not executed')), jobs=a.jobs, timeout=a.timeout,
-              sample=a.sample, carried=a.carried)
+    elif a.cmd in ('run', 'rerun'):
+        try:
+            if a.cmd == 'run':
+                run(work, a.time, a.seed, jobs=a.jobs, timeout=a.timeout)
+            else:
+                rerun(work, tuple(a.outcome or ('survived', 'not executed')), jobs=a.jobs,
+                      timeout=a.timeout, sample=a.sample, carried=a.carried)
+        except KeyboardInterrupt:
+            return 130                  # run printed what it kept
     elif a.cmd == 'report':
         report(work, json_path=a.json)
     elif a.cmd == 'campaign':

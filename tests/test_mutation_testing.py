@@ -5,6 +5,7 @@ the real code, fails for deliberate faults of engine/faults.py (in-process,
 and through the environment switch as cosmic-ray runs it), and its scope
 and run state stay where they belong."""
 
+import contextlib
 import io
 import os
 import subprocess
@@ -400,3 +401,56 @@ def test_a_fresh_session_measures_what_the_killing_test_executes_again(tmp_path)
     (work / 'killing-test-lines.json').write_text('{}')
     mt.init(work, config=cfg)
     assert not (work / 'killing-test-lines.json').exists()
+
+
+@pytest.mark.parametrize('signame', ['SIGINT', 'SIGTERM'])
+def test_an_interrupted_run_stops_its_tests_and_keeps_what_finished(tmp_path, signame):
+    """SIGINT or SIGTERM to ``run``: the killing test running now is
+    stopped (its process group killed), its mutant stays pending (no
+    result: it did not finish), the finished ones are kept, the file is
+    put back, and the command exits 130 without a traceback."""
+    import signal
+    import time
+    from cosmic_ray.work_db import WorkDB, use_db
+    cfg = _config(tmp_path / 'one.toml', ['engine/migrate/state.py'])
+    work = tmp_path / 'work'
+    mt.init(work, config=cfg)
+    with use_db(mt._session(work), WorkDB.Mode.open) as wdb:
+        pending = len(list(wdb.pending_work_items))
+    pids = tmp_path / 'pids'
+    pids.mkdir()
+    # the first mutant's test passes at once (a survivor), every later one sleeps
+    driver = f'''
+import sys
+from fuzz import mutation_testing as mt
+mt.baseline = lambda tree: 1.0
+mt.executed_statements = lambda tree, work: {{'engine/migrate/state.py': set(range(1, 10000))}}
+mt.kill_command = lambda tree: [sys.executable, '-c',
+    'import os, pathlib, time; d = pathlib.Path(os.environ["PIDS"]); n = len(list(d.iterdir())); '
+    '(d / str(os.getpid())).touch(); time.sleep(0 if n == 0 else 120)']
+sys.exit(mt.main(['run', '--work', {str(work)!r}, '--time', '100', '--timeout', '60']))
+'''
+    proc = subprocess.Popen([sys.executable, '-c', driver], cwd=ROOT, start_new_session=True,
+                            env=dict(os.environ, PIDS=str(pids)), stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT)
+    try:
+        deadline = time.time() + 60
+        while len(list(pids.iterdir())) < 2 and time.time() < deadline:
+            time.sleep(0.1)
+        assert len(list(pids.iterdir())) == 2, 'the run never started a second mutant'
+        time.sleep(0.5)
+        proc.send_signal(getattr(signal, signame))
+        out, _ = proc.communicate(timeout=30)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 130, out
+    assert b'Traceback' not in out and b'interrupted: 1 results recorded' in out, out
+    for pid in (int(p.name) for p in pids.iterdir()):
+        status = f'/proc/{pid}/status'
+        state = open(status).read().split('State:')[1].split()[0] if os.path.exists(status) else 'gone'
+        assert state in ('gone', 'Z'), (pid, state)     # the sleeping test is gone (or a zombie of init's)
+    with use_db(mt._session(work), WorkDB.Mode.open) as wdb:
+        assert len(list(wdb.pending_work_items)) == pending - 1
+    assert (work / 'tree1' / 'engine/migrate/state.py').read_text() == \
+        (mt._tree(work) / 'engine/migrate/state.py').read_text(), out
