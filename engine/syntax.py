@@ -117,6 +117,9 @@ def is_ref(t):
     return reftype(t) is not None
 
 
+_PLAIN = frozenset(('i32', 'i64', 'f32', 'f64', 'v128', 'i8', 'i16'))
+
+
 def value_class(t):
     """The nullable top type whose values (and cells, image codes, text
     form) a value of type ``t`` shares: 'funcref' for every function
@@ -124,6 +127,11 @@ def value_class(t):
     exception ones, 'anyref' for GC references (a concrete type index
     names a struct or array type when the decoder marked the type so,
     ``RefType.top``), ``t`` itself otherwise."""
+    try:
+        if t in _PLAIN:             # numbers, vectors, packed fields: most calls
+            return t
+    except TypeError:               # not a type at all (unhashable): as before
+        pass
     r = reftype(t)
     if r is None:
         return t
