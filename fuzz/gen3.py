@@ -547,10 +547,19 @@ class ModuleGC:
     def vector(self, gv, old, entry):
         """Append 1-2 elements to the growing array in global ``gv``
         (``old``: a local of its type), or (not in the entry) truncate it
-        by one, or start it again when longer than 6 (``gc_reach``)."""
+        by one, or start it again when longer than 6 (``gc_reach``); not
+        in the entry, first put an empty ARR or NODES (by turns) into the
+        anyref global."""
         c, t = self.c, self.gct
         e = _unpacked(t.elem)
         code = []
+        if not entry:
+            # the anyref global gets an empty array, of ARR and of NODES by
+            # turns: objects of one kind and length that only their types
+            # tell apart, one replacing the other within a few steps
+            self.any_turn = not getattr(self, 'any_turn', False)
+            code += [('i32.const', 0), ('array.new_default', t.arr if self.any_turn else t.nodes),
+                     ('global.set', t.g_any)]
         if not entry:
             code += [('global.get', gv), ('array.len', None), ('i32.const', 6), ('i32.gt_u', None),
                      ('if', None), ('i32.const', c.integers(0, 2)), ('array.new_default', t.arr),

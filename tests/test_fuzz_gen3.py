@@ -1101,3 +1101,28 @@ def test_modules_with_the_reach_parts_migrate():
         if n == 8:
             break
     assert n == 8
+
+
+def test_the_anyref_global_holds_empty_arrays_of_two_types_by_turns():
+    """A GC module's functions put empty arrays into the anyref global, of
+    ARR and of NODES by turns (first thing in every function but the
+    entry, and at every function's end), so a checkpoint held while the run goes on sees one
+    replaced by the other: objects that only their types tell apart, which
+    the engine's equality must call different (as the oracle does)."""
+    from engine.migrate import gcheap
+    n = 0
+    for seed, gm in _gc_reach_modules(range(40)):
+        m = gm.module
+        t = [i for i, ct in enumerate(m.types) if isinstance(ct, syntax.ArrayType)][:2]
+        any_g = next(k for k, g in enumerate(m.globals) if g.type.valtype == syntax.ANYREF)
+        stored = []
+        for f in m.funcs:
+            body = f.body
+            stored += [body[k - 1].imm for k in range(1, len(body))
+                       if (body[k].op, body[k].imm) == ('global.set', any_g + len(m.imported('global')))
+                       and body[k - 1].op == 'array.new_default' and body[k - 2].imm == 0]
+        assert stored and set(stored) <= set(t), (seed, stored, t)
+        n += len(stored) >= 2 and set(stored) == set(t)     # both, where two or more are made
+    assert n >= 8, n
+    arr, nodes = gcheap.Obj(4, 'array', []), gcheap.Obj(3, 'array', [])
+    assert not gcheap.same_state(arr, nodes) and gcheap.same_state(arr, gcheap.Obj(4, 'array', []))
