@@ -177,6 +177,7 @@ class ModuleGC:
         self.gc = GC in features and 'function-references' in features
         self.use_gc = False
         self.gct = None
+        self.any_turn = False       # which empty array ``vector`` stores next
 
     def plan_gc(self, plain):
         """Whether the module uses GC (three in four of the modules not
@@ -343,8 +344,8 @@ class ModuleGC:
         """Half the modules that may use GC but do not (``plan_gc``) get
         GC that no code touches: one mutable global of a type of the any
         hierarchy, null, or (three in four of those whose code uses no 3.0
-        feature) a struct type appended after every other type.  Such a module still *uses GC* (docs/images.md
-        "GC heap"), so its image sets carry an (empty) heap and its neutral
+        feature) a struct type appended after every other type.  Such a
+        module still *uses GC* (docs/images.md "GC heap"), so its image sets carry an (empty) heap and its neutral
         documents the GC version, with "memories": only the types say so,
         not the code, and with the struct type alone no value is of a 3.0
         type.  Drawn after every other choice, so a seed keeps the rest of
@@ -557,11 +558,10 @@ class ModuleGC:
             # the anyref global gets an empty array, of ARR and of NODES by
             # turns: objects of one kind and length that only their types
             # tell apart, one replacing the other within a few steps
-            self.any_turn = not getattr(self, 'any_turn', False)
+            self.any_turn = not self.any_turn
             code += [('i32.const', 0), ('array.new_default', t.arr if self.any_turn else t.nodes),
-                     ('global.set', t.g_any)]
-        if not entry:
-            code += [('global.get', gv), ('array.len', None), ('i32.const', 6), ('i32.gt_u', None),
+                     ('global.set', t.g_any),
+                     ('global.get', gv), ('array.len', None), ('i32.const', 6), ('i32.gt_u', None),
                      ('if', None), ('i32.const', c.integers(0, 2)), ('array.new_default', t.arr),
                      ('global.set', gv), ('end', None)]
         code += [('global.get', gv), ('local.set', old)]

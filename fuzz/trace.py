@@ -30,12 +30,12 @@ left out of the comparison: ``block``, ``loop``, ``else`` and ``end`` of a
 block.  Before the first compared instruction after each restore, the
 whole state of both runs (``state``: frames with locals and operands,
 memory, globals, tables, element segments' contents, the segments dropped
-so far) is compared too, so a state the migration got
-wrong is reported where it happened, not where it first shows.  GC objects
-compare by structure, never identity (a restored object is a new Python
-object): the state numbers them as ``oracle.gc_views`` does (frames, then
-globals, tables, element segments; shared objects and cycles keep one number) and lists
-the heap once, and a record's ``top`` shows an object one level deep
+so far) is compared too, so a state the migration got wrong is reported
+where it happened, not where it first shows.  GC objects compare by
+structure, never identity (a restored object is a new Python object): the
+state numbers them as ``oracle.gc_views`` does (frames, then globals,
+tables, element segments; shared objects and cycles keep one number) and
+lists the heap once, and a record's ``top`` shows an object one level deep
 (``struct(0x7, struct)``).  The first
 difference is the divergence (``divergence``: its kind, both records, what
 differs, the checkpoints); if none differs the report says why the runs
@@ -254,10 +254,10 @@ def state(ex, model):
     """The whole state of a stopped run in module terms: every frame's
     function, locals and operands, and the main instance's memory,
     globals, tables and element segments (``oracle``'s normal form).  GC
-    objects are shown
-    by number (``oracle.gc_views``, one numbering over frames, globals,
-    tables and segments in that order) and described once in ``heap``: a restored
-    object is a new Python object, so only structure and sharing compare."""
+    objects are shown by number (``oracle.gc_views``, one numbering over
+    frames, globals, tables and segments in that order) and described once
+    in ``heap``: a restored object is a new Python object, so only
+    structure and sharing compare."""
     store = ex.store
     main = store.funcs[ex.frames[0].func].module
     frames, values = [], []
@@ -350,7 +350,7 @@ def state_diff(x, y):
         if u != v:
             out.append(f'global {j}: {_show_any(v)}, expected {_show_any(u)}')
     for part, name in (('tables', 'table'), ('elems', 'element segment')):
-        for j, (u, v) in enumerate(zip(x.get(part, ()), y.get(part, ()))):
+        for j, (u, v) in enumerate(zip(x[part], y[part])):
             if u != v:
                 k = next((i for i, (p, q) in enumerate(zip(u, v)) if p != q), min(len(u), len(v)))
                 out.append(f'{name} {j} differs from slot {k} ({len(v)} slots, expected {len(u)})')

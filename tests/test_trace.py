@@ -237,12 +237,19 @@ def test_a_restored_gc_heap_compares_by_structure_and_sharing(runtime):
     assert tops[-2:] == ['i32:0x1', '1']
 
 
-def test_the_state_shows_gc_objects_by_number_with_one_heap():
+def _stopped(src, steps):
+    """(store, instance, executor) of ``src``'s "run" stopped after
+    ``steps`` instructions in the WasmEdge model."""
     store = embedding.store_init('wasmedge')
-    inst = embedding.module_instantiate(store, linked.decoded(wat(SHARED)), [])
+    inst = embedding.module_instantiate(store, linked.decoded(wat(src)), [])
     ex = store.new_executor()
     ex.start(inst.exports['run'][1], [])
-    ex.run(9)
+    ex.run(steps)
+    return store, inst, ex
+
+
+def test_the_state_shows_gc_objects_by_number_with_one_heap():
+    _, _, ex = _stopped(SHARED, 9)
     s = trace.state(ex, 'wasmedge')
     assert s['frames'][0]['locals'] == ['(ref null 0):struct#0']
     assert s['globals'] == ['struct#0']
@@ -273,17 +280,10 @@ def test_the_state_shows_element_segments_and_a_wrong_one_is_reported():
     """The state holds each element segment's contents (what table.init
     will copy); a restore that wrote another function into a slot differs
     there, before the table.init that would copy it runs."""
-    def stopped():
-        store = embedding.store_init('wasmedge')
-        inst = embedding.module_instantiate(store, linked.decoded(wat(SEGMENTS)), [])
-        ex = store.new_executor()
-        ex.start(inst.exports['run'][1], [])
-        ex.run(1)
-        return store, inst, ex
-    store, inst, ex = stopped()
+    _, _, ex = _stopped(SEGMENTS, 1)
     good = trace.state(ex, 'wasmedge')
     assert good['elems'] == [[0, 1]] and good['tables'] == [[None, None]]
-    store, inst, ex = stopped()
+    store, inst, ex = _stopped(SEGMENTS, 1)
     seg = store.elems[inst.elemaddrs[0]].elem
     seg[1] = seg[0]
     bad = trace.state(ex, 'wasmedge')

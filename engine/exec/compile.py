@@ -280,7 +280,6 @@ _GENERIC = {
 }
 _ATOM = re.compile(r'^[A-Za-z_][A-Za-z_0-9]*$|^-?\d+$|^None$')
 _TOKEN = re.compile(r'@R\d+@')
-_NAME = re.compile(r'^[A-Za-z_][A-Za-z_0-9]*$')
 _FLOAT = re.compile(r'^-?\d+(\.\d+)?(e[-+]\d+)?$')    # repr of a finite float
 
 
@@ -810,7 +809,7 @@ class FuncGen:
             raw = tmpl.format(a=_p(a.raw or a.expr), b=_p(b.raw or b.expr))
             size = a.size + b.size + 1
             w = int(m) + 1
-            if (op[4:] in ('add', 'sub') and a.raw is None and _NAME.match(a.expr)
+            if (op[4:] in ('add', 'sub') and a.raw is None and a.expr.isidentifier()
                     and b.expr.isdigit() and 0 < int(b.expr) < w):
                 # a wrapped variable plus or minus a constant: one compare
                 # (specialised for small ints) instead of a generic ``&``
