@@ -786,7 +786,7 @@ class ModuleGen(Wasm3Module, gen3.ModuleFeatures3):
         if self.linked:
             for t in PROVIDER_GLOBALS:
                 self.globals.append((t, True, None))
-        # the provider's global holding a function it does not export
+        # the provider's global holding a function the module does not import
         # (ModuleGen.links): no drawn code reads it (``FuncGen.globals_of``)
         self.link_global = len(self.globals) if self.linked else None
         if self.linked:
@@ -1209,7 +1209,9 @@ class ModuleGen(Wasm3Module, gen3.ModuleFeatures3):
         the main module to hold as *links* (``links``): the helper in the
         funcref global ``LINK_GLOBAL`` and a second private function
         (``PRIVATE_FUNCS``, of the helper's type) in the shared table's
-        last initial slot."""
+        last initial slot.  Since 2026-12-03 (no draw) it exports the
+        helper as ``linked.SHARED`` for the relay instance to import, so a
+        link to it has two peers to name (fuzz.linked)."""
         c = self.c
         k = c.integers(1, 0xFFFF)
         m = syntax.Module()
@@ -1245,7 +1247,8 @@ class ModuleGen(Wasm3Module, gen3.ModuleFeatures3):
                      + [syntax.Export('ptable', 'table', 0), syntax.Export('pmem', 'memory', 0)]
                      + [syntax.Export(x.import_name, 'memory', k + 1)
                         for k, x in enumerate(x for x in self.xmems if x.imported)]
-                     + [syntax.Export(LINK_GLOBAL, 'global', len(PROVIDER_GLOBALS))])
+                     + [syntax.Export(LINK_GLOBAL, 'global', len(PROVIDER_GLOBALS)),
+                        syntax.Export(linked.SHARED, 'func', PRIVATE_FUNCS[0])])
         return m
 
     def link_type(self, heap=None):
@@ -1417,8 +1420,9 @@ REF_CONST = (FUNCREF, EXTERNREF)
 PROVIDER_FUNCS = (('pf_global', FuncType((I32,), (I32,))), ('pf_tail', FuncType((), ())),
                   ('pf_table', FuncType((I32,), (I32,))))
 PROVIDER_GLOBALS = (I32, I64, F64)
-# the provider's functions it does not export, handed to the main module
-# (ModuleGen.links): the helper in LINK_GLOBAL, one more in the shared table
+# the provider's functions the main module does not import, handed to it
+# (ModuleGen.links): the helper in LINK_GLOBAL (exported only for the relay,
+# fuzz.linked), one more, not exported, in the shared table
 PRIVATE_FUNCS = (0, 1 + len(PROVIDER_FUNCS))
 LINK_TYPE = FuncType((I32,), (I32,))
 LINK_GLOBAL = 'pfunc'

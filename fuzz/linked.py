@@ -1,6 +1,11 @@
-"""Two-instance programs: a generated module and the *provider* module whose
+"""Linked programs: a generated module and the *provider* module whose
 functions, mutable globals, table and memory it imports (and, from the
-embedder itself, the host functions of ``HOST_FUNCS``).
+embedder itself, the host functions of ``HOST_FUNCS``), plus, when the
+provider exports ``SHARED``, a third instance, the *relay*, that imports
+that function (which the main module holds without importing it, as a
+link): a second peer holding a function another peer defines, so a
+checkpoint must choose which instance its link names (docs/images.md
+"Links": the defining one).
 
 The provider travels inside the main module's bytes as a custom section
 (``wasm-migrate:provider``; engines ignore custom sections), so everything
@@ -12,12 +17,15 @@ instance exists (with the same addresses) before the main module's image
 set, which holds the imported state, is loaded into it.
 """
 
-from engine import embedding
+from engine import embedding, syntax
+from fuzz import encode
 from fuzz.encode import u32
 
 SECTION = 'wasm-migrate:provider'
 PROVIDER = 'provider'          # the import module name
 HOST = 'host'                  # the import module name of the embedder's own functions
+RELAY = 'relay'                # the peer name of the relay instance
+SHARED = 'pf_shared'           # the provider's export the relay imports
 
 
 def _mix(args):
@@ -103,6 +111,8 @@ def imports_for(store, module, wasm):
         imp = module.imports[0]
         raise ValueError(f'module imports {imp.module}.{imp.name} but carries no provider module')
     pinst = embedding.module_instantiate(store, decoded(provider), [], run_start=True)
+    if SHARED in pinst.exports:
+        embedding.module_instantiate(store, relay_module(), [pinst.exports[SHARED]], run_start=True)
     out = []
     for imp in module.imports:
         if imp.module == HOST and imp.kind == 'func':
@@ -116,14 +126,44 @@ def imports_for(store, module, wasm):
     return out
 
 
+_RELAY = []             # the relay's decoded module, made once
+
+
+def relay_module():
+    """The relay: imports the provider's ``SHARED`` (of type i32 -> i32)
+    and defines one function of its own calling it, exporting both.  The
+    same Module object every time, so ``peers`` knows its instances."""
+    if not _RELAY:
+        ft = syntax.FuncType(('i32',), ('i32',))
+        m = syntax.Module()
+        m.types = [ft]
+        m.imports = [syntax.Import(PROVIDER, SHARED, 'func', 0)]
+        body = [('local.get', 0), ('call', 0), ('i32.const', 1), ('i32.add',), ('end',)]
+        m.funcs = [syntax.Func(0, [], [syntax.Instr(*ins) for ins in body])]
+        m.exports = [syntax.Export('shared', 'func', 0), syntax.Export('own', 'func', 1)]
+        module = embedding.module_decode(encode.encode_module(m))
+        embedding.module_validate(module)
+        _RELAY.append(module)
+    return _RELAY[0]
+
+
 def peers(store, inst):
     """The instances a checkpoint of ``inst`` may link to (``checkpoint.save``
-    and ``restore``'s ``peers``): ``{PROVIDER: the provider instance}``
-    for a linked module, found as the owner of its imported functions, so
-    that a restore in a fresh store gets that store's provider; None for
-    a module without one."""
+    and ``restore``'s ``peers``) for a linked module: the provider, found
+    as the owner of its imported functions, so that a restore in a fresh
+    store gets that store's provider, after the relay when the store has
+    one (first, so that only the rule "the defining peer" names the
+    provider in a link to the function both hold); None for a module
+    without a provider."""
+    provider = relay = None
     for a in inst.funcaddrs:
         owner = getattr(store.funcs[a], 'module', None)
         if owner is not None and owner is not inst:
-            return {PROVIDER: owner}
-    return None
+            provider = owner
+            break
+    if provider is None:
+        return None
+    if _RELAY:
+        relay = next((f.module for f in store.funcs
+                      if getattr(f.module, 'module', None) is _RELAY[0]), None)
+    return {RELAY: relay, PROVIDER: provider} if relay is not None else {PROVIDER: provider}

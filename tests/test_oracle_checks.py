@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from engine.migrate import checkpoint, neutral
+from engine.migrate import checkpoint, links, neutral
 from engine import embedding
 from engine.migrate.checkpoint import ForeignInstanceError
 from fuzz import gen, linked, neutralcheck, oracle
@@ -689,9 +689,37 @@ def test_a_provider_function_is_foreign_only_without_the_peer():
     ex.start(oracle._entry(inst, gm.entry), list(gm.args[0]))
     ex.run(1)
     peers = linked.peers(store, inst)
-    assert set(peers) == {linked.PROVIDER} and peers[linked.PROVIDER] is not inst
+    assert list(peers) == [linked.RELAY, linked.PROVIDER] and peers[linked.PROVIDER] is not inst
+    assert peers[linked.RELAY].module is linked.relay_module()
     assert oracle.holds_foreign(ex, inst) and not oracle.holds_foreign(ex, inst, peers)
     assert linked.peers(store, peers[linked.PROVIDER]) is None     # the provider imports nothing
+
+
+def test_a_link_naming_a_peer_that_only_imports_the_function_is_a_failure():
+    """The relay imports the provider's helper, which the entry holds (in
+    its local, from the provider's LINK_GLOBAL): the saved link names the
+    provider; the same function as the relay's import 0 resolves to the
+    same address, but docs/images.md asks for the defining peer."""
+    seed, gm = next(_linked_modules(1))
+    store = embedding.store_init('wasmedge')
+    inst = oracle._instantiate(store, gm.wasm, True)
+    ex = store.new_executor()
+    ex.start(oracle._entry(inst, gm.entry), list(gm.args[0]))
+    peers = linked.peers(store, inst)
+    while True:
+        ex.run(1)
+        try:
+            images = checkpoint.save(ex, inst, 'x' * 64, gm.entry, peers=peers)
+        except Exception:
+            continue
+        if links.Link(linked.PROVIDER, gen.PRIVATE_FUNCS[0]) in images.links:
+            break
+    oracle.links_name_definers(images, store, peers)
+    k = images.links.index(links.Link(linked.PROVIDER, gen.PRIVATE_FUNCS[0]))
+    images.links[k] = links.Link(linked.RELAY, 0)
+    with pytest.raises(oracle.EngineFailure, match=f"link {k} names function 0 of instance 'relay', "
+                                                   f"but peer 'provider' defines"):
+        oracle.links_name_definers(images, store, peers)
 
 
 def test_a_reader_minding_json_member_order_is_a_mismatch(monkeypatch):
