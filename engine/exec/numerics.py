@@ -68,8 +68,6 @@ _pack_Q = struct.Struct('<Q').pack
 _unpack_Q = struct.Struct('<Q').unpack
 _pack_d = struct.Struct('<d').pack
 _unpack_d = struct.Struct('<d').unpack
-_pack_QQ = struct.Struct('<QQ').pack
-_unpack_dd = struct.Struct('<dd').unpack
 # two f64 slots seen as floats (_F2) and as their bits (_Q2): an operand's
 # bits go in and its float comes out with no pack/unpack calls (the engine
 # runs single-threaded; units of a campaign are processes)
@@ -106,12 +104,14 @@ def f32_to_bits(x):
 
 def f64_from_bits(x):
     """The value of f64 bit pattern ``x`` as a Python float."""
-    return _unpack_d(_pack_Q(x))[0]
+    _Q2[0] = x
+    return _F2[0]
 
 
 def f64_to_bits(x):
     """Bit pattern of Python float ``x`` as an f64."""
-    return _unpack_Q(_pack_d(x))[0]
+    _F2[0] = x
+    return _Q2[0]
 
 
 def f32_is_nan(x):
@@ -503,7 +503,9 @@ def f64_mul(a, b):
 
 
 def f64_div(a, b):
-    x, y = _unpack_dd(_pack_QQ(a, b))
+    _Q2[0] = a
+    _Q2[1] = b
+    x, y = _F2
     try:
         r = x / y
     except ZeroDivisionError:
@@ -512,12 +514,15 @@ def f64_div(a, b):
         return ((a ^ b) & F64_SIGN) | F64_INF
     if r != r:
         return f64_nan(a, b)
-    return _unpack_Q(_pack_d(r))[0]
+    _F2[0] = r
+    return _Q2[0]
 
 
 def f64_min(a, b):
     """Smaller operand; NaN wins; min(-0, +0) = -0."""
-    x, y = _unpack_dd(_pack_QQ(a, b))
+    _Q2[0] = a
+    _Q2[1] = b
+    x, y = _F2
     if x < y:
         return a
     if y < x:
@@ -529,7 +534,9 @@ def f64_min(a, b):
 
 def f64_max(a, b):
     """Larger operand; NaN wins; max(-0, +0) = +0."""
-    x, y = _unpack_dd(_pack_QQ(a, b))
+    _Q2[0] = a
+    _Q2[1] = b
+    x, y = _F2
     if x > y:
         return a
     if y > x:
@@ -556,7 +563,9 @@ def f64_sqrt(a):
         return a | F64_QUIET
     if a & F64_SIGN and a != F64_SIGN:
         return F64_CANON_NAN
-    return _unpack_Q(_pack_d(math.sqrt(_unpack_d(_pack_Q(a))[0])))[0]
+    _Q2[0] = a
+    _F2[0] = math.sqrt(_F2[0])
+    return _Q2[0]
 
 
 def _f64_rounder(fn):
@@ -567,10 +576,12 @@ def _f64_rounder(fn):
             if e == 0x7FF and a & 0xFFFFFFFFFFFFF:
                 return a | F64_QUIET
             return a
-        r = fn(_unpack_d(_pack_Q(a))[0])
+        _Q2[0] = a
+        r = fn(_F2[0])
         if r == 0:
             return a & F64_SIGN
-        return _unpack_Q(_pack_d(r))[0]
+        _F2[0] = r
+        return _Q2[0]
     return op
 
 
