@@ -220,6 +220,10 @@ def _gc_head(v):
     return None
 
 
+# values that are never, and never hold, a GC object (most of a snapshot)
+_PLAIN = frozenset((int, float, str, bytes, bool, type(None)))
+
+
 class _Numbering:
     """GC objects numbered in the order a walk meets them (first the values
     walked, then the objects' fields breadth-first: ``heap``), every other
@@ -230,6 +234,8 @@ class _Numbering:
 
     def walk(self, v):
         """(v as compared, whether it holds a GC object)."""
+        if type(v) in _PLAIN:
+            return v, False
         if _gc_head(v) is not None:
             n = self.index.get(id(v))
             if n is None:
@@ -250,6 +256,8 @@ class _Numbering:
             parts = [self.walk(getattr(v, f.name)) for f in dataclasses.fields(v)]
             name = type(v).__name__
         elif isinstance(v, (list, tuple)):
+            if all(type(e) in _PLAIN for e in v):      # a table's, a stack's plain values
+                return v, False
             parts, name = [self.walk(e) for e in v], 'seq'
         elif isinstance(v, dict):
             parts, name = [self.walk((k, e)) for k, e in v.items()], 'dict'

@@ -19,6 +19,7 @@ Three forms of the same heap:
 - entries (``ImageSet.heap``): what ``gc.img`` holds, fields tagged.
 """
 
+import dataclasses
 import struct
 
 from .. import deftypes, faults
@@ -772,6 +773,9 @@ def json_value(module, t, x, heap, func_types, where, fail, slot=False, exn=None
 
 # ------------------------------------------------------------ comparing states
 
+_PLAIN = frozenset((int, float, str, bytes, bool, type(None)))
+
+
 def same_state(a, b):
     """Equality of two module-level states (snapshots, frames, values) in
     which ``Obj`` graphs are compared by isomorphism with one pairing for
@@ -789,7 +793,8 @@ def same_state(a, b):
 
 
 def _equal(a, b, pairs, pending):
-    import dataclasses
+    if type(a) in _PLAIN and type(b) in _PLAIN:     # most of a state: no branch below applies
+        return a == b
     if isinstance(a, Obj) or isinstance(b, Obj):
         if not (isinstance(a, Obj) and isinstance(b, Obj)):
             return False
