@@ -1334,13 +1334,15 @@ def unset_locals(module: S.Module, funcidx: int, pc: int) -> frozenset:
     """Indices of the non-defaultable locals of defined function ``funcidx``
     that are not initialized before instruction ``pc`` (3.0 local_init):
     the only locals of a non-nullable type that may hold no value (null)."""
-    f = module.funcs[funcidx]
-    if all(_defaultable(t) for t in f.locals):
-        return frozenset()
     cache = module.__dict__.setdefault('_unset_locals_cache', {})
     key = (funcidx, pc)
     hit = cache.get(key)
-    if hit is None:
+    if hit is not None:
+        return hit
+    f = module.funcs[funcidx]
+    if all(_defaultable(t) for t in f.locals):
+        hit = cache[key] = frozenset()
+    else:
         ctx = _context(module)[0]
         ft = module.types[f.typeidx]
         unset = set()

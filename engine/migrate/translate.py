@@ -230,6 +230,9 @@ def _pc_index(view, runtime, fidx, unit, top, where):
     return pc
 
 
+_NUMBERS = frozenset(('i32', 'i64', 'f32', 'f64', 'v128'))
+
+
 def snapshot_from_images(images: ImageSet, module, info, limits=None, memory=True) -> Snapshot:
     """Read an image set of either runtime into the neutral form, checking
     every frame against the module, and memory and table sizes against the
@@ -274,10 +277,15 @@ def snapshot_from_images(images: ImageSet, module, info, limits=None, memory=Tru
                              f'instruction {pc} has slots {types} ({want})')
         values, pos = [], 0
         unset = view.unset_locals(fidx, pc)
+        cells = fi.cells
         for k, t in enumerate(types):
             n = CELLS[t]
-            values.append(check_ref(view, t, value(t, fi.cells[pos:pos + n], f'{where}: slot {k}'),
-                                    f'{where}: slot {k}', k in unset))
+            if t in _NUMBERS:                   # neither reference nor check: joined cells
+                values.append(cells[pos] if n == 1 else cells[pos] | cells[pos + 1] << 32 if n == 2
+                              else from_cells(t, cells[pos:pos + n]))
+            else:
+                values.append(check_ref(view, t, value(t, cells[pos:pos + n], f'{where}: slot {k}'),
+                                        f'{where}: slot {k}', k in unset))
             pos += n
         if images.runtime == 'wamr':
             expect = wamr_labels(view, fidx, pc)
@@ -308,8 +316,8 @@ def snapshot_from_images(images: ImageSet, module, info, limits=None, memory=Tru
     if [t for t, _ in images.globals] != [S.value_class(t) for t in view.global_types]:
         raise ImageError(f'global.img: types {[t for t, _ in images.globals]} do not match the '
                          f"module's globals {view.global_types}")
-    globs = [check_ref(view, t, value(c, cells, f'global.img: global {k}'),
-                       f'global.img: global {k}')
+    globs = [(cells[0] if len(cells) == 1 else from_cells(t, cells)) if t in _NUMBERS
+             else check_ref(view, t, value(c, cells, f'global.img: global {k}'), f'global.img: global {k}')
              for k, ((c, cells), t) in enumerate(zip(images.globals, view.global_types))]
     tables = []
     for k, (t, entries) in enumerate(zip(view.table_types, images.tables)):
@@ -319,6 +327,9 @@ def snapshot_from_images(images: ImageSet, module, info, limits=None, memory=Tru
                 raise ImageError(f'table.img: table {k}: function index {bad[0]} out of range')
         exn = S.value_class(t) == 'exnref' or heap is not None and S.value_class(t) in (
             'anyref', 'externref')
+        if not exn and S.reftype(t) == 'funcref':     # checked above; check_ref lets it be
+            tables.append([None if e == NONE else e for e in entries])
+            continue
         tables.append([check_ref(view, t, value(t, [e], f'table.img: table {k}') if exn
                                  else from_cells(t, [e]), f'table.img: table {k}[{j}]')
                        for j, e in enumerate(entries)])
