@@ -17,6 +17,8 @@ instance exists (with the same addresses) before the main module's image
 set, which holds the imported state, is loaded into it.
 """
 
+import functools
+
 from engine import embedding, syntax
 from fuzz import encode
 from fuzz.encode import u32
@@ -126,25 +128,20 @@ def imports_for(store, module, wasm):
     return out
 
 
-_RELAY = []             # the relay's decoded module, made once
-
-
+@functools.cache
 def relay_module():
     """The relay: imports the provider's ``SHARED`` (of type i32 -> i32)
     and defines one function of its own calling it, exporting both.  The
     same Module object every time, so ``peers`` knows its instances."""
-    if not _RELAY:
-        ft = syntax.FuncType(('i32',), ('i32',))
-        m = syntax.Module()
-        m.types = [ft]
-        m.imports = [syntax.Import(PROVIDER, SHARED, 'func', 0)]
-        body = [('local.get', 0), ('call', 0), ('i32.const', 1), ('i32.add',), ('end',)]
-        m.funcs = [syntax.Func(0, [], [syntax.Instr(*ins) for ins in body])]
-        m.exports = [syntax.Export('shared', 'func', 0), syntax.Export('own', 'func', 1)]
-        module = embedding.module_decode(encode.encode_module(m))
-        embedding.module_validate(module)
-        _RELAY.append(module)
-    return _RELAY[0]
+    m = syntax.Module()
+    m.types = [syntax.FuncType(('i32',), ('i32',))]
+    m.imports = [syntax.Import(PROVIDER, SHARED, 'func', 0)]
+    body = [('local.get', 0), ('call', 0), ('i32.const', 1), ('i32.add',), ('end',)]
+    m.funcs = [syntax.Func(0, [], [syntax.Instr(*ins) for ins in body])]
+    m.exports = [syntax.Export('shared', 'func', 0), syntax.Export('own', 'func', 1)]
+    module = embedding.module_decode(encode.encode_module(m))
+    embedding.module_validate(module)
+    return module
 
 
 def peers(store, inst):
@@ -155,15 +152,10 @@ def peers(store, inst):
     one (first, so that only the rule "the defining peer" names the
     provider in a link to the function both hold); None for a module
     without a provider."""
-    provider = relay = None
-    for a in inst.funcaddrs:
-        owner = getattr(store.funcs[a], 'module', None)
-        if owner is not None and owner is not inst:
-            provider = owner
-            break
+    provider = next((owner for owner in (store.funcs[a].module for a in inst.funcaddrs)
+                     if owner is not None and owner is not inst), None)
     if provider is None:
         return None
-    if _RELAY:
-        relay = next((f.module for f in store.funcs
-                      if getattr(f.module, 'module', None) is _RELAY[0]), None)
+    relay = next((f.module for f in store.funcs
+                  if getattr(f.module, 'module', None) is relay_module()), None)
     return {RELAY: relay, PROVIDER: provider} if relay is not None else {PROVIDER: provider}

@@ -424,8 +424,6 @@ def migrated(wasm, entry, args, hops, image_dir=None, run=_run, tier=TIER) -> Ou
                     return _outcome(store, inst, ex, addr, trap, taken)
                 at = ex.steps
                 taken.append((runtime, at))
-                stage = 'the peers the links name'
-                links_name_definers(images, store, linked.peers(store, inst))
                 if len(hops) == 2:
                     stage = 'a checkpoint held while the run goes on'
                     _held_while_running(ex, inst, images, sha)
@@ -586,12 +584,15 @@ def _cli_translate(src, dst, runtime, layout):
 def _save(ex, inst, sha, entry, result_types, run=_run):
     """``checkpoint.save``, or, while the stack holds a frame of another
     instance (a call into the provider), the first point after it where an
-    image set can hold the run.  Returns (images, ended, trap): ``ended``
+    image set can hold the run; its links must name the defining peers
+    (``links_name_definers``).  Returns (images, ended, trap): ``ended``
     when the run finished first (``trap``: its trap message or None)."""
     peers = linked.peers(ex.store, inst)
     while True:
         try:
-            return checkpoint.save(ex, inst, sha, entry, result_types, peers=peers), False, None
+            images = checkpoint.save(ex, inst, sha, entry, result_types, peers=peers)
+            links_name_definers(images, ex.store, peers)
+            return images, False, None
         except ForeignInstanceError as e:
             if not holds_foreign(ex, inst, peers):
                 raise EngineFailure(f'save refused a checkpoint at step {ex.steps} ({e}), but no '

@@ -281,8 +281,7 @@ def snapshot_from_images(images: ImageSet, module, info, limits=None, memory=Tru
         for k, t in enumerate(types):
             n = CELLS[t]
             if t in _NUMBERS:                   # neither reference nor check: joined cells
-                values.append(cells[pos] if n == 1 else cells[pos] | cells[pos + 1] << 32 if n == 2
-                              else from_cells(t, cells[pos:pos + n]))
+                values.append(cells[pos] if n == 1 else from_cells(t, cells[pos:pos + n]))
             else:
                 values.append(check_ref(view, t, value(t, cells[pos:pos + n], f'{where}: slot {k}'),
                                         f'{where}: slot {k}', k in unset))
