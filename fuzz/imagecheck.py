@@ -145,6 +145,9 @@ def decode_dir(directory):
         cells = b.u32s(sum(slot_cells), 'cells')
         labels = [tuple(b.u32s(4, f'label {k}')) for k in range(b.u32('label count'))]
         b.done()
+        if labels and man.get('runtime') == 'wasmedge':
+            raise ImageCheckError(f'{name}: {len(labels)} labels in a wasmedge set (docs/images.md: '
+                                  f'label count 0, WasmEdge keeps no label stack)')
         frames.append({'entry_fidx': entry, 'return_fidx': ret_f, 'return_offset': ret_o,
                        'slot_cells': slot_cells, 'cells': cells, 'labels': labels})
     if one is not None:

@@ -280,6 +280,31 @@ def _number_written(st, v):
     return isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 1 << bits
 
 
+def _typed_values(x, path):
+    """Every typed value {"type": t, "value": v} inside a JSON value (frames'
+    locals and operands, caught exceptions' fields, globals), with its path."""
+    if isinstance(x, dict):
+        if sorted(x) == ['type', 'value']:
+            yield path, x
+            path += '.value'
+        for k, v in x.items():
+            yield from _typed_values(v, f'{path}.{k}')
+    elif isinstance(x, list):
+        for i, v in enumerate(x):
+            yield from _typed_values(v, f'{path}[{i}]')
+
+
+def _check_numbers(doc):
+    """docs/images.md "Values": every typed value of a number type written
+    with its width (an f32 as "0x" and 8 hex digits, ...), wherever it is."""
+    for key in doc.keys() - {'heap'}:           # heap fields are plain values: _check_heap
+        for path, tv in _typed_values(doc[key], key):
+            t, v = tv['type'], tv['value']
+            if t in NUMBER_BITS and not _number_written(t, v):
+                raise NeutralCheckError(f'neutral.json {path}: {json.dumps(v)} is not '
+                                        f'{"a" if t == "v128" else "an"} {t} as docs/images.md writes it')
+
+
 def _refs(x):
     """Every {"ref": n} inside a JSON value."""
     if isinstance(x, dict):
@@ -352,6 +377,7 @@ def check_doc(doc, module):
         if doc.get(key) != want or type(doc.get(key)) is not type(want):
             raise NeutralCheckError(f'neutral.json: {key} {doc.get(key)!r}, docs/images.md says {want!r}')
     _check_memories(doc, module)
+    _check_numbers(doc)
     if gc:
         _check_heap(doc, module)
     for k, fr in enumerate(doc['frames']):

@@ -15,6 +15,7 @@ CheckpointError, KeyError, ...) becomes a mismatch line, never a crash of
 the caller: a fuzzer must record it, not die of it.
 """
 
+import copy
 import dataclasses
 import os
 import random
@@ -474,6 +475,8 @@ def migrated(wasm, entry, args, hops, image_dir=None, run=_run, tier=TIER) -> Ou
                 _same_snapshots(snapshot_from_images(written, inst.module, inst.info),
                                 snapshot_from_images(images, inst.module, inst.info),
                                 'the translated set read in memory and read back from its files')
+                _differences_seen(snapshot_from_images(images, inst.module, inst.info, memory=False),
+                                  f'{sha}:{i}:{at}', 'the translated set (its memory as chunks)')
                 if im.decode_files(im.encode_files(written, layout)) != images:
                     raise EngineFailure('the translated set decoded from its files in memory '
                                         '(images.decode_files) differs from the set read from disk')
@@ -518,6 +521,84 @@ def _same_snapshots(a, b, what):
     if not a == b:
         raise EngineFailure(f'{what}: the same state, but Snapshot equality (gcheap.same_state) '
                             f'calls them different')
+
+
+def _differences_seen(snap, seed, what):
+    """The engine's ``Snapshot ==`` must see every difference, not only
+    agree where two readings are one state: a deep copy of ``snap`` is
+    equal to it; then, one at a time and undone after, the copy gets one
+    change of each sort the state holds (a list one element short, a dict
+    -- a reading's memory chunks -- one key short, an exception of another
+    tag, a GC object of the other kind), picked at random among those of
+    its sort; where the oracle's ``structural`` sees the change, ``==``
+    must say unequal both ways round (a lenient comparison is often so
+    only one way: a length or key-set test turned into an inclusion)."""
+    twin = copy.deepcopy(snap)
+    base = structural(snap)
+    if structural(twin) != base:        # an exception's GC fields: compared by identity there
+        return
+    if not (snap == twin and twin == snap):
+        raise EngineFailure(f'{what}: Snapshot equality (gcheap.same_state) calls a deep copy of '
+                            f'the state different')
+    sites = {'list': [], 'dict': [], 'exception': [], 'GC object': []}
+    seen, todo = set(), [twin]
+    while todo:
+        v = todo.pop()
+        if type(v) in _PLAIN or id(v) in seen:
+            continue
+        seen.add(id(v))
+        if isinstance(v, list):
+            if v:
+                sites['list'].append(v)
+            if any(type(e) not in _PLAIN for e in v):
+                todo.extend(v)
+        elif isinstance(v, tuple):
+            todo.extend(v)
+        elif isinstance(v, dict):
+            if v:
+                sites['dict'].append(v)
+            todo.extend(v.values())
+        elif isinstance(v, Exn):
+            sites['exception'].append(v)
+            todo.extend(v.fields)
+        elif _gc_head(v) is not None and not isinstance(v, Struct):
+            sites['GC object'].append(v)
+            todo.append(v.fields)
+        elif isinstance(v, ExternRef):
+            todo.append(v.value)
+        elif dataclasses.is_dataclass(v) and not isinstance(v, type):
+            todo.extend(getattr(v, f.name) for f in dataclasses.fields(v))
+    rng = random.Random(seed)
+    for sort, found in sites.items():
+        if not found:
+            continue
+        x = rng.choice(found)
+        if sort == 'list':
+            last = x.pop()
+            undo = lambda: x.append(last)                               # noqa: E731
+        elif sort == 'dict':
+            key = rng.choice(list(x))
+            value = x.pop(key)
+            undo = lambda: x.__setitem__(key, value)                    # noqa: E731
+        elif sort == 'exception':
+            x.tag += 1
+            undo = lambda: setattr(x, 'tag', x.tag - 1)                 # noqa: E731
+        else:
+            x.kind = 'array' if x.kind == 'struct' else 'struct'
+            undo = lambda: setattr(x, 'kind', 'array' if x.kind == 'struct' else 'struct')  # noqa: E731
+        try:
+            if structural(twin) != base:
+                try:
+                    same = snap == twin or twin == snap
+                except Exception as e:
+                    raise EngineFailure(f'{what}: Snapshot equality (gcheap.same_state) raised '
+                                        f'{type(e).__name__}: {e} on two states that differ in one '
+                                        f'{sort}') from e
+                if same:
+                    raise EngineFailure(f'{what}: Snapshot equality (gcheap.same_state) calls two '
+                                        f'states equal that differ in one {sort}')
+        finally:
+            undo()
 
 
 def _held_while_running(ex, inst, saved, sha):

@@ -365,6 +365,30 @@ def test_load_keeps_image_labels():
         checkpoint.restore(store, inst, bad)
 
 
+def test_labels_in_a_wasmedge_set_are_refused(tmp_path):
+    """docs/images.md: a wasmedge set's frames have label count 0 (WasmEdge
+    keeps no label stack).  A set carrying labels anyway (the translator's
+    WAMR labels written into a WasmEdge set) is refused by the engine's
+    reader and by the independent checker, not silently dropped."""
+    from fuzz import imagecheck
+    sets = _stopped_images('wamr', 'nest', [2], lambda ex, inst: checkpoint.save_wamr(ex, inst, SHA))
+    s = max(sets, key=lambda s: len(s.frames[0].labels))
+    edge = T.translate(s, MODULE, INFO, 'wasmedge')
+    assert edge.frames[0].labels == []
+    store, inst = fresh('wasmedge', run_start=False)
+    checkpoint.restore(store, inst, edge)
+    bad = im.ImageSet(**{**edge.__dict__, 'frames': [im.FrameImage(
+        **{**edge.frames[0].__dict__, 'labels': s.frames[0].labels})]})
+    with pytest.raises(im.ImageError, match=r'stack1\.img: 3 labels in a wasmedge set'):
+        checkpoint.restore(store, inst, bad)
+    with pytest.raises(im.ImageError, match='labels in a wasmedge set'):
+        T.translate(bad, MODULE, INFO, 'wamr')
+    d = str(tmp_path / 'bad')
+    im.write_images(bad, d)
+    with pytest.raises(imagecheck.ImageCheckError, match=r'stack1\.img: 3 labels in a wasmedge set'):
+        imagecheck.decode_dir(d)
+
+
 def test_foreign_frame_is_refused():
     """A frame of another instance cannot be written into this module's set."""
     store, inst = fresh('wamr')

@@ -416,3 +416,32 @@ def test_any_junk_in_any_field_is_a_neutral_error(hand_wasm):
                 assert str(e).startswith('neutral.json: '), str(e)
                 checked += 1
     assert checked > 500
+
+
+def test_the_independent_checker_sees_number_widths_in_frames_and_globals(wasm, hand_wasm):
+    """docs/images.md "Values": f64 as "0x" and 16 hex digits, v128 as 32,
+    i32 below 2^32, wherever a typed value stands.  The engine's writer and
+    reader share one width table (``neutral._HEX_DIGITS``), so a changed
+    width round-trips; neutralcheck's own table sees it in a frame's
+    locals and operands and in a global, not only in heap fields."""
+    from fuzz import neutralcheck
+    sha = im.module_sha256(wasm)
+    ex, inst = started('wasmedge', wasm)
+    assert not ex.run(12)
+    images = checkpoint.save(ex, inst, sha, 'run', ['i64', 'f64', 'v128', 'i32', 'externref'])
+    doc = neutral.document_from_snapshot(snapshot_from_images(images, inst.module, inst.info),
+                                         inst.module, inst.info, sha)
+    assert [x['type'] for x in doc['frames'][0]['locals']][3:5] == ['f64', 'v128']
+    neutralcheck.check_doc(doc, inst.module)
+    for path, value, message in [
+            (('frames', 0, 'locals', 3, 'value'), '0x0' + doc['frames'][0]['locals'][3]['value'][2:],
+             r'frames\[0\]\.locals\[3\]: "0x0[0-9a-f]{16}" is not an f64'),
+            (('frames', 0, 'locals', 4, 'value'), doc['frames'][0]['locals'][4]['value'][:-1],
+             r'frames\[0\]\.locals\[4\]: .* is not a v128'),
+            (('frames', 0, 'locals', 0, 'value'), 1 << 32, r'frames\[0\]\.locals\[0\]: 4294967296 is not an i32')]:
+        with pytest.raises(neutralcheck.NeutralCheckError, match=message):
+            neutralcheck.check_doc(broken(doc, path, value), inst.module)
+    doc, inst = hand_doc(hand_wasm)
+    neutralcheck.check_doc(doc, inst.module)
+    with pytest.raises(neutralcheck.NeutralCheckError, match=r'globals\[0\]: "0x08000000000000000" is not an f64'):
+        neutralcheck.check_doc(broken(doc, ('globals', 0, 'value'), '0x08000000000000000'), inst.module)

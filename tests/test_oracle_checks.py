@@ -758,3 +758,85 @@ def test_state_equality_and_the_oracle_agree_on_differing_states(monkeypatch):
             assert 'Snapshot equality (gcheap.same_state) does not' in bad[0], bad
             return
     raise AssertionError('no run changed a global or table while a checkpoint was held')
+
+
+def _state_with_every_sort():
+    """A generated run's translated state read with its memory as chunks
+    (a dict), holding a caught exception and GC objects: seed 0 of the
+    generator, the first stop (every 5 instructions) where it has all."""
+    from engine.migrate import gcheap, images as im
+    from engine.migrate.translate import snapshot_from_images
+    from engine.syntax import Exn
+    gm = gen.from_seed(0)
+    store = embedding.store_init('wasmedge', tier='interp')
+    inst = oracle._instantiate(store, gm.wasm, True)
+    ex = store.new_executor()
+    ex.start(oracle._entry(inst, gm.entry), list(gm.args[0]))
+    types = list(store.funcs[oracle._entry(inst, gm.entry)].type.results)
+    while not ex.run(5):
+        try:
+            images = checkpoint.save(ex, inst, im.module_sha256(gm.wasm), gm.entry, types,
+                                     peers=linked.peers(store, inst))
+        except ForeignInstanceError:
+            continue
+        snap = snapshot_from_images(images, inst.module, inst.info, memory=False)
+        text = repr([snap.frames, snap.globals, snap.tables, snap.gc_elems])
+        if snap.chunk_data and 'Exn(' in text and 'Obj(' in text:
+            assert isinstance(next(iter(snap.chunk_data.values())), bytes)
+            return snap, gcheap, Exn
+    raise AssertionError('seed 0 no longer reaches a state with every sort: pick another')
+
+
+def test_snapshot_equality_that_misses_a_difference_is_a_failure(monkeypatch):
+    """``_differences_seen``: the engine's ``Snapshot ==`` passes on a real
+    state, and each way of comparing leniently (a list's length, a dict's
+    keys, an exception's tag, a GC object's kind: the mutants of
+    ``gcheap._equal``/``same_state`` that survived the oracle's
+    same-state checks) is caught: always, but for lists at some of the
+    seeds (an object's field list has its own length test in ``same_state``,
+    so a change there passes a lenient ``_equal``)."""
+    snap, gcheap, Exn = _state_with_every_sort()
+    for seed in range(6):
+        oracle._differences_seen(snap, seed, 'state')
+    equal, same_state = gcheap._equal, gcheap.same_state
+
+    def lenient_lists(a, b, pairs, pending):
+        if type(a) is list and type(b) is list:
+            return len(a) >= len(b) and all(gcheap._equal(x, y, pairs, pending) for x, y in zip(a, b))
+        return equal(a, b, pairs, pending)
+
+    def lenient_dicts(a, b, pairs, pending):
+        if isinstance(a, dict) and isinstance(b, dict):
+            return a.keys() is not b.keys() and all(gcheap._equal(a[k], b[k], pairs, pending) for k in a)
+        return equal(a, b, pairs, pending)
+
+    def lenient_tags(a, b, pairs, pending):
+        if isinstance(a, Exn) and isinstance(b, Exn):
+            return a.tag <= b.tag and gcheap._equal(a.fields, b.fields, pairs, pending)
+        return equal(a, b, pairs, pending)
+
+    def lenient_kinds(a, b):
+        pairs, pending = {}, []
+        if not gcheap._equal(a, b, pairs, pending):
+            return False
+        while pending:
+            x, y = pending.pop()
+            if x.typeidx != y.typeidx or x.kind < y.kind or len(x.fields) != len(y.fields):
+                return False
+            if not all(gcheap._equal(f, g, pairs, pending) for f, g in zip(x.fields, y.fields)):
+                return False
+        return True
+
+    for name, fake, sort in (('_equal', lenient_lists, 'list'), ('_equal', lenient_dicts, 'dict'),
+                             ('_equal', lenient_tags, 'exception'), ('same_state', lenient_kinds, 'GC object')):
+        with monkeypatch.context() as m:
+            m.setattr(gcheap, name, fake)
+            caught = 0
+            for seed in range(8):
+                try:
+                    oracle._differences_seen(snap, seed, 'state')
+                except oracle.EngineFailure as e:
+                    assert f'differ in one {sort}' in str(e), e
+                    caught += 1
+            assert caught >= (8 if sort != 'list' else 1), (sort, caught)
+    assert (gcheap._equal, gcheap.same_state) == (equal, same_state)

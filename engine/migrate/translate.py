@@ -292,6 +292,9 @@ def snapshot_from_images(images: ImageSet, module, info, limits=None, memory=Tru
             if got != expect:
                 raise ImageError(f'{where}: labels: {got} do not match the code of function '
                                  f'{fidx} at offset {unit} (expected {expect})')
+        elif fi.labels:
+            raise ImageError(f'{where}: {len(fi.labels)} labels in a {images.runtime} set, which '
+                             f'has no label stack (docs/images.md: label count 0)')
         nloc = len(view.local_types(fidx))
         frames.append(Frame(fidx, pc, values[:nloc], values[nloc:], types))
     _read_caught(view, images, frames, exns)
