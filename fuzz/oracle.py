@@ -622,6 +622,14 @@ def _held_while_running(ex, inst, saved, sha):
                                 f'describes the checkpoint: it shares state with the running executor')
         if not finished:
             _equality_agrees(held, ex, inst, peers)
+    # a rollback: the checkpoint restored into the instance that ran on (its
+    # memory and tables maybe grown, segments dropped, globals changed) is
+    # the checkpoint again, nothing of the later state left
+    back = checkpoint.restore(ex.store, inst, saved, peers=peers)
+    again = checkpoint.save(back, inst, sha, saved.entry, saved.results, peers=peers)
+    if im.encode_files(again) != before:
+        raise EngineFailure(f'the checkpoint restored into its own instance after the run went on '
+                            f'to step {ex.steps} (a rollback) saves as another state')
 
 
 def _equality_agrees(held, ex, inst, peers):

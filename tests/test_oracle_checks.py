@@ -840,3 +840,46 @@ def test_snapshot_equality_that_misses_a_difference_is_a_failure(monkeypatch):
                     caught += 1
             assert caught >= (8 if sort != 'list' else 1), (sort, caught)
     assert (gcheap._equal, gcheap.same_state) == (equal, same_state)
+
+
+ROLLBACK = '''
+(module
+  (memory 1 4)
+  (global $g (mut i32) (i32.const 0))
+  (func (export "run") (param $n i32) (result i32)
+    (local $i i32)
+    (loop $l
+      (global.set $g (i32.add (global.get $g) (local.get $i)))
+      (i32.store (i32.const 8) (global.get $g))
+      (if (i32.eq (local.get $i) (i32.const 30))
+        (then (drop (memory.grow (i32.const 1)))))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br_if $l (i32.lt_u (local.get $i) (local.get $n))))
+    (i32.add (memory.size) (global.get $g))))
+'''
+
+
+def test_a_rollback_that_keeps_the_later_state_is_a_mismatch(monkeypatch):
+    """A single hop's checkpoint restored into its own instance after the
+    run went on (a rollback: here the memory grew meanwhile) must save as
+    the checkpoint again.  A restore that zeroes the memory in place but
+    keeps its grown size is seen; unfaulted the run passes."""
+    import wasmtime
+    from engine.migrate import images as im
+    wasm = wasmtime.wat2wasm(ROLLBACK)
+    # 0 + 1 + ... + 59 = 1770, plus 2 pages
+    assert oracle.uninterrupted(wasm, 'run', (60,)).results == [1772]
+    hops = [('wasmedge', 500), ('wamr', None)]          # the grow: ~130 steps on
+    assert oracle.check(wasm, 'run', (60,), hops) == []
+    real = checkpoint.load_memory
+
+    def keeps_size(mem, snap):
+        if snap.memory is None and len(mem.data) > snap.page_count * im.PAGE:
+            mem.data[:] = bytes(len(mem.data))
+            for off, chunk in snap.chunk_data.items():
+                mem.data[off:off + im.CHUNK] = chunk
+            return
+        real(mem, snap)
+    monkeypatch.setattr(checkpoint, 'load_memory', keeps_size)
+    bad = oracle.check(wasm, 'run', (60,), hops)
+    assert bad and 'a rollback' in bad[0], bad
