@@ -93,8 +93,9 @@ the drop.  Drawn after every other choice of the module
 (``ModuleGC.gc_floats``), the storage types the rest never declares:
 FA, an array of f32, f64 or (with SIMD) v128, and FS, a struct of
 mutable and immutable f32 and f64 fields, a v128, a non-null reference to
-FA, a funcref, an externref and an anyref (the host's reference when the
-entry takes one), appended after every other type, one object of each
+FA, a funcref, an externref (in two thirds of the modules FA or an i31
+made external, ``extern.convert_any``) and an anyref (the host's
+reference when the entry takes one, as the other externrefs), appended after every other type, one object of each
 made by the entry's prologue from NaNs with payloads, -0, infinities and
 subnormals (``SPECIAL``) and kept in two globals of their own, read into
 the digest and written by every callee.  Newer still (``ModuleGC.gc_reach``):
@@ -374,7 +375,9 @@ class ModuleGC:
         struct of a mutable f32 and f64, a v128 with SIMD, an immutable
         f32 or f64, a non-null immutable reference to FA, a funcref, an
         externref and an anyref, the last two the host's reference when
-        the entry takes one, so anyref fields hold host references),
+        the entry takes one, so anyref fields hold host references; in two
+        thirds of the modules the externref holds FA or an i31 made
+        external instead, an internal value in an external field),
         appended after every other type; two mutable globals of them after
         every other global.  Numbers are NaNs with payloads, -0,
         infinities and subnormals (``SPECIAL``; a drawn index into the
@@ -419,6 +422,12 @@ class ModuleGC:
                 code += [('global.get', g_fa), ('ref.as_non_null', None)]
             elif f.storage == FUNCREF:
                 code.append(('ref.func', self.fbase + c.integers(0, self.nfuncs - 1)))
+            elif f.storage == EXTERNREF and base % 3:
+                # an internal value made external and stored so (no draw: by
+                # the drawn base): FA or an i31, an externref field holding
+                # a GC object or an i31 across the checkpoints
+                code += ([('global.get', g_fa)] if base % 3 == 1 else
+                         [('i32.const', base), ('ref.i31', None)]) + [('extern.convert_any', None)]
             elif host is None:
                 code.append(('ref.null', f.storage))
             else:

@@ -1126,3 +1126,37 @@ def test_the_anyref_global_holds_empty_arrays_of_two_types_by_turns():
     assert n >= 8, n
     arr, nodes = gcheap.Obj(4, 'array', []), gcheap.Obj(3, 'array', [])
     assert not gcheap.same_state(arr, nodes) and gcheap.same_state(arr, gcheap.Obj(4, 'array', []))
+
+
+def test_an_externref_field_holds_internal_values_made_external():
+    """FS's externref field holds FA or an i31 gone through
+    ``extern.convert_any`` in two thirds of the GC modules: at a checkpoint
+    after the entry's prologue the read state has an external reference
+    wrapping a GC object (and, in others, an i31) in that field, and the
+    migrations of those runs pass the oracle (gc.img's external field
+    holding an object entry, not a host handle)."""
+    from engine.migrate import gcheap
+    kinds = set()
+    for seed in range(60):
+        gm = gen.from_seed(seed)
+        module = linked.decoded(gm.wasm)
+        ft = _float_types(module)
+        if ft is None:
+            continue
+        fs = ft[1]
+        ext = [k for k, f in enumerate(module.types[fs].fields) if f.storage == 'externref'][0]
+        for inst, images in _stops(gm, 'wasmedge', 25):
+            snap = snapshot_from_images(images, module, inst.info)
+            objs = [v for v in snap.globals if isinstance(v, gcheap.Obj) and v.typeidx == fs]
+            if objs:
+                held = objs[0].fields[ext]
+                kind = 'object' if isinstance(getattr(held, 'value', None), gcheap.Obj) else \
+                    'i31' if isinstance(getattr(held, 'value', None), syntax.I31) else None
+                if kind and kind not in kinds:
+                    kinds.add(kind)
+                    hops = [('wamr', images.steps), (oracle.NEUTRAL + 'wasmedge', None)]
+                    assert oracle.check(gm.wasm, gm.entry, gm.args[0], hops) == [], (seed, hops)
+                break
+        if kinds == {'object', 'i31'}:
+            return
+    raise AssertionError(f'only {kinds} in an externref field of the first 60 seeds')
