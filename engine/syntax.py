@@ -135,9 +135,16 @@ def value_class(t):
     r = reftype(t)
     if r is None:
         return t
+    try:
+        return r.value_class            # a RefType's is fixed when it is made
+    except AttributeError:
+        pass
     if isinstance(r.heap, int):
-        return ANYREF if getattr(r, 'top', 'func') == 'any' else FUNCREF
-    return _TOP_TYPES[HEAP_TOPS[r.heap]]
+        c = ANYREF if getattr(r, 'top', 'func') == 'any' else FUNCREF
+    else:
+        c = _TOP_TYPES[HEAP_TOPS[r.heap]]
+    r.value_class = c
+    return c
 
 
 ValType = str

@@ -32,7 +32,7 @@ from engine import embedding
 from engine.migrate.checkpoint import ForeignInstanceError
 from engine.errors import Trap, UncaughtException, WasmError
 from engine.runtime import TIERS  # noqa: F401  (re-exported for the campaign)
-from engine.syntax import Exn, ExternRef, Struct, value_class
+from engine.syntax import Exn, ExternRef, RefType, Struct, value_class
 from engine.migrate.translate import images_from_snapshot, snapshot_from_images, translate
 from fuzz import countcheck, imagecheck, linked, neutralcheck
 
@@ -222,7 +222,7 @@ def _gc_head(v):
 
 
 # values that are never, and never hold, a GC object (most of a snapshot)
-_PLAIN = frozenset((int, float, str, bytes, bool, type(None)))
+_PLAIN = frozenset((int, float, str, bytes, bool, type(None), RefType))   # a RefType is a str
 
 
 class _Numbering:

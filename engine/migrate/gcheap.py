@@ -773,7 +773,7 @@ def json_value(module, t, x, heap, func_types, where, fail, slot=False, exn=None
 
 # ------------------------------------------------------------ comparing states
 
-_PLAIN = frozenset((int, float, str, bytes, bool, type(None)))
+_PLAIN = frozenset((int, float, str, bytes, bool, type(None), S.RefType))   # a RefType is a str
 
 
 def same_state(a, b):
