@@ -130,15 +130,18 @@ def value_class(t):
     try:
         if t in _PLAIN:             # numbers, vectors, packed fields: most calls
             return t
+        if type(t) is RefType:
+            return t.value_class    # a RefType's class is fixed when it is made: kept on it
     except TypeError:               # not a type at all (unhashable): as before
+        pass
+    except AttributeError:          # the first asking of this RefType
         pass
     r = reftype(t)
     if r is None:
         return t
-    try:
-        return r.value_class            # a RefType's is fixed when it is made
-    except AttributeError:
-        pass
+    c = r.__dict__.get('value_class')   # 'funcref' as a plain str: FUNCREF's
+    if c is not None:
+        return c
     if isinstance(r.heap, int):
         c = ANYREF if getattr(r, 'top', 'func') == 'any' else FUNCREF
     else:
