@@ -1376,9 +1376,14 @@ class ModuleGen(Wasm3Module, gen3.ModuleFeatures3):
         known (its length less the three instructions skipped; both
         models count the block's ``end``); elsewhere it goes either way.  The
         temporaries a branch failed to cut would sit below every later
-        label of the frame."""
+        label of the frame.  The block stands above an operand of its own
+        (dropped after it; no draw): its label's height is 1, not the
+        frame's base, where a wrong sum of base and height (``base |
+        height``) or another label of height 0 would cut the same values.
+        Outside the entry the drawn ``ge_u``/``gt_s`` compare ``g`` widened
+        to i64 (two cells per operand: WAMR's wide compare-and-branch)."""
         c = self.c
-        code = [('block', I32)]
+        code = [('i32.const', 0x51), ('block', I32)]
         for _ in range(c.integers(1, 2)):
             code.append(self.const_instr_plain(self.valtype(allow_refs=False)))
         code += [('i32.const', self.const_value(I32)), ('global.get', g)]
@@ -1387,10 +1392,14 @@ class ModuleGen(Wasm3Module, gen3.ModuleFeatures3):
                               [('i32.const', c.integers(1, 7)), ('i32.ne', None)],
                               [('i32.const', 0), ('i32.eq', None)]))
         else:
-            code += [('i32.const', c.integers(0, 7)), (c.choice(('i32.lt_u', 'i32.ne', 'i32.eq', 'i32.ge_u',
-                                                                  'i32.gt_s')), None)]
+            k = c.integers(0, 7)
+            op = c.choice(('i32.lt_u', 'i32.ne', 'i32.eq', 'i32.ge_u', 'i32.gt_s'))
+            if op in ('i32.ge_u', 'i32.gt_s'):
+                code += [('i64.extend_i32_u', None), ('i64.const', k), ('i64' + op[3:], None)]
+            else:
+                code += [('i32.const', k), (op, None)]
         code += [('br_if', 0), ('i32.const', 1), ('i32.add', None), ('br', 0), ('end', None),
-                 ('global.set', g)]
+                 ('global.set', g), ('drop', None)]
         if not entry and c.integers(0, 1) == 0:
             code += self.fused_if_else(g)
         return code

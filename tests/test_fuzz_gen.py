@@ -712,15 +712,26 @@ def test_linked_modules_hold_links_at_checkpoints():
 # ---- ModuleGen.reach: early exits
 
 def _early_exit(body):
-    """(global, result constant, instructions run when taken) of the early
-    exit a body starts with (``ModuleGen.early_exit``)."""
-    assert body[0].op == 'block' and body[0].imm == syntax.I32
-    k = next(i for i, ins in enumerate(body) if ins.op == 'br_if')
-    assert body[k].imm == 0 and body[k - 2].op == 'i32.const' and body[k - 3].op == 'global.get'
-    assert body[k - 1].op in ('i32.lt_u', 'i32.ne', 'i32.eq', 'i32.ge_u', 'i32.gt_s')
-    assert k - 5 >= 1                               # a temporary or two below the result
+    """(global, result constant, instructions run when taken, whether the
+    compare is 64-bit) of the early exit a body starts with
+    (``ModuleGen.early_exit``): its block above an operand of its own,
+    dropped after the global is set."""
+    assert body[0].op == 'i32.const' and body[1].op == 'block' and body[1].imm == syntax.I32
+    b = next(i for i, ins in enumerate(body) if ins.op == 'br_if')
+    assert body[b].imm == 0
+    wide = body[b - 1].op in ('i64.ge_u', 'i64.gt_s')
+    if wide:
+        assert body[b - 2].op == 'i64.const' and body[b - 3].op == 'i64.extend_i32_u'
+        get = b - 4
+    else:
+        assert body[b - 1].op in ('i32.lt_u', 'i32.ne', 'i32.eq', 'i32.ge_u', 'i32.gt_s')
+        assert body[b - 2].op == 'i32.const'
+        get = b - 3
+    assert body[get].op == 'global.get' and body[get - 1].op == 'i32.const'
+    assert get - 1 - 2 >= 1                         # a temporary or two below the result
     end = next(i for i, ins in enumerate(body) if ins.op == 'global.set')
-    return body[k - 3].imm, body[k - 4].imm, end + 1 - 3
+    assert body[end + 1].op == 'drop'
+    return body[get].imm, body[get - 1].imm, end + 1 - 3, wide
 
 
 @pytest.mark.parametrize('runtime', oracle.RUNTIMES)
@@ -735,13 +746,14 @@ def test_early_exits_discard_their_temporaries(runtime):
     from engine import embedding
     from engine.migrate import checkpoint
     from fuzz import linked
-    n = 0
+    n, wide = 0, 0
     for seed in range(30):
         gm = gen.from_seed(seed)
         for f in gm.module.funcs[1:len(gm.module.funcs)]:
-            if f.body[0].op == 'block' and f.body[0].imm == syntax.I32:
-                _early_exit(f.body)
-        g, result, steps = _early_exit(gm.module.funcs[0].body)
+            if len(f.body) > 1 and f.body[1].op == 'block' and f.body[1].imm == syntax.I32:
+                wide += _early_exit(f.body)[3]
+        g, result, steps, entry_wide = _early_exit(gm.module.funcs[0].body)
+        assert not entry_wide
         store = embedding.store_init(runtime, tier='interp')
         inst = oracle._instantiate(store, gm.wasm, True)
         ex = store.new_executor()
@@ -759,6 +771,7 @@ def test_early_exits_discard_their_temporaries(runtime):
                                 tier='interp'), seed
         n += 1
     assert n >= 20, n
+    assert wide >= 10, wide         # outside the entries, compares widened to i64
 
 
 def _fused_if_else(body):
