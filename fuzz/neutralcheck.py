@@ -286,7 +286,6 @@ def _typed_values(x, path):
     if isinstance(x, dict):
         if sorted(x) == ['type', 'value']:
             yield path, x
-            path += '.value'
         for k, v in x.items():
             yield from _typed_values(v, f'{path}.{k}')
     elif isinstance(x, list):

@@ -581,12 +581,11 @@ def _differences_seen(snap, seed, what):
             key = rng.choice(list(x))
             value = x.pop(key)
             undo = lambda: x.__setitem__(key, value)                    # noqa: E731
-        elif sort == 'exception':
-            x.tag += 1
-            undo = lambda: setattr(x, 'tag', x.tag - 1)                 # noqa: E731
         else:
-            x.kind = 'array' if x.kind == 'struct' else 'struct'
-            undo = lambda: setattr(x, 'kind', 'array' if x.kind == 'struct' else 'struct')  # noqa: E731
+            name = 'tag' if sort == 'exception' else 'kind'
+            old = getattr(x, name)
+            setattr(x, name, old + 1 if sort == 'exception' else 'array' if old == 'struct' else 'struct')
+            undo = lambda: setattr(x, name, old)                        # noqa: E731
         try:
             if structural(twin) != base:
                 try:

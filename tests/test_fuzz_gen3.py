@@ -16,7 +16,7 @@ from engine import embedding, syntax
 from engine.migrate import checkpoint, images as im, neutral
 from engine.migrate.translate import snapshot_from_images
 from fuzz import gen, gen3, imagecheck, linked, neutralcheck, oracle, wasmtime_oracle
-from test_oracle_checks import snapshot_at_stop
+from test_oracle_checks import snapshot_at_stop, stops_every as _stops
 
 SEEDS = range(120)
 NEW_OPS = ('throw', 'throw_ref', 'try_table', 'call_ref', 'ref.as_non_null', 'br_on_null',
@@ -103,24 +103,6 @@ def test_an_uncaught_exception_compares_with_wasmtime():
     assert found == 3
 
 
-def _stops(gm, runtime, every):
-    """Image sets of ``gm``'s entry stopped every ``every`` instructions."""
-    store = embedding.store_init(runtime, tier='interp')
-    inst = oracle._instantiate(store, gm.wasm, True)
-    ex = store.new_executor()
-    ex.start(oracle._entry(inst, gm.entry), list(gm.args[0]))
-    sha = im.module_sha256(gm.wasm)
-    types = list(store.funcs[oracle._entry(inst, gm.entry)].type.results)
-    while True:
-        try:
-            if ex.run(every):
-                return
-        except Exception:
-            return
-        try:
-            yield inst, checkpoint.save(ex, inst, sha, gm.entry, types, peers=linked.peers(store, inst))
-        except checkpoint.ForeignInstanceError:
-            continue
 
 
 def test_exception_state_is_live_at_checkpoints(tmp_path):

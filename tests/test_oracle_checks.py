@@ -225,6 +225,28 @@ def snapshot_at_stop(gm, runtime):
                                        inst.module, inst.info)
 
 
+def stops_every(gm, runtime, every):
+    """(instance, image set) of ``gm``'s entry stopped every ``every``
+    instructions (interpreter tier), until the run ends or traps; a stop
+    inside another instance's code is skipped."""
+    from engine.migrate import images as im
+    store = embedding.store_init(runtime, tier='interp')
+    inst = oracle._instantiate(store, gm.wasm, True)
+    ex = store.new_executor()
+    ex.start(oracle._entry(inst, gm.entry), list(gm.args[0]))
+    sha = im.module_sha256(gm.wasm)
+    types = list(store.funcs[oracle._entry(inst, gm.entry)].type.results)
+    while True:
+        try:
+            if ex.run(every):
+                return
+        except Exception:
+            return
+        try:
+            yield inst, checkpoint.save(ex, inst, sha, gm.entry, types, peers=linked.peers(store, inst))
+        except ForeignInstanceError:
+            continue
+
 def test_a_dive_stops_at_its_bottom_with_distinct_functions_above_the_entry():
     """The generator's dives (gen.ModuleGen.dive): at the stop it names, both
     models hold the same frames, four and more, of distinct functions at
@@ -764,21 +786,10 @@ def _state_with_every_sort():
     """A generated run's translated state read with its memory as chunks
     (a dict), holding a caught exception and GC objects: seed 0 of the
     generator, the first stop (every 5 instructions) where it has all."""
-    from engine.migrate import gcheap, images as im
+    from engine.migrate import gcheap
     from engine.migrate.translate import snapshot_from_images
     from engine.syntax import Exn
-    gm = gen.from_seed(0)
-    store = embedding.store_init('wasmedge', tier='interp')
-    inst = oracle._instantiate(store, gm.wasm, True)
-    ex = store.new_executor()
-    ex.start(oracle._entry(inst, gm.entry), list(gm.args[0]))
-    types = list(store.funcs[oracle._entry(inst, gm.entry)].type.results)
-    while not ex.run(5):
-        try:
-            images = checkpoint.save(ex, inst, im.module_sha256(gm.wasm), gm.entry, types,
-                                     peers=linked.peers(store, inst))
-        except ForeignInstanceError:
-            continue
+    for inst, images in stops_every(gen.from_seed(0), 'wasmedge', 5):
         snap = snapshot_from_images(images, inst.module, inst.info, memory=False)
         text = repr([snap.frames, snap.globals, snap.tables, snap.gc_elems])
         if snap.chunk_data and 'Exn(' in text and 'Obj(' in text:
