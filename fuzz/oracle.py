@@ -34,7 +34,7 @@ from engine.errors import Trap, UncaughtException, WasmError
 from engine.runtime import TIERS  # noqa: F401  (re-exported for the campaign)
 from engine.syntax import Exn, ExternRef, RefType, Struct, value_class
 from engine.migrate.translate import images_from_snapshot, snapshot_from_images, translate
-from fuzz import countcheck, imagecheck, linked, neutralcheck
+from fuzz import countcheck, imagecheck, linked, neutralcheck, refusal
 
 RUNTIMES = ('wasmedge', 'wamr')
 # a hop named 'neutral:R' runs in model R after its state went through the
@@ -481,6 +481,9 @@ def migrated(wasm, entry, args, hops, image_dir=None, run=_run, tier=TIER) -> Ou
                 if im.decode_files(im.encode_files(written, layout)) != images:
                     raise EngineFailure('the translated set decoded from its files in memory '
                                         '(images.decode_files) differs from the set read from disk')
+                if at % 3 == 1:     # another third: broken on purpose, it must be refused
+                    stage = 'refusal of the translated set broken on purpose'
+                    refusal.check_set(images, inst.module, inst.info, layout, f'{sha}:{i}:{at}')
                 stage = f'restore in {nxt}'
                 if snap is not None and len(hops) > 2:
                     # in a chain, as `engine restore DIR` does with a neutral.json:
@@ -741,6 +744,10 @@ def _via_neutral(images, inst, directory, wasm, runtime, hidden=frozenset()):
     doc = neutral.read_document(directory)
     neutral.check_module(doc, images.module_sha256)
     snap = neutral.snapshot_from_document(doc, inst.module, inst.info)
+    if images.steps % 3 == 1:   # a third of the hops: broken on purpose, it must be refused
+        seed = f'{images.module_sha256}:{images.steps}'
+        refusal.check_document(doc, inst.module, inst.info, seed)
+        refusal.check_snapshot(snap, inst.module, inst.info, runtime, images.module_sha256, seed)
     # a JSON object's members have no order (RFC 8259): another writer may
     # put them in any, and the document must read as the same state
     try:

@@ -1,0 +1,404 @@
+"""The refusal oracle: a stopped run's checkpoint, broken on purpose in a
+way docs/images.md forbids, must be refused with a typed error whose
+message begins with the file and place that are broken; never accepted,
+never an untyped exception.  Asked of the image set as files and as the
+in-memory set an API user hands over, of neutral.json (the JSON path of
+the broken field) and of a Snapshot given to ``images_from_snapshot`` (the
+frame).
+
+Why beside fuzz/robust.py: the robustness campaign breaks sets at random
+and requires *some* typed outcome, which cannot tell a refusal for the
+right reason from one for another, nor see a message naming the wrong
+frame.  Here every break is made from the state the generators just
+reached (each frame depth, table, memory, link and value type they reach)
+and is invalid by construction (an index one past the end, a return
+address naming another function, a width the slot does not have, a file
+cut short), so the place its refusal must name is known.  Where a bound
+is broken the value just inside it must still be accepted, so a reader
+that refuses too much is seen as well."""
+
+import copy
+import dataclasses
+import json
+import random
+
+from engine.errors import WasmError
+from engine.limits import Limits
+from engine.migrate import images as im, neutral
+from engine.migrate.translate import ModuleView, images_from_snapshot, snapshot_from_images
+from engine.syntax import value_class
+
+NONE = 0xFFFFFFFF
+PAGE = 65536
+CHUNK_ENTRY = 4 + 4096          # memory{i}.img: u32 byte offset + one 4 KiB chunk
+INTS = {'i32': 32, 'i64': 64}
+NUMBER_TYPES = ('i32', 'i64', 'f32', 'f64')
+BREAKS_PER_CHECK = 3            # breaks tried per set, document or snapshot
+
+
+class NotRefused(Exception):
+    """A broken checkpoint was accepted, refused untyped, or refused naming
+    another place; or one just inside a bound was refused."""
+
+
+def refused(what, place, read):
+    """``read()`` must raise a WasmError whose message starts with ``place``."""
+    try:
+        read()
+    except WasmError as e:
+        if not str(e).startswith(place):
+            raise NotRefused(f'{what}: refused naming another place: {str(e)[:300]!r} '
+                             f'(expected it to begin {place!r})') from None
+        return
+    except Exception as e:
+        raise NotRefused(f'{what}: {type(e).__name__}: {str(e)[:300]} instead of a refusal '
+                         f'naming {place!r}') from e
+    raise NotRefused(f'{what}: accepted (expected a refusal naming {place!r})')
+
+
+def accepted(what, read):
+    """``read()`` of a checkpoint just inside a bound must not refuse it."""
+    try:
+        read()
+    except Exception as e:
+        raise NotRefused(f'{what}: refused: {type(e).__name__}: {str(e)[:300]}') from e
+
+
+def _limits(rng, view, images):
+    """Engine limits for one check: caps around the sizes the set holds,
+    above or below each type's own maximum, so both decide the bound."""
+    pages = [p for p in [images.page_count] + [m.page_count for m in images.memories]
+             if p is not None]
+    entries = [len(t) for t in images.tables]
+    # the table cap bounds a GC heap's arrays too: left wide for a set with a heap
+    return Limits(max_memory_pages=max(pages, default=0) + rng.choice((0, 1, 2, 1 << 20)),
+                  max_table_elems=max(entries, default=0) + (
+                      1 << 40 if images.heap is not None else rng.choice((0, 1, 3, 1 << 40))))
+
+
+# ------------------------------------------------------------ image sets
+
+def _frame_func(rng, view, images, nfuncs):
+    k = rng.randrange(len(images.frames))
+    bad = rng.choice([nfuncs] + ([view.nimported - 1] if view.nimported else []))
+    b = copy.deepcopy(images)
+    b.frames[k].entry_fidx = bad
+    if k:
+        b.frames[k - 1].return_fidx = bad     # the frame above agrees: the function is at fault
+    else:
+        b.pc = (bad, b.pc[1])
+    return f'frame {k + 1} runs function {bad}', f'stack{k + 1}.img:', b, None
+
+
+def _return_fidx(rng, view, images, nfuncs):
+    if len(images.frames) < 2:
+        return None
+    k = rng.randrange(1, len(images.frames))
+    other = [f for f in range(view.nimported, nfuncs) if f != images.frames[k].entry_fidx]
+    if not other:
+        return None
+    b = copy.deepcopy(images)
+    b.frames[k - 1].return_fidx = rng.choice(other)
+    return (f'frame {k} returns into function {b.frames[k - 1].return_fidx}, the frame below '
+            f'runs {images.frames[k].entry_fidx}', f'stack{k}.img:', b, None)
+
+
+def _labels(rng, view, images, nfuncs):
+    k = rng.randrange(len(images.frames))
+    b = copy.deepcopy(images)
+    fr = b.frames[k]
+    if images.runtime == 'wamr' and fr.labels and rng.random() < 0.5:
+        fr.labels.pop(rng.randrange(len(fr.labels)))
+        what = 'one label fewer'
+    else:
+        fr.labels.insert(rng.randrange(len(fr.labels) + 1), (0, 0, 0, 0))
+        what = 'one label more'
+    return f'frame {k + 1} with {what} ({images.runtime})', f'stack{k + 1}.img:', b, None
+
+
+def _slot_width(rng, view, images, nfuncs):
+    k = rng.randrange(len(images.frames))
+    fr = images.frames[k]
+    if not fr.slot_cells:
+        return None
+    j = rng.randrange(len(fr.slot_cells))
+    b = copy.deepcopy(images)
+    bf = b.frames[k]
+    at = sum(fr.slot_cells[:j])
+    if fr.slot_cells[j] == 1:
+        bf.slot_cells[j] = 2
+        bf.cells.insert(at, 0)
+    else:
+        bf.slot_cells[j] //= 2
+        del bf.cells[at:at + fr.slot_cells[j] // 2]
+    return (f'frame {k + 1} slot {j} of {bf.slot_cells[j]} cells, not {fr.slot_cells[j]}',
+            f'stack{k + 1}.img:', b, None)
+
+
+def _table_entry(rng, view, images, nfuncs):
+    ks = [k for k, t in enumerate(view.table_types)
+          if value_class(t) == 'funcref' and images.tables[k]]
+    if not ks:
+        return None
+    k = rng.choice(ks)
+    j = rng.randrange(len(images.tables[k]))
+    b = copy.deepcopy(images)
+    b.tables[k][j] = nfuncs
+    ok = None
+    if view.table_types[k] == 'funcref' and nfuncs:      # any function fits a funcref table
+        ok = copy.deepcopy(images)
+        ok.tables[k][j] = nfuncs - 1
+    return f'table {k}[{j}] holds function {nfuncs} of {nfuncs}', 'table.img:', b, ok
+
+
+def _page_count(rng, view, images, nfuncs, limits):
+    parts = ([(None, images.page_count)] if images.page_count is not None else []) + \
+            [(i, m.page_count) for i, m in enumerate(images.memories, 1)]
+    if not parts:
+        return None
+    i, _ = rng.choice(parts)
+    _, hi, _ = view.size_range('memory', i or 0, limits)
+    b, ok = copy.deepcopy(images), copy.deepcopy(images)
+    for s, n in ((b, hi + 1), (ok, hi)):
+        if i is None:
+            s.page_count = n
+        else:
+            s.memories[i - 1] = dataclasses.replace(s.memories[i - 1], page_count=n)
+    name = 'mem_page_count.img' if i is None else f'mem_page_count{i}.img'
+    return f'memory {i or 0} of {hi + 1} pages (at most {hi})', f'{name}:', b, ok
+
+
+def _table_size(rng, view, images, nfuncs, limits):
+    ks = [k for k in range(len(images.tables))
+          if view.size_range('table', k, limits)[1] - len(images.tables[k]) < 64]
+    if not ks:
+        return None
+    k = rng.choice(ks)
+    hi = view.size_range('table', k, limits)[1]
+    b = copy.deepcopy(images)
+    b.tables[k] += [NONE] * (hi + 1 - len(images.tables[k]))
+    ok = None
+    if view.table_types[k] in ('funcref', 'externref'):        # nullable: null entries fit
+        ok = copy.deepcopy(images)
+        ok.tables[k] += [NONE] * (hi - len(images.tables[k]))
+    return f'table {k} of {hi + 1} entries (at most {hi})', 'table.img:', b, ok
+
+
+def _global_type(rng, view, images, nfuncs):
+    ks = [k for k, (t, _) in enumerate(images.globals) if t in NUMBER_TYPES]
+    if not ks:
+        return None
+    k = rng.choice(ks)
+    t = images.globals[k][0]
+    u = rng.choice([x for x in NUMBER_TYPES if x != t])
+    b = copy.deepcopy(images)
+    b.globals[k] = (u, [0] * im.CELLS[u])
+    return f'global {k} written as {u}, declared {t}', 'global.img:', b, None
+
+
+def _dropped(rng, view, images, nfuncs):
+    which = rng.choice(('dropped_elems', 'dropped_datas'))
+    count = len(view.module.elems if which == 'dropped_elems' else view.module.datas)
+    b = copy.deepcopy(images)
+    getattr(b, which).append(count)
+    return f'{which} names segment {count} of {count}', 'segment.img:', b, None
+
+
+def _results(rng, view, images, nfuncs):
+    if not images.results:
+        return None
+    b = copy.deepcopy(images)
+    b.results = list(images.results) + [rng.choice(NUMBER_TYPES)]
+    return f'results {b.results}', 'manifest.json:', b, None
+
+
+SET_BREAKS = (_frame_func, _return_fidx, _labels, _slot_width, _table_entry, _global_type,
+              _dropped, _results)
+SIZE_BREAKS = (_page_count, _table_size)
+
+
+def _cut(rng, images, layout):
+    """A file of the set cut short (what a crash mid-copy leaves): every
+    file's counts then promise more than it holds, except a memory file
+    cut at a chunk boundary, which is left alone."""
+    files = im.encode_files(images, layout)
+    names = [n for n in sorted(files) if n != 'manifest.json' and files[n]]
+    name = rng.choice(names)
+    data = files[name]
+    n = rng.randint(1, len(data))
+    if name.startswith('memory') and n % CHUNK_ENTRY == 0:
+        n -= 1
+        if not n:
+            return None
+    files[name] = data[:-n]
+    return f'{name} without its last {n} bytes', f'{name}:', files
+
+
+def _label_count(rng, images):
+    """A per-file frame whose label count runs past the end of the file."""
+    k = rng.randrange(len(images.frames))
+    files = im.encode_files(images, 'per-file')
+    name = f'stack{k + 1}.img'
+    data = files[name]
+    at = len(data) - 16 * len(images.frames[k].labels) - 4
+    more = len(images.frames[k].labels) + rng.choice((1, 1 << 20, NONE // 16))
+    files[name] = data[:at] + more.to_bytes(4, 'little') + data[at + 4:]
+    return f'{name} with {more} labels', f'{name}:', files
+
+
+def check_set(images, module, info, layout, seed):
+    """Break ``images`` (a set as read back, in either model) a few ways
+    and require each break refused naming its place, read in memory and
+    from its files; each bound's last allowed value accepted.  Returns the
+    names of the breaks tried."""
+    rng = random.Random(seed)
+    view = ModuleView.of(module, info)
+    nfuncs = len(view.func_types) + len(images.links)
+    limits = _limits(rng, view, images)
+
+    def in_memory(s):
+        return lambda: snapshot_from_images(s, module, info, limits, memory=False)
+
+    def from_files(files):
+        return lambda: snapshot_from_images(im.decode_files(files, limits), module, info,
+                                            limits, memory=False)
+    tried = []
+    for _ in range(BREAKS_PER_CHECK):
+        pick = rng.randrange(len(SET_BREAKS) + len(SIZE_BREAKS) + 2)
+        if pick < len(SET_BREAKS) + len(SIZE_BREAKS):
+            make = (SET_BREAKS + SIZE_BREAKS)[pick]
+            got = make(rng, view, images, nfuncs, *((limits,) if make in SIZE_BREAKS else ()))
+            if got is None:
+                continue
+            what, place, broken, ok = got
+            tried.append(make.__name__)
+            refused(f'{what} (the set in memory)', place, in_memory(broken))
+            refused(f'{what} (the set as {layout} files)', place,
+                    from_files(im.encode_files(broken, layout)))
+            if ok is not None:
+                accepted(f'{what}: the same one lower', in_memory(ok))
+                accepted(f'{what}: the same one lower, as files',
+                         from_files(im.encode_files(ok, layout)))
+        else:
+            got = _cut(rng, images, layout) if pick == len(SET_BREAKS) + len(SIZE_BREAKS) \
+                else _label_count(rng, images)
+            if got is not None:
+                what, place, files = got
+                tried.append('_cut' if pick == len(SET_BREAKS) + len(SIZE_BREAKS) else '_label_count')
+                refused(what, place, from_files(files))
+    return tried
+
+
+# ------------------------------------------------------------ neutral.json
+
+def _doc_slots(doc):
+    """(path, typed value) of every frame slot and global of a document."""
+    for k, fr in enumerate(doc['frames']):
+        for part in ('locals', 'operands'):
+            for i, x in enumerate(fr[part]):
+                yield f'frames[{k}].{part}[{i}]', x
+    for k, x in enumerate(doc['globals']):
+        yield f'globals[{k}]', x
+
+
+def _at(doc, path):
+    """The typed value at ``path`` (as _doc_slots names it) of ``doc``."""
+    head, _, rest = path.partition('.')
+    if head.startswith('globals'):
+        return doc['globals'][int(head[8:-1])]
+    part, _, i = rest.partition('[')
+    return doc['frames'][int(head[7:-1])][part][int(i[:-1])]
+
+
+def _doc_breaks(rng, doc, view, limits):
+    """(what, place, broken document, document just inside or None)."""
+    out = []
+    nrefs = len(view.func_types) + len(doc.get('links', []))
+    k = rng.randrange(len(doc['frames']))
+    b = copy.deepcopy(doc)
+    b['frames'][k]['func'] = nrefs
+    out.append((f'frames[{k}] runs function {nrefs} of {nrefs}', f'frames[{k}].func:', b, None))
+    slots = list(_doc_slots(doc))
+    numbers = [(p, x) for p, x in slots if x['type'] in NUMBER_TYPES]
+    if numbers:
+        path, x = rng.choice(numbers)
+        b = copy.deepcopy(doc)
+        u = rng.choice([t for t in NUMBER_TYPES if t != x['type']])
+        _at(b, path)['type'] = u
+        out.append((f'{path} typed {u}, not {x["type"]}', f'{path}:', b, None))
+    ints = [(p, x) for p, x in slots if x['type'] in INTS]
+    if ints:
+        path, x = rng.choice(ints)
+        bits = INTS[x['type']]
+        b, ok = copy.deepcopy(doc), copy.deepcopy(doc)
+        _at(b, path)['value'] = 1 << bits
+        _at(ok, path)['value'] = (1 << bits) - 1
+        out.append((f'{path} = 2^{bits}', f'{path}.value:', b, ok))
+    if doc['memory']['pages'] is not None:
+        _, hi, _ = view.size_range('memory', 0, limits)
+        b, ok = copy.deepcopy(doc), copy.deepcopy(doc)
+        b['memory']['pages'] = hi + 1
+        ok['memory']['pages'] = hi
+        out.append((f'memory of {hi + 1} pages (at most {hi})', 'memory.pages:', b,
+                    ok if hi <= 256 else None))      # a document's memory is built whole
+    for i, m in enumerate(doc.get('memories', [])):
+        _, hi, _ = view.size_range('memory', i + 1, limits)
+        b = copy.deepcopy(doc)
+        b['memories'][i]['pages'] = hi + 1
+        out.append((f'memories[{i}] of {hi + 1} pages (at most {hi})',
+                    f'memories[{i}].pages:', b, None))
+    for k, t in enumerate(view.table_types):
+        if value_class(t) == 'funcref' and doc['tables'][k]:
+            j = rng.randrange(len(doc['tables'][k]))
+            b = copy.deepcopy(doc)
+            b['tables'][k][j] = nrefs
+            out.append((f'tables[{k}][{j}] = function {nrefs} of {nrefs}',
+                        f'tables[{k}][{j}]:', b, None))
+    which = rng.choice(('dropped_elems', 'dropped_datas'))
+    count = len(view.module.elems if which == 'dropped_elems' else view.module.datas)
+    b = copy.deepcopy(doc)
+    b[which].append(count)
+    out.append((f'{which} names segment {count} of {count}', f'{which}[{len(doc[which])}]:',
+                b, None))
+    return out
+
+
+def check_document(doc, module, info, seed):
+    """Break the neutral document ``doc`` a few ways; each must be refused
+    naming the broken field's JSON path (``neutral.json: <path>:``).
+    Returns the places broken."""
+    rng = random.Random(seed)
+    view = ModuleView.of(module, info)
+    pages = [p for p in [doc['memory']['pages']] + [m['pages'] for m in doc.get('memories', [])]
+             if p is not None]
+    limits = Limits(max_memory_pages=max(pages, default=0) + rng.choice((0, 1, 2, 1 << 20)))
+    breaks = _doc_breaks(rng, doc, view, limits)
+    breaks = rng.sample(breaks, min(BREAKS_PER_CHECK, len(breaks)))
+    for what, place, broken, ok in breaks:
+        # through its text, as a document read from disk is
+        read = json.loads(json.dumps(broken))
+        refused(what, f'{neutral.FILE}: {place}',
+                lambda: neutral.snapshot_from_document(read, module, info, limits))
+        if ok is not None:
+            accepted(f'{what}: the same one lower',
+                     lambda: neutral.snapshot_from_document(json.loads(json.dumps(ok)), module,
+                                                            info, limits))
+    return [place for _, place, _, _ in breaks]
+
+
+# ------------------------------------------------------------ snapshots
+
+def check_snapshot(snap, module, info, runtime, sha, seed):
+    """A snapshot whose frame runs no function of the module must be
+    refused by ``images_from_snapshot`` naming that frame (top first)."""
+    rng = random.Random(seed)
+    view = ModuleView.of(module, info)
+    n = len(snap.frames)
+    k = rng.randrange(n)                            # top first
+    bad = rng.choice([len(view.func_types) + len(snap.links)]
+                     + ([view.nimported - 1] if view.nimported else []))
+    b = copy.copy(snap)
+    b.frames = list(snap.frames)
+    b.frames[n - 1 - k] = dataclasses.replace(snap.frames[n - 1 - k], fidx=bad)
+    refused(f'snapshot frame {k + 1} runs function {bad}', f'frame {k + 1}:',
+            lambda: images_from_snapshot(b, module, info, runtime, sha))
