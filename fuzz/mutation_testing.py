@@ -719,19 +719,21 @@ def run(work, budget, seed=0, jobs=1, timeout=None, log=sys.stdout, only=None):
 
 
 def rerun(work, which=('survived', 'not executed'), jobs=1, timeout=None, log=sys.stdout,
-          sample=None, seed=0, carried=False):
+          sample=None, seed=0, carried=False, judged=(), files=None):
     """Test again, with the checkout's current killing test, the mutants of
     the session whose outcome is in ``which`` (after the generators or
     oracles were improved; ``sample``: a seeded sample of them): their
     results are reset and ``run`` takes them (a fresh tree copy, fresh
     coverage of the killing test).  Judged survivors (by hand or by rule)
-    are left as they are."""
+    are left as they are, unless their kind is in ``judged`` (an oracle
+    now checks what the judgement took as unreached: those that survive
+    again keep it).  ``files``: only mutants of these files."""
     from cosmic_ray.work_db import WorkDB, use_db
     rows = results(work)
     summarise(rows, classified())
     again = [r['job'] for r in rows if r['outcome'] in which
-             and r['verdict'] in ('survived', 'killed')           # not the judged ones
-             and (r['carried'] or not carried)]
+             and r['verdict'] in ('survived', 'killed') + tuple(judged)   # not the other judged ones
+             and (r['carried'] or not carried) and (not files or r['file'] in files)]
     if sample is not None:
         random.Random(seed).shuffle(again)
         again = again[:sample]
@@ -1208,6 +1210,10 @@ def main(argv=None):
                            help='which results to test again (repeatable; default: survived and '
                                 'not executed)')
             s.add_argument('--sample', type=int, help='only a seeded sample of them')
+            s.add_argument('--judged', action='append', choices=KINDS, default=[],
+                           help='also the survivors judged this kind (repeatable), after an oracle '
+                                'for what that judgement took as unreached was added')
+            s.add_argument('--file', action='append', help='only mutants of this file (repeatable)')
         if name in ('run', 'rerun'):
             s.add_argument('--timeout', type=float, help='CPU seconds per mutant (default 3x the killing test)')
             s.add_argument('--jobs', type=int, default=1, help='mutants tested at once (one tree copy each)')
@@ -1256,7 +1262,8 @@ def main(argv=None):
                 run(work, a.time, a.seed, jobs=a.jobs, timeout=a.timeout)
             else:
                 rerun(work, tuple(a.outcome or ('survived', 'not executed')), jobs=a.jobs,
-                      timeout=a.timeout, sample=a.sample, carried=a.carried)
+                      timeout=a.timeout, sample=a.sample, carried=a.carried, judged=a.judged,
+                      files=a.file)
         except KeyboardInterrupt:
             return 130                  # run printed what it kept
     elif a.cmd == 'report':

@@ -454,3 +454,41 @@ sys.exit(mt.main(['run', '--work', {str(work)!r}, '--time', '100', '--timeout', 
         assert len(list(wdb.pending_work_items)) == pending - 1
     assert (work / 'tree1' / 'engine/migrate/state.py').read_text() == \
         (mt._tree(work) / 'engine/migrate/state.py').read_text(), out
+
+
+def test_rerun_takes_survivors_judged_of_a_kind_only_when_asked(tmp_path, monkeypatch):
+    """After an oracle for what a judgement took as unreached is added (the
+    refusal oracle, for 'bad input'), ``rerun --judged 'bad input'`` tests
+    those survivors again; without it only the unexplained ones are."""
+    from cosmic_ray.work_db import WorkDB, use_db
+    from cosmic_ray.work_item import TestOutcome, WorkResult, WorkerOutcome
+    cfg = _config(tmp_path / 'one.toml', ['engine/migrate/state.py'])
+    work = tmp_path / 'work'
+    mt.init(work, config=cfg)
+    with use_db(str(mt._db(work)), WorkDB.Mode.open) as wdb:
+        items = {w.job_id: w.mutations[0] for w in wdb.pending_work_items}
+    tree = mt._tree(work)
+    picked = []
+    for job, m in sorted(items.items()):
+        diff = mt._mutated_diff(str(m.module_path), m, tree)
+        row = {'file': str(m.module_path), 'line': m.start_pos[0], 'diff': diff, 'outcome': 'survived',
+               'operator': m.operator_name, 'root': tree}
+        if diff and mt.auto_kind(row)[0] is None:
+            picked.append((job, row))
+        if len(picked) == 2:
+            break
+    with use_db(str(mt._db(work)), WorkDB.Mode.open) as wdb:
+        for job, row in picked:
+            wdb.set_result(job, WorkResult(output='ok', diff=row['diff'], test_outcome=TestOutcome.SURVIVED,
+                                           worker_outcome=WorkerOutcome.NORMAL))
+    (plain, _), (judged, row) = picked
+    monkeypatch.setattr(mt, 'classified', lambda: {(row['file'], mt._diff_key(row['diff'])):
+                                                   ('bad input', 'a reason')})
+    taken = []
+    monkeypatch.setattr(mt, 'run', lambda work, budget, jobs=1, timeout=None, log=None, only=None:
+                        taken.append(only))
+    mt.rerun(work)
+    mt.rerun(work)                              # the plain one is pending now, the judged one kept
+    mt.rerun(work, judged=('bad input',), files=['engine/migrate/images.py'])
+    mt.rerun(work, judged=('bad input',))
+    assert taken == [{plain}, set(), set(), {judged}]
