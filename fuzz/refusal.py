@@ -19,7 +19,6 @@ that refuses too much is seen as well."""
 
 import copy
 import dataclasses
-import json
 import random
 
 from engine.errors import WasmError
@@ -78,10 +77,22 @@ def _limits(rng, view, images):
 
 # ------------------------------------------------------------ image sets
 
+def _copy(images):
+    """A copy of ``images`` whose frames, tables, globals, lists and
+    memories a break may change; the memory chunks and the heap, which no
+    break changes, are shared (a deep copy cost more than the checks)."""
+    return dataclasses.replace(
+        images, frames=[dataclasses.replace(f, slot_cells=list(f.slot_cells), cells=list(f.cells),
+                                            labels=list(f.labels)) for f in images.frames],
+        tables=[list(t) for t in images.tables], globals=list(images.globals),
+        results=list(images.results), dropped_elems=list(images.dropped_elems),
+        dropped_datas=list(images.dropped_datas), memories=list(images.memories))
+
+
 def _frame_func(rng, view, images, nfuncs):
     k = rng.randrange(len(images.frames))
     bad = rng.choice([nfuncs] + ([view.nimported - 1] if view.nimported else []))
-    b = copy.deepcopy(images)
+    b = _copy(images)
     b.frames[k].entry_fidx = bad
     if k:
         b.frames[k - 1].return_fidx = bad     # the frame above agrees: the function is at fault
@@ -97,7 +108,7 @@ def _return_fidx(rng, view, images, nfuncs):
     other = [f for f in range(view.nimported, nfuncs) if f != images.frames[k].entry_fidx]
     if not other:
         return None
-    b = copy.deepcopy(images)
+    b = _copy(images)
     b.frames[k - 1].return_fidx = rng.choice(other)
     return (f'frame {k} returns into function {b.frames[k - 1].return_fidx}, the frame below '
             f'runs {images.frames[k].entry_fidx}', f'stack{k}.img:', b, None)
@@ -105,7 +116,7 @@ def _return_fidx(rng, view, images, nfuncs):
 
 def _labels(rng, view, images, nfuncs):
     k = rng.randrange(len(images.frames))
-    b = copy.deepcopy(images)
+    b = _copy(images)
     fr = b.frames[k]
     if images.runtime == 'wamr' and fr.labels and rng.random() < 0.5:
         fr.labels.pop(rng.randrange(len(fr.labels)))
@@ -122,7 +133,7 @@ def _slot_width(rng, view, images, nfuncs):
     if not fr.slot_cells:
         return None
     j = rng.randrange(len(fr.slot_cells))
-    b = copy.deepcopy(images)
+    b = _copy(images)
     bf = b.frames[k]
     at = sum(fr.slot_cells[:j])
     if fr.slot_cells[j] == 1:
@@ -142,11 +153,11 @@ def _table_entry(rng, view, images, nfuncs):
         return None
     k = rng.choice(ks)
     j = rng.randrange(len(images.tables[k]))
-    b = copy.deepcopy(images)
+    b = _copy(images)
     b.tables[k][j] = nfuncs
     ok = None
     if view.table_types[k] == 'funcref' and nfuncs:      # any function fits a funcref table
-        ok = copy.deepcopy(images)
+        ok = _copy(images)
         ok.tables[k][j] = nfuncs - 1
     return f'table {k}[{j}] holds function {nfuncs} of {nfuncs}', 'table.img:', b, ok
 
@@ -158,7 +169,7 @@ def _page_count(rng, view, images, nfuncs, limits):
         return None
     i, _ = rng.choice(parts)
     _, hi, _ = view.size_range('memory', i or 0, limits)
-    b, ok = copy.deepcopy(images), copy.deepcopy(images)
+    b, ok = _copy(images), _copy(images)
     for s, n in ((b, hi + 1), (ok, hi)):
         if i is None:
             s.page_count = n
@@ -175,11 +186,11 @@ def _table_size(rng, view, images, nfuncs, limits):
         return None
     k = rng.choice(ks)
     hi = view.size_range('table', k, limits)[1]
-    b = copy.deepcopy(images)
+    b = _copy(images)
     b.tables[k] += [NONE] * (hi + 1 - len(images.tables[k]))
     ok = None
     if view.table_types[k] in ('funcref', 'externref'):        # nullable: null entries fit
-        ok = copy.deepcopy(images)
+        ok = _copy(images)
         ok.tables[k] += [NONE] * (hi - len(images.tables[k]))
     return f'table {k} of {hi + 1} entries (at most {hi})', 'table.img:', b, ok
 
@@ -191,7 +202,7 @@ def _global_type(rng, view, images, nfuncs):
     k = rng.choice(ks)
     t = images.globals[k][0]
     u = rng.choice([x for x in NUMBER_TYPES if x != t])
-    b = copy.deepcopy(images)
+    b = _copy(images)
     b.globals[k] = (u, [0] * im.CELLS[u])
     return f'global {k} written as {u}, declared {t}', 'global.img:', b, None
 
@@ -199,7 +210,7 @@ def _global_type(rng, view, images, nfuncs):
 def _dropped(rng, view, images, nfuncs):
     which = rng.choice(('dropped_elems', 'dropped_datas'))
     count = len(view.module.elems if which == 'dropped_elems' else view.module.datas)
-    b = copy.deepcopy(images)
+    b = _copy(images)
     getattr(b, which).append(count)
     return f'{which} names segment {count} of {count}', 'segment.img:', b, None
 
@@ -207,7 +218,7 @@ def _dropped(rng, view, images, nfuncs):
 def _results(rng, view, images, nfuncs):
     if not images.results:
         return None
-    b = copy.deepcopy(images)
+    b = _copy(images)
     b.results = list(images.results) + [rng.choice(NUMBER_TYPES)]
     return f'results {b.results}', 'manifest.json:', b, None
 
@@ -291,6 +302,22 @@ def check_set(images, module, info, layout, seed):
 
 # ------------------------------------------------------------ neutral.json
 
+def _copy_doc(doc):
+    """A copy of the document whose frames, typed values, tables, memory
+    page counts and segment lists a break may change (chunks shared)."""
+    out = dict(doc)
+    out['frames'] = [dict(fr, locals=[dict(x) for x in fr['locals']],
+                          operands=[dict(x) for x in fr['operands']]) for fr in doc['frames']]
+    out['globals'] = [dict(x) for x in doc['globals']]
+    out['tables'] = [list(t) for t in doc['tables']]
+    out['memory'] = dict(doc['memory'])
+    if 'memories' in doc:
+        out['memories'] = [dict(m) for m in doc['memories']]
+    for k in ('dropped_elems', 'dropped_datas'):
+        out[k] = list(doc[k])
+    return out
+
+
 def _doc_slots(doc):
     """(path, typed value) of every frame slot and global of a document."""
     for k, fr in enumerate(doc['frames']):
@@ -315,14 +342,14 @@ def _doc_breaks(rng, doc, view, limits):
     out = []
     nrefs = len(view.func_types) + len(doc.get('links', []))
     k = rng.randrange(len(doc['frames']))
-    b = copy.deepcopy(doc)
+    b = _copy_doc(doc)
     b['frames'][k]['func'] = nrefs
     out.append((f'frames[{k}] runs function {nrefs} of {nrefs}', f'frames[{k}].func:', b, None))
     slots = list(_doc_slots(doc))
     numbers = [(p, x) for p, x in slots if x['type'] in NUMBER_TYPES]
     if numbers:
         path, x = rng.choice(numbers)
-        b = copy.deepcopy(doc)
+        b = _copy_doc(doc)
         u = rng.choice([t for t in NUMBER_TYPES if t != x['type']])
         _at(b, path)['type'] = u
         out.append((f'{path} typed {u}, not {x["type"]}', f'{path}:', b, None))
@@ -330,33 +357,33 @@ def _doc_breaks(rng, doc, view, limits):
     if ints:
         path, x = rng.choice(ints)
         bits = INTS[x['type']]
-        b, ok = copy.deepcopy(doc), copy.deepcopy(doc)
+        b, ok = _copy_doc(doc), _copy_doc(doc)
         _at(b, path)['value'] = 1 << bits
         _at(ok, path)['value'] = (1 << bits) - 1
         out.append((f'{path} = 2^{bits}', f'{path}.value:', b, ok))
     if doc['memory']['pages'] is not None:
         _, hi, _ = view.size_range('memory', 0, limits)
-        b, ok = copy.deepcopy(doc), copy.deepcopy(doc)
+        b, ok = _copy_doc(doc), _copy_doc(doc)
         b['memory']['pages'] = hi + 1
         ok['memory']['pages'] = hi
         out.append((f'memory of {hi + 1} pages (at most {hi})', 'memory.pages:', b,
                     ok if hi <= 256 else None))      # a document's memory is built whole
     for i, m in enumerate(doc.get('memories', [])):
         _, hi, _ = view.size_range('memory', i + 1, limits)
-        b = copy.deepcopy(doc)
+        b = _copy_doc(doc)
         b['memories'][i]['pages'] = hi + 1
         out.append((f'memories[{i}] of {hi + 1} pages (at most {hi})',
                     f'memories[{i}].pages:', b, None))
     for k, t in enumerate(view.table_types):
         if value_class(t) == 'funcref' and doc['tables'][k]:
             j = rng.randrange(len(doc['tables'][k]))
-            b = copy.deepcopy(doc)
+            b = _copy_doc(doc)
             b['tables'][k][j] = nrefs
             out.append((f'tables[{k}][{j}] = function {nrefs} of {nrefs}',
                         f'tables[{k}][{j}]:', b, None))
     which = rng.choice(('dropped_elems', 'dropped_datas'))
     count = len(view.module.elems if which == 'dropped_elems' else view.module.datas)
-    b = copy.deepcopy(doc)
+    b = _copy_doc(doc)
     b[which].append(count)
     out.append((f'{which} names segment {count} of {count}', f'{which}[{len(doc[which])}]:',
                 b, None))
@@ -375,14 +402,11 @@ def check_document(doc, module, info, seed):
     breaks = _doc_breaks(rng, doc, view, limits)
     breaks = rng.sample(breaks, min(BREAKS_PER_CHECK, len(breaks)))
     for what, place, broken, ok in breaks:
-        # through its text, as a document read from disk is
-        read = json.loads(json.dumps(broken))
         refused(what, f'{neutral.FILE}: {place}',
-                lambda: neutral.snapshot_from_document(read, module, info, limits))
+                lambda: neutral.snapshot_from_document(broken, module, info, limits))
         if ok is not None:
             accepted(f'{what}: the same one lower',
-                     lambda: neutral.snapshot_from_document(json.loads(json.dumps(ok)), module,
-                                                            info, limits))
+                     lambda: neutral.snapshot_from_document(ok, module, info, limits))
     return [place for _, place, _, _ in breaks]
 
 
