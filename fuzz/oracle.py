@@ -484,6 +484,9 @@ def migrated(wasm, entry, args, hops, image_dir=None, run=_run, tier=TIER) -> Ou
                 if at % 3 == 1:     # another third: broken on purpose, it must be refused
                     stage = 'refusal of the translated set broken on purpose'
                     refusal.check_set(images, inst.module, inst.info, layout, f'{sha}:{i}:{at}')
+                    refusal.check_snapshot(snapshot_from_images(images, inst.module, inst.info,
+                                                                memory=False),
+                                           inst.module, inst.info, nxt, sha, f'{sha}:{i}:{at}')
                 stage = f'restore in {nxt}'
                 if snap is not None and len(hops) > 2:
                     # in a chain, as `engine restore DIR` does with a neutral.json:

@@ -32,6 +32,7 @@ PAGE = 65536
 CHUNK_ENTRY = 4 + 4096          # memory{i}.img: u32 byte offset + one 4 KiB chunk
 INTS = {'i32': 32, 'i64': 64}
 NUMBER_TYPES = ('i32', 'i64', 'f32', 'f64')
+PACKED_BITS = {'i8': 8, 'i16': 16}      # GC field storage types narrower than their cells
 BREAKS_PER_CHECK = 3            # breaks tried per set, document or snapshot
 
 
@@ -86,7 +87,9 @@ def _copy(images):
                                             labels=list(f.labels)) for f in images.frames],
         tables=[list(t) for t in images.tables], globals=list(images.globals),
         results=list(images.results), dropped_elems=list(images.dropped_elems),
-        dropped_datas=list(images.dropped_datas), memories=list(images.memories))
+        dropped_datas=list(images.dropped_datas), memories=list(images.memories),
+        exceptions=list(images.exceptions), caught=list(images.caught),
+        heap=None if images.heap is None else list(images.heap))
 
 
 def _frame_func(rng, view, images, nfuncs):
@@ -223,8 +226,62 @@ def _results(rng, view, images, nfuncs):
     return f'results {b.results}', 'manifest.json:', b, None
 
 
+def _gc_field(rng, view, images, nfuncs):
+    """A number field of a GC object one past its storage type's range
+    (an i8 field of 256 ...); the largest value that fits is accepted."""
+    if not images.heap:
+        return None
+    from engine.migrate import gcheap
+    fields = [(k, i, st) for k, e in enumerate(images.heap) if e[0] in ('struct', 'array')
+              for i, st in enumerate(gcheap.field_types(view.module, e[1], len(e[2])))
+              if st in PACKED_BITS]
+    if not fields:
+        return None
+    k, i, st = rng.choice(fields)
+    b, ok = _copy(images), _copy(images)
+    for s, x in ((b, 1 << PACKED_BITS[st]), (ok, (1 << PACKED_BITS[st]) - 1)):
+        e = s.heap[k]
+        s.heap[k] = (e[0], e[1], [(tag, x) if j == i else (tag, y) for j, (tag, y) in enumerate(e[2])])
+    return f'gc.img entry {k} field {i} ({st}) = {1 << PACKED_BITS[st]}', \
+        f'gc.img: entry {k} field {i}:', b, ok
+
+
+def _exn_tag(rng, view, images, nfuncs):
+    if not images.exceptions:
+        return None
+    from engine.migrate import exnstate
+    ntags = len(exnstate.tag_types(view.module))
+    k = rng.randrange(len(images.exceptions))
+    b = _copy(images)
+    b.exceptions[k] = (ntags, images.exceptions[k][1])
+    return f'exception {k} of tag {ntags} of {ntags}', f'exception.img: exception {k} tag:', b, None
+
+
+def _caught(rng, view, images, nfuncs):
+    """An open catch arm's exception left out, listed twice, or one the
+    exception table does not hold."""
+    if not images.caught:
+        return None
+    j = rng.randrange(len(images.caught))
+    frame, depth, _ = images.caught[j]
+    b = _copy(images)
+    r = rng.random()
+    if r < 0.25:                            # names no exception of the table
+        b.caught[j] = (frame, depth, len(images.exceptions))
+        return (f'catch arm {depth} of frame {frame} holding exception {len(images.exceptions)} '
+                f'of {len(images.exceptions)}', f'exception.img: caught {j} exception:', b, None)
+    if r < 0.6:
+        del b.caught[j]
+        what = 'missing'
+    else:
+        b.caught.insert(j + 1, images.caught[j])
+        what = 'listed twice'
+    return (f'the exception of catch arm {depth} of frame {frame} {what}',
+            f'exception.img: caught frame {frame} depth {depth}:', b, None)
+
+
 SET_BREAKS = (_frame_func, _return_fidx, _labels, _slot_width, _table_entry, _global_type,
-              _dropped, _results)
+              _dropped, _results, _gc_field, _exn_tag, _caught)
 SIZE_BREAKS = (_page_count, _table_size)
 
 
@@ -414,15 +471,16 @@ def check_document(doc, module, info, seed):
 
 def check_snapshot(snap, module, info, runtime, sha, seed):
     """A snapshot whose frame runs no function of the module must be
-    refused by ``images_from_snapshot`` naming that frame (top first)."""
+    refused by ``images_from_snapshot`` naming that frame (top first): the
+    top frame, the one below it (the first with a caller) and one drawn."""
     rng = random.Random(seed)
     view = ModuleView.of(module, info)
     n = len(snap.frames)
-    k = rng.randrange(n)                            # top first
-    bad = rng.choice([len(view.func_types) + len(snap.links)]
-                     + ([view.nimported - 1] if view.nimported else []))
-    b = copy.copy(snap)
-    b.frames = list(snap.frames)
-    b.frames[n - 1 - k] = dataclasses.replace(snap.frames[n - 1 - k], fidx=bad)
-    refused(f'snapshot frame {k + 1} runs function {bad}', f'frame {k + 1}:',
-            lambda: images_from_snapshot(b, module, info, runtime, sha))
+    for k in sorted({0, min(1, n - 1), rng.randrange(n)}):        # top first
+        bad = rng.choice([len(view.func_types) + len(snap.links)]
+                         + ([view.nimported - 1] if view.nimported else []))
+        b = copy.copy(snap)
+        b.frames = list(snap.frames)
+        b.frames[n - 1 - k] = dataclasses.replace(snap.frames[n - 1 - k], fidx=bad)
+        refused(f'snapshot frame {k + 1} runs function {bad}', f'frame {k + 1}:',
+                lambda: images_from_snapshot(b, module, info, runtime, sha))

@@ -7,10 +7,11 @@ import collections
 
 import pytest
 
-from engine.migrate import images as im, neutral, translate
+from engine import embedding
+from engine.migrate import checkpoint, images as im, neutral, translate
 from engine.migrate.images import ImageError
 from engine.migrate.translate import snapshot_from_images
-from fuzz import gen, oracle, refusal
+from fuzz import gen, linked, oracle, refusal
 from tests.test_oracle_checks import stops_every
 
 
@@ -26,11 +27,39 @@ def _stopped_sets(seeds=range(12), every=53, per_run=3):
                 yield inst, im.decode_files(im.encode_files(images))
 
 
+def _sets_with_catch_arms(most=4):
+    """Sets of generated dives stopped with a legacy catch arm open."""
+    found = 0
+    for seed in range(400):
+        gm = gen.from_seed(seed)
+        if not gm.stops:
+            continue
+        for runtime in ('wasmedge', 'wamr'):
+            store = embedding.store_init(runtime, tier='interp')
+            inst = oracle._instantiate(store, gm.wasm, True)
+            ex = store.new_executor()
+            ex.start(oracle._entry(inst, gm.entry), list(gm.args[0]))
+            if ex.run(gm.stops[0]) is not False:
+                continue
+            images = checkpoint.save(ex, inst, 'x' * 64, gm.entry, list(gm.results),
+                                     peers=linked.peers(store, inst))
+            if images.caught:
+                yield inst, im.decode_files(im.encode_files(images))
+                found += 1
+                if found == most:
+                    return
+
+
 def test_every_break_of_generated_sets_is_refused_naming_its_place():
     tried = collections.Counter()
     for n, (inst, images) in enumerate(_stopped_sets()):
         for layout in im.FRAME_LAYOUTS:
             tried.update(refusal.check_set(images, inst.module, inst.info, layout, f'{n}:{layout}'))
+    arms = list(_sets_with_catch_arms())
+    assert len(arms) == 4
+    for n, (inst, images) in enumerate(arms):
+        for seed in range(8):
+            tried.update(refusal.check_set(images, inst.module, inst.info, 'per-file', f'{n}:{seed}'))
     names = [f.__name__ for f in refusal.SET_BREAKS + refusal.SIZE_BREAKS] + ['_cut', '_label_count']
     assert set(tried) == set(names), tried          # every kind of break was reached
 
@@ -73,10 +102,14 @@ def _first_failure(check):
     return None
 
 
+def _sets_checked(n, inst, images):
+    for seed in range(4):
+        refusal.check_set(images, inst.module, inst.info, 'per-file', f'{n}:{seed}')
+
+
 def test_a_reader_that_lets_a_dropped_segment_past_its_count_is_seen(monkeypatch):
     monkeypatch.setattr(translate, '_checked_segments', lambda indices, count, what: list(indices))
-    bad = _first_failure(lambda n, inst, images: refusal.check_set(
-        images, inst.module, inst.info, 'per-file', n))
+    bad = _first_failure(_sets_checked)
     assert bad and 'names segment' in bad and 'accepted' in bad, bad
 
 
@@ -84,8 +117,7 @@ def test_a_reader_naming_the_wrong_frame_is_seen(monkeypatch):
     real = translate.ModuleView.func
     monkeypatch.setattr(translate.ModuleView, 'func',
                         lambda self, fidx, where: real(self, fidx, where.replace('2', '1')))
-    bad = _first_failure(lambda n, inst, images: refusal.check_set(
-        images, inst.module, inst.info, 'per-file', n))
+    bad = _first_failure(_sets_checked)
     assert bad and 'another place' in bad and "'stack1.img:" in bad, bad
 
 
@@ -114,3 +146,17 @@ def test_the_campaign_oracle_runs_the_refusal_checks(monkeypatch):
                 assert 'refusal of the translated set' in bad[0] and 'accepted' in bad[0], bad
                 return
     raise AssertionError('no hop broke a dropped-segment list')
+
+
+def test_a_catch_arm_naming_no_exception_is_refused_in_memory_as_from_files():
+    """Found by the refusal oracle: an image set built in memory whose catch
+    arm names an exception past exception.img's table ended in IndexError
+    (the decoder checks the index; the in-memory reader did not)."""
+    inst, images = next(_sets_with_catch_arms(1))
+    b = refusal._copy(images)
+    frame, depth, _ = b.caught[0]
+    b.caught[0] = (frame, depth, len(images.exceptions))
+    place = 'exception.img: caught 0 exception:'
+    refusal.refused('in memory', place, lambda: snapshot_from_images(b, inst.module, inst.info))
+    refusal.refused('as files', place, lambda: snapshot_from_images(
+        im.decode_files(im.encode_files(b)), inst.module, inst.info))

@@ -389,7 +389,9 @@ def _read_caught(view, images, frames, exns):
     if not images.caught and not exnstate.uses_exceptions(view.module):
         return
     got = {}
-    for frame, depth, k in images.caught:
+    for j, (frame, depth, k) in enumerate(images.caught):
+        if not 0 <= k < len(exns):          # a set built in memory has had no decoder's check
+            _exn_fail(f'caught {j} exception', f'{k} but the table holds {len(exns)}')
         if (frame, depth) in got:
             _exn_fail(f'caught frame {frame} depth {depth}', 'listed twice')
         got[(frame, depth)] = exns[k]
