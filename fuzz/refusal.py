@@ -19,6 +19,7 @@ that refuses too much is seen as well."""
 
 import copy
 import dataclasses
+import json
 import random
 
 from engine.errors import WasmError
@@ -210,6 +211,22 @@ def _global_type(rng, view, images, nfuncs):
     return f'global {k} written as {u}, declared {t}', 'global.img:', b, None
 
 
+def _global_funcref(rng, view, images, nfuncs):
+    """A funcref global holding the first index past the functions (and
+    links); the last one is accepted where any function fits."""
+    ks = [k for k, (c, _) in enumerate(images.globals) if c == 'funcref']
+    if not ks:
+        return None
+    k = rng.choice(ks)
+    b = _copy(images)
+    b.globals[k] = ('funcref', [nfuncs])
+    ok = None
+    if view.global_types[k] == 'funcref' and nfuncs:
+        ok = _copy(images)
+        ok.globals[k] = ('funcref', [nfuncs - 1])
+    return f'global {k} holding function {nfuncs} of {nfuncs}', f'global.img: global {k}:', b, ok
+
+
 def _dropped(rng, view, images, nfuncs):
     which = rng.choice(('dropped_elems', 'dropped_datas'))
     count = len(view.module.elems if which == 'dropped_elems' else view.module.datas)
@@ -235,6 +252,12 @@ def _gc_field(rng, view, images, nfuncs):
     fields = [(k, i, st) for k, e in enumerate(images.heap) if e[0] in ('struct', 'array')
               for i, st in enumerate(gcheap.field_types(view.module, e[1], len(e[2])))
               if st in PACKED_BITS]
+    i31s = [k for k, e in enumerate(images.heap) if e[0] == 'i31']
+    if i31s and (not fields or rng.random() < 0.3):
+        k = rng.choice(i31s)
+        b, ok = _copy(images), _copy(images)
+        b.heap[k], ok.heap[k] = ('i31', 1 << 31), ('i31', (1 << 31) - 1)
+        return f'gc.img entry {k}: an i31 of 2^31', f'gc.img: entry {k} i31 value:', b, ok
     if not fields:
         return None
     k, i, st = rng.choice(fields)
@@ -280,8 +303,40 @@ def _caught(rng, view, images, nfuncs):
             f'exception.img: caught frame {frame} depth {depth}:', b, None)
 
 
+def _chunk(rng, view, images, nfuncs):
+    """A memory chunk off the 4 KiB grid, past the memory's pages, or a
+    byte short."""
+    parts = ([(None, images.memory, images.page_count)] if images.memory else []) + \
+            [(i, m.chunks, m.page_count) for i, m in enumerate(images.memories, 1) if m.chunks]
+    if not parts:
+        return None
+    i, chunks, pages = rng.choice(parts)
+    off = rng.choice(sorted(chunks))
+    new = dict(chunks)
+    how = rng.randrange(3)
+    if how == 0:
+        new[pages * PAGE] = new.pop(off)
+        what = f'at {pages * PAGE:#x}, past {pages} pages'
+    elif how == 1:
+        moved = off + rng.choice((4, 2048))
+        if moved in new or moved + 4096 > pages * PAGE:
+            return None
+        new[moved] = new.pop(off)
+        what = f'at {moved:#x}, off the 4 KiB grid'
+    else:
+        new[off] = new[off][:-1]
+        what = f'at {off:#x}, a byte short'
+    b = _copy(images)
+    if i is None:
+        b.memory = new
+    else:
+        b.memories[i - 1] = dataclasses.replace(b.memories[i - 1], chunks=new)
+    name = 'memory.img' if i is None else f'memory{i}.img'
+    return f'a chunk of {name} {what}', f'{name}:', b, None
+
+
 SET_BREAKS = (_frame_func, _return_fidx, _labels, _slot_width, _table_entry, _global_type,
-              _dropped, _results, _gc_field, _exn_tag, _caught)
+              _dropped, _results, _gc_field, _exn_tag, _caught, _chunk, _global_funcref)
 SIZE_BREAKS = (_page_count, _table_size)
 
 
@@ -302,7 +357,7 @@ def _cut(rng, images, layout):
     return f'{name} without its last {n} bytes', f'{name}:', files
 
 
-def _label_count(rng, images):
+def _label_count(rng, images, layout):
     """A per-file frame whose label count runs past the end of the file."""
     k = rng.randrange(len(images.frames))
     files = im.encode_files(images, 'per-file')
@@ -312,6 +367,56 @@ def _label_count(rng, images):
     more = len(images.frames[k].labels) + rng.choice((1, 1 << 20, NONE // 16))
     files[name] = data[:at] + more.to_bytes(4, 'little') + data[at + 4:]
     return f'{name} with {more} labels', f'{name}:', files
+
+
+def _header(rng, images, layout):
+    """A header file that contradicts the rest or the format: the PC in
+    another function than the top frame's, no frames, a manifest of
+    another format, version or runtime, a required file missing."""
+    files = im.encode_files(images, layout)
+    how = rng.randrange(4)
+    if how == 0:
+        other = images.pc[0] + rng.choice((1, -1))
+        files['program_counter.img'] = (other & NONE).to_bytes(4, 'little') + \
+            files['program_counter.img'][4:]
+        return f'the PC in function {other & NONE}', 'program_counter.img:', files
+    if how == 1:
+        files['frame.img'] = bytes(4)
+        return 'no frames', 'frame.img:', files
+    if how == 2:
+        man = json.loads(files['manifest.json'])
+        if images.heap is not None and rng.random() < 0.3:     # gc.img in a set too old for it
+            man['version'] = 1 if layout == 'per-file' and rng.random() < 0.5 else 3
+            files['manifest.json'] = json.dumps(man).encode()
+            return f'gc.img in a version-{man["version"]} set', 'gc.img:', files
+        key, value = rng.choice((('format', 'wasm-images'), ('version', 99), ('steps', 1 << 64),
+                                 ('steps', -1), ('runtime', 'wasmtime'), ('frames', 'two-files')))
+        if key == 'frames' and layout == 'per-file':
+            key, value = 'version', 0
+        man[key] = value
+        files['manifest.json'] = json.dumps(man).encode()
+        return f'manifest.json with {key} {value!r}', 'manifest.json:', files
+    required = ['program_counter.img', 'frame.img', 'global.img',
+                'stack1.img' if layout == 'per-file' else 'stacks.img']
+    if images.page_count is not None:
+        required += ['mem_page_count.img']
+    name = rng.choice(required)
+    del files[name]
+    return f'{name} missing', f'{name}:', files
+
+
+def _gc_count(rng, images, layout):
+    """gc.img promising more objects than its bytes could hold."""
+    files = im.encode_files(images, layout)
+    if 'gc.img' not in files:
+        return None
+    data = files['gc.img']
+    n = len(data) + rng.choice((1, 1 << 20))
+    files['gc.img'] = data[:4] + n.to_bytes(4, 'little') + data[8:]
+    return f'gc.img with {n} objects', 'gc.img:', files
+
+
+FILE_BREAKS = (_cut, _label_count, _header, _gc_count)
 
 
 def check_set(images, module, info, layout, seed):
@@ -332,7 +437,7 @@ def check_set(images, module, info, layout, seed):
                                             limits, memory=False)
     tried = []
     for _ in range(BREAKS_PER_CHECK):
-        pick = rng.randrange(len(SET_BREAKS) + len(SIZE_BREAKS) + 2)
+        pick = rng.randrange(len(SET_BREAKS) + len(SIZE_BREAKS) + len(FILE_BREAKS))
         if pick < len(SET_BREAKS) + len(SIZE_BREAKS):
             make = (SET_BREAKS + SIZE_BREAKS)[pick]
             got = make(rng, view, images, nfuncs, *((limits,) if make in SIZE_BREAKS else ()))
@@ -348,11 +453,11 @@ def check_set(images, module, info, layout, seed):
                 accepted(f'{what}: the same one lower, as files',
                          from_files(im.encode_files(ok, layout)))
         else:
-            got = _cut(rng, images, layout) if pick == len(SET_BREAKS) + len(SIZE_BREAKS) \
-                else _label_count(rng, images)
+            make = FILE_BREAKS[pick - len(SET_BREAKS) - len(SIZE_BREAKS)]
+            got = make(rng, images, layout)
             if got is not None:
                 what, place, files = got
-                tried.append('_cut' if pick == len(SET_BREAKS) + len(SIZE_BREAKS) else '_label_count')
+                tried.append(make.__name__)
                 refused(what, place, from_files(files))
     return tried
 
@@ -441,9 +546,69 @@ def _doc_breaks(rng, doc, view, limits):
     which = rng.choice(('dropped_elems', 'dropped_datas'))
     count = len(view.module.elems if which == 'dropped_elems' else view.module.datas)
     b = _copy_doc(doc)
-    b[which].append(count)
-    out.append((f'{which} names segment {count} of {count}', f'{which}[{len(doc[which])}]:',
-                b, None))
+    b[which].append(rng.choice(doc[which]) if doc[which] and rng.random() < 0.5 else count)
+    out.append((f'{which} names segment {b[which][-1]} (of {count}, listed {doc[which]})',
+                f'{which}[{len(doc[which])}]:', b, None))
+    out.extend(_doc_shape_breaks(rng, doc, view))
+    return out
+
+
+def _doc_shape_breaks(rng, doc, view):
+    """Fields missing or unknown, a PC past its function, labels not the
+    code's, a negative count, a result that is no type, a chunk key off
+    the grid."""
+    out = []
+    k = rng.randrange(len(doc['frames']))
+    fr = doc['frames'][k]
+    b = _copy_doc(doc)
+    if rng.random() < 0.5:
+        key = rng.choice(sorted(fr))
+        del b['frames'][k][key]
+        out.append((f'frames[{k}] without {key}', f'frames[{k}].{key}:', b, None))
+    else:
+        b['frames'][k]['stack'] = []
+        out.append((f'frames[{k}] with a field "stack"', f'frames[{k}].stack:', b, None))
+    b = _copy_doc(doc)
+    n = len(view.func(fr['func'], 'frame').body)
+    b['frames'][k]['pc'] = n
+    out.append((f'frames[{k}].pc {n}, past function {fr["func"]}', f'frames[{k}].pc:', b, None))
+    b = _copy_doc(doc)
+    labels = b['frames'][k]['labels'] = [dict(x) for x in fr['labels']]
+    if len(labels) > 1 and rng.random() < 0.5:
+        labels.pop()
+        out.append((f'frames[{k}] with its innermost label left out', f'frames[{k}].labels:', b, None))
+    else:
+        i = rng.randrange(len(labels))
+        field = rng.choice(('arity', 'height', 'continuation'))
+        labels[i][field] += 1
+        out.append((f'frames[{k}].labels[{i}].{field} one more', f'frames[{k}].labels[{i}]:', b, None))
+    b = _copy_doc(doc)
+    b['steps'] = -1
+    out.append(('steps -1', 'steps:', b, None))
+    if doc.get('heap'):
+        k = rng.randrange(len(doc['heap']))
+        b = _copy_doc(doc)
+        b['heap'] = list(doc['heap'])
+        obj = b['heap'][k] = dict(doc['heap'][k])
+        kind = 'struct' if 'struct' in obj else 'array'
+        if rng.random() < 0.5:
+            obj['size'] = len(obj['fields'])
+            out.append((f'heap[{k}] with a field "size"', f'heap[{k}]:', b, None))
+        else:
+            obj[kind] = len(view.module.types)
+            out.append((f'heap[{k}] of type {obj[kind]} of {obj[kind]}', f'heap[{k}].{kind}:', b,
+                        None))
+    b = _copy_doc(doc)
+    b['results'] = list(doc['results']) + ['i33']
+    out.append(('a result of type i33', f'results[{len(doc["results"])}]:', b, None))
+    if doc['memory']['chunks']:
+        key = rng.choice(sorted(doc['memory']['chunks']))
+        moved = str(int(key) + 4)
+        if moved not in doc['memory']['chunks']:
+            b = _copy_doc(doc)
+            chunks = b['memory']['chunks'] = dict(doc['memory']['chunks'])
+            chunks[moved] = chunks.pop(key)
+            out.append((f'a chunk at byte {moved}', f'memory.chunks["{moved[:20]}"]:', b, None))
     return out
 
 

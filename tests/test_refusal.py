@@ -4,6 +4,7 @@ value just inside each bound is accepted, and a reader that accepts a
 break, refuses it untyped or names another place fails the oracle."""
 
 import collections
+import re
 
 import pytest
 
@@ -60,7 +61,7 @@ def test_every_break_of_generated_sets_is_refused_naming_its_place():
     for n, (inst, images) in enumerate(arms):
         for seed in range(8):
             tried.update(refusal.check_set(images, inst.module, inst.info, 'per-file', f'{n}:{seed}'))
-    names = [f.__name__ for f in refusal.SET_BREAKS + refusal.SIZE_BREAKS] + ['_cut', '_label_count']
+    names = [f.__name__ for f in refusal.SET_BREAKS + refusal.SIZE_BREAKS + refusal.FILE_BREAKS]
     assert set(tried) == set(names), tried          # every kind of break was reached
 
 
@@ -70,11 +71,14 @@ def test_broken_documents_and_snapshots_are_refused_naming_the_field():
         snap = snapshot_from_images(images, inst.module, inst.info)
         doc = neutral.document_from_snapshot(snap, inst.module, inst.info, images.module_sha256)
         for seed in range(3):
-            places.update(p.split('[')[0].split('.')[0] if p.startswith('frames') else p.split('[')[0]
+            places.update(re.sub(r'\[\d+\]', '[]', re.sub(r'\["\d+"\]', '[k]', p))
                           for p in refusal.check_document(doc, inst.module, inst.info, f'{n}:{seed}'))
             refusal.check_snapshot(snap, inst.module, inst.info, 'wamr', images.module_sha256, seed)
-    assert {'frames', 'globals', 'memory.pages:', 'tables', 'dropped_elems',
-            'dropped_datas'} <= set(places), places
+    assert {'frames[].func:', 'frames[].pc:', 'frames[].labels[]:', 'frames[].labels:',
+            'frames[].locals[].value:', 'steps:', 'results[]:', 'memory.pages:', 'memory.chunks[k]:',
+            'memories[].pages:', 'globals[]:', 'globals[].value:', 'tables[][]:', 'dropped_elems[]:',
+            'dropped_datas[]:'} <= set(places), places
+    assert any(p.startswith('heap[]') for p in places), places     # a GC module's objects
 
 
 def test_a_break_accepted_refused_untyped_or_named_elsewhere_fails():
@@ -160,3 +164,38 @@ def test_a_catch_arm_naming_no_exception_is_refused_in_memory_as_from_files():
     refusal.refused('in memory', place, lambda: snapshot_from_images(b, inst.module, inst.info))
     refusal.refused('as files', place, lambda: snapshot_from_images(
         im.decode_files(im.encode_files(b)), inst.module, inst.info))
+
+
+@pytest.mark.parametrize('how', ('past the pages', 'off the grid', 'short'))
+def test_a_bad_chunk_of_a_set_built_in_memory_is_refused(how):
+    """Found by the refusal oracle: a set built in memory had no check of
+    its chunks (the decoder's were the only ones), so a chunk past the
+    memory grew it, one off the grid landed on the wrong bytes and a short
+    one shrank it, silently, at restore."""
+    inst, images = next((inst, s) for inst, s in _stopped_sets(range(40)) if s.memory)
+    off, pages = min(images.memory), images.page_count
+    b = refusal._copy(images)
+    chunk = b.memory.pop(off)
+    if how == 'past the pages':
+        b.memory[pages * im.PAGE] = chunk
+    elif how == 'off the grid':
+        b.memory[off + 4] = chunk
+    else:
+        b.memory[off] = chunk[:-1]
+    refusal.refused(how, 'memory.img:', lambda: snapshot_from_images(b, inst.module, inst.info,
+                                                                     memory=False))
+
+
+def test_an_i31_past_31_bits_in_a_heap_built_in_memory_is_refused():
+    """Found by the refusal oracle: gc.img's decoder refused an i31 entry
+    of 2^31, but a heap built in memory took it as an i31 no program can
+    make."""
+    inst, images = next((inst, s) for inst, s in _stopped_sets(range(40))
+                        if s.heap and any(e[0] == 'i31' for e in s.heap))
+    k = next(k for k, e in enumerate(images.heap) if e[0] == 'i31')
+    b = refusal._copy(images)
+    b.heap[k] = ('i31', 1 << 31)
+    refusal.refused('in memory', f'gc.img: entry {k} i31 value:',
+                    lambda: snapshot_from_images(b, inst.module, inst.info))
+    b.heap[k] = ('i31', (1 << 31) - 1)
+    refusal.accepted('the largest i31', lambda: snapshot_from_images(b, inst.module, inst.info))

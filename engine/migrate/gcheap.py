@@ -459,6 +459,8 @@ def read_table(module, entries, func_types, fail):
     for k, e in enumerate(entries):
         kind = e[0]
         if kind == 'i31':
+            if not 0 <= e[1] < 1 << 31:     # a heap built in memory had no decoder's check
+                fail(f'entry {k} i31 value', f'{e[1]:#x} is not below 2^31')
             out.append(I31(e[1]))
             continue
         if kind == 'host':

@@ -444,6 +444,8 @@ def _decode(get, limits=None) -> ImageSet:
                          f'entry fidx is {frames[0].entry_fidx}')
 
     page_count = read_page_count(get)
+    if page_count is None and get('memory.img'):
+        raise ImageError('mem_page_count.img: missing, but memory.img holds chunks')
     memory = read_chunks('memory.img', get('memory.img'), page_count or 0,
                          CHUNK if faults.CHUNK_INDEX else 1)
 

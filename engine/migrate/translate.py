@@ -468,9 +468,12 @@ def _check_sizes(view, images, limits):
         lo, hi, why = view.size_range('memory', 0, limits)
         if not lo <= images.page_count <= hi:
             raise ImageError(f'mem_page_count.img: page count: {images.page_count} is outside {why}')
+    _check_chunks('memory.img', images.memory, images.page_count or 0)
     if images.memories or len(view.mem_limits) > 1:
         from . import memories
         memories.check(view, images.memories, limits)
+        for i, part in enumerate(images.memories, 1):
+            _check_chunks(memories.MEMORY_FILE.format(i), part.chunks, part.page_count)
     if len(images.tables) != len(view.table_types):
         raise ImageError(f'table.img: table count: {len(images.tables)} but the module has '
                          f'{len(view.table_types)}')
@@ -478,6 +481,19 @@ def _check_sizes(view, images, limits):
         lo, hi, why = view.size_range('table', k, limits)
         if not lo <= len(entries) <= hi:
             raise ImageError(f'table.img: table {k} size: {len(entries)} is outside {why}')
+
+
+def _check_chunks(name, chunks, page_count):
+    """A set built in memory has had no decoder's check of its chunks: a
+    chunk off the 4 KiB grid, past the memory or not 4 KiB long would be
+    written over the wrong bytes or change the memory's length."""
+    limit = page_count * PAGE
+    for off, chunk in chunks.items():
+        if off % CHUNK or not 0 <= off <= limit - CHUNK:
+            raise ImageError(f'{name}: page offset: {off:#x} is not a multiple of {CHUNK} inside '
+                             f'a memory of {page_count} pages')
+        if len(chunk) != CHUNK:
+            raise ImageError(f'{name}: page data at {off:#x}: {len(chunk)} bytes, not {CHUNK}')
 
 
 def _checked_segments(indices, count, what):
