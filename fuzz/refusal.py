@@ -280,6 +280,29 @@ def _exn_tag(rng, view, images, nfuncs):
     return f'exception {k} of tag {ntags} of {ntags}', f'exception.img: exception {k} tag:', b, None
 
 
+def _exn_nesting(rng, view, images, nfuncs):
+    """A chain of exceptions, each the field of the next, one deeper than
+    exception.img allows; the deepest chain it allows is accepted."""
+    from engine.migrate import exnstate
+    types = exnstate.tag_types(view.module)
+    have = [(tag, cells) for tag, cells in images.exceptions
+            if any(value_class(t) == 'exnref' for t in types[tag].params)]
+    if not have:
+        return None
+    tag, cells = rng.choice(have)
+    params = types[tag].params
+    at = next(sum(im.CELLS[t] for t in params[:i]) for i, t in enumerate(params)
+              if value_class(t) == 'exnref')
+    base = len(images.exceptions)
+    chain = [(tag, cells[:at] + [NONE if j == 0 else base + j - 1] + cells[at + 1:])
+             for j in range(exnstate.MAX_NESTING + 1)]
+    b, ok = _copy(images), _copy(images)
+    b.exceptions += chain
+    ok.exceptions += chain[:-1]
+    return (f'{len(chain)} exceptions nested in one another',
+            f'exception.img: exception {base + exnstate.MAX_NESTING} fields:', b, ok)
+
+
 def _caught(rng, view, images, nfuncs):
     """An open catch arm's exception left out, listed twice, or one the
     exception table does not hold."""
@@ -336,7 +359,8 @@ def _chunk(rng, view, images, nfuncs):
 
 
 SET_BREAKS = (_frame_func, _return_fidx, _labels, _slot_width, _table_entry, _global_type,
-              _dropped, _results, _gc_field, _exn_tag, _caught, _chunk, _global_funcref)
+              _dropped, _results, _gc_field, _exn_tag, _exn_nesting, _caught, _chunk,
+              _global_funcref)
 SIZE_BREAKS = (_page_count, _table_size)
 
 
