@@ -35,6 +35,8 @@ INTS = {'i32': 32, 'i64': 64}
 NUMBER_TYPES = ('i32', 'i64', 'f32', 'f64')
 PACKED_BITS = {'i8': 8, 'i16': 16}      # GC field storage types narrower than their cells
 BREAKS_PER_CHECK = 3            # breaks tried per set, document or snapshot
+DECODER = 'decoder'             # a break the file decoder itself must refuse (its layout's)
+MODULE = 'module'               # a break of the files only the module shows
 
 
 class NotRefused(Exception):
@@ -239,8 +241,17 @@ def _results(rng, view, images, nfuncs):
     if not images.results:
         return None
     b = _copy(images)
-    b.results = list(images.results) + [rng.choice(NUMBER_TYPES)]
-    return f'results {b.results}', 'manifest.json:', b, None
+    how = rng.randrange(3)
+    if how == 0:
+        b.results = list(images.results) + [rng.choice(NUMBER_TYPES)]
+    elif how == 1:
+        b.results = list(images.results[:-1])
+        if not b.results:           # empty: not recorded, which is allowed
+            return None
+    else:
+        j = rng.randrange(len(images.results))
+        b.results[j] = rng.choice([t for t in NUMBER_TYPES if t != images.results[j]])
+    return f'results {b.results}, not {images.results}', 'manifest.json:', b, None
 
 
 def _gc_field(rng, view, images, nfuncs):
@@ -257,7 +268,7 @@ def _gc_field(rng, view, images, nfuncs):
         k = rng.choice(i31s)
         b, ok = _copy(images), _copy(images)
         b.heap[k], ok.heap[k] = ('i31', 1 << 31), ('i31', (1 << 31) - 1)
-        return f'gc.img entry {k}: an i31 of 2^31', f'gc.img: entry {k} i31 value:', b, ok
+        return f'gc.img entry {k}: an i31 of 2^31', f'gc.img: entry {k} i31 value:', b, ok, DECODER
     if not fields:
         return None
     k, i, st = rng.choice(fields)
@@ -282,25 +293,45 @@ def _exn_tag(rng, view, images, nfuncs):
 
 def _exn_nesting(rng, view, images, nfuncs):
     """A chain of exceptions, each the field of the next, one deeper than
-    exception.img allows; the deepest chain it allows is accepted."""
+    exception.img allows; the deepest chain it allows is accepted.  (Or an
+    exception whose field names itself or a later one.)"""
     from engine.migrate import exnstate
-    types = exnstate.tag_types(view.module)
+    from engine.syntax import reftype
+    tag_types = exnstate.tag_types(view.module)
+
+    def exn_cells(tag):             # cell positions of the tag's exnref fields, nullable or not
+        params, pos, out = tag_types[tag].params, 0, []
+        for t in params:
+            if value_class(t) == 'exnref':
+                out.append((pos, reftype(t).nullable))
+            pos += im.CELLS[t]
+        return out
+    depth = []                      # docs/images.md: an exception is 1 deeper than its fields
+    for tag, cells in images.exceptions:
+        depth.append(1 + max((depth[cells[p]] for p, _ in exn_cells(tag) if cells[p] != NONE),
+                             default=0))
     have = [(tag, cells) for tag, cells in images.exceptions
-            if any(value_class(t) == 'exnref' for t in types[tag].params)]
+            if any(nullable for _, nullable in exn_cells(tag))]
     if not have:
         return None
     tag, cells = rng.choice(have)
-    params = types[tag].params
-    at = next(sum(im.CELLS[t] for t in params[:i]) for i, t in enumerate(params)
-              if value_class(t) == 'exnref')
+    at = next(p for p, nullable in exn_cells(tag) if nullable)
     base = len(images.exceptions)
+    if rng.random() < 0.3:          # a field naming its own exception (or a later one)
+        b = _copy(images)
+        b.exceptions.append((tag, cells[:at] + [base + rng.randrange(2)] + cells[at + 1:]))
+        return (f'exception {base} holding exception {b.exceptions[-1][1][at]}',
+                f'exception.img: exception {base} fields:', b, None)
+    first = 1 + max((depth[cells[p]] for p, _ in exn_cells(tag) if p != at and cells[p] != NONE),
+                    default=0)
+    n = exnstate.MAX_NESTING + 2 - first         # the last is one too deep
     chain = [(tag, cells[:at] + [NONE if j == 0 else base + j - 1] + cells[at + 1:])
-             for j in range(exnstate.MAX_NESTING + 1)]
+             for j in range(n)]
     b, ok = _copy(images), _copy(images)
     b.exceptions += chain
     ok.exceptions += chain[:-1]
-    return (f'{len(chain)} exceptions nested in one another',
-            f'exception.img: exception {base + exnstate.MAX_NESTING} fields:', b, ok)
+    return (f'{n} exceptions nested in one another, the first {first} deep',
+            f'exception.img: exception {base + n - 1} fields:', b, ok)
 
 
 def _caught(rng, view, images, nfuncs):
@@ -315,7 +346,8 @@ def _caught(rng, view, images, nfuncs):
     if r < 0.25:                            # names no exception of the table
         b.caught[j] = (frame, depth, len(images.exceptions))
         return (f'catch arm {depth} of frame {frame} holding exception {len(images.exceptions)} '
-                f'of {len(images.exceptions)}', f'exception.img: caught {j} exception:', b, None)
+                f'of {len(images.exceptions)}', f'exception.img: caught {j} exception:', b, None,
+                DECODER)
     if r < 0.6:
         del b.caught[j]
         what = 'missing'
@@ -355,7 +387,7 @@ def _chunk(rng, view, images, nfuncs):
     else:
         b.memories[i - 1] = dataclasses.replace(b.memories[i - 1], chunks=new)
     name = 'memory.img' if i is None else f'memory{i}.img'
-    return f'a chunk of {name} {what}', f'{name}:', b, None
+    return f'a chunk of {name} {what}', f'{name}:', b, None, DECODER
 
 
 SET_BREAKS = (_frame_func, _return_fidx, _labels, _slot_width, _table_entry, _global_type,
@@ -426,6 +458,8 @@ def _header(rng, images, layout):
         required += ['mem_page_count.img']
     name = rng.choice(required)
     del files[name]
+    if name == 'mem_page_count.img':       # the layout allows a set without memory: the module not
+        return f'{name} missing', f'{name}:', files, MODULE
     return f'{name} missing', f'{name}:', files
 
 
@@ -456,6 +490,9 @@ def check_set(images, module, info, layout, seed):
     def in_memory(s):
         return lambda: snapshot_from_images(s, module, info, limits, memory=False)
 
+    def decoded(files):
+        return lambda: im.decode_files(files, limits)
+
     def from_files(files):
         return lambda: snapshot_from_images(im.decode_files(files, limits), module, info,
                                             limits, memory=False)
@@ -467,11 +504,12 @@ def check_set(images, module, info, layout, seed):
             got = make(rng, view, images, nfuncs, *((limits,) if make in SIZE_BREAKS else ()))
             if got is None:
                 continue
-            what, place, broken, ok = got
+            what, place, broken, ok = got[:4]
             tried.append(make.__name__)
             refused(f'{what} (the set in memory)', place, in_memory(broken))
+            files = im.encode_files(broken, layout)
             refused(f'{what} (the set as {layout} files)', place,
-                    from_files(im.encode_files(broken, layout)))
+                    decoded(files) if got[4:] == (DECODER,) else from_files(files))
             if ok is not None:
                 accepted(f'{what}: the same one lower', in_memory(ok))
                 accepted(f'{what}: the same one lower, as files',
@@ -480,9 +518,9 @@ def check_set(images, module, info, layout, seed):
             make = FILE_BREAKS[pick - len(SET_BREAKS) - len(SIZE_BREAKS)]
             got = make(rng, images, layout)
             if got is not None:
-                what, place, files = got
+                what, place, files = got[:3]
                 tried.append(make.__name__)
-                refused(what, place, from_files(files))
+                refused(what, place, from_files(files) if got[3:] == (MODULE,) else decoded(files))
     return tried
 
 
@@ -609,6 +647,38 @@ def _doc_shape_breaks(rng, doc, view):
     b = _copy_doc(doc)
     b['steps'] = -1
     out.append(('steps -1', 'steps:', b, None))
+    parts = [('memory', doc['memory'])] if doc['memory']['pages'] is not None else []
+    parts += [(f'memories[{i}]', m) for i, m in enumerate(doc.get('memories', []))]
+    if parts:
+        j = rng.randrange(len(parts))
+        where, m = parts[j]
+        b = _copy_doc(doc)
+        new = dict(m, chunks=dict(m['chunks']))
+        if where == 'memory':
+            b['memory'] = new
+        else:
+            b['memories'][j - (len(parts) - len(doc.get('memories', [])))] = new
+        how = rng.randrange(3) if new['chunks'] else 0
+        if how == 0 and where != 'memory':
+            key = rng.choice(('pages', 'chunks', 'size'))
+            if key == 'size':
+                new['size'] = 0
+            else:
+                del new[key]
+            out.append((f'{where} with "{key}" {"added" if key == "size" else "left out"}',
+                        f'{where}:', b, None))
+        elif how == 1:
+            key = rng.choice(sorted(new['chunks']))
+            new['chunks'][key] = new['chunks'][key][:-1]
+            out.append((f'{where}.chunks["{key}"] a digit short', f'{where}.chunks["{key[:20]}"]:',
+                        b, None))
+        elif how == 2:
+            key = rng.choice(sorted(new['chunks']))
+            moved = str(int(key) + 4)
+            if moved not in new['chunks']:
+                new['chunks'][moved] = new['chunks'].pop(key)
+                out.append((f'{where}: a chunk at byte {moved}', f'{where}.chunks["{moved[:20]}"]:',
+                            b, None))
     if doc.get('heap'):
         k = rng.randrange(len(doc['heap']))
         b = _copy_doc(doc)
@@ -625,14 +695,6 @@ def _doc_shape_breaks(rng, doc, view):
     b = _copy_doc(doc)
     b['results'] = list(doc['results']) + ['i33']
     out.append(('a result of type i33', f'results[{len(doc["results"])}]:', b, None))
-    if doc['memory']['chunks']:
-        key = rng.choice(sorted(doc['memory']['chunks']))
-        moved = str(int(key) + 4)
-        if moved not in doc['memory']['chunks']:
-            b = _copy_doc(doc)
-            chunks = b['memory']['chunks'] = dict(doc['memory']['chunks'])
-            chunks[moved] = chunks.pop(key)
-            out.append((f'a chunk at byte {moved}', f'memory.chunks["{moved[:20]}"]:', b, None))
     return out
 
 
@@ -661,11 +723,11 @@ def check_document(doc, module, info, seed):
 def check_snapshot(snap, module, info, runtime, sha, seed):
     """A snapshot whose frame runs no function of the module must be
     refused by ``images_from_snapshot`` naming that frame (top first): the
-    top frame, the one below it (the first with a caller) and one drawn."""
+    top four frames and one drawn."""
     rng = random.Random(seed)
     view = ModuleView.of(module, info)
     n = len(snap.frames)
-    for k in sorted({0, min(1, n - 1), rng.randrange(n)}):        # top first
+    for k in sorted({min(j, n - 1) for j in range(4)} | {rng.randrange(n)}):     # top first
         bad = rng.choice([len(view.func_types) + len(snap.links)]
                          + ([view.nimported - 1] if view.nimported else []))
         b = copy.copy(snap)
