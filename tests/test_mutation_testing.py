@@ -322,29 +322,42 @@ def test_the_per_mutant_limit_counts_cpu_not_waiting():
     assert wait.returncode == 0
 
 
-def test_a_judged_survivor_is_carried_only_while_its_judgement_stands(tmp_path, monkeypatch):
-    """A ledger once carried an 'equivalent' judgement whose entry had left
-    docs/mutation-survivors.json (it was wrong: the mutant is killed), and
-    the report showed it as an untested survivor; with the judgement
-    withdrawn, the mutant is tested again."""
+def _unjudged_survivors(tmp_path, n):
+    """A session of state.py's mutants with ``n`` of them recorded as
+    survivors no rule judges: (work, [(job, report row)])."""
     from cosmic_ray.work_db import WorkDB, use_db
     from cosmic_ray.work_item import TestOutcome, WorkResult, WorkerOutcome
-    from fuzz import mutation_ledger
     cfg = _config(tmp_path / 'one.toml', ['engine/migrate/state.py'])
     work = tmp_path / 'work'
     mt.init(work, config=cfg)
     with use_db(str(mt._db(work)), WorkDB.Mode.open) as wdb:
         items = {w.job_id: w.mutations[0] for w in wdb.pending_work_items}
     tree = mt._tree(work)
+    picked = []
     for job, m in sorted(items.items()):
         diff = mt._mutated_diff(str(m.module_path), m, tree)
         row = {'file': str(m.module_path), 'line': m.start_pos[0], 'diff': diff, 'outcome': 'survived',
                'operator': m.operator_name, 'root': tree}
         if diff and mt.auto_kind(row)[0] is None:
-            break
+            picked.append((job, row))
+            if len(picked) == n:
+                break
     with use_db(str(mt._db(work)), WorkDB.Mode.open) as wdb:
-        wdb.set_result(job, WorkResult(output='ok', diff=diff, test_outcome=TestOutcome.SURVIVED,
-                                       worker_outcome=WorkerOutcome.NORMAL))
+        for job, row in picked:
+            wdb.set_result(job, WorkResult(output='ok', diff=row['diff'], test_outcome=TestOutcome.SURVIVED,
+                                           worker_outcome=WorkerOutcome.NORMAL))
+    return work, picked
+
+
+def test_a_judged_survivor_is_carried_only_while_its_judgement_stands(tmp_path, monkeypatch):
+    """A ledger once carried an 'equivalent' judgement whose entry had left
+    docs/mutation-survivors.json (it was wrong: the mutant is killed), and
+    the report showed it as an untested survivor; with the judgement
+    withdrawn, the mutant is tested again."""
+    from fuzz import mutation_ledger
+    work, [(job, row)] = _unjudged_survivors(tmp_path, 1)
+    cfg = tmp_path / 'one.toml'
+    diff = row['diff']
     judgement = {(row['file'], mt._diff_key(diff)): ('equivalent', 'a reason')}
     monkeypatch.setattr(mt, 'classified', lambda: judgement)
     ledger = tmp_path / 'ledger.json'
@@ -460,27 +473,7 @@ def test_rerun_takes_survivors_judged_of_a_kind_only_when_asked(tmp_path, monkey
     """After an oracle for what a judgement took as unreached is added (the
     refusal oracle, for 'bad input'), ``rerun --judged 'bad input'`` tests
     those survivors again; without it only the unexplained ones are."""
-    from cosmic_ray.work_db import WorkDB, use_db
-    from cosmic_ray.work_item import TestOutcome, WorkResult, WorkerOutcome
-    cfg = _config(tmp_path / 'one.toml', ['engine/migrate/state.py'])
-    work = tmp_path / 'work'
-    mt.init(work, config=cfg)
-    with use_db(str(mt._db(work)), WorkDB.Mode.open) as wdb:
-        items = {w.job_id: w.mutations[0] for w in wdb.pending_work_items}
-    tree = mt._tree(work)
-    picked = []
-    for job, m in sorted(items.items()):
-        diff = mt._mutated_diff(str(m.module_path), m, tree)
-        row = {'file': str(m.module_path), 'line': m.start_pos[0], 'diff': diff, 'outcome': 'survived',
-               'operator': m.operator_name, 'root': tree}
-        if diff and mt.auto_kind(row)[0] is None:
-            picked.append((job, row))
-        if len(picked) == 2:
-            break
-    with use_db(str(mt._db(work)), WorkDB.Mode.open) as wdb:
-        for job, row in picked:
-            wdb.set_result(job, WorkResult(output='ok', diff=row['diff'], test_outcome=TestOutcome.SURVIVED,
-                                           worker_outcome=WorkerOutcome.NORMAL))
+    work, picked = _unjudged_survivors(tmp_path, 2)
     (plain, _), (judged, row) = picked
     monkeypatch.setattr(mt, 'classified', lambda: {(row['file'], mt._diff_key(row['diff'])):
                                                    ('bad input', 'a reason')})
