@@ -1381,25 +1381,30 @@ class ModuleGen(Wasm3Module, gen3.ModuleFeatures3):
         frame's base, where a wrong sum of base and height (``base |
         height``) or another label of height 0 would cut the same values.
         Outside the entry the drawn ``ge_u``/``gt_s`` compare ``g`` widened
-        to i64 (two cells per operand: WAMR's wide compare-and-branch)."""
+        to i64 (two cells per operand: WAMR's wide compare-and-branch) inside
+        two more blocks, which the branch leaves too (depth 2: a label found
+        by a wrong sum of depth and stack top, ``-1 << depth``, is another)."""
         c = self.c
         code = [('i32.const', 0x51), ('block', I32)]
-        for _ in range(c.integers(1, 2)):
-            code.append(self.const_instr_plain(self.valtype(allow_refs=False)))
-        code += [('i32.const', self.const_value(I32)), ('global.get', g)]
+        temps = [self.const_instr_plain(self.valtype(allow_refs=False))
+                 for _ in range(c.integers(1, 2))]
+        tail = [('i32.const', self.const_value(I32)), ('global.get', g)]
+        depth = 0
         if entry:
-            code += c.choice(([('i32.const', c.integers(1, 7)), ('i32.lt_u', None)],
+            tail += c.choice(([('i32.const', c.integers(1, 7)), ('i32.lt_u', None)],
                               [('i32.const', c.integers(1, 7)), ('i32.ne', None)],
                               [('i32.const', 0), ('i32.eq', None)]))
         else:
             k = c.integers(0, 7)
             op = c.choice(('i32.lt_u', 'i32.ne', 'i32.eq', 'i32.ge_u', 'i32.gt_s'))
             if op in ('i32.ge_u', 'i32.gt_s'):
-                code += [('i64.extend_i32_u', None), ('i64.const', k), ('i64' + op[3:], None)]
+                tail += [('i64.extend_i32_u', None), ('i64.const', k), ('i64' + op[3:], None)]
+                depth = 2           # the wide branch leaves two inner blocks too (no draw)
             else:
-                code += [('i32.const', k), (op, None)]
-        code += [('br_if', 0), ('i32.const', 1), ('i32.add', None), ('br', 0), ('end', None),
-                 ('global.set', g), ('drop', None)]
+                tail += [('i32.const', k), (op, None)]
+        code += [('block', I32)] * depth + temps + tail
+        code += [('br_if', depth), ('i32.const', 1), ('i32.add', None), ('br', 0)] + \
+            [('end', None)] * (depth + 1) + [('global.set', g), ('drop', None)]
         if not entry and c.integers(0, 1) == 0:
             code += self.fused_if_else(g)
         return code

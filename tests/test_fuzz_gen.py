@@ -715,13 +715,15 @@ def _early_exit(body):
     """(global, result constant, instructions run when taken, whether the
     compare is 64-bit) of the early exit a body starts with
     (``ModuleGen.early_exit``): its block above an operand of its own,
-    dropped after the global is set."""
+    dropped after the global is set; a 64-bit compare branches out of two
+    more blocks."""
     assert body[0].op == 'i32.const' and body[1].op == 'block' and body[1].imm == syntax.I32
     b = next(i for i, ins in enumerate(body) if ins.op == 'br_if')
-    assert body[b].imm == 0
     wide = body[b - 1].op in ('i64.ge_u', 'i64.gt_s')
+    assert body[b].imm == (2 if wide else 0)       # a wide one leaves two inner blocks too
     if wide:
         assert body[b - 2].op == 'i64.const' and body[b - 3].op == 'i64.extend_i32_u'
+        assert [i.op for i in body[2:4]] == ['block', 'block']
         get = b - 4
     else:
         assert body[b - 1].op in ('i32.lt_u', 'i32.ne', 'i32.eq', 'i32.ge_u', 'i32.gt_s')
