@@ -82,9 +82,10 @@ def _limits(rng, view, images):
 # ------------------------------------------------------------ image sets
 
 def _copy(images):
-    """A copy of ``images`` whose frames, tables, globals, lists and
-    memories a break may change; the memory chunks and the heap, which no
-    break changes, are shared (a deep copy cost more than the checks)."""
+    """A copy of ``images`` whose frames, tables, globals, lists, memories
+    and heap list a break may change; the memory chunks and the heap's
+    entries, which a break replaces but never changes, are shared (a deep
+    copy cost more than the checks)."""
     return dataclasses.replace(
         images, frames=[dataclasses.replace(f, slot_cells=list(f.slot_cells), cells=list(f.cells),
                                             labels=list(f.labels)) for f in images.frames],
