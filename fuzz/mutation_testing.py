@@ -200,13 +200,17 @@ def campaign_command(units=None, **extra):
     return cmd
 
 
-def kill(units=KILL_UNITS, spec=KILL_SPEC, out=sys.stdout, keep_going=False, gc=KILL_GC):
+def kill(units=KILL_UNITS, spec=KILL_SPEC, out=sys.stdout, keep_going=False, gc=KILL_GC,
+         contexts=False):
     """The killing test: 0 when every check agrees, 1 at the first
     divergence (printed), with ``keep_going`` the number of failures.
-    ``units``: how many units of the campaign (an int, or a range of them);
-    ``gc``: the GC programs of fuzz/gcseeds.py checked (by name)."""
+    ``units``: how many units of the campaign (an int, or a set of them);
+    ``gc``: the GC programs of fuzz/gcseeds.py checked (by name);
+    ``contexts``: each part runs in its own coverage.py context (``test_of``
+    names), for ``killing_tests``."""
     import traceback
     failures = 0
+    enter = _switch_context if contexts else (lambda label: None)
 
     def fail(what):
         nonlocal failures
@@ -223,6 +227,7 @@ def kill(units=KILL_UNITS, spec=KILL_SPEC, out=sys.stdout, keep_going=False, gc=
             data = unit_data(generator, rng)
             if k not in wanted:
                 continue
+            enter(test_of('campaign', k))
             gm = bytes_module(generator, data)
             if gm is None:
                 continue
@@ -232,11 +237,11 @@ def kill(units=KILL_UNITS, spec=KILL_SPEC, out=sys.stdout, keep_going=False, gc=
                                             f'hops {oracle.describe(failure.hops)}: '
                                             + '; '.join(failure.mismatch)):
                 return 1
-        failed = _gc_part(gc, fail)
+        failed = _gc_part(gc, fail, enter)
         if failed is not None:
             return failed
         with _neutral_checked():
-            failed = _spec_part(spec, fail)
+            failed = _spec_part(spec, fail, enter)
         if failed is not None:
             return failed
     except Exception as e:           # a mutant that breaks the harness itself is killed too
@@ -245,7 +250,7 @@ def kill(units=KILL_UNITS, spec=KILL_SPEC, out=sys.stdout, keep_going=False, gc=
     return min(failures, 1) if not keep_going else failures
 
 
-def _gc_part(names, fail):
+def _gc_part(names, fail, enter):
     """The GC programs of fuzz/gcseeds.py through ``oracle.check_module``
     (no wasmtime, as in the campaign part): 1 (stop: killed) or None."""
     from fuzz import gcseeds, oracle
@@ -253,6 +258,7 @@ def _gc_part(names, fail):
     for wasm, entry, name in gcseeds.gc_modules():
         if name not in names:
             continue
+        enter(test_of('gc', name))
         _, failure = oracle.check_module(wasm, entry, [gcseeds.host_args(entry, GC_ROUNDS)],
                                          random.Random(0), wasmtime=False, stops=GC_STOPS)
         if failure is not None and fail(f'gc program {name}: {failure.entry or entry}{failure.args} '
@@ -262,13 +268,14 @@ def _gc_part(names, fail):
     return None
 
 
-def _spec_part(spec, fail):
+def _spec_part(spec, fail, enter):
     """The spec files migrated: 1 (stop: killed) or 2 (a file missing) or
     None to go on."""
     from conformance.cli import run_file
     from conformance.migration import other_runtime
     from fuzz import oracle
     for name in spec:
+        enter(test_of('spec', name))
         suite, path = spec_file(name)
         if not os.path.exists(path):
             print(f'error: spec file {path} is missing (set WASM_TESTSUITE)', file=sys.stderr)
@@ -303,6 +310,41 @@ def _neutral_checked():
         yield
     finally:
         migration.through_neutral = real
+
+
+def test_of(part, name):
+    """The label of one test of the killing test: a campaign unit, a GC
+    program or a spec file (``part:name``)."""
+    return f'{part}:{name}'
+
+
+def _switch_context(label):
+    """Record what runs from here on under coverage.py context ``label``
+    (when the killing test runs under coverage)."""
+    import coverage
+    cov = coverage.Coverage.current()
+    if cov is not None:
+        cov.switch_context(label)
+
+
+def kill_selected(labels, out=sys.stdout, contexts=False):
+    """The killing test restricted to the tests ``labels`` names (in the
+    killing test's order), and a line saying which ran when it passes."""
+    picked = {}
+    for label in labels:
+        part, _, name = label.partition(':')
+        if part not in ('campaign', 'gc', 'spec') or not name:
+            raise SystemExit(f'error: --tests: {label!r} is not campaign:K, gc:NAME or spec:FILE')
+        picked.setdefault(part, set()).add(name)
+    units = {int(k) for k in picked.get('campaign', ()) if k.isdigit()}
+    spec = [f for f in KILL_SPEC if f in picked.get('spec', ())]
+    gc = [g for g in KILL_GC if g in picked.get('gc', ())]
+    code = kill(units=units, spec=spec, gc=gc, out=out, contexts=contexts)
+    if code == 0:
+        print(f'passed the tests executing the mutated statement: {len(units)} of {KILL_UNITS} '
+              f'campaign units, {len(gc)} of {len(KILL_GC)} GC programs, {len(spec)} of '
+              f'{len(KILL_SPEC)} spec files', file=out, flush=True)
+    return code
 
 
 def _limit_memory():
@@ -356,8 +398,13 @@ def _env(tree):
     return env
 
 
-def kill_command(tree):
-    return [sys.executable, '-m', 'fuzz.mutation_testing', 'kill']
+def kill_command(tree, tests=None):
+    """The killing test as a command; ``tests``: only these (labels)."""
+    return [sys.executable, '-m', 'fuzz.mutation_testing', 'kill'] + _tests_option(tests)
+
+
+def _tests_option(tests):
+    return ['--tests', ','.join(sorted(tests))] if tests else []
 
 
 def _commit():
@@ -394,7 +441,7 @@ def init(work, config=CONFIG, carry=None):
     # the lines the killing test executes are the new tree's to measure: a
     # cache left by an earlier session once marked the new code's mutants
     # "not executed" without testing them
-    (Path(work) / 'killing-test-lines.json').unlink(missing_ok=True)
+    (Path(work) / KILLING_TESTS).unlink(missing_ok=True)
     lines = scope_lines(tree)
     db = _db(work)
     if db.exists():
@@ -516,26 +563,33 @@ def baseline(tree):
     return took
 
 
-def executed_statements(tree, work):
-    """file -> set of lines of statements the killing test executes
-    (coverage.py, measured once per session)."""
-    cache = Path(work) / 'killing-test-lines.json'
+KILLING_TESTS = 'killing-tests.json'
+
+
+def killing_tests(tree, work, tests=None):
+    """file -> line -> labels of the killing test's tests (``test_of``)
+    that execute the statement there, '' for what runs before the first
+    (imports); coverage.py with a context per test, measured once per
+    session (``tests``: of these tests only)."""
+    cache = Path(work) / KILLING_TESTS
     if cache.exists():
-        return {k: set(v) for k, v in json.loads(cache.read_text()).items()}
+        return {rel: {int(n): set(v) for n, v in lines.items()}
+                for rel, lines in json.loads(cache.read_text()).items()}
     data = Path(work) / '.coverage.kill'
+    data.unlink(missing_ok=True)
     cmd = [sys.executable, '-m', 'coverage', 'run', f'--data-file={data}', '--source=engine',
-           '-m', 'fuzz.mutation_testing', 'kill']
+           '-m', 'fuzz.mutation_testing', 'kill', '--contexts'] + _tests_option(tests)
     r = subprocess.run(cmd, cwd=tree, env=_env(tree), capture_output=True, text=True)
     if r.returncode != 0:
         raise SystemExit(f'error: the killing test under coverage failed:\n{r.stdout}{r.stderr}')
     import coverage
     cov = coverage.Coverage(data_file=str(data))
     cov.load()
-    out = {}
-    for rel in SCOPE:
-        out[rel] = sorted(cov.get_data().lines(str(tree / rel)) or [])
+    out = {rel: {str(n): sorted(v) for n, v in
+                 sorted(cov.get_data().contexts_by_lineno(str(tree / rel)).items())}
+           for rel in SCOPE}
     cache.write_text(json.dumps(out))
-    return {k: set(v) for k, v in out.items()}
+    return {rel: {int(n): set(v) for n, v in lines.items()} for rel, lines in out.items()}
 
 
 def _statement_of(tree, rel, cache={}):
@@ -558,11 +612,37 @@ def _statement_of(tree, rel, cache={}):
     return cache[key]
 
 
-def executed(tree, executed_lines, mutation):
+WHOLE = None    # the whole killing test
+
+
+def tests_for(tree, ran, mutation):
+    """The labels of the tests that execute the mutated statement (empty:
+    none does, the mutant cannot be killed), or WHOLE when it runs outside
+    any one test: an import, or a statement outside a function (a
+    constant, a default, a ``def`` line), whose value every later test
+    sees without executing it.  A test that does not execute the mutated
+    statement runs as on the unmutated code: the killing test's tests are
+    deterministic and each builds its own modules and stores."""
     rel = str(mutation.module_path)
     owner = _statement_of(tree, rel)
-    lines = executed_lines.get(rel, set())
-    return any(owner.get(n, n) in lines for n in range(mutation.start_pos[0], mutation.end_pos[0] + 1))
+    lines = ran.get(rel, {})
+    labels = set()
+    for n in range(mutation.start_pos[0], mutation.end_pos[0] + 1):
+        labels |= lines.get(owner.get(n, n), set())
+    if labels and ('' in labels or not _in_body(tree, rel, owner.get(mutation.start_pos[0]))):
+        return WHOLE
+    return labels
+
+
+def _in_body(tree, rel, line, cache={}):
+    """Whether ``line`` is in the body of a function of ``rel`` (not its
+    ``def`` line, decorators or defaults, which run where it is defined)."""
+    key = (str(tree), rel)
+    if key not in cache:
+        cache[key] = [(f.body[0].lineno, f.end_lineno)
+                      for f in ast.walk(ast.parse((Path(tree) / rel).read_text()))
+                      if isinstance(f, (ast.FunctionDef, ast.AsyncFunctionDef))]
+    return line is not None and any(lo <= line <= hi for lo, hi in cache[key])
 
 
 # the per-mutant limit is CPU seconds (RLIMIT_CPU of the killing test's
@@ -584,9 +664,10 @@ def _limit_cpu(seconds):
 _RUNNING = set()
 
 
-def test_mutant(tree, mutation, timeout):
+def test_mutant(tree, mutation, timeout, tests=WHOLE):
     """Apply one cosmic-ray mutation to ``tree`` (a copy of the code), run
-    the killing test there, put the file back; a cosmic-ray WorkResult."""
+    the killing test there (``tests``: only these of it), put the file
+    back; a cosmic-ray WorkResult."""
     import difflib
     import cosmic_ray.plugins
     from cosmic_ray.mutating import use_mutation
@@ -599,7 +680,7 @@ def test_mutant(tree, mutation, timeout):
         diff = '\n'.join(difflib.unified_diff(original.splitlines(), mutated.splitlines(),
                                                str(mutation.module_path), str(mutation.module_path),
                                                n=0, lineterm=''))
-        proc = subprocess.Popen(kill_command(tree), cwd=tree, env=_env(tree), stdout=subprocess.PIPE,
+        proc = subprocess.Popen(kill_command(tree, tests), cwd=tree, env=_env(tree), stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, start_new_session=True,
                                 preexec_fn=lambda: _limit_cpu(timeout))
         _RUNNING.add(proc)
@@ -644,7 +725,7 @@ def run(work, budget, seed=0, jobs=1, timeout=None, log=sys.stdout, only=None):
     base = baseline(tree)
     timeout = timeout or max(3 * base, base + 10)
     print(f'killing test: {base:.1f} CPU s unmutated; per-mutant limit {timeout:.0f} CPU s', file=log, flush=True)
-    ran = executed_statements(tree, work)
+    ran = killing_tests(tree, work)
     deadline = time.time() + budget
     lock = threading.Lock()
     stop = threading.Event()
@@ -676,15 +757,16 @@ def run(work, budget, seed=0, jobs=1, timeout=None, log=sys.stdout, only=None):
                     if not queue:
                         return
                     item = queue.pop()
-                if not any(executed(tree, ran, m) for m in item.mutations):
-                    m = item.mutations[0]
+                m = item.mutations[0]
+                tests = tests_for(tree, ran, m)
+                if tests is not WHOLE and not tests:
                     record(item, WorkResult(output='not executed by the killing test',
                                             diff=_mutated_diff(str(m.module_path), m, tree),
                                             test_outcome=TestOutcome.SURVIVED,
                                             worker_outcome=WorkerOutcome.NORMAL), None)
                     continue
                 start = time.time()
-                result = test_mutant(t, item.mutations[0], timeout)
+                result = test_mutant(t, m, timeout, tests)
                 if stop.is_set():       # its test was stopped, not finished: stays pending
                     return
                 record(item, result, time.time() - start)
@@ -743,9 +825,7 @@ def rerun(work, which=('survived', 'not executed'), jobs=1, timeout=None, log=sy
             session.query(WorkResultStorage).filter(WorkResultStorage.job_id.in_(again)).delete(
                 synchronize_session=False)
     copy_tree(work)
-    cache = Path(work) / 'killing-test-lines.json'
-    if cache.exists():
-        cache.unlink()
+    (Path(work) / KILLING_TESTS).unlink(missing_ok=True)
     print(f'{len(again)} mutants to test again', file=log, flush=True)
     return run(work, float('inf'), jobs=jobs, timeout=timeout, log=log, only=set(again))
 
@@ -1191,6 +1271,9 @@ def main(argv=None):
     sub = p.add_subparsers(dest='cmd', required=True)
     k = sub.add_parser('kill', help='the killing test (exit 0 pass, 1 divergence)')
     k.add_argument('--keep-going', action='store_true', help='run everything, count the failures')
+    k.add_argument('--tests', help='only these tests (comma-separated campaign:K, gc:NAME, spec:FILE)')
+    k.add_argument('--contexts', action='store_true',
+                   help='each test in its own coverage.py context (under coverage run)')
     for name, hlp in (('init', 'a fresh cosmic-ray session of the scope'),
                       ('extend', 'add the mutants of files the scope gained since init'),
                       ('export', 'write the carryable results to a ledger file (init --carry reads it)'),
@@ -1239,7 +1322,9 @@ def main(argv=None):
     a = p.parse_args(argv)
     if a.cmd == 'kill':
         _limit_memory()
-        return kill(keep_going=a.keep_going)
+        if a.tests is not None:
+            return kill_selected(a.tests.split(','), contexts=a.contexts)
+        return kill(keep_going=a.keep_going, contexts=a.contexts)
     work = Path(a.work).expanduser().resolve()
     if work == ROOT or ROOT in work.parents:
         print(f'error: --work {work} is inside the checkout; mutation state stays outside it',

@@ -147,6 +147,63 @@ def test_the_killing_tests_campaign_part_is_the_first_units_of_its_campaign(tmp_
     assert [int(re.search(r'-u(\d+)$', f).group(1)) for f in failed] == [unit], failed
 
 
+def test_a_mutant_runs_only_the_tests_that_execute_its_statement(tmp_path):
+    """``tests_for``: a statement in a function body is tested by the tests
+    that execute it and a statement none executes is not tested; what runs
+    at import (no test's context), outside a function or on a ``def`` line
+    (its defaults) reaches later tests without their executing it: the
+    whole killing test."""
+    from types import SimpleNamespace
+    src = tmp_path / 'engine' / 'x.py'
+    src.parent.mkdir()
+    src.write_text('K = 1\ndef f(a, b=K):\n    if a:\n        return (a +\n                1)\n    return b\n')
+    ran = {'engine/x.py': {1: {''}, 2: {'campaign:3'}, 3: {'campaign:3', 'spec:if.wast'},
+                           4: {'campaign:3'}}}
+
+    def at(first, last=None):
+        return SimpleNamespace(module_path='engine/x.py', start_pos=(first, 0), end_pos=(last or first, 0))
+    assert mt.tests_for(tmp_path, ran, at(3)) == {'campaign:3', 'spec:if.wast'}
+    assert mt.tests_for(tmp_path, ran, at(5)) == {'campaign:3'}     # a continuation line: its statement's
+    assert mt.tests_for(tmp_path, ran, at(6)) == set()
+    assert mt.tests_for(tmp_path, ran, at(1)) is mt.WHOLE
+    assert mt.tests_for(tmp_path, ran, at(2)) is mt.WHOLE
+    assert mt.kill_command(tmp_path, {'spec:if.wast', 'campaign:3'})[-2:] == ['--tests', 'campaign:3,spec:if.wast']
+
+
+def test_the_killing_test_runs_the_tests_it_is_given_and_says_which(tmp_path):
+    """``kill --tests``: the named tests only (it passes on the unmutated
+    code and says how many of each part ran); a label naming no test is a
+    clear error."""
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    env.pop('WASM_MIGRATE_FAULT', None)
+    cmd = [sys.executable, '-m', 'fuzz.mutation_testing', 'kill', '--tests']
+    r = subprocess.run(cmd + ['campaign:1,gc:list'], cwd=ROOT, env=env, capture_output=True, text=True,
+                       timeout=600)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert (f'1 of {mt.KILL_UNITS} campaign units, 1 of {len(mt.KILL_GC)} GC programs, '
+            f'0 of {len(mt.KILL_SPEC)} spec files') in r.stdout
+    r = subprocess.run(cmd + ['campaign:1,unit 2'], cwd=ROOT, env=env, capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode != 0 and "error: --tests: 'unit 2' is not" in r.stderr, r.stderr
+    assert 'Traceback' not in r.stderr
+
+
+@pytest.mark.skipif(not HAVE_SPEC, reason='spec testsuite not found')
+def test_each_test_of_the_killing_test_is_measured_in_its_own_context(tmp_path):
+    """``killing_tests`` labels each executed statement with the tests that
+    ran it: the campaign unit's and the spec file's code under their own
+    labels (the interpreter loop under both), nothing under a test that did
+    not run."""
+    tests = {'campaign:0', 'spec:select.wast'}
+    ran = mt.killing_tests(mt.ROOT, tmp_path, tests)
+    seen = set().union(*(labels for lines in ran.values() for labels in lines.values()))
+    assert tests <= seen <= tests | {''}, seen
+    loop = mt._statement_of(mt.ROOT, 'engine/exec/wasmedge.py')
+    both = [n for n, labels in ran['engine/exec/wasmedge.py'].items() if labels == tests]
+    assert both and all(mt._in_body(mt.ROOT, 'engine/exec/wasmedge.py', loop.get(n, n)) for n in both)
+    assert (tmp_path / mt.KILLING_TESTS).exists()
+
+
 def test_error_paths_are_recognised_in_every_spelling():
     """Branches into the rejection of bad input are set apart from the
     coverage target: a raise, a module's ``_fail``, an object's ``.fail``
@@ -385,8 +442,8 @@ def test_a_run_killed_while_a_mutant_is_applied_leaves_the_sessions_tree_unmutat
 import sys
 from fuzz import mutation_testing as mt
 mt.baseline = lambda tree: 1.0
-mt.executed_statements = lambda tree, work: {{'engine/migrate/state.py': set(range(1, 10000))}}
-mt.kill_command = lambda tree: [sys.executable, '-c',
+mt.killing_tests = lambda tree, work: {{'engine/migrate/state.py': dict.fromkeys(range(1, 10000), {{'campaign:0'}})}}
+mt.kill_command = lambda tree, tests=None: [sys.executable, '-c',
     'import os, pathlib, time; pathlib.Path(os.environ["STARTED"]).touch(); time.sleep(60)']
 mt.run({str(work)!r}, 60, jobs=1, timeout=60)
 '''
@@ -411,9 +468,9 @@ def test_a_fresh_session_measures_what_the_killing_test_executes_again(tmp_path)
     cfg = _config(tmp_path / 'one.toml', ['engine/migrate/state.py'])
     work = tmp_path / 'work'
     work.mkdir()
-    (work / 'killing-test-lines.json').write_text('{}')
+    (work / mt.KILLING_TESTS).write_text('{}')
     mt.init(work, config=cfg)
-    assert not (work / 'killing-test-lines.json').exists()
+    assert not (work / mt.KILLING_TESTS).exists()
 
 
 @pytest.mark.parametrize('signame', ['SIGINT', 'SIGTERM'])
@@ -437,8 +494,8 @@ def test_an_interrupted_run_stops_its_tests_and_keeps_what_finished(tmp_path, si
 import sys
 from fuzz import mutation_testing as mt
 mt.baseline = lambda tree: 1.0
-mt.executed_statements = lambda tree, work: {{'engine/migrate/state.py': set(range(1, 10000))}}
-mt.kill_command = lambda tree: [sys.executable, '-c',
+mt.killing_tests = lambda tree, work: {{'engine/migrate/state.py': dict.fromkeys(range(1, 10000), {{'campaign:0'}})}}
+mt.kill_command = lambda tree, tests=None: [sys.executable, '-c',
     'import os, pathlib, time; d = pathlib.Path(os.environ["PIDS"]); n = len(list(d.iterdir())); '
     '(d / str(os.getpid())).touch(); time.sleep(0 if n == 0 else 120)']
 sys.exit(mt.main(['run', '--work', {str(work)!r}, '--time', '100', '--timeout', '60']))
