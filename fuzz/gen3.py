@@ -122,6 +122,8 @@ EXN_FEATURES = frozenset({'exceptions', 'function-references', LEGACY})
 GC = 'gc'
 GC_FEATURES = frozenset({GC})
 MAX_TAG_PARAMS = 3
+LONG_ARRAY = 260        # fields of the GC segment's long arrays (past CPython's small ints, 256)
+TAG_PAD = 258           # unused tags before the host tag in some modules (its index past 256)
 CATCH, CATCH_REF, CATCH_ALL, CATCH_ALL_REF = range(4)
 HOST_TAG = (EXTERNREF, EXNREF)      # the entry's host exception (FuncFeatures3.host_exception)
 I31REF = RefType(True, 'i31')
@@ -253,7 +255,7 @@ class ModuleGC:
         add/sub/mul in them) of a NODE (its next a nested NODE or null, its
         A field an A or B or null), an A or B, an i31 (sometimes of an
         extended constant, or gone through externref and back), an ARR of
-        1-4 elements, or null.  Instructions as (op, imm) pairs."""
+        1-4 elements (a default one of 4: LONG_ARRAY), or null.  Instructions as (op, imm) pairs."""
         c, t = self.c, self.gct
         if typ == t.rnode:
             how = c.weighted([(4, 'node'), (1, 'null')])
@@ -287,6 +289,11 @@ class ModuleGC:
             return [(e + '.const', self.const_value(e)) for _ in range(n)] + [('array.new_fixed', (t.arr, n))]
         if how == 'new':
             return [(e + '.const', self.const_value(e)), ('i32.const', n), ('array.new', t.arr)]
+        if n == 4:
+            # a long array, from the draws made (no new one): objects past
+            # 256 fields, where lengths are no longer CPython's shared small
+            # ints and a length compared by identity tells equal heaps apart
+            n = LONG_ARRAY
         return [('i32.const', n), ('array.new_default', t.arr)]
 
     def gc_elem_a(self):
@@ -1423,7 +1430,9 @@ class ModuleFeatures3(ModuleGC):
         but for the throw."""
         from engine import syntax
         if self.host_tag is not None:
-            assert len(m.tags) == self.host_tag
+            pad = self.host_tag - len(m.tags)
+            assert pad in (0, TAG_PAD)
+            m.tags += [syntax.Tag(self.type_index(FuncType((), ())))] * pad
             m.tags.append(syntax.Tag(self.type_index(FuncType(HOST_TAG, ()))))
 
     def exported_global(self, t):
@@ -1508,7 +1517,11 @@ class FuncFeatures3(FuncGC):
         mg = self.mg
         if EXTERNREF not in self.ft.params:
             return
-        mg.host_tag = len(mg.tags)
+        # with two drawn tags, the host tag comes after TAG_PAD unused ones
+        # (from the draws made): a tag index past 256, where indices are no
+        # longer CPython's shared small ints and a tag compared by identity
+        # tells equal exceptions apart
+        mg.host_tag = len(mg.tags) + (TAG_PAD if len(mg.tags) == 2 else 0)
 
         def throw():
             self.emit('local.get', self.ft.params.index(EXTERNREF))

@@ -55,6 +55,36 @@ def test_overwrite_is_whole(tmp_path):
     assert len(im.read_images(str(d)).frames) == 1
 
 
+@pytest.mark.parametrize('error', [OSError(28, 'No space left on device'), KeyboardInterrupt()])
+def test_a_write_failing_part_way_leaves_the_old_set_and_no_staging(tmp_path, monkeypatch, error):
+    """Nothing half-written on disk: a set whose writing fails after some
+    of its files (a full disk, an interrupt) leaves the set it was to
+    replace as it was and no staging folder beside it; the failure is
+    the caller's to see."""
+    d = tmp_path / 'img'
+    im.write_images(sample(), str(d))
+    before = {f: (d / f).read_bytes() for f in os.listdir(d)}
+    written = []
+
+    class FailingOS:
+        """The os module, but for writes after the first file's."""
+        def __getattr__(self, name):
+            return getattr(os, name)
+
+        def write(self, fd, data):
+            if written:
+                raise error
+            written.append(fd)
+            return os.write(fd, data)
+    monkeypatch.setattr(im, 'os', FailingOS())
+    with pytest.raises(type(error)):
+        im.write_images(sample(), str(d))
+    monkeypatch.undo()
+    assert written, 'the write failed before any file'
+    assert {f: (d / f).read_bytes() for f in os.listdir(d)} == before
+    assert os.listdir(tmp_path) == ['img']
+
+
 def corrupt(tmp_path, name, mutate):
     d = tmp_path / 'img'
     im.write_images(sample(), str(d))
