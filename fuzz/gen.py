@@ -375,7 +375,9 @@ class Wasm3Module:
         for k in range(count):
             only = not self.has_memory and count == 1
             at = I64 if wide and (only or c.integers(0, 2) == 0) else I32
-            lo = c.weighted([(1, 0), (3, 1), (1, 2)])
+            # memory 0 of a module without the 2.0 memory is empty more often:
+            # a restore of a 0-page memory 0 (an empty memory.img)
+            lo = c.weighted([(3 if k == 0 and not self.has_memory else 1, 0), (3, 1), (1, 2)])
             imported = self.linked and c.integers(0, 2) == 0
             specs.append((imported, at, syntax.Limits(lo, lo + c.integers(0, 2))))
         specs.sort(key=lambda s: not s[0])      # imported memories come first in the index space
