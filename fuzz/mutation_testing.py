@@ -59,6 +59,7 @@ from . import mutation_ledger
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = ROOT / 'fuzz' / 'cosmic-ray.toml'
 LEDGER = ROOT / 'docs' / 'mutation-ledger.json'
+SURVIVORS = ROOT / 'docs' / 'mutation-survivors.json'
 DEFAULT_WORK = Path(os.environ.get('XDG_CACHE_HOME', Path.home() / '.cache')) / 'wasm-migrate' / 'mutation'
 
 # ------------------------------------------------------------ scope
@@ -904,7 +905,7 @@ KINDS = {
 def classified():
     """(file, change) -> (kind, reason) of the surviving mutants judged
     not to count, from docs/mutation-survivors.json."""
-    path = ROOT / 'docs' / 'mutation-survivors.json'
+    path = SURVIVORS
     if not path.exists():
         return {}
     out = {}
@@ -913,6 +914,42 @@ def classified():
             raise SystemExit(f'error: {path}: unknown kind {e["kind"]!r} (one of {", ".join(KINDS)})')
         out[(e['file'], e['change'])] = (e['kind'], e['reason'])
     return out
+
+
+def judge(work, at, kind, reason, job=None):
+    """Record why the unexplained survivor(s) of the session at ``at``
+    (``FILE:LINE``) do not count: appends {file, change, kind, reason} to
+    docs/mutation-survivors.json, written whole or not at all.  Several
+    different survivors on one line need ``job`` to pick one; the same
+    change twice (two operators making one edit) is one entry.  Returns the
+    entries added."""
+    if kind not in KINDS:
+        raise SystemExit(f'error: unknown kind {kind!r} (one of {", ".join(KINDS)})')
+    if not reason.strip():
+        raise SystemExit('error: --reason is empty: say why the mutant does not count')
+    rel, sep, line = at.rpartition(':')
+    if not sep or not line.isdigit():
+        raise SystemExit(f'error: {at!r}: expected FILE:LINE (e.g. engine/migrate/images.py:288)')
+    rows = results(work)
+    summarise(rows, classified())
+    here = [r for r in rows if r['file'] == rel and r['line'] == int(line)]
+    open_ = [r for r in here if r['verdict'] == 'survived' and (job is None or r['job'] == job)]
+    if not open_:
+        seen = ', '.join(f'{r["job"]} {r["operator"]} {r["verdict"]}' for r in here) or 'no mutants'
+        raise SystemExit(f'error: {at}: no unexplained survivor' + (f' with job {job}' if job else '')
+                         + f' there ({seen})')
+    changes = {}
+    for r in open_:
+        changes.setdefault(_diff_key(r['diff']), []).append(r['job'])
+    if len(changes) > 1:
+        listed = '; '.join(f'--job {jobs[0]}: {c.replace(chr(10), " / ")}' for c, jobs in changes.items())
+        raise SystemExit(f'error: {at}: {len(changes)} different survivors there, pick one: {listed}')
+    entries = json.loads(SURVIVORS.read_text()) if SURVIVORS.exists() else []
+    added = [{'file': rel, 'change': c, 'kind': kind, 'reason': reason.strip()} for c in changes]
+    tmp = SURVIVORS.with_suffix('.json.tmp')
+    tmp.write_text(json.dumps(entries + added, indent=1, ensure_ascii=False) + '\n')
+    os.replace(tmp, SURVIVORS)
+    return added
 
 
 def stale_judgements(root=ROOT):
@@ -1279,6 +1316,8 @@ def main(argv=None):
                       ('export', 'write the carryable results to a ledger file (init --carry reads it)'),
                       ('run', 'test pending mutants'), ('report', 'the score table and survivors'),
                       ('rerun', 'test the unexplained survivors again with the current code'),
+                      ('judge', 'record why an unexplained survivor does not count '
+                                '(docs/mutation-survivors.json)'),
                       ('campaign', '120 s campaigns against a sample of killed mutants'),
                       ('coverage', 'branch coverage of the scope by a seeded campaign')):
         s = sub.add_parser(name, help=hlp)
@@ -1315,6 +1354,12 @@ def main(argv=None):
             s.add_argument('--carry', metavar='LEDGER',
                            help='give mutants of unchanged functions the results of this ledger '
                                 f'(e.g. {LEDGER.relative_to(ROOT)})')
+        if name == 'judge':
+            s.add_argument('at', metavar='FILE:LINE', help="the survivor's place, as report lists it")
+            s.add_argument('--kind', required=True, choices=KINDS, help='; '.join(f'{k}: {v}' for k, v in
+                                                                           KINDS.items()))
+            s.add_argument('--reason', required=True, help='why, for a reader of the survivors list')
+            s.add_argument('--job', help='which survivor, when the line has several different ones')
         if name == 'export':
             s.add_argument('--to', default=str(LEDGER), help=f'the ledger file (default {LEDGER})')
         if name == 'rerun':
@@ -1353,6 +1398,9 @@ def main(argv=None):
             return 130                  # run printed what it kept
     elif a.cmd == 'report':
         report(work, json_path=a.json)
+    elif a.cmd == 'judge':
+        for e in judge(work, a.at, a.kind, a.reason, job=a.job):
+            print(f'judged {e["kind"]}: {e["file"]}: {e["change"].replace(chr(10), " / ")}')
     elif a.cmd == 'campaign':
         units, clean = campaign_reach(work, a.time)
         rows = campaign_check(work, a.sample, a.time, a.seed, only=a.only)

@@ -542,3 +542,34 @@ def test_rerun_takes_survivors_judged_of_a_kind_only_when_asked(tmp_path, monkey
     mt.rerun(work, judged=('bad input',), files=['engine/migrate/images.py'])
     mt.rerun(work, judged=('bad input',))
     assert taken == [{plain}, set(), set(), {judged}]
+
+
+def test_judge_records_a_survivors_change_and_the_report_then_counts_it(tmp_path, monkeypatch):
+    """``judge FILE:LINE`` writes the survivor's changed lines with the kind
+    and reason to the survivors list, after which the report gives it that
+    verdict; a place with no unexplained survivor, an unknown kind and an
+    empty reason are refused and leave the list as it was."""
+    work, [(job, row)] = _unjudged_survivors(tmp_path, 1)
+    listed = tmp_path / 'survivors.json'
+    listed.write_text('[]\n')
+    monkeypatch.setattr(mt, 'SURVIVORS', listed)
+    at = f'{row["file"]}:{row["line"]}'
+    mt.main(['judge', at, '--kind', 'equivalent', '--reason', ' a hand-checked reason ', '--work', str(work)])
+    import json
+    entries = json.loads(listed.read_text())
+    assert entries == [{'file': row['file'], 'change': mt._diff_key(row['diff']), 'kind': 'equivalent',
+                        'reason': 'a hand-checked reason'}]
+    rows = mt.results(work)
+    mt.summarise(rows, mt.classified())
+    assert [r['verdict'] for r in rows if r['job'] == job] == ['equivalent']
+    before = listed.read_text()
+    for args, message in (([at, '--kind', 'equivalent', '--reason', 'again'], 'no unexplained survivor'),
+                          ([f'{row["file"]}:1', '--kind', 'bad input', '--reason', 'x'], 'no unexplained'),
+                          ([row['file'], '--kind', 'bad input', '--reason', 'x'], 'expected FILE:LINE'),
+                          ([at, '--kind', 'equivalent', '--reason', '  '], 'reason is empty')):
+        with pytest.raises(SystemExit, match=message):
+            mt.main(['judge'] + args + ['--work', str(work)])
+    with pytest.raises(SystemExit):
+        mt.main(['judge', at, '--kind', 'harmless', '--reason', 'x', '--work', str(work)])
+    assert listed.read_text() == before
+    assert not list(tmp_path.glob('survivors.json.tmp'))
