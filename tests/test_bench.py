@@ -135,3 +135,33 @@ def test_readme_table_is_generated_from_the_json(tmp_path):
     readme.write_text('no markers\n')
     p = run_bench('--table', '--json', out, '--readme', readme)
     assert p.returncode == 2 and 'markers' in p.stderr
+
+
+def _have_commit(rev):
+    p = subprocess.run(['git', '-C', ROOT, 'rev-parse', '--verify', '--quiet', f'{rev}^{{commit}}'],
+                       capture_output=True)
+    return p.returncode == 0
+
+
+def test_the_interpreter_issue_9_measured_runs_from_its_commit(tmp_path, monkeypatch):
+    """The 30x target's baseline is the interpreter of the day issue 9 was
+    filed: its commit's engine (the flat layout of that day, not today's
+    package) runs in a child, answers right and reports the child's CPU
+    time; a commit missing from the history is unavailable, naming it."""
+    from bench import baseline
+    from bench.compute import measure
+    from bench.engines import Unavailable
+    from bench.kernels import FIB, wasm_of
+    monkeypatch.setattr(baseline, 'CACHE', tmp_path / 'cache')
+    if not _have_commit(baseline.ISSUE9):
+        pytest.skip(f'commit {baseline.ISSUE9} is not in this clone\'s history')
+    home = baseline.engine_at(baseline.ISSUE9, Unavailable)
+    assert (home / 'engine' / 'exec_wasmedge.py').is_file() and not (home / 'engine' / 'exec').exists()
+    assert [p.name for p in (tmp_path / 'cache').iterdir()] == [home.name]     # no staging left
+    for model in ('wasmedge', 'wamr'):
+        row = measure(f'{model}/interp@{baseline.ISSUE9}', wasm_of(FIB), ('invoke', 'run', [15]), 610)
+        assert row['status'] == 'ok' and row['cpu_seconds'] > 0, row
+        row = measure(f'{model}/interp@{baseline.ISSUE9}', wasm_of(FIB), ('invoke', 'run', [15]), 611)
+        assert row['status'] == 'wrong result' and 'got 610' in row['why'], row
+    with pytest.raises(Unavailable, match='commit 0123456789abcdef is not in'):
+        baseline.engine_at('0123456789abcdef', Unavailable)
