@@ -14,14 +14,17 @@ reports the engine unavailable, naming the commit."""
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
+from forks.build import cache_root
+
 ISSUE9 = '3040217'
 ROOT = Path(__file__).resolve().parent.parent
-CACHE = Path(os.environ.get('XDG_CACHE_HOME', Path.home() / '.cache')) / 'wasm-migrate' / 'bench-baseline'
+CACHE = cache_root() / 'bench-baseline'
 
 
 class Timed:
@@ -64,8 +67,7 @@ def engine_at(rev, unavailable):
             if not (dest / 'engine' / '__init__.py').is_file():     # not another process's copy
                 raise
     finally:
-        if tmp.exists():
-            subprocess.run(['rm', '-rf', str(tmp)])
+        shutil.rmtree(tmp, ignore_errors=True)
     return dest
 
 

@@ -43,6 +43,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from forks import programs as progs
+from forks.build import cache_root
 from forks.runtimes import (IMAGES, MODELS, RUNTIMES, TYPE_TABLES, Outcome, Program, Step,
                             engine_caps, engine_command, engine_env, execute, image_files, output_files,
                             parse_results, runtimes, same_results)
@@ -801,7 +802,7 @@ def main(argv=None) -> int:
                           key=RUNTIMES.index), a.forks)
         out = Path(a.out).resolve()
         out.mkdir(parents=True, exist_ok=True)
-        cache = Path(os.environ.get('WASM_MIGRATE_CACHE', Path.home() / '.cache' / 'wasm-migrate'))
+        cache = cache_root()
         programs = progs.authors_programs(a.forks, sqlite=a.sqlite)
         cprogs, why = progs.c_programs(cache / 'c-programs')
         if why:

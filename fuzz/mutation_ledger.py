@@ -27,7 +27,6 @@ of the carried ones with the current killing test (docs/mutation-testing.md).
 import ast
 import hashlib
 import json
-import os
 from pathlib import Path
 
 LEDGER_VERSION = 1
@@ -128,9 +127,8 @@ def write(path, commit, results):
                       for k, v in sorted(results.items()))
     text = (f'{{"version": {LEDGER_VERSION}, "commit": {json.dumps(commit)},\n"results": {{\n'
             + body + '\n}}\n')
-    tmp = path.with_suffix(path.suffix + '.tmp')
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    from engine.migrate.images import write_file_atomic     # not at import: the killing test's tree
+    write_file_atomic(str(path), text)
 
 
 class LedgerError(Exception):

@@ -946,9 +946,8 @@ def judge(work, at, kind, reason, job=None):
         raise SystemExit(f'error: {at}: {len(changes)} different survivors there, pick one: {listed}')
     entries = json.loads(SURVIVORS.read_text()) if SURVIVORS.exists() else []
     added = [{'file': rel, 'change': c, 'kind': kind, 'reason': reason.strip()} for c in changes]
-    tmp = SURVIVORS.with_suffix('.json.tmp')
-    tmp.write_text(json.dumps(entries + added, indent=1, ensure_ascii=False) + '\n')
-    os.replace(tmp, SURVIVORS)
+    from engine.migrate.images import write_file_atomic     # not at import: the killing test's tree
+    write_file_atomic(str(SURVIVORS), json.dumps(entries + added, indent=1, ensure_ascii=False) + '\n')
     return added
 
 

@@ -572,4 +572,4 @@ def test_judge_records_a_survivors_change_and_the_report_then_counts_it(tmp_path
     with pytest.raises(SystemExit):
         mt.main(['judge', at, '--kind', 'harmless', '--reason', 'x', '--work', str(work)])
     assert listed.read_text() == before
-    assert not list(tmp_path.glob('survivors.json.tmp'))
+    assert not list(tmp_path.glob('*.tmp')) and not list(tmp_path.glob('.*.tmp'))
