@@ -123,6 +123,9 @@ class Outcome:
     # passive segment is instance state a migration carries (gc_elems),
     # its GC objects shared with the heap the globals and tables reach
     elems: list = field(default_factory=list)
+    # the instruction counts right after a handler caught an exception (the
+    # first and the last catch of an uninterrupted run; compare ignores them)
+    catches: list = field(default_factory=list)
 
 
 class EngineFailure(Exception):
@@ -369,8 +372,28 @@ def uninterrupted(wasm, entry, args, runtime='wasmedge', run=_run, tier=TIER) ->
     addr = _entry(inst, entry)
     ex = store.new_executor()
     ex.start(addr, list(args))
+    catches = _record_catches(ex)
     _, trap = run(ex, None)
-    return _outcome(store, inst, ex, addr, trap)
+    out = _outcome(store, inst, ex, addr, trap)
+    out.catches = catches
+    return out
+
+
+def _record_catches(ex):
+    """[first, last] instruction count at which ``ex`` caught an
+    exception (filled as it runs): every throw of either model and tier is
+    unwound by the executor's ``unwind`` (exceptions.run_catching), which
+    raises when nothing catches."""
+    catches = []
+    unwind = ex.unwind
+
+    def recording(e):
+        unwind(e)
+        catches[1:] = [ex.steps] if catches else []
+        if not catches:
+            catches.append(ex.steps)
+    ex.unwind = recording
+    return catches
 
 
 def migrated(wasm, entry, args, hops, image_dir=None, run=_run, tier=TIER) -> Outcome:
@@ -1184,6 +1207,10 @@ def _check_call(wasm, entry, args, rng, wasmtime, runtimes, reference, tier, sto
         bad = compare_tiers(wasm, entry, args, other, rt, tier)
         if bad:
             return checks, Failure(args, [(rt, None)], bad)
+    # the first and the last catch are stops too: there the state is what
+    # unwinding wrote (operands cut to the handler's label, the exception's
+    # values and exnref pushed) before any handler instruction uses it
+    stops = tuple(stops) + tuple(c for c in sorted(set(ref.catches)) if c not in stops)
     for hops in plans(rng, ref.steps, runtimes, stops=stops, cli=cli_loads(wasm)):
         checks += 1
         # the multi-hop chains and the generator's stops run under the
