@@ -124,6 +124,8 @@ GC_FEATURES = frozenset({GC})
 MAX_TAG_PARAMS = 3
 LONG_ARRAY = 260        # fields of the GC segment's long arrays (past CPython's small ints, 256)
 TAG_PAD = 258           # unused tags before the host tag in some modules (its index past 256)
+WIDE_PAD = 257          # function types before the wide struct (its index past 256)
+WIDE_FIELDS = (257, 264)   # the wide struct's i32 fields
 CATCH, CATCH_REF, CATCH_ALL, CATCH_ALL_REF = range(4)
 HOST_TAG = (EXTERNREF, EXNREF)      # the entry's host exception (FuncFeatures3.host_exception)
 I31REF = RefType(True, 'i31')
@@ -367,6 +369,34 @@ class ModuleGC:
         heap = c.choice(('any', 'eq', 'i31', 'struct', 'array', 'none'))
         t = RefType(True, heap)
         m.globals.append(syntax.Global(syntax.GlobalType(True, t), [Instr('ref.null', t), Instr('end')]))
+
+    def gc_wide(self, m, stops):
+        """One in eight GC modules gets a *wide* struct W: 257-264 mutable
+        i32 fields, its type index past 256 (WIDE_PAD function types
+        before it), an object of it made by the entry's prologue (one
+        field set) and kept in a mutable global after every other global,
+        so every later checkpoint's heap holds it: a field count and a type
+        index past CPython's shared small ints, which an ``is`` taken for
+        ``==`` gets wrong (gc.img's and neutral.json's struct field
+        counts, the oracle's heap comparison).  Drawn after every other
+        choice (``ModuleGen.assemble`` calls it last), so a seed keeps the
+        rest of its module.  Returns the stops, moved by the instructions
+        added before them."""
+        if not self.use_gc or self.c.integers(0, 7):
+            return stops
+        c = self.c
+        n = c.integers(*WIDE_FIELDS)
+        self.types += [FuncType((), ()) for _ in range(WIDE_PAD)]
+        w = len(self.types)
+        self.types.append(StructType(tuple(FieldType(I32, True) for _ in range(n))))
+        rw = RefType(True, w, 'any')
+        g = len(m.imported('global')) + len(m.globals)
+        m.globals.append(syntax.Global(syntax.GlobalType(True, rw), [Instr('ref.null', rw), Instr('end')]))
+        code = [Instr('struct.new_default', w), Instr('global.set', g), Instr('global.get', g),
+                Instr('i32.const', c.integers(1, 0x7fffffff)), Instr('struct.set', (w, c.integers(0, n - 1)))]
+        entry = m.funcs[0].body
+        entry[self.prologue:self.prologue] = code
+        return tuple(s + len(code) for s in stops)
 
     # ---- late: float, v128 and reference fields (drawn after every other choice)
 
