@@ -24,7 +24,10 @@ from fuzz import encode
 from fuzz.encode import u32
 
 SECTION = 'wasm-migrate:provider'
-PROVIDER = 'provider'          # the import module name
+# the import module name, also the provider's peer name: longer than 16
+# bytes (18-31), so link.img's name fields are not short, 4-byte-aligned
+# ones only (the relay's name is short)
+PROVIDER = 'wasm-migrate-provider'
 HOST = 'host'                  # the import module name of the embedder's own functions
 RELAY = 'relay'                # the peer name of the relay instance
 SHARED = 'pf_shared'           # the provider's export the relay imports

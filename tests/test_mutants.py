@@ -363,7 +363,7 @@ MAIN = '''(module
 
 def test_funcref_address_is_seen_only_with_a_second_instance():
     from fuzz import linked, oracle
-    main = wasmtime.wat2wasm(MAIN)
+    main = wasmtime.wat2wasm(MAIN.replace('"provider"', f'"{linked.PROVIDER}"'))
     data = linked.attach(main, wasmtime.wat2wasm(PROVIDER))
     assert oracle.uninterrupted(data, 'f', ()).results == [112]        # 7 + 100 + 5
     from fuzz import wasmtime_oracle as wo

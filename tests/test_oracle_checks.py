@@ -741,7 +741,7 @@ def test_a_link_naming_a_peer_that_only_imports_the_function_is_a_failure():
     k = images.links.index(held)
     images.links[k] = links.Link(linked.RELAY, 0)
     with pytest.raises(oracle.EngineFailure, match=f"link {k} names function 0 of instance 'relay', "
-                                                   f"but peer 'provider' defines"):
+                                                   f"but peer '{linked.PROVIDER}' defines"):
         oracle.links_name_definers(images, store, peers)
 
 
