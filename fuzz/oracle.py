@@ -557,7 +557,8 @@ def _differences_seen(snap, seed, what):
     equal to it; then, one at a time and undone after, the copy gets one
     change of each sort the state holds (a list one element short, a dict
     -- a reading's memory chunks -- one key short, an exception of another
-    tag, a GC object of the other kind), picked at random among those of
+    tag, a GC object of the other kind, one of the next type index),
+    picked at random among those of
     its sort; where the oracle's ``structural`` sees the change, ``==``
     must say unequal both ways round (a lenient comparison is often so
     only one way: a length or key-set test turned into an inclusion)."""
@@ -569,6 +570,7 @@ def _differences_seen(snap, seed, what):
         raise EngineFailure(f'{what}: Snapshot equality (gcheap.same_state) calls a deep copy of '
                             f'the state different')
     sites = {'list': [], 'dict': [], 'exception': [], 'GC object': []}
+    sites['GC type'] = sites['GC object']       # the same objects, another change (drawn last)
     seen, todo = set(), [twin]
     while todo:
         v = todo.pop()
@@ -609,9 +611,9 @@ def _differences_seen(snap, seed, what):
             value = x.pop(key)
             undo = lambda: x.__setitem__(key, value)                    # noqa: E731
         else:
-            name = 'tag' if sort == 'exception' else 'kind'
+            name = {'exception': 'tag', 'GC object': 'kind', 'GC type': 'typeidx'}[sort]
             old = getattr(x, name)
-            setattr(x, name, old + 1 if sort == 'exception' else 'array' if old == 'struct' else 'struct')
+            setattr(x, name, 'array' if old == 'struct' else 'struct' if old == 'array' else old + 1)
             undo = lambda: setattr(x, name, old)                        # noqa: E731
         try:
             if structural(twin) != base:
