@@ -1148,3 +1148,32 @@ def test_an_externref_field_holds_internal_values_made_external():
         if kinds == {'object', 'i31'}:
             return
     raise AssertionError(f'only {kinds} in an externref field of the first 60 seeds')
+
+
+def test_some_gc_modules_hold_a_wide_struct_past_the_small_ints():
+    """``ModuleGC.gc_wide``: one in eight GC modules declares a struct of
+    257-264 i32 fields at a type index past 256 and keeps an object of it
+    (one field set) in a global from the entry's prologue on, so
+    checkpoints hold a field count and a type index that an ``is`` taken
+    for ``==`` gets wrong; the oracle passes such a module."""
+    import random
+    from engine import syntax
+    from fuzz import gen, gen3, oracle
+    wide = []
+    for seed in range(120):
+        gm = gen.from_seed(seed)
+        ws = [i for i, t in enumerate(gm.module.types)
+              if isinstance(t, syntax.StructType) and len(t.fields) >= gen3.WIDE_FIELDS[0]]
+        if ws:
+            wide.append((seed, gm, ws[0]))
+    assert 4 <= len(wide) <= 40, [s for s, _, _ in wide]
+    for seed, gm, w in wide:
+        t = gm.module.types[w]
+        assert w > 256 and gen3.WIDE_FIELDS[0] <= len(t.fields) <= gen3.WIDE_FIELDS[1], seed
+        assert all(f.storage == 'i32' and f.mut for f in t.fields), seed
+        body = [(i.op, i.imm) for i in gm.module.funcs[0].body]
+        assert ('struct.new_default', w) in body, seed
+    seed, gm, _ = wide[0]
+    _, failure = oracle.check_module(gm.wasm, gm.entry, gm.args[:1], random.Random(seed), wasmtime=False,
+                                     stops=gm.stops)
+    assert failure is None, failure

@@ -801,7 +801,7 @@ def _state_with_every_sort():
 def test_snapshot_equality_that_misses_a_difference_is_a_failure(monkeypatch):
     """``_differences_seen``: the engine's ``Snapshot ==`` passes on a real
     state, and each way of comparing leniently (a list's length, a dict's
-    keys, an exception's tag, a GC object's kind: the mutants of
+    keys, an exception's tag, a GC object's kind or type index: the mutants of
     ``gcheap._equal``/``same_state`` that survived the oracle's
     same-state checks) is caught: always, but for lists at some of the
     seeds (an object's field list has its own length test in ``same_state``,
@@ -838,8 +838,21 @@ def test_snapshot_equality_that_misses_a_difference_is_a_failure(monkeypatch):
                 return False
         return True
 
+    def lenient_types(a, b):            # a type index compared one way round only
+        pairs, pending = {}, []
+        if not gcheap._equal(a, b, pairs, pending):
+            return False
+        while pending:
+            x, y = pending.pop()
+            if x.typeidx > y.typeidx or x.kind != y.kind or len(x.fields) != len(y.fields):
+                return False
+            if not all(gcheap._equal(f, g, pairs, pending) for f, g in zip(x.fields, y.fields)):
+                return False
+        return True
+
     for name, fake, sort in (('_equal', lenient_lists, 'list'), ('_equal', lenient_dicts, 'dict'),
-                             ('_equal', lenient_tags, 'exception'), ('same_state', lenient_kinds, 'GC object')):
+                             ('_equal', lenient_tags, 'exception'), ('same_state', lenient_kinds, 'GC object'),
+                             ('same_state', lenient_types, 'GC type')):
         with monkeypatch.context() as m:
             m.setattr(gcheap, name, fake)
             caught = 0
@@ -894,3 +907,90 @@ def test_a_rollback_that_keeps_the_later_state_is_a_mismatch(monkeypatch):
     monkeypatch.setattr(checkpoint, 'load_memory', keeps_size)
     bad = oracle.check(wasm, 'run', (60,), hops)
     assert bad and 'a rollback' in bad[0], bad
+
+
+# two exceptions thrown and caught one after the other: block (1),
+# try_table (2), i32.const (3), throw (4: caught, the state is the handler
+# label's), end (5), block (6), try_table (7), i32.const (8), throw (9:
+# caught), end, i32.add, the function's end: 12 instructions, result 7 + 5
+CATCHING = '''(module
+  (tag $e (param i32))
+  (func (export "run") (result i32)
+    (block $h1 (result i32)
+      (try_table (catch $e $h1) (throw $e (i32.const 7)))
+      (i32.const 0))
+    (block $h2 (result i32)
+      (try_table (catch $e $h2) (throw $e (i32.const 5)))
+      (i32.const 0))
+    (i32.add)))'''
+
+
+def test_the_first_and_last_catch_of_a_run_are_stops(monkeypatch):
+    """The uninterrupted run records the instruction counts right after
+    its first and last catch (in both models and tiers alike), and every
+    model checkpoints there into the other: where unwinding has just
+    written the state, before a handler instruction reads it."""
+    import wasmtime
+    wasm = wasmtime.wat2wasm(CATCHING)
+    for rt in oracle.RUNTIMES:
+        for tier in ('interp', 'fast'):
+            out = oracle.uninterrupted(wasm, 'run', (), rt, tier=tier)
+            assert (out.steps, out.catches, out.results) == (12, [4, 9], [12]), (rt, tier)
+    seen, real = [], oracle.check
+
+    def recording(wasm, entry, args, hops, *rest, **kw):
+        seen.append([tuple(h) for h in hops])
+        return real(wasm, entry, args, hops, *rest, **kw)
+    monkeypatch.setattr(oracle, 'check', recording)
+    checks, failure = oracle.check_module(wasm, 'run', [()], random.Random(1), wasmtime=False)
+    assert failure is None
+    for at in (4, 9):
+        for a, b in (('wasmedge', 'wamr'), ('wamr', 'wasmedge')):
+            assert [(a, at), (b, None)] in seen, (at, a, seen)
+
+
+# a catch_all into a label of no results, then a branch that cuts the
+# operands back, then 100 rounds of a loop: a cell unwinding left behind
+# lives from the catch (instruction 5: block, block, try_table,
+# i32.const, throw) to the branch only
+LEAK_WINDOW = '''(module
+  (tag $e (param i32))
+  (func (export "run") (result i32)
+    (local $i i32)
+    (block $out
+      (block $h1
+        (try_table (catch_all $h1) (throw $e (i32.const 7))))
+      (br $out))
+    (loop $l
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br_if $l (i32.lt_u (local.get $i) (i32.const 100))))
+    (local.get $i)))'''
+
+
+def test_a_catch_that_leaves_a_cell_behind_is_seen_at_the_catch_stop(monkeypatch):
+    """A WAMR unwind that leaves one cell too many on the stack (a
+    catch_all pushing the exception's values, say) changes no result when
+    a branch cuts it away soon after; the catch stop's checkpoint sees the
+    frame hold a cell more than validation says."""
+    import wasmtime
+    from engine.exec import wamr
+    wasm = wasmtime.wat2wasm(LEAK_WINDOW)
+    assert oracle.check_module(wasm, 'run', [()], random.Random(1), wasmtime=False)[1] is None
+    real = wamr.Executor.unwind
+
+    def leaky(self, e):
+        real(self, e)
+        self.stack.append(0)
+    monkeypatch.setattr(wamr.Executor, 'unwind', leaky)
+    assert oracle.uninterrupted(wasm, 'run', (), 'wamr', tier='interp').results == [100]
+    _, failure = oracle.check_module(wasm, 'run', [()], random.Random(1), wasmtime=False)
+    assert failure is not None and tuple(failure.hops[0]) == ('wamr', 5), failure
+    assert any('holds 2 cells, validation says 1' in m for m in failure.mismatch), failure.mismatch
+
+
+def test_the_providers_peer_name_is_long_and_the_relays_short():
+    """link.img's instance names: the provider's past 16 bytes and not a
+    multiple of 4 (a name field that changes the alignment of what
+    follows), the relay's short, so both kinds reach every reader."""
+    assert 16 < len(linked.PROVIDER.encode()) < 32 and len(linked.PROVIDER) % 4
+    assert len(linked.RELAY.encode()) <= 8
