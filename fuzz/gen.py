@@ -1386,7 +1386,8 @@ class ModuleGen(Wasm3Module, gen3.ModuleFeatures3):
         Outside the entry the drawn ``ge_u``/``gt_s`` compare ``g`` widened
         to i64 (two cells per operand: WAMR's wide compare-and-branch) inside
         two more blocks, which the branch leaves too (depth 2: a label found
-        by a wrong sum of depth and stack top, ``-1 << depth``, is another)."""
+        by a wrong sum of depth and stack top, ``-1 << depth``, is another);
+        the narrow ones with an odd constant inside one more (depth 1)."""
         c = self.c
         code = [('i32.const', 0x51), ('block', I32)]
         temps = [self.const_instr_plain(self.valtype(allow_refs=False))
@@ -1405,6 +1406,10 @@ class ModuleGen(Wasm3Module, gen3.ModuleFeatures3):
                 depth = 2           # the wide branch leaves two inner blocks too (no draw)
             else:
                 tail += [('i32.const', k), (op, None)]
+                # an odd k (no draw): one inner block, left too (depth 1: a
+                # label counted from the wrong end, labels[-1 + depth], is
+                # the function's, two blocks down)
+                depth = k & 1
         code += [('block', I32)] * depth + temps + tail
         code += [('br_if', depth), ('i32.const', 1), ('i32.add', None), ('br', 0)] + \
             [('end', None)] * (depth + 1) + [('global.set', g), ('drop', None)]

@@ -716,18 +716,20 @@ def _early_exit(body):
     compare is 64-bit) of the early exit a body starts with
     (``ModuleGen.early_exit``): its block above an operand of its own,
     dropped after the global is set; a 64-bit compare branches out of two
-    more blocks."""
+    more blocks, a narrow one with an odd constant out of one more."""
     assert body[0].op == 'i32.const' and body[1].op == 'block' and body[1].imm == syntax.I32
     b = next(i for i, ins in enumerate(body) if ins.op == 'br_if')
     wide = body[b - 1].op in ('i64.ge_u', 'i64.gt_s')
-    assert body[b].imm == (2 if wide else 0)       # a wide one leaves two inner blocks too
     if wide:
+        assert body[b].imm == 2                     # a wide one leaves two inner blocks too
         assert body[b - 2].op == 'i64.const' and body[b - 3].op == 'i64.extend_i32_u'
         assert [i.op for i in body[2:4]] == ['block', 'block']
         get = b - 4
     else:
         assert body[b - 1].op in ('i32.lt_u', 'i32.ne', 'i32.eq', 'i32.ge_u', 'i32.gt_s')
         assert body[b - 2].op == 'i32.const'
+        assert body[b].imm in (0, 1)                # one inner block at most
+        assert [i.op for i in body[2:2 + body[b].imm]] == ['block'] * body[b].imm
         get = b - 3
     assert body[get].op == 'global.get' and body[get - 1].op == 'i32.const'
     assert get - 1 - 2 >= 1                         # a temporary or two below the result
@@ -748,14 +750,20 @@ def test_early_exits_discard_their_temporaries(runtime):
     from engine import embedding
     from engine.migrate import checkpoint
     from fuzz import linked
-    n, wide = 0, 0
+    n, wide, deep = 0, 0, 0
     for seed in range(30):
         gm = gen.from_seed(seed)
         for f in gm.module.funcs[1:len(gm.module.funcs)]:
             if len(f.body) > 1 and f.body[1].op == 'block' and f.body[1].imm == syntax.I32:
                 wide += _early_exit(f.body)[3]
+                b = next(i for i, ins in enumerate(f.body) if ins.op == 'br_if')
+                if f.body[b - 1].op.startswith('i32.'):     # narrow: an odd constant, one block more
+                    assert f.body[b].imm == f.body[b - 2].imm & 1, seed
+                    deep += f.body[b].imm
         g, result, steps, entry_wide = _early_exit(gm.module.funcs[0].body)
         assert not entry_wide
+        body = gm.module.funcs[0].body
+        assert next(ins.imm for ins in body if ins.op == 'br_if') == 0    # the entry's: none
         store = embedding.store_init(runtime, tier='interp')
         inst = oracle._instantiate(store, gm.wasm, True)
         ex = store.new_executor()
@@ -774,6 +782,7 @@ def test_early_exits_discard_their_temporaries(runtime):
         n += 1
     assert n >= 20, n
     assert wide >= 10, wide         # outside the entries, compares widened to i64
+    assert deep >= 10, deep         # ... or narrow ones inside one more block
 
 
 def _fused_if_else(body):
