@@ -126,6 +126,7 @@ LONG_ARRAY = 260        # fields of the GC segment's long arrays (past CPython's
 TAG_PAD = 258           # unused tags before the host tag in some modules (its index past 256)
 WIDE_PAD = 257          # function types before the wide struct (its index past 256)
 WIDE_FIELDS = (257, 264)   # the wide struct's i32 fields
+EARLY_EXIT_SKIPS = 3   # instructions of the entry's early exit its taken branch skips (ModuleGen.early_exit)
 CATCH, CATCH_REF, CATCH_ALL, CATCH_ALL_REF = range(4)
 HOST_TAG = (EXTERNREF, EXNREF)      # the entry's host exception (FuncFeatures3.host_exception)
 I31REF = RefType(True, 'i31')
@@ -378,10 +379,15 @@ class ModuleGC:
         so every later checkpoint's heap holds it: a field count and a type
         index past CPython's shared small ints, which an ``is`` taken for
         ``==`` gets wrong (gc.img's and neutral.json's struct field
-        counts, the oracle's heap comparison).  Drawn after every other
+        counts, the oracle's heap comparison).  The object passes through
+        a non-nullable ``(ref W)`` local of the entry, and the stops gain
+        the instruction count right after ``struct.new_default``: there
+        that local is not set yet (3.0 local_init: it holds null), an
+        anyref-class slot every route (neutral.json's too) must carry as
+        null although its type forbids it.  Drawn after every other
         choice (``ModuleGen.assemble`` calls it last), so a seed keeps the
         rest of its module.  Returns the stops, moved by the instructions
-        added before them."""
+        added before them, and that one."""
         if not self.use_gc or self.c.integers(0, 7):
             return stops
         c = self.c
@@ -392,11 +398,17 @@ class ModuleGC:
         rw = RefType(True, w, 'any')
         g = len(m.imported('global')) + len(m.globals)
         m.globals.append(syntax.Global(syntax.GlobalType(True, rw), [Instr('ref.null', rw), Instr('end')]))
-        code = [Instr('struct.new_default', w), Instr('global.set', g), Instr('global.get', g),
-                Instr('i32.const', c.integers(1, 0x7fffffff)), Instr('struct.set', (w, c.integers(0, n - 1)))]
+        nn = len(self.sigs[0].params) + len(m.funcs[0].locals)
+        m.funcs[0].locals.append(RefType(False, w, 'any'))
+        code = [Instr('struct.new_default', w), Instr('local.tee', nn), Instr('global.set', g),
+                Instr('global.get', g), Instr('i32.const', c.integers(1, 0x7fffffff)),
+                Instr('struct.set', (w, c.integers(0, n - 1)))]
         entry = m.funcs[0].body
         entry[self.prologue:self.prologue] = code
-        return tuple(s + len(code) for s in stops)
+        # the entry's straight-line prologue runs once, less the three
+        # instructions its early exit (always taken there) skips
+        unset = self.prologue - EARLY_EXIT_SKIPS + 1
+        return tuple(s + len(code) for s in stops) + (unset,)
 
     # ---- late: float, v128 and reference fields (drawn after every other choice)
 

@@ -566,10 +566,12 @@ def test_an_exception_carries_the_hosts_reference_at_checkpoints(monkeypatch):
             break
     assert modules >= 8 and held >= 4, (modules, held)
     # without it the seed's module is the same but for the throw and the tag
-    # (the GC float types, appended after its tag's type, left out of both)
+    # (the GC float types, appended after its tag's type, and the wide
+    # struct, put in at a fixed index of the entry, left out of both)
     compared = padded = 0
     for seed in range(40):
         monkeypatch.setattr(gen3.ModuleGC, 'gc_floats', lambda self, m, stops: stops)
+        monkeypatch.setattr(gen3.ModuleGC, 'gc_wide', lambda self, m, stops: stops)
         with_it = gen.from_seed(seed).module
         if _host_tag(with_it) is None:
             monkeypatch.undo()
@@ -785,6 +787,7 @@ def test_the_float_fields_leave_every_other_choice_as_it_was(generated, monkeypa
     the stops moved by the entry's insertion (the newer ``ModuleGen.reach``
     left out of both)."""
     monkeypatch.setattr(gen.ModuleGen, 'reach', lambda self, m, stops: stops)
+    monkeypatch.setattr(gen3.ModuleGC, 'gc_wide', lambda self, m, stops: stops)     # newer still
     with_floats = dict(_modules(range(40)))
     monkeypatch.setattr(gen3.ModuleGC, 'gc_floats', lambda self, m, stops: stops)
     compared = 0
@@ -814,6 +817,7 @@ def test_the_reach_parts_leave_every_other_choice_as_it_was(generated, monkeypat
     new one) and the stops moved by the entry's first inserted run's
     count."""
     monkeypatch.setattr(gen3.ModuleGC, 'null_gc', lambda self, m: None)    # drawn after reach
+    monkeypatch.setattr(gen3.ModuleGC, 'gc_wide', lambda self, m, stops: stops)     # ... and so is this
     with_reach = _modules(range(40))
     monkeypatch.setattr(gen.ModuleGen, 'reach', lambda self, m, stops: stops)
     for seed, gm in with_reach:
@@ -1155,7 +1159,9 @@ def test_some_gc_modules_hold_a_wide_struct_past_the_small_ints():
     257-264 i32 fields at a type index past 256 and keeps an object of it
     (one field set) in a global from the entry's prologue on, so
     checkpoints hold a field count and a type index that an ``is`` taken
-    for ``==`` gets wrong; the oracle passes such a module."""
+    for ``==`` gets wrong; on its way it passes a non-nullable local, and
+    the module's last stop is right before that local is set; the oracle
+    passes such a module."""
     import random
     from engine import syntax
     from fuzz import gen, gen3, oracle
@@ -1172,8 +1178,45 @@ def test_some_gc_modules_hold_a_wide_struct_past_the_small_ints():
         assert w > 256 and gen3.WIDE_FIELDS[0] <= len(t.fields) <= gen3.WIDE_FIELDS[1], seed
         assert all(f.storage == 'i32' and f.mut for f in t.fields), seed
         body = [(i.op, i.imm) for i in gm.module.funcs[0].body]
-        assert ('struct.new_default', w) in body, seed
+        at = body.index(('struct.new_default', w))
+        nn = body[at + 1][1]
+        assert body[at + 1][0] == 'local.tee', seed
+        local = gm.module.funcs[0].locals[nn - len(gm.module.types[gm.module.funcs[0].typeidx].params)]
+        assert not local.nullable and local.heap == w, seed
+        # the last stop: struct.new_default done, the non-nullable local not set yet
+        store = embedding.store_init('wasmedge', tier='interp')
+        inst = oracle._instantiate(store, gm.wasm, True)
+        ex = store.new_executor()
+        ex.start(oracle._entry(inst, gm.entry), list(gm.args[0]))
+        assert not ex.run(gm.stops[-1]) and ex.pc == at + 1, (seed, gm.stops, ex.pc, at)
     seed, gm, _ = wide[0]
     _, failure = oracle.check_module(gm.wasm, gm.entry, gm.args[:1], random.Random(seed), wasmtime=False,
                                      stops=gm.stops)
     assert failure is None, failure
+
+
+def test_the_wide_struct_leaves_every_other_choice_as_it_was(generated, monkeypatch):
+    """``ModuleGC.gc_wide`` is drawn last: without it a seed's module is
+    the same but for the types, the global and the entry's local appended,
+    six instructions inserted into the entry, and the stops moved by them
+    plus its own."""
+    with_wide = dict(generated)
+    monkeypatch.setattr(gen3.ModuleGC, 'gc_wide', lambda self, m, stops: stops)
+    compared = 0
+    for seed, gm in with_wide.items():
+        was = gen.from_seed(seed)
+        if gm.wasm == was.wasm:
+            continue
+        old, new = was.module, gm.module
+        assert new.types[:len(old.types)] == old.types, seed
+        assert len(new.types) == len(old.types) + gen3.WIDE_PAD + 1, seed
+        assert [g.type for g in new.globals[:-1]] == [g.type for g in old.globals], seed
+        assert len(new.globals) == len(old.globals) + 1, seed
+        assert new.funcs[0].locals[:-1] == old.funcs[0].locals, seed
+        ops, nops = ([(i.op, i.imm) for i in f.body] for f in (old.funcs[0], new.funcs[0]))
+        assert len(nops) == len(ops) + 6 and _one_run_inserted(ops, nops), seed
+        assert [[(i.op, i.imm) for i in f.body] for f in new.funcs[1:]] == \
+            [[(i.op, i.imm) for i in f.body] for f in old.funcs[1:]], seed
+        assert list(gm.stops[:-1]) == [s + 6 for s in was.stops], seed
+        compared += 1
+    assert compared >= 4, compared
