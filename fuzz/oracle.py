@@ -1143,7 +1143,8 @@ def check_module(wasm, entry, args_list, rng, wasmtime=True, runtimes=None,
     against wasmtime, against itself under the other tier and against the
     other runtime model (itself checked under the other tier too), then
     migrated runs along ``plans`` (``stops``:
-    the generator's ``GeneratedModule.stops``); the uninterrupted runs and
+    the generator's ``GeneratedModule.stops``, plus the first and the last
+    catch of the uninterrupted run); the uninterrupted runs and
     the single-checkpoint plans under ``tier``, the tier check, the
     multi-hop chains and the stops' plans under the other tier.  Then the
     same for every host function the module re-exports (``host_entries``:
