@@ -260,8 +260,12 @@ class GeneratedModule:
     globals: List[Tuple[str, str, bool]] = field(default_factory=list)  # (export, type, mutable)
     memory: Optional[str] = 'mem'
     # instruction counts (the same in both models) worth a checkpoint of
-    # their own: the bottom of a dive (``ModuleGen.dive``)
+    # their own: the bottom of a dive (``ModuleGen.dive``), a wide struct's
+    # unset local (``ModuleGC.gc_wide``)
     stops: Tuple[int, ...] = ()
+    # the count at the dive's bottom (``stops[0]``), None in a module that
+    # does not dive
+    dive: Optional[int] = None
     _wat: Optional[str] = field(default=None, repr=False, compare=False)
 
     @property
@@ -911,6 +915,7 @@ class ModuleGen(Wasm3Module, gen3.ModuleFeatures3):
         entry = self.sigs[0]
         args = [tuple(self.arg_value(t) for t in entry.params) for _ in range(c.integers(1, 3))]
         stops = self.dive(funcs)        # drawn last: a seed keeps the rest of its module
+        dived = bool(stops)
         provider = self.provider() if self.linked else None
         stops = self.nest_arms(stops)   # newer still: after the provider's choices
         stops = self.dive_variants(m, stops)        # drawn after all of the above
@@ -925,7 +930,8 @@ class ModuleGen(Wasm3Module, gen3.ModuleFeatures3):
         if provider is not None:
             wasm = linked.attach(wasm, encode.encode_module(provider))
         return GeneratedModule(wasm, m, 'run', entry.params, entry.results, args, ginfo,
-                               'mem' if self.has_memory else None, stops)
+                               'mem' if self.has_memory else None, stops,
+                               dive=stops[0] if dived else None)
 
     def dive(self, funcs):
         """A quarter of the modules *dive*: right after its straight-line

@@ -20,7 +20,7 @@ SEEDS = range(400)
 def _dives():
     for seed in SEEDS:
         gm = gen.from_seed(seed)
-        if gm.stops:
+        if gm.dive is not None:
             yield seed, gm
 
 

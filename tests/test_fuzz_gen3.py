@@ -382,7 +382,7 @@ def test_dives_stop_with_legacy_catch_arms_nested_three_and_four_deep():
         if enough():
             break
         gm = gen.from_seed(seed)
-        if not gm.stops:
+        if gm.dive is None:
             continue
         module = linked.decoded(gm.wasm)
         found = _catcher_arms(module)

@@ -208,7 +208,7 @@ def test_a_version_the_engine_writes_and_accepts_but_the_docs_do_not_is_a_mismat
 def _dives(n=60):
     for seed in range(n):
         gm = gen.from_seed(seed)
-        if gm.stops:
+        if gm.dive is not None:
             yield seed, gm
 
 
