@@ -389,9 +389,7 @@ def _record_catches(ex):
 
     def recording(e):
         unwind(e)
-        catches[1:] = [ex.steps] if catches else []
-        if not catches:
-            catches.append(ex.steps)
+        catches[1 if catches else 0:] = [ex.steps]
     ex.unwind = recording
     return catches
 
@@ -551,6 +549,13 @@ def _same_snapshots(a, b, what):
                             f'calls them different')
 
 
+# the one change _differences_seen makes to an exception or a GC object:
+# (attribute, new value from the old)
+_HEAD_CHANGES = {'exception': ('tag', lambda tag: tag + 1),
+                 'GC object': ('kind', lambda kind: 'array' if kind == 'struct' else 'struct'),
+                 'GC type': ('typeidx', lambda typeidx: typeidx + 1)}
+
+
 def _differences_seen(snap, seed, what):
     """The engine's ``Snapshot ==`` must see every difference, not only
     agree where two readings are one state: a deep copy of ``snap`` is
@@ -611,9 +616,9 @@ def _differences_seen(snap, seed, what):
             value = x.pop(key)
             undo = lambda: x.__setitem__(key, value)                    # noqa: E731
         else:
-            name = {'exception': 'tag', 'GC object': 'kind', 'GC type': 'typeidx'}[sort]
+            name, change = _HEAD_CHANGES[sort]
             old = getattr(x, name)
-            setattr(x, name, 'array' if old == 'struct' else 'struct' if old == 'array' else old + 1)
+            setattr(x, name, change(old))
             undo = lambda: setattr(x, name, old)                        # noqa: E731
         try:
             if structural(twin) != base:

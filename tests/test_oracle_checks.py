@@ -826,29 +826,23 @@ def test_snapshot_equality_that_misses_a_difference_is_a_failure(monkeypatch):
             return a.tag <= b.tag and gcheap._equal(a.fields, b.fields, pairs, pending)
         return equal(a, b, pairs, pending)
 
-    def lenient_kinds(a, b):
-        pairs, pending = {}, []
-        if not gcheap._equal(a, b, pairs, pending):
-            return False
-        while pending:
-            x, y = pending.pop()
-            if x.typeidx != y.typeidx or x.kind < y.kind or len(x.fields) != len(y.fields):
+    def lenient_heads(differ):
+        """same_state with its object-head test ``differ(x, y)``."""
+        def same_state(a, b):
+            pairs, pending = {}, []
+            if not gcheap._equal(a, b, pairs, pending):
                 return False
-            if not all(gcheap._equal(f, g, pairs, pending) for f, g in zip(x.fields, y.fields)):
-                return False
-        return True
-
-    def lenient_types(a, b):            # a type index compared one way round only
-        pairs, pending = {}, []
-        if not gcheap._equal(a, b, pairs, pending):
-            return False
-        while pending:
-            x, y = pending.pop()
-            if x.typeidx > y.typeidx or x.kind != y.kind or len(x.fields) != len(y.fields):
-                return False
-            if not all(gcheap._equal(f, g, pairs, pending) for f, g in zip(x.fields, y.fields)):
-                return False
-        return True
+            while pending:
+                x, y = pending.pop()
+                if differ(x, y) or len(x.fields) != len(y.fields):
+                    return False
+                if not all(gcheap._equal(f, g, pairs, pending) for f, g in zip(x.fields, y.fields)):
+                    return False
+            return True
+        return same_state
+    # a kind, or a type index, compared one way round only
+    lenient_kinds = lenient_heads(lambda x, y: x.typeidx != y.typeidx or x.kind < y.kind)
+    lenient_types = lenient_heads(lambda x, y: x.typeidx > y.typeidx or x.kind != y.kind)
 
     for name, fake, sort in (('_equal', lenient_lists, 'list'), ('_equal', lenient_dicts, 'dict'),
                              ('_equal', lenient_tags, 'exception'), ('same_state', lenient_kinds, 'GC object'),
