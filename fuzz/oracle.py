@@ -454,8 +454,7 @@ def migrated(wasm, entry, args, hops, image_dir=None, run=_run, tier=TIER) -> Ou
                 written = images
                 im.write_images(images, d, extra={'module.wasm': wasm})
                 stage = 'read_images'
-                images = im.read_images(d)
-                im.check_module(images, wasm)
+                images = _load_dir(d, im.ImageSet, wasm)
                 stage = 'independent image check'
                 imagecheck.check_dir(d, written, images, {'module.wasm': wasm}, hidden)
                 if (i + at) % 2:
@@ -772,8 +771,7 @@ def _via_neutral(images, inst, directory, wasm, runtime, hidden=frozenset()):
     neutralcheck.check_dir(directory, inst.module)
     imagecheck.check_extra(directory, {'module.wasm': wasm})
     imagecheck.check_nothing_left_beside(directory, hidden)
-    doc = neutral.read_document(directory)
-    neutral.check_module(doc, images.module_sha256)
+    doc = _load_dir(directory, dict, wasm)
     snap = neutral.snapshot_from_document(doc, inst.module, inst.info)
     if images.steps % 3 == 1:   # a third of the hops (their snapshot: migrated's refusal check)
         refusal.check_document(doc, inst.module, inst.info, f'{images.module_sha256}:{images.steps}')
@@ -788,6 +786,20 @@ def _via_neutral(images, inst, directory, wasm, runtime, hidden=frozenset()):
         raise EngineFailure('neutral.json with its objects\' members in reverse order reads as '
                             'another state')
     return images_from_snapshot(snap, inst.module, inst.info, runtime, images.module_sha256), snap
+
+
+def _load_dir(directory, kind, wasm):
+    """The set or document in ``directory`` read as ``engine restore`` and
+    ``translate`` read a folder (``cli.load_any``: a neutral document or an
+    image set, told apart by its files, and checked against the
+    ``module.wasm`` beside it); it must be of ``kind`` (ImageSet or dict)."""
+    from engine import cli
+    got, data, _ = cli.load_any(directory)
+    if not isinstance(got, kind) or data != wasm:
+        raise EngineFailure(f'{directory} (written as {"neutral.json" if kind is dict else "an image set"}) '
+                            f'reads as {"neutral.json" if isinstance(got, dict) else "an image set"}'
+                            + ('' if data == wasm else ' with another module.wasm'))
+    return got
 
 
 def _members_reversed(x):

@@ -141,8 +141,8 @@ def test_a_translated_set_read_differently_in_memory_is_a_mismatch(monkeypatch):
     read_back = set()
     real_read, real_snap = im.read_images, oracle.snapshot_from_images
 
-    def read(d):
-        out = real_read(d)
+    def read(d, *limits):
+        out = real_read(d, *limits)
         read_back.add(id(out))
         return out
 
@@ -988,3 +988,23 @@ def test_the_providers_peer_name_is_long_and_the_relays_short():
     follows), the relay's short, so both kinds reach every reader."""
     assert 16 < len(linked.PROVIDER.encode()) < 32 and len(linked.PROVIDER) % 4
     assert len(linked.RELAY.encode()) <= 8
+
+
+@pytest.mark.parametrize('taken_for', ['image set', 'neutral.json'])
+def test_a_folder_the_command_line_reads_as_the_other_kind_is_a_failure(monkeypatch, taken_for):
+    """The oracle reads every folder it wrote as ``engine restore`` and
+    ``translate`` do (``cli.load_any``, which tells an image set from a
+    neutral document by its files): a detection that takes one for the
+    other fails the hop that wrote it."""
+    real = neutral.is_neutral_dir
+    monkeypatch.setattr(neutral, 'is_neutral_dir',
+                        (lambda d: False) if taken_for == 'image set' else (lambda d: True))
+    seed, gm = next((s, g) for s, g in _unlinked() if oracle.uninterrupted(
+        g.wasm, g.entry, g.args[0]).steps > 10)
+    hops = [('wasmedge', 5), (oracle.NEUTRAL + 'wamr', None)] if taken_for == 'image set' \
+        else [('wasmedge', 5), ('wamr', None)]
+    bad = oracle.check(gm.wasm, gm.entry, gm.args[0], hops)
+    missing = 'manifest.json' if taken_for == 'image set' else 'neutral.json'
+    assert bad and f'{missing}: missing' in bad[0], bad
+    monkeypatch.setattr(neutral, 'is_neutral_dir', real)
+    assert oracle.check(gm.wasm, gm.entry, gm.args[0], hops) == []
