@@ -925,7 +925,8 @@ class ModuleGen(Wasm3Module, gen3.ModuleFeatures3):
         stops = self.gc_floats(m, stops)            # after the host tag's type and the links (fuzz.gen3)
         stops = self.reach(m, stops)                # after the float fields
         self.null_gc(m)                             # a GC type, no GC (fuzz.gen3)
-        stops = self.gc_wide(m, stops)              # newest: a wide struct (fuzz.gen3)
+        stops = self.gc_wide(m, stops)              # a wide struct (fuzz.gen3)
+        stops = self.deep_catch(m, stops)           # newest: a wide exception (fuzz.gen3)
         wasm = encode.encode_module(m)
         if provider is not None:
             wasm = linked.attach(wasm, encode.encode_module(provider))

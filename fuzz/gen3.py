@@ -30,6 +30,10 @@ objects (``FuncGC.gc_value``), the entry's first caught exception is
 mostly of such a tag (kept in the exnref global: exception.img's GC
 fields at most checkpoints), and a handler keeps a caught GC field in
 the digest, a GC global or a GC table (``FuncGC.keep_gc``).
+One in eight of the modules using exceptions first throw, inside 257-264
+nested blocks, one of a tag of 257-264 i32 fields, and keep it in a
+global of its own (``ModuleFeatures3.deep_catch``): counts past CPython's
+shared small ints in exception.img and in a frame's labels.
 
 Legacy exception handling (``'legacy-exceptions'``, with ``'exceptions'``):
 half the exception-using modules also emit ``try bt ... catch $t ...
@@ -126,6 +130,7 @@ LONG_ARRAY = 260        # fields of the GC segment's long arrays (past CPython's
 TAG_PAD = 258           # unused tags before the host tag in some modules (its index past 256)
 WIDE_PAD = 257          # function types before the wide struct (its index past 256)
 WIDE_FIELDS = (257, 264)   # the wide struct's i32 fields
+DEEP_LABELS = (257, 264)   # the blocks around the wide exception's catch (ModuleFeatures3.deep_catch)
 EARLY_EXIT_SKIPS = 3   # instructions of the entry's early exit its taken branch skips (ModuleGen.early_exit)
 CATCH, CATCH_REF, CATCH_ALL, CATCH_ALL_REF = range(4)
 HOST_TAG = (EXTERNREF, EXNREF)      # the entry's host exception (FuncFeatures3.host_exception)
@@ -1433,6 +1438,41 @@ class ModuleFeatures3(ModuleGC):
             assert len(m.imported('table')) + len(m.tables) == self.exn_table()
             m.tables.append(syntax.Table(syntax.TableType(syntax.Limits(1, 1), EXNREF)))
         self.assemble_gc_table(m)
+
+    def deep_catch(self, m, stops):
+        """One in eight modules using exceptions get a *wide* exception:
+        a tag of 257-264 i32 parameters (after every other tag), thrown
+        and caught by ``try_table (catch_all_ref)`` inside 257-264 nested
+        blocks first thing in the entry, and kept in an exnref global after
+        every other global.  So every later checkpoint's exception.img and
+        neutral.json hold an exception of 257 or more cells, and the
+        module's last stop, right before the caught exception is set into
+        the global, has 257 or more labels open in the entry's frame: past
+        CPython's shared small ints, where an ``is`` taken for ``==``
+        refuses a true count.  Drawn after every other choice
+        (``ModuleGen.assemble`` calls it last), so a seed keeps the rest of
+        its module.  Returns the stops, moved by the instructions added
+        before them, and that one."""
+        if self.exn_global is None or self.c.integers(0, 7):
+            return stops
+        c = self.c
+        depth, width = c.integers(*DEEP_LABELS), c.integers(*DEEP_LABELS)
+        tag = len(m.tags)
+        m.tags.append(syntax.Tag(self.type_index(FuncType((I32,) * width, ()))))
+        g = len(m.imported('global')) + len(m.globals)
+        m.globals.append(syntax.Global(syntax.GlobalType(True, EXNREF), [Instr('ref.null', EXNREF), Instr('end')]))
+        values = [Instr('i32.const', c.integers(0, 0xffffffff)) for _ in range(width)]
+        caught = ([Instr('block', EXNREF), Instr('try_table', (None, ((CATCH_ALL_REF, None, 0),)))]
+                  + values + [Instr('throw', tag), Instr('end'), Instr('unreachable'), Instr('end')])
+        code = ([Instr('block', None) for _ in range(depth)] + caught + [Instr('global.set', g)]
+                + [Instr('end') for _ in range(depth)])
+        m.funcs[0].body[0:0] = code
+        # run first: the blocks, the catch's block and try_table, the
+        # values, the throw, the catch's branch to its block's end (which
+        # both models execute), then the global.set and the blocks' ends
+        before_set = depth + 2 + width + 2
+        ran = before_set + 1 + depth
+        return tuple(s + ran for s in stops) + (before_set,)
 
     def tag_param(self):
         """A tag parameter: mostly any value type, sometimes ``exnref`` (an

@@ -572,6 +572,7 @@ def test_an_exception_carries_the_hosts_reference_at_checkpoints(monkeypatch):
     for seed in range(40):
         monkeypatch.setattr(gen3.ModuleGC, 'gc_floats', lambda self, m, stops: stops)
         monkeypatch.setattr(gen3.ModuleGC, 'gc_wide', lambda self, m, stops: stops)
+        monkeypatch.setattr(gen3.ModuleFeatures3, 'deep_catch', lambda self, m, stops: stops)     # newest
         with_it = gen.from_seed(seed).module
         if _host_tag(with_it) is None:
             monkeypatch.undo()
@@ -788,6 +789,7 @@ def test_the_float_fields_leave_every_other_choice_as_it_was(generated, monkeypa
     left out of both)."""
     monkeypatch.setattr(gen.ModuleGen, 'reach', lambda self, m, stops: stops)
     monkeypatch.setattr(gen3.ModuleGC, 'gc_wide', lambda self, m, stops: stops)     # newer still
+    monkeypatch.setattr(gen3.ModuleFeatures3, 'deep_catch', lambda self, m, stops: stops)     # newest
     with_floats = dict(_modules(range(40)))
     monkeypatch.setattr(gen3.ModuleGC, 'gc_floats', lambda self, m, stops: stops)
     compared = 0
@@ -818,6 +820,7 @@ def test_the_reach_parts_leave_every_other_choice_as_it_was(generated, monkeypat
     count."""
     monkeypatch.setattr(gen3.ModuleGC, 'null_gc', lambda self, m: None)    # drawn after reach
     monkeypatch.setattr(gen3.ModuleGC, 'gc_wide', lambda self, m, stops: stops)     # ... and so is this
+    monkeypatch.setattr(gen3.ModuleFeatures3, 'deep_catch', lambda self, m, stops: stops)     # newest
     with_reach = _modules(range(40))
     monkeypatch.setattr(gen.ModuleGen, 'reach', lambda self, m, stops: stops)
     for seed, gm in with_reach:
@@ -835,7 +838,7 @@ def test_the_reach_parts_leave_every_other_choice_as_it_was(generated, monkeypat
         assert len(shift) <= 1 and all(0 < d <= added for d in shift), seed
 
 
-def test_null_gc_adds_a_null_global_or_a_struct_type_and_nothing_else(generated, monkeypatch):
+def test_null_gc_adds_a_null_global_or_a_struct_type_and_nothing_else(monkeypatch):
     """``ModuleGC.null_gc`` is drawn last: without it a seed's module is
     the same but for one appended global of the any hierarchy, null and
     untouched by the code, or one appended struct type, in half the modules
@@ -843,9 +846,11 @@ def test_null_gc_adds_a_null_global_or_a_struct_type_and_nothing_else(generated,
     uses GC by the independent reading of neutralcheck and by the
     engine's, and its neutral document is version 3 with "memories"."""
     from engine.migrate import gcheap
+    monkeypatch.setattr(gen3.ModuleFeatures3, 'deep_catch', lambda self, m, stops: stops)     # newer
+    with_null = dict(_modules())
     monkeypatch.setattr(gen3.ModuleGC, 'null_gc', lambda self, m: None)
     kinds = collections.Counter()
-    for seed, gm in generated:
+    for seed, gm in with_null.items():
         was, new = gen.from_seed(seed).module, gm.module
         if gm.wasm == gen.from_seed(seed).wasm:
             continue
@@ -1154,7 +1159,7 @@ def test_an_externref_field_holds_internal_values_made_external():
     raise AssertionError(f'only {kinds} in an externref field of the first 60 seeds')
 
 
-def test_some_gc_modules_hold_a_wide_struct_past_the_small_ints():
+def test_some_gc_modules_hold_a_wide_struct_past_the_small_ints(monkeypatch):
     """``ModuleGC.gc_wide``: one in eight GC modules declares a struct of
     257-264 i32 fields at a type index past 256 and keeps an object of it
     (one field set) in a global from the entry's prologue on, so
@@ -1165,6 +1170,8 @@ def test_some_gc_modules_hold_a_wide_struct_past_the_small_ints():
     import random
     from engine import syntax
     from fuzz import gen, gen3, oracle
+    # the newer wide exception's stop comes after the struct's
+    monkeypatch.setattr(gen3.ModuleFeatures3, 'deep_catch', lambda self, m, stops: stops)
     wide = []
     for seed in range(120):
         gm = gen.from_seed(seed)
@@ -1195,12 +1202,13 @@ def test_some_gc_modules_hold_a_wide_struct_past_the_small_ints():
     assert failure is None, failure
 
 
-def test_the_wide_struct_leaves_every_other_choice_as_it_was(generated, monkeypatch):
+def test_the_wide_struct_leaves_every_other_choice_as_it_was(monkeypatch):
     """``ModuleGC.gc_wide`` is drawn last: without it a seed's module is
     the same but for the types, the global and the entry's local appended,
     six instructions inserted into the entry, and the stops moved by them
     plus its own."""
-    with_wide = dict(generated)
+    monkeypatch.setattr(gen3.ModuleFeatures3, 'deep_catch', lambda self, m, stops: stops)     # newer
+    with_wide = dict(_modules())
     monkeypatch.setattr(gen3.ModuleGC, 'gc_wide', lambda self, m, stops: stops)
     compared = 0
     for seed, gm in with_wide.items():
@@ -1220,3 +1228,82 @@ def test_the_wide_struct_leaves_every_other_choice_as_it_was(generated, monkeypa
         assert list(gm.stops[:-1]) == [s + 6 for s in was.stops], seed
         compared += 1
     assert compared >= 4, compared
+
+
+def _wide_tag(module):
+    """The index of a module's wide exception's tag (``deep_catch``), or None."""
+    return next((k for k, t in enumerate(module.tags)
+                 if len(module.types[t.typeidx].params) >= gen3.DEEP_LABELS[0]), None)
+
+
+def test_some_exception_modules_catch_a_wide_exception_in_deep_blocks():
+    """``ModuleFeatures3.deep_catch``: one in eight modules using exceptions
+    throw, first thing in the entry and inside 257-264 nested blocks, an
+    exception of 257-264 i32 fields and keep it in a global of its own, so
+    later checkpoints hold an exception of that many cells; the module's
+    last stop is right before the caught exception is set into the global,
+    in both models, with the exception on the stack and every block open
+    (neutral.json's labels); the oracle passes such a module."""
+    import random
+    from engine.syntax import Exn
+    from fuzz import oracle
+    deep = [(seed, gm, _wide_tag(gm.module)) for seed, gm in _modules(range(100))
+            if _wide_tag(gm.module) is not None]
+    assert 2 <= len(deep) <= 30, [s for s, _, _ in deep]
+    for seed, gm, tag in deep:
+        params = gm.module.types[gm.module.tags[tag].typeidx].params
+        assert tag == len(gm.module.tags) - 1 and set(params) == {syntax.I32}, seed
+        assert gen3.DEEP_LABELS[0] <= len(params) <= gen3.DEEP_LABELS[1], seed
+        body = [(i.op, i.imm) for i in gm.module.funcs[0].body]
+        depth = next(k for k, (op, imm) in enumerate(body) if (op, imm) != ('block', None))
+        assert gen3.DEEP_LABELS[0] <= depth <= gen3.DEEP_LABELS[1], seed
+        at = body.index(('throw', tag))
+        assert body[at + 4] == ('global.set', len(gm.module.imported('global')) + len(gm.module.globals) - 1)
+        assert body[at + 5:at + 5 + depth] == [('end', None)] * depth, seed
+        for runtime in ('wasmedge', 'wamr'):
+            store = embedding.store_init(runtime, tier='interp')
+            inst = oracle._instantiate(store, gm.wasm, True)
+            ex = store.new_executor()
+            ex.start(oracle._entry(inst, gm.entry), list(gm.args[0]))
+            assert not ex.run(gm.stops[-1]), (seed, runtime)
+            exn = ex.stack[-1]
+            assert isinstance(exn, Exn) and len(exn.fields) == len(params), (seed, runtime)
+            assert list(exn.fields) == [imm for _, imm in body[depth + 2:at]], (seed, runtime)
+            if runtime == 'wasmedge':       # its PC: an instruction index
+                assert ex.pc == at + 4, (seed, ex.pc, at)
+            else:                           # its control stack: the function's label and the blocks
+                assert len(ex.frames[-1].labels) == depth + 1, (seed, len(ex.frames[-1].labels))
+    seed, gm, _ = deep[0]
+    _, failure = oracle.check_module(gm.wasm, gm.entry, gm.args[:1], random.Random(seed), wasmtime=False,
+                                     stops=gm.stops)
+    assert failure is None, failure
+
+
+def test_the_wide_exception_leaves_every_other_choice_as_it_was(generated, monkeypatch):
+    """``ModuleFeatures3.deep_catch`` is drawn last: without it a seed's
+    module is the same but for the type, the tag and the global appended,
+    the run inserted first thing in the entry, and the stops moved by the
+    instructions it runs plus its own."""
+    with_it = dict(generated)
+    monkeypatch.setattr(gen3.ModuleFeatures3, 'deep_catch', lambda self, m, stops: stops)
+    compared = 0
+    for seed, gm in with_it.items():
+        was = gen.from_seed(seed)
+        if gm.wasm == was.wasm:
+            continue
+        old, new = was.module, gm.module
+        assert new.types[:len(old.types)] == old.types and len(new.types) - len(old.types) <= 1, seed
+        assert new.tags[:-1] == old.tags and len(new.tags) == len(old.tags) + 1, seed
+        assert [g.type for g in new.globals[:-1]] == [g.type for g in old.globals], seed
+        ops, nops = ([(i.op, i.imm) for i in f.body] for f in (old.funcs[0], new.funcs[0]))
+        added = len(nops) - len(ops)
+        assert nops[added:] == ops, seed
+        depth = next(k for k, x in enumerate(nops) if x != ('block', None))
+        ran = added - 2            # all but the unreachable and the try_table's end
+        assert added == 2 * depth + 7 + len(new.types[new.tags[-1].typeidx].params), seed
+        assert [[(i.op, i.imm) for i in f.body] for f in new.funcs[1:]] == \
+            [[(i.op, i.imm) for i in f.body] for f in old.funcs[1:]], seed
+        assert list(gm.stops[:-1]) == [s + ran for s in was.stops], seed
+        assert gm.stops[-1] == depth + 2 + len(new.types[new.tags[-1].typeidx].params) + 2, seed
+        compared += 1
+    assert compared >= 3, compared
