@@ -561,7 +561,8 @@ def _differences_seen(snap, seed, what):
     equal to it; then, one at a time and undone after, the copy gets one
     change of each sort the state holds (a list one element short, a dict
     -- a reading's memory chunks -- one key short, an exception of another
-    tag, a GC object of the other kind, one of the next type index),
+    tag, a GC object of the other kind, one of the next type index, one
+    place of an object held in several getting a copy of it instead),
     picked at random among those of
     its sort; where the oracle's ``structural`` sees the change, ``==``
     must say unequal both ways round (a lenient comparison is often so
@@ -575,6 +576,7 @@ def _differences_seen(snap, seed, what):
                             f'the state different')
     sites = {'list': [], 'dict': [], 'exception': [], 'GC object': []}
     sites['GC type'] = sites['GC object']       # the same objects, another change (drawn last)
+    holders = {}                                # id of a GC object -> [(list, index) holding it]
     seen, todo = set(), [twin]
     while todo:
         v = todo.pop()
@@ -586,6 +588,9 @@ def _differences_seen(snap, seed, what):
                 sites['list'].append(v)
             if any(type(e) not in _PLAIN for e in v):
                 todo.extend(v)
+                for i, e in enumerate(v):
+                    if _gc_head(e) is not None and not isinstance(e, Struct):
+                        holders.setdefault(id(e), []).append((v, i))
         elif isinstance(v, tuple):
             todo.extend(v)
         elif isinstance(v, dict):
@@ -602,6 +607,8 @@ def _differences_seen(snap, seed, what):
             todo.append(v.value)
         elif dataclasses.is_dataclass(v) and not isinstance(v, type):
             todo.extend(getattr(v, f.name) for f in dataclasses.fields(v))
+    # an object held in two places or more: one of them gets a copy of it
+    sites['shared GC object'] = [places for places in holders.values() if len(places) > 1]
     rng = random.Random(seed)
     for sort, found in sites.items():
         if not found:
@@ -610,6 +617,12 @@ def _differences_seen(snap, seed, what):
         if sort == 'list':
             last = x.pop()
             undo = lambda: x.append(last)                               # noqa: E731
+        elif sort == 'shared GC object':
+            held, at = rng.choice(x)
+            obj = held[at]
+            held[at] = copy.copy(obj)
+            held[at].fields = list(obj.fields)
+            undo = lambda: held.__setitem__(at, obj)                    # noqa: E731
         elif sort == 'dict':
             key = rng.choice(list(x))
             value = x.pop(key)
