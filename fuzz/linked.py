@@ -30,6 +30,7 @@ SECTION = 'wasm-migrate:provider'
 PROVIDER = 'wasm-migrate-provider'
 HOST = 'host'                  # the import module name of the embedder's own functions
 RELAY = 'relay'                # the peer name of the relay instance
+ALIAS = 'provider-again'       # a second peer name of the provider (peers)
 SHARED = 'pf_shared'           # the provider's export the relay imports
 
 
@@ -153,12 +154,16 @@ def peers(store, inst):
     as the owner of its imported functions, so that a restore in a fresh
     store gets that store's provider, after the relay when the store has
     one (first, so that only the rule "the defining peer" names the
-    provider in a link to the function both hold); None for a module
-    without a provider."""
+    provider in a link to the function both hold), and the provider once
+    more under a second name (``ALIAS``, last: as a script registering an
+    instance twice names it; the rule's defining peer is then its first
+    name); None for a module without a provider."""
     provider = next((owner for owner in (store.funcs[a].module for a in inst.funcaddrs)
                      if owner is not None and owner is not inst), None)
     if provider is None:
         return None
     relay = next((f.module for f in store.funcs
                   if getattr(f.module, 'module', None) is relay_module()), None)
-    return {RELAY: relay, PROVIDER: provider} if relay is not None else {PROVIDER: provider}
+    out = {RELAY: relay} if relay is not None else {}
+    out.update({PROVIDER: provider, ALIAS: provider})
+    return out

@@ -741,15 +741,22 @@ def _save(ex, inst, sha, entry, result_types, run=_run):
 def links_name_definers(images, store, peers):
     """docs/images.md "Links": a link names the peer that *defines* the
     function when one does, whatever other peer imports it too (the relay
-    of fuzz.linked holds a function of the provider); the restore could not
-    tell, as both names resolve to one address in a store made alike."""
+    of fuzz.linked holds a function of the provider), by the first of its
+    names (fuzz.linked names the provider twice), else the first peer
+    holding it; the restore could not tell, as every such name resolves
+    to one address in a store made alike."""
     for k, link in enumerate(images.links):
-        named = peers[link.instance]
-        owner = store.funcs[named.funcaddrs[link.fidx]].module
+        addr = peers[link.instance].funcaddrs[link.fidx]
+        owner = store.funcs[addr].module
         definer = next((name for name, p in peers.items() if p is owner), None)
-        if definer is not None and owner is not named:
+        if definer is not None and link.instance != definer:
             raise EngineFailure(f'link {k} names {link}, but peer {definer!r} defines that '
-                                f'function (docs/images.md "Links": the defining peer)')
+                                f'function (docs/images.md "Links": the defining peer, by its '
+                                f'first name)')
+        holder = next(name for name, p in peers.items() if addr in p.funcaddrs)
+        if definer is None and link.instance != holder:
+            raise EngineFailure(f'link {k} names {link}, but no peer defines that function and '
+                                f'{holder!r} holds it first (docs/images.md "Links")')
 
 
 def holds_foreign(ex, inst, peers=None):

@@ -711,7 +711,8 @@ def test_a_provider_function_is_foreign_only_without_the_peer():
     ex.start(oracle._entry(inst, gm.entry), list(gm.args[0]))
     ex.run(1)
     peers = linked.peers(store, inst)
-    assert list(peers) == [linked.RELAY, linked.PROVIDER] and peers[linked.PROVIDER] is not inst
+    assert list(peers) == [linked.RELAY, linked.PROVIDER, linked.ALIAS] and peers[linked.PROVIDER] is not inst
+    assert peers[linked.ALIAS] is peers[linked.PROVIDER]
     assert peers[linked.RELAY].module is linked.relay_module()
     assert oracle.holds_foreign(ex, inst) and not oracle.holds_foreign(ex, inst, peers)
     assert linked.peers(store, peers[linked.PROVIDER]) is None     # the provider imports nothing
@@ -721,7 +722,8 @@ def test_a_link_naming_a_peer_that_only_imports_the_function_is_a_failure():
     """The relay imports the provider's helper, which the entry holds (in
     its local, from the provider's LINK_GLOBAL): the saved link names the
     provider; the same function as the relay's import 0 resolves to the
-    same address, but docs/images.md asks for the defining peer."""
+    same address, but docs/images.md asks for the defining peer (by its
+    first name), else for the first peer holding it."""
     seed, gm = next(_linked_modules(1))
     store = embedding.store_init('wasmedge')
     inst = oracle._instantiate(store, gm.wasm, True)
@@ -743,6 +745,17 @@ def test_a_link_naming_a_peer_that_only_imports_the_function_is_a_failure():
     with pytest.raises(oracle.EngineFailure, match=f"link {k} names function 0 of instance 'relay', "
                                                    f"but peer '{linked.PROVIDER}' defines"):
         oracle.links_name_definers(images, store, peers)
+    # the provider's second name resolves to it too, but is not its first
+    images.links[k] = links.Link(linked.ALIAS, gen.PRIVATE_FUNCS[0])
+    with pytest.raises(oracle.EngineFailure, match=f"names function {gen.PRIVATE_FUNCS[0]} of instance "
+                                                   f"'{linked.ALIAS}', but peer '{linked.PROVIDER}' defines"):
+        oracle.links_name_definers(images, store, peers)
+    # with no defining peer (the relay alone, named twice), the first holder
+    import dataclasses
+    relay = {linked.RELAY: peers[linked.RELAY], 'again': peers[linked.RELAY]}
+    oracle.links_name_definers(dataclasses.replace(images, links=[links.Link(linked.RELAY, 0)]), store, relay)
+    with pytest.raises(oracle.EngineFailure, match="no peer defines that function and 'relay' holds it first"):
+        oracle.links_name_definers(dataclasses.replace(images, links=[links.Link('again', 0)]), store, relay)
 
 
 def test_a_reader_minding_json_member_order_is_a_mismatch(monkeypatch):
