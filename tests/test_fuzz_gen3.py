@@ -894,6 +894,15 @@ def _code(m):
     return [(f.typeidx, f.locals, [(i.op, i.imm) for i in f.body]) for f in m.funcs]
 
 
+def _changed(with_it):
+    """(seed, module with the feature, module without) of each seed whose
+    module the feature patched out since ``with_it`` was made changed."""
+    for seed, gm in with_it.items():
+        was = gen.from_seed(seed)
+        if gm.wasm != was.wasm:
+            yield seed, gm, was
+
+
 def _one_run_inserted(old, new):
     """Whether ``new`` is ``old`` with one contiguous run inserted (or equal)."""
     p = next((i for i, (a, b) in enumerate(zip(old, new)) if a != b), len(old))
@@ -1211,10 +1220,7 @@ def test_the_wide_struct_leaves_every_other_choice_as_it_was(monkeypatch):
     with_wide = dict(_modules())
     monkeypatch.setattr(gen3.ModuleGC, 'gc_wide', lambda self, m, stops: stops)
     compared = 0
-    for seed, gm in with_wide.items():
-        was = gen.from_seed(seed)
-        if gm.wasm == was.wasm:
-            continue
+    for seed, gm, was in _changed(with_wide):
         old, new = was.module, gm.module
         assert new.types[:len(old.types)] == old.types, seed
         assert len(new.types) == len(old.types) + gen3.WIDE_PAD + 1, seed
@@ -1287,10 +1293,7 @@ def test_the_wide_exception_leaves_every_other_choice_as_it_was(generated, monke
     with_it = dict(generated)
     monkeypatch.setattr(gen3.ModuleFeatures3, 'deep_catch', lambda self, m, stops: stops)
     compared = 0
-    for seed, gm in with_it.items():
-        was = gen.from_seed(seed)
-        if gm.wasm == was.wasm:
-            continue
+    for seed, gm, was in _changed(with_it):
         old, new = was.module, gm.module
         assert new.types[:len(old.types)] == old.types and len(new.types) - len(old.types) <= 1, seed
         assert new.tags[:-1] == old.tags and len(new.tags) == len(old.tags) + 1, seed
