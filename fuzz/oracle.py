@@ -749,14 +749,14 @@ def links_name_definers(images, store, peers):
         addr = peers[link.instance].funcaddrs[link.fidx]
         owner = store.funcs[addr].module
         definer = next((name for name, p in peers.items() if p is owner), None)
-        if definer is not None and link.instance != definer:
-            raise EngineFailure(f'link {k} names {link}, but peer {definer!r} defines that '
-                                f'function (docs/images.md "Links": the defining peer, by its '
-                                f'first name)')
-        holder = next(name for name, p in peers.items() if addr in p.funcaddrs)
-        if definer is None and link.instance != holder:
-            raise EngineFailure(f'link {k} names {link}, but no peer defines that function and '
-                                f'{holder!r} holds it first (docs/images.md "Links")')
+        want = definer if definer is not None else \
+            next(name for name, p in peers.items() if addr in p.funcaddrs)
+        if link.instance != want:
+            why = (f'peer {want!r} defines that function (docs/images.md "Links": the defining '
+                   f'peer, by its first name)' if definer is not None else
+                   f'no peer defines that function and {want!r} holds it first (docs/images.md '
+                   f'"Links")')
+            raise EngineFailure(f'link {k} names {link}, but {why}')
 
 
 def holds_foreign(ex, inst, peers=None):

@@ -878,6 +878,7 @@ def test_snapshot_equality_that_misses_a_difference_is_a_failure(monkeypatch):
                     return False
             return True
         return same_state
+
     def lenient_pairs(a, b, pairs, pending):
         # an object paired before met with one that is not: paired again
         if isinstance(a, gcheap.Obj) and isinstance(b, gcheap.Obj):
