@@ -849,6 +849,8 @@ def _decode_module(data, limits, standard):
                 m.tables, q = _vec(data, q, partial(_table, standard=standard))
             elif sid == 5:
                 m.mems, q = _vec(data, q, partial(_mem, standard=standard))
+                limits.check('max_memories', len(m.mems) + sum(
+                    imp.kind == 'memory' for imp in m.imports), 'memories')
             elif sid == 6:
                 m.globals, q = _vec(data, q, _global)
             elif sid == 7:

@@ -12,7 +12,8 @@ the spec's "call stack exhausted" trap (``CallDepthError``, both an
 ``Exhaustion`` and a ``LimitError``).
 
 The defaults are generous enough for the whole spec testsuite and for real
-programs (a 1 GiB memory, ten million table entries, 10,000 nested calls);
+programs (a 1 GiB memory, ten million table entries, 10,000 nested calls,
+100 memories: wasmtime's validator refuses more);
 a restored GC heap may hold four million objects, each array as long as a
 table may be (the limit ``array.new`` obeys at run time); the step budget
 and the wall-clock limit are off by default because a
@@ -32,6 +33,7 @@ class Limits:
     max_module_bytes: int = 64 << 20        # size of the binary module
     max_funcs: int = 1_000_000              # functions of a module, imports counted
     max_memory_pages: int = 16384           # 64 KiB pages of a memory (1 GiB)
+    max_memories: int = 100                 # memories of a module, imports counted (wasmparser's too)
     max_table_elems: int = 10_000_000       # entries of a table
     max_instances: int = 100_000            # module instances in one store
     max_call_depth: int = 10_000            # nested Wasm calls (frames)
@@ -48,7 +50,7 @@ class Limits:
 
 DEFAULT = Limits()
 NAMES = tuple(f.name for f in fields(Limits))
-SIZES = ('max_module_bytes', 'max_funcs', 'max_memory_pages', 'max_table_elems')  # what reading checks
+SIZES = ('max_module_bytes', 'max_funcs', 'max_memories', 'max_memory_pages', 'max_table_elems')  # what reading checks
 
 
 class LimitError(WasmError):
@@ -132,6 +134,7 @@ def run_bounded(ex, limits=None, stop_at=None, poll=None, chunk=CHUNK):
 _HELP = {
     'max_module_bytes': 'largest module file in bytes',
     'max_funcs': 'most functions in a module (imports counted)',
+    'max_memories': 'most memories in a module (imports counted)',
     'max_memory_pages': 'most 64 KiB pages a memory may have (declared, grown or restored)',
     'max_table_elems': 'most entries a table may have (declared, grown or restored)',
     'max_instances': 'most module instances in one store',

@@ -496,6 +496,7 @@ def check_limits(limits, module, instances=0):
     one instance too many."""
     limits.check('max_instances', instances + 1, 'module instances in the store')
     limits.check('max_funcs', len(module.imported('func')) + len(module.funcs), 'functions')
+    limits.check('max_memories', len(module.imported('memory')) + len(module.mems), 'memories')
     for i, t in enumerate(module.tables, len(module.imported('table'))):
         limits.check('max_table_elems', t.type.limits.min, f'table {i} minimum size')
     for i, m in enumerate(module.mems, len(module.imported('memory'))):

@@ -54,6 +54,33 @@ def test_function_count_counts_imports():
     embedding.module_decode(wasm(text), Limits(max_funcs=3))
 
 
+def test_memory_count_counts_imports_and_defaults_to_wasmtimes_100():
+    """Decoding refuses more memories than ``max_memories``, imported ones
+    counted; so does instantiating a module built in memory (no decoder);
+    the default is the 100 wasmtime's validator allows (checked against
+    wasmtime itself)."""
+    from engine import syntax
+    text = '(module (import "m" "m" (memory 0)) (memory 0) (memory 1))'
+    with pytest.raises(LimitError) as e:
+        embedding.module_decode(wasm(text), Limits(max_memories=2))
+    assert limit_of(e) == ('max_memories', 3, 2)
+    assert 'memories: 3 exceeds the limit --max-memories 2' in str(e.value)
+    embedding.module_decode(wasm(text), Limits(max_memories=3))
+    many = wasm('(module' + ' (memory 0)' * 101 + ')')
+    with pytest.raises(wasmtime.WasmtimeError, match='memories count exceeds limit of 100'):
+        wasmtime.Module(wasmtime.Engine(), many)
+    with pytest.raises(LimitError) as e:
+        embedding.module_decode(many)
+    assert limit_of(e) == ('max_memories', 101, 100)
+    hundred = wasm('(module' + ' (memory 0)' * 100 + ')')
+    wasmtime.Module(wasmtime.Engine(), hundred)
+    module = embedding.module_decode(hundred)
+    module.mems.append(syntax.Mem(syntax.MemType(syntax.Limits(0))))
+    with pytest.raises(LimitError) as e:
+        embedding.module_instantiate(embedding.store_init('wamr'), module, [])
+    assert limit_of(e) == ('max_memories', 101, 100)
+
+
 # ------------------------------------------------------------ memory and tables
 
 def test_memory_near_4gib_is_a_limit_error_not_a_memoryerror():
