@@ -926,7 +926,9 @@ class ModuleGen(Wasm3Module, gen3.ModuleFeatures3):
         stops = self.reach(m, stops)                # after the float fields
         self.null_gc(m)                             # a GC type, no GC (fuzz.gen3)
         stops = self.gc_wide(m, stops)              # a wide struct (fuzz.gen3)
-        stops = self.deep_catch(m, stops)           # newest: a wide exception (fuzz.gen3)
+        stops = self.deep_catch(m, stops)           # a wide exception (fuzz.gen3)
+        self.imported_any(m, provider)              # an imported anyref (fuzz.gen3)
+        stops = self.bare_i31(m, stops)             # newest: an i31 in code only (fuzz.gen3)
         wasm = encode.encode_module(m)
         if provider is not None:
             wasm = linked.attach(wasm, encode.encode_module(provider))

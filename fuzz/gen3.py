@@ -118,8 +118,10 @@ oracle compares the GC state as structure (``fuzz.oracle.GCRef``).
 from types import SimpleNamespace
 
 from engine import syntax
+from engine.migrate.gcheap import _uses_gc
 from engine.syntax import (ANYREF, EXNREF, EXTERNREF, F32, F64, FUNCREF, I32, I64, V128, ArrayType, FieldType,
                            FuncType, Instr, RefType, StructType, value_class)
+from fuzz import linked
 
 LEGACY = 'legacy-exceptions'
 EXN_FEATURES = frozenset({'exceptions', 'function-references', LEGACY})
@@ -131,6 +133,8 @@ TAG_PAD = 258           # unused tags before the host tag in some modules (its i
 WIDE_PAD = 257          # function types before the wide struct (its index past 256)
 WIDE_FIELDS = (257, 264)   # the wide struct's i32 fields
 DEEP_LABELS = (257, 264)   # the blocks around the wide exception's catch (ModuleFeatures3.deep_catch)
+MANY_MEMORIES = (257, 260)     # memories a module gets from ModuleFeatures3.many_memories
+ANY_GLOBAL = 'pany'     # the provider's anyref global (ModuleFeatures3.imported_any)
 EARLY_EXIT_SKIPS = 3   # instructions of the entry's early exit its taken branch skips (ModuleGen.early_exit)
 CATCH, CATCH_REF, CATCH_ALL, CATCH_ALL_REF = range(4)
 HOST_TAG = (EXTERNREF, EXNREF)      # the entry's host exception (FuncFeatures3.host_exception)
@@ -1474,6 +1478,56 @@ class ModuleFeatures3(ModuleGC):
         ran = before_set + 1 + depth
         return tuple(s + ran for s in stops) + (before_set,)
 
+    def imported_any(self, m, provider):
+        """Half the linked modules with no GC trace of their own (GC
+        allowed) import one more global from the provider, an ``anyref``
+        holding an i31: the module's only GC trace is then an import's
+        type, and its image sets must still carry the heap that value
+        lives in (docs/images.md "GC heap": a type the module mentions,
+        imports included).  The import goes after the other imported
+        globals, so every global index of the module's own is moved up by
+        one.  Drawn after every other choice (``ModuleGen.assemble`` calls
+        it last), so a seed keeps the rest of its module."""
+        if provider is None or not self.gc or _uses_gc(m) or self.c.integers(0, 1):
+            return
+        k = self.c.integers(0, 2 ** 31 - 1)
+        g = len(provider.globals)
+        provider.globals.append(syntax.Global(syntax.GlobalType(True, ANYREF),
+                                              [Instr('i32.const', k), Instr('ref.i31'), Instr('end')]))
+        provider.exports.append(syntax.Export(ANY_GLOBAL, 'global', g))
+        at = len(m.imported('global'))
+        last = max(i for i, imp in enumerate(m.imports) if imp.kind == 'global')
+        m.imports.insert(last + 1, syntax.Import(linked.PROVIDER, ANY_GLOBAL, 'global',
+                                                 syntax.GlobalType(True, ANYREF)))
+        shift_globals(m, at)
+
+    def bare_i31(self, m, stops):
+        """One in four modules with no GC trace left (GC allowed) start the
+        entry with ``i32.const k  ref.i31  i31.get_u  drop``, with a stop
+        right before ``i31.get_u``: the module's only GC trace is then two
+        instructions, and the checkpoint there holds an i31 on the operand
+        stack, which its set must carry in a heap (docs/images.md "GC
+        heap": a GC instruction).  Drawn after every other choice
+        (``ModuleGen.assemble`` calls it last); returns the stops, moved by
+        the four instructions run before them, and that one."""
+        if not self.gc or _uses_gc(m) or self.c.integers(0, 3):
+            return stops
+        k = self.c.integers(0, 2 ** 31 - 1)
+        m.funcs[0].body[0:0] = [Instr('i32.const', k), Instr('ref.i31'), Instr('i31.get_u'), Instr('drop')]
+        return tuple(s + 4 for s in stops) + (2,)
+
+    def many_memories(self, m):
+        """One in 32 modules made with multi-memory get 257-260 more
+        memories of no pages, after every other memory (no index moves; no
+        code uses them): image sets and neutral.json list more memories
+        than CPython's shared small ints, where an ``is`` taken for ``==``
+        refuses a true count.  Drawn after every other choice."""
+        if 'multi-memory' not in self.wasm3 or self.c.integers(0, 31):
+            return
+        m.mems += [syntax.Mem(syntax.MemType(syntax.Limits(0, 0)))
+                   for _ in range(self.c.integers(*MANY_MEMORIES))]
+
+
     def tag_param(self):
         """A tag parameter: mostly any value type, sometimes ``exnref`` (an
         exception carrying another one: nested fields in exception.img) or
@@ -1948,3 +2002,26 @@ class FuncFeatures3(FuncGC):
 def _room(fg):
     from fuzz.gen import BUDGET
     return BUDGET - fg.cost
+
+
+def shift_globals(m, at):
+    """Move every reference to a global index ``at`` or above up by one:
+    in code, constant expressions and exports (a global imported at
+    ``at``)."""
+    def code(body):
+        for ins in body:
+            if ins.op in ('global.get', 'global.set') and ins.imm >= at:
+                ins.imm += 1
+    for f in m.funcs:
+        code(f.body)
+    for x in m.globals:
+        code(x.init)
+    for e in m.elems:
+        for item in e.init:
+            code(item)
+        code(e.offset or ())
+    for d in m.datas:
+        code(d.offset or ())
+    for x in m.exports:
+        if x.kind == 'global' and x.index >= at:
+            x.index += 1

@@ -16,6 +16,7 @@ from engine import embedding, syntax
 from engine.migrate import checkpoint, images as im, neutral
 from engine.migrate.translate import snapshot_from_images
 from fuzz import gen, gen3, imagecheck, linked, neutralcheck, oracle, wasmtime_oracle
+from gen_helpers import late_off
 from test_oracle_checks import snapshot_at_stop, stops_every as _stops
 
 SEEDS = range(120)
@@ -570,9 +571,7 @@ def test_an_exception_carries_the_hosts_reference_at_checkpoints(monkeypatch):
     # struct, put in at a fixed index of the entry, left out of both)
     compared = padded = 0
     for seed in range(40):
-        monkeypatch.setattr(gen3.ModuleGC, 'gc_floats', lambda self, m, stops: stops)
-        monkeypatch.setattr(gen3.ModuleGC, 'gc_wide', lambda self, m, stops: stops)
-        monkeypatch.setattr(gen3.ModuleFeatures3, 'deep_catch', lambda self, m, stops: stops)     # newest
+        late_off(monkeypatch, 'gc_floats', newer_than='null_gc')
         with_it = gen.from_seed(seed).module
         if _host_tag(with_it) is None:
             monkeypatch.undo()
@@ -787,11 +786,9 @@ def test_the_float_fields_leave_every_other_choice_as_it_was(generated, monkeypa
     callee's at its start), the types and the two globals appended, and
     the stops moved by the entry's insertion (the newer ``ModuleGen.reach``
     left out of both)."""
-    monkeypatch.setattr(gen.ModuleGen, 'reach', lambda self, m, stops: stops)
-    monkeypatch.setattr(gen3.ModuleGC, 'gc_wide', lambda self, m, stops: stops)     # newer still
-    monkeypatch.setattr(gen3.ModuleFeatures3, 'deep_catch', lambda self, m, stops: stops)     # newest
+    late_off(monkeypatch, 'reach', newer_than='null_gc')
     with_floats = dict(_modules(range(40)))
-    monkeypatch.setattr(gen3.ModuleGC, 'gc_floats', lambda self, m, stops: stops)
+    late_off(monkeypatch, 'gc_floats')
     compared = 0
     for seed in range(40):
         old, new = gen.from_seed(seed).module, with_floats[seed].module
@@ -818,11 +815,9 @@ def test_the_reach_parts_leave_every_other_choice_as_it_was(generated, monkeypat
     appended, instructions inserted (an old body is a subsequence of the
     new one) and the stops moved by the entry's first inserted run's
     count."""
-    monkeypatch.setattr(gen3.ModuleGC, 'null_gc', lambda self, m: None)    # drawn after reach
-    monkeypatch.setattr(gen3.ModuleGC, 'gc_wide', lambda self, m, stops: stops)     # ... and so is this
-    monkeypatch.setattr(gen3.ModuleFeatures3, 'deep_catch', lambda self, m, stops: stops)     # newest
+    late_off(monkeypatch, newer_than='reach')
     with_reach = _modules(range(40))
-    monkeypatch.setattr(gen.ModuleGen, 'reach', lambda self, m, stops: stops)
+    late_off(monkeypatch, 'reach')
     for seed, gm in with_reach:
         was = gen.from_seed(seed)
         old, new = was.module, gm.module
@@ -846,9 +841,9 @@ def test_null_gc_adds_a_null_global_or_a_struct_type_and_nothing_else(monkeypatc
     uses GC by the independent reading of neutralcheck and by the
     engine's, and its neutral document is version 3 with "memories"."""
     from engine.migrate import gcheap
-    monkeypatch.setattr(gen3.ModuleFeatures3, 'deep_catch', lambda self, m, stops: stops)     # newer
+    late_off(monkeypatch, newer_than='gc_wide')
     with_null = dict(_modules())
-    monkeypatch.setattr(gen3.ModuleGC, 'null_gc', lambda self, m: None)
+    late_off(monkeypatch, 'null_gc')
     kinds = collections.Counter()
     for seed, gm, was in _changed(with_null):
         was, new = was.module, gm.module
@@ -1177,8 +1172,8 @@ def test_some_gc_modules_hold_a_wide_struct_past_the_small_ints(monkeypatch):
     import random
     from engine import syntax
     from fuzz import gen, gen3, oracle
-    # the newer wide exception's stop comes after the struct's
-    monkeypatch.setattr(gen3.ModuleFeatures3, 'deep_catch', lambda self, m, stops: stops)
+    # the newer features' stops come after the struct's
+    late_off(monkeypatch, newer_than='gc_wide')
     wide = []
     for seed in range(120):
         gm = gen.from_seed(seed)
@@ -1214,9 +1209,9 @@ def test_the_wide_struct_leaves_every_other_choice_as_it_was(monkeypatch):
     the same but for the types, the global and the entry's local appended,
     six instructions inserted into the entry, and the stops moved by them
     plus its own."""
-    monkeypatch.setattr(gen3.ModuleFeatures3, 'deep_catch', lambda self, m, stops: stops)     # newer
+    late_off(monkeypatch, newer_than='gc_wide')
     with_wide = dict(_modules())
-    monkeypatch.setattr(gen3.ModuleGC, 'gc_wide', lambda self, m, stops: stops)
+    late_off(monkeypatch, 'gc_wide')
     compared = 0
     for seed, gm, was in _changed(with_wide):
         old, new = was.module, gm.module
@@ -1240,7 +1235,7 @@ def _wide_tag(module):
                  if len(module.types[t.typeidx].params) >= gen3.DEEP_LABELS[0]), None)
 
 
-def test_some_exception_modules_catch_a_wide_exception_in_deep_blocks():
+def test_some_exception_modules_catch_a_wide_exception_in_deep_blocks(monkeypatch):
     """``ModuleFeatures3.deep_catch``: one in eight modules using exceptions
     throw, first thing in the entry and inside 257-264 nested blocks, an
     exception of 257-264 i32 fields and keep it in a global of its own, so
@@ -1251,6 +1246,7 @@ def test_some_exception_modules_catch_a_wide_exception_in_deep_blocks():
     import random
     from engine.syntax import Exn
     from fuzz import oracle
+    late_off(monkeypatch, newer_than='deep_catch')     # their stops come after the wide exception's
     deep = [(seed, gm, _wide_tag(gm.module)) for seed, gm in _modules(range(100))
             if _wide_tag(gm.module) is not None]
     assert 2 <= len(deep) <= 30, [s for s, _, _ in deep]
@@ -1283,13 +1279,15 @@ def test_some_exception_modules_catch_a_wide_exception_in_deep_blocks():
     assert failure is None, failure
 
 
-def test_the_wide_exception_leaves_every_other_choice_as_it_was(generated, monkeypatch):
-    """``ModuleFeatures3.deep_catch`` is drawn last: without it a seed's
-    module is the same but for the type, the tag and the global appended,
-    the run inserted first thing in the entry, and the stops moved by the
+def test_the_wide_exception_leaves_every_other_choice_as_it_was(monkeypatch):
+    """``ModuleFeatures3.deep_catch`` is drawn after every older choice:
+    without it (and the newer features off in both) a seed's module is the
+    same but for the type, the tag and the global appended, the run
+    inserted first thing in the entry, and the stops moved by the
     instructions it runs plus its own."""
-    with_it = dict(generated)
-    monkeypatch.setattr(gen3.ModuleFeatures3, 'deep_catch', lambda self, m, stops: stops)
+    late_off(monkeypatch, newer_than='deep_catch')
+    with_it = dict(_modules())
+    late_off(monkeypatch, 'deep_catch')
     compared = 0
     for seed, gm, was in _changed(with_it):
         old, new = was.module, gm.module
@@ -1308,3 +1306,95 @@ def test_the_wide_exception_leaves_every_other_choice_as_it_was(generated, monke
         assert gm.stops[-1] == depth + 2 + len(new.types[new.tags[-1].typeidx].params) + 2, seed
         compared += 1
     assert compared >= 3, compared
+
+
+def _any_import(module):
+    """The index of the module's import of the provider's anyref global
+    (``imported_any``), or None."""
+    return next((k for k, imp in enumerate(module.imports) if imp.name == gen3.ANY_GLOBAL), None)
+
+
+def _without_gc_imports(module):
+    """Whether ``module`` has no GC trace once its imports are left out."""
+    from engine.migrate import gcheap
+    import dataclasses
+    bare = dataclasses.replace(module, imports=[])
+    return not gcheap._uses_gc(bare)
+
+
+def test_some_linked_modules_import_an_anyref_global_as_their_only_gc_trace(monkeypatch):
+    """``ModuleFeatures3.imported_any``: half the linked modules that may
+    use GC but have no GC trace import the provider's ``(mut anyref)``
+    global holding an i31, right after the other imported globals; that
+    import is the module's only GC trace, the engine says the module uses
+    GC (so its sets carry a heap), and the oracle passes such a module.
+    Without the feature the module is the same but for that import and
+    every later global index (code, constant expressions, exports) one
+    lower."""
+    from engine.migrate import gcheap
+    late_off(monkeypatch, newer_than='imported_any')
+    found = dict((seed, gm) for seed, gm in _modules(range(300)) if _any_import(gm.module) is not None)
+    assert 2 <= len(found) <= 40, sorted(found)
+    late_off(monkeypatch, 'imported_any')
+    for seed, gm in found.items():
+        m, was = gm.module, gen.from_seed(seed).module
+        k = _any_import(m)
+        imp = m.imports[k]
+        assert imp.module == linked.PROVIDER and imp.desc == syntax.GlobalType(True, syntax.ANYREF), seed
+        assert m.imports[k - 1].kind == 'global' and all(i.kind != 'global' for i in m.imports[k + 1:]), seed
+        at = len([i for i in m.imports[:k] if i.kind == 'global'])
+        assert gcheap.uses_gc(m) and _without_gc_imports(m) and not gcheap._uses_gc(was), seed
+        assert m.imports[:k] + m.imports[k + 1:] == was.imports, seed
+        moved = lambda i: i + (i >= at)
+        for f, g in zip(was.funcs, m.funcs):
+            assert [(i.op, moved(i.imm) if i.op in ('global.get', 'global.set') else i.imm) for i in f.body] \
+                == [(i.op, i.imm) for i in g.body], seed
+        assert [(e.name, e.kind, moved(e.index) if e.kind == 'global' else e.index) for e in was.exports] \
+            == [(e.name, e.kind, e.index) for e in m.exports], seed
+        assert gm.stops == gen.from_seed(seed).stops, seed
+        store = embedding.store_init('wamr', tier='interp')
+        inst = oracle._instantiate(store, gm.wasm, True)
+        v = store.globals[inst.globaladdrs[at]].value
+        assert isinstance(v, syntax.I31) and 0 <= v.value < 2 ** 31, (seed, v)
+    seed = min(found)
+    gm = found[seed]
+    _, failure = oracle.check_module(gm.wasm, gm.entry, gm.args[:1], random.Random(seed), wasmtime=True,
+                                     stops=gm.stops)
+    assert failure is None, failure
+
+
+def test_some_modules_hold_an_i31_made_and_read_in_code_only(monkeypatch):
+    """``ModuleFeatures3.bare_i31``: one in four modules that may use GC but
+    have no GC trace start the entry with ``i32.const k  ref.i31
+    i31.get_u  drop``, their only GC trace; the module's last stop is
+    before ``i31.get_u``, where both models hold the i31 of ``k`` on the
+    operand stack; the other stops move by the four instructions; the
+    oracle passes such a module."""
+    from engine.migrate import gcheap
+    found = []
+    for seed, gm in _modules(range(200)):
+        body = [(i.op, i.imm) for i in gm.module.funcs[0].body]
+        if [op for op, _ in body[1:4]] == ['ref.i31', 'i31.get_u', 'drop']:
+            found.append((seed, gm, body))
+    assert 3 <= len(found) <= 40, [s for s, _, _ in found]
+    late_off(monkeypatch, 'bare_i31')
+    for seed, gm, body in found:
+        was = gen.from_seed(seed)
+        assert not gcheap._uses_gc(was.module) and gcheap.uses_gc(gm.module), seed
+        assert body[0][0] == 'i32.const' and body[4:] == [(i.op, i.imm) for i in was.module.funcs[0].body]
+        assert gm.stops == tuple(s + 4 for s in was.stops) + (2,), seed
+        for runtime in oracle.RUNTIMES:
+            store = embedding.store_init(runtime, tier='interp')
+            inst = oracle._instantiate(store, gm.wasm, True)
+            ex = store.new_executor()
+            ex.start(oracle._entry(inst, gm.entry), list(gm.args[0]))
+            assert not ex.run(2), (seed, runtime)
+            top = ex.stack[-1]
+            if runtime == 'wasmedge':
+                assert top == syntax.I31(body[0][1] & 0x7FFFFFFF), (seed, top)
+            else:
+                assert isinstance(top, syntax.I31) and top.value == body[0][1] & 0x7FFFFFFF, (seed, top)
+    seed, gm, _ = found[0]
+    _, failure = oracle.check_module(gm.wasm, gm.entry, gm.args[:1], random.Random(seed), wasmtime=True,
+                                     stops=gm.stops)
+    assert failure is None, failure
