@@ -1479,16 +1479,16 @@ class ModuleFeatures3(ModuleGC):
         return tuple(s + ran for s in stops) + (before_set,)
 
     def imported_any(self, m, provider):
-        """Half the linked modules with no GC trace of their own (GC
-        allowed) import one more global from the provider, an ``anyref``
-        holding an i31: the module's only GC trace is then an import's
-        type, and its image sets must still carry the heap that value
-        lives in (docs/images.md "GC heap": a type the module mentions,
-        imports included).  The import goes after the other imported
+        """The linked modules with no GC trace of their own (GC allowed)
+        import one more global from the provider, an ``anyref`` holding an
+        i31: the module's only GC trace is then an import's type, and its
+        image sets must still carry the heap that value lives in
+        (docs/images.md "GC heap": a type the module mentions, imports
+        included).  The import goes after the other imported
         globals, so every global index of the module's own is moved up by
         one.  Drawn after every other choice (``ModuleGen.assemble`` calls
         it last), so a seed keeps the rest of its module."""
-        if provider is None or not self.gc or _uses_gc(m) or self.c.integers(0, 1):
+        if provider is None or not self.gc or _uses_gc(m):
             return
         k = self.c.integers(0, 2 ** 31 - 1)
         g = len(provider.globals)

@@ -1323,8 +1323,8 @@ def _without_gc_imports(module):
 
 
 def test_some_linked_modules_import_an_anyref_global_as_their_only_gc_trace(monkeypatch):
-    """``ModuleFeatures3.imported_any``: half the linked modules that may
-    use GC but have no GC trace import the provider's ``(mut anyref)``
+    """``ModuleFeatures3.imported_any``: the linked modules that may use
+    GC but have no GC trace import the provider's ``(mut anyref)``
     global holding an i31, right after the other imported globals; that
     import is the module's only GC trace, the engine says the module uses
     GC (so its sets carry a heap), and the oracle passes such a module.
