@@ -24,7 +24,8 @@ stopped at the first divergence.
 
 All run state (the session database, a private copy of the tree in which
 mutants are applied, coverage data) lives in ``--work`` (default
-``~/.cache/wasm-migrate/mutation``), never in the checkout: cosmic-ray
+``$WASM_MIGRATE_CACHE/mutation``, ``~/.cache/wasm-migrate/mutation``
+unless set), never in the checkout: cosmic-ray
 mutates files in place.  ``fuzz/cosmic-ray.toml`` is the committed
 configuration (``cosmic-ray init``/``exec`` work with it too, from a copy of
 the tree).  A session is resumable: ``run`` only takes pending mutants, in
@@ -60,7 +61,9 @@ ROOT = Path(__file__).resolve().parent.parent
 CONFIG = ROOT / 'fuzz' / 'cosmic-ray.toml'
 LEDGER = ROOT / 'docs' / 'mutation-ledger.json'
 SURVIVORS = ROOT / 'docs' / 'mutation-survivors.json'
-DEFAULT_WORK = Path(os.environ.get('XDG_CACHE_HOME', Path.home() / '.cache')) / 'wasm-migrate' / 'mutation'
+# under the project's one cache root, as forks.build.cache_root (not imported:
+# the killing test's tree copies hold no forks/)
+DEFAULT_WORK = Path(os.environ.get('WASM_MIGRATE_CACHE') or Path.home() / '.cache' / 'wasm-migrate') / 'mutation'
 
 # ------------------------------------------------------------ scope
 

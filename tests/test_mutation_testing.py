@@ -573,3 +573,18 @@ def test_judge_records_a_survivors_change_and_the_report_then_counts_it(tmp_path
         mt.main(['judge', at, '--kind', 'harmless', '--reason', 'x', '--work', str(work)])
     assert listed.read_text() == before
     assert not list(tmp_path.glob('*.tmp')) and not list(tmp_path.glob('.*.tmp'))
+
+
+def test_the_default_work_folder_is_under_the_projects_cache_root(tmp_path):
+    """``--work``'s default follows ``$WASM_MIGRATE_CACHE`` as every other
+    cache of the project does (forks.build.cache_root), with or without it."""
+    import subprocess
+    import sys
+    code = ('from fuzz import mutation_testing as m; from forks.build import cache_root; '
+            'print(m.DEFAULT_WORK); print(cache_root() / "mutation")')
+    for env in ({'WASM_MIGRATE_CACHE': str(tmp_path)}, {}):
+        full = {k: v for k, v in os.environ.items() if k != 'WASM_MIGRATE_CACHE'}
+        out = subprocess.run([sys.executable, '-c', code], env={**full, **env}, capture_output=True,
+                             text=True, check=True).stdout.split()
+        assert out[0] == out[1], out
+        assert out[0] == (str(tmp_path / 'mutation') if env else out[0]), out
