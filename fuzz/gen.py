@@ -326,6 +326,7 @@ def wasm_to_wat(wasm):
 # checkpoint inside it finds one replaced frame where the caller's call
 # named T_0 (and a caller holding T_0's arguments popped, not L's).
 
+WIDE_EXIT_DEPTH = 3  # blocks a wide early exit's branch leaves besides its own (ModuleGen.early_exit)
 TAIL_STEP = 16      # instructions of one iteration of the chain's loop function (upper bound)
 
 
@@ -928,7 +929,8 @@ class ModuleGen(Wasm3Module, gen3.ModuleFeatures3):
         stops = self.gc_wide(m, stops)              # a wide struct (fuzz.gen3)
         stops = self.deep_catch(m, stops)           # a wide exception (fuzz.gen3)
         self.imported_any(m, provider)              # an imported anyref (fuzz.gen3)
-        stops = self.bare_i31(m, stops)             # newest: an i31 in code only (fuzz.gen3)
+        stops = self.bare_i31(m, stops)             # an i31 in code only (fuzz.gen3)
+        self.far_entry(m, provider)                 # newest: defined functions past 256 (fuzz.gen3)
         wasm = encode.encode_module(m)
         if provider is not None:
             wasm = linked.attach(wasm, encode.encode_module(provider))
@@ -1394,15 +1396,20 @@ class ModuleGen(Wasm3Module, gen3.ModuleFeatures3):
         height``) or another label of height 0 would cut the same values.
         Outside the entry the drawn ``ge_u``/``gt_s`` compare ``g`` widened
         to i64 (two cells per operand: WAMR's wide compare-and-branch) inside
-        two more blocks, which the branch leaves too (depth 2: a label found
-        by a wrong sum of depth and stack top, ``-1 << depth``, is another);
-        the narrow ones with an odd constant inside one more (depth 1)."""
+        three more blocks above the temporaries, which the branch leaves too
+        (depth 3: a label found by a wrong sum of depth and stack top,
+        ``-1 << depth``, is another, and so is one counted from the wrong
+        end, ``labels[-1 + depth]``, the first inner block, whose height is
+        the temporaries' top; not taken, the result plus one leaves the
+        inner blocks by ``br 0`` and their ends, then the outer one by ``br
+        0``, which drops the temporaries); the narrow ones with an odd
+        constant inside one more (depth 1)."""
         c = self.c
         code = [('i32.const', 0x51), ('block', I32)]
         temps = [self.const_instr_plain(self.valtype(allow_refs=False))
                  for _ in range(c.integers(1, 2))]
         tail = [('i32.const', self.const_value(I32)), ('global.get', g)]
-        depth = 0
+        depth, outside = 0, []      # blocks the branch leaves besides its own; temporaries outside them
         if entry:
             tail += c.choice(([('i32.const', c.integers(1, 7)), ('i32.lt_u', None)],
                               [('i32.const', c.integers(1, 7)), ('i32.ne', None)],
@@ -1412,16 +1419,18 @@ class ModuleGen(Wasm3Module, gen3.ModuleFeatures3):
             op = c.choice(('i32.lt_u', 'i32.ne', 'i32.eq', 'i32.ge_u', 'i32.gt_s'))
             if op in ('i32.ge_u', 'i32.gt_s'):
                 tail += [('i64.extend_i32_u', None), ('i64.const', k), ('i64' + op[3:], None)]
-                depth = 2           # the wide branch leaves two inner blocks too (no draw)
+                # three inner blocks above the temporaries (no draw)
+                depth, outside, temps = WIDE_EXIT_DEPTH, temps, []
             else:
                 tail += [('i32.const', k), (op, None)]
                 # an odd k (no draw): one inner block, left too (depth 1: a
                 # label counted from the wrong end, labels[-1 + depth], is
                 # the function's, two blocks down)
                 depth = k & 1
-        code += [('block', I32)] * depth + temps + tail
+        code += outside + [('block', I32)] * depth + temps + tail
         code += [('br_if', depth), ('i32.const', 1), ('i32.add', None), ('br', 0)] + \
-            [('end', None)] * (depth + 1) + [('global.set', g), ('drop', None)]
+            [('end', None)] * depth + [('br', 0)] * bool(outside) + \
+            [('end', None), ('global.set', g), ('drop', None)]
         if not entry and c.integers(0, 1) == 0:
             code += self.fused_if_else(g)
         return code

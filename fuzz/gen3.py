@@ -133,7 +133,7 @@ TAG_PAD = 258           # unused tags before the host tag in some modules (its i
 WIDE_PAD = 257          # function types before the wide struct (its index past 256)
 WIDE_FIELDS = (257, 264)   # the wide struct's i32 fields
 DEEP_LABELS = (257, 264)   # the blocks around the wide exception's catch (ModuleFeatures3.deep_catch)
-MANY_MEMORIES = (257, 260)     # memories a module gets from ModuleFeatures3.many_memories
+FAR_IMPORTS = (257, 260)   # more imports of a host function (ModuleFeatures3.far_entry)
 ANY_GLOBAL = 'pany'     # the provider's anyref global (ModuleFeatures3.imported_any)
 EARLY_EXIT_SKIPS = 3   # instructions of the entry's early exit its taken branch skips (ModuleGen.early_exit)
 CATCH, CATCH_REF, CATCH_ALL, CATCH_ALL_REF = range(4)
@@ -1499,7 +1499,26 @@ class ModuleFeatures3(ModuleGC):
         last = max(i for i, imp in enumerate(m.imports) if imp.kind == 'global')
         m.imports.insert(last + 1, syntax.Import(linked.PROVIDER, ANY_GLOBAL, 'global',
                                                  syntax.GlobalType(True, ANYREF)))
-        shift_globals(m, at)
+        shift_indices(m, 'global', at)
+
+    def far_entry(self, m, provider):
+        """One in four linked modules import the host's first function
+        257-260 more times, after the other imported functions: every
+        function the module defines, the entry among them, gets an index
+        past 256, so the frames of every checkpoint name functions past
+        CPython's shared small ints, where an ``is`` taken for ``==``
+        (the entry's index against the outermost frame's) refuses a true
+        state.  Drawn after every other choice (``ModuleGen.assemble``
+        calls it last)."""
+        if provider is None or self.c.integers(0, 3):
+            return
+        name, params, results, _ = linked.HOST_FUNCS[0]
+        ti = self.type_index(FuncType(params, results))
+        at = len(m.imported('func'))
+        last = max(i for i, imp in enumerate(m.imports) if imp.kind == 'func')
+        n = self.c.integers(*FAR_IMPORTS)
+        m.imports[last + 1:last + 1] = [syntax.Import(linked.HOST, name, 'func', ti) for _ in range(n)]
+        shift_indices(m, 'func', at, n)
 
     def bare_i31(self, m, stops):
         """One in four modules with no GC trace left (GC allowed) start the
@@ -1516,16 +1535,6 @@ class ModuleFeatures3(ModuleGC):
         m.funcs[0].body[0:0] = [Instr('i32.const', k), Instr('ref.i31'), Instr('i31.get_u'), Instr('drop')]
         return tuple(s + 4 for s in stops) + (2,)
 
-    def many_memories(self, m):
-        """One in 32 modules made with multi-memory get 257-260 more
-        memories of no pages, after every other memory (no index moves; no
-        code uses them): image sets and neutral.json list more memories
-        than CPython's shared small ints, where an ``is`` taken for ``==``
-        refuses a true count.  Drawn after every other choice."""
-        if 'multi-memory' not in self.wasm3 or self.c.integers(0, 31):
-            return
-        m.mems += [syntax.Mem(syntax.MemType(syntax.Limits(0, 0)))
-                   for _ in range(self.c.integers(*MANY_MEMORIES))]
 
 
     def tag_param(self):
@@ -2004,14 +2013,20 @@ def _room(fg):
     return BUDGET - fg.cost
 
 
-def shift_globals(m, at):
-    """Move every reference to a global index ``at`` or above up by one:
-    in code, constant expressions and exports (a global imported at
-    ``at``)."""
+# the instructions naming an index of each kind (shift_indices)
+INDEX_OPS = {'global': ('global.get', 'global.set'), 'func': ('call', 'return_call', 'ref.func')}
+
+
+def shift_indices(m, kind, at, by=1):
+    """Move every reference to a ``kind`` index ``at`` or above up by
+    ``by``: in code, constant expressions, exports and the start function
+    (``by`` imports of that kind inserted at ``at``)."""
+    ops = INDEX_OPS[kind]
+
     def code(body):
         for ins in body:
-            if ins.op in ('global.get', 'global.set') and ins.imm >= at:
-                ins.imm += 1
+            if ins.op in ops and ins.imm >= at:
+                ins.imm += by
     for f in m.funcs:
         code(f.body)
     for x in m.globals:
@@ -2023,5 +2038,7 @@ def shift_globals(m, at):
     for d in m.datas:
         code(d.offset or ())
     for x in m.exports:
-        if x.kind == 'global' and x.index >= at:
-            x.index += 1
+        if x.kind == kind and x.index >= at:
+            x.index += by
+    if kind == 'func' and m.start is not None and m.start >= at:
+        m.start += by

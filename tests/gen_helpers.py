@@ -23,6 +23,7 @@ LATE = (
     (gen3.ModuleFeatures3, 'deep_catch', _keep),
     (gen3.ModuleFeatures3, 'imported_any', _nothing),
     (gen3.ModuleFeatures3, 'bare_i31', _keep),
+    (gen3.ModuleFeatures3, 'far_entry', _nothing),
 )
 NAMES = [name for _, name, _ in LATE]
 

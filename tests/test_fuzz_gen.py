@@ -716,24 +716,30 @@ def _early_exit(body):
     """(global, result constant, instructions run when taken, whether the
     compare is 64-bit) of the early exit a body starts with
     (``ModuleGen.early_exit``): its block above an operand of its own,
-    dropped after the global is set; a 64-bit compare branches out of two
-    more blocks, a narrow one with an odd constant out of one more."""
+    dropped after the global is set; a 64-bit compare branches out of three
+    more blocks above the temporaries (which the outer block's ``br 0``
+    drops when not taken), a narrow one with an odd constant out of one
+    more."""
     assert body[0].op == 'i32.const' and body[1].op == 'block' and body[1].imm == syntax.I32
     b = next(i for i, ins in enumerate(body) if ins.op == 'br_if')
     wide = body[b - 1].op in ('i64.ge_u', 'i64.gt_s')
+    ops = [i.op for i in body]
     if wide:
-        assert body[b].imm == 2                     # a wide one leaves two inner blocks too
+        assert body[b].imm == 3                     # a wide one leaves three inner blocks too
         assert body[b - 2].op == 'i64.const' and body[b - 3].op == 'i64.extend_i32_u'
-        assert [i.op for i in body[2:4]] == ['block', 'block']
         get = b - 4
+        temps = get - 1 - 3
+        assert ops[temps:get - 1] == ['block'] * 3 and 1 <= temps - 2 <= 2     # above the temporaries
+        assert ops[b + 1:b + 9] == ['i32.const', 'i32.add', 'br', 'end', 'end', 'end', 'br', 'end']
+        assert body[b + 3].imm == body[b + 7].imm == 0
     else:
         assert body[b - 1].op in ('i32.lt_u', 'i32.ne', 'i32.eq', 'i32.ge_u', 'i32.gt_s')
         assert body[b - 2].op == 'i32.const'
         assert body[b].imm in (0, 1)                # one inner block at most
-        assert [i.op for i in body[2:2 + body[b].imm]] == ['block'] * body[b].imm
+        assert ops[2:2 + body[b].imm] == ['block'] * body[b].imm
         get = b - 3
+        assert get - 1 - 2 - body[b].imm >= 1       # a temporary or two below the result
     assert body[get].op == 'global.get' and body[get - 1].op == 'i32.const'
-    assert get - 1 - 2 >= 1                         # a temporary or two below the result
     end = next(i for i, ins in enumerate(body) if ins.op == 'global.set')
     assert body[end + 1].op == 'drop'
     return body[get].imm, body[get - 1].imm, end + 1 - 3, wide

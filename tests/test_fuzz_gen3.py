@@ -1398,3 +1398,43 @@ def test_some_modules_hold_an_i31_made_and_read_in_code_only(monkeypatch):
     _, failure = oracle.check_module(gm.wasm, gm.entry, gm.args[:1], random.Random(seed), wasmtime=True,
                                      stops=gm.stops)
     assert failure is None, failure
+
+
+def test_some_linked_modules_define_every_function_past_index_256(monkeypatch):
+    """``ModuleFeatures3.far_entry``: one in four linked modules import the
+    host's function 257-260 more times after their other imported
+    functions, so every function they define (the entry too) has an index
+    past 256; without the feature the module is the same but for those
+    imports and every defined function's index that many lower (calls,
+    tail calls, ``ref.func`` in code and segments, exports, the start
+    function); the oracle passes such a module, wasmtime's run included."""
+    found = {seed: gm for seed, gm in _modules(range(120))
+             if len(gm.module.imported('func')) > gen3.FAR_IMPORTS[0]}
+    assert 5 <= len(found) <= 60, sorted(found)
+    late_off(monkeypatch, 'far_entry')
+    for seed, gm in found.items():
+        m, was = gm.module, gen.from_seed(seed).module
+        at = len(was.imported('func'))
+        n = len(m.imports) - len(was.imports)
+        assert gen3.FAR_IMPORTS[0] <= n <= gen3.FAR_IMPORTS[1], seed
+        last = max(k for k, imp in enumerate(was.imports) if imp.kind == 'func')
+        added = m.imports[last + 1:last + 1 + n]
+        assert {(i.module, i.name, i.kind) for i in added} == {(linked.HOST, linked.HOST_FUNCS[0][0], 'func')}
+        assert m.imports[:last + 1] + m.imports[last + 1 + n:] == was.imports, seed
+        moved = lambda i: i + n * (i >= at)
+        names = ('call', 'return_call', 'ref.func')
+        code = lambda body, f: [(i.op, f(i.imm) if i.op in names else i.imm) for i in body]
+        for f, g in zip(was.funcs, m.funcs):
+            assert code(f.body, moved) == code(g.body, lambda x: x), seed
+        for e, d in zip(was.elems, m.elems):
+            assert [code(x, moved) for x in e.init] == [code(x, lambda x: x) for x in d.init], seed
+        assert [(e.name, e.kind, moved(e.index) if e.kind == 'func' else e.index) for e in was.exports] \
+            == [(e.name, e.kind, e.index) for e in m.exports], seed
+        assert (was.start is None and m.start is None) or moved(was.start) == m.start, seed
+        entry = next(e.index for e in m.exports if e.name == gm.entry)
+        assert entry > 256, (seed, entry)
+    seed = min(found)
+    gm = found[seed]
+    _, failure = oracle.check_module(gm.wasm, gm.entry, gm.args[:1], random.Random(seed), wasmtime=True,
+                                     stops=gm.stops)
+    assert failure is None, failure
