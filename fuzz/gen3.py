@@ -118,7 +118,7 @@ oracle compares the GC state as structure (``fuzz.oracle.GCRef``).
 from types import SimpleNamespace
 
 from engine import syntax
-from engine.migrate.gcheap import _uses_gc
+from engine.migrate.gcheap import _uses_gc     # uncached: the features change the module after
 from engine.syntax import (ANYREF, EXNREF, EXTERNREF, F32, F64, FUNCREF, I32, I64, V128, ArrayType, FieldType,
                            FuncType, Instr, RefType, StructType, value_class)
 from fuzz import linked
@@ -1484,9 +1484,8 @@ class ModuleFeatures3(ModuleGC):
         i31: the module's only GC trace is then an import's type, and its
         image sets must still carry the heap that value lives in
         (docs/images.md "GC heap": a type the module mentions, imports
-        included).  The import goes after the other imported
-        globals, so every global index of the module's own is moved up by
-        one.  Drawn after every other choice (``ModuleGen.assemble`` calls
+        included).  The import goes after the other imported globals, so
+        every global index of the module's own is moved up by one.  Drawn after every other choice (``ModuleGen.assemble`` calls
         it last), so a seed keeps the rest of its module."""
         if provider is None or not self.gc or _uses_gc(m):
             return
@@ -1500,6 +1499,21 @@ class ModuleFeatures3(ModuleGC):
         m.imports.insert(last + 1, syntax.Import(linked.PROVIDER, ANY_GLOBAL, 'global',
                                                  syntax.GlobalType(True, ANYREF)))
         shift_indices(m, 'global', at)
+
+    def bare_i31(self, m, stops):
+        """One in four modules with no GC trace left (GC allowed) start the
+        entry with ``i32.const k  ref.i31  i31.get_u  drop``, with a stop
+        right before ``i31.get_u``: the module's only GC trace is then two
+        instructions, and the checkpoint there holds an i31 on the operand
+        stack, which its set must carry in a heap (docs/images.md "GC
+        heap": a GC instruction).  Drawn after every other choice
+        (``ModuleGen.assemble`` calls it last); returns the stops, moved by
+        the four instructions run before them, and that one."""
+        if not self.gc or _uses_gc(m) or self.c.integers(0, 3):
+            return stops
+        k = self.c.integers(0, 2 ** 31 - 1)
+        m.funcs[0].body[0:0] = [Instr('i32.const', k), Instr('ref.i31'), Instr('i31.get_u'), Instr('drop')]
+        return tuple(s + 4 for s in stops) + (2,)
 
     def far_entry(self, m, provider):
         """One in four linked modules import the host's first function
@@ -1519,23 +1533,6 @@ class ModuleFeatures3(ModuleGC):
         n = self.c.integers(*FAR_IMPORTS)
         m.imports[last + 1:last + 1] = [syntax.Import(linked.HOST, name, 'func', ti) for _ in range(n)]
         shift_indices(m, 'func', at, n)
-
-    def bare_i31(self, m, stops):
-        """One in four modules with no GC trace left (GC allowed) start the
-        entry with ``i32.const k  ref.i31  i31.get_u  drop``, with a stop
-        right before ``i31.get_u``: the module's only GC trace is then two
-        instructions, and the checkpoint there holds an i31 on the operand
-        stack, which its set must carry in a heap (docs/images.md "GC
-        heap": a GC instruction).  Drawn after every other choice
-        (``ModuleGen.assemble`` calls it last); returns the stops, moved by
-        the four instructions run before them, and that one."""
-        if not self.gc or _uses_gc(m) or self.c.integers(0, 3):
-            return stops
-        k = self.c.integers(0, 2 ** 31 - 1)
-        m.funcs[0].body[0:0] = [Instr('i32.const', k), Instr('ref.i31'), Instr('i31.get_u'), Instr('drop')]
-        return tuple(s + 4 for s in stops) + (2,)
-
-
 
     def tag_param(self):
         """A tag parameter: mostly any value type, sometimes ``exnref`` (an
