@@ -34,7 +34,7 @@ from engine.errors import Trap, UncaughtException, WasmError
 from engine.runtime import TIERS  # noqa: F401  (re-exported for the campaign)
 from engine.syntax import Exn, ExternRef, RefType, Struct, value_class
 from engine.migrate.translate import images_from_snapshot, snapshot_from_images, translate
-from fuzz import countcheck, imagecheck, linked, neutralcheck, refusal
+from fuzz import countcheck, imagecheck, linked, neutralcheck, refusal, tablecheck
 
 RUNTIMES = ('wasmedge', 'wamr')
 # a hop named 'neutral:R' runs in model R after its state went through the
@@ -457,6 +457,8 @@ def migrated(wasm, entry, args, hops, image_dir=None, run=_run, tier=TIER) -> Ou
                 images = _load_dir(d, im.ImageSet, wasm)
                 stage = 'independent image check'
                 imagecheck.check_dir(d, written, images, {'module.wasm': wasm}, hidden)
+                stage = "the forks' type tables"
+                _tables_agree(images, inst, sha, image_dir)
                 if (i + at) % 2:
                     # memory.img may list its chunks in any order (a fork's
                     # writer need not sort them): half the hops read them
@@ -488,6 +490,8 @@ def migrated(wasm, entry, args, hops, image_dir=None, run=_run, tier=TIER) -> Ou
                     im.write_images(images, d2, extra={'module.wasm': wasm}, frames=layout)
                 images = im.read_images(d2)
                 imagecheck.check_dir(d2, written, images, {'module.wasm': wasm}, hidden)
+                stage = "the forks' type tables (translated set)"
+                _tables_agree(images, inst, sha, image_dir)
                 # an API user restores the translated set without files: read
                 # as it is in memory, or decoded from its files in memory, it
                 # must describe the same state
@@ -714,6 +718,15 @@ def _cli_translate(src, dst, runtime, layout):
     if r.returncode != 0:
         raise EngineFailure(f'`engine translate {src} --to {runtime} --frames {layout}` exited '
                             f'{r.returncode}: {(r.stderr or r.stdout).strip()[-2000:]}')
+
+
+def _tables_agree(images, inst, sha, image_dir):
+    """A WAMR set's frames against the forks' type tables of the module
+    (``fuzz.tablecheck``)."""
+    if images.runtime == 'wamr':
+        tablecheck.check(images, tablecheck.tables_of(inst.module, inst.info, sha,
+                                                      os.path.join(image_dir, 'type-tables')),
+                         'the set')
 
 
 def _save(ex, inst, sha, entry, result_types, run=_run):

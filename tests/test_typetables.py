@@ -133,3 +133,35 @@ def test_end_reached_by_a_branch_lists_the_carried_values():
     f = ([1, 2], [(0, [[]]), (2, [[]]), (11, [[2]]), (13, [[2]]), (14, [[2]]), (15, [[]]),
                   (17, [[1]]), (19, [[1, 1]]), (20, [[1]]), (22, [[1]]), (23, [[1]])])
     assert typetables.build(m, info) == _encode([f], 0)
+
+
+def test_a_try_table_and_a_legacy_try_close_with_their_own_end():
+    """A ``try_table``'s ``end`` (and a legacy ``try``'s ``end`` or
+    ``delegate``) closes the try itself: the record before a later block's
+    ``end`` reached only by a branch is that block's entry stack plus its
+    results (it once paired the try's ``end`` with the enclosing block,
+    and every later record before an ``end`` of the function was another
+    block's)."""
+    from conformance.wat import wat_to_binary      # wasm-tools: the legacy try's text
+    m = embedding.module_decode(wat_to_binary('''(module (tag $e)
+      (func (result i64)
+        i64.const 5
+        block $out (result f64)
+          block $done
+            try_table (catch_all $done)
+              throw $e
+            end
+            try
+              throw $e
+            delegate $done
+          end
+          f64.const 2
+        end
+        drop))'''))
+    info = embedding.module_validate(m)
+    body = m.funcs[0].body
+    ends = [k for k, ins in enumerate(body) if ins.op == 'end']
+    done_end, out_end = ends[1], ends[2]            # the try_table's own end is ends[0]
+    records = dict(typetables.function_positions(m, info, 0))
+    assert records[body[done_end].offset] == [['i64']]
+    assert records[body[out_end].offset] == [['i64', 'f64']]

@@ -53,8 +53,10 @@ CALLS = ('call', 'call_indirect', 'call_ref')
 
 
 def type_bytes(types):
-    """Cell-size bytes of a list of value types (0 for Unknown; every
-    reference type, 3.0 typed ones too, is a reference)."""
+    """Cell-size bytes of a list of value types: function and external
+    references (typed ones too) are a reference; 0 for Unknown and for
+    exnref and the any hierarchy, which neither fork has (the forks'
+    layout refuses such a value: fork_images)."""
     return bytes(SIZES.get(value_class(t), 0) for t in types)
 
 
@@ -90,14 +92,16 @@ def _stacks_at_ends(module, body, ft, trace):
     function's results), whether or not the code before it is reachable."""
     open_blocks = []
     for i, ins in enumerate(body):
-        if ins.op in ('block', 'loop', 'if'):
+        if ins.op in ('block', 'loop', 'if', 'try_table', 'try'):
             open_blocks.append(i)
+        elif ins.op == 'delegate':          # closes a legacy try; no end follows
+            open_blocks.pop()
         elif ins.op == 'end':
             if not open_blocks:
                 trace[i] = list(ft.results)
                 continue
             b = open_blocks.pop()
-            bt = body[b].imm
+            bt = body[b].imm[0] if body[b].op == 'try_table' else body[b].imm
             params, results = ((), ()) if bt is None else ((), (bt,)) if isinstance(bt, str) \
                 else (module.types[bt].params, module.types[bt].results)
             below = trace[b][:-1] if body[b].op == 'if' else trace[b]
