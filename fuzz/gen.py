@@ -327,6 +327,9 @@ def wasm_to_wat(wasm):
 # named T_0 (and a caller holding T_0's arguments popped, not L's).
 
 WIDE_EXIT_DEPTH = 3  # blocks a wide early exit's branch leaves besides its own (ModuleGen.early_exit)
+# an early exit not taken: the result plus one, out by ``br 0``; the entry's
+# (always taken) skips these instructions (ModuleFeatures3.gc_wide counts them)
+EARLY_EXIT_TAIL = (('i32.const', 1), ('i32.add', None), ('br', 0))
 TAIL_STEP = 16      # instructions of one iteration of the chain's loop function (upper bound)
 
 
@@ -1428,7 +1431,7 @@ class ModuleGen(Wasm3Module, gen3.ModuleFeatures3):
                 # the function's, two blocks down)
                 depth = k & 1
         code += outside + [('block', I32)] * depth + temps + tail
-        code += [('br_if', depth), ('i32.const', 1), ('i32.add', None), ('br', 0)] + \
+        code += [('br_if', depth), *EARLY_EXIT_TAIL] + \
             [('end', None)] * depth + [('br', 0)] * bool(outside) + \
             [('end', None), ('global.set', g), ('drop', None)]
         if not entry and c.integers(0, 1) == 0:

@@ -135,7 +135,6 @@ WIDE_FIELDS = (257, 264)   # the wide struct's i32 fields
 DEEP_LABELS = (257, 264)   # the blocks around the wide exception's catch (ModuleFeatures3.deep_catch)
 FAR_IMPORTS = (257, 260)   # more imports of a host function (ModuleFeatures3.far_entry)
 ANY_GLOBAL = 'pany'     # the provider's anyref global (ModuleFeatures3.imported_any)
-EARLY_EXIT_SKIPS = 3   # instructions of the entry's early exit its taken branch skips (ModuleGen.early_exit)
 CATCH, CATCH_REF, CATCH_ALL, CATCH_ALL_REF = range(4)
 HOST_TAG = (EXTERNREF, EXNREF)      # the entry's host exception (FuncFeatures3.host_exception)
 I31REF = RefType(True, 'i31')
@@ -414,9 +413,10 @@ class ModuleGC:
                 Instr('struct.set', (w, c.integers(0, n - 1)))]
         entry = m.funcs[0].body
         entry[self.prologue:self.prologue] = code
-        # the entry's straight-line prologue runs once, less the three
+        # the entry's straight-line prologue runs once, less the
         # instructions its early exit (always taken there) skips
-        unset = self.prologue - EARLY_EXIT_SKIPS + 1
+        from fuzz.gen import EARLY_EXIT_TAIL    # gen imports this module
+        unset = self.prologue - len(EARLY_EXIT_TAIL) + 1
         return tuple(s + len(code) for s in stops) + (unset,)
 
     # ---- late: float, v128 and reference fields (drawn after every other choice)
