@@ -477,7 +477,11 @@ def _carry(wdb, tree, ledger):
     from cosmic_ray.work_item import TestOutcome, WorkResult, WorkerOutcome
     commit, entries = ledger
     pending = list(wdb.pending_work_items)
-    keys = mutation_ledger.session_keys(tree, pending)
+    # keyed over every work item, as ``export`` keys them: a mutant's rank
+    # counts the mutants of its function outside the scope too, so ranks
+    # taken over the pending ones alone named another mutant in a function
+    # only partly in the scope (the executors' run loops)
+    keys = mutation_ledger.session_keys(tree, list(wdb.work_items))
     judged = classified()
     n = 0
     for item in pending:
@@ -805,7 +809,7 @@ def run(work, budget, seed=0, jobs=1, timeout=None, log=sys.stdout, only=None):
 
 
 def rerun(work, which=('survived', 'not executed'), jobs=1, timeout=None, log=sys.stdout,
-          sample=None, seed=0, carried=False, judged=(), files=None):
+          sample=None, seed=0, carried=False, judged=(), files=None, only=None):
     """Test again, with the checkout's current killing test, the mutants of
     the session whose outcome is in ``which`` (after the generators or
     oracles were improved; ``sample``: a seeded sample of them): their
@@ -813,13 +817,15 @@ def rerun(work, which=('survived', 'not executed'), jobs=1, timeout=None, log=sy
     coverage of the killing test).  Judged survivors (by hand or by rule)
     are left as they are, unless their kind is in ``judged`` (an oracle
     now checks what the judgement took as unreached: those that survive
-    again keep it).  ``files``: only mutants of these files."""
+    again keep it).  ``files``: only mutants of these files; ``only``:
+    only these job ids."""
     from cosmic_ray.work_db import WorkDB, use_db
     rows = results(work)
     summarise(rows, classified())
     again = [r['job'] for r in rows if r['outcome'] in which
              and r['verdict'] in ('survived', 'killed') + tuple(judged)   # not the other judged ones
-             and (r['carried'] or not carried) and (not files or r['file'] in files)]
+             and (r['carried'] or not carried) and (not files or r['file'] in files)
+             and (only is None or r['job'] in only)]
     if sample is not None:
         random.Random(seed).shuffle(again)
         again = again[:sample]
@@ -1338,6 +1344,7 @@ def main(argv=None):
                            help='also the survivors judged this kind (repeatable), after an oracle '
                                 'for what that judgement took as unreached was added')
             s.add_argument('--file', action='append', help='only mutants of this file (repeatable)')
+            s.add_argument('--only', action='append', metavar='JOB', help='only these mutants (repeatable)')
         if name in ('run', 'rerun'):
             s.add_argument('--timeout', type=float, help='CPU seconds per mutant (default 3x the killing test)')
             s.add_argument('--jobs', type=int, default=1, help='mutants tested at once (one tree copy each)')
@@ -1395,7 +1402,7 @@ def main(argv=None):
             else:
                 rerun(work, tuple(a.outcome or ('survived', 'not executed')), jobs=a.jobs,
                       timeout=a.timeout, sample=a.sample, carried=a.carried, judged=a.judged,
-                      files=a.file)
+                      files=a.file, only=set(a.only) if a.only else None)
         except KeyboardInterrupt:
             return 130                  # run printed what it kept
     elif a.cmd == 'report':

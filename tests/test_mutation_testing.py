@@ -359,6 +359,37 @@ def test_a_ledger_carries_killed_and_judged_results_into_a_fresh_session(tmp_pat
         mt.init(tmp_path / 'work3', config=cfg, carry=bad)
 
 
+def test_a_ledger_carries_each_mutant_its_own_result_in_a_function_partly_in_scope(tmp_path):
+    """A mutant's rank in its function counts the mutants outside the
+    scope too (``export`` keys every work item): ``init --carry`` once
+    ranked the pending ones alone, and gave 179 mutants of the
+    executors' run loops another mutant's result.  Each in-scope mutant of
+    wamr.py gets a result naming it (its own campaign unit); a fresh
+    session must carry every one to the same mutant."""
+    from cosmic_ray.work_db import WorkDB, use_db
+    from cosmic_ray.work_item import TestOutcome, WorkResult, WorkerOutcome
+    cfg = _config(tmp_path / 'wamr.toml', ['engine/exec/wamr.py'])
+    work = tmp_path / 'work'
+    mt.init(work, config=cfg)
+    with use_db(str(mt._db(work)), WorkDB.Mode.open) as wdb:
+        pending = sorted(wdb.pending_work_items, key=lambda w: w.job_id)
+        skipped = wdb.num_work_items - len(pending)
+        for unit, w in enumerate(pending):
+            wdb.set_result(w.job_id, WorkResult(
+                output=f'DIVERGENCE campaign unit {unit} wamr -> wasmedge\n',
+                test_outcome=TestOutcome.KILLED, worker_outcome=WorkerOutcome.NORMAL))
+    assert skipped > 0 and len(pending) > 100      # the file is partly in the scope
+    ledger = tmp_path / 'ledger.json'
+    assert mt.export(work, ledger) == len(pending)
+    mt.init(tmp_path / 'work2', config=cfg, carry=ledger)
+
+    def units(w):
+        return {(r['operator'], r['occurrence']): r['unit'] for r in mt.results(w)}
+    want = units(work)
+    assert sorted(want.values()) == list(range(len(pending)))
+    assert units(tmp_path / 'work2') == want
+
+
 def test_every_session_command_without_a_session_says_to_run_init(tmp_path, capsys):
     """``report`` once ended in cosmic-ray's FileNotFoundError traceback."""
     for cmd in (['report'], ['export', '--to', str(tmp_path / 'l.json')], ['rerun'],
@@ -542,6 +573,13 @@ def test_rerun_takes_survivors_judged_of_a_kind_only_when_asked(tmp_path, monkey
     mt.rerun(work, judged=('bad input',), files=['engine/migrate/images.py'])
     mt.rerun(work, judged=('bad input',))
     assert taken == [{plain}, set(), set(), {judged}]
+    # --only: these mutants of the ones asked for, no others
+    (tmp_path / 'only').mkdir()
+    work, picked = _unjudged_survivors(tmp_path / "only", 2)
+    (first, _), (second, _) = picked
+    taken.clear()
+    mt.main(['rerun', '--work', str(work), '--only', second])
+    assert taken == [{second}]
 
 
 def test_judge_records_a_survivors_change_and_the_report_then_counts_it(tmp_path, monkeypatch):
