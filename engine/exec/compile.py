@@ -247,6 +247,11 @@ _UN = {
 # n-body spent three quarters of its run compiling, and with inlining up to
 # 1500 lines in every function binary-trees spent half of its run there)
 INLINE_DEPTH, INLINE_SIZE, INLINE_LINES, INLINE_BODY = 4, 48, 1500, 400
+# ... and while its code is under INLINE_RATIO lines per instruction of the
+# function: in libc's cold code (stdio's exit flush, printf) inlining to 1500
+# lines made a 169-instruction function 1556 lines, and compiling it cost
+# more than its one call; the kernels stay under the ratio
+INLINE_RATIO = 3
 # more blocks than this in the dispatch loop: a binary-search if-tree on the
 # block number instead of a chain of ``b == k`` tests
 DISPATCH_CHAIN = 8
@@ -647,7 +652,7 @@ class FuncGen:
             total = None
         if (target != self.self_block and not self.loop_head(pc) and self.depth < INLINE_DEPTH
                 and self.block_size(pc) <= INLINE_SIZE and len(self.body) <= INLINE_BODY
-                and len(self.out) + self.held < INLINE_LINES):
+                and len(self.out) + self.held < min(INLINE_LINES, INLINE_RATIO * len(self.body))):
             saved = (list(self.st), self.seg, self.segk, self.tag, self.pre, self.region,
                      self.d_checked, self.precharged, self.synced)
             self.depth += 1
