@@ -1485,8 +1485,9 @@ class ModuleFeatures3(ModuleGC):
         image sets must still carry the heap that value lives in
         (docs/images.md "GC heap": a type the module mentions, imports
         included).  The import goes after the other imported globals, so
-        every global index of the module's own is moved up by one.  Drawn after every other choice (``ModuleGen.assemble`` calls
-        it last), so a seed keeps the rest of its module."""
+        every global index of the module's own is moved up by one.  Drawn
+        after every other choice (``ModuleGen.assemble`` calls it last), so
+        a seed keeps the rest of its module."""
         if provider is None or not self.gc or _uses_gc(m):
             return
         k = self.c.integers(0, 2 ** 31 - 1)

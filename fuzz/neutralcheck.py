@@ -16,7 +16,7 @@ as written.
 import json
 import os
 
-from engine.valid import blocks_open_at, operand_types
+from engine.valid import blocks_open_at, blocktype_of, operand_types
 
 
 # docs/images.md, "Runtime-neutral snapshot (neutral.json, versions 1 and
@@ -69,7 +69,7 @@ def expected_labels(module, fidx, pc):
             'continuation': len(body)}]
     for b in blocks_open_at(body, pc):
         ins = body[b]
-        params, res = _blocktype(module, ins.imm[0] if ins.op == 'try_table' else ins.imm)
+        params, res = _blocktype(module, blocktype_of(ins))
         below = len(operand_types(module, fidx - nimported, b)) - (ins.op == 'if')
         loop = ins.op == 'loop'
         out.append({'kind': ins.op, 'instr': b, 'arity': len(params if loop else res),

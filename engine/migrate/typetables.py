@@ -43,7 +43,7 @@ import struct
 
 from . import images as im
 from ..syntax import value_class
-from ..valid import operand_trace
+from ..valid import blocktype_of, operand_trace
 
 REF = 255
 SIZES = {'i32': 1, 'f32': 1, 'i64': 2, 'f64': 2, 'v128': 4,
@@ -101,7 +101,7 @@ def _stacks_at_ends(module, body, ft, trace):
                 trace[i] = list(ft.results)
                 continue
             b = open_blocks.pop()
-            bt = body[b].imm[0] if body[b].op == 'try_table' else body[b].imm
+            bt = blocktype_of(body[b])
             params, results = ((), ()) if bt is None else ((), (bt,)) if isinstance(bt, str) \
                 else (module.types[bt].params, module.types[bt].results)
             below = trace[b][:-1] if body[b].op == 'if' else trace[b]
