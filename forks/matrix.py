@@ -216,8 +216,6 @@ def route_unavailable(prog: Program, rts: dict, src: str, tgt: str) -> str | Non
         why = rt.available(prog, restoring)
         if why:
             return why
-        if prog.fork_only and not rt.real:
-            return 'too long for the engine (real-fork routes only)'
     if rts[src].real and prog.tables is None and not caps['typetables']:
         return 'no type tables (the engine has no `typetables` command yet)'
     real_end = rts[src].real or rts[tgt].real
@@ -293,8 +291,7 @@ class Matrix:
             if isinstance(rt, str):
                 self.refs[(prog.name, name)] = rt
                 continue
-            why = rt.available(prog) or ('too long for the engine' if prog.fork_only and not rt.real
-                                         else None)
+            why = rt.available(prog)
             if why:
                 self.refs[(prog.name, name)] = why
                 continue
@@ -461,7 +458,6 @@ class Matrix:
             if rt is None or isinstance(rt, str):
                 row['sets'][name] = rt or 'not selected'
                 continue
-            # (fork_only programs too: the engine runs the first n instructions fine)
             why = rt.available(prog) or (None if rt.real or engine_caps()['fork_format'] else
                                          'the engine cannot write the forks\' image layout yet')
             if why:
@@ -543,7 +539,7 @@ class Matrix:
                     self.cases.append(case)
                     self.say(f'  {src} -> {tgt} #{k} [{case.point}; {case.reached}]: {case.verdict}'
                              + (f' ({case.detail[0]})' if case.detail else ''))
-            if 'wasmedge' in counts and not prog.fork_only:
+            if 'wasmedge' in counts:
                 rng = random.Random(f'{self.seed}:{prog.name}:images')
                 for n in image_points:
                     n = rng.randint(1, counts['wasmedge'] - 1) if n == 'random' else n
@@ -776,7 +772,7 @@ def main(argv=None) -> int:
     ap.add_argument('--routes', nargs='*', metavar='SRC:TGT', help='only these routes (default all 16)')
     ap.add_argument('--runtimes', nargs='*', default=list(RUNTIMES), metavar='NAME')
     ap.add_argument('--generated', type=int, default=3, help='generated modules (default 3)')
-    ap.add_argument('--sqlite', action='store_true', help='add sqlite-bench (real-fork routes only; long)')
+    ap.add_argument('--sqlite', action='store_true', help='add sqlite-bench (long: hours on one core)')
     ap.add_argument('--quick', action='store_true', help='short matrix for CI: 1 point per route, '
                     'programs ' + ', '.join(QUICK_PROGRAMS) + ' (one generated module)')
     ap.add_argument('--keep', action='store_true', help='keep the work folders of passing cases')

@@ -61,7 +61,7 @@ def authors_programs(forks=None, sqlite=False, nbody_steps=1000) -> list:
         out.append(Program('sqlite-bench', apps / 'sqlite-bench' / 'sqlite-bench.wasm',
                            argv=('--benchmarks=fillseq', '--num=10', '--db=.'), preopen=True,
                            stack_size=1048576, tables=_tables(apps / 'sqlite-bench'),
-                           mask=SQLITE_MASK, timeout=1800, fork_only=True))
+                           mask=SQLITE_MASK, timeout=1800))
     return out
 
 

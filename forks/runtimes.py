@@ -76,7 +76,6 @@ class Program:
     tables: Path | None = None
     mask: str | None = None
     timeout: float = 120.0
-    fork_only: bool = False         # too long for the engine: real-fork routes only
 
     @property
     def wasi(self) -> bool:
