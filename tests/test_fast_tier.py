@@ -687,3 +687,106 @@ def test_wrapping_arithmetic_at_the_boundaries_matches_wasmtime(model):
                     store, inst, ex = setup(wasm, entry, [x, y], tier, model=model)
                     assert ex.run()
                     assert list(ex.results) == want, (entry, tier, hex(x), hex(y))
+
+
+def switch_module(arms=40):
+    """``sw``: a loop dispatching through a br_table over ``arms`` blocks
+    ($m picks how many of them run); each arm adds its own constant.
+    The function has more leaders than LAZY_ARMS."""
+    inner = '(br_table ' + ' '.join(f'$b{k}' for k in range(arms)) + \
+        ' (i32.rem_u (i32.mul (local.get $n) (i32.const 7)) (local.get $m)))'
+    for k in range(arms):
+        inner = (f'(block $b{k} {inner})\n (local.set $acc (i32.add (i32.mul (local.get $acc) '
+                 f'(i32.const 3)) (i32.const {k * 11 + 1}))) (br $top)')
+    return f'''(module
+  (func (export "sw") (param $n i32) (param $m i32) (result i32) (local $acc i32)
+    (block $done
+      (loop $top
+        (br_if $done (i32.eqz (local.get $n)))
+        (local.set $n (i32.sub (local.get $n) (i32.const 1)))
+        {inner}))
+    (local.get $acc)))'''
+
+
+def _count_generations(monkeypatch):
+    """Calls of compile.generate (first generations and regrowths)."""
+    from engine.exec import compile as C
+    made, real = [], C.generate
+
+    def counted(store, fi, addr, model, present=None, succ=None):
+        made.append(present)
+        return real(store, fi, addr, model, present, succ)
+    monkeypatch.setattr(C, 'generate', counted)
+    return made
+
+
+@pytest.mark.parametrize('model', ['wasmedge', 'wamr'])
+def test_lazy_arms_generate_the_blocks_that_run(model, monkeypatch):
+    """A function of more than LAZY_ARMS leaders gets the arms of the
+    blocks near its entry first; a jump to a block without code (a
+    ``Miss``) has it generated again with more, geometrically (a few
+    regenerations for 40 arms), up to all of them; stops at any N are the
+    interpreter's throughout, and a second instance of the module adopts
+    the grown code without generating it again."""
+    from engine.exec import compile as C
+    from engine.exec.compile import LAZY_ARMS, compiled
+    # no block in place: the small arms would be inlined into the br_table's
+    # (as in libc's big functions, where INLINE_BODY stops it)
+    monkeypatch.setattr(C, 'INLINE_DEPTH', 0)
+    wasm = wasmtime.wat2wasm(switch_module())
+    made = _count_generations(monkeypatch)
+    store, inst, ex = setup(wasm, 'sw', [6, 2], 'fast', model=model)
+    assert ex.run() and ex.results == setup_results(wasm, 'sw', [6, 2], model)
+    c = compiled(store, inst.exports['sw'][1], model)
+    assert len(c.heads) > LAZY_ARMS + 1 and 'raise Miss' in c.source
+    assert len(c.present) < len(c.heads) // 2          # two arms ran: not all generated
+    first = len(made)
+    store2, inst2, ex2 = setup(wasm, 'sw', [200, 40], 'fast', model=model)
+    assert ex2.run() and ex2.results == setup_results(wasm, 'sw', [200, 40], model)
+    c2 = compiled(store2, inst2.exports['sw'][1], model)
+    assert c2.present == {pc for pc, _ in c2.heads} and 'raise Miss' not in c2.source
+    assert 1 <= len(made) - first <= 4, made             # 8 -> 16 -> 32 -> all, not one per arm
+    grown = len(made)
+    # the first instance misses on a block the shared code has now: it adopts it
+    ex3 = store.new_executor()
+    ex3.start(inst.exports['sw'][1], [100, 40])
+    assert ex3.run() and ex3.results == setup_results(wasm, 'sw', [100, 40], model)
+    assert len(made) == grown and c.present == c2.present
+    for args in ([30, 40], [12, 5]):
+        total = length(wasm, 'sw', args, model)
+        check_every_stop(wasm, 'sw', args, points_for(total, 80), model)
+        check_chunked(wasm, 'sw', args, (1, 3, 17, 60), 2, model)
+
+
+def setup_results(wasm, entry, args, model):
+    """The interpreter's results of a run."""
+    _, _, ex = setup(wasm, entry, args, 'interp', model=model)
+    ex.run()
+    return ex.results
+
+
+@pytest.mark.parametrize('model', ['wasmedge', 'wamr'])
+def test_every_stop_with_every_function_lazy(model, monkeypatch):
+    """Property: with lazy arms on every function (LAZY_ARMS 0) and the
+    fewest arms generated at first (LAZY_FIRST 1), misses everywhere:
+    generated modules, float dispatch modules, the charged-ahead calls and
+    the tiering module stop exactly as the interpreter does at any N."""
+    from engine.exec import compile as C
+    monkeypatch.setattr(C, 'LAZY_ARMS', 0)
+    monkeypatch.setattr(C, 'LAZY_FIRST', 1)
+
+    class Uncached(dict):         # each run decodes anew: its code starts small again
+        def __setitem__(self, key, value):
+            pass
+    monkeypatch.setattr(linked, '_DECODED', Uncached())
+    made = _count_generations(monkeypatch)
+    for seed, gm, args in _generated(range(3)):
+        total = length(gm.wasm, gm.entry, args, model)
+        check_every_stop(gm.wasm, gm.entry, args, points_for(total, 30), model)
+        check_chunked(gm.wasm, gm.entry, args, (1, 3, 8, 50), seed, model)
+    wasm = wasmtime.wat2wasm(float_dispatch_module(1))
+    check_every_stop(wasm, 'run', [23, 7], points_for(length(wasm, 'run', [23, 7], model), 40), model)
+    wasm = wasmtime.wat2wasm(PRECHARGED)
+    for entry, args in (('chain', [5, 1]), ('calls', [1]), ('rec', [3])):
+        check_every_stop(wasm, entry, args, points_for(length(wasm, entry, args, model), 60), model)
+    assert sum(p is not None for p in made) >= 100          # regrowths: misses happened

@@ -35,6 +35,12 @@ No state is kept outside the Python frames while compiled code runs: the
 executor rebuilds the interpreter's stack and frames from the traceback of
 ``Stop`` / ``Reenter`` / a trap, reading each compiled frame's locals and
 mapping its line number to (pc, segment) through ``Compiled.lines``.
+
+A big function (more than ``LAZY_ARMS`` leaders) gets *lazy arms*: the
+dispatch holds the arms of a few blocks near its entry, and the runs of
+blocks between them end in a leaf raising ``Miss``, unwound like a ``Stop``
+at the start of the block jumped to; the function is then generated again
+with that block and geometrically more (``grow``).
 """
 
 import math
@@ -73,6 +79,13 @@ _INTERPRETED = frozenset(('call_ref', 'return_call_ref', 'br_on_null', 'br_on_no
                           'ref.as_non_null')) | gc.OPS | gc.BRANCHES
 
 
+class Miss(Exception):
+    """A jump to a block whose arm was not generated (lazy arms, see
+    ``LAZY_ARMS``): stop at the block's start; the executor has the
+    function generated again with that block (``grow``) and goes on.
+    Its arguments: the Compiled function and the block number."""
+
+
 class Uncompilable(Exception):
     """The function uses something the generator does not handle; it runs
     in the interpreter."""
@@ -81,9 +94,12 @@ class Uncompilable(Exception):
 class Compiled:
     """A compiled function: ``fn``, the leader -> block map ``entry``, the
     line -> tag map ``lines`` (tag = (kind, pc, segment start, segment
-    length, operand height)), its ``code`` object and frame layout."""
+    length, operand height)), its ``code`` object and frame layout;
+    ``heads`` (block -> (leader pc, operand height)), ``key`` (its entry in
+    the shared code cache) and ``present`` (the leaders whose arms its code
+    has, None: all) for lazy arms."""
     __slots__ = ('fn', 'entry', 'lines', 'code', 'addr', 'nlocals', 'nparams',
-                 'arity', 'source', 'floats', 'defaults')
+                 'arity', 'source', 'floats', 'defaults', 'heads', 'key', 'present', 'model')
 
     def fresh(self, values):
         """Whether a frame holding ``values`` (locals and operands) at pc 0
@@ -259,6 +275,12 @@ DISPATCH_CHAIN = 8
 # once it has been entered HOT_STEPS * L // COLD_SIZE times; a smaller one
 # at once
 COLD_SIZE, HOT_STEPS = 400, 8
+# lazy arms: a function of more than LAZY_ARMS leaders gets the dispatch
+# arms of the LAZY_FIRST leaders after its entry only, and more when a jump
+# misses (``grow``): libc's big functions run a few of their blocks (in
+# binary-trees malloc runs 10 of its 262), and generating and compiling
+# the rest cost more than the run; the kernels stay under it
+LAZY_ARMS, LAZY_FIRST = 16, 8
 # most steps after a call charged before it (FuncGen.precharge): a stop
 # comes that much earlier per frame, and the interpreter runs the rest
 PRECHARGE = 64
@@ -319,6 +341,7 @@ class FuncGen:
 
     def __init__(self, store, fi, addr, model):
         self.store, self.fi, self.addr, self.model = store, fi, addr, model
+        self.present = None        # lazy arms: the leaders to generate arms for (None: all)
         self.inst = fi.module
         self.body = fi.code.body
         self.info = fi.info
@@ -366,6 +389,33 @@ class FuncGen:
         if any(pc > last for pc in lead):
             raise Uncompilable('leader past the end')
         return lead
+
+    def successors(self):
+        """Leader -> the leaders its block may jump to (what lazy arms
+        generate next after a miss: the blocks likely to run soon)."""
+        body, info, lead, last = self.body, self.info, self.lead, len(self.body) - 1
+        out = {}
+        for pc in lead:
+            nxt, i = [], pc
+            while True:
+                op = body[i].op
+                if info.heights[i] >= 0:
+                    if op in ('br', 'br_if', 'br_table'):
+                        nxt += [self.landing(b) for b in info.branches[i]]
+                        if op == 'br_if':
+                            nxt.append(i + 1)
+                    elif op == 'if':
+                        nxt += [i + 1, self.if_false(i)[0]]
+                    elif op == 'else':
+                        nxt.append(self.else_jump(i))
+                if op in _TERMINATORS or op == 'return' or i == last:
+                    break
+                if i + 1 in lead:
+                    nxt.append(i + 1)
+                    break
+                i += 1
+            out[pc] = tuple(dict.fromkeys(q for q in nxt if q in lead and q != pc))
+        return out
 
     def end_of_else(self, i):
         if not hasattr(self, '_else_if'):
@@ -439,13 +489,21 @@ class FuncGen:
                 self.emit(2, f'if h > {j}: s{j} = V[{L + j}]')
         for j in sorted(self.f64locals):      # every f64 local as a float
             self.emit(2, f'QA[0] = l{j}; f{j} = FA[0]')
-        arms = {pc: self.arm(pc, lead[pc]) for pc in sorted(lead) if pc}
-        # block 0 again only if an arm jumps to it
-        order = [pc for pc in sorted(lead) if pc or self.blocks[pc] in self.targets]
-        self.resume0 = 0 in order
+        present = self.present
+        arms = {pc: self.arm(pc, lead[pc]) for pc in sorted(lead)
+                if pc and (present is None or pc in present)}
+        # block 0 again only if an arm jumps to it (or lazy arms have it)
+        order = [pc for pc in sorted(lead) if pc in arms or (
+            pc == 0 and (self.blocks[pc] in self.targets or (present is not None and 0 in present)))]
+        # lazy arms: every leader is an entry, the missing ones miss
+        self.resume0 = 0 in order or present is not None
+        self.missing = present is not None and len(order) < len(lead)
         if 0 in order:
             arms[0] = self.arm(0, lead[0])
-        if not order:                       # one block: no dispatch loop
+        if self.missing:
+            self.emit(1, 'while True:')
+            self.dispatch_lazy([(self.blocks[pc], arms[pc]) for pc in order], 2)
+        elif not order:                     # one block: no dispatch loop
             pass
         elif len(order) <= DISPATCH_CHAIN:
             self.emit(1, 'while True:')
@@ -473,11 +531,27 @@ class FuncGen:
         self.held += len(arm)
         return arm
 
+    def dispatch_lazy(self, arms, ind):
+        """The dispatch with arms missing: a tree over the present arms and
+        the runs of missing blocks between them, whose leaves miss."""
+        leaves, nxt = [], 0
+        for blk, lines in arms:
+            if blk > nxt:
+                leaves.append((nxt, None))
+            leaves.append((blk, lines))
+            nxt = blk + 1
+        if nxt < len(self.lead):
+            leaves.append((nxt, None))
+        self.tree(leaves, ind)
+
     def tree(self, arms, ind):
         """Dispatch on ``b`` by binary search over the (block, lines)
         ``arms`` sorted by block: log2 tests instead of a chain's scan."""
         if len(arms) == 1:
-            self.out += [(i + ind - 2, t, g) for i, t, g in arms[0][1]]
+            if arms[0][1] is None:          # missing blocks (dispatch_lazy)
+                self.emit(ind, 'raise Miss(__wasm__, b)', ('miss', 0, 0, 0, 0, 0))
+            else:
+                self.out += [(i + ind - 2, t, g) for i, t, g in arms[0][1]]
             return
         mid = len(arms) // 2
         self.emit(ind, f'if b < {arms[mid][0]}:')
@@ -1250,6 +1324,9 @@ def unwind(e, trapped):
     for k, (w, L, line) in enumerate(chain):
         tag = w.lines[line]
         kind, at, seg, segk, h, extra = tag[:6]
+        if kind == 'miss':                        # at the start of the block it jumped to
+            kind = 'stop'
+            at, h = w.heads[L['b']]
         done = at - seg + (1 if trapped else 0)   # steps of this segment taken
         if k < last:
             pc = at                               # a caller, at its call
@@ -1281,6 +1358,7 @@ def unwind(e, trapped):
 def namespace(store, inst, bindings, c, model='wasmedge'):
     """The globals of one instance's copy of a compiled function."""
     ns = {'Trap': Trap, 'FA': _FA, 'QA': _QA, 'FB': fbits, 'Stop': Stop, 'Reenter': Reenter, 'OOB': OOB,
+          'Miss': Miss,
           'FUNCS': store.funcs, 'STORE': store, 'mem_fill': mem_fill, 'mem_copy': mem_copy,
           'mem_init': mem_init, 'FDIV': fdiv, 'FSQRT': fsqrt, '__wasm__': c,
           'compiled': compiled if model == 'wasmedge' else
@@ -1290,11 +1368,20 @@ def namespace(store, inst, bindings, c, model='wasmedge'):
     for ch, st in _S.items():
         ns['U' + ch] = st.unpack_from
         ns['P' + ch] = st.pack_into
-    mi = None
     if inst.memaddrs:
         mi = store.mems[inst.memaddrs[0]]
         ns['MI'], ns['MEM'], ns['MA'] = mi, mi.data, inst.memaddrs[0]
+    bind(ns, store, inst, bindings, c, model)
+    return ns
+
+
+def bind(ns, store, inst, bindings, c, model):
+    """Adds to ``ns`` the names of ``bindings`` it does not have yet (a
+    grown function keeps the callees its stubs have bound)."""
+    mi = ns.get('MI')
     for name, (kind, arg) in bindings.items():
+        if name in ns:
+            continue
         if kind == 'global':
             v = store.globals[inst.globaladdrs[arg]]
         elif kind == 'table':
@@ -1321,7 +1408,6 @@ def namespace(store, inst, bindings, c, model='wasmedge'):
         else:                                   # 'func'
             v = _stub(ns, name, store, inst.funcaddrs[arg], model)
         ns[name] = v
-    return ns
 
 
 def _stub(ns, name, store, addr, model):
@@ -1402,38 +1488,114 @@ def build(store, addr, model='wasmedge'):
     key = (model, faults.FAST_COUNT, tuple(store.funcs[a].host is not None
                                            for a in inst.funcaddrs[:len(inst.module.imported('func'))]))
     cache = fi.info.__dict__.setdefault('fast_code', {})
-    hit = cache.get(key)
-    if hit is None:
-        g = GENERATORS[model](store, fi, addr, model)
-        try:
-            g.general = memories.uses_general(store, inst, g.body)
-            g.generate()
-        except Uncompilable:
-            hit = cache[key] = None
-        else:
-            # F is made inside MAKE so that N is a free variable; build gives
-            # it the store's cell
-            lines, tags = ['def MAKE(N):'], {}
-            for k, (ind, text, tag) in enumerate(g.out, 2):
-                lines.append('    ' * (ind + 1) + text)
-                if tag is not None:
-                    tags[k] = tag
-            lines.append('    return F')
-            src = '\n'.join(lines) + '\n'
-            code = compile(src, f'<wasm function {fi.idx}>', 'exec')
-            entry = {pc: g.blocks[pc] for pc in g.lead if pc or g.resume0}
-            hit = cache[key] = (code, entry, tags, g.bindings, src,
-                                tuple(sorted(g.f64locals)))
+    if key not in cache:
+        cache[key] = generate(store, fi, addr, model)
+    hit = cache[key]
     if hit is None:
         c.fn, c.entry, c.lines, c.code, c.source, c.floats = interpreted, {}, {}, None, None, ()
         c.defaults = None
         return c
-    code, c.entry, c.lines, bindings, c.source, c.floats = hit
+    c.key, c.model = key, model
     c.defaults = [default_value(t) for t in fi.code.locals]
-    ns = namespace(store, inst, bindings, c, model)
-    exec(code, ns)
+    ns = namespace(store, inst, hit.bindings, c, model)
+    exec(hit.code, ns)
     proto = ns['MAKE'](0)
     c.fn = types.FunctionType(proto.__code__, ns, 'F', proto.__defaults__,
                               (budget_cell(store),))
-    c.code = c.fn.__code__
+    adopt(c, hit)
     return c
+
+
+class Code:
+    """One function's generated code, shared by every instance of its
+    module (cached on its validation info): the code object of ``MAKE``,
+    ``entry`` (leader -> block), ``tags`` (line -> tag), ``bindings``,
+    ``source``, ``floats`` (its f64 locals), ``heads`` (block -> (leader,
+    height)), and for lazy arms ``present`` (the leaders it has arms for)
+    and ``succ`` (leader -> its successors)."""
+    __slots__ = ('code', 'entry', 'tags', 'bindings', 'source', 'floats', 'heads', 'present', 'succ')
+
+
+def generate(store, fi, addr, model, present=None, succ=None):
+    """The Code of function ``addr`` (None if the generator refuses it);
+    a function of more than LAZY_ARMS leaders gets lazy arms: ``present``
+    (first: the leaders near the entry, see ``_more``)."""
+    g = GENERATORS[model](store, fi, addr, model)
+    try:
+        g.general = memories.uses_general(store, fi.module, g.body)
+        if present is None:
+            lead = g.lead = g.leaders()
+            if len(lead) > LAZY_ARMS + 1:
+                succ = g.successors()
+                present = _more(set(), succ[0], succ, LAZY_FIRST)
+        g.present = present
+        g.generate()
+    except Uncompilable:
+        return None
+    # F is made inside MAKE so that N is a free variable; build gives it the
+    # store's cell
+    lines, tags = ['def MAKE(N):'], {}
+    for k, (ind, text, tag) in enumerate(g.out, 2):
+        lines.append('    ' * (ind + 1) + text)
+        if tag is not None:
+            tags[k] = tag
+    lines.append('    return F')
+    h = Code()
+    h.source = '\n'.join(lines) + '\n'
+    h.code = compile(h.source, f'<wasm function {fi.idx}>', 'exec')
+    h.entry = {pc: g.blocks[pc] for pc in g.lead if pc or g.resume0}
+    h.tags, h.bindings, h.floats = tags, g.bindings, tuple(sorted(g.f64locals))
+    h.heads = [(pc, g.lead[pc]) for pc in sorted(g.lead)]
+    h.present, h.succ = present, succ
+    return h
+
+
+def _more(present, start, succ, k):
+    """``present`` plus the leaders ``start`` and, breadth first over
+    ``succ``, what follows them; then the leaders nearest the first one in
+    the code: k leaders more in all (or all there are)."""
+    out, queue, added = set(present), list(start), 0
+    for p in queue:
+        if added >= k:
+            return out
+        if p not in out:
+            out.add(p)
+            added += 1
+            queue.extend(succ[p])
+    for p in sorted(succ, key=lambda q: abs(q - start[0])):
+        if added >= k:
+            break
+        if p not in out:
+            out.add(p)
+            added += 1
+    return out
+
+
+def adopt(c, hit):
+    """Point the Compiled ``c`` (its function object already made) at the
+    code of ``hit``."""
+    c.code = c.fn.__code__
+    c.entry, c.lines, c.source, c.floats = hit.entry, hit.tags, hit.source, hit.floats
+    c.heads, c.present = hit.heads, hit.present
+
+
+def grow(store, c, blk):
+    """After a ``Miss`` of ``c`` at block ``blk`` (the executor has unwound
+    every compiled frame): its code with that block's arm, and
+    geometrically more (all of them past half), so a function misses
+    O(log blocks) times; swapped into ``c``'s function object in place
+    (its callers' names for it stay valid)."""
+    fi = store.funcs[c.addr]
+    cache = fi.info.fast_code
+    hit = cache[c.key]
+    pc = c.heads[blk][0]
+    if pc not in hit.present:             # (another instance may have grown it already)
+        present = _more(hit.present, [pc], hit.succ, max(len(hit.present), LAZY_FIRST))
+        if 2 * len(present) >= len(hit.heads):
+            present = {p for p, _ in hit.heads}
+        hit = cache[c.key] = generate(store, fi, c.addr, c.model, present, hit.succ)
+    ns = c.fn.__globals__
+    bind(ns, store, fi.module, hit.bindings, c, c.model)
+    exec(hit.code, ns)
+    c.fn.__code__ = ns['MAKE'](0).__code__
+    adopt(c, hit)

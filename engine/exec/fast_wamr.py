@@ -170,9 +170,9 @@ class FastExecutor(CompiledTier, R.Executor):
         if types is None:
             return 1
         values = _values_of(types, stack[frame.lp:])
-        if blk is None:
-            return (c, None, values[:c.nparams]) if c.fresh(values) else 1
-        return c, blk, values
+        if at == 0 and c.fresh(values):           # entered by a call
+            return c, None, values[:c.nparams]
+        return (c, blk, values) if blk is not None else 1
 
     def _returned(self, frame, res):
         frames, stack = self.frames, self.stack

@@ -18,6 +18,9 @@ until it returns to this frame's caller, or raises:
   rebuilt the same way, positioned before the call.
 - a trap: steps and frames rebuilt, pc after the trapping instruction, as
   the interpreter leaves them.
+- ``Miss``: a jump to a block whose code was not generated (lazy arms):
+  rebuilt as at a ``Stop`` before that block, the function is generated
+  again with it (``compile.grow``), and the run goes on compiled.
 
 When ``pc`` is not a leader (after a restore, or after the interpreter ran
 the last steps of a previous ``run``), the interpreter runs one instruction
@@ -37,7 +40,7 @@ import struct
 import sys
 
 from . import wasmedge as W
-from .compile import INDEX_OOB, OOB, STRUCT_OOB, Reenter, Stop, budget_cell, ready, unwind
+from .compile import INDEX_OOB, OOB, STRUCT_OOB, Miss, Reenter, Stop, budget_cell, grow, ready, unwind
 from ..errors import Trap
 
 PY_DEPTH = 1500           # compiled Wasm calls nested in one Python entry
@@ -105,10 +108,13 @@ class CompiledTier:
                     r = c.fn(n, self._allowance(), *values)
                 else:
                     r = c.fn(n, self._allowance(), R=(blk, values))
-            except (Stop, Reenter) as e:
+            except (Stop, Reenter, Miss) as e:
                 left = self._rebuild(e, False)
                 self.steps += n - left
                 n = left
+                if e.__class__ is Miss:               # at a block without code: generate it
+                    grow(self.store, *e.args)
+                    continue
                 if isinstance(e, Stop):
                     return interp(self, n) if n > 0 else False
                 if n > 0:                             # the call, by the interpreter
@@ -153,11 +159,11 @@ class FastExecutor(CompiledTier, W.Executor):
         c = ready(self.store, frame.func)
         if c is None:                              # cold: not compiled yet
             return INTERPRETED_BATCH
-        blk = c.entry.get(self.pc)
         values = self.stack[frame.vpos:]
+        if self.pc == 0 and c.fresh(values):      # entered by a call
+            return c, None, values[:c.nparams]
+        blk = c.entry.get(self.pc)
         if blk is None:
-            if self.pc == 0 and c.fresh(values):
-                return c, None, values[:c.nparams]
             return INTERPRETED_BATCH if c.code is None else 1
         return c, blk, values
 
