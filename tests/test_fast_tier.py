@@ -689,17 +689,24 @@ def test_wrapping_arithmetic_at_the_boundaries_matches_wasmtime(model):
                     assert list(ex.results) == want, (entry, tier, hex(x), hex(y))
 
 
-def switch_module(arms=40):
+def switch_module(arms=40, tail=False):
     """``sw``: a loop dispatching through a br_table over ``arms`` blocks
-    ($m picks how many of them run); each arm adds its own constant.
-    The function has more leaders than LAZY_ARMS."""
+    ($m picks how many of them run); each arm adds its own constant (with
+    ``tail`` the last one ends in a ``return_call``, which the generator
+    refuses).  The function has more leaders than LAZY_ARMS.  ``outer``
+    calls it three times."""
     inner = '(br_table ' + ' '.join(f'$b{k}' for k in range(arms)) + \
         ' (i32.rem_u (i32.mul (local.get $n) (i32.const 7)) (local.get $m)))'
     for k in range(arms):
+        end = ('(return_call $id (local.get $acc))' if tail and k == arms - 1 else '(br $top)')
         inner = (f'(block $b{k} {inner})\n (local.set $acc (i32.add (i32.mul (local.get $acc) '
-                 f'(i32.const 3)) (i32.const {k * 11 + 1}))) (br $top)')
+                 f'(i32.const 3)) (i32.const {k * 11 + 1}))) {end}')
     return f'''(module
-  (func (export "sw") (param $n i32) (param $m i32) (result i32) (local $acc i32)
+  (func $id (param i32) (result i32) (local.get 0))
+  (func (export "outer") (param $n i32) (result i32)
+    (i32.add (call $sw (local.get $n) (i32.const 2))
+             (i32.add (call $sw (local.get $n) (i32.const 40)) (call $sw (local.get $n) (i32.const 40)))))
+  (func $sw (export "sw") (param $n i32) (param $m i32) (result i32) (local $acc i32)
     (block $done
       (loop $top
         (br_if $done (i32.eqz (local.get $n)))
@@ -790,3 +797,21 @@ def test_every_stop_with_every_function_lazy(model, monkeypatch):
     for entry, args in (('chain', [5, 1]), ('calls', [1]), ('rec', [3])):
         check_every_stop(wasm, entry, args, points_for(length(wasm, entry, args, model), 60), model)
     assert sum(p is not None for p in made) >= 100          # regrowths: misses happened
+
+
+@pytest.mark.parametrize('model', ['wasmedge', 'wamr'])
+def test_a_lazy_block_the_generator_refuses_leaves_the_function_to_the_interpreter(model, monkeypatch):
+    """A block generated late holds an instruction the generator refuses
+    (``return_call``): the function runs in the interpreter from then on,
+    its compiled callers' calls to it included, and every stop is still
+    the interpreter's."""
+    from engine.exec import compile as C
+    monkeypatch.setattr(C, 'INLINE_DEPTH', 0)
+    wasm = wasmtime.wat2wasm(switch_module(tail=True))
+    store, inst, ex = setup(wasm, 'outer', [50], 'fast', model=model)
+    assert ex.run() and ex.results == setup_results(wasm, 'outer', [50], model)
+    c = C.compiled(store, inst.exports['sw'][1], model)
+    assert c.code is None and c.entry == {}
+    total = length(wasm, 'outer', [50], model)
+    check_every_stop(wasm, 'outer', [50], points_for(total, 60), model)
+    check_chunked(wasm, 'outer', [50], (1, 5, 40, 300), 4, model)

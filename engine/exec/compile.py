@@ -1571,6 +1571,20 @@ def _more(present, start, succ, k):
     return out
 
 
+_REFUSED = compile('def MAKE(N):\n    def F(*args, **kw):\n        N\n        raise Reenter()\n'
+                   '    return F\n', '<wasm function left to the interpreter>', 'exec')
+
+
+def _interpreted(c):
+    """``c`` runs in the interpreter from now on (lazy arms met a block the
+    generator refuses): its function object, which callers' namespaces
+    hold, leaves every call to the interpreter as ``interpreted`` does."""
+    ns = c.fn.__globals__
+    exec(_REFUSED, ns)
+    c.fn.__code__ = ns['MAKE'](0).__code__
+    c.entry, c.lines, c.code, c.source, c.floats, c.defaults = {}, {}, None, None, (), None
+
+
 def adopt(c, hit):
     """Point the Compiled ``c`` (its function object already made) at the
     code of ``hit``."""
@@ -1589,11 +1603,14 @@ def grow(store, c, blk):
     cache = fi.info.fast_code
     hit = cache[c.key]
     pc = c.heads[blk][0]
-    if pc not in hit.present:             # (another instance may have grown it already)
+    if hit is not None and pc not in hit.present:   # (another instance may have grown it)
         present = _more(hit.present, [pc], hit.succ, max(len(hit.present), LAZY_FIRST))
         if 2 * len(present) >= len(hit.heads):
             present = {p for p, _ in hit.heads}
         hit = cache[c.key] = generate(store, fi, c.addr, c.model, present, hit.succ)
+    if hit is None:                       # a block the generator refuses: all interpreted
+        _interpreted(c)
+        return
     ns = c.fn.__globals__
     bind(ns, store, fi.module, hit.bindings, c, c.model)
     exec(hit.code, ns)

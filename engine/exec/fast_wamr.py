@@ -152,14 +152,12 @@ class FastExecutor(CompiledTier, R.Executor):
 
     def _entry(self, frame):
         c = ready(self.store, frame.func, NAME)
-        if c is None:                              # cold: not compiled yet
+        if c is None or c.code is None:            # cold, or not compiled
             return INTERPRETED_BATCH
         lay = Layout.of(self.store, c)
         pc = self.pc
         blk = lay.entry.get(pc)
         if blk is None:
-            if c.code is None:
-                return INTERPRETED_BATCH
             if pc != lay.start:
                 return 1
             at = 0                                 # pc 0: entered by a call if fresh
