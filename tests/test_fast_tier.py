@@ -339,6 +339,42 @@ def test_store_marks_dirty_chunks(wasm):
     assert [i for i, f in enumerate(mi.dirty) if f] == [2, 3, 9, 10, 11]
 
 
+CROSSING_WAT = """(module (memory 2)
+  (func (export "store") (param $op i32) (param $ea i32)
+    (block (block (block (block (block (block (block
+      (br_table 0 1 2 3 4 5 6 (local.get $op)))
+      (i32.store16 (local.get $ea) (i32.const 0x0101)) (return))
+      (i32.store (local.get $ea) (i32.const 0x01010101)) (return))
+      (i64.store (local.get $ea) (i64.const 0x0101010101010101)) (return))
+      (f32.store (local.get $ea) (f32.const 1)) (return))
+      (f64.store (local.get $ea) (f64.const 1)) (return))
+      (i64.store32 offset=4 (local.get $ea) (i64.const 0x01010101)) (return))
+    (f64.store (local.get $ea) (f64.const nan:0x1))))"""
+
+
+@pytest.mark.parametrize('model', ('wasmedge', 'wamr'))
+def test_a_store_marks_the_chunk_of_its_last_byte_exactly_when_it_crosses_into_it(model):
+    """Every width, at each address from 16 bytes before a 4 KiB chunk
+    boundary to the boundary: the compiled tier flags the chunk the store
+    starts in and the next one exactly when its last byte lies there (the
+    generated code tests for the crossing instead of flagging twice)."""
+    wasm = wasmtime.wat2wasm(CROSSING_WAT)
+    widths = (2, 4, 8, 4, 8, 4, 8)
+    for op, w in enumerate(widths):
+        start = 4 if op == 5 else 0               # offset=4: the first byte is ea + 4
+        for ea in range(4096 - 16 - start, 4097 - start):
+            got = []
+            for tier in ('interp', 'fast'):
+                store, inst, ex = setup(wasm, 'store', [op, ea], tier, model=model)
+                mi = store.mems[inst.memaddrs[0]]
+                mi.dirty[:] = bytes(len(mi.dirty))
+                ex.run()
+                got.append([i for i, f in enumerate(mi.dirty) if f])
+            first = ea + start
+            want = [0, 1] if first < 4096 < first + w else [first >> 12]
+            assert got == [want, want], (op, ea)
+
+
 LANE_WAT = """(module (memory 1)
   (func (export "lanes") (result i64)
     (v128.store8_lane 15 (i32.const 65535) (v128.const i8x16 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0x11))

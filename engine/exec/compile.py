@@ -985,8 +985,11 @@ class FuncGen:
                 vx = self.bits(v, ind) if mask is None or v.raw is None else v.raw
                 val = vx if mask is None else f'{_p(vx)} & {mask}'
                 self.emit(ind, f'MEM[{ea}] = {val}' if w == 1 else f'P{ch}(MEM, {ea}, {val})')
-            self.emit(ind, f'D[{ea} >> 12] = 1' if w == 1 else
-                      f'D[{ea} >> 12] = 1; D[({ea} + {w - 1}) >> 12] = 1')
+            # the chunk of the last byte too, when the store crosses into it
+            # (a test is cheaper than a second mark, which is rarely needed)
+            self.emit(ind, f'D[{ea} >> 12] = 1')
+            if w > 1:
+                self.emit(ind, f'if {ea} & 4095 > {4096 - w}: D[({ea} + {w - 1}) >> 12] = 1')
         elif op == 'v128.load':
             a = self.pop()
             self.emit(ind, f'ea = {_p(a.expr)} + {imm[1]}')
