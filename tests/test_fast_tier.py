@@ -349,7 +349,12 @@ CROSSING_WAT = """(module (memory 2)
       (f32.store (local.get $ea) (f32.const 1)) (return))
       (f64.store (local.get $ea) (f64.const 1)) (return))
       (i64.store32 offset=4 (local.get $ea) (i64.const 0x01010101)) (return))
-    (f64.store (local.get $ea) (f64.const nan:0x1))))"""
+    (f64.store (local.get $ea) (f64.const nan:0x1)))
+  (func (export "static")
+    (i64.store (i32.const 4092) (i64.const -1))           ;; 4092..4099: chunks 0, 1
+    (i32.store (i32.const 8188) (i32.const -1))           ;; 8188..8191: chunk 1
+    (i32.store16 offset=12280 (i32.const 7) (i32.const -1))))  ;; 12287..12288: chunks 2, 3
+"""
 
 
 @pytest.mark.parametrize('model', ('wasmedge', 'wamr'))
@@ -373,6 +378,14 @@ def test_a_store_marks_the_chunk_of_its_last_byte_exactly_when_it_crosses_into_i
             first = ea + start
             want = [0, 1] if first < 4096 < first + w else [first >> 12]
             assert got == [want, want], (op, ea)
+    got = []
+    for tier in ('interp', 'fast'):                   # constant addresses: folded
+        store, inst, ex = setup(wasm, 'static', [], tier, model=model)
+        mi = store.mems[inst.memaddrs[0]]
+        mi.dirty[:] = bytes(len(mi.dirty))
+        ex.run()
+        got.append([i for i, f in enumerate(mi.dirty) if f])
+    assert got == [[0, 1, 2, 3]] * 2
 
 
 LANE_WAT = """(module (memory 1)

@@ -332,6 +332,14 @@ class _E:
         self.raw = raw
 
 
+def _address(base, offset):
+    """The effective address of a load or store: ``base + offset``, one
+    number when the base is a constant (a static datum of the module)."""
+    if base.isdigit():
+        return str(int(base) + offset)
+    return _p(base) if not offset else f'{_p(base)} + {offset}'
+
+
 def _p(e):
     return e if _ATOM.match(e) else f'({e})'
 
@@ -950,7 +958,7 @@ class FuncGen:
             # read as a float (the float domain); its bits ``s<p>`` are read
             # too only when it is a NaN (a float may not keep the payload)
             a = self.pop()
-            ea = _p(a.expr) if not imm[1] else f'{_p(a.expr)} + {imm[1]}'
+            ea = _address(a.expr, imm[1])
             p = len(self.st)
             name = f's{p}'
             for q in range(p):
@@ -964,13 +972,13 @@ class FuncGen:
         elif op in _LOADS:
             ch, mask = _LOADS[op]
             a = self.pop()
-            ea = _p(a.expr) if not imm[1] else f'{_p(a.expr)} + {imm[1]}'
+            ea = _address(a.expr, imm[1])
             x = f'MEM[{ea}]' if ch == 'B' else f'U{ch}(MEM, {ea})[0]'
             self.set_result(x if mask is None else f'{x} & {mask}', ind)
         elif op in _STORES:
             ch, mask, w = _STORES[op]
             v, a = self.pop(), self.pop()
-            ea = a.expr if not imm[1] else f'{_p(a.expr)} + {imm[1]}'
+            ea = _address(a.expr, imm[1])
             if not _ATOM.match(ea):
                 self.emit(ind, f'ea = {ea}')
                 ea = 'ea'
@@ -987,9 +995,13 @@ class FuncGen:
                 self.emit(ind, f'MEM[{ea}] = {val}' if w == 1 else f'P{ch}(MEM, {ea}, {val})')
             # the chunk of the last byte too, when the store crosses into it
             # (a test is cheaper than a second mark, which is rarely needed)
-            self.emit(ind, f'D[{ea} >> 12] = 1')
-            if w > 1:
-                self.emit(ind, f'if {ea} & 4095 > {4096 - w}: D[({ea} + {w - 1}) >> 12] = 1')
+            if ea.isdigit():                    # a static datum: its chunks now
+                self.emit(ind, '; '.join(f'D[{c}] = 1' for c in
+                                         sorted({int(ea) >> 12, (int(ea) + w - 1) >> 12})))
+            else:
+                self.emit(ind, f'D[{ea} >> 12] = 1')
+                if w > 1:
+                    self.emit(ind, f'if {ea} & 4095 > {4096 - w}: D[({ea} + {w - 1}) >> 12] = 1')
         elif op == 'v128.load':
             a = self.pop()
             self.emit(ind, f'ea = {_p(a.expr)} + {imm[1]}')
