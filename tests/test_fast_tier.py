@@ -861,6 +861,52 @@ def test_a_lazy_block_the_generator_refuses_leaves_the_function_to_the_interpret
     assert ex.run() and ex.results == setup_results(wasm, 'outer', [50], model)
     c = C.compiled(store, inst.exports['sw'][1], model)
     assert c.code is None and c.entry == {}
+    # the interpreter keeps it now: its pre-decoded form has superinstructions
+    code = store.funcs[inst.exports['sw'][1]].cache[model]
+    assert code.fops != code.ops
     total = length(wasm, 'outer', [50], model)
     check_every_stop(wasm, 'outer', [50], points_for(total, 60), model)
     check_chunked(wasm, 'outer', [50], (1, 5, 40, 300), 4, model)
+
+
+def handler_module(pad):
+    """``h``: a loop inside a handler (which the generator refuses), after
+    ``pad`` nops; ``main`` calls it 12 times and adds n * n."""
+    return f"""(module
+  (func $h (export "h") (param $n i32) (result i32) (local $acc i32)
+    {'nop ' * pad}
+    (block $out
+      (try_table (catch_all $out)
+        (loop $l
+          (local.set $acc (i32.add (local.get $acc) (local.get $n)))
+          (local.set $n (i32.sub (local.get $n) (i32.const 1)))
+          (br_if $l (local.get $n)))))
+    (local.get $acc))
+  (func (export "main") (param $n i32) (result i32) (local $k i32) (local $s i32)
+    (loop $again
+      (local.set $s (i32.add (local.get $s) (call $h (local.get $n))))
+      (br_if $again (i32.ne (local.tee $k (i32.add (local.get $k) (i32.const 1))) (i32.const 12))))
+    (i32.add (local.get $s) (i32.mul (local.get $n) (local.get $n)))))"""
+
+
+@pytest.mark.parametrize('model', ['wasmedge', 'wamr'])
+@pytest.mark.parametrize('pad', [0, 500])
+def test_the_compiled_tier_pre_decodes_with_superinstructions_only_what_the_interpreter_keeps(
+        model, pad):
+    """In the compiled tier the interpreter runs a function only until it
+    is compiled, unless the generator refuses it (here: a handler): the
+    former is pre-decoded plain (no superinstructions to match), the latter
+    fused, as every function of the interpreter tier is.  With ``pad`` the
+    refused function is big, so it runs a few calls in the interpreter
+    (pre-decoded plain) before the generator sees it, and is pre-decoded
+    again, fused, when refused."""
+    from engine.exec import compile as C
+    wasm = wasmtime.wat2wasm(handler_module(pad))
+    want = 12 * (50 * 51 // 2) + 2500
+    assert (pad > C.COLD_SIZE) == bool(pad)          # big: cold for its first calls
+    for tier in ('fast', 'interp'):
+        store, inst, ex = setup(wasm, 'main', [50], tier, model=model)
+        assert ex.run() and ex.results == [want]
+        fused = {name: (lambda c: c.fops != c.ops)(store.funcs[inst.exports[name][1]].cache[model])
+                 for name in ('h', 'main')}
+        assert fused == ({'h': True, 'main': False} if tier == 'fast' else {'h': True, 'main': True})

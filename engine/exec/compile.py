@@ -1509,6 +1509,7 @@ def build(store, addr, model='wasmedge'):
     if hit is None:
         c.fn, c.entry, c.lines, c.code, c.source, c.floats = interpreted, {}, {}, None, None, ()
         c.defaults = None
+        _fuse(store, fi, model)
         return c
     c.key, c.model = key, model
     c.defaults = [default_value(t) for t in fi.code.locals]
@@ -1590,7 +1591,7 @@ _REFUSED = compile('def MAKE(N):\n    def F(*args, **kw):\n        N\n        ra
                    '    return F\n', '<wasm function left to the interpreter>', 'exec')
 
 
-def _interpreted(c):
+def _interpreted(store, c):
     """``c`` runs in the interpreter from now on (lazy arms met a block the
     generator refuses): its function object, which callers' namespaces
     hold, leaves every call to the interpreter as ``interpreted`` does."""
@@ -1598,6 +1599,24 @@ def _interpreted(c):
     exec(_REFUSED, ns)
     c.fn.__code__ = ns['MAKE'](0).__code__
     c.entry, c.lines, c.code, c.source, c.floats, c.defaults = {}, {}, None, None, (), None
+    _fuse(store, store.funcs[c.addr], c.model)
+
+
+def left_to_interpreter(fi, model):
+    """Whether the compiled tier has left function ``fi`` to the
+    interpreter for good (the generator refused it)."""
+    c = fi.cache.get(CACHE[model])
+    return c is not None and c.code is None and fi.host is None
+
+
+def _fuse(store, fi, model):
+    """The interpreter's pre-decoded form of ``fi``, made without
+    superinstructions while it was to be compiled (``fusion.pre_decode``),
+    made again with them now that the interpreter keeps it; frames running
+    the old form go on with it (the same instructions at the same places)."""
+    if model in fi.cache:
+        from . import wamr, wasmedge
+        fi.cache[model] = (wamr if model == 'wamr' else wasmedge).compile_func(store, fi)
 
 
 def adopt(c, hit):
@@ -1624,7 +1643,7 @@ def grow(store, c, blk):
             present = {p for p, _ in hit.heads}
         hit = cache[c.key] = generate(store, fi, c.addr, c.model, present, hit.succ)
     if hit is None:                       # a block the generator refuses: all interpreted
-        _interpreted(c)
+        _interpreted(store, c)
         return
     ns = c.fn.__globals__
     bind(ns, store, fi.module, hit.bindings, c, c.model)

@@ -167,13 +167,37 @@ def changes(ops, args, fops, fargs):
             if fops[i] != ops[i] or fargs[i] is not args[i]]
 
 
+_plain = [False]      # set by ``plain``: the pre-decoding in progress goes without
+
+
 def cached(info, model, compute):
     """``compute()`` (a function's fused cases, which depend on its code
     only, never on the store) once per function of a decoded module: kept
     on its validation info, which every instance of the module shares, so
-    the fresh stores of a migration chain do not search it again."""
+    the fresh stores of a migration chain do not search it again.  None
+    while ``plain`` is in force."""
+    if _plain[0]:
+        return ()
     memo = info.__dict__.setdefault('fused', {})
     out = memo.get(model)
     if out is None:
         out = memo[model] = compute()
     return out
+
+
+def pre_decode(compile_func, store, fi, model):
+    """``compile_func(store, fi)``: an interpreter's pre-decoded form of a
+    function, without superinstructions in the compiled tier unless the
+    function runs in the interpreter there for good (the generator refused
+    it).  Otherwise the interpreter runs it only until it is compiled, and
+    the matching would cost more than it saves (binary-trees: 9%); its
+    plain instructions count and stop the same."""
+    if store.tier == 'fast':
+        from .compile import left_to_interpreter
+        if not left_to_interpreter(fi, model):
+            _plain[0] = True
+            try:
+                return compile_func(store, fi)
+            finally:
+                _plain[0] = False
+    return compile_func(store, fi)

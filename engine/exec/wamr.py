@@ -161,7 +161,7 @@ def code_of(store, funcaddr):
     fi = store.funcs[funcaddr]
     c = fi.cache.get(NAME)
     if c is None:
-        c = fi.cache[NAME] = compile_func(store, fi)
+        c = fi.cache[NAME] = fusion.pre_decode(compile_func, store, fi, NAME)
     return c
 
 
