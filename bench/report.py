@@ -77,7 +77,8 @@ def render(report):
              f'Python {report["python"]}, {report["machine"]}, {report["cpus"]} CPUs'
              + (f', {report["total_cpu_seconds"]:.0f} s CPU in all' if 'total_cpu_seconds' in report
                 else '') + '.', '',
-             'CPU seconds of the timed run (instantiation excluded; pwasm-compile includes its '
+             'CPU seconds of the timed run, the least of up to 3 when the runs took under 1 s '
+             'in all, each prepared afresh (instantiation excluded; pwasm-compile includes its '
              'compilation, which happens at the first call, with its disk cache of generated code '
              'off; our fast tier includes its compilation too).', '']
     notes = []

@@ -104,6 +104,34 @@ def test_a_wrong_result_is_an_error_not_a_time():
     assert measure('wasmedge/interp', wasm_of(FIB), ('invoke', 'run', [10]), 55)['status'] == 'ok'
 
 
+def test_a_short_run_is_repeated_afresh_and_its_least_time_kept(monkeypatch):
+    """Runs are repeated while fewer than ``repeat`` took under ``budget``
+    CPU seconds in all, each with its own prepare (cold again); the row
+    keeps the least time and says how many runs there were."""
+    from bench import compute
+    seconds = iter([0.5, 0.2, 0.3, 0.4])
+    prepared = []
+
+    def prepare(engine, wasm, call):
+        prepared.append(engine)
+        s = next(seconds)
+        return lambda: compute.Timed(55, s)
+    monkeypatch.setattr(compute, 'prepare', prepare)
+    row = compute.measure('e', b'', ('invoke', 'run', [10]), 55, repeat=3, budget=1.0)
+    assert (row['cpu_seconds'], row['runs'], len(prepared)) == (0.2, 3, 3)
+    seconds = iter([0.7, 0.4, 0.1])                   # 1.1 s after two runs: no third
+    row = compute.measure('e', b'', ('invoke', 'run', [10]), 55, repeat=3, budget=1.0)
+    assert (row['cpu_seconds'], row['runs']) == (0.4, 2)
+    seconds = iter([2.5])                             # one long run is enough
+    assert compute.measure('e', b'', ('invoke', 'run', [10]), 55)['runs'] == 1
+    seconds = iter([0.1, 0.1])                        # a wrong second result spoils the row
+    results = iter([55, 54])
+    monkeypatch.setattr(compute, 'prepare', lambda e, w, c: (lambda: compute.Timed(next(results),
+                                                                                   next(seconds))))
+    row = compute.measure('e', b'', ('invoke', 'run', [10]), 55)
+    assert row['status'] == 'wrong result' and row['cpu_seconds'] is None
+
+
 def test_a_missing_engine_is_reported_as_such(monkeypatch):
     from bench.compute import measure
     from bench.kernels import FIB, wasm_of
