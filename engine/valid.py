@@ -1404,15 +1404,17 @@ class BlockStructure:
         return out
 
 
-def block_structure(module: S.Module, funcidx: int) -> BlockStructure:
-    """The ``BlockStructure`` of defined function ``funcidx``, cached per module."""
+def block_structure(module: S.Module, funcidx: int, trace=None) -> BlockStructure:
+    """The ``BlockStructure`` of defined function ``funcidx``, cached per
+    module (``trace``: its ``operand_trace``, when the caller has it)."""
     cache = module.__dict__.get('_block_structure_cache')
     if cache is None:
         cache = module.__dict__['_block_structure_cache'] = {}
     bs = cache.get(funcidx)
     if bs is None:
         body = module.funcs[funcidx].body
-        trace = operand_trace(module, funcidx)
+        if trace is None:
+            trace = operand_trace(module, funcidx)
         entry = {i: trace[i] for i, ins in enumerate(body) if ins.op in _BLOCK_OPS}
         bs = cache[funcidx] = BlockStructure(body, entry)
     return bs

@@ -13,7 +13,7 @@ from engine import embedding
 from engine.exec.fast_wamr import FastExecutor
 from engine.migrate import checkpoint, images as im
 from engine.syntax import ExternRef
-from fuzz import linked
+from fuzz import gen, linked
 from test_fast_tier import (WAT, FBITS, _generated, check_against_wasmtime, check_chunked,
                             check_every_stop, check_exhaustion, length, outcome, points_for, run,
                             setup, state)
@@ -313,3 +313,33 @@ def test_every_stop_of_generated_float_dispatch_modules(seed):
     locals) in the WAMR model."""
     import test_fast_tier
     test_fast_tier.test_every_stop_of_generated_float_dispatch_modules(seed, model='wamr')
+
+
+def test_a_call_entry_s_frame_layout_needs_no_validation_pass():
+    """At pc 0 (a call's entry) the layout's cell types and labels come
+    without replaying validation: the same as the replay gives (no operand,
+    the function's own label only), for every function of generated
+    modules, whatever their first instruction."""
+    from engine.exec import compile as C
+    from engine.exec.fast_wamr import Layout
+    from engine.valid import block_structure, operand_trace
+    firsts = set()
+    for seed in range(40):
+        gm = gen.from_seed(seed)
+        store = embedding.store_init('wamr', None, 'fast')
+        module = linked.decoded(gm.wasm)
+        inst = embedding.module_instantiate(store, module, linked.imports_for(store, module, gm.wasm))
+        nimp = len(module.imported('func'))
+        for k, addr in enumerate(inst.funcaddrs[nimp:]):
+            c = C.compiled(store, addr, 'wamr')
+            if c.code is None:
+                continue
+            lay = Layout(store, store.funcs[addr], c)
+            firsts.add(lay.body[0].op)
+            types, labels = lay.frame_types(0), lay.label_tuple(0)
+            assert lay._trace is None and lay._blocks is None      # no replay
+            code = lay.code
+            assert types == tuple(code.types) + tuple(operand_trace(module, k)[0])
+            assert labels == (code.func_label,) + tuple(
+                code.args[lay.body[b].offset] for b in block_structure(module, k).open_at(0))
+    assert {'block', 'loop'} & firsts                # some start by opening a block

@@ -97,7 +97,9 @@ class Layout:
         """Types of the locals and of the operands before instruction pc."""
         t = self._types.get(pc)
         if t is None:
-            if self.body[pc].op == 'end':   # may be reached only by branches: the label's types
+            if pc == 0:                     # a call's entry: no operands (no validation pass)
+                ops = ()
+            elif self.body[pc].op == 'end':   # may be reached only by branches: the label's types
                 ops = operand_types(self.module, self.defidx, pc)
             else:
                 ops = self.trace()[pc]
@@ -110,9 +112,11 @@ class Layout:
 
     def label_tuple(self, pc):
         lab = self._labels.get(pc)
+        if lab is None and pc == 0:         # a call's entry: no block open yet
+            lab = self._labels[0] = (self.code.func_label,)
         if lab is None:
             if self._blocks is None:
-                self._blocks = block_structure(self.module, self.defidx)
+                self._blocks = block_structure(self.module, self.defidx, self._trace)
             args, body = self.code.args, self.body
             lab = [self.code.func_label]
             for b in self._blocks.open_at(pc):
