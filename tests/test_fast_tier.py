@@ -910,3 +910,33 @@ def test_the_compiled_tier_pre_decodes_with_superinstructions_only_what_the_inte
         fused = {name: (lambda c: c.fops != c.ops)(store.funcs[inst.exports[name][1]].cache[model])
                  for name in ('h', 'main')}
         assert fused == ({'h': True, 'main': False} if tier == 'fast' else {'h': True, 'main': True})
+
+
+@pytest.mark.parametrize('model', ['wasmedge', 'wamr'])
+@pytest.mark.parametrize('kernel', ['i64-loop', 'lazy switch'])
+def test_a_block_emitted_in_place_wherever_it_is_reached_has_no_arm_and_is_no_entry(model, kernel):
+    """A block every predecessor emits in place gets no arm in the
+    dispatch and is not an entry (a run stopped before it steps in the
+    interpreter to the next entry): the entries are exactly the blocks some
+    arm jumps to (and the function's start), in small functions and in
+    lazy ones after they grew; every stop stays the interpreter's."""
+    import re
+    from bench.kernels import KERNELS, wasm_of
+    from engine.exec import compile as C
+    if kernel == 'i64-loop':
+        wasm, name, args = wasm_of(KERNELS['i64-loop'][1]), 'run', [40]
+    else:
+        wasm, name, args = wasmtime.wat2wasm(switch_module()), 'sw', [60, 40]
+    store, inst, ex = setup(wasm, name, args, 'fast', model=model)
+    assert ex.run() and ex.results == setup_results(wasm, name, args, model)
+    c = C.compiled(store, inst.exports[name][1], model)
+    jumped = {int(k) for k in re.findall(r'\bb = (\d+)$', c.source, re.M)}
+    block = dict((pc, blk) for blk, (pc, _) in enumerate(c.heads))
+    missing = c.present is not None and len(c.present) < len(c.heads)
+    entries = {block[pc] for pc in c.entry} - {0}
+    if missing:          # lazy: the blocks without code are entries too (they miss)
+        entries -= {block[pc] for pc, _ in c.heads if pc not in c.present}
+    assert entries == jumped - {0}
+    assert len(c.entry) < len(c.heads)                # some block is emitted in place only
+    total = length(wasm, name, args, model)
+    check_every_stop(wasm, name, args, points_for(total, 50), model)

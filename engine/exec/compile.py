@@ -500,6 +500,12 @@ class FuncGen:
         present = self.present
         arms = {pc: self.arm(pc, lead[pc]) for pc in sorted(lead)
                 if pc and (present is None or pc in present)}
+        # a block no arm jumps to is entered only where it is emitted in place
+        # (in each of its predecessors): it needs no arm and is no entry; a
+        # run stopped on the way to it steps in the interpreter to an entry
+        self.dropped = {pc for pc in arms if self.blocks[pc] not in self.targets}
+        for pc in self.dropped:
+            del arms[pc]
         # block 0 again only if an arm jumps to it (or lazy arms have it)
         order = [pc for pc in sorted(lead) if pc in arms or (
             pc == 0 and (self.blocks[pc] in self.targets or (present is not None and 0 in present)))]
@@ -1559,7 +1565,7 @@ def generate(store, fi, addr, model, present=None, succ=None):
     h = Code()
     h.source = '\n'.join(lines) + '\n'
     h.code = compile(h.source, f'<wasm function {fi.idx}>', 'exec')
-    h.entry = {pc: g.blocks[pc] for pc in g.lead if pc or g.resume0}
+    h.entry = {pc: g.blocks[pc] for pc in g.lead if (pc or g.resume0) and pc not in g.dropped}
     h.tags, h.bindings, h.floats = tags, g.bindings, tuple(sorted(g.f64locals))
     h.heads = [(pc, g.lead[pc]) for pc in sorted(g.lead)]
     h.present, h.succ = present, succ

@@ -63,7 +63,7 @@ class Layout:
     interpreter code, leaders by byte offset, cell types and labels by
     instruction index (each computed once, when first needed)."""
     __slots__ = ('code', 'body', 'entry', 'index', 'start', 'module', 'defidx', '_trace', '_blocks',
-                 '_types', '_labels', '_cells')
+                 '_types', '_labels', '_cells', '_of')
 
     KEY = 'fast:wamr:layout'
 
@@ -73,13 +73,14 @@ class Layout:
         lay = fi.cache.get(cls.KEY)
         if lay is None:
             lay = fi.cache[cls.KEY] = cls(store, fi, c)
+        elif lay._of is not c.entry:              # lazy arms grown: other entries
+            lay.entries(c)
         return lay
 
     def __init__(self, store, fi, c):
         self.code = R.code_of(store, c.addr)
         self.body = body = fi.code.body
-        self.entry = {body[pc].offset: blk for pc, blk in c.entry.items()}
-        self.index = {body[pc].offset: pc for pc in c.entry}
+        self.entries(c)
         self.start = body[0].offset
         self.module = fi.module.module
         self.defidx = fi.idx - len(self.module.imported('func'))
@@ -87,6 +88,14 @@ class Layout:
         self._types = {}
         self._labels = {}
         self._cells = {}
+
+    def entries(self, c):
+        """The leaders where compiled code can be entered, by byte offset
+        (``c.entry``, which lazy arms change as they grow)."""
+        body = self.body
+        self.entry = {body[pc].offset: blk for pc, blk in c.entry.items()}
+        self.index = {body[pc].offset: pc for pc in c.entry}
+        self._of = c.entry
 
     def trace(self):
         if self._trace is None:

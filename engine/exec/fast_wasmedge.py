@@ -92,6 +92,7 @@ class CompiledTier:
         recursion_room()
         interp = type(self).INTERP                 # the plain function: interp(self, n)
         cell = budget_cell(self.store)             # where compiled code returns the budget left
+        missed = None                              # the last Miss (a second one there is a bug)
         while n > 0:
             frame = self.frames[-1]
             entry = self._entry(frame)
@@ -113,6 +114,10 @@ class CompiledTier:
                 self.steps += n - left
                 n = left
                 if e.__class__ is Miss:               # at a block without code: generate it
+                    if missed == (e.args, self.steps):
+                        raise RuntimeError(f'compiled tier: function {e.args[0].addr} misses block '
+                                           f'{e.args[1]} again after generating it')
+                    missed = (e.args, self.steps)
                     grow(self.store, *e.args)
                     continue
                 if isinstance(e, Stop):
