@@ -167,15 +167,15 @@ def changes(ops, args, fops, fargs):
             if fops[i] != ops[i] or fargs[i] is not args[i]]
 
 
-_plain = [False]      # set by ``plain``: the pre-decoding in progress goes without
+_plain = [False]      # set while ``pre_decode`` makes a form without superinstructions
 
 
 def cached(info, model, compute):
     """``compute()`` (a function's fused cases, which depend on its code
     only, never on the store) once per function of a decoded module: kept
     on its validation info, which every instance of the module shares, so
-    the fresh stores of a migration chain do not search it again.  None
-    while ``plain`` is in force."""
+    the fresh stores of a migration chain do not search it again.  No
+    case while ``pre_decode`` makes a plain form."""
     if _plain[0]:
         return ()
     memo = info.__dict__.setdefault('fused', {})
@@ -187,7 +187,7 @@ def cached(info, model, compute):
 
 def pre_decode(compile_func, store, fi, model):
     """``compile_func(store, fi)``: an interpreter's pre-decoded form of a
-    function, without superinstructions in the compiled tier unless the
+    function, without superinstructions in a store of the compiled tier unless the
     function runs in the interpreter there for good (the generator refused
     it).  Otherwise the interpreter runs it only until it is compiled, and
     the matching would cost more than it saves (binary-trees: 9%); its
