@@ -912,31 +912,60 @@ def test_the_compiled_tier_pre_decodes_with_superinstructions_only_what_the_inte
         assert fused == ({'h': True, 'main': False} if tier == 'fast' else {'h': True, 'main': True})
 
 
+def _entries_are_the_jump_targets(c):
+    """Every block the source of Compiled ``c`` jumps to is an entry (lazy:
+    besides the blocks without code, which miss); (whether the entries
+    other than pc 0 are just those: an arm made and then left out may have
+    jumped to one more, whether some block is no entry)."""
+    import re
+    jumped = {int(k) for k in re.findall(r'\bb = (\d+)$', c.source, re.M)}
+    block = dict((pc, blk) for blk, (pc, _) in enumerate(c.heads))
+    entries = {block[pc] for pc in c.entry} - {0}
+    assert jumped - {0} <= entries
+    missing = set() if c.present is None else {block[pc] for pc, _ in c.heads
+                                               if pc not in c.present}
+    return entries - missing == jumped - missing - {0}, len(c.entry) < len(c.heads)
+
+
 @pytest.mark.parametrize('model', ['wasmedge', 'wamr'])
-@pytest.mark.parametrize('kernel', ['i64-loop', 'lazy switch'])
+@pytest.mark.parametrize('kernel', ['i64-loop', 'lazy switch', 'rollback', 'generated'])
 def test_a_block_emitted_in_place_wherever_it_is_reached_has_no_arm_and_is_no_entry(model, kernel):
     """A block every predecessor emits in place gets no arm in the
     dispatch and is not an entry (a run stopped before it steps in the
     interpreter to the next entry): the entries are exactly the blocks some
-    arm jumps to (and the function's start), in small functions and in
-    lazy ones after they grew; every stop stays the interpreter's."""
-    import re
+    arm jumps to (and the function's start), in small functions, in lazy
+    ones after they grew and in every function of generated modules (where
+    an arm made late, with less room to emit blocks in place, jumps to a
+    block an earlier one emitted in place); every stop stays the
+    interpreter's."""
     from bench.kernels import KERNELS, wasm_of
     from engine.exec import compile as C
+    if kernel == 'generated':
+        some = False
+        for seed in range(30):
+            gm = gen.from_seed(seed)
+            store, inst, ex = setup(gm.wasm, gm.entry, gm.args[0], 'fast', model=model)
+            nimp = len(inst.module.imported('func'))
+            for addr in inst.funcaddrs[nimp:]:
+                c = C.compiled(store, addr, model)
+                if c.code is not None:
+                    some |= _entries_are_the_jump_targets(c)[1]
+        assert some
+        return
     if kernel == 'i64-loop':
         wasm, name, args = wasm_of(KERNELS['i64-loop'][1]), 'run', [40]
-    else:
-        wasm, name, args = wasmtime.wat2wasm(switch_module()), 'sw', [60, 40]
+    elif kernel == 'rollback':      # block 0's arm, made last, jumps where the others do not
+        from test_oracle_checks import ROLLBACK
+        wasm, name, args = wasmtime.wat2wasm(ROLLBACK), 'run', [60]
+        store, inst, ex = setup(wasm, name, args, 'fast', model=model)
+        _entries_are_the_jump_targets(C.compiled(store, inst.exports[name][1], model))
+        check_every_stop(wasm, name, args, points_for(length(wasm, name, args, model), 80), model)
+        return
+    else:           # 38 arms: a module of its own (tests that change the generator's
+        # knobs leave their code cached on the decoded module of theirs)
+        wasm, name, args = wasmtime.wat2wasm(switch_module(38)), 'sw', [60, 38]
     store, inst, ex = setup(wasm, name, args, 'fast', model=model)
     assert ex.run() and ex.results == setup_results(wasm, name, args, model)
-    c = C.compiled(store, inst.exports[name][1], model)
-    jumped = {int(k) for k in re.findall(r'\bb = (\d+)$', c.source, re.M)}
-    block = dict((pc, blk) for blk, (pc, _) in enumerate(c.heads))
-    missing = c.present is not None and len(c.present) < len(c.heads)
-    entries = {block[pc] for pc in c.entry} - {0}
-    if missing:          # lazy: the blocks without code are entries too (they miss)
-        entries -= {block[pc] for pc, _ in c.heads if pc not in c.present}
-    assert entries == jumped - {0}
-    assert len(c.entry) < len(c.heads)                # some block is emitted in place only
+    assert _entries_are_the_jump_targets(C.compiled(store, inst.exports[name][1], model)) == (True, True)
     total = length(wasm, name, args, model)
     check_every_stop(wasm, name, args, points_for(total, 50), model)

@@ -48,7 +48,12 @@ def test_built_fuzzer_runs_seed_inputs(built, fuzzer, tmp_path):
             (line.partition('=') for line in (built / f'{fuzzer}.options').read_text().splitlines())
             if eq and k.strip() in ('rss_limit_mb', 'timeout')]
     assert any(o.startswith('-rss_limit_mb=') for o in opts)
-    p = subprocess.run([str(built / fuzzer), '-runs=3', '-max_len=4096', *opts, str(corpus)],
+    # launched by a shell that forks: exec'd straight from this (pytest
+    # worker) process, the fuzzer would inherit its peak RSS as its own
+    # (Linux keeps ru_maxrss across exec), which libFuzzer's RSS limit reads:
+    # a worker that had grown past 4 GiB made a "out-of-memory" of 91 MiB
+    cmd = [str(built / fuzzer), '-runs=3', '-max_len=4096', *opts, str(corpus)]
+    p = subprocess.run(['sh', '-c', '"$0" "$@"; exit $?', *cmd],
                        cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert p.returncode == 0, p.stderr[-2000:]
     assert 'INITED' in p.stderr and 'Done ' in p.stderr

@@ -500,20 +500,21 @@ class FuncGen:
         present = self.present
         arms = {pc: self.arm(pc, lead[pc]) for pc in sorted(lead)
                 if pc and (present is None or pc in present)}
+        # block 0 again only if an arm jumps to it (or lazy arms have it)
+        if self.blocks[0] in self.targets or (present is not None and 0 in present):
+            arms[0] = self.arm(0, lead[0])
         # a block no arm jumps to is entered only where it is emitted in place
         # (in each of its predecessors): it needs no arm and is no entry; a
-        # run stopped on the way to it steps in the interpreter to an entry
-        self.dropped = {pc for pc in arms if self.blocks[pc] not in self.targets}
+        # run stopped on the way to it steps in the interpreter to an entry.
+        # (Known only once every arm is made: where one arm emits a block in
+        # place, another made later, with less room left, may jump to it.)
+        self.dropped = {pc for pc in arms if pc and self.blocks[pc] not in self.targets}
         for pc in self.dropped:
             del arms[pc]
-        # block 0 again only if an arm jumps to it (or lazy arms have it)
-        order = [pc for pc in sorted(lead) if pc in arms or (
-            pc == 0 and (self.blocks[pc] in self.targets or (present is not None and 0 in present)))]
+        order = [pc for pc in sorted(lead) if pc in arms]
         # lazy arms: every leader is an entry, the missing ones miss
         self.resume0 = 0 in order or present is not None
         self.missing = present is not None and len(order) < len(lead)
-        if 0 in order:
-            arms[0] = self.arm(0, lead[0])
         if self.missing:
             self.emit(1, 'while True:')
             self.dispatch_lazy([(self.blocks[pc], arms[pc]) for pc in order], 2)
