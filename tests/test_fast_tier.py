@@ -913,10 +913,11 @@ def test_the_compiled_tier_pre_decodes_with_superinstructions_only_what_the_inte
 
 
 def _entries_are_the_jump_targets(c):
-    """Every block the source of Compiled ``c`` jumps to is an entry (lazy:
-    besides the blocks without code, which miss); (whether the entries
-    other than pc 0 are just those: an arm made and then left out may have
-    jumped to one more, whether some block is no entry)."""
+    """Asserts that every block the source of Compiled ``c`` jumps to is an
+    entry.  Returns (whether the entries other than pc 0 and the blocks
+    without code (lazy: they miss) are exactly those blocks, whether some
+    block is no entry); the first may be False where an arm made and then
+    left out jumped to one more block."""
     import re
     jumped = {int(k) for k in re.findall(r'\bb = (\d+)$', c.source, re.M)}
     block = dict((pc, blk) for blk, (pc, _) in enumerate(c.heads))

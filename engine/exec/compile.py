@@ -1613,7 +1613,7 @@ def left_to_interpreter(fi, model):
     """Whether the compiled tier has left function ``fi`` to the
     interpreter for good (the generator refused it)."""
     c = fi.cache.get(CACHE[model])
-    return c is not None and c.code is None and fi.host is None
+    return c is not None and c.code is None
 
 
 def _fuse(store, fi, model):
