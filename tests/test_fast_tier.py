@@ -5,6 +5,7 @@ resumes to the same end, traps identically, and resumes from restored
 image sets."""
 
 import random
+import re
 
 import pytest
 import wasmtime
@@ -736,6 +737,105 @@ def test_wrapping_arithmetic_at_the_boundaries_matches_wasmtime(model):
                     store, inst, ex = setup(wasm, entry, [x, y], tier, model=model)
                     assert ex.run()
                     assert list(ex.results) == want, (entry, tier, hex(x), hex(y))
+
+
+# each function returns x + c or x - c on a path a branch on x narrowed:
+# where the path bounds x so that the result cannot wrap, the generated
+# code has no wrap test (NOWRAP); elsewhere it must keep it
+BOUNDS_WAT = """(module
+  (func (export "lt") (param $x i32) (param $n i32) (result i32)
+    (block (br_if 0 (i32.ge_u (local.get $x) (local.get $n)))
+      (return (i32.add (local.get $x) (i32.const 1))))
+    (i32.const 7))
+  (func (export "le") (param $x i32) (param $n i32) (result i32)
+    (block (br_if 0 (i32.gt_u (local.get $x) (local.get $n)))
+      (return (i32.add (local.get $x) (i32.const 1))))
+    (i32.const 7))
+  (func (export "const") (param $x i32) (param $n i32) (result i32)
+    (block (br_if 0 (i32.ge_u (local.get $x) (i32.const 10)))
+      (return (i32.add (local.get $x) (i32.const 4294967286))))
+    (i32.const 7))
+  (func (export "past") (param $x i32) (param $n i32) (result i32)
+    (block (br_if 0 (i32.ge_u (local.get $x) (i32.const 10)))
+      (return (i32.add (local.get $x) (i32.const 4294967287))))
+    (i32.const 7))
+  (func (export "eqz") (param $x i32) (param $n i32) (result i32)
+    (if (i32.eqz (local.get $x)) (then (return (i32.sub (local.get $x) (i32.const 1)))))
+    (i32.sub (local.get $x) (i32.const 1)))
+  (func (export "merge") (param $x i32) (param $n i32) (result i32)
+    (block (br_if 0 (i32.lt_u (local.get $x) (i32.const 5)))
+      (local.set $n (i32.sub (local.get $x) (i32.const 5))))
+    (local.set $x (i32.sub (local.get $x) (i32.const 3)))
+    (i32.xor (local.get $x) (local.get $n)))
+  (func (export "lower") (param $x i32) (param $n i32) (result i32)
+    (if (result i32) (i32.lt_u (local.get $n) (local.get $x))
+      (then (i32.sub (local.get $x) (i32.const 1)))
+      (else (i32.sub (local.get $n) (i32.const 1)))))
+  (func (export "rewritten") (param $x i32) (param $n i32) (result i32)
+    (block (br_if 0 (i32.ge_u (local.get $x) (local.get $n)))
+      (local.set $x (local.get $n))
+      (return (i32.add (local.get $x) (i32.const 1))))
+    (i32.const 7))
+  (func (export "tee") (param $x i32) (param $n i32) (result i32)
+    (block (br_if 0 (i32.eqz (i32.lt_u (local.tee $x (i32.add (local.get $x) (i32.const 1)))
+                                       (local.get $n))))
+      (return (i32.add (local.get $x) (i32.const 1))))
+    (i32.const 7))
+  (func (export "lt64") (param $x i32) (param $n i32) (result i64)
+    (local $y i64)
+    (local.set $y (i64.sub (i64.const 0) (i64.extend_i32_u (local.get $x))))
+    (block (br_if 0 (i64.ge_u (local.get $y) (i64.const -2)))
+      (return (i64.add (local.get $y) (i64.const 2))))
+    (i64.add (local.get $y) (i64.const 2)))
+  (func (export "count") (param $x i32) (param $n i32) (result i32)
+    (local $s i32)
+    (block $done (loop $next
+      (br_if $done (i32.ge_u (local.get $x) (local.get $n)))
+      (local.set $s (i32.add (local.get $s) (local.get $x)))
+      (local.set $x (i32.add (local.get $x) (i32.const 1)))
+      (br $next)))
+    (local.get $s)))"""
+# entry -> (sums generated without a wrap test, sums with one)
+NOWRAP = {'lt': ({'l0 + 1'}, set()), 'le': (set(), {'l0 + 1'}),
+          'const': ({'l0 + 4294967286'}, set()), 'past': (set(), {'l0 + 4294967287'}),
+          'eqz': ({'l0 - 1'}, {'l0 - 1'}), 'merge': ({'l0 - 5'}, {'l0 - 3'}),
+          'lower': ({'l0 - 1'}, {'l1 - 1'}), 'rewritten': (set(), {'l0 + 1'}),
+          'tee': ({'l0 + 1'}, {'l0 + 1'}), 'lt64': ({'l2 + 2'}, {'l2 + 2'}),
+          'count': ({'l0 + 1'}, set())}
+
+
+@pytest.mark.parametrize('model', ['wasmedge', 'wamr'])
+def test_a_sum_a_branch_bounds_has_no_wrap_test_and_the_others_keep_it(model):
+    """A local a taken or untaken branch bounds (x < n, x < 10, x != 0,
+    through ``if``, ``br_if`` and ``i32.eqz`` of a comparison) plus or
+    minus a constant that cannot wrap on that path is generated without
+    the wrap test; on the other paths (x <= n, a local written after the
+    branch, a block two paths reach, x + c past the bound) the test stays;
+    the results are wasmtime's at the edges, and a counted loop stops where
+    the interpreter stops."""
+    from engine.exec import compile as C
+    wasm = wasmtime.wat2wasm(BOUNDS_WAT)
+    wt_store = wasmtime.Store()
+    wt = wasmtime.Instance(wt_store, wasmtime.Module(wt_store.engine, wasm), [])
+    m = (1 << 32) - 1
+    edges = [0, 1, 2, 4, 5, 7, 9, 10, 1 << 31, m - 1, m]
+    store, inst, _ = setup(wasm, 'lt', [0, 0], 'fast', model=model)
+    for entry, (plain, tested) in NOWRAP.items():
+        source = C.compiled(store, inst.exports[entry][1], model).source
+        sums = re.findall(r'\b(l\d+ [-+] \d+)( if )?', source)
+        assert plain <= {x for x, t in sums if not t}, (entry, source)
+        assert tested <= {x for x, t in sums if t}, (entry, source)
+        # count runs n - x iterations: edge pairs only where that is small
+        pairs = ([(x, n) for x in edges for n in edges if n - x <= 10] if entry == 'count'
+                 else [(x, n) for x in edges for n in edges])
+        for x, n in pairs:
+            signed = [v - (1 << 32) if v >> 31 else v for v in (x, n)]
+            want = wt.exports(wt_store)[entry](wt_store, *signed) & (
+                (1 << (64 if entry == 'lt64' else 32)) - 1)
+            s, i, ex = setup(wasm, entry, [x, n], 'fast', model=model)
+            assert ex.run() and ex.results == [want], (entry, x, n)
+    total = length(wasm, 'count', [m - 6, m], model)
+    check_every_stop(wasm, 'count', [m - 6, m], range(total + 1), model)
 
 
 def switch_module(arms=40, tail=False):

@@ -305,6 +305,7 @@ _GENERIC = {
     'table.fill': (3, 0), 'table.copy': (3, 0), 'table.init': (3, 0), 'elem.drop': (0, 0),
     'data.drop': (0, 0),
 }
+_LOCAL = re.compile(r'^l\d+$')
 _ATOM = re.compile(r'^[A-Za-z_][A-Za-z_0-9]*$|^-?\d+$|^None$')
 _TOKEN = re.compile(r'@R\d+@')
 _FLOAT = re.compile(r'^-?\d+(\.\d+)?(e[-+]\d+)?$')    # repr of a finite float
@@ -321,15 +322,19 @@ def _traps(name):
 class _E:
     """A symbolic operand: a Python expression, the l*/s* variables it
     reads, and an optional boolean form (comparisons)."""
-    __slots__ = ('expr', 'refs', 'cond', 'size', 'fexpr', 'raw')
+    __slots__ = ('expr', 'refs', 'cond', 'size', 'fexpr', 'raw', 'facts')
 
-    def __init__(self, expr, refs=frozenset(), cond=None, size=1, fexpr=None, raw=None):
+    def __init__(self, expr, refs=frozenset(), cond=None, size=1, fexpr=None, raw=None,
+                 facts=None):
         self.expr, self.refs, self.cond, self.size = expr, refs, cond, size
         self.fexpr = fexpr      # f64 only: the value as a Python float (None: not known)
         # integers: the value before its final wrap (congruent to it modulo
         # 2**width, maybe out of range or negative), for consumers that only
         # read the low bits (_MOD): one mask for a chain instead of one per op
         self.raw = raw
+        # comparisons of locals: what a branch on it tells of them, as
+        # (when true, when false), each ((local, least, greatest), ...)
+        self.facts = facts
 
 
 def _address(base, offset):
@@ -363,6 +368,9 @@ class FuncGen:
         self.out = []          # (indent, text, tag)
         self.tag = None
         self.general = False   # uses memories.general instructions (set by build)
+        # local -> (least, greatest) value it holds on the path being
+        # emitted, from the branches taken to get there (``narrow``)
+        self.facts = {}
 
     # -- control-flow analysis
     def leaders(self):
@@ -607,6 +615,7 @@ class FuncGen:
         self.d_checked = False
         self.synced = False        # whether N holds n (just after a compiled call)
         self.region = None
+        self.facts = {}            # an arm is entered from anywhere
         self.body_at(pc0, h0, 4)
         self.tag = None
         if faults.FAST_COUNT:       # the mutation check: a back-edge charged one step too many
@@ -729,11 +738,12 @@ class FuncGen:
             tail = self.tail_size(pc)
             if total and total == -tail and target != self.self_block:
                 # a tail charged ahead too (precharge): in place, unchecked
-                saved = (list(self.st), self.seg, self.segk, self.tag, self.pre, self.synced)
+                saved = (list(self.st), self.seg, self.segk, self.tag, self.pre, self.synced,
+                         self.facts)
                 self.depth += 1
                 self.body_at(pc, self.lead[pc], ind, total)
                 self.depth -= 1
-                self.st, self.seg, self.segk, self.tag, self.pre, self.synced = saved
+                self.st, self.seg, self.segk, self.tag, self.pre, self.synced, self.facts = saved
                 return
             # the end of precharged code: all charged, and the code after the
             # jump, which the check before the call does not cover, checks anew
@@ -743,12 +753,12 @@ class FuncGen:
                 and self.block_size(pc) <= INLINE_SIZE and len(self.body) <= INLINE_BODY
                 and len(self.out) + self.held < min(INLINE_LINES, INLINE_RATIO * len(self.body))):
             saved = (list(self.st), self.seg, self.segk, self.tag, self.pre, self.region,
-                     self.d_checked, self.precharged, self.synced)
+                     self.d_checked, self.precharged, self.synced, self.facts)
             self.depth += 1
             self.body_at(pc, self.lead[pc], ind, total)
             self.depth -= 1
             (self.st, self.seg, self.segk, self.tag, self.pre, self.region,
-             self.d_checked, self.precharged, self.synced) = saved
+             self.d_checked, self.precharged, self.synced, self.facts) = saved
             return
         # a placeholder line, resolved when the arm is complete (indices are
         # relative to the arm's first line)
@@ -756,8 +766,8 @@ class FuncGen:
         self.emit(ind, '#jump')
 
     # -- the symbolic stack
-    def push(self, expr, refs, cond=None, size=1, fexpr=None, raw=None):
-        e = _E(expr, refs, cond, size, fexpr, raw)
+    def push(self, expr, refs, cond=None, size=1, fexpr=None, raw=None, facts=None):
+        e = _E(expr, refs, cond, size, fexpr, raw, facts)
         self.st.append(e)
         if size > 12 or len(expr) > 160:        # keep expressions small
             self.materialise(len(self.st) - 1, self.ind)
@@ -830,6 +840,8 @@ class FuncGen:
         for q in range(len(self.st)):
             if name in self.st[q].refs:
                 self.materialise(q, ind)
+        if name in self.facts:              # what branches told of it is void
+            self.facts = {k: v for k, v in self.facts.items() if k != name}
         if j not in self.f64locals:
             self.emit(ind, f'{name} = {e.expr}')
         elif e.fexpr is None:
@@ -908,8 +920,13 @@ class FuncGen:
                 # a wrapped variable plus or minus a constant: one compare
                 # (specialised for small ints) instead of a generic ``&``
                 c, A = int(b.expr), a.expr
-                val = (f'{A} + {c} if {A} < {w - c} else {A} - {w - c}' if op[4:] == 'add'
-                       else f'{A} - {c} if {A} >= {c} else {A} + {w - c}')
+                least, greatest = self.bounds(A, w.bit_length() - 1)
+                if op[4:] == 'add':
+                    val = (f'{A} + {c}' if greatest + c < w else    # cannot wrap here
+                           f'{A} + {c} if {A} < {w - c} else {A} - {w - c}')
+                else:
+                    val = (f'{A} - {c}' if least >= c else
+                           f'{A} - {c} if {A} >= {c} else {A} + {w - c}')
                 self.push(val, a.refs, None, size, raw=raw)
             else:
                 self.push(f'({raw}) & {m}', a.refs | b.refs, None, size, raw=raw)
@@ -938,7 +955,7 @@ class FuncGen:
                 val = val.replace(f'({{b}} & {bits})', '{b}')
             if cond is not None:
                 c = cond.format(a=A, b=B)
-                self.push(f'1 if {c} else 0', refs, c, size)
+                self.push(f'1 if {c} else 0', refs, c, size, facts=self.order(op, A, B))
             else:
                 self.push(val.format(a=A, b=B), refs, None, size)
         elif op == 'i32.wrap_i64' and self.st[-1].raw is not None:
@@ -950,7 +967,11 @@ class FuncGen:
         elif op in ('i32.eqz', 'i64.eqz'):
             a = self.pop()
             c = f'not {_p(a.cond)}' if a.cond else f'not {_p(a.expr)}'
-            self.push(f'1 if {c} else 0', a.refs, c, a.size + 1)
+            facts = a.facts and a.facts[::-1]
+            if a.cond is None and _LOCAL.match(a.expr):     # x == 0, or x >= 1
+                m = M32 if op[:3] == 'i32' else M64
+                facts = (((a.expr, 0, 0),), ((a.expr, 1, m),))
+            self.push(f'1 if {c} else 0', a.refs, c, a.size + 1, facts=facts)
         elif op == 'ref.null':
             self.push('None', frozenset())
         elif op == 'ref.func':
@@ -1260,10 +1281,12 @@ class FuncGen:
             # only when taken, so the rest is materialised on each side
             self._materialise_below(b.label_height, ind)
             self.emit(ind, f'if {cond}:')
-            saved = list(self.st)
+            saved, facts = list(self.st), self.facts
+            self.narrow(c, True)
             self.branch_to(b, ind + 1)
-            self.st = saved
+            self.st, self.facts = saved, facts
             self.flush_all(ind)
+            self.narrow(c, False)
             self.jump(ind, pc + 1)
         elif op == 'br_table':
             brs = info.branches[pc]
@@ -1302,12 +1325,57 @@ class FuncGen:
                 cond = 'c'
             self.flush_all(ind)
             self.emit(ind, f'if {cond}:')
+            facts = self.facts
+            self.narrow(c, True)
             self.jump(ind + 1, pc + 1)
+            self.facts = facts
+            self.narrow(c, False)
             land, extra = self.if_false(pc)
             self.jump(ind, land, extra=extra)
         elif op == 'else':
             self.flush_all(ind)
             self.jump(ind, self.else_jump(pc))
+
+    # -- what branches tell of locals (a counted loop's ``i + 1`` after
+    # ``br_if (i >= n)`` cannot wrap: no wrap test)
+    def bounds(self, x, width):
+        """(least, greatest) of operand text ``x`` on this path."""
+        if x.isdigit():
+            return int(x), int(x)
+        return self.facts.get(x, (0, (1 << width) - 1))
+
+    def order(self, op, A, B):
+        """The facts of an unsigned comparison ``A op B`` (``_E.facts``), or
+        None: for X < Y, X is at most Y's greatest - 1 and Y at least X's
+        least + 1; for X <= Y, the same without the 1."""
+        kind = op[4:]
+        if kind not in ('lt_u', 'le_u', 'gt_u', 'ge_u') or not (
+                _LOCAL.match(A) or _LOCAL.match(B)):
+            return None
+        width = 32 if op[:3] == 'i32' else 64
+        strict, lo, hi = {'lt_u': (1, A, B), 'le_u': (0, A, B),
+                          'gt_u': (1, B, A), 'ge_u': (0, B, A)}[kind]
+
+        def less(strict, x, y):         # x < y (strict) or x <= y
+            out = []
+            if _LOCAL.match(x):
+                out.append((x, 0, self.bounds(y, width)[1] - strict))
+            if _LOCAL.match(y):
+                out.append((y, self.bounds(x, width)[0] + strict, (1 << width) - 1))
+            return tuple(out)
+        # when false: the converse holds with strictness swapped
+        return less(strict, lo, hi), less(1 - strict, hi, lo)
+
+    def narrow(self, c, taken):
+        """The facts of the path on which condition ``c`` is ``taken``."""
+        if not c.facts:
+            return
+        facts = dict(self.facts)
+        for x, least, greatest in c.facts[0 if taken else 1]:
+            old = facts.get(x)
+            facts[x] = (least, greatest) if old is None else (
+                max(old[0], least), min(old[1], greatest))
+        self.facts = facts
 
     def _materialise_below(self, h, ind):
         for q in range(min(h, len(self.st))):
