@@ -85,7 +85,7 @@ class StoreState:
             data, typ, dirty = self.mems[a]
             m = store.mems[a]
             if m.data != data:
-                m.data[:] = data
+                m.resize(data)
             m.dirty[:] = dirty
             m.type = typ
         for a in tables:

@@ -16,7 +16,9 @@ Store's lists):
 - ``TableInst``: ``type`` (TableType, min tracks the current size), ``elem``
   (list of references); ``grow(n, ref) -> old size or -1``.
 - ``MemInst``: ``type`` (MemType), ``data`` (bytearray, grown in place so
-  executors may keep a reference); ``grow(n) -> old page count or -1``.
+  executors may keep a reference); ``grow(n) -> old page count or -1``;
+  ``typed(holder)``: typed views of ``data`` for aligned accesses, kept
+  current in ``holder`` across resizes.
 - ``GlobalInst``: ``type`` (GlobalType), ``value``.
 - ``ElemInst``: ``type`` (reference type), ``elem`` (list of refs; emptied
   by elem.drop).  ``DataInst``: ``data`` (bytes; emptied by data.drop).
@@ -30,6 +32,7 @@ evaluation, allocation, active element then data segments (each bounds
 checked as a whole, earlier writes stay), then the start function.
 """
 
+import sys
 from dataclasses import replace
 from itertools import compress
 
@@ -107,17 +110,57 @@ class MemInst:
     """A memory instance.  ``dirty`` has one flag per 4 KiB chunk of
     ``data``, set by every writer (``dirty[ea >> CHUNK_SHIFT] = 1`` for the
     first and the last byte written), so a checkpoint writes the chunks
-    ever written without scanning the whole memory."""
-    __slots__ = ('type', 'data', 'limit', 'dirty')
+    ever written without scanning the whole memory.  ``holders``: the dicts
+    that hold typed views of ``data`` (``typed``), rebound at each resize."""
+    __slots__ = ('type', 'data', 'limit', 'dirty', 'views', 'holders')
 
     def __init__(self, type, limit=L.DEFAULT.max_memory_pages):
         self.type = type
         self.limit = limit
         self.data = bytearray(type.limits.min * PAGE_SIZE)
         self.dirty = bytearray(len(self.data) >> CHUNK_SHIFT)
+        self.views = None
+        self.holders = []
 
     def size(self):
         return len(self.data) // PAGE_SIZE
+
+    def typed(self, holder):
+        """Put into ``holder`` (a compiled function's globals) ``VI``,
+        ``VQ``, ``VD``: u32, u64 and f64 views of ``data`` (little-endian
+        hosts only; else nothing), whose aligned loads and stores index
+        instead of calling ``struct``.  A view forbids resizing ``data``:
+        ``resize`` releases them and binds new ones in every holder."""
+        if not TYPED_VIEWS:
+            return False
+        if self.views is None:
+            self.views = _views(self.data)
+        self.holders.append(holder)
+        holder.update(zip(_VIEW_NAMES, self.views))
+        return True
+
+    def resize(self, data=None, extra=0):
+        """``data`` (when given) in place of the contents, then ``extra``
+        zero bytes appended: the only ways the length changes, with the
+        typed views released around it."""
+        if not extra and len(data) == len(self.data):
+            self.data[:] = data
+            return
+        views = self.views
+        if views is not None:
+            for v in views:
+                v.release()
+            self.views = None
+        try:
+            if data is not None:
+                self.data[:] = data
+            if extra:
+                self.data.extend(bytes(extra))
+        finally:
+            if views is not None:
+                self.views = views = _views(self.data)
+                for h in self.holders:
+                    h.update(zip(_VIEW_NAMES, views))
 
     def mark(self, ea, n):
         """Flag the chunks of the ``n`` bytes written at ``ea`` (a writer
@@ -136,7 +179,7 @@ class MemInst:
         """Replace the contents by ``data`` in place (executors hold
         ``data`` and ``dirty``); the flags become ``offsets`` (the chunks
         that may be non-zero; None: found by scanning ``data``)."""
-        self.data[:] = data
+        self.resize(data)
         self.dirty[:] = bytes(len(self.data) >> CHUNK_SHIFT)
         if offsets is None:
             offsets = nonzero_offsets(self.data)
@@ -153,10 +196,22 @@ class MemInst:
                 or (mx is not None and new > mx) or new > self.limit:
             return -1
         if n:
-            self.data.extend(bytes(n * PAGE_SIZE))
+            self.resize(extra=n * PAGE_SIZE)
             self.dirty.extend(bytes((n * PAGE_SIZE) >> CHUNK_SHIFT))
         self.type = replace(self.type, limits=S.Limits(new, mx))
         return old
+
+
+# the typed views of MemInst.typed: native byte order, so little-endian hosts only
+TYPED_VIEWS = sys.byteorder == 'little'
+_VIEW_NAMES = ('VI', 'VQ', 'VD')
+
+
+def _views(data):
+    whole = memoryview(data)
+    views = tuple(whole.cast(code) for code in 'IQd')
+    whole.release()
+    return views
 
 
 class GlobalInst:

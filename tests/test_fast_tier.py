@@ -1070,3 +1070,95 @@ def test_a_block_emitted_in_place_wherever_it_is_reached_has_no_arm_and_is_no_en
     assert _entries_are_the_jump_targets(C.compiled(store, inst.exports[name][1], model)) == (True, True)
     total = length(wasm, name, args, model)
     check_every_stop(wasm, name, args, points_for(total, 50), model)
+
+
+VIEWS_WAT = """(module (memory 1 8)
+  (func $grow (param $n i32) (result i32) (memory.grow (local.get $n)))
+  (func (export "walk") (param $n i32) (param $skew i32) (result i64)
+    (local $i i32) (local $ea i32) (local $acc i64) (local $f f64)
+    (loop $l
+      ;; ea = i * 4104 + skew: every alignment when skew is odd, pages apart
+      (local.set $ea (i32.add (i32.mul (local.get $i) (i32.const 4104)) (local.get $skew)))
+      (if (i32.ge_u (i32.add (local.get $ea) (i32.const 24)) (i32.shl (memory.size) (i32.const 16)))
+        (then (if (i32.eqz (i32.and (local.get $i) (i32.const 1)))
+                (then (drop (memory.grow (i32.const 1))))            ;; grown here
+                (else (drop (call $grow (i32.const 1)))))))           ;; or by a callee
+      (i64.store (local.get $ea) (i64.add (i64.extend_i32_u (local.get $i)) (i64.const 0x0102030405060708)))
+      (i32.store offset=8 (local.get $ea) (i32.mul (local.get $i) (i32.const 0x9e3779b9)))
+      (f64.store offset=16 (local.get $ea) (f64.div (f64.convert_i32_u (local.get $i)) (f64.const 3)))
+      (local.set $acc (i64.add (local.get $acc) (i64.load (local.get $ea))))
+      (local.set $acc (i64.xor (local.get $acc) (i64.extend_i32_u (i32.load offset=8 (local.get $ea)))))
+      (local.set $f (f64.add (local.get $f) (f64.load offset=16 (local.get $ea))))
+      (local.set $acc (i64.rotl (local.get $acc) (i64.const 7)))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br_if $l (i32.lt_u (local.get $i) (local.get $n))))
+    (i64.add (local.get $acc) (i64.reinterpret_f64 (local.get $f))))
+  (func (export "nan") (param $ea i32) (result i64)
+    ;; a signalling NaN's payload through an f64 store and load
+    (f64.store (local.get $ea) (f64.reinterpret_i64 (i64.const 0x7ff0000000000001)))
+    (i64.reinterpret_f64 (f64.load (local.get $ea))))
+  (func (export "at") (param $op i32) (param $ea i32) (result i64)
+    (block (block (block (block (br_table 0 1 2 3 (local.get $op)))
+      (return (i64.load (local.get $ea))))
+      (return (i64.extend_i32_u (i32.load (local.get $ea)))))
+      (return (i64.reinterpret_f64 (f64.load (local.get $ea)))))
+    (i64.store (local.get $ea) (i64.const -1))
+    (i64.const 0)))
+"""
+
+
+@pytest.mark.parametrize('model', ('wasmedge', 'wamr'))
+def test_aligned_accesses_through_typed_views_match_wasmtime_across_growth(model):
+    """Aligned 4- and 8-byte loads and stores of the compiled tier index
+    typed views of memory (``MemInst.typed``), unaligned ones use struct:
+    results as wasmtime's at every alignment while the memory grows under
+    the views (in the function and in a callee), a NaN's payload kept,
+    accesses at the end of memory in bounds or trapping as wasmtime's; and
+    stopped anywhere, the state is the interpreter's."""
+    wasm = wasmtime.wat2wasm(VIEWS_WAT)
+
+    def call(name, *args):                      # a fresh instance: one page of memory
+        wt_store = wasmtime.Store()
+        wt = wasmtime.Instance(wt_store, wasmtime.Module(wt_store.engine, wasm), [])
+        return wt.exports(wt_store)[name](wt_store, *args)
+    for skew in range(9):
+        store, inst, ex = setup(wasm, 'walk', [60, skew], 'fast', model=model)
+        assert ex.run()
+        assert store.mems[inst.memaddrs[0]].size() == 4
+        assert ex.results == [call('walk', 60, skew) & (2**64 - 1)], skew
+    for ea in (0, 3, 8):
+        store, inst, ex = setup(wasm, 'nan', [ea], 'fast', model=model)
+        assert ex.run() and ex.results == [0x7ff0000000000001]
+    end = 65536
+    for op, ea in ((0, end - 8), (1, end - 4), (2, end - 8), (3, end - 8), (0, end - 7),
+                   (0, end), (1, end), (1, end - 2), (2, end), (3, end), (3, end - 4)):
+        store, inst, ex = setup(wasm, 'at', [op, ea], 'fast', model=model)
+        try:
+            want = call('at', op, ea) & (2**64 - 1)
+        except wasmtime.Trap:
+            with pytest.raises(Trap, match='out of bounds memory access'):
+                ex.run()
+        else:
+            assert ex.run() and ex.results == [want], (op, ea)
+    total = length(wasm, 'walk', [12, 5], model)
+    check_every_stop(wasm, 'walk', [12, 5], points_for(total, 60), model)
+
+
+def test_typed_views_follow_a_restored_memory_of_another_size():
+    """A memory replaced by one of another size (a restore, ``MemInst.load``)
+    releases the views compiled code holds and binds new ones over it."""
+    wasm = wasmtime.wat2wasm(VIEWS_WAT)
+    store, inst, ex = setup(wasm, 'at', [0, 8], 'fast')
+    assert ex.run() and ex.results == [0]
+    mi = store.mems[inst.memaddrs[0]]
+    assert mi.views is not None and len(mi.holders) == 1
+    image = bytearray(3 * 65536)
+    image[3 * 65536 - 8:] = (0x1122334455667788).to_bytes(8, 'little')
+    mi.load(image)
+    ex = store.new_executor()
+    ex.start(inst.exports['at'][1], [0, 3 * 65536 - 8])
+    assert ex.run() and ex.results == [0x1122334455667788]
+    mi.grow(1)                                  # and grows in place under them
+    ex = store.new_executor()
+    ex.start(inst.exports['at'][1], [0, 4 * 65536 - 8])
+    assert ex.run() and ex.results == [0]

@@ -55,13 +55,14 @@ from . import gc, memories, memory_access, numerics
 from .exceptions import has_handlers
 from ..errors import Trap
 from ..opcodes import BY_NAME
-from ..runtime import default_value
+from ..runtime import TYPED_VIEWS, default_value
 
 M32 = 0xFFFFFFFF
 M64 = 0xFFFFFFFFFFFFFFFF
 OOB = 'out of bounds memory access'
 STRUCT_OOB = 'requires a buffer'      # struct's bounds message: a trap, not a bug
 INDEX_OOB = 'bytearray index out of range'   # one-byte accesses index the memory
+VIEW_OOB = 'index out of bounds on dimension 1'    # aligned ones index a typed view
 
 
 class Stop(Exception):
@@ -202,6 +203,8 @@ def interpreted(*args, **kw):
 
 
 _S = {c: struct.Struct('<' + c) for c in 'bBhHiIqQd'}
+# the struct codes with a typed view of memory 0 (runtime.MemInst.typed)
+_VIEWS = {'I': 'VI', 'Q': 'VQ', 'd': 'VD'}
 _FMT = {1: 'b', 2: 'h', 4: 'i', 8: 'q'}
 # scalar loads (memory_access.LOADS): name -> (struct char, result mask or None)
 _LOADS = {name: (_FMT[w] if signed else _FMT[w].upper(), mask if signed else None)
@@ -986,13 +989,13 @@ class FuncGen:
             # read as a float (the float domain); its bits ``s<p>`` are read
             # too only when it is a NaN (a float may not keep the payload)
             a = self.pop()
-            ea = _address(a.expr, imm[1])
             p = len(self.st)
             name = f's{p}'
             for q in range(p):
                 if name in self.st[q].refs and self.st[q].expr != f's{q}':
                     self.materialise(q, ind)
-            self.emit(ind, f'g{p} = Ud(MEM, {ea})[0]')
+            x, ea = self.read('d', a.expr, imm[1], ind)
+            self.emit(ind, f'g{p} = {x}')
             self.emit(ind, f'if g{p} != g{p}: {name} = UQ(MEM, {ea})[0]')
             # (``s<p>`` may be unbound: read only when a NaN)
             self.st.append(_E(f'{name} if g{p} != g{p} else FB(g{p}, 0)', frozenset((name,)),
@@ -1000,8 +1003,7 @@ class FuncGen:
         elif op in _LOADS:
             ch, mask = _LOADS[op]
             a = self.pop()
-            ea = _address(a.expr, imm[1])
-            x = f'MEM[{ea}]' if ch == 'B' else f'U{ch}(MEM, {ea})[0]'
+            x = f'MEM[{_address(a.expr, imm[1])}]' if ch == 'B' else self.read(ch, a.expr, imm[1], ind)[0]
             self.set_result(x if mask is None else f'{x} & {mask}', ind)
         elif op in _STORES:
             ch, mask, w = _STORES[op]
@@ -1015,20 +1017,24 @@ class FuncGen:
                 if not _ATOM.match(fx):
                     self.emit(ind, f't = {fx}')
                     fx = 't'
-                self.emit(ind, f'if {fx} == {fx}: Pd(MEM, {ea}, {fx})')
-                self.emit(ind, f'else: PQ(MEM, {ea}, {v.expr})')
+                last = '' if ea.isdigit() else f'; D[({ea} + 7) >> 12] = 1'
+                self.emit(ind, f'if {fx} != {fx}: PQ(MEM, {ea}, {v.expr}){last}')
+                crossing = self.write(ind, 'd', ea, fx, 'elif')
+            elif w == 1:
+                vx = self.bits(v, ind) if mask is None or v.raw is None else v.raw
+                self.emit(ind, f'MEM[{ea}] = {vx if mask is None else f"{_p(vx)} & {mask}"}')
+                crossing = True
             else:
                 vx = self.bits(v, ind) if mask is None or v.raw is None else v.raw
-                val = vx if mask is None else f'{_p(vx)} & {mask}'
-                self.emit(ind, f'MEM[{ea}] = {val}' if w == 1 else f'P{ch}(MEM, {ea}, {val})')
-            # the chunk of the last byte too, when the store crosses into it
-            # (a test is cheaper than a second mark, which is rarely needed)
+                crossing = self.write(ind, ch, ea, vx if mask is None else f'{_p(vx)} & {mask}')
             if ea.isdigit():                    # a static datum: its chunks now
                 self.emit(ind, '; '.join(f'D[{c}] = 1' for c in
                                          sorted({int(ea) >> 12, (int(ea) + w - 1) >> 12})))
             else:
                 self.emit(ind, f'D[{ea} >> 12] = 1')
-                if w > 1:
+                # the chunk of the last byte too, when the store crosses into
+                # it (a test is cheaper than a second mark, rarely needed)
+                if not crossing:
                     self.emit(ind, f'if {ea} & 4095 > {4096 - w}: D[({ea} + {w - 1}) >> 12] = 1')
         elif op == 'v128.load':
             a = self.pop()
@@ -1071,6 +1077,54 @@ class FuncGen:
     def numeric(self, op):
         """The name of numerics.OPS[op] in the generated code."""
         return self.bind(f'O_{op.replace(".", "_")}', 'numeric', op)
+
+    def read(self, ch, base, offset, ind):
+        """(expression, address) of a load of struct code ``ch`` at
+        ``base + offset``: a typed view's element when the address is
+        aligned (``MemInst.typed``; known when static, else tested), else
+        ``struct``.  A base that is no single name is computed into ``ea``."""
+        ea = _address(base, offset)
+        view = self.view(ch)
+        if view is None:
+            return f'U{ch}(MEM, {ea})[0]', ea
+        w = _S[ch].size
+        k = w.bit_length() - 1
+        if ea.isdigit():
+            a = int(ea)
+            return (f'{view}[{a >> k}]' if a % w == 0 else f'U{ch}(MEM, {a})[0]'), ea
+        if not _ATOM.match(base) or offset % w:
+            self.emit(ind, f'ea = {ea}')
+            base, offset, ea = 'ea', 0, 'ea'
+        index = f'{base} >> {k}' if not offset else f'({base} >> {k}) + {offset >> k}'
+        return f'({view}[{index}] if not {base} & {w - 1} else U{ch}(MEM, {ea})[0])', ea
+
+    def write(self, ind, ch, ea, val, first='if'):
+        """The store of ``val`` with struct code ``ch`` at ``ea`` (a name or
+        a number): into a typed view when aligned, else by ``struct``;
+        ``first``: ``elif`` when it continues an ``if`` just emitted.
+        True when the chunk of its last byte is marked dirty already (an
+        aligned store stays in one chunk; the unaligned branch marks it)."""
+        view = self.view(ch)
+        w = _S[ch].size
+        k = w.bit_length() - 1
+        lead = 'else: ' if first == 'elif' else ''
+        if view is None or (ea.isdigit() and int(ea) % w):
+            self.emit(ind, f'{lead}P{ch}(MEM, {ea}, {val})')
+            return False
+        if ea.isdigit():
+            self.emit(ind, f'{lead}{view}[{int(ea) >> k}] = {val}')
+        else:
+            self.emit(ind, f'{first} {ea} & {w - 1}: P{ch}(MEM, {ea}, {val}); D[({ea} + {w - 1}) >> 12] = 1')
+            self.emit(ind, f'else: {view}[{ea} >> {k}] = {val}')
+        return True
+
+    def view(self, ch):
+        """The name of memory 0's typed view for struct code ``ch``, or None
+        (no such view, or none on this host)."""
+        name = _VIEWS.get(ch)
+        if name is None or not TYPED_VIEWS:
+            return None
+        return self.bind(name, 'view', None)
 
     def bind(self, name, kind, arg):
         """Names the generated code reads from its namespace: store objects
@@ -1471,6 +1525,9 @@ def bind(ns, store, inst, bindings, c, model):
     mi = ns.get('MI')
     for name, (kind, arg) in bindings.items():
         if name in ns:
+            continue
+        if kind == 'view':                    # VI, VQ and VD at once
+            mi.typed(ns)
             continue
         if kind == 'global':
             v = store.globals[inst.globaladdrs[arg]]

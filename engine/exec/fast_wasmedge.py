@@ -40,7 +40,7 @@ import struct
 import sys
 
 from . import wasmedge as W
-from .compile import INDEX_OOB, OOB, STRUCT_OOB, Miss, Reenter, Stop, budget_cell, grow, ready, unwind
+from .compile import INDEX_OOB, OOB, STRUCT_OOB, VIEW_OOB, Miss, Reenter, Stop, budget_cell, grow, ready, unwind
 from ..errors import Trap
 
 PY_DEPTH = 1500           # compiled Wasm calls nested in one Python entry
@@ -129,7 +129,7 @@ class CompiledTier:
                     n -= self.steps - before
                 continue
             except (struct.error, IndexError) as e:
-                if STRUCT_OOB not in str(e) and INDEX_OOB != str(e):
+                if STRUCT_OOB not in str(e) and str(e) not in (INDEX_OOB, VIEW_OOB):
                     raise
                 self._trapped(e, n)
                 raise Trap(OOB) from None

@@ -236,7 +236,7 @@ def load_memory(mem, snap):
     if len(data) == size:
         _zero(data)
     else:
-        data[:] = bytes(size)
+        mem.resize(bytes(size))
     for off, chunk in snap.chunk_data.items():
         data[off:off + CHUNK] = chunk
     dirty[:] = bytes(len(data) >> CHUNK_SHIFT)
