@@ -175,6 +175,11 @@ def fsqrt(x):
     return math.sqrt(x) if x >= 0.0 else math.nan
 
 
+def floats_of(*bits):
+    """The floats of f64 bit patterns (a resume's f64 locals)."""
+    return struct.unpack(f'<{len(bits)}d', struct.pack(f'<{len(bits)}Q', *bits))
+
+
 def fbits(f, b):
     """The bits of an f64 local held as the float ``f`` (``b``: its exact
     bits, kept only while ``f`` is a NaN, whose payload a float may lose)."""
@@ -481,8 +486,15 @@ class FuncGen:
         params = ''.join(f'l{j}=0, ' for j in range(self.nparams))
         self.emit(0, f'def F(n, d, {params}R=None):')
         self.emit(1, 'nonlocal N')
+        # the declared locals at their defaults, one chained assignment per
+        # default (a -O0 C function declares hundreds: compile time)
+        by_default = {}
         for j, t in enumerate(fi.code.locals, self.nparams):
-            self.emit(1, f'l{j} = {default_value(t)!r}' + ('; f%d = 0.0' % j if t == 'f64' else ''))
+            by_default.setdefault(repr(default_value(t)), []).append(f'l{j}')
+            if t == 'f64':
+                by_default.setdefault('0.0', []).append(f'f{j}')
+        for value, names in by_default.items():
+            self.emit(1, ' = '.join(names) + f' = {value}')
         if self.stores:
             self.emit(1, 'D = MI.dirty')
         # a call (no R) runs the entry block straight from the start, as a
@@ -499,15 +511,17 @@ class FuncGen:
         self.emit(1, 'else:')
         self.emit(2, 'b, V = R')
         L = self.nlocals
-        for j in range(L):
-            self.emit(2, f'l{j} = V[{j}]')
+        if L:
+            self.emit(2, ', '.join(f'l{j}' for j in range(L)) + f', = V[:{L}]')
         maxh = max(lead.values())
         if maxh:
             self.emit(2, f'h = len(V) - {L}')
             for j in range(maxh):
                 self.emit(2, f'if h > {j}: s{j} = V[{L + j}]')
-        for j in sorted(self.f64locals):      # every f64 local as a float
-            self.emit(2, f'QA[0] = l{j}; f{j} = FA[0]')
+        if self.f64locals:                    # every f64 local as a float
+            floats = sorted(self.f64locals)
+            self.emit(2, ', '.join(f'f{j}' for j in floats)
+                      + f', = FL({", ".join(f"l{j}" for j in floats)})')
         present = self.present
         arms = {pc: self.arm(pc, lead[pc]) for pc in sorted(lead)
                 if pc and (present is None or pc in present)}
@@ -1501,7 +1515,7 @@ def unwind(e, trapped):
 
 def namespace(store, inst, bindings, c, model='wasmedge'):
     """The globals of one instance's copy of a compiled function."""
-    ns = {'Trap': Trap, 'FA': _FA, 'QA': _QA, 'FB': fbits, 'Stop': Stop, 'Reenter': Reenter, 'OOB': OOB,
+    ns = {'Trap': Trap, 'FA': _FA, 'QA': _QA, 'FB': fbits, 'FL': floats_of, 'Stop': Stop, 'Reenter': Reenter, 'OOB': OOB,
           'Miss': Miss,
           'FUNCS': store.funcs, 'STORE': store, 'mem_fill': mem_fill, 'mem_copy': mem_copy,
           'mem_init': mem_init, 'FDIV': fdiv, 'FSQRT': fsqrt, '__wasm__': c,
