@@ -1162,3 +1162,37 @@ def test_typed_views_follow_a_restored_memory_of_another_size():
     ex = store.new_executor()
     ex.start(inst.exports['at'][1], [0, 4 * 65536 - 8])
     assert ex.run() and ex.results == [0]
+
+
+STRAIGHT_WAT = """(module
+  (func (export "f") (param $n i32) (result i32) (local $acc i32)
+    (loop $l
+      (local.set $acc (i32.add (local.get $acc) (local.get $n)))
+      (local.set $acc (i32.xor (local.get $acc) (i32.const 0x55)))
+      (local.set $acc (i32.add (local.get $acc) (i32.const 7)))
+      (local.set $acc (i32.rotl (local.get $acc) (i32.const 3)))
+      (local.set $acc (i32.mul (local.get $acc) (i32.const 31)))
+      (local.set $n (i32.sub (local.get $n) (i32.const 1)))
+      (br_if $l (local.get $n)))
+    (local.get $acc)))"""
+
+
+@pytest.mark.parametrize('model', ('wasmedge', 'wamr'))
+def test_a_resume_between_entries_interprets_up_to_the_next_one_in_one_run(model, monkeypatch):
+    """Stopped inside a block (no entry of compiled code there), a resume
+    runs the interpreter up to the block's end in one run, not one run
+    per instruction, then the compiled code: at most two interpreter runs
+    for the rest of the call, and the interpreter's results."""
+    wasm = wasmtime.wat2wasm(STRAIGHT_WAT)
+    want = setup(wasm, 'f', [40], 'interp', model=model)[2]
+    run(want, None)
+    interp = None
+    for n in range(1, 30):                          # the first two iterations
+        store, inst, ex = setup(wasm, 'f', [40], 'fast', model=model)
+        assert not ex.run(n)
+        runs = []
+        interp = interp or type(ex).INTERP
+        monkeypatch.setattr(type(ex), 'INTERP', lambda self, k: runs.append(k) or interp(self, k))
+        assert ex.run() and ex.results == want.results and ex.steps == want.steps
+        monkeypatch.undo()
+        assert len(runs) <= 2, (n, runs)

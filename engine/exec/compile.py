@@ -100,7 +100,26 @@ class Compiled:
     the shared code cache) and ``present`` (the leaders whose arms its code
     has, None: all) for lazy arms."""
     __slots__ = ('fn', 'entry', 'lines', 'code', 'addr', 'nlocals', 'nparams',
-                 'arity', 'source', 'floats', 'defaults', 'heads', 'key', 'present', 'model')
+                 'arity', 'source', 'floats', 'defaults', 'heads', 'key', 'present', 'model',
+                 'ahead')
+
+    def steps_to_entry(self, body, i):
+        """How many steps the interpreter takes from instruction ``i`` (no
+        entry) before the executor looks again: through straight-line
+        code up to the next entry, or past the first call or branch
+        (where it is in a callee or anywhere).  At least 1; a stop may
+        come first, as always."""
+        memo = self.ahead
+        if memo is None or memo[0] is not self.entry:
+            memo = self.ahead = (self.entry, {})
+        k = memo[1].get(i)
+        if k is None:
+            entry, j, k = self.entry, i, 1
+            while body[j].op not in _FLOW_ENDS and j + 1 < len(body) and j + 1 not in entry:
+                j += 1
+                k += 1
+            memo[1][i] = k
+        return k
 
     def fresh(self, values):
         """Whether a frame holding ``values`` (locals and operands) at pc 0
@@ -306,6 +325,11 @@ _FA = array('d', [0.0])                    # one float and its bits, shared
 _QA = memoryview(_FA).cast('B').cast('Q')
 _TERMINATORS = frozenset(('br', 'br_if', 'br_table', 'if', 'else', 'return', 'unreachable'))
 _CALLS = frozenset(('call', 'call_indirect'))
+# where straight-line code ends for Compiled.steps_to_entry
+_FLOW_ENDS = _TERMINATORS | _CALLS | frozenset((
+    'return_call', 'return_call_indirect', 'call_ref', 'return_call_ref', 'throw', 'throw_ref',
+    'rethrow', 'try_table', 'try', 'br_on_null', 'br_on_non_null', 'br_on_cast',
+    'br_on_cast_fail', 'delegate', 'catch', 'catch_all'))
 # the rarer instructions run through the interpreter's closure over a list:
 # name -> (values popped, values pushed)
 _GENERIC = {
@@ -525,8 +549,9 @@ class FuncGen:
         present = self.present
         arms = {pc: self.arm(pc, lead[pc]) for pc in sorted(lead)
                 if pc and (present is None or pc in present)}
-        # block 0 again only if an arm jumps to it (or lazy arms have it)
-        if self.blocks[0] in self.targets or (present is not None and 0 in present):
+        # block 0 again only if an arm jumps to it, it is a loop (a run
+        # stopped in it resumes at its head), or lazy arms have it
+        if self.blocks[0] in self.targets or self.loop_head(0) or (present is not None and 0 in present):
             arms[0] = self.arm(0, lead[0])
         # a block no arm jumps to is entered only where it is emitted in place
         # (in each of its predecessors): it needs no arm and is no entry; a
@@ -1626,6 +1651,7 @@ def build(store, addr, model='wasmedge'):
     fi = store.funcs[addr]
     c = Compiled()
     c.addr = addr
+    c.ahead = None
     c.nparams = len(fi.type.params)
     c.arity = len(fi.type.results)
     if fi.host is not None:

@@ -63,7 +63,7 @@ class Layout:
     interpreter code, leaders by byte offset, cell types and labels by
     instruction index (each computed once, when first needed)."""
     __slots__ = ('code', 'body', 'entry', 'index', 'start', 'module', 'defidx', '_trace', '_blocks',
-                 '_types', '_labels', '_cells', '_of')
+                 '_types', '_labels', '_cells', '_of', '_at')
 
     KEY = 'fast:wamr:layout'
 
@@ -88,6 +88,7 @@ class Layout:
         self._types = {}
         self._labels = {}
         self._cells = {}
+        self._at = None
 
     def entries(self, c):
         """The leaders where compiled code can be entered, by byte offset
@@ -96,6 +97,13 @@ class Layout:
         self.entry = {body[pc].offset: blk for pc, blk in c.entry.items()}
         self.index = {body[pc].offset: pc for pc in c.entry}
         self._of = c.entry
+
+    def at(self, offset):
+        """The instruction index at byte offset ``offset`` (None: no
+        instruction starts there)."""
+        if self._at is None:
+            self._at = {ins.offset: i for i, ins in enumerate(self.body)}
+        return self._at.get(offset)
 
     def trace(self):
         if self._trace is None:
@@ -172,7 +180,8 @@ class FastExecutor(CompiledTier, R.Executor):
         blk = lay.entry.get(pc)
         if blk is None:
             if pc != lay.start:
-                return 1
+                i = lay.at(pc)
+                return 1 if i is None else c.steps_to_entry(lay.body, i)
             at = 0                                 # pc 0: entered by a call if fresh
         else:
             at = lay.index[pc]

@@ -169,7 +169,9 @@ class FastExecutor(CompiledTier, W.Executor):
             return c, None, values[:c.nparams]
         blk = c.entry.get(self.pc)
         if blk is None:
-            return INTERPRETED_BATCH if c.code is None else 1
+            if c.code is None:
+                return INTERPRETED_BATCH
+            return c.steps_to_entry(self.store.funcs[frame.func].code.body, self.pc)
         return c, blk, values
 
     def _returned(self, frame, res):
