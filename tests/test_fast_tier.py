@@ -1097,6 +1097,13 @@ VIEWS_WAT = """(module (memory 1 8)
     ;; a signalling NaN's payload through an f64 store and load
     (f64.store (local.get $ea) (f64.reinterpret_i64 (i64.const 0x7ff0000000000001)))
     (i64.reinterpret_f64 (f64.load (local.get $ea))))
+  (func (export "nanlocal") (param $ea i32) (result i64) (local $x f64) (local $y i32)
+    ;; loads straight into locals (the generator folds the two), kept exact
+    (i64.store (local.get $ea) (i64.const 0x7ff0000000000001))
+    (local.set $x (f64.load (local.get $ea)))
+    (local.set $y (i32.load offset=4 (local.get $ea)))
+    (f64.store offset=8 (local.get $ea) (local.get $x))
+    (i64.add (i64.load offset=8 (local.get $ea)) (i64.extend_i32_u (local.get $y))))
   (func (export "at") (param $op i32) (param $ea i32) (result i64)
     (block (block (block (block (br_table 0 1 2 3 (local.get $op)))
       (return (i64.load (local.get $ea))))
@@ -1129,6 +1136,9 @@ def test_aligned_accesses_through_typed_views_match_wasmtime_across_growth(model
     for ea in (0, 3, 8):
         store, inst, ex = setup(wasm, 'nan', [ea], 'fast', model=model)
         assert ex.run() and ex.results == [0x7ff0000000000001]
+        store, inst, ex = setup(wasm, 'nanlocal', [ea], 'fast', model=model)
+        assert ex.run() and ex.results == [0x7ff0000000000001 + 0x7ff00000]
+        assert ex.results == [call('nanlocal', ea)]
     end = 65536
     for op, ea in ((0, end - 8), (1, end - 4), (2, end - 8), (3, end - 8), (0, end - 7),
                    (0, end), (1, end), (1, end - 2), (2, end), (3, end), (3, end - 4)):

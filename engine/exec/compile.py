@@ -658,6 +658,7 @@ class FuncGen:
         self.synced = False        # whether N holds n (just after a compiled call)
         self.region = None
         self.facts = {}            # an arm is entered from anywhere
+        self.fresh = None          # the last result line (see write_local)
         self.body_at(pc0, h0, 4)
         self.tag = None
         if faults.FAST_COUNT:       # the mutation check: a back-edge charged one step too many
@@ -865,6 +866,7 @@ class FuncGen:
         """Push a value computed now (loads, calls, trapping numerics)."""
         p = len(self.st)
         self.assign_slot(p, expr, ind)
+        self.fresh = (self.out[-1], f's{p}', expr)
         self.st.append(_E(f's{p}', frozenset((f's{p}',))))
 
     def push_local(self, j):
@@ -884,7 +886,20 @@ class FuncGen:
                 self.materialise(q, ind)
         if name in self.facts:              # what branches told of it is void
             self.facts = {k: v for k, v in self.facts.items() if k != name}
-        if j not in self.f64locals:
+        fresh = self.fresh
+        if fresh is not None and self.out and self.out[-1] is fresh[0] and \
+                (e.expr if j not in self.f64locals else e.fexpr) == fresh[1]:
+            # the value was computed by the line just emitted (a load, a
+            # call): that line sets the local instead of an operand slot
+            # no other operand reads (-O0 C code stores every result)
+            line = self.out.pop()
+            if j not in self.f64locals:
+                self.out.append((line[0], f'{name} = {fresh[2]}', line[2]))
+            else:
+                first = self.out.pop()
+                self.out.append((first[0], f'f{j} = {fresh[2]}', first[2]))
+                self.out.append((line[0], f'if f{j} != f{j}: {name} = {fresh[3]}', line[2]))
+        elif j not in self.f64locals:
             self.emit(ind, f'{name} = {e.expr}')
         elif e.fexpr is None:
             self.emit(ind, f'{name} = {e.expr}; QA[0] = {name}; f{j} = FA[0]')
@@ -1036,6 +1051,7 @@ class FuncGen:
             x, ea = self.read('d', a.expr, imm[1], ind)
             self.emit(ind, f'g{p} = {x}')
             self.emit(ind, f'if g{p} != g{p}: {name} = UQ(MEM, {ea})[0]')
+            self.fresh = (self.out[-1], f'g{p}', x, f'UQ(MEM, {ea})[0]')
             # (``s<p>`` may be unbound: read only when a NaN)
             self.st.append(_E(f'{name} if g{p} != g{p} else FB(g{p}, 0)', frozenset((name,)),
                               fexpr=f'g{p}'))
