@@ -23,16 +23,26 @@ APPS = {   # app -> (arguments after argv[0], default and quick)
 # a run under a second is noisy (one sample of a 0.03 s kernel moved a
 # ratio by 30% between two bench runs): such runs are repeated, each time
 # prepared afresh (decoded, instantiated, compiled cold), and the least CPU
-# time kept, as timeit does; every engine under the same rule
+# time kept, as timeit does; every engine under the same rule.  ``--repeat
+# N`` sets the count (on a machine whose speed comes and goes), the budget
+# growing with it (``repeat_rule``)
 REPEAT, REPEAT_BUDGET = 3, 1.0
 
 
-def measure(engine, wasm, call, expected, repeat=REPEAT, budget=REPEAT_BUDGET):
+def repeat_rule(n):
+    """(runs, CPU seconds) of the repeat rule for ``--repeat n``: up to n
+    runs while they took under n/3 s in all."""
+    return n, n / 3
+
+
+def measure(engine, wasm, call, expected, repeat=None, budget=None):
     """One engine's row: prepare (untimed), run (timed), check the result;
     again while fewer than ``repeat`` runs took less than ``budget`` CPU
     seconds in all (``runs``: how many; ``cpu_seconds``: the least).
     ``expected`` is a value or a function of the result returning an error
     text (None when right)."""
+    repeat = REPEAT if repeat is None else repeat
+    budget = REPEAT_BUDGET if budget is None else budget
     row = {'engine': engine}
     times = []
     while True:

@@ -73,12 +73,14 @@ def _fmt(x):
 
 def render(report):
     """The Markdown tables of one report."""
+    from bench.compute import repeat_rule
+    runs, budget = repeat_rule(report.get('repeat', 3))
     lines = [f'`python -m bench{" --quick" if report.get("quick") else ""}` on {report["date"]}, '
              f'Python {report["python"]}, {report["machine"]}, {report["cpus"]} CPUs'
              + (f', {report["total_cpu_seconds"]:.0f} s CPU in all' if 'total_cpu_seconds' in report
                 else '') + '.', '',
-             'CPU seconds of the timed run, the least of up to 3 when the runs took under 1 s '
-             'in all, each prepared afresh (instantiation excluded; pwasm-compile includes its '
+             f'CPU seconds of the timed run, the least of up to {runs} when the runs took under '
+             f'{budget:g} s in all, each prepared afresh (instantiation excluded; pwasm-compile includes its '
              'compilation, which happens at the first call, with its disk cache of generated code '
              'off; our fast tier includes its compilation too).', '']
     notes = []

@@ -132,6 +132,24 @@ def test_a_short_run_is_repeated_afresh_and_its_least_time_kept(monkeypatch):
     assert row['status'] == 'wrong result' and row['cpu_seconds'] is None
 
 
+def test_repeat_sets_the_rule_and_the_table_says_it(tmp_path, monkeypatch):
+    """``--repeat N``: up to N runs while under N/3 s in all, recorded in
+    the JSON and stated in the table; below 1 it is refused."""
+    from bench import __main__ as cli, compute, report
+    seconds = iter([0.3] * 5 + [9])
+    monkeypatch.setattr(compute, 'prepare', lambda e, w, c: (lambda: compute.Timed(55, next(seconds))))
+    monkeypatch.setattr(compute, 'REPEAT', 3)
+    monkeypatch.setattr(compute, 'REPEAT_BUDGET', 1.0)
+    compute.REPEAT, compute.REPEAT_BUDGET = compute.repeat_rule(5)
+    row = compute.measure('e', b'', ('invoke', 'run', [10]), 55)
+    assert row['runs'] == 5                           # 1.5 s < 5/3 s: all five
+    out = tmp_path / 'r.json'
+    assert cli.main(['label-replay', '--quick', '--repeat', '6', '--json', str(out)]) == 0
+    r = json.loads(out.read_text())
+    assert r['repeat'] == 6 and 'the least of up to 6 when the runs took under 2 s' in report.render(r)
+    assert cli.main(['label-replay', '--repeat', '0', '--json', str(out)]) == 2
+
+
 def test_a_missing_engine_is_reported_as_such(monkeypatch):
     from bench.compute import measure
     from bench.kernels import FIB, wasm_of
