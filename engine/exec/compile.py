@@ -1677,10 +1677,9 @@ def build(store, addr, model='wasmedge'):
             r = host(list(args))
             cell.cell_contents = n
             return (r[0] if nr == 1 else tuple(r)) if nr else None
-        c.fn, c.entry, c.lines, c.code, c.source = hostcall, {}, {}, None, None
-        c.defaults = None
+        c.fn = hostcall
+        _codeless(c)
         c.nlocals = c.nparams
-        c.floats = ()
         return c
     c.nlocals = c.nparams + len(fi.code.locals)
     inst = fi.module
@@ -1695,8 +1694,8 @@ def build(store, addr, model='wasmedge'):
         cache[key] = generate(store, fi, addr, model)
     hit = cache[key]
     if hit is None:
-        c.fn, c.entry, c.lines, c.code, c.source, c.floats = interpreted, {}, {}, None, None, ()
-        c.defaults = None
+        c.fn = interpreted
+        _codeless(c)
         _fuse(store, fi, model)
         return c
     c.key, c.model = key, model
@@ -1786,8 +1785,14 @@ def _interpreted(store, c):
     ns = c.fn.__globals__
     exec(_REFUSED, ns)
     c.fn.__code__ = ns['MAKE'](0).__code__
-    c.entry, c.lines, c.code, c.source, c.floats, c.defaults = {}, {}, None, None, (), None
+    _codeless(c)
     _fuse(store, store.funcs[c.addr], c.model)
+
+
+def _codeless(c):
+    """``c`` has no generated code (a host function's wrapper, or a
+    function the interpreter runs): no entries, lines, source or floats."""
+    c.entry, c.lines, c.code, c.source, c.floats, c.defaults = {}, {}, None, None, (), None
 
 
 def left_to_interpreter(fi, model):
