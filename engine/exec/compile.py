@@ -1075,13 +1075,14 @@ class FuncGen:
                 last = '' if ea.isdigit() else f'; D[({ea} + 7) >> 12] = 1'
                 self.emit(ind, f'if {fx} != {fx}: PQ(MEM, {ea}, {v.expr}){last}')
                 crossing = self.write(ind, 'd', ea, fx, 'elif')
-            elif w == 1:
-                vx = self.bits(v, ind) if mask is None or v.raw is None else v.raw
-                self.emit(ind, f'MEM[{ea}] = {vx if mask is None else f"{_p(vx)} & {mask}"}')
-                crossing = True
             else:
                 vx = self.bits(v, ind) if mask is None or v.raw is None else v.raw
-                crossing = self.write(ind, ch, ea, vx if mask is None else f'{_p(vx)} & {mask}')
+                val = vx if mask is None else f'{_p(vx)} & {mask}'
+                if w == 1:
+                    self.emit(ind, f'MEM[{ea}] = {val}')
+                    crossing = True
+                else:
+                    crossing = self.write(ind, ch, ea, val)
             if ea.isdigit():                    # a static datum: its chunks now
                 self.emit(ind, '; '.join(f'D[{c}] = 1' for c in
                                          sorted({int(ea) >> 12, (int(ea) + w - 1) >> 12})))
