@@ -1206,3 +1206,64 @@ def test_a_resume_between_entries_interprets_up_to_the_next_one_in_one_run(model
         assert ex.run() and ex.results == want.results and ex.steps == want.steps
         monkeypatch.undo()
         assert len(runs) <= 2, (n, runs)
+
+
+def given_args_module():
+    """Calls whose arguments are expressions the compiled code passes
+    straight to the callee (no operand slot): a cold two-parameter callee
+    (a stub's Reenter), the same one through a table (``indirect``'s
+    Reenter, its index an expression too), an operand below the arguments,
+    and a recursion the call depth limit ends."""
+    from engine.exec.compile import COLD_SIZE
+    steps = ' '.join(f'(local.set 2 (i32.add (i32.mul (local.get 2) (i32.const {k * 2 + 3})) '
+                     f'(local.get 1)))' for k in range(COLD_SIZE // 5 + 1))
+    return f'''(module (type $t (func (param i32 i32) (result i32))) (table 2 funcref)
+  (elem (i32.const 0) $big $rec)
+  (func $big (type $t) (local i32)
+    (local.set 2 (i32.sub (local.get 0) (local.get 1))) {steps}
+    (local.get 2))
+  (func $rec (type $t)
+    (if (result i32) (i32.eqz (local.get 0)) (then (local.get 1))
+      (else (i32.add (i32.const 3)
+        (call $rec (i32.sub (local.get 0) (i32.const 1)) (i32.xor (local.get 1) (i32.const 5)))))))
+  (func (export "run") (param i32) (result i32) (local i32)
+    (loop $l
+      (local.set 1 (i32.add (i32.mul (local.get 1) (i32.const 7))
+        (call $big (i32.add (local.get 0) (i32.const 11)) (i32.xor (local.get 1) (local.get 0)))))
+      (local.set 1 (i32.sub (local.get 1)
+        (call_indirect (type $t) (i32.shl (local.get 0) (i32.const 3)) (local.get 1)
+                                 (i32.and (local.get 0) (i32.const 1)))))
+      (br_if $l (local.tee 0 (i32.sub (local.get 0) (i32.const 1)))))
+    (local.get 1))
+  (func (export "rec") (param i32) (result i32)
+    (call $rec (i32.add (local.get 0) (i32.const 2)) (i32.mul (local.get 0) (i32.const 9)))))'''
+
+
+@pytest.mark.parametrize('model', ['wasmedge', 'wamr'])
+def test_arguments_given_straight_to_a_call_are_the_operands_of_every_stop(model):
+    """A call's pure arguments are not stored in operand slots: a stop
+    while the callee is left to the interpreter (cold, through a table,
+    at the depth limit) rebuilds them from their expressions, in order.
+    Checked against the interpreter at every stop and at call depth limits."""
+    wat = given_args_module()
+    assert re.search(r'\(call \$big \(i32\.add', wat)
+    wasm = wasmtime.wat2wasm(wat)
+    store, inst, ex = setup(wasm, 'run', [9], 'fast', model=model)
+    ex.run()
+    from engine.exec.compile import CACHE
+    src = store.funcs[inst.funcaddrs[2]].cache[CACHE[model]].source
+    assert re.search(r'C0\(n, d - 1, l0 \+ 11 [^,]*, l1 \^ l0\)', src), src
+    assert re.search(r'f\(n, d - 1, \(l0 << 3\)', src), src
+    total = length(wasm, 'run', [9], model)
+    check_every_stop(wasm, 'run', [9], points_for(total, 80), model)
+    check_chunked(wasm, 'run', [9], (1, 3, 40, 700), 5, model)
+    for depth in (2, 3, 6, 30):
+        lim = L.with_options(max_call_depth=depth)
+        got = []
+        for tier in ('interp', 'fast'):
+            store, inst, ex = setup(wasm, 'rec', [40], tier, lim, model=model)
+            with pytest.raises(Trap, match='call stack exhausted'):
+                ex.run()
+            got.append((ex.steps, ex.pc, state(store, inst, ex, True)['frames']))
+        assert got[0] == got[1], depth
+    check_every_stop(wasm, 'rec', [6], range(1, length(wasm, 'rec', [6], model) + 1), model)

@@ -339,6 +339,9 @@ _GENERIC = {
 }
 _LOCAL = re.compile(r'^l\d+$')
 _ATOM = re.compile(r'^[A-Za-z_][A-Za-z_0-9]*$|^-?\d+$|^None$')
+# integer arithmetic on l*/s* variables that cannot raise (no division,
+# call, subscript or float): evaluating it again later gives the same value
+_PURE = re.compile(r'^(?:[ls]\d+|\d+|if|else|not|and|or|[\s()+\-*&|^~<>=!])*$')
 _TOKEN = re.compile(r'@R\d+@')
 _FLOAT = re.compile(r'^-?\d+(\.\d+)?(e[-+]\d+)?$')    # repr of a finite float
 
@@ -1234,19 +1237,29 @@ class FuncGen:
             addr = inst.funcaddrs[ins.imm]
             ft = self.store.funcs[addr].type
         np_, nr = len(ft.params), len(ft.results)
-        self.flush_all(ind)
         h = len(self.st)
         below = h - np_ - (1 if indirect else 0)
-        self.tag = ('reenter', pc, self.seg, self.segk, h, self.pre)
+        to_host = not indirect and self.store.funcs[addr].host is not None
+        # operands below the call's are materialised (the callee may write
+        # what they read), and so are its own unless they are _PURE: those
+        # go straight into the call, and a tag gives the unwinder their
+        # expressions (a Reenter before the call reads them)
+        for q in range(h):
+            if q < below or to_host or not _PURE.match(self.st[q].expr) or '**' in self.st[q].expr:
+                self.materialise(q, ind)
+        vals = [e.expr for e in self.st[below:]]
+        given = (below, f'({"".join(v + ", " for v in vals)})') if vals and any(
+            v != f's{q}' for q, v in enumerate(vals, below)) else None
+        self.tag = ('reenter', pc, self.seg, self.segk, h, self.pre, given)
         if not self.d_checked:
             self.emit(ind, 'if not d: raise Reenter()')
             self.d_checked = True
-        self.tag = ('instr', pc, self.seg, self.segk, h, self.pre)
-        args = ', '.join(f's{j}' for j in range(below, below + np_))
+        self.tag = ('instr', pc, self.seg, self.segk, h, self.pre, given)
+        args = ', '.join(vals[:np_])
         if indirect:
             t = self.bind(f'TAB{ins.imm[1]}', 'table', ins.imm[1])
             self.bind(f'FT{pc}', 'type', ins.imm[0])
-            x = f's{h - 1}'
+            x = vals[-1]
             self.emit(ind, f'E = {t}.elem')
             k = self.bind(f'K{pc}', 'callsite', None)
             self.emit(ind, f'try: f = {k}[E[{x}]]')     # no such entry or not seen: indirect
@@ -1273,7 +1286,7 @@ class FuncGen:
         self.over = over
         self.region = None                      # the code after the call checks again,
         self.precharged = False                 # unless charged ahead (body_at)
-        self.tag = ('call', pc, self.seg, self.segk, below, h, over)
+        self.tag = ('call', pc, self.seg, self.segk, below, h, over, given)
         if callee is None:
             self.emit(ind, f'{"".join(r + ", " for r in res)}{"_ = " if not res else "= "}'
                            f'{host}([{args}])')
@@ -1283,6 +1296,8 @@ class FuncGen:
             lhs = f'{", ".join(res)} = ' if res else ''
             self.emit(ind, f'{lhs}{callee}(n, d - 1{sep}{args}); n = N')
             self.synced = True                  # N is n
+            if nr == 1:                         # a local.set next sets the local instead
+                self.fresh = (self.out[-1], res[0], f'{callee}(n, d - 1{sep}{args}); n = N')
         for r in res:
             self.st.append(_E(r, frozenset((r,))))
 
@@ -1513,7 +1528,7 @@ def unwind(e, trapped):
         f = tb.tb_frame
         w = f.f_globals.get('__wasm__')
         if w is not None and f.f_code is w.code:
-            chain.append((w, f.f_locals, tb.tb_lineno))
+            chain.append((w, f.f_locals, tb.tb_lineno, f.f_globals))
         tb = tb.tb_next
     if not chain:
         raise RuntimeError('compiled tier: no compiled frame on the traceback') from e
@@ -1521,7 +1536,7 @@ def unwind(e, trapped):
     left = None
     ahead = 0                                     # the callers' precharged steps
     out = []
-    for k, (w, L, line) in enumerate(chain):
+    for k, (w, L, line, g) in enumerate(chain):
         tag = w.lines[line]
         kind, at, seg, segk, h, extra = tag[:6]
         if kind == 'miss':                        # at the start of the block it jumped to
@@ -1549,6 +1564,10 @@ def unwind(e, trapped):
                 locs[j] = fbits(f, locs[j])
         if trapped and k == last:
             operands = [L[f's{j}'] for j in range(h) if f's{j}' in L]
+        elif len(tag) > 6 and tag[-1] is not None and h > tag[-1][0]:
+            # a call's operands given straight to it (FuncGen.call)
+            below, given = tag[-1]
+            operands = [L[f's{j}'] for j in range(below)] + list(eval(given, g, L))
         else:
             operands = [L[f's{j}'] for j in range(h)]
         out.append((w, pc, locs, operands))
