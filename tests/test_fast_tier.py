@@ -1267,3 +1267,43 @@ def test_arguments_given_straight_to_a_call_are_the_operands_of_every_stop(model
             got.append((ex.steps, ex.pc, state(store, inst, ex, True)['frames']))
         assert got[0] == got[1], depth
     check_every_stop(wasm, 'rec', [6], range(1, length(wasm, 'rec', [6], model) + 1), model)
+
+
+TAIL_ENDS_WAT = '''(module
+  (func $g (param i32) (result i32) (i32.add (local.get 0) (i32.const 1)))
+  (func (export "ends") (param i32) (result i32)
+    (block $a (result i32)
+      (block $b (result i32)
+        (block $c (result i32)
+          (call $g (local.get 0))
+          (br_if $c (i32.and (local.get 0) (i32.const 1)))
+          (br_if $b (i32.and (local.get 0) (i32.const 2)))
+          (drop) (i32.const 7))
+        (i32.const 5) (i32.add))))
+  (func (export "deep") (param i32) (result i32)
+    ''' + '(block (result i32) ' * 10 + '(call $g (local.get 0))' + ')' * 10 + ''')
+  (func (export "crossed") (param i32) (result i32)
+    (block $a (result i32)
+      (block $b (result i32)
+        (block $c (result i32)
+          (br_if $b (i32.const 1) (i32.and (local.get 0) (i32.const 1)))
+          (drop)
+          (br_if $c (i32.const 2) (i32.and (local.get 0) (i32.const 2)))
+          (drop)
+          (i32.add (call $g (local.get 0)) (i32.const 1))))))
+  (func (export "arms") (param i32) (result i32)
+    (if (result i32) (local.get 0)
+      (then (i32.mul (call $g (local.get 0)) (i32.const 3)))
+      (else (block (result i32) (local.get 0) (br_if 0 (i32.const 1)) (drop) (i32.const 2))))))'''
+
+
+@pytest.mark.parametrize('model', ['wasmedge', 'wamr'])
+def test_a_block_result_returned_by_the_ends_that_follow_stops_like_the_interpreter(model):
+    """A path reaching only ``end``s up to the function's end returns its
+    operands in place (FuncGen.goto), charging those ends: after a call
+    whose charge covered them or not (one of the ends is a branch's
+    landing; more ends than a call charges ahead), and from an ``else``.  Every stop is the interpreter's."""
+    wasm = wasmtime.wat2wasm(TAIL_ENDS_WAT)
+    for entry in ('ends', 'deep', 'crossed', 'arms'):
+        for x in range(4):
+            check_every_stop(wasm, entry, [x], range(1, length(wasm, entry, [x], model) + 1), model)

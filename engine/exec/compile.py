@@ -727,8 +727,7 @@ class FuncGen:
             if op in _CALLS:
                 self.call(pc, ins, ind)
                 if pc + 1 in self.lead:
-                    self.flush_all(ind)
-                    self.jump(ind, pc + 1)
+                    self.goto(ind, pc + 1)
                     return
                 pc += 1
                 if self.over:                   # charged already: no check, no charge
@@ -741,8 +740,7 @@ class FuncGen:
             self.instr(pc, ins, ind)
             if pc + 1 in self.lead:
                 self.tag = ('instr', pc, self.seg, self.segk, len(self.st), self.pre)
-                self.flush_all(ind)
-                self.jump(ind, pc + 1)
+                self.goto(ind, pc + 1)
                 return
             pc += 1
 
@@ -776,6 +774,23 @@ class FuncGen:
         total = self.pre + self.segk + extra
         self.region[0] = max(self.region[0], total)
         return total
+
+    def goto(self, ind, pc):
+        """Go on at leader ``pc``: where only ``end``s are left up to the
+        function's end, and the path's check covers them, the return right
+        here with the operands as they are (no slot for a block's result
+        just to return it); else the operands materialised and ``jump``."""
+        body = self.body
+        if (self.region is not None and self.blocks[pc] != self.self_block
+                and all(body[i].op == 'end' for i in range(pc, len(body)))):
+            total = self.charged()
+            # (precharged: only if the call's charge covered exactly these)
+            if not self.precharged or total == pc - len(body):
+                self.seg, self.segk, self.pre = pc, len(body) - pc, total
+                self.ret(ind)
+                return
+        self.flush_all(ind)
+        self.jump(ind, pc)
 
     def jump(self, ind, pc, extra=0):
         target = self.blocks[pc]
@@ -1260,10 +1275,9 @@ class FuncGen:
             t = self.bind(f'TAB{ins.imm[1]}', 'table', ins.imm[1])
             self.bind(f'FT{pc}', 'type', ins.imm[0])
             x = vals[-1]
-            self.emit(ind, f'E = {t}.elem')
             k = self.bind(f'K{pc}', 'callsite', None)
-            self.emit(ind, f'try: f = {k}[E[{x}]]')     # no such entry or not seen: indirect
-            self.emit(ind, f'except LookupError: f = indirect({k}, STORE, E, FT{pc}, {x})')
+            self.emit(ind, f'try: f = {k}[{t}.elem[{x}]]')     # no such entry or not seen: indirect
+            self.emit(ind, f'except LookupError: f = indirect({k}, STORE, {t}.elem, FT{pc}, {x})')
             callee = 'f'
         else:
             fi = self.store.funcs[addr]
@@ -1410,9 +1424,8 @@ class FuncGen:
             self.narrow(c, True)
             self.branch_to(b, ind + 1)
             self.st, self.facts = saved, facts
-            self.flush_all(ind)
             self.narrow(c, False)
-            self.jump(ind, pc + 1)
+            self.goto(ind, pc + 1)
         elif op == 'br_table':
             brs = info.branches[pc]
             c = self.pop()
@@ -1458,8 +1471,7 @@ class FuncGen:
             land, extra = self.if_false(pc)
             self.jump(ind, land, extra=extra)
         elif op == 'else':
-            self.flush_all(ind)
-            self.jump(ind, self.else_jump(pc))
+            self.goto(ind, self.else_jump(pc))
 
     # -- what branches tell of locals (a counted loop's ``i + 1`` after
     # ``br_if (i >= n)`` cannot wrap: no wrap test)
