@@ -51,7 +51,7 @@ from array import array
 
 from .. import deftypes, faults
 from .. import syntax as S
-from . import gc, memories, memory_access, numerics
+from . import aligned, gc, memories, memory_access, numerics
 from .exceptions import has_handlers
 from ..errors import Trap
 from ..opcodes import BY_NAME
@@ -98,10 +98,11 @@ class Compiled:
     length, operand height)), its ``code`` object and frame layout;
     ``heads`` (block -> (leader pc, operand height)), ``key`` (its entry in
     the shared code cache) and ``present`` (the leaders whose arms its code
-    has, None: all) for lazy arms."""
+    has, None: all) for lazy arms; ``facts`` (aligned.Facts, None: none)
+    what its code assumes of its locals' low bits."""
     __slots__ = ('fn', 'entry', 'lines', 'code', 'addr', 'nlocals', 'nparams',
                  'arity', 'source', 'floats', 'defaults', 'heads', 'key', 'present', 'model',
-                 'ahead')
+                 'ahead', 'facts')
 
     def steps_to_entry(self, body, i):
         """How many steps the interpreter takes from instruction ``i`` (no
@@ -393,6 +394,7 @@ class FuncGen:
         self.inst = fi.module
         self.body = fi.code.body
         self.info = fi.info
+        self.aligned = aligned.of(fi).address     # pc -> zero low bits of its address
         self.nparams = len(fi.type.params)
         types = list(fi.type.params) + list(fi.code.locals)
         self.f64locals = {j for j, t in enumerate(types) if t == 'f64'}
@@ -1066,7 +1068,7 @@ class FuncGen:
             for q in range(p):
                 if name in self.st[q].refs and self.st[q].expr != f's{q}':
                     self.materialise(q, ind)
-            x, ea = self.read('d', a.expr, imm[1], ind)
+            x, ea = self.read('d', a.expr, imm[1], ind, self.known(pc, imm[1]))
             self.emit(ind, f'g{p} = {x}')
             self.emit(ind, f'if g{p} != g{p}: {name} = UQ(MEM, {ea})[0]')
             self.fresh = (self.out[-1], f'g{p}', x, f'UQ(MEM, {ea})[0]')
@@ -1076,7 +1078,8 @@ class FuncGen:
         elif op in _LOADS:
             ch, mask = _LOADS[op]
             a = self.pop()
-            x = f'MEM[{_address(a.expr, imm[1])}]' if ch == 'B' else self.read(ch, a.expr, imm[1], ind)[0]
+            x = f'MEM[{_address(a.expr, imm[1])}]' if ch == 'B' else self.read(
+                ch, a.expr, imm[1], ind, self.known(pc, imm[1]))[0]
             self.set_result(x if mask is None else f'{x} & {mask}', ind)
         elif op in _STORES:
             ch, mask, w = _STORES[op]
@@ -1092,7 +1095,7 @@ class FuncGen:
                     fx = 't'
                 last = '' if ea.isdigit() else f'; D[({ea} + 7) >> 12] = 1'
                 self.emit(ind, f'if {fx} != {fx}: PQ(MEM, {ea}, {v.expr}){last}')
-                crossing = self.write(ind, 'd', ea, fx, 'elif')
+                crossing = self.write(ind, 'd', ea, fx, 'elif', self.known(pc, imm[1]))
             else:
                 vx = self.bits(v, ind) if mask is None or v.raw is None else v.raw
                 val = vx if mask is None else f'{_p(vx)} & {mask}'
@@ -1100,7 +1103,7 @@ class FuncGen:
                     self.emit(ind, f'MEM[{ea}] = {val}')
                     crossing = True
                 else:
-                    crossing = self.write(ind, ch, ea, val)
+                    crossing = self.write(ind, ch, ea, val, known=self.known(pc, imm[1]))
             if ea.isdigit():                    # a static datum: its chunks now
                 self.emit(ind, '; '.join(f'D[{c}] = 1' for c in
                                          sorted({int(ea) >> 12, (int(ea) + w - 1) >> 12})))
@@ -1152,11 +1155,17 @@ class FuncGen:
         """The name of numerics.OPS[op] in the generated code."""
         return self.bind(f'O_{op.replace(".", "_")}', 'numeric', op)
 
-    def read(self, ch, base, offset, ind):
+    def known(self, pc, offset):
+        """Zero low bits of the address of the access at pc (its base's,
+        ``aligned.zeros``, and its offset's)."""
+        return min(self.aligned.get(pc, 0), aligned.low_zeros(offset))
+
+    def read(self, ch, base, offset, ind, known=0):
         """(expression, address) of a load of struct code ``ch`` at
         ``base + offset``: a typed view's element when the address is
-        aligned (``MemInst.typed``; known when static, else tested), else
-        ``struct``.  A base that is no single name is computed into ``ea``."""
+        aligned (``MemInst.typed``; known when static or from ``known``,
+        its zero low bits, else tested), else ``struct``.  A base that is
+        no single name is computed into ``ea``."""
         ea = _address(base, offset)
         view = self.view(ch)
         if view is None:
@@ -1170,11 +1179,14 @@ class FuncGen:
             self.emit(ind, f'ea = {ea}')
             base, offset, ea = 'ea', 0, 'ea'
         index = f'{base} >> {k}' if not offset else f'({base} >> {k}) + {offset >> k}'
+        if known >= k:
+            return f'{view}[{index}]', ea
         return f'({view}[{index}] if not {base} & {w - 1} else U{ch}(MEM, {ea})[0])', ea
 
-    def write(self, ind, ch, ea, val, first='if'):
+    def write(self, ind, ch, ea, val, first='if', known=0):
         """The store of ``val`` with struct code ``ch`` at ``ea`` (a name or
-        a number): into a typed view when aligned, else by ``struct``;
+        a number): into a typed view when aligned (known from ``known``,
+        its zero low bits, or tested), else by ``struct``;
         ``first``: ``elif`` when it continues an ``if`` just emitted.
         True when the chunk of its last byte is marked dirty already (an
         aligned store stays in one chunk; the unaligned branch marks it)."""
@@ -1185,8 +1197,9 @@ class FuncGen:
         if view is None or (ea.isdigit() and int(ea) % w):
             self.emit(ind, f'{lead}P{ch}(MEM, {ea}, {val})')
             return False
-        if ea.isdigit():
-            self.emit(ind, f'{lead}{view}[{int(ea) >> k}] = {val}')
+        if ea.isdigit() or known >= k:
+            at = int(ea) >> k if ea.isdigit() else f'{ea} >> {k}'
+            self.emit(ind, f'{lead}{view}[{at}] = {val}')
         else:
             self.emit(ind, f'{first} {ea} & {w - 1}: P{ch}(MEM, {ea}, {val}); D[({ea} + {w - 1}) >> 12] = 1')
             self.emit(ind, f'else: {view}[{ea} >> {k}] = {val}')
@@ -1732,6 +1745,8 @@ def build(store, addr, model='wasmedge'):
         return c
     c.key, c.model = key, model
     c.defaults = [default_value(t) for t in fi.code.locals]
+    facts = aligned.of(fi)
+    c.facts = facts if facts.masks else None
     ns = namespace(store, inst, hit.bindings, c, model)
     exec(hit.code, ns)
     proto = ns['MAKE'](0)
@@ -1825,6 +1840,7 @@ def _codeless(c):
     """``c`` has no generated code (a host function's wrapper, or a
     function the interpreter runs): no entries, lines, source or floats."""
     c.entry, c.lines, c.code, c.source, c.floats, c.defaults = {}, {}, None, None, (), None
+    c.facts = None
 
 
 def left_to_interpreter(fi, model):

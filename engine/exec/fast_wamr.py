@@ -192,7 +192,11 @@ class FastExecutor(CompiledTier, R.Executor):
         values = _values_of(types, stack[frame.lp:])
         if at == 0 and c.fresh(values):           # entered by a call
             return c, None, values[:c.nparams]
-        return (c, blk, values) if blk is not None else 1
+        if blk is None:
+            return 1
+        if c.facts is not None and not c.facts.keeps(values):
+            return INTERPRETED_BATCH               # a state the code does not expect
+        return c, blk, values
 
     def _returned(self, frame, res):
         frames, stack = self.frames, self.stack
