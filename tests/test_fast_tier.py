@@ -1307,3 +1307,22 @@ def test_a_block_result_returned_by_the_ends_that_follow_stops_like_the_interpre
     for entry in ('ends', 'deep', 'crossed', 'arms'):
         for x in range(4):
             check_every_stop(wasm, entry, [x], range(1, length(wasm, entry, [x], model) + 1), model)
+
+
+NAN_OPERANDS_WAT = '''(module (memory 1)
+  (data (i32.const 0) "\\00\\00\\00\\00\\00\\00\\f0\\3f\\01\\00\\00\\00\\00\\00\\f4\\7f")
+  (data (i32.const 16) "\\02\\00\\00\\00\\00\\00\\f8\\ff\\00\\00\\00\\00\\00\\00\\00\\40")
+  (func $id (param f64) (result i64) (i64.reinterpret_f64 (local.get 0)))
+  (func (export "f") (param i32) (result i64)
+    (call $id (f64.sub (f64.load (local.get 0)) (f64.load offset=8 (local.get 0))))))'''
+
+
+@pytest.mark.parametrize('model', ['wasmedge', 'wamr'])
+def test_a_float_sum_of_loads_materialised_for_a_call_keeps_the_nan_payload(model):
+    """``1.0 - NaN`` (and ``NaN - 2.0``) of two loads, materialised as a
+    call's argument: its exact form reads the loads' floats, so the slot's
+    float is set only after it (a NaN in the second load once read an
+    unbound bits variable).  Results and every stop are the interpreter's."""
+    wasm = wasmtime.wat2wasm(NAN_OPERANDS_WAT)
+    for x in (0, 16):
+        check_every_stop(wasm, 'f', [x], range(1, length(wasm, 'f', [x], model) + 1), model)

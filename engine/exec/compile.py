@@ -865,6 +865,13 @@ class FuncGen:
     def float_to_bits(self, fvar, var, e, ind):
         """``fvar = e``'s float; ``var`` = its bits: those of the float
         unless it is a NaN, whose payload only the exact operations give."""
+        if re.search(rf'\b{fvar}\b', e.expr):
+            # the exact form reads the old float (a load's g<h>): set it last
+            self.emit(ind, f'tf = {e.fexpr}')
+            self.emit(ind, f'if tf == tf: FA[0] = tf; {var} = QA[0]')
+            self.emit(ind, f'else: {var} = {e.expr}')
+            self.emit(ind, f'{fvar} = tf')
+            return
         self.emit(ind, f'{fvar} = {e.fexpr}')
         self.emit(ind, f'if {fvar} == {fvar}: FA[0] = {fvar}; {var} = QA[0]')
         self.emit(ind, f'else: {var} = {e.expr}')
