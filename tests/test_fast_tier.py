@@ -1326,3 +1326,53 @@ def test_a_float_sum_of_loads_materialised_for_a_call_keeps_the_nan_payload(mode
     wasm = wasmtime.wat2wasm(NAN_OPERANDS_WAT)
     for x in (0, 16):
         check_every_stop(wasm, 'f', [x], range(1, length(wasm, 'f', [x], model) + 1), model)
+
+
+REREAD_WAT = '''(module (memory 1)
+  (data (i32.const 8) "\\01\\00\\00\\00\\00\\00\\f4\\7f\\02\\00\\00\\00\\00\\00\\f4\\ff")
+  (func $clobber (param i32) (f64.store (local.get 0) (f64.const 3)))
+  (func (export "store") (param $p i32) (result i64)
+    ;; a NaN loaded, its memory overwritten, then its bits taken
+    (local.get $p) (f64.load) (f64.const 1) (f64.add)
+    (local.get $p) (f64.const 2) (f64.store)
+    (i64.reinterpret_f64))
+  (func (export "narrow") (param $p i32) (result i64)
+    (local.get $p) (f64.load offset=8)
+    (i32.store8 offset=15 (local.get $p) (i32.const 0))
+    (i64.reinterpret_f64))
+  (func (export "base") (param $p i32) (result i64) (local $q i32)
+    (local.set $q (local.get $p))
+    (local.get $q) (f64.load)
+    (local.set $q (i32.const 0))
+    (i64.reinterpret_f64))
+  (func (export "call") (param $p i32) (result i64)
+    (local.get $p) (f64.load) (f64.neg)
+    (call $clobber (local.get $p))
+    (i64.reinterpret_f64))
+  (func (export "fill") (param $p i32) (result i64)
+    (local.get $p) (f64.load offset=8)
+    (memory.fill (local.get $p) (i32.const 0) (i32.const 32))
+    (i64.reinterpret_f64))
+  (func (export "local") (param $p i32) (result i64) (local $x f64)
+    (local.set $x (f64.load (local.get $p)))
+    (f64.store (local.get $p) (f64.const 5))
+    (i64.reinterpret_f64 (local.get $x))))'''
+
+
+@pytest.mark.parametrize('model', ['wasmedge', 'wamr'])
+def test_a_pending_f64_load_keeps_its_bits_when_memory_or_its_base_changes(model):
+    """An f64 load's exact bits are memory read again while the operand
+    is pending (no NaN test after each load): a store (wide or narrow), a
+    call that stores, ``memory.fill`` or a write of the base local first
+    materialise the operand.  A NaN payload taken after each is the one
+    loaded, as in the interpreter, at every stop."""
+    wasm = wasmtime.wat2wasm(REREAD_WAT)
+    for entry in ('store', 'narrow', 'base', 'call', 'fill', 'local'):
+        for p in (8, 16):
+            got = []
+            for tier in ('interp', 'fast'):
+                store, inst, ex = setup(wasm, entry, [p], tier, model=model)
+                run(ex, None)
+                got.append(ex.results)
+            assert got[0] == got[1], (entry, p, got)
+            check_every_stop(wasm, entry, [p], range(1, length(wasm, entry, [p], model) + 1), model)

@@ -70,90 +70,150 @@ def zeros(fi):
     init = {j: _WIDTH[t] for j, t in enumerate(types) if t in _WIDTH and j >= nparams}
     if not init:
         return NONE
+    prog = _compact(fi)
+    if prog is None:
+        return NONE
     have = dict(init)
     for _ in range(ROUNDS):
-        done = _pass(fi, have)
-        if done is None:
-            return NONE
-        got, address = done
+        got, address = _pass(prog, have)
         new = {j: min(init[j], got.get(j, init[j])) for j in init}
+        if not any(new.values()):           # the optimistic pass kept nothing
+            return NONE
         if new == have:
             return Facts(have, address)
         have = new
     return NONE
 
 
-def _pass(fi, have):
-    """One pass over the body with the locals' facts ``have``: the least
-    zero bits each local is set to, and each access's address zero bits
-    (None if an instruction's effect is not the one modelled).
-    The abstract stack holds zero bits per operand; after anything not
-    modelled here (control flow, calls, other types) nothing is known."""
+# the instruction kinds of the compact form (_compact): what each does to
+# the abstract stack of zero bits
+(GET, SET, TEE, CONST, MIN2, MUL, AND, SHL, EXTEND, WRAP, SELECT, UNARY, LOAD, STORE,
+ BINARY, POP, PUSH, FORGET) = range(18)
+
+
+def _compact(fi):
+    """The body as (kind, argument, height before, pc) for ``_pass``, the
+    unreachable instructions left out (they never run); None if an
+    instruction's operand count is not what validation says."""
     body, heights = fi.code.body, fi.info.heights
-    got, address = {}, {}
-    st = []
     n = len(body)
+    prog = []
     for i, ins in enumerate(body):
         h = heights[i]
-        if h < 0:                   # unreachable code: never runs
+        if h < 0:
             continue
-        if len(st) != h:            # entered from unreachable code
-            st = [0] * h
+        after = heights[i + 1] if i + 1 < n else -1
         op = ins.op
         t, _, name = op.partition('.')
         w = _WIDTH.get(t)
+        arg, delta = None, None
         if op == 'local.get':
-            st.append(have.get(ins.imm, 0))
-        elif op in ('local.set', 'local.tee'):
-            j = ins.imm
-            if j in have:
-                got[j] = min(got.get(j, 64), st[-1])
-            if op == 'local.set':
-                st.pop()
+            kind, arg, delta = GET, ins.imm, 1
+        elif op == 'local.set':
+            kind, arg, delta = SET, ins.imm, -1
+        elif op == 'local.tee':
+            kind, arg, delta = TEE, ins.imm, 0
         elif w and name == 'const':
-            st.append(_ctz(ins.imm, w))
+            kind, arg, delta = CONST, _ctz(ins.imm, w), 1
         elif w and name in _MIN2:
-            b = st.pop()
-            st[-1] = min(st[-1], b)
+            kind, delta = MIN2, -1
         elif w and name == 'mul':
-            b = st.pop()
-            st[-1] = min(w, st[-1] + b)
+            kind, arg, delta = MUL, w, -1
         elif w and name == 'and':
-            b = st.pop()
-            st[-1] = max(st[-1], b)
+            kind, delta = AND, -1
         elif w and name == 'shl':
-            st.pop()
             prev = body[i - 1]
-            k = prev.imm % w if prev.op == f'{t}.const' else 0
-            st[-1] = min(w, st[-1] + k)
+            kind, arg, delta = SHL, (w, prev.imm % w if prev.op == f'{t}.const' else 0), -1
         elif op in ('i64.extend_i32_u', 'i64.extend_i32_s'):
-            if st[-1] >= 32:
-                st[-1] = 64
+            kind, delta = EXTEND, 0
         elif op == 'i32.wrap_i64':
-            st[-1] = min(32, st[-1])
+            kind, delta = WRAP, 0
         elif op in ('select', 'select_t'):
-            st.pop()
-            b = st.pop()
-            st[-1] = min(st[-1], b)
-        elif t in _NUMERIC and name in _UNARY or 'load' in name and t in _NUMERIC:
-            if 'load' in name:
-                address[i] = st[-1]
-            st[-1] = 0
+            kind, delta = SELECT, -2
+        elif t in _NUMERIC and 'load' in name:
+            kind, delta = LOAD, 0
+        elif t in _NUMERIC and name in _UNARY:
+            kind, delta = UNARY, 0
         elif t in _NUMERIC and 'store' in name:
+            kind, delta = STORE, -2
+        elif t in _NUMERIC and name in _BINARY:
+            kind, delta = BINARY, -1
+        elif op in ('drop', 'global.set'):
+            kind, delta = POP, -1
+        elif op in ('global.get', 'memory.size') or t in _NUMERIC and name == 'const':
+            kind, delta = PUSH, 1
+        else:                       # control flow, calls, anything else: unknown
+            kind, arg = FORGET, max(after, 0)
+        if delta is not None and after >= 0 and h + delta != after:
+            return None             # not the effect modelled: no facts (never seen)
+        prog.append((kind, arg, h, i))
+    return prog
+
+
+def _pass(prog, have):
+    """One pass over the compact body with the locals' facts ``have``:
+    the least zero bits each local is set to, and each access's address
+    zero bits.  The abstract stack holds zero bits per operand; after
+    anything not modelled here (control flow, calls, other types) nothing
+    is known."""
+    got, address = {}, {}
+    st = []
+    for kind, arg, h, i in prog:
+        if len(st) != h:            # entered from unreachable code
+            st = [0] * h
+        if kind == GET:
+            st.append(have.get(arg, 0))
+        elif kind == SET or kind == TEE:
+            if arg in have:
+                v = st[-1]
+                if v < got.get(arg, 64):
+                    got[arg] = v
+            if kind == SET:
+                st.pop()
+        elif kind == CONST:
+            st.append(arg)
+        elif kind == LOAD:
+            address[i] = st[-1]
+            st[-1] = 0
+        elif kind == STORE:
             address[i] = st[-2]
             del st[-2:]
-        elif t in _NUMERIC and name in _BINARY:
+        elif kind == BINARY:
             st.pop()
             st[-1] = 0
-        elif op in ('drop', 'global.set'):
+        elif kind == MIN2:
+            b = st.pop()
+            if b < st[-1]:
+                st[-1] = b
+        elif kind == MUL:
+            b = st.pop()
+            st[-1] = min(arg, st[-1] + b)
+        elif kind == AND:
+            b = st.pop()
+            if b > st[-1]:
+                st[-1] = b
+        elif kind == SHL:
             st.pop()
-        elif op in ('global.get', 'memory.size') or t in _NUMERIC and name == 'const':
+            st[-1] = min(arg[0], st[-1] + arg[1])
+        elif kind == EXTEND:
+            if st[-1] >= 32:
+                st[-1] = 64
+        elif kind == WRAP:
+            if st[-1] > 32:
+                st[-1] = 32
+        elif kind == SELECT:
+            st.pop()
+            b = st.pop()
+            if b < st[-1]:
+                st[-1] = b
+        elif kind == UNARY:
+            st[-1] = 0
+        elif kind == POP:
+            st.pop()
+        elif kind == PUSH:
             st.append(0)
-        else:                       # control flow, calls, anything else: unknown
-            st = [0] * heights[i + 1] if i + 1 < n and heights[i + 1] >= 0 else []
-            continue
-        if i + 1 < n and heights[i + 1] >= 0 and len(st) != heights[i + 1]:
-            return None             # not the effect modelled: no facts (never seen)
+        else:
+            st = [0] * arg
     return got, address
 
 

@@ -344,6 +344,13 @@ _ATOM = re.compile(r'^[A-Za-z_][A-Za-z_0-9]*$|^-?\d+$|^None$')
 # call, subscript or float): evaluating it again later gives the same value
 _PURE = re.compile(r'^(?:[ls]\d+|\d+|if|else|not|and|or|[\s()+\-*&|^~<>=!])*$')
 _TOKEN = re.compile(r'@R\d+@')
+# an address an f64 load's bits may be read again at (its base a name
+# whose writes materialise the operand first, or none)
+_REREAD = re.compile(r'^(?:([ls]\d+)(?: \+ \d+)?|\d+)$')
+# instructions that never write memory (but their stores and atomics), so
+# operands reading it again need not be materialised before them
+_KEEPS_MEMORY = ('local.', 'global.', 'i32.', 'i64.', 'f32.', 'f64.', 'select', 'drop',
+                 'ref.', 'unreachable')
 _FLOAT = re.compile(r'^-?\d+(\.\d+)?(e[-+]\d+)?$')    # repr of a finite float
 
 
@@ -552,20 +559,38 @@ class FuncGen:
             self.emit(2, ', '.join(f'f{j}' for j in floats)
                       + f', = FL({", ".join(f"l{j}" for j in floats)})')
         present = self.present
-        arms = {pc: self.arm(pc, lead[pc]) for pc in sorted(lead)
-                if pc and (present is None or pc in present)}
-        # block 0 again only if an arm jumps to it, it is a loop (a run
-        # stopped in it resumes at its head), or lazy arms have it
-        if self.blocks[0] in self.targets or self.loop_head(0) or (present is not None and 0 in present):
-            arms[0] = self.arm(0, lead[0])
-        # a block no arm jumps to is entered only where it is emitted in place
-        # (in each of its predecessors): it needs no arm and is no entry; a
-        # run stopped on the way to it steps in the interpreter to an entry.
-        # (Known only once every arm is made: where one arm emits a block in
-        # place, another made later, with less room left, may jump to it.)
-        self.dropped = {pc for pc in arms if pc and self.blocks[pc] not in self.targets}
-        for pc in self.dropped:
-            del arms[pc]
+        if present is None:
+            # the arms of the blocks some arm jumps to, from the entry's on:
+            # a block no arm jumps to is entered only where it is emitted in
+            # place (in each of its predecessors), so it needs no arm and is
+            # no entry; a run stopped on the way to it steps in the
+            # interpreter to an entry
+            pcs = sorted(lead)
+            arms, made = {}, set()
+            while True:
+                new = sorted(self.targets - made)
+                if not new:
+                    # block 0 again only if an arm jumps to it or it is a
+                    # loop (a run stopped in it resumes at its head)
+                    if 0 not in arms and (0 in self.targets or self.loop_head(0)):
+                        arms[0] = self.arm(0, lead[0])
+                        continue
+                    break
+                for blk in new:
+                    made.add(blk)
+                    if pcs[blk]:
+                        arms[pcs[blk]] = self.arm(pcs[blk], lead[pcs[blk]])
+            self.dropped = {pc for pc in lead if pc and pc not in arms}
+        else:
+            # lazy arms: those of ``present``, less the ones no arm jumps to
+            # (known once all are made: one made later, with less room to
+            # emit blocks in place, may jump where another did not)
+            arms = {pc: self.arm(pc, lead[pc]) for pc in sorted(lead) if pc in present}
+            if 0 not in arms and (0 in self.targets or self.loop_head(0)):
+                arms[0] = self.arm(0, lead[0])
+            self.dropped = {pc for pc in arms if pc and self.blocks[pc] not in self.targets}
+            for pc in self.dropped:
+                del arms[pc]
         order = [pc for pc in sorted(lead) if pc in arms]
         # lazy arms: every leader is an entry, the missing ones miss
         self.resume0 = 0 in order or present is not None
@@ -893,7 +918,7 @@ class FuncGen:
         """Push a value computed now (loads, calls, trapping numerics)."""
         p = len(self.st)
         self.assign_slot(p, expr, ind)
-        self.fresh = (self.out[-1], f's{p}', expr)
+        self.fresh = (self.out[-1], f's{p}', expr, None, 1)
         self.st.append(_E(f's{p}', frozenset((f's{p}',))))
 
     def push_local(self, j):
@@ -923,7 +948,9 @@ class FuncGen:
             if j not in self.f64locals:
                 self.out.append((line[0], f'{name} = {fresh[2]}', line[2]))
             else:
-                first = self.out.pop()
+                # an f64 load: its line and, unless its bits are read
+                # again (``reread``), the line reading them for a NaN
+                first = self.out.pop() if fresh[4] == 2 else line
                 self.out.append((first[0], f'f{j} = {fresh[2]}', first[2]))
                 self.out.append((line[0], f'if f{j} != f{j}: {name} = {fresh[3]}', line[2]))
         elif j not in self.f64locals:
@@ -945,11 +972,21 @@ class FuncGen:
             self.emit(ind, f'if f{j} != f{j}: {name} = {e.expr}')
 
     # -- instructions
+    def pin(self, ind):
+        """Before memory may change: materialise the operands whose exact
+        form reads memory again (an f64 load's bits, see ``_REREAD``)."""
+        for q, e in enumerate(self.st):
+            if 'UQ(MEM, ' in e.expr:
+                self.materialise(q, ind)
+
     def instr(self, pc, ins, ind):
         op, imm = ins.op, ins.imm
         self.ind = ind
         if op in ('nop', 'block', 'loop', 'end'):
             return
+        if not op.startswith(_KEEPS_MEMORY) or 'atomic' in op or (
+                'store' in op and op not in _STORES):   # (_STORES pin after their pops)
+            self.pin(ind)
         if self.general and memories.general(self.store, self.inst, ins):
             self.memory_general(pc, ins, ind)
         elif op == 'local.get':
@@ -1077,8 +1114,16 @@ class FuncGen:
                     self.materialise(q, ind)
             x, ea = self.read('d', a.expr, imm[1], ind, self.known(pc, imm[1]))
             self.emit(ind, f'g{p} = {x}')
+            again = _REREAD.match(ea)
+            if again:
+                # its bits: the memory read again, which stays valid while
+                # the operand is pending (``pin``) and its base unchanged
+                self.fresh = (self.out[-1], f'g{p}', x, f'UQ(MEM, {ea})[0]', 1)
+                base = frozenset((again.group(1),)) if again.group(1) else frozenset()
+                self.st.append(_E(f'UQ(MEM, {ea})[0]', frozenset((name,)) | base, fexpr=f'g{p}'))
+                return
             self.emit(ind, f'if g{p} != g{p}: {name} = UQ(MEM, {ea})[0]')
-            self.fresh = (self.out[-1], f'g{p}', x, f'UQ(MEM, {ea})[0]')
+            self.fresh = (self.out[-1], f'g{p}', x, f'UQ(MEM, {ea})[0]', 2)
             # (``s<p>`` may be unbound: read only when a NaN)
             self.st.append(_E(f'{name} if g{p} != g{p} else FB(g{p}, 0)', frozenset((name,)),
                               fexpr=f'g{p}'))
@@ -1091,6 +1136,7 @@ class FuncGen:
         elif op in _STORES:
             ch, mask, w = _STORES[op]
             v, a = self.pop(), self.pop()
+            self.pin(ind)
             ea = _address(a.expr, imm[1])
             if not _ATOM.match(ea):
                 self.emit(ind, f'ea = {ea}')
@@ -1331,7 +1377,7 @@ class FuncGen:
             self.emit(ind, f'{lhs}{callee}(n, d - 1{sep}{args}); n = N')
             self.synced = True                  # N is n
             if nr == 1:                         # a local.set next sets the local instead
-                self.fresh = (self.out[-1], res[0], f'{callee}(n, d - 1{sep}{args}); n = N')
+                self.fresh = (self.out[-1], res[0], f'{callee}(n, d - 1{sep}{args}); n = N', None, 1)
         for r in res:
             self.st.append(_E(r, frozenset((r,))))
 
