@@ -42,6 +42,7 @@ from ..opcodes import BY_NAME
 from .wasmedge import resolve_callee
 from .. import syntax as S
 from ..runtime import default_value
+from ..valid import blocktype_of
 from .cells import CELLS, NONE, from_cells as value_of_cells, value_cells as cells_of_value
 
 MAX_STACK = 1_000_000
@@ -296,7 +297,7 @@ def compile_func(store, fi):
         elif name in ('block', 'loop', 'if', 'try_table', 'try'):
             # try_table / legacy try: a label like a block's; the handlers are
             # the try_table labels on this stack (exceptions.Handlers)
-            bp, br_ = _blocktype(mtypes, imm[0] if name == 'try_table' else imm)
+            bp, br_ = _blocktype(mtypes, blocktype_of(ins))
             if name == 'if':
                 pop()
             popn(len(bp))

@@ -83,11 +83,6 @@ def _uses_gc(module):
     return any(ins.op in ops for f in module.funcs for ins in f.body)
 
 
-def storage_of(module, typeidx):
-    """The storage types of a struct's fields, or (the element type,) of an array."""
-    return _layout(module, typeidx)[1]
-
-
 def _layout(module, typeidx):
     """(is a struct, storage types) of a struct or array type, cached on the
     module (every object of a heap asks)."""
