@@ -307,8 +307,11 @@ COLD_SIZE, HOT_STEPS = 400, 8
 # arms of the LAZY_FIRST leaders after its entry only, and more when a jump
 # misses (``grow``): libc's big functions run a few of their blocks (in
 # binary-trees malloc runs 10 of its 262), and generating and compiling
-# the rest cost more than the run; the kernels stay under it
-LAZY_ARMS, LAZY_FIRST = 16, 8
+# the rest cost more than the run; the kernels stay under it.  Each miss
+# generates the function again, so too few at first costs too: with 8 the
+# apps compiled 5986 (binary-trees) and 3039 (n-body) lines, with 32 4959
+# and 2629
+LAZY_ARMS, LAZY_FIRST = 16, 32
 # most steps after a call charged before it (FuncGen.precharge): a stop
 # comes that much earlier per frame, and the interpreter runs the rest
 PRECHARGE = 64
