@@ -320,15 +320,21 @@ def check_exhaustion(wasm, model):
     at the same instruction, with the same frames."""
     for entry, depth in (('deep', 5), ('deep', 17), ('deep', 1600), ('deep', 3300),
                          ('runaway', 9), ('runaway', 4000)):
+        check_depth_limits(wasm, entry, [4000] if entry == 'deep' else [], [depth], model)
+
+
+def check_depth_limits(wasm, entry, args, depths, model='wasmedge'):
+    """Each call depth limit of ``depths`` ends both tiers at the same
+    instruction, with the same frames."""
+    for depth in depths:
         lim = L.with_options(max_call_depth=depth)
         got = []
         for tier in ('interp', 'fast'):
-            store, inst, ex = setup(wasm, entry, [4000] if entry == 'deep' else [], tier, lim,
-                                    model=model)
+            store, inst, ex = setup(wasm, entry, args, tier, lim, model=model)
             with pytest.raises(Trap, match='call stack exhausted'):
                 ex.run()
             got.append((ex.steps, ex.pc, len(ex.frames), state(store, inst, ex, True)['frames']))
-        assert got[0] == got[1]
+        assert got[0] == got[1], depth
 
 
 def test_store_marks_dirty_chunks(wasm):
@@ -671,15 +677,7 @@ def test_a_stop_in_a_callee_whose_caller_charged_ahead(model):
                         ('tail', [5]), ('tail', [M32]), ('rec', [3])):
         check_every_stop(wasm, entry, args, points_for(length(wasm, entry, args, model)), model)
     check_chunked(wasm, 'rec', [12], (1, 2, 5, 11, 40), 1, model)
-    for depth in (3, 7, 8):
-        lim = L.with_options(max_call_depth=depth)
-        got = []
-        for tier in ('interp', 'fast'):
-            store, inst, ex = setup(wasm, 'rec', [20], tier, lim, model=model)
-            with pytest.raises(Trap, match='call stack exhausted'):
-                ex.run()
-            got.append((ex.steps, ex.pc, state(store, inst, ex, True)['frames']))
-        assert got[0] == got[1]
+    check_depth_limits(wasm, 'rec', [20], (3, 7, 8), model)
 
 
 @pytest.mark.parametrize('model', ['wasmedge', 'wamr'])
@@ -1258,15 +1256,7 @@ def test_arguments_given_straight_to_a_call_are_the_operands_of_every_stop(model
     total = length(wasm, 'run', [9], model)
     check_every_stop(wasm, 'run', [9], points_for(total, 80), model)
     check_chunked(wasm, 'run', [9], (1, 3, 40, 700), 5, model)
-    for depth in (2, 3, 6, 30):
-        lim = L.with_options(max_call_depth=depth)
-        got = []
-        for tier in ('interp', 'fast'):
-            store, inst, ex = setup(wasm, 'rec', [40], tier, lim, model=model)
-            with pytest.raises(Trap, match='call stack exhausted'):
-                ex.run()
-            got.append((ex.steps, ex.pc, state(store, inst, ex, True)['frames']))
-        assert got[0] == got[1], depth
+    check_depth_limits(wasm, 'rec', [40], (2, 3, 6, 30), model)
     check_every_stop(wasm, 'rec', [6], range(1, length(wasm, 'rec', [6], model) + 1), model)
 
 
