@@ -546,7 +546,8 @@ class FuncGen:
         for j in sorted(self.f64locals):      # the f64 params as floats
             if j < self.nparams:
                 self.emit(2, f'QA[0] = l{j}; f{j} = FA[0]')
-        self.out += [(i - 1, t, g) for i, t, g in arm]
+        out = 1 if arm and arm[0][1] == 'while True:' else 2
+        self.out += [(i - out, t, g) for i, t, g in arm]
         self.emit(1, 'else:')
         self.emit(2, 'b, V = R')
         L = self.nlocals
@@ -699,7 +700,9 @@ class FuncGen:
                           for i, ind, t, total in self.jumps]
         arm = self.out[start:]
         selfs = {total for _, _, t, total in self.jumps if t == self.self_block}
-        looped = bool(selfs) or entry
+        # (the entry's arm is a loop its jumps leave by ``break``: none when
+        # it only returns, as a leaf function does)
+        looped = bool(selfs) or (entry and bool(self.jumps))
         # a loop whose every iteration charges the same K and that makes no
         # call: the budget steps down in a for loop (n, n - K, ... >= check),
         # which keeps n exactly what the per-iteration code would hold
