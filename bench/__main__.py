@@ -38,7 +38,8 @@ def main(argv=None):
                         '<!-- bench:begin --> and <!-- bench:end -->')
     p.add_argument('--repeat', type=int, default=3, metavar='N',
                    help='time a run under a second up to N times, each prepared afresh, and '
-                        'keep the least (while they take under N/3 s in all; default 3)')
+                        'keep the least (while they take under N/3 s in all; default 3); the '
+                        "engines' runs are taken in turn")
     a = p.parse_args(argv)
     if a.table or a.readme:
         return show(a)
@@ -54,7 +55,7 @@ def main(argv=None):
         return 2
     report = {'date': time.strftime('%Y-%m-%d %H:%M:%S %Z'), 'python': platform.python_version(),
               'machine': platform.machine(), 'cpus': os.cpu_count(), 'quick': a.quick,
-              'repeat': a.repeat, 'workloads': {}}
+              'repeat': a.repeat, 'in_turn': True, 'workloads': {}}
     t0 = cpu_all()
     print(f'{"workload":<18} {"case":<30} {"engine":<16} {"cpu s":>8}  details')
     for name in a.names or list(workloads):

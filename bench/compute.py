@@ -41,6 +41,33 @@ def measure(engine, wasm, call, expected, repeat=None, budget=None):
     seconds in all (``runs``: how many; ``cpu_seconds``: the least).
     ``expected`` is a value or a function of the result returning an error
     text (None when right)."""
+    runs = _runs(engine, wasm, call, expected, repeat, budget)
+    while True:
+        try:
+            next(runs)
+        except StopIteration as done:
+            return done.value
+
+
+def measure_all(engines, wasm, call, expected):
+    """Every engine's row (``measure``), their runs taken in turn, one run
+    of each engine that wants more per round: a slow spell of the machine
+    (seen lasting seconds) then falls on every engine alike, not on all
+    the runs of one."""
+    going = {e: _runs(e, wasm, call, expected) for e in engines}
+    rows = {}
+    while going:
+        for e in list(going):
+            try:
+                next(going[e])
+            except StopIteration as done:
+                rows[e] = done.value
+                del going[e]
+    return [rows[e] for e in engines]
+
+
+def _runs(engine, wasm, call, expected, repeat=None, budget=None):
+    """``measure`` as a generator: one timed run per step; returns the row."""
     repeat = REPEAT if repeat is None else repeat
     budget = REPEAT_BUDGET if budget is None else budget
     row = {'engine': engine}
@@ -64,6 +91,8 @@ def measure(engine, wasm, call, expected, repeat=None, budget=None):
         times.append(seconds)
         if len(times) >= repeat or sum(times) >= budget:
             return dict(row, cpu_seconds=round(min(times), 4), runs=len(times), status='ok')
+        del go, got
+        yield
 
 
 def kernel_rows(name, quick, engines=ENGINES):
@@ -71,8 +100,8 @@ def kernel_rows(name, quick, engines=ENGINES):
     n = sizes[1] if quick else sizes[0]
     wasm = wasm_of(wat)
     want = expected(n)
-    return [dict(measure(e, wasm, ('invoke', 'run', [n]), want), case=f'{name}({n})')
-            for e in engines]
+    return [dict(row, case=f'{name}({n})')
+            for row in measure_all(engines, wasm, ('invoke', 'run', [n]), want)]
 
 
 def app_rows(app, quick, engines=ENGINES):
@@ -95,7 +124,7 @@ def app_rows(app, quick, engines=ENGINES):
         return [{'case': case, 'engine': e_, 'cpu_seconds': None, 'status': 'unavailable',
                  'why': f'no reference output: wasmtime failed ({type(e).__name__}: {e})'}
                 for e_ in engines]
-    return [dict(measure(e, wasm, call, reference), case=case) for e in engines]
+    return [dict(row, case=case) for row in measure_all(engines, wasm, call, reference)]
 
 
 def _register(name):

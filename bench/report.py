@@ -80,7 +80,9 @@ def render(report):
              + (f', {report["total_cpu_seconds"]:.0f} s CPU in all' if 'total_cpu_seconds' in report
                 else '') + '.', '',
              f'CPU seconds of the timed run, the least of up to {runs} when the runs took under '
-             f'{budget:g} s in all, each prepared afresh (instantiation excluded; pwasm-compile includes its '
+             f'{budget:g} s in all, each prepared afresh'
+             + (", the engines' runs taken in turn" if report.get('in_turn') else '')
+             + ' (instantiation excluded; pwasm-compile includes its '
              'compilation, which happens at the first call, with its disk cache of generated code '
              'off; our fast tier includes its compilation too).', '']
     notes = []

@@ -211,3 +211,24 @@ def test_the_interpreter_issue_9_measured_runs_from_its_commit(tmp_path, monkeyp
         assert row['status'] == 'wrong result' and 'got 610' in row['why'], row
     with pytest.raises(Unavailable, match='commit 0123456789abcdef is not in'):
         baseline.engine_at('0123456789abcdef', Unavailable)
+
+
+def test_the_engines_runs_are_taken_in_turn(monkeypatch):
+    """``measure_all``: one run of each engine that wants more per round
+    (a slow spell of the machine falls on all alike), each engine's row as
+    ``measure`` makes it, in the engines' order."""
+    from bench import compute
+    order = []
+    seconds = {'a': iter([0.2, 0.1, 0.3]), 'b': iter([2.0]), 'c': iter([0.3, 0.4, 0.2])}
+
+    def prepare(engine, wasm, call):
+        order.append(engine)
+        s = next(seconds[engine])
+        return lambda: compute.Timed(55, s)
+    monkeypatch.setattr(compute, 'prepare', prepare)
+    monkeypatch.setattr(compute, 'REPEAT', 3)
+    monkeypatch.setattr(compute, 'REPEAT_BUDGET', 1.0)
+    rows = compute.measure_all(['a', 'b', 'c'], b'', ('invoke', 'run', [10]), 55)
+    assert order == ['a', 'b', 'c', 'a', 'c', 'a', 'c']
+    assert [(r['engine'], r['cpu_seconds'], r['runs']) for r in rows] == [
+        ('a', 0.1, 3), ('b', 2.0, 1), ('c', 0.2, 3)]
