@@ -53,12 +53,9 @@ def of(fi):
     return f
 
 
-def low_zeros(v, width=64):
-    """Zero low bits of the constant ``v`` (``width`` when it is 0)."""
-    return _ctz(v, width)
-
-
-def _ctz(v, width):
+def low_zeros(v, width):
+    """Zero low bits of the ``width``-bit constant ``v`` (``width`` when it
+    is 0)."""
     v &= (1 << width) - 1
     return width if v == 0 else (v & -v).bit_length() - 1
 
@@ -114,7 +111,7 @@ def _compact(fi):
         elif op == 'local.tee':
             kind, arg, delta = TEE, ins.imm, 0
         elif w and name == 'const':
-            kind, arg, delta = CONST, _ctz(ins.imm, w), 1
+            kind, arg, delta = CONST, low_zeros(ins.imm, w), 1
         elif w and name in _MIN2:
             kind, delta = MIN2, -1
         elif w and name == 'mul':

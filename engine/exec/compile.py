@@ -122,6 +122,11 @@ class Compiled:
             memo[1][i] = k
         return k
 
+    def expects(self, values):
+        """Whether a frame holding ``values`` (locals first) has what the
+        code assumes of its locals (``facts``); else the interpreter runs it."""
+        return self.facts is None or self.facts.keeps(values)
+
     def fresh(self, values):
         """Whether a frame holding ``values`` (locals and operands) at pc 0
         is one a call makes (declared locals at their defaults, no
@@ -344,8 +349,9 @@ _GENERIC = {
 _LOCAL = re.compile(r'^l\d+$')
 _ATOM = re.compile(r'^[A-Za-z_][A-Za-z_0-9]*$|^-?\d+$|^None$')
 # integer arithmetic on l*/s* variables that cannot raise (no division,
-# call, subscript or float): evaluating it again later gives the same value
-_PURE = re.compile(r'^(?:[ls]\d+|\d+|if|else|not|and|or|[\s()+\-*&|^~<>=!])*$')
+# power, call, subscript or float): evaluating it again later gives the same
+# value
+_PURE = re.compile(r'^(?!.*\*\*)(?:[ls]\d+|\d+|if|else|not|and|or|[\s()+\-*&|^~<>=!])*$')
 _TOKEN = re.compile(r'@R\d+@')
 # an address an f64 load's bits may be read again at (its base a name
 # whose writes materialise the operand first, or none)
@@ -574,10 +580,7 @@ class FuncGen:
             while True:
                 new = sorted(self.targets - made)
                 if not new:
-                    # block 0 again only if an arm jumps to it or it is a
-                    # loop (a run stopped in it resumes at its head)
-                    if 0 not in arms and (0 in self.targets or self.loop_head(0)):
-                        arms[0] = self.arm(0, lead[0])
+                    if self.arm0_again(arms):       # it may jump to more
                         continue
                     break
                 for blk in new:
@@ -590,8 +593,7 @@ class FuncGen:
             # (known once all are made: one made later, with less room to
             # emit blocks in place, may jump where another did not)
             arms = {pc: self.arm(pc, lead[pc]) for pc in sorted(lead) if pc in present}
-            if 0 not in arms and (0 in self.targets or self.loop_head(0)):
-                arms[0] = self.arm(0, lead[0])
+            self.arm0_again(arms)
             self.dropped = {pc for pc in arms if pc and self.blocks[pc] not in self.targets}
             for pc in self.dropped:
                 del arms[pc]
@@ -620,6 +622,15 @@ class FuncGen:
         for k, (ind, text, tag) in enumerate(self.out):    # the regions' checks
             if '@R' in text:
                 self.out[k] = (ind, _TOKEN.sub(lambda m: str(self.regions[m.group(0)][0]), text), tag)
+
+    def arm0_again(self, arms):
+        """Add block 0's arm in the dispatch to ``arms`` (leader -> lines)
+        if it has none and an arm jumps to it or it is a loop (a run stopped
+        in it resumes at its head); True when it did."""
+        if 0 in arms or not (self.blocks[0] in self.targets or self.loop_head(0)):
+            return False
+        arms[0] = self.arm(0, self.lead[0])
+        return True
 
     def arm(self, pc, h, entry=False):
         """The lines of the block at leader pc (indented for a chain)."""
@@ -1217,7 +1228,7 @@ class FuncGen:
     def known(self, pc, offset):
         """Zero low bits of the address of the access at pc (its base's,
         ``aligned.zeros``, and its offset's)."""
-        return min(self.aligned.get(pc, 0), aligned.low_zeros(offset))
+        return min(self.aligned.get(pc, 0), aligned.low_zeros(offset, 64))
 
     def read(self, ch, base, offset, ind, known=0):
         """(expression, address) of a load of struct code ``ch`` at
@@ -1332,7 +1343,7 @@ class FuncGen:
         # go straight into the call, and a tag gives the unwinder their
         # expressions (a Reenter before the call reads them)
         for q in range(h):
-            if q < below or to_host or not _PURE.match(self.st[q].expr) or '**' in self.st[q].expr:
+            if q < below or to_host or not _PURE.match(self.st[q].expr):
                 self.materialise(q, ind)
         vals = [e.expr for e in self.st[below:]]
         given = (below, f'({"".join(v + ", " for v in vals)})') if vals and any(
@@ -1380,10 +1391,11 @@ class FuncGen:
         else:
             sep = ', ' if np_ else ''
             lhs = f'{", ".join(res)} = ' if res else ''
-            self.emit(ind, f'{lhs}{callee}(n, d - 1{sep}{args}); n = N')
+            made = f'{callee}(n, d - 1{sep}{args}); n = N'
+            self.emit(ind, lhs + made)
             self.synced = True                  # N is n
             if nr == 1:                         # a local.set next sets the local instead
-                self.fresh = (self.out[-1], res[0], f'{callee}(n, d - 1{sep}{args}); n = N', None, 1)
+                self.fresh = (self.out[-1], res[0], made, None, 1)
         for r in res:
             self.st.append(_E(r, frozenset((r,))))
 

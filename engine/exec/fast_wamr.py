@@ -194,7 +194,7 @@ class FastExecutor(CompiledTier, R.Executor):
             return c, None, values[:c.nparams]
         if blk is None:
             return 1
-        if c.facts is not None and not c.facts.keeps(values):
+        if not c.expects(values):
             return INTERPRETED_BATCH               # a state the code does not expect
         return c, blk, values
 

@@ -172,7 +172,7 @@ class FastExecutor(CompiledTier, W.Executor):
             if c.code is None:
                 return INTERPRETED_BATCH
             return c.steps_to_entry(self.store.funcs[frame.func].code.body, self.pc)
-        if c.facts is not None and not c.facts.keeps(values):
+        if not c.expects(values):
             return INTERPRETED_BATCH               # a state the code does not expect
         return c, blk, values
 
