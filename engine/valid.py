@@ -1324,10 +1324,24 @@ def operand_types(module: S.Module, funcidx: int, pc: int) -> list:
         ft = module.types[f.typeidx]
         if f.body[pc].op in _CLOSE_OPS:
             hit = _types_at_end(module, funcidx, ctx, f, ft, pc)
+        elif len(f.body) <= TRACED_BODY:
+            # a small body: one pass gives every position (a random stop
+            # per check would otherwise replay it each time)
+            trace = []
+            _check_code(ctx, ft.params, ft.results, f.locals, f.body, trace=trace)
+            for i, types in enumerate(trace):
+                if f.body[i].op not in _CLOSE_OPS:
+                    cache[funcidx, i] = types
+            hit = trace[pc]
         else:
             hit = tuple(_check_code(ctx, ft.params, ft.results, f.locals, f.body, stop=pc))
         cache[key] = hit
     return list(hit)
+
+
+# bodies of at most this many instructions have every position's operand
+# types cached at the first question (at most TRACED_BODY**2 / 2 entries)
+TRACED_BODY = 2048
 
 
 def unset_locals(module: S.Module, funcidx: int, pc: int) -> frozenset:

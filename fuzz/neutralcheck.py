@@ -46,16 +46,29 @@ def _blocktype(module, bt):
 
 
 def _matching_end(body, b):
-    depth = 0
-    for i in range(b, len(body)):
-        op = body[i].op
-        if op in ('block', 'loop', 'if', 'try_table', 'try'):
-            depth += 1
-        elif op in ('end', 'delegate'):        # delegate closes a legacy try
-            depth -= 1
-            if depth == 0:
-                return i
-    raise NeutralCheckError(f'block at {b} has no end')
+    """The ``end`` closing the block at ``b``, by counting; the ends of
+    the whole body come from one pass, kept for the body (the oracle asks
+    again for every frame it checks)."""
+    ends = _ENDS.get(id(body))
+    if ends is None or ends[0] is not body:
+        ends = (body, {})
+        opened = []
+        for i, ins in enumerate(body):
+            op = ins.op
+            if op in ('block', 'loop', 'if', 'try_table', 'try'):
+                opened.append(i)
+            elif op in ('end', 'delegate') and opened:    # delegate closes a legacy try
+                ends[1][opened.pop()] = i
+        if len(_ENDS) > 256:
+            _ENDS.clear()
+        _ENDS[id(body)] = ends
+    end = ends[1].get(b)
+    if end is None:
+        raise NeutralCheckError(f'block at {b} has no end')
+    return end
+
+
+_ENDS = {}      # id(body) -> (body, block -> its end): the body is held, so its id stays its own
 
 
 def expected_labels(module, fidx, pc):

@@ -140,6 +140,25 @@ def test_operand_types_replay():
     assert operand_types(m, 0, 6) == []
 
 
+def test_operand_types_traced_and_replayed_agree(monkeypatch):
+    """A small body answers every position from one traced pass; a body
+    over TRACED_BODY replays up to each position: the same types at every
+    pc, in reachable and unreachable code and at ends."""
+    import engine.valid as V
+    body = [I('i32.const', 1), I('block', 'i64'), I('f64.const', 0.0), I('drop'),
+            I('i64.const', 2), I('br', 0), I('i64.add'), I('end'),
+            I('drop'), I('if', None), I('unreachable'), I('i64.eqz'), I('drop'), I('end'),
+            I('f32.const', 1.0), I('drop'), I('end')]
+    traced = module_with(body, ['i32'])
+    validate_module(traced)
+    got = [operand_types(traced, 0, pc) for pc in range(len(body))]
+    monkeypatch.setattr(V, 'TRACED_BODY', 0)
+    replayed = module_with(body, ['i32'])
+    validate_module(replayed)
+    assert [operand_types(replayed, 0, pc) for pc in range(len(body))] == got
+    assert got[2] == ['i32'] and got[6] == ['i32'] and got[8] == ['i32', 'i64']
+    assert got[11] == [] and got[12] == ['i32'] and got[15] == ['f32'] and got[16] == []
+
 def test_unreachable_polymorphic_stack():
     # (unreachable) (i64.add) (i64.eqz): operands come from the polymorphic stack
     validate_module(module_with([I('unreachable'), I('i64.add'), I('i64.eqz'),
