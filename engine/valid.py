@@ -1324,9 +1324,9 @@ def operand_types(module: S.Module, funcidx: int, pc: int) -> list:
         ft = module.types[f.typeidx]
         if f.body[pc].op in _CLOSE_OPS:
             hit = _types_at_end(module, funcidx, ctx, f, ft, pc)
-        elif len(f.body) <= TRACED_BODY:
-            # a small body: one pass gives every position (a random stop
-            # per check would otherwise replay it each time)
+        elif len(f.body) <= TRACED_BODY and ('asked', funcidx) in cache:
+            # a small body asked about again: one pass gives every position
+            # (the fuzz oracle's random stops would replay it each time)
             trace = []
             _check_code(ctx, ft.params, ft.results, f.locals, f.body, trace=trace)
             for i, types in enumerate(trace):
@@ -1334,13 +1334,16 @@ def operand_types(module: S.Module, funcidx: int, pc: int) -> list:
                     cache[funcidx, i] = types
             hit = trace[pc]
         else:
+            cache['asked', funcidx] = True
             hit = tuple(_check_code(ctx, ft.params, ft.results, f.locals, f.body, stop=pc))
         cache[key] = hit
     return list(hit)
 
 
 # bodies of at most this many instructions have every position's operand
-# types cached at the first question (at most TRACED_BODY**2 / 2 entries)
+# types cached at the second question about a new position (at most
+# TRACED_BODY**2 / 2 entries; a body asked once, as most in the spec suite's
+# migrations, costs only the replay up to its position)
 TRACED_BODY = 2048
 
 
