@@ -48,6 +48,7 @@ import re
 import struct
 import types
 from array import array
+from typing import NamedTuple, Optional, Tuple
 
 from .. import deftypes, faults
 from .. import syntax as S
@@ -87,6 +88,28 @@ class Miss(Exception):
     Its arguments: the Compiled function and the block number."""
 
 
+class Tag(NamedTuple):
+    """What a generated line stands for, for the unwinder (``Compiled.lines``).
+    ``kind``: 'instr' (an instruction's line, or a trap in it), 'reenter'
+    (the depth test before a call), 'call' (the call itself), 'stop' (a
+    segment's budget check) or 'miss' (a jump to a block without code);
+    ``at``: the instruction's pc; ``seg``, ``segk``: its segment's first pc
+    and length; ``h``: the operand height (at a call, the height below its
+    operands); ``extra``: the path's steps before the segment not yet
+    subtracted from n (FuncGen.pre; at a call, the height with its
+    operands); ``ahead``: at a call, the steps after it charged ahead
+    (FuncGen.precharge); ``given``: (height below, tuple expression) of
+    operands given straight to a call (FuncGen.call), or None."""
+    kind: str
+    at: int
+    seg: int
+    segk: int
+    h: int
+    extra: int
+    ahead: int = 0
+    given: Optional[Tuple[int, str]] = None
+
+
 class Uncompilable(Exception):
     """The function uses something the generator does not handle; it runs
     in the interpreter."""
@@ -94,8 +117,7 @@ class Uncompilable(Exception):
 
 class Compiled:
     """A compiled function: ``fn``, the leader -> block map ``entry``, the
-    line -> tag map ``lines`` (tag = (kind, pc, segment start, segment
-    length, operand height)), its ``code`` object and frame layout;
+    line -> Tag map ``lines``, its ``code`` object and frame layout;
     ``heads`` (block -> (leader pc, operand height)), ``key`` (its entry in
     the shared code cache) and ``present`` (the leaders whose arms its code
     has, None: all) for lazy arms; ``facts`` (aligned.Facts, None: none)
@@ -659,7 +681,7 @@ class FuncGen:
         ``arms`` sorted by block: log2 tests instead of a chain's scan."""
         if len(arms) == 1:
             if arms[0][1] is None:          # missing blocks (dispatch_lazy)
-                self.emit(ind, 'raise Miss(__wasm__, b)', ('miss', 0, 0, 0, 0, 0))
+                self.emit(ind, 'raise Miss(__wasm__, b)', Tag('miss', 0, 0, 0, 0, 0))
             else:
                 self.out += [(i + ind - 2, t, g) for i, t, g in arms[0][1]]
             return
@@ -718,7 +740,7 @@ class FuncGen:
         # call: the budget steps down in a for loop (n, n - K, ... >= check),
         # which keeps n exactly what the per-iteration code would hold
         batched = (len(selfs) == 1 and None not in selfs and 0 not in selfs
-                   and not any(g and g[0] in ('call', 'reenter') for _, _, g in arm))
+                   and not any(g and g.kind in ('call', 'reenter') for _, _, g in arm))
         if batched:
             K = selfs.pop()
             check = arm[0]
@@ -761,7 +783,7 @@ class FuncGen:
         while True:
             ins = body[pc]
             op = ins.op
-            self.tag = ('instr', pc, self.seg, self.segk, len(self.st), self.pre)
+            self.tag = Tag('instr', pc, self.seg, self.segk, len(self.st), self.pre)
             if pc == last or op == 'return':
                 self.ret(ind)
                 return
@@ -783,7 +805,7 @@ class FuncGen:
                 continue
             self.instr(pc, ins, ind)
             if pc + 1 in self.lead:
-                self.tag = ('instr', pc, self.seg, self.segk, len(self.st), self.pre)
+                self.tag = Tag('instr', pc, self.seg, self.segk, len(self.st), self.pre)
                 self.goto(ind, pc + 1)
                 return
             pc += 1
@@ -809,7 +831,7 @@ class FuncGen:
             self.region = self.regions[tok] = [0]
             self.pre = 0
             self.emit(ind, f'if n < {tok}: raise Stop()',
-                      ('stop', s, s, self.segk, len(self.st), 0))
+                      Tag('stop', s, s, self.segk, len(self.st), 0))
         else:
             self.pre = pre
 
@@ -1348,11 +1370,11 @@ class FuncGen:
         vals = [e.expr for e in self.st[below:]]
         given = (below, f'({"".join(v + ", " for v in vals)})') if vals and any(
             v != f's{q}' for q, v in enumerate(vals, below)) else None
-        self.tag = ('reenter', pc, self.seg, self.segk, h, self.pre, given)
+        self.tag = Tag('reenter', pc, self.seg, self.segk, h, self.pre, given=given)
         if not self.d_checked:
             self.emit(ind, 'if not d: raise Reenter()')
             self.d_checked = True
-        self.tag = ('instr', pc, self.seg, self.segk, h, self.pre, given)
+        self.tag = Tag('instr', pc, self.seg, self.segk, h, self.pre, given=given)
         args = ', '.join(vals[:np_])
         if indirect:
             t = self.bind(f'TAB{ins.imm[1]}', 'table', ins.imm[1])
@@ -1383,7 +1405,7 @@ class FuncGen:
         self.over = over
         self.region = None                      # the code after the call checks again,
         self.precharged = False                 # unless charged ahead (body_at)
-        self.tag = ('call', pc, self.seg, self.segk, below, h, over, given)
+        self.tag = Tag('call', pc, self.seg, self.segk, below, h, over, given)
         if callee is None:
             self.emit(ind, f'{"".join(r + ", " for r in res)}{"_ = " if not res else "= "}'
                            f'{host}([{args}])')
@@ -1417,7 +1439,7 @@ class FuncGen:
         That code then needs no check and no subtraction of its own (one
         check and one subtraction per call of a small function).  A stop
         inside the callee is exact still: ``unwind`` adds each caller's
-        precharged steps (the 'call' tag's last field) to the budget left."""
+        precharged steps (the 'call' Tag's ``ahead``) to the budget left."""
         body, last = self.body, len(self.body) - 1
         total = 0
         s = pc + 1
@@ -1613,8 +1635,8 @@ def unwind(e, trapped):
     (``Reenter``) or after the trapping instruction (a trap: the steps up to
     and including it are charged; its operands are whatever the trap left).
     Each line's tag says where it is and what its path charged: on a 'call'
-    line the path is charged up to and including the call, and the tag's
-    last field more, the steps after it charged ahead (FuncGen.precharge),
+    line the path is charged up to and including the call, and the Tag's
+    ``ahead`` more, the steps after it charged ahead (FuncGen.precharge),
     which every caller adds to the budget left; elsewhere
     ``pre`` steps of the path before the segment are not yet subtracted
     from n (see FuncGen; negative after a call that charged ahead)."""
@@ -1641,9 +1663,9 @@ def unwind(e, trapped):
         done = at - seg + (1 if trapped else 0)   # steps of this segment taken
         if k < last:
             pc = at                               # a caller, at its call
-            ahead += tag[6]
+            ahead += tag.ahead
         elif kind == 'call':                      # the callee trapped or is left to the interpreter
-            left = L['n'] + segk - done + tag[6]
+            left = L['n'] + segk - done + tag.ahead
             pc = at + 1 if trapped else at
             if not trapped:
                 h = extra
@@ -1660,9 +1682,9 @@ def unwind(e, trapped):
                 locs[j] = fbits(f, locs[j])
         if trapped and k == last:
             operands = [L[f's{j}'] for j in range(h) if f's{j}' in L]
-        elif len(tag) > 6 and tag[-1] is not None and h > tag[-1][0]:
+        elif tag.given is not None and h > tag.given[0]:
             # a call's operands given straight to it (FuncGen.call)
-            below, given = tag[-1]
+            below, given = tag.given
             operands = [L[f's{j}'] for j in range(below)] + list(eval(given, g, L))
         else:
             operands = [L[f's{j}'] for j in range(h)]
