@@ -445,3 +445,36 @@ def test_the_independent_checker_sees_number_widths_in_frames_and_globals(wasm, 
     neutralcheck.check_doc(doc, inst.module)
     with pytest.raises(neutralcheck.NeutralCheckError, match=r'globals\[0\]: "0x08000000000000000" is not an f64'):
         neutralcheck.check_doc(broken(doc, ('globals', 0, 'value'), '0x08000000000000000'), inst.module)
+
+
+def test_dumps_puts_what_fits_in_100_columns_on_one_line():
+    """The layout rule (neutral.dumps): a list or object on one line when it
+    fits in 100 columns at its indent, else one entry per line; the text is
+    the same JSON (hand-written expectations)."""
+    short = [1, 2, 3]
+    long_ = ['x' * 40, 'y' * 40, 'z' * 10]          # 108 columns as one line
+    doc = {'a': short, 'b': long_, 'c': {'d': [], 'e': {}}, 'f': {'g': [long_]}}
+    text = neutral.dumps(doc).decode()
+    assert text == (
+        '{\n'
+        ' "a": [1, 2, 3],\n'
+        ' "b": [\n'
+        '  "' + 'x' * 40 + '",\n'
+        '  "' + 'y' * 40 + '",\n'
+        '  "zzzzzzzzzz"\n'
+        ' ],\n'
+        ' "c": {"d": [], "e": {}},\n'
+        ' "f": {\n'
+        '  "g": [\n'
+        '   [\n'
+        '    "' + 'x' * 40 + '",\n'
+        '    "' + 'y' * 40 + '",\n'
+        '    "zzzzzzzzzz"\n'
+        '   ]\n'
+        '  ]\n'
+        ' }\n'
+        '}\n')
+    assert json.loads(text) == doc
+    exact = ['a' * 46, 'b' * 46]                    # exactly 100 columns: one line
+    assert neutral.dumps(exact) == (json.dumps(exact) + '\n').encode()
+    assert len(json.dumps(exact)) == 100 and neutral.dumps(exact + ['']).count(b'\n') == 5

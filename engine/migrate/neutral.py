@@ -287,15 +287,33 @@ def dumps(doc: dict) -> bytes:
 
 
 def _pretty(x, indent):
-    flat = json.dumps(x)
-    if not isinstance(x, (dict, list)) or not x or indent + len(flat) <= 100:
-        return flat
+    return _layout(x, indent)[0]
+
+
+def _layout(x, indent):
+    """(text, one line?) of ``x`` at ``indent``: its one-line JSON when that
+    fits, else one entry per line.  Built bottom up, so each value is
+    turned into JSON once (a memory's hex is megabytes: dumping every
+    subtree at every level cost the document's size times its depth)."""
+    if not isinstance(x, (dict, list)) or not x:
+        return json.dumps(x), True
     pad = ' ' * (indent + 1)
     if isinstance(x, dict):
-        items = [f'{pad}{json.dumps(k)}: {_pretty(v, indent + 1)}' for k, v in x.items()]
-        return '{\n' + ',\n'.join(items) + '\n' + ' ' * indent + '}'
-    items = [pad + _pretty(v, indent + 1) for v in x]
-    return '[\n' + ',\n'.join(items) + '\n' + ' ' * indent + ']'
+        keys = [json.dumps(k) for k in x]
+        parts = [_layout(v, indent + 1) for v in x.values()]
+        if all(flat for _, flat in parts):
+            text = '{' + ', '.join(f'{k}: {t}' for k, (t, _) in zip(keys, parts)) + '}' \
+                if all(type(k) is str for k in x) else json.dumps(x)      # (json quotes other keys)
+            if indent + len(text) <= 100:
+                return text, True
+        items = [f'{pad}{k}: {t}' for k, (t, _) in zip(keys, parts)]
+        return '{\n' + ',\n'.join(items) + '\n' + ' ' * indent + '}', False
+    parts = [_layout(v, indent + 1) for v in x]
+    if all(flat for _, flat in parts):
+        text = '[' + ', '.join(t for t, _ in parts) + ']'
+        if indent + len(text) <= 100:
+            return text, True
+    return '[\n' + ',\n'.join(pad + t for t, _ in parts) + '\n' + ' ' * indent + ']', False
 
 
 def write_neutral(doc: dict, directory: str, extra=None) -> None:
