@@ -228,6 +228,9 @@ def _gc_head(v):
 _PLAIN = frozenset((int, float, str, bytes, bool, type(None), RefType))   # a RefType is a str
 
 
+_FIELDS = {}     # type -> its dataclass field names (() for any other type)
+
+
 class _Numbering:
     """GC objects numbered in the order a walk meets them (first the values
     walked, then the objects' fields breadth-first: ``heap``), every other
@@ -238,8 +241,11 @@ class _Numbering:
 
     def walk(self, v):
         """(v as compared, whether it holds a GC object)."""
-        if type(v) in _PLAIN:
+        t = type(v)
+        if t in _PLAIN:
             return v, False
+        if t is list or t is tuple:           # (no GC object is a plain sequence)
+            return self.seq(v)
         if _gc_head(v) is not None:
             n = self.index.get(id(v))
             if n is None:
@@ -256,13 +262,15 @@ class _Numbering:
             if not any(gc for _, gc in fields):
                 return v, False
             return ('exn', v.tag, tuple(f for f, _ in fields)), True
-        if dataclasses.is_dataclass(v) and not isinstance(v, type):
-            parts = [self.walk(getattr(v, f.name)) for f in dataclasses.fields(v)]
-            name = type(v).__name__
+        names = _FIELDS.get(t)
+        if names is None:
+            names = _FIELDS[t] = tuple(f.name for f in dataclasses.fields(v)) \
+                if dataclasses.is_dataclass(v) and not isinstance(v, type) else ()
+        if names:
+            parts = [self.walk(getattr(v, name)) for name in names]
+            name = t.__name__
         elif isinstance(v, (list, tuple)):
-            if all(type(e) in _PLAIN for e in v):      # a table's, a stack's plain values
-                return v, False
-            parts, name = [self.walk(e) for e in v], 'seq'
+            return self.seq(v)
         elif isinstance(v, dict):
             parts, name = [self.walk((k, e)) for k, e in v.items()], 'dict'
         else:
@@ -270,6 +278,14 @@ class _Numbering:
         if not any(gc for _, gc in parts):
             return v, False
         return (name,) + tuple(p for p, _ in parts), True
+
+    def seq(self, v):
+        if all(type(e) in _PLAIN for e in v):      # a table's, a stack's plain values
+            return v, False
+        parts = [self.walk(e) for e in v]
+        if not any(gc for _, gc in parts):
+            return v, False
+        return ('seq',) + tuple(p for p, _ in parts), True
 
     def heap(self):
         """Every object met, and those its fields reach, as (kind, type,

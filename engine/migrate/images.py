@@ -444,10 +444,10 @@ def _decode(get, limits=None) -> ImageSet:
                          f'entry fidx is {frames[0].entry_fidx}')
 
     page_count = read_page_count(get)
-    if page_count is None and get('memory.img'):
+    mem_raw = get('memory.img')
+    if page_count is None and mem_raw:
         raise ImageError('mem_page_count.img: missing, but memory.img holds chunks')
-    memory = read_chunks('memory.img', get('memory.img'), page_count or 0,
-                         CHUNK if faults.CHUNK_INDEX else 1)
+    memory = read_chunks('memory.img', mem_raw, page_count or 0, CHUNK if faults.CHUNK_INDEX else 1)
 
     r = _Reader('global.img', get('global.img'))
     globs = []
