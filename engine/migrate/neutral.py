@@ -295,6 +295,8 @@ def _layout(x, indent):
     fits, else one entry per line.  Built bottom up, so each value is
     turned into JSON once (a memory's hex is megabytes: dumping every
     subtree at every level cost the document's size times its depth)."""
+    if type(x) is int:                      # (most leaves: cells, indices)
+        return int.__repr__(x), True
     if not isinstance(x, (dict, list)) or not x:
         return json.dumps(x), True
     pad = ' ' * (indent + 1)
