@@ -110,6 +110,21 @@ class Tag(NamedTuple):
     given: Optional[Tuple[int, str]] = None
 
 
+class Fresh(NamedTuple):
+    """The value the line just emitted computed (a load, a call), which a
+    ``local.set`` next may take straight into the local (FuncGen.write_local):
+    ``line`` (the emitted line, as ``FuncGen.out`` holds it), ``slot`` (the
+    name the value is in: an operand slot, or an f64 load's float), ``expr``
+    (the computing expression), ``bits`` (an f64 load's exact bits, else
+    None) and ``lines`` (how many lines to take back: 2 when an f64 load's
+    NaN test follows its line)."""
+    line: tuple
+    slot: str
+    expr: str
+    bits: Optional[str]
+    lines: int
+
+
 class Uncompilable(Exception):
     """The function uses something the generator does not handle; it runs
     in the interpreter."""
@@ -725,7 +740,7 @@ class FuncGen:
         self.synced = False        # whether N holds n (just after a compiled call)
         self.region = None
         self.facts = {}            # an arm is entered from anywhere
-        self.fresh = None          # the last result line (see write_local)
+        self.fresh = None          # the last result line (Fresh, see write_local)
         self.body_at(pc0, h0, 4)
         self.tag = None
         if faults.FAST_COUNT:       # the mutation check: a back-edge charged one step too many
@@ -957,7 +972,7 @@ class FuncGen:
         """Push a value computed now (loads, calls, trapping numerics)."""
         p = len(self.st)
         self.assign_slot(p, expr, ind)
-        self.fresh = (self.out[-1], f's{p}', expr, None, 1)
+        self.fresh = Fresh(self.out[-1], f's{p}', expr, None, 1)
         self.st.append(_E(f's{p}', frozenset((f's{p}',))))
 
     def push_local(self, j):
@@ -978,20 +993,20 @@ class FuncGen:
         if name in self.facts:              # what branches told of it is void
             self.facts = {k: v for k, v in self.facts.items() if k != name}
         fresh = self.fresh
-        if fresh is not None and self.out and self.out[-1] is fresh[0] and \
-                (e.expr if j not in self.f64locals else e.fexpr) == fresh[1]:
+        if fresh is not None and self.out and self.out[-1] is fresh.line and \
+                (e.expr if j not in self.f64locals else e.fexpr) == fresh.slot:
             # the value was computed by the line just emitted (a load, a
             # call): that line sets the local instead of an operand slot
             # no other operand reads (-O0 C code stores every result)
             line = self.out.pop()
             if j not in self.f64locals:
-                self.out.append((line[0], f'{name} = {fresh[2]}', line[2]))
+                self.out.append((line[0], f'{name} = {fresh.expr}', line[2]))
             else:
                 # an f64 load: its line and, unless its bits are read
                 # again (``reread``), the line reading them for a NaN
-                first = self.out.pop() if fresh[4] == 2 else line
-                self.out.append((first[0], f'f{j} = {fresh[2]}', first[2]))
-                self.out.append((line[0], f'if f{j} != f{j}: {name} = {fresh[3]}', line[2]))
+                first = self.out.pop() if fresh.lines == 2 else line
+                self.out.append((first[0], f'f{j} = {fresh.expr}', first[2]))
+                self.out.append((line[0], f'if f{j} != f{j}: {name} = {fresh.bits}', line[2]))
         elif j not in self.f64locals:
             self.emit(ind, f'{name} = {e.expr}')
         elif e.fexpr is None:
@@ -1157,12 +1172,12 @@ class FuncGen:
             if again:
                 # its bits: the memory read again, which stays valid while
                 # the operand is pending (``pin``) and its base unchanged
-                self.fresh = (self.out[-1], f'g{p}', x, f'UQ(MEM, {ea})[0]', 1)
+                self.fresh = Fresh(self.out[-1], f'g{p}', x, f'UQ(MEM, {ea})[0]', 1)
                 base = frozenset((again.group(1),)) if again.group(1) else frozenset()
                 self.st.append(_E(f'UQ(MEM, {ea})[0]', frozenset((name,)) | base, fexpr=f'g{p}'))
                 return
             self.emit(ind, f'if g{p} != g{p}: {name} = UQ(MEM, {ea})[0]')
-            self.fresh = (self.out[-1], f'g{p}', x, f'UQ(MEM, {ea})[0]', 2)
+            self.fresh = Fresh(self.out[-1], f'g{p}', x, f'UQ(MEM, {ea})[0]', 2)
             # (``s<p>`` may be unbound: read only when a NaN)
             self.st.append(_E(f'{name} if g{p} != g{p} else FB(g{p}, 0)', frozenset((name,)),
                               fexpr=f'g{p}'))
@@ -1417,7 +1432,7 @@ class FuncGen:
             self.emit(ind, lhs + made)
             self.synced = True                  # N is n
             if nr == 1:                         # a local.set next sets the local instead
-                self.fresh = (self.out[-1], res[0], made, None, 1)
+                self.fresh = Fresh(self.out[-1], res[0], made, None, 1)
         for r in res:
             self.st.append(_E(r, frozenset((r,))))
 
