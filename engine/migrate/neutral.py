@@ -283,11 +283,7 @@ def document_from_snapshot(snap: Snapshot, module, info, module_sha256: str) -> 
 def dumps(doc: dict) -> bytes:
     """JSON text meant to be read: an object or list goes on one line when
     it fits in 100 columns (a value, a label), else one entry per line."""
-    return _pretty(doc, 0).encode() + b'\n'
-
-
-def _pretty(x, indent):
-    return _layout(x, indent)[0]
+    return _layout(doc, 0)[0].encode() + b'\n'
 
 
 def _layout(x, indent):
@@ -299,23 +295,19 @@ def _layout(x, indent):
         return int.__repr__(x), True
     if not isinstance(x, (dict, list)) or not x:
         return json.dumps(x), True
-    pad = ' ' * (indent + 1)
     if isinstance(x, dict):
-        keys = [json.dumps(k) for k in x]
-        parts = [_layout(v, indent + 1) for v in x.values()]
-        if all(flat for _, flat in parts):
-            text = '{' + ', '.join(f'{k}: {t}' for k, (t, _) in zip(keys, parts)) + '}' \
-                if all(type(k) is str for k in x) else json.dumps(x)      # (json quotes other keys)
-            if indent + len(text) <= 100:
-                return text, True
-        items = [f'{pad}{k}: {t}' for k, (t, _) in zip(keys, parts)]
-        return '{\n' + ',\n'.join(items) + '\n' + ' ' * indent + '}', False
-    parts = [_layout(v, indent + 1) for v in x]
+        heads, values, brackets = [json.dumps(k) + ': ' for k in x], x.values(), '{}'
+    else:
+        heads, values, brackets = [''] * len(x), x, '[]'
+    parts = [_layout(v, indent + 1) for v in values]
     if all(flat for _, flat in parts):
-        text = '[' + ', '.join(t for t, _ in parts) + ']'
+        text = brackets[0] + ', '.join(h + t for h, (t, _) in zip(heads, parts)) + brackets[1] \
+            if brackets == '[]' or all(type(k) is str for k in x) else json.dumps(x)  # (json quotes other keys)
         if indent + len(text) <= 100:
             return text, True
-    return '[\n' + ',\n'.join(pad + t for t, _ in parts) + '\n' + ' ' * indent + ']', False
+    pad = ' ' * (indent + 1)
+    return (brackets[0] + '\n' + ',\n'.join(pad + h + t for h, (t, _) in zip(heads, parts)) + '\n'
+            + ' ' * indent + brackets[1]), False
 
 
 def write_neutral(doc: dict, directory: str, extra=None) -> None:
