@@ -151,14 +151,111 @@ def test_grow_adds_clean_flags():
     assert len(mem.dirty) == (PAGES + 2) * 16 and not any(mem.dirty[PAGES * 16:])
 
 
+# ------------------------------------------------------------ the compiled tier's spans
+
+SPANS = wasmtime.wat2wasm('''
+(module
+  (memory 2)
+  (func (export "up") (param $p i32) (param $k i32)       ;; i32.store at p + 8, p += 4
+    (loop $l
+      (i32.store offset=8 (local.get $p) (i32.const -1))
+      (local.set $p (i32.add (local.get $p) (i32.const 4)))
+      (br_if $l (local.tee $k (i32.sub (local.get $k) (i32.const 1))))))
+  (func (export "down") (param $p i32) (param $k i32)     ;; i64.store at p, p -= 8
+    (loop $l
+      (i64.store (local.get $p) (i64.const -1))
+      (local.set $p (i32.add (local.get $p) (i32.const -8)))
+      (br_if $l (local.tee $k (i32.sub (local.get $k) (i32.const 1)))))))
+''')
+
+
+def _chunks(lo, hi):
+    return set(range(lo & ~(CHUNK - 1), hi + 1, CHUNK))
+
+
+@pytest.mark.parametrize('runtime', RUNTIMES)
+def test_a_batched_loop_flags_its_stores_as_one_span(runtime):
+    """The compiled tier flags the stores of a loop at a local it steps one
+    way once, as the span between the local's values on entering and on
+    leaving the loop (``FuncGen.spans``), however the loop is left: done,
+    stopped by the budget (every stop in a range), or trapping out of
+    bounds.  At every stop the flags hold each chunk the interpreter
+    flagged (which flags exactly the stores) and at most the chunk the local
+    stepped into last; a local that wrapped around the address space flags
+    every chunk."""
+    cases = [('up', [4000, 2000], lambda p: (4008, p + 8 + 3), (4008, 4008 + 4 * 1999 + 3)),
+             ('down', [90000, 3000], lambda p: (p, 90000 + 7), (90000 - 8 * 2999, 90007))]
+    for entry, args, span, written in cases:
+        for tier in ('interp', 'fast'):                  # run to the end: the same flags
+            store, inst, ex = setup_spans(runtime, tier, entry, args)
+            ex.run()
+            src = ''.join(v.source for fi in store.funcs
+                          for v in fi.info.__dict__.get('fast_code', {}).values() if v is not None)
+            assert ('DS(D, ' in src) == (tier == 'fast'), (entry, tier)
+            assert flagged(store.mems[0]) == _chunks(*written), (entry, tier)
+        for stop in range(1, 2000, 97):
+            got = {}
+            for tier in ('interp', 'fast'):
+                store, inst, ex = setup_spans(runtime, tier, entry, args)
+                ex.run(stop)
+                got[tier] = flagged(store.mems[0])
+                assert set(scanned(store.mems[0].data)) <= got[tier]
+            assert got['interp'] <= got['fast'], (entry, stop)
+            assert got['fast'] <= _chunks(*span(_local(ex, 0))), (entry, stop)
+    # out of bounds: the trap, not an error of the flagging, ends the run
+    for tier in ('interp', 'fast'):
+        store, inst, ex = setup_spans(runtime, tier, 'up', [2 * 65536 - 4000, 5000])
+        with pytest.raises(Trap):
+            ex.run()
+        assert flagged(store.mems[0]) >= _chunks(2 * 65536 - 4000 + 8, 2 * 65536 - 1)
+    # a local that wraps: 20, 12, 4 stored, then 0xFFFFFFFC traps; leaving
+    # the loop below where it came in, the span is every chunk
+    store, inst, ex = setup_spans(runtime, 'fast', 'down', [20, 100])
+    with pytest.raises(Trap):
+        ex.run()
+    assert scanned(store.mems[0].data) == [0]
+    assert flagged(store.mems[0]) == _chunks(0, 2 * 65536 - 1)
+
+
+def test_the_steps_a_span_is_made_of():
+    """The generator's forms of a local stepped by a constant (``_MOD``'s
+    add and sub, wrapping or proved not to), read back as signed steps;
+    anything else is no step, and the loop keeps its stores' own flags."""
+    from engine.exec.compile import _step
+    assert _step('l3 + 4', 'l3') == 4 and _step('l3 - 8', 'l3') == -8
+    assert _step('l3 + 4 if l3 < 4294967292 else l3 - 4294967292', 'l3') == 4
+    assert _step('l3 + 4294967288 if l3 < 8 else l3 - 8', 'l3') == -8        # i32.add -8
+    assert _step('l3 - 1 if l3 >= 1 else l3 + 4294967295', 'l3') == -1
+    assert _step('(l3 + 18446744073709551615) & 18446744073709551615', 'l3') == -1
+    for other in ('l3 + 4 if l3 < 4294967291 else l3 - 4294967292', 'l2 + 4', 'l3 * 2',
+                  '(l3 + 1) & 255', 'l3 - 1 if l3 >= 2 else l3 + 4294967295', 's0', None,
+                  'l3 + 4 if l3 < 4294967292 else l2 - 4294967292'):
+        assert _step(other, 'l3') is None, other
+
+
+def setup_spans(runtime, tier, entry, args):
+    store = embedding.store_init(runtime, None, tier)
+    inst = embedding.module_instantiate(store, decode_module(SPANS), [])
+    store.mems[0].dirty[:] = bytes(len(store.mems[0].dirty))
+    ex = store.new_executor()
+    ex.start(inst.exports[entry][1], list(args))
+    return store, inst, ex
+
+
+def _local(ex, j):
+    """Local j (i32: one cell in the WAMR model) of the top frame: where
+    the run stopped."""
+    return ex.stack[(ex.frames[-1].lp if ex.model == 'wamr' else ex.frames[-1].vpos) + j]
+
+
 # ------------------------------------------------------------ every writer marks (generated modules)
 
-def _generated_run(gm, runtime, check_each_step):
+def _generated_run(gm, runtime, check_each_step, tier='interp'):
     """Run every call of a generated module; with ``check_each_step`` the
     flags are cleared before each instruction and every chunk it changed
     must be flagged after it (a writer that forgot to mark cannot hide
     behind a later marked write to the same chunk)."""
-    store = embedding.store_init(runtime)
+    store = embedding.store_init(runtime, None, tier)
     module = linked.decoded(gm.wasm)
     try:
         inst = embedding.module_instantiate(store, module,
@@ -198,12 +295,13 @@ def _generated_run(gm, runtime, check_each_step):
     return steps
 
 
+@pytest.mark.parametrize('tier', ('interp', 'fast'))
 @pytest.mark.parametrize('runtime', RUNTIMES)
-def test_generated_modules_leave_no_nonzero_chunk_unflagged(runtime):
+def test_generated_modules_leave_no_nonzero_chunk_unflagged(runtime, tier):
     written = 0
     for seed in range(120):
         gm = gen.from_seed(seed)
-        _generated_run(gm, runtime, False)
+        _generated_run(gm, runtime, False, tier)
         written += bool(gm.memory)
     assert written > 60
 

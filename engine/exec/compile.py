@@ -43,6 +43,7 @@ at the start of the block jumped to; the function is then generated again
 with that block and geometrically more (``grow``).
 """
 
+import bisect
 import math
 import re
 import struct
@@ -176,6 +177,21 @@ class Compiled:
 def _mark(dirty, d, n):
     if n:
         a, b = d >> 12, (d + n - 1) >> 12
+        dirty[a:b + 1] = b'\x01' * (b - a + 1)
+
+
+def dirty_span(dirty, first, last, lo, hi, up):
+    """Flag the chunks of bytes ``first + lo`` to ``last + hi``: a batched
+    loop's stores at a local that stepped from ``first`` to ``last``, up or
+    down (``FuncGen.spans``); a local that wrapped around the address
+    space flags every chunk from ``lo`` on."""
+    if not up:
+        first, last = last, first
+    if last < first:
+        first, last = 0, len(dirty) << 12
+    a = (first + lo) >> 12
+    b = min((last + hi) >> 12, len(dirty) - 1)
+    if a <= b:
         dirty[a:b + 1] = b'\x01' * (b - a + 1)
 
 
@@ -333,6 +349,9 @@ _UN = {
 # n-body spent three quarters of its run compiling, and with inlining up to
 # 1500 lines in every function binary-trees spent half of its run there)
 INLINE_DEPTH, INLINE_SIZE, INLINE_LINES, INLINE_BODY = 4, 48, 1500, 400
+# the largest step of a local whose stores a batched loop flags as one span
+# (FuncGen.spans): a larger one would flag chunks it steps over
+CHUNK_STEP = 4096
 # ... and while its code is under INLINE_RATIO lines per instruction of the
 # function: in libc's cold code (stdio's exit flush, printf) inlining to 1500
 # lines made a 169-instruction function 1556 lines, and compiling it cost
@@ -390,6 +409,9 @@ _ATOM = re.compile(r'^[A-Za-z_][A-Za-z_0-9]*$|^-?\d+$|^None$')
 # value
 _PURE = re.compile(r'^(?!.*\*\*)(?:[ls]\d+|\d+|if|else|not|and|or|[\s()+\-*&|^~<>=!])*$')
 _TOKEN = re.compile(r'@R\d+@')
+# a local's new value that steps it by a constant (the forms of ``_MOD``'s
+# add and sub): ``l + c``, ``(l + c) & m``, ``l + c if l < w - c else l - (w - c)``
+_STEP = re.compile(r'^\(?(l\d+) ([+-]) (\d+)\)?(?: & (\d+)| if (l\d+) (<|>=) (\d+) else (l\d+) ([+-]) (\d+))?$')
 # an address an f64 load's bits may be read again at (its base a name
 # whose writes materialise the operand first, or none)
 _REREAD = re.compile(r'^(?:([ls]\d+)(?: \+ \d+)?|\d+)$')
@@ -436,6 +458,30 @@ def _address(base, offset):
 
 def _p(e):
     return e if _ATOM.match(e) else f'({e})'
+
+
+def _step(x, name):
+    """The signed step by which ``name = x`` moves local ``name`` (modulo
+    2**32 or 2**64 when it may wrap), or None when it is no such step."""
+    m = x is not None and _STEP.match(x)
+    if not m or m.group(1) != name:
+        return None
+    up = m.group(2) == '+'
+    c = int(m.group(3))
+    mask, other = m.group(4), m.group(5)
+    if mask is None and other is None:            # cannot wrap here
+        return c if up else -c
+    if mask is not None:
+        w = int(mask) + 1
+    else:                                         # the arm that wraps: l - (w - c) or l + (w - c)
+        rest = int(m.group(10))
+        w = rest + c
+        if (other, m.group(8)) != (name, name) or (m.group(6), m.group(7), m.group(9)) != (
+                ('<', str(rest), '-') if up else ('>=', str(c), '+')):
+            return None
+    if w not in (1 << 32, 1 << 64):
+        return None
+    return ((c if up else -c) + (w >> 1)) % w - (w >> 1)
 
 
 class FuncGen:
@@ -741,6 +787,7 @@ class FuncGen:
         self.region = None
         self.facts = {}            # an arm is entered from anywhere
         self.fresh = None          # the last result line (Fresh, see write_local)
+        self.marks, self.wrote = [], {}    # dirty marks at locals, writes to locals (``span``)
         self.body_at(pc0, h0, 4)
         self.tag = None
         if faults.FAST_COUNT:       # the mutation check: a back-edge charged one step too many
@@ -758,14 +805,23 @@ class FuncGen:
                    and not any(g and g.kind in ('call', 'reenter') for _, _, g in arm))
         if batched:
             K = selfs.pop()
+            arm, spans = self.spans(arm)
             check = arm[0]
             tok = _TOKEN.search(check[1]).group(0)
-            self.out[start:] = ([(3, 'while True:', None), (4, check[1], check[2]),
-                                 (4, f'for n in range(n, {tok} - 1, -{K}):', check[2])]
-                                + [(i + 2, t, g) for i, t, g in arm[1:]]
-                                + [(4, 'else:', None), (5, f'n -= {K}', None),
-                                   (5, 'continue', None), (4, 'break', None)])
-            shift = 2
+            loop = ([(4 + bool(spans), f'for n in range(n, {tok} - 1, -{K}):', check[2])]
+                    + [(i + 2 + bool(spans), t, g) for i, t, g in arm[1:]]
+                    + [(4 + bool(spans), 'else:', None), (5 + bool(spans), f'n -= {K}', None),
+                       (5 + bool(spans), 'continue', None)])
+            if spans:
+                # the loop's stores at a stepping local flag their chunks
+                # once, as a span, whichever way the loop is left
+                loop = ([(4, f'z{k} = {base}', None) for k, (base, *_) in enumerate(spans)]
+                        + [(4, 'try:', None)] + loop + [(4, 'finally:', None)]
+                        + [(5, f'DS(D, z{k}, {base}, {lo}, {hi}, {up})', None)
+                           for k, (base, lo, hi, up) in enumerate(spans)])
+            self.out[start:] = [(3, 'while True:', None), (4, check[1], check[2])] + loop + [
+                (4, 'break', None)]
+            shift = 2 + (len(spans) + 1 if spans else 0)
         elif looped:
             self.out[start:] = [(i + 1, t, g) for i, t, g in arm]
             self.out.insert(start, (3, 'while True:', None))
@@ -786,6 +842,38 @@ class FuncGen:
             else:
                 repl = charge + [(i0, f'b = {target}', g), (i0, 'continue', g)]
             self.out[k:k + 1] = repl
+
+    def spans(self, arm):
+        """A batched loop's arm without the dirty marks of its stores at a
+        local it only steps one way, by at most a chunk per write (or not
+        at all), and those locals' spans: (local, offset of the first byte,
+        of the last, up).  Every address such a store writes lies between
+        the local's values on entering and on leaving the loop, so one span
+        flagged on leaving covers them (flags mean "may be non-zero": a
+        span may flag chunks no store wrote, never miss one).  Jump
+        placeholders are renumbered for the lines taken out."""
+        by = {}
+        for base, lo, hi, lines in self.marks:
+            by.setdefault(base, []).append((lo, hi, lines))
+        spans, drop = [], set()
+        for base, marks in by.items():
+            ups = set()
+            for x in self.wrote.get(base, ()):
+                c = _step(x, base)
+                if c is None or abs(c) > CHUNK_STEP:
+                    break
+                if c:
+                    ups.add(c > 0)
+            else:
+                if len(ups) <= 1:
+                    spans.append((base, min(lo for lo, _, _ in marks), max(hi for _, hi, _ in marks),
+                                  ups != {False}))
+                    drop.update(id(line) for _, _, lines in marks for line in lines)
+        if not drop:
+            return arm, []
+        gone = [k for k, line in enumerate(arm) if id(line) in drop]
+        self.jumps = [(i - bisect.bisect_left(gone, i), ind, t, total) for i, ind, t, total in self.jumps]
+        return [line for line in arm if id(line) not in drop], spans
 
     def body_at(self, pc0, h0, ind, pre=None):
         """The instructions of the block at leader pc0, up to its jumps;
@@ -990,11 +1078,16 @@ class FuncGen:
         for q in range(len(self.st)):
             if name in self.st[q].refs:
                 self.materialise(q, ind)
+        fresh = self.fresh
+        taken = fresh is not None and self.out and self.out[-1] is fresh.line and \
+            (e.expr if j not in self.f64locals else e.fexpr) == fresh.slot
+        # what the arm writes to its locals (an f64 local's: unknown), for
+        # the dirty spans of a batched loop (``span``)
+        self.wrote.setdefault(name, []).append(
+            None if j in self.f64locals else fresh.expr if taken else e.expr)
         if name in self.facts:              # what branches told of it is void
             self.facts = {k: v for k, v in self.facts.items() if k != name}
-        fresh = self.fresh
-        if fresh is not None and self.out and self.out[-1] is fresh.line and \
-                (e.expr if j not in self.f64locals else e.fexpr) == fresh.slot:
+        if taken:
             # the value was computed by the line just emitted (a load, a
             # call): that line sets the local instead of an operand slot
             # no other operand reads (-O0 C code stores every result)
@@ -1216,10 +1309,14 @@ class FuncGen:
                                          sorted({int(ea) >> 12, (int(ea) + w - 1) >> 12})))
             else:
                 self.emit(ind, f'D[{ea} >> 12] = 1')
+                lines = [self.out[-1]]
                 # the chunk of the last byte too, when the store crosses into
                 # it (a test is cheaper than a second mark, rarely needed)
                 if not crossing:
                     self.emit(ind, f'if {ea} & 4095 > {4096 - w}: D[({ea} + {w - 1}) >> 12] = 1')
+                    lines.append(self.out[-1])
+                if _LOCAL.match(a.expr):        # at a local plus the offset: maybe a span
+                    self.marks.append((a.expr, imm[1], imm[1] + w - 1, lines))
         elif op == 'v128.load':
             a = self.pop()
             self.emit(ind, f'ea = {_p(a.expr)} + {imm[1]}')
@@ -1712,7 +1809,7 @@ def namespace(store, inst, bindings, c, model='wasmedge'):
     ns = {'Trap': Trap, 'FA': _FA, 'QA': _QA, 'FB': fbits, 'FL': floats_of, 'Stop': Stop, 'Reenter': Reenter, 'OOB': OOB,
           'Miss': Miss,
           'FUNCS': store.funcs, 'STORE': store, 'mem_fill': mem_fill, 'mem_copy': mem_copy,
-          'mem_init': mem_init, 'FDIV': fdiv, 'FSQRT': fsqrt, '__wasm__': c,
+          'mem_init': mem_init, 'DS': dirty_span, 'FDIV': fdiv, 'FSQRT': fsqrt, '__wasm__': c,
           'compiled': compiled if model == 'wasmedge' else
           (lambda store, addr: compiled(store, addr, model)),
           'indirect': indirect if model == 'wasmedge' else
