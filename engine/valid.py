@@ -1303,6 +1303,16 @@ def _validate_module(module, standard):
                       ctx.elems, ctx.refs, ctx.tags)
 
 
+def _replay_context(module):
+    """The validation context C of a (valid) module for replaying its
+    bodies, built once per module (building it costs milliseconds)."""
+    cache = module.__dict__.setdefault('_operand_types_cache', {})
+    ctx = cache.get('ctx')
+    if ctx is None:
+        ctx = cache['ctx'] = _context(module)[0]
+    return ctx
+
+
 def operand_types(module: S.Module, funcidx: int, pc: int) -> list:
     """Operand types on the stack before instruction ``pc`` of defined
     function ``funcidx`` (index into module.funcs), by replaying validation.
@@ -1317,9 +1327,7 @@ def operand_types(module: S.Module, funcidx: int, pc: int) -> list:
     key = (funcidx, pc)
     hit = cache.get(key)
     if hit is None:
-        ctx = cache.get('ctx')
-        if ctx is None:
-            ctx = cache['ctx'] = _context(module)[0]
+        ctx = _replay_context(module)
         f = module.funcs[funcidx]
         ft = module.types[f.typeidx]
         if f.body[pc].op in _CLOSE_OPS:
@@ -1360,7 +1368,7 @@ def unset_locals(module: S.Module, funcidx: int, pc: int) -> frozenset:
     if all(_defaultable(t) for t in f.locals):
         hit = cache[key] = frozenset()
     else:
-        ctx = _context(module)[0]
+        ctx = _replay_context(module)
         ft = module.types[f.typeidx]
         unset = set()
         _check_code(ctx, ft.params, ft.results, f.locals, f.body, stop=pc, unset=unset)
@@ -1371,10 +1379,7 @@ def unset_locals(module: S.Module, funcidx: int, pc: int) -> frozenset:
 def operand_trace(module: S.Module, funcidx: int) -> list:
     """Operand type stacks before every instruction of defined function
     ``funcidx``, from one validation pass (``operand_types`` for all pcs)."""
-    cache = module.__dict__.setdefault('_operand_types_cache', {})
-    ctx = cache.get('ctx')
-    if ctx is None:
-        ctx = cache['ctx'] = _context(module)[0]
+    ctx = _replay_context(module)
     f = module.funcs[funcidx]
     ft = module.types[f.typeidx]
     trace = []

@@ -74,6 +74,8 @@ class ModuleView:
         self.table_at = [t.at for t in table_types]
         self.memory_min = self.mem_limits[0].min if self.mem_limits else 0
         self._offsets = {}
+        self._frames = {}             # (fidx, pc, caller) -> frame_types
+        self._labels = {}             # (fidx, pc) -> wamr_labels
         # with tail calls, the frame above a caller may run any function the
         # called one tail-called, in chains: all it must share is the results
         self.tail_calls = any(ins.op in TAIL_CALLS for f in module.funcs for ins in f.body)
@@ -142,15 +144,20 @@ class ModuleView:
         A caller (``callee`` not None: a function runs above it) has already
         popped the call's operands: the called type's parameters (not the
         running callee's, which a tail call may have replaced) and, for
-        ``call_indirect``, the table index too."""
-        ops = self.operand_types(fidx, pc)
-        if callee is not None:
-            n = len(self.call_type(fidx, pc).params)
-            if faults.TAIL_CALLER_PARAMS: n = len(self.func_types[callee].params)
-            if self.module.funcs[fidx - self.nimported].body[pc].op in CALLS_THROUGH:
-                n += 1
-            ops = ops[:len(ops) - n]
-        return self.local_types(fidx) + ops
+        ``call_indirect``, the table index too.  (Kept per position: a deep
+        stack's callers stand at the same calls checkpoint after checkpoint.)"""
+        key = (fidx, pc, None if callee is None else callee if faults.TAIL_CALLER_PARAMS else -1)
+        hit = self._frames.get(key)
+        if hit is None:
+            ops = self.operand_types(fidx, pc)
+            if callee is not None:
+                n = len(self.call_type(fidx, pc).params)
+                if faults.TAIL_CALLER_PARAMS: n = len(self.func_types[callee].params)
+                if self.module.funcs[fidx - self.nimported].body[pc].op in CALLS_THROUGH:
+                    n += 1
+                ops = ops[:len(ops) - n]
+            hit = self._frames[key] = tuple(self.local_types(fidx) + ops)
+        return list(hit)
 
     def index_of_offset(self, fidx, offset):
         """Instruction index of the instruction starting at byte ``offset``."""
@@ -186,8 +193,17 @@ def wamr_labels(view, fidx, pc):
     block's params (for ``if``, after popping the condition), cell_num =
     result cells for block/if and param cells for loop.  ``end`` pops; ``else``
     does not touch the stack.  Replaying the code from the start to ``pc``
-    therefore gives exactly the labels that are open at ``pc``.
+    therefore gives exactly the labels that are open at ``pc`` (kept per
+    position in the module's view, as ``frame_types``).
     """
+    key = (fidx, pc, faults.FRAME_SP, faults.CELL_NUM)
+    hit = view._labels.get(key)
+    if hit is None:
+        hit = view._labels[key] = tuple(_replayed_labels(view, fidx, pc))
+    return list(hit)
+
+
+def _replayed_labels(view, fidx, pc):
     body = view.module.funcs[fidx - view.nimported].body
     info = view.info.funcs[fidx - view.nimported]
     results = view.func_types[fidx].results
