@@ -1378,13 +1378,15 @@ def unset_locals(module: S.Module, funcidx: int, pc: int) -> frozenset:
 
 def operand_trace(module: S.Module, funcidx: int) -> list:
     """Operand type stacks before every instruction of defined function
-    ``funcidx``, from one validation pass (``operand_types`` for all pcs)."""
+    ``funcidx``, from one validation pass (``operand_types`` for all pcs),
+    as tuples (a body of thousands of instructions: copying each stack
+    into a list cost as much as the pass)."""
     ctx = _replay_context(module)
     f = module.funcs[funcidx]
     ft = module.types[f.typeidx]
     trace = []
     _check_code(ctx, ft.params, ft.results, f.locals, f.body, trace=trace)
-    return [list(t) for t in trace]
+    return trace
 
 
 _BLOCK_OPS = frozenset(('block', 'loop', 'if', 'try_table', 'try'))
