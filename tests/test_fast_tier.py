@@ -874,6 +874,31 @@ def _count_generations(monkeypatch):
     return made
 
 
+def test_code_is_cached_per_generator_settings(monkeypatch):
+    """The code shared by a module's instances is kept per generator
+    settings: a test that changes them gets code made with its settings,
+    and the code made with other settings is not handed to later runs."""
+    from engine.exec import compile as C
+    from engine.exec.compile import compiled
+    wasm = wasmtime.wat2wasm(switch_module(arms=44))
+    made = _count_generations(monkeypatch)
+
+    def run():
+        store, inst, ex = setup(wasm, 'sw', [6, 2], 'fast')
+        assert ex.run() and ex.results == setup_results(wasm, 'sw', [6, 2], 'wasmedge')
+        return compiled(store, inst.exports['sw'][1]).source
+
+    plain = run()
+    first = len(made)
+    assert first >= 1 and 'raise Miss' in plain and run() == plain and len(made) == first
+    with monkeypatch.context() as m:
+        m.setattr(C, 'LAZY_ARMS', 1000)              # every arm at once
+        whole = run()
+        assert len(made) > first and 'raise Miss' not in whole
+        grown = len(made)
+    assert run() == plain and len(made) == grown          # the first code, not made again
+
+
 @pytest.mark.parametrize('model', ['wasmedge', 'wamr'])
 def test_lazy_arms_generate_the_blocks_that_run(model, monkeypatch):
     """A function of more than LAZY_ARMS leaders gets the arms of the

@@ -1901,6 +1901,13 @@ def ready(store, addr, model='wasmedge'):
     return compiled(store, addr, model)
 
 
+def settings():
+    """What the generated code depends on besides the module: the
+    generator's settings and the fault switch (part of its cache key)."""
+    return (INLINE_DEPTH, INLINE_SIZE, INLINE_LINES, INLINE_BODY, INLINE_RATIO, DISPATCH_CHAIN,
+            LAZY_ARMS, LAZY_FIRST, PRECHARGE, CHUNK_STEP, TYPED_VIEWS, faults.FAST_COUNT)
+
+
 def compiled(store, addr, model='wasmedge'):
     """The cached Compiled form of function ``addr`` in ``model``
     (FuncInst.cache)."""
@@ -1933,12 +1940,12 @@ def build(store, addr, model='wasmedge'):
         return c
     c.nlocals = c.nparams + len(fi.code.locals)
     inst = fi.module
-    # the code depends on the module and on which imported functions are
-    # host functions (and on the fault switch, which tests flip); it is cached
-    # on the function's validation info, which every instance of a decoded
-    # module shares
-    key = (model, faults.FAST_COUNT, tuple(store.funcs[a].host is not None
-                                           for a in inst.funcaddrs[:len(inst.module.imported('func'))]))
+    # the code depends on the module, on which imported functions are host
+    # functions and on the generator's settings (which tests change, as they
+    # flip the fault switch); it is cached on the function's validation
+    # info, which every instance of a decoded module shares
+    key = (model, settings(), tuple(store.funcs[a].host is not None
+                                    for a in inst.funcaddrs[:len(inst.module.imported('func'))]))
     cache = fi.info.__dict__.setdefault('fast_code', {})
     if key not in cache:
         cache[key] = generate(store, fi, addr, model)
