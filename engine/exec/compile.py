@@ -1984,7 +1984,7 @@ def generate(store, fi, addr, model, present=None, succ=None):
     (first: the leaders near the entry, see ``_more``)."""
     g = GENERATORS[model](store, fi, addr, model)
     try:
-        g.general = memories.uses_general(store, fi.module, g.body)
+        g.general = memories.uses_general(store, fi)
         if present is None:
             lead = g.lead = g.leaders()
             if len(lead) > LAZY_ARMS + 1:

@@ -67,13 +67,20 @@ def indirect64(store, inst, ins):
         store.tables[inst.tableaddrs[ins.imm[1]]].type.at != 'i32'
 
 
-def uses_general(store, inst, body):
-    """Does any instruction of ``body`` need this module?"""
-    if len(inst.memaddrs) < 2 and not any(
+def uses_general(store, fi):
+    """Does any instruction of function ``fi`` need this module?  Kept on
+    its validation info, which the instances of its module share: what it
+    asks of them (their memories' and tables' address types) is the
+    module's, imports included (an import matches only its own type)."""
+    hit = fi.info.__dict__.get('uses_general')
+    if hit is None:
+        inst = fi.module
+        plain = len(inst.memaddrs) < 2 and not any(
             store.mems[a].type.at != 'i32' for a in inst.memaddrs) and not any(
-            store.tables[a].type.at != 'i32' for a in inst.tableaddrs):
-        return False
-    return any(general(store, inst, ins) or indirect64(store, inst, ins) for ins in body)
+            store.tables[a].type.at != 'i32' for a in inst.tableaddrs)
+        hit = fi.info.__dict__['uses_general'] = not plain and any(
+            general(store, inst, ins) or indirect64(store, inst, ins) for ins in fi.code.body)
+    return hit
 
 
 def pop_i64(stack):

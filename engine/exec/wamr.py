@@ -240,7 +240,7 @@ def compile_func(store, fi):
             return depth, body[tgt[4]].end
         return depth, body[end_of[tgt[4]]].offset      # the end pops the label
 
-    gen = memories.uses_general(store, inst, body)   # several memories, memory64, table64
+    gen = memories.uses_general(store, fi)   # several memories, memory64, table64
     for i, ins in enumerate(body):
         name = ins.op
         imm = ins.imm

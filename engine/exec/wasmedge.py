@@ -161,7 +161,7 @@ def compile_func(store, fi):
         # (and counts); the function label's target is its final 'end'.
         return (b.target - 1, b.keep, b.label_height)
 
-    gen = memories.uses_general(store, inst, body)   # several memories, memory64, table64
+    gen = memories.uses_general(store, fi)   # several memories, memory64, table64
     for i, ins in enumerate(body):
         name = ins.op
         imm = ins.imm

@@ -142,29 +142,35 @@ def read_table(module, entries, nfuncs, fail, heap=None):
     types = tag_types(module)
     out = []
     depth = []
+    shapes = {}            # tag -> (cells, [(type, cells, class) per field]), once per tag
     for k, (tag, cells) in enumerate(entries):
         if tag >= len(types):
             fail(f'exception {k} tag', f'{tag} but the module has {len(types)} tags')
         params = types[tag].params
-        want = sum(CELLS[t] for t in params)
+        shape = shapes.get(tag)
+        if shape is None:
+            shape = shapes[tag] = (sum(CELLS[t] for t in params),
+                                   [(t, CELLS[t], 'exnref' if value_class(t) == 'exnref' else
+                                     'heap' if heap is not None and _gc_class(t) else
+                                     value_class(t)) for t in params])
+        want, kinds = shape
         if len(cells) != want:
             fail(f'exception {k} fields', f'{len(cells)} cells, tag {tag} has {want} '
                                           f'({" ".join(params) or "no fields"})')
         fields, pos, d = [], 0, 1
-        for t in params:
-            n = CELLS[t]
+        for t, n, cls in kinds:
             c = cells[pos:pos + n]
-            if value_class(t) == 'exnref':
+            if cls == 'exnref':
                 fields.append(None if c[0] == NONE else _earlier(out, c[0], k, fail))
                 if c[0] != NONE:
                     d = max(d, depth[c[0]] + 1)
-            elif heap is not None and _gc_class(t):
+            elif cls == 'heap':
                 from . import gcheap
                 v = gcheap.lookup(heap, t, c[0], fail, f'exception {k} fields')
                 fields.append(gcheap.check_value(module, t, v, f'exception {k} fields', fail))
             else:
                 f = from_cells(t, c)
-                if value_class(t) == 'funcref' and f is not None and f >= nfuncs:
+                if cls == 'funcref' and f is not None and f >= nfuncs:
                     fail(f'exception {k} fields', f'function index {f} out of range')
                 fields.append(f)
             pos += n
