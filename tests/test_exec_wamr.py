@@ -413,3 +413,96 @@ def test_frame_in_imported_function_is_refused():
     assert len(ex.frames) == 2
     with pytest.raises(checkpoint.CheckpointError, match='another module instance'):
         checkpoint.save_wamr(ex, inst, SHA)
+
+
+# ------------------------------------------------------------ f64 on cells
+
+F64_BITS = (0, 1 << 63, 0x3FF8000000000000, 0xC002000000000000, 0x7FF0000000000000,
+            0xFFF0000000000000, 0x7FF8000000000000, 0x7FF8000000000123,
+            0xFFF8000000000456, 0x7FF0000000000001, 1, 0x7FEFFFFFFFFFFFFF, 0x4008000000000000)
+F64_CONSTS = (0x4008000000000000, 0, 1 << 63, 0x7FF4000000000042)
+
+
+def _f64_shapes(op, cmp):
+    """Functions running ``op`` in every form the WAMR run loop has for it:
+    both operands on the stack (BIN64), from locals and constants (WIDE),
+    into a local, into a br_if."""
+    res = 'i32' if cmp else 'f64'
+    funcs = [
+        f'(func (export "ss") (param f64 f64) (result {res}) '
+        f'(f64.{op} (call $id (local.get 0)) (call $id (local.get 1))))',
+        f'(func (export "ll") (param f64 f64) (result {res}) (f64.{op} (local.get 0) (local.get 1)))',
+        f'(func (export "sl") (param f64 f64) (result {res}) (f64.{op} (call $id (local.get 0)) (local.get 1)))',
+        f'(func (export "set") (param f64 f64) (result {res}) (local {res}) '
+        f'(local.set 2 (f64.{op} (local.get 0) (local.get 1))) (local.get 2))',
+        f'(func (export "sset") (param f64 f64) (result {res}) (local {res}) '
+        f'(local.set 2 (f64.{op} (call $id (local.get 0)) (call $id (local.get 1)))) (local.get 2))',
+    ]
+    for k, c in enumerate(F64_CONSTS):
+        funcs.append(f'(func (export "lc{k}") (param f64 f64) (result {res}) '
+                     f'(f64.{op} (local.get 0) (f64.const {_f64_lit(c)})))')
+        funcs.append(f'(func (export "sc{k}") (param f64 f64) (result {res}) '
+                     f'(f64.{op} (call $id (local.get 0)) (f64.const {_f64_lit(c)})))')
+        funcs.append(f'(func (export "cset{k}") (param f64 f64) (result {res}) (local {res}) '
+                     f'(local.set 2 (f64.{op} (local.get 0) (f64.const {_f64_lit(c)}))) (local.get 2))')
+    if cmp:
+        for export, operands in (('brif', '(local.get 0) (local.get 1)'),
+                                 ('brifs', '(call $id (local.get 0)) (call $id (local.get 1))'),
+                                 ('brifc', '(local.get 0) (f64.const 3)')):
+            funcs.append(f'(func (export "{export}") (param f64 f64) (result i32) (block (result i32) '
+                         f'(br_if 0 (i32.const 1) (f64.{op} {operands})) drop (i32.const 0)))')
+    return '(module (func $id (param f64) (result f64) (local.get 0))\n' + '\n'.join(funcs) + ')'
+
+
+def _f64_lit(bits):
+    from engine.exec import numerics
+    if (bits & 0x7FFFFFFFFFFFFFFF) > 0x7FF0000000000000:
+        return f'{"-" if bits >> 63 else ""}nan:0x{bits & 0xFFFFFFFFFFFFF:x}'
+    return numerics.f64_from_bits(bits).hex()
+
+
+@pytest.mark.parametrize('name', sorted(W.F64_FLOAT))
+def test_f64_on_cells_is_exact_in_every_form(name):
+    """The run loop's f64 operations on cells (Python floats, the exact
+    function for a NaN or a division by zero) give the bits of
+    ``numerics`` for every operand pair, fused (a whole run) and plain
+    (one step at a time)."""
+    from engine.exec import numerics
+    op = name[4:]
+    cmp = op in ('eq', 'ne', 'lt', 'gt', 'le', 'ge')
+    module = E.module_decode(wasmtime.wat2wasm(_f64_shapes(op, cmp)))
+    store = E.store_init('wamr')
+    inst = E.module_instantiate(store, module, [])
+    exact = numerics.OPS[name]
+    forms = set()
+    for _, addr in inst.exports.values():
+        code = W.code_of(store, addr)
+        forms |= {('wide', a[1], a[4]) for o, a in zip(code.fops, code.fargs)
+                  if o == W.WIDE and a[9] is not None}
+        forms |= {'bin64' for o, a in zip(code.ops, code.args) if o == W.BIN64 and a.__class__ is tuple}
+    # every source kind (stack, local, const) and destination (push and set
+    # for arithmetic; push and br_if for comparisons, whose i32 is not fused
+    # into a local.set)
+    assert forms == {'bin64'} | {('wide', k2, dst) for k2 in (0, 1, 2)
+                                 for dst in ((0, 2) if cmp else (0, 1)) if (k2, dst) != (0, 0)}, forms
+    checked = 0
+    for export, (_, addr) in inst.exports.items():
+        for a in F64_BITS:
+            for b in F64_BITS:
+                if export.startswith(('lc', 'sc', 'cset')):
+                    b = F64_CONSTS[int(export[-1])]
+                elif export == 'brifc':
+                    b = 0x4008000000000000
+                want = exact(a, b)
+                if export.startswith('brif'):
+                    want = 1 if want else 0
+                got = E.func_invoke(store, addr, [a, b])
+                assert got == [want] and type(got[0]) is int, (export, hex(a), hex(b))
+                ex = store.new_executor()
+                ex.start(addr, [a, b])
+                while not ex.run(1):        # every cell an int (a bool would be dumped as one)
+                    assert all(type(c) is int for c in ex.stack), (export, ex.stack)
+                assert ex.results == [want] and type(ex.results[0]) is int, (
+                    'stepped', export, hex(a), hex(b))
+                checked += 1
+    assert checked == len(inst.exports) * len(F64_BITS) ** 2

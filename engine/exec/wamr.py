@@ -35,6 +35,8 @@ types (drop, select, locals, branch values) are resolved at pre-decode time
 by a small replay of the validator's type stack.
 """
 
+import operator
+
 from . import exceptions, fusion, gc, memories, memory_access, numerics
 from ..errors import Exhaustion, Trap
 from ..limits import CallDepthError, run_bounded
@@ -127,6 +129,24 @@ _STORES = {name: (w, memory_access.packer(w), mask, CELLS[BY_NAME[name].sig[0][1
 _I32_ONLY = frozenset(('memory.size', 'memory.grow', 'memory.fill',
                        'memory.copy', 'memory.init', 'data.drop', 'elem.drop',
                        'table.size', 'table.copy', 'table.init'))
+
+
+# f64 operations on cells: the operands' four cells are written into CELL4
+# and read back as two floats (F64X2) for Python's own float operation; a
+# result that is a number goes back to two cells the same way, a NaN (whose
+# payload Python does not keep) is made by the exact ``numerics`` function
+# on the operands' bits.  Joining cells into 64-bit integers for each
+# operation cost a third more (the joined integers are multi-digit).
+_PAIR = bytearray(16)
+CELL4 = memoryview(_PAIR).cast('I')
+F64X2 = memoryview(_PAIR).cast('d')
+_NAN = float('nan')
+F64_FLOAT = {
+    'f64.add': operator.add, 'f64.sub': operator.sub, 'f64.mul': operator.mul,
+    'f64.div': operator.truediv,     # ZeroDivisionError: the exact function
+    'f64.eq': operator.eq, 'f64.ne': operator.ne, 'f64.lt': operator.lt,
+    'f64.gt': operator.gt, 'f64.le': operator.le, 'f64.ge': operator.ge,
+}
 
 
 def _trap_mem():
@@ -498,6 +518,8 @@ def compile_func(store, fi):
                 k, a = BIN, fn
             elif pc_ == (1,) and rc == 1:
                 k, a = UN, fn
+            elif name in F64_FLOAT:            # on cells (rc 1: a comparison)
+                k, a = BIN64, (F64_FLOAT[name], fn, rc)
             elif pc_ == (2, 2) and rc == 2:
                 k, a = BIN64, fn
             else:
@@ -549,10 +571,12 @@ def _fused(body, ops, args, local_types, local_off, last):
                                 lambda p, r: two.issuperset(p)).items():
         fops[body[i].offset] = WIDE
         (k1, v1), (k2, v2) = fu.src1, fu.src2
+        g = F64_FLOAT.get(fu.binop)
         fargs[body[i].offset] = (
             local_off[v1] if k1 == fusion.LOCAL else None, _SRC_KIND[k2],
             local_off[v2] if k2 == fusion.LOCAL else v2, fu.fn, _DST_KIND[fu.dst],
-            dst_arg(fu), CELLS[BY_NAME[fu.binop].sig[1][0]], fu.k - 1, body[i + fu.k - 1].end)
+            dst_arg(fu), CELLS[BY_NAME[fu.binop].sig[1][0]], fu.k - 1, body[i + fu.k - 1].end,
+            g, numerics.f64_from_bits(v2) if g is not None and k2 == fusion.CONST else None)
     return fusion.changes(ops, args, fops, fargs)
 
 
@@ -878,6 +902,7 @@ class Executor:
         dirty = code.dirty
         labels = frame.labels
         lpush = labels.append
+        c4, d2 = CELL4, F64X2
         lp = frame.lp
         fbase = lp + code.local_cells
         pc = self.pc
@@ -932,21 +957,57 @@ class Executor:
                             else:
                                 push(r)
                         elif op == 57:   # WIDE: [local.get|const]{0,2} binop [local.set|br_if], 2-cell operands
-                            s1, k2, s2, f, dst, d, rc, k1, pc = a
+                            s1, k2, s2, f, dst, d, rc, k1, pc, g, yf = a
                             n -= k1
-                            if k2 == 2:
-                                y = s2
-                            elif k2 == 1:
-                                y = stack[lp + s2] | stack[lp + s2 + 1] << 32
+                            if g is not None:     # f64 on cells (CELL4 / F64X2)
+                                if k2 == 1:
+                                    c4[2] = stack[lp + s2]
+                                    c4[3] = stack[lp + s2 + 1]
+                                elif k2 == 0:
+                                    c4[3] = pop()
+                                    c4[2] = pop()
+                                if s1 is None:
+                                    c4[1] = pop()
+                                    c4[0] = pop()
+                                else:
+                                    c4[0] = stack[lp + s1]
+                                    c4[1] = stack[lp + s1 + 1]
+                                if rc == 2:
+                                    try:
+                                        r = g(d2[0], yf if k2 == 2 else d2[1])
+                                    except ZeroDivisionError:
+                                        r = _NAN
+                                    if r == r:
+                                        d2[0] = r
+                                        lo = c4[0]
+                                        hi = c4[1]
+                                    else:
+                                        r = f(c4[0] | c4[1] << 32,
+                                              s2 if k2 == 2 else c4[2] | c4[3] << 32)
+                                        lo = r & 0xFFFFFFFF
+                                        hi = r >> 32
+                                    if dst == 0:
+                                        push(lo)
+                                        push(hi)
+                                    else:
+                                        stack[lp + d] = lo
+                                        stack[lp + d + 1] = hi
+                                    continue
+                                r = 1 if g(d2[0], yf if k2 == 2 else d2[1]) else 0
                             else:
-                                y = pop() << 32
-                                y |= pop()
-                            if s1 is None:
-                                x = pop() << 32
-                                x |= pop()
-                            else:
-                                x = stack[lp + s1] | stack[lp + s1 + 1] << 32
-                            r = f(x, y)
+                                if k2 == 2:
+                                    y = s2
+                                elif k2 == 1:
+                                    y = stack[lp + s2] | stack[lp + s2 + 1] << 32
+                                else:
+                                    y = pop() << 32
+                                    y |= pop()
+                                if s1 is None:
+                                    x = pop() << 32
+                                    x |= pop()
+                                else:
+                                    x = stack[lp + s1] | stack[lp + s1 + 1] << 32
+                                r = f(x, y)
                             if dst == 0:
                                 push(r & 0xFFFFFFFF)
                                 if rc == 2:
@@ -1061,6 +1122,29 @@ class Executor:
                         b = pop()
                         stack[-1] &= b
                     elif op == 16:   # BIN64 (two 2-cell operands, 2-cell result)
+                        if a.__class__ is tuple:   # f64 on cells (see WIDE)
+                            g, f, rc = a
+                            c4[3] = pop()
+                            c4[2] = pop()
+                            c4[1] = stack[-1]
+                            c4[0] = stack[-2]
+                            if rc == 1:
+                                del stack[-1]
+                                stack[-1] = 1 if g(d2[0], d2[1]) else 0
+                                continue
+                            try:
+                                r = g(d2[0], d2[1])
+                            except ZeroDivisionError:
+                                r = _NAN
+                            if r == r:
+                                d2[0] = r
+                                stack[-2] = c4[0]
+                                stack[-1] = c4[1]
+                            else:
+                                r = f(c4[0] | c4[1] << 32, c4[2] | c4[3] << 32)
+                                stack[-2] = r & 0xFFFFFFFF
+                                stack[-1] = r >> 32
+                            continue
                         b = pop() << 32
                         b |= pop()
                         r = a(stack[-2] | stack[-1] << 32, b)
