@@ -36,6 +36,7 @@ by a small replay of the validator's type stack.
 """
 
 import operator
+import struct
 
 from . import exceptions, fusion, gc, memories, memory_access, numerics
 from ..errors import Exhaustion, Trap
@@ -119,9 +120,13 @@ _CONSTS = frozenset(('i32.const', 'i64.const', 'f32.const', 'f64.const',
 
 # Loads: name -> (bytes, unpack_from(mem, ea) -> (value,), result mask,
 # result cells); stores: name -> (bytes, pack_into, value mask, value cells).
+# An 8-byte access moves its two cells as they lie in memory (cell count 0
+# in the run loop: no 64-bit integer joined or split).
 _LOADS = {name: (w, memory_access.unpacker(w, sg), mask, CELLS[BY_NAME[name].sig[1][0]])
+          if w != 8 else (w, struct.Struct('<II').unpack_from, mask, 0)
           for name, (w, sg, mask) in memory_access.LOADS.items()}
 _STORES = {name: (w, memory_access.packer(w), mask, CELLS[BY_NAME[name].sig[0][1]])
+           if w != 8 else (w, struct.Struct('<II').pack_into, mask, 0)
            for name, (w, mask) in memory_access.STORES.items()}
 
 # Instructions whose operands and results are all i32: the WasmEdge model's
@@ -1102,56 +1107,58 @@ class Executor:
                         if npop:
                             del labels[len(labels) - npop:]
                 elif op < 18:
-                    if op == 9:      # LOCAL_TEE
-                        stack[lp + a] = stack[-1]
-                    elif op == 10:   # I32_EQZ
-                        stack[-1] = 0 if stack[-1] else 1
-                    elif op == 11:   # I32_LT_S
-                        b = pop()
-                        stack[-1] = 1 if (stack[-1] ^ 0x80000000) < (b ^ 0x80000000) else 0
-                    elif op == 12:   # I32_LT_U
-                        b = pop()
-                        stack[-1] = 1 if stack[-1] < b else 0
-                    elif op == 13:   # I32_EQ
-                        b = pop()
-                        stack[-1] = 1 if stack[-1] == b else 0
-                    elif op == 14:   # I32_NE
-                        b = pop()
-                        stack[-1] = 1 if stack[-1] != b else 0
-                    elif op == 15:   # I32_AND
-                        b = pop()
-                        stack[-1] &= b
-                    elif op == 16:   # BIN64 (two 2-cell operands, 2-cell result)
-                        if a.__class__ is tuple:   # f64 on cells (see WIDE)
-                            g, f, rc = a
-                            c4[3] = pop()
-                            c4[2] = pop()
-                            c4[1] = stack[-1]
-                            c4[0] = stack[-2]
-                            if rc == 1:
-                                del stack[-1]
-                                stack[-1] = 1 if g(d2[0], d2[1]) else 0
+                    if op < 13:
+                        if op == 9:      # LOCAL_TEE
+                            stack[lp + a] = stack[-1]
+                        elif op == 10:   # I32_EQZ
+                            stack[-1] = 0 if stack[-1] else 1
+                        elif op == 11:   # I32_LT_S
+                            b = pop()
+                            stack[-1] = 1 if (stack[-1] ^ 0x80000000) < (b ^ 0x80000000) else 0
+                        else:            # I32_LT_U
+                            b = pop()
+                            stack[-1] = 1 if stack[-1] < b else 0
+                    else:
+                        if op == 16:     # BIN64 (two 2-cell operands, 2-cell result)
+                            if a.__class__ is tuple:   # f64 on cells (see WIDE)
+                                g, f, rc = a
+                                c4[3] = pop()
+                                c4[2] = pop()
+                                c4[1] = stack[-1]
+                                c4[0] = stack[-2]
+                                if rc == 1:
+                                    del stack[-1]
+                                    stack[-1] = 1 if g(d2[0], d2[1]) else 0
+                                    continue
+                                try:
+                                    r = g(d2[0], d2[1])
+                                except ZeroDivisionError:
+                                    r = _NAN
+                                if r == r:
+                                    d2[0] = r
+                                    stack[-2] = c4[0]
+                                    stack[-1] = c4[1]
+                                else:
+                                    r = f(c4[0] | c4[1] << 32, c4[2] | c4[3] << 32)
+                                    stack[-2] = r & 0xFFFFFFFF
+                                    stack[-1] = r >> 32
                                 continue
-                            try:
-                                r = g(d2[0], d2[1])
-                            except ZeroDivisionError:
-                                r = _NAN
-                            if r == r:
-                                d2[0] = r
-                                stack[-2] = c4[0]
-                                stack[-1] = c4[1]
-                            else:
-                                r = f(c4[0] | c4[1] << 32, c4[2] | c4[3] << 32)
-                                stack[-2] = r & 0xFFFFFFFF
-                                stack[-1] = r >> 32
-                            continue
-                        b = pop() << 32
-                        b |= pop()
-                        r = a(stack[-2] | stack[-1] << 32, b)
-                        stack[-2] = r & 0xFFFFFFFF
-                        stack[-1] = r >> 32
-                    else:            # UN
-                        stack[-1] = a(stack[-1])
+                            b = pop() << 32
+                            b |= pop()
+                            r = a(stack[-2] | stack[-1] << 32, b)
+                            stack[-2] = r & 0xFFFFFFFF
+                            stack[-1] = r >> 32
+                        elif op == 13:   # I32_EQ
+                            b = pop()
+                            stack[-1] = 1 if stack[-1] == b else 0
+                        elif op == 14:   # I32_NE
+                            b = pop()
+                            stack[-1] = 1 if stack[-1] != b else 0
+                        elif op == 15:   # I32_AND
+                            b = pop()
+                            stack[-1] &= b
+                        else:            # UN
+                            stack[-1] = a(stack[-1])
                 elif op < 24:
                     if op == 18:     # BLOCK / LOOP: push the label
                         lpush(a)
@@ -1238,10 +1245,15 @@ class Executor:
                         ea = stack[-1] + off
                         if ea + w > len(mem):
                             _trap_mem()
-                        v = unpack(mem, ea)[0] & mask
                         if nc == 1:
-                            stack[-1] = v
-                        elif nc == 2:
+                            stack[-1] = unpack(mem, ea)[0] & mask
+                            continue
+                        if nc == 0:      # 8 bytes: the two cells as they lie
+                            stack[-1], v = unpack(mem, ea)
+                            push(v)
+                            continue
+                        v = unpack(mem, ea)[0] & mask
+                        if nc == 2:
                             stack[-1] = v & 0xFFFFFFFF
                             push(v >> 32)
                         else:
@@ -1249,6 +1261,16 @@ class Executor:
                                           (v >> 64) & 0xFFFFFFFF, v >> 96)
                     elif op == 25:   # STORE
                         off, w, pack, mask, nc = a
+                        if nc == 0:      # 8 bytes: the two cells as they lie
+                            v = pop()
+                            lo = pop()
+                            ea = pop() + off
+                            if ea + w > len(mem):
+                                _trap_mem()
+                            pack(mem, ea, lo, v)
+                            dirty[ea >> 12] = 1
+                            dirty[(ea + 7) >> 12] = 1
+                            continue
                         if nc == 1:
                             v = pop()
                         elif nc == 2:
