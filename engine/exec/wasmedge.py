@@ -807,86 +807,88 @@ class Executor:
                     else:            # UN
                         stack[-1] = a(stack[-1])
                 elif op < 25:
-                    if op == 19:     # IF
-                        if not pop():
-                            if a < 0:
-                                pc = -a
-                                n -= 1
+                    if op > 22:
+                        if op == 23:     # LOAD
+                            off, w, unpack, mask = a
+                            ea = stack[-1] + off
+                            if ea + w > len(mem):
+                                _trap_mem()
+                            stack[-1] = unpack(mem, ea)[0] & mask
+                        else:            # STORE
+                            off, w, pack, mask = a
+                            v = pop()
+                            ea = pop() + off
+                            if ea + w > len(mem):
+                                _trap_mem()
+                            pack(mem, ea, v & mask)
+                            dirty[ea >> 12] = 1
+                            dirty[(ea + w - 1) >> 12] = 1
+                    else:
+                        if op == 19:     # IF
+                            if not pop():
+                                if a < 0:
+                                    pc = -a
+                                    n -= 1
+                                else:
+                                    pc = a
+                        elif op == 20:   # JUMP (else reached from the then-arm)
+                            pc = a
+                        elif op == 21:   # CALL (a funcaddr) or call_indirect (a (table, type))
+                            if a.__class__ is tuple:     # indirect: through the table
+                                fi, a = resolve_callee(a, pop, funcs)
                             else:
-                                pc = a
-                    elif op == 20:   # JUMP (else reached from the then-arm)
-                        pc = a
-                    elif op == 21:   # CALL (a funcaddr) or call_indirect (a (table, type))
-                        if a.__class__ is tuple:     # indirect: through the table
-                            fi, a = resolve_callee(a, pop, funcs)
-                        else:
-                            fi = funcs[a]
-                        if fi.host is not None:
-                            np = len(fi.type.params)
-                            cargs = stack[len(stack) - np:]
-                            del stack[len(stack) - np:]
-                            stack.extend(fi.host(cargs))
-                            continue
-                        c = fi.cache.get(NAME)
-                        if c is None:
-                            c = code_of(store, a)
-                        if len(frames) >= max_frames:
-                            raise CallDepthError(max_frames)
-                        if len(stack) > MAX_STACK:
-                            raise Exhaustion('call stack exhausted')
-                        vpos = len(stack) - c.nparams
-                        frame = Frame(a, pc, c.nlocals, c.arity, vpos)
-                        frames.append(frame)
-                        stack.extend(c.zeros)
-                        fbase = vpos + c.nlocals
-                        code = c
-                        ops = c.fops if lim else c.ops
-                        args = c.fargs if lim else c.args
-                        mem = c.mem
-                        dirty = c.dirty
-                        pc = 0
-                    elif op == 22:   # RETURN (also the function's last end)
-                        if a:            # superinstruction: a no-op right before the final end
-                            n -= a
-                        ar = frame.arity
-                        if ar:
-                            res = stack[len(stack) - ar:]
-                            del stack[vpos:]
-                            stack.extend(res)
-                        else:
-                            del stack[vpos:]
-                        frames.pop()
-                        if not frames:
-                            self.results = stack[:]
-                            del stack[:]
-                            self.finished = True
-                            self.pc = 0
-                            self.steps += budget - n
-                            return True
-                        pc = frame.from_pc
-                        frame = frames[-1]
-                        code = c = funcs[frame.func].cache[NAME]
-                        vpos = frame.vpos
-                        fbase = vpos + frame.locals
-                        ops = c.fops if lim else c.ops
-                        args = c.fargs if lim else c.args
-                        mem = c.mem
-                        dirty = c.dirty
-                    elif op == 23:   # LOAD
-                        off, w, unpack, mask = a
-                        ea = stack[-1] + off
-                        if ea + w > len(mem):
-                            _trap_mem()
-                        stack[-1] = unpack(mem, ea)[0] & mask
-                    else:            # STORE
-                        off, w, pack, mask = a
-                        v = pop()
-                        ea = pop() + off
-                        if ea + w > len(mem):
-                            _trap_mem()
-                        pack(mem, ea, v & mask)
-                        dirty[ea >> 12] = 1
-                        dirty[(ea + w - 1) >> 12] = 1
+                                fi = funcs[a]
+                            if fi.host is not None:
+                                np = len(fi.type.params)
+                                cargs = stack[len(stack) - np:]
+                                del stack[len(stack) - np:]
+                                stack.extend(fi.host(cargs))
+                                continue
+                            c = fi.cache.get(NAME)
+                            if c is None:
+                                c = code_of(store, a)
+                            if len(frames) >= max_frames:
+                                raise CallDepthError(max_frames)
+                            if len(stack) > MAX_STACK:
+                                raise Exhaustion('call stack exhausted')
+                            vpos = len(stack) - c.nparams
+                            frame = Frame(a, pc, c.nlocals, c.arity, vpos)
+                            frames.append(frame)
+                            stack.extend(c.zeros)
+                            fbase = vpos + c.nlocals
+                            code = c
+                            ops = c.fops if lim else c.ops
+                            args = c.fargs if lim else c.args
+                            mem = c.mem
+                            dirty = c.dirty
+                            pc = 0
+                        else:            # RETURN (also the function's last end)
+                            if a:            # superinstruction: a no-op right before the final end
+                                n -= a
+                            ar = frame.arity
+                            if ar:
+                                res = stack[len(stack) - ar:]
+                                del stack[vpos:]
+                                stack.extend(res)
+                            else:
+                                del stack[vpos:]
+                            frames.pop()
+                            if not frames:
+                                self.results = stack[:]
+                                del stack[:]
+                                self.finished = True
+                                self.pc = 0
+                                self.steps += budget - n
+                                return True
+                            pc = frame.from_pc
+                            frame = frames[-1]
+                            code = c = funcs[frame.func].cache[NAME]
+                            vpos = frame.vpos
+                            fbase = vpos + frame.locals
+                            ops = c.fops if lim else c.ops
+                            args = c.fargs if lim else c.args
+                            mem = c.mem
+                            dirty = c.dirty
                 elif op == 25:       # GLOBAL_GET
                     push(a.value)
                 elif op == 26:       # GLOBAL_SET
