@@ -627,55 +627,6 @@ def test_a_big_function_runs_interpreted_until_hot(model):
     check_chunked(wasm, 'run', [40], (1, 7, 300, 5000), 3, model)
 
 
-def midsize_module():
-    """``straight`` and ``looped`` are longer than HOT_SIZE and no longer
-    than COLD_SIZE, ``small`` is no longer than HOT_SIZE; ``looped`` has a
-    loop, the others none."""
-    from engine.exec.compile import HOT_SIZE
-    steps = ' '.join(f'(local.set 1 (i32.add (i32.mul (local.get 1) (i32.const {k * 2 + 3})) '
-                     f'(local.get 0)))' for k in range(HOT_SIZE // 5 + 1))
-    return f'''(module
-  (func $straight (param i32) (result i32) (local i32) {steps} (local.get 1))
-  (func $looped (param i32) (result i32) (local i32)
-    (loop $l {steps}
-      (br_if $l (local.tee 0 (i32.and (i32.sub (local.get 0) (i32.const 1)) (i32.const 1)))))
-    (local.get 1))
-  (func $small (param i32) (result i32) (i32.mul (local.get 0) (i32.const 3)))
-  (func (export "run") (param i32) (result i32) (local i32)
-    (loop $l
-      (local.set 1 (i32.xor (local.get 1) (call $straight (local.get 0))))
-      (local.set 1 (i32.add (local.get 1) (call $looped (local.get 0))))
-      (local.set 1 (i32.add (local.get 1) (call $small (local.get 0))))
-      (br_if $l (local.tee 0 (i32.sub (local.get 0) (i32.const 1)))))
-    (local.get 1)))'''
-
-
-@pytest.mark.parametrize('model', ['wasmedge', 'wamr'])
-def test_a_midsize_function_without_a_loop_runs_interpreted_until_hot(model):
-    """Tiering below COLD_SIZE: a function of more than HOT_SIZE
-    instructions without a loop (libc's cold code, run once or twice) is
-    compiled only after HOT_STEPS * L // COLD_SIZE entries; one with a loop
-    (a kernel) and a small one at their first entry.  Stops at any N are
-    the interpreter's."""
-    from engine.exec.compile import CACHE, COLD_SIZE, HOT_SIZE, HOT_STEPS
-    wasm = wasmtime.wat2wasm(midsize_module())
-    store, inst, ex = setup(wasm, 'run', [40], 'fast', model=model)
-    straight, looped, small = (store.funcs[a] for a in inst.funcaddrs[:3])
-    for fi in straight, looped:
-        assert HOT_SIZE < len(fi.code.body) <= COLD_SIZE
-    assert len(small.code.body) <= HOT_SIZE
-    need = HOT_STEPS * len(straight.code.body) // COLD_SIZE
-    assert need >= 2
-    ex.run(length(wasm, 'run', [1], model) - 3)         # one pass of the caller's loop
-    assert CACHE[model] not in straight.cache
-    ex.run()
-    assert CACHE[model] in straight.cache and straight.cache['entries:' + CACHE[model]] == need
-    for fi in looped, small:                            # never counted: compiled when first asked
-        assert CACHE[model] in fi.cache and 'entries:' + CACHE[model] not in fi.cache
-    total = length(wasm, 'run', [40], model)
-    check_every_stop(wasm, 'run', [40], points_for(total, 40), model)
-
-
 PRECHARGED = '''(module (type $ii (func (param i32) (result i32))) (table 3 funcref)
   (elem (i32.const 0) $inc $sq)
   (func $inc (type $ii) (i32.add (local.get 0) (i32.const 1)))

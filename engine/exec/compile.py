@@ -360,10 +360,10 @@ INLINE_RATIO = 3
 # more blocks than this in the dispatch loop: a binary-search if-tree on the
 # block number instead of a chain of ``b == k`` tests
 DISPATCH_CHAIN = 8
-# tiering (``ready``): a function of L > HOT_SIZE instructions is compiled
-# once it has been entered HOT_STEPS * L // COLD_SIZE times, unless it has a
-# loop and L is at most COLD_SIZE; a smaller one at once
-HOT_SIZE, COLD_SIZE, HOT_STEPS = 50, 400, 16
+# tiering (``ready``): a function of L > COLD_SIZE instructions is compiled
+# once it has been entered HOT_STEPS * L // COLD_SIZE times; a smaller one
+# at once
+COLD_SIZE, HOT_STEPS = 400, 8
 # lazy arms: a function of more than LAZY_ARMS leaders gets the dispatch
 # arms of the LAZY_FIRST leaders after its entry only, and more when a jump
 # misses (``grow``): libc's big functions run a few of their blocks (in
@@ -1881,35 +1881,24 @@ GENERATORS = {'wasmedge': FuncGen}
 
 def ready(store, addr, model='wasmedge'):
     """The Compiled form of function ``addr`` if it is to run compiled
-    now, else None: a function of L > HOT_SIZE instructions is compiled
+    now, else None: a function of L > COLD_SIZE instructions is compiled
     only after HOT_STEPS * L // COLD_SIZE entries (calls from compiled code,
     turns of the run loop in it: generating and compiling cost about its
-    length), so functions run a few times (start-up, printf) do not pay
-    for their code; unless it has a loop and L is at most COLD_SIZE
-    (compiled at its first entry, as a kernel's functions are)."""
+    length), so big functions run a few times (start-up, printf) do not pay
+    for their code."""
     fi = store.funcs[addr]
     key = CACHE[model]
     c = fi.cache.get(key)
     if c is not None:
         return c
     size = 0 if fi.host is not None else len(fi.code.body)
-    if size > HOT_SIZE and (size > COLD_SIZE or not _loops(fi)):
+    if size > COLD_SIZE:
         k = 'entries:' + key
         seen = fi.cache.get(k, 0)
         if seen < HOT_STEPS * size // COLD_SIZE:
             fi.cache[k] = seen + 1
             return None
     return compiled(store, addr, model)
-
-
-def _loops(fi):
-    """Whether defined function ``fi`` has a loop (cached on its validation
-    info)."""
-    d = fi.info.__dict__
-    v = d.get('loops')
-    if v is None:
-        v = d['loops'] = any(ins.op == 'loop' for ins in fi.code.body)
-    return v
 
 
 def settings():
