@@ -335,6 +335,10 @@ _BITWISE = {f'{_t}.{_k}': (_s, _m) for _t, _m in (('i32', str(M32)), ('i64', str
 # shifts read only the low bits of their count
 _SHIFTS = {f'{_t}.{_k}': _b for _t, _b in (('i32', 31), ('i64', 63))
            for _k in ('shl', 'shr_u', 'shr_s')}
+# rotates of atoms: name -> (width, mask); x << k | x >> (w - k), both
+# counts taken modulo w (a count of 0 leaves x)
+_ROTATES = {f'{_t}.{_k}': (_w, str(_m)) for _t, _w, _m in (('i32', 32, M32), ('i64', 64, M64))
+            for _k in ('rotl', 'rotr')}
 _UN = {
     'i32.wrap_i64': f'{{a}} & {M32}',
     'i64.extend_i32_u': '{a}',
@@ -1226,6 +1230,19 @@ class FuncGen:
                 self.push(f'1 if {c} else 0', refs, c, size, facts=self.order(op, A, B))
             else:
                 self.push(val.format(a=A, b=B), refs, None, size)
+        elif op in _ROTATES and _ATOM.match(self.st[-1].expr) and _ATOM.match(self.st[-2].expr)                 and not self.st[-2].expr.startswith('-'):
+            # operands read twice: atoms only (else the numeric function)
+            b, a = self.pop(), self.pop()
+            w, m = _ROTATES[op]
+            left = op.endswith('rotl')
+            A, B = a.expr, b.expr
+            if B.lstrip('-').isdigit():
+                k = int(B) % w if left else -int(B) % w
+                val = f'(({A} << {k}) | ({A} >> {w - k})) & {m}' if k else A
+            else:
+                up, down = (f'{B} & {w - 1}', f'-{B} & {w - 1}')[::1 if left else -1]
+                val = f'(({A} << ({up})) | ({A} >> ({down}))) & {m}'
+            self.push(val, a.refs | b.refs, None, a.size + b.size + 1)
         elif op == 'i32.wrap_i64' and self.st[-1].raw is not None:
             a = self.pop()                      # the low 32 bits of the raw form
             self.push(f'{_p(a.raw)} & {M32}', a.refs, None, a.size + 1, raw=a.raw)
