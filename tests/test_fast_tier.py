@@ -1437,3 +1437,33 @@ def test_rotates_of_atoms_are_inlined_and_exact(model):
                 ex.run()
                 assert ex.results == [expect(x, y)], (model, name, x, y)
             assert 'O_' not in src and ' << ' in src, src
+
+
+GROWN_TABLE = '''(module (type $v (func (result i32))) (table 1 funcref)
+  (elem (i32.const 0) $a) (elem declare func $b)
+  (func $a (type $v) (i32.const 7))
+  (func $b (type $v) (i32.const 11))
+  (func (export "run") (param i32) (result i32) (local i32)
+    (loop $l
+      (local.set 1 (i32.add (local.get 1) (call_indirect (type $v) (i32.const 0))))
+      (if (i32.eq (local.get 0) (i32.const 3))
+        (then (drop (table.grow (ref.func $b) (i32.const 1)))))
+      (if (i32.lt_u (local.get 0) (i32.const 3))
+        (then (local.set 1 (i32.add (local.get 1) (call_indirect (type $v) (i32.const 1))))))
+      (br_if $l (local.tee 0 (i32.sub (local.get 0) (i32.const 1)))))
+    (local.get 1)))'''
+
+
+@pytest.mark.parametrize('model', ['wasmedge', 'wamr'])
+def test_call_indirect_sees_a_grown_table(model):
+    """The compiled code holds a table's element list itself: a table grown
+    while it runs (in place) is seen by its next call_indirect."""
+    from engine.exec.compile import compiled
+    wasm = wasmtime.wat2wasm(GROWN_TABLE)
+    store, inst, ex = setup(wasm, 'run', [5], 'fast', model=model)
+    src = compiled(store, inst.exports['run'][1], model).source
+    assert 'TE0[' in src
+    ex.run()
+    assert ex.results == [5 * 7 + 2 * 11]      # entry 1 called in the passes after i is 3
+    total = length(wasm, 'run', [5], model)
+    check_every_stop(wasm, 'run', [5], range(1, total), model)

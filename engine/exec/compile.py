@@ -1506,12 +1506,14 @@ class FuncGen:
         self.tag = Tag('instr', pc, self.seg, self.segk, h, self.pre, given=given)
         args = ', '.join(vals[:np_])
         if indirect:
-            t = self.bind(f'TAB{ins.imm[1]}', 'table', ins.imm[1])
+            # the table's element list itself: tables change it in place only
+            # (grow extends it, a restore assigns its slice)
+            t = self.bind(f'TE{ins.imm[1]}', 'elements', ins.imm[1])
             self.bind(f'FT{pc}', 'type', ins.imm[0])
             x = vals[-1]
             k = self.bind(f'K{pc}', 'callsite', None)
-            self.emit(ind, f'try: f = {k}[{t}.elem[{x}]]')     # no such entry or not seen: indirect
-            self.emit(ind, f'except LookupError: f = indirect({k}, STORE, {t}.elem, FT{pc}, {x})')
+            self.emit(ind, f'try: f = {k}[{t}[{x}]]')     # no such entry or not seen: indirect
+            self.emit(ind, f'except LookupError: f = indirect({k}, STORE, {t}, FT{pc}, {x})')
             callee = 'f'
         else:
             fi = self.store.funcs[addr]
@@ -1853,8 +1855,8 @@ def bind(ns, store, inst, bindings, c, model):
             continue
         if kind == 'global':
             v = store.globals[inst.globaladdrs[arg]]
-        elif kind == 'table':
-            v = store.tables[inst.tableaddrs[arg]]
+        elif kind == 'elements':
+            v = store.tables[inst.tableaddrs[arg]].elem
         elif kind == 'type':
             v = inst.types[arg]
         elif kind == 'funcaddr':
