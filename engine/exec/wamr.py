@@ -952,7 +952,24 @@ class Executor:
                                 lpush(t[0])
                             pc = t[1]
                     elif op < 62:
-                        if op == 56:     # F_UNARY: local.get x; unop
+                        if op >= 58:     # i32 binops of locals and constants
+                            if op == 58:     # local.get x; local.get y; binop
+                                x, y, f, pc = a
+                                n -= 2
+                                push(f(stack[lp + x], stack[lp + y]))
+                            elif op == 59:   # local.get x; const y; binop
+                                x, y, f, pc = a
+                                n -= 2
+                                push(f(stack[lp + x], y))
+                            elif op == 60:   # local.get x; local.get y; binop; local.set d
+                                x, y, f, d, pc = a
+                                n -= 3
+                                stack[lp + d] = f(stack[lp + x], stack[lp + y])
+                            else:            # local.get x; const y; binop; local.set d
+                                x, y, f, d, pc = a
+                                n -= 3
+                                stack[lp + d] = f(stack[lp + x], y)
+                        elif op == 56:   # F_UNARY: local.get x; unop
                             x, wide, f, rwide, pc = a
                             n -= 1
                             r = f(stack[lp + x] | stack[lp + x + 1] << 32 if wide else stack[lp + x])
@@ -961,7 +978,7 @@ class Executor:
                                 push(r >> 32)
                             else:
                                 push(r)
-                        elif op == 57:   # WIDE: [local.get|const]{0,2} binop [local.set|br_if], 2-cell operands
+                        else:            # WIDE: [local.get|const]{0,2} binop [local.set|br_if], 2-cell operands
                             s1, k2, s2, f, dst, d, rc, k1, pc, g, yf = a
                             n -= k1
                             if g is not None:     # f64 on cells (CELL4 / F64X2)
@@ -1030,22 +1047,6 @@ class Executor:
                                     del stack[lb:top]
                                 if npop:
                                     del labels[len(labels) - npop:]
-                        elif op == 58:   # local.get x; local.get y; binop
-                            x, y, f, pc = a
-                            n -= 2
-                            push(f(stack[lp + x], stack[lp + y]))
-                        elif op == 59:   # local.get x; const y; binop
-                            x, y, f, pc = a
-                            n -= 2
-                            push(f(stack[lp + x], y))
-                        elif op == 60:   # local.get x; local.get y; binop; local.set d
-                            x, y, f, d, pc = a
-                            n -= 3
-                            stack[lp + d] = f(stack[lp + x], stack[lp + y])
-                        else:            # local.get x; const y; binop; local.set d
-                            x, y, f, d, pc = a
-                            n -= 3
-                            stack[lp + d] = f(stack[lp + x], y)
                     elif op == 62:       # local.get x; binop
                         x, f, pc = a
                         n -= 1
