@@ -1230,7 +1230,8 @@ class FuncGen:
                 self.push(f'1 if {c} else 0', refs, c, size, facts=self.order(op, A, B))
             else:
                 self.push(val.format(a=A, b=B), refs, None, size)
-        elif op in _ROTATES and _ATOM.match(self.st[-1].expr) and _ATOM.match(self.st[-2].expr)                 and not self.st[-2].expr.startswith('-'):
+        elif op in _ROTATES and _ATOM.match(self.st[-1].expr) and _ATOM.match(self.st[-2].expr) \
+                and not self.st[-2].expr.startswith('-'):
             # operands read twice: atoms only (else the numeric function)
             b, a = self.pop(), self.pop()
             w, m = _ROTATES[op]
