@@ -179,3 +179,74 @@ def test_seeded_modules_stop_where_the_one_step_run_does(runtime):
             check_budgets(runtime, gm.wasm, gm.entry, gm.args[0], budgets)
         except Trap:
             pass
+
+
+INSTANCES = r'''
+(module
+  (type $v (func (result i32)))
+  (memory 1)
+  (global $g (mut i32) (i32.const 0))
+  (global $h (mut i64) (i64.const 0))
+  (table $t 2 funcref)
+  (elem (i32.const 0) $bump $peek)
+  (func $bump (result i32)
+    (global.set $g (i32.add (global.get $g) (i32.const 1)))
+    (global.set $h (i64.add (global.get $h) (i64.const 0x100000000)))
+    (i32.store (i32.const 16) (i32.add (i32.load (i32.const 16)) (i32.const 10)))
+    (global.get $g))
+  (func $peek (result i32) (i32.add (global.get $g) (i32.load (i32.const 16))))
+  (func $tail (result i32) (return_call $peek))
+  (func (export "run") (result i32)
+    (drop (call $bump))
+    (drop (call_indirect (type $v) (i32.const 0)))
+    (drop (table.grow $t (ref.func $bump) (i32.const 1)))
+    (drop (call_indirect (type $v) (i32.const 2)))
+    (drop (memory.grow (i32.const 1)))
+    (i32.add (call $tail) (i32.wrap_i64 (i64.shr_u (global.get $h) (i64.const 32)))))
+  (func (export "size") (result i32) (i32.add (memory.size) (table.size $t)))
+  (func (export "brt") (param i32) (result i32)
+    (block $a (result i32)
+      (block $b (result i32)
+        (block $c (result i32)
+          (i32.const 10) (local.get 0)
+          (br_table $a $b $c $b))
+        (i32.const 1) (i32.add))
+      (i32.const 2) (i32.add))))
+'''
+
+
+@pytest.mark.parametrize('runtime', RUNTIMES)
+def test_the_instances_of_a_module_share_its_pre_decoding_not_its_state(runtime, monkeypatch):
+    """A function is pre-decoded once per decoded module; another instance
+    (in the same store or a fresh one) gets its own functions, globals,
+    tables and memory in the copy.  Hand-computed: each run bumps $g and
+    memory[16] three times (+1, +10), $h by 1 << 32, grows memory and $t
+    by one; it returns $g + memory[16] + ($h >> 32)."""
+    from engine.exec import wamr, wasmedge
+    ex = wamr if runtime == 'wamr' else wasmedge
+    made = []
+    real = ex.compile_func
+    monkeypatch.setattr(ex, 'compile_func', lambda store, fi: made.append(fi.idx) or real(store, fi))
+    module = embedding.module_decode(wasmtime.wat2wasm(INSTANCES))
+
+    def run(store, inst, name, *args):
+        return embedding.func_invoke(store, embedding.instance_export(inst, name)[1], list(args))
+
+    store = embedding.store_init(runtime)
+    a = embedding.module_instantiate(store, module, [])
+    assert run(store, a, 'run') == [36] and run(store, a, 'run') == [72]
+    assert sorted(made) == [0, 1, 2, 3]         # $bump, $peek, $tail, run
+    b = embedding.module_instantiate(store, module, [])
+    assert run(store, b, 'run') == [36] and run(store, b, 'size') == [2 + 3]
+    assert run(store, a, 'size') == [3 + 4] and run(store, a, 'run') == [108]
+    fresh = embedding.store_init(runtime)
+    c = embedding.module_instantiate(fresh, module, [])
+    assert run(fresh, c, 'run') == [36] and run(fresh, c, 'run') == [72]
+    assert run(fresh, c, 'brt', 5) == [12]
+    assert sorted(made) == [0, 1, 2, 3, 4, 5], 'pre-decoded again for another instance'
+    if runtime == 'wasmedge':     # a fault switched on is its own form (fuzz.mutants, tests)
+        from engine import faults
+        monkeypatch.setattr(faults, 'BR_TABLE_DEFAULT', True)
+        other = embedding.store_init(runtime)
+        d = embedding.module_instantiate(other, module, [])
+        assert run(other, d, 'brt', 5) == [10]

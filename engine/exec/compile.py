@@ -1870,7 +1870,7 @@ def bind(ns, store, inst, bindings, c, model):
             v = numerics.OPS[arg]
         elif kind == 'generic':
             from .wasmedge import _generic
-            v = _generic(store, inst, mi, arg[0], arg[1])
+            v = _generic(store, inst, mi, None, arg[0], arg[1])
         elif kind == 'memories':              # the instruction at pc ``arg``
             fn, params, results = memories.instruction(
                 store, inst, store.funcs[c.addr].code.body[arg])

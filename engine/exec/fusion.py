@@ -28,6 +28,7 @@ operand stack of a trapped run is never looked at again).
 
 from typing import Callable, Dict, NamedTuple, Optional
 
+from .. import faults
 from .numerics import OPS
 from ..opcodes import BY_NAME
 
@@ -191,13 +192,79 @@ def pre_decode(compile_func, store, fi, model):
     function runs in the interpreter there for good (the generator refused
     it).  Otherwise the interpreter runs it only until it is compiled, and
     the matching would cost more than it saves (binary-trees: 9%); its
-    plain instructions count and stop the same."""
+    plain instructions count and stop the same.
+
+    Made once per function of a decoded module and form: the instances of
+    a module (a migration check restores into fresh stores again and
+    again) get a copy with only the instance's parts made anew, the
+    ``sites`` the pre-decoder took from its store (``binder``)."""
+    plain = False
     if store.tier == 'fast':
         from .compile import left_to_interpreter
-        if not left_to_interpreter(fi, model):
-            _plain[0] = True
-            try:
-                return compile_func(store, fi)
-            finally:
-                _plain[0] = False
-    return compile_func(store, fi)
+        plain = not left_to_interpreter(fi, model)
+    info = fi.info
+    memo = info.__dict__.setdefault('pre_decoded', {}) if info is not None else {}
+    key = (model, plain, faults.BR_TABLE_DEFAULT)
+    t = memo.get(key)
+    if t is not None:
+        return _rebind(t, store, fi)
+    _plain[0] = plain
+    try:
+        code = compile_func(store, fi)
+    finally:
+        _plain[0] = False
+    memo[key] = _template(code)
+    return code
+
+
+def binder(sites, store, inst, memi, fi):
+    """``bound(pos, maker, *params)``: a pre-decoder's argument at ``pos``
+    that depends on the instance (a function address, a table, a global,
+    memory 0, a closure over them): ``maker(store, inst, memi, fi,
+    *params)``, noted in ``sites`` so that another instance of the module
+    gets its own (``_rebind``)."""
+    def bound(pos, maker, *params):
+        sites.append((pos, maker, params))
+        return maker(store, inst, memi, fi, *params)
+    return bound
+
+
+def _clone(code):
+    c = object.__new__(type(code))
+    for s in type(code).__slots__:
+        setattr(c, s, getattr(code, s))
+    return c
+
+
+def _template(code):
+    """``code`` without its instance: the sites' arguments and memory 0
+    left out (a template must not keep a store alive), each site noting
+    whether the fused form shares the plain argument there."""
+    t = _clone(code)
+    t.args, t.fargs = list(code.args), list(code.fargs)
+    t.sites = [(pos, maker, params, code.fargs[pos] is code.args[pos])
+               for pos, maker, params in code.sites]
+    for pos, _, _, shared in t.sites:
+        t.args[pos] = None
+        if shared:
+            t.fargs[pos] = None
+    t.mem = t.dirty = None
+    return t
+
+
+def _rebind(t, store, fi):
+    """The template ``t`` for the instance of ``fi``: its sites made from
+    that instance, memory 0 its own; the rest shared (never written)."""
+    inst = fi.module
+    memi = store.mems[inst.memaddrs[0]] if inst.memaddrs else None
+    c = _clone(t)
+    if t.sites:
+        args = c.args = list(t.args)
+        fargs = c.fargs = list(t.fargs)
+        for pos, maker, params, shared in t.sites:
+            a = args[pos] = maker(store, inst, memi, fi, *params)
+            if shared:
+                fargs[pos] = a
+    c.mem = memi.data if memi is not None else None
+    c.dirty = memi.dirty if memi is not None else None
+    return c

@@ -74,7 +74,7 @@ class Frame:
 class Code:
     """The pre-decoded form of one function."""
     __slots__ = ('ops', 'args', 'fops', 'fargs', 'nxt', 'param_cells', 'local_cells', 'zeros',
-                 'result_cells', 'results', 'func_label', 'mem', 'dirty', 'types')
+                 'result_cells', 'results', 'func_label', 'mem', 'dirty', 'types', 'sites')
 
     def __init__(self, **kw):
         for k, v in kw.items():
@@ -239,6 +239,8 @@ def compile_func(store, fi):
     nxt = [0] * (nbytes + 1)
     else_if = {e: i for i, e in info.else_of.items()}
     end_of = info.end_of
+    sites = []
+    bound = fusion.binder(sites, store, inst, memi, fi)
 
     # type-stack replay: ctrl entries [kind, height, params, results, index]
     tstack = []
@@ -273,21 +275,20 @@ def compile_func(store, fi):
         nxt[o] = ins.end
         k, a = GENERIC, None
         if gen and memories.general(store, inst, ins):
-            fn, p, r = memories.instruction(store, inst, ins)
-            a = memories.cell_closure(fn, p, r)
+            _, p, r = memories.instruction(store, inst, ins)
+            a = bound(o, _cell_closure, memories, ins)
             popn(len(p))
             tstack.extend(r)
         elif gen and memories.indirect64(store, inst, ins):
             # a 1-tuple around (table, type): the run loop pops an i64 index
             ft = mtypes[imm[0]]
-            a = ((store.tables[inst.tableaddrs[imm[1]]], ft),)
             pop()
             popn(len(ft.params))
             if name == 'call_indirect':
-                k = CALL
+                k, a = CALL, bound(o, _table_call64, imm)
                 tstack.extend(ft.results)
             else:
-                k, a = RETURN_CALL, (a, final_end)
+                k, a = RETURN_CALL, bound(o, _tail, _table_call64, (imm,), final_end)
                 unreachable()
         elif name == 'local.get':
             n = CELLS[local_types[imm]]
@@ -355,7 +356,7 @@ def compile_func(store, fi):
             if name == 'catch':
                 tstack.extend(store.tags[inst.tagaddrs[imm]].type.params)
         elif name in ('throw', 'throw_ref', 'rethrow'):
-            a = _throw(store, inst, name, imm, o, i, fi)
+            a = bound(o, _throw, name, imm, o, i)
             if name == 'throw':
                 popn(len(store.tags[inst.tagaddrs[imm]].type.params))
             unreachable()
@@ -384,13 +385,13 @@ def compile_func(store, fi):
             k = NOP
         elif name == 'call':
             ft = store.funcs[inst.funcaddrs[imm]].type
-            k, a = CALL, inst.funcaddrs[imm]
+            k, a = CALL, bound(o, _funcaddr, imm)
             popn(len(ft.params))
             tstack.extend(ft.results)
         elif name == 'call_indirect':
             typeidx, tableidx = imm
             ft = mtypes[typeidx]
-            k, a = CALL, (store.tables[inst.tableaddrs[tableidx]], ft)   # resolved by CALL
+            k, a = CALL, bound(o, _table_call, imm)   # resolved by CALL
             pop()
             popn(len(ft.params))
             tstack.extend(ft.results)
@@ -414,17 +415,15 @@ def compile_func(store, fi):
             # tail calls: argument as for CALL, plus the final end's offset
             if name == 'return_call':
                 ft = store.funcs[inst.funcaddrs[imm]].type
-                a = inst.funcaddrs[imm]
+                k, a = RETURN_CALL, bound(o, _tail, _funcaddr, (imm,), final_end)
             elif name == 'return_call_ref':
                 ft = mtypes[imm]
-                a = (None, ft)
+                k, a = RETURN_CALL, ((None, ft), final_end)
                 pop()
             else:
-                typeidx, tableidx = imm
-                ft = mtypes[typeidx]
-                a = (store.tables[inst.tableaddrs[tableidx]], ft)
+                ft = mtypes[imm[0]]
+                k, a = RETURN_CALL, bound(o, _tail, _table_call, (imm,), final_end)
                 pop()
-            k, a = RETURN_CALL, (a, final_end)
             popn(len(ft.params))
             unreachable()
         elif name == 'drop':
@@ -443,20 +442,16 @@ def compile_func(store, fi):
             k, a = (SELECT, None) if n == 1 else (SELECTN, n)
             tstack.append(t)
         elif name == 'global.get' or name == 'global.set':
-            g = store.globals[inst.globaladdrs[imm]]
-            t = g.type.valtype
+            t = store.globals[inst.globaladdrs[imm]].type.valtype
+            a = bound(o, _global, name, imm)
             if name == 'global.get':
                 tstack.append(t)
                 if t in ('i32', 'f32'):
-                    k, a = GLOBAL_GET, g
-                else:
-                    a = _global_get(g, S.value_class(t))
+                    k = GLOBAL_GET
             else:
                 pop()
                 if t in ('i32', 'f32'):
-                    k, a = GLOBAL_SET, g
-                else:
-                    a = _global_set(g, S.value_class(t))
+                    k = GLOBAL_SET
         elif name in _LOADS:
             w, unpack, mask, n = _LOADS[name]
             k, a = LOAD, (imm[1], w, unpack, mask, n)
@@ -470,16 +465,15 @@ def compile_func(store, fi):
             k, a = CONST, NONE
             tstack.append(imm)
         elif name == 'ref.func':
-            k, a = CONST, inst.funcaddrs[imm]
+            k, a = CONST, bound(o, _funcaddr, imm)
             tstack.append('funcref')
         elif name == 'ref.is_null':
             pop()
             tstack.append('i32')
             a = _ref_is_null
         elif name in ('table.get', 'table.set', 'table.grow', 'table.fill'):
-            tab = store.tables[inst.tableaddrs[imm]]
-            et = tab.type.elemtype
-            a = _table_op(name, tab, et)
+            et = store.tables[inst.tableaddrs[imm]].type.elemtype
+            a = bound(o, _table_op, name, imm)
             if name == 'table.get':
                 pop()
                 tstack.append(et)
@@ -491,8 +485,8 @@ def compile_func(store, fi):
             else:
                 popn(3)
         elif name in gc.OPS:
-            fn, p, r = gc.instruction(store, inst, ins)
-            a = memories.cell_closure(fn, p, r)
+            _, p, r = gc.instruction(store, inst, ins)
+            a = bound(o, _cell_closure, gc, ins)
             popn(len(p))
             tstack.extend(r)
         elif name in gc.BRANCHES:
@@ -500,11 +494,10 @@ def compile_func(store, fi):
             pop()
             diff = S.RefType(False, rt1.heap, getattr(rt1, 'top', None)) if rt2.nullable else rt1
             tstack.append(rt2 if name == 'br_on_cast_fail' else diff)
-            a = _br_on_cast(gc.cast_test(store, inst, rt2), gc.top_class(rt2, inst.module),
-                            name == 'br_on_cast', (x,) + branch(x))
+            a = bound(o, _br_on_cast, rt2, name == 'br_on_cast', (x,) + branch(x))
         elif name in _I32_ONLY:
             from .wasmedge import _generic
-            a = _generic(store, inst, memi, name, imm)
+            a = bound(o, _generic, name, imm)
             p, r = BY_NAME[name].sig
             popn(len(p))
             tstack.extend(r)
@@ -513,22 +506,10 @@ def compile_func(store, fi):
             popn(len(p))
             tstack.extend(r)
             if name in numerics.OPS:
-                fn = numerics.OPS[name]
-            else:
-                from . import simd
-                fn, p, r = simd.instruction(name, imm, memi)
-            pc_ = tuple(CELLS[t] for t in p)
-            rc = CELLS[r[0]] if r else 0
-            if pc_ == (1, 1) and rc == 1:
-                k, a = BIN, fn
-            elif pc_ == (1,) and rc == 1:
-                k, a = UN, fn
-            elif name in F64_FLOAT:            # on cells (rc 1: a comparison)
-                k, a = BIN64, (F64_FLOAT[name], fn, rc)
-            elif pc_ == (2, 2) and rc == 2:
-                k, a = BIN64, fn
-            else:
-                a = _adapt(fn, pc_, rc)
+                k, a = _numeric(None, None, memi, None, name, imm)
+            else:                              # SIMD: v128 loads and stores take memory 0
+                k = _numeric(None, None, memi, None, name, imm)[0]
+                a = bound(o, _simd, name, imm)
         ops[o] = k
         args[o] = a
     fops, fargs = list(ops), list(args)
@@ -538,7 +519,68 @@ def compile_func(store, fi):
     return Code(ops=ops, args=args, fops=fops, fargs=fargs, nxt=nxt, param_cells=param_cells,
                 local_cells=off, zeros=zeros, result_cells=result_cells,
                 results=results, func_label=func_label, mem=mem,
-                dirty=memi.dirty if memi is not None else None, types=local_types)
+                dirty=memi.dirty if memi is not None else None, types=local_types, sites=sites)
+
+
+# The instance's parts of a pre-decoded function: fusion.binder's makers,
+# (store, inst, memory 0, FuncInst, *params) -> argument.
+
+def _funcaddr(store, inst, memi, fi, x):
+    return inst.funcaddrs[x]
+
+
+def _table_call(store, inst, memi, fi, imm):
+    """call_indirect's (table, type), resolved by CALL."""
+    return store.tables[inst.tableaddrs[imm[1]]], inst.types[imm[0]]
+
+
+def _table_call64(store, inst, memi, fi, imm):
+    """A 1-tuple around (table, type): the run loop pops an i64 index."""
+    return (_table_call(store, inst, memi, fi, imm),)
+
+
+def _tail(store, inst, memi, fi, maker, params, end):
+    """A tail call's argument: the callee's, and the final end's offset."""
+    return maker(store, inst, memi, fi, *params), end
+
+
+def _cell_closure(store, inst, memi, fi, ops, ins):
+    """A memories or gc instruction as a closure on cells."""
+    return memories.cell_closure(*ops.instruction(store, inst, ins))
+
+
+def _global(store, inst, memi, fi, name, imm):
+    """global.get/set's GlobalInst (one cell), else a closure over it."""
+    g = store.globals[inst.globaladdrs[imm]]
+    t = g.type.valtype
+    if t in ('i32', 'f32'):
+        return g
+    return (_global_get if name == 'global.get' else _global_set)(g, S.value_class(t))
+
+
+def _simd(store, inst, memi, fi, name, imm):
+    return _numeric(store, inst, memi, fi, name, imm)[1]
+
+
+def _numeric(store, inst, memi, fi, name, imm):
+    """(case, argument) of a numeric or SIMD instruction on cells."""
+    if name in numerics.OPS:
+        fn = numerics.OPS[name]
+        p, r = BY_NAME[name].sig
+    else:
+        from . import simd
+        fn, p, r = simd.instruction(name, imm, memi)
+    pc_ = tuple(CELLS[t] for t in p)
+    rc = CELLS[r[0]] if r else 0
+    if pc_ == (1, 1) and rc == 1:
+        return BIN, fn
+    if pc_ == (1,) and rc == 1:
+        return UN, fn
+    if name in F64_FLOAT:            # on cells (rc 1: a comparison)
+        return BIN64, (F64_FLOAT[name], fn, rc)
+    if pc_ == (2, 2) and rc == 2:
+        return BIN64, fn
+    return GENERIC, _adapt(fn, pc_, rc)
 
 
 def _fused(body, ops, args, local_types, local_off, last):
@@ -585,7 +627,7 @@ def _fused(body, ops, args, local_types, local_off, last):
     return fusion.changes(ops, args, fops, fargs)
 
 
-def _throw(store, inst, name, imm, at, index, fi):
+def _throw(store, inst, memi, fi, name, imm, at, index):
     """throw / throw_ref / rethrow on the cell stack, raising ``Thrown``
     (``rethrow``: the caught slot, which the executor resolves)."""
     Thrown, Exn = exceptions.Thrown, exceptions.Exn
@@ -655,10 +697,12 @@ def _br_on(on_null, branch):
     return f
 
 
-def _br_on_cast(test, cls, on_cast, branch):
+def _br_on_cast(store, inst, memi, fi, rt2, on_cast, branch):
     """br_on_cast / br_on_cast_fail as a GENERIC closure on cells: the
-    reference cell stays; the branch is taken when the cast succeeds
-    (br_on_cast) or fails (br_on_cast_fail)."""
+    reference cell stays; the branch is taken when the cast to ``rt2``
+    succeeds (br_on_cast) or fails (br_on_cast_fail)."""
+    test, cls = gc.cast_test(store, inst, rt2), gc.top_class(rt2, inst.module)
+
     def f(stack):
         return branch if test(value_of_cells(cls, [stack[-1]])) == on_cast else None
     return f
@@ -691,8 +735,10 @@ def _global_set(g, t):
     return f
 
 
-def _table_op(name, tab, et):
+def _table_op(store, inst, memi, fi, name, imm):
     """table.get/set/grow/fill: table entries are values, operands cells."""
+    tab = store.tables[inst.tableaddrs[imm]]
+    et = tab.type.elemtype
     if name == 'table.get':
         def f(stack):
             i = stack[-1]

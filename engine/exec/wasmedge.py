@@ -56,9 +56,9 @@ class Code:
     instruction, ``fops``/``fargs`` the same with superinstructions
     (``engine.exec.fusion``) at the start of every fused sequence."""
     __slots__ = ('ops', 'args', 'fops', 'fargs', 'nparams', 'nlocals', 'zeros',
-                 'arity', 'mem', 'dirty')
+                 'arity', 'mem', 'dirty', 'sites')
 
-    def __init__(self, ops, args, fops, fargs, nparams, zeros, arity, mem, dirty):
+    def __init__(self, ops, args, fops, fargs, nparams, zeros, arity, mem, dirty, sites=()):
         self.ops = ops
         self.args = args
         self.fops = fops
@@ -69,6 +69,7 @@ class Code:
         self.arity = arity
         self.mem = mem
         self.dirty = dirty          # memory 0's chunk flags (MemInst.dirty)
+        self.sites = sites          # the instance's arguments (fusion.binder)
 
 
 # Operation kinds of the run loop (hot ones first: the loop tests in order;
@@ -149,6 +150,8 @@ def compile_func(store, fi):
     branches = info.branches
     ops = []
     args = []
+    sites = []
+    bound = fusion.binder(sites, store, inst, memi, fi)
     exn = exceptions.handlers_of(fi) if exceptions.has_handlers(body) else None
     if exn is not None:     # a catch / catch_all reached from the arm before it: past the end
         for t in exn.tries.values():
@@ -166,8 +169,7 @@ def compile_func(store, fi):
         name = ins.op
         imm = ins.imm
         if gen and memories.general(store, inst, ins):
-            fn, p, r = memories.instruction(store, inst, ins)
-            k, a = GENERIC, memories.stack_closure(fn, len(p), len(r))
+            k, a = GENERIC, bound(i, _stack_closure, memories, ins)
         elif name == 'local.get':
             k, a = LOCAL_GET, imm
         elif name in _CONSTS:
@@ -183,7 +185,7 @@ def compile_func(store, fi):
         elif name in ('catch', 'catch_all'):
             k, a = JUMP, info.end_of[else_if[i]] + 1
         elif name in ('throw', 'throw_ref', 'rethrow'):
-            k, a = GENERIC, _throw(store, inst, name, imm, i, exn)
+            k, a = GENERIC, bound(i, _throw, name, imm, i)
         elif name == 'end':
             k, a = (RETURN, None) if i == last else (NOP, None)
         elif name == 'br_if':
@@ -204,16 +206,13 @@ def compile_func(store, fi):
         elif name == 'return':
             k, a = RETURN, None
         elif name == 'call':
-            k, a = CALL, inst.funcaddrs[imm]
+            k, a = CALL, bound(i, _funcaddr, imm)
         elif name == 'call_indirect':       # CALL resolves it through the table
-            typeidx, tableidx = imm
-            k, a = CALL, (store.tables[inst.tableaddrs[tableidx]], inst.types[typeidx])
+            k, a = CALL, bound(i, _table_call, imm)
         elif name == 'return_call':         # tail calls: argument as for CALL, plus
-            k, a = RETURN_CALL, (inst.funcaddrs[imm], last)    # the final end
+            k, a = RETURN_CALL, bound(i, _tail, _funcaddr, (imm,), last)    # the final end
         elif name == 'return_call_indirect':
-            typeidx, tableidx = imm
-            k, a = RETURN_CALL, ((store.tables[inst.tableaddrs[tableidx]], inst.types[typeidx]),
-                                 last)
+            k, a = RETURN_CALL, bound(i, _tail, _table_call, (imm,), last)
         elif name == 'call_ref':            # CALL through a reference: (None, type)
             k, a = CALL, (None, inst.types[imm])
         elif name == 'return_call_ref':
@@ -227,9 +226,9 @@ def compile_func(store, fi):
             n, pack, mask = _STORES[name]
             k, a = STORE, (imm[1], n, pack, mask)
         elif name == 'global.get':
-            k, a = GLOBAL_GET, store.globals[inst.globaladdrs[imm]]
+            k, a = GLOBAL_GET, bound(i, _global, imm)
         elif name == 'global.set':
-            k, a = GLOBAL_SET, store.globals[inst.globaladdrs[imm]]
+            k, a = GLOBAL_SET, bound(i, _global, imm)
         elif name == 'drop':
             k, a = DROP, None
         elif name == 'select':
@@ -239,7 +238,7 @@ def compile_func(store, fi):
         elif name == 'ref.null':
             k, a = CONST, None
         elif name == 'ref.func':
-            k, a = CONST, inst.funcaddrs[imm]
+            k, a = CONST, bound(i, _funcaddr, imm)
         elif name in numerics.OPS:
             f = numerics.OPS[name]
             if len(_sig(name)[0]) == 2:
@@ -247,13 +246,11 @@ def compile_func(store, fi):
             else:
                 k, a = UN, f
         elif name in gc.OPS:
-            fn, p, r = gc.instruction(store, inst, ins)
-            k, a = GENERIC, memories.stack_closure(fn, len(p), len(r))
+            k, a = GENERIC, bound(i, _stack_closure, gc, ins)
         elif name in gc.BRANCHES:
-            k, a = GENERIC, _br_on_cast(gc.cast_test(store, inst, imm[2]), name == 'br_on_cast',
-                                        br(branches[i][0]))
+            k, a = GENERIC, bound(i, _br_on_cast, imm[2], name == 'br_on_cast', br(branches[i][0]))
         else:
-            k, a = GENERIC, _generic(store, inst, memi, name, imm)
+            k, a = GENERIC, bound(i, _generic, name, imm)
         ops.append(k)
         args.append(a)
     fops, fargs = list(ops), list(args)
@@ -261,7 +258,34 @@ def compile_func(store, fi):
         fops[i], fargs[i] = op, a
     zeros = [default_value(t) for t in fi.code.locals]
     return Code(ops, args, fops, fargs, len(fi.type.params), zeros, len(fi.type.results),
-                mem, memi.dirty if memi is not None else None)
+                mem, memi.dirty if memi is not None else None, sites)
+
+
+# The instance's parts of a pre-decoded function: fusion.binder's makers,
+# (store, inst, memory 0, FuncInst, *params) -> argument.
+
+def _funcaddr(store, inst, memi, fi, x):
+    return inst.funcaddrs[x]
+
+
+def _table_call(store, inst, memi, fi, imm):
+    """call_indirect's (table, type), resolved by CALL."""
+    return store.tables[inst.tableaddrs[imm[1]]], inst.types[imm[0]]
+
+
+def _tail(store, inst, memi, fi, maker, params, last):
+    """A tail call's argument: the callee's, and the final end's index."""
+    return maker(store, inst, memi, fi, *params), last
+
+
+def _global(store, inst, memi, fi, x):
+    return store.globals[inst.globaladdrs[x]]
+
+
+def _stack_closure(store, inst, memi, fi, ops, ins):
+    """A memories or gc instruction as a closure on the value stack."""
+    fn, p, r = ops.instruction(store, inst, ins)
+    return memories.stack_closure(fn, len(p), len(r))
 
 
 def _fused(body, ops, args, branches, br, last):
@@ -318,7 +342,7 @@ def resolve_callee(a, pop, funcs):
     return funcs[a], a
 
 
-def _throw(store, inst, name, imm, at, exn):
+def _throw(store, inst, memi, fi, name, imm, at):
     """throw / throw_ref / rethrow as a closure raising ``Thrown``
     (``rethrow`` names the caught slot; the executor fills in the exception)."""
     Thrown, Exn = exceptions.Thrown, exceptions.Exn
@@ -337,7 +361,7 @@ def _throw(store, inst, name, imm, at, exn):
                 raise Trap('null exception reference')
             raise Thrown(v, at)
     else:
-        slot = exn.rethrow[at]
+        slot = exceptions.handlers_of(fi).rethrow[at]
 
         def f(stack):
             raise Thrown(slot, at)
@@ -369,10 +393,12 @@ def _br_on(on_null, branch):
     return f
 
 
-def _br_on_cast(test, on_cast, branch):
+def _br_on_cast(store, inst, memi, fi, rt, on_cast, branch):
     """br_on_cast / br_on_cast_fail as a GENERIC closure: the reference
-    stays on the stack either way; the branch is taken when the cast
-    succeeds (br_on_cast) or fails (br_on_cast_fail)."""
+    stays on the stack either way; the branch is taken when the cast to
+    ``rt`` succeeds (br_on_cast) or fails (br_on_cast_fail)."""
+    test = gc.cast_test(store, inst, rt)
+
     def f(stack):
         return branch if test(stack[-1]) == on_cast else None
     return f
@@ -388,7 +414,7 @@ def _take(stack, fbase, branch):
     return target
 
 
-def _generic(store, inst, memi, name, imm):
+def _generic(store, inst, memi, fi, name, imm):
     """A closure ``f(stack)`` for the rarer instructions; one that may
     branch returns the taken branch (see ``_br_on``)."""
     if name == 'ref.is_null':
