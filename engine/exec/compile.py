@@ -2088,8 +2088,9 @@ def _fuse(store, fi, model):
     made again with them now that the interpreter keeps it; frames running
     the old form go on with it (the same instructions at the same places)."""
     if model in fi.cache:
-        from . import wamr, wasmedge
-        fi.cache[model] = (wamr if model == 'wamr' else wasmedge).compile_func(store, fi)
+        from . import fusion, wamr, wasmedge
+        fi.cache[model] = fusion.pre_decode((wamr if model == 'wamr' else wasmedge).compile_func,
+                                            store, fi, model, plain=False)
 
 
 def adopt(c, hit):

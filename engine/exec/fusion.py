@@ -186,22 +186,24 @@ def cached(info, model, compute):
     return out
 
 
-def pre_decode(compile_func, store, fi, model):
+def pre_decode(compile_func, store, fi, model, plain=None):
     """``compile_func(store, fi)``: an interpreter's pre-decoded form of a
     function, without superinstructions in a store of the compiled tier unless the
     function runs in the interpreter there for good (the generator refused
     it).  Otherwise the interpreter runs it only until it is compiled, and
     the matching would cost more than it saves (binary-trees: 9%); its
-    plain instructions count and stop the same.
+    plain instructions count and stop the same (``plain``: that choice made
+    by the caller).
 
     Made once per function of a decoded module and form: the instances of
     a module (a migration check restores into fresh stores again and
     again) get a copy with only the instance's parts made anew, the
     ``sites`` the pre-decoder took from its store (``binder``)."""
-    plain = False
-    if store.tier == 'fast':
-        from .compile import left_to_interpreter
-        plain = not left_to_interpreter(fi, model)
+    if plain is None:
+        plain = False
+        if store.tier == 'fast':
+            from .compile import left_to_interpreter
+            plain = not left_to_interpreter(fi, model)
     info = fi.info
     memo = info.__dict__.setdefault('pre_decoded', {}) if info is not None else {}
     key = (model, plain, faults.BR_TABLE_DEFAULT)

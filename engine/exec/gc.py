@@ -102,6 +102,15 @@ def cast_test(store, inst, rt):
     return test
 
 
+# The instructions whose ``instruction(...)`` closure is the module's alone
+# (no store, instance or limits in it): the pre-decoders share it between
+# the module's instances (fusion.binder).
+MODULE_ONLY = frozenset(('ref.eq', 'ref.i31', 'i31.get_s', 'i31.get_u', 'any.convert_extern',
+                         'extern.convert_any', 'struct.new', 'struct.new_default', 'struct.get',
+                         'struct.get_s', 'struct.get_u', 'struct.set', 'array.len', 'array.copy',
+                         'array.get', 'array.get_s', 'array.get_u', 'array.set', 'array.fill'))
+
+
 def instruction(store, inst, ins):
     """``(fn, params, results)`` for one GC instruction (not a branch)."""
     name, imm = ins.op, ins.imm

@@ -246,7 +246,8 @@ def compile_func(store, fi):
             else:
                 k, a = UN, f
         elif name in gc.OPS:
-            k, a = GENERIC, bound(i, _stack_closure, gc, ins)
+            k, a = GENERIC, (_stack_closure(store, inst, memi, fi, gc, ins) if name in gc.MODULE_ONLY
+                             else bound(i, _stack_closure, gc, ins))
         elif name in gc.BRANCHES:
             k, a = GENERIC, bound(i, _br_on_cast, imm[2], name == 'br_on_cast', br(branches[i][0]))
         else:
