@@ -280,7 +280,7 @@ class _Numbering:
         return (name,) + tuple(p for p, _ in parts), True
 
     def seq(self, v):
-        if all(type(e) in _PLAIN for e in v):      # a table's, a stack's plain values
+        if _PLAIN.issuperset(map(type, v)):        # a table's, a stack's plain values
             return v, False
         parts = [self.walk(e) for e in v]
         if not any(gc for _, gc in parts):

@@ -20,6 +20,7 @@ Three forms of the same heap:
 """
 
 import dataclasses
+import operator
 import struct
 
 from .. import deftypes, faults
@@ -802,8 +803,11 @@ def _equal(a, b, pairs, pending):
         pending.append((a, b))
         return True
     if isinstance(a, (list, tuple)) or isinstance(b, (list, tuple)):
-        return type(a) is type(b) and len(a) == len(b) and all(
-            _equal(x, y, pairs, pending) for x, y in zip(a, b))
+        if type(a) is not type(b) or len(a) != len(b):
+            return False
+        if _PLAIN.issuperset(map(type, a)) and _PLAIN.issuperset(map(type, b)):
+            return all(map(operator.eq, a, b))      # plain values (most lists): ==, as below
+        return all(_equal(x, y, pairs, pending) for x, y in zip(a, b))
     if isinstance(a, dict) or isinstance(b, dict):
         return isinstance(a, dict) and isinstance(b, dict) and a.keys() == b.keys() and all(
             _equal(a[k], b[k], pairs, pending) for k in a)
