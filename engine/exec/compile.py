@@ -1089,8 +1089,11 @@ class FuncGen:
         # the dirty spans of a batched loop (``span``)
         self.wrote.setdefault(name, []).append(
             None if j in self.f64locals else fresh.expr if taken else e.expr)
-        if name in self.facts:              # what branches told of it is void
-            self.facts = {k: v for k, v in self.facts.items() if k != name}
+        facts = self.facts
+        if name in facts or (name, 2) in facts or (name, 3) in facts:
+            # what branches told of it is void, and its shifted names stale
+            self.facts = {k: v for k, v in facts.items()
+                          if k != name and not (k.__class__ is tuple and k[0] == name)}
         if taken:
             # the value was computed by the line just emitted (a load, a
             # call): that line sets the local instead of an operand slot
@@ -1400,10 +1403,29 @@ class FuncGen:
         if not _ATOM.match(base) or offset % w:
             self.emit(ind, f'ea = {ea}')
             base, offset, ea = 'ea', 0, 'ea'
-        index = f'{base} >> {k}' if not offset else f'({base} >> {k}) + {offset >> k}'
+        index = self.shifted(base, k, ind)
+        if offset:
+            index = f'{_p(index)} + {offset >> k}'
         if known >= k:
             return f'{view}[{index}]', ea
         return f'({view}[{index}] if not {base} & {w - 1} else U{ch}(MEM, {ea})[0])', ea
+
+    def shifted(self, base, k, ind):
+        """``base >> k``, a typed view's index at ``base``: for a local, a
+        name set once on the path being emitted (``w<j>_<k>``, kept in
+        ``facts`` under (local, k) until the local is written), as nbody's
+        loads read seven fields at one base."""
+        assert k in (2, 3)          # the views' element sizes (write_local's test)
+        if not _LOCAL.match(base):
+            return f'{base} >> {k}'
+        key = (base, k)
+        name = self.facts.get(key)
+        if name is None:
+            name = f'w{base[1:]}_{k}'
+            self.emit(ind, f'{name} = {base} >> {k}')
+            self.facts = dict(self.facts)
+            self.facts[key] = name
+        return name
 
     def write(self, ind, ch, ea, val, first='if', known=0):
         """The store of ``val`` with struct code ``ch`` at ``ea`` (a name or
