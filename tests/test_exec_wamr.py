@@ -14,6 +14,7 @@ from engine.migrate import images as im, translate as T
 from engine.errors import Exhaustion, Trap
 from engine.migrate.images import CELLS
 from engine.syntax import ExternRef
+from wat_helpers import BRT_FUNC
 
 M32 = 0xFFFFFFFF
 
@@ -48,15 +49,7 @@ WAT = r'''
     (i64.add)
     (local.get 0))
 
-  (func (export "brt") (param i32) (result i32)
-    (block $a (result i32)
-      (block $b (result i32)
-        (block $c (result i32)
-          (i32.const 10) (local.get 0)
-          (br_table $a $b $c $b))
-        (i32.const 1) (i32.add))
-      (i32.const 2) (i32.add)))
-
+''' + BRT_FUNC + r'''
   ;; direct and indirect calls, funcref/externref/v128 locals
   (func (export "calls") (param i32 externref) (result i32 externref)
     (local funcref v128)

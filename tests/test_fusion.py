@@ -19,6 +19,7 @@ from engine.exec import fusion
 from engine.binary import decode_module
 from engine.errors import Trap, UncaughtException
 from fuzz import gen, linked, oracle
+from wat_helpers import BRT_FUNC
 
 RUNTIMES = ('wasmedge', 'wamr')
 
@@ -204,15 +205,7 @@ INSTANCES = r'''
     (drop (memory.grow (i32.const 1)))
     (i32.add (call $tail) (i32.wrap_i64 (i64.shr_u (global.get $h) (i64.const 32)))))
   (func (export "size") (result i32) (i32.add (memory.size) (table.size $t)))
-  (func (export "brt") (param i32) (result i32)
-    (block $a (result i32)
-      (block $b (result i32)
-        (block $c (result i32)
-          (i32.const 10) (local.get 0)
-          (br_table $a $b $c $b))
-        (i32.const 1) (i32.add))
-      (i32.const 2) (i32.add))))
-'''
+''' + BRT_FUNC + ')'
 
 
 @pytest.mark.parametrize('runtime', RUNTIMES)
