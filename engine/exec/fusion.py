@@ -231,6 +231,24 @@ def binder(sites, store, inst, memi, fi):
     return bound
 
 
+# Makers both pre-decoders share (the others are each executor's own).
+
+def funcaddr(store, inst, memi, fi, x):
+    """call's, return_call's and ref.func's function address."""
+    return inst.funcaddrs[x]
+
+
+def table_call(store, inst, memi, fi, imm):
+    """call_indirect's (table, type), resolved by the run loop's CALL."""
+    return store.tables[inst.tableaddrs[imm[1]]], inst.types[imm[0]]
+
+
+def tail(store, inst, memi, fi, maker, params, end):
+    """A tail call's argument: the callee's (``maker``), and where its
+    function's final end is (an index or a byte offset)."""
+    return maker(store, inst, memi, fi, *params), end
+
+
 def _clone(code):
     c = object.__new__(type(code))
     for s in type(code).__slots__:

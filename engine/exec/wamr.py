@@ -288,7 +288,7 @@ def compile_func(store, fi):
                 k, a = CALL, bound(o, _table_call64, imm)
                 tstack.extend(ft.results)
             else:
-                k, a = RETURN_CALL, bound(o, _tail, _table_call64, (imm,), final_end)
+                k, a = RETURN_CALL, bound(o, fusion.tail, _table_call64, (imm,), final_end)
                 unreachable()
         elif name == 'local.get':
             n = CELLS[local_types[imm]]
@@ -385,13 +385,13 @@ def compile_func(store, fi):
             k = NOP
         elif name == 'call':
             ft = store.funcs[inst.funcaddrs[imm]].type
-            k, a = CALL, bound(o, _funcaddr, imm)
+            k, a = CALL, bound(o, fusion.funcaddr, imm)
             popn(len(ft.params))
             tstack.extend(ft.results)
         elif name == 'call_indirect':
             typeidx, tableidx = imm
             ft = mtypes[typeidx]
-            k, a = CALL, bound(o, _table_call, imm)   # resolved by CALL
+            k, a = CALL, bound(o, fusion.table_call, imm)   # resolved by CALL
             pop()
             popn(len(ft.params))
             tstack.extend(ft.results)
@@ -415,14 +415,14 @@ def compile_func(store, fi):
             # tail calls: argument as for CALL, plus the final end's offset
             if name == 'return_call':
                 ft = store.funcs[inst.funcaddrs[imm]].type
-                k, a = RETURN_CALL, bound(o, _tail, _funcaddr, (imm,), final_end)
+                k, a = RETURN_CALL, bound(o, fusion.tail, fusion.funcaddr, (imm,), final_end)
             elif name == 'return_call_ref':
                 ft = mtypes[imm]
                 k, a = RETURN_CALL, ((None, ft), final_end)
                 pop()
             else:
                 ft = mtypes[imm[0]]
-                k, a = RETURN_CALL, bound(o, _tail, _table_call, (imm,), final_end)
+                k, a = RETURN_CALL, bound(o, fusion.tail, fusion.table_call, (imm,), final_end)
                 pop()
             popn(len(ft.params))
             unreachable()
@@ -465,7 +465,7 @@ def compile_func(store, fi):
             k, a = CONST, NONE
             tstack.append(imm)
         elif name == 'ref.func':
-            k, a = CONST, bound(o, _funcaddr, imm)
+            k, a = CONST, bound(o, fusion.funcaddr, imm)
             tstack.append('funcref')
         elif name == 'ref.is_null':
             pop()
@@ -527,25 +527,12 @@ def compile_func(store, fi):
 
 
 # The instance's parts of a pre-decoded function: fusion.binder's makers,
-# (store, inst, memory 0, FuncInst, *params) -> argument.
-
-def _funcaddr(store, inst, memi, fi, x):
-    return inst.funcaddrs[x]
-
-
-def _table_call(store, inst, memi, fi, imm):
-    """call_indirect's (table, type), resolved by CALL."""
-    return store.tables[inst.tableaddrs[imm[1]]], inst.types[imm[0]]
-
+# (store, inst, memory 0, FuncInst, *params) -> argument (and fusion's
+# funcaddr, table_call, tail).
 
 def _table_call64(store, inst, memi, fi, imm):
     """A 1-tuple around (table, type): the run loop pops an i64 index."""
-    return (_table_call(store, inst, memi, fi, imm),)
-
-
-def _tail(store, inst, memi, fi, maker, params, end):
-    """A tail call's argument: the callee's, and the final end's offset."""
-    return maker(store, inst, memi, fi, *params), end
+    return (fusion.table_call(store, inst, memi, fi, imm),)
 
 
 def _cell_closure(store, inst, memi, fi, ops, ins):

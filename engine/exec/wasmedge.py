@@ -206,13 +206,13 @@ def compile_func(store, fi):
         elif name == 'return':
             k, a = RETURN, None
         elif name == 'call':
-            k, a = CALL, bound(i, _funcaddr, imm)
+            k, a = CALL, bound(i, fusion.funcaddr, imm)
         elif name == 'call_indirect':       # CALL resolves it through the table
-            k, a = CALL, bound(i, _table_call, imm)
+            k, a = CALL, bound(i, fusion.table_call, imm)
         elif name == 'return_call':         # tail calls: argument as for CALL, plus
-            k, a = RETURN_CALL, bound(i, _tail, _funcaddr, (imm,), last)    # the final end
+            k, a = RETURN_CALL, bound(i, fusion.tail, fusion.funcaddr, (imm,), last)    # the final end
         elif name == 'return_call_indirect':
-            k, a = RETURN_CALL, bound(i, _tail, _table_call, (imm,), last)
+            k, a = RETURN_CALL, bound(i, fusion.tail, fusion.table_call, (imm,), last)
         elif name == 'call_ref':            # CALL through a reference: (None, type)
             k, a = CALL, (None, inst.types[imm])
         elif name == 'return_call_ref':
@@ -238,7 +238,7 @@ def compile_func(store, fi):
         elif name == 'ref.null':
             k, a = CONST, None
         elif name == 'ref.func':
-            k, a = CONST, bound(i, _funcaddr, imm)
+            k, a = CONST, bound(i, fusion.funcaddr, imm)
         elif name in numerics.OPS:
             f = numerics.OPS[name]
             if len(_sig(name)[0]) == 2:
@@ -263,21 +263,8 @@ def compile_func(store, fi):
 
 
 # The instance's parts of a pre-decoded function: fusion.binder's makers,
-# (store, inst, memory 0, FuncInst, *params) -> argument.
-
-def _funcaddr(store, inst, memi, fi, x):
-    return inst.funcaddrs[x]
-
-
-def _table_call(store, inst, memi, fi, imm):
-    """call_indirect's (table, type), resolved by CALL."""
-    return store.tables[inst.tableaddrs[imm[1]]], inst.types[imm[0]]
-
-
-def _tail(store, inst, memi, fi, maker, params, last):
-    """A tail call's argument: the callee's, and the final end's index."""
-    return maker(store, inst, memi, fi, *params), last
-
+# (store, inst, memory 0, FuncInst, *params) -> argument (and fusion's
+# funcaddr, table_call, tail).
 
 def _global(store, inst, memi, fi, x):
     return store.globals[inst.globaladdrs[x]]
