@@ -485,12 +485,9 @@ def compile_func(store, fi):
             else:
                 popn(3)
         elif name in gc.OPS:
-            if name in gc.MODULE_ONLY:
-                fn, p, r = gc.instruction(store, inst, ins)
-                a = memories.cell_closure(fn, p, r)
-            else:
-                _, p, r = gc.instruction(store, inst, ins)
-                a = bound(o, _cell_closure, gc, ins)
+            fn, p, r = gc.instruction(store, inst, ins)
+            a = memories.cell_closure(fn, p, r) if name in gc.MODULE_ONLY \
+                else bound(o, _cell_closure, gc, ins)
             popn(len(p))
             tstack.extend(r)
         elif name in gc.BRANCHES:
