@@ -14,6 +14,7 @@ from engine.migrate import checkpoint, images as im
 from engine import embedding
 from engine import limits as L
 from engine.errors import Trap, UncaughtException
+from engine.exec import exceptions
 from engine.exec.fast_wasmedge import FastExecutor
 from fuzz import gen, linked, oracle
 
@@ -280,6 +281,45 @@ def test_many_resumes(wasm, sizes):
     check_chunked(wasm, 'deep', [60], sizes)
     check_chunked(wasm, 'fill', [300], sizes)
     check_chunked(wasm, 'scan', [0], sizes)
+
+
+@pytest.mark.parametrize('model', ['wasmedge', 'wamr'])
+@pytest.mark.parametrize('batch', [1, 3])
+def test_a_batched_loop_entered_again_after_its_batch(wasm, model, batch, monkeypatch):
+    """A batched loop's entry covers at most compile.BATCH turns (a fresh
+    iterator over bytes when the budget covers them all, a ``repeat`` of
+    the turns it covers when not): with a batch of 1 or 3 turns, every
+    stop in loops of 30 and more turns (a store's span, an exit by br_if
+    and one by return) is the interpreter's, and so is the run on to the
+    end."""
+    from engine.exec import compile as C
+    monkeypatch.setattr(C, 'BATCH', batch)
+    for entry, args in (('fill', [30]), ('scan', [0]), ('scan', [90])):
+        store, inst, ex = setup(wasm, entry, args, 'fast', model=model)
+        assert 'for _ in BI:' in C.compiled(store, inst.exports[entry][1], model).source
+        check_every_stop(wasm, entry, args, points_for(length(wasm, entry, args, model), 150),
+                         model=model)
+
+
+@pytest.mark.parametrize('model', ['wasmedge', 'wamr'])
+@pytest.mark.parametrize('chunk', [1, 3, 17])
+def test_a_run_longer_than_one_turn_is_the_same_run(wasm, model, chunk, monkeypatch):
+    """A run takes at most exceptions.CHUNK steps per turn of its loop (a
+    one-digit budget); turns ending anywhere, in either tier, change
+    nothing: the same end state and count, and a budget stops where it
+    stops in one turn."""
+    for entry, args in (('mix', [40]), ('deep', [60]), ('fill', [300]), ('scan', [0]), ('trap', [4])):
+        want = outcome(*setup(wasm, entry, args, 'interp', model=model), None)
+        half = want[2]['steps'] // 2
+        stopped = outcome(*setup(wasm, entry, args, 'interp', model=model), half)
+        assert not stopped[0] and stopped[2]['steps'] >= half
+        with monkeypatch.context() as m:
+            m.setattr(exceptions, 'CHUNK', chunk)
+            for tier in ('interp', 'fast'):
+                assert same(outcome(*setup(wasm, entry, args, tier, model=model), None), want), \
+                    (entry, tier)
+                assert same(outcome(*setup(wasm, entry, args, tier, model=model), half), stopped), \
+                    (entry, tier)
 
 
 def test_results_and_traps_match_wasmtime(wasm):

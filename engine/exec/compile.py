@@ -49,6 +49,7 @@ import re
 import struct
 import types
 from array import array
+from itertools import repeat
 from typing import NamedTuple, Optional, Tuple
 
 from .. import deftypes, faults
@@ -109,6 +110,7 @@ class Tag(NamedTuple):
     extra: int
     ahead: int = 0
     given: Optional[Tuple[int, str]] = None
+    batch: int = 0
 
 
 class Fresh(NamedTuple):
@@ -353,6 +355,9 @@ _UN = {
 # n-body spent three quarters of its run compiling, and with inlining up to
 # 1500 lines in every function binary-trees spent half of its run there)
 INLINE_DEPTH, INLINE_SIZE, INLINE_LINES, INLINE_BODY = 4, 48, 1500, 400
+# the most turns of a batched loop one entry covers (a loop that runs on
+# enters again: a budget check and a new iterator per BATCH turns)
+BATCH = 4096
 # the largest step of a local whose stores a batched loop flags as one span
 # (FuncGen.spans): a larger one would flag chunks it steps over
 CHUNK_STEP = 4096
@@ -803,8 +808,11 @@ class FuncGen:
         # it only returns, as a leaf function does)
         looped = bool(selfs) or (entry and bool(self.jumps))
         # a loop whose every iteration charges the same K and that makes no
-        # call: the budget steps down in a for loop (n, n - K, ... >= check),
-        # which keeps n exactly what the per-iteration code would hold
+        # call: the turns the budget covers (BATCH at most) are counted off
+        # by a C iterator that makes no int per turn (over ZB's bytes, or a
+        # ``repeat`` near the budget's end), n holds the last such turn's
+        # budget and a turn's own is n + K * (turns left) (``_batch_text``,
+        # the jumps out, ``unwind``)
         batched = (len(selfs) == 1 and None not in selfs and 0 not in selfs
                    and not any(g and g.kind in ('call', 'reenter') for _, _, g in arm))
         if batched:
@@ -812,10 +820,15 @@ class FuncGen:
             arm, spans = self.spans(arm)
             check = arm[0]
             tok = _TOKEN.search(check[1]).group(0)
-            loop = ([(4 + bool(spans), f'for n in range(n, {tok} - 1, -{K}):', check[2])]
-                    + [(i + 2 + bool(spans), t, g) for i, t, g in arm[1:]]
-                    + [(4 + bool(spans), 'else:', None), (5 + bool(spans), f'n -= {K}', None),
-                       (5 + bool(spans), 'continue', None)])
+            sp = bool(spans)
+            many = K * (BATCH - 1)
+            loop = ([(4 + sp, f'if n >= {tok} + {many}: BI = iter(ZB); n -= {many}', None),
+                     (4 + sp, f'else: BI = RP(None, (n - {tok}) // {K} + 1); n = {tok} + (n - {tok}) % {K}',
+                      None), (4 + sp, 'for _ in BI:', check[2])]
+                    + [(i + 2 + sp, _batch_text(t, K), g and g._replace(batch=K))
+                       for i, t, g in arm[1:]]
+                    + [(4 + sp, 'else:', None), (5 + sp, f'n -= {K}', None),
+                       (5 + sp, 'continue', None)])
             if spans:
                 # the loop's stores at a stepping local flag their chunks
                 # once, as a span, whichever way the loop is left
@@ -825,7 +838,7 @@ class FuncGen:
                            for k, (base, lo, hi, up) in enumerate(spans)])
             self.out[start:] = [(3, 'while True:', None), (4, check[1], check[2])] + loop + [
                 (4, 'break', None)]
-            shift = 2 + (len(spans) + 1 if spans else 0)
+            shift = 4 + (len(spans) + 1 if spans else 0)
         elif looped:
             self.out[start:] = [(i + 1, t, g) for i, t, g in arm]
             self.out.insert(start, (3, 'while True:', None))
@@ -839,6 +852,8 @@ class FuncGen:
             k = start + idx + shift
             i0, _, g = self.out[k]
             charge = [(i0, f'n -= {total}', g)] if total else []
+            if batched and target != self.self_block:     # n at the turn's start
+                charge = [(i0, f'n += {K} * BI.__length_hint__() - {total}', g)]
             if looped and target == self.self_block:
                 repl = ([] if batched else charge) + [(i0, 'continue', g)]
             elif looped:
@@ -1779,6 +1794,17 @@ class FuncGen:
             self.materialise(q, ind)
 
 
+_NAME_N = re.compile(r"""('[^']*'|"[^"]*")|\bn\b""")
+
+
+def _batch_text(text, K):
+    """A line of a batched loop's turn with the budget at the turn's start
+    (the last turn's plus K for each turn left) wherever it reads n (the
+    turn's lines only read it: the charges of its jumps out are placed
+    after, ``block``)."""
+    return _NAME_N.sub(lambda m: m.group(1) or f'(n + {K} * BI.__length_hint__())', text)
+
+
 def unwind(e, trapped):
     """The compiled frames on ``e``'s traceback (a ``Stop``, ``Reenter`` or
     trap raised in compiled code), outermost first, as (Compiled, pc,
@@ -1811,6 +1837,8 @@ def unwind(e, trapped):
     for k, (w, L, line, g) in enumerate(chain):
         tag = w.lines[line]
         kind, at, seg, segk, h, extra = tag[:6]
+        if tag.batch:                             # in a batched loop: the turn's budget
+            L = dict(L, n=L['n'] + tag.batch * L['BI'].__length_hint__())
         if kind == 'miss':                        # at the start of the block it jumped to
             kind = 'stop'
             at, h = w.heads[L['b']]
@@ -1851,7 +1879,7 @@ def namespace(store, inst, bindings, c, model='wasmedge'):
     ns = {'Trap': Trap, 'FA': _FA, 'QA': _QA, 'FB': fbits, 'FL': floats_of, 'Stop': Stop, 'Reenter': Reenter, 'OOB': OOB,
           'Miss': Miss,
           'FUNCS': store.funcs, 'STORE': store, 'mem_fill': mem_fill, 'mem_copy': mem_copy,
-          'mem_init': mem_init, 'DS': dirty_span, 'FDIV': fdiv, 'FSQRT': fsqrt, '__wasm__': c,
+          'mem_init': mem_init, 'DS': dirty_span, 'RP': repeat, 'ZB': bytes(BATCH), 'FDIV': fdiv, 'FSQRT': fsqrt, '__wasm__': c,
           'compiled': compiled if model == 'wasmedge' else
           (lambda store, addr: compiled(store, addr, model)),
           'indirect': indirect if model == 'wasmedge' else
@@ -1947,7 +1975,7 @@ def settings():
     """What the generated code depends on besides the module: the
     generator's settings and the fault switch (part of its cache key)."""
     return (INLINE_DEPTH, INLINE_SIZE, INLINE_LINES, INLINE_BODY, INLINE_RATIO, DISPATCH_CHAIN,
-            LAZY_ARMS, LAZY_FIRST, PRECHARGE, CHUNK_STEP, TYPED_VIEWS, faults.FAST_COUNT)
+            LAZY_ARMS, LAZY_FIRST, PRECHARGE, CHUNK_STEP, BATCH, TYPED_VIEWS, faults.FAST_COUNT)
 
 
 def compiled(store, addr, model='wasmedge'):

@@ -41,15 +41,24 @@ class Thrown(Exception):
         self.at = at
 
 
+# the most steps one turn of a run loop is given: a budget under 2**30 is a
+# one-digit int, whose arithmetic CPython does on its fast path (a run to
+# the end at 2**62 made every count a multi-digit operation); a longer run
+# takes more turns, and a turn's end is an exact stop like any other
+CHUNK = (1 << 30) - 1
+
+
 def run_catching(ex, max_steps):
-    """An executor's ``run``: its loop (``ex._run``) until the budget is
-    spent or the call returns, each exception thrown unwound by
-    ``ex.unwind`` (which raises ``UncaughtException`` when nothing catches
-    it) and the run continued with the steps left."""
+    """An executor's ``run``: its loop (``ex._run``, CHUNK steps at most at
+    a time) until the budget is spent or the call returns, each exception
+    thrown unwound by ``ex.unwind`` (which raises ``UncaughtException`` when
+    nothing catches it) and the run continued with the steps left."""
     while True:
         before = ex.steps
+        turn = CHUNK if max_steps is None or max_steps > CHUNK else max_steps
         try:
-            return ex._run(max_steps)
+            if ex._run(turn):
+                return True
         except Thrown as e:
             ex.unwind(e)
         if max_steps is not None:

@@ -39,7 +39,7 @@ its own ``CallDepthError`` / exhaustion at the same instruction.
 import struct
 import sys
 
-from . import wasmedge as W
+from . import exceptions, wasmedge as W
 from .compile import INDEX_OOB, OOB, STRUCT_OOB, VIEW_OOB, Miss, Reenter, Stop, budget_cell, grow, ready, unwind
 from ..errors import Trap
 
@@ -104,15 +104,16 @@ class CompiledTier:
                     return True
                 continue
             c, blk, values = entry
+            turn = min(n, exceptions.CHUNK)           # a one-digit budget
             try:
                 if blk is None:                       # a fresh frame at pc 0: the call
-                    r = c.fn(n, self._allowance(), *values)
+                    r = c.fn(turn, self._allowance(), *values)
                 else:
-                    r = c.fn(n, self._allowance(), R=(blk, values))
+                    r = c.fn(turn, self._allowance(), R=(blk, values))
             except (Stop, Reenter, Miss) as e:
                 left = self._rebuild(e, False)
-                self.steps += n - left
-                n = left
+                self.steps += turn - left
+                n -= turn - left
                 if e.__class__ is Miss:               # at a block without code: generate it
                     if missed == (e.args, self.steps):
                         raise RuntimeError(f'compiled tier: function {e.args[0].addr} misses block '
@@ -121,6 +122,8 @@ class CompiledTier:
                     grow(self.store, *e.args)
                     continue
                 if isinstance(e, Stop):
+                    if left < n and left < turn:      # the turn's end, not the budget's: go on
+                        continue
                     return interp(self, n) if n > 0 else False
                 if n > 0:                             # the call, by the interpreter
                     before = self.steps
@@ -131,15 +134,15 @@ class CompiledTier:
             except (struct.error, IndexError) as e:
                 if STRUCT_OOB not in str(e) and str(e) not in (INDEX_OOB, VIEW_OOB):
                     raise
-                self._trapped(e, n)
+                self._trapped(e, turn)
                 raise Trap(OOB) from None
             except Trap as e:
-                self._trapped(e, n)
+                self._trapped(e, turn)
                 raise
             left = cell.cell_contents
             res = (r,) if c.arity == 1 else r if c.arity else ()
-            self.steps += n - left
-            n = left
+            self.steps += turn - left
+            n -= turn - left
             if self._returned(frame, res):
                 return True
         return False
