@@ -4,17 +4,17 @@ function (generated source, compiled once and cached on its FuncInst).
 Shape of the generated function (WasmEdge model: instruction indices,
 whole values)::
 
-    def F(n, d, l0=0, l1=0, R=None):    # n: step budget, d: calls allowed
+    def F(n, d, l0=0, l1=0):             # n: step budget, d: calls allowed
         nonlocal N                       # the budget left, on return
         l2 = 0                           # declared locals
-        if R is None:                    # a call: the entry block
+        try:                             # a call: the entry block
             while True:
-                if n < 7: raise Stop()   # budget short: stop before pc 0
+                if n < 7: raise Stop() if n >= 0 else Resume
                 n -= 7                   # one subtraction per segment
                 ...                      # straight-line code on l*/s* vars
                 b = 3; break
-        else:                            # a resume: block b, locals, operands
-            b, V = R; l0 = V[0]; ...; s0 = V[nlocals] ...
+        except Resume:                   # a resume (n < 0): block b, locals, operands
+            d, b, V = d; n = -1 - n; l0 = V[0]; ...; s0 = V[nlocals] ...
         while True:
             if b == 3: ...
 
@@ -81,6 +81,11 @@ class Reenter(Exception):
 # function using one of these runs interpreted as a whole (exact by construction).
 _INTERPRETED = frozenset(('call_ref', 'return_call_ref', 'br_on_null', 'br_on_non_null',
                           'ref.as_non_null')) | gc.OPS | gc.BRANCHES
+
+
+class Resume(Exception):
+    """Raised by a compiled function's entry check when it is entered to
+    resume (a negative budget) and caught in the function itself."""
 
 
 class Miss(Exception):
@@ -621,7 +626,7 @@ class FuncGen:
         self.held = 0              # lines of the arms generated, not yet in out
         fi = self.fi
         params = ''.join(f'l{j}=0, ' for j in range(self.nparams))
-        self.emit(0, f'def F(n, d, {params}R=None):')
+        self.emit(0, f'def F(n, d, {params[:-2]}):')
         self.emit(1, 'nonlocal N')
         # the declared locals at their defaults, one chained assignment per
         # default (a -O0 C function declares hundreds: compile time)
@@ -634,20 +639,25 @@ class FuncGen:
             self.emit(1, ' = '.join(names) + f' = {value}')
         if self.stores:
             self.emit(1, 'D = MI.dirty')
-        # a call (no R) runs the entry block straight from the start, as a
-        # loop its jumps leave with ``break``; a resume (R: block, values)
+        # a call runs the entry block straight from the start, as a loop
+        # its jumps leave with ``break``; a resume (n = -1 - budget, d =
+        # (allowance, block, values)) fails the entry's budget check, which
+        # raises Resume for a negative n (so a call tests nothing more), and
         # goes to the dispatch loop, which holds block 0 only if an arm
         # jumps to it (else the executor enters a frame at pc 0 by a call:
         # Compiled.defaults)
         arm = self.arm(0, lead[0], entry=True)
-        self.emit(1, 'if R is None:')
+        self.emit(1, 'try:')
         for j in sorted(self.f64locals):      # the f64 params as floats
             if j < self.nparams:
                 self.emit(2, f'QA[0] = l{j}; f{j} = FA[0]')
         out = 1 if arm and arm[0][1] == 'while True:' else 2
+        first = next(k for k, (_, t, _) in enumerate(arm) if t.startswith('if n < '))
+        ind, text, tag = arm[first]
+        arm[first] = (ind, text.replace(': raise Stop()', ': raise Stop() if n >= 0 else Resume'), tag)
         self.out += [(i - out, t, g) for i, t, g in arm]
-        self.emit(1, 'else:')
-        self.emit(2, 'b, V = R')
+        self.emit(1, 'except Resume:')
+        self.emit(2, 'd, b, V = d; n = -1 - n')
         L = self.nlocals
         if L:
             self.emit(2, ', '.join(f'l{j}' for j in range(L)) + f', = V[:{L}]')
@@ -1876,7 +1886,7 @@ def unwind(e, trapped):
 
 def namespace(store, inst, bindings, c, model='wasmedge'):
     """The globals of one instance's copy of a compiled function."""
-    ns = {'Trap': Trap, 'FA': _FA, 'QA': _QA, 'FB': fbits, 'FL': floats_of, 'Stop': Stop, 'Reenter': Reenter, 'OOB': OOB,
+    ns = {'Trap': Trap, 'FA': _FA, 'QA': _QA, 'FB': fbits, 'FL': floats_of, 'Stop': Stop, 'Reenter': Reenter, 'Resume': Resume, 'OOB': OOB,
           'Miss': Miss,
           'FUNCS': store.funcs, 'STORE': store, 'mem_fill': mem_fill, 'mem_copy': mem_copy,
           'mem_init': mem_init, 'DS': dirty_span, 'RP': repeat, 'ZB': bytes(BATCH), 'FDIV': fdiv, 'FSQRT': fsqrt, '__wasm__': c,

@@ -109,7 +109,7 @@ class CompiledTier:
                 if blk is None:                       # a fresh frame at pc 0: the call
                     r = c.fn(turn, self._allowance(), *values)
                 else:
-                    r = c.fn(turn, self._allowance(), R=(blk, values))
+                    r = c.fn(-1 - turn, (self._allowance(), blk, values))   # a resume
             except (Stop, Reenter, Miss) as e:
                 left = self._rebuild(e, False)
                 self.steps += turn - left
