@@ -44,6 +44,7 @@ with that block and geometrically more (``grow``).
 """
 
 import bisect
+import functools
 import math
 import re
 import struct
@@ -625,8 +626,8 @@ class FuncGen:
         self.targets = set()       # blocks some arm jumps to (see dispatch)
         self.held = 0              # lines of the arms generated, not yet in out
         fi = self.fi
-        params = ''.join(f'l{j}=0, ' for j in range(self.nparams))
-        self.emit(0, f'def F(n, d, {params[:-2]}):')
+        params = ', '.join(f'l{j}=0' for j in range(self.nparams))
+        self.emit(0, f'def F(n, d, {params}):')
         self.emit(1, 'nonlocal N')
         # the declared locals at their defaults, one chained assignment per
         # default (a -O0 C function declares hundreds: compile time)
@@ -1804,6 +1805,13 @@ class FuncGen:
             self.materialise(q, ind)
 
 
+@functools.lru_cache(maxsize=None)
+def _turns(k):
+    """The bytes a full batch of k turns iterates over (one object for
+    every namespace, not one per function and instance)."""
+    return bytes(k)
+
+
 _NAME_N = re.compile(r"""('[^']*'|"[^"]*")|\bn\b""")
 
 
@@ -1889,7 +1897,7 @@ def namespace(store, inst, bindings, c, model='wasmedge'):
     ns = {'Trap': Trap, 'FA': _FA, 'QA': _QA, 'FB': fbits, 'FL': floats_of, 'Stop': Stop, 'Reenter': Reenter, 'Resume': Resume, 'OOB': OOB,
           'Miss': Miss,
           'FUNCS': store.funcs, 'STORE': store, 'mem_fill': mem_fill, 'mem_copy': mem_copy,
-          'mem_init': mem_init, 'DS': dirty_span, 'RP': repeat, 'ZB': bytes(BATCH), 'FDIV': fdiv, 'FSQRT': fsqrt, '__wasm__': c,
+          'mem_init': mem_init, 'DS': dirty_span, 'RP': repeat, 'ZB': _turns(BATCH), 'FDIV': fdiv, 'FSQRT': fsqrt, '__wasm__': c,
           'compiled': compiled if model == 'wasmedge' else
           (lambda store, addr: compiled(store, addr, model)),
           'indirect': indirect if model == 'wasmedge' else

@@ -5,7 +5,7 @@ same traps).
 
 How a run goes: the top frame's ``pc`` is a *leader* of its compiled
 function -> the compiled function is entered there with the frame's locals
-and operands (``R``), and runs (calling compiled callees as Python calls)
+and operands (a resume: ``compile.Resume``), and runs (calling compiled callees as Python calls)
 until it returns to this frame's caller, or raises:
 
 - ``Stop``: a segment's instruction count exceeds the budget left.  The
@@ -61,7 +61,7 @@ class CompiledTier:
     """The run loop of both models' compiled tiers (mixed into the model's
     interpreter ``Executor``).  A model supplies ``INTERP`` (its
     interpreter's ``run``), ``MAX_STACK`` and ``BIG``, and
-    ``_entry(frame)`` (the Compiled function, block and values ``R`` to
+    ``_entry(frame)`` (the Compiled function, block and values to
     enter it at the top frame's pc, or else how many steps the interpreter
     takes first: one to reach a leader, INTERPRETED_BATCH in a function that
     is not compiled), ``_returned(frame, res)``

@@ -917,10 +917,10 @@ class Executor:
         self.pc = 0
         raise exceptions.uncaught(exn)
 
-    def _run(self, max_steps=None):
+    def _run(self, budget):
+        """One turn of ``run``: at most ``budget`` (< 2**30) steps."""
         if self.finished:
             return True
-        budget = _BIG if max_steps is None else max_steps
         n = budget
         store = self.store
         max_frames = store.limits.max_call_depth
