@@ -920,7 +920,7 @@ def test_code_is_cached_per_generator_settings(monkeypatch):
     and the code made with other settings is not handed to later runs."""
     from engine.exec import compile as C
     from engine.exec.compile import compiled
-    wasm = wasmtime.wat2wasm(switch_module(arms=44))
+    wasm = wasmtime.wat2wasm(switch_module(arms=C.LAZY_FIRST + 12))    # more than the first arms
     made = _count_generations(monkeypatch)
 
     def run():
@@ -1020,6 +1020,7 @@ def test_a_lazy_block_the_generator_refuses_leaves_the_function_to_the_interpret
     the interpreter's."""
     from engine.exec import compile as C
     monkeypatch.setattr(C, 'INLINE_DEPTH', 0)
+    monkeypatch.setattr(C, 'LAZY_FIRST', 8)         # the refused block made late, of 40
     wasm = wasmtime.wat2wasm(switch_module(tail=True))
     store, inst, ex = setup(wasm, 'outer', [50], 'fast', model=model)
     assert ex.run() and ex.results == setup_results(wasm, 'outer', [50], model)
@@ -1094,7 +1095,8 @@ def _entries_are_the_jump_targets(c):
 
 @pytest.mark.parametrize('model', ['wasmedge', 'wamr'])
 @pytest.mark.parametrize('kernel', ['i64-loop', 'lazy switch', 'rollback', 'generated'])
-def test_a_block_emitted_in_place_wherever_it_is_reached_has_no_arm_and_is_no_entry(model, kernel):
+def test_a_block_emitted_in_place_wherever_it_is_reached_has_no_arm_and_is_no_entry(model, kernel,
+                                                                                    monkeypatch):
     """A block every predecessor emits in place gets no arm in the
     dispatch and is not an entry (a run stopped before it steps in the
     interpreter to the next entry): the entries are exactly the blocks some
@@ -1127,7 +1129,9 @@ def test_a_block_emitted_in_place_wherever_it_is_reached_has_no_arm_and_is_no_en
         check_every_stop(wasm, name, args, points_for(length(wasm, name, args, model), 80), model)
         return
     else:           # 38 arms: a module of its own (tests that change the generator's
-        # knobs leave their code cached on the decoded module of theirs)
+        # knobs leave their code cached on the decoded module of theirs), lazy
+        # with 32 arms at first (small enough for blocks emitted in place)
+        monkeypatch.setattr(C, 'LAZY_FIRST', 32)
         wasm, name, args = wasmtime.wat2wasm(switch_module(38)), 'sw', [60, 38]
     store, inst, ex = setup(wasm, name, args, 'fast', model=model)
     assert ex.run() and ex.results == setup_results(wasm, name, args, model)

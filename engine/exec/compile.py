@@ -377,7 +377,10 @@ INLINE_RATIO = 3
 DISPATCH_CHAIN = 8
 # tiering (``ready``): a function of L > COLD_SIZE instructions is compiled
 # once it has been entered HOT_STEPS * L // COLD_SIZE times; a smaller one
-# at once
+# at once.  (150 and 3, the same L // 50 for big functions, took 3-7% off
+# the apps, but the hypothesis campaign then compiled fewer of its modules'
+# loops and missed the fault ``fast_count`` for 240 s, caught in ~50 s at
+# 400: docs/architecture.md)
 COLD_SIZE, HOT_STEPS = 400, 8
 # lazy arms: a function of more than LAZY_ARMS leaders gets the dispatch
 # arms of the LAZY_FIRST leaders after its entry only, and more when a jump
@@ -386,8 +389,10 @@ COLD_SIZE, HOT_STEPS = 400, 8
 # the rest cost more than the run; the kernels stay under it.  Each miss
 # generates the function again, so too few at first costs too: with 8 the
 # apps compiled 5986 (binary-trees) and 3039 (n-body) lines, with 32 4959
-# and 2629
-LAZY_ARMS, LAZY_FIRST = 16, 32
+# and 2629; later 32 compiled 5114 and 2711 lines, 64 4418 and 2711
+# (callgrind: binary-trees 2.6% fewer instructions in both models, n-body
+# the same; 128 more than 64 again)
+LAZY_ARMS, LAZY_FIRST = 16, 64
 # most steps after a call charged before it (FuncGen.precharge): a stop
 # comes that much earlier per frame, and the interpreter runs the rest
 PRECHARGE = 64
