@@ -1511,3 +1511,40 @@ def test_call_indirect_sees_a_grown_table(model):
     assert ex.results == [5 * 7 + 2 * 11]      # entry 1 called in the passes after i is 3
     total = length(wasm, 'run', [5], model)
     check_every_stop(wasm, 'run', [5], range(1, total), model)
+
+
+PURE_ARGS_WAT = '''(module
+  (func $g (param i64) (result i64) local.get 0)
+  (func (export "pure") (param i64 i64 i32) (result i64)
+    local.get 0 i64.const -1 i64.add local.get 1 i64.const -1 i64.add i64.xor
+    call $g)
+  (func (export "mixed") (param i64 i64 i32) (result i64)
+    local.get 0 i64.const -1 i64.add local.get 1 i64.const -1 i64.add i64.xor
+    local.get 1 i64.clz local.get 2 select
+    call $g))'''
+
+
+def test_call_arguments_with_i64_constants_are_generated_promptly(tmp_path):
+    """Whether a call's argument is pure arithmetic (given straight to the
+    call) is a regex match; one that failed after several 20-digit
+    constants (an i64 ``- 1``) backtracked over every way of splitting
+    their digits, and generating this 10-instruction function never ended.
+    Run by the CLI in a child with a deadline far above the seconds it
+    takes: a hang fails, slowness within reason does not."""
+    import subprocess
+    import sys
+    wasm = tmp_path / 'pure.wasm'
+    wasm.write_bytes(wasmtime.wat2wasm(PURE_ARGS_WAT))
+    for model in ('wasmedge', 'wamr'):
+        for entry, args, want in (('pure', ['5', '7', '1'], 4 ^ 6),
+                                  ('mixed', ['5', '7', '1'], 4 ^ 6), ('mixed', ['5', '7', '0'], 61)):
+            out = subprocess.run([sys.executable, '-m', 'engine', 'run', '--tier', 'fast',
+                                  '--runtime', model, '--invoke', entry, str(wasm), '--args', *args],
+                                 capture_output=True, text=True, timeout=120)
+            assert out.returncode == 0, out.stderr
+            assert out.stdout.split() == [f'i64:{want}'], (model, entry, args, out)
+    store, inst, ex = setup(wasm.read_bytes(), 'pure', [5, 7, 1], 'fast')
+    assert ex.run() and ex.results == [2]
+    from engine.exec.compile import CACHE
+    src = store.funcs[inst.funcaddrs[1]].cache[CACHE['wasmedge']].source
+    assert re.search(r'C0\(n, d - 1, \(\(l0 \+ 18446744073709551615\) \^ \(l1 ', src), src

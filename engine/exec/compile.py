@@ -426,8 +426,10 @@ _LOCAL = re.compile(r'^l\d+$')
 _ATOM = re.compile(r'^[A-Za-z_][A-Za-z_0-9]*$|^-?\d+$|^None$')
 # integer arithmetic on l*/s* variables that cannot raise (no division,
 # power, call, subscript or float): evaluating it again later gives the same
-# value
-_PURE = re.compile(r'^(?!.*\*\*)(?:[ls]\d+|\d+|if|else|not|and|or|[\s()+\-*&|^~<>=!])*$')
+# value (every digit run taken whole: with ``\d+`` free to split one, a
+# failing match backtracked over every split, exponential in the digits of
+# an i64 constant)
+_PURE = re.compile(r'^(?!.*\*\*)(?:[ls]\d+(?!\d)|\d+(?!\d)|if|else|not|and|or|[\s()+\-*&|^~<>=!])*$')
 _TOKEN = re.compile(r'@R\d+@')
 # a local's new value that steps it by a constant (the forms of ``_MOD``'s
 # add and sub): ``l + c``, ``(l + c) & m``, ``l + c if l < w - c else l - (w - c)``
