@@ -119,6 +119,9 @@ class Tag(NamedTuple):
     batch: int = 0
 
 
+_tag = tuple.__new__     # Tag(...) without NamedTuple's __new__ (once per instruction)
+
+
 class Fresh(NamedTuple):
     """The value the line just emitted computed (a load, a call), which a
     ``local.set`` next may take straight into the local (FuncGen.write_local):
@@ -441,6 +444,9 @@ _REREAD = re.compile(r'^(?:([ls]\d+)(?: \+ \d+)?|\d+)$')
 # operands reading it again need not be materialised before them
 _KEEPS_MEMORY = ('local.', 'global.', 'i32.', 'i64.', 'f32.', 'f64.', 'select', 'drop',
                  'ref.', 'unreachable')
+_NO_REFS = frozenset()
+_NO_CODE = frozenset(('nop', 'block', 'loop', 'end'))
+_CONSTS = frozenset(('i32.const', 'i64.const', 'f32.const', 'f64.const', 'v128.const'))
 _FLOAT = re.compile(r'^-?\d+(\.\d+)?(e[-+]\d+)?$')    # repr of a finite float
 
 
@@ -468,6 +474,16 @@ class _E:
         # comparisons of locals: what a branch on it tells of them, as
         # (when true, when false), each ((local, least, greatest), ...)
         self.facts = facts
+
+
+def _slot(q, floats=False, _made={}):
+    """The operand held in slot ``s<q>`` (with its float ``g<q>``), one
+    object per slot: operands are never changed in place."""
+    e = _made.get((q, floats))
+    if e is None:
+        name = f's{q}'
+        e = _made[q, floats] = _E(name, frozenset((name,)), fexpr=f'g{q}' if floats else None)
+    return e
 
 
 def _address(base, offset):
@@ -519,6 +535,7 @@ class FuncGen:
         self.nparams = len(fi.type.params)
         types = list(fi.type.params) + list(fi.code.locals)
         self.f64locals = {j for j, t in enumerate(types) if t == 'f64'}
+        self.gets = {}         # local -> local.get's operand (operands never change in place)
         self.nlocals = self.nparams + len(fi.code.locals)
         self.arity = len(fi.type.results)
         self.regions = {}      # token in a check line -> [most steps a path charges]
@@ -532,7 +549,25 @@ class FuncGen:
 
     # -- control-flow analysis
     def leaders(self):
-        """Leader pc -> operand height there (see the module docstring)."""
+        """Leader pc -> operand height there (see the module docstring);
+        found once per function and model (lazy arms generate a function
+        again as it grows), like the refusal of what the generator cannot
+        compile."""
+        known = self.info.__dict__.setdefault('fast_leaders', {})
+        lead = known.get(self.model)
+        if lead is None:
+            try:
+                if has_handlers(self.body):   # throw, try_table, legacy try: the interpreter runs it
+                    raise Uncompilable('exception handling')
+                lead = self._leaders()
+            except Uncompilable as e:
+                lead = str(e)               # (the reason, not the exception and its frames)
+            known[self.model] = lead
+        if lead.__class__ is str:
+            raise Uncompilable(lead)
+        return lead
+
+    def _leaders(self):
         body, info, heights = self.body, self.info, self.info.heights
         for ins in body:
             if ins.op in _INTERPRETED:
@@ -625,11 +660,8 @@ class FuncGen:
         self.out.append((ind, text, tag if tag is not None else self.tag))
 
     def generate(self):
-        if has_handlers(self.body):     # throw, try_table, legacy try: the interpreter runs it
-            raise Uncompilable('exception handling')
-        lead = self.leaders()
+        lead = self.lead = self.leaders()
         self.blocks = {pc: k for k, pc in enumerate(sorted(lead))}
-        self.lead = lead
         self.targets = set()       # blocks some arm jumps to (see dispatch)
         self.held = 0              # lines of the arms generated, not yet in out
         fi = self.fi
@@ -916,14 +948,14 @@ class FuncGen:
         """The instructions of the block at leader pc0, up to its jumps;
         ``pre``: steps charged on the path since its region's check (None:
         the block starts a region)."""
-        self.st = [_E(f's{j}', frozenset((f's{j}',))) for j in range(h0)]
+        self.st = [_slot(j) for j in range(h0)]
         pc = pc0
         body, last = self.body, len(self.body) - 1
         self.begin_segment(pc, ind, pre)
         while True:
             ins = body[pc]
             op = ins.op
-            self.tag = Tag('instr', pc, self.seg, self.segk, len(self.st), self.pre)
+            self.tag = _tag(Tag, ('instr', pc, self.seg, self.segk, len(self.st), self.pre, 0, None, 0))
             if pc == last or op == 'return':
                 self.ret(ind)
                 return
@@ -945,7 +977,7 @@ class FuncGen:
                 continue
             self.instr(pc, ins, ind)
             if pc + 1 in self.lead:
-                self.tag = Tag('instr', pc, self.seg, self.segk, len(self.st), self.pre)
+                self.tag = _tag(Tag, ('instr', pc, self.seg, self.segk, len(self.st), self.pre, 0, None, 0))
                 self.goto(ind, pc + 1)
                 return
             pc += 1
@@ -1056,7 +1088,7 @@ class FuncGen:
         name = f's{q}'
         if e.expr == name:
             return
-        self.st[q] = _E(name, frozenset((name,)), fexpr=f'g{q}' if e.fexpr else None)
+        self.st[q] = _slot(q, bool(e.fexpr))
         # the entry itself is now a slot; others reading s<q> must go first
         for r in range(len(self.st)):
             if r != q and name in self.st[r].refs and self.st[r].expr != f's{r}':
@@ -1098,14 +1130,16 @@ class FuncGen:
         p = len(self.st)
         self.assign_slot(p, expr, ind)
         self.fresh = Fresh(self.out[-1], f's{p}', expr, None, 1)
-        self.st.append(_E(f's{p}', frozenset((f's{p}',))))
+        self.st.append(_slot(p))
 
     def push_local(self, j):
         """local.get: an f64 local is the float ``f<j>`` (its bits: ``FB``)."""
-        if j in self.f64locals:
-            self.push(f'FB(f{j}, l{j})', frozenset((f'l{j}',)), fexpr=f'f{j}')
-        else:
-            self.push(f'l{j}', frozenset((f'l{j}',)))
+        e = self.gets.get(j)
+        if e is None:
+            name = f'l{j}'
+            e = self.gets[j] = (_E(f'FB(f{j}, {name})', frozenset((name,)), fexpr=f'f{j}')
+                                if j in self.f64locals else _E(name, frozenset((name,))))
+        self.st.append(e)
 
     def write_local(self, j, e, ind):
         """An f64 local is written as its float ``f<j>``; its bits ``l<j>``
@@ -1169,22 +1203,28 @@ class FuncGen:
     def instr(self, pc, ins, ind):
         op, imm = ins.op, ins.imm
         self.ind = ind
-        if op in ('nop', 'block', 'loop', 'end'):
+        # the most frequent first (locals and constants keep memory and are
+        # never ``memories.general``)
+        if op == 'local.get':
+            self.push_local(imm)
+            return
+        if op in _NO_CODE:
+            return
+        if op in _CONSTS:
+            if op == 'f64.const':
+                x = struct.unpack('<d', struct.pack('<Q', imm))[0]
+                self.push(str(imm), frozenset(), fexpr=repr(x) if math.isfinite(x) else None)
+            else:                           # (small: kept as it is)
+                self.st.append(_E(str(imm), _NO_REFS))
+            return
+        if op == 'local.set':
+            self.write_local(imm, self.pop(), ind)
             return
         if not op.startswith(_KEEPS_MEMORY) or 'atomic' in op or (
                 'store' in op and op not in _STORES):   # (_STORES pin after their pops)
             self.pin(ind)
         if self.general and memories.general(self.store, self.inst, ins):
             self.memory_general(pc, ins, ind)
-        elif op == 'local.get':
-            self.push_local(imm)
-        elif op == 'f64.const':
-            x = struct.unpack('<d', struct.pack('<Q', imm))[0]
-            self.push(str(imm), frozenset(), fexpr=repr(x) if math.isfinite(x) else None)
-        elif op in ('i32.const', 'i64.const', 'f32.const', 'v128.const'):
-            self.push(str(imm), frozenset())
-        elif op == 'local.set':
-            self.write_local(imm, self.pop(), ind)
         elif op == 'local.tee':
             e = self.pop()
             self.write_local(imm, e, ind)
@@ -2091,14 +2131,11 @@ def generate(store, fi, addr, model, present=None, succ=None):
         return None
     # F is made inside MAKE so that N is a free variable; build gives it the
     # store's cell
-    lines, tags = ['def MAKE(N):'], {}
-    for k, (ind, text, tag) in enumerate(g.out, 2):
-        lines.append('    ' * (ind + 1) + text)
-        if tag is not None:
-            tags[k] = tag
-    lines.append('    return F')
+    out = g.out
+    pad = [' ' * (4 * i + 4) for i in range(max(ind for ind, _, _ in out) + 1)]
+    tags = {k: tag for k, (_, _, tag) in enumerate(out, 2) if tag is not None}
     h = Code()
-    h.source = '\n'.join(lines) + '\n'
+    h.source = 'def MAKE(N):\n' + '\n'.join([pad[ind] + text for ind, text, _ in out]) + '\n    return F\n'
     h.code = compile(h.source, f'<wasm function {fi.idx}>', 'exec')
     h.entry = {pc: g.blocks[pc] for pc in g.lead if (pc or g.resume0) and pc not in g.dropped}
     h.tags, h.bindings, h.floats = tags, g.bindings, tuple(sorted(g.f64locals))
