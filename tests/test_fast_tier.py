@@ -1548,3 +1548,32 @@ def test_call_arguments_with_i64_constants_are_generated_promptly(tmp_path):
     from engine.exec.compile import CACHE
     src = store.funcs[inst.funcaddrs[1]].cache[CACHE['wasmedge']].source
     assert re.search(r'C0\(n, d - 1, \(\(l0 \+ 18446744073709551615\) \^ \(l1 ', src), src
+
+
+def deep_operands_module(heights):
+    """One function per height h: h constants under a call, then h - 1 adds
+    (their sum, h + 1 with the call's +1)."""
+    funcs = ''.join(f'''
+  (func (export "deep{h}") (result i32)
+    {'i32.const 1 ' * h} call $inc {'i32.add ' * (h - 1)})''' for h in heights)
+    return f'''(module
+  (func $inc (param i32) (result i32) (i32.add (local.get 0) (i32.const 1))){funcs})'''
+
+
+@pytest.mark.parametrize('model', ['wasmedge', 'wamr'])
+def test_a_function_deeper_than_the_generator_takes_runs_in_the_interpreter(model):
+    """The symbolic stack's bookkeeping scans the operands per instruction,
+    which made generation quadratic in the operand height: a function of
+    more than MAX_HEIGHT operands is left to the interpreter (compiled C
+    stays below 16), one of MAX_HEIGHT is compiled; both stop like the
+    interpreter everywhere."""
+    from engine.exec.compile import MAX_HEIGHT, left_to_interpreter
+    deep, shallow = MAX_HEIGHT + 1, MAX_HEIGHT
+    wasm = wasmtime.wat2wasm(deep_operands_module((shallow, deep)))
+    for h, refused in ((shallow, False), (deep, True)):
+        store, inst, ex = setup(wasm, f'deep{h}', [], 'fast', model=model)
+        assert ex.run() and ex.results == [h + 1]
+        fi = store.funcs[inst.exports[f'deep{h}'][1]]
+        assert left_to_interpreter(fi, model) is refused
+        total = length(wasm, f'deep{h}', [], model)
+        check_every_stop(wasm, f'deep{h}', [], points_for(total, 40), model)

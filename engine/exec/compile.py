@@ -396,6 +396,13 @@ COLD_SIZE, HOT_STEPS = 400, 8
 # (callgrind: binary-trees 2.6% fewer instructions in both models, n-body
 # the same; 128 more than 64 again)
 LAZY_ARMS, LAZY_FIRST = 16, 64
+# the deepest operand stack the generator takes: the symbolic stack's
+# bookkeeping (materialising, pinning, a local's or slot's old readers)
+# scans the operands per instruction, so deeper stacks made generation
+# quadratic (a function of 4000 constants under a call took a second, of
+# 64000 minutes); compiled C code stays below 16, and a deeper function
+# runs in the interpreter
+MAX_HEIGHT = 128
 # most steps after a call charged before it (FuncGen.precharge): a stop
 # comes that much earlier per frame, and the interpreter runs the rest
 PRECHARGE = 64
@@ -554,7 +561,8 @@ class FuncGen:
         again as it grows), like the refusal of what the generator cannot
         compile."""
         known = self.info.__dict__.setdefault('fast_leaders', {})
-        lead = known.get(self.model)
+        key = (self.model, MAX_HEIGHT)
+        lead = known.get(key)
         if lead is None:
             try:
                 if has_handlers(self.body):   # throw, try_table, legacy try: the interpreter runs it
@@ -562,7 +570,7 @@ class FuncGen:
                 lead = self._leaders()
             except Uncompilable as e:
                 lead = str(e)               # (the reason, not the exception and its frames)
-            known[self.model] = lead
+            known[key] = lead
         if lead.__class__ is str:
             raise Uncompilable(lead)
         return lead
@@ -572,6 +580,8 @@ class FuncGen:
         for ins in body:
             if ins.op in _INTERPRETED:
                 raise Uncompilable(ins.op)
+        if info.max_height > MAX_HEIGHT:
+            raise Uncompilable(f'operand stack {info.max_height} deep (the generator takes {MAX_HEIGHT})')
         lead = {0: 0}
         last = len(body) - 1
 
@@ -2040,7 +2050,8 @@ def settings():
     """What the generated code depends on besides the module: the
     generator's settings and the fault switch (part of its cache key)."""
     return (INLINE_DEPTH, INLINE_SIZE, INLINE_LINES, INLINE_BODY, INLINE_RATIO, DISPATCH_CHAIN,
-            LAZY_ARMS, LAZY_FIRST, PRECHARGE, CHUNK_STEP, BATCH, TYPED_VIEWS, faults.FAST_COUNT)
+            LAZY_ARMS, LAZY_FIRST, PRECHARGE, CHUNK_STEP, BATCH, TYPED_VIEWS, MAX_HEIGHT,
+            faults.FAST_COUNT)
 
 
 def compiled(store, addr, model='wasmedge'):
