@@ -563,6 +563,8 @@ class FuncGen:
         known = self.info.__dict__.setdefault('fast_leaders', {})
         key = (self.model, MAX_HEIGHT)
         lead = known.get(key)
+        # (with the segments' lengths, found as they are needed)
+        self.seglen = known.setdefault((key, 'segments'), {})
         if lead is None:
             try:
                 if has_handlers(self.body):   # throw, try_table, legacy try: the interpreter runs it
@@ -830,6 +832,12 @@ class FuncGen:
         return self._stores
 
     def segment_length(self, s):
+        k = self.seglen.get(s)
+        if k is None:
+            k = self.seglen[s] = self._segment_length(s)
+        return k
+
+    def _segment_length(self, s):
         body = self.body
         last = len(body) - 1
         i = s
@@ -1058,9 +1066,9 @@ class FuncGen:
             # jump, which the check before the call does not cover, checks anew
             assert total == 0, total
             total = None
-        if (target != self.self_block and not self.loop_head(pc) and self.depth < INLINE_DEPTH
-                and self.block_size(pc) <= INLINE_SIZE and len(self.body) <= INLINE_BODY
-                and len(self.out) + self.held < min(INLINE_LINES, INLINE_RATIO * len(self.body))):
+        if (target != self.self_block and self.depth < INLINE_DEPTH and len(self.body) <= INLINE_BODY
+                and len(self.out) + self.held < min(INLINE_LINES, INLINE_RATIO * len(self.body))
+                and not self.loop_head(pc) and self.block_size(pc) <= INLINE_SIZE):
             saved = (list(self.st), self.seg, self.segk, self.tag, self.pre, self.region,
                      self.d_checked, self.precharged, self.synced, self.facts)
             self.depth += 1
