@@ -1577,3 +1577,77 @@ def test_a_function_deeper_than_the_generator_takes_runs_in_the_interpreter(mode
         assert left_to_interpreter(fi, model) is refused
         total = length(wasm, f'deep{h}', [], model)
         check_every_stop(wasm, f'deep{h}', [], points_for(total, 40), model)
+
+
+def br_table_module(targets, shared=False):
+    """``run(i)``: a br_table over ``targets`` nested blocks; the code
+    after each block adds its own amount and falls into the next one's
+    (so each target gives another sum); ``shared``: index k goes to
+    block k // 2 (targets shared, the table not the identity)."""
+    idx = ' '.join(str(k // 2 if shared else k) for k in range(targets))
+    inner = f'(block local.get 0 br_table {idx} {targets - 1})'
+    for k in range(targets):
+        inner = f'(block {inner} (local.set 1 (i32.add (local.get 1) (i32.const {k * 7 + 1}))))'
+    return f'''(module
+  (func (export "run") (param i32) (result i32) (local i32)
+    (block {inner})
+    (i32.add (local.get 1) (i32.const 1000))))'''
+
+
+@pytest.mark.parametrize('model', ['wasmedge', 'wamr'])
+@pytest.mark.parametrize('shared', [False, True])
+def test_a_br_table_of_many_targets_is_a_search_tree_that_stops_like_the_interpreter(model, shared):
+    """More than BR_TABLE_CHAIN distinct targets: a binary search over the
+    target numbers (i itself, or a tuple of them when targets are
+    shared) instead of a chain of tests; every index, the default and a
+    huge index reach the interpreter's block at its count, and every stop
+    on the way is the interpreter's."""
+    from engine.exec import compile as C
+    n = 40
+    wasm = wasmtime.wat2wasm(br_table_module(n, shared))
+    wt = wasmtime.Store()
+    run_wt = wasmtime.Instance(wt, wasmtime.Module(wt.engine, wasm), []).exports(wt)['run']
+    for i in (0, 1, 7, n // 2 - 1, n // 2, n - 2, n - 1, n, 4294967295):
+        store, inst, ex = setup(wasm, 'run', [i], 'fast', model=model)
+        assert ex.run() and ex.results == [run_wt(wt, i - (i >> 31 << 32)) & M32]
+        total = length(wasm, 'run', [i], model)
+        check_every_stop(wasm, 'run', [i], points_for(total, 30), model)
+    src = store.funcs[inst.funcaddrs[0]].cache[C.CACHE[model]].source
+    assert 'elif i ==' not in src and 'elif i in' not in src, src
+    assert (('k = (' in src) == shared) and re.search(r'if [ik] < \d+:', src), src
+
+
+@pytest.mark.parametrize('model', ['wasmedge', 'wamr'])
+def test_a_br_table_of_thousands_of_targets_is_compiled(model, monkeypatch):
+    """8000 targets: as a chain of ``elif`` that was more nesting than
+    CPython's parser takes (a MemoryError, a traceback from ``engine
+    run``); as a search tree it is compiled and runs as the interpreter
+    does."""
+    from engine.exec import compile as C
+    monkeypatch.setattr(C, 'COLD_SIZE', 10 ** 9)      # compiled at its first call
+    wasm = wasmtime.wat2wasm(br_table_module(8000))
+    for i in (0, 3999, 7999, 70000):
+        store, inst, ex = setup(wasm, 'run', [i], 'fast', model=model)
+        ref = setup(wasm, 'run', [i], 'interp', model=model)[2]
+        assert ex.run() and ref.run()
+        assert (ex.results, ex.steps) == (ref.results, ref.steps)
+        assert not C.left_to_interpreter(store.funcs[inst.funcaddrs[0]], model)
+
+
+@pytest.mark.parametrize('model', ['wasmedge', 'wamr'])
+def test_code_cpython_cannot_compile_leaves_the_function_to_the_interpreter(model, monkeypatch):
+    """A generated source CPython's parser or compiler refuses (too deep,
+    too big) is no error of the run: the function runs in the interpreter."""
+    from engine.exec import compile as C
+    wasm = wasmtime.wat2wasm(br_table_module(12))
+
+    def refuse(*args, **kw):
+        raise RecursionError('maximum recursion depth exceeded during compilation')
+    monkeypatch.setattr(C, 'compile', refuse, raising=False)   # (the builtin, for C's code)
+    monkeypatch.setattr(C, 'LAZY_ARMS', 10 ** 6)         # (a fresh code-cache key)
+    for i in (0, 5, 11, 12):
+        store, inst, ex = setup(wasm, 'run', [i], 'fast', model=model)
+        ref = setup(wasm, 'run', [i], 'interp', model=model)[2]
+        assert ex.run() and ref.run()
+        assert (ex.results, ex.steps) == (ref.results, ref.steps)
+        assert C.left_to_interpreter(store.funcs[inst.funcaddrs[0]], model)

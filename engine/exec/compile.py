@@ -378,6 +378,10 @@ INLINE_RATIO = 3
 # more blocks than this in the dispatch loop: a binary-search if-tree on the
 # block number instead of a chain of ``b == k`` tests
 DISPATCH_CHAIN = 8
+# a br_table of more distinct targets than this: its operand indexes a
+# tuple of target numbers, searched by an if-tree (log2 tests; a chain of
+# thousands of ``elif`` is also more nesting than CPython compiles)
+BR_TABLE_CHAIN = 8
 # tiering (``ready``): a function of L > COLD_SIZE instructions is compiled
 # once it has been entered HOT_STEPS * L // COLD_SIZE times; a smaller one
 # at once.  (150 and 3, the same L // 50 for big functions, took 3-7% off
@@ -545,6 +549,11 @@ class FuncGen:
         self.gets = {}         # local -> local.get's operand (operands never change in place)
         self.nlocals = self.nparams + len(fi.code.locals)
         self.arity = len(fi.type.results)
+        # where the run of ``end``s that closes the body starts
+        k = len(self.body)
+        while k and self.body[k - 1].op == 'end':
+            k -= 1
+        self.final_ends = k
         self.regions = {}      # token in a check line -> [most steps a path charges]
         self.bindings = {}     # name in the code -> (kind, module-level index), see bind()
         self.out = []          # (indent, text, tag)
@@ -1038,7 +1047,7 @@ class FuncGen:
         just to return it); else the operands materialised and ``jump``."""
         body = self.body
         if (self.region is not None and self.blocks[pc] != self.self_block
-                and all(body[i].op == 'end' for i in range(pc, len(body)))):
+                and pc >= self.final_ends):
             total = self.charged()
             # (precharged: only if the call's charge covered exactly these)
             if not self.precharged or total == pc - len(body):
@@ -1788,6 +1797,10 @@ class FuncGen:
                 groups.setdefault((b.target, b.keep, b.label_height), []).append(k)
             default = brs[-1]
             saved = list(self.st)
+            dkey = (default.target, default.keep, default.label_height)
+            if len(groups) - (dkey in groups) > BR_TABLE_CHAIN:
+                self.br_table_tree(brs, groups, dkey, saved, ind)
+                return
             first = True
             for key, idxs in groups.items():
                 if key == (default.target, default.keep, default.label_height):
@@ -1823,6 +1836,37 @@ class FuncGen:
             self.jump(ind, land, extra=extra)
         elif op == 'else':
             self.goto(ind, self.else_jump(pc))
+
+    def br_table_tree(self, brs, groups, dkey, saved, ind):
+        """A br_table of many targets: ``k``, the number of the target of
+        index ``i`` (from a tuple constant; the default's past the
+        others; ``i`` itself when each index has a target of its own), then
+        a binary search over k, each target's branch emitted once."""
+        targets = [(key, idxs) for key, idxs in groups.items() if key != dkey]
+        number = {key: j for j, (key, _) in enumerate(targets)}
+        default = len(targets)
+        table = tuple(number.get(key, default) for key in
+                      ((b.target, b.keep, b.label_height) for b in brs[:-1]))
+        k = 'i'
+        if any(t != min(j, default) for j, t in enumerate(table)):     # (i >= default: the default)
+            k = 'k'
+            self.emit(ind, f'k = {table!r}[i] if i < {len(table)} else {default}')
+        leaves = [(j, brs[idxs[0]]) for j, (_, idxs) in enumerate(targets)] + [(default, brs[-1])]
+
+        def search(leaves, ind):
+            if len(leaves) == 1:
+                b = leaves[0][1]
+                self.st = list(saved)
+                self._materialise_below(b.label_height, ind)
+                self.branch_to(b, ind)
+                return
+            mid = len(leaves) // 2
+            self.emit(ind, f'if {k} < {leaves[mid][0]}:')
+            search(leaves[:mid], ind + 1)
+            self.emit(ind, 'else:')
+            search(leaves[mid:], ind + 1)
+        search(leaves, ind)
+        self.st = list(saved)
 
     # -- what branches tell of locals (a counted loop's ``i + 1`` after
     # ``br_if (i >= n)`` cannot wrap: no wrap test)
@@ -2059,7 +2103,7 @@ def settings():
     generator's settings and the fault switch (part of its cache key)."""
     return (INLINE_DEPTH, INLINE_SIZE, INLINE_LINES, INLINE_BODY, INLINE_RATIO, DISPATCH_CHAIN,
             LAZY_ARMS, LAZY_FIRST, PRECHARGE, CHUNK_STEP, BATCH, TYPED_VIEWS, MAX_HEIGHT,
-            faults.FAST_COUNT)
+            BR_TABLE_CHAIN, faults.FAST_COUNT)
 
 
 def compiled(store, addr, model='wasmedge'):
@@ -2155,7 +2199,12 @@ def generate(store, fi, addr, model, present=None, succ=None):
     tags = {k: tag for k, (_, _, tag) in enumerate(out, 2) if tag is not None}
     h = Code()
     h.source = 'def MAKE(N):\n' + '\n'.join([pad[ind] + text for ind, text, _ in out]) + '\n    return F\n'
-    h.code = compile(h.source, f'<wasm function {fi.idx}>', 'exec')
+    try:
+        h.code = compile(h.source, f'<wasm function {fi.idx}>', 'exec')
+    except (RecursionError, MemoryError, SyntaxError):
+        # more nesting than CPython's parser or compiler takes (none known
+        # since br_table's chain became a tree): the interpreter runs it
+        return None
     h.entry = {pc: g.blocks[pc] for pc in g.lead if (pc or g.resume0) and pc not in g.dropped}
     h.tags, h.bindings, h.floats = tags, g.bindings, tuple(sorted(g.f64locals))
     h.heads = [(pc, g.lead[pc]) for pc in sorted(g.lead)]
