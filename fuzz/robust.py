@@ -22,7 +22,9 @@ index, so a campaign is repeatable and ``--out`` resumes where it ended):
             suite, mutated: bit flips, random bytes, huge LEB128 counts,
             u32 overwrites, insertions, deletions, splices, truncation)
             through decode, validate, instantiate and a call of every
-            exported function, alternating the two runtime models.
+            exported function, in turn in the two runtime models and the
+            two tiers (the compiled one, ``engine run``'s default, and the
+            interpreter).
 ``images``  image sets of both models and neutral snapshots (taken from
             generated modules and the GC programs of ``fuzz.gcseeds``
             stopped mid-run) with byte flips, truncated
@@ -34,7 +36,7 @@ index, so a campaign is repeatable and ``--out`` resumes where it ended):
             ``engine restore``/``translate``/``inspect``.
 ``wast``    scripts of the spec suite's own commands (a module and the
             assertions after it), mutated as text, through the .wast parser
-            and the script runner under both models.
+            and the script runner under both models and both tiers.
 
 Runs use the campaign limits (``CAMPAIGN_LIMITS``: 256 KiB modules, 256
 memory pages, 100,000 table entries, 20,000 instructions and 1 s per call), so a mutated infinite
@@ -721,11 +723,12 @@ def _zero(t):
     return None if syntax.is_ref(t) else 0
 
 
-def check_module(data, runtime):
+def check_module(data, runtime, tier='interp'):
     """Decode, validate, instantiate (spectest imports) and call every
-    exported function with zero arguments.  Returns the outcome's name."""
+    exported function with zero arguments, in ``tier``.  Returns the
+    outcome's name."""
     from engine.runtime import spectest_instance
-    store = embedding.store_init(runtime, CAMPAIGN_LIMITS)
+    store = embedding.store_init(runtime, CAMPAIGN_LIMITS, tier)
     try:
         module = embedding.module_decode(data, CAMPAIGN_LIMITS)
         embedding.module_validate(module)
@@ -810,7 +813,7 @@ class InternalError(Exception):
     """The script runner reported an untyped exception inside a command."""
 
 
-def check_wast(text, runtime):
+def check_wast(text, runtime, tier='interp'):
     from conformance.runner import run_script
     from conformance.wast import WastSyntaxError, parse_wast
     try:
@@ -818,7 +821,7 @@ def check_wast(text, runtime):
     except WastSyntaxError:
         return 'WastSyntaxError'
     outcomes = run_script(commands, executor=runtime, timeout=HARD_STOP / 2,
-                          limits=CAMPAIGN_LIMITS)
+                          limits=CAMPAIGN_LIMITS, tier=tier)
     for o in outcomes:
         if o.reason.startswith(('internal error', 'cannot set up')):
             raise InternalError(f'{o.kind} line {o.line}: {o.reason}')
@@ -842,12 +845,16 @@ def make_input(target, seeds, index, seed):
 
 
 def run_input(target, data, index, workdir):
+    """Modules and scripts run in both models and both tiers in turn (the
+    compiled tier, ``engine run``'s default, then the interpreter), chosen
+    by the index, so a finding's replay runs where it was found."""
     runtime = ('wasmedge', 'wamr')[index % 2]
+    tier = ('fast', 'interp')[index // 2 % 2]
     if target == 'module':
-        return check_module(data, runtime)
+        return check_module(data, runtime, tier)
     if target == 'images':
         return check_images(data, index, workdir)
-    return check_wast(data, runtime)
+    return check_wast(data, runtime, tier)
 
 
 def judge(target, data, index, workdir, hang):

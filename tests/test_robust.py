@@ -190,8 +190,35 @@ def test_module_seeds_reach_wasm_3_encodings(monkeypatch):
                for f in m.funcs for t in f.locals):
             features.add('typed refs')
         for rt in ('wasmedge', 'wamr'):
-            assert robust.check_module(data, rt)        # a typed outcome, never an exception
+            for tier in ('fast', 'interp'):             # a typed outcome, never an exception
+                assert robust.check_module(data, rt, tier)
     assert {'memory64', 'tags'} <= features, features
+
+
+def test_modules_and_scripts_run_in_both_models_and_both_tiers_by_index(monkeypatch):
+    """The compiled tier is ``engine run``'s default, so hostile modules and
+    scripts meet it too: index i runs model i % 2 in tier (i // 2) % 2, so a
+    finding's replay (by its index) runs where it was found; and the tier
+    reaches the store (a module with a loop compiles its function)."""
+    seen = []
+    monkeypatch.setattr(robust, 'check_module', lambda d, rt, tier: seen.append(('module', rt, tier)))
+    monkeypatch.setattr(robust, 'check_wast', lambda d, rt, tier: seen.append(('wast', rt, tier)))
+    for index in range(4):
+        robust.run_input('module', b'', index, None)
+        robust.run_input('wast', '', index, None)
+    assert seen[::2] == [('module', 'wasmedge', 'fast'), ('module', 'wamr', 'fast'),
+                         ('module', 'wasmedge', 'interp'), ('module', 'wamr', 'interp')]
+    assert [x[1:] for x in seen[1::2]] == [x[1:] for x in seen[::2]]
+    monkeypatch.undo()
+    stores = []
+    real = robust.embedding.store_init
+    monkeypatch.setattr(robust.embedding, 'store_init',
+                        lambda *a: stores.append(real(*a)) or stores[-1])
+    loop = wasmtime.wat2wasm('(module (func (export "f") (local i32) (loop (br_if 0 (i32.lt_u '
+                             '(local.tee 0 (i32.add (local.get 0) (i32.const 1))) (i32.const 50))))))')
+    assert robust.check_module(loop, 'wamr', 'fast') == 'ok'
+    assert stores[-1].tier == 'fast' and any(
+        'fast' in k for fi in stores[-1].funcs for k in fi.cache if isinstance(k, str))
 
 
 # ------------------------------------------------------------ GC image sets
