@@ -1803,7 +1803,7 @@ class FuncGen:
                 return
             first = True
             for key, idxs in groups.items():
-                if key == (default.target, default.keep, default.label_height):
+                if key == dkey:
                     continue
                 test = f'i == {idxs[0]}' if len(idxs) == 1 else f'i in {set(idxs)!r}'
                 self.emit(ind, f'{"if" if first else "elif"} {test}:')
